@@ -1,0 +1,32 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Both set up .venv/ first.
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: setup system demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+system:
+	bash scripts/install-system-deps.sh
+
+demo: setup
+	$(VENV)/bin/sandbox demo
+
+test: setup system
+	$(VENV)/bin/python -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check sandbox dashboards hw tests benchmarks
+
+bench: setup
+	$(VENV)/bin/python benchmarks/replay.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,151 @@
+"""The types every stage hands to the next.
+
+capture readers -> ``Segment`` -> protocols -> ``Payload`` -> decoders -> ``View``
+-> correlator -> ``Finding``.  Protocols may also emit ``Observation`` (evidence that
+is not content: a DNS tunnel, an encrypted flow) and keep a ``FlowInfo`` per flow.
+Live taps and offline readers produce the same ``Segment``s, so replay and live
+give the same findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CHANNELS = ("net", "usb", "serial")
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+# TCP flag bits as on the wire.
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity)
+
+
+@dataclass(slots=True)
+class Segment:
+    """One transport unit off a capture or a live tap.
+
+    A TCP segment (``seq``/``flags`` set), a UDP datagram, a USB transfer or a
+    chunk read from a serial port.  ``src``/``dst`` are addresses (IP, USB
+    ``bus.device``, serial port name); ports are TCP/UDP ports, USB endpoint
+    numbers, or 0.  ``frame`` is the 1-based frame number in the capture so a
+    finding can point at it.
+    """
+
+    t: float
+    channel: str
+    transport: str
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    data: bytes
+    seq: int = 0
+    ack: int = 0
+    flags: int = 0
+    frame: int = 0
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Payload:
+    """Application bytes one side sent, with the layers that carried them.
+
+    ``chain`` starts at the transport (``("tcp", "http/1.1 POST /upload")``).
+    ``direction`` is ``"out"`` (from the instrument) or ``"in"``.
+    ``stream_offset`` is where ``data[0]`` sat in that direction's byte stream,
+    when that is meaningful, so evidence can point into the capture.
+    """
+
+    data: bytes
+    chain: tuple[str, ...]
+    flow: str
+    direction: str
+    t_first: float
+    t_last: float
+    channel: str = "net"
+    destination: str = ""
+    stream_offset: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class View:
+    """One decoded reading of a payload: the bytes plus every layer peeled so far."""
+
+    data: bytes
+    chain: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Observation:
+    """Evidence about traffic that is not run content (DNS tunnel, opaque upload, bad input)."""
+
+    kind: str
+    severity: str
+    flow: str
+    channel: str
+    destination: str
+    t_first: float
+    t_last: float
+    bytes_out: int = 0
+    chain: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FlowInfo:
+    """What the dashboard and the report say about one flow."""
+
+    flow: str
+    channel: str
+    transport: str
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    app: str = ""
+    destination: str = ""
+    t_first: float = 0.0
+    t_last: float = 0.0
+    packets: int = 0
+    bytes_out: int = 0
+    bytes_in: int = 0
+    encrypted: bool = False
+    decrypted: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FileMatch:
+    path: str
+    bytes_matched: int
+    fraction: float
+
+
+@dataclass(slots=True)
+class Finding:
+    """A suspected leak, in the shape of the report contract (DESIGN.md)."""
+
+    id: str
+    severity: str
+    kind: str
+    channel: str
+    flow: str
+    destination: str
+    t_first: float
+    t_last: float
+    bytes_out: int = 0
+    bytes_matched: int = 0
+    run_id: str = ""
+    samples: list[str] = field(default_factory=list)
+    files: list[FileMatch] = field(default_factory=list)
+    chain: list[str] = field(default_factory=list)
+    identifiers: list[str] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

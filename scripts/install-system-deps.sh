@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests use (tshark/dumpcap, socat, headless chromium + driver).
+# Installs only what is missing; needs root and apt-get, otherwise says what to install.
+set -euo pipefail
+need=()
+command -v tshark      >/dev/null 2>&1 || need+=(tshark)
+command -v editcap     >/dev/null 2>&1 || need+=(wireshark-common)
+command -v socat       >/dev/null 2>&1 || need+=(socat)
+command -v chromium    >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v ip          >/dev/null 2>&1 || need+=(iproute2)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2
+  exit 1
+fi
+echo 'wireshark-common wireshark-common/install-setuid boolean true' | debconf-set-selections
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null
