@@ -42,7 +42,9 @@ def _guarded(method: Callable) -> Callable:
     return stream
 
 
-_STREAMS = ("raw", "decoded", "reads", "identifiers")
+_STREAMS = ("raw", "decoded", "reads", "read_batches", "identifiers")
+# Reads per batch from the default read_batches(): amortises per-read Python overhead for the index.
+READ_BATCH = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,24 @@ class RunMeta:
     flowcell: str = ""
     samples: list[Sample] = field(default_factory=list)
     identifiers: list[Identifier] = field(default_factory=list)
+    experiment: str = ""
+    # RunInfo.xml read structure: (read number, cycles, is index read), and the flowcell's lane count.
+    read_cycles: list[tuple[int, int, bool]] = field(default_factory=list)
+    lane_count: int = 0
+
+    def add_identifier(self, value: str, kind: str, samples: tuple[str, ...] = ()) -> None:
+        """Record an identifier once (same value and kind), ignoring empty values."""
+        value = value.strip()
+        if value and not any(i.value == value and i.kind == kind for i in self.identifiers):
+            self.identifiers.append(Identifier(value, kind, samples))
+
+    def add_sample(self, sample: Sample) -> None:
+        """Record a sample once per (sample_id, lane), so multi-lane sheets keep every lane."""
+        if not any(s.sample_id == sample.sample_id and s.lane == sample.lane for s in self.samples):
+            self.samples.append(sample)
+
+    def sample_ids(self) -> list[str]:
+        return list(dict.fromkeys(s.sample_id for s in self.samples))
 
 
 class RunFile:
@@ -82,6 +102,7 @@ class RunFile:
     """
 
     kind = "bytes"
+    platform: ClassVar[str] = ""  # "illumina" / "nanopore" for formats only one platform writes
     # Metadata files (run info, parameters, sample sheets) fill RunMeta before samples are assigned;
     # lower runs first so the sample sheet sees the run info.
     meta_order: ClassVar[int] = 0
@@ -109,6 +130,10 @@ class RunFile:
     def contribute(self, meta: RunMeta) -> None:
         """Metadata formats add run id, samples and identifiers to the run's meta (others: nothing)."""
 
+    def check(self) -> None:
+        """Cheap scan-time validation (headers against file size); raises RunFileError when corrupt.
+        Formats whose corruption shows only when streamed leave it to their streams."""
+
     def assign_samples(self, meta: RunMeta) -> tuple[str, ...]:
         """Which samples this file belongs to; the default reads the path (lane, sample folders)."""
         return samples_from_path(self.rel, meta)
@@ -129,6 +154,17 @@ class RunFile:
     def reads(self) -> Iterator[bytes]:
         """DNA sequences held in the file, as upper-case ACGTN bytes."""
         return iter(())
+
+    def read_batches(self) -> Iterator[list[bytes]]:
+        """The same sequences as reads(), in lists (formats that parse in batches hand theirs over)."""
+        batch: list[bytes] = []
+        for read in self.reads():
+            batch.append(read)
+            if len(batch) >= READ_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def identifiers(self) -> Iterator[Identifier]:
         return iter(())
@@ -153,14 +189,22 @@ def lane_samples(meta: RunMeta, lane: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.sample_id for s in meta.samples if not s.lane or not lane or s.lane == lane))
 
 
+_BARCODE = re.compile(r"^(?:barcode\d+|unclassified)$", re.I)
+
+
 def samples_from_path(rel: str, meta: RunMeta) -> tuple[str, ...]:
     """Samples a path names: a folder or file-name token equal to a sample ID or name."""
     if not meta.samples:
         return ()
     parts = rel.split("/")
+    barcodes = {p.lower() for p in parts if _BARCODE.match(p)}
+    if barcodes:  # nanopore demultiplexed output: fastq_pass/barcode01/..., a sheet row per barcode
+        return tuple(dict.fromkeys(s.sample_id for s in meta.samples if s.index.lower() in barcodes))
     tokens = set(parts[:-1])
-    stem = parts[-1]
-    tokens.add(stem.split(".")[0])
-    tokens.add(stem.split("_S")[0] if "_S" in stem else stem)
-    found = [s.sample_id for s in meta.samples if s.sample_id in tokens or (s.name and s.name in tokens)]
+    tokens.add(parts[-1].split(".")[0])
+    tokens |= {t.removeprefix("Sample_") for t in tokens}
+    found = [
+        s.sample_id for s in meta.samples
+        if s.sample_id in tokens or s.sample_id.removeprefix("Sample_") in tokens or (s.name and s.name in tokens)
+    ]
     return tuple(dict.fromkeys(found))

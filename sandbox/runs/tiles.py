@@ -1,0 +1,88 @@
+"""Per-tile base-call matrices: cycles x clusters of ASCII bases, cut into per-cluster read sequences.
+
+BCL and CBCL store one file per cycle; a read is one column across all cycle files. The first cycle's
+file of each tile yields the tile's reads, in cluster blocks so memory stays bounded on big tiles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+# Bytes of the cycles x clusters matrix held at once (a NovaSeq tile is ~4M clusters x 318 cycles
+# = 1.3 GB; 128 MB keeps a reader well under a laptop's memory while needing few passes).
+MAX_MATRIX = 128 << 20
+
+_CYCLE_DIR = re.compile(r"^C(\d+)\.\d+$")
+
+# BCL byte -> ASCII base: 2 low bits base, 0 byte = no-call N.
+BCL_LUT = np.frombuffer(b"ACGT" * 64, dtype=np.uint8).copy()
+BCL_LUT[0] = ord("N")
+
+
+def cycle_of(path: Path) -> int:
+    m = _CYCLE_DIR.match(path.parent.name)
+    return int(m.group(1)) if m else 0
+
+
+def first_cycle(path: Path, names: tuple[str, ...]) -> bool:
+    """Cheap test whether no earlier cycle folder holds this tile's file (checks cycle - 1 only)."""
+    cycle = cycle_of(path)
+    if cycle <= 1:
+        return cycle == 1
+    prev = path.parent.parent / f"C{cycle - 1}.1"
+    return not any((prev / n).is_file() for n in names)
+
+
+def cycle_files(path: Path, names: tuple[str, ...]) -> dict[int, Path]:
+    """This tile's file in every sibling cycle folder (``L001/C<n>.1/<name>``), keyed by cycle."""
+    out: dict[int, Path] = {}
+    lane_dir = path.parent.parent
+    for d in lane_dir.iterdir():
+        m = _CYCLE_DIR.match(d.name)
+        if not m or not d.is_dir():
+            continue
+        for name in names:
+            if (d / name).is_file():
+                out.setdefault(int(m.group(1)), d / name)
+                break
+    return out
+
+
+def segments(read_cycles: list[tuple[int, int, bool]], ncycles: int) -> list[tuple[int, int]]:
+    """[start, stop) cycle ranges of the template (non-index) reads; all cycles without a RunInfo."""
+    out, pos = [], 0
+    for _, n, index in read_cycles:
+        if not index and pos < ncycles:
+            out.append((pos, min(pos + n, ncycles)))
+        pos += n
+    return out or [(0, ncycles)]
+
+
+def tile_reads(
+    nclusters: int,
+    ncycles: int,
+    load: Callable[[int, int, int], np.ndarray | None],
+    read_cycles: list[tuple[int, int, bool]],
+) -> Iterator[bytes]:
+    """Sequences of a tile: ``load(cycle_index, start, stop)`` gives ASCII bases of clusters [start, stop)
+    for that cycle (None for a missing cycle, read as N)."""
+    if nclusters <= 0 or ncycles <= 0:
+        return
+    block = max(1, MAX_MATRIX // ncycles)
+    segs = segments(read_cycles, ncycles)
+    for start in range(0, nclusters, block):
+        stop = min(nclusters, start + block)
+        mat = np.full((stop - start, ncycles), ord("N"), dtype=np.uint8)
+        for c in range(ncycles):
+            col = load(c, start, stop)
+            if col is not None:
+                mat[: len(col), c] = col[: stop - start]
+        flat = mat.tobytes()
+        for i in range(stop - start):
+            row = i * ncycles
+            for a, b in segs:
+                yield flat[row + a: row + b]
