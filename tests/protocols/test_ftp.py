@@ -1,0 +1,203 @@
+"""FTP control parsing and data-connection linking: written pcaps, and ftplib -> pyftpdlib on lo."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.model import FlowInfo, Payload
+from sandbox.protocols import Dissector
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.ftp import FtpParser, parse_eprt_arg, parse_port_arg
+
+READS = b"".join(b"@read%d\nACGTTGCA%sTTAG\n+\n%s\n" % (i, b"ACGT" * 10, b"I" * 52) for i in range(3000))
+CLIENT, SERVER = ("10.0.0.2", 50001), ("10.0.0.9", 21)
+
+
+def dissect_file(path: Path) -> tuple[list, Dissector]:
+    d = Dissector()
+    items: list = []
+    for seg in open_capture(path):
+        items += d.feed(seg)
+    return items + d.close(), d
+
+
+def chains(items: list, prefix: str) -> list[Payload]:
+    return [p for p in items if isinstance(p, Payload) and len(p.chain) > 1 and p.chain[1].startswith(prefix)]
+
+
+def data_of(items: list, label: str) -> bytes:
+    """All bytes of the Payloads labelled ``label``, in stream order."""
+    ps = sorted((p for p in items if isinstance(p, Payload) and p.chain == ("tcp", label)),
+                key=lambda p: p.stream_offset or 0)
+    return b"".join(p.data for p in ps)
+
+
+def test_port_and_eprt_arguments() -> None:
+    assert parse_port_arg(b"10,0,0,2,195,80") == ("10.0.0.2", 50000)
+    assert parse_port_arg(b"Entering Passive Mode (10,0,0,9,117,49).") == ("10.0.0.9", 30001)
+    assert parse_port_arg(b"300,0,0,1,1,1") is None and parse_port_arg(b"nothing") is None
+    assert parse_eprt_arg(b"|1|132.235.1.2|6275|") == ("132.235.1.2", 6275)
+    assert parse_eprt_arg(b"|2|::1|6275|") == ("::1", 6275)
+    assert parse_eprt_arg(b"|1|x|") is None
+
+
+def _session(tmp: Path, passive: str) -> Path:
+    """A control connection and its data connection, written packet by packet."""
+    pcap = tmp / f"ftp-{passive}.pcap"
+    data_port = 30001
+    with PcapWriter(pcap) as w:
+        ctl = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        ctl.send(b"220 FTP server ready\r\n", from_client=False)
+        ctl.send(b"USER sequencer\r\n")
+        ctl.send(b"331 Password required\r\n", from_client=False)
+        ctl.send(b"PASS hunter2\r\n")
+        ctl.send(b"230 Logged in\r\n", from_client=False)
+        if passive == "pasv":
+            ctl.send(b"PASV\r\n")
+            ctl.send(b"227 Entering Passive Mode (10,0,0,9,117,49).\r\n", from_client=False)
+        else:
+            ctl.send(b"EPSV\r\n")
+            ctl.send(b"229 Entering Extended Passive Mode (|||30001|)\r\n", from_client=False)
+        ctl.send(b"STOR run_42/reads.fastq\r\n")
+        ctl.send(b"150 Ok to send data\r\n", from_client=False)
+        data = TcpConversation(w, (CLIENT[0], 50002), (SERVER[0], data_port), t0=2.0)
+        data.send(READS)
+        data.close()
+        ctl.send(b"226 Transfer complete\r\n", from_client=False)
+        ctl.send(b"QUIT\r\n")
+        ctl.close()
+    return pcap
+
+
+@pytest.mark.parametrize("passive", ["pasv", "epsv"])
+def test_passive_data_connection_is_linked(tmp_path: Path, passive: str) -> None:
+    items, d = dissect_file(_session(tmp_path, passive))
+    assert [p.data for p in chains(items, "ftp USER")] == [b"sequencer"]
+    assert not chains(items, "ftp PASS") and not any(b"hunter2" in p.data for p in items if isinstance(p, Payload))
+    (stor,) = [p for p in items if isinstance(p, Payload) and p.chain == ("tcp", "ftp STOR")]
+    assert stor.data == b"run_42/reads.fastq" and stor.meta["filename"] == "run_42/reads.fastq"
+    assert data_of(items, "ftp STOR run_42/reads.fastq") == READS
+    piece = chains(items, "ftp STOR run_42/reads.fastq")[0]
+    assert piece.meta["filename"] == "run_42/reads.fastq" and piece.meta["transfer"] == "upload"
+    apps = {f.dport: f.app for f in d.flows.values()}
+    assert apps == {21: "ftp", 30001: "ftp-data"}
+    ctl = next(f for f in d.flows.values() if f.dport == 21)
+    assert ctl.meta["ftp_user"] == "sequencer" and not ctl.errors
+
+
+def test_control_parser_total_on_garbage() -> None:
+    info = FlowInfo(flow="tcp f", channel="net", transport="tcp", src="10.0.0.2", sport=5, dst="10.0.0.9", dport=21)
+    ctx = FlowContext(flow="tcp f", info=info, shared={})
+    p = FtpParser(ctx)
+    out = p.feed("out", b"\x00\x01garbage\r\n" + b"x" * 20000, 1.0) + p.gap("out", 10) + p.close(2.0)
+    assert info.errors and all(isinstance(x, Payload) for x in out)
+    assert sum(len(x.data) for x in out) >= 20000   # nothing silently dropped
+
+
+def test_auth_tls_hands_the_control_channel_to_the_tls_parser(shared_data: Path) -> None:
+    info = FlowInfo(flow="tcp f", channel="net", transport="tcp", src="10.0.0.2", sport=5, dst="10.0.0.9", dport=21)
+    ctx = FlowContext(flow="tcp f", info=info, shared={})
+    p = FtpParser(ctx)
+    # a real TLS 1.3 client hello (from the illustrated-tls13 capture) after "234"
+    hello = next(s.data for s in open_capture(shared_data / "captures/tls/illustrated-tls13_capture.pcap")
+                 if s.data)
+    out = (p.feed("in", b"220 ready\r\n", 1.0) + p.feed("out", b"AUTH TLS\r\n", 1.1)
+           + p.feed("in", b"234 AUTH TLS ok\r\n", 1.2) + p.feed("out", hello, 1.3) + p.close(2.0))
+    assert info.encrypted and info.meta["sni"] == "example.ulfheim.net" and info.meta["ftp_auth"] == "TLS"
+    assert [o.chain for o in out] == [("tcp", "ftp AUTH"), ("tcp", "ftp AUTH TLS", "tls sni"),
+                                      ("tcp", "ftp AUTH TLS", "tls")]
+
+
+# --------------------------------------------------------------------------- live: ftplib -> pyftpdlib
+
+
+@contextmanager
+def record_lo(path: Path, bpf: str) -> Iterator[Path]:
+    if shutil.which("dumpcap") is None:
+        pytest.skip("dumpcap not installed")
+    proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while not (path.exists() and path.stat().st_size > 0):
+            if proc.poll() is not None:
+                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("dumpcap did not start")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        yield path
+        time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+HOST = "127.0.21.21"   # a loopback address of our own: the capture filter sees only this test
+
+
+@pytest.fixture
+def ftp_server(tmp_path: Path) -> Iterator[int]:
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
+
+    home = tmp_path / "home"
+    home.mkdir()
+    auth = DummyAuthorizer()
+    auth.add_user("sequencer", "hunter2", str(home), perm="elradfmwMT")
+    handler = type("Handler", (FTPHandler,), {"authorizer": auth, "banner": "bench ftp"})
+    server = FTPServer((HOST, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield server.address[1]
+    finally:
+        server.close_all()
+        thread.join(5)
+
+
+@pytest.mark.e2e
+def test_live_active_and_passive_transfers(tmp_path: Path, ftp_server: int) -> None:
+    pcap = tmp_path / "ftp.pcapng"
+    with record_lo(pcap, f"host {HOST} and tcp"):
+        for passive in (True, False):
+            with ftplib.FTP() as ftp:
+                ftp.connect(HOST, ftp_server, timeout=10)
+                ftp.login("sequencer", "hunter2")
+                ftp.set_pasv(passive)
+                name = "reads-pasv.fastq" if passive else "reads-port.fastq"
+                ftp.storbinary(f"STOR {name}", io.BytesIO(READS))
+                back = io.BytesIO()
+                ftp.retrbinary(f"RETR {name}", back.write)
+                assert back.getvalue() == READS
+    items, d = dissect_file(pcap)
+    for name in ("reads-pasv.fastq", "reads-port.fastq"):
+        assert data_of(items, f"ftp STOR {name}") == READS, name
+        assert data_of(items, f"ftp RETR {name}") == READS, name
+        assert [p.data for p in chains(items, "ftp STOR") if p.chain == ("tcp", "ftp STOR")
+                and p.data == name.encode()]
+    assert [p.data for p in chains(items, "ftp USER")] == [b"sequencer", b"sequencer"]
+    assert not any(b"hunter2" in p.data for p in items if isinstance(p, Payload))
+    apps = sorted(f.app for f in d.flows.values())
+    assert apps.count("ftp") == 2 and apps.count("ftp-data") >= 4
+    assert not any(f.errors for f in d.flows.values())

@@ -1,0 +1,235 @@
+"""SMTP parser: DATA, BDAT, dot-unstuffing, MIME parts, STARTTLS; smtplib -> aiosmtpd on lo."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import signal
+import smtplib
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.model import FlowInfo, Observation, Payload
+from sandbox.protocols import Dissector
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.smtp import SmtpParser, mime_parts, unstuff
+
+CSV = b"Sample_ID,Sample_Name,Index\nS1,patient-0042,ACGTACGT\nS2,patient-0043,TTGGCCAA\n" * 30
+VCF = "BEGIN:VCARD\r\nFN:Dr. Müller = lab lead\r\nEND:VCARD\r\n".encode()
+TEXT = "Run finished.\n.hidden line that starts with a dot\nbye\n"
+
+
+def message() -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "seq@lab.test", "vendor@vendor.test", "Run 230825_M04034"
+    msg.set_content(TEXT)
+    msg.add_attachment(CSV, maintype="text", subtype="csv", filename="samples.csv", cte="base64")
+    msg.add_attachment(VCF, maintype="text", subtype="vcard", filename="x.vcf", cte="quoted-printable")
+    return msg
+
+
+def ctx() -> FlowContext:
+    info = FlowInfo(flow="tcp s", channel="net", transport="tcp", src="10.0.0.2", sport=5000,
+                    dst="10.0.0.25", dport=25)
+    return FlowContext(flow="tcp s", info=info, shared={})
+
+
+def run(conv: list[tuple[str, bytes]]) -> tuple[list, FlowContext]:
+    c = ctx()
+    p = SmtpParser(c)
+    out: list = []
+    for i, (d, data) in enumerate(conv):
+        out += p.feed(d, data, float(i))
+    return out + p.close(99.0), c
+
+
+def by_label(items: list, label: str) -> list[Payload]:
+    return [p for p in items if isinstance(p, Payload) and label in p.chain]
+
+
+def check_parts(items: list, verb: str = "smtp DATA") -> None:
+    (csv,) = by_label(items, "mime:attachment=samples.csv")
+    assert csv.chain == ("tcp", verb, "mime:attachment=samples.csv", "base64") and csv.data == CSV
+    assert csv.meta["filename"] == "samples.csv" and csv.direction == "out"
+    (vcf,) = by_label(items, "mime:attachment=x.vcf")
+    assert vcf.chain[-1] == "quoted-printable" and vcf.data == VCF
+    (text,) = by_label(items, "mime:text/plain")
+    assert text.data.replace(b"\r\n", b"\n") == TEXT.encode()   # dot-stuffing undone
+    (head,) = by_label(items, "mime:headers")
+    assert b"Subject: Run 230825_M04034" in head.data and head.meta["subject"] == "Run 230825_M04034"
+
+
+def test_unstuff() -> None:
+    assert unstuff(b"..a\r\n..b\r\n.c\r\n") == b".a\r\n.b\r\n.c\r\n"
+
+
+def test_mime_parts_of_a_plain_message() -> None:
+    parts = mime_parts(b"Subject: hi\r\n\r\nhello\r\n")
+    assert [p[0] for p in parts] == [("mime:headers",), ("mime:text/plain",)] and parts[1][1] == b"hello\r\n"
+
+
+def _stuffed(msg: EmailMessage) -> bytes:
+    raw = msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return raw.replace(b"\r\n.", b"\r\n..")
+
+
+def test_data_pipelined_and_split_anywhere() -> None:
+    body = _stuffed(message())
+    client = (b"EHLO sequencer.lab\r\nMAIL FROM:<seq@lab.test>\r\nRCPT TO:<vendor@vendor.test>\r\nDATA\r\n"
+              + body + b"\r\n.\r\nQUIT\r\n")
+    server = b"220 mx ESMTP\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n"
+    items, c = run([("in", server[:14]), ("out", client), ("in", server[14:])])
+    check_parts(items)
+    assert [p.data for p in by_label(items, "smtp MAIL")] == [b"FROM:<seq@lab.test>"]
+    assert [p.data for p in by_label(items, "smtp RCPT")] == [b"TO:<vendor@vendor.test>"]
+    assert c.info.meta["smtp_helo"] == "sequencer.lab" and not c.info.errors
+    whole = [(p.chain, p.data) for p in items]
+    for cut in range(1, len(client), 97):     # the terminator and lines straddle feeds
+        split, _ = run([("in", server[:14]), ("out", client[:cut]), ("out", client[cut:]), ("in", server[14:])])
+        assert [(p.chain, p.data) for p in split] == whole, cut
+
+
+def test_refused_data_and_pipelined_rcpt_failure() -> None:
+    body = _stuffed(message()) + b"\r\n.\r\n"
+    items, c = run([
+        ("in", b"220 mx\r\n"), ("out", b"EHLO x\r\n"), ("in", b"250-mx\r\n250 PIPELINING\r\n"),
+        ("out", b"MAIL FROM:<a@b>\r\nRCPT TO:<nobody@x>\r\nDATA\r\n"),
+        ("in", b"250 ok\r\n550 no such user\r\n554 no valid recipients\r\n"),   # DATA refused
+        ("out", b"RSET\r\n"), ("in", b"250 ok\r\n"),
+        ("out", b"MAIL FROM:<a@b>\r\nRCPT TO:<bad@x>\r\nRCPT TO:<v@vendor.test>\r\nDATA\r\n"),
+        ("in", b"250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n"),   # one RCPT fails, DATA accepted
+        ("out", body), ("in", b"250 queued\r\n")])
+    check_parts(items)
+    assert [p.data for p in by_label(items, "smtp RCPT")] == [b"TO:<nobody@x>", b"TO:<bad@x>", b"TO:<v@vendor.test>"]
+
+
+def test_bdat_chunks() -> None:
+    raw = message().as_bytes()
+    a, b = raw[:1000], raw[1000:]
+    client = (b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n" + b"BDAT %d\r\n" % len(a) + a
+              + b"BDAT %d LAST\r\n" % len(b) + b + b"QUIT\r\n")
+    items, c = run([("in", b"220 mx\r\n"), ("out", client)])
+    check_parts(items, "smtp BDAT")
+    assert c.info.meta["smtp_chunking"] is True
+
+
+def test_auth_is_not_copied_and_garbage_is_total() -> None:
+    items, c = run([("in", b"220 mx\r\n"), ("out", b"EHLO x\r\nAUTH LOGIN\r\n"), ("in", b"334 VXNlcm5hbWU6\r\n"),
+                    ("out", b"c2VjcmV0dXNlcg==\r\n"), ("in", b"334 UGFzc3dvcmQ6\r\n"), ("out", b"aHVudGVyMg==\r\n"),
+                    ("in", b"235 ok\r\n"), ("out", b"MAIL FROM:<a@b>\r\n" + b"\xff" * 70000)])
+    assert not [p for p in items if b"c2VjcmV0" in p.data or b"aHVudGVy" in p.data]
+    assert [p.data for p in by_label(items, "smtp MAIL")] == [b"FROM:<a@b>"]
+    assert c.info.errors and sum(len(p.data) for p in by_label(items, "smtp")) >= 70000
+
+
+def test_written_pcap_through_the_dissector(tmp_path: Path) -> None:
+    pcap = tmp_path / "smtp.pcap"
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40000), ("10.0.0.25", 25), t0=1.0)
+        conv.send(b"220 mx.vendor.test ESMTP\r\n", from_client=False)
+        conv.send(b"EHLO sequencer\r\nMAIL FROM:<seq@lab.test>\r\nRCPT TO:<v@vendor.test>\r\nDATA\r\n")
+        conv.send(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", from_client=False)
+        conv.send(_stuffed(message()) + b"\r\n.\r\n")
+        conv.send(b"250 queued\r\n", from_client=False)
+        conv.close()
+    d = Dissector()
+    items: list = []
+    for seg in open_capture(pcap):
+        items += d.feed(seg)
+    items += d.close()
+    check_parts(items)
+    assert next(iter(d.flows.values())).app == "smtp"
+
+
+# --------------------------------------------------------------------------- live: smtplib -> aiosmtpd
+
+
+@contextmanager
+def record_lo(path: Path, bpf: str) -> Iterator[Path]:
+    if shutil.which("dumpcap") is None:
+        pytest.skip("dumpcap not installed")
+    proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while not (path.exists() and path.stat().st_size > 0):
+            if proc.poll() is not None:
+                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("dumpcap did not start")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        yield path
+        time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+HOST = "127.0.25.25"   # a loopback address of our own: the capture filter sees only this test
+
+
+def _tls_context(tmp: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.vendor.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(tmp / "c.pem", tmp / "k.pem")
+    return sctx
+
+
+@pytest.mark.e2e
+def test_live_smtplib_to_aiosmtpd(tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    controller = Controller(Sink(), hostname=HOST, port=8025, tls_context=_tls_context(tmp_path),
+                            require_starttls=False)
+    controller.start()
+    pcap = tmp_path / "smtp.pcapng"
+    try:
+        with record_lo(pcap, f"host {HOST} and tcp port 8025"):
+            with smtplib.SMTP(HOST, 8025, timeout=10) as s:
+                s.send_message(message())
+            with smtplib.SMTP(HOST, 8025, timeout=10) as s:
+                s.starttls(context=ssl._create_unverified_context())   # noqa: S323 (self-signed test cert)
+                s.send_message(message())
+    finally:
+        controller.stop()
+    d = Dissector()
+    items: list = []
+    for seg in open_capture(pcap):
+        items += d.feed(seg)
+    items += d.close()
+    check_parts(items)                       # only the plain session's message is readable
+    flows = sorted(d.flows.values(), key=lambda f: f.t_first)
+    assert [f.app for f in flows] == ["smtp", "smtp"] and not any(f.errors for f in flows)
+    assert flows[1].meta["smtp_starttls"] and flows[1].encrypted and not flows[0].encrypted
+    (enc,) = [o for o in items if isinstance(o, Observation) and o.kind == "encrypted"]
+    assert enc.flow == flows[1].flow and enc.chain == ("tcp", "smtp STARTTLS", "tls")
+    assert enc.bytes_out > len(CSV)          # the encrypted message's volume is still counted

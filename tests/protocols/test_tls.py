@@ -1,0 +1,180 @@
+"""TLS metadata parser: real handshakes made in memory by Python's ssl (MemoryBIO), real captures."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sandbox.captures import open_capture
+from sandbox.model import FlowInfo, Observation, Payload
+from sandbox.protocols import Dissector
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.tls import TlsParser, looks_like_tls, parse_client_hello
+
+Conversation = list[tuple[str, bytes]]
+
+
+def self_signed(tmp: Path, names: list[str]) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def tls_conversation(tmp: Path, version: ssl.TLSVersion, upload: bytes, sni: str = "upload.vendor.test",
+                     alpn: list[str] | None = None) -> Conversation:
+    """A real TLS session (handshake, upload, reply, close) between two in-memory ssl objects."""
+    cert, key = self_signed(tmp, [sni, "alt.vendor.test"])
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(cert, key)
+    sctx.maximum_version = version
+    cctx = ssl.create_default_context(cafile=str(cert))
+    cctx.maximum_version = version
+    if alpn:
+        cctx.set_alpn_protocols(alpn)
+        sctx.set_alpn_protocols(alpn)
+    bios = [ssl.MemoryBIO() for _ in range(4)]   # c->s in, c out, s in, s out
+    client = cctx.wrap_bio(bios[0], bios[1], server_hostname=sni)
+    server = sctx.wrap_bio(bios[2], bios[3], server_side=True)
+    conv: Conversation = []
+
+    def pump() -> None:
+        for _ in range(10):
+            moved = False
+            c = bios[1].read()
+            if c:
+                conv.append(("out", c))
+                bios[2].write(c)
+                moved = True
+            s = bios[3].read()
+            if s:
+                conv.append(("in", s))
+                bios[0].write(s)
+                moved = True
+            if not moved:
+                return
+
+    def step(fn) -> None:
+        try:
+            fn()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+
+    for _ in range(6):
+        step(client.do_handshake)
+        step(server.do_handshake)
+        pump()
+    client.write(upload)
+    pump()
+    received = bytearray()
+    while len(received) < len(upload):
+        received += server.read(65536)
+    server.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    pump()
+    step(client.read)
+    pump()
+    assert bytes(received) == upload
+    return conv
+
+
+def make_ctx() -> FlowContext:
+    info = FlowInfo(flow="tcp 10.0.0.2:50000 > 10.0.0.1:443", channel="net", transport="tcp",
+                    src="10.0.0.2", sport=50000, dst="10.0.0.1", dport=443, destination="10.0.0.1")
+    return FlowContext(flow=info.flow, info=info, shared={})
+
+
+def run(conv: Conversation, chunk: int | None = None) -> tuple[list[Payload | Observation], FlowContext]:
+    ctx = make_ctx()
+    parser = TlsParser(ctx)
+    out: list[Payload | Observation] = []
+    for i, (direction, data) in enumerate(conv):
+        step = chunk or len(data)
+        for o in range(0, len(data), step):
+            out += parser.feed(direction, data[o:o + step], float(i))
+    return out + parser.close(float(len(conv))), ctx
+
+
+UPLOAD = b"POST /v1/runs HTTP/1.1\r\nHost: upload.vendor.test\r\n\r\n" + b"ACGT" * 20000
+
+
+def test_tls12_sni_alpn_certificate_and_volume(tmp_path: Path) -> None:
+    conv = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, UPLOAD, alpn=["http/1.1"])
+    assert looks_like_tls(conv[0][1])
+    items, ctx = run(conv)
+    meta = ctx.info.meta
+    assert meta["sni"] == "upload.vendor.test" and meta["tls_version"] == "TLS 1.2"
+    assert meta["alpn"] == ["http/1.1"]
+    assert meta["cert_names"] == ["upload.vendor.test", "alt.vendor.test"]
+    assert ctx.info.encrypted and ctx.destination == "upload.vendor.test"
+    (sni,) = [p for p in items if isinstance(p, Payload)]
+    assert sni.chain == ("tcp", "tls sni") and sni.data == b"upload.vendor.test"
+    (obs,) = [o for o in items if isinstance(o, Observation)]
+    assert obs.kind == "encrypted" and obs.severity == "info" and obs.chain == ("tcp", "tls")
+    # ciphertext volume: the upload plus per-record overhead (<= 2 % here), never less
+    assert len(UPLOAD) <= obs.bytes_out <= len(UPLOAD) * 1.02
+    assert obs.detail["bytes_in"] > 0 and obs.detail["sni"] == "upload.vendor.test"
+    assert not ctx.info.errors
+
+
+def test_tls13_hides_certificate_but_counts_bytes(tmp_path: Path) -> None:
+    conv = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_3, UPLOAD)
+    items, ctx = run(conv)
+    assert ctx.info.meta["tls_version"] == "TLS 1.3" and "cert_names" not in ctx.info.meta
+    (obs,) = [o for o in items if isinstance(o, Observation)]
+    assert len(UPLOAD) <= obs.bytes_out <= len(UPLOAD) * 1.03
+    # every chunking gives the same answer (records straddle feeds)
+    for chunk in (1, 7, 1000):
+        items2, ctx2 = run(conv, chunk)
+        assert [o.bytes_out for o in items2 if isinstance(o, Observation)] == [obs.bytes_out]
+        assert ctx2.info.meta == ctx.info.meta
+
+
+def test_client_hello_fields() -> None:
+    conv_hello = bytes.fromhex(  # from illustrated-tls13: ClientHello body fields parsed by hand
+        "0303" + "00" * 32 + "00" + "0002" + "1301" + "0100"
+        + "001b" + "0000000e000c0000096c6f63616c686f7374" + "0010000500030268 32".replace(" ", ""))
+    info = parse_client_hello(conv_hello)
+    assert info["sni"] == "localhost" and info["alpn_offered"] == ["h2"]
+
+
+def test_garbage_after_handshake_is_opaque_not_an_exception(tmp_path: Path) -> None:
+    conv = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x" * 100)
+    conv.append(("out", b"\x00" * 50 + b"garbage"))
+    items, ctx = run(conv)
+    assert ctx.info.errors and ctx.info.errors[0].startswith("tls:")
+    (obs,) = [o for o in items if isinstance(o, Observation)]
+    assert obs.bytes_out >= 57
+    assert [p.chain for p in items if isinstance(p, Payload)] == [("tcp", "tls sni")]
+
+
+@pytest.mark.parametrize("version,names", [("12", ["example.ulfheim.net"]), ("13", None)])
+def test_illustrated_captures(shared_data: Path, version: str, names: list[str] | None) -> None:
+    d = Dissector()
+    items: list = []
+    for seg in open_capture(shared_data / f"captures/tls/illustrated-tls{version}_capture.pcap"):
+        items += d.feed(seg)
+    items += d.close()
+    (info,) = d.flows.values()
+    assert info.app == "tls" and info.encrypted and info.destination == "example.ulfheim.net"
+    assert info.meta["tls_version"] == f"TLS 1.{version[1]}" and info.meta.get("cert_names") == names
+    (obs,) = [o for o in items if isinstance(o, Observation)]
+    assert obs.bytes_out > 0 and not info.errors
+    # no ciphertext is ever handed on as content
+    assert [p.chain for p in items if isinstance(p, Payload)] == [("tcp", "tls sni")]
