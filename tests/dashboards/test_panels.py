@@ -1,0 +1,76 @@
+"""Render functions on their own: what each panel says for real rows and for empty ones."""
+
+from __future__ import annotations
+
+import json
+
+from dash import html
+
+from dashboards import panels
+from dashboards.queries import Reader
+
+
+def text(component) -> str:
+    """All text in a component tree, the way a reader sees it."""
+    if component is None:
+        return ""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(text(c) for c in component)
+    return text(getattr(component, "children", None))
+
+
+def test_banner_clean_and_leak(small_store, empty_store):
+    leak = Reader(small_store.path).summary()
+    leak["channels"] = []
+    out = panels.banner(leak)
+    assert out[0].id == "verdict" and "SUSPECTED LEAK" in text(out)
+    assert "critical 1" in text(out) and "240115_M00123_0042_000000000-ABCDE" in text(out)
+    clean = Reader(empty_store.path).summary()
+    clean["channels"] = []
+    out = panels.banner(clean, now=clean["session"]["started"] + 125)
+    assert "CLEAN" in text(out) and "2m 05s" in text(out)
+
+
+def test_detail_without_flow_or_capture_position(small_store):
+    finding = Reader(small_store.path).finding("F00003")
+    finding["evidence"] = []
+    finding["flow"] = "tcp gone"
+    out = text(panels.detail(finding, None))
+    assert "flow not in the store yet" in out and "no capture position recorded" in out
+    assert "no byte evidence" in out
+    assert "Select a finding" in text(panels.detail(None, None))
+
+
+def test_detail_takes_capture_position_from_flow_meta(small_store):
+    reader = Reader(small_store.path)
+    finding = reader.finding("F00001")
+    finding["evidence"] = [{"offset": 10, "length": 5}]
+    flow = reader.flow(finding["flow"])
+    assert "wireshark -r 'captures/acceptance-run42.pcapng' -g 1201" in text(panels.detail(finding, flow))
+
+
+def test_empty_channel_panels_say_so():
+    assert "no USB traffic captured" in text(panels.usb_panel([]))
+    assert "no serial traffic captured" in text(panels.serial_panel([]))
+    assert "no network traffic captured" in text(panels.network_panel({"rows": [], "total": 0}))
+    assert "no run data seen leaving" in text(panels.coverage_panel({"samples": [], "files": [], "runs": []}))
+
+
+def test_table_rows_are_short():
+    row = {"id": "F1", "severity": "high", "kind": "sequence", "channel": "net", "destination": "",
+           "samples": json.dumps(["a", "b", "c", "d"]), "files": json.dumps([{"path": "x/y/R1.fastq", "fraction": 1}]),
+           "bytes_matched": 2048, "t_first": 0.0, "t_last": 1.0}
+    out = panels.table_rows([row])[0]
+    assert out["samples"] == "a, b (+2)" and out["files"] == "1: R1.fastq" and out["destination"] == "-"
+    assert out["bytes_matched"] == "2.0 KB" and out["t_last"] == "00:00:01"
+    tip = panels.table_tooltips([row])[0]
+    assert tip["files"]["value"] == "x/y/R1.fastq (100.0%)" and tip["samples"]["value"] == "a, b, c, d"
+
+
+def test_usb_ids_in_any_form():
+    assert panels._usb_id({"vid": 0x0781, "pid": 0x5583}) == "0781:5583"
+    assert panels._usb_id({"idVendor": "1d6b", "idProduct": "0002"}) == "1d6b:0002"
+    assert panels._usb_id({}) == "-"
+    assert isinstance(panels.chip("critical"), html.Span)
