@@ -1,0 +1,323 @@
+"""HTTP/2 (prior knowledge or h2c upgrade), incremental: frames, HPACK, one Payload per stream body.
+
+Frames are cut from each direction's byte stream (struct header, no per-byte work); header
+blocks (HEADERS/PUSH_PROMISE + CONTINUATION) go through one ``hpack.Decoder`` per
+direction, every block, so the dynamic table stays in step.  DATA (padding removed) feeds a
+``BodyPipe`` per stream and direction: content codings removed, gRPC split per message,
+multipart per part, and bodies larger than the per-stream cap emitted in pieces.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import hpack
+from hpack.exceptions import HPACKError
+
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.http1 import MAX_LABEL_PATH, RAW_PIECE
+from sandbox.protocols.httpbody import BodyPipe
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_FRAME = struct.Struct(">HBBBI")  # length is 24 bits: 16 + 8
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = range(10)
+END_STREAM, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x4, 0x8, 0x20
+
+# Per stream and direction a body is emitted in pieces of this size: with up to
+# MAX_OPEN_STREAMS streams buffered this bounds one connection at 1 GiB worst case.
+MAX_STREAM_PIECE = 4 * 1024 * 1024
+# Servers advertise SETTINGS_MAX_CONCURRENT_STREAMS of 100-256; past this many unfinished
+# streams the oldest is flushed and forgotten (a hostile peer cannot grow the table).
+MAX_OPEN_STREAMS = 256
+# A header block (HEADERS + CONTINUATIONs) larger than this is a CONTINUATION flood
+# (CVE-2024-27316 class); real blocks are a few KiB.
+MAX_HEADER_BLOCK = 1024 * 1024
+# HPACK limits: header list as nghttp2's default (64 KiB) x4; table up to 1 MiB.
+MAX_HEADER_LIST = 256 * 1024
+MAX_HPACK_TABLE = 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Stream:
+    sid: int
+    label: str = "http/2 ? ?"
+    meta: dict[str, Any] = field(default_factory=dict)
+    pipes: dict[str, BodyPipe] = field(default_factory=dict)
+    times: dict[str, list[float]] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)  # stream offset of the first DATA byte
+    ended: set[str] = field(default_factory=set)
+    grpc: bool = False
+
+
+class _Direction:
+    """Frame cutter for one direction (the client's starts with the connection preface)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.wire = 0  # stream offset of buf[0]
+        self.preface = None  # None: not yet known, True/False once seen
+        self.decoder = hpack.Decoder(max_header_list_size=MAX_HEADER_LIST)
+        self.decoder.max_allowed_table_size = 4096
+        self.block: bytearray | None = None  # header block being continued
+        self.block_frame: tuple[int, int, int] = (0, 0, 0)  # (type, flags, stream id)
+        self.broken = ""
+
+
+class Http2Parser:
+    """HTTP/2 connection parser; streams keyed by id, roles learned from the headers."""
+
+    name: ClassVar[str] = "http/2"
+
+    @staticmethod
+    def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
+        n_out, n_in = min(len(first_out), 24), min(len(first_in), 24)
+        return bool((n_out >= 4 and first_out[:n_out] == PREFACE[:n_out])
+                    or (n_in >= 4 and first_in[:n_in] == PREFACE[:n_in]))
+
+    def __init__(self, ctx: FlowContext, upgrade: tuple[str, dict[str, Any]] | None = None,
+                 client: str | None = None, offsets: dict[str, int] | None = None) -> None:
+        self.ctx = ctx
+        self.out: list[Payload | Observation] = []
+        self.dirs = {"out": _Direction(), "in": _Direction()}
+        for direction, offset in (offsets or {}).items():
+            self.dirs[direction].wire = offset
+        self.streams: dict[int, _Stream] = {}
+        self.t = 0.0
+        ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app
+        if upgrade:  # h2c: stream 1 is the HTTP/1.1 request that asked for the upgrade
+            label, meta = upgrade
+            path = label.split(" ", 2)[-1]
+            method = label.split(" ", 2)[1] if label.count(" ") >= 2 else "GET"
+            self.streams[1] = _Stream(1, f"http/2 {method} {path}", {**meta, "h2c": True})
+            self.streams[1].ended.add(client or ctx.client)  # the request went as HTTP/1.1
+            ctx.info.meta["h2c"] = True
+
+    # -- interface
+    def feed(self, direction: str, data: bytes, t: float) -> list[Payload | Observation]:
+        self.t = t
+        d = self.dirs[direction]
+        if d.broken:
+            d.buf += data
+            if len(d.buf) >= RAW_PIECE:
+                self._raw(direction, d)
+            return self._take()
+        d.buf += data
+        if d.preface is None:
+            n = min(len(d.buf), 24)
+            if d.buf[:n] != PREFACE[:n]:
+                d.preface = False
+            elif n == 24:
+                d.preface = True
+                del d.buf[:24]
+                d.wire += 24
+            else:
+                return self._take()
+        self._frames(direction, d)
+        return self._take()
+
+    def gap(self, direction: str, size: int) -> list[Payload | Observation]:
+        d = self.dirs[direction]
+        if not d.broken:  # HPACK state and framing are lost: the rest of this side is raw
+            self._break(direction, d, f"gap of {size} bytes")
+        self._raw(direction, d)
+        d.wire += size
+        return self._take()
+
+    def close(self, t: float) -> list[Payload | Observation]:
+        self.t = max(self.t, t)
+        for direction, d in self.dirs.items():
+            self._raw(direction, d)
+        for sid in list(self.streams):
+            self._end_stream(sid, truncated=True)
+        return self._take()
+
+    def _take(self) -> list[Payload | Observation]:
+        out, self.out = self.out, []
+        return out
+
+    # -- frames
+    def _frames(self, direction: str, d: _Direction) -> None:
+        buf = d.buf
+        pos = 0
+        while len(buf) - pos >= 9:
+            hi, lo, ftype, flags, sid = _FRAME.unpack_from(buf, pos)
+            length = hi << 8 | lo
+            sid &= 0x7FFFFFFF
+            if len(buf) - pos - 9 < length:
+                break
+            payload = bytes(buf[pos + 9 : pos + 9 + length])
+            offset = d.wire + pos + 9
+            pos += 9 + length
+            try:
+                self._frame(direction, d, ftype, flags, sid, payload, offset)
+            except (ValueError, HPACKError, IndexError, struct.error) as exc:
+                del buf[:pos]
+                d.wire += pos
+                self._break(direction, d, f"{type(exc).__name__}: {exc}")
+                return
+        del buf[:pos]
+        d.wire += pos
+
+    def _frame(self, direction: str, d: _Direction, ftype: int, flags: int, sid: int,
+               payload: bytes, offset: int) -> None:
+        if d.block is not None and ftype != CONTINUATION:
+            raise ValueError("header block interrupted by another frame")
+        if ftype == DATA:
+            pad = 0
+            if flags & PADDED:
+                pad = payload[0] + 1
+                offset += 1
+                if pad > len(payload):
+                    raise ValueError("DATA padding longer than the frame")
+                payload = payload[1 : len(payload) - pad + 1]
+            self._data(direction, sid, payload, offset, flags & END_STREAM)
+        elif ftype in (HEADERS, PUSH_PROMISE):
+            if flags & PADDED:
+                pad = payload[0]
+                payload = payload[1 : len(payload) - pad]
+            if ftype == HEADERS and flags & PRIORITY_FLAG:
+                payload = payload[5:]
+            promised = 0
+            if ftype == PUSH_PROMISE:
+                promised = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+                payload = payload[4:]
+            d.block = bytearray(payload)
+            d.block_frame = (ftype, flags, promised or sid)
+            if flags & END_HEADERS:
+                self._block_done(direction, d)
+        elif ftype == CONTINUATION:
+            if d.block is None:
+                raise ValueError("CONTINUATION without HEADERS")
+            d.block += payload
+            if len(d.block) > MAX_HEADER_BLOCK:
+                raise ValueError(f"header block over {MAX_HEADER_BLOCK} bytes")
+            if flags & END_HEADERS:
+                self._block_done(direction, d)
+        elif ftype == RST_STREAM:
+            self._end_stream(sid, truncated=True)
+        elif ftype == SETTINGS and not flags & 1:
+            for i in range(0, len(payload) - 5, 6):
+                key, value = struct.unpack_from(">HI", payload, i)
+                if key == 1:  # HEADER_TABLE_SIZE: bounds what the peer's encoder may use
+                    other = self.dirs["in" if direction == "out" else "out"]
+                    other.decoder.max_allowed_table_size = min(value, MAX_HPACK_TABLE)
+
+    def _block_done(self, direction: str, d: _Direction) -> None:
+        assert d.block is not None
+        ftype, flags, sid = d.block_frame
+        block = bytes(d.block)
+        d.block = None
+        headers = d.decoder.decode(block, raw=True)
+        self._headers(direction, sid, headers, bool(flags & END_STREAM) and ftype == HEADERS,
+                      promised=ftype == PUSH_PROMISE)
+
+    # -- streams
+    def _stream(self, sid: int) -> _Stream:
+        stream = self.streams.get(sid)
+        if stream is None:
+            if len(self.streams) >= MAX_OPEN_STREAMS:
+                self._end_stream(next(iter(self.streams)), truncated=True)
+            stream = self.streams[sid] = _Stream(sid)
+        return stream
+
+    def _headers(self, direction: str, sid: int, headers: list[tuple[bytes, bytes]],
+                 end: bool, promised: bool) -> None:
+        h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+        stream = self._stream(sid)
+        info = self.ctx.info
+        if ":method" in h:
+            path = h.get(":path", "")
+            stream.label = f"http/2 {h[':method']} {(path.split('?', 1)[0] or '/')[:MAX_LABEL_PATH]}"
+            meta = {"method": h[":method"], "path": path, "stream": sid}
+            if ":authority" in h or "host" in h:
+                meta["host"] = h.get(":authority") or h["host"]
+                info.meta.setdefault("host", meta["host"])
+                if not self.ctx.destination:
+                    self.ctx.destination = meta["host"]
+            if "user-agent" in h:
+                meta["user-agent"] = h["user-agent"]
+                info.meta.setdefault("user-agent", h["user-agent"])
+            if promised:
+                meta["pushed"] = True
+            stream.meta.update(meta)
+            stream.grpc = h.get("content-type", "").startswith("application/grpc")
+            if not promised:  # the request head: URLs and headers carry data
+                head = b"".join(k + b": " + v + b"\r\n" for k, v in headers)  # all of them, as sent
+                self.out.append(self.ctx.payload(head, (stream.label, "url"), direction, self.t, self.t,
+                                                 None, {**stream.meta, "head": True}))
+        if ":status" in h:
+            stream.meta["status"] = int(h[":status"]) if h[":status"].isdigit() else h[":status"]
+            if h[":status"].startswith("1"):
+                return
+        if stream.grpc or h.get("content-type", "").startswith("application/grpc"):
+            info.app = "grpc" if info.app in ("", "http/2") else info.app
+        if not promised and direction not in stream.pipes and direction not in stream.ended:
+            if ":method" in h or ":status" in h:
+                self._open_pipe(stream, direction, h)
+        if "grpc-status" in h:
+            stream.meta["grpc-status"] = h["grpc-status"]
+        if end:
+            self._end_direction(stream, direction)
+
+    def _open_pipe(self, stream: _Stream, direction: str, h: dict[str, str]) -> None:
+        ctype = h.get("content-type", "")
+        if stream.grpc and not ctype:
+            ctype = "application/grpc"
+
+        def emit(data: bytes, suffix: tuple[str, ...], meta: dict, off: int,
+                 stream: _Stream = stream, direction: str = direction) -> None:
+            t0, t1 = stream.times.get(direction, [self.t, self.t])
+            self.out.append(self.ctx.payload(data, (stream.label, *suffix), direction, t0, t1,
+                                             stream.offsets.get(direction),
+                                             {**stream.meta, **meta, "body_offset": off}))
+
+        stream.pipes[direction] = BodyPipe(h.get("content-encoding", ""), ctype, emit,
+                                           piece=MAX_STREAM_PIECE, grpc_encoding=h.get("grpc-encoding", ""))
+
+    def _data(self, direction: str, sid: int, data: bytes, offset: int, end: int) -> None:
+        stream = self._stream(sid)
+        pipe = stream.pipes.get(direction)
+        if pipe is None:
+            self._open_pipe(stream, direction, {})
+            pipe = stream.pipes[direction]
+        times = stream.times.setdefault(direction, [self.t, self.t])
+        stream.offsets.setdefault(direction, offset)
+        times[1] = self.t
+        if data:
+            pipe.feed(data)
+        if end:
+            self._end_direction(stream, direction)
+
+    def _end_direction(self, stream: _Stream, direction: str) -> None:
+        stream.ended.add(direction)
+        pipe = stream.pipes.pop(direction, None)
+        if pipe is not None:
+            pipe.end()
+            self.ctx.info.errors.extend(f"http/2 stream {stream.sid}: {e}" for e in pipe.errors[:2])
+        if len(stream.ended) == 2:
+            self.streams.pop(stream.sid, None)
+
+    def _end_stream(self, sid: int, truncated: bool) -> None:
+        stream = self.streams.get(sid)
+        if stream is None:
+            return
+        if truncated:
+            stream.meta["truncated"] = True
+        for direction in list(stream.pipes):
+            self._end_direction(stream, direction)
+        self.streams.pop(sid, None)
+
+    # -- broken framing: pass the bytes on raw
+    def _break(self, direction: str, d: _Direction, reason: str) -> None:
+        d.broken = reason
+        self.ctx.info.errors.append(f"http/2 {direction}: {reason}")
+
+    def _raw(self, direction: str, d: _Direction) -> None:
+        if d.buf:
+            self.out.append(self.ctx.payload(bytes(d.buf), "http/2 unparsed", direction, self.t, self.t,
+                                             d.wire))
+            d.wire += len(d.buf)
+            d.buf.clear()

@@ -1,0 +1,156 @@
+"""gRPC over HTTP/2 (and gRPC-Web over HTTP/1.1): one Payload per message, compression undone."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from sandbox.model import Payload
+from sandbox.protocols import grpc as grpc_mod
+from sandbox.protocols.grpc import GrpcMessages
+from sandbox.protocols.http1 import Http1Parser
+from sandbox.protocols.http2 import Http2Parser
+from tests.protocols.test_http2 import Pair
+from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, run
+
+READS = [b"@r%d\nACGTTGCA%d\n+\nIIIIIIIII\n" % (i, i) * 50 for i in range(5)]
+METHOD = "/sequencer.Upload/PutReads"
+
+
+def frame(message: bytes, compressed: bool = False, flag: int | None = None) -> bytes:
+    return struct.pack(">BI", int(compressed) if flag is None else flag, len(message)) + message
+
+
+def messages(items: list, direction: str = "out") -> list[Payload]:
+    return [p for p in items if isinstance(p, Payload) and p.direction == direction and "grpc" in p.chain]
+
+
+def call(pair: Pair, sid: int, body: bytes, encoding: str = "", split: int = 7000) -> None:
+    headers = [(":method", "POST"), (":path", METHOD), (":scheme", "http"), (":authority", "x"),
+               ("content-type", "application/grpc+proto"), ("te", "trailers")]
+    if encoding:
+        headers.append(("grpc-encoding", encoding))
+    pair.client.send_headers(sid, headers)
+    for i in range(0, len(body), split):
+        pair.client.send_data(sid, body[i : i + split], end_stream=i + split >= len(body))
+    pair.flush()
+
+
+def test_messages_split_across_and_within_data_frames() -> None:
+    pair = Pair()
+    call(pair, 1, b"".join(frame(m) for m in READS), split=333)
+    ctx = make_ctx()
+    got = messages(run(Http2Parser, pair.wire, ctx))
+    assert [p.data for p in got] == READS
+    assert all(p.chain == ("tcp", f"http/2 POST {METHOD}", "grpc") for p in got)
+    assert [p.meta["grpc_message"] for p in got] == list(range(len(READS)))
+    assert ctx.info.app == "grpc"
+
+
+@pytest.mark.parametrize("encoding, compress", [
+    ("gzip", gzip.compress), ("deflate", zlib.compress), ("zstd", zstandard.ZstdCompressor().compress)])
+def test_compressed_messages(encoding: str, compress) -> None:
+    pair = Pair()
+    body = b"".join(frame(compress(m), True) if i % 2 else frame(m) for i, m in enumerate(READS))
+    call(pair, 1, body, encoding)
+    got = messages(run(Http2Parser, pair.wire))
+    assert [p.data for p in got] == READS
+    assert [p.chain[3:] for p in got] == [(), (f"grpc-encoding:{encoding}",)] * 2 + [()]
+    assert [p.meta["compressed"] for p in got] == [False, True, False, True, False]
+
+
+def test_response_messages_and_trailers() -> None:
+    pair = Pair()
+    call(pair, 1, frame(b"request"))
+    pair.server.send_headers(1, [(":status", "200"), ("content-type", "application/grpc"), ("grpc-encoding", "gzip")])
+    pair.server.send_data(1, frame(gzip.compress(b"reply one"), True) + frame(b"reply two"))
+    pair.server.send_headers(1, [("grpc-status", "0")], end_stream=True)
+    pair.flush()
+    got = messages(run(Http2Parser, pair.wire), "in")
+    assert [p.data for p in got] == [b"reply one", b"reply two"]
+    assert got[0].chain[-1] == "grpc-encoding:gzip" and got[0].meta["status"] == 200
+
+
+def test_unknown_encoding_and_truncation_are_marked() -> None:
+    pair = Pair()
+    call(pair, 1, frame(b"snappy-bytes", True) + frame(b"cut short")[:-3], "snappy")
+    got = messages(run(Http2Parser, pair.wire))
+    assert [p.data for p in got] == [b"snappy-bytes", b"cut sh"]
+    assert got[0].meta["grpc_encoding"] == "snappy" and got[1].meta["truncated"] is True
+
+
+def test_bad_compressed_message_is_kept_raw() -> None:
+    out = []
+    sink = GrpcMessages("gzip", lambda d, s, m, o: out.append((d, s, m)))
+    sink.feed(frame(b"not gzip", True))
+    sink.end()
+    ((data, suffix, meta),) = out
+    assert data == b"not gzip" and suffix == ("grpc",) and meta["decode_errors"]
+
+
+def test_huge_message_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grpc_mod, "MAX_GRPC_MESSAGE", 1000)
+    out = []
+    sink = GrpcMessages("", lambda d, s, m, o: out.append((d, m.get("piece"), o)))
+    big = b"".join(READS)
+    for i in range(0, len(big) + 5, 400):
+        sink.feed((frame(big) + frame(b"next"))[i : i + 400])
+    sink.end()
+    assert b"".join(d for d, piece, _ in out if piece is not None) == big
+    assert out[-1] == (b"next", None, len(big) + 10)
+
+
+def test_grpc_web_over_http1() -> None:
+    body = frame(READS[0]) + frame(b"grpc-status: 0\r\n", flag=0x80)
+    wire = (f"POST {METHOD} HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web+proto\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    got = messages(run(Http1Parser, [("out", wire)]))
+    assert [p.data for p in got] == [READS[0], b"grpc-status: 0\r\n"]
+    assert got[1].meta["grpc_web_trailers"] is True and got[0].chain[1] == f"http/1.1 POST {METHOD}"
+
+
+# --------------------------------------------------------------------------- live loopback (e2e)
+
+
+@pytest.mark.e2e
+def test_e2e_grpcio_client_server(tmp_path: Path) -> None:
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    from tests.protocols.test_stream_parsers_conformance import check_dissector, record_lo
+
+    host, port = "127.66.3.1", 18564
+    seen: list[bytes] = []
+
+    def put_reads(request_iterator, context):
+        for chunk in request_iterator:
+            seen.append(chunk)
+        return b"stored %d" % len(seen)
+
+    handler = grpc.method_handlers_generic_handler("sequencer.Upload", {
+        "PutReads": grpc.stream_unary_rpc_method_handler(put_reads, request_deserializer=bytes,
+                                                         response_serializer=bytes)})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handler])
+    server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    try:
+        with record_lo(tmp_path / "grpc.pcapng", host, port) as pcap:
+            with grpc.insecure_channel(f"{host}:{port}", compression=grpc.Compression.Gzip) as channel:
+                stub = channel.stream_unary(METHOD, request_serializer=bytes, response_deserializer=bytes)
+                assert stub(iter(READS), timeout=10) == b"stored 5"
+    finally:
+        server.stop(None)
+    assert seen == READS
+    items, ctxs = parse_pcap(pcap, Http2Parser)
+    check_dissector(pcap, items)
+    got = messages(items)
+    assert [p.data for p in got] == READS
+    assert all(p.chain[:3] == ("tcp", f"http/2 POST {METHOD}", "grpc") for p in got)
+    assert any(p.chain[3:] == ("grpc-encoding:gzip",) for p in got)  # grpcio compresses what shrinks
+    assert [p.data for p in messages(items, "in")] == [b"stored 5"]
+    assert ctxs[0].info.app == "grpc"

@@ -1,0 +1,312 @@
+"""HTTP/2 parser: frames, HPACK, streams, padding, CONTINUATION, caps; real h2 traffic and DoH."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+
+from sandbox.model import Payload
+from sandbox.protocols import http2
+from sandbox.protocols.http2 import PREFACE, Http2Parser
+from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, payloads, run
+
+DATA = b"".join(b"@r%d\nACGTACGGTTCA\n+\nFFFFFFFFFFFF\n" % i for i in range(3000))
+
+
+class Pair:
+    """An h2 client and server talking in memory; every flight is recorded as the wire saw it."""
+
+    def __init__(self) -> None:
+        self.client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.wire: list[tuple[str, bytes]] = []
+        self.client.initiate_connection()
+        self.flush()
+        self.server.initiate_connection()
+        self.flush()
+
+    def flush(self) -> None:
+        for conn, peer, direction in ((self.client, self.server, "out"), (self.server, self.client, "in")):
+            data = conn.data_to_send()
+            if data:
+                self.wire.append((direction, data))
+                for event in peer.receive_data(data):
+                    if isinstance(event, h2.events.DataReceived):
+                        peer.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                self.flush()
+
+
+def request(pair: Pair, sid: int, path: str, body: bytes = b"", headers: list | None = None, **kw) -> None:
+    pair.client.send_headers(sid, [(":method", "POST" if body else "GET"), (":path", path), (":scheme", "http"),
+                                   (":authority", "sequencer.example"), ("user-agent", "ctl/2"), *(headers or [])],
+                             end_stream=not body)
+    pair.flush()
+    if body:
+        for i in range(0, len(body), 16000):
+            pair.client.send_data(sid, body[i : i + 16000], end_stream=i + 16000 >= len(body), **kw)
+            pair.flush()
+
+
+def respond(pair: Pair, sid: int, body: bytes, headers: list | None = None) -> None:
+    pair.server.send_headers(sid, [(":status", "200"), *(headers or [])])
+    pair.server.send_data(sid, body, end_stream=True)
+    pair.flush()
+
+
+def frame_types(wire: bytes) -> list[int]:
+    types, pos = [], 0
+    while pos + 9 <= len(wire):
+        types.append(wire[pos + 3])
+        pos += 9 + int.from_bytes(wire[pos : pos + 3], "big")
+    return types
+
+
+def bodies(items: list, direction: str = "out") -> list[Payload]:
+    return [p for p in items if isinstance(p, Payload) and p.direction == direction and p.chain[-1] != "url"]
+
+
+def test_detect() -> None:
+    assert Http2Parser.detect(PREFACE, b"", 5000, 80)
+    assert Http2Parser.detect(PREFACE[:8], b"", 5000, 80)
+    assert not Http2Parser.detect(b"GET / HTTP/1.1\r\n", b"", 5000, 80)
+
+
+def test_streams_bodies_heads_and_meta() -> None:
+    pair = Pair()
+    request(pair, 1, "/upload?run=RUN42", DATA)
+    request(pair, 3, "/status")
+    respond(pair, 3, b"idle")
+    respond(pair, 1, b"stored")
+    ctx = make_ctx()
+    items = run(Http2Parser, pair.wire, ctx)
+    (up,) = bodies(items)
+    assert up.data == DATA and up.chain == ("tcp", "http/2 POST /upload")
+    assert up.meta["host"] == "sequencer.example" and up.meta["path"] == "/upload?run=RUN42"
+    assert [(p.chain[1], p.data, p.meta["status"]) for p in bodies(items, "in")] == [
+        ("http/2 GET /status", b"idle", 200), ("http/2 POST /upload", b"stored", 200)]
+    heads = payloads(items, "url")
+    assert len(heads) == 2 and b"run=RUN42" in heads[0].data
+    assert ctx.info.app == "http/2" and ctx.destination == "sequencer.example"
+    assert ctx.info.meta["user-agent"] == "ctl/2" and not ctx.info.errors
+
+
+def test_interleaved_streams_and_padding() -> None:
+    pair = Pair()
+    for sid in (1, 3, 5):
+        pair.client.send_headers(sid, [(":method", "PUT"), (":path", f"/f{sid}"), (":scheme", "http"),
+                                       (":authority", "x")])
+    for i in range(0, 9000, 1000):
+        for sid in (1, 3, 5):
+            pair.client.send_data(sid, DATA[sid * 10000 + i : sid * 10000 + i + 1000], pad_length=17)
+    for sid in (1, 3, 5):
+        pair.client.end_stream(sid)
+    pair.flush()
+    got = {p.chain[1]: p.data for p in bodies(run(Http2Parser, pair.wire))}
+    assert got == {f"http/2 PUT /f{sid}": DATA[sid * 10000 : sid * 10000 + 9000] for sid in (1, 3, 5)}
+
+
+def test_continuation_frames_keep_hpack_in_step() -> None:
+    pair = Pair()
+    big = [(f"x-meta-{i}", "v" * 200) for i in range(150)]  # ~30 KB of headers: HEADERS + CONTINUATION
+    request(pair, 1, "/big-headers", b"first", big)
+    request(pair, 3, "/after", b"second", big[:3])
+    assert http2.CONTINUATION in frame_types(b"".join(d for x, d in pair.wire if x == "out")[len(PREFACE) :])
+    items = run(Http2Parser, pair.wire)
+    assert [(p.chain[1], p.data) for p in bodies(items)] == [("http/2 POST /big-headers", b"first"),
+                                                             ("http/2 POST /after", b"second")]
+    assert b"x-meta-149: " + b"v" * 200 in payloads(items, "url")[0].data
+
+
+def test_content_encoding_and_rst_stream() -> None:
+    pair = Pair()
+    request(pair, 1, "/gz", gzip.compress(DATA), [("content-encoding", "gzip")])
+    pair.client.send_headers(3, [(":method", "POST"), (":path", "/cut"), (":scheme", "http"), (":authority", "x")])
+    pair.client.send_data(3, b"partial")
+    pair.client.reset_stream(3)
+    pair.flush()
+    items = bodies(run(Http2Parser, pair.wire))
+    assert [(p.chain[1:], p.data) for p in items] == [
+        (("http/2 POST /gz", "content-encoding:gzip"), DATA), (("http/2 POST /cut",), b"partial")]
+    assert items[1].meta["truncated"] is True
+
+
+def test_per_stream_cap_emits_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http2, "MAX_STREAM_PIECE", 10_000)
+    pair = Pair()
+    request(pair, 1, "/big", DATA)
+    pieces = bodies(run(Http2Parser, pair.wire))
+    assert b"".join(p.data for p in pieces) == DATA and max(len(p.data) for p in pieces) <= 16_000 + 10_000
+    assert len(pieces) > 5 and [p.meta.get("piece") for p in pieces] == list(range(len(pieces)))
+
+
+def test_open_streams_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http2, "MAX_OPEN_STREAMS", 4)
+    pair = Pair()
+    for sid in range(1, 20, 2):
+        pair.client.send_headers(sid, [(":method", "POST"), (":path", f"/s{sid}"), (":scheme", "http"),
+                                       (":authority", "x")])
+        pair.client.send_data(sid, b"open %d" % sid)
+    pair.flush()
+    parser = Http2Parser(make_ctx())
+    items = []
+    for direction, data in pair.wire:
+        items += parser.feed(direction, data, 0.0)
+    assert len(parser.streams) <= 4
+    items += parser.close(1.0)
+    assert sorted(p.data for p in bodies(items)) == sorted(b"open %d" % sid for sid in range(1, 20, 2))
+
+
+def test_server_push_keeps_hpack_state() -> None:
+    pair = Pair()
+    request(pair, 1, "/index")
+    pair.server.push_stream(1, 2, [(":method", "GET"), (":path", "/pushed.js"), (":scheme", "http"),
+                                   (":authority", "x")])
+    pair.server.send_headers(2, [(":status", "200")])
+    pair.server.send_data(2, b"pushed body", end_stream=True)
+    respond(pair, 1, b"index body")
+    got = [(p.chain[1], p.data) for p in bodies(run(Http2Parser, pair.wire), "in")]
+    assert got == [("http/2 GET /pushed.js", b"pushed body"), ("http/2 GET /index", b"index body")]
+
+
+def test_bad_frames_go_raw_and_never_raise() -> None:
+    pair = Pair()
+    request(pair, 1, "/ok", b"fine")
+    ctx = make_ctx()
+    # a HEADERS block that HPACK cannot decode: the connection's header state is lost
+    items = run(Http2Parser, [*pair.wire, ("out", b"\x00\x00\x03\x01\x05\x00\x00\x00\x03\xff\xff\xff" + b"rest")], ctx)
+    assert [p.data for p in bodies(items) if p.chain[-1] != "http/2 unparsed"] == [b"fine"]
+    assert payloads(items, "http/2 unparsed")[-1].data == b"rest"
+    assert ctx.info.errors
+
+
+def test_gap_breaks_only_that_side() -> None:
+    pair = Pair()
+    request(pair, 1, "/x", b"before")
+    parser = Http2Parser(make_ctx())
+    items = []
+    for direction, data in pair.wire:
+        items += parser.feed(direction, data, 0.0)
+    items += parser.gap("out", 100) + parser.feed("out", b"after the hole", 1.0) + parser.close(2.0)
+    assert payloads(items, "http/2 unparsed")[0].data == b"after the hole"
+
+
+def test_real_doh_over_http2(shared_data: Path) -> None:
+    items, ctxs = parse_pcap(shared_data / "captures" / "http" / "suricata-verify_dns_over_https_POST.pcap",
+                             Http2Parser)
+    queries = [p for p in bodies(items) if p.chain == ("tcp", "http/2 POST /dns-query")]
+    answers = [p for p in bodies(items, "in") if p.chain == ("tcp", "http/2 POST /dns-query")]
+    assert len(queries) >= 20 and len(answers) >= 20
+    assert any(b"\x07example\x03com\x00" in q.data for q in queries)
+    assert all(q.data[2:4] == b"\x01\x00" for q in queries)  # DNS header: standard query, RD
+    assert all(a.meta["status"] == 200 for a in answers)
+    assert not [e for c in ctxs for e in c.info.errors]
+
+
+# --------------------------------------------------------------------------- live loopback (e2e)
+
+
+HOST = "127.66.2.1"
+
+
+def _h2_server(port: int) -> tuple[socket.socket, list[bytes]]:
+    """A prior-knowledge HTTP/2 server on the h2 library: stores bodies, answers gzip."""
+    received: list[bytes] = []
+    listener = socket.create_server((HOST, port))
+
+    def serve(sock: socket.socket) -> None:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        bodies: dict[int, bytes] = {}
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    bodies[event.stream_id] = bodies.get(event.stream_id, b"") + event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    body = bodies.pop(event.stream_id, b"")
+                    received.append(body)
+                    conn.send_headers(event.stream_id, [(":status", "200"), ("content-encoding", "gzip")])
+                    conn.send_data(event.stream_id, gzip.compress(b"got %d" % len(body)), end_stream=True)
+            sock.sendall(conn.data_to_send())
+        sock.close()
+
+    def accept() -> None:
+        try:
+            while True:
+                sock, _ = listener.accept()
+                threading.Thread(target=serve, args=(sock,), daemon=True).start()
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, received
+
+
+def _h2_client(port: int, uploads: dict[str, bytes]) -> None:
+    sock = socket.create_connection((HOST, port))
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    open_streams = set()
+    for path, body in uploads.items():
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "POST"), (":path", path), (":scheme", "http"),
+                                (":authority", f"{HOST}:{port}")])
+        open_streams.add(sid)
+        pos = 0
+        while pos < len(body):
+            window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, len(body) - pos)
+            if window <= 0:
+                for event in conn.receive_data(sock.recv(65536)):
+                    if isinstance(event, h2.events.StreamEnded):
+                        open_streams.discard(event.stream_id)
+                sock.sendall(conn.data_to_send())
+                continue
+            conn.send_data(sid, body[pos : pos + window])
+            pos += window
+            sock.sendall(conn.data_to_send())
+        conn.end_stream(sid)
+        sock.sendall(conn.data_to_send())
+    while open_streams:
+        for event in conn.receive_data(sock.recv(65536)):
+            if isinstance(event, h2.events.StreamEnded):
+                open_streams.discard(event.stream_id)
+            elif isinstance(event, h2.events.DataReceived):
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        sock.sendall(conn.data_to_send())
+    conn.close_connection()
+    sock.sendall(conn.data_to_send())
+    sock.close()
+
+
+@pytest.mark.e2e
+def test_e2e_h2_prior_knowledge(tmp_path: Path) -> None:
+    from tests.protocols.test_stream_parsers_conformance import check_dissector, record_lo
+
+    port = 18563
+    listener, received = _h2_server(port)
+    uploads = {"/runs/RUN42/reads.fastq": DATA * 3, "/runs/RUN42/SampleSheet.csv": b"Sample_ID,S1\n"}
+    try:
+        with record_lo(tmp_path / "h2.pcapng", HOST, port) as pcap:
+            _h2_client(port, uploads)
+    finally:
+        listener.close()
+    assert sorted(received) == sorted(uploads.values())
+    items, ctxs = parse_pcap(pcap, Http2Parser)
+    check_dissector(pcap, items)
+    assert {p.chain[1]: p.data for p in bodies(items)} == {f"http/2 POST {k}": v for k, v in uploads.items()}
+    answers = bodies(items, "in")
+    assert sorted(p.data for p in answers) == sorted(b"got %d" % len(v) for v in uploads.values())
+    assert all(p.chain[-1] == "content-encoding:gzip" for p in answers)
+    assert ctxs[0].info.app == "http/2" and not ctxs[0].info.errors

@@ -1,0 +1,213 @@
+"""Shared HTTP body handling: chunked framing, content codings, sinks and the BodyPipe."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from sandbox.protocols import httpbody
+from sandbox.protocols.httpbody import (
+    BodyPipe,
+    ChunkedDecoder,
+    CodingError,
+    PlainSink,
+    decoding_order,
+    make_coding,
+    make_sink,
+)
+from tests.protocols.test_http1 import chunked
+
+FASTQ = b"".join(b"@r%d\nACGTTGCAAGGCTTAACCGT%d\n+\nIIIIIIIIIIIIIIIIIIII\n" % (i, i % 10) for i in range(3000))
+
+
+def collect(content_encoding: str = "", content_type: str = "", piece: int | None = None,
+            grpc_encoding: str = "") -> tuple[BodyPipe, list[tuple[bytes, tuple[str, ...], dict, int]]]:
+    got: list[tuple[bytes, tuple[str, ...], dict, int]] = []
+    pipe = BodyPipe(content_encoding, content_type, lambda d, s, m, o: got.append((d, s, m, o)), piece,
+                    grpc_encoding)
+    return pipe, got
+
+
+def feed_in(pipe: BodyPipe, data: bytes, step: int) -> None:
+    for i in range(0, len(data), step):
+        pipe.feed(data[i : i + step])
+    pipe.end()
+
+
+# --------------------------------------------------------------------------- chunked framing
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096, 10**9])
+def test_chunked_with_trailers_and_the_next_message_behind(step: int) -> None:
+    trailers = b"x-checksum: 1234\r\ngrpc-status: 0\r\n"
+    body = chunked(FASTQ, 1000, b";name=v", trailers)
+    wire = body + b"GET /next HTTP/1.1\r\n\r\n"
+    dec = ChunkedDecoder()
+    out, used = [], 0
+    while not dec.done and used < len(wire):
+        parts, n = dec.feed(wire[used : used + step])
+        out += parts
+        used += n
+    assert dec.done and used == len(body)  # the caller resumes at the next message
+    assert b"".join(out) == FASTQ
+    assert bytes(dec.trailers) == trailers.replace(b"\r\n", b"\n")
+    assert dec.extensions[0] == b"name=v" and len(dec.extensions) == 4  # bounded
+
+
+@pytest.mark.parametrize("wire", [b"zz\r\n", b"5\r\nhelloX\r\n", b"1" * 20 + b"\r\n"])
+def test_chunked_rejects_bad_framing(wire: bytes) -> None:
+    with pytest.raises(CodingError):
+        ChunkedDecoder().feed(wire)
+
+
+def test_chunked_line_and_trailers_are_bounded() -> None:
+    with pytest.raises(CodingError, match="over limit"):
+        ChunkedDecoder().feed(b"1" + b";" * httpbody.MAX_CHUNK_LINE)
+    dec = ChunkedDecoder()
+    dec.feed(b"0\r\n")
+    with pytest.raises(CodingError, match="over limit"):
+        for _ in range(httpbody.MAX_TRAILERS // 100 + 2):
+            dec.feed(b"x-t: " + b"a" * 95 + b"\r\n")
+
+
+# --------------------------------------------------------------------------- codings
+
+
+def test_aws_chunked_with_chunk_signatures_and_trailer() -> None:
+    sig = b";chunk-signature=" + b"ab" * 32
+    trailer = b"x-amz-checksum-crc32:AAAAAA==\r\nx-amz-trailer-signature:" + b"cd" * 32 + b"\r\n"
+    enc = chunked(FASTQ, 8192, sig, trailer)
+    for step in (13, len(enc)):
+        pipe, got = collect("aws-chunked")
+        feed_in(pipe, enc, step)
+        ((data, suffix, meta, off),) = got
+        assert data == FASTQ and suffix == ("content-encoding:aws-chunked",) and off == 0
+        assert meta["trailers"].startswith("x-amz-checksum-crc32:AAAAAA==\n")
+        assert not pipe.errors and not pipe.wire_exact
+
+
+def test_aws_chunked_is_undone_before_the_object_coding() -> None:
+    assert decoding_order("gzip, aws-chunked") == ["aws-chunked", "gzip"]
+    assert decoding_order("deflate, identity, br") == ["br", "deflate"]
+    pipe, got = collect("aws-chunked, gzip")
+    feed_in(pipe, chunked(gzip.compress(FASTQ), 4096, b";chunk-signature=00"), 1000)
+    assert [(d, s) for d, s, _, _ in got] == [(FASTQ, ("content-encoding:aws-chunked", "content-encoding:gzip"))]
+
+
+@pytest.mark.parametrize("step", [1, 100, 10**9])
+def test_gzip_multi_member_with_zero_padding(step: int) -> None:
+    data = gzip.compress(FASTQ[:5000]) + gzip.compress(FASTQ[5000:60000]) + gzip.compress(FASTQ[60000:])
+    coding = make_coding("x-gzip")
+    assert coding is not None and coding.name == "gzip"
+    out = [coding.feed(data[i : i + step]) for i in range(0, len(data), step)]
+    out.append(coding.feed(b"\0" * 64))  # tar-style padding after the last member
+    assert b"".join(out) + coding.end() == FASTQ
+    assert not coding.failed and not coding.note
+
+
+def test_truncated_gzip_keeps_what_it_decoded_with_a_note() -> None:
+    data = gzip.compress(FASTQ)
+    pipe, got = collect("gzip")
+    feed_in(pipe, data[: len(data) // 2], 333)
+    ((out, suffix, meta, _),) = got
+    assert suffix == ("content-encoding:gzip",) and "decode_errors" not in meta
+    assert 1000 < len(out) < len(FASTQ) and FASTQ.startswith(out)
+    assert pipe.errors == ["gzip: stream truncated"]
+
+
+def test_zstd_bomb_stops_at_the_expansion_limit_with_a_note() -> None:
+    """Real content (its own frame, decoded and kept), then 200 MiB of zeros in a few KB."""
+    prefix = random.Random(1).randbytes(32 * 1024)
+    comp = zstandard.ZstdCompressor().compressobj()
+    zeros = b"".join(comp.compress(bytes(1 << 20)) for _ in range(200)) + comp.flush()
+    bomb = zstandard.ZstdCompressor().compress(prefix) + zeros
+    assert len(zeros) < 10_000
+    pipe, got = collect("zstd")
+    pipe.feed(bomb[: len(bomb) - len(zeros)])
+    feed_in(pipe, zeros, 4096)
+    data = b"".join(d for d, _, _, _ in got)
+    limit = httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK
+    assert data.startswith(prefix) and len(data) <= limit + len(bomb)  # never the 200 MiB
+    assert data.endswith(zeros[-4096:])  # from the limit on, the input passes through raw
+    assert all(s == () for _, s, _, _ in got)  # not claimed as decoded
+    note = "zstd: limit: expansion ratio 1000x reached"
+    assert got[0][2]["decode_errors"] == [note] and pipe.errors == [note]
+
+
+def test_deflate_both_wrappings_br_and_zstd_frames() -> None:
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    cases = {
+        "deflate": [zlib.compress(FASTQ), raw.compress(FASTQ) + raw.flush()],
+        "br": [brotli.compress(FASTQ)],
+        "zstd": [zstandard.ZstdCompressor().compress(FASTQ[:9000]) + zstandard.ZstdCompressor().compress(FASTQ[9000:])],
+    }
+    for name, encoded in cases.items():
+        for enc in encoded:
+            coding = make_coding(name.upper())
+            assert coding is not None
+            out = b"".join(coding.feed(enc[i : i + 5000]) for i in range(0, len(enc), 5000)) + coding.end()
+            assert out == FASTQ and not coding.failed, name
+
+
+def test_bad_input_and_unknown_codings_pass_through() -> None:
+    assert make_coding("snappy") is None
+    pipe, got = collect("gzip")
+    feed_in(pipe, b"not gzip at all", 4)
+    assert [(d, s) for d, s, _, _ in got] == [(b"not gzip at all", ())]
+    assert got[0][2]["decode_errors"][0].startswith("gzip: ")
+    pipe, got = collect("gzip, snappy")  # snappy was applied last: nothing under it can be undone
+    feed_in(pipe, b"opaque", 100)
+    assert [(d, s) for d, s, _, _ in got] == [(b"opaque", ())] and pipe.wire_exact
+
+
+def test_gap_stops_the_codings_but_not_the_sink() -> None:
+    pipe, got = collect()
+    pipe.feed(b"abc")
+    pipe.gap(10)
+    pipe.feed(b"def")
+    pipe.end()
+    assert [(d, o) for d, _, _, o in got] == [(b"abc", 0), (b"def", 13)]
+    pipe, got = collect("gzip")
+    pipe.feed(gzip.compress(FASTQ)[:100])
+    pipe.gap(10)
+    pipe.end()
+    assert pipe.errors == ["gzip: gap of 10 bytes in the stream"]
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+def test_plain_sink_emits_pieces_with_body_offsets() -> None:
+    got: list = []
+    sink = PlainSink(lambda d, s, m, o: got.append((d, m, o)), piece=1000)
+    for i in range(0, 3500, 300):
+        sink.feed(FASTQ[i : min(i + 300, 3500)])
+    sink.end()
+    assert [(len(d), m, o) for d, m, o in got] == [
+        (1000, {"piece": 0}, 0), (1000, {"piece": 1}, 1000), (1000, {"piece": 2}, 2000), (500, {"piece": 3}, 3000)]
+    assert b"".join(d for d, _, _ in got) == FASTQ[:3500]
+
+
+def test_sink_follows_the_content_type() -> None:
+    def emit(*_: object) -> None:
+        return None
+
+    assert type(make_sink('multipart/form-data; boundary="b"', emit)).__name__ == "MultipartSplitter"
+    assert type(make_sink("application/grpc+proto", emit)).__name__ == "GrpcMessages"
+    assert type(make_sink("application/grpc-web-text", emit)).__name__ == "PlainSink"
+    assert type(make_sink("text/plain", emit)).__name__ == "PlainSink"
+
+
+def test_grpc_body_through_the_pipe() -> None:
+    msgs = [b"first message", gzip.compress(b"second, compressed")]
+    body = b"".join(struct.pack(">BI", i, len(m)) + m for i, m in enumerate(msgs))
+    pipe, got = collect(content_type="application/grpc", grpc_encoding="gzip")
+    feed_in(pipe, body, 3)
+    assert [(d, s, o) for d, s, _, o in got] == [
+        (b"first message", ("grpc",), 5), (b"second, compressed", ("grpc", "grpc-encoding:gzip"), 23)]

@@ -1,0 +1,205 @@
+"""WebSocket parser: masking, fragments, control frames, permessage-deflate; real websockets traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from sandbox.model import Payload
+from sandbox.protocols import websocket
+from sandbox.protocols.http1 import Http1Parser
+from sandbox.protocols.websocket import WebSocketParser, unmask
+from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, run, ws_mask
+
+KEY = b"\x11\x22\x33\x44"
+READS = [b"@r%d\nACGGTTAACCA%d\n+\nIIIIIIIIIIII\n" % (i, i) * 40 for i in range(6)]
+LABEL = "http/1.1 GET /ws"
+
+
+def ws_frame(payload: bytes, opcode: int = 2, fin: bool = True, masked: bool = True, rsv1: bool = False) -> bytes:
+    b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    n = len(payload)
+    mask_bit = 0x80 if masked else 0
+    if n < 126:
+        head = struct.pack(">BB", b0, mask_bit | n)
+    elif n < 65536:
+        head = struct.pack(">BBH", b0, mask_bit | 126, n)
+    else:
+        head = struct.pack(">BBQ", b0, mask_bit | 127, n)
+    return head + (KEY + ws_mask(payload, KEY) if masked else payload)
+
+
+def deflate_messages(msgs: list[bytes], takeover: bool) -> list[bytes]:
+    """RFC 7692 compression as a peer does it: sync flush, drop the 00 00 ff ff tail."""
+    comp = zlib.compressobj(wbits=-15)
+    out = []
+    for m in msgs:
+        if not takeover:
+            comp = zlib.compressobj(wbits=-15)
+        data = comp.compress(m) + comp.flush(zlib.Z_SYNC_FLUSH)
+        assert data.endswith(b"\x00\x00\xff\xff")
+        out.append(data[:-4])
+    return out
+
+
+def messages(items: list, direction: str | None = None) -> list[Payload]:
+    return [p for p in items if isinstance(p, Payload) and "websocket" in p.chain
+            and (direction is None or p.direction == direction)]
+
+
+def parser(extensions: str | None = "") -> WebSocketParser:
+    return WebSocketParser(make_ctx(), client="out", label=LABEL, extensions=extensions)
+
+
+def feed_all(p: WebSocketParser, conv: list[tuple[str, bytes]], step: int = 0) -> list:
+    out = []
+    for direction, data in conv:
+        for i in range(0, len(data), step or len(data) or 1):
+            out += p.feed(direction, data[i : i + (step or len(data))], 1.0)
+    return out + p.close(2.0)
+
+
+def test_unmask_matches_plain_xor_at_any_offset() -> None:
+    data = bytes(range(256)) * 3
+    for offset in range(5):
+        expected = bytes(b ^ KEY[(i + offset) % 4] for i, b in enumerate(data))
+        assert unmask(data, KEY, offset) == expected
+
+
+def test_messages_fragments_and_control_frames() -> None:
+    conv = [("out", ws_frame(b"frag-1 ", opcode=1, fin=False) + ws_frame(b"ping!", opcode=9)
+             + ws_frame(b"frag-2 ", opcode=0, fin=False) + ws_frame(b"end", opcode=0)),
+            ("in", ws_frame(b"server says", masked=False)),
+            ("out", ws_frame(READS[0] * 50)),  # 64 KiB+: 8-byte length
+            ("out", ws_frame(b"\x03\xe8bye", opcode=8))]
+    for step in (0, 1, 1000):
+        got = messages(feed_all(parser(), conv, step))
+        assert [(p.direction, p.data, p.meta["opcode"]) for p in got] == [
+            ("out", b"ping!", "ping"), ("out", b"frag-1 frag-2 end", "text"), ("in", b"server says", "binary"),
+            ("out", READS[0] * 50, "binary"), ("out", b"\x03\xe8bye", "close")]
+        assert all(p.chain == ("tcp", LABEL, "websocket") for p in got)
+
+
+@pytest.mark.parametrize("takeover", [True, False])
+def test_permessage_deflate(takeover: bool) -> None:
+    ext = "permessage-deflate" if takeover else "permessage-deflate; client_no_context_takeover"
+    frames = b"".join(ws_frame(c, rsv1=True) for c in deflate_messages(READS, takeover))
+    # a fragmented compressed message: RSV1 only on the first frame
+    (big,) = deflate_messages([READS[0] * 10], True)
+    frames += ws_frame(big[:100], fin=False, rsv1=True) + ws_frame(big[100:], opcode=0)
+    got = messages(feed_all(parser(ext), [("out", frames)], 77))
+    assert [p.data for p in got] == READS + [READS[0] * 10]
+    assert all(p.chain[-1] == "permessage-deflate" for p in got)
+
+
+def test_context_takeover_needs_the_previous_messages() -> None:
+    """A message compressed against earlier ones only decodes with the shared window kept."""
+    blob = random.Random(7).randbytes(3000)  # incompressible alone, so only the window helps
+    compressed = deflate_messages([blob, blob], takeover=True)
+    assert len(compressed[1]) < len(compressed[0]) // 20  # really back-references the first
+    items = feed_all(parser("permessage-deflate"), [("out", b"".join(ws_frame(c, rsv1=True) for c in compressed))])
+    assert [p.data for p in messages(items)] == [blob, blob]
+
+
+def test_bad_deflate_is_kept_raw() -> None:
+    ctx = make_ctx()
+    p = WebSocketParser(ctx, client="out", label=LABEL, extensions="permessage-deflate")
+    (got,) = messages(feed_all(p, [("out", ws_frame(b"\xff\xff not deflate", rsv1=True))]))
+    assert got.data == b"\xff\xff not deflate" and got.meta["decode_errors"] and ctx.info.errors
+
+
+def test_pieces_and_gaps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(websocket, "MAX_MESSAGE_PIECE", 1000)
+    data = b"".join(READS)
+    got = messages(feed_all(parser(), [("out", ws_frame(data))], 300))
+    assert b"".join(p.data for p in got) == data and len(got) > 3
+    p = parser()
+    frame = ws_frame(data)
+    items = p.feed("out", frame[:500], 1.0) + p.gap("out", 1000) + p.feed("out", frame[1500:] + ws_frame(b"next"), 2.0)
+    items += p.close(3.0)
+    got = messages(items)
+    assert got[-1].data == b"next"
+    head = 2 + 2 + 4  # 16-bit length form + mask key
+    assert b"".join(x.data for x in got[:-1]) == data[: 500 - head] + data[1500 - head :]
+    assert got[0].meta["gap_after"] == 1000
+
+
+def test_garbage_goes_raw() -> None:
+    ctx = make_ctx()
+    items = feed_all(WebSocketParser(ctx, client="out", label=LABEL, extensions=""),
+                     [("out", ws_frame(b"ok") + b"\x8f\x00garbage follows")])
+    assert [p.data for p in messages(items)] == [b"ok"]
+    assert [p.data for p in items if p.chain[-1] == "websocket unparsed"] == [b"\x8f\x00garbage follows"]
+    assert ctx.info.errors
+
+
+def test_detect_mid_stream() -> None:
+    assert WebSocketParser.detect(ws_frame(b"hello"), ws_frame(b"hi", masked=False), 5000, 80)
+    assert WebSocketParser.detect(ws_frame(b"a") + ws_frame(b"b", opcode=1), b"", 5000, 80)
+    assert not WebSocketParser.detect(ws_frame(b"hello", masked=False), b"", 5000, 80)
+    assert not WebSocketParser.detect(ws_frame(b"hello")[:-1], b"", 5000, 80)
+    assert not WebSocketParser.detect(b"GET / HTTP/1.1\r\n\r\n", b"", 5000, 80)
+    got = messages(run(WebSocketParser, [("out", ws_frame(b"hello")), ("in", ws_frame(b"hi", masked=False))]))
+    assert [(p.chain, p.data) for p in got] == [(("tcp", "websocket"), b"hello"), (("tcp", "websocket"), b"hi")]
+
+
+# --------------------------------------------------------------------------- live loopback (e2e)
+
+
+async def _exchange(host: str, port: int, server_ext, client_ext, upload: list[bytes]) -> list[bytes]:
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+
+    received: list[bytes] = []
+
+    async def handler(ws) -> None:
+        async for message in ws:
+            received.append(message if isinstance(message, bytes) else message.encode())
+            await ws.send(f"ack {len(received)}")
+
+    async with serve(handler, host, port, compression=None, extensions=server_ext):
+        async with connect(f"ws://{host}:{port}/ws/upload", compression=None, extensions=client_ext) as ws:
+            for message in upload:
+                await ws.send(message)
+                await ws.recv()
+            await ws.ping(b"keepalive-RUN42")
+            await ws.send("text " * 300)
+            await ws.recv()
+    return received
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("takeover", [True, False])
+def test_e2e_websockets_permessage_deflate(tmp_path: Path, takeover: bool) -> None:
+    from websockets.extensions.permessage_deflate import (
+        ClientPerMessageDeflateFactory,
+        ServerPerMessageDeflateFactory,
+    )
+
+    from tests.protocols.test_stream_parsers_conformance import check_dissector, record_lo
+
+    host, port = "127.66.4.1", 18565 + int(takeover)
+    no_takeover = not takeover
+    server_ext = [ServerPerMessageDeflateFactory(server_no_context_takeover=no_takeover,
+                                                 client_no_context_takeover=no_takeover, compress_settings={"memLevel": 5})]
+    client_ext = [ClientPerMessageDeflateFactory(server_no_context_takeover=no_takeover,
+                                                 client_no_context_takeover=no_takeover)]
+    with record_lo(tmp_path / "ws.pcapng", host, port) as pcap:
+        received = asyncio.run(_exchange(host, port, server_ext, client_ext, READS))
+    assert received[: len(READS)] == READS
+    items, ctxs = parse_pcap(pcap, Http1Parser)
+    check_dissector(pcap, items)
+    out = messages(items, "out")
+    assert [p.data for p in out if p.meta["opcode"] == "binary"] == READS
+    assert [p.data for p in out if p.meta["opcode"] == "text"] == [b"text " * 300]
+    assert [p.data for p in out if p.meta["opcode"] == "ping"] == [b"keepalive-RUN42"]
+    assert all(p.chain[:3] == ("tcp", "http/1.1 GET /ws/upload", "websocket") for p in out)
+    assert any(p.chain[-1] == "permessage-deflate" for p in out)
+    acks = [p.data for p in messages(items, "in") if p.meta["opcode"] == "text"]
+    assert acks == [b"ack %d" % i for i in range(1, len(READS) + 2)]
+    assert ctxs[0].info.meta["websocket"] is True and not ctxs[0].info.errors
