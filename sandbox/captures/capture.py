@@ -1,0 +1,172 @@
+"""``open_capture``: one streaming pass from a capture file to ``Segment``s.
+
+The file format reader (pcap, pcapng; gzip-compressed or not) yields raw packets; the link-type
+module peels the link layer; the IP decoder reassembles fragments and yields TCP/UDP Segments.
+Damage never raises during iteration: reading stops at it and ``errors`` says where.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sandbox.captures.errors import CaptureError
+from sandbox.captures.ip import IpDecoder
+from sandbox.captures.links import LINKTYPES
+from sandbox.captures.pcap import PcapReader
+from sandbox.captures.pcapng import PcapngReader, scan_secrets
+from sandbox.captures.source import Chunks, open_source
+from sandbox.model import Segment
+
+# File-format readers, tried in order on the first bytes (after gzip is peeled).
+READERS: list[type] = [PcapReader, PcapngReader]
+# What a malformed packet raises inside struct/slicing code: it is counted, the capture goes on.
+PACKET_ERRORS = (struct.error, IndexError, ValueError, KeyError, OverflowError)
+
+
+@dataclass
+class CaptureStats:
+    packets: int = 0
+    bytes: int = 0                                   # captured bytes of all packets
+    channels: Counter = field(default_factory=Counter)       # Segments per channel
+    transports: Counter = field(default_factory=Counter)     # Segments per transport
+    skipped: Counter = field(default_factory=Counter)        # frames without a Segment, by reason
+    unknown_linktypes: Counter = field(default_factory=Counter)
+    fragments_reassembled: int = 0
+    fragments_dropped: int = 0
+
+
+class Capture:
+    """A capture file opened for streaming; iterate it for ``Segment``s in file order."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.errors: list[str] = []
+        self.stats = CaptureStats()
+        self._secrets: bytes | None = None
+        self._raw: BinaryIO | None = None
+        self._reader = self._open()
+        self.format = self._reader.name + ("+gzip" if self.compressed else "")
+
+    def _open(self):
+        try:
+            stream, raw, self.compressed = open_source(self.path)
+        except OSError as exc:
+            raise CaptureError(f"{self.path}: cannot open: {exc.strerror or exc}") from None
+        self._raw = raw
+        chunks = Chunks(stream)
+        chunks.need(16)
+        head = chunks.buf[:16]
+        if chunks.error and not head:
+            raw.close()
+            raise CaptureError(f"{self.path}: damaged gzip stream: {chunks.error}")
+        for reader in READERS:
+            if reader.claim(head):
+                try:
+                    return reader(chunks)
+                except CaptureError as exc:
+                    raw.close()
+                    raise CaptureError(f"{self.path}: {exc}") from None
+        raw.close()
+        what = "empty file" if not head else f"not a pcap or pcapng file (starts {head[:4].hex()})"
+        raise CaptureError(f"{self.path}: {what}")
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file on disk consumed so far (for progress against its size)."""
+        try:
+            return self._raw.tell() if self._raw is not None and not self._raw.closed else self.size
+        except (OSError, ValueError):
+            return self.size
+
+    @property
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    @property
+    def tls_secrets(self) -> bytes:
+        """NSS key log lines from pcapng Decryption Secrets Blocks (b"" for pcap)."""
+        if self._secrets is None:
+            if not isinstance(self._reader, PcapngReader):
+                self._secrets = b""
+            else:
+                self._secrets = scan_secrets(self.path)
+        return self._secrets
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Segment]:
+        if self._reader is None:        # a second pass re-reads the file from the start
+            self.errors, self.stats = [], CaptureStats()
+            self._reader = self._open()
+        reader, self._reader = self._reader, None
+        yield from self._segments(reader)
+
+    def _segments(self, reader) -> Iterator[Segment]:
+        stats = self.stats
+        ip = IpDecoder()
+        decode = ip.decode
+        handlers: dict[int, tuple] = {}       # linktype -> (network fn, segments fn), looked up once
+        counts: Counter = Counter()           # (channel, transport) -> Segments
+        frame = 0
+        try:
+            for pkt in reader.packets():
+                frame = pkt.frame
+                stats.packets += 1
+                data = pkt.data
+                stats.bytes += len(data)
+                handler = handlers.get(pkt.linktype)
+                if handler is None:
+                    link = LINKTYPES.get(pkt.linktype)
+                    handler = handlers[pkt.linktype] = (getattr(link, "network", None), getattr(link, "segments", None))
+                network, segments = handler
+                try:
+                    if network is not None:
+                        ethertype, off = network(data)
+                        seg = decode(ethertype, data, off, pkt.t, frame)
+                        if seg is not None:
+                            counts[seg.channel, seg.transport] += 1
+                            yield seg
+                    elif segments is not None:
+                        for seg in segments(data, pkt.t, frame):
+                            counts[seg.channel, seg.transport] += 1
+                            yield seg
+                    else:
+                        stats.unknown_linktypes[pkt.linktype] += 1
+                except PACKET_ERRORS:
+                    stats.skipped["malformed"] += 1
+        except Exception as exc:  # a reader bug must not end the run silently: say where
+            self.errors.append(f"reader failed after frame {frame}: {type(exc).__name__}: {exc}".splitlines()[0])
+        finally:
+            for (channel, transport), n in counts.items():
+                stats.channels[channel] += n
+                stats.transports[transport] += n
+            self.errors.extend(reader.errors)
+            if isinstance(reader, PcapngReader) and self._secrets is None:
+                self._secrets = bytes(reader.secrets)
+            for lt, n in sorted(stats.unknown_linktypes.items()):
+                self.errors.append(f"unknown link type {lt}: {n} frames skipped")
+            stats.skipped.update(ip.skipped)
+            stats.fragments_reassembled = ip.fragments.reassembled
+            stats.fragments_dropped = ip.fragments.dropped
+            self.close()
+
+
+def open_capture(path: Path | str) -> Capture:
+    """Open a pcap/pcapng file (optionally gzip-compressed); raises ``CaptureError`` if it is not one."""
+    return Capture(path)

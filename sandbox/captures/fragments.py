@@ -1,0 +1,75 @@
+"""IP fragment reassembly with a bounded cache (IPv4 and IPv6 share it).
+
+Overlapping fragments: the first one seen wins (what Linux did before it started dropping
+overlaps outright, and what keeps a later forged fragment from rewriting bytes we already hold).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+# Datagrams being reassembled at once: a bench capture has a handful; a fragment flood must not
+# grow memory without end.  Oldest is dropped first.
+MAX_PENDING = 1024
+# Seconds (capture time) a datagram may wait for its missing fragments (Linux ipfrag_time = 30 s).
+FRAG_TIMEOUT = 30.0
+# Largest reassembled datagram: 65535 is the IPv4/IPv6 (non-jumbo) payload limit.
+MAX_DATAGRAM = 65535
+
+
+class _Pending:
+    __slots__ = ("pieces", "total", "t", "size", "first")
+
+    def __init__(self, t: float) -> None:
+        self.pieces: list[tuple[int, bytes]] = []
+        self.total: int | None = None
+        self.t = t
+        self.size = 0
+        self.first: object = None     # the first fragment's extra state (IPv6 next header)
+
+
+class Fragments:
+    __slots__ = ("_pending", "dropped", "reassembled")
+
+    def __init__(self) -> None:
+        self._pending: OrderedDict[tuple, _Pending] = OrderedDict()
+        self.dropped = 0
+        self.reassembled = 0
+
+    def add(self, key: tuple, offset: int, data: bytes, more: bool, t: float,
+            first: object = None) -> tuple[bytes, object] | None:
+        """Add a fragment; returns (datagram payload, first-fragment state) once complete."""
+        pending = self._pending
+        while pending:
+            old_key, old = next(iter(pending.items()))
+            if t - old.t <= FRAG_TIMEOUT and len(pending) < MAX_PENDING:
+                break
+            del pending[old_key]
+            self.dropped += 1
+        entry = pending.get(key)
+        if entry is None:
+            entry = pending[key] = _Pending(t)
+        if offset + len(data) > MAX_DATAGRAM:
+            del pending[key]
+            self.dropped += 1
+            return None
+        entry.pieces.append((offset, data))
+        entry.size += len(data)
+        if offset == 0:
+            entry.first = first
+        if not more:
+            entry.total = offset + len(data)
+        if entry.total is None or entry.size < entry.total:
+            return None
+        pieces = sorted(entry.pieces, key=lambda p: p[0])   # stable: first seen wins on equal offsets
+        out = bytearray()
+        for off, piece in pieces:
+            if off > len(out):
+                return None                                 # a hole: wait for the missing piece
+            if off + len(piece) > len(out):
+                out += piece[len(out) - off:]
+        if len(out) < entry.total:
+            return None
+        del pending[key]
+        self.reassembled += 1
+        return bytes(out[:entry.total]), entry.first

@@ -1,0 +1,9 @@
+"""LINKTYPE_IPV4 (228): bare IPv4 packets."""
+
+from __future__ import annotations
+
+from sandbox.captures.links.ethertypes import IPV4
+
+
+def network(data: bytes) -> tuple[int, int]:
+    return IPV4, 0

@@ -1,0 +1,9 @@
+"""LINKTYPE_IPV6 (229): bare IPv6 packets."""
+
+from __future__ import annotations
+
+from sandbox.captures.links.ethertypes import IPV6
+
+
+def network(data: bytes) -> tuple[int, int]:
+    return IPV6, 0

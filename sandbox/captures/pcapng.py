@@ -1,0 +1,197 @@
+"""pcapng files: sections, interfaces with their own link types and timestamp resolutions,
+Enhanced / Simple / obsolete Packet Blocks, and Decryption Secrets Blocks (TLS key logs).
+
+Block layouts as data (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html).
+Unknown block types are skipped by their length, as the spec asks.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import ClassVar
+
+from sandbox.captures.errors import CaptureError
+from sandbox.captures.packet import MAX_RECORD, RawPacket
+from sandbox.captures.source import Chunks
+
+SHB = 0x0A0D0D0A
+BYTE_ORDER_MAGIC = 0x1A2B3C4D
+IDB, OPB, SPB, EPB, DSB = 0x00000001, 0x00000002, 0x00000003, 0x00000006, 0x0000000A
+TLS_KEYLOG = 0x544C534B       # secrets type "TLSK": NSS key log lines
+OPT_ENDOFOPT, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
+# Block body layouts after the 8-byte (type, total length) head.
+BODY = {
+    IDB: "HHI",        # linktype, reserved, snaplen
+    EPB: "IIIII",      # interface id, ts high, ts low, captured len, original len
+    OPB: "HHIIII",     # interface id, drops, ts high, ts low, captured len, original len
+    SPB: "I",          # original len
+    DSB: "II",         # secrets type, secrets length
+}
+# Bytes of TLS key log kept from Decryption Secrets Blocks: a key log line is ~180 bytes,
+# so this is tens of thousands of sessions; more is a corrupt or hostile file.
+MAX_SECRETS = 16 << 20
+
+
+class _Interface:
+    __slots__ = ("linktype", "snaplen", "scale", "offset")
+
+    def __init__(self, linktype: int, snaplen: int) -> None:
+        self.linktype = linktype
+        self.snaplen = snaplen
+        self.scale = 1e-6     # default if_tsresol: microseconds
+        self.offset = 0
+
+
+class PcapngReader:
+    name: ClassVar[str] = "pcapng"
+
+    @staticmethod
+    def claim(head: bytes) -> bool:
+        return len(head) >= 4 and struct.unpack_from("<I", head)[0] == SHB
+
+    def __init__(self, chunks: Chunks) -> None:
+        self.chunks = chunks
+        self.errors: list[str] = []
+        self.secrets = bytearray()
+        self.interfaces: list[_Interface] = []
+        self.endian = "<"
+        if not chunks.need(12):
+            raise CaptureError("pcapng section header truncated (under 12 bytes)")
+        magic = chunks.buf[chunks.pos + 8:chunks.pos + 12]
+        if magic not in (struct.pack("<I", BYTE_ORDER_MAGIC), struct.pack(">I", BYTE_ORDER_MAGIC)):
+            raise CaptureError("pcapng section header has no byte-order magic: not a pcapng file")
+
+    def packets(self) -> Iterator[RawPacket]:
+        c = self.chunks
+        frame = 0
+        while True:
+            if not c.need(12):
+                if c.remaining or c.error:
+                    self._damage(frame + 1, "block header")
+                return
+            start = c.pos
+            if struct.unpack_from("<I", c.buf, start)[0] == SHB:
+                self.endian = "<" if c.buf[start + 8:start + 12] == struct.pack("<I", BYTE_ORDER_MAGIC) else ">"
+                if c.buf[start + 8:start + 12] not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                    self.errors.append(f"corrupt section header at byte {c.offset} (frame {frame + 1})")
+                    return
+                self.interfaces = []          # interface ids are per section
+            e = self.endian
+            btype, blen = struct.unpack_from(e + "II", c.buf, start)
+            if blen < 12 or blen % 4 or blen > MAX_RECORD:
+                self.errors.append(f"corrupt block header at byte {c.offset} (frame {frame + 1}): "
+                                   f"block length {blen}")
+                return
+            if not c.need(blen):
+                self._damage(frame + 1, f"block 0x{btype:x}")
+                return
+            start = c.pos
+            body = start + 8
+            end = start + blen - 4
+            buf = c.buf
+            c.pos = start + blen
+            if btype in (EPB, OPB, SPB):
+                frame += 1           # a damaged packet block still takes its frame number
+                pkt = self._packet(btype, buf, body, end, frame)
+                if pkt is not None:
+                    yield pkt
+            elif btype == IDB:
+                if end - body < 8:
+                    self.errors.append(f"corrupt interface block at byte {c.base + start}")
+                    return
+                linktype, _, snaplen = struct.unpack_from(e + BODY[IDB], buf, body)
+                iface = _Interface(linktype, snaplen)
+                self._options(iface, buf, body + 8, end)
+                self.interfaces.append(iface)
+            elif btype == DSB and end - body >= 8:
+                stype, slen = struct.unpack_from(e + BODY[DSB], buf, body)
+                if stype == TLS_KEYLOG and len(self.secrets) + slen <= MAX_SECRETS:
+                    secret = bytes(buf[body + 8:min(body + 8 + slen, end)])
+                    self.secrets += secret if secret.endswith(b"\n") else secret + b"\n"
+
+    def _packet(self, btype: int, buf: bytes, body: int, end: int, frame: int) -> RawPacket | None:
+        e = self.endian
+        if btype == EPB:
+            if end - body < 20:
+                return self._bad(frame, "enhanced packet block too short")
+            iid, hi, lo, caplen, orig = struct.unpack_from(e + BODY[EPB], buf, body)
+            data_at = body + 20
+        elif btype == OPB:
+            if end - body < 20:
+                return self._bad(frame, "packet block too short")
+            iid, _, hi, lo, caplen, orig = struct.unpack_from(e + BODY[OPB], buf, body)
+            data_at = body + 20
+        else:
+            iid, hi, lo = 0, None, 0
+            orig = struct.unpack_from(e + BODY[SPB], buf, body)[0]
+            data_at = body + 4
+            caplen = min(orig, end - data_at)
+        if iid >= len(self.interfaces):
+            return self._bad(frame, f"packet names interface {iid}, which no interface block declared")
+        iface = self.interfaces[iid]
+        if btype == SPB and iface.snaplen:
+            caplen = min(caplen, iface.snaplen)
+        if data_at + caplen > end:
+            return self._bad(frame, f"captured length {caplen} runs past its block")
+        t = 0.0 if hi is None else ((hi << 32) | lo) * iface.scale + iface.offset
+        return RawPacket(frame, t, iface.linktype, buf[data_at:data_at + caplen], orig, iid)
+
+    def _bad(self, frame: int, why: str) -> None:
+        # the block length was sane, so the file goes on past this one packet
+        self.errors.append(f"corrupt packet block before byte {self.chunks.offset} (frame {frame}): {why}")
+        return None
+
+    def _options(self, iface: _Interface, buf: bytes, pos: int, end: int) -> None:
+        e = self.endian
+        while pos + 4 <= end:
+            code, length = struct.unpack_from(e + "HH", buf, pos)
+            value = buf[pos + 4:pos + 4 + length]
+            if code == OPT_ENDOFOPT:
+                break
+            if code == OPT_IF_TSRESOL and length >= 1:
+                v = value[0]
+                iface.scale = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
+            elif code == OPT_IF_TSOFFSET and length >= 8:
+                iface.offset = struct.unpack_from(e + "q", value)[0]
+            pos += 4 + ((length + 3) & ~3)
+
+    def _damage(self, frame: int, what: str) -> None:
+        c = self.chunks
+        why = f" ({c.error})" if c.error else ""
+        self.errors.append(f"truncated at byte {c.offset} (frame {frame}): {what} cut short{why}")
+
+
+def scan_secrets(path) -> bytes:
+    """TLS key log lines from every Decryption Secrets Block, skipping other blocks by seeking.
+
+    Lets a caller get the secrets before it streams the packets (decryption runs first).
+    """
+    from sandbox.captures.source import STREAM_ERRORS, open_source
+
+    stream, raw, _ = open_source(path)
+    out = bytearray()
+    endian = "<"
+    try:
+        while len(out) < MAX_SECRETS:
+            head = stream.read(12)
+            if len(head) < 12:
+                break
+            if struct.unpack_from("<I", head)[0] == SHB:
+                endian = "<" if head[8:12] == struct.pack("<I", BYTE_ORDER_MAGIC) else ">"
+            btype, blen = struct.unpack_from(endian + "II", head)
+            if blen < 12 or blen % 4 or blen > MAX_RECORD:
+                break
+            if btype != DSB:
+                stream.seek(blen - 12, 1)
+                continue
+            body = head[8:] + stream.read(blen - 12)
+            stype, slen = struct.unpack_from(endian + "II", body)
+            if stype == TLS_KEYLOG:
+                secret = body[8:8 + slen]
+                out += secret if secret.endswith(b"\n") else secret + b"\n"
+    except (*STREAM_ERRORS, struct.error):
+        pass
+    finally:
+        raw.close()
+    return bytes(out)

@@ -1,0 +1,329 @@
+"""Write pcap/pcapng files and build packets, byte-exactly (for the simulator, tests, benchmarks).
+
+    with PcapWriter(path) as w:                       # LINKTYPE_ETHERNET by default
+        conv = TcpConversation(w, client=("10.0.0.2", 51514), server=("93.184.216.34", 80), t0=1.0)
+        conv.send(b"POST /x HTTP/1.1\\r\\n...")      # handshake first, then MSS-sized segments
+        conv.send(b"HTTP/1.1 200 OK\\r\\n...", from_client=False)
+        conv.close()                                   # FIN both ways
+        udp(w, ("10.0.0.2", 5353), ("10.0.0.1", 53), b"...", t=2.0)
+
+Checksums are correct (IPv4 header, TCP/UDP with the pseudo-header), so tshark shows no errors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import numpy as np
+
+from sandbox.model import ACK, FIN, PSH, RST, SYN
+
+LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL = 0, 1, 101, 113
+LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2 = 228, 229, 276
+CLIENT_MAC = bytes.fromhex("020000000001")
+SERVER_MAC = bytes.fromhex("020000000002")
+DEFAULT_SNAPLEN = 262144   # Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD
+
+
+class PacketSink(Protocol):
+    linktype: int
+
+    def write(self, data: bytes, t: float) -> None: ...
+
+
+# ---- checksums and headers -------------------------------------------------------------------
+
+def checksum(data: bytes) -> int:
+    """Internet checksum (RFC 1071), vectorised."""
+    if len(data) % 2:
+        data += b"\0"
+    total = int(np.frombuffer(data, dtype=">u2").sum(dtype=np.uint64))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _ip_bytes(addr: str) -> bytes:
+    return ipaddress.ip_address(addr).packed
+
+
+def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
+    s, d = _ip_bytes(src), _ip_bytes(dst)
+    if len(s) == 4:
+        return s + d + struct.pack("!BBH", 0, proto, length)
+    return s + d + struct.pack("!IxxxB", length, proto)
+
+
+def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int,
+                payload: bytes = b"", window: int = 65535) -> bytes:
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq % (1 << 32), ack % (1 << 32), 5 << 4, flags,
+                         window, 0, 0)
+    csum = checksum(_pseudo(src, dst, 6, len(header) + len(payload)) + header + payload)
+    return header[:16] + struct.pack("!H", csum) + header[18:] + payload
+
+
+def udp_datagram(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    length = 8 + len(payload)
+    header = struct.pack("!HHHH", sport, dport, length, 0)
+    csum = checksum(_pseudo(src, dst, 17, length) + header + payload) or 0xFFFF
+    return header[:6] + struct.pack("!H", csum) + payload
+
+
+def ipv4(src: str, dst: str, proto: int, payload: bytes, ident: int = 0, ttl: int = 64,
+         more_fragments: bool = False, frag_offset: int = 0, dont_fragment: bool = True) -> bytes:
+    flags = (0x4000 if dont_fragment and not more_fragments and not frag_offset else 0)
+    flags |= (0x2000 if more_fragments else 0) | (frag_offset // 8)
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident & 0xFFFF, flags, ttl,
+                         proto, 0, _ip_bytes(src), _ip_bytes(dst))
+    return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + payload
+
+
+def ipv6(src: str, dst: str, next_header: int, payload: bytes, hop_limit: int = 64) -> bytes:
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), next_header, hop_limit,
+                       _ip_bytes(src), _ip_bytes(dst)) + payload
+
+
+def ip_packet(src: str, dst: str, proto: int, payload: bytes, ident: int = 0) -> bytes:
+    """IPv4 or IPv6 by the address family of ``src``."""
+    if ":" in src:
+        return ipv6(src, dst, proto, payload)
+    return ipv4(src, dst, proto, payload, ident=ident)
+
+
+def ipv4_fragments(src: str, dst: str, proto: int, payload: bytes, size: int, ident: int = 1) -> list[bytes]:
+    """An IPv4 datagram cut into fragments of ``size`` payload bytes (a multiple of 8)."""
+    size -= size % 8
+    return [ipv4(src, dst, proto, payload[o:o + size], ident=ident, frag_offset=o,
+                 more_fragments=o + size < len(payload)) for o in range(0, len(payload), size)]
+
+
+def ipv6_fragments(src: str, dst: str, next_header: int, payload: bytes, size: int,
+                   ident: int = 1) -> list[bytes]:
+    size -= size % 8
+    out = []
+    for o in range(0, len(payload), size):
+        more = o + size < len(payload)
+        frag = struct.pack("!BBHI", next_header, 0, o | int(more), ident) + payload[o:o + size]
+        out.append(ipv6(src, dst, 44, frag))
+    return out
+
+
+def ethernet(payload: bytes, ethertype: int | None = None, src: bytes = CLIENT_MAC, dst: bytes = SERVER_MAC,
+             vlans: Iterable[int] = ()) -> bytes:
+    if ethertype is None:
+        ethertype = 0x86DD if payload[:1] and payload[0] >> 4 == 6 else 0x0800
+    tags = b"".join(struct.pack("!HH", 0x88A8 if i == 0 and len(list(vlans)) > 1 else 0x8100, v)
+                    for i, v in enumerate(vlans))
+    return dst + src + tags + struct.pack("!H", ethertype) + payload
+
+
+def link_frame(linktype: int, ip: bytes) -> bytes:
+    """Wrap an IP packet in the link layer of ``linktype``."""
+    v6 = ip[0] >> 4 == 6
+    if linktype == LINKTYPE_ETHERNET:
+        return ethernet(ip)
+    if linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14):
+        return ip
+    if linktype == LINKTYPE_NULL:
+        return struct.pack("<I", 30 if v6 else 2) + ip
+    if linktype == 108:
+        return struct.pack(">I", 24 if v6 else 2) + ip
+    if linktype == LINKTYPE_LINUX_SLL:
+        return struct.pack("!HHH8sH", 0, 1, 6, CLIENT_MAC + b"\0\0", 0x86DD if v6 else 0x0800) + ip
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return struct.pack("!HHIHBB8s", 0x86DD if v6 else 0x0800, 0, 1, 1, 0, 6, CLIENT_MAC + b"\0\0") + ip
+    raise ValueError(f"no IP framing for link type {linktype}")
+
+
+# ---- file writers ----------------------------------------------------------------------------
+
+class PcapWriter:
+    """Classic pcap, little-endian, micro- or nanosecond timestamps."""
+
+    def __init__(self, path: Path | str | BinaryIO, linktype: int = LINKTYPE_ETHERNET,
+                 nanosecond: bool = False, snaplen: int = DEFAULT_SNAPLEN, big_endian: bool = False) -> None:
+        self._own = isinstance(path, str | Path)
+        self.f: BinaryIO = open(path, "wb") if self._own else path  # noqa: SIM115
+        self.linktype = linktype
+        self.nanosecond = nanosecond
+        self.e = ">" if big_endian else "<"
+        self.packets = 0
+        magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
+        self.f.write(struct.pack(self.e + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+
+    def write(self, data: bytes, t: float, orig_len: int | None = None) -> None:
+        unit = 1_000_000_000 if self.nanosecond else 1_000_000
+        ticks = round(t * unit)
+        self.f.write(struct.pack(self.e + "IIII", ticks // unit, ticks % unit, len(data),
+                                 len(data) if orig_len is None else orig_len) + data)
+        self.packets += 1
+
+    def close(self) -> None:
+        if self._own:
+            self.f.close()
+        else:
+            self.f.flush()
+
+    def __enter__(self) -> PcapWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PcapngWriter:
+    """pcapng with one or more interfaces, Enhanced Packet Blocks and optional TLS secrets.
+
+    ``interfaces`` is a list of ``(linktype, tsresol)`` where tsresol is the if_tsresol byte
+    (6 = microseconds, 9 = nanoseconds).  ``write(data, t)`` uses interface 0 unless told.
+    """
+
+    def __init__(self, path: Path | str | BinaryIO, linktype: int = LINKTYPE_ETHERNET,
+                 interfaces: list[tuple[int, int]] | None = None, tls_secrets: bytes | None = None,
+                 big_endian: bool = False) -> None:
+        self._own = isinstance(path, str | Path)
+        self.f: BinaryIO = open(path, "wb") if self._own else path  # noqa: SIM115
+        self.e = ">" if big_endian else "<"
+        self.interfaces = interfaces or [(linktype, 6)]
+        self.linktype = self.interfaces[0][0]
+        self.packets = 0
+        self._block(0x0A0D0D0A, struct.pack(self.e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+        if tls_secrets:
+            self.add_secrets(tls_secrets)
+        for lt, resol in self.interfaces:
+            opts = struct.pack(self.e + "HHB3x", 9, 1, resol) + struct.pack(self.e + "HH", 0, 0)
+            self._block(1, struct.pack(self.e + "HHI", lt, 0, DEFAULT_SNAPLEN) + opts)
+
+    def _block(self, btype: int, body: bytes) -> None:
+        body += b"\0" * (-len(body) % 4)
+        n = len(body) + 12
+        self.f.write(struct.pack(self.e + "II", btype, n) + body + struct.pack(self.e + "I", n))
+
+    def add_secrets(self, keylog: bytes) -> None:
+        """A Decryption Secrets Block holding NSS key log lines."""
+        self._block(0x0000000A, struct.pack(self.e + "II", 0x544C534B, len(keylog)) + keylog)
+
+    def write(self, data: bytes, t: float, interface: int = 0, orig_len: int | None = None) -> None:
+        resol = self.interfaces[interface][1]
+        ticks = round(t * (2.0 ** (resol & 0x7F) if resol & 0x80 else 10 ** resol))
+        self._block(6, struct.pack(self.e + "IIIII", interface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
+                                   len(data) if orig_len is None else orig_len) + data)
+        self.packets += 1
+
+    def write_simple(self, data: bytes) -> None:
+        """A Simple Packet Block (interface 0, no timestamp)."""
+        self._block(3, struct.pack(self.e + "I", len(data)) + data)
+        self.packets += 1
+
+    def write_obsolete(self, data: bytes, t: float, interface: int = 0) -> None:
+        """An obsolete Packet Block (type 2), as old Wireshark versions wrote."""
+        ticks = round(t * 10 ** self.interfaces[interface][1])
+        self._block(2, struct.pack(self.e + "HHIIII", interface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
+                                   len(data)) + data)
+        self.packets += 1
+
+    def close(self) -> None:
+        if self._own:
+            self.f.close()
+        else:
+            self.f.flush()
+
+    def __enter__(self) -> PcapngWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---- conversations ---------------------------------------------------------------------------
+
+def udp(writer: PacketSink, src: tuple[str, int], dst: tuple[str, int], payload: bytes, t: float,
+        ident: int = 0) -> None:
+    """Write one UDP datagram."""
+    dgram = udp_datagram(src[0], dst[0], src[1], dst[1], payload)
+    writer.write(link_frame(writer.linktype, ip_packet(src[0], dst[0], 17, dgram, ident)), t)
+
+
+class TcpConversation:
+    """A TCP connection written packet by packet with correct seq/ack.
+
+    ``send`` cuts data into ``mss`` segments (each acked by the peer unless ``acks=False``);
+    ``build`` returns the frames instead of writing them, for tests that reorder or drop.
+    """
+
+    def __init__(self, writer: PacketSink, client: tuple[str, int], server: tuple[str, int],
+                 t0: float = 0.0, mss: int = 1460, dt: float = 0.0001, isn_client: int = 1000,
+                 isn_server: int = 5000, handshake: bool = True, acks: bool = True) -> None:
+        self.writer = writer
+        self.client, self.server = client, server
+        self.t = t0
+        self.mss = mss
+        self.dt = dt
+        self.acks = acks
+        self.seq = {True: isn_client, False: isn_server}     # next seq per side (True = client)
+        self.started = not handshake
+        self.closed = False
+
+    def _frame(self, from_client: bool, flags: int, payload: bytes = b"", seq: int | None = None) -> bytes:
+        (src, sport), (dst, dport) = (self.client, self.server) if from_client else (self.server, self.client)
+        seg = tcp_segment(src, dst, sport, dport, self.seq[from_client] if seq is None else seq,
+                          self.seq[not from_client] if flags & ACK else 0, flags, payload)
+        return link_frame(self.writer.linktype, ip_packet(src, dst, 6, seg))
+
+    def _emit(self, frames: list[tuple[float, bytes]], write: bool) -> list[tuple[float, bytes]]:
+        if write:
+            for t, f in frames:
+                self.writer.write(f, t)
+        return frames
+
+    def _tick(self) -> float:
+        self.t += self.dt
+        return self.t
+
+    def handshake(self, write: bool = True) -> list[tuple[float, bytes]]:
+        frames = [(self._tick(), self._frame(True, SYN))]
+        self.seq[True] += 1
+        frames.append((self._tick(), self._frame(False, SYN | ACK)))
+        self.seq[False] += 1
+        frames.append((self._tick(), self._frame(True, ACK)))
+        self.started = True
+        return self._emit(frames, write)
+
+    def build(self, data: bytes, from_client: bool = True) -> list[tuple[float, bytes]]:
+        """Frames for ``data`` (handshake first if needed) without writing them."""
+        return self.send(data, from_client, write=False)
+
+    def send(self, data: bytes, from_client: bool = True, write: bool = True) -> list[tuple[float, bytes]]:
+        frames = [] if self.started else self.handshake(write)
+        shook = len(frames)          # handshake frames were already written by handshake()
+        mv = memoryview(data)
+        for off in range(0, len(data), self.mss):
+            piece = bytes(mv[off:off + self.mss])
+            frames.append((self._tick(), self._frame(from_client, ACK | PSH, piece)))
+            self.seq[from_client] += len(piece)
+            if self.acks:
+                frames.append((self._tick(), self._frame(not from_client, ACK)))
+        self._emit(frames[shook:], write)
+        return frames
+
+    def segment_at(self, data: bytes, seq: int, from_client: bool = True, flags: int = ACK | PSH) -> bytes:
+        """One frame with an explicit sequence number (retransmissions, overlaps)."""
+        return self._frame(from_client, flags, data, seq=seq)
+
+    def close(self, from_client: bool = True, write: bool = True) -> list[tuple[float, bytes]]:
+        frames = []
+        for side in (from_client, not from_client):
+            frames.append((self._tick(), self._frame(side, FIN | ACK)))
+            self.seq[side] += 1
+        frames.append((self._tick(), self._frame(from_client, ACK)))
+        self.closed = True
+        return self._emit(frames, write)
+
+    def reset(self, from_client: bool = True, write: bool = True) -> list[tuple[float, bytes]]:
+        frames = [(self._tick(), self._frame(from_client, RST | ACK))]
+        self.closed = True
+        return self._emit(frames, write)

@@ -1,0 +1,410 @@
+"""The flow table: Segments in, Payloads and Observations out (contract 2).
+
+Per flow it decides the direction (the instrument side is "out"), reassembles TCP, picks an app
+parser from the first bytes each way (registered ``detect`` first, then port hints, else raw),
+keeps the ``FlowInfo`` books, and turns a parser's exception into an error on that flow (the rest
+of that flow goes to the raw parser; the run goes on).  Decrypted TLS plaintext (Segments with
+``transport == "tls"``) feeds a second parser lane on the TCP flow it names.  USB and serial
+Segments carry ``meta["direction"]``: the device is the far end, the host ("instrument PC") is out.
+
+Memory is bounded: active flows are LRU-ordered and evicted when idle or when there are too many;
+an evicted flow keeps only its ``FlowInfo``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import OrderedDict
+from typing import Any
+
+from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, Observation, Payload, Segment
+from sandbox.protocols.context import FlowContext, ParseError
+from sandbox.protocols.raw import RawParser
+from sandbox.protocols.tcp import Chunk, Connection
+
+__all__ = ["Dissector", "FlowContext", "ParseError"]
+
+# First bytes per direction that detection waits for before giving up on content and using ports:
+# every signature we detect (HTTP request line, TLS record header, SMTP/FTP greeting, HTTP/2
+# preface) sits in the first few hundred bytes.
+DETECT_BYTES = 4096
+# Capture-time seconds without a packet after which a flow is closed (Linux conntrack keeps an
+# established TCP flow 5 days, but instruments reconnect; 5 minutes keeps live memory small).
+IDLE_TIMEOUT_TCP = 300.0
+# UDP has no close: 60 s is what conntrack and most firewalls use for an unreplied/assured pair.
+IDLE_TIMEOUT_UDP = 60.0
+# A finished (FIN both ways or RST) TCP flow lingers this long to absorb trailing ACKs/retransmits.
+CLOSED_LINGER = 10.0
+# Active flows held with parser and reassembly state; beyond this the least recently used is closed.
+MAX_ACTIVE_FLOWS = 50_000
+# How often (capture seconds) the idle sweep runs; the sweep only looks at the LRU head.
+SWEEP_INTERVAL = 1.0
+# Errors kept per flow: the first few say what went wrong; thousands would only cost memory.
+MAX_FLOW_ERRORS = 20
+
+Items = list[Payload | Observation]
+Endpoint = tuple[str, int]
+
+
+def _fmt(ip: str, port: int) -> str:
+    if ip == "host":    # the USB/serial host side has no port
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+class _Lane:
+    """One parser over one byte stream pair (the TCP stream, or its decrypted TLS plaintext)."""
+
+    __slots__ = ("ctx", "parser", "first", "offsets", "decided", "pending", "kind")
+
+    def __init__(self, ctx: FlowContext, kind: str) -> None:
+        self.ctx = ctx
+        self.kind = kind                   # "stream" or "datagram"
+        self.parser: Any = None
+        self.first = {"out": b"", "in": b""}
+        self.offsets = {"out": 0, "in": 0}
+        self.decided = False
+        self.pending: list[tuple[str, str, Any, float]] = []   # (op, direction, data|size, t)
+
+
+class _Flow:
+    __slots__ = ("info", "out", "conn", "lanes", "last", "closed", "transport", "opener")
+
+    def __init__(self, info: FlowInfo, out: Endpoint, transport: str) -> None:
+        self.info = info
+        self.out = out
+        self.transport = transport
+        self.conn = Connection() if transport == "tcp" else None
+        self.lanes: dict[str, _Lane] = {}
+        self.last = info.t_first
+        self.closed = False
+        self.opener = "out"
+
+
+class Dissector:
+    """Flow table over Segments of any channel; see the module docstring."""
+
+    def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
+                 datagram_parsers: list[type] | None = None) -> None:
+        import sandbox.protocols as registry  # read at construction: helpers append to the lists
+
+        self.instrument = [ipaddress.ip_network(c, strict=False) for c in instrument or []]
+        self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
+        self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
+                                     else datagram_parsers)
+        self.flows: dict[str, FlowInfo] = {}
+        self.shared: dict[str, Any] = {}
+        self._active: OrderedDict[tuple, _Flow] = OrderedDict()
+        self._now = 0.0
+        self._next_sweep = 0.0
+        self._local_cache: dict[str, bool] = {}
+
+    # ---- public -------------------------------------------------------------------------------
+
+    def feed(self, seg: Segment) -> Items:
+        out: Items = []
+        if seg.t > self._now:
+            self._now = seg.t
+        if self._now >= self._next_sweep:
+            self._sweep(out)
+            self._next_sweep = self._now + SWEEP_INTERVAL
+        transport = seg.transport
+        if transport == "tcp":
+            self._tcp(seg, out)
+        elif transport == "tls":
+            self._plaintext(seg, out)
+        else:
+            self._datagram(seg, out)
+        return out
+
+    def close(self) -> Items:
+        out: Items = []
+        while self._active:
+            _, flow = self._active.popitem(last=False)
+            self._finish(flow, out)
+        return out
+
+    # ---- flow table ---------------------------------------------------------------------------
+
+    def _is_instrument(self, ip: str) -> bool:
+        hit = self._local_cache.get(ip)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+                hit = any(addr in net for net in self.instrument)
+            except ValueError:
+                hit = False
+            if len(self._local_cache) > MAX_ACTIVE_FLOWS:
+                self._local_cache.clear()
+            self._local_cache[ip] = hit
+        return hit
+
+    def _lookup(self, seg: Segment, transport: str) -> tuple[tuple, _Flow | None]:
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = (seg.channel, transport) + ((a, b) if a <= b else (b, a))
+        flow = self._active.get(key)
+        if flow is not None:
+            self._active.move_to_end(key)
+        return key, flow
+
+    def _orient(self, seg: Segment, src_is_client: bool) -> tuple[Endpoint, Endpoint, str]:
+        """(out endpoint, in endpoint, opener direction) of a new IP flow."""
+        src, dst = (seg.src, seg.sport), (seg.dst, seg.dport)
+        src_is_out = src_is_client
+        if self.instrument:
+            s_in, d_in = self._is_instrument(seg.src), self._is_instrument(seg.dst)
+            if s_in != d_in:   # the instrument list overrides who opened
+                src_is_out = s_in
+        out_ep, in_ep = (src, dst) if src_is_out else (dst, src)
+        return out_ep, in_ep, "out" if src_is_out == src_is_client else "in"
+
+    def _new_flow(self, key: tuple, seg: Segment, transport: str, src_is_client: bool, out: Items,
+                  oriented: tuple[Endpoint, Endpoint, str] | None = None) -> _Flow:
+        out_ep, in_ep, opener = oriented or self._orient(seg, src_is_client)
+        fid = f"{transport} {_fmt(*out_ep)} > {_fmt(*in_ep)}"
+        if fid in self.flows:
+            n = 2
+            while f"{fid} #{n}" in self.flows:
+                n += 1
+            fid = f"{fid} #{n}"
+        destination = in_ep[0] if seg.channel == "net" else f"{seg.channel} {in_ep[0]}"
+        info = FlowInfo(flow=fid, channel=seg.channel, transport=transport, src=out_ep[0], sport=out_ep[1],
+                        dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
+        self.flows[fid] = info
+        flow = _Flow(info, out_ep, transport)
+        flow.opener = opener
+        self._active[key] = flow
+        if len(self._active) > MAX_ACTIVE_FLOWS:
+            _, victim = self._active.popitem(last=False)
+            self._finish(victim, out, reason="evicted: too many active flows")
+        return flow
+
+    def _context(self, flow: _Flow, chain: tuple[str, ...]) -> FlowContext:
+        return FlowContext(flow=flow.info.flow, info=flow.info, shared=self.shared, chain=chain,
+                           opener=flow.opener, channel=flow.info.channel)
+
+    def _sweep(self, out: Items) -> None:
+        now = self._now
+        while self._active:
+            key, flow = next(iter(self._active.items()))
+            timeout = (CLOSED_LINGER if flow.closed else
+                       IDLE_TIMEOUT_TCP if flow.transport == "tcp" else IDLE_TIMEOUT_UDP)
+            if now - flow.last <= timeout:
+                # LRU head is the least recently used flow, but a closed flow behind a busy one
+                # can wait: it only holds small state once its parser is closed.
+                break
+            del self._active[key]
+            self._finish(flow, out)
+
+    def _finish(self, flow: _Flow, out: Items, reason: str | None = None) -> None:
+        if reason:
+            self._error(flow.info, reason)
+        if flow.conn is not None:
+            self._deliver(flow, flow.conn.flush(), flow.last, out)
+        for lane in flow.lanes.values():
+            self._close_lane(flow, lane, flow.last, out)
+        flow.lanes.clear()
+        flow.conn = None
+
+    # ---- TCP ----------------------------------------------------------------------------------
+
+    def _tcp(self, seg: Segment, out: Items) -> None:
+        key, flow = self._lookup(seg, "tcp")
+        flags = seg.flags
+        if (flow is not None and flags & SYN and not flags & ACK
+                and (flow.closed or flow.conn is None or flow.conn.finished)):
+            del self._active[key]       # port reuse: a new connection on a finished 4-tuple
+            self._finish(flow, out)
+            flow = None
+        if flow is None:
+            if flags & SYN:
+                src_is_client = not flags & ACK
+            else:   # mid-stream pickup: the ephemeral (higher) port is the client's
+                src_is_client = seg.sport >= seg.dport
+            flow = self._new_flow(key, seg, "tcp", src_is_client, out)
+        direction = "out" if (seg.src, seg.sport) == flow.out else "in"
+        info = flow.info
+        info.packets += 1
+        info.t_last = seg.t
+        flow.last = seg.t
+        if flow.conn is None:       # closed earlier; trailing packets only count
+            return
+        events = flow.conn.segment(direction, seg.seq, seg.ack, flags, seg.data)
+        if events:
+            self._deliver(flow, events, seg.t, out)
+        if flags & (FIN | RST) and flow.conn.finished:
+            self._deliver(flow, flow.conn.flush(), seg.t, out)
+            for lane in flow.lanes.values():
+                self._close_lane(flow, lane, seg.t, out)
+            flow.lanes.clear()
+            flow.conn = None
+            flow.closed = True
+
+    def _deliver(self, flow: _Flow, events: list, t: float, out: Items) -> None:
+        info = flow.info
+        lane = flow.lanes.get("tcp")
+        if lane is None:
+            lane = flow.lanes["tcp"] = _Lane(self._context(flow, ("tcp",)), "stream")
+        for direction, ev in events:
+            if isinstance(ev, Chunk):
+                n = len(ev.data)
+                if direction == "out":
+                    info.bytes_out += n
+                else:
+                    info.bytes_in += n
+                self._lane_data(flow, lane, direction, ev.data, t, out)
+            else:
+                if direction == "out":
+                    info.bytes_out += ev.size
+                else:
+                    info.bytes_in += ev.size
+                self._lane_gap(flow, lane, direction, ev.size, t, out)
+
+    # ---- decrypted TLS ------------------------------------------------------------------------
+
+    def _plaintext(self, seg: Segment, out: Items) -> None:
+        key, flow = self._lookup(seg, "tcp")
+        if flow is None:
+            flow = self._new_flow(key, seg, "tcp", seg.sport >= seg.dport, out)
+        direction = "out" if (seg.src, seg.sport) == flow.out else "in"
+        flow.info.decrypted = True
+        flow.last = max(flow.last, seg.t)
+        lane = flow.lanes.get("tls")
+        if lane is None:
+            lane = flow.lanes["tls"] = _Lane(self._context(flow, ("tcp", "tls")), "stream")
+        if seg.data:
+            self._lane_data(flow, lane, direction, seg.data, seg.t, out)
+
+    # ---- UDP and other datagram transports ----------------------------------------------------
+
+    def _datagram(self, seg: Segment, out: Items) -> None:
+        transport = seg.transport
+        meta = seg.meta
+        if meta and "direction" in meta:
+            # USB / serial: the Segment names the device and says the direction; the host
+            # (the instrument PC) is the out side
+            direction = meta["direction"]
+            key = (seg.channel, transport, seg.src, seg.sport)
+            flow = self._active.get(key)
+            if flow is not None:
+                self._active.move_to_end(key)
+            else:
+                flow = self._new_flow(key, seg, transport, True, out,
+                                      oriented=(("host", 0), (seg.src, seg.sport), "out"))
+        else:
+            key, flow = self._lookup(seg, transport)
+            if flow is None:
+                flow = self._new_flow(key, seg, transport, True, out)
+            direction = "out" if (seg.src, seg.sport) == flow.out else "in"
+        info = flow.info
+        info.packets += 1
+        info.t_last = seg.t
+        flow.last = seg.t
+        n = len(seg.data)
+        if direction == "out":
+            info.bytes_out += n
+        else:
+            info.bytes_in += n
+        lane = flow.lanes.get(transport)
+        if lane is None:
+            lane = flow.lanes[transport] = _Lane(self._context(flow, (transport,)), "datagram")
+        if transport != "udp" and not lane.decided:
+            self._start(flow, lane, RawParser(lane.ctx), t=seg.t, out=out)
+        if seg.data:
+            self._lane_data(flow, lane, direction, seg.data, seg.t, out)
+
+    # ---- parser lanes -------------------------------------------------------------------------
+
+    def _lane_data(self, flow: _Flow, lane: _Lane, direction: str, data: bytes, t: float, out: Items) -> None:
+        if not lane.decided:
+            if len(lane.first[direction]) < DETECT_BYTES:
+                lane.first[direction] += data[: DETECT_BYTES - len(lane.first[direction])]
+            lane.pending.append(("data", direction, data, t))
+            self._detect(flow, lane, t, out, final=False)
+            return
+        self._call(flow, lane, "feed", direction, data, t, out)
+
+    def _lane_gap(self, flow: _Flow, lane: _Lane, direction: str, size: int, t: float, out: Items) -> None:
+        if not lane.decided:
+            lane.pending.append(("gap", direction, size, t))
+            self._detect(flow, lane, t, out, final=True)
+            return
+        self._call(flow, lane, "gap", direction, size, t, out)
+
+    def _close_lane(self, flow: _Flow, lane: _Lane, t: float, out: Items) -> None:
+        if not lane.decided:
+            if not lane.pending:
+                return
+            self._detect(flow, lane, t, out, final=True)
+        self._call(flow, lane, "close", "", None, t, out)
+
+    def _detect(self, flow: _Flow, lane: _Lane, t: float, out: Items, final: bool) -> None:
+        info = flow.info
+        first_out, first_in = lane.first["out"], lane.first["in"]
+        sport, dport = info.sport, info.dport     # as the contract names them: out side, in side
+        chosen = None
+        parsers = self.stream_parsers if lane.kind == "stream" else self.datagram_parsers
+        for cls in parsers:
+            try:
+                hit = (cls.detect(first_out, first_in, sport, dport) if lane.kind == "stream"
+                       else cls.detect(first_out or first_in, sport, dport))
+            except Exception as exc:  # a detect bug must not stop the run
+                self._error(info, f"{getattr(cls, 'name', cls.__name__)}.detect: {type(exc).__name__}: {exc}")
+                continue
+            if hit:
+                chosen = cls
+                break
+        enough = (final or lane.kind == "datagram" or (first_out and first_in)
+                  or max(len(first_out), len(first_in)) >= DETECT_BYTES)
+        if chosen is None and not enough:
+            return
+        if chosen is None:
+            ports = {sport, dport}
+            chosen = next((cls for cls in parsers if ports & set(getattr(cls, "ports", ()))), None)
+        parser = None
+        if chosen is not None:
+            try:
+                parser = chosen(lane.ctx)
+            except Exception as exc:
+                self._error(info, f"{getattr(chosen, 'name', chosen.__name__)}: {type(exc).__name__}: {exc}")
+        self._start(flow, lane, parser or RawParser(lane.ctx, dict(lane.offsets)), t, out)
+
+    def _start(self, flow: _Flow, lane: _Lane, parser: Any, t: float, out: Items) -> None:
+        lane.parser = parser
+        lane.decided = True
+        lane.first = {"out": b"", "in": b""}
+        pending, lane.pending = lane.pending, []
+        for op, direction, arg, t_item in pending:
+            self._call(flow, lane, "feed" if op == "data" else "gap", direction, arg, t_item, out)
+
+    def _call(self, flow: _Flow, lane: _Lane, op: str, direction: str, arg: Any, t: float, out: Items) -> None:
+        parser = lane.parser
+        try:
+            if op == "feed":
+                items = parser.feed(direction, arg, t)
+            elif op == "gap":
+                items = parser.gap(direction, arg) if hasattr(parser, "gap") else []
+            else:
+                items = parser.close(t)
+            if items:
+                out.extend(items)
+        except Exception as exc:
+            name = getattr(parser, "name", type(parser).__name__)
+            self._error(flow.info, f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])
+            if isinstance(parser, RawParser):
+                return   # nothing to fall back to; the raw parser does not raise on bytes
+            lane.parser = RawParser(lane.ctx, dict(lane.offsets))
+            lane.ctx.info.app = lane.ctx.info.app or "raw"
+            if op != "close":
+                self._call(flow, lane, op, direction, arg, t, out)
+            else:
+                out.extend(lane.parser.close(t))
+            return
+        if op == "feed":
+            lane.offsets[direction] += len(arg)
+        elif op == "gap":
+            lane.offsets[direction] += arg
+
+    def _error(self, info: FlowInfo, message: str) -> None:
+        if len(info.errors) < MAX_FLOW_ERRORS:
+            info.errors.append(message)

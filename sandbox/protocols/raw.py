@@ -1,0 +1,92 @@
+"""The fallback parser: a flow nobody recognised is still scanned, as bounded stream chunks.
+
+Each direction's bytes are cut into chunks of ``RAW_CHUNK`` bytes; every chunk after the first
+repeats the last ``RAW_OVERLAP`` bytes of the one before, so a fragment that straddles a cut is
+still whole in one chunk.  ``stream_offset`` is where the chunk's first byte sat in the stream.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import FlowContext
+
+# Bytes per emitted chunk: big enough that per-payload overhead (decoders, fingerprints) stays
+# small, small enough that a flow holds little memory and a live dashboard sees data soon.
+RAW_CHUNK = 64 * 1024
+# Bytes repeated from the previous chunk: longer than any identifier or fingerprint window we
+# match (k-mers 31, winnowing windows of a few hundred bytes).
+RAW_OVERLAP = 1024
+# Capture-time seconds a partial chunk may wait before it is emitted anyway (live latency).
+RAW_FLUSH_SECONDS = 2.0
+
+
+class _Side:
+    __slots__ = ("buf", "offset", "tail", "t_first", "t_last")
+
+    def __init__(self, offset: int) -> None:
+        self.buf = bytearray()
+        self.offset = offset      # stream offset of buf[0]
+        self.tail = b""           # last RAW_OVERLAP bytes already emitted, contiguous with buf
+        self.t_first = 0.0
+        self.t_last = 0.0
+
+
+class RawParser:
+    """Bytes in, overlapping bounded chunks out (TCP streams and concatenated UDP datagrams)."""
+
+    name: ClassVar[str] = "raw"
+
+    @staticmethod
+    def detect(*_args: object) -> bool:
+        return False   # never chosen by content: it is what the Dissector uses when nothing else is
+
+    def __init__(self, ctx: FlowContext, offsets: dict[str, int] | None = None) -> None:
+        self.ctx = ctx
+        offsets = offsets or {}
+        self.sides = {d: _Side(offsets.get(d, 0)) for d in ("out", "in")}
+        if not ctx.info.app:
+            ctx.info.app = "raw"
+
+    def feed(self, direction: str, data: bytes, t: float) -> list[Payload | Observation]:
+        side = self.sides[direction]
+        if not data:
+            return []
+        out: list[Payload | Observation] = []
+        if side.buf and t - side.t_first > RAW_FLUSH_SECONDS:
+            self._emit(direction, side, out)
+        if not side.buf:
+            side.t_first = t
+        side.t_last = t
+        side.buf += data
+        while len(side.buf) >= RAW_CHUNK:
+            self._emit(direction, side, out, RAW_CHUNK)
+        return out
+
+    def gap(self, direction: str, size: int) -> list[Payload | Observation]:
+        side = self.sides[direction]
+        out: list[Payload | Observation] = []
+        self._emit(direction, side, out)
+        side.offset += size
+        side.tail = b""           # bytes after a hole are not contiguous with the old tail
+        return out
+
+    def close(self, t: float) -> list[Payload | Observation]:
+        out: list[Payload | Observation] = []
+        for direction, side in self.sides.items():
+            self._emit(direction, side, out)
+        return out
+
+    def _emit(self, direction: str, side: _Side, out: list, size: int | None = None) -> None:
+        if not side.buf:
+            return
+        size = len(side.buf) if size is None else size
+        body = bytes(side.buf[:size])
+        del side.buf[:size]
+        data = side.tail + body
+        out.append(self.ctx.payload(data, (), direction, side.t_first, side.t_last,
+                                    stream_offset=side.offset - len(side.tail)))
+        side.offset += len(body)
+        side.tail = data[-RAW_OVERLAP:]
+        side.t_first = side.t_last

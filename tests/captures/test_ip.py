@@ -1,0 +1,89 @@
+"""IPv4/IPv6 decoding: padding, VLAN stacks, extension headers, fragment reassembly and its bounds."""
+
+from __future__ import annotations
+
+import struct
+
+from sandbox.captures import open_capture
+from sandbox.captures.fragments import MAX_PENDING, Fragments
+from sandbox.captures.ip import IpDecoder
+from sandbox.captures.links import ethernet as eth_link
+from sandbox.captures.links.ethertypes import IPV4, IPV6
+from sandbox.captures.writer import (
+    PcapWriter,
+    ethernet,
+    ip_packet,
+    ipv4_fragments,
+    ipv6,
+    ipv6_fragments,
+    udp_datagram,
+)
+
+
+def _udp_v4(payload: bytes, ident: int = 7) -> bytes:
+    return ip_packet("192.0.2.1", "192.0.2.2", 17, udp_datagram("192.0.2.1", "192.0.2.2", 1111, 2222, payload), ident)
+
+
+def test_ethernet_padding_is_trimmed_by_ip_length():
+    frame = ethernet(_udp_v4(b"ab")) + b"\0" * 20
+    ethertype, off = eth_link.network(frame)
+    seg = IpDecoder().decode(ethertype, frame, off, 1.0, 1)
+    assert seg.data == b"ab" and (seg.sport, seg.dport) == (1111, 2222)
+
+
+def test_vlan_and_qinq_tags_are_peeled():
+    for vlans in ((10,), (100, 200)):
+        frame = ethernet(_udp_v4(b"v"), vlans=vlans)
+        assert eth_link.network(frame) == (IPV4, 14 + 4 * len(vlans))
+
+
+def test_ipv4_fragments_reassemble_out_of_order_with_overlap(tmp_path):
+    payload = bytes(range(256)) * 20
+    dgram = udp_datagram("192.0.2.1", "192.0.2.2", 5, 6, payload)
+    frags = ipv4_fragments("192.0.2.1", "192.0.2.2", 17, dgram, 512, ident=99)
+    frags = frags[::-1] + [frags[2]]   # reversed, plus a duplicate
+    path = tmp_path / "f.pcap"
+    with PcapWriter(path) as w:
+        for i, f in enumerate(frags):
+            w.write(ethernet(f), 1.0 + i / 100)
+    cap = open_capture(path)
+    segs = list(cap)
+    assert len(segs) == 1 and segs[0].data == payload
+    assert segs[0].frame == len(frags) - 1      # completed by the last distinct fragment
+    assert cap.stats.fragments_reassembled == 1
+
+
+def test_ipv6_extension_headers_and_fragments():
+    payload = b"q" * 3000
+    dgram = udp_datagram("2001:db8::1", "2001:db8::2", 53, 5353, payload)
+    dec = IpDecoder()
+    frags = ipv6_fragments("2001:db8::1", "2001:db8::2", 17, dgram, 1200)
+    results = [dec.decode(IPV6, f, 0, 1.0, i + 1) for i, f in enumerate(frags)]
+    assert results[:-1] == [None] * (len(frags) - 1)
+    assert results[-1].data == payload and results[-1].src == "2001:db8::1"
+    # hop-by-hop (8 bytes) then destination options (16 bytes) before UDP
+    hop = bytes([60, 0]) + b"\x01\x04\0\0\0\0"
+    dst_opts = bytes([17, 1]) + b"\x01\x0c" + b"\0" * 12
+    pkt = ipv6("2001:db8::1", "2001:db8::2", 0, hop + dst_opts + udp_datagram("2001:db8::1", "2001:db8::2", 1, 2, b"x"))
+    assert dec.decode(IPV6, pkt, 0, 1.0, 9).data == b"x"
+
+
+def test_fragment_cache_is_bounded_and_times_out():
+    frags = Fragments()
+    for i in range(MAX_PENDING + 50):
+        assert frags.add((4, b"a", b"b", i, 17), 0, b"x" * 8, True, 1.0) is None
+    assert len(frags._pending) <= MAX_PENDING and frags.dropped >= 50
+    assert frags.add((4, b"a", b"b", 5000, 17), 8, b"y", False, 1000.0) is None
+    assert len(frags._pending) == 1        # the rest timed out
+    assert frags.add((4, b"a", b"b", 1, 17), 60000, b"z" * 8000, False, 1000.0) is None   # > 64 KiB
+
+
+def test_malformed_packets_are_counted_not_raised():
+    dec = IpDecoder()
+    assert dec.decode(IPV4, b"\x45" + b"\0" * 5, 0, 0.0, 1) is None
+    assert dec.decode(IPV4, struct.pack("!B", 0x41) + b"\0" * 30, 0, 0.0, 2) is None
+    assert dec.decode(IPV6, b"\x60" + b"\0" * 10, 0, 0.0, 3) is None
+    assert dec.decode(0x0806, b"\0" * 28, 0, 0.0, 4) is None
+    tcp_short = ip_packet("192.0.2.1", "192.0.2.2", 6, b"\0" * 10)
+    assert dec.decode(IPV4, tcp_short, 0, 0.0, 5) is None
+    assert dec.skipped == {"malformed ip": 3, "not ip": 1, "malformed tcp": 1}

@@ -1,0 +1,289 @@
+"""The Dissector: direction, bookkeeping, parser choice, gaps, errors, TLS plaintext, memory bounds."""
+
+from __future__ import annotations
+
+import io
+from typing import ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapWriter, TcpConversation, udp
+from sandbox.model import ACK, PSH, SYN, Payload, Segment
+from sandbox.protocols import flows
+from sandbox.protocols.flows import Dissector
+
+CLIENT, SERVER = ("10.0.0.2", 51514), ("93.184.216.34", 443)
+
+
+class Hello:
+    """A toy stream parser: claims flows whose client starts with HELLO; records what it was told."""
+
+    name: ClassVar[str] = "hello"
+    calls: ClassVar[list] = []
+
+    @staticmethod
+    def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
+        return first_out.startswith(b"HELLO")
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        Hello.calls.append(("init", ctx.opener, ctx.chain))
+        ctx.info.app = "hello"
+        ctx.destination = "hello.example"
+
+    def feed(self, direction, data, t):
+        Hello.calls.append(("feed", direction, data))
+        if b"BOOM" in data:
+            raise ValueError("boom\nsecond line")
+        return [self.ctx.payload(data, "hello", direction, t)]
+
+    def gap(self, direction, size):
+        Hello.calls.append(("gap", direction, size))
+        return []
+
+    def close(self, t):
+        Hello.calls.append(("close",))
+        return []
+
+
+class PortHint(Hello):
+    name: ClassVar[str] = "porthint"
+    ports: ClassVar[tuple[int, ...]] = (7000,)
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        ctx.info.app = "porthint"
+
+    @staticmethod
+    def detect(first_out, first_in, sport, dport):
+        return False
+
+
+class Echo:
+    name: ClassVar[str] = "echo"
+
+    @staticmethod
+    def detect(data, sport, dport):
+        return dport == 7
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        ctx.info.app = "echo"
+
+    def feed(self, direction, data, t):
+        return [self.ctx.payload(data, "echo", direction, t)]
+
+    def close(self, t):
+        return []
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    Hello.calls = []
+
+
+def _segments(build) -> list[Segment]:
+    buf = io.BytesIO()
+    w = PcapWriter(buf)
+    build(w)
+    path = io.BytesIO(buf.getvalue())
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pcap") as f:
+        f.write(path.getvalue())
+        f.flush()
+        return list(open_capture(f.name))
+
+
+def _run(segs, **kw) -> tuple[Dissector, list]:
+    d = Dissector(**{"stream_parsers": [Hello, PortHint], "datagram_parsers": [Echo], **kw})
+    items = []
+    for s in segs:
+        items += d.feed(s)
+    items += d.close()
+    return d, items
+
+
+def _conv(w, out: bytes, back: bytes, client=CLIENT, server=SERVER, close=True, **kw):
+    c = TcpConversation(w, client, server, t0=10.0, **kw)
+    c.send(out)
+    c.send(back, from_client=False)
+    if close:
+        c.close()
+    return c
+
+
+def test_direction_bookkeeping_and_flow_id():
+    segs = _segments(lambda w: _conv(w, b"HELLO there", b"hi back"))
+    d, items = _run(segs)
+    (info,) = d.flows.values()
+    assert info.flow == "tcp 10.0.0.2:51514 > 93.184.216.34:443"
+    assert (info.app, info.packets, info.bytes_out, info.bytes_in) == ("hello", len(segs), 11, 7)
+    assert info.t_first == segs[0].t and info.t_last == segs[-1].t
+    assert [(p.direction, p.data, p.chain) for p in items] == [
+        ("out", b"HELLO there", ("tcp", "hello")), ("in", b"hi back", ("tcp", "hello"))]
+    assert items[0].destination == "hello.example" and items[0].flow == info.flow
+    assert Hello.calls[-1] == ("close",)
+
+
+def test_instrument_cidr_overrides_the_opener():
+    segs = _segments(lambda w: _conv(w, b"x", b"HELLO", client=("8.8.8.8", 40000), server=("10.9.0.5", 22)))
+    d, items = _run(segs, instrument=["10.9.0.0/16"])
+    (info,) = d.flows.values()
+    assert info.flow == "tcp 10.9.0.5:22 > 8.8.8.8:40000"
+    assert (info.bytes_out, info.bytes_in) == (5, 1)
+    assert info.app == "hello"          # first_out is the instrument's bytes, as the contract says
+    assert ("init", "in", ("tcp",)) in Hello.calls   # ... and ctx.opener says the far end is the client
+    assert [(p.direction, p.data) for p in items] == [("in", b"x"), ("out", b"HELLO")]
+
+
+def test_port_hint_then_raw_fallback():
+    segs = _segments(lambda w: _conv(w, b"????", b"!!!!", server=("10.0.0.1", 7000)))
+    d, _ = _run(segs)
+    assert next(iter(d.flows.values())).app == "porthint"
+    segs = _segments(lambda w: _conv(w, b"????", b"!!!!", server=("10.0.0.1", 7001)))
+    d, items = _run(segs)
+    assert next(iter(d.flows.values())).app == "raw"
+    assert [(p.chain, p.data, p.stream_offset) for p in items] == [(("tcp",), b"????", 0), (("tcp",), b"!!!!", 0)]
+
+
+def test_parser_exception_becomes_flow_error_and_raw_takes_over():
+    def build(w):
+        c = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        c.send(b"HELLO 1")
+        c.send(b"BOOM")
+        c.send(b"after")
+        c.close()
+
+    d, items = _run(_segments(build))
+    (info,) = d.flows.values()
+    assert info.errors == ["hello: ValueError: boom"]
+    assert [p.data for p in items if p.chain == ("tcp", "hello")] == [b"HELLO 1"]
+    raw = [p for p in items if p.chain == ("tcp",)]
+    assert b"".join(p.data for p in raw) == b"BOOMafter" and raw[0].stream_offset == 7
+
+
+def test_holes_reach_the_parser_as_gaps():
+    def build(w):
+        c = TcpConversation(w, CLIENT, SERVER, t0=1.0, mss=5)
+        frames = c.build(b"HELLO" + b"lost!" + b"kept.")
+        for t, f in frames:
+            if b"lost!" not in f:
+                w.write(f, t)
+        c.close()
+
+    _run(_segments(build))
+    assert ("gap", "out", 5) in Hello.calls
+    assert Hello.calls.index(("gap", "out", 5)) < Hello.calls.index(("feed", "out", b"kept."))
+
+
+def test_udp_first_sender_is_out_and_datagram_parsers():
+    def build(w):
+        udp(w, ("10.0.0.5", 9999), ("10.0.0.6", 7), b"ping", t=1.0)
+        udp(w, ("10.0.0.6", 7), ("10.0.0.5", 9999), b"pong", t=1.5)
+        udp(w, ("10.0.0.5", 1000), ("10.0.0.6", 1001), b"data", t=2.0)
+
+    d, items = _run(_segments(build))
+    echo, other = d.flows.values()
+    assert echo.flow == "udp 10.0.0.5:9999 > 10.0.0.6:7" and echo.app == "echo"
+    assert (echo.bytes_out, echo.bytes_in, echo.packets) == (4, 4, 2)
+    assert other.app == "raw"
+    assert [(p.chain, p.data) for p in items if p.flow == other.flow] == [(("udp",), b"data")]
+
+
+def test_tls_plaintext_goes_to_a_parser_on_the_named_flow():
+    segs = _segments(lambda w: _conv(w, b"\x16\x03\x01ciphertext", b"\x16\x03\x03more", close=False))
+    plain = [Segment(11.0, "net", "tls", *CLIENT, *SERVER, b"HELLO decrypted"),
+             Segment(11.1, "net", "tls", *SERVER, *CLIENT, b"reply")]
+    d, items = _run(segs + plain)
+    (info,) = d.flows.values()
+    assert info.decrypted
+    dec = [p for p in items if p.chain[:2] == ("tcp", "tls")]
+    assert [(p.chain, p.direction, p.data) for p in dec] == [
+        (("tcp", "tls", "hello"), "out", b"HELLO decrypted"), (("tcp", "tls", "hello"), "in", b"reply")]
+    assert info.bytes_out == 13     # ciphertext only: plaintext is not counted twice
+
+
+def test_port_reuse_after_close_starts_a_new_flow():
+    def build(w):
+        _conv(w, b"HELLO a", b"1")
+        c = TcpConversation(w, CLIENT, SERVER, t0=20.0, isn_client=90_000)
+        c.send(b"HELLO b")
+        c.close()
+
+    d, items = _run(_segments(build))
+    assert list(d.flows) == ["tcp 10.0.0.2:51514 > 93.184.216.34:443",
+                             "tcp 10.0.0.2:51514 > 93.184.216.34:443 #2"]
+    assert [p.data for p in items if p.direction == "out"] == [b"HELLO a", b"HELLO b"]
+
+
+def test_mid_stream_pickup_guesses_client_by_port():
+    segs = [Segment(1.0, "net", "tcp", "10.0.0.1", 443, "10.0.0.2", 50000, b"resp", 77, 99, ACK | PSH),
+            Segment(1.1, "net", "tcp", "10.0.0.2", 50000, "10.0.0.1", 443, b"HELLO", 99, 81, ACK | PSH)]
+    d, items = _run(segs)
+    (info,) = d.flows.values()
+    assert info.flow == "tcp 10.0.0.2:50000 > 10.0.0.1:443" and info.app == "hello"
+    assert {(p.direction, p.data) for p in items} == {("in", b"resp"), ("out", b"HELLO")}
+
+
+def test_idle_flows_are_closed_and_memory_bounded(monkeypatch):
+    monkeypatch.setattr(flows, "MAX_ACTIVE_FLOWS", 50)
+    d = Dissector(stream_parsers=[], datagram_parsers=[])
+    out = []
+    for i in range(500):
+        out += d.feed(Segment(float(i) / 100, "net", "udp", "10.0.0.1", 1000 + i, "10.0.0.2", 53, b"q"))
+    assert len(d._active) <= 50 and len(d.flows) == 500
+    out += d.feed(Segment(10_000.0, "net", "tcp", "10.0.0.1", 1, "10.0.0.2", 2, b"", 0, 0, SYN))
+    assert len(d._active) == 1                       # everything else idled out
+    assert sum(len(p.data) for p in out if isinstance(p, Payload)) == 500
+    assert all("evicted" in f.errors[0] for f in list(d.flows.values())[:400])
+
+
+def test_raw_dissector_on_real_http_equals_reassembled_stream(shared_data):
+    path = shared_data / "captures" / "http" / "suricata-verify_http-multiple100_curl_multipart_upload.pcap"
+    d = Dissector(stream_parsers=[], datagram_parsers=[])
+    items = []
+    for seg in open_capture(path):
+        items += d.feed(seg)
+    items += d.close()
+    (info,) = d.flows.values()
+    out = sorted((p for p in items if p.direction == "out"), key=lambda p: p.stream_offset)
+    stream = bytearray()
+    for p in out:
+        stream[p.stream_offset:] = p.data
+    assert len(stream) == info.bytes_out == 34717
+    assert stream.startswith(b"POST /upload")
+
+
+def test_usb_transfers_are_oriented_by_their_direction():
+    def usb(t, direction, data):
+        return Segment(t, "usb", "usb", "3.6", 1, "host", 0, data, frame=int(t),
+                       meta={"direction": direction, "transfer": "bulk", "endpoint": 1})
+
+    d, items = _run([usb(1.0, "in", b"device says"), usb(2.0, "out", b"host writes")])
+    (info,) = d.flows.values()
+    assert info.flow == "usb host > 3.6:1" and info.destination == "usb 3.6"
+    assert (info.bytes_out, info.bytes_in, info.channel) == (11, 11, "usb")
+    assert {(p.direction, p.data, p.chain, p.channel) for p in items} == {
+        ("in", b"device says", ("usb",), "usb"), ("out", b"host writes", ("usb",), "usb")}
+
+
+_ENDPOINTS = [("10.0.0.2", 40000), ("10.0.0.9", 80), ("10.0.0.9", 53), ("2001:db8::1", 443)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["tcp", "udp", "tls"]), st.integers(0, 3), st.integers(0, 3),
+                          st.integers(0, (1 << 32) - 1), st.integers(0, (1 << 32) - 1), st.integers(0, 0x3F),
+                          st.sampled_from([b"", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"\x16\x03\x01\x00\x05hello",
+                                           b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"220 ready\r\n", b"\x00" * 40]),
+                          st.binary(max_size=64), st.floats(0, 1000)), max_size=40))
+def test_any_segment_sequence_never_raises(items):
+    d = Dissector()    # the real registry: parser bugs must end up as flow errors, never exceptions
+    for transport, a, b, seq, ack, flags, head, tail, t in items:
+        (src, sport), (dst, dport) = _ENDPOINTS[a], _ENDPOINTS[b]
+        d.feed(Segment(t, "net", transport, src, sport, dst, dport, head + tail, seq, ack, flags))
+    d.close()
+    assert all(isinstance(e, str) for info in d.flows.values() for e in info.errors)

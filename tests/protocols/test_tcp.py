@@ -1,0 +1,232 @@
+"""TCP reassembly: order, retransmission, overlap, holes, pickup, wraparound, caps; tshark as oracle."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections import defaultdict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sandbox.captures import open_capture
+from sandbox.model import ACK, FIN, PSH, RST, SYN
+from sandbox.protocols import tcp
+from sandbox.protocols.tcp import Chunk, Connection, Hole, Stream
+
+
+def _bytes(events) -> bytes:
+    return b"".join(e.data for e in events if isinstance(e, Chunk))
+
+
+def _pieces(data: bytes, size: int, isn: int) -> list[tuple[int, bytes]]:
+    return [((isn + o) % (1 << 32), data[o:o + size]) for o in range(0, len(data), size)]
+
+
+def test_in_order_after_syn_and_offsets():
+    s = Stream()
+    s.syn(999)
+    ev = s.segment(1000, b"abc") + s.segment(1003, b"def")
+    assert ev == [Chunk(0, b"abc"), Chunk(3, b"def")]
+
+
+def test_out_of_order_is_put_back_in_order():
+    data = os.urandom(10_000)
+    s = Stream()
+    s.syn(41)
+    pieces = _pieces(data, 700, 42)
+    ev = []
+    for seq, piece in pieces[1::2] + pieces[0::2]:
+        ev += s.segment(seq, piece)
+    assert _bytes(ev) == data and s.buffered == 0 and s.holes == 0
+
+
+def test_retransmissions_are_dropped_and_counted():
+    s = Stream()
+    s.syn(0)
+    ev = s.segment(1, b"hello") + s.segment(1, b"hello") + s.segment(6, b" world") + s.segment(1, b"hello w")
+    assert _bytes(ev) == b"hello world"
+    assert s.retransmitted == 12
+
+
+def test_overlap_first_seen_wins_delivered_and_buffered():
+    s = Stream()
+    s.syn(0)
+    ev = s.segment(1, b"AAAA") + s.segment(3, b"XXYY")           # XX overlaps delivered AA
+    assert _bytes(ev) == b"AAAAYY"
+    s2 = Stream()
+    s2.syn(0)
+    ev = s2.segment(11, b"BBBB") + s2.segment(13, b"ZZCC") + s2.segment(1, b"0123456789")
+    assert _bytes(ev) == b"0123456789BBBBCC"
+
+
+def test_hole_on_flush_keeps_later_offsets():
+    s = Stream()
+    s.syn(0)
+    ev = s.segment(1, b"aaaa") + s.segment(9, b"cccc") + s.segment(13, b"", fin=True)
+    ev += s.flush()
+    assert ev == [Chunk(0, b"aaaa"), Hole(4, 4), Chunk(8, b"cccc")]
+    assert s.finished and s.hole_bytes == 4
+
+
+def test_ack_past_a_missing_segment_declares_the_hole():
+    c = Connection()
+    c.segment("out", 100, 0, SYN, b"")
+    c.segment("in", 500, 101, SYN | ACK, b"")
+    assert c.segment("out", 101, 501, ACK | PSH, b"one") == [("out", Chunk(0, b"one"))]
+    assert c.segment("out", 110, 501, ACK | PSH, b"three") == []          # 104..110 lost
+    ev = c.segment("in", 501, 115, ACK, b"")                               # peer acks it all
+    assert ev == [("out", Hole(3, 6)), ("out", Chunk(9, b"three"))]
+
+
+def test_buffer_cap_declares_hole_and_moves_on(monkeypatch):
+    monkeypatch.setattr(tcp, "MAX_BUFFERED_BYTES", 1000)
+    s = Stream()
+    s.syn(0)
+    ev = []
+    for i in range(1, 5):                       # offset 0..99 never arrives
+        ev += s.segment(1 + 100 + i * 300, b"x" * 300)
+    assert ev and ev[0] == Hole(0, 400) and s.buffered <= 1000
+    assert _bytes(ev) == b"x" * 300 * (len([e for e in ev if isinstance(e, Chunk)]))
+
+
+def test_mid_stream_pickup_and_peer_ack_sets_origin():
+    c = Connection()
+    ev = c.segment("out", 777_000, 9_000, ACK | PSH, b"GET / HTTP/1.1\r\n")
+    assert ev == [("out", Chunk(0, b"GET / HTTP/1.1\r\n"))]
+    ev = c.segment("in", 9_000, 777_016, ACK | PSH, b"HTTP/1.1 200 OK\r\n")
+    assert ev == [("in", Chunk(0, b"HTTP/1.1 200 OK\r\n"))]
+
+
+def test_sequence_wraparound_is_seamless():
+    data = os.urandom(50_000)
+    isn = (1 << 32) - 20_000
+    s = Stream()
+    s.syn(isn - 1)
+    pieces = _pieces(data, 1460, isn)
+    assert any(seq < 1000 for seq, _ in pieces)
+    ev = []
+    for seq, piece in pieces[::-1]:
+        ev += s.segment(seq, piece)
+    assert _bytes(ev) == data and ev[-1].offset + len(ev[-1].data) == len(data)
+
+
+def test_rst_flushes_both_directions():
+    c = Connection()
+    c.segment("out", 0, 0, SYN, b"")
+    c.segment("in", 0, 1, SYN | ACK, b"")
+    c.segment("out", 5, 1, ACK, b"late")       # 1..5 missing
+    ev = c.segment("in", 1, 1, RST, b"")
+    assert ("out", Hole(0, 4)) in ev and ("out", Chunk(4, b"late")) in ev
+    assert c.finished
+
+
+def test_fin_ends_stream_and_data_after_fin_is_ignored():
+    c = Connection()
+    c.segment("out", 0, 0, SYN, b"")
+    ev = c.segment("out", 1, 0, ACK | FIN, b"bye")
+    ev += c.segment("out", 4, 0, ACK, b"zzz")
+    assert [e for _, e in ev] == [Chunk(0, b"bye")]
+    assert c.streams["out"].finished
+
+
+def test_reverse_order_is_not_quadratic():
+    data = os.urandom(8_000 * 250)   # under both caps (bytes and segments)
+    s = Stream()
+    s.syn(0)
+    started = time.perf_counter()
+    ev = []
+    for seq, piece in _pieces(data, 250, 1)[::-1]:
+        ev += s.segment(seq, piece)
+    assert _bytes(ev) == data
+    assert time.perf_counter() - started < 5.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(min_size=1, max_size=3000), size=st.integers(1, 400), isn=st.integers(0, (1 << 32) - 1),
+       order=st.randoms(use_true_random=False), dups=st.integers(0, 5))
+def test_any_order_with_duplicates_gives_the_stream(data, size, isn, order, dups):
+    pieces = _pieces(data, size, isn)
+    pieces += [order.choice(pieces) for _ in range(dups)]
+    order.shuffle(pieces)
+    s = Stream()
+    s.syn(isn - 1)
+    ev = []
+    for seq, piece in pieces:
+        ev += s.segment(seq, piece)
+    ev += s.flush()
+    assert _bytes(ev) == data and not any(isinstance(e, Hole) for e in ev)
+
+
+# ---- tshark "Follow TCP Stream" as the oracle on real captures -------------------------------
+
+def _follow(path, indices: list[int]) -> dict[tuple[str, str], bytes]:
+    """tshark's "Follow TCP Stream" (raw) of the given streams, in one tshark run."""
+    args = [a for i in indices for a in ("-z", f"follow,tcp,raw,{i}")]
+    out = subprocess.run(["tshark", "-r", str(path), "-q", *args], capture_output=True, text=True,
+                         check=True).stdout
+    streams: dict[tuple[str, str], bytes] = {}
+    for block in out.split("Follow: tcp,raw")[1:]:
+        nodes = re.findall(r"^Node ([01]): (.+)$", block, re.M)
+        a, b = nodes[0][1], nodes[1][1]
+        sent = {(a, b): bytearray(), (b, a): bytearray()}
+        for line in block.split(b, 1)[1].splitlines():
+            if not line.strip() or line.startswith("="):
+                continue
+            sent[(b, a) if line.startswith("\t") else (a, b)] += bytes.fromhex(line.strip())
+        streams.update({k: bytes(v) for k, v in sent.items()})
+    return streams
+
+
+def _render(ev) -> bytes:
+    """A reassembly event as tshark's follow output shows it (holes as its marker text)."""
+    return ev.data if isinstance(ev, Chunk) else f"[{ev.size} bytes missing in capture file]\0".encode()
+
+
+def _reassemble(path) -> dict[tuple[str, str], bytes]:
+    """Per (sender, receiver) ("ip:port" as tshark prints them), the reassembled bytes and holes."""
+    conns: dict[tuple, Connection] = {}
+    out: dict[tuple[str, str], bytearray] = defaultdict(bytearray)
+    for seg in open_capture(path):
+        if seg.transport != "tcp":
+            continue
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = (a, b) if a <= b else (b, a)
+        conn = conns.setdefault(key, Connection())
+        direction = "out" if (seg.src, seg.sport) == key[0] else "in"
+        events = conn.segment(direction, seg.seq, seg.ack, seg.flags, seg.data)
+        for d, ev in events:
+            out[_pair(key, d)] += _render(ev)
+    for key, conn in conns.items():
+        for d, ev in conn.flush():
+            out[_pair(key, d)] += _render(ev)
+    return {k: bytes(v) for k, v in out.items()}
+
+
+def _pair(key: tuple, direction: str) -> tuple[str, str]:
+    a, b = _name(key[0]), _name(key[1])
+    return (a, b) if direction == "out" else (b, a)
+
+
+def _name(ep: tuple[str, int]) -> str:
+    return f"[{ep[0]}]:{ep[1]}" if ":" in ep[0] else f"{ep[0]}:{ep[1]}"
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_reassembly_matches_tshark_follow_on_real_captures(shared_data):
+    files = sorted(p for d in ("http", "tls") for p in (shared_data / "captures" / d).iterdir()
+                   if "keylog" not in p.name)
+    assert files
+    checked = 0
+    for path in files:
+        ours = _reassemble(path)
+        streams = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "tcp.stream"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        for pair, data in _follow(path, sorted({int(s) for s in streams if s})).items():
+            assert ours.get(pair, b"") == data, (path.name, pair)
+            checked += len(data)
+    assert checked > 200_000
