@@ -1,0 +1,122 @@
+"""Application-layer messages as bytes (HTTP/1.1, multipart, DNS, TLS records) for simulated captures.
+
+Only what a simulated flow needs, built with struct and bytes joins; the packets around them come
+from ``sandbox.captures.writer``. Nothing here opens a socket.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tarfile
+from collections.abc import Sequence
+
+from .dna import gzip_bytes
+
+TLS_HANDSHAKE, TLS_CCS, TLS_APPDATA = 0x16, 0x14, 0x17
+TLS_RECORD_MAX = 16384  # RFC 8446 5.1: plaintext fragments are at most 2^14 bytes
+# TLS 1.3 suites and groups a current client offers (RFC 8446 B.4, RFC 8422).
+_SUITES = (0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F)
+_GROUPS = (0x001D, 0x0017)
+_SIGALGS = (0x0403, 0x0804, 0x0401)
+
+
+def http_request(method: str, path: str, host: str, body: bytes = b"", headers: Sequence[tuple[str, str]] = (),
+                 content_type: str | None = None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: MiSeqControlSoftware/4.1.2",
+             "Accept: */*", "Connection: keep-alive"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def http_response(body: bytes = b"", status: str = "200 OK", content_type: str = "application/json",
+                  headers: Sequence[tuple[str, str]] = ()) -> bytes:
+    lines = [f"HTTP/1.1 {status}", "Server: nginx", "Date: Sun, 23 Nov 2025 10:00:00 GMT",
+             f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def json_bytes(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=False).encode()
+
+
+def multipart(fields: Sequence[tuple[str, str, bytes, str | None]], boundary: str) -> tuple[bytes, str]:
+    """A multipart/form-data body from (name, filename or "", data, content type) parts."""
+    out = []
+    for name, filename, data, ctype in fields:
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        head = f"--{boundary}\r\nContent-Disposition: {disp}\r\n"
+        if ctype:
+            head += f"Content-Type: {ctype}\r\n"
+        out.append(head.encode() + b"\r\n" + data + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+def tar_gz(members: Sequence[tuple[str, bytes]], mtime: int = 1763892000) -> bytes:
+    """A tar.gz with fixed owners and times, so the same members give the same bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), mtime, 0o644
+            info.uname = info.gname = "miseq"
+            tar.addfile(info, io.BytesIO(data))
+    return gzip_bytes(buf.getvalue())
+
+
+def dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split(".")) + b"\0"
+
+
+def dns_query(ident: int, name: str, qtype: int = 1) -> bytes:
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + dns_name(name) + struct.pack("!HH", qtype, 1)
+
+
+def dns_answer(ident: int, name: str, address: str | None, ttl: int = 300, qtype: int = 1) -> bytes:
+    """The resolver's reply: one A record, or NXDOMAIN when ``address`` is None."""
+    question = dns_name(name) + struct.pack("!HH", qtype, 1)
+    if address is None:
+        return struct.pack("!HHHHHH", ident, 0x8183, 1, 0, 0, 0) + question
+    rdata = bytes(int(x) for x in address.split("."))
+    answer = struct.pack("!HHHIH", 0xC00C, 1, 1, ttl, 4) + rdata
+    return struct.pack("!HHHHHH", ident, 0x8180, 1, 1, 0, 0) + question + answer
+
+
+def tls_record(ctype: int, payload: bytes) -> bytes:
+    return b"".join(struct.pack("!BHH", ctype, 0x0303, len(payload[o:o + TLS_RECORD_MAX])) + payload[o:o + TLS_RECORD_MAX]
+                    for o in range(0, len(payload), TLS_RECORD_MAX))
+
+
+def _ext(kind: int, body: bytes) -> bytes:
+    return struct.pack("!HH", kind, len(body)) + body
+
+
+def client_hello(sni: str, random: bytes, key_share: bytes) -> bytes:
+    """A TLS 1.3 ClientHello record with SNI, as a real client sends it (RFC 8446 4.1.2)."""
+    host = sni.encode()
+    exts = b"".join([
+        _ext(0x0000, struct.pack("!HBH", len(host) + 3, 0, len(host)) + host),
+        _ext(0x000A, struct.pack("!H", 2 * len(_GROUPS)) + b"".join(struct.pack("!H", g) for g in _GROUPS)),
+        _ext(0x000D, struct.pack("!H", 2 * len(_SIGALGS)) + b"".join(struct.pack("!H", s) for s in _SIGALGS)),
+        _ext(0x0010, struct.pack("!HB", 9, 8) + b"http/1.1"),
+        _ext(0x002B, b"\x02\x03\x04"),
+        _ext(0x0033, struct.pack("!HHH", 36, 0x001D, 32) + key_share),
+    ])
+    body = (b"\x03\x03" + random + b"\x20" + random[::-1]
+            + struct.pack("!H", 2 * len(_SUITES)) + b"".join(struct.pack("!H", s) for s in _SUITES)
+            + b"\x01\x00" + struct.pack("!H", len(exts)) + exts)
+    return tls_record(TLS_HANDSHAKE, b"\x01" + len(body).to_bytes(3, "big") + body)
+
+
+def server_hello(random: bytes, key_share: bytes, session_id: bytes) -> bytes:
+    exts = _ext(0x002B, b"\x03\x04") + _ext(0x0033, struct.pack("!HH", 0x001D, 32) + key_share)
+    body = (b"\x03\x03" + random + bytes([len(session_id)]) + session_id + struct.pack("!H", 0x1301) + b"\x00"
+            + struct.pack("!H", len(exts)) + exts)
+    return tls_record(TLS_HANDSHAKE, b"\x02" + len(body).to_bytes(3, "big") + body) + tls_record(TLS_CCS, b"\x01")
