@@ -1,0 +1,72 @@
+"""The sans-IO core in one object: Segments in, Findings out.
+
+Live taps and offline replay both drive an ``Engine``; that is what makes a replay
+of a recording give the findings the live session gave.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sandbox.correlate import Correlator
+from sandbox.decode import expand
+from sandbox.model import Finding, FlowInfo, Observation, Payload, Segment
+from sandbox.protocols import Dissector
+
+TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a run's progress
+
+
+class Engine:
+    def __init__(self, indexes: Sequence, allow: Sequence[str] = (), instrument: Sequence[str] | None = None):
+        self.dissector = Dissector(instrument=list(instrument) if instrument else None)
+        self.correlator = Correlator(list(indexes), allow=list(allow))
+        self.notes: list[str] = []
+        self.payloads = 0
+        self.views = 0
+        self._last_out: dict[str, int] = {}
+        self._traffic: dict[tuple[float, str, str], int] = defaultdict(int)
+
+    def feed(self, segment: Segment) -> None:
+        self._handle(self.dissector.feed(segment), segment.t)
+
+    def feed_many(self, segments: Iterable[Segment]) -> None:
+        for segment in segments:
+            self._handle(self.dissector.feed(segment), segment.t)
+
+    def finish(self) -> list[Finding]:
+        self._handle(self.dissector.close(), None)
+        self.correlator.flows(list(self.dissector.flows.values()))
+        return self.correlator.findings()
+
+    def changed(self) -> list[Finding]:
+        """Findings new or changed since the last call (for a live dashboard)."""
+        return self.correlator.changed()
+
+    @property
+    def flows(self) -> list[FlowInfo]:
+        return list(self.dissector.flows.values())
+
+    def take_traffic(self) -> list[tuple[float, str, str, int]]:
+        """Outbound bytes per (second, channel, destination) since the last call, for the timeline."""
+        for info in self.dissector.flows.values():
+            delta = info.bytes_out - self._last_out.get(info.flow, 0)
+            if delta > 0:
+                self._last_out[info.flow] = info.bytes_out
+                bucket = float(int(info.t_last // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
+                self._traffic[(bucket, info.channel, info.destination or info.dst)] += delta
+        out = [(t, c, d, n) for (t, c, d), n in self._traffic.items()]
+        self._traffic.clear()
+        return out
+
+    def _handle(self, items: Iterable[Payload | Observation], t: float | None) -> None:
+        for item in items:
+            if isinstance(item, Payload):
+                self.payloads += 1
+                expansion = expand(item.data, item.chain)
+                self.views += len(expansion.views)
+                for note in expansion.notes:
+                    self.notes.append(f"{item.flow}: {note}")
+                self.correlator.scan(item, expansion.views)
+            else:
+                self.correlator.observe(item)

@@ -1,0 +1,90 @@
+"""Offline replay: saved captures + run folders -> findings, store rows and a report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.captures import open_capture
+from sandbox.engine import Engine
+from sandbox.index import build_index
+from sandbox.model import Finding, Segment
+from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
+from sandbox.report import build_report
+from sandbox.store import Store
+
+STORE_FLUSH_SEGMENTS = 20_000  # write findings/traffic this often so a dashboard sees progress
+
+
+@dataclass
+class ReplayResult:
+    findings: list[Finding]
+    report: dict[str, Any]
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def _plaintext(path: Path, keylog: bytes, errors: list[dict[str, str]]) -> Iterator[Segment]:
+    """tshark's decrypted TLS, streamed; a failure is reported and the ciphertext replay goes on."""
+    try:
+        yield from decrypt(path, keylog)
+    except TlsDecryptError as exc:
+        errors.append({"where": str(path), "error": f"TLS decryption failed: {exc}"})
+
+
+def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | None = None,
+           allow: Sequence[str] = (), instrument: Sequence[str] | None = None, store: Store | None = None,
+           cache_dir: Path | None = None, progress: Callable[[int], None] | None = None,
+           index_progress: bool = False) -> ReplayResult:
+    """Replay every capture through one Engine (flows may span files of a ring buffer)."""
+    started = time.time()
+    indexes = [build_index(run, cache_dir=cache_dir, progress=index_progress) for run in runs]
+    engine = Engine(indexes, allow=allow, instrument=instrument)
+    errors: list[dict[str, str]] = []
+    capture_rows: list[dict[str, Any]] = []
+    run_rows = [
+        {"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids)} for ix in indexes
+    ]
+    if store is not None:
+        store.set_session(mode="replay", started=started, runs=[r["run_id"] for r in run_rows],
+                          captures=[str(c) for c in captures], finished=None)
+        for ix, row in zip(indexes, run_rows, strict=True):
+            store.add_run(row["run_id"], row["path"], ix.platform, row["samples"], len(ix.files), ix.total_bytes)
+    for path in captures:
+        capture = open_capture(path)
+        secrets = capture.tls_secrets
+        keylog_bytes = b"\n".join(k for k in (keylog.read_bytes() if keylog else b"", secrets) if k)
+        segments: Iterator[Segment] = iter(capture)
+        if keylog_bytes:
+            segments = interleave(segments, _plaintext(path, keylog_bytes, errors))
+        count = 0
+        for segment in segments:
+            engine.feed(segment)
+            count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(capture.position)
+            if store is not None and count % STORE_FLUSH_SEGMENTS == 0:
+                store.put_findings(engine.changed())
+                store.add_traffic(engine.take_traffic())
+        if progress is not None:
+            progress(capture.position)
+        errors.extend({"where": str(path), "error": e} for e in capture.errors)
+        stats = capture.stats
+        capture_rows.append({"path": str(path), "packets": stats.packets, "bytes": stats.bytes})
+        if store is not None:
+            store.put_capture(str(path), "net", stats.packets, stats.bytes, 0, list(capture.errors))
+    findings = engine.finish()
+    for info in engine.flows:
+        errors.extend({"where": info.flow, "error": e} for e in info.errors)
+    for ix in indexes:
+        errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
+                      for e in ix.errors)
+    report = build_report(findings, run_rows, capture_rows, errors, engine.notes)
+    if store is not None:
+        store.put_findings(findings)
+        store.add_traffic(engine.take_traffic())
+        store.put_flows(engine.flows, allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows})
+        store.set_session(finished=time.time(), verdict=report["verdict"])
+    return ReplayResult(findings, report, errors)

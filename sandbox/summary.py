@@ -1,0 +1,33 @@
+"""The findings table printed at the end of a replay: what a lab engineer reads first."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def print_summary(report: dict[str, Any], out: TextIO) -> None:
+    findings = report["findings"]
+    verdict = "SUSPECTED LEAK" if report["verdict"] == "leak" else "CLEAN"
+    packets = sum(c["packets"] for c in report["captures"])
+    print(f"\nverdict: {verdict}   findings: {len(findings)}   packets: {packets}", file=out)
+    for run in report["runs"]:
+        print(f"run {run['run_id']}: {len(run['samples'])} samples ({run['path']})", file=out)
+    if findings:
+        print(f"\n{'severity':9} {'kind':14} {'chan':6} {'destination':28} {'matched':>9}  what", file=out)
+    for f in findings:
+        what = ", ".join(f["samples"][:3]) or ", ".join(f["identifiers"][:3])
+        if f["files"]:
+            what += (" | " if what else "") + ", ".join(m["path"].rsplit("/", 1)[-1] for m in f["files"][:2])
+        print(f"{f['severity']:9} {f['kind']:14} {f['channel']:6} {(f['destination'] or '-')[:28]:28} "
+              f"{_human(f['bytes_matched']):>9}  {what}", file=out)
+        print(f"{'':9} chain: {' > '.join(f['chain'])}", file=out)
+    if report.get("errors"):
+        print(f"\n{len(report['errors'])} input problem(s); first: {report['errors'][0]}", file=out)

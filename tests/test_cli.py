@@ -1,0 +1,87 @@
+"""The CLI as a user meets it: help, bad input (exit 2, one line), real data end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sandbox.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_help_explains_commands_and_exit_status():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for word in ("index", "replay", "dash", "demo", "exit status"):
+        assert word in result.stdout
+    replay_help = run_cli("replay", "--help").stdout
+    for option in ("--run", "--report", "--junit", "--tls-keylog", "--allow", "--db", "--html"):
+        assert option in replay_help
+
+
+def test_usage_error_exits_2():
+    assert run_cli("replay").returncode == 2
+    assert run_cli("frobnicate").returncode == 2
+
+
+def test_missing_capture_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(["replay", str(tmp_path / "nope.pcap"), "--run", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope.pcap" in err
+
+
+def test_missing_run_folder_exit_2(tmp_path, capsys):
+    cap = tmp_path / "a.pcap"
+    cap.write_bytes(b"")
+    assert main(["replay", str(cap), "--run", str(tmp_path / "norun")]) == 2
+    assert "norun" in capsys.readouterr().err
+
+
+def test_not_a_capture_exit_2_and_nothing_written(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    cap = tmp_path / "notes.txt"
+    cap.write_text("this is not a capture\n" * 10)
+    report = tmp_path / "out.json"
+    assert main(["replay", str(cap), "--run", str(tmp_path / "run"), "--report", str(report), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "notes.txt" in err
+    assert not report.exists()
+
+
+def test_every_shared_capture_replays_against_a_real_run(shared_data: Path, tmp_path):
+    """Every real capture reads without a crash against a real run folder; the report is well formed."""
+    captures = sorted(p for p in (shared_data / "captures").rglob("*") if p.suffix in (".pcap", ".pcapng", ".gz"))
+    assert captures
+    run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
+    for cap in captures:
+        report = tmp_path / f"{cap.name}.json"
+        result = run_cli("replay", str(cap), "--run", str(run), "--report", str(report), "--quiet",
+                         "--cache-dir", str(tmp_path / "cache"))
+        assert result.returncode in (0, 1), (cap, result.stderr)
+        doc = json.loads(report.read_text())
+        assert doc["schema"] == "sandbox.report/1"
+        assert doc["captures"][0]["packets"] > 0
+
+
+@pytest.mark.parametrize("keylog_name", ["illustrated-tls12", "illustrated-tls13"])
+def test_tls_keylog_replay_decrypts(shared_data: Path, tmp_path, keylog_name):
+    cap = shared_data / "captures" / "tls" / f"{keylog_name}_capture.pcap"
+    keylog = shared_data / "captures" / "tls" / f"{keylog_name}_keylog.txt"
+    run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
+    db = tmp_path / "store.sqlite"
+    result = run_cli("replay", str(cap), "--run", str(run), "--tls-keylog", str(keylog), "--db", str(db),
+                     "--quiet", "--cache-dir", str(tmp_path / "cache"), "--report", str(tmp_path / "r.json"))
+    assert result.returncode in (0, 1), result.stderr
+    import sqlite3
+
+    rows = sqlite3.connect(db).execute("SELECT decrypted FROM flows WHERE encrypted = 1").fetchall()
+    assert rows and all(r[0] == 1 for r in rows)
