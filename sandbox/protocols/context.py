@@ -5,10 +5,38 @@ Kept tiny and dependency-free so a parser module imports it without importing th
 
 from __future__ import annotations
 
+import ipaddress
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sandbox.model import FlowInfo, Observation, Payload
+
+Endpoint = tuple[str, int]
+# Outstanding claims per Dissector: one per announced data connection (an FTP client opens one
+# per transfer); thousands outstanding means their connections never came, so the oldest go.
+MAX_CLAIMS = 4096
+CLAIMS = "claims"   # key of the claim table in ``shared``
+
+
+class Claim(NamedTuple):
+    """The next TCP flow to an endpoint is parsed by ``parser``, on the lane with ``chain``."""
+
+    parser: type
+    info: Any
+    chain: tuple[str, ...]
+
+
+def take_claim(shared: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> Claim | None:
+    """Remove and return the claim on the first of ``endpoints`` that has one (Dissector side)."""
+    table = shared.get(CLAIMS)
+    if not table:
+        return None
+    for endpoint in endpoints:
+        found = table.pop(endpoint, None)
+        if found is not None:
+            return found
+    return None
 
 
 class ParseError(ValueError):
@@ -23,7 +51,8 @@ class FlowContext:
     ``("udp",)`` or ``("tcp", "tls")`` for decrypted plaintext.  ``opener`` is the direction
     (``"out"``/``"in"``) of the side that opened the connection (sent SYN, or the first bytes
     when the handshake was not captured), i.e. the client for request/response protocols.
-    ``shared`` is one dict shared by all flows of a Dissector (e.g. FTP data-connection links).
+    ``shared`` is one dict shared by all flows of a Dissector (e.g. DNS zone counts).
+    ``claimed`` is the ``info`` of the claim (see ``claim``) this flow's parser was chosen by.
     """
 
     flow: str
@@ -33,6 +62,29 @@ class FlowContext:
     opener: str = "out"
     channel: str = "net"
     meta: dict[str, Any] = field(default_factory=dict)
+    claimed: Any = None
+
+    def claim(self, endpoint: Endpoint, parser: type, info: Any = None) -> None:
+        """Announce that the next TCP flow to ``endpoint`` (ip, port) is ``parser``'s.
+
+        For connections a protocol negotiates elsewhere (FTP PASV/PORT data connections): the
+        Dissector looks the claim up when it meets a flow with that endpoint on either side,
+        skips detection on the lane with this flow's ``chain`` and hands ``info`` to the new
+        parser as ``ctx.claimed``.  A claim is used once; a newer claim on the endpoint wins.
+        """
+        ip, port = endpoint
+        try:   # the text form the capture readers give (inet_ntop): "::1", not "0:0::1"
+            ip = ipaddress.ip_address(ip).compressed
+        except ValueError:
+            pass
+        endpoint = (ip, port)
+        table = self.shared.get(CLAIMS)
+        if table is None:
+            table = self.shared[CLAIMS] = OrderedDict()
+        table[endpoint] = Claim(parser, info, self.chain)
+        table.move_to_end(endpoint)
+        if len(table) > MAX_CLAIMS:
+            table.popitem(last=False)
 
     @property
     def destination(self) -> str:

@@ -421,10 +421,15 @@ class DnsTcpParser:
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
-        if 53 not in (sport, dport) or len(first_out) < 2 + _HEADER.size:
+        if 53 not in (sport, dport):
             return False
-        (n,) = struct.unpack_from("!H", first_out)
-        return n >= _HEADER.size and (len(first_out) < n + 2 or _plausible(first_out[2: n + 2]))
+        # the instrument may be the resolver (in) or the server (out): a framed message either way
+        for first in (first_out, first_in):
+            if len(first) >= 2 + _HEADER.size:
+                (n,) = struct.unpack_from("!H", first)
+                if n >= _HEADER.size and (len(first) < n + 2 or _plausible(first[2: n + 2])):
+                    return True
+        return False
 
     def __init__(self, ctx: FlowContext) -> None:
         self.core = _DnsCore(ctx)

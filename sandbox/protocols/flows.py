@@ -1,14 +1,15 @@
 """The flow table: Segments in, Payloads and Observations out (contract 2).
 
 Per flow it decides the direction (the instrument side is "out"), reassembles TCP, picks an app
-parser from the first bytes each way (registered ``detect`` first, then port hints, else raw),
+parser from the first bytes each way (a claim another flow's parser made on one of its endpoints,
+e.g. an FTP data connection, then registered ``detect``, then port hints, else raw),
 keeps the ``FlowInfo`` books, and turns a parser's exception into an error on that flow (the rest
 of that flow goes to the raw parser; the run goes on).  Decrypted TLS plaintext (Segments with
 ``transport == "tls"``) feeds a second parser lane on the TCP flow it names.  USB and serial
 Segments carry ``meta["direction"]``: the device is the far end, the host ("instrument PC") is out.
 
 Memory is bounded: active flows are LRU-ordered and evicted when idle or when there are too many;
-an evicted flow keeps only its ``FlowInfo``.
+an evicted flow keeps only its ``FlowInfo`` (``flows`` keeps every flow's, for the report).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import OrderedDict
 from typing import Any
 
 from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, Observation, Payload, Segment
-from sandbox.protocols.context import FlowContext, ParseError
+from sandbox.protocols.context import Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.tcp import Chunk, Connection
 
@@ -68,21 +69,35 @@ class _Lane:
 
 
 class _Flow:
-    __slots__ = ("info", "out", "conn", "lanes", "last", "closed", "transport", "opener")
+    __slots__ = ("info", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim")
 
-    def __init__(self, info: FlowInfo, out: Endpoint, transport: str) -> None:
+    def __init__(self, info: FlowInfo, out: Endpoint, inn: Endpoint, transport: str) -> None:
         self.info = info
         self.out = out
+        self.inn = inn
         self.transport = transport
         self.conn = Connection() if transport == "tcp" else None
         self.lanes: dict[str, _Lane] = {}
         self.last = info.t_first
         self.closed = False
         self.opener = "out"
+        self.claim: Claim | None = None
+
+    def take_claim(self, shared: dict[str, Any]) -> None:
+        """Pick up a claim on this flow's listening (non-opener) endpoint, else on the other."""
+        if self.claim is None and shared:
+            ends = (self.inn, self.out) if self.opener == "out" else (self.out, self.inn)
+            self.claim = take_claim(shared, ends)
 
 
 class Dissector:
-    """Flow table over Segments of any channel; see the module docstring."""
+    """Flow table over Segments of any channel; see the module docstring.
+
+    ``flows`` holds the FlowInfo of every flow seen (active, closed and evicted alike);
+    after ``feed`` returns, ``last`` is the FlowInfo of the flow that segment belonged to (None
+    if it made none) and ``last_direction`` its direction ("out"/"in"), so a caller can count
+    per-segment traffic without scanning the flows.
+    """
 
     def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
                  datagram_parsers: list[type] | None = None) -> None:
@@ -98,11 +113,15 @@ class Dissector:
         self._now = 0.0
         self._next_sweep = 0.0
         self._local_cache: dict[str, bool] = {}
+        self.last: FlowInfo | None = None
+        self.last_direction = ""
 
     # ---- public -------------------------------------------------------------------------------
 
     def feed(self, seg: Segment) -> Items:
         out: Items = []
+        self.last = None
+        self.last_direction = ""
         if seg.t > self._now:
             self._now = seg.t
         if self._now >= self._next_sweep:
@@ -171,12 +190,15 @@ class Dissector:
         info = FlowInfo(flow=fid, channel=seg.channel, transport=transport, src=out_ep[0], sport=out_ep[1],
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
         self.flows[fid] = info
-        flow = _Flow(info, out_ep, transport)
+        flow = _Flow(info, out_ep, in_ep, transport)
         flow.opener = opener
+        if transport == "tcp":
+            flow.take_claim(self.shared)
         self._active[key] = flow
         if len(self._active) > MAX_ACTIVE_FLOWS:
             _, victim = self._active.popitem(last=False)
-            self._finish(victim, out, reason="evicted: too many active flows")
+            # a finished flow only lingering for stray packets loses nothing: no error for it
+            self._finish(victim, out, reason=None if victim.closed else "evicted: too many active flows")
         return flow
 
     def _context(self, flow: _Flow, chain: tuple[str, ...]) -> FlowContext:
@@ -224,6 +246,7 @@ class Dissector:
             flow = self._new_flow(key, seg, "tcp", src_is_client, out)
         direction = "out" if (seg.src, seg.sport) == flow.out else "in"
         info = flow.info
+        self.last, self.last_direction = info, direction
         info.packets += 1
         info.t_last = seg.t
         flow.last = seg.t
@@ -267,6 +290,7 @@ class Dissector:
         if flow is None:
             flow = self._new_flow(key, seg, "tcp", seg.sport >= seg.dport, out)
         direction = "out" if (seg.src, seg.sport) == flow.out else "in"
+        self.last, self.last_direction = flow.info, direction
         flow.info.decrypted = True
         flow.last = max(flow.last, seg.t)
         lane = flow.lanes.get("tls")
@@ -297,6 +321,7 @@ class Dissector:
                 flow = self._new_flow(key, seg, transport, True, out)
             direction = "out" if (seg.src, seg.sport) == flow.out else "in"
         info = flow.info
+        self.last, self.last_direction = info, direction
         info.packets += 1
         info.t_last = seg.t
         flow.last = seg.t
@@ -340,6 +365,14 @@ class Dissector:
 
     def _detect(self, flow: _Flow, lane: _Lane, t: float, out: Items, final: bool) -> None:
         info = flow.info
+        if flow.transport == "tcp":
+            flow.take_claim(self.shared)    # again: the claim may have come after the SYN
+            claim = flow.claim
+            if claim is not None and claim.chain == lane.ctx.chain:
+                flow.claim = None
+                lane.ctx.claimed = claim.info
+                self._construct(flow, lane, claim.parser, t, out)
+                return
         first_out, first_in = lane.first["out"], lane.first["in"]
         sport, dport = info.sport, info.dport     # as the contract names them: out side, in side
         chosen = None
@@ -361,12 +394,15 @@ class Dissector:
         if chosen is None:
             ports = {sport, dport}
             chosen = next((cls for cls in parsers if ports & set(getattr(cls, "ports", ()))), None)
+        self._construct(flow, lane, chosen, t, out)
+
+    def _construct(self, flow: _Flow, lane: _Lane, chosen: type | None, t: float, out: Items) -> None:
         parser = None
         if chosen is not None:
             try:
                 parser = chosen(lane.ctx)
             except Exception as exc:
-                self._error(info, f"{getattr(chosen, 'name', chosen.__name__)}: {type(exc).__name__}: {exc}")
+                self._error(flow.info, f"{getattr(chosen, 'name', chosen.__name__)}: {type(exc).__name__}: {exc}")
         self._start(flow, lane, parser or RawParser(lane.ctx, dict(lane.offsets)), t, out)
 
     def _start(self, flow: _Flow, lane: _Lane, parser: Any, t: float, out: Items) -> None:

@@ -3,20 +3,16 @@
 The control parser turns each client command into a small Payload (file and user names leak
 identifiers: ``STOR Sample_7_S7_L001_R1.fastq.gz``) and keeps the data-connection bookkeeping:
 ``PORT``/``EPRT`` (active) and ``227``/``229`` replies (passive) say which endpoint the next data
-connection uses; ``STOR``/``STOU``/``APPE``/``RETR`` say which file it carries.  The link lives in
-``ctx.shared["ftp.links"]`` keyed by the listening (ip, port), so the data flow's parser labels its
-bytes ``("tcp", "ftp STOR reads.fastq")`` with ``meta["filename"]``.
-
-A parser's ``detect`` sees only ports and first bytes, not the Dissector, so the control parser
-also records the expected listening ports in a small module-level set; ``FtpDataParser`` claims a
-flow on such a port (or from port 20, active mode) and confirms the exact endpoint in
-``ctx.shared`` at construction; an unconfirmed flow's bytes are passed on unlabelled.
+connection uses; ``STOR``/``STOU``/``APPE``/``RETR`` say which file it carries.  The control
+parser claims that listening (ip, port) for ``FtpDataParser`` (``ctx.claim``); the Dissector
+hands the next flow on it to that parser with the link (``ctx.claimed``), which the control
+parser keeps filling in, so the data flow's bytes are labelled ``("tcp", "ftp STOR reads.fastq")``
+with ``meta["filename"]``.  All state lives in the Dissector: two Dissectors never mix links.
 """
 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
@@ -25,14 +21,8 @@ from sandbox.protocols.tls import TlsParser, note_error
 
 # RFC 959 sets no line limit; vsftpd and pyftpdlib cut commands at 4 KiB / 2 KiB.  Longer is not FTP.
 MAX_LINE = 8192
-# Pending data-connection links kept per Dissector: a client opens one data connection per
-# transfer, so a few thousand outstanding links means something is wrong; oldest go first.
-MAX_LINKS = 4096
-# Expected listening ports remembered for detection (module-wide, see the module docstring).
-MAX_EXPECTED_PORTS = 4096
 # Bytes per data-connection Payload: same trade-off as the raw parser's chunks.
 DATA_PIECE = 64 * 1024
-FTP_DATA_PORT = 20   # active mode: the server connects from port 20 (RFC 959 3.2)
 
 COMMANDS = {b"USER", b"PASS", b"ACCT", b"CWD", b"CDUP", b"SMNT", b"QUIT", b"REIN", b"PORT", b"PASV",
             b"TYPE", b"STRU", b"MODE", b"RETR", b"STOR", b"STOU", b"APPE", b"ALLO", b"REST", b"RNFR",
@@ -47,23 +37,6 @@ TRANSFER_DIRECTION = {b"STOR": "upload", b"STOU": "upload", b"APPE": "upload", b
 _FIRST_COMMAND = re.compile(rb"^(USER|AUTH|FEAT|SYST|OPTS|HOST|CLNT) ", re.IGNORECASE)
 _PASV = re.compile(rb"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
 _EPSV = re.compile(rb"\(([\x21-\x7e])\1\1(\d{1,5})\1\)")
-
-_expected_ports: OrderedDict[int, None] = OrderedDict()
-
-
-def _expect_port(port: int) -> None:
-    _expected_ports[port] = None
-    _expected_ports.move_to_end(port)
-    if len(_expected_ports) > MAX_EXPECTED_PORTS:
-        _expected_ports.popitem(last=False)
-
-
-def links(shared: dict[str, Any]) -> OrderedDict[tuple[str, int], dict[str, Any]]:
-    table = shared.get("ftp.links")
-    if table is None:
-        table = shared["ftp.links"] = OrderedDict()
-    return table
-
 
 def parse_port_arg(arg: bytes) -> tuple[str, int] | None:
     """``h1,h2,h3,h4,p1,p2`` (PORT argument and 227 reply text) -> (ip, port)."""
@@ -94,22 +67,23 @@ class FtpParser:
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
-        if _FIRST_COMMAND.match(first_out) and (not first_in or first_in.startswith(b"220")):
-            return True
-        return dport == 21 and first_in.startswith(b"220")
+        # the instrument may be the client (out) or the server (in): look at both sides
+        for client, server, server_port in ((first_out, first_in, dport), (first_in, first_out, sport)):
+            if _FIRST_COMMAND.match(client) and (not server or server.startswith(b"220")):
+                return True
+            if server_port == 21 and server.startswith(b"220"):
+                return True
+        return False
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         self.bufs = {"out": bytearray(), "in": bytearray()}
         self.data_ep: tuple[str, int] | None = None    # listening endpoint of the next data connection
+        self.entry: dict[str, Any] | None = None        # its link, shared with its FtpDataParser
         self.user = ""
         self.tls: TlsParser | None = None   # set once AUTH TLS is accepted
         self.last_t = 0.0
         ctx.info.app = "ftp"
-
-    def _client_ip(self) -> str:
-        info = self.ctx.info
-        return info.src if self.ctx.client == "out" else info.dst
 
     def _server_ip(self) -> str:
         info = self.ctx.info
@@ -178,16 +152,14 @@ class FtpParser:
         if verb == b"USER":
             self.user = arg.decode("utf-8", "replace")
             self.ctx.info.meta["ftp_user"] = self.user
-        elif verb == b"PORT":
-            self.data_ep = parse_port_arg(arg)
-        elif verb == b"EPRT":
-            self.data_ep = parse_eprt_arg(arg)
+        elif verb in (b"PORT", b"EPRT"):
+            ep = parse_port_arg(arg) if verb == b"PORT" else parse_eprt_arg(arg)
+            if ep:
+                self._announce(ep)
         elif verb == b"AUTH" and arg.upper().startswith((b"TLS", b"SSL")):
             self.ctx.info.meta["ftp_auth"] = arg.decode("ascii", "replace")
         elif verb in TRANSFER_DIRECTION:
-            self._link(verb, arg)
-        if verb in (b"PORT", b"EPRT") and self.data_ep:
-            _expect_port(self.data_ep[1])
+            self._transfer(verb, arg)
         if arg and verb not in SECRET_COMMANDS:
             meta = {"command": verb.decode()}
             if verb in TRANSFER_DIRECTION:
@@ -200,37 +172,32 @@ class FtpParser:
             ep = parse_port_arg(line[4:])
             if ep:
                 # a NAT-ed server may announce a private address: the real one is the control peer
-                self.data_ep = (self._server_ip(), ep[1])
+                self._announce((self._server_ip(), ep[1]))
         elif code == b"229":
             m = _EPSV.search(line)
             if m:
-                self.data_ep = (self._server_ip(), int(m.group(2)))
+                self._announce((self._server_ip(), int(m.group(2))))
         elif code == b"234":
             # AUTH TLS accepted: the control channel is TLS from here on (SNI, volume only)
             self.tls = TlsParser(self.ctx, label=("ftp AUTH TLS",))
             self.ctx.info.app = "ftp"
-            return
-        else:
-            return
-        if self.data_ep:
-            _expect_port(self.data_ep[1])
-            self._link(None, b"")
 
-    def _link(self, verb: bytes | None, arg: bytes) -> None:
+    def _announce(self, ep: tuple[str, int]) -> None:
+        """A data connection to ``ep`` is coming: claim it with a fresh link."""
+        self.data_ep = ep
+        self.entry = {"control": self.ctx.flow, "user": self.user, "command": "", "filename": ""}
+        self.ctx.claim(ep, FtpDataParser, self.entry)
+
+    def _transfer(self, verb: bytes, arg: bytes) -> None:
+        """Name the file of the announced data connection (it may already be open: passive)."""
         if self.data_ep is None:
             return
-        table = links(self.ctx.shared)
-        entry = table.get(self.data_ep)
-        if entry is None or verb is None:
-            entry = {"control": self.ctx.flow, "user": self.user, "command": "", "filename": ""}
-            table[self.data_ep] = entry
-            table.move_to_end(self.data_ep)
-            if len(table) > MAX_LINKS:
-                table.popitem(last=False)
-        if verb is not None:
-            entry["command"] = verb.decode()
-            entry["filename"] = arg.decode("utf-8", "replace")
-            entry["transfer"] = TRANSFER_DIRECTION[verb]
+        if self.entry is None or self.entry["command"]:   # a second transfer on the same endpoint
+            self._announce(self.data_ep)
+        assert self.entry is not None
+        self.entry["command"] = verb.decode()
+        self.entry["filename"] = arg.decode("utf-8", "replace")
+        self.entry["transfer"] = TRANSFER_DIRECTION[verb]
 
 
 class FtpDataParser:
@@ -240,14 +207,15 @@ class FtpDataParser:
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
-        return dport in _expected_ports or sport == FTP_DATA_PORT
+        """Never from bytes or ports: data connections are chosen by the control parser's claim."""
+        return False
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         info = ctx.info
-        table = links(ctx.shared)
-        self.entry = table.get((info.dst, info.dport)) or table.get((info.src, info.sport))
-        if self.entry is not None:   # else a port coincidence: pass the bytes on unlabelled
+        claimed = ctx.claimed
+        self.entry: dict[str, Any] | None = claimed if isinstance(claimed, dict) else None
+        if self.entry is not None:   # else built without a claim: pass the bytes on unlabelled
             info.app = "ftp-data"
             info.meta["ftp_control"] = self.entry["control"]
         elif not info.app:

@@ -37,6 +37,11 @@ RAW_PIECE = 1024 * 1024
 # not captured) must not grow the queue without end.
 MAX_PENDING_REQUESTS = 1024
 MAX_LABEL_PATH = 200  # chain labels are for people; the full URL is in the "url" Payload
+# A capture that starts mid-connection (or a TCP keep-alive byte, as Windows sends) puts bytes
+# before a side's first start line: up to this many are a pickup's leftovers (the tail of a
+# message in flight, passed on as "unparsed"), not an error.  One raw piece: beyond it the side
+# is probably not HTTP and the flow says so.
+MAX_LEAD = RAW_PIECE
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
@@ -44,9 +49,13 @@ _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") +([^ \r\n]+) +HTTP/(\d)\.(\d) *
 _STATUS_LINE = re.compile(rb"HTTP/(\d)\.(\d) +(\d{3})(?: [^\r\n]*)?\r?$")
 _METHODS = rb"(?:GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND|MKCOL|COPY|MOVE|LOCK|UNLOCK)"
 _DETECT_REQUEST = re.compile(_METHODS + rb" [^ \r\n]*(?: |$)")
+_RESYNC_REQUEST = rb"(?<![A-Za-z])" + _METHODS + rb" [^ \r\n]+ HTTP/1\.[01]\r?\n"
+_RESYNC_RESPONSE = rb"(?<![A-Za-z0-9])HTTP/1\.[01] [1-5]\d\d[ \r\n]"
+# Whole start lines, searched for in unparsed bytes (group 1 is where the message starts).
 _RESYNC = {
-    "request": re.compile(rb"(?<![A-Za-z])(" + _METHODS + rb" [^ \r\n]+ HTTP/1\.[01]\r?\n)"),
-    "response": re.compile(rb"(?<![A-Za-z0-9])(HTTP/1\.[01] [1-5]\d\d[ \r\n])"),
+    "request": re.compile(b"(" + _RESYNC_REQUEST + b")"),
+    "response": re.compile(b"(" + _RESYNC_RESPONSE + b")"),
+    "": re.compile(b"(" + _RESYNC_REQUEST + b"|" + _RESYNC_RESPONSE + b")"),  # role not known yet
 }
 
 
@@ -118,6 +127,7 @@ class _Side:
         self.raw_tail = b""  # last RAW_OVERLAP bytes of the last unparsed piece ...
         self.raw_end = -1  # ... which ended at this stream offset
         self.version = "1.1"
+        self.lead = True  # no head parsed yet: bytes before the first start line are no error
 
     # -- input
     def feed(self, data: bytes, t: float) -> None:
@@ -185,7 +195,7 @@ class _Side:
         m = _HEAD_END.search(buf, self.scan)
         if m is None:
             if len(buf) > MAX_HEAD:
-                self.fail(f"head over {MAX_HEAD} bytes")
+                self._bad_head(f"head over {MAX_HEAD} bytes")
                 return True
             self.scan = max(0, len(buf) - 3)
             return False
@@ -208,11 +218,23 @@ class _Side:
                 if sm is None:
                     raise CodingError(f"bad status line {first[:60]!r}")
                 self._on_response(sm, headers)
+            self.lead = False
         except CodingError as exc:
             self.buf[:0] = head
             self.wire = start
-            self.fail(str(exc))
+            self._bad_head(str(exc))
         return True
+
+    def _bad_head(self, reason: str) -> None:
+        """Before the side's first head: skip to the next start line quietly; after: an error."""
+        if not self.lead or self.msg is not None or self.wire + len(self.buf) > MAX_LEAD:
+            self.fail(reason)
+            return
+        other = self.p.sides["in" if self.direction == "out" else "out"]
+        # the role came from junk: trust only a side that has parsed a head
+        self.role = "" if other.lead or not other.role else (
+            "request" if other.role == "response" else "response")
+        self._go_raw()
 
     def _on_request(self, m: re.Match, headers: Headers, head: bytes, start: int) -> None:
         p = self.p
@@ -378,8 +400,12 @@ class _Side:
     # -- errors, gaps, raw
     def fail(self, reason: str) -> None:
         self.p.ctx.info.errors.append(f"http/1.1 {self.direction}: {reason}")
+        self.lead = False
         if self.msg is not None:
             self._finish(truncated=True)
+        self._go_raw()
+
+    def _go_raw(self) -> None:
         self.state = "raw"
         self.raw_t = self.t
         self.scan = 1  # not the line that failed
@@ -392,10 +418,13 @@ class _Side:
         only over the lines since the last search: linear however the bytes come.
         """
         buf = self.buf
+        if self.lead and self.wire + len(buf) > MAX_LEAD:
+            self.lead = False
+            self.p.ctx.info.errors.append(f"http/1.1 {self.direction}: no start line in the first {MAX_LEAD} bytes")
         nl = buf.rfind(b"\n", self.raw_checked)
         self.raw_checked = len(buf)
         if nl >= 0:
-            m = _RESYNC[self.role or "request"].search(buf, self.scan)
+            m = _RESYNC[self.role].search(buf, self.scan)
             if m is not None:
                 self._emit_raw(m.start(1))
                 self.state = "head"
@@ -462,8 +491,11 @@ class Http1Parser:
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
+        # either side may be the client (the instrument may serve); a whole start line after
+        # leading junk (keep-alive byte, mid-stream pickup) counts too
         return bool(_DETECT_REQUEST.match(first_out) or _DETECT_REQUEST.match(first_in)
-                    or first_in.startswith(b"HTTP/1.") or first_out.startswith(b"HTTP/1."))
+                    or first_in.startswith(b"HTTP/1.") or first_out.startswith(b"HTTP/1.")
+                    or _RESYNC[""].search(first_out) or _RESYNC[""].search(first_in))
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx

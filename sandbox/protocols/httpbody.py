@@ -4,12 +4,14 @@ A body travels: transfer framing (``ChunkedDecoder`` for HTTP/1 chunked) -> ``Bo
 (content codings undone: gzip incl. multi-member, deflate, br, zstd, S3 ``aws-chunked``)
 -> a sink (multipart parts, gRPC messages, or plain pieces) -> ``emit``.  It lives apart
 from the HTTP/1 parser so that each HTTP flavour frames its own bytes and shares the rest.
-Decoding is bounded (expansion ratio, output per call): bombs are normal input here.
+Decoding is bounded (expansion ratio, output per call): bombs are normal input here; a
+coding that stops keeps what it decoded and passes the input it did not decode on raw.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +30,18 @@ MAX_TRAILERS = 64 * 1024
 # Decompression bombs are normal input: stop decoding past this ratio (DESIGN: bounded).
 MAX_EXPANSION_RATIO = 1000
 RATIO_SLACK = 1024 * 1024  # small bodies may legitimately expand a lot (a run of zeros)
-DECODE_STEP = 1024 * 1024  # output per decompressor call, so one call never balloons
-ZSTD_SLICE = 1024  # zstd RLE blocks reach ~32768x; 1 KiB input slices bound one call at 32 MiB
+DECODE_STEP = 1024 * 1024  # output per zlib/brotli call, so one call never balloons
+# zstd's densest block is RLE: 4 bytes (3 header + 1) -> 128 KiB (RFC 8878 Block_Maximum_Size).
+ZSTD_MAX_RATIO = 32768
+# zstd has no output cap, so its input goes in slices sized to the remaining ratio budget:
+# one call then yields at most that budget (or 16 B -> 512 KiB when the budget is nearly spent).
+ZSTD_SLICE_MIN = 16
+ZSTD_SLICE_MAX = 256 * 1024  # keeps the slice count per call small on ordinary data
+# zstd decodes whole blocks: up to one block (128 KiB + header) of input may sit in the
+# decoder without output yet; when decoding stops, that much earlier input goes out raw again.
+ZSTD_HOLD = 128 * 1024 + 64
+# Nobody stacks more than two or three codings; a long list only costs time (and recursion).
+MAX_CODINGS = 8
 
 # emit(data, chain_suffix, meta, body_offset_of_data)
 Emit = Callable[[bytes, tuple[str, ...], dict, int], None]
@@ -42,8 +54,24 @@ class CodingError(ValueError):
     """Bad framing or coding in a body (also raised by HTTP/1 for a bad head)."""
 
 
+class _Stop(Exception):
+    """Decoding stops here (limit reached); ``rest`` is the input left undecoded."""
+
+    def __init__(self, reason: str, rest: bytes) -> None:
+        super().__init__(reason)
+        self.rest = rest
+
+
+_DECODE_ERRORS = (CodingError, zlib.error, brotli.error, zstandard.ZstdError, ValueError)
+
+
 class _Coding:
-    """One content coding, decoded incrementally; on error it passes input through raw."""
+    """One content coding, decoded incrementally.
+
+    When decoding stops (bad data, expansion limit) everything decoded so far is kept and
+    the input not decoded yet passes on raw, from then on too: a bomb must not hide the
+    real bytes before it, and the raw rest can still match byte fingerprints.
+    """
 
     name = ""
 
@@ -52,37 +80,73 @@ class _Coding:
         self.note = ""  # decoded, with a remark (e.g. stream truncated)
         self.inp = 0
         self.outp = 0
+        self._out: list[bytes] = []
 
     def feed(self, data: bytes) -> bytes:
+        """Decoded bytes, followed (once decoding stopped) by the input left undecoded."""
+        decoded, raw = self.feed_split(data)
+        return decoded + raw if raw else decoded
+
+    def feed_split(self, data: bytes) -> tuple[bytes, bytes]:
+        """(decoded, raw): raw is input passed on undecoded because decoding has stopped."""
         if self.failed:
-            return data
+            return b"", data
         self.inp += len(data)
         try:
-            return self._feed(data)
-        except (CodingError, zlib.error, brotli.error, zstandard.ZstdError, ValueError) as exc:
+            self._feed(data)
+        except _Stop as exc:
             self.failed = f"{self.name}: {exc}"
-            return data
+            return self._take(), exc.rest
+        except _DECODE_ERRORS as exc:
+            self.failed = f"{self.name}: {exc}"
+            return self._take(), self._unsent(data)
+        return self._take(), b""
 
     def end(self) -> bytes:
+        """What the decoder still holds at the end of the body, decoded then raw."""
+        decoded, raw = self.end_split()
+        return decoded + raw if raw else decoded
+
+    def end_split(self) -> tuple[bytes, bytes]:
+        """(decoded, raw) left at the end of the body (bounded like feed)."""
         if self.failed:
-            return b""
+            return b"", b""
         try:
-            return self._end()
-        except (CodingError, zlib.error, brotli.error, zstandard.ZstdError, ValueError) as exc:
+            self._end()
+        except _Stop as exc:
             self.failed = f"{self.name}: {exc}"
-            return b""
+            return self._take(), exc.rest
+        except _DECODE_ERRORS as exc:
+            self.failed = f"{self.name}: {exc}"
+        return self._take(), b""
 
-    def _account(self, chunk: bytes) -> bytes:
-        self.outp += len(chunk)
-        if self.outp > MAX_EXPANSION_RATIO * self.inp + RATIO_SLACK:
-            raise CodingError(f"limit: expansion ratio {MAX_EXPANSION_RATIO}x reached")
-        return chunk
+    def _keep(self, chunk: bytes) -> bool:
+        """Keep decoded output; True once the expansion limit is passed (caller stops)."""
+        if chunk:
+            self._out.append(chunk)
+            self.outp += len(chunk)
+        return self._budget() < 0
 
-    def _feed(self, data: bytes) -> bytes:
+    def _budget(self) -> int:
+        return MAX_EXPANSION_RATIO * self.inp + RATIO_SLACK - self.outp
+
+    def _limit(self, rest: bytes) -> _Stop:
+        return _Stop(f"limit: expansion ratio {MAX_EXPANSION_RATIO}x reached", rest)
+
+    def _take(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def _unsent(self, data: bytes) -> bytes:
+        """Input to pass on raw when decoding data failed: all of it (we cannot tell more)."""
+        return data
+
+    def _feed(self, data: bytes) -> None:
         raise NotImplementedError
 
-    def _end(self) -> bytes:
-        return b""
+    def _end(self) -> None:
+        return None
 
 
 class _Zlib(_Coding):
@@ -100,37 +164,39 @@ class _Zlib(_Coding):
         zlib_header = first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
         return zlib.decompressobj(15 if zlib_header else -15)
 
-    def _feed(self, data: bytes) -> bytes:
+    def _feed(self, data: bytes) -> None:
         if self._d is None or self._d.eof:
             data = self._head + data
             if len(data) < 2:
                 self._head = data
-                return b""
+                return
             self._head = b""
             if self._d is not None and (self.name == "deflate" or not data.strip(b"\0")):
-                return b""  # trailing bytes after the stream: nothing to decode
+                return  # trailing bytes after the stream: nothing to decode
             self._d = self._new(data)
-        out = []
         while True:
-            chunk = self._account(self._d.decompress(data, DECODE_STEP))
-            out.append(chunk)
-            data = self._d.unconsumed_tail
+            chunk = self._d.decompress(data, DECODE_STEP)
+            data = self._d.unconsumed_tail  # inflate streams: only this is still undecoded
+            more = False
             if self._d.eof:
-                rest = self._d.unused_data
-                if self.name != "deflate" and rest.strip(b"\0"):
-                    self._d = self._new(rest)  # next gzip member
-                    data = rest
-                    continue
-                break
+                data = self._d.unused_data
+                more = self.name != "deflate" and bool(data.strip(b"\0"))
+                if more:
+                    self._d = self._new(data)  # next gzip member
+            if self._keep(chunk):
+                raise self._limit(data)
+            if self._d.eof and not more:
+                return
             if not data and len(chunk) < DECODE_STEP:
-                break
-        return b"".join(out)
+                return
 
-    def _end(self) -> bytes:
+    def _end(self) -> None:
         if self._d is None or self._d.eof:
-            return b""
+            return
         self.note = f"{self.name}: stream truncated"
-        return self._account(self._d.flush())
+        # _feed drained all input, so flush only returns the little inflate still buffers
+        if self._keep(self._d.flush()):
+            raise self._limit(b"")
 
 
 class _Brotli(_Coding):
@@ -142,36 +208,67 @@ class _Brotli(_Coding):
         super().__init__()
         self._d = brotli.Decompressor()
 
-    def _feed(self, data: bytes) -> bytes:
-        out = [self._account(self._d.process(data, output_buffer_limit=DECODE_STEP))]
+    def _feed(self, data: bytes) -> None:
+        # each call drains the decoder, so on a stop all it may hold is this call's input
+        if self._keep(self._d.process(data, output_buffer_limit=DECODE_STEP)):
+            raise self._limit(data)
         while not self._d.can_accept_more_data():
-            out.append(self._account(self._d.process(b"", output_buffer_limit=DECODE_STEP)))
-        return b"".join(out)
+            if self._keep(self._d.process(b"", output_buffer_limit=DECODE_STEP)):
+                raise self._limit(data)
 
 
 class _Zstd(_Coding):
-    """zstd, multi-frame; input fed in ZSTD_SLICE slices since its API has no output cap."""
+    """zstd, multi-frame; input fed in slices sized so one call stays within the budget.
+
+    zstd decodes whole blocks, so input of the current frame may sit in the decoder with no
+    output yet; when decoding stops, up to ZSTD_HOLD bytes of it go out raw again.
+    """
 
     name = "zstd"
 
     def __init__(self) -> None:
         super().__init__()
         self._d: Any = zstandard.ZstdDecompressor().decompressobj()
+        self._recent: deque[bytes] = deque()  # the current frame's last input, >= ZSTD_HOLD
+        self._recent_size = 0
+        self._start = 0  # where the current frame starts in the data being fed
+        self._pos = 0  # where the slice being decoded starts
 
-    def _feed(self, data: bytes) -> bytes:
+    def _feed(self, data: bytes) -> None:
         view = memoryview(data)
-        out = []
-        i = 0
-        while i < len(view):
-            if self._d.eof:  # next frame
+        self._start = self._pos = 0
+        while self._pos < len(view):
+            if self._d.eof:  # next frame: the previous one was decoded whole
                 self._d = zstandard.ZstdDecompressor().decompressobj()
-            piece = view[i : i + ZSTD_SLICE]
-            out.append(self._account(self._d.decompress(piece)))
-            i += ZSTD_SLICE
-            rest = self._d.unused_data if self._d.eof else b""
-            if rest:
-                i -= len(rest)
-        return b"".join(out)
+                self._recent.clear()
+                self._recent_size = 0
+                self._start = self._pos
+            size = min(ZSTD_SLICE_MAX, max(ZSTD_SLICE_MIN, self._budget() // ZSTD_MAX_RATIO))
+            piece = view[self._pos : self._pos + size]
+            chunk = self._d.decompress(piece)
+            self._pos += len(piece)
+            if self._d.eof:
+                self._pos -= len(self._d.unused_data)
+            if self._keep(chunk):
+                raise self._limit(self._unsent(data))
+        if self._d.eof:
+            self._recent.clear()
+            self._recent_size = 0
+        elif data:
+            keep = max(self._start, len(data) - ZSTD_HOLD)
+            self._recent.append(data[keep:] if keep else data)
+            self._recent_size += len(self._recent[-1])
+            while self._recent_size - len(self._recent[0]) >= ZSTD_HOLD:
+                self._recent_size -= len(self._recent.popleft())
+
+    def _unsent(self, data: bytes) -> bytes:
+        """From the current slice on, plus the frame's input the decoder may still hold."""
+        held = b"".join(self._recent) + data[self._start : self._pos]
+        return held[-ZSTD_HOLD:] + data[self._pos :]
+
+    def _end(self) -> None:
+        if self._recent_size and not self._d.eof:  # a partial block never decodes: keep it raw
+            raise _Stop("stream truncated", b"".join(self._recent)[-ZSTD_HOLD:])
 
 
 class ChunkedDecoder:
@@ -247,11 +344,10 @@ class _AwsChunked(_Coding):
         super().__init__()
         self.chunked = ChunkedDecoder()
 
-    def _feed(self, data: bytes) -> bytes:
-        if self.chunked.done:
-            return b""
-        out, _ = self.chunked.feed(data)
-        return b"".join(out)
+    def _feed(self, data: bytes) -> None:
+        if not self.chunked.done:
+            out, _ = self.chunked.feed(data)
+            self._out += out
 
 
 def make_coding(name: str) -> _Coding | None:
@@ -334,12 +430,18 @@ def make_sink(content_type: str, emit: Emit, piece: int | None = None,
 
 
 class BodyPipe:
-    """Transfer-decoded body -> content codings -> sink; chain suffix says what was undone."""
+    """Transfer-decoded body -> content codings -> sink; chain suffix says what was undone.
+
+    When a coding stops (bad data, expansion limit, gap) what it decoded goes on to the
+    sink first, then its undecoded input, raw.  The chain only names codings undone over
+    the whole piece; meta ``decode_errors`` says why one stopped and ``raw_from`` the body
+    offset where its raw input begins (bytes before it in the piece were decoded).
+    """
 
     def __init__(self, content_encoding: str, content_type: str, emit: Emit,
                  piece: int | None = None, grpc_encoding: str = "") -> None:
         self.codings: list[_Coding] = []
-        for name in decoding_order(content_encoding):
+        for name in decoding_order(content_encoding)[:MAX_CODINGS]:
             coding = make_coding(name)
             if coding is None:
                 break  # unknown coding: leave it and what is inside it to the decoders
@@ -347,23 +449,51 @@ class BodyPipe:
         self._emit = emit
         self.sink = make_sink(content_type, self._emit_decoded, piece, grpc_encoding)
         self.wire_exact = not self.codings  # body offsets equal wire offsets
+        self._fed = 0  # body offset: bytes handed to the sink plus gaps
+        self._raw_from: int | None = None
 
     def _emit_decoded(self, data: bytes, suffix: tuple[str, ...], meta: dict, offset: int) -> None:
-        done = tuple(f"content-encoding:{c.name}" for c in self.codings if not c.failed)
+        done: tuple[str, ...] = ()
+        for c in self.codings:
+            if c.failed:
+                break  # inner codings never saw the raw rest of a stopped outer one
+            done += (f"content-encoding:{c.name}",)
         errors = [c.failed for c in self.codings if c.failed]
         if errors:
             meta = {**meta, "decode_errors": errors}
+        if self._raw_from is not None:
+            meta = {**meta, "raw_from": self._raw_from}
         trailers = [c.chunked.trailers for c in self.codings if isinstance(c, _AwsChunked) and c.chunked.trailers]
         if trailers:  # x-amz-checksum-*: the checksum of the object, worth keeping
             meta = {**meta, "trailers": bytes(trailers[0][:512]).decode("latin-1")}
         self._emit(data, done + suffix, meta, offset)
 
     def feed(self, data: bytes) -> None:
-        for coding in self.codings:
+        self._pass(0, data)
+
+    def _pass(self, k: int, data: bytes) -> None:
+        """Run data through codings k.. into the sink; a stopped coding hands on its rest raw."""
+        for i in range(k, len(self.codings)):
             if not data:
                 return
-            data = coding.feed(data)
+            coding = self.codings[i]
+            fresh = not coding.failed
+            data, raw = coding.feed_split(data)
+            if coding.failed:
+                self._hand_on(i, data, raw, fresh)
+                return
+        self._to_sink(data)
+
+    def _hand_on(self, i: int, decoded: bytes, raw: bytes, raw_next: bool) -> None:
+        """A stopped coding: what it decoded goes on through the inner codings, then its rest."""
+        self._pass(i + 1, decoded)
+        if (raw or raw_next) and self._raw_from is None:
+            self._raw_from = self._fed
+        self._to_sink(raw)
+
+    def _to_sink(self, data: bytes) -> None:
         if data:
+            self._fed += len(data)
             self.sink.feed(data)
 
     def gap(self, size: int) -> None:
@@ -371,17 +501,16 @@ class BodyPipe:
         for coding in self.codings:
             if not coding.failed:
                 coding.failed = f"{coding.name}: gap of {size} bytes in the stream"
+                if self._raw_from is None:
+                    self._raw_from = self._fed + size
+        self._fed += size
         if hasattr(self.sink, "gap"):
             self.sink.gap(size)
 
     def end(self) -> None:
         """Flush every coding in turn (a truncated stream still yields what it decoded)."""
-        data = b""
-        for coding in self.codings:
-            data = coding.feed(data) if data else b""
-            data += coding.end()
-        if data:
-            self.sink.feed(data)
+        for i, coding in enumerate(self.codings):
+            self._hand_on(i, *coding.end_split(), raw_next=False)
         self.sink.end()
 
     @property

@@ -82,9 +82,11 @@ class SmtpParser:
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
-        if _HELO.match(first_out):
+        # the instrument may be the client (out) or the server (in): look at both sides
+        if _HELO.match(first_out) or _HELO.match(first_in):
             return True
-        return dport in SMTP_PORTS and first_in.startswith(b"220") and not first_out
+        return ((dport in SMTP_PORTS and first_in.startswith(b"220") and not first_out)
+                or (sport in SMTP_PORTS and first_out.startswith(b"220") and not first_in))
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx

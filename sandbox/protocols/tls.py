@@ -170,7 +170,9 @@ class TlsParser:
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
-        return looks_like_tls(first_out) or (not first_out and looks_like_tls(first_in))
+        # either side may be the client (the instrument may serve); the answer to a hello may
+        # be an alert, so one side's handshake record is enough
+        return looks_like_tls(first_out) or looks_like_tls(first_in)
 
     def __init__(self, ctx: FlowContext, label: tuple[str, ...] = ()) -> None:
         self.ctx = ctx

@@ -107,8 +107,8 @@ def _run(segs, **kw) -> tuple[Dissector, list]:
     return d, items
 
 
-def _conv(w, out: bytes, back: bytes, client=CLIENT, server=SERVER, close=True, **kw):
-    c = TcpConversation(w, client, server, t0=10.0, **kw)
+def _conv(w, out: bytes, back: bytes, client=CLIENT, server=SERVER, close=True, t0=10.0, **kw):
+    c = TcpConversation(w, client, server, t0=t0, **kw)
     c.send(out)
     c.send(back, from_client=False)
     if close:
@@ -287,3 +287,135 @@ def test_any_segment_sequence_never_raises(items):
         d.feed(Segment(t, "net", transport, src, sport, dst, dport, head + tail, seq, ack, flags))
     d.close()
     assert all(isinstance(e, str) for info in d.flows.values() for e in info.errors)
+
+
+# --------------------------------------------------------------------------- claims, last, flows
+
+
+class Announcer(Hello):
+    """Claims the endpoint named after "AT " for Claimed, as an FTP control parser does."""
+
+    name: ClassVar[str] = "announcer"
+
+    def feed(self, direction, data, t):
+        if data.startswith(b"AT "):
+            ip, port = data[3:].decode().split()
+            self.ctx.claim((ip, int(port)), Claimed, {"by": self.ctx.flow})
+        return []
+
+
+class Claimed(Hello):
+    name: ClassVar[str] = "claimed"
+
+    @staticmethod
+    def detect(first_out, first_in, sport, dport):
+        return False
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        ctx.info.app = "claimed"
+        ctx.info.meta["claimed"] = ctx.claimed
+
+
+def test_a_claim_picks_the_parser_of_the_next_flow_to_that_endpoint_once():
+    def build(w):
+        ctl = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        ctl.send(b"HELLO")
+        ctl.send(b"AT 10.0.0.7 7001")
+        ctl.send(b"AT 2001:0db8:0::1 7002")   # any text form: matched as the readers write it
+        for t, (client, server) in enumerate([(("10.0.0.2", 40001), ("10.0.0.7", 7001)),    # claimed
+                                              (("10.0.0.7", 7001), ("10.0.0.8", 40002)),    # used up
+                                              (("2001:db8::2", 40003), ("2001:db8::1", 7002))]):
+            _conv(w, b"data", b"back", client=client, server=server, t0=2.0 + t)
+
+    d, items = _run(_segments(build), stream_parsers=[Announcer, Hello])
+    control, first, again, v6 = d.flows.values()
+    assert (first.app, again.app, v6.app) == ("claimed", "raw", "claimed")
+    assert first.meta["claimed"] == {"by": control.flow}
+    assert [p.data for p in items if p.flow == first.flow] == [b"data", b"back"]
+    assert not d.shared["claims"]
+
+
+def test_a_claim_on_the_opener_side_and_on_a_late_announcement():
+    """Active mode: the claimed endpoint opens nothing (the far end connects to it); and a claim
+    made after the flow's SYN but before its first bytes still counts."""
+    def build(w):
+        ctl = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        ctl.send(b"HELLO")
+        late = TcpConversation(w, ("10.0.0.2", 40005), ("10.0.0.7", 7005), t0=2.0)
+        late.handshake()
+        ctl.send(b"AT 10.0.0.7 7005")
+        late.send(b"data")
+        late.close()
+        ctl.send(b"AT 10.0.0.2 40006")
+        _conv(w, b"data", b"back", client=("10.0.0.7", 20), server=("10.0.0.2", 40006), t0=3.0)
+
+    d, _ = _run(_segments(build), stream_parsers=[Announcer, Hello])
+    assert [f.app for f in d.flows.values()] == ["hello", "claimed", "claimed"]
+
+
+def test_a_claim_applies_to_the_lane_of_the_claimant_chain():
+    """A claim made on plaintext TCP does not capture a flow's decrypted-TLS lane, and vice versa."""
+    segs = _segments(lambda w: _conv(w, b"HELLO", b"hi", close=False))
+    segs.append(Segment(10.4, "net", "tls", *CLIENT, *SERVER, b"HELLO"))
+    segs.append(Segment(10.5, "net", "tls", *CLIENT, *SERVER, b"AT 10.0.0.7 7001"))
+    segs += _segments(lambda w: _conv(w, b"data", b"back", client=("10.0.0.2", 40001), server=("10.0.0.7", 7001),
+                                      t0=11.0))
+    segs.append(Segment(12.0, "net", "tls", "10.0.0.2", 40001, "10.0.0.7", 7001, b"plain"))
+    d, items = _run(segs, stream_parsers=[Announcer, Hello])
+    _, data = d.flows.values()
+    assert data.app == "claimed"
+    assert {(p.chain, p.data) for p in items if p.flow == data.flow} == {
+        (("tcp",), b"data"), (("tcp",), b"back"), (("tcp", "tls", "hello"), b"plain")}
+
+
+def test_last_names_the_flow_and_direction_of_each_segment():
+    def build(w):
+        a = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        b = TcpConversation(w, ("10.0.0.2", 51515), SERVER, t0=1.0)
+        a.send(b"HELLO a")
+        udp(w, ("10.0.0.5", 9999), ("10.0.0.6", 7), b"ping", t=1.5)
+        b.send(b"HELLO bb")
+        a.send(b"back", from_client=False)
+        b.close()
+        a.close()
+
+    segs = _segments(build)
+    d = Dissector(stream_parsers=[Hello], datagram_parsers=[Echo], instrument=["10.0.0.0/8"])
+    assert d.last is None
+    out_bytes: dict[str, int] = {}
+    for seg in segs:
+        d.feed(seg)
+        assert d.last is d.flows[d.last.flow]
+        assert (d.last.src, d.last.sport) in {(seg.src, seg.sport), (seg.dst, seg.dport)}
+        assert d.last_direction == ("out" if (seg.src, seg.sport) == (d.last.src, d.last.sport) else "in")
+        if d.last_direction == "out":
+            out_bytes[d.last.flow] = out_bytes.get(d.last.flow, 0) + len(seg.data)
+    assert out_bytes == {f.flow: f.bytes_out for f in d.flows.values()}
+
+
+def test_flows_keeps_every_flowinfo_closed_swept_evicted_and_reused(monkeypatch):
+    monkeypatch.setattr(flows, "MAX_ACTIVE_FLOWS", 4)
+    late = 20.0 + flows.IDLE_TIMEOUT_UDP
+
+    def build(w):
+        _conv(w, b"HELLO closed", b"1")                                    # FIN both ways, lingers
+        _conv(w, b"HELLO reused", b"2", t0=12.0)                           # same 4-tuple again
+        udp(w, ("10.0.0.5", 9999), ("10.0.0.6", 7), b"ping", t=13.0)       # idles out at `late`
+        udp(w, ("10.0.0.5", 1), ("10.0.0.6", 2), b"late", t=late)
+        for i in range(5):                                                 # 6 > 4 active: 2 evicted
+            _conv(w, b"HELLO open", b"3", client=("10.0.0.3", 41000 + i), close=False, t0=late + 1 + i)
+
+    seen = []
+    d = Dissector(stream_parsers=[Hello], datagram_parsers=[Echo])
+    for seg in _segments(build):
+        d.feed(seg)
+        seen.append(d.last)
+    assert len(d._active) == 4
+    d.close()
+    assert len(d.flows) == 9 and not d._active
+    assert {id(f) for f in seen} == {id(f) for f in d.flows.values()}
+    evicted = [f.flow for f in d.flows.values() if f.errors == ["evicted: too many active flows"]]
+    assert evicted == ["udp 10.0.0.5:1 > 10.0.0.6:2", "tcp 10.0.0.3:41000 > 93.184.216.34:443"]
+    assert [(f.bytes_out, f.bytes_in) for f in d.flows.values()][:3] == [(12, 1), (12, 1), (4, 0)]
+    assert all(f.errors == [] for f in d.flows.values() if f.flow not in evicted)

@@ -99,6 +99,82 @@ def test_passive_data_connection_is_linked(tmp_path: Path, passive: str) -> None
     assert ctl.meta["ftp_user"] == "sequencer" and not ctl.errors
 
 
+@pytest.mark.parametrize("instrument", [None, [f"{SERVER[0]}/32"]])
+def test_active_data_connection_is_linked_whichever_side_is_the_instrument(tmp_path: Path,
+                                                                        instrument: list[str] | None) -> None:
+    """PORT: the server connects back from port 20 to the client's announced endpoint."""
+    pcap = tmp_path / "active.pcap"
+    with PcapWriter(pcap) as w:
+        ctl = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        ctl.send(b"220 FTP server ready\r\n", from_client=False)
+        ctl.send(b"USER sequencer\r\n")
+        ctl.send(b"230 Logged in\r\n", from_client=False)
+        ctl.send(b"PORT 10,0,0,2,195,80\r\n")
+        ctl.send(b"200 PORT ok\r\n", from_client=False)
+        ctl.send(b"RETR run_42/reads.fastq\r\n")
+        ctl.send(b"150 Opening data connection\r\n", from_client=False)
+        data = TcpConversation(w, (SERVER[0], 20), (CLIENT[0], 50000), t0=2.0)
+        data.send(READS)
+        data.close()
+        ctl.send(b"226 Transfer complete\r\n", from_client=False)
+        ctl.close()
+    d = Dissector(instrument)
+    items = [x for seg in open_capture(pcap) for x in d.feed(seg)] + d.close()
+    assert data_of(items, "ftp RETR run_42/reads.fastq") == READS
+    (flow,) = [f for f in d.flows.values() if f.app == "ftp-data"]
+    assert 20 in (flow.sport, flow.dport) and flow.meta["filename"] == "run_42/reads.fastq"
+    assert not any(f.errors for f in d.flows.values())
+
+
+def test_two_transfers_on_one_endpoint_and_claims_used_once(tmp_path: Path) -> None:
+    """A second STOR without a new PASV claims the endpoint again; a later stray connection to it
+    (no transfer announced) is not taken for FTP data."""
+    pcap = tmp_path / "twice.pcap"
+    with PcapWriter(pcap) as w:
+        ctl = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        ctl.send(b"220 FTP server ready\r\n", from_client=False)
+        ctl.send(b"USER sequencer\r\n")
+        ctl.send(b"227 Entering Passive Mode (10,0,0,9,117,49).\r\n", from_client=False)
+        for i, name in enumerate((b"a.fastq", b"b.fastq")):
+            data = TcpConversation(w, (CLIENT[0], 50002 + i), (SERVER[0], 30001), t0=2.0 + i)
+            data.handshake()   # passive: the client connects before it names the file
+            ctl.send(b"STOR " + name + b"\r\n")
+            ctl.send(b"150 Ok to send data\r\n", from_client=False)
+            data.send(READS[: 1000 * (i + 1)])
+            data.close()
+            ctl.send(b"226 Transfer complete\r\n", from_client=False)
+        stray = TcpConversation(w, (CLIENT[0], 50009), (SERVER[0], 30001), t0=5.0)
+        stray.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        stray.close()
+        ctl.close()
+    items, d = dissect_file(pcap)
+    assert data_of(items, "ftp STOR a.fastq") == READS[:1000]
+    assert data_of(items, "ftp STOR b.fastq") == READS[:2000]
+    assert [f.app for f in d.flows.values() if f.dport == 30001] == ["ftp-data", "ftp-data", "http/1.1"]
+
+
+def test_two_dissectors_do_not_share_data_links(tmp_path: Path) -> None:
+    pcap = tmp_path / "pasv.pcap"
+    with PcapWriter(pcap) as w:   # a control connection announcing 10.0.0.9:30001, never used
+        ctl = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        ctl.send(b"220 FTP server ready\r\n", from_client=False)
+        ctl.send(b"USER sequencer\r\n")
+        ctl.send(b"227 Entering Passive Mode (10,0,0,9,117,49).\r\n", from_client=False)
+    other = tmp_path / "other.pcap"
+    with PcapWriter(other) as w:   # another capture: a plain connection to that same endpoint
+        c = TcpConversation(w, (CLIENT[0], 50003), (SERVER[0], 30001), t0=1.0)
+        c.send(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.close()
+    first, second = Dissector(), Dissector()
+    for seg in open_capture(pcap):
+        first.feed(seg)
+    items = [x for seg in open_capture(other) for x in second.feed(seg)] + second.close()
+    (info,) = second.flows.values()
+    assert info.app == "http/1.1" and "ftp_control" not in info.meta
+    assert [p.chain for p in items if isinstance(p, Payload)] == [("tcp", "http/1.1 GET /status", "url")]
+    assert len(first.shared["claims"]) == 1 and not second.shared.get("claims")
+
+
 def test_control_parser_total_on_garbage() -> None:
     info = FlowInfo(flow="tcp f", channel="net", transport="tcp", src="10.0.0.2", sport=5, dst="10.0.0.9", dport=21)
     ctx = FlowContext(flow="tcp f", info=info, shared={})

@@ -247,11 +247,46 @@ def test_connect_tunnel_is_passed_on() -> None:
 
 def test_garbage_goes_raw_and_resyncs() -> None:
     ctx = make_ctx()
-    items = run(Http1Parser, [("out", b"\x00\x01junk junk\r\n\r\n" + req("POST", "/x", b"payload"))], ctx)
+    items = run(Http1Parser, [("out", req("GET", "/a") + b"\x00\x01junk junk\r\n\r\n" + req("POST", "/x", b"payload"))],
+                ctx)
     raw = payloads(items, "http/1.1 unparsed")
     assert raw[0].data == b"\x00\x01junk junk\r\n\r\n"
     assert [p.data for p in bodies(items) if p not in raw] == [b"payload"]
-    assert ctx.info.errors
+    assert ctx.info.errors == ["http/1.1 out: bad request line b'\\x00\\x01junk junk'"]
+
+
+@pytest.mark.parametrize("lead", [b"\x00", b"\x00\x01junk junk\r\n\r\n", b"tail of a body\r\nmore\n\n" * 50])
+@pytest.mark.parametrize("step", [1, 7, 100_000])
+def test_leading_junk_before_the_first_start_line_is_no_error(lead: bytes, step: int) -> None:
+    """A pickup (keep-alive byte, mid-message capture start) is skipped quietly, either side."""
+    ctx = make_ctx()
+    conv = [("out", lead + req("POST", "/x", b"payload")),
+            ("in", lead + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]
+    items = run(Http1Parser, [(d, data[i : i + step]) for d, data in conv for i in range(0, len(data), step)], ctx)
+    assert not ctx.info.errors
+    assert [(p.direction, p.data) for p in payloads(items, "http/1.1 unparsed")] == [("out", lead), ("in", lead)]
+    assert [(p.direction, p.data) for p in bodies(items, "out") + bodies(items, "in")
+            if p.chain[1] != "http/1.1 unparsed"] == [("out", b"payload"), ("in", b"ok")]
+    (head,) = payloads(items, "http/1.1 POST /x", "url")
+    assert head.stream_offset == len(lead)
+
+
+def test_leading_junk_is_bounded() -> None:
+    ctx = make_ctx()
+    junk = b"no http here\n" * (http1.MAX_LEAD // 13 + 2)
+    items = run(Http1Parser, [("out", junk[i : i + 65536]) for i in range(0, len(junk), 65536)], ctx)
+    assert ctx.info.errors == [f"http/1.1 out: no start line in the first {http1.MAX_LEAD} bytes"]
+    stream = bytearray()
+    for p in items:   # pieces overlap by RAW_OVERLAP: place each at its offset
+        stream[p.stream_offset :] = p.data
+    assert stream == junk and {p.chain for p in items} == {("tcp", "http/1.1 unparsed")}
+
+
+def test_detect_accepts_a_start_line_after_leading_junk_on_either_side() -> None:
+    get = b"\x00GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert Http1Parser.detect(get, b"", 50000, 80) and Http1Parser.detect(b"", get, 80, 50000)
+    assert Http1Parser.detect(b"", b"\x00HTTP/1.1 200 OK\r\n", 50000, 80)
+    assert not Http1Parser.detect(b"\x00\x01binary GETX", b"", 50000, 80)
 
 
 def test_endless_head_is_bounded_and_kept() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import random
 import struct
+import time
+import tracemalloc
 import zlib
 
 import brotli
@@ -211,3 +214,120 @@ def test_grpc_body_through_the_pipe() -> None:
     feed_in(pipe, body, 3)
     assert [(d, s, o) for d, s, _, o in got] == [
         (b"first message", ("grpc",), 5), (b"second, compressed", ("grpc", "grpc-encoding:gzip"), 23)]
+
+
+# --------------------------------------------------------------------------- bombs behind real data
+
+SECRET = random.Random(7).randbytes(32 * 1024)  # stands for run data an instrument might hide
+
+
+@functools.cache
+def bomb_after_secret(coding: str, zeros_mib: int) -> bytes:
+    """SECRET then a run of zeros, compressed as ONE stream/frame (no boundary to split on)."""
+    zeros = bytes(1 << 20)
+    if coding == "zstd":
+        z = zstandard.ZstdCompressor().compressobj()
+        return z.compress(SECRET) + b"".join(z.compress(zeros) for _ in range(zeros_mib)) + z.flush()
+    if coding == "br":
+        b = brotli.Compressor(quality=1)
+        return b.process(SECRET) + b"".join(b.process(zeros) for _ in range(zeros_mib)) + b.finish()
+    wbits = {"gzip": 31, "deflate": 15, "deflate-raw": -15}[coding]
+    c = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return c.compress(SECRET) + b"".join(c.compress(zeros) for _ in range(zeros_mib)) + c.flush()
+
+
+def run_bomb(coding: str, bomb: bytes, step: int) -> tuple[BodyPipe, list, int, float]:
+    """Feed a bomb through a BodyPipe; returns the pipe, what it emitted, peak memory, seconds."""
+    pipe, got = collect(coding.removesuffix("-raw"))
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        feed_in(pipe, bomb, step)
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return pipe, got, peak, seconds
+
+
+def check_bomb_output(coding: str, bomb: bytes, pipe: BodyPipe, got: list, ratio: int) -> bytes:
+    """The secret decoded, the limit noted, then the compressed rest raw; never the whole bomb."""
+    data = b"".join(d for d, _, _, _ in got)
+    limit = ratio * len(bomb) + httpbody.RATIO_SLACK
+    note = f"{coding.removesuffix('-raw')}: limit: expansion ratio {ratio}x reached"
+    meta = got[-1][2]
+    assert pipe.errors == [note] and meta["decode_errors"] == [note]
+    assert data.startswith(SECRET)  # decoded before the limit: kept
+    raw_from = meta["raw_from"]
+    assert len(SECRET) < raw_from < len(data) and not data[len(SECRET) : raw_from].strip(b"\0")
+    assert bomb.endswith(data[raw_from:])  # after the limit: the compressed input, raw, to the end
+    assert len(data) <= limit + httpbody.DECODE_STEP + len(bomb)
+    assert got[-1][1] == ()  # a piece that ends raw does not claim the coding
+    return data
+
+
+@pytest.mark.parametrize("step", [4096, 10**9])
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "deflate-raw", "br", "zstd"])
+def test_bomb_behind_real_data_keeps_the_data_and_stays_bounded(
+        coding: str, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ratio 100x so that deflate (at most ~1030x) can be a bomb too; 64 MiB of zeros inside."""
+    monkeypatch.setattr(httpbody, "MAX_EXPANSION_RATIO", 100)
+    bomb = bomb_after_secret(coding, 64)
+    pipe, got, peak, seconds = run_bomb(coding, bomb, step)
+    check_bomb_output(coding, bomb, pipe, got, 100)
+    bound = 3 * (100 * len(bomb) + httpbody.RATIO_SLACK) + 2 * httpbody.DECODE_STEP
+    assert bound < 64 << 20 and peak < bound  # a few times the limit, never the 64 MiB
+    assert seconds < 5
+
+
+@pytest.mark.parametrize("coding", ["zstd", "br"])
+def test_200_mib_bomb_in_one_frame_at_the_real_ratio(coding: str) -> None:
+    """The reported case: 32 KiB of data + 200 MiB of zeros in one frame, fed 4 KiB at a time."""
+    bomb = bomb_after_secret(coding, 200)
+    pipe, got, peak, seconds = run_bomb(coding, bomb, 4096)
+    data = check_bomb_output(coding, bomb, pipe, got, httpbody.MAX_EXPANSION_RATIO)
+    assert data.endswith(bomb[-4096:])
+    limit = httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK
+    assert limit < 100 * 1024 * 1024 and peak < 3 * limit and seconds < 10
+
+
+def test_inner_coding_stopped_keeps_the_outer_label(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gzip applied first, zstd last: zstd decodes whole, gzip stops; its rest is gzip bytes."""
+    monkeypatch.setattr(httpbody, "MAX_EXPANSION_RATIO", 100)
+    inner = bomb_after_secret("gzip", 64)
+    pipe, got = collect("gzip, zstd")
+    feed_in(pipe, zstandard.ZstdCompressor().compress(inner), 4096)
+    data = b"".join(d for d, _, _, _ in got)
+    (_, suffix, meta, _), *_ = got
+    assert suffix == ("content-encoding:zstd",)
+    assert meta["decode_errors"] == pipe.errors == ["gzip: limit: expansion ratio 100x reached"]
+    assert data.startswith(SECRET) and inner.endswith(data[meta["raw_from"] :])
+
+
+def test_outer_coding_stopped_claims_no_coding() -> None:
+    """zstd (outer) fails on garbage after its frame: nothing after it is gzip-decoded."""
+    frame = zstandard.ZstdCompressor().compress(gzip.compress(FASTQ))
+    pipe, got = collect("gzip, zstd")
+    feed_in(pipe, frame + b"garbage, not a zstd frame", 1000)
+    data = b"".join(d for d, _, _, _ in got)
+    assert data.startswith(FASTQ) and data.endswith(b"garbage, not a zstd frame")
+    assert all(s == () for _, s, _, _ in got) and pipe.errors[0].startswith("zstd: ")
+    assert got[-1][2]["raw_from"] == len(FASTQ)
+
+
+def test_truncated_zstd_passes_the_block_it_held_raw() -> None:
+    """A partial zstd block never decodes: its compressed bytes must not vanish."""
+    frame = zstandard.ZstdCompressor().compress(FASTQ * 4)
+    cut = frame[:-200]
+    pipe, got = collect("zstd")
+    feed_in(pipe, cut, 4096)
+    data = b"".join(d for d, _, _, _ in got)
+    raw_from = got[-1][2]["raw_from"]
+    assert raw_from and (FASTQ * 4).startswith(data[:raw_from]) and cut.endswith(data[raw_from:])
+    assert len(data) - raw_from >= min(len(cut), 100_000)
+    assert pipe.errors == ["zstd: stream truncated"]
+
+
+def test_codings_per_body_are_capped() -> None:
+    pipe, _ = collect(", ".join(["gzip"] * 1000))
+    assert len(pipe.codings) == httpbody.MAX_CODINGS
