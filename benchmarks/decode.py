@@ -1,0 +1,81 @@
+"""Decoder throughput: MB/s of ``sandbox.decode.expand`` input on three payloads.
+
+(a) ~10 MB of gzip'd FASTQ text, (b) 10 MB of random bytes (every sniffer must reject fast),
+(c) JSON whose "data" field is base64 of gzip'd FASTQ.  Best of ``--repeat`` runs; also the
+MB/s of decoded output, the views produced and the notes.
+
+    .venv/bin/python benchmarks/decode.py [--mb 10] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sandbox.decode import expand  # noqa: E402
+
+MB = 1_000_000
+
+
+def fastq(size: int, seed: int = 1) -> bytes:
+    """Illumina-shaped FASTQ text (random bases, binned qualities) of about ``size`` bytes."""
+    rng = np.random.default_rng(seed)
+    n = size // 330 + 1
+    bases = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, (n, 151))]
+    quals = np.frombuffer(b"FF:,#", np.uint8)[rng.choice(5, (n, 151), p=[0.8, 0.12, 0.05, 0.02, 0.01])]
+    lines = []
+    for i in range(n):
+        lines.append(b"@A00123:8:HXXXXXXX:1:1101:%d:%d 1:N:0:ACGTACGT\n" % (1000 + i % 30000, i))
+        lines.append(bases[i].tobytes() + b"\n+\n" + quals[i].tobytes() + b"\n")
+    return b"".join(lines)
+
+
+def gzip_of(target: int) -> bytes:
+    """gzip'd FASTQ whose compressed size is about ``target`` bytes (FASTQ gzips ~3.5x)."""
+    return gzip.compress(fastq(int(target * 3.6)), 6)
+
+
+def measure(name: str, data: bytes, repeat: int) -> None:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        exp = expand(data, ("bench",))
+        best = min(best, time.perf_counter() - t0)
+    out = sum(len(v.data) for v in exp.views[1:])
+    chains = sorted({" > ".join(v.chain[1:]) for v in exp.views[1:]})
+    print(
+        f"{name:<28} in {len(data) / MB:7.2f} MB  {len(data) / MB / best:8.1f} MB/s in  "
+        f"{out / MB / best:8.1f} MB/s out  {best:6.3f} s  views={len(exp.views)}"
+    )
+    for chain in chains[:4]:
+        print(f"{'':<28} view: {chain}")
+    for note in exp.notes:
+        print(f"{'':<28} note: {note}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=10.0, help="size of each input in MB")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    size = int(args.mb * MB)
+    gz = gzip_of(size)
+    measure("(a) gzip'd FASTQ", gz, args.repeat)
+    measure("(b) random bytes", os.urandom(size), args.repeat)
+    inner = gzip_of(int(size * 0.75))
+    doc = json.dumps({"run": "A00123_0008", "data": base64.b64encode(inner).decode()}).encode()
+    measure("(c) JSON > base64 > gzip", doc, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

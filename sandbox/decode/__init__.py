@@ -1,0 +1,69 @@
+"""Decoders: recursive, bounded views of a payload (gzip, zip, base64, JSON strings, ...).
+
+``expand(data, chain)`` returns every reading of ``data`` that the registered decoders find,
+nested up to the limits in ``limits.py``, each as a ``View`` whose chain says how it was
+reached ("tcp", "http/1.1 POST /x", "json:$.data", "base64", "gzip").
+
+A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
+line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
+tar, zip) come before the decoders that search inside a view (zip and gzip at an offset,
+base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
+reached through its part ("multipart:file" > "gzip") rather than at an offset of the whole;
+and when two decoders produce identical bytes the first one's label is kept.
+"""
+
+from __future__ import annotations
+
+from sandbox.decode.base import Budget, Decoder
+from sandbox.decode.base32 import Base32Decoder
+from sandbox.decode.base64 import Base64Decoder
+from sandbox.decode.brotli import BrotliDecoder
+from sandbox.decode.bz2 import Bz2Decoder
+from sandbox.decode.deflate import DeflateDecoder
+from sandbox.decode.expand import Expansion, run
+from sandbox.decode.gzip import GzipDecoder
+from sandbox.decode.hex import HexDecoder
+from sandbox.decode.json import JsonDecoder
+from sandbox.decode.limits import DEFAULT_LIMITS, Limits
+from sandbox.decode.multipart import MultipartDecoder
+from sandbox.decode.protobuf import ProtobufDecoder
+from sandbox.decode.qp import QuotedPrintableDecoder
+from sandbox.decode.tar import TarDecoder
+from sandbox.decode.url import UrlDecoder
+from sandbox.decode.xz import XzDecoder
+from sandbox.decode.zip import ZipDecoder
+from sandbox.decode.zlib import ZlibDecoder
+from sandbox.decode.zstd import ZstdDecoder
+
+# Registry: one line per decoder.
+DECODERS: list[type[Decoder]] = [
+    JsonDecoder,  # { or [ ... } or ] ; NDJSON
+    MultipartDecoder,  # "--boundary" line, or MIME headers naming a multipart boundary
+    UrlDecoder,  # a=b&c=d form, or dense %XX escapes
+    ProtobufDecoder,  # parses to the last byte with valid wire types
+    TarDecoder,  # "ustar" at 257, or a valid v7 header checksum
+    ZipDecoder,  # "PK\3\4", at the start or inside other bytes
+    GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF
+    ZstdDecoder,  # 28 b5 2f fd (+ skippable frames)
+    XzDecoder,  # fd 37 7a 58 5a 00, or an LZMA-alone header
+    Bz2Decoder,  # "BZh" 1-9 + block magic
+    ZlibDecoder,  # 78 xx header check
+    QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
+    Base32Decoder,  # whole view of A-Z2-7
+    Base64Decoder,  # whole view, or runs inside text
+    HexDecoder,  # whole view, or runs inside text
+    BrotliDecoder,  # no magic: trial decode
+    DeflateDecoder,  # no magic: trial inflate
+]
+
+
+def expand(data: bytes, chain: tuple[str, ...], limits: Limits = DEFAULT_LIMITS) -> Expansion:
+    """Every decodable view of ``data``; the first view is ``data`` itself with ``chain``.
+
+    Never raises on bad input and never exceeds ``limits``: what a limit cut off is said in
+    ``Expansion.notes`` ("limit: expansion ratio 100x reached in gzip at json:$.data").
+    """
+    return run(DECODERS, data, chain, limits)
+
+
+__all__ = ["DECODERS", "DEFAULT_LIMITS", "Budget", "Decoder", "Expansion", "Limits", "expand"]

@@ -1,0 +1,135 @@
+"""base64, standard and url-safe, padded or not, with or without line breaks (MIME, PEM).
+
+A view that is base64 as a whole gives label "base64"; base64 runs inside larger text (a log
+line, an XML element, a header) give "base64@<offset>".
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterator
+
+from sandbox.decode import text
+from sandbox.decode.base import Budget, Decoder
+
+# Embedded runs shorter than this are words and identifiers; 24 chars = 18 bytes, just above the
+# 16-byte floor the correlator can use.
+MIN_RUN = 24
+WHOLE_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n\t "
+_WHITESPACE = b"\r\n\t "
+_PIECE = re.compile(rb"[A-Za-z0-9+/_-]+=*")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+MIXED = text.LOWER | text.UPPER | text.DIGIT  # real base64 of >= 18 bytes mixes all three
+
+
+def _clean(piece: bytes) -> bytes | None:
+    """Canonical padded standard base64 for one block, or None when it cannot be base64."""
+    body = piece.rstrip(b"=")
+    has_url = b"-" in body or b"_" in body
+    if has_url and (b"+" in body or b"/" in body):
+        return None
+    if has_url:
+        body = body.translate(_URLSAFE)
+    if len(body) % 4 == 1:
+        body = body[:-1]  # a stray last char carries < 1 byte
+    return body + b"=" * (-len(body) % 4)
+
+
+def _decode(block: bytes) -> bytes | None:
+    clean = _clean(block)
+    if clean is None:
+        return None
+    try:
+        return binascii.a2b_base64(clean)
+    except binascii.Error:
+        return None
+
+
+_FULL_LINE = re.compile(rb"[A-Za-z0-9+/]{%d,}" % 40)  # MIME wraps at 76, PEM at 64
+_LAST_LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+
+
+def _blocks(run: bytes) -> list[bytes]:
+    """Split a run at line breaks: consecutive full-width lines of equal length (MIME, PEM) and
+    a shorter last line form one block; any other line is a candidate of its own, so a header
+    word on the next line ("...boundary=---123\r\nUser-Agent") is never glued on."""
+    blocks: list[bytes] = []
+    current: list[bytes] = []
+    for line in run.split():
+        if current and len(line) == len(current[0]) and _FULL_LINE.fullmatch(line):
+            current.append(line)
+            continue
+        if current and len(line) < len(current[0]) and _LAST_LINE.fullmatch(line):
+            current.append(line)
+            blocks.append(b"".join(current))
+            current = []
+            continue
+        if current:
+            blocks.append(b"".join(current))
+            current = []
+        if _FULL_LINE.fullmatch(line):
+            current = [line]
+        else:
+            blocks.append(line)
+    if current:
+        blocks.append(b"".join(current))
+    return blocks
+
+
+def _lines_ok(run: bytes) -> bool:
+    """A block broken over lines has equal line lengths (MIME 76, PEM 64) with a shorter last line."""
+    lines = run.split()
+    if len(lines) < 2:
+        return True
+    width = len(lines[0])
+    return all(len(line) == width for line in lines[1:-1]) and len(lines[-1]) <= width
+
+
+def _mixed(block: bytes) -> bool:
+    return bool(re.search(rb"[a-z]", block) and re.search(rb"[A-Z]", block) and re.search(rb"[0-9]", block))
+
+
+def _whole(data: bytes) -> bytes | None:
+    if data[:256].translate(None, WHOLE_ALPHABET):
+        return None
+    stripped = data.strip()
+    if len(stripped) < MIN_RUN // 2:
+        return None
+    if stripped.translate(None, WHOLE_ALPHABET) or not _lines_ok(stripped):
+        return None
+    block = stripped.translate(None, _WHITESPACE)
+    if b"=" in block.rstrip(b"="):
+        return None
+    if not (block.endswith(b"=") or _mixed(block)):
+        return None
+    return block
+
+
+class Base64Decoder(Decoder):
+    name = "base64"
+    text = True
+    embedded = True
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return text.looks_textual(data)
+
+    @staticmethod
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        block = _whole(data)
+        if block is not None:
+            out = _decode(block)
+            if out:
+                yield "base64", out
+            return
+        for start, end, _ in text.runs(data, text.B64, MIN_RUN, need=MIXED):
+            run = data[start:end]
+            for block in _blocks(run):
+                for m in _PIECE.finditer(block):
+                    piece = m.group()
+                    if len(piece) < MIN_RUN or not _mixed(piece):
+                        continue
+                    out = _decode(piece)
+                    if out:
+                        yield f"base64@{start + max(0, run.find(piece[:8]))}", out

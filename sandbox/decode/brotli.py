@@ -1,0 +1,79 @@
+"""Brotli (RFC 7932): HTTP "br" bodies and gRPC/SDK payloads.
+
+Brotli has no magic number, so the check is a trial decode.  About 1 in 12 random buffers
+"decodes" as an uncompressed meta-block, i.e. as a verbatim copy of itself: output found
+verbatim in the input is no decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import brotli as _brotli
+
+from sandbox.decode import text
+from sandbox.decode.base import Budget, Decoder, mark
+from sandbox.decode.stream import CHUNK
+
+TRIAL_INPUT = 1024  # enough to get past the stream header and the first meta-block header
+MIN_OUTPUT = 32  # shorter clean decodes are chance hits
+TEXT_PROBE = 64  # compressed bytes are not text: 64 printable bytes in a row never start a stream
+PROBE = 64  # output bytes looked up near the input's start, after <= 16 header bytes (see docstring)
+
+
+def _drain(data: bytes, cap: int) -> tuple[bytes, str]:
+    mv = memoryview(data)
+    n = len(data)
+    dec = _brotli.Decompressor()
+    pieces: list[bytes] = []
+    total = pos = 0
+    status = "ok"
+    try:
+        while not dec.is_finished():
+            room = cap - total
+            if room <= 0:
+                status = "limit"
+                break
+            if dec.can_accept_more_data():
+                if pos >= n:
+                    status = "truncated"
+                    break
+                feed = mv[pos : pos + CHUNK]
+                pos += len(feed)
+            else:
+                feed = b""
+            out = dec.process(feed, output_buffer_limit=room)
+            if out:
+                pieces.append(out)
+                total += len(out)
+    except _brotli.error:
+        status = "corrupt"
+    data_out = b"".join(pieces)
+    if len(data_out) > cap:
+        data_out = data_out[:cap]
+    return data_out, status
+
+
+class BrotliDecoder(Decoder):
+    name = "brotli"
+    reapply = False
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        if len(data) < 4 or text.printable(data[:TEXT_PROBE]):
+            return False
+        dec = _brotli.Decompressor()
+        try:
+            out = dec.process(data[:TRIAL_INPUT], output_buffer_limit=1 << 16)
+        except _brotli.error:
+            return False
+        return len(out) >= MIN_OUTPUT and out[:PROBE] not in data[: PROBE + 16]
+
+    @staticmethod
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        out, status = _drain(data, budget.remaining)
+        if status == "limit":
+            budget.exhausted()
+        elif status == "corrupt" or len(out) < MIN_OUTPUT or out[:PROBE] in data[: PROBE + 16]:
+            return
+        yield mark("brotli", status), out

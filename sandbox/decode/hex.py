@@ -1,0 +1,64 @@
+"""Hexadecimal text: a whole view of hex, or hex runs inside larger text (label "hex@<offset>")."""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Iterator
+
+from sandbox.decode import text
+from sandbox.decode.base import Budget, Decoder
+
+# 32 hex chars = 16 bytes, the floor below which decoded bytes are no evidence; it also skips
+# UUIDs' 8-4-4-4-12 groups and short hashes in logs.
+MIN_RUN = 32
+HEX_WS = b"0123456789abcdefABCDEF \t\r\n:"
+_SEPARATORS = b" \t\r\n:"
+
+
+# Hex of any data is >= 5/8 digits for random bytes and ~70% for ASCII; a run of letters with the
+# odd digit (FASTQ quality "AAAA6EEEE", words) is not hex.
+MIN_DIGIT_SHARE = 0.25
+_DIGITS = b"0123456789"
+
+
+def _case_ok(bits: int) -> bool:
+    """Real hex has digits and is all upper or all lower case ("Deadbeef" is a word, not hex)."""
+    return bool(bits & text.DIGIT) and not (bits & text.LOWER and bits & text.UPPER)
+
+
+def _digits_ok(block: bytes) -> bool:
+    return len(block) - len(block.translate(None, _DIGITS)) >= MIN_DIGIT_SHARE * len(block)
+
+
+class HexDecoder(Decoder):
+    name = "hex"
+    text = True
+    embedded = True
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return text.looks_textual(data)
+
+    @staticmethod
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        if len(data) >= MIN_RUN and not data[:256].translate(None, HEX_WS):
+            stripped = data.strip()
+            if not stripped.translate(None, HEX_WS):
+                block = stripped.translate(None, _SEPARATORS)
+                bits = 0
+                for probe, bit in (
+                    (b"0123456789", text.DIGIT),
+                    (b"abcdef", text.LOWER),
+                    (b"ABCDEF", text.UPPER),
+                ):
+                    if len(block[:4096].translate(None, probe)) < len(block[:4096]):
+                        bits |= bit
+                if len(block) % 2 == 0 and _case_ok(bits) and _digits_ok(block[:4096]):
+                    yield "hex", binascii.unhexlify(block)
+                    return
+        for start, end, bits in text.runs(data, text.HEX, MIN_RUN, need=text.DIGIT):
+            if not _case_ok(bits):
+                continue
+            end -= (end - start) % 2
+            if _digits_ok(data[start:end]):
+                yield f"hex@{start}", binascii.unhexlify(data[start:end])

@@ -1,0 +1,68 @@
+"""base64 special cases: url-safe without padding, MIME line breaks, runs inside text."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+
+from sandbox.decode import expand
+from sandbox.decode.base64 import Base64Decoder
+
+CHAIN = ("tcp",)
+BLOB = os.urandom(300) + b"Sample_ID=NA12878;Run=A00123_0049"
+
+
+def _views(data: bytes) -> dict[tuple[str, ...], bytes]:
+    return {v.chain: v.data for v in expand(data, CHAIN).views}
+
+
+def test_urlsafe_without_padding():
+    data = base64.urlsafe_b64encode(BLOB[:-1]).rstrip(b"=")
+    assert b"-" in data or b"_" in data
+    assert _views(data)[CHAIN + ("base64",)] == BLOB[:-1]
+
+
+def test_standard_with_crlf_line_breaks():
+    data = base64.encodebytes(BLOB * 3).replace(b"\n", b"\r\n")
+    assert data.count(b"\r\n") > 3
+    assert _views(data)[CHAIN + ("base64",)] == BLOB * 3
+
+
+def test_pem_style_64_columns():
+    raw = base64.b64encode(BLOB * 2)
+    data = b"\n".join(raw[i : i + 64] for i in range(0, len(raw), 64)) + b"\n"
+    assert _views(data)[CHAIN + ("base64",)] == BLOB * 2
+
+
+def test_run_inside_a_log_line_has_its_offset():
+    encoded = base64.b64encode(gzip.compress(b"ACGT" * 500))
+    line = b"2024-05-01 12:00:00 upload ok payload=" + encoded + b" took 12ms\n"
+    views = _views(line)
+    at = line.index(encoded)
+    assert views[CHAIN + (f"base64@{at}",)] == gzip.compress(b"ACGT" * 500)
+    assert views[CHAIN + (f"base64@{at}", "gzip")] == b"ACGT" * 500
+
+
+def test_mime_block_inside_a_message():
+    body = base64.encodebytes(BLOB * 4).replace(b"\n", b"\r\n")
+    message = b"Subject: run\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n.\r\n"
+    views = expand(message, CHAIN).views
+    assert any(v.data == BLOB * 4 for v in views), [v.chain for v in views]
+
+
+def test_words_and_identifiers_are_not_base64():
+    text = b"function_name_with_underscores ThisIsACamelCaseIdentifier /usr/local/lib/python3/site\n" * 10
+    assert list(Base64Decoder.decode(text, None)) == []
+
+
+def test_hex_is_left_to_the_hex_decoder():
+    assert list(Base64Decoder.decode(b"0123456789abcdef" * 4, None)) == []
+
+
+def test_header_words_on_the_next_line_are_not_glued_on():
+    head = (
+        b"Content-Type: multipart/form-data; boundary=---------------------------887112469033623\r\n"
+        b"User-Agent: Mozilla/5.0\r\nAuthorization: BEARER 1gsho83nt3bkmykh5aynw6kzgy\r\nIf-None-Match: \r\n\r\n"
+    )
+    assert list(Base64Decoder.decode(head, None)) == []

@@ -1,0 +1,299 @@
+"""One contract, every decoder: round-trip, truncation, garbage, bombs, fuzz.
+
+Parametrised over ``sandbox.decode.DECODERS``: a decoder registered without an entry in
+``ENCODERS`` below fails ``test_every_decoder_has_a_spec``, so it is tested the day it lands.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import gzip
+import io
+import json
+import lzma
+import os
+import random
+import tarfile
+import time
+import tracemalloc
+import urllib.parse
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import brotli
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from urllib3.filepost import encode_multipart_formdata
+
+from sandbox.decode import DECODERS, Budget, expand
+from sandbox.decode.limits import MiB
+
+CHAIN = ("tcp", "test")
+
+
+def _reads(n: int, seed: int = 7) -> bytes:
+    """FASTQ-shaped text: what leaks look like (random bases, so it does not over-compress)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        seq = "".join(rng.choice("ACGT") for _ in range(100))
+        out.append(f"@read{i} 1:N:0:ACGT\n{seq}\n+\n{'F' * 100}\n")
+    return "".join(out).encode()
+
+
+SAMPLE = _reads(1200)  # ~150 KB: several zstd/brotli blocks, so a cut stream has complete ones
+
+
+def _zip(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("reads.fastq", data)
+    return buf.getvalue()
+
+
+def _tar(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("run/reads.fastq")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def protobuf_field(number: int, value: bytes | int) -> bytes:
+    """Protocol Buffers wire format (no protobuf package here): varint or length-delimited field."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _protobuf(data: bytes) -> bytes:
+    inner = protobuf_field(1, 42) + protobuf_field(3, data) + protobuf_field(4, 7)
+    return protobuf_field(2, 1) + protobuf_field(1, inner)
+
+
+def _multipart(data: bytes) -> bytes:
+    body, _ = encode_multipart_formdata({"run": "x", "file": ("reads.fastq", data, "text/plain")})
+    return body
+
+
+@dataclass(frozen=True)
+class Spec:
+    encode: Callable[[bytes], bytes]
+    label: str  # label of the view holding SAMPLE
+    partial: bool = False  # a stream cut in half still yields a prefix of the data
+    bomb: Callable[[], bytes] | None = None
+
+
+def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
+    return lambda: member(bytes(size)) * times
+
+
+ENCODERS: dict[str, Spec] = {
+    "gzip": Spec(gzip.compress, "gzip", True, _repeat(gzip.compress, 16 * MiB, 64)),
+    "zstd": Spec(zstandard.compress, "zstd", True, _repeat(zstandard.compress, 16 * MiB, 64)),
+    "xz": Spec(lzma.compress, "xz", True, _repeat(lambda d: lzma.compress(d, preset=0), 16 * MiB, 64)),
+    "bz2": Spec(bz2.compress, "bz2", False, _repeat(bz2.compress, 16 * MiB, 64)),
+    "zlib": Spec(zlib.compress, "zlib", True, lambda: zlib.compress(bytes(256 * MiB), 1)),
+    "zip": Spec(_zip, "zip:reads.fastq", True),
+    "tar": Spec(_tar, "tar:run/reads.fastq", True),
+    "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
+    "multipart": Spec(_multipart, "multipart:file", True),
+    "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),
+    "protobuf": Spec(_protobuf, "protobuf:1.3"),
+    "qp": Spec(binascii.b2a_qp, "qp"),
+    "base32": Spec(base64.b32encode, "base32"),
+    "base64": Spec(base64.b64encode, "base64"),
+    "hex": Spec(binascii.hexlify, "hex"),
+    "brotli": Spec(
+        lambda d: brotli.compress(d, quality=5),
+        "brotli",
+        True,
+        lambda: brotli.compress(bytes(256 * MiB), quality=0),
+    ),
+    "deflate": Spec(_deflate, "deflate", True, lambda: _deflate(bytes(256 * MiB))),
+}
+NAMES = [d.name for d in DECODERS]
+BY_NAME = {d.name: d for d in DECODERS}
+
+
+def _direct(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """Sniff + decode one decoder directly: exceptions are not caught here, unlike in expand()."""
+    dec = BY_NAME[name]
+    if not dec.sniff(data):
+        return []
+    return list(dec.decode(data, Budget(64 * MiB, "test budget")))
+
+
+def test_every_decoder_has_a_spec():
+    assert sorted(NAMES) == sorted(ENCODERS)
+    assert len(set(NAMES)) == len(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_round_trip(name):
+    spec = ENCODERS[name]
+    encoded = spec.encode(SAMPLE)
+    exp = expand(encoded, CHAIN)
+    assert exp.views[0].data is encoded and exp.views[0].chain == CHAIN
+    hits = [v.chain for v in exp.views if v.data == SAMPLE]
+    assert hits == [CHAIN + (spec.label,)], [v.chain for v in exp.views]
+    assert not exp.notes
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_round_trip_small(name):
+    """Short content (a sample sheet line) is visible through every encoding too (an encoder may
+    store it verbatim, e.g. brotli's uncompressed meta-block: then it is in the input view)."""
+    small = b"Sample_ID,Sample_Name\nS1,NA12878-blood\n"
+    exp = expand(ENCODERS[name].encode(small), CHAIN)
+    assert any(small in v.data for v in exp.views), [v.chain for v in exp.views]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_truncation_never_raises(name):
+    spec = ENCODERS[name]
+    encoded = spec.encode(SAMPLE)
+    for cut in (1, 2, 5, 17, len(encoded) // 3, len(encoded) // 2, len(encoded) - 1):
+        part = encoded[:cut]
+        _direct(name, part)
+        exp = expand(part, CHAIN)
+        assert not [n for n in exp.notes if n.startswith("error")]
+        # whatever came out is real data, never noise
+        for v in exp.views[1:]:
+            if v.chain[len(CHAIN)].startswith(spec.label.split(":")[0]) and len(v.chain) == len(CHAIN) + 1:
+                assert v.data in SAMPLE or SAMPLE.startswith(v.data) or name in ("json", "url", "multipart")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if ENCODERS[n].partial])
+def test_truncated_stream_yields_prefix(name):
+    spec = ENCODERS[name]
+    encoded = spec.encode(SAMPLE)
+    exp = expand(encoded[: len(encoded) // 2], CHAIN)
+    partial = [v for v in exp.views if len(v.chain) == len(CHAIN) + 1]
+    assert partial, f"{name}: nothing recovered from half a stream"
+    view = max(partial, key=lambda v: len(v.data))
+    assert view.chain[-1].endswith("(truncated)"), view.chain
+    assert len(view.data) > 0 and SAMPLE.startswith(view.data)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_garbage_is_not_decoded(name):
+    rng = random.Random(name)
+    for size in (0, 1, 3, 16, 100, 1000, 4096, 65536):
+        for _ in range(5):
+            data = rng.randbytes(size)
+            assert _direct(name, data) == [], (name, size)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prose_is_not_decoded(name):
+    prose = (
+        b"The sequencer uploads its run metrics to the vendor portal every night; the "
+        b"bench rig checks that nothing else leaves. Sample sheets, FASTQ files and BAM "
+        b"alignments must stay on the lab network unless the operator allows it.\n"
+    ) * 40
+    assert _direct(name, prose) == []
+
+
+def test_random_megabytes_give_only_the_input():
+    data = os.urandom(4 * MiB)
+    exp = expand(data, CHAIN)
+    assert len(exp.views) == 1 and not exp.notes
+
+
+_BOMBS = [n for n in NAMES if ENCODERS[n].bomb is not None]
+
+
+@pytest.mark.parametrize("name", _BOMBS)
+def test_bomb_is_bounded(name):
+    bomb = ENCODERS[name].bomb()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        exp = expand(bomb, CHAIN)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - t0
+    out = sum(len(v.data) for v in exp.views[1:])
+    assert any(n.startswith("limit:") and name in n for n in exp.notes), exp.notes
+    cap = max(100 * len(bomb), 16 * MiB)
+    assert out <= min(cap, 256 * MiB)
+    assert peak < 3 * min(cap, 256 * MiB) + 64 * MiB, f"peak {peak / MiB:.0f} MiB"
+    assert elapsed < 30, f"{elapsed:.1f} s"
+    assert set(exp.views[1].data[:4096]) == {0}
+
+
+def test_nested_zip_bomb_is_bounded():
+    """42.zip-style: 16 x 16 x (32 MiB of zeros) = 8 GiB nominal."""
+
+    def zipped(members: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for n, d in members.items():
+                zf.writestr(n, d)
+        return buf.getvalue()
+
+    leaf = zipped({"zeros.bin": bytes(32 * MiB)})
+    mid = zipped({f"l{i}.zip": leaf for i in range(16)})
+    top = zipped({f"m{i}.zip": mid for i in range(16)})
+    t0 = time.perf_counter()
+    exp = expand(top, CHAIN)
+    assert time.perf_counter() - t0 < 30
+    assert sum(len(v.data) for v in exp.views) <= 256 * MiB + len(top)
+    assert any(n.startswith("limit:") for n in exp.notes), exp.notes
+
+
+def test_deeply_nested_base64_stops_at_depth():
+    data = SAMPLE[:200]
+    for _ in range(20):
+        data = base64.b64encode(data)
+    exp = expand(data, CHAIN)
+    assert max(len(v.chain) for v in exp.views) == len(CHAIN) + 8
+    assert any(n.startswith("limit: depth 8") for n in exp.notes), exp.notes
+
+
+def test_structure_bomb_is_bounded():
+    doc = json.dumps([f"{i:08d}" + "x" * 24 for i in range(20000)]).encode()
+    exp = expand(doc, CHAIN)
+    assert len(exp.views) <= 1025 + 1
+    assert any("members reached in json" in n for n in exp.notes), exp.notes
+
+
+_mutations = st.tuples(st.integers(0, 10**6), st.integers(0, 255), st.integers(0, 10**6))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=2048), mutation=_mutations)
+def test_fuzz_never_raises(name, data, mutation):
+    """Random bytes and damaged real encodings: nothing escapes a decoder."""
+    _direct(name, data)
+    encoded = bytearray(ENCODERS[name].encode(SAMPLE[:3000]))
+    at, value, cut = mutation
+    encoded[at % len(encoded)] = value
+    damaged = bytes(encoded[: max(1, cut % (len(encoded) + 1))])
+    _direct(name, damaged)
+    exp = expand(damaged, CHAIN)
+    assert not [n for n in exp.notes if n.startswith("error")], exp.notes

@@ -1,0 +1,37 @@
+"""Hex: whole views, runs in text, and what is not hex."""
+
+from __future__ import annotations
+
+import binascii
+import os
+
+from sandbox.decode import expand
+from sandbox.decode.hex import HexDecoder
+
+CHAIN = ("tcp",)
+BLOB = os.urandom(64)
+
+
+def test_whole_view_upper_and_lower():
+    for data in (binascii.hexlify(BLOB), binascii.hexlify(BLOB).upper()):
+        assert {v.chain: v.data for v in expand(data, CHAIN).views}[CHAIN + ("hex",)] == BLOB
+
+
+def test_hexdump_with_spaces_and_colons():
+    data = b" ".join(binascii.hexlify(BLOB[i : i + 1]) for i in range(len(BLOB)))
+    assert dict(HexDecoder.decode(data, None)) == {"hex": BLOB}
+    data = b":".join(binascii.hexlify(BLOB[i : i + 1]) for i in range(len(BLOB)))
+    assert dict(HexDecoder.decode(data, None)) == {"hex": BLOB}
+
+
+def test_run_in_a_log_line():
+    encoded = binascii.hexlify(BLOB)
+    line = b"INFO sent chunk=" + encoded + b" ok\n"
+    assert dict(HexDecoder.decode(line, None)) == {f"hex@{line.index(encoded)}": BLOB}
+
+
+def test_not_hex():
+    assert list(HexDecoder.decode(b"DeadBeefCafe0123DeadBeefCafe0123DeadBeefCafe0123", None)) == []
+    quality = b"AAAAAEEEEEEEEEEEEEEEEEEEEE6EEEEEEEEEEEEEAEEEEEEEEEEEEE<EEEE\n"
+    assert list(HexDecoder.decode(quality * 10, None)) == []
+    assert list(HexDecoder.decode(b"ACCACACCAACACACC" * 8 + b"\n", None)) == []  # DNA without G/T

@@ -1,0 +1,73 @@
+"""zip special cases: member labels, methods, truncated and streamed archives, zips inside other bytes."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+
+from sandbox.decode import expand
+from sandbox.decode.zip import ZipDecoder
+
+CHAIN = ("tcp",)
+A = b"@r1\nACGT\n+\nFFFF\n" * 2000
+B = os.urandom(5000)
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        zf.mkdir("run")
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _views(data: bytes) -> dict[tuple[str, ...], bytes]:
+    return {v.chain: v.data for v in expand(data, CHAIN).views}
+
+
+def test_every_zip_member():
+    views = _views(_zip({"run/a.fastq": A, "run/b.bin": B}))
+    assert views[CHAIN + ("zip:run/a.fastq",)] == A
+    assert views[CHAIN + ("zip:run/b.bin",)] == B
+
+
+def test_stored_and_bzip2_members():
+    assert _views(_zip({"a": A}, zipfile.ZIP_STORED))[CHAIN + ("zip:a",)] == A
+    assert _views(_zip({"a": A}, zipfile.ZIP_BZIP2))[CHAIN + ("zip:a",)] == A
+
+
+def test_truncated_zip_walks_local_headers():
+    data = _zip({"run/a.fastq": A, "run/b.bin": B * 20})
+    cut = data[: data.index(b"run/b.bin") + 2000]  # directory gone, second member cut
+    views = _views(cut)
+    assert views[CHAIN + ("zip:run/a.fastq",)] == A
+    assert any(chain[-1] == "zip:run/b.bin(truncated)" for chain in views)
+
+
+def test_streamed_zip_with_data_descriptors():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("a.fastq", "w", force_zip64=False) as f:
+            f.write(A)
+    raw = buf.getvalue()
+    unseekable = raw[: raw.index(b"PK\x01\x02")]  # only the local part, as a stream would send it
+    got = dict(ZipDecoder.decode(unseekable, _budget()))
+    assert any(v == A for v in got.values()), list(got)
+
+
+def _budget():
+    from sandbox.decode import Budget
+
+    return Budget(1 << 26, "test")
+
+
+def test_zip_inside_other_bytes():
+    data = os.urandom(40) + _zip({"run/a.fastq": A}) + os.urandom(40)
+    assert _views(data)[CHAIN + ("zip:run/a.fastq",)] == A
+
+
+def test_chance_signature_in_random_bytes_is_not_a_member():
+    data = os.urandom(200) + b"PK\x03\x04\x14\x00\x00\x00\x00\x00" + os.urandom(400)
+    assert list(ZipDecoder.decode(data, _budget())) == []

@@ -1,0 +1,38 @@
+"""zstd: concatenated and skippable frames, oversized windows."""
+
+from __future__ import annotations
+
+import struct
+
+import zstandard
+
+from sandbox.decode import expand
+from sandbox.decode.zstd import ZstdDecoder
+
+CHAIN = ("tcp",)
+READS = b"".join(b"@r%d\nACGTTGCAACGTTGCA\n+\nFFFFFFFFFFFFFFFF\n" % i for i in range(3000))
+
+
+def _views(data: bytes) -> dict[tuple[str, ...], bytes]:
+    return {v.chain: v.data for v in expand(data, CHAIN).views}
+
+
+def test_zstd_frames_and_skippable_frame():
+    skippable = struct.pack("<II", 0x184D2A50, 4) + b"meta"
+    data = zstandard.compress(READS[:50000]) + skippable + zstandard.compress(READS[50000:])
+    assert _views(data)[CHAIN + ("zstd",)] == READS
+
+
+def test_zstd_oversized_window_is_refused_not_allocated():
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=30, write_content_size=False)
+    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    data = stream.compress(READS) + stream.flush()
+    assert zstandard.get_frame_parameters(data).window_size == 1 << 30
+    assert ZstdDecoder.sniff(data)
+    assert list(ZstdDecoder.decode(data, _budget())) == []
+
+
+def _budget():
+    from sandbox.decode import Budget
+
+    return Budget(1 << 26, "test")
