@@ -26,16 +26,21 @@ class Engine:
         self.views = 0
         self._last_out: dict[str, int] = {}
         self._traffic: dict[tuple[float, str, str], int] = defaultdict(int)
+        self._touched: dict[str, FlowInfo] = {}
 
     def feed(self, segment: Segment) -> None:
-        self._handle(self.dissector.feed(segment), segment.t)
-
-    def feed_many(self, segments: Iterable[Segment]) -> None:
-        for segment in segments:
-            self._handle(self.dissector.feed(segment), segment.t)
+        self._handle(self.dissector.feed(segment))
+        info = self.dissector.last
+        if info is not None:
+            self._touched[info.flow] = info
+        if info is not None and info.bytes_out != self._last_out.get(info.flow, 0):
+            bucket = float(int(segment.t // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
+            key = (bucket, info.channel, info.destination or info.dst)
+            self._traffic[key] += info.bytes_out - self._last_out.get(info.flow, 0)
+            self._last_out[info.flow] = info.bytes_out
 
     def finish(self) -> list[Finding]:
-        self._handle(self.dissector.close(), None)
+        self._handle(self.dissector.close())
         self.correlator.flows(list(self.dissector.flows.values()))
         return self.correlator.findings()
 
@@ -49,17 +54,17 @@ class Engine:
 
     def take_traffic(self) -> list[tuple[float, str, str, int]]:
         """Outbound bytes per (second, channel, destination) since the last call, for the timeline."""
-        for info in self.dissector.flows.values():
-            delta = info.bytes_out - self._last_out.get(info.flow, 0)
-            if delta > 0:
-                self._last_out[info.flow] = info.bytes_out
-                bucket = float(int(info.t_last // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
-                self._traffic[(bucket, info.channel, info.destination or info.dst)] += delta
         out = [(t, c, d, n) for (t, c, d), n in self._traffic.items()]
         self._traffic.clear()
         return out
 
-    def _handle(self, items: Iterable[Payload | Observation], t: float | None) -> None:
+    def take_touched_flows(self) -> list[FlowInfo]:
+        """Flows that saw traffic since the last call, so a live store stays current cheaply."""
+        out = list(self._touched.values())
+        self._touched.clear()
+        return out
+
+    def _handle(self, items: Iterable[Payload | Observation]) -> None:
         for item in items:
             if isinstance(item, Payload):
                 self.payloads += 1

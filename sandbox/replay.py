@@ -68,13 +68,15 @@ def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | Non
             if store is not None and count % STORE_FLUSH_SEGMENTS == 0:
                 store.put_findings(engine.changed())
                 store.add_traffic(engine.take_traffic())
+                store.put_flows(engine.take_touched_flows())
         if progress is not None:
             progress(capture.position)
         errors.extend({"where": str(path), "error": e} for e in capture.errors)
         stats = capture.stats
         capture_rows.append({"path": str(path), "packets": stats.packets, "bytes": stats.bytes})
         if store is not None:
-            store.put_capture(str(path), "net", stats.packets, stats.bytes, 0, list(capture.errors))
+            channel = max(stats.channels, key=stats.channels.get) if stats.channels else "net"
+            store.put_capture(str(path), channel, stats.packets, stats.bytes, 0, list(capture.errors))
     findings = engine.finish()
     for info in engine.flows:
         errors.extend({"where": info.flow, "error": e} for e in info.errors)
