@@ -1,0 +1,408 @@
+"""The correlator: payload views in, findings out, merged per flow, destination and run file.
+
+Per view it looks for three kinds of run evidence (byte fingerprints, DNA k-mers, identifiers);
+per flow it adds what content cannot show (opaque volume, unlisted destinations, protocol
+observations such as DNS tunnels).  State is bounded: per (flow, file) a capped range set, per
+(flow, run) one bit per indexed k-mer, per finding at most MAX_EVIDENCE evidence rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sandbox.index import RunIndex
+from sandbox.index import winnow as wn
+from sandbox.index.kmers import sorted_unique
+from sandbox.model import FileMatch, Finding, FlowInfo, Observation, Payload, View, severity_rank
+
+from .allow import AllowList
+from .identifiers import IdentifierMatcher
+from .intervals import IntervalSet
+from .redact import preview
+from .sequence import match as match_sequence
+from .sequence import run_offset, view_kmers
+
+MAX_EVIDENCE = 20  # evidence rows kept per finding: enough to locate the leak, bounded memory
+MAX_FLOWS_LISTED = 20  # flows named in one destination finding
+CRITICAL_SHARE = 0.5  # share of a file or of a sample's k-mers that makes a leak critical
+CRITICAL_BYTES = 10 << 20  # matched bytes that make a leak critical whatever the share
+CRITICAL_MIN_FILE = 64 << 10  # files smaller than this (run info, sheets) never reach critical by share
+SINGLE_READ_BASES = 2 * 150  # sequence evidence this small is "a single read": medium, not high
+OPAQUE_MIN = 64 << 10  # opaque uploads below this are handshakes and heartbeats, never run data
+OPAQUE_MAX = 1 << 20  # an encrypted upload of 1 MiB to an unlisted place is always worth a look
+OPAQUE_RUN_SHARE = 0.1  # ... or of a tenth of the run, when the run is small
+SEGMENT_GAP = wn.W  # fingerprints of one contiguous match are at most a window of k-grams apart
+SEQ_PIECE = 4 << 20  # view bytes searched for DNA per pass: k-mer temporaries are ~100 bytes per base
+SEQ_OVERLAP = 1024  # bytes shared by consecutive pieces: a read (even line-wrapped) lies whole in one
+MIN_EXCLUSIVE_KMERS = 20  # k-mers only one sample has: enough to name that sample alone
+EXCLUSIVE_SHARE = 0.01  # ... and at least this share of the matched k-mers (sequencing errors aside)
+SAMPLED_GAP = 8  # x scale x window in a sampled index: kept fingerprints are ~scale times sparser
+
+
+@dataclass
+class _Acc:
+    kind: str
+    channel: str
+    flow: str
+    destination: str
+    run_id: str = ""
+    rel: str = ""
+    key: tuple[str, ...] = ()
+    severity: str = "info"
+    t_first: float = float("inf")
+    t_last: float = float("-inf")
+    bytes_out: int = 0
+    chain: list[str] = field(default_factory=list)
+    samples: set[str] = field(default_factory=set)
+    identifiers: dict[str, str] = field(default_factory=dict)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    ranges: dict[int, IntervalSet] = field(default_factory=dict)  # per stream of the file
+    bitmap: np.ndarray | None = None  # matched k-mers of the run (sequence findings)
+    seq_bases: int = 0
+    seq_windows: int = 0
+    last_payload: int = 0  # the payload last counted in bytes_out (a payload's views count once)
+    version: int = 0
+
+    def touch(self, payload: Payload | Observation, chain: Sequence[str]) -> None:
+        self.t_first = min(self.t_first, payload.t_first)
+        self.t_last = max(self.t_last, payload.t_last)
+        if not self.chain:
+            self.chain = list(chain)
+        self.version += 1
+
+    def add_evidence(self, row: dict[str, Any]) -> None:
+        if len(self.evidence) < MAX_EVIDENCE:
+            self.evidence.append(row)
+
+
+class Correlator:
+    def __init__(self, indexes: list[RunIndex], allow: Iterable[str] = (),
+                 opaque_threshold: int | None = None):
+        self.indexes = list(indexes)
+        self.allow = AllowList(allow)
+        self._matchers = [IdentifierMatcher(ix.identifiers) for ix in self.indexes]
+        self._sample_totals = [ix.sample_kmer_totals() for ix in self.indexes]
+        self._files = [{f.rel: f for f in ix.files} for ix in self.indexes]
+        self._by_run = {ix.run_id: i for i, ix in enumerate(self.indexes)}
+        if opaque_threshold is None:
+            run_bytes = sum(ix.total_bytes for ix in self.indexes)
+            opaque_threshold = max(OPAQUE_MIN, min(OPAQUE_MAX, int(run_bytes * OPAQUE_RUN_SHARE)))
+        self.opaque_threshold = opaque_threshold
+        self._acc: dict[tuple[str, ...], _Acc] = {}
+        self._seen: dict[str, tuple[int, str]] = {}
+        self.scanned_bytes = 0
+        self._payload_no = 0  # numbers payloads so each counts once in a finding's bytes_out
+
+    # --- content ------------------------------------------------------------------------------
+    def scan(self, payload: Payload, views: list[View]) -> None:
+        """Match every view of an outbound payload against every run index."""
+        if payload.direction != "out":
+            return
+        self._payload_no += 1
+        token = self._payload_no
+        for n, view in enumerate(views):
+            self.scanned_bytes += len(view.data)
+            base = payload.stream_offset if n == 0 and payload.stream_offset is not None else None
+            self._scan_bytes(payload, view, base, token)
+            self._scan_sequence(payload, view, token)
+            self._scan_identifiers(payload, view, token)
+
+    def _acc_for(self, payload: Payload | Observation, kind: str, run_id: str = "", rel: str = "") -> _Acc:
+        key = (payload.flow, payload.destination, kind, run_id, rel)
+        acc = self._acc.get(key)
+        if acc is None:
+            acc = self._acc[key] = _Acc(kind, payload.channel, payload.flow, payload.destination, run_id, rel,
+                                        key)
+        return acc
+
+    def _count_payload(self, acc: _Acc, payload: Payload, token: int) -> None:
+        if token != acc.last_payload:  # payloads are numbered in arrival order
+            acc.last_payload = token
+            acc.bytes_out += len(payload.data)
+
+    def _scan_bytes(self, payload: Payload, view: View, base: int | None, token: int) -> None:
+        if len(view.data) < wn.K:
+            return
+        parts = list(wn.iter_views(view.data))
+        hashes = np.concatenate([h for h, _ in parts])
+        qpos = np.concatenate([p for _, p in parts]).astype(np.int64)
+        if not len(hashes):
+            return
+        for ix in self.indexes:
+            hit, lo, hi = ix.lookup_fingerprints(hashes)
+            if not len(hit):
+                continue
+            counts = hi - lo
+            rows = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+            q = np.repeat(qpos[hit], counts)
+            loc = np.asarray(ix.fp_loc[rows], dtype=np.int64)
+            foff = np.asarray(ix.fp_off[rows], dtype=np.int64)
+            self._record_segments(ix, payload, view, base, token, q, loc, foff)
+
+    def _record_segments(self, ix: RunIndex, payload: Payload, view: View, base: int | None, token: int,
+                         q: np.ndarray, loc: np.ndarray, foff: np.ndarray) -> None:
+        gap = SEGMENT_GAP if ix.fp_scale == 1 else SEGMENT_GAP * SAMPLED_GAP * ix.fp_scale
+        q, loc, foff, first, last = _segments(q, loc, foff, gap)
+        if len(first) < len(q):
+            # repeated content (overlapping reads, the header prefix every FASTQ of a run shares) maps
+            # one view place to several file places: keep, per view place, only the places whose
+            # segment is longest, and of those one per file
+            size = np.repeat(last - first + 1, last - first + 1)
+            order = np.lexsort((loc, -size, q))
+            qs, ls, ss = q[order], loc[order], size[order]
+            q_first = np.concatenate(([True], qs[1:] != qs[:-1]))
+            longest = np.maximum.accumulate(np.where(q_first, np.arange(len(qs)), 0))
+            keep = (ss == ss[longest]) & np.concatenate(([True], (ls[1:] != ls[:-1]) | q_first[1:]))
+            best = order[keep]
+            q, loc, foff, first, last = _segments(q[best], loc[best], foff[best], gap)
+        for fid_stream in np.unique(loc[first]).tolist():
+            sel = first[loc[first] == fid_stream]
+            sel_last = last[loc[first] == fid_stream]
+            f = ix.files[fid_stream >> 1]
+            stream = fid_stream & 1
+            acc = self._acc_for(payload, "run-bytes", ix.run_id, f.rel)
+            acc.touch(payload, view.chain)
+            self._count_payload(acc, payload, token)
+            acc.samples.update(f.samples)
+            fstart, fend = foff[sel], foff[sel_last] + wn.K
+            acc.ranges.setdefault(stream, IntervalSet()).add(fstart, fend)
+            for a, b, c, d in zip(q[sel].tolist(), (q[sel_last] + wn.K).tolist(), fstart.tolist(),
+                                  fend.tolist(), strict=True):
+                if len(acc.evidence) >= MAX_EVIDENCE:
+                    break
+                row = {"chain": list(view.chain), "view_range": [a, b], "file": f.rel,
+                       "stream": "decoded" if stream else "raw", "file_range": [c, d],
+                       "preview": preview(view.data[a:b])}
+                if base is not None:
+                    row["stream_range"] = [base + a, base + b]
+                acc.add_evidence(row)
+
+    def _scan_sequence(self, payload: Payload, view: View, token: int) -> None:
+        if not any(len(ix.km) for ix in self.indexes):
+            return
+        for start in range(0, max(1, len(view.data) - SEQ_OVERLAP), SEQ_PIECE):
+            piece = view.data[start:start + SEQ_PIECE + SEQ_OVERLAP] if len(view.data) > SEQ_PIECE else view.data
+            vk = view_kmers(piece)
+            if vk is not None:
+                self._match_sequence(payload, view, token, vk, start)
+
+    def _match_sequence(self, payload: Payload, view: View, token: int, vk, base: int) -> None:
+        for i, ix in enumerate(self.indexes):
+            hit = match_sequence(ix, vk)
+            if hit is None:
+                continue
+            acc = self._acc_for(payload, "sequence", ix.run_id)
+            acc.touch(payload, view.chain)
+            self._count_payload(acc, payload, token)
+            if acc.bitmap is None:
+                acc.bitmap = np.zeros(len(ix.km) // 8 + 1, dtype=np.uint8)
+            _set_bits(acc.bitmap, hit.rows)
+            sids = sorted_unique(np.asarray(ix.km_sid[hit.rows]))
+            for sid in sids.tolist():
+                acc.samples.update(ix.sample_sets[sid])
+            acc.seq_bases += hit.bases
+            acc.seq_windows += hit.windows
+            acc.detail["index"] = i
+            at = base + run_offset(vk, hit.first)
+            acc.add_evidence({"chain": list(view.chain), "view_range": [at, at + hit.bases],
+                              "kmers": int(len(hit.rows)), "bases": hit.bases,
+                              "preview": preview(view.data[at:at + hit.bases])})
+
+    def _scan_identifiers(self, payload: Payload, view: View, token: int) -> None:
+        for ix, matcher in zip(self.indexes, self._matchers, strict=True):
+            found = matcher.find(view.data)
+            if not found:
+                continue
+            acc = self._acc_for(payload, "identifier", ix.run_id)
+            acc.touch(payload, view.chain)
+            self._count_payload(acc, payload, token)
+            for start, end, ident in found:
+                if ident["value"] not in acc.identifiers:
+                    acc.add_evidence({"chain": list(view.chain), "view_range": [start, end],
+                                      "identifier": ident["kind"]})
+                acc.identifiers[ident["value"]] = ident["kind"]
+                acc.samples.update(ident.get("samples", ()))
+
+    # --- what content cannot show --------------------------------------------------------------
+    def observe(self, obs: Observation) -> None:
+        """A protocol observation (DNS tunnel, bad input, ...) becomes a finding of its own kind."""
+        acc = self._acc_for(obs, obs.kind)
+        acc.touch(obs, obs.chain)
+        acc.bytes_out += obs.bytes_out
+        floor = "medium" if obs.kind == "dns-tunnel" else "info"
+        sev = max(obs.severity, floor, key=severity_rank) if obs.severity in _RANKS else floor
+        acc.severity = max(acc.severity, sev, key=severity_rank)
+        acc.detail.update(obs.detail)
+
+    def flows(self, flow_infos: list[FlowInfo]) -> None:
+        """Volume and destination findings from the flow table (call at the end, or periodically)."""
+        for info in flow_infos:
+            allowed = bool(self.allow) and self.allow.allows_flow(info)
+            info.meta["allowed"] = allowed
+            if allowed or info.bytes_out <= 0:
+                continue
+            dest = info.destination or info.dst
+            if info.encrypted and not info.decrypted and info.bytes_out >= self.opaque_threshold:
+                acc = self._acc_for(_Where(info, dest), "opaque-volume")
+                self._flow_facts(acc, info, "medium")
+                acc.bytes_out = info.bytes_out
+                acc.detail.update({"threshold": self.opaque_threshold, "app": info.app,
+                                   "sni": info.meta.get("sni", "")})
+            if self.allow:
+                acc = self._acc_for(_Where(info, dest, flow=""), "destination")
+                self._flow_facts(acc, info, "low")
+                flows = acc.detail.setdefault("flows", {})
+                if info.flow in flows or len(flows) < MAX_FLOWS_LISTED:
+                    flows[info.flow] = info.bytes_out
+                acc.detail["flow_count"] = len(flows) if len(flows) < MAX_FLOWS_LISTED else max(
+                    acc.detail.get("flow_count", 0), len(flows))
+                acc.bytes_out = sum(flows.values())
+                if not acc.flow:
+                    acc.flow = info.flow
+
+    def _flow_facts(self, acc: _Acc, info: FlowInfo, severity: str) -> None:
+        before = (acc.t_first, acc.t_last, acc.bytes_out)
+        acc.t_first = min(acc.t_first, info.t_first)
+        acc.t_last = max(acc.t_last, info.t_last)
+        acc.severity = max(acc.severity, severity, key=severity_rank)
+        if not acc.chain:
+            acc.chain = [info.transport] + ([info.app] if info.app else [])
+        if (acc.t_first, acc.t_last, acc.bytes_out) != before or acc.version == 0:
+            acc.version += 1
+
+    # --- findings ------------------------------------------------------------------------------
+    def findings(self) -> list[Finding]:
+        content_flows = {a.flow for a in self._acc.values() if a.kind in ("run-bytes", "sequence")}
+        out = [self._finding(a, content_flows) for a in self._acc.values()]
+        out.sort(key=lambda f: (-severity_rank(f.severity), f.t_first, f.id))
+        return out
+
+    def changed(self) -> list[Finding]:
+        """Findings new or changed since the last call (for a live dashboard)."""
+        out = []
+        for f in self.findings():
+            state = (f.bytes_matched, f.severity, f.t_last, f.bytes_out, len(f.evidence), len(f.identifiers))
+            if self._seen.get(f.id) != state:
+                self._seen[f.id] = state
+                out.append(f)
+        return out
+
+    def state_bytes(self) -> int:
+        """Approximate memory of the correlator's per-flow state (ranges, bitmaps, evidence)."""
+        total = 0
+        for a in self._acc.values():
+            total += sum(r.starts.nbytes + r.ends.nbytes for r in a.ranges.values())
+            total += a.bitmap.nbytes if a.bitmap is not None else 0
+            total += 200 * len(a.evidence) + 300
+        return total
+
+    def _finding(self, a: _Acc, content_flows: set[str]) -> Finding:
+        severity = a.severity
+        samples = set(a.samples)
+        files: list[FileMatch] = []
+        bytes_matched = 0
+        detail = dict(a.detail)
+        if a.kind == "run-bytes":
+            i = self._by_run[a.run_id]
+            ix, f = self.indexes[i], self._files[i][a.rel]
+            share = 0.0
+            for stream, ranges in a.ranges.items():
+                matched = ranges.total()
+                length = f.stream_len(stream) or 1
+                share = max(share, min(1.0, matched / length))
+                bytes_matched = max(bytes_matched, matched)
+            files = [FileMatch(f.rel, bytes_matched, round(share, 6))]
+            big = (share >= CRITICAL_SHARE and f.size >= CRITICAL_MIN_FILE) or bytes_matched >= CRITICAL_BYTES
+            severity = "critical" if big else "high"
+            detail["floor"] = ix.detection_floor()["text"]
+        elif a.kind == "sequence":
+            i = a.detail.get("index", 0)
+            ix = self.indexes[i]
+            rows = np.flatnonzero(np.unpackbits(a.bitmap, bitorder="little")[: len(ix.km)])
+            matched = np.bincount(np.asarray(ix.km_sid[rows]), minlength=len(ix.sample_sets))
+            shares = {}
+            for sid, n in enumerate(matched.tolist()):
+                for s in ix.sample_sets[sid]:
+                    shares[s] = shares.get(s, 0) + n
+            # samples sharing a genome share most k-mers; the ones only a sample has say which it was
+            exclusive = {ix.sample_sets[sid][0]: n for sid, n in enumerate(matched.tolist())
+                         if n and len(ix.sample_sets[sid]) == 1}
+            floor = max(MIN_EXCLUSIVE_KMERS, EXCLUSIVE_SHARE * len(rows))
+            if any(n >= floor for n in exclusive.values()):
+                samples = {s for s, n in exclusive.items() if n >= floor}
+            else:
+                samples = set(a.samples)
+            detail["exclusive_kmers"] = exclusive
+            totals = self._sample_totals[i]
+            share = {s: round(n / totals[s], 6) for s, n in shares.items() if n and totals.get(s)}
+            bytes_matched = a.seq_bases
+            detail.update({"kmers": int(len(rows)), "windows": a.seq_windows, "sample_share": share,
+                           "floor": ix.detection_floor()["text"]})
+            detail.pop("index", None)
+            big = (share and max(share.values()) >= CRITICAL_SHARE) or bytes_matched >= CRITICAL_BYTES
+            if big:
+                severity = "critical"
+            elif a.seq_bases <= SINGLE_READ_BASES:
+                severity = "medium"
+            else:
+                severity = "high"
+        elif a.kind == "identifier":
+            severity = "medium"
+        elif a.kind == "dns-tunnel" and a.flow in content_flows:
+            severity = max(severity, "high", key=severity_rank)
+        key = "\x1f".join(a.key)
+        return Finding(
+            id=hashlib.sha1(key.encode()).hexdigest()[:16], severity=severity, kind=a.kind,
+            channel=a.channel, flow=a.flow, destination=a.destination,
+            t_first=a.t_first if a.t_first != float("inf") else 0.0,
+            t_last=a.t_last if a.t_last != float("-inf") else 0.0, bytes_out=a.bytes_out,
+            bytes_matched=bytes_matched, run_id=a.run_id, samples=sorted(samples), files=files,
+            chain=list(a.chain), identifiers=sorted(a.identifiers), evidence=list(a.evidence),
+            detail=detail,
+        )
+
+
+_RANKS = frozenset(("info", "low", "medium", "high", "critical"))
+
+
+@dataclass
+class _Where:
+    """A FlowInfo seen as the (flow, destination, channel) a finding is keyed by."""
+
+    info: FlowInfo
+    destination: str
+    flow: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.flow is None:
+            self.flow = self.info.flow
+        self.channel = self.info.channel
+
+
+def _set_bits(bitmap: np.ndarray, rows: np.ndarray) -> None:
+    """Set bit ``row`` (little-endian within bytes) for sorted distinct rows, one OR per byte."""
+    if not len(rows):
+        return
+    byte = rows >> 3
+    starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
+    bits = np.left_shift(1, rows & 7).astype(np.uint8)
+    bitmap[byte[starts]] |= np.bitwise_or.reduceat(bits, starts)
+
+
+def _segments(q: np.ndarray, loc: np.ndarray, foff: np.ndarray, gap: int):
+    """Sort matches by (file stream, diagonal, view place) and cut them into contiguous segments:
+    returns the sorted arrays and each segment's first and last row."""
+    diag = foff - q
+    order = np.lexsort((q, diag, loc))
+    q, loc, foff, diag = q[order], loc[order], foff[order], diag[order]
+    new = np.ones(len(q), dtype=bool)
+    new[1:] = (loc[1:] != loc[:-1]) | (diag[1:] != diag[:-1]) | (q[1:] - q[:-1] > gap)
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(q)) - 1
+    return q, loc, foff, first, last

@@ -1,0 +1,169 @@
+"""``build_index``: scan a run folder once, stream every file, keep hashes; cache the result.
+
+The cache sits in RUN_DIR/.sandbox-index (or ``cache_dir``, or the user cache when the run folder
+is read-only, as on an instrument share) with a manifest of (path, size, mtime_ns) per file; an
+unchanged folder reuses it, any change rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from sandbox.runs import INDEX_DIR, scan_run
+
+from .boilerplate import is_boilerplate
+from .identifiers import run_identifiers
+from .kmerset import KmerSetBuilder, max_hash
+from .runindex import IndexedFile, RunIndex
+from .winnow import Winnower
+
+# Byte fingerprints kept exactly (20 bytes each): ~1.8 GB of run content at one per ~113 bytes.
+# Past this the fingerprints are sampled (FracMinHash) and the index states its detection floor.
+FP_BUDGET = 16_000_000
+
+
+def manifest_of(run_dir: Path) -> list[list]:
+    """(rel path, size, mtime_ns) of every file the scan reads (hidden entries skipped, as scan_run)."""
+    rows = []
+    for dirpath, dirnames, filenames in os.walk(run_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and not os.path.islink(os.path.join(dirpath, d)))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            rows.append([os.path.relpath(p, run_dir).replace(os.sep, "/"), st.st_size, st.st_mtime_ns])
+    return rows
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def cache_folder(run_dir: Path, cache_dir: Path | None) -> Path:
+    """Where this run's index lives: inside the run, or a per-run folder under cache_dir."""
+    tag = f"{run_dir.name}-{hashlib.sha1(str(run_dir).encode()).hexdigest()[:10]}"
+    if cache_dir is not None:
+        return Path(cache_dir) / tag
+    inside = run_dir / INDEX_DIR
+    if _writable(inside):
+        return inside
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sandbox-index"
+    return base / tag
+
+
+class _FingerprintSet:
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.scale = 1
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.count = 0
+
+    def add(self, hashes: np.ndarray, offsets: np.ndarray, loc: int) -> None:
+        keep = ~is_boilerplate(hashes)
+        hashes, offsets = hashes[keep], offsets[keep]
+        if self.scale > 1:
+            keep = hashes <= max_hash(self.scale)
+            hashes, offsets = hashes[keep], offsets[keep]
+        self.parts.append((hashes, np.full(len(hashes), loc, dtype=np.uint32), offsets))
+        self.count += len(hashes)
+        while self.count > self.budget:
+            self.scale *= 2
+            limit = max_hash(self.scale)
+            self.parts = [(h[h <= limit], f[h <= limit], o[h <= limit]) for h, f, o in self.parts]
+            self.count = sum(len(h) for h, _, _ in self.parts)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.parts:
+            return np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint64)
+        h = np.concatenate([p[0] for p in self.parts])
+        loc = np.concatenate([p[1] for p in self.parts])
+        off = np.concatenate([p[2] for p in self.parts])
+        order = np.argsort(h, kind="stable")
+        return h[order], loc[order], off[order]
+
+
+def _stream(blocks, bar=None) -> tuple[np.ndarray, np.ndarray, int]:
+    w = Winnower()
+    for block in blocks:
+        w.feed(block)
+        if bar is not None:
+            bar.update(len(block))
+    h, off = w.finish()
+    return h, off, w.length
+
+
+def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
+                progress: bool = False, *, fp_budget: int = FP_BUDGET,
+                kmer_budget: int | None = None) -> RunIndex:
+    """The index of ``run_dir``, from cache when the folder is unchanged, else built and cached."""
+    run_dir = Path(run_dir).resolve()
+    scan = scan_run(run_dir)  # raises RunFolderError for a missing/unreadable folder
+    manifest = manifest_of(run_dir)
+    folder = cache_folder(run_dir, Path(cache_dir) if cache_dir is not None else None)
+    params = [["__params__", fp_budget, kmer_budget or 0]]
+    cached = RunIndex.load(folder, manifest + params)
+    if cached is not None:
+        return cached
+    started = time.perf_counter()
+    meta = scan.meta
+    fps = _FingerprintSet(fp_budget)
+    kms = KmerSetBuilder(kmer_budget) if kmer_budget else KmerSetBuilder()
+    files: list[IndexedFile] = []
+    extra_ids = []
+    total = sum(f.size for f in scan.files)
+    with tqdm(total=total, unit="B", unit_scale=True, desc=f"index {run_dir.name}",
+              disable=not progress, leave=False) as bar:
+        for fid, f in enumerate(scan.files):
+            h, off, raw_len = _stream(f.raw(), bar)
+            fps.add(h, off, fid * 2)
+            h, off, dec_len = _stream(f.decoded())
+            fps.add(h, off, fid * 2 + 1)
+            reads_before = kms.reads
+            kms.add_reads(f.reads(), tuple(f.samples))
+            extra_ids.extend(f.identifiers())
+            files.append(IndexedFile(f.rel, f.size, f.kind, list(f.samples), raw_len, dec_len,
+                                     kms.reads - reads_before))
+    fp_hash, fp_loc, fp_off = fps.finish()
+    km, km_sid, sets, km_scale = kms.finish()
+    index = RunIndex(
+        run_id=meta.run_id, path=run_dir, platform=meta.platform,
+        samples=[{"sample_id": s.sample_id, "name": s.name, "project": s.project} for s in meta.samples
+                 if s.sample_id],
+        files=files, identifiers=run_identifiers(meta, extra_ids), errors=list(scan.errors),
+        fp_hash=fp_hash, fp_loc=fp_loc, fp_off=fp_off, km=km, km_sid=km_sid,
+        sample_sets=[list(s) for s in sets.sets], fp_scale=fps.scale, km_scale=km_scale,
+        reads=kms.reads, bases=kms.bases, build_seconds=time.perf_counter() - started,
+    )
+    _dedupe_samples(index)
+    if _writable(folder):
+        try:
+            index.save(folder, manifest + params)
+        except OSError as exc:
+            index.errors.append(f"index cache not written to {folder}: {exc.strerror or exc}")
+    return index
+
+
+def _dedupe_samples(index: RunIndex) -> None:
+    """One row per sample id (multi-lane sheets list a sample once per lane)."""
+    seen: dict[str, dict] = {}
+    for s in index.samples:
+        seen.setdefault(s["sample_id"], s)
+    index.samples = list(seen.values())

@@ -1,0 +1,180 @@
+"""Canonical DNA k-mers: 2-bit packed, vectorised, with a low-complexity and adapter filter.
+
+A k-mer is packed first base in the high bits (A=0, C=1, G=2, T=3) and made canonical as
+min(forward, reverse complement), so a read matches whichever strand a payload carries.
+Low-complexity k-mers (homopolymers, short tandem repeats, strongly skewed composition) and the
+k-mers of common library adapters never count as evidence: they occur in unrelated data.
+PhiX (Illumina's control spike-in) is deliberately *not* removed: its reads are in the run, and a
+PhiX upload from the instrument still says that run data left; reviewers should know that a match
+on PhiX alone is a control library, which the finding's samples (none) show.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+
+from .winnow import mix64
+
+K = 31  # bases: 62 bits, the usual exact-match k (Kraken, sourmash); random 31-mers do not collide
+_U64 = np.uint64
+_MASK = _U64((1 << (2 * K)) - 1)
+INVALID = 4
+_CODE = np.full(256, INVALID, dtype=np.uint8)
+for _i, _c in enumerate(b"ACGT"):
+    _CODE[_c] = _i
+    _CODE[_c + 32] = _i
+
+# Periods (bases) of short tandem repeats caught by the filter: homopolymers to hexamer repeats.
+LC_PERIODS = tuple(range(1, 7))
+LC_MISMATCHES = 3  # a repeat with up to 3 broken bases in 31 is still a repeat (sequencing errors)
+LC_ENTROPY = 1.0  # bits: base-composition entropy below this (e.g. 28 A + 3 other) is low complexity
+
+# Library adapters and primers (public Illumina / Nanopore documentation): their k-mers appear in
+# every lab's reads (adapter read-through), so they say nothing about *this* run.
+ADAPTERS = (
+    "AGATCGGAAGAGCACACGTCTGAACTCCAGTCAC",  # TruSeq read 1 adapter
+    "AGATCGGAAGAGCGTCGTGTAGGGAAAGAGTGTAGATCTCGGTGGTCGCCGTATCATT",  # TruSeq read 2 adapter
+    "AATGATACGGCGACCACCGAGATCTACACTCTTTCCCTACACGACGCTCTTCCGATCT",  # TruSeq universal adapter (P5)
+    "GATCGGAAGAGCACACGTCTGAACTCCAGTCACATCTCGTATGCCGTCTTCTGCTTG",  # TruSeq indexed adapter (P7 side)
+    "CAAGCAGAAGACGGCATACGAGATGTGACTGGAGTTCAGACGTGTGCTCTTCCGATCT",  # P7 + read 2 primer
+    "TCGTCGGCAGCGTCAGATGTGTATAAGAGACAG",  # Nextera read 1 (Tn5 ME)
+    "GTCTCGTGGGCTCGGAGATGTGTATAAGAGACAG",  # Nextera read 2 (Tn5 ME)
+    "CTGTCTCTTATACACATCTCCGAGCCCACGAGAC",  # Nextera read-through, read 1
+    "CTGTCTCTTATACACATCTGACGCTGCCGACGA",  # Nextera read-through, read 2
+    "AATGATACGGCGACCACCGAGATCTACAC",  # P5 grafting primer
+    "CAAGCAGAAGACGGCATACGAGAT",  # P7 grafting primer
+    "TGGAATTCTCGGGTGCCAAGGAACTCCAGTCAC",  # TruSeq small RNA 3' adapter
+    "TTTTTTTTCCTGTACTTCGTTCAGTTACGTATTGCT",  # ONT ligation adapter (Y-adapter top strand)
+    "GCAATACGTAACTGAACGAAGTACAGG",  # ONT ligation adapter bottom strand
+    "AATGTACTTCGTTCAGTTACGTATTGCT",  # ONT rapid adapter
+)
+
+# A run starts with >= K letters (so common short words such as "cat" never reach Python), and may
+# continue over line breaks (wrapped FASTA).
+_RUN = re.compile(rb"[ACGTNacgtn]{%d,}(?:\r?\n[ACGTNacgtn]+)*" % K)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values by one sort (numpy 2's hash-based ``np.unique`` is far slower on
+    millions of uint64 here)."""
+    out = np.sort(values)
+    if len(out) > 1:
+        out = out[np.concatenate(([True], out[1:] != out[:-1]))]
+    return out
+
+
+def encode(seq: bytes) -> np.ndarray:
+    """2-bit codes of ``seq`` (anything but ACGT, either case, is INVALID)."""
+    return _CODE[np.frombuffer(seq, dtype=np.uint8)]
+
+
+def _forward(codes: np.ndarray, k: int) -> np.ndarray:
+    """Packed k-mer at every start (len - k + 1), by doubling: 2, 4, 8, 16 base words, then combine."""
+    n = len(codes) - k + 1
+    levels = [codes.astype(np.uint64)]
+    span = 1
+    while span * 2 <= k:
+        prev = levels[-1]
+        levels.append((prev[:-span] << _U64(2 * span)) | prev[span:])
+        span *= 2
+    out = np.zeros(n, dtype=np.uint64)
+    done = 0
+    for level in range(len(levels) - 1, -1, -1):
+        size = 1 << level
+        if done + size <= k:
+            out <<= _U64(2 * size)
+            out |= levels[level][done: done + n]
+            done += size
+    return out
+
+
+def canonical(seq: bytes, k: int = K) -> np.ndarray:
+    """Canonical k-mers of every valid window of ``seq`` (those without N or other letters).
+
+    Returns (kmers, starts): starts are window offsets in ``seq``.
+    """
+    codes = encode(seq)
+    if len(codes) < k:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    bad = codes == INVALID
+    clean = np.where(bad, 0, codes).astype(np.uint8)
+    fwd = _forward(clean, k)
+    rev = _forward((3 - clean)[::-1], k)[::-1]
+    cum = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
+    ok = (cum[k:] - cum[:-k]) == 0
+    starts = np.flatnonzero(ok)
+    return np.minimum(fwd[ok], rev[ok]), starts
+
+
+def low_complexity(kmers: np.ndarray, k: int = K) -> np.ndarray:
+    """True for k-mers that are near-periodic (period <= 6) or of low base-composition entropy."""
+    bad = np.zeros(len(kmers), dtype=bool)
+    odd = _U64(int("01" * k, 2))
+    for p in LC_PERIODS:
+        diff = (kmers ^ (kmers >> _U64(2 * p))) & _U64((1 << (2 * (k - p))) - 1)
+        mism = np.bitwise_count((diff | (diff >> _U64(1))) & odd)
+        bad |= mism <= LC_MISMATCHES
+    lo = kmers & odd
+    hi = (kmers >> _U64(1)) & odd
+    a = np.bitwise_count(~(lo | hi) & odd).astype(np.intp)
+    c = np.bitwise_count(lo & ~hi).astype(np.intp)
+    g = np.bitwise_count(hi & ~lo).astype(np.intp)
+    return bad | _low_entropy_table(k)[(a * (k + 1) + c) * (k + 1) + g]
+
+
+@functools.cache
+def _low_entropy_table(k: int) -> np.ndarray:
+    """True at [(a * (k+1) + c) * (k+1) + g] when base counts a, c, g, t = k-a-c-g have entropy < LC_ENTROPY."""
+    a, c, g = np.meshgrid(*[np.arange(k + 1)] * 3, indexing="ij")
+    t = k - a - c - g
+    counts = np.stack([a, c, g, np.maximum(t, 0)]).astype(np.float64) / k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(counts > 0, counts * np.log2(counts), 0.0).sum(axis=0)
+    return ((ent < LC_ENTROPY) & (t >= 0)).ravel()
+
+
+def _adapter_kmers() -> np.ndarray:
+    parts = [canonical(a.encode())[0] for a in ADAPTERS]
+    return sorted_unique(np.concatenate(parts))
+
+
+ADAPTER_KMERS = _adapter_kmers()
+
+
+def evidence_mask(kmers: np.ndarray) -> np.ndarray:
+    """True for k-mers that may count as evidence (not low complexity, not an adapter)."""
+    keep = ~low_complexity(kmers)
+    keep &= ~contains(ADAPTER_KMERS, kmers)
+    return keep
+
+
+def contains(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.isin`` for a small sorted table: one binary search per value, no sort of ``values``."""
+    if not len(table):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(table, values), len(table) - 1)
+    return table[pos] == values
+
+
+def kmer_hash(kmers: np.ndarray) -> np.ndarray:
+    """Hash for FracMinHash sampling (uniform over uint64, independent of base composition)."""
+    return mix64(kmers.copy())
+
+
+def dna_runs(data: bytes, k: int = K) -> list[tuple[int, bytes]]:
+    """(offset, bases) of every run of ACGTN letters >= k long; line breaks inside a run are joined
+    (wrapped FASTA), so offsets are where the run starts in ``data``."""
+    out = []
+    for m in _RUN.finditer(data):
+        if m.end() - m.start() < k:
+            continue
+        seq = m.group()
+        if b"\n" in seq:
+            seq = seq.replace(b"\r", b"").replace(b"\n", b"")
+            if len(seq) < k:
+                continue
+        out.append((m.start(), seq))
+    return out

@@ -1,0 +1,99 @@
+"""build_index on generated and real run folders: contents, cache reuse and invalidation, sampling."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from sandbox.index import build, build_index, cache_folder
+from sandbox.index.kmers import canonical
+from sandbox.runs import RunFolderError
+from tests.index.genrun import FLOWCELL, RUN_ID, make_run
+
+
+def test_generated_run_contents(gen_run, gen_index):
+    ix = gen_index
+    assert ix.run_id == RUN_ID and ix.platform == "illumina"
+    assert ix.sample_ids == ["PT1000-Biopsy", "PT1001-Biopsy"]
+    assert ix.reads == 6000 and ix.bases == 6000 * 150
+    fq = {f.rel: f for f in ix.files if f.kind == "fastq"}
+    assert set(fq) == set(gen_run.fastq.values())
+    for f in fq.values():
+        assert f.raw_len == f.size and f.decoded_len > 3 * f.size and f.reads == 3000
+    values = {i["value"]: i["kind"] for i in ix.identifiers}
+    assert values[RUN_ID] == "run_id" and values[FLOWCELL] == "flowcell"
+    assert "PT1000-Biopsy" in values and "ZetaTrial-Batch7" in values
+    assert np.all(np.diff(ix.fp_hash.astype(np.uint64)) >= 0) and np.all(np.diff(ix.km) > 0)
+    # a read's k-mers are in the index and attributed to its sample only
+    read = gen_run.reads["PT1001-Biopsy"][0]
+    found, rows = ix.lookup_kmers(canonical(read)[0])
+    assert found.all()
+    assert {s for sid in np.unique(ix.km_sid[rows]) for s in ix.sample_sets[sid]} == {"PT1001-Biopsy"}
+    assert ix.detection_floor()["exact"] and ix.detection_floor()["bytes"] == 256
+    assert "exact" in ix.summary()
+
+
+def test_cache_reuse_and_invalidation(tmp_path):
+    run = make_run(tmp_path / "run", samples=1, reads_per_sample=1500, seed=11)
+    first = build_index(run.path)
+    assert not first.cached and (run.path / ".sandbox-index" / "index.json").is_file()
+    t = time.perf_counter()
+    second = build_index(run.path)
+    assert second.cached and time.perf_counter() - t < 1.0
+    for name in ("fp_hash", "fp_loc", "fp_off", "km", "km_sid"):
+        assert np.array_equal(getattr(first, name), getattr(second, name))
+    assert second.files == first.files and second.identifiers == first.identifiers
+    sheet = run.path / "SampleSheet.csv"
+    st = sheet.stat()
+    os.utime(sheet, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    third = build_index(run.path)
+    assert not third.cached
+    (run.path / "extra.txt").write_text("new file " * 100)
+    fourth = build_index(run.path)
+    assert not fourth.cached and any(f.rel == "extra.txt" for f in fourth.files)
+    assert build_index(run.path).cached
+
+
+def test_cache_dir_and_readonly_run(tmp_path, monkeypatch):
+    run = make_run(tmp_path / "run", samples=1, reads_per_sample=200, seed=12)
+    ix = build_index(run.path, cache_dir=tmp_path / "cache")
+    assert not (run.path / ".sandbox-index").exists()
+    assert (cache_folder(run.path.resolve(), tmp_path / "cache") / "index.json").is_file()
+    assert build_index(run.path, cache_dir=tmp_path / "cache").cached and not ix.cached
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    writable = build._writable  # a read-only run folder (chmod does not stop root, so say it directly)
+    monkeypatch.setattr(build, "_writable", lambda folder: ".sandbox-index" not in str(folder) and writable(folder))
+    build_index(run.path)
+    assert build_index(run.path).cached and (tmp_path / "xdg" / "sandbox-index").is_dir()
+    assert not (run.path / ".sandbox-index").exists()
+
+
+def test_sampled_index_states_its_floor(tmp_path):
+    run = make_run(tmp_path / "run", samples=1, reads_per_sample=3000, seed=13)
+    ix = build_index(run.path, cache_dir=tmp_path / "c", fp_budget=2000, kmer_budget=5000)
+    assert ix.fp_scale > 1 and ix.km_scale > 1
+    assert len(ix.fp_hash) <= 2000 and len(ix.km) <= 5000
+    floor = ix.detection_floor()
+    assert not floor["exact"] and floor["bytes"] > 256 and floor["sequence_bases"] > 0
+    assert "99.9%" in floor["text"]
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(RunFolderError):
+        build_index(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("sub", ["illumina", "nanopore", "sequences"])
+def test_real_folders_index(shared_data, tmp_path, sub):
+    folders = sorted(p for p in (shared_data / sub).iterdir() if p.is_dir()) if sub == "illumina" \
+        else [shared_data / sub]
+    for folder in folders:
+        ix = build_index(folder, cache_dir=tmp_path)
+        assert ix.files and len(ix.fp_hash) > 0, folder
+        assert all(isinstance(e, str) for e in ix.errors)
+        assert build_index(folder, cache_dir=tmp_path).cached
+    if sub == "nanopore":
+        assert ix.reads > 0 and len(ix.km) > 0

@@ -1,0 +1,56 @@
+"""Canonical k-mers, the low-complexity / adapter filter and DNA run extraction."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sandbox.index import kmers as km
+from tests.index.genrun import random_genome, revcomp
+
+
+def _brute(seq: bytes) -> list[int]:
+    def enc(s: bytes) -> int:
+        v = 0
+        for ch in s:
+            v = v * 4 + b"ACGT".index(ch)
+        return v
+    return [min(enc(seq[i:i + km.K]), enc(revcomp(seq[i:i + km.K]))) for i in range(len(seq) - km.K + 1)]
+
+
+def test_canonical_matches_brute_force_and_strands():
+    seq = random_genome(300, 1)
+    kmers, starts = km.canonical(seq)
+    assert kmers.tolist() == _brute(seq) and starts.tolist() == list(range(len(seq) - km.K + 1))
+    assert sorted(km.canonical(revcomp(seq))[0].tolist()) == sorted(kmers.tolist())
+    assert km.canonical(seq.lower())[0].tolist() == kmers.tolist()
+
+
+def test_windows_with_n_are_skipped():
+    seq = bytearray(random_genome(100, 2))
+    seq[50] = ord("N")
+    kmers, starts = km.canonical(bytes(seq))
+    assert not any(s <= 50 < s + km.K for s in starts.tolist())
+    assert len(kmers) == 100 - km.K + 1 - km.K
+
+
+def test_low_complexity_and_adapters_are_not_evidence():
+    for junk in (b"A" * 60, b"CAG" * 30, b"AC" * 40, b"AATG" * 20, b"GGAATC" * 15, b"A" * 25 + b"C" + b"A" * 30,
+                 km.ADAPTERS[0].encode(), revcomp(km.ADAPTERS[1].encode())):
+        kmers, _ = km.canonical(junk)
+        assert not km.evidence_mask(kmers).any(), junk[:12]
+    genome = random_genome(20_000, 3)
+    kmers, _ = km.canonical(genome)
+    assert km.evidence_mask(kmers).mean() > 0.99
+
+
+def test_dna_runs():
+    seq = random_genome(100, 4)
+    text = b'{"a":"cat","seq":"' + seq.lower() + b'"} >r\n' + seq[:60] + b"\n" + seq[60:] + b"\n+ ACGTACG"
+    runs = km.dna_runs(text)
+    assert [r for _, r in runs] == [seq.lower(), seq]
+    assert text[runs[0][0]:runs[0][0] + 5] == seq[:5].lower()
+
+
+def test_hash_spreads():
+    h = km.kmer_hash(np.arange(100_000, dtype=np.uint64))
+    assert 0.45 < (h < np.uint64(1 << 63)).mean() < 0.55
