@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import ClassVar
 
-import pod5
-
 from .base import Identifier, RunFile, RunMeta, samples_from_path
 from .ont import MAX_READ_IDS, contribute_tracking, tracking_identifiers
 
@@ -25,6 +23,8 @@ class Pod5File(RunFile):
 
     def run_infos(self) -> list[dict[str, str]]:
         """Every acquisition's run info as flat key -> value (tracking id and context tags merged)."""
+        import pod5  # lazily: it pulls in pyarrow and pandas (~0.8 s) that most runs never need
+
         with pod5.Reader(self.path) as reader:
             table = reader.run_info_table.read_all().to_pylist()
         out = []
@@ -38,6 +38,8 @@ class Pod5File(RunFile):
         return out
 
     def read_ids(self) -> Iterator[str]:
+        import pod5  # lazily: it pulls in pyarrow and pandas (~0.8 s) that most runs never need
+
         with pod5.Reader(self.path) as reader:
             yield from reader.read_ids
 
