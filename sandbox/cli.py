@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
                     help="addresses of the instrument side (default: whoever opens each connection)")
     rp.add_argument("--cache-dir", type=Path, help="where run indexes are cached")
+    rp.add_argument("--jobs", type=int, choices=(1, 2), default=None,
+                    help="processes: 2 decodes and matches beside reading (default: 2 for captures over 4 MB)")
     rp.add_argument("--dash", action="store_true", help="open the dashboard on the replay's store when done")
     rp.add_argument("--port", type=int, default=8050, help="dashboard port with --dash (default 8050)")
     rp.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
@@ -161,7 +163,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         result = replay(args.captures, args.runs, keylog=args.tls_keylog, allow=args.allow,
                         instrument=args.instrument or None, store=store, cache_dir=args.cache_dir,
-                        progress=bar.update_to if bar else None, index_progress=not args.quiet)
+                        progress=bar.update_to if bar else None, index_progress=not args.quiet, jobs=args.jobs)
     except (CaptureError, RunFolderError) as exc:
         raise BadInput(str(exc)) from exc
     finally:

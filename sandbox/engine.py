@@ -1,7 +1,8 @@
-"""The sans-IO core in one object: Segments in, Findings out.
+"""The core in one object: Segments in, Findings out.
 
-Live taps and offline replay both drive an ``Engine``; that is what makes a replay
-of a recording give the findings the live session gave.
+Live taps and offline replay both drive an ``Engine``; that is what makes a replay of a recording
+give the findings the live session gave.  The Engine itself is sans-IO; the ``analyzer`` it is
+given decides whether decoding and matching run here or in a worker process.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sandbox.correlate import Correlator
-from sandbox.decode import expand
+from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.model import Finding, FlowInfo, Observation, Payload, Segment
 from sandbox.protocols import Dissector
 
@@ -18,12 +18,10 @@ TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a r
 
 
 class Engine:
-    def __init__(self, indexes: Sequence, allow: Sequence[str] = (), instrument: Sequence[str] | None = None):
+    def __init__(self, indexes: Sequence, allow: Sequence[str] = (), instrument: Sequence[str] | None = None,
+                 analyzer: Analyzer | AnalyzerProcess | None = None):
         self.dissector = Dissector(instrument=list(instrument) if instrument else None)
-        self.correlator = Correlator(list(indexes), allow=list(allow))
-        self.notes: list[str] = []
-        self.payloads = 0
-        self.views = 0
+        self.analyzer = analyzer if analyzer is not None else Analyzer(indexes, allow)
         self._last_out: dict[str, int] = {}
         self._traffic: dict[tuple[float, str, str], int] = defaultdict(int)
         self._touched: dict[str, FlowInfo] = {}
@@ -31,22 +29,30 @@ class Engine:
     def feed(self, segment: Segment) -> None:
         self._handle(self.dissector.feed(segment))
         info = self.dissector.last
-        if info is not None:
-            self._touched[info.flow] = info
-        if info is not None and info.bytes_out != self._last_out.get(info.flow, 0):
+        if info is None:
+            return
+        self._touched[info.flow] = info
+        delta = info.bytes_out - self._last_out.get(info.flow, 0)
+        if delta:
             bucket = float(int(segment.t // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
-            key = (bucket, info.channel, info.destination or info.dst)
-            self._traffic[key] += info.bytes_out - self._last_out.get(info.flow, 0)
+            self._traffic[(bucket, info.channel, info.destination or info.dst)] += delta
             self._last_out[info.flow] = info.bytes_out
 
     def finish(self) -> list[Finding]:
         self._handle(self.dissector.close())
-        self.correlator.flows(list(self.dissector.flows.values()))
-        return self.correlator.findings()
+        flows = list(self.dissector.flows.values())
+        findings = self.analyzer.finish(flows)
+        for info in flows:  # the analyzer may have judged copies (in a worker): bring its verdicts back
+            info.meta["allowed"] = self.analyzer.allowed.get(info.flow, False)
+        return findings
 
     def changed(self) -> list[Finding]:
         """Findings new or changed since the last call (for a live dashboard)."""
-        return self.correlator.changed()
+        return self.analyzer.changed()
+
+    @property
+    def notes(self) -> list[str]:
+        return self.analyzer.notes
 
     @property
     def flows(self) -> list[FlowInfo]:
@@ -67,11 +73,6 @@ class Engine:
     def _handle(self, items: Iterable[Payload | Observation]) -> None:
         for item in items:
             if isinstance(item, Payload):
-                self.payloads += 1
-                expansion = expand(item.data, item.chain)
-                self.views += len(expansion.views)
-                for note in expansion.notes:
-                    self.notes.append(f"{item.flow}: {note}")
-                self.correlator.scan(item, expansion.views)
+                self.analyzer.payload(item)
             else:
-                self.correlator.observe(item)
+                self.analyzer.observe(item)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.captures import open_capture
 from sandbox.engine import Engine
 from sandbox.index import build_index
@@ -16,7 +18,9 @@ from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
 from sandbox.report import build_report
 from sandbox.store import Store
 
-STORE_FLUSH_SEGMENTS = 20_000  # write findings/traffic this often so a dashboard sees progress
+STORE_FLUSH_SECONDS = 2.0  # write findings/traffic this often so a dashboard watching a replay sees progress
+# Below this much capture a second process costs more (fork, pickling) than it saves.
+PARALLEL_MIN_BYTES = 4 << 20
 
 
 @dataclass
@@ -37,11 +41,26 @@ def _plaintext(path: Path, keylog: bytes, errors: list[dict[str, str]]) -> Itera
 def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | None = None,
            allow: Sequence[str] = (), instrument: Sequence[str] | None = None, store: Store | None = None,
            cache_dir: Path | None = None, progress: Callable[[int], None] | None = None,
-           index_progress: bool = False) -> ReplayResult:
+           index_progress: bool = False, jobs: int | None = None) -> ReplayResult:
     """Replay every capture through one Engine (flows may span files of a ring buffer)."""
     started = time.time()
+    for path in captures:  # fail on a bad capture before any work, not after the first file
+        open_capture(path).close()
     indexes = [build_index(run, cache_dir=cache_dir, progress=index_progress) for run in runs]
-    engine = Engine(indexes, allow=allow, instrument=instrument)
+    if jobs is None:
+        big = sum(Path(c).stat().st_size for c in captures) >= PARALLEL_MIN_BYTES
+        jobs = 2 if big and (os.cpu_count() or 1) >= 2 else 1
+    analyzer = AnalyzerProcess(indexes, allow) if jobs > 1 else Analyzer(indexes, allow)
+    try:
+        return _replay(captures, indexes, Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer),
+                       keylog=keylog, store=store, progress=progress, started=started)
+    finally:
+        if isinstance(analyzer, AnalyzerProcess):
+            analyzer.close()
+
+
+def _replay(captures: Sequence[Path], indexes: list, engine: Engine, *, keylog: Path | None,
+            store: Store | None, progress: Callable[[int], None] | None, started: float) -> ReplayResult:
     errors: list[dict[str, str]] = []
     capture_rows: list[dict[str, Any]] = []
     run_rows = [
@@ -60,12 +79,16 @@ def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | Non
         if keylog_bytes:
             segments = interleave(segments, _plaintext(path, keylog_bytes, errors))
         count = 0
+        next_flush = time.monotonic() + STORE_FLUSH_SECONDS
         for segment in segments:
             engine.feed(segment)
             count += 1
-            if progress is not None and count % 1000 == 0:
+            if count % 1000:
+                continue
+            if progress is not None:
                 progress(capture.position)
-            if store is not None and count % STORE_FLUSH_SEGMENTS == 0:
+            if store is not None and time.monotonic() >= next_flush:
+                next_flush = time.monotonic() + STORE_FLUSH_SECONDS
                 store.put_findings(engine.changed())
                 store.add_traffic(engine.take_traffic())
                 store.put_flows(engine.take_touched_flows())

@@ -1,0 +1,156 @@
+"""Decode and correlate: what happens to each Payload once the protocols have carved it out.
+
+``Analyzer`` does it in the calling process; ``AnalyzerProcess`` does the same in a forked worker
+so reading and dissecting (one core) overlap with decoding and matching (the other core).  Both
+take the same calls, so the Engine does not care which it has.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+from collections.abc import Sequence
+from typing import Any
+
+from sandbox.correlate import Correlator
+from sandbox.decode import expand
+from sandbox.model import Finding, FlowInfo, Observation, Payload
+
+BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to amortise pickling
+BATCH_ITEMS = 512  # ...and few enough small items that a live dashboard still sees them promptly
+QUEUED_BATCHES = 4  # batches in flight: reading runs ahead of matching by at most ~16 MB
+
+
+class Analyzer:
+    def __init__(self, indexes: Sequence, allow: Sequence[str] = ()):
+        self.correlator = Correlator(list(indexes), allow=list(allow))
+        self.notes: list[str] = []
+        self.payloads = 0
+        self.views = 0
+        self.allowed: dict[str, bool] = {}
+
+    def payload(self, payload: Payload) -> None:
+        if payload.direction != "out":  # only what the instrument sends can leak
+            return
+        self.payloads += 1
+        expansion = expand(payload.data, payload.chain)
+        self.views += len(expansion.views)
+        self.notes.extend(f"{payload.flow}: {note}" for note in expansion.notes)
+        self.correlator.scan(payload, expansion.views)
+
+    def observe(self, obs: Observation) -> None:
+        self.correlator.observe(obs)
+
+    def changed(self) -> list[Finding]:
+        return self.correlator.changed()
+
+    def finish(self, flows: list[FlowInfo]) -> list[Finding]:
+        self.correlator.flows(flows)
+        self.allowed = {f.flow: bool(f.meta.get("allowed")) for f in flows}
+        return self.correlator.findings()
+
+
+def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str]) -> None:
+    analyzer = Analyzer(indexes, allow)
+    try:
+        while True:
+            op, arg = requests.get()
+            if op == "batch":
+                for item in arg:
+                    if isinstance(item, Payload):
+                        analyzer.payload(item)
+                    else:
+                        analyzer.observe(item)
+            elif op == "changed":
+                conn.send(("ok", analyzer.changed()))
+            elif op == "finish":
+                findings = analyzer.finish(arg)
+                conn.send(("ok", (findings, analyzer.notes, analyzer.payloads, analyzer.views, analyzer.allowed)))
+                return
+    except EOFError:
+        return
+    except BaseException as exc:  # report to the parent, which raises it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class AnalyzerProcess:
+    """An Analyzer in a forked worker; calls are batched one way, answers come back on request."""
+
+    def __init__(self, indexes: Sequence, allow: Sequence[str] = ()):
+        ctx = mp.get_context("fork")  # the indexes (memory-mapped) are inherited, not pickled
+        # Requests go through a bounded queue (its feeder thread writes while we read on);
+        # answers come back on a pipe.
+        self._requests = ctx.Queue(maxsize=QUEUED_BATCHES)
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_serve, args=(self._requests, child, indexes, list(allow)), daemon=True,
+                                 name="sandbox-analyzer")
+        self._proc.start()
+        child.close()
+        self._batch: list[Payload | Observation] = []
+        self._batch_bytes = 0
+        self.notes: list[str] = []
+        self.payloads = 0
+        self.views = 0
+        self.allowed: dict[str, bool] = {}
+
+    def payload(self, payload: Payload) -> None:
+        if payload.direction != "out":
+            return
+        self._batch.append(payload)
+        self._batch_bytes += len(payload.data)
+        if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_ITEMS:
+            self._flush()
+
+    def observe(self, obs: Observation) -> None:
+        self._batch.append(obs)
+
+    def changed(self) -> list[Finding]:
+        return self._ask("changed", None)
+
+    def finish(self, flows: list[FlowInfo]) -> list[Finding]:
+        findings, self.notes, self.payloads, self.views, self.allowed = self._ask("finish", flows)
+        self._proc.join(timeout=10)
+        return findings
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._send(("batch", self._batch))
+            self._batch, self._batch_bytes = [], 0
+
+    def _send(self, message: tuple) -> None:
+        while True:
+            if not self._proc.is_alive():
+                raise RuntimeError(self._death())
+            try:
+                self._requests.put(message, timeout=1.0)
+                return
+            except queue.Full:
+                continue
+
+    def _ask(self, op: str, arg: Any) -> Any:
+        self._flush()
+        self._send((op, arg))
+        try:
+            status, value = self._conn.recv()
+        except (EOFError, OSError):
+            raise RuntimeError(self._death()) from None
+        if status == "error":
+            raise RuntimeError(f"analyzer worker failed: {value}")
+        return value
+
+    def _death(self) -> str:
+        try:
+            status, value = self._conn.recv() if self._conn.poll() else ("", None)
+        except (EOFError, OSError):
+            status, value = "", None
+        if status == "error":
+            return f"analyzer worker failed: {value}"
+        self._proc.join(timeout=1)
+        return f"analyzer worker died (exit code {self._proc.exitcode})"
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._requests.cancel_join_thread()
+        self._requests.close()
+        self._conn.close()
