@@ -5,13 +5,17 @@ answers, so every outbound query name is a Payload twice: as the name (``"dns qu
 the label data without the registered domain (``"dns qname"``) so base32/hex/base64 decoders see
 one contiguous string.  Content-bearing records (TXT, NULL, CNAME, unknown types) are Payloads in
 the direction of their message.  Per registered domain ("zone") a bounded tracker kept in
-``ctx.shared`` across flows scores tunnelling and emits one ``Observation(kind="dns-tunnel")``.
+``ctx.shared`` across flows scores tunnelling and emits one ``Observation(kind="dns-tunnel")``:
+either for volume (many unique names plus corroborating signals, as iodine/dnscat2 make) or,
+at low volume, for a few names whose labels are plainly encoded data (a sample ID and a few
+reads in hex/base32 need only a handful of queries).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import struct
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -58,6 +62,17 @@ TUNNEL_LABEL_BYTES = 4096       # bytes of subdomain labels sent to one zone
 TUNNEL_MIN_SIGNALS = 2          # corroborating signals needed on top of uniqueness
 # Queries between live re-checks of an unreported zone (the final check is at close).
 TUNNEL_CHECK_EVERY = 256
+
+# Low-volume rule: a handful of names carrying encoded data is a leak without any volume.
+TUNNEL_ENCODED_NAMES = 4        # distinct such names below one zone (a sample ID + a few reads)
+TUNNEL_ENCODED_CHARS = 24       # encoded chars per name: CDN hash labels (d1234abcd.cloudfront.net) are 8-16
+TUNNEL_DATA_LABEL_MIN = 12      # shorter labels are words, counters, short ids; data labels run 30-63
+TUNNEL_HEX_ENTROPY = 1.5        # bits/char: hex of DNA text is ~2 (only 0-7 and e); "000..." is padding
+TUNNEL_B32_ENTROPY = 3.0        # base32/base64url data: ~3.5 at 15 chars, ~4.5 at 60; words with a digit lower
+TUNNEL_B32_VOWELS = 0.3         # share of aeiou: base32 data ~0.16, hostname words ("node7worker") ~0.35-0.45
+# Never tunnels here: reverse lookups (RFC 1035 3.5 in-addr.arpa, RFC 3596 ip6.arpa: 32 nibble
+# labels) are structured numbers, and mDNS/DNS-SD (RFC 6762/6763 .local) never leaves the link.
+BENIGN_TLDS = {b"arpa", b"local"}
 
 DNS_PORTS = (53, 5353, 5355)
 
@@ -211,6 +226,46 @@ def split_zone(labels: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     return labels[:-keep], labels[-keep:]
 
 
+_HEX_LABEL = re.compile(rb"[0-9a-f]+", re.IGNORECASE)
+_B32_LABEL = re.compile(rb"[a-z2-7]+", re.IGNORECASE)   # RFC 4648 base32 alphabet (case-folded by DNS)
+_B64_LABEL = re.compile(rb"[A-Za-z0-9_-]+")              # base64url, case kept by most resolvers
+_DIGIT = re.compile(rb"[0-9]")
+_LOWER = re.compile(rb"[a-z]")
+_UPPER = re.compile(rb"[A-Z]")
+_VOWELS = re.compile(rb"[aeiou]", re.IGNORECASE)
+
+
+def _encoded_label(label: bytes) -> bool:
+    """True for a label shaped like encoded data (hex, base32, base64url), not a word or a host.
+
+    Hex needs a digit (a-f words exist) and some variety; base32 a digit and few vowels (plain
+    words fit its alphabet too); base64url both cases and a digit.  All need enough entropy.
+    """
+    if len(label) < TUNNEL_DATA_LABEL_MIN:
+        return False
+    digit = _DIGIT.search(label) is not None
+    if _HEX_LABEL.fullmatch(label):
+        return digit and _entropy(label) >= TUNNEL_HEX_ENTROPY
+    if _B32_LABEL.fullmatch(label):
+        return (digit and len(_VOWELS.findall(label)) <= TUNNEL_B32_VOWELS * len(label)
+                and _entropy(label.lower()) >= TUNNEL_B32_ENTROPY)
+    if _B64_LABEL.fullmatch(label):
+        return (digit and _LOWER.search(label) is not None and _UPPER.search(label) is not None
+                and _entropy(label) >= TUNNEL_B32_ENTROPY)
+    return False
+
+
+def encoded_chars(sub: list[bytes]) -> int:
+    """Characters of the subdomain labels ``sub`` that look like encoded data.
+
+    Names with a ``_label`` (``_ipp._tcp``, ``_dmarc``, ``_acme-challenge``) name services or
+    policies: their long instance labels (a Chromecast id) are identifiers, not payload.
+    """
+    if any(lab[:1] == b"_" for lab in sub):
+        return 0
+    return sum(len(lab) for lab in sub if _encoded_label(lab))
+
+
 def _entropy(label: bytes) -> float:
     n = len(label)
     return -sum(c / n * math.log2(c / n) for c in Counter(label).values())
@@ -236,6 +291,7 @@ class _Zone:
     seen: set[bytes] = field(default_factory=set)
     label_bytes: int = 0
     long_names: int = 0
+    encoded_names: int = 0
     data_queries: int = 0
     max_label: int = 0
     examples: list[str] = field(default_factory=list)
@@ -251,7 +307,7 @@ class ZoneTracker:
 
     def query(self, ctx: FlowContext, labels: list[bytes], qtype: int, t: float) -> list[Observation]:
         sub, zone_labels = split_zone(labels)
-        if not sub:
+        if not sub or zone_labels[-1].lower() in BENIGN_TLDS:
             return []
         zone_name = _text(zone_labels).lower()
         z = self.zones.get(zone_name)
@@ -275,6 +331,8 @@ class ZoneTracker:
             z.max_label = max(z.max_label, len(longest))
             if len(longest) >= TUNNEL_LONG_LABEL and _entropy(longest) >= TUNNEL_LABEL_ENTROPY:
                 z.long_names += 1
+            if encoded_chars(sub) >= TUNNEL_ENCODED_CHARS:
+                z.encoded_names += 1
             if len(z.examples) < MAX_EXAMPLES:
                 z.examples.append(_text(labels)[:EXAMPLE_LEN])
         if qtype in DATA_QUERY_TYPES or qtype not in TYPES:
@@ -284,7 +342,7 @@ class ZoneTracker:
         return []
 
     def signals(self, z: _Zone) -> list[str]:
-        """Which tunnelling signals this zone shows (empty unless names are many and unique)."""
+        """Which volume signals this zone shows (empty unless names are many and unique)."""
         if z.unique < TUNNEL_MIN_UNIQUE:
             return []
         found = []
@@ -300,15 +358,19 @@ class ZoneTracker:
         return found
 
     def _judge(self, z: _Zone) -> list[Observation]:
+        """Flag a zone for volume (unique names + signals) or for a few encoded-data names."""
         found = self.signals(z)
-        if len(found) < TUNNEL_MIN_SIGNALS:
+        encoded = z.encoded_names >= TUNNEL_ENCODED_NAMES
+        if len(found) < TUNNEL_MIN_SIGNALS and not encoded:
             return []
+        if encoded:
+            found.append("encoded data in labels")
         z.reported = True
         span = max(z.t_last - z.t_first, 1e-9)
         detail: dict[str, Any] = {
             "domain": z.zone, "resolver": z.resolver, "queries": z.queries, "unique_names": z.unique,
             "bytes_in_labels": z.label_bytes, "max_label": z.max_label,
-            "long_label_names": z.long_names, "txt_null_queries": z.data_queries,
+            "long_label_names": z.long_names, "encoded_names": z.encoded_names, "txt_null_queries": z.data_queries,
             "rate_per_s": round(z.queries / span, 2), "signals": found, "examples": list(z.examples)}
         return [Observation(kind="dns-tunnel", severity="medium", flow=z.flow, channel=z.channel,
                             destination=z.zone, t_first=z.t_first, t_last=z.t_last,

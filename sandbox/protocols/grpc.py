@@ -4,17 +4,22 @@ A gRPC body is a sequence of ``flag(1) length(4) message``; flag bit 0 says the 
 is compressed with the stream's ``grpc-encoding`` (gzip, deflate, zstd).  gRPC-Web adds
 flag bit 7 for a trailers frame (text headers, no data).  The HTTP parsers build a
 ``GrpcMessages`` sink for bodies whose content-type is ``application/grpc*``.
+A compressed message is decoded in bounded steps; when decoding stops (expansion limit, bad
+data) what was decoded goes out with the reason, then the undecoded rest raw (meta ``raw``).
 """
 
 from __future__ import annotations
 
 import struct
 
-from sandbox.protocols.httpbody import MAX_BODY_PIECE, Emit, make_coding
+from sandbox.protocols.httpbody import MAX_BODY_PIECE, Emit, _Coding, make_coding
 
 # gRPC's default max receive message is 4 MiB; servers raise it to tens of MiB for bulk
 # uploads.  A message above this is emitted in pieces (compressed pieces stay compressed).
 MAX_GRPC_MESSAGE = MAX_BODY_PIECE
+# A message is handed to its decoder in slices of this size: the expansion budget grows with
+# the input, so one call yields at most ~1000x this (16 MiB), never 1000x a 64 MiB message.
+GRPC_DECODE_SLICE = 16 * 1024
 _PREFIX = struct.Struct(">BI")
 
 
@@ -85,15 +90,49 @@ class GrpcMessages:
             if coding is None:
                 meta["grpc_encoding"] = self.encoding  # e.g. snappy: left to the decoders
             else:
-                plain = coding.feed(data) + coding.end()
-                if coding.failed:
-                    meta["decode_errors"] = [coding.failed]
-                else:
-                    data = plain
-                    suffix = ("grpc", f"grpc-encoding:{self.encoding}")
+                self._decode(coding, data, meta)
+                self.messages += 1
+                return
         self._emit(data, suffix, meta, self._offset)
         if last:
             self._pieces = 0
             self.messages += 1
         else:
             self._pieces += 1
+
+    def _decode(self, coding: _Coding, data: bytes, meta: dict) -> None:
+        """Emit a compressed message decoded, in pieces of at most ~MAX_GRPC_MESSAGE.
+
+        When decoding stops, what it decoded goes out first (it may hold the real data before
+        a bomb), with the reason, then the compressed rest raw: still scanned, never lost.
+        """
+        decoded = ("grpc", f"grpc-encoding:{self.encoding}")
+        parts: list[bytes] = []
+        size = pieces = 0
+        raw = b""
+
+        def out(chunk: bytes, suffix: tuple[str, ...], more: bool, extra: dict) -> None:
+            nonlocal pieces
+            piece = {"piece": pieces} if pieces or more else {}
+            self._emit(chunk, suffix, {**meta, **piece, **extra}, self._offset)
+            pieces += 1
+
+        for i in range(0, len(data), GRPC_DECODE_SLICE):
+            chunk, raw = coding.feed_split(data[i : i + GRPC_DECODE_SLICE])
+            parts.append(chunk)
+            size += len(chunk)
+            if coding.failed:
+                raw += data[i + GRPC_DECODE_SLICE :]
+                break
+            if size >= MAX_GRPC_MESSAGE:
+                out(b"".join(parts), decoded, True, {})
+                parts, size = [], 0
+        else:
+            chunk, raw = coding.end_split()
+            parts.append(chunk)
+        note = {"decode_errors": [coding.failed]} if coding.failed else {}
+        text = b"".join(parts)
+        if text or not (pieces or raw):
+            out(text, decoded, bool(raw), note)
+        if raw:
+            out(raw, ("grpc",), False, {**note, "raw": True})

@@ -3,7 +3,9 @@
 Frames are unmasked in bulk (numpy XOR), fragments joined into messages, control frames
 (close/ping/pong, which can smuggle bytes too) emitted on their own, and permessage-deflate
 (RFC 7692) undone with or without context takeover.  Frame payloads are consumed as they
-arrive, so a frame of any size costs memory only up to the message piece cap.
+arrive, so a frame of any size costs memory only up to the message piece cap.  Inflating is
+bounded by an expansion ratio; when it stops (limit, bad data, gap) what was decoded goes out
+with the reason, and the message's compressed rest follows raw (meta ``raw``).
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ class _Side:
         self.msg_opcode = 0
         self.msg_parts: list[bytes] = []
         self.msg_size = 0
-        self.msg_in = 0
+        self.msg_in = 0  # compressed bytes of the message handed to the inflater
+        self.msg_out = 0  # bytes it decoded from them (msg_size restarts at every piece)
+        self.msg_raw = False  # inflating stopped: the parts held now are compressed bytes, raw
         self.msg_compressed = False
         self.msg_start = 0
         self.msg_t = 0.0
@@ -154,6 +158,7 @@ class WebSocketParser:
                 if side.msg_compressed and not side.decode_error:  # the inflate context is lost
                     side.decode_error = f"permessage-deflate: gap of {size} bytes"
                     side.inflater = None
+                    side.msg_raw = True
             side.remaining -= size
             side.mask_off += size
             side.wire += size
@@ -263,7 +268,8 @@ class WebSocketParser:
         side.msg_compressed = rsv1 and self.pmd.get("enabled") is not False
         side.msg_start = side.wire
         side.msg_t = self.t
-        side.msg_in = 0
+        side.msg_in = side.msg_out = 0
+        side.msg_raw = False
         side.pieces = 0
         side.decode_error = ""
         if side.msg_compressed and (side.inflater is None or side.reset_context):
@@ -271,44 +277,57 @@ class WebSocketParser:
 
     def _message_data(self, side: _Side, chunk: bytes, start: int) -> None:
         if side.msg_compressed and not side.decode_error:
-            chunk = self._inflate(side, chunk)
+            self._inflate(side, chunk)
+        else:
+            self._add(side, chunk)
+
+    def _add(self, side: _Side, chunk: bytes) -> None:
         if chunk:
             side.msg_parts.append(chunk)
             side.msg_size += len(chunk)
             if side.msg_size >= MAX_MESSAGE_PIECE:
                 self._flush_message(side, last=False)
 
-    def _inflate(self, side: _Side, data: bytes) -> bytes:
+    def _inflate(self, side: _Side, data: bytes, tail: bool = False) -> None:
+        """Inflate into the message in DECODE_STEP steps, so memory stays at one piece."""
         side.msg_in += len(data)
-        out = []
-        produced = side.msg_size
-        try:
-            while True:
+        while True:
+            try:
                 chunk = side.inflater.decompress(data, DECODE_STEP)
-                out.append(chunk)
-                produced += len(chunk)
-                if produced > MAX_EXPANSION_RATIO * side.msg_in + RATIO_SLACK:
-                    raise zlib.error(f"limit: expansion ratio {MAX_EXPANSION_RATIO}x reached")
-                data = side.inflater.unconsumed_tail
-                if not data and len(chunk) < DECODE_STEP:
-                    break
-        except zlib.error as exc:
-            side.decode_error = f"permessage-deflate: {exc}"
-            side.inflater = None  # the shared context is lost; next message starts afresh
-            self.ctx.info.errors.append(f"websocket {side.direction}: {side.decode_error}")
-            return data
-        return b"".join(out)
+            except zlib.error as exc:
+                self._stop_inflate(side, str(exc), b"" if tail else data)
+                return
+            data = side.inflater.unconsumed_tail  # only this is still undecoded
+            side.msg_out += len(chunk)
+            self._add(side, chunk)
+            if side.msg_out > MAX_EXPANSION_RATIO * side.msg_in + RATIO_SLACK:
+                reason = f"limit: expansion ratio {MAX_EXPANSION_RATIO}x reached"
+                self._stop_inflate(side, reason, b"" if tail else data)
+                return
+            if not data and len(chunk) < DECODE_STEP:
+                return
+
+    def _stop_inflate(self, side: _Side, reason: str, rest: bytes) -> None:
+        """Decoding stops: what it decoded goes out (with the reason), then the rest raw.
+
+        A bomb must not hide the real bytes before it; the raw rest of the message is still
+        scanned, so byte fingerprints stored in it are not lost either.
+        """
+        side.decode_error = f"permessage-deflate: {reason}"
+        side.inflater = None  # the shared context is lost; next message starts afresh
+        self.ctx.info.errors.append(f"websocket {side.direction}: {side.decode_error}")
+        self._flush_message(side, last=False)
+        side.msg_raw = True
+        self._add(side, rest)
 
     def _flush_message(self, side: _Side, last: bool, truncated: bool = False, hole: int = 0) -> None:
         if last and side.msg_compressed and not side.decode_error and side.inflater is not None and not truncated:
-            tail = self._inflate(side, _TAIL)
-            if tail and not side.decode_error:
-                side.msg_parts.append(tail)
+            self._inflate(side, _TAIL, tail=True)
         data = b"".join(side.msg_parts)
         side.msg_parts.clear()
         side.msg_size = 0
         if data or (last and not side.pieces):
-            labels = self.labels + (("permessage-deflate",) if side.msg_compressed and not side.decode_error else ())
+            labels = self.labels + (("permessage-deflate",) if side.msg_compressed and not side.msg_raw else ())
             meta: dict[str, Any] = {"opcode": _OPCODES[side.msg_opcode], "message": side.messages}
             if side.pieces or not last:
                 meta["piece"] = side.pieces
@@ -316,6 +335,8 @@ class WebSocketParser:
                 meta["truncated"] = True
             if side.decode_error:
                 meta["decode_errors"] = [side.decode_error]
+            if side.msg_raw:
+                meta["raw"] = True
             if hole:
                 meta["gap_after"] = hole
             self.out.append(self.ctx.payload(data, labels, side.direction, side.msg_t, self.t,

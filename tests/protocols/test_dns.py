@@ -28,9 +28,10 @@ from sandbox.model import FlowInfo, Observation, Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols import dns as dnsmod
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.dns import DnsError, DnsParser, parse_message, read_name, split_zone
+from sandbox.protocols.dns import DnsError, DnsParser, encoded_chars, parse_message, read_name, split_zone
 
 IODINE = "captures/dns_tunnel/elastic_dns-tunnel-iodine.pcap"
+DEMO = Path(__file__).resolve().parents[2] / "captures" / "demo" / "demo.pcapng"
 ORDINARY = ["www.example.com", "mail.example.com", "api.github.com", "github.com", "www.google.com",
             "fonts.googleapis.com", "www.bbc.co.uk", "news.bbc.co.uk", "pypi.org", "files.pythonhosted.org",
             "ntp.ubuntu.com", "time.windows.com", "login.microsoftonline.com", "www.illumina.com",
@@ -190,6 +191,117 @@ def test_ordinary_lookups_not_flagged() -> None:
     items, _ = dissect(segs)
     assert not tunnels(items)
     assert len(pls(items, "dns query A")) == len(ORDINARY)   # retransmits within a flow skipped
+
+
+# --------------------------------------------------------------------------- low-volume rule
+
+READS = ["GATTACAGGCTTAACCGTAGCTAGGATCCGATNNACGTTGCAAGGCTTAACCGTTAGCCATGCAAGGCTTAACCGTAGCTAGGAT",
+         "TTGCAAGGCTTAACCGTAGCTAGGATCCGATCGATCGTAGCTAGCTAGACGTTGCAAGGCTTAACCGTTAGCCAGGATCCGATCG",
+         "CCGATCGATCGTAGCTAGCTAGACGTTGCAAGGCTTAACCGTGATTACAGGCTTAACCGTAGCTAGGATCCGATGGCTTAACCGT"]
+
+
+def low_volume_exfil(zone: str, reads: list[str], sample: str = "PT5698-N1") -> list[str]:
+    """As the demo does it: the sample ID in base32, then each read in hex labels (2 per read)."""
+    tag = base64.b32encode(sample.encode()).decode().rstrip("=").lower()
+    names = [f"{tag}.id.{zone}"]
+    for n, read in enumerate(reads):
+        for part in range(0, len(read), 76):
+            hexed = read[part:part + 76].encode().hex()
+            labels = [hexed[i:i + 60] for i in range(0, len(hexed), 60)]
+            names.append(".".join([*labels, f"r{n}p{part // 76}", tag, zone]))
+    return names
+
+
+def udp_queries(names: list[str], rdtype: str = "A", gap: float = 0.8) -> list[Segment]:
+    """One socket, one query per name, ``gap`` seconds apart (slow: no rate signal)."""
+    return [Segment(1.0 + i * gap, "net", "udp", "10.0.0.2", 40000, "10.0.0.53", 53,
+                    query_wire(name, rdtype, ident=i)) for i, name in enumerate(names)]
+
+
+@pytest.mark.parametrize("label, chars", [
+    ("3431343334", 0),                         # hex of DNA text, but too short to be a data label
+    ("414347545441474341434754", 24),          # ... long enough: all digits, ~2 bits/char
+    ("000000000000000000000000", 0),           # padding, no variety
+    ("deadbeefcafebabefacade00", 24), ("deadbeefcafebabefacade", 0),   # hex words need a digit
+    ("mzxw6ytboi3tmnrqgiytmnzq", 24),          # base32 data
+    ("cluster3east", 0), ("node7worker2", 0),  # words with a digit: too many vowels
+    ("aGVsbG8gd29ybGQgdGhpcyBp", 24),          # base64url data
+    ("3f2504e0-4f89-11d3-9a0c-0305e82c3301", 0),  # a UUID with dashes: an identifier, not payload
+    ("d1234abcd5678", 13), ("prod-useast1-telemetry2", 0), ("illuminaprodstorage01", 0)])
+def test_encoded_label_shapes(label: str, chars: int) -> None:
+    assert encoded_chars([label.encode(), b"www"]) == chars
+
+
+def test_service_names_carry_no_encoded_data() -> None:
+    assert encoded_chars([b"3a1f5c9e8b7d6a4f2e1c0b9a8d7e6f5a", b"_googlecast", b"_tcp"]) == 0
+    assert encoded_chars([b"mzxw6ytboi3tmnrqgiytmnzq", b"_acme-challenge"]) == 0
+
+
+def test_low_volume_hex_exfil_is_flagged() -> None:
+    """A sample ID and three reads in 7 slow queries: far below 30 names, still a tunnel."""
+    names = low_volume_exfil("c2.telemetry-cache.test", READS)
+    items, _ = dissect(udp_queries(names))
+    (obs,) = tunnels(items)
+    assert obs.destination == "telemetry-cache.test" and obs.detail["queries"] == len(names) == 7
+    assert obs.detail["encoded_names"] == 6 and obs.detail["signals"] == ["encoded data in labels"]
+    assert obs.flow == "udp 10.0.0.2:40000 > 10.0.0.53:53" and obs.severity == "medium"
+
+
+def test_low_volume_rule_needs_enough_encoded_names() -> None:
+    """Three data-bearing names (one read and the ID) stay below the threshold of four."""
+    assert dnsmod.TUNNEL_ENCODED_NAMES == 4
+    items, _ = dissect(udp_queries(low_volume_exfil("t.exfil.test", READS[:1])))
+    assert not tunnels(items)
+    names = [f"{base64.b32encode(os.urandom(20)).decode().rstrip('=').lower()}.q.exfil.test" for _ in range(4)]
+    assert not tunnels(dissect(udp_queries(names[:3], "TXT"))[0])
+    (obs,) = tunnels(dissect(udp_queries(names, "TXT"))[0])
+    assert obs.detail["domain"] == "exfil.test" and obs.detail["encoded_names"] == 4
+
+
+def test_demo_capture_dns_leg_is_flagged() -> None:
+    if not DEMO.is_file():
+        pytest.skip("captures/demo not generated")
+    items, _ = dissect_file(DEMO)
+    assert [(o.detail["domain"], o.flow) for o in tunnels(items)] == [
+        ("telemetry-cache.test", "udp 10.20.0.5:49159 > 10.20.0.1:53")]
+
+
+def _reverse6(i: int) -> str:
+    addr = f"20010db8{i:024x}"
+    return ".".join(reversed(addr)) + ".ip6.arpa"
+
+
+NOT_TUNNELS = {
+    "cdn": [f"d{h}.cloudfront.net" for h in ("1234abcd5678", "3kx9c2b0a1z7q", "2f1b0c9a8e7d6c5", "9a8b7c6d")]
+    + [f"e{n}.dscb.akamaiedge.net" for n in (7512, 673, 1234, 9981)]
+    + [f"r{n}---sn-4g5e6nz{c}.googlevideo.com" for n, c in ((3, "z"), (4, "s"), (5, "l"), (1, "k"))]
+    + [f"{h}.cdn.example.com" for h in ("ab12cd34ef56ab78cd90", "0f1e2d3c4b5a69788796", "a1b2c3d4e5f6a7b8c9d0",
+                                        "9f8e7d6c5b4a39281706")],
+    "reverse": [f"{i}.{i * 7 % 256}.51.198.in-addr.arpa" for i in range(1, 60)] + [_reverse6(i) for i in range(130)],
+    "dns-sd": [f"Chromecast-{os.urandom(16).hex()}._googlecast._tcp.local" for _ in range(8)]
+    + [f"{os.urandom(16).hex()}-{os.urandom(4).hex()}.local" for _ in range(8)]
+    + ["_services._dns-sd._udp.local", "_ipp._tcp.local", "Brother HL-L2350DW._ipp._tcp.local"],
+    "service": [f"{os.urandom(16).hex()}._http._tcp.lab.example.com" for _ in range(8)]
+    + [f"_acme-challenge.{os.urandom(12).hex()}.example.org" for _ in range(8)]
+    + ["_ldap._tcp.dc._msdcs.corp.example.com", "_kerberos._udp.corp.example.com"],
+    "ordinary": ORDINARY + ["123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                            "a3k7odshaiipe8-ats.iot.us-east-1.amazonaws.com",
+                            "vpce-0123456789abcdef0-abcdefgh.s3.us-east-1.vpce.amazonaws.com",
+                            "ec2-54-23-1-2.compute-1.amazonaws.com", "illuminaprodstorage01.blob.core.windows.net",
+                            "cluster3east.node7worker2.k8s.example.com", "prod-useast1-telemetry2.vendor.example"],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_TUNNELS))
+def test_ordinary_shapes_never_flagged(kind: str) -> None:
+    """CDN hash names, reverse lookups, DNS-SD/mDNS, _service names and plain hosts, fast and repeated."""
+    names = NOT_TUNNELS[kind]
+    segs = udp_queries(names * 2, "PTR" if kind == "reverse" else "A", gap=0.05)   # 20/s, over 5 s
+    if kind == "dns-sd":   # mDNS: multicast on 5353
+        segs = [Segment(s.t, s.channel, s.transport, s.src, 5353, "224.0.0.251", 5353, s.data) for s in segs]
+    items, _ = dissect(segs)
+    assert len(pls(items, "dns query " + ("PTR" if kind == "reverse" else "A"))) >= len(set(names)) // 2
+    assert not tunnels(items)
 
 
 def test_zone_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import struct
+import time
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -12,10 +14,12 @@ import zstandard
 
 from sandbox.model import Payload
 from sandbox.protocols import grpc as grpc_mod
+from sandbox.protocols import httpbody
 from sandbox.protocols.grpc import GrpcMessages
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
 from tests.protocols.test_http2 import Pair
+from tests.protocols.test_httpbody import SECRET, bomb_after_secret
 from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, run
 
 READS = [b"@r%d\nACGTTGCA%d\n+\nIIIIIIIII\n" % (i, i) * 50 for i in range(5)]
@@ -112,6 +116,77 @@ def test_grpc_web_over_http1() -> None:
     got = messages(run(Http1Parser, [("out", wire)]))
     assert [p.data for p in got] == [READS[0], b"grpc-status: 0\r\n"]
     assert got[1].meta["grpc_web_trailers"] is True and got[0].chain[1] == f"http/1.1 POST {METHOD}"
+
+
+# --------------------------------------------------------------------------- bombs behind real data
+
+
+def run_bomb(encoding: str, bomb: bytes) -> tuple[list[tuple[bytes, tuple, dict, int]], int, float]:
+    """One compressed message holding ``bomb``, then a plain one, fed 4 KiB at a time."""
+    out: list[tuple[bytes, tuple, dict, int]] = []
+    sink = GrpcMessages(encoding, lambda d, s, m, o: out.append((d, s, m, o)))
+    body = frame(bomb, True) + frame(b"next message")
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        for i in range(0, len(body), 4096):
+            sink.feed(body[i : i + 4096])
+        sink.end()
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return out, peak, seconds
+
+
+def check_bomb(encoding: str, bomb: bytes, out: list, ratio: int) -> None:
+    """The decoded part (with the data and the note), then the compressed rest raw, then framing goes on."""
+    note = f"{encoding}: limit: expansion ratio {ratio}x reached"
+    (decoded, d_suffix, d_meta, d_off), (raw, r_suffix, r_meta, r_off), after = out
+    assert decoded.startswith(SECRET) and not decoded[len(SECRET):].strip(b"\0")
+    assert len(decoded) <= ratio * len(bomb) + httpbody.RATIO_SLACK + httpbody.DECODE_STEP
+    assert d_suffix == ("grpc", f"grpc-encoding:{encoding}") and r_suffix == ("grpc",)
+    assert d_meta["decode_errors"] == r_meta["decode_errors"] == [note]
+    assert (d_meta["piece"], r_meta["piece"], r_meta["raw"], "raw" in d_meta) == (0, 1, True, False)
+    assert bomb.endswith(raw)  # the compressed remainder to the end (zstd: from its last held block)
+    assert d_off == r_off == 5 and d_meta["grpc_message"] == 0
+    assert after == (b"next message", ("grpc",), {"grpc_message": 1, "compressed": False}, 10 + len(bomb))
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_bomb_behind_real_data_keeps_the_data(encoding: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ratio 100x so deflate (at most ~1030x) can be a bomb; 64 MiB of zeros in the message."""
+    monkeypatch.setattr(httpbody, "MAX_EXPANSION_RATIO", 100)
+    bomb = bomb_after_secret(encoding, 64)
+    out, peak, seconds = run_bomb(encoding, bomb)
+    check_bomb(encoding, bomb, out, 100)
+    bound = 3 * (100 * len(bomb) + httpbody.RATIO_SLACK) + 2 * httpbody.DECODE_STEP + 4 * len(bomb)
+    assert bound < 64 << 20 and peak < bound  # a few times the limit, never the 64 MiB
+    assert seconds < 5
+
+
+def test_zstd_bomb_at_the_real_ratio() -> None:
+    """32 KiB of data + 200 MiB of zeros in one zstd frame (a few KiB on the wire)."""
+    bomb = bomb_after_secret("zstd", 200)
+    out, peak, seconds = run_bomb("zstd", bomb)
+    check_bomb("zstd", bomb, out, httpbody.MAX_EXPANSION_RATIO)
+    limit = httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK
+    assert limit < 100 << 20 and peak < 3 * limit and seconds < 5
+
+
+def test_large_decoded_message_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoded output past the piece cap goes out in pieces as it is decoded, not all at once."""
+    monkeypatch.setattr(grpc_mod, "MAX_GRPC_MESSAGE", 10_000)
+    monkeypatch.setattr(grpc_mod, "GRPC_DECODE_SLICE", 100)
+    big = SECRET + b"".join(READS)  # incompressible first: output comes slice by slice
+    out: list[tuple[bytes, tuple, dict]] = []
+    sink = GrpcMessages("gzip", lambda d, s, m, o: out.append((d, s, m)))
+    sink.feed(frame(gzip.compress(big), True))
+    sink.end()
+    assert b"".join(d for d, _, _ in out) == big and len(out) > 3
+    assert all(len(d) < 10_000 + 1000 for d, _, _ in out)
+    assert [m["piece"] for _, _, m in out] == list(range(len(out)))
+    assert all(s == ("grpc", "grpc-encoding:gzip") and "decode_errors" not in m for _, s, m in out)
 
 
 # --------------------------------------------------------------------------- live loopback (e2e)

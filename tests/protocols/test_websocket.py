@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import struct
+import time
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -13,7 +16,9 @@ import pytest
 from sandbox.model import Payload
 from sandbox.protocols import websocket
 from sandbox.protocols.http1 import Http1Parser
+from sandbox.protocols.httpbody import DECODE_STEP, RATIO_SLACK
 from sandbox.protocols.websocket import WebSocketParser, unmask
+from tests.protocols.test_httpbody import SECRET
 from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, run, ws_mask
 
 KEY = b"\x11\x22\x33\x44"
@@ -146,6 +151,78 @@ def test_detect_mid_stream() -> None:
     assert not WebSocketParser.detect(b"GET / HTTP/1.1\r\n\r\n", b"", 5000, 80)
     got = messages(run(WebSocketParser, [("out", ws_frame(b"hello")), ("in", ws_frame(b"hi", masked=False))]))
     assert [(p.chain, p.data) for p in got] == [(("tcp", "websocket"), b"hello"), (("tcp", "websocket"), b"hi")]
+
+
+# --------------------------------------------------------------------------- bombs behind real data
+
+
+@functools.cache
+def deflate_bomb(zeros_mib: int) -> bytes:
+    """SECRET then a run of zeros as ONE permessage-deflate message (sync flush, tail removed)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    zeros = bytes(1 << 20)
+    data = c.compress(SECRET) + b"".join(c.compress(zeros) for _ in range(zeros_mib)) + c.flush(zlib.Z_SYNC_FLUSH)
+    return data[:-4]
+
+
+def run_bomb(comp: bytes, step: int) -> tuple[list[Payload], list[str], int, float]:
+    """A masked client frame holding ``comp``, then a plain message; (messages, errors, peak, s)."""
+    ctx = make_ctx()
+    p = WebSocketParser(ctx, client="out", label=LABEL, extensions="permessage-deflate")
+    wire = ws_frame(comp, rsv1=True) + ws_frame(b"next message")
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        items = feed_all(p, [("out", wire)], step)
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return messages(items), ctx.info.errors, peak, seconds
+
+
+def check_bomb(got: list[Payload], errors: list[str], comp: bytes, ratio: int) -> None:
+    """Decoded part first (labelled, with the note), then the compressed rest raw, then framing goes on."""
+    note = f"permessage-deflate: limit: expansion ratio {ratio}x reached"
+    *bomb, after = got
+    assert after.data == b"next message" and after.meta["message"] == 1 and "decode_errors" not in after.meta
+    decoded = [p for p in bomb if not p.meta.get("raw")]
+    raw = [p for p in bomb if p.meta.get("raw")]
+    assert bomb == decoded + raw and len(decoded) == 1 and raw
+    first = decoded[0]
+    assert first.chain == ("tcp", LABEL, "websocket", "permessage-deflate")
+    assert first.data.startswith(SECRET) and not first.data[len(SECRET):].strip(b"\0")
+    assert len(first.data) <= ratio * len(comp) + RATIO_SLACK + DECODE_STEP
+    assert first.meta["decode_errors"] == [note] and errors == [f"websocket out: {note}"]
+    rest = b"".join(p.data for p in raw)
+    assert comp.endswith(rest) and len(rest) < len(comp)  # the compressed remainder, to the end
+    assert all(p.chain == ("tcp", LABEL, "websocket") and p.meta["decode_errors"] == [note] for p in raw)
+    assert [p.meta["piece"] for p in bomb] == list(range(len(bomb)))
+
+
+@pytest.mark.parametrize("step", [4096, 10**9])
+def test_bomb_behind_real_data_keeps_the_data(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ratio 100x so deflate (at most ~1030x) is a bomb even when the frame arrives whole."""
+    monkeypatch.setattr(websocket, "MAX_EXPANSION_RATIO", 100)
+    comp = deflate_bomb(64)
+    got, errors, peak, seconds = run_bomb(comp, step)
+    check_bomb(got, errors, comp, 100)
+    bound = 3 * (100 * len(comp) + RATIO_SLACK) + 2 * DECODE_STEP
+    assert bound < 64 << 20 and peak < bound  # a few times the limit, never the 64 MiB
+    assert seconds < 5
+
+
+def test_bomb_after_earlier_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces already flushed count towards the ratio; the note lands on the piece the stop flushes."""
+    monkeypatch.setattr(websocket, "MAX_EXPANSION_RATIO", 100)
+    monkeypatch.setattr(websocket, "MAX_MESSAGE_PIECE", 1 << 20)
+    comp = deflate_bomb(64)
+    got, errors, _peak, _s = run_bomb(comp, 4096)
+    *bomb, after = got
+    decoded = b"".join(p.data for p in bomb if not p.meta.get("raw"))
+    assert decoded.startswith(SECRET) and len(decoded) <= 100 * len(comp) + RATIO_SLACK + DECODE_STEP
+    assert comp.endswith(b"".join(p.data for p in bomb if p.meta.get("raw")))
+    assert bomb[-1].meta["raw"] and after.data == b"next message"
 
 
 # --------------------------------------------------------------------------- live loopback (e2e)
