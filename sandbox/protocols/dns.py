@@ -422,12 +422,15 @@ class _DnsCore:
                 if len(self.recent) > RECENT_NAMES:
                     self.recent.popitem(last=False)
                 tname = type_name(qtype)
-                meta = {"qtype": tname, "qname": _text(labels)}
-                out.append(ctx.payload(b".".join(labels), f"dns query {tname}",
-                                       direction, t, meta=meta))
-                sub, _zone = split_zone(labels)
+                sub, zone = split_zone(labels)
+                meta = {"qtype": tname, "qname": _text(labels), "resolver": ctx.destination}
+                # The name's data travels on to the zone's own servers: that is where it leaks to.
+                queried = [ctx.payload(b".".join(labels), f"dns query {tname}", direction, t, meta=meta)]
                 if sub:
-                    out.append(ctx.payload(b"".join(sub), "dns qname", direction, t, meta=meta))
+                    queried.append(ctx.payload(b"".join(sub), "dns qname", direction, t, meta=meta))
+                for payload in queried:
+                    payload.destination = _text(zone) or ctx.destination
+                out.extend(queried)
                 # a query always goes client -> resolver, whichever side the flow table calls "out"
                 out.extend(self.zones.query(ctx, labels, qtype, t))
         for rec in msg.records:

@@ -124,7 +124,7 @@ def test_query_and_answer_payloads_via_dissector() -> None:
     items, d = dissect(segs)
     (name,) = pls(items, "dns query TXT")
     assert name.data == b"x7k2.data.exfil.test" and name.direction == "out"
-    assert name.destination == "10.0.0.53" and name.meta["qtype"] == "TXT"
+    assert name.destination == "exfil.test" and name.meta["resolver"] == "10.0.0.53" and name.meta["qtype"] == "TXT"
     (qname,) = pls(items, "dns qname")
     assert qname.data == b"x7k2data" and qname.chain == ("udp", "dns qname")
     (answer,) = pls(items, "dns answer TXT")
