@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--html", type=Path, help="write a self-contained HTML report here")
     rp.add_argument("--tls-keylog", type=Path, metavar="KEYLOG",
                     help="NSS key log (SSLKEYLOGFILE) to decrypt TLS; keys inside pcapng are used anyway")
-    rp.add_argument("--db", type=Path, help="SQLite store for the dashboard (default: a temporary one)")
+    rp.add_argument("--db", type=Path,
+                    help="SQLite store for the dashboard, replaced if it exists (default: a temporary one)")
     rp.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
                     help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
     rp.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
@@ -158,6 +159,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         import tempfile
 
         db_path = Path(tempfile.mkdtemp(prefix="sandbox-")) / "store.sqlite"
+    for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        stale.unlink(missing_ok=True)  # a store holds one session; a replay starts a new one
     store = Store(db_path)
     bar = _progress_bar(sum(c.stat().st_size for c in args.captures), args.quiet)
     try:

@@ -85,3 +85,23 @@ def test_tls_keylog_replay_decrypts(shared_data: Path, tmp_path, keylog_name):
 
     rows = sqlite3.connect(db).execute("SELECT decrypted FROM flows WHERE encrypted = 1").fetchall()
     assert rows and all(r[0] == 1 for r in rows)
+
+
+def test_demo_replay_into_a_store_twice_keeps_one_session(tmp_path):
+    from sandbox.simulate import ensure_demo
+
+    run_dir, capture = ensure_demo(Path(__file__).resolve().parents[1] / "captures" / "demo")
+    db = tmp_path / "store.sqlite"
+    args = ["replay", str(capture), "--run", str(run_dir), "--db", str(db), "--quiet", "--cache-dir",
+            str(tmp_path / "cache"), "--report", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"),
+            "--html", str(tmp_path / "r.html")]
+    assert main(args) == 1
+    import sqlite3
+
+    first = sqlite3.connect(db).execute("SELECT count(*) FROM findings").fetchone()[0]
+    assert main(args) == 1
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM findings").fetchone()[0] == first > 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["verdict"] == "leak" and len(report["findings"]) == first
+    assert (tmp_path / "r.xml").read_text().count("<failure") >= 1
+    assert "SUSPECTED LEAK" in (tmp_path / "r.html").read_text()
