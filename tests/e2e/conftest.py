@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,81 +24,25 @@ from typing import Any
 import pytest
 
 from sandbox.simulate.runfolder import make_illumina_run, sample_fastqs
+from tests.loopback import Recording, record_lo
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = f"127.77.{os.getpid() % 250 + 1}.{os.getpid() // 250 % 250 + 1}"
 INSTRUMENT = "127.0.0.1"
-PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
-CAPTURE_START_TIMEOUT = 10.0  # dumpcap opens lo and writes its header in well under a second
-SETTLE = 0.3  # after the header, and before SIGINT: lets the kernel hand the last packets to dumpcap
 CLI_TIMEOUT = 120
 
 
 # --- recording ------------------------------------------------------------------------------------
 
 
-class Recording:
-    """One dumpcap process on ``lo``; a context manager that is capturing once entered."""
-
-    def __init__(self, path: Path, bpf: str):
-        self.path = path
-        self.bpf = bpf
-        self.proc: subprocess.Popen | None = None
-        self._log = path.with_suffix(".dumpcap.log")
-
-    def start(self) -> Recording:
-        log = open(self._log, "wb")  # noqa: SIM115 - dumpcap writes here for its whole life
-        self.proc = subprocess.Popen(
-            ["dumpcap", "-i", "lo", "-B", "64", "-f", self.bpf, "-w", str(self.path), "-q"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-        )
-        log.close()
-        deadline = time.monotonic() + CAPTURE_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dumpcap exited {self.proc.returncode}: {self._log.read_text()[-500:]}")
-            if self.path.exists() and self.path.stat().st_size >= 28:
-                with open(self.path, "rb") as fh:
-                    if fh.read(4) == PCAPNG_SHB:
-                        time.sleep(SETTLE)
-                        return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"dumpcap did not start capturing within {CAPTURE_START_TIMEOUT}s")
-
-    def stop(self) -> Path:
-        if self.proc is not None and self.proc.poll() is None:
-            time.sleep(SETTLE)
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.path
-
-    def __enter__(self) -> Recording:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
 @pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[Callable[..., Recording]]:
+def recorder(tmp_path: Path) -> Callable[..., AbstractContextManager[Recording]]:
     """``with recorder() as rec: ...`` records loopback traffic to/from HOST into ``rec.path``."""
-    if shutil.which("dumpcap") is None:
-        pytest.skip("dumpcap not installed")
-    made: list[Recording] = []
 
-    def start(bpf: str | None = None, name: str = "capture.pcapng") -> Recording:
-        rec = Recording(tmp_path / name, bpf or f"host {HOST}")
-        made.append(rec)
-        return rec
+    def start(bpf: str | None = None, name: str = "capture.pcapng") -> AbstractContextManager[Recording]:
+        return record_lo(tmp_path / name, bpf or f"host {HOST}")
 
-    yield start
-    for rec in made:
-        rec.stop()
+    return start
 
 
 # --- the CLI ----------------------------------------------------------------------------------------

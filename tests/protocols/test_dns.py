@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import signal
 import socket
-import subprocess
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dns.message
@@ -29,6 +23,7 @@ from sandbox.protocols import Dissector
 from sandbox.protocols import dns as dnsmod
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.dns import DnsError, DnsParser, encoded_chars, parse_message, read_name, split_zone
+from tests.loopback import record_lo
 
 IODINE = "captures/dns_tunnel/elastic_dns-tunnel-iodine.pcap"
 DEMO = Path(__file__).resolve().parents[2] / "captures" / "demo" / "demo.pcapng"
@@ -330,33 +325,6 @@ def test_iodine_capture_is_flagged(shared_data: Path) -> None:
 
 
 # --------------------------------------------------------------------------- live, recorded on lo
-
-
-@contextmanager
-def record_lo(path: Path, bpf: str) -> Iterator[Path]:
-    if shutil.which("dumpcap") is None:
-        pytest.skip("dumpcap not installed")
-    proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 15
-        while not (path.exists() and path.stat().st_size > 0):
-            if proc.poll() is not None:
-                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("dumpcap did not start")
-            time.sleep(0.05)
-        time.sleep(0.3)
-        yield path
-        time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 class Responder:

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import ftplib
 import io
-import os
-import shutil
-import signal
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +16,7 @@ from sandbox.model import FlowInfo, Payload
 from sandbox.protocols import Dissector
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.ftp import FtpParser, parse_eprt_arg, parse_port_arg
+from tests.loopback import record_lo
 
 READS = b"".join(b"@read%d\nACGTTGCA%sTTAG\n+\n%s\n" % (i, b"ACGT" * 10, b"I" * 52) for i in range(3000))
 CLIENT, SERVER = ("10.0.0.2", 50001), ("10.0.0.9", 21)
@@ -199,33 +194,6 @@ def test_auth_tls_hands_the_control_channel_to_the_tls_parser(shared_data: Path)
 
 
 # --------------------------------------------------------------------------- live: ftplib -> pyftpdlib
-
-
-@contextmanager
-def record_lo(path: Path, bpf: str) -> Iterator[Path]:
-    if shutil.which("dumpcap") is None:
-        pytest.skip("dumpcap not installed")
-    proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 15
-        while not (path.exists() and path.stat().st_size > 0):
-            if proc.poll() is not None:
-                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("dumpcap did not start")
-            time.sleep(0.05)
-        time.sleep(0.3)
-        yield path
-        time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 HOST = "127.0.21.21"   # a loopback address of our own: the capture filter sees only this test

@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import os
-import shutil
-import signal
 import smtplib
 import ssl
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -27,6 +20,7 @@ from sandbox.model import FlowInfo, Observation, Payload
 from sandbox.protocols import Dissector
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.smtp import SmtpParser, mime_parts, unstuff
+from tests.loopback import record_lo
 
 CSV = b"Sample_ID,Sample_Name,Index\nS1,patient-0042,ACGTACGT\nS2,patient-0043,TTGGCCAA\n" * 30
 VCF = "BEGIN:VCARD\r\nFN:Dr. Müller = lab lead\r\nEND:VCARD\r\n".encode()
@@ -156,33 +150,6 @@ def test_written_pcap_through_the_dissector(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- live: smtplib -> aiosmtpd
-
-
-@contextmanager
-def record_lo(path: Path, bpf: str) -> Iterator[Path]:
-    if shutil.which("dumpcap") is None:
-        pytest.skip("dumpcap not installed")
-    proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 15
-        while not (path.exists() and path.stat().st_size > 0):
-            if proc.poll() is not None:
-                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("dumpcap did not start")
-            time.sleep(0.05)
-        time.sleep(0.3)
-        yield path
-        time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 HOST = "127.0.25.25"   # a loopback address of our own: the capture filter sees only this test

@@ -2,19 +2,16 @@
 
 Whatever the parser: the same conversation fed whole, split at every position, or cut into
 random chunks gives the same Payloads; garbage, truncation and gaps never raise.  The
-helpers at the bottom (loopback recording with dumpcap, tshark "follow" as oracle) are
+helpers at the bottom (loopback recording by ``host:port``, tshark "follow" as oracle) are
 shared with the protocol tests of this folder.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +25,7 @@ from hypothesis import strategies as st
 from sandbox.model import FlowInfo, Observation, Payload
 from sandbox.protocols import STREAM_PARSERS
 from sandbox.protocols.context import FlowContext
+from tests import loopback
 
 Conversation = list[tuple[str, bytes]]
 _HEX_LINE = re.compile(r"\t?[0-9a-f]+$")
@@ -190,36 +188,13 @@ def test_mutated_sample_never_raises(cls: type, data: st.DataObject) -> None:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def have_dumpcap() -> bool:
-    return shutil.which("dumpcap") is not None and shutil.which("tshark") is not None
-
-
 @contextmanager
 def record_lo(path: Path, host: str, port: int) -> Iterator[Path]:
-    """Record ``host:port`` TCP traffic on ``lo`` with dumpcap while the body runs."""
-    if not have_dumpcap():
-        pytest.skip("dumpcap/tshark not installed")
-    proc = subprocess.Popen(["dumpcap", "-q", "-B", "64", "-i", "lo", "-f", f"host {host} and tcp port {port}",
-                             "-w", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 15
-        while not (path.exists() and path.stat().st_size > 0):
-            if proc.poll() is not None:
-                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("dumpcap did not start")
-            time.sleep(0.05)
-        time.sleep(0.3)  # the filter is attached once the file header is written; be safe
-        yield path
-        time.sleep(0.5)  # let the last packets reach the capture
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+    """Record ``host:port`` TCP traffic on ``lo`` (tests.loopback) for the tshark-oracle tests here."""
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed")
+    with loopback.record_lo(path, f"host {host} and tcp port {port}") as rec:
+        yield rec.path
 
 
 def tcp_streams(pcap: Path) -> dict[int, Conversation]:

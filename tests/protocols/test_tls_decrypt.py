@@ -6,13 +6,9 @@ import datetime
 import http.server
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +22,7 @@ from sandbox.captures import open_capture
 from sandbox.model import Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols.tls_decrypt import TlsDecryptError, command, decrypt, interleave, parse_line
+from tests.loopback import record_lo
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 
@@ -88,33 +85,6 @@ def test_parse_line_takes_the_inner_ip_of_tunnelled_packets() -> None:
 
 
 # --------------------------------------------------------------------------- live capture
-
-
-@contextmanager
-def record_lo(path: Path, bpf: str) -> Iterator[Path]:
-    if shutil.which("dumpcap") is None:
-        pytest.skip("dumpcap not installed")
-    proc = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", bpf, "-w", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 15
-        while not (path.exists() and path.stat().st_size > 0):
-            if proc.poll() is not None:
-                pytest.skip(f"dumpcap cannot capture on lo: {proc.stderr.read().decode()[-300:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("dumpcap did not start")
-            time.sleep(0.05)
-        time.sleep(0.3)
-        yield path
-        time.sleep(0.5)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 class _Upload(http.server.BaseHTTPRequestHandler):
