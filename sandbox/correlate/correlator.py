@@ -154,7 +154,7 @@ class Correlator:
             # one view place to several file places: keep, per view place, only the places whose
             # segment is longest, and of those one per file
             size = np.repeat(last - first + 1, last - first + 1)
-            order = np.lexsort((loc, -size, q))
+            order = _lexsort3(loc, -size, q)
             qs, ls, ss = q[order], loc[order], size[order]
             q_first = np.concatenate(([True], qs[1:] != qs[:-1]))
             longest = np.maximum.accumulate(np.where(q_first, np.arange(len(qs)), 0))
@@ -399,10 +399,27 @@ def _segments(q: np.ndarray, loc: np.ndarray, foff: np.ndarray, gap: int):
     """Sort matches by (file stream, diagonal, view place) and cut them into contiguous segments:
     returns the sorted arrays and each segment's first and last row."""
     diag = foff - q
-    order = np.lexsort((q, diag, loc))
+    order = _lexsort3(q, diag, loc)
     q, loc, foff, diag = q[order], loc[order], foff[order], diag[order]
     new = np.ones(len(q), dtype=bool)
     new[1:] = (loc[1:] != loc[:-1]) | (diag[1:] != diag[:-1]) | (q[1:] - q[:-1] > gap)
     first = np.flatnonzero(new)
     last = np.append(first[1:], len(q)) - 1
     return q, loc, foff, first, last
+
+
+def _lexsort3(minor: np.ndarray, middle: np.ndarray, major: np.ndarray) -> np.ndarray:
+    """``np.lexsort((minor, middle, major))`` (int64 keys): as one stable sort of a packed key when
+    the three ranges fit in 63 bits (always, for real files and views), which is several times
+    faster than three sort passes."""
+    if len(minor) < 2:
+        return np.lexsort((minor, middle, major))
+    lows = [int(a.min()) for a in (minor, middle, major)]
+    spans = [int(a.max()) - lo + 1 for a, lo in zip((minor, middle, major), lows, strict=True)]
+    if spans[0] * spans[1] * spans[2] >= 1 << 63:
+        return np.lexsort((minor, middle, major))
+    key = (major - lows[2]) * spans[1]
+    key += middle - lows[1]
+    key *= spans[0]
+    key += minor - lows[0]
+    return np.argsort(key, kind="stable")

@@ -58,7 +58,7 @@ class SequenceHit:
 
 def _candidates(wid: np.ndarray, found: np.ndarray, need: int) -> np.ndarray:
     """Window ids with at least ``need`` found k-mers (repeats included: an upper bound)."""
-    w = np.sort(wid[found])
+    w = wid[found]  # already sorted: window ids grow along the view
     if not len(w):
         return w
     starts = np.flatnonzero(np.concatenate(([True], w[1:] != w[:-1])))
@@ -93,17 +93,20 @@ def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
         considered &= kmer_hash(kmers) <= max_hash(index.km_scale)
     confirmed = np.zeros(len(kmers), dtype=bool)
     windows = 0
+    # Equal k-mers side by side, in view order: window ids grow along the view, so the repeats of a
+    # (window, k-mer) pair are neighbours there.  One sort serves both tilings.
+    by_kmer = np.argsort(kmers, kind="stable")
+    same_kmer = kmers[by_kmer[1:]] == kmers[by_kmer[:-1]]
     for wid_all in vk.wid:
         wid = wid_all[sub]
         # distinct (window, k-mer) pairs, so a repeated k-mer inside one read counts once
-        order = np.lexsort((kmers, wid))
-        w, k = wid[order], kmers[order]
-        first = np.ones(len(w), dtype=bool)
-        first[1:] = (w[1:] != w[:-1]) | (k[1:] != k[:-1])
-        sel = order[first & considered[order]]
+        w = wid[by_kmer]
+        repeat = np.zeros(len(kmers), dtype=bool)
+        repeat[by_kmer[1:]] = same_kmer & (w[1:] == w[:-1])
+        sel = np.flatnonzero(considered & ~repeat)
         if not len(sel):
             continue
-        wsel = wid[sel]  # sorted (lexsort key), so windows are runs
+        wsel = wid[sel]  # in view order, so sorted: windows are runs
         starts_w = np.flatnonzero(np.concatenate(([True], wsel[1:] != wsel[:-1])))
         uniq_w = wsel[starts_w]
         total = np.diff(np.append(starts_w, len(wsel)))

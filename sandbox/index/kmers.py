@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from bisect import bisect_left
 
 import numpy as np
 
@@ -55,6 +56,11 @@ ADAPTERS = (
 # A run starts with >= K letters (so common short words such as "cat" never reach Python), and may
 # continue over line breaks (wrapped FASTA).
 _RUN = re.compile(rb"[ACGTNacgtn]{%d,}(?:\r?\n[ACGTNacgtn]+)*" % K)
+# Bytes of a run as 1, everything else 0: a run of >= K (31) letters covers a whole 16-byte aligned
+# block, so blocks of sixteen 1s (two uint64 words of 0x01 bytes) are the only places to look.
+_LETTERS = bytes(int(c in b"ACGTNacgtn") for c in range(256))
+_STEP = 16  # bytes per aligned block: any K consecutive bytes contain one (K >= 2 * _STEP - 1)
+_ONES = np.uint64(0x0101010101010101)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -91,6 +97,11 @@ def _forward(codes: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+# Bases per step of ``canonical``: its ~8 temporaries of 8 bytes per base stay in the L2 cache
+# (several times faster than whole multi-MiB views); k-mers are local, so the result is the same.
+CANONICAL_BLOCK = 1 << 15
+
+
 def canonical(seq: bytes, k: int = K) -> np.ndarray:
     """Canonical k-mers of every valid window of ``seq`` (those without N or other letters).
 
@@ -101,12 +112,16 @@ def canonical(seq: bytes, k: int = K) -> np.ndarray:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
     bad = codes == INVALID
     clean = np.where(bad, 0, codes).astype(np.uint8)
-    fwd = _forward(clean, k)
-    rev = _forward((3 - clean)[::-1], k)[::-1]
+    n = len(codes) - k + 1
+    both = np.empty(n, dtype=np.uint64)
+    for s in range(0, n, CANONICAL_BLOCK):
+        e = min(s + CANONICAL_BLOCK, n)
+        piece = clean[s: e + k - 1]
+        np.minimum(_forward(piece, k), _forward((3 - piece)[::-1], k)[::-1], out=both[s:e])
     cum = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
     ok = (cum[k:] - cum[:-k]) == 0
     starts = np.flatnonzero(ok)
-    return np.minimum(fwd[ok], rev[ok]), starts
+    return both[ok], starts
 
 
 def low_complexity(kmers: np.ndarray, k: int = K) -> np.ndarray:
@@ -166,9 +181,13 @@ def kmer_hash(kmers: np.ndarray) -> np.ndarray:
 
 def dna_runs(data: bytes, k: int = K) -> list[tuple[int, bytes]]:
     """(offset, bases) of every run of ACGTN letters >= k long; line breaks inside a run are joined
-    (wrapped FASTA), so offsets are where the run starts in ``data``."""
+    (wrapped FASTA), so offsets are where the run starts in ``data``.
+
+    The regex runs only where a run can start: at the first letter before an all-letter aligned
+    block (found by one translate and one word comparison), so binary and text cost no regex pass.
+    """
     out = []
-    for m in _RUN.finditer(data):
+    for m in _run_matches(data):
         if m.end() - m.start() < k:
             continue
         seq = m.group()
@@ -177,4 +196,33 @@ def dna_runs(data: bytes, k: int = K) -> list[tuple[int, bytes]]:
             if len(seq) < k:
                 continue
         out.append((m.start(), seq))
+    return out
+
+
+def _run_matches(data: bytes) -> list[re.Match]:
+    """``list(_RUN.finditer(data))`` without scanning the bytes that cannot start a match.
+
+    A match's first line holds >= K letters, so it covers an all-letter block; the match starts
+    where the letters before the first such block (not inside an earlier match) begin.
+    """
+    usable = len(data) // _STEP * _STEP
+    if usable < _STEP:
+        return []
+    flags = data.translate(_LETTERS)
+    words = np.frombuffer(flags, dtype=np.uint64, count=usable // 8).reshape(-1, 2) == _ONES
+    blocks = (np.flatnonzero(words[:, 0] & words[:, 1]) * _STEP).tolist()
+    out = []
+    end = 0  # where the regex would resume: data[end] is not a letter (unless end == 0)
+    i = 0
+    while i < len(blocks):
+        at = blocks[i]
+        start = max(flags.rfind(b"\0", end, at) + 1, end)
+        m = _RUN.match(data, start)
+        if m is not None:
+            out.append(m)
+            end = m.end()
+        else:  # fewer than K letters from start: no match can start before the run's end
+            stop = flags.find(b"\0", at)
+            end = len(data) if stop < 0 else stop
+        i = bisect_left(blocks, end, i)
     return out

@@ -270,3 +270,12 @@ def make_tiny_run(tmp_path):
     run.mkdir()
     (run / "notes.txt").write_text("nothing")
     return run
+
+
+def test_packed_sort_orders_as_lexsort():
+    from sandbox.correlate.correlator import _lexsort3
+
+    rng = np.random.default_rng(6)
+    for n, hi in ((0, 5), (1, 5), (300, 3), (300, 10**6), (300, 1 << 40)):  # 1 << 40: too wide to pack
+        a, b, c = (rng.integers(-hi, hi, n) for _ in range(3))
+        assert np.array_equal(_lexsort3(a, b, c), np.lexsort((a, b, c))), (n, hi)

@@ -54,3 +54,31 @@ def test_dna_runs():
 def test_hash_spreads():
     h = km.kmer_hash(np.arange(100_000, dtype=np.uint64))
     assert 0.45 < (h < np.uint64(1 << 63)).mean() < 0.55
+
+
+def test_dna_runs_prefilter_equals_plain_regex():
+    rng = np.random.default_rng(8)
+    pieces = [b"ACGT", b"acgtn", b"\n", b"\r\n", b"x", b" ", bytes(range(256))]
+    for _ in range(300):
+        parts = []
+        for _ in range(int(rng.integers(1, 12))):
+            alphabet = pieces[int(rng.integers(0, len(pieces)))]
+            size = int(rng.choice([1, 15, 16, 17, 30, 31, 32, 33, 80, 150]))
+            parts.append(bytes(rng.choice(list(alphabet), size).tolist()))
+        data = b"".join(parts)
+        plain = [(m.start(), m.group().replace(b"\r", b"").replace(b"\n", b"")) for m in km._RUN.finditer(data)]
+        assert km.dna_runs(data) == [(o, s) for o, s in plain if len(s) >= km.K], data
+
+
+def test_canonical_across_steps_equals_per_window_packing():
+    seq = bytearray(random_genome(km.CANONICAL_BLOCK * 2 + 100, 6))
+    seq[km.CANONICAL_BLOCK + 5] = ord("N")  # a break right after a step boundary
+    seq = bytes(seq)
+    kmers, starts = km.canonical(seq)
+    assert len(kmers) == len(seq) - km.K + 1 - km.K
+    code = {ord(c): i for i, c in enumerate("ACGT")}
+    for i in (0, km.CANONICAL_BLOCK - 31, km.CANONICAL_BLOCK - 26, km.CANONICAL_BLOCK + 6, len(seq) - km.K):
+        window = seq[i:i + km.K]
+        fwd = int("".join(f"{code[b]:02b}" for b in window), 2)
+        rev = int("".join(f"{code[b]:02b}" for b in revcomp(window)), 2)
+        assert int(kmers[np.searchsorted(starts, i)]) == min(fwd, rev), i

@@ -88,3 +88,28 @@ def test_xml_boilerplate_is_not_evidence(tmp_path):
         c = Correlator([ix])
         c.scan(Payload(data, ("tcp",), "f", "out", 0.0, 0.0), [View(data, ("tcp",))])
         assert len([f for f in c.findings() if f.kind == "run-bytes"]) == expect
+
+
+def _reference_winnow(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Winnowing spelled out over the whole buffer at once (no steps, full low-information mask)."""
+    h = wn.kgram_hashes(buf)
+    keys = np.minimum(h & wn._HIGH_MASK, wn._KEY_CAP) | np.arange(len(h), dtype=np.uint64)
+    keys[wn.low_info(buf)] = wn.LOW_INFO
+    mins = np.lib.stride_tricks.sliding_window_view(keys, min(wn.W, len(h))).min(axis=1)
+    first = np.concatenate(([True], mins[1:] != mins[:-1]))
+    chosen = mins[first]
+    pos = (chosen[chosen != wn.LOW_INFO] & wn._POS_MASK).astype(np.int64)
+    return h[pos], pos
+
+
+def test_stepwise_winnow_equals_whole_buffer_reference():
+    rng = np.random.default_rng(9)
+    sizes = [40, 300, wn.BLOCK - 1, wn.BLOCK + wn.W, 2 * wn.BLOCK + 77, 5 * wn.BLOCK // 2]
+    for n in sizes:
+        buf = rng.integers(0, 256, n, dtype=np.uint8)
+        # low-information stretches (zero runs, short repeats) around step boundaries
+        for at in range(0, n, max(1, wn.BLOCK // 3)):
+            buf[at: at + 600] = np.resize(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8), len(buf[at: at + 600]))
+        h1, p1 = wn.winnow(buf)
+        h2, p2 = _reference_winnow(buf)
+        assert np.array_equal(p1, p2) and np.array_equal(h1, h2), n
