@@ -3,7 +3,7 @@
 Phases timed separately: reading Segments only; reading + the Dissector with the raw parser only
 (reassembly + flow table + chunking); reading + the Dissector with every registered app parser.
 
-    .venv/bin/python benchmarks/capture_read.py [--mb 100] [--keep FILE] [--gzip]
+    .venv/bin/python benchmarks/capture_read.py [--mb 100] [--keep FILE] [--gzip] [--pcapng]
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sandbox.captures import open_capture  # noqa: E402
-from sandbox.captures.writer import PcapWriter, TcpConversation, udp  # noqa: E402
+from sandbox.captures.pcap import PcapReader  # noqa: E402
+from sandbox.captures.source import Chunks  # noqa: E402
+from sandbox.captures.writer import PcapngWriter, PcapWriter, TcpConversation, udp  # noqa: E402
 from sandbox.protocols import Dissector  # noqa: E402
 
 MSS = 1448          # 1500 MTU - IP - TCP - timestamp option
@@ -58,6 +60,13 @@ def generate(path: Path, target_mb: float, seed: int = 7) -> None:
             n += 1
 
 
+def to_pcapng(src: Path, dst: Path) -> None:
+    """The same frames as pcapng (what dumpcap writes by default)."""
+    with open(src, "rb") as f, PcapngWriter(dst) as w:
+        for pkt in PcapReader(Chunks(f)).packets():
+            w.write(pkt.data, pkt.t)
+
+
 def timed(label: str, path: Path, size: int, dissector: Dissector | None) -> None:
     started = time.perf_counter()
     cap = open_capture(path)
@@ -80,6 +89,7 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=100.0)
     ap.add_argument("--keep", type=Path, help="write the capture here and keep it")
     ap.add_argument("--gzip", action="store_true", help="also time the gzip-compressed capture")
+    ap.add_argument("--pcapng", action="store_true", help="also time the same frames as pcapng")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     path = args.keep or tmp / "bench.pcap"
@@ -96,6 +106,10 @@ def main() -> None:
             with open(path, "rb") as src, gzip.open(gz, "wb", compresslevel=1) as dst:
                 shutil.copyfileobj(src, dst)
             timed("read segments (gzip, uncompressed MB)", gz, size, None)
+        if args.pcapng:
+            ng = tmp / "bench.pcapng"
+            to_pcapng(path, ng)
+            timed("read segments (pcapng, its MB)", ng, ng.stat().st_size, None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

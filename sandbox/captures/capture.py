@@ -11,10 +11,12 @@ import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 from sandbox.captures.errors import CaptureError
+from sandbox.captures.hotpath import LINKTYPE_ETHERNET, NET_TCP, ethernet_tcp, pcap_segments
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import LINKTYPES
 from sandbox.captures.pcap import PcapReader
@@ -30,6 +32,8 @@ PACKET_ERRORS = (struct.error, IndexError, ValueError, KeyError, OverflowError)
 
 @dataclass
 class CaptureStats:
+    """What one pass read; complete once iteration ends (the hot loop keeps its counts local)."""
+
     packets: int = 0
     bytes: int = 0                                   # captured bytes of all packets
     channels: Counter = field(default_factory=Counter)       # Segments per channel
@@ -120,39 +124,56 @@ class Capture:
     def _segments(self, reader) -> Iterator[Segment]:
         stats = self.stats
         ip = IpDecoder()
-        decode = ip.decode
         handlers: dict[int, tuple] = {}       # linktype -> (network fn, segments fn), looked up once
         counts: Counter = Counter()           # (channel, transport) -> Segments
+        totals = [0, 0, 0]                    # packets, bytes, last frame (hot path keeps them local)
         frame = 0
+
+        def slow(linktype: int, data: bytes, t: float, frame: int) -> list[Segment]:
+            """The general path for one frame: link module, then the IP decoder."""
+            handler = handlers.get(linktype)
+            if handler is None:
+                link = LINKTYPES.get(linktype)
+                handler = handlers[linktype] = (getattr(link, "network", None), getattr(link, "segments", None))
+            network, segments = handler
+            try:
+                if network is not None:
+                    ethertype, off = network(data)
+                    seg = ip.decode(ethertype, data, off, t, frame)
+                    found = [] if seg is None else [seg]
+                elif segments is not None:
+                    found = list(segments(data, t, frame))
+                else:
+                    stats.unknown_linktypes[linktype] += 1
+                    return []
+            except PACKET_ERRORS:
+                stats.skipped["malformed"] += 1
+                return []
+            for seg in found:
+                counts[seg.channel, seg.transport] += 1
+            return found
+
         try:
-            for pkt in reader.packets():
-                frame = pkt.frame
-                stats.packets += 1
-                data = pkt.data
-                stats.bytes += len(data)
-                handler = handlers.get(pkt.linktype)
-                if handler is None:
-                    link = LINKTYPES.get(pkt.linktype)
-                    handler = handlers[pkt.linktype] = (getattr(link, "network", None), getattr(link, "segments", None))
-                network, segments = handler
-                try:
-                    if network is not None:
-                        ethertype, off = network(data)
-                        seg = decode(ethertype, data, off, pkt.t, frame)
-                        if seg is not None:
-                            counts[seg.channel, seg.transport] += 1
-                            yield seg
-                    elif segments is not None:
-                        for seg in segments(data, pkt.t, frame):
-                            counts[seg.channel, seg.transport] += 1
-                            yield seg
+            if isinstance(reader, PcapReader):
+                yield from pcap_segments(reader, ip, partial(slow, reader.linktype), counts, totals)
+            else:
+                fast = ethernet_tcp(ip)
+                for pkt in reader.packets():
+                    frame = pkt.frame
+                    stats.packets += 1
+                    stats.bytes += len(pkt.data)
+                    seg = fast(pkt.data, pkt.t, frame) if pkt.linktype == LINKTYPE_ETHERNET else None
+                    if seg is not None:
+                        counts[NET_TCP] += 1
+                        yield seg
                     else:
-                        stats.unknown_linktypes[pkt.linktype] += 1
-                except PACKET_ERRORS:
-                    stats.skipped["malformed"] += 1
+                        yield from slow(pkt.linktype, pkt.data, pkt.t, frame)
         except Exception as exc:  # a reader bug must not end the run silently: say where
+            frame = max(frame, totals[2])
             self.errors.append(f"reader failed after frame {frame}: {type(exc).__name__}: {exc}".splitlines()[0])
         finally:
+            stats.packets += totals[0]
+            stats.bytes += totals[1]
             for (channel, transport), n in counts.items():
                 stats.channels[channel] += n
                 stats.transports[transport] += n

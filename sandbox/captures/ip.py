@@ -42,7 +42,8 @@ class IpDecoder:
         self.skipped["not ip"] += 1
         return None
 
-    def _addr(self, raw: bytes) -> str:
+    def addr(self, raw: bytes) -> str:
+        """Text form of a 4- or 16-byte address, cached."""
         cache = self._v4 if len(raw) == 4 else self._v6
         text = cache.get(raw)
         if text is None:
@@ -69,7 +70,7 @@ class IpDecoder:
             if done is None:
                 return None
             payload = done[0]
-        return self._transport(proto, payload, self._addr(src), self._addr(dst), t, frame)
+        return self._transport(proto, payload, self.addr(src), self.addr(dst), t, frame)
 
     def _ipv6(self, data: bytes, off: int, t: float, frame: int) -> Segment | None:
         if len(data) - off < 40:
@@ -98,7 +99,7 @@ class IpDecoder:
                 payload, nh = done[0], done[1] if done[1] is not None else nxt
             else:
                 break
-        return self._transport(nh, payload, self._addr(src), self._addr(dst), t, frame)
+        return self._transport(nh, payload, self.addr(src), self.addr(dst), t, frame)
 
     def _transport(self, proto: int, p: bytes, src: str, dst: str, t: float, frame: int) -> Segment | None:
         if proto == PROTO_TCP:

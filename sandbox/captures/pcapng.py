@@ -28,6 +28,10 @@ BODY = {
     SPB: "I",          # original len
     DSB: "II",         # secrets type, secrets length
 }
+SHB_BYTES = struct.pack("<I", SHB)     # a palindrome: the same in either byte order
+# Per byte order, compiled once: the block head and the EPB body are read for every packet.
+HEAD = {e: struct.Struct(e + "II") for e in "<>"}
+EPB_BODY = {e: struct.Struct(e + BODY[EPB]) for e in "<>"}
 # Bytes of TLS key log kept from Decryption Secrets Blocks: a key log line is ~180 bytes,
 # so this is tens of thousands of sessions; more is a corrupt or hostile file.
 MAX_SECRETS = 16 << 20
@@ -66,24 +70,24 @@ class PcapngReader:
         c = self.chunks
         frame = 0
         while True:
-            if not c.need(12):
+            if len(c.buf) - c.pos < 12 and not c.need(12):   # need() only when the window runs out
                 if c.remaining or c.error:
                     self._damage(frame + 1, "block header")
                 return
             start = c.pos
-            if struct.unpack_from("<I", c.buf, start)[0] == SHB:
+            if c.buf[start:start + 4] == SHB_BYTES:
                 self.endian = "<" if c.buf[start + 8:start + 12] == struct.pack("<I", BYTE_ORDER_MAGIC) else ">"
                 if c.buf[start + 8:start + 12] not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                     self.errors.append(f"corrupt section header at byte {c.offset} (frame {frame + 1})")
                     return
                 self.interfaces = []          # interface ids are per section
             e = self.endian
-            btype, blen = struct.unpack_from(e + "II", c.buf, start)
+            btype, blen = HEAD[e].unpack_from(c.buf, start)
             if blen < 12 or blen % 4 or blen > MAX_RECORD:
                 self.errors.append(f"corrupt block header at byte {c.offset} (frame {frame + 1}): "
                                    f"block length {blen}")
                 return
-            if not c.need(blen):
+            if len(c.buf) - c.pos < blen and not c.need(blen):
                 self._damage(frame + 1, f"block 0x{btype:x}")
                 return
             start = c.pos
@@ -115,7 +119,7 @@ class PcapngReader:
         if btype == EPB:
             if end - body < 20:
                 return self._bad(frame, "enhanced packet block too short")
-            iid, hi, lo, caplen, orig = struct.unpack_from(e + BODY[EPB], buf, body)
+            iid, hi, lo, caplen, orig = EPB_BODY[e].unpack_from(buf, body)
             data_at = body + 20
         elif btype == OPB:
             if end - body < 20:

@@ -231,7 +231,12 @@ class Dissector:
     # ---- TCP ----------------------------------------------------------------------------------
 
     def _tcp(self, seg: Segment, out: Items) -> None:
-        key, flow = self._lookup(seg, "tcp")
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = (seg.channel, "tcp") + ((a, b) if a <= b else (b, a))
+        active = self._active
+        flow = active.get(key)
+        if flow is not None:
+            active.move_to_end(key)
         flags = seg.flags
         if (flow is not None and flags & SYN and not flags & ACK
                 and (flow.closed or flow.conn is None or flow.conn.finished)):
@@ -244,15 +249,40 @@ class Dissector:
             else:   # mid-stream pickup: the ephemeral (higher) port is the client's
                 src_is_client = seg.sport >= seg.dport
             flow = self._new_flow(key, seg, "tcp", src_is_client, out)
-        direction = "out" if (seg.src, seg.sport) == flow.out else "in"
+        direction = "out" if a == flow.out else "in"
         info = flow.info
         self.last, self.last_direction = info, direction
         info.packets += 1
         info.t_last = seg.t
         flow.last = seg.t
-        if flow.conn is None:       # closed earlier; trailing packets only count
+        conn = flow.conn
+        if conn is None:            # closed earlier; trailing packets only count
             return
-        events = flow.conn.segment(direction, seg.seq, seg.ack, flags, seg.data)
+        data = seg.data
+        if conn.in_order(direction, seg.seq, seg.ack, flags, data):
+            # the usual in-order segment (or pure ACK): straight to a decided parser, no event list
+            if not data:
+                return
+            lane = flow.lanes.get("tcp")
+            if lane is None or not lane.decided:
+                start = conn.streams[direction].next - len(data)
+                self._deliver(flow, [(direction, Chunk(start, data))], seg.t, out)
+                return
+            n = len(data)
+            if direction == "out":
+                info.bytes_out += n
+            else:
+                info.bytes_in += n
+            try:                    # _call's "feed", inlined: this runs once per data segment
+                items = lane.parser.feed(direction, data, seg.t)
+            except Exception as exc:
+                self._failed(flow, lane, exc, "feed", direction, data, seg.t, out)
+                return
+            if items:
+                out.extend(items)
+            lane.offsets[direction] += n
+            return
+        events = conn.segment(direction, seg.seq, seg.ack, flags, data)
         if events:
             self._deliver(flow, events, seg.t, out)
         if flags & (FIN | RST) and flow.conn.finished:
@@ -425,21 +455,27 @@ class Dissector:
             if items:
                 out.extend(items)
         except Exception as exc:
-            name = getattr(parser, "name", type(parser).__name__)
-            self._error(flow.info, f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])
-            if isinstance(parser, RawParser):
-                return   # nothing to fall back to; the raw parser does not raise on bytes
-            lane.parser = RawParser(lane.ctx, dict(lane.offsets))
-            lane.ctx.info.app = lane.ctx.info.app or "raw"
-            if op != "close":
-                self._call(flow, lane, op, direction, arg, t, out)
-            else:
-                out.extend(lane.parser.close(t))
+            self._failed(flow, lane, exc, op, direction, arg, t, out)
             return
         if op == "feed":
             lane.offsets[direction] += len(arg)
         elif op == "gap":
             lane.offsets[direction] += arg
+
+    def _failed(self, flow: _Flow, lane: _Lane, exc: Exception, op: str, direction: str, arg: Any, t: float,
+                out: Items) -> None:
+        """A parser raised: note it on the flow and hand the rest of the lane to the raw parser."""
+        parser = lane.parser
+        name = getattr(parser, "name", type(parser).__name__)
+        self._error(flow.info, f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])
+        if isinstance(parser, RawParser):
+            return   # nothing to fall back to; the raw parser does not raise on bytes
+        lane.parser = RawParser(lane.ctx, dict(lane.offsets))
+        lane.ctx.info.app = lane.ctx.info.app or "raw"
+        if op != "close":
+            self._call(flow, lane, op, direction, arg, t, out)
+        else:
+            out.extend(lane.parser.close(t))
 
     def _error(self, info: FlowInfo, message: str) -> None:
         if len(info.errors) < MAX_FLOW_ERRORS:

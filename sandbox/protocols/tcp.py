@@ -206,6 +206,40 @@ class Connection:
             events.extend((other_dir, e) for e in other.reset())
         return events
 
+    def in_order(self, direction: str, seq: int, ack: int, flags: int, data: bytes) -> bool:
+        """Fast path for the usual segment: no SYN/FIN/RST, nothing buffered either way, and data
+        (if any) exactly at the next expected byte.  Returns True when it took the segment: the
+        caller delivers ``data`` (when not empty) as one ``Chunk``, exactly what ``segment`` would
+        have returned; False: call ``segment``.
+        """
+        if flags & (SYN | FIN | RST):
+            return False
+        streams = self.streams
+        other = streams["in" if direction == "out" else "out"]
+        if not data:                           # a pure ACK: only the peer's origin or holes change
+            if flags & ACK:
+                if other.base is None:
+                    other.base = ack % SEQ_MOD
+                elif other._heap:
+                    return False
+            return True
+        mine = streams[direction]
+        base = mine.base
+        if base is None or mine.fin is not None or mine._heap:
+            return False
+        nxt = mine.next
+        if (seq - base - nxt) % SEQ_MOD:
+            return False
+        if flags & ACK:
+            if other.base is None:
+                other.base = ack % SEQ_MOD     # mid-stream pickup: the ack names the peer's next byte
+            elif other._heap:
+                return False
+        n = len(data)
+        mine.next = nxt + n
+        mine.delivered += n
+        return True
+
     def flush(self) -> list[tuple[str, Event]]:
         return [(d, e) for d, s in self.streams.items() for e in s.flush()]
 

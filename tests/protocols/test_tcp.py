@@ -230,3 +230,50 @@ def test_reassembly_matches_tshark_follow_on_real_captures(shared_data):
             assert ours.get(pair, b"") == data, (path.name, pair)
             checked += len(data)
     assert checked > 200_000
+
+
+# ---- the in-order fast path is the general path, only cheaper --------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(min_size=1, max_size=2000), size=st.integers(1, 300), isn=st.integers(0, (1 << 32) - 1),
+       order=st.randoms(use_true_random=False), syn=st.booleans())
+def test_in_order_fast_path_equals_segment(data, size, isn, order, syn):
+    pieces = _pieces(data, size, isn)
+    segs = [("out", seq, piece, ACK | PSH) for seq, piece in pieces]
+    segs += [("in", 7 + i, b"r", ACK) for i in range(3)]            # the peer talks and acks too
+    for _ in range(3):                                               # some reordering and duplicates
+        i, j = order.randrange(len(segs)), order.randrange(len(segs))
+        segs[i], segs[j] = segs[j], segs[i]
+        segs.insert(order.randrange(len(segs) + 1), order.choice(segs))
+    if order.random() < 0.3:
+        segs.insert(order.randrange(len(segs) + 1), ("out", pieces[-1][0], b"", FIN | ACK))
+    slow, fast = Connection(), Connection()
+    if syn:
+        for c in (slow, fast):
+            c.segment("out", isn - 1, 0, SYN, b"")
+    for d, seq, piece, flags in segs:
+        ack = isn + order.randrange(len(data) + 1)
+        want = slow.segment(d, seq, ack, flags, piece)
+        start = fast.streams[d].next
+        if fast.in_order(d, seq, ack, flags, piece):
+            got = [(d, Chunk(start, piece))] if piece else []
+        else:
+            got = fast.segment(d, seq, ack, flags, piece)
+        assert got == want
+    assert slow.flush() == fast.flush()
+    for d in ("out", "in"):
+        a, b = slow.streams[d], fast.streams[d]
+        assert [getattr(a, k) for k in Stream.__slots__] == [getattr(b, k) for k in Stream.__slots__]
+
+
+def test_in_order_fast_path_takes_only_the_plain_next_segment():
+    c = Connection()
+    c.segment("out", 99, 0, SYN, b"")
+    assert c.in_order("out", 100, 500, ACK | PSH, b"abc")            # also picks up the peer's origin
+    assert c.streams["out"].next == 3 and c.streams["in"].base == 500
+    assert not c.in_order("out", 110, 500, ACK, b"x")                # a gap: buffered by segment()
+    assert c.segment("out", 110, 500, ACK, b"x") == []
+    assert not c.in_order("out", 103, 500, ACK, b"d")                # something is buffered
+    assert not c.in_order("in", 500, 103, ACK | FIN, b"z")           # FIN (and SYN, RST) take segment()
+    assert not c.in_order("in", 500, 120, ACK, b"")                  # a pure ACK that may declare a hole
+    assert c.in_order("out", 600, 1, ACK, b"")                       # any other pure ACK is taken

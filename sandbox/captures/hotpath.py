@@ -1,0 +1,124 @@
+"""The common case fused into one loop: classic pcap records of Ethernet + IPv4 + TCP.
+
+(pcapng packets get the same header decode per packet via ``ethernet_tcp``.)
+
+Per packet the general path costs a generator step, a ``RawPacket``, a copy of the frame, a link
+call, three decoder calls and a second copy of the payload.  Here the record header and the
+Ethernet/IPv4/TCP headers are each one ``struct`` unpack over the read buffer, and the TCP payload
+is the only slice taken.  Anything else (VLAN tags, IP options, fragments, IPv6, UDP, short or
+odd headers, other link types) goes through ``slow(data, t, frame)``, the general decoder, so the
+Segments, stats and errors are exactly those of the general path.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+from sandbox.captures.ip import IpDecoder
+from sandbox.captures.packet import MAX_RECORD
+from sandbox.captures.pcap import PcapReader
+from sandbox.model import Segment
+
+LINKTYPE_ETHERNET = 1
+# Ethernet II (12 address bytes skipped, ethertype), IPv4 without options, TCP up to its flags.
+ETH_IP4_TCP = struct.Struct("!12xHBBHHHBBH4s4sHHIIBB")
+# Ethernet 14 + IPv4 20 + TCP 20 (the unpack reads 48 of them): a shorter frame takes the general path.
+HEADERS = 54
+ETHERTYPE_IPV4 = 0x0800
+VIHL_PLAIN = 0x45              # IPv4, 20-byte header (no options)
+PROTO_TCP = 6
+NET_TCP = ("net", "tcp")
+
+
+def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, float, int], list[Segment]],
+                  counts: Counter, totals: list[int]) -> Iterator[Segment]:
+    """Segments of a pcap file in order; ``totals`` gets [packets, bytes, last frame] as it goes."""
+    c = reader.chunks
+    unpack_rec = reader.record.unpack_from
+    unpack_hdr = ETH_IP4_TCP.unpack_from
+    scale = reader.scale
+    hsize = 16 + reader.extra
+    ethernet = reader.linktype == LINKTYPE_ETHERNET
+    v4 = ip._v4
+    addr = ip.addr
+    frame = nbytes = ntcp = 0     # every record takes a frame number: packets == frame
+    try:
+        while True:
+            # record boundary at the end of the buffer: refill, and report damage as packets() does
+            if not c.need(hsize):
+                if c.remaining or c.error:
+                    reader._damage(c, frame + 1, "record header")
+                return
+            ts, frac, incl, _ = unpack_rec(c.buf, c.pos)
+            if incl > MAX_RECORD:
+                reader.errors.append(f"corrupt record header at byte {c.offset} (frame {frame + 1}): "
+                                     f"captured length {incl}")
+                return
+            if not c.need(hsize + incl):
+                reader._damage(c, frame + 1, "packet data")
+                return
+            buf = c.buf
+            pos = c.pos
+            limit = len(buf)
+            while True:   # every record wholly inside the buffer
+                start = pos + hsize
+                pos = start + incl
+                frame += 1
+                nbytes += incl
+                t = ts + frac * scale
+                seg = None
+                if ethernet and incl >= HEADERS:
+                    (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
+                     sport, dport, seq, ack, doff, flags) = unpack_hdr(buf, start)
+                    if (etype == ETHERTYPE_IPV4 and vihl == VIHL_PLAIN and proto == PROTO_TCP
+                            and not frag & 0x3FFF and doff >= 0x50):
+                        # IP total length trims Ethernet padding, as the general decoder does
+                        end = start + 14 + total if 20 <= total and 14 + total <= incl else pos
+                        if end - start >= HEADERS:
+                            s = v4.get(src) or addr(src)
+                            d = v4.get(dst) or addr(dst)
+                            seg = Segment(t, "net", "tcp", s, sport, d, dport,
+                                          buf[start + 34 + (doff >> 4) * 4:end], seq, ack, flags, frame)
+                if seg is not None:
+                    if not ntcp:
+                        counts[NET_TCP] += 0      # keep the order in which transports first appear
+                    ntcp += 1
+                    yield seg
+                else:
+                    yield from slow(buf[start:pos], t, frame)
+                if limit - pos < hsize:
+                    break
+                ts, frac, incl, _ = unpack_rec(buf, pos)
+                if incl > MAX_RECORD or limit - pos - hsize < incl:
+                    break
+            c.pos = pos
+    finally:
+        if ntcp:
+            counts[NET_TCP] += ntcp
+        totals[:] = frame, nbytes, frame
+
+
+def ethernet_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]:
+    """The hot-path decode of one Ethernet frame; None means "take the general path"."""
+    unpack_hdr = ETH_IP4_TCP.unpack_from
+    v4 = ip._v4
+    addr = ip.addr
+
+    def decode(data: bytes, t: float, frame: int) -> Segment | None:
+        incl = len(data)
+        if incl < HEADERS:
+            return None
+        (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
+         sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
+        if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
+                or frag & 0x3FFF or doff < 0x50):
+            return None
+        end = 14 + total if 20 <= total and 14 + total <= incl else incl
+        if end < HEADERS:
+            return None
+        return Segment(t, "net", "tcp", v4.get(src) or addr(src), sport, v4.get(dst) or addr(dst), dport,
+                       data[34 + (doff >> 4) * 4:end], seq, ack, flags, frame)
+
+    return decode
