@@ -41,6 +41,14 @@ SEQ_PIECE = 4 << 20  # view bytes searched for DNA per pass: k-mer temporaries a
 SEQ_OVERLAP = 1024  # bytes shared by consecutive pieces: a read (even line-wrapped) lies whole in one
 MIN_EXCLUSIVE_KMERS = 20  # k-mers only one sample has: enough to name that sample alone
 EXCLUSIVE_SHARE = 0.01  # ... and at least this share of the matched k-mers (sequencing errors aside)
+# View places only one file matches that make it "explain" the view over files sharing its other
+# places: one such place may be a chance k-gram (a read coordinate) two files share, two are not.
+EXPLAINS_PLACES = 2
+# A file matching only isolated places that lie between places of the view's main file at most
+# this far apart is dropped: those bytes are the main file's too (its own fingerprint there was not
+# kept, e.g. lines re-broken), and a chance k-gram such as a read header names the other file.
+# A fragment of another file longer than this inside the main one is still reported.
+ABSORB_GAP = 4 * wn.GUARANTEE
 SAMPLED_GAP = 8  # x scale x window in a sampled index: kept fingerprints are ~scale times sparser
 
 
@@ -149,18 +157,12 @@ class Correlator:
                          q: np.ndarray, loc: np.ndarray, foff: np.ndarray) -> None:
         gap = SEGMENT_GAP if ix.fp_scale == 1 else SEGMENT_GAP * SAMPLED_GAP * ix.fp_scale
         q, loc, foff, first, last = _segments(q, loc, foff, gap)
-        if len(first) < len(q):
-            # repeated content (overlapping reads, the header prefix every FASTQ of a run shares) maps
-            # one view place to several file places: keep, per view place, only the places whose
-            # segment is longest, and of those one per file
-            size = np.repeat(last - first + 1, last - first + 1)
-            order = _lexsort3(loc, -size, q)
-            qs, ls, ss = q[order], loc[order], size[order]
-            q_first = np.concatenate(([True], qs[1:] != qs[:-1]))
-            longest = np.maximum.accumulate(np.where(q_first, np.arange(len(qs)), 0))
-            keep = (ss == ss[longest]) & np.concatenate(([True], (ls[1:] != ls[:-1]) | q_first[1:]))
-            best = order[keep]
+        if len(q) > 1:
+            best = _attribute(q, loc, first, last, one_per_file=len(first) < len(q))
             q, loc, foff, first, last = _segments(q[best], loc[best], foff[best], gap)
+            best = _absorb(q, loc, first, last)
+            if len(best) < len(q):
+                q, loc, foff, first, last = _segments(q[best], loc[best], foff[best], gap)
         for fid_stream in np.unique(loc[first]).tolist():
             sel = first[loc[first] == fid_stream]
             sel_last = last[loc[first] == fid_stream]
@@ -393,6 +395,64 @@ def _set_bits(bitmap: np.ndarray, rows: np.ndarray) -> None:
     starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
     bits = np.left_shift(1, rows & 7).astype(np.uint8)
     bitmap[byte[starts]] |= np.bitwise_or.reduceat(bits, starts)
+
+
+def _attribute(q: np.ndarray, loc: np.ndarray, first: np.ndarray, last: np.ndarray,
+               one_per_file: bool = True) -> np.ndarray:
+    """Rows (of ``_segments`` output) that name the file stream each view place came from.
+
+    Repeated content (overlapping reads, the read-header prefix, "+" lines and gzip headers every
+    FASTQ of a run shares) maps one view place to places in several files.  A file explains the
+    view by the places only it matches ("exclusive" places); per view place the candidates with
+    the longest segment win, ties go to the file with the most exclusive places (counted from
+    EXPLAINS_PLACES on), and a file with no exclusive place at all is dropped when another file
+    has that many: its matches are only what the files of the run share.  When no file has that
+    much (a short fragment whose only fingerprint is shared) every tied file stays: the evidence
+    cannot tell them apart, and the true file is among them.
+    With ``one_per_file`` a winning file keeps one place per view place (the view has chained
+    segments, so repeats elsewhere in the file are not what leaked); without it, when no match
+    chains, every tied place stays, the true one among them.
+    """
+    size = np.repeat(last - first + 1, last - first + 1)
+    order = _lexsort3(-size, loc, q)  # by view place, file stream, longest segment first
+    qs, ls, ss = q[order], loc[order], size[order]
+    q_new = np.concatenate(([True], qs[1:] != qs[:-1]))
+    pair = q_new | np.concatenate(([True], ls[1:] != ls[:-1]))
+    qp, lp, sp = qs[pair], ls[pair], ss[pair]  # one (longest) row per view place and file stream
+    starts = np.flatnonzero(q_new[pair])
+    per_place = np.diff(np.append(starts, len(qp)))
+    streams, lid = np.unique(lp, return_inverse=True)
+    exclusive = np.repeat(per_place == 1, per_place)
+    strength = np.bincount(lid[exclusive], minlength=len(streams)).astype(np.int64)
+    explains = np.where(strength >= EXPLAINS_PLACES, strength, 0)
+    score = sp.astype(np.int64) * (int(explains.max()) + 1) + explains[lid]
+    keep = score == np.repeat(np.maximum.reduceat(score, starts), per_place)
+    if explains.max() > 0:
+        keep &= strength[lid] > 0
+    if one_per_file:
+        return order[pair][keep]
+    pair_id = np.cumsum(pair) - 1
+    return order[keep[pair_id] & (ss == sp[pair_id])]
+
+
+def _absorb(q: np.ndarray, loc: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Rows to keep once the files whose every match is an isolated place inside the view's main
+    file (the one with most matched places) are dropped (see ABSORB_GAP)."""
+    streams, lid = np.unique(loc, return_inverse=True)
+    if len(streams) < 2:
+        return np.arange(len(q))
+    main = int(np.argmax(np.bincount(lid)))
+    main_q = np.unique(q[lid == main])
+    isolated = np.bincount(lid[first], weights=last - first + 1, minlength=len(streams)) == np.bincount(
+        lid[first], minlength=len(streams))  # every segment of the file is one place
+    i = np.searchsorted(main_q, q)
+    inner = (i > 0) & (i < len(main_q))
+    inside = np.zeros(len(q), dtype=bool)
+    inside[inner] = main_q[i[inner]] - main_q[i[inner] - 1] <= ABSORB_GAP
+    outside_any = np.bincount(lid[~inside], minlength=len(streams)) > 0
+    drop = isolated & ~outside_any
+    drop[main] = False
+    return np.flatnonzero(~drop[lid])
 
 
 def _segments(q: np.ndarray, loc: np.ndarray, foff: np.ndarray, gap: int):
