@@ -16,7 +16,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 import numpy as np
 
@@ -141,13 +141,32 @@ def link_frame(linktype: int, ip: bytes) -> bytes:
 
 # ---- file writers ----------------------------------------------------------------------------
 
-class PcapWriter:
+class _FileWriter:
+    """Owns the file when given a path; only flushes a file object the caller passed in."""
+
+    def __init__(self, path: Path | str | BinaryIO) -> None:
+        self._own = isinstance(path, str | Path)
+        self.f: BinaryIO = open(path, "wb") if self._own else path  # noqa: SIM115
+
+    def close(self) -> None:
+        if self._own:
+            self.f.close()
+        else:
+            self.f.flush()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PcapWriter(_FileWriter):
     """Classic pcap, little-endian, micro- or nanosecond timestamps."""
 
     def __init__(self, path: Path | str | BinaryIO, linktype: int = LINKTYPE_ETHERNET,
                  nanosecond: bool = False, snaplen: int = DEFAULT_SNAPLEN, big_endian: bool = False) -> None:
-        self._own = isinstance(path, str | Path)
-        self.f: BinaryIO = open(path, "wb") if self._own else path  # noqa: SIM115
+        super().__init__(path)
         self.linktype = linktype
         self.nanosecond = nanosecond
         self.e = ">" if big_endian else "<"
@@ -162,20 +181,9 @@ class PcapWriter:
                                  len(data) if orig_len is None else orig_len) + data)
         self.packets += 1
 
-    def close(self) -> None:
-        if self._own:
-            self.f.close()
-        else:
-            self.f.flush()
-
-    def __enter__(self) -> PcapWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
-class PcapngWriter:
+class PcapngWriter(_FileWriter):
     """pcapng with one or more interfaces, Enhanced Packet Blocks and optional TLS secrets.
 
     ``interfaces`` is a list of ``(linktype, tsresol)`` where tsresol is the if_tsresol byte
@@ -185,8 +193,7 @@ class PcapngWriter:
     def __init__(self, path: Path | str | BinaryIO, linktype: int = LINKTYPE_ETHERNET,
                  interfaces: list[tuple[int, int]] | None = None, tls_secrets: bytes | None = None,
                  big_endian: bool = False) -> None:
-        self._own = isinstance(path, str | Path)
-        self.f: BinaryIO = open(path, "wb") if self._own else path  # noqa: SIM115
+        super().__init__(path)
         self.e = ">" if big_endian else "<"
         self.interfaces = interfaces or [(linktype, 6)]
         self.linktype = self.interfaces[0][0]
@@ -226,17 +233,6 @@ class PcapngWriter:
                                    len(data)) + data)
         self.packets += 1
 
-    def close(self) -> None:
-        if self._own:
-            self.f.close()
-        else:
-            self.f.flush()
-
-    def __enter__(self) -> PcapngWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # ---- conversations ---------------------------------------------------------------------------
