@@ -1,16 +1,16 @@
 # Two commands from a fresh clone: `make demo` and `make test`. Both set up .venv/ first.
 PYTHON ?= python3
 VENV   := .venv
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 .PHONY: setup system demo test lint bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 system:
