@@ -95,6 +95,13 @@ class FlowContext:
     def destination(self, value: str) -> None:
         self.info.destination = value
 
+    def name_destination(self, host: str) -> None:
+        """Name the far end by the host the client asked for (HTTP Host, :authority), unless a
+        parser already named it (TLS SNI): a name says more than a bare address."""
+        if host and self.info.destination in ("", self.info.dst):
+            name = host if host.startswith("[") else host.rsplit(":", 1)[0]
+            self.info.destination = name.strip().lower()
+
     @property
     def client(self) -> str:
         """Direction of the client (the connection opener)."""

@@ -264,8 +264,7 @@ class _Side:
         for key in ("host", "user-agent"):
             if key in meta:
                 info.meta.setdefault(key, meta[key])
-        if host and not p.ctx.destination:
-            p.ctx.destination = host
+        p.ctx.name_destination(host)
         p.out.append(p.ctx.payload(head, (label, "url"), self.direction, self.t, self.t, start,
                                    {**meta, "head": True}))
         upgrade = ""

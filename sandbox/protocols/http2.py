@@ -235,8 +235,7 @@ class Http2Parser:
             if ":authority" in h or "host" in h:
                 meta["host"] = h.get(":authority") or h["host"]
                 info.meta.setdefault("host", meta["host"])
-                if not self.ctx.destination:
-                    self.ctx.destination = meta["host"]
+                self.ctx.name_destination(meta["host"])
             if "user-agent" in h:
                 meta["user-agent"] = h["user-agent"]
                 info.meta.setdefault("user-agent", h["user-agent"])
