@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import string
 
+from sandbox.units import human_bytes  # noqa: F401  (re-exported for the panels)
+
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 SEVERITY_COLOURS = {  # text on a light tint of the same hue: readable, and still distinct in greyscale
     "critical": ("#ffffff", "#b91c1c"),
@@ -16,18 +18,6 @@ SEVERITY_COLOURS = {  # text on a light tint of the same hue: readable, and stil
 PREVIEW_MAX_BYTES = 64  # enough to recognise a format or a header, too little to carry run data
 _PRINTABLE = frozenset(string.printable.encode()) - frozenset(b"\t\n\r\x0b\x0c")
 _TEXT_TABLE = bytes(b if b in _PRINTABLE else ord(".") for b in range(256))
-
-
-def human_bytes(n: float | int | None) -> str:
-    """1536 -> '1.5 KB' (binary units, as tshark and du print them)."""
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def duration(seconds: float | None) -> str:

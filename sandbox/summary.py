@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-
-def _human(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+from sandbox.units import human_bytes
 
 
 def print_summary(report: dict[str, Any], out: TextIO) -> None:
@@ -27,7 +21,7 @@ def print_summary(report: dict[str, Any], out: TextIO) -> None:
         if f["files"]:
             what += (" | " if what else "") + ", ".join(m["path"].rsplit("/", 1)[-1] for m in f["files"][:2])
         print(f"{f['severity']:9} {f['kind']:14} {f['channel']:6} {(f['destination'] or '-')[:28]:28} "
-              f"{_human(f['bytes_matched']):>9}  {what}", file=out)
+              f"{human_bytes(f['bytes_matched']):>9}  {what}", file=out)
         print(f"{'':9} chain: {' > '.join(f['chain'])}", file=out)
     if report.get("errors"):
         print(f"\n{len(report['errors'])} input problem(s); first: {report['errors'][0]}", file=out)
