@@ -12,25 +12,19 @@ from typing import BinaryIO, ClassVar
 import numpy as np
 from isal import igzip
 
-from .base import RunFile, RunFileError, RunMeta, lane_of, lane_samples
-from .tiles import BCL_LUT, cycle_files, cycle_of, first_cycle, tile_reads
+from .base import RunFileError
+from .tiles import BCL_LUT, CycleFile, cycle_files, cycle_of, first_cycle, tile_reads
 
 _NAME = re.compile(r"\.bcl(?:\.gz|\.bgzf)?$")
 _NEXTSEQ = re.compile(r"^(\d{4})(\.bcl(?:\.bgzf|\.gz)?)$")
 HEADER = struct.Struct("<I")  # cluster count, then one byte per cluster
 
 
-class BclFile(RunFile):
+class BclFile(CycleFile):
     kind = "bcl"
     platform: ClassVar[str] = "illumina"
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.read_cycles: list[tuple[int, int, bool]] = []
-
-    @staticmethod
-    def claim(rel: str, head: bytes) -> bool:
-        return bool(_NAME.search(rel))
+    name_pattern = _NAME
 
     @property
     def gz(self) -> bool:
@@ -97,8 +91,4 @@ class BclFile(RunFile):
     def check(self) -> None:
         if not self.gz and self.clusters() != self.size - HEADER.size:
             raise RunFileError(f"BCL header says {self.clusters()} clusters, file holds {self.size - HEADER.size}")
-
-    def assign_samples(self, meta: RunMeta) -> tuple[str, ...]:
-        self.read_cycles = meta.read_cycles
-        return lane_samples(meta, lane_of(self.rel))
 

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import RunFile, RunFileError, RunMeta, lane_of, lane_samples
-from .tiles import cycle_files, cycle_of, first_cycle, tile_reads
+from .base import RunFileError
+from .tiles import CycleFile, cycle_files, cycle_of, first_cycle, tile_reads
 
 _NAME = re.compile(r"\.cbcl$")
 # Header, little-endian, as the Illumina BCL Convert / bcl2fastq v2.20 docs describe it.
@@ -97,17 +97,11 @@ def bases(data: bytes, clusters: int) -> np.ndarray:
     return _NIB[nib[:clusters]]
 
 
-class CbclFile(RunFile):
+class CbclFile(CycleFile):
     kind = "cbcl"
     platform: ClassVar[str] = "illumina"
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.read_cycles: list[tuple[int, int, bool]] = []
-
-    @staticmethod
-    def claim(rel: str, head: bytes) -> bool:
-        return bool(_NAME.search(rel))
+    name_pattern = _NAME
 
     def tiles(self) -> list[TileBlock]:
         bits_q, blocks = read_header(self.path)
@@ -147,7 +141,3 @@ class CbclFile(RunFile):
 
     def check(self) -> None:
         read_header(self.path)
-
-    def assign_samples(self, meta: RunMeta) -> tuple[str, ...]:
-        self.read_cycles = meta.read_cycles
-        return lane_samples(meta, lane_of(self.rel))

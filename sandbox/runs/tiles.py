@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .base import RunFile, RunMeta, lane_of, lane_samples
+
 # Bytes of the cycles x clusters matrix held at once (a NovaSeq tile is ~4M clusters x 318 cycles
 # = 1.3 GB; 128 MB keeps a reader well under a laptop's memory while needing few passes).
 MAX_MATRIX = 128 << 20
@@ -86,3 +88,22 @@ def tile_reads(
             row = i * ncycles
             for a, b in segs:
                 yield flat[row + a: row + b]
+
+
+class CycleFile(RunFile):
+    """A per-cycle base-call file of one lane (BCL, CBCL): claimed by its name, it belongs to
+    every sample of its lane, and it learns the read structure so reads skip the index cycles."""
+
+    name_pattern: re.Pattern[str]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read_cycles: list[tuple[int, int, bool]] = []
+
+    @classmethod
+    def claim(cls, rel: str, head: bytes) -> bool:
+        return bool(cls.name_pattern.search(rel))
+
+    def assign_samples(self, meta: RunMeta) -> tuple[str, ...]:
+        self.read_cycles = meta.read_cycles
+        return lane_samples(meta, lane_of(self.rel))
