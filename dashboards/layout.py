@@ -27,7 +27,7 @@ main { padding:14px 20px 40px; display:flex; flex-direction:column; gap:14px; }
 h4 { font-size:12px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:14px 0 6px; }
 .banner { display:grid; grid-template-columns: 210px 1.1fr 250px 1.4fr; gap:16px; align-items:stretch; }
 .verdict { border-radius:8px; padding:14px; color:#fff; display:flex; flex-direction:column; justify-content:center; }
-.verdict.clean { background:#15803d; } .verdict.leak { background:#b91c1c; }
+.verdict.clean { background:#15803d; } .verdict.leak { background:#b91c1c; } .verdict.inconclusive { background:#a16207; }
 .verdict-word { font-size:24px; font-weight:700; letter-spacing:.04em; }
 .verdict-sub { font-size:12px; opacity:.9; margin-top:4px; }
 .label { font-size:11px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:2px 0 6px; }

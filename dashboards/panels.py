@@ -19,6 +19,7 @@ from dashboards.fmt import (
     short_clock,
     short_list,
 )
+from sandbox.report.contract import VERDICT_WORDS
 
 EVIDENCE_SHOWN = 20  # evidence items in the detail view; the report has them all
 FILES_SHOWN = 50  # matched files listed per finding
@@ -63,12 +64,15 @@ def banner(summary: dict[str, Any], now: float | None = None) -> list[Any]:
     started, finished = session.get("started"), session.get("finished")
     live = bool(started) and not finished
     span = (finished or now) - started if started else None
+    word = summary["verdict"]
+    blind = session.get("not_examined") or []
+    sub = (" · high or critical present" if leak else
+           f" · {len(blind)} part(s) not examined" if word == "inconclusive" else "")
     verdict = html.Div(
-        [html.Div("SUSPECTED LEAK" if leak else "CLEAN", id="verdict-text", className="verdict-word"),
-         html.Div(f"{summary['total']:,} finding(s)" + (" · high or critical present" if leak else ""),
-                  className="verdict-sub")],
-        id="verdict", className="verdict leak" if leak else "verdict clean",
-        **{"data-verdict": "leak" if leak else "clean"})
+        [html.Div(VERDICT_WORDS[word], id="verdict-text", className="verdict-word"),
+         html.Div(f"{summary['total']:,} finding(s)" + sub, className="verdict-sub",
+                  title="; ".join(f"{n['what']} in {n['where']}" for n in blind[:10]))],
+        id="verdict", className=f"verdict {word}", **{"data-verdict": word})
     sev = html.Div(
         [chip(s, f"{s} {counts.get(s, 0)}", id=f"count-{s}") for s in SEVERITY_ORDER], className="chips")
     runs = summary["runs"]

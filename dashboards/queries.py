@@ -197,7 +197,9 @@ class Reader:
              "drops": r["drops"], "errors": _loads(r["errors"], [])}
             for r in self._rows("SELECT * FROM captures ORDER BY channel, path")
         ]
-        return {"session": session, "counts": counts, "total": sum(counts.values()), "leak": leak,
+        # a leak wins; else what the session could not examine makes it inconclusive, never clean
+        verdict = "leak" if leak else "inconclusive" if session.get("not_examined") else "clean"
+        return {"session": session, "counts": counts, "total": sum(counts.values()), "leak": leak, "verdict": verdict,
                 "runs": runs, "captures": captures}
 
     def flow_totals(self) -> list[dict[str, Any]]:

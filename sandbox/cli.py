@@ -1,6 +1,7 @@
 """``sandbox``: index run folders, replay captures, open the dashboard, run the demo.
 
-Exit status: 0 clean, 1 suspected leak (a high or critical finding), 2 bad input or usage.
+Exit status: 0 clean, 1 suspected leak (a high or critical finding), 2 bad input or usage,
+3 inconclusive (part of the traffic could not be examined), 70 internal error.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ examples:
   sandbox demo
 
 exit status: 0 clean, 1 suspected leak (any high or critical finding), 2 bad input or usage,
-             70 internal error
+             3 inconclusive (no high finding, but part of the traffic could not be examined: an
+             unknown link type, a decoding limit on outbound data; the report says what and how
+             much), 70 internal error. A leak wins over inconclusive.
 """
 
 
@@ -187,7 +190,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from dashboards import serve
 
         serve(str(db_path), port=args.port, open_browser=False)
-    return exit_code(result.findings)
+    return exit_code(report)
 
 
 def cmd_dash(args: argparse.Namespace) -> int:

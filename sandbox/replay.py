@@ -15,7 +15,7 @@ from sandbox.engine import Engine
 from sandbox.index import build_index
 from sandbox.model import Finding, Segment
 from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
-from sandbox.report import build_report
+from sandbox.report import NotExamined, build_report
 from sandbox.store import Store
 
 STORE_FLUSH_SECONDS = 2.0  # write findings/traffic this often so a dashboard watching a replay sees progress
@@ -62,6 +62,7 @@ def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | Non
 def _replay(captures: Sequence[Path], indexes: list, engine: Engine, *, keylog: Path | None,
             store: Store | None, progress: Callable[[int], None] | None, started: float) -> ReplayResult:
     errors: list[dict[str, str]] = []
+    not_examined: list[NotExamined] = []
     capture_rows: list[dict[str, Any]] = []
     run_rows = [
         {"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids)} for ix in indexes
@@ -96,6 +97,9 @@ def _replay(captures: Sequence[Path], indexes: list, engine: Engine, *, keylog: 
             progress(capture.position)
         errors.extend({"where": str(path), "error": e} for e in capture.errors)
         stats = capture.stats
+        not_examined.extend(NotExamined(where=str(path), what=f"unknown link type {lt}", packets=n,
+                                        bytes=stats.unknown_bytes[lt])
+                            for lt, n in sorted(stats.unknown_linktypes.items()))
         capture_rows.append({"path": str(path), "packets": stats.packets, "bytes": stats.bytes})
         if store is not None:
             channel = max(stats.channels, key=stats.channels.get) if stats.channels else "net"
@@ -106,10 +110,10 @@ def _replay(captures: Sequence[Path], indexes: list, engine: Engine, *, keylog: 
     for ix in indexes:
         errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                       for e in ix.errors)
-    report = build_report(findings, run_rows, capture_rows, errors, engine.notes)
+    report = build_report(findings, run_rows, capture_rows, errors, engine.notes, not_examined)
     if store is not None:
         store.put_findings(findings)
         store.add_traffic(engine.take_traffic())
         store.put_flows(engine.flows, allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows})
-        store.set_session(finished=time.time(), verdict=report["verdict"])
+        store.set_session(finished=time.time(), verdict=report["verdict"], not_examined=report["not_examined"])
     return ReplayResult(findings, report, errors)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from sandbox.report.contract import VERDICT_WORDS
 from sandbox.units import human_bytes
 
 
 def print_summary(report: dict[str, Any], out: TextIO) -> None:
     findings = report["findings"]
-    verdict = "SUSPECTED LEAK" if report["verdict"] == "leak" else "CLEAN"
+    verdict = VERDICT_WORDS[report["verdict"]]
     packets = sum(c["packets"] for c in report["captures"])
     print(f"\nverdict: {verdict}   findings: {len(findings)}   packets: {packets}", file=out)
     for run in report["runs"]:
@@ -23,5 +24,8 @@ def print_summary(report: dict[str, Any], out: TextIO) -> None:
         print(f"{f['severity']:9} {f['kind']:14} {f['channel']:6} {(f['destination'] or '-')[:28]:28} "
               f"{human_bytes(f['bytes_matched']):>9}  {what}", file=out)
         print(f"{'':9} chain: {' > '.join(f['chain'])}", file=out)
+    for n in report.get("not_examined", []):
+        print(f"not examined: {n['what']} in {n['where']} ({n['packets']} packets, {human_bytes(n['bytes'])})",
+              file=out)
     if report.get("errors"):
         print(f"\n{len(report['errors'])} input problem(s); first: {report['errors'][0]}", file=out)

@@ -106,3 +106,16 @@ def test_demo_replay_into_a_store_twice_keeps_one_session(tmp_path):
     assert report["verdict"] == "leak" and len(report["findings"]) == first
     assert (tmp_path / "r.xml").read_text().count("<failure") >= 1
     assert "SUSPECTED LEAK" in (tmp_path / "r.html").read_text()
+
+
+def test_unknown_link_type_is_inconclusive_not_clean(shared_data: Path, tmp_path):
+    """A Wi-Fi monitor capture the core cannot dissect must not pass the gate as clean."""
+    cap = shared_data / "captures" / "public-traces" / "tcpdump__ieee802.11_exthdr.pcap"
+    run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
+    report = tmp_path / "r.json"
+    result = run_cli("replay", str(cap), "--run", str(run), "--report", str(report), "--quiet",
+                     "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 3, result.stderr
+    doc = json.loads(report.read_text())
+    assert doc["verdict"] == "inconclusive"
+    assert doc["not_examined"][0]["what"] == "unknown link type 127" and doc["not_examined"][0]["packets"] > 0

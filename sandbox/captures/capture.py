@@ -39,7 +39,8 @@ class CaptureStats:
     channels: Counter = field(default_factory=Counter)       # Segments per channel
     transports: Counter = field(default_factory=Counter)     # Segments per transport
     skipped: Counter = field(default_factory=Counter)        # frames without a Segment, by reason
-    unknown_linktypes: Counter = field(default_factory=Counter)
+    unknown_linktypes: Counter = field(default_factory=Counter)   # frames per link type we cannot read
+    unknown_bytes: Counter = field(default_factory=Counter)       # ...and their captured bytes
     fragments_reassembled: int = 0
     fragments_dropped: int = 0
 
@@ -145,6 +146,7 @@ class Capture:
                     found = list(segments(data, t, frame))
                 else:
                     stats.unknown_linktypes[linktype] += 1
+                    stats.unknown_bytes[linktype] += len(data)
                     return []
             except PACKET_ERRORS:
                 stats.skipped["malformed"] += 1

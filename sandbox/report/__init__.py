@@ -1,7 +1,16 @@
 """Reports an acceptance pipeline gates on: JSON (the stable contract), JUnit XML, HTML."""
 
-from sandbox.report.contract import SCHEMA, build_report, exit_code, verdict, write_json
+from sandbox.report.contract import (
+    EXIT_CODES,
+    SCHEMA,
+    VERDICT_WORDS,
+    NotExamined,
+    build_report,
+    exit_code,
+    verdict,
+    write_json,
+)
 from sandbox.report.html import write_html
 from sandbox.report.junit import write_junit
 
-__all__ = ["SCHEMA", "build_report", "exit_code", "verdict", "write_html", "write_json", "write_junit"]
+__all__ = ["EXIT_CODES", "SCHEMA", "VERDICT_WORDS", "NotExamined", "build_report", "exit_code", "verdict", "write_html", "write_json", "write_junit"]

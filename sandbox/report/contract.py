@@ -4,34 +4,58 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sandbox.model import Finding, severity_rank
 
 SCHEMA = "sandbox.report/1"
 GATING_RANK = severity_rank("high")  # high or critical fails the acceptance test
+VERDICTS = ("clean", "leak", "inconclusive")
+# Exit status per verdict (DESIGN.md); 2 (bad input) and 70 (internal error) are the CLI's.
+EXIT_CODES = {"clean": 0, "leak": 1, "inconclusive": 3}
+# What a person reads: terminal summary, HTML report, dashboard banner.
+VERDICT_WORDS = {"clean": "CLEAN", "leak": "SUSPECTED LEAK", "inconclusive": "INCONCLUSIVE"}
 
 
-def verdict(findings: Iterable[Finding]) -> str:
-    return "leak" if any(severity_rank(f.severity) >= GATING_RANK for f in findings) else "clean"
+class NotExamined(TypedDict):
+    """Traffic the rig could not look into: it makes a verdict inconclusive, never clean.
+
+    ``where`` names the capture, flow or tap; ``what`` says why (an unknown link type, a decoding
+    limit on outbound data, a capture that dropped packets); ``packets``/``bytes`` say how much.
+    """
+
+    where: str
+    what: str
+    packets: int
+    bytes: int
 
 
-def exit_code(findings: Iterable[Finding]) -> int:
-    """0 clean, 1 suspected leak (2, bad input, is the CLI's to return)."""
-    return 1 if verdict(findings) == "leak" else 0
+def verdict(findings: Iterable[Finding], not_examined: Sequence[NotExamined] = ()) -> str:
+    """``leak`` if any finding is high or critical; else ``inconclusive`` if anything went unexamined;
+    else ``clean``.  A leak wins over inconclusive: what was seen is enough to fail."""
+    if any(severity_rank(f.severity) >= GATING_RANK for f in findings):
+        return "leak"
+    return "inconclusive" if not_examined else "clean"
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    """0 clean, 1 suspected leak, 3 inconclusive, from a report's verdict."""
+    return EXIT_CODES[report["verdict"]]
 
 
 def build_report(findings: list[Finding], runs: list[dict[str, Any]], captures: list[dict[str, Any]],
-                 errors: list[dict[str, str]] | None = None, notes: list[str] | None = None) -> dict[str, Any]:
+                 errors: list[dict[str, str]] | None = None, notes: list[str] | None = None,
+                 not_examined: Sequence[NotExamined] = ()) -> dict[str, Any]:
     ordered = sorted(findings, key=lambda f: (-severity_rank(f.severity), f.t_first, f.id))
     return {
         "schema": SCHEMA,
-        "verdict": verdict(ordered),
+        "verdict": verdict(ordered, not_examined),
         "runs": runs,
         "captures": captures,
         "findings": [finding_dict(f) for f in ordered],
+        "not_examined": [dict(n) for n in not_examined],
         "errors": errors or [],
         "notes": notes or [],
     }

@@ -7,12 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sandbox.report.contract import VERDICT_WORDS
+
 COLOURS = {"critical": "#7f1d1d", "high": "#dc2626", "medium": "#d97706", "low": "#2563eb", "info": "#6b7280"}
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#111827;background:#f9fafb}
 h1{margin:0 0 .5rem}.verdict{display:inline-block;padding:.4rem 1rem;border-radius:.4rem;color:#fff;
-font-weight:700}.leak{background:#dc2626}.clean{background:#16a34a}table{border-collapse:collapse;width:100%;
+font-weight:700}.leak{background:#dc2626}.clean{background:#16a34a}.inconclusive{background:#a16207}table{border-collapse:collapse;width:100%;
 margin:1rem 0;background:#fff}th,td{border:1px solid #e5e7eb;padding:.35rem .5rem;text-align:left;
 vertical-align:top;font-size:.9rem}th{background:#f3f4f6}.sev{color:#fff;border-radius:.3rem;padding:0 .4rem}
 code{font-size:.85rem}details{margin:.2rem 0}
@@ -48,16 +50,20 @@ def write_html(report: dict[str, Any], path: str | Path) -> None:
     caps = "".join(
         f"<tr><td>{_e(c['path'])}</td><td>{c['packets']}</td><td>{c['bytes']}</td></tr>" for c in report["captures"]
     )
+    blind = "".join(f"<tr><td>{_e(n['where'])}</td><td>{_e(n['what'])}</td><td>{n['packets']}</td>"
+                    f"<td>{n['bytes']}</td></tr>" for n in report.get("not_examined", []))
     errors = "".join(f"<li>{_e(e.get('where', ''))}: {_e(e.get('error', ''))}</li>" for e in report.get("errors", []))
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>Sandbox report: {_e(report['verdict'])}</title>
 <style>{STYLE}</style></head><body>
 <h1>Instrument traffic sandbox</h1>
-<p><span class="verdict {_e(report['verdict'])}">{'SUSPECTED LEAK' if report['verdict'] == 'leak' else 'CLEAN'}</span>
+<p><span class="verdict {_e(report['verdict'])}">{VERDICT_WORDS[report['verdict']]}</span>
 &nbsp;{len(findings)} finding(s)</p>
 <h2>Runs</h2><table><tr><th>run</th><th>path</th><th>samples</th></tr>{runs}</table>
 <h2>Captures</h2><table><tr><th>path</th><th>packets</th><th>bytes</th></tr>{caps}</table>
 <h2>Findings</h2><table><tr><th>severity</th><th>kind</th><th>channel</th><th>destination</th><th>samples</th>
 <th>files</th><th>bytes matched</th><th>time</th><th>chain</th></tr>{rows}</table>
+{'<h2>Not examined</h2><table><tr><th>where</th><th>what</th><th>packets</th><th>bytes</th></tr>'
+ + blind + '</table>' if blind else ''}
 {'<h2>Input errors</h2><ul>' + errors + '</ul>' if errors else ''}
 </body></html>"""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

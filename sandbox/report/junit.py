@@ -13,8 +13,9 @@ from sandbox.report.contract import GATING_RANK
 def write_junit(report: dict[str, Any], path: str | Path) -> None:
     findings = report["findings"]
     failing = [f for f in findings if severity_rank(f["severity"]) >= GATING_RANK]
-    suite = ET.Element("testsuite", name="sandbox.replay", tests=str(max(1, len(findings))),
-                       failures=str(len(failing)), errors=str(len(report.get("errors", []))))
+    blind = report.get("not_examined", [])
+    suite = ET.Element("testsuite", name="sandbox.replay", tests=str(max(1, len(findings)) + len(blind)),
+                       failures=str(len(failing)), errors=str(len(report.get("errors", [])) + len(blind)))
     props = ET.SubElement(suite, "properties")
     for run in report["runs"]:
         ET.SubElement(props, "property", name="run", value=f"{run['run_id']} ({run['path']})")
@@ -30,6 +31,10 @@ def write_junit(report: dict[str, Any], path: str | Path) -> None:
             ET.SubElement(case, "failure", message=text.splitlines()[0], type=f["kind"]).text = text
         else:
             ET.SubElement(case, "system-out").text = text
+    for n in blind:  # unexamined traffic fails the gate as an error: the verdict is inconclusive
+        case = ET.SubElement(suite, "testcase", classname="sandbox.not_examined", name=f"{n['what']} in {n['where']}")
+        ET.SubElement(case, "error", message=f"not examined: {n['what']}", type="inconclusive").text = (
+            f"{n['packets']} packets, {n['bytes']} bytes in {n['where']} could not be examined")
     for err in report.get("errors", []):
         case = ET.SubElement(suite, "testcase", classname="sandbox.input", name=err.get("where", "input"))
         ET.SubElement(case, "error", message=err.get("error", "")).text = err.get("error", "")

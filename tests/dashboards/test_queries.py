@@ -48,9 +48,18 @@ def test_summary_and_verdict(reader, small_store):
 def test_clean_until_high(empty_store):
     r = Reader(empty_store.path)
     empty_store.put_findings([leak_finding(1, severity="medium", kind="identifier")])
-    assert r.summary()["leak"] is False
+    assert r.summary()["leak"] is False and r.summary()["verdict"] == "clean"
     empty_store.put_findings([leak_finding(2, severity="high")])
-    assert r.summary()["leak"] is True
+    assert r.summary()["leak"] is True and r.summary()["verdict"] == "leak"
+
+
+def test_unexamined_traffic_makes_the_banner_inconclusive_until_a_leak(empty_store):
+    r = Reader(empty_store.path)
+    empty_store.set_session(not_examined=[{"where": "a.pcap", "what": "unknown link type 127", "packets": 3,
+                                           "bytes": 300}])
+    assert r.summary()["verdict"] == "inconclusive"
+    empty_store.put_findings([leak_finding(2, severity="high")])
+    assert r.summary()["verdict"] == "leak"
 
 
 def test_filters(reader):

@@ -30,10 +30,31 @@ def test_report_has_contract_fields_and_orders_by_severity(tmp_path):
     assert path.stat().st_mode & 0o077 == 0  # reports name samples: private
 
 
+BLIND = [{"where": "wifi.pcap", "what": "unknown link type 127", "packets": 40, "bytes": 6000}]
+
+
 def test_verdict_and_exit_code_gate_on_high():
-    assert exit_code([finding("medium"), finding("low")]) == 0
+    assert exit_code(build_report([finding("medium"), finding("low")], RUNS, CAPS)) == 0
     assert build_report([finding("medium")], RUNS, CAPS)["verdict"] == "clean"
-    assert exit_code([finding("high")]) == 1
+    assert exit_code(build_report([finding("high")], RUNS, CAPS)) == 1
+
+
+def test_unexamined_traffic_is_inconclusive_never_clean_and_a_leak_wins():
+    report = build_report([finding("medium")], RUNS, CAPS, not_examined=BLIND)
+    assert report["verdict"] == "inconclusive" and exit_code(report) == 3
+    assert report["not_examined"] == BLIND
+    assert build_report([finding("critical")], RUNS, CAPS, not_examined=BLIND)["verdict"] == "leak"
+
+
+def test_inconclusive_shows_in_junit_and_html(tmp_path):
+    report = build_report([], RUNS, CAPS, not_examined=BLIND)
+    write_junit(report, tmp_path / "r.xml")
+    suite = ET.parse(tmp_path / "r.xml").getroot()
+    errors = suite.findall("testcase/error")
+    assert suite.get("errors") == "1" and errors[0].get("type") == "inconclusive"
+    write_html(report, tmp_path / "r.html")
+    text = (tmp_path / "r.html").read_text()
+    assert "INCONCLUSIVE" in text and "unknown link type 127" in text
 
 
 def test_junit_lists_failures_for_gating_findings(tmp_path):
