@@ -10,7 +10,7 @@ give the same findings.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 CHANNELS = ("net", "usb", "serial")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -92,6 +92,19 @@ class Observation:
     bytes_out: int = 0
     chain: tuple[str, ...] = ()
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+class NotExamined(TypedDict):
+    """Traffic the rig could not look into: it makes a verdict inconclusive, never clean.
+
+    ``where`` names the capture, flow or tap; ``what`` says why (an unknown link type, a decoding
+    limit on outbound data, a capture that dropped packets); ``packets``/``bytes`` say how much.
+    """
+
+    where: str
+    what: str
+    packets: int
+    bytes: int
 
 
 @dataclass(slots=True)

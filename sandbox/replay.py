@@ -97,9 +97,7 @@ def _replay(captures: Sequence[Path], indexes: list, engine: Engine, *, keylog: 
             progress(capture.position)
         errors.extend({"where": str(path), "error": e} for e in capture.errors)
         stats = capture.stats
-        not_examined.extend(NotExamined(where=str(path), what=f"unknown link type {lt}", packets=n,
-                                        bytes=stats.unknown_bytes[lt])
-                            for lt, n in sorted(stats.unknown_linktypes.items()))
+        not_examined.extend(stats.not_examined(str(path)))
         capture_rows.append({"path": str(path), "packets": stats.packets, "bytes": stats.bytes})
         if store is not None:
             channel = max(stats.channels, key=stats.channels.get) if stats.channels else "net"

@@ -22,7 +22,7 @@ from sandbox.captures.links import LINKTYPES
 from sandbox.captures.pcap import PcapReader
 from sandbox.captures.pcapng import PcapngReader, scan_secrets
 from sandbox.captures.source import Chunks, open_source
-from sandbox.model import Segment
+from sandbox.model import NotExamined, Segment
 
 # File-format readers, tried in order on the first bytes (after gzip is peeled).
 READERS: list[type] = [PcapReader, PcapngReader]
@@ -43,6 +43,11 @@ class CaptureStats:
     unknown_bytes: Counter = field(default_factory=Counter)       # ...and their captured bytes
     fragments_reassembled: int = 0
     fragments_dropped: int = 0
+
+    def not_examined(self, where: str) -> list[NotExamined]:
+        """What this pass could not look into (it makes a verdict inconclusive, never clean)."""
+        return [NotExamined(where=where, what=f"unknown link type {lt}", packets=n, bytes=self.unknown_bytes[lt])
+                for lt, n in sorted(self.unknown_linktypes.items())]
 
 
 class Capture:

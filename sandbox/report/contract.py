@@ -6,9 +6,9 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
-from sandbox.model import Finding, severity_rank
+from sandbox.model import Finding, NotExamined, severity_rank
 
 SCHEMA = "sandbox.report/1"
 GATING_RANK = severity_rank("high")  # high or critical fails the acceptance test
@@ -17,19 +17,6 @@ VERDICTS = ("clean", "leak", "inconclusive")
 EXIT_CODES = {"clean": 0, "leak": 1, "inconclusive": 3}
 # What a person reads: terminal summary, HTML report, dashboard banner.
 VERDICT_WORDS = {"clean": "CLEAN", "leak": "SUSPECTED LEAK", "inconclusive": "INCONCLUSIVE"}
-
-
-class NotExamined(TypedDict):
-    """Traffic the rig could not look into: it makes a verdict inconclusive, never clean.
-
-    ``where`` names the capture, flow or tap; ``what`` says why (an unknown link type, a decoding
-    limit on outbound data, a capture that dropped packets); ``packets``/``bytes`` say how much.
-    """
-
-    where: str
-    what: str
-    packets: int
-    bytes: int
 
 
 def verdict(findings: Iterable[Finding], not_examined: Sequence[NotExamined] = ()) -> str:
