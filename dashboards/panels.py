@@ -62,8 +62,8 @@ def banner(summary: dict[str, Any], now: float | None = None) -> list[Any]:
     counts = summary["counts"]
     session = summary["session"]
     started, finished = session.get("started"), session.get("finished")
-    live = bool(started) and not finished
-    span = (finished or now) - started if started else None
+    state = session.get("state", "finished" if finished else "live")
+    span = (finished or (now if state == "live" else session.get("heartbeat") or now)) - started if started else None
     word = summary["verdict"]
     blind = session.get("not_examined") or []
     sub = (" · high or critical present" if leak else
@@ -83,7 +83,9 @@ def banner(summary: dict[str, Any], now: float | None = None) -> list[Any]:
     ] or [html.Div("no run folder loaded", className="muted")]
     mode = session.get("mode", "session")
     session_box = html.Div([
-        _kv("mode", f"{mode}{' (live)' if live else ''}"),
+        _kv("mode", f"{mode}{'' if state == 'finished' else f' ({state})'}", "session-state"),
+        *([_kv("analysis lag", human_bytes(session["lag_bytes"]), "analysis-lag")]
+          if state == "live" and session.get("lag_bytes") else []),
         _kv("duration", duration(span), "session-duration"),
         _kv("started", clock(started)[:19]),
         *_traffic_span(summary.get("channels") or []),

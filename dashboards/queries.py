@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.model import SEVERITIES, severity_rank
+from sandbox.store import session_alive
 
 PAGE_SIZE = 20  # findings rows per page: one screen, one indexed query of a few ms at 10k findings
 TOP_DESTINATIONS = 50  # network panel rows: an operator scans a short list; the rest are counted
@@ -185,6 +186,9 @@ class Reader:
     def summary(self) -> dict[str, Any]:
         """Everything the verdict banner shows, in a handful of aggregate queries."""
         session = {r["key"]: _loads(r["value"], None) for r in self._rows("SELECT key, value FROM session")}
+        # finished, or live while its session holds the store's lock; otherwise it was killed
+        session["state"] = ("finished" if session.get("finished") else "live" if session_alive(self.path)
+                            else "interrupted" if session.get("started") else "empty")
         counts = self.severity_counts()
         leak = self._one("SELECT 1 FROM findings WHERE severity_rank >= ? LIMIT 1", (LEAK_RANK,)) is not None
         runs = [

@@ -8,23 +8,26 @@ take the same calls, so the Engine does not care which it has.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 from collections.abc import Sequence
 from typing import Any
 
 from sandbox.correlate import Correlator
 from sandbox.decode import expand
-from sandbox.model import Finding, FlowInfo, Observation, Payload
+from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload
 
 BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to amortise pickling
 BATCH_ITEMS = 512  # ...and few enough small items that a live dashboard still sees them promptly
 QUEUED_BATCHES = 4  # batches in flight: reading runs ahead of matching by at most ~16 MB
+PARENT_CHECK_S = 1.0  # an idle worker checks this often that its session is still alive
 
 
 class Analyzer:
     def __init__(self, indexes: Sequence, allow: Sequence[str] = ()):
         self.correlator = Correlator(list(indexes), allow=list(allow))
         self.notes: list[str] = []
+        self.not_examined: list[NotExamined] = []
         self.payloads = 0
         self.views = 0
         self.allowed: dict[str, bool] = {}
@@ -41,6 +44,10 @@ class Analyzer:
     def observe(self, obs: Observation) -> None:
         self.correlator.observe(obs)
 
+    def flows(self, flows: list[FlowInfo]) -> None:
+        """Judge flows that changed (volume, destination) before the end: live findings."""
+        self.correlator.flows(flows)
+
     def changed(self) -> list[Finding]:
         return self.correlator.changed()
 
@@ -50,17 +57,24 @@ class Analyzer:
         return self.correlator.findings()
 
 
-def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str]) -> None:
+def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str], parent: int) -> None:
     analyzer = Analyzer(indexes, allow)
     try:
         while True:
-            op, arg = requests.get()
+            try:
+                op, arg = requests.get(timeout=PARENT_CHECK_S)
+            except queue.Empty:
+                if os.getppid() != parent:
+                    return      # the session was killed: nobody will ask for the findings
+                continue
             if op == "batch":
                 for item in arg:
                     if isinstance(item, Payload):
                         analyzer.payload(item)
                     else:
                         analyzer.observe(item)
+            elif op == "flows":
+                analyzer.flows(arg)
             elif op == "changed":
                 conn.send(("ok", analyzer.changed()))
             elif op == "finish":
@@ -82,13 +96,14 @@ class AnalyzerProcess:
         # answers come back on a pipe.
         self._requests = ctx.Queue(maxsize=QUEUED_BATCHES)
         self._conn, child = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, args=(self._requests, child, indexes, list(allow)), daemon=True,
-                                 name="sandbox-analyzer")
+        self._proc = ctx.Process(target=_serve, args=(self._requests, child, indexes, list(allow), os.getpid()),
+                                 daemon=True, name="sandbox-analyzer")
         self._proc.start()
         child.close()
         self._batch: list[Payload | Observation] = []
         self._batch_bytes = 0
         self.notes: list[str] = []
+        self.not_examined: list[NotExamined] = []
         self.payloads = 0
         self.views = 0
         self.allowed: dict[str, bool] = {}
@@ -103,6 +118,10 @@ class AnalyzerProcess:
 
     def observe(self, obs: Observation) -> None:
         self._batch.append(obs)
+
+    def flows(self, flows: list[FlowInfo]) -> None:
+        self._flush()
+        self._send(("flows", flows))
 
     def changed(self) -> list[Finding]:
         return self._ask("changed", None)

@@ -21,6 +21,7 @@ examples:
   sandbox index RUN_DIR
   sandbox replay capture.pcapng --run RUN_DIR --report out.json --junit out.xml --html out.html
   sandbox replay ring_*.pcapng --run RUN_A --run RUN_B --tls-keylog keys.log --allow lims.lab.example
+  sandbox watch --run RUN_DIR --follow live.pcapng --db store.sqlite --dash
   sandbox dash --db store.sqlite
   sandbox demo
 
@@ -28,6 +29,15 @@ exit status: 0 clean, 1 suspected leak (any high or critical finding), 2 bad inp
              3 inconclusive (no high finding, but part of the traffic could not be examined: an
              unknown link type, a decoding limit on outbound data; the report says what and how
              much), 70 internal error. A leak wins over inconclusive.
+"""
+
+WATCH_EPILOG = """\
+examples:
+  sandbox watch --run RUN_DIR --follow /var/tmp/bench.pcapng --db store.sqlite --dash
+  sandbox watch --run RUN_DIR --follow live.pcapng --duration 600 --report out.json --junit out.xml
+
+exit status: as for replay (0 clean, 1 suspected leak, 2 bad input or a tap that cannot start,
+             3 inconclusive, 70 internal error), once the session has ended.
 """
 
 
@@ -57,25 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
                                     "core a live session uses, and report every piece of run data that left "
                                     "the instrument.")
     rp.add_argument("captures", nargs="+", metavar="CAPTURE", type=Path)
-    rp.add_argument("--run", dest="runs", action="append", required=True, type=Path, metavar="RUN_DIR",
-                    help="run folder the instrument produced (repeat for several)")
-    rp.add_argument("--report", type=Path, help="write the JSON report (schema sandbox.report/1) here")
-    rp.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per finding)")
-    rp.add_argument("--html", type=Path, help="write a self-contained HTML report here")
     rp.add_argument("--tls-keylog", type=Path, metavar="KEYLOG",
                     help="NSS key log (SSLKEYLOGFILE) to decrypt TLS; keys inside pcapng are used anyway")
-    rp.add_argument("--db", type=Path,
-                    help="SQLite store for the dashboard, replaced if it exists (default: a temporary one)")
-    rp.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
-                    help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
-    rp.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
-                    help="addresses of the instrument side (default: whoever opens each connection)")
-    rp.add_argument("--cache-dir", type=Path, help="where run indexes are cached")
-    rp.add_argument("--jobs", type=int, choices=(1, 2), default=None,
-                    help="processes: 2 decodes and matches beside reading (default: 2 for captures over 4 MB)")
+    _session_arguments(rp, default_jobs="2 for captures over 4 MB")
     rp.add_argument("--dash", action="store_true", help="open the dashboard on the replay's store when done")
-    rp.add_argument("--port", type=int, default=8050, help="dashboard port with --dash (default 8050)")
-    rp.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
+
+    wt = sub.add_parser("watch", help="live session: taps record the instrument's traffic, findings as it happens",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=WATCH_EPILOG,
+                        description="Run a live session: every tap records the instrument's traffic to "
+                                    "RECORD_DIR first, the session follows the recordings through the same core "
+                                    "a replay uses, the store (and the dashboard) fill as it happens. Ctrl-C or "
+                                    "SIGTERM ends the session: recordings closed, reports written. `sandbox "
+                                    "replay RECORD_DIR/*.pcapng` gives the same findings afterwards.")
+    from hw.taps import TAP_MODULES
+
+    taps = wt.add_argument_group("taps (at least one)")
+    for module in TAP_MODULES:
+        module.add_arguments(taps)
+    wt.add_argument("--record", type=Path, metavar="RECORD_DIR",
+                    help="where the taps' recordings go (default: captures/SESSION-<date>-<time>/)")
+    wt.add_argument("--duration", type=float, metavar="SECONDS",
+                    help="end the session after this long (default: until Ctrl-C or SIGTERM)")
+    _session_arguments(wt, default_jobs="2")
+    wt.add_argument("--dash", action="store_true", help="serve the dashboard on the session's store while it runs")
 
     ds = sub.add_parser("dash", help="serve the dashboard over a store",
                         description="Serve the live dashboard over a store. Binds to 127.0.0.1 unless --host "
@@ -94,6 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
+    """What replay and watch share: run folders, reports, store, policy, workers."""
+    p.add_argument("--run", dest="runs", action="append", required=True, type=Path, metavar="RUN_DIR",
+                   help="run folder the instrument produced (repeat for several)")
+    p.add_argument("--report", type=Path, help="write the JSON report (schema sandbox.report/1) here")
+    p.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per finding)")
+    p.add_argument("--html", type=Path, help="write a self-contained HTML report here")
+    p.add_argument("--db", type=Path,
+                   help="SQLite store for the dashboard, replaced if it exists (default: a temporary one, "
+                        "removed at exit); refused while another session uses it")
+    p.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
+                   help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
+    p.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
+                   help="addresses of the instrument side (default: whoever opens each connection)")
+    p.add_argument("--cache-dir", type=Path, help="where run indexes are cached")
+    p.add_argument("--jobs", type=int, choices=(1, 2), default=None,
+                   help=f"processes: 2 decodes and matches beside reading (default: {default_jobs})")
+    p.add_argument("--port", type=int, default=8050, help="dashboard port with --dash (default 8050)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -101,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_index(args)
         if args.command == "replay":
             return cmd_replay(args)
+        if args.command == "watch":
+            return cmd_watch(args)
         if args.command == "dash":
             return cmd_dash(args)
         if args.command == "demo":
@@ -140,13 +177,85 @@ def cmd_index(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def _check_outputs(*outputs: Path | None) -> None:
+    """Every output path is checked before any work: a typo must not cost a long replay."""
+    for out in outputs:
+        if out is None:
+            continue
+        if out.is_dir():
+            raise BadInput(f"cannot write {out}: it is a folder")
+        parent = out.parent.resolve()
+        if not parent.is_dir():
+            raise BadInput(f"cannot write {out}: folder {out.parent} does not exist")
+        if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+            raise BadInput(f"cannot write {out}: permission denied")
+
+
+def _open_store(db: Path | None):
+    """The session's store (fresh, locked); a temporary one when no --db, removed by ``_close_store``."""
+    from sandbox.store import Store, StoreBusy, StoreError
+
+    temp = None
+    if db is None:
+        import tempfile
+
+        temp = Path(tempfile.mkdtemp(prefix="sandbox-"))
+        db = temp / "store.sqlite"
+    try:
+        return Store(db, fresh=True), temp
+    except (StoreBusy, StoreError) as exc:
+        if temp is not None:
+            import shutil
+
+            shutil.rmtree(temp, ignore_errors=True)
+        raise BadInput(str(exc)) from None
+
+
+def _close_store(store, temp: Path | None) -> None:
+    store.close()
+    if temp is not None:
+        import shutil
+
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _indexes(args: argparse.Namespace) -> list:
+    from sandbox.index import build_index
+    from sandbox.replay import check_run
+    from sandbox.runs import RunFolderError
+
+    _check_run_dirs(args.runs)
+    try:
+        indexes = [build_index(run, cache_dir=args.cache_dir, progress=not args.quiet) for run in args.runs]
+        for index in indexes:
+            check_run(index)
+    except RunFolderError as exc:
+        raise BadInput(str(exc)) from exc
+    return indexes
+
+
+def _finish(args: argparse.Namespace, report: dict, store_path: str | None) -> int:
+    """Reports, summary and exit status: the same for a replay and a live session."""
+    from sandbox.report import exit_code, write_html, write_json, write_junit
+    from sandbox.summary import print_summary
+
+    for path, write in ((args.report, write_json), (args.junit, write_junit), (args.html, write_html)):
+        if path is not None:
+            try:
+                write(report, path)
+            except OSError as exc:
+                raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not args.quiet:
+        print_summary(report, sys.stdout)
+        if store_path:
+            print(f"store: {store_path}")
+    return exit_code(report)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from sandbox.captures import CaptureError
-    from sandbox.replay import replay
-    from sandbox.report import exit_code, write_html, write_json, write_junit
+    from sandbox.replay import check_capture, replay
     from sandbox.runs import RunFolderError
-    from sandbox.store import Store
-    from sandbox.summary import print_summary
 
     _check_run_dirs(args.runs)
     for cap in args.captures:
@@ -154,43 +263,96 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise BadInput(f"capture {cap} does not exist or is not a file")
     if args.tls_keylog and not args.tls_keylog.is_file():
         raise BadInput(f"TLS key log {args.tls_keylog} does not exist")
-    for out in (args.report, args.junit, args.html, args.db):
-        if out is not None and not out.parent.resolve().is_dir():
-            raise BadInput(f"cannot write {out}: folder {out.parent} does not exist")
-    db_path = args.db
-    if db_path is None:
-        import tempfile
-
-        db_path = Path(tempfile.mkdtemp(prefix="sandbox-")) / "store.sqlite"
-    for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
-        stale.unlink(missing_ok=True)  # a store holds one session; a replay starts a new one
-    store = Store(db_path)
+    _check_outputs(args.report, args.junit, args.html, args.db)
+    try:
+        for cap in args.captures:
+            check_capture(cap)
+    except CaptureError as exc:
+        raise BadInput(str(exc)) from exc
+    store, temp = _open_store(args.db)
     bar = _progress_bar(sum(c.stat().st_size for c in args.captures), args.quiet)
     try:
-        result = replay(args.captures, args.runs, keylog=args.tls_keylog, allow=args.allow,
-                        instrument=args.instrument or None, store=store, cache_dir=args.cache_dir,
-                        progress=bar.update_to if bar else None, index_progress=not args.quiet, jobs=args.jobs)
-    except (CaptureError, RunFolderError) as exc:
-        raise BadInput(str(exc)) from exc
-    finally:
-        if bar:
-            bar.close()
-        store.close()
-    report = result.report
-    if args.report:
-        write_json(report, args.report)
-    if args.junit:
-        write_junit(report, args.junit)
-    if args.html:
-        write_html(report, args.html)
-    if not args.quiet:
-        print_summary(report, sys.stdout)
-        print(f"store: {db_path}")
-    if args.dash:
-        from dashboards import serve
+        try:
+            result = replay(args.captures, args.runs, keylog=args.tls_keylog, allow=args.allow,
+                            instrument=args.instrument or None, store=store, cache_dir=args.cache_dir,
+                            progress=bar.update_to if bar else None, index_progress=not args.quiet,
+                            jobs=args.jobs)
+        except (CaptureError, RunFolderError) as exc:
+            raise BadInput(str(exc)) from exc
+        finally:
+            if bar:
+                bar.close()
+        status = _finish(args, result.report, store.path if temp is None else None)
+        if result.store_error:
+            raise BadInput(f"{result.store_error} (the replay went on; reports above are complete)")
+        if args.dash:
+            from dashboards import serve
 
-        serve(str(db_path), port=args.port, open_browser=False)
-    return exit_code(report)
+            store.close()
+            serve(store.path, port=args.port, open_browser=False)
+        return status
+    finally:
+        _close_store(store, temp)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from hw.tap import TapError
+    from hw.taps import TAP_MODULES
+    from hw.watch import session_folder, watch
+
+    taps = [tap for module in TAP_MODULES for tap in module.from_args(args)]
+    if not taps:
+        raise BadInput("nothing to watch: give at least one tap (see `sandbox watch --help`)")
+    if args.duration is not None and args.duration <= 0:
+        raise BadInput("--duration must be a positive number of seconds")
+    _check_outputs(args.report, args.junit, args.html, args.db)
+    indexes = _indexes(args)
+    try:
+        session_dir = session_folder(args.record, time.time())
+    except TapError as exc:
+        raise BadInput(str(exc)) from exc
+    store, temp = _open_store(args.db)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    dashboards: list[subprocess.Popen] = []
+
+    def started() -> None:
+        """Taps are up: start the --duration clock and the dashboard (its own process)."""
+        if args.duration is not None:
+            timer = threading.Timer(args.duration, stop.set)
+            timer.daemon = True
+            timer.start()
+        if args.dash:
+            dashboards.append(subprocess.Popen(
+                [sys.executable, "-m", "dashboards", "--db", store.path, "--port", str(args.port)]))
+        if not args.quiet:
+            print(f"recording to {session_dir}/  (Ctrl-C ends the session)", flush=True)
+
+    try:
+        jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
+        try:
+            result = watch(taps, indexes, store=store, session_dir=session_dir, stop=stop, allow=args.allow,
+                           instrument=args.instrument or None, jobs=jobs, on_started=started)
+        except TapError as exc:
+            raise BadInput(str(exc)) from exc
+        status = _finish(args, result.report, store.path if temp is None else None)
+        if not args.quiet:
+            print(f"recordings: {session_dir}/  (`sandbox replay` them for the same findings)")
+        if result.store_error:
+            raise BadInput(f"{result.store_error}: the session was ended; recordings in {session_dir}/")
+        return status
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for dash in dashboards:
+            dash.terminate()
+            dash.wait(10)
+        _close_store(store, temp)
 
 
 def cmd_dash(args: argparse.Namespace) -> int:

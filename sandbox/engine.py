@@ -11,10 +11,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from sandbox.analyzer import Analyzer, AnalyzerProcess
-from sandbox.model import Finding, FlowInfo, Observation, Payload, Segment
+from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import Dissector
 
 TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a run's progress
+# Capture-time seconds between judgements of the flows that changed (opaque volume, unlisted
+# destinations): what content cannot show still reaches a live dashboard within about a second.
+FLOW_JUDGEMENT_S = 1.0
 
 
 class Engine:
@@ -25,18 +28,36 @@ class Engine:
         self._last_out: dict[str, int] = {}
         self._traffic: dict[tuple[float, str, str], int] = defaultdict(int)
         self._touched: dict[str, FlowInfo] = {}
+        self._unjudged: dict[str, FlowInfo] = {}
+        self._next_judgement = 0.0
 
     def feed(self, segment: Segment) -> None:
         self._handle(self.dissector.feed(segment))
+        if segment.t >= self._next_judgement:
+            self._judge_flows(segment.t)
         info = self.dissector.last
         if info is None:
             return
         self._touched[info.flow] = info
+        self._unjudged[info.flow] = info
         delta = info.bytes_out - self._last_out.get(info.flow, 0)
         if delta:
             bucket = float(int(segment.t // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
             self._traffic[(bucket, info.channel, info.destination or info.dst)] += delta
             self._last_out[info.flow] = info.bytes_out
+
+    def tick(self, now: float) -> None:
+        """Capture time ``now`` has passed with no packet (a live tap's quiet instrument): held-back
+        bytes go to the analyzer and changed flows are judged, as the next packet would do."""
+        self._handle(self.dissector.tick(now))
+        if now >= self._next_judgement:
+            self._judge_flows(now)
+
+    def _judge_flows(self, now: float) -> None:
+        self._next_judgement = now + FLOW_JUDGEMENT_S
+        if self._unjudged:
+            self.analyzer.flows(list(self._unjudged.values()))
+            self._unjudged.clear()
 
     def finish(self) -> list[Finding]:
         self._handle(self.dissector.close())
@@ -53,6 +74,11 @@ class Engine:
     @property
     def notes(self) -> list[str]:
         return self.analyzer.notes
+
+    @property
+    def not_examined(self) -> list[NotExamined]:
+        """Outbound data the analyzer could not look into (a decoding limit reached)."""
+        return self.analyzer.not_examined
 
     @property
     def flows(self) -> list[FlowInfo]:

@@ -6,10 +6,13 @@ short redacted previews, never run data.
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -41,25 +44,113 @@ CREATE TABLE IF NOT EXISTS traffic (
 JSON_FINDING_FIELDS = ("samples", "files", "chain", "identifiers", "evidence", "detail")
 
 
-class Store:
-    """One SQLite file; one writer (replay or a live tap), any number of readers."""
+class StoreBusy(Exception):
+    """Another session holds the store: its findings must not vanish under it."""
 
-    def __init__(self, path: str | Path, readonly: bool = False):
+
+class StoreError(Exception):
+    """The store cannot be written (disk full, I/O error): the session stops writing it, says so once."""
+
+
+def _writes(method: Callable[..., None]) -> Callable[..., None]:
+    """A writer method whose SQLite or OS failure becomes one ``StoreError`` naming the store."""
+
+    @functools.wraps(method)
+    def write(self: Store, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+            raise StoreError(f"cannot write store {self.path}: {exc}") from None
+
+    return write
+
+
+def lock_path(path: str | Path) -> Path:
+    return Path(f"{path}.lock")
+
+
+def session_alive(path: str | Path) -> bool:
+    """True while some session holds the store's writer lock (a live or running session)."""
+    try:
+        fd = os.open(lock_path(path), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)     # closing drops the probe's shared lock too
+    return False
+
+
+class Store:
+    """One SQLite file; one writer (replay or a live session), any number of readers.
+
+    The writer holds an exclusive lock on ``PATH.lock`` for its whole life (the OS drops it if the
+    process dies, so a killed session reads as interrupted, not live).  Everything is private
+    (0600): the store names samples and destinations.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False, fresh: bool = False):
         self.path = str(path)
+        self._lock_fd: int | None = None
         if readonly:
             uri = f"file:{Path(self.path).resolve()}?mode=ro"
             self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
         else:
-            self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            self._lock()
+            try:
+                if fresh:   # a store holds one session: a new one starts from nothing
+                    for stale in (self.path, f"{self.path}-wal", f"{self.path}-shm"):
+                        Path(stale).unlink(missing_ok=True)
+                # created private before SQLite opens it; SQLite gives -wal/-shm the same mode
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+                os.chmod(self.path, 0o600)
+                self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+            except (sqlite3.Error, OSError) as exc:
+                self._unlock()
+                raise StoreError(f"cannot write store {self.path}: {exc}") from None
+            except BaseException:
+                self._unlock()
+                raise
         self.db.row_factory = sqlite3.Row
+
+    def _lock(self) -> None:
+        fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreBusy(f"store {self.path} is in use by another session (pid {owner}); "
+                            "use another --db or wait for it to end") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        # a forked worker must not inherit the lock: if this process is killed, the store reads as
+        # interrupted at once, whatever its workers do
+        os.register_at_fork(after_in_child=self._drop_inherited_lock)
+
+    def _drop_inherited_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)    # the child's copy only; flock is released by the last one
+            self._lock_fd = None
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def close(self) -> None:
         self.db.close()
+        self._unlock()
 
     # -- writer side ---------------------------------------------------------
+    @_writes
     def set_session(self, **values: Any) -> None:
         with self.db:
             self.db.executemany(
@@ -67,6 +158,7 @@ class Store:
                 [(k, json.dumps(v)) for k, v in values.items()],
             )
 
+    @_writes
     def add_run(self, run_id: str, path: str, platform: str, samples: list[str], files: int, nbytes: int) -> None:
         with self.db:
             self.db.execute(
@@ -74,6 +166,7 @@ class Store:
                 (run_id, path, platform, json.dumps(samples), files, nbytes),
             )
 
+    @_writes
     def put_capture(self, path: str, channel: str, packets: int, nbytes: int, drops: int = 0,
                     errors: list[str] | None = None) -> None:
         with self.db:
@@ -82,6 +175,7 @@ class Store:
                 (path, channel, packets, nbytes, drops, json.dumps(errors or [])),
             )
 
+    @_writes
     def put_flows(self, flows: Iterable[FlowInfo], allowed: dict[str, bool] | None = None) -> None:
         allowed = allowed or {}
         rows = [
@@ -95,6 +189,7 @@ class Store:
                 "INSERT OR REPLACE INTO flows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
 
+    @_writes
     def put_findings(self, findings: Iterable[Finding]) -> None:
         now = time.time()
         rows = []
@@ -110,6 +205,7 @@ class Store:
                 "INSERT OR REPLACE INTO findings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
 
+    @_writes
     def add_traffic(self, buckets: Iterable[tuple[float, str, str, int]]) -> None:
         """Add outbound byte counts per (1 s bucket, channel, destination) for the timeline."""
         with self.db:

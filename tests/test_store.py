@@ -1,8 +1,9 @@
-import sqlite3
 import threading
 
+import pytest
+
 from sandbox.model import FileMatch, Finding, FlowInfo
-from sandbox.store import Store
+from sandbox.store import Store, StoreError
 
 
 def make_finding(i: int, severity: str = "high") -> Finding:
@@ -48,8 +49,5 @@ def test_reader_sees_writer_without_blocking(tmp_path):
 def test_readonly_store_cannot_write(tmp_path):
     Store(tmp_path / "s.sqlite").close()
     reader = Store(tmp_path / "s.sqlite", readonly=True)
-    try:
+    with pytest.raises(StoreError, match="readonly"):
         reader.put_findings([make_finding(1)])
-    except sqlite3.OperationalError:
-        return
-    raise AssertionError("read-only store accepted a write")

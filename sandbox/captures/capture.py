@@ -19,9 +19,10 @@ from sandbox.captures.errors import CaptureError
 from sandbox.captures.hotpath import LINKTYPE_ETHERNET, NET_TCP, ethernet_tcp, pcap_segments
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import LINKTYPES
+from sandbox.captures.packet import RawPacket
 from sandbox.captures.pcap import PcapReader
 from sandbox.captures.pcapng import PcapngReader, scan_secrets
-from sandbox.captures.source import Chunks, open_source
+from sandbox.captures.source import Chunks, FollowFile, open_source
 from sandbox.model import NotExamined, Segment
 
 # File-format readers, tried in order on the first bytes (after gzip is peeled).
@@ -43,6 +44,7 @@ class CaptureStats:
     unknown_bytes: Counter = field(default_factory=Counter)       # ...and their captured bytes
     fragments_reassembled: int = 0
     fragments_dropped: int = 0
+    drops: int = 0            # packets the capture itself lost (pcapng Interface Statistics Blocks)
 
     def not_examined(self, where: str) -> list[NotExamined]:
         """What this pass could not look into (it makes a verdict inconclusive, never clean)."""
@@ -51,10 +53,16 @@ class CaptureStats:
 
 
 class Capture:
-    """A capture file opened for streaming; iterate it for ``Segment``s in file order."""
+    """A capture file opened for streaming; iterate it for ``Segment``s in file order.
 
-    def __init__(self, path: Path | str) -> None:
+    With ``follow`` the file is a live recording another process is still writing (pcapng only):
+    iteration yields ``None`` whenever it has caught up with the writer, and goes on when
+    iterated again; ``finish_follow()`` says the writer stopped, after which the end is real.
+    """
+
+    def __init__(self, path: Path | str, follow: bool = False) -> None:
         self.path = Path(path)
+        self.follow = follow
         self.errors: list[str] = []
         self.stats = CaptureStats()
         self._secrets: bytes | None = None
@@ -64,7 +72,11 @@ class Capture:
 
     def _open(self):
         try:
-            stream, raw, self.compressed = open_source(self.path)
+            if self.follow:
+                stream = raw = FollowFile(self.path)
+                self.compressed = False
+            else:
+                stream, raw, self.compressed = open_source(self.path)
         except OSError as exc:
             raise CaptureError(f"{self.path}: cannot open: {exc.strerror or exc}") from None
         self._raw = raw
@@ -74,6 +86,9 @@ class Capture:
         if chunks.error and not head:
             raw.close()
             raise CaptureError(f"{self.path}: damaged gzip stream: {chunks.error}")
+        if self.follow and not PcapngReader.claim(head):
+            raw.close()
+            raise CaptureError(f"{self.path}: a live recording must be pcapng (starts {head[:4].hex()})")
         for reader in READERS:
             if reader.claim(head):
                 try:
@@ -113,6 +128,32 @@ class Capture:
     def close(self) -> None:
         if self._raw is not None:
             self._raw.close()
+
+    def packets(self) -> Iterator[RawPacket]:
+        """The file's packet records as they are, link layer and all (to rewrite a capture)."""
+        reader, self._reader = self._reader or self._open(), None
+        try:
+            yield from (pkt for pkt in reader.packets() if pkt is not None)
+        finally:
+            self.errors.extend(reader.errors)
+            self.close()
+
+    def unreadable(self) -> str | None:
+        """Why not even one packet record can be read (a damaged first record, a header-only file
+        with junk after it), or None.  A separate pass over the first record only: a capture that
+        yields nothing must not replay as an empty, clean one."""
+        reader, self._reader = self._reader or self._open(), None
+        try:
+            for _ in reader.packets():
+                return None
+        finally:
+            self.close()     # iterating again re-opens the file from the start
+        return reader.errors[0] if reader.errors else None
+
+    def finish_follow(self) -> None:
+        """The writer of a followed recording stopped: read what is left, then end."""
+        if isinstance(self._raw, FollowFile):
+            self._raw.finish()
 
     def __enter__(self) -> Capture:
         return self
@@ -166,6 +207,9 @@ class Capture:
             else:
                 fast = ethernet_tcp(ip)
                 for pkt in reader.packets():
+                    if pkt is None:             # caught up with a live recording's writer
+                        yield None
+                        continue
                     frame = pkt.frame
                     stats.packets += 1
                     stats.bytes += len(pkt.data)
@@ -185,8 +229,10 @@ class Capture:
                 stats.channels[channel] += n
                 stats.transports[transport] += n
             self.errors.extend(reader.errors)
-            if isinstance(reader, PcapngReader) and self._secrets is None:
-                self._secrets = bytes(reader.secrets)
+            if isinstance(reader, PcapngReader):
+                stats.drops = sum(reader.drops.values())
+                if self._secrets is None:
+                    self._secrets = bytes(reader.secrets)
             for lt, n in sorted(stats.unknown_linktypes.items()):
                 self.errors.append(f"unknown link type {lt}: {n} frames skipped")
             stats.skipped.update(ip.skipped)
@@ -195,6 +241,8 @@ class Capture:
             self.close()
 
 
-def open_capture(path: Path | str) -> Capture:
-    """Open a pcap/pcapng file (optionally gzip-compressed); raises ``CaptureError`` if it is not one."""
-    return Capture(path)
+def open_capture(path: Path | str, follow: bool = False) -> Capture:
+    """Open a pcap/pcapng file (optionally gzip-compressed); raises ``CaptureError`` if it is not one.
+
+    ``follow``: a pcapng another process is still writing (see ``Capture``)."""
+    return Capture(path, follow=follow)

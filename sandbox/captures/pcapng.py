@@ -17,9 +17,11 @@ from sandbox.captures.source import Chunks
 
 SHB = 0x0A0D0D0A
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
-IDB, OPB, SPB, EPB, DSB = 0x00000001, 0x00000002, 0x00000003, 0x00000006, 0x0000000A
+IDB, OPB, SPB, ISB, EPB, DSB = 0x00000001, 0x00000002, 0x00000003, 0x00000005, 0x00000006, 0x0000000A
 TLS_KEYLOG = 0x544C534B       # secrets type "TLSK": NSS key log lines
 OPT_ENDOFOPT, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
+# Interface Statistics Block options that count packets the capture lost (interface, OS buffer).
+OPT_ISB_IFDROP, OPT_ISB_OSDROP = 5, 7
 # Block body layouts after the 8-byte (type, total length) head.
 BODY = {
     IDB: "HHI",        # linktype, reserved, snaplen
@@ -60,6 +62,10 @@ class PcapngReader:
         self.secrets = bytearray()
         self.interfaces: list[_Interface] = []
         self.endian = "<"
+        # Packets lost before they reached the file, per (section, interface): the newest
+        # Interface Statistics Block's counts (they are cumulative).
+        self.drops: dict[tuple[int, int], int] = {}
+        self._section = 0
         if not chunks.need(12):
             raise CaptureError("pcapng section header truncated (under 12 bytes)")
         magic = chunks.buf[chunks.pos + 8:chunks.pos + 12]
@@ -71,6 +77,9 @@ class PcapngReader:
         frame = 0
         while True:
             if len(c.buf) - c.pos < 12 and not c.need(12):   # need() only when the window runs out
+                if not c.eof and not c.error:
+                    yield None      # a live recording: the writer has not got this far yet
+                    continue
                 if c.remaining or c.error:
                     self._damage(frame + 1, "block header")
                 return
@@ -81,6 +90,7 @@ class PcapngReader:
                     self.errors.append(f"corrupt section header at byte {c.offset} (frame {frame + 1})")
                     return
                 self.interfaces = []          # interface ids are per section
+                self._section += 1
             e = self.endian
             btype, blen = HEAD[e].unpack_from(c.buf, start)
             if blen < 12 or blen % 4 or blen > MAX_RECORD:
@@ -88,6 +98,9 @@ class PcapngReader:
                                    f"block length {blen}")
                 return
             if len(c.buf) - c.pos < blen and not c.need(blen):
+                if not c.eof and not c.error:
+                    yield None      # the block is still being written
+                    continue
                 self._damage(frame + 1, f"block 0x{btype:x}")
                 return
             start = c.pos
@@ -108,6 +121,11 @@ class PcapngReader:
                 iface = _Interface(linktype, snaplen)
                 self._options(iface, buf, body + 8, end)
                 self.interfaces.append(iface)
+            elif btype == ISB and end - body >= 12:
+                iid = struct.unpack_from(e + "I", buf, body)[0]
+                lost = self._isb_drops(buf, body + 12, end)
+                if lost is not None:
+                    self.drops[self._section, iid] = lost
             elif btype == DSB and end - body >= 8:
                 stype, slen = struct.unpack_from(e + BODY[DSB], buf, body)
                 if stype == TLS_KEYLOG and len(self.secrets) + slen <= MAX_SECRETS:
@@ -159,6 +177,19 @@ class PcapngReader:
             elif code == OPT_IF_TSOFFSET and length >= 8:
                 iface.offset = struct.unpack_from(e + "q", value)[0]
             pos += 4 + ((length + 3) & ~3)
+
+    def _isb_drops(self, buf: bytes, pos: int, end: int) -> int | None:
+        """isb_ifdrop + isb_osdrop of one Interface Statistics Block (None if it has neither)."""
+        e = self.endian
+        lost = None
+        while pos + 4 <= end:
+            code, length = struct.unpack_from(e + "HH", buf, pos)
+            if code == OPT_ENDOFOPT:
+                break
+            if code in (OPT_ISB_IFDROP, OPT_ISB_OSDROP) and length == 8 and pos + 12 <= end:
+                lost = (lost or 0) + struct.unpack_from(e + "Q", buf, pos + 4)[0]
+            pos += 4 + ((length + 3) & ~3)
+        return lost
 
     def _damage(self, frame: int, what: str) -> None:
         c = self.chunks

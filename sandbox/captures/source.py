@@ -83,6 +83,38 @@ class GzipStream:
         return 0
 
 
+class FollowFile:
+    """A capture file another process is still writing (a live tap's recording).
+
+    ``read`` returns what is on disk now; while ``more_coming`` is set an empty read means "not
+    yet", not end of file, and readers wait (see ``Chunks.need``).  ``finish`` says the writer
+    has stopped: what is left is read, then the end is real.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.raw = open(path, "rb", buffering=0)  # noqa: SIM115 - unbuffered: every read asks the OS again
+        self.more_coming = True
+
+    def read(self, n: int) -> bytes:
+        return self.raw.read(n) or b""
+
+    def finish(self) -> None:
+        self.more_coming = False
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 def open_source(path: Path) -> tuple[BinaryIO, BinaryIO, bool]:
     """Open ``path``; returns (decompressed stream, raw file for progress, compressed?)."""
     raw = open(path, "rb")  # noqa: SIM115 - handed to the Capture, closed by it
@@ -122,6 +154,8 @@ class Chunks:
                 self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 more = b""
             if not more:
+                if getattr(self.f, "more_coming", False):
+                    return False      # a live recording: the writer has not got this far yet
                 self.eof = True
                 return False
             self.base += self.pos

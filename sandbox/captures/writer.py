@@ -195,15 +195,21 @@ class PcapngWriter(_FileWriter):
                  big_endian: bool = False) -> None:
         super().__init__(path)
         self.e = ">" if big_endian else "<"
-        self.interfaces = interfaces or [(linktype, 6)]
-        self.linktype = self.interfaces[0][0]
+        self.interfaces: list[tuple[int, int]] = []
+        self.linktype = linktype if interfaces is None else interfaces[0][0] if interfaces else linktype
         self.packets = 0
         self._block(0x0A0D0D0A, struct.pack(self.e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
         if tls_secrets:
             self.add_secrets(tls_secrets)
-        for lt, resol in self.interfaces:
-            opts = struct.pack(self.e + "HHB3x", 9, 1, resol) + struct.pack(self.e + "HH", 0, 0)
-            self._block(1, struct.pack(self.e + "HHI", lt, 0, DEFAULT_SNAPLEN) + opts)
+        for lt, resol in [(linktype, 6)] if interfaces is None else interfaces:
+            self.add_interface(lt, resol)
+
+    def add_interface(self, linktype: int, tsresol: int = 6) -> int:
+        """An Interface Description Block (may come after packets of other interfaces); its id."""
+        opts = struct.pack(self.e + "HHB3x", 9, 1, tsresol) + struct.pack(self.e + "HH", 0, 0)
+        self._block(1, struct.pack(self.e + "HHI", linktype, 0, DEFAULT_SNAPLEN) + opts)
+        self.interfaces.append((linktype, tsresol))
+        return len(self.interfaces) - 1
 
     def _block(self, btype: int, body: bytes) -> None:
         body += b"\0" * (-len(body) % 4)
@@ -220,6 +226,19 @@ class PcapngWriter(_FileWriter):
         self._block(6, struct.pack(self.e + "IIIII", interface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
                                    len(data) if orig_len is None else orig_len) + data)
         self.packets += 1
+
+    def add_statistics(self, t: float, interface: int = 0, ifdrop: int | None = None,
+                       osdrop: int | None = None) -> None:
+        """An Interface Statistics Block (what dumpcap writes at the end: packets the capture lost)."""
+        ticks = round(t * 10 ** self.interfaces[interface][1])
+        opts = b"".join(struct.pack(self.e + "HHQ", code, 8, value)
+                        for code, value in ((5, ifdrop), (7, osdrop)) if value is not None)
+        self._block(5, struct.pack(self.e + "III", interface, ticks >> 32, ticks & 0xFFFFFFFF) + opts
+                    + struct.pack(self.e + "HH", 0, 0))
+
+    def flush(self) -> None:
+        """Hand what was written to the OS now (a live recording someone follows)."""
+        self.f.flush()
 
     def write_simple(self, data: bytes) -> None:
         """A Simple Packet Block (interface 0, no timestamp)."""

@@ -42,6 +42,14 @@ MAX_ACTIVE_FLOWS = 50_000
 SWEEP_INTERVAL = 1.0
 # Errors kept per flow: the first few say what went wrong; thousands would only cost memory.
 MAX_FLOW_ERRORS = 20
+# Capture-time seconds a flow may sit idle with bytes held back (an undecided lane waiting for the
+# other side to speak, a raw chunk not yet full) before they go out anyway: a live finding must land
+# within a second of the leaking bytes even when the instrument then goes quiet.  Judged on capture
+# time before each packet and on ``tick``, so a replay cuts exactly where the live session did.
+IDLE_FLUSH = 0.3
+# ...but an undecided lane holding fewer bytes than this keeps waiting for the other side: below
+# any evidence the correlator can use (a keep-alive byte before a request must not make it raw).
+IDLE_DECIDE_MIN = 16
 
 Items = list[Payload | Observation]
 Endpoint = tuple[str, int]
@@ -112,6 +120,8 @@ class Dissector:
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._now = 0.0
         self._next_sweep = 0.0
+        # flows that got bytes since their last idle flush, least recently active first
+        self._dirty: OrderedDict[tuple, _Flow] = OrderedDict()
         self._local_cache: dict[str, bool] = {}
         self.last: FlowInfo | None = None
         self.last_direction = ""
@@ -124,9 +134,11 @@ class Dissector:
         self.last_direction = ""
         if seg.t > self._now:
             self._now = seg.t
+        dirty = self._dirty
+        if dirty and next(iter(dirty.values())).last <= self._now - IDLE_FLUSH:
+            self._idle_flush(out)
         if self._now >= self._next_sweep:
             self._sweep(out)
-            self._next_sweep = self._now + SWEEP_INTERVAL
         transport = seg.transport
         if transport == "tcp":
             self._tcp(seg, out)
@@ -136,8 +148,21 @@ class Dissector:
             self._datagram(seg, out)
         return out
 
+    def tick(self, now: float) -> Items:
+        """Advance the clock to capture time ``now`` with no packet: flows idle long enough hand
+        over what they held back, idle flows close.  A live tap calls it while the instrument is
+        quiet; ``feed`` does the same before each packet, so replay and live agree."""
+        out: Items = []
+        if now > self._now:
+            self._now = now
+        self._idle_flush(out)
+        if self._now >= self._next_sweep:
+            self._sweep(out)
+        return out
+
     def close(self) -> Items:
         out: Items = []
+        self._dirty.clear()
         while self._active:
             _, flow = self._active.popitem(last=False)
             self._finish(flow, out)
@@ -205,8 +230,34 @@ class Dissector:
         return FlowContext(flow=flow.info.flow, info=flow.info, shared=self.shared, chain=chain,
                            opener=flow.opener, channel=flow.info.channel)
 
+    def _idle_flush(self, out: Items) -> None:
+        """Lanes of flows idle for IDLE_FLUSH: undecided ones decide, parsers that buffer emit."""
+        horizon = self._now - IDLE_FLUSH
+        dirty = self._dirty
+        while dirty:
+            key, flow = next(iter(dirty.items()))
+            if flow.last > horizon:
+                break
+            del dirty[key]
+            for lane in list(flow.lanes.values()):
+                if not lane.decided:
+                    if sum(len(lane.first[d]) for d in ("out", "in")) >= IDLE_DECIDE_MIN:
+                        self._detect(flow, lane, flow.last, out, final=True)
+                elif hasattr(lane.parser, "idle"):
+                    self._call(flow, lane, "idle", "", None, flow.last, out)
+
+    def _mark(self, key: tuple, flow: _Flow) -> None:
+        dirty = self._dirty
+        if key in dirty:
+            dirty.move_to_end(key)
+        else:
+            dirty[key] = flow
+
     def _sweep(self, out: Items) -> None:
-        now = self._now
+        """Close flows idle past their timeout, judged on a grid of SWEEP_INTERVAL seconds of capture
+        time so that a live session (swept on ``tick``) and its replay close the same flows."""
+        now = self._now - self._now % SWEEP_INTERVAL
+        self._next_sweep = now + SWEEP_INTERVAL
         while self._active:
             key, flow = next(iter(self._active.items()))
             timeout = (CLOSED_LINGER if flow.closed else
@@ -259,6 +310,8 @@ class Dissector:
         if conn is None:            # closed earlier; trailing packets only count
             return
         data = seg.data
+        if data:
+            self._mark(key, flow)
         if conn.in_order(direction, seg.seq, seg.ack, flags, data):
             # the usual in-order segment (or pure ACK): straight to a decided parser, no event list
             if not data:
@@ -327,6 +380,7 @@ class Dissector:
         if lane is None:
             lane = flow.lanes["tls"] = _Lane(self._context(flow, ("tcp", "tls")), "stream")
         if seg.data:
+            self._mark(key, flow)
             self._lane_data(flow, lane, direction, seg.data, seg.t, out)
 
     # ---- UDP and other datagram transports ----------------------------------------------------
@@ -366,6 +420,7 @@ class Dissector:
         if transport != "udp" and not lane.decided:
             self._start(flow, lane, RawParser(lane.ctx), t=seg.t, out=out)
         if seg.data:
+            self._mark(key, flow)
             self._lane_data(flow, lane, direction, seg.data, seg.t, out)
 
     # ---- parser lanes -------------------------------------------------------------------------
@@ -450,6 +505,8 @@ class Dissector:
                 items = parser.feed(direction, arg, t)
             elif op == "gap":
                 items = parser.gap(direction, arg) if hasattr(parser, "gap") else []
+            elif op == "idle":
+                items = parser.idle(t)
             else:
                 items = parser.close(t)
             if items:
@@ -472,7 +529,7 @@ class Dissector:
             return   # nothing to fall back to; the raw parser does not raise on bytes
         lane.parser = RawParser(lane.ctx, dict(lane.offsets))
         lane.ctx.info.app = lane.ctx.info.app or "raw"
-        if op != "close":
+        if op in ("feed", "gap"):
             self._call(flow, lane, op, direction, arg, t, out)
         else:
             out.extend(lane.parser.close(t))

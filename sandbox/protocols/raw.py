@@ -18,8 +18,9 @@ RAW_CHUNK = 64 * 1024
 # Bytes repeated from the previous chunk: longer than any identifier or fingerprint window we
 # match (k-mers 31, winnowing windows of a few hundred bytes).
 RAW_OVERLAP = 1024
-# Capture-time seconds a partial chunk may wait before it is emitted anyway (live latency).
-RAW_FLUSH_SECONDS = 2.0
+# Capture-time seconds a partial chunk of a busy stream may wait before it is emitted anyway (live
+# latency); a stream that goes quiet is flushed sooner by the flow table's idle flush (``idle``).
+RAW_FLUSH_SECONDS = 1.0
 
 
 class _Side:
@@ -77,6 +78,10 @@ class RawParser:
         for direction, side in self.sides.items():
             self._emit(direction, side, out)
         return out
+
+    def idle(self, t: float) -> list[Payload | Observation]:
+        """The stream went quiet: what is buffered goes out now (the next chunk overlaps it)."""
+        return self.close(t)
 
     def _emit(self, direction: str, side: _Side, out: list, size: int | None = None) -> None:
         if not side.buf:

@@ -1,0 +1,13 @@
+"""The live taps ``sandbox watch`` can run: one line each.
+
+A tap module has ``add_arguments(parser)`` (its ``sandbox watch`` options) and
+``from_args(args) -> list[Tap]`` (the taps those options ask for; ``[]`` when not asked).
+"""
+
+from __future__ import annotations
+
+from hw import follow
+
+TAP_MODULES = [
+    follow,  # --follow FILE.pcapng: a recording another program writes
+]

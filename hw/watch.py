@@ -1,0 +1,65 @@
+"""``sandbox watch``: a live session.  Taps record (each in its own process), the session follows
+their recordings into one Engine, the store fills live, and the end gives the report a replay of the
+recordings gives."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hw.tap import Tap, TapError
+from sandbox.analyzer import Analyzer, AnalyzerProcess
+from sandbox.engine import Engine
+from sandbox.session import Session, SessionResult, Source
+from sandbox.store import Store
+
+
+def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: Path, stop: threading.Event,
+          allow: Sequence[str] = (), instrument: Sequence[str] | None = None, jobs: int = 2,
+          on_started: Callable[[], None] | None = None) -> SessionResult:
+    """Run taps until ``stop`` is set; returns the session's findings and report.
+
+    Raises ``TapError`` when a tap cannot start (the ones already started are stopped first);
+    ``on_started`` runs once every tap is up (threads may start from then on).
+    """
+    # the analyzer worker is forked first, while this process has no other thread
+    analyzer = AnalyzerProcess(indexes, allow) if jobs > 1 else Analyzer(indexes, allow)
+    started: list[Tap] = []
+
+    def stop_taps() -> None:
+        for tap in reversed(started):
+            tap.stop()
+
+    try:
+        sources: list[Source] = []
+        for tap in taps:
+            try:
+                sources.extend(tap.start(session_dir))
+            except TapError:
+                stop_taps()
+                raise
+            started.append(tap)
+        engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
+        if on_started is not None:
+            on_started()
+        session = Session(engine, indexes, store=store, mode="watch", live=True)
+        return session.run(sources, stop, before_finish=stop_taps)
+    finally:
+        stop_taps()
+        if isinstance(analyzer, AnalyzerProcess):
+            analyzer.close()
+
+
+def session_folder(record: Path | None, started: float) -> Path:
+    """Where a session's recordings go: ``--record`` or ``captures/SESSION-<time>/``; private (0700)."""
+    import time
+
+    folder = record or Path("captures") / time.strftime("SESSION-%Y%m%d-%H%M%S", time.localtime(started))
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)
+    except OSError as exc:
+        raise TapError(f"cannot record into {folder}: {exc.strerror or exc}") from None
+    return folder

@@ -1,0 +1,371 @@
+"""One session driver for replay and live watch: Segment sources in; findings, store rows and a report out.
+
+A replay reads saved captures to their end.  A live session follows the recordings its taps write
+(record first: every byte is on disk before anything analyses it) and ticks the Engine's clock
+while the instrument is quiet.  Both run through ``Session``, so the store and the report of a live
+session and of the replay of its recording come from the same code.
+
+Several sources are merged in capture-time order up to their common *watermark* (the capture time
+up to which every source has handed over all it has), so the Engine sees the same sequence live as
+it does when the recordings are replayed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sandbox.captures import Capture, open_capture
+from sandbox.engine import Engine
+from sandbox.model import Finding, NotExamined, Segment
+from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
+from sandbox.report import build_report
+from sandbox.store import Store, StoreError
+
+# Segments taken from one source per poll: big enough to amortise the loop, small enough that
+# several live sources take turns within milliseconds.
+POLL_BATCH = 2000
+# How often the store gets the findings, flows and traffic that changed: a replay every 2 s (so a
+# dashboard watching it fills as it goes), a live session well inside the 1 s finding latency.
+STORE_FLUSH_REPLAY_S = 2.0
+STORE_FLUSH_LIVE_S = 0.25
+# A live session's loop sleeps this long when no source had anything new.
+IDLE_SLEEP_S = 0.02
+# Seconds a writer may take to put a captured packet on disk (dumpcap flushes every ~0.25 s): a
+# live recording that is caught up has delivered every packet older than now minus this.
+WRITER_DELAY_S = 0.5
+# Bytes of a live recording that must exist before it is opened (a pcapng section header).
+MIN_RECORDING_BYTES = 28
+
+
+@dataclass
+class SourceHealth:
+    """What the dashboard's capture-health panel shows for one source."""
+
+    name: str
+    channel: str
+    packets: int = 0
+    bytes: int = 0
+    drops: int = 0
+    errors: list[str] = field(default_factory=list)
+    lag_bytes: int = 0            # recorded but not yet read
+    state: str = "running"        # waiting | running | done
+
+
+class Source(Protocol):
+    """Where Segments come from: a saved capture, a live tap's recording."""
+
+    name: str
+    channel: str
+    done: bool
+
+    def poll(self, limit: int) -> list[Segment]:
+        """Segments ready now (at most ``limit``); ``[]`` when none yet."""
+
+    def watermark(self, now: float) -> float:
+        """Capture time up to which this source has handed over every Segment it will ever have."""
+
+    def finish(self) -> None:
+        """The writer stopped: what is left is read, then the source is done."""
+
+    def health(self) -> SourceHealth: ...
+
+    def not_examined(self) -> list[NotExamined]: ...
+
+    def close(self) -> None: ...
+
+
+class CaptureSource:
+    """A capture file: a saved one read to its end, or (``follow``) a recording a tap is writing.
+
+    ``keylog``: NSS key log lines; TLS plaintext (via tshark) joins the capture's Segments.  Saved
+    captures only: a live session sees plaintext where its tap terminates TLS.
+    """
+
+    def __init__(self, path: Path, keylog: bytes = b"", follow: bool = False, channel: str = "",
+                 errors: list[dict[str, str]] | None = None, writer_delay: float = WRITER_DELAY_S) -> None:
+        self.path = Path(path)
+        self.name = str(path)
+        self._channel = channel
+        self.follow = follow
+        self.writer_delay = writer_delay
+        self.keylog = keylog
+        self.done = False
+        self._errors = errors if errors is not None else []
+        self._capture: Capture | None = None
+        self._segments: Iterator[Segment | None] | None = None
+        self._last_t = -math.inf
+        self._caught_up = False
+        self._finishing = False
+        if not follow:
+            self._open()
+
+    def _open(self) -> None:
+        self._capture = capture = open_capture(self.path, follow=self.follow)
+        segments: Iterator[Segment | None] = iter(capture)
+        if not self.follow:
+            keylog = b"\n".join(k for k in (self.keylog, capture.tls_secrets) if k)
+            if keylog:
+                segments = interleave(segments, self._plaintext(keylog))
+        self._segments = segments
+
+    def _plaintext(self, keylog: bytes) -> Iterator[Segment]:
+        """tshark's decrypted TLS, streamed; a failure is reported and the ciphertext replay goes on."""
+        try:
+            yield from decrypt(self.path, keylog)
+        except TlsDecryptError as exc:
+            self._errors.append({"where": self.name, "error": f"TLS decryption failed: {exc}"})
+
+    @property
+    def channel(self) -> str:
+        """The channel given, else the one most of the capture's Segments were on."""
+        if self._channel:
+            return self._channel
+        counts = self._capture.stats.channels if self._capture is not None else None
+        return max(counts, key=counts.get) if counts else "net"
+
+    def poll(self, limit: int) -> list[Segment]:
+        if self.done:
+            return []
+        if self._segments is None:
+            try:
+                ready = self.path.stat().st_size >= MIN_RECORDING_BYTES
+            except OSError:
+                ready = False
+            if not ready:
+                if self._finishing:
+                    self.done = True   # the writer stopped before writing anything
+                return []
+            self._open()
+            if self._finishing:
+                self._capture.finish_follow()
+        out: list[Segment] = []
+        self._caught_up = False
+        for seg in self._segments:
+            if seg is None:
+                self._caught_up = True
+                break
+            out.append(seg)
+            if len(out) >= limit:
+                break
+        else:
+            self.done = True
+        if out:
+            self._last_t = max(self._last_t, out[-1].t)
+        return out
+
+    def watermark(self, now: float) -> float:
+        if self.done:
+            return math.inf
+        if self.follow and (self._caught_up or self._segments is None):
+            return max(self._last_t, now - self.writer_delay)
+        return self._last_t
+
+    def finish(self) -> None:
+        self._finishing = True
+        if self._capture is not None:
+            self._capture.finish_follow()
+
+    @property
+    def position(self) -> int:
+        return self._capture.position if self._capture is not None else 0
+
+    def health(self) -> SourceHealth:
+        cap = self._capture
+        if cap is None:
+            return SourceHealth(self.name, self.channel, state="done" if self.done else "waiting")
+        try:
+            lag = max(0, self.path.stat().st_size - cap.position) if self.follow else 0
+        except OSError:
+            lag = 0
+        return SourceHealth(self.name, self.channel, cap.stats.packets, cap.stats.bytes, cap.stats.drops,
+                            list(cap.errors), lag, "done" if self.done else "running")
+
+    def not_examined(self) -> list[NotExamined]:
+        return self._capture.stats.not_examined(self.name) if self._capture is not None else []
+
+    def capture_errors(self) -> list[str]:
+        return list(self._capture.errors) if self._capture is not None else []
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.close()
+
+
+@dataclass
+class SessionResult:
+    findings: list[Finding]
+    report: dict[str, Any]
+    errors: list[dict[str, str]] = field(default_factory=list)
+    store_error: str | None = None     # the store could not be written (disk full): the run stopped it
+
+
+class Session:
+    """Drives one Engine from sources to the end of a replay, or until ``stop`` in a live session."""
+
+    def __init__(self, engine: Engine, indexes: Sequence, *, store: Store | None = None, mode: str = "replay",
+                 live: bool = False, errors: list[dict[str, str]] | None = None,
+                 progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.indexes = list(indexes)
+        self.store = store
+        self.mode = mode
+        self.live = live
+        self.errors = errors if errors is not None else []
+        self.progress = progress
+        self.clock = clock
+        self.started = clock()
+        self.run_rows = [{"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids)}
+                         for ix in self.indexes]
+        self._heap: list[tuple[float, int, int, Segment]] = []
+        self._pending: list[int] = []     # Segments of each source waiting in the heap
+        self._pushed = 0
+        self._watermark = -math.inf
+        self.store_error: str | None = None
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, sources: Sequence[Source], stop: threading.Event | None = None,
+            before_finish: Callable[[], None] | None = None) -> SessionResult:
+        """Feed every source to the Engine; returns when all are done (after ``stop`` for live ones).
+
+        When ``stop`` is set, ``before_finish`` runs (taps stop and close their recordings), then
+        every source reads what is left: nothing recorded is left unanalysed."""
+        self._begin(sources)
+        flush_every = STORE_FLUSH_LIVE_S if self.live else STORE_FLUSH_REPLAY_S
+        next_flush = time.monotonic() + flush_every
+        finishing = False
+        merge = len(sources) > 1
+        self._pending = [0] * len(sources)
+        while not all(s.done for s in sources):
+            stopping = (stop is not None and stop.is_set()) or (self.live and self.store_error is not None)
+            if stopping and not finishing:
+                finishing = True
+                if before_finish is not None:
+                    before_finish()
+                for s in sources:
+                    s.finish()
+            got = 0
+            for rank, s in enumerate(sources):
+                if merge and self._pending[rank] >= POLL_BATCH:
+                    continue       # it is ahead of the others: its Segments wait in the heap
+                batch = s.poll(POLL_BATCH)
+                got += len(batch)
+                if not merge:
+                    for seg in batch:
+                        self.engine.feed(seg)
+                elif batch:
+                    self._push(rank, batch)
+            now = self.clock()
+            watermark = min((s.watermark(now) for s in sources), default=math.inf)
+            if merge:
+                self._release(watermark)
+            if self.live and math.isfinite(watermark) and watermark > self._watermark:
+                self._watermark = watermark
+                self.engine.tick(watermark)
+            if self.progress is not None and got:
+                self.progress(sum(getattr(s, "position", 0) for s in sources))
+            if time.monotonic() >= next_flush:
+                next_flush = time.monotonic() + flush_every
+                self._flush(sources)
+            if not got and self.live:
+                time.sleep(IDLE_SLEEP_S)
+        self._release(math.inf)
+        return self._end(sources)
+
+    def _push(self, rank: int, batch: list[Segment]) -> None:
+        """Queue a source's Segments for the time-ordered merge (ties: source order, then arrival)."""
+        heap = self._heap
+        for seg in batch:
+            self._pushed += 1
+            heapq.heappush(heap, (seg.t, rank, self._pushed, seg))
+        self._pending[rank] += len(batch)
+
+    def _release(self, watermark: float) -> None:
+        heap, pending, feed = self._heap, self._pending, self.engine.feed
+        while heap and heap[0][0] <= watermark:
+            _, rank, _, seg = heapq.heappop(heap)
+            pending[rank] -= 1
+            feed(seg)
+
+    # -- store and report ------------------------------------------------------------------------
+    def _write(self, write: Callable[[Store], None]) -> None:
+        """One store update; when the store cannot be written (disk full) the session stops using
+        it and says why once: a live session then ends cleanly, a replay goes on to its report."""
+        if self.store is None:
+            return
+        try:
+            write(self.store)
+        except StoreError as exc:
+            self.store_error = str(exc)
+            self.store = None
+
+    def _begin(self, sources: Sequence[Source]) -> None:
+        def begin(store: Store) -> None:
+            store.set_session(mode=self.mode, started=self.started, runs=[r["run_id"] for r in self.run_rows],
+                              captures=[s.name for s in sources], finished=None, pid=os.getpid(),
+                              heartbeat=self.started, live=self.live)
+            for ix, row in zip(self.indexes, self.run_rows, strict=True):
+                store.add_run(row["run_id"], row["path"], ix.platform, row["samples"], len(ix.files),
+                              ix.total_bytes)
+
+        self._write(begin)
+
+    def _flush(self, sources: Sequence[Source]) -> None:
+        if self.store is None:
+            return
+        engine = self.engine
+        findings, traffic, flows = engine.changed(), engine.take_traffic(), engine.take_touched_flows()
+        health = [s.health() for s in sources]
+        blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined)
+
+        def flush(store: Store) -> None:
+            store.put_findings(findings)
+            store.add_traffic(traffic)
+            store.put_flows(flows)
+            for h in health:
+                store.put_capture(h.name, h.channel, h.packets, h.bytes, h.drops, h.errors)
+            store.set_session(heartbeat=self.clock(), lag_bytes=sum(h.lag_bytes for h in health),
+                              not_examined=blind)
+
+        self._write(flush)
+
+    def _end(self, sources: Sequence[Source]) -> SessionResult:
+        engine = self.engine
+        findings = engine.finish()
+        errors = self.errors
+        capture_rows = []
+        not_examined: list[NotExamined] = []
+        for s in sources:
+            h = s.health()
+            errors.extend({"where": s.name, "error": e} for e in h.errors)
+            capture_rows.append({"path": s.name, "packets": h.packets, "bytes": h.bytes, "drops": h.drops})
+            not_examined.extend(s.not_examined())
+        not_examined.extend(engine.not_examined)
+        for info in engine.flows:
+            errors.extend({"where": info.flow, "error": e} for e in info.errors)
+        for ix in self.indexes:
+            errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
+                          for e in ix.errors)
+        report = build_report(findings, self.run_rows, capture_rows, errors, engine.notes, not_examined)
+        health = [s.health() for s in sources]
+
+        def end(store: Store) -> None:
+            for h in health:
+                store.put_capture(h.name, h.channel, h.packets, h.bytes, h.drops, h.errors)
+            store.put_findings(findings)
+            store.add_traffic(engine.take_traffic())
+            store.put_flows(engine.flows, allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows})
+            store.set_session(finished=self.clock(), verdict=report["verdict"], not_examined=report["not_examined"],
+                              lag_bytes=0)
+
+        self._write(end)
+        for s in sources:
+            s.close()
+        return SessionResult(findings, report, errors, self.store_error)

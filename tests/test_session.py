@@ -1,0 +1,79 @@
+"""The one session driver: time-ordered merge of several sources, and a clock that makes a live
+session cut payloads exactly where the replay of its recording cuts them."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from sandbox.analyzer import Analyzer
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapngWriter, PcapWriter, TcpConversation
+from sandbox.engine import Engine
+from sandbox.index import build_index
+from sandbox.model import Payload
+from sandbox.protocols import Dissector
+from sandbox.replay import replay
+from sandbox.simulate import ensure_demo
+
+REPO = Path(__file__).resolve().parents[1]
+ALLOW = ["lims.lab.example", "198.51.100.10"]
+
+
+def essence(report: dict) -> list[tuple]:
+    return sorted((f["id"], f["severity"], f["kind"], f["bytes_out"], f["bytes_matched"], tuple(f["samples"]))
+                  for f in report["findings"])
+
+
+def test_captures_split_in_two_replay_like_the_whole(tmp_path):
+    run_dir, capture = ensure_demo(REPO / "captures" / "demo")
+    halves = [tmp_path / "a.pcapng", tmp_path / "b.pcapng"]
+    with PcapngWriter(halves[0]) as a, PcapngWriter(halves[1]) as b:
+        for pkt in open_capture(capture).packets():
+            (a if pkt.frame % 3 else b).write(pkt.data, pkt.t)       # interleaved in time
+    whole = replay([capture], [run_dir], cache_dir=tmp_path, jobs=1, allow=ALLOW)
+    split = replay(halves, [run_dir], cache_dir=tmp_path, jobs=1, allow=ALLOW)
+    assert essence(split.report) == essence(whole.report)
+    assert sum(c["packets"] for c in split.report["captures"]) == whole.report["captures"][0]["packets"]
+
+
+def _payloads(segments, ticks: random.Random | None) -> list[tuple]:
+    d = Dissector()
+    out: list = []
+    last = None
+    for seg in segments:
+        if ticks is not None and last is not None and seg.t > last:
+            for _ in range(ticks.randrange(3)):        # a live clock ticking at arbitrary moments
+                out.extend(d.tick(ticks.uniform(last, seg.t)))
+        out.extend(d.feed(seg))
+        last = seg.t
+    out.extend(d.close())
+    return [(p.flow, p.direction, p.chain, p.data) for p in out if isinstance(p, Payload)]
+
+
+def test_ticks_at_any_moment_cut_payloads_where_the_replay_cuts_them():
+    _, capture = ensure_demo(REPO / "captures" / "demo")
+    segments = list(open_capture(capture))
+    replayed = _payloads(segments, None)
+    for seed in range(5):
+        assert _payloads(segments, random.Random(seed)) == replayed
+
+
+def test_tick_hands_over_a_quiet_raw_upload_without_waiting_for_the_end(tmp_path):
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    index = build_index(run_dir, cache_dir=tmp_path)
+    fastq = next(p for p in run_dir.rglob("*.fastq.gz"))
+    import gzip
+
+    leak = gzip.decompress(fastq.read_bytes())[:20000]
+    path = tmp_path / "raw.pcap"
+    with PcapWriter(path) as w:
+        TcpConversation(w, client=("10.0.0.2", 40000), server=("192.0.2.9", 7000), t0=100.0).send(leak)
+    engine = Engine([index], analyzer=Analyzer([index]))
+    for seg in open_capture(path):          # the upload, no answer, no FIN: the instrument goes quiet
+        engine.feed(seg)
+    assert not [f for f in engine.changed() if f.kind in ("run-bytes", "sequence")]
+    engine.tick(100.2)                      # not idle long enough yet
+    assert not [f for f in engine.changed() if f.kind in ("run-bytes", "sequence")]
+    engine.tick(101.0)
+    assert {f.kind for f in engine.changed()} >= {"run-bytes"}
