@@ -16,8 +16,8 @@ from sandbox.protocols import Dissector
 
 TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a run's progress
 # Capture-time seconds between judgements of the flows that changed (opaque volume, unlisted
-# destinations): what content cannot show still reaches a live dashboard within about a second.
-FLOW_JUDGEMENT_S = 1.0
+# destinations): what content cannot show still reaches a live dashboard within a second.
+FLOW_JUDGEMENT_S = 0.5
 
 
 class Engine:

@@ -38,9 +38,9 @@ STORE_FLUSH_REPLAY_S = 2.0
 STORE_FLUSH_LIVE_S = 0.25
 # A live session's loop sleeps this long when no source had anything new.
 IDLE_SLEEP_S = 0.02
-# Seconds a writer may take to put a captured packet on disk (dumpcap flushes every ~0.25 s): a
+# Seconds a writer may take to put a captured packet on disk (dumpcap flushes about every 0.25 s): a
 # live recording that is caught up has delivered every packet older than now minus this.
-WRITER_DELAY_S = 0.5
+WRITER_DELAY_S = 0.3
 # Bytes of a live recording that must exist before it is opened (a pcapng section header).
 MIN_RECORDING_BYTES = 28
 
