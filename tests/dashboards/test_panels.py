@@ -74,3 +74,22 @@ def test_usb_ids_in_any_form():
     assert panels._usb_id({"idVendor": "1d6b", "idProduct": "0002"}) == "1d6b:0002"
     assert panels._usb_id({}) == "-"
     assert isinstance(panels.chip("critical"), html.Span)
+
+
+def test_banner_says_live_with_its_lag_then_interrupted_when_the_writer_is_gone(tmp_path):
+    from sandbox.store import Store
+
+    store = Store(tmp_path / "s.sqlite", fresh=True)
+    store.set_session(mode="watch", started=1000.0, heartbeat=1030.0, finished=None, lag_bytes=5 << 20,
+                      not_examined=[{"where": "net.pcapng", "what": "unknown link type 127", "packets": 2,
+                                     "bytes": 200}])
+    summary = Reader(store.path).summary()
+    summary["channels"] = []
+    out = text(panels.banner(summary, now=1040.0))
+    assert "watch (live)" in out and "analysis lag 5.0 MB" in out and "INCONCLUSIVE" in out
+    store.close()                       # the session's process is gone without finishing
+    summary = Reader(tmp_path / "s.sqlite").summary()
+    summary["channels"] = []
+    out = text(panels.banner(summary, now=5000.0))
+    assert "watch (interrupted)" in out and "analysis lag" not in out
+    assert "30s" in out                 # the duration ends at its last heartbeat, not now
