@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,19 @@ def replay(hc: HostileCapture, out: Path, *extra: str, umask: int = 0o022) -> su
          "--html", str(out / "report.html"), "--db", str(out / "store.sqlite"),
          "--cache-dir", str(out / "cache"), *extra],
         capture_output=True, timeout=600, umask=umask)
+
+
+def strings_in(value: object) -> Iterator[str | bytes]:
+    """Every string (keys included) of a JSON-like value, to check each is safe."""
+    if isinstance(value, str | bytes):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings_in(k)
+            yield from strings_in(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from strings_in(v)
 
 
 def junit_failures(path: Path) -> list[Failure]:

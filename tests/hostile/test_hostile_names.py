@@ -15,7 +15,7 @@ from sandbox.decode import expand
 from sandbox.model import Payload
 from sandbox.protocols import Dissector
 from sandbox.safetext import safe_text
-from tests.hostile.hostile_names_capture import DNA_RUN, build, replay
+from tests.hostile.hostile_names_capture import DNA_RUN, build, replay, strings_in
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +26,6 @@ def hostile(tmp_path_factory):
 def _safe(text: str) -> bool:
     return isinstance(text, str) and safe_text(text) == text and text.isprintable()
 
-
-def _strings(value):
-    if isinstance(value, str | bytes):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(k)
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
 
 
 def test_a_hostile_tar_member_name_does_not_crash_the_report(hostile, tmp_path):
@@ -74,6 +63,6 @@ def test_every_string_from_the_traffic_is_safe_where_it_enters_the_core(hostile)
     assert {f.app for f in flows} >= {"http/1.1", "dns", "tls", "smtp"}
     for info in flows:
         assert _safe(info.destination)
-        assert all(_safe(s) for s in _strings(info.meta)), info.meta
-    shown = [s for info in flows for s in (info.destination, *_strings(info.meta))] + sorted(labels)
+        assert all(_safe(s) for s in strings_in(info.meta)), info.meta
+    shown = [s for info in flows for s in (info.destination, *strings_in(info.meta))] + sorted(labels)
     assert not [s for s in shown if DNA_RUN.search(s)]  # the reads in names are markers already
