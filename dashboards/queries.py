@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.model import SEVERITIES, severity_rank
+from sandbox.safetext import MAX_SHOWN, safe_text, safe_tree
 from sandbox.store import session_alive
 
 PAGE_SIZE = 20  # findings rows per page: one screen, one indexed query of a few ms at 10k findings
@@ -33,6 +34,9 @@ MMAP_BYTES = 256 << 20  # map the file: aggregate scans read shared OS pages ins
 SLOW_SHARE = 10  # heavy panels refresh at most every SLOW_SHARE x their own cost: <= ~10% of a core
 SLOW_MIN_S, SLOW_MAX_S = 1.0, 15.0  # ... but at least each second, and never staler than 15 s
 LEAK_RANK = severity_rank("high")  # DESIGN.md: any high or critical finding means "suspected leak"
+# Columns holding JSON text: made safe once parsed (``_loads``), never as text (a cut would break them).
+JSON_COLUMNS = frozenset(("samples", "files", "chain", "identifiers", "evidence", "detail", "meta", "errors",
+                          "value"))
 
 # Table column id -> SQL expression; the only strings that ever reach ORDER BY.
 SORTABLE = {
@@ -86,9 +90,18 @@ def _loads(text: str | None, default: Any) -> Any:
     if not text:
         return default
     try:
-        return json.loads(text)
+        return safe_tree(json.loads(text))
     except ValueError:
         return default
+
+
+def _safe_row(cursor: sqlite3.Cursor, row: tuple) -> sqlite3.Row:
+    """Rows with every text made safe (no control characters, valid UTF-8): the store holds names
+    the instrument chose, and the dashboard shows them."""
+    names = cursor.description
+    return sqlite3.Row(cursor, tuple(
+        safe_text(v, MAX_SHOWN) if isinstance(v, str) and names[i][0] not in JSON_COLUMNS else v
+        for i, v in enumerate(row)))
 
 
 class Reader:
@@ -123,7 +136,7 @@ class Reader:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._uri, uri=True, check_same_thread=False, timeout=10)
-        db.row_factory = sqlite3.Row
+        db.row_factory = _safe_row
         db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         return db

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
+from sandbox.safetext import SafeMeta, safe_text
+
 CHANNELS = ("net", "usb", "serial")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 # TCP flag bits as on the wire.
@@ -109,7 +111,12 @@ class NotExamined(TypedDict):
 
 @dataclass(slots=True)
 class FlowInfo:
-    """What the dashboard and the report say about one flow."""
+    """What the dashboard and the report say about one flow.
+
+    ``destination`` and the values of ``meta`` come from the wire (Host, SNI, HELO, file names):
+    they are made safe as they are set (``sandbox.safetext``); parsers set ``destination`` through
+    their ``FlowContext``.
+    """
 
     flow: str
     channel: str
@@ -127,8 +134,13 @@ class FlowInfo:
     bytes_in: int = 0
     encrypted: bool = False
     decrypted: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=SafeMeta)
     errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.destination = safe_text(self.destination)
+        if not isinstance(self.meta, SafeMeta):
+            self.meta = SafeMeta(self.meta)
 
 
 @dataclass(slots=True)

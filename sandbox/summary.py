@@ -1,14 +1,20 @@
-"""The findings table printed at the end of a replay: what a lab engineer reads first."""
+"""The findings table printed at the end of a replay: what a lab engineer reads first.
+
+Names from the traffic and the run folder are printed with their control characters escaped
+(``safe_tree``), so none can clear the screen, retitle the terminal or forge a line of its own.
+"""
 
 from __future__ import annotations
 
 from typing import Any, TextIO
 
 from sandbox.report.contract import VERDICT_WORDS
+from sandbox.safetext import safe_tree
 from sandbox.units import human_bytes
 
 
 def print_summary(report: dict[str, Any], out: TextIO) -> None:
+    report = safe_tree(report)
     findings = report["findings"]
     verdict = VERDICT_WORDS[report["verdict"]]
     packets = sum(c["packets"] for c in report["captures"])

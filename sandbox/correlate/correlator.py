@@ -23,7 +23,7 @@ from sandbox.model import FileMatch, Finding, FlowInfo, Observation, Payload, Vi
 from .allow import AllowList
 from .identifiers import IdentifierMatcher
 from .intervals import IntervalSet
-from .redact import preview
+from .redact import Redactor, preview
 from .sequence import match as match_sequence
 from .sequence import run_offset, view_kmers
 
@@ -98,6 +98,7 @@ class Correlator:
         self._sample_totals = [ix.sample_kmer_totals() for ix in self.indexes]
         self._files = [{f.rel: f for f in ix.files} for ix in self.indexes]
         self._by_run = {ix.run_id: i for i, ix in enumerate(self.indexes)}
+        self._redactor = Redactor(self.indexes)
         if opaque_threshold is None:
             run_bytes = sum(ix.total_bytes for ix in self.indexes)
             opaque_threshold = max(OPAQUE_MIN, min(OPAQUE_MAX, int(run_bytes * OPAQUE_RUN_SHARE)))
@@ -281,7 +282,9 @@ class Correlator:
     # --- findings ------------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
         content_flows = {a.flow for a in self._acc.values() if a.kind in ("run-bytes", "sequence")}
-        out = [self._finding(a, content_flows) for a in self._acc.values()]
+        # the traffic's own strings leave the core here (store, reports, terminal): run data in them
+        # is redacted once, for all of those
+        out = self._redactor.findings([self._finding(a, content_flows) for a in self._acc.values()])
         out.sort(key=lambda f: (-severity_rank(f.severity), f.t_first, f.id))
         return out
 

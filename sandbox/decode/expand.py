@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.limits import Limits, size_text
 from sandbox.model import View
+from sandbox.safetext import safe_text
 
 
 @dataclass(slots=True)
@@ -108,7 +109,8 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                         structural_hit = True
                     if not seen.add(out):
                         continue
-                    child = View(out, view.chain + (label,))
+                    # labels carry the payload's own names (tar members, file names): made safe here
+                    child = View(out, view.chain + (safe_text(label),))
                     views.append(child)
                     queue.append((child, depth + 1, dec))
             except Exception as exc:  # a decoder bug must not lose the payload; it is reported

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sandbox.model import FlowInfo, Observation, Payload
+from sandbox.safetext import safe_text, safe_tree
 
 Endpoint = tuple[str, int]
 # Outstanding claims per Dissector: one per announced data connection (an FTP client opens one
@@ -92,15 +93,15 @@ class FlowContext:
         return self.info.destination
 
     @destination.setter
-    def destination(self, value: str) -> None:
-        self.info.destination = value
+    def destination(self, value: str | bytes) -> None:
+        self.info.destination = safe_text(value)
 
     def name_destination(self, host: str) -> None:
         """Name the far end by the host the client asked for (HTTP Host, :authority), unless a
         parser already named it (TLS SNI): a name says more than a bare address."""
         if host and self.info.destination in ("", self.info.dst):
             name = host if host.startswith("[") else host.rsplit(":", 1)[0]
-            self.info.destination = name.strip().lower()
+            self.info.destination = safe_text(name.strip().lower())
 
     @property
     def client(self) -> str:
@@ -114,8 +115,9 @@ class FlowContext:
     def payload(self, data: bytes, label: str | tuple[str, ...], direction: str, t_first: float,
                 t_last: float | None = None, stream_offset: int | None = None,
                 meta: dict[str, Any] | None = None) -> Payload:
-        """A Payload of this flow with ``chain = self.chain + label``."""
-        labels = (label,) if isinstance(label, str) else tuple(label)
+        """A Payload of this flow with ``chain = self.chain + label`` (labels made safe: they carry
+        the traffic's own names into every report)."""
+        labels = _labels(label)
         return Payload(data=data, chain=self.chain + labels, flow=self.flow, direction=direction,
                        t_first=t_first, t_last=t_first if t_last is None else t_last,
                        channel=self.channel, destination=self.destination,
@@ -124,9 +126,13 @@ class FlowContext:
     def observation(self, kind: str, severity: str, t_first: float, t_last: float | None = None,
                     bytes_out: int = 0, label: str | tuple[str, ...] = (),
                     detail: dict[str, Any] | None = None) -> Observation:
-        """An Observation of this flow (chain = transport prefix + ``label``)."""
-        labels = (label,) if isinstance(label, str) else tuple(label)
+        """An Observation of this flow (chain = transport prefix + ``label``; labels and the
+        detail's strings made safe)."""
         return Observation(kind=kind, severity=severity, flow=self.flow, channel=self.channel,
                            destination=self.destination, t_first=t_first,
                            t_last=t_first if t_last is None else t_last, bytes_out=bytes_out,
-                           chain=self.chain + labels, detail=dict(detail) if detail else {})
+                           chain=self.chain + _labels(label), detail=safe_tree(detail) if detail else {})
+
+
+def _labels(label: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (safe_text(label),) if isinstance(label, str) else tuple(safe_text(part) for part in label)

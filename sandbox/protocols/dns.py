@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext, ParseError
 from sandbox.protocols.tls import note_error
+from sandbox.safetext import safe_text
 
 # --------------------------------------------------------------------------- limits
 
@@ -272,7 +273,8 @@ def _entropy(label: bytes) -> float:
 
 
 def _text(labels: list[bytes]) -> str:
-    return b".".join(labels).decode("latin-1")
+    """A name from the wire as the core shows it (zone, destination, examples): made safe once."""
+    return safe_text(b".".join(labels))
 
 
 # --------------------------------------------------------------------------- tunnel tracking
@@ -309,7 +311,7 @@ class ZoneTracker:
         sub, zone_labels = split_zone(labels)
         if not sub or zone_labels[-1].lower() in BENIGN_TLDS:
             return []
-        zone_name = _text(zone_labels).lower()
+        zone_name = _text([lab.lower() for lab in zone_labels])
         z = self.zones.get(zone_name)
         if z is None:
             z = _Zone(zone_name, ctx.flow, ctx.channel, ctx.destination, t)

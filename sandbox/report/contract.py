@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sandbox.model import Finding, NotExamined, severity_rank
+from sandbox.report.private import write_private
+from sandbox.safetext import safe_tree
 
 SCHEMA = "sandbox.report/1"
 GATING_RANK = severity_rank("high")  # high or critical fails the acceptance test
@@ -55,11 +56,6 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 
 def write_json(report: dict[str, Any], path: str | Path) -> None:
-    """Write atomically and private: reports name samples and destinations."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(report, fh, indent=2, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write atomically and private; every string valid UTF-8 without control characters (names
+    from the run folder reach the report too), so any JSON reader takes it."""
+    write_private(path, json.dumps(safe_tree(report), indent=2, default=str) + "\n")

@@ -1,13 +1,17 @@
-"""A self-contained HTML report (no external assets: the rig may be air-gapped)."""
+"""A self-contained HTML report (no external assets: the rig may be air-gapped).
+
+Every string is made safe first (``safe_tree``: valid UTF-8, no control characters), then escaped.
+"""
 
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 from typing import Any
 
 from sandbox.report.contract import VERDICT_WORDS
+from sandbox.report.private import write_private
+from sandbox.safetext import safe_tree
 
 COLOURS = {"critical": "#7f1d1d", "high": "#dc2626", "medium": "#d97706", "low": "#2563eb", "info": "#6b7280"}
 
@@ -41,6 +45,7 @@ def _finding_row(f: dict[str, Any]) -> str:
 
 
 def write_html(report: dict[str, Any], path: str | Path) -> None:
+    report = safe_tree(report)
     findings = report["findings"]
     rows = "".join(_finding_row(f) for f in findings) or "<tr><td colspan=9>No findings.</td></tr>"
     runs = "".join(
@@ -66,6 +71,4 @@ def write_html(report: dict[str, Any], path: str | Path) -> None:
  + blind + '</table>' if blind else ''}
 {'<h2>Input errors</h2><ul>' + errors + '</ul>' if errors else ''}
 </body></html>"""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(doc)
+    write_private(path, doc)

@@ -1,4 +1,8 @@
-"""JUnit XML: one test case per finding, so CI systems list each suspected leak."""
+"""JUnit XML: one test case per finding, so CI systems list each suspected leak.
+
+XML 1.0 cannot hold most C0 control characters even as references, and a CI system that cannot
+parse the file loses the gate's report: every string is made safe first (``safe_tree``).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from typing import Any
 
 from sandbox.model import severity_rank
 from sandbox.report.contract import GATING_RANK
+from sandbox.report.private import write_private
+from sandbox.safetext import safe_tree
 
 
 def write_junit(report: dict[str, Any], path: str | Path) -> None:
+    report = safe_tree(report)
     findings = report["findings"]
     failing = [f for f in findings if severity_rank(f["severity"]) >= GATING_RANK]
     blind = report.get("not_examined", [])
@@ -38,7 +45,7 @@ def write_junit(report: dict[str, Any], path: str | Path) -> None:
     for err in report.get("errors", []):
         case = ET.SubElement(suite, "testcase", classname="sandbox.input", name=err.get("where", "input"))
         ET.SubElement(case, "error", message=err.get("error", "")).text = err.get("error", "")
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    write_private(path, ET.tostring(suite, encoding="utf-8", xml_declaration=True))
 
 
 def describe(f: dict[str, Any]) -> str:
