@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from sandbox.analyzer import Analyzer, AnalyzerProcess
+from sandbox.correlate.redact import Redactor
 from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import Dissector
 
@@ -25,6 +26,7 @@ class Engine:
                  analyzer: Analyzer | AnalyzerProcess | None = None):
         self.dissector = Dissector(instrument=list(instrument) if instrument else None)
         self.analyzer = analyzer if analyzer is not None else Analyzer(indexes, allow)
+        self._redactor = Redactor(indexes)   # what leaves for the store names no run data
         self._last_out: dict[str, int] = {}
         self._traffic: dict[tuple[float, str, str], int] = defaultdict(int)
         self._touched: dict[str, FlowInfo] = {}
@@ -85,16 +87,22 @@ class Engine:
         return list(self.dissector.flows.values())
 
     def take_traffic(self) -> list[tuple[float, str, str, int]]:
-        """Outbound bytes per (second, channel, destination) since the last call, for the timeline."""
-        out = [(t, c, d, n) for (t, c, d), n in self._traffic.items()]
+        """Outbound bytes per (second, channel, destination) since the last call, for the timeline
+        (destinations redacted: a host name made of run data is not copied to the store)."""
+        items = list(self._traffic.items())
         self._traffic.clear()
-        return out
+        names = self._redactor.strings([d for (_, _, d), _ in items])
+        return [(t, c, name, n) for ((t, c, _), n), name in zip(items, names, strict=True)]
 
     def take_touched_flows(self) -> list[FlowInfo]:
-        """Flows that saw traffic since the last call, so a live store stays current cheaply."""
-        out = list(self._touched.values())
+        """Flows that saw traffic since the last call (redacted copies), so a live store stays current."""
+        out = self._redactor.flows(list(self._touched.values()))
         self._touched.clear()
         return out
+
+    def shown_flows(self) -> list[FlowInfo]:
+        """Every flow, redacted, for the store at the end of a session."""
+        return self._redactor.flows(self.flows)
 
     def _handle(self, items: Iterable[Payload | Observation]) -> None:
         for item in items:

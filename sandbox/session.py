@@ -361,7 +361,7 @@ class Session:
                 store.put_capture(h.name, h.channel, h.packets, h.bytes, h.drops, h.errors)
             store.put_findings(findings)
             store.add_traffic(engine.take_traffic())
-            store.put_flows(engine.flows, allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows})
+            store.put_flows(engine.shown_flows(), allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows})
             store.set_session(finished=self.clock(), verdict=report["verdict"], not_examined=report["not_examined"],
                               lag_bytes=0)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from sandbox.index import RunIndex
 from sandbox.index import winnow as wn
-from sandbox.model import Finding
+from sandbox.model import Finding, FlowInfo
 from sandbox.safetext import marker, safe_text
 
 PREVIEW_CHARS = 16  # characters of text shown, masked
@@ -65,6 +66,18 @@ class Redactor:
             f.detail = self._tree(f.detail)
         return findings
 
+    def flows(self, infos: list[FlowInfo]) -> list[FlowInfo]:
+        """Copies of the flows with their traffic strings (destination, meta) redacted, for the store:
+        the flow table keeps the originals, which name destinations for the findings to come."""
+        self._learn([s for f in infos for s in (f.destination, *_strings(f.meta))])
+        return [replace(f, destination=self._known[f.destination], meta=self._tree(dict(f.meta)))
+                for f in infos]
+
+    def strings(self, strings: list[str]) -> list[str]:
+        """Traffic strings on their own (the timeline's destinations), redacted."""
+        self._learn(strings)
+        return [self._known[s] for s in strings]
+
     def _tree(self, value: Any) -> Any:
         if isinstance(value, str):
             return self._known[value]
@@ -109,7 +122,14 @@ def _traffic_strings(f: Finding) -> list[str]:
     out = [f.destination, *f.chain]
     for row in f.evidence:
         out.extend(row.get("chain", ()))
-    stack: list[Any] = [f.detail]
+    out.extend(_strings(f.detail))
+    return out
+
+
+def _strings(tree: Any) -> list[str]:
+    """Every string value in a tree of dicts and lists."""
+    out: list[str] = []
+    stack: list[Any] = [tree]
     while stack:
         value = stack.pop()
         if isinstance(value, str):

@@ -83,3 +83,18 @@ def _finding(destination: str) -> Finding:
 
 def _redacted(redactor: Redactor, text: str) -> str:
     return redactor.findings([_finding(text)])[0].destination
+
+
+def test_flows_and_timeline_names_for_the_store_are_redacted_copies(gen_run, gen_index):
+    from sandbox.model import FlowInfo
+
+    word = _fingerprinted_text(gen_run, gen_index).decode().replace(" ", "_")
+    info = FlowInfo(flow="tcp a:1 > b:2", channel="net", transport="tcp", src="a", sport=1, dst="b", dport=2,
+                    destination=f"{word}.exfil.example")
+    info.meta["host"] = f"{word}.exfil.example"
+    redactor = Redactor([gen_index])
+    (shown,) = redactor.flows([info])
+    assert word not in shown.destination and "«redacted" in shown.destination
+    assert word not in shown.meta["host"] and "«redacted" in shown.meta["host"]
+    assert info.destination == f"{word}.exfil.example"        # the flow table keeps its own names
+    assert redactor.strings([info.destination]) == [shown.destination]
