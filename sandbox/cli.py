@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from sandbox.safetext import MAX_SHOWN, safe_text
+
 EXIT_CLEAN, EXIT_LEAK, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a crash must never read as "leak" (1) or "clean" (0)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -143,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return cmd_demo(args)
     except BadInput as exc:
-        print(f"sandbox: error: {exc}", file=sys.stderr)
+        # messages name files the instrument wrote (its run folder): escaped like any traffic string
+        print(f"sandbox: error: {safe_text(str(exc), limit=MAX_SHOWN)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("sandbox: interrupted", file=sys.stderr)

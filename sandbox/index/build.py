@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sandbox.runs import INDEX_DIR, scan_run
+from sandbox.safetext import safe_text
 
 from .boilerplate import is_boilerplate
 from .identifiers import run_identifiers
@@ -129,7 +130,7 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
     files: list[IndexedFile] = []
     extra_ids = []
     total = sum(f.size for f in scan.files)
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"index {run_dir.name}",
+    with tqdm(total=total, unit="B", unit_scale=True, desc=f"index {safe_text(run_dir.name, 40)}",
               disable=not progress, leave=False) as bar:
         for fid, f in enumerate(scan.files):
             h, off, raw_len = _stream(f.raw(), bar)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.safetext import MAX_SHOWN, safe_text
+
 from . import winnow
 
 FORMAT_VERSION = 3  # bump when the arrays or hashing change: old caches are rebuilt
@@ -184,7 +186,8 @@ class RunIndex:
         for f in self.files:
             kinds[f.kind] = kinds.get(f.kind, 0) + 1
         lines = [
-            f"run {self.run_id} ({self.platform}) at {self.path}",
+            # the run id, folder and file names are the instrument's: escaped as traffic strings are
+            f"run {safe_text(self.run_id)} ({self.platform}) at {safe_text(str(self.path), MAX_SHOWN)}",
             f"  files: {len(self.files)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}), "
             f"{self.total_bytes / 1e6:.1f} MB",
             f"  samples: {len(self.samples)}; identifiers: {len(self.identifiers)}",
@@ -194,7 +197,7 @@ class RunIndex:
             f"  index {'reused from cache' if self.cached else f'built in {self.build_seconds:.1f} s'}",
         ]
         if self.errors:
-            lines.append(f"  {len(self.errors)} problem(s); first: {self.errors[0]}")
+            lines.append(f"  {len(self.errors)} problem(s); first: {safe_text(self.errors[0], MAX_SHOWN)}")
         return "\n".join(lines)
 
     # --- persistence ---------------------------------------------------------------------------

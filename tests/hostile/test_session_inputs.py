@@ -121,3 +121,19 @@ def test_disk_full_stops_cleanly_with_a_clear_message(demo, tmp_path):
         assert json.loads(report.read_text())["verdict"] == "leak"      # the replay itself went on
     finally:
         subprocess.run(["umount", str(small)])
+
+
+def test_a_hostile_run_folder_name_reaches_the_terminal_escaped(demo, tmp_path):
+    import shutil
+
+    run_dir, _ = demo
+    hostile = tmp_path / "run\x1b]0;pwned\x07\x1b[2J"
+    shutil.copytree(run_dir, hostile)
+    result = run_cli("index", str(hostile), "--quiet", "--cache-dir", str(tmp_path / "c"))
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\\x1b" in result.stdout
+    (tmp_path / "empty\x1b[2J").mkdir()
+    result = run_cli("replay", str(demo[1]), "--run", str(tmp_path / "empty\x1b[2J"), "--quiet",
+                     "--cache-dir", str(tmp_path / "c"))
+    one_line_error(result, "holds no run data")
+    assert "\x1b" not in result.stderr
