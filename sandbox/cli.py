@@ -45,10 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ix = sub.add_parser("index", help="build (and cache) the index of a run folder and summarise it",
                         description="Index a run folder (Illumina or Nanopore, partial folders welcome). The "
-                                    "index is cached in RUN_DIR/.sandbox-index and reused while the folder "
-                                    "is unchanged.")
+                                    "index is cached in the rig's own cache ($SANDBOX_CACHE_DIR, else "
+                                    "$XDG_CACHE_HOME/instrument-sandbox/index; never in the run folder, which "
+                                    "the instrument writes), authenticated with the rig's key, and reused "
+                                    "while the folder is unchanged.")
     ix.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", type=Path)
-    ix.add_argument("--cache-dir", type=Path, help="keep the index here instead of inside the run folder")
+    ix.add_argument("--cache-dir", type=Path,
+                    help="cache run indexes here instead of the rig's cache (not inside a run folder)")
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rp = sub.add_parser("replay", help="replay saved captures against run folders; write reports",
@@ -70,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
     rp.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
                     help="addresses of the instrument side (default: whoever opens each connection)")
-    rp.add_argument("--cache-dir", type=Path, help="where run indexes are cached")
+    rp.add_argument("--cache-dir", type=Path,
+                    help="cache run indexes here instead of the rig's cache (not inside a run folder)")
     rp.add_argument("--jobs", type=int, choices=(1, 2), default=None,
                     help="processes: 2 decodes and matches beside reading (default: 2 for captures over 4 MB)")
     rp.add_argument("--dash", action="store_true", help="open the dashboard on the replay's store when done")
