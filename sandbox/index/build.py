@@ -51,11 +51,16 @@ def manifest_of(run_dir: Path) -> list[list]:
 
 
 def _rig_key_for(run_dir: Path, folder: Path) -> tuple[bytes, list[str]]:
-    """The MAC key, when the cache and key both lie outside the run folder; else CacheDoubt."""
+    """The MAC key, when the cache folder is private and it and the key lie outside the run folder
+    (and with a note when an unsafe key was replaced); else CacheDoubt."""
     for what, path in (("index cache", folder), ("rig key", cache.key_path())):
         if path.resolve().is_relative_to(run_dir):
             raise CacheDoubt(f"index cache off: the {what} {path} is inside the run folder, which the "
                              "instrument writes")
+    try:
+        cache.private_dir(folder)
+    except OSError as exc:
+        raise CacheDoubt(f"index cache off: cannot make {folder} ({exc.strerror or exc})") from exc
     key, note = cache.rig_key()
     return key, [note] if note else []
 
@@ -154,8 +159,8 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
     if key is not None:
         try:
             cache.save(index, folder, manifest, key)
-        except OSError as exc:
-            notes.append(f"index cache not written to {folder}: {exc.strerror or exc}")
+        except (OSError, CacheDoubt) as exc:
+            notes.append(f"index cache not written to {folder}: {getattr(exc, 'strerror', None) or exc}")
     index.notes = _said(notes)
     return index
 

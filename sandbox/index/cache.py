@@ -25,6 +25,7 @@ import mmap
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +72,8 @@ def cache_folder(run_dir: Path, cache_dir: Path | None = None) -> Path:
 
 def private_dir(path: Path) -> Path:
     """``path`` as a folder only this user can enter: missing folders on the way are made 0700, and
-    ``path`` itself is tightened to 0700 when it is ours."""
+    ``path`` itself is tightened to 0700. CacheDoubt when it is a symlink, not a folder, or another
+    user's (in a shared --cache-dir they could read or plant what the rig writes there)."""
     missing = []
     p = path
     while not p.exists():
@@ -79,8 +81,10 @@ def private_dir(path: Path) -> Path:
         p = p.parent
     for p in reversed(missing):
         p.mkdir(mode=0o700, exist_ok=True)
-    st = path.stat()
-    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise CacheDoubt(f"index cache off: {path} is not a folder of this user")
+    if st.st_mode & 0o077:
         path.chmod(0o700)
     return path
 

@@ -163,6 +163,28 @@ def test_index_cache_inside_the_run_folder_is_not_used(rig, leak, capsys):
     assert "inside the run folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("planted", ["symlink", "other-user"])
+def test_index_cache_folder_planted_by_someone_else_is_not_used(rig, leak, tmp_path, planted):
+    """In a shared --cache-dir another user could pre-make a run's folder (or link it elsewhere) to read
+    or plant what the rig writes there."""
+    run, _, _ = leak
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    folder = cache_folder(run, tmp_path / "shared")
+    folder.parent.mkdir(parents=True)
+    if planted == "symlink":
+        folder.symlink_to(elsewhere)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a folder to another user")
+        folder.mkdir(mode=0o777)
+        os.chown(folder, 65534, 65534)  # nobody
+        elsewhere = folder
+    ix = build_index(run, cache_dir=tmp_path / "shared")
+    assert not ix.cached and "not a folder of this user" in ix.notes[0]
+    assert not any(elsewhere.iterdir())
+
+
 def test_index_cache_files_are_private(rig, leak):
     """Caches hold packed read k-mers: folders 0700 and files 0600 whatever the umask."""
     run, _, _ = leak
