@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--host", default="127.0.0.1")
     ds.add_argument("--port", type=int, default=8050)
     ds.add_argument("--token", default=os.environ.get("SANDBOX_DASH_TOKEN"),
-                    help="access token (required when --host is not loopback; default: generated)")
+                    help="access token (required when --host is not loopback; default: $SANDBOX_DASH_TOKEN, "
+                         "else generated; never empty)")
 
     dm = sub.add_parser("demo", help="replay the built-in demo capture against the demo run folder",
                         description="Replay captures/demo (made by the project's simulator) and print the "
@@ -199,9 +200,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_dash(args: argparse.Namespace) -> int:
     from dashboards import serve
+    from dashboards.auth import check_token
 
     if not args.db.is_file():
         raise BadInput(f"store {args.db} does not exist (create one with: sandbox replay ... --db {args.db})")
+    try:
+        check_token(args.token)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
     serve(str(args.db), host=args.host, port=args.port, token=args.token)
     return EXIT_CLEAN
 
