@@ -1,15 +1,19 @@
 # Two commands from a fresh clone: `make demo` and `make test`. Both set up .venv/ first.
 PYTHON ?= python3
 VENV   := .venv
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# Runtime dependencies exactly as locked (hashes checked), then the project itself, then the test
+# tools at the versions the suite last passed with.
+$(STAMP): pyproject.toml constraints.txt requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q --require-hashes -r requirements.lock
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
@@ -27,6 +31,12 @@ lint: setup
 
 bench: setup
 	$(VENV)/bin/python benchmarks/replay.py
+
+# Re-pin the runtime dependencies of pyproject.toml, with hashes, at the versions of constraints.txt.
+lock: setup
+	$(VENV)/bin/python -m pip install -q -c constraints.txt pip-tools
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links -c constraints.txt -o requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from dashboards import serve
+from dashboards.auth import check_token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.db.is_file():
         print(f"error: store {args.db} does not exist", file=sys.stderr)
+        return 2
+    try:
+        check_token(args.token)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     serve(str(args.db), host=args.host, port=args.port, token=args.token, open_browser=args.open)
     return 0

@@ -9,14 +9,23 @@ from pathlib import Path
 import dash
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from dashboards.auth import is_loopback, new_token, require_token
+from dashboards.auth import (
+    check_token,
+    is_loopback,
+    new_token,
+    require_known_host,
+    require_token,
+    server_names,
+)
 from dashboards.callbacks import register
 from dashboards.layout import INDEX, page
 from dashboards.queries import Reader
 
 
-def create_app(db_path: str | Path, token: str | None = None) -> dash.Dash:
-    """A Dash app reading ``db_path`` read-only; every request needs ``token`` when one is given."""
+def create_app(db_path: str | Path, token: str | None = None, host: str = "127.0.0.1") -> dash.Dash:
+    """A Dash app reading ``db_path`` read-only, answering only under the names of ``host`` (the bind
+    address); every request needs ``token`` when one is given (an empty one is a ValueError)."""
+    check_token(token)
     reader = Reader(db_path)
     app = dash.Dash(
         __name__, title=f"Sandbox · {reader.path.name}", update_title=None,
@@ -25,7 +34,8 @@ def create_app(db_path: str | Path, token: str | None = None) -> dash.Dash:
     app.index_string = INDEX
     app.layout = page(str(reader.path))
     register(app, reader)
-    if token:
+    require_known_host(app.server, server_names(host))
+    if token is not None:
         require_token(app.server, token)
     app.server.config["SANDBOX_READER"] = reader
     return app
@@ -47,11 +57,12 @@ def make_dashboard_server(db_path: str | Path, host: str = "127.0.0.1", port: in
                           token: str | None = None) -> tuple[BaseWSGIServer, str]:
     """A bound (not yet serving) threaded WSGI server and the URL to open.
 
-    Off loopback a token is required: one is made up when none is given.
+    Off loopback a token is required: one is made up when none is given; an empty one is refused.
     """
+    check_token(token)
     if token is None and not is_loopback(host):
         token = new_token()
-    app = create_app(db_path, token=token)
+    app = create_app(db_path, token=token, host=host)
     server = make_server(host, port, app.server, threaded=True, request_handler=_QuietHandler)
     server.dash_app = app  # type: ignore[attr-defined]
     return server, _url(host, server.server_port, token)

@@ -57,10 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ix = sub.add_parser("index", help="build (and cache) the index of a run folder and summarise it",
                         description="Index a run folder (Illumina or Nanopore, partial folders welcome). The "
-                                    "index is cached in RUN_DIR/.sandbox-index and reused while the folder "
-                                    "is unchanged.")
+                                    "index is cached in the rig's own cache ($SANDBOX_CACHE_DIR, else "
+                                    "$XDG_CACHE_HOME/instrument-sandbox/index; never in the run folder, which "
+                                    "the instrument writes), authenticated with the rig's key, and reused "
+                                    "while the folder is unchanged.")
     ix.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", type=Path)
-    ix.add_argument("--cache-dir", type=Path, help="keep the index here instead of inside the run folder")
+    ix.add_argument("--cache-dir", type=Path,
+                    help="cache run indexes here instead of the rig's cache (not inside a run folder)")
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     rp = sub.add_parser("replay", help="replay saved captures against run folders; write reports",
@@ -100,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--host", default="127.0.0.1")
     ds.add_argument("--port", type=int, default=8050)
     ds.add_argument("--token", default=os.environ.get("SANDBOX_DASH_TOKEN"),
-                    help="access token (required when --host is not loopback; default: generated)")
+                    help="access token (required when --host is not loopback; default: $SANDBOX_DASH_TOKEN, "
+                         "else generated; never empty)")
 
     dm = sub.add_parser("demo", help="replay the built-in demo capture against the demo run folder",
                         description="Replay captures/demo (made by the project's simulator) and print the "
@@ -124,7 +128,8 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
                    help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
     p.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
                    help="addresses of the instrument side (default: whoever opens each connection)")
-    p.add_argument("--cache-dir", type=Path, help="where run indexes are cached")
+    p.add_argument("--cache-dir", type=Path,
+                   help="cache run indexes here instead of the rig's cache (not inside a run folder)")
     p.add_argument("--jobs", type=int, choices=(1, 2), default=None,
                    help=f"processes: 2 decodes and matches beside reading (default: {default_jobs})")
     p.add_argument("--port", type=int, default=8050, help="dashboard port with --dash (default 8050)")
@@ -360,9 +365,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_dash(args: argparse.Namespace) -> int:
     from dashboards import serve
+    from dashboards.auth import check_token
 
     if not args.db.is_file():
         raise BadInput(f"store {args.db} does not exist (create one with: sandbox replay ... --db {args.db})")
+    try:
+        check_token(args.token)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
     serve(str(args.db), host=args.host, port=args.port, token=args.token)
     return EXIT_CLEAN
 

@@ -1,25 +1,26 @@
 """``build_index``: scan a run folder once, stream every file, keep hashes; cache the result.
 
-The cache sits in RUN_DIR/.sandbox-index (or ``cache_dir``, or the user cache when the run folder
-is read-only, as on an instrument share) with a manifest of (path, size, mtime_ns) per file; an
-unchanged folder reuses it, any change rebuilds.
+The cache lives in the rig's own cache folder, never in the run folder, and is authenticated (see
+``sandbox.index.cache``); it is reused while every run file keeps its identity (size, mtime, ctime,
+inode), and rebuilt when the run changed or the cache is in doubt.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from sandbox.runs import INDEX_DIR, scan_run
+from sandbox.runs import scan_run
 from sandbox.safetext import safe_text
 
+from . import cache
 from .boilerplate import is_boilerplate
+from .cache import CacheDoubt, cache_folder
 from .identifiers import run_identifiers
 from .kmerset import KmerSetBuilder, max_hash
 from .runindex import IndexedFile, RunIndex
@@ -31,7 +32,8 @@ FP_BUDGET = 16_000_000
 
 
 def manifest_of(run_dir: Path) -> list[list]:
-    """(rel path, size, mtime_ns) of every file the scan reads (hidden entries skipped, as scan_run)."""
+    """(rel path, size, mtime_ns, ctime_ns, inode) of every file the scan reads (hidden entries
+    skipped, as scan_run). ctime and inode too: the instrument can set a file's mtime back, not those."""
     rows = []
     for dirpath, dirnames, filenames in os.walk(run_dir):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
@@ -44,30 +46,24 @@ def manifest_of(run_dir: Path) -> list[list]:
                 st = os.stat(p)
             except OSError:
                 continue
-            rows.append([os.path.relpath(p, run_dir).replace(os.sep, "/"), st.st_size, st.st_mtime_ns])
+            rows.append([os.path.relpath(p, run_dir).replace(os.sep, "/"), st.st_size, st.st_mtime_ns,
+                         st.st_ctime_ns, st.st_ino])
     return rows
 
 
-def _writable(folder: Path) -> bool:
+def _rig_key_for(run_dir: Path, folder: Path) -> tuple[bytes, list[str]]:
+    """The MAC key, when the cache folder is private and it and the key lie outside the run folder
+    (and with a note when an unsafe key was replaced); else CacheDoubt."""
+    for what, path in (("index cache", folder), ("rig key", cache.key_path())):
+        if path.resolve().is_relative_to(run_dir):
+            raise CacheDoubt(f"index cache off: the {what} {path} is inside the run folder, which the "
+                             "instrument writes")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder):
-            pass
-        return True
-    except OSError:
-        return False
-
-
-def cache_folder(run_dir: Path, cache_dir: Path | None) -> Path:
-    """Where this run's index lives: inside the run, or a per-run folder under cache_dir."""
-    tag = f"{run_dir.name}-{hashlib.sha1(str(run_dir).encode()).hexdigest()[:10]}"
-    if cache_dir is not None:
-        return Path(cache_dir) / tag
-    inside = run_dir / INDEX_DIR
-    if _writable(inside):
-        return inside
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sandbox-index"
-    return base / tag
+        cache.private_dir(folder)
+    except OSError as exc:
+        raise CacheDoubt(f"index cache off: cannot make {folder} ({exc.strerror or exc})") from exc
+    key, note = cache.rig_key()
+    return key, [note] if note else []
 
 
 class _FingerprintSet:
@@ -114,14 +110,21 @@ def _stream(blocks, bar=None) -> tuple[np.ndarray, np.ndarray, int]:
 def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                 progress: bool = False, *, fp_budget: int = FP_BUDGET,
                 kmer_budget: int | None = None) -> RunIndex:
-    """The index of ``run_dir``, from cache when the folder is unchanged, else built and cached."""
+    """The index of ``run_dir``: from the rig's cache when authentic and the folder is unchanged, else
+    built and cached. What put the cache in doubt is said once on stderr and kept in ``notes``."""
     run_dir = Path(run_dir).resolve()
     scan = scan_run(run_dir)  # raises RunFolderError for a missing/unreadable folder
-    manifest = manifest_of(run_dir)
+    manifest = manifest_of(run_dir) + [["__params__", fp_budget, kmer_budget or 0]]
     folder = cache_folder(run_dir, Path(cache_dir) if cache_dir is not None else None)
-    params = [["__params__", fp_budget, kmer_budget or 0]]
-    cached = RunIndex.load(folder, manifest + params)
+    key, notes = None, []
+    try:
+        key, notes = _rig_key_for(run_dir, folder)
+        cached = cache.load(folder, manifest, key)
+    except CacheDoubt as exc:
+        notes.append(str(exc))
+        cached = None
     if cached is not None:
+        cached.notes = _said(notes)
         return cached
     started = time.perf_counter()
     meta = scan.meta
@@ -154,12 +157,19 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
         reads=kms.reads, bases=kms.bases, build_seconds=time.perf_counter() - started,
     )
     _dedupe_samples(index)
-    if _writable(folder):
+    if key is not None:
         try:
-            index.save(folder, manifest + params)
-        except OSError as exc:
-            index.errors.append(f"index cache not written to {folder}: {exc.strerror or exc}")
+            cache.save(index, folder, manifest, key)
+        except (OSError, CacheDoubt) as exc:
+            notes.append(f"index cache not written to {folder}: {getattr(exc, 'strerror', None) or exc}")
+    index.notes = _said(notes)
     return index
+
+
+def _said(notes: list[str]) -> list[str]:
+    for note in notes:
+        print(f"sandbox: note: {note}", file=sys.stderr)
+    return notes
 
 
 def _dedupe_samples(index: RunIndex) -> None:

@@ -1,14 +1,12 @@
-"""``RunIndex``: what the correlator knows about one run folder, saved as .npy arrays plus JSON.
+"""``RunIndex``: what the correlator knows about one run folder (``sandbox.index.cache`` keeps it).
 
 Arrays are memory-mapped when loaded from the cache, so several large runs cost page cache, not RAM.
-Nothing here holds run content: fingerprints are 64-bit hashes, k-mers are only looked up.
+Fingerprints are 64-bit hashes, but the packed k-mers are read sequence: an index is private data.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,9 @@ from sandbox.safetext import MAX_SHOWN, safe_text
 
 from . import winnow
 
-FORMAT_VERSION = 3  # bump when the arrays or hashing change: old caches are rebuilt
+FORMAT_VERSION = 4  # bump when the arrays or hashing change: old caches are rebuilt
 STREAMS = ("raw", "decoded")
-_ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid")
+ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid")
 CONFIDENCE = 0.999  # detection-floor probability stated for a sampled index
 BLOOM_MAX_BITS = 28  # prefilter cap: 32 MiB kept (256 MiB while built), ~14% full at 40M k-mers
 SCALED_MIN_KMERS = 2  # sampled k-mers a view needs to count as a sequence match in a sampled index
@@ -66,6 +64,7 @@ class RunIndex:
     bases: int = 0
     build_seconds: float = 0.0
     cached: bool = False
+    notes: list[str] = field(default_factory=list)  # about this copy (a cache in doubt), not the run
     stats: dict[str, Any] = field(default_factory=dict)
     # lookup structures derived from ``km`` on first use; init=False so ``replace()`` rebuilds them
     _bloom: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
@@ -200,33 +199,20 @@ class RunIndex:
             lines.append(f"  {len(self.errors)} problem(s); first: {safe_text(self.errors[0], MAX_SHOWN)}")
         return "\n".join(lines)
 
-    # --- persistence ---------------------------------------------------------------------------
-    def save(self, folder: Path, manifest: list[list]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in _ARRAYS:
-            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
-        meta = {
-            "version": FORMAT_VERSION, "run_id": self.run_id, "path": str(self.path),
-            "platform": self.platform, "samples": self.samples,
-            "files": [asdict(f) for f in self.files], "identifiers": self.identifiers,
-            "errors": self.errors, "sample_sets": self.sample_sets, "fp_scale": self.fp_scale,
-            "km_scale": self.km_scale, "reads": self.reads, "bases": self.bases,
-            "build_seconds": self.build_seconds, "stats": self.stats, "manifest": manifest,
+    # --- persistence (the files and their MAC: sandbox.index.cache) ------------------------------
+    def to_meta(self) -> dict[str, Any]:
+        """Everything but the arrays, as JSON-ready values."""
+        return {
+            "run_id": self.run_id, "path": str(self.path), "platform": self.platform,
+            "samples": self.samples, "files": [asdict(f) for f in self.files],
+            "identifiers": self.identifiers, "errors": self.errors, "sample_sets": self.sample_sets,
+            "fp_scale": self.fp_scale, "km_scale": self.km_scale, "reads": self.reads,
+            "bases": self.bases, "build_seconds": self.build_seconds, "stats": self.stats,
         }
-        tmp = folder / "index.json.tmp"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, folder / "index.json")  # written last: its presence means a complete index
 
     @classmethod
-    def load(cls, folder: Path, manifest: list[list]) -> RunIndex | None:
-        """The cached index if it is complete, of this format, and the folder is unchanged."""
-        try:
-            meta = json.loads((folder / "index.json").read_text())
-            if meta.get("version") != FORMAT_VERSION or meta.get("manifest") != manifest:
-                return None
-            arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
-        except (OSError, ValueError, KeyError):
-            return None
+    def from_meta(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RunIndex:
+        """The cached index from ``to_meta()`` values and its ARRAYS."""
         return cls(
             run_id=meta["run_id"], path=Path(meta["path"]), platform=meta["platform"],
             samples=meta["samples"], files=[IndexedFile(**f) for f in meta["files"]],

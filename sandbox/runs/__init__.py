@@ -7,9 +7,9 @@ streams: the stream ends and a one-line reason lands in ``file.errors`` (and ``R
 
 from .base import Identifier, RunFile, RunFileError, RunMeta, Sample
 from .registry import FORMATS
-from .scan import INDEX_DIR, RunFolderError, RunScan, classify, scan_run
+from .scan import RunFolderError, RunScan, classify, scan_run
 
 __all__ = [
-    "FORMATS", "INDEX_DIR", "Identifier", "RunFile", "RunFileError", "RunFolderError", "RunMeta",
+    "FORMATS", "Identifier", "RunFile", "RunFileError", "RunFolderError", "RunMeta",
     "RunScan", "Sample", "classify", "scan_run",
 ]

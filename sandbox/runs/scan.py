@@ -9,9 +9,6 @@ from pathlib import Path
 from .base import DATA_ERRORS, HEAD_BYTES, RunFile, RunMeta
 from .registry import FORMATS
 
-# Our own index cache inside a run folder (sandbox.index writes it); never part of the run.
-INDEX_DIR = ".sandbox-index"
-
 
 class RunFolderError(Exception):
     """The run path cannot be scanned at all (missing, not a directory, unreadable); one-line reason."""

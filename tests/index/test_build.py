@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
 
-from sandbox.index import build, build_index, cache_folder
+from sandbox.index import build_index, cache_folder, default_cache_root
 from sandbox.index.kmers import canonical
 from sandbox.runs import RunFolderError
 from tests.index.genrun import FLOWCELL, RUN_ID, make_run
@@ -36,13 +35,15 @@ def test_generated_run_contents(gen_run, gen_index):
     assert "exact" in ix.summary()
 
 
-def test_cache_reuse_and_invalidation(tmp_path):
+def test_cache_reuse_and_invalidation(tmp_path, monkeypatch):
+    monkeypatch.setenv("SANDBOX_CACHE_DIR", str(tmp_path / "cache"))
     run = make_run(tmp_path / "run", samples=1, reads_per_sample=1500, seed=11)
+    before = sorted(p.name for p in run.path.rglob("*"))
     first = build_index(run.path)
-    assert not first.cached and (run.path / ".sandbox-index" / "index.json").is_file()
-    t = time.perf_counter()
+    assert not first.cached and (cache_folder(run.path) / "index.json").is_file()
+    assert sorted(p.name for p in run.path.rglob("*")) == before  # nothing written into the run
     second = build_index(run.path)
-    assert second.cached and time.perf_counter() - t < 1.0
+    assert second.cached and not second.notes
     for name in ("fp_hash", "fp_loc", "fp_off", "km", "km_sid"):
         assert np.array_equal(getattr(first, name), getattr(second, name))
     assert second.files == first.files and second.identifiers == first.identifiers
@@ -50,25 +51,45 @@ def test_cache_reuse_and_invalidation(tmp_path):
     st = sheet.stat()
     os.utime(sheet, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     third = build_index(run.path)
-    assert not third.cached
+    assert not third.cached and not third.notes  # a changed run is rebuilt without a doubt
     (run.path / "extra.txt").write_text("new file " * 100)
     fourth = build_index(run.path)
     assert not fourth.cached and any(f.rel == "extra.txt" for f in fourth.files)
     assert build_index(run.path).cached
 
 
-def test_cache_dir_and_readonly_run(tmp_path, monkeypatch):
+def test_a_file_rewritten_with_its_old_size_and_mtime_is_seen(tmp_path):
+    """The instrument can set mtime back after rewriting a file; ctime moves anyway."""
+    run = make_run(tmp_path / "run", samples=1, reads_per_sample=300, seed=14)
+    assert not build_index(run.path, cache_dir=tmp_path / "c").cached
+    sheet = run.path / "SampleSheet.csv"
+    st = sheet.stat()
+    sheet.write_bytes(sheet.read_bytes().replace(b"PT1000", b"PT9999"))
+    os.utime(sheet, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert sheet.stat().st_size == st.st_size and sheet.stat().st_mtime_ns == st.st_mtime_ns
+    again = build_index(run.path, cache_dir=tmp_path / "c")
+    assert not again.cached and "PT9999-Biopsy" in again.sample_ids
+
+
+def test_cache_locations(tmp_path, monkeypatch):
+    """--cache-dir, else $SANDBOX_CACHE_DIR, else $XDG_CACHE_HOME/instrument-sandbox/index."""
     run = make_run(tmp_path / "run", samples=1, reads_per_sample=200, seed=12)
-    ix = build_index(run.path, cache_dir=tmp_path / "cache")
-    assert not (run.path / ".sandbox-index").exists()
-    assert (cache_folder(run.path.resolve(), tmp_path / "cache") / "index.json").is_file()
-    assert build_index(run.path, cache_dir=tmp_path / "cache").cached and not ix.cached
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    writable = build._writable  # a read-only run folder (chmod does not stop root, so say it directly)
-    monkeypatch.setattr(build, "_writable", lambda folder: ".sandbox-index" not in str(folder) and writable(folder))
+    ix = build_index(run.path, cache_dir=tmp_path / "given")
+    assert (cache_folder(run.path, tmp_path / "given") / "index.json").is_file() and not ix.cached
+    assert build_index(run.path, cache_dir=tmp_path / "given").cached
+    monkeypatch.setenv("SANDBOX_CACHE_DIR", str(tmp_path / "env"))
+    assert default_cache_root() == tmp_path / "env"
     build_index(run.path)
-    assert build_index(run.path).cached and (tmp_path / "xdg" / "sandbox-index").is_dir()
+    assert (tmp_path / "env").is_dir() and build_index(run.path).cached
+    monkeypatch.delenv("SANDBOX_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_root() == tmp_path / "xdg" / "instrument-sandbox" / "index"
+    build_index(run.path)
+    assert build_index(run.path).cached and default_cache_root().is_dir()
     assert not (run.path / ".sandbox-index").exists()
+    # keyed by the resolved path: a symlink to the run shares its cache, another run does not
+    (tmp_path / "link").symlink_to(run.path)
+    assert cache_folder(tmp_path / "link") == cache_folder(run.path) != cache_folder(tmp_path)
 
 
 def test_sampled_index_states_its_floor(tmp_path):

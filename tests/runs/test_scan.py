@@ -11,7 +11,7 @@ import pod5
 import pysam
 import pytest
 
-from sandbox.runs import INDEX_DIR, RunFile, RunFolderError, scan_run
+from sandbox.runs import RunFile, RunFolderError, scan_run
 
 from .conftest import copy_into, drain
 
@@ -154,11 +154,11 @@ def test_unreadable_file_is_an_error_string(run_dir: Path):
     assert scan.files == [] and scan.errors[0].startswith("reads.fastq: cannot read")
 
 
-def test_hidden_files_and_index_cache_are_excluded_but_listed(run_dir: Path):
+def test_hidden_files_are_excluded_but_listed(run_dir: Path):
     (run_dir / "data.txt").write_text("hello")
     (run_dir / ".DS_Store").write_text("x")
-    (run_dir / INDEX_DIR).mkdir()
-    (run_dir / INDEX_DIR / "index.sqlite").write_text("cache")
+    (run_dir / ".sandbox-index").mkdir()  # where old versions kept their index cache
+    (run_dir / ".sandbox-index" / "index.sqlite").write_text("cache")
     (run_dir / "sub").mkdir()
     (run_dir / "sub" / ".hidden").write_text("x")
     os.symlink(run_dir / "sub", run_dir / "loop")
@@ -166,6 +166,6 @@ def test_hidden_files_and_index_cache_are_excluded_but_listed(run_dir: Path):
     scan = scan_run(run_dir)
     assert [f.rel for f in scan.files] == ["data.txt"]
     assert type(scan.files[0]) is RunFile
-    assert set(scan.skipped) == {".DS_Store", f"{INDEX_DIR}/", "sub/.hidden", "loop/", "pipe"}
+    assert set(scan.skipped) == {".DS_Store", ".sandbox-index/", "sub/.hidden", "loop/", "pipe"}
     assert scan.errors == ["pipe: not a regular file, skipped"]
     assert scan.meta.run_id == "run" and scan.meta.platform == "unknown"
