@@ -353,7 +353,8 @@ class Session:
         for ix in self.indexes:
             errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                           for e in ix.errors)
-        report = build_report(findings, self.run_rows, capture_rows, errors, engine.notes, not_examined)
+        notes = [n for ix in self.indexes for n in ix.notes] + list(engine.notes)   # cache doubts first
+        report = build_report(findings, self.run_rows, capture_rows, errors, notes, not_examined)
         health = [s.health() for s in sources]
 
         def end(store: Store) -> None:

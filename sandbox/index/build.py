@@ -32,15 +32,13 @@ FP_BUDGET = 16_000_000
 
 
 def manifest_of(run_dir: Path) -> list[list]:
-    """(rel path, size, mtime_ns, ctime_ns, inode) of every file the scan reads (hidden entries
-    skipped, as scan_run). ctime and inode too: the instrument can set a file's mtime back, not those."""
+    """(rel path, size, mtime_ns, ctime_ns, inode) of every file the scan reads (hidden ones too,
+    symlinked folders not, as scan_run). ctime and inode too: the instrument can set a file's mtime
+    back, not those."""
     rows = []
     for dirpath, dirnames, filenames in os.walk(run_dir):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                             and not os.path.islink(os.path.join(dirpath, d)))
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
             p = os.path.join(dirpath, name)
             try:
                 st = os.stat(p)

@@ -20,7 +20,7 @@ class RunScan:
     meta: RunMeta
     files: list[RunFile]
     scan_errors: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # hidden entries, symlinked dirs, special files
+    skipped: list[str] = field(default_factory=list)  # symlinked dirs, special files
 
     @property
     def errors(self) -> list[str]:
@@ -47,16 +47,15 @@ def _walk(root: Path, scan: RunScan) -> list[Path]:
         keep = []
         for d in sorted(dirnames):
             rel = (here / d).relative_to(root).as_posix()
-            if d.startswith(".") or (here / d).is_symlink():
+            # hidden folders are read like any other: the instrument could hide run data there
+            if (here / d).is_symlink():
                 scan.skipped.append(rel + "/")
             else:
                 keep.append(d)
         dirnames[:] = keep
         for name in sorted(filenames):
             p = here / name
-            if name.startswith("."):
-                scan.skipped.append(p.relative_to(root).as_posix())
-            elif not p.is_file():
+            if not p.is_file():
                 scan.skipped.append(p.relative_to(root).as_posix())
                 scan.scan_errors.append(f"{p.relative_to(root).as_posix()}: not a regular file, skipped")
             else:

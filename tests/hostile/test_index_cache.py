@@ -95,6 +95,7 @@ def test_index_poisoning_forged_in_the_rig_cache_without_the_key_is_rebuilt(rig,
     assert_leak_found(status, report, rel)
     err = capsys.readouterr().err
     assert err.count("failed authentication") == 1 and str(folder) in err  # said once, not fatal
+    assert any("failed authentication" in note for note in report["notes"])   # and in the report
     assert build_index(run).cached  # the rebuilt cache is the rig's own, and trusted again
 
 

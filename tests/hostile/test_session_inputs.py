@@ -137,3 +137,31 @@ def test_a_hostile_run_folder_name_reaches_the_terminal_escaped(demo, tmp_path):
                      "--cache-dir", str(tmp_path / "c"))
     one_line_error(result, "holds no run data")
     assert "\x1b" not in result.stderr
+
+
+def test_run_data_hidden_in_a_dot_folder_of_the_run_is_still_run_data(demo, tmp_path):
+    """The instrument writes its run folder: a copy of reads under a hidden name is indexed too."""
+    import gzip
+    import shutil
+
+    from sandbox.captures.writer import PcapngWriter
+
+    run_dir, _ = demo
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    fastqs = sorted(run.rglob("*.fastq.gz"))
+    stash = run / ".cache" / ".x"
+    stash.parent.mkdir()
+    reads = gzip.decompress(fastqs[0].read_bytes())
+    stash.write_bytes(reads)
+    for f in fastqs:                       # only the hidden copy holds the reads now
+        f.unlink()
+    cap = tmp_path / "up.pcapng"
+    with PcapngWriter(cap) as w:
+        TcpConversation(w, client=("10.0.0.2", 40000), server=("192.0.2.9", 9000), t0=1.0).send(reads[:50000])
+    report = tmp_path / "r.json"
+    result = run_cli("replay", str(cap), "--run", str(run), "--report", str(report), "--quiet",
+                     "--cache-dir", str(tmp_path / "c"))
+    assert result.returncode == 1, result.stderr
+    files = {m["path"] for f in json.loads(report.read_text())["findings"] for m in f["files"]}
+    assert ".cache/.x" in files

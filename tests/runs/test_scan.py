@@ -39,7 +39,7 @@ def test_every_illumina_folder(shared_data: Path, name: str):
     scan = scan_run(folder)
     out = drain(scan)
     assert scan.errors == []
-    n_files = sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    n_files = sum(1 for p in folder.rglob("*") if p.is_file())
     assert len(scan.files) == n_files
     meta = scan.meta
     if name in RUN_IDS:
@@ -154,7 +154,8 @@ def test_unreadable_file_is_an_error_string(run_dir: Path):
     assert scan.files == [] and scan.errors[0].startswith("reads.fastq: cannot read")
 
 
-def test_hidden_files_are_excluded_but_listed(run_dir: Path):
+def test_hidden_files_are_read_like_any_other_symlinked_folders_and_pipes_are_listed(run_dir: Path):
+    """An instrument could keep run data in dot-files: they are indexed (issue 7)."""
     (run_dir / "data.txt").write_text("hello")
     (run_dir / ".DS_Store").write_text("x")
     (run_dir / ".sandbox-index").mkdir()  # where old versions kept their index cache
@@ -164,8 +165,8 @@ def test_hidden_files_are_excluded_but_listed(run_dir: Path):
     os.symlink(run_dir / "sub", run_dir / "loop")
     os.mkfifo(run_dir / "pipe")
     scan = scan_run(run_dir)
-    assert [f.rel for f in scan.files] == ["data.txt"]
-    assert type(scan.files[0]) is RunFile
-    assert set(scan.skipped) == {".DS_Store", ".sandbox-index/", "sub/.hidden", "loop/", "pipe"}
+    assert sorted(f.rel for f in scan.files) == [".DS_Store", ".sandbox-index/index.sqlite", "data.txt", "sub/.hidden"]
+    assert all(type(f) is RunFile for f in scan.files)
+    assert set(scan.skipped) == {"loop/", "pipe"}
     assert scan.errors == ["pipe: not a regular file, skipped"]
     assert scan.meta.run_id == "run" and scan.meta.platform == "unknown"
