@@ -32,6 +32,7 @@ PACKET_ERRORS = (struct.error, IndexError, ValueError, KeyError, OverflowError)
 SNAPPED = "frames cut by the capture's snap length (bytes never captured)"
 FRAGMENTS_LOST = "IP fragments of datagrams that never completed"
 BAD_BLOCKS = "corrupt packet blocks"
+LINK_BROKEN = "link type {}: headers cut short or malformed"
 DAMAGED = "capture file damaged at byte {}: the rest is unread"
 
 
@@ -170,7 +171,7 @@ class Capture:
                     stats.unknown_bytes[linktype] += len(data)
                     return []
             except PACKET_ERRORS:
-                ip.not_examined(f"link type {linktype}: headers cut short or malformed", len(data))
+                ip.not_examined(LINK_BROKEN.format(linktype), len(data))
                 return []
             for seg in found:
                 counts[seg.channel, seg.transport] += 1

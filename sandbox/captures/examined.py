@@ -31,7 +31,7 @@ NOT_DATA: dict[int, str] = {
     0x88F7: "PTP: clock synchronisation timestamps",
     0x8902: "802.1ag CFM: connectivity fault management probes",
     0x8863: "PPPoE discovery: sets a session up, no user data",
-    0x9000: "Ethernet configuration testing (loopback keep-alives)",
+    0x9000: "Ethernet loopback (configuration testing): keep-alives, no payload",
     # 802.2 LLC and SNAP
     n.LLC_SAP | 0x42: "spanning tree BPDUs: bridge topology control",
     n.OSI_ROUTING: "IS-IS and ES-IS: OSI routing control",
@@ -65,11 +65,18 @@ NOT_DATA: dict[int, str] = {
     n.WLAN_CONTROL: WLAN_CONTROL,
     n.WLAN_NO_DATA: "802.11 null-function data frames: power-save signalling, no body",
     n.GTP_SIGNALLING: "GTP-U signalling (echo, error indication, end marker): no user data",
-    n.EMPTY: "a layer with nothing after its header",
+    n.EMPTY: "empty layers: nothing after the header",
 }
 
-# Names for the protocols we do not read, so the report says what it saw.
+# Names for report lines: the protocols we peel (a header of theirs may be cut short) and the ones
+# we do not read, so the report says what it saw.
 NAMES: dict[int, str] = {
+    n.IPV4: "IPv4", n.IPV6: "IPv6", n.TEB: "Ethernet", 0x6400: "Ethernet", 0x8864: "PPPoE session",
+    0x8847: "MPLS", 0x8848: "MPLS", 0x88BE: "ERSPAN II", 0x22EB: "ERSPAN III", 0x8909: "Cisco MetaData",
+    n.IP_PROTO | 4: "IP in IP", n.IP_PROTO | 41: "IPv6 in IP", n.IP_PROTO | 47: "GRE",
+    n.IP_PROTO | 137: "MPLS in IP", n.UDP_PORT | 4789: "VXLAN", n.UDP_PORT | 8472: "VXLAN",
+    n.UDP_PORT | 6081: "Geneve", n.UDP_PORT | 2152: "GTP-U", n.UDP_PORT | 3544: "Teredo",
+    n.LLC: "802.2 LLC", n.WLAN: "802.11", n.PPP: "PPP", n.CMD_IN_GRE: "Cisco MetaData in GRE",
     0x8137: "IPX", 0x809B: "AppleTalk", 0x80F3: "AppleTalk ARP", 0x6003: "DECnet", 0x8191: "NetBEUI",
     0x88CA: "TIPC", 0x88E5: "MACsec (encrypted)", 0x8906: "FCoE (storage)", 0x88A2: "ATA over Ethernet",
     0x88B5: "local experimental", 0x88B6: "local experimental", 0x894F: "NSH", 0x88E7: "802.1ah PBB",

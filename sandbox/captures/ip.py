@@ -40,6 +40,8 @@ MAX_V4_AH = 4
 # Layers peeled per frame (each tunnel header and each IP header counts one): an ERSPAN copy of a
 # VXLAN-tunnelled PPPoE session is 9; a deeper stack is a crafted loop and is reported.
 MAX_LAYERS = 16
+# What a decapsulator raises on a header cut short or malformed (see sandbox.captures.encaps).
+DECAP_ERRORS = (struct.error, IndexError, ValueError)
 # Distinct addresses whose text form we cache: inet_ntop per packet is the cost this saves.
 ADDR_CACHE = 65536
 
@@ -66,6 +68,10 @@ class IpDecoder:
         self._size = len(data)
         try:
             for _ in range(MAX_LAYERS):
+                reason = NOT_DATA.get(proto)
+                if reason is not None:
+                    self.skipped[reason] += 1
+                    return None
                 if off >= len(data):
                     if off > len(data):
                         self.not_examined(f"{describe(proto)}: frames cut short", self._size)
@@ -79,16 +85,15 @@ class IpDecoder:
                 else:
                     decap = DECAPS.get(LLC if proto <= MAX_LENGTH else proto)
                     if decap is None:
-                        self._stop(proto)
+                        self.not_examined(describe(proto), self._size)
                         return None
                     proto, off = decap(data, off)
                     continue
                 if found is None or type(found) is Segment:
                     return found
                 proto, data, off = found
-        except (struct.error, IndexError, ValueError) as exc:
-            why = "cut short" if isinstance(exc, struct.error | IndexError) else "malformed"
-            self.not_examined(f"{describe(proto)}: headers {why}", self._size)
+        except DECAP_ERRORS as exc:
+            self._broken(proto, exc)
             return None
         self.not_examined(f"frames nested deeper than {MAX_LAYERS} layers", self._size)
         return None
@@ -98,12 +103,9 @@ class IpDecoder:
         self.unexamined[what] += 1
         self.unexamined_bytes[what] += size
 
-    def _stop(self, proto: int) -> None:
-        reason = NOT_DATA.get(proto)
-        if reason is not None:
-            self.skipped[reason] += 1
-        else:
-            self.not_examined(describe(proto), self._size)
+    def _broken(self, proto: int, exc: Exception) -> None:
+        why = "cut short" if isinstance(exc, struct.error | IndexError) else "malformed"
+        self.not_examined(f"{describe(proto)}: headers {why}", self._size)
 
     def addr(self, raw: bytes) -> str:
         """Text form of a 4- or 16-byte address, cached."""
@@ -188,9 +190,14 @@ class IpDecoder:
                 return None
             sport, dport, length = UDP.unpack_from(p)
             data = p[8:length] if 8 <= length <= len(p) else p[8:]
-            decap = DECAPS.get(UDP_PORT | dport) or DECAPS.get(UDP_PORT | sport)
+            port = UDP_PORT | dport if UDP_PORT | dport in DECAPS else UDP_PORT | sport
+            decap = DECAPS.get(port)
             if decap is not None and data:
-                inner, off = decap(data, 0)
+                try:
+                    inner, off = decap(data, 0)
+                except DECAP_ERRORS as exc:
+                    self._broken(port, exc)
+                    return None
                 if inner != DECLINED:
                     return inner, data, off
             return Segment(t, "net", "udp", self.addr(src_raw), sport, self.addr(dst_raw), dport, data,

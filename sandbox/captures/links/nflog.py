@@ -22,7 +22,7 @@ MAX_TLVS = 32
 
 def network(data: bytes) -> tuple[int, int]:
     family = data[0]
-    order = "<" if TLV["<"].unpack_from(data, HEADER)[0] >= 4 else ">"
+    order = "<" if 4 <= TLV["<"].unpack_from(data, HEADER)[0] <= len(data) - HEADER else ">"
     unpack = TLV[order].unpack_from
     off = HEADER
     for _ in range(MAX_TLVS):
