@@ -77,6 +77,11 @@ class Http2Parser:
         return bool((n_out >= 4 and first_out[:n_out] == PREFACE[:n_out])
                     or (n_in >= 4 and first_in[:n_in] == PREFACE[:n_in]))
 
+    @staticmethod
+    def begins(data: bytes) -> bool:
+        """The whole connection preface starts at ``data[0]`` (HTTP/2 after a preamble)."""
+        return data.startswith(PREFACE)
+
     def __init__(self, ctx: FlowContext, upgrade: tuple[str, dict[str, Any]] | None = None,
                  client: str | None = None, offsets: dict[str, int] | None = None) -> None:
         self.ctx = ctx
