@@ -70,7 +70,7 @@ class _Lane:
         self.offsets = {"out": 0, "in": 0}
         self.decided = False
         self.pending: list[tuple[str, str, Any, float]] = []   # (op, direction, data|size, t)
-        self.late = False          # raw for want of a match: a protocol may still begin (LATE_DETECT_BYTES)
+        self.late: set[str] = set()   # raw for want of a match: directions a protocol may still begin in
 
 
 class _Flow:
@@ -112,6 +112,8 @@ class Dissector:
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
                                      else datagram_parsers)
+        # stream parsers that can say a message of theirs begins at a chunk's start (late detection)
+        self._begins = [(cls, cls.begins) for cls in self.stream_parsers if hasattr(cls, "begins")]
         self.flows: dict[str, FlowInfo] = {}
         self.shared: dict[str, Any] = {}
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
@@ -269,7 +271,7 @@ class Dissector:
             if not data:
                 return
             lane = flow.lanes.get("tcp")
-            if lane is None or not lane.decided or lane.late:
+            if lane is None or not lane.decided or direction in lane.late:
                 start = conn.streams[direction].next - len(data)
                 self._deliver(flow, [(direction, Chunk(start, data))], seg.t, out)
                 return
@@ -382,7 +384,7 @@ class Dissector:
             lane.pending.append(("data", direction, data, t))
             self._detect(flow, lane, t, out, final=False)
             return
-        if lane.late:
+        if direction in lane.late:
             self._late(flow, lane, direction, data, t, out)
         self._call(flow, lane, "feed", direction, data, t, out)
 
@@ -436,17 +438,16 @@ class Dissector:
     def _late(self, flow: _Flow, lane: _Lane, direction: str, data: bytes, t: float, out: Items) -> None:
         """On a lane raw for want of a match: does a protocol begin with this chunk?  Then it takes over."""
         if lane.offsets[direction] >= LATE_DETECT_BYTES:
-            lane.late = lane.offsets["out" if direction == "in" else "in"] < LATE_DETECT_BYTES
+            lane.late.discard(direction)
             return
-        for cls in self.stream_parsers:
-            begins = getattr(cls, "begins", None)
+        for cls, begins in self._begins:
             try:
-                hit = begins is not None and begins(data)
+                hit = begins(data)
             except Exception as exc:  # a detect bug must not stop the run
                 self._error(flow.info, f"{getattr(cls, 'name', cls.__name__)}.begins: {type(exc).__name__}: {exc}")
                 continue
             if hit:
-                lane.late = False
+                lane.late.clear()
                 self._call(flow, lane, "close", "", None, t, out)    # what the raw parser still holds
                 flow.info.app = ""
                 self._construct(flow, lane, cls, t, out)
@@ -460,7 +461,7 @@ class Dissector:
             except Exception as exc:
                 self._error(flow.info, f"{getattr(chosen, 'name', chosen.__name__)}: {type(exc).__name__}: {exc}")
         self._start(flow, lane, parser or RawParser(lane.ctx, dict(lane.offsets)), t, out)
-        lane.late = parser is None and lane.kind == "stream"
+        lane.late = {"out", "in"} if parser is None and lane.kind == "stream" else set()
 
     def _start(self, flow: _Flow, lane: _Lane, parser: Any, t: float, out: Items) -> None:
         lane.parser = parser
