@@ -367,8 +367,8 @@ def _h2_client(port: int, uploads: dict[str, bytes]) -> None:
 def test_e2e_h2_prior_knowledge(tmp_path: Path) -> None:
     from tests.protocols.test_stream_parsers_conformance import check_dissector, record_lo
 
-    port = 18563
-    listener, received = _h2_server(port)
+    listener, received = _h2_server(0)       # ephemeral: helpers run this test at the same time
+    port = listener.getsockname()[1]
     uploads = {"/runs/RUN42/reads.fastq": DATA * 3, "/runs/RUN42/SampleSheet.csv": b"Sample_ID,S1\n"}
     try:
         with record_lo(tmp_path / "h2.pcapng", HOST, port) as pcap:

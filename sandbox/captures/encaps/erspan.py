@@ -18,7 +18,8 @@ FRAME_ETHERNET, FRAME_IP = 0, 2
 
 
 def decap_type2(data: bytes, off: int) -> tuple[int, int]:
-    TYPE_II.unpack(data, off)      # raises when cut short
+    if len(data) - off < TYPE_II.size:
+        raise IndexError("ERSPAN II header cut short")
     return TEB, off + TYPE_II.size
 
 
