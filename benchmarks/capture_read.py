@@ -2,8 +2,10 @@
 
 Phases timed separately: reading Segments only; reading + the Dissector with the raw parser only
 (reassembly + flow table + chunking); reading + the Dissector with every registered app parser.
+``--tunnel KIND`` wraps every packet in a tunnel (``writer.ENCAPSULATIONS``: vxlan, gre, erspan2,
+pppoe...), the unfavourable case: none of it takes the Ethernet/IPv4/TCP hot path.
 
-    .venv/bin/python benchmarks/capture_read.py [--mb 100] [--keep FILE] [--gzip] [--pcapng]
+    .venv/bin/python benchmarks/capture_read.py [--mb 100] [--keep FILE] [--gzip] [--pcapng] [--tunnel vxlan]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sandbox.captures import open_capture  # noqa: E402
 from sandbox.captures.pcap import PcapReader  # noqa: E402
 from sandbox.captures.source import Chunks  # noqa: E402
-from sandbox.captures.writer import PcapngWriter, PcapWriter, TcpConversation, udp  # noqa: E402
+from sandbox.captures.writer import ENCAPSULATIONS, PcapngWriter, PcapWriter, TcpConversation, Tunnel, udp  # noqa: E402
 from sandbox.protocols import Dissector  # noqa: E402
 
 MSS = 1448          # 1500 MTU - IP - TCP - timestamp option
@@ -31,13 +33,15 @@ FLOWS_OPEN = 8      # interleaved connections at any time
 PIECE = 256 << 10   # bytes one flow sends before the next open flow takes a turn
 
 
-def generate(path: Path, target_mb: float, seed: int = 7) -> None:
-    """Interleaved uploads (random bytes and HTTP-ish text), 1 in 50 segments swapped out of order."""
+def generate(path: Path, target_mb: float, seed: int = 7, tunnel: str | None = None) -> None:
+    """Interleaved uploads (random bytes and HTTP-ish text), 1 in 50 segments swapped out of order;
+    every packet inside ``tunnel`` when given."""
     rng = np.random.default_rng(seed)
     blob = rng.integers(0, 256, 8 << 20, dtype=np.uint8).tobytes()
     text = (b"POST /api/v1/upload HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: 1000000\r\n\r\n"
             + b"ACGT" * (1 << 20))
-    with PcapWriter(path) as w:
+    with PcapWriter(path) as file:
+        w = Tunnel(file, tunnel) if tunnel else file
         t = 1_700_000_000.0
         n = 0
         while path.stat().st_size < target_mb * 1e6:
@@ -90,12 +94,13 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="write the capture here and keep it")
     ap.add_argument("--gzip", action="store_true", help="also time the gzip-compressed capture")
     ap.add_argument("--pcapng", action="store_true", help="also time the same frames as pcapng")
+    ap.add_argument("--tunnel", choices=sorted(ENCAPSULATIONS), help="wrap every packet in this tunnel")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     path = args.keep or tmp / "bench.pcap"
     try:
         t0 = time.perf_counter()
-        generate(path, args.mb)
+        generate(path, args.mb, tunnel=args.tunnel)
         size = path.stat().st_size
         print(f"generated {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s: {path}")
         timed("read segments", path, size, None)

@@ -109,8 +109,8 @@ def test_demo_replay_into_a_store_twice_keeps_one_session(tmp_path):
 
 
 def test_unknown_link_type_is_inconclusive_not_clean(shared_data: Path, tmp_path):
-    """A Wi-Fi monitor capture the core cannot dissect must not pass the gate as clean."""
-    cap = shared_data / "captures" / "public-traces" / "tcpdump__ieee802.11_exthdr.pcap"
+    """A capture of a link type the core cannot dissect (160, user-defined) must not pass the gate as clean."""
+    cap = shared_data / "captures" / "public-traces" / "tcpdump__unsupported-link-type-160.pcap"
     run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
     report = tmp_path / "r.json"
     result = run_cli("replay", str(cap), "--run", str(run), "--report", str(report), "--quiet",
@@ -118,4 +118,4 @@ def test_unknown_link_type_is_inconclusive_not_clean(shared_data: Path, tmp_path
     assert result.returncode == 3, result.stderr
     doc = json.loads(report.read_text())
     assert doc["verdict"] == "inconclusive"
-    assert doc["not_examined"][0]["what"] == "unknown link type 127" and doc["not_examined"][0]["packets"] > 0
+    assert doc["not_examined"][0]["what"] == "unknown link type 160" and doc["not_examined"][0]["packets"] > 0

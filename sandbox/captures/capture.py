@@ -29,27 +29,44 @@ from sandbox.model import NotExamined, Segment
 READERS: list[type] = [PcapReader, PcapngReader]
 # What a malformed packet raises inside struct/slicing code: it is counted, the capture goes on.
 PACKET_ERRORS = (struct.error, IndexError, ValueError, KeyError, OverflowError)
+# What the pass could not look into besides what IpDecoder counts (keys of CaptureStats.unexamined).
+SNAPPED = "frames cut by the capture's snap length (bytes never captured)"
+FRAGMENTS_LOST = "IP fragments of datagrams that never completed"
+BAD_BLOCKS = "corrupt packet blocks"
+LINK_BROKEN = "link type {}: headers cut short or malformed"
+DAMAGED = "capture file damaged at byte {}: the rest is unread"
 
 
 @dataclass
 class CaptureStats:
-    """What one pass read; complete once iteration ends (the hot loop keeps its counts local)."""
+    """What one pass read; complete once iteration ends (the hot loop keeps its counts local).
+
+    ``unexamined`` says what the pass could not look into, by what stopped it: frames of a
+    protocol we cannot read or whose headers are cut short (``IpDecoder``), bytes the snap length
+    never captured, IP fragments that never completed, corrupt blocks and the part of a damaged
+    file after the damage.
+    """
 
     packets: int = 0
     bytes: int = 0                                   # captured bytes of all packets
     channels: Counter = field(default_factory=Counter)       # Segments per channel
     transports: Counter = field(default_factory=Counter)     # Segments per transport
-    skipped: Counter = field(default_factory=Counter)        # frames without a Segment, by reason
+    skipped: Counter = field(default_factory=Counter)        # frames with nothing to examine, by reason
     unknown_linktypes: Counter = field(default_factory=Counter)   # frames per link type we cannot read
     unknown_bytes: Counter = field(default_factory=Counter)       # ...and their captured bytes
+    unexamined: Counter = field(default_factory=Counter)     # frames that may carry data we did not read
+    unexamined_bytes: Counter = field(default_factory=Counter)    # ...and their bytes
     fragments_reassembled: int = 0
     fragments_dropped: int = 0
     drops: int = 0            # packets the capture itself lost (pcapng Interface Statistics Blocks)
 
     def not_examined(self, where: str) -> list[NotExamined]:
         """What this pass could not look into (it makes a verdict inconclusive, never clean)."""
-        return [NotExamined(where=where, what=f"unknown link type {lt}", packets=n, bytes=self.unknown_bytes[lt])
-                for lt, n in sorted(self.unknown_linktypes.items())]
+        out = [NotExamined(where=where, what=f"unknown link type {lt}", packets=n, bytes=self.unknown_bytes[lt])
+               for lt, n in sorted(self.unknown_linktypes.items())]
+        by_bytes = sorted(self.unexamined, key=lambda what: (-self.unexamined_bytes[what], what))
+        return out + [NotExamined(where=where, what=what, packets=self.unexamined[what],
+                                  bytes=self.unexamined_bytes[what]) for what in by_bytes]
 
 
 class Capture:
@@ -173,11 +190,11 @@ class Capture:
         ip = IpDecoder()
         handlers: dict[int, tuple] = {}       # linktype -> (network fn, segments fn), looked up once
         counts: Counter = Counter()           # (channel, transport) -> Segments
-        totals = [0, 0, 0]                    # packets, bytes, last frame (hot path keeps them local)
+        totals = [0, 0, 0, 0, 0]              # packets, bytes, last frame, snapped frames, bytes never captured
         frame = 0
 
         def slow(linktype: int, data: bytes, t: float, frame: int) -> list[Segment]:
-            """The general path for one frame: link module, then the IP decoder."""
+            """The general path for one frame: link module, then the network layer."""
             handler = handlers.get(linktype)
             if handler is None:
                 link = LINKTYPES.get(linktype)
@@ -185,8 +202,8 @@ class Capture:
             network, segments = handler
             try:
                 if network is not None:
-                    ethertype, off = network(data)
-                    seg = ip.decode(ethertype, data, off, t, frame)
+                    proto, off = network(data)
+                    seg = ip.decode(proto, data, off, t, frame)
                     found = [] if seg is None else [seg]
                 elif segments is not None:
                     found = list(segments(data, t, frame))
@@ -195,7 +212,7 @@ class Capture:
                     stats.unknown_bytes[linktype] += len(data)
                     return []
             except PACKET_ERRORS:
-                stats.skipped["malformed"] += 1
+                ip.not_examined(LINK_BROKEN.format(linktype), len(data))
                 return []
             for seg in found:
                 counts[seg.channel, seg.transport] += 1
@@ -213,6 +230,9 @@ class Capture:
                     frame = pkt.frame
                     stats.packets += 1
                     stats.bytes += len(pkt.data)
+                    if pkt.orig_len > len(pkt.data):
+                        totals[3] += 1
+                        totals[4] += pkt.orig_len - len(pkt.data)
                     seg = fast(pkt.data, pkt.t, frame) if pkt.linktype == LINKTYPE_ETHERNET else None
                     if seg is not None:
                         counts[NET_TCP] += 1
@@ -222,6 +242,7 @@ class Capture:
         except Exception as exc:  # a reader bug must not end the run silently: say where
             frame = max(frame, totals[2])
             self.errors.append(f"reader failed after frame {frame}: {type(exc).__name__}: {exc}".splitlines()[0])
+            ip.not_examined(f"frames after frame {frame} (the reader failed there)", 0)
         finally:
             stats.packets += totals[0]
             stats.bytes += totals[1]
@@ -235,10 +256,29 @@ class Capture:
                     self._secrets = bytes(reader.secrets)
             for lt, n in sorted(stats.unknown_linktypes.items()):
                 self.errors.append(f"unknown link type {lt}: {n} frames skipped")
-            stats.skipped.update(ip.skipped)
-            stats.fragments_reassembled = ip.fragments.reassembled
-            stats.fragments_dropped = ip.fragments.dropped
+            self._unexamined(reader, ip, totals)
             self.close()
+
+    def _unexamined(self, reader, ip: IpDecoder, totals: list[int]) -> None:
+        """Gather what the pass could not look into (and its other counts) into ``stats``."""
+        stats = self.stats
+        ip.fragments.flush()
+        stats.skipped.update(ip.skipped)
+        stats.unexamined.update(ip.unexamined)
+        stats.unexamined_bytes.update(ip.unexamined_bytes)
+        stats.fragments_reassembled = ip.fragments.reassembled
+        stats.fragments_dropped = ip.fragments.dropped
+        extra = [(SNAPPED, totals[3], totals[4]),
+                 (FRAGMENTS_LOST, ip.fragments.lost_fragments, ip.fragments.lost_bytes),
+                 (BAD_BLOCKS, getattr(reader, "bad_blocks", 0), getattr(reader, "bad_bytes", 0))]
+        if reader.stopped_at is not None:
+            # what follows the damage is unknown: its size on disk (or what was inflated, if compressed)
+            unread = reader.chunks.remaining if self.compressed else max(0, self.size - reader.stopped_at)
+            extra.append((DAMAGED.format(reader.stopped_at), 1, unread))
+        for what, packets, size in extra:
+            if packets:
+                stats.unexamined[what] += packets
+                stats.unexamined_bytes[what] += size
 
 
 def open_capture(path: Path | str, follow: bool = False) -> Capture:

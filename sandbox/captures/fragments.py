@@ -29,12 +29,27 @@ class _Pending:
 
 
 class Fragments:
-    __slots__ = ("_pending", "dropped", "reassembled")
+    """Datagrams being reassembled; ``lost_fragments``/``lost_bytes`` count what never completed."""
+
+    __slots__ = ("_pending", "dropped", "reassembled", "lost_fragments", "lost_bytes")
 
     def __init__(self) -> None:
         self._pending: OrderedDict[tuple, _Pending] = OrderedDict()
         self.dropped = 0
         self.reassembled = 0
+        self.lost_fragments = 0
+        self.lost_bytes = 0
+
+    def _drop(self, key: tuple) -> None:
+        entry = self._pending.pop(key)
+        self.dropped += 1
+        self.lost_fragments += len(entry.pieces)
+        self.lost_bytes += entry.size
+
+    def flush(self) -> None:
+        """The capture ended: datagrams still waiting for fragments are lost."""
+        while self._pending:
+            self._drop(next(iter(self._pending)))
 
     def add(self, key: tuple, offset: int, data: bytes, more: bool, t: float,
             first: object = None) -> tuple[bytes, object] | None:
@@ -44,17 +59,15 @@ class Fragments:
             old_key, old = next(iter(pending.items()))
             if t - old.t <= FRAG_TIMEOUT and len(pending) < MAX_PENDING:
                 break
-            del pending[old_key]
-            self.dropped += 1
+            self._drop(old_key)
         entry = pending.get(key)
         if entry is None:
             entry = pending[key] = _Pending(t)
-        if offset + len(data) > MAX_DATAGRAM:
-            del pending[key]
-            self.dropped += 1
-            return None
         entry.pieces.append((offset, data))
         entry.size += len(data)
+        if offset + len(data) > MAX_DATAGRAM:
+            self._drop(key)
+            return None
         if offset == 0:
             entry.first = first
         if not more:

@@ -34,7 +34,10 @@ NET_TCP = ("net", "tcp")
 
 def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, float, int], list[Segment]],
                   counts: Counter, totals: list[int]) -> Iterator[Segment]:
-    """Segments of a pcap file in order; ``totals`` gets [packets, bytes, last frame] as it goes."""
+    """Segments of a pcap file in order.
+
+    ``totals`` gets [packets, bytes, last frame, frames the snap length cut, bytes it cut] as it goes.
+    """
     c = reader.chunks
     unpack_rec = reader.record.unpack_from
     unpack_hdr = ETH_IP4_TCP.unpack_from
@@ -43,7 +46,7 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
     ethernet = reader.linktype == LINKTYPE_ETHERNET
     v4 = ip._v4
     addr = ip.addr
-    frame = nbytes = ntcp = 0     # every record takes a frame number: packets == frame
+    frame = nbytes = ntcp = snapped = lost = 0     # every record takes a frame number: packets == frame
     try:
         while True:
             # record boundary at the end of the buffer: refill, and report damage as packets() does
@@ -51,10 +54,9 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
                 if c.remaining or c.error:
                     reader._damage(c, frame + 1, "record header")
                 return
-            ts, frac, incl, _ = unpack_rec(c.buf, c.pos)
+            ts, frac, incl, orig = unpack_rec(c.buf, c.pos)
             if incl > MAX_RECORD:
-                reader.errors.append(f"corrupt record header at byte {c.offset} (frame {frame + 1}): "
-                                     f"captured length {incl}")
+                reader.corrupt(frame + 1, incl)
                 return
             if not c.need(hsize + incl):
                 reader._damage(c, frame + 1, "packet data")
@@ -67,6 +69,9 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
                 pos = start + incl
                 frame += 1
                 nbytes += incl
+                if orig > incl:
+                    snapped += 1
+                    lost += orig - incl
                 t = ts + frac * scale
                 seg = None
                 if ethernet and incl >= HEADERS:
@@ -90,14 +95,14 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
                     yield from slow(buf[start:pos], t, frame)
                 if limit - pos < hsize:
                     break
-                ts, frac, incl, _ = unpack_rec(buf, pos)
+                ts, frac, incl, orig = unpack_rec(buf, pos)
                 if incl > MAX_RECORD or limit - pos - hsize < incl:
                     break
             c.pos = pos
     finally:
         if ntcp:
             counts[NET_TCP] += ntcp
-        totals[:] = frame, nbytes, frame
+        totals[:] = frame, nbytes, frame, snapped, lost
 
 
 def ethernet_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]:

@@ -1,4 +1,12 @@
-"""IPv4 and IPv6 (with extension headers and fragments) down to TCP/UDP ``Segment``s."""
+"""The network layer: IPv4 and IPv6 (extension headers, fragments) and every tunnel that carries them,
+down to TCP/UDP ``Segment``s (and ICMP echo, which can carry anything).
+
+``decode`` starts at the protocol number a link module found and peels layers: IP itself, then
+whatever ``sandbox.captures.encaps`` registers (GRE, ERSPAN, VXLAN, Geneve, GTP-U, PPPoE, MPLS,
+IP in IP...), at most ``MAX_LAYERS`` deep.  The Segment of a tunnelled packet carries the inner
+addresses and ports, so its flow and direction are the inner ones.  A frame that ends anywhere
+else is counted: as harmless (``examined.NOT_DATA``) or as not examined, with its bytes.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,10 @@ import socket
 import struct
 from collections import Counter
 
+from sandbox.captures.encaps import DECAPS
+from sandbox.captures.examined import NOT_DATA, describe
 from sandbox.captures.fragments import Fragments
-from sandbox.captures.links.ethertypes import IPV4, IPV6
+from sandbox.captures.numbers import DECLINED, EMPTY, IP_PROTO, IPV4, IPV6, LLC, MAX_LENGTH, UDP_PORT
 from sandbox.model import Segment
 
 V4 = struct.Struct("!BBHHHBBH4s4s")    # ver/ihl, tos, total length, id, flags/offset, ttl, proto, csum, src, dst
@@ -15,32 +25,87 @@ V6 = struct.Struct("!IHBB16s16s")      # ver/class/label, payload length, next h
 V6_FRAG = struct.Struct("!BBHI")       # next header, reserved, offset/flags, identification
 TCP = struct.Struct("!HHIIBB")         # sport, dport, seq, ack, data offset, flags
 UDP = struct.Struct("!HHH")            # sport, dport, length
-PROTO_TCP, PROTO_UDP = 6, 17
+ICMP_ECHO_HEADER = struct.Struct("!BBHHH")   # type, code, checksum, identifier, sequence
+PROTO_TCP, PROTO_UDP, PROTO_AH = 6, 17, 51
+PROTO_ICMP, PROTO_ICMPV6 = 1, 58
+# Echo request and reply (RFC 792, RFC 4443): the ICMP messages whose body is the sender's choice.
+ICMP_ECHO = {PROTO_ICMP: frozenset((0, 8)), PROTO_ICMPV6: frozenset((128, 129))}
 # IPv6 extension headers we walk (hop-by-hop, routing, destination options, AH); 44 = fragment.
 V6_EXT = frozenset((0, 43, 60, 51))
 V6_FRAGMENT = 44
 # Extension headers walked before giving up (RFC 8200 allows each once, dest-opts twice).
 MAX_V6_EXT = 8
+# IPv4 authentication headers walked (one per security association; nested ones are rare).
+MAX_V4_AH = 4
+# Layers peeled per frame (each tunnel header and each IP header counts one): an ERSPAN copy of a
+# VXLAN-tunnelled PPPoE session is 9; a deeper stack is a crafted loop and is reported.
+MAX_LAYERS = 16
+# What a decapsulator raises on a header cut short or malformed (see sandbox.captures.encaps).
+DECAP_ERRORS = (struct.error, IndexError, ValueError)
 # Distinct addresses whose text form we cache: inet_ntop per packet is the cost this saves.
 ADDR_CACHE = 65536
 
 
 class IpDecoder:
-    """Stateful (fragments, counters) decoder of one capture's network layer."""
+    """Stateful (fragments, counters) decoder of one capture's network layer.
+
+    ``skipped`` counts frames that carried nothing to examine, by reason; ``unexamined`` and
+    ``unexamined_bytes`` count frames that may have carried data we could not read, by what
+    stopped us (captured bytes of the whole frame).
+    """
 
     def __init__(self) -> None:
         self.fragments = Fragments()
         self.skipped: Counter[str] = Counter()
+        self.unexamined: Counter[str] = Counter()
+        self.unexamined_bytes: Counter[str] = Counter()
         self._v4: dict[bytes, str] = {}
         self._v6: dict[bytes, str] = {}
+        self._size = 0           # captured bytes of the frame being decoded
 
-    def decode(self, ethertype: int, data: bytes, off: int, t: float, frame: int) -> Segment | None:
-        if ethertype == IPV4:
-            return self._ipv4(data, off, t, frame)
-        if ethertype == IPV6:
-            return self._ipv6(data, off, t, frame)
-        self.skipped["not ip"] += 1
+    def decode(self, proto: int, data: bytes, off: int, t: float, frame: int) -> Segment | None:
+        """The Segment inside one frame whose link layer announced ``proto`` at ``off``, if any."""
+        self._size = len(data)
+        try:
+            for _ in range(MAX_LAYERS):
+                reason = NOT_DATA.get(proto)
+                if reason is not None:
+                    self.skipped[reason] += 1
+                    return None
+                if off >= len(data):
+                    if off > len(data):
+                        self.not_examined(f"{describe(proto)}: frames cut short", self._size)
+                    else:
+                        self.skipped[NOT_DATA[EMPTY]] += 1
+                    return None
+                if proto == IPV4:
+                    found = self._ipv4(data, off, t, frame)
+                elif proto == IPV6:
+                    found = self._ipv6(data, off, t, frame)
+                else:
+                    decap = DECAPS.get(LLC if proto <= MAX_LENGTH else proto)
+                    if decap is None:
+                        self.not_examined(describe(proto), self._size)
+                        return None
+                    proto, off = decap(data, off)
+                    continue
+                if found is None or type(found) is Segment:
+                    return found
+                proto, data, off = found
+        except DECAP_ERRORS as exc:
+            self._broken(proto, exc)
+            return None
+        self.not_examined(f"frames nested deeper than {MAX_LAYERS} layers", self._size)
         return None
+
+    def not_examined(self, what: str, size: int) -> None:
+        """Count one frame of ``size`` captured bytes that may carry data we could not read."""
+        self.unexamined[what] += 1
+        self.unexamined_bytes[what] += size
+
+    def _broken(self, proto: int, exc: Exception) -> None:
+        why = "cut short" if isinstance(exc, struct.error | IndexError) else "malformed"
+        self.not_examined(f"{describe(proto)}: headers {why}", self._size)
 
     def addr(self, raw: bytes) -> str:
         """Text form of a 4- or 16-byte address, cached."""
@@ -53,14 +118,14 @@ class IpDecoder:
             cache[raw] = text
         return text
 
-    def _ipv4(self, data: bytes, off: int, t: float, frame: int) -> Segment | None:
+    def _ipv4(self, data: bytes, off: int, t: float, frame: int) -> Segment | tuple | None:
         if len(data) - off < 20:
-            self.skipped["malformed ip"] += 1
+            self.not_examined("IPv4 headers cut short", self._size)
             return None
         vihl, _, total, ident, frag, _, proto, _, src, dst = V4.unpack_from(data, off)
         ihl = (vihl & 0x0F) * 4
         if vihl >> 4 != 4 or ihl < 20:
-            self.skipped["malformed ip"] += 1
+            self.not_examined("IPv4 headers malformed", self._size)
             return None
         end = off + total if ihl <= total and off + total <= len(data) else len(data)  # trims padding
         payload = data[off + ihl:end]
@@ -70,15 +135,19 @@ class IpDecoder:
             if done is None:
                 return None
             payload = done[0]
-        return self._transport(proto, payload, self.addr(src), self.addr(dst), t, frame)
+        for _ in range(MAX_V4_AH):
+            if proto != PROTO_AH:
+                break
+            proto, payload = payload[0], payload[(payload[1] + 2) * 4:]
+        return self._transport(proto, payload, src, dst, t, frame)
 
-    def _ipv6(self, data: bytes, off: int, t: float, frame: int) -> Segment | None:
+    def _ipv6(self, data: bytes, off: int, t: float, frame: int) -> Segment | tuple | None:
         if len(data) - off < 40:
-            self.skipped["malformed ip"] += 1
+            self.not_examined("IPv6 headers cut short", self._size)
             return None
         vtc, plen, nh, _, src, dst = V6.unpack_from(data, off)
         if vtc >> 28 != 6:
-            self.skipped["malformed ip"] += 1
+            self.not_examined("IPv6 headers malformed", self._size)
             return None
         end = off + 40 + plen if plen and off + 40 + plen <= len(data) else len(data)
         payload = data[off + 40:end]
@@ -99,25 +168,42 @@ class IpDecoder:
                 payload, nh = done[0], done[1] if done[1] is not None else nxt
             else:
                 break
-        return self._transport(nh, payload, self.addr(src), self.addr(dst), t, frame)
+        return self._transport(nh, payload, src, dst, t, frame)
 
-    def _transport(self, proto: int, p: bytes, src: str, dst: str, t: float, frame: int) -> Segment | None:
+    def _transport(self, proto: int, p: bytes, src_raw: bytes, dst_raw: bytes, t: float,
+                   frame: int) -> Segment | tuple | None:
+        """A Segment for TCP, UDP and ICMP echo; ``(next number, bytes, 0)`` for what IP carries else."""
         if proto == PROTO_TCP:
             if len(p) < 20:
-                self.skipped["malformed tcp"] += 1
+                self.not_examined("TCP headers cut short", self._size)
                 return None
             sport, dport, seq, ack, doff, flags = TCP.unpack_from(p)
             doff = (doff >> 4) * 4
             if doff < 20:
-                self.skipped["malformed tcp"] += 1
+                self.not_examined("TCP headers malformed", self._size)
                 return None
-            return Segment(t, "net", "tcp", src, sport, dst, dport, p[doff:], seq, ack, flags, frame)
+            return Segment(t, "net", "tcp", self.addr(src_raw), sport, self.addr(dst_raw), dport, p[doff:],
+                           seq, ack, flags, frame)
         if proto == PROTO_UDP:
             if len(p) < 8:
-                self.skipped["malformed udp"] += 1
+                self.not_examined("UDP headers cut short", self._size)
                 return None
             sport, dport, length = UDP.unpack_from(p)
             data = p[8:length] if 8 <= length <= len(p) else p[8:]
-            return Segment(t, "net", "udp", src, sport, dst, dport, data, frame=frame)
-        self.skipped[f"ip proto {proto}"] += 1
-        return None
+            port = UDP_PORT | dport if UDP_PORT | dport in DECAPS else UDP_PORT | sport
+            decap = DECAPS.get(port)
+            if decap is not None and data:
+                try:
+                    inner, off = decap(data, 0)
+                except DECAP_ERRORS as exc:
+                    self._broken(port, exc)
+                    return None
+                if inner != DECLINED:
+                    return inner, data, off
+            return Segment(t, "net", "udp", self.addr(src_raw), sport, self.addr(dst_raw), dport, data,
+                           frame=frame)
+        if proto in ICMP_ECHO and len(p) >= ICMP_ECHO_HEADER.size and p[0] in ICMP_ECHO[proto]:
+            ident = ICMP_ECHO_HEADER.unpack_from(p)[3]   # one flow per identifier: request and reply alike
+            return Segment(t, "net", "icmp", self.addr(src_raw), ident, self.addr(dst_raw), ident,
+                           p[ICMP_ECHO_HEADER.size:], frame=frame)
+        return IP_PROTO | proto, p, 0

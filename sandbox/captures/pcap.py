@@ -34,6 +34,7 @@ class PcapReader:
     def __init__(self, chunks: Chunks) -> None:
         self.chunks = chunks
         self.errors: list[str] = []
+        self.stopped_at: int | None = None   # stream offset where damage ended the reading
         if not chunks.need(24):
             raise CaptureError("pcap file header truncated (under 24 bytes)")
         endian, self.scale, self.extra = MAGICS[struct.unpack_from("<I", chunks.buf)[0]]
@@ -55,8 +56,7 @@ class PcapReader:
                 return
             ts, frac, incl, orig = rec.unpack_from(c.buf, c.pos)
             if incl > MAX_RECORD:
-                self.errors.append(f"corrupt record header at byte {c.offset} (frame {frame + 1}): "
-                                   f"captured length {incl}")
+                self.corrupt(frame + 1, incl)
                 return
             if not c.need(hsize + incl):
                 self._damage(c, frame + 1, "packet data")
@@ -70,3 +70,10 @@ class PcapReader:
     def _damage(self, c: Chunks, frame: int, what: str) -> None:
         why = f" ({c.error})" if c.error else ""
         self.errors.append(f"truncated at byte {c.offset} (frame {frame}): {what} cut short{why}")
+        self.stopped_at = c.offset
+
+    def corrupt(self, frame: int, incl: int) -> None:
+        """A record header no capture tool writes: nothing after it can be trusted."""
+        self.errors.append(f"corrupt record header at byte {self.chunks.offset} (frame {frame}): "
+                           f"captured length {incl}")
+        self.stopped_at = self.chunks.offset

@@ -59,6 +59,9 @@ class PcapngReader:
     def __init__(self, chunks: Chunks) -> None:
         self.chunks = chunks
         self.errors: list[str] = []
+        self.stopped_at: int | None = None   # stream offset where damage ended the reading
+        self.bad_blocks = 0                  # packet blocks skipped as corrupt (the file went on)
+        self.bad_bytes = 0
         self.secrets = bytearray()
         self.interfaces: list[_Interface] = []
         self.endian = "<"
@@ -88,6 +91,7 @@ class PcapngReader:
                 self.endian = "<" if c.buf[start + 8:start + 12] == struct.pack("<I", BYTE_ORDER_MAGIC) else ">"
                 if c.buf[start + 8:start + 12] not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
                     self.errors.append(f"corrupt section header at byte {c.offset} (frame {frame + 1})")
+                    self.stopped_at = c.offset
                     return
                 self.interfaces = []          # interface ids are per section
                 self._section += 1
@@ -96,6 +100,7 @@ class PcapngReader:
             if blen < 12 or blen % 4 or blen > MAX_RECORD:
                 self.errors.append(f"corrupt block header at byte {c.offset} (frame {frame + 1}): "
                                    f"block length {blen}")
+                self.stopped_at = c.offset
                 return
             if len(c.buf) - c.pos < blen and not c.need(blen):
                 if not c.eof and not c.error:
@@ -116,6 +121,7 @@ class PcapngReader:
             elif btype == IDB:
                 if end - body < 8:
                     self.errors.append(f"corrupt interface block at byte {c.base + start}")
+                    self.stopped_at = c.base + start
                     return
                 linktype, _, snaplen = struct.unpack_from(e + BODY[IDB], buf, body)
                 iface = _Interface(linktype, snaplen)
@@ -136,12 +142,12 @@ class PcapngReader:
         e = self.endian
         if btype == EPB:
             if end - body < 20:
-                return self._bad(frame, "enhanced packet block too short")
+                return self._bad(frame, "enhanced packet block too short", end - body)
             iid, hi, lo, caplen, orig = EPB_BODY[e].unpack_from(buf, body)
             data_at = body + 20
         elif btype == OPB:
             if end - body < 20:
-                return self._bad(frame, "packet block too short")
+                return self._bad(frame, "packet block too short", end - body)
             iid, _, hi, lo, caplen, orig = struct.unpack_from(e + BODY[OPB], buf, body)
             data_at = body + 20
         else:
@@ -150,18 +156,20 @@ class PcapngReader:
             data_at = body + 4
             caplen = min(orig, end - data_at)
         if iid >= len(self.interfaces):
-            return self._bad(frame, f"packet names interface {iid}, which no interface block declared")
+            return self._bad(frame, f"packet names interface {iid}, which no interface block declared", end - body)
         iface = self.interfaces[iid]
         if btype == SPB and iface.snaplen:
             caplen = min(caplen, iface.snaplen)
         if data_at + caplen > end:
-            return self._bad(frame, f"captured length {caplen} runs past its block")
+            return self._bad(frame, f"captured length {caplen} runs past its block", end - body)
         t = 0.0 if hi is None else ((hi << 32) | lo) * iface.scale + iface.offset
         return RawPacket(frame, t, iface.linktype, buf[data_at:data_at + caplen], orig, iid)
 
-    def _bad(self, frame: int, why: str) -> None:
+    def _bad(self, frame: int, why: str, size: int) -> None:
         # the block length was sane, so the file goes on past this one packet
         self.errors.append(f"corrupt packet block before byte {self.chunks.offset} (frame {frame}): {why}")
+        self.bad_blocks += 1
+        self.bad_bytes += size
         return None
 
     def _options(self, iface: _Interface, buf: bytes, pos: int, end: int) -> None:
@@ -195,6 +203,7 @@ class PcapngReader:
         c = self.chunks
         why = f" ({c.error})" if c.error else ""
         self.errors.append(f"truncated at byte {c.offset} (frame {frame}): {what} cut short{why}")
+        self.stopped_at = c.offset
 
 
 def scan_secrets(path) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol, Self
 
@@ -124,6 +124,7 @@ def ethernet(payload: bytes, ethertype: int | None = None, src: bytes = CLIENT_M
 def link_frame(linktype: int, ip: bytes) -> bytes:
     """Wrap an IP packet in the link layer of ``linktype``."""
     v6 = ip[0] >> 4 == 6
+    ethertype = 0x86DD if v6 else 0x0800
     if linktype == LINKTYPE_ETHERNET:
         return ethernet(ip)
     if linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14):
@@ -133,10 +134,145 @@ def link_frame(linktype: int, ip: bytes) -> bytes:
     if linktype == 108:
         return struct.pack(">I", 24 if v6 else 2) + ip
     if linktype == LINKTYPE_LINUX_SLL:
-        return struct.pack("!HHH8sH", 0, 1, 6, CLIENT_MAC + b"\0\0", 0x86DD if v6 else 0x0800) + ip
+        return struct.pack("!HHH8sH", 0, 1, 6, CLIENT_MAC + b"\0\0", ethertype) + ip
     if linktype == LINKTYPE_LINUX_SLL2:
-        return struct.pack("!HHIHBB8s", 0x86DD if v6 else 0x0800, 0, 1, 1, 0, 6, CLIENT_MAC + b"\0\0") + ip
+        return struct.pack("!HHIHBB8s", ethertype, 0, 1, 1, 0, 6, CLIENT_MAC + b"\0\0") + ip
+    if linktype in (7, 129):          # ARCNET (RFC 1201 ids: 212 IPv4, 196 IPv6), Linux with its offset field
+        offset = b"\0\0" if linktype == 129 else b""
+        return bytes([1, 2]) + offset + bytes([196 if v6 else 212, 0, 0, 1]) + ip
+    if linktype == 8:                 # SLIP: direction (1 = sent), TYPE_IP, the 14-byte compressed header slot
+        return bytes([1, 0x40]) + bytes(14) + ip
+    if linktype == 9:
+        return ppp(ip)
+    if linktype == 50:
+        return ppp(ip, hdlc=True)
+    if linktype == 51:
+        return pppoe_session(ppp(ip))
+    if linktype == 104:               # Cisco HDLC: unicast address, control 0, ethertype
+        return struct.pack("!BBH", 0x0F, 0, ethertype) + ip
+    if linktype == 105:
+        return wlan_data(ip)
+    if linktype == 127:               # radiotap: version, pad, length 8, no fields present
+        return struct.pack("<BBHI", 0, 0, 8, 0) + wlan_data(ip)
+    if linktype == 239:               # NFLOG: family, version, resource id; a prefix TLV, the payload TLV
+        prefix = struct.pack("<HH", 8, 10) + b"rig\0"
+        return bytes([10 if v6 else 2, 0, 0, 1]) + prefix + struct.pack("<HH", 4 + len(ip), 9) + ip
+    if linktype == 258:               # PKTAP: header length, record type 1, DLT_EN10MB, padding to 108
+        return struct.pack("<III", 108, 1, 1) + bytes(96) + ethernet(ip)
     raise ValueError(f"no IP framing for link type {linktype}")
+
+
+# ---- encapsulations: what tunnels and link layers put around a packet ------------------------
+
+def ppp(ip: bytes, hdlc: bool = False) -> bytes:
+    """A PPP frame (RFC 1661), with the HDLC address and control bytes (FF 03) when ``hdlc``."""
+    return (b"\xff\x03" if hdlc else b"") + struct.pack("!H", 0x0057 if ip[0] >> 4 == 6 else 0x0021) + ip
+
+
+def pppoe_session(ppp_frame: bytes, session: int = 0x1234) -> bytes:
+    """A PPPoE session header (RFC 2516) before a PPP frame (put it in Ethernet type 0x8864)."""
+    return struct.pack("!BBHH", 0x11, 0, session, len(ppp_frame)) + ppp_frame
+
+
+def gre(payload: bytes, protocol: int, key: int | None = None, seq: int | None = None) -> bytes:
+    """A GRE version 0 header (RFC 2784/2890) before ``payload``; put it in IP protocol 47."""
+    flags = (0x2000 if key is not None else 0) | (0x1000 if seq is not None else 0)
+    return (struct.pack("!HH", flags, protocol) + (struct.pack("!I", key) if key is not None else b"")
+            + (struct.pack("!I", seq) if seq is not None else b"") + payload)
+
+
+def erspan(frame: bytes, version: int, session: int = 7, seq: int = 1) -> bytes:
+    """A switch's mirrored Ethernet frame in GRE: ERSPAN type I, II or III (without the outer IP)."""
+    if version == 1:
+        return gre(frame, 0x88BE)
+    if version == 2:
+        return gre(struct.pack("!HHI", 1 << 12, session, 0) + frame, 0x88BE, seq=seq)
+    header = struct.pack("!HHIHH", 2 << 12, session, 0, 0, 0)     # frame type 0: Ethernet
+    return gre(header + frame, 0x22EB, seq=seq)
+
+
+def vxlan(frame: bytes, vni: int = 42) -> bytes:
+    """A VXLAN header (RFC 7348, I flag set) before an Ethernet frame; put it in UDP 4789."""
+    return struct.pack("!B3xI", 0x08, vni << 8) + frame
+
+
+def geneve(payload: bytes, protocol: int = 0x6558, vni: int = 42, options: bytes = b"") -> bytes:
+    """A Geneve header (RFC 8926) with ``options`` (a multiple of 4 bytes); put it in UDP 6081."""
+    return struct.pack("!BBHI", len(options) // 4, 0, protocol, vni << 8) + options + payload
+
+
+def gtpu(ip: bytes, teid: int = 0x1000, sequence: int | None = None) -> bytes:
+    """A GTP-U G-PDU (3GPP TS 29.281) carrying ``ip``, with a sequence number when given; UDP 2152."""
+    if sequence is None:
+        return struct.pack("!BBHI", 0x30, 0xFF, len(ip), teid) + ip
+    return struct.pack("!BBHIHBB", 0x32, 0xFF, len(ip) + 4, teid, sequence, 0, 0) + ip
+
+
+def mpls(payload: bytes, labels: Iterable[int] = (16, 17)) -> bytes:
+    """An MPLS label stack (RFC 3032, TTL 64) before ``payload``; put it in Ethernet type 0x8847."""
+    stack = list(labels)
+    return b"".join(struct.pack("!I", (label << 12) | (0x100 if i == len(stack) - 1 else 0) | 64)
+                    for i, label in enumerate(stack)) + payload
+
+
+def teredo(ipv6_packet: bytes, origin: bool = True) -> bytes:
+    """A Teredo datagram (RFC 4380): an origin indication, then the IPv6 packet; put it in UDP 3544."""
+    return (b"\x00\x00" + bytes(6) if origin else b"") + ipv6_packet
+
+
+def wlan_data(ip: bytes, qos: bool = True) -> bytes:
+    """An 802.11 data frame to the distribution system (QoS when ``qos``), LLC/SNAP, then ``ip``."""
+    fc = 0x88 if qos else 0x08
+    header = struct.pack("!BBH6s6s6sH", fc, 0x01, 0, SERVER_MAC, CLIENT_MAC, SERVER_MAC, 0x10)
+    snap = b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", 0x86DD if ip[0] >> 4 == 6 else 0x0800)
+    return header + (b"\0\0" if qos else b"") + snap + ip
+
+
+def _over_ip(outer: tuple[str, str], proto: int, payload: bytes, linktype: int) -> bytes:
+    return link_frame(linktype, ip_packet(outer[0], outer[1], proto, payload))
+
+
+def _over_udp(outer: tuple[str, str], port: int, payload: bytes, linktype: int) -> bytes:
+    dgram = udp_datagram(outer[0], outer[1], 49152, port, payload)
+    return _over_ip(outer, 17, dgram, linktype)
+
+
+# kind -> (inner IP packet, outer (src, dst), link type) -> the frame that carries it
+ENCAPSULATIONS: dict[str, Callable[[bytes, tuple[str, str], int], bytes]] = {
+    "gre": lambda ip, outer, lt: _over_ip(outer, 47, gre(ip, 0x86DD if ip[0] >> 4 == 6 else 0x0800, key=7), lt),
+    "gre-ethernet": lambda ip, outer, lt: _over_ip(outer, 47, gre(ethernet(ip), 0x6558), lt),
+    "gre-ppp": lambda ip, outer, lt: _over_ip(outer, 47, struct.pack("!HHHH", 0x3001, 0x880B, len(ip) + 2, 9)
+                                              + struct.pack("!I", 1) + ppp(ip), lt),
+    "erspan1": lambda ip, outer, lt: _over_ip(outer, 47, erspan(ethernet(ip), 1), lt),
+    "erspan2": lambda ip, outer, lt: _over_ip(outer, 47, erspan(ethernet(ip), 2), lt),
+    "erspan3": lambda ip, outer, lt: _over_ip(outer, 47, erspan(ethernet(ip), 3), lt),
+    "pppoe": lambda ip, outer, lt: ethernet(pppoe_session(ppp(ip)), ethertype=0x8864),
+    "pppoe-qinq": lambda ip, outer, lt: ethernet(pppoe_session(ppp(ip)), ethertype=0x8864, vlans=(100, 200)),
+    "vxlan": lambda ip, outer, lt: _over_udp(outer, 4789, vxlan(ethernet(ip)), lt),
+    "geneve": lambda ip, outer, lt: _over_udp(outer, 6081, geneve(ethernet(ip), options=b"\x01\x02\x03\x01" + bytes(4)), lt),
+    "gtpu": lambda ip, outer, lt: _over_udp(outer, 2152, gtpu(ip, sequence=5), lt),
+    "ipip": lambda ip, outer, lt: _over_ip(outer, 4 if ip[0] >> 4 == 4 else 41, ip, lt),
+    "mpls": lambda ip, outer, lt: ethernet(mpls(ip), ethertype=0x8847),
+    "teredo": lambda ip, outer, lt: _over_udp(outer, 3544, teredo(ip), lt),
+}
+
+
+class Tunnel:
+    """A PacketSink that carries every IP packet written to it inside ``kind``, out through ``writer``.
+
+        with PcapWriter(path) as w:
+            conv = TcpConversation(Tunnel(w, "vxlan", ("192.0.2.1", "192.0.2.2")), client, server)
+    """
+
+    linktype = LINKTYPE_RAW      # what conversations hand it: bare IP packets
+
+    def __init__(self, writer: PacketSink, kind: str, outer: tuple[str, str] = ("192.0.2.1", "192.0.2.2")) -> None:
+        self.writer = writer
+        self.encapsulate = ENCAPSULATIONS[kind]
+        self.outer = outer
+
+    def write(self, data: bytes, t: float) -> None:
+        self.writer.write(self.encapsulate(data, self.outer, self.writer.linktype), t)
 
 
 # ---- file writers ----------------------------------------------------------------------------

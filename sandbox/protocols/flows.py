@@ -29,6 +29,10 @@ __all__ = ["Dissector", "FlowContext", "ParseError"]
 # every signature we detect (HTTP request line, TLS record header, SMTP/FTP greeting, HTTP/2
 # preface) sits in the first few hundred bytes.
 DETECT_BYTES = 4096
+# Bytes per direction of a lane that fell back to raw in which a protocol may still begin (found by
+# content at a segment's start, as Wireshark's heuristic dissectors find it): a SOCKS or CONNECT
+# preamble, a proprietary login, is at most a few KiB; later bytes are the data itself.
+LATE_DETECT_BYTES = 64 * 1024
 # Capture-time seconds without a packet after which a flow is closed (Linux conntrack keeps an
 # established TCP flow 5 days, but instruments reconnect; 5 minutes keeps live memory small).
 IDLE_TIMEOUT_TCP = 300.0
@@ -64,7 +68,7 @@ def _fmt(ip: str, port: int) -> str:
 class _Lane:
     """One parser over one byte stream pair (the TCP stream, or its decrypted TLS plaintext)."""
 
-    __slots__ = ("ctx", "parser", "first", "offsets", "decided", "pending", "kind")
+    __slots__ = ("ctx", "parser", "first", "offsets", "decided", "pending", "kind", "late")
 
     def __init__(self, ctx: FlowContext, kind: str) -> None:
         self.ctx = ctx
@@ -74,6 +78,7 @@ class _Lane:
         self.offsets = {"out": 0, "in": 0}
         self.decided = False
         self.pending: list[tuple[str, str, Any, float]] = []   # (op, direction, data|size, t)
+        self.late: set[str] = set()   # raw for want of a match: directions a protocol may still begin in
 
 
 class _Flow:
@@ -115,6 +120,8 @@ class Dissector:
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
                                      else datagram_parsers)
+        # stream parsers that can say a message of theirs begins at a chunk's start (late detection)
+        self._begins = [(cls, cls.begins) for cls in self.stream_parsers if hasattr(cls, "begins")]
         self.flows: dict[str, FlowInfo] = {}
         self.shared: dict[str, Any] = {}
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
@@ -317,7 +324,7 @@ class Dissector:
             if not data:
                 return
             lane = flow.lanes.get("tcp")
-            if lane is None or not lane.decided:
+            if lane is None or not lane.decided or direction in lane.late:
                 start = conn.streams[direction].next - len(data)
                 self._deliver(flow, [(direction, Chunk(start, data))], seg.t, out)
                 return
@@ -432,6 +439,8 @@ class Dissector:
             lane.pending.append(("data", direction, data, t))
             self._detect(flow, lane, t, out, final=False)
             return
+        if direction in lane.late:
+            self._late(flow, lane, direction, data, t, out)
         self._call(flow, lane, "feed", direction, data, t, out)
 
     def _lane_gap(self, flow: _Flow, lane: _Lane, direction: str, size: int, t: float, out: Items) -> None:
@@ -481,6 +490,24 @@ class Dissector:
             chosen = next((cls for cls in parsers if ports & set(getattr(cls, "ports", ()))), None)
         self._construct(flow, lane, chosen, t, out)
 
+    def _late(self, flow: _Flow, lane: _Lane, direction: str, data: bytes, t: float, out: Items) -> None:
+        """On a lane raw for want of a match: does a protocol begin with this chunk?  Then it takes over."""
+        if lane.offsets[direction] >= LATE_DETECT_BYTES:
+            lane.late.discard(direction)
+            return
+        for cls, begins in self._begins:
+            try:
+                hit = begins(data)
+            except Exception as exc:  # a detect bug must not stop the run
+                self._error(flow.info, f"{getattr(cls, 'name', cls.__name__)}.begins: {type(exc).__name__}: {exc}")
+                continue
+            if hit:
+                lane.late.clear()
+                self._call(flow, lane, "close", "", None, t, out)    # what the raw parser still holds
+                flow.info.app = ""
+                self._construct(flow, lane, cls, t, out)
+                return
+
     def _construct(self, flow: _Flow, lane: _Lane, chosen: type | None, t: float, out: Items) -> None:
         parser = None
         if chosen is not None:
@@ -489,6 +516,7 @@ class Dissector:
             except Exception as exc:
                 self._error(flow.info, f"{getattr(chosen, 'name', chosen.__name__)}: {type(exc).__name__}: {exc}")
         self._start(flow, lane, parser or RawParser(lane.ctx, dict(lane.offsets)), t, out)
+        lane.late = {"out", "in"} if parser is None and lane.kind == "stream" else set()
 
     def _start(self, flow: _Flow, lane: _Lane, parser: Any, t: float, out: Items) -> None:
         lane.parser = parser

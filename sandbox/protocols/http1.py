@@ -496,6 +496,11 @@ class Http1Parser:
                     or first_in.startswith(b"HTTP/1.") or first_out.startswith(b"HTTP/1.")
                     or _RESYNC[""].search(first_out) or _RESYNC[""].search(first_in))
 
+    @staticmethod
+    def begins(data: bytes) -> bool:
+        """A whole request or status line starts at ``data[0]`` (HTTP after a SOCKS or login preamble)."""
+        return bool(_RESYNC[""].match(data))
+
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         self.out: list[Payload | Observation] = []

@@ -5,10 +5,19 @@ blocks (HEADERS/PUSH_PROMISE + CONTINUATION) go through one ``hpack.Decoder`` pe
 direction, every block, so the dynamic table stays in step.  DATA (padding removed) feeds a
 ``BodyPipe`` per stream and direction: content codings removed, gRPC split per message,
 multipart per part, and bodies larger than the per-stream cap emitted in pieces.
+
+After a reassembly hole the direction resynchronises on the next frame boundary (a frame header
+whose frame is followed by another valid header, found with a regex, not byte by byte) and goes
+on with a fresh HPACK decoder.  HPACK indexes count from the newest entry, so a fresh table holds
+exactly the peer's newest entries: a block that refers past them (to entries added before or
+during the hole) fails to decode and is skipped, never misread.  DATA frames stay with their
+stream: a stream whose headers came before the hole keeps its label; its body after the hole is
+a new piece, raw (a content coding cannot resume mid-stream).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -38,6 +47,22 @@ MAX_HEADER_BLOCK = 1024 * 1024
 # HPACK limits: header list as nghttp2's default (64 KiB) x4; table up to 1 MiB.
 MAX_HEADER_LIST = 256 * 1024
 MAX_HPACK_TABLE = 1024 * 1024
+# RFC 9113 4.2: frames are at most 16 KiB unless the receiver's SETTINGS_MAX_FRAME_SIZE allows more.
+DEFAULT_MAX_FRAME = 1 << 14
+SETTINGS_HEADER_TABLE_SIZE, SETTINGS_MAX_FRAME_SIZE = 1, 5
+# Bytes searched for a frame boundary after a hole before this side gives up (raw from there on):
+# a boundary comes within one frame, and frames are 16 KiB unless a peer allowed up to 16 MiB.
+MAX_RESYNC = 1 << 20
+# A frame header as a regex (lookahead: overlapping candidates): length under 16 MiB, a defined
+# type, any flags, the reserved bit clear.  Each candidate is then checked field by field.
+_CANDIDATE = re.compile(rb"(?=[\x00-\xff]{3}[\x00-\x09][\x00-\xff][\x00-\x7f])", re.DOTALL)
+# Flags each frame type defines (RFC 9113 6): a header with others is not a frame boundary.
+_FLAGS = {DATA: END_STREAM | PADDED, HEADERS: END_STREAM | END_HEADERS | PADDED | PRIORITY_FLAG,
+          PRIORITY: 0, RST_STREAM: 0, SETTINGS: 1, PUSH_PROMISE: END_HEADERS | PADDED, PING: 1, GOAWAY: 0,
+          WINDOW_UPDATE: 0, CONTINUATION: END_HEADERS}
+# Fixed payload lengths (RFC 9113 6.3-6.9) and which types belong to a stream (sid != 0).
+_LENGTH = {PRIORITY: 5, RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4}
+_CONNECTION_TYPES = frozenset((SETTINGS, PING, GOAWAY))
 
 
 @dataclass(slots=True)
@@ -50,6 +75,13 @@ class _Stream:
     offsets: dict[str, int] = field(default_factory=dict)  # stream offset of the first DATA byte
     ended: set[str] = field(default_factory=set)
     grpc: bool = False
+    resumed: set[str] = field(default_factory=set)  # directions whose body resumed after a hole
+
+
+def _decoder(max_table: int = 4096) -> hpack.Decoder:
+    decoder = hpack.Decoder(max_header_list_size=MAX_HEADER_LIST)
+    decoder.max_allowed_table_size = max_table
+    return decoder
 
 
 class _Direction:
@@ -59,11 +91,21 @@ class _Direction:
         self.buf = bytearray()
         self.wire = 0  # stream offset of buf[0]
         self.preface = None  # None: not yet known, True/False once seen
-        self.decoder = hpack.Decoder(max_header_list_size=MAX_HEADER_LIST)
-        self.decoder.max_allowed_table_size = 4096
+        self.decoder = _decoder()
         self.block: bytearray | None = None  # header block being continued
         self.block_frame: tuple[int, int, int] = (0, 0, 0)  # (type, flags, stream id)
         self.broken = ""
+        self.lost = False  # after a hole: looking for the next frame boundary
+        self.skipped = 0  # bytes handed on raw while looking
+        self.max_frame = DEFAULT_MAX_FRAME  # what the other side's SETTINGS allow this side to send
+
+    def header_ok(self, pos: int) -> bool:
+        """Is there a plausible frame header at ``buf[pos]`` (9 bytes available)?"""
+        hi, lo, ftype, flags, sid = _FRAME.unpack_from(self.buf, pos)
+        length = hi << 8 | lo
+        return (ftype <= CONTINUATION and length <= self.max_frame and not flags & ~_FLAGS[ftype] & 0xFF
+                and _LENGTH.get(ftype, length) == length and (sid == 0) == (ftype in _CONNECTION_TYPES)
+                and not (ftype == SETTINGS and length % 6) and not sid >> 31)
 
 
 class Http2Parser:
@@ -76,6 +118,11 @@ class Http2Parser:
         n_out, n_in = min(len(first_out), 24), min(len(first_in), 24)
         return bool((n_out >= 4 and first_out[:n_out] == PREFACE[:n_out])
                     or (n_in >= 4 and first_in[:n_in] == PREFACE[:n_in]))
+
+    @staticmethod
+    def begins(data: bytes) -> bool:
+        """The whole connection preface starts at ``data[0]`` (HTTP/2 after a preamble)."""
+        return data.startswith(PREFACE)
 
     def __init__(self, ctx: FlowContext, upgrade: tuple[str, dict[str, Any]] | None = None,
                  client: str | None = None, offsets: dict[str, int] | None = None) -> None:
@@ -115,16 +162,68 @@ class Http2Parser:
                 d.wire += 24
             else:
                 return self._take()
+        if d.lost and not self._resync(direction, d):
+            return self._take()
         self._frames(direction, d)
         return self._take()
 
     def gap(self, direction: str, size: int) -> list[Payload | Observation]:
+        """A hole: framing and HPACK state are lost; look for the next frame, keep streams known."""
         d = self.dirs[direction]
-        if not d.broken:  # HPACK state and framing are lost: the rest of this side is raw
-            self._break(direction, d, f"gap of {size} bytes")
         self._raw(direction, d)
         d.wire += size
+        if d.broken:
+            return self._take()
+        d.lost = True
+        d.skipped = 0
+        d.block = None
+        d.decoder = _decoder(d.decoder.max_allowed_table_size)
+        self.ctx.info.meta["http2_holes"] = self.ctx.info.meta.get("http2_holes", 0) + 1
+        for stream in list(self.streams.values()):
+            if direction in stream.pipes:   # its body has a hole: this piece ends, the next is raw
+                stream.meta["truncated"] = True
+                pipe = stream.pipes.pop(direction)
+                pipe.end()
+                stream.resumed.add(direction)
+                stream.offsets.pop(direction, None)
         return self._take()
+
+    def _resync(self, direction: str, d: _Direction) -> bool:
+        """Drop (as raw) what precedes the next frame boundary; False while still looking."""
+        limit = len(d.buf) - 9
+        candidates = [m.start() for m in _CANDIDATE.finditer(d.buf, 0, max(limit + 9, 0))]
+        for pos in candidates:
+            if pos > limit:
+                break
+            verdict = self._boundary(d, pos)
+            if verdict is None:       # the frame runs past the bytes we have: wait for more
+                return self._skip(direction, d, pos)
+            if verdict:
+                self._skip(direction, d, pos)
+                d.lost = False
+                return True
+        return self._skip(direction, d, max(len(d.buf) - 8, 0))
+
+    def _boundary(self, d: _Direction, pos: int) -> bool | None:
+        """A frame at ``pos`` followed by another frame header, or ending where the bytes end."""
+        if not d.header_ok(pos) or d.buf[pos + 3] == CONTINUATION:   # a block cannot resume mid-way
+            return False
+        end = pos + 9 + int.from_bytes(d.buf[pos:pos + 3], "big")
+        if end + 9 <= len(d.buf):
+            return d.header_ok(end)
+        return True if end == len(d.buf) else None
+
+    def _skip(self, direction: str, d: _Direction, pos: int) -> bool:
+        """Hand ``buf[:pos]`` on raw; give this side up once the search has gone past MAX_RESYNC."""
+        if pos:
+            self.out.append(self.ctx.payload(bytes(d.buf[:pos]), "http/2 unparsed", direction, self.t, self.t,
+                                             d.wire))
+            d.wire += pos
+            del d.buf[:pos]
+            d.skipped += pos
+        if d.lost and d.skipped > MAX_RESYNC:
+            self._break(direction, d, f"no frame boundary within {MAX_RESYNC} bytes after a hole")
+        return False
 
     def close(self, t: float) -> list[Payload | Observation]:
         self.t = max(self.t, t)
@@ -199,18 +298,28 @@ class Http2Parser:
         elif ftype == RST_STREAM:
             self._end_stream(sid, truncated=True)
         elif ftype == SETTINGS and not flags & 1:
+            other = self.dirs["in" if direction == "out" else "out"]
             for i in range(0, len(payload) - 5, 6):
                 key, value = struct.unpack_from(">HI", payload, i)
-                if key == 1:  # HEADER_TABLE_SIZE: bounds what the peer's encoder may use
-                    other = self.dirs["in" if direction == "out" else "out"]
+                if key == SETTINGS_HEADER_TABLE_SIZE:  # bounds what the peer's encoder may use
                     other.decoder.max_allowed_table_size = min(value, MAX_HPACK_TABLE)
+                elif key == SETTINGS_MAX_FRAME_SIZE:    # the largest frame the peer may send here
+                    other.max_frame = min(max(value, DEFAULT_MAX_FRAME), (1 << 24) - 1)
 
     def _block_done(self, direction: str, d: _Direction) -> None:
         assert d.block is not None
         ftype, flags, sid = d.block_frame
         block = bytes(d.block)
         d.block = None
-        headers = d.decoder.decode(block, raw=True)
+        try:
+            headers = d.decoder.decode(block, raw=True)
+        except (HPACKError, IndexError, ValueError) as exc:
+            # an index past the entries we hold (a hole, or a hostile block): skip this block and
+            # start a fresh table, which then holds exactly the peer's newest entries
+            d.decoder = _decoder(d.decoder.max_allowed_table_size)
+            self._stream(sid).meta["headers_unreadable"] = True
+            self.ctx.info.errors.append(f"http/2 {direction}: header block skipped: {type(exc).__name__}")
+            return
         self._headers(direction, sid, headers, bool(flags & END_STREAM) and ftype == HEADERS,
                       promised=ftype == PUSH_PROMISE)
 
@@ -280,6 +389,8 @@ class Http2Parser:
         stream = self._stream(sid)
         pipe = stream.pipes.get(direction)
         if pipe is None:
+            if direction in stream.resumed:
+                stream.meta["after_hole"] = True
             self._open_pipe(stream, direction, {})
             pipe = stream.pipes[direction]
         times = stream.times.setdefault(direction, [self.t, self.t])

@@ -52,6 +52,26 @@ def looks_like_tls(data: bytes) -> bool:
     return ctype == CONTENT_HANDSHAKE and version >> 8 == 3 and (version & 0xFF) <= 4 and 0 < length <= MAX_RECORD
 
 
+def looks_like_tls_records(data: bytes) -> bool:
+    """TLS picked up mid-connection, on any port: the bytes are whole records back to back.
+
+    Two or more record headers (type 20-24, version 3.x, plausible length), each where the one
+    before ends, or a single record that ends exactly where the bytes do.  A first record that
+    runs past the bytes seen proves nothing yet (three bytes of signature are too few on their own).
+    """
+    pos = records = 0
+    while len(data) - pos >= 5:
+        ctype, version, length = _RECORD.unpack_from(data, pos)
+        if not (CONTENT_CCS <= ctype <= CONTENT_HEARTBEAT and version >> 8 == 3 and (version & 0xFF) <= 4
+                and 0 < length <= MAX_RECORD):
+            return False
+        records += 1
+        pos += 5 + length
+        if pos >= len(data):
+            return records >= 2 or pos == len(data)
+    return records >= 2 and pos == len(data)
+
+
 def _vec(buf: bytes, pos: int, width: int) -> tuple[bytes, int]:
     """A length-prefixed vector (1, 2 or 3 byte length) at ``pos``; returns (body, end)."""
     if pos + width > len(buf):
@@ -171,8 +191,15 @@ class TlsParser:
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
         # either side may be the client (the instrument may serve); the answer to a hello may
-        # be an alert, so one side's handshake record is enough
-        return looks_like_tls(first_out) or looks_like_tls(first_in)
+        # be an alert, so one side's handshake record is enough; a connection picked up in the
+        # middle is recognised by its records, on any port
+        return (looks_like_tls(first_out) or looks_like_tls(first_in)
+                or looks_like_tls_records(first_out) or looks_like_tls_records(first_in))
+
+    @staticmethod
+    def begins(data: bytes) -> bool:
+        """A handshake starts at ``data[0]`` (TLS after a preamble the flow began with: SOCKS, a login)."""
+        return looks_like_tls(data)
 
     def __init__(self, ctx: FlowContext, label: tuple[str, ...] = ()) -> None:
         self.ctx = ctx

@@ -1,12 +1,17 @@
 """Decrypted TLS plaintext from a capture and a key log, via one tshark pass (contract 2).
 
 Only Wireshark implements TLS decryption for every cipher suite and version we meet, so this is
-the one place the core runs tshark: once over the whole file, streaming ``-T fields`` output (the
-fastest of tshark's writers; JSON/PDML are several times slower).  The dissectors TLS would hand
-the plaintext to (HTTP, HTTP/2, SMTP ... by port, ALPN or heuristic) are disabled so the plaintext
-reaches Wireshark's ``data`` dissector and comes out whole as ``data.data``, one value per
-application-data record, in stream order.  Each frame with plaintext becomes one ``Segment`` with
-``transport="tls"`` naming the TCP 4-tuple it belongs to; the Dissector parses it as a stream.
+the one place the core runs tshark: once over the whole file, streaming.  tshark exports every
+decrypted application-data record it hands on ("Export PDUs", the ``OSI layer 7`` tap) as a pcapng
+record on stdout: the plaintext with its original frame number, time, addresses and ports.  That
+export happens whatever protocol the plaintext is handed to, so the protocols that *find* TLS in
+the middle of a connection stay enabled: SMTP, IMAP, POP and FTP see STARTTLS / AUTH TLS and start
+TLS there, however the ClientHello is cut into segments.  Every other protocol TLS could hand to
+(by port, ALPN or heuristic) is disabled, and ``tls.port`` maps every port to ``data``, so no
+session is left without a handler (that would mean no export) and no work is spent dissecting
+plaintext we parse ourselves.  Application-data reassembly is off: each record is exported once,
+as it was on the wire.  Each record becomes one ``Segment`` with ``transport="tls"`` naming the TCP
+4-tuple it belongs to (the innermost one of a tunnelled packet); the Dissector parses it as a stream.
 
 Key material: an NSS key log file, its bytes (e.g. ``Capture.tls_secrets`` from pcapng
 Decryption Secrets Blocks, which tshark also reads from the capture by itself), or neither.
@@ -14,30 +19,42 @@ Decryption Secrets Blocks, which tshark also reads from the capture by itself), 
 
 from __future__ import annotations
 
-import binascii
 import functools
 import heapq
+import ipaddress
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from sandbox.captures.errors import CaptureError
+from sandbox.captures.pcapng import PcapngReader
+from sandbox.captures.source import Chunks
 from sandbox.model import Segment
 
 # Protocols Wireshark hands TLS plaintext to by ALPN (packet-tls-utils.c ssl_alpn_prefix_match /
 # alpn table), in addition to the ``tls.port`` table and ``tls`` heuristics read from tshark.
 ALPN_PROTOCOLS = ("http", "http2", "spdy", "stun", "xmpp", "imap", "pop", "ftp", "managesieve",
                   "coap", "dns", "mqtt", "sip", "grpc", "http3")
-# Fields per output line, in order (tab separated).  Tunnelled IP gives several values: the
-# innermost (last) address is the one the TCP header belongs to.
-FIELDS = ("frame.number", "frame.time_epoch", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst",
-          "ipv6.dst", "tcp.dstport", "tcp.stream", "data.data")
-# tshark preferences: reassemble records across segments and out-of-order segments so every
-# record is decrypted exactly once, in stream order.
+# Protocols that start TLS inside a plaintext connection (STARTTLS, STLS, AUTH TLS): they stay on.
+STARTTLS_PROTOCOLS = ("smtp", "imap", "pop", "ftp")
+# ...but an FTP data connection must reach TLS itself (PROT P): ftp-data would take its bytes.
+ALSO_DISABLED = ("ftp-data",)
+# tshark preferences: reassemble TCP so every record is decrypted exactly once, in stream order;
+# hand each decrypted record on as it is (no application-level reassembly: one export per record);
+# every TLS port's plaintext goes to ``data`` unless STARTTLS named its protocol.
 PREFS = ("tcp.desegment_tcp_streams:TRUE", "tcp.reassemble_out_of_order:TRUE",
-         "tls.desegment_ssl_records:TRUE")
+         "tls.desegment_ssl_records:TRUE", "tls.desegment_ssl_application_data:FALSE")
+DECODE_AS = "tls.port==1-65535,data"
+EXPORT_TAP = "OSI layer 7"
+# Exported-PDU tags (wsutil/exported_pdu_tlvs.h), big-endian type and length before each value.
+TAG = struct.Struct("!HH")
+TAG_END, TAG_IPV4_SRC, TAG_IPV4_DST, TAG_IPV6_SRC, TAG_IPV6_DST = 0, 20, 21, 22, 23
+TAG_SRC_PORT, TAG_DST_PORT, TAG_ORIG_FNO = 25, 26, 30
+LINKTYPE_WIRESHARK_UPPER_PDU = 252
 # Key-log lines are at most a few hundred bytes; a file of secrets larger than this is not a key log.
 MAX_KEYLOG = 64 * 1024 * 1024
 
@@ -55,7 +72,7 @@ def _tshark(tshark: str) -> str:
 
 @functools.lru_cache(maxsize=4)
 def handoff_protocols(tshark: str = "tshark") -> tuple[str, ...]:
-    """Protocols this tshark would hand TLS plaintext to (disabled so ``data`` gets it)."""
+    """Protocols this tshark would hand TLS plaintext to, to disable (STARTTLS finders aside)."""
     exe = _tshark(tshark)
     protos = set(ALPN_PROTOCOLS)
     for flag, table, col in (("decodes", "tls.port", 2), ("heuristic-decodes", "tls", 1)):
@@ -64,44 +81,67 @@ def handoff_protocols(tshark: str = "tshark") -> tuple[str, ...]:
             parts = line.split("\t")
             if len(parts) > col and parts[0] == table:
                 protos.add(parts[col].strip())
-    return tuple(sorted(p for p in protos if p and p not in ("tls", "data", "tcp")))
+    keep = {"tls", "data", "tcp", *STARTTLS_PROTOCOLS}
+    return tuple(sorted(p for p in protos | set(ALSO_DISABLED) if p and p not in keep))
 
 
 def command(capture: str | Path, keylog_file: str | Path | None, tshark: str = "tshark") -> list[str]:
     """The tshark command line (exposed so a report can say exactly what was run)."""
-    cmd = [_tshark(tshark), "-n", "-r", str(capture), "-Y", "data.data && tls", "-T", "fields",
-           "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]
+    cmd = [_tshark(tshark), "-n", "-r", str(capture), "-d", DECODE_AS, "-U", EXPORT_TAP, "-w", "-"]
     for proto in handoff_protocols(tshark):   # one flag each: tshark 4.0 takes no list here
         cmd += ["--disable-protocol", proto]
     for pref in PREFS:
         cmd += ["-o", pref]
     if keylog_file is not None:
         cmd += ["-o", f"tls.keylog_file:{keylog_file}"]
-    for f in FIELDS:
-        cmd += ["-e", f]
     return cmd
 
 
-def _last(value: bytes) -> str:
-    return value.rsplit(b",", 1)[-1].decode("ascii")
+def _address(raw: bytes) -> str:
+    return ipaddress.ip_address(raw).compressed
 
 
-def parse_line(line: bytes | str, channel: str = "net") -> Segment | None:
-    """One ``-T fields`` line -> a plaintext Segment (None if the line carries no TCP plaintext)."""
-    if isinstance(line, str):
-        line = line.encode()
-    parts = line.rstrip(b"\r\n").split(b"\t")
-    if len(parts) != len(FIELDS):
+def parse_pdu(data: bytes, t: float, channel: str = "net") -> Segment | None:
+    """One exported PDU -> a plaintext Segment (None if it carries no TCP 4-tuple or no bytes)."""
+    tags: dict[int, bytes] = {}
+    pos = 0
+    while pos + TAG.size <= len(data):
+        tag, length = TAG.unpack_from(data, pos)
+        pos += TAG.size
+        if tag == TAG_END:
+            break
+        tags[tag] = data[pos:pos + length]
+        pos += length
+    src = tags.get(TAG_IPV4_SRC) or tags.get(TAG_IPV6_SRC)
+    dst = tags.get(TAG_IPV4_DST) or tags.get(TAG_IPV6_DST)
+    sport, dport, frame = tags.get(TAG_SRC_PORT), tags.get(TAG_DST_PORT), tags.get(TAG_ORIG_FNO)
+    plain = data[pos:]
+    if not (src and dst and sport and dport and frame and plain):
         return None
-    frame, t, ip4s, ip6s, sport, ip4d, ip6d, dport, stream, data = parts
-    if not data or not sport:
-        return None
-    src = _last(ip6s) if ip6s else _last(ip4s)
-    dst = _last(ip6d) if ip6d else _last(ip4d)
-    plain = binascii.unhexlify(data.replace(b",", b""))   # one value per record, in order
-    return Segment(t=float(t), channel=channel, transport="tls", src=src, sport=int(_last(sport)),
-                   dst=dst, dport=int(_last(dport)), data=plain, frame=int(frame),
-                   meta={"tcp_stream": int(_last(stream)) if stream else -1})
+    return Segment(t=t, channel=channel, transport="tls", src=_address(src), sport=int.from_bytes(sport, "big"),
+                   dst=_address(dst), dport=int.from_bytes(dport, "big"), data=plain,
+                   frame=int.from_bytes(frame, "big"))
+
+
+def _pdus(stream, channel: str, errors: list[str]) -> Iterator[Segment]:
+    """Plaintext Segments from tshark's export stream (a pcapng of upper-layer PDUs).
+
+    No output at all means tshark failed before writing: its exit code says why, not ``errors``.
+    """
+    chunks = Chunks(stream)
+    if not chunks.need(16):
+        return
+    try:
+        reader = PcapngReader(chunks)
+    except CaptureError as exc:
+        errors.append(f"tshark's export is not pcapng: {exc}")
+        return
+    for pkt in reader.packets():
+        if pkt.linktype == LINKTYPE_WIRESHARK_UPPER_PDU:
+            seg = parse_pdu(pkt.data, pkt.t, channel)
+            if seg is not None:
+                yield seg
+    errors.extend(f"tshark's export is damaged: {e}" for e in reader.errors[:1])
 
 
 def decrypt(capture: str | Path, keylog: str | Path | bytes | None = None, tshark: str = "tshark",
@@ -129,16 +169,16 @@ def decrypt(capture: str | Path, keylog: str | Path | bytes | None = None, tshar
         with tempfile.TemporaryFile() as errf, subprocess.Popen(
                 cmd, stdout=subprocess.PIPE, stderr=errf, bufsize=1 << 20) as proc:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                seg = parse_line(line, channel)
-                if seg is not None:
-                    yield seg
+            damage: list[str] = []
+            yield from _pdus(proc.stdout, channel, damage)
             code = proc.wait()
             errf.seek(0)
             err = errf.read().decode("utf-8", "replace")
         if code != 0:
             msg = [ln for ln in err.splitlines() if "Running as user" not in ln]
             raise TlsDecryptError(f"tshark exited {code}: {' '.join(msg)[:500]}")
+        if damage:
+            raise TlsDecryptError(damage[0])
     finally:
         if tmp is not None:
             os.unlink(tmp)

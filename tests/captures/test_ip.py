@@ -5,10 +5,11 @@ from __future__ import annotations
 import struct
 
 from sandbox.captures import open_capture
+from sandbox.captures.examined import NOT_DATA
 from sandbox.captures.fragments import MAX_PENDING, Fragments
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import ethernet as eth_link
-from sandbox.captures.links.ethertypes import IPV4, IPV6
+from sandbox.captures.numbers import IPV4, IPV6
 from sandbox.captures.writer import (
     PcapWriter,
     ethernet,
@@ -78,7 +79,7 @@ def test_fragment_cache_is_bounded_and_times_out():
     assert frags.add((4, b"a", b"b", 1, 17), 60000, b"z" * 8000, False, 1000.0) is None   # > 64 KiB
 
 
-def test_malformed_packets_are_counted_not_raised():
+def test_malformed_packets_are_counted_as_not_examined_not_raised():
     dec = IpDecoder()
     assert dec.decode(IPV4, b"\x45" + b"\0" * 5, 0, 0.0, 1) is None
     assert dec.decode(IPV4, struct.pack("!B", 0x41) + b"\0" * 30, 0, 0.0, 2) is None
@@ -86,4 +87,7 @@ def test_malformed_packets_are_counted_not_raised():
     assert dec.decode(0x0806, b"\0" * 28, 0, 0.0, 4) is None
     tcp_short = ip_packet("192.0.2.1", "192.0.2.2", 6, b"\0" * 10)
     assert dec.decode(IPV4, tcp_short, 0, 0.0, 5) is None
-    assert dec.skipped == {"malformed ip": 3, "not ip": 1, "malformed tcp": 1}
+    assert dec.unexamined == {"IPv4 headers cut short": 1, "IPv4 headers malformed": 1,
+                              "IPv6 headers cut short": 1, "TCP headers cut short": 1}
+    assert dec.unexamined_bytes["IPv4 headers malformed"] == 31
+    assert dec.skipped == {NOT_DATA[0x0806]: 1}      # ARP carries nothing to examine

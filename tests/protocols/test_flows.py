@@ -419,3 +419,49 @@ def test_flows_keeps_every_flowinfo_closed_swept_evicted_and_reused(monkeypatch)
     assert evicted == ["udp 10.0.0.5:1 > 10.0.0.6:2", "tcp 10.0.0.3:41000 > 93.184.216.34:443"]
     assert [(f.bytes_out, f.bytes_in) for f in d.flows.values()][:3] == [(12, 1), (12, 1), (4, 0)]
     assert all(f.errors == [] for f in d.flows.values() if f.flow not in evicted)
+
+
+# ---- protocols that begin after a preamble (found by content, as Wireshark's heuristics do) ----
+
+def _after_preamble(tmp_path, preamble: list[tuple[bool, bytes]], then: list[tuple[bool, bytes]],
+                    port: int = 1080) -> tuple[list, Dissector]:
+    path = tmp_path / "late.pcap"
+    with PcapWriter(path) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40000), ("203.0.113.5", port), t0=1.0)
+        for from_client, data in preamble + then:
+            conv.send(data, from_client=from_client)
+        conv.close()
+    d = Dissector()
+    items = [item for seg in open_capture(path) for item in d.feed(seg)]
+    return items + d.close(), d
+
+
+SOCKS5 = [(True, b"\x05\x01\x00"), (False, b"\x05\x00"),
+          (True, b"\x05\x01\x00\x01\xcb\x00\x71\x09\x1f\x40"), (False, b"\x05\x00\x00\x01" + bytes(6))]
+
+
+def test_http_after_a_socks_handshake_is_parsed_as_http(tmp_path):
+    request = b"POST /upload HTTP/1.1\r\nHost: lims.example\r\nContent-Length: 11\r\n\r\nhello world"
+    items, d = _after_preamble(tmp_path, SOCKS5, [(True, request), (False, b"HTTP/1.1 200 OK\r\n\r\n")])
+    (flow,) = d.flows.values()
+    assert flow.app == "http/1.1" and flow.destination == "lims.example"
+    (body,) = [p for p in items if isinstance(p, Payload) and p.chain == ("tcp", "http/1.1 POST /upload")]
+    assert body.data == b"hello world" and body.direction == "out"
+    preamble = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain == ("tcp",)
+                        and p.direction == "out")
+    assert preamble == b"".join(data for client, data in SOCKS5 if client)      # examined as raw before
+
+
+def test_tls_after_a_login_preamble_is_tls(tmp_path, shared_data):
+    hello = [s.data for s in open_capture(shared_data / "captures/tls/illustrated-tls13_capture.pcap") if s.data][0]
+    items, d = _after_preamble(tmp_path, [(True, b"LOGIN rig\n"), (False, b"OK\n")], [(True, hello)], port=7000)
+    (flow,) = d.flows.values()
+    assert flow.app == "tls" and flow.encrypted and flow.meta.get("sni")
+
+
+def test_a_protocol_beginning_past_the_bound_stays_raw(tmp_path):
+    filler = [(True, b"x" * 1400)] * (flows.LATE_DETECT_BYTES // 1400 + 1)
+    items, d = _after_preamble(tmp_path, SOCKS5 + filler, [(True, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")])
+    (flow,) = d.flows.values()
+    assert flow.app == "raw"
+    assert b"GET / HTTP/1.1" in b"".join(p.data for p in items if isinstance(p, Payload))   # still examined

@@ -11,6 +11,8 @@ import h2.config
 import h2.connection
 import h2.events
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox.model import Payload
 from sandbox.protocols import http2
@@ -186,7 +188,7 @@ def test_bad_frames_go_raw_and_never_raise() -> None:
     assert ctx.info.errors
 
 
-def test_gap_breaks_only_that_side() -> None:
+def test_bytes_after_a_hole_that_are_no_frames_go_raw() -> None:
     pair = Pair()
     request(pair, 1, "/x", b"before")
     parser = Http2Parser(make_ctx())
@@ -194,7 +196,78 @@ def test_gap_breaks_only_that_side() -> None:
     for direction, data in pair.wire:
         items += parser.feed(direction, data, 0.0)
     items += parser.gap("out", 100) + parser.feed("out", b"after the hole", 1.0) + parser.close(2.0)
-    assert payloads(items, "http/2 unparsed")[0].data == b"after the hole"
+    assert b"".join(p.data for p in payloads(items, "http/2 unparsed")) == b"after the hole"
+
+
+def _cut(pair: Pair, start: int, size: int) -> list[tuple[str, bytes | int]]:
+    """The wire with ``size`` client bytes from client offset ``start`` missing (a reassembly hole)."""
+    out: list[tuple[str, bytes | int]] = []
+    offset = 0
+    for direction, data in pair.wire:
+        if direction == "out" and offset <= start + size and start < offset + len(data):
+            a, b = max(start - offset, 0), min(start + size - offset, len(data))
+            out += [("out", data[:a]), ("out", b - a), ("out", data[b:])]
+        else:
+            out.append((direction, data))
+        offset += len(data) if direction == "out" else 0
+    return out
+
+
+def _feed(wire: list[tuple[str, bytes | int]]) -> tuple[list, object]:
+    ctx = make_ctx()
+    parser = Http2Parser(ctx)
+    items: list = []
+    for direction, data in wire:
+        items += parser.gap(direction, data) if isinstance(data, int) else parser.feed(direction, data, 1.0)
+    return items + parser.close(2.0), ctx
+
+
+def test_a_hole_resynchronises_on_the_next_frame_and_keeps_data_with_its_stream() -> None:
+    pair = Pair()
+    request(pair, 1, "/upload", DATA)                       # ~100 KB in 16000-byte DATA frames
+    client = b"".join(d for x, d in pair.wire if x == "out")
+    hole_at = client.index(DATA[40000:40100])               # inside the third DATA frame
+    request(pair, 3, "/again", b"second body")             # headers that index entries sent before the hole
+    pair.client.send_headers(5, [(":method", "POST"), (":path", "/later"), (":scheme", "http"),
+                                 (":authority", "other.example"), ("x-run", "fresh literals")])
+    pair.client.send_data(5, b"third body", end_stream=True)
+    pair.flush()
+    items, ctx = _feed(_cut(pair, hole_at, 5000))
+    upload = [p for p in bodies(items) if p.chain[1] == "http/2 POST /upload"]
+    before, after = upload[0].data, b"".join(p.data for p in upload[1:])
+    assert DATA.startswith(before) and before and DATA.endswith(after)
+    assert len(after) > len(DATA) - 40100 - 5000 - 16000      # all but what the hole took and its frame
+    assert upload[-1].meta["after_hole"] and upload[0].meta["truncated"]
+    unlabelled = [p.data for p in bodies(items) if p.chain[1] == "http/2 ? ?"]
+    assert unlabelled == [b"second body"]                 # its header block is skipped, its DATA kept
+    assert [p.data for p in bodies(items) if p.chain[1] == "http/2 POST /later"] == [b"third body"]
+    assert ctx.info.meta["http2_holes"] == 1 and any("header block skipped" in e for e in ctx.info.errors)
+    raw = [p.data for p in payloads(items, "http/2 unparsed")]   # the frame the hole cut, either side of it
+    assert sum(map(len, raw)) < 16000 + 9 and all(piece in client for piece in raw)
+
+
+_HOLE_PAIR = Pair()
+request(_HOLE_PAIR, 1, "/upload", DATA[:40000])
+request(_HOLE_PAIR, 3, "/next", DATA[40000:60000])
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 62000), size=st.integers(1, 20000))
+def test_a_hole_anywhere_never_raises_and_bodies_stay_true(start: int, size: int) -> None:
+    items, _ = _feed(_cut(_HOLE_PAIR, start, size))
+    for p in bodies(items):
+        if p.chain[-1] != "http/2 unparsed":
+            assert p.data in DATA[:60000], p.chain       # no frame header or stray byte inside a body
+
+
+def test_no_frame_boundary_within_the_bound_gives_the_side_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http2, "MAX_RESYNC", 5000)
+    pair = Pair()
+    request(pair, 1, "/x", b"before")
+    wire: list[tuple[str, bytes | int]] = [*pair.wire, ("out", 10), ("out", b"\xff" * 20000)]
+    items, ctx = _feed(wire)
+    assert b"".join(p.data for p in payloads(items, "http/2 unparsed")) == b"\xff" * 20000
+    assert any("no frame boundary" in e for e in ctx.info.errors)
 
 
 def test_real_doh_over_http2(shared_data: Path) -> None:
@@ -294,8 +367,8 @@ def _h2_client(port: int, uploads: dict[str, bytes]) -> None:
 def test_e2e_h2_prior_knowledge(tmp_path: Path) -> None:
     from tests.protocols.test_stream_parsers_conformance import check_dissector, record_lo
 
-    port = 18563
-    listener, received = _h2_server(port)
+    listener, received = _h2_server(0)       # ephemeral: helpers run this test at the same time
+    port = listener.getsockname()[1]
     uploads = {"/runs/RUN42/reads.fastq": DATA * 3, "/runs/RUN42/SampleSheet.csv": b"Sample_ID,S1\n"}
     try:
         with record_lo(tmp_path / "h2.pcapng", HOST, port) as pcap:

@@ -11,8 +11,10 @@ import pytest
 
 from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation, udp
-from sandbox.model import Payload
+from sandbox.model import Observation, Payload
 from sandbox.protocols import Dissector
+from sandbox.replay import replay
+from tests.protocols.tls_pair import TlsPair
 
 CLIENT, INSTRUMENT = "10.0.0.2", "10.9.0.5"
 CHUNKED_JPEG_SHA256 = "526097ea6a3e4df6bfe0b2a5960a5408911c70cee167b34d943420f4a9e38060"   # tshark --export-objects
@@ -165,3 +167,71 @@ def test_every_detect_is_symmetric_in_the_instrument_side(request: pytest.Fixtur
             if as_client:
                 hits.add(cls.name)
     assert hits
+
+
+# --------------------------------------------------------------------------- found by content, any port
+
+RUN = "illumina/230825_M04034_0043_000000000-L6NVV"
+
+
+def _run_bytes(shared_data: Path) -> bytes:
+    return (shared_data / RUN / "InterOp" / "ErrorMetricsOut.bin").read_bytes()[:30000]
+
+
+def _post(body: bytes) -> bytes:
+    return b"POST /upload HTTP/1.1\r\nHost: lims.example\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_an_http_upload_on_port_9999_is_a_leak(shared_data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "http9999.pcap"
+    with PcapWriter(path) as w:
+        conv = TcpConversation(w, (CLIENT, 40000), ("203.0.113.9", 9999), t0=1.0)
+        conv.send(_post(_run_bytes(shared_data)))
+        conv.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
+        conv.close()
+    report = replay([path], [shared_data / RUN], cache_dir=tmp_path / "cache", jobs=1).report
+    (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["chain"][:2] == ["tcp", "http/1.1 POST /upload"] and leak["destination"] == "lims.example"
+
+
+def test_tls_on_port_8443_is_decrypted_and_the_upload_inside_is_a_leak(shared_data: Path, tmp_path: Path) -> None:
+    pair = TlsPair(tmp_path / "tls", host="lims.example")
+    path = tmp_path / "tls8443.pcap"
+    with PcapWriter(path) as w:
+        conv = TcpConversation(w, (CLIENT, 40001), ("203.0.113.9", 8443), t0=1.0)
+        for from_client, flight in pair.handshake():
+            conv.send(flight, from_client=from_client)
+        conv.send(pair.seal(_post(_run_bytes(shared_data))))
+        conv.send(pair.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False), from_client=False)
+        conv.close()
+    report = replay([path], [shared_data / RUN], keylog=pair.keylog, cache_dir=tmp_path / "cache", jobs=1).report
+    (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["chain"][:3] == ["tcp", "tls", "http/1.1 POST /upload"] and leak["destination"] == "lims.example"
+    assert leak["flow"] == f"tcp {CLIENT}:40001 > 203.0.113.9:8443"
+
+
+def test_tls_picked_up_mid_connection_on_any_port_is_counted_as_encrypted(tmp_path: Path) -> None:
+    records = b"".join(b"\x17\x03\x03" + len(chunk).to_bytes(2, "big") + chunk
+                       for chunk in (bytes(range(256)) * 8,) * 6)
+    path = tmp_path / "mid.pcap"
+    with PcapWriter(path) as w:
+        conv = TcpConversation(w, (CLIENT, 40002), ("203.0.113.9", 9443), t0=1.0, handshake=False)
+        conv.send(records)
+        conv.send(b"\x17\x03\x03\x00\x20" + bytes(32), from_client=False)
+    items, d = dissect(path)
+    (flow,) = d.flows.values()
+    assert flow.app == "tls" and flow.encrypted
+    (opaque,) = [o for o in items if isinstance(o, Observation) and o.kind == "encrypted"]
+    assert opaque.bytes_out == 6 * 2048 and not [p for p in payloads(items) if p.data]
+
+
+@pytest.mark.parametrize(("trace", "port", "app"), [
+    ("zeek__smtp.pcap", 5223, "tls"),                                  # Apple push, picked up mid-connection
+    ("zeek__ssh__ssh.pcap", 8118, "tls"),                              # mid-connection through a proxy
+    ("zeek__tunnels__socks.pcap", 1080, "http/1.1"),                   # HTTP after a SOCKS handshake
+    ("zeek__http__zeek-image-post-1080-8000-x.pcap", 1080, "http/1.1"),
+    ("zeek__tls__ssl-to-http-server.pcap", 80, "tls"),                 # a ClientHello sent to port 80
+])
+def test_public_traces_protocols_found_by_content(shared_data: Path, trace: str, port: int, app: str) -> None:
+    _, d = dissect(shared_data / "captures" / "public-traces" / trace)
+    assert {f.app for f in d.flows.values() if port in (f.sport, f.dport) and f.transport == "tcp"} == {app}

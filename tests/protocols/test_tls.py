@@ -16,7 +16,7 @@ from sandbox.captures import open_capture
 from sandbox.model import FlowInfo, Observation, Payload
 from sandbox.protocols import Dissector
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.tls import TlsParser, looks_like_tls, parse_client_hello
+from sandbox.protocols.tls import TlsParser, looks_like_tls, looks_like_tls_records, parse_client_hello
 
 Conversation = list[tuple[str, bytes]]
 
@@ -178,3 +178,15 @@ def test_illustrated_captures(shared_data: Path, version: str, names: list[str] 
     assert obs.bytes_out > 0 and not info.errors
     # no ciphertext is ever handed on as content
     assert [p.chain for p in items if isinstance(p, Payload)] == [("tcp", "tls sni")]
+
+
+def test_records_picked_up_mid_connection_are_recognised_on_any_port() -> None:
+    app = b"\x17\x03\x03\x00\x20" + bytes(range(32))
+    alert = b"\x15\x03\x03\x00\x1a" + bytes(26)
+    assert looks_like_tls_records(app) and looks_like_tls_records(app + alert)          # exact fill, a chain
+    assert looks_like_tls_records(app + b"\x17\x03\x03\x40\x00" + bytes(100))           # chain, last one cut
+    assert not looks_like_tls_records(b"\x17\x03\x03\x40\x00" + bytes(100))             # one record, cut: unproven
+    assert not looks_like_tls_records(app + b"GET / HTTP/1.1\r\n")                      # not records after it
+    assert not looks_like_tls_records(b"\x17\x03\x03\x00\x00")                          # empty record
+    assert not looks_like_tls_records(b"\x30\x03\x03\x00\x01x")                         # not a content type
+    assert TlsParser.detect(app + alert, b"", 40000, 9443)

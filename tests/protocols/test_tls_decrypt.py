@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import http.server
+import ipaddress
 import os
 import shutil
 import ssl
+import struct
 import subprocess
 import threading
 from pathlib import Path
@@ -19,10 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import Payload, Segment
 from sandbox.protocols import Dissector
-from sandbox.protocols.tls_decrypt import TlsDecryptError, command, decrypt, interleave, parse_line
+from sandbox.protocols.tls_decrypt import TlsDecryptError, command, decrypt, interleave, parse_pdu
+from sandbox.replay import replay
 from tests.loopback import record_lo
+from tests.protocols.tls_pair import TlsPair
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 
@@ -76,12 +82,19 @@ def test_missing_tshark_and_bad_input_are_typed_errors(tmp_path: Path) -> None:
         list(decrypt(bad))
 
 
-def test_parse_line_takes_the_inner_ip_of_tunnelled_packets() -> None:
-    line = "7\t1.5\t10.9.9.1,10.0.0.2\t\t5000\t10.9.9.2,10.0.0.1\t\t443\t3\t6869,7468657265\n"
-    seg = parse_line(line)
-    assert seg is not None and (seg.src, seg.sport, seg.dst, seg.dport) == ("10.0.0.2", 5000, "10.0.0.1", 443)
-    assert seg.data == b"hithere" and seg.frame == 7 and seg.meta == {"tcp_stream": 3}
-    assert parse_line("1\t1.0\t\t\t\t\t\t\t\t\n") is None
+def _tag(tag: int, value: bytes) -> bytes:
+    return struct.pack("!HH", tag, len(value)) + value
+
+
+def test_parse_pdu_reads_the_export_tags() -> None:
+    pdu = (_tag(12, b"data") + _tag(22, ipaddress.ip_address("2001:db8::2").packed)
+           + _tag(23, ipaddress.ip_address("2001:db8::1").packed) + _tag(24, struct.pack("!I", 2))
+           + _tag(25, struct.pack("!I", 5000)) + _tag(26, struct.pack("!I", 443)) + _tag(30, struct.pack("!I", 7))
+           + _tag(0, b"") + b"hithere")
+    seg = parse_pdu(pdu, 1.5)
+    assert seg is not None and (seg.src, seg.sport, seg.dst, seg.dport) == ("2001:db8::2", 5000, "2001:db8::1", 443)
+    assert (seg.data, seg.frame, seg.t, seg.transport) == (b"hithere", 7, 1.5, "tls")
+    assert parse_pdu(_tag(12, b"data") + _tag(0, b"") + b"x", 1.0) is None      # no 4-tuple
 
 
 # --------------------------------------------------------------------------- live capture
@@ -159,10 +172,10 @@ def live_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_live_capture_decrypts_both_versions(live_capture: tuple[Path, Path]) -> None:
     pcap, keylog = live_capture
     segs = list(decrypt(pcap, keylog))
-    streams = sorted({s.meta["tcp_stream"] for s in segs})
+    streams = list(dict.fromkeys(frozenset(((s.src, s.sport), (s.dst, s.dport))) for s in segs))   # capture order
     assert len(streams) == 2
-    for n in streams:
-        mine = by_direction([s for s in segs if s.meta["tcp_stream"] == n])
+    for n, stream in enumerate(streams):
+        mine = by_direction([s for s in segs if frozenset(((s.src, s.sport), (s.dst, s.dport))) == stream])
         assert mine == follow_tls(pcap, keylog, n)
         request = max(mine, key=len)
         assert request.startswith(b"POST /upload HTTP/1.1") and request.endswith(BODY)
@@ -201,9 +214,113 @@ def test_secrets_embedded_with_editcap(live_capture: tuple[Path, Path], tmp_path
     assert [s.data for s in decrypt(dsb, cap.tls_secrets)] == expected
 
 
-def test_command_is_one_tshark_pass_with_handoffs_disabled(tmp_path: Path) -> None:
+def test_command_is_one_tshark_pass_exporting_with_handoffs_disabled(tmp_path: Path) -> None:
     cmd = command(tmp_path / "c.pcap", tmp_path / "k.txt")
-    assert cmd.count("-r") == 1 and "fields" in cmd
+    assert cmd.count("-r") == 1 and cmd[cmd.index("-U") + 1] == "OSI layer 7" and cmd[cmd.index("-w") + 1] == "-"
     disabled = {cmd[i + 1] for i, a in enumerate(cmd) if a == "--disable-protocol"}
-    assert {"http", "http2", "smtp"} <= disabled and "tls" not in disabled
+    assert {"http", "http2", "ftp-data"} <= disabled and not disabled & {"tls", "smtp", "imap", "pop", "ftp"}
     assert f"tls.keylog_file:{tmp_path / 'k.txt'}" in cmd
+
+
+# --------------------------------------------------------------------------- STARTTLS
+
+MAIL = b"Subject: run\r\n\r\n" + b"GATTACA" * 300 + b"\r\n"
+
+
+def _smtp(w: PcapWriter, pair: TlsPair, mss: int) -> None:
+    c = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.9", 25), t0=1.0, mss=mss)
+    for from_client, line in ((False, b"220 mail.example ESMTP\r\n"), (True, b"EHLO rig\r\n"),
+                              (False, b"250-mail.example\r\n250 STARTTLS\r\n"), (True, b"STARTTLS\r\n"),
+                              (False, b"220 go ahead\r\n")):
+        c.send(line, from_client=from_client)
+    for from_client, flight in pair.handshake():
+        c.send(flight, from_client=from_client)
+    c.send(pair.seal(b"EHLO rig\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"))
+    c.send(pair.seal(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", from_client=False), from_client=False)
+    c.send(pair.seal(MAIL + b".\r\nQUIT\r\n"))
+    c.send(pair.seal(b"250 queued\r\n221 bye\r\n", from_client=False), from_client=False)
+    c.close()
+
+
+def _imap(w: PcapWriter, pair: TlsPair, mss: int) -> None:
+    c = TcpConversation(w, ("10.0.0.2", 40002), ("10.0.0.9", 143), t0=1.0, mss=mss)
+    for from_client, line in ((False, b"* OK IMAP4rev1 ready\r\n"), (True, b"a1 STARTTLS\r\n"),
+                              (False, b"a1 OK Begin TLS negotiation now\r\n")):
+        c.send(line, from_client=from_client)
+    for from_client, flight in pair.handshake():
+        c.send(flight, from_client=from_client)
+    c.send(pair.seal(b"a2 APPEND INBOX {%d}\r\n" % len(MAIL)))
+    c.send(pair.seal(b"+ Ready\r\n", from_client=False), from_client=False)
+    c.send(pair.seal(MAIL + b"\r\n"))
+    c.send(pair.seal(b"a2 OK APPEND completed\r\n", from_client=False), from_client=False)
+    c.close()
+
+
+def _client_plaintext(segs: list[Segment], port: int) -> bytes:
+    return b"".join(s.data for s in segs if s.dport == port)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls12", "tls13"])
+@pytest.mark.parametrize("mss", [1460, 3], ids=["mss1460", "mss3"])    # 3: the ClientHello cut everywhere
+@pytest.mark.parametrize(("write", "port"), [(_smtp, 25), (_imap, 143)], ids=["smtp", "imap"])
+def test_starttls_is_decrypted_however_the_client_hello_is_cut(tmp_path: Path, version, mss, write, port) -> None:
+    pair = TlsPair(tmp_path / "tls", version)
+    pcap = tmp_path / "starttls.pcap"
+    with PcapWriter(pcap) as w:
+        write(w, pair, mss)
+    sent = _client_plaintext(list(decrypt(pcap, pair.keylog)), port)
+    assert MAIL in sent and (b"MAIL FROM:<a@x>" if port == 25 else b"a2 APPEND INBOX") in sent
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls12", "tls13"])
+def test_ftp_auth_tls_and_its_protected_data_connection_are_decrypted(tmp_path: Path, version) -> None:
+    control, data = TlsPair(tmp_path / "control", version), TlsPair(tmp_path / "data", version)
+    pcap = tmp_path / "ftps.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40003), ("10.0.0.9", 21), t0=1.0)
+        c.send(b"220 ftp ready\r\n", from_client=False)
+        c.send(b"AUTH TLS\r\n")
+        c.send(b"234 AUTH TLS ok\r\n", from_client=False)
+        for from_client, flight in control.handshake():
+            c.send(flight, from_client=from_client)
+        for line, reply in ((b"USER run\r\n", b"331 pw\r\n"), (b"PASS x\r\n", b"230 ok\r\n"),
+                            (b"PBSZ 0\r\nPROT P\r\n", b"200 ok\r\n200 ok\r\n"),
+                            (b"PASV\r\n", b"227 Entering Passive Mode (10,0,0,9,195,80)\r\n")):
+            c.send(control.seal(line))
+            c.send(control.seal(reply, from_client=False), from_client=False)
+        c.send(control.seal(b"STOR reads.fastq\r\n"))
+        c.send(control.seal(b"150 ok\r\n", from_client=False), from_client=False)
+        d = TcpConversation(w, ("10.0.0.2", 40004), ("10.0.0.9", 50000), t0=2.0)
+        for from_client, flight in data.handshake():
+            d.send(flight, from_client=from_client)
+        d.send(data.seal(MAIL))
+        d.close()
+        c.send(control.seal(b"226 done\r\n", from_client=False), from_client=False)
+        c.close()
+    keylog = tmp_path / "keys.txt"
+    keylog.write_bytes(control.keylog.read_bytes() + data.keylog.read_bytes())
+    segs = list(decrypt(pcap, keylog))
+    assert b"STOR reads.fastq" in _client_plaintext(segs, 21) and _client_plaintext(segs, 50000) == MAIL
+
+
+def test_a_run_file_mailed_over_starttls_is_a_leak(shared_data: Path, tmp_path: Path) -> None:
+    run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
+    body = (run / "InterOp" / "ErrorMetricsOut.bin").read_bytes()[:20000]
+    pair = TlsPair(tmp_path / "tls")
+    pcap = tmp_path / "mail.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.9", 587), t0=1.0)
+        for from_client, line in ((False, b"220 mx ESMTP\r\n"), (True, b"EHLO rig\r\n"),
+                                  (False, b"250 STARTTLS\r\n"), (True, b"STARTTLS\r\n"), (False, b"220 go\r\n")):
+            c.send(line, from_client=from_client)
+        for from_client, flight in pair.handshake():
+            c.send(flight, from_client=from_client)
+        c.send(pair.seal(b"EHLO rig\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"))
+        c.send(pair.seal(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", from_client=False), from_client=False)
+        encoded = base64.encodebytes(body).replace(b"\n", b"\r\n")
+        c.send(pair.seal(b"Subject: run\r\nContent-Type: application/octet-stream\r\n"
+                         b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"\r\n.\r\nQUIT\r\n"))
+        c.close()
+    report = replay([pcap], [run], keylog=pair.keylog, cache_dir=tmp_path / "cache", jobs=1).report
+    (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["flow"] == "tcp 10.0.0.2:40001 > 10.0.0.9:587" and leak["chain"][:3] == ["tcp", "tls", "smtp DATA"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.captures.links.ethertypes import IPV4
+from sandbox.captures.numbers import IPV4
 
 
 def network(data: bytes) -> tuple[int, int]:

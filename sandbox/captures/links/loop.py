@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.captures.links.ethertypes import from_family
+from sandbox.captures.numbers import from_family
 
 
 def network(data: bytes) -> tuple[int, int]:

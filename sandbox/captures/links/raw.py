@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sandbox.captures.links.ethertypes import IPV4, IPV6
+from sandbox.captures.numbers import by_version
 
 
 def network(data: bytes) -> tuple[int, int]:
-    version = data[0] >> 4 if data else 0
-    return (IPV4 if version == 4 else IPV6 if version == 6 else 0), 0
+    return by_version(data, 0), 0
