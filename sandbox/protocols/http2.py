@@ -205,13 +205,20 @@ class Http2Parser:
         return self._skip(direction, d, max(len(d.buf) - 8, 0))
 
     def _boundary(self, d: _Direction, pos: int) -> bool | None:
-        """A frame at ``pos`` followed by another frame header, or ending where the bytes end."""
+        """A frame at ``pos`` followed by another frame header; None (wait for more bytes) while the
+        next header has not arrived: one header alone is too weak a proof (nine bytes of a body can
+        pass for one), and what is still unproven at the end goes on raw.  The frame must also fit
+        the connection: a connection frame, a HEADERS frame (a new stream), or a frame of a stream
+        already seen; body bytes read as a frame name some stream nobody opened."""
         if not d.header_ok(pos) or d.buf[pos + 3] == CONTINUATION:   # a block cannot resume mid-way
+            return False
+        sid = int.from_bytes(d.buf[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+        if sid and d.buf[pos + 3] != HEADERS and sid not in self.streams:
             return False
         end = pos + 9 + int.from_bytes(d.buf[pos:pos + 3], "big")
         if end + 9 <= len(d.buf):
             return d.header_ok(end)
-        return True if end == len(d.buf) else None
+        return None
 
     def _skip(self, direction: str, d: _Direction, pos: int) -> bool:
         """Hand ``buf[:pos]`` on raw; give this side up once the search has gone past MAX_RESYNC."""
