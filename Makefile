@@ -2,16 +2,25 @@
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+# mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy-constraints.txt)
+MITM_VENV  := .venv-mitmproxy
+MITM_STAMP := $(MITM_VENV)/.installed-$(shell cat mitmproxy-constraints.txt | cksum | cut -d' ' -f1)
 
 .PHONY: setup system demo test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(MITM_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+$(MITM_STAMP): mitmproxy-constraints.txt
+	test -x $(MITM_VENV)/bin/python || $(PYTHON) -m venv $(MITM_VENV)
+	$(MITM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MITM_VENV)/bin/python -m pip install -q -c mitmproxy-constraints.txt mitmproxy
+	rm -f $(MITM_VENV)/.installed-* && touch $@
 
 system:
 	bash scripts/install-system-deps.sh
@@ -29,4 +38,4 @@ bench: setup
 	$(VENV)/bin/python benchmarks/replay.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) $(MITM_VENV) out .pytest_cache
