@@ -14,6 +14,7 @@ from sandbox.captures.links import (
     ipv6,
     loop,
     null,
+    proxied,
     raw,
     sll,
     sll2,
@@ -30,6 +31,7 @@ LINKTYPES: dict[int, ModuleType] = {
     101: raw,
     108: loop,
     113: sll,
+    147: proxied,   # LINKTYPE_USER0: the network tap's plaintext feed (hw/net)
     189: usbmon48,
     220: usbmon,
     228: ipv4,
