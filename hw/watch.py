@@ -44,7 +44,14 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()
-        session = Session(engine, indexes, store=store, mode="watch", live=True)
+        hooks = [tap.on_findings for tap in started if hasattr(tap, "on_findings")]
+
+        def on_findings(findings: list, watermark: float) -> None:
+            for hook in hooks:
+                hook(findings, watermark)
+
+        session = Session(engine, indexes, store=store, mode="watch", live=True,
+                          on_findings=on_findings if hooks else None)
         return session.run(sources, stop, before_finish=stop_taps)
     finally:
         stop_taps()

@@ -146,7 +146,7 @@ class _Judge:
             with self.lock:
                 self.sock.sendall(line)
             return await asyncio.wait_for(fut, HOLD_TIMEOUT_S)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             return {"allow": False, "reason": f"not judged: {exc or 'timeout'}"}
         finally:
             self.waiting.pop(qid, None)
@@ -210,16 +210,22 @@ class SandboxTap:
     def tls_established_client(self, data) -> None:
         self._open(data.context.client, data.context.server)
 
+    @staticmethod
+    def _dst(client, server):
+        """The far end of the instrument's connection as the raw recording shows it: the original
+        destination in transparent/WireGuard mode, else the proxy's own address."""
+        mode = client.proxy_mode.type_name
+        return server.address if mode in ("transparent", "wireguard") else client.sockname
+
     def _open(self, client, server) -> int:
         number = self.conns.get(client.id)
         if number is None:
             number = self.conns[client.id] = next(self.numbers)
-            mode = client.proxy_mode.type_name
-            dst = server.address if mode in ("transparent", "wireguard") else client.sockname
+            dst = self._dst(client, server)
             # t: from the connection's start on, its plaintext is in the feed (see reframe)
             self._send(events.CONN, number, {"client": _address(client.peername), "dst": _address(dst),
                                              "tls": bool(client.tls), "alpn": (client.alpn or b"").decode("latin-1"),
-                                             "mode": mode}, t=client.timestamp_start)
+                                             "mode": client.proxy_mode.type_name}, t=client.timestamp_start)
         return number
 
     def _conn(self, flow) -> int | None:
@@ -271,8 +277,7 @@ class SandboxTap:
 
     async def _hold(self, flow: http.HTTPFlow) -> None:
         client = flow.client_conn
-        mode = client.proxy_mode.type_name
-        dst = flow.server_conn.address if mode in ("transparent", "wireguard") else client.sockname
+        dst = self._dst(client, flow.server_conn)
         answer = await self.judge.ask({"op": "request", "client": _address(client.peername), "dst": _address(dst),
                                        "host": flow.request.pretty_host, "t": time.time(),
                                        "frames": self.feed.sent if self.feed else 0})
@@ -320,8 +325,8 @@ class SandboxTap:
         if client.id in self.approved:
             return       # its request was judged allowed, by the Host it named
         answer = await self.judge.ask({"op": "connect", "client": _address(client.peername),
-                                       "sni": server.sni or "", "host": str(server.address[0]) if server.address else "",
-                                       "t": time.time()})
+                                       "dst": _address(self._dst(client, server)), "sni": server.sni or "",
+                                       "host": str(server.address[0]) if server.address else "", "t": time.time()})
         if not answer.get("allow"):
             data.server.error = f"blocked by the sandbox: {answer.get('reason')}"
 

@@ -62,7 +62,7 @@ def ensure_ca(folder: Path | None = None) -> tuple[CA, bool]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "instrument traffic sandbox")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())

@@ -77,7 +77,8 @@ class Recording:
         for direction, data in chunks:
             src, dst = (client, server) if direction == OUT else (server, client)
             for i in range(0, max(len(data), 1), PACKET_BYTES):
-                self.writer.write(proxied.frame(src[0], src[1], dst[0], dst[1], data[i: i + PACKET_BYTES]), t)
+                self.writer.write(proxied.frame(src[0], src[1], dst[0], dst[1], data[i: i + PACKET_BYTES],
+                                                direction == OUT), t)
 
 
 def serve(sock_path: Path, out: Path) -> int:

@@ -17,7 +17,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -94,6 +93,13 @@ class NetTap:
         self._redirect: Redirect | None = None
         self._runtime: Path | None = None
         self._stopped = False
+
+    @property
+    def on_findings(self):
+        """With --block, the judge hears what the session found (see ``hw.net.judge``)."""
+        if self.judge is None:
+            raise AttributeError("on_findings")
+        return self.judge.on_findings
 
     @property
     def listen(self) -> tuple[str, int]:
