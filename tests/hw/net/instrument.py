@@ -105,7 +105,7 @@ def main(scenario: str, run_dir: str, ca: str, host: str) -> int:
         text = f"{type(exc).__name__}: {exc}"
         print(f"{scenario}: {text}", file=sys.stderr)
         cut = any(w in text for w in ("reset", "closed", "UNAVAILABLE", "Connection", "EOF", "aborted",
-                                      "disconnected", "RemoteDisconnected", "EndpointConnectionError"))
+                                      "disconnected", "RemoteDisconnected", "EndpointConnectionError", "RST_STREAM"))
         return 3 if cut else 1
     print(f"{scenario}: ok")
     return 0

@@ -5,7 +5,8 @@
 
 The rig routes between the two links (ip_forward) and nothing else: its tap adds the redirect.
 Nothing leaves the machine: the namespaces have no link to the host.  Names resolve inside the
-instrument namespace through ``/etc/netns/<ns>/hosts`` (``ip netns exec`` mounts it as /etc/hosts).
+instrument namespace through ``/etc/netns/<ns>/hosts`` and ``resolv.conf`` (``ip netns exec`` mounts
+them over /etc's), so no lookup leaves the bench.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def bench(prefix: str) -> Iterator[Bench]:
         subprocess.run(["ip", "netns", "exec", rig, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
         hosts.mkdir(parents=True, exist_ok=True)
         (hosts / "hosts").write_text(f"127.0.0.1 localhost\n{CLOUD_IP} {CLOUD_NAME}\n")
+        (hosts / "resolv.conf").write_text(f"nameserver {CLOUD_IP}\n")   # lookups stay on the bench
         yield Bench(inst, rig, cloud, b)
     finally:
         for ns in names:
