@@ -32,16 +32,23 @@ class Redirect:
         return subprocess.run([*netns_prefix(self.netns), "nft", *args], input=script, capture_output=True,
                               text=True, check=False)
 
-    def install(self) -> None:
+    def check(self) -> None:
+        """Before anything starts: nft is there and may change rules here (CAP_NET_ADMIN)."""
         if shutil.which("nft") is None:
             raise TapError("transparent mode needs nftables' nft (Debian: apt-get install nftables)")
-        res = self._nft(["-f", "-"], self.ruleset())
-        if res.returncode != 0:
-            why = (res.stderr.strip().splitlines() or ["nft failed"])[0]
-            if "Operation not permitted" in why or "Permission denied" in why:
-                raise TapError("transparent mode needs CAP_NET_ADMIN to set up its redirect (run as root)")
-            raise TapError(f"cannot set up the transparent redirect on {self.iface}: {why}")
+        self._raise(self._nft(["list", "tables"]))
+
+    def install(self) -> None:
+        self._raise(self._nft(["-f", "-"], self.ruleset()))
         self.installed = True
+
+    def _raise(self, res: subprocess.CompletedProcess) -> None:
+        if res.returncode == 0:
+            return
+        why = (res.stderr.strip().splitlines() or ["nft failed"])[0]
+        if "Operation not permitted" in why or "Permission denied" in why:
+            raise TapError("transparent mode needs CAP_NET_ADMIN to set up its redirect (run as root)")
+        raise TapError(f"cannot set up the transparent redirect on {self.iface}: {why}")
 
     def remove(self) -> None:
         if self.installed:

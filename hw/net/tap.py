@@ -92,6 +92,7 @@ class NetTap:
         self._mitm: subprocess.Popen | None = None
         self._redirect: Redirect | None = None
         self._runtime: Path | None = None
+        self._mitm_log: Path | None = None
         self._stopped = False
 
     @property
@@ -130,6 +131,9 @@ class NetTap:
             check_port_free(self.host, self.port, udp=self.mode == "wireguard")
         elif self.port == 0:
             raise TapError("--listen HOST:0 is not supported with --netns: give the port")
+        if transparent:
+            self._redirect = Redirect(self.iface, self.port, self.netns)
+            self._redirect.check()
         try:
             self.ca, made = ensure_ca(self.ca_dir)
         except OSError as exc:
@@ -157,13 +161,12 @@ class NetTap:
         os.close(os.open(keylog, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # secrets: private
         opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder, feed_sock, judge_sock, self.upstream_ca)
         env = {**os.environ, "MITMPROXY_SSLKEYLOGFILE": str(keylog)}
-        log_path = session_dir / "mitmdump.log"
+        log_path = self._mitm_log = session_dir / "mitmdump.log"
         with open(log_path, "wb") as log:
             self._mitm = spawn(opts.command(), netns=self.netns, env=env, stdout=log, stderr=subprocess.STDOUT)
         hello = self._expect(self._recorder, "ready", log_path)
         self.wireguard_conf = [c for c in hello.get("wireguard", []) if c]
-        if transparent:
-            self._redirect = Redirect(self.iface, self.port, self.netns)
+        if self._redirect is not None:      # last: the instrument's TCP goes to a listening mitmproxy
             self._redirect.install()
 
     def _expect(self, proc: subprocess.Popen, word: str, mitm_log: Path | None) -> dict:
@@ -187,6 +190,17 @@ class NetTap:
         raise TapError(f"the network tap did not start within {START_TIMEOUT_S:.0f} s"
                        + (f": {_mitm_reason(mitm_log)}" if mitm_log else ""))
 
+    def started_lines(self) -> list[str]:
+        """What the engineer needs once the tap is up: where to point the instrument, what it trusts."""
+        where = {"regular": "HTTP(S) proxy", "socks5": "SOCKS5 proxy", "transparent": "transparent redirect to",
+                 "wireguard": "WireGuard endpoint"}.get(self.mode, f"proxy ({self.mode})")
+        lines = [f"network tap: {where} {self.host}:{self.port}" + (f" in {self.netns}" if self.netns else "")
+                 + f", recording {self.iface or 'lo'}",
+                 f"instrument PC trusts: {self.ca.cert_file if self.ca else '?'}  (`sandbox ca --install-help`)"]
+        for conf in self.wireguard_conf:
+            lines += ["WireGuard client config for the instrument PC:", conf]
+        return lines + self.notes
+
     # -- stop ----------------------------------------------------------------------------------
     def stop(self) -> None:
         """Traffic first (mitmproxy), then the recordings; keys injected, rules removed. Idempotent."""
@@ -198,6 +212,7 @@ class NetTap:
                 self._redirect.remove()
             stop(self._mitm)
             stop(self._recorder)   # ends by itself when mitmproxy hangs up
+            self.notes += _addon_errors(self._mitm_log)
             if self.judge is not None:
                 self.judge.close()
             if self._dumpcap is not None:
@@ -211,6 +226,17 @@ class NetTap:
         finally:
             if self._runtime is not None:
                 shutil.rmtree(self._runtime, ignore_errors=True)
+
+
+def _addon_errors(log: Path | None) -> list[str]:
+    """Our addon's failures mitmproxy logged: what they cost the live feed must not go unsaid."""
+    if log is None or not log.exists():
+        return []
+    errors = [ln.split("] ", 1)[-1] for ln in log.read_text(errors="replace").splitlines() if "Addon error" in ln]
+    if not errors:
+        return []
+    return [f"the mitmproxy addon failed {len(errors)} time(s) (first: {errors[0][:200]}); the live findings may "
+            f"miss what those hooks carried: replay {RAW_FILE} for the full picture"]
 
 
 def _mitm_reason(log: Path) -> str:
