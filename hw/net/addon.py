@@ -4,8 +4,8 @@
 
 For each TLS connection mitmproxy terminates (whose plaintext the raw recording cannot show until
 its keys are injected) it sends the rig every request head, body piece (streamed requests included),
-response head, WebSocket and TCP message, over a local socket.  Hooks only enqueue: a thread
-writes the socket, so mitmproxy's event loop never waits on the rig unless the rig is 64 MB behind.
+response head, WebSocket and TCP message, over a local socket.  Hooks never wait on the rig:
+the socket is written without blocking mitmproxy's event loop unless the rig is 64 MB behind.
 Message lists mitmproxy keeps per connection are trimmed as they are handed over (multi-day runs).
 
 With ``sandbox_judge`` set (``sandbox watch --block``), each request is held until the rig has
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # Frames queued for the rig before hooks wait for it: the rig only appends them to a file, so this
 # is reached only when its disk stalls (backpressure then slows the instrument, nothing is lost).
 MAX_QUEUED_BYTES = 64 << 20
+# Kernel buffer of the feed socket: a few hundred body pieces in flight before the loop has to wait.
+SOCKET_BUFFER = 4 << 20
 # A held request nobody judged within this long is killed: with --block, unjudged never passes.
 HOLD_TIMEOUT_S = 60.0
 # Messages of a TCP/WebSocket connection mitmproxy keeps after they were handed over.
@@ -68,59 +70,79 @@ def _headers(headers) -> list[list[str]]:
 
 
 class _Link:
-    """One socket to the rig, written by its own thread; ``send`` only enqueues (bounded)."""
+    """One socket to the rig, written from mitmproxy's event loop without blocking it: what the
+    socket does not take at once waits (as views, never copied) until the loop sees it writable.
+    Past MAX_QUEUED_BYTES the rig is that far behind: the loop waits for it (backpressure)."""
 
     def __init__(self, path: str, on_lost) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         self.sock.connect(path)
-        self.frames: deque[bytes] = deque()
+        self.sock.setblocking(False)
+        self.loop = asyncio.get_running_loop()
+        self.pending: deque[memoryview] = deque()
         self.queued = 0
-        self.cond = threading.Condition()
         self.closed = False
         self.on_lost = on_lost
         self.sent = 0
-        self.thread = threading.Thread(target=self._write, name="sandbox-feed", daemon=True)
-        self.thread.start()
 
-    def send(self, frame: bytes) -> None:
-        with self.cond:
-            while self.queued > MAX_QUEUED_BYTES and not self.closed:
-                self.cond.wait(0.5)
-            if self.closed:
-                return
-            self.frames.append(frame)
-            self.queued += len(frame)
-            self.sent += 1
-            self.cond.notify_all()
+    def send(self, head: bytes, data: bytes = b"") -> None:
+        if self.closed:
+            return
+        self.sent += 1
+        was_idle = not self.pending
+        self.pending.append(memoryview(head))
+        if data:
+            self.pending.append(memoryview(data))
+        self.queued += len(head) + len(data)
+        if was_idle:
+            self._drain()
+            if self.pending and not self.closed:
+                self.loop.add_writer(self.sock.fileno(), self._drain)
+        if self.queued > MAX_QUEUED_BYTES:
+            self._drain(block=True)
 
-    def _write(self) -> None:
-        while True:
-            with self.cond:
-                while not self.frames and not self.closed:
-                    self.cond.wait()
-                if not self.frames and self.closed:
-                    return
-                batch = list(self.frames)
-                self.frames.clear()
-                self.queued = 0
-                self.cond.notify_all()
-            try:
-                self.sock.sendall(b"".join(batch))
-            except OSError as exc:
-                with self.cond:
-                    self.closed = True
-                    self.cond.notify_all()
-                self.on_lost(f"the rig's feed socket failed: {exc}")
-                return
+    def _drain(self, block: bool = False) -> None:
+        if block:
+            self.sock.setblocking(True)
+        try:
+            while self.pending:
+                n = self.sock.sendmsg(list(itertools.islice(self.pending, 64)))
+                self.queued -= n
+                while n:
+                    head = self.pending[0]
+                    if len(head) <= n:
+                        n -= len(head)
+                        self.pending.popleft()
+                    else:
+                        self.pending[0] = head[n:]
+                        n = 0
+                if not block:
+                    break
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self._lose(exc)
+            return
+        finally:
+            if block:
+                self.sock.setblocking(False)
+        if not self.pending:
+            self.loop.remove_writer(self.sock.fileno())
+
+    def _lose(self, exc: OSError) -> None:
+        self.closed = True
+        self.loop.remove_writer(self.sock.fileno())
+        self.on_lost(f"the rig's feed socket failed: {exc}")
 
     def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-        self.thread.join(timeout=10)
+        if not self.closed and self.pending:
+            self._drain(block=True)
+        self.closed = True
         try:
+            self.loop.remove_writer(self.sock.fileno())
             self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
+        except (OSError, ValueError):
             pass
         self.sock.close()
 
@@ -201,7 +223,7 @@ class SandboxTap:
     def _send(self, kind: int, conn: int, meta: dict | None = None, data: bytes = b"",
               t: float | None = None) -> None:
         if self.feed is not None:
-            self.feed.send(events.encode(kind, time.time() if t is None else t, conn, meta, data))
+            self.feed.send(events.encode_head(kind, time.time() if t is None else t, conn, meta, len(data)), data)
 
     # -- connections ----------------------------------------------------------------------
     def _content_mode(self, client) -> bool:

@@ -38,9 +38,14 @@ class Event:
     data: bytes = b""
 
 
-def encode(kind: int, t: float, conn: int, meta: dict[str, Any] | None = None, data: bytes = b"") -> bytes:
+def encode_head(kind: int, t: float, conn: int, meta: dict[str, Any] | None, size: int) -> bytes:
+    """A frame without its ``size`` raw bytes (sent after it: a body piece is never copied)."""
     blob = json.dumps(meta or {}, separators=(",", ":")).encode()
-    return HEAD.pack(HEAD.size - 4 + len(blob) + len(data), kind, t, conn, len(blob)) + blob + data
+    return HEAD.pack(HEAD.size - 4 + len(blob) + size, kind, t, conn, len(blob)) + blob
+
+
+def encode(kind: int, t: float, conn: int, meta: dict[str, Any] | None = None, data: bytes = b"") -> bytes:
+    return encode_head(kind, t, conn, meta, len(data)) + data
 
 
 class Decoder:
@@ -68,7 +73,9 @@ class Decoder:
                     raise FrameError(f"bad frame metadata at byte {pos}: {exc}") from None
                 if not isinstance(meta, dict):
                     raise FrameError(f"bad frame metadata at byte {pos}")
-                yield Event(kind, t, conn, meta, bytes(buf[start + meta_len: end]))
+                with memoryview(buf) as view:
+                    data = bytes(view[start + meta_len: end])
+                yield Event(kind, t, conn, meta, data)
                 pos = end
         finally:
             del buf[:pos]

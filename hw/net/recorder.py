@@ -27,8 +27,8 @@ from sandbox.captures.links import proxied
 from sandbox.captures.writer import PcapngWriter
 
 RECV_BYTES = 1 << 20
-# Plaintext per packet: well inside the pcapng readers' block limit, big enough to be cheap.
-PACKET_BYTES = 60_000
+# Plaintext per packet: inside the snap length the writer declares (262144), big enough to be cheap.
+PACKET_BYTES = 256_000
 
 
 class Recording:
