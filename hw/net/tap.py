@@ -52,10 +52,10 @@ def parse_listen(listen: str | None, mode: str) -> tuple[str, int]:
     return host, int(p)
 
 
-def free_port(host: str) -> int:
+def free_port(host: str, udp: bool = False) -> int:
     """A port nothing listens on now (for --listen HOST:0: the capture filter must name the port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
+    with socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -127,7 +127,7 @@ class NetTap:
             raise TapError("transparent mode needs --iface: the interface the instrument's traffic comes in on")
         if self.netns is None:
             if self.port == 0:
-                self.port = free_port(self.host)
+                self.port = free_port(self.host, udp=self.mode == "wireguard")
             check_port_free(self.host, self.port, udp=self.mode == "wireguard")
         elif self.port == 0:
             raise TapError("--listen HOST:0 is not supported with --netns: give the port")
@@ -143,8 +143,9 @@ class NetTap:
         iface = self.iface or ("lo" if self.host.startswith("127.") or self.host == "::1" else None)
         if iface is None:
             raise TapError("give --iface: the interface the instrument's traffic comes in on")
-        # explicit proxy modes: only the instrument's leg (mitmproxy's upstream leg may share the interface)
-        bpf = "" if transparent or self.mode == "wireguard" else f"tcp port {self.port}"
+        # proxy modes: only the instrument's leg (mitmproxy's upstream leg may share the interface);
+        # WireGuard: the instrument's tunnel; transparent: everything the instrument sends
+        bpf = "" if transparent else f"udp port {self.port}" if self.mode == "wireguard" else f"tcp port {self.port}"
         self._dumpcap = Dumpcap(iface, session_dir / RAW_FILE, bpf, self.netns)
         self._dumpcap.start()
         self._runtime = Path(tempfile.mkdtemp(prefix="sbx-net-"))     # short paths for the sockets

@@ -81,3 +81,17 @@ def test_transparent_mode_needs_an_interface(tmp_path, run_dir):
 def test_an_unknown_mode_is_refused(tmp_path, run_dir):
     result = watch(tmp_path, run_dir, "--mode", "local")
     assert result.returncode == 2 and "unknown mode" in result.stderr
+
+
+def test_wireguard_mode_gives_the_client_config_for_the_instrument_pc(tmp_path):
+    from hw.net.tap import NetTap
+
+    tap = NetTap("wireguard", "127.0.0.1:0", ca_dir=tmp_path / "ca")
+    try:
+        tap.start(tmp_path / "rec")
+        lines = "\n".join(tap.started_lines())
+    finally:
+        tap.stop()
+    assert "[Interface]" in lines and "PrivateKey" in lines and f"Endpoint = 127.0.0.1:{tap.port}" in lines
+    assert (tmp_path / "rec" / "net.pcapng").stat().st_size > 0
+    assert leftovers(tmp_path) == []
