@@ -29,6 +29,7 @@ from hw.net.dumpcap import Dumpcap
 from hw.net.mitm import MitmOptions, check_mode
 from hw.net.nft import Redirect
 from hw.net.procs import spawn, stop
+from hw.net.ring import RingSource
 from hw.tap import TapError
 from sandbox.session import CaptureSource, Source
 
@@ -75,7 +76,7 @@ class NetTap:
 
     def __init__(self, mode: str = "regular", listen: str | None = None, iface: str | None = None,
                  netns: str | None = None, ca_dir: Path | None = None, judge=None,
-                 upstream_ca: Path | None = None) -> None:
+                 upstream_ca: Path | None = None, ring: tuple[int, int] | None = None) -> None:
         self.mode = check_mode(mode)
         self.host, self.port = parse_listen(listen, self.mode)
         self.iface = iface
@@ -83,6 +84,7 @@ class NetTap:
         self.ca_dir = ca_dir
         self.judge = judge
         self.upstream_ca = upstream_ca
+        self.ring = ring
         self.name = f"net {self.mode}"
         self.ca: CA | None = None
         self.wireguard_conf: list[str] = []
@@ -118,8 +120,9 @@ class NetTap:
         except BaseException:
             self.stop()
             raise
-        return [CaptureSource(session_dir / RAW_FILE, follow=True, channel="net"),
-                CaptureSource(session_dir / FEED_FILE, follow=True, channel="net")]
+        raw: Source = (RingSource(session_dir, Path(RAW_FILE).stem) if self.ring is not None
+                       else CaptureSource(session_dir / RAW_FILE, follow=True, channel="net"))
+        return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net")]
 
     def _start(self, session_dir: Path) -> None:
         transparent = self.mode in ("transparent",)
@@ -146,7 +149,7 @@ class NetTap:
         # proxy modes: only the instrument's leg (mitmproxy's upstream leg may share the interface);
         # WireGuard: the instrument's tunnel; transparent: everything the instrument sends
         bpf = "" if transparent else f"udp port {self.port}" if self.mode == "wireguard" else f"tcp port {self.port}"
-        self._dumpcap = Dumpcap(iface, session_dir / RAW_FILE, bpf, self.netns)
+        self._dumpcap = Dumpcap(iface, session_dir / RAW_FILE, bpf, self.netns, ring=self.ring)
         self._dumpcap.start()
         self._runtime = Path(tempfile.mkdtemp(prefix="sbx-net-"))     # short paths for the sockets
         feed_sock = self._runtime / "feed.sock"
@@ -220,7 +223,7 @@ class NetTap:
                 self._dumpcap.stop()
                 keylog = self._dumpcap.out.with_name(KEYLOG_FILE)
                 why = self._dumpcap.inject_secrets(keylog)
-                if why is None and keylog.exists() and self._dumpcap.out.exists():
+                if why is None and keylog.exists() and self._dumpcap.files():
                     keylog.unlink()    # the recording carries them now; one copy of secrets is enough
                 elif why:
                     self.notes.append(why)
@@ -266,17 +269,30 @@ def add_arguments(parser) -> None:
                         help="the rig's CA folder (default $SANDBOX_CA_DIR or ~/.config/instrument-sandbox/ca)")
     parser.add_argument("--upstream-ca", type=Path, metavar="PEM",
                         help="CA certificate the bench's own servers are signed by (mitmproxy verifies upstreams)")
+    parser.add_argument("--ring", metavar="MB[:FILES]",
+                        help="long sessions: the raw recording rotates every MB megabytes (net_NNNNN_TIME.pcapng), "
+                             "keeping the last FILES files when given")
     parser.add_argument("--block", action="store_true",
                         help="hold each request until judged; kill flows that carry run data or go to unlisted "
                              "destinations before the upstream gets the body")
 
 
+def parse_ring(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    size, _, files = text.partition(":")
+    if not size.isdigit() or int(size) < 1 or (files and not files.isdigit()):
+        raise TapError(f"--ring {text}: give MB per file, optionally :FILES to keep (e.g. 500:48)")
+    return int(size), int(files or 0)
+
+
 def from_args(args) -> list[NetTap]:
-    if args.mode is None and not (args.listen or args.iface or args.netns or args.block):
+    if args.mode is None and not (args.listen or args.iface or args.netns or args.block or args.ring):
         return []
     judge = None
     if args.block:
         from hw.net.judge import Judge
 
         judge = Judge(args.allow)
-    return [NetTap(args.mode or "regular", args.listen, args.iface, args.netns, args.ca_dir, judge, args.upstream_ca)]
+    return [NetTap(args.mode or "regular", args.listen, args.iface, args.netns, args.ca_dir, judge, args.upstream_ca,
+                   parse_ring(args.ring))]

@@ -31,7 +31,7 @@ LINKTYPES: dict[int, ModuleType] = {
     101: raw,
     108: loop,
     113: sll,
-    147: proxied,   # LINKTYPE_USER0: the network tap's plaintext feed (hw/net)
+    162: proxied,   # LINKTYPE_USER15: the network tap's plaintext feed (hw/net)
     189: usbmon48,
     220: usbmon,
     228: ipv4,

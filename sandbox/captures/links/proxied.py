@@ -1,4 +1,4 @@
-"""LINKTYPE_USER0 (147): what an intercepting proxy saw inside a connection (the network tap's feed).
+"""LINKTYPE_USER15 (162): what an intercepting proxy saw inside a connection (the network tap's feed).
 
 The network tap terminates the instrument's TLS in mitmproxy; the raw recording then holds only
 ciphertext until its key log is injected at the end.  So the tap also records the plaintext it saw,
@@ -22,7 +22,7 @@ import struct
 
 from sandbox.model import Segment
 
-LINKTYPE = 147  # LINKTYPE_USER0: reserved for private use, never met in captures from elsewhere
+LINKTYPE = 162  # LINKTYPE_USER15: reserved for private use (the last one: USER0 is the one people try first)
 HEADER = struct.Struct("!4sBBBBHH16s16s")
 MAGIC = b"SBXP"
 VERSION = 1
