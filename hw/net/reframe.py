@@ -28,6 +28,9 @@ H2_MAX_FRAME = 16384         # SETTINGS_MAX_FRAME_SIZE default (RFC 9113 6.5.2):
 _FRAMING = (b"content-length", b"transfer-encoding")
 _PMD = b"permessage-deflate; client_no_context_takeover; server_no_context_takeover"
 _NO_BODY_STATUS = (204, 304)
+# Requests of one connection still waiting for their answer's head: clients pipeline a handful, an
+# HTTP/2 client may open a few hundred streams; past this the oldest is forgotten (bounded memory).
+MAX_OPEN_MESSAGES = 1024
 
 Chunks = list[tuple[str, bytes]]
 Fields = list[tuple[bytes, bytes]]
@@ -71,6 +74,8 @@ class Reframer:
     # -- HTTP ---------------------------------------------------------------------------------
     def request(self, msg: int, method: bytes, target: bytes, version: str, headers: Fields,
                 scheme: bytes = b"https", authority: bytes = b"") -> Chunks:
+        if len(self.messages) >= MAX_OPEN_MESSAGES:
+            del self.messages[next(iter(self.messages))]
         if version.upper().startswith("HTTP/2"):
             m = self.messages[msg] = _Message(True, self.next_sid, method=method)
             self.next_sid += 2

@@ -89,3 +89,12 @@ def test_tcp_messages_are_the_bytes_themselves():
 def test_messages_of_unknown_numbers_are_ignored():
     r = Reframer()
     assert r.body(7, b"x") == [] and r.end(7) == []
+
+
+def test_requests_never_answered_are_bounded():
+    from hw.net.reframe import MAX_OPEN_MESSAGES
+
+    r = Reframer()
+    for n in range(MAX_OPEN_MESSAGES + 10):
+        r.request(n, b"GET", b"/", "HTTP/1.1", [])
+    assert len(r.messages) == MAX_OPEN_MESSAGES and 0 not in r.messages
