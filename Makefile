@@ -2,11 +2,11 @@
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
-# mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy-constraints.txt)
+# mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy.in)
 MITM_VENV  := .venv-mitmproxy
-MITM_STAMP := $(MITM_VENV)/.installed-$(shell cat mitmproxy-constraints.txt | cksum | cut -d' ' -f1)
+MITM_STAMP := $(MITM_VENV)/.installed-$(shell cat mitmproxy.lock | cksum | cut -d' ' -f1)
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench lock-mitmproxy clean
 
 setup: $(STAMP) $(MITM_STAMP)
 
@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-$(MITM_STAMP): mitmproxy-constraints.txt
+$(MITM_STAMP): mitmproxy.lock
 	test -x $(MITM_VENV)/bin/python || $(PYTHON) -m venv $(MITM_VENV)
 	$(MITM_VENV)/bin/python -m pip install -q --upgrade pip
-	$(MITM_VENV)/bin/python -m pip install -q -c mitmproxy-constraints.txt mitmproxy
+	$(MITM_VENV)/bin/python -m pip install -q --require-hashes -r mitmproxy.lock
 	rm -f $(MITM_VENV)/.installed-* && touch $@
 
 system:
@@ -36,6 +36,12 @@ lint: setup
 
 bench: setup
 	$(VENV)/bin/python benchmarks/replay.py
+
+# Re-pin mitmproxy's environment with hashes (mitmproxy.in -> mitmproxy.lock).
+lock-mitmproxy: setup
+	$(VENV)/bin/python -m pip install -q pip-tools
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o mitmproxy.lock mitmproxy.in
 
 clean:
 	rm -rf $(VENV) $(MITM_VENV) out .pytest_cache
