@@ -49,7 +49,7 @@ class Judge:
         self.held: list[_Held] = []
         self.content: dict[str, str] = {}     # flow -> why it carries run data
         self.blocked: dict[str, str] = {}     # flow -> why it was blocked
-        self.findings: dict[str, list[Finding]] = {}
+        self.findings: dict[str, dict[str, Finding]] = {}    # flow -> finding id -> its latest state
         self.last_flush = 0.0
         self.closed = False
 
@@ -107,7 +107,7 @@ class Judge:
             for f in findings:
                 flows = [f.flow, *f.detail.get("flows", {})]
                 for name in flows:
-                    self.findings.setdefault(_base(name), []).append(f)
+                    self.findings.setdefault(_base(name), {})[f.id] = f
                 if f.kind in CONTENT_KINDS:
                     self.content.setdefault(_base(f.flow), f"carries run data ({f.kind}: "
                                             f"{', '.join(f.samples) or f.run_id or 'identifiers'})")
@@ -123,7 +123,7 @@ class Judge:
                 self._answer(h.conn, h.qid, not reason, reason)
             marked = {id(f) for f in findings}
             for flow, reason in self.blocked.items():
-                for f in self.findings.get(flow, []):
+                for f in self.findings.get(flow, {}).values():
                     if f.detail.get("blocked") != reason:
                         f.detail["blocked"] = reason
                         if id(f) not in marked:   # written again, now saying so
