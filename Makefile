@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: setup system demo test lint bench lock clean
+# mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy.in)
+MITM_VENV  := .venv-mitmproxy
+MITM_STAMP := $(MITM_VENV)/.installed-$(shell cat mitmproxy.lock | cksum | cut -d' ' -f1)
 
-setup: $(STAMP)
+.PHONY: setup system demo test lint bench lock lock-mitmproxy clean
+
+setup: $(STAMP) $(MITM_STAMP)
 
 # Runtime dependencies exactly as locked (hashes checked), then the project itself, then the test
 # tools at the versions the suite last passed with.
@@ -16,6 +20,12 @@ $(STAMP): pyproject.toml constraints.txt requirements.lock
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+$(MITM_STAMP): mitmproxy.lock
+	test -x $(MITM_VENV)/bin/python || $(PYTHON) -m venv $(MITM_VENV)
+	$(MITM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MITM_VENV)/bin/python -m pip install -q --require-hashes -r mitmproxy.lock
+	rm -f $(MITM_VENV)/.installed-* && touch $@
 
 system:
 	bash scripts/install-system-deps.sh
@@ -38,5 +48,11 @@ lock: setup
 	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 		--no-emit-find-links -c constraints.txt -o requirements.lock pyproject.toml
 
+# Re-pin mitmproxy's environment with hashes (mitmproxy.in -> mitmproxy.lock).
+lock-mitmproxy: setup
+	$(VENV)/bin/python -m pip install -q pip-tools
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o mitmproxy.lock mitmproxy.in
+
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) $(MITM_VENV) out .pytest_cache

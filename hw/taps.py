@@ -7,7 +7,9 @@ A tap module has ``add_arguments(parser)`` (its ``sandbox watch`` options) and
 from __future__ import annotations
 
 from hw import follow
+from hw.net import tap as net
 
 TAP_MODULES = [
     follow,  # --follow FILE.pcapng: a recording another program writes
+    net,  # --mode ...: mitmproxy carries the instrument's traffic, dumpcap records it
 ]

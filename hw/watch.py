@@ -15,6 +15,9 @@ from sandbox.engine import Engine
 from sandbox.session import Session, SessionResult, Source
 from sandbox.store import Store
 
+# Nice increment of the analysis during a live session (0..19): below the taps' recording processes.
+ANALYSIS_NICE = 10
+
 
 def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: Path, stop: threading.Event,
           allow: Sequence[str] = (), instrument: Sequence[str] | None = None, jobs: int = 2,
@@ -41,15 +44,37 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                 stop_taps()
                 raise
             started.append(tap)
+        _analysis_yields(analyzer)
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()
-        session = Session(engine, indexes, store=store, mode="watch", live=True)
+        hooks = [tap.on_findings for tap in started if hasattr(tap, "on_findings")]
+
+        def on_findings(findings: list, watermark: float) -> None:
+            for hook in hooks:
+                hook(findings, watermark)
+
+        session = Session(engine, indexes, store=store, mode="watch", live=True,
+                          on_findings=on_findings if hooks else None)
         return session.run(sources, stop, before_finish=stop_taps)
     finally:
         stop_taps()
         if isinstance(analyzer, AnalyzerProcess):
             analyzer.close()
+
+
+def _analysis_yields(analyzer) -> None:
+    """Record first: once the taps run, analysis (this thread, the worker) yields the CPU to them.
+
+    A tap's processes (mitmproxy, dumpcap, recorders) keep their priority; when both want the CPU,
+    the recording keeps pace with the instrument and the analysis lags, says so, and catches up."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + ANALYSIS_NICE))
+        if isinstance(analyzer, AnalyzerProcess):
+            pid = analyzer.pid
+            os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + ANALYSIS_NICE))
+    except OSError:
+        pass    # a lower priority is a courtesy: without it the session still records first
 
 
 def session_folder(record: Path | None, started: float) -> Path:

@@ -108,6 +108,11 @@ class AnalyzerProcess:
         self.views = 0
         self.allowed: dict[str, bool] = {}
 
+    @property
+    def pid(self) -> int:
+        """The worker's process id (a live session lowers its priority below the taps')."""
+        return self._proc.pid
+
     def payload(self, payload: Payload) -> None:
         if payload.direction != "out":
             return

@@ -24,6 +24,8 @@ examples:
   sandbox replay capture.pcapng --run RUN_DIR --report out.json --junit out.xml --html out.html
   sandbox replay ring_*.pcapng --run RUN_A --run RUN_B --tls-keylog keys.log --allow lims.lab.example
   sandbox watch --run RUN_DIR --follow live.pcapng --db store.sqlite --dash
+  sandbox watch --run RUN_DIR --mode regular --listen 0.0.0.0:8080 --iface eth1 --allow-file bench.toml --dash
+  sandbox ca --install-help
   sandbox dash --db store.sqlite
   sandbox demo
 
@@ -35,6 +37,9 @@ exit status: 0 clean, 1 suspected leak (any high or critical finding), 2 bad inp
 
 WATCH_EPILOG = """\
 examples:
+  sandbox watch --run RUN_DIR --mode regular --listen 0.0.0.0:8080 --iface eth1 --db store.sqlite --dash
+  sandbox watch --run RUN_DIR --mode transparent --iface eth1 --allow-file bench.toml --block
+  sandbox watch --run RUN_DIR --mode wireguard --listen 0.0.0.0:51820 --iface eth0
   sandbox watch --run RUN_DIR --follow /var/tmp/bench.pcapng --db store.sqlite --dash
   sandbox watch --run RUN_DIR --follow live.pcapng --duration 600 --report out.json --junit out.xml
 
@@ -106,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="access token (required when --host is not loopback; default: $SANDBOX_DASH_TOKEN, "
                          "else generated; never empty)")
 
+    ca = sub.add_parser("ca", help="where the rig's CA is (made on first use) and how to install it",
+                        description="The network tap's certificate authority: made on first use (key 0600), "
+                                    "trusted by the instrument PC so the rig can read its TLS.")
+    ca.add_argument("--ca-dir", type=Path, metavar="DIR",
+                    help="the CA folder (default $SANDBOX_CA_DIR or ~/.config/instrument-sandbox/ca)")
+    ca.add_argument("--install-help", action="store_true",
+                    help="how to install the certificate on a Windows or Linux instrument PC")
+
     dm = sub.add_parser("demo", help="replay the built-in demo capture against the demo run folder",
                         description="Replay captures/demo (made by the project's simulator) and print the "
                                     "findings. Reports go to out/demo/.")
@@ -126,6 +139,8 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
                         "removed at exit); refused while another session uses it")
     p.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
                    help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
+    p.add_argument("--allow-file", type=Path, metavar="TOML",
+                   help='bench allow-list in a TOML file: allow = ["lims.lab.example", "10.0.0.0/24"]')
     p.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
                    help="addresses of the instrument side (default: whoever opens each connection)")
     p.add_argument("--cache-dir", type=Path,
@@ -139,6 +154,13 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "allow_file", None) is not None:
+            from sandbox.allowfile import AllowFileError, read_allow_file
+
+            try:
+                args.allow = [*args.allow, *read_allow_file(args.allow_file)]
+            except AllowFileError as exc:
+                raise BadInput(str(exc)) from None
         if args.command == "index":
             return cmd_index(args)
         if args.command == "replay":
@@ -149,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_dash(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "ca":
+            return cmd_ca(args)
     except BadInput as exc:
         # messages name files the instrument wrote (its run folder): escaped like any traffic string
         print(f"sandbox: error: {safe_text(str(exc), limit=MAX_SHOWN)}", file=sys.stderr)
@@ -313,7 +337,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from hw.taps import TAP_MODULES
     from hw.watch import session_folder, watch
 
-    taps = [tap for module in TAP_MODULES for tap in module.from_args(args)]
+    try:
+        taps = [tap for module in TAP_MODULES for tap in module.from_args(args)]
+    except TapError as exc:
+        raise BadInput(str(exc)) from None
     if not taps:
         raise BadInput("nothing to watch: give at least one tap (see `sandbox watch --help`)")
     if args.duration is not None and args.duration <= 0:
@@ -339,6 +366,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
             dashboards.append(subprocess.Popen(
                 [sys.executable, "-m", "dashboards", "--db", store.path, "--port", str(args.port)]))
         if not args.quiet:
+            for tap in taps:
+                for line in getattr(tap, "started_lines", lambda: [])():
+                    print(line, flush=True)
             print(f"recording to {session_dir}/  (Ctrl-C ends the session)", flush=True)
 
     try:
@@ -349,6 +379,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         except TapError as exc:
             raise BadInput(str(exc)) from exc
         status = _finish(args, result.report, store.path if temp is None else None)
+        for tap in taps:
+            for note in getattr(tap, "notes", []):
+                print(f"sandbox: {tap.name}: {note}", file=sys.stderr)
         if not args.quiet:
             print(f"recordings: {session_dir}/  (`sandbox replay` them for the same findings)")
         if result.store_error:
@@ -374,6 +407,24 @@ def cmd_dash(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
     serve(str(args.db), host=args.host, port=args.port, token=args.token)
+    return EXIT_CLEAN
+
+
+def cmd_ca(args: argparse.Namespace) -> int:
+    from hw.net.ca import ensure_ca, install_help
+
+    try:
+        ca, made = ensure_ca(args.ca_dir)
+    except OSError as exc:
+        raise BadInput(f"cannot make the rig's CA: {exc.strerror or exc}") from None
+    print(f"{'made the' if made else 'the'} rig's CA: {ca.folder}")
+    print(f"  certificate for the instrument PC: {ca.cert_file} (Windows: {ca.cer_file.name})")
+    print(f"  private key (stays on the rig, 0600): {ca.key_file}")
+    if args.install_help:
+        print()
+        print(install_help(ca), end="")
+    else:
+        print("`sandbox ca --install-help` says how to install it on a Windows or Linux instrument PC.")
     return EXIT_CLEAN
 
 

@@ -212,7 +212,8 @@ class Session:
 
     def __init__(self, engine: Engine, indexes: Sequence, *, store: Store | None = None, mode: str = "replay",
                  live: bool = False, errors: list[dict[str, str]] | None = None,
-                 progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time,
+                 on_findings: Callable[[list[Finding], float], None] | None = None) -> None:
         self.engine = engine
         self.indexes = list(indexes)
         self.store = store
@@ -221,6 +222,9 @@ class Session:
         self.errors = errors if errors is not None else []
         self.progress = progress
         self.clock = clock
+        # a live tap that acts on findings (--block): called with the findings a flush writes (it may
+        # add to them) and the capture time everything was fed up to; at the end with all of them
+        self.on_findings = on_findings
         self.started = clock()
         self.run_rows = [{"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids)}
                          for ix in self.indexes]
@@ -318,10 +322,15 @@ class Session:
         self._write(begin)
 
     def _flush(self, sources: Sequence[Source]) -> None:
-        if self.store is None:
+        if self.store is None and self.on_findings is None:
             return
         engine = self.engine
-        findings, traffic, flows = engine.changed(), engine.take_traffic(), engine.take_touched_flows()
+        findings = engine.changed()
+        if self.on_findings is not None:
+            self.on_findings(findings, self._watermark)
+        if self.store is None:
+            return
+        traffic, flows = engine.take_traffic(), engine.take_touched_flows()
         health = [s.health() for s in sources]
         blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined)
 
@@ -339,6 +348,8 @@ class Session:
     def _end(self, sources: Sequence[Source]) -> SessionResult:
         engine = self.engine
         findings = engine.finish()
+        if self.on_findings is not None:
+            self.on_findings(findings, math.inf)
         errors = self.errors
         capture_rows = []
         not_examined: list[NotExamined] = []

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests use (tshark/dumpcap, socat, headless chromium + driver).
+# Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, headless chromium + driver,
+# nftables for the network tap's transparent mode, curl as a real client).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -9,6 +10,8 @@ command -v socat       >/dev/null 2>&1 || need+=(socat)
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)
+command -v nft         >/dev/null 2>&1 || need+=(nftables)
+command -v curl        >/dev/null 2>&1 || need+=(curl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2

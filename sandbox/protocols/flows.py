@@ -378,7 +378,10 @@ class Dissector:
     def _plaintext(self, seg: Segment, out: Items) -> None:
         key, flow = self._lookup(seg, "tcp")
         if flow is None:
-            flow = self._new_flow(key, seg, "tcp", seg.sport >= seg.dport, out)
+            # a proxy's plaintext says who opened the connection (it may come before the SYN does);
+            # tshark's does not, and the ephemeral (higher) port is the client's
+            client = seg.meta.get("client") if seg.meta else None
+            flow = self._new_flow(key, seg, "tcp", client == "src" if client else seg.sport >= seg.dport, out)
         direction = "out" if (seg.src, seg.sport) == flow.out else "in"
         self.last, self.last_direction = flow.info, direction
         flow.info.decrypted = True

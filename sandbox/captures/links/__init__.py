@@ -23,6 +23,7 @@ from sandbox.captures.links import (
     ppp,
     ppp_hdlc,
     pppoe,
+    proxied,
     radiotap,
     raw,
     slip,
@@ -50,6 +51,7 @@ LINKTYPES: dict[int, ModuleType] = {
     113: sll,
     127: radiotap,
     129: arcnet_linux,
+    162: proxied,   # LINKTYPE_USER15: the network tap's plaintext feed (hw/net)
     189: usbmon48,
     220: usbmon,
     228: ipv4,

@@ -1,0 +1,189 @@
+"""The network tap under load: a large HTTPS upload through mitmproxy alone, then through the rig
+(mitmproxy + our addon + dumpcap + the live session correlating), side by side in one run.
+
+Prints: upload MB/s through mitmproxy alone, through the tap recording only, and through the rig
+analysing live, with the overhead against mitmproxy alone (target at most 10%); whether the recording is
+complete at that rate (dumpcap's drops, and the client's TCP stream in the pcapng without a hole);
+how long after the upload's last byte the leak it ends with is in the store (the unfavourable case:
+the run data comes last, after MB of other bytes the correlator must get through first); and the
+same for a small leak on an idle rig (target under 1 s).
+
+    .venv/bin/python benchmarks/net_tap.py [--mb 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hw.net.mitm import mitmdump  # noqa: E402
+from sandbox.captures import open_capture  # noqa: E402
+from sandbox.simulate import ensure_demo  # noqa: E402
+from tests.hw.net.servers import https_sink, make_pki  # noqa: E402
+
+WAIT_S = 600
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"proxy did not start: {proc.args}") from None
+            time.sleep(0.2)
+
+
+def upload(path: Path, url: str, port: int, ca: Path) -> tuple[float, float]:
+    """curl -T through the proxy; (seconds, time its last byte was answered)."""
+    t0 = time.monotonic()
+    subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(path), "--proxy", f"http://127.0.0.1:{port}",
+                    "--cacert", str(ca), url], check=True, timeout=WAIT_S)
+    t1 = time.monotonic()
+    return t1 - t0, time.time()
+
+
+def store_rows(db: Path, sql: str) -> list[tuple]:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return []
+
+
+def finding_latency(db: Path, path_label: str, t_end: float) -> float:
+    """Seconds from ``t_end`` to the first high finding whose chain names ``path_label``."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        for (chain,) in store_rows(db, "SELECT chain FROM findings WHERE severity_rank >= 3"):
+            if path_label in chain:
+                return time.time() - t_end
+        time.sleep(0.02)
+    return float("nan")
+
+
+def recording_complete(pcap: Path, proxy_port: int) -> tuple[int, int, int]:
+    """(client payload bytes recorded, sum over its connections of their sequence spans, drops):
+    equal when the client's streams are in the recording without a hole."""
+    cap = open_capture(pcap)
+    got = 0
+    spans: dict[int, list[int]] = {}           # client port -> [first seq, bytes past it seen]
+    for seg in cap:
+        if seg.transport == "tcp" and seg.dport == proxy_port and seg.data:
+            got += len(seg.data)
+            span = spans.setdefault(seg.sport, [seg.seq, 0])
+            span[1] = max(span[1], (seg.seq - span[0]) % (1 << 32) + len(seg.data))
+    return got, sum(s[1] for s in spans.values()), cap.stats.drops
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=int, default=200)
+    args = ap.parse_args()
+    run_dir, _ = ensure_demo(ROOT / "captures" / "demo")
+    tmp = Path(tempfile.mkdtemp(prefix="sbx-net-bench-"))
+    pki = make_pki(tmp / "pki", ["localhost", "127.0.0.1"])
+    server, _ = https_sink(pki)
+    url = f"https://localhost:{server.server_address[1]}"
+    leak = gzip.decompress(next((run_dir / "Data/Intensities/BaseCalls").glob("PT9936*.fastq.gz")).read_bytes())
+    body = tmp / "upload.bin"
+    rng = np.random.default_rng(11)
+    with open(body, "wb") as f:        # other bytes first, the run data last: the unfavourable case
+        for _ in range(args.mb):
+            f.write(rng.integers(0, 256, 1 << 20, dtype=np.uint8).tobytes())
+        f.write(leak)
+    small = tmp / "small.fastq"
+    small.write_bytes(leak)
+    size_mb = body.stat().st_size / 1e6
+    print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {ROOT.name}")
+
+    # 1. mitmproxy alone, as the rig runs it (same streaming), no addon
+    port = free_port()
+    conf = tmp / "ca"
+    from hw.net.ca import ensure_ca
+
+    ensure_ca(conf)
+    alone = subprocess.Popen([mitmdump(), "--listen-host", "127.0.0.1", "--listen-port", str(port), "--set",
+                              f"confdir={conf}", "--set", f"ssl_verify_upstream_trusted_ca={pki.ca}",
+                              "--set", "stream_large_bodies=1m", "--set", "flow_detail=0"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, alone)
+        secs_alone, _ = upload(body, f"{url}/alone", port, conf / "mitmproxy-ca-cert.pem")
+    finally:
+        alone.terminate()
+        alone.wait()
+    print(f"  mitmproxy alone:            {size_mb / secs_alone:7.1f} MB/s  ({secs_alone:.1f} s)")
+
+    # 2. the tap recording only (mitmproxy + addon + recorder + dumpcap, nothing analysing)
+    from hw.net.tap import NetTap
+
+    tap = NetTap("regular", "127.0.0.1:0", ca_dir=conf, upstream_ca=pki.ca)
+    tap.start(tmp / "rec-only")
+    try:
+        secs_tap, _ = upload(body, f"{url}/tap", tap.port, conf / "mitmproxy-ca-cert.pem")
+    finally:
+        tap.stop()
+    print(f"  the tap recording only:     {size_mb / secs_tap:7.1f} MB/s  ({secs_tap:.1f} s)  "
+          f"{secs_tap / secs_alone - 1:+.1%}")
+
+    # 3. the rig: sandbox watch with the network tap, correlating live
+    port = free_port()
+    db, rec = tmp / "store.sqlite", tmp / "rec"
+    rig = subprocess.Popen([sys.executable, "-m", "sandbox.cli", "watch", "--run", str(run_dir), "--mode", "regular",
+                            "--listen", f"127.0.0.1:{port}", "--ca-dir", str(conf), "--upstream-ca", str(pki.ca),
+                            "--record", str(rec), "--db", str(db), "--quiet", "--cache-dir", str(tmp / "cache"),
+                            "--report", str(tmp / "report.json")], cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not store_rows(db, "SELECT value FROM session WHERE key = 'live'"):
+            if rig.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the rig did not start")
+            time.sleep(0.2)
+        secs_rig, t_end = upload(body, f"{url}/rig", port, conf / "mitmproxy-ca-cert.pem")
+        print(f"  through the rig:            {size_mb / secs_rig:7.1f} MB/s  ({secs_rig:.1f} s)")
+        print(f"  overhead vs mitmproxy alone: {secs_rig / secs_alone - 1:+.1%}  (target <= +10%)")
+        late = finding_latency(db, "PUT /rig", t_end)
+        print(f"  leak at the end of the {size_mb:.0f} MB upload in the store {late:+.2f} s after its last byte")
+        lag = store_rows(db, "SELECT value FROM session WHERE key = 'lag_bytes'")
+        print(f"    (analysis lag when found: {json.loads(lag[0][0]) / 1e6 if lag else 0:.0f} MB recorded, not yet read)")
+        time.sleep(3)   # an idle rig
+        _, t_small = upload(small, f"{url}/small", port, conf / "mitmproxy-ca-cert.pem")
+        quick = finding_latency(db, "PUT /small", t_small)
+        print(f"  small leak on an idle rig in the store {quick:+.2f} s after its last byte  (target < 1 s)")
+    finally:
+        rig.send_signal(signal.SIGTERM)
+        rig.wait(WAIT_S)
+    got, span, drops = recording_complete(rec / "net.pcapng", port)
+    print(f"  recording: {got / 1e6:.1f} MB of the client's TCP payload, stream span {span / 1e6:.1f} MB, "
+          f"drops {drops}: {'complete' if got >= span and drops == 0 else 'INCOMPLETE'}")
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The raw recording: dumpcap on the instrument-facing interface, then the TLS keys injected into it.
+
+dumpcap writes pcapng with a large kernel buffer (``-B``) so a burst does not drop packets, and
+counts what it dropped in its Interface Statistics Blocks (the session reads them).  At the end
+the key log mitmproxy wrote is embedded as a Decryption Secrets Block (``editcap --inject-secrets``),
+so ``sandbox replay`` and Wireshark decrypt the recording on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from hw.net.procs import spawn, stop
+from hw.tap import TapError
+
+BUFFER_MB = 256          # kernel capture buffer: ~2 s of a saturated 1 Gbit/s link
+START_TIMEOUT_S = 20.0   # dumpcap opens the interface and writes its header well within this
+SETTLE_S = 0.3           # before stopping: the kernel hands dumpcap the last packets in flight
+SHB_MIN = 28             # a complete Section Header Block: dumpcap has started writing
+
+
+class Dumpcap:
+    def __init__(self, iface: str, out: Path, bpf: str = "", netns: str | None = None,
+                 buffer_mb: int = BUFFER_MB, ring: tuple[int, int] | None = None) -> None:
+        self.iface, self.out, self.bpf, self.netns, self.buffer_mb = iface, Path(out), bpf, netns, buffer_mb
+        self.ring = ring       # (MB per file, files kept or 0 for all): STEM_NNNNN_TIME.pcapng
+        self.proc: subprocess.Popen | None = None
+        self.log = self.out.with_name(self.out.stem + "-dumpcap.log")
+
+    def files(self) -> list[Path]:
+        """The recording's files: the one file, or the ring's in order."""
+        if self.ring is None:
+            return [self.out] if self.out.exists() else []
+        from hw.net.ring import ring_files
+
+        return ring_files(self.out.parent, self.out.stem)
+
+    def start(self) -> None:
+        if shutil.which("dumpcap") is None:
+            raise TapError("dumpcap is missing: install Wireshark's dumpcap (Debian: apt-get install tshark)")
+        cmd = ["dumpcap", "-q", "-B", str(self.buffer_mb), "-i", self.iface, "-w", str(self.out)]
+        if self.bpf:
+            cmd += ["-f", self.bpf]
+        if self.ring is not None:
+            size_mb, files = self.ring
+            cmd += ["-b", f"filesize:{size_mb * 1000}"] + (["-b", f"files:{files}"] if files else [])
+        with open(self.log, "wb") as log:
+            self.proc = spawn(cmd, netns=self.netns, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ((files := self.files()) and files[0].stat().st_size >= SHB_MIN):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                stop(self.proc)
+                raise TapError(f"dumpcap cannot record on {self.iface}: {self._reason()}")
+            time.sleep(0.05)
+        os.chmod(files[0], 0o600)
+
+    def _reason(self) -> str:
+        lines = [ln.strip() for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not ln.startswith(("Capturing on", "File:", "Running as"))]
+        return lines[0] if lines else "it exited without saying why"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            time.sleep(SETTLE_S)
+        stop(self.proc, signal.SIGINT)     # dumpcap writes its statistics (drops) and closes the file
+
+    def inject_secrets(self, keylog: Path) -> str | None:
+        """Embed ``keylog`` in the recording's files (each atomically); None, or why it could not be."""
+        files = self.files()
+        if not keylog.exists() or keylog.stat().st_size == 0 or not files:
+            return None
+        if shutil.which("editcap") is None:
+            return "editcap is missing: the TLS keys stay beside the recording"
+        for path in files:
+            os.chmod(path, 0o600)
+            tmp = path.with_name(path.name + ".tmp")
+            res = subprocess.run(["editcap", "--inject-secrets", f"tls,{keylog}", str(path), str(tmp)],
+                                 capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                tmp.unlink(missing_ok=True)
+                return f"editcap could not embed the TLS keys in {path.name}: {res.stderr.strip()[:200]}"
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        return None

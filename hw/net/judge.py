@@ -1,0 +1,145 @@
+"""``--block``: the rig's verdicts on what the addon holds (a request, a connection).
+
+The addon asks over a local socket (one JSON line per question, answered by id).  A connection to
+a name the allow-list does not hold is refused at once.  A request is answered once the session
+has analysed it: the session calls ``on_findings`` after each store flush with the findings that
+changed and the capture time it has fed everything up to; a request recorded before the previous
+flush and older than that watermark has been seen by the correlator, so its flow's findings are
+final enough to judge.  Findings on blocked flows say so (``detail["blocked"]``).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.correlate.allow import AllowList
+from sandbox.model import Finding
+
+# What makes a request carry run data: content evidence (any severity it has is at least medium).
+CONTENT_KINDS = ("run-bytes", "sequence", "identifier")
+
+
+def flow_name(client: list, dst: list) -> str:
+    """The Dissector's name of a TCP flow (instrument side first)."""
+    def fmt(ip: str, port: int) -> str:
+        return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    return f"tcp {fmt(*client)} > {fmt(*dst)}"
+
+
+@dataclass
+class _Held:
+    qid: int
+    conn: socket.socket
+    flow: str
+    host: str
+    t: float
+    arrived: float
+
+
+class Judge:
+    def __init__(self, allow: list[str]) -> None:
+        self.allow = AllowList(allow)
+        self.sock: socket.socket | None = None
+        self.lock = threading.Lock()
+        self.held: list[_Held] = []
+        self.content: dict[str, str] = {}     # flow -> why it carries run data
+        self.blocked: dict[str, str] = {}     # flow -> why it was blocked
+        self.findings: dict[str, dict[str, Finding]] = {}    # flow -> finding id -> its latest state
+        self.last_flush = 0.0
+        self.closed = False
+
+    # -- the addon's side ---------------------------------------------------------------------
+    def listen(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+        threading.Thread(target=self._accept, name="sandbox-judge", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as f:
+            for line in f:
+                try:
+                    q = json.loads(line)
+                    self._question(conn, q)
+                except (ValueError, KeyError, TypeError, OSError):
+                    continue
+
+    def _question(self, conn: socket.socket, q: dict) -> None:
+        flow = flow_name(q["client"], q["dst"])
+        if q["op"] == "connect":
+            names = [n for n in (q.get("sni"), q.get("host")) if n]
+            if self.allow and names and not any(self.allow.allows(n) for n in names):
+                reason = f"unlisted destination {names[0]}"
+                with self.lock:
+                    self.blocked.setdefault(flow, reason)
+                self._answer(conn, q["id"], False, reason)
+            else:
+                self._answer(conn, q["id"], True, "")
+            return
+        with self.lock:
+            self.held.append(_Held(q["id"], conn, flow, str(q.get("host", "")), float(q["t"]), time.monotonic()))
+
+    @staticmethod
+    def _answer(conn: socket.socket, qid: int, allow: bool, reason: str) -> None:
+        try:
+            conn.sendall(json.dumps({"id": qid, "allow": allow, "reason": reason}).encode() + b"\n")
+        except OSError:
+            pass    # the addon went away: it fails closed by itself
+
+    # -- the session's side --------------------------------------------------------------------
+    def on_findings(self, findings: list[Finding], watermark: float) -> None:
+        """After a flush: learn what changed, answer what has been analysed, mark what was blocked."""
+        now = time.monotonic()
+        with self.lock:
+            for f in findings:
+                flows = [f.flow, *f.detail.get("flows", {})]
+                for name in flows:
+                    self.findings.setdefault(_base(name), {})[f.id] = f
+                if f.kind in CONTENT_KINDS:
+                    self.content.setdefault(_base(f.flow), f"carries run data ({f.kind}: "
+                                            f"{', '.join(f.samples) or f.run_id or 'identifiers'})")
+            ready = [h for h in self.held if h.arrived <= self.last_flush and h.t <= watermark]
+            self.held = [h for h in self.held if h not in ready]
+            self.last_flush = now
+            for h in ready:
+                reason = self.content.get(h.flow, "")
+                if not reason and self.allow and h.host and not self.allow.allows(h.host):
+                    reason = f"unlisted destination {h.host}"
+                if reason:
+                    self.blocked.setdefault(h.flow, reason)
+                self._answer(h.conn, h.qid, not reason, reason)
+            marked = {id(f) for f in findings}
+            for flow, reason in self.blocked.items():
+                for f in self.findings.get(flow, {}).values():
+                    if f.detail.get("blocked") != reason:
+                        f.detail["blocked"] = reason
+                        if id(f) not in marked:   # written again, now saying so
+                            findings.append(f)
+                            marked.add(id(f))
+
+    def close(self) -> None:
+        self.closed = True
+        with self.lock:
+            for h in self.held:     # the session ends: nothing unjudged passes
+                self._answer(h.conn, h.qid, False, "the session ended before it was judged")
+            self.held.clear()
+        if self.sock is not None:
+            self.sock.close()
+
+
+def _base(flow: str) -> str:
+    """A flow name without the ``#n`` the Dissector adds when a 4-tuple is reused."""
+    return flow.split(" #", 1)[0]

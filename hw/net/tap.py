@@ -1,0 +1,298 @@
+"""The network tap: mitmproxy carries the instrument's traffic, dumpcap records it, both are followed.
+
+    tap = NetTap(mode="regular", listen="127.0.0.1:0")   # the Python API (no root needed)
+    sources = tap.start(session_dir)                     # tap.listen: where the instrument points
+    ...                                                  # tap.ca.cert_file: what it trusts
+    tap.stop()
+
+Record first: dumpcap writes ``net.pcapng`` (the instrument-facing interface, raw), the recorder
+writes ``feed/proxied.pcapng`` (what mitmproxy read inside TLS) before the session reads either.
+The session follows both: plaintext on the wire from the raw recording, TLS contents from the feed;
+a replay of ``net.pcapng`` (its TLS keys injected at the end) gives the same findings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hw.net.ca import CA, ensure_ca
+from hw.net.dumpcap import Dumpcap
+from hw.net.mitm import MitmOptions, check_mode
+from hw.net.nft import Redirect
+from hw.net.procs import spawn, stop
+from hw.net.ring import RingSource
+from hw.tap import TapError
+from sandbox.session import CaptureSource, Source
+
+START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
+DEFAULT_PORTS = {"regular": 8080, "transparent": 8080, "socks5": 1080, "wireguard": 51820, "upstream": 8080}
+RAW_FILE, FEED_FILE, KEYLOG_FILE = "net.pcapng", "feed/proxied.pcapng", "tls-keys.log"
+
+
+def parse_listen(listen: str | None, mode: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``) -> (host, port); the mode's default port when left out."""
+    default_host = "127.0.0.1" if mode in ("regular", "socks5") or mode.startswith("upstream") else "0.0.0.0"
+    port = DEFAULT_PORTS[mode.split(":", 1)[0]]
+    if not listen:
+        return default_host, port
+    host, sep, p = listen.rpartition(":")
+    if not sep:
+        host, p = listen, str(port)
+    host = host.strip("[]") or default_host
+    if not p.isdigit() or int(p) > 65535:
+        raise TapError(f"--listen {listen}: the port must be a number up to 65535")
+    return host, int(p)
+
+
+def free_port(host: str, udp: bool = False) -> int:
+    """A port nothing listens on now (for --listen HOST:0: the capture filter must name the port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port_free(host: str, port: int, udp: bool = False) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise TapError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+class NetTap:
+    """``sandbox watch --mode ...``: see the module docstring."""
+
+    def __init__(self, mode: str = "regular", listen: str | None = None, iface: str | None = None,
+                 netns: str | None = None, ca_dir: Path | None = None, judge=None,
+                 upstream_ca: Path | None = None, ring: tuple[int, int] | None = None) -> None:
+        self.mode = check_mode(mode)
+        self.host, self.port = parse_listen(listen, self.mode)
+        self.iface = iface
+        self.netns = netns
+        self.ca_dir = ca_dir
+        self.judge = judge
+        self.upstream_ca = upstream_ca
+        self.ring = ring
+        self.name = f"net {self.mode}"
+        self.ca: CA | None = None
+        self.wireguard_conf: list[str] = []
+        self.notes: list[str] = []
+        self._dumpcap: Dumpcap | None = None
+        self._recorder: subprocess.Popen | None = None
+        self._mitm: subprocess.Popen | None = None
+        self._redirect: Redirect | None = None
+        self._runtime: Path | None = None
+        self._mitm_log: Path | None = None
+        self._stopped = False
+
+    @property
+    def on_findings(self):
+        """With --block, the judge hears what the session found (see ``hw.net.judge``)."""
+        if self.judge is None:
+            raise AttributeError("on_findings")
+        return self.judge.on_findings
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self, session_dir: Path) -> list[Source]:
+        session_dir = Path(session_dir)
+        try:
+            session_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise TapError(f"cannot record into {session_dir}: {exc.strerror or exc}") from None
+        try:
+            self._start(session_dir)
+        except BaseException:
+            self.stop()
+            raise
+        raw: Source = (RingSource(session_dir, Path(RAW_FILE).stem) if self.ring is not None
+                       else CaptureSource(session_dir / RAW_FILE, follow=True, channel="net"))
+        return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net")]
+
+    def _start(self, session_dir: Path) -> None:
+        transparent = self.mode in ("transparent",)
+        if transparent and not self.iface:
+            raise TapError("transparent mode needs --iface: the interface the instrument's traffic comes in on")
+        if self.netns is None:
+            if self.port == 0:
+                self.port = free_port(self.host, udp=self.mode == "wireguard")
+            check_port_free(self.host, self.port, udp=self.mode == "wireguard")
+        elif self.port == 0:
+            raise TapError("--listen HOST:0 is not supported with --netns: give the port")
+        if transparent:
+            self._redirect = Redirect(self.iface, self.port, self.netns)
+            self._redirect.check()
+        try:
+            self.ca, made = ensure_ca(self.ca_dir)
+        except OSError as exc:
+            raise TapError(f"cannot make the rig's CA: {exc.strerror or exc}") from None
+        if made:
+            self.notes.append(f"made the rig's CA in {self.ca.folder} (see `sandbox ca --install-help`)")
+        iface = self.iface or ("lo" if self.host.startswith("127.") or self.host == "::1" else None)
+        if iface is None:
+            raise TapError("give --iface: the interface the instrument's traffic comes in on")
+        # proxy modes: only the instrument's leg (mitmproxy's upstream leg may share the interface);
+        # WireGuard: the instrument's tunnel; transparent: everything the instrument sends
+        bpf = "" if transparent else f"udp port {self.port}" if self.mode == "wireguard" else f"tcp port {self.port}"
+        self._dumpcap = Dumpcap(iface, session_dir / RAW_FILE, bpf, self.netns, ring=self.ring)
+        self._dumpcap.start()
+        self._runtime = Path(tempfile.mkdtemp(prefix="sbx-net-"))     # short paths for the sockets
+        feed_sock = self._runtime / "feed.sock"
+        self._recorder = spawn([sys.executable, "-m", "hw.net.recorder", "--socket", str(feed_sock),
+                                "--out", str(session_dir / FEED_FILE)], stdout=subprocess.PIPE,
+                               cwd=Path(__file__).resolve().parents[2])
+        self._expect(self._recorder, "listening", None)
+        judge_sock = None
+        if self.judge is not None:
+            judge_sock = self._runtime / "judge.sock"
+            self.judge.listen(judge_sock)
+        keylog = session_dir / KEYLOG_FILE
+        os.close(os.open(keylog, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # secrets: private
+        opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder, feed_sock, judge_sock, self.upstream_ca)
+        env = {**os.environ, "MITMPROXY_SSLKEYLOGFILE": str(keylog)}
+        log_path = self._mitm_log = session_dir / "mitmdump.log"
+        with open(log_path, "wb") as log:
+            self._mitm = spawn(opts.command(), netns=self.netns, env=env, stdout=log, stderr=subprocess.STDOUT)
+        hello = self._expect(self._recorder, "ready", log_path)
+        self.wireguard_conf = [c for c in hello.get("wireguard", []) if c]
+        if self._redirect is not None:      # last: the instrument's TCP goes to a listening mitmproxy
+            self._redirect.install()
+
+    def _expect(self, proc: subprocess.Popen, word: str, mitm_log: Path | None) -> dict:
+        """Wait for ``word`` on the recorder's stdout; TapError when a process dies first."""
+        assert proc.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        buf = b""
+        while time.monotonic() < deadline:
+            if mitm_log is not None and self._mitm is not None and self._mitm.poll() is not None:
+                raise TapError(f"mitmproxy did not start: {_mitm_reason(mitm_log)}")
+            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    raise TapError("the tap's recorder stopped at start")
+                buf += chunk
+                for line in buf.decode(errors="replace").splitlines():
+                    if line.startswith(word):
+                        rest = line[len(word):].strip()
+                        return json.loads(rest) if rest.startswith("{") else {}
+        raise TapError(f"the network tap did not start within {START_TIMEOUT_S:.0f} s"
+                       + (f": {_mitm_reason(mitm_log)}" if mitm_log else ""))
+
+    def started_lines(self) -> list[str]:
+        """What the engineer needs once the tap is up: where to point the instrument, what it trusts."""
+        where = {"regular": "HTTP(S) proxy", "socks5": "SOCKS5 proxy", "transparent": "transparent redirect to",
+                 "wireguard": "WireGuard endpoint"}.get(self.mode, f"proxy ({self.mode})")
+        lines = [f"network tap: {where} {self.host}:{self.port}" + (f" in {self.netns}" if self.netns else "")
+                 + f", recording {self.iface or 'lo'}",
+                 f"instrument PC trusts: {self.ca.cert_file if self.ca else '?'}  (`sandbox ca --install-help`)"]
+        for conf in self.wireguard_conf:
+            lines += ["WireGuard client config for the instrument PC:", conf]
+        return lines + self.notes
+
+    # -- stop ----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Traffic first (mitmproxy), then the recordings; keys injected, rules removed. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._redirect is not None:
+                self._redirect.remove()
+            stop(self._mitm)
+            stop(self._recorder)   # ends by itself when mitmproxy hangs up
+            self.notes += _addon_errors(self._mitm_log)
+            if self.judge is not None:
+                self.judge.close()
+            if self._dumpcap is not None:
+                self._dumpcap.stop()
+                keylog = self._dumpcap.out.with_name(KEYLOG_FILE)
+                why = self._dumpcap.inject_secrets(keylog)
+                if why is None and keylog.exists() and self._dumpcap.files():
+                    keylog.unlink()    # the recording carries them now; one copy of secrets is enough
+                elif why:
+                    self.notes.append(why)
+        finally:
+            if self._runtime is not None:
+                shutil.rmtree(self._runtime, ignore_errors=True)
+
+
+def _addon_errors(log: Path | None) -> list[str]:
+    """Our addon's failures mitmproxy logged: what they cost the live feed must not go unsaid."""
+    if log is None or not log.exists():
+        return []
+    errors = [ln.split("] ", 1)[-1] for ln in log.read_text(errors="replace").splitlines() if "Addon error" in ln]
+    if not errors:
+        return []
+    return [f"the mitmproxy addon failed {len(errors)} time(s) (first: {errors[0][:200]}); the live findings may "
+            f"miss what those hooks carried: replay {RAW_FILE} for the full picture"]
+
+
+def _mitm_reason(log: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "it exited without saying why"
+    lines = [ln for ln in lines if "Error logged during startup" not in ln]
+    errors = [ln for ln in lines if "rror" in ln or "denied" in ln or "in use" in ln]
+    return (errors or lines or ["it exited without saying why"])[-1][:300]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--mode", metavar="MODE",
+                        help="network tap: mitmproxy in MODE carries the instrument's traffic: regular (explicit "
+                             "proxy), transparent (the rig redirects the instrument's TCP with nftables), wireguard "
+                             "(prints the client config), upstream:URL (via another proxy) or socks5")
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help="where the network tap listens (default 127.0.0.1:8080; transparent 0.0.0.0:8080, "
+                             "socks5 :1080, wireguard :51820; PORT 0 picks a free one)")
+    parser.add_argument("--iface", metavar="IFACE",
+                        help="instrument-facing interface: recorded raw, and redirected in transparent mode "
+                             "(default lo when listening on loopback)")
+    parser.add_argument("--netns", metavar="NAME", help="run the network tap inside this network namespace")
+    parser.add_argument("--ca-dir", type=Path, metavar="DIR",
+                        help="the rig's CA folder (default $SANDBOX_CA_DIR or ~/.config/instrument-sandbox/ca)")
+    parser.add_argument("--upstream-ca", type=Path, metavar="PEM",
+                        help="CA certificate the bench's own servers are signed by (mitmproxy verifies upstreams)")
+    parser.add_argument("--ring", metavar="MB[:FILES]",
+                        help="long sessions: the raw recording rotates every MB megabytes (net_NNNNN_TIME.pcapng), "
+                             "keeping the last FILES files when given")
+    parser.add_argument("--block", action="store_true",
+                        help="hold each request until judged; kill flows that carry run data or go to unlisted "
+                             "destinations before the upstream gets the body")
+
+
+def parse_ring(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    size, _, files = text.partition(":")
+    if not size.isdigit() or int(size) < 1 or (files and not files.isdigit()):
+        raise TapError(f"--ring {text}: give MB per file, optionally :FILES to keep (e.g. 500:48)")
+    return int(size), int(files or 0)
+
+
+def from_args(args) -> list[NetTap]:
+    if args.mode is None and not (args.listen or args.iface or args.netns or args.block or args.ring):
+        return []
+    judge = None
+    if args.block:
+        from hw.net.judge import Judge
+
+        judge = Judge(args.allow)
+    return [NetTap(args.mode or "regular", args.listen, args.iface, args.netns, args.ca_dir, judge, args.upstream_ca,
+                   parse_ring(args.ring))]

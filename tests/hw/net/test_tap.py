@@ -1,0 +1,97 @@
+"""A network tap that cannot start says why in one line, exits 2, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sandbox.simulate import ensure_demo
+from tests.hw.net.rig import REPO, WAIT_S
+from tests.hw.net.topology import bench
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture()
+def run_dir() -> Path:
+    return ensure_demo(REPO / "captures" / "demo")[0]
+
+
+def watch(tmp_path: Path, run_dir: Path, *args: str, env: dict | None = None,
+          prefix: list[str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*(prefix or []), sys.executable, "-m", "sandbox.cli", "watch", "--run", str(run_dir),
+                           "--record", str(tmp_path / "rec"), "--ca-dir", str(tmp_path / "ca"), "--quiet",
+                           "--cache-dir", str(tmp_path / "cache"), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=WAIT_S, env=env)
+
+
+def leftovers(tmp_path: Path) -> list[str]:
+    """Processes still running that were started for this session (they name its folders)."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if str(tmp_path) in cmd and "pytest" not in cmd:
+            out.append(cmd)
+    return out
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path, run_dir):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = watch(tmp_path, run_dir, "--mode", "regular", "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot listen" in result.stderr, result.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_dumpcap_missing_is_one_line_and_exit_2(tmp_path, run_dir):
+    env = {**os.environ, "PATH": str(tmp_path)}     # nothing on PATH: no dumpcap
+    result = watch(tmp_path, run_dir, "--mode", "regular", "--listen", "127.0.0.1:0", env=env)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "dumpcap is missing" in result.stderr, result.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_transparent_mode_without_cap_net_admin_leaves_no_rules_and_no_processes(tmp_path, run_dir):
+    with bench(f"sbx-net-cap{os.getpid() % 10000}") as b:
+        # root, but without CAP_NET_ADMIN: ip netns exec still works (CAP_SYS_ADMIN), nft does not
+        drop = ["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--"]
+        result = watch(tmp_path, run_dir, "--mode", "transparent", "--netns", b.rig, "--iface", b.rig_iface,
+                       "--listen", "0.0.0.0:8080", prefix=drop)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "CAP_NET_ADMIN" in result.stderr, result.stderr
+        assert "sbx_tap_" not in b.run(b.rig, ["nft", "list", "tables"]).stdout
+        assert leftovers(tmp_path) == []
+
+
+def test_transparent_mode_needs_an_interface(tmp_path, run_dir):
+    result = watch(tmp_path, run_dir, "--mode", "transparent")
+    assert result.returncode == 2 and "--iface" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unknown_mode_is_refused(tmp_path, run_dir):
+    result = watch(tmp_path, run_dir, "--mode", "local")
+    assert result.returncode == 2 and "unknown mode" in result.stderr
+
+
+def test_wireguard_mode_gives_the_client_config_for_the_instrument_pc(tmp_path):
+    from hw.net.tap import NetTap
+
+    tap = NetTap("wireguard", "127.0.0.1:0", ca_dir=tmp_path / "ca")
+    try:
+        tap.start(tmp_path / "rec")
+        lines = "\n".join(tap.started_lines())
+    finally:
+        tap.stop()
+    assert "[Interface]" in lines and "PrivateKey" in lines and f"Endpoint = 127.0.0.1:{tap.port}" in lines
+    assert (tmp_path / "rec" / "net.pcapng").stat().st_size > 0
+    assert leftovers(tmp_path) == []

@@ -1,0 +1,112 @@
+"""The network tap in transparent mode on a bench of namespaces made here: instrument - rig - cloud.
+
+Real clients in "instrument" (trusting the rig's CA) send run data to real servers in "cloud"; the
+rig redirects their TCP to mitmproxy with its own nftables rules, finds every leak live, and the
+recording replays to the same findings.  With --block the servers never get the run data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.simulate import ensure_demo
+from tests.hw.net.rig import REPO, WAIT_S, chains, end, essence, replay, rows, sandbox, wait_for
+from tests.hw.net.servers import make_pki
+from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, RIG_IN_IP, bench
+
+pytestmark = pytest.mark.e2e
+ALLOW = [CLOUD_NAME, "10.231.2.0/24", RIG_IN_IP]
+SCENARIOS = ["curl", "chunked-gzip", "s3", "websocket", "grpc", "raw-tls", "dns"]
+
+
+@pytest.fixture()
+def demo() -> Path:
+    return ensure_demo(REPO / "captures" / "demo")[0]
+
+
+@pytest.fixture()
+def topo(tmp_path):
+    with bench(f"sbx-net-{os.getpid() % 100000}") as b:
+        pki = make_pki(tmp_path / "pki", [CLOUD_NAME, CLOUD_IP])
+        received = tmp_path / "received.jsonl"
+        received.touch()
+        cloud = subprocess.Popen(b.cmd(b.cloud, [sys.executable, "-m", "tests.hw.net.cloud", str(tmp_path / "pki"),
+                                                 str(received)]), cwd=REPO, stdout=subprocess.PIPE, text=True)
+        try:
+            while (line := cloud.stdout.readline()) and line.strip() != "up":   # moto says hello first
+                pass
+            assert line.strip() == "up"
+            yield b, pki, received
+        finally:
+            cloud.kill()
+            cloud.wait()
+
+
+def rig(tmp_path: Path, b, pki, run_dir: Path, *extra: str):
+    rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"
+    proc = sandbox("watch", "--run", str(run_dir), "--mode", "transparent", "--netns", b.rig, "--iface", b.rig_iface,
+                   "--listen", "0.0.0.0:8080", "--ca-dir", str(tmp_path / "ca"), "--upstream-ca", str(pki.ca),
+                   "--record", str(rec), "--db", str(db), "--report", str(report), "--quiet",
+                   "--cache-dir", str(tmp_path / "cache"), "--allow", *ALLOW, *extra)
+    wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", proc)
+    return proc, rec, db, report
+
+
+def client(b, tmp_path: Path, run_dir: Path, scenario: str) -> subprocess.CompletedProcess:
+    return b.run(b.instrument, [sys.executable, "-m", "tests.hw.net.instrument", scenario, str(run_dir),
+                                str(tmp_path / "ca" / "mitmproxy-ca-cert.pem"), CLOUD_NAME], timeout=WAIT_S, cwd=REPO)
+
+
+def nft_tables(b) -> str:
+    return b.run(b.rig, ["nft", "list", "tables"]).stdout
+
+
+def test_every_leak_is_found_live_and_the_recording_replays_the_same(demo, topo, tmp_path):
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo)
+    try:
+        assert "sbx_tap_" in nft_tables(b)
+        for scenario in SCENARIOS:
+            done = client(b, tmp_path, demo, scenario)
+            assert done.returncode == 0, f"{scenario}: {done.stderr[-1500:]}"
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3"), "a live high finding", proc)
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    assert "sbx_tap_" not in nft_tables(b)          # the rig removed its redirect
+    live = json.loads(report.read_text())
+    chain_text = json.dumps([f["chain"] for f in live["findings"]])
+    for label in ("http/2", "websocket", "grpc", "content-encoding:gzip", "tunnel" if False else "tls"):
+        assert label in chain_text, label
+    assert {"run-bytes", "sequence", "dns-tunnel"} <= {f["kind"] for f in live["findings"]}
+    samples = {s for f in live["findings"] for s in f["samples"]}
+    assert {"PT9936-T1", "PT5698-N1", "PT9006-B1"} <= samples
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert code == 1
+    assert essence(live) == essence(again)
+    assert chains(live) == chains(again)
+
+
+def test_block_keeps_the_run_data_from_the_cloud(demo, topo, tmp_path):
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block")
+    try:
+        for scenario in ("curl", "chunked-gzip", "s3", "grpc"):
+            done = client(b, tmp_path, demo, scenario)
+            assert done.returncode == 3, f"{scenario} was not cut: {done.stdout} {done.stderr[-1500:]}"
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    got = [json.loads(line) for line in received.read_text().splitlines()]
+    assert not [g for g in got if g["bytes"] > 1000], got       # no run data reached a server
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["kind"] in ("run-bytes", "sequence")]
+    assert leaks and all(f["detail"].get("blocked") for f in leaks)
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert essence(live) == essence(again)
