@@ -15,7 +15,7 @@ from sandbox.engine import Engine
 from sandbox.index import build_index
 from sandbox.model import Finding, Segment
 from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
-from sandbox.report import NotExamined, build_report
+from sandbox.report import NotExamined, build_report, flow_errors
 from sandbox.store import Store
 
 STORE_FLUSH_SECONDS = 2.0  # write findings/traffic this often so a dashboard watching a replay sees progress
@@ -104,7 +104,7 @@ def _replay(captures: Sequence[Path], indexes: list, engine: Engine, *, keylog: 
             store.put_capture(str(path), channel, stats.packets, stats.bytes, 0, list(capture.errors))
     findings = engine.finish()
     for info in engine.flows:
-        errors.extend({"where": info.flow, "error": e} for e in info.errors)
+        errors.extend(flow_errors(info))
     for ix in indexes:
         errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                       for e in ix.errors)

@@ -295,7 +295,8 @@ class Http2Parser:
         pipe = stream.pipes.pop(direction, None)
         if pipe is not None:
             pipe.end()
-            self.ctx.info.errors.extend(f"http/2 stream {stream.sid}: {e}" for e in pipe.errors[:2])
+            for e in pipe.errors[:2]:
+                self.ctx.error(f"http/2 stream {stream.sid}: {e}")
         if len(stream.ended) == 2:
             self.streams.pop(stream.sid, None)
 
@@ -312,7 +313,7 @@ class Http2Parser:
     # -- broken framing: pass the bytes on raw
     def _break(self, direction: str, d: _Direction, reason: str) -> None:
         d.broken = reason
-        self.ctx.info.errors.append(f"http/2 {direction}: {reason}")
+        self.ctx.error(f"http/2 {direction}: {reason}")
 
     def _raw(self, direction: str, d: _Direction) -> None:
         if d.buf:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.model import Finding, NotExamined, severity_rank
+from sandbox.report.errors import aggregate_errors
 
 SCHEMA = "sandbox.report/1"
 GATING_RANK = severity_rank("high")  # high or critical fails the acceptance test
@@ -43,7 +44,7 @@ def build_report(findings: list[Finding], runs: list[dict[str, Any]], captures: 
         "captures": captures,
         "findings": [finding_dict(f) for f in ordered],
         "not_examined": [dict(n) for n in not_examined],
-        "errors": errors or [],
+        "errors": aggregate_errors(errors or []),
         "notes": notes or [],
     }
 
