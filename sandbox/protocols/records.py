@@ -55,7 +55,8 @@ class FlowRecords:
         self.flows[info.flow] = info
 
     def close(self, info: FlowInfo) -> None:
-        """The flow ended: keep its record, or fold it into its destination's summary."""
+        """The flow ended (called once per flow): keep its record, or fold it into its destination's
+        summary."""
         if self.flows.get(info.flow) is not info:
             return
         payload = info.bytes_out or info.bytes_in
