@@ -37,7 +37,7 @@ def test_counted_rows_add_up_and_kinds_are_bounded(monkeypatch) -> None:
 
 def test_flow_errors_carry_the_counts_a_capped_flow_or_a_summary_kept() -> None:
     info = FlowInfo("tcp a", "net", "tcp", "10.0.0.5", 1, "10.0.0.9", 2)
-    for n in range(25):
+    for _ in range(25):
         info.add_error("bad chunk")
     assert list(flow_errors(info))[-1] == {"where": "tcp a", "error": MORE_ERRORS, "count": 5}
     assert sum(r["count"] for r in aggregate_errors(flow_errors(info))) == 25
