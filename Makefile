@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: setup system demo test lint bench clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: setup system demo test lint bench fuzz clean
 
 setup: $(STAMP)
 
@@ -23,10 +25,15 @@ test: setup system
 	$(VENV)/bin/python -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check sandbox dashboards hw tests benchmarks
+	$(VENV)/bin/ruff check sandbox dashboards hw tests benchmarks fuzz
 
 bench: setup
 	$(VENV)/bin/python benchmarks/replay.py
+
+# atheris over every capture reader, protocol parser and decoder, FUZZ_SECONDS each (fuzz/run.py)
+fuzz: setup
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[fuzz]'
+	$(VENV)/bin/python -m fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
