@@ -232,10 +232,11 @@ class Http2Parser:
             path = h.get(":path", "")
             stream.label = f"http/2 {h[':method']} {(path.split('?', 1)[0] or '/')[:MAX_LABEL_PATH]}"
             meta = {"method": h[":method"], "path": path, "stream": sid}
-            if ":authority" in h or "host" in h:
-                meta["host"] = h.get(":authority") or h["host"]
-                info.meta.setdefault("host", meta["host"])
-                self.ctx.name_destination(meta["host"])
+            host = h.get(":authority") or h.get("host", "")   # an empty :authority falls back to Host
+            if host:
+                meta["host"] = host
+                info.meta.setdefault("host", host)
+                self.ctx.name_destination(host)
             if "user-agent" in h:
                 meta["user-agent"] = h["user-agent"]
                 info.meta.setdefault("user-agent", h["user-agent"])
