@@ -73,10 +73,12 @@ _SCRATCH = Path(tempfile.gettempdir()) / f"sandbox-fuzz-{os.getpid()}.cap"
 
 
 def _read_capture(data: bytes) -> None:
+    """Open and read the bytes as a capture file (the readers take paths, as the replay gives them)."""
     _SCRATCH.write_bytes(data)
     try:
         capture = open_capture(_SCRATCH)
     except CaptureError:
+        _SCRATCH.unlink()
         return
     try:
         for seg in capture:
@@ -84,6 +86,7 @@ def _read_capture(data: bytes) -> None:
         capture.stats.not_examined(str(_SCRATCH))
     finally:
         capture.close()
+        _SCRATCH.unlink()
 
 
 def _capture_target(reader: type) -> Target:
