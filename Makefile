@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirem
 # mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy.in)
 MITM_VENV  := .venv-mitmproxy
 MITM_STAMP := $(MITM_VENV)/.installed-$(shell cat mitmproxy.lock | cksum | cut -d' ' -f1)
+FUZZ_SECONDS ?= 60
 
-.PHONY: setup system demo test lint bench lock lock-mitmproxy clean
+.PHONY: setup system demo test lint bench lock lock-mitmproxy fuzz clean
 
 setup: $(STAMP) $(MITM_STAMP)
 
@@ -37,7 +38,7 @@ test: setup system
 	$(VENV)/bin/python -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check sandbox dashboards hw tests benchmarks
+	$(VENV)/bin/ruff check sandbox dashboards hw tests benchmarks fuzz
 
 bench: setup
 	$(VENV)/bin/python benchmarks/replay.py
@@ -53,6 +54,11 @@ lock-mitmproxy: setup
 	$(VENV)/bin/python -m pip install -q pip-tools
 	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o mitmproxy.lock mitmproxy.in
+
+# atheris over every capture reader, protocol parser and decoder, FUZZ_SECONDS each (fuzz/run.py)
+fuzz: setup
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[fuzz]'
+	$(VENV)/bin/python -m fuzz.run --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) $(MITM_VENV) out .pytest_cache

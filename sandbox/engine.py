@@ -7,18 +7,21 @@ given decides whether decoding and matching run here or in a worker process.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 
 from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.correlate.redact import Redactor
 from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import Dissector
+from sandbox.protocols.flows import MAX_ACTIVE_FLOWS
 
 TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a run's progress
 # Capture-time seconds between judgements of the flows that changed (opaque volume, unlisted
 # destinations): what content cannot show still reaches a live dashboard within a second.
 FLOW_JUDGEMENT_S = 0.5
+# Flows whose timeline position is remembered: twice the flow table's active flows.
+TIMELINE_FLOWS = 2 * MAX_ACTIVE_FLOWS
 
 
 class Engine:
@@ -27,7 +30,9 @@ class Engine:
         self.dissector = Dissector(instrument=list(instrument) if instrument else None)
         self.analyzer = analyzer if analyzer is not None else Analyzer(indexes, allow)
         self._redactor = Redactor(indexes)   # what leaves for the store names no run data
-        self._last_out: dict[str, int] = {}
+        # outbound bytes of each flow already on the timeline, for the flows still active (LRU-bounded:
+        # a flow evicted from here has long left the flow table, so it sends nothing more)
+        self._last_out: OrderedDict[str, int] = OrderedDict()
         self._traffic: dict[tuple[float, str, str], int] = defaultdict(int)
         self._touched: dict[str, FlowInfo] = {}
         self._unjudged: dict[str, FlowInfo] = {}
@@ -46,7 +51,11 @@ class Engine:
         if delta:
             bucket = float(int(segment.t // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
             self._traffic[(bucket, info.channel, info.destination or info.dst)] += delta
-            self._last_out[info.flow] = info.bytes_out
+            last_out = self._last_out
+            last_out[info.flow] = info.bytes_out
+            last_out.move_to_end(info.flow)
+            if len(last_out) > TIMELINE_FLOWS:
+                last_out.popitem(last=False)
 
     def tick(self, now: float) -> None:
         """Capture time ``now`` has passed with no packet (a live tap's quiet instrument): held-back

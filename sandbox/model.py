@@ -18,6 +18,13 @@ CHANNELS = ("net", "usb", "serial")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 # TCP flag bits as on the wire.
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+# Errors kept per flow: the first few say what went wrong; thousands would only cost memory, store
+# and report space (a hostile flow can make one per packet).
+MAX_FLOW_ERRORS = 20
+# Characters kept of one error message: it says what went wrong, not the bytes that did.
+MAX_ERROR_CHARS = 240
+# How the errors past MAX_FLOW_ERRORS are counted where counts are kept (summaries, the report).
+MORE_ERRORS = "more errors not kept"
 
 
 def severity_rank(severity: str) -> int:
@@ -136,6 +143,23 @@ class FlowInfo:
     decrypted: bool = False
     meta: dict[str, Any] = field(default_factory=SafeMeta)
     errors: list[str] = field(default_factory=list)
+    errors_dropped: int = 0
+
+    def add_error(self, message: str) -> None:
+        """Note what went wrong on this flow: the one way to add an error, so every parser is capped.
+
+        The first MAX_FLOW_ERRORS messages are kept; past them one last entry counts the rest.
+        """
+        errors = self.errors
+        if len(errors) < MAX_FLOW_ERRORS:
+            errors.append(message[:MAX_ERROR_CHARS])
+            return
+        self.errors_dropped += 1
+        more = f"... and {self.errors_dropped} more error(s) on this flow"
+        if len(errors) == MAX_FLOW_ERRORS:
+            errors.append(more)
+        else:
+            errors[-1] = more
 
     def __post_init__(self) -> None:
         self.destination = safe_text(self.destination)

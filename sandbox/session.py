@@ -26,7 +26,7 @@ from sandbox.captures import Capture, open_capture
 from sandbox.engine import Engine
 from sandbox.model import Finding, NotExamined, Segment
 from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
-from sandbox.report import build_report
+from sandbox.report import build_report, flow_errors
 from sandbox.store import Store, StoreError
 
 # Segments taken from one source per poll: big enough to amortise the loop, small enough that
@@ -360,7 +360,7 @@ class Session:
             not_examined.extend(s.not_examined())
         not_examined.extend(engine.not_examined)
         for info in engine.flows:
-            errors.extend({"where": info.flow, "error": e} for e in info.errors)
+            errors.extend(flow_errors(info))
         for ix in self.indexes:
             errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                           for e in ix.errors)
@@ -373,7 +373,8 @@ class Session:
                 store.put_capture(h.name, h.channel, h.packets, h.bytes, h.drops, h.errors)
             store.put_findings(findings)
             store.add_traffic(engine.take_traffic())
-            store.put_flows(engine.shown_flows(), allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows})
+            store.put_flows(engine.shown_flows(), allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows},
+                            replace=True)
             store.set_session(finished=self.clock(), verdict=report["verdict"], not_examined=report["not_examined"],
                               lag_bytes=0)
 

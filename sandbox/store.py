@@ -176,7 +176,10 @@ class Store:
             )
 
     @_writes
-    def put_flows(self, flows: Iterable[FlowInfo], allowed: dict[str, bool] | None = None) -> None:
+    def put_flows(self, flows: Iterable[FlowInfo], allowed: dict[str, bool] | None = None,
+                  replace: bool = False) -> None:
+        """Write flow rows; ``replace``: these are all the session's flows (its end), so rows of flows
+        folded into summaries since they were written live go."""
         allowed = allowed or {}
         rows = [
             (f.flow, f.channel, f.transport, f.src, f.sport, f.dst, f.dport, f.app, f.destination,
@@ -185,6 +188,8 @@ class Store:
             for f in flows
         ]
         with self.db:
+            if replace:
+                self.db.execute("DELETE FROM flows")
             self.db.executemany(
                 "INSERT OR REPLACE INTO flows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )

@@ -34,4 +34,7 @@ def print_summary(report: dict[str, Any], out: TextIO) -> None:
         print(f"not examined: {n['what']} in {n['where']} ({n['packets']} packets, {human_bytes(n['bytes'])})",
               file=out)
     if report.get("errors"):
-        print(f"\n{len(report['errors'])} input problem(s); first: {report['errors'][0]}", file=out)
+        total = sum(e.get("count", 1) for e in report["errors"])
+        first = report["errors"][0]
+        print(f"\n{total} input problem(s) of {len(report['errors'])} kind(s); first: {first['where']}: "
+              f"{first['error']}", file=out)

@@ -8,7 +8,9 @@ Stream (TCP) parser: ``detect(first_out, first_in, sport, dport) -> bool`` (out 
 ``sport`` its port; ``ctx.opener`` says which side is the client), ``__init__(ctx)``,
 ``feed(direction, data, t)``, ``gap(direction, size)``, ``close(t)``.
 Datagram (UDP) parser: ``detect(data, sport, dport) -> bool``, ``__init__(ctx)``,
-``feed(direction, data, t)``, ``close(t)``.
+``feed(direction, data, t)``, ``close(t)``; with ``any_client_port = True`` and
+``from_server(data) -> bool`` (does the first datagram come from the server?) its flow takes every
+datagram between the client's address, from any port, and the server endpoint (DNS: RFC 5452).
 ``detect`` is asked again as first bytes arrive (up to ``flows.DETECT_BYTES`` each way) until one
 says yes or both sides have spoken; then a parser's optional ``ports`` ClassVar is a port hint;
 else the raw parser takes the flow.  A parser that raises gets an error on its FlowInfo and the
@@ -33,12 +35,12 @@ STREAM_PARSERS: list[type] = [
     Http2Parser,  # connection preface "PRI * HTTP/2.0"
     Http1Parser,  # request line or status line
     WebSocketParser,  # mid-stream only: whole masked client frames (after a missed handshake)
-    DnsTcpParser,  # TCP 53 with a length-framed message
+    DnsTcpParser,  # TCP 53 with a length-framed message, or a whole ordinary one on any port
     SmtpParser,  # client EHLO/HELO/LHLO, or a 220 greeting on 25/465/587/2525
     FtpParser,  # client USER/AUTH/FEAT..., or a 220 greeting on 21
 ]
 DATAGRAM_PARSERS: list[type] = [
-    DnsParser,  # UDP 53/5353/5355 and a message that parses
+    DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
 ]
 
 from sandbox.protocols.flows import Dissector  # noqa: E402  (flows reads the lists above lazily)

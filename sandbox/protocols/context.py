@@ -87,6 +87,10 @@ class FlowContext:
         if len(table) > MAX_CLAIMS:
             table.popitem(last=False)
 
+    def error(self, message: str) -> None:
+        """Note a protocol error on this flow instead of raising (parsers are total); capped per flow."""
+        self.info.add_error(message)
+
     @property
     def destination(self) -> str:
         """The far end's name (``info.destination``); a parser may set it (Host, SNI, HELO)."""

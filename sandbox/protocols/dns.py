@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext, ParseError
-from sandbox.protocols.tls import note_error
 from sandbox.safetext import safe_text
 
 # --------------------------------------------------------------------------- limits
@@ -49,6 +48,14 @@ MAX_UNIQUE_NAMES = 4096
 # Example names kept per zone in the Observation, and their length: enough for a reviewer.
 MAX_EXAMPLES = 5
 EXAMPLE_LEN = 80
+# Query names to one zone go out in batches: a tunnel splits its data over thousands of queries,
+# and a Payload per query (and a decoded view per data label) made a decode and a match per query.
+# A batch holds this many bytes of names (~150 long tunnel names, ~1000 short ones)...
+DNS_BATCH_BYTES = 32 << 10
+# ... and is sent once it is this old, with the next message or at close: live findings stay prompt.
+DNS_BATCH_SECONDS = 1.0
+# Batches open per flow (per zone, query type and direction); past this the oldest is sent.
+MAX_BATCHES = 64
 
 # Tunnel scoring (per zone).  Normal browsing sees a handful of names per domain; a tunnel
 # needs a fresh name per chunk of data, so uniqueness is the gate and the rest corroborate.
@@ -90,6 +97,9 @@ DATA_QUERY_TYPES = {10, 16, 99, 13}  # types tunnels ask for to get data back (p
 # Second-level labels under which registries sell names (co.uk, com.au, ne.jp ...): crude PSL.
 _SLD_GENERIC = {b"co", b"com", b"net", b"org", b"ac", b"gov", b"edu", b"or", b"ne", b"go", b"gob",
                 b"mil", b"nic", b"ltd", b"plc", b"sch", b"nhs", b"gv", b"info", b"biz"}
+
+# A top-level domain: letters (RFC 1123 2.1 leaves TLDs alphabetic) or an IDN A-label.
+_TLD = re.compile(rb"[a-z]{2,63}|xn--[a-z0-9-]{1,59}", re.IGNORECASE)
 
 _HEADER = struct.Struct("!HHHHHH")
 _QFIXED = struct.Struct("!HH")
@@ -177,6 +187,11 @@ def _txt(rdata: bytes) -> bytes:
 
 def parse_message(buf: bytes) -> Message:
     """Parse one DNS message (RFC 1035 section 4) or raise ``DnsError``."""
+    return _parse(buf)[0]
+
+
+def _parse(buf: bytes) -> tuple[Message, int]:
+    """The message and the offset where it ended (bytes after it are not the message's)."""
     if len(buf) < _HEADER.size:
         raise DnsError("message shorter than the 12-byte header")
     ident, flags, qd, an, ns, ar = _HEADER.unpack_from(buf)
@@ -209,7 +224,44 @@ def parse_message(buf: bytes) -> Message:
             data = rdata
         msg.records.append(Record(labels, rtype, rclass, ttl, rdata, data))
         pos += rdlen
-    return msg
+    return msg, pos
+
+
+# What DNS on a port not its own must look like (nothing else vouches for it): a standard query or
+# its answer, one question of a known type and class, printable labels, nothing left over.
+_HEURISTIC_OPCODES = {0}                 # QUERY (RFC 1035); IQUERY/STATUS/NOTIFY/UPDATE are not tunnels' shape
+_HEURISTIC_CLASSES = {1, 3, 255}         # IN, CH, ANY
+_OPT = 41                                # EDNS(0) pseudo-record: its class is a buffer size (RFC 6891)
+_Z_BIT = 0x0040                          # reserved, must be zero (RFC 1035 4.1.1)
+_PRINTABLE_LABEL = re.compile(rb"[\x21-\x7e]+")
+
+
+def looks_like_dns(buf: bytes) -> bool:
+    """True for one whole, ordinary DNS message: how DNS is recognised on any port, by content.
+
+    Strict, as Wireshark's heuristic dissectors are, because a false positive turns some other
+    protocol's bytes into "DNS": random bytes pass with odds far below 2**-48 (one question, no
+    answers in a query, a known type and class, every byte accounted for).
+    """
+    if len(buf) < _HEADER.size + 5:
+        return False
+    _ident, flags, qd, an, ns, ar = _HEADER.unpack_from(buf)
+    if qd != 1 or flags & _Z_BIT or (flags >> 11) & 0xF not in _HEURISTIC_OPCODES:
+        return False
+    if not flags & 0x8000 and (an or ns or ar > 1 or flags & 0xF):   # a query: no records but EDNS, no rcode
+        return False
+    try:
+        msg, end = _parse(buf)
+    except DnsError:
+        return False
+    if end != len(buf):
+        return False
+    labels, qtype, qclass = msg.questions[0]
+    if not labels or qtype not in TYPES or qclass not in _HEURISTIC_CLASSES:
+        return False
+    if not all(_PRINTABLE_LABEL.fullmatch(label) for label in labels):
+        return False
+    return all(r.rtype == _OPT or (r.rtype in TYPES and r.rclass in _HEURISTIC_CLASSES) for r in msg.records)
 
 
 def type_name(rtype: int) -> str:
@@ -217,7 +269,14 @@ def type_name(rtype: int) -> str:
 
 
 def split_zone(labels: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """(labels below the registered domain, registered-domain labels); co.uk-style crudely."""
+    """(labels below the registered domain, registered-domain labels); co.uk-style crudely.
+
+    A name whose last label cannot be a top-level domain (hex data, digits) has no registered
+    domain: a tunnel talking straight to its server (dnscat2's ``dnscat.<hex>``) puts its tag first,
+    so the first label is the zone and the rest is data.
+    """
+    if len(labels) >= 2 and not _TLD.fullmatch(labels[-1]):
+        return labels[1:], labels[:1]
     low = [lab.lower() for lab in labels]
     keep = 2
     if len(low) >= 3 and len(low[-1]) == 2 and low[-2] in _SLD_GENERIC:
@@ -236,35 +295,54 @@ _UPPER = re.compile(rb"[A-Z]")
 _VOWELS = re.compile(rb"[aeiou]", re.IGNORECASE)
 
 
-def _encoded_label(label: bytes) -> bool:
-    """True for a label shaped like encoded data (hex, base32, base64url), not a word or a host.
+def label_alphabet(label: bytes) -> str:
+    """"hex", "base32" or "base64" for a label long enough to carry data and written in that
+    alphabet (the first that fits), else "": where a label's bytes go in a ``dns qname`` payload."""
+    if len(label) < TUNNEL_DATA_LABEL_MIN:
+        return ""
+    if _HEX_LABEL.fullmatch(label):
+        return "hex"
+    if _B32_LABEL.fullmatch(label):
+        return "base32"
+    if _B64_LABEL.fullmatch(label):
+        return "base64"
+    return ""
+
+
+def label_encoding(label: bytes, alphabet: str | None = None) -> str:
+    """The alphabet of a label shaped like encoded data, "" for a word or a host: tunnel evidence.
 
     Hex needs a digit (a-f words exist) and some variety; base32 a digit and few vowels (plain
     words fit its alphabet too); base64url both cases and a digit.  All need enough entropy.
     """
-    if len(label) < TUNNEL_DATA_LABEL_MIN:
-        return False
-    digit = _DIGIT.search(label) is not None
-    if _HEX_LABEL.fullmatch(label):
-        return digit and _entropy(label) >= TUNNEL_HEX_ENTROPY
-    if _B32_LABEL.fullmatch(label):
-        return (digit and len(_VOWELS.findall(label)) <= TUNNEL_B32_VOWELS * len(label)
-                and _entropy(label.lower()) >= TUNNEL_B32_ENTROPY)
-    if _B64_LABEL.fullmatch(label):
-        return (digit and _LOWER.search(label) is not None and _UPPER.search(label) is not None
-                and _entropy(label) >= TUNNEL_B32_ENTROPY)
-    return False
+    alphabet = label_alphabet(label) if alphabet is None else alphabet
+    if not alphabet or _DIGIT.search(label) is None:
+        return ""
+    if alphabet == "hex":
+        return alphabet if _entropy(label) >= TUNNEL_HEX_ENTROPY else ""
+    if alphabet == "base32":
+        return (alphabet if len(_VOWELS.findall(label)) <= TUNNEL_B32_VOWELS * len(label)
+                and _entropy(label.lower()) >= TUNNEL_B32_ENTROPY else "")
+    return (alphabet if _LOWER.search(label) is not None and _UPPER.search(label) is not None
+            and _entropy(label) >= TUNNEL_B32_ENTROPY else "")
 
 
-def encoded_chars(sub: list[bytes]) -> int:
-    """Characters of the subdomain labels ``sub`` that look like encoded data.
+def label_alphabets(sub: list[bytes]) -> list[str]:
+    """``label_alphabet`` of each subdomain label; all "" in a service name.
 
     Names with a ``_label`` (``_ipp._tcp``, ``_dmarc``, ``_acme-challenge``) name services or
     policies: their long instance labels (a Chromecast id) are identifiers, not payload.
     """
     if any(lab[:1] == b"_" for lab in sub):
-        return 0
-    return sum(len(lab) for lab in sub if _encoded_label(lab))
+        return [""] * len(sub)
+    return [label_alphabet(lab) for lab in sub]
+
+
+def encoded_chars(sub: list[bytes], alphabets: list[str] | None = None) -> int:
+    """Characters of the subdomain labels ``sub`` that look like encoded data."""
+    alphabets = label_alphabets(sub) if alphabets is None else alphabets
+    return sum(len(lab) for lab, alphabet in zip(sub, alphabets, strict=True)
+               if alphabet and label_encoding(lab, alphabet))
 
 
 def _entropy(label: bytes) -> float:
@@ -298,28 +376,37 @@ class _Zone:
     max_label: int = 0
     examples: list[str] = field(default_factory=list)
     reported: bool = False
+    reported_bytes: int = 0      # label bytes the observations so far carried
+    reported_queries: int = 0    # queries counted when the last observation went out
+    signals_found: list[str] = field(default_factory=list)
 
 
 class ZoneTracker:
-    """Per-zone query statistics shared by every DNS flow of one Dissector (bounded, LRU)."""
+    """Query statistics per (client, zone), shared by every DNS flow of one Dissector (bounded, LRU).
+
+    Per client, because one client's names are one tunnel whatever resolver they go through.
+    """
 
     def __init__(self) -> None:
-        self.zones: OrderedDict[str, _Zone] = OrderedDict()
+        self.zones: OrderedDict[tuple[str, str], _Zone] = OrderedDict()
         self.open_parsers = 0
 
-    def query(self, ctx: FlowContext, labels: list[bytes], qtype: int, t: float) -> list[Observation]:
-        sub, zone_labels = split_zone(labels)
+    def query(self, ctx: FlowContext, client: str, labels: list[bytes], qtype: int, t: float,
+              split: tuple[list[bytes], list[bytes]], alphabets: list[str]) -> list[Observation]:
+        """Count one query: ``split_zone(labels)`` and the ``label_alphabets`` of its subdomain."""
+        sub, zone_labels = split
         if not sub or zone_labels[-1].lower() in BENIGN_TLDS:
             return []
         zone_name = _text([lab.lower() for lab in zone_labels])
-        z = self.zones.get(zone_name)
+        key = (client, zone_name)
+        z = self.zones.get(key)
         if z is None:
             z = _Zone(zone_name, ctx.flow, ctx.channel, ctx.destination, t)
-            self.zones[zone_name] = z
+            self.zones[key] = z
             if len(self.zones) > MAX_ZONES:
                 self.zones.popitem(last=False)
         else:
-            self.zones.move_to_end(zone_name)
+            self.zones.move_to_end(key)
         z.queries += 1
         z.t_last = t
         name = b".".join(sub).lower()
@@ -333,13 +420,13 @@ class ZoneTracker:
             z.max_label = max(z.max_label, len(longest))
             if len(longest) >= TUNNEL_LONG_LABEL and _entropy(longest) >= TUNNEL_LABEL_ENTROPY:
                 z.long_names += 1
-            if encoded_chars(sub) >= TUNNEL_ENCODED_CHARS:
+            if encoded_chars(sub, alphabets) >= TUNNEL_ENCODED_CHARS:
                 z.encoded_names += 1
             if len(z.examples) < MAX_EXAMPLES:
                 z.examples.append(_text(labels)[:EXAMPLE_LEN])
         if qtype in DATA_QUERY_TYPES or qtype not in TYPES:
             z.data_queries += 1
-        if not z.reported and z.queries % TUNNEL_CHECK_EVERY == 0:
+        if z.queries % TUNNEL_CHECK_EVERY == 0:
             return self._judge(z)
         return []
 
@@ -360,7 +447,11 @@ class ZoneTracker:
         return found
 
     def _judge(self, z: _Zone) -> list[Observation]:
-        """Flag a zone for volume (unique names + signals) or for a few encoded-data names."""
+        """Flag a zone for volume (unique names + signals) or for a few encoded-data names; a zone
+        flagged before and queried since gets an update (the correlator merges it into its finding,
+        adding only the label bytes not counted yet)."""
+        if z.reported:
+            return self._observation(z, z.signals_found) if z.queries > z.reported_queries else []
         found = self.signals(z)
         encoded = z.encoded_names >= TUNNEL_ENCODED_NAMES
         if len(found) < TUNNEL_MIN_SIGNALS and not encoded:
@@ -368,6 +459,12 @@ class ZoneTracker:
         if encoded:
             found.append("encoded data in labels")
         z.reported = True
+        z.signals_found = found
+        return self._observation(z, found)
+
+    def _observation(self, z: _Zone, found: list[str]) -> list[Observation]:
+        new_bytes = z.label_bytes - z.reported_bytes
+        z.reported_bytes, z.reported_queries = z.label_bytes, z.queries
         span = max(z.t_last - z.t_first, 1e-9)
         detail: dict[str, Any] = {
             "domain": z.zone, "resolver": z.resolver, "queries": z.queries, "unique_names": z.unique,
@@ -376,13 +473,12 @@ class ZoneTracker:
             "rate_per_s": round(z.queries / span, 2), "signals": found, "examples": list(z.examples)}
         return [Observation(kind="dns-tunnel", severity="medium", flow=z.flow, channel=z.channel,
                             destination=z.zone, t_first=z.t_first, t_last=z.t_last,
-                            bytes_out=z.label_bytes, chain=("udp", "dns"), detail=detail)]
+                            bytes_out=new_bytes, chain=("udp", "dns"), detail=detail)]
 
     def judge_all(self) -> list[Observation]:
         out: list[Observation] = []
         for z in self.zones.values():
-            if not z.reported:
-                out.extend(self._judge(z))
+            out.extend(self._judge(z))
         return out
 
 
@@ -396,6 +492,20 @@ def tracker(shared: dict[str, Any]) -> ZoneTracker:
 # --------------------------------------------------------------------------- parsers
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Query names bound for one zone, not yet sent on as Payloads (see ``_DnsCore._send``)."""
+
+    zone: str
+    qtype: str
+    direction: str
+    t_first: float
+    t_last: float
+    names: list[bytes] = field(default_factory=list)   # each name without its data labels
+    data: dict[str, list[bytes]] = field(default_factory=dict)   # data labels in order, per encoding
+    size: int = 0
+
+
 class _DnsCore:
     """Message -> Payloads/Observations, shared by the UDP and TCP parsers."""
 
@@ -404,6 +514,7 @@ class _DnsCore:
         self.zones = tracker(ctx.shared)
         self.zones.open_parsers += 1
         self.recent: OrderedDict[tuple[bytes, int], None] = OrderedDict()
+        self.batches: OrderedDict[tuple[str, str, str], _Batch] = OrderedDict()
         self.closed = False
         ctx.info.app = "dns"
 
@@ -412,10 +523,11 @@ class _DnsCore:
         try:
             msg = parse_message(buf)
         except DnsError as exc:   # not DNS after all (or hostile): keep the bytes scannable
-            note_error(ctx, f"dns: {exc}")
+            ctx.error(f"dns: {exc}")
             return [ctx.payload(buf, "dns malformed", direction, t)]
-        out: list[Payload | Observation] = []
+        out: list[Payload | Observation] = self._send_old(t)
         if not msg.response:
+            client = ctx.info.src if direction == "out" else ctx.info.dst
             for labels, qtype, _qclass in msg.questions:
                 key = (b".".join(labels).lower(), qtype)
                 if key in self.recent:
@@ -423,18 +535,11 @@ class _DnsCore:
                 self.recent[key] = None
                 if len(self.recent) > RECENT_NAMES:
                     self.recent.popitem(last=False)
-                tname = type_name(qtype)
                 sub, zone = split_zone(labels)
-                meta = {"qtype": tname, "qname": _text(labels), "resolver": ctx.destination}
-                # The name's data travels on to the zone's own servers: that is where it leaks to.
-                queried = [ctx.payload(b".".join(labels), f"dns query {tname}", direction, t, meta=meta)]
-                if sub:
-                    queried.append(ctx.payload(b"".join(sub), "dns qname", direction, t, meta=meta))
-                for payload in queried:
-                    payload.destination = _text(zone) or ctx.destination
-                out.extend(queried)
+                alphabets = label_alphabets(sub)
+                out.extend(self._batch(labels, sub, zone, alphabets, type_name(qtype), direction, t))
                 # a query always goes client -> resolver, whichever side the flow table calls "out"
-                out.extend(self.zones.query(ctx, labels, qtype, t))
+                out.extend(self.zones.query(ctx, client, labels, qtype, t, (sub, zone), alphabets))
         for rec in msg.records:
             if rec.data:
                 tname = type_name(rec.rtype)
@@ -442,14 +547,83 @@ class _DnsCore:
                                        direction, t, meta={"rtype": tname, "name": _text(rec.name)}))
         return out
 
+    def _batch(self, labels: list[bytes], sub: list[bytes], zone: list[bytes], alphabets: list[str], qtype: str,
+               direction: str, t: float) -> list[Payload]:
+        """Add a query name to its zone's batch; the batch goes out when full."""
+        # The name's data travels on to the zone's own servers: that is where it leaks to.
+        zone_name = _text(zone) or self.ctx.destination
+        key = (zone_name, qtype, direction)
+        batch = self.batches.get(key)
+        out: list[Payload] = []
+        if batch is None:
+            if len(self.batches) >= MAX_BATCHES:
+                out += self._send(self.batches.popitem(last=False)[1])
+            batch = self.batches[key] = _Batch(zone_name, qtype, direction, t, t)
+        plain = [lab for lab, alphabet in zip(sub, alphabets, strict=True) if not alphabet]
+        batch.names.append(b".".join(plain + zone))
+        if len(plain) < len(sub):
+            for lab, alphabet in zip(sub, alphabets, strict=True):
+                if alphabet:
+                    batch.data.setdefault(alphabet, []).append(lab)
+        elif sub:
+            batch.data.setdefault("", []).append(b"".join(sub))
+        batch.size += 2 * sum(len(lab) + 1 for lab in labels)
+        batch.t_last = t
+        if batch.size >= DNS_BATCH_BYTES:
+            out += self._send(self.batches.pop(key))
+        return out
+
+    def _send_old(self, t: float) -> list[Payload | Observation]:
+        out: list[Payload | Observation] = []
+        while self.batches:
+            key, batch = next(iter(self.batches.items()))
+            if t - batch.t_first < DNS_BATCH_SECONDS:
+                break
+            del self.batches[key]
+            out += self._send(batch)
+        return out
+
+    def _send(self, batch: _Batch) -> list[Payload]:
+        """A batch as two Payloads: the names, and the data their labels carry.
+
+        ``dns query TYPE``: the names one per line, without their data labels (long labels in the
+        hex, base32 or base64 alphabet, see ``label_alphabet``).  ``dns qname``: those data labels, joined in query order, one line
+        per encoding: a tunnel's chunks join back into the stream it cut up, so decoders see one run
+        (and the correlator one view) per batch instead of one per label.  Names without data
+        labels add their subdomain labels joined, one per line.
+        """
+        ctx = self.ctx
+        meta = {"qtype": batch.qtype, "queries": len(batch.names), "resolver": ctx.destination}
+        sent = [ctx.payload(b"\n".join(batch.names), f"dns query {batch.qtype}", batch.direction, batch.t_first,
+                            batch.t_last, meta=meta)]
+        if batch.data:
+            lines = [b"\n".join(labels) if kind == "" else b"".join(labels) for kind, labels in batch.data.items()]
+            sent.append(ctx.payload(b"\n".join(lines), "dns qname", batch.direction, batch.t_first, batch.t_last,
+                                    meta=meta))
+        for payload in sent:
+            payload.destination = batch.zone
+        return sent
+
+    def idle(self) -> list[Payload | Observation]:
+        """The client went quiet (the flow table's idle flush): its pending names go out and the
+        zones are judged now, not when the flow times out, so a live tunnel finding lands within a
+        second.  On capture time, so the replay judges at the same moment."""
+        out: list[Payload | Observation] = []
+        while self.batches:
+            out += self._send(self.batches.popitem(last=False)[1])
+        return out + self.zones.judge_all()
+
     def close(self) -> list[Payload | Observation]:
         if self.closed:
             return []
         self.closed = True
+        out: list[Payload | Observation] = []
+        while self.batches:
+            out += self._send(self.batches.popitem(last=False)[1])
         self.zones.open_parsers -= 1
         if self.zones.open_parsers <= 0:
-            return list(self.zones.judge_all())
-        return []
+            out += self.zones.judge_all()
+        return out
 
 
 def _plausible(buf: bytes) -> bool:
@@ -461,20 +635,32 @@ def _plausible(buf: bytes) -> bool:
 
 
 class DnsParser:
-    """DNS over UDP (and mDNS/LLMNR): one message per datagram."""
+    """DNS over UDP (and mDNS/LLMNR): one message per datagram, on its ports or found by content."""
 
     name: ClassVar[str] = "dns"
     ports: ClassVar[tuple[int, ...]] = DNS_PORTS
+    # One flow per client address and server: a client sends each query from a new port (RFC 5452).
+    any_client_port: ClassVar[bool] = True
 
     @staticmethod
     def detect(data: bytes, sport: int, dport: int) -> bool:
-        return (sport in DNS_PORTS or dport in DNS_PORTS) and _plausible(data)
+        if sport in DNS_PORTS or dport in DNS_PORTS:
+            return _plausible(data)
+        return looks_like_dns(data)
+
+    @staticmethod
+    def from_server(data: bytes) -> bool:
+        """A response (QR bit set) comes from the server, whichever port it uses."""
+        return len(data) > 2 and bool(data[2] & 0x80)
 
     def __init__(self, ctx: FlowContext) -> None:
         self.core = _DnsCore(ctx)
 
     def feed(self, direction: str, data: bytes, t: float) -> list[Payload | Observation]:
         return self.core.message(direction, data, t)
+
+    def idle(self, t: float) -> list[Payload | Observation]:
+        return self.core.idle()
 
     def close(self, t: float) -> list[Payload | Observation]:
         return self.core.close()
@@ -488,13 +674,17 @@ class DnsTcpParser:
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
-        if 53 not in (sport, dport):
-            return False
+        on_port = 53 in (sport, dport)
         # the instrument may be the resolver (in) or the server (out): a framed message either way
         for first in (first_out, first_in):
             if len(first) >= 2 + _HEADER.size:
                 (n,) = struct.unpack_from("!H", first)
-                if n >= _HEADER.size and (len(first) < n + 2 or _plausible(first[2: n + 2])):
+                if n < _HEADER.size:
+                    continue
+                if on_port and (len(first) < n + 2 or _plausible(first[2: n + 2])):
+                    return True
+                # elsewhere only a whole, ordinary message says DNS (see looks_like_dns)
+                if not on_port and len(first) >= n + 2 and looks_like_dns(first[2: n + 2]):
                     return True
         return False
 
@@ -525,6 +715,9 @@ class DnsTcpParser:
         self.lost[direction] = True
         return self._leftover(direction, self.last_t)
 
+    def idle(self, t: float) -> list[Payload | Observation]:
+        return self.core.idle()
+
     def close(self, t: float) -> list[Payload | Observation]:
         out = self._leftover("out", t) + self._leftover("in", t)
         return out + self.core.close()
@@ -536,5 +729,5 @@ class DnsTcpParser:
             return []
         data = bytes(buf)
         buf.clear()
-        note_error(self.core.ctx, f"dns-tcp: {len(data)} bytes without a whole message ({direction})")
+        self.core.ctx.error(f"dns-tcp: {len(data)} bytes without a whole message ({direction})")
         return [self.core.ctx.payload(data, "dns malformed", direction, t)]

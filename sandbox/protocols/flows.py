@@ -9,7 +9,10 @@ of that flow goes to the raw parser; the run goes on).  Decrypted TLS plaintext 
 Segments carry ``meta["direction"]``: the device is the far end, the host ("instrument PC") is out.
 
 Memory is bounded: active flows are LRU-ordered and evicted when idle or when there are too many;
-an evicted flow keeps only its ``FlowInfo`` (``flows`` keeps every flow's, for the report).
+an ended flow keeps only its ``FlowInfo``, and past a cap only a share in its destination's summary
+(``records.FlowRecords``).  A datagram parser with ``any_client_port`` (DNS) gets one flow per client
+address and server endpoint: a resolver client sends each query from a new random port (RFC 5452),
+and a flow, a parser and a record per query would make a query flood cost a flow each.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, Observation, Payload, Segment
 from sandbox.protocols.context import Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
+from sandbox.protocols.records import FlowRecords
 from sandbox.protocols.tcp import Chunk, Connection
 
 __all__ = ["Dissector", "FlowContext", "ParseError"]
@@ -44,8 +48,6 @@ CLOSED_LINGER = 10.0
 MAX_ACTIVE_FLOWS = 50_000
 # How often (capture seconds) the idle sweep runs; the sweep only looks at the LRU head.
 SWEEP_INTERVAL = 1.0
-# Errors kept per flow: the first few say what went wrong; thousands would only cost memory.
-MAX_FLOW_ERRORS = 20
 # Capture-time seconds a flow may sit idle with bytes held back (an undecided lane waiting for the
 # other side to speak, a raw chunk not yet full) before they go out anyway: a live finding must land
 # within a second of the leaking bytes even when the instrument then goes quiet.  Judged on capture
@@ -59,7 +61,7 @@ Items = list[Payload | Observation]
 Endpoint = tuple[str, int]
 
 
-def _fmt(ip: str, port: int) -> str:
+def _fmt(ip: str, port: int | str) -> str:
     if ip == "host":    # the USB/serial host side has no port
         return ip
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
@@ -82,10 +84,12 @@ class _Lane:
 
 
 class _Flow:
-    __slots__ = ("info", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim")
+    __slots__ = ("info", "key", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim",
+                 "server")
 
-    def __init__(self, info: FlowInfo, out: Endpoint, inn: Endpoint, transport: str) -> None:
+    def __init__(self, info: FlowInfo, key: tuple, out: Endpoint, inn: Endpoint, transport: str) -> None:
         self.info = info
+        self.key = key                     # its key in the active table
         self.out = out
         self.inn = inn
         self.transport = transport
@@ -95,6 +99,7 @@ class _Flow:
         self.closed = False
         self.opener = "out"
         self.claim: Claim | None = None
+        self.server: Endpoint | None = None   # set when the flow takes any client port (see _serve)
 
     def take_claim(self, shared: dict[str, Any]) -> None:
         """Pick up a claim on this flow's listening (non-opener) endpoint, else on the other."""
@@ -106,10 +111,12 @@ class _Flow:
 class Dissector:
     """Flow table over Segments of any channel; see the module docstring.
 
-    ``flows`` holds the FlowInfo of every flow seen (active, closed and evicted alike);
-    after ``feed`` returns, ``last`` is the FlowInfo of the flow that segment belonged to (None
-    if it made none) and ``last_direction`` its direction ("out"/"in"), so a caller can count
-    per-segment traffic without scanning the flows.
+    ``flows`` holds the FlowInfo of every active flow, of ended flows while there is room, and
+    the summaries of the rest (see ``records``); after ``feed`` returns, ``last`` is the FlowInfo of
+    the flow that segment belonged to and ``last_direction`` its direction ("out"/"in"), so a caller
+    can count per-segment traffic without scanning the flows.  ``last`` is None if the segment made
+    no flow, or if its flow has carried no payload yet while the books are crowded (a flood of
+    connection attempts: nothing per flow for the caller to count or show until it carries data).
     """
 
     def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
@@ -122,9 +129,12 @@ class Dissector:
                                      else datagram_parsers)
         # stream parsers that can say a message of theirs begins at a chunk's start (late detection)
         self._begins = [(cls, cls.begins) for cls in self.stream_parsers if hasattr(cls, "begins")]
-        self.flows: dict[str, FlowInfo] = {}
+        self.records = FlowRecords()
+        self.flows: dict[str, FlowInfo] = self.records.flows
         self.shared: dict[str, Any] = {}
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
+        self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
+        self._reused: dict[str, int] = {}           # flow id -> last "#n" given to a reuse of it
         self._now = 0.0
         self._next_sweep = 0.0
         # flows that got bytes since their last idle flush, least recently active first
@@ -153,6 +163,9 @@ class Dissector:
             self._plaintext(seg, out)
         else:
             self._datagram(seg, out)
+        last = self.last
+        if last is not None and not (last.bytes_out or last.bytes_in) and self.records.crowded:
+            self.last = None
         return out
 
     def tick(self, now: float) -> Items:
@@ -172,7 +185,7 @@ class Dissector:
         self._dirty.clear()
         while self._active:
             _, flow = self._active.popitem(last=False)
-            self._finish(flow, out)
+            self._retire(flow, out)
         return out
 
     # ---- flow table ---------------------------------------------------------------------------
@@ -194,9 +207,22 @@ class Dissector:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
         key = (seg.channel, transport) + ((a, b) if a <= b else (b, a))
         flow = self._active.get(key)
+        if flow is None and self._served:
+            served = self._served
+            flow = (served.get((seg.channel, transport, seg.src, seg.dst, seg.dport))
+                    or served.get((seg.channel, transport, seg.dst, seg.src, seg.sport)))
+            if flow is not None:
+                key = flow.key
         if flow is not None:
             self._active.move_to_end(key)
         return key, flow
+
+    def _direction(self, seg: Segment, flow: _Flow) -> str:
+        if flow.server is None:
+            return "out" if (seg.src, seg.sport) == flow.out else "in"
+        # any client port: the server endpoint is known, the client's port is not
+        from_server = (seg.src, seg.sport) == flow.server
+        return "out" if from_server == (flow.server == flow.out) else "in"
 
     def _orient(self, seg: Segment, src_is_client: bool) -> tuple[Endpoint, Endpoint, str]:
         """(out endpoint, in endpoint, opener direction) of a new IP flow."""
@@ -212,26 +238,38 @@ class Dissector:
     def _new_flow(self, key: tuple, seg: Segment, transport: str, src_is_client: bool, out: Items,
                   oriented: tuple[Endpoint, Endpoint, str] | None = None) -> _Flow:
         out_ep, in_ep, opener = oriented or self._orient(seg, src_is_client)
-        fid = f"{transport} {_fmt(*out_ep)} > {_fmt(*in_ep)}"
-        if fid in self.flows:
-            n = 2
-            while f"{fid} #{n}" in self.flows:
-                n += 1
-            fid = f"{fid} #{n}"
+        fid = self._unique(f"{transport} {_fmt(*out_ep)} > {_fmt(*in_ep)}")
         destination = in_ep[0] if seg.channel == "net" else f"{seg.channel} {in_ep[0]}"
         info = FlowInfo(flow=fid, channel=seg.channel, transport=transport, src=out_ep[0], sport=out_ep[1],
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
-        self.flows[fid] = info
-        flow = _Flow(info, out_ep, in_ep, transport)
+        self.records.open(info)
+        flow = _Flow(info, key, out_ep, in_ep, transport)
         flow.opener = opener
         if transport == "tcp":
             flow.take_claim(self.shared)
         self._active[key] = flow
         if len(self._active) > MAX_ACTIVE_FLOWS:
             _, victim = self._active.popitem(last=False)
-            # a finished flow only lingering for stray packets loses nothing: no error for it
-            self._finish(victim, out, reason=None if victim.closed else "evicted: too many active flows")
+            # a finished flow only lingering for stray packets, or one that carried nothing, loses
+            # nothing: no error for it
+            idle = victim.closed or not (victim.info.bytes_out or victim.info.bytes_in)
+            self._retire(victim, out, reason=None if idle else "evicted: too many active flows")
         return flow
+
+    def _unique(self, fid: str) -> str:
+        """``fid``, or ``fid #n`` when a flow of that name is on the books (a reused 4-tuple)."""
+        n = self._reused.get(fid)
+        if n is None and fid not in self.flows:
+            return fid
+        n = n or 1
+        while True:
+            n += 1
+            if f"{fid} #{n}" not in self.flows:
+                break
+        if len(self._reused) >= MAX_ACTIVE_FLOWS:
+            self._reused.clear()    # a name folded into a summary may be given again: no harm
+        self._reused[fid] = n
+        return f"{fid} #{n}"
 
     def _context(self, flow: _Flow, chain: tuple[str, ...]) -> FlowContext:
         return FlowContext(flow=flow.info.flow, info=flow.info, shared=self.shared, chain=chain,
@@ -274,16 +312,29 @@ class Dissector:
                 # can wait: it only holds small state once its parser is closed.
                 break
             del self._active[key]
-            self._finish(flow, out)
+            self._retire(flow, out)
+
+    def _retire(self, flow: _Flow, out: Items, reason: str | None = None) -> None:
+        """A flow left the active table: flush it, and keep or summarise its record."""
+        self._finish(flow, out, reason)
+        if flow.server is not None:
+            client = flow.out if flow.server == flow.inn else flow.inn
+            served = (flow.info.channel, flow.transport, client[0], *flow.server)
+            if self._served.get(served) is flow:
+                del self._served[served]
+        self.records.close(flow.info)
 
     def _finish(self, flow: _Flow, out: Items, reason: str | None = None) -> None:
         if reason:
-            self._error(flow.info, reason)
+            flow.info.add_error(reason)
         if flow.conn is not None:
-            self._deliver(flow, flow.conn.flush(), flow.last, out)
-        for lane in flow.lanes.values():
-            self._close_lane(flow, lane, flow.last, out)
-        flow.lanes.clear()
+            events = flow.conn.flush()
+            if events:
+                self._deliver(flow, events, flow.last, out)
+        if flow.lanes:
+            for lane in flow.lanes.values():
+                self._close_lane(flow, lane, flow.last, out)
+            flow.lanes.clear()
         flow.conn = None
 
     # ---- TCP ----------------------------------------------------------------------------------
@@ -299,7 +350,7 @@ class Dissector:
         if (flow is not None and flags & SYN and not flags & ACK
                 and (flow.closed or flow.conn is None or flow.conn.finished)):
             del self._active[key]       # port reuse: a new connection on a finished 4-tuple
-            self._finish(flow, out)
+            self._retire(flow, out)
             flow = None
         if flow is None:
             if flags & SYN:
@@ -346,7 +397,9 @@ class Dissector:
         if events:
             self._deliver(flow, events, seg.t, out)
         if flags & (FIN | RST) and flow.conn.finished:
-            self._deliver(flow, flow.conn.flush(), seg.t, out)
+            events = flow.conn.flush()
+            if events:
+                self._deliver(flow, events, seg.t, out)
             for lane in flow.lanes.values():
                 self._close_lane(flow, lane, seg.t, out)
             flow.lanes.clear()
@@ -413,7 +466,7 @@ class Dissector:
             key, flow = self._lookup(seg, transport)
             if flow is None:
                 flow = self._new_flow(key, seg, transport, True, out)
-            direction = "out" if (seg.src, seg.sport) == flow.out else "in"
+            direction = self._direction(seg, flow)
         info = flow.info
         self.last, self.last_direction = info, direction
         info.packets += 1
@@ -479,7 +532,7 @@ class Dissector:
                 hit = (cls.detect(first_out, first_in, sport, dport) if lane.kind == "stream"
                        else cls.detect(first_out or first_in, sport, dport))
             except Exception as exc:  # a detect bug must not stop the run
-                self._error(info, f"{getattr(cls, 'name', cls.__name__)}.detect: {type(exc).__name__}: {exc}")
+                info.add_error(f"{getattr(cls, 'name', cls.__name__)}.detect: {type(exc).__name__}: {exc}")
                 continue
             if hit:
                 chosen = cls
@@ -488,10 +541,11 @@ class Dissector:
                   or max(len(first_out), len(first_in)) >= DETECT_BYTES)
         if chosen is None and not enough:
             return
-        if chosen is None:
+        hinted = chosen is None
+        if hinted:
             ports = {sport, dport}
             chosen = next((cls for cls in parsers if ports & set(getattr(cls, "ports", ()))), None)
-        self._construct(flow, lane, chosen, t, out)
+        self._construct(flow, lane, chosen, t, out, hinted)
 
     def _late(self, flow: _Flow, lane: _Lane, direction: str, data: bytes, t: float, out: Items) -> None:
         """On a lane raw for want of a match: does a protocol begin with this chunk?  Then it takes over."""
@@ -502,7 +556,7 @@ class Dissector:
             try:
                 hit = begins(data)
             except Exception as exc:  # a detect bug must not stop the run
-                self._error(flow.info, f"{getattr(cls, 'name', cls.__name__)}.begins: {type(exc).__name__}: {exc}")
+                flow.info.add_error(f"{getattr(cls, 'name', cls.__name__)}.begins: {type(exc).__name__}: {exc}")
                 continue
             if hit:
                 lane.late.clear()
@@ -511,19 +565,26 @@ class Dissector:
                 self._construct(flow, lane, cls, t, out)
                 return
 
-    def _construct(self, flow: _Flow, lane: _Lane, chosen: type | None, t: float, out: Items) -> None:
+    def _construct(self, flow: _Flow, lane: _Lane, chosen: type | None, t: float, out: Items,
+                   hinted: bool = False) -> None:
         parser = None
         if chosen is not None:
             try:
                 parser = chosen(lane.ctx)
             except Exception as exc:
-                self._error(flow.info, f"{getattr(chosen, 'name', chosen.__name__)}: {type(exc).__name__}: {exc}")
-        self._start(flow, lane, parser or RawParser(lane.ctx, dict(lane.offsets)), t, out)
+                flow.info.add_error(f"{getattr(chosen, 'name', chosen.__name__)}: {type(exc).__name__}: {exc}")
+        self._start(flow, lane, parser or RawParser(lane.ctx, dict(lane.offsets)), t, out, hinted)
         lane.late = {"out", "in"} if parser is None and lane.kind == "stream" else set()
 
-    def _start(self, flow: _Flow, lane: _Lane, parser: Any, t: float, out: Items) -> None:
+    def _start(self, flow: _Flow, lane: _Lane, parser: Any, t: float, out: Items, hinted: bool = False) -> None:
         lane.parser = parser
         lane.decided = True
+        # only a parser that recognised the content takes the client's other ports, not a port hint
+        if (lane.kind == "datagram" and lane.pending and not hinted and getattr(parser, "any_client_port", False)
+                and flow.info.channel == "net"):
+            _, direction, data, _ = lane.pending[0]
+            sender, receiver = (flow.out, flow.inn) if direction == "out" else (flow.inn, flow.out)
+            self._serve(flow, sender if parser.from_server(data) else receiver)
         lane.first = {"out": b"", "in": b""}
         pending, lane.pending = lane.pending, []
         for op, direction, arg, t_item in pending:
@@ -555,7 +616,7 @@ class Dissector:
         """A parser raised: note it on the flow and hand the rest of the lane to the raw parser."""
         parser = lane.parser
         name = getattr(parser, "name", type(parser).__name__)
-        self._error(flow.info, f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])
+        flow.info.add_error(f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])
         if isinstance(parser, RawParser):
             return   # nothing to fall back to; the raw parser does not raise on bytes
         lane.parser = RawParser(lane.ctx, dict(lane.offsets))
@@ -565,6 +626,28 @@ class Dissector:
         else:
             out.extend(lane.parser.close(t))
 
-    def _error(self, info: FlowInfo, message: str) -> None:
-        if len(info.errors) < MAX_FLOW_ERRORS:
-            info.errors.append(message)
+    def _serve(self, flow: _Flow, server: Endpoint) -> None:
+        """Datagrams between the client's address (any port) and ``server`` join ``flow``.
+
+        The parser says which end the server is (``from_server`` of the first datagram: a DNS
+        response comes from the server, whatever the capture caught first).  The flow is named for
+        it before its parser makes anything: ``udp 10.0.0.5:* > 10.0.0.1:53``.
+        """
+        client = flow.inn if server == flow.out else flow.out
+        if client == server:
+            return
+        flow.server = server
+        self._served[(flow.info.channel, flow.transport, client[0], *server)] = flow
+        info = flow.info
+        del self.flows[info.flow]
+        any_port = _fmt(client[0], "*")
+        ends = (any_port, _fmt(*server)) if client == flow.out else (_fmt(*server), any_port)
+        info.flow = self._unique(f"{flow.transport} {ends[0]} > {ends[1]}")
+        if client == flow.out:
+            info.sport = 0
+        else:
+            info.dport = 0
+        self.records.open(info)
+        for lane in flow.lanes.values():
+            lane.ctx.flow = info.flow
+

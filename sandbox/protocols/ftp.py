@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.tls import TlsParser, note_error
+from sandbox.protocols.tls import TlsParser
 
 # RFC 959 sets no line limit; vsftpd and pyftpdlib cut commands at 4 KiB / 2 KiB.  Longer is not FTP.
 MAX_LINE = 8192
@@ -100,7 +100,7 @@ class FtpParser:
             nl = buf.find(b"\n", 0, MAX_LINE + 1)
             if nl < 0:
                 if len(buf) > MAX_LINE:   # not FTP: pass the bytes on, in line-sized pieces
-                    note_error(self.ctx, "ftp: line longer than MAX_LINE")
+                    self.ctx.error("ftp: line longer than MAX_LINE")
                     out.append(self.ctx.payload(bytes(buf[:MAX_LINE]), "ftp", direction, t))
                     del buf[:MAX_LINE]
                     continue
@@ -146,7 +146,7 @@ class FtpParser:
         verb = verb.upper()
         if verb not in COMMANDS:
             if line.strip():   # still a line the client sent: scan it
-                note_error(self.ctx, f"ftp: unknown command {verb[:16]!r}")
+                self.ctx.error(f"ftp: unknown command {verb[:16]!r}")
                 out.append(self.ctx.payload(line, "ftp ?", direction, t))
             return
         if verb == b"USER":

@@ -384,8 +384,8 @@ class _Side:
         if truncated:
             msg.meta["truncated"] = True
         msg.pipe.end()
-        if msg.pipe.errors:
-            self.p.ctx.info.errors.extend(f"http/1.1 {self.direction}: {e}" for e in msg.pipe.errors[:2])
+        for e in msg.pipe.errors[:2]:
+            self.p.ctx.error(f"http/1.1 {self.direction}: {e}")
         if self.role == "request" and self.p.requests and self.p.requests[-1].upgrade:
             if self.p.requests[-1].direction == self.direction:
                 self.state = "paused"
@@ -398,7 +398,7 @@ class _Side:
 
     # -- errors, gaps, raw
     def fail(self, reason: str) -> None:
-        self.p.ctx.info.errors.append(f"http/1.1 {self.direction}: {reason}")
+        self.p.ctx.error(f"http/1.1 {self.direction}: {reason}")
         self.lead = False
         if self.msg is not None:
             self._finish(truncated=True)
@@ -419,7 +419,7 @@ class _Side:
         buf = self.buf
         if self.lead and self.wire + len(buf) > MAX_LEAD:
             self.lead = False
-            self.p.ctx.info.errors.append(f"http/1.1 {self.direction}: no start line in the first {MAX_LEAD} bytes")
+            self.p.ctx.error(f"http/1.1 {self.direction}: no start line in the first {MAX_LEAD} bytes")
         nl = buf.rfind(b"\n", self.raw_checked)
         self.raw_checked = len(buf)
         if nl >= 0:

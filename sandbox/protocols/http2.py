@@ -348,10 +348,11 @@ class Http2Parser:
             path = h.get(":path", "")
             stream.label = f"http/2 {h[':method']} {(path.split('?', 1)[0] or '/')[:MAX_LABEL_PATH]}"
             meta = {"method": h[":method"], "path": path, "stream": sid}
-            if ":authority" in h or "host" in h:
-                meta["host"] = h.get(":authority") or h["host"]
-                info.meta.setdefault("host", meta["host"])
-                self.ctx.name_destination(meta["host"])
+            host = h.get(":authority") or h.get("host", "")   # an empty :authority falls back to Host
+            if host:
+                meta["host"] = host
+                info.meta.setdefault("host", host)
+                self.ctx.name_destination(host)
             if "user-agent" in h:
                 meta["user-agent"] = h["user-agent"]
                 info.meta.setdefault("user-agent", h["user-agent"])
@@ -413,7 +414,8 @@ class Http2Parser:
         pipe = stream.pipes.pop(direction, None)
         if pipe is not None:
             pipe.end()
-            self.ctx.info.errors.extend(f"http/2 stream {stream.sid}: {e}" for e in pipe.errors[:2])
+            for e in pipe.errors[:2]:
+                self.ctx.error(f"http/2 stream {stream.sid}: {e}")
         if len(stream.ended) == 2:
             self.streams.pop(stream.sid, None)
 
@@ -430,7 +432,7 @@ class Http2Parser:
     # -- broken framing: pass the bytes on raw
     def _break(self, direction: str, d: _Direction, reason: str) -> None:
         d.broken = reason
-        self.ctx.info.errors.append(f"http/2 {direction}: {reason}")
+        self.ctx.error(f"http/2 {direction}: {reason}")
 
     def _raw(self, direction: str, d: _Direction) -> None:
         if d.buf:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.tls import TlsParser, note_error
+from sandbox.protocols.tls import TlsParser
 
 # RFC 5321 4.5.3.1.4/6: command lines 512 octets, text lines 1000; servers accept more (Postfix
 # line_length_limit 2048) and bodies in the wild break the rule, so we allow 64 KiB before
@@ -165,7 +165,7 @@ class SmtpParser:
                 nl = buf.find(b"\n", 0, MAX_LINE + 1)
                 if nl < 0:
                     if len(buf) > MAX_LINE:   # not SMTP: pass the bytes on in line-sized pieces
-                        note_error(self.ctx, "smtp: command line longer than MAX_LINE")
+                        self.ctx.error("smtp: command line longer than MAX_LINE")
                         out.append(self.ctx.payload(bytes(buf[:MAX_LINE]), "smtp", self.client, t))
                         del buf[:MAX_LINE]
                         continue
@@ -241,7 +241,7 @@ class SmtpParser:
             nl = buf.find(b"\n", 0, MAX_LINE + 1)
             if nl < 0:
                 if len(buf) > MAX_LINE:   # replies carry no upload data; drop what is not SMTP
-                    note_error(self.ctx, "smtp: reply line longer than MAX_LINE")
+                    self.ctx.error("smtp: reply line longer than MAX_LINE")
                     del buf[:MAX_LINE]
                     continue
                 return

@@ -23,8 +23,6 @@ MAX_RECORD = (1 << 14) + 2048
 MAX_HANDSHAKE = 256 * 1024
 # Certificate names kept: a CDN certificate can list hundreds of SANs; the first ones identify it.
 MAX_CERT_NAMES = 64
-# Errors noted per flow (the Dissector keeps 20): the first say what went wrong.
-MAX_ERRORS = 20
 
 CONTENT_CCS, CONTENT_ALERT, CONTENT_HANDSHAKE, CONTENT_APPDATA, CONTENT_HEARTBEAT = 20, 21, 22, 23, 24
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE = 1, 2, 11
@@ -36,12 +34,6 @@ _RECORD = struct.Struct("!BHH")
 
 class TlsError(ParseError):
     pass
-
-
-def note_error(ctx: FlowContext, message: str) -> None:
-    """Record a protocol error on the flow (bounded) instead of raising: parsers are total."""
-    if len(ctx.info.errors) < MAX_ERRORS:
-        ctx.info.errors.append(message)
 
 
 def looks_like_tls(data: bytes) -> bool:
@@ -239,7 +231,7 @@ class TlsParser:
             except (TlsError, ValueError, struct.error) as exc:
                 # the flow began with a valid handshake header, so what follows is most likely
                 # ciphertext we lost the framing of: count it as opaque, never as content
-                note_error(self.ctx, f"tls: {exc}")
+                self.ctx.error(f"tls: {exc}")
                 self.lost = True
                 side.app_bytes += len(side.buf)
                 side.buf.clear()

@@ -315,7 +315,7 @@ class WebSocketParser:
         """
         side.decode_error = f"permessage-deflate: {reason}"
         side.inflater = None  # the shared context is lost; next message starts afresh
-        self.ctx.info.errors.append(f"websocket {side.direction}: {side.decode_error}")
+        self.ctx.error(f"websocket {side.direction}: {side.decode_error}")
         self._flush_message(side, last=False)
         side.msg_raw = True
         self._add(side, rest)
@@ -349,7 +349,7 @@ class WebSocketParser:
     # -- broken framing
     def _break(self, side: _Side, reason: str) -> None:
         side.broken = reason
-        self.ctx.info.errors.append(f"websocket {side.direction}: {reason}")
+        self.ctx.error(f"websocket {side.direction}: {reason}")
         if side.msg_open:
             self._flush_message(side, last=True, truncated=True)
 

@@ -10,7 +10,9 @@ from sandbox.report.contract import (
     verdict,
     write_json,
 )
+from sandbox.report.errors import aggregate_errors, flow_errors
 from sandbox.report.html import write_html
 from sandbox.report.junit import write_junit
 
-__all__ = ["EXIT_CODES", "SCHEMA", "VERDICT_WORDS", "NotExamined", "build_report", "exit_code", "verdict", "write_html", "write_json", "write_junit"]
+__all__ = ["EXIT_CODES", "SCHEMA", "VERDICT_WORDS", "NotExamined", "aggregate_errors", "build_report", "exit_code",
+           "flow_errors", "verdict", "write_html", "write_json", "write_junit"]

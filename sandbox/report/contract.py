@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.model import Finding, NotExamined, severity_rank
+from sandbox.report.errors import aggregate_errors
 from sandbox.report.private import write_private
 from sandbox.safetext import safe_tree
 
@@ -44,7 +45,7 @@ def build_report(findings: list[Finding], runs: list[dict[str, Any]], captures: 
         "captures": captures,
         "findings": [finding_dict(f) for f in ordered],
         "not_examined": [dict(n) for n in not_examined],
-        "errors": errors or [],
+        "errors": aggregate_errors(errors or []),
         "notes": notes or [],
     }
 

@@ -29,6 +29,12 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _times(error: dict[str, Any]) -> str:
+    """" (xN)" for an error that happened N > 1 times (see sandbox.report.errors)."""
+    count = error.get("count", 1)
+    return f" (x{count})" if count > 1 else ""
+
+
 def _finding_row(f: dict[str, Any]) -> str:
     files = "<br>".join(f"{_e(m['path'])} ({m['bytes_matched']} B, {m['fraction']:.1%})" for m in f["files"])
     evidence = "".join(f"<li><code>{_e(ev)}</code></li>" for ev in f["evidence"][:20])
@@ -57,7 +63,8 @@ def write_html(report: dict[str, Any], path: str | Path) -> None:
     )
     blind = "".join(f"<tr><td>{_e(n['where'])}</td><td>{_e(n['what'])}</td><td>{n['packets']}</td>"
                     f"<td>{n['bytes']}</td></tr>" for n in report.get("not_examined", []))
-    errors = "".join(f"<li>{_e(e.get('where', ''))}: {_e(e.get('error', ''))}</li>" for e in report.get("errors", []))
+    errors = "".join(f"<li>{_e(e.get('where', ''))}: {_e(e.get('error', ''))}{_times(e)}</li>"
+                     for e in report.get("errors", []))
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>Sandbox report: {_e(report['verdict'])}</title>
 <style>{STYLE}</style></head><body>
 <h1>Instrument traffic sandbox</h1>

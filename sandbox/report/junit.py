@@ -44,7 +44,8 @@ def write_junit(report: dict[str, Any], path: str | Path) -> None:
             f"{n['packets']} packets, {n['bytes']} bytes in {n['where']} could not be examined")
     for err in report.get("errors", []):
         case = ET.SubElement(suite, "testcase", classname="sandbox.input", name=err.get("where", "input"))
-        ET.SubElement(case, "error", message=err.get("error", "")).text = err.get("error", "")
+        times = f" (x{err['count']})" if err.get("count", 1) > 1 else ""
+        ET.SubElement(case, "error", message=err.get("error", "") + times).text = err.get("error", "") + times
     write_private(path, ET.tostring(suite, encoding="utf-8", xml_declaration=True))
 
 

@@ -59,14 +59,17 @@ class Bench:
         self.t += seconds
 
     def resolve(self, name: str, address: str | None, sport: int = 0, port: int = 53) -> str:
-        """A lookup through the bench resolver (query out, answer in); returns the UDP flow id."""
+        """A lookup through the bench resolver (query out, answer in); returns the UDP flow id.
+
+        DNS is one flow per client and resolver, whatever the query's source port (RFC 5452).
+        """
         ident, sport = self.next_dns_id, sport or self.port()
         self.next_dns_id += 1
         udp(self.w, (INSTRUMENT, sport), (RESOLVER, port), wire.dns_query(ident, name), t=self.t)
         self.t += 0.004
         udp(self.w, (RESOLVER, port), (INSTRUMENT, sport), wire.dns_answer(ident, name, address), t=self.t)
         self.t += 0.01
-        return f"udp {INSTRUMENT}:{sport} > {RESOLVER}:{port}"
+        return f"udp {INSTRUMENT}:* > {RESOLVER}:{port}"
 
     def connect(self, server: tuple[str, int]) -> TcpConversation:
         sport = self.port()

@@ -159,3 +159,16 @@ def test_big_store_queries_are_paged(tmp_path):
     rows, total = r.findings_page(FindingFilter(severities=("critical",)), page=3)
     assert total > 500 and len(rows) == 20 and {x["severity"] for x in rows} == {"critical"}
     assert len(r.destinations()["rows"]) <= 50 and len(r.timeline()["series"]) <= 9
+
+
+def test_a_summary_row_counts_the_flows_folded_into_it(empty_store):
+    from sandbox.model import FlowInfo
+
+    one = FlowInfo(flow="tcp a:1 > b:2", channel="net", transport="tcp", src="a", sport=1, dst="b", dport=2)
+    folded = FlowInfo(flow="tcp a:* > b:80 (500 flows)", channel="net", transport="tcp", src="a", sport=0,
+                      dst="b", dport=80)
+    folded.meta["summary"] = {"flows": 500, "errors": {}}
+    empty_store.put_flows([one, folded])
+    assert {c["channel"]: c["flows"] for c in Reader(empty_store.path).flow_totals()} == {"net": 501}
+    empty_store.put_flows([folded], replace=True)       # the session's end: only its final records stay
+    assert {c["channel"]: c["flows"] for c in Reader(empty_store.path).flow_totals()} == {"net": 500}

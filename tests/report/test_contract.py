@@ -81,3 +81,14 @@ def test_html_escapes_and_is_self_contained(tmp_path):
     assert "<script>alert" not in text and "&lt;script&gt;" in text
     assert "http://" not in text and "https://" not in text  # no external assets
     assert "SUSPECTED LEAK" in text
+
+
+def test_repeated_errors_show_once_with_their_count(tmp_path):
+    errors = [{"where": f"udp 10.0.0.{i}:* > 10.0.0.9:53", "error": "dns: truncated question"} for i in range(3)]
+    report = build_report([], RUNS, CAPS, errors=errors)
+    assert [(e["error"], e["count"]) for e in report["errors"]] == [("dns: truncated question", 3)]
+    write_junit(report, tmp_path / "r.xml")
+    (case,) = ET.parse(tmp_path / "r.xml").getroot().findall("testcase/error")
+    assert case.get("message") == "dns: truncated question (x3)"
+    write_html(report, tmp_path / "r.html")
+    assert "dns: truncated question (x3)" in (tmp_path / "r.html").read_text()

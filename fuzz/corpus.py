@@ -1,0 +1,179 @@
+"""Seed inputs per fuzz target, built at fuzz time: real captures from ``../shared/data/captures``
+(never copied into the repository), the streams and datagrams inside them, and what our own writer
+and simulator make.  Each seed is capped at ``MAX_SEED`` bytes (the fuzzer's ``-max_len``)."""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import functools
+import gzip
+import hashlib
+import io
+import lzma
+import os
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import brotli
+import zstandard
+
+from sandbox.captures import CaptureError, open_capture
+from sandbox.captures.writer import (
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_RAW,
+    PcapngWriter,
+    PcapWriter,
+    TcpConversation,
+    udp,
+)
+from sandbox.model import Payload
+from sandbox.protocols import Dissector
+from sandbox.simulate import wire
+
+from .targets import TARGETS, encode_records, slug
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CAPTURES = Path(os.environ.get("SANDBOX_SHARED_DATA", REPO.parent / "shared" / "data")) / "captures"
+MAX_SEED = 64 << 10          # the fuzzer's -max_len: a few full-size segments or a small capture
+MAX_STREAM_SEEDS = 200       # reassembled flows taken from the shared captures
+FASTQ = b"".join(b"@r%d 1:N:0:ACGT\nACGTTGCAAGGCTTAACCGTAGCTAGGATCCGATCG\n+\nIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIII\n" % i
+                 for i in range(40))
+
+
+def _shared() -> list[Path]:
+    if not SHARED_CAPTURES.is_dir():
+        return []
+    return sorted(p for p in SHARED_CAPTURES.rglob("*") if p.is_file() and p.suffix in (".pcap", ".pcapng", ".gz"))
+
+
+def _written() -> Iterator[tuple[str, bytes]]:
+    """Small captures from our writer: both formats, several link types, TCP and UDP."""
+    for name, writer, kw in (("pcap", PcapWriter, {}), ("pcap-raw", PcapWriter, {"linktype": LINKTYPE_RAW}),
+                             ("pcap-sll", PcapWriter, {"linktype": LINKTYPE_LINUX_SLL}),
+                             ("pcapng", PcapngWriter, {"tls_secrets": b"CLIENT_RANDOM 00 11\n"})):
+        buf = io.BytesIO()
+        w = writer(buf, **kw)
+        conv = TcpConversation(w, ("10.0.0.2", 40000), ("203.0.113.9", 80), t0=1.0)
+        conv.send(wire.http_request("POST", "/x", "h.example", FASTQ[:3000], content_type="text/plain"))
+        conv.send(wire.http_response(b"{}"), from_client=False)
+        conv.close()
+        udp(w, ("10.0.0.2", 5353), ("10.0.0.1", 53), wire.dns_query(7, "a1b2c3d4e5f6a7b8.t.example"), t=2.0)
+        yield name, buf.getvalue()
+
+
+def capture_seeds(fmt: str) -> Iterator[bytes]:
+    """Captures of one format (``pcap`` or ``pcapng``), shared ones first."""
+    magic = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"}
+    for path in _shared():
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        is_pcap = data[:4] in magic
+        if (fmt == "pcap") == is_pcap:
+            yield data[:MAX_SEED]
+    for name, data in _written():
+        if name.startswith(fmt) and (fmt == "pcapng") == (name == "pcapng"):
+            yield data
+
+
+@functools.cache
+def _flows() -> list[tuple[str, list[Payload]]]:
+    """Every flow of the shared captures as the raw parser carves it: (transport, payloads)."""
+    out: list[tuple[str, list[Payload]]] = []
+    for path in _shared():
+        try:
+            segments = list(open_capture(path))
+        except CaptureError:
+            continue
+        d = Dissector(stream_parsers=[], datagram_parsers=[])
+        items = []
+        for seg in segments:
+            items += d.feed(seg)
+        items += d.close()
+        by_flow: dict[str, list[Payload]] = {}
+        for item in items:
+            if isinstance(item, Payload):
+                by_flow.setdefault(item.flow, []).append(item)
+        out += [(flow.split(" ", 1)[0], payloads) for flow, payloads in by_flow.items()]
+    return out
+
+
+def parser_seeds(datagram: bool) -> Iterator[bytes]:
+    """Conversations: the shared captures' flows, then protocol openings our simulator writes."""
+    n = 0
+    for transport, payloads in _flows():
+        if (transport == "udp") != datagram or n >= MAX_STREAM_SEEDS:
+            continue
+        n += 1
+        yield encode_records([(p.direction, p.data) for p in payloads])[:MAX_SEED]
+    if datagram:
+        yield encode_records([("out", wire.dns_query(1, "x7k2.data.exfil.test", 16)),
+                              ("in", wire.dns_answer(1, "x7k2.data.exfil.test", "192.0.2.1"))])
+        return
+    query = wire.dns_query(2, "www.example.org")
+    for conversation in (
+        [("out", wire.http_request("POST", "/up", "h.example", FASTQ, content_type="text/plain")),
+         ("in", wire.http_response(b'{"ok":1}'))],
+        [("out", b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+          + b"%x\r\n" % len(gz := gzip.compress(FASTQ)) + gz + b"\r\n0\r\n\r\n")],
+        [("out", wire.client_hello("h.example", bytes(32), bytes(32))),
+         ("in", wire.server_hello(bytes(32), bytes(32), bytes(32)))],
+        [("out", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")],
+        [("out", b"\x82\x85\x01\x02\x03\x04" + bytes(b ^ k for b, k in zip(b"hello", b"\x01\x02\x03\x04\x01", strict=True)))],
+        [("out", len(query).to_bytes(2, "big") + query)],
+        [("in", b"220 mail ESMTP\r\n"), ("out", b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"),
+         ("out", b"Subject: r\r\n\r\n" + FASTQ[:500] + b"\r\n.\r\n")],
+        [("in", b"220 ftp\r\n"), ("out", b"USER a\r\nPASV\r\nSTOR reads.fastq\r\n"),
+         ("in", b"227 Entering Passive Mode (10,0,0,9,117,49)\r\n")],
+    ):
+        yield encode_records(conversation)
+
+
+def decoder_seeds() -> Iterator[bytes]:
+    """One sample of every encoding and container the decoders know, then the shared HTTP bodies."""
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("reads.fastq", FASTQ)
+    body, _ = wire.multipart([("f", "reads.fastq", FASTQ[:800], "text/plain")], "b0und")
+    yield from (
+        gzip.compress(FASTQ), zlib.compress(FASTQ), zlib.compress(FASTQ)[2:-4], bz2.compress(FASTQ),
+        lzma.compress(FASTQ), zstandard.ZstdCompressor().compress(FASTQ), brotli.compress(FASTQ),
+        zbuf.getvalue(), wire.tar_gz([("reads.fastq", FASTQ)]), gzip.decompress(wire.tar_gz([("r.fq", FASTQ)])),
+        base64.b64encode(FASTQ), base64.b32encode(FASTQ[:600]), FASTQ[:900].hex().encode(),
+        b'{"d": "' + base64.b64encode(gzip.compress(FASTQ)) + b'", "n": [1, 2]}',
+        b"a=" + base64.urlsafe_b64encode(FASTQ[:300]) + b"&b=%41%43%47%54", body,
+        b"=41=43=47=54=\r\nACGT", b"\x0a\x05hello\x10\x96\x01\x1a\x03abc",
+    )
+    n = 0
+    for transport, payloads in _flows():
+        if transport == "tcp" and n < MAX_STREAM_SEEDS:
+            for p in payloads:
+                if p.direction == "out" and len(p.data) > 64:
+                    n += 1
+                    yield p.data[:MAX_SEED]
+                    break
+
+
+def seeds(target: str) -> Iterator[bytes]:
+    kind = TARGETS[target].kind
+    if kind.startswith("capture-"):
+        return capture_seeds(kind.removeprefix("capture-"))
+    if kind in ("parser", "datagram"):
+        return parser_seeds(kind == "datagram")
+    return decoder_seeds()
+
+
+def write_seeds(target: str, folder: Path) -> int:
+    """The target's seeds as files named by their hash in ``folder``; returns how many."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for data in seeds(target):
+        (folder / hashlib.sha1(data).hexdigest()).write_bytes(data)
+        n += 1
+    return n
+
+
+__all__ = ["MAX_SEED", "seeds", "slug", "write_seeds"]
