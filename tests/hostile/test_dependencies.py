@@ -14,6 +14,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME_PACKAGES = ("sandbox", "dashboards", "hw")  # what a plain install ships (pyproject packages.find)
+# Code that runs in an environment of its own, with its own hash-locked pins: the mitmproxy addon is
+# loaded by mitmdump from .venv-mitmproxy (mitmproxy.lock), never imported by the rig itself.
+OWN_ENVIRONMENT = {"hw/net/addon.py": "mitmproxy.lock"}
 # Declared for code being written now, not yet imported: the live taps under hw/.
 AWAITING_TAPS = {"pyserial": "hw/ serial bridge", "pyusb": "hw/ USB device inventory and hot-plug"}
 
@@ -33,6 +36,8 @@ def third_party_imports() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for package in RUNTIME_PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):
+            if str(path.relative_to(REPO)) in OWN_ENVIRONMENT:
+                continue
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
@@ -83,3 +88,33 @@ def test_dependencies_runtime_is_locked_with_hashes_at_the_tested_versions():
     disagree = {name: (version, constraints[name]) for name, (version, _) in pins.items()
                 if name in constraints and constraints[name] != version}
     assert disagree == {}
+
+
+def test_dependencies_code_of_its_own_environment_imports_only_what_that_lock_pins():
+    """The addon and the project modules it pulls in run in mitmproxy's environment: every import is
+    the standard library, that lock's pins, or more of our code that obeys the same rule."""
+    for rel, lock in OWN_ENVIRONMENT.items():
+        pins = {canonical(m[1]) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", (REPO / lock).read_text(), re.M)}
+        todo, seen = [REPO / rel], set()
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    # ``from hw.net import events``: the package and, where it is one, the submodule
+                    modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names
+                                              if (REPO / node.module.replace(".", "/") / f"{a.name}.py").exists())]
+                elif isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                else:
+                    continue
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top in RUNTIME_PACKAGES:
+                        found = REPO / (module.replace(".", "/") + ".py")
+                        todo.append(found if found.exists() else REPO / module.replace(".", "/") / "__init__.py")
+                        continue
+                    assert top in sys.stdlib_module_names or top == "__future__" or canonical(top) in pins, (
+                        str(path.relative_to(REPO)), top)
