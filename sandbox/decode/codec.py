@@ -138,7 +138,7 @@ class Codec:
     end of the last one) or "truncated" (input ended inside a stream with bytes still held).
     ``failed`` says it for people ("gzip: limit: expansion ratio 100x reached"), ``note`` remarks
     on a stream decoded to its cut end ("stream truncated").  ``fed`` counts the input given,
-    ``produced`` the output; ``end`` is the input offset after the last complete member and
+    ``produced`` the output; ``ended_at`` is the input offset after the last complete member and
     ``members`` how many ended; ``rest_bytes`` the input handed back raw.
     """
 
@@ -154,7 +154,7 @@ class Codec:
         self.fed = 0
         self.produced = 0
         self.members = 0
-        self.end = 0
+        self.ended_at = 0
         self.rest_bytes = 0
         self.consumed = 0  # input bytes surely decoded (a decompressor may hold some it took)
         self._out: list[bytes] = []
@@ -191,7 +191,8 @@ class Codec:
         decoded, raw = self.feed_split(data)
         return decoded + raw if raw else decoded
 
-    def finish(self) -> bytes:
+    def end(self) -> bytes:
+        """What is still held at the end of the input, decoded then raw."""
         decoded, raw = self.end_split()
         return decoded + raw if raw else decoded
 
@@ -281,12 +282,17 @@ class ZlibCodec(Codec):
             if not gzip_member(bytes(data[:3])):
                 raise _trailing(data)
         wbits = self.wbits
+        if wbits is not None and wbits < 0:
+            self._d = _zlib.decompressobj(wbits)
+            return data
+        if len(data) < 3:  # the header decides (and ISA-L reports a bad one only later)
+            self._head = bytes(data)
+            return None
+        zlib_header = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
         if wbits is None:
-            if len(data) < 2:
-                self._head = bytes(data)
-                return None
-            zlib_header = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
             wbits = 15 if zlib_header else -15
+        elif not (zlib_header if wbits == 15 else gzip_member(bytes(data[:3]))):
+            raise Stop("corrupt", "incorrect header check", data)
         self._d = _zlib.decompressobj(wbits)
         return data
 
@@ -310,7 +316,7 @@ class ZlibCodec(Codec):
                 rest = self._d.unused_data
                 self._pos += n - len(rest)
                 self.members += 1
-                self.end = self._pos
+                self.ended_at = self._pos
                 self._d, self._pending = None, False
                 data = rest
             else:
@@ -323,12 +329,12 @@ class ZlibCodec(Codec):
         if self._d is None:
             if self._head and self.members:
                 raise _trailing(self._head)
-            if self._head:
-                self.note = "stream truncated"
+            if self._head:  # too short to be a stream: handed back as it is
+                raise Stop("truncated", "stream truncated", self._head)
             return
         if self._room() <= 0:
             raise self._limit(b"")
-        self.note = "stream truncated"
+        self.note = f"{self.name}: stream truncated"
 
 
 class BrotliCodec(Codec):
@@ -355,7 +361,7 @@ class BrotliCodec(Codec):
             self._keep(self._d.process(feed, output_buffer_limit=min(room, DECODE_STEP)))
             feed = b""
             if self._d.is_finished():
-                self.members, self.end = 1, self.fed
+                self.members, self.ended_at = 1, self.fed
                 self.consumed = self.fed
                 return
             if self._d.can_accept_more_data():
@@ -365,7 +371,7 @@ class BrotliCodec(Codec):
         if self.fed and not self._d.is_finished():
             if self._room() <= 0:
                 raise self._limit(b"")
-            self.note = "stream truncated"
+            self.note = f"{self.name}: stream truncated"
 
 
 class ZstdCodec(Codec):
@@ -406,7 +412,7 @@ class ZstdCodec(Codec):
             if self._d.eof:
                 self._at -= len(self._d.unused_data)
                 self.members += 1
-                self.end = self._pos + self._at
+                self.ended_at = self._pos + self._at
                 self._d = None
                 self._recent.clear()
                 self._recent_size = 0
@@ -459,7 +465,7 @@ class ZstdCodec(Codec):
             return
         if self._room() <= 0:
             raise self._limit(b"")
-        self.note = "stream truncated"
+        self.note = f"{self.name}: stream truncated"
         if self._recent_size:  # a partial block never decodes: keep its bytes, raw
             raise Stop("truncated", "stream truncated", b"".join(self._recent)[-ZSTD_HOLD:])
 
@@ -522,7 +528,7 @@ class BufferedCodec(Codec):
                 data = self._d.unused_data
                 self._pos -= len(data)
                 self.members += 1
-                self.end = self.consumed = self._pos
+                self.ended_at = self.consumed = self._pos
                 self._d = None
             self._keep(out)
 
@@ -533,7 +539,7 @@ class BufferedCodec(Codec):
             return
         if self._room() <= 0:
             raise self._limit(b"")
-        self.note = "stream truncated"
+        self.note = f"{self.name}: stream truncated"
 
 
 # Every format by name: the decoders' names, plus "http-deflate" (zlib or raw).
@@ -595,7 +601,7 @@ def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", 
         status = "truncated"
     out = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     left = len(mv) - codec.consumed if status == "limit" else 0
-    return Drained(out, status, codec.members, codec.end, max(0, left), codec.hit)
+    return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit)
 
 
 def keep(drained: Drained) -> bool:

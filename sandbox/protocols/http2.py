@@ -17,9 +17,9 @@ import hpack
 from hpack.exceptions import HPACKError
 
 from sandbox.model import Observation, Payload
-from sandbox.protocols.context import FlowContext
-from sandbox.protocols.http1 import MAX_LABEL_PATH, RAW_PIECE
+from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.httpbody import BodyPipe
+from sandbox.protocols.raw import RAW_PIECE
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _FRAME = struct.Struct(">HBBBI")  # length is 24 bits: 16 + 8
@@ -296,6 +296,10 @@ class Http2Parser:
         if pipe is not None:
             pipe.end()
             self.ctx.info.errors.extend(f"http/2 stream {stream.sid}: {e}" for e in pipe.errors[:2])
+            if direction == "out":  # what stopped decoding of outbound data is a finding
+                t0, t1 = stream.times.get(direction, [self.t, self.t])
+                self.out.extend(self.ctx.limit_observation(hit, t0, t1, label=(stream.label,))
+                                for hit in pipe.limits)
         if len(stream.ended) == 2:
             self.streams.pop(stream.sid, None)
 

@@ -20,6 +20,9 @@ RAW_CHUNK = 64 * 1024
 RAW_OVERLAP = 1024
 # Capture-time seconds a partial chunk may wait before it is emitted anyway (live latency).
 RAW_FLUSH_SECONDS = 2.0
+# Bytes a protocol parser could not follow (after a protocol error, a gap, a tunnel) are passed on
+# in pieces of this size by HTTP/1, HTTP/2 and WebSocket: bounded memory per flow direction.
+RAW_PIECE = 1024 * 1024
 
 
 class _Side:

@@ -117,7 +117,7 @@ ENCODERS: dict[str, Spec] = {
     "zip": Spec(_zip, "zip:reads.fastq", True),
     "tar": Spec(_tar, "tar:run/reads.fastq", True),
     "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
-    "multipart": Spec(_multipart, "multipart:file", True),
+    "multipart": Spec(_multipart, "multipart:file=reads.fastq", True),
     "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),
     "protobuf": Spec(_protobuf, "protobuf:1.3"),
     "qp": Spec(binascii.b2a_qp, "qp"),

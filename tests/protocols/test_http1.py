@@ -14,8 +14,9 @@ import brotli
 import pytest
 import zstandard
 
+from sandbox.decode import limits
 from sandbox.model import Payload
-from sandbox.protocols import http1, httpbody
+from sandbox.protocols import http1, httpbody, sinks
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.raw import RAW_OVERLAP
 from tests.protocols.test_stream_parsers_conformance import (
@@ -146,7 +147,7 @@ def test_decompression_bomb_stops_at_the_ratio_limit(name: str) -> None:
     assert len(bomb) < 200_000
     ctx = make_ctx()
     (body,) = bodies(run(Http1Parser, [("out", req("POST", "/b", bomb, f"Content-Encoding: {name}\r\n"))], ctx))
-    assert len(body.data) <= httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK + 33 * 1024 * 1024
+    assert len(body.data) <= limits.DEFAULT_LIMITS.ratio_allowance(len(bomb)) + 33 * 1024 * 1024
     assert f"content-encoding:{name}" not in body.chain
     assert any("expansion ratio" in e for e in body.meta["decode_errors"])
     assert any("expansion ratio" in e for e in ctx.info.errors)
@@ -331,7 +332,7 @@ def test_gap_in_body_keeps_going_and_gap_in_head_resyncs() -> None:
 
 
 def test_large_body_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(httpbody, "MAX_BODY_PIECE", 1000)
+    monkeypatch.setattr(sinks, "MAX_BODY_PIECE", 1000)
     wire = req("POST", "/big", FASTQ)
     pieces = bodies(run(Http1Parser, [("out", wire[i : i + 300]) for i in range(0, len(wire), 300)]))
     assert b"".join(p.data for p in pieces) == FASTQ
