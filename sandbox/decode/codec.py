@@ -162,9 +162,14 @@ class Codec:
     # -- interface
     def feed_split(self, data: bytes | memoryview) -> tuple[bytes, bytes]:
         """(decoded, raw): raw is input handed back undecoded because decoding has stopped."""
+        decoded, raw = self.feed_parts(data)
+        return (decoded[0] if len(decoded) == 1 else b"".join(decoded)), raw
+
+    def feed_parts(self, data: bytes | memoryview) -> tuple[list[bytes], bytes]:
+        """``feed_split`` with the decoded bytes as the decompressor's pieces (no join)."""
         if self.failed:
             self.rest_bytes += len(data)
-            return b"", bytes(data)
+            return [], bytes(data)
         self.fed += len(data)
         try:
             self._feed(data)
@@ -176,8 +181,12 @@ class Codec:
 
     def end_split(self) -> tuple[bytes, bytes]:
         """(decoded, raw) still held at the end of the input."""
+        decoded, raw = self.end_parts()
+        return (decoded[0] if len(decoded) == 1 else b"".join(decoded)), raw
+
+    def end_parts(self) -> tuple[list[bytes], bytes]:
         if self.failed:
-            return b"", b""
+            return [], b""
         try:
             self._end()
         except Stop as stop:
@@ -229,15 +238,14 @@ class Codec:
         """Input to hand back raw after a data error: all of this call's (we cannot tell more)."""
         return data
 
-    def _stopped(self, stop: Stop) -> tuple[bytes, bytes]:
+    def _stopped(self, stop: Stop) -> tuple[list[bytes], bytes]:
         self.status = stop.status
         self.failed = f"{self.name}: {stop}"
         self.rest_bytes += len(stop.rest)
         return self._take(), stop.rest
 
-    def _take(self) -> bytes:
-        out = self._out[0] if len(self._out) == 1 else b"".join(self._out)
-        self._out.clear()
+    def _take(self) -> list[bytes]:
+        out, self._out = self._out, []
         return out
 
 
@@ -586,12 +594,11 @@ def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", 
     mv = memoryview(data)
     pieces: list[bytes] = []
     for at in range(0, len(mv), chunk):
-        out, _ = codec.feed_split(mv[at : at + chunk])
-        pieces.append(out)
+        pieces += codec.feed_parts(mv[at : at + chunk])[0]
         if codec.failed:
             break
     else:
-        pieces.append(codec.end_split()[0])
+        pieces += codec.end_parts()[0]
     status = codec.status
     if status == "corrupt" and chunk > RETRY_CHUNK:
         return decompress(fmt, data, cap, cap_why, RETRY_CHUNK)
@@ -599,7 +606,7 @@ def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", 
         status = "ok"
     elif status == "ok" and codec.note:
         status = "truncated"
-    out = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    out = pieces[0] if len(pieces) == 1 else b"".join(pieces) if pieces else b""
     left = len(mv) - codec.consumed if status == "limit" else 0
     return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit)
 

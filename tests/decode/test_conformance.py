@@ -10,6 +10,7 @@ import base64
 import binascii
 import bz2
 import gzip
+import inspect
 import io
 import json
 import lzma
@@ -30,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.filepost import encode_multipart_formdata
 
-from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Limits, expand
+from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand
 from sandbox.decode.limits import MiB
 
 CHAIN = ("tcp", "test")
@@ -147,6 +148,17 @@ def _direct(name: str, data: bytes) -> list[tuple[str, bytes]]:
 def test_every_decoder_has_a_spec():
     assert sorted(NAMES) == sorted(ENCODERS)
     assert len(set(NAMES)) == len(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_decoder_is_a_decoder(name):
+    """What ``sandbox.decode.base.Decoder`` declares: static sniff/decode with its parameters."""
+    dec = BY_NAME[name]
+    for method in ("sniff", "decode"):
+        assert isinstance(inspect.getattr_static(dec, method), staticmethod)
+        params = list(inspect.signature(getattr(dec, method)).parameters)
+        assert params == list(inspect.signature(getattr(Decoder, method)).parameters)
+    assert all(isinstance(getattr(dec, flag), bool) for flag in ("text", "structural", "embedded", "reapply"))
 
 
 @pytest.mark.parametrize("name", NAMES)

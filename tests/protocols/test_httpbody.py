@@ -342,3 +342,17 @@ def test_truncated_zstd_passes_the_block_it_held_raw() -> None:
 def test_codings_per_body_are_capped() -> None:
     pipe, _ = collect(", ".join(["gzip"] * 1000))
     assert len(pipe.codings) == httpbody.MAX_CODINGS
+
+
+def test_limits_name_the_coding_its_place_and_what_it_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
+    inner = bomb_after_secret("gzip", 64)
+    pipe, _ = collect("gzip, zstd")
+    feed_in(pipe, zstandard.ZstdCompressor().compress(inner), 4096)
+    (hit,) = pipe.limits
+    assert (hit.limit, hit.decoder, hit.chain) == ("expansion ratio 100x", "content-encoding:gzip",
+                                                   ("content-encoding:zstd",))
+    assert 0 < hit.bytes_left < len(inner)
+    pipe, _ = collect("gzip")
+    feed_in(pipe, gzip.compress(FASTQ), 4096)
+    assert pipe.limits == []

@@ -15,7 +15,7 @@ import pytest
 
 from sandbox.decode import limits
 from sandbox.decode.limits import DECODE_STEP
-from sandbox.model import Payload
+from sandbox.model import Observation, Payload
 from sandbox.protocols import websocket
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.websocket import WebSocketParser, unmask
@@ -224,6 +224,18 @@ def test_bomb_after_earlier_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     assert decoded.startswith(SECRET) and len(decoded) <= allowance(len(comp)) + DECODE_STEP
     assert comp.endswith(b"".join(p.data for p in bomb if p.meta.get("raw")))
     assert bomb[-1].meta["raw"] and after.data == b"next message"
+
+
+def test_a_limit_on_an_outbound_message_is_a_decode_limit_observation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
+    comp = deflate_bomb(64)
+    p = parser("permessage-deflate")
+    items = feed_all(p, [("out", ws_frame(comp, rsv1=True))])
+    (obs,) = [x for x in items if isinstance(x, Observation)]
+    assert obs.kind == "decode-limit" and obs.chain == ("tcp", LABEL, "websocket")
+    assert obs.detail["decoder"] == "permessage-deflate" and 0 < obs.detail["bytes_not_examined"] < len(comp)
+    server = feed_all(parser("permessage-deflate"), [("in", ws_frame(comp, masked=False, rsv1=True))])
+    assert not [x for x in server if isinstance(x, Observation)]  # inbound: never a finding
 
 
 # --------------------------------------------------------------------------- live loopback (e2e)
