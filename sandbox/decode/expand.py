@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sandbox.decode import magic
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.limits import LimitHit, Limits, size_text
 from sandbox.model import View
@@ -116,6 +117,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                     if len(views) >= limits.max_views:
                         unexpanded = size + sum(len(v.data) for v, _, _ in queue)
                         hit(f"{limits.max_views} views", dec, view, unexpanded)
+                        magic.forget()
                         return exp
                     if len(out) > budget.remaining:
                         budget.exhausted(left=size)
@@ -138,4 +140,5 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                     close()
             if budget.hit:
                 hit(budget.hit, dec, view, budget.left or size)
+        magic.forget()
     return exp

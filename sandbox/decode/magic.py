@@ -5,8 +5,8 @@ start.  Five ``bytes.find`` misses over random bytes cost five passes; here the 
 with one ``bytes.translate`` (C) to byte classes (1 = a magic's first byte, 2 = a second byte,
 3 = a third byte, 0 = anything else) and searched once for ``01 02 03``, which random bytes hold
 about once per 130 KiB; only those candidates are compared with the magics.  The answer is kept
-for the view being sniffed (every sniffer asks about the same bytes object in turn), so all five
-sniffs together cost about what two ``find`` misses did.
+for the view being sniffed (every sniffer asks about the same bytes object in turn; the expander
+drops it when it moves on), so all five sniffs together cost about what two ``find`` misses did.
 """
 
 from __future__ import annotations
@@ -35,12 +35,17 @@ def _classes() -> bytes:
 
 
 _TABLE = _classes()
+_ASCII_MAGICS = tuple(m for m in MAGICS if m.isascii())
 _cache: tuple[bytes, dict[bytes, int]] | None = None
 
 
 def _scan(data: bytes) -> dict[bytes, int]:
     """First offset of every magic in ``data`` (-1 when absent)."""
     first = dict.fromkeys(MAGICS, -1)
+    if data.isascii():  # text (one SIMD check): only the all-ASCII magics can be there
+        for m in _ASCII_MAGICS:
+            first[m] = data.find(m)
+        return first
     missing = set(MAGICS)
     for start in range(0, len(data), WINDOW):
         window = data if len(data) <= WINDOW else data[start : start + WINDOW + _LONGEST - 1]
@@ -62,6 +67,12 @@ def _scan(data: bytes) -> dict[bytes, int]:
         if not missing:
             break
     return first
+
+
+def forget() -> None:
+    """Drop the kept scan (and the view it holds): the expander calls this after each view."""
+    global _cache
+    _cache = None
 
 
 def first(data: bytes, magic: bytes) -> int:

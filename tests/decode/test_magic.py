@@ -46,3 +46,10 @@ def test_each_magic_byte_has_one_role():
     table = magic._classes()
     for m in magic.MAGICS:
         assert [table[b] for b in m[:3]] == [1, 2, 3]
+
+
+def test_text_views_look_only_for_the_ascii_magics():
+    text = b"log line BZh9 then PK\x03\x04 then \x1f plain ascii" * 3
+    assert text.isascii()
+    for m in magic.MAGICS:
+        assert magic.first(text, m) == text.find(m)
