@@ -158,6 +158,8 @@ class Codec:
         self.rest_bytes = 0
         self.consumed = 0  # input bytes surely decoded (a decompressor may hold some it took)
         self._out: list[bytes] = []
+        self._head = b""  # input held back: too few bytes yet to tell what comes next
+        self._pos = 0  # input offset of the next byte handed to the decompressor
 
     # -- interface
     def feed_split(self, data: bytes | memoryview) -> tuple[bytes, bytes]:
@@ -219,6 +221,35 @@ class Codec:
     def _room(self) -> int:
         return self.allowance.allowed(self.fed) - self.produced
 
+    def _after_member(self, data: bytes | memoryview, head: int,
+                      starts: Callable[[bytes], bool] | None) -> bytes | memoryview | None:
+        """After a member ended: skip zero padding; the bytes the next member starts at, or None to
+        wait for ``head`` bytes; trailing data when what follows starts no member."""
+        zeros = _skip_padding(data)
+        self._pos += zeros
+        data = data[zeros:]
+        if not data:
+            return None
+        if starts is None:
+            raise _trailing(data)
+        if len(data) < head:
+            self._head = bytes(data)
+            return None
+        if not starts(bytes(data[:head])):
+            raise _trailing(data)
+        return data
+
+    def _input_ended(self, inside: bool, held: bytes) -> None:
+        """The input ended: between streams, bytes ``held`` back are trailing data; inside one, the
+        stream was cut (a truncated upload) unless the allowance had stopped it."""
+        if not inside:
+            if held:
+                raise _trailing(held)
+            return
+        if self._room() <= 0:
+            raise self._limit(b"")
+        self.note = f"{self.name}: stream truncated"
+
     def _keep(self, chunk: bytes) -> bool:
         """Keep decoded output, cut to the allowance; True when something was cut."""
         room = self._room()
@@ -269,26 +300,16 @@ class ZlibCodec(Codec):
         self.wbits = wbits
         self.members_follow = members
         self._d: Any = None  # None between members (and before the first)
-        self._head = b""  # too few bytes yet to tell what comes next
-        self._pos = 0  # input offset of the next byte handed to the decompressor
         self._pending = False  # the last call filled its max_length: output may be waiting
 
     def _begin(self, data: bytes | memoryview) -> bytes | memoryview | None:
         """Before a member: skip padding, check what starts; the bytes to decode from, or None
         when more are needed."""
         if self.members:
-            zeros = _skip_padding(data)
-            self._pos += zeros
-            data = data[zeros:]
-            if not data:
+            begun = self._after_member(data, len(GZIP_MAGIC), gzip_member if self.members_follow else None)
+            if begun is None:
                 return None
-            if not self.members_follow:
-                raise _trailing(data)
-            if len(data) < len(GZIP_MAGIC):
-                self._head = bytes(data)
-                return None
-            if not gzip_member(bytes(data[:3])):
-                raise _trailing(data)
+            data = begun
         wbits = self.wbits
         if wbits is not None and wbits < 0:
             self._d = _zlib.decompressobj(wbits)
@@ -334,15 +355,9 @@ class ZlibCodec(Codec):
             self._keep(out)
 
     def _end(self) -> None:
-        if self._d is None:
-            if self._head and self.members:
-                raise _trailing(self._head)
-            if self._head:  # too short to be a stream: handed back as it is
-                raise Stop("truncated", "stream truncated", self._head)
-            return
-        if self._room() <= 0:
-            raise self._limit(b"")
-        self.note = f"{self.name}: stream truncated"
+        if self._d is None and self._head and not self.members:  # too short to be a stream
+            raise Stop("truncated", "stream truncated", self._head)
+        self._input_ended(self._d is not None, self._head)
 
 
 class BrotliCodec(Codec):
@@ -376,10 +391,7 @@ class BrotliCodec(Codec):
                 return
 
     def _end(self) -> None:
-        if self.fed and not self._d.is_finished():
-            if self._room() <= 0:
-                raise self._limit(b"")
-            self.note = f"{self.name}: stream truncated"
+        self._input_ended(bool(self.fed) and not self._d.is_finished(), b"")
 
 
 class ZstdCodec(Codec):
@@ -394,13 +406,11 @@ class ZstdCodec(Codec):
         super().__init__(allowance)
         self._dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
         self._d: Any = None  # None between frames (and before the first)
-        self._head = b""
         self._recent: deque[bytes] = deque()  # the current frame's last input, >= ZSTD_HOLD
         self._recent_size = 0
         self._data: bytes | memoryview = b""  # what this call decodes (head included)
         self._start = 0  # where the current frame starts in it
         self._at = 0  # where the slice being decoded starts in it
-        self._pos = 0  # input offset of its first byte
 
     def _feed(self, data: bytes | memoryview) -> None:
         if self._head:
@@ -467,14 +477,8 @@ class ZstdCodec(Codec):
         return held[-ZSTD_HOLD:] + bytes(view[self._at :])
 
     def _end(self) -> None:
-        if self._d is None:
-            if self._head:
-                raise _trailing(self._head)
-            return
-        if self._room() <= 0:
-            raise self._limit(b"")
-        self.note = f"{self.name}: stream truncated"
-        if self._recent_size:  # a partial block never decodes: keep its bytes, raw
+        self._input_ended(self._d is not None, self._head)
+        if self._d is not None and self._recent_size:  # a partial block never decodes: keep it, raw
             raise Stop("truncated", "stream truncated", b"".join(self._recent)[-ZSTD_HOLD:])
 
 
@@ -491,24 +495,14 @@ class BufferedCodec(Codec):
         self._factory = factory
         self._next_stream = next_stream
         self._d: Any = None  # None between streams (and before the first)
-        self._head = b""
-        self._pos = 0  # input offset of the next byte handed to the decompressor
 
     def _begin(self, data: bytes | memoryview) -> bytes | memoryview | None:
         """At a stream boundary: the bytes to decode from, or None to wait for more."""
         if self.members:
-            zeros = _skip_padding(data)
-            self._pos += zeros
-            data = data[zeros:]
-            if not data:
+            begun = self._after_member(data, STREAM_HEAD, self._next_stream)
+            if begun is None:
                 return None
-            if self._next_stream is None:
-                raise _trailing(data)
-            if len(data) < STREAM_HEAD:
-                self._head = bytes(data)
-                return None
-            if not self._next_stream(bytes(data[:STREAM_HEAD])):
-                raise _trailing(data)
+            data = begun
         self._d = self._factory()
         return data
 
@@ -541,13 +535,7 @@ class BufferedCodec(Codec):
             self._keep(out)
 
     def _end(self) -> None:
-        if self._d is None:
-            if self._head:
-                raise _trailing(self._head)
-            return
-        if self._room() <= 0:
-            raise self._limit(b"")
-        self.note = f"{self.name}: stream truncated"
+        self._input_ended(self._d is not None, self._head)
 
 
 # Every format by name: the decoders' names, plus "http-deflate" (zlib or raw).
