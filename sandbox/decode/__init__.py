@@ -1,14 +1,17 @@
 """Decoders: recursive, bounded views of a payload (gzip, zip, base64, JSON strings, ...).
 
 ``expand(data, chain)`` returns every reading of ``data`` that the registered decoders find,
-nested up to the limits in ``limits.py``, each as a ``View`` whose chain says how it was
-reached ("tcp", "http/1.1 POST /x", "json:$.data", "base64", "gzip").
+nested within the budget in ``limits.py``, each as a ``View`` whose chain says how it was
+reached ("tcp", "http/1.1 POST /x", "json:$.data", "base64", "gzip"), and the limits that
+stopped it (``Expansion.limits``).  Compressed formats decompress through the one codec layer
+(``codec.py``), which the protocols' content codings use too; MIME multipart has one
+implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
 tar, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
-reached through its part ("multipart:file" > "gzip") rather than at an offset of the whole;
+reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
 """
 
