@@ -1,8 +1,8 @@
 """MIME multipart, the one implementation: HTTP uploads (streamed by the HTTP parsers), e-mail
 messages (SMTP) and multipart bytes met anywhere else (the decoders) are split here, so a part
 has the same chain label whichever way it came: "multipart:file=<filename>", else
-"multipart:name=<form field>", else "multipart:part=<n>"; a part cut by the end of the data
-adds "(truncated)".  Parts whose own type is multipart (an e-mail's multipart/alternative) are
+"multipart:name=<form field>", else "multipart:part=<n>" ("part=1.2" inside a nested one); a
+part cut by the end of the data adds "(truncated)".  Parts whose own type is multipart (an e-mail's multipart/alternative) are
 split in turn.  Content-Transfer-Encoding is not undone here: a base64 or quoted-printable part
 reaches the decoders as it is and gains their label ("multipart:file=x.csv" > "base64").
 """
@@ -98,12 +98,13 @@ def part_meta(head: bytes) -> dict[str, Any]:
     return meta
 
 
-def part_label(meta: dict[str, Any], index: int) -> str:
+def part_label(meta: dict[str, Any], number: str) -> str:
+    """file=<filename>, else name=<form field>, else part=<number> ("2.1": first inside the second)."""
     if "filename" in meta:
         return f"multipart:file={meta['filename'][:MAX_NAME]}"
     if "field" in meta:
         return f"multipart:name={meta['field'][:MAX_NAME]}"
-    return f"multipart:part={index}"
+    return f"multipart:part={number}"
 
 
 class MultipartSplitter:
@@ -115,11 +116,12 @@ class MultipartSplitter:
     A part whose type is multipart is split by a nested splitter as it arrives.
     """
 
-    def __init__(self, boundary: bytes, emit: Emit, depth: int = 0) -> None:
+    def __init__(self, boundary: bytes, emit: Emit, depth: int = 0, number: str = "") -> None:
         self._dash = b"--" + boundary
         self._delim = b"\n--" + boundary
         self._emit = emit
         self._depth = depth
+        self._number = number  # "2." for the parts inside this body's second part
         self._buf = bytearray()
         self._state = "preamble"
         self._scan = 0
@@ -147,8 +149,7 @@ class MultipartSplitter:
                 self._after_boundary(i + len(self._dash))
             elif self._state == "head":
                 if self._buf[:1] == b"\n" or self._buf[:2] == b"\r\n":  # a part with no headers
-                    self._start_part(b"")
-                    self._drop(1 if self._buf[:1] == b"\n" else 2)
+                    self._start_part(b"", 1 if self._buf[:1] == b"\n" else 2)
                     continue
                 if len(self._buf) < 2:
                     return
@@ -156,9 +157,10 @@ class MultipartSplitter:
                 if m is None and len(self._buf) <= MAX_PART_HEAD:
                     self._scan = max(0, len(self._buf) - 3)
                     return
-                head = bytes(self._buf[: m.start()]) if m is not None else b""
-                self._start_part(head)
-                self._drop(m.end() if m is not None else 0)
+                if m is None:  # no end of headers in MAX_PART_HEAD bytes: all of it is body
+                    self._start_part(b"", 0)
+                else:
+                    self._start_part(bytes(self._buf[: m.start()]), m.end())
             elif self._state == "body":
                 i = self._buf.find(self._delim, self._scan)
                 if i < 0:
@@ -186,7 +188,7 @@ class MultipartSplitter:
     def end(self) -> None:
         """Body over: a part cut short (a truncated upload) is still emitted, marked so."""
         if self._state == "head" and self._buf:
-            self._start_part(b"")
+            self._start_part(b"", 0)
         if self._state in ("body", "head", "rest"):
             self._add(bytes(self._buf))
             self._drop(len(self._buf))
@@ -211,13 +213,15 @@ class MultipartSplitter:
         self._pos += n
         self._scan = 0
 
-    def _start_part(self, head: bytes) -> None:
+    def _start_part(self, head: bytes, body_at: int) -> None:
+        """A part begins: its headers are ``head``, its body starts ``body_at`` bytes into the buffer."""
         meta = part_meta(head)
         meta["part"] = self.parts
         self._meta = meta
-        self._suffix = (part_label(meta, self.parts + 1),)
+        self._suffix = (part_label(meta, f"{self._number}{self.parts + 1}"),)
         self._state = "body"
-        self._part_start = self._pos + len(head)
+        self._drop(body_at)
+        self._part_start = self._pos
         self._part_pieces = 0
         inner = boundary_of(meta.get("content_type", "").encode("latin-1", "replace"))
         self._nested = None
@@ -227,7 +231,7 @@ class MultipartSplitter:
             def nested_emit(data: bytes, suffix: tuple[str, ...], m: dict, offset: int) -> None:
                 self._emit(data, suffix, m, start + offset)
 
-            self._nested = MultipartSplitter(inner, nested_emit, self._depth + 1)
+            self._nested = MultipartSplitter(inner, nested_emit, self._depth + 1, f"{self._number}{self.parts + 1}.")
 
     def _add(self, data: bytes) -> None:
         if not data:

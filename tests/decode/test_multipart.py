@@ -95,8 +95,8 @@ def test_a_mail_with_nested_multipart_and_encoded_names():
     mime.add_header("Content-Disposition", "attachment", filename="=?UTF-8?B?cmVhZHMuZnE=?=")
     msg.attach(mime)
     views = {v.chain: v.data for v in expand(msg.as_bytes(), CHAIN).views}
-    assert views[CHAIN + ("multipart:part=1",)] == b"plain body"  # inside multipart/alternative
-    assert views[CHAIN + ("multipart:part=2",)] == b"<p>html body</p>"
+    assert views[CHAIN + ("multipart:part=1.1",)] == b"plain body"  # inside multipart/alternative
+    assert views[CHAIN + ("multipart:part=1.2",)] == b"<p>html body</p>"
     assert views[CHAIN + ("multipart:file=Pröben.csv", "base64")] == b"Sample_ID\nS1\n"
     assert views[CHAIN + ("multipart:file=reads.fq", "base64")] == READS
 
@@ -114,3 +114,20 @@ def test_a_flood_of_parts_stops_splitting_and_keeps_the_rest():
     parts = _split(body + b"--b--\r\n", b"b", 10**9)
     assert len(parts) == MAX_PARTS + 1 and parts[-1][0] == ("multipart:rest",)
     assert b"name=f%d" % (MAX_PARTS + 49) in parts[-1][1]  # nothing dropped
+
+
+@pytest.mark.parametrize("step", [1, 13, 10**9])
+def test_nested_parts_have_their_offsets_in_the_outer_body(step):
+    msg = MIMEMultipart("mixed", boundary="outer")
+    alt = MIMEMultipart("alternative", boundary="inner")
+    alt.attach(MIMEText("plain body"))
+    alt.attach(MIMEText("<p>html</p>", "html"))
+    msg.attach(alt)
+    msg.attach(MIMEText("after the nested part"))
+    raw = msg.as_bytes()
+    body = raw[raw.index(b"\n\n") + 2 :]
+    parts = _split(body, b"outer", step)
+    assert [(s, d) for s, d, _ in parts] == [(("multipart:part=1.1",), b"plain body"),
+                                             (("multipart:part=1.2",), b"<p>html</p>"),
+                                             (("multipart:part=2",), b"after the nested part")]
+    assert all(body[o : o + len(d)] == d for _, d, o in parts)
