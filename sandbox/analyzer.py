@@ -115,7 +115,7 @@ def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str]) ->
                     else:
                         analyzer.observe(item)
             elif op == "changed":
-                conn.send(("ok", analyzer.changed()))
+                conn.send(("ok", (analyzer.changed(), analyzer.not_examined)))
             elif op == "finish":
                 findings = analyzer.finish(arg)
                 conn.send(("ok", (findings, analyzer.notes, analyzer.payloads, analyzer.views, analyzer.allowed,
@@ -146,7 +146,7 @@ class AnalyzerProcess:
         self.payloads = 0
         self.views = 0
         self.allowed: dict[str, bool] = {}
-        self.not_examined: list[NotExamined] = []  # filled by finish()
+        self.not_examined: list[NotExamined] = []  # as of the last changed() or finish()
 
     def payload(self, payload: Payload) -> None:
         if payload.direction != "out":
@@ -160,7 +160,8 @@ class AnalyzerProcess:
         self._batch.append(obs)
 
     def changed(self) -> list[Finding]:
-        return self._ask("changed", None)
+        findings, self.not_examined = self._ask("changed", None)
+        return findings
 
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
         findings, self.notes, self.payloads, self.views, self.allowed, self.not_examined = self._ask("finish", flows)

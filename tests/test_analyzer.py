@@ -97,3 +97,17 @@ def test_not_examined_rows_are_bounded():
     rows = unexamined.rows()
     assert len(rows) == MAX_UNEXAMINED_ROWS + 1
     assert rows[-1] == {"where": OTHER_FLOWS, "what": "decoding limits", "packets": 0, "bytes": 100}
+
+
+def test_the_worker_reports_not_examined_as_it_goes(tmp_path):
+    """A live session asks changed() every tick: not_examined follows without waiting for finish()."""
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    analyzer = AnalyzerProcess([build_index(run_dir, cache_dir=tmp_path)])
+    try:
+        assert analyzer.changed() == [] and analyzer.not_examined == []
+        analyzer.payload(_bomb_payload())
+        assert [f.kind for f in analyzer.changed()] == [DECODE_LIMIT]
+        assert [row["where"] for row in analyzer.not_examined] == [_bomb_payload().flow]
+        analyzer.finish([])
+    finally:
+        analyzer.close()
