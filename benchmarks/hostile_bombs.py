@@ -7,8 +7,8 @@ memory beside the anchor's, as ratios, and whether the leak behind it was found 
 
     .venv/bin/python benchmarks/hostile_bombs.py [--workdir DIR] [--tree DIR] [--repeat 1]
 
-``--tree`` replays with the ``sandbox`` package of another checkout (PYTHONPATH), e.g. main, to
-compare before and after on the same captures.  Bar (issue 7): at most 60 s and 2 GiB a case.
+``--tree`` replays with the ``sandbox`` package of another checkout (run from there), e.g. main,
+to compare before and after on the same captures.  Bar (issue 7): at most 60 s and 2 GiB a case.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def replay(capture: Path, run_dir: Path, work: Path, tree: Path | None) -> tuple
     cmd = [sys.executable, "-m", "sandbox.cli", "replay", str(capture), "--run", str(run_dir),
            "--report", str(report), "--quiet", "--cache-dir", str(work / "cache")]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, cwd=tree or REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
