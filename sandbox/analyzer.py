@@ -3,10 +3,14 @@
 ``Analyzer`` does it in the calling process; ``AnalyzerProcess`` does the same in a forked worker
 so reading and dissecting (one core) overlap with decoding and matching (the other core).  Both
 take the same calls, so the Engine does not care which it has.
+
+A decoding limit that stops the unfolding of outbound data (here, or in a protocol's content
+coding) is a ``decode-limit`` finding and a ``not_examined`` entry: never a silent clean.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import queue
@@ -15,22 +19,63 @@ from typing import Any
 
 from sandbox.correlate import Correlator
 from sandbox.decode import expand
-from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload
+from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
+from sandbox.decode.repeats import collapse
+from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, View
 
 BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to amortise pickling
 BATCH_ITEMS = 512  # ...and few enough small items that a live dashboard still sees them promptly
 QUEUED_BATCHES = 4  # batches in flight: reading runs ahead of matching by at most ~16 MB
 PARENT_CHECK_S = 1.0  # an idle worker checks this often that its session is still alive
+# not_examined rows for decoding limits: one per (flow, limit, decoder); a flood of flows that
+# each hit a limit shares one summary row past this, so the report stays readable and bounded.
+MAX_UNEXAMINED_ROWS = 256
+OTHER_FLOWS = "(other flows)"
+
+
+def limit_observation(payload: Payload, hit: LimitHit, bytes_out: int) -> Observation:
+    """The decode-limit Observation of a limit hit while unfolding ``payload``."""
+    return Observation(kind=DECODE_LIMIT, severity=DECODE_LIMIT_SEVERITY, flow=payload.flow,
+                       channel=payload.channel, destination=payload.destination, t_first=payload.t_first,
+                       t_last=payload.t_last, bytes_out=bytes_out, chain=hit.chain,
+                       detail={**hit.detail(), "where": hit.text})
+
+
+class Unexamined:
+    """What decoding limits left unexamined, as ``not_examined`` rows (bounded, see above)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str, str], NotExamined] = {}
+
+    def add(self, obs: Observation) -> None:
+        limit, decoder = str(obs.detail.get("limit", "")), str(obs.detail.get("decoder", ""))
+        key = (obs.flow, limit, decoder)
+        if key not in self._rows and len(self._rows) >= MAX_UNEXAMINED_ROWS:
+            key = (OTHER_FLOWS, "", "")
+        row = self._rows.get(key)
+        if row is None:
+            where = obs.flow if key[0] != OTHER_FLOWS else OTHER_FLOWS
+            what = f"decoding limit: {obs.detail.get('where', limit)}" if key[0] != OTHER_FLOWS else "decoding limits"
+            row = self._rows[key] = NotExamined(where=where, what=what, packets=0, bytes=0)
+        row["bytes"] += int(obs.detail.get("bytes_not_examined", 0))
+
+    def rows(self) -> list[NotExamined]:
+        return [NotExamined(**row) for row in self._rows.values()]
 
 
 class Analyzer:
     def __init__(self, indexes: Sequence, allow: Sequence[str] = ()):
         self.correlator = Correlator(list(indexes), allow=list(allow))
         self.notes: list[str] = []
-        self.not_examined: list[NotExamined] = []
         self.payloads = 0
         self.views = 0
         self.allowed: dict[str, bool] = {}
+        self._unexamined = Unexamined()
+
+    @property
+    def not_examined(self) -> list[NotExamined]:
+        """Outbound bytes a decoding limit kept from being examined (the report's not_examined)."""
+        return self._unexamined.rows()
 
     def payload(self, payload: Payload) -> None:
         if payload.direction != "out":  # only what the instrument sends can leak
@@ -39,9 +84,16 @@ class Analyzer:
         expansion = expand(payload.data, payload.chain)
         self.views += len(expansion.views)
         self.notes.extend(f"{payload.flow}: {note}" for note in expansion.notes)
-        self.correlator.scan(payload, expansion.views)
+        for n, hit in enumerate(expansion.limits):  # the payload's bytes count once in bytes_out
+            self.observe(limit_observation(payload, hit, len(payload.data) if n == 0 else 0))
+        views = [View(collapse(v.data), v.chain) for v in expansion.views]
+        if views[0].data is not payload.data:  # offsets in the view no longer map to the stream
+            payload = dataclasses.replace(payload, stream_offset=None)
+        self.correlator.scan(payload, views)
 
     def observe(self, obs: Observation) -> None:
+        if obs.kind == DECODE_LIMIT:
+            self._unexamined.add(obs)
         self.correlator.observe(obs)
 
     def flows(self, flows: list[FlowInfo]) -> None:
@@ -76,10 +128,11 @@ def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str], pa
             elif op == "flows":
                 analyzer.flows(arg)
             elif op == "changed":
-                conn.send(("ok", analyzer.changed()))
+                conn.send(("ok", (analyzer.changed(), analyzer.not_examined)))
             elif op == "finish":
                 findings = analyzer.finish(arg)
-                conn.send(("ok", (findings, analyzer.notes, analyzer.payloads, analyzer.views, analyzer.allowed)))
+                conn.send(("ok", (findings, analyzer.notes, analyzer.payloads, analyzer.views, analyzer.allowed,
+                                  analyzer.not_examined)))
                 return
     except EOFError:
         return
@@ -103,10 +156,10 @@ class AnalyzerProcess:
         self._batch: list[Payload | Observation] = []
         self._batch_bytes = 0
         self.notes: list[str] = []
-        self.not_examined: list[NotExamined] = []
         self.payloads = 0
         self.views = 0
         self.allowed: dict[str, bool] = {}
+        self.not_examined: list[NotExamined] = []  # as of the last changed() or finish()
 
     @property
     def pid(self) -> int:
@@ -129,10 +182,11 @@ class AnalyzerProcess:
         self._send(("flows", flows))
 
     def changed(self) -> list[Finding]:
-        return self._ask("changed", None)
+        findings, self.not_examined = self._ask("changed", None)
+        return findings
 
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
-        findings, self.notes, self.payloads, self.views, self.allowed = self._ask("finish", flows)
+        findings, self.notes, self.payloads, self.views, self.allowed, self.not_examined = self._ask("finish", flows)
         self._proc.join(timeout=10)
         return findings
 

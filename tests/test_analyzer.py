@@ -1,4 +1,5 @@
-"""The worker-process analyzer gives exactly the in-process results, and fails loudly."""
+"""The worker-process analyzer gives exactly the in-process results, and fails loudly; a decoding
+limit on outbound data is a finding and a not_examined row, in either."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.analyzer import AnalyzerProcess
+from sandbox.analyzer import MAX_UNEXAMINED_ROWS, OTHER_FLOWS, Analyzer, AnalyzerProcess, Unexamined
+from sandbox.decode.limits import DECODE_LIMIT, LimitHit
 from sandbox.index import build_index
-from sandbox.model import Payload
+from sandbox.model import Observation, Payload
 from sandbox.replay import replay
 from sandbox.simulate import ensure_demo
+from sandbox.simulate.bombs import gzip_bomb
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,5 +44,70 @@ def test_worker_death_is_an_error_not_a_clean_verdict(tmp_path):
         with pytest.raises(RuntimeError, match="analyzer worker"):
             analyzer.payload(Payload(b"x" * (8 << 20), ("tcp",), "tcp a:1 > b:2", "out", 0.0, 0.0))
             analyzer.finish([])
+    finally:
+        analyzer.close()
+
+
+def _bomb_payload(flow: str = "tcp 10.0.0.2:5000 > 203.0.113.9:80", direction: str = "out") -> Payload:
+    return Payload(gzip_bomb(256 << 20), ("tcp", "http/1.1 POST /blob"), flow, direction, 1.0, 2.0,
+                   destination="upload.example", stream_offset=0)
+
+
+@pytest.mark.parametrize("worker", [False, True])
+def test_a_decoding_limit_on_outbound_data_is_a_finding_and_not_examined(tmp_path, worker):
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    index = build_index(run_dir, cache_dir=tmp_path)
+    analyzer = AnalyzerProcess([index]) if worker else Analyzer([index])
+    try:
+        analyzer.payload(_bomb_payload())
+        analyzer.payload(_bomb_payload(direction="in"))  # inbound is never decoded: no finding
+        findings = analyzer.finish([])
+    finally:
+        if worker:
+            analyzer.close()
+    (finding,) = [f for f in findings if f.kind == DECODE_LIMIT]
+    assert finding.severity == "medium" and finding.chain == ["tcp", "http/1.1 POST /blob"]
+    assert finding.detail["limit"] == "expansion ratio 100x" and finding.detail["decoder"] == "gzip"
+    assert 0 < finding.detail["bytes_not_examined"] < finding.bytes_out == len(_bomb_payload().data)
+    (row,) = analyzer.not_examined
+    assert row["where"] == "tcp 10.0.0.2:5000 > 203.0.113.9:80" and row["packets"] == 0
+    assert row["what"] == "decoding limit: expansion ratio 100x reached in gzip at http/1.1 POST /blob"
+    assert row["bytes"] == finding.detail["bytes_not_examined"]
+
+
+def test_protocol_limit_observations_are_not_examined_too(tmp_path):
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    analyzer = Analyzer([build_index(run_dir, cache_dir=tmp_path)])
+    hit = LimitHit("expansion ratio 100x", "content-encoding:gzip", (), 1234)
+    obs = Observation(DECODE_LIMIT, "medium", "tcp a:1 > b:2", "net", "b", 1.0, 2.0, 1234,
+                      ("tcp", "http/1.1 POST /x"), {**hit.detail(), "where": "x"})
+    analyzer.observe(obs)
+    analyzer.observe(obs)
+    assert analyzer.not_examined == [{"where": "tcp a:1 > b:2", "what": "decoding limit: x", "packets": 0,
+                                      "bytes": 2468}]
+    (finding,) = analyzer.finish([])
+    assert finding.detail["bytes_not_examined"] == 2468  # summed over the flow's hits
+
+
+def test_not_examined_rows_are_bounded():
+    unexamined = Unexamined()
+    for i in range(MAX_UNEXAMINED_ROWS + 100):
+        unexamined.add(Observation(DECODE_LIMIT, "medium", f"flow {i}", "net", "", 0.0, 0.0,
+                                   detail={"limit": "depth 64", "decoder": "gzip", "bytes_not_examined": 1}))
+    rows = unexamined.rows()
+    assert len(rows) == MAX_UNEXAMINED_ROWS + 1
+    assert rows[-1] == {"where": OTHER_FLOWS, "what": "decoding limits", "packets": 0, "bytes": 100}
+
+
+def test_the_worker_reports_not_examined_as_it_goes(tmp_path):
+    """A live session asks changed() every tick: not_examined follows without waiting for finish()."""
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    analyzer = AnalyzerProcess([build_index(run_dir, cache_dir=tmp_path)])
+    try:
+        assert analyzer.changed() == [] and analyzer.not_examined == []
+        analyzer.payload(_bomb_payload())
+        assert [f.kind for f in analyzer.changed()] == [DECODE_LIMIT]
+        assert [row["where"] for row in analyzer.not_examined] == [_bomb_payload().flow]
+        analyzer.finish([])
     finally:
         analyzer.close()

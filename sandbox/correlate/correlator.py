@@ -241,7 +241,11 @@ class Correlator:
         floor = "medium" if obs.kind == "dns-tunnel" else "info"
         sev = max(obs.severity, floor, key=severity_rank) if obs.severity in _RANKS else floor
         acc.severity = max(acc.severity, sev, key=severity_rank)
-        acc.detail.update(obs.detail)
+        for key, value in obs.detail.items():
+            if key in _SUMMED and isinstance(value, int):
+                acc.detail[key] = acc.detail.get(key, 0) + value
+            else:
+                acc.detail[key] = value
 
     def flows(self, flow_infos: list[FlowInfo]) -> None:
         """Volume and destination findings from the flow table (call at the end, or periodically)."""
@@ -374,6 +378,9 @@ class Correlator:
 
 
 _RANKS = frozenset(("info", "low", "medium", "high", "critical"))
+# Observation details that add up over a finding's observations (a decode-limit finding says how
+# many bytes all its limit hits left unexamined), where other details keep the latest value.
+_SUMMED = frozenset(("bytes_not_examined",))
 
 
 @dataclass

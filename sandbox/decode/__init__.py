@@ -1,14 +1,17 @@
 """Decoders: recursive, bounded views of a payload (gzip, zip, base64, JSON strings, ...).
 
 ``expand(data, chain)`` returns every reading of ``data`` that the registered decoders find,
-nested up to the limits in ``limits.py``, each as a ``View`` whose chain says how it was
-reached ("tcp", "http/1.1 POST /x", "json:$.data", "base64", "gzip").
+nested within the budget in ``limits.py``, each as a ``View`` whose chain says how it was
+reached ("tcp", "http/1.1 POST /x", "json:$.data", "base64", "gzip"), and the limits that
+stopped it (``Expansion.limits``).  Compressed formats decompress through the one codec layer
+(``codec.py``), which the protocols' content codings use too; MIME multipart has one
+implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, zip) come before the decoders that search inside a view (zip and gzip at an offset,
-base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
-reached through its part ("multipart:file" > "gzip") rather than at an offset of the whole;
+tar, zip) come before the decoders that search inside a view (zip and the compressed streams
+at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
+reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
 """
 
@@ -24,7 +27,7 @@ from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gzip import GzipDecoder
 from sandbox.decode.hex import HexDecoder
 from sandbox.decode.json import JsonDecoder
-from sandbox.decode.limits import DEFAULT_LIMITS, Limits
+from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
 from sandbox.decode.multipart import MultipartDecoder
 from sandbox.decode.protobuf import ProtobufDecoder
 from sandbox.decode.qp import QuotedPrintableDecoder
@@ -44,9 +47,9 @@ DECODERS: list[type[Decoder]] = [
     TarDecoder,  # "ustar" at 257, or a valid v7 header checksum
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF
-    ZstdDecoder,  # 28 b5 2f fd (+ skippable frames)
-    XzDecoder,  # fd 37 7a 58 5a 00, or an LZMA-alone header
-    Bz2Decoder,  # "BZh" 1-9 + block magic
+    ZstdDecoder,  # 28 b5 2f fd (+ skippable frames), at the start or inside other bytes
+    XzDecoder,  # fd 37 7a 58 5a 00 at the start or inside other bytes, or an LZMA-alone header
+    Bz2Decoder,  # "BZh" 1-9 + block magic, at the start or inside other bytes
     ZlibDecoder,  # 78 xx header check
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
     Base32Decoder,  # whole view of A-Z2-7
@@ -60,10 +63,10 @@ DECODERS: list[type[Decoder]] = [
 def expand(data: bytes, chain: tuple[str, ...], limits: Limits = DEFAULT_LIMITS) -> Expansion:
     """Every decodable view of ``data``; the first view is ``data`` itself with ``chain``.
 
-    Never raises on bad input and never exceeds ``limits``: what a limit cut off is said in
-    ``Expansion.notes`` ("limit: expansion ratio 100x reached in gzip at json:$.data").
+    Never raises on bad input and never exceeds ``limits``: what a limit cut off is in
+    ``Expansion.limits`` (which limit, in which decoder, at which chain, how many bytes it left).
     """
     return run(DECODERS, data, chain, limits)
 
 
-__all__ = ["DECODERS", "DEFAULT_LIMITS", "Budget", "Decoder", "Expansion", "Limits", "expand"]
+__all__ = ["DECODERS", "DEFAULT_LIMITS", "Budget", "Decoder", "Expansion", "LimitHit", "Limits", "expand"]

@@ -1,36 +1,50 @@
-"""What every decoder declares, and the output budget one decoding step runs under."""
+"""What every decoder declares, the output budget one decoding step runs under, and the search
+for compressed streams inside other bytes that the stream decoders share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import ClassVar
+from collections.abc import Callable, Iterator
+from typing import ClassVar, Protocol
+
+from sandbox.decode import magic as magics
+from sandbox.decode.codec import Drained, decompress, keep, status_label
+
+# Candidate streams tried at offsets > 0: a 3-6 byte magic occurs by chance about once per 16 MiB
+# of random bytes or less often, and a framing protocol rarely packs more streams into a payload.
+MAX_EMBEDDED = 16
+# An embedded candidate cut by the end of the payload (or damaged) counts from this much output:
+# after a chance magic, random bytes decode a few hundred bytes at most.
+MIN_EMBEDDED_TRUNCATED = 1024
 
 
 class Budget:
     """Bytes one decoding step may still produce (shared by all outputs of the step).
 
     The expander subtracts each output as it is taken, so a decoder reads ``remaining`` afresh
-    before each member.  A decoder that stops because of the budget calls ``exhausted()``; the
-    expander turns that into a "limit: ..." note.
+    before each member.  A decoder that stops because of the budget calls ``exhausted()`` with the
+    input bytes it left undecoded; the expander turns that into a ``LimitHit``.
     """
 
-    __slots__ = ("remaining", "why", "hit")
+    __slots__ = ("remaining", "why", "hit", "left")
 
     def __init__(self, remaining: int, why: str):
         self.remaining = remaining
         self.why = why  # which limit binds: "expansion ratio 100x" or "total output 256 MiB"
         self.hit: str | None = None
+        self.left = 0
 
-    def exhausted(self, what: str | None = None) -> None:
+    def exhausted(self, what: str | None = None, left: int = 0) -> None:
         self.hit = what or self.why
+        self.left = max(self.left, left)
 
 
-class Decoder:
-    """One encoding or container format.
+class Decoder(Protocol):
+    """One encoding or container format (a class; the registry lists classes).
 
     ``sniff`` is a cheap content check (magic bytes, alphabet via ``bytes.translate``/``re``);
     ``decode`` yields ``(label, bytes)`` and never raises on bad input: truncated or corrupt
-    data yields what was recovered, with "(truncated)"/"(corrupt)" in the label.
+    data yields what was recovered, with "(truncated)"/"(corrupt)" in the label.  Implementations
+    subclass this to take the defaults below.
     """
 
     name: ClassVar[str]
@@ -40,19 +54,47 @@ class Decoder:
     # when one succeeds, the embedded-run finders (base64/hex runs) skip that view, so a base64
     # value is reached through its JSON path rather than as an anonymous run.
     structural: ClassVar[bool] = False
+    # Also searched for inside other bytes (a gzip after a binary header, a base64 run in a log).
     embedded: ClassVar[bool] = False
     # False when running on its own output is meaningless (protobuf already walks submessages).
     reapply: ClassVar[bool] = True
 
     @staticmethod
-    def sniff(data: bytes) -> bool:
-        raise NotImplementedError
+    def sniff(data: bytes) -> bool: ...
 
     @staticmethod
-    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        raise NotImplementedError
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]: ...
 
 
-def mark(name: str, status: str) -> str:
-    """Label of a stream output: "gzip", "gzip(truncated)", "gzip(corrupt)"."""
-    return name if status in ("ok", "limit") else f"{name}({status})"
+def drain(fmt: str, data: bytes | memoryview, budget: Budget) -> Drained:
+    """Decompress a whole stream within ``budget``; a budget stop is recorded on it."""
+    got = decompress(fmt, data, budget.remaining, budget.why)
+    if got.status == "limit":
+        budget.exhausted(left=got.left)
+    return got
+
+
+def embedded_streams(data: bytes, fmt: str, magic: bytes, header_ok: Callable[[bytes, int], bool],
+                     budget: Budget, label: Callable[[bytes, int], str]) -> Iterator[tuple[str, bytes]]:
+    """Streams of ``fmt`` at the start of ``data`` or inside it, found by ``magic`` (one of
+    ``magic.MAGICS``: the first from the shared scan, later ones by bytes.find) where
+    ``header_ok(data, at)`` agrees; labelled
+    ``label(data, at)`` plus "@<offset>" away from the start.  Bytes a decoded stream covered are
+    not searched again."""
+    at = 0 if header_ok(data, 0) else magics.find(data, magic, 1)
+    tried = 0
+    while at >= 0 and tried < MAX_EMBEDDED and budget.remaining > 0:
+        if not header_ok(data, at):
+            at = data.find(magic, at + 1)
+            continue
+        tried += 1
+        got = drain(fmt, memoryview(data)[at:] if at else data, budget)
+        if at and got.status in ("truncated", "corrupt"):
+            wanted = len(got.data) >= MIN_EMBEDDED_TRUNCATED
+        else:
+            wanted = keep(got)
+        if wanted:
+            yield status_label(label(data, at) + (f"@{at}" if at else ""), got.status), got.data
+        if got.status == "limit":
+            return
+        at = data.find(magic, at + max(1, got.end))

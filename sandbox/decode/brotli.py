@@ -12,46 +12,13 @@ from collections.abc import Iterator
 import brotli as _brotli
 
 from sandbox.decode import text
-from sandbox.decode.base import Budget, Decoder, mark
-from sandbox.decode.stream import CHUNK
+from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.codec import status_label
 
 TRIAL_INPUT = 1024  # enough to get past the stream header and the first meta-block header
 MIN_OUTPUT = 32  # shorter clean decodes are chance hits
 TEXT_PROBE = 64  # compressed bytes are not text: 64 printable bytes in a row never start a stream
 PROBE = 64  # output bytes looked up near the input's start, after <= 16 header bytes (see docstring)
-
-
-def _drain(data: bytes, cap: int) -> tuple[bytes, str]:
-    mv = memoryview(data)
-    n = len(data)
-    dec = _brotli.Decompressor()
-    pieces: list[bytes] = []
-    total = pos = 0
-    status = "ok"
-    try:
-        while not dec.is_finished():
-            room = cap - total
-            if room <= 0:
-                status = "limit"
-                break
-            if dec.can_accept_more_data():
-                if pos >= n:
-                    status = "truncated"
-                    break
-                feed = mv[pos : pos + CHUNK]
-                pos += len(feed)
-            else:
-                feed = b""
-            out = dec.process(feed, output_buffer_limit=room)
-            if out:
-                pieces.append(out)
-                total += len(out)
-    except _brotli.error:
-        status = "corrupt"
-    data_out = b"".join(pieces)
-    if len(data_out) > cap:
-        data_out = data_out[:cap]
-    return data_out, status
 
 
 class BrotliDecoder(Decoder):
@@ -71,9 +38,9 @@ class BrotliDecoder(Decoder):
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        out, status = _drain(data, budget.remaining)
-        if status == "limit":
-            budget.exhausted()
-        elif status == "corrupt" or len(out) < MIN_OUTPUT or out[:PROBE] in data[: PROBE + 16]:
+        got = drain("brotli", data, budget)
+        verbatim = got.data[:PROBE] in data[: PROBE + 16]
+        if got.status != "limit" and (got.status == "corrupt" or len(got.data) < MIN_OUTPUT or verbatim):
             return
-        yield mark("brotli", status), out
+        if got.data:
+            yield status_label("brotli", got.status), got.data

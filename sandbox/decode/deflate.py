@@ -8,11 +8,12 @@ block copies them verbatim), and stored content is visible in the input view any
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 
 from sandbox.decode import text
-from sandbox.decode.base import Budget, Decoder, mark
-from sandbox.decode.stream import _ZLIB_ERRORS, _zlib, inflate
+from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.codec import ZLIB_ERRORS, status_label
 
 RAW_WBITS = -15
 # Trial inflate of this much input decides the sniff; cheap for any payload size.
@@ -38,10 +39,10 @@ class DeflateDecoder(Decoder):
             return False
         if text.printable(data[:TEXT_PROBE]):
             return False
-        dec = _zlib.decompressobj(RAW_WBITS)
+        dec = zlib.decompressobj(RAW_WBITS)
         try:
             out = dec.decompress(data[:TRIAL_INPUT], 1 << 16)
-        except _ZLIB_ERRORS:
+        except ZLIB_ERRORS:
             return False
         if dec.eof:
             trailing = len(data) - min(len(data), TRIAL_INPUT) + len(dec.unused_data)
@@ -50,11 +51,8 @@ class DeflateDecoder(Decoder):
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        got = inflate(data, RAW_WBITS, budget.remaining)
-        if got.status == "limit":
-            budget.exhausted()
-        elif got.status == "corrupt" or len(got.data) < MIN_OUTPUT:
-            return
-        elif got.status == "truncated" and len(data) < MIN_TRUNCATED_INPUT:
-            return
-        yield mark("deflate", got.status), got.data
+        got = drain("deflate", data, budget)
+        chance = got.status == "corrupt" or len(got.data) < MIN_OUTPUT or (
+            got.status == "truncated" and len(data) < MIN_TRUNCATED_INPUT)
+        if got.data and (got.status == "limit" or not chance):
+            yield status_label("deflate", got.status), got.data

@@ -1,9 +1,10 @@
-"""The recursive expander: a payload in, every decodable reading of it out, within limits.
+"""The recursive expander: a payload in, every decodable reading of it out, within a budget.
 
 Breadth-first over views: each view is sniffed by every registered decoder; what a decoder
 yields becomes a new view whose chain gains the decoder's label.  Identical outputs are kept
-once (the first, shallowest chain wins; compared by length, then bytes), so a structure that decodes to the same bytes by two
-paths cannot multiply.
+once (the first, shallowest chain wins), so a structure that decodes to the same bytes by two
+paths cannot multiply.  The work is bounded by the bytes produced and the views made (see
+``limits.py``); a limit that stops decoding is returned as a ``LimitHit``, never dropped.
 """
 
 from __future__ import annotations
@@ -12,33 +13,47 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sandbox.decode import magic
 from sandbox.decode.base import Budget, Decoder
-from sandbox.decode.limits import Limits, size_text
+from sandbox.decode.limits import LimitHit, Limits, size_text
 from sandbox.model import View
 from sandbox.safetext import safe_text
 
 
 @dataclass(slots=True)
 class Expansion:
+    """``views`` (the input first); ``limits`` that stopped decoding, where, and how much they
+    left undecoded; ``notes`` on decoder bugs (a decoder that raised is reported, not fatal)."""
+
     views: list[View]
     notes: list[str] = field(default_factory=list)
+    limits: list[LimitHit] = field(default_factory=list)
 
 
 class _Seen:
-    """Outputs kept so far, by length: equal bytes are found by comparing the few candidates of
-    the same length (memcmp), with no hashing pass over every view."""
+    """Outputs kept so far, by length: the first of a length is compared with one memcmp; more of
+    the same length go into a set, so equal bytes are found by hash (each output hashed once), and
+    a flood of same-length outputs costs linear, not quadratic, time."""
 
     __slots__ = ("by_len",)
 
     def __init__(self) -> None:
-        self.by_len: dict[int, list[bytes]] = {}
+        self.by_len: dict[int, bytes | set[bytes]] = {}
 
     def add(self, data: bytes) -> bool:
         """True if new."""
-        same = self.by_len.setdefault(len(data), [])
-        if any(data == other for other in same):
+        other = self.by_len.get(len(data))
+        if other is None:
+            self.by_len[len(data)] = data
+            return True
+        if isinstance(other, bytes):
+            if other == data:
+                return False
+            self.by_len[len(data)] = {other, data}
+            return True
+        if data in other:
             return False
-        same.append(data)
+        other.add(data)
         return True
 
 
@@ -49,15 +64,21 @@ def _where(chain: tuple[str, ...]) -> str:
 def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], limits: Limits) -> Expansion:
     """Expand ``data`` with ``decoders`` (see ``sandbox.decode.expand``)."""
     views = [View(data, tuple(chain))]
-    notes: list[str] = []
+    exp = Expansion(views)
+    hits: set[tuple[str, str, tuple[str, ...]]] = set()
     seen = _Seen()
     seen.add(data)
     total = 0
     queue: deque[tuple[View, int, type[Decoder] | None]] = deque([(views[0], 0, None)])
 
+    def hit(limit: str, dec: type[Decoder], view: View, left: int) -> None:
+        if (limit, dec.name, view.chain) not in hits:
+            hits.add((limit, dec.name, view.chain))
+            exp.limits.append(LimitHit(limit, dec.name, view.chain, left))
+
     def note(text: str) -> None:
-        if text not in notes:
-            notes.append(text)
+        if text not in exp.notes:
+            exp.notes.append(text)
 
     while queue:
         view, depth, producer = queue.popleft()
@@ -77,10 +98,10 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                 note(f"error: {dec.name} sniff raised {type(exc).__name__}: {exc} at {_where(view.chain)}")
                 continue
             if depth >= limits.max_depth:
-                note(f"limit: depth {limits.max_depth} reached in {dec.name} at {_where(view.chain)}")
+                hit(f"depth {limits.max_depth}", dec, view, size)
                 continue
             left = limits.max_total_bytes - total
-            by_ratio = max(size * limits.max_ratio, limits.ratio_floor)
+            by_ratio = limits.ratio_allowance(size)
             if by_ratio <= left:
                 budget = Budget(by_ratio, f"expansion ratio {limits.max_ratio}x")
             else:
@@ -92,15 +113,15 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                     if not out:
                         continue
                     if members >= limits.max_members:
-                        note(
-                            f"limit: {limits.max_members} members reached in {dec.name} at {_where(view.chain)}"
-                        )
+                        hit(f"{limits.max_members} members", dec, view, size)
                         break
                     if len(views) >= limits.max_views:
-                        note(f"limit: {limits.max_views} views reached in {dec.name} at {_where(view.chain)}")
-                        return Expansion(views, notes)
+                        unexpanded = size + sum(len(v.data) for v, _, _ in queue)
+                        hit(f"{limits.max_views} views", dec, view, unexpanded)
+                        magic.forget()
+                        return exp
                     if len(out) > budget.remaining:
-                        budget.exhausted()
+                        budget.exhausted(left=size)
                         break
                     members += 1
                     budget.remaining -= len(out)
@@ -120,5 +141,6 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                 if close is not None:
                     close()
             if budget.hit:
-                note(f"limit: {budget.hit} reached in {dec.name} at {_where(view.chain)}")
-    return Expansion(views, notes)
+                hit(budget.hit, dec, view, budget.left or size)
+        magic.forget()
+    return exp

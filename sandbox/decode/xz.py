@@ -1,25 +1,20 @@
-"""xz (including concatenated streams) and legacy .lzma ("LZMA alone") data."""
+"""xz (including concatenated streams, also inside other bytes: "xz@<offset>") and legacy .lzma
+("LZMA alone") data, which has no magic and is only read at the start of a view."""
 
 from __future__ import annotations
 
-import lzma
 import struct
 from collections.abc import Iterator
 
-from sandbox.decode.base import Budget, Decoder, mark
-from sandbox.decode.stream import keep, unpack
+from sandbox.decode import magic
+from sandbox.decode.base import Budget, Decoder, drain, embedded_streams
+from sandbox.decode.codec import XZ_MAGIC, keep, status_label
 
-XZ_MAGIC = b"\xfd7zXZ\x00"
 # LZMA alone: properties byte (lc=3 lp=0 pb=2 is what every encoder writes by default), a
 # dictionary size, then the uncompressed size (-1 when unknown).
 LZMA_PROPS = 0x5D
 MIN_DICT, MAX_DICT = 1 << 12, 1 << 30
 MAX_DECLARED = 1 << 40  # uncompressed size field: anything larger is not a real .lzma header
-_ERRORS = (lzma.LZMAError, EOFError, ValueError)
-
-
-def _xz_stream(head: bytes) -> bool:
-    return head.startswith(XZ_MAGIC)
 
 
 def _lzma_alone(data: bytes) -> bool:
@@ -37,21 +32,23 @@ def _lzma_alone(data: bytes) -> bool:
     )
 
 
+def _header_ok(data: bytes, at: int) -> bool:
+    return data[at : at + 6] == XZ_MAGIC
+
+
 class XzDecoder(Decoder):
     name = "xz"
+    embedded = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return data.startswith(XZ_MAGIC) or _lzma_alone(data)
+        return magic.first(data, XZ_MAGIC) >= 0 or _lzma_alone(data)
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        if data.startswith(XZ_MAGIC):
-            label, fmt, more = "xz", lzma.FORMAT_XZ, _xz_stream
-        else:
-            label, fmt, more = "lzma", lzma.FORMAT_ALONE, None
-        got = unpack(lambda: lzma.LZMADecompressor(fmt), _ERRORS, data, budget.remaining, more)
-        if got.status == "limit":
-            budget.exhausted()
-        if keep(got):
-            yield mark(label, got.status), got.data
+        if not data.startswith(XZ_MAGIC) and _lzma_alone(data):
+            got = drain("lzma", data, budget)
+            if keep(got):
+                yield status_label("lzma", got.status), got.data
+            return
+        yield from embedded_streams(data, "xz", XZ_MAGIC, _header_ok, budget, lambda d, at: "xz")

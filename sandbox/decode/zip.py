@@ -1,26 +1,26 @@
 """ZIP archives, also inside other bytes: every member, label "zip:<name>".
 
-A complete archive is read through its central directory (zipfile); a truncated one (an upload
-cut by the capture, a streamed zip without a directory yet) by walking the local file headers,
-so the members that did leave are still seen.
+Members are listed from the central directory (zipfile) of a complete archive, or by walking the
+local file headers of a truncated one (an upload cut by the capture, a streamed zip without a
+directory yet), so the members that did leave are still seen.  Member data is decompressed by the
+one codec layer, within the step's budget, whatever the archive claims about sizes.
 """
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from sandbox.decode.base import Budget, Decoder
-from sandbox.decode.stream import inflate, keep, unpack
+from sandbox.decode import magic
+from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.codec import Drained, keep, status_label
 
-LOCAL = b"PK\x03\x04"
+LOCAL = magic.ZIP_LOCAL
 EOCD = b"PK\x05\x06"
-EMPTY = b"PK\x05\x06" + b"\x00" * 18  # an empty archive is only its end record
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # signature .. extra length (APPNOTE 4.3.7)
 _EOCD = struct.Struct("<4sHHHHIIH")
 # The end record sits in the last 22 + 65535 (max comment) bytes.
@@ -28,27 +28,27 @@ EOCD_SEARCH = 22 + 0xFFFF
 # zipfile builds an object per central-directory entry; a directory claiming more entries than
 # this is read by the bounded local-header walk instead.
 MAX_DIRECTORY = 65536
-STORED, DEFLATED, BZIP2 = 0, 8, 12
+STORED, DEFLATED, BZIP2, ZSTD = 0, 8, 12, 93
+METHODS = {DEFLATED: "deflate", BZIP2: "bz2", ZSTD: "zstd"}  # LZMA members keep their raw bytes
 MAX_VERSION = 63  # "version needed to extract" of APPNOTE 6.3; larger is not a header
 MAX_NAME = 4096  # longer names are not a real header (random bytes after a chance "PK\3\4")
 ENCRYPTED = 0x1
 DATA_DESCRIPTOR = 0x8
+UTF8_NAME = 0x800
 
 
-_MEMBER_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    OSError,
-    ValueError,
-    NotImplementedError,
-    RuntimeError,
-)
+@dataclass(slots=True)
+class _Member:
+    name: str
+    flags: int
+    method: int
+    start: int  # offset of the member's data
+    size: int | None  # compressed size; None when unknown (data descriptor, streamed)
+    crc: int
 
 
 def _name(raw: bytes, flags: int) -> str:
-    return raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    return raw.decode("utf-8" if flags & UTF8_NAME else "cp437", "replace")
 
 
 def _directory_entries(data: bytes) -> int | None:
@@ -58,73 +58,64 @@ def _directory_entries(data: bytes) -> int | None:
     return _EOCD.unpack_from(data, at)[4]
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> tuple[bytes, str]:
+def _central(data: bytes) -> list[_Member] | None:
+    """Members from the central directory, or None when the archive is not complete."""
+    entries = _directory_entries(data)
+    if entries is None or entries > MAX_DIRECTORY:
+        return None
     try:
-        with zf.open(info) as f:
-            out = f.read(cap)
-            if len(out) == cap and f.read(1):
-                return out, "limit"
-        return out, "ok"
-    except _MEMBER_ERRORS:
-        return b"", "corrupt"  # bad CRC or data, unsupported method, encrypted
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return None
+    members = []
+    for info in infos:
+        at = info.header_offset
+        if at + _LOCAL.size > len(data) or data[at : at + 4] != LOCAL:
+            return None
+        nlen, xlen = _LOCAL.unpack_from(data, at)[9:]
+        members.append(_Member(info.filename, info.flag_bits, info.compress_type,
+                               at + _LOCAL.size + nlen + xlen, info.compress_size, info.CRC))
+    return members
 
 
-def _central(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        for info in zf.infolist():
-            if info.is_dir() or info.flag_bits & ENCRYPTED:
-                continue
-            out, status = _read_member(zf, info, budget.remaining)
-            if status == "limit":
-                budget.exhausted()
-            if out:
-                yield f"zip:{info.filename}", out
-            if status == "limit":
-                return
+def _local(data: bytes, pos: int) -> _Member | None:
+    """The member whose local header is at ``pos``, or None when that is no real header."""
+    if pos + _LOCAL.size > len(data):
+        return None
+    _, version, flags, method, _, _, crc, csize, _, nlen, xlen = _LOCAL.unpack_from(data, pos)
+    if version > MAX_VERSION or nlen > MAX_NAME or (method != STORED and method not in METHODS):
+        return None
+    name = _name(data[pos + _LOCAL.size : pos + _LOCAL.size + nlen], flags)
+    size = None if flags & DATA_DESCRIPTOR else csize
+    return _Member(name, flags, method, pos + _LOCAL.size + nlen + xlen, size, crc)
 
 
-def _walk(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-    """Local headers in order; sizes from the header, or by inflating to the end (bit 3)."""
-    pos = data.find(LOCAL)
-    mv = memoryview(data)
-    headers = 0
-    while 0 <= pos and pos + _LOCAL.size <= len(data) and headers < MAX_DIRECTORY:
-        headers += 1
-        _, version, flags, method, _, _, crc, csize, _, nlen, xlen = _LOCAL.unpack_from(data, pos)
-        start = pos + _LOCAL.size + nlen + xlen
-        if version > MAX_VERSION or nlen > MAX_NAME or method not in (STORED, DEFLATED, BZIP2):
-            pos = data.find(LOCAL, pos + 1)
-            continue
-        name = _name(data[pos + _LOCAL.size : pos + _LOCAL.size + nlen], flags)
-        if start > len(data):
-            return
-        body = (
-            bytes(mv[start : start + csize]) if csize and not flags & DATA_DESCRIPTOR else bytes(mv[start:])
-        )
-        label = f"zip:{name}"
-        if flags & ENCRYPTED or name.endswith("/"):
-            out, status = b"", "ok"
-        elif method == STORED and flags & DATA_DESCRIPTOR:
-            out, status = b"", "ok"  # size unknown until the descriptor: the bytes are visible as is
-        elif method == STORED:
-            out, status = body, "ok" if len(body) == csize else "truncated"
-            if status == "ok" and zlib.crc32(body) != crc:
-                out = b""  # not a member: random bytes after a chance signature
-            if len(out) > budget.remaining:
-                out, status = out[: budget.remaining], "limit"
-        elif method == DEFLATED:
-            got = inflate(body, -15, budget.remaining)
-            out, status = (got.data, got.status) if keep(got) else (b"", got.status)
-        else:  # BZIP2 (LZMA/zstd members are rare in uploads; their raw bytes stay visible)
-            got = unpack(bz2.BZ2Decompressor, (OSError, EOFError, ValueError), body, budget.remaining)
-            out, status = (got.data, got.status) if keep(got) else (b"", got.status)
-        if status == "limit":
-            budget.exhausted()
-        if out:
-            yield (label if status in ("ok", "limit") else f"{label}({status})"), out
-        if status in ("limit", "truncated"):
-            return
-        pos = data.find(LOCAL, start if flags & DATA_DESCRIPTOR else start + csize)
+def _read(data: bytes, m: _Member, budget: Budget) -> Drained:
+    """A member's bytes: stored ones sliced, compressed ones through the codec layer."""
+    end = len(data) if m.size is None else min(len(data), m.start + m.size)
+    body = memoryview(data)[m.start : end]
+    if m.method == STORED:
+        if m.size is None:  # size unknown until the descriptor: the bytes are visible as they are
+            return Drained(b"", "ok")
+        status = "ok" if m.start + m.size <= len(data) else "truncated"
+        out = bytes(body[: budget.remaining])
+        if len(out) < len(body):
+            budget.exhausted(left=len(body) - len(out))
+            return Drained(out, "limit")
+        if status == "ok" and zlib.crc32(out) != m.crc:
+            return Drained(b"", "corrupt")  # not a member: random bytes after a chance signature
+        return Drained(out, status, end=len(body))
+    got = drain(METHODS[m.method], body, budget)
+    if got.status == "ok" and m.size is not None and m.start + m.size > len(data):
+        got.status = "truncated"
+    return got
+
+
+def _member(data: bytes, m: _Member, budget: Budget) -> tuple[str, Drained]:
+    if m.flags & ENCRYPTED or m.name.endswith("/") or (m.method != STORED and m.method not in METHODS):
+        return "", Drained(b"", "ok")
+    return f"zip:{m.name}", _read(data, m, budget)
 
 
 class ZipDecoder(Decoder):
@@ -135,17 +126,34 @@ class ZipDecoder(Decoder):
     @staticmethod
     def sniff(data: bytes) -> bool:
         """An archive, or one inside other bytes (a self-extractor, a framed upload)."""
-        return data.find(LOCAL) >= 0
+        return magic.first(data, LOCAL) >= 0
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        entries = _directory_entries(data)
-        if entries is not None and entries <= MAX_DIRECTORY:
-            try:
-                zipfile.ZipFile(io.BytesIO(data)).close()
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-                pass
-            else:
-                yield from _central(data, budget)
+        central = _central(data)
+        if central is not None:
+            for m in central:
+                label, got = _member(data, m, budget)
+                if keep(got):
+                    yield status_label(label, got.status), got.data
+                if got.status == "limit":
+                    return
+            return
+        # no complete directory: walk the local headers in order
+        pos = magic.first(data, LOCAL)
+        headers = 0
+        while pos >= 0 and headers < MAX_DIRECTORY:
+            headers += 1
+            m = _local(data, pos)
+            if m is None:
+                pos = data.find(LOCAL, pos + 1)
+                continue
+            if m.start > len(data):
                 return
-        yield from _walk(data, budget)
+            label, got = _member(data, m, budget)
+            if keep(got):
+                yield status_label(label, got.status), got.data
+            if got.status in ("limit", "truncated"):
+                return
+            size = m.size if m.size is not None else got.end
+            pos = data.find(LOCAL, m.start + size)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sandbox.decode.base import Budget, Decoder, mark
-from sandbox.decode.stream import inflate, keep
-
-ZLIB_WBITS = 15
+from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.codec import keep, status_label
 
 
 class ZlibDecoder(Decoder):
@@ -23,8 +21,6 @@ class ZlibDecoder(Decoder):
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        got = inflate(data, ZLIB_WBITS, budget.remaining)
-        if got.status == "limit":
-            budget.exhausted()
+        got = drain("zlib", data, budget)
         if keep(got):
-            yield mark("zlib", got.status), got.data
+            yield status_label("zlib", got.status), got.data

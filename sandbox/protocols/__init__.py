@@ -1,48 +1,15 @@
-"""Protocols: TCP reassembly, the flow table (``Dissector``) and the app parser registry.
+"""Protocols: TCP reassembly, the flow table (``Dissector``) and the app parsers.
 
-A new app parser is one module plus one line in a list below.  Order matters: the Dissector asks
-each parser's ``detect`` in list order and takes the first that says yes; parsers with a
-specific signature go before ones that guess from ports.
-
-Stream (TCP) parser: ``detect(first_out, first_in, sport, dport) -> bool`` (out = instrument side,
-``sport`` its port; ``ctx.opener`` says which side is the client), ``__init__(ctx)``,
-``feed(direction, data, t)``, ``gap(direction, size)``, ``close(t)``.
-Datagram (UDP) parser: ``detect(data, sport, dport) -> bool``, ``__init__(ctx)``,
-``feed(direction, data, t)``, ``close(t)``; with ``any_client_port = True`` and
-``from_server(data) -> bool`` (does the first datagram come from the server?) its flow takes every
-datagram between the client's address, from any port, and the server endpoint (DNS: RFC 5452).
-``detect`` is asked again as first bytes arrive (up to ``flows.DETECT_BYTES`` each way) until one
-says yes or both sides have spoken; then a parser's optional ``ports`` ClassVar is a port hint;
-else the raw parser takes the flow.  A parser that raises gets an error on its FlowInfo and the
-raw parser takes over the rest of that flow.
+The parsers are listed once, in ``registry`` (re-exported here: ``STREAM_PARSERS``,
+``DATAGRAM_PARSERS``); what a parser must be is declared in ``context`` (``StreamParser``,
+``DatagramParser``), with the ``FlowContext`` every parser is given.
 """
 
 from __future__ import annotations
 
-from sandbox.protocols.context import FlowContext, ParseError
-from sandbox.protocols.dns import DnsParser, DnsTcpParser
-from sandbox.protocols.ftp import FtpDataParser, FtpParser
-from sandbox.protocols.http1 import Http1Parser
-from sandbox.protocols.http2 import Http2Parser
-from sandbox.protocols.smtp import SmtpParser
-from sandbox.protocols.tls import TlsParser
-from sandbox.protocols.websocket import WebSocketParser
+from sandbox.protocols.context import DatagramParser, FlowContext, ParseError, StreamParser
+from sandbox.protocols.flows import Dissector
+from sandbox.protocols.registry import DATAGRAM_PARSERS, STREAM_PARSERS
 
-# Registry: one line per parser (helpers append here).
-STREAM_PARSERS: list[type] = [
-    FtpDataParser,  # a data connection an FTP control connection announced (PASV/PORT)
-    TlsParser,  # handshake record header 16 03 0x
-    Http2Parser,  # connection preface "PRI * HTTP/2.0"
-    Http1Parser,  # request line or status line
-    WebSocketParser,  # mid-stream only: whole masked client frames (after a missed handshake)
-    DnsTcpParser,  # TCP 53 with a length-framed message, or a whole ordinary one on any port
-    SmtpParser,  # client EHLO/HELO/LHLO, or a 220 greeting on 25/465/587/2525
-    FtpParser,  # client USER/AUTH/FEAT..., or a 220 greeting on 21
-]
-DATAGRAM_PARSERS: list[type] = [
-    DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
-]
-
-from sandbox.protocols.flows import Dissector  # noqa: E402  (flows reads the lists above lazily)
-
-__all__ = ["DATAGRAM_PARSERS", "STREAM_PARSERS", "Dissector", "FlowContext", "ParseError"]
+__all__ = ["DATAGRAM_PARSERS", "STREAM_PARSERS", "DatagramParser", "Dissector", "FlowContext", "ParseError",
+           "StreamParser"]

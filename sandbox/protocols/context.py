@@ -1,6 +1,8 @@
-"""What the Dissector hands every app parser: the flow it parses and a way to make Payloads.
+"""What the Dissector hands every app parser (the flow it parses, a way to make Payloads and
+Observations) and what a parser must be (``StreamParser``, ``DatagramParser``).
 
-Kept tiny and dependency-free so a parser module imports it without importing the flow table.
+Kept small, and free of the flow table and of other parsers, so a parser module imports it
+without importing them.
 """
 
 from __future__ import annotations
@@ -8,12 +10,14 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
+from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
 from sandbox.model import FlowInfo, Observation, Payload
 from sandbox.safetext import safe_text, safe_tree
 
 Endpoint = tuple[str, int]
+MAX_LABEL_PATH = 200  # chain labels are for people; the full URL is in the HTTP "url" Payload
 # Outstanding claims per Dissector: one per announced data connection (an FTP client opens one
 # per transfer); thousands outstanding means their connections never came, so the oldest go.
 MAX_CLAIMS = 4096
@@ -136,6 +140,67 @@ class FlowContext:
                            destination=self.destination, t_first=t_first,
                            t_last=t_first if t_last is None else t_last, bytes_out=bytes_out,
                            chain=self.chain + _labels(label), detail=safe_tree(detail) if detail else {})
+
+    def limit_observation(self, hit: LimitHit, t_first: float, t_last: float | None = None,
+                          label: tuple[str, ...] = ()) -> Observation:
+        """The decode-limit Observation of a limit that stopped a content coding of this flow's
+        outbound data (``hit.chain`` is relative to ``label``, which is relative to the flow)."""
+        labels = label + hit.chain
+        where = LimitHit(hit.limit, hit.decoder, self.chain + labels, hit.bytes_left).text
+        return self.observation(DECODE_LIMIT, DECODE_LIMIT_SEVERITY, t_first, t_last, bytes_out=hit.bytes_left,
+                                label=labels, detail={**hit.detail(), "where": where})
+
+
+Items = list[Payload | Observation]
+
+
+class StreamParser(Protocol):
+    """A TCP (or decrypted TLS) app parser, one per flow lane, fed both directions in order.
+
+    ``detect`` looks at the first bytes each way (``first_out`` from the instrument, ``sport`` its
+    port; asked again as bytes arrive, up to ``flows.DETECT_BYTES``).  A parser may also declare a
+    ``ports`` ClassVar (a hint used when no parser's ``detect`` said yes) and a ``begins(data)``
+    static method (does a message of its protocol start with this chunk? late detection on a lane
+    that went raw).  ``feed`` gets the bytes of one direction, ``gap`` a hole in it (bytes the capture
+    lost), ``close`` the end of the flow; a parser that buffers may have ``idle(t)``, called when the
+    flow went quiet (the flow table's idle flush), to hand over what it holds; each returns the
+    Payloads and Observations it made.  A parser that raises gets an error on its FlowInfo and the
+    raw parser takes over the rest of that flow.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, ctx: FlowContext) -> None: ...
+
+    @staticmethod
+    def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool: ...
+
+    def feed(self, direction: str, data: bytes, t: float) -> Items: ...
+
+    def gap(self, direction: str, size: int) -> Items: ...
+
+    def close(self, t: float) -> Items: ...
+
+
+class DatagramParser(Protocol):
+    """A UDP app parser, one per flow: ``detect`` sees the first datagram, ``feed`` each one.
+
+    With ``any_client_port = True`` and ``from_server(data) -> bool`` (does the first datagram come
+    from the server?) its flow takes every datagram between the client's address, from any port, and
+    the server endpoint (DNS: RFC 5452).  An ``idle(t)`` hands over what it holds when the flow went
+    quiet, as for stream parsers.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, ctx: FlowContext) -> None: ...
+
+    @staticmethod
+    def detect(data: bytes, sport: int, dport: int) -> bool: ...
+
+    def feed(self, direction: str, data: bytes, t: float) -> Items: ...
+
+    def close(self, t: float) -> Items: ...
 
 
 def _labels(label: str | tuple[str, ...]) -> tuple[str, ...]:

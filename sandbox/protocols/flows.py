@@ -22,6 +22,7 @@ from collections import OrderedDict
 from typing import Any
 
 from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, Observation, Payload, Segment
+from sandbox.protocols import registry
 from sandbox.protocols.context import Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
@@ -121,8 +122,6 @@ class Dissector:
 
     def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
                  datagram_parsers: list[type] | None = None) -> None:
-        import sandbox.protocols as registry  # read at construction: helpers append to the lists
-
         self.instrument = [ipaddress.ip_network(c, strict=False) for c in instrument or []]
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import struct
 
-from sandbox.protocols.httpbody import MAX_BODY_PIECE, Emit, _Coding, make_coding
+from sandbox.decode.codec import Codec, make_codec
+from sandbox.decode.limits import LimitHit
+from sandbox.protocols.sinks import MAX_BODY_PIECE, Emit
 
 # gRPC's default max receive message is 4 MiB; servers raise it to tens of MiB for bulk
 # uploads.  A message above this is emitted in pieces (compressed pieces stay compressed).
 MAX_GRPC_MESSAGE = MAX_BODY_PIECE
-# A message is handed to its decoder in slices of this size: the expansion budget grows with
-# the input, so one call yields at most ~1000x this (16 MiB), never 1000x a 64 MiB message.
+# A message is handed to its decoder in slices of this size: the expansion allowance grows with
+# the input, so one call yields at most the ratio times this (or the floor), never the ratio
+# times a 64 MiB message.
 GRPC_DECODE_SLICE = 16 * 1024
 _PREFIX = struct.Struct(">BI")
 
@@ -36,6 +39,7 @@ class GrpcMessages:
         self._flag = 0
         self._pieces = 0
         self.messages = 0
+        self.limits: list[LimitHit] = []  # decoding limits met in compressed messages
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -86,7 +90,7 @@ class GrpcMessages:
         if self._pieces or not last:
             meta["piece"] = self._pieces
         elif compressed and self.encoding != "identity":
-            coding = make_coding(self.encoding)
+            coding = make_codec(self.encoding)
             if coding is None:
                 meta["grpc_encoding"] = self.encoding  # e.g. snappy: left to the decoders
             else:
@@ -100,7 +104,7 @@ class GrpcMessages:
         else:
             self._pieces += 1
 
-    def _decode(self, coding: _Coding, data: bytes, meta: dict) -> None:
+    def _decode(self, coding: Codec, data: bytes, meta: dict) -> None:
         """Emit a compressed message decoded, in pieces of at most ~MAX_GRPC_MESSAGE.
 
         When decoding stops, what it decoded goes out first (it may hold the real data before
@@ -131,6 +135,8 @@ class GrpcMessages:
             chunk, raw = coding.end_split()
             parts.append(chunk)
         note = {"decode_errors": [coding.failed]} if coding.failed else {}
+        if coding.status == "limit":
+            self.limits.append(LimitHit(coding.hit, f"grpc-encoding:{self.encoding}", ("grpc",), len(raw)))
         text = b"".join(parts)
         if text or not (pieces or raw):
             out(text, decoded, bool(raw), note)

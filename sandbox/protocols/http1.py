@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
-from sandbox.protocols.context import FlowContext
+from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
+from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
-from sandbox.protocols.raw import RAW_OVERLAP
+from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
+from sandbox.protocols.websocket import WebSocketParser
 
 # h11 allows 16 KiB of head; nginx 4x8 KiB, Apache 100 lines of 8 KiB.  64 KiB covers fat
 # cookie jars; beyond that the side is not HTTP we can follow and goes raw.
@@ -29,14 +31,11 @@ MAX_HEAD = 64 * 1024
 # Client bytes held while the answer to an Upgrade/CONNECT request is pending; a client
 # must wait for 101/2xx before sending the new protocol, so this is only a safety valve.
 MAX_PAUSED = 1024 * 1024
-# Unparsed bytes (after a protocol error or gap) are passed on in pieces of this size.
-RAW_PIECE = 1024 * 1024
 # An unparsed piece that continues the previous one repeats its last RAW_OVERLAP bytes (the
 # raw fallback's window), so a fragment across a cut is still whole in one piece.
 # Requests awaiting their response: clients pipeline a handful; a one-way flood (responses
 # not captured) must not grow the queue without end.
 MAX_PENDING_REQUESTS = 1024
-MAX_LABEL_PATH = 200  # chain labels are for people; the full URL is in the "url" Payload
 # A capture that starts mid-connection (or a TCP keep-alive byte, as Windows sends) puts bytes
 # before a side's first start line: up to this many are a pickup's leftovers (the tail of a
 # message in flight, passed on as "unparsed"), not an error.  One raw piece: beyond it the side
@@ -386,6 +385,9 @@ class _Side:
         msg.pipe.end()
         for e in msg.pipe.errors[:2]:
             self.p.ctx.error(f"http/1.1 {self.direction}: {e}")
+        if self.direction == "out":  # what stopped decoding of outbound data is a finding
+            self.p.out.extend(self.p.ctx.limit_observation(hit, msg.t_first, msg.t_last, label=(msg.label,))
+                              for hit in msg.pipe.limits)
         if self.role == "request" and self.p.requests and self.p.requests[-1].upgrade:
             if self.p.requests[-1].direction == self.direction:
                 self.state = "paused"
@@ -533,14 +535,10 @@ class Http1Parser:
         client = req.direction
         offsets = {d: side.wire for d, side in self.sides.items()}
         if req.upgrade == "websocket":
-            from sandbox.protocols.websocket import WebSocketParser
-
             self.sub = WebSocketParser(self.ctx, client=client, label=req.label,
                                        extensions=headers.get("sec-websocket-extensions", ""),
                                        offsets=offsets)
         elif req.upgrade == "h2c":
-            from sandbox.protocols.http2 import Http2Parser
-
             self.sub = Http2Parser(self.ctx, upgrade=(req.label, req.meta), client=client, offsets=offsets)
         else:
             kind = "tunnel" if req.upgrade == "connect" else f"upgrade:{req.upgrade}"

@@ -26,9 +26,9 @@ import hpack
 from hpack.exceptions import HPACKError
 
 from sandbox.model import Observation, Payload
-from sandbox.protocols.context import FlowContext
-from sandbox.protocols.http1 import MAX_LABEL_PATH, RAW_PIECE
+from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.httpbody import BodyPipe
+from sandbox.protocols.raw import RAW_PIECE
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _FRAME = struct.Struct(">HBBBI")  # length is 24 bits: 16 + 8
@@ -325,7 +325,7 @@ class Http2Parser:
             # start a fresh table, which then holds exactly the peer's newest entries
             d.decoder = _decoder(d.decoder.max_allowed_table_size)
             self._stream(sid).meta["headers_unreadable"] = True
-            self.ctx.info.errors.append(f"http/2 {direction}: header block skipped: {type(exc).__name__}")
+            self.ctx.error(f"http/2 {direction}: header block skipped: {type(exc).__name__}")
             return
         self._headers(direction, sid, headers, bool(flags & END_STREAM) and ftype == HEADERS,
                       promised=ftype == PUSH_PROMISE)
@@ -416,6 +416,10 @@ class Http2Parser:
             pipe.end()
             for e in pipe.errors[:2]:
                 self.ctx.error(f"http/2 stream {stream.sid}: {e}")
+            if direction == "out":  # what stopped decoding of outbound data is a finding
+                t0, t1 = stream.times.get(direction, [self.t, self.t])
+                self.out.extend(self.ctx.limit_observation(hit, t0, t1, label=(stream.label,))
+                                for hit in pipe.limits)
         if len(stream.ended) == 2:
             self.streams.pop(stream.sid, None)
 

@@ -1,274 +1,33 @@
 """HTTP body handling shared by HTTP/1, HTTP/2 and gRPC: framing, content codings, sinks.
 
 A body travels: transfer framing (``ChunkedDecoder`` for HTTP/1 chunked) -> ``BodyPipe``
-(content codings undone: gzip incl. multi-member, deflate, br, zstd, S3 ``aws-chunked``)
--> a sink (multipart parts, gRPC messages, or plain pieces) -> ``emit``.  It lives apart
-from the HTTP/1 parser so that each HTTP flavour frames its own bytes and shares the rest.
-Decoding is bounded (expansion ratio, output per call): bombs are normal input here; a
-coding that stops keeps what it decoded and passes the input it did not decode on raw.
+(content codings undone by the one codec layer, ``sandbox.decode.codec``: gzip incl.
+multi-member, deflate, br, zstd; and S3 ``aws-chunked``) -> a sink (multipart parts, gRPC
+messages, or plain pieces; ``sinks``) -> ``emit``.  It lives apart from the HTTP/1 parser so
+that each HTTP flavour frames its own bytes and shares the rest.  Decoding is bounded by the
+limits every decoder shares (``sandbox.decode.limits``): bombs are normal input here; a coding
+that stops keeps what it decoded and passes the input it did not decode on raw, and a limit
+that stopped it is reported (``BodyPipe.limits``).
 """
 
 from __future__ import annotations
 
-import zlib
-from collections import deque
-from collections.abc import Callable
-from typing import Any
+from sandbox.decode.codec import Codec, make_codec
+from sandbox.decode.limits import LimitHit
+from sandbox.decode.multipart import MultipartSplitter, boundary_of
+from sandbox.protocols.grpc import GrpcMessages
+from sandbox.protocols.sinks import MAX_BODY_PIECE, BodySink, Emit, PlainSink
 
-import brotli
-import zstandard
-
-from sandbox.protocols.multipart import MultipartSplitter, boundary_of
-
-# Bodies are emitted in pieces of at most this size: bounds memory per flow direction
-# while keeping a whole typical upload (a FASTQ chunk, a JSON batch) in one Payload.
-MAX_BODY_PIECE = 64 * 1024 * 1024
 # Chunk-size line incl. extensions; S3 aws-chunked signature lines are ~90 bytes.
 MAX_CHUNK_LINE = 4096
 # Chunked trailers (e.g. x-amz-checksum-crc32, grpc-status): a few short lines.
 MAX_TRAILERS = 64 * 1024
-# Decompression bombs are normal input: stop decoding past this ratio (DESIGN: bounded).
-MAX_EXPANSION_RATIO = 1000
-RATIO_SLACK = 1024 * 1024  # small bodies may legitimately expand a lot (a run of zeros)
-DECODE_STEP = 1024 * 1024  # output per zlib/brotli call, so one call never balloons
-# zstd's densest block is RLE: 4 bytes (3 header + 1) -> 128 KiB (RFC 8878 Block_Maximum_Size).
-ZSTD_MAX_RATIO = 32768
-# zstd has no output cap, so its input goes in slices sized to the remaining ratio budget:
-# one call then yields at most that budget (or 16 B -> 512 KiB when the budget is nearly spent).
-ZSTD_SLICE_MIN = 16
-ZSTD_SLICE_MAX = 256 * 1024  # keeps the slice count per call small on ordinary data
-# zstd decodes whole blocks: up to one block (128 KiB + header) of input may sit in the
-# decoder without output yet; when decoding stops, that much earlier input goes out raw again.
-ZSTD_HOLD = 128 * 1024 + 64
 # Nobody stacks more than two or three codings; a long list only costs time (and recursion).
 MAX_CODINGS = 8
-
-# emit(data, chain_suffix, meta, body_offset_of_data)
-Emit = Callable[[bytes, tuple[str, ...], dict, int], None]
-
-
-# --------------------------------------------------------------------------- codings
 
 
 class CodingError(ValueError):
     """Bad framing or coding in a body (also raised by HTTP/1 for a bad head)."""
-
-
-class _Stop(Exception):
-    """Decoding stops here (limit reached); ``rest`` is the input left undecoded."""
-
-    def __init__(self, reason: str, rest: bytes) -> None:
-        super().__init__(reason)
-        self.rest = rest
-
-
-_DECODE_ERRORS = (CodingError, zlib.error, brotli.error, zstandard.ZstdError, ValueError)
-
-
-class _Coding:
-    """One content coding, decoded incrementally.
-
-    When decoding stops (bad data, expansion limit) everything decoded so far is kept and
-    the input not decoded yet passes on raw, from then on too: a bomb must not hide the
-    real bytes before it, and the raw rest can still match byte fingerprints.
-    """
-
-    name = ""
-
-    def __init__(self) -> None:
-        self.failed = ""  # set when decoding stopped: the rest passes through raw
-        self.note = ""  # decoded, with a remark (e.g. stream truncated)
-        self.inp = 0
-        self.outp = 0
-        self._out: list[bytes] = []
-
-    def feed(self, data: bytes) -> bytes:
-        """Decoded bytes, followed (once decoding stopped) by the input left undecoded."""
-        decoded, raw = self.feed_split(data)
-        return decoded + raw if raw else decoded
-
-    def feed_split(self, data: bytes) -> tuple[bytes, bytes]:
-        """(decoded, raw): raw is input passed on undecoded because decoding has stopped."""
-        if self.failed:
-            return b"", data
-        self.inp += len(data)
-        try:
-            self._feed(data)
-        except _Stop as exc:
-            self.failed = f"{self.name}: {exc}"
-            return self._take(), exc.rest
-        except _DECODE_ERRORS as exc:
-            self.failed = f"{self.name}: {exc}"
-            return self._take(), self._unsent(data)
-        return self._take(), b""
-
-    def end(self) -> bytes:
-        """What the decoder still holds at the end of the body, decoded then raw."""
-        decoded, raw = self.end_split()
-        return decoded + raw if raw else decoded
-
-    def end_split(self) -> tuple[bytes, bytes]:
-        """(decoded, raw) left at the end of the body (bounded like feed)."""
-        if self.failed:
-            return b"", b""
-        try:
-            self._end()
-        except _Stop as exc:
-            self.failed = f"{self.name}: {exc}"
-            return self._take(), exc.rest
-        except _DECODE_ERRORS as exc:
-            self.failed = f"{self.name}: {exc}"
-        return self._take(), b""
-
-    def _keep(self, chunk: bytes) -> bool:
-        """Keep decoded output; True once the expansion limit is passed (caller stops)."""
-        if chunk:
-            self._out.append(chunk)
-            self.outp += len(chunk)
-        return self._budget() < 0
-
-    def _budget(self) -> int:
-        return MAX_EXPANSION_RATIO * self.inp + RATIO_SLACK - self.outp
-
-    def _limit(self, rest: bytes) -> _Stop:
-        return _Stop(f"limit: expansion ratio {MAX_EXPANSION_RATIO}x reached", rest)
-
-    def _take(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
-
-    def _unsent(self, data: bytes) -> bytes:
-        """Input to pass on raw when decoding data failed: all of it (we cannot tell more)."""
-        return data
-
-    def _feed(self, data: bytes) -> None:
-        raise NotImplementedError
-
-    def _end(self) -> None:
-        return None
-
-
-class _Zlib(_Coding):
-    """gzip (multi-member) and deflate (zlib-wrapped or raw, as servers disagree)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-        self._d: Any = None
-        self._head = b""
-
-    def _new(self, first: bytes) -> Any:
-        if self.name != "deflate":
-            return zlib.decompressobj(31)
-        zlib_header = first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
-        return zlib.decompressobj(15 if zlib_header else -15)
-
-    def _feed(self, data: bytes) -> None:
-        if self._d is None or self._d.eof:
-            data = self._head + data
-            if len(data) < 2:
-                self._head = data
-                return
-            self._head = b""
-            if self._d is not None and (self.name == "deflate" or not data.strip(b"\0")):
-                return  # trailing bytes after the stream: nothing to decode
-            self._d = self._new(data)
-        while True:
-            chunk = self._d.decompress(data, DECODE_STEP)
-            data = self._d.unconsumed_tail  # inflate streams: only this is still undecoded
-            more = False
-            if self._d.eof:
-                data = self._d.unused_data
-                more = self.name != "deflate" and bool(data.strip(b"\0"))
-                if more:
-                    self._d = self._new(data)  # next gzip member
-            if self._keep(chunk):
-                raise self._limit(data)
-            if self._d.eof and not more:
-                return
-            if not data and len(chunk) < DECODE_STEP:
-                return
-
-    def _end(self) -> None:
-        if self._d is None or self._d.eof:
-            return
-        self.note = f"{self.name}: stream truncated"
-        # _feed drained all input, so flush only returns the little inflate still buffers
-        if self._keep(self._d.flush()):
-            raise self._limit(b"")
-
-
-class _Brotli(_Coding):
-    """br, with output capped per call so one small input cannot balloon in one step."""
-
-    name = "br"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._d = brotli.Decompressor()
-
-    def _feed(self, data: bytes) -> None:
-        # each call drains the decoder, so on a stop all it may hold is this call's input
-        if self._keep(self._d.process(data, output_buffer_limit=DECODE_STEP)):
-            raise self._limit(data)
-        while not self._d.can_accept_more_data():
-            if self._keep(self._d.process(b"", output_buffer_limit=DECODE_STEP)):
-                raise self._limit(data)
-
-
-class _Zstd(_Coding):
-    """zstd, multi-frame; input fed in slices sized so one call stays within the budget.
-
-    zstd decodes whole blocks, so input of the current frame may sit in the decoder with no
-    output yet; when decoding stops, up to ZSTD_HOLD bytes of it go out raw again.
-    """
-
-    name = "zstd"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._d: Any = zstandard.ZstdDecompressor().decompressobj()
-        self._recent: deque[bytes] = deque()  # the current frame's last input, >= ZSTD_HOLD
-        self._recent_size = 0
-        self._start = 0  # where the current frame starts in the data being fed
-        self._pos = 0  # where the slice being decoded starts
-
-    def _feed(self, data: bytes) -> None:
-        view = memoryview(data)
-        self._start = self._pos = 0
-        while self._pos < len(view):
-            if self._d.eof:  # next frame: the previous one was decoded whole
-                self._d = zstandard.ZstdDecompressor().decompressobj()
-                self._recent.clear()
-                self._recent_size = 0
-                self._start = self._pos
-            size = min(ZSTD_SLICE_MAX, max(ZSTD_SLICE_MIN, self._budget() // ZSTD_MAX_RATIO))
-            piece = view[self._pos : self._pos + size]
-            chunk = self._d.decompress(piece)
-            self._pos += len(piece)
-            if self._d.eof:
-                self._pos -= len(self._d.unused_data)
-            if self._keep(chunk):
-                raise self._limit(self._unsent(data))
-        if self._d.eof:
-            self._recent.clear()
-            self._recent_size = 0
-        elif data:
-            keep = max(self._start, len(data) - ZSTD_HOLD)
-            self._recent.append(data[keep:] if keep else data)
-            self._recent_size += len(self._recent[-1])
-            while self._recent_size - len(self._recent[0]) >= ZSTD_HOLD:
-                self._recent_size -= len(self._recent.popleft())
-
-    def _unsent(self, data: bytes) -> bytes:
-        """From the current slice on, plus the frame's input the decoder may still hold."""
-        held = b"".join(self._recent) + data[self._start : self._pos]
-        return held[-ZSTD_HOLD:] + data[self._pos :]
-
-    def _end(self) -> None:
-        if self._recent_size and not self._d.eof:  # a partial block never decodes: keep it raw
-            raise _Stop("stream truncated", b"".join(self._recent)[-ZSTD_HOLD:])
 
 
 class ChunkedDecoder:
@@ -335,33 +94,28 @@ class ChunkedDecoder:
                 raise CodingError("chunked trailers over limit")
 
 
-class _AwsChunked(_Coding):
+class AwsChunked(Codec):
     """``Content-Encoding: aws-chunked`` (S3 SigV4 streaming, flexible checksums)."""
 
     name = "aws-chunked"
+    errors = (CodingError,)
 
     def __init__(self) -> None:
         super().__init__()
         self.chunked = ChunkedDecoder()
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes | memoryview) -> None:
         if not self.chunked.done:
-            out, _ = self.chunked.feed(data)
-            self._out += out
+            out, _ = self.chunked.feed(bytes(data))
+            for piece in out:
+                self._keep(piece)
 
 
-def make_coding(name: str) -> _Coding | None:
+def make_coding(name: str) -> Codec | None:
     """A decoder for one Content-Encoding token, None when we do not know it."""
-    name = name.strip().lower()
-    if name in ("gzip", "x-gzip", "deflate"):
-        return _Zlib("gzip" if name == "x-gzip" else name)
-    if name == "br":
-        return _Brotli()
-    if name == "zstd":
-        return _Zstd()
-    if name == "aws-chunked":
-        return _AwsChunked()
-    return None
+    if name.strip().lower() == "aws-chunked":
+        return AwsChunked()
+    return make_codec(name)
 
 
 def decoding_order(header: str) -> list[str]:
@@ -375,56 +129,14 @@ def decoding_order(header: str) -> list[str]:
 # --------------------------------------------------------------------------- sinks
 
 
-class PlainSink:
-    """Collects a body and emits it whole, or in pieces of ``piece`` bytes."""
-
-    def __init__(self, emit: Emit, piece: int | None = None) -> None:
-        self._emit = emit
-        self._piece = piece or MAX_BODY_PIECE
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._offset = 0  # body offset of _parts[0]
-        self.emitted = 0
-
-    def feed(self, data: bytes) -> None:
-        self._parts.append(data)
-        self._size += len(data)
-        if self._size >= self._piece:
-            self.flush(whole_pieces=True)
-
-    def flush(self, whole_pieces: bool = False) -> None:
-        data = b"".join(self._parts)
-        self._parts.clear()
-        start = 0
-        while len(data) - start >= (self._piece if whole_pieces else 1):
-            piece = data[start : start + self._piece]
-            meta = {"piece": self.emitted} if self.emitted or len(data) > self._piece else {}
-            self._emit(piece, (), meta, self._offset)
-            self.emitted += 1
-            self._offset += len(piece)
-            start += len(piece)
-        rest = data[start:]
-        self._parts = [rest] if rest else []
-        self._size = len(rest)
-
-    def gap(self, size: int) -> None:
-        self.flush()
-        self._offset += size
-
-    def end(self) -> None:
-        self.flush()
-
-
 def make_sink(content_type: str, emit: Emit, piece: int | None = None,
-              grpc_encoding: str = "") -> Any:
+              grpc_encoding: str = "") -> BodySink:
     """The body sink for a content type: multipart parts, gRPC messages, or the whole body."""
     boundary = boundary_of(content_type.encode("latin-1", "replace"))
     if boundary:
         return MultipartSplitter(boundary, emit)
     ct = content_type.strip().lower()
     if ct.startswith("application/grpc") and not ct.startswith("application/grpc-web-text"):
-        from sandbox.protocols.grpc import GrpcMessages
-
         return GrpcMessages(grpc_encoding, emit, web=ct.startswith("application/grpc-web"))
     return PlainSink(emit, piece)
 
@@ -440,7 +152,7 @@ class BodyPipe:
 
     def __init__(self, content_encoding: str, content_type: str, emit: Emit,
                  piece: int | None = None, grpc_encoding: str = "") -> None:
-        self.codings: list[_Coding] = []
+        self.codings: list[Codec] = []
         for name in decoding_order(content_encoding)[:MAX_CODINGS]:
             coding = make_coding(name)
             if coding is None:
@@ -463,7 +175,7 @@ class BodyPipe:
             meta = {**meta, "decode_errors": errors}
         if self._raw_from is not None:
             meta = {**meta, "raw_from": self._raw_from}
-        trailers = [c.chunked.trailers for c in self.codings if isinstance(c, _AwsChunked) and c.chunked.trailers]
+        trailers = [c.chunked.trailers for c in self.codings if isinstance(c, AwsChunked) and c.chunked.trailers]
         if trailers:  # x-amz-checksum-*: the checksum of the object, worth keeping
             meta = {**meta, "trailers": bytes(trailers[0][:512]).decode("latin-1")}
         self._emit(data, done + suffix, meta, offset)
@@ -504,8 +216,9 @@ class BodyPipe:
                 if self._raw_from is None:
                     self._raw_from = self._fed + size
         self._fed += size
-        if hasattr(self.sink, "gap"):
-            self.sink.gap(size)
+        gap = getattr(self.sink, "gap", None)
+        if gap is not None:
+            gap(size)
 
     def end(self) -> None:
         """Flush every coding in turn (a truncated stream still yields what it decoded)."""
@@ -517,3 +230,23 @@ class BodyPipe:
     def errors(self) -> list[str]:
         """Why decoding stopped or what it noticed, per coding: for FlowInfo.errors."""
         return [c.failed or c.note for c in self.codings if c.failed or c.note]
+
+    @property
+    def limits(self) -> list[LimitHit]:
+        """Limits that stopped a coding (or the sink's own decoding): chains are relative to the
+        message label, ``bytes_left`` counts the input passed on undecoded."""
+        out: list[LimitHit] = []
+        done: tuple[str, ...] = ()
+        for c in self.codings:
+            if c.status == "limit":
+                out.append(LimitHit(c.hit, f"content-encoding:{c.name}", done, c.rest_bytes))
+            if c.failed:
+                break
+            done += (f"content-encoding:{c.name}",)
+        for hit in getattr(self.sink, "limits", ()):
+            out.append(LimitHit(hit.limit, hit.decoder, done + hit.chain, hit.bytes_left))
+        return out
+
+
+__all__ = ["MAX_BODY_PIECE", "AwsChunked", "BodyPipe", "ChunkedDecoder", "CodingError", "PlainSink",
+           "decoding_order", "make_coding", "make_sink"]

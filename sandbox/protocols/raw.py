@@ -21,6 +21,9 @@ RAW_OVERLAP = 1024
 # Capture-time seconds a partial chunk of a busy stream may wait before it is emitted anyway (live
 # latency); a stream that goes quiet is flushed sooner by the flow table's idle flush (``idle``).
 RAW_FLUSH_SECONDS = 1.0
+# Bytes a protocol parser could not follow (after a protocol error, a gap, a tunnel) are passed on
+# in pieces of this size by HTTP/1, HTTP/2 and WebSocket: bounded memory per flow direction.
+RAW_PIECE = 1024 * 1024
 
 
 class _Side:

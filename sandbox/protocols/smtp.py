@@ -1,19 +1,18 @@
-"""SMTP: envelope commands, message bodies (DATA and BDAT) and their MIME parts.
+"""SMTP: envelope commands and message bodies (DATA and BDAT).
 
-Mail is an easy way out for a run report or a sample sheet, usually as a base64 attachment, so
-each message is parsed with the standard ``email`` package and every leaf part becomes a Payload
-with its transfer encoding removed: ``("tcp", "smtp DATA", "mime:attachment=samples.csv")``.
-Envelope arguments (``MAIL FROM``, ``RCPT TO``, ``HELO``) are small Payloads; AUTH exchanges are
-not copied (they are credentials).  After ``STARTTLS`` is accepted the rest of the connection is
-TLS and goes to the TLS metadata parser (SNI, volume), not content.
+Mail is an easy way out for a run report or a sample sheet, usually as a base64 attachment.  Each
+message becomes one Payload (``("tcp", "smtp DATA")``, dot-stuffing undone); its MIME structure
+is split by the one multipart implementation the decoders share with HTTP uploads, so an
+attachment reads ``("tcp", "smtp DATA", "multipart:file=samples.csv", "base64")`` as it would in
+an HTTP upload.  Envelope arguments (``MAIL FROM``, ``RCPT TO``, ``HELO``) are small Payloads;
+AUTH exchanges are not copied (they are credentials).  After ``STARTTLS`` is accepted the rest of
+the connection is TLS and goes to the TLS metadata parser (SNI, volume), not content.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
@@ -23,13 +22,11 @@ from sandbox.protocols.tls import TlsParser
 # line_length_limit 2048) and bodies in the wild break the rule, so we allow 64 KiB before
 # calling the side not SMTP.
 MAX_LINE = 64 * 1024
-# One message is parsed whole for MIME; beyond this size (Postfix message_size_limit default is
-# 10 MiB, Gmail 25 MiB; 64 MiB is generous) it is passed on as raw pieces without MIME parsing.
+# One message is one Payload; beyond this size (Postfix message_size_limit default is 10 MiB,
+# Gmail 25 MiB; 64 MiB is generous) it is passed on in raw pieces.
 MAX_MESSAGE = 64 * 1024 * 1024
 # Raw pieces of an oversize message: bounded memory per flow.
 RAW_PIECE = 1024 * 1024
-# MIME leaves emitted per message: a mail with thousands of parts is hostile.
-MAX_PARTS = 1000
 SMTP_PORTS = (25, 465, 587, 2525)
 
 _HELO = re.compile(rb"^(EHLO|HELO|LHLO) ", re.IGNORECASE)
@@ -43,35 +40,6 @@ def unstuff(body: bytes) -> bytes:
     """Undo RFC 5321 4.5.2 dot-stuffing (a leading '.' on a line was doubled by the client)."""
     body = body.replace(b"\r\n..", b"\r\n.")
     return body[1:] if body.startswith(b"..") else body
-
-
-def mime_parts(message: bytes) -> list[tuple[tuple[str, ...], bytes, dict[str, Any]]]:
-    """(chain labels, decoded bytes, meta) for the header block and every leaf part of a message."""
-    msg = email.message_from_bytes(message, policy=email.policy.compat32)
-    head_end = message.find(b"\r\n\r\n")
-    head = message[: head_end if head_end >= 0 else len(message)]
-    out: list[tuple[tuple[str, ...], bytes, dict[str, Any]]] = [
-        (("mime:headers",), head, {"subject": str(msg.get("Subject", ""))[:200]})]
-    n = 0
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
-        n += 1
-        if n > MAX_PARTS:
-            break
-        ctype = part.get_content_type()
-        filename = part.get_filename()
-        data = part.get_payload(decode=True)
-        if data is None:   # message/rfc822 wrapper without a body of its own
-            continue
-        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-        label = f"mime:attachment={filename}" if filename else f"mime:{ctype}"
-        labels = (label,) + ((cte,) if cte in ("base64", "quoted-printable") else ())
-        meta = {"content_type": ctype, "transfer_encoding": cte}
-        if filename:
-            meta["filename"] = filename
-        out.append((labels, data, meta))
-    return out
 
 
 class SmtpParser:
@@ -286,7 +254,8 @@ class SmtpParser:
         self._spill(t, out)
 
     def _spill(self, t: float, out: list) -> None:
-        """Past MAX_MESSAGE the message is passed on in raw pieces (no MIME): memory stays bounded."""
+        """Past MAX_MESSAGE the message is passed on in pieces, each decoded on its own: memory stays
+        bounded."""
         if len(self.body) > MAX_MESSAGE:
             self.oversize = True
         if not self.oversize:
@@ -303,18 +272,9 @@ class SmtpParser:
         label = f"smtp {self.body_kind}"
         if self.body_kind == "DATA":
             raw = unstuff(raw)
-        if self.oversize or not complete:
-            if raw:
-                out.append(self.ctx.payload(raw, label, self.client, self.body_t, t,
-                                            meta={"complete": complete, "oversize": self.oversize}))
-            self.oversize = False
-            return
-        try:
-            parts = mime_parts(raw)
-        except Exception as exc:   # email is lenient, but a hostile message must not stop us
-            out.append(self.ctx.payload(raw, label, self.client, self.body_t, t,
-                                        meta={"mime_error": f"{type(exc).__name__}: {exc}"[:200]}))
-            return
-        for labels, data, meta in parts:
-            if data:
-                out.append(self.ctx.payload(data, (label,) + labels, self.client, self.body_t, t, meta=meta))
+        meta: dict[str, object] = {"complete": complete}
+        if self.oversize:
+            meta["oversize"] = True
+        if raw:
+            out.append(self.ctx.payload(raw, label, self.client, self.body_t, t, meta=meta))
+        self.oversize = False

@@ -11,15 +11,15 @@ with the reason, and the message's compressed rest follows raw (meta ``raw``).
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import Any, ClassVar
 
 import numpy as np
 
+from sandbox.decode.codec import ZlibCodec
+from sandbox.decode.limits import LimitHit
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.http1 import RAW_PIECE
-from sandbox.protocols.httpbody import DECODE_STEP, MAX_EXPANSION_RATIO, RATIO_SLACK
+from sandbox.protocols.raw import RAW_PIECE
 
 # Messages larger than this are emitted in consecutive pieces (same cap as HTTP bodies).
 MAX_MESSAGE_PIECE = 64 * 1024 * 1024
@@ -27,6 +27,10 @@ MAX_MESSAGE_PIECE = 64 * 1024 * 1024
 MAX_CONTROL = 125
 _OPCODES = {0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 _TAIL = b"\x00\x00\xff\xff"  # RFC 7692 7.2.2: removed by the sender, appended back here
+RAW_DEFLATE = -15  # RFC 7692 7.2.1: DEFLATE without zlib header, window up to 32 KiB
+# Compressed message bytes handed to the inflater at once: its output per call stays within the
+# expansion allowance of a slice (or the floor), never the ratio times a whole big frame.
+INFLATE_SLICE = 16 * 1024
 
 
 def unmask(data: bytes, mask: bytes, offset: int) -> bytes:
@@ -92,8 +96,6 @@ class _Side:
         self.msg_opcode = 0
         self.msg_parts: list[bytes] = []
         self.msg_size = 0
-        self.msg_in = 0  # compressed bytes of the message handed to the inflater
-        self.msg_out = 0  # bytes it decoded from them (msg_size restarts at every piece)
         self.msg_raw = False  # inflating stopped: the parts held now are compressed bytes, raw
         self.msg_compressed = False
         self.msg_start = 0
@@ -268,12 +270,13 @@ class WebSocketParser:
         side.msg_compressed = rsv1 and self.pmd.get("enabled") is not False
         side.msg_start = side.wire
         side.msg_t = self.t
-        side.msg_in = side.msg_out = 0
         side.msg_raw = False
         side.pieces = 0
         side.decode_error = ""
         if side.msg_compressed and (side.inflater is None or side.reset_context):
-            side.inflater = zlib.decompressobj(-15)
+            side.inflater = ZlibCodec("permessage-deflate", RAW_DEFLATE)
+        if side.inflater is not None:
+            side.inflater.restart_counts()  # the expansion ratio is per message
 
     def _message_data(self, side: _Side, chunk: bytes, start: int) -> None:
         if side.msg_compressed and not side.decode_error:
@@ -289,31 +292,27 @@ class WebSocketParser:
                 self._flush_message(side, last=False)
 
     def _inflate(self, side: _Side, data: bytes, tail: bool = False) -> None:
-        """Inflate into the message in DECODE_STEP steps, so memory stays at one piece."""
-        side.msg_in += len(data)
-        while True:
-            try:
-                chunk = side.inflater.decompress(data, DECODE_STEP)
-            except zlib.error as exc:
-                self._stop_inflate(side, str(exc), b"" if tail else data)
-                return
-            data = side.inflater.unconsumed_tail  # only this is still undecoded
-            side.msg_out += len(chunk)
-            self._add(side, chunk)
-            if side.msg_out > MAX_EXPANSION_RATIO * side.msg_in + RATIO_SLACK:
-                reason = f"limit: expansion ratio {MAX_EXPANSION_RATIO}x reached"
-                self._stop_inflate(side, reason, b"" if tail else data)
-                return
-            if not data and len(chunk) < DECODE_STEP:
+        """Inflate into the message a slice at a time, so memory stays near one piece."""
+        inflater = side.inflater
+        for at in range(0, len(data), INFLATE_SLICE):
+            decoded, raw = inflater.feed_split(data[at : at + INFLATE_SLICE])
+            self._add(side, decoded)
+            if inflater.failed:
+                self._stop_inflate(side, b"" if tail else raw + data[at + INFLATE_SLICE :])
                 return
 
-    def _stop_inflate(self, side: _Side, reason: str, rest: bytes) -> None:
+    def _stop_inflate(self, side: _Side, rest: bytes) -> None:
         """Decoding stops: what it decoded goes out (with the reason), then the rest raw.
 
         A bomb must not hide the real bytes before it; the raw rest of the message is still
-        scanned, so byte fingerprints stored in it are not lost either.
+        scanned, so byte fingerprints stored in it are not lost either.  A limit that stopped
+        outbound data is reported (decode-limit).
         """
-        side.decode_error = f"permessage-deflate: {reason}"
+        inflater = side.inflater
+        side.decode_error = inflater.failed
+        if inflater.status == "limit" and side.direction == "out":
+            hit = LimitHit(inflater.hit, "permessage-deflate", self.labels, len(rest))
+            self.out.append(self.ctx.limit_observation(hit, side.msg_t, self.t))
         side.inflater = None  # the shared context is lost; next message starts afresh
         self.ctx.error(f"websocket {side.direction}: {side.decode_error}")
         self._flush_message(side, last=False)

@@ -10,13 +10,13 @@ import base64
 import binascii
 import bz2
 import gzip
+import inspect
 import io
 import json
 import lzma
 import os
 import random
 import tarfile
-import time
 import tracemalloc
 import urllib.parse
 import zipfile
@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.filepost import encode_multipart_formdata
 
-from sandbox.decode import DECODERS, Budget, expand
+from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand
 from sandbox.decode.limits import MiB
 
 CHAIN = ("tcp", "test")
@@ -118,7 +118,7 @@ ENCODERS: dict[str, Spec] = {
     "zip": Spec(_zip, "zip:reads.fastq", True),
     "tar": Spec(_tar, "tar:run/reads.fastq", True),
     "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
-    "multipart": Spec(_multipart, "multipart:file", True),
+    "multipart": Spec(_multipart, "multipart:file=reads.fastq", True),
     "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),
     "protobuf": Spec(_protobuf, "protobuf:1.3"),
     "qp": Spec(binascii.b2a_qp, "qp"),
@@ -151,6 +151,17 @@ def test_every_decoder_has_a_spec():
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_every_decoder_is_a_decoder(name):
+    """What ``sandbox.decode.base.Decoder`` declares: static sniff/decode with its parameters."""
+    dec = BY_NAME[name]
+    for method in ("sniff", "decode"):
+        assert isinstance(inspect.getattr_static(dec, method), staticmethod)
+        params = list(inspect.signature(getattr(dec, method)).parameters)
+        assert params == list(inspect.signature(getattr(Decoder, method)).parameters)
+    assert all(isinstance(getattr(dec, flag), bool) for flag in ("text", "structural", "embedded", "reapply"))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_round_trip(name):
     spec = ENCODERS[name]
     encoded = spec.encode(SAMPLE)
@@ -158,7 +169,7 @@ def test_round_trip(name):
     assert exp.views[0].data is encoded and exp.views[0].chain == CHAIN
     hits = [v.chain for v in exp.views if v.data == SAMPLE]
     assert hits == [CHAIN + (spec.label,)], [v.chain for v in exp.views]
-    assert not exp.notes
+    assert not exp.notes and not exp.limits
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -178,7 +189,7 @@ def test_truncation_never_raises(name):
         part = encoded[:cut]
         _direct(name, part)
         exp = expand(part, CHAIN)
-        assert not [n for n in exp.notes if n.startswith("error")]
+        assert not exp.notes
         # whatever came out is real data, never noise
         for v in exp.views[1:]:
             if v.chain[len(CHAIN)].startswith(spec.label.split(":")[0]) and len(v.chain) == len(CHAIN) + 1:
@@ -219,7 +230,7 @@ def test_prose_is_not_decoded(name):
 def test_random_megabytes_give_only_the_input():
     data = os.urandom(4 * MiB)
     exp = expand(data, CHAIN)
-    assert len(exp.views) == 1 and not exp.notes
+    assert len(exp.views) == 1 and not exp.notes and not exp.limits
 
 
 _BOMBS = [n for n in NAMES if ENCODERS[n].bomb is not None]
@@ -229,19 +240,17 @@ _BOMBS = [n for n in NAMES if ENCODERS[n].bomb is not None]
 def test_bomb_is_bounded(name):
     bomb = ENCODERS[name].bomb()
     tracemalloc.start()
-    t0 = time.perf_counter()
     try:
         exp = expand(bomb, CHAIN)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    elapsed = time.perf_counter() - t0
     out = sum(len(v.data) for v in exp.views[1:])
-    assert any(n.startswith("limit:") and name in n for n in exp.notes), exp.notes
+    hits = [h for h in exp.limits if h.decoder == name]
+    assert hits and hits[0].chain == CHAIN and hits[0].bytes_left > 0, exp.limits
     cap = max(100 * len(bomb), 16 * MiB)
     assert out <= min(cap, 256 * MiB)
     assert peak < 3 * min(cap, 256 * MiB) + 64 * MiB, f"peak {peak / MiB:.0f} MiB"
-    assert elapsed < 30, f"{elapsed:.1f} s"
     assert set(exp.views[1].data[:4096]) == {0}
 
 
@@ -258,27 +267,81 @@ def test_nested_zip_bomb_is_bounded():
     leaf = zipped({"zeros.bin": bytes(32 * MiB)})
     mid = zipped({f"l{i}.zip": leaf for i in range(16)})
     top = zipped({f"m{i}.zip": mid for i in range(16)})
-    t0 = time.perf_counter()
     exp = expand(top, CHAIN)
-    assert time.perf_counter() - t0 < 30
     assert sum(len(v.data) for v in exp.views) <= 256 * MiB + len(top)
-    assert any(n.startswith("limit:") for n in exp.notes), exp.notes
+    assert [h.decoder for h in exp.limits] == ["zip"], exp.limits
 
 
-def test_deeply_nested_base64_stops_at_depth():
+def _wrapped(data: bytes, times: int) -> bytes:
+    """``{"d": base64(gzip(x))}`` applied ``times`` times: ordinary layers an SDK might stack."""
+    for _ in range(times):
+        data = json.dumps({"d": base64.b64encode(gzip.compress(data)).decode()}).encode()
+    return data
+
+
+@pytest.mark.parametrize("times", [1, 3, 10])
+def test_nested_wrappers_are_unfolded_to_the_bottom(times):
+    """Nesting is bounded by the budget, not a shallow depth: 3 wrappers (9 layers) used to
+    hide their content behind a depth limit of 8."""
+    exp = expand(_wrapped(SAMPLE, times), CHAIN)
+    bottom = [v.chain for v in exp.views if v.data == SAMPLE]
+    assert bottom == [CHAIN + ("json:$.d", "base64", "gzip") * times], [v.chain for v in exp.views]
+    assert not exp.limits
+
+
+def test_deeply_nested_base64_is_unfolded():
     data = SAMPLE[:200]
     for _ in range(20):
         data = base64.b64encode(data)
     exp = expand(data, CHAIN)
-    assert max(len(v.chain) for v in exp.views) == len(CHAIN) + 8
-    assert any(n.startswith("limit: depth 8") for n in exp.notes), exp.notes
+    assert exp.views[-1].data == SAMPLE[:200] and len(exp.views[-1].chain) == len(CHAIN) + 20
+    assert not exp.limits
+
+
+def test_depth_backstop_is_a_limit_hit():
+    """gzip of gzip of ... does not grow: the depth backstop ends it, and says so."""
+    data = SAMPLE[:2000]
+    for _ in range(DEFAULT_LIMITS.max_depth + 6):
+        data = gzip.compress(data)
+    exp = expand(data, CHAIN)
+    assert max(len(v.chain) for v in exp.views) == len(CHAIN) + DEFAULT_LIMITS.max_depth
+    (hit,) = exp.limits
+    assert hit.limit == f"depth {DEFAULT_LIMITS.max_depth}" and hit.decoder == "gzip"
+    assert hit.chain == CHAIN + ("gzip",) * DEFAULT_LIMITS.max_depth and hit.bytes_left > 0
+
+
+_COMPRESSORS = [n for n in NAMES if ENCODERS[n].bomb is not None or n == "zip"]
+
+
+@pytest.mark.parametrize("name", _COMPRESSORS)
+def test_budget_exhaustion_is_a_limit_hit(name):
+    """Every decompressor stops at its step budget and says where and how much it left: an
+    output budget far below the data gives a LimitHit, never a silent cut."""
+    spec = ENCODERS[name]
+    encoded = spec.encode(SAMPLE)
+    limits = Limits(ratio_floor=4096, max_ratio=1)
+    exp = expand(encoded, CHAIN, limits)
+    assert sum(len(v.data) for v in exp.views[1:]) <= max(4096, len(encoded)) * 2
+    hits = [h for h in exp.limits if h.decoder == name]
+    assert hits and hits[0].chain == CHAIN and hits[0].limit == "expansion ratio 1x", exp.limits
+    assert hits[0].bytes_left > 0
 
 
 def test_structure_bomb_is_bounded():
     doc = json.dumps([f"{i:08d}" + "x" * 24 for i in range(20000)]).encode()
     exp = expand(doc, CHAIN)
     assert len(exp.views) <= 1025 + 1
-    assert any("members reached in json" in n for n in exp.notes), exp.notes
+    assert [(h.limit, h.decoder) for h in exp.limits] == [("1024 members", "json")], exp.limits
+
+
+def test_same_length_flood_is_deduplicated():
+    """Many equal-length outputs differing only at the end (pairwise memcmp would be quadratic in
+    their number and length): each is kept once, the repeat of the first is dropped."""
+    body = "A" * 60_000
+    doc = json.dumps([body + f"{i:06d}" for i in range(1000)] + [body + "000000"]).encode()
+    exp = expand(doc, CHAIN)
+    assert len(exp.views) == 1 + 1000 and not exp.limits
+    assert [v.chain[-1] for v in exp.views[1:3]] == ["json:$[0]", "json:$[1]"]
 
 
 _mutations = st.tuples(st.integers(0, 10**6), st.integers(0, 255), st.integers(0, 10**6))
@@ -296,4 +359,4 @@ def test_fuzz_never_raises(name, data, mutation):
     damaged = bytes(encoded[: max(1, cut % (len(encoded) + 1))])
     _direct(name, damaged)
     exp = expand(damaged, CHAIN)
-    assert not [n for n in exp.notes if n.startswith("error")], exp.notes
+    assert not exp.notes, exp.notes

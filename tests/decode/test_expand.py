@@ -21,7 +21,7 @@ def test_first_view_is_the_input():
     exp = expand(b"hello", CHAIN)
     assert len(exp.views) == 1
     assert exp.views[0].data == b"hello" and exp.views[0].chain == CHAIN
-    assert exp.notes == []
+    assert exp.notes == [] and exp.limits == []
 
 
 def test_json_base64_gzip_chain():
@@ -40,28 +40,33 @@ def test_identical_outputs_are_kept_once():
     assert [v.chain for v in exp.views if v.data == TEXT] == [CHAIN + ("json:$.a", "base64", "gzip")]
 
 
-def test_ratio_limit_note_names_decoder_and_place():
+def test_ratio_limit_names_decoder_place_and_what_it_left():
     bomb = gzip.compress(bytes(64 * MiB))
     doc = json.dumps({"data": base64.b64encode(bomb).decode()}).encode()
     limits = Limits(ratio_floor=1 * MiB)
     exp = expand(doc, CHAIN, limits)
     out = [v for v in exp.views if v.chain[-1] == "gzip"]
     assert len(out) == 1 and len(out[0].data) == 100 * len(bomb)
-    assert "limit: expansion ratio 100x reached in gzip at base64" in exp.notes
+    (hit,) = exp.limits
+    assert (hit.limit, hit.decoder, hit.chain) == ("expansion ratio 100x", "gzip", CHAIN + ("json:$.data", "base64"))
+    assert hit.text == "expansion ratio 100x reached in gzip at base64"
+    assert 0 < hit.bytes_left < len(bomb)  # the compressed bytes after the stop point
+    assert hit.detail() == {"limit": "expansion ratio 100x", "decoder": "gzip", "bytes_not_examined": hit.bytes_left}
 
 
 def test_total_output_limit():
     bomb = gzip.compress(bytes(8 * MiB))
     exp = expand(bomb, CHAIN, Limits(max_total_bytes=1 * MiB))
     assert sum(len(v.data) for v in exp.views[1:]) == 1 * MiB
-    assert exp.notes == ["limit: total output 1 MiB reached in gzip at http/1.1 POST /x"]
+    assert [h.text for h in exp.limits] == ["total output 1 MiB reached in gzip at http/1.1 POST /x"]
 
 
 def test_view_limit():
     doc = json.dumps([f"value number {i:06d} of many" for i in range(100)]).encode()
     exp = expand(doc, CHAIN, Limits(max_views=10))
     assert len(exp.views) == 10
-    assert "limit: 10 views reached in json at http/1.1 POST /x" in exp.notes
+    (hit,) = exp.limits
+    assert hit.text == "10 views reached in json at http/1.1 POST /x" and hit.bytes_left >= len(doc)
 
 
 def test_depth_limit():
@@ -70,7 +75,7 @@ def test_depth_limit():
         data = gzip.compress(data)
     exp = expand(data, CHAIN, Limits(max_depth=2))
     assert max(len(v.chain) for v in exp.views) == len(CHAIN) + 2
-    assert exp.notes == ["limit: depth 2 reached in gzip at gzip"]
+    assert [h.text for h in exp.limits] == ["depth 2 reached in gzip at gzip"]
 
 
 def test_text_decoders_skip_tiny_inputs():
@@ -108,6 +113,7 @@ class _BrokenSniff(_Broken):
 def test_a_sniffer_bug_is_reported_not_raised():
     exp = run([_BrokenSniff, *DECODERS], b"abcdefgh" * 4, CHAIN, Limits())
     assert exp.notes == ["error: broken-sniff sniff raised KeyError: 'sniff bug' at http/1.1 POST /x"]
+    assert exp.limits == []
 
 
 def test_decoder_names_are_unique_and_flags_consistent():

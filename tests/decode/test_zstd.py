@@ -36,3 +36,17 @@ def _budget():
     from sandbox.decode import Budget
 
     return Budget(1 << 26, "test")
+
+
+def test_zstd_inside_a_binary_frame():
+    """Found mid-view like gzip and zip: "zstd@<offset>"."""
+    header = b"\x00\x00\x10\x00" + b"telemetry-v2\x00" + bytes(7)
+    views = _views(header + zstandard.compress(READS) + b"\x00\x01")
+    assert views[CHAIN + (f"zstd@{len(header)}",)] == READS
+
+
+def test_random_bytes_around_a_chance_magic_are_not_decoded():
+    import os
+
+    data = os.urandom(5000) + b"\x28\xb5\x2f\xfd" + os.urandom(5000)
+    assert len(expand(data, CHAIN).views) == 1

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from sandbox.decode import limits
+from sandbox.decode.limits import DECODE_STEP
 from sandbox.model import Payload
 from sandbox.protocols import grpc as grpc_mod
-from sandbox.protocols import httpbody
 from sandbox.protocols.grpc import GrpcMessages
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
 from tests.protocols.test_http2 import Pair
-from tests.protocols.test_httpbody import SECRET, bomb_after_secret
+from tests.protocols.test_httpbody import SECRET, TIGHT, allowance, bomb_after_secret
 from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, run
 
 READS = [b"@r%d\nACGTTGCA%d\n+\nIIIIIIIII\n" % (i, i) * 50 for i in range(5)]
@@ -144,7 +145,7 @@ def check_bomb(encoding: str, bomb: bytes, out: list, ratio: int) -> None:
     note = f"{encoding}: limit: expansion ratio {ratio}x reached"
     (decoded, d_suffix, d_meta, d_off), (raw, r_suffix, r_meta, r_off), after = out
     assert decoded.startswith(SECRET) and not decoded[len(SECRET):].strip(b"\0")
-    assert len(decoded) <= ratio * len(bomb) + httpbody.RATIO_SLACK + httpbody.DECODE_STEP
+    assert len(decoded) <= allowance(len(bomb)) + DECODE_STEP
     assert d_suffix == ("grpc", f"grpc-encoding:{encoding}") and r_suffix == ("grpc",)
     assert d_meta["decode_errors"] == r_meta["decode_errors"] == [note]
     assert (d_meta["piece"], r_meta["piece"], r_meta["raw"], "raw" in d_meta) == (0, 1, True, False)
@@ -156,11 +157,11 @@ def check_bomb(encoding: str, bomb: bytes, out: list, ratio: int) -> None:
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 def test_bomb_behind_real_data_keeps_the_data(encoding: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ratio 100x so deflate (at most ~1030x) can be a bomb; 64 MiB of zeros in the message."""
-    monkeypatch.setattr(httpbody, "MAX_EXPANSION_RATIO", 100)
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
     bomb = bomb_after_secret(encoding, 64)
     out, peak, seconds = run_bomb(encoding, bomb)
     check_bomb(encoding, bomb, out, 100)
-    bound = 3 * (100 * len(bomb) + httpbody.RATIO_SLACK) + 2 * httpbody.DECODE_STEP + 4 * len(bomb)
+    bound = 3 * allowance(len(bomb)) + 2 * DECODE_STEP + 4 * len(bomb)
     assert bound < 64 << 20 and peak < bound  # a few times the limit, never the 64 MiB
     assert seconds < 5
 
@@ -169,8 +170,8 @@ def test_zstd_bomb_at_the_real_ratio() -> None:
     """32 KiB of data + 200 MiB of zeros in one zstd frame (a few KiB on the wire)."""
     bomb = bomb_after_secret("zstd", 200)
     out, peak, seconds = run_bomb("zstd", bomb)
-    check_bomb("zstd", bomb, out, httpbody.MAX_EXPANSION_RATIO)
-    limit = httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK
+    check_bomb("zstd", bomb, out, limits.DEFAULT_LIMITS.max_ratio)
+    limit = allowance(len(bomb))
     assert limit < 100 << 20 and peak < 3 * limit and seconds < 5
 
 

@@ -14,8 +14,9 @@ import brotli
 import pytest
 import zstandard
 
-from sandbox.model import Payload
-from sandbox.protocols import http1, httpbody
+from sandbox.decode import limits
+from sandbox.model import Observation, Payload
+from sandbox.protocols import http1, sinks
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.raw import RAW_OVERLAP
 from tests.protocols.test_stream_parsers_conformance import (
@@ -146,10 +147,22 @@ def test_decompression_bomb_stops_at_the_ratio_limit(name: str) -> None:
     assert len(bomb) < 200_000
     ctx = make_ctx()
     (body,) = bodies(run(Http1Parser, [("out", req("POST", "/b", bomb, f"Content-Encoding: {name}\r\n"))], ctx))
-    assert len(body.data) <= httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK + 33 * 1024 * 1024
+    assert len(body.data) <= limits.DEFAULT_LIMITS.ratio_allowance(len(bomb)) + 33 * 1024 * 1024
     assert f"content-encoding:{name}" not in body.chain
     assert any("expansion ratio" in e for e in body.meta["decode_errors"])
     assert any("expansion ratio" in e for e in ctx.info.errors)
+
+
+def test_a_limit_on_an_outbound_body_is_a_decode_limit_observation_an_inbound_one_not() -> None:
+    comp = zstandard.ZstdCompressor().compressobj()
+    bomb = b"".join(comp.compress(bytes(1 << 20)) for _ in range(100)) + comp.flush()
+    response = (b"HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\nContent-Length: %d\r\n\r\n" % len(bomb)) + bomb
+    items = run(Http1Parser, [("out", req("POST", "/b", bomb, "Content-Encoding: zstd\r\n")), ("in", response)])
+    (obs,) = [x for x in items if isinstance(x, Observation)]
+    assert (obs.kind, obs.severity, obs.chain) == ("decode-limit", "medium", ("tcp", "http/1.1 POST /b"))
+    assert obs.detail["limit"] == "expansion ratio 100x" and obs.detail["decoder"] == "content-encoding:zstd"
+    assert 0 < obs.detail["bytes_not_examined"] == obs.bytes_out <= len(bomb)  # zstd hands back its held block
+    assert obs.detail["where"] == "expansion ratio 100x reached in content-encoding:zstd at http/1.1 POST /b"
 
 
 def test_bad_gzip_passes_through_raw() -> None:
@@ -331,7 +344,7 @@ def test_gap_in_body_keeps_going_and_gap_in_head_resyncs() -> None:
 
 
 def test_large_body_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(httpbody, "MAX_BODY_PIECE", 1000)
+    monkeypatch.setattr(sinks, "MAX_BODY_PIECE", 1000)
     wire = req("POST", "/big", FASTQ)
     pieces = bodies(run(Http1Parser, [("out", wire[i : i + 300]) for i in range(0, len(wire), 300)]))
     assert b"".join(p.data for p in pieces) == FASTQ

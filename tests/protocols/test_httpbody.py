@@ -14,6 +14,8 @@ import brotli
 import pytest
 import zstandard
 
+from sandbox.decode import limits
+from sandbox.decode.limits import DECODE_STEP, Limits
 from sandbox.protocols import httpbody
 from sandbox.protocols.httpbody import (
     BodyPipe,
@@ -25,6 +27,15 @@ from sandbox.protocols.httpbody import (
     make_sink,
 )
 from tests.protocols.test_http1 import chunked
+
+# Bombs of 64 MiB stay bombs at the real ratio with a 1 MiB floor (the real floor is 16 MiB).
+TIGHT = Limits(ratio_floor=1 << 20)
+
+
+def allowance(n: int) -> int:
+    """Output the codec layer allows from n input bytes, under the limits in force."""
+    return limits.DEFAULT_LIMITS.ratio_allowance(n)
+
 
 FASTQ = b"".join(b"@r%d\nACGTTGCAAGGCTTAACCGT%d\n+\nIIIIIIIIIIIIIIIIIIII\n" % (i, i % 10) for i in range(3000))
 
@@ -135,11 +146,11 @@ def test_zstd_bomb_stops_at_the_expansion_limit_with_a_note() -> None:
     pipe.feed(bomb[: len(bomb) - len(zeros)])
     feed_in(pipe, zeros, 4096)
     data = b"".join(d for d, _, _, _ in got)
-    limit = httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK
+    limit = allowance(len(bomb))
     assert data.startswith(prefix) and len(data) <= limit + len(bomb)  # never the 200 MiB
     assert data.endswith(zeros[-4096:])  # from the limit on, the input passes through raw
     assert all(s == () for _, s, _, _ in got)  # not claimed as decoded
-    note = "zstd: limit: expansion ratio 1000x reached"
+    note = "zstd: limit: expansion ratio 100x reached"
     assert got[0][2]["decode_errors"] == [note] and pipe.errors == [note]
 
 
@@ -253,7 +264,7 @@ def run_bomb(coding: str, bomb: bytes, step: int) -> tuple[BodyPipe, list, int, 
 def check_bomb_output(coding: str, bomb: bytes, pipe: BodyPipe, got: list, ratio: int) -> bytes:
     """The secret decoded, the limit noted, then the compressed rest raw; never the whole bomb."""
     data = b"".join(d for d, _, _, _ in got)
-    limit = ratio * len(bomb) + httpbody.RATIO_SLACK
+    limit = allowance(len(bomb))
     note = f"{coding.removesuffix('-raw')}: limit: expansion ratio {ratio}x reached"
     meta = got[-1][2]
     assert pipe.errors == [note] and meta["decode_errors"] == [note]
@@ -261,7 +272,7 @@ def check_bomb_output(coding: str, bomb: bytes, pipe: BodyPipe, got: list, ratio
     raw_from = meta["raw_from"]
     assert len(SECRET) < raw_from < len(data) and not data[len(SECRET) : raw_from].strip(b"\0")
     assert bomb.endswith(data[raw_from:])  # after the limit: the compressed input, raw, to the end
-    assert len(data) <= limit + httpbody.DECODE_STEP + len(bomb)
+    assert len(data) <= limit + DECODE_STEP + len(bomb)
     assert got[-1][1] == ()  # a piece that ends raw does not claim the coding
     return data
 
@@ -271,11 +282,11 @@ def check_bomb_output(coding: str, bomb: bytes, pipe: BodyPipe, got: list, ratio
 def test_bomb_behind_real_data_keeps_the_data_and_stays_bounded(
         coding: str, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ratio 100x so that deflate (at most ~1030x) can be a bomb too; 64 MiB of zeros inside."""
-    monkeypatch.setattr(httpbody, "MAX_EXPANSION_RATIO", 100)
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
     bomb = bomb_after_secret(coding, 64)
     pipe, got, peak, seconds = run_bomb(coding, bomb, step)
     check_bomb_output(coding, bomb, pipe, got, 100)
-    bound = 3 * (100 * len(bomb) + httpbody.RATIO_SLACK) + 2 * httpbody.DECODE_STEP
+    bound = 3 * allowance(len(bomb)) + 2 * DECODE_STEP
     assert bound < 64 << 20 and peak < bound  # a few times the limit, never the 64 MiB
     assert seconds < 5
 
@@ -285,15 +296,15 @@ def test_200_mib_bomb_in_one_frame_at_the_real_ratio(coding: str) -> None:
     """The reported case: 32 KiB of data + 200 MiB of zeros in one frame, fed 4 KiB at a time."""
     bomb = bomb_after_secret(coding, 200)
     pipe, got, peak, seconds = run_bomb(coding, bomb, 4096)
-    data = check_bomb_output(coding, bomb, pipe, got, httpbody.MAX_EXPANSION_RATIO)
+    data = check_bomb_output(coding, bomb, pipe, got, limits.DEFAULT_LIMITS.max_ratio)
     assert data.endswith(bomb[-4096:])
-    limit = httpbody.MAX_EXPANSION_RATIO * len(bomb) + httpbody.RATIO_SLACK
+    limit = allowance(len(bomb))
     assert limit < 100 * 1024 * 1024 and peak < 3 * limit and seconds < 10
 
 
 def test_inner_coding_stopped_keeps_the_outer_label(monkeypatch: pytest.MonkeyPatch) -> None:
     """gzip applied first, zstd last: zstd decodes whole, gzip stops; its rest is gzip bytes."""
-    monkeypatch.setattr(httpbody, "MAX_EXPANSION_RATIO", 100)
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
     inner = bomb_after_secret("gzip", 64)
     pipe, got = collect("gzip, zstd")
     feed_in(pipe, zstandard.ZstdCompressor().compress(inner), 4096)
@@ -331,3 +342,17 @@ def test_truncated_zstd_passes_the_block_it_held_raw() -> None:
 def test_codings_per_body_are_capped() -> None:
     pipe, _ = collect(", ".join(["gzip"] * 1000))
     assert len(pipe.codings) == httpbody.MAX_CODINGS
+
+
+def test_limits_name_the_coding_its_place_and_what_it_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
+    inner = bomb_after_secret("gzip", 64)
+    pipe, _ = collect("gzip, zstd")
+    feed_in(pipe, zstandard.ZstdCompressor().compress(inner), 4096)
+    (hit,) = pipe.limits
+    assert (hit.limit, hit.decoder, hit.chain) == ("expansion ratio 100x", "content-encoding:gzip",
+                                                   ("content-encoding:zstd",))
+    assert 0 < hit.bytes_left < len(inner)
+    pipe, _ = collect("gzip")
+    feed_in(pipe, gzip.compress(FASTQ), 4096)
+    assert pipe.limits == []

@@ -1,4 +1,5 @@
-"""SMTP parser: DATA, BDAT, dot-unstuffing, MIME parts, STARTTLS; smtplib -> aiosmtpd on lo."""
+"""SMTP parser: DATA, BDAT, dot-unstuffing, STARTTLS; MIME parts through the one multipart
+implementation the decoders share with HTTP uploads; smtplib -> aiosmtpd on lo."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from cryptography.x509.oid import NameOID
 
 from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.decode import expand
 from sandbox.model import FlowInfo, Observation, Payload
 from sandbox.protocols import Dissector
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.smtp import SmtpParser, mime_parts, unstuff
+from sandbox.protocols.smtp import SmtpParser, unstuff
 from tests.loopback import record_lo
 
 CSV = b"Sample_ID,Sample_Name,Index\nS1,patient-0042,ACGTACGT\nS2,patient-0043,TTGGCCAA\n" * 30
@@ -56,24 +58,24 @@ def by_label(items: list, label: str) -> list[Payload]:
 
 
 def check_parts(items: list, verb: str = "smtp DATA") -> None:
-    (csv,) = by_label(items, "mime:attachment=samples.csv")
-    assert csv.chain == ("tcp", verb, "mime:attachment=samples.csv", "base64") and csv.data == CSV
-    assert csv.meta["filename"] == "samples.csv" and csv.direction == "out"
-    (vcf,) = by_label(items, "mime:attachment=x.vcf")
-    assert vcf.chain[-1] == "quoted-printable" and vcf.data == VCF
-    (text,) = by_label(items, "mime:text/plain")
-    assert text.data.replace(b"\r\n", b"\n") == TEXT.encode()   # dot-stuffing undone
-    (head,) = by_label(items, "mime:headers")
-    assert b"Subject: Run 230825_M04034" in head.data and head.meta["subject"] == "Run 230825_M04034"
+    """One Payload per message; its parts are read with the labels an HTTP upload's parts get."""
+    (msg,) = [p for p in items if isinstance(p, Payload) and p.chain == ("tcp", verb)]
+    assert b"Subject: Run 230825_M04034" in msg.data and msg.direction == "out"
+    views = {v.chain: v.data for v in expand(msg.data, msg.chain).views}
+    assert views[("tcp", verb, "multipart:file=samples.csv", "base64")] == CSV
+    assert views[("tcp", verb, "multipart:file=x.vcf", "qp")] == VCF
+    text = views[("tcp", verb, "multipart:part=1")]
+    assert text.replace(b"\r\n", b"\n") == TEXT.encode()   # dot-stuffing undone
 
 
 def test_unstuff() -> None:
     assert unstuff(b"..a\r\n..b\r\n.c\r\n") == b".a\r\n.b\r\n.c\r\n"
 
 
-def test_mime_parts_of_a_plain_message() -> None:
-    parts = mime_parts(b"Subject: hi\r\n\r\nhello\r\n")
-    assert [p[0] for p in parts] == [("mime:headers",), ("mime:text/plain",)] and parts[1][1] == b"hello\r\n"
+def test_a_plain_message_is_one_payload() -> None:
+    client = b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: hi\r\n\r\nhello\r\n.\r\n"
+    items, _ = run([("in", b"220 mx\r\n"), ("out", client), ("in", b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")])
+    assert [p.data for p in items if p.chain == ("tcp", "smtp DATA")] == [b"Subject: hi\r\n\r\nhello\r\n"]
 
 
 def _stuffed(msg: EmailMessage) -> bytes:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.model import Payload
+from sandbox.decode import limits
+from sandbox.decode.limits import DECODE_STEP
+from sandbox.model import Observation, Payload
 from sandbox.protocols import websocket
 from sandbox.protocols.http1 import Http1Parser
-from sandbox.protocols.httpbody import DECODE_STEP, RATIO_SLACK
 from sandbox.protocols.websocket import WebSocketParser, unmask
-from tests.protocols.test_httpbody import SECRET
+from tests.protocols.test_httpbody import SECRET, TIGHT, allowance
 from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, run, ws_mask
 
 KEY = b"\x11\x22\x33\x44"
@@ -192,7 +193,7 @@ def check_bomb(got: list[Payload], errors: list[str], comp: bytes, ratio: int) -
     first = decoded[0]
     assert first.chain == ("tcp", LABEL, "websocket", "permessage-deflate")
     assert first.data.startswith(SECRET) and not first.data[len(SECRET):].strip(b"\0")
-    assert len(first.data) <= ratio * len(comp) + RATIO_SLACK + DECODE_STEP
+    assert len(first.data) <= allowance(len(comp)) + DECODE_STEP
     assert first.meta["decode_errors"] == [note] and errors == [f"websocket out: {note}"]
     rest = b"".join(p.data for p in raw)
     assert comp.endswith(rest) and len(rest) < len(comp)  # the compressed remainder, to the end
@@ -203,26 +204,38 @@ def check_bomb(got: list[Payload], errors: list[str], comp: bytes, ratio: int) -
 @pytest.mark.parametrize("step", [4096, 10**9])
 def test_bomb_behind_real_data_keeps_the_data(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ratio 100x so deflate (at most ~1030x) is a bomb even when the frame arrives whole."""
-    monkeypatch.setattr(websocket, "MAX_EXPANSION_RATIO", 100)
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
     comp = deflate_bomb(64)
     got, errors, peak, seconds = run_bomb(comp, step)
     check_bomb(got, errors, comp, 100)
-    bound = 3 * (100 * len(comp) + RATIO_SLACK) + 2 * DECODE_STEP
+    bound = 3 * allowance(len(comp)) + 2 * DECODE_STEP
     assert bound < 64 << 20 and peak < bound  # a few times the limit, never the 64 MiB
     assert seconds < 5
 
 
 def test_bomb_after_earlier_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces already flushed count towards the ratio; the note lands on the piece the stop flushes."""
-    monkeypatch.setattr(websocket, "MAX_EXPANSION_RATIO", 100)
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
     monkeypatch.setattr(websocket, "MAX_MESSAGE_PIECE", 1 << 20)
     comp = deflate_bomb(64)
     got, errors, _peak, _s = run_bomb(comp, 4096)
     *bomb, after = got
     decoded = b"".join(p.data for p in bomb if not p.meta.get("raw"))
-    assert decoded.startswith(SECRET) and len(decoded) <= 100 * len(comp) + RATIO_SLACK + DECODE_STEP
+    assert decoded.startswith(SECRET) and len(decoded) <= allowance(len(comp)) + DECODE_STEP
     assert comp.endswith(b"".join(p.data for p in bomb if p.meta.get("raw")))
     assert bomb[-1].meta["raw"] and after.data == b"next message"
+
+
+def test_a_limit_on_an_outbound_message_is_a_decode_limit_observation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", TIGHT)
+    comp = deflate_bomb(64)
+    p = parser("permessage-deflate")
+    items = feed_all(p, [("out", ws_frame(comp, rsv1=True))])
+    (obs,) = [x for x in items if isinstance(x, Observation)]
+    assert obs.kind == "decode-limit" and obs.chain == ("tcp", LABEL, "websocket")
+    assert obs.detail["decoder"] == "permessage-deflate" and 0 < obs.detail["bytes_not_examined"] < len(comp)
+    server = feed_all(parser("permessage-deflate"), [("in", ws_frame(comp, masked=False, rsv1=True))])
+    assert not [x for x in server if isinstance(x, Observation)]  # inbound: never a finding
 
 
 # --------------------------------------------------------------------------- live loopback (e2e)

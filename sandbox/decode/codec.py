@@ -1,0 +1,611 @@
+"""One bounded decompression layer for every compressed format and every caller.
+
+The decoders (a gzip found inside a JSON string), HTTP content codings, gRPC messages and
+WebSocket permessage-deflate all decompress through a ``Codec`` from here, under the one set of
+limits in ``limits.py``: output is capped by an ``Allowance`` (the expansion ratio over the input
+fed so far, with its floor, or a decoder's share of the expander's budget) and every decompressor
+call carries a ``max_length`` (``DECODE_STEP``), so a 1 MiB gzip of 1 GiB of zeros never
+allocates more than the allowance.
+
+A codec is incremental: ``feed_split(data)`` returns ``(decoded, raw)``.  When decoding stops (the
+allowance is spent, the data is corrupt, or bytes that start no stream follow the end of the last
+one) everything decoded so far is kept and the input not decoded is handed back raw, from then on
+too: a bomb must not hide the real bytes before it, and the raw rest can still match byte
+fingerprints.  ``decompress`` runs a codec over a whole buffer, for the decoders.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import re
+import zlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import brotli as _brotli
+import zstandard
+
+from sandbox.decode import limits as _limits
+from sandbox.decode.limits import DECODE_STEP, Limits
+
+try:  # ISA-L inflates ~2.5x faster than zlib with the same API
+    from isal import isal_zlib as _zlib
+
+    ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)
+except ImportError:  # pragma: no cover - isal is a declared dependency
+    _zlib = zlib
+    ZLIB_ERRORS = (zlib.error,)
+
+# Input slice per decompressor call in ``decompress``: leftover copies are at most this long, so a
+# stream of thousands of members (BGZF) stays linear, and a data error loses the output of one
+# slice at most (zlib returns nothing from the call that fails).
+CHUNK = 32 * 1024
+# On a data error a buffer is decompressed again in slices this small, to recover the output up
+# to the damage.
+RETRY_CHUNK = 512
+# Output recovered before a data error counts only from this size: random bytes that pass a
+# header check inflate a few hundred bytes of noise before failing.
+MIN_CORRUPT_OUTPUT = 1024
+# zstd has no output cap per call, and an RLE block turns 4 input bytes into 128 KiB (RFC 8878
+# Block_Maximum_Size): input goes in slices of room / 2^15 bytes (at least MIN_ZSTD_FEED), so one
+# call stays near the allowance (what passes it is cut off).
+ZSTD_MAX_BLOCK_RATIO = 1 << 15
+MIN_ZSTD_FEED = 16
+# zstd -19 uses 8 MiB windows; larger (--long/--ultra) would make one frame allocate more than an
+# allowance's worth before producing a byte.
+ZSTD_MAX_WINDOW = 1 << 25
+# zstd decodes whole blocks: up to one block (128 KiB + header) of input may sit in the decoder
+# with no output yet; when decoding stops, that much earlier input goes out raw again.
+ZSTD_HOLD = 128 * 1024 + 64
+# Bytes looked at after the end of a stream to tell zero padding (tar, BGZF blocks padded by
+# writers) from another stream or trailing data.
+PADDING_PROBE = 64
+# Bytes needed to tell whether another bz2/xz stream starts (the longest magic, bz2's, is 10).
+STREAM_HEAD = 16
+
+GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 and CM=deflate, the only method in use
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+BZ2_MAGIC = b"BZh"
+# bzip2: "BZh" + block size 1-9, then a block magic (pi) or the end-of-stream magic (sqrt pi).
+BZ2_STREAM = re.compile(rb"BZh[1-9](?:1AY&SY|\x17\x72\x45\x38\x50\x90)")
+
+
+def gzip_member(head: bytes) -> bool:
+    return head[:3] == GZIP_MAGIC
+
+
+def zstd_frame(head: bytes) -> bool:
+    """A zstd frame or a skippable frame (magic 0x184D2A50..5F, little-endian) starts here."""
+    return head[:4] == ZSTD_MAGIC or (len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18")
+
+
+def bz2_stream(head: bytes) -> bool:
+    return BZ2_STREAM.match(head) is not None
+
+
+def xz_stream(head: bytes) -> bool:
+    return head.startswith(XZ_MAGIC)
+
+
+@dataclass(slots=True)
+class Allowance:
+    """Output a codec may produce: ``limits``' expansion ratio over the input fed so far (with its
+    floor), and/or a fixed ``cap`` (a decoder's share of the expander's budget)."""
+
+    limits: Limits | None = None
+    cap: int | None = None
+    cap_why: str = ""
+
+    def allowed(self, fed: int) -> int:
+        if self.limits is None:
+            return self.cap if self.cap is not None else 1 << 62
+        by_ratio = self.limits.ratio_allowance(fed)
+        return by_ratio if self.cap is None else min(self.cap, by_ratio)
+
+    def why(self, fed: int) -> str:
+        if self.limits is not None and (self.cap is None or self.limits.ratio_allowance(fed) <= self.cap):
+            return f"expansion ratio {self.limits.max_ratio}x"
+        return self.cap_why
+
+
+def streaming() -> Allowance:
+    """The allowance of a stream decoded as it arrives (HTTP bodies, gRPC, WebSocket)."""
+    return Allowance(_limits.DEFAULT_LIMITS)
+
+
+class Stop(Exception):
+    """Decoding stops here; ``rest`` is the input left undecoded (handed back raw)."""
+
+    def __init__(self, status: str, reason: str, rest: bytes | memoryview = b"") -> None:
+        super().__init__(reason)
+        self.status = status  # "limit" | "corrupt" | "trailing" | "truncated"
+        self.rest = bytes(rest)
+
+
+def _trailing(rest: bytes | memoryview) -> Stop:
+    return Stop("trailing", "data after the end of the stream", rest)
+
+
+class Codec:
+    """One compressed stream (or members/frames in a row), decoded incrementally.
+
+    ``status``: "ok" while decoding or after a clean end, else why it stopped: "limit" (the
+    allowance), "corrupt" (a data error), "trailing" (bytes that start no stream followed the
+    end of the last one) or "truncated" (input ended inside a stream with bytes still held).
+    ``failed`` says it for people ("gzip: limit: expansion ratio 100x reached"), ``note`` remarks
+    on a stream decoded to its cut end ("stream truncated").  ``fed`` counts the input given,
+    ``produced`` the output; ``ended_at`` is the input offset after the last complete member and
+    ``members`` how many ended; ``rest_bytes`` the input handed back raw.
+    """
+
+    name = ""
+    errors: tuple[type[Exception], ...] = ()
+
+    def __init__(self, allowance: Allowance | None = None) -> None:
+        self.allowance = allowance or streaming()
+        self.status = "ok"
+        self.failed = ""
+        self.note = ""
+        self.hit = ""  # the limit that stopped it ("expansion ratio 100x"), when status is "limit"
+        self.fed = 0
+        self.produced = 0
+        self.members = 0
+        self.ended_at = 0
+        self.rest_bytes = 0
+        self.consumed = 0  # input bytes surely decoded (a decompressor may hold some it took)
+        self._out: list[bytes] = []
+        self._head = b""  # input held back: too few bytes yet to tell what comes next
+        self._pos = 0  # input offset of the next byte handed to the decompressor
+
+    # -- interface
+    def feed_split(self, data: bytes | memoryview) -> tuple[bytes, bytes]:
+        """(decoded, raw): raw is input handed back undecoded because decoding has stopped."""
+        decoded, raw = self.feed_parts(data)
+        return (decoded[0] if len(decoded) == 1 else b"".join(decoded)), raw
+
+    def feed_parts(self, data: bytes | memoryview) -> tuple[list[bytes], bytes]:
+        """``feed_split`` with the decoded bytes as the decompressor's pieces (no join)."""
+        if self.failed:
+            self.rest_bytes += len(data)
+            return [], bytes(data)
+        self.fed += len(data)
+        try:
+            self._feed(data)
+        except Stop as stop:
+            return self._stopped(stop)
+        except self.errors as exc:
+            return self._stopped(Stop("corrupt", str(exc) or type(exc).__name__, self._unsent(data)))
+        return self._take(), b""
+
+    def end_split(self) -> tuple[bytes, bytes]:
+        """(decoded, raw) still held at the end of the input."""
+        decoded, raw = self.end_parts()
+        return (decoded[0] if len(decoded) == 1 else b"".join(decoded)), raw
+
+    def end_parts(self) -> tuple[list[bytes], bytes]:
+        if self.failed:
+            return [], b""
+        try:
+            self._end()
+        except Stop as stop:
+            return self._stopped(stop)
+        except self.errors as exc:
+            return self._stopped(Stop("corrupt", str(exc) or type(exc).__name__))
+        return self._take(), b""
+
+    def feed(self, data: bytes | memoryview) -> bytes:
+        """Decoded bytes, followed (once decoding stopped) by the input left undecoded."""
+        decoded, raw = self.feed_split(data)
+        return decoded + raw if raw else decoded
+
+    def end(self) -> bytes:
+        """What is still held at the end of the input, decoded then raw."""
+        decoded, raw = self.end_split()
+        return decoded + raw if raw else decoded
+
+    def restart_counts(self) -> None:
+        """Count the ratio afresh (a new WebSocket message on a shared deflate context)."""
+        self.fed = self.produced = 0
+
+    # -- for subclasses
+    def _feed(self, data: bytes | memoryview) -> None:
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        return None
+
+    def _room(self) -> int:
+        return self.allowance.allowed(self.fed) - self.produced
+
+    def _after_member(self, data: bytes | memoryview, head: int,
+                      starts: Callable[[bytes], bool] | None) -> bytes | memoryview | None:
+        """After a member ended: skip zero padding; the bytes the next member starts at, or None to
+        wait for ``head`` bytes; trailing data when what follows starts no member."""
+        zeros = _skip_padding(data)
+        self._pos += zeros
+        data = data[zeros:]
+        if not data:
+            return None
+        if starts is None:
+            raise _trailing(data)
+        if len(data) < head:
+            self._head = bytes(data)
+            return None
+        if not starts(bytes(data[:head])):
+            raise _trailing(data)
+        return data
+
+    def _input_ended(self, inside: bool, held: bytes) -> None:
+        """The input ended: between streams, bytes ``held`` back are trailing data; inside one, the
+        stream was cut (a truncated upload) unless the allowance had stopped it."""
+        if not inside:
+            if held:
+                raise _trailing(held)
+            return
+        if self._room() <= 0:
+            raise self._limit(b"")
+        self.note = f"{self.name}: stream truncated"
+
+    def _keep(self, chunk: bytes) -> bool:
+        """Keep decoded output, cut to the allowance; True when something was cut."""
+        room = self._room()
+        cut = len(chunk) > room
+        if cut:
+            chunk = chunk[: max(0, room)]
+        if chunk:
+            self._out.append(chunk)
+            self.produced += len(chunk)
+        return cut
+
+    def _limit(self, rest: bytes | memoryview) -> Stop:
+        self.hit = self.allowance.why(self.fed)
+        return Stop("limit", f"limit: {self.hit} reached", rest)
+
+    def _unsent(self, data: bytes | memoryview) -> bytes | memoryview:
+        """Input to hand back raw after a data error: all of this call's (we cannot tell more)."""
+        return data
+
+    def _stopped(self, stop: Stop) -> tuple[list[bytes], bytes]:
+        self.status = stop.status
+        self.failed = f"{self.name}: {stop}"
+        self.rest_bytes += len(stop.rest)
+        return self._take(), stop.rest
+
+    def _take(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+
+def _skip_padding(data: bytes | memoryview) -> int:
+    """Zero bytes at the start of ``data`` (padding after a stream), when that is all it starts with."""
+    if bytes(data[:PADDING_PROBE]).strip(b"\0"):
+        return 0
+    return len(data) - len(bytes(data).lstrip(b"\0"))
+
+
+class ZlibCodec(Codec):
+    """gzip (members in a row, BGZF), zlib, raw deflate; and HTTP "deflate", which servers send
+    zlib-wrapped or raw (``wbits=None``: decided by the first two bytes)."""
+
+    errors = ZLIB_ERRORS
+
+    def __init__(self, name: str, wbits: int | None, members: bool = False,
+                 allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self.name = name
+        self.wbits = wbits
+        self.members_follow = members
+        self._d: Any = None  # None between members (and before the first)
+        self._pending = False  # the last call filled its max_length: output may be waiting
+
+    def _begin(self, data: bytes | memoryview) -> bytes | memoryview | None:
+        """Before a member: skip padding, check what starts; the bytes to decode from, or None
+        when more are needed."""
+        if self.members:
+            begun = self._after_member(data, len(GZIP_MAGIC), gzip_member if self.members_follow else None)
+            if begun is None:
+                return None
+            data = begun
+        wbits = self.wbits
+        if wbits is not None and wbits < 0:
+            self._d = _zlib.decompressobj(wbits)
+            return data
+        if len(data) < 3:  # the header decides (and ISA-L reports a bad one only later)
+            self._head = bytes(data)
+            return None
+        zlib_header = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+        if wbits is None:
+            wbits = 15 if zlib_header else -15
+        elif not (zlib_header if wbits == 15 else gzip_member(bytes(data[:3]))):
+            raise Stop("corrupt", "incorrect header check", data)
+        self._d = _zlib.decompressobj(wbits)
+        return data
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        if self._head:
+            data, self._head = self._head + bytes(data), b""
+        while data or self._pending:
+            if self._d is None:
+                begun = self._begin(data)
+                if begun is None:
+                    return
+                data = begun
+            room = self._room()
+            if room <= 0:
+                raise self._limit(data)
+            n = len(data)
+            step = min(room, DECODE_STEP)
+            out = self._d.decompress(data, step)
+            self._pending = len(out) == step
+            if self._d.eof:
+                rest = self._d.unused_data
+                self._pos += n - len(rest)
+                self.members += 1
+                self.ended_at = self._pos
+                self._d, self._pending = None, False
+                data = rest
+            else:
+                data = self._d.unconsumed_tail
+                self._pos += n - len(data)
+            self.consumed = self._pos
+            self._keep(out)
+
+    def _end(self) -> None:
+        if self._d is None and self._head and not self.members:  # too short to be a stream
+            raise Stop("truncated", "stream truncated", self._head)
+        self._input_ended(self._d is not None, self._head)
+
+
+class BrotliCodec(Codec):
+    """Brotli (RFC 7932): one stream, output capped per call so one small input cannot balloon."""
+
+    errors = (_brotli.error,)
+
+    def __init__(self, allowance: Allowance | None = None, name: str = "br") -> None:
+        super().__init__(allowance)
+        self.name = name
+        self._d = _brotli.Decompressor()
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        if self._d.is_finished():
+            raise _trailing(data)
+        data = bytes(data)
+        feed = data
+        self.consumed = self.fed - len(data)
+        # each call drains the decoder, so on a stop all it may hold is this call's input
+        while True:
+            room = self._room()
+            if room <= 0:
+                raise self._limit(data)
+            self._keep(self._d.process(feed, output_buffer_limit=min(room, DECODE_STEP)))
+            feed = b""
+            if self._d.is_finished():
+                self.members, self.ended_at = 1, self.fed
+                self.consumed = self.fed
+                return
+            if self._d.can_accept_more_data():
+                return
+
+    def _end(self) -> None:
+        self._input_ended(bool(self.fed) and not self._d.is_finished(), b"")
+
+
+class ZstdCodec(Codec):
+    """Zstandard frames in a row, skippable frames skipped; input fed in slices sized so one call
+    stays within the allowance.  Input of the current frame may sit in the decoder with no output
+    yet; when decoding stops, up to ZSTD_HOLD bytes of it go out raw again."""
+
+    name = "zstd"
+    errors = (zstandard.ZstdError,)
+
+    def __init__(self, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+        self._d: Any = None  # None between frames (and before the first)
+        self._recent: deque[bytes] = deque()  # the current frame's last input, >= ZSTD_HOLD
+        self._recent_size = 0
+        self._data: bytes | memoryview = b""  # what this call decodes (head included)
+        self._start = 0  # where the current frame starts in it
+        self._at = 0  # where the slice being decoded starts in it
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        if self._head:
+            data, self._head = self._head + bytes(data), b""
+        self._data = view = memoryview(data)
+        self._start = self._at = 0
+        while self._at < len(view):
+            if self._d is None and not self._begin(view):
+                return
+            room = self._room()
+            if room <= 0:
+                raise self._limit(self._unsent(data))
+            size = max(MIN_ZSTD_FEED, min(CHUNK, room // ZSTD_MAX_BLOCK_RATIO))
+            piece = view[self._at : self._at + size]
+            chunk = self._d.decompress(piece)
+            self._at += len(piece)
+            if self._d.eof:
+                self._at -= len(self._d.unused_data)
+                self.members += 1
+                self.ended_at = self._pos + self._at
+                self._d = None
+                self._recent.clear()
+                self._recent_size = 0
+            self.consumed = max(self._pos + self._start, self._pos + self._at - ZSTD_HOLD)
+            if self._keep(chunk):
+                raise self._limit(self._unsent(data))
+        self._hold(view)
+        self._pos += len(view)
+
+    def _begin(self, view: memoryview) -> bool:
+        """At a frame boundary: skip zero padding, start the next frame; False to wait or stop."""
+        if self.members:
+            zeros = _skip_padding(view[self._at :])
+            self._at += zeros
+        rest = view[self._at :]
+        if not rest:
+            return False
+        if len(rest) < len(ZSTD_MAGIC):
+            self._head = bytes(rest)
+            self._pos += len(view) - len(rest)
+            self._at = len(view)
+            return False
+        if not zstd_frame(bytes(rest[:4])):
+            raise _trailing(rest)
+        self._d = self._dctx.decompressobj()
+        self._start = self._at
+        return True
+
+    def _hold(self, view: memoryview) -> None:
+        """Keep the tail of the current frame's input, to hand back raw if decoding stops."""
+        if self._d is None:
+            return
+        keep = max(self._start, len(view) - ZSTD_HOLD)
+        if keep < len(view):
+            self._recent.append(bytes(view[keep:]))
+            self._recent_size += len(self._recent[-1])
+        while self._recent and self._recent_size - len(self._recent[0]) >= ZSTD_HOLD:
+            self._recent_size -= len(self._recent.popleft())
+
+    def _unsent(self, data: bytes | memoryview) -> bytes:
+        """From the current slice on, plus the frame's input the decoder may still hold."""
+        view = self._data
+        held = b"".join(self._recent) + bytes(view[self._start : self._at])
+        return held[-ZSTD_HOLD:] + bytes(view[self._at :])
+
+    def _end(self) -> None:
+        self._input_ended(self._d is not None, self._head)
+        if self._d is not None and self._recent_size:  # a partial block never decodes: keep it, raw
+            raise Stop("truncated", "stream truncated", b"".join(self._recent)[-ZSTD_HOLD:])
+
+
+class BufferedCodec(Codec):
+    """bz2 and xz/lzma: decompressors with ``decompress(data, max_length)`` and ``needs_input``
+    that buffer input inside; further streams follow while ``next_stream`` says so."""
+
+    errors = (OSError, EOFError, ValueError, lzma.LZMAError)
+
+    def __init__(self, name: str, factory: Callable[[], Any], next_stream: Callable[[bytes], bool] | None,
+                 allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self.name = name
+        self._factory = factory
+        self._next_stream = next_stream
+        self._d: Any = None  # None between streams (and before the first)
+
+    def _begin(self, data: bytes | memoryview) -> bytes | memoryview | None:
+        """At a stream boundary: the bytes to decode from, or None to wait for more."""
+        if self.members:
+            begun = self._after_member(data, STREAM_HEAD, self._next_stream)
+            if begun is None:
+                return None
+            data = begun
+        self._d = self._factory()
+        return data
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        if self._head:
+            data, self._head = self._head + bytes(data), b""
+        while True:
+            if self._d is None:
+                if not data:
+                    return
+                begun = self._begin(data)
+                if begun is None:
+                    return
+                data = begun
+            if not data and self._d.needs_input:
+                return
+            room = self._room()
+            if room <= 0:
+                raise self._limit(data)
+            self.consumed = self._pos
+            self._pos += len(data)
+            out = self._d.decompress(data, min(room, DECODE_STEP))
+            data = b""
+            if self._d.eof:
+                data = self._d.unused_data
+                self._pos -= len(data)
+                self.members += 1
+                self.ended_at = self.consumed = self._pos
+                self._d = None
+            self._keep(out)
+
+    def _end(self) -> None:
+        self._input_ended(self._d is not None, self._head)
+
+
+# Every format by name: the decoders' names, plus "http-deflate" (zlib or raw).
+FORMATS: dict[str, Callable[[Allowance | None], Codec]] = {
+    "gzip": lambda a: ZlibCodec("gzip", 31, members=True, allowance=a),
+    "zlib": lambda a: ZlibCodec("zlib", 15, allowance=a),
+    "deflate": lambda a: ZlibCodec("deflate", -15, allowance=a),
+    "http-deflate": lambda a: ZlibCodec("deflate", None, allowance=a),
+    "brotli": lambda a: BrotliCodec(a, "brotli"),
+    "br": lambda a: BrotliCodec(a, "br"),
+    "zstd": lambda a: ZstdCodec(a),
+    "bz2": lambda a: BufferedCodec("bz2", bz2.BZ2Decompressor, bz2_stream, a),
+    "xz": lambda a: BufferedCodec("xz", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), xz_stream, a),
+    "lzma": lambda a: BufferedCodec("lzma", lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), None, a),
+}
+# HTTP Content-Encoding (RFC 9110 8.4.1) and grpc-encoding tokens we can undo.
+CODING_TOKENS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "http-deflate", "br": "br", "zstd": "zstd"}
+
+
+def make_codec(token: str, allowance: Allowance | None = None) -> Codec | None:
+    """The codec of an HTTP content coding or a grpc-encoding token, None when we do not know it."""
+    fmt = CODING_TOKENS.get(token.strip().lower())
+    return FORMATS[fmt](allowance) if fmt else None
+
+
+@dataclass(slots=True)
+class Drained:
+    """A whole buffer decompressed: ``status`` ok | truncated | corrupt | limit; ``end`` is the
+    input offset after the last complete member; ``left`` the input bytes not decoded when a
+    limit stopped it; ``hit`` that limit."""
+
+    data: bytes
+    status: str
+    members: int = 0
+    end: int = 0
+    left: int = 0
+    hit: str = ""
+
+
+def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", chunk: int = CHUNK) -> Drained:
+    """Decompress ``data`` (format ``fmt``) to at most ``cap`` bytes.  Bytes after the last
+    stream that start no stream end it cleanly (``end`` says where)."""
+    codec = FORMATS[fmt](Allowance(cap=cap, cap_why=cap_why))
+    mv = memoryview(data)
+    pieces: list[bytes] = []
+    for at in range(0, len(mv), chunk):
+        pieces += codec.feed_parts(mv[at : at + chunk])[0]
+        if codec.failed:
+            break
+    else:
+        pieces += codec.end_parts()[0]
+    status = codec.status
+    if status == "corrupt" and chunk > RETRY_CHUNK:
+        return decompress(fmt, data, cap, cap_why, RETRY_CHUNK)
+    if status == "trailing":
+        status = "ok"
+    elif status == "ok" and codec.note:
+        status = "truncated"
+    out = pieces[0] if len(pieces) == 1 else b"".join(pieces) if pieces else b""
+    left = len(mv) - codec.consumed if status == "limit" else 0
+    return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit)
+
+
+def keep(drained: Drained) -> bool:
+    """Whether a drained stream is worth a view (corrupt noise is not)."""
+    if not drained.data:
+        return False
+    return drained.status != "corrupt" or len(drained.data) >= MIN_CORRUPT_OUTPUT
+
+
+def status_label(name: str, status: str) -> str:
+    """Label of a stream output: "gzip", "gzip(truncated)", "gzip(corrupt)"."""
+    return name if status in ("ok", "limit") else f"{name}({status})"

@@ -1,0 +1,32 @@
+"""The app parser registry: a new app parser is one module plus one line in a list below.
+
+Order matters: the Dissector asks each parser's ``detect`` in list order and takes the first
+that says yes; parsers with a specific signature go before ones that guess from ports.  The
+interfaces are ``context.StreamParser`` and ``context.DatagramParser``.  The Dissector reads the
+lists when it is made, so a parser appended here (a plugin, a test) is used by later ones.
+"""
+
+from __future__ import annotations
+
+from sandbox.protocols.context import DatagramParser, StreamParser
+from sandbox.protocols.dns import DnsParser, DnsTcpParser
+from sandbox.protocols.ftp import FtpDataParser, FtpParser
+from sandbox.protocols.http1 import Http1Parser
+from sandbox.protocols.http2 import Http2Parser
+from sandbox.protocols.smtp import SmtpParser
+from sandbox.protocols.tls import TlsParser
+from sandbox.protocols.websocket import WebSocketParser
+
+STREAM_PARSERS: list[type[StreamParser]] = [
+    FtpDataParser,  # a data connection an FTP control connection announced (PASV/PORT)
+    TlsParser,  # handshake record header 16 03 0x
+    Http2Parser,  # connection preface "PRI * HTTP/2.0"
+    Http1Parser,  # request line or status line
+    WebSocketParser,  # mid-stream only: whole masked client frames (after a missed handshake)
+    DnsTcpParser,  # TCP 53 with a length-framed message, or a whole ordinary one on any port
+    SmtpParser,  # client EHLO/HELO/LHLO, or a 220 greeting on 25/465/587/2525
+    FtpParser,  # client USER/AUTH/FEAT..., or a 220 greeting on 21
+]
+DATAGRAM_PARSERS: list[type[DatagramParser]] = [
+    DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
+]

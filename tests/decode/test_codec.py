@@ -1,0 +1,149 @@
+"""The one codec layer: every format streamed in any chunking equals the whole-buffer decode;
+allowances stop bombs exactly and hand the rest back raw; bad headers and trailing bytes."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import random
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from sandbox.decode import limits
+from sandbox.decode.codec import FORMATS, Allowance, decompress, make_codec
+from sandbox.decode.limits import Limits, MiB
+
+TEXT = b"".join(b"@read%d\nACGTACGTTTGACCA%d\n+\nFFFFFFFFFFFFFFFF\n" % (i, i % 10) for i in range(8000))
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+ENCODED = {
+    "gzip": gzip.compress(TEXT[:100_000]) + gzip.compress(TEXT[100_000:]),  # two members
+    "zlib": zlib.compress(TEXT),
+    "deflate": _raw_deflate(TEXT),
+    "http-deflate": zlib.compress(TEXT),
+    "brotli": brotli.compress(TEXT),
+    "br": brotli.compress(TEXT),
+    "zstd": zstandard.compress(TEXT[:5000]) + zstandard.compress(TEXT[5000:]),  # two frames
+    "bz2": bz2.compress(TEXT[:1000]) + bz2.compress(TEXT[1000:]),  # two streams
+    "xz": lzma.compress(TEXT),
+    "lzma": lzma.compress(TEXT, format=lzma.FORMAT_ALONE),
+}
+
+
+def test_every_format_has_a_case():
+    assert sorted(ENCODED) == sorted(FORMATS)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_whole_buffer(fmt):
+    got = decompress(fmt, ENCODED[fmt], 1 << 30)
+    assert (got.status, got.data, got.end) == ("ok", TEXT, len(ENCODED[fmt]))
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("seed", [1, 2])
+def test_streamed_in_random_chunks_equals_whole(fmt, seed):
+    rng = random.Random(seed)
+    data = ENCODED[fmt]
+    codec = FORMATS[fmt](None)
+    out, at = [], 0
+    while at < len(data):
+        n = rng.choice([1, 2, 3, 7, 100, 4096, 70_000])
+        out.append(codec.feed(data[at : at + n]))
+        at += n
+    out.append(codec.end())
+    assert b"".join(out) == TEXT and not codec.failed and not codec.note
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_cut_stream_is_truncated_and_keeps_a_prefix(fmt):
+    got = decompress(fmt, ENCODED[fmt][: len(ENCODED[fmt]) * 2 // 3], 1 << 30)
+    assert got.status == "truncated" and TEXT.startswith(got.data)
+
+
+@pytest.mark.parametrize("fmt", ["gzip", "zlib", "zstd", "bz2", "xz"])
+def test_trailing_bytes_end_the_stream(fmt):
+    """Whole buffer: the stream ends where it ends.  Streamed: the rest is handed back raw."""
+    data = ENCODED[fmt] + b"trailing bytes that start no stream"
+    got = decompress(fmt, data, 1 << 30)
+    assert got.status == "ok" and got.data == TEXT and got.end == len(ENCODED[fmt])
+    codec = FORMATS[fmt](None)
+    decoded, raw = codec.feed_split(data)
+    assert decoded == TEXT and raw == b"trailing bytes that start no stream"
+    assert codec.status == "trailing" and codec.failed.startswith(f"{codec.name}: ")
+
+
+def test_zero_padding_after_members_is_no_trailing_data():
+    codec = make_codec("gzip")
+    assert codec.feed(ENCODED["gzip"]) + codec.feed(bytes(100)) + codec.end() == TEXT
+    assert not codec.failed
+
+
+def test_a_bad_header_hands_everything_back_at_once():
+    """ISA-L reports a bad gzip header only bytes later: the header is checked first, so no byte
+    of a body that is not gzip is swallowed."""
+    codec = make_codec("gzip")
+    out = b"".join(codec.feed(b"not gzip at all"[i : i + 4]) for i in range(0, 15, 4)) + codec.end()
+    assert out == b"not gzip at all" and codec.status == "corrupt"
+
+
+@pytest.mark.parametrize("fmt", ["gzip", "zlib", "deflate", "brotli", "zstd", "bz2", "xz"])
+def test_fixed_cap_is_exact_and_says_what_it_left(fmt):
+    got = decompress(fmt, ENCODED[fmt], 50_000, "test cap")
+    assert got.status == "limit" and got.data == TEXT[:50_000] and got.hit == "test cap"
+    # what the decompressor surely took is not counted as left; buffered ones (brotli, xz) took it all
+    assert 0 < got.left <= len(ENCODED[fmt])
+
+
+def test_streaming_allowance_is_the_ratio_over_what_was_fed(monkeypatch):
+    monkeypatch.setattr(limits, "DEFAULT_LIMITS", Limits(ratio_floor=1 * MiB))
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = comp.compress(b"real data first " * 100) + comp.compress(bytes(64 * MiB)) + comp.flush()
+    codec = make_codec("gzip")
+    decoded, raw = [], []
+    for at in range(0, len(bomb), 4096):
+        d, r = codec.feed_split(bomb[at : at + 4096])
+        decoded.append(d)
+        raw.append(r)
+    out = b"".join(decoded)
+    assert out.startswith(b"real data first ") and len(out) == codec.produced
+    assert codec.produced <= Limits(ratio_floor=1 * MiB).ratio_allowance(codec.fed)
+    assert codec.status == "limit" and codec.hit == "expansion ratio 100x"
+    assert codec.failed == "gzip: limit: expansion ratio 100x reached"
+    rest = b"".join(raw)
+    assert bomb.endswith(rest) and codec.rest_bytes == len(rest) > 0
+
+
+def test_allowance_names_the_binding_limit():
+    both = Allowance(Limits(), cap=5 * MiB, cap_why="total output 256 MiB")
+    assert both.allowed(10) == 5 * MiB and both.why(10) == "total output 256 MiB"
+    assert Allowance(Limits()).why(10) == "expansion ratio 100x"
+    assert Allowance(cap=7).allowed(1 << 40) == 7
+
+
+def test_http_tokens():
+    assert make_codec("x-gzip").name == "gzip" and make_codec("DEFLATE").name == "deflate"
+    assert make_codec("br").name == "br" and make_codec("zstd").name == "zstd"
+    assert make_codec("snappy") is None and make_codec("identity") is None
+    raw = make_codec("deflate")
+    assert raw.feed(ENCODED["deflate"]) + raw.end() == TEXT  # HTTP "deflate" sent raw, as some servers do
+
+
+def test_restart_counts_gives_each_message_its_own_ratio():
+    codec = FORMATS["deflate"](Allowance(Limits(ratio_floor=0, max_ratio=2)))
+    with_context = zlib.compressobj(6, zlib.DEFLATED, -15)
+    first = with_context.compress(b"abc" * 10) + with_context.flush(zlib.Z_SYNC_FLUSH)
+    assert codec.feed(first) == b"abc" * 10 or codec.status == "limit"
+    codec2 = FORMATS["deflate"](Allowance(Limits(ratio_floor=1000)))
+    assert codec2.feed(first) == b"abc" * 10
+    codec2.restart_counts()
+    assert codec2.fed == codec2.produced == 0
