@@ -1,7 +1,9 @@
 """Link types: one module each, registered in ``LINKTYPES`` (pcap LINKTYPE value -> module).
 
 A module either exposes ``network(data) -> (ethertype, offset)`` for links that carry IP, or
-``segments(data, t, frame) -> list[Segment]`` for links that carry something else (USB).
+``segments(data, t, frame) -> list[Segment]`` for links that carry something else (USB); with
+``PER_INTERFACE = True`` it is called ``segments(data, t, frame, interface)`` with the pcapng
+interface (``name``, ``description``, ``speed``; None in classic pcap), e.g. a serial line's port.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sandbox.captures.links import (
     loop,
     null,
     raw,
+    rtacserial,
     sll,
     sll2,
     usbmon,
@@ -35,5 +38,6 @@ LINKTYPES: dict[int, ModuleType] = {
     228: ipv4,
     229: ipv6,
     249: usbpcap,
+    250: rtacserial,   # LINKTYPE_RTAC_SERIAL: the serial bridge's recordings
     276: sll2,
 }
