@@ -9,6 +9,8 @@ Stream (TCP) parser: ``detect(first_out, first_in, sport, dport) -> bool`` (out 
 ``feed(direction, data, t)``, ``gap(direction, size)``, ``close(t)``.
 Datagram (UDP) parser: ``detect(data, sport, dport) -> bool``, ``__init__(ctx)``,
 ``feed(direction, data, t)``, ``close(t)``.
+Channel parsers (USB, serial: Segments that say their direction) are stream parsers listed per
+channel in ``CHANNEL_PARSERS``; a channel not listed goes raw.
 ``detect`` is asked again as first bytes arrive (up to ``flows.DETECT_BYTES`` each way) until one
 says yes or both sides have spoken; then a parser's optional ``ports`` ClassVar is a port hint;
 else the raw parser takes the flow.  A parser that raises gets an error on its FlowInfo and the
@@ -22,6 +24,7 @@ from sandbox.protocols.dns import DnsParser, DnsTcpParser
 from sandbox.protocols.ftp import FtpDataParser, FtpParser
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
+from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smtp import SmtpParser
 from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.websocket import WebSocketParser
@@ -40,7 +43,10 @@ STREAM_PARSERS: list[type] = [
 DATAGRAM_PARSERS: list[type] = [
     DnsParser,  # UDP 53/5353/5355 and a message that parses
 ]
+CHANNEL_PARSERS: dict[str, list[type]] = {
+    "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded
+}
 
 from sandbox.protocols.flows import Dissector  # noqa: E402  (flows reads the lists above lazily)
 
-__all__ = ["DATAGRAM_PARSERS", "STREAM_PARSERS", "Dissector", "FlowContext", "ParseError"]
+__all__ = ["CHANNEL_PARSERS", "DATAGRAM_PARSERS", "STREAM_PARSERS", "Dissector", "FlowContext", "ParseError"]
