@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests use (tshark/dumpcap, socat, headless chromium + driver).
+# Install the Debian packages the tests use (tshark/dumpcap, socat, lrzsz, headless chromium + driver).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
 command -v tshark      >/dev/null 2>&1 || need+=(tshark)
 command -v editcap     >/dev/null 2>&1 || need+=(wireshark-common)
 command -v socat       >/dev/null 2>&1 || need+=(socat)
+command -v sz          >/dev/null 2>&1 || need+=(lrzsz)
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)

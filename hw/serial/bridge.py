@@ -446,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     except PortError as exc:
         print(exc, file=sys.stderr)
         out.close()
+        args.record.unlink()          # nothing was recorded: no empty recording left behind
         return 2
     if args.log is not None:
         log = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

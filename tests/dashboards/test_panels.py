@@ -74,3 +74,16 @@ def test_usb_ids_in_any_form():
     assert panels._usb_id({"idVendor": "1d6b", "idProduct": "0002"}) == "1d6b:0002"
     assert panels._usb_id({}) == "-"
     assert isinstance(panels.chip("critical"), html.Span)
+
+
+def test_serial_panel_shows_settings_gaps_and_files():
+    row = {"destination": "serial /dev/ttyS1", "transfers": 12, "bytes_out": 2048, "bytes_in": 10, "t_first": 1.0,
+           "t_last": 31.0, "meta": {"instrument": "/dev/ttyUSB0", "settings": "115200 8N1", "gap_count": 2,
+                                    "gap_seconds": 3.4, "down": {"host": 29.0},
+                                    "files": [{"name": "reads.fastq.gz", "protocol": "zmodem"},
+                                              {"name": "", "protocol": "xmodem"}]}}
+    out = text(panels.serial_panel([row]))
+    assert "/dev/ttyUSB0" in out and "115200 8N1" in out and "2 gaps, 3s; host unplugged now" in out
+    assert "reads.fastq.gz, xmodem" in out
+    quiet = dict(row, meta={"baud": 9600})
+    assert "9600" in text(panels.serial_panel([quiet])) and "gap," not in text(panels.serial_panel([quiet]))
