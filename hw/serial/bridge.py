@@ -55,6 +55,9 @@ OVERRUN_POLL_S = 1.0
 BREAK_S = 0.25
 # Longest sleep of the loop with nothing to do: how fast it notices a stop or a replug attempt.
 IDLE_S = 0.1
+# Scheduling priority raise: the bridge mostly sleeps in select, and a line must not wait for the
+# session's decoding and matching (the same two cores) to hand over its next byte.
+BRIDGE_NICE = -10
 TIOCGICOUNT = 0x545D
 ICOUNT = struct.Struct("20i")          # struct serial_icounter_struct
 ICOUNT_OVERRUN, ICOUNT_BUF_OVERRUN = 7, 10
@@ -451,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log is not None:
         log = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 2)
+    try:              # ahead of the session's analysis on a busy machine, when allowed (root)
+        os.nice(BRIDGE_NICE)
+    except OSError:
+        pass
     print("ready", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: setattr(bridge, "stopping", True))
     signal.signal(signal.SIGINT, lambda *_: setattr(bridge, "stopping", True))
