@@ -58,6 +58,7 @@ class Transfer(Protocol):
     # Single bytes the decoder may take as framing outside verified blocks (ACK, NAK, XON...);
     # every other byte it does not verify comes back ``Unclaimed``.
     framing: ClassVar[bytes]
+    done: bool    # the session ended (or was cancelled): later bytes are the line's again
 
     @staticmethod
     def find(data: bytes) -> tuple[int, int]:
@@ -71,10 +72,6 @@ class Transfer(Protocol):
 
     def close(self) -> list[Event]:
         """The line ended or the transfer stalled: what is held comes out, open files end."""
-
-    @property
-    def done(self) -> bool:
-        """The session ended (or was cancelled): later bytes are the line's again."""
 
     @property
     def busy(self) -> bool:

@@ -55,16 +55,14 @@ def _sum_ok(buf: bytes | bytearray, at: int, size: int) -> bool:
 
 
 def _header(payload: bytes) -> tuple[str, int | None] | None:
-    """A YMODEM block 0: (file name, size or None); ``("", None)`` ends the batch; None: not one."""
+    """A YMODEM block 0 (its CRC verified): (file name made safe, size or None); ``("", None)``
+    ends the batch; None: not one."""
     nul = payload.find(0)
     if nul < 0:
         return None
     if nul == 0:          # a null path name ends the batch (lrzsz leaves junk after it)
         return "", None
-    name = payload[:nul]
-    if any(b < 0x20 for b in name):
-        return None
-    return safe_name(name), leading_int(payload[nul + 1:])
+    return safe_name(payload[:nul]), leading_int(payload[nul + 1:])
 
 
 class XmodemTransfer:
@@ -113,11 +111,7 @@ class XmodemTransfer:
         self.size: int | None = None
         self.written = 0            # file offset of the next byte handed out
         self.held = b""             # an XMODEM block held back: it may be the padded last one
-        self._done = False
-
-    @property
-    def done(self) -> bool:
-        return self._done
+        self.done = False     # the session ended: later bytes are the line's
 
     @property
     def busy(self) -> bool:
@@ -138,7 +132,7 @@ class XmodemTransfer:
         if self.buf:
             self._unclaim(len(self.buf), out)
         self._end_file(out, complete=False, note="transfer cut short")
-        self._done = True
+        self.done = True
         return out
 
     # -- receiver ------------------------------------------------------------------------------
@@ -154,7 +148,7 @@ class XmodemTransfer:
                 self.hint = "checksum"
         if CANCEL in data:
             self._end_file(out, complete=False, note="cancelled by the receiver")
-            self._done = True
+            self.done = True
 
     # -- sender --------------------------------------------------------------------------------
     def _take(self, size: int) -> bytes:
@@ -169,10 +163,10 @@ class XmodemTransfer:
 
     def _sender(self, out: list[Event], closing: bool) -> None:
         buf = self.buf
-        while buf and not self._done:
+        while buf and not self.done:
             b = buf[0]
             if self.state == "ended" and b != EOT:
-                self._done = True
+                self.done = True
                 break
             if b in BLOCK:
                 if not self._block(out, closing):
@@ -186,13 +180,13 @@ class XmodemTransfer:
                 if buf[1] == CAN:
                     self._take(len(buf) - len(buf.lstrip(b"\x18\x08")))
                     self._end_file(out, complete=False, note="cancelled by the sender")
-                    self._done = True
+                    self.done = True
                 else:
                     self._unclaim(1, out)
             else:
                 m = _SENDER_MARKS.search(buf, 1)
                 self._unclaim(m.start() if m else len(buf), out)
-        if self._done and buf:
+        if self.done and buf:
             self._unclaim(len(buf), out)
 
     def _block(self, out: list[Event], closing: bool) -> bool:
@@ -234,7 +228,7 @@ class XmodemTransfer:
                 return
             name, size = header
             if not name:            # the empty header: end of the batch
-                self._done = True
+                self.done = True
                 return
             self.protocol, self.state, self.expected = "ymodem", "file", 1
             self.size, self.written, self.held = size, 0, b""

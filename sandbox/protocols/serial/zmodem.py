@@ -158,11 +158,7 @@ class ZmodemTransfer:
 
     def __init__(self, direction: str) -> None:
         self.sides = {"out": _Side("out"), "in": _Side("in")}
-        self._done = False
-
-    @property
-    def done(self) -> bool:
-        return self._done
+        self.done = False     # the session ended: later bytes are the line's
 
     @property
     def busy(self) -> bool:
@@ -172,10 +168,10 @@ class ZmodemTransfer:
         side = self.sides[direction]
         out: list[Event] = []
         side.buf += data
-        while side.buf and not self._done:
+        while side.buf and not self.done:
             if not (self._subpacket(side, out) if side.sub else self._hunt(side, out)):
                 break
-        if self._done and side.buf:
+        if self.done and side.buf:
             self._unclaim(side, len(side.buf), out)
         return out
 
@@ -187,7 +183,7 @@ class ZmodemTransfer:
             if side.buf:
                 self._unclaim(side, len(side.buf), out)
             self._end_file(side, out, "transfer cut short")
-        self._done = True
+        self.done = True
         return out
 
     # -- between frames ------------------------------------------------------------------------
@@ -201,7 +197,8 @@ class ZmodemTransfer:
         at = side.position
         piece = self._take(side, size)
         if piece and not FRAMING.issuperset(piece):
-            out.append(Unclaimed(side.direction, at, piece))
+            text = piece.lstrip(b"\r\n\x8a\x11\x13")          # a hex header's tail, then the text
+            out.append(Unclaimed(side.direction, at + len(piece) - len(text), text))
 
     def _hunt(self, side: _Side, out: list[Event]) -> bool:
         buf = side.buf
@@ -247,7 +244,7 @@ class ZmodemTransfer:
             side.finished = True
             self._end_file(side, out, "session ended")
             if all(s.finished for s in self.sides.values()):
-                self._done = True
+                self.done = True
         elif ftype in (ZABORT, ZCAN):
             self._abort(out, "aborted")
 
@@ -358,4 +355,4 @@ class ZmodemTransfer:
     def _abort(self, out: list[Event], note: str) -> None:
         for side in self.sides.values():
             self._end_file(side, out, note)
-        self._done = True
+        self.done = True
