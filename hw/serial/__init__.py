@@ -64,24 +64,31 @@ class SerialTap:
                 break
             line += chunk
         if line.strip() != b"ready":
-            self.stop()
+            self._halt()
             err = (proc.stderr.read() or b"").decode(errors="replace").strip().splitlines()
+            proc.stderr.close()
             why = err[-1] if err else f"the serial bridge did not start within {READY_TIMEOUT_S:.0f} s"
             raise TapError(why)
         return [CaptureSource(path, follow=True, channel="serial", writer_delay=self.writer_delay)]
 
     def stop(self) -> None:
+        if self._halt():
+            self.proc.stderr.close()
+
+    def _halt(self) -> bool:
+        """Stop the bridge (it closes the recording); False when there was none running."""
         proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
+        if proc is None or proc.stdout.closed:
+            return False
         proc.terminate()
         try:
             proc.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        for pipe in (proc.stdin, proc.stdout):
-            pipe.close()
+        proc.stdin.close()
+        proc.stdout.close()
+        return True
 
 
 def add_arguments(parser) -> None:
