@@ -245,3 +245,34 @@ def test_a_port_that_is_missing_or_busy_is_one_line_and_exit_2(demo, cache, tmp_
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert f"{line.rig_instrument}: is busy" in result.stderr
         assert not (tmp_path / "rec" / "serial.pcapng").exists()
+
+
+def test_text_dumps_on_a_line_are_found_as_on_the_network(demo, cache, tmp_path):
+    """Reads printed line by line, a base64 block, an ``xxd -p`` hex dump: each leaks its sample."""
+    import base64
+
+    from sandbox.captures.serialwriter import SerialRecording
+
+    dumps = {"PT5698-N1": fastq(demo, "PT5698-N1", 5000),
+             "PT9006-B1": base64.encodebytes(fastq(demo, "PT9006-B1", 6000)),
+             "PT9936-T1": b"".join(fastq(demo, "PT9936-T1", 6000)[i:i + 30].hex().encode() + b"\n"
+                                   for i in range(0, 6000, 30))}
+    path = tmp_path / "serial.pcapng"
+    with SerialRecording(path) as rec:
+        lines = {sample: rec.add_line(f"/dev/ttyUSB{i}", f"/dev/ttyS{i}", "115200 8N1", 115200)
+                 for i, sample in enumerate(dumps)}
+        t = 100.0
+        for sample, dump in dumps.items():
+            for i in range(0, len(dump), 64):       # as a bridge reads them: a few dozen bytes at a time
+                rec.data(lines[sample], "out", dump[i:i + 64], t)
+                t += 0.005
+    out = tmp_path / "report.json"
+    result = subprocess.run([sys.executable, "-m", "sandbox.cli", "replay", str(path), "--run", str(demo),
+                             "--report", str(out), "--cache-dir", str(cache), "--quiet"],
+                            cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+    assert result.returncode == 1, result.stderr
+    found = {(f["destination"], tuple(f["samples"]), tuple(f["chain"]))
+             for f in json.loads(out.read_text())["findings"] if f["kind"] == "run-bytes"}
+    assert found == {("serial /dev/ttyS0", ("PT5698-N1",), ("serial",)),
+                     ("serial /dev/ttyS1", ("PT9006-B1",), ("serial", "base64")),
+                     ("serial /dev/ttyS2", ("PT9936-T1",), ("serial", "hex"))}
