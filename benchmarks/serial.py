@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -79,6 +80,7 @@ def anchor(data: bytes, n: int) -> tuple[float, list[float]]:
         return secs, pings(a, b, n)
     finally:
         cable.unplug()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Watch:
