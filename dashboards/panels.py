@@ -291,13 +291,29 @@ def usb_panel(rows: list[dict[str, Any]]) -> list[Any]:
     return [_table(["device", "VID:PID", "class", "product", "transfers", "written", "read"], body, tid="usb-table")]
 
 
+def _gaps(meta: dict[str, Any]) -> Any:
+    """A line's unplug gaps: how many, how long, and which side is out right now."""
+    down = meta.get("down") or {}
+    count = meta.get("gap_count", 0)
+    if not count:
+        return "-"
+    text = f"{count} gap{'s' if count > 1 else ''}, {duration(meta.get('gap_seconds', 0.0))}"
+    if down:
+        return html.Span(f"{text}; {', '.join(sorted(down))} unplugged now", className="bad-tag")
+    return text
+
+
 def serial_panel(rows: list[dict[str, Any]]) -> list[Any]:
     if not rows:
         return [_empty("no serial traffic captured", "serial-empty")]
-    body = [[r["destination"], str(r["meta"].get("baud", "-")), f"{r['transfers'] or 0:,}",
-             human_bytes(r["bytes_out"]), human_bytes(r["bytes_in"]), duration((r["t_last"] or 0) - (r["t_first"] or 0))]
+    body = [[r["destination"], str(r["meta"].get("instrument", "-")),
+             str(r["meta"].get("settings") or r["meta"].get("baud", "-")), f"{r['transfers'] or 0:,}",
+             human_bytes(r["bytes_out"]), human_bytes(r["bytes_in"]),
+             duration((r["t_last"] or 0) - (r["t_first"] or 0)), _gaps(r["meta"]),
+             short_list([f.get("name") or f.get("protocol", "") for f in r["meta"].get("files") or []])]
             for r in rows]
-    return [_table(["port", "baud", "transfers", "out", "in", "active"], body, tid="serial-table")]
+    return [_table(["port", "instrument", "settings", "transfers", "out", "in", "active", "gaps", "files"], body,
+                   tid="serial-table")]
 
 
 # -- run coverage ---------------------------------------------------------------

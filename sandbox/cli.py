@@ -42,6 +42,9 @@ examples:
   sandbox watch --run RUN_DIR --mode wireguard --listen 0.0.0.0:51820 --iface eth0
   sandbox watch --run RUN_DIR --follow /var/tmp/bench.pcapng --db store.sqlite --dash
   sandbox watch --run RUN_DIR --follow live.pcapng --duration 600 --report out.json --junit out.xml
+  sandbox watch --run RUN_DIR --serial /dev/ttyUSB0:/dev/ttyS1@115200,8N1 --record captures/bench1/ --dash
+  sandbox watch --run RUN_DIR --serial /dev/serial/by-id/usb-FTDI_A1:/dev/ttyS0@921600,8N1,rtscts \\
+                --serial ttyUSB1:ttyUSB2@9600,7E1,xonxoff --report out.json
 
 exit status: as for replay (0 clean, 1 suspected leak, 2 bad input or a tap that cannot start,
              3 inconclusive, 70 internal error), once the session has ended.
@@ -339,8 +342,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     try:
         taps = [tap for module in TAP_MODULES for tap in module.from_args(args)]
-    except TapError as exc:
-        raise BadInput(str(exc)) from None
+    except TapError as exc:      # a tap option that cannot work (a port that does not exist)
+        raise BadInput(str(exc)) from exc
     if not taps:
         raise BadInput("nothing to watch: give at least one tap (see `sandbox watch --help`)")
     if args.duration is not None and args.duration <= 0:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, headless chromium + driver,
-# nftables for the network tap's transparent mode, curl as a real client).
+# Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, headless chromium +
+# driver, nftables for the network tap's transparent mode, curl as a real client).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
 command -v tshark      >/dev/null 2>&1 || need+=(tshark)
 command -v editcap     >/dev/null 2>&1 || need+=(wireshark-common)
 command -v socat       >/dev/null 2>&1 || need+=(socat)
+command -v sz          >/dev/null 2>&1 || need+=(lrzsz)
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)

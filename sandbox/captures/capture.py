@@ -193,18 +193,21 @@ class Capture:
         totals = [0, 0, 0, 0, 0]              # packets, bytes, last frame, snapped frames, bytes never captured
         frame = 0
 
-        def slow(linktype: int, data: bytes, t: float, frame: int) -> list[Segment]:
+        def slow(linktype: int, data: bytes, t: float, frame: int, interface=None) -> list[Segment]:
             """The general path for one frame: link module, then the network layer."""
             handler = handlers.get(linktype)
             if handler is None:
                 link = LINKTYPES.get(linktype)
-                handler = handlers[linktype] = (getattr(link, "network", None), getattr(link, "segments", None))
-            network, segments = handler
+                handler = handlers[linktype] = (getattr(link, "network", None), getattr(link, "segments", None),
+                                                getattr(link, "PER_INTERFACE", False))
+            network, segments, per_interface = handler
             try:
                 if network is not None:
                     proto, off = network(data)
                     seg = ip.decode(proto, data, off, t, frame)
                     found = [] if seg is None else [seg]
+                elif per_interface:     # e.g. a serial line: the interface names the port
+                    found = list(segments(data, t, frame, interface))
                 elif segments is not None:
                     found = list(segments(data, t, frame))
                 else:
@@ -238,7 +241,7 @@ class Capture:
                         counts[NET_TCP] += 1
                         yield seg
                     else:
-                        yield from slow(pkt.linktype, pkt.data, pkt.t, frame)
+                        yield from slow(pkt.linktype, pkt.data, pkt.t, frame, reader.interfaces[pkt.interface])
         except Exception as exc:  # a reader bug must not end the run silently: say where
             frame = max(frame, totals[2])
             self.errors.append(f"reader failed after frame {frame}: {type(exc).__name__}: {exc}".splitlines()[0])

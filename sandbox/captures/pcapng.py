@@ -20,6 +20,10 @@ BYTE_ORDER_MAGIC = 0x1A2B3C4D
 IDB, OPB, SPB, ISB, EPB, DSB = 0x00000001, 0x00000002, 0x00000003, 0x00000005, 0x00000006, 0x0000000A
 TLS_KEYLOG = 0x544C534B       # secrets type "TLSK": NSS key log lines
 OPT_ENDOFOPT, OPT_IF_TSRESOL, OPT_IF_TSOFFSET = 0, 9, 14
+OPT_IF_NAME, OPT_IF_DESCRIPTION, OPT_IF_SPEED = 2, 3, 8
+# Characters kept of an interface's name or description: a device path or a line's settings are
+# far shorter; the writer (possibly the instrument's own tool) is not trusted to be brief.
+MAX_IF_TEXT = 256
 # Interface Statistics Block options that count packets the capture lost (interface, OS buffer).
 OPT_ISB_IFDROP, OPT_ISB_OSDROP = 5, 7
 # Block body layouts after the 8-byte (type, total length) head.
@@ -40,13 +44,26 @@ MAX_SECRETS = 16 << 20
 
 
 class _Interface:
-    __slots__ = ("linktype", "snaplen", "scale", "offset")
+    """One Interface Description Block; link modules that care (a serial line named after its
+    port) get it with each packet: ``index`` in its section, ``name``, ``description``, ``speed``."""
 
-    def __init__(self, linktype: int, snaplen: int) -> None:
+    __slots__ = ("linktype", "snaplen", "scale", "offset", "index", "name", "description", "speed")
+
+    def __init__(self, linktype: int, snaplen: int, index: int = 0) -> None:
         self.linktype = linktype
         self.snaplen = snaplen
         self.scale = 1e-6     # default if_tsresol: microseconds
         self.offset = 0
+        self.index = index
+        self.name = ""
+        self.description = ""
+        self.speed = 0        # bits per second (if_speed), 0 when not said
+
+
+def _text(value: bytes) -> str:
+    """An interface string made safe once: UTF-8 (errors replaced), printable, bounded."""
+    text = bytes(value[:MAX_IF_TEXT * 4]).decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else " " for c in text)[:MAX_IF_TEXT].strip()
 
 
 class PcapngReader:
@@ -124,7 +141,7 @@ class PcapngReader:
                     self.stopped_at = c.base + start
                     return
                 linktype, _, snaplen = struct.unpack_from(e + BODY[IDB], buf, body)
-                iface = _Interface(linktype, snaplen)
+                iface = _Interface(linktype, snaplen, len(self.interfaces))
                 self._options(iface, buf, body + 8, end)
                 self.interfaces.append(iface)
             elif btype == ISB and end - body >= 12:
@@ -176,7 +193,7 @@ class PcapngReader:
         e = self.endian
         while pos + 4 <= end:
             code, length = struct.unpack_from(e + "HH", buf, pos)
-            value = buf[pos + 4:pos + 4 + length]
+            value = buf[pos + 4:min(pos + 4 + length, end)]
             if code == OPT_ENDOFOPT:
                 break
             if code == OPT_IF_TSRESOL and length >= 1:
@@ -184,6 +201,12 @@ class PcapngReader:
                 iface.scale = 2.0 ** -(v & 0x7F) if v & 0x80 else 10.0 ** -v
             elif code == OPT_IF_TSOFFSET and length >= 8:
                 iface.offset = struct.unpack_from(e + "q", value)[0]
+            elif code == OPT_IF_NAME:
+                iface.name = _text(value)
+            elif code == OPT_IF_DESCRIPTION:
+                iface.description = _text(value)
+            elif code == OPT_IF_SPEED and length == 8:
+                iface.speed = struct.unpack_from(e + "Q", value)[0]
             pos += 4 + ((length + 3) & ~3)
 
     def _isb_drops(self, buf: bytes, pos: int, end: int) -> int | None:

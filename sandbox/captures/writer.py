@@ -340,12 +340,24 @@ class PcapngWriter(_FileWriter):
         for lt, resol in [(linktype, 6)] if interfaces is None else interfaces:
             self.add_interface(lt, resol)
 
-    def add_interface(self, linktype: int, tsresol: int = 6) -> int:
-        """An Interface Description Block (may come after packets of other interfaces); its id."""
-        opts = struct.pack(self.e + "HHB3x", 9, 1, tsresol) + struct.pack(self.e + "HH", 0, 0)
+    def add_interface(self, linktype: int, tsresol: int = 6, name: str = "", description: str = "",
+                      speed: int = 0) -> int:
+        """An Interface Description Block (may come after packets of other interfaces); its id.
+
+        ``name``, ``description`` and ``speed`` (bits per second) are the if_name, if_description
+        and if_speed options (a serial recording names its line and baud rate there)."""
+        opts = self._option(9, bytes([tsresol]))
+        for code, value in ((2, name.encode()), (3, description.encode()),
+                            (8, struct.pack(self.e + "Q", speed) if speed else b"")):
+            if value:
+                opts += self._option(code, value)
+        opts += struct.pack(self.e + "HH", 0, 0)
         self._block(1, struct.pack(self.e + "HHI", linktype, 0, DEFAULT_SNAPLEN) + opts)
         self.interfaces.append((linktype, tsresol))
         return len(self.interfaces) - 1
+
+    def _option(self, code: int, value: bytes) -> bytes:
+        return struct.pack(self.e + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
 
     def _block(self, btype: int, body: bytes) -> None:
         body += b"\0" * (-len(body) % 4)

@@ -6,7 +6,10 @@ e.g. an FTP data connection, then registered ``detect``, then port hints, else r
 keeps the ``FlowInfo`` books, and turns a parser's exception into an error on that flow (the rest
 of that flow goes to the raw parser; the run goes on).  Decrypted TLS plaintext (Segments with
 ``transport == "tls"``) feeds a second parser lane on the TCP flow it names.  USB and serial
-Segments carry ``meta["direction"]``: the device is the far end, the host ("instrument PC") is out.
+Segments carry ``meta["direction"]``: ``src`` is the far end (the USB device, the host's serial
+port), ``dst`` the instrument side, which is out; their bytes go to the parsers registered for
+their channel (``CHANNEL_PARSERS``, chosen like stream parsers), else raw.  Serial line events
+(``meta["line"]``: unplug, replug, break) are kept in the flow's meta.
 
 Memory is bounded: active flows are LRU-ordered and evicted when idle or when there are too many;
 an ended flow keeps only its ``FlowInfo``, and past a cap only a share in its destination's summary
@@ -26,6 +29,7 @@ from sandbox.protocols import registry
 from sandbox.protocols.context import Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
+from sandbox.protocols.serial.events import note_line_event
 from sandbox.protocols.tcp import Chunk, Connection
 
 __all__ = ["Dissector", "FlowContext", "ParseError"]
@@ -75,7 +79,7 @@ class _Lane:
 
     def __init__(self, ctx: FlowContext, kind: str) -> None:
         self.ctx = ctx
-        self.kind = kind                   # "stream" or "datagram"
+        self.kind = kind                   # "stream", "datagram" or "channel" (USB/serial bytes)
         self.parser: Any = None
         self.first = {"out": b"", "in": b""}
         self.offsets = {"out": 0, "in": 0}
@@ -121,7 +125,8 @@ class Dissector:
     """
 
     def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
-                 datagram_parsers: list[type] | None = None) -> None:
+                 datagram_parsers: list[type] | None = None,
+                 channel_parsers: dict[str, list[type]] | None = None) -> None:
         self.instrument = [ipaddress.ip_network(c, strict=False) for c in instrument or []]
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
@@ -130,6 +135,8 @@ class Dissector:
         self._begins = [(cls, cls.begins) for cls in self.stream_parsers if hasattr(cls, "begins")]
         self.records = FlowRecords()
         self.flows: dict[str, FlowInfo] = self.records.flows
+        self.channel_parsers = {channel: list(parsers) for channel, parsers in
+                                (registry.CHANNEL_PARSERS if channel_parsers is None else channel_parsers).items()}
         self.shared: dict[str, Any] = {}
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
@@ -237,7 +244,10 @@ class Dissector:
     def _new_flow(self, key: tuple, seg: Segment, transport: str, src_is_client: bool, out: Items,
                   oriented: tuple[Endpoint, Endpoint, str] | None = None) -> _Flow:
         out_ep, in_ep, opener = oriented or self._orient(seg, src_is_client)
-        fid = self._unique(f"{transport} {_fmt(*out_ep)} > {_fmt(*in_ep)}")
+        if seg.channel == "serial":     # a line's two ends are ports, named as the rig was told
+            fid = self._unique(f"{transport} {out_ep[0]} > {in_ep[0]}")
+        else:
+            fid = self._unique(f"{transport} {_fmt(*out_ep)} > {_fmt(*in_ep)}")
         destination = in_ep[0] if seg.channel == "net" else f"{seg.channel} {in_ep[0]}"
         info = FlowInfo(flow=fid, channel=seg.channel, transport=transport, src=out_ep[0], sport=out_ep[1],
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
@@ -304,8 +314,8 @@ class Dissector:
         self._next_sweep = now + SWEEP_INTERVAL
         while self._active:
             key, flow = next(iter(self._active.items()))
-            timeout = (CLOSED_LINGER if flow.closed else
-                       IDLE_TIMEOUT_TCP if flow.transport == "tcp" else IDLE_TIMEOUT_UDP)
+            timeout = (CLOSED_LINGER if flow.closed else   # a serial line is one long conversation too
+                       IDLE_TIMEOUT_TCP if flow.transport in ("tcp", "serial") else IDLE_TIMEOUT_UDP)
             if now - flow.last <= timeout:
                 # LRU head is the least recently used flow, but a closed flow behind a busy one
                 # can wait: it only holds small state once its parser is closed.
@@ -451,8 +461,8 @@ class Dissector:
         transport = seg.transport
         meta = seg.meta
         if meta and "direction" in meta:
-            # USB / serial: the Segment names the device and says the direction; the host
-            # (the instrument PC) is the out side
+            # USB / serial: the Segment names the far end (device, host port) and says the
+            # direction; its dst (the instrument PC, the instrument's port) is the out side
             direction = meta["direction"]
             key = (seg.channel, transport, seg.src, seg.sport)
             flow = self._active.get(key)
@@ -460,7 +470,9 @@ class Dissector:
                 self._active.move_to_end(key)
             else:
                 flow = self._new_flow(key, seg, transport, True, out,
-                                      oriented=(("host", 0), (seg.src, seg.sport), "out"))
+                                      oriented=((seg.dst, 0), (seg.src, seg.sport), "out"))
+            if "line" in meta:
+                note_line_event(flow.info, meta["line"], seg.t)
         else:
             key, flow = self._lookup(seg, transport)
             if flow is None:
@@ -478,8 +490,9 @@ class Dissector:
             info.bytes_in += n
         lane = flow.lanes.get(transport)
         if lane is None:
-            lane = flow.lanes[transport] = _Lane(self._context(flow, (transport,)), "datagram")
-        if transport != "udp" and not lane.decided:
+            kind = "channel" if seg.channel in self.channel_parsers else "datagram"
+            lane = flow.lanes[transport] = _Lane(self._context(flow, (transport,)), kind)
+        if transport != "udp" and lane.kind == "datagram" and not lane.decided:
             self._start(flow, lane, RawParser(lane.ctx), t=seg.t, out=out)
         if seg.data:
             self._mark(key, flow)
@@ -525,11 +538,12 @@ class Dissector:
         first_out, first_in = lane.first["out"], lane.first["in"]
         sport, dport = info.sport, info.dport     # as the contract names them: out side, in side
         chosen = None
-        parsers = self.stream_parsers if lane.kind == "stream" else self.datagram_parsers
+        parsers = (self.stream_parsers if lane.kind == "stream" else self.datagram_parsers
+                   if lane.kind == "datagram" else self.channel_parsers[info.channel])
         for cls in parsers:
             try:
-                hit = (cls.detect(first_out, first_in, sport, dport) if lane.kind == "stream"
-                       else cls.detect(first_out or first_in, sport, dport))
+                hit = (cls.detect(first_out or first_in, sport, dport) if lane.kind == "datagram"
+                       else cls.detect(first_out, first_in, sport, dport))
             except Exception as exc:  # a detect bug must not stop the run
                 info.add_error(f"{getattr(cls, 'name', cls.__name__)}.detect: {type(exc).__name__}: {exc}")
                 continue

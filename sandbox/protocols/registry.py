@@ -13,6 +13,7 @@ from sandbox.protocols.dns import DnsParser, DnsTcpParser
 from sandbox.protocols.ftp import FtpDataParser, FtpParser
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
+from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smtp import SmtpParser
 from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.websocket import WebSocketParser
@@ -30,3 +31,6 @@ STREAM_PARSERS: list[type[StreamParser]] = [
 DATAGRAM_PARSERS: list[type[DatagramParser]] = [
     DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
 ]
+CHANNEL_PARSERS: dict[str, list[type[StreamParser]]] = {
+    "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded
+}

@@ -93,3 +93,16 @@ def test_banner_says_live_with_its_lag_then_interrupted_when_the_writer_is_gone(
     out = text(panels.banner(summary, now=5000.0))
     assert "watch (interrupted)" in out and "analysis lag" not in out
     assert "30s" in out                 # the duration ends at its last heartbeat, not now
+
+
+def test_serial_panel_shows_settings_gaps_and_files():
+    row = {"destination": "serial /dev/ttyS1", "transfers": 12, "bytes_out": 2048, "bytes_in": 10, "t_first": 1.0,
+           "t_last": 31.0, "meta": {"instrument": "/dev/ttyUSB0", "settings": "115200 8N1", "gap_count": 2,
+                                    "gap_seconds": 3.4, "down": {"host": 29.0},
+                                    "files": [{"name": "reads.fastq.gz", "protocol": "zmodem"},
+                                              {"name": "", "protocol": "xmodem"}]}}
+    out = text(panels.serial_panel([row]))
+    assert "/dev/ttyUSB0" in out and "115200 8N1" in out and "2 gaps, 3s; host unplugged now" in out
+    assert "reads.fastq.gz, xmodem" in out
+    quiet = dict(row, meta={"baud": 9600})
+    assert "9600" in text(panels.serial_panel([quiet])) and "gap," not in text(panels.serial_panel([quiet]))

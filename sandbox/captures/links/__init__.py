@@ -2,7 +2,9 @@
 
 A module either exposes ``network(data) -> (protocol number, offset)`` for links that carry IP
 (directly or through LLC, PPP, 802.11...; numbers as in ``sandbox.captures.numbers``), or
-``segments(data, t, frame) -> list[Segment]`` for links that carry something else (USB).
+``segments(data, t, frame) -> list[Segment]`` for links that carry something else (USB);
+with ``PER_INTERFACE = True`` it is called ``segments(data, t, frame, interface)`` with the pcapng
+interface (``name``, ``description``, ``speed``; None in classic pcap), e.g. a serial line's port.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sandbox.captures.links import (
     proxied,
     radiotap,
     raw,
+    rtacserial,
     slip,
     sll,
     sll2,
@@ -58,6 +61,7 @@ LINKTYPES: dict[int, ModuleType] = {
     229: ipv6,
     239: nflog,
     249: usbpcap,
+    250: rtacserial,   # LINKTYPE_RTAC_SERIAL: the serial bridge's recordings
     258: pktap,
     276: sll2,
 }

@@ -1,0 +1,233 @@
+"""A serial line: text and dumps between file transfers (scanned raw), and the transfers themselves.
+
+A line is one long conversation on which a console, a hex dump and a ZMODEM upload may follow each
+other, so one parser watches all of it.  Outside a transfer each direction's bytes go to the raw
+parser, except a short tail held back while a transfer's start signature may still be completing;
+every registered transfer decoder (``sandbox.protocols.serial.TRANSFERS``) looks for its start.
+During a transfer the decoder gets both directions: verified file bytes become Payloads labelled
+``<protocol>:<file name>`` (``("serial", "zmodem:reads.fastq.gz")``, then the decoders peel gzip),
+everything it does not account for goes to the raw parser.  When the session ends (or stalls, or the
+line goes quiet between files) the line is raw again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.raw import RawParser
+from sandbox.protocols.serial.transfer import FileData, FileEnd, FileStart, Unclaimed
+
+# File bytes per Payload: a whole typical serial transfer (bench files of a few hundred KB at
+# 115200 baud) is one Payload, so decoders peel it whole; bounds memory per line.
+FILE_PIECE = 1 << 20
+# Bytes held back per direction while a transfer start may be completing: an XMODEM-1K block
+# (1029 bytes) is the longest start signature.
+MAX_HOLD = 2048
+# Capture-time seconds a transfer may go silent mid-file before it is given up: lrzsz retries
+# ten times with 10 s timeouts before it cancels; a longer silence is a line gone raw.
+TRANSFER_STALL_S = 60.0
+# Files listed in the line's flow meta (the dashboard shows them); later ones are still decoded.
+MAX_FILES_LISTED = 20
+DIRECTIONS = ("out", "in")
+
+Items = list[Payload | Observation]
+
+
+class _File:
+    __slots__ = ("direction", "protocol", "name", "label", "size", "next", "start", "buf", "t_first",
+                 "t_last", "entry")
+
+    def __init__(self, ev: FileStart, t: float) -> None:
+        self.direction, self.protocol, self.name, self.size = ev.direction, ev.protocol, ev.name, ev.size
+        self.label = f"{ev.protocol}:{ev.name}" if ev.name else ev.protocol
+        self.next = 0               # file offset after the last byte taken
+        self.start = 0              # file offset of buf[0]
+        self.buf = bytearray()
+        self.t_first = self.t_last = t
+        self.entry: dict[str, Any] | None = None
+
+
+class SerialLineParser:
+    """The parser of every serial flow; see the module docstring."""
+
+    name: ClassVar[str] = "serial"
+
+    @staticmethod
+    def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
+        """Always: transfers come and go on a line, so the line's own parser looks for them."""
+        return True
+
+    def __init__(self, ctx: FlowContext) -> None:
+        from sandbox.protocols.serial import TRANSFERS  # read at construction: the registry may grow
+
+        self.ctx = ctx
+        self.raw = RawParser(ctx)
+        self.transfers = list(TRANSFERS)
+        self.pos = dict.fromkeys(DIRECTIONS, 0)          # line offset of the next byte fed
+        self.raw_pos = dict.fromkeys(DIRECTIONS, 0)      # line offset the raw parser has reached
+        self.hold = {d: bytearray() for d in DIRECTIONS}
+        self.transfer: Any = None
+        self.base = dict.fromkeys(DIRECTIONS, 0)         # line offset where the transfer took over
+        self.files: dict[str, _File] = {}
+        self.last_t = 0.0
+
+    # -- the Dissector's calls -----------------------------------------------------------------
+    def feed(self, direction: str, data: bytes, t: float) -> Items:
+        out: Items = []
+        if self.transfer is not None and t - self.last_t > TRANSFER_STALL_S:
+            self._end_transfer(t, out)
+        self.last_t = t
+        at = self.pos[direction]
+        self.pos[direction] += len(data)
+        if self.transfer is not None:
+            self._transfer_feed(direction, data, t, out)
+        else:
+            self._scan(direction, data, at, t, out)
+        return out
+
+    def idle(self, t: float) -> Items:
+        """The line went quiet: held bytes go raw, a transfer between files ends, file bytes so far
+        go out (a live finding does not wait for the end of a stalled transfer)."""
+        out: Items = []
+        if self.transfer is not None and not self.transfer.busy:
+            self._end_transfer(t, out)
+        for d in DIRECTIONS:
+            self._release_hold(d, t, out)
+        for f in list(self.files.values()):
+            self._emit(f, len(f.buf), out)
+        out.extend(self.raw.idle(t))
+        return out
+
+    def close(self, t: float) -> Items:
+        out: Items = []
+        if self.transfer is not None:
+            self._end_transfer(t, out)
+        for d in DIRECTIONS:
+            self._release_hold(d, t, out)
+        out.extend(self.raw.close(t))
+        return out
+
+    # -- outside transfers ---------------------------------------------------------------------
+    def _scan(self, direction: str, data: bytes, at: int, t: float, out: Items) -> None:
+        hold = self.hold[direction]
+        base = at - len(hold)
+        hold += data
+        buf = bytes(hold)
+        best, chosen, keep = -1, None, len(buf)
+        for cls in self.transfers:
+            start, held = cls.find(buf)
+            if start >= 0 and (best < 0 or start < best):
+                best, chosen = start, cls
+            keep = min(keep, held)
+        if chosen is not None:
+            hold.clear()
+            self._raw(direction, buf[:best], base, t, out)
+            self._begin(chosen, direction, base + best, t, out)
+            self._transfer_feed(direction, buf[best:], t, out)
+            return
+        keep = max(keep, len(buf) - MAX_HOLD)
+        del hold[:keep]
+        self._raw(direction, buf[:keep], base, t, out)
+
+    def _release_hold(self, direction: str, t: float, out: Items) -> None:
+        hold = self.hold[direction]
+        if hold:
+            self._raw(direction, bytes(hold), self.pos[direction] - len(hold), t, out)
+            hold.clear()
+
+    def _raw(self, direction: str, data: bytes, at: int, t: float, out: Items) -> None:
+        if not data:
+            return
+        skipped = at - self.raw_pos[direction]
+        if skipped > 0:             # bytes a transfer accounted for: a hole in the raw stream
+            out.extend(self.raw.gap(direction, skipped))
+        out.extend(self.raw.feed(direction, bytes(data), t))
+        self.raw_pos[direction] = max(at, self.raw_pos[direction]) + len(data)
+
+    # -- transfers -----------------------------------------------------------------------------
+    def _begin(self, cls: type, direction: str, at: int, t: float, out: Items) -> None:
+        other = "in" if direction == "out" else "out"
+        self._release_hold(other, t, out)
+        self.transfer = cls(direction)
+        self.base = {direction: at, other: self.pos[other]}
+
+    def _transfer_feed(self, direction: str, data: bytes, t: float, out: Items) -> None:
+        self._events(self.transfer.feed(direction, data), t, out)
+        if self.transfer.done:
+            self._end_transfer(t, out)
+
+    def _end_transfer(self, t: float, out: Items) -> None:
+        transfer = self.transfer
+        if not transfer.done:
+            self._events(transfer.close(), t, out)
+        self.transfer = None
+        for d in list(self.files):
+            self._file_end(d, False, "transfer ended", out)
+
+    def _events(self, events: list, t: float, out: Items) -> None:
+        for ev in events:
+            if isinstance(ev, Unclaimed):
+                self._raw(ev.direction, ev.data, self.base[ev.direction] + ev.position, t, out)
+            elif isinstance(ev, FileData):
+                self._file_data(ev, t, out)
+            elif isinstance(ev, FileStart):
+                self._file_start(ev, t, out)
+            elif isinstance(ev, FileEnd):
+                self._file_end(ev.direction, ev.complete, ev.note, out)
+
+    # -- files ---------------------------------------------------------------------------------
+    def _file_start(self, ev: FileStart, t: float, out: Items) -> None:
+        self._file_end(ev.direction, False, "a new file began", out)
+        f = self.files[ev.direction] = _File(ev, t)
+        info = self.ctx.info
+        if info.app in ("", "raw"):
+            info.app = ev.protocol
+        listing = info.meta.setdefault("files", [])
+        if len(listing) < MAX_FILES_LISTED:
+            f.entry = {"name": ev.name, "protocol": ev.protocol, "direction": ev.direction, "size": ev.size,
+                       "bytes": 0, "complete": None}
+            listing.append(f.entry)
+
+    def _file_data(self, ev: FileData, t: float, out: Items) -> None:
+        f = self.files.get(ev.direction)
+        if f is None:
+            f = self.files[ev.direction] = _File(FileStart(ev.direction, self.transfer.name), t)
+        data, offset = ev.data, ev.offset
+        if offset < f.next:         # sent again after an error: the first copy stands
+            data = data[f.next - offset:]
+            offset = f.next
+        if not data:
+            return
+        if offset > f.next:         # a part never seen: the pieces around it stay apart
+            self._emit(f, len(f.buf), out)
+        if not f.buf:
+            f.start, f.t_first = offset, t
+        f.buf += data
+        f.next = offset + len(data)
+        f.t_last = t
+        if f.entry is not None:
+            f.entry["bytes"] += len(data)
+        while len(f.buf) >= FILE_PIECE:
+            self._emit(f, FILE_PIECE, out)
+
+    def _emit(self, f: _File, size: int, out: Items) -> None:
+        if not size:
+            return
+        piece = bytes(f.buf[:size])
+        del f.buf[:size]
+        out.append(self.ctx.payload(piece, f.label, f.direction, f.t_first, f.t_last,
+                                    meta={"filename": f.name, "protocol": f.protocol, "file_offset": f.start}))
+        f.start += len(piece)
+        f.t_first = f.t_last
+
+    def _file_end(self, direction: str, complete: bool, note: str, out: Items) -> None:
+        f = self.files.pop(direction, None)
+        if f is None:
+            return
+        self._emit(f, len(f.buf), out)
+        if f.entry is not None:
+            f.entry["complete"] = complete
+            if note:
+                f.entry["note"] = note

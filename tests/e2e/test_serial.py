@@ -1,0 +1,278 @@
+"""``sandbox watch --serial`` end to end on socat PTY benches: the instrument prints reads and sends
+run files with lrzsz (ZMODEM, XMODEM, YMODEM) through the rig to the host; the host receives exactly
+what the instrument sent, the leaks are found while the session runs with the host port as their
+destination, and the replay of the recording gives the same findings.  An unplugged cable is a gap
+on the dashboard, several lines run in one session, garbage on the line breaks nothing, and a port
+that is missing or busy is one line and exit 2."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from dashboards import panels
+from dashboards.queries import Reader
+from sandbox.simulate import ensure_demo
+from tests.hw.test_watch import essence, rows, wait_for
+from tests.serialpty import BenchLine, open_end, read_exactly, serial_bench, write_all
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+WAIT_S = 120     # generous: a loaded 2-core machine; never a performance assertion
+CALLS = "Data/Intensities/BaseCalls"
+SENDER_GRACE_S = 15   # after the receiver is done; sx/sb then wait for a last ACK that may not come
+
+
+@pytest.fixture(scope="module")
+def demo() -> Path:
+    return ensure_demo(REPO / "captures" / "demo")[0]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("index-cache")
+
+
+def fastq(run_dir: Path, sample: str, size: int) -> bytes:
+    """The first ``size`` bytes of a sample's reads, as the instrument would print them."""
+    path = next((run_dir / CALLS).glob(f"{sample}_S*_R1_001.fastq.gz"))
+    return gzip.decompress(path.read_bytes())[:size]
+
+
+class Watch:
+    """``sandbox watch`` with serial lines, as a subprocess."""
+
+    def __init__(self, run_dir: Path, cache: Path, tmp: Path, *specs: str) -> None:
+        self.db, self.report, self.rec = tmp / "store.sqlite", tmp / "live.json", tmp / "rec"
+        self.run_dir, self.cache, self.tmp = run_dir, cache, tmp
+        argv = ["watch", "--run", str(run_dir), "--db", str(self.db), "--report", str(self.report),
+                "--record", str(self.rec), "--cache-dir", str(cache), "--quiet"]
+        for spec in specs:
+            argv += ["--serial", spec]
+        self.proc = subprocess.Popen([sys.executable, "-m", "sandbox.cli", *argv], cwd=REPO, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: self.proc.poll() is not None or rows(self.db, "SELECT value FROM session WHERE key = 'live'"),
+                 "the session to start")
+        assert self.proc.poll() is None, self.proc.communicate()
+
+    def live_findings(self, sql: str = "severity_rank >= 3") -> list[tuple]:
+        return rows(self.db, f"SELECT kind, destination, chain FROM findings WHERE {sql}")
+
+    def end(self) -> dict:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=WAIT_S)
+        assert self.proc.returncode == 1, err
+        return json.loads(self.report.read_text())
+
+    def replay(self) -> dict:
+        out = self.tmp / "replay.json"
+        result = subprocess.run([sys.executable, "-m", "sandbox.cli", "replay", str(self.rec / "serial.pcapng"),
+                                 "--run", str(self.run_dir), "--report", str(out), "--cache-dir", str(self.cache),
+                                 "--quiet"], cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+        assert result.returncode == 1, result.stderr
+        return json.loads(out.read_text())
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def print_through(line: BenchLine, data: bytes) -> None:
+    """The instrument prints ``data``; the host must read exactly that."""
+    inst, host = open_end(line.instrument_end), open_end(line.host_end)
+    try:
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda: got.append(read_exactly(host, len(data), WAIT_S)))
+        reader.start()
+        write_all(inst, data)
+        reader.join()
+        assert got[0] == data
+    finally:
+        os.close(inst)
+        os.close(host)
+
+
+def transfer(line: BenchLine, tmp: Path, sender: list[str], receiver: list[str], files: dict[str, bytes]) -> None:
+    """lrzsz on both ends of the bench: the instrument sends ``files``, the host gets them whole."""
+    send, recv = tmp / f"send-{sender[0]}", tmp / f"recv-{sender[0]}"
+    send.mkdir()
+    recv.mkdir()
+    for name, data in files.items():
+        (send / name).write_bytes(data)
+    with open(line.instrument_end, "r+b", buffering=0) as inst, open(line.host_end, "r+b", buffering=0) as host:
+        for end in (inst, host):          # what an earlier session left unread ("OO" after ZFIN...)
+            while read_exactly(end.fileno(), 4096, 0.3):
+                pass
+        snd = subprocess.Popen(sender + list(files), cwd=send, stdin=inst, stdout=inst, stderr=subprocess.DEVNULL)
+        # the sender first: an XMODEM receiver repeats its "C" while it waits, and a sender that
+        # starts late reads the queued ones as NAKs (rx/sx then give up)
+        time.sleep(0.5)
+        rcv = subprocess.Popen(receiver, cwd=recv, stdin=host, stdout=host, stderr=subprocess.DEVNULL)
+        try:
+            assert rcv.wait(WAIT_S) == 0
+            try:
+                snd.wait(SENDER_GRACE_S)
+            except subprocess.TimeoutExpired:   # lrzsz's sx/sb on a PTY often miss the receiver's last
+                assert sender[0] in ("sx", "sb")  # ACK (without the rig too): the host has the files
+        finally:
+            snd.kill()
+            rcv.kill()
+            snd.wait()
+            rcv.wait()
+    for name, data in files.items():
+        assert (recv / name).read_bytes()[:len(data)] == data     # XMODEM pads the last block
+
+
+def test_reads_and_files_sent_with_zmodem_xmodem_ymodem_are_found_live_and_on_replay(demo, cache, tmp_path):
+    calls = demo / CALLS
+    with serial_bench() as bench:
+        line = bench.lines[0]
+        watch = Watch(demo, cache, tmp_path, line.spec("115200,8N1"))
+        try:
+            print_through(line, b"run 0042 done\r\n" + fastq(demo, "PT5698-N1", 8000))
+            transfer(line, tmp_path, ["sz", "-q"], ["rz", "-q", "-y"],
+                     {"reads.fastq.gz": (calls / "PT9936-T1_S1_L001_R1_001.fastq.gz").read_bytes()})
+            transfer(line, tmp_path, ["sx", "-q", "-k"], ["rx", "-q", "-c", "dump.fastq"],
+                     {"dump.fastq": fastq(demo, "PT9006-B1", 12000)})
+            transfer(line, tmp_path, ["sb", "-q"], ["rb", "-q", "-y"],
+                     {"SampleSheet.csv": (demo / "SampleSheet.csv").read_bytes(),
+                      "undetermined.fastq.gz": (calls / "Undetermined_S0_L001_R1_001.fastq.gz").read_bytes()})
+            wait_for(lambda: {c for _, _, c in watch.live_findings()} >= {
+                '["serial"]', '["serial", "zmodem:reads.fastq.gz"]', '["serial", "xmodem"]'}, "live findings")
+            live = watch.end()
+        finally:
+            watch.kill()
+    host = f"serial {line.rig_host}"
+    assert {f["destination"] for f in live["findings"]} == {host}
+    assert {f["channel"] for f in live["findings"]} == {"serial"}
+    run_bytes = {tuple(f["chain"]): f for f in live["findings"] if f["kind"] == "run-bytes"}
+    assert run_bytes[("serial", "zmodem:reads.fastq.gz")]["samples"] == ["PT9936-T1"]
+    assert run_bytes[("serial", "zmodem:reads.fastq.gz")]["severity"] == "critical"
+    assert run_bytes[("serial",)]["samples"] == ["PT5698-N1"]
+    assert run_bytes[("serial", "xmodem")]["samples"] == ["PT9006-B1"]
+    assert run_bytes[("serial", "ymodem:undetermined.fastq.gz")]["files"][0]["path"].endswith("Undetermined_S0_L001_R1_001.fastq.gz")
+    assert [m["path"] for m in run_bytes[("serial", "ymodem:SampleSheet.csv")]["files"]] == ["SampleSheet.csv"]
+    assert any(f["kind"] == "identifier" for f in live["findings"])
+    assert essence(live) == essence(watch.replay())
+    flows = Reader(str(watch.db)).devices("serial")
+    assert [r["destination"] for r in flows] == [host]
+    assert {f["name"] for f in flows[0]["meta"]["files"]} == {"reads.fastq.gz", "", "SampleSheet.csv",
+                                                                "undetermined.fastq.gz"}
+
+
+@pytest.mark.parametrize("baud", [9600, 921600])
+def test_other_baud_settings(demo, cache, tmp_path, baud):
+    with serial_bench() as bench:
+        line = bench.lines[0]
+        watch = Watch(demo, cache, tmp_path, line.spec(f"{baud},8N1"))
+        try:
+            print_through(line, fastq(demo, "PT5698-N1", 4000))
+            transfer(line, tmp_path, ["sz", "-q"], ["rz", "-q", "-y"], {"r.fastq": fastq(demo, "PT9936-T1", 20000)})
+            wait_for(lambda: len(watch.live_findings()) >= 2, "live findings")
+            live = watch.end()
+        finally:
+            watch.kill()
+    assert {tuple(f["samples"]) for f in live["findings"] if f["kind"] == "run-bytes"} == {("PT5698-N1",), ("PT9936-T1",)}
+    assert essence(live) == essence(watch.replay())
+    assert Reader(str(watch.db)).devices("serial")[0]["meta"]["baud"] == baud
+
+
+def test_two_lines_an_unplugged_cable_and_garbage_in_one_session(demo, cache, tmp_path):
+    rng = random.Random(7)
+    garbage = bytes(rng.randrange(256) for _ in range(50_000)) + b"\xff\x00\x00**\x18B0100\x01\x01\xfe" * 50
+    with serial_bench(lines=2) as bench:
+        first, second = bench.lines
+        watch = Watch(demo, cache, tmp_path, first.spec("115200"), second.spec("57600,7E1"))
+        try:
+            print_through(first, garbage)
+            print_through(first, fastq(demo, "PT5698-N1", 3000))
+            first.instrument_cable.replug()            # the instrument's adapter pulled and put back
+            wait_for(lambda: "gap_count" in str(rows(watch.db, "SELECT meta FROM flows WHERE channel = 'serial'")),
+                     "the gap in the store")
+            print_through(first, fastq(demo, "PT9936-T1", 3000))
+            print_through(second, b"\x00\xff" * 100 + fastq(demo, "PT9006-B1", 3000))
+            wait_for(lambda: len(watch.live_findings()) >= 3, "live findings on both lines")
+            live = watch.end()
+        finally:
+            watch.kill()
+    found = {(f["destination"], tuple(f["samples"])) for f in live["findings"] if f["kind"] == "run-bytes"}
+    assert found == {(f"serial {first.rig_host}", ("PT5698-N1",)), (f"serial {first.rig_host}", ("PT9936-T1",)),
+                     (f"serial {second.rig_host}", ("PT9006-B1",))}
+    assert not live["errors"] and live["verdict"] == "leak"
+    assert essence(live) == essence(watch.replay())
+    devices = {r["destination"]: r for r in Reader(str(watch.db)).devices("serial")}
+    meta = devices[f"serial {first.rig_host}"]["meta"]
+    assert meta["gap_count"] == 1 and meta["gaps"][0][0] == "instrument" and meta["gaps"][0][2] is not None
+    assert devices[f"serial {second.rig_host}"]["meta"]["settings"] == "57600 7E1"
+    panel = str(panels.serial_panel(list(devices.values())))
+    assert str(first.rig_host) in panel and "1 gap" in panel
+
+
+def test_a_port_that_is_missing_or_busy_is_one_line_and_exit_2(demo, cache, tmp_path):
+    def watch(*specs: str) -> subprocess.CompletedProcess:
+        argv = ["watch", "--run", str(demo), "--record", str(tmp_path / "rec"), "--cache-dir", str(cache), "--quiet"]
+        for spec in specs:
+            argv += ["--serial", spec]
+        return subprocess.run([sys.executable, "-m", "sandbox.cli", *argv], cwd=REPO, capture_output=True,
+                              text=True, timeout=WAIT_S)
+
+    with serial_bench() as bench:
+        line = bench.lines[0]
+        for specs, why in (([f"{bench.folder}/gone:{line.rig_host}"], "gone does not exist"),
+                           ([line.spec("fast")], "is not a number"),
+                           ([line.spec(), f"{line.rig_host}:{bench.folder}/x"], "is named twice")):
+            result = watch(*specs)
+            assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+            assert why in result.stderr
+        holder = serial.Serial(str(line.rig_instrument), exclusive=True)   # a terminal program has the port
+        try:
+            result = watch(line.spec())
+        finally:
+            holder.close()
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert f"{line.rig_instrument}: is busy" in result.stderr
+        assert not (tmp_path / "rec" / "serial.pcapng").exists()
+
+
+def test_text_dumps_on_a_line_are_found_as_on_the_network(demo, cache, tmp_path):
+    """Reads printed line by line, a base64 block, an ``xxd -p`` hex dump: each leaks its sample."""
+    import base64
+
+    from sandbox.captures.serialwriter import SerialRecording
+
+    dumps = {"PT5698-N1": fastq(demo, "PT5698-N1", 5000),
+             "PT9006-B1": base64.encodebytes(fastq(demo, "PT9006-B1", 6000)),
+             "PT9936-T1": b"".join(fastq(demo, "PT9936-T1", 6000)[i:i + 30].hex().encode() + b"\n"
+                                   for i in range(0, 6000, 30))}
+    path = tmp_path / "serial.pcapng"
+    with SerialRecording(path) as rec:
+        lines = {sample: rec.add_line(f"/dev/ttyUSB{i}", f"/dev/ttyS{i}", "115200 8N1", 115200)
+                 for i, sample in enumerate(dumps)}
+        t = 100.0
+        for sample, dump in dumps.items():
+            for i in range(0, len(dump), 64):       # as a bridge reads them: a few dozen bytes at a time
+                rec.data(lines[sample], "out", dump[i:i + 64], t)
+                t += 0.005
+    out = tmp_path / "report.json"
+    result = subprocess.run([sys.executable, "-m", "sandbox.cli", "replay", str(path), "--run", str(demo),
+                             "--report", str(out), "--cache-dir", str(cache), "--quiet"],
+                            cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
+    assert result.returncode == 1, result.stderr
+    found = {(f["destination"], tuple(f["samples"]), tuple(f["chain"]))
+             for f in json.loads(out.read_text())["findings"] if f["kind"] == "run-bytes"}
+    assert found == {("serial /dev/ttyS0", ("PT5698-N1",), ("serial",)),
+                     ("serial /dev/ttyS1", ("PT9006-B1",), ("serial", "base64")),
+                     ("serial /dev/ttyS2", ("PT9936-T1",), ("serial", "hex"))}
