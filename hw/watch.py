@@ -12,18 +12,21 @@ from pathlib import Path
 from hw.tap import Tap, TapError
 from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.engine import Engine
+from sandbox.report.profile import Profile
 from sandbox.session import Session, SessionResult, Source
 from sandbox.store import Store
 
 
 def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: Path, stop: threading.Event,
           allow: Sequence[str] = (), instrument: Sequence[str] | None = None, jobs: int = 2,
-          on_started: Callable[[], None] | None = None) -> SessionResult:
+          on_started: Callable[[], None] | None = None, profile: Profile | None = None) -> SessionResult:
     """Run taps until ``stop`` is set; returns the session's findings and report.
 
     Raises ``TapError`` when a tap cannot start (the ones already started are stopped first);
     ``on_started`` runs once every tap is up (threads may start from then on).
     """
+    profile = (profile or Profile()).with_cli_allowed(allow)   # one allow-list: --allow and the profile's
+    allow = profile.allow_list
     # the analyzer worker is forked first, while this process has no other thread
     analyzer = AnalyzerProcess(indexes, allow) if jobs > 1 else Analyzer(indexes, allow)
     started: list[Tap] = []
@@ -44,7 +47,8 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()
-        session = Session(engine, indexes, store=store, mode="watch", live=True)
+        session = Session(engine, indexes, store=store, mode="watch", live=True, profile=profile,
+                          inputs={"keylogs": [], "instrument": list(instrument or []), "cwd": os.getcwd()})
         return session.run(sources, stop, before_finish=stop_taps)
     finally:
         stop_taps()

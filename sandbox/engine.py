@@ -19,6 +19,9 @@ TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a r
 # Capture-time seconds between judgements of the flows that changed (opaque volume, unlisted
 # destinations): what content cannot show still reaches a live dashboard within a second.
 FLOW_JUDGEMENT_S = 0.5
+# Flows whose first outbound frame is remembered (where a report points a finding at): ~150 bytes each,
+# so a few tens of MB at most; findings on flows beyond it are located by their capture only.
+MAX_LOCATED_FLOWS = 1 << 18
 
 
 class Engine:
@@ -32,6 +35,9 @@ class Engine:
         self._touched: dict[str, FlowInfo] = {}
         self._unjudged: dict[str, FlowInfo] = {}
         self._next_judgement = 0.0
+        self.source = 0     # which of the session's sources the Segment being fed came from
+        # flow -> (source, frame) of its first outbound bytes: where a finding on it is in the recordings
+        self.first_out: dict[str, tuple[int, int]] = {}
 
     def feed(self, segment: Segment) -> None:
         self._handle(self.dissector.feed(segment))
@@ -47,6 +53,8 @@ class Engine:
             bucket = float(int(segment.t // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
             self._traffic[(bucket, info.channel, info.destination or info.dst)] += delta
             self._last_out[info.flow] = info.bytes_out
+            if info.flow not in self.first_out and len(self.first_out) < MAX_LOCATED_FLOWS:
+                self.first_out[info.flow] = (self.source, segment.frame)
 
     def tick(self, now: float) -> None:
         """Capture time ``now`` has passed with no packet (a live tap's quiet instrument): held-back
