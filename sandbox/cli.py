@@ -355,12 +355,17 @@ def _finish(args: argparse.Namespace, report: dict, store_path: str | None, show
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.bundle is not None:
+        return _replay_bundle(args)
+    return _replay(args)[0]
+
+
+def _replay(args: argparse.Namespace) -> tuple[int, dict]:
+    """The replay of ``args.captures``: (exit status, report)."""
     from sandbox.captures import CaptureError
     from sandbox.replay import check_capture, replay
     from sandbox.runs import RunFolderError
 
-    if args.bundle is not None:
-        return _replay_bundle(args)
     if not args.captures:
         raise BadInput("nothing to replay: give CAPTURE files or --bundle BUNDLE")
     _check_run_dirs(args.runs)
@@ -398,7 +403,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
             store.close()
             serve(store.path, port=args.port, open_browser=False)
-        return status
+        return status, result.report
     finally:
         _close_store(store, temp)
 
@@ -450,12 +455,10 @@ def _replay_bundle(args: argparse.Namespace) -> int:
             if wanted and run_id not in wanted:
                 raise BadInput(f"run folder {run} is run {run_id}; the bundle was made against "
                                f"{', '.join(sorted(wanted))} (give that folder with --run)")
-        status = cmd_replay(args)
-        if args.report is not None and args.report.is_file() and not args.quiet:
-            import json
-
-            found = {f["id"] for f in json.loads(args.report.read_text())["findings"]}
-            expected = set(bundle.meta.get("findings", []))
+        status, report = _replay(args)
+        found = {f["id"] for f in report["findings"]}
+        expected = set(bundle.meta.get("findings", []))
+        if not args.quiet:
             print(f"bundle: {len(found & expected)} of {len(expected)} findings reproduced"
                   + (f"; {len(found - expected)} new" if found - expected else ""))
         return status

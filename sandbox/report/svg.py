@@ -32,7 +32,7 @@ def _cut(text: str, n: int = LABEL_CHARS) -> str:
 
 
 def _svg(height: int, body: str, title: str) -> str:
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{_e(title)}' width='{WIDTH}' "
+    return (f"<svg role='img' aria-label='{_e(title)}' width='{WIDTH}' "
             f"height='{height}' viewBox='0 0 {WIDTH} {height}' {FONT}><rect width='100%' height='100%' "
             f"fill='#fff'/>{body}</svg>")
 
