@@ -159,3 +159,24 @@ def test_big_store_queries_are_paged(tmp_path):
     rows, total = r.findings_page(FindingFilter(severities=("critical",)), page=3)
     assert total > 500 and len(rows) == 20 and {x["severity"] for x in rows} == {"critical"}
     assert len(r.destinations()["rows"]) <= 50 and len(r.timeline()["series"]) <= 9
+
+
+def test_verdict_follows_the_sessions_acceptance_profile(tmp_path):
+    """A high finding a reviewer waived in the session's profile does not make the banner a leak."""
+    from sandbox.model import Finding
+    from sandbox.report.profile import Profile
+    from sandbox.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    store.set_session(started=1.0, not_examined=[])
+    store.put_findings([Finding(id="f1", severity="high", kind="run-bytes", channel="net", flow="tcp a:1 > b:2",
+                                destination="qc.vendor.example", t_first=1.0, t_last=2.0)])
+    reader = Reader(tmp_path / "s.sqlite")
+    try:
+        assert reader.summary()["verdict"] == "leak"
+        waiver = "[[waiver]]\ndestination = 'qc.vendor.example'\nreason = 'documented QC upload'"
+        store.set_session(profile=Profile.parse(waiver).stored())
+        assert reader.summary()["verdict"] == "clean" and not reader.summary()["leak"]
+    finally:
+        reader.close()
+        store.close()
