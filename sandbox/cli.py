@@ -181,8 +181,9 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
                    help="run folder the instrument produced (repeat for several; required)")
     _report_arguments(p)
     p.add_argument("--db", type=Path,
-                   help="SQLite store for the dashboard, replaced if it exists (default: a temporary one, "
-                        "removed at exit); refused while another session uses it")
+                   help="SQLite store for the dashboard and `sandbox report`, replaced if it exists (default: "
+                        "replay a temporary one, removed at exit; watch RECORD_DIR/store.sqlite); refused while "
+                        "another session uses it")
     p.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
                    help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
     p.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",

@@ -102,3 +102,24 @@ def test_hostile_paths_become_valid_uri_references(path):
     validate(log)
     uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert " " not in uri and "<" not in uri and "\x1b" not in uri
+
+
+def test_hostile_names_from_the_traffic_reach_sarif_escaped_and_without_reads(tmp_path):
+    """The hostile capture (names with escapes, invalid UTF-8, markup and reads): the SARIF log validates,
+    holds no control character and no read of the run."""
+    from tests.hostile.hostile_names_capture import DNA_RUN, build, replay
+
+    hc = build(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    done = replay(hc, out, "--sarif", str(out / "r.sarif"))
+    assert done.returncode == 1, done.stderr[-2000:]
+    text = (out / "r.sarif").read_text(encoding="utf-8")
+    log = json.loads(text)
+    validate(log)
+    shown = json.dumps(log, ensure_ascii=False)      # every string's own characters
+    assert not [c for c in shown if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0]
+    assert "\\u001b" not in text and "\\u0000" not in text          # no raw control character, even escaped
+    assert "\\\\x1b[2J" in text                                      # shown as text
+    assert not DNA_RUN.search(text)
+    assert any(r["ruleId"] == "run-bytes" and r["level"] == "error" for r in log["runs"][0]["results"])
