@@ -4,7 +4,7 @@ On the mixed capture of ``benchmarks/replay.py`` (many flows, every one an unlis
 one: the unfavourable case for reports, hundreds of findings):
 
 - replay with every report (JSON, JUnit, SARIF, HTML) against the same replay writing JSON only;
-- ``sandbox report --db`` per format against reading the store (``sqlite3 .dump``);
+- ``sandbox report --db`` per format against the CLI's own start-up (``sandbox --help``);
 - locating every frame of the capture (``frame_records``) against hashing the file (``sha256sum``);
 - ``sandbox bundle`` against ``tar --zstd -cf`` of the capture alone (``zstd -10``).
 
@@ -51,19 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     common = [str(capture), "--run", str(run), "--cache-dir", str(cache), "--allow", "lims.lab.example", "--quiet"]
     rows: list[tuple[str, float, str, float]] = []
 
+    subprocess.run(cli("replay", *common, "--db", str(out / "w.sqlite")), cwd=REPO, capture_output=True)  # warm
     json_only = timed(cli("replay", *common, "--db", str(out / "a.sqlite"), "--json", str(out / "a.json")), (0, 1, 3))
     every = timed(cli("replay", *common, "--db", str(out / "s.sqlite"), "--json", str(out / "r.json"), "--junit",
                       str(out / "r.xml"), "--sarif", str(out / "r.sarif"), "--html", str(out / "r.html")), (0, 1, 3))
     rows.append(("replay, every report", every["seconds"], "replay, JSON only", json_only["seconds"]))
 
-    dump = timed(["sqlite3", str(out / "s.sqlite"), ".dump"]) if Path("/usr/bin/sqlite3").exists() else None
+    start = timed(cli("--help"))
     for flag, ext in (("--json", "json"), ("--junit", "xml"), ("--sarif", "sarif"), ("--html", "html")):
         took = timed(cli("report", "--db", str(out / "s.sqlite"), flag, str(out / f"again.{ext}"), "--quiet"),
                      (0, 1, 3))
-        if dump:
-            rows.append((f"report --db {flag}", took["seconds"], "sqlite3 .dump of the store", dump["seconds"]))
-        else:
-            rows.append((f"report --db {flag}", took["seconds"], "replay, JSON only", json_only["seconds"]))
+        rows.append((f"report --db {flag}", took["seconds"], "sandbox --help (start-up)", start["seconds"]))
 
     frames = sum(1 for _ in open_capture(capture).packets())
     started = time.perf_counter()

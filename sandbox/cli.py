@@ -557,10 +557,14 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     if not args.out.name.endswith((".tar.zst", ".tzst")):
         raise BadInput(f"{args.out}: a bundle is a .tar.zst file")
     _check_outputs(args.out)
+    bar = _progress_bar(None, args.quiet)   # bytes packed so far (the total is known inside)
     try:
-        meta = write_bundle(db, args.out)
+        meta = write_bundle(db, args.out, progress=bar.bar.update if bar else None)
     except (BundleError, StoreUnreadable) as exc:
         raise BadInput(str(exc)) from None
+    finally:
+        if bar:
+            bar.close()
     if not args.quiet:
         print(f"bundle: {args.out} ({len(meta['captures'])} recording(s), {len(meta['keylogs'])} key log(s), "
               f"{len(meta['findings'])} finding(s), verdict {meta['verdict']})")
@@ -601,7 +605,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 class _Bar:
-    def __init__(self, total: int):
+    def __init__(self, total: int | None):
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="replay", file=sys.stderr)
@@ -613,7 +617,7 @@ class _Bar:
         self.bar.close()
 
 
-def _progress_bar(total: int, quiet: bool) -> _Bar | None:
+def _progress_bar(total: int | None, quiet: bool) -> _Bar | None:
     return None if quiet or not sys.stderr.isatty() and os.environ.get("SANDBOX_PROGRESS") != "1" else _Bar(total)
 
 
