@@ -557,7 +557,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     if not args.out.name.endswith((".tar.zst", ".tzst")):
         raise BadInput(f"{args.out}: a bundle is a .tar.zst file")
     _check_outputs(args.out)
-    bar = _progress_bar(None, args.quiet)   # bytes packed so far (the total is known inside)
+    bar = _progress_bar(None, args.quiet, "bundle")   # bytes packed so far (the total is known inside)
     try:
         meta = write_bundle(db, args.out, progress=bar.bar.update if bar else None)
     except (BundleError, StoreUnreadable) as exc:
@@ -592,6 +592,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     argv = ["replay", str(capture), "--run", str(run_dir), "--report", str(args.out / "report.json"),
             "--junit", str(args.out / "report.xml"), "--html", str(args.out / "report.html"),
+            "--sarif", str(args.out / "report.sarif"),
             "--db", str(args.out / "store.sqlite"), "--allow", "lims.lab.example", "198.51.100.10",
             "--cache-dir", str(args.out / "index-cache")]
     if args.dash:
@@ -599,16 +600,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     status = main(argv)
     if status not in (EXIT_CLEAN, EXIT_LEAK):
         return status
-    print(f"reports: {args.out}/report.json, report.xml, report.html")
+    print(f"reports: {args.out}/report.json, report.xml, report.sarif, report.html")
     print("demo: the simulated instrument leaks on purpose; `sandbox replay` exits 1 on such a capture.")
     return EXIT_CLEAN  # the demo ran as intended
 
 
 class _Bar:
-    def __init__(self, total: int | None):
+    def __init__(self, total: int | None, desc: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="replay", file=sys.stderr)
+        self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr)
 
     def update_to(self, position: int) -> None:
         self.bar.update(max(0, position - self.bar.n))
@@ -617,8 +618,8 @@ class _Bar:
         self.bar.close()
 
 
-def _progress_bar(total: int | None, quiet: bool) -> _Bar | None:
-    return None if quiet or not sys.stderr.isatty() and os.environ.get("SANDBOX_PROGRESS") != "1" else _Bar(total)
+def _progress_bar(total: int | None, quiet: bool, desc: str = "replay") -> _Bar | None:
+    return None if quiet or not sys.stderr.isatty() and os.environ.get("SANDBOX_PROGRESS") != "1" else _Bar(total, desc)
 
 
 if __name__ == "__main__":
