@@ -224,7 +224,9 @@ class Reader:
             for r in self._rows("SELECT * FROM captures ORDER BY channel, path")
         ]
         # a leak wins; else what the session could not examine makes it inconclusive, never clean
-        verdict = "leak" if leak else "inconclusive" if session.get("not_examined") else "clean"
+        # (what the acceptance profile says went unseen is known once the session has ended)
+        blind = session.get("not_examined") or session.get("profile_not_examined")
+        verdict = "leak" if leak else "inconclusive" if blind else "clean"
         return {"session": session, "counts": counts, "total": sum(counts.values()), "leak": leak, "verdict": verdict,
                 "runs": runs, "captures": captures}
 

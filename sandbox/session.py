@@ -382,7 +382,8 @@ class Session:
             store.put_flows(shown, allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows})
             store.put_locations(locations)
             store.set_session(finished=finished, verdict=report["verdict"], not_examined=not_examined,
-                              errors=report["errors"], notes=report["notes"], lag_bytes=0)
+                              profile_not_examined=profile_blind, errors=report["errors"], notes=report["notes"],
+                              lag_bytes=0)
 
         self._write(end)
         for s in sources:

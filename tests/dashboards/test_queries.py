@@ -180,3 +180,18 @@ def test_verdict_follows_the_sessions_acceptance_profile(tmp_path):
     finally:
         reader.close()
         store.close()
+
+
+def test_what_the_profile_says_went_unseen_makes_the_banner_inconclusive(tmp_path):
+    from sandbox.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    store.set_session(started=1.0, finished=2.0, not_examined=[], profile_not_examined=[
+        {"where": "acceptance profile", "what": "expected telemetry to t.example was not seen", "packets": 0,
+         "bytes": 0}])
+    reader = Reader(tmp_path / "s.sqlite")
+    try:
+        assert reader.summary()["verdict"] == "inconclusive"
+    finally:
+        reader.close()
+        store.close()
