@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.model import SEVERITIES, severity_rank
+from sandbox.report.contract import DEFAULT_PROFILE
+from sandbox.report.contract import verdict as judge
+from sandbox.report.profile import Profile, ProfileError
 from sandbox.safetext import MAX_SHOWN, safe_text, safe_tree
 from sandbox.store import session_alive
 
@@ -117,6 +120,7 @@ class Reader:
         self._pulse_db = self._connect()
         self._memo: dict[str, tuple[str, Any]] = {}
         self._slow_cost = 0.0
+        self._profile_memo: tuple[str, Profile] = ("", DEFAULT_PROFILE)
 
     def cached(self, name: str, sig: str | None, compute: Any) -> Any:
         """``compute()`` once per store version, shared by every open browser tab."""
@@ -203,7 +207,12 @@ class Reader:
         session["state"] = ("finished" if session.get("finished") else "live" if session_alive(self.path)
                             else "interrupted" if session.get("started") else "empty")
         counts = self.severity_counts()
-        leak = self._one("SELECT 1 FROM findings WHERE severity_rank >= ? LIMIT 1", (LEAK_RANK,)) is not None
+        profile = self._profile()
+        if profile == DEFAULT_PROFILE:
+            leak = self._one("SELECT 1 FROM findings WHERE severity_rank >= ? LIMIT 1", (LEAK_RANK,)) is not None
+        else:   # the session's acceptance profile judges: waivers, its fail rule, its scope
+            leak = judge([dict(r) for r in self._rows(
+                "SELECT id, severity, kind, channel, destination FROM findings")], (), profile) == "leak"
         runs = [
             {"run_id": r["run_id"], "path": r["path"], "platform": r["platform"],
              "samples": _loads(r["samples"], []), "files": r["files"], "bytes": r["bytes"]}
@@ -215,9 +224,23 @@ class Reader:
             for r in self._rows("SELECT * FROM captures ORDER BY channel, path")
         ]
         # a leak wins; else what the session could not examine makes it inconclusive, never clean
-        verdict = "leak" if leak else "inconclusive" if session.get("not_examined") else "clean"
+        # (what the acceptance profile says went unseen is known once the session has ended)
+        blind = session.get("not_examined") or session.get("profile_not_examined")
+        verdict = "leak" if leak else "inconclusive" if blind else "clean"
         return {"session": session, "counts": counts, "total": sum(counts.values()), "leak": leak, "verdict": verdict,
                 "runs": runs, "captures": captures}
+
+    def _profile(self) -> Profile:
+        """The acceptance profile the session runs with (parsed once per profile text)."""
+        row = self._one("SELECT value FROM session WHERE key = 'profile'")
+        raw = row["value"] if row is not None else ""
+        if self._profile_memo[0] != raw:
+            try:
+                profile = Profile.from_stored(json.loads(raw)) if raw else DEFAULT_PROFILE
+            except (ValueError, ProfileError):
+                profile = DEFAULT_PROFILE
+            self._profile_memo = (raw, profile)
+        return self._profile_memo[1]
 
     def flow_totals(self) -> list[dict[str, Any]]:
         """Flows and bytes per channel (a scan of the flows table: refreshed on the slow pace)."""

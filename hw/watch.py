@@ -12,6 +12,7 @@ from pathlib import Path
 from hw.tap import Tap, TapError
 from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.engine import Engine
+from sandbox.report.profile import Profile
 from sandbox.session import Session, SessionResult, Source
 from sandbox.store import Store
 
@@ -21,12 +22,14 @@ ANALYSIS_NICE = 10
 
 def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: Path, stop: threading.Event,
           allow: Sequence[str] = (), instrument: Sequence[str] | None = None, jobs: int = 2,
-          on_started: Callable[[], None] | None = None) -> SessionResult:
+          on_started: Callable[[], None] | None = None, profile: Profile | None = None) -> SessionResult:
     """Run taps until ``stop`` is set; returns the session's findings and report.
 
     Raises ``TapError`` when a tap cannot start (the ones already started are stopped first);
     ``on_started`` runs once every tap is up (threads may start from then on).
     """
+    profile = (profile or Profile()).with_cli_allowed(allow)   # one allow-list: --allow and the profile's
+    allow = profile.allow_list
     # the analyzer worker is forked first, while this process has no other thread
     analyzer = AnalyzerProcess(indexes, allow) if jobs > 1 else Analyzer(indexes, allow)
     started: list[Tap] = []
@@ -55,7 +58,8 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                 hook(findings, watermark)
 
         session = Session(engine, indexes, store=store, mode="watch", live=True,
-                          on_findings=on_findings if hooks else None)
+                          on_findings=on_findings if hooks else None, profile=profile,
+                          inputs={"keylogs": [], "instrument": list(instrument or []), "cwd": os.getcwd()})
         return session.run(sources, stop, before_finish=stop_taps)
     finally:
         stop_taps()

@@ -26,6 +26,10 @@ examples:
   sandbox watch --run RUN_DIR --follow live.pcapng --db store.sqlite --dash
   sandbox watch --run RUN_DIR --mode regular --listen 0.0.0.0:8080 --iface eth1 --allow-file bench.toml --dash
   sandbox ca --install-help
+  sandbox replay capture.pcapng --run RUN_DIR --profile acceptance.toml --sarif out.sarif
+  sandbox report --db store.sqlite --html out.html --junit out.xml --sarif out.sarif
+  sandbox bundle store.sqlite evidence.tar.zst
+  sandbox replay --bundle evidence.tar.zst
   sandbox dash --db store.sqlite
   sandbox demo
 
@@ -48,6 +52,24 @@ examples:
 
 exit status: as for replay (0 clean, 1 suspected leak, 2 bad input or a tap that cannot start,
              3 inconclusive, 70 internal error), once the session has ended.
+"""
+
+
+REPORT_EPILOG = """\
+examples:
+  sandbox report --db store.sqlite --html out.html --junit out.xml --sarif out.sarif --json out.json
+  sandbox report --db store.sqlite --profile acceptance.toml --junit out.xml   # re-judge with waivers
+
+exit status: as for replay (0 clean, 1 suspected leak, 2 bad input, 3 inconclusive); a session still
+             running or interrupted is never clean (its report says so).
+"""
+
+BUNDLE_EPILOG = """\
+examples:
+  sandbox bundle store.sqlite evidence.tar.zst
+  sandbox bundle captures/SESSION-20251123-101500 evidence.tar.zst
+  sandbox replay --bundle evidence.tar.zst --run RUN_DIR --report again.json
+  mkdir x && tar --zstd -xf evidence.tar.zst -C x && (cd x/sandbox-evidence && sha256sum -c MANIFEST.sha256)
 """
 
 
@@ -79,9 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Replay pcap/pcapng captures (optionally gzip-compressed) through the same "
                                     "core a live session uses, and report every piece of run data that left "
                                     "the instrument.")
-    rp.add_argument("captures", nargs="+", metavar="CAPTURE", type=Path)
+    rp.add_argument("captures", nargs="*", metavar="CAPTURE", type=Path)
     rp.add_argument("--tls-keylog", type=Path, metavar="KEYLOG",
                     help="NSS key log (SSLKEYLOGFILE) to decrypt TLS; keys inside pcapng are used anyway")
+    rp.add_argument("--bundle", type=Path, metavar="BUNDLE",
+                    help="replay an evidence bundle (sandbox bundle): its recordings, keys, profile and "
+                         "allow-list; the run folders are --run, else the ones the bundle names")
     _session_arguments(rp, default_jobs="2 for captures over 4 MB")
     rp.add_argument("--dash", action="store_true", help="open the dashboard on the replay's store when done")
 
@@ -103,6 +128,27 @@ def build_parser() -> argparse.ArgumentParser:
                     help="end the session after this long (default: until Ctrl-C or SIGTERM)")
     _session_arguments(wt, default_jobs="2")
     wt.add_argument("--dash", action="store_true", help="serve the dashboard on the session's store while it runs")
+
+    rep = sub.add_parser("report", help="write the reports of a session from its store (finished or running)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=REPORT_EPILOG,
+                         description="Rebuild a session's reports from its store: the report a finished session "
+                                     "wrote, or the report so far of one still running (marked running, never "
+                                     "clean) or killed (marked interrupted). --profile re-judges the findings "
+                                     "under another acceptance profile (new waivers, another fail rule).")
+    rep.add_argument("--db", type=Path, required=True, help="the session's SQLite store")
+    _report_arguments(rep)
+    rep.add_argument("--quiet", action="store_true", help="no summary table")
+
+    bd = sub.add_parser("bundle", help="pack a session's evidence: recordings, keys, reports, SHA-256 manifest",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=BUNDLE_EPILOG,
+                        description="Write one tar.zst with the session's recordings, TLS key logs, acceptance "
+                                    "profile, its reports (JSON, JUnit, SARIF, HTML) and a SHA-256 manifest of "
+                                    "it all. `sandbox replay --bundle` reproduces the findings from it (the run "
+                                    "folders are not copied: they are the data the rig guards).")
+    bd.add_argument("session", type=Path, metavar="SESSION_OR_DB",
+                    help="the session's store, or a folder holding store.sqlite (a watch session's folder)")
+    bd.add_argument("out", type=Path, metavar="OUT.tar.zst")
+    bd.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ds = sub.add_parser("dash", help="serve the dashboard over a store",
                         description="Serve the live dashboard over a store. Binds to 127.0.0.1 unless --host "
@@ -130,16 +176,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    """What replay, watch and report share: the report files and the acceptance profile."""
+    p.add_argument("--report", "--json", dest="report", type=Path, metavar="OUT.json",
+                   help="write the JSON report (schema sandbox.report/1) here")
+    p.add_argument("--junit", type=Path, metavar="OUT.xml",
+                   help="write JUnit XML here (one test case per acceptance check)")
+    p.add_argument("--sarif", type=Path, metavar="OUT.sarif",
+                   help="write SARIF 2.1.0 here (one result per finding, located in the capture)")
+    p.add_argument("--html", type=Path, metavar="OUT.html",
+                   help="write a self-contained HTML report here (opens with no network)")
+    p.add_argument("--profile", type=Path, metavar="PROFILE.toml",
+                   help="acceptance profile: allowed destinations, expected telemetry, what fails the test, "
+                        "channels in scope, waivers (default: any high or critical finding fails)")
+
+
 def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
     """What replay and watch share: run folders, reports, store, policy, workers."""
-    p.add_argument("--run", dest="runs", action="append", required=True, type=Path, metavar="RUN_DIR",
-                   help="run folder the instrument produced (repeat for several)")
-    p.add_argument("--report", type=Path, help="write the JSON report (schema sandbox.report/1) here")
-    p.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per finding)")
-    p.add_argument("--html", type=Path, help="write a self-contained HTML report here")
+    p.add_argument("--run", dest="runs", action="append", type=Path, metavar="RUN_DIR",
+                   help="run folder the instrument produced (repeat for several; required)")
+    _report_arguments(p)
     p.add_argument("--db", type=Path,
-                   help="SQLite store for the dashboard, replaced if it exists (default: a temporary one, "
-                        "removed at exit); refused while another session uses it")
+                   help="SQLite store for the dashboard and `sandbox report`, replaced if it exists (default: "
+                        "replay a temporary one, removed at exit; watch RECORD_DIR/store.sqlite); refused while "
+                        "another session uses it")
     p.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
                    help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
     p.add_argument("--allow-file", type=Path, metavar="TOML",
@@ -170,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_replay(args)
         if args.command == "watch":
             return cmd_watch(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "bundle":
+            return cmd_bundle(args)
         if args.command == "dash":
             return cmd_dash(args)
         if args.command == "demo":
@@ -192,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
-def _check_run_dirs(paths: list[Path]) -> None:
+def _check_run_dirs(paths: list[Path] | None) -> None:
+    if not paths:
+        raise BadInput("no run folder: give --run RUN_DIR (the run folder the instrument produced)")
     for path in paths:
         if not path.is_dir():
             raise BadInput(f"run folder {path} does not exist or is not a folder")
@@ -269,36 +335,75 @@ def _indexes(args: argparse.Namespace) -> list:
     return indexes
 
 
-def _finish(args: argparse.Namespace, report: dict, store_path: str | None) -> int:
-    """Reports, summary and exit status: the same for a replay and a live session."""
-    from sandbox.report import exit_code, write_html, write_json, write_junit
-    from sandbox.summary import print_summary
+def _load_profile(path: Path | None):
+    """The acceptance profile of ``--profile``, or None; a profile nobody meant is exit 2, before any work."""
+    from sandbox.report.profile import Profile, ProfileError
 
-    for path, write in ((args.report, write_json), (args.junit, write_junit), (args.html, write_html)):
+    if path is None:
+        return None
+    try:
+        return Profile.load(path)
+    except ProfileError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _write_reports(args: argparse.Namespace, report: dict, store_path: str | None, inputs: dict | None) -> None:
+    """Every report asked for; the HTML one with the store's plots and a SHA-256 manifest of the evidence."""
+    from sandbox.report import write_html, write_json, write_junit
+    from sandbox.report.manifest import evidence_manifest, session_evidence
+    from sandbox.report.sarif import write_sarif
+
+    def html(report: dict, path: Path) -> None:
+        from sandbox.report.stored import figures_from_store
+
+        figures = figures_from_store(store_path) if store_path and Path(store_path).is_file() else None
+        write_html(report, path, figures, evidence_manifest(session_evidence(report, inputs)))
+
+    for path, write in ((args.report, write_json), (args.junit, write_junit), (args.sarif, write_sarif),
+                        (args.html, html)):
         if path is not None:
             try:
                 write(report, path)
             except OSError as exc:
                 raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _finish(args: argparse.Namespace, report: dict, store_path: str | None, shown_store: bool = True,
+            inputs: dict | None = None) -> int:
+    """Reports, summary and exit status: the same for a replay, a live session and ``sandbox report``."""
+    from sandbox.report import exit_code
+    from sandbox.summary import print_summary
+
+    _write_reports(args, report, store_path, inputs)
     if not args.quiet:
         print_summary(report, sys.stdout)
-        if store_path:
+        if store_path and shown_store:
             print(f"store: {store_path}")
     return exit_code(report)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.bundle is not None:
+        return _replay_bundle(args)
+    return _replay(args)[0]
+
+
+def _replay(args: argparse.Namespace) -> tuple[int, dict]:
+    """The replay of ``args.captures``: (exit status, report)."""
     from sandbox.captures import CaptureError
     from sandbox.replay import check_capture, replay
     from sandbox.runs import RunFolderError
 
+    if not args.captures:
+        raise BadInput("nothing to replay: give CAPTURE files or --bundle BUNDLE")
     _check_run_dirs(args.runs)
     for cap in args.captures:
         if not cap.is_file():
             raise BadInput(f"capture {cap} does not exist or is not a file")
     if args.tls_keylog and not args.tls_keylog.is_file():
         raise BadInput(f"TLS key log {args.tls_keylog} does not exist")
-    _check_outputs(args.report, args.junit, args.html, args.db)
+    _check_outputs(args.report, args.junit, args.sarif, args.html, args.db)
+    profile = _load_profile(args.profile)
     try:
         for cap in args.captures:
             check_capture(cap)
@@ -311,13 +416,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             result = replay(args.captures, args.runs, keylog=args.tls_keylog, allow=args.allow,
                             instrument=args.instrument or None, store=store, cache_dir=args.cache_dir,
                             progress=bar.update_to if bar else None, index_progress=not args.quiet,
-                            jobs=args.jobs)
+                            jobs=args.jobs, profile=profile)
         except (CaptureError, RunFolderError) as exc:
             raise BadInput(str(exc)) from exc
         finally:
             if bar:
                 bar.close()
-        status = _finish(args, result.report, store.path if temp is None else None)
+        inputs = {"keylogs": [str(args.tls_keylog)] if args.tls_keylog else []}
+        status = _finish(args, result.report, store.path, shown_store=temp is None, inputs=inputs)
         if result.store_error:
             raise BadInput(f"{result.store_error} (the replay went on; reports above are complete)")
         if args.dash:
@@ -325,9 +431,67 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
             store.close()
             serve(store.path, port=args.port, open_browser=False)
-        return status
+        return status, result.report
     finally:
         _close_store(store, temp)
+
+
+def _replay_bundle(args: argparse.Namespace) -> int:
+    """``replay --bundle``: unpack and verify the bundle, replay its recordings with its keys, profile and
+    allow-list against the run folders, and say whether its findings were reproduced."""
+    import shutil
+    import tempfile
+
+    from sandbox.report.bundle import BundleError, open_bundle
+
+    if args.captures:
+        raise BadInput("give either CAPTURE files or --bundle, not both")
+    if not args.bundle.is_file():
+        raise BadInput(f"bundle {args.bundle} does not exist or is not a file")
+    work = Path(tempfile.mkdtemp(prefix="sbx-replay-bundle-"))
+    try:
+        try:
+            bundle = open_bundle(args.bundle, work)
+            bundled_profile = bundle.profile
+        except BundleError as exc:
+            raise BadInput(str(exc)) from None
+        if not args.runs:
+            args.runs = [Path(r["path"]) for r in bundle.meta.get("runs", [])]
+        keylogs = bundle.keylogs
+        if keylogs:
+            joined = work / "keys.log"
+            joined.write_bytes(b"\n".join(k.read_bytes() for k in keylogs))
+            args.tls_keylog = args.tls_keylog or joined
+        args.captures = bundle.captures
+        args.allow = list(dict.fromkeys([*bundle.meta.get("allow", []), *args.allow]))
+        args.instrument = args.instrument or bundle.meta.get("instrument", [])
+        profile_path = args.profile
+        if profile_path is None and bundled_profile is not None:
+            profile_path = work / "profile.toml"
+            profile_path.write_text(bundled_profile.text, encoding="utf-8")
+        args.profile, args.bundle = profile_path, None
+        wanted = {r["run_id"] for r in bundle.meta.get("runs", [])}
+        _check_run_dirs(args.runs)
+        from sandbox.index import build_index
+        from sandbox.runs import RunFolderError
+
+        for run in args.runs:
+            try:
+                run_id = build_index(run, cache_dir=args.cache_dir, progress=not args.quiet).run_id
+            except RunFolderError as exc:
+                raise BadInput(str(exc)) from None
+            if wanted and run_id not in wanted:
+                raise BadInput(f"run folder {run} is run {run_id}; the bundle was made against "
+                               f"{', '.join(sorted(wanted))} (give that folder with --run)")
+        status, report = _replay(args)
+        found = {f["id"] for f in report["findings"]}
+        expected = set(bundle.meta.get("findings", []))
+        if not args.quiet:
+            print(f"bundle: {len(found & expected)} of {len(expected)} findings reproduced"
+                  + (f"; {len(found - expected)} new" if found - expected else ""))
+        return status
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -348,13 +512,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise BadInput("nothing to watch: give at least one tap (see `sandbox watch --help`)")
     if args.duration is not None and args.duration <= 0:
         raise BadInput("--duration must be a positive number of seconds")
-    _check_outputs(args.report, args.junit, args.html, args.db)
+    _check_outputs(args.report, args.junit, args.sarif, args.html, args.db)
+    profile = _load_profile(args.profile)
     indexes = _indexes(args)
     try:
         session_dir = session_folder(args.record, time.time())
     except TapError as exc:
         raise BadInput(str(exc)) from exc
-    store, temp = _open_store(args.db)
+    # the store stays with the recordings (sandbox report / sandbox bundle SESSION_DIR afterwards)
+    store, temp = _open_store(args.db or session_dir / "store.sqlite")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     dashboards: list[subprocess.Popen] = []
@@ -378,10 +544,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
         jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
         try:
             result = watch(taps, indexes, store=store, session_dir=session_dir, stop=stop, allow=args.allow,
-                           instrument=args.instrument or None, jobs=jobs, on_started=started)
+                           instrument=args.instrument or None, jobs=jobs, on_started=started, profile=profile)
         except TapError as exc:
             raise BadInput(str(exc)) from exc
-        status = _finish(args, result.report, store.path if temp is None else None)
+        status = _finish(args, result.report, store.path, shown_store=temp is None)
         for tap in taps:
             for note in getattr(tap, "notes", []):
                 print(f"sandbox: {tap.name}: {note}", file=sys.stderr)
@@ -397,6 +563,48 @@ def cmd_watch(args: argparse.Namespace) -> int:
             dash.terminate()
             dash.wait(10)
         _close_store(store, temp)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sandbox.report.stored import StoreUnreadable, report_from_store
+    from sandbox.store import Store
+
+    _check_outputs(args.report, args.junit, args.sarif, args.html)
+    profile = _load_profile(args.profile)
+    try:
+        report = report_from_store(args.db, profile)
+    except StoreUnreadable as exc:
+        raise BadInput(str(exc)) from None
+    store = Store(args.db, readonly=True)
+    try:
+        inputs = store.session().get("inputs")
+    finally:
+        store.close()
+    return _finish(args, report, str(args.db), shown_store=False, inputs=inputs)
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from sandbox.report.bundle import BundleError, write_bundle
+    from sandbox.report.stored import StoreUnreadable
+
+    db = args.session / "store.sqlite" if args.session.is_dir() else args.session
+    if not db.is_file():
+        raise BadInput(f"no session store at {db} (give the store, or a session folder holding store.sqlite)")
+    if not args.out.name.endswith((".tar.zst", ".tzst")):
+        raise BadInput(f"{args.out}: a bundle is a .tar.zst file")
+    _check_outputs(args.out)
+    bar = _progress_bar(None, args.quiet, "bundle")   # bytes packed so far (the total is known inside)
+    try:
+        meta = write_bundle(db, args.out, progress=bar.bar.update if bar else None)
+    except (BundleError, StoreUnreadable) as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        if bar:
+            bar.close()
+    if not args.quiet:
+        print(f"bundle: {args.out} ({len(meta['captures'])} recording(s), {len(meta['keylogs'])} key log(s), "
+              f"{len(meta['findings'])} finding(s), verdict {meta['verdict']})")
+    return EXIT_CLEAN
 
 
 def cmd_dash(args: argparse.Namespace) -> int:
@@ -438,6 +646,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     argv = ["replay", str(capture), "--run", str(run_dir), "--report", str(args.out / "report.json"),
             "--junit", str(args.out / "report.xml"), "--html", str(args.out / "report.html"),
+            "--sarif", str(args.out / "report.sarif"),
             "--db", str(args.out / "store.sqlite"), "--allow", "lims.lab.example", "198.51.100.10",
             "--cache-dir", str(args.out / "index-cache")]
     if args.dash:
@@ -445,16 +654,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     status = main(argv)
     if status not in (EXIT_CLEAN, EXIT_LEAK):
         return status
-    print(f"reports: {args.out}/report.json, report.xml, report.html")
+    print(f"reports: {args.out}/report.json, report.xml, report.sarif, report.html")
     print("demo: the simulated instrument leaks on purpose; `sandbox replay` exits 1 on such a capture.")
     return EXIT_CLEAN  # the demo ran as intended
 
 
 class _Bar:
-    def __init__(self, total: int):
+    def __init__(self, total: int | None, desc: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="B", unit_scale=True, desc="replay", file=sys.stderr)
+        self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr)
 
     def update_to(self, position: int) -> None:
         self.bar.update(max(0, position - self.bar.n))
@@ -463,8 +672,8 @@ class _Bar:
         self.bar.close()
 
 
-def _progress_bar(total: int, quiet: bool) -> _Bar | None:
-    return None if quiet or not sys.stderr.isatty() and os.environ.get("SANDBOX_PROGRESS") != "1" else _Bar(total)
+def _progress_bar(total: int | None, quiet: bool, desc: str = "replay") -> _Bar | None:
+    return None if quiet or not sys.stderr.isatty() and os.environ.get("SANDBOX_PROGRESS") != "1" else _Bar(total, desc)
 
 
 if __name__ == "__main__":

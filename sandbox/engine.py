@@ -22,6 +22,9 @@ TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a r
 FLOW_JUDGEMENT_S = 0.5
 # Flows whose timeline position is remembered: twice the flow table's active flows.
 TIMELINE_FLOWS = 2 * MAX_ACTIVE_FLOWS
+# Flows whose first outbound frame is remembered (where a report points a finding at): ~150 bytes each,
+# so a few tens of MB at most; findings on flows beyond it are located by their capture only.
+MAX_LOCATED_FLOWS = 1 << 18
 
 
 class Engine:
@@ -37,6 +40,9 @@ class Engine:
         self._touched: dict[str, FlowInfo] = {}
         self._unjudged: dict[str, FlowInfo] = {}
         self._next_judgement = 0.0
+        self.source = 0     # which of the session's sources the Segment being fed came from
+        # flow -> (source, frame) of its first outbound bytes: where a finding on it is in the recordings
+        self.first_out: dict[str, tuple[int, int]] = {}
 
     def feed(self, segment: Segment) -> None:
         self._handle(self.dissector.feed(segment))
@@ -56,6 +62,9 @@ class Engine:
             last_out.move_to_end(info.flow)
             if len(last_out) > TIMELINE_FLOWS:
                 last_out.popitem(last=False)
+            self._last_out[info.flow] = info.bytes_out
+            if info.flow not in self.first_out and len(self.first_out) < MAX_LOCATED_FLOWS:
+                self.first_out[info.flow] = (self.source, segment.frame)
 
     def tick(self, now: float) -> None:
         """Capture time ``now`` has passed with no packet (a live tap's quiet instrument): held-back

@@ -10,6 +10,7 @@ from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.captures import CaptureError, open_capture
 from sandbox.engine import Engine
 from sandbox.index import build_index
+from sandbox.report.profile import Profile
 from sandbox.runs import RunFolderError
 from sandbox.session import CaptureSource, Session, SessionResult
 from sandbox.store import Store
@@ -35,8 +36,12 @@ def check_run(index) -> None:
 def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | None = None,
            allow: Sequence[str] = (), instrument: Sequence[str] | None = None, store: Store | None = None,
            cache_dir: Path | None = None, progress: Callable[[int], None] | None = None,
-           index_progress: bool = False, jobs: int | None = None) -> SessionResult:
-    """Replay every capture through one Engine, merged in time order (flows may span ring-buffer files)."""
+           index_progress: bool = False, jobs: int | None = None, profile: Profile | None = None) -> SessionResult:
+    """Replay every capture through one Engine, merged in time order (flows may span ring-buffer files).
+
+    ``allow`` (the command line's) and the ``profile``'s destinations make one allow-list."""
+    profile = (profile or Profile()).with_cli_allowed(allow)
+    allow = profile.allow_list
     for path in captures:  # fail on a bad capture before any work, not after the first file
         check_capture(path)
     indexes = [build_index(run, cache_dir=cache_dir, progress=index_progress) for run in runs]
@@ -50,7 +55,10 @@ def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | Non
     errors: list[dict[str, str]] = []
     try:
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
-        session = Session(engine, indexes, store=store, mode="replay", errors=errors, progress=progress)
+        inputs = {"keylogs": [str(Path(keylog).resolve())] if keylog else [], "instrument": list(instrument or []),
+                  "cwd": os.getcwd()}
+        session = Session(engine, indexes, store=store, mode="replay", errors=errors, progress=progress,
+                          profile=profile, inputs=inputs)
         sources = [CaptureSource(path, keylog_bytes, errors=errors) for path in captures]
         return session.run(sources)
     finally:

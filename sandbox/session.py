@@ -27,6 +27,8 @@ from sandbox.engine import Engine
 from sandbox.model import Finding, NotExamined, Segment
 from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
 from sandbox.report import build_report, flow_errors
+from sandbox.report.locate import frame_records
+from sandbox.report.profile import Profile
 from sandbox.store import Store, StoreError
 
 # Segments taken from one source per poll: big enough to amortise the loop, small enough that
@@ -213,8 +215,13 @@ class Session:
     def __init__(self, engine: Engine, indexes: Sequence, *, store: Store | None = None, mode: str = "replay",
                  live: bool = False, errors: list[dict[str, str]] | None = None,
                  progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time,
-                 on_findings: Callable[[list[Finding], float], None] | None = None) -> None:
+                 on_findings: Callable[[list[Finding], float], None] | None = None,
+                 profile: Profile | None = None, inputs: dict[str, Any] | None = None) -> None:
+        """``profile``: the acceptance profile the report judges by (its allow-list is the engine's);
+        ``inputs``: what else a bundle needs to replay the session (key logs, instrument addresses)."""
         self.engine = engine
+        self.profile = profile or Profile()
+        self.inputs = inputs or {}
         self.indexes = list(indexes)
         self.store = store
         self.mode = mode
@@ -226,8 +233,7 @@ class Session:
         # add to them) and the capture time everything was fed up to; at the end with all of them
         self.on_findings = on_findings
         self.started = clock()
-        self.run_rows = [{"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids)}
-                         for ix in self.indexes]
+        self.run_rows = [run_row(ix) for ix in self.indexes]
         self._heap: list[tuple[float, int, int, Segment]] = []
         self._pending: list[int] = []     # Segments of each source waiting in the heap
         self._pushed = 0
@@ -296,6 +302,7 @@ class Session:
         while heap and heap[0][0] <= watermark:
             _, rank, _, seg = heapq.heappop(heap)
             pending[rank] -= 1
+            self.engine.source = rank
             feed(seg)
 
     # -- store and report ------------------------------------------------------------------------
@@ -314,7 +321,8 @@ class Session:
         def begin(store: Store) -> None:
             store.set_session(mode=self.mode, started=self.started, runs=[r["run_id"] for r in self.run_rows],
                               captures=[s.name for s in sources], finished=None, pid=os.getpid(),
-                              heartbeat=self.started, live=self.live)
+                              heartbeat=self.started, live=self.live, profile=self.profile.stored(),
+                              run_rows=self.run_rows, inputs=self.inputs)
             for ix, row in zip(self.indexes, self.run_rows, strict=True):
                 store.add_run(row["run_id"], row["path"], ix.platform, row["samples"], len(ix.files),
                               ix.total_bytes)
@@ -333,9 +341,11 @@ class Session:
         traffic, flows = engine.take_traffic(), engine.take_touched_flows()
         health = [s.health() for s in sources]
         blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined)
+        located = self._locations(sources, findings, offsets=False)
 
         def flush(store: Store) -> None:
             store.put_findings(findings)
+            store.put_locations(located)
             store.add_traffic(traffic)
             store.put_flows(flows)
             for h in health:
@@ -365,20 +375,61 @@ class Session:
             errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                           for e in ix.errors)
         notes = [n for ix in self.indexes for n in ix.notes] + list(engine.notes)   # cache doubts first
-        report = build_report(findings, self.run_rows, capture_rows, errors, notes, not_examined)
         health = [s.health() for s in sources]
+        shown = engine.shown_flows()
+        profile_blind = self.profile.unexamined(flow_names(shown), [h.channel for h in health])
+        locations = self._locations(sources, findings, offsets=True)
+        finished = self.clock()
+        facts = {"mode": self.mode, "live": self.live, "state": "finished", "started": self.started,
+                 "finished": finished}
+        report = build_report(findings, self.run_rows, capture_rows, errors, notes, not_examined + profile_blind,
+                              profile=self.profile, session=facts, locations=locations)
 
         def end(store: Store) -> None:
             for h in health:
                 store.put_capture(h.name, h.channel, h.packets, h.bytes, h.drops, h.errors)
             store.put_findings(findings)
             store.add_traffic(engine.take_traffic())
-            store.put_flows(engine.shown_flows(), allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows},
+            store.put_flows(shown, allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows},
                             replace=True)
-            store.set_session(finished=self.clock(), verdict=report["verdict"], not_examined=report["not_examined"],
+            store.put_locations(locations)
+            store.set_session(finished=finished, verdict=report["verdict"], not_examined=not_examined,
+                              profile_not_examined=profile_blind, errors=report["errors"], notes=report["notes"],
                               lag_bytes=0)
 
         self._write(end)
         for s in sources:
             s.close()
         return SessionResult(findings, report, errors, self.store_error)
+
+    def _locations(self, sources: Sequence[Source], findings: Sequence[Finding],
+                   offsets: bool) -> dict[str, dict[str, Any]]:
+        """Where each finding's flow first sent data: capture, frame and (``offsets``, at the end, when
+        the recordings are closed) the byte offset and length of that frame's record."""
+        first_out = self.engine.first_out
+        out: dict[str, dict[str, Any]] = {}
+        for f in findings:
+            at = first_out.get(f.flow)
+            if at is not None and at[1] > 0 and f.flow not in out:
+                out[f.flow] = {"capture": sources[at[0]].name, "frame": at[1], "byte_offset": None,
+                               "byte_length": None}
+        if offsets:
+            for name in {loc["capture"] for loc in out.values()}:
+                here = [loc for loc in out.values() if loc["capture"] == name]
+                records = frame_records(name, [loc["frame"] for loc in here])
+                for loc in here:
+                    loc["byte_offset"], loc["byte_length"] = records.get(loc["frame"], (None, None))
+        return out
+
+
+def run_row(ix: Any) -> dict[str, Any]:
+    """A run as the report lists it: id, folder, samples, and the instrument that made it."""
+    named = {i["kind"]: i["value"] for i in reversed(ix.identifiers) if i["kind"] in ("instrument", "flowcell")}
+    return {"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids), "platform": ix.platform,
+            "instrument": named.get("instrument", ""), "flowcell": named.get("flowcell", "")}
+
+
+def flow_names(flows: Sequence) -> list[tuple[str, ...]]:
+    """Each flow's names an allow-list judges (destination, address, SNI, Host), as the store keeps them."""
+    return [(f.destination, f.dst, str(f.meta.get("sni", "") or ""), str(f.meta.get("host", "") or ""))
+            for f in flows]

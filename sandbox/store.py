@@ -39,6 +39,8 @@ CREATE INDEX IF NOT EXISTS findings_rank ON findings(severity_rank);
 CREATE TABLE IF NOT EXISTS traffic (
     t_bucket REAL, channel TEXT, destination TEXT, bytes_out INTEGER,
     PRIMARY KEY (t_bucket, channel, destination));
+CREATE TABLE IF NOT EXISTS locations (
+    flow TEXT PRIMARY KEY, capture TEXT, frame INTEGER, byte_offset INTEGER, byte_length INTEGER);
 """
 
 JSON_FINDING_FIELDS = ("samples", "files", "chain", "identifiers", "evidence", "detail")
@@ -220,6 +222,15 @@ class Store:
                 list(buckets),
             )
 
+    @_writes
+    def put_locations(self, locations: dict[str, dict[str, Any]]) -> None:
+        """Where each flow's first outbound frame is in the recordings (capture, frame, byte offset)."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO locations VALUES (?, ?, ?, ?, ?)",
+                [(flow, loc["capture"], loc["frame"], loc.get("byte_offset"), loc.get("byte_length"))
+                 for flow, loc in locations.items()])
+
     # -- reader side ---------------------------------------------------------
     def session(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self.db.execute("SELECT key, value FROM session")}
@@ -236,3 +247,11 @@ class Store:
                 d[k] = json.loads(d[k])
             out.append(d)
         return out
+
+    def locations(self) -> dict[str, dict[str, Any]]:
+        try:
+            rows = self.db.execute("SELECT * FROM locations").fetchall()
+        except sqlite3.OperationalError:     # a store written before locations were kept
+            return {}
+        return {r["flow"]: {"capture": r["capture"], "frame": r["frame"], "byte_offset": r["byte_offset"],
+                            "byte_length": r["byte_length"]} for r in rows}

@@ -20,11 +20,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_help_explains_commands_and_exit_status():
     result = run_cli("--help")
     assert result.returncode == 0
-    for word in ("index", "replay", "dash", "demo", "exit status"):
+    for word in ("index", "replay", "report", "bundle", "dash", "demo", "exit status"):
         assert word in result.stdout
     replay_help = run_cli("replay", "--help").stdout
-    for option in ("--run", "--report", "--junit", "--tls-keylog", "--allow", "--db", "--html"):
+    for option in ("--run", "--report", "--json", "--junit", "--sarif", "--profile", "--bundle", "--tls-keylog",
+                   "--allow", "--db", "--html"):
         assert option in replay_help
+    report_help = run_cli("report", "--help").stdout
+    for option in ("--db", "--json", "--junit", "--sarif", "--html", "--profile", "exit status"):
+        assert option in report_help
+    assert "sha256sum -c" in run_cli("bundle", "--help").stdout
 
 
 def test_usage_error_exits_2():

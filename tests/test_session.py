@@ -77,3 +77,26 @@ def test_tick_hands_over_a_quiet_raw_upload_without_waiting_for_the_end(tmp_path
     assert not [f for f in engine.changed() if f.kind in ("run-bytes", "sequence")]
     engine.tick(101.0)
     assert {f.kind for f in engine.changed()} >= {"run-bytes"}
+
+
+def test_findings_are_located_at_their_flows_first_outbound_frame_in_the_right_capture(tmp_path):
+    """Merged ring files: each finding points at the file and frame number that hold its flow's first
+    outbound bytes, whichever of the sources that frame came from."""
+    run_dir, capture = ensure_demo(REPO / "captures" / "demo")
+    halves = [tmp_path / "a.pcapng", tmp_path / "b.pcapng"]
+    moved: dict[int, tuple[str, int]] = {}
+    counts = [0, 0]
+    with PcapngWriter(halves[0]) as a, PcapngWriter(halves[1]) as b:
+        for pkt in open_capture(capture).packets():
+            half = 0 if pkt.frame % 3 else 1
+            (a, b)[half].write(pkt.data, pkt.t)
+            counts[half] += 1
+            moved[pkt.frame] = (str(halves[half]), counts[half])
+    whole = replay([capture], [run_dir], cache_dir=tmp_path, jobs=1, allow=ALLOW)
+    split = replay(halves, [run_dir], cache_dir=tmp_path, jobs=1, allow=ALLOW)
+    where = {f["id"]: f["location"] for f in whole.report["findings"]}
+    located = [f for f in split.report["findings"] if f["location"]]
+    assert len(located) >= 5
+    for f in located:
+        assert (f["location"]["capture"], f["location"]["frame"]) == moved[where[f["id"]]["frame"]]
+        assert f["location"]["byte_offset"] > 0 and f["location"]["byte_length"] > 0

@@ -51,3 +51,14 @@ def test_readonly_store_cannot_write(tmp_path):
     reader = Store(tmp_path / "s.sqlite", readonly=True)
     with pytest.raises(StoreError, match="readonly"):
         reader.put_findings([make_finding(1)])
+
+
+def test_locations_round_trip_and_an_older_store_has_none(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    loc = {"capture": "a.pcapng", "frame": 7, "byte_offset": 1024, "byte_length": 90}
+    store.put_locations({"tcp a:1 > b:80": loc, "udp c:2 > d:53": {"capture": "b.pcapng", "frame": 3}})
+    assert store.locations() == {"tcp a:1 > b:80": loc, "udp c:2 > d:53": {"capture": "b.pcapng", "frame": 3,
+                                                                         "byte_offset": None, "byte_length": None}}
+    store.db.execute("DROP TABLE locations")
+    assert store.locations() == {}
+    store.close()

@@ -3,29 +3,36 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sandbox.model import Finding, NotExamined, severity_rank
 from sandbox.report.errors import aggregate_errors
 from sandbox.report.private import write_private
+from sandbox.report.profile import Profile
 from sandbox.safetext import safe_tree
 
 SCHEMA = "sandbox.report/1"
 GATING_RANK = severity_rank("high")  # high or critical fails the acceptance test
 VERDICTS = ("clean", "leak", "inconclusive")
+DEFAULT_PROFILE = Profile()  # DESIGN.md's rule: high or critical fails, nothing waived
 # Exit status per verdict (DESIGN.md); 2 (bad input) and 70 (internal error) are the CLI's.
 EXIT_CODES = {"clean": 0, "leak": 1, "inconclusive": 3}
 # What a person reads: terminal summary, HTML report, dashboard banner.
 VERDICT_WORDS = {"clean": "CLEAN", "leak": "SUSPECTED LEAK", "inconclusive": "INCONCLUSIVE"}
 
 
-def verdict(findings: Iterable[Finding], not_examined: Sequence[NotExamined] = ()) -> str:
-    """``leak`` if any finding is high or critical; else ``inconclusive`` if anything went unexamined;
+def verdict(findings: Iterable[Finding | Mapping[str, Any]], not_examined: Sequence[NotExamined] = (),
+            profile: Profile | None = None) -> str:
+    """``leak`` if any finding fails the acceptance test (DESIGN.md: high or critical, unless a profile
+    says otherwise; a waived finding never does); else ``inconclusive`` if anything went unexamined;
     else ``clean``.  A leak wins over inconclusive: what was seen is enough to fail."""
-    if any(severity_rank(f.severity) >= GATING_RANK for f in findings):
-        return "leak"
+    profile = profile or DEFAULT_PROFILE
+    for f in findings:
+        d = f if isinstance(f, Mapping) else _judged_fields(f)
+        if profile.waiver_for(d) is None and profile.fails(d):
+            return "leak"
     return "inconclusive" if not_examined else "clean"
 
 
@@ -36,18 +43,40 @@ def exit_code(report: dict[str, Any]) -> int:
 
 def build_report(findings: list[Finding], runs: list[dict[str, Any]], captures: list[dict[str, Any]],
                  errors: list[dict[str, str]] | None = None, notes: list[str] | None = None,
-                 not_examined: Sequence[NotExamined] = ()) -> dict[str, Any]:
+                 not_examined: Sequence[NotExamined] = (), *, profile: Profile | None = None,
+                 session: dict[str, Any] | None = None,
+                 locations: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The report of one session.  ``profile`` judges the findings (each says whether it ``fails`` the
+    test and, when a reviewer or the profile's scope set it aside, why it is ``waived``); ``session``
+    says how the session ran and whether it is over (``state``: finished, running, interrupted);
+    ``locations`` (flow -> capture, frame, byte offset) place each finding in the recordings."""
+    profile = profile or DEFAULT_PROFILE
+    locations = locations or {}
     ordered = sorted(findings, key=lambda f: (-severity_rank(f.severity), f.t_first, f.id))
+    rows = []
+    for f in ordered:
+        d = finding_dict(f)
+        d["location"] = locations.get(f.flow)
+        d["waived"] = profile.waiver_for(d)
+        d["fails"] = d["waived"] is None and profile.fails(d)
+        rows.append(d)
+    failing = any(d["fails"] for d in rows)
     return {
         "schema": SCHEMA,
-        "verdict": verdict(ordered, not_examined),
+        "verdict": "leak" if failing else "inconclusive" if not_examined else "clean",
+        "session": dict(session) if session else {"state": "finished"},
+        "profile": profile.to_dict(),
         "runs": runs,
         "captures": captures,
-        "findings": [finding_dict(f) for f in ordered],
+        "findings": rows,
         "not_examined": [dict(n) for n in not_examined],
         "errors": aggregate_errors(errors or []),
         "notes": notes or [],
     }
+
+
+def _judged_fields(f: Finding) -> dict[str, Any]:
+    return {"id": f.id, "severity": f.severity, "kind": f.kind, "channel": f.channel, "destination": f.destination}
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:

@@ -172,3 +172,39 @@ def test_a_summary_row_counts_the_flows_folded_into_it(empty_store):
     assert {c["channel"]: c["flows"] for c in Reader(empty_store.path).flow_totals()} == {"net": 501}
     empty_store.put_flows([folded], replace=True)       # the session's end: only its final records stay
     assert {c["channel"]: c["flows"] for c in Reader(empty_store.path).flow_totals()} == {"net": 500}
+
+
+def test_verdict_follows_the_sessions_acceptance_profile(tmp_path):
+    """A high finding a reviewer waived in the session's profile does not make the banner a leak."""
+    from sandbox.model import Finding
+    from sandbox.report.profile import Profile
+    from sandbox.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    store.set_session(started=1.0, not_examined=[])
+    store.put_findings([Finding(id="f1", severity="high", kind="run-bytes", channel="net", flow="tcp a:1 > b:2",
+                                destination="qc.vendor.example", t_first=1.0, t_last=2.0)])
+    reader = Reader(tmp_path / "s.sqlite")
+    try:
+        assert reader.summary()["verdict"] == "leak"
+        waiver = "[[waiver]]\ndestination = 'qc.vendor.example'\nreason = 'documented QC upload'"
+        store.set_session(profile=Profile.parse(waiver).stored())
+        assert reader.summary()["verdict"] == "clean" and not reader.summary()["leak"]
+    finally:
+        reader.close()
+        store.close()
+
+
+def test_what_the_profile_says_went_unseen_makes_the_banner_inconclusive(tmp_path):
+    from sandbox.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    store.set_session(started=1.0, finished=2.0, not_examined=[], profile_not_examined=[
+        {"where": "acceptance profile", "what": "expected telemetry to t.example was not seen", "packets": 0,
+         "bytes": 0}])
+    reader = Reader(tmp_path / "s.sqlite")
+    try:
+        assert reader.summary()["verdict"] == "inconclusive"
+    finally:
+        reader.close()
+        store.close()
