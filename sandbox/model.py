@@ -143,6 +143,8 @@ class FlowInfo:
     decrypted: bool = False
     meta: dict[str, Any] = field(default_factory=SafeMeta)
     errors: list[str] = field(default_factory=list)
+    # bytes of the instrument's TCP stream the capture never had (reassembly holes): not examined
+    missed_out: int = 0
     errors_dropped: int = 0
 
     def add_error(self, message: str) -> None:
