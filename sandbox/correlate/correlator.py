@@ -25,7 +25,7 @@ from .identifiers import IdentifierMatcher
 from .intervals import IntervalSet
 from .redact import preview
 from .sequence import match as match_sequence
-from .sequence import run_offset, view_kmers
+from .sequence import view_kmers
 
 MAX_EVIDENCE = 20  # evidence rows kept per finding: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
@@ -95,7 +95,7 @@ class Correlator:
         self.indexes = list(indexes)
         self.allow = AllowList(allow)
         self._matchers = [IdentifierMatcher(ix.identifiers) for ix in self.indexes]
-        self._sample_totals = [ix.sample_kmer_totals() for ix in self.indexes]
+        self._sample_totals: dict[int, dict[str, int]] = {}  # per index, when a sequence finding needs it
         self._files = [{f.rel: f for f in ix.files} for ix in self.indexes]
         self._by_run = {ix.run_id: i for i, ix in enumerate(self.indexes)}
         if opaque_threshold is None:
@@ -211,7 +211,7 @@ class Correlator:
             acc.seq_bases += hit.bases
             acc.seq_windows += hit.windows
             acc.detail["index"] = i
-            at = base + run_offset(vk, hit.first)
+            at = base + vk.runs.view_offset(hit.first)
             acc.add_evidence({"chain": list(view.chain), "view_range": [at, at + hit.bases],
                               "kmers": int(len(hit.rows)), "bases": hit.bases,
                               "preview": preview(view.data[at:at + hit.bases])})
@@ -341,6 +341,8 @@ class Correlator:
             else:
                 samples = set(a.samples)
             detail["exclusive_kmers"] = exclusive
+            if i not in self._sample_totals:
+                self._sample_totals[i] = ix.sample_kmer_totals()
             totals = self._sample_totals[i]
             share = {s: round(n / totals[s], 6) for s, n in shares.items() if n and totals.get(s)}
             bytes_matched = a.seq_bases

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sandbox.index.kmers import K, canonical, contains, dna_runs, evidence_mask, kmer_hash, sorted_unique
+from sandbox.index.kmers import (
+    DnaRuns,
+    K,
+    canonical,
+    contains,
+    dna_runs,
+    evidence_mask,
+    kmer_hash,
+    sorted_unique,
+)
 from sandbox.index.kmerset import max_hash
 from sandbox.index.runindex import SCALED_MIN_KMERS, RunIndex
 
@@ -19,33 +28,38 @@ WINDOW = 200  # k-mer starts per window: one short read (150 bp -> 120 k-mers) a
 MIN_KMERS = 20  # distinct matching k-mers a window needs: a 50-base stretch of one read
 MIN_SHARE = 0.3  # of the window's informative k-mers: unrelated sequence sharing a few stays out
 _RUN_STRIDE = 1 << 32  # window ids: run number * stride + window number
+# Every this many k-mers one is looked up first: any 8 consecutive ones hold a probe, so a read's
+# exact 38-base stretch (8 k-mers; MIN_KMERS needs 50 bases) always gets every k-mer looked up.
+PROBE_STRIDE = 8
 
 
 @dataclass
 class ViewKmers:
-    """The canonical k-mers of one view's DNA runs, with the window ids of both tilings."""
+    """The canonical k-mers of one view's DNA runs (positions in the runs' joined buffer)."""
 
     kmers: np.ndarray
-    starts: np.ndarray  # offset of the k-mer in the joined run buffer
-    wid: tuple[np.ndarray, np.ndarray]
-    runs: list[tuple[int, bytes]]
+    starts: np.ndarray  # offset of the k-mer in ``runs.joined``
+    runs: DnaRuns
+
+    def window_ids(self, sel: np.ndarray | slice, shift: int) -> np.ndarray:
+        """Window of the selected k-mers in the tiling shifted by ``shift``: run number * stride +
+        window number in the run (ascending along the view)."""
+        starts = self.starts[sel]
+        run = self.runs.run_of(starts)
+        return run * _RUN_STRIDE + (starts - self.runs.starts[run] + shift) // WINDOW
+
+
+_TILINGS = (0, WINDOW // 2)
 
 
 def view_kmers(data: bytes) -> ViewKmers | None:
     runs = dna_runs(data, K)
-    if not runs:
+    if not len(runs):
         return None
-    joined = b"N".join(s for _, s in runs)
-    kmers, starts = canonical(joined, K)
+    kmers, starts = canonical(runs.joined, K)
     if not len(kmers):
         return None
-    bounds = np.cumsum([0] + [len(s) + 1 for _, s in runs])
-    run_at = np.zeros(len(joined) + 1, dtype=np.int64)
-    run_at[bounds[1:-1]] = 1
-    run_no = np.cumsum(run_at)[starts]  # run of every k-mer: one pass, starts are sorted anyway
-    within = starts - bounds[run_no]
-    wid = tuple(run_no * _RUN_STRIDE + (within + shift) // WINDOW for shift in (0, WINDOW // 2))
-    return ViewKmers(kmers, starts, wid, runs)
+    return ViewKmers(kmers, starts, runs)
 
 
 @dataclass
@@ -56,9 +70,9 @@ class SequenceHit:
     first: int  # start of the first confirmed k-mer in the joined buffer (for evidence)
 
 
-def _candidates(wid: np.ndarray, found: np.ndarray, need: int) -> np.ndarray:
-    """Window ids with at least ``need`` found k-mers (repeats included: an upper bound)."""
-    w = wid[found]  # already sorted: window ids grow along the view
+def _candidates(w: np.ndarray, need: int) -> np.ndarray:
+    """Window ids (of the found k-mers, ascending) with at least ``need`` of them (repeats
+    included: an upper bound)."""
     if not len(w):
         return w
     starts = np.flatnonzero(np.concatenate(([True], w[1:] != w[:-1])))
@@ -66,24 +80,49 @@ def _candidates(wid: np.ndarray, found: np.ndarray, need: int) -> np.ndarray:
     return w[starts[counts >= need]]
 
 
+def _looked_up(index: RunIndex, vk: ViewKmers) -> tuple[np.ndarray, np.ndarray]:
+    """(found, row in ``index.km`` or -1) of the view's k-mers worth a lookup.
+
+    A sampled index holds only k-mers whose hash is below its threshold: only those are looked up.
+    An exact one is probed every PROBE_STRIDE k-mers first; only near a probe that hits (two
+    windows either side) is every k-mer looked up, so unrelated sequence costs one lookup in eight.
+    """
+    n = len(vk.kmers)
+    found = np.zeros(n, dtype=bool)
+    row_of = np.full(n, -1, dtype=np.int64)
+    if index.km_scale > 1:
+        near = np.flatnonzero(kmer_hash(vk.kmers) <= max_hash(index.km_scale))
+    else:
+        probes = np.flatnonzero(index.lookup_kmers(vk.kmers[::PROBE_STRIDE])[0]) * PROBE_STRIDE
+        if not len(probes):
+            return found, row_of
+        edges = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(edges, np.maximum(probes - 2 * WINDOW, 0), 1)
+        np.add.at(edges, np.minimum(probes + 2 * WINDOW + 1, n), -1)
+        near = np.flatnonzero(np.cumsum(edges[:-1]) > 0)
+    hit, rows = index.lookup_kmers(vk.kmers[near])
+    found[near[hit]] = True
+    row_of[near[hit]] = rows
+    return found, row_of
+
+
 def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
     """Read-sized windows of the view made of the run's k-mers (None if there are none).
 
     Only windows with enough raw hits are examined further (informative-k-mer filter, distinct
-    counts), so unrelated sequence costs one prefiltered lookup per k-mer.
+    counts), so unrelated sequence costs about one prefiltered lookup per PROBE_STRIDE k-mers.
     """
     sampled = index.km_scale > 1
     need = SCALED_MIN_KMERS if sampled else MIN_KMERS
-    found_all, rows_all = index.lookup_kmers(vk.kmers)
+    found_all, row_of_all = _looked_up(index, vk)
     if found_all.sum() < need:
         return None
-    row_of_all = np.full(len(vk.kmers), -1, dtype=np.int64)
-    row_of_all[found_all] = rows_all
     keep = np.zeros(len(vk.kmers), dtype=bool)
-    for wid in vk.wid:
-        cand = _candidates(wid, found_all, need)
+    hits = np.flatnonzero(found_all)
+    for shift in _TILINGS:
+        cand = _candidates(vk.window_ids(hits, shift), need)
         if len(cand):
-            keep |= contains(cand, wid)
+            keep |= contains(cand, vk.window_ids(slice(None), shift))
     sub = np.flatnonzero(keep)
     if not len(sub):
         return None
@@ -97,8 +136,8 @@ def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
     # (window, k-mer) pair are neighbours there.  One sort serves both tilings.
     by_kmer = np.argsort(kmers, kind="stable")
     same_kmer = kmers[by_kmer[1:]] == kmers[by_kmer[:-1]]
-    for wid_all in vk.wid:
-        wid = wid_all[sub]
+    for shift in _TILINGS:
+        wid = vk.window_ids(sub, shift)
         # distinct (window, k-mer) pairs, so a repeated k-mer inside one read counts once
         w = wid[by_kmer]
         repeat = np.zeros(len(kmers), dtype=bool)
@@ -122,13 +161,3 @@ def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
     cover = np.bincount(starts, minlength=size) - np.bincount(starts + K, minlength=size)
     bases = int((np.cumsum(cover) > 0).sum())
     return SequenceHit(sorted_unique(row_of[confirmed]), windows, bases, int(starts.min()))
-
-
-def run_offset(vk: ViewKmers, joined_pos: int) -> int:
-    """Offset in the view of a position in the joined run buffer (run start + position in run)."""
-    pos = 0
-    for start, seq in vk.runs:
-        if joined_pos < pos + len(seq) + 1:
-            return start + (joined_pos - pos)
-        pos += len(seq) + 1
-    return vk.runs[-1][0]

@@ -343,6 +343,53 @@ HOT static Py_ssize_t canonical_kmers(const uint8_t *s, Py_ssize_t n, int k, uin
     return count;
 }
 
+static uint8_t LETTER[256];  /* ACGTN, either case: what a DNA run is made of */
+
+/* Runs of DNA letters as the regex [ACGTNacgtn]{k,}(?:\r?\n[ACGTNacgtn]+)* finds them (a first
+   line of >= k letters, continued over line breaks: wrapped FASTA), joined with an N between runs
+   into ``joined``; per run its view offset, joined offset and length go to ``runs`` (3 per run).
+   Returns the number of runs; *joined_len the bytes written. */
+static Py_ssize_t find_dna_runs(const uint8_t *d, Py_ssize_t n, int k, uint8_t *joined, Py_ssize_t *joined_len,
+                                int64_t *runs) {
+    Py_ssize_t count = 0, jl = 0, done = 0;  /* d[0..done) is decided */
+    /* Any run of >= k letters from ``done`` on holds one of done + k - 1, done + 2k - 1, ...: only
+       those bytes are read until one is a letter (binary and most text skip k bytes a step). */
+    for (Py_ssize_t probe = done + k - 1; probe < n; probe = done + k - 1) {
+        if (!LETTER[d[probe]]) {
+            done = probe + 1;
+            continue;
+        }
+        Py_ssize_t s = probe, i = probe + 1;
+        while (s > done && LETTER[d[s - 1]]) s--;
+        while (i < n && LETTER[d[i]]) i++;
+        done = i;
+        if (i - s < k) continue;  /* no match can start inside a shorter first line */
+        if (count) joined[jl++] = 'N';
+        Py_ssize_t j0 = jl;
+        memcpy(joined + jl, d + s, (size_t)(i - s));
+        jl += i - s;
+        for (;;) {  /* line breaks followed by more letters continue the run */
+            Py_ssize_t j = i;
+            if (j < n && d[j] == '\r') j++;
+            if (!(j < n && d[j] == '\n')) break;
+            j++;
+            if (!(j < n && LETTER[d[j]])) break;
+            Py_ssize_t t = j;
+            while (t < n && LETTER[d[t]]) t++;
+            memcpy(joined + jl, d + j, (size_t)(t - j));
+            jl += t - j;
+            i = t;
+        }
+        done = i;
+        runs[3 * count] = s;
+        runs[3 * count + 1] = j0;
+        runs[3 * count + 2] = jl - j0;
+        count++;
+    }
+    *joined_len = jl;
+    return count;
+}
+
 static inline int pop64(uint64_t x) { return __builtin_popcountll(x); }
 
 HOT static void kmer_evidence(const uint64_t *kmers, Py_ssize_t n, int k, const uint8_t *entropy_low,
@@ -408,46 +455,83 @@ typedef struct {
     int shift;
 } Directory;
 
-static inline void bucket_range(const Directory *d, uint64_t key, Py_ssize_t *lo, Py_ssize_t *hi) {
+#define BATCH 32  /* queries in flight: their cache misses (bitmap, directory, table) overlap */
+
+static inline uint64_t bucket_of(const Directory *d, uint64_t key) {
     uint64_t bk = key >> d->shift;
-    if (bk >= (uint64_t)d->buckets) bk = (uint64_t)d->buckets - 1;
-    *lo = d->starts[bk];
-    *hi = d->starts[bk + 1];
+    return bk < (uint64_t)d->buckets ? bk : (uint64_t)d->buckets - 1;
 }
 
+/* Queries go in batches, stage by stage: every bitmap byte of the batch is requested before the
+   first is read, then every directory entry of the survivors, then their first table rows. */
 static Py_ssize_t lookup_rows(const Directory *d, const uint8_t *bloom, int bloom_bits, const uint64_t *q,
                               Py_ssize_t n, uint8_t *found, int64_t *rows) {
-    Py_ssize_t count = 0;
+    Py_ssize_t count = 0, pass[BATCH], lo[BATCH], hi[BATCH];
+    uint64_t slot[BATCH];
     int shift = 64 - bloom_bits;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t key = q[i];
-        uint64_t slot = (key * BUCKET_MUL) >> shift;
-        found[i] = 0;
-        if (!((bloom[slot >> 3] >> (slot & 7)) & 1)) continue;
-        Py_ssize_t lo, hi;
-        bucket_range(d, key, &lo, &hi);
-        Py_ssize_t at = lower_bound(d->table, lo, hi, key);
-        if (at < d->rows && d->table[at] == key) {
-            found[i] = 1;
-            rows[count++] = at;
+    for (Py_ssize_t b0 = 0; b0 < n; b0 += BATCH) {
+        Py_ssize_t size = n - b0 < BATCH ? n - b0 : BATCH, survivors = 0;
+        for (Py_ssize_t j = 0; j < size; j++) {
+            slot[j] = (q[b0 + j] * BUCKET_MUL) >> shift;
+            __builtin_prefetch(bloom + (slot[j] >> 3));
+        }
+        for (Py_ssize_t j = 0; j < size; j++) {
+            found[b0 + j] = 0;
+            if ((bloom[slot[j] >> 3] >> (slot[j] & 7)) & 1) {
+                pass[survivors++] = j;
+                __builtin_prefetch(d->starts + bucket_of(d, q[b0 + j]));
+            }
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t bk = bucket_of(d, q[b0 + pass[s]]);
+            lo[s] = d->starts[bk];
+            hi[s] = d->starts[bk + 1];
+            __builtin_prefetch(d->table + lo[s]);
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t key = q[b0 + pass[s]];
+            Py_ssize_t at = lower_bound(d->table, lo[s], hi[s], key);
+            if (at < d->rows && d->table[at] == key) {
+                found[b0 + pass[s]] = 1;
+                rows[count++] = at;
+            }
         }
     }
     return count;
 }
 
-static Py_ssize_t lookup_ranges(const Directory *d, const uint64_t *q, Py_ssize_t n, int64_t *hit,
-                                int64_t *los, int64_t *his) {
-    Py_ssize_t count = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t key = q[i];
-        Py_ssize_t lo, hi;
-        bucket_range(d, key, &lo, &hi);
-        Py_ssize_t first = lower_bound(d->table, lo, hi, key);
-        if (first >= d->rows || d->table[first] != key) continue;
-        hit[count] = i;
-        los[count] = first;
-        his[count] = upper_bound(d->table, first, hi, key);  /* equal keys share a bucket */
-        count++;
+static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bloom_bits, const uint64_t *q,
+                                Py_ssize_t n, int64_t *hit, int64_t *los, int64_t *his) {
+    Py_ssize_t count = 0, pass[BATCH], lo[BATCH], hi[BATCH];
+    uint64_t slot[BATCH];
+    int shift = 64 - bloom_bits;
+    for (Py_ssize_t b0 = 0; b0 < n; b0 += BATCH) {
+        Py_ssize_t size = n - b0 < BATCH ? n - b0 : BATCH, survivors = 0;
+        for (Py_ssize_t j = 0; j < size; j++) {
+            slot[j] = (q[b0 + j] * BUCKET_MUL) >> shift;
+            __builtin_prefetch(bloom + (slot[j] >> 3));
+        }
+        for (Py_ssize_t j = 0; j < size; j++) {
+            if ((bloom[slot[j] >> 3] >> (slot[j] & 7)) & 1) {
+                pass[survivors++] = j;
+                __builtin_prefetch(d->starts + bucket_of(d, q[b0 + j]));
+            }
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t bk = bucket_of(d, q[b0 + pass[s]]);
+            lo[s] = d->starts[bk];
+            hi[s] = d->starts[bk + 1];
+            __builtin_prefetch(d->table + lo[s]);
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t key = q[b0 + pass[s]];
+            Py_ssize_t first = lower_bound(d->table, lo[s], hi[s], key);
+            if (first >= d->rows || d->table[first] != key) continue;
+            hit[count] = b0 + pass[s];
+            los[count] = first;
+            his[count] = upper_bound(d->table, first, hi[s], key);  /* equal keys share a bucket */
+            count++;
+        }
     }
     return count;
 }
@@ -586,6 +670,38 @@ static PyObject *py_canonical(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(dna_runs_doc,
+"dna_runs(data, k, joined, runs) -> (count, joined_len)\n\n"
+"Runs of ACGTN letters (either case) whose first line holds >= k of them, continued over line\n"
+"breaks, written to joined (uint8, >= len(data) + len(data) // k items) with an N between runs;\n"
+"per run (view offset, joined offset, length) to runs (int64, >= 3 * (len(data) // k + 1) items).");
+
+static PyObject *py_dna_runs(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    int k;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OiOO:dna_runs", &o[0], &k, &o[1], &o[2])) return NULL;
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "dna_runs: k must be positive");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "joined") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "runs") < 0) { release(v, 2); return NULL; }
+    Py_ssize_t n = v[0].len;
+    if (ITEMS(v[1]) < n + n / k || ITEMS(v[2]) < 3 * (n / k + 1)) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "dna_runs: joined or runs too small");
+        return NULL;
+    }
+    Py_ssize_t count, joined_len;
+    Py_BEGIN_ALLOW_THREADS
+    count = find_dna_runs(v[0].buf, n, k, v[1].buf, &joined_len, v[2].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return Py_BuildValue("nn", count, joined_len);
+}
+
 PyDoc_STRVAR(evidence_doc,
 "evidence(kmers, k, entropy_low, adapters, out) -> None\n\n"
 "out[i] = 1 when k-mer i may count as evidence: not near-periodic (period <= 6, <= 3 broken\n"
@@ -666,33 +782,71 @@ static PyObject *py_lookup(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(bloom_doc,
+"bloom(kmers, bits, out) -> None\n\n"
+"Set the bitmap bit (out: 2**bits / 8 bytes, little-endian within bytes) of every k-mer's bucket,\n"
+"the top bits of k-mer * 0x9E3779B97F4A7C15, as lookup() tests them.");
+
+static PyObject *py_bloom(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    int bits;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OiO:bloom", &o[0], &bits, &o[1])) return NULL;
+    if (bits < 3 || bits > 40) {
+        PyErr_SetString(PyExc_ValueError, "bloom: bits must be 3..40");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 8, 0, "kmers") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    if (ITEMS(v[1]) * 8 != ((Py_ssize_t)1 << bits)) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "bloom: out must hold 2**bits / 8 bytes");
+        return NULL;
+    }
+    const uint64_t *k = v[0].buf;
+    uint8_t *out = v[1].buf;
+    Py_ssize_t n = ITEMS(v[0]);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t slot = (k[i] * BUCKET_MUL) >> (64 - bits);
+        out[slot >> 3] |= (uint8_t)(1u << (slot & 7));
+    }
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(ranges_doc,
-"ranges(table, starts, shift, queries, hit, lo, hi) -> count\n\n"
-"For a sorted table (duplicates allowed) with its bucket directory: for every query present,\n"
-"its index (hit) and the rows [lo, hi) holding it, all int64 arrays as long as queries.");
+"ranges(table, starts, shift, bloom, bloom_bits, queries, hit, lo, hi) -> count\n\n"
+"For a sorted table (duplicates allowed) with its bucket directory and Bloom bitmap: for every\n"
+"query present, its index (hit) and the rows [lo, hi) holding it, all int64 arrays as long as\n"
+"queries.");
 
 static PyObject *py_ranges(PyObject *self, PyObject *args) {
-    PyObject *table, *starts, *queries, *hit, *lo, *hi;
-    int shift;
-    Py_buffer v[6];
+    PyObject *table, *starts, *bloom, *queries, *hit, *lo, *hi;
+    int shift, bloom_bits;
+    Py_buffer v[7];
     Directory d;
-    if (!PyArg_ParseTuple(args, "OOiOOOO:ranges", &table, &starts, &shift, &queries, &hit, &lo, &hi)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOiOiOOOO:ranges", &table, &starts, &shift, &bloom, &bloom_bits, &queries, &hit,
+                          &lo, &hi)) return NULL;
     if (get_directory(table, starts, shift, v, &d) < 0) return NULL;
-    if (get_buffer(queries, &v[2], 8, 0, "queries") < 0) { release(v, 2); return NULL; }
-    if (get_buffer(hit, &v[3], 8, 1, "hit") < 0) { release(v, 3); return NULL; }
-    if (get_buffer(lo, &v[4], 8, 1, "lo") < 0) { release(v, 4); return NULL; }
-    if (get_buffer(hi, &v[5], 8, 1, "hi") < 0) { release(v, 5); return NULL; }
-    Py_ssize_t n = ITEMS(v[2]);
-    if (ITEMS(v[3]) < n || ITEMS(v[4]) < n || ITEMS(v[5]) < n) {
-        release(v, 6);
-        PyErr_SetString(PyExc_ValueError, "ranges: hit, lo and hi must be as long as queries");
+    if (get_buffer(bloom, &v[2], 1, 0, "bloom") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(queries, &v[3], 8, 0, "queries") < 0) { release(v, 3); return NULL; }
+    if (get_buffer(hit, &v[4], 8, 1, "hit") < 0) { release(v, 4); return NULL; }
+    if (get_buffer(lo, &v[5], 8, 1, "lo") < 0) { release(v, 5); return NULL; }
+    if (get_buffer(hi, &v[6], 8, 1, "hi") < 0) { release(v, 6); return NULL; }
+    Py_ssize_t n = ITEMS(v[3]);
+    if (bloom_bits < 3 || bloom_bits > 40 || ITEMS(v[2]) * 8 < ((Py_ssize_t)1 << bloom_bits)
+        || ITEMS(v[4]) < n || ITEMS(v[5]) < n || ITEMS(v[6]) < n) {
+        release(v, 7);
+        PyErr_SetString(PyExc_ValueError, "ranges: bloom, hit, lo or hi of the wrong size");
         return NULL;
     }
     Py_ssize_t count;
     Py_BEGIN_ALLOW_THREADS
-    count = lookup_ranges(&d, v[2].buf, n, v[3].buf, v[4].buf, v[5].buf);
+    count = lookup_ranges(&d, v[2].buf, bloom_bits, v[3].buf, n, v[4].buf, v[5].buf, v[6].buf);
     Py_END_ALLOW_THREADS
-    release(v, 6);
+    release(v, 7);
     return PyLong_FromSsize_t(count);
 }
 
@@ -702,7 +856,9 @@ static PyMethodDef methods[] = {
     {"low_info", py_low_info, METH_VARARGS, low_info_doc},
     {"canonical", py_canonical, METH_VARARGS, canonical_doc},
     {"evidence", py_evidence, METH_VARARGS, evidence_doc},
+    {"dna_runs", py_dna_runs, METH_VARARGS, dna_runs_doc},
     {"lookup", py_lookup, METH_VARARGS, lookup_doc},
+    {"bloom", py_bloom, METH_VARARGS, bloom_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -724,10 +880,11 @@ PyMODINIT_FUNC PyInit__kernels(void) {
         POP8[c] = (uint8_t)__builtin_popcount((unsigned)c);
         CODE[c] = 4;
     }
-    const char *bases = "ACGT";
-    for (int i = 0; i < 4; i++) {
-        CODE[(uint8_t)bases[i]] = (uint8_t)i;
+    const char *bases = "ACGTN";
+    for (int i = 0; i < 5; i++) {
+        CODE[(uint8_t)bases[i]] = (uint8_t)i;  /* N stays 4: not a base */
         CODE[(uint8_t)bases[i] + 32] = (uint8_t)i;
+        LETTER[(uint8_t)bases[i]] = LETTER[(uint8_t)bases[i] + 32] = 1;
     }
     LANE_LIMIT = 0;
     for (int p = 1; p <= PERIODS; p++) LANE_LIMIT |= (uint64_t)(max_breaks(p) + 1) << (8 * (8 - p));

@@ -12,8 +12,7 @@ on PhiX alone is a control library, which the finding's samples (none) show.
 from __future__ import annotations
 
 import functools
-import re
-from bisect import bisect_left
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,16 +46,6 @@ ADAPTERS = (
     "GCAATACGTAACTGAACGAAGTACAGG",  # ONT ligation adapter bottom strand
     "AATGTACTTCGTTCAGTTACGTATTGCT",  # ONT rapid adapter
 )
-
-# A run starts with >= K letters (so common short words such as "cat" never reach Python), and may
-# continue over line breaks (wrapped FASTA).
-_RUN = re.compile(rb"[ACGTNacgtn]{%d,}(?:\r?\n[ACGTNacgtn]+)*" % K)
-# Bytes of a run as 1, everything else 0: a run of >= K (31) letters covers a whole 16-byte aligned
-# block, so blocks of sixteen 1s (two uint64 words of 0x01 bytes) are the only places to look.
-_LETTERS = bytes(int(c in b"ACGTNacgtn") for c in range(256))
-_STEP = 16  # bytes per aligned block: any K consecutive bytes contain one (K >= 2 * _STEP - 1)
-_ONES = np.uint64(0x0101010101010101)
-
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values by one sort (numpy 2's hash-based ``np.unique`` is far slower on
@@ -120,50 +109,34 @@ def kmer_hash(kmers: np.ndarray) -> np.ndarray:
     return mix64(kmers.copy())
 
 
-def dna_runs(data: bytes, k: int = K) -> list[tuple[int, bytes]]:
-    """(offset, bases) of every run of ACGTN letters >= k long; line breaks inside a run are joined
-    (wrapped FASTA), so offsets are where the run starts in ``data``.
+@dataclass(frozen=True)
+class DnaRuns:
+    """The runs of DNA letters in a view (line breaks inside a run removed), joined with an N
+    between runs, so one k-mer pass covers all of them and no k-mer spans two."""
 
-    The regex runs only where a run can start: at the first letter before an all-letter aligned
-    block (found by one translate and one word comparison), so binary and text cost no regex pass.
-    """
-    out = []
-    for m in _run_matches(data):
-        if m.end() - m.start() < k:
-            continue
-        seq = m.group()
-        if b"\n" in seq:
-            seq = seq.replace(b"\r", b"").replace(b"\n", b"")
-            if len(seq) < k:
-                continue
-        out.append((m.start(), seq))
-    return out
+    joined: np.ndarray  # uint8
+    offsets: np.ndarray  # int64: where each run starts in the view
+    starts: np.ndarray  # int64: where each run starts in ``joined``
+    lengths: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def run_of(self, pos: np.ndarray) -> np.ndarray:
+        """Run number of positions in ``joined``."""
+        return np.searchsorted(self.starts, pos, side="right") - 1
+
+    def view_offset(self, pos: int) -> int:
+        """Offset in the view of a position in ``joined`` (exact on the run's first line)."""
+        run = int(self.run_of(np.array([pos]))[0])
+        return int(self.offsets[run] + pos - self.starts[run])
 
 
-def _run_matches(data: bytes) -> list[re.Match]:
-    """``list(_RUN.finditer(data))`` without scanning the bytes that cannot start a match.
-
-    A match's first line holds >= K letters, so it covers an all-letter block; the match starts
-    where the letters before the first such block (not inside an earlier match) begin.
-    """
-    usable = len(data) // _STEP * _STEP
-    if usable < _STEP:
-        return []
-    flags = data.translate(_LETTERS)
-    words = np.frombuffer(flags, dtype=np.uint64, count=usable // 8).reshape(-1, 2) == _ONES
-    blocks = (np.flatnonzero(words[:, 0] & words[:, 1]) * _STEP).tolist()
-    out = []
-    end = 0  # where the regex would resume: data[end] is not a letter (unless end == 0)
-    i = 0
-    while i < len(blocks):
-        at = blocks[i]
-        start = max(flags.rfind(b"\0", end, at) + 1, end)
-        m = _RUN.match(data, start)
-        if m is not None:
-            out.append(m)
-            end = m.end()
-        else:  # fewer than K letters from start: no match can start before the run's end
-            stop = flags.find(b"\0", at)
-            end = len(data) if stop < 0 else stop
-        i = bisect_left(blocks, end, i)
-    return out
+def dna_runs(data: bytes, k: int = K) -> DnaRuns:
+    """Every run of ACGTN letters (either case) whose first line holds >= k of them, continued
+    over line breaks (wrapped FASTA): what ``[ACGTNacgtn]{k,}(?:\\r?\\n[ACGTNacgtn]+)*`` matches."""
+    joined = np.empty(len(data) + len(data) // k, dtype=np.uint8)
+    runs = np.empty((len(data) // k + 1, 3), dtype=np.int64)
+    count, size = _kernels.dna_runs(data, k, joined, runs)
+    runs = runs[:count]
+    return DnaRuns(joined[:size], runs[:, 0].copy(), runs[:, 1].copy(), runs[:, 2].copy())

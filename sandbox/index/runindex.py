@@ -21,7 +21,7 @@ FORMAT_VERSION = 3  # bump when the arrays or hashing change: old caches are reb
 STREAMS = ("raw", "decoded")
 _ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid")
 CONFIDENCE = 0.999  # detection-floor probability stated for a sampled index
-BLOOM_MAX_BITS = 28  # prefilter cap: 32 MiB kept (256 MiB while built), ~14% full at 40M k-mers
+BLOOM_MAX_BITS = 28  # prefilter cap: 32 MiB, ~14% full at the 40M k-mer budget
 SCALED_MIN_KMERS = 2  # sampled k-mers a view needs to count as a sequence match in a sampled index
 LOOKUP_STEP = 1 << 15  # bucket edges per numpy pass while the directory is built
 DIR_PER_BUCKET = 4  # mean table rows per directory bucket: a few halving steps in one cache line
@@ -65,10 +65,12 @@ class RunIndex:
     cached: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
     # lookup structures derived from ``km`` on first use; init=False so ``replace()`` rebuilds them
-    _bloom: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-    _bloom_bits: int = field(default=0, init=False, repr=False, compare=False)
     _km_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
+    _km_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
+                                              compare=False)
     _fp_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
+    _fp_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
+                                              compare=False)
 
     @property
     def sample_ids(self) -> list[str]:
@@ -86,8 +88,9 @@ class RunIndex:
             return tuple(np.empty(0, dtype=np.int64) for _ in range(3))  # type: ignore[return-value]
         if self._fp_dir is None:
             self._fp_dir = _Directory.build(table)
+            self._fp_bloom = bloom_filter(table)
         hit, lo, hi = (np.empty(len(hashes), dtype=np.int64) for _ in range(3))
-        n = _kernels.ranges(table, self._fp_dir.starts, self._fp_dir.shift, hashes, hit, lo, hi)
+        n = _kernels.ranges(table, self._fp_dir.starts, self._fp_dir.shift, *self._fp_bloom, hashes, hit, lo, hi)
         return hit[:n], lo[:n], hi[:n]
 
     def lookup_kmers(self, kmers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,22 +101,12 @@ class RunIndex:
         table = np.asarray(self.km)
         if not len(table) or not len(kmers):
             return found, np.empty(0, dtype=np.int64)
-        bloom, bits = self.bloom()
         if self._km_dir is None:
             self._km_dir = _Directory.build(table)
+            self._km_bloom = bloom_filter(table)
         rows = np.empty(len(kmers), dtype=np.int64)
-        n = _kernels.lookup(table, self._km_dir.starts, self._km_dir.shift, bloom, bits, kmers, found, rows)
+        n = _kernels.lookup(table, self._km_dir.starts, self._km_dir.shift, *self._km_bloom, kmers, found, rows)
         return found, rows[:n]
-
-    def bloom(self) -> tuple[np.ndarray, int]:
-        """One bit per hash bucket of the indexed k-mers (a one-hash Bloom filter, ~6% full) and its
-        bits: most k-mers of unrelated sequence are rejected by one memory read instead of a search."""
-        if self._bloom is None:
-            bits = int(min(BLOOM_MAX_BITS, max(16, math.ceil(math.log2(max(1, len(self.km)) * 16)))))
-            flags = np.zeros(1 << bits, dtype=bool)
-            flags[bloom_bucket(np.asarray(self.km), bits)] = True
-            self._bloom, self._bloom_bits = np.packbits(flags, bitorder="little"), bits
-        return self._bloom, self._bloom_bits
 
     def sample_kmer_totals(self) -> dict[str, int]:
         """Distinct k-mers per sample (of the possibly sampled set), for "share of a sample" figures."""
@@ -199,10 +192,13 @@ class RunIndex:
         )
 
 
-def bloom_bucket(kmers: np.ndarray, bits: int) -> np.ndarray:
-    """Multiplicative hash of a k-mer to ``bits`` bits (the top bits of k * odd constant), as the
-    kernels test the bitmap."""
-    return (kmers * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
+def bloom_filter(table: np.ndarray) -> tuple[np.ndarray, int]:
+    """One bit per hash bucket of the table's values (a one-hash Bloom filter, ~6% full) and its
+    bits: most absent queries are rejected by one memory read instead of a search."""
+    bits = int(min(BLOOM_MAX_BITS, max(16, math.ceil(math.log2(max(1, len(table)) * 16)))))
+    bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
+    _kernels.bloom(table, bits, bitmap)
+    return bitmap, bits
 
 
 @dataclass(frozen=True)
