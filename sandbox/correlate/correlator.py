@@ -259,10 +259,13 @@ class Correlator:
             acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
             acc.touch(payload, view.chain)
             self._count_payload(acc, payload, token)
-            for start, end, ident in found:
+            for start, end, ident, encoding in found:
                 if ident["value"] not in acc.identifiers:
-                    acc.add_evidence({"kind": "identifier", "chain": list(view.chain), "view_range": [start, end],
-                                      "identifier": ident["kind"]})
+                    row = {"kind": "identifier", "chain": list(view.chain), "view_range": [start, end],
+                           "identifier": ident["kind"]}
+                    if encoding:
+                        row["encoding"] = encoding
+                    acc.add_evidence(row)
                 acc.identifiers[ident["value"]] = ident["kind"]
                 acc.samples.update(ident.get("samples", ()))
 
