@@ -36,6 +36,7 @@
 #define BASE UINT64_C(0x100000001B3)
 #define MIX UINT64_C(0xBF58476D1CE4E5B9)
 #define LANES 4                    /* independent rolling hashes: one alone is latency-bound */
+#define BUCKET_MUL UINT64_C(0x9E3779B97F4A7C15)  /* multiplicative hash of table keys (Bloom bits) */
 #define CHAIN (16 * W)             /* positions per step: keys, mask and minima stay in L1/L2 */
 
 static uint64_t INV_BASE;          /* BASE**-1 modulo 2**64 */
@@ -336,12 +337,14 @@ HOT static Py_ssize_t canonical_kmers(const uint8_t *s, Py_ssize_t n, int k, uin
         run = c < 4 ? run + 1 : 0;
         if (i >= k - 1) {  /* write always, keep when the window is clean: no branch on content */
             out[count] = fwd < rev ? fwd : rev;
-            starts[count] = i - k + 1;
+            if (starts != NULL) starts[count] = i - k + 1;
             count += run >= k;
         }
     }
     return count;
 }
+
+static inline Py_ssize_t lower_bound(const uint64_t *t, Py_ssize_t lo, Py_ssize_t hi, uint64_t key);
 
 static uint8_t LETTER[256];  /* ACGTN, either case: what a DNA run is made of */
 
@@ -394,8 +397,12 @@ static inline int pop64(uint64_t x) { return __builtin_popcountll(x); }
 
 HOT static void kmer_evidence(const uint64_t *kmers, Py_ssize_t n, int k, const uint8_t *entropy_low,
                               const uint64_t *adapters, Py_ssize_t n_adapters, uint8_t *out) {
-    uint64_t odd = 0;
+    uint64_t odd = 0, adapter_bits[64] = {0};  /* 4096-bit filter: most k-mers skip the search */
     for (int i = 0; i < k; i++) odd |= UINT64_C(1) << (2 * i);
+    for (Py_ssize_t i = 0; i < n_adapters; i++) {
+        uint64_t h = adapters[i] * BUCKET_MUL;
+        adapter_bits[h >> 58] |= UINT64_C(1) << ((h >> 52) & 63);
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t x = kmers[i];
         int low = 0;
@@ -406,20 +413,60 @@ HOT static void kmer_evidence(const uint64_t *kmers, Py_ssize_t n, int k, const 
         uint64_t lo = x & odd, hi = (x >> 1) & odd;
         int a = pop64(~(lo | hi) & odd), c = pop64(lo & ~hi), g = pop64(hi & ~lo);
         low |= entropy_low[(a * (k + 1) + c) * (k + 1) + g];
-        if (!low && n_adapters) {
-            Py_ssize_t lo_i = 0, hi_i = n_adapters;
-            while (lo_i < hi_i) {
-                Py_ssize_t mid = (lo_i + hi_i) / 2;
-                if (adapters[mid] < x) lo_i = mid + 1; else hi_i = mid;
-            }
-            low = lo_i < n_adapters && adapters[lo_i] == x;
+        if (!low && n_adapters && (adapter_bits[(x * BUCKET_MUL) >> 58] >> (((x * BUCKET_MUL) >> 52) & 63) & 1)) {
+            Py_ssize_t at = lower_bound(adapters, 0, n_adapters, x);
+            low = at < n_adapters && adapters[at] == x;
         }
         out[i] = !low;
     }
 }
 
+/* --- sorted sets (sandbox/index/kmerset.py) --------------------------------------------------- */
+#define MAX_PARTS 64  /* parts a union takes at once: one bit each in the membership masks */
+
+/* The union of ``parts`` sorted distinct arrays (values[bounds[i]:bounds[i+1]]): sorted distinct
+   values, and per value a mask of the parts holding it (if ``masks``).  A merge of the heads. */
+static Py_ssize_t union_sorted(const uint64_t *values, const int64_t *bounds, int parts, uint64_t *out,
+                               uint64_t *masks) {
+    Py_ssize_t at[MAX_PARTS], end[MAX_PARTS], count = 0;
+    for (int i = 0; i < parts; i++) {
+        at[i] = bounds[i];
+        end[i] = bounds[i + 1];
+    }
+    if (parts == 2 && masks == NULL) {  /* the common case: a set and its pending batches */
+        Py_ssize_t i = at[0], j = at[1];
+        while (i < end[0] && j < end[1]) {
+            uint64_t a = values[i], b = values[j];
+            out[count++] = a < b ? a : b;
+            i += a <= b;
+            j += b <= a;
+        }
+        while (i < end[0]) out[count++] = values[i++];
+        while (j < end[1]) out[count++] = values[j++];
+        return count;
+    }
+    for (;;) {
+        uint64_t low = UINT64_MAX;
+        int any = 0;
+        for (int i = 0; i < parts; i++)
+            if (at[i] < end[i] && (!any || values[at[i]] < low)) {
+                low = values[at[i]];
+                any = 1;
+            }
+        if (!any) return count;
+        uint64_t mask = 0;
+        for (int i = 0; i < parts; i++)
+            if (at[i] < end[i] && values[at[i]] == low) {
+                mask |= UINT64_C(1) << i;
+                at[i]++;
+            }
+        out[count] = low;
+        if (masks != NULL) masks[count] = mask;
+        count++;
+    }
+}
+
 /* --- sorted-table lookups (sandbox/index/runindex.py) ----------------------------------------- */
-#define BUCKET_MUL UINT64_C(0x9E3779B97F4A7C15)
 
 /* First row of t[lo:hi) not below key (hi if none): branch-free halving. */
 static inline Py_ssize_t lower_bound(const uint64_t *t, Py_ssize_t lo, Py_ssize_t hi, uint64_t key) {
@@ -641,7 +688,7 @@ PyDoc_STRVAR(canonical_doc,
 "canonical(seq, k, kmers, starts) -> count\n\n"
 "Canonical 2-bit k-mers of every window of seq made only of ACGT (either case): min(forward,\n"
 "reverse complement) into kmers (uint64) and the window offsets into starts (int64); both must\n"
-"hold len(seq) - k + 1 items.");
+"hold len(seq) - k + 1 items (starts may be empty: offsets not wanted).");
 
 static PyObject *py_canonical(PyObject *self, PyObject *args) {
     PyObject *o[3];
@@ -657,14 +704,14 @@ static PyObject *py_canonical(PyObject *self, PyObject *args) {
     if (get_buffer(o[2], &v[2], 8, 1, "starts") < 0) { release(v, 2); return NULL; }
     Py_ssize_t windows = v[0].len - k + 1;
     if (windows < 0) windows = 0;
-    if (ITEMS(v[1]) < windows || ITEMS(v[2]) < windows) {
+    if (ITEMS(v[1]) < windows || (ITEMS(v[2]) != 0 && ITEMS(v[2]) < windows)) {
         release(v, 3);
         PyErr_SetString(PyExc_ValueError, "canonical: kmers and starts must hold len(seq) - k + 1 items");
         return NULL;
     }
     Py_ssize_t count = 0;
     Py_BEGIN_ALLOW_THREADS
-    if (windows > 0) count = canonical_kmers(v[0].buf, v[0].len, k, v[1].buf, v[2].buf);
+    if (windows > 0) count = canonical_kmers(v[0].buf, v[0].len, k, v[1].buf, ITEMS(v[2]) ? v[2].buf : NULL);
     Py_END_ALLOW_THREADS
     release(v, 3);
     return PyLong_FromSsize_t(count);
@@ -747,6 +794,38 @@ static int get_directory(PyObject *table, PyObject *starts, int shift, Py_buffer
         return -1;
     }
     return 0;
+}
+
+PyDoc_STRVAR(union_doc,
+"union(values, bounds, out, masks) -> count\n\n"
+"The union of sorted distinct uint64 arrays given as values[bounds[i]:bounds[i+1]] (at most 64):\n"
+"sorted distinct values into out, and into masks (if not empty) bit i set where part i holds the\n"
+"value.  out and masks must hold len(values) items.");
+
+static PyObject *py_union(PyObject *self, PyObject *args) {
+    PyObject *o[4];
+    Py_buffer v[4];
+    if (!PyArg_ParseTuple(args, "OOOO:union", &o[0], &o[1], &o[2], &o[3])) return NULL;
+    if (get_buffer(o[0], &v[0], 8, 0, "values") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 0, "bounds") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "out") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(o[3], &v[3], 8, 1, "masks") < 0) { release(v, 3); return NULL; }
+    Py_ssize_t n = ITEMS(v[0]), parts = ITEMS(v[1]) - 1;
+    const int64_t *bounds = v[1].buf;
+    int ok = parts >= 1 && parts <= MAX_PARTS && ITEMS(v[2]) >= n && (ITEMS(v[3]) == 0 || ITEMS(v[3]) >= n)
+             && bounds[0] == 0 && bounds[parts] == n;
+    for (Py_ssize_t i = 0; ok && i < parts; i++) ok = bounds[i] <= bounds[i + 1];
+    if (!ok) {
+        release(v, 4);
+        PyErr_SetString(PyExc_ValueError, "union: 1..64 parts, bounds from 0 to len(values), out and masks as long");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = union_sorted(v[0].buf, bounds, (int)parts, v[2].buf, ITEMS(v[3]) ? v[3].buf : NULL);
+    Py_END_ALLOW_THREADS
+    release(v, 4);
+    return PyLong_FromSsize_t(count);
 }
 
 PyDoc_STRVAR(lookup_doc,
@@ -859,6 +938,7 @@ static PyMethodDef methods[] = {
     {"dna_runs", py_dna_runs, METH_VARARGS, dna_runs_doc},
     {"lookup", py_lookup, METH_VARARGS, lookup_doc},
     {"bloom", py_bloom, METH_VARARGS, bloom_doc},
+    {"union", py_union, METH_VARARGS, union_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -56,16 +56,16 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def canonical(seq: bytes, k: int = K) -> tuple[np.ndarray, np.ndarray]:
+def canonical(seq: bytes, k: int = K, *, starts: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Canonical k-mers of every valid window of ``seq`` (those without N or other letters).
 
-    Returns (kmers, starts): starts are window offsets in ``seq``.
+    Returns (kmers, starts): starts are window offsets in ``seq`` (empty if not wanted).
     """
     windows = max(len(seq) - k + 1, 0)
     kmers = np.empty(windows, dtype=np.uint64)
-    starts = np.empty(windows, dtype=np.int64)
-    count = _kernels.canonical(seq, k, kmers, starts)
-    return kmers[:count], starts[:count]
+    places = np.empty(windows if starts else 0, dtype=np.int64)
+    count = _kernels.canonical(seq, k, kmers, places)
+    return kmers[:count], places[:count]
 
 
 @functools.cache
