@@ -7,7 +7,7 @@ apart make sure a read anywhere in a long run lies mostly inside one window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,13 +40,19 @@ class ViewKmers:
     kmers: np.ndarray
     starts: np.ndarray  # offset of the k-mer in ``runs.joined``
     runs: DnaRuns
+    _wid: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _place: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)), repr=False)
 
-    def window_ids(self, sel: np.ndarray | slice, shift: int) -> np.ndarray:
-        """Window of the selected k-mers in the tiling shifted by ``shift``: run number * stride +
-        window number in the run (ascending along the view)."""
-        starts = self.starts[sel]
-        run = self.runs.run_of(starts)
-        return run * _RUN_STRIDE + (starts - self.runs.starts[run] + shift) // WINDOW
+    def window_ids(self, shift: int) -> np.ndarray:
+        """Window of every k-mer in the tiling shifted by ``shift``: run number * stride + window
+        number in the run (ascending along the view); computed once per tiling."""
+        if shift not in self._wid:
+            if not self._wid:
+                run = self.runs.run_of(self.starts)
+                self._place = (run * _RUN_STRIDE, self.starts - self.runs.starts[run])
+            base, within = self._place
+            self._wid[shift] = base + (within + shift) // WINDOW
+        return self._wid[shift]
 
 
 _TILINGS = (0, WINDOW // 2)
@@ -68,6 +74,15 @@ class SequenceHit:
     windows: int  # hit windows (tiling 0 and 1, counted once per read-sized stretch)
     bases: int  # bases of the view covered by confirmed k-mers
     first: int  # start of the first confirmed k-mer in the joined buffer (for evidence)
+
+
+def _in_windows(wid: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """``np.isin(wid, windows)`` for ascending ``wid`` and sorted ``windows``: each window is a
+    stretch of ``wid``, found by two binary searches and marked in one pass."""
+    edges = np.zeros(len(wid) + 1, dtype=np.int32)
+    np.add.at(edges, np.searchsorted(wid, windows, "left"), 1)
+    np.add.at(edges, np.searchsorted(wid, windows, "right"), -1)
+    return np.cumsum(edges[:-1]) > 0
 
 
 def _candidates(w: np.ndarray, need: int) -> np.ndarray:
@@ -118,11 +133,11 @@ def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
     if found_all.sum() < need:
         return None
     keep = np.zeros(len(vk.kmers), dtype=bool)
-    hits = np.flatnonzero(found_all)
     for shift in _TILINGS:
-        cand = _candidates(vk.window_ids(hits, shift), need)
+        wid = vk.window_ids(shift)
+        cand = _candidates(wid[found_all], need)
         if len(cand):
-            keep |= contains(cand, vk.window_ids(slice(None), shift))
+            keep |= _in_windows(wid, cand)
     sub = np.flatnonzero(keep)
     if not len(sub):
         return None
@@ -132,12 +147,16 @@ def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
         considered &= kmer_hash(kmers) <= max_hash(index.km_scale)
     confirmed = np.zeros(len(kmers), dtype=bool)
     windows = 0
-    # Equal k-mers side by side, in view order: window ids grow along the view, so the repeats of a
-    # (window, k-mer) pair are neighbours there.  One sort serves both tilings.
-    by_kmer = np.argsort(kmers, kind="stable")
+    # The k-mers seen more than once in these windows, side by side in view order (a stable sort of
+    # just those): window ids grow along the view, so the repeats of a (window, k-mer) pair are
+    # neighbours there.  One sort serves both tilings.
+    value_sorted = np.sort(kmers)
+    repeated = np.unique(value_sorted[1:][value_sorted[1:] == value_sorted[:-1]])
+    twice = np.flatnonzero(contains(repeated, kmers)) if len(repeated) else np.empty(0, dtype=np.int64)
+    by_kmer = twice[np.argsort(kmers[twice], kind="stable")]
     same_kmer = kmers[by_kmer[1:]] == kmers[by_kmer[:-1]]
     for shift in _TILINGS:
-        wid = vk.window_ids(sub, shift)
+        wid = vk.window_ids(shift)[sub]
         # distinct (window, k-mer) pairs, so a repeated k-mer inside one read counts once
         w = wid[by_kmer]
         repeat = np.zeros(len(kmers), dtype=bool)
@@ -153,7 +172,7 @@ def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
         good = (hits >= need) & (hits >= MIN_SHARE * total)
         if good.any():
             windows = windows or int(good.sum())  # read-sized stretches, counted on the first tiling
-            confirmed |= contains(uniq_w[good], wid) & found
+            confirmed |= _in_windows(wid, uniq_w[good]) & found
     if not confirmed.any():
         return None
     starts = vk.starts[sub][confirmed]
