@@ -25,7 +25,7 @@ from .boilerplate import is_boilerplate
 from .identifiers import run_identifiers
 from .kmerset import READ_BATCH_BASES, KmerSetBuilder, max_hash
 from .runindex import IndexedFile, RunIndex
-from .winnow import Winnower
+from .winnow import Winnower, mix64
 
 # Byte fingerprints kept exactly (20 bytes each): ~1.8 GB of run content at one per ~113 bytes.
 # Past this the fingerprints are sampled (FracMinHash) and the index states its detection floor.
@@ -72,6 +72,13 @@ def cache_folder(run_dir: Path, cache_dir: Path | None) -> Path:
     return base / tag
 
 
+def _sample_key(hashes: np.ndarray) -> np.ndarray:
+    """What fingerprints are sampled by: winnowing keeps window minima, so their own hashes sit at
+    the bottom of the range and a threshold on them keeps nearly all; a second mix of the hash is
+    uniform again."""
+    return mix64(hashes)
+
+
 class _FingerprintSet:
     """Fingerprints of every stream, added pass by pass from any thread; sampled (FracMinHash)
     when over budget.  The result does not depend on the order passes come in."""
@@ -88,27 +95,32 @@ class _FingerprintSet:
         hashes, offsets = hashes[keep], offsets[keep]
         with self._lock:
             if self.scale > 1:
-                keep = hashes <= max_hash(self.scale)
+                keep = _sample_key(hashes) <= max_hash(self.scale)
                 hashes, offsets = hashes[keep], offsets[keep]
             self.parts.append((hashes, np.full(len(hashes), loc, dtype=np.uint32), offsets))
             self.count += len(hashes)
             while self.count > self.budget:
                 self.scale *= 2
                 limit = max_hash(self.scale)
-                self.parts = [(h[h <= limit], f[h <= limit], o[h <= limit]) for h, f, o in self.parts]
+                kept = [_sample_key(h) <= limit for h, _, _ in self.parts]
+                self.parts = [(h[k], f[k], o[k]) for (h, f, o), k in zip(self.parts, kept, strict=True)]
                 self.count = sum(len(h) for h, _, _ in self.parts)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(hashes, file stream, offset), sorted by hash, then stream and offset."""
+        """(hashes, file stream, offset), sorted by hash, then stream and offset; the parts are
+        freed as they are joined, so the peak is about twice the kept fingerprints."""
         if not self.parts:
             return np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint64)
-        self.parts.sort(key=lambda p: (int(p[1][0]), int(p[2][0])) if len(p[1]) else (-1, 0))
-        h = np.concatenate([p[0] for p in self.parts])
+        parts, self.parts = sorted(self.parts, key=lambda p: (int(p[1][0]), int(p[2][0])) if len(p[1]) else (-1, 0)), []
+        hashes, locs, offsets = (list(column) for column in zip(*parts, strict=True))
+        del parts
+        h = np.concatenate(hashes)
+        del hashes
         order = np.argsort(h, kind="stable")
         h = h[order]
-        loc = np.concatenate([p[1] for p in self.parts])[order]
-        off = np.concatenate([p[2] for p in self.parts])[order]
-        self.parts = []
+        loc = np.concatenate(locs)[order]
+        del locs
+        off = np.concatenate(offsets)[order]
         return h, loc, off
 
 

@@ -126,23 +126,36 @@ class KmerSetBuilder:
             self._sorted = {sid: k[kmer_hash(k) <= limit] for sid, k in self._sorted.items()}
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, SampleSets, int]:
-        """(sorted distinct k-mers, sample-set id of each, the sample sets, the sampling scale)."""
+        """(sorted distinct k-mers, sample-set id of each, the sample sets, the sampling scale).
+
+        The sample sets' arrays are cut into COMBINE_SLICES value ranges first, each range freed
+        once combined, so the peak is about the result plus one range, not twice the set.
+        """
         with self._lock:
             self._merge()
             sids = sorted(self._sorted)
-            arrays = [self._sorted[sid] for sid in sids]
-            self._sorted = {}
-            if not arrays:
+            if not sids:
                 return np.empty(0, np.uint64), np.empty(0, np.uint32), self.sets, self.scale
-            if len(arrays) == 1:
-                return arrays[0], np.full(len(arrays[0]), sids[0], dtype=np.uint32), self.sets, self.scale
-            edges = _slice_edges(arrays, COMBINE_SLICES)
-            kmers, owners = [], []
-            for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-                k, o = self._combine([a[np.searchsorted(a, lo): np.searchsorted(a, hi)] for a in arrays], sids)
-                kmers.append(k)
-                owners.append(o)
-            return np.concatenate(kmers), np.concatenate(owners), self.sets, self.scale
+            if len(sids) == 1:
+                kmers = self._sorted.pop(sids[0])
+                return kmers, np.full(len(kmers), sids[0], dtype=np.uint32), self.sets, self.scale
+            edges = _slice_edges(list(self._sorted.values()), COMBINE_SLICES)
+            pieces: dict[int, list[np.ndarray | None]] = {}
+            for sid in sids:
+                arr = self._sorted.pop(sid)
+                cuts = np.searchsorted(arr, edges)
+                pieces[sid] = [arr[a:b].copy() for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+                del arr
+            total = sum(len(p) for parts in pieces.values() for p in parts if p is not None)
+            kmers, owner, done = np.empty(total, dtype=np.uint64), np.empty(total, dtype=np.uint32), 0
+            for i in range(len(edges) - 1):
+                parts = [pieces[sid][i] for sid in sids]
+                for sid in sids:
+                    pieces[sid][i] = None
+                k, o = self._combine(parts, sids)
+                kmers[done: done + len(k)], owner[done: done + len(k)] = k, o
+                done += len(k)
+            return kmers[:done], owner[:done], self.sets, self.scale
 
     def _combine(self, parts: list[np.ndarray], sids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """The union of sorted sample-set arrays (one value range), each k-mer with the id of the

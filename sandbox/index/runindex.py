@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, winnow
+from . import _kernels, kmers, winnow
 
-FORMAT_VERSION = 3  # bump when the arrays or hashing change: old caches are rebuilt
+FORMAT_VERSION = 4  # bump when the arrays or hashing change: old caches are rebuilt
 STREAMS = ("raw", "decoded")
 _ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid")
 CONFIDENCE = 0.999  # detection-floor probability stated for a sampled index
@@ -127,8 +127,8 @@ class RunIndex:
         if self.km_scale == 1:
             bases = None
         else:
-            lam = _poisson_floor(SCALED_MIN_KMERS, CONFIDENCE)
-            bases = math.ceil(lam * self.km_scale)
+            lam = _poisson_floor(SCALED_MIN_KMERS, CONFIDENCE)  # sampled k-mers expected in the stretch
+            bases = math.ceil(lam * self.km_scale) + kmers.K - 1
         return {
             "exact": self.fp_scale == 1 and self.km_scale == 1, "confidence": CONFIDENCE,
             "bytes": byte_floor, "fp_scale": self.fp_scale,
@@ -246,6 +246,7 @@ def _floor_text(byte_floor: int, bases: int | None, fp_scale: int, km_scale: int
     if bases is None:
         text += "; every read is indexed (a single read is found)"
     else:
-        text += (f"; k-mers sampled 1/{km_scale}: >= {bases / 1000:.0f} kb of read sequence is found "
+        size = f"{bases / 1000:.0f} kb" if bases >= 10_000 else f"{bases} bases"
+        text += (f"; k-mers sampled 1/{km_scale}: >= {size} of read sequence is found "
                  f"with probability >= {CONFIDENCE:.1%}")
     return text

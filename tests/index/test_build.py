@@ -111,3 +111,12 @@ def test_the_index_does_not_depend_on_the_threads(tmp_path):
     assert small[0].fp_scale == small[1].fp_scale > 1 and small[0].km_scale == small[1].km_scale > 1
     for name in ("fp_hash", "fp_loc", "fp_off", "km", "km_sid"):
         assert np.array_equal(getattr(small[0], name), getattr(small[1], name)), name
+
+
+def test_fingerprints_are_sampled_evenly(gen_run, gen_index, tmp_path):
+    """Winnowing keeps window minima, so a threshold on their own hashes would keep nearly all and
+    then nothing; sampling by a second mix keeps about 1 in scale of them."""
+    exact = len(gen_index.fp_hash)
+    ix = build_index(gen_run.path, cache_dir=tmp_path, fp_budget=exact // 10)
+    assert ix.fp_scale == 16 and exact // 40 < len(ix.fp_hash) <= exact // 10
+    assert np.isin(ix.fp_hash, gen_index.fp_hash).all()
