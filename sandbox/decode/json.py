@@ -23,10 +23,8 @@ MAX_NESTING = 200
 MIN_BYTE_ARRAY = 16
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPEN = b"{["
-# Where a string of MIN_TEXT characters or more may start: a quote after a bracket, comma or colon
-# followed by MIN_TEXT plain bytes, or by an escape sooner (the parse then decides).  Every such
-# string value matches; a match that is not one only costs a parse.
-_LONG_STRING = re.compile(rb'[:\[,{][ \t\r\n]*"(?:[^"\\\n]{%d}|[^"\\\n]{0,%d}\\)' % (MIN_TEXT, MIN_TEXT - 1))
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_OPENERS = np.frombuffer(b":[,{", dtype=np.uint8)  # what a string value or key follows
 _BYTE_ARRAY = re.compile(rb"\[\s*\d{1,3}(?:\s*,\s*\d{1,3}){%d,}\s*\]" % (MIN_BYTE_ARRAY - 1))
 # A line that cannot be an NDJSON document: its first or its last visible byte is not a bracket.
 _BAD_LINE = re.compile(rb"^[ \t\r]*[^ \t\r\n\[{]|[^ \t\r\n\]}][ \t\r]*$", re.M)
@@ -91,7 +89,7 @@ class JsonDecoder(Decoder):
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         if not _nesting_ok(data):
             return
-        places = [m.end() - 1 for m in _LONG_STRING.finditer(data)]  # inside the string: its line
+        places = _long_strings(data)
         places += [m.start() for m in _BYTE_ARRAY.finditer(data)]
         if not places:
             return  # nothing long enough to decode, whatever the structure
@@ -100,6 +98,28 @@ class JsonDecoder(Decoder):
             yield from strings(doc, "json:")
             return
         yield from _ndjson(data, sorted(places))
+
+
+def _long_strings(data: bytes) -> list[int]:
+    """Where a string of MIN_TEXT characters or more may start, in a few numpy passes: a quote not
+    escaped, after a bracket, comma or colon (blanks between), whose next quote is MIN_TEXT or more
+    bytes on.  Every such string has one (an escaped quote inside only makes the gap longer); a
+    place that is not one only costs a parse."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(raw == _QUOTE)
+    if len(quotes):
+        quotes = quotes[(quotes == 0) | (raw[quotes - 1] != _BACKSLASH)]
+    if not len(quotes):
+        return []
+    gaps = np.diff(np.append(quotes, len(raw))) - 1
+    opening = quotes[gaps >= MIN_TEXT]
+    if not len(opening):
+        return []
+    solid = np.flatnonzero(raw > 32)  # the byte before a quote, blanks (and control bytes) skipped
+    before = np.searchsorted(solid, opening) - 1
+    ok = before >= 0
+    ok[ok] = np.isin(raw[solid[before[ok]]], _OPENERS)
+    return (opening[ok] + 1).tolist()  # inside the string: its line
 
 
 def _documents_on_every_line(lines: bytes) -> bool:
