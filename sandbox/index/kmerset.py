@@ -99,12 +99,15 @@ class KmerSetBuilder:
     def add_batch(self, batch: list[bytes], sid: int) -> int:
         """Add a batch of reads (safe from several threads); returns its size."""
         kmers, _ = canonical(b"N".join(batch), K, starts=False)
+        scale = self.scale  # sampled already: only the kept share is sorted and tested
+        if scale > 1:
+            kmers = kmers[kmer_hash(kmers) <= max_hash(scale)]
         kmers = sorted_unique(kmers)
         kmers = kmers[evidence_mask(kmers)]
         with self._lock:
             self.reads += len(batch)
             self.bases += sum(map(len, batch))
-            if self.scale > 1:
+            if self.scale > scale:
                 kmers = kmers[kmer_hash(kmers) <= max_hash(self.scale)]
             self._pending.setdefault(sid, []).append(kmers)
             self._pending_n += len(kmers)
