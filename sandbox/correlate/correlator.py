@@ -77,6 +77,7 @@ class _Acc:
     t_last: float = float("-inf")
     bytes_out: int = 0
     chain: list[str] = field(default_factory=list)
+    chains: dict[str, list[str]] = field(default_factory=dict)  # per evidence kind, the first view's
     samples: set[str] = field(default_factory=set)
     identifiers: dict[str, str] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
@@ -91,11 +92,13 @@ class _Acc:
     last_payload: int = 0  # the payload last counted in bytes_out (a payload's views count once)
     version: int = 0
 
-    def touch(self, payload: Payload | Observation, chain: Sequence[str]) -> None:
+    def touch(self, payload: Payload | Observation, chain: Sequence[str], evidence: str = "") -> None:
         self.t_first = min(self.t_first, payload.t_first)
         self.t_last = max(self.t_last, payload.t_last)
         if not self.chain:
             self.chain = list(chain)
+        if evidence and evidence not in self.chains:
+            self.chains[evidence] = list(chain)
         self.version += 1
 
     def add_evidence(self, row: dict[str, Any]) -> None:
@@ -197,7 +200,7 @@ class Correlator:
             if len(best) < len(q):
                 q, loc, foff, first, last = _segments(q[best], loc[best], foff[best], gap)
         acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
-        acc.touch(payload, view.chain)
+        acc.touch(payload, view.chain, "run-bytes")
         self._count_payload(acc, payload, token)
         acc.view_bytes += _union_length(q[first], q[last] + wn.K)
         for fid_stream in np.unique(loc[first]).tolist():
@@ -235,7 +238,7 @@ class Correlator:
             if hit is None:
                 continue
             acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
-            acc.touch(payload, view.chain)
+            acc.touch(payload, view.chain, "sequence")
             self._count_payload(acc, payload, token)
             if acc.bitmap is None:
                 acc.bitmap = np.zeros(len(ix.km) // 8 + 1, dtype=np.uint8)
@@ -257,7 +260,7 @@ class Correlator:
             if not found:
                 continue
             acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
-            acc.touch(payload, view.chain)
+            acc.touch(payload, view.chain, "identifier")
             self._count_payload(acc, payload, token)
             for start, end, ident, encoding in found:
                 if ident["value"] not in acc.identifiers:
@@ -352,6 +355,7 @@ class Correlator:
         detail = dict(a.detail)
         kind = a.kind
         kinds = [a.kind]
+        chain = a.chain
         if a.kind == RUN_CONTENT:
             kinds = a.kinds()
             i = self._by_run[a.run_id]
@@ -370,6 +374,7 @@ class Correlator:
             if a.identifiers:
                 ranked.append(("medium", "identifier"))
             severity, kind = max(ranked, key=lambda r: (severity_rank(r[0]), -EVIDENCE_KINDS.index(r[1])))
+            chain = a.chains.get(kind, a.chain)  # how the strongest evidence was wrapped
             bytes_matched = min(proven, a.bytes_out)
             detail["floor"] = self.indexes[i].detection_floor()["text"]
         elif a.kind == "dns-tunnel" and a.flow in content_flows:
@@ -381,7 +386,7 @@ class Correlator:
             t_first=a.t_first if a.t_first != float("inf") else 0.0,
             t_last=a.t_last if a.t_last != float("-inf") else 0.0, bytes_out=a.bytes_out,
             bytes_matched=bytes_matched, run_id=a.run_id, samples=sorted(samples), files=files,
-            chain=list(a.chain), identifiers=sorted(a.identifiers), evidence=list(a.evidence),
+            chain=list(chain), identifiers=sorted(a.identifiers), evidence=list(a.evidence),
             detail=detail, evidence_kinds=kinds,
         )
 

@@ -322,6 +322,7 @@ def test_one_finding_per_leak_with_its_evidence_kinds(gen_run, gen_index):
     assert f.evidence_kinds == ["run-bytes", "sequence", "identifier"]
     # most of the sample's genome is in 200 KB of its reads: the sequence makes it critical
     assert f.severity == "critical" and f.kind == "sequence"
+    assert f.chain == ["tcp", "http/1.1 POST /x", "gzip"]  # the chain of the evidence that decided
     assert [m.path for m in f.files] == [rel] and f.samples == [SAMPLE]
     assert {e["kind"] for e in f.evidence} == set(f.evidence_kinds)
     assert f.bytes_matched <= f.bytes_out == 60_000
