@@ -142,6 +142,7 @@ class Correlator:
         self._seen: dict[str, tuple[int, str]] = {}
         self.scanned_bytes = 0
         self._payload_no = 0  # numbers payloads so each counts once in a finding's bytes_out
+        self._to_destination: dict[tuple[str, str], tuple[int, int]] = {}  # (bases, bytes) per destination, run
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -323,6 +324,12 @@ class Correlator:
     def findings(self) -> list[Finding]:
         content_flows = {a.flow for a in self._acc.values() if a.kind == RUN_CONTENT
                          and (a.files or a.bitmap is not None)}
+        # run content each destination got over all its flows (a DNS tunnel is a flow per query)
+        self._to_destination = {}
+        for a in self._acc.values():
+            if a.kind == RUN_CONTENT:
+                bases, places = self._to_destination.get((a.destination, a.run_id), (0, 0))
+                self._to_destination[(a.destination, a.run_id)] = (bases + a.seq_bases, places + a.view_bytes)
         out = [self._finding(a, content_flows) for a in self._acc.values()]
         out.sort(key=lambda f: (-severity_rank(f.severity), f.t_first, f.id))
         return out
@@ -375,6 +382,11 @@ class Correlator:
                 ranked.append(("medium", "identifier"))
             severity, kind = max(ranked, key=lambda r: (severity_rank(r[0]), -EVIDENCE_KINDS.index(r[1])))
             chain = a.chains.get(kind, a.chain)  # how the strongest evidence was wrapped
+            bases, view_bytes = self._to_destination.get((a.destination, a.run_id), (0, 0))
+            if severity == "medium" and kind != "identifier" and (
+                    bases > SINGLE_READ_BASES or view_bytes >= HIGH_MIN_BYTES and view_bytes > a.view_bytes):
+                severity = "high"  # small on this flow, but its destination got more over others
+                detail["destination_content"] = {"bases": bases, "bytes": view_bytes}
             bytes_matched = min(proven, a.bytes_out)
             detail["floor"] = self.indexes[i].detection_floor()["text"]
         elif a.kind == "dns-tunnel" and a.flow in content_flows:

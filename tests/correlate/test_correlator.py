@@ -350,3 +350,20 @@ def test_a_token_the_file_repeats_counts_once(tmp_path):
     assert len({tuple(e["file_range"]) for e in f.evidence}) == 20  # many places (evidence is capped)
     assert f.bytes_matched == f.files[0].bytes_matched == 32 and f.bytes_out == 887
     assert f.severity == "medium"
+
+
+def test_small_pieces_on_many_flows_to_one_destination_add_up(gen_run, gen_index):
+    """A DNS tunnel sends each query from its own port: 76 bases a flow is a piece of a read
+    (medium), a dozen reads to one destination is a leak (high)."""
+    reads = gen_run.reads[SAMPLE][:12]
+    pieces = [r[i:i + 76] for r in reads for i in (0, 76)]
+    c = Correlator([gen_index])
+    c.scan(payload(pieces[0], flow="udp 10.0.0.2:40000 > 198.51.100.53:53", destination="t.exfil.test"),
+           views(pieces[0]))
+    assert {f.severity for f in c.findings()} == {"medium"}
+    for n, piece in enumerate(pieces[1:], 1):
+        c.scan(payload(piece, flow=f"udp 10.0.0.2:{40000 + n} > 198.51.100.53:53", destination="t.exfil.test"),
+               views(piece))
+    found = c.findings()
+    assert len(found) > 12 and {f.severity for f in found} == {"high"}
+    assert all(f.samples == [SAMPLE] and f.detail["destination_content"]["bases"] > 300 for f in found)
