@@ -38,9 +38,10 @@ POS_BITS = 20
 # Bytes a pass advances: a pass (CHUNK + GUARANTEE - 1 bytes) has positions below 2**POS_BITS.
 CHUNK = (1 << POS_BITS) - GUARANTEE
 SPAN = CHUNK + GUARANTEE - 1  # bytes per pass: consecutive passes share GUARANTEE - 1 bytes
-# Fingerprints a pass is first given room for (random content has one per ~113 bytes); a pass with
-# more (hostile input) is run again with room for all of them.
-ROOM_BYTES_PER_FINGERPRINT = 64
+# Fingerprints a pass is first given room for: random content has one per ~113 bytes, content
+# repeating with a period of P bytes one per P (periods up to 8 are low information); a pass with
+# more (crafted input) is run again with room for all of them.
+ROOM_BYTES_PER_FINGERPRINT = 8
 
 if (_kernels.K, _kernels.W, _kernels.POS_BITS, _kernels.PERIODS, _kernels.BREAKS_P1, _kernels.BREAKS) != (
         K, W, POS_BITS, len(LOW_INFO_PERIODS), LOW_INFO_MISMATCHES[1], LOW_INFO_MISMATCHES[2]):
