@@ -15,7 +15,6 @@ from sandbox.index.kmers import (
     DnaRuns,
     K,
     canonical,
-    contains,
     dna_runs,
     evidence_mask,
     kmer_hash,
@@ -28,6 +27,7 @@ WINDOW = 200  # k-mer starts per window: one short read (150 bp -> 120 k-mers) a
 MIN_KMERS = 20  # distinct matching k-mers a window needs: a 50-base stretch of one read
 MIN_SHARE = 0.3  # of the window's informative k-mers: unrelated sequence sharing a few stays out
 _RUN_STRIDE = 1 << 32  # window ids: run number * stride + window number
+_PAIR_HASH = np.uint64((1 << 40) - 1)  # k-mer hash bits in a (window, k-mer) key: no collision in a window
 # Every this many k-mers one is looked up first: any 8 consecutive ones hold a probe, so a read's
 # exact 38-base stretch (8 k-mers; MIN_KMERS needs 50 bases) always gets every k-mer looked up.
 PROBE_STRIDE = 8
@@ -79,10 +79,13 @@ class SequenceHit:
 def _in_windows(wid: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """``np.isin(wid, windows)`` for ascending ``wid`` and sorted ``windows``: each window is a
     stretch of ``wid``, found by two binary searches and marked in one pass."""
-    edges = np.zeros(len(wid) + 1, dtype=np.int32)
-    np.add.at(edges, np.searchsorted(wid, windows, "left"), 1)
-    np.add.at(edges, np.searchsorted(wid, windows, "right"), -1)
-    return np.cumsum(edges[:-1]) > 0
+    return _covered(np.searchsorted(wid, windows, "left"), np.searchsorted(wid, windows, "right"), len(wid))
+
+
+def _covered(starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the n places inside any of the ranges [starts, ends)."""
+    edges = np.bincount(starts, minlength=n + 1) - np.bincount(ends, minlength=n + 1)
+    return np.cumsum(edges[:n]) > 0
 
 
 def _candidates(w: np.ndarray, need: int) -> np.ndarray:
@@ -111,10 +114,7 @@ def _looked_up(index: RunIndex, vk: ViewKmers) -> tuple[np.ndarray, np.ndarray]:
         probes = np.flatnonzero(index.lookup_kmers(vk.kmers[::PROBE_STRIDE])[0]) * PROBE_STRIDE
         if not len(probes):
             return found, row_of
-        edges = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(edges, np.maximum(probes - 2 * WINDOW, 0), 1)
-        np.add.at(edges, np.minimum(probes + 2 * WINDOW + 1, n), -1)
-        near = np.flatnonzero(np.cumsum(edges[:-1]) > 0)
+        near = np.flatnonzero(_covered(np.maximum(probes - 2 * WINDOW, 0), np.minimum(probes + 2 * WINDOW + 1, n), n))
     hit, rows = index.lookup_kmers(vk.kmers[near])
     found[near[hit]] = True
     row_of[near[hit]] = rows
@@ -147,28 +147,24 @@ def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
         considered &= kmer_hash(kmers) <= max_hash(index.km_scale)
     confirmed = np.zeros(len(kmers), dtype=bool)
     windows = 0
-    # The k-mers seen more than once in these windows, side by side in view order (a stable sort of
-    # just those): window ids grow along the view, so the repeats of a (window, k-mer) pair are
-    # neighbours there.  One sort serves both tilings.
-    value_sorted = np.sort(kmers)
-    repeated = np.unique(value_sorted[1:][value_sorted[1:] == value_sorted[:-1]])
-    twice = np.flatnonzero(contains(repeated, kmers)) if len(repeated) else np.empty(0, dtype=np.int64)
-    by_kmer = twice[np.argsort(kmers[twice], kind="stable")]
-    same_kmer = kmers[by_kmer[1:]] == kmers[by_kmer[:-1]]
+    # Distinct (window, k-mer) pairs, so a k-mer repeated inside one read counts once: each k-mer
+    # as one sortable key (window rank | 40-bit k-mer hash | found | considered; equal k-mers
+    # share their flags), sorted once per tiling, equal keys side by side.
+    tag = (kmer_hash(kmers) & _PAIR_HASH) << np.uint64(2)
+    tag |= (found.astype(np.uint64) << np.uint64(1)) | considered.astype(np.uint64)
     for shift in _TILINGS:
         wid = vk.window_ids(shift)[sub]
-        # distinct (window, k-mer) pairs, so a repeated k-mer inside one read counts once
-        w = wid[by_kmer]
-        repeat = np.zeros(len(kmers), dtype=bool)
-        repeat[by_kmer[1:]] = same_kmer & (w[1:] == w[:-1])
-        sel = np.flatnonzero(considered & ~repeat)
-        if not len(sel):
+        new_window = np.concatenate(([True], wid[1:] != wid[:-1]))  # view order: windows are runs
+        uniq_w = wid[new_window]
+        rank = (np.cumsum(new_window) - 1).astype(np.uint64)
+        keys = np.sort((rank << np.uint64(42)) | tag)
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+        keys = keys[(keys & np.uint64(1)).astype(bool)]  # considered ones
+        if not len(keys):
             continue
-        wsel = wid[sel]  # in view order, so sorted: windows are runs
-        starts_w = np.flatnonzero(np.concatenate(([True], wsel[1:] != wsel[:-1])))
-        uniq_w = wsel[starts_w]
-        total = np.diff(np.append(starts_w, len(wsel)))
-        hits = np.add.reduceat(found[sel].astype(np.int64), starts_w)
+        in_window = (keys >> np.uint64(42)).astype(np.int64)
+        total = np.bincount(in_window, minlength=len(uniq_w))
+        hits = np.bincount(in_window, weights=(keys >> np.uint64(1)) & np.uint64(1), minlength=len(uniq_w))
         good = (hits >= need) & (hits >= MIN_SHARE * total)
         if good.any():
             windows = windows or int(good.sum())  # read-sized stretches, counted on the first tiling
