@@ -349,9 +349,9 @@ static inline Py_ssize_t lower_bound(const uint64_t *t, Py_ssize_t lo, Py_ssize_
 static uint8_t LETTER[256];  /* ACGTN, either case: what a DNA run is made of */
 
 /* Runs of DNA letters as the regex [ACGTNacgtn]{k,}(?:\r?\n[ACGTNacgtn]+)* finds them (a first
-   line of >= k letters, continued over line breaks: wrapped FASTA), joined with an N between runs
-   into ``joined``; per run its view offset, joined offset and length go to ``runs`` (3 per run).
-   Returns the number of runs; *joined_len the bytes written. */
+   line of >= k letters, continued over line breaks: wrapped FASTA), but not those of one letter
+   repeated, joined with an N between runs into ``joined``; per run its view offset, joined offset
+   and length go to ``runs`` (3 per run).  Returns the number of runs; *joined_len the bytes written. */
 static Py_ssize_t find_dna_runs(const uint8_t *d, Py_ssize_t n, int k, uint8_t *joined, Py_ssize_t *joined_len,
                                 int64_t *runs) {
     Py_ssize_t count = 0, jl = 0, done = 0;  /* d[0..done) is decided */
@@ -384,6 +384,13 @@ static Py_ssize_t find_dna_runs(const uint8_t *d, Py_ssize_t n, int k, uint8_t *
             i = t;
         }
         done = i;
+        uint8_t first = joined[j0] | 0x20;  /* lower case */
+        Py_ssize_t t = j0 + 1;
+        while (t < jl && (joined[t] | 0x20) == first) t++;
+        if (t == jl) {  /* one letter repeated: its only k-mer is never evidence, and it costs */
+            jl = count ? j0 - 1 : 0;
+            continue;
+        }
         runs[3 * count] = s;
         runs[3 * count + 1] = j0;
         runs[3 * count + 2] = jl - j0;

@@ -134,7 +134,8 @@ class DnaRuns:
 
 def dna_runs(data: bytes, k: int = K) -> DnaRuns:
     """Every run of ACGTN letters (either case) whose first line holds >= k of them, continued
-    over line breaks (wrapped FASTA): what ``[ACGTNacgtn]{k,}(?:\\r?\\n[ACGTNacgtn]+)*`` matches."""
+    over line breaks (wrapped FASTA): what ``[ACGTNacgtn]{k,}(?:\\r?\\n[ACGTNacgtn]+)*`` matches,
+    but for runs of one letter repeated (poly-A, NNNN): their one k-mer is never evidence."""
     joined = np.empty(len(data) + len(data) // k, dtype=np.uint8)
     runs = np.empty((len(data) // k + 1, 3), dtype=np.int64)
     count, size = _kernels.dna_runs(data, k, joined, runs)
