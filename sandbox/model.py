@@ -197,6 +197,9 @@ class Finding:
     identifiers: list[str] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    # The kinds of evidence behind this one leak, strongest first (``kind`` is the strongest that
+    # sets the severity): e.g. ["run-bytes", "sequence", "identifier"] for a FASTQ upload.
+    evidence_kinds: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
