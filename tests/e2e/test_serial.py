@@ -280,3 +280,29 @@ def test_text_dumps_on_a_line_are_found_as_on_the_network(demo, cache, tmp_path)
                      ("serial /dev/ttyS1", ("PT9006-B1",), ("serial", "base64")),
                      ("serial /dev/ttyS2", ("PT9936-T1",), ("serial", "hex")),
                      ("serial /dev/ttyS3", ("PT9006-B1",), ("serial", "hexdump@21"))}
+
+
+def test_a_bridge_that_dies_mid_session_is_said_live_and_makes_the_verdict_inconclusive(demo, cache, tmp_path):
+    """Killed from outside (OOM killer, a crash): the operator hears it at once, the dashboard turns
+    inconclusive while the session runs, and the report never says clean."""
+    with serial_bench() as bench:
+        line = bench.lines[0]
+        watch = Watch(demo, cache, tmp_path, line.spec())
+        try:
+            bridge = subprocess.run(["pgrep", "-f", f"hw.serial.bridge --record {watch.rec}"], capture_output=True,
+                                    text=True).stdout.split()
+            assert len(bridge) == 1
+            os.kill(int(bridge[0]), signal.SIGKILL)
+            wait_for(lambda: "serial bridge was killed" in str(rows(watch.db, "SELECT value FROM session WHERE "
+                                                                          "key = 'not_examined'")),
+                     "the dead bridge in the live store")
+            assert Reader(str(watch.db)).summary()["verdict"] == "inconclusive"
+            watch.proc.send_signal(signal.SIGTERM)
+            _, err = watch.proc.communicate(timeout=WAIT_S)
+        finally:
+            watch.kill()
+    assert watch.proc.returncode == 3, err
+    assert "the serial bridge was killed by signal 9 while the session ran" in err
+    report = json.loads(watch.report.read_text())
+    assert report["verdict"] == "inconclusive"
+    assert [n["where"] for n in report["not_examined"]] == [f"serial {line.spec()}"]
