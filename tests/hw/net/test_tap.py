@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from sandbox.simulate import ensure_demo
-from tests.hw.net.rig import REPO, WAIT_S
+from tests.hw.net.rig import REPO, WAIT_S, rows, wait_for
 from tests.hw.net.topology import bench
 
 pytestmark = pytest.mark.e2e
@@ -120,7 +120,8 @@ def test_mitmproxy_dying_mid_session_is_said_live_and_makes_the_verdict_inconclu
                     if "mitmdump" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
             time.sleep(0.2)
         assert mitm, proc.communicate(timeout=WAIT_S)
-        time.sleep(1.0)       # the tap is up once the session has begun writing its store
+        # the tap is up once the session has begun writing its store
+        wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", proc)
         mitm[0].kill()
         while time.monotonic() < deadline:
             if db.exists() and Reader(str(db)).summary()["verdict"] == "inconclusive":
