@@ -25,7 +25,15 @@ from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import Payload, Segment
 from sandbox.protocols import Dissector
-from sandbox.protocols.tls_decrypt import TlsDecryptError, command, decrypt, interleave, parse_pdu
+from sandbox.protocols.tls_decrypt import (
+    TlsDecryptError,
+    command,
+    decrypt,
+    interleave,
+    parse_pdu,
+    socks_connections,
+    socks_ports,
+)
 from sandbox.replay import replay
 from tests.loopback import record_lo
 from tests.protocols.tls_pair import TlsPair
@@ -324,3 +332,66 @@ def test_a_run_file_mailed_over_starttls_is_a_leak(shared_data: Path, tmp_path: 
     report = replay([pcap], [run], keylog=pair.keylog, cache_dir=tmp_path / "cache", jobs=1).report
     (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     assert leak["flow"] == "tcp 10.0.0.2:40001 > 10.0.0.9:587" and leak["chain"][:3] == ["tcp", "tls", "smtp DATA"]
+
+
+# --------------------------------------------------------------------------- TLS behind a SOCKS proxy
+
+SOCKS5_OPENING = [(True, b"\x05\x01\x00"), (False, b"\x05\x00"),
+                  (True, b"\x05\x01\x00\x03\x0dcloud.example\x01\xbb"), (False, b"\x05\x00\x00\x01\x0a\x00\x00\x09\x01\xbb")]
+SOCKS4A_OPENING = [(True, b"\x04\x01\x01\xbb\x00\x00\x00\x01rig\x00cloud.example\x00"),
+                   (False, b"\x00\x5a\x01\xbb\x0a\x00\x00\x09")]
+
+
+def _through_socks(tmp_path: Path, port: int, opening, body: bytes) -> tuple[Path, Path]:
+    """An HTTPS upload through a SOCKS proxy listening on ``port`` (the tap's --mode socks5)."""
+    pair = TlsPair(tmp_path / f"tls{port}", host="cloud.example")
+    pcap = tmp_path / f"socks{port}.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.7", port), t0=1.0)
+        for from_client, data in opening:
+            c.send(data, from_client=from_client)
+        for from_client, flight in pair.handshake():
+            c.send(flight, from_client=from_client)
+        c.send(pair.seal(b"POST /upload HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: %d\r\n\r\n" % len(body)
+                         + body))
+        c.send(pair.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False), from_client=False)
+        c.close()
+    return pcap, pair.keylog
+
+
+# tshark 4.0 dissects SOCKS decoded on another port (``-d``) but decrypts the TLS behind it only on
+# its own port 1080: the day it does, these fail (strict) and the marks go.
+TSHARK_SOCKS_GAP = pytest.mark.xfail(strict=True, reason="tshark decrypts TLS behind SOCKS only on port 1080")
+
+
+@pytest.mark.parametrize(("port", "opening"), [pytest.param(9050, SOCKS5_OPENING, marks=TSHARK_SOCKS_GAP),
+                                               pytest.param(1081, SOCKS4A_OPENING, marks=TSHARK_SOCKS_GAP),
+                                               (1080, SOCKS5_OPENING), (1080, SOCKS4A_OPENING)])
+def test_tls_behind_a_socks_proxy_on_any_port_is_decrypted(tmp_path: Path, port, opening) -> None:
+    pcap, keylog = _through_socks(tmp_path, port, opening, BODY)
+    found = socks_connections([pcap])
+    assert found == {("10.0.0.2", 40001, "10.0.0.7"): port} and socks_ports(found) == [port]
+    assert f"tcp.port=={port},socks" in command(pcap, keylog, socks=[port])
+    plain = list(decrypt(pcap, keylog))
+    assert {(s.sport, s.dport) for s in plain} == {(40001, port), (port, 40001)}    # the connection's own ports
+    got = b"".join(s.data for s in plain if s.dport == port)
+    assert got.startswith(b"POST /upload HTTP/1.1") and got.endswith(BODY)
+    if port != 1080:            # what tshark alone does: the SOCKS bytes hide the TLS session
+        assert not list(decrypt(pcap, keylog, socks={}))
+
+
+def test_no_socks_is_found_where_there_is_none(live_capture: tuple[Path, Path], shared_data: Path) -> None:
+    pcap, _ = live_capture
+    assert socks_connections([pcap]) == {}
+    assert socks_connections(sorted((shared_data / "captures" / "http").glob("*.pcap*"))[:5]) == {}
+
+
+@pytest.mark.parametrize("port", [1080, pytest.param(9050, marks=TSHARK_SOCKS_GAP)])
+def test_a_run_file_uploaded_through_a_socks_proxy_is_a_leak(shared_data: Path, tmp_path: Path, port: int) -> None:
+    run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
+    body = (run / "InterOp" / "ErrorMetricsOut.bin").read_bytes()[:20000]
+    pcap, keylog = _through_socks(tmp_path, port, SOCKS5_OPENING, body)
+    report = replay([pcap], [run], keylog=keylog, cache_dir=tmp_path / "cache", jobs=1).report
+    (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["flow"] == f"tcp 10.0.0.2:40001 > 10.0.0.7:{port}" and leak["chain"][:3] == [
+        "tcp", "tls", "http/1.1 POST /upload"]
