@@ -11,9 +11,10 @@ is one ``writev`` of the bytes mitmproxy holds, so the event loop pays a copy in
 nothing else (a disk that stalls slows the instrument down, nothing is lost).  Message lists
 mitmproxy keeps per connection are trimmed as they are recorded (multi-day runs).
 
-With ``sandbox_judge`` set (``sandbox watch --block``), each request is held until the rig has
-judged it, and killed before the upstream receives its body when it carries run data or goes
-where the bench may not; connections to unlisted names are refused in ``server_connect``.
+With ``sandbox_judge`` set (``sandbox watch --block``), each request, and each WebSocket message the
+instrument sends after an upgrade, is held until the rig has judged it, and killed (a message: dropped,
+its connection closed) before the upstream receives it when it carries run data or goes where the
+bench may not; connections to unlisted names are refused in ``server_connect``.
 Without ``sandbox_feed`` the addon does nothing, so it loads anywhere.
 """
 
@@ -225,11 +226,16 @@ class SandboxTap:
         if self.judge is not None:
             await self._hold(flow)
 
-    async def _hold(self, flow: http.HTTPFlow) -> None:
+    async def _judged(self, flow: http.HTTPFlow, op: str) -> dict:
+        """The rig's verdict on what ``flow`` just sent (in the recordings already: writes are synchronous)."""
         client = flow.client_conn
         dst = self._dst(client, flow.server_conn)
-        answer = await self.judge.ask({"op": "request", "client": _address(client.peername), "dst": _address(dst),
-                                       "host": flow.request.pretty_host, "t": time.time()})
+        return await self.judge.ask({"op": op, "client": _address(client.peername), "dst": _address(dst),
+                                     "host": flow.request.pretty_host, "t": time.time()})
+
+    async def _hold(self, flow: http.HTTPFlow) -> None:
+        client = flow.client_conn
+        answer = await self._judged(flow, "request")
         if answer.get("allow"):
             self.approved.add(client.id)
         else:
@@ -251,13 +257,30 @@ class SandboxTap:
         self.msgs.pop(flow.id, None)
 
     # -- after an upgrade, raw TCP -------------------------------------------------------------
-    def websocket_message(self, flow: http.HTTPFlow) -> None:
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
         conn = self.conns.get(flow.client_conn.id)
         messages = flow.websocket.messages
-        if conn is not None and messages:
+        if messages:
             m = messages[-1]
-            self._record("websocket", conn, m.from_client, m.is_text, m.content)
+            if conn is not None:
+                self._record("websocket", conn, m.from_client, m.is_text, m.content)
+            if self.judge is not None and m.from_client:
+                # held like a request (mitmproxy relays nothing more on this connection meanwhile)
+                answer = await self._judged(flow, "message")
+                if not answer.get("allow"):
+                    log.warning(f"sandbox: blocked a WebSocket message to {flow.request.pretty_url}: "
+                                f"{answer.get('reason')}")
+                    m.drop()
+                    self._cut(flow.client_conn)
         del messages[:-KEEP_MESSAGES]
+
+    @staticmethod
+    def _cut(client) -> None:
+        """Close a connection mid-stream: mitmproxy 11 cannot kill a WebSocket flow (its #4711), so
+        its connection handler closes the instrument's side, which ends the upstream one too."""
+        handler = ctx.master.addons.get("proxyserver").connections.get(client.id)
+        if handler is not None:
+            handler.close_connection(client)
 
     def tcp_message(self, flow) -> None:
         conn = self._conn(flow)
