@@ -13,13 +13,6 @@ plaintext we parse ourselves.  Application-data reassembly is off: each record i
 as it was on the wire.  Each record becomes one ``Segment`` with ``transport="tls"`` naming the TCP
 4-tuple it belongs to (the innermost one of a tunnelled packet); the Dissector parses it as a stream.
 
-SOCKS: Wireshark finds a SOCKS proxy only on port 1080 (it has no SOCKS heuristic), and TLS behind
-a SOCKS handshake on any other port is not decrypted.  So ``socks_ports`` finds them by content
-first (a client's first bytes on a connection are a SOCKS5 greeting or a SOCKS4 request and the
-server answers in kind), and each is decoded as SOCKS (``-d tcp.port==P,socks``): the network tap's
-``--mode socks5`` listens where the engineer says.  tshark then names the plaintext by the port the
-client asked the proxy for; it is named by the connection's own ports again (``_unsocks``).
-
 Key material: an NSS key log file, its bytes (e.g. ``Capture.tls_secrets`` from pcapng
 Decryption Secrets Blocks, which tshark also reads from the capture by itself), or neither.
 """
@@ -62,10 +55,6 @@ TAG = struct.Struct("!HH")
 TAG_END, TAG_IPV4_SRC, TAG_IPV4_DST, TAG_IPV6_SRC, TAG_IPV6_DST = 0, 20, 21, 22, 23
 TAG_SRC_PORT, TAG_DST_PORT, TAG_ORIG_FNO = 25, 26, 30
 LINKTYPE_WIRESHARK_UPPER_PDU = 252
-# Connections whose opening bytes the SOCKS scan remembers at once: a flood of SYNs must not grow it.
-MAX_SCANNED_FLOWS = 100_000
-# Ports decoded as SOCKS at most: a proxy listens on one or a few (each is a tshark argument).
-MAX_SOCKS_PORTS = 64
 # Key-log lines are at most a few hundred bytes; a file of secrets larger than this is not a key log.
 MAX_KEYLOG = 64 * 1024 * 1024
 
@@ -96,71 +85,9 @@ def handoff_protocols(tshark: str = "tshark") -> tuple[str, ...]:
     return tuple(sorted(p for p in protos | set(ALSO_DISABLED) if p and p not in keep))
 
 
-def _socks_opening(client: bytes, server: bytes) -> bool:
-    """A SOCKS5 greeting answered by a method choice, or a SOCKS4(a) request answered by a reply."""
-    if client[:1] == b"\x05" and len(client) >= 3 and len(client) == 2 + client[1]:
-        return server[:1] == b"\x05" and len(server) >= 2 and server[1] in (0, 1, 2, 3, 0xFF)
-    if client[:1] == b"\x04" and client[1:2] in (b"\x01", b"\x02") and len(client) >= 9 and client.endswith(b"\0"):
-        return server[:1] == b"\x00" and len(server) >= 8 and 0x5A <= server[1] <= 0x5D
-    return False
-
-
-Socks = dict[tuple[str, int, str], int]     # (client address, client port, proxy address) -> proxy port
-
-
-def socks_connections(captures: Sequence[Path]) -> Socks:
-    """The connections that opened with a SOCKS handshake, by their client end and proxy address."""
-    from sandbox.captures import open_capture
-
-    opening: dict[tuple, bytes] = {}      # (client, cport, server, sport) -> the client's first bytes
-    settled: set[tuple] = set()
-    found: Socks = {}
-    for path in captures:
-        try:
-            cap = open_capture(path)
-        except CaptureError:
-            continue        # tshark says why it cannot read it
-        try:
-            for seg in cap:
-                if seg is None or seg.transport != "tcp" or not seg.data:
-                    continue
-                key, back = (seg.src, seg.sport, seg.dst, seg.dport), (seg.dst, seg.dport, seg.src, seg.sport)
-                if back in opening:            # the server's first answer decides
-                    if _socks_opening(opening.pop(back), seg.data) and len(found) < MAX_SCANNED_FLOWS:
-                        found[(seg.dst, seg.dport, seg.src)] = seg.sport
-                    settled.add(back)
-                elif key not in settled and key not in opening and len(opening) + len(settled) < MAX_SCANNED_FLOWS:
-                    opening[key] = bytes(seg.data[:64])
-        finally:
-            cap.close()
-    return found
-
-
-def socks_ports(connections: Socks) -> list[int]:
-    """The proxy ports to decode as SOCKS (at most MAX_SOCKS_PORTS, the most used first)."""
-    counts: dict[int, int] = {}
-    for port in connections.values():
-        counts[port] = counts.get(port, 0) + 1
-    return sorted(sorted(counts, key=lambda p: -counts[p])[:MAX_SOCKS_PORTS])
-
-
-def _unsocks(seg: Segment, socks: Socks) -> Segment:
-    """tshark names a SOCKS connection's plaintext by the port the client asked the proxy for: name
-    it by the proxy's port again, the TCP connection's (which the Dissector knows it by)."""
-    port = socks.get((seg.src, seg.sport, seg.dst))
-    if port is not None:
-        seg.dport = port
-    elif (port := socks.get((seg.dst, seg.dport, seg.src))) is not None:
-        seg.sport = port
-    return seg
-
-
-def command(capture: str | Path, keylog_file: str | Path | None, tshark: str = "tshark",
-            socks: Iterable[int] = ()) -> list[str]:
+def command(capture: str | Path, keylog_file: str | Path | None, tshark: str = "tshark") -> list[str]:
     """The tshark command line (exposed so a report can say exactly what was run)."""
     cmd = [_tshark(tshark), "-n", "-r", str(capture), "-d", DECODE_AS, "-U", EXPORT_TAP, "-w", "-"]
-    for port in socks:
-        cmd += ["-d", f"tcp.port=={int(port)},socks"]
     for proto in handoff_protocols(tshark):   # one flag each: tshark 4.0 takes no list here
         cmd += ["--disable-protocol", proto]
     for pref in PREFS:
@@ -218,19 +145,16 @@ def _pdus(stream, channel: str, errors: list[str]) -> Iterator[Segment]:
 
 
 def decrypt(capture: str | Path | Sequence[Path], keylog: str | Path | bytes | None = None, tshark: str = "tshark",
-            channel: str = "net", socks: Socks | None = None) -> Iterator[Segment]:
+            channel: str = "net") -> Iterator[Segment]:
     """Plaintext Segments of every TLS connection tshark can decrypt, in capture order.
 
     ``capture``: a file, or pcapng files that are one capture cut in pieces (a ring buffer's): tshark
     reads their sections one after the other from a pipe, in one pass, so a TLS session whose
     handshake is in one file is decrypted in the next; frames are numbered on across the files.
     ``keylog`` is an NSS key log path, its bytes, or None (secrets embedded in a pcapng are used
-    by tshark either way).  ``socks``: the connections through a SOCKS proxy; None: found by
-    ``socks_connections`` (a pass over the capture before tshark's).  Raises ``TlsDecryptError`` when
-    tshark is missing or fails.
+    by tshark either way).  Raises ``TlsDecryptError`` when tshark is missing or fails.
     """
-    files = [Path(capture)] if isinstance(capture, str | Path) else [Path(c) for c in capture]
-    socks = socks_connections(files) if socks is None else socks
+    files = [capture] if isinstance(capture, str | Path) else list(capture)
     tmp: str | None = None
     keylog_file: str | Path | None = None
     if isinstance(keylog, bytes | bytearray):
@@ -245,7 +169,7 @@ def decrypt(capture: str | Path | Sequence[Path], keylog: str | Path | bytes | N
         keylog_file = keylog
     cat: subprocess.Popen | None = None
     try:
-        cmd = command(files[0] if len(files) == 1 else "-", keylog_file, tshark, socks_ports(socks))
+        cmd = command(files[0] if len(files) == 1 else "-", keylog_file, tshark)
         if len(files) > 1:      # sections concatenated are one pcapng stream (pcapng spec, section 3.1)
             cat = subprocess.Popen(["cat", "--", *map(str, files)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         # stderr to a file, not a pipe: a chatty tshark must not block on a full pipe we do not read
@@ -256,10 +180,7 @@ def decrypt(capture: str | Path | Sequence[Path], keylog: str | Path | bytes | N
             if cat is not None:
                 cat.stdout.close()      # tshark holds the pipe now
             damage: list[str] = []
-            if socks:
-                yield from (_unsocks(seg, socks) for seg in _pdus(proc.stdout, channel, damage))
-            else:
-                yield from _pdus(proc.stdout, channel, damage)
+            yield from _pdus(proc.stdout, channel, damage)
             code = proc.wait()
             errf.seek(0)
             err = errf.read().decode("utf-8", "replace")
@@ -281,7 +202,17 @@ def interleave(segments: Iterable[Segment], plaintext: Iterable[Segment]) -> Ite
 
     Both inputs are in frame order (a capture reader's and ``decrypt``'s output), so this is a
     lazy merge: the Dissector then sees the TLS handshake (SNI) before the plaintext it protects.
+    Plaintext is named by its frame's TCP ports: a dissector between TCP and TLS may rename them
+    (Wireshark's SOCKS, on port 1080, names the connection by the port the client asked the proxy
+    for), and the Dissector knows the connection by the ports on the wire.
     """
-    yield from (seg for _, _, seg in heapq.merge(((s.frame, 0, s) for s in segments),
-                                                  ((s.frame, 1, s) for s in plaintext),
-                                                  key=lambda x: (x[0], x[1])))
+    frame_seg: Segment | None = None
+    for _, side, seg in heapq.merge(((s.frame, 0, s) for s in segments), ((s.frame, 1, s) for s in plaintext),
+                                    key=lambda x: (x[0], x[1])):
+        if side == 0:
+            frame_seg = seg
+        elif (frame_seg is not None and frame_seg.frame == seg.frame and frame_seg.transport == "tcp"
+              and (frame_seg.src, frame_seg.dst) == (seg.src, seg.dst)
+              and (frame_seg.sport, frame_seg.dport) != (seg.sport, seg.dport)):
+            seg.sport, seg.dport = frame_seg.sport, frame_seg.dport
+        yield seg

@@ -31,8 +31,6 @@ from sandbox.protocols.tls_decrypt import (
     decrypt,
     interleave,
     parse_pdu,
-    socks_connections,
-    socks_ports,
 )
 from sandbox.replay import replay
 from tests.loopback import record_lo
@@ -359,34 +357,18 @@ def _through_socks(tmp_path: Path, port: int, opening, body: bytes) -> tuple[Pat
     return pcap, pair.keylog
 
 
-# tshark 4.0 dissects SOCKS decoded on another port (``-d``) but decrypts the TLS behind it only on
-# its own port 1080: the day it does, these fail (strict) and the marks go.
-TSHARK_SOCKS_GAP = pytest.mark.xfail(strict=True, reason="tshark decrypts TLS behind SOCKS only on port 1080")
-
-
-@pytest.mark.parametrize(("port", "opening"), [pytest.param(9050, SOCKS5_OPENING, marks=TSHARK_SOCKS_GAP),
-                                               pytest.param(1081, SOCKS4A_OPENING, marks=TSHARK_SOCKS_GAP),
+@pytest.mark.parametrize(("port", "opening"), [(9050, SOCKS5_OPENING), (1081, SOCKS4A_OPENING),
                                                (1080, SOCKS5_OPENING), (1080, SOCKS4A_OPENING)])
-def test_tls_behind_a_socks_proxy_on_any_port_is_decrypted(tmp_path: Path, port, opening) -> None:
+def test_tls_behind_a_socks_proxy_on_any_port_is_decrypted_on_its_connection(tmp_path: Path, port, opening) -> None:
     pcap, keylog = _through_socks(tmp_path, port, opening, BODY)
-    found = socks_connections([pcap])
-    assert found == {("10.0.0.2", 40001, "10.0.0.7"): port} and socks_ports(found) == [port]
-    assert f"tcp.port=={port},socks" in command(pcap, keylog, socks=[port])
-    plain = list(decrypt(pcap, keylog))
-    assert {(s.sport, s.dport) for s in plain} == {(40001, port), (port, 40001)}    # the connection's own ports
+    plain = [s for s in interleave(open_capture(pcap), decrypt(pcap, keylog)) if s.transport == "tls"]
+    # named by the connection's ports (on 1080 tshark's SOCKS dissector names it by the port asked for, 443)
+    assert {(s.sport, s.dport) for s in plain} == {(40001, port), (port, 40001)}
     got = b"".join(s.data for s in plain if s.dport == port)
     assert got.startswith(b"POST /upload HTTP/1.1") and got.endswith(BODY)
-    if port != 1080:            # what tshark alone does: the SOCKS bytes hide the TLS session
-        assert not list(decrypt(pcap, keylog, socks={}))
 
 
-def test_no_socks_is_found_where_there_is_none(live_capture: tuple[Path, Path], shared_data: Path) -> None:
-    pcap, _ = live_capture
-    assert socks_connections([pcap]) == {}
-    assert socks_connections(sorted((shared_data / "captures" / "http").glob("*.pcap*"))[:5]) == {}
-
-
-@pytest.mark.parametrize("port", [1080, pytest.param(9050, marks=TSHARK_SOCKS_GAP)])
+@pytest.mark.parametrize("port", [1080, 9050])
 def test_a_run_file_uploaded_through_a_socks_proxy_is_a_leak(shared_data: Path, tmp_path: Path, port: int) -> None:
     run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
     body = (run / "InterOp" / "ErrorMetricsOut.bin").read_bytes()[:20000]
