@@ -12,7 +12,6 @@ and its frame there, where a report points a reviewer.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from sandbox.captures import Capture, open_capture
 from sandbox.captures.pcapng import scan_secrets
 from sandbox.model import NotExamined, Segment
 from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
-from sandbox.session import SourceHealth
+from sandbox.session import CaptureSource, SourceHealth
 
 RING_NAME = re.compile(r"^(?P<stem>.+)_(?P<number>\d{5,})_(?P<time>\d{14})\.pcapng$")
 
@@ -60,27 +59,26 @@ def group_rings(paths: Sequence[Path]) -> list[list[Path]]:
     return [sorted(set(g), key=number) if isinstance(k, tuple) else g for k, g in groups.items()]
 
 
-class RingReplaySource:
+class RingReplaySource(CaptureSource):
     """A ``Source`` over a saved ring's files (see the module docstring)."""
 
     def __init__(self, paths: Sequence[Path], keylog: bytes = b"", channel: str = "",
                  errors: list[dict[str, str]] | None = None) -> None:
         self.paths = [Path(p) for p in paths]
-        self.name = ring_name(self.paths[0].parent, RING_NAME.match(self.paths[0].name).group("stem"))
-        self._channel = channel
-        self.done = False
-        self._errors = errors if errors is not None else []
         self.captures: list[Capture] = []
         self.offsets: list[int] = []          # frames in the files before each one
-        self._last_t = -math.inf
-        secrets = [keylog] + [scan_secrets(p) for p in self.paths]
+        super().__init__(self.paths[0], keylog, channel=channel, errors=errors)
+        self.name = ring_name(self.paths[0].parent, RING_NAME.match(self.paths[0].name).group("stem"))
+
+    def _open(self) -> None:
+        secrets = [self.keylog] + [scan_secrets(p) for p in self.paths]
         lines = dict.fromkeys(ln for s in secrets for ln in s.splitlines() if ln.strip())  # each file has them all
-        segments: Iterator[Segment] = self._segments()
+        segments: Iterator[Segment] = self._chained()
         if lines:
             segments = interleave(segments, self._plaintext(b"\n".join(lines) + b"\n"))
-        self._iter = segments
+        self._segments = segments
 
-    def _segments(self) -> Iterator[Segment]:
+    def _chained(self) -> Iterator[Segment]:
         offset = 0
         for path in self.paths:
             cap = open_capture(path)
@@ -110,26 +108,6 @@ class RingReplaySource:
                 counts[ch] = counts.get(ch, 0) + n
         return self._channel or (max(counts, key=counts.get) if counts else "net")
 
-    def poll(self, limit: int) -> list[Segment]:
-        if self.done:
-            return []
-        out: list[Segment] = []
-        for seg in self._iter:
-            out.append(seg)
-            if len(out) >= limit:
-                break
-        else:
-            self.done = True
-        if out:
-            self._last_t = max(self._last_t, out[-1].t)
-        return out
-
-    def watermark(self, now: float) -> float:
-        return math.inf if self.done else self._last_t
-
-    def finish(self) -> None:
-        pass      # saved files: read to their end
-
     @property
     def position(self) -> int:
         done = sum(p.stat().st_size for p in self.paths[:max(0, len(self.captures) - 1)])
@@ -146,6 +124,9 @@ class RingReplaySource:
 
     def not_examined(self) -> list[NotExamined]:
         return [n for cap in self.captures for n in cap.stats.not_examined(str(cap.path))]
+
+    def capture_errors(self) -> list[str]:
+        return [e for cap in self.captures for e in cap.errors]
 
     def close(self) -> None:
         for cap in self.captures:
