@@ -3,6 +3,7 @@ decrypted in the next, frames are numbered across the files and located back in 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,20 @@ def test_replay_of_the_ring_files_equals_the_replay_of_their_concatenation(ring,
     at, whole_at = leak["location"], next(f["location"] for f in by_whole["findings"] if f["id"] == leak["id"])
     assert at["capture"] == str(files[1]) and at["frame"] + first_frames == whole_at["frame"]
     assert at["byte_offset"] is not None
+
+
+def test_a_ring_session_bundles_every_file_and_its_bundle_replays_the_same(ring, shared_data, tmp_path, capsys):
+    from sandbox.cli import main
+
+    files, _, _ = ring
+    run, db, out = shared_data / RUN, tmp_path / "store.sqlite", tmp_path / "evidence.tar.zst"
+    first = tmp_path / "first.json"
+    assert main(["replay", *map(str, files), "--run", str(run), "--db", str(db), "--json", str(first),
+                 "--cache-dir", str(tmp_path / "cache"), "--quiet"]) == 1
+    assert main(["bundle", str(db), str(out), "--quiet"]) == 0
+    again = tmp_path / "again.json"
+    assert main(["replay", "--bundle", str(out), "--run", str(run), "--json", str(again),
+                 "--cache-dir", str(tmp_path / "cache")]) == 1
+    n = len(json.loads(first.read_text())["findings"])
+    assert n and f"bundle: {n} of {n} findings reproduced" in capsys.readouterr().out
+    assert [c["path"] for c in json.loads(again.read_text())["captures"]][0].endswith("000-net_*.pcapng")
