@@ -16,6 +16,7 @@ from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smtp import SmtpParser
 from sandbox.protocols.tls import TlsParser
+from sandbox.protocols.usb import UsbDeviceParser
 from sandbox.protocols.websocket import WebSocketParser
 
 STREAM_PARSERS: list[type[StreamParser]] = [
@@ -33,4 +34,5 @@ DATAGRAM_PARSERS: list[type[DatagramParser]] = [
 ]
 CHANNEL_PARSERS: dict[str, list[type[StreamParser]]] = {
     "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded
+    "usb": [UsbDeviceParser],  # the whole device: descriptors, then class decoders (sandbox.protocols.usb.FUNCTIONS)
 }

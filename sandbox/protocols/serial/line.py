@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.raw import RawParser
+from sandbox.protocols.serial import transfers
 from sandbox.protocols.serial.transfer import FileData, FileEnd, FileStart, Unclaimed
 
 # File bytes per Payload: a whole typical serial transfer (bench files of a few hundred KB at
@@ -60,11 +61,9 @@ class SerialLineParser:
         return True
 
     def __init__(self, ctx: FlowContext) -> None:
-        from sandbox.protocols.serial import TRANSFERS  # read at construction: the registry may grow
-
         self.ctx = ctx
         self.raw = RawParser(ctx)
-        self.transfers = list(TRANSFERS)
+        self.transfers = list(transfers.TRANSFERS)  # read at construction: the registry may grow
         self.pos = dict.fromkeys(DIRECTIONS, 0)          # line offset of the next byte fed
         self.raw_pos = dict.fromkeys(DIRECTIONS, 0)      # line offset the raw parser has reached
         self.hold = {d: bytearray() for d in DIRECTIONS}
