@@ -74,6 +74,16 @@ class FatVolume:
         self.short_names: dict[str, set[bytes]] = {"/": set()}
         self._format(label, serial, partitioned, sectors)
 
+    @property
+    def last_lba(self) -> int:
+        return self.start + self.total - 1
+
+    def mount_reads(self) -> list[tuple[int, int]]:
+        """What Linux reads when the stick appears and is mounted: partition table, boot sector,
+        the start of the FAT, the root directory."""
+        root = (self.root_lba, 32) if self.bits == 16 else (self.cluster_lba(2), self.spc)
+        return [(0, 8), (self.start, 8), (self.fat_lba, 8), root]
+
     # -- sectors --------------------------------------------------------------------------------
     def read(self, lba: int, count: int = 1) -> bytes:
         return b"".join(self.sectors.get(lba + i, bytes(SECTOR)) for i in range(count))

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sandbox.captures.usbwriter import BULK, INTERRUPT, UsbmonWriter, UsbPcapWriter, UsbWriter, setup
 from sandbox.captures.writer import LINKTYPE_RAW, ethernet
@@ -162,10 +163,20 @@ class UsbBench:
 
 # ---- mass storage -----------------------------------------------------------------------------
 
+class StickImage(Protocol):
+    """What a stick holds, as the host sees it: sectors to read and what mounting reads first."""
+
+    last_lba: int
+
+    def read(self, lba: int, count: int = 1) -> bytes: ...
+
+    def mount_reads(self) -> list[tuple[int, int]]: ...
+
+
 class StickHost:
     """The host's usb-storage driver talking SCSI to a stick that holds ``volume``."""
 
-    def __init__(self, bench: UsbBench, device: Device, volume: FatVolume) -> None:
+    def __init__(self, bench: UsbBench, device: Device, volume: FatVolume | StickImage) -> None:
         self.bench, self.device, self.volume = bench, device, volume
         self.tag = 1
 
@@ -188,13 +199,10 @@ class StickHost:
         self.command(bytes([0x12, 0, 0, 0, 36, 0]), data_in=(b"\x00\x80\x06\x02\x1f\x00\x00\x00" + b"SanDisk "
                                                              + b"Ultra Fit       " + b"1.00"))
         self.command(bytes(6))                                            # TEST UNIT READY
-        last = self.volume.start + self.volume.total - 1
+        last = self.volume.last_lba
         self.command(bytes([0x25]) + bytes(9), data_in=struct.pack(">II", last, SECTOR))
-        self.read(0, 8)
-        v = self.volume
-        self.read(v.start, 8)
-        self.read(v.fat_lba, 8)
-        self.read(v.root_lba if v.bits == 16 else v.cluster_lba(2), 8 if v.bits == 32 else 32)
+        for lba, count in self.volume.mount_reads():
+            self.read(lba, count)
 
     def read(self, lba: int, count: int) -> None:
         cdb = struct.pack(">BBIBHB", 0x28, 0, lba, 0, count, 0)

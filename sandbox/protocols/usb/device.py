@@ -213,13 +213,14 @@ class UsbDeviceParser:
                                ("serial", d.i_serial)):
                 if index in device.strings:
                     meta[key] = device.strings[index]
-        classes = [fn.name for fn in self.active if fn is not self.default] if self.active else []
         if device.interfaces:
             meta["interfaces"] = sorted({class_name(i.cls) for i in device.interfaces})
-        if classes:
-            meta["usb_class"] = ", ".join(dict.fromkeys(classes))
-        elif device.interfaces:
-            meta["usb_class"] = ", ".join(meta["interfaces"])
+            # what each interface is: its decoder's name, else its class (vendor, audio, ...)
+            names = [self.by_interface[i.number].name if self.by_interface.get(i.number) not in (None, self.default)
+                     else class_name(i.cls) for i in device.interfaces if i.cls != CDC_DATA]
+            meta["usb_class"] = ", ".join(dict.fromkeys(names)) or "cdc-data"
+        elif self.active and any(fn is not self.default for fn in self.active):
+            meta["usb_class"] = ", ".join(dict.fromkeys(fn.name for fn in self.active if fn is not self.default))
         elif d is not None:
             meta["usb_class"] = class_name(d.cls) if d.cls else "per interface"
         if device.appeared:

@@ -170,6 +170,7 @@ class ClusterVolume:
         self.cluster = cluster      # bytes per cluster
         self.heap = heap            # disk byte offset of cluster 2
         self.clusters = clusters    # clusters in the heap
+        self.root_cluster = 0       # first cluster of the root directory when it lives in the heap
 
     def in_data(self, offset: int) -> bool:
         return self.heap <= offset < self.heap + self.clusters * self.cluster
@@ -209,7 +210,9 @@ class ClusterVolume:
         runs: list[Run] = []
         budget = [MAX_ENTRIES]
         root = self.root(disk)
-        self._walk(disk, root, "/", 0, runs, budget, set())
+        if self.root_cluster:       # a root directory in the heap (FAT32, exFAT) is named too
+            self._add(runs, self.chain(disk, self.root_cluster, -(-len(root) // self.cluster) or 1), "/", len(root))
+        self._walk(disk, root, "/", 0, runs, budget, {self.root_cluster})
         return FileMap(self.heap, self.cluster, runs)
 
     def _walk(self, disk: Disk, data: bytes, path: str, depth: int, runs: list[Run], budget: list[int],
