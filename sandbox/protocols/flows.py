@@ -100,7 +100,7 @@ class _Lane:
 
 class _Flow:
     __slots__ = ("info", "key", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim",
-                 "server", "via")
+                 "server", "via", "channel")
 
     def __init__(self, info: FlowInfo, key: tuple, out: Endpoint, inn: Endpoint, transport: str) -> None:
         self.info = info
@@ -116,12 +116,13 @@ class _Flow:
         self.claim: Claim | None = None
         self.server: Endpoint | None = None   # set when the flow takes any client port (see _serve)
         self.via: tuple[str, ...] = ()        # chain of the carrier its Segments were found in
+        self.channel = info.channel           # how its Segments are dissected (``info.channel``: the carrier's)
 
     @property
     def scope(self) -> Any:
         """What keeps this flow apart from one with the same endpoints: its channel, and the carrier
         its Segments were found in (two USB modems may give the instrument the same address)."""
-        return (self.info.channel, *self.via) if self.via else self.info.channel
+        return (self.channel, *self.via) if self.via else self.channel
 
     def take_claim(self, shared: dict[str, Any]) -> None:
         """Pick up a claim on this flow's listening (non-opener) endpoint, else on the other."""
@@ -291,14 +292,17 @@ class Dissector:
         else:
             fid = self._unique(f"{transport} {_fmt(*out_ep)} > {_fmt(*in_ep)}")
         destination = in_ep[0] if seg.channel == "net" else f"{seg.channel} {in_ep[0]}"
-        info = FlowInfo(flow=fid, channel=seg.channel, transport=transport, src=out_ep[0], sport=out_ep[1],
+        via = seg.meta.get("via") if seg.meta else None
+        # a carrier's frames (a USB modem's) are findings of the carrier's channel: they left through USB
+        channel = str(seg.meta.get("carrier", seg.channel)) if via else seg.channel
+        info = FlowInfo(flow=fid, channel=channel, transport=transport, src=out_ep[0], sport=out_ep[1],
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
         self.records.open(info)
         flow = _Flow(info, key, out_ep, in_ep, transport)
+        flow.channel = seg.channel
         flow.opener = opener
         if transport == "tcp":
             flow.take_claim(self.shared)
-        via = seg.meta.get("via") if seg.meta else None
         if via:
             flow.via = tuple(via)
             info.meta["via"] = " > ".join(flow.via)
@@ -599,7 +603,7 @@ class Dissector:
         sport, dport = info.sport, info.dport     # as the contract names them: out side, in side
         chosen = None
         parsers = (self.stream_parsers if lane.kind == "stream" else self.datagram_parsers
-                   if lane.kind == "datagram" else self.channel_parsers[info.channel])
+                   if lane.kind == "datagram" else self.channel_parsers[flow.channel])
         for cls in parsers:
             try:
                 hit = (cls.detect(first_out or first_in, sport, dport) if lane.kind == "datagram"
@@ -654,7 +658,7 @@ class Dissector:
         lane.decided = True
         # only a parser that recognised the content takes the client's other ports, not a port hint
         if (lane.kind == "datagram" and lane.pending and not hinted and getattr(parser, "any_client_port", False)
-                and flow.info.channel == "net"):
+                and flow.channel == "net"):
             _, direction, data, _ = lane.pending[0]
             sender, receiver = (flow.out, flow.inn) if direction == "out" else (flow.inn, flow.out)
             self._serve(flow, sender if parser.from_server(data) else receiver)

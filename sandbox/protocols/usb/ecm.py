@@ -79,7 +79,7 @@ class EthernetFunction:
                     out.append(self.ctx.blind(what, size, t))
             ip.blind.clear()
         if seg is not None:
-            seg.meta = {**(seg.meta or {}), "via": self.ctx.chain}
+            seg.meta = {**(seg.meta or {}), "via": self.ctx.chain, "carrier": self.ctx.channel}
             self.ctx.inject(seg)
 
     def control(self, tr: Transfer) -> Items:
