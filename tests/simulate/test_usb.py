@@ -16,7 +16,7 @@ from sandbox.replay import replay
 from sandbox.simulate import ensure_demo
 from sandbox.simulate.fatimage import FatVolume
 from sandbox.simulate.runfolder import sample_fastqs
-from sandbox.simulate.traffic import INSTRUMENT, RESOLVER, Bench
+from sandbox.simulate.traffic import INSTRUMENT, Bench
 from sandbox.simulate.usb import (
     NetworkLink,
     SerialHost,
