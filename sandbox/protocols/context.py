@@ -217,5 +217,28 @@ class DatagramParser(Protocol):
     def close(self, t: float) -> Items: ...
 
 
+class ChannelParser(Protocol):
+    """The parser of a whole USB device or serial line (``registry.CHANNEL_PARSERS``, by channel).
+
+    It is a stream parser of the flow's two directions (``detect``, ``feed``, ``close``, and an
+    ``idle(t)`` since a line or a device may go quiet for long); one that declares
+    ``feed_segment(direction, segment)`` gets whole Segments instead of their bytes (a USB transfer
+    says its endpoint, type, length and control request in ``segment.meta``).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, ctx: FlowContext) -> None: ...
+
+    @staticmethod
+    def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool: ...
+
+    def feed(self, direction: str, data: bytes, t: float) -> Items: ...
+
+    def idle(self, t: float) -> Items: ...
+
+    def close(self, t: float) -> Items: ...
+
+
 def _labels(label: str | tuple[str, ...]) -> tuple[str, ...]:
     return (safe_text(label),) if isinstance(label, str) else tuple(safe_text(part) for part in label)

@@ -54,6 +54,7 @@ NEW_PATHS = {"msc": "mass-storage", "cdc-ecm": "network", "cdc-ncm": "network", 
              "cdc-acm": "serial"}
 NEW_DEVICE_SEVERITY = "medium"
 USB_DEVICE = "usb-device"
+UNDESCRIBED = "not described in the capture"
 
 
 class _Device:
@@ -223,6 +224,8 @@ class UsbDeviceParser:
             meta["usb_class"] = ", ".join(dict.fromkeys(fn.name for fn in self.active if fn is not self.default))
         elif d is not None:
             meta["usb_class"] = class_name(d.cls) if d.cls else "per interface"
+        else:       # enumerated before the capture began and nothing recognised by content yet
+            meta["usb_class"] = UNDESCRIBED
         if device.appeared:
             meta["appeared"] = device.appeared
         if not self.sent and d is not None:
