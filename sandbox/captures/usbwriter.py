@@ -39,6 +39,12 @@ def setup(request_type: int, request: int, value: int = 0, index: int = 0, lengt
     return struct.pack("<BBHHH", request_type, request, value, index, length)
 
 
+def string_descriptor(text: str) -> bytes:
+    """A string descriptor (USB 2.0 9.6.7): UTF-16LE, at most 126 units."""
+    raw = text.encode("utf-16-le")[:252]
+    return bytes([2 + len(raw), 3]) + raw
+
+
 class _UsbWriter:
     linktype = LINKTYPE_USB_LINUX_MMAPPED
 

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sandbox.captures.usbwriter import BULK, INTERRUPT, UsbmonWriter, UsbPcapWriter, UsbWriter, setup
+from sandbox.captures.usbwriter import (
+    BULK,
+    INTERRUPT,
+    UsbmonWriter,
+    UsbPcapWriter,
+    UsbWriter,
+    setup,
+    string_descriptor,
+)
 from sandbox.captures.writer import LINKTYPE_RAW, ethernet
 
 from .fatimage import SECTOR, FatVolume, Write
@@ -53,11 +61,6 @@ def endpoint(address: int, kind: int, max_packet: int = 512, interval: int = 0) 
 
 def configuration(body: bytes, interfaces: int) -> bytes:
     return struct.pack("<BBHBBBBB", 9, 2, 9 + len(body), interfaces, 1, 0, 0x80, 50) + body
-
-
-def string_descriptor(text: str) -> bytes:
-    raw = text.encode("utf-16-le")
-    return bytes([2 + len(raw), 3]) + raw
 
 
 def cdc_functional(master: int, slave: int, extra: bytes = b"") -> bytes:
@@ -336,13 +339,19 @@ def write_stick_capture(path: Path, files: dict[str, bytes], *, fmt: str = "usbm
                         t0: float = T0, device: Device | None = None) -> Device:
     """A capture of a FAT stick plugged into the instrument PC and given ``files`` (path -> bytes,
     directories made as needed); returns the stick (its ``address`` is the device on bus 1)."""
+    with open_writer(path, fmt) as w:
+        return stick_session(w, files, fat_bits=fat_bits, t0=t0, device=device)
+
+
+def stick_session(w: UsbWriter, files: dict[str, bytes], *, fat_bits: int = 32, t0: float = T0,
+                  device: Device | None = None) -> Device:
+    """The stick of ``write_stick_capture``, into a writer the caller holds (a live recording)."""
     volume = FatVolume(bits=fat_bits, sectors=1 << 20 if fat_bits == 32 else 1 << 17,
                        cluster_sectors=8 if fat_bits == 32 else 4)
-    with open_writer(path, fmt) as w:
-        bench = UsbBench(w, t0)
-        dev = bench.plug(device or stick())
-        host = StickHost(bench, dev, volume)
-        host.attach()
-        bench.wait(2.0)
-        host.copy(files)
+    bench = UsbBench(w, t0)
+    dev = bench.plug(device or stick())
+    host = StickHost(bench, dev, volume)
+    host.attach()
+    bench.wait(2.0)
+    host.copy(files)
     return dev
