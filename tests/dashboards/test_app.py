@@ -75,7 +75,14 @@ def test_usb_panel_lists_devices_classes_bytes_out_and_findings_per_device(dash_
     from sandbox.simulate import ensure_demo
     from sandbox.simulate.runfolder import sample_fastqs
     from sandbox.simulate.traffic import INSTRUMENT, Bench
-    from sandbox.simulate.usb import NetworkLink, UsbBench, keyboard, network_adapter, open_writer, stick_session
+    from sandbox.simulate.usb import (
+        NetworkLink,
+        UsbBench,
+        keyboard,
+        network_adapter,
+        open_writer,
+        stick_session,
+    )
     from sandbox.simulate.wire import http_request, http_response
     from sandbox.store import Store
     from tests.hw.test_watch import REPO
