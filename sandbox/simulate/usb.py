@@ -31,6 +31,7 @@ from sandbox.captures.usbwriter import (
 )
 from sandbox.captures.writer import LINKTYPE_RAW, ethernet
 
+from .diskimage import DiskImage, changes
 from .fatimage import SECTOR, FatVolume, Write
 
 T0 = 1763892000.0          # 2025-11-23T10:00:00Z, the demo run's date
@@ -354,4 +355,18 @@ def stick_session(w: UsbWriter, files: dict[str, bytes], *, fat_bits: int = 32, 
     host.attach()
     bench.wait(2.0)
     host.copy(files)
+    return dev
+
+
+def write_image_capture(path: Path, before: bytes, after: bytes, *, fmt: str = "usbmon", t0: float = T0,
+                        device: Device | None = None) -> Device:
+    """A capture of a stick holding disk image ``before`` that the host turns into ``after`` (images
+    another tool made: mkfs.fat and mcopy for FAT12, mkfs.exfat and ``ExfatImage`` for exFAT)."""
+    with open_writer(path, fmt) as w:
+        bench = UsbBench(w, t0)
+        dev = bench.plug(device or stick())
+        host = StickHost(bench, dev, DiskImage(before))
+        host.attach()
+        bench.wait(2.0)
+        host.write(changes(before, after))
     return dev

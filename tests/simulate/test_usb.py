@@ -5,6 +5,7 @@ and file name, the benign devices stay clean, and tshark dissects what we write 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from sandbox.captures.usbwriter import INTERRUPT
 from sandbox.replay import replay
 from sandbox.simulate import ensure_demo
+from sandbox.simulate.exfatimage import ExfatImage
 from sandbox.simulate.fatimage import FatVolume
 from sandbox.simulate.runfolder import sample_fastqs
 from sandbox.simulate.traffic import INSTRUMENT, Bench
@@ -27,6 +29,7 @@ from sandbox.simulate.usb import (
     open_writer,
     serial_adapter,
     stick,
+    write_image_capture,
     write_stick_capture,
 )
 from sandbox.simulate.wire import http_request, http_response
@@ -66,6 +69,52 @@ def test_a_stick_given_a_fastq_gz_is_a_leak_naming_the_file_sample_and_device(fm
     assert hit["files"][0]["fraction"] > 0.99     # fingerprints, not a byte count
     (new,) = on_device(report, "usb-device")
     assert new["severity"] == "medium" and new["chain"] == [f"usb 1.{dev.address}", "new device"]
+
+
+TOOL_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
+
+
+def _tool(*argv: str) -> None:
+    """A file-system tool (dosfstools, mtools, exfatprogs: ``scripts/install-system-deps.sh``)."""
+    found = shutil.which(argv[0], path=TOOL_PATH)
+    if found is None:
+        pytest.skip(f"{argv[0]} not installed (scripts/install-system-deps.sh)")
+    subprocess.run([found, *argv[1:]], check=True, capture_output=True,
+                   env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+
+
+def test_a_fat12_stick_made_by_mkfs_fat_and_written_by_mcopy(demo, tmp_path):
+    image = tmp_path / "sbx-usb-fat12.img"
+    _tool("mkfs.fat", "-F", "12", "-C", str(image), "4096")
+    before = image.read_bytes()
+    (tmp_path / "reads.fastq.gz").write_bytes(demo[2])
+    _tool("mmd", "-i", str(image), "::RUN")
+    _tool("mcopy", "-i", str(image), str(tmp_path / "reads.fastq.gz"), "::RUN/READS.FQ.GZ")
+    capture = tmp_path / "sbx-usb-fat12.pcapng"
+    dev = write_image_capture(capture, before, image.read_bytes())
+    (hit,) = on_device(report_of(capture, demo), "run-bytes")
+    assert hit["chain"] == [f"usb 1.{dev.address}", "msc", "scsi WRITE", "fat:/RUN/READS.FQ.GZ"]
+    assert hit["samples"] == [demo[1]] and hit["severity"] == "critical"
+
+
+@pytest.mark.parametrize("fmt", ["usbmon", "usbpcap"])
+def test_an_exfat_stick_names_the_file(fmt, demo, tmp_path):
+    image = tmp_path / "sbx-usb-exfat.img"
+    with open(image, "wb") as f:
+        f.truncate(64 << 20)
+    _tool("mkfs.exfat", str(image))
+    before = image.read_bytes()
+    volume = ExfatImage(before)
+    volume.add("/Sequencing Runs/run 42/reads of sample one.fastq.gz", demo[2])
+    image.write_bytes(volume.bytes())
+    _tool("fsck.exfat", "-n", str(image))         # the image is one Linux would mount
+    capture = tmp_path / f"sbx-usb-exfat-{fmt}.pcapng"
+    dev = write_image_capture(capture, before, volume.bytes(), fmt=fmt)
+    report = report_of(capture, demo)
+    (hit,) = on_device(report, "run-bytes")
+    assert hit["chain"] == [f"usb 1.{dev.address}", "msc", "scsi WRITE",
+                            "exfat:/Sequencing Runs/run 42/reads of sample one.fastq.gz"]
+    assert hit["samples"] == [demo[1]] and hit["files"][0]["fraction"] > 0.99
 
 
 def test_tshark_reads_the_scsi_writes_we_write_at_the_lbas_we_assemble(demo, tmp_path):

@@ -201,7 +201,13 @@ class ClusterVolume:
         parts = []
         for cluster in self.chain(disk, first, limit, contiguous):
             data = disk.read(self.cluster_offset(cluster), self.cluster)
-            if data is None:
+            if data is None:    # hosts write a directory sector by sector: the known ones still count
+                at = self.cluster_offset(cluster)
+                for off in range(0, self.cluster, self.sector):
+                    sector = disk.read(at + off, self.sector)
+                    if sector is None:
+                        break
+                    parts.append(sector)
                 break
             parts.append(data)
         return b"".join(parts)
