@@ -265,3 +265,17 @@ def test_tshark_reads_every_format_we_write(tmp_path):
         errors = subprocess.run(["tshark", "-r", str(capture), "-Y", "_ws.malformed || _ws.expert.severity >= error"],
                                 capture_output=True, text=True, check=True).stdout
         assert errors == ""
+
+
+def test_a_capture_that_cut_transfers_is_inconclusive_never_clean(demo, tmp_path):
+    from sandbox.captures.usbwriter import UsbmonWriter
+
+    capture = tmp_path / "sbx-usb-cut.pcapng"
+    with UsbmonWriter(capture, capture_limit=4096) as w:
+        bench = UsbBench(w)
+        dev = bench.plug(stick())
+        bench.bulk(dev, dev.out_ep, b"\x00" * 9000)        # a vendor write nobody can look into whole
+    report = report_of(capture, demo)
+    assert report["verdict"] == "inconclusive"
+    (row,) = report["not_examined"]
+    assert (row["where"], row["bytes"]) == (str(capture), 9000 - 4096) and "cut by the capture" in row["what"]
