@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements.lock | cksum | cut -d' ' -f1)
+# The compiled kernels: pip builds them at install; an edited _kernels.c is rebuilt in place.
+KERNELS := sandbox/index/_kernels$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
 # mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy.in)
 MITM_VENV  := .venv-mitmproxy
@@ -10,7 +12,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: setup system demo test lint bench lock lock-mitmproxy fuzz clean
 
-setup: $(STAMP) $(MITM_STAMP)
+setup: $(STAMP) $(KERNELS) $(MITM_STAMP)
 
 # Runtime dependencies exactly as locked (hashes checked), then the project itself, then the test
 # tools at the versions the suite last passed with.
@@ -27,6 +29,9 @@ $(MITM_STAMP): mitmproxy.lock
 	$(MITM_VENV)/bin/python -m pip install -q --upgrade pip
 	$(MITM_VENV)/bin/python -m pip install -q --require-hashes -r mitmproxy.lock
 	rm -f $(MITM_VENV)/.installed-* && touch $@
+
+$(KERNELS): sandbox/index/_kernels.c setup.py | $(STAMP)
+	$(VENV)/bin/python setup.py -q build_ext --inplace
 
 system:
 	bash scripts/install-system-deps.sh

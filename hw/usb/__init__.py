@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from hw.net.dumpcap import Dumpcap
-from hw.tap import TapError
+from hw.tap import ProcessWatch, TapError
 from hw.usb.inventory import INVENTORY, read_inventory, write_inventory
 from hw.usb.usbmon import ALL_BUSES, UsbmonError, check, interface_for
+from sandbox.model import NotExamined
 from sandbox.session import CaptureSource, Source
 
 RECORDING = "usb.pcapng"
@@ -43,6 +44,7 @@ class UsbTap:
         self.root = root
         self.writer_delay = writer_delay
         self.dumpcap: Dumpcap | None = None
+        self.watch = ProcessWatch(f"usb {self.interface}")
 
     def start(self, session_dir: Path) -> list[Source]:
         try:
@@ -57,10 +59,16 @@ class UsbTap:
         os.chmod(inventory, 0o600)
         self.dumpcap = Dumpcap(self.interface, path)
         self.dumpcap.start()
+        self.watch.add("dumpcap", self.dumpcap.proc, "the USB recording ended and what the instrument sent over "
+                       "USB was not examined")
         return [CaptureSource(inventory, follow=True, channel="usb", writer_delay=self.writer_delay),
                 CaptureSource(path, follow=True, channel="usb", writer_delay=self.writer_delay)]
 
+    def failures(self) -> list[NotExamined]:
+        return self.watch.check()
+
     def stop(self) -> None:
+        self.watch.stop()
         if self.dumpcap is not None:
             self.dumpcap.stop()
 

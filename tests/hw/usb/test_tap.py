@@ -91,3 +91,10 @@ def test_live_usb_findings_while_running_then_the_same_as_replay(tmp_path):
     kinds = {(f["kind"], f["channel"], tuple(f["chain"])) for f in live_report["findings"]}
     assert ("run-bytes", "usb", ("usb 1.2", "msc", "scsi WRITE", "fat:/RUN/reads.fastq.gz")) in kinds
     assert ("usb-device", "usb", ("usb 1.2", "new device")) in kinds
+
+
+def test_a_usb_tap_that_never_started_has_no_failures():
+    tap = UsbTap("all")
+    assert tap.failures() == []
+    tap.stop()
+    assert tap.failures() == []

@@ -1,7 +1,6 @@
-"""The registered serial transfer decoders (see ``sandbox.protocols.serial``): one line each.
+"""The transfer decoders a serial line looks for: one line each (``transfer.py`` says what one is).
 
-Order matters only when two find a start at the same place.  Kept apart from the package so the
-line parser reads the list at construction without importing its own package.
+Order matters only when two find a start at the same place.
 """
 
 from __future__ import annotations
