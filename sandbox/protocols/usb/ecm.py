@@ -82,6 +82,20 @@ class EthernetFunction:
             seg.meta = {**(seg.meta or {}), "via": self.ctx.chain, "carrier": self.ctx.channel}
             self.ctx.inject(seg)
 
+    def leftovers(self, tr: Transfer, used: list[tuple[int, int]], out: Items) -> None:
+        """OUT bytes of a transfer that no header or frame accounts for (gaps between frames, trailers,
+        frames past MAX_FRAME) go raw: nothing hides in a transfer's slack.  Zero padding is skipped."""
+        if tr.direction != "out":
+            return
+        rest, at = bytearray(), 0
+        for off, n in sorted(used):
+            if off > at:
+                rest += tr.data[at:off]
+            at = max(at, off + n)
+        rest += tr.data[at:]
+        if rest.strip(b"\0"):
+            out += self.raw.feed("out", bytes(rest), tr.t)
+
     def control(self, tr: Transfer) -> Items:
         """Class requests with OUT data: not frames; scanned raw (IN answers are context)."""
         if tr.direction == "out" and tr.data:

@@ -26,15 +26,16 @@ MAX_NDPS = 16
 MAX_DATAGRAMS = 2048
 
 
-def datagrams(block: bytes) -> list[tuple[int, int]] | None:
-    """(offset, length) of every frame in an NTB, or None when ``block`` is not one."""
+def datagrams(block: bytes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+    """(offset, length) of every frame in an NTB, and of its header and pointer tables; None when
+    ``block`` is not one."""
     sig = block[:4]
     if sig == b"NCMH" and len(block) >= NTH16.size:
         index = NTH16.unpack_from(block)[4]
-        wide = False
+        wide, headers = False, [(0, NTH16.size)]
     elif sig == b"ncmh" and len(block) >= NTH32.size:
         index = NTH32.unpack_from(block)[4]
-        wide = True
+        wide, headers = True, [(0, NTH32.size)]
     else:
         return None
     found: list[tuple[int, int]] = []
@@ -48,15 +49,16 @@ def datagrams(block: bytes) -> list[tuple[int, int]] | None:
             sig, length, nxt = NDP16.unpack_from(block, index)
             entry, size, first = struct.Struct("<HH"), 4, index + NDP16.size
         if sig[:3].lower() != b"ncm":
-            return found or None
+            break
         end = min(len(block), index + length)
+        headers.append((index, end - index))
         for at in range(first, end - size + 1, size):
             off, n = entry.unpack_from(block, at)
             if not off or not n or len(found) >= MAX_DATAGRAMS:
                 break
             found.append((off, n))
         index = nxt
-    return found
+    return (found, headers) if found or len(headers) > 1 else None
 
 
 class CdcNcmFunction(EthernetFunction):
@@ -76,13 +78,16 @@ class CdcNcmFunction(EthernetFunction):
         if tr.kind != "bulk" or not tr.data:
             return []
         out: Items = []
-        found = datagrams(tr.data)
-        if found is None:
+        parsed = datagrams(tr.data)
+        if parsed is None:
             if tr.direction == "out":
                 out += self.raw.feed("out", tr.data, tr.t)
             return out
+        found, used = parsed
         for off, n in found:
             piece = tr.data[off:off + min(n, MAX_FRAME)]
             if piece:
                 self.frame(piece, tr.direction, tr.t, tr.frame, out)
+            used.append((off, len(piece)))
+        self.leftovers(tr, used, out)     # padding between datagrams, bytes no table points at
         return out

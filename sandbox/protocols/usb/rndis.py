@@ -26,16 +26,16 @@ TRIPLES = frozenset(((0x02, 0x02, 0xFF), (0xE0, 0x01, 0x03), (0xEF, 0x04, 0x01))
 MAX_MESSAGES = 1024
 
 
-def packets(data: bytes) -> tuple[list[tuple[int, int]], int]:
-    """(offset, length) of each frame in the packet messages of a transfer, and the bytes parsed."""
-    found: list[tuple[int, int]] = []
+def packets(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
+    """(message offset, frame offset, frame length) of each packet message of a transfer, and the
+    bytes the whole messages span."""
+    found: list[tuple[int, int, int]] = []
     off = 0
     while off + HEADER_SIZE <= len(data) and len(found) < MAX_MESSAGES:
         mtype, mlen, doff, dlen = PACKET_HEADER.unpack_from(data, off)
         if mtype != PACKET_MSG or mlen < HEADER_SIZE or off + mlen > len(data) or 8 + doff + dlen > mlen:
             break
-        if dlen:
-            found.append((off + 8 + doff, dlen))
+        found.append((off, off + 8 + doff, dlen))
         off += mlen
     return found, off
 
@@ -50,7 +50,7 @@ class RndisFunction(EthernetFunction):
     @staticmethod
     def detect(data: bytes) -> bool:
         found, used = packets(data)
-        return bool(found) and used == len(data)
+        return any(n for _, _, n in found) and used == len(data)
 
     def transfer(self, tr: Transfer) -> Items:
         if tr.kind == "control":
@@ -58,10 +58,12 @@ class RndisFunction(EthernetFunction):
         if tr.kind != "bulk" or not tr.data:
             return []
         out: Items = []
-        found, used = packets(tr.data)
-        for off, n in found:
-            self.frame(tr.data[off:off + min(n, MAX_FRAME)], tr.direction, tr.t, tr.frame, out)
-        rest = tr.data[used:]
-        if rest and tr.direction == "out" and rest.strip(b"\0"):   # a short packet pads with zeros
-            out += self.raw.feed("out", rest, tr.t)
+        found, _ = packets(tr.data)
+        used = []
+        for message, off, n in found:
+            piece = tr.data[off:off + min(n, MAX_FRAME)]
+            if piece:
+                self.frame(piece, tr.direction, tr.t, tr.frame, out)
+            used += [(message, HEADER_SIZE), (off, len(piece))]
+        self.leftovers(tr, used, out)     # padding, per-packet info, bytes after the last message
         return out
