@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.captures import open_capture
 from sandbox.captures.usbwriter import INTERRUPT
+from sandbox.protocols import Dissector
 from sandbox.replay import replay
 from sandbox.simulate import ensure_demo
 from sandbox.simulate.exfatimage import ExfatImage
@@ -32,7 +34,7 @@ from sandbox.simulate.usb import (
     write_image_capture,
     write_stick_capture,
 )
-from sandbox.simulate.wire import http_request, http_response
+from sandbox.simulate.wire import client_hello, http_request, http_response, server_hello, tls_record
 
 REPO = Path(__file__).resolve().parents[2]
 FORMATS = ("usbmon", "usbmon48", "usbpcap")
@@ -217,6 +219,28 @@ def test_a_usb_network_adapter_carrying_an_http_upload_and_dns_is_a_leak(kind, d
     assert new["chain"] == [label, "new device"]
 
 
+def test_tls_through_a_usb_modem_is_judged_by_its_name_like_any_tls(demo, tmp_path):
+    capture = tmp_path / "sbx-usb-net-tls.pcapng"
+    with open_writer(capture) as w:
+        usb = UsbBench(w)
+        net = Bench(NetworkLink(usb, usb.plug(network_adapter("ecm")), INSTRUMENT), t0=usb.t)
+        conv = net.connect(("203.0.113.50", 443))
+        net.exchange(conv, client_hello("telemetry.vendor.example", bytes(32), bytes(32)),
+                     server_hello(bytes(32), bytes(32), bytes(32)))
+        conv.send(tls_record(23, bytes(range(256)) * 64))
+        net.close(conv)
+    dissector = Dissector()
+    for seg in open_capture(capture):
+        dissector.feed(seg)
+    dissector.close()
+    (tls,) = [f for f in dissector.flows.values() if f.transport == "tcp"]
+    assert (tls.channel, tls.app, tls.meta["sni"], tls.meta["via"]) == ("usb", "tls", "telemetry.vendor.example",
+                                                                       "usb 1.2 > cdc-ecm")
+    report = report_of(capture, demo)
+    assert {f["destination"] for f in report["findings"] if f["kind"] != "usb-device"} <= {
+        "telemetry.vendor.example"}
+
+
 def test_tshark_dissects_the_frames_inside_our_ecm_capture(demo, tmp_path):
     capture = tmp_path / "sbx-usb-net-ecm.pcapng"
     _network_capture(capture, "ecm", b"hello", fmt="usbmon")
@@ -242,10 +266,11 @@ def test_a_keyboard_is_benign_and_context_only(demo, tmp_path):
     assert report["verdict"] == "clean" and report["findings"] == []
 
 
-def test_every_device_on_one_bus_and_the_network_capture_beside_it(demo, tmp_path):
+@pytest.mark.parametrize("fmt", ["usbmon", "usbpcap"])
+def test_a_usb_capture_beside_a_network_capture(fmt, demo, tmp_path):
     """A USB capture mixed with a network capture: both read, each leak on its own channel."""
-    usb_capture = tmp_path / "sbx-usb-bus.pcapng"
-    write_stick_capture(usb_capture, {"RUN/reads.fastq.gz": demo[2]})
+    usb_capture = tmp_path / f"sbx-usb-bus-{fmt}.pcapng"
+    write_stick_capture(usb_capture, {"RUN/reads.fastq.gz": demo[2]}, fmt=fmt)
     net_capture = ensure_demo(REPO / "captures" / "demo")[1]
     report = replay([usb_capture, net_capture], [demo[0]], cache_dir=demo[3]).report
     channels = {f["channel"] for f in report["findings"] if f["severity"] in ("high", "critical")}
