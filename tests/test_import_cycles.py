@@ -2,8 +2,7 @@
 
 The graph is read from the source (ast), lazy imports inside functions included: a cycle hidden
 behind a function-level import is still a cycle (it only moves the failure to run time).
-``from pkg import name`` is an edge to ``pkg.name`` when that is a module (a compiled one is a leaf),
-else to ``pkg``;
+``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else to ``pkg``;
 a module's implicit import of its parent packages is not an edge (every submodule has it).
 """
 
@@ -37,12 +36,6 @@ def _is_package(name: str) -> bool:
     return MODULES.get(name, Path()).name == "__init__.py"
 
 
-def _is_extension(package: str, name: str) -> bool:
-    """A compiled module (``sandbox/index/_kernels.c``, built by pip): a leaf, not its package."""
-    folder = ROOT.joinpath(*package.split("."))
-    return (folder / f"{name}.c").exists() or any(folder.glob(f"{name}.*.so"))
-
-
 def _resolve(module: str, level: int, target: str | None) -> str:
     if not level:
         return target or ""
@@ -74,8 +67,7 @@ def imports_of(module: str) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = _resolve(module, node.level, node.module)
-            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES or _is_extension(base, a.name) else base
-                     for a in node.names]
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
         else:
             continue
         found.update(n for n in names if n in MODULES and n != module)
