@@ -122,5 +122,5 @@ def parse_string(data: bytes) -> str | None:
     if len(data) < 2 or data[1] != DT_STRING:
         return None
     body = data[2:min(len(data), max(2, data[0]))]
-    text = body[: 2 * MAX_STRING - (len(body) % 2)].decode("utf-16-le", "replace")
+    text = body[: min(len(body) - len(body) % 2, 2 * MAX_STRING)].decode("utf-16-le", "replace")   # whole units
     return safe_text(text.rstrip("\0"))
