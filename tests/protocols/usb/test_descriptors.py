@@ -7,7 +7,13 @@ import random
 import subprocess
 
 from sandbox.captures import open_capture
-from sandbox.protocols.usb.descriptors import MAX_INTERFACES, MAX_STRING, parse_config, parse_device, parse_string
+from sandbox.protocols.usb.descriptors import (
+    MAX_INTERFACES,
+    MAX_STRING,
+    parse_config,
+    parse_device,
+    parse_string,
+)
 from sandbox.simulate.usb import configuration, endpoint, interface, network_adapter, serial_adapter
 
 
