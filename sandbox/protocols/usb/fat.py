@@ -18,6 +18,9 @@ DIR_ENTRY = 32
 ATTR_LFN, ATTR_DIRECTORY, ATTR_VOLUME = 0x0F, 0x10, 0x08
 DELETED, END = 0xE5, 0x00
 SECTOR_SIZES = frozenset((512, 1024, 2048, 4096))
+# LFN entries of one name: 20 hold 260 UTF-16 units, past the 255 a long name may have; a longer
+# run is hostile (and would make collecting it quadratic).
+MAX_LFN_ENTRIES = 20
 
 
 def _lfn_checksum(short: bytes) -> int:
@@ -120,7 +123,7 @@ class FatVolume(ClusterVolume):
             if attr & 0x3F == ATTR_LFN:
                 if first & 0x40:
                     long_parts, checksum = [], e[13]
-                if e[13] == checksum:
+                if e[13] == checksum and len(long_parts) < MAX_LFN_ENTRIES:
                     chars = e[1:11] + e[14:26] + e[28:32]
                     long_parts.insert(0, chars.decode("utf-16-le", "replace"))
                 continue
