@@ -2,7 +2,8 @@
 file (its USB mass-storage and CDC dissectors run on every record), side by side.
 
 Captures (written once in --workdir by the project's USB bench): a FAT32 stick given FASTQ.gz files
-(the favourable case: ~120 KiB SCSI WRITEs), a USB modem (RNDIS) carrying an HTTP upload of the same
+(the favourable case: ~120 KiB SCSI WRITEs), the same stick given 2000 small files in 50 folders
+(unfavourable: every file's directory and FAT writes change what names the held data), a USB modem (RNDIS) carrying an HTTP upload of the same
 (one Ethernet frame per message, re-dissected), and the unfavourable case: a USB-serial adapter
 sending the reads a few bytes per transfer, and a keyboard's 8-byte reports.  Prints MB/s,
 transfers/s and the ratio to tshark, with the machine's load.
@@ -40,6 +41,7 @@ from sandbox.simulate.wire import http_request, http_response  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SERIAL_TRANSFER = 16        # bytes per CDC-ACM transfer in the unfavourable case (a chatty UART bridge)
+SMALL_FILES = 2000          # 4 KiB files copied to a stick in the unfavourable naming case (a BCL folder)
 
 
 def payload(run: Path, size: int) -> bytes:
@@ -51,12 +53,16 @@ def payload(run: Path, size: int) -> bytes:
 def write_captures(workdir: Path, run: Path, size: int) -> dict[str, Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     data = payload(run, size)
-    paths = {name: workdir / f"{name}.pcapng" for name in ("stick", "rndis", "serial-16B", "keyboard")}
+    paths = {name: workdir / f"{name}.pcapng" for name in ("stick", "stick-files", "rndis", "serial-16B",
+                                                            "keyboard")}
     if all(p.exists() for p in paths.values()):
         return paths
     with open_writer(paths["stick"]) as w:
         part = -(-len(data) // 8)
         stick_session(w, {f"RUN/part{i:02}.fastq.gz": data[i * part:(i + 1) * part] for i in range(8)})
+    with open_writer(paths["stick-files"]) as w:       # unfavourable: every file re-reads the directory tree
+        stick_session(w, {f"RUN/L001/C{i // 40}.1/s_{i}.bcl": data[i * 4096:(i + 1) * 4096]
+                          for i in range(min(SMALL_FILES, len(data) // 4096))})
     with open_writer(paths["rndis"]) as w:
         usb = UsbBench(w)
         net = Bench(NetworkLink(usb, usb.plug(network_adapter("rndis")), INSTRUMENT), t0=usb.t)

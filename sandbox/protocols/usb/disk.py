@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -151,6 +152,8 @@ MAX_DEPTH = 16
 MAX_ENTRIES = 100_000
 MAX_CHAIN = 1 << 20
 MAX_PATH = 1024
+# Bytes of one directory followed when its size is not given: FAT allows 65536 entries of 32 bytes.
+MAX_DIRECTORY = 2 << 20
 
 
 class ClusterVolume:
@@ -180,11 +183,13 @@ class ClusterVolume:
 
     def chain(self, disk: Disk, first: int, limit: int, contiguous: bool = False) -> list[int]:
         """Clusters of a chain from ``first``, at most ``limit``."""
-        out: list[int] = []
+        return list(self._clusters(disk, first, limit, contiguous))
+
+    def _clusters(self, disk: Disk, first: int, limit: int, contiguous: bool) -> Iterator[int]:
         cluster = first
         seen: set[int] = set()
-        while 2 <= cluster < self.clusters + 2 and len(out) < min(limit, MAX_CHAIN) and cluster not in seen:
-            out.append(cluster)
+        while 2 <= cluster < self.clusters + 2 and len(seen) < min(limit, MAX_CHAIN) and cluster not in seen:
+            yield cluster
             seen.add(cluster)
             nxt = None if contiguous else self.fat_entry(disk, cluster)
             if nxt is None:
@@ -193,13 +198,12 @@ class ClusterVolume:
                 break
             else:
                 cluster = nxt
-        return out
 
     def directory(self, disk: Disk, first: int, size: int = 0, contiguous: bool = False) -> bytes:
         """A directory's bytes as far as they are known (a cluster never seen ends it)."""
-        limit = -(-size // self.cluster) if size else MAX_CHAIN
+        limit = -(-(size or MAX_DIRECTORY) // self.cluster)
         parts = []
-        for cluster in self.chain(disk, first, limit, contiguous):
+        for cluster in self._clusters(disk, first, limit, contiguous):
             data = disk.read(self.cluster_offset(cluster), self.cluster)
             if data is None:    # hosts write a directory sector by sector: the known ones still count
                 at = self.cluster_offset(cluster)

@@ -38,6 +38,11 @@ INQUIRY, READ_CAPACITY_10, SERVICE_ACTION_IN = 0x12, 0x25, 0x9E
 # Bytes of written data held for a name: a few seconds of a fast stick; past it the oldest goes out
 # by block number (a live finding must not wait for a sync that never comes).
 MAX_HELD_BYTES = 64 << 20
+# Capture seconds between rebuilds of a volume's file map while its directories keep changing, and
+# the held bytes that rebuild it at once: names land within a second, and a copy of thousands of
+# small files costs a rebuild a second, not one per file.
+REMAP_S = 1.0
+REMAP_BYTES = 16 << 20
 # Named bytes of one file gathered into one Payload: decoders peel a whole compressed piece at once.
 FILE_PIECE = 1 << 20
 # Files listed in the flow's meta (the dashboard shows them); later ones are still named.
@@ -100,6 +105,9 @@ class _Unit:
         self.probed = -1          # disk version the volume was last looked for at
         self.map: FileMap | None = None
         self.mapped = -1          # disk version the file map was built at
+        self.mapped_at = 0.0      # ...and when (capture time)
+        self.tried = 0            # held pieces before this index found no name in the current map
+        self.tried_bytes = 0      # ...and their bytes
         self.held: list[_Held] = []
         self.held_bytes = 0
         self.pieces: dict[str, _Piece] = {}
@@ -208,7 +216,11 @@ class MassStorageFunction:
         unit.held.append(_Held(offset, data, t))
         unit.held_bytes += len(data)
         while unit.held_bytes > MAX_HELD_BYTES and unit.held:
-            self._emit_held(unit, unit.held.pop(0), out)
+            oldest = unit.held.pop(0)
+            if unit.tried:
+                unit.tried -= 1
+                unit.tried_bytes -= len(oldest.data)
+            self._emit_held(unit, oldest, out)
 
     def _volume(self, unit: _Unit, offset: int = -1, data: bytes = b"") -> Volume | None:
         if unit.volume is None and unit.probed != unit.disk.version:
@@ -218,15 +230,23 @@ class MassStorageFunction:
                 self.ctx.info.meta["filesystem"] = unit.volume.kind
         return unit.volume
 
-    def _name_held(self, unit: _Unit, t: float, out: Items) -> None:
-        """Name what is held, if the volume's directories now say whose it is."""
+    def _name_held(self, unit: _Unit, t: float, out: Items, force: bool = False) -> None:
+        """Name what is held, if the volume's directories now say whose it is.
+
+        The file map is rebuilt from the directories when they changed, at most once per ``REMAP_S``
+        of capture time unless ``REMAP_BYTES`` wait for a name (or ``force``: the device went
+        quiet): a copy of thousands of small files changes them with every file, and rebuilding
+        each time would be quadratic.  Pieces already tried against the current map are not
+        looked up again."""
         if not unit.held or self._volume(unit) is None:
             return
-        if unit.map is None or unit.mapped != unit.disk.version:
-            unit.mapped = unit.disk.version
+        stale = unit.map is None or unit.mapped != unit.disk.version
+        if stale and (force or unit.map is None or t - unit.mapped_at >= REMAP_S or unit.held_bytes >= REMAP_BYTES):
+            unit.mapped, unit.mapped_at = unit.disk.version, t
             unit.map = unit.volume.files(unit.disk)
+            unit.tried = unit.tried_bytes = 0
         keep: list[_Held] = []
-        for held in unit.held:
+        for held in unit.held[unit.tried:]:
             pieces = unit.map.pieces(held.offset, held.data)
             if all(run is None for run, _, _ in pieces):
                 keep.append(held)
@@ -236,8 +256,10 @@ class MassStorageFunction:
                     keep.append(_Held(at, data, held.t))
                 else:
                     self._file_bytes(unit, run, at, data, held.t, out)
-        unit.held = keep
-        unit.held_bytes = sum(len(h.data) for h in keep)
+        unit.held[unit.tried:] = keep
+        unit.tried = len(unit.held)
+        unit.tried_bytes += sum(len(h.data) for h in keep)
+        unit.held_bytes = unit.tried_bytes
 
     def _file_bytes(self, unit: _Unit, run: Run, at: int, data: bytes, t: float, out: Items) -> None:
         piece = unit.pieces.get(run.path)
@@ -279,13 +301,13 @@ class MassStorageFunction:
 
     def _flush(self, t: float, out: Items) -> None:
         for unit in self.units.values():
-            self._name_held(unit, t, out)
+            self._name_held(unit, t, out, force=True)
             for piece in list(unit.pieces.values()):
                 self._emit_piece(unit, piece, out)
             unit.pieces.clear()
             for held in unit.held:
                 self._emit_lba(unit, held.offset, held.data, held.t, out)
-            unit.held, unit.held_bytes = [], 0
+            unit.held, unit.held_bytes, unit.tried, unit.tried_bytes = [], 0, 0, 0
 
     def idle(self, t: float) -> Items:
         out: Items = []

@@ -73,3 +73,24 @@ def test_other_commands_and_stray_bytes_go_raw():
     out += fn.transfer(Transfer("out", 0x02, "bulk", b"stray bytes between commands", 2.0))
     out += fn.close(3.0)
     assert b"".join(p.data for p in out if isinstance(p, Payload)) == b"W" * 64 + b"stray bytes between commands"
+
+
+def test_a_copy_of_many_small_files_names_every_one(tmp_path):
+    from sandbox.captures import open_capture
+    from sandbox.protocols import Dissector
+    from sandbox.simulate.usb import open_writer, stick_session
+
+    capture = tmp_path / "sbx-usb-many.pcapng"
+    files = {f"RUN/L001/C{i // 40}.1/s_{i}.bcl": bytes([i % 251]) * (4096 + i) for i in range(300)}
+    with open_writer(capture) as w:
+        stick_session(w, files)
+    dissector, named = Dissector(), {}
+    for seg in open_capture(capture):
+        for item in dissector.feed(seg):
+            if isinstance(item, Payload) and item.chain[-1].startswith("fat:"):
+                named[item.chain[-1][4:]] = named.get(item.chain[-1][4:], b"") + item.data
+    for item in dissector.close():
+        if isinstance(item, Payload) and item.chain[-1].startswith("fat:"):
+            named[item.chain[-1][4:]] = named.get(item.chain[-1][4:], b"") + item.data
+    assert {path: data for path, data in named.items() if not path.endswith("/")} == {
+        "/" + path: data for path, data in files.items()}
