@@ -1,5 +1,7 @@
 """USB replay throughput: ``sandbox replay`` of usbmon captures against ``tshark`` dissecting the same
-file (its USB mass-storage and CDC dissectors run on every record), side by side.
+file (its USB mass-storage and CDC dissectors run on every record), side by side: the whole replay
+(decoding, decompression and matching against the run), and our capture reader and flow table
+alone (what tshark does: the ratio column).
 
 Captures (written once in --workdir by the project's USB bench): a FAT32 stick given FASTQ.gz files
 (the favourable case: ~120 KiB SCSI WRITEs), the same stick given 2000 small files in 50 folders
@@ -93,6 +95,19 @@ def timed(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def dissect_seconds(path: Path) -> float:
+    """Our capture reader and flow table alone (USB decoding, frames re-dissected; no matching)."""
+    from sandbox.captures import open_capture
+    from sandbox.protocols import Dissector
+
+    start = time.perf_counter()
+    dissector = Dissector()
+    for seg in open_capture(path):
+        dissector.feed(seg)
+    dissector.close()
+    return time.perf_counter() - start
+
+
 def records(path: Path) -> int:
     out = subprocess.run(["capinfos", "-c", "-M", str(path)], capture_output=True, text=True, check=True).stdout
     return int(out.strip().split()[-1])
@@ -109,16 +124,17 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "sandbox.cli", "index", str(run), "--cache-dir", str(cache)],
                    capture_output=True, cwd=REPO)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"{'capture':12} {'MB':>7} {'records':>9} {'sandbox s':>10} {'MB/s':>7} {'rec/s':>9} {'tshark s':>9} "
-          f"{'ratio':>6}")
+    print(f"{'capture':12} {'MB':>7} {'records':>9} {'replay s':>9} {'MB/s':>6} {'dissect s':>10} {'rec/s':>9} "
+          f"{'tshark s':>9} {'dissect/tshark':>15}")
     for name, path in paths.items():
         mb = path.stat().st_size / (1 << 20)
         n = records(path)
         ours = timed([sys.executable, "-m", "sandbox.cli", "replay", str(path), "--run", str(run), "--quiet",
                       "--cache-dir", str(cache), "--jobs", "1"])
+        dissect = dissect_seconds(path)
         theirs = timed(["tshark", "-r", str(path), "-q", "-z", "io,stat,0"])
-        print(f"{name:12} {mb:7.1f} {n:9,} {ours:10.2f} {mb / ours:7.1f} {n / ours:9,.0f} {theirs:9.2f} "
-              f"{theirs / ours:6.2f}x")
+        print(f"{name:12} {mb:7.1f} {n:9,} {ours:9.2f} {mb / ours:6.1f} {dissect:10.2f} {n / dissect:9,.0f} "
+              f"{theirs:9.2f} {theirs / dissect:14.2f}x")
 
 
 if __name__ == "__main__":
