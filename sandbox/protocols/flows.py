@@ -79,12 +79,6 @@ def _fmt(ip: str, port: int | str) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def _scope(seg: Segment) -> Any:
-    """A Segment's flow scope (see ``_Flow.scope``)."""
-    via = seg.meta.get("via") if seg.meta else None
-    return (seg.channel, *via) if via else seg.channel
-
-
 class _Lane:
     """One parser over one byte stream pair (the TCP stream, or its decrypted TLS plaintext)."""
 
@@ -120,12 +114,6 @@ class _Flow:
         self.server: Endpoint | None = None   # set when the flow takes any client port (see _serve)
         self.via: tuple[str, ...] = ()        # chain of the carrier its Segments were found in
         self.channel = info.channel           # how its Segments are dissected (``info.channel``: the carrier's)
-
-    @property
-    def scope(self) -> Any:
-        """What keeps this flow apart from one with the same endpoints: its channel, and the carrier
-        its Segments were found in (two USB modems may give the instrument the same address)."""
-        return (self.channel, *self.via) if self.via else self.channel
 
     def take_claim(self, shared: dict[str, Any]) -> None:
         """Pick up a claim on this flow's listening (non-opener) endpoint, else on the other."""
@@ -268,13 +256,13 @@ class Dissector:
 
     def _lookup(self, seg: Segment, transport: str) -> tuple[tuple, _Flow | None]:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        scope = _scope(seg)
-        key = (scope, transport) + ((a, b) if a <= b else (b, a))
+        space = _space(seg)
+        key = (space, transport) + ((a, b) if a <= b else (b, a))
         flow = self._active.get(key)
         if flow is None and self._served:
             served = self._served
-            flow = (served.get((scope, transport, seg.src, seg.dst, seg.dport))
-                    or served.get((scope, transport, seg.dst, seg.src, seg.sport)))
+            flow = (served.get((space, transport, seg.src, seg.dst, seg.dport))
+                    or served.get((space, transport, seg.dst, seg.src, seg.sport)))
             if flow is not None:
                 key = flow.key
         if flow is not None:
@@ -312,6 +300,8 @@ class Dissector:
         channel = str(seg.meta.get("carrier", seg.channel)) if via else seg.channel
         info = FlowInfo(flow=fid, channel=channel, transport=transport, src=out_ep[0], sport=out_ep[1],
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
+        if seg.meta and "tunnel" in seg.meta:    # which tunnel carried it: the flow record says so
+            info.meta["tunnel"] = seg.meta["tunnel"]
         self.records.open(info)
         flow = _Flow(info, key, out_ep, in_ep, transport)
         flow.channel = seg.channel
@@ -393,7 +383,7 @@ class Dissector:
         self._finish(flow, out, reason)
         if flow.server is not None:
             client = flow.out if flow.server == flow.inn else flow.inn
-            served = (flow.scope, flow.transport, client[0], *flow.server)
+            served = (flow.key[0], flow.transport, client[0], *flow.server)
             if self._served.get(served) is flow:
                 del self._served[served]
         self.records.close(flow.info)
@@ -415,7 +405,7 @@ class Dissector:
 
     def _tcp(self, seg: Segment, out: Items) -> None:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        key = (seg.channel if seg.meta is None else _scope(seg), "tcp") + ((a, b) if a <= b else (b, a))
+        key = (_space(seg), "tcp") + ((a, b) if a <= b else (b, a))
         active = self._active
         flow = active.get(key)
         if flow is not None:
@@ -736,7 +726,7 @@ class Dissector:
         if client == server:
             return
         flow.server = server
-        self._served[(flow.scope, flow.transport, client[0], *server)] = flow
+        self._served[(flow.key[0], flow.transport, client[0], *server)] = flow
         info = flow.info
         del self.flows[info.flow]
         any_port = _fmt(client[0], "*")
@@ -750,3 +740,16 @@ class Dissector:
         for lane in flow.lanes.values():
             lane.ctx.flow = info.flow
 
+
+def _space(seg: Segment) -> Any:
+    """Where a flow's addresses are unique: its channel, or the channel and the tunnel that carried
+    it (two tunnels may carry the same inner addresses: private networks behind two gateways), or the
+    device whose frames it is (``meta["via"]``)."""
+    meta = seg.meta
+    if not meta:
+        return seg.channel
+    if "via" in meta:       # frames a USB network adapter carried: two modems may give the same addresses
+        return (seg.channel, *meta["via"])
+    if "tunnel" in meta:
+        return seg.channel, meta["tunnel"]
+    return seg.channel
