@@ -15,11 +15,14 @@
 #include <emmintrin.h>
 #endif
 
-/* Hot loops get a second copy compiled for CPUs with a popcount instruction (chosen at load). */
+/* Hot loops get more copies: for CPUs with AVX-512 (64-bit vector multiplies and unsigned compares:
+   the k-gram keys and window minima vectorise) and with a popcount instruction (chosen at load). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define HOT __attribute__((target_clones("popcnt", "default")))
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "popcnt", "default")))
+#define INLINE __attribute__((always_inline)) inline
 #else
 #define HOT
+#define INLINE inline
 #endif
 
 /* --- winnowing (sandbox/index/winnow.py) ------------------------------------------------------ */
@@ -41,15 +44,17 @@
 
 static uint64_t INV_BASE;          /* BASE**-1 modulo 2**64 */
 static uint64_t TOP[256];          /* c * BASE**(K-1): the byte entering a rolling k-gram */
+static uint64_t POW[K];            /* BASE**t: a k-gram hash as K independent products */
 static uint8_t POP8[256];
 
 static inline int max_breaks(int p) { return p == 1 ? BREAKS_P1 : BREAKS; }
 
 static inline int pop16(uint32_t m) { return POP8[m & 0xFF] + POP8[(m >> 8) & 0xFF]; }
 
+/* sum of b[t] * BASE**t: Horner's rule would be one chain of K multiplications. */
 static inline uint64_t kgram_poly(const uint8_t *b) {
     uint64_t h = 0;
-    for (int t = K - 1; t >= 0; t--) h = h * BASE + b[t];
+    for (int t = 0; t < K; t++) h += b[t] * POW[t];
     return h;
 }
 
@@ -152,7 +157,7 @@ static inline uint64_t breaks_step(const uint8_t *b, uint64_t lanes) {
 }
 
 /* low[i - start] for the k-grams i in [start, end) of b (n bytes; every k-gram lies inside). */
-HOT static void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t start, Py_ssize_t end,
+static INLINE void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t start, Py_ssize_t end,
                                uint8_t *low) {
     uint64_t lanes = 0;
     Py_ssize_t at = -2;  /* the k-gram ``lanes`` describes */
@@ -178,7 +183,7 @@ HOT static void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t start,
 /* Keys of k-grams [start, end): (hash prefix, capped below LOW_INFO | position), LOW_INFO where
    low.  First the hashes, LANES stretches rolled side by side (a roll reads the byte after the
    k-gram, so the last k-gram of each stretch is not rolled past), then the keys in place. */
-static void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, const uint8_t *low,
+static INLINE void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, const uint8_t *low,
                         uint64_t *keys) {
     Py_ssize_t count = end - start, per = count / LANES;
     if (per > 0) {
@@ -194,9 +199,9 @@ static void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, cons
         for (int l = 0; l < LANES; l++) keys[per - 1 + l * per] = poly[l];
     }
     for (Py_ssize_t t = LANES * per; t < count; t++) keys[t] = kgram_poly(b + start + t);  /* < LANES left */
-    for (Py_ssize_t t = 0; t < count; t++) {
+    for (Py_ssize_t t = 0; t < count; t++) {  /* branch-free, so it vectorises */
         uint64_t h = kgram_mix(keys[t]) & HIGH_MASK;
-        keys[t] = low[t] ? LOW_INFO : (h < KEY_CAP ? h : KEY_CAP) | (uint64_t)(start + t);
+        keys[t] = ((h < KEY_CAP ? h : KEY_CAP) | (uint64_t)(start + t)) | ((uint64_t)0 - low[t]);
     }
 }
 
@@ -228,14 +233,43 @@ typedef struct {
     Py_ssize_t count;
 } Records;
 
-/* Forward records of k[0..len) (positions ascending, values falling) and, if ``back``, its
-   backward records (found from the end: positions and values falling), in one pass. */
-static inline void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd, Records *back) {
+/* Forward records of k[0..len) (positions ascending, values falling) and its backward records
+   (found from the end: positions and values falling), in one pass.  Records are rare on hashes
+   (~ln(len) per block): RUN keys at a time are first tested together (one vector compare), and
+   only a run holding a record is walked key by key. */
+#define RUN 8
+static INLINE void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd, Records *back) {
     uint64_t f = LOW_INFO, r = LOW_INFO;
-    Py_ssize_t nf = 0, nb = 0;
-    for (Py_ssize_t t = 0; t < len; t++) {
+    Py_ssize_t nf = 0, nb = 0, t = 0;
+    for (; t + RUN <= len; t += RUN) {
+        const uint64_t *x = k + t, *y = k + len - t - RUN;
+        int fx = 0, ry = 0;
+        for (int l = 0; l < RUN; l++) {
+            fx |= x[l] < f;
+            ry |= y[l] < r;
+        }
+        if (fx) {
+            for (int l = 0; l < RUN; l++) {
+                if (x[l] < f) {
+                    f = x[l];
+                    fwd->pos[nf] = t + l;
+                    fwd->val[nf++] = f;
+                }
+            }
+        }
+        if (ry) {
+            for (int l = RUN - 1; l >= 0; l--) {
+                if (y[l] < r) {
+                    r = y[l];
+                    back->pos[nb] = len - t - RUN + l;
+                    back->val[nb++] = r;
+                }
+            }
+        }
+    }
+    for (; t < len; t++) {
         uint64_t x = k[t], y = k[len - 1 - t];
-        if (x < f) {  /* rare on hashes: ~ln(len) records per block */
+        if (x < f) {
             f = x;
             fwd->pos[nf] = t;
             fwd->val[nf++] = x;
@@ -253,7 +287,7 @@ static inline void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd
 /* The windows starting at offsets [0, count) of a block (its backward records ``tail``), ending in
    the next block (its forward records ``head``): window t is min(tail from t, head up to t - 1).
    The minimum changes only where t passes a record, so only those places are visited. */
-static void choose_windows(Chosen *c, const Records *tail, const Records *head, Py_ssize_t count) {
+static INLINE void choose_windows(Chosen *c, const Records *tail, const Records *head, Py_ssize_t count) {
     Py_ssize_t i = tail->count - 1, h = 0;  /* tail: next record at or after t; head: next to enter */
     uint64_t s = i >= 0 ? tail->val[i] : LOW_INFO, f = LOW_INFO;
     Py_ssize_t t = 0;
@@ -961,7 +995,11 @@ PyMODINIT_FUNC PyInit__kernels(void) {
     for (int i = 0; i < 6; i++) inv *= 2 - BASE * inv;
     INV_BASE = inv;
     uint64_t top = 1;
-    for (int t = 0; t < K - 1; t++) top *= BASE;
+    for (int t = 0; t < K - 1; t++) {
+        POW[t] = top;
+        top *= BASE;
+    }
+    POW[K - 1] = top;
     for (int c = 0; c < 256; c++) {
         TOP[c] = (uint64_t)c * top;
         POP8[c] = (uint8_t)__builtin_popcount((unsigned)c);
