@@ -1,7 +1,8 @@
 /* The per-byte kernels of the run index and the correlator, compiled when the package is installed.
 
    Byte winnowing (k-gram hashes, the low-information mask, window minima), canonical 2-bit DNA
-   k-mers and their evidence test, and lookups in sorted tables.  Each function reads buffers
+   k-mers and their evidence test, lookups in sorted tables, and the runs of an alphabet the text
+   decoders (base64, hex) start from.  Each function reads buffers
    (bytes, numpy arrays), writes into arrays the caller allocated, and runs without the GIL so
    threads share the work.  The numpy reference in tests/index/oracle.py defines every result;
    the constants below must equal sandbox/index/winnow.py and kmers.py (checked at import). */
@@ -627,6 +628,32 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
 /* --- Python glue ------------------------------------------------------------------------------ */
 
 /* A C-contiguous buffer of ``itemsize``-byte items (bytes: 1), writable if asked. */
+/* --- runs of an alphabet (sandbox/decode/text.py) --------------------------------------------- */
+
+/* Maximal runs of bytes whose class (table[byte]) is non-zero, at least min_len long and whose OR
+   of classes holds every bit of need, from *at on: (start, end, OR) triples into out, at most cap;
+   returns how many, and in *at where the scan stopped (n when done, else the end of the last run
+   given: a run ends at a byte outside the alphabet, so the scan resumes there). */
+static Py_ssize_t class_runs(const uint8_t *d, Py_ssize_t n, const uint8_t *table, Py_ssize_t min_len,
+                             int need, int64_t *out, Py_ssize_t cap, Py_ssize_t *at) {
+    Py_ssize_t count = 0, i = *at;
+    while (i < n && count < cap) {
+        while (i < n && !table[d[i]]) i++;
+        if (i == n) break;
+        Py_ssize_t start = i;
+        int bits = 0;
+        while (i < n && table[d[i]]) bits |= table[d[i++]];
+        if (i - start >= min_len && (bits & need) == need) {
+            out[3 * count] = start;
+            out[3 * count + 1] = i;
+            out[3 * count + 2] = bits;
+            count++;
+        }
+    }
+    *at = i;
+    return count;
+}
+
 static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *what) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
@@ -970,6 +997,38 @@ static PyObject *py_ranges(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(class_runs_doc,
+"class_runs(data, table, min_len, need, out, at) -> (count, at)\n\n"
+"Maximal runs of bytes with a non-zero class (table: 256 bytes), at least min_len long, whose OR\n"
+"of classes holds every bit of need, from offset at on: (start, end, OR) rows into out (int64,\n"
+"rows x 3) until it is full; returns the rows written and where to resume (len(data): done).");
+
+static PyObject *py_class_runs(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    Py_ssize_t min_len, at;
+    int need;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOniOn:class_runs", &o[0], &o[1], &min_len, &need, &o[2], &at)) return NULL;
+    if (min_len < 1 || at < 0) {
+        PyErr_SetString(PyExc_ValueError, "class_runs: min_len must be at least 1, at not negative");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 0, "table") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "out") < 0) { release(v, 2); return NULL; }
+    if (v[1].len != 256 || ITEMS(v[2]) < 3) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "class_runs: table must hold 256 bytes, out at least one row");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = class_runs(v[0].buf, v[0].len, v[1].buf, min_len, need, v[2].buf, ITEMS(v[2]) / 3, &at);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return Py_BuildValue("nn", count, at);
+}
+
 static PyMethodDef methods[] = {
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},
@@ -981,6 +1040,7 @@ static PyMethodDef methods[] = {
     {"bloom", py_bloom, METH_VARARGS, bloom_doc},
     {"union", py_union, METH_VARARGS, union_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
+    {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
     {NULL, NULL, 0, NULL},
 };
 
