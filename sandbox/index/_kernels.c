@@ -39,7 +39,7 @@
 #define LOW_INFO UINT64_MAX
 #define BASE UINT64_C(0x100000001B3)
 #define MIX UINT64_C(0xBF58476D1CE4E5B9)
-#define LANES 4                    /* independent rolling hashes: one alone is latency-bound */
+#define LANES 4                    /* independent rolling hashes (rolling_hashes names four) */
 #define BUCKET_MUL UINT64_C(0x9E3779B97F4A7C15)  /* multiplicative hash of table keys (Bloom bits) */
 #define CHAIN (16 * W)             /* positions per step: keys, mask and minima stay in L1/L2 */
 
@@ -181,25 +181,41 @@ static INLINE void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t sta
     }
 }
 
-/* Keys of k-grams [start, end): (hash prefix, capped below LOW_INFO | position), LOW_INFO where
-   low.  First the hashes, LANES stretches rolled side by side (a roll reads the byte after the
-   k-gram, so the last k-gram of each stretch is not rolled past), then the keys in place. */
-static INLINE void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, const uint8_t *low,
-                        uint64_t *keys) {
+/* Polynomial hashes of k-grams [start, end) into keys: LANES (4) stretches rolled side by side,
+   one rolling hash alone being latency-bound (a roll reads the byte after the k-gram, so the last
+   k-gram of each stretch is not rolled past).  Four named scalars and no inlining into the pass:
+   so the hashes stay in registers and the compiler does not pack them into vectors. */
+__attribute__((noinline)) static void rolling_hashes(const uint8_t *b, Py_ssize_t start, Py_ssize_t end,
+                                                    uint64_t *keys) {
     Py_ssize_t count = end - start, per = count / LANES;
     if (per > 0) {
-        uint64_t poly[LANES];
-        for (int l = 0; l < LANES; l++) poly[l] = kgram_poly(b + start + l * per);
-        const uint8_t *at = b + start;
-        for (Py_ssize_t t = 0; t < per - 1; t++, at++) {
-            for (int l = 0; l < LANES; l++) {
-                keys[t + l * per] = poly[l];
-                poly[l] = (poly[l] - at[l * per]) * INV_BASE + TOP[at[l * per + K]];
-            }
+        const uint8_t *a0 = b + start, *a1 = a0 + per, *a2 = a1 + per, *a3 = a2 + per;
+        uint64_t *k0 = keys, *k1 = k0 + per, *k2 = k1 + per, *k3 = k2 + per;
+        uint64_t p0 = kgram_poly(a0), p1 = kgram_poly(a1), p2 = kgram_poly(a2), p3 = kgram_poly(a3);
+        for (Py_ssize_t t = 0; t < per - 1; t++) {
+            k0[t] = p0;
+            k1[t] = p1;
+            k2[t] = p2;
+            k3[t] = p3;
+            p0 = (p0 - a0[t]) * INV_BASE + TOP[a0[t + K]];
+            p1 = (p1 - a1[t]) * INV_BASE + TOP[a1[t + K]];
+            p2 = (p2 - a2[t]) * INV_BASE + TOP[a2[t + K]];
+            p3 = (p3 - a3[t]) * INV_BASE + TOP[a3[t + K]];
         }
-        for (int l = 0; l < LANES; l++) keys[per - 1 + l * per] = poly[l];
+        k0[per - 1] = p0;
+        k1[per - 1] = p1;
+        k2[per - 1] = p2;
+        k3[per - 1] = p3;
     }
     for (Py_ssize_t t = LANES * per; t < count; t++) keys[t] = kgram_poly(b + start + t);  /* < LANES left */
+}
+
+/* Keys of k-grams [start, end): (hash prefix, capped below LOW_INFO | position), LOW_INFO where
+   low: first the hashes, then the keys in place. */
+static INLINE void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, const uint8_t *low,
+                               uint64_t *keys) {
+    Py_ssize_t count = end - start;
+    rolling_hashes(b, start, end, keys);
     for (Py_ssize_t t = 0; t < count; t++) {  /* branch-free, so it vectorises */
         uint64_t h = kgram_mix(keys[t]) & HIGH_MASK;
         keys[t] = ((h < KEY_CAP ? h : KEY_CAP) | (uint64_t)(start + t)) | ((uint64_t)0 - low[t]);
@@ -238,7 +254,7 @@ typedef struct {
    (found from the end: positions and values falling), in one pass.  Records are rare on hashes
    (~ln(len) per block): RUN keys at a time are first tested together (one vector compare), and
    only a run holding a record is walked key by key. */
-#define RUN 8
+#define RUN 16
 static INLINE void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd, Records *back) {
     uint64_t f = LOW_INFO, r = LOW_INFO;
     Py_ssize_t nf = 0, nb = 0, t = 0;
