@@ -491,18 +491,6 @@ static Py_ssize_t union_sorted(const uint64_t *values, const int64_t *bounds, in
         at[i] = bounds[i];
         end[i] = bounds[i + 1];
     }
-    if (parts == 2 && masks == NULL) {  /* the common case: a set and its pending batches */
-        Py_ssize_t i = at[0], j = at[1];
-        while (i < end[0] && j < end[1]) {
-            uint64_t a = values[i], b = values[j];
-            out[count++] = a < b ? a : b;
-            i += a <= b;
-            j += b <= a;
-        }
-        while (i < end[0]) out[count++] = values[i++];
-        while (j < end[1]) out[count++] = values[j++];
-        return count;
-    }
     for (;;) {
         uint64_t low = UINT64_MAX;
         int any = 0;
@@ -522,6 +510,31 @@ static Py_ssize_t union_sorted(const uint64_t *values, const int64_t *bounds, in
         if (masks != NULL) masks[count] = mask;
         count++;
     }
+}
+
+/* The union of sorted distinct a and b into out (branch-free: one of them advances per value). */
+static Py_ssize_t merge_sorted(const uint64_t *a, Py_ssize_t na, const uint64_t *b, Py_ssize_t nb, uint64_t *out) {
+    Py_ssize_t i = 0, j = 0, count = 0;
+    while (i < na && j < nb) {
+        uint64_t x = a[i], y = b[j];
+        out[count++] = x < y ? x : y;
+        i += x <= y;
+        j += y <= x;
+    }
+    while (i < na) out[count++] = a[i++];
+    while (j < nb) out[count++] = b[j++];
+    return count;
+}
+
+/* Sorted a[0..n) made distinct in place; returns how many values are left. */
+static Py_ssize_t dedupe_sorted(uint64_t *a, Py_ssize_t n) {
+    if (n == 0) return 0;
+    Py_ssize_t count = 1;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        a[count] = a[i];
+        count += a[i] != a[count - 1];
+    }
+    return count;
 }
 
 /* --- sorted-table lookups (sandbox/index/runindex.py) ----------------------------------------- */
@@ -912,6 +925,47 @@ static PyObject *py_union(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(merge_doc,
+"merge(a, b, out) -> count\n\n"
+"The union of sorted distinct uint64 arrays a and b, sorted and distinct, into out (which must\n"
+"hold len(a) + len(b) items and overlap neither).");
+
+static PyObject *py_merge(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOO:merge", &o[0], &o[1], &o[2])) return NULL;
+    if (get_buffer(o[0], &v[0], 8, 0, "a") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 0, "b") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "out") < 0) { release(v, 2); return NULL; }
+    if (ITEMS(v[2]) < ITEMS(v[0]) + ITEMS(v[1])) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "merge: out must hold len(a) + len(b) items");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = merge_sorted(v[0].buf, ITEMS(v[0]), v[1].buf, ITEMS(v[1]), v[2].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(dedupe_doc,
+"dedupe(values) -> count\n\nSorted uint64 values made distinct in place: the first count items.");
+
+static PyObject *py_dedupe(PyObject *self, PyObject *args) {
+    PyObject *o;
+    Py_buffer v;
+    if (!PyArg_ParseTuple(args, "O:dedupe", &o)) return NULL;
+    if (get_buffer(o, &v, 8, 1, "values") < 0) return NULL;
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = dedupe_sorted(v.buf, ITEMS(v));
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&v);
+    return PyLong_FromSsize_t(count);
+}
+
 PyDoc_STRVAR(lookup_doc,
 "lookup(table, starts, shift, bloom, bloom_bits, queries, found, rows) -> count\n\n"
 "For sorted unique table with its bucket directory (starts: uint32, bucket = key >> shift) and\n"
@@ -1055,6 +1109,8 @@ static PyMethodDef methods[] = {
     {"lookup", py_lookup, METH_VARARGS, lookup_doc},
     {"bloom", py_bloom, METH_VARARGS, bloom_doc},
     {"union", py_union, METH_VARARGS, union_doc},
+    {"merge", py_merge, METH_VARARGS, merge_doc},
+    {"dedupe", py_dedupe, METH_VARARGS, dedupe_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
     {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
     {NULL, NULL, 0, NULL},
