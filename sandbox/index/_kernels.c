@@ -18,8 +18,11 @@
 
 /* Hot loops get more copies: for CPUs with AVX-512 (64-bit vector multiplies and unsigned compares:
    the k-gram keys and window minima vectorise) and with a popcount instruction (chosen at load). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define HOT __attribute__((target_clones("arch=x86-64-v4", "popcnt", "default")))
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "popcnt", "default")))  /* x86-64-v4: GCC 11 */
+#define INLINE __attribute__((always_inline)) inline
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define HOT __attribute__((target_clones("popcnt", "default")))
 #define INLINE __attribute__((always_inline)) inline
 #else
 #define HOT
