@@ -76,8 +76,9 @@ class KmerSetBuilder:
         self._lock = threading.Lock()
         # Merges write into arrays kept from merge to merge: fresh pages cost more than the merge
         # itself (the kernel zeroes each one on first touch), and a run merges hundreds of times.
+        # One spare serves every sample set: the array a set's merge leaves is the next one's.
         self._buffers: dict[int, np.ndarray] = {}  # sample-set id -> the array its k-mers lie in
-        self._spare: dict[int, np.ndarray | None] = {}  # sample-set id -> the array its next merge writes
+        self._spare: np.ndarray | None = None  # the array the next merge writes: the one a set left
         self._scratch = np.empty(0, dtype=np.uint64)  # the pending k-mers of one set, sorted there
 
     def sid_of(self, samples: Iterable[str]) -> int:
@@ -132,17 +133,20 @@ class KmerSetBuilder:
             new.sort()
             new = new[:_kernels.dedupe(new)]
             old = self._sorted.get(sid, new[:0])
-            out = self._spare.get(sid)
+            out = self._spare
             if out is None or len(out) < len(old) + len(new):
                 out = np.empty(int((len(old) + len(new)) * SPARE_GROWTH), dtype=np.uint64)
             self._sorted[sid] = out[:_kernels.merge(old, new, out)]
-            self._spare[sid], self._buffers[sid] = self._buffers.get(sid), out
+            self._spare, self._buffers[sid] = self._buffers.get(sid), out  # one spare for all sets
         self._pending, self._pending_n = {}, 0
         while sum(map(len, self._sorted.values())) > self.budget:
             self.scale *= 2
             limit = max_hash(self.scale)
-            self._sorted = {sid: k[kmer_hash(k) <= limit] for sid, k in self._sorted.items()}
-            self._buffers, self._spare = dict(self._sorted), {}
+            self._buffers, self._spare = {}, None  # freed as the sets are sampled, one by one
+            for sid in list(self._sorted):
+                k = self._sorted[sid]
+                self._sorted[sid] = k[kmer_hash(k) <= limit]
+            self._buffers = dict(self._sorted)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, SampleSets, int]:
         """(sorted distinct k-mers, sample-set id of each, the sample sets, the sampling scale).
@@ -152,7 +156,7 @@ class KmerSetBuilder:
         """
         with self._lock:
             self._merge()
-            self._buffers, self._spare, self._scratch = {}, {}, self._scratch[:0].copy()  # freed with the arrays
+            self._buffers, self._spare, self._scratch = {}, None, self._scratch[:0].copy()  # freed with the arrays
             sids = sorted(self._sorted)
             if not sids:
                 return np.empty(0, np.uint64), np.empty(0, np.uint32), self.sets, self.scale
