@@ -71,11 +71,15 @@ class UsbTap:
         for dev in devices:
             write_device(self.inventory_writer, dev, t)
         self.inventory_writer.flush()
+        self.dumpcap = Dumpcap(self.interface, path)
+        try:
+            self.dumpcap.start()
+        except TapError:
+            self.stop()
+            raise
         self.hotplug = HotPlug(self.inventory_writer, Path(session_dir) / HOTPLUG_LOG, self.bus)
         self.observer, line = watch_hotplug(self.hotplug)
         self.notes.append(line)
-        self.dumpcap = Dumpcap(self.interface, path)
-        self.dumpcap.start()
         self.watch.add("dumpcap", self.dumpcap.proc, "the USB recording ended and what the instrument sent over "
                        "USB was not examined")
         return [CaptureSource(inventory, follow=True, channel="usb", writer_delay=self.writer_delay),

@@ -30,7 +30,7 @@ MAX_CONFIGURATIONS = 8
 MAX_STRING = 126
 DEVICE_DESCRIPTOR, CONFIG_HEADER = 18, 9
 DT_DEVICE, DT_CONFIG = 1, 2
-GET_DESCRIPTOR, SET_ADDRESS, LANGID_EN_US = 0x06, 0x05, 0x0409
+GET_DESCRIPTOR, SET_ADDRESS, SET_CONFIGURATION, LANGID_EN_US = 0x06, 0x05, 0x09, 0x0409
 STRINGS = ("manufacturer", "product", "serial")   # sysfs names, in the device descriptor's index order
 
 
@@ -183,7 +183,8 @@ def inventory_for(root: Path = Path("/")) -> tuple[Inventory, str]:
 
 def write_device(w: UsbmonWriter, dev: PresentDevice, t: float, enumerated: bool = False) -> None:
     """The GET_DESCRIPTOR transfers that fetch what ``dev`` holds, at time ``t``; ``enumerated``: the
-    device appeared now (hot-plug), so SET_ADDRESS on the default address comes first."""
+    device appeared now (hot-plug): SET_ADDRESS on the default address comes first and
+    SET_CONFIGURATION (its first configuration, as the kernel chooses) last, as in an enumeration."""
     if enumerated:
         w.control(dev.bus, 0, setup(0x00, SET_ADDRESS, dev.address & 0x7F), t)
     device = dev.descriptors[:DEVICE_DESCRIPTOR]
@@ -196,6 +197,9 @@ def write_device(w: UsbmonWriter, dev: PresentDevice, t: float, enumerated: bool
         if index and key in dev.strings:
             w.control(dev.bus, dev.address, setup(0x80, GET_DESCRIPTOR, 0x0300 | index, LANGID_EN_US, 255), t,
                       data_in=string_descriptor(dev.strings[key]))
+    configs = dev.configurations()
+    if enumerated and configs and len(configs[0]) > 5:
+        w.control(dev.bus, dev.address, setup(0x00, SET_CONFIGURATION, configs[0][5]), t)
 
 
 def write_inventory(path: Path, devices: list[PresentDevice], t: float) -> None:
