@@ -15,19 +15,8 @@ from sandbox.captures import open_capture
 from sandbox.captures.usbwriter import UsbmonWriter
 from sandbox.model import Observation
 from sandbox.protocols import Dissector
-from sandbox.simulate.usb import Device, keyboard, stick
-
-
-def _folder(root: Path, name: str, bus: int, address: int, dev: Device) -> Path:
-    d = root / name
-    d.mkdir(parents=True)
-    (d / "busnum").write_text(f"{bus}\n")
-    (d / "devnum").write_text(f"{address}\n")
-    (d / "descriptors").write_bytes(dev.descriptor + dev.config)
-    for key, index in (("manufacturer", 1), ("product", 2), ("serial", 3)):
-        if dev.strings.get(index):
-            (d / key).write_text(dev.strings[index] + "\n")
-    return d
+from sandbox.simulate.usb import keyboard, stick
+from tests.hw.usb.test_inventory import served, sysfs_tree
 
 
 def _event(action: str, path: Path, bus: int, address: int, device_type: str = "usb_device"):
@@ -37,15 +26,14 @@ def _event(action: str, path: Path, bus: int, address: int, device_type: str = "
 
 
 def test_hotplug_a_new_stick_is_a_usb_device_finding_and_a_keyboard_is_not(tmp_path):
-    root = tmp_path / "sys"
-    stick_dir = _folder(root, "1-2", 1, 9, stick())
-    keyboard_dir = _folder(root, "1-3", 1, 10, keyboard())
+    root = sysfs_tree(tmp_path / "sys", {(1, 9): served(stick()), (1, 10): served(keyboard())})
+    stick_dir, keyboard_dir = root / "1-9", root / "1-10"
     recording, log = tmp_path / "sbx-usb2-inventory.pcapng", tmp_path / "usb-hotplug.log"
     clock = iter(float(t) for t in range(1000, 1100))
     with UsbmonWriter(recording) as writer:
         hotplug = HotPlug(writer, log, clock=lambda: next(clock))
         hotplug(_event("add", stick_dir, 1, 9))
-        hotplug(_event("add", stick_dir / "1-2:1.0", 1, 9, device_type="usb_interface"))   # not a device
+        hotplug(_event("add", stick_dir / "1-9:1.0", 1, 9, device_type="usb_interface"))   # not a device
         hotplug(_event("bind", stick_dir, 1, 9))
         hotplug(_event("add", keyboard_dir, 1, 10))
         hotplug(_event("remove", stick_dir, 1, 9))
@@ -65,8 +53,7 @@ def test_hotplug_a_new_stick_is_a_usb_device_finding_and_a_keyboard_is_not(tmp_p
 
 
 def test_hotplug_other_buses_are_not_ours_and_a_flapping_device_is_bounded(tmp_path):
-    root = tmp_path / "sys"
-    d = _folder(root, "2-1", 2, 4, stick())
+    d = sysfs_tree(tmp_path / "sys", {(2, 4): served(stick())}) / "2-4"
     with UsbmonWriter(tmp_path / "sbx-usb2-inventory.pcapng") as writer:
         hotplug = HotPlug(writer, tmp_path / "log", bus=1, clock=lambda: 1.0)
         hotplug(_event("add", d, 2, 4))
