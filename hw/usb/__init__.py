@@ -23,7 +23,7 @@ from pathlib import Path
 from hw.net.dumpcap import Dumpcap
 from hw.tap import ProcessWatch, TapError
 from hw.usb.hotplug import HOTPLUG_LOG, HotPlug, watch_hotplug
-from hw.usb.inventory import INVENTORY, inventory_for, write_device
+from hw.usb.inventory import INVENTORY, inventory_for, write_inventory
 from hw.usb.usbmon import ALL_BUSES, UsbmonError, check, interface_for
 from sandbox.captures.usbwriter import UsbmonWriter
 from sandbox.model import NotExamined
@@ -67,10 +67,7 @@ class UsbTap:
         self.notes = [f"{how}: {len(devices)} devices present", *reader.notes]
         self.inventory_writer = UsbmonWriter(inventory)
         os.chmod(inventory, 0o600)
-        t = time.time()
-        for dev in devices:
-            write_device(self.inventory_writer, dev, t)
-        self.inventory_writer.flush()
+        write_inventory(self.inventory_writer, devices, time.time())
         self.dumpcap = Dumpcap(self.interface, path)
         try:
             self.dumpcap.start()

@@ -202,8 +202,8 @@ def write_device(w: UsbmonWriter, dev: PresentDevice, t: float, enumerated: bool
         w.control(dev.bus, dev.address, setup(0x00, SET_CONFIGURATION, configs[0][5]), t)
 
 
-def write_inventory(path: Path, devices: list[PresentDevice], t: float) -> None:
-    """The devices present at time ``t``, written to ``path`` (closed)."""
-    with UsbmonWriter(path) as w:
-        for dev in devices:
-            write_device(w, dev, t)
+def write_inventory(w: UsbmonWriter, devices: list[PresentDevice], t: float) -> None:
+    """The devices present at time ``t``, written to ``w`` (left open for hot-plugged ones) and flushed."""
+    for dev in devices:
+        write_device(w, dev, t)
+    w.flush()

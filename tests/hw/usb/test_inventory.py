@@ -18,7 +18,7 @@ import usb.core
 
 from hw.usb.inventory import PyusbInventory, SysfsInventory, inventory_for, write_inventory
 from sandbox.captures import open_capture
-from sandbox.captures.usbwriter import string_descriptor
+from sandbox.captures.usbwriter import UsbmonWriter, string_descriptor
 from sandbox.model import Observation
 from sandbox.protocols import Dissector
 from sandbox.simulate.usb import Device, serial_adapter, stick
@@ -153,7 +153,8 @@ def test_inventory_pyusb_and_sysfs_record_the_same_real_devices(tmp_path):
     assert pyusb.notes and all("not read" in n for n in pyusb.notes) and not sysfs.notes
     paths = [tmp_path / f"sbx-usb2-{inv.name}.pcapng" for inv in (sysfs, pyusb)]
     for path, found in zip(paths, listed, strict=True):
-        write_inventory(path, found, 1000.0)
+        with UsbmonWriter(path) as w:
+            write_inventory(w, found, 1000.0)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     dissector, items = dissect(paths[1])
     named = {info.destination for info in dissector.flows.values()}
@@ -168,7 +169,8 @@ def test_inventory_devices_present_at_start_are_named_and_not_new(tmp_path, whic
     assert [(d.bus, d.address) for d in devices] == [(1, 4), (2, 7)]
     assert [(d.bus, d.address) for d in inventory.devices(bus=2)] == [(2, 7)]
     path = tmp_path / "sbx-usb2-inventory.pcapng"
-    write_inventory(path, devices, 1000.0)
+    with UsbmonWriter(path) as w:
+        write_inventory(w, devices, 1000.0)
     dissector, items = dissect(path)
     named = sorted(info.destination for info in dissector.flows.values())
     assert named == ["usb 1.4 0781:5583 Ultra Fit", "usb 2.7 2341:0043 USB Serial"]
