@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
 # the hex-dump decoder's tests, headless chromium + driver, nftables for the network tap's transparent
-# mode, curl as a real client, dosfstools, mtools and exfatprogs for USB stick images).
+# mode, curl as a real client, dosfstools, mtools and exfatprogs for USB stick images, libusb-1.0 for pyusb's
+# device inventory).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -21,6 +22,8 @@ PATH="$PATH:/usr/sbin:/sbin"
 command -v mkfs.fat    >/dev/null 2>&1 || need+=(dosfstools)
 command -v mcopy       >/dev/null 2>&1 || need+=(mtools)
 command -v mkfs.exfat  >/dev/null 2>&1 || need+=(exfatprogs)
+# pyusb's backend: the USB tap lists the devices present through libusb-1.0 (sysfs without it)
+case "$(ldconfig -p 2>/dev/null)" in *libusb-1.0.so*) ;; *) need+=(libusb-1.0-0) ;; esac
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2

@@ -17,8 +17,6 @@ RUNTIME_PACKAGES = ("sandbox", "dashboards", "hw")  # what a plain install ships
 # Code that runs in an environment of its own, with its own hash-locked pins: the mitmproxy addon is
 # loaded by mitmdump from .venv-mitmproxy (mitmproxy.lock), never imported by the rig itself.
 OWN_ENVIRONMENT = {"hw/net/addon.py": "mitmproxy.lock"}
-# Declared for code being written now, not yet imported: the live taps under hw/.
-AWAITING_TAPS = {"pyserial": "hw/ serial bridge", "pyusb": "hw/ USB device inventory and hot-plug"}
 
 
 def canonical(name: str) -> str:
@@ -65,7 +63,7 @@ def test_dependencies_every_third_party_import_is_a_declared_runtime_dependency(
     owners = packages_distributions()
     declared = declared_runtime()
     imports = third_party_imports()
-    assert "cryptography" in imports  # the TLS certificate parser's lazy import is seen
+    assert {"cryptography", "usb", "pyudev"} <= set(imports)  # lazy imports (TLS certificates, USB taps) are seen
     undeclared = {module: (sorted(owners.get(module, [])), files[:3]) for module, files in imports.items()
                   if not {canonical(d) for d in owners.get(module, [])} & declared}
     assert undeclared == {}
@@ -74,7 +72,7 @@ def test_dependencies_every_third_party_import_is_a_declared_runtime_dependency(
 def test_dependencies_every_declared_runtime_dependency_is_imported():
     owners = packages_distributions()
     used = {canonical(d) for module in third_party_imports() for d in owners.get(module, [])}
-    unused = declared_runtime() - used - set(AWAITING_TAPS)
+    unused = declared_runtime() - used
     assert unused == set()
     assert not {"pandas", "plotly", "pyshark"} & declared_runtime()
 

@@ -55,6 +55,8 @@ def test_when_dumpcap_cannot_open_usbmon_the_tap_says_why_and_leaves_nothing_run
     assert "\n" not in str(err.value)
     assert tap.dumpcap is not None and tap.dumpcap.proc.poll() is not None
     assert (session / "usb-inventory.pcapng").exists()
+    assert tap.observer is None and tap.inventory_writer is None      # no hot-plug thread left behind
+    assert not [t for t in threading.enumerate() if t.name == "sbx-usb-hotplug"]
 
 
 def test_live_usb_findings_while_running_then_the_same_as_replay(tmp_path):
