@@ -76,7 +76,8 @@ class NetTap:
 
     def __init__(self, mode: str = "regular", listen: str | None = None, iface: str | None = None,
                  netns: str | None = None, ca_dir: Path | None = None, judge=None,
-                 upstream_ca: Path | None = None, ring: tuple[int, int] | None = None) -> None:
+                 upstream_ca: Path | None = None, ring: tuple[int, int] | None = None,
+                 resolve: dict[str, str] | None = None) -> None:
         self.mode = check_mode(mode)
         self.host, self.port = parse_listen(listen, self.mode)
         self.iface = iface
@@ -85,6 +86,7 @@ class NetTap:
         self.judge = judge
         self.upstream_ca = upstream_ca
         self.ring = ring
+        self.resolve = resolve     # name -> address mitmproxy connects to (bench servers without DNS)
         self.name = f"net {self.mode}"
         self.ca: CA | None = None
         self.wireguard_conf: list[str] = []
@@ -163,7 +165,8 @@ class NetTap:
             self.judge.listen(judge_sock)
         keylog = session_dir / KEYLOG_FILE
         os.close(os.open(keylog, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # secrets: private
-        opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder, feed_sock, judge_sock, self.upstream_ca)
+        opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder, feed_sock, judge_sock, self.upstream_ca,
+                           self.resolve)
         env = {**os.environ, "MITMPROXY_SSLKEYLOGFILE": str(keylog)}
         log_path = self._mitm_log = session_dir / "mitmdump.log"
         with open(log_path, "wb") as log:
