@@ -36,10 +36,16 @@ from sandbox.simulate.scenario import Scenario
 from sandbox.simulate.truth import LegTruth
 
 REPO = Path(__file__).resolve().parents[2]
+TRANSPARENT_PORT = 8080  # mitmproxy in the rig's own namespace: nothing else listens there
 CLOUD_START_S = 60.0     # moto, grpcio and websockets import in a few seconds on a loaded 2-core box
 CABLE_START_S = 15.0     # socat makes its two PTYs in milliseconds
 DNS_FILE = "dns.pcapng"
 SERIAL_SETTINGS = "115200,8N1"
+# How late a recorder may put a packet on disk: the rig's default (0.3 s) assumes a machine with time
+# to spare; the demo runs its cloud, its instrument and the rig on one busy box, where dumpcap was seen
+# writing a DNS query later than that (a query read after the clock passed it splits the tunnel's
+# batch, and live would differ from the replay).  Findings still land within about a second and a half.
+DEMO_WRITER_DELAY_S = 1.2
 VIA_SERVICE = {"https": "web", "http": "http", "s3": "web", "websocket": "ws", "grpc": "grpc", "tcp": "tcp",
                "dns": "dns"}
 
@@ -55,15 +61,15 @@ class DnsTap:
 
     name = "dns"
 
-    def __init__(self, address: str, port: int) -> None:
-        self.address, self.port = address, port
+    def __init__(self, address: str, port: int, writer_delay: float = DEMO_WRITER_DELAY_S) -> None:
+        self.address, self.port, self.writer_delay = address, port, writer_delay
         self.dumpcap: Dumpcap | None = None
 
     def start(self, session_dir: Path) -> list[Source]:
         path = Path(session_dir) / DNS_FILE
         self.dumpcap = Dumpcap("lo", path, f"udp and host {self.address} and port {self.port}")
         self.dumpcap.start()
-        return [CaptureSource(path, follow=True, channel="net")]
+        return [CaptureSource(path, follow=True, channel="net", writer_delay=self.writer_delay)]
 
     def stop(self) -> None:
         if self.dumpcap is not None:
@@ -175,24 +181,31 @@ class Bench:
         taps: list[Tap] = []
         if any(leg.channel == "net" and leg.via != "dns" for leg in legs):
             if self.namespaces is not None:
-                taps.append(NetTap("transparent", "0.0.0.0:8080", iface=self.namespaces.rig_iface,
-                                   netns=self.namespaces.rig, ca_dir=self.ca_dir, upstream_ca=self.pki.ca))
+                taps.append(self._transparent())
             else:
                 resolve = {host: self.address for host in self.scenario.hosts}
                 taps.append(NetTap("regular", "127.0.0.1:0", ca_dir=self.ca_dir, upstream_ca=self.pki.ca,
-                                   resolve=resolve))
+                                   resolve=resolve, writer_delay=DEMO_WRITER_DELAY_S))
         if any(leg.via == "dns" for leg in legs):
             if self.namespaces is None:
                 taps.append(DnsTap(self.address, self.ports["dns"]))
             elif not taps:   # DNS alone: the rig still records its interface (no redirect needed)
-                taps.append(NetTap("transparent", "0.0.0.0:8080", iface=self.namespaces.rig_iface,
-                                   netns=self.namespaces.rig, ca_dir=self.ca_dir, upstream_ca=self.pki.ca))
+                taps.append(self._transparent())
         if self.cables:
             ends = self.serial_ends
-            taps.append(SerialTap([parse_spec(f"{ends['rig_instrument']}:{ends['rig_host']}@{SERIAL_SETTINGS}")]))
+            taps.append(SerialTap([parse_spec(f"{ends['rig_instrument']}:{ends['rig_host']}@{SERIAL_SETTINGS}")],
+                                  writer_delay=DEMO_WRITER_DELAY_S))
         if any(leg.channel == "usb" for leg in legs):
-            taps.append(FollowTap(self.session_dir / USB_FILE))
+            taps.append(FollowTap(self.session_dir / USB_FILE, writer_delay=DEMO_WRITER_DELAY_S))
         return taps
+
+    def _transparent(self) -> Tap:
+        """The rig in its namespace: the instrument's TCP redirected to mitmproxy, its link recorded."""
+        from hw.net.tap import NetTap
+
+        return NetTap("transparent", f"0.0.0.0:{TRANSPARENT_PORT}", iface=self.namespaces.rig_iface,
+                      netns=self.namespaces.rig, ca_dir=self.ca_dir, upstream_ca=self.pki.ca,
+                      writer_delay=DEMO_WRITER_DELAY_S)
 
     def allow(self) -> list[str]:
         """The bench allow-list: the scenario's, and the bench's own resolver."""

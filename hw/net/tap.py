@@ -31,7 +31,7 @@ from hw.net.nft import Redirect
 from hw.net.procs import spawn, stop
 from hw.net.ring import RingSource
 from hw.tap import TapError
-from sandbox.session import CaptureSource, Source
+from sandbox.session import WRITER_DELAY_S, CaptureSource, Source
 
 START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
 DEFAULT_PORTS = {"regular": 8080, "transparent": 8080, "socks5": 1080, "wireguard": 51820, "upstream": 8080}
@@ -77,7 +77,7 @@ class NetTap:
     def __init__(self, mode: str = "regular", listen: str | None = None, iface: str | None = None,
                  netns: str | None = None, ca_dir: Path | None = None, judge=None,
                  upstream_ca: Path | None = None, ring: tuple[int, int] | None = None,
-                 resolve: dict[str, str] | None = None) -> None:
+                 resolve: dict[str, str] | None = None, writer_delay: float = WRITER_DELAY_S) -> None:
         self.mode = check_mode(mode)
         self.host, self.port = parse_listen(listen, self.mode)
         self.iface = iface
@@ -87,6 +87,7 @@ class NetTap:
         self.upstream_ca = upstream_ca
         self.ring = ring
         self.resolve = resolve     # name -> address mitmproxy connects to (bench servers without DNS)
+        self.writer_delay = writer_delay   # how late dumpcap and the feed may write a packet (see CaptureSource)
         self.name = f"net {self.mode}"
         self.ca: CA | None = None
         self.wireguard_conf: list[str] = []
@@ -123,8 +124,9 @@ class NetTap:
             self.stop()
             raise
         raw: Source = (RingSource(session_dir, Path(RAW_FILE).stem) if self.ring is not None
-                       else CaptureSource(session_dir / RAW_FILE, follow=True, channel="net"))
-        return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net")]
+                       else CaptureSource(session_dir / RAW_FILE, follow=True, channel="net",
+                                          writer_delay=self.writer_delay))
+        return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net", writer_delay=self.writer_delay)]
 
     def _start(self, session_dir: Path) -> None:
         transparent = self.mode in ("transparent",)
