@@ -31,7 +31,7 @@ $(MITM_STAMP): mitmproxy.lock
 system:
 	bash scripts/install-system-deps.sh
 
-demo: setup
+demo: setup system
 	$(VENV)/bin/sandbox demo
 
 test: setup system

@@ -18,6 +18,7 @@ EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a crash must never read as "leak" (1) o
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO_ROOT / "captures" / "demo"
 DEFAULT_SCENARIO = REPO_ROOT / "captures" / "scenarios" / "demo.toml"
+DASH_START_S = 60.0   # the dashboard imports Dash in a few seconds; a loaded 2-core box may take longer
 
 EPILOG = """\
 examples:
@@ -810,12 +811,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say(f"demo scenario {scenario.name!r}: {scenario.summary}" if scenario.summary else f"demo scenario {scenario.name!r}")
     say(f"recording to {session_dir}/")
 
-    def started() -> None:
-        if not args.no_dash:
-            port = _free_port(args.port)
-            dashboards.append(subprocess.Popen([sys.executable, "-m", "dashboards", "--db", store.path, "--port",
-                                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    port = _free_port(args.port)
+    if not args.no_dash:      # started now, it is up by the time the rig is (it imports for seconds)
+        dashboards.append(subprocess.Popen([sys.executable, "-m", "dashboards", "--db", store.path, "--port",
+                                            str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def started(rig: list[str]) -> None:
+        for line in rig:
+            say(f"rig: {line}")
+        if dashboards and _listening(dashboards[0], port, DASH_START_S):
             say(f"dashboard: http://127.0.0.1:{port}/  (findings appear as the instrument sends)")
+        elif dashboards:
+            say(f"the dashboard did not start on port {port}: `sandbox dash --db {store.path}` shows the session")
         say("the instrument plays its scenario:")
         feed.start()
 
@@ -853,6 +860,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
             dash.terminate()
             dash.wait(10)
         store.close()
+
+
+def _listening(proc, port: int, timeout: float) -> bool:
+    """Whether ``proc`` answers on 127.0.0.1:``port`` within ``timeout`` (False once it exits)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def _free_port(preferred: int) -> int:

@@ -207,6 +207,22 @@ class Bench:
                       netns=self.namespaces.rig, ca_dir=self.ca_dir, upstream_ca=self.pki.ca,
                       writer_delay=DEMO_WRITER_DELAY_S)
 
+    def rig_lines(self, taps: list[Tap]) -> list[str]:
+        """One line a running tap: what the rig does on this bench."""
+        lines = []
+        for tap in taps:
+            if isinstance(tap, DnsTap):
+                lines.append(f"DNS to the bench resolver {tap.address}:{tap.port}, recorded by dumpcap on lo")
+            elif isinstance(tap, FollowTap):
+                lines.append(f"USB: following {tap.path.name} (usbmon URBs, as the USB tap records them)")
+            elif hasattr(tap, "started_lines"):
+                lines.append(tap.started_lines()[0])
+            else:
+                ends = self.serial_ends
+                lines.append(f"serial bridge {ends['rig_instrument']} <-> {ends['rig_host']} @{SERIAL_SETTINGS}"
+                             " (PTY pairs by socat)")
+        return lines
+
     def allow(self) -> list[str]:
         """The bench allow-list: the scenario's, and the bench's own resolver."""
         return [*self.scenario.allow, self.address]
@@ -217,7 +233,7 @@ class Bench:
         devices = usb_devices(self.scenario)
         out = []
         for leg in self.scenario.legs:
-            where = (net_destination(leg) if leg.channel == "net" else f"serial {self.serial_ends['rig_host']}"
+            where = (net_destination(leg, self.address if self.namespaces else None) if leg.channel == "net" else f"serial {self.serial_ends['rig_host']}"
                      if leg.channel == "serial" else f"usb 1.{devices[leg.name]}")
             p = payload(leg, run)
             out.append(LegTruth(leg.name, leg.channel, where, leg.expect, leg.least, leg.worst, p.sample, p.file))

@@ -43,12 +43,12 @@ class LiveResult:
 
 def run_live(scenario: Scenario, session_dir: Path, store: Store, *, ca_dir: Path, cache_dir: Path | None,
              netns: str | None = None, pace: float = 0.0, jobs: int = 2, stop: threading.Event | None = None,
-             on_event: Callable[[dict], None] | None = None, on_started: Callable[[], None] | None = None,
+             on_event: Callable[[dict], None] | None = None, on_started: Callable[[list[str]], None] | None = None,
              legs: list[str] | None = None, build_index=None) -> LiveResult:
     """Play ``scenario`` through a live rig recording into ``session_dir``; see the module docstring.
 
-    ``on_event`` hears each leg's start and end as the instrument reports them; ``stop`` ends the
-    session early (Ctrl-C).  Raises ``TapError`` when the bench or a tap cannot start."""
+    ``on_started`` hears what the rig runs (one line a tap), ``on_event`` each leg's start and end as the instrument
+    reports them; ``stop`` ends the session early (Ctrl-C).  Raises ``TapError`` when the bench or a tap cannot start."""
     from sandbox.index import build_index as default_build
     from sandbox.replay import check_run
 
@@ -74,7 +74,7 @@ def run_live(scenario: Scenario, session_dir: Path, store: Store, *, ca_dir: Pat
             threading.Thread(target=_follow, args=(player, events, on_event, stop), daemon=True,
                              name="demo-instrument").start()
             if on_started is not None:
-                on_started()
+                on_started(bench.rig_lines(taps))
 
         result = watch(taps, [index], store=store, session_dir=session_dir, stop=stop, allow=allow, jobs=jobs,
                        on_started=started)

@@ -167,8 +167,11 @@ def split(body: bytes, parts: int) -> list[bytes]:
     return [body[i:i + size] for i in range(0, len(body), size)] or [b""]
 
 
-def net_destination(leg: Leg) -> str:
-    """The name the rig gives a network leg's destination: its host, or a DNS tunnel's zone."""
+def net_destination(leg: Leg, address: str | None = None) -> str:
+    """The name the rig gives a network leg's destination: its host (HTTP Host, TLS SNI, a proxy's
+    CONNECT), a DNS tunnel's zone; raw TCP straight to ``address`` (no proxy) names nothing but that."""
+    if leg.via == "tcp" and address is not None:
+        return address
     if leg.via != "dns":
         return leg.host
     from sandbox.protocols.dns import split_zone

@@ -68,7 +68,7 @@ def render(scenario: Scenario, run: RunData, out: Path) -> tuple[list[Path], lis
             bench = Bench(w)
             for leg in net_legs:
                 _net_leg(bench, leg, run, addresses)
-                truth.append(_truth(leg, run, net_destination(leg)))
+                truth.append(_truth(leg, run, net_destination(leg, addresses.get(leg.host))))
         written.append(out / NET_FILE)
     serial_legs = [leg for leg in scenario.legs if leg.channel == "serial"]
     if serial_legs:
