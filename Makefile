@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements.lock | cksum | cut -d' ' -f1)
+TEST_STAMP := $(subst .installed-,.tested-,$(STAMP))
 
 # mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy.in)
 MITM_VENV  := .venv-mitmproxy
@@ -10,17 +11,22 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: setup system demo test lint bench lock lock-mitmproxy fuzz clean
 
-setup: $(STAMP) $(MITM_STAMP)
+setup: $(TEST_STAMP) $(MITM_STAMP)
 
-# Runtime dependencies exactly as locked (hashes checked), then the project itself, then the test
-# tools and the live demo's clients and servers at the versions the suite last passed with.
+# Runtime dependencies exactly as locked (hashes checked), then the project itself, then the live
+# demo's clients and servers at the versions the suite last passed with (`make demo` needs no more).
 $(STAMP): pyproject.toml constraints.txt requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q --require-hashes -r requirements.lock
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
-	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test,demo]'
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[demo]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+# The test tools, at the versions of constraints.txt.
+$(TEST_STAMP): $(STAMP)
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test,demo]'
+	rm -f $(VENV)/.tested-* && touch $@
 
 $(MITM_STAMP): mitmproxy.lock
 	test -x $(MITM_VENV)/bin/python || $(PYTHON) -m venv $(MITM_VENV)
@@ -31,7 +37,7 @@ $(MITM_STAMP): mitmproxy.lock
 system:
 	bash scripts/install-system-deps.sh
 
-demo: setup system
+demo: $(STAMP) $(MITM_STAMP) system
 	$(VENV)/bin/sandbox demo
 
 test: setup system
