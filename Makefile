@@ -13,19 +13,20 @@ FUZZ_SECONDS ?= 60
 
 setup: $(TEST_STAMP) $(MITM_STAMP)
 
-# Runtime dependencies exactly as locked (hashes checked), then the project itself, then the live
-# demo's clients and servers at the versions the suite last passed with (`make demo` needs no more).
+# Runtime dependencies exactly as locked (hashes checked), then the project itself (built with the
+# locked setuptools, no build environment to download), then the live demo's clients and servers at
+# the versions the suite last passed with (`make demo` needs no more).
 $(STAMP): pyproject.toml constraints.txt requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q --require-hashes -r requirements.lock
-	$(VENV)/bin/python -m pip install -q --no-deps -e .
-	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[demo]'
+	$(VENV)/bin/python -m pip install -q --no-build-isolation --no-deps -e .
+	$(VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e '.[demo]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The test tools, at the versions of constraints.txt.
 $(TEST_STAMP): $(STAMP)
-	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test,demo]'
+	$(VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e '.[test,demo]'
 	rm -f $(VENV)/.tested-* && touch $@
 
 $(MITM_STAMP): mitmproxy.lock
@@ -37,7 +38,9 @@ $(MITM_STAMP): mitmproxy.lock
 system:
 	bash scripts/install-system-deps.sh
 
-demo: $(STAMP) $(MITM_STAMP) system
+# The two environments install side by side (pip mostly waits on downloads and unpacking).
+demo: system
+	$(MAKE) --no-print-directory -j2 $(STAMP) $(MITM_STAMP)
 	$(VENV)/bin/sandbox demo
 
 test: setup system
