@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements.lock | cksum | cut -d' ' -f1)
 TEST_STAMP := $(subst .installed-,.tested-,$(STAMP))
+# The compiled kernels: pip builds them at install; an edited _kernels.c is rebuilt in place.
+KERNELS := sandbox/index/_kernels$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
 # mitmproxy runs from an environment of its own: its pins conflict with ours (see mitmproxy.in)
 MITM_VENV  := .venv-mitmproxy
@@ -11,7 +13,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: setup system demo test lint bench lock lock-mitmproxy fuzz clean
 
-setup: $(TEST_STAMP) $(MITM_STAMP)
+setup: $(TEST_STAMP) $(KERNELS) $(MITM_STAMP)
 
 # Runtime dependencies exactly as locked (hashes checked), then the project itself (built with the
 # locked setuptools, no build environment to download), then the live demo's clients and servers at
@@ -35,12 +37,15 @@ $(MITM_STAMP): mitmproxy.lock
 	$(MITM_VENV)/bin/python -m pip install -q --require-hashes -r mitmproxy.lock
 	rm -f $(MITM_VENV)/.installed-* && touch $@
 
+$(KERNELS): sandbox/index/_kernels.c setup.py | $(STAMP)
+	$(VENV)/bin/python setup.py -q build_ext --inplace
+
 system:
 	bash scripts/install-system-deps.sh
 
 # The two environments install side by side (pip mostly waits on downloads and unpacking).
 demo: system
-	$(MAKE) --no-print-directory -j2 $(STAMP) $(MITM_STAMP)
+	$(MAKE) --no-print-directory -j2 $(KERNELS) $(MITM_STAMP)
 	$(VENV)/bin/sandbox demo
 
 test: setup system

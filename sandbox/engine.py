@@ -97,8 +97,8 @@ class Engine:
 
     @property
     def not_examined(self) -> list[NotExamined]:
-        """Outbound data the analyzer could not look into (a decoding limit reached)."""
-        return self.analyzer.not_examined
+        """Outbound data nobody could look into: a decoding limit reached, holes in a TCP stream."""
+        return self.analyzer.not_examined + self.dissector.not_examined()
 
     @property
     def flows(self) -> list[FlowInfo]:

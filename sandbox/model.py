@@ -143,6 +143,8 @@ class FlowInfo:
     decrypted: bool = False
     meta: dict[str, Any] = field(default_factory=SafeMeta)
     errors: list[str] = field(default_factory=list)
+    # bytes of the instrument's TCP stream the capture never had (reassembly holes): not examined
+    missed_out: int = 0
     errors_dropped: int = 0
 
     def add_error(self, message: str) -> None:
@@ -195,6 +197,9 @@ class Finding:
     identifiers: list[str] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    # The kinds of evidence behind this one leak, strongest first (``kind`` is the strongest that
+    # sets the severity): e.g. ["run-bytes", "sequence", "identifier"] for a FASTQ upload.
+    evidence_kinds: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

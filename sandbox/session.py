@@ -216,12 +216,16 @@ class Session:
                  live: bool = False, errors: list[dict[str, str]] | None = None,
                  progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time,
                  on_findings: Callable[[list[Finding], float], None] | None = None,
-                 profile: Profile | None = None, inputs: dict[str, Any] | None = None) -> None:
+                 profile: Profile | None = None, inputs: dict[str, Any] | None = None,
+                 tap_failures: Callable[[], list[NotExamined]] | None = None) -> None:
         """``profile``: the acceptance profile the report judges by (its allow-list is the engine's);
-        ``inputs``: what else a bundle needs to replay the session (key logs, instrument addresses)."""
+        ``inputs``: what else a bundle needs to replay the session (key logs, instrument addresses);
+        ``tap_failures``: what the live taps lost (a process of theirs that ended on its own), asked
+        on every flush and at the end."""
         self.engine = engine
         self.profile = profile or Profile()
         self.inputs = inputs or {}
+        self.tap_failures = tap_failures or list
         self.indexes = list(indexes)
         self.store = store
         self.mode = mode
@@ -323,6 +327,8 @@ class Session:
                               captures=[s.name for s in sources], finished=None, pid=os.getpid(),
                               heartbeat=self.started, live=self.live, profile=self.profile.stored(),
                               run_rows=self.run_rows, inputs=self.inputs)
+            if self.live:       # a channel in scope that no tap carries: the dashboard says so at once
+                store.set_session(profile_not_examined=self.profile.uncaptured(s.channel for s in sources))
             for ix, row in zip(self.indexes, self.run_rows, strict=True):
                 store.add_run(row["run_id"], row["path"], ix.platform, row["samples"], len(ix.files),
                               ix.total_bytes)
@@ -340,7 +346,7 @@ class Session:
             return
         traffic, flows = engine.take_traffic(), engine.take_touched_flows()
         health = [s.health() for s in sources]
-        blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined)
+        blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined) + self.tap_failures()
         located = self._locations(sources, findings, offsets=False)
 
         def flush(store: Store) -> None:
@@ -369,6 +375,7 @@ class Session:
             capture_rows.append({"path": s.name, "packets": h.packets, "bytes": h.bytes, "drops": h.drops})
             not_examined.extend(s.not_examined())
         not_examined.extend(engine.not_examined)
+        not_examined.extend(self.tap_failures())
         for info in engine.flows:
             errors.extend(flow_errors(info))
         for ix in self.indexes:

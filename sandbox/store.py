@@ -33,7 +33,8 @@ CREATE INDEX IF NOT EXISTS flows_dest ON flows(destination);
 CREATE TABLE IF NOT EXISTS findings (
     id TEXT PRIMARY KEY, severity TEXT, severity_rank INTEGER, kind TEXT, channel TEXT, flow TEXT,
     destination TEXT, t_first REAL, t_last REAL, bytes_out INTEGER, bytes_matched INTEGER, run_id TEXT,
-    samples TEXT, files TEXT, chain TEXT, identifiers TEXT, evidence TEXT, detail TEXT, updated REAL);
+    samples TEXT, files TEXT, chain TEXT, identifiers TEXT, evidence TEXT, detail TEXT, updated REAL,
+    evidence_kinds TEXT);
 CREATE INDEX IF NOT EXISTS findings_updated ON findings(updated);
 CREATE INDEX IF NOT EXISTS findings_rank ON findings(severity_rank);
 CREATE TABLE IF NOT EXISTS traffic (
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS locations (
     flow TEXT PRIMARY KEY, capture TEXT, frame INTEGER, byte_offset INTEGER, byte_length INTEGER);
 """
 
-JSON_FINDING_FIELDS = ("samples", "files", "chain", "identifiers", "evidence", "detail")
+JSON_FINDING_FIELDS = ("samples", "files", "chain", "identifiers", "evidence", "detail", "evidence_kinds")
 
 
 class StoreBusy(Exception):
@@ -205,11 +206,12 @@ class Store:
             rows.append(
                 (f.id, f.severity, severity_rank(f.severity), f.kind, f.channel, f.flow, f.destination,
                  f.t_first, f.t_last, f.bytes_out, f.bytes_matched, f.run_id,
-                 *(json.dumps(d[k], default=str) for k in JSON_FINDING_FIELDS), now)
+                 *(json.dumps(d[k], default=str) for k in JSON_FINDING_FIELDS[:-1]), now,
+                 json.dumps(d["evidence_kinds"]))
             )
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO findings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                "INSERT OR REPLACE INTO findings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
 
     @_writes
@@ -244,7 +246,8 @@ class Store:
         for row in self.db.execute(sql, params):
             d = dict(row)
             for k in JSON_FINDING_FIELDS:
-                d[k] = json.loads(d[k])
+                if d.get(k) is not None:     # a store written before a field was kept has none
+                    d[k] = json.loads(d[k])
             out.append(d)
         return out
 

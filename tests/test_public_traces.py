@@ -49,8 +49,11 @@ def test_trace_replays_with_its_verdict_and_no_false_positive(shared_data: Path,
     result = replay([trace], [shared_data / RUN], keylog=keylog if keylog.exists() else None,
                     cache_dir=index_cache, jobs=1)
     report = result.report
-    assert [f for f in report["findings"] if f["severity"] != "info"] == []
+    # a decode-limit finding says the rig could not look inside: it goes with an inconclusive verdict
+    assert [f for f in report["findings"] if f["severity"] != "info" and f["kind"] != "decode-limit"] == []
     verdict, why = EXPECTED[name]
     assert report["verdict"] == verdict, (why, report["not_examined"])
     assert bool(report["not_examined"]) == (verdict == "inconclusive")
-    assert all(n["where"] == str(trace) and n["packets"] >= 0 and n["bytes"] >= 0 for n in report["not_examined"])
+    # where: the trace, or the flow whose bytes went unexamined (a decoding limit, a stream's hole)
+    assert all((n["where"] == str(trace) or n["where"].startswith(("tcp ", "udp "))) and n["packets"] >= 0
+               and n["bytes"] >= 0 for n in report["not_examined"])

@@ -100,3 +100,24 @@ def test_findings_are_located_at_their_flows_first_outbound_frame_in_the_right_c
     for f in located:
         assert (f["location"]["capture"], f["location"]["frame"]) == moved[where[f["id"]]["frame"]]
         assert f["location"]["byte_offset"] > 0 and f["location"]["byte_length"] > 0
+
+
+def test_bytes_the_capture_missed_in_the_instruments_stream_make_the_replay_inconclusive(tmp_path):
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    whole, holed = tmp_path / "whole.pcapng", tmp_path / "holed.pcapng"
+    with PcapngWriter(whole) as w:
+        TcpConversation(w, client=("10.0.0.2", 40000), server=("192.0.2.9", 7000), t0=1.0).send(b"z" * 6000)
+        TcpConversation(w, client=("10.0.0.2", 40001), server=("192.0.2.9", 7000), t0=2.0).send(
+            b"y" * 3000, from_client=False)       # a hole in what the far end sent: not the instrument's
+    packets = list(open_capture(whole).packets())
+    data_frames = [p.frame for p in packets if len(p.data) > 100]
+    dropped = {data_frames[1], data_frames[-2]}  # one segment of each direction never captured
+    with PcapngWriter(holed) as w:
+        for p in packets:
+            if p.frame not in dropped:
+                w.write(p.data, p.t)
+    report = replay([holed], [run_dir], cache_dir=tmp_path, jobs=1).report
+    assert report["verdict"] == "inconclusive"
+    (row,) = report["not_examined"]
+    assert row["where"] == "tcp 10.0.0.2:40000 > 192.0.2.9:7000" and row["bytes"] == 1460
+    assert replay([whole], [run_dir], cache_dir=tmp_path, jobs=1).report["verdict"] == "clean"

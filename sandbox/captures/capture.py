@@ -34,6 +34,7 @@ SNAPPED = "frames cut by the capture's snap length (bytes never captured)"
 FRAGMENTS_LOST = "IP fragments of datagrams that never completed"
 BAD_BLOCKS = "corrupt packet blocks"
 LINK_BROKEN = "link type {}: headers cut short or malformed"
+DROPPED = "packets the capture dropped (its statistics say so): never seen, never examined"
 DAMAGED = "capture file damaged at byte {}: the rest is unread"
 
 
@@ -64,6 +65,8 @@ class CaptureStats:
         """What this pass could not look into (it makes a verdict inconclusive, never clean)."""
         out = [NotExamined(where=where, what=f"unknown link type {lt}", packets=n, bytes=self.unknown_bytes[lt])
                for lt, n in sorted(self.unknown_linktypes.items())]
+        if self.drops:   # lost before they reached the file (interface, OS buffer, a UART overrun)
+            out.append(NotExamined(where=where, what=DROPPED, packets=self.drops, bytes=0))
         by_bytes = sorted(self.unexamined, key=lambda what: (-self.unexamined_bytes[what], what))
         return out + [NotExamined(where=where, what=what, packets=self.unexamined[what],
                                   bytes=self.unexamined_bytes[what]) for what in by_bytes]
@@ -257,8 +260,6 @@ class Capture:
                 stats.drops = sum(reader.drops.values())
                 if self._secrets is None:
                     self._secrets = bytes(reader.secrets)
-            for lt, n in sorted(stats.unknown_linktypes.items()):
-                self.errors.append(f"unknown link type {lt}: {n} frames skipped")
             self._unexamined(reader, ip, totals)
             self.close()
 

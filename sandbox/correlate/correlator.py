@@ -1,9 +1,13 @@
-"""The correlator: payload views in, findings out, merged per flow, destination and run file.
+"""The correlator: payload views in, findings out, one finding per leak.
 
 Per view it looks for three kinds of run evidence (byte fingerprints, DNA k-mers, identifiers);
-per flow it adds what content cannot show (opaque volume, unlisted destinations, protocol
-observations such as DNS tunnels).  State is bounded: per (flow, file) a capped range set, per
-(flow, run) one bit per indexed k-mer, per finding at most MAX_EVIDENCE evidence rows.
+what one flow sent to one destination of one run is one finding, its evidence kinds listed inside
+(``evidence_kinds``), its ``kind`` the strongest of them.  Per flow it adds what content cannot
+show (opaque volume, unlisted destinations, protocol observations such as DNS tunnels).
+Byte counts are what is proven: a file's share is the bytes of it shown present (a view place
+matching a k-gram the file repeats counts once), and ``bytes_matched`` never exceeds what the flow
+sent.  State is bounded: per (flow, file) a capped range set, per (flow, run) one bit per indexed
+k-mer, per finding at most MAX_EVIDENCE evidence rows of each kind.
 """
 
 from __future__ import annotations
@@ -25,14 +29,21 @@ from .identifiers import IdentifierMatcher
 from .intervals import IntervalSet
 from .redact import Redactor, preview
 from .sequence import match as match_sequence
-from .sequence import run_offset, view_kmers
+from .sequence import view_kmers
 
-MAX_EVIDENCE = 20  # evidence rows kept per finding: enough to locate the leak, bounded memory
+MAX_EVIDENCE = 20  # evidence rows kept per finding and kind: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
 CRITICAL_SHARE = 0.5  # share of a file or of a sample's k-mers that makes a leak critical
 CRITICAL_BYTES = 10 << 20  # matched bytes that make a leak critical whatever the share
 CRITICAL_MIN_FILE = 64 << 10  # files smaller than this (run info, sheets) never reach critical by share
 SINGLE_READ_BASES = 2 * 150  # sequence evidence this small is "a single read": medium, not high
+# Bytes of run files proven present below which byte evidence is medium, not high: one k-gram
+# (32 bytes) can be a phrase two files share by chance; two chained ones are a fragment.
+HIGH_MIN_BYTES = 2 * wn.K
+# What one flow sent to one destination of one run is one finding; its kind is the strongest
+# evidence (at equal severity, bytes before sequence before identifiers).
+RUN_CONTENT = "run-content"
+EVIDENCE_KINDS = ("run-bytes", "sequence", "identifier")
 OPAQUE_MIN = 64 << 10  # opaque uploads below this are handshakes and heartbeats, never run data
 OPAQUE_MAX = 1 << 20  # an encrypted upload of 1 MiB to an unlisted place is always worth a look
 OPAQUE_RUN_SHARE = 0.1  # ... or of a tenth of the run, when the run is small
@@ -66,27 +77,52 @@ class _Acc:
     t_last: float = float("-inf")
     bytes_out: int = 0
     chain: list[str] = field(default_factory=list)
+    chains: dict[str, list[str]] = field(default_factory=dict)  # per evidence kind, the first view's
     samples: set[str] = field(default_factory=set)
     identifiers: dict[str, str] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
-    ranges: dict[int, IntervalSet] = field(default_factory=dict)  # per stream of the file
-    bitmap: np.ndarray | None = None  # matched k-mers of the run (sequence findings)
+    files: dict[str, _FileEvidence] = field(default_factory=dict)  # byte evidence per run file
+    view_bytes: int = 0  # view bytes that matched any run file (a place several files share: once)
+    bitmap: np.ndarray | None = None  # matched k-mers of the run (sequence evidence)
     seq_bases: int = 0
     seq_windows: int = 0
+    seq_samples: set[str] = field(default_factory=set)
+    seq_index: int = -1  # the index whose k-mers the bitmap marks
     last_payload: int = 0  # the payload last counted in bytes_out (a payload's views count once)
     version: int = 0
 
-    def touch(self, payload: Payload | Observation, chain: Sequence[str]) -> None:
+    def touch(self, payload: Payload | Observation, chain: Sequence[str], evidence: str = "") -> None:
         self.t_first = min(self.t_first, payload.t_first)
         self.t_last = max(self.t_last, payload.t_last)
         if not self.chain:
             self.chain = list(chain)
+        if evidence and evidence not in self.chains:
+            self.chains[evidence] = list(chain)
         self.version += 1
 
     def add_evidence(self, row: dict[str, Any]) -> None:
-        if len(self.evidence) < MAX_EVIDENCE:
+        if sum(e.get("kind") == row.get("kind") for e in self.evidence) < MAX_EVIDENCE:
             self.evidence.append(row)
+
+    def kinds(self) -> list[str]:
+        """The evidence kinds seen, strongest first."""
+        seen = {"run-bytes": bool(self.files), "sequence": self.bitmap is not None, "identifier": bool(self.identifiers)}
+        return [k for k in EVIDENCE_KINDS if seen[k]]
+
+
+@dataclass
+class _FileEvidence:
+    """Byte evidence on one run file: per stream (0 raw, 1 decoded) the file ranges matched and
+    the view bytes that matched them (a view place repeated in the file counts once)."""
+
+    samples: list[str]
+    ranges: dict[int, IntervalSet] = field(default_factory=dict)
+    view_bytes: dict[int, int] = field(default_factory=dict)
+
+    def proven(self, stream: int) -> int:
+        """Bytes of the stream shown present: its matched ranges, at most what the views carried."""
+        return min(self.ranges[stream].total(), self.view_bytes.get(stream, 0))
 
 
 class Correlator:
@@ -95,7 +131,7 @@ class Correlator:
         self.indexes = list(indexes)
         self.allow = AllowList(allow)
         self._matchers = [IdentifierMatcher(ix.identifiers) for ix in self.indexes]
-        self._sample_totals = [ix.sample_kmer_totals() for ix in self.indexes]
+        self._sample_totals: dict[int, dict[str, int]] = {}  # per index, when a sequence finding needs it
         self._files = [{f.rel: f for f in ix.files} for ix in self.indexes]
         self._by_run = {ix.run_id: i for i, ix in enumerate(self.indexes)}
         self._redactor = Redactor(self.indexes)
@@ -107,6 +143,7 @@ class Correlator:
         self._seen: dict[str, tuple[int, str]] = {}
         self.scanned_bytes = 0
         self._payload_no = 0  # numbers payloads so each counts once in a finding's bytes_out
+        self._to_destination: dict[tuple[str, str], tuple[int, int]] = {}  # (bases, bytes) per destination, run
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -164,22 +201,24 @@ class Correlator:
             best = _absorb(q, loc, first, last)
             if len(best) < len(q):
                 q, loc, foff, first, last = _segments(q[best], loc[best], foff[best], gap)
+        acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
+        acc.touch(payload, view.chain, "run-bytes")
+        self._count_payload(acc, payload, token)
+        acc.view_bytes += _union_length(q[first], q[last] + wn.K)
         for fid_stream in np.unique(loc[first]).tolist():
             sel = first[loc[first] == fid_stream]
             sel_last = last[loc[first] == fid_stream]
             f = ix.files[fid_stream >> 1]
             stream = fid_stream & 1
-            acc = self._acc_for(payload, "run-bytes", ix.run_id, f.rel)
-            acc.touch(payload, view.chain)
-            self._count_payload(acc, payload, token)
-            acc.samples.update(f.samples)
+            ev = acc.files.get(f.rel)
+            if ev is None:
+                ev = acc.files[f.rel] = _FileEvidence(list(f.samples))
             fstart, fend = foff[sel], foff[sel_last] + wn.K
-            acc.ranges.setdefault(stream, IntervalSet()).add(fstart, fend)
+            ev.ranges.setdefault(stream, IntervalSet()).add(fstart, fend)
+            ev.view_bytes[stream] = ev.view_bytes.get(stream, 0) + _union_length(q[sel], q[sel_last] + wn.K)
             for a, b, c, d in zip(q[sel].tolist(), (q[sel_last] + wn.K).tolist(), fstart.tolist(),
                                   fend.tolist(), strict=True):
-                if len(acc.evidence) >= MAX_EVIDENCE:
-                    break
-                row = {"chain": list(view.chain), "view_range": [a, b], "file": f.rel,
+                row = {"kind": "run-bytes", "chain": list(view.chain), "view_range": [a, b], "file": f.rel,
                        "stream": "decoded" if stream else "raw", "file_range": [c, d],
                        "preview": preview(view.data[a:b])}
                 if base is not None:
@@ -200,20 +239,20 @@ class Correlator:
             hit = match_sequence(ix, vk)
             if hit is None:
                 continue
-            acc = self._acc_for(payload, "sequence", ix.run_id)
-            acc.touch(payload, view.chain)
+            acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
+            acc.touch(payload, view.chain, "sequence")
             self._count_payload(acc, payload, token)
             if acc.bitmap is None:
                 acc.bitmap = np.zeros(len(ix.km) // 8 + 1, dtype=np.uint8)
             _set_bits(acc.bitmap, hit.rows)
             sids = sorted_unique(np.asarray(ix.km_sid[hit.rows]))
             for sid in sids.tolist():
-                acc.samples.update(ix.sample_sets[sid])
+                acc.seq_samples.update(ix.sample_sets[sid])
             acc.seq_bases += hit.bases
             acc.seq_windows += hit.windows
-            acc.detail["index"] = i
-            at = base + run_offset(vk, hit.first)
-            acc.add_evidence({"chain": list(view.chain), "view_range": [at, at + hit.bases],
+            acc.seq_index = i
+            at = base + vk.runs.view_offset(hit.first)
+            acc.add_evidence({"kind": "sequence", "chain": list(view.chain), "view_range": [at, at + hit.bases],
                               "kmers": int(len(hit.rows)), "bases": hit.bases,
                               "preview": preview(view.data[at:at + hit.bases])})
 
@@ -222,13 +261,16 @@ class Correlator:
             found = matcher.find(view.data)
             if not found:
                 continue
-            acc = self._acc_for(payload, "identifier", ix.run_id)
-            acc.touch(payload, view.chain)
+            acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
+            acc.touch(payload, view.chain, "identifier")
             self._count_payload(acc, payload, token)
-            for start, end, ident in found:
+            for start, end, ident, encoding in found:
                 if ident["value"] not in acc.identifiers:
-                    acc.add_evidence({"chain": list(view.chain), "view_range": [start, end],
-                                      "identifier": ident["kind"]})
+                    row = {"kind": "identifier", "chain": list(view.chain), "view_range": [start, end],
+                           "identifier": ident["kind"]}
+                    if encoding:
+                        row["encoding"] = encoding
+                    acc.add_evidence(row)
                 acc.identifiers[ident["value"]] = ident["kind"]
                 acc.samples.update(ident.get("samples", ()))
 
@@ -285,7 +327,14 @@ class Correlator:
 
     # --- findings ------------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
-        content_flows = {a.flow for a in self._acc.values() if a.kind in ("run-bytes", "sequence")}
+        content_flows = {a.flow for a in self._acc.values() if a.kind == RUN_CONTENT
+                         and (a.files or a.bitmap is not None)}
+        # run content each destination got over all its flows (a DNS tunnel is a flow per query)
+        self._to_destination = {}
+        for a in self._acc.values():
+            if a.kind == RUN_CONTENT:
+                bases, places = self._to_destination.get((a.destination, a.run_id), (0, 0))
+                self._to_destination[(a.destination, a.run_id)] = (bases + a.seq_bases, places + a.view_bytes)
         # the traffic's own strings leave the core here (store, reports, terminal): run data in them
         # is redacted once, for all of those
         out = self._redactor.findings([self._finding(a, content_flows) for a in self._acc.values()])
@@ -306,7 +355,8 @@ class Correlator:
         """Approximate memory of the correlator's per-flow state (ranges, bitmaps, evidence)."""
         total = 0
         for a in self._acc.values():
-            total += sum(r.starts.nbytes + r.ends.nbytes for r in a.ranges.values())
+            for ev in a.files.values():
+                total += sum(r.starts.nbytes + r.ends.nbytes for r in ev.ranges.values()) + 200
             total += a.bitmap.nbytes if a.bitmap is not None else 0
             total += 200 * len(a.evidence) + 300
         return total
@@ -317,64 +367,108 @@ class Correlator:
         files: list[FileMatch] = []
         bytes_matched = 0
         detail = dict(a.detail)
-        if a.kind == "run-bytes":
+        kind = a.kind
+        kinds = [a.kind]
+        chain = a.chain
+        if a.kind == RUN_CONTENT:
+            kinds = a.kinds()
             i = self._by_run[a.run_id]
-            ix, f = self.indexes[i], self._files[i][a.rel]
-            share = 0.0
-            for stream, ranges in a.ranges.items():
-                matched = ranges.total()
-                length = f.stream_len(stream) or 1
-                share = max(share, min(1.0, matched / length))
-                bytes_matched = max(bytes_matched, matched)
-            files = [FileMatch(f.rel, bytes_matched, round(share, 6))]
-            big = (share >= CRITICAL_SHARE and f.size >= CRITICAL_MIN_FILE) or bytes_matched >= CRITICAL_BYTES
-            severity = "critical" if big else "high"
-            detail["floor"] = ix.detection_floor()["text"]
-        elif a.kind == "sequence":
-            i = a.detail.get("index", 0)
-            ix = self.indexes[i]
-            rows = np.flatnonzero(np.unpackbits(a.bitmap, bitorder="little")[: len(ix.km)])
-            matched = np.bincount(np.asarray(ix.km_sid[rows]), minlength=len(ix.sample_sets))
-            shares = {}
-            for sid, n in enumerate(matched.tolist()):
-                for s in ix.sample_sets[sid]:
-                    shares[s] = shares.get(s, 0) + n
-            # samples sharing a genome share most k-mers; the ones only a sample has say which it was
-            exclusive = {ix.sample_sets[sid][0]: n for sid, n in enumerate(matched.tolist())
-                         if n and len(ix.sample_sets[sid]) == 1}
-            floor = max(MIN_EXCLUSIVE_KMERS, EXCLUSIVE_SHARE * len(rows))
-            if any(n >= floor for n in exclusive.values()):
-                samples = {s for s, n in exclusive.items() if n >= floor}
-            else:
-                samples = set(a.samples)
-            detail["exclusive_kmers"] = exclusive
-            totals = self._sample_totals[i]
-            share = {s: round(n / totals[s], 6) for s, n in shares.items() if n and totals.get(s)}
-            bytes_matched = a.seq_bases
-            detail.update({"kmers": int(len(rows)), "windows": a.seq_windows, "sample_share": share,
-                           "floor": ix.detection_floor()["text"]})
-            detail.pop("index", None)
-            big = (share and max(share.values()) >= CRITICAL_SHARE) or bytes_matched >= CRITICAL_BYTES
-            if big:
-                severity = "critical"
-            elif a.seq_bases <= SINGLE_READ_BASES:
-                severity = "medium"
-            else:
-                severity = "high"
-        elif a.kind == "identifier":
-            severity = "medium"
+            ranked = []  # (severity, kind) of each evidence kind
+            proven, seq_samples = 0, set()
+            if a.bitmap is not None:
+                seq_samples, bases, sev = self._sequence_evidence(a, detail)
+                ranked.append((sev, "sequence"))
+                samples.update(seq_samples)
+                proven = bases
+            if a.files:
+                files, total, sev = self._byte_evidence(i, a)
+                ranked.append((sev, "run-bytes"))
+                samples.update(self._byte_samples(a, files, seq_samples))
+                proven = max(proven, total)
+            if a.identifiers:
+                ranked.append(("medium", "identifier"))
+            severity, kind = max(ranked, key=lambda r: (severity_rank(r[0]), -EVIDENCE_KINDS.index(r[1])))
+            chain = a.chains.get(kind, a.chain)  # how the strongest evidence was wrapped
+            bases, view_bytes = self._to_destination.get((a.destination, a.run_id), (0, 0))
+            if severity == "medium" and kind != "identifier" and (
+                    bases > SINGLE_READ_BASES or view_bytes >= HIGH_MIN_BYTES and view_bytes > a.view_bytes):
+                severity = "high"  # small on this flow, but its destination got more over others
+                detail["destination_content"] = {"bases": bases, "bytes": view_bytes}
+            bytes_matched = min(proven, a.bytes_out)
+            detail["floor"] = self.indexes[i].detection_floor()["text"]
         elif a.kind == "dns-tunnel" and a.flow in content_flows:
             severity = max(severity, "high", key=severity_rank)
         key = "\x1f".join(a.key)
         return Finding(
-            id=hashlib.sha1(key.encode()).hexdigest()[:16], severity=severity, kind=a.kind,
+            id=hashlib.sha1(key.encode()).hexdigest()[:16], severity=severity, kind=kind,
             channel=a.channel, flow=a.flow, destination=a.destination,
             t_first=a.t_first if a.t_first != float("inf") else 0.0,
             t_last=a.t_last if a.t_last != float("-inf") else 0.0, bytes_out=a.bytes_out,
             bytes_matched=bytes_matched, run_id=a.run_id, samples=sorted(samples), files=files,
-            chain=list(a.chain), identifiers=sorted(a.identifiers), evidence=list(a.evidence),
-            detail=detail,
+            chain=list(chain), identifiers=sorted(a.identifiers), evidence=list(a.evidence),
+            detail=detail, evidence_kinds=kinds,
         )
+
+    def _byte_evidence(self, i: int, a: _Acc) -> tuple[list[FileMatch], int, str]:
+        """Per file the bytes proven present and their share (the better-covered stream: raw or
+        decoded), the bytes proven in all (at most what the views carried), and their severity."""
+        files, big, total = [], False, 0
+        for rel, ev in a.files.items():
+            f = self._files[i][rel]
+            best, share = 0, 0.0
+            for stream in ev.ranges:
+                proven = ev.proven(stream)
+                best = max(best, proven)
+                share = max(share, min(1.0, proven / (f.stream_len(stream) or 1)))
+            files.append(FileMatch(rel, best, round(share, 6)))
+            big |= share >= CRITICAL_SHARE and f.size >= CRITICAL_MIN_FILE
+            total += best
+        total = min(total, a.view_bytes)  # a view place several files share proves its bytes once
+        files.sort(key=lambda m: (-m.bytes_matched, m.path))
+        if big or total >= CRITICAL_BYTES:
+            return files, total, "critical"
+        return files, total, "high" if total >= HIGH_MIN_BYTES else "medium"
+
+    @staticmethod
+    def _byte_samples(a: _Acc, files: list[FileMatch], seq_samples: set[str]) -> set[str]:
+        """Samples the byte evidence names: those of the files proven to hold HIGH_MIN_BYTES or
+        more, else of the best-covered ones (a lone k-gram several files share names them all,
+        unless the sequence evidence says which of them it was)."""
+        best = files[0].bytes_matched
+        named = [m for m in files if m.bytes_matched >= HIGH_MIN_BYTES] or [m for m in files if m.bytes_matched == best]
+        sets = [set(a.files[m.path].samples) for m in named]
+        if seq_samples and any(s & seq_samples for s in sets):
+            sets = [s for s in sets if s & seq_samples]
+        return set().union(*sets)
+
+    def _sequence_evidence(self, a: _Acc, detail: dict[str, Any]) -> tuple[set[str], int, str]:
+        """The samples the matched k-mers name, the bases proven, the severity; k-mer counts and
+        shares go to ``detail``."""
+        i = a.seq_index
+        ix = self.indexes[i]
+        rows = np.flatnonzero(np.unpackbits(a.bitmap, bitorder="little")[: len(ix.km)])
+        matched = np.bincount(np.asarray(ix.km_sid[rows]), minlength=len(ix.sample_sets))
+        shares = {}
+        for sid, n in enumerate(matched.tolist()):
+            for s in ix.sample_sets[sid]:
+                shares[s] = shares.get(s, 0) + n
+        # samples sharing a genome share most k-mers; the ones only a sample has say which it was
+        exclusive = {ix.sample_sets[sid][0]: n for sid, n in enumerate(matched.tolist())
+                     if n and len(ix.sample_sets[sid]) == 1}
+        floor = max(MIN_EXCLUSIVE_KMERS, EXCLUSIVE_SHARE * len(rows))
+        if any(n >= floor for n in exclusive.values()):
+            samples = {s for s, n in exclusive.items() if n >= floor}
+        else:
+            samples = set(a.seq_samples)
+        if i not in self._sample_totals:
+            self._sample_totals[i] = ix.sample_kmer_totals()
+        totals = self._sample_totals[i]
+        share = {s: round(n / totals[s], 6) for s, n in shares.items() if n and totals.get(s)}
+        detail.update({"exclusive_kmers": exclusive, "kmers": int(len(rows)), "windows": a.seq_windows,
+                       "sample_share": share})
+        if (share and max(share.values()) >= CRITICAL_SHARE) or a.seq_bases >= CRITICAL_BYTES:
+            return samples, a.seq_bases, "critical"
+        return samples, a.seq_bases, "medium" if a.seq_bases <= SINGLE_READ_BASES else "high"
 
 
 _RANKS = frozenset(("info", "low", "medium", "high", "critical"))
@@ -395,6 +489,15 @@ class _Where:
         if self.flow is None:
             self.flow = self.info.flow
         self.channel = self.info.channel
+
+
+def _union_length(starts: np.ndarray, ends: np.ndarray) -> int:
+    """Bytes covered by the union of ranges [starts, ends)."""
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    reach = np.maximum.accumulate(e)
+    gaps = np.maximum(s[1:] - reach[:-1], 0).sum() if len(s) > 1 else 0
+    return int(reach[-1] - s[0] - gaps) if len(s) else 0
 
 
 def _set_bits(bitmap: np.ndarray, rows: np.ndarray) -> None:
@@ -469,7 +572,7 @@ def _segments(q: np.ndarray, loc: np.ndarray, foff: np.ndarray, gap: int):
     """Sort matches by (file stream, diagonal, view place) and cut them into contiguous segments:
     returns the sorted arrays and each segment's first and last row."""
     diag = foff - q
-    order = _lexsort3(q, diag, loc)
+    order = _lexsort3(q, diag, loc, stable=False)  # (file stream, diagonal, view place): unique
     q, loc, foff, diag = q[order], loc[order], foff[order], diag[order]
     new = np.ones(len(q), dtype=bool)
     new[1:] = (loc[1:] != loc[:-1]) | (diag[1:] != diag[:-1]) | (q[1:] - q[:-1] > gap)
@@ -478,10 +581,11 @@ def _segments(q: np.ndarray, loc: np.ndarray, foff: np.ndarray, gap: int):
     return q, loc, foff, first, last
 
 
-def _lexsort3(minor: np.ndarray, middle: np.ndarray, major: np.ndarray) -> np.ndarray:
-    """``np.lexsort((minor, middle, major))`` (int64 keys): as one stable sort of a packed key when
-    the three ranges fit in 63 bits (always, for real files and views), which is several times
-    faster than three sort passes."""
+def _lexsort3(minor: np.ndarray, middle: np.ndarray, major: np.ndarray, stable: bool = True) -> np.ndarray:
+    """``np.lexsort((minor, middle, major))`` (int64 keys): as one sort of a packed key when the
+    three ranges fit in 63 bits (always, for real files and views), which is several times faster
+    than three sort passes; ``stable=False`` (keys known distinct, or equal rows alike) lets numpy
+    use its vectorised sort."""
     if len(minor) < 2:
         return np.lexsort((minor, middle, major))
     lows = [int(a.min()) for a in (minor, middle, major)]
@@ -492,4 +596,4 @@ def _lexsort3(minor: np.ndarray, middle: np.ndarray, major: np.ndarray) -> np.nd
     key += middle - lows[1]
     key *= spans[0]
     key += minor - lows[0]
-    return np.argsort(key, kind="stable")
+    return np.argsort(key, kind="stable" if stable else None)

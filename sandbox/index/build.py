@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from sandbox.runs import scan_run
+from sandbox.runs import RunFile, scan_run
 from sandbox.safetext import safe_text
 
 from . import cache
 from .boilerplate import is_boilerplate
 from .cache import CacheDoubt, cache_folder
 from .identifiers import run_identifiers
-from .kmerset import KmerSetBuilder, max_hash
+from .kmerset import READ_BATCH_BASES, KmerSetBuilder, max_hash
 from .runindex import IndexedFile, RunIndex
-from .winnow import Winnower
+from .winnow import Winnower, mix64
 
 # Byte fingerprints kept exactly (20 bytes each): ~1.8 GB of run content at one per ~113 bytes.
 # Past this the fingerprints are sampled (FracMinHash) and the index states its detection floor.
@@ -64,52 +67,97 @@ def _rig_key_for(run_dir: Path, folder: Path) -> tuple[bytes, list[str]]:
     return key, [note] if note else []
 
 
+def _sample_key(hashes: np.ndarray) -> np.ndarray:
+    """What fingerprints are sampled by: winnowing keeps window minima, so their own hashes sit at
+    the bottom of the range and a threshold on them keeps nearly all; a second mix of the hash is
+    uniform again."""
+    return mix64(hashes)
+
+
 class _FingerprintSet:
+    """Fingerprints of every stream, added pass by pass from any thread; sampled (FracMinHash)
+    when over budget.  The result does not depend on the order passes come in."""
+
     def __init__(self, budget: int):
         self.budget = budget
         self.scale = 1
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.count = 0
+        self._lock = threading.Lock()
 
     def add(self, hashes: np.ndarray, offsets: np.ndarray, loc: int) -> None:
         keep = ~is_boilerplate(hashes)
         hashes, offsets = hashes[keep], offsets[keep]
-        if self.scale > 1:
-            keep = hashes <= max_hash(self.scale)
-            hashes, offsets = hashes[keep], offsets[keep]
-        self.parts.append((hashes, np.full(len(hashes), loc, dtype=np.uint32), offsets))
-        self.count += len(hashes)
-        while self.count > self.budget:
-            self.scale *= 2
-            limit = max_hash(self.scale)
-            self.parts = [(h[h <= limit], f[h <= limit], o[h <= limit]) for h, f, o in self.parts]
-            self.count = sum(len(h) for h, _, _ in self.parts)
+        with self._lock:
+            if self.scale > 1:
+                keep = _sample_key(hashes) <= max_hash(self.scale)
+                hashes, offsets = hashes[keep], offsets[keep]
+            self.parts.append((hashes, np.full(len(hashes), loc, dtype=np.uint32), offsets))
+            self.count += len(hashes)
+            while self.count > self.budget:
+                self.scale *= 2
+                limit = max_hash(self.scale)
+                kept = [_sample_key(h) <= limit for h, _, _ in self.parts]
+                self.parts = [(h[k], f[k], o[k]) for (h, f, o), k in zip(self.parts, kept, strict=True)]
+                self.count = sum(len(h) for h, _, _ in self.parts)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hashes, file stream, offset), sorted by hash, then stream and offset; the parts are
+        freed as they are joined, so the peak is about twice the kept fingerprints."""
         if not self.parts:
             return np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint64)
-        h = np.concatenate([p[0] for p in self.parts])
-        loc = np.concatenate([p[1] for p in self.parts])
-        off = np.concatenate([p[2] for p in self.parts])
+        parts, self.parts = sorted(self.parts, key=lambda p: (int(p[1][0]), int(p[2][0])) if len(p[1]) else (-1, 0)), []
+        hashes, locs, offsets = (list(column) for column in zip(*parts, strict=True))
+        del parts
+        h = np.concatenate(hashes)
+        del hashes
         order = np.argsort(h, kind="stable")
-        return h[order], loc[order], off[order]
+        h = h[order]
+        loc = np.concatenate(locs)[order]
+        del locs
+        off = np.concatenate(offsets)[order]
+        return h, loc, off
 
 
-def _stream(blocks, bar=None) -> tuple[np.ndarray, np.ndarray, int]:
+def _fingerprint(blocks: Iterable[bytes], fps: _FingerprintSet, loc: int, bar: tqdm | None = None) -> int:
+    """Winnow a stream into ``fps`` pass by pass; returns the stream's length."""
     w = Winnower()
     for block in blocks:
         w.feed(block)
         if bar is not None:
             bar.update(len(block))
-    h, off = w.finish()
-    return h, off, w.length
+        fps.add(*w.take(), loc)
+    fps.add(*w.finish(), loc)
+    return w.length
+
+
+def _read_kmers(f: RunFile, kms: KmerSetBuilder, sid: int) -> int:
+    """Add a file's reads to ``kms`` batch by batch; returns how many there were."""
+    count = 0
+    batch: list[bytes] = []
+    size = 0
+    for reads in f.read_batches():
+        for read in reads:  # regroup into batches of READ_BATCH_BASES: one kernel pass each
+            batch.append(read)
+            size += len(read) + 1
+            if size >= READ_BATCH_BASES:
+                count += kms.add_batch(batch, sid)
+                batch, size = [], 0
+    if batch:
+        count += kms.add_batch(batch, sid)
+    return count
 
 
 def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                 progress: bool = False, *, fp_budget: int = FP_BUDGET,
-                kmer_budget: int | None = None) -> RunIndex:
+                kmer_budget: int | None = None, workers: int | None = None) -> RunIndex:
     """The index of ``run_dir``: from the rig's cache when authentic and the folder is unchanged, else
-    built and cached. What put the cache in doubt is said once on stderr and kept in ``notes``."""
+    built and cached. What put the cache in doubt is said once on stderr and kept in ``notes``.
+
+    Each file's three streams (raw bytes, decoded content, reads) are separate tasks for
+    ``workers`` threads (default: one per core); the kernels they spend their time in run without
+    the GIL, and the index is the same whatever the number of threads.
+    """
     run_dir = Path(run_dir).resolve()
     scan = scan_run(run_dir)  # raises RunFolderError for a missing/unreadable folder
     manifest = manifest_of(run_dir) + [["__params__", fp_budget, kmer_budget or 0]]
@@ -128,21 +176,18 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
     meta = scan.meta
     fps = _FingerprintSet(fp_budget)
     kms = KmerSetBuilder(kmer_budget) if kmer_budget else KmerSetBuilder()
-    files: list[IndexedFile] = []
-    extra_ids = []
+    sids = [kms.sid_of(f.samples) for f in scan.files]  # in file order: ids do not depend on threads
     total = sum(f.size for f in scan.files)
     with tqdm(total=total, unit="B", unit_scale=True, desc=f"index {safe_text(run_dir.name, 40)}",
-              disable=not progress, leave=False) as bar:
-        for fid, f in enumerate(scan.files):
-            h, off, raw_len = _stream(f.raw(), bar)
-            fps.add(h, off, fid * 2)
-            h, off, dec_len = _stream(f.decoded())
-            fps.add(h, off, fid * 2 + 1)
-            reads_before = kms.reads
-            kms.add_reads(f.reads(), tuple(f.samples))
-            extra_ids.extend(f.identifiers())
-            files.append(IndexedFile(f.rel, f.size, f.kind, list(f.samples), raw_len, dec_len,
-                                     kms.reads - reads_before))
+              disable=not progress, leave=False) as bar, \
+            ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="index") as pool:
+        jobs = [(pool.submit(_fingerprint, f.raw(), fps, fid * 2, bar),
+                 pool.submit(_fingerprint, f.decoded(), fps, fid * 2 + 1),
+                 pool.submit(_read_kmers, f, kms, sid))
+                for fid, (f, sid) in enumerate(zip(scan.files, sids, strict=True))]
+        files = [IndexedFile(f.rel, f.size, f.kind, list(f.samples), raw.result(), decoded.result(), reads.result())
+                 for f, (raw, decoded, reads) in zip(scan.files, jobs, strict=True)]
+    extra_ids = [ident for f in scan.files for ident in f.identifiers()]
     fp_hash, fp_loc, fp_off = fps.finish()
     km, km_sid, sets, km_scale = kms.finish()
     index = RunIndex(

@@ -6,6 +6,7 @@ instrument serial or a named sample do not.
 
 from __future__ import annotations
 
+import base64
 import re
 
 from sandbox.runs import RunMeta
@@ -56,3 +57,32 @@ def run_identifiers(meta: RunMeta, extra=()) -> list[dict]:
     for ident in [*meta.identifiers, *extra]:
         add(ident.value, ident.kind, tuple(ident.samples))
     return list(found.values())
+
+
+# Encoded forms of an identifier long enough to be evidence inside any base64 or hex text: 60 bits
+# of base64 (10 characters) or 48 of hex (6 bytes) do not occur by chance in a capture's worth of
+# encoded data; shorter identifiers are found only in decoded or plain views.
+MIN_BASE64_CHARS = 10
+MIN_HEX_BYTES = 6
+_B64_ALPHABETS = (b"+/", b"-_")  # standard and URL-safe
+
+
+def encoded_forms(value: str) -> dict[str, list[bytes]]:
+    """The byte strings an identifier becomes when a larger message holding it is base64- or
+    hex-encoded: hex of its bytes (match case-insensitively), and for each of the three places it
+    can start in a base64 group the characters that depend on its bytes alone (case-sensitive),
+    in both base64 alphabets.  Forms too short to be evidence are left out."""
+    raw = value.encode("utf-8", "replace")
+    forms: dict[str, list[bytes]] = {"hex": [], "base64": []}
+    if len(raw) >= MIN_HEX_BYTES:
+        forms["hex"].append(raw.hex().encode())
+    for lead in range(3):  # bytes of the group before the identifier
+        text = base64.b64encode(bytes(lead) + raw)
+        first = (lead * 8 + 5) // 6  # characters that hold a bit of the bytes before
+        last = (lead + len(raw)) * 8 // 6  # ...and of the bytes after
+        core = text[first:last]
+        if len(core) >= MIN_BASE64_CHARS:
+            for alphabet in _B64_ALPHABETS:
+                forms["base64"].append(core.translate(bytes.maketrans(b"+/", alphabet)))
+    forms["base64"] = list(dict.fromkeys(forms["base64"]))
+    return forms

@@ -1,4 +1,4 @@
-"""Canonical DNA k-mers: 2-bit packed, vectorised, with a low-complexity and adapter filter.
+"""Canonical DNA k-mers: 2-bit packed (by the compiled kernels), with a low-complexity and adapter filter.
 
 A k-mer is packed first base in the high bits (A=0, C=1, G=2, T=3) and made canonical as
 min(forward, reverse complement), so a read matches whichever strand a payload carries.
@@ -12,26 +12,20 @@ on PhiX alone is a control library, which the finding's samples (none) show.
 from __future__ import annotations
 
 import functools
-import re
-from bisect import bisect_left
+from dataclasses import dataclass
 
 import numpy as np
 
+from . import _kernels
 from .winnow import mix64
 
 K = 31  # bases: 62 bits, the usual exact-match k (Kraken, sourmash); random 31-mers do not collide
-_U64 = np.uint64
-_MASK = _U64((1 << (2 * K)) - 1)
-INVALID = 4
-_CODE = np.full(256, INVALID, dtype=np.uint8)
-for _i, _c in enumerate(b"ACGT"):
-    _CODE[_c] = _i
-    _CODE[_c + 32] = _i
-
 # Periods (bases) of short tandem repeats caught by the filter: homopolymers to hexamer repeats.
 LC_PERIODS = tuple(range(1, 7))
 LC_MISMATCHES = 3  # a repeat with up to 3 broken bases in 31 is still a repeat (sequencing errors)
 LC_ENTROPY = 1.0  # bits: base-composition entropy below this (e.g. 28 A + 3 other) is low complexity
+if (_kernels.LC_PERIODS, _kernels.LC_MISMATCHES) != (len(LC_PERIODS), LC_MISMATCHES):
+    raise ImportError("sandbox.index._kernels was built from another version of _kernels.c: run `make setup`")
 
 # Library adapters and primers (public Illumina / Nanopore documentation): their k-mers appear in
 # every lab's reads (adapter read-through), so they say nothing about *this* run.
@@ -53,16 +47,6 @@ ADAPTERS = (
     "AATGTACTTCGTTCAGTTACGTATTGCT",  # ONT rapid adapter
 )
 
-# A run starts with >= K letters (so common short words such as "cat" never reach Python), and may
-# continue over line breaks (wrapped FASTA).
-_RUN = re.compile(rb"[ACGTNacgtn]{%d,}(?:\r?\n[ACGTNacgtn]+)*" % K)
-# Bytes of a run as 1, everything else 0: a run of >= K (31) letters covers a whole 16-byte aligned
-# block, so blocks of sixteen 1s (two uint64 words of 0x01 bytes) are the only places to look.
-_LETTERS = bytes(int(c in b"ACGTNacgtn") for c in range(256))
-_STEP = 16  # bytes per aligned block: any K consecutive bytes contain one (K >= 2 * _STEP - 1)
-_ONES = np.uint64(0x0101010101010101)
-
-
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values by one sort (numpy 2's hash-based ``np.unique`` is far slower on
     millions of uint64 here)."""
@@ -72,72 +56,16 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode(seq: bytes) -> np.ndarray:
-    """2-bit codes of ``seq`` (anything but ACGT, either case, is INVALID)."""
-    return _CODE[np.frombuffer(seq, dtype=np.uint8)]
-
-
-def _forward(codes: np.ndarray, k: int) -> np.ndarray:
-    """Packed k-mer at every start (len - k + 1), by doubling: 2, 4, 8, 16 base words, then combine."""
-    n = len(codes) - k + 1
-    levels = [codes.astype(np.uint64)]
-    span = 1
-    while span * 2 <= k:
-        prev = levels[-1]
-        levels.append((prev[:-span] << _U64(2 * span)) | prev[span:])
-        span *= 2
-    out = np.zeros(n, dtype=np.uint64)
-    done = 0
-    for level in range(len(levels) - 1, -1, -1):
-        size = 1 << level
-        if done + size <= k:
-            out <<= _U64(2 * size)
-            out |= levels[level][done: done + n]
-            done += size
-    return out
-
-
-# Bases per step of ``canonical``: its ~8 temporaries of 8 bytes per base stay in the L2 cache
-# (several times faster than whole multi-MiB views); k-mers are local, so the result is the same.
-CANONICAL_BLOCK = 1 << 15
-
-
-def canonical(seq: bytes, k: int = K) -> np.ndarray:
+def canonical(seq: bytes, k: int = K, *, starts: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Canonical k-mers of every valid window of ``seq`` (those without N or other letters).
 
-    Returns (kmers, starts): starts are window offsets in ``seq``.
+    Returns (kmers, starts): starts are window offsets in ``seq`` (empty if not wanted).
     """
-    codes = encode(seq)
-    if len(codes) < k:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-    bad = codes == INVALID
-    clean = np.where(bad, 0, codes).astype(np.uint8)
-    n = len(codes) - k + 1
-    both = np.empty(n, dtype=np.uint64)
-    for s in range(0, n, CANONICAL_BLOCK):
-        e = min(s + CANONICAL_BLOCK, n)
-        piece = clean[s: e + k - 1]
-        np.minimum(_forward(piece, k), _forward((3 - piece)[::-1], k)[::-1], out=both[s:e])
-    cum = np.concatenate(([0], np.cumsum(bad, dtype=np.int64)))
-    ok = (cum[k:] - cum[:-k]) == 0
-    starts = np.flatnonzero(ok)
-    return both[ok], starts
-
-
-def low_complexity(kmers: np.ndarray, k: int = K) -> np.ndarray:
-    """True for k-mers that are near-periodic (period <= 6) or of low base-composition entropy."""
-    bad = np.zeros(len(kmers), dtype=bool)
-    odd = _U64(int("01" * k, 2))
-    for p in LC_PERIODS:
-        diff = (kmers ^ (kmers >> _U64(2 * p))) & _U64((1 << (2 * (k - p))) - 1)
-        mism = np.bitwise_count((diff | (diff >> _U64(1))) & odd)
-        bad |= mism <= LC_MISMATCHES
-    lo = kmers & odd
-    hi = (kmers >> _U64(1)) & odd
-    a = np.bitwise_count(~(lo | hi) & odd).astype(np.intp)
-    c = np.bitwise_count(lo & ~hi).astype(np.intp)
-    g = np.bitwise_count(hi & ~lo).astype(np.intp)
-    return bad | _low_entropy_table(k)[(a * (k + 1) + c) * (k + 1) + g]
+    windows = max(len(seq) - k + 1, 0)
+    kmers = np.empty(windows, dtype=np.uint64)
+    places = np.empty(windows if starts else 0, dtype=np.int64)
+    count = _kernels.canonical(seq, k, kmers, places)
+    return kmers[:count], places[:count]
 
 
 @functools.cache
@@ -160,10 +88,12 @@ ADAPTER_KMERS = _adapter_kmers()
 
 
 def evidence_mask(kmers: np.ndarray) -> np.ndarray:
-    """True for k-mers that may count as evidence (not low complexity, not an adapter)."""
-    keep = ~low_complexity(kmers)
-    keep &= ~contains(ADAPTER_KMERS, kmers)
-    return keep
+    """True for k-mers that may count as evidence: not low complexity (near-periodic with period
+    <= 6, or of low base-composition entropy) and not an adapter's."""
+    kmers = np.ascontiguousarray(kmers, dtype=np.uint64)
+    out = np.empty(len(kmers), dtype=bool)
+    _kernels.evidence(kmers, K, _low_entropy_table(K), ADAPTER_KMERS, out)
+    return out
 
 
 def contains(table: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -179,50 +109,35 @@ def kmer_hash(kmers: np.ndarray) -> np.ndarray:
     return mix64(kmers.copy())
 
 
-def dna_runs(data: bytes, k: int = K) -> list[tuple[int, bytes]]:
-    """(offset, bases) of every run of ACGTN letters >= k long; line breaks inside a run are joined
-    (wrapped FASTA), so offsets are where the run starts in ``data``.
+@dataclass(frozen=True)
+class DnaRuns:
+    """The runs of DNA letters in a view (line breaks inside a run removed), joined with an N
+    between runs, so one k-mer pass covers all of them and no k-mer spans two."""
 
-    The regex runs only where a run can start: at the first letter before an all-letter aligned
-    block (found by one translate and one word comparison), so binary and text cost no regex pass.
-    """
-    out = []
-    for m in _run_matches(data):
-        if m.end() - m.start() < k:
-            continue
-        seq = m.group()
-        if b"\n" in seq:
-            seq = seq.replace(b"\r", b"").replace(b"\n", b"")
-            if len(seq) < k:
-                continue
-        out.append((m.start(), seq))
-    return out
+    joined: np.ndarray  # uint8
+    offsets: np.ndarray  # int64: where each run starts in the view
+    starts: np.ndarray  # int64: where each run starts in ``joined``
+    lengths: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def run_of(self, pos: np.ndarray) -> np.ndarray:
+        """Run number of positions in ``joined``."""
+        return np.searchsorted(self.starts, pos, side="right") - 1
+
+    def view_offset(self, pos: int) -> int:
+        """Offset in the view of a position in ``joined`` (exact on the run's first line)."""
+        run = int(self.run_of(np.array([pos]))[0])
+        return int(self.offsets[run] + pos - self.starts[run])
 
 
-def _run_matches(data: bytes) -> list[re.Match]:
-    """``list(_RUN.finditer(data))`` without scanning the bytes that cannot start a match.
-
-    A match's first line holds >= K letters, so it covers an all-letter block; the match starts
-    where the letters before the first such block (not inside an earlier match) begin.
-    """
-    usable = len(data) // _STEP * _STEP
-    if usable < _STEP:
-        return []
-    flags = data.translate(_LETTERS)
-    words = np.frombuffer(flags, dtype=np.uint64, count=usable // 8).reshape(-1, 2) == _ONES
-    blocks = (np.flatnonzero(words[:, 0] & words[:, 1]) * _STEP).tolist()
-    out = []
-    end = 0  # where the regex would resume: data[end] is not a letter (unless end == 0)
-    i = 0
-    while i < len(blocks):
-        at = blocks[i]
-        start = max(flags.rfind(b"\0", end, at) + 1, end)
-        m = _RUN.match(data, start)
-        if m is not None:
-            out.append(m)
-            end = m.end()
-        else:  # fewer than K letters from start: no match can start before the run's end
-            stop = flags.find(b"\0", at)
-            end = len(data) if stop < 0 else stop
-        i = bisect_left(blocks, end, i)
-    return out
+def dna_runs(data: bytes, k: int = K) -> DnaRuns:
+    """Every run of ACGTN letters (either case) whose first line holds >= k of them, continued
+    over line breaks (wrapped FASTA): what ``[ACGTNacgtn]{k,}(?:\\r?\\n[ACGTNacgtn]+)*`` matches,
+    but for runs of one letter repeated (poly-A, NNNN): their one k-mer is never evidence."""
+    joined = np.empty(len(data) + len(data) // k, dtype=np.uint8)
+    runs = np.empty((len(data) // k + 1, 3), dtype=np.int64)
+    count, size = _kernels.dna_runs(data, k, joined, runs)
+    runs = runs[:count]
+    return DnaRuns(joined[:size], runs[:, 0].copy(), runs[:, 1].copy(), runs[:, 2].copy())

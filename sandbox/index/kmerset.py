@@ -1,22 +1,31 @@
 """The run's k-mer set: sorted canonical k-mers, each with the id of the set of samples that hold it.
 
-Built batch by batch (one file's reads at a time), merged with numpy sorts; when the set outgrows
-its budget it turns into a FracMinHash sketch (keep k-mers whose hash < 2**64 / scale), doubling
-the scale as needed, so memory stays bounded on production runs.
+Built batch by batch from any number of threads (the k-mer kernels run without the GIL), kept as
+one sorted array per sample set and merged with numpy sorts; when the set outgrows its budget it
+turns into a FracMinHash sketch (keep k-mers whose hash < 2**64 / scale), doubling the scale as
+needed, so memory stays bounded on production runs.  The result does not depend on the order
+batches come in: the final scale is the smallest whose sketch fits the budget.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+
 import numpy as np
 
+from . import _kernels
 from .kmers import K, canonical, evidence_mask, kmer_hash, sorted_unique
 from .winnow import mix64
 
-# Distinct k-mers kept exactly (12 bytes each, ~2x while merging): a MiSeq / MinION bench run has
-# a few million; past this the set samples (FracMinHash) and reports a detection floor instead.
+# Distinct k-mers kept exactly (12 bytes each in the index, 8 while built): a MiSeq / MinION bench
+# run has a few million; past this the set samples (FracMinHash) and reports a detection floor.
 KMER_BUDGET = 40_000_000
 MERGE_EVERY = 8_000_000  # pending k-mers before a merge: bounds the unmerged batches' memory
-READ_BATCH_BASES = 2 << 20  # bases per numpy pass: ~100 bytes of temporaries per base
+READ_BATCH_BASES = 1 << 18  # bases per kernel pass: its arrays (2 MiB) are reused from the heap, not fresh pages
+# Value ranges the sample sets are combined in at the end: the temporaries of one range are small.
+COMBINE_SLICES = 16
+UNION_PARTS = 64  # sorted arrays one union takes (a bit each in its membership masks)
 
 
 def max_hash(scale: int) -> np.uint64:
@@ -58,82 +67,146 @@ class KmerSetBuilder:
         self.budget = budget
         self.scale = 1
         self.sets = SampleSets()
-        self.kmers = np.empty(0, dtype=np.uint64)
-        self.sids = np.empty(0, dtype=np.uint32)
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
-        self._pending_n = 0
         self.reads = 0
         self.bases = 0
+        self._sorted: dict[int, np.ndarray] = {}  # sample-set id -> sorted distinct k-mers
+        self._pending: dict[int, list[np.ndarray]] = {}
+        self._pending_n = 0
+        self._lock = threading.Lock()
 
-    def add_reads(self, reads, samples: tuple[str, ...]) -> None:
-        """Add every read of one file (an iterable of ACGTN bytes) for the given samples."""
-        sid = self.sets.intern(samples)
+    def sid_of(self, samples: Iterable[str]) -> int:
+        """The sample-set id of a file's reads (ask before the threads start: ids follow file order)."""
+        with self._lock:
+            return self.sets.intern(samples)
+
+    def add_reads(self, reads: Iterable[bytes], samples: tuple[str, ...]) -> int:
+        """Add every read of one file (an iterable of ACGTN bytes) for the given samples; returns
+        how many reads there were."""
+        sid = self.sid_of(samples)
+        count = 0
         batch: list[bytes] = []
         size = 0
         for read in reads:
             batch.append(read)
             size += len(read) + 1
             if size >= READ_BATCH_BASES:
-                self._add_batch(batch, sid)
+                count += self.add_batch(batch, sid)
                 batch, size = [], 0
         if batch:
-            self._add_batch(batch, sid)
+            count += self.add_batch(batch, sid)
+        return count
 
-    def _add_batch(self, batch: list[bytes], sid: int) -> None:
-        self.reads += len(batch)
-        self.bases += sum(map(len, batch))
-        kmers, _ = canonical(b"N".join(batch), K)
+    def add_batch(self, batch: list[bytes], sid: int) -> int:
+        """Add a batch of reads (safe from several threads); returns its size."""
+        kmers, _ = canonical(b"N".join(batch), K, starts=False)
+        scale = self.scale  # sampled already: only the kept share is sorted and tested
+        if scale > 1:
+            kmers = kmers[kmer_hash(kmers) <= max_hash(scale)]
         kmers = sorted_unique(kmers)
         kmers = kmers[evidence_mask(kmers)]
-        if self.scale > 1:
-            kmers = kmers[kmer_hash(kmers) <= max_hash(self.scale)]
-        self._pending.append((kmers, np.full(len(kmers), sid, dtype=np.uint32)))
-        self._pending_n += len(kmers)
-        if self._pending_n >= MERGE_EVERY:
-            self._merge()
+        with self._lock:
+            self.reads += len(batch)
+            self.bases += sum(map(len, batch))
+            if self.scale > scale:
+                kmers = kmers[kmer_hash(kmers) <= max_hash(self.scale)]
+            self._pending.setdefault(sid, []).append(kmers)
+            self._pending_n += len(kmers)
+            if self._pending_n >= MERGE_EVERY:
+                self._merge()
+        return len(batch)
 
     def _merge(self) -> None:
-        if not self._pending:
-            return
-        kmers = np.concatenate([self.kmers, *(k for k, _ in self._pending)])
-        sids = np.concatenate([self.sids, *(s for _, s in self._pending)])
-        self._pending, self._pending_n = [], 0
-        order = np.lexsort((sids, kmers))
-        kmers, sids = kmers[order], sids[order]
-        keep = np.ones(len(kmers), dtype=bool)
-        keep[1:] = (kmers[1:] != kmers[:-1]) | (sids[1:] != sids[:-1])
-        kmers, sids = kmers[keep], sids[keep]
-        first = np.ones(len(kmers), dtype=bool)
-        first[1:] = kmers[1:] != kmers[:-1]
-        starts = np.flatnonzero(first)
-        if len(starts) != len(kmers):
-            sids = self._combine(sids, starts)
-        self.kmers, self.sids = kmers[starts], sids.astype(np.uint32)
-        while len(self.kmers) > self.budget:
+        """Fold the pending batches into each sample set's sorted array; sample when over budget
+        (a k-mer counts once per sample set holding it: an upper bound of the distinct ones)."""
+        for sid, parts in self._pending.items():
+            new = sorted_unique(np.concatenate(parts))
+            old = self._sorted.get(sid)
+            self._sorted[sid] = new if old is None else union([old, new], masks=False)[0]
+        self._pending, self._pending_n = {}, 0
+        while sum(map(len, self._sorted.values())) > self.budget:
             self.scale *= 2
-            keep = kmer_hash(self.kmers) <= max_hash(self.scale)
-            self.kmers, self.sids = self.kmers[keep], self.sids[keep]
-
-    def _combine(self, sids: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """One sample-set id per k-mer group: groups with one member keep it, others get the union.
-
-        A group's member set is named by the XOR of random per-set weights (exact for distinct
-        members), so the Python work is one union per distinct combination, not per k-mer.
-        """
-        sizes = np.diff(np.append(starts, len(sids)))
-        out = sids[starts].astype(np.uint32)
-        multi = np.flatnonzero(sizes > 1)
-        if not len(multi):
-            return out
-        sig = np.bitwise_xor.reduceat(self.sets.weights()[sids], starts)[multi]
-        uniq, first_of, inverse = np.unique(sig, return_index=True, return_inverse=True)
-        new_ids = np.empty(len(uniq), dtype=np.uint32)
-        for j, g in enumerate(multi[first_of]):
-            members = [set(self.sets.sets[m]) for m in sids[starts[g]: starts[g] + sizes[g]].tolist()]
-            new_ids[j] = self.sets.intern(most_specific(members))
-        out[multi] = new_ids[inverse]
-        return out
+            limit = max_hash(self.scale)
+            self._sorted = {sid: k[kmer_hash(k) <= limit] for sid, k in self._sorted.items()}
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, SampleSets, int]:
-        self._merge()
-        return self.kmers, self.sids, self.sets, self.scale
+        """(sorted distinct k-mers, sample-set id of each, the sample sets, the sampling scale).
+
+        The sample sets' arrays are cut into COMBINE_SLICES value ranges first, each range freed
+        once combined, so the peak is about the result plus one range, not twice the set.
+        """
+        with self._lock:
+            self._merge()
+            sids = sorted(self._sorted)
+            if not sids:
+                return np.empty(0, np.uint64), np.empty(0, np.uint32), self.sets, self.scale
+            if len(sids) == 1:
+                kmers = self._sorted.pop(sids[0])
+                return kmers, np.full(len(kmers), sids[0], dtype=np.uint32), self.sets, self.scale
+            edges = _slice_edges(list(self._sorted.values()), COMBINE_SLICES)
+            pieces: dict[int, list[np.ndarray | None]] = {}
+            for sid in sids:
+                arr = self._sorted.pop(sid)
+                cuts = np.searchsorted(arr, edges)
+                pieces[sid] = [arr[a:b].copy() for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+                del arr
+            total = sum(len(p) for parts in pieces.values() for p in parts if p is not None)
+            kmers, owner, done = np.empty(total, dtype=np.uint64), np.empty(total, dtype=np.uint32), 0
+            for i in range(len(edges) - 1):
+                parts = [pieces[sid][i] for sid in sids]
+                for sid in sids:
+                    pieces[sid][i] = None
+                k, o = self._combine(parts, sids)
+                kmers[done: done + len(k)], owner[done: done + len(k)] = k, o
+                done += len(k)
+            return kmers[:done], owner[:done], self.sets, self.scale
+
+    def _combine(self, parts: list[np.ndarray], sids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The union of sorted sample-set arrays (one value range), each k-mer with the id of the
+        most specific sample set holding it (one union per distinct combination of sets)."""
+        owner = np.empty(0, dtype=np.uint32)
+        kmers = []
+        for at in range(0, len(parts), UNION_PARTS):  # 64 sets at a time, then their unions
+            values, masks = union(parts[at: at + UNION_PARTS])
+            groups = [sids[at + bit] for bit in range(min(UNION_PARTS, len(parts) - at))]
+            combos, inverse = np.unique(masks, return_inverse=True)
+            ids = np.array([self.sets.intern(most_specific([set(self.sets.sets[groups[bit]])
+                                                            for bit in range(64) if int(mask) >> bit & 1]))
+                            for mask in combos.tolist()], dtype=np.uint32)
+            kmers.append(values)
+            owner = np.concatenate([owner, ids[inverse]]) if len(owner) else ids[inverse]
+        if len(kmers) == 1:
+            return kmers[0], owner
+        return self._combine_wide(kmers, owner)
+
+    def _combine_wide(self, kmers: list[np.ndarray], owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """More than 64 sample sets (a folder of many small files): the unions of each 64 are
+        joined by a sort, a k-mer in several of them gets the most specific of their sets."""
+        values = np.concatenate(kmers)
+        order = np.argsort(values, kind="stable")
+        values, owner = values[order], owner[order]
+        starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+        sizes = np.diff(np.append(starts, len(values)))
+        out = owner[starts]
+        for g in np.flatnonzero(sizes > 1).tolist():
+            held = [set(self.sets.sets[sid]) for sid in owner[starts[g]: starts[g] + sizes[g]].tolist()]
+            out[g] = self.sets.intern(most_specific(held))
+        return values[starts], out
+
+
+def union(arrays: list[np.ndarray], masks: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct union, mask of the arrays holding each value, if asked) of <= 64 sorted
+    distinct arrays."""
+    values = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    bounds = np.cumsum([0, *map(len, arrays)], dtype=np.int64)
+    out = np.empty(len(values), dtype=np.uint64)
+    held = np.empty(len(values) if masks else 0, dtype=np.uint64)
+    count = _kernels.union(values, bounds, out, held)
+    return out[:count], held[:count]
+
+
+def _slice_edges(arrays: list[np.ndarray], slices: int) -> list[np.uint64]:
+    """Value boundaries splitting the union of sorted arrays into about ``slices`` ranges (the last
+    edge lies above every value)."""
+    top = max(int(a[-1]) for a in arrays if len(a)) if any(len(a) for a in arrays) else 0
+    step = top // slices + 1
+    return [np.uint64(min(i * step, (1 << 64) - 1)) for i in range(slices)] + [np.uint64(top + 1)]

@@ -15,18 +15,17 @@ import numpy as np
 
 from sandbox.safetext import MAX_SHOWN, safe_text
 
-from . import winnow
+from . import _kernels, kmers, winnow
 
-FORMAT_VERSION = 4  # bump when the arrays or hashing change: old caches are rebuilt
+FORMAT_VERSION = 5  # bump when the arrays or hashing change: old caches are rebuilt
 STREAMS = ("raw", "decoded")
 ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid")
 CONFIDENCE = 0.999  # detection-floor probability stated for a sampled index
-BLOOM_MAX_BITS = 28  # prefilter cap: 32 MiB kept (256 MiB while built), ~14% full at 40M k-mers
+BLOOM_MAX_BITS = 28  # prefilter cap: 32 MiB, ~14% full at the 40M k-mer budget
 SCALED_MIN_KMERS = 2  # sampled k-mers a view needs to count as a sequence match in a sampled index
-LOOKUP_STEP = 1 << 15  # query k-mers per numpy pass: 8-byte temporaries stay in a 512 KiB L2
+LOOKUP_STEP = 1 << 15  # bucket edges per numpy pass while the directory is built
 DIR_PER_BUCKET = 4  # mean table rows per directory bucket: a few halving steps in one cache line
 DIR_MAX_BITS = 22  # directory cap: 16 MiB of uint32 (~10 rows per bucket at the 40M k-mer budget)
-DIR_WIDE = 64  # buckets wider than this (repeats, poly-A) use np.searchsorted instead
 
 
 @dataclass
@@ -67,10 +66,12 @@ class RunIndex:
     notes: list[str] = field(default_factory=list)  # about this copy (a cache in doubt), not the run
     stats: dict[str, Any] = field(default_factory=dict)
     # lookup structures derived from ``km`` on first use; init=False so ``replace()`` rebuilds them
-    _bloom: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-    _bloom_bits: int = field(default=0, init=False, repr=False, compare=False)
     _km_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
+    _km_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
+                                              compare=False)
     _fp_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
+    _fp_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
+                                              compare=False)
 
     @property
     def sample_ids(self) -> list[str]:
@@ -82,74 +83,31 @@ class RunIndex:
 
     def lookup_fingerprints(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For query hashes: (query index, index row start, row end) of every hash present."""
-        hashes = np.asarray(hashes, dtype=np.uint64)
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         table = np.asarray(self.fp_hash)
         if not len(table) or not len(hashes):
             return tuple(np.empty(0, dtype=np.int64) for _ in range(3))  # type: ignore[return-value]
         if self._fp_dir is None:
             self._fp_dir = _Directory.build(table)
-        hits, los, his = [], [], []
-        for at in range(0, len(hashes), LOOKUP_STEP):
-            q = hashes[at: at + LOOKUP_STEP]
-            lo = self._fp_dir.search(table, q)
-            hit = np.flatnonzero(table[np.minimum(lo, len(table) - 1)] == q)
-            lo, q = lo[hit], q[hit]
-            top = q == np.uint64(2**64 - 1)  # q + 1 would wrap: its run ends the table
-            hi = self._fp_dir.search(table, q + np.uint64(1))
-            hi[top] = len(table)
-            hits.append(hit + at)
-            los.append(lo)
-            his.append(hi)
-        return np.concatenate(hits), np.concatenate(los), np.concatenate(his)
+            self._fp_bloom = bloom_filter(table)
+        hit, lo, hi = (np.empty(len(hashes), dtype=np.int64) for _ in range(3))
+        n = _kernels.ranges(table, self._fp_dir.starts, self._fp_dir.shift, *self._fp_bloom, hashes, hit, lo, hi)
+        return hit[:n], lo[:n], hi[:n]
 
     def lookup_kmers(self, kmers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mask of query k-mers present, their rows in ``km``).
-
-        Queries go in LOOKUP_STEP slices so every temporary stays in L2; per slice the Bloom bitmap
-        rejects most absent k-mers, and the rest are found through the bucket directory.
-        """
-        kmers = np.asarray(kmers, dtype=np.uint64)
+        """(mask of query k-mers present, their rows in ``km``): the Bloom bitmap rejects most absent
+        k-mers with one memory read, the rest are found through the bucket directory."""
+        kmers = np.ascontiguousarray(kmers, dtype=np.uint64)
         found = np.zeros(len(kmers), dtype=bool)
-        table = np.asarray(self.km)  # a plain view: slicing a memmap wraps every result again
+        table = np.asarray(self.km)
         if not len(table) or not len(kmers):
             return found, np.empty(0, dtype=np.int64)
-        self._prefilter(kmers[:0])  # builds the bitmap once
-        bloom, shift = self._bloom, np.uint64(64 - self._bloom_bits)
-        directory = self._directory(table)
-        last = len(table) - 1
-        rows = []
-        for at in range(0, len(kmers), LOOKUP_STEP):
-            q = kmers[at: at + LOOKUP_STEP]
-            maybe = np.flatnonzero(_bloom_test(bloom, shift, q))
-            if not len(maybe):
-                continue
-            cand = q[maybe]
-            pos = directory.search(table, cand)
-            np.minimum(pos, last, out=pos)
-            hit = table[pos] == cand
-            found[maybe[hit] + at] = True
-            rows.append(pos[hit])
-        return found, np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
-
-    def _prefilter(self, kmers: np.ndarray) -> np.ndarray:
-        """One bit per hash bucket of the indexed k-mers (a one-hash Bloom filter, ~6% full): most
-        k-mers of unrelated sequence are rejected by one memory read instead of a binary search."""
-        if self._bloom is None:
-            bits = int(min(BLOOM_MAX_BITS, max(16, math.ceil(math.log2(max(1, len(self.km)) * 16)))))
-            flags = np.zeros(1 << bits, dtype=bool)
-            flags[_bucket(np.asarray(self.km), bits)] = True
-            self._bloom, self._bloom_bits = np.packbits(flags, bitorder="little"), bits
-        kmers = np.asarray(kmers, dtype=np.uint64)
-        shift = np.uint64(64 - self._bloom_bits)
-        out = np.empty(len(kmers), dtype=bool)
-        for at in range(0, len(kmers), LOOKUP_STEP):
-            out[at: at + LOOKUP_STEP] = _bloom_test(self._bloom, shift, kmers[at: at + LOOKUP_STEP])
-        return out
-
-    def _directory(self, table: np.ndarray) -> _Directory:
         if self._km_dir is None:
             self._km_dir = _Directory.build(table)
-        return self._km_dir
+            self._km_bloom = bloom_filter(table)
+        rows = np.empty(len(kmers), dtype=np.int64)
+        n = _kernels.lookup(table, self._km_dir.starts, self._km_dir.shift, *self._km_bloom, kmers, found, rows)
+        return found, rows[:n]
 
     def sample_kmer_totals(self) -> dict[str, int]:
         """Distinct k-mers per sample (of the possibly sampled set), for "share of a sample" figures."""
@@ -170,8 +128,8 @@ class RunIndex:
         if self.km_scale == 1:
             bases = None
         else:
-            lam = _poisson_floor(SCALED_MIN_KMERS, CONFIDENCE)
-            bases = math.ceil(lam * self.km_scale)
+            lam = _poisson_floor(SCALED_MIN_KMERS, CONFIDENCE)  # sampled k-mers expected in the stretch
+            bases = math.ceil(lam * self.km_scale) + kmers.K - 1
         return {
             "exact": self.fp_scale == 1 and self.km_scale == 1, "confidence": CONFIDENCE,
             "bytes": byte_floor, "fp_scale": self.fp_scale,
@@ -223,22 +181,13 @@ class RunIndex:
         )
 
 
-def _bucket(kmers: np.ndarray, bits: int) -> np.ndarray:
-    """Multiplicative hash of a k-mer to ``bits`` bits (the top bits of k * odd constant)."""
-    return (kmers * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
-
-
-def _bloom_test(bloom: np.ndarray, shift: np.uint64, kmers: np.ndarray) -> np.ndarray:
-    """Bitmap bits of ``_bucket(kmers)``, in place on one product array (int64 view: indexing with
-    uint64 would copy to intp first)."""
-    slot = kmers * np.uint64(0x9E3779B97F4A7C15)
-    slot >>= shift
-    pos = slot.view(np.int64)  # < 2**63 after the shift
-    byte = bloom[pos >> 3]
-    pos &= 7
-    byte >>= pos.astype(np.uint8)
-    byte &= np.uint8(1)
-    return byte.view(bool)
+def bloom_filter(table: np.ndarray) -> tuple[np.ndarray, int]:
+    """One bit per hash bucket of the table's values (a one-hash Bloom filter, ~6% full) and its
+    bits: most absent queries are rejected by one memory read instead of a search."""
+    bits = int(min(BLOOM_MAX_BITS, max(16, math.ceil(math.log2(max(1, len(table)) * 16)))))
+    bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
+    _kernels.bloom(table, bits, bitmap)
+    return bitmap, bits
 
 
 @dataclass(frozen=True)
@@ -247,49 +196,24 @@ class _Directory:
     only among its ~DIR_PER_BUCKET neighbours (a cache line or two) instead of by ~22 binary-search
     probes spread over the whole table; two adjacent 4-byte reads locate the bucket."""
 
-    starts: np.ndarray  # row where each bucket starts (uint32), then len(table)
-    shift: int  # bucket of a value: value >> shift
-    buckets: int
-    widest: int  # rows in the largest bucket
+    starts: np.ndarray  # uint32 row where each bucket starts, then len(table)
+    shift: int  # bucket of a value: value >> shift (values above the top bucket: the last one)
 
     @classmethod
     def build(cls, table: np.ndarray) -> _Directory:
+        if len(table) >= 1 << 32:
+            raise ValueError(f"index table of {len(table)} rows: the lookup directory holds < 2**32")
         want = max(1, math.ceil(math.log2(max(2, len(table) / DIR_PER_BUCKET))))
         top = int(table[-1]).bit_length()
         shift = max(0, top - min(DIR_MAX_BITS, want))
         buckets = 1 << max(0, top - shift)
-        starts = np.empty(buckets + 1, dtype=np.uint32 if len(table) < 1 << 32 else np.int64)
+        starts = np.empty(buckets + 1, dtype=np.uint32)
         for at in range(0, buckets, LOOKUP_STEP):
             end = min(buckets, at + LOOKUP_STEP)
             edges = np.arange(at, end, dtype=np.uint64) << np.uint64(shift)
             starts[at:end] = np.searchsorted(table, edges)
         starts[-1] = len(table)
-        return cls(starts, shift, buckets, int(np.diff(starts.astype(np.int64)).max()))
-
-    def search(self, table: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """``np.searchsorted(table, keys)`` (side "left"), probing only each key's bucket."""
-        b = keys >> np.uint64(self.shift)
-        np.minimum(b, np.uint64(self.buckets - 1), out=b)  # keys above the table's top: last bucket
-        bi = b.view(np.int64)
-        start = self.starts[bi].astype(np.int64)
-        n = self.starts[bi + 1].astype(np.int64)
-        n -= start
-        base = np.minimum(start, len(table) - 1)  # an empty last bucket starts past the end
-        wide = np.flatnonzero(n > DIR_WIDE) if self.widest > DIR_WIDE else np.empty(0, dtype=np.int64)
-        if len(wide):  # a crowded bucket (low-complexity sequence): plain binary search for those
-            n[wide] = 0
-        steps = int(n.max(initial=0))  # halving steps this batch needs: log2 of its widest bucket
-        while steps > 1:  # branchless lower bound in [base, base + n)
-            half = n >> 1
-            mid = base + half
-            base = np.where(table[mid] < keys, mid, base)
-            n -= half
-            steps -= steps >> 1
-        base += (n > 0) & (table[base] < keys)
-        np.copyto(base, start, where=n == 0)  # empty bucket: the answer is where it starts
-        if len(wide):
-            base[wide] = np.searchsorted(table, keys[wide])
-        return base
+        return cls(starts, shift)
 
 
 def _poisson_floor(m: int, confidence: float) -> float:
@@ -311,6 +235,7 @@ def _floor_text(byte_floor: int, bases: int | None, fp_scale: int, km_scale: int
     if bases is None:
         text += "; every read is indexed (a single read is found)"
     else:
-        text += (f"; k-mers sampled 1/{km_scale}: >= {bases / 1000:.0f} kb of read sequence is found "
+        size = f"{bases / 1000:.0f} kb" if bases >= 10_000 else f"{bases} bases"
+        text += (f"; k-mers sampled 1/{km_scale}: >= {size} of read sequence is found "
                  f"with probability >= {CONFIDENCE:.1%}")
     return text

@@ -1,4 +1,4 @@
-"""Byte fingerprints: winnowing over k-gram hashes, vectorised with numpy.
+"""Byte fingerprints: winnowing over k-gram hashes, computed by the compiled kernels.
 
 Winnowing (Schleimer, Wilkerson, Aiken 2003) hashes every K-byte k-gram and keeps the minimum hash
 of every window of W consecutive k-grams.  Any common substring of at least ``GUARANTEE`` =
@@ -6,9 +6,12 @@ W + K - 1 bytes contains a whole window, so both sides keep that window's minimu
 of >= 256 bytes of any indexed stream is always found, whatever its offset.
 
 Low-information k-grams (runs of one byte, zero blocks, short repeats such as ``CAGCAGCAG`` or
-``\\x00\\x01\\x00\\x01``) get the hash ``LOW_INFO`` before the minimum is taken, so they are never
+``\\x00\\x01\\x00\\x01``) are keyed highest before the minimum is taken, so they are never
 selected and never count as evidence; a window made only of them selects nothing.  Index and query
 apply the same rule, so the guarantee holds for every fragment with informative content.
+
+The per-byte work is in ``_kernels.c`` (without the GIL); ``tests/index/oracle.py`` holds the
+numpy definition every result is tested against.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+
+from . import _kernels
 
 K = 32  # k-gram bytes: long enough that a shared k-gram is not chance (text words are shorter)
 GUARANTEE = 256  # bytes: a common substring this long always shares a fingerprint
@@ -28,33 +33,21 @@ LOW_INFO_PERIODS = tuple(range(1, 9))
 # same in every lab's FASTQ and must not match; random data has ~31 breaks, DNA text ~23.
 LOW_INFO_MISMATCHES = {1: 8} | {p: 3 for p in LOW_INFO_PERIODS[1:]}
 # Window minima compare (hash prefix | position in pass): the low bits name the position, so one
-# minimum pass gives the fingerprint's place too.
+# comparison orders by hash and breaks ties by place.
 POS_BITS = 20
-# Bytes hashed per numpy pass: ~1 MiB keeps every temporary (8 bytes per input byte) near 8 MiB,
-# and a pass (CHUNK + GUARANTEE - 1 bytes) has positions below 2**POS_BITS.
+# Bytes a pass advances: a pass (CHUNK + GUARANTEE - 1 bytes) has positions below 2**POS_BITS.
 CHUNK = (1 << POS_BITS) - GUARANTEE
-LOW_INFO = np.uint64(0xFFFFFFFFFFFFFFFF)
-# Windows per step inside a pass: its few 8-byte temporaries (~2 MiB) stay in the L2 cache, where
-# numpy passes run 3-4x faster than over a whole 1 MiB pass (8 MiB per temporary).  Results do not
-# depend on it: hashes are position-free and every window is computed whole inside one step.
-BLOCK = 1 << 15
+SPAN = CHUNK + GUARANTEE - 1  # bytes per pass: consecutive passes share GUARANTEE - 1 bytes
+# Fingerprints a pass is first given room for: random content has one per ~113 bytes, content
+# repeating with a period of P bytes one per P (periods up to 8 are low information); a pass with
+# more (crafted input) is run again with room for all of them.
+ROOM_BYTES_PER_FINGERPRINT = 8
 
-_BASE = 0x100000001B3  # odd multiplier (FNV-64 prime): invertible modulo 2**64
-_INV = pow(_BASE, -1, 1 << 64)
+if (_kernels.K, _kernels.W, _kernels.POS_BITS, _kernels.PERIODS, _kernels.BREAKS_P1, _kernels.BREAKS) != (
+        K, W, POS_BITS, len(LOW_INFO_PERIODS), LOW_INFO_MISMATCHES[1], LOW_INFO_MISMATCHES[2]):
+    raise ImportError("sandbox.index._kernels was built from another version of _kernels.c: run `make setup`")
+
 _U64 = np.uint64
-_POS_MASK = _U64((1 << POS_BITS) - 1)
-_HIGH_MASK = _U64(0xFFFFFFFFFFFFFFFF ^ ((1 << POS_BITS) - 1))
-
-
-def _powers(base: int, n: int) -> np.ndarray:
-    out = np.full(n, base, dtype=np.uint64)
-    out[0] = 1
-    return np.cumprod(out, dtype=np.uint64)  # wraps modulo 2**64, as wanted
-
-
-_POW = _powers(_BASE, CHUNK + GUARANTEE)
-_INVPOW = _powers(_INV, CHUNK + GUARANTEE)
-_POS = np.arange(CHUNK + GUARANTEE, dtype=np.uint64)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -67,165 +60,42 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def kgram_hashes(buf: np.ndarray) -> np.ndarray:
-    """Hash of every K-byte k-gram of ``buf`` (uint8, len <= CHUNK + GUARANTEE), position-free.
-
-    Polynomial hash sum(b[i+t] * B**t) from one prefix sum: (P[i+K] - P[i]) * B**-i, then mixed.
-    """
-    n = len(buf)
-    if n < K:
-        return np.empty(0, dtype=np.uint64)
-    prefix = np.multiply(buf, _POW[:n], dtype=np.uint64)  # widening and weighting in one pass
-    np.cumsum(prefix, out=prefix)
-    m = n - K + 1
-    h = np.empty(m, dtype=np.uint64)
-    h[0] = prefix[K - 1]
-    np.subtract(prefix[K:], prefix[: n - K], out=h[1:])
-    h *= _INVPOW[:m]
-    tmp = prefix[:m]  # the prefix sums are spent: reuse their memory for the shifts
-    np.right_shift(h, _U64(29), out=tmp)
-    h ^= tmp
-    h *= _U64(0xBF58476D1CE4E5B9)
-    np.right_shift(h, _U64(32), out=tmp)
-    h ^= tmp
-    return h
+def kgram_hashes(data: bytes | np.ndarray) -> np.ndarray:
+    """Hash of every K-byte k-gram of ``data`` (uint64), position-free."""
+    out = np.empty(max(len(data) - K + 1, 0), dtype=np.uint64)
+    _kernels.kgram_hashes(data, out)
+    return out
 
 
-def low_info(buf: np.ndarray) -> np.ndarray:
-    """True for every k-gram that repeats with a short period (at most LOW_INFO_MISMATCHES breaks)."""
-    m = len(buf) - K + 1
-    bad = np.zeros(m, dtype=bool)
-    breaks = np.empty(len(buf), dtype=np.int32)
-    breaks[0] = 0
-    for p in LOW_INFO_PERIODS:
-        np.cumsum(buf[p:] != buf[:-p], out=breaks[1: len(buf) - p + 1])
-        # pairs (j, j+p) inside k-gram i: j in [i, i + K - p)
-        bad |= (breaks[K - p: K - p + m] - breaks[:m]) <= LOW_INFO_MISMATCHES[p]
-    return bad
-
-
-# Byte pairs (t, t + p) inside a k-gram, every period together: a low-information k-gram has, for
-# one period p, at least K - p - LOW_INFO_MISMATCHES[p] equal pairs, so at least _PAIRS_NEEDED in
-# all; random data has ~1 and text ~15 of the 220, so one sum rejects nearly every k-gram at once.
-_PAIR_A = np.concatenate([np.arange(K - p) for p in LOW_INFO_PERIODS])
-_PAIR_B = np.concatenate([np.arange(p, K) for p in LOW_INFO_PERIODS])
-_PAIRS_NEEDED = min(K - p - LOW_INFO_MISMATCHES[p] for p in LOW_INFO_PERIODS)
-
-
-def low_info_at(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """``low_info(buf)[pos]`` computed only at ``pos``: the k-grams gathered as K rows (row t =
-    byte t of every k-gram); the per-period test runs only on those with enough equal pairs."""
-    buf = np.ascontiguousarray(buf)
-    windows = np.ndarray((len(buf) - K + 1, K), np.uint8, buffer=buf, strides=(1, 1))  # no copy
-    grams = np.ascontiguousarray(windows[pos].T)
-    equal = np.equal(grams[_PAIR_A], grams[_PAIR_B]).sum(axis=0, dtype=np.uint8)
-    maybe = np.flatnonzero(equal >= _PAIRS_NEEDED)
-    bad = np.zeros(len(pos), dtype=bool)
-    if not len(maybe):
-        return bad
-    grams = grams[:, maybe]
-    sub = np.zeros(len(maybe), dtype=bool)
-    for p in LOW_INFO_PERIODS:
-        sub |= np.not_equal(grams[p:], grams[:-p]).sum(axis=0, dtype=np.uint8) <= LOW_INFO_MISMATCHES[p]
-    bad[maybe] = sub
-    return bad
-
-
-def sliding_min(values: np.ndarray, w: int) -> np.ndarray:
-    """Minimum of every window of w values: doubling to a power-of-two span, then two overlapping spans."""
-    span = 1
-    m = values
-    while span * 2 <= w:
-        m = np.minimum(m[:-span], m[span:])
-        span *= 2
-    count = len(values) - w + 1
-    return np.minimum(m[:count], m[w - span: w - span + count])
-
-
-_KEY_CAP = _HIGH_MASK ^ _U64(1 << POS_BITS)  # highest key prefix below "low information"
-
-
-def _step(buf: np.ndarray, s: int, e: int, w: int,
-          masked: bool) -> tuple[np.ndarray, np.ndarray, np.uint64, np.uint64]:
-    """Winnowing of the windows starting in [s, e): (hashes, positions, first minimum, last minimum).
-
-    The first window's minimum is kept even if the previous step ended on it (``winnow`` drops it
-    then); with ``masked``, low-information k-grams are keyed highest first.
-    """
-    piece = buf[s: e + w + K - 2]  # k-grams s .. e + w - 2: every window starting in [s, e)
-    h = kgram_hashes(piece)
-    keys = np.bitwise_and(h, _HIGH_MASK)
-    np.minimum(keys, _KEY_CAP, out=keys)  # keep the top key free for "low information"
-    keys |= _POS[s: s + len(h)]
-    if masked:
-        keys[low_info(piece)] = LOW_INFO
-    mins = sliding_min(keys, w)
-    first = np.empty(len(mins), dtype=bool)
-    first[0] = True
-    np.not_equal(mins[1:], mins[:-1], out=first[1:])  # a minimum that leaves the window never comes back
-    chosen = mins[first]
-    chosen = chosen[(chosen & _HIGH_MASK) != _HIGH_MASK]
-    pos = (chosen & _POS_MASK).astype(np.int64)
-    return h[pos - s], pos, mins[0], mins[-1]
-
-
-def winnow(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(hashes, positions) of the fingerprints of ``buf``: every window's minimum k-gram hash.
-
-    Minima are taken over (hash prefix | position) keys, low-information k-grams keyed highest and
-    dropped.  Low information is tested first only at the chosen places: when none of them is low
-    (random or compressed content) the masked winnowing picks the same set, so the full test runs
-    only on content that has runs or repeats.  Data shorter than one window keeps its minimum, so
-    short views still match short files.  Windows are taken BLOCK at a time (each step hashes the
-    W + K - 2 bytes it shares with the next again); a step whose chosen places are all informative
-    already has its masked minima, so only the others are redone with the mask.
-    """
-    m = len(buf) - K + 1
-    if m <= 0:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-    w = min(W, m)
-    windows = m - w + 1
-    starts = range(0, windows, BLOCK)
-    steps = [_step(buf, s, min(s + BLOCK, windows), w, False) for s in starts]
-    places = steps[0][1] if len(steps) == 1 else np.concatenate([st[1] for st in steps])
-    if len(places):
-        low = low_info_at(buf, places)
-        if low.any():
-            dirty = np.zeros(len(steps), dtype=bool)
-            if len(steps) == 1:
-                dirty[0] = True
-            else:
-                ends = np.cumsum([len(st[1]) for st in steps])
-                dirty[np.searchsorted(ends, np.flatnonzero(low), side="right")] = True
-            for n in np.flatnonzero(dirty).tolist():
-                steps[n] = _step(buf, starts[n], min(starts[n] + BLOCK, windows), w, True)
-    hashes, positions = [], []
-    prev = None
-    for h, pos, first, last in steps:
-        if prev is not None and first == prev and (first & _HIGH_MASK) != _HIGH_MASK:
-            h, pos = h[1:], pos[1:]  # the previous step's last minimum, already chosen there
-        hashes.append(h)
-        positions.append(pos)
-        prev = last
-    if len(steps) == 1:
-        return hashes[0], positions[0]
-    return np.concatenate(hashes), np.concatenate(positions)
+def winnow(data: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes uint64, positions int64) of the fingerprints of one pass (< 2**POS_BITS bytes): every
+    window's minimum k-gram hash, once each.  Data shorter than one window keeps its minimum, so
+    short views still match short files."""
+    room = len(data) // ROOM_BYTES_PER_FINGERPRINT + 16
+    while True:
+        hashes = np.empty(room, dtype=np.uint64)
+        positions = np.empty(room, dtype=np.int64)
+        count = _kernels.winnow(data, hashes, positions)
+        if count <= room:
+            return hashes[:count].copy(), positions[:count].copy()
+        room = count
 
 
 class Winnower:
     """Streaming winnowing over a byte stream fed in blocks of any size.
 
-    Consecutive passes overlap by GUARANTEE - 1 bytes so every window lies wholly inside one pass;
-    a fingerprint seen by two passes is reported twice and removed by ``finish``.
+    Consecutive passes overlap by GUARANTEE - 1 bytes, so every window lies wholly inside exactly
+    one pass; the first fingerprint of a pass may be the last one of the pass before (the same
+    k-gram, the minimum of the windows either side of the seam), and is then dropped.  Offsets come
+    out ascending; ``take`` hands over what is final so far, so memory stays that of one pass.
     """
-
-    SPAN = CHUNK + GUARANTEE - 1  # bytes per pass
 
     def __init__(self) -> None:
         self._pending: list[bytes] = []
         self._pending_len = 0
         self._base = 0  # stream offset of the first pending byte
         self._passes = 0
+        self._last: tuple[int, int] | None = None  # (offset, hash) of the last fingerprint given
         self.length = 0
         self._hashes: list[np.ndarray] = []
         self._offsets: list[np.ndarray] = []
@@ -234,40 +104,49 @@ class Winnower:
         self.length += len(block)
         self._pending.append(block)
         self._pending_len += len(block)
-        if self._pending_len >= self.SPAN:
+        if self._pending_len >= SPAN:
             self._run(final=False)
 
     def _pass(self, piece: bytes, offset: int) -> None:
-        h, pos = winnow(np.frombuffer(piece, dtype=np.uint8))
-        self._hashes.append(h)
-        self._offsets.append(pos + offset)
+        h, pos = winnow(piece)
+        off = pos.astype(np.uint64) + np.uint64(offset)
+        if self._last is not None and len(h) and (int(off[0]), int(h[0])) == self._last:
+            h, off = h[1:], off[1:]
+        if len(h):
+            self._last = (int(off[-1]), int(h[-1]))
+            self._hashes.append(h)
+            self._offsets.append(off)
         self._passes += 1
 
     def _run(self, final: bool) -> None:
-        data = b"".join(self._pending)
+        data = memoryview(b"".join(self._pending))  # slices of it are passes, not copies
         start = 0
-        while len(data) - start >= self.SPAN:
-            self._pass(data[start: start + self.SPAN], self._base + start)
+        while len(data) - start >= SPAN:
+            self._pass(data[start: start + SPAN], self._base + start)
             start += CHUNK
         rest = data[start:]
-        if final and rest and (len(rest) > GUARANTEE - 1 or not self._passes):
+        if final and len(rest) and (len(rest) > GUARANTEE - 1 or not self._passes):
             self._pass(rest, self._base + start)
-        self._pending, self._pending_len = [rest], len(rest)
+        self._pending, self._pending_len = [bytes(rest)], len(rest)
         self._base += start
 
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """Fingerprints of the passes done since the last call: (hashes uint64, offsets uint64)."""
+        h, off = _joined(self._hashes), _joined(self._offsets)
+        self._hashes, self._offsets = [], []
+        return h, off
+
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """All fingerprints of the stream: (hashes uint64, offsets uint64), one per (hash, offset)."""
+        """The rest of the stream's fingerprints (all of them if ``take`` was never called)."""
         self._run(final=True)
         self._pending, self._pending_len = [], 0
-        if not self._hashes:
-            return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint64)
-        h = np.concatenate(self._hashes)
-        off = np.concatenate(self._offsets).astype(np.uint64)
-        order = np.lexsort((h, off))
-        h, off = h[order], off[order]
-        keep = np.ones(len(h), dtype=bool)
-        keep[1:] = (off[1:] != off[:-1]) | (h[1:] != h[:-1])
-        return h[keep], off[keep]
+        return self.take()
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=np.uint64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def fingerprints(blocks: Iterable[bytes]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -280,11 +159,13 @@ def fingerprints(blocks: Iterable[bytes]) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def iter_views(data: bytes) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Fingerprints of one in-memory view, pass by pass (offsets are view offsets)."""
+    """Fingerprints of one in-memory view, pass by pass (offsets are view offsets; a fingerprint on
+    the seam of two passes may come twice)."""
+    view = memoryview(data)
     start = 0
     while True:
-        piece = data[start: start + CHUNK + GUARANTEE - 1]
-        h, pos = winnow(np.frombuffer(piece, dtype=np.uint8))
+        piece = view[start: start + SPAN]
+        h, pos = winnow(piece)
         yield h, pos + start
         if start + len(piece) >= len(data):
             return

@@ -24,7 +24,7 @@ import ipaddress
 from collections import OrderedDict
 from typing import Any
 
-from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, Observation, Payload, Segment
+from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import registry
 from sandbox.protocols.context import Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
@@ -61,6 +61,9 @@ IDLE_FLUSH = 0.3
 # ...but an undecided lane holding fewer bytes than this keeps waiting for the other side: below
 # any evidence the correlator can use (a keep-alive byte before a request must not make it raw).
 IDLE_DECIDE_MIN = 16
+# Flows named one by one for the outbound bytes the capture missed; the rest share one row.
+MAX_MISSED_ROWS = 256
+MISSED_OUT = "bytes missing from the instrument's TCP stream (reassembly holes): never examined"
 
 Items = list[Payload | Observation]
 Endpoint = tuple[str, int]
@@ -138,6 +141,8 @@ class Dissector:
         self.channel_parsers = {channel: list(parsers) for channel, parsers in
                                 (registry.CHANNEL_PARSERS if channel_parsers is None else channel_parsers).items()}
         self.shared: dict[str, Any] = {}
+        # flows whose outbound stream has holes the capture never filled (see ``not_examined``)
+        self.missed: dict[str, FlowInfo] = {}
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
         self._reused: dict[str, int] = {}           # flow id -> last "#n" given to a reuse of it
@@ -185,6 +190,16 @@ class Dissector:
         if self._now >= self._next_sweep:
             self._sweep(out)
         return out
+
+    def not_examined(self, where: str = "") -> list[NotExamined]:
+        """Outbound TCP bytes the capture missed, a row per flow (bounded: the rest in one row)."""
+        rows = [NotExamined(where=info.flow, what=MISSED_OUT, packets=0, bytes=info.missed_out)
+                for info in list(self.missed.values())[:MAX_MISSED_ROWS]]
+        rest = list(self.missed.values())[MAX_MISSED_ROWS:]
+        if rest:
+            rows.append(NotExamined(where=f"{len(rest)} other flows", what=MISSED_OUT, packets=0,
+                                    bytes=sum(info.missed_out for info in rest)))
+        return rows
 
     def close(self) -> Items:
         out: Items = []
@@ -431,6 +446,8 @@ class Dissector:
             else:
                 if direction == "out":
                     info.bytes_out += ev.size
+                    info.missed_out += ev.size
+                    self.missed[info.flow] = info
                 else:
                     info.bytes_in += ev.size
                 self._lane_gap(flow, lane, direction, ev.size, t, out)

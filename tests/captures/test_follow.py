@@ -76,3 +76,14 @@ def test_a_damaged_first_record_is_unreadable_but_an_unknown_link_type_is_not(tm
     assert open_capture(wifi).unreadable() is None
     cap = open_capture(wifi)
     assert cap.unreadable() is None and list(cap) == [] and cap.stats.packets == 26   # iterates afresh
+
+
+def test_packets_the_capture_dropped_are_not_examined(tmp_path):
+    path = tmp_path / "d.pcapng"
+    with PcapngWriter(path) as w:
+        TcpConversation(w, client=("10.0.0.2", 40000), server=("192.0.2.9", 80), t0=1.0).send(b"x")
+        w.add_statistics(2.0, ifdrop=3, osdrop=2)
+    cap = open_capture(path)
+    list(cap)
+    (row,) = cap.stats.not_examined("d.pcapng")
+    assert row["packets"] == 5 and "dropped" in row["what"]

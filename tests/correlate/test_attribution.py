@@ -39,7 +39,7 @@ def _chunked(data: bytes, size: int) -> bytes:
 
 
 def _files(c: Correlator) -> dict[str, int]:
-    return {f.files[0].path: f.bytes_matched for f in c.findings() if f.kind == "run-bytes"}
+    return {m.path: m.bytes_matched for f in c.findings() for m in f.files}
 
 
 FORMS = {
@@ -119,6 +119,6 @@ def test_demo_replay_bundle_flow_names_only_the_leaked_file(demo_index):
     engine = Engine([demo_index], instrument=["10.20.0.5/32"])
     for seg in open_capture(DEMO / "demo.pcapng"):
         engine.feed(seg)
-    found = [f for f in engine.finish() if f.kind == "run-bytes" and f.flow == BUNDLE_FLOW]
-    assert [f.files[0].path for f in found] == [f"{CALLS}/PT9936-T1_S1_L001_R1_001.fastq.gz"]
+    found = [f for f in engine.finish() if "run-bytes" in f.evidence_kinds and f.flow == BUNDLE_FLOW]
+    assert [[m.path for m in f.files] for f in found] == [[f"{CALLS}/PT9936-T1_S1_L001_R1_001.fastq.gz"]]
     assert found[0].samples == ["PT9936-T1"] and found[0].bytes_matched > 30_000

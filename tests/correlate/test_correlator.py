@@ -18,14 +18,14 @@ SAMPLE = "PT1001-Biopsy"
 
 
 def _of_file(findings, rel, flow=None):
-    (found,) = [f for f in findings if f.kind == "run-bytes" and f.files[0].path == rel
-                and (flow is None or f.flow == flow)]
+    (found,) = [f for f in findings if rel in [m.path for m in f.files] and (flow is None or f.flow == flow)]
     return found
 
 
 def _only(findings, kind):
-    found = [f for f in findings if f.kind == kind]
-    assert len(found) == 1, [(f.kind, f.files) for f in findings]
+    """The one finding holding evidence of ``kind``."""
+    found = [f for f in findings if kind in f.evidence_kinds]
+    assert len(found) == 1, [(f.kind, f.evidence_kinds, f.files) for f in findings]
     return found[0]
 
 
@@ -41,13 +41,19 @@ def test_256_byte_fragment_found_with_file_and_offsets(gen_run, gen_index, strea
         body = b"--boundary\r\nContent-Type: application/octet-stream\r\n\r\n" + frag + b"\r\n--boundary--"
         c = Correlator([gen_index])
         c.scan(payload(body), views(body))
-        # FASTQ headers of one run share their prefix (instrument, flowcell): that may match the other
-        # sample's file too, which is true; the fragment's own file must be there with exact offsets
-        (f,) = [f for f in c.findings() if f.kind == "run-bytes" and f.files[0].path == rel]
-        assert f.samples == [SAMPLE] and f.severity == "high"
+        # FASTQ headers of one run share their prefix (instrument, flowcell): a fragment whose one
+        # shared window is such a header matches the other sample's file too, which is true (both
+        # are named unless its reads say which); its own file must be there with exact offsets
+        f = _of_file(c.findings(), rel)
+        assert SAMPLE in f.samples and (len(f.files) > 1 or f.samples == [SAMPLE])
+        assert f.evidence_kinds[0] == "run-bytes"
+        # one k-gram (32 bytes) alone is not enough for high; chained places are
+        places = {tuple(e["view_range"]) for e in f.evidence if e["kind"] == "run-bytes"}
+        lone_window = len(places) == 1 and max(m.bytes_matched for m in f.files) < 2 * 32
+        assert f.severity == ("medium" if lone_window else "high"), (places, f.files)
         shift = body.index(frag)
         exact = 0
-        for ev in f.evidence:
+        for ev in (e for e in f.evidence if e["kind"] == "run-bytes"):
             a, b = ev["view_range"]
             s, e = ev["file_range"]
             assert ev["stream"] == stream and shift <= a < b <= shift + 256
@@ -56,6 +62,25 @@ def test_256_byte_fragment_found_with_file_and_offsets(gen_run, gen_index, strea
         assert exact
         assert 32 <= f.bytes_matched <= 256
 
+
+@pytest.mark.parametrize("stream", ["raw", "decoded"])
+def test_severity_follows_the_bytes_proven(gen_run, gen_index, stream):
+    """A 256-byte fragment shares one window with the file (32 bytes proven: medium); from about
+    two windows on, fingerprints chain and the fragment is high; bytes never exceed what was sent."""
+    rel = gen_run.fastq[SAMPLE]
+    data = (gen_run.path / rel).read_bytes()
+    if stream == "decoded":
+        data = gzip.decompress(data)
+    rng = np.random.default_rng(5)
+    severities = []
+    for off in map(int, rng.integers(0, len(data) - 1024, 20)):
+        frag = data[off:off + 1024]
+        c = Correlator([gen_index])
+        c.scan(payload(frag), views(frag))
+        f = _of_file(c.findings(), rel)
+        assert f.bytes_matched <= f.bytes_out == 1024
+        severities.append(f.severity)
+    assert severities.count("high") >= 18, severities
 
 def test_whole_file_leak_is_critical_with_fraction(gen_run, gen_index):
     rel = gen_run.fastq[SAMPLE]
@@ -87,7 +112,7 @@ def test_merging_two_payloads_on_one_flow_gives_the_union(gen_run, gen_index):
     other = Correlator([gen_index])
     other.scan(payload(a), views(a))
     other.scan(payload(b, flow="tcp 10.0.0.2:5001 > 203.0.113.9:80"), views(b))
-    assert len([f for f in other.findings() if f.kind == "run-bytes" and f.files[0].path == rel]) == 2
+    assert len([f for f in other.findings() if rel in [m.path for m in f.files]]) == 2
 
 
 @pytest.mark.parametrize("form", ["fasta", "json", "revcomp", "lower", "wrapped"])
@@ -103,9 +128,12 @@ def test_single_read_found_and_attributed(gen_run, gen_index, form):
     c = Correlator([gen_index])
     c.scan(payload(body), views(body))
     f = _only(c.findings(), "sequence")
-    assert f.samples == [SAMPLE] and f.severity == "medium"
-    assert f.bytes_matched == 150 and f.detail["kmers"] == 120
-    assert "A" not in f.evidence[0]["preview"][1:] and f.evidence[0]["preview"][0] in "ACGTacgt"
+    assert f.samples == [SAMPLE] and f.detail["kmers"] == 120 and f.bytes_matched == 150
+    # a single read is medium; its bytes (the read's line in the FASTQ) may prove a fragment as well
+    proven = f.files[0].bytes_matched if f.files else 0
+    assert f.severity == ("high" if proven >= 2 * 32 else "medium"), (f.evidence_kinds, proven)
+    (row,) = [e for e in f.evidence if e["kind"] == "sequence"]
+    assert "A" not in row["preview"][1:] and row["preview"][0] in "ACGTacgt"
 
 
 def test_many_reads_high_and_whole_sample_critical(gen_run, gen_index):
@@ -158,7 +186,8 @@ def test_inbound_payloads_and_decoded_views(gen_run, gen_index):
     c.scan(payload(packed), views(packed, (text, ("tcp", "http/1.1 POST /x", "gzip"))))
     f = _of_file(c.findings(), gen_run.fastq[SAMPLE])
     assert f.chain == ["tcp", "http/1.1 POST /x", "gzip"]
-    assert all(e["stream"] == "decoded" and "stream_range" not in e for e in f.evidence)
+    rows = [e for e in f.evidence if e["kind"] == "run-bytes"]
+    assert rows and all(e["stream"] == "decoded" and "stream_range" not in e for e in rows)
 
 
 def test_dns_tunnel_upgrades_with_content(gen_run, gen_index):
@@ -238,6 +267,7 @@ def test_sampled_index_still_finds_large_leaks(gen_run, tmp_path):
     c = Correlator([ix])
     c.scan(payload(b">r\n" + gen_run.reads[SAMPLE][0]), views(b">r\n" + gen_run.reads[SAMPLE][0]))
     assert not [f for f in c.findings() if f.kind == "sequence" and f.severity != "medium"]
+    assert not [f for f in c.findings() if f.severity in ("high", "critical")]
 
 
 def test_samples_of_one_genome_are_told_apart_by_their_own_kmers(tmp_path):
@@ -279,3 +309,61 @@ def test_packed_sort_orders_as_lexsort():
     for n, hi in ((0, 5), (1, 5), (300, 3), (300, 10**6), (300, 1 << 40)):  # 1 << 40: too wide to pack
         a, b, c = (rng.integers(-hi, hi, n) for _ in range(3))
         assert np.array_equal(_lexsort3(a, b, c), np.lexsort((a, b, c))), (n, hi)
+
+
+def test_one_finding_per_leak_with_its_evidence_kinds(gen_run, gen_index):
+    """A FASTQ upload is bytes, sequence and identifiers of one run on one flow: one finding."""
+    rel = gen_run.fastq[SAMPLE]
+    raw = (gen_run.path / rel).read_bytes()
+    text = gzip.decompress(raw)[:200_000]
+    c = Correlator([gen_index])
+    c.scan(payload(raw[:60_000]), views(raw[:60_000], (text, ("tcp", "http/1.1 POST /x", "gzip"))))
+    (f,) = c.findings()
+    assert f.evidence_kinds == ["run-bytes", "sequence", "identifier"]
+    # most of the sample's genome is in 200 KB of its reads: the sequence makes it critical
+    assert f.severity == "critical" and f.kind == "sequence"
+    assert f.chain == ["tcp", "http/1.1 POST /x", "gzip"]  # the chain of the evidence that decided
+    assert [m.path for m in f.files] == [rel] and f.samples == [SAMPLE]
+    assert {e["kind"] for e in f.evidence} == set(f.evidence_kinds)
+    assert f.bytes_matched <= f.bytes_out == 60_000
+    assert f.files[0].bytes_matched > 100_000  # of the decoded file: what the gzip carried
+    c.scan(payload(b"PT1001-Biopsy", t=9.0), views(b"PT1001-Biopsy"))
+    assert [g.id for g in c.findings()] == [f.id]  # more evidence, the same finding
+
+
+def test_a_token_the_file_repeats_counts_once(tmp_path):
+    """A 32-byte token a run file repeats 29 times, sent twice inside 887 bytes: the view place
+    matches 28 places of the file, which proves 32 bytes of it, not 896 (and one window is medium)."""
+    from sandbox.index import build_index
+
+    rng = np.random.default_rng(12)
+    token = rng.integers(0, 256, 32, dtype=np.uint8).tobytes()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "blob.bin").write_bytes(rng.bytes(3000) + token * 29 + rng.bytes(3000))
+    ix = build_index(run, cache_dir=tmp_path / "c")
+    other = np.random.default_rng(0)
+    body = other.bytes(300) + token * 2 + other.bytes(887 - 300 - 64)
+    c = Correlator([ix])
+    c.scan(payload(body), views(body))
+    (f,) = c.findings()
+    assert len({tuple(e["file_range"]) for e in f.evidence}) == 20  # many places (evidence is capped)
+    assert f.bytes_matched == f.files[0].bytes_matched == 32 and f.bytes_out == 887
+    assert f.severity == "medium"
+
+
+def test_small_pieces_on_many_flows_to_one_destination_add_up(gen_run, gen_index):
+    """A DNS tunnel sends each query from its own port: 76 bases a flow is a piece of a read
+    (medium), a dozen reads to one destination is a leak (high)."""
+    reads = gen_run.reads[SAMPLE][:12]
+    pieces = [r[i:i + 76] for r in reads for i in (0, 76)]
+    c = Correlator([gen_index])
+    c.scan(payload(pieces[0], flow="udp 10.0.0.2:40000 > 198.51.100.53:53", destination="t.exfil.test"),
+           views(pieces[0]))
+    assert {f.severity for f in c.findings()} == {"medium"}
+    for n, piece in enumerate(pieces[1:], 1):
+        c.scan(payload(piece, flow=f"udp 10.0.0.2:{40000 + n} > 198.51.100.53:53", destination="t.exfil.test"),
+               views(piece))
+    found = c.findings()
+    assert len(found) > 12 and {f.severity for f in found} == {"high"}
+    assert all(f.samples == [SAMPLE] and f.detail["destination_content"]["bases"] > 300 for f in found)

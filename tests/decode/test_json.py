@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sandbox.decode import expand
 from sandbox.decode.json import JsonDecoder
 
@@ -57,3 +60,53 @@ def test_invalid_and_bomb_documents_yield_nothing():
     assert _labels(b"{not json}") == {}
     assert _labels(b"[" * 100000 + b"]" * 100000) == {}
     assert _labels(b"[ " * 5000 + b"]" * 5000) == {}
+
+
+def _every_line(data: bytes) -> dict[str, bytes]:
+    """What NDJSON decodes to by definition: every line parsed, every long string kept."""
+    from sandbox.decode.json import strings
+
+    out: dict[str, bytes] = {}
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if line.strip():
+            out.update(strings(json.loads(line), f"ndjson:{number}:"))
+    return out
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40) | st.text(alphabet="ACGT:,[]{}\"\\\n", min_size=10, max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=8), _values, min_size=1, max_size=5), min_size=2, max_size=8),
+       st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_ndjson_parses_only_lines_with_long_strings_and_misses_none(docs, newline, ascii_only):
+    data = newline.join(json.dumps(d, ensure_ascii=ascii_only) for d in docs).encode() + b"\n"
+    assert _labels(data) == _every_line(data)
+
+
+def test_telemetry_lines_without_long_strings_are_not_parsed(monkeypatch):
+    from sandbox.decode import json as decoder
+
+    lines = [json.dumps({"seq": n, "state": "Running", "temps": [30.1, 29.8, 31.2, 30.0], "ok": True})
+             for n in range(2000)]
+    lines[1234] = json.dumps({"seq": 1234, "blob": LONG * 2})
+    parsed = []
+    real = decoder._load
+    monkeypatch.setattr(decoder, "_load", lambda text: parsed.append(text) or real(text))
+    assert _labels("\n".join(lines).encode()) == {"ndjson:1235:$.blob": (LONG * 2).encode()}
+    assert len(parsed) == 2  # the whole buffer (not one document), then line 1235 alone
+    parsed.clear()
+    assert _labels("\n".join(lines[:1000] + lines[1235:]).encode()) == {}
+    assert not parsed
+
+
+def test_a_line_that_is_no_document_makes_it_no_ndjson():
+    good = json.dumps({"seq": LONG}).encode()
+    assert _labels(good + b"\nnot json at all\n" + good + b"\n") == {}
+    assert set(_labels(good + b"\n\n  " + good + b"  \r\n" + good)) == {"ndjson:1:$.seq", "ndjson:3:$.seq",
+                                                                        "ndjson:4:$.seq"}

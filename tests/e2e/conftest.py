@@ -62,7 +62,8 @@ class Replay:
         return {f["kind"] for f in self.findings}
 
     def of_kind(self, *kinds: str) -> list[dict[str, Any]]:
-        return [f for f in self.findings if f["kind"] in kinds]
+        """Findings holding evidence of any of ``kinds`` (one leak lists all its evidence kinds)."""
+        return [f for f in self.findings if set(kinds) & {f["kind"], *f.get("evidence_kinds", ())}]
 
     def files(self) -> set[str]:
         return {m["path"] for f in self.findings for m in f.get("files", [])}

@@ -31,7 +31,7 @@ def test_post_of_a_fastq_gz_chunk(recorder, http_server, sim_run, replay, sessio
     assert r.status_code == 200 and http_server.received[0][3] == chunk
     result = replay(rec.path, sim_run.path)
     hits = assert_leak(result, sim_run, sample, file=sim_run.fastqs[sample])
-    assert any(f["kind"] == "run-bytes" and "POST" in " ".join(f["chain"]) for f in hits)
+    assert any("run-bytes" in f["evidence_kinds"] and "POST" in " ".join(f["chain"]) for f in hits)
     share = max(m["fraction"] for f in hits for m in f["files"])
     assert 0.05 < share < 0.9  # a quarter-ish of the file, not all of it
 

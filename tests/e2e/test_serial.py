@@ -150,22 +150,26 @@ def test_reads_and_files_sent_with_zmodem_xmodem_ymodem_are_found_live_and_on_re
             transfer(line, tmp_path, ["sb", "-q"], ["rb", "-q", "-y"],
                      {"SampleSheet.csv": (demo / "SampleSheet.csv").read_bytes(),
                       "undetermined.fastq.gz": (calls / "Undetermined_S0_L001_R1_001.fastq.gz").read_bytes()})
-            wait_for(lambda: {c for _, _, c in watch.live_findings()} >= {
-                '["serial"]', '["serial", "zmodem:reads.fastq.gz"]', '["serial", "xmodem"]'}, "live findings")
+            wait_for(lambda: all(c in str(rows(watch.db, "SELECT evidence FROM findings")) for c in (
+                '["serial"]', '["serial", "zmodem:reads.fastq.gz"]', '["serial", "xmodem"]')), "live findings")
             live = watch.end()
         finally:
             watch.kill()
     host = f"serial {line.rig_host}"
     assert {f["destination"] for f in live["findings"]} == {host}
     assert {f["channel"] for f in live["findings"]} == {"serial"}
-    run_bytes = {tuple(f["chain"]): f for f in live["findings"] if f["kind"] == "run-bytes"}
-    assert run_bytes[("serial", "zmodem:reads.fastq.gz")]["samples"] == ["PT9936-T1"]
-    assert run_bytes[("serial", "zmodem:reads.fastq.gz")]["severity"] == "critical"
-    assert run_bytes[("serial",)]["samples"] == ["PT5698-N1"]
-    assert run_bytes[("serial", "xmodem")]["samples"] == ["PT9006-B1"]
-    assert run_bytes[("serial", "ymodem:undetermined.fastq.gz")]["files"][0]["path"].endswith("Undetermined_S0_L001_R1_001.fastq.gz")
-    assert [m["path"] for m in run_bytes[("serial", "ymodem:SampleSheet.csv")]["files"]] == ["SampleSheet.csv"]
-    assert any(f["kind"] == "identifier" for f in live["findings"])
+    # one leak per line (flow), destination and run: every transfer's evidence is in it, by chain
+    [leak] = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leak["severity"] == "critical" and set(leak["evidence_kinds"]) >= {"run-bytes", "sequence", "identifier"}
+    assert set(leak["samples"]) >= {"PT9936-T1", "PT5698-N1", "PT9006-B1"}
+    by_chain: dict[tuple, set] = {}
+    for ev in leak["evidence"]:
+        by_chain.setdefault(tuple(ev["chain"]), set()).add(ev.get("file"))
+    assert {("serial",), ("serial", "zmodem:reads.fastq.gz"), ("serial", "xmodem")} <= set(by_chain)
+    assert {m["path"] for m in leak["files"]} >= {f"{CALLS}/PT9936-T1_S1_L001_R1_001.fastq.gz",
+                                                   f"{CALLS}/PT5698-N1_S2_L001_R1_001.fastq.gz",
+                                                   f"{CALLS}/PT9006-B1_S3_L001_R1_001.fastq.gz",
+                                                   f"{CALLS}/Undetermined_S0_L001_R1_001.fastq.gz", "SampleSheet.csv"}
     assert essence(live) == essence(watch.replay())
     flows = Reader(str(watch.db)).devices("serial")
     assert [r["destination"] for r in flows] == [host]
@@ -181,11 +185,13 @@ def test_other_baud_settings(demo, cache, tmp_path, baud):
         try:
             print_through(line, fastq(demo, "PT5698-N1", 4000))
             transfer(line, tmp_path, ["sz", "-q"], ["rz", "-q", "-y"], {"r.fastq": fastq(demo, "PT9936-T1", 20000)})
-            wait_for(lambda: len(watch.live_findings()) >= 2, "live findings")
+            wait_for(lambda: "PT9936-T1" in str(watch.live_findings("severity_rank >= 3 AND samples LIKE '%PT5698-N1%'")
+                                                + rows(watch.db, "SELECT samples FROM findings")), "live findings")
             live = watch.end()
         finally:
             watch.kill()
-    assert {tuple(f["samples"]) for f in live["findings"] if f["kind"] == "run-bytes"} == {("PT5698-N1",), ("PT9936-T1",)}
+    # one leak per line, destination and run: the printed reads and the ZMODEM file are one finding
+    assert [f["samples"] for f in live["findings"] if f["kind"] == "run-bytes"] == [["PT5698-N1", "PT9936-T1"]]
     assert essence(live) == essence(watch.replay())
     assert Reader(str(watch.db)).devices("serial")[0]["meta"]["baud"] == baud
 
@@ -204,12 +210,14 @@ def test_two_lines_an_unplugged_cable_and_garbage_in_one_session(demo, cache, tm
                      "the gap in the store")
             print_through(first, fastq(demo, "PT9936-T1", 3000))
             print_through(second, b"\x00\xff" * 100 + fastq(demo, "PT9006-B1", 3000))
-            wait_for(lambda: len(watch.live_findings()) >= 3, "live findings on both lines")
+            wait_for(lambda: len(rows(watch.db, "SELECT 1 FROM findings WHERE severity_rank >= 3 AND ("
+                                      "samples LIKE '%PT9936-T1%' OR samples LIKE '%PT9006-B1%')")) >= 2,
+                     "live findings on both lines")
             live = watch.end()
         finally:
             watch.kill()
     found = {(f["destination"], tuple(f["samples"])) for f in live["findings"] if f["kind"] == "run-bytes"}
-    assert found == {(f"serial {first.rig_host}", ("PT5698-N1",)), (f"serial {first.rig_host}", ("PT9936-T1",)),
+    assert found == {(f"serial {first.rig_host}", ("PT5698-N1", "PT9936-T1")),
                      (f"serial {second.rig_host}", ("PT9006-B1",))}
     assert not live["errors"] and live["verdict"] == "leak"
     assert essence(live) == essence(watch.replay())
@@ -248,23 +256,26 @@ def test_a_port_that_is_missing_or_busy_is_one_line_and_exit_2(demo, cache, tmp_
 
 
 def test_text_dumps_on_a_line_are_found_as_on_the_network(demo, cache, tmp_path):
-    """Reads printed line by line, a base64 block, an ``xxd -p`` hex dump: each leaks its sample."""
+    """Reads printed line by line, a base64 block, an ``xxd -p`` hex dump, a service console's
+    ``hexdump -C`` (CRLF lines): each leaks its sample."""
     import base64
 
     from sandbox.captures.serialwriter import SerialRecording
 
-    dumps = {"PT5698-N1": fastq(demo, "PT5698-N1", 5000),
-             "PT9006-B1": base64.encodebytes(fastq(demo, "PT9006-B1", 6000)),
-             "PT9936-T1": b"".join(fastq(demo, "PT9936-T1", 6000)[i:i + 30].hex().encode() + b"\n"
-                                   for i in range(0, 6000, 30))}
+    console = subprocess.run(["hexdump", "-C"], input=fastq(demo, "PT9006-B1", 12000)[6000:], capture_output=True,
+                             check=True).stdout.replace(b"\n", b"\r\n")
+    dumps = [("PT5698-N1", fastq(demo, "PT5698-N1", 5000)),
+             ("PT9006-B1", base64.encodebytes(fastq(demo, "PT9006-B1", 6000))),
+             ("PT9936-T1", b"".join(fastq(demo, "PT9936-T1", 6000)[i:i + 30].hex().encode() + b"\n"
+                                    for i in range(0, 6000, 30))),
+             ("PT9006-B1", b"service> dump reads\r\n" + console + b"service> \r\n")]
     path = tmp_path / "serial.pcapng"
     with SerialRecording(path) as rec:
-        lines = {sample: rec.add_line(f"/dev/ttyUSB{i}", f"/dev/ttyS{i}", "115200 8N1", 115200)
-                 for i, sample in enumerate(dumps)}
+        lines = [rec.add_line(f"/dev/ttyUSB{i}", f"/dev/ttyS{i}", "115200 8N1", 115200) for i in range(len(dumps))]
         t = 100.0
-        for sample, dump in dumps.items():
+        for line, (_, dump) in zip(lines, dumps, strict=True):
             for i in range(0, len(dump), 64):       # as a bridge reads them: a few dozen bytes at a time
-                rec.data(lines[sample], "out", dump[i:i + 64], t)
+                rec.data(line, "out", dump[i:i + 64], t)
                 t += 0.005
     out = tmp_path / "report.json"
     result = subprocess.run([sys.executable, "-m", "sandbox.cli", "replay", str(path), "--run", str(demo),
@@ -275,4 +286,31 @@ def test_text_dumps_on_a_line_are_found_as_on_the_network(demo, cache, tmp_path)
              for f in json.loads(out.read_text())["findings"] if f["kind"] == "run-bytes"}
     assert found == {("serial /dev/ttyS0", ("PT5698-N1",), ("serial",)),
                      ("serial /dev/ttyS1", ("PT9006-B1",), ("serial", "base64")),
-                     ("serial /dev/ttyS2", ("PT9936-T1",), ("serial", "hex"))}
+                     ("serial /dev/ttyS2", ("PT9936-T1",), ("serial", "hex")),
+                     ("serial /dev/ttyS3", ("PT9006-B1",), ("serial", "hexdump@21"))}
+
+
+def test_a_bridge_that_dies_mid_session_is_said_live_and_makes_the_verdict_inconclusive(demo, cache, tmp_path):
+    """Killed from outside (OOM killer, a crash): the operator hears it at once, the dashboard turns
+    inconclusive while the session runs, and the report never says clean."""
+    with serial_bench() as bench:
+        line = bench.lines[0]
+        watch = Watch(demo, cache, tmp_path, line.spec())
+        try:
+            bridge = subprocess.run(["pgrep", "-f", f"hw.serial.bridge --record {watch.rec}"], capture_output=True,
+                                    text=True).stdout.split()
+            assert len(bridge) == 1
+            os.kill(int(bridge[0]), signal.SIGKILL)
+            wait_for(lambda: "serial bridge was killed" in str(rows(watch.db, "SELECT value FROM session WHERE "
+                                                                          "key = 'not_examined'")),
+                     "the dead bridge in the live store")
+            assert Reader(str(watch.db)).summary()["verdict"] == "inconclusive"
+            watch.proc.send_signal(signal.SIGTERM)
+            _, err = watch.proc.communicate(timeout=WAIT_S)
+        finally:
+            watch.kill()
+    assert watch.proc.returncode == 3, err
+    assert "the serial bridge was killed by signal 9 while the session ran" in err
+    report = json.loads(watch.report.read_text())
+    assert report["verdict"] == "inconclusive"
+    assert [n["where"] for n in report["not_examined"]] == [f"serial {line.spec()}"]

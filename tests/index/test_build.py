@@ -118,3 +118,26 @@ def test_real_folders_index(shared_data, tmp_path, sub):
         assert build_index(folder, cache_dir=tmp_path).cached
     if sub == "nanopore":
         assert ix.reads > 0 and len(ix.km) > 0
+
+
+def test_the_index_does_not_depend_on_the_threads(tmp_path):
+    run = make_run(tmp_path / "run", samples=3, reads_per_sample=4000, seed=8)
+    one = build_index(run.path, cache_dir=tmp_path / "one", workers=1)
+    two = build_index(run.path, cache_dir=tmp_path / "two", workers=2, fp_budget=10**9, kmer_budget=10**9)
+    for name in ("fp_hash", "fp_loc", "fp_off", "km", "km_sid"):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
+    assert one.sample_sets == two.sample_sets and one.files == two.files
+    small = [build_index(run.path, cache_dir=tmp_path / f"s{w}", workers=w, fp_budget=5000, kmer_budget=30_000)
+             for w in (1, 2)]
+    assert small[0].fp_scale == small[1].fp_scale > 1 and small[0].km_scale == small[1].km_scale > 1
+    for name in ("fp_hash", "fp_loc", "fp_off", "km", "km_sid"):
+        assert np.array_equal(getattr(small[0], name), getattr(small[1], name)), name
+
+
+def test_fingerprints_are_sampled_evenly(gen_run, gen_index, tmp_path):
+    """Winnowing keeps window minima, so a threshold on their own hashes would keep nearly all and
+    then nothing; sampling by a second mix keeps about 1 in scale of them."""
+    exact = len(gen_index.fp_hash)
+    ix = build_index(gen_run.path, cache_dir=tmp_path, fp_budget=exact // 10)
+    assert ix.fp_scale == 16 and exact // 40 < len(ix.fp_hash) <= exact // 10
+    assert np.isin(ix.fp_hash, gen_index.fp_hash).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from sandbox.index import kmers as km
@@ -43,12 +45,20 @@ def test_low_complexity_and_adapters_are_not_evidence():
     assert km.evidence_mask(kmers).mean() > 0.99
 
 
+def _runs(data: bytes) -> list[tuple[int, bytes]]:
+    runs = km.dna_runs(data)
+    joined = runs.joined.tobytes()
+    return [(int(o), joined[s:s + n]) for o, s, n in zip(runs.offsets, runs.starts, runs.lengths, strict=True)]
+
+
 def test_dna_runs():
     seq = random_genome(100, 4)
     text = b'{"a":"cat","seq":"' + seq.lower() + b'"} >r\n' + seq[:60] + b"\n" + seq[60:] + b"\n+ ACGTACG"
-    runs = km.dna_runs(text)
+    runs = _runs(text)
     assert [r for _, r in runs] == [seq.lower(), seq]
     assert text[runs[0][0]:runs[0][0] + 5] == seq[:5].lower()
+    assert km.dna_runs(text).joined.tobytes() == seq.lower() + b"N" + seq
+    assert _runs(b"x" + b"A" * 40 + b"\n" + b"a" * 9 + b" " + seq) == [(52, seq)]  # poly-A is no run
 
 
 def test_hash_spreads():
@@ -56,7 +66,10 @@ def test_hash_spreads():
     assert 0.45 < (h < np.uint64(1 << 63)).mean() < 0.55
 
 
-def test_dna_runs_prefilter_equals_plain_regex():
+_RUN = re.compile(rb"[ACGTNacgtn]{%d,}(?:\r?\n[ACGTNacgtn]+)*" % km.K)
+
+
+def test_dna_runs_equal_the_regex():
     rng = np.random.default_rng(8)
     pieces = [b"ACGT", b"acgtn", b"\n", b"\r\n", b"x", b" ", bytes(range(256))]
     for _ in range(300):
@@ -66,18 +79,19 @@ def test_dna_runs_prefilter_equals_plain_regex():
             size = int(rng.choice([1, 15, 16, 17, 30, 31, 32, 33, 80, 150]))
             parts.append(bytes(rng.choice(list(alphabet), size).tolist()))
         data = b"".join(parts)
-        plain = [(m.start(), m.group().replace(b"\r", b"").replace(b"\n", b"")) for m in km._RUN.finditer(data)]
-        assert km.dna_runs(data) == [(o, s) for o, s in plain if len(s) >= km.K], data
+        plain = [(m.start(), m.group().replace(b"\r", b"").replace(b"\n", b"")) for m in _RUN.finditer(data)]
+        plain = [(o, r) for o, r in plain if len(set(r.lower())) > 1]  # one letter repeated: no run
+        assert _runs(data) == plain, data
 
 
-def test_canonical_across_steps_equals_per_window_packing():
-    seq = bytearray(random_genome(km.CANONICAL_BLOCK * 2 + 100, 6))
-    seq[km.CANONICAL_BLOCK + 5] = ord("N")  # a break right after a step boundary
+def test_canonical_long_sequence_with_breaks_equals_per_window_packing():
+    seq = bytearray(random_genome(70_000, 6))
+    seq[35_005] = ord("N")
     seq = bytes(seq)
     kmers, starts = km.canonical(seq)
     assert len(kmers) == len(seq) - km.K + 1 - km.K
     code = {ord(c): i for i, c in enumerate("ACGT")}
-    for i in (0, km.CANONICAL_BLOCK - 31, km.CANONICAL_BLOCK - 26, km.CANONICAL_BLOCK + 6, len(seq) - km.K):
+    for i in (0, 34_000, 34_974, 35_006, len(seq) - km.K):
         window = seq[i:i + km.K]
         fwd = int("".join(f"{code[b]:02b}" for b in window), 2)
         rev = int("".join(f"{code[b]:02b}" for b in revcomp(window)), 2)

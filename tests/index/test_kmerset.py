@@ -49,3 +49,45 @@ def test_specific_attribution_beats_lane_wide():
     b.add_reads([genome], ("A", "B", "C"))  # the same reads again from an undemultiplexed BCL tile
     kmers, sids, sets, _ = b.finish()
     assert {sets.sets[s] for s in sids.tolist()} == {("A",)}
+
+
+def _owners_by_reference(files: list[tuple[bytes, tuple[str, ...]]]) -> dict[int, set[str]]:
+    """Each k-mer's samples, by the definition: the most specific attributions of the files holding it."""
+    from sandbox.index.kmers import evidence_mask
+    from sandbox.index.kmerset import most_specific
+
+    held: dict[int, list[set[str]]] = {}
+    for seq, samples in files:
+        k = np.unique(canonical(seq)[0])
+        for value in k[evidence_mask(k)].tolist():
+            held.setdefault(value, []).append(set(samples))
+    return {value: most_specific(sets) for value, sets in held.items()}
+
+
+def test_many_sample_sets_combine_like_the_definition():
+    """70 files (more than one union takes at once), overlapping, some undemultiplexed."""
+    genome = random_genome(30_000, 21)
+    files = []
+    for i in range(70):
+        start = (i * 397) % 28_000
+        samples = (f"S{i}",) if i % 5 else (f"S{i}", f"S{i + 1}", f"S{i + 2}")
+        files.append((genome[start: start + 2000], samples))
+    b = KmerSetBuilder()
+    for seq, samples in files:
+        b.add_reads([seq], samples)
+    kmers, sids, sets, scale = b.finish()
+    want = _owners_by_reference(files)
+    assert scale == 1 and kmers.tolist() == sorted(want)
+    assert [set(sets.sets[s]) for s in sids.tolist()] == [want[v] for v in kmers.tolist()]
+
+
+def test_union_kernel_equals_numpy():
+    from sandbox.index.kmerset import union
+
+    rng = np.random.default_rng(3)
+    arrays = [np.unique(rng.integers(0, 5000, int(rng.integers(0, 900)), dtype=np.uint64)) for _ in range(9)]
+    values, masks = union(arrays)
+    assert values.tolist() == np.unique(np.concatenate(arrays)).tolist()
+    for bit, a in enumerate(arrays):
+        assert ((masks >> np.uint64(bit)) & np.uint64(1)).astype(bool).tolist() == np.isin(values, a).tolist()
+    assert union(arrays[:2], masks=False)[0].tolist() == np.union1d(arrays[0], arrays[1]).tolist()

@@ -1,21 +1,13 @@
 """Serial lines: the line parser every serial flow gets, and the file transfers it decodes.
 
 A new transfer protocol is one module with a ``Transfer`` class (``transfer.py`` says what it is)
-plus one line in ``TRANSFERS``; ``tests/protocols/test_serial_parsers_conformance.py`` runs the
-same truncation, garbage and split-at-every-byte tests on each.  Order matters only when two find a
-start at the same place.
+plus one line in ``registry.TRANSFERS``; ``tests/protocols/test_serial_parsers_conformance.py`` runs
+the same truncation, garbage and split-at-every-byte tests on each.
 """
 
 from __future__ import annotations
 
-from sandbox.protocols.serial.xmodem import XmodemTransfer
-from sandbox.protocols.serial.zmodem import ZmodemTransfer
-
-TRANSFERS: list[type] = [
-    ZmodemTransfer,  # a CRC-verified ZRQINIT/ZRINIT/ZSINIT/ZFILE/ZDATA header
-    XmodemTransfer,  # a CRC-verified block (block 0: a YMODEM header), or block 1 by checksum
-]
-
-from sandbox.protocols.serial.line import SerialLineParser  # noqa: E402
+from sandbox.protocols.serial.line import SerialLineParser
+from sandbox.protocols.serial.registry import TRANSFERS
 
 __all__ = ["TRANSFERS", "SerialLineParser"]

@@ -3,7 +3,7 @@
 A line is one long conversation on which a console, a hex dump and a ZMODEM upload may follow each
 other, so one parser watches all of it.  Outside a transfer each direction's bytes go to the raw
 parser, except a short tail held back while a transfer's start signature may still be completing;
-every registered transfer decoder (``sandbox.protocols.serial.TRANSFERS``) looks for its start.
+every registered transfer decoder (``sandbox.protocols.serial.registry.TRANSFERS``) looks for its start.
 During a transfer the decoder gets both directions: verified file bytes become Payloads labelled
 ``<protocol>:<file name>`` (``("serial", "zmodem:reads.fastq.gz")``, then the decoders peel gzip),
 everything it does not account for goes to the raw parser.  When the session ends (or stalls, or the
@@ -60,7 +60,7 @@ class SerialLineParser:
         return True
 
     def __init__(self, ctx: FlowContext) -> None:
-        from sandbox.protocols.serial import TRANSFERS  # read at construction: the registry may grow
+        from sandbox.protocols.serial.registry import TRANSFERS  # read at construction: the registry may grow
 
         self.ctx = ctx
         self.raw = RawParser(ctx)

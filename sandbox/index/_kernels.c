@@ -1,0 +1,991 @@
+/* The per-byte kernels of the run index and the correlator, compiled when the package is installed.
+
+   Byte winnowing (k-gram hashes, the low-information mask, window minima), canonical 2-bit DNA
+   k-mers and their evidence test, and lookups in sorted tables.  Each function reads buffers
+   (bytes, numpy arrays), writes into arrays the caller allocated, and runs without the GIL so
+   threads share the work.  The numpy reference in tests/index/oracle.py defines every result;
+   the constants below must equal sandbox/index/winnow.py and kmers.py (checked at import). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Hot loops get a second copy compiled for CPUs with a popcount instruction (chosen at load). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define HOT __attribute__((target_clones("popcnt", "default")))
+#else
+#define HOT
+#endif
+
+/* --- winnowing (sandbox/index/winnow.py) ------------------------------------------------------ */
+#define K 32                       /* k-gram bytes */
+#define W 225                      /* k-grams per window: W + K - 1 == 256 */
+#define POS_BITS 20                /* window minima compare (hash prefix | position in pass) */
+#define PERIODS 8                  /* low information: a period of 1..8 bytes ... */
+#define BREAKS_P1 8                /* ... with at most 8 breaks for period 1 */
+#define BREAKS 3                   /* ... or at most 3 for periods 2..8 */
+#define POS_MASK ((UINT64_C(1) << POS_BITS) - 1)
+#define HIGH_MASK (~POS_MASK)
+#define KEY_CAP (HIGH_MASK ^ (UINT64_C(1) << POS_BITS))
+#define LOW_INFO UINT64_MAX
+#define BASE UINT64_C(0x100000001B3)
+#define MIX UINT64_C(0xBF58476D1CE4E5B9)
+#define LANES 4                    /* independent rolling hashes: one alone is latency-bound */
+#define BUCKET_MUL UINT64_C(0x9E3779B97F4A7C15)  /* multiplicative hash of table keys (Bloom bits) */
+#define CHAIN (16 * W)             /* positions per step: keys, mask and minima stay in L1/L2 */
+
+static uint64_t INV_BASE;          /* BASE**-1 modulo 2**64 */
+static uint64_t TOP[256];          /* c * BASE**(K-1): the byte entering a rolling k-gram */
+static uint8_t POP8[256];
+
+static inline int max_breaks(int p) { return p == 1 ? BREAKS_P1 : BREAKS; }
+
+static inline int pop16(uint32_t m) { return POP8[m & 0xFF] + POP8[(m >> 8) & 0xFF]; }
+
+static inline uint64_t kgram_poly(const uint8_t *b) {
+    uint64_t h = 0;
+    for (int t = K - 1; t >= 0; t--) h = h * BASE + b[t];
+    return h;
+}
+
+static inline uint64_t kgram_mix(uint64_t h) {
+    h ^= h >> 29;
+    h *= MIX;
+    return h ^ (h >> 32);
+}
+
+/* Bytes equal at 16 places: bit l set when a[l] == b[l]. */
+static inline uint32_t eq16(const uint8_t *a, const uint8_t *b) {
+#if defined(__SSE2__)
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)a),
+                                                      _mm_loadu_si128((const __m128i *)b)));
+#else
+    uint32_t m = 0;
+    for (int l = 0; l < 16; l++) m |= (uint32_t)(a[l] == b[l]) << l;
+    return m;
+#endif
+}
+
+/* Can any of the 16 k-grams starting at b be low?  All of them contain the 17 bytes b[15..32);
+   a k-gram with at most M breaks at period p has at most M among those bytes' 17 - p pairs.
+   First the equal pairs of every period together (random data has ~0.5 of the 6 needed), then
+   each period alone.  Reads b[15..39). */
+static inline int block_may_be_low(const uint8_t *b) {
+    const uint8_t *core = b + 15;
+    uint32_t eq[PERIODS + 1];
+#if defined(__SSE2__)
+    __m128i c = _mm_loadu_si128((const __m128i *)core), acc = _mm_setzero_si128(), e[PERIODS + 1];
+    for (int p = 1; p <= PERIODS; p++) {
+        e[p] = _mm_cmpeq_epi8(c, _mm_loadu_si128((const __m128i *)(core + p)));
+        acc = _mm_sub_epi8(acc, e[p]);
+    }
+    __m128i sad = _mm_sad_epu8(acc, _mm_setzero_si128());
+    int total = _mm_cvtsi128_si32(sad) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(sad, sad));
+    if (total < 17 - PERIODS - BREAKS) return 0;
+    for (int p = 1; p <= PERIODS; p++) eq[p] = (uint32_t)_mm_movemask_epi8(e[p]);
+#else
+    for (int p = 1; p <= PERIODS; p++) eq[p] = eq16(core, core + p);
+#endif
+    for (int p = 1; p <= PERIODS; p++) {
+        int pairs = 17 - p;
+        if (pop16(eq[p] & ((1u << (pairs > 16 ? 16 : pairs)) - 1)) >= pairs - max_breaks(p)) return 1;
+    }
+    return 0;
+}
+
+/* All 16 k-grams at b exactly periodic (no break) for some period: runs, zero padding, repeats.
+   Reads b[0..56). */
+static inline int block_periodic(const uint8_t *b) {
+    for (int p = 1; p <= PERIODS; p++) {
+        /* pairs (j, j+p) for j in [0, 47 - p): 48 lanes, the last p + 1 unused */
+        uint32_t want_hi = (1u << (47 - p - 32)) - 1;
+        if (eq16(b, b + p) != 0xFFFF) continue;
+        if (eq16(b + 16, b + 16 + p) != 0xFFFF) continue;
+        if ((eq16(b + 32, b + 32 + p) & want_hi) == want_hi) return 1;
+    }
+    return 0;
+}
+
+/* SWAR: 1 in each byte lane where x and y differ. */
+static inline uint64_t ne_lanes(uint64_t x, uint64_t y) {
+    const uint64_t low7 = UINT64_C(0x7F7F7F7F7F7F7F7F);
+    uint64_t z = x ^ y;
+    return (((z & low7) + low7) | z) >> 7 & UINT64_C(0x0101010101010101);
+}
+
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Breaks per period of the k-gram at b, one byte lane each: lane l holds period 8 - l. */
+static uint64_t breaks_lanes(const uint8_t *b) {
+    uint64_t lanes = 0;
+    for (int p = 1; p <= PERIODS; p++) {
+        uint64_t breaks = 0;
+        for (int j = 0; j < K - p; j++) breaks += b[j] != b[j + p];
+        lanes |= breaks << (8 * (8 - p));
+    }
+    return lanes;
+}
+
+static uint64_t LANE_LIMIT;  /* per lane: max breaks + 1 */
+#define LANE_HIGH UINT64_C(0x8080808080808080)
+
+static inline int lanes_low(uint64_t lanes) {
+    /* lane >= limit keeps its high bit after the subtraction; a lane below it is low information */
+    return (((lanes | LANE_HIGH) - LANE_LIMIT) & LANE_HIGH) != LANE_HIGH;
+}
+
+/* Breaks of the k-gram at b + 1 from those at b (reads b[0..K], b[K] included). */
+static inline uint64_t breaks_step(const uint8_t *b, uint64_t lanes) {
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    uint64_t enter = ne_lanes(load64(b + K - 8), b[K] * ones);  /* pairs (K - p, K): lane 8 - p */
+    uint64_t leave = ne_lanes(__builtin_bswap64(load64(b + 1)), b[0] * ones);  /* pairs (0, p) */
+    return lanes + enter - leave;
+}
+
+/* low[i - start] for the k-grams i in [start, end) of b (n bytes; every k-gram lies inside). */
+HOT static void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t start, Py_ssize_t end,
+                               uint8_t *low) {
+    uint64_t lanes = 0;
+    Py_ssize_t at = -2;  /* the k-gram ``lanes`` describes */
+    for (Py_ssize_t a = start; a < end; a += 16) {
+        Py_ssize_t stop = a + 16 < end ? a + 16 : end;
+        int vector = a + 56 <= n;
+        if (vector && !block_may_be_low(b + a)) {
+            memset(low + (a - start), 0, (size_t)(stop - a));
+            continue;
+        }
+        if (vector && block_periodic(b + a)) {
+            memset(low + (a - start), 1, (size_t)(stop - a));
+            continue;
+        }
+        for (Py_ssize_t i = a; i < stop; i++) {
+            lanes = at == i - 1 ? breaks_step(b + i - 1, lanes) : breaks_lanes(b + i);
+            at = i;
+            low[i - start] = (uint8_t)lanes_low(lanes);
+        }
+    }
+}
+
+/* Keys of k-grams [start, end): (hash prefix, capped below LOW_INFO | position), LOW_INFO where
+   low.  First the hashes, LANES stretches rolled side by side (a roll reads the byte after the
+   k-gram, so the last k-gram of each stretch is not rolled past), then the keys in place. */
+static void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, const uint8_t *low,
+                        uint64_t *keys) {
+    Py_ssize_t count = end - start, per = count / LANES;
+    if (per > 0) {
+        uint64_t poly[LANES];
+        for (int l = 0; l < LANES; l++) poly[l] = kgram_poly(b + start + l * per);
+        const uint8_t *at = b + start;
+        for (Py_ssize_t t = 0; t < per - 1; t++, at++) {
+            for (int l = 0; l < LANES; l++) {
+                keys[t + l * per] = poly[l];
+                poly[l] = (poly[l] - at[l * per]) * INV_BASE + TOP[at[l * per + K]];
+            }
+        }
+        for (int l = 0; l < LANES; l++) keys[per - 1 + l * per] = poly[l];
+    }
+    for (Py_ssize_t t = LANES * per; t < count; t++) keys[t] = kgram_poly(b + start + t);  /* < LANES left */
+    for (Py_ssize_t t = 0; t < count; t++) {
+        uint64_t h = kgram_mix(keys[t]) & HIGH_MASK;
+        keys[t] = low[t] ? LOW_INFO : (h < KEY_CAP ? h : KEY_CAP) | (uint64_t)(start + t);
+    }
+}
+
+typedef struct {
+    uint64_t *h;
+    int64_t *pos;
+    Py_ssize_t cap, count;
+    uint64_t prev;
+    Py_ssize_t windows, seen;
+    const uint8_t *b;
+} Chosen;
+
+static inline void choose(Chosen *c, uint64_t mn) {
+    if (c->seen++ && mn == c->prev) return;  /* a minimum that leaves the window never comes back */
+    c->prev = mn;
+    if (mn == LOW_INFO) return;
+    if (c->count < c->cap) {
+        Py_ssize_t p = (Py_ssize_t)(mn & POS_MASK);
+        c->h[c->count] = kgram_mix(kgram_poly(c->b + p));
+        c->pos[c->count] = p;
+    }
+    c->count++;
+}
+
+/* Running minima of one block of keys, as records: the places where a new minimum appears. */
+typedef struct {
+    Py_ssize_t *pos;
+    uint64_t *val;
+    Py_ssize_t count;
+} Records;
+
+/* Forward records of k[0..len) (positions ascending, values falling) and, if ``back``, its
+   backward records (found from the end: positions and values falling), in one pass. */
+static inline void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd, Records *back) {
+    uint64_t f = LOW_INFO, r = LOW_INFO;
+    Py_ssize_t nf = 0, nb = 0;
+    for (Py_ssize_t t = 0; t < len; t++) {
+        uint64_t x = k[t], y = k[len - 1 - t];
+        if (x < f) {  /* rare on hashes: ~ln(len) records per block */
+            f = x;
+            fwd->pos[nf] = t;
+            fwd->val[nf++] = x;
+        }
+        if (y < r) {
+            r = y;
+            back->pos[nb] = len - 1 - t;
+            back->val[nb++] = y;
+        }
+    }
+    fwd->count = nf;
+    back->count = nb;
+}
+
+/* The windows starting at offsets [0, count) of a block (its backward records ``tail``), ending in
+   the next block (its forward records ``head``): window t is min(tail from t, head up to t - 1).
+   The minimum changes only where t passes a record, so only those places are visited. */
+static void choose_windows(Chosen *c, const Records *tail, const Records *head, Py_ssize_t count) {
+    Py_ssize_t i = tail->count - 1, h = 0;  /* tail: next record at or after t; head: next to enter */
+    uint64_t s = i >= 0 ? tail->val[i] : LOW_INFO, f = LOW_INFO;
+    Py_ssize_t t = 0;
+    while (t < count) {
+        choose(c, s < f ? s : f);
+        Py_ssize_t ts = i >= 0 ? tail->pos[i] + 1 : count, tf = h < head->count ? head->pos[h] + 1 : count;
+        t = ts < tf ? ts : tf;
+        if (t == ts && i >= 0) {
+            i--;
+            s = i >= 0 ? tail->val[i] : LOW_INFO;
+        }
+        if (t == tf && h < head->count) f = head->val[h++];
+    }
+}
+
+/* Winnowing of one pass (n < 2**POS_BITS bytes): every window's minimum key, each chosen once.
+   Blocks of w keys (van Herk / Gil-Werman): a window is the tail of one block and the head of
+   the next, so the backward running minima of one and the forward ones of the next give it. */
+HOT static Py_ssize_t winnow_pass(const uint8_t *b, Py_ssize_t n, uint64_t *out_h, int64_t *out_pos,
+                                  Py_ssize_t cap, int *nomem) {
+    Py_ssize_t m = n - K + 1;
+    if (m <= 0) return 0;
+    Py_ssize_t w = m < W ? m : W;
+    Py_ssize_t span = CHAIN / W * w;  /* whole blocks per step */
+    uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)(span + 3 * w));
+    Py_ssize_t *places = malloc(sizeof(Py_ssize_t) * (size_t)(3 * w));
+    uint8_t *low = malloc((size_t)span);
+    if (keys == NULL || places == NULL || low == NULL) {
+        free(keys);
+        free(places);
+        free(low);
+        *nomem = 1;
+        return 0;
+    }
+    Records head = {places, keys + span, 0}, tail = {places + w, keys + span + w, 0},
+            next_tail = {places + 2 * w, keys + span + 2 * w, 0};
+    Chosen c = {out_h, out_pos, cap, 0, 0, m - w + 1, 0, b};
+    for (Py_ssize_t s0 = 0; s0 < m; s0 += span) {
+        Py_ssize_t s1 = s0 + span < m ? s0 + span : m;
+        low_info_range(b, n, s0, s1, low);
+        window_keys(b, s0, s1, low, keys);
+        for (Py_ssize_t j0 = s0; j0 < s1; j0 += w) {
+            Py_ssize_t len = j0 + w < m ? w : m - j0;
+            const uint64_t *k = keys + (j0 - s0);
+            block_records(k, len, &head, &next_tail);
+            if (j0 > 0) {  /* windows starting in the previous block */
+                Py_ssize_t starts = c.windows - (j0 - w);
+                choose_windows(&c, &tail, &head, starts < w ? starts : w);
+            }
+            Records swap = tail;
+            tail = next_tail;
+            next_tail = swap;
+        }
+    }
+    Py_ssize_t last = (m - 1) / w * w;
+    if (last < c.windows) {  /* the last block is itself a window */
+        Records none = {places, keys + span, 0};
+        choose_windows(&c, &tail, &none, 1);
+    }
+    free(keys);
+    free(places);
+    free(low);
+    return c.count;
+}
+
+/* --- canonical DNA k-mers (sandbox/index/kmers.py) -------------------------------------------- */
+#define LC_PERIODS 6    /* short tandem repeats: periods of 1..6 bases ... */
+#define LC_MISMATCHES 3 /* ... with up to 3 broken bases */
+static uint8_t CODE[256];  /* ACGT (either case) -> 0..3, anything else 4 */
+
+HOT static Py_ssize_t canonical_kmers(const uint8_t *s, Py_ssize_t n, int k, uint64_t *out, int64_t *starts) {
+    uint64_t mask = k == 32 ? UINT64_MAX : (UINT64_C(1) << (2 * k)) - 1;
+    int shift = 2 * (k - 1);
+    uint64_t fwd = 0, rev = 0;
+    Py_ssize_t run = 0, count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint8_t c = CODE[s[i]];
+        uint64_t base = c & 3;
+        fwd = ((fwd << 2) | base) & mask;
+        rev = (rev >> 2) | ((3 - base) << shift);
+        run = c < 4 ? run + 1 : 0;
+        if (i >= k - 1) {  /* write always, keep when the window is clean: no branch on content */
+            out[count] = fwd < rev ? fwd : rev;
+            if (starts != NULL) starts[count] = i - k + 1;
+            count += run >= k;
+        }
+    }
+    return count;
+}
+
+static inline Py_ssize_t lower_bound(const uint64_t *t, Py_ssize_t lo, Py_ssize_t hi, uint64_t key);
+
+static uint8_t LETTER[256];  /* ACGTN, either case: what a DNA run is made of */
+
+/* Runs of DNA letters as the regex [ACGTNacgtn]{k,}(?:\r?\n[ACGTNacgtn]+)* finds them (a first
+   line of >= k letters, continued over line breaks: wrapped FASTA), but not those of one letter
+   repeated, joined with an N between runs into ``joined``; per run its view offset, joined offset
+   and length go to ``runs`` (3 per run).  Returns the number of runs; *joined_len the bytes written. */
+static Py_ssize_t find_dna_runs(const uint8_t *d, Py_ssize_t n, int k, uint8_t *joined, Py_ssize_t *joined_len,
+                                int64_t *runs) {
+    Py_ssize_t count = 0, jl = 0, done = 0;  /* d[0..done) is decided */
+    /* Any run of >= k letters from ``done`` on holds one of done + k - 1, done + 2k - 1, ...: only
+       those bytes are read until one is a letter (binary and most text skip k bytes a step). */
+    for (Py_ssize_t probe = done + k - 1; probe < n; probe = done + k - 1) {
+        if (!LETTER[d[probe]]) {
+            done = probe + 1;
+            continue;
+        }
+        Py_ssize_t s = probe, i = probe + 1;
+        while (s > done && LETTER[d[s - 1]]) s--;
+        while (i < n && LETTER[d[i]]) i++;
+        done = i;
+        if (i - s < k) continue;  /* no match can start inside a shorter first line */
+        if (count) joined[jl++] = 'N';
+        Py_ssize_t j0 = jl;
+        memcpy(joined + jl, d + s, (size_t)(i - s));
+        jl += i - s;
+        for (;;) {  /* line breaks followed by more letters continue the run */
+            Py_ssize_t j = i;
+            if (j < n && d[j] == '\r') j++;
+            if (!(j < n && d[j] == '\n')) break;
+            j++;
+            if (!(j < n && LETTER[d[j]])) break;
+            Py_ssize_t t = j;
+            while (t < n && LETTER[d[t]]) t++;
+            memcpy(joined + jl, d + j, (size_t)(t - j));
+            jl += t - j;
+            i = t;
+        }
+        done = i;
+        uint8_t first = joined[j0] | 0x20;  /* lower case */
+        Py_ssize_t t = j0 + 1;
+        while (t < jl && (joined[t] | 0x20) == first) t++;
+        if (t == jl) {  /* one letter repeated: its only k-mer is never evidence, and it costs */
+            jl = count ? j0 - 1 : 0;
+            continue;
+        }
+        runs[3 * count] = s;
+        runs[3 * count + 1] = j0;
+        runs[3 * count + 2] = jl - j0;
+        count++;
+    }
+    *joined_len = jl;
+    return count;
+}
+
+static inline int pop64(uint64_t x) { return __builtin_popcountll(x); }
+
+HOT static void kmer_evidence(const uint64_t *kmers, Py_ssize_t n, int k, const uint8_t *entropy_low,
+                              const uint64_t *adapters, Py_ssize_t n_adapters, uint8_t *out) {
+    uint64_t odd = 0, adapter_bits[64] = {0};  /* 4096-bit filter: most k-mers skip the search */
+    for (int i = 0; i < k; i++) odd |= UINT64_C(1) << (2 * i);
+    for (Py_ssize_t i = 0; i < n_adapters; i++) {
+        uint64_t h = adapters[i] * BUCKET_MUL;
+        adapter_bits[h >> 58] |= UINT64_C(1) << ((h >> 52) & 63);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t x = kmers[i];
+        int low = 0;
+        for (int p = 1; p <= LC_PERIODS; p++) {
+            uint64_t diff = (x ^ (x >> (2 * p))) & ((UINT64_C(1) << (2 * (k - p))) - 1);
+            low |= pop64((diff | (diff >> 1)) & odd) <= LC_MISMATCHES;
+        }
+        uint64_t lo = x & odd, hi = (x >> 1) & odd;
+        int a = pop64(~(lo | hi) & odd), c = pop64(lo & ~hi), g = pop64(hi & ~lo);
+        low |= entropy_low[(a * (k + 1) + c) * (k + 1) + g];
+        if (!low && n_adapters && (adapter_bits[(x * BUCKET_MUL) >> 58] >> (((x * BUCKET_MUL) >> 52) & 63) & 1)) {
+            Py_ssize_t at = lower_bound(adapters, 0, n_adapters, x);
+            low = at < n_adapters && adapters[at] == x;
+        }
+        out[i] = !low;
+    }
+}
+
+/* --- sorted sets (sandbox/index/kmerset.py) --------------------------------------------------- */
+#define MAX_PARTS 64  /* parts a union takes at once: one bit each in the membership masks */
+
+/* The union of ``parts`` sorted distinct arrays (values[bounds[i]:bounds[i+1]]): sorted distinct
+   values, and per value a mask of the parts holding it (if ``masks``).  A merge of the heads. */
+static Py_ssize_t union_sorted(const uint64_t *values, const int64_t *bounds, int parts, uint64_t *out,
+                               uint64_t *masks) {
+    Py_ssize_t at[MAX_PARTS], end[MAX_PARTS], count = 0;
+    for (int i = 0; i < parts; i++) {
+        at[i] = bounds[i];
+        end[i] = bounds[i + 1];
+    }
+    if (parts == 2 && masks == NULL) {  /* the common case: a set and its pending batches */
+        Py_ssize_t i = at[0], j = at[1];
+        while (i < end[0] && j < end[1]) {
+            uint64_t a = values[i], b = values[j];
+            out[count++] = a < b ? a : b;
+            i += a <= b;
+            j += b <= a;
+        }
+        while (i < end[0]) out[count++] = values[i++];
+        while (j < end[1]) out[count++] = values[j++];
+        return count;
+    }
+    for (;;) {
+        uint64_t low = UINT64_MAX;
+        int any = 0;
+        for (int i = 0; i < parts; i++)
+            if (at[i] < end[i] && (!any || values[at[i]] < low)) {
+                low = values[at[i]];
+                any = 1;
+            }
+        if (!any) return count;
+        uint64_t mask = 0;
+        for (int i = 0; i < parts; i++)
+            if (at[i] < end[i] && values[at[i]] == low) {
+                mask |= UINT64_C(1) << i;
+                at[i]++;
+            }
+        out[count] = low;
+        if (masks != NULL) masks[count] = mask;
+        count++;
+    }
+}
+
+/* --- sorted-table lookups (sandbox/index/runindex.py) ----------------------------------------- */
+
+/* First row of t[lo:hi) not below key (hi if none): branch-free halving. */
+static inline Py_ssize_t lower_bound(const uint64_t *t, Py_ssize_t lo, Py_ssize_t hi, uint64_t key) {
+    Py_ssize_t len = hi - lo;
+    if (len <= 0) return lo;
+    const uint64_t *base = t + lo;
+    while (len > 1) {
+        Py_ssize_t half = len >> 1;
+        base = base[half] < key ? base + half : base;
+        len -= half;
+    }
+    return (base - t) + (*base < key);
+}
+
+/* First row of t[lo:hi) above key (hi if none). */
+static inline Py_ssize_t upper_bound(const uint64_t *t, Py_ssize_t lo, Py_ssize_t hi, uint64_t key) {
+    Py_ssize_t len = hi - lo;
+    if (len <= 0) return lo;
+    const uint64_t *base = t + lo;
+    while (len > 1) {
+        Py_ssize_t half = len >> 1;
+        base = base[half] <= key ? base + half : base;
+        len -= half;
+    }
+    return (base - t) + (*base <= key);
+}
+
+typedef struct {
+    const uint64_t *table;
+    Py_ssize_t rows;
+    const uint32_t *starts;  /* directory: first row of each bucket of the top key bits, then rows */
+    Py_ssize_t buckets;
+    int shift;
+} Directory;
+
+#define BATCH 32  /* queries in flight: their cache misses (bitmap, directory, table) overlap */
+
+static inline uint64_t bucket_of(const Directory *d, uint64_t key) {
+    uint64_t bk = key >> d->shift;
+    return bk < (uint64_t)d->buckets ? bk : (uint64_t)d->buckets - 1;
+}
+
+/* Queries go in batches, stage by stage: every bitmap byte of the batch is requested before the
+   first is read, then every directory entry of the survivors, then their first table rows. */
+static Py_ssize_t lookup_rows(const Directory *d, const uint8_t *bloom, int bloom_bits, const uint64_t *q,
+                              Py_ssize_t n, uint8_t *found, int64_t *rows) {
+    Py_ssize_t count = 0, pass[BATCH], lo[BATCH], hi[BATCH];
+    uint64_t slot[BATCH];
+    int shift = 64 - bloom_bits;
+    for (Py_ssize_t b0 = 0; b0 < n; b0 += BATCH) {
+        Py_ssize_t size = n - b0 < BATCH ? n - b0 : BATCH, survivors = 0;
+        for (Py_ssize_t j = 0; j < size; j++) {
+            slot[j] = (q[b0 + j] * BUCKET_MUL) >> shift;
+            __builtin_prefetch(bloom + (slot[j] >> 3));
+        }
+        for (Py_ssize_t j = 0; j < size; j++) {
+            found[b0 + j] = 0;
+            if ((bloom[slot[j] >> 3] >> (slot[j] & 7)) & 1) {
+                pass[survivors++] = j;
+                __builtin_prefetch(d->starts + bucket_of(d, q[b0 + j]));
+            }
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t bk = bucket_of(d, q[b0 + pass[s]]);
+            lo[s] = d->starts[bk];
+            hi[s] = d->starts[bk + 1];
+            __builtin_prefetch(d->table + lo[s]);
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t key = q[b0 + pass[s]];
+            Py_ssize_t at = lower_bound(d->table, lo[s], hi[s], key);
+            if (at < d->rows && d->table[at] == key) {
+                found[b0 + pass[s]] = 1;
+                rows[count++] = at;
+            }
+        }
+    }
+    return count;
+}
+
+static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bloom_bits, const uint64_t *q,
+                                Py_ssize_t n, int64_t *hit, int64_t *los, int64_t *his) {
+    Py_ssize_t count = 0, pass[BATCH], lo[BATCH], hi[BATCH];
+    uint64_t slot[BATCH];
+    int shift = 64 - bloom_bits;
+    for (Py_ssize_t b0 = 0; b0 < n; b0 += BATCH) {
+        Py_ssize_t size = n - b0 < BATCH ? n - b0 : BATCH, survivors = 0;
+        for (Py_ssize_t j = 0; j < size; j++) {
+            slot[j] = (q[b0 + j] * BUCKET_MUL) >> shift;
+            __builtin_prefetch(bloom + (slot[j] >> 3));
+        }
+        for (Py_ssize_t j = 0; j < size; j++) {
+            if ((bloom[slot[j] >> 3] >> (slot[j] & 7)) & 1) {
+                pass[survivors++] = j;
+                __builtin_prefetch(d->starts + bucket_of(d, q[b0 + j]));
+            }
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t bk = bucket_of(d, q[b0 + pass[s]]);
+            lo[s] = d->starts[bk];
+            hi[s] = d->starts[bk + 1];
+            __builtin_prefetch(d->table + lo[s]);
+        }
+        for (Py_ssize_t s = 0; s < survivors; s++) {
+            uint64_t key = q[b0 + pass[s]];
+            Py_ssize_t first = lower_bound(d->table, lo[s], hi[s], key);
+            if (first >= d->rows || d->table[first] != key) continue;
+            hit[count] = b0 + pass[s];
+            los[count] = first;
+            his[count] = upper_bound(d->table, first, hi[s], key);  /* equal keys share a bucket */
+            count++;
+        }
+    }
+    return count;
+}
+
+/* --- Python glue ------------------------------------------------------------------------------ */
+
+/* A C-contiguous buffer of ``itemsize``-byte items (bytes: 1), writable if asked. */
+static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *what) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
+    if (view->itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s: items of %zd bytes expected, got %zd", what, itemsize, view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+#define ITEMS(v) ((v).len / (v).itemsize)
+
+static void release(Py_buffer *views, int n) {
+    for (int i = 0; i < n; i++) PyBuffer_Release(&views[i]);
+}
+
+PyDoc_STRVAR(winnow_doc,
+"winnow(data, hashes, positions) -> count\n\n"
+"Fingerprints of one pass (len(data) < 2**20): the chosen k-gram hashes (uint64) and their\n"
+"positions (int64) are written to the arrays; returns how many there are (if more than the\n"
+"arrays hold, only the first fit: call again with larger arrays).");
+
+static PyObject *py_winnow(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOO:winnow", &o[0], &o[1], &o[2])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "hashes") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "positions") < 0) { release(v, 2); return NULL; }
+    if (v[0].len >= (Py_ssize_t)1 << POS_BITS) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "winnow: a pass holds fewer than 2**20 bytes");
+        return NULL;
+    }
+    Py_ssize_t cap = ITEMS(v[1]) < ITEMS(v[2]) ? ITEMS(v[1]) : ITEMS(v[2]);
+    Py_ssize_t count;
+    int nomem = 0;
+    Py_BEGIN_ALLOW_THREADS
+    count = winnow_pass(v[0].buf, v[0].len, v[1].buf, v[2].buf, cap, &nomem);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    if (nomem) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(kgram_hashes_doc,
+"kgram_hashes(data, out) -> None\n\nThe hash of every K-byte k-gram of data (out: len(data) - K + 1 uint64).");
+
+static PyObject *py_kgram_hashes(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO:kgram_hashes", &o[0], &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    Py_ssize_t m = v[0].len - K + 1;
+    if (ITEMS(v[1]) != (m > 0 ? m : 0)) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "kgram_hashes: out must hold len(data) - K + 1 items");
+        return NULL;
+    }
+    const uint8_t *b = v[0].buf;
+    uint64_t *out = v[1].buf;
+    Py_BEGIN_ALLOW_THREADS
+    if (m > 0) {
+        uint64_t h = kgram_poly(b);
+        for (Py_ssize_t i = 0; i < m; i++) {
+            out[i] = kgram_mix(h);
+            if (i + 1 < m) h = (h - b[i]) * INV_BASE + TOP[b[i + K]];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(low_info_doc,
+"low_info(data, out) -> None\n\nThe low-information mask of every k-gram (out: len(data) - K + 1 bytes, 1 = low).");
+
+static PyObject *py_low_info(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO:low_info", &o[0], &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    Py_ssize_t m = v[0].len - K + 1;
+    if (ITEMS(v[1]) != (m > 0 ? m : 0)) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "low_info: out must hold len(data) - K + 1 items");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (m > 0) low_info_range(v[0].buf, v[0].len, 0, m, v[1].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(canonical_doc,
+"canonical(seq, k, kmers, starts) -> count\n\n"
+"Canonical 2-bit k-mers of every window of seq made only of ACGT (either case): min(forward,\n"
+"reverse complement) into kmers (uint64) and the window offsets into starts (int64); both must\n"
+"hold len(seq) - k + 1 items (starts may be empty: offsets not wanted).");
+
+static PyObject *py_canonical(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    int k;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OiOO:canonical", &o[0], &k, &o[1], &o[2])) return NULL;
+    if (k < 1 || k > 32) {
+        PyErr_SetString(PyExc_ValueError, "canonical: k must be 1..32");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "seq") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "kmers") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "starts") < 0) { release(v, 2); return NULL; }
+    Py_ssize_t windows = v[0].len - k + 1;
+    if (windows < 0) windows = 0;
+    if (ITEMS(v[1]) < windows || (ITEMS(v[2]) != 0 && ITEMS(v[2]) < windows)) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "canonical: kmers and starts must hold len(seq) - k + 1 items");
+        return NULL;
+    }
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (windows > 0) count = canonical_kmers(v[0].buf, v[0].len, k, v[1].buf, ITEMS(v[2]) ? v[2].buf : NULL);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(dna_runs_doc,
+"dna_runs(data, k, joined, runs) -> (count, joined_len)\n\n"
+"Runs of ACGTN letters (either case) whose first line holds >= k of them, continued over line\n"
+"breaks, written to joined (uint8, >= len(data) + len(data) // k items) with an N between runs;\n"
+"per run (view offset, joined offset, length) to runs (int64, >= 3 * (len(data) // k + 1) items).");
+
+static PyObject *py_dna_runs(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    int k;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OiOO:dna_runs", &o[0], &k, &o[1], &o[2])) return NULL;
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "dna_runs: k must be positive");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "joined") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "runs") < 0) { release(v, 2); return NULL; }
+    Py_ssize_t n = v[0].len;
+    if (ITEMS(v[1]) < n + n / k || ITEMS(v[2]) < 3 * (n / k + 1)) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "dna_runs: joined or runs too small");
+        return NULL;
+    }
+    Py_ssize_t count, joined_len;
+    Py_BEGIN_ALLOW_THREADS
+    count = find_dna_runs(v[0].buf, n, k, v[1].buf, &joined_len, v[2].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return Py_BuildValue("nn", count, joined_len);
+}
+
+PyDoc_STRVAR(evidence_doc,
+"evidence(kmers, k, entropy_low, adapters, out) -> None\n\n"
+"out[i] = 1 when k-mer i may count as evidence: not near-periodic (period <= 6, <= 3 broken\n"
+"bases), not of low base-composition entropy (entropy_low[(a*(k+1)+c)*(k+1)+g]), and not in the\n"
+"sorted adapters table.");
+
+static PyObject *py_evidence(PyObject *self, PyObject *args) {
+    PyObject *o[4];
+    int k;
+    Py_buffer v[4];
+    if (!PyArg_ParseTuple(args, "OiOOO:evidence", &o[0], &k, &o[1], &o[2], &o[3])) return NULL;
+    if (k < 7 || k > 31) {
+        PyErr_SetString(PyExc_ValueError, "evidence: k must be 7..31");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 8, 0, "kmers") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 0, "entropy_low") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 0, "adapters") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(o[3], &v[3], 1, 1, "out") < 0) { release(v, 3); return NULL; }
+    if (ITEMS(v[3]) != ITEMS(v[0]) || ITEMS(v[1]) != (Py_ssize_t)(k + 1) * (k + 1) * (k + 1)) {
+        release(v, 4);
+        PyErr_SetString(PyExc_ValueError, "evidence: out must match kmers, entropy_low hold (k+1)**3 items");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    kmer_evidence(v[0].buf, ITEMS(v[0]), k, v[1].buf, v[2].buf, ITEMS(v[2]), v[3].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 4);
+    Py_RETURN_NONE;
+}
+
+static int get_directory(PyObject *table, PyObject *starts, int shift, Py_buffer *v, Directory *d) {
+    if (get_buffer(table, &v[0], 8, 0, "table") < 0) return -1;
+    if (get_buffer(starts, &v[1], 4, 0, "starts") < 0) { release(v, 1); return -1; }
+    d->table = v[0].buf;
+    d->rows = ITEMS(v[0]);
+    d->starts = v[1].buf;
+    d->buckets = ITEMS(v[1]) - 1;
+    d->shift = shift;
+    if (d->buckets < 1 || shift < 0 || shift > 63 || (Py_ssize_t)d->starts[d->buckets] != d->rows) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "directory: starts must be bucket starts ending with len(table)");
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(union_doc,
+"union(values, bounds, out, masks) -> count\n\n"
+"The union of sorted distinct uint64 arrays given as values[bounds[i]:bounds[i+1]] (at most 64):\n"
+"sorted distinct values into out, and into masks (if not empty) bit i set where part i holds the\n"
+"value.  out and masks must hold len(values) items.");
+
+static PyObject *py_union(PyObject *self, PyObject *args) {
+    PyObject *o[4];
+    Py_buffer v[4];
+    if (!PyArg_ParseTuple(args, "OOOO:union", &o[0], &o[1], &o[2], &o[3])) return NULL;
+    if (get_buffer(o[0], &v[0], 8, 0, "values") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 0, "bounds") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "out") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(o[3], &v[3], 8, 1, "masks") < 0) { release(v, 3); return NULL; }
+    Py_ssize_t n = ITEMS(v[0]), parts = ITEMS(v[1]) - 1;
+    const int64_t *bounds = v[1].buf;
+    int ok = parts >= 1 && parts <= MAX_PARTS && ITEMS(v[2]) >= n && (ITEMS(v[3]) == 0 || ITEMS(v[3]) >= n)
+             && bounds[0] == 0 && bounds[parts] == n;
+    for (Py_ssize_t i = 0; ok && i < parts; i++) ok = bounds[i] <= bounds[i + 1];
+    if (!ok) {
+        release(v, 4);
+        PyErr_SetString(PyExc_ValueError, "union: 1..64 parts, bounds from 0 to len(values), out and masks as long");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = union_sorted(v[0].buf, bounds, (int)parts, v[2].buf, ITEMS(v[3]) ? v[3].buf : NULL);
+    Py_END_ALLOW_THREADS
+    release(v, 4);
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(lookup_doc,
+"lookup(table, starts, shift, bloom, bloom_bits, queries, found, rows) -> count\n\n"
+"For sorted unique table with its bucket directory (starts: uint32, bucket = key >> shift) and\n"
+"one-hash Bloom bitmap: found[i] = 1 when queries[i] is in the table; the rows of the found\n"
+"ones, in query order, go to rows (int64, as many as queries).  Returns how many were found.");
+
+static PyObject *py_lookup(PyObject *self, PyObject *args) {
+    PyObject *table, *starts, *bloom, *queries, *found, *rows;
+    int shift, bloom_bits;
+    Py_buffer v[6];
+    Directory d;
+    if (!PyArg_ParseTuple(args, "OOiOiOOO:lookup", &table, &starts, &shift, &bloom, &bloom_bits, &queries,
+                          &found, &rows)) return NULL;
+    if (get_directory(table, starts, shift, v, &d) < 0) return NULL;
+    if (get_buffer(bloom, &v[2], 1, 0, "bloom") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(queries, &v[3], 8, 0, "queries") < 0) { release(v, 3); return NULL; }
+    if (get_buffer(found, &v[4], 1, 1, "found") < 0) { release(v, 4); return NULL; }
+    if (get_buffer(rows, &v[5], 8, 1, "rows") < 0) { release(v, 5); return NULL; }
+    Py_ssize_t n = ITEMS(v[3]);
+    if (bloom_bits < 3 || bloom_bits > 40 || ITEMS(v[2]) * 8 < ((Py_ssize_t)1 << bloom_bits)
+        || ITEMS(v[4]) != n || ITEMS(v[5]) < n) {
+        release(v, 6);
+        PyErr_SetString(PyExc_ValueError, "lookup: bloom, found or rows of the wrong size");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = lookup_rows(&d, v[2].buf, bloom_bits, v[3].buf, n, v[4].buf, v[5].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 6);
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(bloom_doc,
+"bloom(kmers, bits, out) -> None\n\n"
+"Set the bitmap bit (out: 2**bits / 8 bytes, little-endian within bytes) of every k-mer's bucket,\n"
+"the top bits of k-mer * 0x9E3779B97F4A7C15, as lookup() tests them.");
+
+static PyObject *py_bloom(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    int bits;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OiO:bloom", &o[0], &bits, &o[1])) return NULL;
+    if (bits < 3 || bits > 40) {
+        PyErr_SetString(PyExc_ValueError, "bloom: bits must be 3..40");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 8, 0, "kmers") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    if (ITEMS(v[1]) * 8 != ((Py_ssize_t)1 << bits)) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "bloom: out must hold 2**bits / 8 bytes");
+        return NULL;
+    }
+    const uint64_t *k = v[0].buf;
+    uint8_t *out = v[1].buf;
+    Py_ssize_t n = ITEMS(v[0]);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t slot = (k[i] * BUCKET_MUL) >> (64 - bits);
+        out[slot >> 3] |= (uint8_t)(1u << (slot & 7));
+    }
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(ranges_doc,
+"ranges(table, starts, shift, bloom, bloom_bits, queries, hit, lo, hi) -> count\n\n"
+"For a sorted table (duplicates allowed) with its bucket directory and Bloom bitmap: for every\n"
+"query present, its index (hit) and the rows [lo, hi) holding it, all int64 arrays as long as\n"
+"queries.");
+
+static PyObject *py_ranges(PyObject *self, PyObject *args) {
+    PyObject *table, *starts, *bloom, *queries, *hit, *lo, *hi;
+    int shift, bloom_bits;
+    Py_buffer v[7];
+    Directory d;
+    if (!PyArg_ParseTuple(args, "OOiOiOOOO:ranges", &table, &starts, &shift, &bloom, &bloom_bits, &queries, &hit,
+                          &lo, &hi)) return NULL;
+    if (get_directory(table, starts, shift, v, &d) < 0) return NULL;
+    if (get_buffer(bloom, &v[2], 1, 0, "bloom") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(queries, &v[3], 8, 0, "queries") < 0) { release(v, 3); return NULL; }
+    if (get_buffer(hit, &v[4], 8, 1, "hit") < 0) { release(v, 4); return NULL; }
+    if (get_buffer(lo, &v[5], 8, 1, "lo") < 0) { release(v, 5); return NULL; }
+    if (get_buffer(hi, &v[6], 8, 1, "hi") < 0) { release(v, 6); return NULL; }
+    Py_ssize_t n = ITEMS(v[3]);
+    if (bloom_bits < 3 || bloom_bits > 40 || ITEMS(v[2]) * 8 < ((Py_ssize_t)1 << bloom_bits)
+        || ITEMS(v[4]) < n || ITEMS(v[5]) < n || ITEMS(v[6]) < n) {
+        release(v, 7);
+        PyErr_SetString(PyExc_ValueError, "ranges: bloom, hit, lo or hi of the wrong size");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = lookup_ranges(&d, v[2].buf, bloom_bits, v[3].buf, n, v[4].buf, v[5].buf, v[6].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 7);
+    return PyLong_FromSsize_t(count);
+}
+
+static PyMethodDef methods[] = {
+    {"winnow", py_winnow, METH_VARARGS, winnow_doc},
+    {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},
+    {"low_info", py_low_info, METH_VARARGS, low_info_doc},
+    {"canonical", py_canonical, METH_VARARGS, canonical_doc},
+    {"evidence", py_evidence, METH_VARARGS, evidence_doc},
+    {"dna_runs", py_dna_runs, METH_VARARGS, dna_runs_doc},
+    {"lookup", py_lookup, METH_VARARGS, lookup_doc},
+    {"bloom", py_bloom, METH_VARARGS, bloom_doc},
+    {"union", py_union, METH_VARARGS, union_doc},
+    {"ranges", py_ranges, METH_VARARGS, ranges_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels",
+    "Compiled per-byte kernels of the run index and the correlator (see _kernels.c).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__kernels(void) {
+    uint64_t inv = BASE;  /* Newton's iteration for the inverse of an odd number modulo 2**64 */
+    for (int i = 0; i < 6; i++) inv *= 2 - BASE * inv;
+    INV_BASE = inv;
+    uint64_t top = 1;
+    for (int t = 0; t < K - 1; t++) top *= BASE;
+    for (int c = 0; c < 256; c++) {
+        TOP[c] = (uint64_t)c * top;
+        POP8[c] = (uint8_t)__builtin_popcount((unsigned)c);
+        CODE[c] = 4;
+    }
+    const char *bases = "ACGTN";
+    for (int i = 0; i < 5; i++) {
+        CODE[(uint8_t)bases[i]] = (uint8_t)i;  /* N stays 4: not a base */
+        CODE[(uint8_t)bases[i] + 32] = (uint8_t)i;
+        LETTER[(uint8_t)bases[i]] = LETTER[(uint8_t)bases[i] + 32] = 1;
+    }
+    LANE_LIMIT = 0;
+    for (int p = 1; p <= PERIODS; p++) LANE_LIMIT |= (uint64_t)(max_breaks(p) + 1) << (8 * (8 - p));
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddIntConstant(m, "K", K) < 0 || PyModule_AddIntConstant(m, "W", W) < 0
+        || PyModule_AddIntConstant(m, "POS_BITS", POS_BITS) < 0
+        || PyModule_AddIntConstant(m, "PERIODS", PERIODS) < 0
+        || PyModule_AddIntConstant(m, "BREAKS_P1", BREAKS_P1) < 0
+        || PyModule_AddIntConstant(m, "BREAKS", BREAKS) < 0
+        || PyModule_AddIntConstant(m, "LC_PERIODS", LC_PERIODS) < 0
+        || PyModule_AddIntConstant(m, "LC_MISMATCHES", LC_MISMATCHES) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,124 @@
+"""The compiled kernels give exactly what the numpy oracle defines, on random and hostile input."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sandbox.index import _kernels, kmers, winnow
+from tests.index import oracle
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def byte_streams(draw, max_size: int = 6000) -> bytes:
+    """Random bytes spliced with the cases the kernels branch on: runs, short periods with a few
+    breaks, DNA text, quality strings, zero padding; lengths around K, one window and a block."""
+    parts = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["random", "run", "period", "dna", "quality", "zeros"]))
+        size = draw(st.one_of(st.integers(0, 40), st.integers(200, 300), st.integers(0, max_size // 3)))
+        if kind == "random":
+            parts.append(draw(st.binary(min_size=size, max_size=size)))
+        elif kind == "run":
+            parts.append(bytes([draw(st.integers(0, 255))]) * size)
+        elif kind == "period":
+            unit = draw(st.binary(min_size=1, max_size=12))
+            piece = bytearray((unit * (size // len(unit) + 1))[:size])
+            for _ in range(draw(st.integers(0, 6))):  # a few breaks
+                if piece:
+                    piece[draw(st.integers(0, len(piece) - 1))] = draw(st.integers(0, 255))
+            parts.append(bytes(piece))
+        elif kind == "dna":
+            parts.append(bytes(draw(st.lists(st.sampled_from(b"ACGTNacgt\n"), min_size=size, max_size=size))))
+        elif kind == "quality":
+            parts.append(bytes(draw(st.lists(st.sampled_from(b"FFFFFFFF:,#"), min_size=size, max_size=size))))
+        else:
+            parts.append(bytes(size))
+    return b"".join(parts)
+
+
+def _u8(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+@PROPERTY
+@given(byte_streams())
+def test_kgram_hashes_equal_oracle(data):
+    np.testing.assert_array_equal(winnow.kgram_hashes(data), oracle.kgram_hashes(_u8(data)))
+
+
+@PROPERTY
+@given(byte_streams())
+def test_low_information_mask_equals_oracle(data):
+    out = np.empty(max(len(data) - winnow.K + 1, 0), dtype=np.uint8)
+    _kernels.low_info(data, out)
+    np.testing.assert_array_equal(out.astype(bool), oracle.low_info(_u8(data)))
+
+
+@PROPERTY
+@given(byte_streams())
+def test_winnow_equals_oracle(data):
+    h, pos = winnow.winnow(data)
+    want_h, want_pos = oracle.winnow(_u8(data))
+    np.testing.assert_array_equal(pos, want_pos)
+    np.testing.assert_array_equal(h, want_h)
+
+
+@PROPERTY
+@given(byte_streams(max_size=3000), st.integers(1, 32))
+def test_canonical_kmers_equal_oracle(data, k):
+    got, starts = kmers.canonical(data, k)
+    want, want_starts = oracle.canonical(data, k)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(starts, want_starts)
+
+
+@PROPERTY
+@given(st.lists(st.integers(0, (1 << 62) - 1), max_size=300), byte_streams(max_size=600))
+def test_evidence_mask_equals_oracle(values, dna):
+    packed, _ = kmers.canonical(dna)  # real sequence: repeats, low complexity, adapters spliced in
+    adapters = kmers.ADAPTER_KMERS[: len(values) % 7]
+    q = np.concatenate([np.array(values, dtype=np.uint64), packed, adapters])
+    np.testing.assert_array_equal(kmers.evidence_mask(q), oracle.evidence_mask(q))
+
+
+def test_whole_passes_equal_oracle():
+    """A full 1 MiB pass of each kind, beyond what the property tests draw."""
+    rng = np.random.default_rng(1)
+    n = winnow.SPAN
+    cases = {
+        "random": rng.integers(0, 256, n, dtype=np.uint8),
+        "dna": np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, n)],
+        "quality": np.frombuffer(b"FFFF:FF,F", np.uint8)[rng.integers(0, 9, n) * (rng.random(n) < 0.2)],
+        "zeros": np.zeros(n, dtype=np.uint8),
+    }
+    for name, buf in cases.items():
+        data = buf.tobytes()
+        h, pos = winnow.winnow(data)
+        want_h, want_pos = oracle.winnow(buf)
+        assert np.array_equal(pos, want_pos) and np.array_equal(h, want_h), name
+
+
+def test_arrays_too_small_get_the_first_and_the_count():
+    """``winnow`` sizes its arrays for ordinary content and asks again when a pass has more."""
+    data = np.random.default_rng(2).integers(0, 256, 40_000, dtype=np.uint8).tobytes()
+    h, pos = winnow.winnow(data)
+    hashes, positions = np.empty(3, np.uint64), np.empty(3, np.int64)
+    assert _kernels.winnow(data, hashes, positions) == len(h) > 3
+    assert hashes.tolist() == h[:3].tolist() and positions.tolist() == pos[:3].tolist()
+
+
+def test_kernels_check_their_arguments():
+    import pytest
+
+    with pytest.raises(ValueError):
+        _kernels.winnow(bytes(1 << 20), np.empty(8, np.uint64), np.empty(8, np.int64))
+    with pytest.raises(TypeError):
+        _kernels.winnow(b"x" * 100, np.empty(8, np.uint32), np.empty(8, np.int64))
+    with pytest.raises(ValueError):
+        _kernels.canonical(b"ACGT" * 20, 33, np.empty(80, np.uint64), np.empty(80, np.int64))
+    with pytest.raises(ValueError):
+        _kernels.canonical(b"ACGT" * 20, 31, np.empty(3, np.uint64), np.empty(3, np.int64))
