@@ -28,7 +28,8 @@ from hw.demo.pki import Pki, make_pki
 from hw.follow import FollowTap
 from hw.net.dumpcap import Dumpcap
 from hw.net.procs import spawn, stop
-from hw.tap import Tap, TapError
+from hw.tap import ProcessWatch, Tap, TapError
+from sandbox.model import NotExamined
 from sandbox.session import CaptureSource, Source
 from sandbox.simulate.payload import net_destination, payload, run_data
 from sandbox.simulate.render import USB_FILE, usb_devices
@@ -64,14 +65,20 @@ class DnsTap:
     def __init__(self, address: str, port: int, writer_delay: float = DEMO_WRITER_DELAY_S) -> None:
         self.address, self.port, self.writer_delay = address, port, writer_delay
         self.dumpcap: Dumpcap | None = None
+        self.watch = ProcessWatch("net: the bench resolver's recording")
 
     def start(self, session_dir: Path) -> list[Source]:
         path = Path(session_dir) / DNS_FILE
         self.dumpcap = Dumpcap("lo", path, f"udp and host {self.address} and port {self.port}")
         self.dumpcap.start()
+        self.watch.add("dumpcap", self.dumpcap.proc, "the instrument's DNS was neither recorded nor examined")
         return [CaptureSource(path, follow=True, channel="net", writer_delay=self.writer_delay)]
 
+    def failures(self) -> list[NotExamined]:
+        return self.watch.check()
+
     def stop(self) -> None:
+        self.watch.stop()
         if self.dumpcap is not None:
             self.dumpcap.stop()
 

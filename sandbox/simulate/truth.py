@@ -4,7 +4,8 @@ Playing a scenario (offline into captures, or live through the rig) fixes where 
 host a network leg named, the serial port or USB device the rig saw.  ``LegTruth`` is that leg's
 expectation there; ``check`` says, in one line per problem, where a report differs from it:
 
-- every kind a leg expects is found at its destination, at least ``least``, naming its sample and file;
+- every kind a leg expects is evidence of a finding at its destination (its ``kind`` or among its
+  ``evidence_kinds``), at least ``least``, naming its sample and file;
 - no finding at a destination is worse than the ``worst`` of the legs that went there;
 - no finding lands where no leg went.
 
@@ -56,10 +57,10 @@ def check(legs: list[LegTruth], report: dict) -> list[str]:
     for leg in legs:
         here = at.get((leg.channel, leg.destination), [])
         for kind in leg.expect:
-            hits = [f for f in here if f["kind"] == kind]
+            hits = [f for f in here if kind in kinds_of(f)]
             if not hits:
-                problems.append(f"{leg.name}: no {kind} finding at {leg.destination} "
-                                f"(found there: {sorted({f['kind'] for f in here}) or 'nothing'})")
+                problems.append(f"{leg.name}: no {kind} evidence at {leg.destination} "
+                                f"(found there: {sorted({k for f in here for k in kinds_of(f)}) or 'nothing'})")
             elif max(severity_rank(f["severity"]) for f in hits) < severity_rank(leg.least):
                 problems.append(f"{leg.name}: {kind} at {leg.destination} is {_worst(hits)}, expected at least "
                                 f"{leg.least}")
@@ -83,11 +84,17 @@ def check(legs: list[LegTruth], report: dict) -> list[str]:
     return problems
 
 
+def kinds_of(finding: dict) -> list[str]:
+    """The kinds of evidence of one finding (one leak, one finding: ``kind`` is the strongest of them)."""
+    return [finding["kind"], *finding.get("evidence_kinds", [])]
+
+
 def _worst(findings: list[dict]) -> str:
     return SEVERITIES[max(severity_rank(f["severity"]) for f in findings)]
 
 
 def essence(report: dict) -> list[tuple]:
-    """What live and replay must agree on: kinds, severities, channels, destinations, samples, files."""
-    return sorted((f["kind"], f["severity"], f["channel"], f["destination"], tuple(f.get("samples", [])),
-                   tuple(m["path"] for m in f.get("files", []))) for f in report.get("findings", []))
+    """What live and replay must agree on: kinds of evidence, severities, channels, destinations, samples, files."""
+    return sorted((f["kind"], tuple(f.get("evidence_kinds", [])), f["severity"], f["channel"], f["destination"],
+                   tuple(f.get("samples", [])), tuple(m["path"] for m in f.get("files", [])))
+                  for f in report.get("findings", []))

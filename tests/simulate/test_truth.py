@@ -21,7 +21,7 @@ def test_a_report_that_says_what_the_scenario_says_has_no_problem():
 
 def test_each_difference_is_one_line():
     assert check(LEGS, {"findings": []}) == [
-        "bundle: no run-bytes finding at support.vendor.example (found there: nothing)",
+        "bundle: no run-bytes evidence at support.vendor.example (found there: nothing)",
         "bundle: sample S1 not named at support.vendor.example",
         "bundle: file S1.fastq.gz not named at support.vendor.example"]
     assert check(LEGS, {"findings": [finding("run-bytes", "medium")]}) == [
@@ -36,7 +36,13 @@ def test_each_difference_is_one_line():
 
 def test_a_finding_on_another_channel_is_not_the_leg_s():
     problems = check(LEGS, {"findings": [finding("run-bytes", "high", channel="usb")]})
-    assert problems[0].startswith("bundle: no run-bytes finding") and "no leg went to usb" in problems[-1]
+    assert problems[0].startswith("bundle: no run-bytes evidence") and "no leg went to usb" in problems[-1]
+
+
+def test_an_expected_kind_may_be_evidence_of_a_stronger_finding():
+    merged = {**finding("sequence", "high"), "evidence_kinds": ["sequence", "run-bytes", "identifier"]}
+    assert check(LEGS, {"findings": [merged]}) == []
+    assert essence({"findings": [merged]}) != essence({"findings": [finding("sequence", "high")]})
 
 
 def test_truth_files_round_trip(tmp_path):
