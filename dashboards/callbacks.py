@@ -91,7 +91,7 @@ def register(app: Dash, reader: Reader) -> None:
     def refresh_channels(slow: dict | None) -> tuple:
         sig = _sig_of(slow)
         return (panels.network_panel(reader.cached("net", sig, reader.destinations)),
-                panels.usb_panel(reader.cached("usb", sig, lambda: reader.devices("usb"))),
+                panels.usb_panel(reader.cached("usb", sig, reader.usb_devices)),
                 panels.serial_panel(reader.cached("serial", sig, lambda: reader.devices("serial"))))
 
     @app.callback(Output("panel-coverage", "children"), Input("sig-slow", "data"),

@@ -35,6 +35,7 @@ from sandbox.simulate.payload import net_destination, payload, run_data
 from sandbox.simulate.render import USB_FILE, usb_devices
 from sandbox.simulate.scenario import Scenario
 from sandbox.simulate.truth import LegTruth
+from sandbox.simulate.usblegs import usb_destination
 
 REPO = Path(__file__).resolve().parents[2]
 TRANSPARENT_PORT = 8080  # mitmproxy in the rig's own namespace: nothing else listens there
@@ -241,7 +242,7 @@ class Bench:
         out = []
         for leg in self.scenario.legs:
             where = (net_destination(leg, self.address if self.namespaces else None) if leg.channel == "net" else f"serial {self.serial_ends['rig_host']}"
-                     if leg.channel == "serial" else f"usb 1.{devices[leg.name]}")
+                     if leg.channel == "serial" else usb_destination(leg.via, devices[leg.name]))
             p = payload(leg, run)
             out.append(LegTruth(leg.name, leg.channel, where, leg.expect, leg.least, leg.worst, p.sample, p.file))
         return out

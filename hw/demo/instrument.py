@@ -8,7 +8,7 @@ the bench resolver, the serial line's two ends and the USB recording.  Each leg 
 vendor's software would send it: requests (HTTPS, HTTP), boto3 (S3 multipart), websockets, grpcio,
 dnspython, a raw socket (CONNECT through the proxy), lrzsz's ``sx``/``rx`` on the serial line.  USB
 has no bus here: its legs are written as the usbmon recording the USB tap would make
-(``sandbox.simulate.usb``), in real time.  Bodies come from ``sandbox.simulate.payload``, as offline.
+(``sandbox.simulate.usblegs``), in real time.  Bodies come from ``sandbox.simulate.payload``, as offline.
 
 One JSON line per leg event on stdout (``{"leg", "event": start|done|failed, "detail"}``); exit 0 when
 every leg went out, 1 when one failed.
@@ -237,7 +237,7 @@ class Instrument:
     # -- USB: recorded, as the USB tap would --------------------------------------------------
     def _usb_sink(self):
         from sandbox.captures.writer import PcapngWriter
-        from sandbox.simulate.usb import LINKTYPE_USB_LINUX_MMAPPED
+        from sandbox.simulate.usblegs import LINKTYPE_USB_LINUX_MMAPPED
 
         if self._usb_writer is None:     # a recording: private, as the taps make theirs
             fd = os.open(self.plan["usb"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -6,7 +6,7 @@
   for the world), plaintext (HTTP/1.1, cleartext HTTP/2 for gRPC) so a replay needs no keys;
 - ``serial.pcapng``: the serial legs on one bridged line (LINKTYPE_RTAC_SERIAL, as the serial tap
   records), XMODEM framed as lrzsz's ``sx`` sends it;
-- ``usb.pcapng``: the USB legs as usbmon URBs (``sandbox.simulate.usb``);
+- ``usb.pcapng``: the USB legs as usbmon URBs (``sandbox.simulate.usblegs``);
 - ``truth.json``: where each leg went and what a correct report says about it.
 
 Nothing here opens a socket; the same bytes go out as the live instrument (``hw.demo``) sends.
@@ -27,7 +27,7 @@ from .payload import RunData, dns_names, net_destination, payload, split, update
 from .scenario import Leg, Scenario
 from .traffic import RESOLVER, T0, Bench
 from .truth import TRUTH_FILE, LegTruth, write_truth
-from .usb import LINKTYPE_USB_LINUX_MMAPPED, UsbSerial, UsbStick
+from .usblegs import LINKTYPE_USB_LINUX_MMAPPED, UsbSerial, UsbStick
 
 NET_FILE, SERIAL_FILE, USB_FILE = "net.pcapng", "serial.pcapng", "usb.pcapng"
 SERIAL_INSTRUMENT, SERIAL_HOST, SERIAL_SETTINGS, SERIAL_BAUD = "/dev/ttyUSB0", "/dev/ttyS0", "115200 8N1", 115200
