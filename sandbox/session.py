@@ -418,8 +418,10 @@ class Session:
         for f in findings:
             at = first_out.get(f.flow)
             if at is not None and at[1] > 0 and f.flow not in out:
-                out[f.flow] = {"capture": sources[at[0]].name, "frame": at[1], "byte_offset": None,
-                               "byte_length": None}
+                source = sources[at[0]]
+                # a ring's frames are numbered across its files: the file, and the frame there
+                capture, frame = source.locate(at[1]) if hasattr(source, "locate") else (source.name, at[1])
+                out[f.flow] = {"capture": capture, "frame": frame, "byte_offset": None, "byte_length": None}
         if offsets:
             for name in {loc["capture"] for loc in out.values()}:
                 here = [loc for loc in out.values() if loc["capture"] == name]
