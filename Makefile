@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt requirements.lock | cksum | cut -d' ' -f1)
+TEST_STAMP := $(subst .installed-,.tested-,$(STAMP))
 # The compiled kernels: pip builds them at install; an edited _kernels.c is rebuilt in place.
 KERNELS := sandbox/index/_kernels$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
@@ -12,17 +13,23 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: setup system demo test lint bench lock lock-mitmproxy fuzz clean
 
-setup: $(STAMP) $(KERNELS) $(MITM_STAMP)
+setup: $(TEST_STAMP) $(KERNELS) $(MITM_STAMP)
 
-# Runtime dependencies exactly as locked (hashes checked), then the project itself, then the test
-# tools at the versions the suite last passed with.
+# Runtime dependencies exactly as locked (hashes checked), then the project itself (built with the
+# locked setuptools, no build environment to download), then the live demo's clients and servers at
+# the versions the suite last passed with (`make demo` needs no more).
 $(STAMP): pyproject.toml constraints.txt requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q --require-hashes -r requirements.lock
-	$(VENV)/bin/python -m pip install -q --no-deps -e .
-	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(VENV)/bin/python -m pip install -q --no-build-isolation --no-deps -e .
+	$(VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e '.[demo]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+# The test tools, at the versions of constraints.txt.
+$(TEST_STAMP): $(STAMP)
+	$(VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e '.[test,demo]'
+	rm -f $(VENV)/.tested-* && touch $@
 
 $(MITM_STAMP): mitmproxy.lock
 	test -x $(MITM_VENV)/bin/python || $(PYTHON) -m venv $(MITM_VENV)
@@ -36,7 +43,9 @@ $(KERNELS): sandbox/index/_kernels.c setup.py | $(STAMP)
 system:
 	bash scripts/install-system-deps.sh
 
-demo: setup
+# The two environments install side by side (pip mostly waits on downloads and unpacking).
+demo: system
+	$(MAKE) --no-print-directory -j2 $(KERNELS) $(MITM_STAMP)
 	$(VENV)/bin/sandbox demo
 
 test: setup system

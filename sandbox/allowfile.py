@@ -32,3 +32,10 @@ def read_allow_file(path: Path) -> list[str]:
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
         raise AllowFileError(f'allow-list {path}: expected allow = ["host", "10.0.0.0/24", ...]')
     return [e.strip() for e in entries if e.strip()]
+
+
+def write_allow_file(path: Path, entries: list[str]) -> None:
+    """``allow = [...]`` as ``read_allow_file`` reads it (JSON strings are TOML basic strings)."""
+    import json
+
+    Path(path).write_text("allow = [" + ", ".join(json.dumps(e) for e in entries) + "]\n", encoding="utf-8")

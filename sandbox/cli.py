@@ -17,6 +17,8 @@ EXIT_CLEAN, EXIT_LEAK, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a crash must never read as "leak" (1) or "clean" (0)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = REPO_ROOT / "captures" / "demo"
+DEFAULT_SCENARIO = REPO_ROOT / "captures" / "scenarios" / "demo.toml"
+DASH_START_S = 60.0   # the dashboard imports Dash in a few seconds; a loaded 2-core box may take longer
 
 EPILOG = """\
 examples:
@@ -70,6 +72,25 @@ examples:
   sandbox bundle captures/SESSION-20251123-101500 evidence.tar.zst
   sandbox replay --bundle evidence.tar.zst --run RUN_DIR --report again.json
   mkdir x && tar --zstd -xf evidence.tar.zst -C x && (cd x/sandbox-evidence && sha256sum -c MANIFEST.sha256)
+"""
+
+
+SIMULATE_EPILOG = """\
+examples:
+  sandbox simulate run out/runs --platform novaseq --samples 4 --reads 2000 --seed 7
+  sandbox simulate traffic --scenario captures/scenarios/demo.toml --out out/sim
+  sandbox replay out/sim/*.pcapng --run out/sim/run/RUN_ID --allow-file out/sim/bench.toml
+"""
+
+DEMO_EPILOG = """\
+examples:
+  sandbox demo                                        # the default scenario, live, dashboard on :8050
+  sandbox demo --scenario captures/scenarios/cloud-sync.toml --pace 3
+  sudo .venv/bin/sandbox demo --netns                 # namespaces, transparent mode
+  sandbox demo --offline                              # replay the shipped recording instead
+
+exit status: 0 the rig found what the scenario says, 1 it did not (the differences are listed),
+             2 bad input or a part of the rig that cannot start, 70 internal error.
 """
 
 
@@ -168,11 +189,57 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--install-help", action="store_true",
                     help="how to install the certificate on a Windows or Linux instrument PC")
 
-    dm = sub.add_parser("demo", help="replay the built-in demo capture against the demo run folder",
-                        description="Replay captures/demo (made by the project's simulator) and print the "
-                                    "findings. Reports go to out/demo/.")
-    dm.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo")
-    dm.add_argument("--dash", action="store_true", help="open the dashboard when done")
+    sm = sub.add_parser("simulate", help="the instrument simulator: run folders, and scenario traffic as captures",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SIMULATE_EPILOG,
+                        description="The project's own instrument simulator. `run` writes a run folder (MiSeq, "
+                                    "NovaSeq or MinION), `traffic` plays a scenario file offline: the recordings a "
+                                    "rig would have made of it, and its truth (what a correct report says).")
+    ssub = sm.add_subparsers(dest="simulate", required=True, metavar="WHAT")
+    sr = ssub.add_parser("run", help="write a simulated run folder",
+                         description="Write a simulated run folder under OUT_DIR (byte-identical per seed): "
+                                     "miseq (BCL, FASTQ.gz, BAM, InterOp, sheet v2), novaseq (CBCL, FASTQ.gz, BAM), "
+                                     "nanopore (POD5, FASTQ, BAM, sequencing summary, sample sheet).")
+    sr.add_argument("out", type=Path, metavar="OUT_DIR")
+    sr.add_argument("--platform", choices=("miseq", "novaseq", "nanopore"), default="miseq")
+    sr.add_argument("--samples", type=int, default=3, help="samples (barcodes on nanopore), default 3")
+    sr.add_argument("--reads", type=int, default=500, help="reads per sample, default 500")
+    sr.add_argument("--seed", type=int, default=0)
+    st = ssub.add_parser("traffic", help="write a scenario's traffic as captures, with its truth",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=SIMULATE_EPILOG,
+                         description="Play a scenario offline: write net.pcapng, serial.pcapng and usb.pcapng "
+                                     "(as the rig's taps record) and truth.json into OUT; make the run folder "
+                                     "the scenario names first unless --run gives one it made before.")
+    st.add_argument("--scenario", type=Path, required=True, metavar="FILE.toml")
+    st.add_argument("--out", type=Path, metavar="OUT", help="default out/simulate/SCENARIO_NAME/")
+    st.add_argument("--run", type=Path, metavar="RUN_DIR", help="a run folder the simulator made for this scenario")
+
+    dm = sub.add_parser("demo", help="play a misbehaving instrument through a live rig (what `make demo` runs)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=DEMO_EPILOG,
+                        description="The live demo: make the scenario's run folder, start the rig (a regular "
+                                    "proxy on loopback, a serial bridge on PTYs; --netns: namespaces and "
+                                    "transparent mode), play the scenario through it with real clients, show the "
+                                    "findings live on the dashboard and hold them to the scenario's truth. With "
+                                    "a terminal the dashboard stays up until Ctrl-C; without one the demo exits "
+                                    "0 when the findings match the truth, 1 when not.")
+    dm.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, metavar="FILE.toml",
+                    help="what the instrument does (default captures/scenarios/demo.toml)")
+    dm.add_argument("--record", type=Path, metavar="RECORD_DIR",
+                    help="the session's folder (default captures/SESSION-<date>-<time>/)")
+    dm.add_argument("--netns", action="store_true",
+                    help="(root) a bench of network namespaces, the rig in transparent mode")
+    dm.add_argument("--pace", type=float, metavar="SECONDS",
+                    help="pause between legs (default 1.5 with a terminal, 0 without)")
+    dm.add_argument("--port", type=int, default=8050, help="dashboard port (a free one when taken)")
+    dm.add_argument("--no-dash", action="store_true", help="no dashboard")
+    dm.add_argument("--ca-dir", type=Path, default=REPO_ROOT / "out" / "demo" / "ca",
+                    help="the rig's CA for the demo (default out/demo/ca)")
+    dm.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "out" / "demo" / "index-cache",
+                    help="run index cache (default out/demo/index-cache)")
+    dm.add_argument("--offline", action="store_true",
+                    help="replay the shipped recording (captures/demo) instead of a live rig")
+    dm.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "demo", help="--offline: where reports go")
+    dm.add_argument("--dash", action="store_true", help="--offline: open the dashboard when done")
+    dm.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     return p
 
 
@@ -238,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_dash(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "simulate":
+            return cmd_simulate(args)
         if args.command == "ca":
             return cmd_ca(args)
     except BadInput as exc:
@@ -639,7 +708,8 @@ def cmd_ca(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def _demo_offline(args: argparse.Namespace) -> int:
+    """``demo --offline``: replay the shipped recording of the demo story."""
     from sandbox.simulate import ensure_demo
 
     run_dir, capture = ensure_demo(DEMO_DIR)
@@ -657,6 +727,167 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"reports: {args.out}/report.json, report.xml, report.sarif, report.html")
     print("demo: the simulated instrument leaks on purpose; `sandbox replay` exits 1 on such a capture.")
     return EXIT_CLEAN  # the demo ran as intended
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from sandbox.simulate.scenario import MAX_READS, MAX_SAMPLES, RunSpec, ScenarioError, load_scenario
+
+    if args.simulate == "run":
+        from sandbox.simulate.platforms import make_run
+
+        if not 1 <= args.samples <= MAX_SAMPLES or not 1 <= args.reads <= MAX_READS or args.seed < 0:
+            raise BadInput(f"--samples 1..{MAX_SAMPLES}, --reads 1..{MAX_READS}, --seed 0 or more")
+        _check_outputs(args.out / "x")
+        run_dir = make_run(RunSpec(args.platform, args.samples, args.reads, args.seed), args.out)
+        print(run_dir)
+        return EXIT_CLEAN
+    from sandbox.allowfile import write_allow_file
+    from sandbox.simulate.payload import run_data
+    from sandbox.simulate.platforms import make_run
+    from sandbox.simulate.render import render
+
+    try:
+        scenario = load_scenario(args.scenario)
+        out = args.out or REPO_ROOT / "out" / "simulate" / scenario.name
+        out.mkdir(parents=True, exist_ok=True)
+        if args.run is not None:
+            _check_run_dirs([args.run])
+        run_dir = args.run or make_run(scenario.run, out / "run")
+        files, truth, allow = render(scenario, run_data(run_dir), out)
+    except ScenarioError as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    write_allow_file(out / "bench.toml", allow)
+    for f in files:
+        print(f"wrote {f}")
+    print(f"truth: {out / 'truth.json'} ({len(truth)} legs)")
+    print(f"replay: sandbox replay {out}/*.pcapng --run {run_dir} --allow-file {out / 'bench.toml'}")
+    return EXIT_CLEAN
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The live demo: see ``hw.demo``."""
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from hw.demo.console import FindingsFeed, leg_line, truth_lines
+    from hw.demo.live import run_live
+    from hw.tap import TapError
+    from hw.watch import session_folder
+    from sandbox.allowfile import write_allow_file
+    from sandbox.runs import RunFolderError
+    from sandbox.simulate.scenario import ScenarioError, load_scenario
+
+    if args.offline:
+        return _demo_offline(args)
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise BadInput(str(exc)) from None
+    if args.netns and os.geteuid() != 0:
+        raise BadInput("--netns makes network namespaces: run it as root (without it the demo needs no root)")
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    pace = args.pace if args.pace is not None else (1.5 if interactive else 0.0)
+    started_at = time.time()
+    try:
+        session_dir = session_folder(args.record or REPO_ROOT / "captures" / time.strftime(
+            "SESSION-%Y%m%d-%H%M%S", time.localtime(started_at)), started_at)
+    except TapError as exc:
+        raise BadInput(str(exc)) from exc
+    store, _ = _open_store(session_dir / "store.sqlite")
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    stop, interrupted = threading.Event(), threading.Event()    # the session's end; Ctrl-C or SIGTERM
+
+    def interrupt(*_) -> None:
+        interrupted.set()
+        stop.set()
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    dashboards: list[subprocess.Popen] = []
+    feed = FindingsFeed(store.path, say)
+    say(f"demo scenario {scenario.name!r}: {scenario.summary}" if scenario.summary else f"demo scenario {scenario.name!r}")
+    say(f"recording to {session_dir}/")
+
+    port = _free_port(args.port)
+    if not args.no_dash:      # started now, it is up by the time the rig is (it imports for seconds)
+        dashboards.append(subprocess.Popen([sys.executable, "-m", "dashboards", "--db", store.path, "--port",
+                                            str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def started(rig: list[str]) -> None:
+        for line in rig:
+            say(f"rig: {line}")
+        if dashboards and _listening(dashboards[0], port, DASH_START_S):
+            say(f"dashboard: http://127.0.0.1:{port}/  (findings appear as the instrument sends)")
+        elif dashboards:
+            say(f"the dashboard did not start on port {port}: `sandbox dash --db {store.path}` shows the session")
+        say("the instrument plays its scenario:")
+        feed.start()
+
+    try:
+        try:
+            result = run_live(scenario, session_dir, store, ca_dir=args.ca_dir, cache_dir=args.cache_dir,
+                              netns=f"sbx-demo-{os.getpid() % 100000}" if args.netns else None, pace=pace,
+                              jobs=2 if (os.cpu_count() or 1) >= 2 else 1, stop=stop,
+                              on_event=lambda e: say(leg_line(e)), on_started=started)
+        except (TapError, ScenarioError, RunFolderError) as exc:
+            raise BadInput(str(exc)) from exc
+        finally:
+            feed.close()
+        feed.poll()
+        write_allow_file(session_dir / "bench.toml", result.allow)
+        reports = argparse.Namespace(report=session_dir / "report.json", junit=session_dir / "report.xml",
+                                     sarif=session_dir / "report.sarif", html=session_dir / "report.html",
+                                     quiet=args.quiet)
+        _finish(reports, result.report, store.path, shown_store=False)
+        for line in truth_lines(result.truth, result.problems):
+            print(line)
+        print(f"reports: {session_dir}/report.json, report.html, report.xml, report.sarif")
+        print(f"replay:  sandbox replay {session_dir}/*.pcapng --run {result.run_dir} "
+              f"--allow-file {session_dir}/bench.toml")
+        if result.store_error:
+            print(f"sandbox: {result.store_error}", file=sys.stderr)
+        if interactive and dashboards and not interrupted.is_set():
+            print("the dashboard stays up until Ctrl-C", flush=True)
+            interrupted.wait()
+        return EXIT_CLEAN if not result.problems else EXIT_LEAK
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for dash in dashboards:
+            dash.terminate()
+            dash.wait(10)
+        store.close()
+
+
+def _listening(proc, port: int, timeout: float) -> bool:
+    """Whether ``proc`` answers on 127.0.0.1:``port`` within ``timeout`` (False once it exits)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _free_port(preferred: int) -> int:
+    """``preferred`` when nothing listens there, else one the kernel picks."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class _Bar:

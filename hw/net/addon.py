@@ -112,6 +112,7 @@ class SandboxTap:
         self.msgs: dict[str, int] = {}           # flow id -> message number on its connection
         self.numbers = itertools.count(1)
         self.approved: set[str] = set()          # client ids with a request judged allowed
+        self.resolve: dict[str, str] = {}        # name -> address (--set sandbox_resolve)
 
     def load(self, loader) -> None:
         loader.add_option("sandbox_feed", str, "",
@@ -120,8 +121,11 @@ class SandboxTap:
                           "File written once mitmproxy listens: where, and the WireGuard client configs (JSON).")
         loader.add_option("sandbox_judge", str, "",
                           "Unix socket of the sandbox rig's judge: hold each request until judged (--block).")
+        loader.add_option("sandbox_resolve", str, "",
+                          "NAME=ADDRESS,...: connect to these names at these addresses (bench servers no DNS knows).")
 
     def running(self) -> None:
+        self.resolve = dict(item.split("=", 1) for item in ctx.options.sandbox_resolve.lower().split(",") if "=" in item)
         if ctx.options.sandbox_feed:
             try:
                 self.feed = FeedWriter(Path(ctx.options.sandbox_feed))
@@ -291,11 +295,15 @@ class SandboxTap:
 
     # -- policy ----------------------------------------------------------------------------------
     async def server_connect(self, data) -> None:
-        if self.judge is None:
-            return
+        if self.judge is not None and data.client.id not in self.approved:   # approved: by the Host it named
+            await self._judge_connect(data)
+        if self.resolve and data.server.address and not data.server.error:
+            name, port = data.server.address
+            if str(name).lower() in self.resolve:
+                data.server.address = (self.resolve[str(name).lower()], port)
+
+    async def _judge_connect(self, data) -> None:
         client, server = data.client, data.server
-        if client.id in self.approved:
-            return       # its request was judged allowed, by the Host it named
         answer = await self.judge.ask({"op": "connect", "client": _address(client.peername),
                                        "dst": _address(self._dst(client, server)), "sni": server.sni or "",
                                        "host": str(server.address[0]) if server.address else "", "t": time.time()})

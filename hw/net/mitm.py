@@ -42,6 +42,7 @@ class MitmOptions:
     ready: Path
     judge: Path | None = None
     upstream_ca: Path | None = None
+    resolve: dict[str, str] | None = None
 
     def command(self) -> list[str]:
         cmd = [mitmdump(), "--mode", self.mode, "--listen-host", self.host,
@@ -50,6 +51,8 @@ class MitmOptions:
                "-s", str(ADDON), "--set", f"sandbox_feed={self.feed}", "--set", f"sandbox_ready={self.ready}"]
         if self.upstream_ca is not None:   # the bench's own servers, signed by its own CA
             cmd += ["--set", f"ssl_verify_upstream_trusted_ca={self.upstream_ca}"]
+        if self.resolve:                   # names only the bench knows (its own servers)
+            cmd += ["--set", "sandbox_resolve=" + ",".join(f"{name}={addr}" for name, addr in self.resolve.items())]
         if self.judge is not None:
             # held requests are judged whole: nothing streams past the judge; upstream only after
             cmd += ["--set", f"sandbox_judge={self.judge}", "--set", "connection_strategy=lazy"]

@@ -30,7 +30,7 @@ from hw.net.procs import spawn, stop
 from hw.net.ring import RingSource
 from hw.tap import ProcessWatch, TapError
 from sandbox.model import NotExamined
-from sandbox.session import CaptureSource, Source
+from sandbox.session import WRITER_DELAY_S, CaptureSource, Source
 
 START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
 DEFAULT_PORTS = {"regular": 8080, "transparent": 8080, "socks5": 1080, "wireguard": 51820, "upstream": 8080}
@@ -75,7 +75,8 @@ class NetTap:
 
     def __init__(self, mode: str = "regular", listen: str | None = None, iface: str | None = None,
                  netns: str | None = None, ca_dir: Path | None = None, judge=None,
-                 upstream_ca: Path | None = None, ring: tuple[int, int] | None = None) -> None:
+                 upstream_ca: Path | None = None, ring: tuple[int, int] | None = None,
+                 resolve: dict[str, str] | None = None, writer_delay: float = WRITER_DELAY_S) -> None:
         self.mode = check_mode(mode)
         self.host, self.port = parse_listen(listen, self.mode)
         self.iface = iface
@@ -84,6 +85,8 @@ class NetTap:
         self.judge = judge
         self.upstream_ca = upstream_ca
         self.ring = ring
+        self.resolve = resolve     # name -> address mitmproxy connects to (bench servers without DNS)
+        self.writer_delay = writer_delay   # how late dumpcap and the feed may write a packet (see CaptureSource)
         self.name = f"net {self.mode}"
         self.ca: CA | None = None
         self.wireguard_conf: list[str] = []
@@ -120,8 +123,9 @@ class NetTap:
             self.stop()
             raise
         raw: Source = (RingSource(session_dir, Path(RAW_FILE).stem) if self.ring is not None
-                       else CaptureSource(session_dir / RAW_FILE, follow=True, channel="net"))
-        return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net")]
+                       else CaptureSource(session_dir / RAW_FILE, follow=True, channel="net",
+                                          writer_delay=self.writer_delay))
+        return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net", writer_delay=self.writer_delay)]
 
     def _start(self, session_dir: Path) -> None:
         transparent = self.mode in ("transparent",)
@@ -159,7 +163,7 @@ class NetTap:
         keylog = session_dir / KEYLOG_FILE
         os.close(os.open(keylog, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # secrets: private
         opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder, session_dir / FEED_FILE, ready, judge_sock,
-                           self.upstream_ca)
+                           self.upstream_ca, self.resolve)
         env = {**os.environ, "MITMPROXY_SSLKEYLOGFILE": str(keylog)}
         log_path = self._mitm_log = session_dir / "mitmdump.log"
         with open(log_path, "wb") as log:

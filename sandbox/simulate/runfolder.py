@@ -1,14 +1,17 @@
-"""A small, realistic MiSeq run folder: the instrument's own output, as the index will see it.
+"""A small, realistic Illumina run folder (MiSeq, or NovaSeq: ``model``): the instrument's own output,
+as the index will see it.
 
 Every sample gets its own random genome, so any read that leaks can be traced to its sample; the BCL
-tile holds the same clusters as the FASTQ files (plus the non-PF clusters RTA filtered out). Output is
-byte-identical for a given seed (numpy Generator, gzip mtime 0).
+tile (CBCL on NovaSeq) holds the same clusters as the FASTQ files (plus the non-PF clusters RTA
+filtered out). ``with_bam`` adds an unaligned BAM per sample (what a uBAM workflow keeps beside the
+FASTQ). Output is byte-identical for a given seed (numpy Generator, gzip mtime 0).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import numpy as np
 
 from . import basecalls, dna
 
-INSTRUMENT = "M07011"
+MISEQ = "M07011"
 RUN_DATE = "251123"
 LANE, TILE = 1, 1101
 INDEX_LEN = 8
@@ -41,10 +44,31 @@ class RunLayout:
     indexes: list[tuple[str, str]]
 
 
-def layout(seed: int = 0, samples: int = 3) -> RunLayout:
+@dataclass(frozen=True)
+class Model:
+    """What differs between the instruments simulated: names, metadata files, base-call files."""
+
+    name: str                      # as SampleSheet's InstrumentType says it
+    instrument: str                # instrument serial in run ids and read names
+    flowcell: Callable[[int], str]
+    run_info: Callable[[RunLayout, int], bytes]
+    run_parameters: Callable[[RunLayout, int], bytes]
+    rta_complete: bytes
+    # base calls (cycles x clusters codes and qualities, PF flags) written under the lane's folder
+    write_basecalls: Callable[[Path, np.ndarray, np.ndarray, np.ndarray], None]
+    binning: Callable[[np.ndarray], np.ndarray] | None = None   # quality scores as RTA writes them
+    tile_metrics: bool = True      # InterOp TileMetricsOut v2 (RTA 1.x)
+
+
+def _miseq_flowcell(seed: int) -> str:
+    return "000000000-" + ("DEMO1" if seed == 0 else f"S{seed % 10000:04d}")
+
+
+def layout(seed: int = 0, samples: int = 3, model: str = "miseq") -> RunLayout:
     """The run id, sample ids and indexes ``make_illumina_run`` uses for ``seed``."""
     rng = np.random.default_rng([seed, 1])
-    flowcell = "000000000-" + ("DEMO1" if seed == 0 else f"S{seed % 10000:04d}")
+    spec = MODELS[model]
+    flowcell = spec.flowcell(seed)
     number = 42 + seed % 9000
     patients = rng.choice(np.arange(1000, 10000), size=samples, replace=False)
     tissue = ("T", "N", "B")
@@ -57,19 +81,20 @@ def layout(seed: int = 0, samples: int = 3) -> RunLayout:
             seen.add(i7)
             indexes.append((i7, i5))
     return RunLayout(
-        run_id=f"{RUN_DATE}_{INSTRUMENT}_{number:04d}_{flowcell}", flowcell=flowcell, run_number=number,
+        run_id=f"{RUN_DATE}_{spec.instrument}_{number:04d}_{flowcell}", flowcell=flowcell, run_number=number,
         experiment=f"ONC-Panel-{number:04d}", project=f"ONC_2025_{seed % 1000:03d}",
         sample_ids=sample_ids, indexes=indexes,
     )
 
 
 def make_illumina_run(dest: Path, *, seed: int = 0, samples: int = 3, reads_per_sample: int = 2000,
-                      read_len: int = 151, genome_len: int = 50_000, with_bcl: bool = True) -> Path:
-    """Write a MiSeq-style run folder under ``dest`` and return its path."""
-    lay = layout(seed, samples)
+                      read_len: int = 151, genome_len: int = 50_000, with_bcl: bool = True, model: str = "miseq",
+                      with_bam: bool = False) -> Path:
+    """Write a MiSeq- (or NovaSeq-) style run folder under ``dest`` and return its path."""
+    spec = MODELS[model]
+    lay = layout(seed, samples, model)
     run = Path(dest) / lay.run_id
     calls = run / "Data" / "Intensities" / "BaseCalls"
-    (run / "InterOp").mkdir(parents=True, exist_ok=True)
     calls.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 2])
 
@@ -85,23 +110,28 @@ def make_illumina_run(dest: Path, *, seed: int = 0, samples: int = 3, reads_per_
     owner = np.concatenate([owner, np.full(n_nonpf, -1)])
     quals = dna.qualities(rng, reads)
     quals[n_pf:] = np.minimum(quals[n_pf:], rng.integers(2, 15, size=(n_nonpf, read_len)))
+    if spec.binning is not None:
+        quals = spec.binning(quals)
 
     order = rng.permutation(len(owner))  # clusters sit on the tile in no particular order
     reads, quals, owner = reads[order], quals[order], owner[order]
     passed = owner >= 0
     idx_codes = _index_codes(rng, lay, owner)
     idx_quals = dna.qualities(rng, idx_codes)
+    if spec.binning is not None:
+        idx_quals = spec.binning(idx_quals)
     x = rng.integers(1000, 29000, size=len(owner))
     y = rng.integers(1000, 29000, size=len(owner))
 
-    _write(run / "RunInfo.xml", _run_info(lay, read_len))
-    _write(run / "RunParameters.xml", _run_parameters(lay, read_len))
-    _write(run / "SampleSheet.csv", _sample_sheet(lay, read_len))
-    _write(run / "RTAComplete.txt", b"11/23/2025,14:02:31.412,Illumina RTA 1.18.54\r\n")
-    _write(run / "InterOp" / "TileMetricsOut.bin",
-           basecalls.tile_metrics_bytes(LANE, TILE, len(owner), int(passed.sum())))
+    _write(run / "RunInfo.xml", spec.run_info(lay, read_len))
+    _write(run / "RunParameters.xml", spec.run_parameters(lay, read_len))
+    _write(run / "SampleSheet.csv", _sample_sheet(lay, read_len, spec.name))
+    _write(run / "RTAComplete.txt", spec.rta_complete)
+    if spec.tile_metrics:
+        _write(run / "InterOp" / "TileMetricsOut.bin",
+               basecalls.tile_metrics_bytes(LANE, TILE, len(owner), int(passed.sum())))
 
-    prefix = f"@{INSTRUMENT}:{lay.run_number}:{lay.flowcell}:{LANE}:{TILE}"
+    prefix = f"@{spec.instrument}:{lay.run_number}:{lay.flowcell}:{LANE}:{TILE}"
     for s in range(samples + 1):
         rows = np.flatnonzero(owner == s)
         name, num = (lay.sample_ids[s], s + 1) if s < samples else ("Undetermined", 0)
@@ -111,15 +141,23 @@ def make_illumina_run(dest: Path, *, seed: int = 0, samples: int = 3, reads_per_
             headers.append(f"{prefix}:{x[r]}:{y[r]} 1:N:0:{bar[:INDEX_LEN]}+{bar[INDEX_LEN:]}".encode())
         text = dna.fastq(headers, reads[rows], quals[rows])
         _write(calls / f"{name}_S{num}_L{LANE:03d}_R1_001.fastq.gz", dna.gzip_bytes(text))
+        if with_bam and s < samples:
+            from .bam import write_unaligned_bam
+
+            write_unaligned_bam(calls / "uBAM" / f"{name}_S{num}.bam", name, "ILLUMINA", headers, reads[rows],
+                                quals[rows])
 
     if with_bcl:
-        lane_dir = calls / f"L{LANE:03d}"
-        cycles = np.concatenate([reads, idx_codes], axis=1)
-        cycle_q = np.concatenate([quals, idx_quals], axis=1)
-        for c in range(cycles.shape[1]):
-            _write(lane_dir / f"C{c + 1}.1" / f"s_{LANE}_{TILE}.bcl", basecalls.bcl_bytes(cycles[:, c], cycle_q[:, c]))
-        _write(lane_dir / f"s_{LANE}_{TILE}.filter", basecalls.filter_bytes(passed))
+        spec.write_basecalls(calls / f"L{LANE:03d}", np.concatenate([reads, idx_codes], axis=1),
+                             np.concatenate([quals, idx_quals], axis=1), passed)
     return run
+
+
+def _write_bcls(lane_dir: Path, cycles: np.ndarray, cycle_q: np.ndarray, passed: np.ndarray) -> None:
+    """RTA 1.x (MiSeq): one BCL per cycle, all clusters, and the tile's filter file."""
+    for c in range(cycles.shape[1]):
+        _write(lane_dir / f"C{c + 1}.1" / f"s_{LANE}_{TILE}.bcl", basecalls.bcl_bytes(cycles[:, c], cycle_q[:, c]))
+    _write(lane_dir / f"s_{LANE}_{TILE}.filter", basecalls.filter_bytes(passed))
 
 
 def _index_codes(rng: np.random.Generator, lay: RunLayout, owner: np.ndarray) -> np.ndarray:
@@ -136,12 +174,12 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _run_info(lay: RunLayout, read_len: int) -> bytes:
+def _miseq_run_info(lay: RunLayout, read_len: int) -> bytes:
     return f"""<?xml version="1.0"?>
 <RunInfo xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Version="2">
   <Run Id="{lay.run_id}" Number="{lay.run_number}">
     <Flowcell>{lay.flowcell}</Flowcell>
-    <Instrument>{INSTRUMENT}</Instrument>
+    <Instrument>{MISEQ}</Instrument>
     <Date>{RUN_DATE}</Date>
     <Reads>
       <Read NumCycles="{read_len}" Number="1" IsIndexedRead="N" />
@@ -154,7 +192,7 @@ def _run_info(lay: RunLayout, read_len: int) -> bytes:
 """.replace("\n", "\r\n").encode()
 
 
-def _run_parameters(lay: RunLayout, read_len: int) -> bytes:
+def _miseq_run_parameters(lay: RunLayout, read_len: int) -> bytes:
     return f"""<?xml version="1.0"?>
 <RunParameters xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
   <RunParametersVersion>MiSeq_1_2</RunParametersVersion>
@@ -176,7 +214,7 @@ def _run_parameters(lay: RunLayout, read_len: int) -> bytes:
     <NumLanes>1</NumLanes>
   </Setup>
   <RunID>{lay.run_id}</RunID>
-  <ScannerID>{INSTRUMENT}</ScannerID>
+  <ScannerID>{MISEQ}</ScannerID>
   <RunNumber>{lay.run_number}</RunNumber>
   <RTAVersion>1.18.54.4</RTAVersion>
   <Barcode>{lay.flowcell}</Barcode>
@@ -193,12 +231,13 @@ def _run_parameters(lay: RunLayout, read_len: int) -> bytes:
 """.replace("\n", "\r\n").encode()
 
 
-def _sample_sheet(lay: RunLayout, read_len: int) -> bytes:
+def _sample_sheet(lay: RunLayout, read_len: int, instrument_type: str = "MiSeq") -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerows([
-        ["[Header]"], ["FileFormatVersion", "2"], ["RunName", lay.experiment], ["InstrumentPlatform", "MiSeq"],
-        ["InstrumentType", "MiSeq"], [],
+        ["[Header]"], ["FileFormatVersion", "2"], ["RunName", lay.experiment],
+        ["InstrumentPlatform", "NovaSeq" if instrument_type.startswith("NovaSeq") else "MiSeq"],
+        ["InstrumentType", instrument_type], [],
         ["[Reads]"], ["Read1Cycles", read_len], ["Index1Cycles", INDEX_LEN], ["Index2Cycles", INDEX_LEN], [],
         ["[BCLConvert_Settings]"], ["SoftwareVersion", "3.9.3"], ["AdapterRead1", ADAPTER],
         ["FastqCompressionFormat", "gzip"], [],
@@ -207,6 +246,13 @@ def _sample_sheet(lay: RunLayout, read_len: int) -> bytes:
     for sid, (i7, i5) in zip(lay.sample_ids, lay.indexes, strict=True):
         w.writerow([sid, i7, i5, lay.project])
     return buf.getvalue().encode()
+
+
+# Instruments by name; ``sandbox.simulate.novaseq`` adds "novaseq" when imported.
+MODELS: dict[str, Model] = {
+    "miseq": Model("MiSeq", MISEQ, _miseq_flowcell, _miseq_run_info, _miseq_run_parameters,
+                   b"11/23/2025,14:02:31.412,Illumina RTA 1.18.54\r\n", _write_bcls),
+}
 
 
 def sample_fastqs(run: Path) -> dict[str, Path]:

@@ -120,3 +120,75 @@ def server_hello(random: bytes, key_share: bytes, session_id: bytes) -> bytes:
     body = (b"\x03\x03" + random + bytes([len(session_id)]) + session_id + struct.pack("!H", 0x1301) + b"\x00"
             + struct.pack("!H", len(exts)) + exts)
     return tls_record(TLS_HANDSHAKE, b"\x02" + len(body).to_bytes(3, "big") + body) + tls_record(TLS_CCS, b"\x01")
+
+
+def websocket_upgrade(path: str, host: str, key: bytes) -> tuple[bytes, bytes]:
+    """The client's Upgrade request and the server's 101 answer (RFC 6455 4.1, 4.2.2)."""
+    import base64
+    import hashlib
+
+    token = base64.b64encode(key).decode()
+    accept = base64.b64encode(hashlib.sha1((token + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+    request = http_request("GET", path, host, headers=[("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                                       ("Sec-WebSocket-Key", token), ("Sec-WebSocket-Version", "13")])
+    response = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    return request.replace(b"Connection: keep-alive\r\n", b""), response
+
+
+def websocket_frame(payload: bytes, text: bool, mask: bytes | None) -> bytes:
+    """One final frame; clients mask theirs (RFC 6455 5.2, 5.3)."""
+    head = bytes([0x81 if text else 0x82])
+    n = len(payload)
+    flag = 0x80 if mask else 0
+    head += (bytes([flag | n]) if n < 126 else bytes([flag | 126]) + struct.pack("!H", n) if n < 65536
+             else bytes([flag | 127]) + struct.pack("!Q", n))
+    if not mask:
+        return head + payload
+    import numpy as np
+
+    keyed = np.frombuffer(payload, dtype=np.uint8) ^ np.resize(np.frombuffer(mask, dtype=np.uint8), n)
+    return head + mask + keyed.tobytes()
+
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_DATA, H2_HEADERS, H2_SETTINGS = 0x0, 0x1, 0x4
+H2_END_STREAM, H2_END_HEADERS, H2_ACK = 0x1, 0x4, 0x1
+H2_MAX_FRAME = 16384   # SETTINGS_MAX_FRAME_SIZE's initial value (RFC 9113 6.5.2)
+
+
+def h2_frame(ftype: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return struct.pack("!I", len(payload))[1:] + struct.pack("!BBI", ftype, flags, stream) + payload
+
+
+def grpc_call(host: str, path: str, message: bytes, stream: int = 1) -> tuple[bytes, bytes]:
+    """A unary gRPC call over cleartext HTTP/2 (prior knowledge): the client's bytes and the server's."""
+    from hpack import Encoder
+
+    enc = Encoder()
+    grpc_body = b"\x00" + struct.pack("!I", len(message)) + message   # uncompressed, length-prefixed
+    head = enc.encode([(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", host),
+                       ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "grpc-c/1.60")])
+    client = H2_PREFACE + h2_frame(H2_SETTINGS, 0, 0) + h2_frame(H2_HEADERS, H2_END_HEADERS, stream, head)
+    for off in range(0, len(grpc_body), H2_MAX_FRAME):
+        last = off + H2_MAX_FRAME >= len(grpc_body)
+        client += h2_frame(H2_DATA, H2_END_STREAM if last else 0, stream, grpc_body[off:off + H2_MAX_FRAME])
+    senc = Encoder()
+    reply = b"\x00" + struct.pack("!I", 2) + b"ok"
+    server = (h2_frame(H2_SETTINGS, 0, 0) + h2_frame(H2_SETTINGS, H2_ACK, 0)
+              + h2_frame(H2_HEADERS, H2_END_HEADERS, stream, senc.encode([(":status", "200"),
+                                                                           ("content-type", "application/grpc")]))
+              + h2_frame(H2_DATA, 0, stream, reply)
+              + h2_frame(H2_HEADERS, H2_END_HEADERS | H2_END_STREAM, stream, senc.encode([("grpc-status", "0")])))
+    return client, server
+
+
+def s3_create_answer(bucket: str, key: str, upload_id: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"<Bucket>{bucket}</Bucket><Key>{key}</Key><UploadId>{upload_id}</UploadId>"
+            f"</InitiateMultipartUploadResult>").encode()
+
+
+def s3_complete_body(etags: Sequence[str]) -> bytes:
+    parts = "".join(f"<Part><ETag>{etag}</ETag><PartNumber>{n}</PartNumber></Part>" for n, etag in enumerate(etags, 1))
+    return f'<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{parts}</CompleteMultipartUpload>'.encode()

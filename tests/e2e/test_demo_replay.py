@@ -50,7 +50,7 @@ def test_every_leg_is_judged_as_the_story_says(truth, replay):
 
 
 def test_sandbox_demo_command(tmp_path, truth):
-    proc = subprocess.run([sys.executable, "-m", "sandbox.cli", "demo", "--out", str(tmp_path)], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "sandbox.cli", "demo", "--offline", "--out", str(tmp_path)], cwd=REPO,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]  # the demo ran as intended (make demo succeeds)
     assert "SUSPECTED LEAK" in proc.stdout

@@ -17,6 +17,12 @@ RUNTIME_PACKAGES = ("sandbox", "dashboards", "hw")  # what a plain install ships
 # Code that runs in an environment of its own, with its own hash-locked pins: the mitmproxy addon is
 # loaded by mitmdump from .venv-mitmproxy (mitmproxy.lock), never imported by the rig itself.
 OWN_ENVIRONMENT = {"hw/net/addon.py": "mitmproxy.lock"}
+# Code that only the live demo runs, whose imports its extra declares (pyproject optional-dependencies):
+# the simulated instrument's clients and its cloud's servers are no part of the rig.
+EXTRA_CODE = {"hw/demo/": "demo"}
+# Declared by an extra for a library's own import that the library's extras do not name: moto's S3
+# app (moto.server) imports flask_cors, which only moto[server] (every AWS service's deps) brings.
+FOR_A_LIBRARY = {"flask-cors": "moto.server"}
 
 
 def canonical(name: str) -> str:
@@ -29,12 +35,22 @@ def declared_runtime() -> set[str]:
     return {canonical(re.match(r"[A-Za-z0-9_.-]+", dep).group()) for dep in project["dependencies"]}
 
 
-def third_party_imports() -> dict[str, list[str]]:
-    """Top-level modules imported anywhere (lazily too) in the runtime packages, with the files."""
+def declared_extra(name: str) -> set[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {canonical(re.match(r"[A-Za-z0-9_.-]+", dep).group()) for dep in project["optional-dependencies"][name]}
+
+
+def third_party_imports(extra: str | None = None) -> dict[str, list[str]]:
+    """Top-level modules imported anywhere (lazily too) in the runtime packages, with the files; with
+    ``extra``, in the code that extra serves (``EXTRA_CODE``) instead."""
     found: dict[str, list[str]] = {}
     for package in RUNTIME_PACKAGES:
         for path in sorted((REPO / package).rglob("*.py")):
-            if str(path.relative_to(REPO)) in OWN_ENVIRONMENT:
+            rel = str(path.relative_to(REPO))
+            if rel in OWN_ENVIRONMENT:
+                continue
+            served = next((name for prefix, name in EXTRA_CODE.items() if rel.startswith(prefix)), None)
+            if served != extra:
                 continue
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Import):
@@ -67,6 +83,20 @@ def test_dependencies_every_third_party_import_is_a_declared_runtime_dependency(
     undeclared = {module: (sorted(owners.get(module, [])), files[:3]) for module, files in imports.items()
                   if not {canonical(d) for d in owners.get(module, [])} & declared}
     assert undeclared == {}
+
+
+def test_dependencies_code_of_an_extra_imports_only_what_the_runtime_and_that_extra_declare():
+    owners = packages_distributions()
+    for prefix, extra in EXTRA_CODE.items():
+        imports = third_party_imports(extra)
+        assert imports, prefix
+        declared = declared_runtime() | declared_extra(extra)
+        undeclared = {module: files[:3] for module, files in imports.items()
+                      if not {canonical(d) for d in owners.get(module, [])} & declared}
+        assert undeclared == {}
+        used = {canonical(d) for module in imports for d in owners.get(module, [])}
+        assert declared_extra(extra) - used - set(FOR_A_LIBRARY) == set()
+        assert {library.split(".")[0] for library in FOR_A_LIBRARY.values()} <= set(imports)
 
 
 def test_dependencies_every_declared_runtime_dependency_is_imported():
