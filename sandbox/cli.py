@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -104,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("dash", help="serve the dashboard over a store",
                         description="Serve the live dashboard over a store. Binds to 127.0.0.1 unless --host "
                                     "says otherwise; any other address requires a token.")
-    ds.add_argument("--db", type=Path, required=True)
+    ds.add_argument("--db", metavar="PATH|URL", default=os.environ.get("SANDBOX_DB"),
+                    help="the store: a SQLite file or a postgresql:// URL (default: $SANDBOX_DB)")
     ds.add_argument("--host", default="127.0.0.1")
     ds.add_argument("--port", type=int, default=8050)
     ds.add_argument("--token", default=os.environ.get("SANDBOX_DASH_TOKEN"),
@@ -134,9 +136,15 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
     p.add_argument("--report", type=Path, help="write the JSON report (schema sandbox.report/1) here")
     p.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per finding)")
     p.add_argument("--html", type=Path, help="write a self-contained HTML report here")
-    p.add_argument("--db", type=Path,
-                   help="SQLite store for the dashboard, replaced if it exists (default: a temporary one, "
-                        "removed at exit); refused while another session uses it")
+    p.add_argument("--db", metavar="PATH|URL", default=os.environ.get("SANDBOX_DB"),
+                   help="store for the dashboard: a SQLite file, replaced if it exists and refused while another "
+                        "session uses it, or a postgresql://USER@HOST/DB URL a lab's rigs share (password from "
+                        "~/.pgpass or PGPASSWORD; default: $SANDBOX_DB, else a temporary SQLite file removed at exit)")
+    p.add_argument("--rig", default=os.environ.get("SANDBOX_RIG") or socket.gethostname(), metavar="NAME",
+                   help="this rig's name in the store, for the fleet view (default: $SANDBOX_RIG, else the host name)")
+    p.add_argument("--instrument-name", metavar="NAME",
+                   help="the instrument under test, for the fleet view (default: the instrument serial the run "
+                        "folders name)")
     p.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
                    help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
     p.add_argument("--allow-file", type=Path, metavar="TOML",
@@ -223,18 +231,26 @@ def _check_outputs(*outputs: Path | None) -> None:
             raise BadInput(f"cannot write {out}: permission denied")
 
 
-def _open_store(db: Path | None):
-    """The session's store (fresh, locked); a temporary one when no --db, removed by ``_close_store``."""
+def _db_path(db: str | None) -> Path | None:
+    """The --db file to check before any work (None for a PostgreSQL URL or no --db)."""
+    from sandbox.stores import is_url
+
+    return None if db is None or is_url(db) else Path(db)
+
+
+def _open_store(args: argparse.Namespace):
+    """The session's store (a new session, its writer lock held), tagged with the rig and the
+    instrument; a temporary SQLite file when no --db, removed by ``_close_store``."""
     from sandbox.store import Store, StoreBusy, StoreError
 
-    temp = None
+    temp, db = None, args.db
     if db is None:
         import tempfile
 
         temp = Path(tempfile.mkdtemp(prefix="sandbox-"))
         db = temp / "store.sqlite"
     try:
-        return Store(db, fresh=True), temp
+        return Store(db, fresh=True, rig=safe_text(args.rig), instrument=safe_text(args.instrument_name or "")), temp
     except (StoreBusy, StoreError) as exc:
         if temp is not None:
             import shutil
@@ -295,13 +311,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise BadInput(f"capture {cap} does not exist or is not a file")
     if args.tls_keylog and not args.tls_keylog.is_file():
         raise BadInput(f"TLS key log {args.tls_keylog} does not exist")
-    _check_outputs(args.report, args.junit, args.html, args.db)
+    _check_outputs(args.report, args.junit, args.html, _db_path(args.db))
     try:
         for cap in args.captures:
             check_capture(cap)
     except CaptureError as exc:
         raise BadInput(str(exc)) from exc
-    store, temp = _open_store(args.db)
+    store, temp = _open_store(args)
     bar = _progress_bar(sum(c.stat().st_size for c in args.captures), args.quiet)
     try:
         try:
@@ -321,7 +337,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             from dashboards import serve
 
             store.close()
-            serve(store.path, port=args.port, open_browser=False)
+            serve(store.target, port=args.port, open_browser=False)
         return status
     finally:
         _close_store(store, temp)
@@ -345,13 +361,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise BadInput("nothing to watch: give at least one tap (see `sandbox watch --help`)")
     if args.duration is not None and args.duration <= 0:
         raise BadInput("--duration must be a positive number of seconds")
-    _check_outputs(args.report, args.junit, args.html, args.db)
+    _check_outputs(args.report, args.junit, args.html, _db_path(args.db))
     indexes = _indexes(args)
     try:
         session_dir = session_folder(args.record, time.time())
     except TapError as exc:
         raise BadInput(str(exc)) from exc
-    store, temp = _open_store(args.db)
+    store, temp = _open_store(args)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     dashboards: list[subprocess.Popen] = []
@@ -363,8 +379,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
             timer.daemon = True
             timer.start()
         if args.dash:
-            dashboards.append(subprocess.Popen(
-                [sys.executable, "-m", "dashboards", "--db", store.path, "--port", str(args.port)]))
+            # the store's URL may hold a password: by environment, never on a command line others can read
+            dashboards.append(subprocess.Popen([sys.executable, "-m", "dashboards", "--port", str(args.port)],
+                                               env={**os.environ, "SANDBOX_DB": store.target}))
         if not args.quiet:
             for tap in taps:
                 for line in getattr(tap, "started_lines", lambda: [])():
@@ -399,14 +416,21 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_dash(args: argparse.Namespace) -> int:
     from dashboards import serve
     from dashboards.auth import check_token
+    from sandbox.stores import StoreError
 
-    if not args.db.is_file():
+    if args.db is None:
+        raise BadInput("which store? give --db PATH or --db postgresql://... (or set $SANDBOX_DB)")
+    path = _db_path(args.db)
+    if path is not None and not path.is_file():
         raise BadInput(f"store {args.db} does not exist (create one with: sandbox replay ... --db {args.db})")
     try:
         check_token(args.token)
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-    serve(str(args.db), host=args.host, port=args.port, token=args.token)
+    try:
+        serve(args.db, host=args.host, port=args.port, token=args.token)
+    except StoreError as exc:
+        raise BadInput(str(exc)) from None
     return EXIT_CLEAN
 
 

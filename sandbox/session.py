@@ -27,6 +27,7 @@ from sandbox.engine import Engine
 from sandbox.model import Finding, NotExamined, Segment
 from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
 from sandbox.report import build_report
+from sandbox.safetext import safe_text
 from sandbox.store import Store, StoreError
 
 # Segments taken from one source per poll: big enough to amortise the loop, small enough that
@@ -41,6 +42,8 @@ IDLE_SLEEP_S = 0.02
 # Seconds a writer may take to put a captured packet on disk (dumpcap flushes about every 0.25 s): a
 # live recording that is caught up has delivered every packet older than now minus this.
 WRITER_DELAY_S = 0.3
+# Characters of a rig or instrument tag kept: a name, not a document (the run folder names it).
+MAX_TAG = 80
 # Bytes of a live recording that must exist before it is opened (a pcapng section header).
 MIN_RECORDING_BYTES = 28
 
@@ -312,6 +315,8 @@ class Session:
 
     def _begin(self, sources: Sequence[Source]) -> None:
         def begin(store: Store) -> None:
+            if not store.tags().get("instrument"):      # the fleet view names the instrument under test
+                store.tag(instrument=instrument_names(self.indexes))
             store.set_session(mode=self.mode, started=self.started, runs=[r["run_id"] for r in self.run_rows],
                               captures=[s.name for s in sources], finished=None, pid=os.getpid(),
                               heartbeat=self.started, live=self.live)
@@ -381,3 +386,9 @@ class Session:
         for s in sources:
             s.close()
         return SessionResult(findings, report, errors, self.store_error)
+
+
+def instrument_names(indexes: Sequence) -> str:
+    """The instrument serials the run folders name (a session's default instrument tag)."""
+    names = dict.fromkeys(i["value"] for ix in indexes for i in ix.identifiers if i.get("kind") == "instrument")
+    return safe_text(", ".join(names), limit=MAX_TAG)

@@ -59,6 +59,10 @@ class Dialect:
             return f"group_concat(DISTINCT {expr})"
         return f"string_agg(DISTINCT ({expr})::text, ',')"
 
+    def least(self, a: str, b: str) -> str:
+        """The smaller of two values (SQLite's two-argument min)."""
+        return f"min({a}, {b})" if self.name == "sqlite" else f"least({a}, {b})"
+
     @property
     def like(self) -> str:
         """Case-insensitive LIKE (SQLite's LIKE already is, for ASCII)."""

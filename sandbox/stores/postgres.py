@@ -29,6 +29,9 @@ except ImportError:     # the fleet extra is not installed: say so when a URL is
 
 SCHEMA = "sandbox"  # the schema our tables live in
 CONNECT_TIMEOUT_S = 10  # a server that does not answer in this long is down, not slow
+# TCP keepalives the server uses on a writer's connection: idle 10 s, then 4 probes 5 s apart.
+KEEPALIVES = {"tcp_keepalives_idle": 10, "tcp_keepalives_interval": 5, "tcp_keepalives_count": 4}
+KEEPALIVE_S = 30  # = idle + interval x count: a vanished writer's session reads as interrupted by then
 # Key of the advisory lock that makes one migrator at a time (any 64-bit number nobody else uses).
 MIGRATION_LOCK = int.from_bytes(hashlib.blake2b(b"sandbox.stores.migrate", digest_size=8).digest(), "big", signed=True)
 
@@ -65,6 +68,11 @@ def _connect(url: str, readonly: bool) -> Any:
     conn.execute(f"SET search_path TO {SCHEMA}")
     if readonly:
         conn.execute("SET default_transaction_read_only = on")
+    else:
+        # the server probes a writer's connection, so a rig that loses power or network lets go of
+        # its session's lock (and reads as interrupted) within about KEEPALIVE_S, not hours
+        for name, value in KEEPALIVES.items():
+            conn.execute(f"SET {name} = {value}")
     return conn
 
 
