@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--tls-keylog", type=Path, metavar="KEYLOG",
                     help="NSS key log (SSLKEYLOGFILE) to decrypt TLS; keys inside pcapng are used anyway")
     _session_arguments(rp, default_jobs="2 for captures over 4 MB")
+    rp.add_argument("--cluster", metavar="local[:N]|tcp://HOST:PORT",
+                    help="replay on Dask workers: a LocalCluster of N processes (default: one per core) or a "
+                         "running scheduler (its workers see the same paths). CAPTURE may then be a folder of "
+                         "captures; a ring buffer's files stay together; the report is the one a single replay "
+                         "gives")
     rp.add_argument("--dash", action="store_true", help="open the dashboard on the replay's store when done")
 
     wt = sub.add_parser("watch", help="live session: taps record the instrument's traffic, findings as it happens",
@@ -301,35 +306,61 @@ def _finish(args: argparse.Namespace, report: dict, store_path: str | None) -> i
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from sandbox.archive import ClusterError, parse_cluster, replay_archive
     from sandbox.captures import CaptureError
     from sandbox.replay import check_capture, replay
     from sandbox.runs import RunFolderError
 
     _check_run_dirs(args.runs)
     for cap in args.captures:
-        if not cap.is_file():
-            raise BadInput(f"capture {cap} does not exist or is not a file")
+        if not (cap.is_file() or (args.cluster and cap.is_dir())):
+            raise BadInput(f"capture {cap} does not exist or is not a file"
+                           + (" or folder" if args.cluster else ""))
     if args.tls_keylog and not args.tls_keylog.is_file():
         raise BadInput(f"TLS key log {args.tls_keylog} does not exist")
+    if args.cluster and args.jobs:
+        raise BadInput("--jobs is for one machine's replay; with --cluster the workers are the processes")
     _check_outputs(args.report, args.junit, args.html, _db_path(args.db))
+    captures = args.captures
+    if args.cluster:
+        from sandbox.archive.groups import expand
+
+        try:
+            parse_cluster(args.cluster)
+        except ClusterError as exc:
+            raise BadInput(str(exc)) from None
+        captures = expand(args.captures)
+        if not captures:
+            raise BadInput("no capture in the archives given (a folder means the .pcap/.pcapng files in it)")
     try:
-        for cap in args.captures:
+        for cap in captures:
             check_capture(cap)
     except CaptureError as exc:
         raise BadInput(str(exc)) from exc
     store, temp = _open_store(args)
-    bar = _progress_bar(sum(c.stat().st_size for c in args.captures), args.quiet)
+    bar = _progress_bar(sum(c.stat().st_size for c in captures), args.quiet)
     try:
         try:
-            result = replay(args.captures, args.runs, keylog=args.tls_keylog, allow=args.allow,
-                            instrument=args.instrument or None, store=store, cache_dir=args.cache_dir,
-                            progress=bar.update_to if bar else None, index_progress=not args.quiet,
-                            jobs=args.jobs)
-        except (CaptureError, RunFolderError) as exc:
+            common = {"keylog": args.tls_keylog, "allow": args.allow, "instrument": args.instrument or None,
+                      "store": store, "cache_dir": args.cache_dir, "progress": bar.update_to if bar else None,
+                      "index_progress": not args.quiet}
+            if args.cluster:
+                result = replay_archive(args.captures, args.runs, cluster=args.cluster, **common)
+            else:
+                result = replay(args.captures, args.runs, jobs=args.jobs, **common)
+        except (CaptureError, RunFolderError, ClusterError) as exc:
             raise BadInput(str(exc)) from exc
         finally:
             if bar:
                 bar.close()
+        if args.cluster and not args.quiet:
+            st = result.stats
+            loads = sorted(set(st.worker_loads.values()))
+            print(f"cluster {st.cluster}: {len(captures)} capture(s) in {st.groups} group(s) on {st.workers} "
+                  f"worker(s); {st.runs} group replay(s) in {st.rounds} round(s); run indexes loaded "
+                  f"{'once' if loads == [1] else f'{loads} times'} per worker")
+            for reason in st.reasons[:5]:
+                print(f"  replayed together: {safe_text(reason, limit=MAX_SHOWN)}")
         status = _finish(args, result.report, store.path if temp is None else None)
         if result.store_error:
             raise BadInput(f"{result.store_error} (the replay went on; reports above are complete)")

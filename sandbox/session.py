@@ -216,7 +216,8 @@ class Session:
     def __init__(self, engine: Engine, indexes: Sequence, *, store: Store | None = None, mode: str = "replay",
                  live: bool = False, errors: list[dict[str, str]] | None = None,
                  progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time,
-                 on_findings: Callable[[list[Finding], float], None] | None = None) -> None:
+                 on_findings: Callable[[list[Finding], float], None] | None = None,
+                 merge: bool | None = None) -> None:
         self.engine = engine
         self.indexes = list(indexes)
         self.store = store
@@ -228,6 +229,9 @@ class Session:
         # a live tap that acts on findings (--block): called with the findings a flush writes (it may
         # add to them) and the capture time everything was fed up to; at the end with all of them
         self.on_findings = on_findings
+        # sources go through the time-ordered merge when there are several (None); a part of a
+        # larger replay (one capture group of an archive) merges as the whole replay would
+        self.merge = merge
         self.started = clock()
         self.run_rows = [{"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids)}
                          for ix in self.indexes]
@@ -248,7 +252,7 @@ class Session:
         flush_every = STORE_FLUSH_LIVE_S if self.live else STORE_FLUSH_REPLAY_S
         next_flush = time.monotonic() + flush_every
         finishing = False
-        merge = len(sources) > 1
+        merge = len(sources) > 1 if self.merge is None else self.merge
         self._pending = [0] * len(sources)
         while not all(s.done for s in sources):
             stopping = (stop is not None and stop.is_set()) or (self.live and self.store_error is not None)
