@@ -33,7 +33,7 @@ from sandbox.store import Store, StoreError
 
 CLUSTER_SPEC = re.compile(r"^(?:local(?::(?P<workers>\d+))?|(?P<address>tcp://[^\s/]+:\d+))$")
 MAX_LOCAL_WORKERS = 256  # more worker processes than this on one host is a typo, not a plan
-CONNECT_TIMEOUT_S = 30  # a scheduler that does not answer in this long is not there
+CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer in this long is not there (or not ours)
 HEARTBEAT_S = 2.0  # the store hears from a replay this often while groups run (as a Session flushes)
 
 
