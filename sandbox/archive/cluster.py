@@ -34,6 +34,10 @@ from sandbox.store import Store, StoreError
 CLUSTER_SPEC = re.compile(r"^(?:local(?::(?P<workers>\d+))?|(?P<address>tcp://[^\s/]+:\d+))$")
 MAX_LOCAL_WORKERS = 256  # more worker processes than this on one host is a typo, not a plan
 CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer in this long is not there (or not ours)
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which also turns off glibc's adaptive
+# mmap threshold: every large numpy temporary is then mapped and unmapped, and a replay runs ~40%
+# slower (benchmarks/archive_scaling.py). Our workers keep glibc's defaults.
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 HEARTBEAT_S = 2.0  # the store hears from a replay this often while groups run (as a Session flushes)
 
 
@@ -77,8 +81,11 @@ def connect(spec: ClusterSpec) -> Iterator[Any]:
         with client:
             yield client
         return
-    with LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      scheduler_port=0, dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+    import dask
+
+    with dask.config.set(WORKER_CONFIG), \
+            LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         scheduler_port=0, dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -95,7 +102,9 @@ class ArchiveStats:
     reasons: list[str] = field(default_factory=list)
     worker_loads: dict[str, int] = field(default_factory=dict)   # index loads per worker process
     group_seconds: list[float] = field(default_factory=list)
+    group_cpu_seconds: list[float] = field(default_factory=list)
     group_bytes: list[int] = field(default_factory=list)
+    connect_seconds: float = 0.0    # starting (or reaching) the cluster
     wall_seconds: float = 0.0
 
 
@@ -138,7 +147,9 @@ def replay_archive(archives: Sequence[Path], runs: Sequence[Path], *, cluster: s
     writer.begin(indexes, [str(c) for c in captures], str(spec))
     groups = group_captures(captures)
     stats = ArchiveStats(str(spec), 0, len(groups), 0, 0)
+    connecting = time.perf_counter()
     with connect(spec) as client:
+        stats.connect_seconds = time.perf_counter() - connecting
         stats.workers = len(client.scheduler_info().get("workers", {}))
         starts = client.gather(client.map(probe_start, groups, pure=False))
         done: dict[CaptureGroup, GroupResult] = {}
@@ -162,6 +173,7 @@ def replay_archive(archives: Sequence[Path], runs: Sequence[Path], *, cluster: s
     for r in results:
         stats.worker_loads[r.worker] = max(stats.worker_loads.get(r.worker, 0), r.index_loads)
         stats.group_seconds.append(r.seconds)
+        stats.group_cpu_seconds.append(r.cpu_seconds)
         stats.group_bytes.append(r.bytes)
     merged = merge(results, indexes, allow, [str(c) for c in captures])
     writer.end(merged)

@@ -78,6 +78,7 @@ class GroupResult:
     worker: str = ""
     index_loads: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0     # of the thread that ran the group (the Engine is one thread)
     bytes: int = 0
     segments: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -142,7 +143,7 @@ class _GroupSession(Session):
 
 def run_group(task: GroupTask) -> GroupResult:
     """Replay one capture group (a Dask task; also runs in-process)."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     settings = task.settings
     indexes, loads = _indexes(settings)
     analyzer = Analyzer(indexes, settings.allow)
@@ -166,7 +167,8 @@ def run_group(task: GroupTask) -> GroupResult:
         notes=list(engine.notes), zones=zone_states(shared.get(DNS_ZONES)), claims=list(shared.get(CLAIMS) or ()),
         other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS) and v],
         worker=f"{socket.gethostname()}:{os.getpid()}", index_loads=loads,
-        seconds=time.perf_counter() - started, bytes=task.group.bytes, segments=sum(s.segments for s in sources))
+        seconds=time.perf_counter() - started, cpu_seconds=time.thread_time() - cpu, bytes=task.group.bytes,
+        segments=sum(s.segments for s in sources))
 
 
 def zone_states(tracker: Any) -> dict[Any, ZoneState] | None:
