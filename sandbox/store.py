@@ -53,19 +53,20 @@ class Store:
     SQLite file is replaced (refused with ``StoreBusy`` while another session holds it), a
     PostgreSQL database gets one more session beside the others.  Without ``fresh`` a SQLite
     file's own session is reused.  ``rig`` and ``instrument`` tag the session for the fleet view.
+    ``readonly`` opens ``session_id`` (else the newest session) for reading, e.g. to report on it.
     """
 
     def __init__(self, target: str | Path, readonly: bool = False, fresh: bool = False, *,
-                 rig: str = "", instrument: str = ""):
+                 rig: str = "", instrument: str = "", session_id: str | None = None):
         self.backend = open_backend(target, readonly=readonly, fresh=fresh)
         self.path = self.backend.path       # what messages name: a path, or a URL without password
         self.target = self.backend.target   # what another process opens: the path or the URL
         self.db = self.backend.conn
         try:
-            self.session_id = self._existing() if readonly or not (fresh or self.backend.dialect.name
-                                                                   == "postgres") else None
-            if readonly:
+            if readonly:    # a reader (a report from a store): the session named, else the newest
+                self.session_id = session_id or self._existing()
                 return
+            self.session_id = None if fresh or self.backend.dialect.name == "postgres" else self._existing()
             if self.session_id is None:
                 self.session_id = self._create(rig, instrument)
             self.backend.claim(self.session_id)

@@ -34,7 +34,8 @@ def _bindir() -> Path:
     return Path(versions[-1]).parent
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on (just now)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -47,7 +48,7 @@ class PgServer:
         self.bindir = _bindir()
         self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")

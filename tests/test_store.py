@@ -11,6 +11,7 @@ import pytest
 from sandbox.model import FileMatch, Finding, FlowInfo
 from sandbox.store import Store, StoreBusy, StoreError
 from sandbox.stores import open_source
+from tests.pgserver import free_port
 
 
 @pytest.fixture
@@ -163,9 +164,21 @@ def test_readonly_store_cannot_write(tmp_path):
         reader.put_findings([make_finding(1)])
 
 
-def test_unreachable_server_is_one_line_store_error(pg_server):
+def test_unreachable_server_is_one_line_store_error():
     with pytest.raises(StoreError) as err:
-        Store(f"postgresql://nobody:secret@127.0.0.1:{pg_server.port + 1}/none", fresh=True)
+        Store(f"postgresql://nobody:secret@127.0.0.1:{free_port()}/none", fresh=True)
     message = str(err.value)
     assert message.startswith("cannot open store postgresql://nobody@127.0.0.1:")
     assert "secret" not in message and "\n" not in message
+
+
+def test_a_reader_opens_the_session_it_names_or_the_newest(postgres_url):
+    old = Store(postgres_url, fresh=True, rig="bench-1")
+    old.put_findings([make_finding(1)])
+    new = Store(postgres_url, fresh=True, rig="bench-2")
+    new.put_findings([make_finding(2), make_finding(3)])
+    assert [f["id"] for f in Store(postgres_url, readonly=True).findings()] == ["f2", "f3"]
+    named = Store(postgres_url, readonly=True, session_id=old.session_id)
+    assert [f["id"] for f in named.findings()] == ["f1"] and named.tags()["rig"] == "bench-1"
+    for store in (old, new, named):
+        store.close()
