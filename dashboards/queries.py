@@ -355,11 +355,13 @@ class Reader:
     def flow_totals(self, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
         """Flows and bytes per channel (a scan of the flows table: refreshed on the slow pace)."""
         where, params = _and(scope.where())
+        folded = self.dialect.json_num("meta", "summary.flows")
         return [
             dict(r) for r in self._rows(
-                "SELECT channel, count(*) AS flows, sum(packets) AS packets, sum(bytes_out) AS bytes_out, "
-                "sum(bytes_in) AS bytes_in, min(t_first) AS t_first, max(t_last) AS t_last "
-                f"FROM flows{where} GROUP BY channel ORDER BY channel", params)
+                # a summary row stands for the many small flows folded into it (a flow table's records)
+                f"SELECT channel, sum(coalesce({folded}, 1)) AS flows, sum(packets) AS packets, "
+                "sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in, min(t_first) AS t_first, "
+                f"max(t_last) AS t_last FROM flows{where} GROUP BY channel ORDER BY channel", params)
         ]
 
     # -- findings table --------------------------------------------------------

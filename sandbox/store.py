@@ -21,7 +21,7 @@ from typing import Any
 from sandbox.model import Finding, FlowInfo, severity_rank
 from sandbox.stores import open_backend
 from sandbox.stores.errors import StoreBusy, StoreError
-from sandbox.stores.schema import CAPTURES, FINDINGS, FLOWS, RUNS, SESSION, TRAFFIC
+from sandbox.stores.schema import CAPTURES, FINDINGS, FLOWS, LOCATIONS, RUNS, SESSION, TABLES, TRAFFIC
 from sandbox.stores.sqlite import lock_path, session_alive
 
 __all__ = ["JSON_FINDING_FIELDS", "Store", "StoreBusy", "StoreError", "lock_path", "session_alive"]
@@ -117,8 +117,13 @@ class Store:
         self._upsert(CAPTURES, [(path, channel, packets, nbytes, drops, json.dumps(errors or []))])
 
     @_writes
-    def put_flows(self, flows: Iterable[FlowInfo], allowed: dict[str, bool] | None = None) -> None:
+    def put_flows(self, flows: Iterable[FlowInfo], allowed: dict[str, bool] | None = None,
+                  replace: bool = False) -> None:
+        """Write flow rows; ``replace``: these are all the session's flows (its end), so rows of flows
+        folded into summaries since they were written live go."""
         allowed = allowed or {}
+        if replace:
+            self.backend.run("DELETE FROM flows WHERE session_id = ?", (self.session_id,))
         self._upsert(FLOWS, [
             (f.flow, f.channel, f.transport, f.src, f.sport, f.dst, f.dport, f.app, f.destination,
              f.t_first, f.t_last, f.packets, f.bytes_out, f.bytes_in, int(f.encrypted), int(f.decrypted),
@@ -144,7 +149,28 @@ class Store:
         """Add outbound byte counts per (1 s bucket, channel, destination) for the timeline."""
         self._upsert(TRAFFIC, list(buckets), add=("bytes_out",))
 
+    @_writes
+    def put_locations(self, locations: dict[str, dict[str, Any]]) -> None:
+        """Where each flow's first outbound frame is in the recordings (capture, frame, byte offset)."""
+        self._upsert(LOCATIONS, [(flow, loc["capture"], loc["frame"], loc.get("byte_offset"), loc.get("byte_length"))
+                                 for flow, loc in locations.items()])
+
     # -- reader side ---------------------------------------------------------
+    def alive(self) -> bool:
+        """Whether a writer holds this session now (running, not interrupted)."""
+        return self.backend.alive(self.session_id)
+
+    def rows(self, table: str, order: str = "") -> list[dict[str, Any]]:
+        """This session's rows of a store table (``runs``, ``captures``, ``flows``...) as dicts,
+        on either engine; ``order`` is an ORDER BY of our own, never input."""
+        known = {t.name: t for t in (*TABLES, LOCATIONS)}
+        names = [c for c in known[table].names if c != "session_id"]
+        sql = f"SELECT {', '.join(names)} FROM {table} WHERE session_id = ?" + (f" ORDER BY {order}" if order else "")
+        return [dict(zip(names, row, strict=True)) for row in self.backend.run(sql, (self.session_id,))]
+
+    def locations(self) -> dict[str, dict[str, Any]]:
+        return {r.pop("flow"): r for r in self.rows("locations")}
+
     def session(self) -> dict[str, Any]:
         rows = self.backend.run("SELECT key, value FROM session WHERE session_id = ?", (self.session_id,))
         return {k: json.loads(v) for k, v in rows}

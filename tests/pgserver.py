@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +120,14 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "store.sqlite")
     return request.getfixturevalue("postgres_url")
+
+
+RELEASE_S = 10  # a closed writer's session lock goes as the server ends its backend: milliseconds
+
+
+def wait_released(source, session_id: str) -> None:
+    """Wait until no writer holds the session (the server drops a closed connection's locks a moment
+    after the client has gone)."""
+    deadline = time.monotonic() + RELEASE_S
+    while source.alive([session_id]) and time.monotonic() < deadline:
+        time.sleep(0.02)

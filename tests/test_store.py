@@ -11,7 +11,7 @@ import pytest
 from sandbox.model import FileMatch, Finding, FlowInfo
 from sandbox.store import Store, StoreBusy, StoreError
 from sandbox.stores import open_source
-from tests.pgserver import free_port
+from tests.pgserver import free_port, wait_released
 
 
 @pytest.fixture
@@ -110,6 +110,7 @@ def test_postgres_holds_many_sessions_one_writer_each(postgres_url):
     source = open_source(postgres_url)
     assert source.alive([a.session_id, b.session_id]) == {a.session_id, b.session_id}
     a.close()
+    wait_released(source, a.session_id)
     assert source.alive([a.session_id, b.session_id]) == {b.session_id}
     b.close()
     source.close()
@@ -182,3 +183,20 @@ def test_a_reader_opens_the_session_it_names_or_the_newest(postgres_url):
     assert [f["id"] for f in named.findings()] == ["f1"] and named.tags()["rig"] == "bench-1"
     for store in (old, new, named):
         store.close()
+
+
+def test_locations_rows_and_replaced_flows_are_per_session(target):
+    store = Store(target, fresh=True)
+    loc = {"capture": "a.pcapng", "frame": 7, "byte_offset": 1024, "byte_length": 90}
+    store.put_locations({"tcp a:1 > b:80": loc, "udp c:2 > d:53": {"capture": "b.pcapng", "frame": 3}})
+    assert store.locations() == {"tcp a:1 > b:80": loc, "udp c:2 > d:53": {"capture": "b.pcapng", "frame": 3,
+                                                                         "byte_offset": None, "byte_length": None}}
+    flows = [FlowInfo(f"tcp a:{i} > b:2", "net", "tcp", "a", i, "b", 2) for i in range(3)]
+    store.put_flows(flows)
+    store.put_flows(flows[:1], replace=True)          # the end: the session's flows are these
+    assert [r["flow"] for r in store.rows("flows")] == ["tcp a:0 > b:2"]
+    store.put_capture("a.pcapng", "net", 10, 1000, 1, ["cut short"])
+    assert store.rows("captures") == [{"path": "a.pcapng", "channel": "net", "packets": 10, "bytes": 1000,
+                                       "drops": 1, "errors": '["cut short"]'}]
+    assert store.alive()
+    store.close()

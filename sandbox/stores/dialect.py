@@ -29,16 +29,17 @@ class Dialect:
         return f"jsonb_array_length({column}::jsonb)"
 
     def json_text(self, expr: str, key: str) -> str:
-        """A JSON object's member ``key`` as text (``key`` is a constant of ours, never input)."""
+        """A JSON object's member ``key`` (``a.b`` for a nested one) as text; ``key`` is a constant of
+        ours, never input."""
         if self.name == "sqlite":
             return f"json_extract({expr}, '$.{key}')"
-        return f"(({expr})::jsonb ->> '{key}')"
+        return f"(({expr})::jsonb #>> '{{{key.replace('.', ',')}}}')"
 
     def json_num(self, expr: str, key: str) -> str:
-        """A JSON object's numeric member ``key``."""
+        """A JSON object's numeric member ``key`` (``a.b`` for a nested one)."""
         if self.name == "sqlite":
             return f"json_extract({expr}, '$.{key}')"
-        return f"(({expr})::jsonb ->> '{key}')::double precision"
+        return f"{self.json_text(expr, key)}::double precision"
 
     def each(self, column: str, alias: str, objects: bool = False) -> str:
         """A FROM item with one row per element of a JSON array column, the element in ``alias.value``

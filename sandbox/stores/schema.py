@@ -68,6 +68,8 @@ FINDINGS = Table("findings", _cols(
     ("session_id", "id"))
 TRAFFIC = Table("traffic", _cols("session_id t_bucket:real channel destination bytes_out:int"),
                 ("session_id", "t_bucket", "channel", "destination"))
+LOCATIONS = Table("locations", _cols("session_id flow capture frame:int byte_offset:int byte_length:int"),
+                  ("session_id", "flow"))
 TABLES = (SESSIONS, SESSION, RUNS, CAPTURES, FLOWS, FINDINGS, TRAFFIC)
 VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied {real}, description TEXT)"
 # Tables of the store before schema_version (one session per SQLite file, no session ids).
@@ -135,11 +137,16 @@ def _fleet_indexes(db: Connection) -> None:
         db.run(sql)
 
 
+def _locations(db: Connection) -> None:
+    db.run(LOCATIONS.create(db.dialect))
+
+
 MIGRATIONS = (
     Migration(1, "tables with a session id on every row (a pre-migration store's session moves in)",
               _create_tables),
     Migration(2, "indexes for the fleet view: sessions by rig, findings by severity and recency",
               _fleet_indexes),
+    Migration(3, "where each flow's first outbound frame is in the recordings (reports point at it)", _locations),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -15,6 +15,7 @@ from sandbox.replay import replay
 from sandbox.store import Store
 from sandbox.stores import open_source
 from tests.archive.conftest import ALLOW, REPO
+from tests.pgserver import wait_released
 
 
 def _dump(report: dict) -> str:
@@ -74,6 +75,7 @@ def test_the_store_gets_the_merged_session(demo, sessions, tmp_path, postgres_ur
     assert store.tags() == {"rig": "archive-host", "instrument": "M07011"}
     store.close()
     source = open_source(postgres_url)
+    wait_released(source, store.session_id)
     assert source.alive([store.session_id]) == set()
     source.close()
 

@@ -8,6 +8,7 @@ import pytest
 from dashboards.queries import EVERYTHING, FindingFilter, Reader, Scope
 from sandbox.store import Store
 from tests.dashboards.storegen import T0, leak_finding, new_store, populate_small, upload_flow
+from tests.pgserver import wait_released
 
 
 def _norm(value):
@@ -100,6 +101,7 @@ def test_fleet_view_lists_every_rig_with_its_verdict_and_scopes_the_panels(postg
     assert reader.finding(key.split("/")[1], Scope(sessions=(stores[0].session_id,)))["severity"] == "critical"
     assert reader.fleet_options()["rigs"] == ["bench-1", "bench-2"]
     stores[2].close()                                      # bench-2's writer is gone without finishing
+    wait_released(reader.source, stores[2].session_id)
     assert reader.summary(bench2)["session"]["state"] == "interrupted"
     before = reader.pulse()
     stores[1].put_findings([leak_finding(2)])

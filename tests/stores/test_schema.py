@@ -14,6 +14,8 @@ from sandbox.store import Store, StoreError
 from sandbox.stores import open_source
 from sandbox.stores.schema import LATEST, MIGRATIONS, TABLES
 
+ALL = [m.version for m in MIGRATIONS]
+
 
 def _versions(store: Store) -> list[int]:
     return [r[0] for r in store.backend.run("SELECT version FROM schema_version ORDER BY version")]
@@ -47,7 +49,7 @@ def test_a_store_at_version_1_is_migrated_on_open_keeping_its_rows(target):
         store.backend.run("DELETE FROM schema_version WHERE version = 2")
     store.close()
     again = Store(target)                               # a writer opening it migrates
-    assert _versions(again) == [1, 2]
+    assert _versions(again) == ALL
     assert {"sessions_rig", "findings_rank"} <= _indexes(again)
     rows = again.backend.run("SELECT rig FROM sessions WHERE session_id = ?", (session_id,))
     assert rows == [("bench-1",)]
@@ -115,7 +117,7 @@ def test_rigs_opening_an_empty_database_together_migrate_it_once(postgres_url):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outs]
     store = Store(postgres_url, fresh=True)
-    assert _versions(store) == [1, 2]
+    assert _versions(store) == ALL
     rigs = sorted(r[0] for r in store.backend.run("SELECT rig FROM sessions WHERE rig <> ''"))
     assert rigs == ["bench-0", "bench-1", "bench-2", "bench-3"]
     values = store.backend.run("SELECT value FROM session WHERE key = 'mode'")
