@@ -132,23 +132,25 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(report['findings'])} findings, {report['verdict']})")
     for name, f in (("local:1", one), ("local:2", two)):
         print(f"  --cluster {name}: {f['replaying']:6.1f} s replaying ({f['start']:.1f} s more starting the cluster)"
-              f"  {total / f['replaying']:5.1f} MB/s; {f['groups']} groups, {f['runs']} replays; report equal")
+              f"  {total / f['replaying']:5.1f} MB/s; {f['groups']} groups, {f['runs']} replays; report equal; "
+              f"workers' CPU {f['group_cpu']:.1f} s = {f['group_cpu'] / f['replaying']:.2f} cores busy on average")
     speedup = one["replaying"] / two["replaying"]
     print(f"measured: 2 workers vs 1: {speedup:.2f}x = {speedup / 2:.2f} of linear (target >= 0.8); "
-          f"vs the one-process anchor: {single / two['replaying']:.2f}x")
+          f"vs the one-process anchor: {single / two['replaying']:.2f}x; CPU per MB with 2 workers "
+          f"{two['group_cpu'] / one['group_cpu']:.2f}x that with 1 (above 1: the workers slow each other)")
     per_worker = one["bytes"] / 1e6 / one["group_cpu"]
     serial = max(0.0, one["replaying"] - one["group_seconds"])      # probing, merging: the coordinator's part
     parallel = one["group_cpu"]
-    print(f"computed, not measured: per-worker throughput {per_worker:.1f} MB/s of CPU time, serial part "
-          f"{serial:.1f} s; N workers, {args.sessions} equal groups, one core each:")
+    group = parallel / args.sessions
+    print(f"computed, not measured: per-worker throughput {per_worker:.1f} MB/s of CPU time ({group:.1f} s a "
+          f"session), serial part {serial:.1f} s; N workers with a core each, an archive of 4N such sessions:")
     projected = {}
     for n in PROJECTED_WORKERS:
-        rounds = -(-args.sessions // n)
-        t = serial + parallel / args.sessions * rounds
-        ideal = serial + parallel
-        projected[n] = ideal / t
-        print(f"  {n:3d} workers: {ideal / t:5.2f}x  = {ideal / t / n:.2f} of linear"
-              + (f" (only {args.sessions} groups to spread)" if args.sessions < n else ""))
+        sessions = 4 * n
+        one_worker = serial + group * sessions
+        t = serial + group * -(-sessions // n)
+        projected[n] = one_worker / t
+        print(f"  {n:3d} workers: {one_worker / t:5.2f}x = {one_worker / t / n:.2f} of linear")
     worst_single, worst_report = _anchor(unfavourable, run, cache)
     worst = _cluster(unfavourable, run, cache, 2, worst_report)
     print(f"unfavourable (a DNS tunnel zone in the first and last session joins every group between): "
