@@ -15,13 +15,13 @@ FUZZ_SECONDS ?= 60
 setup: $(STAMP) $(KERNELS) $(MITM_STAMP)
 
 # Runtime dependencies exactly as locked (hashes checked), then the project itself, then the test
-# tools at the versions the suite last passed with.
+# tools and the fleet extra (PostgreSQL store, Dask replay) at the versions the suite last passed with.
 $(STAMP): pyproject.toml constraints.txt requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q --require-hashes -r requirements.lock
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
-	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[test,fleet]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 $(MITM_STAMP): mitmproxy.lock

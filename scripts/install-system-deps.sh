@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, headless chromium +
-# driver, nftables for the network tap's transparent mode, curl as a real client).
+# driver, nftables for the network tap's transparent mode, curl as a real client, PostgreSQL for the fleet
+# store's tests, which start a cluster of their own with initdb/pg_ctl in a temp dir).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -13,6 +14,7 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)
 command -v nft         >/dev/null 2>&1 || need+=(nftables)
 command -v curl        >/dev/null 2>&1 || need+=(curl)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2
@@ -21,4 +23,5 @@ fi
 echo 'wireshark-common wireshark-common/install-setuid boolean true' | debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# the postgresql package starts a cluster of its own where it can; the tests never use it
 apt-get install -y -qq "${need[@]}" >/dev/null
