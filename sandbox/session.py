@@ -17,7 +17,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -413,22 +413,29 @@ class Session:
 
     def _locations(self, sources: Sequence[Source], findings: Sequence[Finding],
                    offsets: bool) -> dict[str, dict[str, Any]]:
-        """Where each finding's flow first sent data: capture, frame and (``offsets``, at the end, when
-        the recordings are closed) the byte offset and length of that frame's record."""
+        """Where each finding's flow first sent data (``locate``); ``offsets`` at the end, when the
+        recordings are closed."""
         first_out = self.engine.first_out
-        out: dict[str, dict[str, Any]] = {}
-        for f in findings:
-            at = first_out.get(f.flow)
-            if at is not None and at[1] > 0 and f.flow not in out:
-                out[f.flow] = {"capture": sources[at[0]].name, "frame": at[1], "byte_offset": None,
-                               "byte_length": None}
-        if offsets:
-            for name in {loc["capture"] for loc in out.values()}:
-                here = [loc for loc in out.values() if loc["capture"] == name]
-                records = frame_records(name, [loc["frame"] for loc in here])
-                for loc in here:
-                    loc["byte_offset"], loc["byte_length"] = records.get(loc["frame"], (None, None))
-        return out
+        named = {f.flow: (sources[at[0]].name, at[1]) for f in findings if (at := first_out.get(f.flow)) is not None}
+        return locate(findings, named, offsets)
+
+
+def locate(findings: Sequence[Finding], first_out: Mapping[str, tuple[str, int]],
+           offsets: bool) -> dict[str, dict[str, Any]]:
+    """Where each finding's flow first sent data: capture, frame (``first_out``: flow -> capture name,
+    frame) and (``offsets``) the byte offset and length of that frame's record in the capture."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        at = first_out.get(f.flow)
+        if at is not None and at[1] > 0 and f.flow not in out:
+            out[f.flow] = {"capture": at[0], "frame": at[1], "byte_offset": None, "byte_length": None}
+    if offsets:
+        for name in {loc["capture"] for loc in out.values()}:
+            here = [loc for loc in out.values() if loc["capture"] == name]
+            records = frame_records(name, [loc["frame"] for loc in here])
+            for loc in here:
+                loc["byte_offset"], loc["byte_length"] = records.get(loc["frame"], (None, None))
+    return out
 
 
 def run_row(ix: Any) -> dict[str, Any]:

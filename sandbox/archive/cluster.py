@@ -28,7 +28,8 @@ from typing import Any
 from sandbox.archive.groups import CaptureGroup, expand, group_captures, probe_start
 from sandbox.archive.merge import Merged, dependence, merge
 from sandbox.archive.worker import GroupResult, GroupTask, ReplaySettings, run_group
-from sandbox.session import SessionResult, instrument_names
+from sandbox.report.profile import Profile
+from sandbox.session import SessionResult, instrument_names, run_row
 from sandbox.store import Store, StoreError
 
 CLUSTER_SPEC = re.compile(r"^(?:local(?::(?P<workers>\d+))?|(?P<address>tcp://[^\s/]+:\d+))$")
@@ -126,13 +127,16 @@ def _tasks(groups: list[CaptureGroup], starts: list[float], settings: ReplaySett
 def replay_archive(archives: Sequence[Path], runs: Sequence[Path], *, cluster: str, keylog: Path | None = None,
                    allow: Sequence[str] = (), instrument: Sequence[str] | None = None, store: Store | None = None,
                    cache_dir: Path | None = None, progress: Callable[[int], None] | None = None,
-                   index_progress: bool = False) -> ArchiveResult:
-    """Replay every capture of the archives on a Dask cluster; the result a single replay gives."""
+                   index_progress: bool = False, profile: Profile | None = None) -> ArchiveResult:
+    """Replay every capture of the archives on a Dask cluster; the result a single replay gives.
+
+    ``allow`` (the command line's) and the ``profile``'s destinations make one allow-list."""
     from sandbox.index import build_index
-    from sandbox.replay import check_capture, check_run
+    from sandbox.replay import check_capture, check_run, replay_inputs
 
     started = time.perf_counter()
     spec = parse_cluster(cluster)
+    profile = (profile or Profile()).with_cli_allowed(allow)
     captures = expand(list(archives))
     for path in captures:
         check_capture(path)
@@ -141,10 +145,10 @@ def replay_archive(archives: Sequence[Path], runs: Sequence[Path], *, cluster: s
         check_run(index)
     settings = ReplaySettings(
         runs=tuple(str(Path(r).resolve()) for r in runs), cache_dir=str(Path(cache_dir).resolve()) if cache_dir else None,
-        keylog=keylog.read_bytes() if keylog else b"", allow=tuple(allow),
+        keylog=keylog.read_bytes() if keylog else b"", allow=tuple(profile.allow_list),
         instrument=tuple(instrument) if instrument else None, merge=len(captures) > 1)
     writer = _StoreWriter(store)
-    writer.begin(indexes, [str(c) for c in captures], str(spec))
+    writer.begin(indexes, [str(c) for c in captures], str(spec), profile, replay_inputs(keylog, instrument))
     groups = group_captures(captures)
     stats = ArchiveStats(str(spec), 0, len(groups), 0, 0)
     connecting = time.perf_counter()
@@ -175,8 +179,9 @@ def replay_archive(archives: Sequence[Path], runs: Sequence[Path], *, cluster: s
         stats.group_seconds.append(r.seconds)
         stats.group_cpu_seconds.append(r.cpu_seconds)
         stats.group_bytes.append(r.bytes)
-    merged = merge(results, indexes, allow, [str(c) for c in captures])
-    writer.end(merged)
+    facts = {"mode": "replay", "live": False, "state": "finished", "started": writer.started, "finished": time.time()}
+    merged = merge(results, indexes, profile, [str(c) for c in captures], facts)
+    writer.end(merged, facts["finished"])
     stats.wall_seconds = time.perf_counter() - started
     return ArchiveResult(merged.findings, merged.report, merged.errors, writer.error, stats=stats)
 
@@ -240,29 +245,36 @@ class _StoreWriter:
         except StoreError as exc:
             self.error, self.store = str(exc), None
 
-    def begin(self, indexes: list, captures: list[str], cluster: str) -> None:
+    def begin(self, indexes: list, captures: list[str], cluster: str, profile: Profile,
+              inputs: dict[str, Any]) -> None:
+        rows = [run_row(ix) for ix in indexes]
+
         def begin(store: Store) -> None:
             if not store.tags().get("instrument"):
                 store.tag(instrument=instrument_names(indexes))
-            store.set_session(mode="replay", started=self.started, runs=[ix.run_id for ix in indexes],
+            store.set_session(mode="replay", started=self.started, runs=[r["run_id"] for r in rows],
                               captures=captures, finished=None, pid=os.getpid(), heartbeat=self.started,
-                              live=False, cluster=cluster)
-            for ix in indexes:
-                store.add_run(ix.run_id, str(ix.path), ix.platform, list(ix.sample_ids), len(ix.files), ix.total_bytes)
+                              live=False, cluster=cluster, profile=profile.stored(), run_rows=rows, inputs=inputs)
+            for ix, row in zip(indexes, rows, strict=True):
+                store.add_run(row["run_id"], row["path"], ix.platform, row["samples"], len(ix.files), ix.total_bytes)
 
         self._write(begin)
 
     def heartbeat(self, finished: int, total: int) -> None:
         self._write(lambda store: store.set_session(heartbeat=time.time(), groups_done=finished, groups=total))
 
-    def end(self, merged: Merged) -> None:
+    def end(self, merged: Merged, finished: float) -> None:
+        """What a Session writes at its end (``Session._end``), for the merged replay."""
         def end(store: Store) -> None:
             for row in merged.captures:
                 store.put_capture(*row)
             store.put_findings(merged.findings)
             store.add_traffic(merged.traffic)
-            store.put_flows(merged.flows, allowed=merged.allowed)
-            store.set_session(finished=time.time(), verdict=merged.report["verdict"],
-                              not_examined=merged.report["not_examined"], lag_bytes=0)
+            store.put_flows(merged.flows, allowed=merged.allowed, replace=True)
+            store.put_locations(merged.locations)
+            report = merged.report
+            store.set_session(finished=finished, verdict=report["verdict"], not_examined=merged.not_examined,
+                              profile_not_examined=merged.profile_not_examined, errors=report["errors"],
+                              notes=report["notes"], lag_bytes=0)
 
         self._write(end)

@@ -29,10 +29,14 @@ from sandbox.analyzer import Analyzer
 from sandbox.archive.worker import GroupResult, ZoneState
 from sandbox.correlate.correlator import MAX_FLOWS_LISTED
 from sandbox.correlate.redact import Redactor
+from sandbox.engine import MAX_LOCATED_FLOWS
 from sandbox.model import Finding, FlowInfo, NotExamined, severity_rank
 from sandbox.protocols.dns import MAX_ZONES, TUNNEL_ENCODED_NAMES, TUNNEL_MIN_UNIQUE
 from sandbox.protocols.flows import CLOSED_LINGER, IDLE_TIMEOUT_TCP, IDLE_TIMEOUT_UDP, SWEEP_INTERVAL
-from sandbox.report import build_report
+from sandbox.report import build_report, flow_errors
+from sandbox.report.profile import Profile
+from sandbox.session import flow_names as session_flow_names
+from sandbox.session import locate, run_row
 
 # Capture seconds between two groups beyond which no flow of the earlier is still open when the
 # later begins: the longest idle timeout, plus the sweep's grid.
@@ -145,7 +149,15 @@ def _join_zones(results: Sequence[GroupResult], g: _Groups, names: list[str]) ->
             live = unique >= TUNNEL_MIN_UNIQUE or sum(s.encoded for s in states) >= TUNNEL_ENCODED_NAMES
         if live:       # counted together this zone could reach a verdict apart it would not (or differently)
             for i in held[1:]:
-                g.join(held[0], i, f"{names[i]}: DNS zone {key} counts toward a tunnel verdict with {names[held[0]]}")
+                g.join(held[0], i, f"{names[i]}: DNS zone {_zone_name(key)} counts toward a tunnel verdict "
+                                   f"with {names[held[0]]}")
+
+
+def _zone_name(key: Any) -> str:
+    """A zone table key as people read it: the zone, and the client asking (keys are (client, zone))."""
+    if isinstance(key, tuple) and len(key) == 2:
+        return f"{key[1]} (asked by {key[0]})"
+    return str(key)
 
 
 def flow_names(results: Sequence[GroupResult]) -> list[dict[str, str]]:
@@ -210,13 +222,18 @@ class Merged:
     allowed: dict[str, bool]
     traffic: list[tuple[float, str, str, int]]
     captures: list[tuple[str, str, int, int, int, list[str]]]   # (path, channel, packets, bytes, drops, errors)
+    locations: dict[str, dict[str, Any]]
+    not_examined: list[NotExamined]    # by the captures and the Engine
+    profile_not_examined: list[NotExamined]   # what the acceptance profile expected and nobody saw
 
 
-def merge(results: Sequence[GroupResult], indexes: Sequence, allow: Sequence[str], captures: Sequence[str]) -> Merged:
+def merge(results: Sequence[GroupResult], indexes: Sequence, profile: Profile, captures: Sequence[str],
+          session: dict[str, Any]) -> Merged:
     """Merge groups (in capture-time order) that ``dependence`` found independent into one replay's
     findings and report (the results are consumed: their flows and accumulators are renamed).
 
-    ``captures`` are the archive's capture names in its order (the report lists them so)."""
+    ``captures`` are the archive's capture names in its order (the report lists them so);
+    ``profile`` judges the report, ``session`` is its session facts (mode, state, times)."""
     names = flow_names(results)
     accs: dict[tuple, Any] = {}
     owner: dict[tuple, int] = {}
@@ -230,11 +247,15 @@ def merge(results: Sequence[GroupResult], indexes: Sequence, allow: Sequence[str
             else:   # dependence() joins such groups: reaching here is a bug, never a wrong report
                 raise AssertionError(f"groups {owner[acc.key]} and {i} share finding {acc.key}")
     flows: list[FlowInfo] = []
+    first_out: dict[str, tuple[str, int]] = {}
     for r, renames in zip(results, names, strict=True):
         for info in r.flows:
             info.flow = renames[info.flow]
             flows.append(info)
-    analyzer = Analyzer(indexes, allow)
+        for flow, at in r.first_out.items():       # one Engine's table: the first MAX_LOCATED_FLOWS in time
+            if len(first_out) < MAX_LOCATED_FLOWS:
+                first_out.setdefault(renames.get(flow, flow), at)
+    analyzer = Analyzer(indexes, profile.allow_list)
     analyzer.correlator._acc = accs       # the single replay's correlator, as it would stand at its end
     analyzer.notes = [_rename_note(n, renames) for r, renames in zip(results, names, strict=True) for n in r.notes]
     findings = analyzer.finish(flows)       # the final judgement of every flow, then the findings: same code
@@ -246,26 +267,31 @@ def merge(results: Sequence[GroupResult], indexes: Sequence, allow: Sequence[str
         for name, health, blind in zip(r.task.group.names, r.health, r.source_blind, strict=True):
             by_name[name] = (health, blind, [e for e in r.run_errors if e["where"] == name])
     errors: list[dict[str, str]] = [e for name in captures for e in by_name[name][2]]
-    capture_rows, store_captures, not_examined = [], [], []
+    capture_rows, store_captures, not_examined, channels = [], [], [], []
     for name in captures:
         health, blind, _ = by_name[name]
         errors.extend({"where": name, "error": e} for e in health.errors)
         capture_rows.append({"path": name, "packets": health.packets, "bytes": health.bytes, "drops": health.drops})
         store_captures.append((name, health.channel, health.packets, health.bytes, health.drops, list(health.errors)))
+        channels.append(health.channel)
         not_examined.extend(blind)
     not_examined.extend(n for r, renames in zip(results, names, strict=True)
                         for n in _rename_where(r.engine_blind, renames))
     for info in flows:
-        errors.extend({"where": info.flow, "error": e} for e in info.errors)
+        errors.extend(flow_errors(info))
     for ix in indexes:
         errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                       for e in ix.errors)
     notes = [n for ix in indexes for n in ix.notes] + analyzer.notes
-    run_rows = [{"run_id": ix.run_id, "path": str(ix.path), "samples": list(ix.sample_ids)} for ix in indexes]
-    report = build_report(findings, run_rows, capture_rows, errors, notes, not_examined)
+    shown = Redactor(indexes).flows(flows)
+    profile_blind = profile.unexamined(session_flow_names(shown), channels)
+    locations = locate(findings, first_out, offsets=True)
+    report = build_report(findings, [run_row(ix) for ix in indexes], capture_rows, errors, notes,
+                          not_examined + profile_blind, profile=profile, session=session, locations=locations)
     traffic: dict[tuple[float, str, str], int] = {}
     for r in results:
         for t, channel, dest, nbytes in r.traffic:
             traffic[(t, channel, dest)] = traffic.get((t, channel, dest), 0) + nbytes
-    return Merged(findings, report, errors, Redactor(indexes).flows(flows), dict(analyzer.allowed),
-                  [(t, c, d, n) for (t, c, d), n in traffic.items()], store_captures)
+    return Merged(findings, report, errors, shown, dict(analyzer.allowed),
+                  [(t, c, d, n) for (t, c, d), n in traffic.items()], store_captures, locations, not_examined,
+                  profile_blind)

@@ -75,6 +75,7 @@ class GroupResult:
     zones: dict[Any, ZoneState] | None  # None: a zone table this code does not know how to read
     claims: list[tuple[str, int]]       # endpoints claimed for a connection that never came
     other_state: list[str]              # other shared state this code does not know: never independent
+    first_out: dict[str, tuple[str, int]]   # flow -> (capture name, frame) of its first outbound bytes
     worker: str = ""
     index_loads: int = 0
     seconds: float = 0.0
@@ -166,6 +167,7 @@ def run_group(task: GroupTask) -> GroupResult:
         source_blind=source_blind, engine_blind=list(engine.not_examined), run_errors=run_errors,
         notes=list(engine.notes), zones=zone_states(shared.get(DNS_ZONES)), claims=list(shared.get(CLAIMS) or ()),
         other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS) and v],
+        first_out={flow: (task.group.names[rank], frame) for flow, (rank, frame) in engine.first_out.items()},
         worker=f"{socket.gethostname()}:{os.getpid()}", index_loads=loads,
         seconds=time.perf_counter() - started, cpu_seconds=time.thread_time() - cpu, bytes=task.group.bytes,
         segments=sum(s.segments for s in sources))

@@ -12,19 +12,36 @@ from distributed import LocalCluster
 
 from sandbox.archive import replay_archive
 from sandbox.replay import replay
+from sandbox.report.profile import Profile
 from sandbox.store import Store
 from sandbox.stores import open_source
 from tests.archive.conftest import ALLOW, REPO
 from tests.pgserver import wait_released
 
+# An acceptance profile with an allow-list, expected telemetry and a waiver (the report judges by it).
+PROFILE_TEXT = """
+name = "archive acceptance"
+[destinations]
+allowed = ["lims.lab.example"]
+expected_telemetry = ["lims.lab.example"]
+[[waiver]]
+destination = "10.20.0.1"
+kind = "destination"
+reason = "bench DNS resolver"
+by = "J. Reviewer"
+"""
+PROFILE = Profile.parse(PROFILE_TEXT, source="archive.toml")
+
 
 def _dump(report: dict) -> str:
-    return json.dumps(report, indent=1, sort_keys=True, default=str)
+    """The whole report but the wall-clock times the two replays ran at."""
+    session = {k: v for k, v in report["session"].items() if k not in ("started", "finished")}
+    return json.dumps({**report, "session": session}, indent=1, sort_keys=True, default=str)
 
 
 def _both(captures: list[Path], run_dir: Path, cache: Path, cluster: str = "local:2", **kw):
-    one = replay(captures, [run_dir], allow=ALLOW, cache_dir=cache, jobs=1)
-    many = replay_archive(captures, [run_dir], cluster=cluster, allow=ALLOW, cache_dir=cache, **kw)
+    one = replay(captures, [run_dir], allow=ALLOW, cache_dir=cache, jobs=1, profile=PROFILE)
+    many = replay_archive(captures, [run_dir], cluster=cluster, allow=ALLOW, cache_dir=cache, profile=PROFILE, **kw)
     return one, many
 
 
@@ -35,6 +52,11 @@ def test_independent_sessions_on_two_workers_give_the_single_replay_report(demo,
     assert _dump(many.report) == _dump(one.report)
     findings = one.report["findings"]
     assert one.report["verdict"] == "leak" and len(findings) > 20
+    assert one.report["profile"]["name"] == "archive acceptance" and one.report["runs"][0]["instrument"] == "M07011"
+    assert any(f["waived"] for f in findings) and any(f["fails"] for f in findings)
+    located = [f["location"] for f in findings if f["location"]]
+    assert len({loc["capture"] for loc in located} & {str(c) for c in captures}) >= 4    # in every session
+    assert all(loc["frame"] > 0 and loc["byte_offset"] > 0 for loc in located)
     assert any(f["flow"].endswith(" #4") for f in findings)       # the same connection in four sessions
     assert any(f["kind"] == "destination" and f["detail"]["flow_count"] == 4 for f in findings)
     assert any(f["kind"] == "dns-tunnel" for f in findings)
@@ -50,7 +72,7 @@ def test_sessions_sharing_state_are_replayed_together_and_still_equal(demo, sess
     assert _dump(many.report) == _dump(one.report)
     stats = many.stats
     assert stats.rounds == 2 and stats.runs == stats.groups + 1      # one joined group, replayed once more
-    assert any("DNS zone telemetry-cache.test counts toward a tunnel verdict" in r for r in stats.reasons)
+    assert any("DNS zone telemetry-cache.test (asked by 10.20.0.5) counts toward a tunnel verdict" in r for r in stats.reasons), stats.reasons
     assert any("groups must be 301 s apart" in r for r in stats.reasons)
 
 
@@ -88,13 +110,16 @@ def sandbox(*args: str) -> subprocess.CompletedProcess:
 def test_cli_replays_a_folder_on_the_cluster(demo, sessions, tmp_path):
     run_dir, _ = demo
     folder = sessions["ring"][0].parent
-    common = ["--run", str(run_dir), "--cache-dir", str(tmp_path / "cache"), "--allow", *ALLOW]
+    (tmp_path / "profile.toml").write_text(PROFILE_TEXT)
+    common = ["--run", str(run_dir), "--cache-dir", str(tmp_path / "cache"), "--allow", *ALLOW,
+              "--profile", str(tmp_path / "profile.toml")]
     single = sandbox("replay", *map(str, sessions["ring"]), "--report", str(tmp_path / "one.json"), *common)
     cluster = sandbox("replay", "--cluster", "local:2", str(folder), "--report", str(tmp_path / "many.json"), *common)
     assert (single.returncode, cluster.returncode) == (1, 1), cluster.stderr
     assert "cluster local:2: 4 capture(s) in 1 group(s) on 2 worker(s)" in cluster.stdout
     assert "run indexes loaded once per worker" in cluster.stdout
-    assert json.loads((tmp_path / "many.json").read_text()) == json.loads((tmp_path / "one.json").read_text())
+    many, one = (json.loads((tmp_path / name).read_text()) for name in ("many.json", "one.json"))
+    assert _dump(many) == _dump(one) and many["profile"]["name"] == "archive acceptance"
 
 
 @pytest.mark.parametrize(("spec", "message"), [

@@ -15,7 +15,7 @@ def test_a_worker_loads_the_run_indexes_once_for_all_its_groups(demo, sessions, 
     first, second = (run_group(GroupTask(g, 0.0, None, settings)) for g in group_captures(sessions["tunnel"] + sessions["a"]))
     assert second.index_loads == first.index_loads                  # the second group found them loaded
     assert first.segments > 500 and first.t_first < first.t_last
-    assert {a.kind for a in first.accs.values()} >= {"run-bytes", "sequence", "dns-tunnel", "destination"}
+    assert {a.kind for a in first.accs.values()} >= {"run-content", "dns-tunnel", "destination"}
     assert first.zones and all(z.unique >= 0 for z in first.zones.values())
     assert [h.name for h in first.health] == [str(sessions["tunnel"][0])]
 
