@@ -60,6 +60,7 @@ REPORT_EPILOG = """\
 examples:
   sandbox report --db store.sqlite --html out.html --junit out.xml --sarif out.sarif --json out.json
   sandbox report --db store.sqlite --profile acceptance.toml --junit out.xml   # re-judge with waivers
+  sandbox report --db postgresql://sandbox@labdb/sandbox --session 3f2a... --html out.html   # a fleet store
 
 exit status: as for replay (0 clean, 1 suspected leak, 2 bad input, 3 inconclusive); a session still
              running or interrupted is never clean (its report says so).
@@ -69,6 +70,7 @@ BUNDLE_EPILOG = """\
 examples:
   sandbox bundle store.sqlite evidence.tar.zst
   sandbox bundle captures/SESSION-20251123-101500 evidence.tar.zst
+  sandbox bundle postgresql://sandbox@labdb/sandbox evidence.tar.zst --session 3f2a...   # on the rig that recorded it
   sandbox replay --bundle evidence.tar.zst --run RUN_DIR --report again.json
   mkdir x && tar --zstd -xf evidence.tar.zst -C x && (cd x/sandbox-evidence && sha256sum -c MANIFEST.sha256)
 """
@@ -141,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "wrote, or the report so far of one still running (marked running, never "
                                      "clean) or killed (marked interrupted). --profile re-judges the findings "
                                      "under another acceptance profile (new waivers, another fail rule).")
-    rep.add_argument("--db", type=Path, required=True, help="the session's SQLite store")
+    rep.add_argument("--db", metavar="PATH|URL", required=True,
+                     help="the session's store: a SQLite file or a postgresql:// URL")
+    rep.add_argument("--session", metavar="ID",
+                     help="which session of a PostgreSQL store (the fleet view lists them; default: the newest)")
     _report_arguments(rep)
     rep.add_argument("--quiet", action="store_true", help="no summary table")
 
@@ -151,8 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "profile, its reports (JSON, JUnit, SARIF, HTML) and a SHA-256 manifest of "
                                     "it all. `sandbox replay --bundle` reproduces the findings from it (the run "
                                     "folders are not copied: they are the data the rig guards).")
-    bd.add_argument("session", type=Path, metavar="SESSION_OR_DB",
-                    help="the session's store, or a folder holding store.sqlite (a watch session's folder)")
+    bd.add_argument("db", metavar="SESSION_OR_DB",
+                    help="the session's store (a SQLite file or a postgresql:// URL), or a folder holding "
+                         "store.sqlite (a watch session's folder)")
+    bd.add_argument("--session", metavar="ID",
+                    help="which session of a PostgreSQL store (default: the newest); its recordings must be "
+                         "on this machine")
     bd.add_argument("out", type=Path, metavar="OUT.tar.zst")
     bd.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -368,8 +377,10 @@ def _load_profile(path: Path | None):
         raise BadInput(str(exc)) from None
 
 
-def _write_reports(args: argparse.Namespace, report: dict, store_path: str | None, inputs: dict | None) -> None:
-    """Every report asked for; the HTML one with the store's plots and a SHA-256 manifest of the evidence."""
+def _write_reports(args: argparse.Namespace, report: dict, store: str | None, inputs: dict | None,
+                   session_id: str | None) -> None:
+    """Every report asked for; the HTML one with the plots of the session in ``store`` (a SQLite file or a
+    PostgreSQL URL) and a SHA-256 manifest of the evidence."""
     from sandbox.report import write_html, write_json, write_junit
     from sandbox.report.manifest import evidence_manifest, session_evidence
     from sandbox.report.sarif import write_sarif
@@ -377,7 +388,7 @@ def _write_reports(args: argparse.Namespace, report: dict, store_path: str | Non
     def html(report: dict, path: Path) -> None:
         from sandbox.report.stored import figures_from_store
 
-        figures = figures_from_store(store_path) if store_path and Path(store_path).is_file() else None
+        figures = figures_from_store(store, session_id) if store else None
         write_html(report, path, figures, evidence_manifest(session_evidence(report, inputs)))
 
     for path, write in ((args.report, write_json), (args.junit, write_junit), (args.sarif, write_sarif),
@@ -389,17 +400,19 @@ def _write_reports(args: argparse.Namespace, report: dict, store_path: str | Non
                 raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _finish(args: argparse.Namespace, report: dict, store_path: str | None, shown_store: bool = True,
-            inputs: dict | None = None) -> int:
-    """Reports, summary and exit status: the same for a replay, a live session and ``sandbox report``."""
+def _finish(args: argparse.Namespace, report: dict, store: str | None, shown_store: bool = True,
+            inputs: dict | None = None, session_id: str | None = None) -> int:
+    """Reports, summary and exit status: the same for a replay, a live session and ``sandbox report``.
+    ``store`` is what another process opens (a path, a URL that may hold a password: never printed)."""
     from sandbox.report import exit_code
+    from sandbox.stores import display, is_url
     from sandbox.summary import print_summary
 
-    _write_reports(args, report, store_path, inputs)
+    _write_reports(args, report, store, inputs, session_id)
     if not args.quiet:
         print_summary(report, sys.stdout)
-        if store_path and shown_store:
-            print(f"store: {store_path}")
+        if store and shown_store:
+            print(f"store: {display(store)}" + (f" (session {session_id})" if is_url(store) else ""))
     return exit_code(report)
 
 
@@ -470,7 +483,8 @@ def _replay(args: argparse.Namespace) -> tuple[int, dict]:
             for reason in st.reasons[:5]:
                 print(f"  replayed together: {safe_text(reason, limit=MAX_SHOWN)}")
         inputs = {"keylogs": [str(args.tls_keylog)] if args.tls_keylog else []}
-        status = _finish(args, result.report, store.target, shown_store=temp is None, inputs=inputs)
+        status = _finish(args, result.report, store.target, shown_store=temp is None, inputs=inputs,
+                         session_id=store.session_id)
         if result.store_error:
             raise BadInput(f"{result.store_error} (the replay went on; reports above are complete)")
         if args.dash:
@@ -595,7 +609,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                            instrument=args.instrument or None, jobs=jobs, on_started=started, profile=profile)
         except TapError as exc:
             raise BadInput(str(exc)) from exc
-        status = _finish(args, result.report, store.path, shown_store=temp is None)
+        status = _finish(args, result.report, store.target, shown_store=temp is None, session_id=store.session_id)
         for tap in taps:
             for note in getattr(tap, "notes", []):
                 print(f"sandbox: {tap.name}: {note}", file=sys.stderr)
@@ -614,36 +628,35 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sandbox.report.stored import StoreUnreadable, report_from_store
-    from sandbox.store import Store
+    from sandbox.report.stored import StoreUnreadable, report_from_store, stored_session
 
     _check_outputs(args.report, args.junit, args.sarif, args.html)
     profile = _load_profile(args.profile)
     try:
-        report = report_from_store(args.db, profile)
+        with stored_session(args.db, args.session) as (store, session):
+            session_id, inputs = store.session_id, session.get("inputs")
+        report = report_from_store(args.db, profile, session_id)
     except StoreUnreadable as exc:
         raise BadInput(str(exc)) from None
-    store = Store(args.db, readonly=True)
-    try:
-        inputs = store.session().get("inputs")
-    finally:
-        store.close()
-    return _finish(args, report, str(args.db), shown_store=False, inputs=inputs)
+    return _finish(args, report, args.db, shown_store=False, inputs=inputs, session_id=session_id)
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     from sandbox.report.bundle import BundleError, write_bundle
     from sandbox.report.stored import StoreUnreadable
+    from sandbox.stores import is_url
 
-    db = args.session / "store.sqlite" if args.session.is_dir() else args.session
-    if not db.is_file():
-        raise BadInput(f"no session store at {db} (give the store, or a session folder holding store.sqlite)")
+    db = args.db
+    if not is_url(db):
+        db = Path(db) / "store.sqlite" if Path(db).is_dir() else Path(db)
+        if not db.is_file():
+            raise BadInput(f"no session store at {db} (give the store, or a session folder holding store.sqlite)")
     if not args.out.name.endswith((".tar.zst", ".tzst")):
         raise BadInput(f"{args.out}: a bundle is a .tar.zst file")
     _check_outputs(args.out)
     bar = _progress_bar(None, args.quiet, "bundle")   # bytes packed so far (the total is known inside)
     try:
-        meta = write_bundle(db, args.out, progress=bar.bar.update if bar else None)
+        meta = write_bundle(db, args.out, progress=bar.bar.update if bar else None, session_id=args.session)
     except (BundleError, StoreUnreadable) as exc:
         raise BadInput(str(exc)) from None
     finally:

@@ -72,7 +72,7 @@ class Store:
             self.backend.claim(self.session_id)
         except self.backend.errors as exc:
             self.backend.close()
-            raise StoreError(f"cannot write store {self.path}: {exc}") from None
+            raise StoreError(f"cannot {'read' if readonly else 'write'} store {self.path}: {exc}") from None
         except BaseException:
             self.backend.close()
             raise
