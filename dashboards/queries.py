@@ -43,7 +43,7 @@ SLOW_MIN_S, SLOW_MAX_S = 1.0, 15.0  # ... but at least each second, and never st
 LEAK_RANK = severity_rank("high")  # DESIGN.md: any high or critical finding means "suspected leak"
 # Columns holding JSON text: made safe once parsed (``_loads``), never as text (a cut would break them).
 JSON_COLUMNS = frozenset(("samples", "files", "chain", "identifiers", "evidence", "detail", "meta", "errors",
-                          "value"))
+                          "value", "evidence_kinds"))
 # Session keys the fleet view reads (the rest stay in the session's own view).
 SESSION_KEYS = ("mode", "started", "finished", "heartbeat", "lag_bytes", "not_examined", "live")
 

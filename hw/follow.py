@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hw.tap import TapError
+from sandbox.model import NotExamined
 from sandbox.session import CaptureSource, Source
 
 
@@ -27,6 +28,10 @@ class FollowTap:
 
     def stop(self) -> None:
         """Nothing to stop: the other program keeps writing; the session reads what is there."""
+
+    def failures(self) -> list[NotExamined]:
+        """None of its own: the program writing the file is not the rig's (its drops are in the file)."""
+        return []
 
 
 def add_arguments(parser) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Protocol
 
+from sandbox.model import NotExamined
 from sandbox.session import Source
 
 
@@ -24,3 +26,39 @@ class Tap(Protocol):
 
     def stop(self) -> None:
         """Stop capturing and close the recordings (idempotent); the Sources then read to their end."""
+
+    def failures(self) -> list[NotExamined]:
+        """What the tap lost while it ran: a process of it that ended on its own (the traffic after
+        that was neither carried nor recorded). Asked on every store flush and at the end, also after
+        ``stop``; the same text each time."""
+
+
+class ProcessWatch:
+    """A tap's own processes, checked for ending on their own: the first such end is kept, with
+    what it cost, so a tap's ``failures`` says it from then on (after ``stop`` too)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.procs: list[tuple[str, subprocess.Popen, str]] = []
+        self.stopping = False
+        self.failed: list[NotExamined] = []
+
+    def add(self, name: str, proc: subprocess.Popen, lost: str) -> None:
+        """``lost``: what stops when ``proc`` ends (e.g. "the line was neither bridged nor recorded")."""
+        self.procs.append((name, proc, lost))
+
+    def check(self) -> list[NotExamined]:
+        if not self.stopping and not self.failed:
+            for name, proc, lost in self.procs:
+                status = proc.poll()
+                if status is not None:
+                    how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+                    self.failed.append(NotExamined(where=self.where, what=f"{name} {how} while the session ran: "
+                                                   f"after that {lost}", packets=0, bytes=0))
+                    break
+        return list(self.failed)
+
+    def stop(self) -> None:
+        """The tap stops its processes now: ends from here on are ours, not failures."""
+        self.check()
+        self.stopping = True

@@ -5,6 +5,7 @@ recordings gives."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,7 +13,9 @@ from pathlib import Path
 from hw.tap import Tap, TapError
 from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.engine import Engine
+from sandbox.model import NotExamined
 from sandbox.report.profile import Profile
+from sandbox.safetext import safe_text
 from sandbox.session import Session, SessionResult, Source
 from sandbox.store import Store
 
@@ -57,9 +60,20 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
             for hook in hooks:
                 hook(findings, watermark)
 
+        said: set[str] = set()
+
+        def tap_failures() -> list[NotExamined]:
+            failed = [n for tap in started for n in tap.failures()]
+            for n in failed:           # the operator hears of it at once, not only in the report
+                if n["what"] not in said:
+                    said.add(n["what"])
+                    print(f"sandbox: {safe_text(n['where'])}: {n['what']}", file=sys.stderr, flush=True)
+            return failed
+
         session = Session(engine, indexes, store=store, mode="watch", live=True,
                           on_findings=on_findings if hooks else None, profile=profile,
-                          inputs={"keylogs": [], "instrument": list(instrument or []), "cwd": os.getcwd()})
+                          inputs={"keylogs": [], "instrument": list(instrument or []), "cwd": os.getcwd()},
+                          tap_failures=tap_failures)
         return session.run(sources, stop, before_finish=stop_taps)
     finally:
         stop_taps()

@@ -220,12 +220,16 @@ class Session:
                  progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time,
                  on_findings: Callable[[list[Finding], float], None] | None = None,
                  profile: Profile | None = None, inputs: dict[str, Any] | None = None,
+                 tap_failures: Callable[[], list[NotExamined]] | None = None,
                  merge: bool | None = None) -> None:
         """``profile``: the acceptance profile the report judges by (its allow-list is the engine's);
-        ``inputs``: what else a bundle needs to replay the session (key logs, instrument addresses)."""
+        ``inputs``: what else a bundle needs to replay the session (key logs, instrument addresses);
+        ``tap_failures``: what the live taps lost (a process of theirs that ended on its own), asked
+        on every flush and at the end."""
         self.engine = engine
         self.profile = profile or Profile()
         self.inputs = inputs or {}
+        self.tap_failures = tap_failures or list
         self.indexes = list(indexes)
         self.store = store
         self.mode = mode
@@ -349,7 +353,7 @@ class Session:
             return
         traffic, flows = engine.take_traffic(), engine.take_touched_flows()
         health = [s.health() for s in sources]
-        blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined)
+        blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined) + self.tap_failures()
         located = self._locations(sources, findings, offsets=False)
 
         def flush(store: Store) -> None:
@@ -378,6 +382,7 @@ class Session:
             capture_rows.append({"path": s.name, "packets": h.packets, "bytes": h.bytes, "drops": h.drops})
             not_examined.extend(s.not_examined())
         not_examined.extend(engine.not_examined)
+        not_examined.extend(self.tap_failures())
         for info in engine.flows:
             errors.extend(flow_errors(info))
         for ix in self.indexes:

@@ -26,7 +26,7 @@ from sandbox.stores.sqlite import lock_path, session_alive
 
 __all__ = ["JSON_FINDING_FIELDS", "Store", "StoreBusy", "StoreError", "lock_path", "session_alive"]
 
-JSON_FINDING_FIELDS = ("samples", "files", "chain", "identifiers", "evidence", "detail")
+JSON_FINDING_FIELDS = ("samples", "files", "chain", "identifiers", "evidence", "detail", "evidence_kinds")
 
 
 def _writes(method: Callable[..., None]) -> Callable[..., None]:
@@ -134,14 +134,13 @@ class Store:
     @_writes
     def put_findings(self, findings: Iterable[Finding]) -> None:
         now = time.time()
+        columns = [c for c in FINDINGS.names if c != "session_id"]
         rows = []
         for f in findings:
             d = asdict(f)
-            rows.append(
-                (f.id, f.severity, severity_rank(f.severity), f.kind, f.channel, f.flow, f.destination,
-                 f.t_first, f.t_last, f.bytes_out, f.bytes_matched, f.run_id,
-                 *(json.dumps(d[k], default=str) for k in JSON_FINDING_FIELDS), now)
-            )
+            d.update({k: json.dumps(d[k], default=str) for k in JSON_FINDING_FIELDS},
+                     severity_rank=severity_rank(f.severity), updated=now)
+            rows.append(tuple(d[c] for c in columns))
         self._upsert(FINDINGS, rows)
 
     @_writes
@@ -190,6 +189,6 @@ class Store:
         for row in self.backend.run(sql, (self.session_id, *params)):
             d = dict(zip(names, row, strict=True))
             for k in JSON_FINDING_FIELDS:
-                d[k] = json.loads(d[k])
+                d[k] = json.loads(d[k]) if d[k] is not None else []   # a field a store before it lacks
             out.append(d)
         return out

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, headless chromium +
-# driver, nftables for the network tap's transparent mode, curl as a real client, PostgreSQL for the fleet
-# store's tests, which start a cluster of their own with initdb/pg_ctl in a temp dir).
+# Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
+# the hex-dump decoder's tests, headless chromium + driver, nftables for the network tap's transparent mode,
+# curl as a real client, PostgreSQL for the fleet store's tests, which start a cluster of their own with
+# initdb/pg_ctl in a temp dir).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -9,6 +10,8 @@ command -v tshark      >/dev/null 2>&1 || need+=(tshark)
 command -v editcap     >/dev/null 2>&1 || need+=(wireshark-common)
 command -v socat       >/dev/null 2>&1 || need+=(socat)
 command -v sz          >/dev/null 2>&1 || need+=(lrzsz)
+command -v xxd         >/dev/null 2>&1 || need+=(xxd)
+command -v hexdump     >/dev/null 2>&1 || need+=(bsdextrautils)
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)

@@ -30,7 +30,8 @@ from hw.net.mitm import MitmOptions, check_mode
 from hw.net.nft import Redirect
 from hw.net.procs import spawn, stop
 from hw.net.ring import RingSource
-from hw.tap import TapError
+from hw.tap import ProcessWatch, TapError
+from sandbox.model import NotExamined
 from sandbox.session import CaptureSource, Source
 
 START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
@@ -96,6 +97,7 @@ class NetTap:
         self._runtime: Path | None = None
         self._mitm_log: Path | None = None
         self._stopped = False
+        self.watch = ProcessWatch(self.name)
 
     @property
     def on_findings(self):
@@ -169,6 +171,12 @@ class NetTap:
         with open(log_path, "wb") as log:
             self._mitm = spawn(opts.command(), netns=self.netns, env=env, stdout=log, stderr=subprocess.STDOUT)
         hello = self._expect(self._recorder, "ready", log_path)
+        # the first that ended is the one named: mitmproxy's end also ends the recorder's feed
+        self.watch.add("mitmproxy", self._mitm, "the instrument's connections through the rig failed: nothing "
+                       "was carried, recorded or examined")
+        self.watch.add("the tap's recorder", self._recorder, "what mitmproxy read inside TLS was not recorded nor "
+                       "examined live (the raw recording holds it encrypted, with the keys)")
+        self.watch.add("dumpcap", self._dumpcap.proc, "the raw recording ended and the traffic in it was not examined")
         self.wireguard_conf = [c for c in hello.get("wireguard", []) if c]
         if self._redirect is not None:      # last: the instrument's TCP goes to a listening mitmproxy
             self._redirect.install()
@@ -205,12 +213,16 @@ class NetTap:
             lines += ["WireGuard client config for the instrument PC:", conf]
         return lines + self.notes
 
+    def failures(self) -> list[NotExamined]:
+        return self.watch.check()
+
     # -- stop ----------------------------------------------------------------------------------
     def stop(self) -> None:
         """Traffic first (mitmproxy), then the recordings; keys injected, rules removed. Idempotent."""
         if self._stopped:
             return
         self._stopped = True
+        self.watch.stop()
         try:
             if self._redirect is not None:
                 self._redirect.remove()

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from hw.serial.spec import LineSpec, SpecError, parse_spec
-from hw.tap import TapError
+from hw.tap import ProcessWatch, TapError
+from sandbox.model import NotExamined
 from sandbox.session import CaptureSource, Source
 
 RECORDING = "serial.pcapng"
@@ -41,6 +42,7 @@ class SerialTap:
         self.specs = specs
         self.writer_delay = writer_delay
         self.proc: subprocess.Popen | None = None
+        self.watch = ProcessWatch("serial " + ", ".join(f"{spec.instrument}:{spec.host}" for spec in specs))
 
     def start(self, session_dir: Path) -> list[Source]:
         path = Path(session_dir) / RECORDING
@@ -69,9 +71,15 @@ class SerialTap:
             proc.stderr.close()
             why = err[-1] if err else f"the serial bridge did not start within {READY_TIMEOUT_S:.0f} s"
             raise TapError(why)
+        self.watch.add("the serial bridge", proc, "its lines were neither bridged nor recorded, and what the "
+                       "instrument sent was not examined")
         return [CaptureSource(path, follow=True, channel="serial", writer_delay=self.writer_delay)]
 
+    def failures(self) -> list[NotExamined]:
+        return self.watch.check()
+
     def stop(self) -> None:
+        self.watch.stop()
         if self._halt():
             self.proc.stderr.close()
 

@@ -26,6 +26,7 @@ from sandbox.decode.deflate import DeflateDecoder
 from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gzip import GzipDecoder
 from sandbox.decode.hex import HexDecoder
+from sandbox.decode.hexdump import HexdumpDecoder
 from sandbox.decode.json import JsonDecoder
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
 from sandbox.decode.multipart import MultipartDecoder
@@ -52,6 +53,7 @@ DECODERS: list[type[Decoder]] = [
     Bz2Decoder,  # "BZh" 1-9 + block magic, at the start or inside other bytes
     ZlibDecoder,  # 78 xx header check
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
+    HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column
     Base32Decoder,  # whole view of A-Z2-7
     Base64Decoder,  # whole view, or runs inside text
     HexDecoder,  # whole view, or runs inside text

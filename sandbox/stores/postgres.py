@@ -157,6 +157,11 @@ class _Migrating:
         rows = self.conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (SCHEMA,)).fetchall()
         return {r[0] for r in rows}
 
+    def columns(self, table: str) -> set[str]:
+        rows = self.conn.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                                 "AND table_name = %s", (SCHEMA, table)).fetchall()
+        return {r[0] for r in rows}
+
 
 def migrate(conn: Any) -> list[int]:
     """Apply the missing migrations, each in one transaction under a transaction-level advisory

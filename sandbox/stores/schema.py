@@ -64,7 +64,8 @@ FLOWS = Table("flows", _cols(
     ("session_id", "flow"))
 FINDINGS = Table("findings", _cols(
     "session_id id severity severity_rank:int kind channel flow destination t_first:real t_last:real "
-    "bytes_out:int bytes_matched:int run_id samples files chain identifiers evidence detail updated:real"),
+    "bytes_out:int bytes_matched:int run_id samples files chain identifiers evidence detail updated:real "
+    "evidence_kinds"),
     ("session_id", "id"))
 TRAFFIC = Table("traffic", _cols("session_id t_bucket:real channel destination bytes_out:int"),
                 ("session_id", "t_bucket", "channel", "destination"))
@@ -84,6 +85,8 @@ class Connection:
     def run(self, sql: str, params: tuple | list = ()) -> list[tuple]: ...
 
     def tables(self) -> set[str]: ...
+
+    def columns(self, table: str) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,19 @@ def _locations(db: Connection) -> None:
     db.run(LOCATIONS.create(db.dialect))
 
 
+def _evidence_kinds(db: Connection) -> None:
+    if "evidence_kinds" not in db.columns("findings"):    # a store made since has it from step 1
+        db.run("ALTER TABLE findings ADD COLUMN evidence_kinds " + db.dialect.types["text"])
+
+
 MIGRATIONS = (
     Migration(1, "tables with a session id on every row (a pre-migration store's session moves in)",
               _create_tables),
     Migration(2, "indexes for the fleet view: sessions by rig, findings by severity and recency",
               _fleet_indexes),
     Migration(3, "where each flow's first outbound frame is in the recordings (reports point at it)", _locations),
+    Migration(4, "each finding's evidence kinds (byte, sequence, identifier evidence inside one finding)",
+              _evidence_kinds),
 )
 LATEST = MIGRATIONS[-1].version
 

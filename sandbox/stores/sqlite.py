@@ -147,6 +147,9 @@ class _Migrating:
     def tables(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
+    def columns(self, table: str) -> set[str]:
+        return {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}   # our table names only
+
 
 def migrate(conn: sqlite3.Connection) -> list[int]:
     """Apply the missing migrations, each in one transaction (BEGIN IMMEDIATE: one migrator at a

@@ -16,6 +16,7 @@ import json
 import lzma
 import os
 import random
+import subprocess
 import tarfile
 import tracemalloc
 import urllib.parse
@@ -125,6 +126,8 @@ ENCODERS: dict[str, Spec] = {
     "base32": Spec(base64.b32encode, "base32"),
     "base64": Spec(base64.b64encode, "base64"),
     "hex": Spec(binascii.hexlify, "hex"),
+    "hexdump": Spec(lambda d: subprocess.run(["xxd"], input=d, capture_output=True, check=True).stdout,
+                    "hexdump"),
     "brotli": Spec(
         lambda d: brotli.compress(d, quality=5),
         "brotli",

@@ -248,23 +248,26 @@ def test_a_port_that_is_missing_or_busy_is_one_line_and_exit_2(demo, cache, tmp_
 
 
 def test_text_dumps_on_a_line_are_found_as_on_the_network(demo, cache, tmp_path):
-    """Reads printed line by line, a base64 block, an ``xxd -p`` hex dump: each leaks its sample."""
+    """Reads printed line by line, a base64 block, an ``xxd -p`` hex dump, a service console's
+    ``hexdump -C`` (CRLF lines): each leaks its sample."""
     import base64
 
     from sandbox.captures.serialwriter import SerialRecording
 
-    dumps = {"PT5698-N1": fastq(demo, "PT5698-N1", 5000),
-             "PT9006-B1": base64.encodebytes(fastq(demo, "PT9006-B1", 6000)),
-             "PT9936-T1": b"".join(fastq(demo, "PT9936-T1", 6000)[i:i + 30].hex().encode() + b"\n"
-                                   for i in range(0, 6000, 30))}
+    console = subprocess.run(["hexdump", "-C"], input=fastq(demo, "PT9006-B1", 12000)[6000:], capture_output=True,
+                             check=True).stdout.replace(b"\n", b"\r\n")
+    dumps = [("PT5698-N1", fastq(demo, "PT5698-N1", 5000)),
+             ("PT9006-B1", base64.encodebytes(fastq(demo, "PT9006-B1", 6000))),
+             ("PT9936-T1", b"".join(fastq(demo, "PT9936-T1", 6000)[i:i + 30].hex().encode() + b"\n"
+                                    for i in range(0, 6000, 30))),
+             ("PT9006-B1", b"service> dump reads\r\n" + console + b"service> \r\n")]
     path = tmp_path / "serial.pcapng"
     with SerialRecording(path) as rec:
-        lines = {sample: rec.add_line(f"/dev/ttyUSB{i}", f"/dev/ttyS{i}", "115200 8N1", 115200)
-                 for i, sample in enumerate(dumps)}
+        lines = [rec.add_line(f"/dev/ttyUSB{i}", f"/dev/ttyS{i}", "115200 8N1", 115200) for i in range(len(dumps))]
         t = 100.0
-        for sample, dump in dumps.items():
+        for line, (_, dump) in zip(lines, dumps, strict=True):
             for i in range(0, len(dump), 64):       # as a bridge reads them: a few dozen bytes at a time
-                rec.data(lines[sample], "out", dump[i:i + 64], t)
+                rec.data(line, "out", dump[i:i + 64], t)
                 t += 0.005
     out = tmp_path / "report.json"
     result = subprocess.run([sys.executable, "-m", "sandbox.cli", "replay", str(path), "--run", str(demo),
@@ -275,4 +278,31 @@ def test_text_dumps_on_a_line_are_found_as_on_the_network(demo, cache, tmp_path)
              for f in json.loads(out.read_text())["findings"] if f["kind"] == "run-bytes"}
     assert found == {("serial /dev/ttyS0", ("PT5698-N1",), ("serial",)),
                      ("serial /dev/ttyS1", ("PT9006-B1",), ("serial", "base64")),
-                     ("serial /dev/ttyS2", ("PT9936-T1",), ("serial", "hex"))}
+                     ("serial /dev/ttyS2", ("PT9936-T1",), ("serial", "hex")),
+                     ("serial /dev/ttyS3", ("PT9006-B1",), ("serial", "hexdump@21"))}
+
+
+def test_a_bridge_that_dies_mid_session_is_said_live_and_makes_the_verdict_inconclusive(demo, cache, tmp_path):
+    """Killed from outside (OOM killer, a crash): the operator hears it at once, the dashboard turns
+    inconclusive while the session runs, and the report never says clean."""
+    with serial_bench() as bench:
+        line = bench.lines[0]
+        watch = Watch(demo, cache, tmp_path, line.spec())
+        try:
+            bridge = subprocess.run(["pgrep", "-f", f"hw.serial.bridge --record {watch.rec}"], capture_output=True,
+                                    text=True).stdout.split()
+            assert len(bridge) == 1
+            os.kill(int(bridge[0]), signal.SIGKILL)
+            wait_for(lambda: "serial bridge was killed" in str(rows(watch.db, "SELECT value FROM session WHERE "
+                                                                          "key = 'not_examined'")),
+                     "the dead bridge in the live store")
+            assert Reader(str(watch.db)).summary()["verdict"] == "inconclusive"
+            watch.proc.send_signal(signal.SIGTERM)
+            _, err = watch.proc.communicate(timeout=WAIT_S)
+        finally:
+            watch.kill()
+    assert watch.proc.returncode == 3, err
+    assert "the serial bridge was killed by signal 9 while the session ran" in err
+    report = json.loads(watch.report.read_text())
+    assert report["verdict"] == "inconclusive"
+    assert [n["where"] for n in report["not_examined"]] == [f"serial {line.spec()}"]

@@ -95,3 +95,46 @@ def test_wireguard_mode_gives_the_client_config_for_the_instrument_pc(tmp_path):
     assert "[Interface]" in lines and "PrivateKey" in lines and f"Endpoint = 127.0.0.1:{tap.port}" in lines
     assert (tmp_path / "rec" / "net.pcapng").stat().st_size > 0
     assert leftovers(tmp_path) == []
+
+
+def test_mitmproxy_dying_mid_session_is_said_live_and_makes_the_verdict_inconclusive(tmp_path, run_dir):
+    """The instrument's connections fail from then on: the operator hears it, the dashboard turns
+    inconclusive while the session runs, the report is never clean."""
+    import json
+    import signal
+    import time
+
+    from dashboards.queries import Reader
+
+    db, report = tmp_path / "store.sqlite", tmp_path / "live.json"
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox.cli", "watch", "--run", str(run_dir), "--mode", "regular",
+                             "--listen", "127.0.0.1:0", "--record", str(tmp_path / "rec"), "--ca-dir",
+                             str(tmp_path / "ca"), "--cache-dir", str(tmp_path / "cache"), "--db", str(db),
+                             "--report", str(report), "--quiet"], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        mitm = []
+        while not mitm and time.monotonic() < deadline and proc.poll() is None:
+            mitm = [p for p in psutil.process_iter(["cmdline"])
+                    if "mitmdump" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+            time.sleep(0.2)
+        assert mitm, proc.communicate(timeout=WAIT_S)
+        time.sleep(1.0)       # the tap is up once the session has begun writing its store
+        mitm[0].kill()
+        while time.monotonic() < deadline:
+            if db.exists() and Reader(str(db)).summary()["verdict"] == "inconclusive":
+                break
+            time.sleep(0.3)
+        assert Reader(str(db)).summary()["verdict"] == "inconclusive"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, err
+    assert "mitmproxy was killed by signal 9 while the session ran" in err
+    blind = json.loads(report.read_text())["not_examined"]
+    assert [n["where"] for n in blind] == ["net regular"]
+    assert not leftovers(tmp_path)
