@@ -383,7 +383,7 @@ class Reader:
     def flow_totals(self, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
         """Flows and bytes per channel (a scan of the flows table: refreshed on the slow pace)."""
         where, params = _and(scope.where())
-        folded = self.dialect.json_num("meta", "summary.flows")
+        folded = self.dialect.json_int("meta", "summary.flows")
         return [
             dict(r) for r in self._rows(
                 # a summary row stands for the many small flows folded into it (a flow table's records)
@@ -532,12 +532,12 @@ class Reader:
         files = [
             dict(r) for r in self._rows(
                 f"SELECT f.run_id AS run_id, {d.json_text(j, 'path')} AS file_path, count(*) AS findings, "
-                f"sum({d.json_num(j, 'bytes_matched')}) AS bytes_matched, "
+                f"sum({d.json_int(j, 'bytes_matched')}) AS bytes_matched, "
                 f"max({d.json_num(j, 'fraction')}) AS max_fraction, "
                 f"{d.least('1.0', 'sum(' + d.json_num(j, 'fraction') + ')')} AS sum_fraction, "
                 f"{d.concat_distinct('f.channel')} AS channels, count(DISTINCT f.destination) AS destinations "
                 f"FROM findings f, {d.each('f.files', 'j', objects=True)}{where} GROUP BY f.run_id, file_path "
-                f"ORDER BY sum({d.json_num(j, 'bytes_matched')}) DESC, f.run_id, file_path LIMIT ?", [*params, COVERAGE_ROWS])
+                f"ORDER BY sum({d.json_int(j, 'bytes_matched')}) DESC, f.run_id, file_path LIMIT ?", [*params, COVERAGE_ROWS])
         ]
         for row in samples:
             row["severity"] = SEVERITIES[row.pop("rank")]

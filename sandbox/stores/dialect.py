@@ -41,6 +41,12 @@ class Dialect:
             return f"json_extract({expr}, '$.{key}')"
         return f"{self.json_text(expr, key)}::double precision"
 
+    def json_int(self, expr: str, key: str) -> str:
+        """A JSON object's integer member ``key`` (sums of it stay integers on either engine)."""
+        if self.name == "sqlite":
+            return f"json_extract({expr}, '$.{key}')"
+        return f"{self.json_text(expr, key)}::bigint"
+
     def each(self, column: str, alias: str, objects: bool = False) -> str:
         """A FROM item with one row per element of a JSON array column, the element in ``alias.value``
         (text for strings; with ``objects`` the element itself, read with ``json_text``/``json_num``)."""

@@ -13,6 +13,7 @@ from distributed import LocalCluster
 from sandbox.archive import replay_archive
 from sandbox.replay import replay
 from sandbox.report.profile import Profile
+from sandbox.report.stored import report_from_store
 from sandbox.store import Store
 from sandbox.stores import open_source
 from tests.archive.conftest import ALLOW, REPO
@@ -90,8 +91,11 @@ def test_the_store_gets_the_merged_session(demo, sessions, tmp_path, postgres_ur
     run_dir, _ = demo
     store = Store(postgres_url, fresh=True, rig="archive-host")
     result = replay_archive([*sessions["a"], *sessions["tunnel"]], [run_dir], cluster="local:2", allow=ALLOW,
-                            cache_dir=tmp_path / "cache", store=store)
+                            cache_dir=tmp_path / "cache", store=store, profile=PROFILE)
     assert len(store.findings()) == len(result.report["findings"])
+    # the report rebuilt from the store is the archive replay's, to the times it ran at
+    again = report_from_store(postgres_url, session_id=store.session_id)
+    assert json.dumps(again, sort_keys=True, default=str) == json.dumps(result.report, sort_keys=True, default=str)
     session = store.session()
     assert session["verdict"] == "leak" and session["finished"] and session["cluster"] == "local:2"
     assert store.tags() == {"rig": "archive-host", "instrument": "M07011"}
