@@ -200,7 +200,7 @@ class Reader:
         self._pulse_db = self._connect()
         self._memo: dict[str, tuple[str, Any]] = {}
         self._slow_cost = 0.0
-        self._profile_memo: tuple[str, Profile] = ("", DEFAULT_PROFILE)
+        self._profiles: dict[str, Profile] = {}     # stored profile text -> parsed
 
     def cached(self, name: str, sig: str | None, compute: Any) -> Any:
         """``compute()`` once per store version, shared by every open browser tab."""
@@ -294,23 +294,30 @@ class Reader:
         ids = [r["session_id"] for r in rows]
         marks = ",".join("?" * len(ids))
         values: dict[str, dict[str, Any]] = {i: {} for i in ids}
+        keys = (*SESSION_KEYS, "profile_not_examined")
         for r in self._rows(f"SELECT session_id, key, value FROM session WHERE session_id IN ({marks}) "
-                            f"AND key IN ({','.join('?' * len(SESSION_KEYS))})", [*ids, *SESSION_KEYS]):
+                            f"AND key IN ({','.join('?' * len(keys))})", [*ids, *keys]):
             values[r["session_id"]][r["key"]] = _loads(r["value"], None)
         counts: dict[str, dict[str, int]] = {i: dict.fromkeys(SEVERITIES, 0) for i in ids}
         for r in self._rows(f"SELECT session_id, severity, count(*) AS n FROM findings WHERE session_id IN ({marks}) "
                             "GROUP BY session_id, severity", ids):
             counts[r["session_id"]][r["severity"]] = r["n"]
+        profiles = {r["session_id"]: self._profile(r["value"]) for r in self._rows(
+            f"SELECT session_id, value FROM session WHERE session_id IN ({marks}) AND key = 'profile'", ids)}
         alive = self.source.alive(ids)
         out = []
         for r in rows:
             sid = r["session_id"]
             v = values[sid]
             c = counts[sid]
-            leak = any(c[s] for s in SEVERITIES[LEAK_RANK:])
-            out.append({**r, **{k: v.get(k) for k in SESSION_KEYS}, "state": _state(v, sid in alive),
-                        "counts": c, "total": sum(c.values()), "leak": leak,
-                        "verdict": "leak" if leak else "inconclusive" if v.get("not_examined") else "clean"})
+            profile = profiles.get(sid, DEFAULT_PROFILE)
+            leak = any(c[s] for s in SEVERITIES[LEAK_RANK:]) if profile == DEFAULT_PROFILE else self._leaks(sid, profile)
+            # what the session could not see, and (once it ended) what its profile expected and nobody saw
+            blind = (v.get("not_examined") or []) + (v.get("profile_not_examined") or [])
+            out.append({**r, **{k: v.get(k) for k in SESSION_KEYS}, "not_examined": blind,
+                        "state": _state(v, sid in alive), "counts": c, "total": sum(c.values()), "leak": leak,
+                        "verdict": "leak" if leak else "inconclusive" if blind else "clean",
+                        "profile": profile.name})
         return out
 
     # -- banner ----------------------------------------------------------------
@@ -341,7 +348,7 @@ class Reader:
                        "not_examined": [n for s in sessions for n in (s["not_examined"] or [])]}
         where, params = _and(scope.where())
         counts = self.severity_counts(scope)
-        leak = any(self._leaks(s["session_id"]) for s in sessions)
+        leak = any(s["leak"] for s in sessions)     # each session judged under its own acceptance profile
         runs: dict[str, dict[str, Any]] = {}
         for r in self._rows(f"SELECT * FROM runs{where} ORDER BY run_id", params):
             runs.setdefault(r["path"], {"run_id": r["run_id"], "path": r["path"], "platform": r["platform"],
@@ -353,32 +360,31 @@ class Reader:
         ]
         # a leak wins; else what the sessions could not examine makes it inconclusive, never clean
         # (what an acceptance profile says went unseen is known once its session has ended)
-        blind = session.get("not_examined") or session.get("profile_not_examined")
+        blind = any(s["not_examined"] for s in sessions)
         verdict = "leak" if leak else "inconclusive" if blind else "clean"
         return {"session": session, "sessions": sessions, "counts": counts, "total": sum(counts.values()),
                 "leak": leak, "verdict": verdict, "runs": list(runs.values()), "captures": captures}
 
-    def _leaks(self, session_id: str) -> bool:
+    def _leaks(self, session_id: str, profile: Profile) -> bool:
         """Whether a session's findings fail its acceptance profile (waivers, fail rule, scope)."""
-        profile = self._profile(session_id)
-        if profile == DEFAULT_PROFILE:
-            return self._one("SELECT 1 FROM findings WHERE session_id = ? AND severity_rank >= ? LIMIT 1",
-                             (session_id, LEAK_RANK)) is not None
         return judge([dict(r) for r in self._rows(
             "SELECT id, severity, kind, channel, destination FROM findings WHERE session_id = ?", (session_id,))],
             (), profile) == "leak"
 
-    def _profile(self, session_id: str) -> Profile:
-        """The acceptance profile a session runs with (parsed once per profile text)."""
-        row = self._one("SELECT value FROM session WHERE session_id = ? AND key = 'profile'", (session_id,))
-        raw = row["value"] if row is not None else ""
-        if self._profile_memo[0] != raw:
+    def _profile(self, raw: str | None) -> Profile:
+        """A session's acceptance profile from its stored value (parsed once per profile text); one the
+        sandbox cannot read is judged by the default rule, as the report does without one."""
+        raw = raw or ""
+        hit = self._profiles.get(raw)
+        if hit is None:
             try:
-                profile = Profile.from_stored(json.loads(raw)) if raw else DEFAULT_PROFILE
-            except (ValueError, ProfileError):
-                profile = DEFAULT_PROFILE
-            self._profile_memo = (raw, profile)
-        return self._profile_memo[1]
+                hit = Profile.from_stored(json.loads(raw)) if raw else DEFAULT_PROFILE
+            except (ValueError, TypeError, AttributeError, ProfileError):
+                hit = DEFAULT_PROFILE
+            if len(self._profiles) >= MEMO_ENTRIES:
+                self._profiles.clear()
+            self._profiles[raw] = hit
+        return hit
 
     def flow_totals(self, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
         """Flows and bytes per channel (a scan of the flows table: refreshed on the slow pace)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dashboards.queries import EVERYTHING, FindingFilter, Reader, Scope
+from sandbox.report.profile import Profile
 from sandbox.store import Store
 from tests.dashboards.storegen import T0, leak_finding, new_store, populate_small, upload_flow
 from tests.pgserver import wait_released
@@ -121,3 +122,40 @@ def test_one_session_store_keeps_the_single_session_banner(engine, tmp_path, req
     assert summary["session"]["mode"] == "watch" and summary["session"]["state"] == "live"
     assert summary["session"]["rig"] == "bench-9" and len(summary["sessions"]) == 1
     store.close()
+
+
+WAIVING = Profile.parse('name = "waives uploads"\n[[waiver]]\nkind = "run-bytes"\nreason = "vendor contract"\n'
+                        'by = "QA"\n', source="waives.toml")
+STRICT = Profile.parse('name = "strict"\n[fail]\nseverities = ["critical", "high", "medium", "low"]\n',
+                       source="strict.toml")
+
+
+def _judged_session(target: str, profile: Profile, severity: str, blind: list | None = None) -> Store:
+    store = Store(target, fresh=True)
+    store.set_session(mode="replay", started=T0, finished=T0 + 60, profile=profile.stored(),
+                      profile_not_examined=blind or [])
+    store.put_findings([leak_finding(1, severity=severity)])
+    return store
+
+
+def test_each_session_is_judged_under_its_own_acceptance_profile(store_target):
+    """A critical upload waived by its session's profile is no leak; a low finding is one under a
+    profile that fails on any; what a profile expected and nobody saw makes the session inconclusive."""
+    cases = [(WAIVING, "critical", None, "clean"), (STRICT, "low", None, "leak"), (Profile(), "low", None, "clean"),
+             (WAIVING, "critical", [{"where": "profile", "what": "expected telemetry to lims.lab.example not seen",
+                                     "packets": 0, "bytes": 0}], "inconclusive")]
+    postgres = store_target.startswith("postgresql")
+    for n, (profile, severity, blind, verdict) in enumerate(cases):
+        target = store_target if postgres else f"{store_target}.{n}"
+        store = _judged_session(target, profile, severity, blind)
+        reader = Reader(target)
+        mine = Scope(sessions=(store.session_id,))
+        assert reader.summary(mine)["verdict"] == verdict, profile.name
+        assert [s["verdict"] for s in reader.sessions(mine)] == [verdict]
+        reader.close()
+        store.close()
+    if postgres:       # the fleet banner: a leak in any session under its profile
+        reader = Reader(store_target)
+        assert [s["verdict"] for s in reader.sessions()] == ["inconclusive", "clean", "leak", "clean"]
+        assert reader.summary()["verdict"] == "leak"
+        reader.close()
