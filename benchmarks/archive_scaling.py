@@ -85,7 +85,9 @@ def _first_time(path: Path) -> float:
 
 
 def _dump(report: dict) -> str:
-    return json.dumps(report, sort_keys=True, default=str)
+    """The whole report but the wall-clock times each replay ran at."""
+    session = {k: v for k, v in report["session"].items() if k not in ("started", "finished")}
+    return json.dumps({**report, "session": session}, sort_keys=True, default=str)
 
 
 def _anchor(captures: list[Path], run: Path, cache: Path) -> tuple[float, dict]:
