@@ -281,6 +281,7 @@ def fleet_panel(sessions: list[dict[str, Any]]) -> list[Any]:
                    title=s["session_id"]),
          s["mode"] or "-", html.Span(s["state"], className=STATE_CLASS.get(s["state"], "")),
          html.Span(VERDICT_WORDS[s["verdict"]], className=f"verdict-tag {s['verdict']}",
+                   title=f"judged under the acceptance profile {s.get('profile') or 'default'}",
                    **{"data-verdict": s["verdict"]}),
          *[str(s["counts"][sev]) for sev in ("critical", "high", "medium", "low")], f"{s['total']:,}"]
         for s in sessions

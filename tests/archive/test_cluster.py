@@ -12,6 +12,7 @@ from distributed import LocalCluster
 
 from sandbox.archive import replay_archive
 from sandbox.replay import replay
+from sandbox.report.bundle import write_bundle
 from sandbox.report.profile import Profile
 from sandbox.report.stored import report_from_store
 from sandbox.store import Store
@@ -96,6 +97,9 @@ def test_the_store_gets_the_merged_session(demo, sessions, tmp_path, postgres_ur
     # the report rebuilt from the store is the archive replay's, to the times it ran at
     again = report_from_store(postgres_url, session_id=store.session_id)
     assert json.dumps(again, sort_keys=True, default=str) == json.dumps(result.report, sort_keys=True, default=str)
+    meta = write_bundle(postgres_url, tmp_path / "archive.tar.zst", session_id=store.session_id)   # its inputs kept
+    assert meta["capture_names"] == [str(sessions["a"][0]), str(sessions["tunnel"][0])]
+    assert meta["findings"] == [f["id"] for f in result.report["findings"]]
     session = store.session()
     assert session["verdict"] == "leak" and session["finished"] and session["cluster"] == "local:2"
     assert store.tags() == {"rig": "archive-host", "instrument": "M07011"}

@@ -128,7 +128,7 @@ def test_a_session_of_a_postgresql_store_gives_the_report_and_plots_it_wrote(dem
     run_dir, capture = demo
     common = [str(capture), "--run", str(run_dir), "--db", postgres_url, "--quiet"]
     assert main(["replay", *common, "--profile", str(demo_session / "profile.toml"), "--rig", "bench-1",
-                 "--json", str(tmp_path / "wrote.json")]) == 1
+                 "--json", str(tmp_path / "wrote.json"), "--html", str(tmp_path / "wrote.html")]) == 1
     ours = _session_id(postgres_url)
     assert main(["replay", *common, "--rig", "bench-2", "--allow", "lims.lab.example"]) == 1   # newer, another rig
     assert main(["report", "--db", postgres_url, "--session", ours, "--json", str(tmp_path / "again.json"),
@@ -139,8 +139,9 @@ def test_a_session_of_a_postgresql_store_gives_the_report_and_plots_it_wrote(dem
     assert all(f["location"]["byte_offset"] > 0 for f in wrote["findings"] if f["location"])
     # the plots are this session's alone: those of the SQLite store of the same replay
     assert _unnamed(figures_from_store(postgres_url, ours)) == _unnamed(figures_from_store(demo_session / "store.sqlite"))
-    html = (tmp_path / "r.html").read_text()
-    assert "<svg" in html and "No store was kept" not in html
+    for name in ("wrote.html", "r.html"):         # written by the replay, and from the store afterwards
+        html = (tmp_path / name).read_text()
+        assert "<svg" in html and "No store was kept" not in html
     # without --session: the newest session (bench-2's, judged by the default profile)
     assert main(["report", "--db", postgres_url, "--json", str(tmp_path / "newest.json"), "--quiet"]) == 1
     assert json.loads((tmp_path / "newest.json").read_text())["profile"]["name"] == "default"
