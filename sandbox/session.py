@@ -336,6 +336,8 @@ class Session:
                               captures=[s.name for s in sources], finished=None, pid=os.getpid(),
                               heartbeat=self.started, live=self.live, profile=self.profile.stored(),
                               run_rows=self.run_rows, inputs=self.inputs)
+            if self.live:       # a channel in scope that no tap carries: the dashboard says so at once
+                store.set_session(profile_not_examined=self.profile.uncaptured(s.channel for s in sources))
             for ix, row in zip(self.indexes, self.run_rows, strict=True):
                 store.add_run(row["run_id"], row["path"], ix.platform, row["samples"], len(ix.files),
                               ix.total_bytes)

@@ -15,7 +15,7 @@ import struct
 from collections import Counter
 
 from sandbox.captures.encaps import DECAPS
-from sandbox.captures.examined import NOT_DATA, describe
+from sandbox.captures.examined import NAMES, NOT_DATA, describe
 from sandbox.captures.fragments import Fragments
 from sandbox.captures.numbers import DECLINED, EMPTY, IP_PROTO, IPV4, IPV6, LLC, MAX_LENGTH, UDP_PORT
 from sandbox.model import Segment
@@ -62,10 +62,13 @@ class IpDecoder:
         self._v4: dict[bytes, str] = {}
         self._v6: dict[bytes, str] = {}
         self._size = 0           # captured bytes of the frame being decoded
+        self._tunnel = ""        # the tunnel an IP layer just handed on to, and its endpoints
+        self._zones: dict[tuple, str] = {}
 
     def decode(self, proto: int, data: bytes, off: int, t: float, frame: int) -> Segment | None:
         """The Segment inside one frame whose link layer announced ``proto`` at ``off``, if any."""
         self._size = len(data)
+        zone = ""
         try:
             for _ in range(MAX_LAYERS):
                 reason = NOT_DATA.get(proto)
@@ -90,8 +93,11 @@ class IpDecoder:
                     proto, off = decap(data, off)
                     continue
                 if found is None or type(found) is Segment:
+                    if zone and found is not None:
+                        found.meta = {"tunnel": zone}
                     return found
                 proto, data, off = found
+                zone = f"{zone} / {self._tunnel}" if zone else self._tunnel
         except DECAP_ERRORS as exc:
             self._broken(proto, exc)
             return None
@@ -199,6 +205,7 @@ class IpDecoder:
                     self._broken(port, exc)
                     return None
                 if inner != DECLINED:
+                    self._tunnel = self._zone(port, src_raw, dst_raw)
                     return inner, data, off
             return Segment(t, "net", "udp", self.addr(src_raw), sport, self.addr(dst_raw), dport, data,
                            frame=frame)
@@ -206,4 +213,15 @@ class IpDecoder:
             ident = ICMP_ECHO_HEADER.unpack_from(p)[3]   # one flow per identifier: request and reply alike
             return Segment(t, "net", "icmp", self.addr(src_raw), ident, self.addr(dst_raw), ident,
                            p[ICMP_ECHO_HEADER.size:], frame=frame)
+        self._tunnel = self._zone(IP_PROTO | proto, src_raw, dst_raw)
         return IP_PROTO | proto, p, 0
+
+    def _zone(self, number: int, src_raw: bytes, dst_raw: bytes) -> str:
+        """A tunnel's name: its kind and its two endpoints (either direction), e.g. "GRE 192.0.2.1-192.0.2.9"."""
+        key = (number, *sorted((src_raw, dst_raw)))
+        name = self._zones.get(key)
+        if name is None:
+            if len(self._zones) >= ADDR_CACHE:
+                self._zones.clear()
+            name = self._zones[key] = f"{NAMES.get(number) or describe(number)} {self.addr(key[1])}-{self.addr(key[2])}"
+        return name

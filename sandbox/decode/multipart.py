@@ -30,6 +30,9 @@ MAX_NESTING = 8
 # Where a MIME message's own headers must end for the decoders to read it as one.
 MESSAGE_HEAD = 64 * 1024
 MAX_NAME = 200  # chain labels are for people; the full name is in the part's meta
+# Part names (file name, form field) this long are correlated as a view of their own: the
+# instrument chooses them too, and 32 bytes is the correlator's smallest window.
+MIN_NAMES_VIEW = 32
 
 # emit(data, chain_suffix, meta, body_offset_of_data)
 Emit = Callable[[bytes, tuple[str, ...], dict, int], None]
@@ -219,6 +222,9 @@ class MultipartSplitter:
         meta["part"] = self.parts
         self._meta = meta
         self._suffix = (part_label(meta, f"{self._number}{self.parts + 1}"),)
+        names = "\n".join(meta[k] for k in ("filename", "field") if meta.get(k))
+        if len(names) >= MIN_NAMES_VIEW:
+            self._emit(names.encode("utf-8", "replace"), (*self._suffix, "names"), {**meta, "names": True}, self._pos)
         self._state = "body"
         self._drop(body_at)
         self._part_start = self._pos
@@ -305,7 +311,7 @@ class MultipartDecoder(Decoder):
             return
         boundary, start = found
         parts: list[tuple[str, bytes]] = []
-        splitter = MultipartSplitter(boundary, lambda d, s, m, o: parts.append((s[0], d)))
+        splitter = MultipartSplitter(boundary, lambda d, s, m, o: parts.append((" > ".join(s), d)))
         splitter.feed(data[start:] if start else data)
         splitter.end()
         yield from ((label, body) for label, body in parts if body)

@@ -226,12 +226,13 @@ class Dissector:
 
     def _lookup(self, seg: Segment, transport: str) -> tuple[tuple, _Flow | None]:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        key = (seg.channel, transport) + ((a, b) if a <= b else (b, a))
+        space = _space(seg)
+        key = (space, transport) + ((a, b) if a <= b else (b, a))
         flow = self._active.get(key)
         if flow is None and self._served:
             served = self._served
-            flow = (served.get((seg.channel, transport, seg.src, seg.dst, seg.dport))
-                    or served.get((seg.channel, transport, seg.dst, seg.src, seg.sport)))
+            flow = (served.get((space, transport, seg.src, seg.dst, seg.dport))
+                    or served.get((space, transport, seg.dst, seg.src, seg.sport)))
             if flow is not None:
                 key = flow.key
         if flow is not None:
@@ -266,6 +267,8 @@ class Dissector:
         destination = in_ep[0] if seg.channel == "net" else f"{seg.channel} {in_ep[0]}"
         info = FlowInfo(flow=fid, channel=seg.channel, transport=transport, src=out_ep[0], sport=out_ep[1],
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
+        if seg.meta and "tunnel" in seg.meta:    # which tunnel carried it: the flow record says so
+            info.meta["tunnel"] = seg.meta["tunnel"]
         self.records.open(info)
         flow = _Flow(info, key, out_ep, in_ep, transport)
         flow.opener = opener
@@ -365,7 +368,7 @@ class Dissector:
 
     def _tcp(self, seg: Segment, out: Items) -> None:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        key = (seg.channel, "tcp") + ((a, b) if a <= b else (b, a))
+        key = (_space(seg), "tcp") + ((a, b) if a <= b else (b, a))
         active = self._active
         flow = active.get(key)
         if flow is not None:
@@ -667,7 +670,7 @@ class Dissector:
         if client == server:
             return
         flow.server = server
-        self._served[(flow.info.channel, flow.transport, client[0], *server)] = flow
+        self._served[(flow.key[0], flow.transport, client[0], *server)] = flow
         info = flow.info
         del self.flows[info.flow]
         any_port = _fmt(client[0], "*")
@@ -681,3 +684,11 @@ class Dissector:
         for lane in flow.lanes.values():
             lane.ctx.flow = info.flow
 
+
+def _space(seg: Segment) -> Any:
+    """Where a flow's addresses are unique: its channel, or the channel and the tunnel that carried
+    it (two tunnels may carry the same inner addresses: private networks behind two gateways)."""
+    meta = seg.meta
+    if meta and "tunnel" in meta:
+        return seg.channel, meta["tunnel"]
+    return seg.channel

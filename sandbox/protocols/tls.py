@@ -30,6 +30,21 @@ EXT_SNI, EXT_ALPN, EXT_SUPPORTED_VERSIONS = 0, 16, 43
 VERSIONS = {0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
 
 _RECORD = struct.Struct("!BHH")
+# Outbound application-data records whose first bytes are checked for ciphertext: an instrument can
+# frame plaintext as TLS records with no encryption at all ("fake TLS" past a port-443 firewall).
+PROBE_RECORDS = 4
+# Bytes looked at, after the first PROBE_SKIP (TLS 1.2 GCM's explicit nonce is often a counter);
+# shorter records are not probed.
+PROBE_BYTES = 128
+PROBE_SKIP = 8
+# Distinct byte values in 128 random bytes: ~101 (sd ~3.7, under 85 in 20,000 trials); text, JSON,
+# base64 and reads have under 66. Below this the record is not ciphertext (a false alarm would cost
+# only correlating random bytes).
+MIN_CIPHER_DISTINCT = 80
+# Compressed data is as varied as ciphertext but starts with its magic (gzip, zstd, xz, bz2, zip).
+_CLEAR_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b"PK\x03\x04")
+# Plaintext of unencrypted records handed to the correlator at a time (and when the flow goes quiet).
+PLAIN_CHUNK = 1 << 20
 
 
 class TlsError(ParseError):
@@ -162,8 +177,14 @@ def certificate_names(body: bytes) -> list[str]:
     return [str(n) for n in names[:MAX_CERT_NAMES]]
 
 
+def looks_unencrypted(body: bytes) -> bool:
+    """Whether the first bytes of an application-data record are not ciphertext."""
+    return len(set(body[PROBE_SKIP:])) < MIN_CIPHER_DISTINCT or body.startswith(_CLEAR_MAGIC)
+
+
 class _Side:
-    __slots__ = ("buf", "skip", "hs", "encrypted", "app_bytes", "records")
+    __slots__ = ("buf", "skip", "hs", "encrypted", "app_bytes", "records", "probed", "clear", "plain",
+                 "plain_t")
 
     def __init__(self) -> None:
         self.buf = bytearray()   # unparsed record bytes (headers, handshake records)
@@ -172,6 +193,10 @@ class _Side:
         self.encrypted = False   # handshake of this side is encrypted from here on
         self.app_bytes = 0
         self.records = 0
+        self.probed = 0          # application-data records checked for ciphertext
+        self.clear = False       # they are not encrypted: their content goes to the correlator
+        self.plain = bytearray()
+        self.plain_t: float | None = None
 
 
 class TlsParser:
@@ -249,15 +274,30 @@ class TlsParser:
         side.app_bytes += size
         return []
 
+    def idle(self, t: float) -> list[Payload | Observation]:
+        """The flow went quiet: unencrypted plaintext held back goes to the correlator now."""
+        out: list[Payload | Observation] = []
+        self._plain("out", self.sides["out"], out)
+        return out
+
+    def _plain(self, direction: str, side: _Side, out: list) -> None:
+        if side.plain:
+            out.append(self.ctx.payload(bytes(side.plain), self.label + ("tls", "unencrypted records"), direction,
+                                        side.plain_t if side.plain_t is not None else self.t_last, self.t_last))
+            side.plain.clear()
+            side.plain_t = None
+
     def close(self, t: float) -> list[Payload | Observation]:
         out_side, in_side = self.sides["out"], self.sides["in"]
+        plain: list[Payload | Observation] = []
+        self._plain("out", out_side, plain)
         meta = self.ctx.info.meta
         detail = {k: meta[k] for k in ("sni", "alpn", "tls_version", "cert_names") if k in meta}
         detail["bytes_in"] = in_side.app_bytes
         detail["decrypted"] = self.ctx.info.decrypted
-        return [self.ctx.observation("encrypted", "info", self.t_first if self.t_first is not None else t,
-                                     max(self.t_last, t), bytes_out=out_side.app_bytes,
-                                     label=self.label + ("tls",), detail=detail)]
+        return plain + [self.ctx.observation("encrypted", "info", self.t_first if self.t_first is not None else t,
+                                             max(self.t_last, t), bytes_out=out_side.app_bytes,
+                                             label=self.label + ("tls",), detail=detail)]
 
     # ---- records ----
 
@@ -276,6 +316,28 @@ class TlsParser:
                 pos += 5 + length
                 self._handshake(direction, side, out)
                 continue
+            probe = PROBE_SKIP + PROBE_BYTES
+            if ctype == CONTENT_APPDATA and direction == "out" and (
+                    side.clear or (side.probed < PROBE_RECORDS and length >= probe)):
+                avail = len(buf) - pos - 5
+                if avail < (length if side.clear else probe):
+                    break                   # wait for the bytes to look at
+                if not side.clear:
+                    side.probed += 1
+                    if looks_unencrypted(bytes(buf[pos + 5: pos + 5 + probe])):
+                        side.clear = True
+                        self.ctx.info.meta["tls_unencrypted"] = True
+                        self.ctx.error("tls: application data sent unencrypted in TLS records")
+                if side.clear:
+                    if avail < length:
+                        break
+                    if side.plain_t is None:
+                        side.plain_t = self.t_last
+                    side.plain += buf[pos + 5: pos + 5 + length]
+                    pos += 5 + length
+                    if len(side.plain) >= PLAIN_CHUNK:
+                        self._plain(direction, side, out)
+                    continue
             if ctype == CONTENT_CCS:
                 side.encrypted = True
             elif ctype == CONTENT_APPDATA:

@@ -170,12 +170,7 @@ class Profile:
     def unexamined(self, flow_names: Iterable[Iterable[str]], captured_channels: Iterable[str]) -> list[NotExamined]:
         """What the profile says the rig should have seen and did not: a channel in scope with no capture,
         expected telemetry with no flow (``flow_names``: each flow's destination, address, SNI, Host)."""
-        out: list[NotExamined] = []
-        captured = set(captured_channels)
-        for channel in self.channels:
-            if channel not in captured:
-                out.append(NotExamined(where=PROFILE_WHERE, what=f"channel {channel} is in scope but was not captured",
-                                       packets=0, bytes=0))
+        out = self.uncaptured(captured_channels)
         if self.expected_telemetry:
             seen = {n for names in flow_names for n in names if n}
             for dest in self.expected_telemetry:
@@ -184,6 +179,12 @@ class Profile:
                     out.append(NotExamined(where=PROFILE_WHERE, what=f"expected telemetry to {dest} was not seen: "
                                            "the rig may not be inline", packets=0, bytes=0))
         return out
+
+    def uncaptured(self, captured_channels: Iterable[str]) -> list[NotExamined]:
+        """Channels in scope that no capture of the session carries (known as soon as it starts)."""
+        captured = set(captured_channels)
+        return [NotExamined(where=PROFILE_WHERE, what=f"channel {channel} is in scope but was not captured",
+                            packets=0, bytes=0) for channel in self.channels if channel not in captured]
 
     # -- what reports and the store keep -------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

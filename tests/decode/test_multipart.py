@@ -131,3 +131,11 @@ def test_nested_parts_have_their_offsets_in_the_outer_body(step):
                                              (("multipart:part=1.2",), b"<p>html</p>"),
                                              (("multipart:part=2",), b"after the nested part")]
     assert all(body[o : o + len(d)] == d for _, d, o in parts)
+
+
+def test_long_part_names_are_a_view_of_their_own_short_ones_are_not():
+    read = "ACGTTGCAACGTTGCAACGTTGCAACGTTGCAACGTTGCA"
+    body, _ = encode_multipart_formdata({"f": (f"{read}.txt", b"ok"), "g": ("r.fastq", b"ok")})
+    names = [v for v in expand(body, CHAIN).views if v.chain[-1].endswith(" > names")]
+    assert [v.data for v in names] == [f"{read}.txt\nf".encode()]
+    assert read not in names[0].chain[-1]          # a read-like name is redacted in the label

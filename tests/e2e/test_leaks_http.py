@@ -62,3 +62,20 @@ def test_single_read_reverse_complemented_in_json(recorder, http_server, sim_run
     assert all(f["severity"] in ("medium", "high", "critical") for f in hits)
     # one read comes from one sample: the finding must not blame the run's other samples
     assert {s for f in hits for s in f["samples"]} == {sample}, [f["samples"] for f in hits]
+
+
+def test_reads_hidden_in_multipart_file_names_are_found(recorder, http_server, sim_run, replay, session):
+    """The instrument chooses the names too: reads carried only in part file names are a leak."""
+    sample = sim_run.sample_ids[0]
+    reads = sim_run.reads(sample, 4)
+    files = [(f"f{i}", (f"{read}.txt", b"ok")) for i, read in enumerate(reads)]
+    with recorder() as rec:
+        r = session.post(f"{http_server.url}/support/upload", files=files)
+    assert r.status_code == 200
+    result = replay(rec.path, sim_run.path)
+    hits = content_findings(result, sim_run, sample)
+    assert hits, result.findings
+    assert {s for f in hits for s in f["samples"]} == {sample}
+    assert any(f["chain"][-1] == "names" for f in hits)
+    shown = json.dumps(result.report)
+    assert not [r for r in reads if r[:40] in shown]          # the rig never prints what it found

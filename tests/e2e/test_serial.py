@@ -150,22 +150,26 @@ def test_reads_and_files_sent_with_zmodem_xmodem_ymodem_are_found_live_and_on_re
             transfer(line, tmp_path, ["sb", "-q"], ["rb", "-q", "-y"],
                      {"SampleSheet.csv": (demo / "SampleSheet.csv").read_bytes(),
                       "undetermined.fastq.gz": (calls / "Undetermined_S0_L001_R1_001.fastq.gz").read_bytes()})
-            wait_for(lambda: {c for _, _, c in watch.live_findings()} >= {
-                '["serial"]', '["serial", "zmodem:reads.fastq.gz"]', '["serial", "xmodem"]'}, "live findings")
+            wait_for(lambda: all(c in str(rows(watch.db, "SELECT evidence FROM findings")) for c in (
+                '["serial"]', '["serial", "zmodem:reads.fastq.gz"]', '["serial", "xmodem"]')), "live findings")
             live = watch.end()
         finally:
             watch.kill()
     host = f"serial {line.rig_host}"
     assert {f["destination"] for f in live["findings"]} == {host}
     assert {f["channel"] for f in live["findings"]} == {"serial"}
-    run_bytes = {tuple(f["chain"]): f for f in live["findings"] if f["kind"] == "run-bytes"}
-    assert run_bytes[("serial", "zmodem:reads.fastq.gz")]["samples"] == ["PT9936-T1"]
-    assert run_bytes[("serial", "zmodem:reads.fastq.gz")]["severity"] == "critical"
-    assert run_bytes[("serial",)]["samples"] == ["PT5698-N1"]
-    assert run_bytes[("serial", "xmodem")]["samples"] == ["PT9006-B1"]
-    assert run_bytes[("serial", "ymodem:undetermined.fastq.gz")]["files"][0]["path"].endswith("Undetermined_S0_L001_R1_001.fastq.gz")
-    assert [m["path"] for m in run_bytes[("serial", "ymodem:SampleSheet.csv")]["files"]] == ["SampleSheet.csv"]
-    assert any(f["kind"] == "identifier" for f in live["findings"])
+    # one leak per line (flow), destination and run: every transfer's evidence is in it, by chain
+    [leak] = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leak["severity"] == "critical" and set(leak["evidence_kinds"]) >= {"run-bytes", "sequence", "identifier"}
+    assert set(leak["samples"]) >= {"PT9936-T1", "PT5698-N1", "PT9006-B1"}
+    by_chain: dict[tuple, set] = {}
+    for ev in leak["evidence"]:
+        by_chain.setdefault(tuple(ev["chain"]), set()).add(ev.get("file"))
+    assert {("serial",), ("serial", "zmodem:reads.fastq.gz"), ("serial", "xmodem")} <= set(by_chain)
+    assert {m["path"] for m in leak["files"]} >= {f"{CALLS}/PT9936-T1_S1_L001_R1_001.fastq.gz",
+                                                   f"{CALLS}/PT5698-N1_S2_L001_R1_001.fastq.gz",
+                                                   f"{CALLS}/PT9006-B1_S3_L001_R1_001.fastq.gz",
+                                                   f"{CALLS}/Undetermined_S0_L001_R1_001.fastq.gz", "SampleSheet.csv"}
     assert essence(live) == essence(watch.replay())
     flows = Reader(str(watch.db)).devices("serial")
     assert [r["destination"] for r in flows] == [host]
@@ -181,11 +185,13 @@ def test_other_baud_settings(demo, cache, tmp_path, baud):
         try:
             print_through(line, fastq(demo, "PT5698-N1", 4000))
             transfer(line, tmp_path, ["sz", "-q"], ["rz", "-q", "-y"], {"r.fastq": fastq(demo, "PT9936-T1", 20000)})
-            wait_for(lambda: len(watch.live_findings()) >= 2, "live findings")
+            wait_for(lambda: "PT9936-T1" in str(watch.live_findings("severity_rank >= 3 AND samples LIKE '%PT5698-N1%'")
+                                                + rows(watch.db, "SELECT samples FROM findings")), "live findings")
             live = watch.end()
         finally:
             watch.kill()
-    assert {tuple(f["samples"]) for f in live["findings"] if f["kind"] == "run-bytes"} == {("PT5698-N1",), ("PT9936-T1",)}
+    # one leak per line, destination and run: the printed reads and the ZMODEM file are one finding
+    assert [f["samples"] for f in live["findings"] if f["kind"] == "run-bytes"] == [["PT5698-N1", "PT9936-T1"]]
     assert essence(live) == essence(watch.replay())
     assert Reader(str(watch.db)).devices("serial")[0]["meta"]["baud"] == baud
 
@@ -204,12 +210,14 @@ def test_two_lines_an_unplugged_cable_and_garbage_in_one_session(demo, cache, tm
                      "the gap in the store")
             print_through(first, fastq(demo, "PT9936-T1", 3000))
             print_through(second, b"\x00\xff" * 100 + fastq(demo, "PT9006-B1", 3000))
-            wait_for(lambda: len(watch.live_findings()) >= 3, "live findings on both lines")
+            wait_for(lambda: len(rows(watch.db, "SELECT 1 FROM findings WHERE severity_rank >= 3 AND ("
+                                      "samples LIKE '%PT9936-T1%' OR samples LIKE '%PT9006-B1%')")) >= 2,
+                     "live findings on both lines")
             live = watch.end()
         finally:
             watch.kill()
     found = {(f["destination"], tuple(f["samples"])) for f in live["findings"] if f["kind"] == "run-bytes"}
-    assert found == {(f"serial {first.rig_host}", ("PT5698-N1",)), (f"serial {first.rig_host}", ("PT9936-T1",)),
+    assert found == {(f"serial {first.rig_host}", ("PT5698-N1", "PT9936-T1")),
                      (f"serial {second.rig_host}", ("PT9006-B1",))}
     assert not live["errors"] and live["verdict"] == "leak"
     assert essence(live) == essence(watch.replay())

@@ -149,3 +149,25 @@ def test_watch_without_a_tap_or_with_a_bad_one_says_why(demo, tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=WAIT_S)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "not a file" in result.stderr
+
+
+def test_a_channel_in_scope_that_no_tap_carries_is_inconclusive_on_the_dashboard_at_once(demo, tmp_path):
+    from dashboards.queries import Reader
+
+    run_dir, _ = demo
+    profile = tmp_path / "bench.toml"
+    profile.write_text('name = "serial bench"\n[scope]\nchannels = ["net", "serial"]\n')
+    live, db = tmp_path / "live.pcapng", tmp_path / "store.sqlite"
+    proc = sandbox("watch", "--run", str(run_dir), "--follow", str(live), "--db", str(db), "--quiet",
+                   "--profile", str(profile), "--record", str(tmp_path / "rec"), "--cache-dir", str(tmp_path / "cache"))
+    try:
+        wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start")
+        summary = Reader(str(db)).summary()
+        assert summary["session"]["state"] == "live" and summary["verdict"] == "inconclusive"
+        assert [n["what"] for n in summary["session"]["profile_not_examined"]] == [
+            "channel serial is in scope but was not captured"]
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err

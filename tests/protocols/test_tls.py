@@ -190,3 +190,79 @@ def test_records_picked_up_mid_connection_are_recognised_on_any_port() -> None:
     assert not looks_like_tls_records(b"\x17\x03\x03\x00\x00")                          # empty record
     assert not looks_like_tls_records(b"\x30\x03\x03\x00\x01x")                         # not a content type
     assert TlsParser.detect(app + alert, b"", 40000, 9443)
+
+
+def _records(data: bytes, size: int = 16384) -> bytes:
+    return b"".join(b"\x17\x03\x03" + len(data[i:i + size]).to_bytes(2, "big") + data[i:i + size]
+                    for i in range(0, len(data), size))
+
+
+def _plain_sent(items: list[Payload | Observation]) -> bytes:
+    return b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == "unencrypted records")
+
+
+def test_plaintext_framed_as_tls_records_goes_to_the_correlator(tmp_path: Path) -> None:
+    """"Fake TLS": a real ClientHello, then application-data records that were never encrypted."""
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    reads = b"".join(b"@r%d\n%s\n+\n%s\n" % (i, b"ACGTTGCA" * 19, b"F" * 152) for i in range(400))
+    conv = [hello, ("out", _records(reads, 5000))]
+    for chunk in (None, 1, 7, 1000):
+        items, ctx = run(conv, chunk)
+        assert _plain_sent(items) == reads
+        assert ctx.info.meta["tls_unencrypted"] and "unencrypted" in ctx.info.errors[0]
+        (obs,) = [o for o in items if isinstance(o, Observation)]
+        assert obs.bytes_out == 0          # content, not opaque volume
+
+
+def test_compressed_plaintext_in_records_is_caught_by_its_magic(tmp_path: Path) -> None:
+    import gzip
+    import os
+
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    packed = gzip.compress(os.urandom(30000))        # as varied as ciphertext, but it says what it is
+    items, _ = run([hello, ("out", _records(packed))])
+    assert _plain_sent(items) == packed
+
+
+def test_ciphertext_is_never_taken_for_plaintext(tmp_path: Path) -> None:
+    import os
+
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    for _ in range(300):                 # 1,200 random records, GCM-style counter nonces first
+        body = b"".join(n.to_bytes(8, "big") + os.urandom(1000) for n in range(4))
+        items, ctx = run([hello, ("out", _records(body, 1008))])
+        assert not _plain_sent(items) and "tls_unencrypted" not in ctx.info.meta
+
+
+def test_unencrypted_plaintext_held_back_goes_out_when_the_flow_is_idle(tmp_path: Path) -> None:
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    ctx = make_ctx()
+    parser = TlsParser(ctx)
+    parser.feed("out", hello[1], 0.0)
+    text = b'{"sample": "PT9936-T1", "seq": "' + b"ACGT" * 100 + b'"}\n'
+    assert not _plain_sent(parser.feed("out", _records(text), 1.0))
+    assert _plain_sent(parser.idle(2.0)) == text
+    assert not _plain_sent(parser.close(3.0))
+
+
+def test_a_fake_tls_upload_of_reads_is_a_leak_on_replay(tmp_path: Path) -> None:
+    import gzip
+
+    from sandbox.captures.writer import PcapWriter, TcpConversation
+    from sandbox.replay import replay
+    from sandbox.simulate import ensure_demo
+
+    repo = Path(__file__).resolve().parents[2]
+    run_dir, _ = ensure_demo(repo / "captures" / "demo")
+    fastq = next((run_dir / "Data/Intensities/BaseCalls").glob("PT9936-T1_*.fastq.gz"))
+    reads = gzip.decompress(fastq.read_bytes())[:60000]
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0][1]
+    path = tmp_path / "fake-tls.pcap"
+    with PcapWriter(path) as w:
+        conv = TcpConversation(w, ("10.20.0.5", 40200), ("203.0.113.9", 443), t0=5.0)
+        conv.send(hello + _records(reads))
+        conv.close()
+    report = replay([path], [run_dir], cache_dir=tmp_path / "cache", jobs=1).report
+    leaks = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leaks and leaks[0]["samples"] == ["PT9936-T1"]
+    assert leaks[0]["chain"][-2:] == ["tls", "unencrypted records"]

@@ -178,3 +178,42 @@ def test_garbage_on_a_tunnel_port_is_read_as_udp_or_counted(port, payload):
     assert (seg is not None) != (counted == 1)
     if seg is not None and seg.dport == port and seg.transport == "udp":
         assert seg.data == payload     # declined: the datagram stays UDP, whole
+
+
+IP_CARRIED = [kind for kind in KINDS if kind not in ("pppoe", "pppoe-qinq", "mpls")]   # tunnels with IP endpoints
+
+
+@pytest.mark.parametrize("kind", IP_CARRIED)
+def test_the_same_inner_addresses_in_two_tunnels_are_two_flows_named_by_their_tunnel(tmp_path, run_dir, index_cache,
+                                                                                     kind):
+    """Private networks behind two gateways reuse addresses: one tunnel's upload must not be
+    spliced into the other's stream, and each flow says which tunnel carried it."""
+    from sandbox.protocols.flows import Dissector
+
+    inner = V6 if kind in IPV6_ONLY else V4
+    path = tmp_path / "two.pcap"
+    body = (run_dir / RUN_FILE).read_bytes()[:40000]
+    with PcapWriter(path) as w:
+        leaky = TcpConversation(Tunnel(w, kind, OUTER), *inner, t0=10.0)
+        quiet = TcpConversation(Tunnel(w, kind, ("192.0.2.7", "192.0.2.8")), *inner, t0=10.0)
+        request = b"POST /upload HTTP/1.1\r\nHost: lims.example\r\nContent-Length: %d\r\n\r\n"
+        leaky.send(request % len(body) + body[:20000])
+        quiet.send(request % 30000 + b"z" * 30000)       # same seq numbers, same inner 4-tuple
+        leaky.send(body[20000:])
+        for conv in (leaky, quiet):
+            conv.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
+            conv.close()
+    d = Dissector()
+    for seg in open_capture(path):
+        d.feed(seg)
+    d.close()
+    tcp = {info.meta.get("tunnel"): info for info in d.flows.values() if info.transport == "tcp"}
+    name = {"gre": "GRE", "gre-ethernet": "GRE", "gre-ppp": "GRE", "erspan1": "GRE", "erspan2": "GRE",
+            "erspan3": "GRE", "vxlan": "VXLAN", "geneve": "Geneve", "gtpu": "GTP-U", "teredo": "Teredo"}.get(
+        kind, "IP in IP" if inner is V4 else "IPv6 in IP")
+    assert set(tcp) == {f"{name} 192.0.2.1-192.0.2.2", f"{name} 192.0.2.7-192.0.2.8"}
+    assert sorted(info.bytes_out for info in tcp.values()) == sorted([len(request % len(body)) + len(body),
+                                                                      len(request % 30000) + 30000])
+    report = replay([path], [run_dir], cache_dir=index_cache, jobs=1).report
+    leaks = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert len({f["flow"] for f in leaks}) == 1 and report["not_examined"] == []

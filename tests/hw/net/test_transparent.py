@@ -84,7 +84,7 @@ def test_every_leak_is_found_live_and_the_recording_replays_the_same(demo, topo,
     chain_text = json.dumps([f["chain"] for f in live["findings"]])
     for label in ("http/2", "websocket", "grpc", "content-encoding:gzip", "tunnel" if False else "tls"):
         assert label in chain_text, label
-    assert {"run-bytes", "sequence", "dns-tunnel"} <= {f["kind"] for f in live["findings"]}
+    assert {"run-bytes", "sequence", "dns-tunnel"} <= {k for f in live["findings"] for k in [f["kind"], *f["evidence_kinds"]]}
     samples = {s for f in live["findings"] for s in f["samples"]}
     assert {"PT9936-T1", "PT5698-N1", "PT9006-B1"} <= samples
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
