@@ -53,13 +53,6 @@ def _under_type_checking(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool
     return False
 
 
-def _compiled(name: str) -> bool:
-    """A C extension module of the package (``sandbox.index._kernels``): a leaf, it imports nothing of ours."""
-    parts = name.split(".")
-    return any((ROOT.joinpath(*parts[:-1])).glob(f"{parts[-1]}.*.so")) or \
-        any((ROOT.joinpath(*parts[:-1])).glob(f"{parts[-1]}.*.pyd"))
-
-
 def imports_of(module: str) -> set[str]:
     """The sandbox modules ``module`` imports, anywhere in its source."""
     if MODULES[module].suffix == ".c":
@@ -74,8 +67,7 @@ def imports_of(module: str) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = _resolve(module, node.level, node.module)
-            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES or _compiled(f"{base}.{a.name}") else base
-                     for a in node.names]
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
         else:
             continue
         found.update(n for n in names if n in MODULES and n != module)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 
 from dashboards import create_app
 from sandbox.index import build_index
@@ -41,8 +42,14 @@ def _rig(name: str, url: str, run_dir: Path, live: Path, tmp: Path) -> subproces
 
 
 def _fleet_rows(dash_duo) -> dict[str, str]:
-    rows = dash_duo.find_elements("#fleet-table tbody tr")
-    return {r.text.split()[0]: r.text for r in rows if r.text}
+    """The fleet table's rows by rig.  Live rigs write every 0.25 s and the table is redrawn as they
+    do: rows found just before a redraw are stale by the time they are read, so read again."""
+    while True:
+        try:
+            rows = dash_duo.find_elements("#fleet-table tbody tr")
+            return {r.text.split()[0]: r.text for r in rows if r.text}
+        except StaleElementReferenceException:
+            time.sleep(0.05)
 
 
 def _wait(predicate, what: str, timeout: float) -> float:
