@@ -138,7 +138,7 @@ def register(app: Dash, reader: Reader) -> None:
     def refresh_channels(slow: dict | None, scope: dict | None) -> tuple:
         sig, scoped = _sig_of(slow), _scope(scope)
         return (panels.network_panel(reader.cached(f"net:{scoped.key}", sig, lambda: reader.destinations(scoped))),
-                panels.usb_panel(reader.cached(f"usb:{scoped.key}", sig, lambda: reader.devices("usb", scoped))),
+                panels.usb_panel(reader.cached(f"usb:{scoped.key}", sig, lambda: reader.usb_devices(scoped))),
                 panels.serial_panel(reader.cached(f"serial:{scoped.key}", sig,
                                                   lambda: reader.devices("serial", scoped))))
 

@@ -317,13 +317,29 @@ def _usb_id(meta: dict[str, Any]) -> str:
     return f"{_hex16(vid)}:{_hex16(pid)}"
 
 
+def _severities(counts: dict[str, int]) -> Any:
+    """Findings on a device, worst first: ``2 critical, 1 medium``."""
+    if not counts:
+        return "-"
+    order = [sev for sev in SEVERITY_ORDER if sev in counts]
+    return html.Span([chip(sev, f"{counts[sev]} {sev}") for sev in order], className="sev-counts")
+
+
 def usb_panel(rows: list[dict[str, Any]]) -> list[Any]:
     if not rows:
         return [_empty("no USB traffic captured", "usb-empty")]
-    body = [[r["destination"], _usb_id(r["meta"]), str(r["meta"].get("usb_class", r["meta"].get("class", "-"))),
-             str(r["meta"].get("product", "-")), f"{r['transfers'] or 0:,}", human_bytes(r["bytes_out"]),
-             human_bytes(r["bytes_in"])] for r in rows]
-    return [_table(["device", "VID:PID", "class", "product", "transfers", "written", "read"], body, tid="usb-table")]
+    body = []
+    for r in rows:
+        meta = r["meta"]
+        name = r["destination"]
+        device = html.Span([name, html.Span(" new", className="bad-tag")]) if r["new"] else name
+        files = short_list([f.get("name", "") for f in meta.get("files") or []])
+        carried = f"{r['inner']:,} network flows" if r["inner"] else (files if files else "-")
+        body.append([device, _usb_id(meta), str(meta.get("usb_class", meta.get("class", "-"))),
+                     str(meta.get("product", "-")), f"{r['transfers'] or 0:,}", human_bytes(r["bytes_out"]),
+                     human_bytes(r["bytes_in"]), carried, _severities(r["findings"])])
+    return [_table(["device", "VID:PID", "class", "product", "transfers", "bytes out", "bytes in", "carried",
+                    "findings"], body, tid="usb-table")]
 
 
 def _gaps(meta: dict[str, Any]) -> Any:

@@ -32,6 +32,7 @@ from sandbox.stores import open_source
 PAGE_SIZE = 20  # findings rows per page: one screen, one indexed query of a few ms at 10k findings
 TOP_DESTINATIONS = 50  # network panel rows: an operator scans a short list; the rest are counted
 TOP_DEVICES = 50  # USB devices / serial ports listed: a bench has a handful
+USB_FLOWS = 20_000  # USB flows read for the device panel: a device's own flows and a modem's inner ones
 TIMELINE_SERIES = 8  # lines on the timeline: more are unreadable; smaller destinations fold into "other"
 TIMELINE_POINTS = 600  # points per line, about one per pixel column; buckets widen to fit
 TIMELINE_MARKERS = 500  # finding markers, most severe first; beyond that the chart is noise
@@ -520,6 +521,43 @@ class Reader:
             d["meta"] = _loads(d["meta"], {})
             out.append(d)
         return out
+
+    def usb_devices(self, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
+        """USB devices: who each is (its device flow's metadata), what it carried out and in, the flows
+        found inside it (a network adapter's), its findings by severity, and whether it appeared."""
+        devices: dict[str, dict[str, Any]] = {}
+        of_flow: dict[str, str] = {}
+        where, params = _and(("channel = 'usb'", []), scope.where())
+        for r in self._rows("SELECT flow, dst, destination, packets, bytes_out, bytes_in, meta "
+                            f"FROM flows{where} ORDER BY t_first LIMIT ?", [*params, USB_FLOWS]):
+            meta = _loads(r["meta"], {})
+            via = str(meta.get("via") or "")
+            key = via.split(" > ")[0] if via else f"usb {r['dst']}"
+            d = devices.get(key)
+            if d is None:
+                if len(devices) >= TOP_DEVICES:
+                    continue
+                d = devices[key] = {"device": key, "destination": key, "meta": {}, "transfers": 0, "bytes_out": 0,
+                                    "bytes_in": 0, "inner": 0, "findings": {}, "new": False}
+            of_flow[r["flow"]] = key
+            if via:
+                d["inner"] += 1
+                continue
+            d["destination"] = r["destination"] or key
+            d["meta"] = meta
+            d["transfers"] += r["packets"] or 0
+            d["bytes_out"] += r["bytes_out"] or 0
+            d["bytes_in"] += r["bytes_in"] or 0
+        first = self.dialect.json_first("chain")
+        for r in self._rows(f"SELECT {first} AS device, flow, severity, kind, count(*) AS n "
+                            f"FROM findings{where} GROUP BY {first}, flow, severity, kind", params):
+            d = devices.get(r["device"]) or devices.get(of_flow.get(r["flow"], ""))
+            if d is None:
+                continue
+            if r["kind"] == "usb-device":
+                d["new"] = True
+            d["findings"][r["severity"]] = d["findings"].get(r["severity"], 0) + r["n"]
+        return sorted(devices.values(), key=lambda d: (-sum(d["findings"].values()), -d["bytes_out"], d["device"]))
 
     # -- run coverage ----------------------------------------------------------
     def coverage(self, scope: Scope = EVERYTHING) -> dict[str, Any]:

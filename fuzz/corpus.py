@@ -12,6 +12,7 @@ import hashlib
 import io
 import lzma
 import os
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -32,6 +33,17 @@ from sandbox.captures.writer import (
 from sandbox.model import Payload
 from sandbox.protocols import Dissector
 from sandbox.simulate import wire
+from sandbox.simulate.traffic import INSTRUMENT, Bench
+from sandbox.simulate.usb import (
+    NetworkLink,
+    SerialHost,
+    UsbBench,
+    keyboard,
+    network_adapter,
+    open_writer,
+    serial_adapter,
+    stick_session,
+)
 
 from .targets import TARGETS, encode_records, slug
 
@@ -157,8 +169,43 @@ def decoder_seeds() -> Iterator[bytes]:
                     break
 
 
+def usb_seeds() -> Iterator[bytes]:
+    """The USB bench's devices (stick, USB-serial adapter, network adapters, keyboard) as records."""
+    def stick(w) -> None:
+        stick_session(w, {"RUN/reads.fastq": FASTQ}, fat_bits=16)
+
+    def serial(w) -> None:
+        bench = UsbBench(w)
+        SerialHost(bench, bench.plug(serial_adapter())).xmodem(FASTQ[:600])
+
+    def network(kind: str):
+        def write(w) -> None:
+            usb = UsbBench(w)
+            net = Bench(NetworkLink(usb, usb.plug(network_adapter(kind)), INSTRUMENT), t0=usb.t)
+            net.resolve("x7k2.data.exfil.test", "192.0.2.1")
+        return write
+
+    def hid(w) -> None:
+        UsbBench(w).plug(keyboard())
+
+    kinds = {"isochronous": 0, "interrupt": 1, "control": 2, "bulk": 3}
+    for write in (stick, serial, network("ecm"), network("ncm"), network("rndis"), hid):
+        with tempfile.TemporaryDirectory(prefix="sbx-fuzz-usb-") as tmp:
+            path = Path(tmp) / "usb.pcapng"
+            with open_writer(path) as w:
+                write(w)
+            parts = []
+            for seg in open_capture(path):
+                setup = seg.meta.get("setup") if isinstance(seg.meta.get("setup"), bytes) else b""
+                head = bytes([seg.meta["endpoint"], kinds[seg.meta["transfer"]]])
+                parts.append((seg.meta["direction"], head + setup + seg.data))
+        yield encode_records(parts)[:MAX_SEED]
+
+
 def seeds(target: str) -> Iterator[bytes]:
     kind = TARGETS[target].kind
+    if kind == "usb":
+        return usb_seeds()
     if kind.startswith("capture-"):
         return capture_seeds(kind.removeprefix("capture-"))
     if kind in ("parser", "datagram"):

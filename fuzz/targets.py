@@ -7,6 +7,8 @@ fuzzer: ``tests/fuzz`` runs them over their seeds, ``fuzz/run.py`` under atheris
 
 Stream and datagram parser input is a list of records ``[flags][len hi][len lo][bytes]``: flags
 bit 0 says the direction (1 = out), bit 1 makes the record a gap of ``len`` bytes (streams only).
+USB input is the same records, each a transfer: its first byte the endpoint, the second the
+transfer type (mod 4), then a control transfer's 8-byte setup, then the data.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from pathlib import Path
 from sandbox.captures import CaptureError, open_capture
 from sandbox.captures.capture import READERS
 from sandbox.decode import DECODERS, Budget, expand
-from sandbox.model import FlowInfo
-from sandbox.protocols import DATAGRAM_PARSERS, STREAM_PARSERS
+from sandbox.model import FlowInfo, Segment
+from sandbox.protocols import DATAGRAM_PARSERS, STREAM_PARSERS, Dissector
 from sandbox.protocols.context import FlowContext, ParseError
+from sandbox.protocols.usb import FUNCTIONS
+from sandbox.protocols.usb.function import Transfer
+from sandbox.protocols.usb.raw import RawFunction
 
 # Bytes one decoding step may produce in a target: enough for every decoder's real work, small
 # enough that a bomb costs milliseconds.
@@ -37,7 +42,8 @@ RECORD = struct.Struct("!BH")
 class Target:
     name: str
     run: Callable[[bytes], None]
-    kind: str                 # which seeds fit it: "capture-pcap", "capture-pcapng", "parser", "datagram", "decoder"
+    kind: str                 # which seeds fit it: "capture-pcap", "capture-pcapng", "parser", "datagram", "decoder",
+    #                           "usb" (records whose first two bytes are the endpoint and the transfer type)
 
 
 def slug(name: str) -> str:
@@ -137,6 +143,46 @@ def _datagram_target(cls: type) -> Target:
     return Target(f"parser-{slug(cls.name)}", run, "datagram")
 
 
+# ---- USB ---------------------------------------------------------------------------------------
+
+USB_TRANSFERS = ("isochronous", "interrupt", "control", "bulk")
+
+
+def usb_transfers(data: bytes) -> Iterator[tuple[str, int, str, bytes, bytes]]:
+    """(direction, endpoint, transfer type, setup, data) of each USB record."""
+    for direction, _, chunk, _ in records(data):
+        endpoint = chunk[0] if chunk else 0
+        kind = USB_TRANSFERS[chunk[1] % 4] if len(chunk) > 1 else "bulk"
+        body = chunk[2:]
+        setup, body = (body[:8], body[8:]) if kind == "control" and len(body) >= 8 else (b"", body)
+        yield direction, endpoint, kind, setup, body
+
+
+def _usb_function_target(cls: type) -> Target:
+    def run(data: bytes) -> None:
+        info = FlowInfo("usb host > 1.2", "usb", "usb", "host", 0, "1.2", 0, destination="usb 1.2")
+        fn = cls(FlowContext(flow=info.flow, info=info, shared={}, chain=("usb 1.2", cls.name), channel="usb"))
+        t = 0.0
+        for direction, endpoint, kind, setup, body in usb_transfers(data):
+            t += 0.01
+            cls.detect(body)
+            fn.transfer(Transfer(direction, endpoint, kind, body, t, setup=setup))
+        fn.idle(t + 10)
+        fn.close(t + 20)
+    return Target(f"usb-{slug(cls.name)}", run, "usb")
+
+
+def _usb_device(data: bytes) -> None:
+    """The whole device through the flow table: descriptors, binding, functions, frames re-dissected."""
+    dissector = Dissector()
+    for i, (direction, endpoint, kind, setup, body) in enumerate(usb_transfers(data)):
+        meta = {"direction": direction, "endpoint": endpoint, "transfer": kind, "urb_id": i % 3}
+        if setup:
+            meta["setup"] = setup
+        dissector.feed(Segment(i * 0.01, "usb", "usb", "1.2" if i % 5 else "1.0", 0, "host", 0, body, meta=meta))
+    dissector.close()
+
+
 # ---- decoders --------------------------------------------------------------------------------
 
 def _decoder_target(cls: type) -> Target:
@@ -158,5 +204,7 @@ TARGETS: dict[str, Target] = {
         *(_datagram_target(c) for c in DATAGRAM_PARSERS),
         *(_decoder_target(c) for c in DECODERS),
         Target("decoder-expand", _expand, "decoder"),
+        *(_usb_function_target(c) for c in [*FUNCTIONS, RawFunction]),
+        Target("usb-device", _usb_device, "usb"),
     ]
 }

@@ -21,7 +21,7 @@ from sandbox.correlate import Correlator
 from sandbox.decode import expand
 from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
 from sandbox.decode.repeats import collapse
-from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, View
+from sandbox.model import NOT_EXAMINED_KIND, Finding, FlowInfo, NotExamined, Observation, Payload, View
 
 BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to amortise pickling
 BATCH_ITEMS = 512  # ...and few enough small items that a live dashboard still sees them promptly
@@ -48,6 +48,16 @@ class Unexamined:
         self._rows: dict[tuple[str, str, str], NotExamined] = {}
 
     def add(self, obs: Observation) -> None:
+        if obs.kind == NOT_EXAMINED_KIND:   # a parser could not look into these bytes (no limit hit)
+            what = str(obs.detail.get("what", "not examined"))
+            key = (obs.flow, what, "")
+            if key not in self._rows and len(self._rows) >= MAX_UNEXAMINED_ROWS:
+                key = (OTHER_FLOWS, "", "")
+            row = self._rows.setdefault(key, NotExamined(where=key[0], what=what if key[0] != OTHER_FLOWS
+                                                         else "not examined", packets=0, bytes=0))
+            row["packets"] += 1
+            row["bytes"] += obs.bytes_out
+            return
         limit, decoder = str(obs.detail.get("limit", "")), str(obs.detail.get("decoder", ""))
         key = (obs.flow, limit, decoder)
         if key not in self._rows and len(self._rows) >= MAX_UNEXAMINED_ROWS:
@@ -92,6 +102,9 @@ class Analyzer:
         self.correlator.scan(payload, views)
 
     def observe(self, obs: Observation) -> None:
+        if obs.kind == NOT_EXAMINED_KIND:
+            self._unexamined.add(obs)
+            return
         if obs.kind == DECODE_LIMIT:
             self._unexamined.add(obs)
         self.correlator.observe(obs)

@@ -45,12 +45,19 @@ class Engine:
         self.first_out: dict[str, tuple[int, int]] = {}
 
     def feed(self, segment: Segment) -> None:
-        self._handle(self.dissector.feed(segment))
+        dissector = self.dissector
+        self._handle(dissector.feed(segment))
         if segment.t >= self._next_judgement:
             self._judge_flows(segment.t)
-        info = self.dissector.last
-        if info is None:
-            return
+        if dissector.inner:     # flows of the frames a USB network adapter carried
+            for info in dissector.inner:
+                self._account(info, segment)
+        info = dissector.last
+        if info is not None:
+            self._account(info, segment)
+
+    def _account(self, info: FlowInfo, segment: Segment) -> None:
+        """Books of a flow the Segment touched: live store rows, the timeline, where it first sent."""
         self._touched[info.flow] = info
         self._unjudged[info.flow] = info
         delta = info.bytes_out - self._last_out.get(info.flow, 0)

@@ -25,6 +25,8 @@ MAX_FLOW_ERRORS = 20
 MAX_ERROR_CHARS = 240
 # How the errors past MAX_FLOW_ERRORS are counted where counts are kept (summaries, the report).
 MORE_ERRORS = "more errors not kept"
+# Observation kind of outbound bytes a parser could not look into: a ``not_examined`` row, no finding.
+NOT_EXAMINED_KIND = "not-examined"
 
 
 def severity_rank(severity: str) -> int:

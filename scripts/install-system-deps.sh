@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
-# the hex-dump decoder's tests, headless chromium + driver, nftables for the network tap's transparent mode,
-# curl as a real client, PostgreSQL for the fleet store's tests, which start a cluster of their own with
-# initdb/pg_ctl in a temp dir).
+# the hex-dump decoder's tests, headless chromium + driver, nftables for the network tap's transparent
+# mode, curl as a real client, dosfstools, mtools and exfatprogs for USB stick images, PostgreSQL for the
+# fleet store's tests, which start a cluster of their own with initdb/pg_ctl in a temp dir).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -18,6 +18,11 @@ command -v ip          >/dev/null 2>&1 || need+=(iproute2)
 command -v nft         >/dev/null 2>&1 || need+=(nftables)
 command -v curl        >/dev/null 2>&1 || need+=(curl)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+# USB stick images for the mass-storage tests: FAT12 (mkfs.fat + mtools), exFAT (mkfs.exfat, fsck.exfat)
+PATH="$PATH:/usr/sbin:/sbin"
+command -v mkfs.fat    >/dev/null 2>&1 || need+=(dosfstools)
+command -v mcopy       >/dev/null 2>&1 || need+=(mtools)
+command -v mkfs.exfat  >/dev/null 2>&1 || need+=(exfatprogs)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2

@@ -19,6 +19,7 @@ from sandbox.captures.errors import CaptureError
 from sandbox.captures.hotpath import LINKTYPE_ETHERNET, NET_TCP, ethernet_tcp, pcap_segments
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import LINKTYPES
+from sandbox.captures.links.usb import CUT as USB_CUT
 from sandbox.captures.packet import RawPacket
 from sandbox.captures.pcap import PcapReader
 from sandbox.captures.pcapng import PcapngReader, scan_secrets
@@ -222,6 +223,9 @@ class Capture:
                 return []
             for seg in found:
                 counts[seg.channel, seg.transport] += 1
+                meta = seg.meta
+                if meta is not None and "uncaptured" in meta:   # a link that says what it never kept (USB)
+                    ip.not_examined(USB_CUT, meta["uncaptured"])
             return found
 
         try:

@@ -8,12 +8,12 @@ without importing them.
 from __future__ import annotations
 
 import ipaddress
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
-from sandbox.model import FlowInfo, Observation, Payload
+from sandbox.model import NOT_EXAMINED_KIND, FlowInfo, Observation, Payload
 from sandbox.safetext import safe_text, safe_tree
 
 Endpoint = tuple[str, int]
@@ -22,6 +22,7 @@ MAX_LABEL_PATH = 200  # chain labels are for people; the full URL is in the HTTP
 # per transfer); thousands outstanding means their connections never came, so the oldest go.
 MAX_CLAIMS = 4096
 CLAIMS = "claims"   # key of the claim table in ``shared``
+INJECTED = "injected"   # key in ``shared`` of Segments parsers found inside their own bytes
 
 
 class Claim(NamedTuple):
@@ -90,6 +91,19 @@ class FlowContext:
         table.move_to_end(endpoint)
         if len(table) > MAX_CLAIMS:
             table.popitem(last=False)
+
+    def inject(self, segment: Any) -> None:
+        """Hand the flow table a Segment found inside this flow's bytes (an Ethernet frame a USB
+        network adapter carried): it is dissected as if captured, right after the current one."""
+        queue = self.shared.get(INJECTED)
+        if queue is None:
+            queue = self.shared[INJECTED] = deque()
+        queue.append(segment)
+
+    def blind(self, what: str, size: int, t: float) -> Observation:
+        """Outbound bytes of this flow the rig could not look into: a ``not_examined`` row of the
+        report (the verdict is then inconclusive, never clean), not a finding."""
+        return self.observation(NOT_EXAMINED_KIND, "info", t, bytes_out=size, detail={"what": what})
 
     def error(self, message: str) -> None:
         """Note a protocol error on this flow instead of raising (parsers are total); capped per flow."""
@@ -199,6 +213,29 @@ class DatagramParser(Protocol):
     def detect(data: bytes, sport: int, dport: int) -> bool: ...
 
     def feed(self, direction: str, data: bytes, t: float) -> Items: ...
+
+    def close(self, t: float) -> Items: ...
+
+
+class ChannelParser(Protocol):
+    """The parser of a whole USB device or serial line (``registry.CHANNEL_PARSERS``, by channel).
+
+    It is a stream parser of the flow's two directions (``detect``, ``feed``, ``close``, and an
+    ``idle(t)`` since a line or a device may go quiet for long); one that declares
+    ``feed_segment(direction, segment)`` gets whole Segments instead of their bytes (a USB transfer
+    says its endpoint, type, length and control request in ``segment.meta``).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, ctx: FlowContext) -> None: ...
+
+    @staticmethod
+    def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool: ...
+
+    def feed(self, direction: str, data: bytes, t: float) -> Items: ...
+
+    def idle(self, t: float) -> Items: ...
 
     def close(self, t: float) -> Items: ...
 

@@ -8,8 +8,12 @@ of that flow goes to the raw parser; the run goes on).  Decrypted TLS plaintext 
 ``transport == "tls"``) feeds a second parser lane on the TCP flow it names.  USB and serial
 Segments carry ``meta["direction"]``: ``src`` is the far end (the USB device, the host's serial
 port), ``dst`` the instrument side, which is out; their bytes go to the parsers registered for
-their channel (``CHANNEL_PARSERS``, chosen like stream parsers), else raw.  Serial line events
-(``meta["line"]``: unplug, replug, break) are kept in the flow's meta.
+their channel (``CHANNEL_PARSERS``, chosen like stream parsers), else raw; a channel parser with
+``feed_segment`` gets whole Segments (a USB transfer's endpoint, type, request).  Serial line events
+(``meta["line"]``: unplug, replug, break) are kept in the flow's meta.  A parser that finds Segments
+inside its own bytes (Ethernet frames of a USB network adapter) hands them back (``FlowContext.inject``):
+they are dissected after the Segment that carried them, on flows whose chain starts with the
+carrier's (``meta["via"]``), and ``inner`` lists the flows they touched.
 
 Memory is bounded: active flows are LRU-ordered and evicted when idle or when there are too many;
 an ended flow keeps only its ``FlowInfo``, and past a cap only a share in its destination's summary
@@ -26,7 +30,7 @@ from typing import Any
 
 from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import registry
-from sandbox.protocols.context import Claim, FlowContext, ParseError, take_claim
+from sandbox.protocols.context import INJECTED, Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
 from sandbox.protocols.serial.events import note_line_event
@@ -93,7 +97,7 @@ class _Lane:
 
 class _Flow:
     __slots__ = ("info", "key", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim",
-                 "server")
+                 "server", "via", "channel")
 
     def __init__(self, info: FlowInfo, key: tuple, out: Endpoint, inn: Endpoint, transport: str) -> None:
         self.info = info
@@ -108,6 +112,8 @@ class _Flow:
         self.opener = "out"
         self.claim: Claim | None = None
         self.server: Endpoint | None = None   # set when the flow takes any client port (see _serve)
+        self.via: tuple[str, ...] = ()        # chain of the carrier its Segments were found in
+        self.channel = info.channel           # how its Segments are dissected (``info.channel``: the carrier's)
 
     def take_claim(self, shared: dict[str, Any]) -> None:
         """Pick up a claim on this flow's listening (non-opener) endpoint, else on the other."""
@@ -153,6 +159,7 @@ class Dissector:
         self._local_cache: dict[str, bool] = {}
         self.last: FlowInfo | None = None
         self.last_direction = ""
+        self.inner: list[FlowInfo] = []     # flows the Segments found inside the last one touched
 
     # ---- public -------------------------------------------------------------------------------
 
@@ -167,6 +174,17 @@ class Dissector:
             self._idle_flush(out)
         if self._now >= self._next_sweep:
             self._sweep(out)
+        self._route(seg, out)
+        if self.inner:
+            self.inner = []
+        if INJECTED in self.shared and self.shared[INJECTED]:
+            self._inner(out)
+        last = self.last
+        if last is not None and not (last.bytes_out or last.bytes_in) and self.records.crowded:
+            self.last = None
+        return out
+
+    def _route(self, seg: Segment, out: Items) -> None:
         transport = seg.transport
         if transport == "tcp":
             self._tcp(seg, out)
@@ -174,10 +192,17 @@ class Dissector:
             self._plaintext(seg, out)
         else:
             self._datagram(seg, out)
-        last = self.last
-        if last is not None and not (last.bytes_out or last.bytes_in) and self.records.crowded:
+
+    def _inner(self, out: Items) -> None:
+        """Dissect the Segments parsers found inside the one just fed (``FlowContext.inject``)."""
+        queue = self.shared[INJECTED]
+        last, direction = self.last, self.last_direction
+        while queue:
             self.last = None
-        return out
+            self._route(queue.popleft(), out)
+            if self.last is not None and (not self.inner or self.inner[-1] is not self.last):
+                self.inner.append(self.last)
+        self.last, self.last_direction = last, direction
 
     def tick(self, now: float) -> Items:
         """Advance the clock to capture time ``now`` with no packet: flows idle long enough hand
@@ -189,6 +214,9 @@ class Dissector:
         self._idle_flush(out)
         if self._now >= self._next_sweep:
             self._sweep(out)
+        if self.shared.get(INJECTED):
+            self.inner = []
+            self._inner(out)
         return out
 
     def not_examined(self, where: str = "") -> list[NotExamined]:
@@ -207,6 +235,8 @@ class Dissector:
         while self._active:
             _, flow = self._active.popitem(last=False)
             self._retire(flow, out)
+            if self.shared.get(INJECTED):   # what a closing parser still found goes on to flows of its own
+                self._inner(out)
         return out
 
     # ---- flow table ---------------------------------------------------------------------------
@@ -260,20 +290,27 @@ class Dissector:
     def _new_flow(self, key: tuple, seg: Segment, transport: str, src_is_client: bool, out: Items,
                   oriented: tuple[Endpoint, Endpoint, str] | None = None) -> _Flow:
         out_ep, in_ep, opener = oriented or self._orient(seg, src_is_client)
-        if seg.channel == "serial":     # a line's two ends are ports, named as the rig was told
+        if seg.channel in ("serial", "usb"):     # a line's ports, a USB device: no port numbers
             fid = self._unique(f"{transport} {out_ep[0]} > {in_ep[0]}")
         else:
             fid = self._unique(f"{transport} {_fmt(*out_ep)} > {_fmt(*in_ep)}")
         destination = in_ep[0] if seg.channel == "net" else f"{seg.channel} {in_ep[0]}"
-        info = FlowInfo(flow=fid, channel=seg.channel, transport=transport, src=out_ep[0], sport=out_ep[1],
+        via = seg.meta.get("via") if seg.meta else None
+        # a carrier's frames (a USB modem's) are findings of the carrier's channel: they left through USB
+        channel = str(seg.meta.get("carrier", seg.channel)) if via else seg.channel
+        info = FlowInfo(flow=fid, channel=channel, transport=transport, src=out_ep[0], sport=out_ep[1],
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
         if seg.meta and "tunnel" in seg.meta:    # which tunnel carried it: the flow record says so
             info.meta["tunnel"] = seg.meta["tunnel"]
         self.records.open(info)
         flow = _Flow(info, key, out_ep, in_ep, transport)
+        flow.channel = seg.channel
         flow.opener = opener
         if transport == "tcp":
             flow.take_claim(self.shared)
+        if via:
+            flow.via = tuple(via)
+            info.meta["via"] = " > ".join(flow.via)
         self._active[key] = flow
         if len(self._active) > MAX_ACTIVE_FLOWS:
             _, victim = self._active.popitem(last=False)
@@ -299,7 +336,7 @@ class Dissector:
         return f"{fid} #{n}"
 
     def _context(self, flow: _Flow, chain: tuple[str, ...]) -> FlowContext:
-        return FlowContext(flow=flow.info.flow, info=flow.info, shared=self.shared, chain=chain,
+        return FlowContext(flow=flow.info.flow, info=flow.info, shared=self.shared, chain=flow.via + chain,
                            opener=flow.opener, channel=flow.info.channel)
 
     def _idle_flush(self, out: Items) -> None:
@@ -332,8 +369,8 @@ class Dissector:
         self._next_sweep = now + SWEEP_INTERVAL
         while self._active:
             key, flow = next(iter(self._active.items()))
-            timeout = (CLOSED_LINGER if flow.closed else   # a serial line is one long conversation too
-                       IDLE_TIMEOUT_TCP if flow.transport in ("tcp", "serial") else IDLE_TIMEOUT_UDP)
+            timeout = (CLOSED_LINGER if flow.closed else   # a serial line, a USB device: long conversations too
+                       IDLE_TIMEOUT_TCP if flow.transport in ("tcp", "serial", "usb") else IDLE_TIMEOUT_UDP)
             if now - flow.last <= timeout:
                 # LRU head is the least recently used flow, but a closed flow behind a busy one
                 # can wait: it only holds small state once its parser is closed.
@@ -346,7 +383,7 @@ class Dissector:
         self._finish(flow, out, reason)
         if flow.server is not None:
             client = flow.out if flow.server == flow.inn else flow.inn
-            served = (flow.info.channel, flow.transport, client[0], *flow.server)
+            served = (flow.key[0], flow.transport, client[0], *flow.server)
             if self._served.get(served) is flow:
                 del self._served[served]
         self.records.close(flow.info)
@@ -514,7 +551,10 @@ class Dissector:
             lane = flow.lanes[transport] = _Lane(self._context(flow, (transport,)), kind)
         if transport != "udp" and lane.kind == "datagram" and not lane.decided:
             self._start(flow, lane, RawParser(lane.ctx), t=seg.t, out=out)
-        if seg.data:
+        if lane.kind == "channel" and (seg.data or (meta and "setup" in meta)):
+            self._mark(key, flow)
+            self._lane_segment(flow, lane, direction, seg, out)
+        elif seg.data:
             self._mark(key, flow)
             self._lane_data(flow, lane, direction, seg.data, seg.t, out)
 
@@ -530,6 +570,17 @@ class Dissector:
         if direction in lane.late:
             self._late(flow, lane, direction, data, t, out)
         self._call(flow, lane, "feed", direction, data, t, out)
+
+    def _lane_segment(self, flow: _Flow, lane: _Lane, direction: str, seg: Segment, out: Items) -> None:
+        """A channel lane: the whole Segment goes to a parser that takes them (``feed_segment``)."""
+        if not lane.decided:
+            first = lane.first[direction]
+            if len(first) < DETECT_BYTES:
+                lane.first[direction] = first + seg.data[: DETECT_BYTES - len(first)]
+            lane.pending.append(("segment", direction, seg, seg.t))
+            self._detect(flow, lane, seg.t, out, final=False)
+            return
+        self._call(flow, lane, "segment", direction, seg, seg.t, out)
 
     def _lane_gap(self, flow: _Flow, lane: _Lane, direction: str, size: int, t: float, out: Items) -> None:
         if not lane.decided:
@@ -559,7 +610,7 @@ class Dissector:
         sport, dport = info.sport, info.dport     # as the contract names them: out side, in side
         chosen = None
         parsers = (self.stream_parsers if lane.kind == "stream" else self.datagram_parsers
-                   if lane.kind == "datagram" else self.channel_parsers[info.channel])
+                   if lane.kind == "datagram" else self.channel_parsers[flow.channel])
         for cls in parsers:
             try:
                 hit = (cls.detect(first_out or first_in, sport, dport) if lane.kind == "datagram"
@@ -614,20 +665,23 @@ class Dissector:
         lane.decided = True
         # only a parser that recognised the content takes the client's other ports, not a port hint
         if (lane.kind == "datagram" and lane.pending and not hinted and getattr(parser, "any_client_port", False)
-                and flow.info.channel == "net"):
+                and flow.channel == "net"):
             _, direction, data, _ = lane.pending[0]
             sender, receiver = (flow.out, flow.inn) if direction == "out" else (flow.inn, flow.out)
             self._serve(flow, sender if parser.from_server(data) else receiver)
         lane.first = {"out": b"", "in": b""}
         pending, lane.pending = lane.pending, []
         for op, direction, arg, t_item in pending:
-            self._call(flow, lane, "feed" if op == "data" else "gap", direction, arg, t_item, out)
+            self._call(flow, lane, "feed" if op == "data" else op, direction, arg, t_item, out)
 
     def _call(self, flow: _Flow, lane: _Lane, op: str, direction: str, arg: Any, t: float, out: Items) -> None:
         parser = lane.parser
         try:
             if op == "feed":
                 items = parser.feed(direction, arg, t)
+            elif op == "segment":
+                items = (parser.feed_segment(direction, arg) if hasattr(parser, "feed_segment")
+                         else parser.feed(direction, arg.data, t) if arg.data else [])
             elif op == "gap":
                 items = parser.gap(direction, arg) if hasattr(parser, "gap") else []
             elif op == "idle":
@@ -641,6 +695,8 @@ class Dissector:
             return
         if op == "feed":
             lane.offsets[direction] += len(arg)
+        elif op == "segment":
+            lane.offsets[direction] += len(arg.data)
         elif op == "gap":
             lane.offsets[direction] += arg
 
@@ -654,7 +710,7 @@ class Dissector:
             return   # nothing to fall back to; the raw parser does not raise on bytes
         lane.parser = RawParser(lane.ctx, dict(lane.offsets))
         lane.ctx.info.app = lane.ctx.info.app or "raw"
-        if op in ("feed", "gap"):
+        if op in ("feed", "gap", "segment"):
             self._call(flow, lane, op, direction, arg, t, out)
         else:
             out.extend(lane.parser.close(t))
@@ -687,8 +743,13 @@ class Dissector:
 
 def _space(seg: Segment) -> Any:
     """Where a flow's addresses are unique: its channel, or the channel and the tunnel that carried
-    it (two tunnels may carry the same inner addresses: private networks behind two gateways)."""
+    it (two tunnels may carry the same inner addresses: private networks behind two gateways), or the
+    device whose frames it is (``meta["via"]``)."""
     meta = seg.meta
-    if meta and "tunnel" in meta:
+    if not meta:
+        return seg.channel
+    if "via" in meta:       # frames a USB network adapter carried: two modems may give the same addresses
+        return (seg.channel, *meta["via"])
+    if "tunnel" in meta:
         return seg.channel, meta["tunnel"]
     return seg.channel

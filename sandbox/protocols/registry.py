@@ -2,13 +2,15 @@
 
 Order matters: the Dissector asks each parser's ``detect`` in list order and takes the first
 that says yes; parsers with a specific signature go before ones that guess from ports.  The
-interfaces are ``context.StreamParser`` and ``context.DatagramParser``.  The Dissector reads the
-lists when it is made, so a parser appended here (a plugin, a test) is used by later ones.
+interfaces are ``context.StreamParser``, ``context.DatagramParser`` and ``context.ChannelParser``
+(``tests/protocols/test_channel_parsers_conformance.py`` runs one suite on every channel parser).
+The Dissector reads the lists when it is made, so a parser appended here (a plugin, a test) is
+used by later ones.
 """
 
 from __future__ import annotations
 
-from sandbox.protocols.context import DatagramParser, StreamParser
+from sandbox.protocols.context import ChannelParser, DatagramParser, StreamParser
 from sandbox.protocols.dns import DnsParser, DnsTcpParser
 from sandbox.protocols.ftp import FtpDataParser, FtpParser
 from sandbox.protocols.http1 import Http1Parser
@@ -16,6 +18,7 @@ from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smtp import SmtpParser
 from sandbox.protocols.tls import TlsParser
+from sandbox.protocols.usb import UsbDeviceParser
 from sandbox.protocols.websocket import WebSocketParser
 
 STREAM_PARSERS: list[type[StreamParser]] = [
@@ -31,6 +34,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
 DATAGRAM_PARSERS: list[type[DatagramParser]] = [
     DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
 ]
-CHANNEL_PARSERS: dict[str, list[type[StreamParser]]] = {
+CHANNEL_PARSERS: dict[str, list[type[ChannelParser]]] = {
     "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded
+    "usb": [UsbDeviceParser],  # the whole device: descriptors, then class decoders (sandbox.protocols.usb.FUNCTIONS)
 }

@@ -46,6 +46,10 @@ RULES: dict[str, tuple[str, str, str, str]] = {
     "dns-tunnel": ("DnsTunnel", "Data carried in DNS query names",
                    "Query names with long, high-entropy labels under one zone: data leaving through the "
                    "resolver. High when run data was found in them.", "high"),
+    "usb-device": ("NewUsbDevice", "A storage, network or serial USB device appeared on the instrument",
+                   "A USB device that can carry data off the instrument (a stick, a modem or network adapter, a "
+                   "USB-serial adapter) was plugged in during the session: what it carried is in the other "
+                   "findings on its device.", "medium"),
     "encrypted": ("EncryptedFlow", "An encrypted flow the rig did not decrypt",
                   "Informational: without keys the rig judges this flow by destination and volume only.", "info"),
 }

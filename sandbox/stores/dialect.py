@@ -47,6 +47,12 @@ class Dialect:
             return f"json_extract({expr}, '$.{key}')"
         return f"{self.json_text(expr, key)}::bigint"
 
+    def json_first(self, column: str) -> str:
+        """The first element of a JSON array column, as text."""
+        if self.name == "sqlite":
+            return f"json_extract({column}, '$[0]')"
+        return f"({column}::jsonb ->> 0)"
+
     def each(self, column: str, alias: str, objects: bool = False) -> str:
         """A FROM item with one row per element of a JSON array column, the element in ``alias.value``
         (text for strings; with ``objects`` the element itself, read with ``json_text``/``json_num``)."""

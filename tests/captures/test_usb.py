@@ -22,7 +22,7 @@ def _tshark(path, display: str, field: str) -> list[str]:
 
 def test_usbmon_bulk_in_transfers_match_tshark(shared_data):
     path = shared_data / "captures" / "usb" / "km003c_usbmon_orig_adc_50hz.6.pcapng"
-    segs = [s for s in open_capture(path) if (s.src, s.sport) == ("3.5", 2)]
+    segs = [s for s in open_capture(path) if (s.src, s.meta["endpoint"]) == ("3.5", 0x82)]
     expected = _tshark(path, 'usb.src=="3.5.2"', "usb.capdata")
     assert [s.data.hex() for s in segs] == [x.replace(":", "") for x in expected]
     assert {(s.channel, s.transport, s.dst, s.meta["direction"], s.meta["transfer"]) for s in segs} == {
@@ -38,7 +38,8 @@ def test_usbmon_host_to_device_is_out(shared_data):
 
 def test_usbpcap_interrupt_in_matches_tshark(shared_data):
     path = shared_data / "captures" / "usb" / "usbmon-tools_usbpcap1_hid.pcapng"
-    segs = [s for s in open_capture(path) if (s.src, s.sport, s.meta["direction"]) == ("1.1", 1, "in")]
+    segs = [s for s in open_capture(path) if (s.src, s.meta["endpoint"], s.meta["transfer"]) == ("1.1", 0x81,
+                                                                                                 "interrupt")]
     lengths = [int(x) for x in _tshark(path, 'usb.src=="1.1.1" && usb.data_len > 0', "usb.data_len")]
     assert [len(s.data) for s in segs] == lengths and len(segs) == 246
 
@@ -64,5 +65,5 @@ def test_usbmon_48_and_64_byte_headers_round_trip(tmp_path):
             w.write(header(b"C", 3, 0x81, b"from device", mmapped), 2.0)
             w.write(header(b"C", 3, 0x02, b"", mmapped), 3.0)         # completion of the OUT: no data
         segs = list(open_capture(path))
-        assert [(s.src, s.sport, s.meta["direction"], s.data) for s in segs] == [
-            ("2.7", 2, "out", b"to device"), ("2.7", 1, "in", b"from device")]
+        assert [(s.src, s.sport, s.meta["endpoint"], s.meta["direction"], s.data) for s in segs] == [
+            ("2.7", 0, 0x02, "out", b"to device"), ("2.7", 0, 0x81, "in", b"from device")]

@@ -65,3 +65,52 @@ def test_finding_appears_live_and_verdict_turns(dash_duo, empty_store, screensho
     dash_duo.wait_for_contains_text("#last-update", "session finished", timeout=LIVE_S)
     assert dash_duo.get_logs() == []
     screenshot(dash_duo, "dashboard_live_leak")
+
+
+def test_usb_panel_lists_devices_classes_bytes_out_and_findings_per_device(dash_duo, tmp_path, screenshot):
+    """A store filled by a real replay of the USB bench: a stick given a FASTQ.gz, a USB modem
+    carrying an upload, a keyboard; the panel names each device, its class, what it took out and
+    the findings on it."""
+    from sandbox.replay import replay
+    from sandbox.simulate import ensure_demo
+    from sandbox.simulate.runfolder import sample_fastqs
+    from sandbox.simulate.traffic import INSTRUMENT, Bench
+    from sandbox.simulate.usb import (
+        NetworkLink,
+        UsbBench,
+        keyboard,
+        network_adapter,
+        open_writer,
+        stick_session,
+    )
+    from sandbox.simulate.wire import http_request, http_response
+    from sandbox.store import Store
+    from tests.hw.test_watch import REPO
+
+    run = ensure_demo(REPO / "captures" / "demo")[0]
+    fastq = next(iter(sample_fastqs(run).values())).read_bytes()
+    capture = tmp_path / "sbx-usb-bench.pcapng"
+    with open_writer(capture) as w:
+        stick_session(w, {"RUN/reads.fastq.gz": fastq})
+        usb = UsbBench(w, t0=w.t + 1)
+        usb.next_address = 5
+        usb.plug(keyboard())
+        net = Bench(NetworkLink(usb, usb.plug(network_adapter("rndis")), INSTRUMENT), t0=usb.t)
+        conv = net.connect(("203.0.113.50", 80))
+        net.exchange(conv, http_request("POST", "/up", "upload.example.net", fastq), http_response(b"{}"))
+        net.close(conv)
+    store = Store(tmp_path / "store.sqlite")
+    replay([capture], [run], store=store, cache_dir=tmp_path / "cache")
+    store.close()
+    dash_duo.start_server(create_app(str(tmp_path / "store.sqlite")))
+    dash_duo.wait_for_element("#usb-table", timeout=LOAD_S)
+    dash_duo.wait_for_contains_text("#usb-table", "HUAWEI_MOBILE", timeout=LOAD_S)
+    rows = {r.text.split()[1]: r.text for r in dash_duo.find_elements("#usb-table tbody tr")}
+    stick_row, modem_row, keyboard_row = rows["1.2"], rows["1.6"], rows["1.5"]
+    assert "0781:5583" in stick_row and "msc" in stick_row and "Ultra Fit" in stick_row and " new" in stick_row
+    assert "/RUN/reads.fastq.gz" in stick_row and "critical" in stick_row and "medium" in stick_row
+    assert "12d1:14dc" in modem_row and "rndis" in modem_row and "network flows" in modem_row
+    assert "critical" in modem_row
+    assert "046d:c31c" in keyboard_row and "hid" in keyboard_row and keyboard_row.rstrip().endswith("-")
+    assert dash_duo.get_logs() == []
+    screenshot(dash_duo, "dashboard_usb")

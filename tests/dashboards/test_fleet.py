@@ -36,7 +36,8 @@ def _everything(reader: Reader, scope: Scope = EVERYTHING) -> dict:
         "pages": [reader.findings_page(f, s, scope=scope) for f in filters for s in sorts[:1]]
         + [reader.findings_page(FindingFilter(), s, scope=scope) for s in sorts],
         "timeline": reader.timeline(scope), "net": reader.destinations(scope), "usb": reader.devices("usb", scope),
-        "serial": reader.devices("serial", scope), "coverage": reader.coverage(scope),
+        "serial": reader.devices("serial", scope), "usb_devices": reader.usb_devices(scope),
+        "coverage": reader.coverage(scope),
         "totals": reader.flow_totals(scope), "options": reader.filter_options(scope),
         "finding": reader.finding("F00001", scope), "flow": reader.flow(upload_flow(1).flow),
     })

@@ -69,6 +69,17 @@ def test_table_rows_are_short():
     assert tip["files"]["value"] == "x/y/R1.fastq (100.0%)" and tip["samples"]["value"] == "a, b, c, d"
 
 
+def test_usb_panel_row_per_device():
+    row = {"device": "usb 1.6", "destination": "usb 1.6 12d1:14dc HUAWEI", "transfers": 133, "bytes_out": 82_000,
+           "bytes_in": 5_800, "inner": 2, "new": True, "findings": {"medium": 1, "critical": 2},
+           "meta": {"vid": 0x12D1, "pid": 0x14DC, "usb_class": "rndis", "product": "HUAWEI"}}
+    stick = {**row, "device": "usb 1.2", "destination": "usb 1.2", "inner": 0, "new": False, "findings": {},
+             "meta": {"files": [{"name": "/RUN/a.fastq.gz"}]}}
+    out = text(panels.usb_panel([row, stick]))
+    assert "usb 1.6 12d1:14dc HUAWEI  new" in out and "2 network flows" in out and "80.1 KB" in out
+    assert out.index("2 critical") < out.index("1 medium") and "/RUN/a.fastq.gz" in out
+
+
 def test_usb_ids_in_any_form():
     assert panels._usb_id({"vid": 0x0781, "pid": 0x5583}) == "0781:5583"
     assert panels._usb_id({"idVendor": "1d6b", "idProduct": "0002"}) == "1d6b:0002"

@@ -28,7 +28,7 @@ def test_store_without_tables_reads_empty(tmp_path):
     assert r.summary()["total"] == 0 and not r.summary()["leak"]
     assert r.findings_page(FindingFilter()) == ([], 0)
     assert r.timeline()["series"] == {} and r.coverage()["files"] == []
-    assert r.destinations()["rows"] == [] and r.devices("usb") == []
+    assert r.destinations()["rows"] == [] and r.devices("usb") == [] and r.usb_devices() == []
 
 
 def test_reader_cannot_write(reader):
@@ -43,6 +43,13 @@ def test_summary_and_verdict(reader, small_store):
     assert s["runs"][0]["run_id"] == RUN_ID and s["runs"][0]["samples"] == SAMPLES
     assert {c["channel"]: c["drops"] for c in s["captures"]} == {"net": 0, "usb": 2}
     assert {c["channel"]: c["flows"] for c in reader.flow_totals()} == {"net": 2, "usb": 1, "serial": 1}
+
+
+def test_usb_devices_with_their_findings(reader):
+    (stick,) = reader.usb_devices()
+    assert (stick["device"], stick["destination"], stick["meta"]["product"]) == ("usb 1.4", "1.4", "SanDisk Ultra Fit")
+    assert (stick["bytes_out"], stick["bytes_in"], stick["transfers"]) == (3_145_728, 4_096, 812)
+    assert stick["findings"] == {"high": 1} and stick["inner"] == 0 and stick["new"] is False
 
 
 def test_clean_until_high(empty_store):

@@ -13,10 +13,12 @@ from fuzz.targets import TARGETS, encode_records, records
 from sandbox.captures.capture import READERS
 from sandbox.decode import DECODERS
 from sandbox.protocols import DATAGRAM_PARSERS, STREAM_PARSERS
+from sandbox.protocols.usb import FUNCTIONS
 
 
 def test_every_reader_parser_and_decoder_has_a_target() -> None:
-    assert len(TARGETS) == len(READERS) + len(STREAM_PARSERS) + len(DATAGRAM_PARSERS) + len(DECODERS) + 1
+    usb = len(FUNCTIONS) + 2        # every class decoder, the raw fallback, the whole device
+    assert len(TARGETS) == len(READERS) + len(STREAM_PARSERS) + len(DATAGRAM_PARSERS) + len(DECODERS) + 1 + usb
 
 
 def test_parser_input_records_round_trip() -> None:

@@ -265,10 +265,11 @@ def test_usb_transfers_are_oriented_by_their_direction():
 
     d, items = _run([usb(1.0, "in", b"device says"), usb(2.0, "out", b"host writes")])
     (info,) = d.flows.values()
-    assert info.flow == "usb host > 3.6:1" and info.destination == "usb 3.6"
+    assert info.flow == "usb host > 3.6" and info.destination == "usb 3.6"
     assert (info.bytes_out, info.bytes_in, info.channel) == (11, 11, "usb")
+    # undescribed endpoints go raw: OUT to the correlator, IN is context only
     assert {(p.direction, p.data, p.chain, p.channel) for p in items} == {
-        ("in", b"device says", ("usb",), "usb"), ("out", b"host writes", ("usb",), "usb")}
+        ("out", b"host writes", ("usb 3.6", "raw"), "usb")}
 
 
 _ENDPOINTS = [("10.0.0.2", 40000), ("10.0.0.9", 80), ("10.0.0.9", 53), ("2001:db8::1", 443)]

@@ -114,13 +114,11 @@ def test_mitmproxy_dying_mid_session_is_said_live_and_makes_the_verdict_inconclu
                             stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + WAIT_S
-        mitm = []
-        while not mitm and time.monotonic() < deadline and proc.poll() is None:
-            mitm = [p for p in psutil.process_iter(["cmdline"])
-                    if "mitmdump" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
-            time.sleep(0.2)
+        while time.monotonic() < deadline and proc.poll() is None and not _session_live(db):
+            time.sleep(0.2)      # the session begins once every tap is up (and watched)
+        mitm = [p for p in psutil.process_iter(["cmdline"])
+                if "mitmdump" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
         assert mitm, proc.communicate(timeout=WAIT_S)
-        time.sleep(1.0)       # the tap is up once the session has begun writing its store
         mitm[0].kill()
         while time.monotonic() < deadline:
             if db.exists() and Reader(str(db)).summary()["verdict"] == "inconclusive":
@@ -138,3 +136,16 @@ def test_mitmproxy_dying_mid_session_is_said_live_and_makes_the_verdict_inconclu
     blind = json.loads(report.read_text())["not_examined"]
     assert [n["where"] for n in blind] == ["net regular"]
     assert not leftovers(tmp_path)
+
+
+def _session_live(db: Path) -> bool:
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return bool(con.execute("SELECT 1 FROM session WHERE key = 'live'").fetchall())
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return False

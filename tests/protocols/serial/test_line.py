@@ -81,4 +81,5 @@ def test_line_events_reach_the_flow_books_and_other_channels_stay_raw():
     assert (info.meta["baud"], info.meta["gap_count"], info.meta["gap_seconds"]) == (9600, 1, 1.5)
     usb = Segment(1.0, "usb", "usb", "1.4", 2, "host", 0, b"\x55" * 40, meta={"direction": "out"})
     dis, payloads = run([usb])
-    assert [p.chain for p in payloads] == [("usb",)] and dis.flows["usb host > 1.4:2"].app == "raw"
+    # a USB device has parsers of its own: bytes nothing describes go raw, named by the device
+    assert [p.chain for p in payloads] == [("usb 1.4", "raw")] and dis.flows["usb host > 1.4"].app == "usb"
