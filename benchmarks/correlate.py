@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -138,6 +139,7 @@ def main() -> None:
     print("findings of the leak views:", ", ".join(f"{n} {sev} {kind}" for (sev, kind), n in sorted(counts.items())))
     if args.json:
         args.json.write_text(json.dumps({"load_average": load, "kinds": figures}, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

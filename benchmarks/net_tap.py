@@ -8,7 +8,10 @@ how long after the upload's last byte the leak it ends with is in the store (the
 the run data comes last, after MB of other bytes the correlator must get through first); and the
 same for a small leak on an idle rig (target under 1 s).
 
-    .venv/bin/python benchmarks/net_tap.py [--mb 200]
+    .venv/bin/python benchmarks/net_tap.py [--mb 200] [--rounds 5]
+
+The three run side by side and take turns, upload after upload (a shared machine's load then weighs
+on each alike); medians are printed, with the CPU seconds each part used.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
+import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,11 +32,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hw.net.mitm import mitmdump  # noqa: E402
+from hw.net.ca import ensure_ca  # noqa: E402
+from hw.net.mitm import STREAM_LARGE_BODIES, mitmdump  # noqa: E402
+from hw.net.tap import NetTap  # noqa: E402
 from sandbox.captures import open_capture  # noqa: E402
 from sandbox.simulate import ensure_demo  # noqa: E402
 from tests.hw.net.servers import https_sink, make_pki  # noqa: E402
@@ -101,14 +110,47 @@ def recording_complete(pcap: Path, proxy_port: int) -> tuple[int, int, int]:
     return got, sum(s[1] for s in spans.values()), cap.stats.drops
 
 
+class Cpu:
+    """CPU seconds (user + system) a process and its children used between two readings."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                name = " ".join(p.cmdline()[:3])
+            except psutil.Error:
+                continue
+            kind = ("mitmproxy" if "mitmdump" in name else "dumpcap" if "dumpcap" in name
+                    else "analysis" if "sandbox" in name or "python" in name else p.name())
+            out[kind] = out.get(kind, 0.0) + t.user + t.system
+        return out
+
+
+def timed(body: Path, url: str, port: int, ca: Path, cpu: list[Cpu]) -> tuple[float, float, dict]:
+    """One upload; (seconds, time.time() at its end, CPU seconds per part during it)."""
+    before = [c.read() for c in cpu]
+    secs, t_end = upload(body, url, port, ca)
+    used: dict[str, float] = {}
+    for b, c in zip(before, cpu, strict=True):
+        for k, v in c.read().items():
+            used[k] = used.get(k, 0.0) + v - b.get(k, 0.0)
+    return secs, t_end, used
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=5, help="uploads through each, interleaved (medians printed)")
     args = ap.parse_args()
     run_dir, _ = ensure_demo(ROOT / "captures" / "demo")
     tmp = Path(tempfile.mkdtemp(prefix="sbx-net-bench-"))
     pki = make_pki(tmp / "pki", ["localhost", "127.0.0.1"])
-    server, _ = https_sink(pki)
+    server, received = https_sink(pki)
+    received.add = lambda body: None       # the server keeps nothing: rounds of 200 MB would add up
     url = f"https://localhost:{server.server_address[1]}"
     leak = gzip.decompress(next((run_dir / "Data/Intensities/BaseCalls").glob("PT9936*.fastq.gz")).read_bytes())
     body = tmp / "upload.bin"
@@ -120,69 +162,81 @@ def main() -> None:
     small = tmp / "small.fastq"
     small.write_bytes(leak)
     size_mb = body.stat().st_size / 1e6
-    print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {ROOT.name}")
+    print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, interleaved")
+    conf = tmp / "ca"
+    ensure_ca(conf)
+    ca = conf / "mitmproxy-ca-cert.pem"
 
     # 1. mitmproxy alone, as the rig runs it (same streaming), no addon
-    port = free_port()
-    conf = tmp / "ca"
-    from hw.net.ca import ensure_ca
-
-    ensure_ca(conf)
-    alone = subprocess.Popen([mitmdump(), "--listen-host", "127.0.0.1", "--listen-port", str(port), "--set",
+    port_alone = free_port()
+    alone = subprocess.Popen([mitmdump(), "--listen-host", "127.0.0.1", "--listen-port", str(port_alone), "--set",
                               f"confdir={conf}", "--set", f"ssl_verify_upstream_trusted_ca={pki.ca}",
-                              "--set", "stream_large_bodies=1m", "--set", "flow_detail=0"],
+                              "--set", f"stream_large_bodies={STREAM_LARGE_BODIES}", "--set", "flow_detail=0"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, alone)
-        secs_alone, _ = upload(body, f"{url}/alone", port, conf / "mitmproxy-ca-cert.pem")
-    finally:
-        alone.terminate()
-        alone.wait()
-    print(f"  mitmproxy alone:            {size_mb / secs_alone:7.1f} MB/s  ({secs_alone:.1f} s)")
-
-    # 2. the tap recording only (mitmproxy + addon + recorder + dumpcap, nothing analysing)
-    from hw.net.tap import NetTap
-
+    # 2. the tap recording only (mitmproxy + addon writing the feed + dumpcap, nothing analysing)
     tap = NetTap("regular", "127.0.0.1:0", ca_dir=conf, upstream_ca=pki.ca)
-    tap.start(tmp / "rec-only")
-    try:
-        secs_tap, _ = upload(body, f"{url}/tap", tap.port, conf / "mitmproxy-ca-cert.pem")
-    finally:
-        tap.stop()
-    print(f"  the tap recording only:     {size_mb / secs_tap:7.1f} MB/s  ({secs_tap:.1f} s)  "
-          f"{secs_tap / secs_alone - 1:+.1%}")
-
     # 3. the rig: sandbox watch with the network tap, correlating live
-    port = free_port()
+    port_rig = free_port()
     db, rec = tmp / "store.sqlite", tmp / "rec"
     rig = subprocess.Popen([sys.executable, "-m", "sandbox.cli", "watch", "--run", str(run_dir), "--mode", "regular",
-                            "--listen", f"127.0.0.1:{port}", "--ca-dir", str(conf), "--upstream-ca", str(pki.ca),
+                            "--listen", f"127.0.0.1:{port_rig}", "--ca-dir", str(conf), "--upstream-ca", str(pki.ca),
                             "--record", str(rec), "--db", str(db), "--quiet", "--cache-dir", str(tmp / "cache"),
                             "--report", str(tmp / "report.json")], cwd=ROOT, stdout=subprocess.DEVNULL)
+    results: dict[str, list[tuple[float, dict]]] = {"alone": [], "tap": [], "rig": []}
+    lates: list[float] = []
     try:
+        wait_port(port_alone, alone)
+        tap.start(tmp / "rec-only")
         deadline = time.monotonic() + 300
         while not store_rows(db, "SELECT value FROM session WHERE key = 'live'"):
             if rig.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the rig did not start")
             time.sleep(0.2)
-        secs_rig, t_end = upload(body, f"{url}/rig", port, conf / "mitmproxy-ca-cert.pem")
-        print(f"  through the rig:            {size_mb / secs_rig:7.1f} MB/s  ({secs_rig:.1f} s)")
-        print(f"  overhead vs mitmproxy alone: {secs_rig / secs_alone - 1:+.1%}  (target <= +10%)")
-        late = finding_latency(db, "PUT /rig", t_end)
-        print(f"  leak at the end of the {size_mb:.0f} MB upload in the store {late:+.2f} s after its last byte")
+        cpu_alone, cpu_tap, cpu_rig = [Cpu(alone.pid)], [Cpu(tap._mitm.pid), Cpu(tap._dumpcap.proc.pid)], [Cpu(rig.pid)]
+        for i in range(args.rounds):
+            secs, _, used = timed(body, f"{url}/alone{i}", port_alone, ca, cpu_alone)
+            results["alone"].append((secs, used))
+            secs, _, used = timed(body, f"{url}/tap{i}", tap.port, ca, cpu_tap)
+            results["tap"].append((secs, used))
+            secs, t_end, used = timed(body, f"{url}/rig{i}", port_rig, ca, cpu_rig)
+            results["rig"].append((secs, used))
+            lates.append(finding_latency(db, f"PUT /rig{i}", t_end))
+            print(f"  round {i + 1}: " + "  ".join(f"{k} {size_mb / v[-1][0]:6.1f} MB/s" for k, v in results.items())
+                  + f"  leak found {lates[-1]:+.1f} s after the upload", flush=True)
+        med = {k: statistics.median(s for s, _ in v) for k, v in results.items()}
+        print(f"median of {args.rounds}:")
+        for k, label in (("alone", "mitmproxy alone"), ("tap", "the tap recording only"),
+                         ("rig", "the rig analysing live")):
+            cpu = {part: statistics.median(u.get(part, 0.0) for _, u in results[k]) for part in
+                   sorted({p for _, u in results[k] for p in u})}
+            over = "" if k == "alone" else f"  {med[k] / med['alone'] - 1:+.1%} (target <= +10%)"
+            print(f"  {label:24s} {size_mb / med[k]:7.1f} MB/s  ({med[k]:.2f} s){over}")
+            print(f"  {'':24s} CPU s: " + ", ".join(f"{p} {v:.2f}" for p, v in cpu.items())
+                  + f"; total {sum(cpu.values()):.2f}")
+        loop = {k: statistics.median(u.get("mitmproxy", 0.0) for _, u in v) for k, v in results.items()}
+        print(f"  mitmproxy's own CPU (its one event loop: the serial stage): alone {loop['alone']:.2f} s, with our "
+              f"addon {loop['tap']:.2f} s ({loop['tap'] / loop['alone'] - 1:+.0%}); with a spare core for dumpcap and "
+              f"the analysis, that is the overhead left")
+        print(f"  leak at the end of the {size_mb:.0f} MB upload in the store {statistics.median(lates):+.2f} s after "
+              f"its last byte (median)")
         lag = store_rows(db, "SELECT value FROM session WHERE key = 'lag_bytes'")
         print(f"    (analysis lag when found: {json.loads(lag[0][0]) / 1e6 if lag else 0:.0f} MB recorded, not yet read)")
         time.sleep(3)   # an idle rig
-        _, t_small = upload(small, f"{url}/small", port, conf / "mitmproxy-ca-cert.pem")
+        _, t_small = upload(small, f"{url}/small", port_rig, ca)
         quick = finding_latency(db, "PUT /small", t_small)
         print(f"  small leak on an idle rig in the store {quick:+.2f} s after its last byte  (target < 1 s)")
     finally:
         rig.send_signal(signal.SIGTERM)
         rig.wait(WAIT_S)
-    got, span, drops = recording_complete(rec / "net.pcapng", port)
+        tap.stop()
+        alone.terminate()
+        alone.wait()
+    got, span, drops = recording_complete(rec / "net.pcapng", port_rig)
     print(f"  recording: {got / 1e6:.1f} MB of the client's TCP payload, stream span {span / 1e6:.1f} MB, "
           f"drops {drops}: {'complete' if got >= span and drops == 0 else 'INCOMPLETE'}")
     server.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

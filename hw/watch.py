@@ -84,7 +84,7 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
 def _analysis_yields(analyzer) -> None:
     """Record first: once the taps run, analysis (this thread, the worker) yields the CPU to them.
 
-    A tap's processes (mitmproxy, dumpcap, recorders) keep their priority; when both want the CPU,
+    A tap's processes (mitmproxy, dumpcap, serial bridges) keep their priority; when both want the CPU,
     the recording keeps pace with the instrument and the analysis lags, says so, and catches up."""
     try:
         os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + ANALYSIS_NICE))

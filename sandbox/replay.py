@@ -12,8 +12,9 @@ from sandbox.captures import CaptureError, open_capture
 from sandbox.engine import Engine
 from sandbox.index import build_index
 from sandbox.report.profile import Profile
+from sandbox.ring import RingReplaySource, group_rings
 from sandbox.runs import RunFolderError
-from sandbox.session import CaptureSource, Session, SessionResult
+from sandbox.session import CaptureSource, Session, SessionResult, Source
 from sandbox.store import Store
 
 # Below this much capture a second process costs more (fork, pickling) than it saves.
@@ -65,7 +66,10 @@ def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | Non
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         session = Session(engine, indexes, store=store, mode="replay", errors=errors, progress=progress,
                           profile=profile, inputs=replay_inputs(keylog, instrument))
-        sources = [CaptureSource(path, keylog_bytes, errors=errors) for path in captures]
+        # a ring buffer's files are one capture: its TLS sessions run on from file to file
+        sources: list[Source] = [RingReplaySource(group, keylog_bytes, errors=errors) if len(group) > 1
+                                 else CaptureSource(group[0], keylog_bytes, errors=errors)
+                                 for group in group_rings(captures)]
         return session.run(sources)
     finally:
         if isinstance(analyzer, AnalyzerProcess):

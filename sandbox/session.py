@@ -423,7 +423,13 @@ class Session:
         """Where each finding's flow first sent data (``locate``); ``offsets`` at the end, when the
         recordings are closed."""
         first_out = self.engine.first_out
-        named = {f.flow: (sources[at[0]].name, at[1]) for f in findings if (at := first_out.get(f.flow)) is not None}
+        named = {}
+        for f in findings:
+            at = first_out.get(f.flow)
+            if at is not None and at[1] > 0 and f.flow not in named:
+                source = sources[at[0]]
+                # a ring's frames are numbered across its files: the file, and the frame there
+                named[f.flow] = source.locate(at[1]) if hasattr(source, "locate") else (source.name, at[1])
         return locate(findings, named, offsets)
 
 

@@ -1,17 +1,21 @@
-"""The instrument traffic sandbox's mitmproxy addon: hands what mitmproxy sees to the rig.
+"""The instrument traffic sandbox's mitmproxy addon: records what mitmproxy sees for the rig.
 
-    mitmdump -s hw/net/addon.py --set sandbox_socket=/path/to/feed.sock [--set sandbox_judge=...]
+    mitmdump -s hw/net/addon.py --set sandbox_feed=RECORD_DIR/feed/proxied.pcapng \
+             [--set sandbox_ready=FILE] [--set sandbox_judge=...]
 
 For each TLS connection mitmproxy terminates (whose plaintext the raw recording cannot show until
-its keys are injected) it sends the rig every request head, body piece (streamed requests included),
-response head, WebSocket and TCP message, over a local socket.  Hooks never wait on the rig:
-the socket is written without blocking mitmproxy's event loop unless the rig is 64 MB behind.
-Message lists mitmproxy keeps per connection are trimmed as they are handed over (multi-day runs).
+its keys are injected) it records every request head, body piece (streamed requests included),
+response head, WebSocket and TCP message in the feed recording (``feed``), which the rig's session
+follows.  Record first: a piece is in the file (the page cache) before mitmproxy sends it on; each
+is one ``writev`` of the bytes mitmproxy holds, so the event loop pays a copy into the page cache and
+nothing else (a disk that stalls slows the instrument down, nothing is lost).  Message lists
+mitmproxy keeps per connection are trimmed as they are recorded (multi-day runs).
 
-With ``sandbox_judge`` set (``sandbox watch --block``), each request is held until the rig has
-judged it, and killed before the upstream receives its body when it carries run data or goes
-where the bench may not; connections to unlisted names are refused in ``server_connect``.
-Without ``sandbox_socket`` the addon does nothing, so it loads anywhere.
+With ``sandbox_judge`` set (``sandbox watch --block``), each request, and each WebSocket message the
+instrument sends after an upgrade, is held until the rig has judged it, and killed (a message: dropped,
+its connection closed) before the upstream receives it when it carries run data or goes where the
+bench may not; connections to unlisted names are refused in ``server_connect``.
+Without ``sandbox_feed`` the addon does nothing, so it loads anywhere.
 """
 
 from __future__ import annotations
@@ -25,24 +29,18 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 try:
-    from hw.net import events
+    from hw.net.feed import FeedWriter
 except ImportError:   # loaded by path (mitmdump -s) from mitmproxy's environment: find our package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from hw.net import events
+    from hw.net.feed import FeedWriter
 
 from mitmproxy import ctx, http  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-# Frames queued for the rig before hooks wait for it: the rig only appends them to a file, so this
-# is reached only when its disk stalls (backpressure then slows the instrument, nothing is lost).
-MAX_QUEUED_BYTES = 64 << 20
-# Kernel buffer of the feed socket: a few hundred body pieces in flight before the loop has to wait.
-SOCKET_BUFFER = 4 << 20
 # A held request nobody judged within this long is killed: with --block, unjudged never passes.
 HOLD_TIMEOUT_S = 60.0
 # Messages of a TCP/WebSocket connection mitmproxy keeps after they were handed over.
@@ -63,88 +61,6 @@ def _address(addr) -> list:
     except ValueError:
         pass
     return [host, int(addr[1])]
-
-
-def _headers(headers) -> list[list[str]]:
-    return [[k.decode("latin-1"), v.decode("latin-1")] for k, v in headers.fields]
-
-
-class _Link:
-    """One socket to the rig, written from mitmproxy's event loop without blocking it: what the
-    socket does not take at once waits (as views, never copied) until the loop sees it writable.
-    Past MAX_QUEUED_BYTES the rig is that far behind: the loop waits for it (backpressure)."""
-
-    def __init__(self, path: str, on_lost) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
-        self.sock.connect(path)
-        self.sock.setblocking(False)
-        self.loop = asyncio.get_running_loop()
-        self.pending: deque[memoryview] = deque()
-        self.queued = 0
-        self.closed = False
-        self.on_lost = on_lost
-        self.sent = 0
-
-    def send(self, head: bytes, data: bytes = b"") -> None:
-        if self.closed:
-            return
-        self.sent += 1
-        was_idle = not self.pending
-        self.pending.append(memoryview(head))
-        if data:
-            self.pending.append(memoryview(data))
-        self.queued += len(head) + len(data)
-        if was_idle:
-            self._drain()
-            if self.pending and not self.closed:
-                self.loop.add_writer(self.sock.fileno(), self._drain)
-        if self.queued > MAX_QUEUED_BYTES:
-            self._drain(block=True)
-
-    def _drain(self, block: bool = False) -> None:
-        if block:
-            self.sock.setblocking(True)
-        try:
-            while self.pending:
-                n = self.sock.sendmsg(list(itertools.islice(self.pending, 64)))
-                self.queued -= n
-                while n:
-                    head = self.pending[0]
-                    if len(head) <= n:
-                        n -= len(head)
-                        self.pending.popleft()
-                    else:
-                        self.pending[0] = head[n:]
-                        n = 0
-                if not block:
-                    break
-        except BlockingIOError:
-            pass
-        except OSError as exc:
-            self._lose(exc)
-            return
-        finally:
-            if block:
-                self.sock.setblocking(False)
-        if not self.pending:
-            self.loop.remove_writer(self.sock.fileno())
-
-    def _lose(self, exc: OSError) -> None:
-        self.closed = True
-        self.loop.remove_writer(self.sock.fileno())
-        self.on_lost(f"the rig's feed socket failed: {exc}")
-
-    def close(self) -> None:
-        if not self.closed and self.pending:
-            self._drain(block=True)
-        self.closed = True
-        try:
-            self.loop.remove_writer(self.sock.fileno())
-            self.sock.shutdown(socket.SHUT_WR)
-        except (OSError, ValueError):
-            pass
-        self.sock.close()
 
 
 class _Judge:
@@ -190,7 +106,7 @@ class _Judge:
 
 class SandboxTap:
     def __init__(self) -> None:
-        self.feed: _Link | None = None
+        self.feed: FeedWriter | None = None
         self.judge: _Judge | None = None
         self.conns: dict[str, int] = {}          # mitmproxy client id -> our connection number
         self.msgs: dict[str, int] = {}           # flow id -> message number on its connection
@@ -198,32 +114,47 @@ class SandboxTap:
         self.approved: set[str] = set()          # client ids with a request judged allowed
 
     def load(self, loader) -> None:
-        loader.add_option("sandbox_socket", str, "", "Unix socket of the sandbox rig's feed (empty: addon idle).")
+        loader.add_option("sandbox_feed", str, "",
+                          "pcapng file the sandbox rig follows: what mitmproxy read inside TLS (empty: addon idle).")
+        loader.add_option("sandbox_ready", str, "",
+                          "File written once mitmproxy listens: where, and the WireGuard client configs (JSON).")
         loader.add_option("sandbox_judge", str, "",
                           "Unix socket of the sandbox rig's judge: hold each request until judged (--block).")
 
     def running(self) -> None:
-        if ctx.options.sandbox_socket:
-            self.feed = _Link(ctx.options.sandbox_socket, self._lost)
-            servers = ctx.master.addons.get("proxyserver").servers
-            self._send(events.HELLO, 0, {
-                "listen": [_address(a) for s in servers for a in s.listen_addrs],
-                "wireguard": [s.client_conf() for s in servers if hasattr(s, "client_conf")]})
+        if ctx.options.sandbox_feed:
+            try:
+                self.feed = FeedWriter(Path(ctx.options.sandbox_feed))
+            except OSError as exc:
+                self._lost(f"cannot write the sandbox feed recording: {exc}")
+                return
         if ctx.options.sandbox_judge:
             self.judge = _Judge(ctx.options.sandbox_judge, asyncio.get_running_loop())
+        if ctx.options.sandbox_ready:
+            servers = ctx.master.addons.get("proxyserver").servers
+            ready = Path(ctx.options.sandbox_ready)
+            tmp = ready.with_name(ready.name + ".tmp")
+            tmp.write_text(json.dumps({"listen": [_address(a) for s in servers for a in s.listen_addrs],
+                                       "wireguard": [s.client_conf() for s in servers if hasattr(s, "client_conf")]}))
+            tmp.replace(ready)
 
     def done(self) -> None:
         if self.feed is not None:
-            self.feed.close()
+            self.feed.close_file()
+            self.feed = None
 
     def _lost(self, why: str) -> None:
         log.error(why)
+        self.feed = None
         ctx.master.shutdown()   # blind is worse than stopped: the instrument loses its way out
 
-    def _send(self, kind: int, conn: int, meta: dict | None = None, data: bytes = b"",
-              t: float | None = None) -> None:
+    def _record(self, method: str, conn: int, *args) -> None:
+        """``FeedWriter.<method>(conn, now, *args)``; a failed write stops the proxy."""
         if self.feed is not None:
-            self.feed.send(events.encode_head(kind, time.time() if t is None else t, conn, meta, len(data)), data)
+            try:
+                getattr(self.feed, method)(conn, time.time(), *args)
+            except OSError as exc:
+                self._lost(f"the sandbox feed recording failed: {exc}")
 
     # -- connections ----------------------------------------------------------------------
     def _content_mode(self, client) -> bool:
@@ -239,15 +170,16 @@ class SandboxTap:
         mode = client.proxy_mode.type_name
         return server.address if mode in ("transparent", "wireguard") else client.sockname
 
-    def _open(self, client, server) -> int:
+    def _open(self, client, server) -> int | None:
         number = self.conns.get(client.id)
-        if number is None:
+        if number is None and self.feed is not None:
             number = self.conns[client.id] = next(self.numbers)
-            dst = self._dst(client, server)
             # t: from the connection's start on, its plaintext is in the feed (see reframe)
-            self._send(events.CONN, number, {"client": _address(client.peername), "dst": _address(dst),
-                                             "tls": bool(client.tls), "alpn": (client.alpn or b"").decode("latin-1"),
-                                             "mode": client.proxy_mode.type_name}, t=client.timestamp_start)
+            try:
+                self.feed.open(number, _address(client.peername), _address(self._dst(client, server)),
+                               client.timestamp_start)
+            except OSError as exc:
+                self._lost(f"the sandbox feed recording failed: {exc}")
         return number
 
     def _conn(self, flow) -> int | None:
@@ -261,8 +193,8 @@ class SandboxTap:
     def client_disconnected(self, client) -> None:
         number = self.conns.pop(client.id, None)
         self.approved.discard(client.id)
-        if number is not None:
-            self._send(events.CLOSE, number)
+        if number is not None and self.feed is not None:
+            self.feed.close(number)
 
     # -- HTTP ----------------------------------------------------------------------------------
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -271,18 +203,16 @@ class SandboxTap:
             return
         req = flow.request
         msg = self.msgs[flow.id] = next(self.numbers)
-        target = req.authority if req.method == "CONNECT" else req.path
-        self._send(events.REQUEST, conn, {"msg": msg, "method": req.method, "target": target,
-                                          "version": req.http_version, "scheme": req.scheme,
-                                          "authority": req.authority or req.host_header or "",
-                                          "headers": _headers(req.headers)})
+        target = req.data.authority if req.method == "CONNECT" else req.data.path
+        authority = req.data.authority or (req.host_header or "").encode("utf-8", "surrogateescape")
+        self._record("request", conn, msg, req.data.method, target, req.http_version, list(req.headers.fields),
+                     req.data.scheme, authority)
         if self.judge is None:
             # stream every request body through us piece by piece: nothing buffered, nothing missed
             flow.request.stream = lambda data, conn=conn, msg=msg: self._piece(conn, msg, data)
 
     def _piece(self, conn: int, msg: int, data: bytes) -> bytes:
-        for i in range(0, len(data), events.MAX_PIECE):
-            self._send(events.BODY, conn, {"msg": msg}, data[i: i + events.MAX_PIECE])
+        self._record("body", conn, msg, data)
         return data
 
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -291,18 +221,21 @@ class SandboxTap:
         if conn is not None and msg is not None:
             if not flow.request.stream and flow.request.raw_content:
                 self._piece(conn, msg, flow.request.raw_content)
-            trailers = _headers(flow.request.trailers) if flow.request.trailers else []
-            self._send(events.END, conn, {"msg": msg, "trailers": trailers})
+            self._record("end", conn, msg, list(flow.request.trailers.fields) if flow.request.trailers else [])
             self.msgs[flow.id] = msg          # the response head names it too
         if self.judge is not None:
             await self._hold(flow)
 
-    async def _hold(self, flow: http.HTTPFlow) -> None:
+    async def _judged(self, flow: http.HTTPFlow, op: str) -> dict:
+        """The rig's verdict on what ``flow`` just sent (in the recordings already: writes are synchronous)."""
         client = flow.client_conn
         dst = self._dst(client, flow.server_conn)
-        answer = await self.judge.ask({"op": "request", "client": _address(client.peername), "dst": _address(dst),
-                                       "host": flow.request.pretty_host, "t": time.time(),
-                                       "frames": self.feed.sent if self.feed else 0})
+        return await self.judge.ask({"op": op, "client": _address(client.peername), "dst": _address(dst),
+                                     "host": flow.request.pretty_host, "t": time.time()})
+
+    async def _hold(self, flow: http.HTTPFlow) -> None:
+        client = flow.client_conn
+        answer = await self._judged(flow, "request")
         if answer.get("allow"):
             self.approved.add(client.id)
         else:
@@ -315,8 +248,8 @@ class SandboxTap:
         if conn is None or msg is None or flow.response is None:
             return
         resp = flow.response
-        self._send(events.RESPONSE, conn, {"msg": msg, "status": resp.status_code, "reason": resp.reason,
-                                           "version": resp.http_version, "headers": _headers(resp.headers)})
+        self._record("response", conn, msg, resp.status_code, resp.data.reason, resp.http_version,
+                     list(resp.headers.fields))
         if resp.status_code >= 200:
             self.msgs.pop(flow.id, None)
 
@@ -324,19 +257,36 @@ class SandboxTap:
         self.msgs.pop(flow.id, None)
 
     # -- after an upgrade, raw TCP -------------------------------------------------------------
-    def websocket_message(self, flow: http.HTTPFlow) -> None:
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
         conn = self.conns.get(flow.client_conn.id)
         messages = flow.websocket.messages
-        if conn is not None and messages:
+        if messages:
             m = messages[-1]
-            self._send(events.WEBSOCKET, conn, {"from_client": m.from_client, "text": m.is_text}, m.content)
+            if conn is not None:
+                self._record("websocket", conn, m.from_client, m.is_text, m.content)
+            if self.judge is not None and m.from_client:
+                # held like a request (mitmproxy relays nothing more on this connection meanwhile)
+                answer = await self._judged(flow, "message")
+                if not answer.get("allow"):
+                    log.warning(f"sandbox: blocked a WebSocket message to {flow.request.pretty_url}: "
+                                f"{answer.get('reason')}")
+                    m.drop()
+                    self._cut(flow.client_conn)
         del messages[:-KEEP_MESSAGES]
+
+    @staticmethod
+    def _cut(client) -> None:
+        """Close a connection mid-stream: mitmproxy 11 cannot kill a WebSocket flow (its #4711), so
+        its connection handler closes the instrument's side, which ends the upstream one too."""
+        handler = ctx.master.addons.get("proxyserver").connections.get(client.id)
+        if handler is not None:
+            handler.close_connection(client)
 
     def tcp_message(self, flow) -> None:
         conn = self._conn(flow)
         if conn is not None and flow.messages:
             m = flow.messages[-1]
-            self._send(events.TCP, conn, {"from_client": m.from_client}, m.content)
+            self._record("tcp", conn, m.from_client, m.content)
         del flow.messages[:-KEEP_MESSAGES]
 
     # -- policy ----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class Dumpcap:
         """The recording's files: the one file, or the ring's in order."""
         if self.ring is None:
             return [self.out] if self.out.exists() else []
-        from hw.net.ring import ring_files
+        from sandbox.ring import ring_files
 
         return ring_files(self.out.parent, self.out.stem)
 

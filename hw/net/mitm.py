@@ -39,6 +39,7 @@ class MitmOptions:
     port: int
     confdir: Path
     feed: Path
+    ready: Path
     judge: Path | None = None
     upstream_ca: Path | None = None
 
@@ -46,7 +47,7 @@ class MitmOptions:
         cmd = [mitmdump(), "--mode", self.mode, "--listen-host", self.host,
                "--listen-port", str(self.port), "--set", f"confdir={self.confdir}",
                "--set", "termlog_verbosity=warn", "--set", "flow_detail=0",
-               "-s", str(ADDON), "--set", f"sandbox_socket={self.feed}"]
+               "-s", str(ADDON), "--set", f"sandbox_feed={self.feed}", "--set", f"sandbox_ready={self.ready}"]
         if self.upstream_ca is not None:   # the bench's own servers, signed by its own CA
             cmd += ["--set", f"ssl_verify_upstream_trusted_ca={self.upstream_ca}"]
         if self.judge is not None:

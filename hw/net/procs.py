@@ -1,4 +1,4 @@
-"""Child processes of a tap (mitmdump, dumpcap, the recorder): they die with the rig, never orphaned.
+"""Child processes of a tap (mitmdump, dumpcap): they die with the rig, never orphaned.
 
 Each runs in its own session, so Ctrl-C reaches only ``sandbox watch``, which stops them in order
 (traffic first, then the recordings); ``PR_SET_PDEATHSIG`` kills them if the rig itself is killed.

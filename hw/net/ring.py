@@ -3,24 +3,19 @@
 dumpcap names them ``STEM_NNNNN_YYYYmmddHHMMSS.pcapng`` and closes a file before it opens the next,
 so once a newer file exists the current one is complete: it is read to its end, then the next is
 followed.  A session of days then keeps each file at a bounded size (and, with a file count, the
-disk bounded: dumpcap deletes the oldest, so analysis must keep up within the ring's span).
+disk bounded: dumpcap deletes the oldest, so analysis must keep up within the ring's span).  Frames
+are numbered on across the files, as ``sandbox replay`` of the ring numbers them (``sandbox.ring``),
+so live and replay point at the same file and frame.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 from sandbox.model import NotExamined, Segment
+from sandbox.ring import ring_files, ring_name
 from sandbox.session import WRITER_DELAY_S, CaptureSource, SourceHealth
-
-
-def ring_files(folder: Path, stem: str) -> list[Path]:
-    """The ring's files in dumpcap's order (by their number)."""
-    pattern = re.compile(rf"{re.escape(stem)}_(\d+)_\d+\.pcapng$")
-    found = [(int(m.group(1)), p) for p in folder.glob(f"{stem}_*.pcapng") if (m := pattern.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 class RingSource:
@@ -28,11 +23,13 @@ class RingSource:
 
     def __init__(self, folder: Path, stem: str, channel: str = "net") -> None:
         self.folder, self.stem = Path(folder), stem
-        self.name = str(self.folder / f"{stem}_*.pcapng")
+        self.name = ring_name(self.folder, stem)
         self.channel = channel
         self.done = False
         self.current: CaptureSource | None = None
         self.read: list[Path] = []
+        self.offsets: list[int] = []          # frames in the files before each one
+        self._frames = 0
         self._finished = SourceHealth(self.name, channel)
         self._blind: list[NotExamined] = []
         self._finishing = False
@@ -52,10 +49,15 @@ class RingSource:
                 return []
             self.current = CaptureSource(path, follow=True, channel=self.channel)
             self.read.append(path)
+            self.offsets.append(self._frames)
         out = self.current.poll(limit)
         if not out and not self.current.done and (self._next() is not None or self._finishing):
             self.current.finish()       # a newer file exists: dumpcap closed this one
             out = self.current.poll(limit)
+        offset = self.offsets[-1]
+        if offset:
+            for seg in out:
+                seg.frame += offset
         if self.current.done:
             self._retire()
         if out:
@@ -68,10 +70,16 @@ class RingSource:
         h = cur.health()
         f = self._finished
         f.packets, f.bytes, f.drops = f.packets + h.packets, f.bytes + h.bytes, f.drops + h.drops
+        self._frames += h.packets
         f.errors.extend(h.errors)
         self._blind.extend(cur.not_examined())
         cur.close()
         self.current = None
+
+    def locate(self, frame: int) -> tuple[str, int]:
+        """The file a (ring-wide) frame number is in, and its number there."""
+        i = max((i for i, off in enumerate(self.offsets) if off < frame), default=0)
+        return (str(self.read[i]), frame - self.offsets[i]) if self.read else (self.name, frame)
 
     def watermark(self, now: float) -> float:
         if self.done:

@@ -5,8 +5,8 @@
     ...                                                  # tap.ca.cert_file: what it trusts
     tap.stop()
 
-Record first: dumpcap writes ``net.pcapng`` (the instrument-facing interface, raw), the recorder
-writes ``feed/proxied.pcapng`` (what mitmproxy read inside TLS) before the session reads either.
+Record first: dumpcap writes ``net.pcapng`` (the instrument-facing interface, raw), our addon inside
+mitmdump writes ``feed/proxied.pcapng`` (what mitmproxy read inside TLS) before the session reads either.
 The session follows both: plaintext on the wire from the raw recording, TLS contents from the feed;
 a replay of ``net.pcapng`` (its TLS keys injected at the end) gives the same findings.
 """
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -91,7 +89,6 @@ class NetTap:
         self.wireguard_conf: list[str] = []
         self.notes: list[str] = []
         self._dumpcap: Dumpcap | None = None
-        self._recorder: subprocess.Popen | None = None
         self._mitm: subprocess.Popen | None = None
         self._redirect: Redirect | None = None
         self._runtime: Path | None = None
@@ -154,53 +151,37 @@ class NetTap:
         self._dumpcap = Dumpcap(iface, session_dir / RAW_FILE, bpf, self.netns, ring=self.ring)
         self._dumpcap.start()
         self._runtime = Path(tempfile.mkdtemp(prefix="sbx-net-"))     # short paths for the sockets
-        feed_sock = self._runtime / "feed.sock"
-        self._recorder = spawn([sys.executable, "-m", "hw.net.recorder", "--socket", str(feed_sock),
-                                "--out", str(session_dir / FEED_FILE)], stdout=subprocess.PIPE,
-                               cwd=Path(__file__).resolve().parents[2])
-        self._expect(self._recorder, "listening", None)
+        ready = self._runtime / "ready.json"
         judge_sock = None
         if self.judge is not None:
             judge_sock = self._runtime / "judge.sock"
             self.judge.listen(judge_sock)
         keylog = session_dir / KEYLOG_FILE
         os.close(os.open(keylog, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # secrets: private
-        opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder, feed_sock, judge_sock, self.upstream_ca)
+        opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder, session_dir / FEED_FILE, ready, judge_sock,
+                           self.upstream_ca)
         env = {**os.environ, "MITMPROXY_SSLKEYLOGFILE": str(keylog)}
         log_path = self._mitm_log = session_dir / "mitmdump.log"
         with open(log_path, "wb") as log:
             self._mitm = spawn(opts.command(), netns=self.netns, env=env, stdout=log, stderr=subprocess.STDOUT)
-        hello = self._expect(self._recorder, "ready", log_path)
-        # the first that ended is the one named: mitmproxy's end also ends the recorder's feed
+        hello = self._expect(ready, log_path)
         self.watch.add("mitmproxy", self._mitm, "the instrument's connections through the rig failed: nothing "
                        "was carried, recorded or examined")
-        self.watch.add("the tap's recorder", self._recorder, "what mitmproxy read inside TLS was not recorded nor "
-                       "examined live (the raw recording holds it encrypted, with the keys)")
         self.watch.add("dumpcap", self._dumpcap.proc, "the raw recording ended and the traffic in it was not examined")
         self.wireguard_conf = [c for c in hello.get("wireguard", []) if c]
         if self._redirect is not None:      # last: the instrument's TCP goes to a listening mitmproxy
             self._redirect.install()
 
-    def _expect(self, proc: subprocess.Popen, word: str, mitm_log: Path | None) -> dict:
-        """Wait for ``word`` on the recorder's stdout; TapError when a process dies first."""
-        assert proc.stdout is not None
+    def _expect(self, ready: Path, mitm_log: Path) -> dict:
+        """Wait for our addon's ``ready`` file (mitmproxy listens, the feed is open); TapError when it dies first."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        buf = b""
         while time.monotonic() < deadline:
-            if mitm_log is not None and self._mitm is not None and self._mitm.poll() is not None:
+            if ready.exists():
+                return json.loads(ready.read_text())
+            if self._mitm is not None and self._mitm.poll() is not None:
                 raise TapError(f"mitmproxy did not start: {_mitm_reason(mitm_log)}")
-            ready, _, _ = select.select([proc.stdout], [], [], 0.1)
-            if ready:
-                chunk = os.read(proc.stdout.fileno(), 4096)
-                if not chunk:
-                    raise TapError("the tap's recorder stopped at start")
-                buf += chunk
-                for line in buf.decode(errors="replace").splitlines():
-                    if line.startswith(word):
-                        rest = line[len(word):].strip()
-                        return json.loads(rest) if rest.startswith("{") else {}
-        raise TapError(f"the network tap did not start within {START_TIMEOUT_S:.0f} s"
-                       + (f": {_mitm_reason(mitm_log)}" if mitm_log else ""))
+            time.sleep(0.05)
+        raise TapError(f"the network tap did not start within {START_TIMEOUT_S:.0f} s: {_mitm_reason(mitm_log)}")
 
     def started_lines(self) -> list[str]:
         """What the engineer needs once the tap is up: where to point the instrument, what it trusts."""
@@ -226,8 +207,7 @@ class NetTap:
         try:
             if self._redirect is not None:
                 self._redirect.remove()
-            stop(self._mitm)
-            stop(self._recorder)   # ends by itself when mitmproxy hangs up
+            stop(self._mitm)       # its addon closes the feed recording
             self.notes += _addon_errors(self._mitm_log)
             if self.judge is not None:
                 self.judge.close()

@@ -85,6 +85,7 @@ class _Acc:
     files: dict[str, _FileEvidence] = field(default_factory=dict)  # byte evidence per run file
     view_bytes: int = 0  # view bytes that matched any run file (a place several files share: once)
     bitmap: np.ndarray | None = None  # matched k-mers of the run (sequence evidence)
+    seq_matched: np.ndarray | None = None  # k-mers the bitmap marks, per sample set of the index
     seq_bases: int = 0
     seq_windows: int = 0
     seq_samples: set[str] = field(default_factory=set)
@@ -244,8 +245,13 @@ class Correlator:
             self._count_payload(acc, payload, token)
             if acc.bitmap is None:
                 acc.bitmap = np.zeros(len(ix.km) // 8 + 1, dtype=np.uint8)
-            _set_bits(acc.bitmap, hit.rows)
-            sids = sorted_unique(np.asarray(ix.km_sid[hit.rows]))
+                acc.seq_matched = np.zeros(len(ix.sample_sets), dtype=np.int64)
+            # counted as they are marked, so a finding never unpacks the bitmap (a live session
+            # asks for findings every flush)
+            hit_sids = np.asarray(ix.km_sid[hit.rows])
+            new = _set_bits(acc.bitmap, hit.rows)
+            acc.seq_matched += np.bincount(hit_sids[new], minlength=len(ix.sample_sets))
+            sids = sorted_unique(hit_sids)
             for sid in sids.tolist():
                 acc.seq_samples.update(ix.sample_sets[sid])
             acc.seq_bases += hit.bases
@@ -446,8 +452,8 @@ class Correlator:
         shares go to ``detail``."""
         i = a.seq_index
         ix = self.indexes[i]
-        rows = np.flatnonzero(np.unpackbits(a.bitmap, bitorder="little")[: len(ix.km)])
-        matched = np.bincount(np.asarray(ix.km_sid[rows]), minlength=len(ix.sample_sets))
+        matched = a.seq_matched
+        kmers = int(matched.sum())
         shares = {}
         for sid, n in enumerate(matched.tolist()):
             for s in ix.sample_sets[sid]:
@@ -455,7 +461,7 @@ class Correlator:
         # samples sharing a genome share most k-mers; the ones only a sample has say which it was
         exclusive = {ix.sample_sets[sid][0]: n for sid, n in enumerate(matched.tolist())
                      if n and len(ix.sample_sets[sid]) == 1}
-        floor = max(MIN_EXCLUSIVE_KMERS, EXCLUSIVE_SHARE * len(rows))
+        floor = max(MIN_EXCLUSIVE_KMERS, EXCLUSIVE_SHARE * kmers)
         if any(n >= floor for n in exclusive.values()):
             samples = {s for s, n in exclusive.items() if n >= floor}
         else:
@@ -464,7 +470,7 @@ class Correlator:
             self._sample_totals[i] = ix.sample_kmer_totals()
         totals = self._sample_totals[i]
         share = {s: round(n / totals[s], 6) for s, n in shares.items() if n and totals.get(s)}
-        detail.update({"exclusive_kmers": exclusive, "kmers": int(len(rows)), "windows": a.seq_windows,
+        detail.update({"exclusive_kmers": exclusive, "kmers": kmers, "windows": a.seq_windows,
                        "sample_share": share})
         if (share and max(share.values()) >= CRITICAL_SHARE) or a.seq_bases >= CRITICAL_BYTES:
             return samples, a.seq_bases, "critical"
@@ -500,14 +506,17 @@ def _union_length(starts: np.ndarray, ends: np.ndarray) -> int:
     return int(reach[-1] - s[0] - gaps) if len(s) else 0
 
 
-def _set_bits(bitmap: np.ndarray, rows: np.ndarray) -> None:
-    """Set bit ``row`` (little-endian within bytes) for sorted distinct rows, one OR per byte."""
+def _set_bits(bitmap: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Set bit ``row`` (little-endian within bytes) for sorted distinct rows, one OR per byte;
+    returns the mask of the rows whose bit was not set before."""
     if not len(rows):
-        return
+        return np.zeros(0, dtype=bool)
     byte = rows >> 3
+    new = (bitmap[byte] >> (rows & 7).astype(np.uint8)) & 1 == 0
     starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
     bits = np.left_shift(1, rows & 7).astype(np.uint8)
     bitmap[byte[starts]] |= np.bitwise_or.reduceat(bits, starts)
+    return new
 
 
 def _attribute(q: np.ndarray, loc: np.ndarray, first: np.ndarray, last: np.ndarray,

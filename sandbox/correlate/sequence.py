@@ -38,10 +38,18 @@ class ViewKmers:
     """The canonical k-mers of one view's DNA runs (positions in the runs' joined buffer)."""
 
     kmers: np.ndarray
-    starts: np.ndarray  # offset of the k-mer in ``runs.joined``
     runs: DnaRuns
+    _starts: np.ndarray | None = field(default=None, repr=False)
     _wid: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _place: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)), repr=False)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """Offset of each k-mer in ``runs.joined``: computed only for a view with hits (most DNA
+        sent is not the run's, and then the offsets are never needed)."""
+        if self._starts is None:
+            self._starts = canonical(self.runs.joined, K)[1]
+        return self._starts
 
     def window_ids(self, shift: int) -> np.ndarray:
         """Window of every k-mer in the tiling shifted by ``shift``: run number * stride + window
@@ -62,10 +70,10 @@ def view_kmers(data: bytes) -> ViewKmers | None:
     runs = dna_runs(data, K)
     if not len(runs):
         return None
-    kmers, starts = canonical(runs.joined, K)
+    kmers, _ = canonical(runs.joined, K, starts=False)
     if not len(kmers):
         return None
-    return ViewKmers(kmers, starts, runs)
+    return ViewKmers(kmers, runs)
 
 
 @dataclass
@@ -99,22 +107,23 @@ def _candidates(w: np.ndarray, need: int) -> np.ndarray:
 
 
 def _looked_up(index: RunIndex, vk: ViewKmers) -> tuple[np.ndarray, np.ndarray]:
-    """(found, row in ``index.km`` or -1) of the view's k-mers worth a lookup.
+    """(found, row in ``index.km`` or -1) of the view's k-mers worth a lookup (rows empty when
+    no probe was found).
 
     A sampled index holds only k-mers whose hash is below its threshold: only those are looked up.
     An exact one is probed every PROBE_STRIDE k-mers first; only near a probe that hits (two
     windows either side) is every k-mer looked up, so unrelated sequence costs one lookup in eight.
     """
     n = len(vk.kmers)
-    found = np.zeros(n, dtype=bool)
-    row_of = np.full(n, -1, dtype=np.int64)
     if index.km_scale > 1:
         near = np.flatnonzero(kmer_hash(vk.kmers) <= max_hash(index.km_scale))
     else:
         probes = np.flatnonzero(index.lookup_kmers(vk.kmers[::PROBE_STRIDE])[0]) * PROBE_STRIDE
         if not len(probes):
-            return found, row_of
+            return np.zeros(n, dtype=bool), np.empty(0, dtype=np.int64)
         near = np.flatnonzero(_covered(np.maximum(probes - 2 * WINDOW, 0), np.minimum(probes + 2 * WINDOW + 1, n), n))
+    found = np.zeros(n, dtype=bool)
+    row_of = np.full(n, -1, dtype=np.int64)
     hit, rows = index.lookup_kmers(vk.kmers[near])
     found[near[hit]] = True
     row_of[near[hit]] = rows

@@ -256,7 +256,8 @@ class MultipartSplitter:
         meta = dict(self._meta)
         if self._part_pieces:
             meta["piece"] = self._part_pieces
-        suffix = self._suffix
+        # a body cut inside a part's headers has no label yet: it is named by its number
+        suffix = self._suffix or (part_label(self._meta, f"{self._number}{self.parts + 1}"),)
         if cut:
             meta["truncated"] = True
             suffix = (suffix[0] + "(truncated)",)

@@ -1,7 +1,8 @@
 /* The per-byte kernels of the run index and the correlator, compiled when the package is installed.
 
    Byte winnowing (k-gram hashes, the low-information mask, window minima), canonical 2-bit DNA
-   k-mers and their evidence test, and lookups in sorted tables.  Each function reads buffers
+   k-mers and their evidence test, lookups in sorted tables, and the runs of an alphabet the text
+   decoders (base64, hex) start from.  Each function reads buffers
    (bytes, numpy arrays), writes into arrays the caller allocated, and runs without the GIL so
    threads share the work.  The numpy reference in tests/index/oracle.py defines every result;
    the constants below must equal sandbox/index/winnow.py and kmers.py (checked at import). */
@@ -15,11 +16,17 @@
 #include <emmintrin.h>
 #endif
 
-/* Hot loops get a second copy compiled for CPUs with a popcount instruction (chosen at load). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* Hot loops get more copies: for CPUs with AVX-512 (64-bit vector multiplies and unsigned compares:
+   the k-gram keys and window minima vectorise) and with a popcount instruction (chosen at load). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "popcnt", "default")))  /* x86-64-v4: GCC 11 */
+#define INLINE __attribute__((always_inline)) inline
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define HOT __attribute__((target_clones("popcnt", "default")))
+#define INLINE __attribute__((always_inline)) inline
 #else
 #define HOT
+#define INLINE inline
 #endif
 
 /* --- winnowing (sandbox/index/winnow.py) ------------------------------------------------------ */
@@ -35,21 +42,23 @@
 #define LOW_INFO UINT64_MAX
 #define BASE UINT64_C(0x100000001B3)
 #define MIX UINT64_C(0xBF58476D1CE4E5B9)
-#define LANES 4                    /* independent rolling hashes: one alone is latency-bound */
+#define LANES 4                    /* independent rolling hashes (rolling_hashes names four) */
 #define BUCKET_MUL UINT64_C(0x9E3779B97F4A7C15)  /* multiplicative hash of table keys (Bloom bits) */
 #define CHAIN (16 * W)             /* positions per step: keys, mask and minima stay in L1/L2 */
 
 static uint64_t INV_BASE;          /* BASE**-1 modulo 2**64 */
 static uint64_t TOP[256];          /* c * BASE**(K-1): the byte entering a rolling k-gram */
+static uint64_t POW[K];            /* BASE**t: a k-gram hash as K independent products */
 static uint8_t POP8[256];
 
 static inline int max_breaks(int p) { return p == 1 ? BREAKS_P1 : BREAKS; }
 
 static inline int pop16(uint32_t m) { return POP8[m & 0xFF] + POP8[(m >> 8) & 0xFF]; }
 
+/* sum of b[t] * BASE**t: Horner's rule would be one chain of K multiplications. */
 static inline uint64_t kgram_poly(const uint8_t *b) {
     uint64_t h = 0;
-    for (int t = K - 1; t >= 0; t--) h = h * BASE + b[t];
+    for (int t = 0; t < K; t++) h += b[t] * POW[t];
     return h;
 }
 
@@ -152,7 +161,7 @@ static inline uint64_t breaks_step(const uint8_t *b, uint64_t lanes) {
 }
 
 /* low[i - start] for the k-grams i in [start, end) of b (n bytes; every k-gram lies inside). */
-HOT static void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t start, Py_ssize_t end,
+static INLINE void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t start, Py_ssize_t end,
                                uint8_t *low) {
     uint64_t lanes = 0;
     Py_ssize_t at = -2;  /* the k-gram ``lanes`` describes */
@@ -175,28 +184,44 @@ HOT static void low_info_range(const uint8_t *b, Py_ssize_t n, Py_ssize_t start,
     }
 }
 
-/* Keys of k-grams [start, end): (hash prefix, capped below LOW_INFO | position), LOW_INFO where
-   low.  First the hashes, LANES stretches rolled side by side (a roll reads the byte after the
-   k-gram, so the last k-gram of each stretch is not rolled past), then the keys in place. */
-static void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, const uint8_t *low,
-                        uint64_t *keys) {
+/* Polynomial hashes of k-grams [start, end) into keys: LANES (4) stretches rolled side by side,
+   one rolling hash alone being latency-bound (a roll reads the byte after the k-gram, so the last
+   k-gram of each stretch is not rolled past).  Four named scalars and no inlining into the pass:
+   so the hashes stay in registers and the compiler does not pack them into vectors. */
+__attribute__((noinline)) static void rolling_hashes(const uint8_t *b, Py_ssize_t start, Py_ssize_t end,
+                                                    uint64_t *keys) {
     Py_ssize_t count = end - start, per = count / LANES;
     if (per > 0) {
-        uint64_t poly[LANES];
-        for (int l = 0; l < LANES; l++) poly[l] = kgram_poly(b + start + l * per);
-        const uint8_t *at = b + start;
-        for (Py_ssize_t t = 0; t < per - 1; t++, at++) {
-            for (int l = 0; l < LANES; l++) {
-                keys[t + l * per] = poly[l];
-                poly[l] = (poly[l] - at[l * per]) * INV_BASE + TOP[at[l * per + K]];
-            }
+        const uint8_t *a0 = b + start, *a1 = a0 + per, *a2 = a1 + per, *a3 = a2 + per;
+        uint64_t *k0 = keys, *k1 = k0 + per, *k2 = k1 + per, *k3 = k2 + per;
+        uint64_t p0 = kgram_poly(a0), p1 = kgram_poly(a1), p2 = kgram_poly(a2), p3 = kgram_poly(a3);
+        for (Py_ssize_t t = 0; t < per - 1; t++) {
+            k0[t] = p0;
+            k1[t] = p1;
+            k2[t] = p2;
+            k3[t] = p3;
+            p0 = (p0 - a0[t]) * INV_BASE + TOP[a0[t + K]];
+            p1 = (p1 - a1[t]) * INV_BASE + TOP[a1[t + K]];
+            p2 = (p2 - a2[t]) * INV_BASE + TOP[a2[t + K]];
+            p3 = (p3 - a3[t]) * INV_BASE + TOP[a3[t + K]];
         }
-        for (int l = 0; l < LANES; l++) keys[per - 1 + l * per] = poly[l];
+        k0[per - 1] = p0;
+        k1[per - 1] = p1;
+        k2[per - 1] = p2;
+        k3[per - 1] = p3;
     }
     for (Py_ssize_t t = LANES * per; t < count; t++) keys[t] = kgram_poly(b + start + t);  /* < LANES left */
-    for (Py_ssize_t t = 0; t < count; t++) {
+}
+
+/* Keys of k-grams [start, end): (hash prefix, capped below LOW_INFO | position), LOW_INFO where
+   low: first the hashes, then the keys in place. */
+static INLINE void window_keys(const uint8_t *b, Py_ssize_t start, Py_ssize_t end, const uint8_t *low,
+                               uint64_t *keys) {
+    Py_ssize_t count = end - start;
+    rolling_hashes(b, start, end, keys);
+    for (Py_ssize_t t = 0; t < count; t++) {  /* branch-free, so it vectorises */
         uint64_t h = kgram_mix(keys[t]) & HIGH_MASK;
-        keys[t] = low[t] ? LOW_INFO : (h < KEY_CAP ? h : KEY_CAP) | (uint64_t)(start + t);
+        keys[t] = ((h < KEY_CAP ? h : KEY_CAP) | (uint64_t)(start + t)) | ((uint64_t)0 - low[t]);
     }
 }
 
@@ -228,14 +253,43 @@ typedef struct {
     Py_ssize_t count;
 } Records;
 
-/* Forward records of k[0..len) (positions ascending, values falling) and, if ``back``, its
-   backward records (found from the end: positions and values falling), in one pass. */
-static inline void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd, Records *back) {
+/* Forward records of k[0..len) (positions ascending, values falling) and its backward records
+   (found from the end: positions and values falling), in one pass.  Records are rare on hashes
+   (~ln(len) per block): RUN keys at a time are first tested together (one vector compare), and
+   only a run holding a record is walked key by key. */
+#define RUN 16
+static INLINE void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd, Records *back) {
     uint64_t f = LOW_INFO, r = LOW_INFO;
-    Py_ssize_t nf = 0, nb = 0;
-    for (Py_ssize_t t = 0; t < len; t++) {
+    Py_ssize_t nf = 0, nb = 0, t = 0;
+    for (; t + RUN <= len; t += RUN) {
+        const uint64_t *x = k + t, *y = k + len - t - RUN;
+        int fx = 0, ry = 0;
+        for (int l = 0; l < RUN; l++) {
+            fx |= x[l] < f;
+            ry |= y[l] < r;
+        }
+        if (fx) {
+            for (int l = 0; l < RUN; l++) {
+                if (x[l] < f) {
+                    f = x[l];
+                    fwd->pos[nf] = t + l;
+                    fwd->val[nf++] = f;
+                }
+            }
+        }
+        if (ry) {
+            for (int l = RUN - 1; l >= 0; l--) {
+                if (y[l] < r) {
+                    r = y[l];
+                    back->pos[nb] = len - t - RUN + l;
+                    back->val[nb++] = r;
+                }
+            }
+        }
+    }
+    for (; t < len; t++) {
         uint64_t x = k[t], y = k[len - 1 - t];
-        if (x < f) {  /* rare on hashes: ~ln(len) records per block */
+        if (x < f) {
             f = x;
             fwd->pos[nf] = t;
             fwd->val[nf++] = x;
@@ -253,7 +307,7 @@ static inline void block_records(const uint64_t *k, Py_ssize_t len, Records *fwd
 /* The windows starting at offsets [0, count) of a block (its backward records ``tail``), ending in
    the next block (its forward records ``head``): window t is min(tail from t, head up to t - 1).
    The minimum changes only where t passes a record, so only those places are visited. */
-static void choose_windows(Chosen *c, const Records *tail, const Records *head, Py_ssize_t count) {
+static INLINE void choose_windows(Chosen *c, const Records *tail, const Records *head, Py_ssize_t count) {
     Py_ssize_t i = tail->count - 1, h = 0;  /* tail: next record at or after t; head: next to enter */
     uint64_t s = i >= 0 ? tail->val[i] : LOW_INFO, f = LOW_INFO;
     Py_ssize_t t = 0;
@@ -440,18 +494,6 @@ static Py_ssize_t union_sorted(const uint64_t *values, const int64_t *bounds, in
         at[i] = bounds[i];
         end[i] = bounds[i + 1];
     }
-    if (parts == 2 && masks == NULL) {  /* the common case: a set and its pending batches */
-        Py_ssize_t i = at[0], j = at[1];
-        while (i < end[0] && j < end[1]) {
-            uint64_t a = values[i], b = values[j];
-            out[count++] = a < b ? a : b;
-            i += a <= b;
-            j += b <= a;
-        }
-        while (i < end[0]) out[count++] = values[i++];
-        while (j < end[1]) out[count++] = values[j++];
-        return count;
-    }
     for (;;) {
         uint64_t low = UINT64_MAX;
         int any = 0;
@@ -471,6 +513,31 @@ static Py_ssize_t union_sorted(const uint64_t *values, const int64_t *bounds, in
         if (masks != NULL) masks[count] = mask;
         count++;
     }
+}
+
+/* The union of sorted distinct a and b into out (branch-free: one of them advances per value). */
+static Py_ssize_t merge_sorted(const uint64_t *a, Py_ssize_t na, const uint64_t *b, Py_ssize_t nb, uint64_t *out) {
+    Py_ssize_t i = 0, j = 0, count = 0;
+    while (i < na && j < nb) {
+        uint64_t x = a[i], y = b[j];
+        out[count++] = x < y ? x : y;
+        i += x <= y;
+        j += y <= x;
+    }
+    while (i < na) out[count++] = a[i++];
+    while (j < nb) out[count++] = b[j++];
+    return count;
+}
+
+/* Sorted a[0..n) made distinct in place; returns how many values are left. */
+static Py_ssize_t dedupe_sorted(uint64_t *a, Py_ssize_t n) {
+    if (n == 0) return 0;
+    Py_ssize_t count = 1;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        a[count] = a[i];
+        count += a[i] != a[count - 1];
+    }
+    return count;
 }
 
 /* --- sorted-table lookups (sandbox/index/runindex.py) ----------------------------------------- */
@@ -593,6 +660,32 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
 /* --- Python glue ------------------------------------------------------------------------------ */
 
 /* A C-contiguous buffer of ``itemsize``-byte items (bytes: 1), writable if asked. */
+/* --- runs of an alphabet (sandbox/decode/text.py) --------------------------------------------- */
+
+/* Maximal runs of bytes whose class (table[byte]) is non-zero, at least min_len long and whose OR
+   of classes holds every bit of need, from *at on: (start, end, OR) triples into out, at most cap;
+   returns how many, and in *at where the scan stopped (n when done, else the end of the last run
+   given: a run ends at a byte outside the alphabet, so the scan resumes there). */
+static Py_ssize_t class_runs(const uint8_t *d, Py_ssize_t n, const uint8_t *table, Py_ssize_t min_len,
+                             int need, int64_t *out, Py_ssize_t cap, Py_ssize_t *at) {
+    Py_ssize_t count = 0, i = *at;
+    while (i < n && count < cap) {
+        while (i < n && !table[d[i]]) i++;
+        if (i == n) break;
+        Py_ssize_t start = i;
+        int bits = 0;
+        while (i < n && table[d[i]]) bits |= table[d[i++]];
+        if (i - start >= min_len && (bits & need) == need) {
+            out[3 * count] = start;
+            out[3 * count + 1] = i;
+            out[3 * count + 2] = bits;
+            count++;
+        }
+    }
+    *at = i;
+    return count;
+}
+
 static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *what) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
@@ -835,6 +928,47 @@ static PyObject *py_union(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(merge_doc,
+"merge(a, b, out) -> count\n\n"
+"The union of sorted distinct uint64 arrays a and b, sorted and distinct, into out (which must\n"
+"hold len(a) + len(b) items and overlap neither).");
+
+static PyObject *py_merge(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOO:merge", &o[0], &o[1], &o[2])) return NULL;
+    if (get_buffer(o[0], &v[0], 8, 0, "a") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 0, "b") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "out") < 0) { release(v, 2); return NULL; }
+    if (ITEMS(v[2]) < ITEMS(v[0]) + ITEMS(v[1])) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "merge: out must hold len(a) + len(b) items");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = merge_sorted(v[0].buf, ITEMS(v[0]), v[1].buf, ITEMS(v[1]), v[2].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(dedupe_doc,
+"dedupe(values) -> count\n\nSorted uint64 values made distinct in place: the first count items.");
+
+static PyObject *py_dedupe(PyObject *self, PyObject *args) {
+    PyObject *o;
+    Py_buffer v;
+    if (!PyArg_ParseTuple(args, "O:dedupe", &o)) return NULL;
+    if (get_buffer(o, &v, 8, 1, "values") < 0) return NULL;
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = dedupe_sorted(v.buf, ITEMS(v));
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&v);
+    return PyLong_FromSsize_t(count);
+}
+
 PyDoc_STRVAR(lookup_doc,
 "lookup(table, starts, shift, bloom, bloom_bits, queries, found, rows) -> count\n\n"
 "For sorted unique table with its bucket directory (starts: uint32, bucket = key >> shift) and\n"
@@ -936,6 +1070,38 @@ static PyObject *py_ranges(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(class_runs_doc,
+"class_runs(data, table, min_len, need, out, at) -> (count, at)\n\n"
+"Maximal runs of bytes with a non-zero class (table: 256 bytes), at least min_len long, whose OR\n"
+"of classes holds every bit of need, from offset at on: (start, end, OR) rows into out (int64,\n"
+"rows x 3) until it is full; returns the rows written and where to resume (len(data): done).");
+
+static PyObject *py_class_runs(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    Py_ssize_t min_len, at;
+    int need;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOniOn:class_runs", &o[0], &o[1], &min_len, &need, &o[2], &at)) return NULL;
+    if (min_len < 1 || at < 0) {
+        PyErr_SetString(PyExc_ValueError, "class_runs: min_len must be at least 1, at not negative");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 0, "table") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "out") < 0) { release(v, 2); return NULL; }
+    if (v[1].len != 256 || ITEMS(v[2]) < 3) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "class_runs: table must hold 256 bytes, out at least one row");
+        return NULL;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = class_runs(v[0].buf, v[0].len, v[1].buf, min_len, need, v[2].buf, ITEMS(v[2]) / 3, &at);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return Py_BuildValue("nn", count, at);
+}
+
 static PyMethodDef methods[] = {
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},
@@ -946,7 +1112,10 @@ static PyMethodDef methods[] = {
     {"lookup", py_lookup, METH_VARARGS, lookup_doc},
     {"bloom", py_bloom, METH_VARARGS, bloom_doc},
     {"union", py_union, METH_VARARGS, union_doc},
+    {"merge", py_merge, METH_VARARGS, merge_doc},
+    {"dedupe", py_dedupe, METH_VARARGS, dedupe_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
+    {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -961,7 +1130,11 @@ PyMODINIT_FUNC PyInit__kernels(void) {
     for (int i = 0; i < 6; i++) inv *= 2 - BASE * inv;
     INV_BASE = inv;
     uint64_t top = 1;
-    for (int t = 0; t < K - 1; t++) top *= BASE;
+    for (int t = 0; t < K - 1; t++) {
+        POW[t] = top;
+        top *= BASE;
+    }
+    POW[K - 1] = top;
     for (int c = 0; c < 256; c++) {
         TOP[c] = (uint64_t)c * top;
         POP8[c] = (uint8_t)__builtin_popcount((unsigned)c);

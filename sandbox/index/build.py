@@ -188,8 +188,8 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
         files = [IndexedFile(f.rel, f.size, f.kind, list(f.samples), raw.result(), decoded.result(), reads.result())
                  for f, (raw, decoded, reads) in zip(scan.files, jobs, strict=True)]
     extra_ids = [ident for f in scan.files for ident in f.identifiers()]
+    km, km_sid, sets, km_scale = kms.finish()  # first: its merge arrays are freed before the fingerprints sort
     fp_hash, fp_loc, fp_off = fps.finish()
-    km, km_sid, sets, km_scale = kms.finish()
     index = RunIndex(
         run_id=meta.run_id, path=run_dir, platform=meta.platform,
         samples=[{"sample_id": s.sample_id, "name": s.name, "project": s.project} for s in meta.samples

@@ -17,11 +17,9 @@ key anyway) can set back.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
-import mmap
 import os
 import re
 import secrets
@@ -40,6 +38,7 @@ CACHE_ENV = "SANDBOX_CACHE_DIR"  # the cache root for one shell or CI job withou
 KEY_NAME = "index.key"
 KEY_BYTES = 32  # HMAC-SHA256 key: the hash's block-size-safe, full-strength length (RFC 2104 sec. 3)
 HASH_PIECE = 32 << 20  # bytes hashed per thread task: a 160 MB k-mer array spreads over every core
+READ_BLOCK = 1 << 20  # bytes a hashing thread reads at a time
 CTIME_SLACK_NS = 50_000_000  # a stamp trusts only files older than this: file times tick by <= 10 ms
 MAC_LABEL = b"sandbox.index-cache/1\0"  # domain separation: an index MAC is never a stamp MAC
 STAMP_LABEL = b"sandbox.index-stamp/1\0"
@@ -136,23 +135,35 @@ def _mac(key: bytes, label: bytes, data: bytes) -> str:
 
 def file_digests(paths: list[Path]) -> list[str]:
     """SHA-256 over the SHA-256 of each HASH_PIECE of each file: the pieces hash in parallel threads
-    (hashlib lets go of the GIL) straight from the page cache through mmap, never copied."""
-    with contextlib.ExitStack() as stack:
-        pieces: list[list[memoryview]] = []
-        for p in paths:
-            with open(p, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                mm = stack.enter_context(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)) if size else b""
-            view = stack.enter_context(memoryview(mm))  # released before its map is closed (LIFO)
-            pieces.append([stack.enter_context(view[at: at + HASH_PIECE])
-                           for at in range(0, max(size, 1), HASH_PIECE)])
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            flat = list(pool.map(lambda piece: hashlib.sha256(piece).digest(), [x for ps in pieces for x in ps]))
+    (hashlib lets go of the GIL), each read through a buffer of READ_BLOCK bytes (a memory map would
+    count every page of the arrays in the process's resident memory while they are hashed)."""
+    tasks: list[tuple[Path, int]] = []
+    counts: list[int] = []
+    for p in paths:
+        size = p.stat().st_size
+        starts = range(0, max(size, 1), HASH_PIECE)
+        tasks.extend((p, at) for at in starts)
+        counts.append(len(starts))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        flat = list(pool.map(lambda task: _piece_digest(*task), tasks))
     out, at = [], 0
-    for ps in pieces:
-        out.append(hashlib.sha256(b"".join(flat[at: at + len(ps)])).hexdigest())
-        at += len(ps)
+    for n in counts:
+        out.append(hashlib.sha256(b"".join(flat[at: at + n])).hexdigest())
+        at += n
     return out
+
+
+def _piece_digest(path: Path, at: int) -> bytes:
+    """SHA-256 of the HASH_PIECE bytes of ``path`` from ``at`` (fewer at the end of the file)."""
+    digest = hashlib.sha256()
+    buf = memoryview(bytearray(READ_BLOCK))
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(at)
+        left = HASH_PIECE
+        while left and (n := fh.readinto(buf[:min(READ_BLOCK, left)])):
+            digest.update(buf[:n])
+            left -= n
+    return digest.digest()
 
 
 def _identity(path: Path) -> list[int]:

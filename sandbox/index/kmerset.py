@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _kernels
-from .kmers import K, canonical, evidence_mask, kmer_hash, sorted_unique
+from .kmers import K, canonical, evidence_mask, kmer_hash
 from .winnow import mix64
 
 # Distinct k-mers kept exactly (12 bytes each in the index, 8 while built): a MiSeq / MinION bench
@@ -26,6 +26,7 @@ READ_BATCH_BASES = 1 << 18  # bases per kernel pass: its arrays (2 MiB) are reus
 # Value ranges the sample sets are combined in at the end: the temporaries of one range are small.
 COMBINE_SLICES = 16
 UNION_PARTS = 64  # sorted arrays one union takes (a bit each in its membership masks)
+SPARE_GROWTH = 1.25  # a merge's array is made this much larger than it needs: the next ones fit
 
 
 def max_hash(scale: int) -> np.uint64:
@@ -73,6 +74,12 @@ class KmerSetBuilder:
         self._pending: dict[int, list[np.ndarray]] = {}
         self._pending_n = 0
         self._lock = threading.Lock()
+        # Merges write into arrays kept from merge to merge: fresh pages cost more than the merge
+        # itself (the kernel zeroes each one on first touch), and a run merges hundreds of times.
+        # One spare serves every sample set: the array a set's merge leaves is the next one's.
+        self._buffers: dict[int, np.ndarray] = {}  # sample-set id -> the array its k-mers lie in
+        self._spare: np.ndarray | None = None  # the array the next merge writes: the one a set left
+        self._scratch = np.empty(0, dtype=np.uint64)  # the pending k-mers of one set, sorted there
 
     def sid_of(self, samples: Iterable[str]) -> int:
         """The sample-set id of a file's reads (ask before the threads start: ids follow file order)."""
@@ -99,11 +106,10 @@ class KmerSetBuilder:
     def add_batch(self, batch: list[bytes], sid: int) -> int:
         """Add a batch of reads (safe from several threads); returns its size."""
         kmers, _ = canonical(b"N".join(batch), K, starts=False)
-        scale = self.scale  # sampled already: only the kept share is sorted and tested
+        scale = self.scale  # sampled already: only the kept share is tested
         if scale > 1:
             kmers = kmers[kmer_hash(kmers) <= max_hash(scale)]
-        kmers = sorted_unique(kmers)
-        kmers = kmers[evidence_mask(kmers)]
+        kmers = kmers[evidence_mask(kmers)]  # sorted and made distinct with the others at the merge
         with self._lock:
             self.reads += len(batch)
             self.bases += sum(map(len, batch))
@@ -119,14 +125,28 @@ class KmerSetBuilder:
         """Fold the pending batches into each sample set's sorted array; sample when over budget
         (a k-mer counts once per sample set holding it: an upper bound of the distinct ones)."""
         for sid, parts in self._pending.items():
-            new = sorted_unique(np.concatenate(parts))
-            old = self._sorted.get(sid)
-            self._sorted[sid] = new if old is None else union([old, new], masks=False)[0]
+            n = sum(map(len, parts))
+            if len(self._scratch) < n:
+                self._scratch = np.empty(max(n, MERGE_EVERY + READ_BATCH_BASES), dtype=np.uint64)
+            new = self._scratch[:n]
+            np.concatenate(parts, out=new)
+            new.sort()
+            new = new[:_kernels.dedupe(new)]
+            old = self._sorted.get(sid, new[:0])
+            out = self._spare
+            if out is None or len(out) < len(old) + len(new):
+                out = np.empty(int((len(old) + len(new)) * SPARE_GROWTH), dtype=np.uint64)
+            self._sorted[sid] = out[:_kernels.merge(old, new, out)]
+            self._spare, self._buffers[sid] = self._buffers.get(sid), out  # one spare for all sets
         self._pending, self._pending_n = {}, 0
         while sum(map(len, self._sorted.values())) > self.budget:
             self.scale *= 2
             limit = max_hash(self.scale)
-            self._sorted = {sid: k[kmer_hash(k) <= limit] for sid, k in self._sorted.items()}
+            self._buffers, self._spare = {}, None  # freed as the sets are sampled, one by one
+            for sid in list(self._sorted):
+                k = self._sorted[sid]
+                self._sorted[sid] = k[kmer_hash(k) <= limit]
+            self._buffers = dict(self._sorted)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, SampleSets, int]:
         """(sorted distinct k-mers, sample-set id of each, the sample sets, the sampling scale).
@@ -136,6 +156,7 @@ class KmerSetBuilder:
         """
         with self._lock:
             self._merge()
+            self._buffers, self._spare, self._scratch = {}, None, self._scratch[:0].copy()  # freed with the arrays
             sids = sorted(self._sorted)
             if not sids:
                 return np.empty(0, np.uint64), np.empty(0, np.uint32), self.sets, self.scale

@@ -27,7 +27,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from sandbox.captures.errors import CaptureError
@@ -144,13 +144,17 @@ def _pdus(stream, channel: str, errors: list[str]) -> Iterator[Segment]:
     errors.extend(f"tshark's export is damaged: {e}" for e in reader.errors[:1])
 
 
-def decrypt(capture: str | Path, keylog: str | Path | bytes | None = None, tshark: str = "tshark",
+def decrypt(capture: str | Path | Sequence[Path], keylog: str | Path | bytes | None = None, tshark: str = "tshark",
             channel: str = "net") -> Iterator[Segment]:
     """Plaintext Segments of every TLS connection tshark can decrypt, in capture order.
 
+    ``capture``: a file, or pcapng files that are one capture cut in pieces (a ring buffer's): tshark
+    reads their sections one after the other from a pipe, in one pass, so a TLS session whose
+    handshake is in one file is decrypted in the next; frames are numbered on across the files.
     ``keylog`` is an NSS key log path, its bytes, or None (secrets embedded in a pcapng are used
     by tshark either way).  Raises ``TlsDecryptError`` when tshark is missing or fails.
     """
+    files = [capture] if isinstance(capture, str | Path) else list(capture)
     tmp: str | None = None
     keylog_file: str | Path | None = None
     if isinstance(keylog, bytes | bytearray):
@@ -163,12 +167,18 @@ def decrypt(capture: str | Path, keylog: str | Path | bytes | None = None, tshar
             keylog_file = tmp
     elif keylog is not None:
         keylog_file = keylog
+    cat: subprocess.Popen | None = None
     try:
-        cmd = command(capture, keylog_file, tshark)
+        cmd = command(files[0] if len(files) == 1 else "-", keylog_file, tshark)
+        if len(files) > 1:      # sections concatenated are one pcapng stream (pcapng spec, section 3.1)
+            cat = subprocess.Popen(["cat", "--", *map(str, files)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         # stderr to a file, not a pipe: a chatty tshark must not block on a full pipe we do not read
         with tempfile.TemporaryFile() as errf, subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=errf, bufsize=1 << 20) as proc:
+                cmd, stdin=cat.stdout if cat else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf,
+                bufsize=1 << 20) as proc:
             assert proc.stdout is not None
+            if cat is not None:
+                cat.stdout.close()      # tshark holds the pipe now
             damage: list[str] = []
             yield from _pdus(proc.stdout, channel, damage)
             code = proc.wait()
@@ -180,6 +190,9 @@ def decrypt(capture: str | Path, keylog: str | Path | bytes | None = None, tshar
         if damage:
             raise TlsDecryptError(damage[0])
     finally:
+        if cat is not None:
+            cat.kill()
+            cat.wait()
         if tmp is not None:
             os.unlink(tmp)
 
@@ -189,7 +202,17 @@ def interleave(segments: Iterable[Segment], plaintext: Iterable[Segment]) -> Ite
 
     Both inputs are in frame order (a capture reader's and ``decrypt``'s output), so this is a
     lazy merge: the Dissector then sees the TLS handshake (SNI) before the plaintext it protects.
+    Plaintext is named by its frame's TCP ports: a dissector between TCP and TLS may rename them
+    (Wireshark's SOCKS, on port 1080, names the connection by the port the client asked the proxy
+    for), and the Dissector knows the connection by the ports on the wire.
     """
-    yield from (seg for _, _, seg in heapq.merge(((s.frame, 0, s) for s in segments),
-                                                  ((s.frame, 1, s) for s in plaintext),
-                                                  key=lambda x: (x[0], x[1])))
+    frame_seg: Segment | None = None
+    for _, side, seg in heapq.merge(((s.frame, 0, s) for s in segments), ((s.frame, 1, s) for s in plaintext),
+                                    key=lambda x: (x[0], x[1])):
+        if side == 0:
+            frame_seg = seg
+        elif (frame_seg is not None and frame_seg.frame == seg.frame and frame_seg.transport == "tcp"
+              and (frame_seg.src, frame_seg.dst) == (seg.src, seg.dst)
+              and (frame_seg.sport, frame_seg.dport) != (seg.sport, seg.dport)):
+            seg.sport, seg.dport = frame_seg.sport, frame_seg.dport
+        yield seg

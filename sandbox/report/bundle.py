@@ -103,6 +103,7 @@ def write_bundle(store_path: str | Path, out: str | Path, progress: Any = None,
     from sandbox.report.manifest import evidence_manifest, session_evidence
     from sandbox.report.sarif import write_sarif
     from sandbox.report.stored import figures_from_store, report_from_store, stored_session
+    from sandbox.ring import ring_members
 
     with stored_session(store_path, session_id) as (store, session):
         session_id = store.session_id
@@ -112,7 +113,8 @@ def write_bundle(store_path: str | Path, out: str | Path, progress: Any = None,
     cwd = Path(inputs.get("cwd") or ".")
     files: list[tuple[str, Path]] = []
     for i, name in enumerate(session.get("captures") or []):
-        files.append((f"captures/{i:03d}-{_base(name)}", cwd / name))
+        for path in ring_members(cwd / name):      # a ring's files keep one prefix: replayed as one again
+            files.append((f"captures/{i:03d}-{_base(str(path))}", path))
     for i, name in enumerate(inputs.get("keylogs") or []):
         files.append((f"keys/{i:03d}-{_base(name)}", cwd / name))
     for _, path in files:

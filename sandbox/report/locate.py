@@ -1,17 +1,19 @@
 """Where a frame's record lies in a capture file: what SARIF and the reports point a reviewer at.
 
 A walk over record headers only (pcap record headers, pcapng block heads), numbering frames as the
-capture readers do (every packet record or block takes a number, damaged or not), with the file
-memory-mapped: time linear in the number of records, no packet bytes copied.  A gzip-compressed
+capture readers do (every packet record or block takes a number, damaged or not), the file read
+forward block by block: time linear in the number of records, memory of one block (a memory-mapped
+file would count every page the walk touches in the process's resident memory: a whole capture).  A gzip-compressed
 capture has no byte offset a viewer could seek to: its frames keep their numbers only.
 """
 
 from __future__ import annotations
 
-import mmap
+import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from sandbox.captures.pcap import MAGICS
 from sandbox.captures.pcapng import BYTE_ORDER_MAGIC, EPB, OPB, SHB, SPB
@@ -20,6 +22,26 @@ PCAP_FILE_HEADER = 24
 PCAP_RECORD_HEADER = 16
 PCAPNG_BLOCK_HEAD = 12  # type, total length, and (in a section header) the byte-order magic
 PACKET_BLOCKS = frozenset((EPB, OPB, SPB))
+BLOCK = 1 << 20  # bytes read at a time: about 700 record headers of full-size packets
+
+
+class _Forward:
+    """A file read forward in blocks, unpacked at absolute offsets (a walk's offsets only grow)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.size = os.fstat(fh.fileno()).st_size
+        self.base, self.buf = 0, b""
+
+    def __len__(self) -> int:
+        return self.size
+
+    def unpack(self, fmt: str, off: int) -> tuple:
+        need = struct.calcsize(fmt)
+        if off < self.base or off + need > self.base + len(self.buf):
+            self.fh.seek(off)
+            self.buf, self.base = self.fh.read(max(BLOCK, need)), off
+        return struct.unpack_from(fmt, self.buf, off - self.base)
 
 
 def frame_records(path: str | Path, frames: Iterable[int]) -> dict[int, tuple[int, int]]:
@@ -29,27 +51,28 @@ def frame_records(path: str | Path, frames: Iterable[int]) -> dict[int, tuple[in
     if not wanted:
         return {}
     try:
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        with open(path, "rb") as fh:
+            buf = _Forward(fh)
             if len(buf) < 4:
                 return {}
-            magic = struct.unpack_from("<I", buf)[0]
+            magic = buf.unpack("<I", 0)[0]
             if magic in MAGICS:
                 return _pcap(buf, magic, wanted)
             if magic == SHB:
                 return _pcapng(buf, wanted)
-    except (OSError, ValueError):     # unreadable, empty (mmap of 0 bytes), vanished
+    except (OSError, ValueError, struct.error):     # unreadable, vanished, cut while walked
         return {}
     return {}
 
 
-def _pcap(buf: mmap.mmap, magic: int, wanted: set[int]) -> dict[int, tuple[int, int]]:
+def _pcap(buf: _Forward, magic: int, wanted: set[int]) -> dict[int, tuple[int, int]]:
     endian, _, extra = MAGICS[magic]
-    head = struct.Struct(endian + "8xI")        # the captured length of a record header
+    head = endian + "8xI"        # the captured length of a record header
     size = PCAP_RECORD_HEADER + extra
     last, out = max(wanted), {}
     off, frame, end = PCAP_FILE_HEADER, 0, len(buf)
     while off + size <= end and frame < last:
-        length = size + head.unpack_from(buf, off)[0]
+        length = size + buf.unpack(head, off)[0]
         if off + length > end:
             break
         frame += 1
@@ -59,13 +82,13 @@ def _pcap(buf: mmap.mmap, magic: int, wanted: set[int]) -> dict[int, tuple[int, 
     return out
 
 
-def _pcapng(buf: mmap.mmap, wanted: set[int]) -> dict[int, tuple[int, int]]:
+def _pcapng(buf: _Forward, wanted: set[int]) -> dict[int, tuple[int, int]]:
     last, out = max(wanted), {}
     off, frame, end, endian = 0, 0, len(buf), "<"
     while off + PCAPNG_BLOCK_HEAD <= end and frame < last:
-        if struct.unpack_from("<I", buf, off)[0] == SHB:    # a palindrome: either byte order
-            endian = "<" if struct.unpack_from("<I", buf, off + 8)[0] == BYTE_ORDER_MAGIC else ">"
-        btype, length = struct.unpack_from(endian + "II", buf, off)
+        if buf.unpack("<I", off)[0] == SHB:    # a palindrome: either byte order
+            endian = "<" if buf.unpack("<I", off + 8)[0] == BYTE_ORDER_MAGIC else ">"
+        btype, length = buf.unpack(endian + "II", off)
         if length < PCAPNG_BLOCK_HEAD or length % 4 or off + length > end:
             break
         if btype in PACKET_BLOCKS:

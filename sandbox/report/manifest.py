@@ -51,7 +51,13 @@ def session_evidence(report: dict[str, Any], inputs: dict[str, Any] | None) -> l
     each as (role, path as named, path to read: relative names are the session's working folder's)."""
     inputs = inputs or {}
     cwd = Path(inputs.get("cwd") or ".")
-    items = [("capture", c["path"], cwd / c["path"]) for c in report["captures"]]
+    from sandbox.ring import ring_members
+
+    items = []
+    for c in report["captures"]:
+        named = Path(c["path"])
+        for p in ring_members(cwd / named):     # a ring (``DIR/net_*.pcapng``) stands for each of its files
+            items.append(("capture", c["path"] if p.name == named.name else str(named.with_name(p.name)), p))
     items += [("TLS key log", k, cwd / k) for k in inputs.get("keylogs", [])]
     source = (report.get("profile") or {}).get("source")
     if source:

@@ -139,3 +139,8 @@ def test_long_part_names_are_a_view_of_their_own_short_ones_are_not():
     names = [v for v in expand(body, CHAIN).views if v.chain[-1].endswith(" > names")]
     assert [v.data for v in names] == [f"{read}.txt\nf".encode()]
     assert read not in names[0].chain[-1]          # a read-like name is redacted in the label
+
+
+def test_a_body_cut_inside_a_parts_headers_is_named_by_its_number():
+    cut = b"--abc\r\nContent-Disposition: form-data; name=x"
+    assert list(MultipartDecoder.decode(cut, None)) == [("multipart:part=1(truncated)", cut[7:])]

@@ -25,7 +25,13 @@ from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import Payload, Segment
 from sandbox.protocols import Dissector
-from sandbox.protocols.tls_decrypt import TlsDecryptError, command, decrypt, interleave, parse_pdu
+from sandbox.protocols.tls_decrypt import (
+    TlsDecryptError,
+    command,
+    decrypt,
+    interleave,
+    parse_pdu,
+)
 from sandbox.replay import replay
 from tests.loopback import record_lo
 from tests.protocols.tls_pair import TlsPair
@@ -324,3 +330,50 @@ def test_a_run_file_mailed_over_starttls_is_a_leak(shared_data: Path, tmp_path: 
     report = replay([pcap], [run], keylog=pair.keylog, cache_dir=tmp_path / "cache", jobs=1).report
     (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     assert leak["flow"] == "tcp 10.0.0.2:40001 > 10.0.0.9:587" and leak["chain"][:3] == ["tcp", "tls", "smtp DATA"]
+
+
+# --------------------------------------------------------------------------- TLS behind a SOCKS proxy
+
+SOCKS5_OPENING = [(True, b"\x05\x01\x00"), (False, b"\x05\x00"),
+                  (True, b"\x05\x01\x00\x03\x0dcloud.example\x01\xbb"), (False, b"\x05\x00\x00\x01\x0a\x00\x00\x09\x01\xbb")]
+SOCKS4A_OPENING = [(True, b"\x04\x01\x01\xbb\x00\x00\x00\x01rig\x00cloud.example\x00"),
+                   (False, b"\x00\x5a\x01\xbb\x0a\x00\x00\x09")]
+
+
+def _through_socks(tmp_path: Path, port: int, opening, body: bytes) -> tuple[Path, Path]:
+    """An HTTPS upload through a SOCKS proxy listening on ``port`` (the tap's --mode socks5)."""
+    pair = TlsPair(tmp_path / f"tls{port}", host="cloud.example")
+    pcap = tmp_path / f"socks{port}.pcap"
+    with PcapWriter(pcap) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.7", port), t0=1.0)
+        for from_client, data in opening:
+            c.send(data, from_client=from_client)
+        for from_client, flight in pair.handshake():
+            c.send(flight, from_client=from_client)
+        c.send(pair.seal(b"POST /upload HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: %d\r\n\r\n" % len(body)
+                         + body))
+        c.send(pair.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False), from_client=False)
+        c.close()
+    return pcap, pair.keylog
+
+
+@pytest.mark.parametrize(("port", "opening"), [(9050, SOCKS5_OPENING), (1081, SOCKS4A_OPENING),
+                                               (1080, SOCKS5_OPENING), (1080, SOCKS4A_OPENING)])
+def test_tls_behind_a_socks_proxy_on_any_port_is_decrypted_on_its_connection(tmp_path: Path, port, opening) -> None:
+    pcap, keylog = _through_socks(tmp_path, port, opening, BODY)
+    plain = [s for s in interleave(open_capture(pcap), decrypt(pcap, keylog)) if s.transport == "tls"]
+    # named by the connection's ports (on 1080 tshark's SOCKS dissector names it by the port asked for, 443)
+    assert {(s.sport, s.dport) for s in plain} == {(40001, port), (port, 40001)}
+    got = b"".join(s.data for s in plain if s.dport == port)
+    assert got.startswith(b"POST /upload HTTP/1.1") and got.endswith(BODY)
+
+
+@pytest.mark.parametrize("port", [1080, 9050])
+def test_a_run_file_uploaded_through_a_socks_proxy_is_a_leak(shared_data: Path, tmp_path: Path, port: int) -> None:
+    run = shared_data / "illumina" / "230825_M04034_0043_000000000-L6NVV"
+    body = (run / "InterOp" / "ErrorMetricsOut.bin").read_bytes()[:20000]
+    pcap, keylog = _through_socks(tmp_path, port, SOCKS5_OPENING, body)
+    report = replay([pcap], [run], keylog=keylog, cache_dir=tmp_path / "cache", jobs=1).report
+    (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["flow"] == f"tcp 10.0.0.2:40001 > 10.0.0.7:{port}" and leak["chain"][:3] == [
+        "tcp", "tls", "http/1.1 POST /upload"]

@@ -38,10 +38,10 @@ def cloud(tmp_path):
     server.shutdown()
 
 
-def start_rig(tmp_path: Path, run_dir: Path, pki, *extra: str):
+def start_rig(tmp_path: Path, run_dir: Path, pki, *extra: str, mode: str = "regular"):
     port = free_port()
     rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"
-    proc = sandbox("watch", "--run", str(run_dir), "--mode", "regular", "--listen", f"127.0.0.1:{port}",
+    proc = sandbox("watch", "--run", str(run_dir), "--mode", mode, "--listen", f"127.0.0.1:{port}",
                    "--ca-dir", str(tmp_path / "ca"), "--upstream-ca", str(pki.ca), "--record", str(rec),
                    "--db", str(db), "--report", str(report), "--cache-dir", str(tmp_path / "cache"), "--quiet",
                    *extra)
@@ -131,15 +131,39 @@ def test_a_ring_buffer_recording_is_followed_file_after_file_and_replays_the_sam
     files = sorted(rec.glob("net_*.pcapng"))
     assert len(files) >= 3 and not (rec / "net.pcapng").exists()
     live = json.loads(report.read_text())
-    # TLS sessions span the ring's files: tshark decrypts them in one pass over the files' sections
-    # concatenated (pcapng allows it); per file it would miss every session's handshake
-    whole = tmp_path / "ring.pcapng"
-    whole.write_bytes(b"".join(f.read_bytes() for f in files))
+    # TLS sessions span the ring's files: replayed as one capture, decrypted in one pass over them all
     out = tmp_path / "replay.json"
-    again = sandbox("replay", str(whole), "--run", str(run_dir), "--report", str(out), "--quiet",
+    again = sandbox("replay", *map(str, files), "--run", str(run_dir), "--report", str(out), "--quiet",
                     "--cache-dir", str(tmp_path / "cache"), "--allow", *ALLOW)
     again.communicate(timeout=600)
     assert again.returncode == 1
     replayed = json.loads(out.read_text())
     assert {s for f in live["findings"] for s in f["samples"]} >= {"PT9936-T1", "PT5698-N1", "PT9006-B1"}
     assert essence(live) == essence(replayed)
+
+
+def test_a_socks5_session_on_any_port_replays_decrypted_to_the_same_findings(demo, cloud, tmp_path):
+    """--mode socks5 where the engineer says (not 1080): curl through it; the recording replays decrypted."""
+    import subprocess
+
+    run_dir, _ = demo
+    pki, cloud_port, received = cloud
+    proc, port, rec, db, report = start_rig(tmp_path, run_dir, pki, "--allow", *ALLOW, mode="socks5")
+    assert port != 1080
+    fastq = next((run_dir / "Data" / "Intensities" / "BaseCalls").glob("PT9936*.fastq.gz"))
+    try:
+        done = subprocess.run(["curl", "-sS", "--fail", "--socks5-hostname", f"127.0.0.1:{port}", "--cacert",
+                               str(tmp_path / "ca" / "mitmproxy-ca-cert.pem"), "--data-binary", f"@{fastq}",
+                               f"https://localhost:{cloud_port}/socks"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3"), "a live high finding", proc)
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    assert received.total >= fastq.stat().st_size
+    live = json.loads(report.read_text())
+    code, again = replay(rec / "net.pcapng", run_dir, tmp_path, *ALLOW)
+    assert code == 1
+    assert essence(live) == essence(again)
+    assert chains(live) == chains(again)
+    assert any(f["chain"][:3] == ["tcp", "tls", "http/1.1 POST /socks"] for f in again["findings"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from hw.net.ring import RingSource, ring_files
+from hw.net.ring import RingSource
 from sandbox.captures.writer import PcapngWriter, TcpConversation
+from sandbox.ring import ring_files
 
 
 def conversation_files(folder, n_files: int) -> list[int]:
@@ -19,14 +20,6 @@ def conversation_files(folder, n_files: int) -> list[int]:
             sizes.append(len(frames))
             t += 10
     return sizes
-
-
-def test_files_are_found_in_dumpcap_order(tmp_path):
-    for name in ("net_00010_20260101000000.pcapng", "net_00002_20260101000000.pcapng", "net.pcapng",
-                 "other_00001_20260101000000.pcapng"):
-        (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in ring_files(tmp_path, "net")] == ["net_00002_20260101000000.pcapng",
-                                                              "net_00010_20260101000000.pcapng"]
 
 
 def test_the_ring_is_read_file_after_file_while_it_grows(tmp_path):

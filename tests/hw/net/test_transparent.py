@@ -97,7 +97,7 @@ def test_block_keeps_the_run_data_from_the_cloud(demo, topo, tmp_path):
     b, pki, received = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block")
     try:
-        for scenario in ("curl", "chunked-gzip", "s3", "grpc"):
+        for scenario in ("curl", "chunked-gzip", "s3", "grpc", "websocket"):
             done = client(b, tmp_path, demo, scenario)
             assert done.returncode == 3, f"{scenario} was not cut: {done.stdout} {done.stderr[-1500:]}"
     finally:
