@@ -27,8 +27,9 @@ from typing import Any
 
 from sandbox.archive.groups import CaptureGroup, expand, group_captures, probe_start
 from sandbox.archive.merge import Merged, dependence, merge
-from sandbox.archive.worker import GroupResult, GroupTask, ReplaySettings, run_group
+from sandbox.archive.worker import GroupResult, GroupTask, ReplaySettings, run_group, source_name
 from sandbox.report.profile import Profile
+from sandbox.ring import group_rings
 from sandbox.session import SessionResult, instrument_names, run_row
 from sandbox.store import Store, StoreError
 
@@ -180,7 +181,8 @@ def replay_archive(archives: Sequence[Path], runs: Sequence[Path], *, cluster: s
         stats.group_cpu_seconds.append(r.cpu_seconds)
         stats.group_bytes.append(r.bytes)
     facts = {"mode": "replay", "live": False, "state": "finished", "started": writer.started, "finished": time.time()}
-    merged = merge(results, indexes, profile, [str(c) for c in captures], facts)
+    names = [source_name([str(f) for f in files]) for files in group_rings(captures)]   # one replay's sources
+    merged = merge(results, indexes, profile, names, facts)
     writer.end(merged, facts["finished"])
     stats.wall_seconds = time.perf_counter() - started
     return ArchiveResult(merged.findings, merged.report, merged.errors, writer.error, stats=stats)

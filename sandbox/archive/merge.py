@@ -264,7 +264,7 @@ def merge(results: Sequence[GroupResult], indexes: Sequence, profile: Profile, c
 
     by_name: dict[str, tuple[Any, list[NotExamined], list[dict[str, str]]]] = {}
     for r in results:
-        for name, health, blind in zip(r.task.group.names, r.health, r.source_blind, strict=True):
+        for name, health, blind in zip(r.source_names, r.health, r.source_blind, strict=True):
             by_name[name] = (health, blind, [e for e in r.run_errors if e["where"] == name])
     errors: list[dict[str, str]] = [e for name in captures for e in by_name[name][2]]
     capture_rows, store_captures, not_examined, channels = [], [], [], []

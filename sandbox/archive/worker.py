@@ -24,6 +24,8 @@ from sandbox.index import build_index
 from sandbox.model import FlowInfo, NotExamined, Segment
 from sandbox.protocols.context import CLAIMS
 from sandbox.protocols.dns import TUNNEL_MIN_UNIQUE
+from sandbox.ring import RING_NAME as RING_FILE
+from sandbox.ring import RingReplaySource, group_rings, ring_name
 from sandbox.session import CaptureSource, Session, SessionResult, SourceHealth
 
 DNS_ZONES = "dns.zones"  # the Dissector's shared DNS zone statistics (sandbox.protocols.dns.tracker)
@@ -76,6 +78,7 @@ class GroupResult:
     claims: list[tuple[str, int]]       # endpoints claimed for a connection that never came
     other_state: list[str]              # other shared state this code does not know: never independent
     first_out: dict[str, tuple[str, int]]   # flow -> (capture name, frame) of its first outbound bytes
+    source_names: list[str]             # the group's sources (a ring's files are one), as the report names them
     worker: str = ""
     index_loads: int = 0
     seconds: float = 0.0
@@ -153,12 +156,15 @@ def run_group(task: GroupTask) -> GroupResult:
     session = _GroupSession(engine, indexes, mode="replay", errors=errors, merge=settings.merge,
                             next_start=task.next_start)
     sources = []
-    for path, name in zip(task.group.captures, task.group.names, strict=True):
-        source = CaptureSource(path, settings.keylog, errors=errors)
-        source.name = name          # the report names captures as the archive list did
+    named = {Path(p): n for p, n in zip(task.group.captures, task.group.names, strict=True)}
+    for files in group_rings(list(task.group.captures)):     # a ring's files are one source, as in one replay
+        source = (RingReplaySource(files, settings.keylog, errors=errors) if len(files) > 1
+                  else CaptureSource(files[0], settings.keylog, errors=errors))
+        source.name = source_name([named[f] for f in files])   # the report names captures as one replay does
         sources.append(_Timed(source))
     session.run(sources)
     health, source_blind, run_errors = session.final
+    source_blind = [[{**n, "where": named.get(Path(n["where"]), n["where"])} for n in blind] for blind in source_blind]
     shared = engine.dissector.shared
     return GroupResult(
         task=task, t_first=min((s.t_first for s in sources), default=math.inf),
@@ -167,10 +173,28 @@ def run_group(task: GroupTask) -> GroupResult:
         source_blind=source_blind, engine_blind=list(engine.not_examined), run_errors=run_errors,
         notes=list(engine.notes), zones=zone_states(shared.get(DNS_ZONES)), claims=list(shared.get(CLAIMS) or ()),
         other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS) and v],
-        first_out={flow: (task.group.names[rank], frame) for flow, (rank, frame) in engine.first_out.items()},
+        first_out={flow: _where(sources[rank], frame, named) for flow, (rank, frame) in engine.first_out.items()},
+        source_names=[s.name for s in sources],
         worker=f"{socket.gethostname()}:{os.getpid()}", index_loads=loads,
         seconds=time.perf_counter() - started, cpu_seconds=time.thread_time() - cpu, bytes=task.group.bytes,
         segments=sum(s.segments for s in sources))
+
+
+def source_name(names: list[str]) -> str:
+    """A source's name in the report: the capture's, or a ring's (its files replayed as one)."""
+    if len(names) == 1:
+        return names[0]
+    first = Path(names[0])
+    return ring_name(first.parent, RING_FILE.match(first.name).group("stem"))
+
+
+def _where(source: Any, frame: int, named: dict[Path, str]) -> tuple[str, int]:
+    """The capture (as the archive named it) and frame there of a source's frame (a ring's are numbered
+    across its files)."""
+    if frame > 0 and hasattr(source, "locate"):
+        path, frame = source.locate(frame)
+        return named.get(Path(path), path), frame
+    return source.name, frame
 
 
 def zone_states(tracker: Any) -> dict[Any, ZoneState] | None:

@@ -17,7 +17,7 @@ def _result(i: int, t_first: float, t_last: float, flows=(), zones=..., claims=(
     task = GroupTask(group, t_first, None, ReplaySettings(runs=()))
     infos = [FlowInfo(f, "net", "tcp", "10.0.0.5", 40000 + n, "192.0.2.1", 80) for n, f in enumerate(flows)]
     return GroupResult(task, t_first, t_last, {}, infos, [], [], [], [], [], [], {} if zones is ... else zones,
-                       list(claims), list(other), first_out={}, segments=1)
+                       list(claims), list(other), first_out={}, source_names=[f"g{i}.pcapng"], segments=1)
 
 
 def test_flows_are_numbered_across_groups_as_one_flow_table_numbers_them():
