@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml constraints.txt requirements.lock
 	$(VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e '.[demo]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-# The test tools, at the versions of constraints.txt.
+# The test tools and the fleet extra (PostgreSQL store, Dask replay), at the versions of constraints.txt.
 $(TEST_STAMP): $(STAMP)
-	$(VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e '.[test,demo]'
+	$(VENV)/bin/python -m pip install -q --no-build-isolation -c constraints.txt -e '.[test,demo,fleet]'
 	rm -f $(VENV)/.tested-* && touch $@
 
 $(MITM_STAMP): mitmproxy.lock

@@ -23,16 +23,17 @@ from dashboards.queries import Reader
 
 
 def create_app(db_path: str | Path, token: str | None = None, host: str = "127.0.0.1") -> dash.Dash:
-    """A Dash app reading ``db_path`` read-only, answering only under the names of ``host`` (the bind
-    address); every request needs ``token`` when one is given (an empty one is a ValueError)."""
+    """A Dash app reading the store at ``db_path`` (a SQLite file or a PostgreSQL URL) read-only,
+    answering only under the names of ``host`` (the bind address); every request needs ``token``
+    when one is given (an empty one is a ValueError)."""
     check_token(token)
     reader = Reader(db_path)
     app = dash.Dash(
-        __name__, title=f"Sandbox · {reader.path.name}", update_title=None,
+        __name__, title=f"Sandbox · {reader.label.rsplit('/', 1)[-1]}", update_title=None,
         serve_locally=True, include_assets_files=False, compress=False,
     )
     app.index_string = INDEX
-    app.layout = page(str(reader.path))
+    app.layout = page(reader.label)
     register(app, reader)
     require_known_host(app.server, server_names(host))
     if token is not None:

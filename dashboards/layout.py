@@ -74,6 +74,10 @@ code.cmd { background:#f3f4f6; padding:3px 6px; border-radius:4px; user-select: 
 .channels .net { grid-column: 1 / -1; }
 .channels table.grid td { white-space:nowrap; }
 .card { min-width:0; overflow-x:auto; }
+.fleet-filters { grid-template-columns: repeat(3, minmax(180px, 1fr)) auto; }
+.verdict-tag { font-weight:700; font-size:12px; padding:1px 6px; border-radius:4px; color:#fff; }
+.verdict-tag.clean { background:#15803d; } .verdict-tag.leak { background:#b91c1c; }
+.verdict-tag.inconclusive { background:#a16207; }
 .cov { display:grid; grid-template-columns: 1fr 1.6fr; gap:14px; }
 @media (max-width: 1200px) { .banner, .findings-row, .channels, .cov { grid-template-columns: 1fr; } }
 """
@@ -85,12 +89,13 @@ INDEX = """<!DOCTYPE html>
 </html>"""
 
 COLUMNS = [
-    {"name": "severity", "id": "severity"}, {"name": "kind", "id": "kind"}, {"name": "channel", "id": "channel"},
+    {"name": "severity", "id": "severity"}, {"name": "rig", "id": "rig"}, {"name": "kind", "id": "kind"},
+    {"name": "channel", "id": "channel"},
     {"name": "destination", "id": "destination"}, {"name": "samples", "id": "samples"},
     {"name": "files", "id": "files"}, {"name": "matched", "id": "bytes_matched"},
     {"name": "first (UTC)", "id": "t_first"}, {"name": "last (UTC)", "id": "t_last"},
 ]
-_WIDTHS = {"severity": 72, "kind": 92, "channel": 62, "destination": 170, "samples": 100, "files": 130,
+_WIDTHS = {"severity": 72, "rig": 110, "kind": 92, "channel": 62, "destination": 170, "samples": 100, "files": 130,
            "bytes_matched": 72, "t_first": 104, "t_last": 62}
 _SEVERITY_STYLES = [
     {"if": {"filter_query": f'{{severity}} = "{s}"', "column_id": "severity"},
@@ -129,10 +134,21 @@ def _dropdown(did: str, placeholder: str, options: list[str]) -> dcc.Dropdown:
 def page(store_label: str) -> html.Div:
     return html.Div([
         dcc.Interval(id="tick", interval=POLL_MS, n_intervals=0),
-        dcc.Store(id="sig"), dcc.Store(id="sig-slow"), dcc.Store(id="selected"),
+        dcc.Store(id="sig"), dcc.Store(id="sig-slow"), dcc.Store(id="selected"), dcc.Store(id="scope", data={}),
         html.Header([html.H1("Instrument traffic sandbox"), html.Span(store_label, className="store"),
                      html.Span("waiting for data", id="last-update", className="live")], className="top"),
         html.Main([
+            # hidden while the store holds one session and nothing is filtered: today's single-session view
+            html.Section([
+                html.H2("Fleet: every rig's sessions"),
+                html.Div([
+                    _dropdown("filter-rig", "rig", []),
+                    _dropdown("filter-instrument", "instrument", []),
+                    _dropdown("filter-session", "session", []),
+                    html.Span(id="fleet-count", className="count"),
+                ], className="filters fleet-filters"),
+                html.Div(id="panel-fleet"),
+            ], id="fleet-card", className="card", style={"display": "none"}),
             html.Section(id="banner", className="card banner"),
             html.Div([
                 html.Section([

@@ -82,14 +82,25 @@ def banner(summary: dict[str, Any], now: float | None = None) -> list[Any]:
         for r in runs
     ] or [html.Div("no run folder loaded", className="muted")]
     mode = session.get("mode", "session")
-    session_box = html.Div([
-        _kv("mode", f"{mode}{'' if state == 'finished' else f' ({state})'}", "session-state"),
-        *([_kv("analysis lag", human_bytes(session["lag_bytes"]), "analysis-lag")]
-          if state == "live" and session.get("lag_bytes") else []),
-        _kv("duration", duration(span), "session-duration"),
-        _kv("started", clock(started)[:19]),
-        *_traffic_span(summary.get("channels") or []),
-    ], className="session")
+    if mode == "fleet":     # several sessions in scope: how many, in which states
+        states = session.get("states") or {}
+        session_box = html.Div([
+            _kv("sessions", f"{session.get('sessions', 0):,}", "session-state"),
+            *[_kv(name, f"{states[name]:,}") for name in ("live", "interrupted", "finished", "empty") if states.get(name)],
+            *([_kv("first start", clock(started)[:19])] if started else []),
+            *_traffic_span(summary.get("channels") or []),
+        ], className="session")
+    else:
+        tags = [_kv(name, session[name], f"session-{name}") for name in ("rig", "instrument") if session.get(name)]
+        session_box = html.Div([
+            _kv("mode", f"{mode}{'' if state == 'finished' else f' ({state})'}", "session-state"),
+            *tags,
+            *([_kv("analysis lag", human_bytes(session["lag_bytes"]), "analysis-lag")]
+              if state == "live" and session.get("lag_bytes") else []),
+            _kv("duration", duration(span), "session-duration"),
+            _kv("started", clock(started)[:19]),
+            *_traffic_span(summary.get("channels") or []),
+        ], className="session")
     health_rows = []
     captures_by_channel: dict[str, dict[str, int]] = {}
     for c in summary["captures"]:
@@ -129,7 +140,8 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         files = json.loads(r["files"] or "[]")
         names = [f["path"].rsplit("/", 1)[-1] for f in files]
         out.append({
-            "id": r["id"], "severity": r["severity"], "kind": r["kind"], "channel": r["channel"],
+            "id": r.get("key", r["id"]), "severity": r["severity"], "kind": r["kind"], "channel": r["channel"],
+            "rig": " · ".join(t for t in (r.get("rig"), r.get("instrument")) if t) or "-",
             "destination": r["destination"] or "-", "samples": short_list(samples, 2),
             "files": f"{len(files)}: {short_list(names, 1)}" if files else "",
             "bytes_matched": human_bytes(r["bytes_matched"]),
@@ -253,6 +265,29 @@ def detail(finding: dict[str, Any] | None, flow: dict[str, Any] | None) -> list[
         html.H4("Flow"), _flow_meta(flow, finding),
         html.H4("Capture position"), *_capture_position(finding, flow),
     ]
+
+
+# -- fleet ----------------------------------------------------------------------
+STATE_CLASS = {"live": "good", "interrupted": "bad"}
+
+
+def fleet_panel(sessions: list[dict[str, Any]]) -> list[Any]:
+    """Every session in scope: its rig and instrument, state, verdict and findings by severity."""
+    if not sessions:
+        return [_empty("no session in the store matches", "fleet-empty")]
+    rows = [
+        [s["rig"] or "-", s["instrument"] or "-",
+         html.Span(f"{clock(s['started'] or s['created'])[:16]} · {s['session_id'][:8]}", className="mono",
+                   title=s["session_id"]),
+         s["mode"] or "-", html.Span(s["state"], className=STATE_CLASS.get(s["state"], "")),
+         html.Span(VERDICT_WORDS[s["verdict"]], className=f"verdict-tag {s['verdict']}",
+                   title=f"judged under the acceptance profile {s.get('profile') or 'default'}",
+                   **{"data-verdict": s["verdict"]}),
+         *[str(s["counts"][sev]) for sev in ("critical", "high", "medium", "low")], f"{s['total']:,}"]
+        for s in sessions
+    ]
+    return [_table(["rig", "instrument", "session", "mode", "state", "verdict", "crit.", "high", "med.", "low",
+                    "findings"], rows, cls="grid compact", tid="fleet-table")]
 
 
 # -- channel panels -------------------------------------------------------------

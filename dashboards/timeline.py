@@ -33,7 +33,7 @@ def figure(data: dict[str, Any]) -> dict[str, Any]:
         traces.append({
             "type": "scatter", "mode": "markers", "yaxis": "y2", "name": f"finding: {severity}",
             "x": [iso(m["t_first"]) for m in marks], "y": [0] * len(marks),
-            "customdata": [m["id"] for m in marks],
+            "customdata": [m.get("key", m["id"]) for m in marks],
             "marker": {"symbol": "triangle-up", "size": 11, "color": colour, "line": {"width": 1, "color": "#111827"}},
             "text": [f"{m['kind']} → {m['destination'] or '-'} ({human_bytes(m['bytes_matched'])})" for m in marks],
             "hovertemplate": "%{x}<br>%{text}<extra>" + severity + "</extra>"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -61,6 +62,7 @@ REPORT_EPILOG = """\
 examples:
   sandbox report --db store.sqlite --html out.html --junit out.xml --sarif out.sarif --json out.json
   sandbox report --db store.sqlite --profile acceptance.toml --junit out.xml   # re-judge with waivers
+  sandbox report --db postgresql://sandbox@labdb/sandbox --session 3f2a... --html out.html   # a fleet store
 
 exit status: as for replay (0 clean, 1 suspected leak, 2 bad input, 3 inconclusive); a session still
              running or interrupted is never clean (its report says so).
@@ -70,6 +72,7 @@ BUNDLE_EPILOG = """\
 examples:
   sandbox bundle store.sqlite evidence.tar.zst
   sandbox bundle captures/SESSION-20251123-101500 evidence.tar.zst
+  sandbox bundle postgresql://sandbox@labdb/sandbox evidence.tar.zst --session 3f2a...   # on the rig that recorded it
   sandbox replay --bundle evidence.tar.zst --run RUN_DIR --report again.json
   mkdir x && tar --zstd -xf evidence.tar.zst -C x && (cd x/sandbox-evidence && sha256sum -c MANIFEST.sha256)
 """
@@ -129,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replay an evidence bundle (sandbox bundle): its recordings, keys, profile and "
                          "allow-list; the run folders are --run, else the ones the bundle names")
     _session_arguments(rp, default_jobs="2 for captures over 4 MB")
+    rp.add_argument("--cluster", metavar="local[:N]|tcp://HOST:PORT",
+                    help="replay on Dask workers: a LocalCluster of N processes (default: one per core) or a "
+                         "running scheduler (its workers see the same paths). CAPTURE may then be a folder of "
+                         "captures; a ring buffer's files stay together; the report is the one a single replay "
+                         "gives")
     rp.add_argument("--dash", action="store_true", help="open the dashboard on the replay's store when done")
 
     wt = sub.add_parser("watch", help="live session: taps record the instrument's traffic, findings as it happens",
@@ -156,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "wrote, or the report so far of one still running (marked running, never "
                                      "clean) or killed (marked interrupted). --profile re-judges the findings "
                                      "under another acceptance profile (new waivers, another fail rule).")
-    rep.add_argument("--db", type=Path, required=True, help="the session's SQLite store")
+    rep.add_argument("--db", metavar="PATH|URL", required=True,
+                     help="the session's store: a SQLite file or a postgresql:// URL")
+    rep.add_argument("--session", metavar="ID",
+                     help="which session of a PostgreSQL store (the fleet view lists them; default: the newest)")
     _report_arguments(rep)
     rep.add_argument("--quiet", action="store_true", help="no summary table")
 
@@ -166,15 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
                                     "profile, its reports (JSON, JUnit, SARIF, HTML) and a SHA-256 manifest of "
                                     "it all. `sandbox replay --bundle` reproduces the findings from it (the run "
                                     "folders are not copied: they are the data the rig guards).")
-    bd.add_argument("session", type=Path, metavar="SESSION_OR_DB",
-                    help="the session's store, or a folder holding store.sqlite (a watch session's folder)")
+    bd.add_argument("db", metavar="SESSION_OR_DB",
+                    help="the session's store (a SQLite file or a postgresql:// URL), or a folder holding "
+                         "store.sqlite (a watch session's folder)")
+    bd.add_argument("--session", metavar="ID",
+                    help="which session of a PostgreSQL store (default: the newest); its recordings must be "
+                         "on this machine")
     bd.add_argument("out", type=Path, metavar="OUT.tar.zst")
     bd.add_argument("--quiet", action="store_true", help="no progress bar")
 
     ds = sub.add_parser("dash", help="serve the dashboard over a store",
                         description="Serve the live dashboard over a store. Binds to 127.0.0.1 unless --host "
                                     "says otherwise; any other address requires a token.")
-    ds.add_argument("--db", type=Path, required=True)
+    ds.add_argument("--db", metavar="PATH|URL", default=os.environ.get("SANDBOX_DB"),
+                    help="the store: a SQLite file or a postgresql:// URL (default: $SANDBOX_DB)")
     ds.add_argument("--host", default="127.0.0.1")
     ds.add_argument("--port", type=int, default=8050)
     ds.add_argument("--token", default=os.environ.get("SANDBOX_DASH_TOKEN"),
@@ -263,10 +279,16 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
     p.add_argument("--run", dest="runs", action="append", type=Path, metavar="RUN_DIR",
                    help="run folder the instrument produced (repeat for several; required)")
     _report_arguments(p)
-    p.add_argument("--db", type=Path,
-                   help="SQLite store for the dashboard and `sandbox report`, replaced if it exists (default: "
-                        "replay a temporary one, removed at exit; watch RECORD_DIR/store.sqlite); refused while "
-                        "another session uses it")
+    p.add_argument("--db", metavar="PATH|URL", default=os.environ.get("SANDBOX_DB"),
+                   help="store for the dashboard and `sandbox report`: a SQLite file, replaced if it exists and "
+                        "refused while another session uses it, or a postgresql://USER@HOST/DB URL a lab's rigs "
+                        "share (password from ~/.pgpass or PGPASSWORD; default: $SANDBOX_DB, else for replay a "
+                        "temporary SQLite file removed at exit, for watch RECORD_DIR/store.sqlite)")
+    p.add_argument("--rig", default=os.environ.get("SANDBOX_RIG") or socket.gethostname(), metavar="NAME",
+                   help="this rig's name in the store, for the fleet view (default: $SANDBOX_RIG, else the host name)")
+    p.add_argument("--instrument-name", metavar="NAME",
+                   help="the instrument under test, for the fleet view (default: the instrument serial the run "
+                        "folders name)")
     p.add_argument("--allow", nargs="+", action="extend", default=[], metavar="HOST",
                    help="bench allow-list: host names, IPs or CIDRs the instrument may talk to")
     p.add_argument("--allow-file", type=Path, metavar="TOML",
@@ -361,18 +383,26 @@ def _check_outputs(*outputs: Path | None) -> None:
             raise BadInput(f"cannot write {out}: permission denied")
 
 
-def _open_store(db: Path | None):
-    """The session's store (fresh, locked); a temporary one when no --db, removed by ``_close_store``."""
+def _db_path(db: str | None) -> Path | None:
+    """The --db file to check before any work (None for a PostgreSQL URL or no --db)."""
+    from sandbox.stores import is_url
+
+    return None if db is None or is_url(db) else Path(db)
+
+
+def _open_store(args: argparse.Namespace, default: Path | None = None):
+    """The session's store (a new session, its writer lock held), tagged with the rig and the
+    instrument: --db, else ``default``, else a temporary SQLite file removed by ``_close_store``."""
     from sandbox.store import Store, StoreBusy, StoreError
 
-    temp = None
+    temp, db = None, args.db or default
     if db is None:
         import tempfile
 
         temp = Path(tempfile.mkdtemp(prefix="sandbox-"))
         db = temp / "store.sqlite"
     try:
-        return Store(db, fresh=True), temp
+        return Store(db, fresh=True, rig=safe_text(args.rig), instrument=safe_text(args.instrument_name or "")), temp
     except (StoreBusy, StoreError) as exc:
         if temp is not None:
             import shutil
@@ -416,8 +446,10 @@ def _load_profile(path: Path | None):
         raise BadInput(str(exc)) from None
 
 
-def _write_reports(args: argparse.Namespace, report: dict, store_path: str | None, inputs: dict | None) -> None:
-    """Every report asked for; the HTML one with the store's plots and a SHA-256 manifest of the evidence."""
+def _write_reports(args: argparse.Namespace, report: dict, store: str | None, inputs: dict | None,
+                   session_id: str | None) -> None:
+    """Every report asked for; the HTML one with the plots of the session in ``store`` (a SQLite file or a
+    PostgreSQL URL) and a SHA-256 manifest of the evidence."""
     from sandbox.report import write_html, write_json, write_junit
     from sandbox.report.manifest import evidence_manifest, session_evidence
     from sandbox.report.sarif import write_sarif
@@ -425,7 +457,7 @@ def _write_reports(args: argparse.Namespace, report: dict, store_path: str | Non
     def html(report: dict, path: Path) -> None:
         from sandbox.report.stored import figures_from_store
 
-        figures = figures_from_store(store_path) if store_path and Path(store_path).is_file() else None
+        figures = figures_from_store(store, session_id) if store else None
         write_html(report, path, figures, evidence_manifest(session_evidence(report, inputs)))
 
     for path, write in ((args.report, write_json), (args.junit, write_junit), (args.sarif, write_sarif),
@@ -437,17 +469,19 @@ def _write_reports(args: argparse.Namespace, report: dict, store_path: str | Non
                 raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _finish(args: argparse.Namespace, report: dict, store_path: str | None, shown_store: bool = True,
-            inputs: dict | None = None) -> int:
-    """Reports, summary and exit status: the same for a replay, a live session and ``sandbox report``."""
+def _finish(args: argparse.Namespace, report: dict, store: str | None, shown_store: bool = True,
+            inputs: dict | None = None, session_id: str | None = None) -> int:
+    """Reports, summary and exit status: the same for a replay, a live session and ``sandbox report``.
+    ``store`` is what another process opens (a path, a URL that may hold a password: never printed)."""
     from sandbox.report import exit_code
+    from sandbox.stores import display, is_url
     from sandbox.summary import print_summary
 
-    _write_reports(args, report, store_path, inputs)
+    _write_reports(args, report, store, inputs, session_id)
     if not args.quiet:
         print_summary(report, sys.stdout)
-        if store_path and shown_store:
-            print(f"store: {store_path}")
+        if store and shown_store:
+            print(f"store: {display(store)}" + (f" (session {session_id})" if is_url(store) else ""))
     return exit_code(report)
 
 
@@ -459,6 +493,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> tuple[int, dict]:
     """The replay of ``args.captures``: (exit status, report)."""
+    from sandbox.archive import ClusterError, parse_cluster, replay_archive
     from sandbox.captures import CaptureError
     from sandbox.replay import check_capture, replay
     from sandbox.runs import RunFolderError
@@ -467,39 +502,65 @@ def _replay(args: argparse.Namespace) -> tuple[int, dict]:
         raise BadInput("nothing to replay: give CAPTURE files or --bundle BUNDLE")
     _check_run_dirs(args.runs)
     for cap in args.captures:
-        if not cap.is_file():
-            raise BadInput(f"capture {cap} does not exist or is not a file")
+        if not (cap.is_file() or (args.cluster and cap.is_dir())):
+            raise BadInput(f"capture {cap} does not exist or is not a file"
+                           + (" or folder" if args.cluster else ""))
     if args.tls_keylog and not args.tls_keylog.is_file():
         raise BadInput(f"TLS key log {args.tls_keylog} does not exist")
-    _check_outputs(args.report, args.junit, args.sarif, args.html, args.db)
+    if args.cluster and args.jobs:
+        raise BadInput("--jobs is for one machine's replay; with --cluster the workers are the processes")
+    _check_outputs(args.report, args.junit, args.sarif, args.html, _db_path(args.db))
     profile = _load_profile(args.profile)
+    captures = args.captures
+    if args.cluster:
+        from sandbox.archive.groups import expand
+
+        try:
+            parse_cluster(args.cluster)
+        except ClusterError as exc:
+            raise BadInput(str(exc)) from None
+        captures = expand(args.captures)
+        if not captures:
+            raise BadInput("no capture in the archives given (a folder means the .pcap/.pcapng files in it)")
     try:
-        for cap in args.captures:
+        for cap in captures:
             check_capture(cap)
     except CaptureError as exc:
         raise BadInput(str(exc)) from exc
-    store, temp = _open_store(args.db)
-    bar = _progress_bar(sum(c.stat().st_size for c in args.captures), args.quiet)
+    store, temp = _open_store(args)
+    bar = _progress_bar(sum(c.stat().st_size for c in captures), args.quiet)
     try:
         try:
-            result = replay(args.captures, args.runs, keylog=args.tls_keylog, allow=args.allow,
-                            instrument=args.instrument or None, store=store, cache_dir=args.cache_dir,
-                            progress=bar.update_to if bar else None, index_progress=not args.quiet,
-                            jobs=args.jobs, profile=profile)
-        except (CaptureError, RunFolderError) as exc:
+            common = {"keylog": args.tls_keylog, "allow": args.allow, "instrument": args.instrument or None,
+                      "store": store, "cache_dir": args.cache_dir, "progress": bar.update_to if bar else None,
+                      "index_progress": not args.quiet, "profile": profile}
+            if args.cluster:
+                result = replay_archive(args.captures, args.runs, cluster=args.cluster, **common)
+            else:
+                result = replay(args.captures, args.runs, jobs=args.jobs, **common)
+        except (CaptureError, RunFolderError, ClusterError) as exc:
             raise BadInput(str(exc)) from exc
         finally:
             if bar:
                 bar.close()
+        if args.cluster and not args.quiet:
+            st = result.stats
+            loads = sorted(set(st.worker_loads.values()))
+            print(f"cluster {st.cluster}: {len(captures)} capture(s) in {st.groups} group(s) on {st.workers} "
+                  f"worker(s); {st.runs} group replay(s) in {st.rounds} round(s); run indexes loaded "
+                  f"{'once' if loads == [1] else f'{loads} times'} per worker")
+            for reason in st.reasons[:5]:
+                print(f"  replayed together: {safe_text(reason, limit=MAX_SHOWN)}")
         inputs = {"keylogs": [str(args.tls_keylog)] if args.tls_keylog else []}
-        status = _finish(args, result.report, store.path, shown_store=temp is None, inputs=inputs)
+        status = _finish(args, result.report, store.target, shown_store=temp is None, inputs=inputs,
+                         session_id=store.session_id)
         if result.store_error:
             raise BadInput(f"{result.store_error} (the replay went on; reports above are complete)")
         if args.dash:
             from dashboards import serve
 
             store.close()
-            serve(store.path, port=args.port, open_browser=False)
+            serve(store.target, port=args.port, open_browser=False)
         return status, result.report
     finally:
         _close_store(store, temp)
@@ -581,7 +642,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise BadInput("nothing to watch: give at least one tap (see `sandbox watch --help`)")
     if args.duration is not None and args.duration <= 0:
         raise BadInput("--duration must be a positive number of seconds")
-    _check_outputs(args.report, args.junit, args.sarif, args.html, args.db)
+    _check_outputs(args.report, args.junit, args.sarif, args.html, _db_path(args.db))
     profile = _load_profile(args.profile)
     indexes = _indexes(args)
     try:
@@ -589,7 +650,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except TapError as exc:
         raise BadInput(str(exc)) from exc
     # the store stays with the recordings (sandbox report / sandbox bundle SESSION_DIR afterwards)
-    store, temp = _open_store(args.db or session_dir / "store.sqlite")
+    store, temp = _open_store(args, default=session_dir / "store.sqlite")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     dashboards: list[subprocess.Popen] = []
@@ -601,8 +662,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
             timer.daemon = True
             timer.start()
         if args.dash:
-            dashboards.append(subprocess.Popen(
-                [sys.executable, "-m", "dashboards", "--db", store.path, "--port", str(args.port)]))
+            # the store's URL may hold a password: by environment, never on a command line others can read
+            dashboards.append(subprocess.Popen([sys.executable, "-m", "dashboards", "--port", str(args.port)],
+                                               env={**os.environ, "SANDBOX_DB": store.target}))
         if not args.quiet:
             for tap in taps:
                 for line in getattr(tap, "started_lines", lambda: [])():
@@ -616,7 +678,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                            instrument=args.instrument or None, jobs=jobs, on_started=started, profile=profile)
         except TapError as exc:
             raise BadInput(str(exc)) from exc
-        status = _finish(args, result.report, store.path, shown_store=temp is None)
+        status = _finish(args, result.report, store.target, shown_store=temp is None, session_id=store.session_id)
         for tap in taps:
             for note in getattr(tap, "notes", []):
                 print(f"sandbox: {tap.name}: {note}", file=sys.stderr)
@@ -635,36 +697,35 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sandbox.report.stored import StoreUnreadable, report_from_store
-    from sandbox.store import Store
+    from sandbox.report.stored import StoreUnreadable, report_from_store, stored_session
 
     _check_outputs(args.report, args.junit, args.sarif, args.html)
     profile = _load_profile(args.profile)
     try:
-        report = report_from_store(args.db, profile)
+        with stored_session(args.db, args.session) as (store, session):
+            session_id, inputs = store.session_id, session.get("inputs")
+        report = report_from_store(args.db, profile, session_id)
     except StoreUnreadable as exc:
         raise BadInput(str(exc)) from None
-    store = Store(args.db, readonly=True)
-    try:
-        inputs = store.session().get("inputs")
-    finally:
-        store.close()
-    return _finish(args, report, str(args.db), shown_store=False, inputs=inputs)
+    return _finish(args, report, args.db, shown_store=False, inputs=inputs, session_id=session_id)
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     from sandbox.report.bundle import BundleError, write_bundle
     from sandbox.report.stored import StoreUnreadable
+    from sandbox.stores import is_url
 
-    db = args.session / "store.sqlite" if args.session.is_dir() else args.session
-    if not db.is_file():
-        raise BadInput(f"no session store at {db} (give the store, or a session folder holding store.sqlite)")
+    db = args.db
+    if not is_url(db):
+        db = Path(db) / "store.sqlite" if Path(db).is_dir() else Path(db)
+        if not db.is_file():
+            raise BadInput(f"no session store at {db} (give the store, or a session folder holding store.sqlite)")
     if not args.out.name.endswith((".tar.zst", ".tzst")):
         raise BadInput(f"{args.out}: a bundle is a .tar.zst file")
     _check_outputs(args.out)
     bar = _progress_bar(None, args.quiet, "bundle")   # bytes packed so far (the total is known inside)
     try:
-        meta = write_bundle(db, args.out, progress=bar.bar.update if bar else None)
+        meta = write_bundle(db, args.out, progress=bar.bar.update if bar else None, session_id=args.session)
     except (BundleError, StoreUnreadable) as exc:
         raise BadInput(str(exc)) from None
     finally:
@@ -679,14 +740,21 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def cmd_dash(args: argparse.Namespace) -> int:
     from dashboards import serve
     from dashboards.auth import check_token
+    from sandbox.stores import StoreError
 
-    if not args.db.is_file():
+    if args.db is None:
+        raise BadInput("which store? give --db PATH or --db postgresql://... (or set $SANDBOX_DB)")
+    path = _db_path(args.db)
+    if path is not None and not path.is_file():
         raise BadInput(f"store {args.db} does not exist (create one with: sandbox replay ... --db {args.db})")
     try:
         check_token(args.token)
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-    serve(str(args.db), host=args.host, port=args.port, token=args.token)
+    try:
+        serve(args.db, host=args.host, port=args.port, token=args.token)
+    except StoreError as exc:
+        raise BadInput(str(exc)) from None
     return EXIT_CLEAN
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sandbox.analyzer import Analyzer, AnalyzerProcess
 from sandbox.captures import CaptureError, open_capture
@@ -34,6 +35,13 @@ def check_run(index) -> None:
         raise RunFolderError(f"run folder {index.path} holds no run data (no readable non-empty file)")
 
 
+def replay_inputs(keylog: Path | None, instrument: Sequence[str] | None) -> dict[str, Any]:
+    """What a bundle needs besides the recordings to replay a session: the key log, the instrument's
+    addresses, and the folder capture names are relative to."""
+    return {"keylogs": [str(Path(keylog).resolve())] if keylog else [], "instrument": list(instrument or []),
+            "cwd": os.getcwd()}
+
+
 def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | None = None,
            allow: Sequence[str] = (), instrument: Sequence[str] | None = None, store: Store | None = None,
            cache_dir: Path | None = None, progress: Callable[[int], None] | None = None,
@@ -56,10 +64,8 @@ def replay(captures: Sequence[Path], runs: Sequence[Path], *, keylog: Path | Non
     errors: list[dict[str, str]] = []
     try:
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
-        inputs = {"keylogs": [str(Path(keylog).resolve())] if keylog else [], "instrument": list(instrument or []),
-                  "cwd": os.getcwd()}
         session = Session(engine, indexes, store=store, mode="replay", errors=errors, progress=progress,
-                          profile=profile, inputs=inputs)
+                          profile=profile, inputs=replay_inputs(keylog, instrument))
         # a ring buffer's files are one capture: its TLS sessions run on from file to file
         sources: list[Source] = [RingReplaySource(group, keylog_bytes, errors=errors) if len(group) > 1
                                  else CaptureSource(group[0], keylog_bytes, errors=errors)

@@ -17,7 +17,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
 from sandbox.report import build_report, flow_errors
 from sandbox.report.locate import frame_records
 from sandbox.report.profile import Profile
+from sandbox.safetext import safe_text
 from sandbox.store import Store, StoreError
 
 # Segments taken from one source per poll: big enough to amortise the loop, small enough that
@@ -43,6 +44,8 @@ IDLE_SLEEP_S = 0.02
 # Seconds a writer may take to put a captured packet on disk (dumpcap flushes about every 0.25 s): a
 # live recording that is caught up has delivered every packet older than now minus this.
 WRITER_DELAY_S = 0.3
+# Characters of a rig or instrument tag kept: a name, not a document (the run folder names it).
+MAX_TAG = 80
 # Bytes of a live recording that must exist before it is opened (a pcapng section header).
 MIN_RECORDING_BYTES = 28
 
@@ -217,7 +220,8 @@ class Session:
                  progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time,
                  on_findings: Callable[[list[Finding], float], None] | None = None,
                  profile: Profile | None = None, inputs: dict[str, Any] | None = None,
-                 tap_failures: Callable[[], list[NotExamined]] | None = None) -> None:
+                 tap_failures: Callable[[], list[NotExamined]] | None = None,
+                 merge: bool | None = None) -> None:
         """``profile``: the acceptance profile the report judges by (its allow-list is the engine's);
         ``inputs``: what else a bundle needs to replay the session (key logs, instrument addresses);
         ``tap_failures``: what the live taps lost (a process of theirs that ended on its own), asked
@@ -236,6 +240,9 @@ class Session:
         # a live tap that acts on findings (--block): called with the findings a flush writes (it may
         # add to them) and the capture time everything was fed up to; at the end with all of them
         self.on_findings = on_findings
+        # sources go through the time-ordered merge when there are several (None); a part of a
+        # larger replay (one capture group of an archive) merges as the whole replay would
+        self.merge = merge
         self.started = clock()
         self.run_rows = [run_row(ix) for ix in self.indexes]
         self._heap: list[tuple[float, int, int, Segment]] = []
@@ -255,7 +262,7 @@ class Session:
         flush_every = STORE_FLUSH_LIVE_S if self.live else STORE_FLUSH_REPLAY_S
         next_flush = time.monotonic() + flush_every
         finishing = False
-        merge = len(sources) > 1
+        merge = len(sources) > 1 if self.merge is None else self.merge
         self._pending = [0] * len(sources)
         while not all(s.done for s in sources):
             stopping = (stop is not None and stop.is_set()) or (self.live and self.store_error is not None)
@@ -323,6 +330,8 @@ class Session:
 
     def _begin(self, sources: Sequence[Source]) -> None:
         def begin(store: Store) -> None:
+            if not store.tags().get("instrument"):      # the fleet view names the instrument under test
+                store.tag(instrument=instrument_names(self.indexes))
             store.set_session(mode=self.mode, started=self.started, runs=[r["run_id"] for r in self.run_rows],
                               captures=[s.name for s in sources], finished=None, pid=os.getpid(),
                               heartbeat=self.started, live=self.live, profile=self.profile.stored(),
@@ -411,24 +420,35 @@ class Session:
 
     def _locations(self, sources: Sequence[Source], findings: Sequence[Finding],
                    offsets: bool) -> dict[str, dict[str, Any]]:
-        """Where each finding's flow first sent data: capture, frame and (``offsets``, at the end, when
-        the recordings are closed) the byte offset and length of that frame's record."""
+        """Where each finding's flow first sent data (``locate``); ``offsets`` at the end, when the
+        recordings are closed."""
         first_out = self.engine.first_out
-        out: dict[str, dict[str, Any]] = {}
+        named = {}
         for f in findings:
             at = first_out.get(f.flow)
-            if at is not None and at[1] > 0 and f.flow not in out:
+            if at is not None and at[1] > 0 and f.flow not in named:
                 source = sources[at[0]]
                 # a ring's frames are numbered across its files: the file, and the frame there
-                capture, frame = source.locate(at[1]) if hasattr(source, "locate") else (source.name, at[1])
-                out[f.flow] = {"capture": capture, "frame": frame, "byte_offset": None, "byte_length": None}
-        if offsets:
-            for name in {loc["capture"] for loc in out.values()}:
-                here = [loc for loc in out.values() if loc["capture"] == name]
-                records = frame_records(name, [loc["frame"] for loc in here])
-                for loc in here:
-                    loc["byte_offset"], loc["byte_length"] = records.get(loc["frame"], (None, None))
-        return out
+                named[f.flow] = source.locate(at[1]) if hasattr(source, "locate") else (source.name, at[1])
+        return locate(findings, named, offsets)
+
+
+def locate(findings: Sequence[Finding], first_out: Mapping[str, tuple[str, int]],
+           offsets: bool) -> dict[str, dict[str, Any]]:
+    """Where each finding's flow first sent data: capture, frame (``first_out``: flow -> capture name,
+    frame) and (``offsets``) the byte offset and length of that frame's record in the capture."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        at = first_out.get(f.flow)
+        if at is not None and at[1] > 0 and f.flow not in out:
+            out[f.flow] = {"capture": at[0], "frame": at[1], "byte_offset": None, "byte_length": None}
+    if offsets:
+        for name in {loc["capture"] for loc in out.values()}:
+            here = [loc for loc in out.values() if loc["capture"] == name]
+            records = frame_records(name, [loc["frame"] for loc in here])
+            for loc in here:
+                loc["byte_offset"], loc["byte_length"] = records.get(loc["frame"], (None, None))
+    return out
 
 
 def run_row(ix: Any) -> dict[str, Any]:
@@ -442,3 +462,9 @@ def flow_names(flows: Sequence) -> list[tuple[str, ...]]:
     """Each flow's names an allow-list judges (destination, address, SNI, Host), as the store keeps them."""
     return [(f.destination, f.dst, str(f.meta.get("sni", "") or ""), str(f.meta.get("host", "") or ""))
             for f in flows]
+
+
+def instrument_names(indexes: Sequence) -> str:
+    """The instrument serials the run folders name (a session's default instrument tag)."""
+    names = dict.fromkeys(i["value"] for ix in indexes for i in ix.identifiers if i.get("kind") == "instrument")
+    return safe_text(", ".join(names), limit=MAX_TAG)

@@ -1,182 +1,120 @@
-"""SQLite store shared by the correlator (writer) and the dashboard (readers).
+"""The store shared by a session (one writer) and the dashboard and reports (readers).
 
-WAL mode so readers never block the writer.  The store keeps hashes, offsets and
-short redacted previews, never run data.
+One interface over two engines (``sandbox.stores``): a SQLite file in WAL mode (the embedded
+default, one session per file) or a PostgreSQL database (``postgresql://...``: every rig of a lab
+writes its sessions there, tagged with rig and instrument names).  Every row carries its session
+id; each write transaction bumps the session's change counter, which readers poll for live updates.
+The store keeps hashes, offsets and short redacted previews, never run data.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
-import os
-import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from sandbox.model import Finding, FlowInfo, severity_rank
+from sandbox.stores import open_backend
+from sandbox.stores.errors import StoreBusy, StoreError
+from sandbox.stores.schema import CAPTURES, FINDINGS, FLOWS, LOCATIONS, RUNS, SESSION, TABLES, TRAFFIC
+from sandbox.stores.sqlite import lock_path, session_alive
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS session (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT, path TEXT PRIMARY KEY, platform TEXT, samples TEXT, files INTEGER, bytes INTEGER);
-CREATE TABLE IF NOT EXISTS captures (
-    path TEXT PRIMARY KEY, channel TEXT, packets INTEGER, bytes INTEGER, drops INTEGER, errors TEXT);
-CREATE TABLE IF NOT EXISTS flows (
-    flow TEXT PRIMARY KEY, channel TEXT, transport TEXT, src TEXT, sport INTEGER, dst TEXT, dport INTEGER,
-    app TEXT, destination TEXT, t_first REAL, t_last REAL, packets INTEGER, bytes_out INTEGER,
-    bytes_in INTEGER, encrypted INTEGER, decrypted INTEGER, allowed INTEGER, meta TEXT, errors TEXT);
-CREATE INDEX IF NOT EXISTS flows_dest ON flows(destination);
-CREATE TABLE IF NOT EXISTS findings (
-    id TEXT PRIMARY KEY, severity TEXT, severity_rank INTEGER, kind TEXT, channel TEXT, flow TEXT,
-    destination TEXT, t_first REAL, t_last REAL, bytes_out INTEGER, bytes_matched INTEGER, run_id TEXT,
-    samples TEXT, files TEXT, chain TEXT, identifiers TEXT, evidence TEXT, detail TEXT, updated REAL,
-    evidence_kinds TEXT);
-CREATE INDEX IF NOT EXISTS findings_updated ON findings(updated);
-CREATE INDEX IF NOT EXISTS findings_rank ON findings(severity_rank);
-CREATE TABLE IF NOT EXISTS traffic (
-    t_bucket REAL, channel TEXT, destination TEXT, bytes_out INTEGER,
-    PRIMARY KEY (t_bucket, channel, destination));
-CREATE TABLE IF NOT EXISTS locations (
-    flow TEXT PRIMARY KEY, capture TEXT, frame INTEGER, byte_offset INTEGER, byte_length INTEGER);
-"""
+__all__ = ["JSON_FINDING_FIELDS", "Store", "StoreBusy", "StoreError", "lock_path", "session_alive"]
 
 JSON_FINDING_FIELDS = ("samples", "files", "chain", "identifiers", "evidence", "detail", "evidence_kinds")
 
 
-class StoreBusy(Exception):
-    """Another session holds the store: its findings must not vanish under it."""
-
-
-class StoreError(Exception):
-    """The store cannot be written (disk full, I/O error): the session stops writing it, says so once."""
-
-
 def _writes(method: Callable[..., None]) -> Callable[..., None]:
-    """A writer method whose SQLite or OS failure becomes one ``StoreError`` naming the store."""
+    """A writer method: one transaction that also bumps the session's change counter; a database
+    or OS failure becomes one ``StoreError`` naming the store."""
 
     @functools.wraps(method)
     def write(self: Store, *args: Any, **kwargs: Any) -> None:
         try:
-            method(self, *args, **kwargs)
-        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+            with self.backend.transaction():
+                method(self, *args, **kwargs)
+                self.backend.run("UPDATE sessions SET changes = changes + 1 WHERE session_id = ?",
+                                 (self.session_id,))
+        except self.backend.errors as exc:
             raise StoreError(f"cannot write store {self.path}: {exc}") from None
 
     return write
 
 
-def lock_path(path: str | Path) -> Path:
-    return Path(f"{path}.lock")
-
-
-def session_alive(path: str | Path) -> bool:
-    """True while some session holds the store's writer lock (a live or running session)."""
-    try:
-        fd = os.open(lock_path(path), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)     # closing drops the probe's shared lock too
-    return False
-
-
 class Store:
-    """One SQLite file; one writer (replay or a live session), any number of readers.
+    """A session's writer (or, ``readonly``, a reader of a SQLite file's session).
 
-    The writer holds an exclusive lock on ``PATH.lock`` for its whole life (the OS drops it if the
-    process dies, so a killed session reads as interrupted, not live).  Everything is private
-    (0600): the store names samples and destinations.
+    ``target`` is a SQLite path or a ``postgresql://`` URL.  ``fresh`` starts a new session: a
+    SQLite file is replaced (refused with ``StoreBusy`` while another session holds it), a
+    PostgreSQL database gets one more session beside the others.  Without ``fresh`` a SQLite
+    file's own session is reused.  ``rig`` and ``instrument`` tag the session for the fleet view.
+    ``readonly`` opens ``session_id`` (else the newest session) for reading, e.g. to report on it.
     """
 
-    def __init__(self, path: str | Path, readonly: bool = False, fresh: bool = False):
-        self.path = str(path)
-        self._lock_fd: int | None = None
-        if readonly:
-            uri = f"file:{Path(self.path).resolve()}?mode=ro"
-            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
-        else:
-            self._lock()
-            try:
-                if fresh:   # a store holds one session: a new one starts from nothing
-                    for stale in (self.path, f"{self.path}-wal", f"{self.path}-shm"):
-                        Path(stale).unlink(missing_ok=True)
-                # created private before SQLite opens it; SQLite gives -wal/-shm the same mode
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-                os.chmod(self.path, 0o600)
-                self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.executescript(SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
-                self._unlock()
-                raise StoreError(f"cannot write store {self.path}: {exc}") from None
-            except BaseException:
-                self._unlock()
-                raise
-        self.db.row_factory = sqlite3.Row
-
-    def _lock(self) -> None:
-        fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
+    def __init__(self, target: str | Path, readonly: bool = False, fresh: bool = False, *,
+                 rig: str = "", instrument: str = "", session_id: str | None = None):
+        self.backend = open_backend(target, readonly=readonly, fresh=fresh)
+        self.path = self.backend.path       # what messages name: a path, or a URL without password
+        self.target = self.backend.target   # what another process opens: the path or the URL
+        self.db = self.backend.conn
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise StoreBusy(f"store {self.path} is in use by another session (pid {owner}); "
-                            "use another --db or wait for it to end") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
-        # a forked worker must not inherit the lock: if this process is killed, the store reads as
-        # interrupted at once, whatever its workers do
-        os.register_at_fork(after_in_child=self._drop_inherited_lock)
+            if readonly:    # a reader (a report from a store): the session named, else the newest
+                self.session_id = session_id or self._existing()
+                return
+            self.session_id = None if fresh or self.backend.dialect.name == "postgres" else self._existing()
+            if self.session_id is None:
+                self.session_id = self._create(rig, instrument)
+            self.backend.claim(self.session_id)
+        except self.backend.errors as exc:
+            self.backend.close()
+            raise StoreError(f"cannot {'read' if readonly else 'write'} store {self.path}: {exc}") from None
+        except BaseException:
+            self.backend.close()
+            raise
 
-    def _drop_inherited_lock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)    # the child's copy only; flock is released by the last one
-            self._lock_fd = None
+    def _existing(self) -> str | None:
+        rows = self.backend.run("SELECT session_id FROM sessions ORDER BY created DESC LIMIT 1")
+        return rows[0][0] if rows else None
 
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+    def _create(self, rig: str, instrument: str) -> str:
+        session_id = uuid.uuid4().hex
+        with self.backend.transaction():
+            self.backend.run("INSERT INTO sessions (session_id, rig, instrument, created, changes) "
+                             "VALUES (?, ?, ?, ?, 0)", (session_id, rig, instrument, time.time()))
+        return session_id
 
     def close(self) -> None:
-        self.db.close()
-        self._unlock()
+        self.backend.close()
 
     # -- writer side ---------------------------------------------------------
+    def _upsert(self, table, rows: list, add: tuple[str, ...] = ()) -> None:
+        if rows:
+            self.backend.run_many(table.upsert(add), [(self.session_id, *row) for row in rows])
+
     @_writes
     def set_session(self, **values: Any) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO session(key, value) VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in values.items()],
-            )
+        self._upsert(SESSION, [(k, json.dumps(v)) for k, v in values.items()])
+
+    @_writes
+    def tag(self, rig: str | None = None, instrument: str | None = None) -> None:
+        """Name the rig and instrument of this session (the fleet view filters by them)."""
+        for column, value in (("rig", rig), ("instrument", instrument)):
+            if value is not None:
+                self.backend.run(f"UPDATE sessions SET {column} = ? WHERE session_id = ?", (value, self.session_id))
 
     @_writes
     def add_run(self, run_id: str, path: str, platform: str, samples: list[str], files: int, nbytes: int) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, path, platform, json.dumps(samples), files, nbytes),
-            )
+        self._upsert(RUNS, [(run_id, path, platform, json.dumps(samples), files, nbytes)])
 
     @_writes
     def put_capture(self, path: str, channel: str, packets: int, nbytes: int, drops: int = 0,
                     errors: list[str] | None = None) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO captures VALUES (?, ?, ?, ?, ?, ?)",
-                (path, channel, packets, nbytes, drops, json.dumps(errors or [])),
-            )
+        self._upsert(CAPTURES, [(path, channel, packets, nbytes, drops, json.dumps(errors or []))])
 
     @_writes
     def put_flows(self, flows: Iterable[FlowInfo], allowed: dict[str, bool] | None = None,
@@ -184,77 +122,73 @@ class Store:
         """Write flow rows; ``replace``: these are all the session's flows (its end), so rows of flows
         folded into summaries since they were written live go."""
         allowed = allowed or {}
-        rows = [
+        if replace:
+            self.backend.run("DELETE FROM flows WHERE session_id = ?", (self.session_id,))
+        self._upsert(FLOWS, [
             (f.flow, f.channel, f.transport, f.src, f.sport, f.dst, f.dport, f.app, f.destination,
              f.t_first, f.t_last, f.packets, f.bytes_out, f.bytes_in, int(f.encrypted), int(f.decrypted),
              int(allowed.get(f.flow, False)), json.dumps(f.meta, default=str), json.dumps(f.errors))
             for f in flows
-        ]
-        with self.db:
-            if replace:
-                self.db.execute("DELETE FROM flows")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO flows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
+        ])
 
     @_writes
     def put_findings(self, findings: Iterable[Finding]) -> None:
         now = time.time()
+        columns = [c for c in FINDINGS.names if c != "session_id"]
         rows = []
         for f in findings:
             d = asdict(f)
-            rows.append(
-                (f.id, f.severity, severity_rank(f.severity), f.kind, f.channel, f.flow, f.destination,
-                 f.t_first, f.t_last, f.bytes_out, f.bytes_matched, f.run_id,
-                 *(json.dumps(d[k], default=str) for k in JSON_FINDING_FIELDS[:-1]), now,
-                 json.dumps(d["evidence_kinds"]))
-            )
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO findings VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
+            d.update({k: json.dumps(d[k], default=str) for k in JSON_FINDING_FIELDS},
+                     severity_rank=severity_rank(f.severity), updated=now)
+            rows.append(tuple(d[c] for c in columns))
+        self._upsert(FINDINGS, rows)
 
     @_writes
     def add_traffic(self, buckets: Iterable[tuple[float, str, str, int]]) -> None:
         """Add outbound byte counts per (1 s bucket, channel, destination) for the timeline."""
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO traffic VALUES (?, ?, ?, ?) ON CONFLICT(t_bucket, channel, destination) "
-                "DO UPDATE SET bytes_out = bytes_out + excluded.bytes_out",
-                list(buckets),
-            )
+        self._upsert(TRAFFIC, list(buckets), add=("bytes_out",))
 
     @_writes
     def put_locations(self, locations: dict[str, dict[str, Any]]) -> None:
         """Where each flow's first outbound frame is in the recordings (capture, frame, byte offset)."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO locations VALUES (?, ?, ?, ?, ?)",
-                [(flow, loc["capture"], loc["frame"], loc.get("byte_offset"), loc.get("byte_length"))
-                 for flow, loc in locations.items()])
+        self._upsert(LOCATIONS, [(flow, loc["capture"], loc["frame"], loc.get("byte_offset"), loc.get("byte_length"))
+                                 for flow, loc in locations.items()])
 
     # -- reader side ---------------------------------------------------------
+    def alive(self) -> bool:
+        """Whether a writer holds this session now (running, not interrupted)."""
+        return self.backend.alive(self.session_id)
+
+    def rows(self, table: str, order: str = "") -> list[dict[str, Any]]:
+        """This session's rows of a store table (``runs``, ``captures``, ``flows``...) as dicts,
+        on either engine; ``order`` is an ORDER BY of our own, never input."""
+        known = {t.name: t for t in (*TABLES, LOCATIONS)}
+        names = [c for c in known[table].names if c != "session_id"]
+        sql = f"SELECT {', '.join(names)} FROM {table} WHERE session_id = ?" + (f" ORDER BY {order}" if order else "")
+        return [dict(zip(names, row, strict=True)) for row in self.backend.run(sql, (self.session_id,))]
+
+    def locations(self) -> dict[str, dict[str, Any]]:
+        return {r.pop("flow"): r for r in self.rows("locations")}
+
     def session(self) -> dict[str, Any]:
-        return {r["key"]: json.loads(r["value"]) for r in self.db.execute("SELECT key, value FROM session")}
+        rows = self.backend.run("SELECT key, value FROM session WHERE session_id = ?", (self.session_id,))
+        return {k: json.loads(v) for k, v in rows}
+
+    def tags(self) -> dict[str, str]:
+        rows = self.backend.run("SELECT rig, instrument FROM sessions WHERE session_id = ?", (self.session_id,))
+        return {"rig": rows[0][0], "instrument": rows[0][1]} if rows else {}
 
     def findings(self, where: str = "", params: tuple = (), order: str = "severity_rank DESC, t_first",
                  limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM findings" + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+        names = [c for c in FINDINGS.names if c != "session_id"]
+        sql = (f"SELECT {', '.join(names)} FROM findings WHERE session_id = ?" + (f" AND ({where})" if where else "")
+               + f" ORDER BY {order}")
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         out = []
-        for row in self.db.execute(sql, params):
-            d = dict(row)
+        for row in self.backend.run(sql, (self.session_id, *params)):
+            d = dict(zip(names, row, strict=True))
             for k in JSON_FINDING_FIELDS:
-                if d.get(k) is not None:     # a store written before a field was kept has none
-                    d[k] = json.loads(d[k])
+                d[k] = json.loads(d[k]) if d[k] is not None else []   # a field a store before it lacks
             out.append(d)
         return out
-
-    def locations(self) -> dict[str, dict[str, Any]]:
-        try:
-            rows = self.db.execute("SELECT * FROM locations").fetchall()
-        except sqlite3.OperationalError:     # a store written before locations were kept
-            return {}
-        return {r["flow"]: {"capture": r["capture"], "frame": r["frame"], "byte_offset": r["byte_offset"],
-                            "byte_length": r["byte_length"]} for r in rows}

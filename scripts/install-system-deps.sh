@@ -2,7 +2,8 @@
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
 # the hex-dump decoder's tests, headless chromium + driver, nftables for the network tap's transparent
 # mode, curl as a real client, dosfstools, mtools and exfatprogs for USB stick images, libusb-1.0 for pyusb's
-# device inventory).
+# device inventory, PostgreSQL for the fleet store's tests, which start a cluster of their own with
+# initdb/pg_ctl in a temp dir).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -17,6 +18,7 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)
 command -v nft         >/dev/null 2>&1 || need+=(nftables)
 command -v curl        >/dev/null 2>&1 || need+=(curl)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 # USB stick images for the mass-storage tests: FAT12 (mkfs.fat + mtools), exFAT (mkfs.exfat, fsck.exfat)
 PATH="$PATH:/usr/sbin:/sbin"
 command -v mkfs.fat    >/dev/null 2>&1 || need+=(dosfstools)
@@ -32,4 +34,5 @@ fi
 echo 'wireshark-common wireshark-common/install-setuid boolean true' | debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# the postgresql package starts a cluster of its own where it can; the tests never use it
 apt-get install -y -qq "${need[@]}" >/dev/null

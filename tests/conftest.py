@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# a real PostgreSQL server for the store tests (started on first use, stopped at the end)
+pytest_plugins = ["tests.pgserver"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SANDBOX_SHARED_DATA", REPO.parent / "shared" / "data"))
 

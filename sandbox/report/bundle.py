@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tarfile
 import tempfile
 import time
@@ -91,23 +92,23 @@ class _Hashing:
         return data
 
 
-def write_bundle(store_path: str | Path, out: str | Path, progress: Any = None) -> dict[str, Any]:
-    """Pack the session in the store at ``store_path`` into ``out`` (private, atomic); returns bundle.json."""
+def write_bundle(store_path: str | Path, out: str | Path, progress: Any = None,
+                 session_id: str | None = None) -> dict[str, Any]:
+    """Pack a session (``session_id``, else the newest) of the store at ``store_path`` (a SQLite file or a
+    ``postgresql://`` URL) into ``out`` (private, atomic); returns bundle.json.  The recordings and key
+    logs must be on this machine: a bundle packs the files, the store only names them."""
     from sandbox.report.contract import write_json
     from sandbox.report.html import write_html
     from sandbox.report.junit import write_junit
     from sandbox.report.manifest import evidence_manifest, session_evidence
     from sandbox.report.sarif import write_sarif
-    from sandbox.report.stored import figures_from_store, report_from_store
+    from sandbox.report.stored import figures_from_store, report_from_store, stored_session
     from sandbox.ring import ring_members
-    from sandbox.store import Store
 
-    report = report_from_store(store_path)
-    store = Store(store_path, readonly=True)
-    try:
-        session = store.session()
-    finally:
-        store.close()
+    with stored_session(store_path, session_id) as (store, session):
+        session_id = store.session_id
+        rig = store.tags().get("rig", "")
+    report = report_from_store(store_path, session_id=session_id)
     inputs = session.get("inputs") or {}
     cwd = Path(inputs.get("cwd") or ".")
     files: list[tuple[str, Path]] = []
@@ -118,7 +119,8 @@ def write_bundle(store_path: str | Path, out: str | Path, progress: Any = None) 
         files.append((f"keys/{i:03d}-{_base(name)}", cwd / name))
     for _, path in files:
         if not path.is_file():
-            raise BundleError(f"cannot bundle {path}: the session's file is gone")
+            where = f" (recorded on rig {rig}: bundle it there)" if rig and rig != socket.gethostname() else ""
+            raise BundleError(f"cannot bundle {path}: the session's file is gone{where}")
     stored_profile = session.get("profile") or {}
     meta = {
         "schema": BUNDLE_SCHEMA, "created": time.time(),
@@ -138,7 +140,7 @@ def write_bundle(store_path: str | Path, out: str | Path, progress: Any = None) 
         write_json(report, work / "report.json")
         write_junit(report, work / "report.xml")
         write_sarif(report, work / "report.sarif")
-        write_html(report, work / "report.html", figures_from_store(store_path),
+        write_html(report, work / "report.html", figures_from_store(store_path, session_id),
                    evidence_manifest(session_evidence(report, inputs)))
         (work / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if meta["profile"]:

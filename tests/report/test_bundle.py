@@ -14,6 +14,7 @@ import zstandard
 
 from sandbox.cli import main
 from sandbox.report.bundle import TOP, BundleError, open_bundle, write_bundle
+from sandbox.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +133,33 @@ def test_a_recording_that_is_gone_cannot_be_bundled(tmp_path, demo):
     with pytest.raises(BundleError, match="the session's file is gone"):
         write_bundle(tmp_path / "s.sqlite", tmp_path / "x.tar.zst")
     assert not (tmp_path / "x.tar.zst").exists()
+
+
+def test_a_session_of_a_postgresql_store_is_bundled_on_the_rig_that_recorded_it(demo, postgres_url, tmp_path,
+                                                                               capsys):
+    run_dir, capture = demo
+    copy = tmp_path / "elsewhere.pcapng"
+    copy.write_bytes(capture.read_bytes())
+    assert main(["replay", str(copy), "--run", str(run_dir), "--db", postgres_url, "--rig", "bench-far",
+                 "--quiet"]) == 1
+    copy.unlink()               # recorded on another rig: its file is not on this machine
+    assert main(["replay", str(capture), "--run", str(run_dir), "--db", postgres_url, "--quiet",
+                 "--json", str(tmp_path / "wrote.json")]) == 1
+    out = tmp_path / "pg.tar.zst"
+    assert main(["bundle", postgres_url, str(out), "--quiet"]) == 0          # the newest session: this rig's
+    meta = json.loads(_members(out)[f"{TOP}/bundle.json"])
+    assert meta["findings"] == [f["id"] for f in json.loads((tmp_path / "wrote.json").read_text())["findings"]]
+    html = _members(out)[f"{TOP}/report.html"].decode()
+    assert "<svg" in html and "No store was kept" not in html
+    assert main(["replay", "--bundle", str(out), "--run", str(run_dir), "--quiet",
+                 "--report", str(tmp_path / "again.json")]) == 1
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert [f["id"] for f in again["findings"]] == meta["findings"]
+    capsys.readouterr()
+    store = Store(postgres_url, readonly=True, session_id=None)
+    far = [sid for (sid,) in store.backend.run("SELECT session_id FROM sessions WHERE rig = 'bench-far'")][0]
+    store.close()
+    assert main(["bundle", postgres_url, str(tmp_path / "far.tar.zst"), "--session", far, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "recorded on rig bench-far: bundle it there" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "far.tar.zst").exists()

@@ -9,7 +9,7 @@ import sys
 from sandbox.cli import main
 from sandbox.model import Finding
 from sandbox.report.profile import Profile
-from sandbox.report.stored import SESSION_WHERE, report_from_store
+from sandbox.report.stored import SESSION_WHERE, figures_from_store, report_from_store
 from sandbox.store import Store
 
 
@@ -113,3 +113,55 @@ def test_bad_stores_are_one_line_exit_2(tmp_path, capsys):
     assert main(["report", "--db", str(tmp_path / "empty.sqlite"), "--profile", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("sandbox: error: ") for line in err)
+
+
+def _session_id(target: str) -> str:
+    store = Store(target, readonly=True)     # the newest session
+    try:
+        return store.session_id
+    finally:
+        store.close()
+
+
+def test_a_session_of_a_postgresql_store_gives_the_report_and_plots_it_wrote(demo, demo_session, postgres_url,
+                                                                              tmp_path):
+    run_dir, capture = demo
+    common = [str(capture), "--run", str(run_dir), "--db", postgres_url, "--quiet"]
+    assert main(["replay", *common, "--profile", str(demo_session / "profile.toml"), "--rig", "bench-1",
+                 "--json", str(tmp_path / "wrote.json"), "--html", str(tmp_path / "wrote.html")]) == 1
+    ours = _session_id(postgres_url)
+    assert main(["replay", *common, "--rig", "bench-2", "--allow", "lims.lab.example"]) == 1   # newer, another rig
+    assert main(["report", "--db", postgres_url, "--session", ours, "--json", str(tmp_path / "again.json"),
+                 "--html", str(tmp_path / "r.html"), "--quiet"]) == 1
+    wrote = json.loads((tmp_path / "wrote.json").read_text())
+    assert json.loads((tmp_path / "again.json").read_text()) == wrote
+    assert wrote["profile"]["name"] == "demo acceptance" and wrote["runs"][0]["instrument"] == "M07011"
+    assert all(f["location"]["byte_offset"] > 0 for f in wrote["findings"] if f["location"])
+    # the plots are this session's alone: those of the SQLite store of the same replay
+    assert _unnamed(figures_from_store(postgres_url, ours)) == _unnamed(figures_from_store(demo_session / "store.sqlite"))
+    for name in ("wrote.html", "r.html"):         # written by the replay, and from the store afterwards
+        html = (tmp_path / name).read_text()
+        assert "<svg" in html and "No store was kept" not in html
+    # without --session: the newest session (bench-2's, judged by the default profile)
+    assert main(["report", "--db", postgres_url, "--json", str(tmp_path / "newest.json"), "--quiet"]) == 1
+    assert json.loads((tmp_path / "newest.json").read_text())["profile"]["name"] == "default"
+
+
+def _unnamed(tree):
+    """Figures without the session ids their markers carry (each store gave its session its own)."""
+    if isinstance(tree, dict):
+        return {k: _unnamed(v.rpartition("/")[2] if k == "key" else v) for k, v in tree.items() if k != "session_id"}
+    if isinstance(tree, list | tuple):
+        return [_unnamed(v) for v in tree]
+    return tree
+
+
+def test_a_postgresql_store_without_that_session_or_a_server_is_one_line_exit_2(postgres_url, capsys):
+    assert main(["report", "--db", postgres_url, "--quiet"]) == 2       # an empty database
+    assert "cannot read store" in capsys.readouterr().err
+    Store(postgres_url, fresh=True, rig="bench-1").close()
+    assert main(["report", "--db", postgres_url, "--session", "0" * 32, "--quiet"]) == 2
+    assert "holds no session" in capsys.readouterr().err
+    assert main(["report", "--db", "postgresql://nobody@127.0.0.1:9/none", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot" in err and len(err.strip().splitlines()) == 1
