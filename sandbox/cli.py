@@ -390,19 +390,19 @@ def _db_path(db: str | None) -> Path | None:
     return None if db is None or is_url(db) else Path(db)
 
 
-def _open_store(args: argparse.Namespace, default: Path | None = None):
+def _open_store(db: str | Path | None, rig: str = "", instrument: str = ""):
     """The session's store (a new session, its writer lock held), tagged with the rig and the
-    instrument: --db, else ``default``, else a temporary SQLite file removed by ``_close_store``."""
+    instrument: ``db`` (a path or URL), else a temporary SQLite file removed by ``_close_store``."""
     from sandbox.store import Store, StoreBusy, StoreError
 
-    temp, db = None, args.db or default
+    temp = None
     if db is None:
         import tempfile
 
         temp = Path(tempfile.mkdtemp(prefix="sandbox-"))
         db = temp / "store.sqlite"
     try:
-        return Store(db, fresh=True, rig=safe_text(args.rig), instrument=safe_text(args.instrument_name or "")), temp
+        return Store(db, fresh=True, rig=safe_text(rig), instrument=safe_text(instrument)), temp
     except (StoreBusy, StoreError) as exc:
         if temp is not None:
             import shutil
@@ -527,7 +527,7 @@ def _replay(args: argparse.Namespace) -> tuple[int, dict]:
             check_capture(cap)
     except CaptureError as exc:
         raise BadInput(str(exc)) from exc
-    store, temp = _open_store(args)
+    store, temp = _open_store(args.db, args.rig, args.instrument_name or "")
     bar = _progress_bar(sum(c.stat().st_size for c in captures), args.quiet)
     try:
         try:
@@ -650,7 +650,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     except TapError as exc:
         raise BadInput(str(exc)) from exc
     # the store stays with the recordings (sandbox report / sandbox bundle SESSION_DIR afterwards)
-    store, temp = _open_store(args, default=session_dir / "store.sqlite")
+    store, temp = _open_store(args.db or session_dir / "store.sqlite", args.rig, args.instrument_name or "")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     dashboards: list[subprocess.Popen] = []
@@ -865,7 +865,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "SESSION-%Y%m%d-%H%M%S", time.localtime(started_at)), started_at)
     except TapError as exc:
         raise BadInput(str(exc)) from exc
-    store, _ = _open_store(session_dir / "store.sqlite")
+    store, _ = _open_store(session_dir / "store.sqlite", socket.gethostname(), "simulated instrument")
     say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     stop, interrupted = threading.Event(), threading.Event()    # the session's end; Ctrl-C or SIGTERM
 

@@ -14,6 +14,7 @@ import pytest
 from sandbox.simulate import ensure_demo
 from tests.hw.net.rig import REPO, WAIT_S
 from tests.hw.net.topology import bench
+from tests.hw.test_watch import rows
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +115,7 @@ def test_mitmproxy_dying_mid_session_is_said_live_and_makes_the_verdict_inconclu
                             stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline and proc.poll() is None and not _session_live(db):
+        while time.monotonic() < deadline and proc.poll() is None and not rows(db, "SELECT 1 FROM session WHERE key = 'live'"):
             time.sleep(0.2)      # the session begins once every tap is up (and watched)
         mitm = [p for p in psutil.process_iter(["cmdline"])
                 if "mitmdump" in " ".join(p.info["cmdline"] or []) and str(tmp_path) in " ".join(p.info["cmdline"] or [])]
@@ -136,16 +137,3 @@ def test_mitmproxy_dying_mid_session_is_said_live_and_makes_the_verdict_inconclu
     blind = json.loads(report.read_text())["not_examined"]
     assert [n["where"] for n in blind] == ["net regular"]
     assert not leftovers(tmp_path)
-
-
-def _session_live(db: Path) -> bool:
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            return bool(con.execute("SELECT 1 FROM session WHERE key = 'live'").fetchall())
-        finally:
-            con.close()
-    except sqlite3.OperationalError:
-        return False
