@@ -62,13 +62,13 @@ class IpDecoder:
         self._v4: dict[bytes, str] = {}
         self._v6: dict[bytes, str] = {}
         self._size = 0           # captured bytes of the frame being decoded
-        self._tunnel = ""        # the tunnel an IP layer just handed on to, and its endpoints
+        self._outer: tuple[int, bytes, bytes] = (0, b"", b"")   # what an IP layer just handed on to, between which ends
         self._zones: dict[tuple, str] = {}
 
     def decode(self, proto: int, data: bytes, off: int, t: float, frame: int) -> Segment | None:
         """The Segment inside one frame whose link layer announced ``proto`` at ``off``, if any."""
         self._size = len(data)
-        zone = ""
+        layers: list[tuple[int, bytes, bytes]] = []    # the tunnels peeled, outermost first
         try:
             for _ in range(MAX_LAYERS):
                 reason = NOT_DATA.get(proto)
@@ -93,11 +93,11 @@ class IpDecoder:
                     proto, off = decap(data, off)
                     continue
                 if found is None or type(found) is Segment:
-                    if zone and found is not None:
-                        found.meta = {"tunnel": zone}
+                    if layers and found is not None:
+                        found.meta = {"tunnel": self._zone(layers)}
                     return found
                 proto, data, off = found
-                zone = f"{zone} / {self._tunnel}" if zone else self._tunnel
+                layers.append(self._outer)
         except DECAP_ERRORS as exc:
             self._broken(proto, exc)
             return None
@@ -205,7 +205,7 @@ class IpDecoder:
                     self._broken(port, exc)
                     return None
                 if inner != DECLINED:
-                    self._tunnel = self._zone(port, src_raw, dst_raw)
+                    self._outer = (port, src_raw, dst_raw)
                     return inner, data, off
             return Segment(t, "net", "udp", self.addr(src_raw), sport, self.addr(dst_raw), dport, data,
                            frame=frame)
@@ -213,15 +213,17 @@ class IpDecoder:
             ident = ICMP_ECHO_HEADER.unpack_from(p)[3]   # one flow per identifier: request and reply alike
             return Segment(t, "net", "icmp", self.addr(src_raw), ident, self.addr(dst_raw), ident,
                            p[ICMP_ECHO_HEADER.size:], frame=frame)
-        self._tunnel = self._zone(IP_PROTO | proto, src_raw, dst_raw)
+        self._outer = (IP_PROTO | proto, src_raw, dst_raw)
         return IP_PROTO | proto, p, 0
 
-    def _zone(self, number: int, src_raw: bytes, dst_raw: bytes) -> str:
-        """A tunnel's name: its kind and its two endpoints (either direction), e.g. "GRE 192.0.2.1-192.0.2.9"."""
-        key = (number, *sorted((src_raw, dst_raw)))
+    def _zone(self, layers: list[tuple[int, bytes, bytes]]) -> str:
+        """The tunnels a Segment came through: kind and two endpoints (either direction) of each,
+        e.g. "GRE 192.0.2.1-192.0.2.9"; named only for a Segment that came out of one."""
+        key = tuple((number, *sorted((a, b))) for number, a, b in layers)
         name = self._zones.get(key)
         if name is None:
             if len(self._zones) >= ADDR_CACHE:
                 self._zones.clear()
-            name = self._zones[key] = f"{NAMES.get(number) or describe(number)} {self.addr(key[1])}-{self.addr(key[2])}"
+            name = self._zones[key] = " / ".join(f"{NAMES.get(number) or describe(number)} {self.addr(a)}-{self.addr(b)}"
+                                                 for number, a, b in key)
         return name
