@@ -135,16 +135,17 @@ def _fill(block: _Block, offset: bytes, budget: Budget) -> None:
     block.star = False
     if not block.last:
         return
+    base = block.base()
     try:
-        missing = int(offset, block.base()) - int(block.at, block.base()) - len(block.last)
+        missing = int(offset, base) - int(block.at, base) - len(block.last)
     except ValueError:
         return
     if missing <= 0 or missing % len(block.last):
         return
-    room = min(MAX_FILL, budget.remaining - block.size)
+    room = max(0, min(MAX_FILL, budget.remaining - block.size))
     if missing > room:
-        budget.exhausted(None if room < MAX_FILL else f"hexdump fill {MAX_FILL >> 20} MiB", missing - max(room, 0))
-        missing = max(room, 0) - max(room, 0) % len(block.last)
+        budget.exhausted(None if room < MAX_FILL else f"hexdump fill {MAX_FILL >> 20} MiB", missing - room)
+        missing = room - room % len(block.last)
     block.parts.append(block.last * (missing // len(block.last)))
     block.size += missing
 
