@@ -515,18 +515,84 @@ static Py_ssize_t union_sorted(const uint64_t *values, const int64_t *bounds, in
     }
 }
 
-/* The union of sorted distinct a and b into out (branch-free: one of them advances per value). */
-static Py_ssize_t merge_sorted(const uint64_t *a, Py_ssize_t na, const uint64_t *b, Py_ssize_t nb, uint64_t *out) {
-    Py_ssize_t i = 0, j = 0, count = 0;
-    while (i < na && j < nb) {
-        uint64_t x = a[i], y = b[j];
-        out[count++] = x < y ? x : y;
-        i += x <= y;
-        j += y <= x;
+/* The union of the sorted distinct runs buf[lo:lo+n] and b (m items) in place, in buf itself:
+   forward from buf[0] when at least m free slots lie before the run (a write never passes the
+   next unread item of the run), else backward from the end of buf when m free slots lie after it.
+   No second array: the free slots on one side are the merge's only room.  The result lies at
+   buf[*out_lo:*out_lo+count], at one end of buf; -1 when neither side has room. */
+static Py_ssize_t merge_in_place(uint64_t *buf, Py_ssize_t cap, Py_ssize_t lo, Py_ssize_t n, const uint64_t *b,
+                                 Py_ssize_t m, Py_ssize_t *out_lo) {
+    if (lo >= m) {
+        const uint64_t *a = buf + lo;
+        Py_ssize_t i = 0, j = 0, count = 0;
+        while (i < n && j < m) {
+            uint64_t x = a[i], y = b[j];
+            buf[count++] = x < y ? x : y;
+            i += x <= y;
+            j += y <= x;
+        }
+        while (i < n) buf[count++] = a[i++];
+        while (j < m) buf[count++] = b[j++];
+        *out_lo = 0;
+        return count;
     }
-    while (i < na) out[count++] = a[i++];
-    while (j < nb) out[count++] = b[j++];
+    if (cap - lo - n >= m) {
+        const uint64_t *a = buf + lo;
+        Py_ssize_t i = n, j = m, w = cap;
+        while (i > 0 && j > 0) {
+            uint64_t x = a[i - 1], y = b[j - 1];
+            buf[--w] = x > y ? x : y;
+            i -= x >= y;
+            j -= y >= x;
+        }
+        while (i > 0) buf[--w] = a[--i];
+        while (j > 0) buf[--w] = b[--j];
+        *out_lo = w;
+        return cap - w;
+    }
+    return -1;
+}
+
+/* splitmix64's finaliser (sandbox/index/winnow.py mix64): the FracMinHash key of a k-mer. */
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 30;
+    x *= UINT64_C(0xBF58476D1CE4E5B9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94D049BB133111EB);
+    return x ^ (x >> 31);
+}
+
+/* The items of buf[lo:lo+n] whose mix64 is at most limit, in order, moved to buf[0:count]. */
+static Py_ssize_t sample_in_place(uint64_t *buf, Py_ssize_t lo, Py_ssize_t n, uint64_t limit) {
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = lo; i < lo + n; i++) {
+        uint64_t x = buf[i];
+        buf[count] = x;
+        count += mix64(x) <= limit;
+    }
     return count;
+}
+
+/* values[i] = values[order[i]] for every i, in place (a permutation's cycles followed one by one;
+   seen: a bit per item, zeroed by the caller).  8-byte items; -1 if order is not a permutation. */
+static int permute_in_place(uint64_t *values, const int64_t *order, Py_ssize_t n, uint8_t *seen) {
+    for (Py_ssize_t start = 0; start < n; start++) {
+        if (seen[start >> 3] >> (start & 7) & 1) continue;
+        uint64_t first = values[start];
+        Py_ssize_t at = start;
+        for (;;) {
+            seen[at >> 3] |= (uint8_t)(1 << (at & 7));
+            Py_ssize_t from = (Py_ssize_t)order[at];
+            if (from == start) {
+                values[at] = first;
+                break;
+            }
+            if (seen[from >> 3] >> (from & 7) & 1) return -1;
+            values[at] = values[from];
+            at = from;
+        }
+    }
+    return 0;
 }
 
 /* Sorted a[0..n) made distinct in place; returns how many values are left. */
@@ -929,28 +995,93 @@ static PyObject *py_union(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(merge_doc,
-"merge(a, b, out) -> count\n\n"
-"The union of sorted distinct uint64 arrays a and b, sorted and distinct, into out (which must\n"
-"hold len(a) + len(b) items and overlap neither).");
+"merge(buf, lo, n, b) -> (lo, count)\n\n"
+"The union of the sorted distinct uint64 runs buf[lo:lo+n] and b, sorted and distinct, in place\n"
+"in buf (b must not overlap it): it lies at buf[lo:lo+count] after, at one end of buf.  buf needs\n"
+"len(b) free slots before the run or after it (ValueError if not).");
 
 static PyObject *py_merge(PyObject *self, PyObject *args) {
-    PyObject *o[3];
-    Py_buffer v[3];
-    if (!PyArg_ParseTuple(args, "OOO:merge", &o[0], &o[1], &o[2])) return NULL;
-    if (get_buffer(o[0], &v[0], 8, 0, "a") < 0) return NULL;
+    PyObject *o[2];
+    Py_buffer v[2];
+    Py_ssize_t lo, n;
+    if (!PyArg_ParseTuple(args, "OnnO:merge", &o[0], &lo, &n, &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 8, 1, "buf") < 0) return NULL;
     if (get_buffer(o[1], &v[1], 8, 0, "b") < 0) { release(v, 1); return NULL; }
-    if (get_buffer(o[2], &v[2], 8, 1, "out") < 0) { release(v, 2); return NULL; }
-    if (ITEMS(v[2]) < ITEMS(v[0]) + ITEMS(v[1])) {
-        release(v, 3);
-        PyErr_SetString(PyExc_ValueError, "merge: out must hold len(a) + len(b) items");
+    Py_ssize_t cap = ITEMS(v[0]), m = ITEMS(v[1]);
+    const char *a0 = v[0].buf, *b0 = v[1].buf;
+    int overlap = m > 0 && cap > 0 && b0 < a0 + v[0].len && a0 < b0 + v[1].len;
+    if (lo < 0 || n < 0 || lo > cap - n || (lo < m && cap - lo - n < m) || overlap) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "merge: buf[lo:lo+n] in buf with len(b) free slots on one side; "
+                        "b apart from buf");
+        return NULL;
+    }
+    Py_ssize_t count, out_lo = 0;
+    Py_BEGIN_ALLOW_THREADS
+    count = merge_in_place(v[0].buf, cap, lo, n, v[1].buf, m, &out_lo);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    return Py_BuildValue("nn", out_lo, count);
+}
+
+PyDoc_STRVAR(sample_doc,
+"sample(buf, lo, n, limit) -> count\n\n"
+"The items of buf[lo:lo+n] (uint64) whose splitmix64 finaliser is at most limit, in order, moved\n"
+"in place to buf[0:count] (FracMinHash sampling without a temporary array).");
+
+static PyObject *py_sample(PyObject *self, PyObject *args) {
+    PyObject *o;
+    Py_buffer v;
+    Py_ssize_t lo, n;
+    unsigned long long limit;
+    if (!PyArg_ParseTuple(args, "OnnK:sample", &o, &lo, &n, &limit)) return NULL;
+    if (get_buffer(o, &v, 8, 1, "buf") < 0) return NULL;
+    if (lo < 0 || n < 0 || lo > ITEMS(v) - n) {
+        PyBuffer_Release(&v);
+        PyErr_SetString(PyExc_ValueError, "sample: buf[lo:lo+n] must lie in buf");
         return NULL;
     }
     Py_ssize_t count;
     Py_BEGIN_ALLOW_THREADS
-    count = merge_sorted(v[0].buf, ITEMS(v[0]), v[1].buf, ITEMS(v[1]), v[2].buf);
+    count = sample_in_place(v.buf, lo, n, (uint64_t)limit);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&v);
+    return PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(permute_doc,
+"permute(values, order, seen)\n\n"
+"values = values[order] in place (8-byte items; order a permutation of range(len(values)), int64;\n"
+"seen: (len(values) + 7) // 8 zero bytes, used as a bitmap), without a second values array.");
+
+static PyObject *py_permute(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OOO:permute", &o[0], &o[1], &o[2])) return NULL;
+    if (get_buffer(o[0], &v[0], 8, 1, "values") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 0, "order") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 1, 1, "seen") < 0) { release(v, 2); return NULL; }
+    Py_ssize_t n = ITEMS(v[0]);
+    const int64_t *order = v[1].buf;
+    const uint8_t *seen = v[2].buf;
+    int ok = ITEMS(v[1]) == n && ITEMS(v[2]) == (n + 7) / 8;
+    for (Py_ssize_t i = 0; ok && i < ITEMS(v[2]); i++) ok = seen[i] == 0;
+    for (Py_ssize_t i = 0; ok && i < n; i++) ok = order[i] >= 0 && order[i] < n;
+    if (!ok) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "permute: order of len(values) indices in range, seen zeroed");
+        return NULL;
+    }
+    int bad;
+    Py_BEGIN_ALLOW_THREADS
+    bad = permute_in_place(v[0].buf, order, n, v[2].buf);
     Py_END_ALLOW_THREADS
     release(v, 3);
-    return PyLong_FromSsize_t(count);
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "permute: order is not a permutation (values left scrambled)");
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(dedupe_doc,
@@ -1113,6 +1244,8 @@ static PyMethodDef methods[] = {
     {"bloom", py_bloom, METH_VARARGS, bloom_doc},
     {"union", py_union, METH_VARARGS, union_doc},
     {"merge", py_merge, METH_VARARGS, merge_doc},
+    {"sample", py_sample, METH_VARARGS, sample_doc},
+    {"permute", py_permute, METH_VARARGS, permute_doc},
     {"dedupe", py_dedupe, METH_VARARGS, dedupe_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
     {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},

@@ -7,6 +7,7 @@ inode), and rebuilt when the run changed or the cache is in doubt.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
@@ -21,11 +22,11 @@ from tqdm import tqdm
 from sandbox.runs import RunFile, scan_run
 from sandbox.safetext import safe_text
 
-from . import cache
+from . import _kernels, cache
 from .boilerplate import is_boilerplate
 from .cache import CacheDoubt, cache_folder
 from .identifiers import run_identifiers
-from .kmerset import READ_BATCH_BASES, KmerSetBuilder, max_hash
+from .kmerset import KmerSetBuilder, max_hash
 from .runindex import IndexedFile, RunIndex
 from .winnow import Winnower, mix64
 
@@ -76,12 +77,15 @@ def _sample_key(hashes: np.ndarray) -> np.ndarray:
 
 class _FingerprintSet:
     """Fingerprints of every stream, added pass by pass from any thread; sampled (FracMinHash)
-    when over budget.  The result does not depend on the order passes come in."""
+    when over budget.  The result does not depend on the order passes come in.
+
+    Kept as (hashes, offsets, stream) per pass: 16 bytes a fingerprint, the stream once per pass.
+    """
 
     def __init__(self, budget: int):
         self.budget = budget
         self.scale = 1
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.parts: list[tuple[np.ndarray, np.ndarray, int]] = []
         self.count = 0
         self._lock = threading.Lock()
 
@@ -92,31 +96,41 @@ class _FingerprintSet:
             if self.scale > 1:
                 keep = _sample_key(hashes) <= max_hash(self.scale)
                 hashes, offsets = hashes[keep], offsets[keep]
-            self.parts.append((hashes, np.full(len(hashes), loc, dtype=np.uint32), offsets))
+            self.parts.append((hashes, offsets, loc))
             self.count += len(hashes)
             while self.count > self.budget:
                 self.scale *= 2
                 limit = max_hash(self.scale)
-                kept = [_sample_key(h) <= limit for h, _, _ in self.parts]
-                self.parts = [(h[k], f[k], o[k]) for (h, f, o), k in zip(self.parts, kept, strict=True)]
+                for i, (h, o, f) in enumerate(self.parts):  # one pass at a time: no second set
+                    keep = _sample_key(h) <= limit
+                    self.parts[i] = (h[keep], o[keep], f)
                 self.count = sum(len(h) for h, _, _ in self.parts)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(hashes, file stream, offset), sorted by hash, then stream and offset; the parts are
-        freed as they are joined, so the peak is about twice the kept fingerprints."""
-        if not self.parts:
-            return np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint64)
-        parts, self.parts = sorted(self.parts, key=lambda p: (int(p[1][0]), int(p[2][0])) if len(p[1]) else (-1, 0)), []
-        hashes, locs, offsets = (list(column) for column in zip(*parts, strict=True))
-        del parts
-        h = np.concatenate(hashes)
-        del hashes
+        """(hashes, file stream, offset), sorted by hash, then stream and offset.  Each column is
+        joined as its parts are freed and put in hash order in place, so the peak is the result
+        plus the order (8 bytes a fingerprint)."""
+        parts, self.parts = sorted(self.parts, key=lambda p: (p[2], int(p[1][0])) if len(p[1]) else (-1, 0)), []
+        streams = np.array([f for _, _, f in parts], dtype=np.uint32)
+        sizes = np.array([len(h) for h, _, _ in parts], dtype=np.int64)
+        h = _column(parts, 0)
         order = np.argsort(h, kind="stable")
-        h = h[order]
-        loc = np.concatenate(locs)[order]
-        del locs
-        off = np.concatenate(offsets)[order]
-        return h, loc, off
+        h.sort()  # the same as h[order], without a second array
+        off = _column(parts, 1)
+        _kernels.permute(off, order, np.zeros((len(off) + 7) // 8, dtype=np.uint8))
+        return h, np.repeat(streams, sizes)[order], off
+
+
+def _column(parts: list, column: int) -> np.ndarray:
+    """One uint64 column of the parts in one array, each part's column dropped once copied."""
+    out = np.empty(sum(len(p[column]) for p in parts), dtype=np.uint64)
+    at = 0
+    for i, part in enumerate(parts):
+        n = len(part[column])
+        out[at: at + n] = part[column]
+        parts[i] = (*part[:column], part[column][:0], *part[column + 1:])
+        at += n
+    return out
 
 
 def _fingerprint(blocks: Iterable[bytes], fps: _FingerprintSet, loc: int, bar: tqdm | None = None) -> int:
@@ -131,21 +145,9 @@ def _fingerprint(blocks: Iterable[bytes], fps: _FingerprintSet, loc: int, bar: t
     return w.length
 
 
-def _read_kmers(f: RunFile, kms: KmerSetBuilder, sid: int) -> int:
-    """Add a file's reads to ``kms`` batch by batch; returns how many there were."""
-    count = 0
-    batch: list[bytes] = []
-    size = 0
-    for reads in f.read_batches():
-        for read in reads:  # regroup into batches of READ_BATCH_BASES: one kernel pass each
-            batch.append(read)
-            size += len(read) + 1
-            if size >= READ_BATCH_BASES:
-                count += kms.add_batch(batch, sid)
-                batch, size = [], 0
-    if batch:
-        count += kms.add_batch(batch, sid)
-    return count
+def _read_kmers(f: RunFile, kms: KmerSetBuilder) -> int:
+    """Add a file's reads to ``kms``; returns how many there were."""
+    return kms.add_reads(itertools.chain.from_iterable(f.read_batches()), f.samples)
 
 
 def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
@@ -176,15 +178,16 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
     meta = scan.meta
     fps = _FingerprintSet(fp_budget)
     kms = KmerSetBuilder(kmer_budget) if kmer_budget else KmerSetBuilder()
-    sids = [kms.sid_of(f.samples) for f in scan.files]  # in file order: ids do not depend on threads
+    for f in scan.files:
+        kms.sid_of(f.samples)  # in file order: ids do not depend on threads
     total = sum(f.size for f in scan.files)
     with tqdm(total=total, unit="B", unit_scale=True, desc=f"index {safe_text(run_dir.name, 40)}",
               disable=not progress, leave=False) as bar, \
             ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="index") as pool:
         jobs = [(pool.submit(_fingerprint, f.raw(), fps, fid * 2, bar),
                  pool.submit(_fingerprint, f.decoded(), fps, fid * 2 + 1),
-                 pool.submit(_read_kmers, f, kms, sid))
-                for fid, (f, sid) in enumerate(zip(scan.files, sids, strict=True))]
+                 pool.submit(_read_kmers, f, kms))
+                for fid, f in enumerate(scan.files)]
         files = [IndexedFile(f.rel, f.size, f.kind, list(f.samples), raw.result(), decoded.result(), reads.result())
                  for f, (raw, decoded, reads) in zip(scan.files, jobs, strict=True)]
     extra_ids = [ident for f in scan.files for ident in f.identifiers()]

@@ -1,32 +1,44 @@
 """The run's k-mer set: sorted canonical k-mers, each with the id of the set of samples that hold it.
 
-Built batch by batch from any number of threads (the k-mer kernels run without the GIL), kept as
-one sorted array per sample set and merged with numpy sorts; when the set outgrows its budget it
-turns into a FracMinHash sketch (keep k-mers whose hash < 2**64 / scale), doubling the scale as
-needed, so memory stays bounded on production runs.  The result does not depend on the order
-batches come in: the final scale is the smallest whose sketch fits the budget.
+Built from any number of threads: each thread gathers its file's k-mers in a pending array of its
+own, sorts it there (without the GIL: threads sort side by side) and merges it, under the lock,
+into its sample set's sorted array, in place (the array's free slots are the merge's only room).
+When the sets outgrow their budget they turn into a FracMinHash sketch (keep k-mers whose hash <
+2**64 / scale), doubling the scale as needed and sampling every array in place, so memory stays
+bounded on production runs.  The result does not depend on the order k-mers come in: the final
+scale is the smallest whose sketch fits the budget.
+
+Memory: every array the builder holds is counted in ``held()`` (k-mers' worth, 8 bytes each) and
+stays within ``memory_bound()``: the budget, the pending arrays of the reading threads, the merge
+room a few sample sets keep between merges.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _kernels
-from .kmers import K, canonical, evidence_mask, kmer_hash
+from .kmers import K, canonical, evidence_mask
 from .winnow import mix64
 
 # Distinct k-mers kept exactly (12 bytes each in the index, 8 while built): a MiSeq / MinION bench
 # run has a few million; past this the set samples (FracMinHash) and reports a detection floor.
 KMER_BUDGET = 40_000_000
-MERGE_EVERY = 8_000_000  # pending k-mers before a merge: bounds the unmerged batches' memory
+# K-mers a reading thread gathers before it sorts and merges them (32 MiB): a merge rewrites its
+# sample set's array, so fewer, larger merges; one pending array per thread.
+PENDING_KMERS = 4_000_000
+# Free slots the sample sets keep between merges, all together, in pending arrays' worth (the
+# ones last merged into keep theirs): a set that merges again needs no fresh pages.
+ROOM_PENDINGS = 4
 READ_BATCH_BASES = 1 << 18  # bases per kernel pass: its arrays (2 MiB) are reused from the heap, not fresh pages
 # Value ranges the sample sets are combined in at the end: the temporaries of one range are small.
 COMBINE_SLICES = 16
 UNION_PARTS = 64  # sorted arrays one union takes (a bit each in its membership masks)
-SPARE_GROWTH = 1.25  # a merge's array is made this much larger than it needs: the next ones fit
+_NOTHING = np.empty(0, dtype=np.uint64)
 
 
 def max_hash(scale: int) -> np.uint64:
@@ -63,90 +75,138 @@ def most_specific(members: list[set[str]]) -> set[str]:
     return set().union(*narrow)
 
 
+@dataclass(slots=True)
+class _Run:
+    """One sample set's sorted distinct k-mers: buf[lo:lo + n], at one end of buf (the rest: room)."""
+
+    buf: np.ndarray
+    lo: int = 0
+    n: int = 0
+
+    def trimmed(self) -> np.ndarray:
+        """The k-mers moved to the front and the room given back (realloc: no copy, no new pages)."""
+        if self.lo:
+            self.lo, self.n = _kernels.merge(self.buf, self.lo, self.n, _NOTHING)
+        self.buf.resize(self.n, refcheck=False)  # no view of buf outlives a builder method
+        return self.buf
+
+
 class KmerSetBuilder:
-    def __init__(self, budget: int = KMER_BUDGET):
+    def __init__(self, budget: int = KMER_BUDGET, pending: int = PENDING_KMERS):
         self.budget = budget
+        self.pending = pending
         self.scale = 1
         self.sets = SampleSets()
         self.reads = 0
         self.bases = 0
-        self._sorted: dict[int, np.ndarray] = {}  # sample-set id -> sorted distinct k-mers
-        self._pending: dict[int, list[np.ndarray]] = {}
-        self._pending_n = 0
+        self.peak_held = 0  # the most k-mers' worth of memory held at once (tests check the bound)
+        self._runs: dict[int, _Run] = {}  # sample-set id -> its k-mers; least recently merged first
+        self._pending_held = 0  # k-mers' worth of the reading threads' pending arrays
         self._lock = threading.Lock()
-        # Merges write into arrays kept from merge to merge: fresh pages cost more than the merge
-        # itself (the kernel zeroes each one on first touch), and a run merges hundreds of times.
-        # One spare serves every sample set: the array a set's merge leaves is the next one's.
-        self._buffers: dict[int, np.ndarray] = {}  # sample-set id -> the array its k-mers lie in
-        self._spare: np.ndarray | None = None  # the array the next merge writes: the one a set left
-        self._scratch = np.empty(0, dtype=np.uint64)  # the pending k-mers of one set, sorted there
 
     def sid_of(self, samples: Iterable[str]) -> int:
         """The sample-set id of a file's reads (ask before the threads start: ids follow file order)."""
         with self._lock:
             return self.sets.intern(samples)
 
-    def add_reads(self, reads: Iterable[bytes], samples: tuple[str, ...]) -> int:
-        """Add every read of one file (an iterable of ACGTN bytes) for the given samples; returns
-        how many reads there were."""
-        sid = self.sid_of(samples)
-        count = 0
-        batch: list[bytes] = []
-        size = 0
-        for read in reads:
-            batch.append(read)
-            size += len(read) + 1
-            if size >= READ_BATCH_BASES:
-                count += self.add_batch(batch, sid)
-                batch, size = [], 0
-        if batch:
-            count += self.add_batch(batch, sid)
-        return count
-
-    def add_batch(self, batch: list[bytes], sid: int) -> int:
-        """Add a batch of reads (safe from several threads); returns its size."""
-        kmers, _ = canonical(b"N".join(batch), K, starts=False)
-        scale = self.scale  # sampled already: only the kept share is tested
-        if scale > 1:
-            kmers = kmers[kmer_hash(kmers) <= max_hash(scale)]
-        kmers = kmers[evidence_mask(kmers)]  # sorted and made distinct with the others at the merge
+    def held(self) -> int:
+        """K-mers' worth of memory (8 bytes each) in every array the builder holds now."""
         with self._lock:
-            self.reads += len(batch)
-            self.bases += sum(map(len, batch))
-            if self.scale > scale:
-                kmers = kmers[kmer_hash(kmers) <= max_hash(self.scale)]
-            self._pending.setdefault(sid, []).append(kmers)
-            self._pending_n += len(kmers)
-            if self._pending_n >= MERGE_EVERY:
-                self._merge()
-        return len(batch)
+            return self._held()
 
-    def _merge(self) -> None:
-        """Fold the pending batches into each sample set's sorted array; sample when over budget
+    def _held(self) -> int:
+        return sum(len(r.buf) for r in self._runs.values()) + self._pending_held
+
+    def memory_bound(self, threads: int) -> int:
+        """The most ``held()`` can reach with ``threads`` threads adding reads: the budget plus the
+        merge that crosses it, the room kept between merges (a set that grew by one merge keeps
+        up to two pending arrays' worth) and each thread's pending array."""
+        return self.budget + (ROOM_PENDINGS + 3) * self.pending + threads * self.pending
+
+    def add_reads(self, reads: Iterable[bytes], samples: tuple[str, ...]) -> int:
+        """Add every read of one file (an iterable of ACGTN bytes) for the given samples (safe
+        from several threads, a file per thread); returns how many reads there were."""
+        sid = self.sid_of(samples)
+        with self._lock:
+            self._pending_held += self.pending
+        pending = np.empty(self.pending, dtype=np.uint64)  # pages touched as it fills
+        try:
+            fill, scale, count, bases = 0, self.scale, 0, 0
+            batch: list[bytes] = []
+            size = 0
+            for read in reads:
+                batch.append(read)
+                size += len(read) + 1
+                if size < READ_BATCH_BASES:
+                    continue
+                fill, scale = self._add_batch(batch, sid, pending, fill, scale)
+                count, bases, batch, size = count + len(batch), bases + size - len(batch), [], 0
+            if batch:
+                fill, scale = self._add_batch(batch, sid, pending, fill, scale)
+                count, bases = count + len(batch), bases + size - len(batch)
+            if fill:
+                self._flush(pending[:fill], sid, scale)
+            with self._lock:
+                self.reads += count
+                self.bases += bases
+            return count
+        finally:
+            del pending  # freed before it stops being counted
+            with self._lock:
+                self._pending_held -= self.pending
+
+    def _add_batch(self, batch: list[bytes], sid: int, pending: np.ndarray, fill: int,
+                   scale: int) -> tuple[int, int]:
+        """One kernel pass over a batch of reads into ``pending`` (flushed when full); returns the
+        new fill and the scale the pending k-mers were sampled at (the lowest of them)."""
+        kmers, _ = canonical(b"N".join(batch), K, starts=False)
+        if fill == 0:
+            scale = self.scale  # a read without the lock: a stale scale only samples less
+        if scale > 1:
+            kmers = kmers[:_kernels.sample(kmers, 0, len(kmers), int(max_hash(scale)))]
+        kmers = kmers[evidence_mask(kmers)]  # sorted and made distinct with the others at the merge
+        while len(kmers):
+            take = min(len(kmers), len(pending) - fill)
+            pending[fill: fill + take] = kmers[:take]
+            fill, kmers = fill + take, kmers[take:]
+            if fill == len(pending):
+                self._flush(pending, sid, scale)
+                fill = 0  # the rest of the batch is still sampled at ``scale`` only
+        return fill, scale
+
+    def _flush(self, new: np.ndarray, sid: int, scale: int) -> None:
+        """Sort and dedupe pending k-mers in place (outside the lock), then merge them into the set."""
+        new.sort()
+        new = new[:_kernels.dedupe(new)]
+        with self._lock:
+            if self.scale > scale:  # the set was sampled further since these were
+                new = new[:_kernels.sample(new, 0, len(new), int(max_hash(self.scale)))]
+            self._merge(sid, new)
+
+    def _merge(self, sid: int, new: np.ndarray) -> None:
+        """Merge sorted distinct k-mers into a sample set's array in place (grown by realloc when
+        neither side has room), then sample when over budget and give back room past the limit
         (a k-mer counts once per sample set holding it: an upper bound of the distinct ones)."""
-        for sid, parts in self._pending.items():
-            n = sum(map(len, parts))
-            if len(self._scratch) < n:
-                self._scratch = np.empty(max(n, MERGE_EVERY + READ_BATCH_BASES), dtype=np.uint64)
-            new = self._scratch[:n]
-            np.concatenate(parts, out=new)
-            new.sort()
-            new = new[:_kernels.dedupe(new)]
-            old = self._sorted.get(sid, new[:0])
-            out = self._spare
-            if out is None or len(out) < len(old) + len(new):
-                out = np.empty(int((len(old) + len(new)) * SPARE_GROWTH), dtype=np.uint64)
-            self._sorted[sid] = out[:_kernels.merge(old, new, out)]
-            self._spare, self._buffers[sid] = self._buffers.get(sid), out  # one spare for all sets
-        self._pending, self._pending_n = {}, 0
-        while sum(map(len, self._sorted.values())) > self.budget:
+        run = self._runs.pop(sid, None) or _Run(np.empty(0, dtype=np.uint64))
+        self._runs[sid] = run  # now the most recently merged
+        m = len(new)
+        if run.lo < m and len(run.buf) - run.lo - run.n < m:
+            run.buf.resize(run.lo + run.n + m, refcheck=False)  # realloc: the pages move, not the data
+        self.peak_held = max(self.peak_held, self._held())
+        run.lo, run.n = _kernels.merge(run.buf, run.lo, run.n, new)
+        while sum(r.n for r in self._runs.values()) > self.budget:
             self.scale *= 2
-            limit = max_hash(self.scale)
-            self._buffers, self._spare = {}, None  # freed as the sets are sampled, one by one
-            for sid in list(self._sorted):
-                k = self._sorted[sid]
-                self._sorted[sid] = k[kmer_hash(k) <= limit]
-            self._buffers = dict(self._sorted)
+            limit = int(max_hash(self.scale))
+            for r in self._runs.values():
+                r.n, r.lo = _kernels.sample(r.buf, r.lo, r.n, limit), 0
+                r.buf.resize(r.n, refcheck=False)
+        room = sum(len(r.buf) - r.n for r in self._runs.values())
+        for r in self._runs.values():  # least recently merged first
+            if room <= ROOM_PENDINGS * self.pending:
+                break
+            if r is not run:
+                room -= len(r.buf) - r.n
+                r.trimmed()
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, SampleSets, int]:
         """(sorted distinct k-mers, sample-set id of each, the sample sets, the sampling scale).
@@ -155,18 +215,18 @@ class KmerSetBuilder:
         once combined, so the peak is about the result plus one range, not twice the set.
         """
         with self._lock:
-            self._merge()
-            self._buffers, self._spare, self._scratch = {}, None, self._scratch[:0].copy()  # freed with the arrays
-            sids = sorted(self._sorted)
+            runs, self._runs = self._runs, {}
+            sorted_sets = {sid: runs.pop(sid).trimmed() for sid in sorted(runs)}
+            sids = list(sorted_sets)
             if not sids:
                 return np.empty(0, np.uint64), np.empty(0, np.uint32), self.sets, self.scale
             if len(sids) == 1:
-                kmers = self._sorted.pop(sids[0])
+                kmers = sorted_sets.pop(sids[0])
                 return kmers, np.full(len(kmers), sids[0], dtype=np.uint32), self.sets, self.scale
-            edges = _slice_edges(list(self._sorted.values()), COMBINE_SLICES)
+            edges = _slice_edges(list(sorted_sets.values()), COMBINE_SLICES)
             pieces: dict[int, list[np.ndarray | None]] = {}
             for sid in sids:
-                arr = self._sorted.pop(sid)
+                arr = sorted_sets.pop(sid)
                 cuts = np.searchsorted(arr, edges)
                 pieces[sid] = [arr[a:b].copy() for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
                 del arr

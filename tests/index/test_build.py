@@ -141,3 +141,27 @@ def test_fingerprints_are_sampled_evenly(gen_run, gen_index, tmp_path):
     ix = build_index(gen_run.path, cache_dir=tmp_path, fp_budget=exact // 10)
     assert ix.fp_scale == 16 and exact // 40 < len(ix.fp_hash) <= exact // 10
     assert np.isin(ix.fp_hash, gen_index.fp_hash).all()
+
+
+def test_fingerprint_set_sorts_by_hash_stream_and_offset_whatever_the_order_passes_came_in():
+    """Passes of three streams handed over shuffled (as threads do), a budget that samples twice:
+    the columns are joined and put in order in place, and equal the definition."""
+    from sandbox.index.boilerplate import is_boilerplate
+    from sandbox.index.build import _FingerprintSet, _sample_key
+    from sandbox.index.kmerset import max_hash
+
+    rng = np.random.default_rng(4)
+    passes = [(rng.integers(0, 1 << 40, 300, dtype=np.uint64), np.arange(i * 300, i * 300 + 300, dtype=np.uint64), loc)
+              for loc in (1, 2, 5) for i in range(20)]
+    passes += [(np.full(50, 77, np.uint64), np.arange(50, dtype=np.uint64) + 10**6, 2)]  # one hash repeated
+    fps = _FingerprintSet(budget=5000)
+    for i in rng.permutation(len(passes)).tolist():
+        fps.add(*passes[i])
+    h, loc, off = fps.finish()
+    assert fps.scale == 4 and len(h) <= 5000
+    all_h, all_off = (np.concatenate([p[c] for p in passes]) for c in (0, 1))
+    all_loc = np.concatenate([np.full(len(p[0]), p[2], np.uint32) for p in passes])
+    keep = (_sample_key(all_h) <= max_hash(4)) & ~is_boilerplate(all_h)
+    order = np.lexsort((all_off[keep], all_loc[keep], all_h[keep]))
+    assert h.tolist() == all_h[keep][order].tolist() and loc.dtype == np.uint32
+    assert loc.tolist() == all_loc[keep][order].tolist() and off.tolist() == all_off[keep][order].tolist()

@@ -122,3 +122,61 @@ def test_kernels_check_their_arguments():
         _kernels.canonical(b"ACGT" * 20, 33, np.empty(80, np.uint64), np.empty(80, np.int64))
     with pytest.raises(ValueError):
         _kernels.canonical(b"ACGT" * 20, 31, np.empty(3, np.uint64), np.empty(3, np.int64))
+
+
+@PROPERTY
+@given(st.lists(st.integers(0, 400), max_size=80), st.lists(st.integers(0, 400), max_size=80),
+       st.integers(0, 6), st.data())
+def test_merge_in_place_is_the_union(old, new, spare, data):
+    """Wherever the run lies in its array, with room on either side, the union ends up at one end."""
+    a, b = np.unique(np.array(old, np.uint64)), np.unique(np.array(new, np.uint64))
+    buf = np.full(len(a) + len(b) + spare, 7, dtype=np.uint64)
+    lo = data.draw(st.integers(0, len(buf) - len(a)))
+    buf[lo: lo + len(a)] = a
+    if lo < len(b) and len(buf) - lo - len(a) < len(b):
+        import pytest
+
+        with pytest.raises(ValueError):
+            _kernels.merge(buf, lo, len(a), b)
+        return
+    lo, count = _kernels.merge(buf, lo, len(a), b)
+    assert buf[lo: lo + count].tolist() == np.union1d(a, b).tolist()
+    assert lo == 0 or lo + count == len(buf)
+
+
+@PROPERTY
+@given(st.lists(st.integers(0, (1 << 64) - 1), max_size=300), st.integers(0, 50), st.integers(1, 64))
+def test_sample_in_place_equals_the_mix_threshold(values, lo, scale):
+    from sandbox.index.kmerset import max_hash
+
+    v = np.array(values, dtype=np.uint64)
+    buf = np.concatenate([np.zeros(lo, np.uint64), v])
+    count = _kernels.sample(buf, lo, len(v), int(max_hash(scale)))
+    assert buf[:count].tolist() == v[winnow.mix64(v.copy()) <= max_hash(scale)].tolist()
+
+
+@PROPERTY
+@given(st.integers(0, 500), st.integers(0, 2**32))
+def test_permute_in_place_equals_fancy_indexing(n, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 1 << 63, n, dtype=np.uint64)
+    order = rng.permutation(n).astype(np.int64)
+    want = values[order]
+    _kernels.permute(values, order, np.zeros((n + 7) // 8, np.uint8))
+    assert values.tolist() == want.tolist()
+
+
+def test_in_place_kernels_check_their_arguments():
+    import pytest
+
+    buf = np.arange(10, dtype=np.uint64)
+    with pytest.raises(ValueError):  # no room on either side
+        _kernels.merge(buf, 0, 10, np.array([3], np.uint64))
+    with pytest.raises(ValueError):  # the new run inside the array it is merged into
+        _kernels.merge(buf, 5, 5, buf[:3])
+    with pytest.raises(ValueError):
+        _kernels.sample(buf, 4, 7, 0)
+    with pytest.raises(ValueError):  # not a permutation: refused, not looping
+        _kernels.permute(buf, np.zeros(10, np.int64), np.zeros(2, np.uint8))
+    with pytest.raises(ValueError):
+        _kernels.permute(buf, np.arange(10, dtype=np.int64), np.ones(2, np.uint8))

@@ -91,3 +91,57 @@ def test_union_kernel_equals_numpy():
     for bit, a in enumerate(arrays):
         assert ((masks >> np.uint64(bit)) & np.uint64(1)).astype(bool).tolist() == np.isin(values, a).tolist()
     assert union(arrays[:2], masks=False)[0].tolist() == np.union1d(arrays[0], arrays[1]).tolist()
+
+
+def _reads_with_errors(genome: bytes, count: int, seed: int) -> list[bytes]:
+    """150-base reads of a genome with 1% substitutions: most k-mers repeat, errors add new ones."""
+    rng = np.random.default_rng(seed)
+    codes = np.frombuffer(genome, dtype=np.uint8)
+    reads = []
+    for start in rng.integers(0, len(genome) - 150, count).tolist():
+        read = codes[start: start + 150].copy()
+        hit = rng.random(150) < 0.01
+        read[hit] = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, int(hit.sum()))]
+        reads.append(read.tobytes())
+    return reads
+
+
+def test_memory_stays_within_its_bound_and_the_set_within_the_definition():
+    """Four sample sets read by two threads with a small budget and small pending arrays: hundreds
+    of in-place merges and several samplings, never more held than the bound, and the result is
+    the definition's (every distinct evidence k-mer under the final scale, owned by its samples)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sandbox.index.kmers import evidence_mask, kmer_hash
+    from sandbox.index.kmerset import ROOM_PENDINGS, most_specific
+
+    genomes = [random_genome(6000, 30 + i) for i in range(3)]
+    files = [(_reads_with_errors(genomes[i % 3], 900, 40 + i), (f"S{i}",)) for i in range(4)]
+    b = KmerSetBuilder(budget=12_000, pending=700)
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda f: b.add_reads(*f), files)) == [900] * 4
+    assert b.budget < b.peak_held <= b.memory_bound(threads=2)
+    assert b.held() <= b.budget + ROOM_PENDINGS * b.pending  # no pending array left, rooms given back
+    kmers, sids, sets, scale = b.finish()
+    assert scale >= 4 and b.held() == 0
+    held: dict[int, list[set[str]]] = {}
+    for reads, samples in files:
+        k = np.unique(np.concatenate([canonical(r)[0] for r in reads]))
+        k = k[evidence_mask(k) & (kmer_hash(k) <= max_hash(scale))]
+        for value in k.tolist():
+            held.setdefault(value, []).append(set(samples))
+    assert kmers.tolist() == sorted(held)
+    assert [set(sets.sets[s]) for s in sids.tolist()] == [most_specific(held[v]) for v in kmers.tolist()]
+
+
+def test_many_sample_sets_give_back_their_merge_room():
+    """Twelve files one after another: the sets merged into long ago keep no free slots."""
+    from sandbox.index.kmerset import ROOM_PENDINGS
+
+    b = KmerSetBuilder(budget=10**9, pending=500)
+    for i in range(12):
+        b.add_reads(_reads_with_errors(random_genome(3000, 60 + i), 200, i), (f"S{i}",))
+        assert b.held() <= b.peak_held <= b.memory_bound(threads=1)
+    kmers, _, _, scale = b.finish()
+    assert scale == 1 and b.held() == 0
+    assert b.peak_held <= len(kmers) + (ROOM_PENDINGS + 3) * b.pending + b.pending
