@@ -7,6 +7,7 @@ inode), and rebuilt when the run changed or the cache is in doubt.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import sys
@@ -66,6 +67,19 @@ def _rig_key_for(run_dir: Path, folder: Path) -> tuple[bytes, list[str]]:
         raise CacheDoubt(f"index cache off: cannot make {folder} ({exc.strerror or exc})") from exc
     key, note = cache.rig_key()
     return key, [note] if note else []
+
+
+try:  # glibc's: hands free heap pages back to the system (elsewhere freed memory goes back by itself)
+    _MALLOC_TRIM = ctypes.CDLL(None).malloc_trim
+except (AttributeError, OSError):
+    _MALLOC_TRIM = None
+
+
+def _give_back_free_heap() -> None:
+    """Return the heap the reading threads freed before the final sorts: glibc keeps it in their
+    arenas (resident, about 300 MB after a 10M-read build) unless asked."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _sample_key(hashes: np.ndarray) -> np.ndarray:
@@ -191,6 +205,7 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
         files = [IndexedFile(f.rel, f.size, f.kind, list(f.samples), raw.result(), decoded.result(), reads.result())
                  for f, (raw, decoded, reads) in zip(scan.files, jobs, strict=True)]
     extra_ids = [ident for f in scan.files for ident in f.identifiers()]
+    _give_back_free_heap()
     km, km_sid, sets, km_scale = kms.finish()  # first: its merge arrays are freed before the fingerprints sort
     fp_hash, fp_loc, fp_off = fps.finish()
     index = RunIndex(
