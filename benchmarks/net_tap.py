@@ -194,7 +194,8 @@ def main() -> None:
             if rig.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the rig did not start")
             time.sleep(0.2)
-        cpu_alone, cpu_tap, cpu_rig = [Cpu(alone.pid)], [Cpu(tap._mitm.pid), Cpu(tap._dumpcap.proc.pid)], [Cpu(rig.pid)]
+        cpu_alone, cpu_tap, cpu_rig = [Cpu(alone.pid)], [Cpu(tap._mitm.pid), Cpu(tap._dumpcap.proc.pid),
+                                                                      Cpu(tap._dumpcap.writer.pid)], [Cpu(rig.pid)]
         for i in range(args.rounds):
             secs, _, used = timed(body, f"{url}/alone{i}", port_alone, ca, cpu_alone)
             results["alone"].append((secs, used))

@@ -290,6 +290,10 @@ class DecryptingSource:
             if seg.transport == "tcp":
                 self._last = seg
             self._plaintext(seg.frame, out)
+        if waiting and waiting[0].frame > progress:
+            # plaintext of frames before the next raw Segment has no Segment to follow: counted now,
+            # so a full buffer of it cannot stop tshark while the session waits for tshark
+            self._plaintext(min(progress, waiting[0].frame - 1), out)
         if not waiting and self.raw.done:
             self._plaintext(progress, out)
             if self.decrypt.done:
