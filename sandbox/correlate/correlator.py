@@ -176,9 +176,12 @@ class Correlator:
     def _scan_bytes(self, payload: Payload, view: View, base: int | None, token: int) -> None:
         if len(view.data) < wn.K:
             return
-        parts = list(wn.iter_views(view.data))
-        hashes = np.concatenate([h for h, _ in parts])
-        qpos = np.concatenate([p for _, p in parts]).astype(np.int64)
+        if len(view.data) <= wn.SPAN:  # one pass (most views): its arrays as they are
+            hashes, qpos = wn.winnow(view.data)
+        else:
+            parts = list(wn.iter_views(view.data))
+            hashes = np.concatenate([h for h, _ in parts])
+            qpos = np.concatenate([p for _, p in parts]).astype(np.int64)
         if not len(hashes):
             return
         for ix in self.indexes:
