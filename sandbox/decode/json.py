@@ -115,10 +115,15 @@ def _long_strings(data: bytes) -> list[int]:
     opening = quotes[gaps >= MIN_TEXT]
     if not len(opening):
         return []
-    solid = np.flatnonzero(raw > 32)  # the byte before a quote, blanks (and control bytes) skipped
-    before = np.searchsorted(solid, opening) - 1
-    ok = before >= 0
-    ok[ok] = np.isin(raw[solid[before[ok]]], _OPENERS)
+    # the byte before a quote, blanks (and control bytes) skipped: mostly the very byte before it
+    prev = raw[np.maximum(opening - 1, 0)]
+    ok = (opening > 0) & np.isin(prev, _OPENERS)
+    blank = np.flatnonzero((opening > 0) & (prev <= 32))
+    if len(blank):
+        solid = np.flatnonzero(raw > 32)
+        before = np.searchsorted(solid, opening[blank]) - 1
+        found = before >= 0
+        ok[blank[found]] = np.isin(raw[solid[before[found]]], _OPENERS)
     return (opening[ok] + 1).tolist()  # inside the string: its line
 
 
