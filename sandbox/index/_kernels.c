@@ -565,12 +565,17 @@ static INLINE int window_good(Windows *w, Py_ssize_t a, Py_ssize_t b) {
    found k-mers of its good windows in ``confirmed``; returns how many windows were good. */
 HOT static Py_ssize_t tiling(Windows *w, int shift) {
     Py_ssize_t good = 0, run = 0, a = 0;
-    int64_t current = -1;
+    int64_t current = -1, limit = -1;  /* offsets below ``limit`` are in window ``current`` */
     for (Py_ssize_t i = 0; i <= w->n; i++) {
         int64_t id = -1;
         if (i < w->n) {
-            while (run + 1 < w->runs && w->run_starts[run + 1] <= w->starts[i]) run++;
-            id = (int64_t)run * ((int64_t)1 << 32) + (w->starts[i] - w->run_starts[run] + shift) / w->window;
+            int64_t at = w->starts[i];
+            if (at < limit) continue;  /* the same window: no division */
+            while (run + 1 < w->runs && w->run_starts[run + 1] <= at) run++;
+            int64_t q = (at - w->run_starts[run] + shift) / w->window;
+            id = (int64_t)run * ((int64_t)1 << 32) + q;
+            limit = w->run_starts[run] + (q + 1) * w->window - shift;
+            if (run + 1 < w->runs && w->run_starts[run + 1] < limit) limit = w->run_starts[run + 1];
         }
         if (id == current) continue;
         if (i > a && window_good(w, a, i)) {
