@@ -774,21 +774,33 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
    given: a run ends at a byte outside the alphabet, so the scan resumes there). */
 static Py_ssize_t class_runs(const uint8_t *d, Py_ssize_t n, const uint8_t *table, Py_ssize_t min_len,
                              int need, int64_t *out, Py_ssize_t cap, Py_ssize_t *at) {
-    Py_ssize_t count = 0, i = *at;
-    while (i < n && count < cap) {
-        while (i < n && !table[d[i]]) i++;
-        if (i == n) break;
-        Py_ssize_t start = i;
+    Py_ssize_t count = 0, done = *at;  /* d[..done) is decided; d[done - 1] is outside the alphabet */
+    /* Any run of >= min_len from ``done`` on holds one of done + min_len - 1, done + 2 min_len - 1,
+       ...: only those bytes are read until one is inside (text between runs is skipped). */
+    while (count < cap) {
+        Py_ssize_t probe = done + min_len - 1;
+        if (probe >= n) {
+            done = n;
+            break;
+        }
+        if (!table[d[probe]]) {
+            done = probe + 1;
+            continue;
+        }
+        Py_ssize_t s = probe, i = probe + 1;
+        while (s > done && table[d[s - 1]]) s--;
         int bits = 0;
+        for (Py_ssize_t j = s; j <= probe; j++) bits |= table[d[j]];
         while (i < n && table[d[i]]) bits |= table[d[i++]];
-        if (i - start >= min_len && (bits & need) == need) {
-            out[3 * count] = start;
+        done = i;
+        if (i - s >= min_len && (bits & need) == need) {
+            out[3 * count] = s;
             out[3 * count + 1] = i;
             out[3 * count + 2] = bits;
             count++;
         }
     }
-    *at = i;
+    *at = done;
     return count;
 }
 
