@@ -69,9 +69,16 @@ class SequenceHit:
 
 
 def _covered(starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
-    """Mask of the n places inside any of the ranges [starts, ends)."""
-    edges = np.bincount(starts, minlength=n + 1) - np.bincount(ends, minlength=n + 1)
-    return np.cumsum(edges[:n]) > 0
+    """Mask of the n places inside any of the non-empty ranges [starts, ends), both ascending:
+    ranges that overlap or touch the one before are merged first, so each place of the mask is
+    one step of a byte-wide running sum."""
+    new = np.ones(len(starts), dtype=bool)
+    new[1:] = starts[1:] > ends[:-1]
+    last = np.append(new[1:], True)
+    edges = np.zeros(n + 1, dtype=np.int8)
+    edges[starts[new]] = 1
+    edges[ends[last]] = -1
+    return np.cumsum(edges[:n], dtype=np.int8) > 0
 
 
 def _looked_up(index: RunIndex, vk: ViewKmers) -> tuple[np.ndarray, np.ndarray]:
