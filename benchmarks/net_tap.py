@@ -174,7 +174,7 @@ def main() -> None:
                               f"confdir={conf}", "--set", f"ssl_verify_upstream_trusted_ca={pki.ca}",
                               "--set", f"stream_large_bodies={STREAM_LARGE_BODIES}", "--set", "flow_detail=0"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # 2. the tap recording only (mitmproxy + addon writing the feed + dumpcap, nothing analysing)
+    # 2. the tap recording only (mitmproxy + addon logging keys + dumpcap, nothing analysing)
     tap = NetTap("regular", "127.0.0.1:0", ca_dir=conf, upstream_ca=pki.ca)
     # 3. the rig: sandbox watch with the network tap, correlating live
     port_rig = free_port()
@@ -187,13 +187,15 @@ def main() -> None:
     lates: list[float] = []
     try:
         wait_port(port_alone, alone)
-        tap.start(tmp / "rec-only")
+        for source in tap.start(tmp / "rec-only"):
+            source.close()          # nothing analyses: the tap records only
         deadline = time.monotonic() + 300
         while not store_rows(db, "SELECT value FROM session WHERE key = 'live'"):
             if rig.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the rig did not start")
             time.sleep(0.2)
-        cpu_alone, cpu_tap, cpu_rig = [Cpu(alone.pid)], [Cpu(tap._mitm.pid), Cpu(tap._dumpcap.proc.pid)], [Cpu(rig.pid)]
+        cpu_alone, cpu_tap, cpu_rig = [Cpu(alone.pid)], [Cpu(tap._mitm.pid), Cpu(tap._dumpcap.proc.pid),
+                                                                      Cpu(tap._dumpcap.writer.pid)], [Cpu(rig.pid)]
         for i in range(args.rounds):
             secs, _, used = timed(body, f"{url}/alone{i}", port_alone, ca, cpu_alone)
             results["alone"].append((secs, used))

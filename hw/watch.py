@@ -50,7 +50,7 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                 stop_taps()
                 raise
             started.append(tap)
-        _analysis_yields(analyzer)
+        _analysis_yields(analyzer, sources)
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()
@@ -81,15 +81,15 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
             analyzer.close()
 
 
-def _analysis_yields(analyzer) -> None:
+def _analysis_yields(analyzer, sources: Sequence[Source]) -> None:
     """Record first: once the taps run, analysis (this thread, the worker) yields the CPU to them.
 
     A tap's processes (mitmproxy, dumpcap, serial bridges) keep their priority; when both want the CPU,
     the recording keeps pace with the instrument and the analysis lags, says so, and catches up."""
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + ANALYSIS_NICE))
-        if isinstance(analyzer, AnalyzerProcess):
-            pid = analyzer.pid
+        pids = [0] + ([analyzer.pid] if isinstance(analyzer, AnalyzerProcess) else [])
+        pids += [pid for s in sources for pid in getattr(s, "pids", list)()]   # e.g. the live TLS decryption
+        for pid in pids:
             os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + ANALYSIS_NICE))
     except OSError:
         pass    # a lower priority is a courtesy: without it the session still records first

@@ -38,7 +38,7 @@ class MitmOptions:
     host: str
     port: int
     confdir: Path
-    feed: Path
+    feed: Path | None      # None: the addon records nothing (the session decrypts the raw recording)
     ready: Path
     judge: Path | None = None
     upstream_ca: Path | None = None
@@ -48,7 +48,9 @@ class MitmOptions:
         cmd = [mitmdump(), "--mode", self.mode, "--listen-host", self.host,
                "--listen-port", str(self.port), "--set", f"confdir={self.confdir}",
                "--set", "termlog_verbosity=warn", "--set", "flow_detail=0",
-               "-s", str(ADDON), "--set", f"sandbox_feed={self.feed}", "--set", f"sandbox_ready={self.ready}"]
+               "-s", str(ADDON), "--set", f"sandbox_ready={self.ready}"]
+        if self.feed is not None:
+            cmd += ["--set", f"sandbox_feed={self.feed}"]
         if self.upstream_ca is not None:   # the bench's own servers, signed by its own CA
             cmd += ["--set", f"ssl_verify_upstream_trusted_ca={self.upstream_ca}"]
         if self.resolve:                   # names only the bench knows (its own servers)

@@ -29,8 +29,9 @@ def netns_prefix(netns: str | None) -> list[str]:
 
 def spawn(cmd: Sequence[str], *, netns: str | None = None, **popen: Any) -> subprocess.Popen:
     """Start ``cmd`` (in ``netns`` if given) as a child that dies with this process."""
+    popen.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.Popen([*netns_prefix(netns), *cmd], start_new_session=True, preexec_fn=_die_with_parent,
-                            stdin=subprocess.DEVNULL, **popen)
+                            **popen)
 
 
 def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int | None:
