@@ -13,6 +13,8 @@ fingerprints anyway (``sandbox.index.winnow``).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 # A run of one byte value is cut to this many bytes: twice a k-gram, so no k-gram of the result
@@ -26,6 +28,7 @@ STRIDE = 32
 SPAN = 8  # sample gaps that must be equal
 RUN_CHUNK = 1 << 20  # bytes searched for run boundaries at once (bounded temporaries)
 SMALL_SPAN = 4096  # stretches up to this long are searched with bytes.find: numpy's set-up costs more
+_RUN_OF: dict[bytes, re.Pattern[bytes]] = {}  # a run of one byte value, by value (256 at most)
 # Block size: 840 = lcm(1..8), so a run of any period up to 8 (and of 10, 12, 14, 15, 20, ...)
 # is made of equal blocks; and more than three times the 256-byte fingerprint window.
 BLOCK = 840
@@ -105,10 +108,12 @@ def _value_runs(data: bytes, value: bytes, lo: int, hi: int) -> list[tuple[int, 
     are looked for, by ``bytes.find`` in C."""
     out: list[tuple[int, int]] = []
     longer = value * (RUN_KEEP + 1)
+    run = _RUN_OF.get(value)
+    if run is None:
+        run = _RUN_OF[value] = re.compile(re.escape(value) + b"+")
     at = data.find(longer, lo, hi)
     while at >= 0:
-        rest = data[at:hi]
-        end = at + len(rest) - len(rest.lstrip(value))
+        end = run.match(data, at, hi).end()  # no copy: each byte is read once
         out.append((at, end))
         at = data.find(longer, end, hi)
     return out
