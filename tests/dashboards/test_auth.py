@@ -96,4 +96,6 @@ def test_browser_page_works_with_the_token_link(running, dash_br):
     dash_br.driver.get(url)
     dash_br.wait_for_text_to_equal("#verdict-text", "SUSPECTED LEAK", timeout=30)
     dash_br.wait_for_text_to_equal("#findings-count", "4 finding(s)", timeout=30)
-    assert dash_br.get_logs() == []
+    # the refused page's own /favicon.ico request may be logged late, on a loaded machine after the reset
+    late_refusal = "/favicon.ico - Failed to load resource: the server responded with a status of 403"
+    assert [e for e in dash_br.get_logs() if late_refusal not in e["message"]] == []
