@@ -2,7 +2,10 @@
 
 ``Analyzer`` does it in the calling process; ``AnalyzerProcess`` does the same in a forked worker
 so reading and dissecting (one core) overlap with decoding and matching (the other core).  Both
-take the same calls, so the Engine does not care which it has.
+take the same calls, so the Engine does not care which it has.  When the worker falls behind (its
+queue is full), the reading side unfolds payloads itself (``unfold``: decoding and collapsing)
+instead of waiting, and the worker only matches them: the same steps in the same order, so the
+findings are those of one process whoever did the unfolding.
 
 A decoding limit that stops the unfolding of outbound data (here, or in a protocol's content
 coding) is a ``decode-limit`` finding and a ``not_examined`` entry: never a silent clean.
@@ -73,6 +76,28 @@ class Unexamined:
         return [NotExamined(**row) for row in self._rows.values()]
 
 
+@dataclasses.dataclass
+class Unfolded:
+    """An outbound payload decoded into its views (each with its repetition collapsed)."""
+
+    payload: Payload
+    views: list[View]
+    notes: list[str]
+    limits: list[LimitHit]
+    same_bytes: bool  # the first view is the payload's bytes as they were (stream offsets hold)
+
+    @property
+    def size(self) -> int:
+        return sum(len(v.data) for v in self.views)
+
+
+def unfold(payload: Payload) -> Unfolded:
+    """Decode a payload within the limits and collapse the repetition of each view."""
+    expansion = expand(payload.data, payload.chain)
+    views = [View(collapse(v.data), v.chain) for v in expansion.views]
+    return Unfolded(payload, views, expansion.notes, expansion.limits, views[0].data is payload.data)
+
+
 class Analyzer:
     def __init__(self, indexes: Sequence, allow: Sequence[str] = ()):
         self.correlator = Correlator(list(indexes), allow=list(allow))
@@ -90,16 +115,19 @@ class Analyzer:
     def payload(self, payload: Payload) -> None:
         if payload.direction != "out":  # only what the instrument sends can leak
             return
+        self.match(unfold(payload))
+
+    def match(self, unfolded: Unfolded) -> None:
+        """Match an unfolded payload's views (and record what unfolding noted and left out)."""
+        payload = unfolded.payload
         self.payloads += 1
-        expansion = expand(payload.data, payload.chain)
-        self.views += len(expansion.views)
-        self.notes.extend(f"{payload.flow}: {note}" for note in expansion.notes)
-        for n, hit in enumerate(expansion.limits):  # the payload's bytes count once in bytes_out
+        self.views += len(unfolded.views)
+        self.notes.extend(f"{payload.flow}: {note}" for note in unfolded.notes)
+        for n, hit in enumerate(unfolded.limits):  # the payload's bytes count once in bytes_out
             self.observe(limit_observation(payload, hit, len(payload.data) if n == 0 else 0))
-        views = [View(collapse(v.data), v.chain) for v in expansion.views]
-        if views[0].data is not payload.data:  # offsets in the view no longer map to the stream
+        if not unfolded.same_bytes:  # offsets in the view no longer map to the stream
             payload = dataclasses.replace(payload, stream_offset=None)
-        self.correlator.scan(payload, views)
+        self.correlator.scan(payload, unfolded.views)
 
     def observe(self, obs: Observation) -> None:
         if obs.kind == NOT_EXAMINED_KIND:
@@ -136,6 +164,8 @@ def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str], pa
                 for item in arg:
                     if isinstance(item, Payload):
                         analyzer.payload(item)
+                    elif isinstance(item, Unfolded):
+                        analyzer.match(item)
                     else:
                         analyzer.observe(item)
             elif op == "flows":
@@ -166,7 +196,7 @@ class AnalyzerProcess:
                                  daemon=True, name="sandbox-analyzer")
         self._proc.start()
         child.close()
-        self._batch: list[Payload | Observation] = []
+        self._batch: list[Payload | Unfolded | Observation] = []
         self._batch_bytes = 0
         self.notes: list[str] = []
         self.payloads = 0
@@ -182,8 +212,13 @@ class AnalyzerProcess:
     def payload(self, payload: Payload) -> None:
         if payload.direction != "out":
             return
-        self._batch.append(payload)
-        self._batch_bytes += len(payload.data)
+        if self._requests.full():   # the worker is behind: unfold here rather than wait for room
+            unfolded = unfold(payload)
+            self._batch.append(unfolded)
+            self._batch_bytes += unfolded.size
+        else:
+            self._batch.append(payload)
+            self._batch_bytes += len(payload.data)
         if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_ITEMS:
             self._flush()
 

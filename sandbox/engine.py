@@ -46,7 +46,9 @@ class Engine:
 
     def feed(self, segment: Segment) -> None:
         dissector = self.dissector
-        self._handle(dissector.feed(segment))
+        items = dissector.feed(segment)
+        if items:
+            self._handle(items)
         if segment.t >= self._next_judgement:
             self._judge_flows(segment.t)
         if dissector.inner:     # flows of the frames a USB network adapter carried
@@ -58,20 +60,21 @@ class Engine:
 
     def _account(self, info: FlowInfo, segment: Segment) -> None:
         """Books of a flow the Segment touched: live store rows, the timeline, where it first sent."""
-        self._touched[info.flow] = info
-        self._unjudged[info.flow] = info
-        delta = info.bytes_out - self._last_out.get(info.flow, 0)
+        flow = info.flow
+        self._touched[flow] = info
+        self._unjudged[flow] = info
+        last_out = self._last_out
+        delta = info.bytes_out - last_out.get(flow, 0)
         if delta:
             bucket = float(int(segment.t // TIMELINE_BUCKET_S) * TIMELINE_BUCKET_S)
             self._traffic[(bucket, info.channel, info.destination or info.dst)] += delta
-            last_out = self._last_out
-            last_out[info.flow] = info.bytes_out
-            last_out.move_to_end(info.flow)
+            last_out[flow] = info.bytes_out
+            last_out.move_to_end(flow)
             if len(last_out) > TIMELINE_FLOWS:
                 last_out.popitem(last=False)
-            self._last_out[info.flow] = info.bytes_out
-            if info.flow not in self.first_out and len(self.first_out) < MAX_LOCATED_FLOWS:
-                self.first_out[info.flow] = (self.source, segment.frame)
+            first_out = self.first_out
+            if flow not in first_out and len(first_out) < MAX_LOCATED_FLOWS:
+                first_out[flow] = (self.source, segment.frame)
 
     def tick(self, now: float) -> None:
         """Capture time ``now`` has passed with no packet (a live tap's quiet instrument): held-back

@@ -34,6 +34,38 @@ def test_two_processes_find_what_one_finds(tmp_path):
     assert one.report["notes"] == two.report["notes"]
 
 
+def test_payloads_the_reading_side_unfolds_give_what_the_worker_would(tmp_path, monkeypatch):
+    """A worker that fell behind (its queue full) gets payloads unfolded by the reading side: the
+    findings, notes, not_examined rows and counts are those of one process."""
+    import base64
+    import gzip
+
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    index = build_index(run_dir, cache_dir=tmp_path)
+    fastq = gzip.decompress(next(Path(run_dir).rglob("*_R1_001.fastq.gz")).read_bytes())[:300_000]
+    flows = [f"tcp 10.0.0.2:{5000 + n} > 203.0.113.9:80" for n in range(5)]
+    bodies = [fastq, gzip.compress(fastq), base64.b64encode(fastq[:60_000]), os.urandom(200_000),
+              gzip_bomb(256 << 20)]
+    payloads = [Payload(body, ("tcp", "http/1.1 POST /x"), flow, "out", float(n), float(n) + 0.5,
+                        destination="upload.example", stream_offset=0)
+                for n, (flow, body) in enumerate(zip(flows, bodies, strict=True))]
+    one = Analyzer([index])
+    two = AnalyzerProcess([index])
+    monkeypatch.setattr(two._requests, "full", lambda: True)  # every payload unfolded here
+    try:
+        for p in payloads:
+            one.payload(p)
+            two.payload(p)
+        assert all(type(item).__name__ == "Unfolded" for item in two._batch)
+        want, got = one.finish([]), two.finish([])
+    finally:
+        two.close()
+    assert sum(f.kind in ("run-bytes", "sequence") for f in want) >= 3 and any(f.kind == DECODE_LIMIT for f in want)
+    assert got == want
+    assert (two.notes, two.payloads, two.views, two.not_examined) == (one.notes, one.payloads, one.views,
+                                                                       one.not_examined)
+
+
 def test_worker_death_is_an_error_not_a_clean_verdict(tmp_path):
     run_dir, _ = ensure_demo(REPO / "captures" / "demo")
     index = build_index(run_dir, cache_dir=tmp_path)

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sandbox.index import _kernels
 from sandbox.index.kmers import (
+    ADAPTER_KMERS,
     DnaRuns,
     K,
+    _low_entropy_table,
     canonical,
     dna_runs,
-    evidence_mask,
     kmer_hash,
     sorted_unique,
 )
@@ -26,8 +28,6 @@ from sandbox.index.runindex import SCALED_MIN_KMERS, RunIndex
 WINDOW = 200  # k-mer starts per window: one short read (150 bp -> 120 k-mers) and some slack
 MIN_KMERS = 20  # distinct matching k-mers a window needs: a 50-base stretch of one read
 MIN_SHARE = 0.3  # of the window's informative k-mers: unrelated sequence sharing a few stays out
-_RUN_STRIDE = 1 << 32  # window ids: run number * stride + window number
-_PAIR_HASH = np.uint64((1 << 40) - 1)  # k-mer hash bits in a (window, k-mer) key: no collision in a window
 # Every this many k-mers one is looked up first: any 8 consecutive ones hold a probe, so a read's
 # exact 38-base stretch (8 k-mers; MIN_KMERS needs 50 bases) always gets every k-mer looked up.
 PROBE_STRIDE = 8
@@ -40,8 +40,6 @@ class ViewKmers:
     kmers: np.ndarray
     runs: DnaRuns
     _starts: np.ndarray | None = field(default=None, repr=False)
-    _wid: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-    _place: tuple[np.ndarray, np.ndarray] = field(default=(np.empty(0), np.empty(0)), repr=False)
 
     @property
     def starts(self) -> np.ndarray:
@@ -50,20 +48,6 @@ class ViewKmers:
         if self._starts is None:
             self._starts = canonical(self.runs.joined, K)[1]
         return self._starts
-
-    def window_ids(self, shift: int) -> np.ndarray:
-        """Window of every k-mer in the tiling shifted by ``shift``: run number * stride + window
-        number in the run (ascending along the view); computed once per tiling."""
-        if shift not in self._wid:
-            if not self._wid:
-                run = self.runs.run_of(self.starts)
-                self._place = (run * _RUN_STRIDE, self.starts - self.runs.starts[run])
-            base, within = self._place
-            self._wid[shift] = base + (within + shift) // WINDOW
-        return self._wid[shift]
-
-
-_TILINGS = (0, WINDOW // 2)
 
 
 def view_kmers(data: bytes) -> ViewKmers | None:
@@ -84,26 +68,17 @@ class SequenceHit:
     first: int  # start of the first confirmed k-mer in the joined buffer (for evidence)
 
 
-def _in_windows(wid: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """``np.isin(wid, windows)`` for ascending ``wid`` and sorted ``windows``: each window is a
-    stretch of ``wid``, found by two binary searches and marked in one pass."""
-    return _covered(np.searchsorted(wid, windows, "left"), np.searchsorted(wid, windows, "right"), len(wid))
-
-
 def _covered(starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray:
-    """Mask of the n places inside any of the ranges [starts, ends)."""
-    edges = np.bincount(starts, minlength=n + 1) - np.bincount(ends, minlength=n + 1)
-    return np.cumsum(edges[:n]) > 0
-
-
-def _candidates(w: np.ndarray, need: int) -> np.ndarray:
-    """Window ids (of the found k-mers, ascending) with at least ``need`` of them (repeats
-    included: an upper bound)."""
-    if not len(w):
-        return w
-    starts = np.flatnonzero(np.concatenate(([True], w[1:] != w[:-1])))
-    counts = np.diff(np.append(starts, len(w)))
-    return w[starts[counts >= need]]
+    """Mask of the n places inside any of the non-empty ranges [starts, ends), both ascending:
+    ranges that overlap or touch the one before are merged first, so each place of the mask is
+    one step of a byte-wide running sum."""
+    new = np.ones(len(starts), dtype=bool)
+    new[1:] = starts[1:] > ends[:-1]
+    last = np.append(new[1:], True)
+    edges = np.zeros(n + 1, dtype=np.int8)
+    edges[starts[new]] = 1
+    edges[ends[last]] = -1
+    return np.cumsum(edges[:n], dtype=np.int8) > 0
 
 
 def _looked_up(index: RunIndex, vk: ViewKmers) -> tuple[np.ndarray, np.ndarray]:
@@ -133,55 +108,19 @@ def _looked_up(index: RunIndex, vk: ViewKmers) -> tuple[np.ndarray, np.ndarray]:
 def match(index: RunIndex, vk: ViewKmers) -> SequenceHit | None:
     """Read-sized windows of the view made of the run's k-mers (None if there are none).
 
-    Only windows with enough raw hits are examined further (informative-k-mer filter, distinct
-    counts), so unrelated sequence costs about one prefiltered lookup per PROBE_STRIDE k-mers.
+    The windows are counted by one compiled pass per tiling (``read_windows``: a window is tested
+    only when enough of its k-mers were found), so unrelated sequence costs about one prefiltered
+    lookup per PROBE_STRIDE k-mers.
     """
     sampled = index.km_scale > 1
     need = SCALED_MIN_KMERS if sampled else MIN_KMERS
-    found_all, row_of_all = _looked_up(index, vk)
-    if found_all.sum() < need:
+    found, row_of = _looked_up(index, vk)
+    if np.count_nonzero(found) < need:
         return None
-    keep = np.zeros(len(vk.kmers), dtype=bool)
-    for shift in _TILINGS:
-        wid = vk.window_ids(shift)
-        cand = _candidates(wid[found_all], need)
-        if len(cand):
-            keep |= _in_windows(wid, cand)
-    sub = np.flatnonzero(keep)
-    if not len(sub):
+    confirmed = np.empty(len(vk.kmers), dtype=bool)
+    windows, bases, first = _kernels.read_windows(
+        vk.kmers, vk.starts, vk.runs.starts, found, K, WINDOW, need, MIN_SHARE, int(max_hash(index.km_scale)),
+        _low_entropy_table(K), ADAPTER_KMERS, confirmed)
+    if first < 0:
         return None
-    kmers, found, row_of = vk.kmers[sub], found_all[sub], row_of_all[sub]
-    considered = evidence_mask(kmers)
-    if sampled:
-        considered &= kmer_hash(kmers) <= max_hash(index.km_scale)
-    confirmed = np.zeros(len(kmers), dtype=bool)
-    windows = 0
-    # Distinct (window, k-mer) pairs, so a k-mer repeated inside one read counts once: each k-mer
-    # as one sortable key (window rank | 40-bit k-mer hash | found | considered; equal k-mers
-    # share their flags), sorted once per tiling, equal keys side by side.
-    tag = (kmer_hash(kmers) & _PAIR_HASH) << np.uint64(2)
-    tag |= (found.astype(np.uint64) << np.uint64(1)) | considered.astype(np.uint64)
-    for shift in _TILINGS:
-        wid = vk.window_ids(shift)[sub]
-        new_window = np.concatenate(([True], wid[1:] != wid[:-1]))  # view order: windows are runs
-        uniq_w = wid[new_window]
-        rank = (np.cumsum(new_window) - 1).astype(np.uint64)
-        keys = np.sort((rank << np.uint64(42)) | tag)
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-        keys = keys[(keys & np.uint64(1)).astype(bool)]  # considered ones
-        if not len(keys):
-            continue
-        in_window = (keys >> np.uint64(42)).astype(np.int64)
-        total = np.bincount(in_window, minlength=len(uniq_w))
-        hits = np.bincount(in_window, weights=(keys >> np.uint64(1)) & np.uint64(1), minlength=len(uniq_w))
-        good = (hits >= need) & (hits >= MIN_SHARE * total)
-        if good.any():
-            windows = windows or int(good.sum())  # read-sized stretches, counted on the first tiling
-            confirmed |= _in_windows(wid, uniq_w[good]) & found
-    if not confirmed.any():
-        return None
-    starts = vk.starts[sub][confirmed]
-    size = int(starts.max()) + K + 1
-    cover = np.bincount(starts, minlength=size) - np.bincount(starts + K, minlength=size)
-    bases = int((np.cumsum(cover) > 0).sum())
-    return SequenceHit(sorted_unique(row_of[confirmed]), windows, bases, int(starts.min()))
+    return SequenceHit(sorted_unique(row_of[confirmed]), windows, bases, first)

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sandbox.decode import magic
+from sandbox.decode import magic, text
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.limits import LimitHit, Limits, size_text
 from sandbox.model import View
@@ -119,6 +119,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                         unexpanded = size + sum(len(v.data) for v, _, _ in queue)
                         hit(f"{limits.max_views} views", dec, view, unexpanded)
                         magic.forget()
+                        text.forget()
                         return exp
                     if len(out) > budget.remaining:
                         budget.exhausted(left=size)
@@ -143,4 +144,5 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
             if budget.hit:
                 hit(budget.hit, dec, view, budget.left or size)
         magic.forget()
+        text.forget()
     return exp

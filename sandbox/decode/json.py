@@ -24,7 +24,8 @@ MIN_BYTE_ARRAY = 16
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPEN = b"{["
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
-_OPENERS = np.frombuffer(b":[,{", dtype=np.uint8)  # what a string value or key follows
+_OPENER = np.zeros(256, dtype=bool)  # what a string value or key follows, by byte value
+_OPENER[np.frombuffer(b":[,{", dtype=np.uint8)] = True
 _BYTE_ARRAY = re.compile(rb"\[\s*\d{1,3}(?:\s*,\s*\d{1,3}){%d,}\s*\]" % (MIN_BYTE_ARRAY - 1))
 # A line that cannot be an NDJSON document: its first or its last visible byte is not a bracket.
 _BAD_LINE = re.compile(rb"^[ \t\r]*[^ \t\r\n\[{]|[^ \t\r\n\]}][ \t\r]*$", re.M)
@@ -115,10 +116,15 @@ def _long_strings(data: bytes) -> list[int]:
     opening = quotes[gaps >= MIN_TEXT]
     if not len(opening):
         return []
-    solid = np.flatnonzero(raw > 32)  # the byte before a quote, blanks (and control bytes) skipped
-    before = np.searchsorted(solid, opening) - 1
-    ok = before >= 0
-    ok[ok] = np.isin(raw[solid[before[ok]]], _OPENERS)
+    # the byte before a quote, blanks (and control bytes) skipped: mostly the very byte before it
+    prev = raw[np.maximum(opening - 1, 0)]
+    ok = (opening > 0) & _OPENER[prev]
+    blank = np.flatnonzero((opening > 0) & (prev <= 32))
+    if len(blank):
+        solid = np.flatnonzero(raw > 32)
+        before = np.searchsorted(solid, opening[blank]) - 1
+        found = before >= 0
+        ok[blank[found]] = _OPENER[raw[solid[before[found]]]]
     return (opening[ok] + 1).tolist()  # inside the string: its line
 
 

@@ -13,6 +13,8 @@ fingerprints anyway (``sandbox.index.winnow``).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 # A run of one byte value is cut to this many bytes: twice a k-gram, so no k-gram of the result
@@ -25,6 +27,8 @@ RUN_KEEP = 64
 STRIDE = 32
 SPAN = 8  # sample gaps that must be equal
 RUN_CHUNK = 1 << 20  # bytes searched for run boundaries at once (bounded temporaries)
+SMALL_SPAN = 4096  # stretches up to this long are searched with bytes.find: numpy's set-up costs more
+_RUN_OF: dict[bytes, re.Pattern[bytes]] = {}  # a run of one byte value, by value (256 at most)
 # Block size: 840 = lcm(1..8), so a run of any period up to 8 (and of 10, 12, 14, 15, 20, ...)
 # is made of equal blocks; and more than three times the 256-byte fingerprint window.
 BLOCK = 840
@@ -65,7 +69,8 @@ def _cut_runs(data: bytes) -> bytes:
         longer = value * (RUN_KEEP + 1)
         if data.find(longer, lo, hi) < 0:  # equal samples, no long run (text: "FFFF" in qualities)
             continue
-        for start, end in _long_runs(data, lo, hi):
+        runs = _value_runs(data, value, lo, hi) if hi - lo <= SMALL_SPAN else _long_runs(data, lo, hi)
+        for start, end in runs:
             pieces.append(data[kept_to : start + RUN_KEEP])
             kept_to = end
     if not pieces:
@@ -94,6 +99,23 @@ def _long_runs(data: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
         open_start = int(starts[-1])
     if hi - open_start > RUN_KEEP:
         out.append((open_start, hi))
+    return out
+
+
+def _value_runs(data: bytes, value: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
+    """``_long_runs`` of a short stretch around a cluster of samples equal to ``value`` (zero padding
+    in a datagram): a run of another value that long would hold a sample, so only runs of ``value``
+    are looked for, by ``bytes.find`` in C."""
+    out: list[tuple[int, int]] = []
+    longer = value * (RUN_KEEP + 1)
+    run = _RUN_OF.get(value)
+    if run is None:
+        run = _RUN_OF[value] = re.compile(re.escape(value) + b"+")
+    at = data.find(longer, lo, hi)
+    while at >= 0:
+        end = run.match(data, at, hi).end()  # no copy: each byte is read once
+        out.append((at, end))
+        at = data.find(longer, end, hi)
     return out
 
 

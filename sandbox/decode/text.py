@@ -49,16 +49,30 @@ def _text_window(w: bytes) -> bool:
     return w.decode("utf-8", "replace").count("\ufffd") <= MAX_CUT_CHARS
 
 
+_kept: tuple[bytes, bool] | None = None  # the last view judged, and the answer
+
+
 def looks_textual(data: bytes) -> bool:
     """Mostly printable ASCII or UTF-8 in three sampled windows (start, middle, end): cheap on
-    any size."""
+    any size.  The answer for the view being sniffed is kept (three text decoders ask about the
+    same bytes object in turn; the expander drops it when it moves on, see ``forget``)."""
+    global _kept
+    if _kept is not None and _kept[0] is data:
+        return _kept[1]
     n = len(data)
-    if not n:
-        return False
     if n <= 3 * SAMPLE:
-        return _text_window(data)
-    mid = n // 2 - SAMPLE // 2
-    return all(_text_window(w) for w in (data[:SAMPLE], data[mid : mid + SAMPLE], data[-SAMPLE:]))
+        textual = bool(n) and _text_window(data)
+    else:
+        mid = n // 2 - SAMPLE // 2
+        textual = all(_text_window(w) for w in (data[:SAMPLE], data[mid : mid + SAMPLE], data[-SAMPLE:]))
+    _kept = (data, textual)
+    return textual
+
+
+def forget() -> None:
+    """Drop the kept answer (and the view it holds): the expander calls this after each view."""
+    global _kept
+    _kept = None
 
 
 def printable(data: bytes) -> bool:

@@ -456,30 +456,136 @@ static Py_ssize_t find_dna_runs(const uint8_t *d, Py_ssize_t n, int k, uint8_t *
 
 static inline int pop64(uint64_t x) { return __builtin_popcountll(x); }
 
-HOT static void kmer_evidence(const uint64_t *kmers, Py_ssize_t n, int k, const uint8_t *entropy_low,
-                              const uint64_t *adapters, Py_ssize_t n_adapters, uint8_t *out) {
-    uint64_t odd = 0, adapter_bits[64] = {0};  /* 4096-bit filter: most k-mers skip the search */
-    for (int i = 0; i < k; i++) odd |= UINT64_C(1) << (2 * i);
+/* The evidence test of one k-mer (kmer_evidence); ``adapter_bits`` a 4096-bit filter of the table. */
+typedef struct {
+    int k;
+    uint64_t odd;  /* the low bit of every base */
+    const uint8_t *entropy_low;
+    const uint64_t *adapters;
+    Py_ssize_t n_adapters;
+    uint64_t adapter_bits[64];
+} EvidenceTest;
+
+static void evidence_init(EvidenceTest *e, int k, const uint8_t *entropy_low, const uint64_t *adapters,
+                          Py_ssize_t n_adapters) {
+    e->k = k;
+    e->odd = 0;
+    for (int i = 0; i < k; i++) e->odd |= UINT64_C(1) << (2 * i);
+    e->entropy_low = entropy_low;
+    e->adapters = adapters;
+    e->n_adapters = n_adapters;
+    memset(e->adapter_bits, 0, sizeof e->adapter_bits);
     for (Py_ssize_t i = 0; i < n_adapters; i++) {
         uint64_t h = adapters[i] * BUCKET_MUL;
-        adapter_bits[h >> 58] |= UINT64_C(1) << ((h >> 52) & 63);
+        e->adapter_bits[h >> 58] |= UINT64_C(1) << ((h >> 52) & 63);
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t x = kmers[i];
-        int low = 0;
-        for (int p = 1; p <= LC_PERIODS; p++) {
-            uint64_t diff = (x ^ (x >> (2 * p))) & ((UINT64_C(1) << (2 * (k - p))) - 1);
-            low |= pop64((diff | (diff >> 1)) & odd) <= LC_MISMATCHES;
-        }
-        uint64_t lo = x & odd, hi = (x >> 1) & odd;
-        int a = pop64(~(lo | hi) & odd), c = pop64(lo & ~hi), g = pop64(hi & ~lo);
-        low |= entropy_low[(a * (k + 1) + c) * (k + 1) + g];
-        if (!low && n_adapters && (adapter_bits[(x * BUCKET_MUL) >> 58] >> (((x * BUCKET_MUL) >> 52) & 63) & 1)) {
-            Py_ssize_t at = lower_bound(adapters, 0, n_adapters, x);
-            low = at < n_adapters && adapters[at] == x;
-        }
-        out[i] = !low;
+}
+
+static INLINE int is_evidence(const EvidenceTest *e, uint64_t x) {
+    int k = e->k, low = 0;
+    uint64_t odd = e->odd;
+    for (int p = 1; p <= LC_PERIODS; p++) {
+        uint64_t diff = (x ^ (x >> (2 * p))) & ((UINT64_C(1) << (2 * (k - p))) - 1);
+        low |= pop64((diff | (diff >> 1)) & odd) <= LC_MISMATCHES;
     }
+    uint64_t lo = x & odd, hi = (x >> 1) & odd;
+    int a = pop64(~(lo | hi) & odd), c = pop64(lo & ~hi), g = pop64(hi & ~lo);
+    low |= e->entropy_low[(a * (k + 1) + c) * (k + 1) + g];
+    if (!low && e->n_adapters && (e->adapter_bits[(x * BUCKET_MUL) >> 58] >> (((x * BUCKET_MUL) >> 52) & 63) & 1)) {
+        Py_ssize_t at = lower_bound(e->adapters, 0, e->n_adapters, x);
+        low = at < e->n_adapters && e->adapters[at] == x;
+    }
+    return !low;
+}
+
+HOT static void kmer_evidence(const uint64_t *kmers, Py_ssize_t n, int k, const uint8_t *entropy_low,
+                              const uint64_t *adapters, Py_ssize_t n_adapters, uint8_t *out) {
+    EvidenceTest e;
+    evidence_init(&e, k, entropy_low, adapters, n_adapters);
+    for (Py_ssize_t i = 0; i < n; i++) out[i] = (uint8_t)is_evidence(&e, kmers[i]);
+}
+
+/* --- read-sized windows of a view's DNA (sandbox/correlate/sequence.py) ------------------------ */
+#define PAIR_HASH ((UINT64_C(1) << 40) - 1)  /* k-mer hash bits that tell k-mers apart in a window */
+
+static inline uint64_t mix64(uint64_t x) {  /* splitmix64 finaliser (winnow.mix64) */
+    x ^= x >> 30;
+    x *= UINT64_C(0xBF58476D1CE4E5B9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94D049BB133111EB);
+    x ^= x >> 31;
+    return x;
+}
+
+typedef struct {
+    const uint64_t *kmers;
+    const int64_t *starts;     /* offset of each k-mer in the joined runs, ascending */
+    const int64_t *run_starts; /* where each run starts in the joined runs, ascending, first 0 */
+    Py_ssize_t n, runs;
+    const uint8_t *found;
+    int need, window;
+    double min_share;
+    uint64_t max_hash;         /* a sampled index counts only k-mers hashing at most this */
+    const EvidenceTest *evidence;
+    uint8_t *considered;       /* 2: not yet tested */
+    uint64_t *set;             /* open addressing, ``mask`` + 1 slots, all 0 between windows */
+    Py_ssize_t *used;
+    uint64_t mask;
+    uint8_t *confirmed;
+} Windows;
+
+/* Distinct (k-mer hash, found) pairs of the considered k-mers of kmers[a:b] and how many of them
+   were found; the window is good when enough of them were (sequence.match's rule). */
+static INLINE int window_good(Windows *w, Py_ssize_t a, Py_ssize_t b) {
+    Py_ssize_t raw = 0;
+    for (Py_ssize_t i = a; i < b; i++) raw += w->found[i];
+    if (raw < w->need) return 0;  /* distinct found ones are fewer still */
+    Py_ssize_t total = 0, hits = 0, used = 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        uint64_t x = w->kmers[i];
+        uint64_t h = mix64(x);
+        if (w->considered[i] == 2)
+            w->considered[i] = (uint8_t)(h <= w->max_hash && is_evidence(w->evidence, x));
+        if (!w->considered[i]) continue;
+        uint64_t key = ((h & PAIR_HASH) << 2) | ((uint64_t)w->found[i] << 1) | 1;
+        uint64_t slot = (key * BUCKET_MUL) >> 32 & w->mask;
+        while (w->set[slot] != 0 && w->set[slot] != key) slot = (slot + 1) & w->mask;
+        if (w->set[slot] == 0) {
+            w->set[slot] = key;
+            w->used[used++] = (Py_ssize_t)slot;
+            total++;
+            hits += w->found[i];
+        }
+    }
+    for (Py_ssize_t u = 0; u < used; u++) w->set[w->used[u]] = 0;
+    return hits >= w->need && (double)hits >= w->min_share * (double)total;
+}
+
+/* One tiling (windows of ``window`` k-mer starts from ``shift`` before each run's start): marks the
+   found k-mers of its good windows in ``confirmed``; returns how many windows were good. */
+HOT static Py_ssize_t tiling(Windows *w, int shift) {
+    Py_ssize_t good = 0, run = 0, a = 0;
+    int64_t current = -1, limit = -1;  /* offsets below ``limit`` are in window ``current`` */
+    for (Py_ssize_t i = 0; i <= w->n; i++) {
+        int64_t id = -1;
+        if (i < w->n) {
+            int64_t at = w->starts[i];
+            if (at < limit) continue;  /* the same window: no division */
+            while (run + 1 < w->runs && w->run_starts[run + 1] <= at) run++;
+            int64_t q = (at - w->run_starts[run] + shift) / w->window;
+            id = (int64_t)run * ((int64_t)1 << 32) + q;
+            limit = w->run_starts[run] + (q + 1) * w->window - shift;
+            if (run + 1 < w->runs && w->run_starts[run + 1] < limit) limit = w->run_starts[run + 1];
+        }
+        if (id == current) continue;
+        if (i > a && window_good(w, a, i)) {
+            good++;
+            for (Py_ssize_t j = a; j < i; j++) w->confirmed[j] |= w->found[j];
+        }
+        a = i;
+        current = id;
+    }
+    return good;
 }
 
 /* --- sorted sets (sandbox/index/kmerset.py) --------------------------------------------------- */
@@ -734,21 +840,33 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
    given: a run ends at a byte outside the alphabet, so the scan resumes there). */
 static Py_ssize_t class_runs(const uint8_t *d, Py_ssize_t n, const uint8_t *table, Py_ssize_t min_len,
                              int need, int64_t *out, Py_ssize_t cap, Py_ssize_t *at) {
-    Py_ssize_t count = 0, i = *at;
-    while (i < n && count < cap) {
-        while (i < n && !table[d[i]]) i++;
-        if (i == n) break;
-        Py_ssize_t start = i;
+    Py_ssize_t count = 0, done = *at;  /* d[..done) is decided; d[done - 1] is outside the alphabet */
+    /* Any run of >= min_len from ``done`` on holds one of done + min_len - 1, done + 2 min_len - 1,
+       ...: only those bytes are read until one is inside (text between runs is skipped). */
+    while (count < cap) {
+        Py_ssize_t probe = done + min_len - 1;
+        if (probe >= n) {
+            done = n;
+            break;
+        }
+        if (!table[d[probe]]) {
+            done = probe + 1;
+            continue;
+        }
+        Py_ssize_t s = probe, i = probe + 1;
+        while (s > done && table[d[s - 1]]) s--;
         int bits = 0;
+        for (Py_ssize_t j = s; j <= probe; j++) bits |= table[d[j]];
         while (i < n && table[d[i]]) bits |= table[d[i++]];
-        if (i - start >= min_len && (bits & need) == need) {
-            out[3 * count] = start;
+        done = i;
+        if (i - s >= min_len && (bits & need) == need) {
+            out[3 * count] = s;
             out[3 * count + 1] = i;
             out[3 * count + 2] = bits;
             count++;
         }
     }
-    *at = i;
+    *at = done;
     return count;
 }
 
@@ -1233,6 +1351,86 @@ static PyObject *py_class_runs(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", count, at);
 }
 
+PyDoc_STRVAR(read_windows_doc,
+"read_windows(kmers, starts, run_starts, found, k, window, need, min_share, max_hash, entropy_low,\n"
+"             adapters, confirmed) -> (windows, bases, first)\n\n"
+"The read-sized windows of a view's canonical k-mers (uint64, at ascending offsets ``starts`` in\n"
+"the joined DNA runs, whose starts are ``run_starts``) made of the run's: in each of two tilings\n"
+"(windows of ``window`` offsets from each run's start, and shifted half a window), a window is\n"
+"good when at least ``need`` of its distinct considered k-mers (evidence, hash <= max_hash) were\n"
+"found (``found``: uint8) and at least min_share of them.  Sets confirmed[i] = 1 (uint8) for the\n"
+"found k-mers of good windows; returns the good windows of the first tiling with any, the bases\n"
+"the confirmed k-mers (k bases each) cover, and the offset of the first (-1 if none).");
+
+static PyObject *py_read_windows(PyObject *self, PyObject *args) {
+    PyObject *o[7];
+    int k, window, need;
+    double min_share;
+    unsigned long long max_hash;
+    Py_buffer v[7];
+    if (!PyArg_ParseTuple(args, "OOOOiiidKOOO:read_windows", &o[0], &o[1], &o[2], &o[3], &k, &window, &need,
+                          &min_share, &max_hash, &o[4], &o[5], &o[6])) return NULL;
+    if (k < 7 || k > 31 || window < 2 || window > (1 << 16)) {
+        PyErr_SetString(PyExc_ValueError, "read_windows: k must be 7..31, window 2..65536");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 8, 0, "kmers") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 0, "starts") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 0, "run_starts") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(o[3], &v[3], 1, 0, "found") < 0) { release(v, 3); return NULL; }
+    if (get_buffer(o[4], &v[4], 1, 0, "entropy_low") < 0) { release(v, 4); return NULL; }
+    if (get_buffer(o[5], &v[5], 8, 0, "adapters") < 0) { release(v, 5); return NULL; }
+    if (get_buffer(o[6], &v[6], 1, 1, "confirmed") < 0) { release(v, 6); return NULL; }
+    Py_ssize_t n = ITEMS(v[0]), runs = ITEMS(v[2]);
+    const int64_t *starts = v[1].buf, *run_starts = v[2].buf;
+    int ordered = runs > 0 && run_starts[0] == 0;
+    for (Py_ssize_t i = 1; ordered && i < runs; i++) ordered = run_starts[i] > run_starts[i - 1];
+    for (Py_ssize_t i = 0; ordered && i < n; i++) ordered = starts[i] >= 0 && (i == 0 || starts[i] > starts[i - 1]);
+    if (ITEMS(v[1]) != n || ITEMS(v[3]) != n || ITEMS(v[6]) != n || !ordered
+        || ITEMS(v[4]) != (Py_ssize_t)(k + 1) * (k + 1) * (k + 1)) {
+        release(v, 7);
+        PyErr_SetString(PyExc_ValueError, "read_windows: starts, found and confirmed must match kmers, starts and "
+                        "run_starts ascend from 0, entropy_low hold (k+1)**3 items");
+        return NULL;
+    }
+    uint64_t slots = 1;
+    while (slots < 4 * (uint64_t)window) slots <<= 1;
+    EvidenceTest e;
+    Windows w = {v[0].buf, starts, run_starts, n, runs, v[3].buf, need, window, min_share, (uint64_t)max_hash, &e,
+                 malloc(n ? (size_t)n : 1), calloc(slots, sizeof(uint64_t)), malloc(window * sizeof(Py_ssize_t)),
+                 slots - 1, v[6].buf};
+    if (w.considered == NULL || w.set == NULL || w.used == NULL) {
+        free(w.considered);
+        free(w.set);
+        free(w.used);
+        release(v, 7);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t windows = 0, bases = 0, first = -1;
+    Py_BEGIN_ALLOW_THREADS
+    evidence_init(&e, k, v[4].buf, v[5].buf, ITEMS(v[5]));
+    memset(w.considered, 2, (size_t)n);
+    memset(w.confirmed, 0, (size_t)n);
+    for (int t = 0; t < 2; t++) {
+        Py_ssize_t good = tiling(&w, t ? window / 2 : 0);
+        if (!windows) windows = good;
+    }
+    int64_t reach = -1;  /* the union of [start, start + k) of the confirmed k-mers, in order */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!w.confirmed[i]) continue;
+        if (first < 0) first = (Py_ssize_t)starts[i];
+        int64_t lo = starts[i] > reach ? starts[i] : reach, hi = starts[i] + k;
+        if (hi > lo) bases += (Py_ssize_t)(hi - lo);
+        if (hi > reach) reach = hi;
+    }
+    Py_END_ALLOW_THREADS
+    free(w.considered);
+    free(w.set);
+    free(w.used);
+    release(v, 7);
+    return Py_BuildValue("nnn", windows, bases, first);
+}
+
 static PyMethodDef methods[] = {
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},
@@ -1249,6 +1447,7 @@ static PyMethodDef methods[] = {
     {"dedupe", py_dedupe, METH_VARARGS, dedupe_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
     {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
+    {"read_windows", py_read_windows, METH_VARARGS, read_windows_doc},
     {NULL, NULL, 0, NULL},
 };
 

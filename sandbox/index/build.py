@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
 from sandbox.runs import RunFile, scan_run
 from sandbox.safetext import safe_text
@@ -30,6 +30,9 @@ from .identifiers import run_identifiers
 from .kmerset import KmerSetBuilder, max_hash
 from .runindex import IndexedFile, RunIndex
 from .winnow import Winnower, mix64
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 # Byte fingerprints kept exactly (20 bytes each): ~1.8 GB of run content at one per ~113 bytes.
 # Past this the fingerprints are sampled (FracMinHash) and the index states its detection floor.
@@ -195,6 +198,8 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
     for f in scan.files:
         kms.sid_of(f.samples)  # in file order: ids do not depend on threads
     total = sum(f.size for f in scan.files)
+    from tqdm import tqdm  # only a build shows a bar (a replay starts faster without it)
+
     with tqdm(total=total, unit="B", unit_scale=True, desc=f"index {safe_text(run_dir.name, 40)}",
               disable=not progress, leave=False) as bar, \
             ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="index") as pool:

@@ -37,11 +37,15 @@ class _Forward:
         return self.size
 
     def unpack(self, fmt: str, off: int) -> tuple:
-        need = struct.calcsize(fmt)
+        buf, base = self.at(off, struct.calcsize(fmt))
+        return struct.unpack_from(fmt, buf, off - base)
+
+    def at(self, off: int, need: int) -> tuple[bytes, int]:
+        """The block read, and its offset, holding bytes [off, off + need) (fewer at the end)."""
         if off < self.base or off + need > self.base + len(self.buf):
             self.fh.seek(off)
             self.buf, self.base = self.fh.read(max(BLOCK, need)), off
-        return struct.unpack_from(fmt, self.buf, off - self.base)
+        return self.buf, self.base
 
 
 def frame_records(path: str | Path, frames: Iterable[int]) -> dict[int, tuple[int, int]]:
@@ -67,18 +71,21 @@ def frame_records(path: str | Path, frames: Iterable[int]) -> dict[int, tuple[in
 
 def _pcap(buf: _Forward, magic: int, wanted: set[int]) -> dict[int, tuple[int, int]]:
     endian, _, extra = MAGICS[magic]
-    head = endian + "8xI"        # the captured length of a record header
+    captured = struct.Struct(endian + "8xI").unpack_from    # the captured length of a record header
     size = PCAP_RECORD_HEADER + extra
     last, out = max(wanted), {}
     off, frame, end = PCAP_FILE_HEADER, 0, len(buf)
     while off + size <= end and frame < last:
-        length = size + buf.unpack(head, off)[0]
-        if off + length > end:
-            break
-        frame += 1
-        if frame in wanted:
-            out[frame] = (off, length)
-        off += length
+        block, base = buf.at(off, size)
+        inside = base + len(block) - size       # the records whose header this block holds
+        while off <= inside and frame < last:
+            length = size + captured(block, off - base)[0]
+            if off + length > end:
+                return out
+            frame += 1
+            if frame in wanted:
+                out[frame] = (off, length)
+            off += length
     return out
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import pysam
 from isal import igzip
 
 from .base import Identifier, RunFile, RunFileError, RunMeta, samples_from_path
-from .hts import quiet
+from .hts import htslib, quiet
+
+if TYPE_CHECKING:
+    import pysam
 from .textio import DNA_TABLE
 
 _NAME = re.compile(r"\.(?:bam|cram|sam)$", re.I)
@@ -38,7 +40,7 @@ class AlignmentFileReader(RunFile):
 
     def _open(self) -> pysam.AlignmentFile:
         mode = {"bam": "rb", "cram": "rc", "sam": "r"}[self.fmt]
-        return pysam.AlignmentFile(str(self.path), mode, check_sq=False)
+        return htslib().AlignmentFile(str(self.path), mode, check_sq=False)
 
     def read_groups(self) -> list[dict]:
         with quiet(), self._open() as fh:

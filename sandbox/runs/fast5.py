@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from typing import ClassVar
-
-import h5py
+from typing import TYPE_CHECKING, ClassVar
 
 from .base import Identifier, RunFile, RunMeta, samples_from_path
 from .ont import MAX_READ_IDS, contribute_tracking, tracking_identifiers
 from .textio import DNA_TABLE
+
+if TYPE_CHECKING:
+    import h5py
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
@@ -44,6 +45,8 @@ class Fast5File(RunFile):
 
     def fastq_records(self) -> Iterator[bytes]:
         """Embedded FASTQ text of every read's latest 1D basecall (template strand)."""
+        import h5py  # imported by the runs that have FAST5 files: every other start is faster
+
         with h5py.File(self.path, "r") as fh:
             for _, grp, _ in self._reads(fh):
                 analyses = grp.get("Analyses")
@@ -66,6 +69,8 @@ class Fast5File(RunFile):
 
     def tags(self) -> dict[str, str]:
         """The first read's tracking_id + context_tags (one file holds one acquisition)."""
+        import h5py
+
         with h5py.File(self.path, "r") as fh:
             for _, _, holder in self._reads(fh):
                 tags = _attrs(holder.get("context_tags"))
@@ -74,6 +79,8 @@ class Fast5File(RunFile):
         return {}
 
     def read_ids(self) -> list[str]:
+        import h5py
+
         with h5py.File(self.path, "r") as fh:
             return [rid for rid, _, _ in islice(self._reads(fh), MAX_READ_IDS)]
 

@@ -6,12 +6,11 @@ import re
 from collections.abc import Iterator
 from typing import ClassVar
 
-import pysam
 from isal import igzip
 
 from .alignment import map_names
 from .base import Identifier, RunFile, RunMeta
-from .hts import quiet
+from .hts import htslib, quiet
 
 _NAME = re.compile(r"\.(?:vcf|vcf\.gz|vcf\.bgz|bcf|gvcf|gvcf\.gz|g\.vcf\.gz)$", re.I)
 
@@ -25,7 +24,7 @@ class VcfFile(RunFile):
         return bool(_NAME.search(rel)) or head.startswith(b"##fileformat=VCF")
 
     def sample_names(self) -> list[str]:
-        with quiet(), pysam.VariantFile(str(self.path)) as fh:
+        with quiet(), htslib().VariantFile(str(self.path)) as fh:
             return list(fh.header.samples)
 
     def decoded(self) -> Iterator[bytes]:

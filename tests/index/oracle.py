@@ -103,3 +103,35 @@ def evidence_mask(kmers: np.ndarray, k: int = km.K) -> np.ndarray:
         entropy = -np.where(counts > 0, counts * np.log2(counts), 0.0).sum(axis=0)
     bad |= entropy < km.LC_ENTROPY
     return ~bad & ~np.isin(kmers, km.ADAPTER_KMERS)
+
+
+def read_windows(kmers: np.ndarray, starts: np.ndarray, run_starts: np.ndarray, found: np.ndarray, k: int,
+                 window: int, need: int, min_share: float, max_hash: int) -> tuple[int, int, int, np.ndarray]:
+    """(good windows of the first tiling with any, bases covered, first offset or -1, confirmed mask):
+    per tiling (shift 0 and window // 2 within each run) a window is good when its distinct
+    considered k-mers (evidence, hash <= max_hash; told apart by 40 hash bits and the found flag)
+    hold >= need found ones and >= min_share of them found; the found k-mers of good windows are
+    confirmed."""
+    run = np.searchsorted(run_starts, starts, side="right") - 1
+    considered = evidence_mask(kmers, k) & (wn.mix64(kmers.copy()) <= _U64(max_hash))
+    tag = (wn.mix64(kmers.copy()) & _U64((1 << 40) - 1)) << _U64(2)
+    tag |= (found.astype(np.uint64) << _U64(1)) | considered.astype(np.uint64)
+    confirmed = np.zeros(len(kmers), dtype=bool)
+    windows = 0
+    for shift in (0, window // 2):
+        wid = run * (1 << 32) + (starts - run_starts[run] + shift) // window
+        good_count = 0
+        for w in np.unique(wid):
+            inside = wid == w
+            keys = np.unique(tag[inside])
+            keys = keys[(keys & _U64(1)).astype(bool)]
+            hits = int(((keys >> _U64(1)) & _U64(1)).sum())
+            if hits >= need and hits >= min_share * len(keys):
+                good_count += 1
+                confirmed |= inside & found
+        windows = windows or good_count
+    covered = np.zeros(int(starts.max()) + k + 1 if len(starts) else 0, dtype=bool)
+    for s in starts[confirmed].tolist():
+        covered[s:s + k] = True
+    first = int(starts[confirmed].min()) if confirmed.any() else -1
+    return windows, int(covered.sum()), first, confirmed

@@ -180,3 +180,52 @@ def test_in_place_kernels_check_their_arguments():
         _kernels.permute(buf, np.zeros(10, np.int64), np.zeros(2, np.uint8))
     with pytest.raises(ValueError):
         _kernels.permute(buf, np.arange(10, dtype=np.int64), np.ones(2, np.uint8))
+
+
+@st.composite
+def dna_views(draw) -> tuple[bytes, np.ndarray]:
+    """DNA runs (random, repeats, low complexity, line-wrapped) and which of their k-mers an index
+    holds: stretches found densely, sparsely, or not at all, so windows land on both sides of the rule."""
+    parts = []
+    for _ in range(draw(st.integers(1, 5))):
+        size = draw(st.one_of(st.integers(31, 80), st.integers(150, 450), st.integers(0, 1500)))
+        kind = draw(st.sampled_from(["random", "repeat", "wrapped", "period"]))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        seq = bytes(rng.choice(np.frombuffer(b"ACGT", np.uint8), size))
+        if kind == "repeat":  # the same k-mers again in one window: counted once
+            seq = (seq[:60] * (size // 60 + 1))[:size] if size > 60 else seq
+        elif kind == "wrapped":
+            seq = b"\n".join(seq[i:i + 60] for i in range(0, len(seq), 60))
+        elif kind == "period":
+            seq = (b"CAG" * (size // 3 + 1))[:size]
+        parts.append(seq + draw(st.sampled_from([b" x ", b"\n+\n", b"N", b",\""])))
+    data = b"".join(parts)
+    runs = kmers.dna_runs(data)
+    if not len(runs):
+        return data, np.zeros(0, dtype=bool)
+    n = len(kmers.canonical(runs.joined)[0])
+    found = np.zeros(n, dtype=bool)
+    for _ in range(draw(st.integers(0, 6))):
+        a = draw(st.integers(0, max(n - 1, 0)))
+        b = min(n, a + draw(st.integers(1, 300)))
+        density = draw(st.sampled_from([1.0, 0.6, 0.3, 0.1]))
+        found[a:b] |= np.random.default_rng(a + b).random(b - a) < density
+    return data, found
+
+
+@PROPERTY
+@given(dna_views(), st.integers(1, 40), st.sampled_from([1, 3]))
+def test_read_windows_equal_oracle(view, need, scale):
+    data, found = view
+    runs = kmers.dna_runs(data)
+    if not len(runs):
+        return
+    km, starts = kmers.canonical(runs.joined)
+    max_hash = int(np.uint64((1 << 64) // scale - 1)) if scale > 1 else (1 << 64) - 1
+    confirmed = np.empty(len(km), dtype=bool)
+    got = _kernels.read_windows(km, starts, runs.starts, found, kmers.K, 200, need, 0.3, max_hash,
+                                kmers._low_entropy_table(kmers.K), kmers.ADAPTER_KMERS, confirmed)
+    windows, bases, first, want = oracle.read_windows(km, starts, runs.starts, found, kmers.K, 200, need, 0.3,
+                                                      max_hash)
+    assert got == (windows, bases, first)
+    assert confirmed.tolist() == want.tolist()
