@@ -508,7 +508,8 @@ HOT static void kmer_evidence(const uint64_t *kmers, Py_ssize_t n, int k, const 
 /* --- read-sized windows of a view's DNA (sandbox/correlate/sequence.py) ------------------------ */
 #define PAIR_HASH ((UINT64_C(1) << 40) - 1)  /* k-mer hash bits that tell k-mers apart in a window */
 
-static inline uint64_t mix64(uint64_t x) {  /* splitmix64 finaliser (winnow.mix64) */
+/* splitmix64's finaliser (sandbox/index/winnow.py mix64): the FracMinHash key of a k-mer. */
+static inline uint64_t mix64(uint64_t x) {
     x ^= x >> 30;
     x *= UINT64_C(0xBF58476D1CE4E5B9);
     x ^= x >> 27;
@@ -657,15 +658,6 @@ static Py_ssize_t merge_in_place(uint64_t *buf, Py_ssize_t cap, Py_ssize_t lo, P
         return cap - w;
     }
     return -1;
-}
-
-/* splitmix64's finaliser (sandbox/index/winnow.py mix64): the FracMinHash key of a k-mer. */
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= UINT64_C(0xBF58476D1CE4E5B9);
-    x ^= x >> 27;
-    x *= UINT64_C(0x94D049BB133111EB);
-    return x ^ (x >> 31);
 }
 
 /* The items of buf[lo:lo+n] whose mix64 is at most limit, in order, moved to buf[0:count]. */
