@@ -85,14 +85,22 @@ def _analysis_yields(analyzer, sources: Sequence[Source]) -> None:
     """Record first: once the taps run, analysis (this thread, the worker) yields the CPU to them.
 
     A tap's processes (mitmproxy, dumpcap, serial bridges) keep their priority; when both want the CPU,
-    the recording keeps pace with the instrument and the analysis lags, says so, and catches up."""
-    try:
-        pids = [0] + ([analyzer.pid] if isinstance(analyzer, AnalyzerProcess) else [])
-        pids += [pid for s in sources for pid in getattr(s, "pids", list)()]   # e.g. the live TLS decryption
-        for pid in pids:
-            os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + ANALYSIS_NICE))
-    except OSError:
-        pass    # a lower priority is a courtesy: without it the session still records first
+    the recording keeps pace with the instrument and the analysis lags, says so, and catches up.
+    Linux's idle class (``SCHED_IDLE``) runs the analysis only on CPU time nothing else wants; a nice
+    increment where it is missing."""
+    # this process's threads (Linux schedules threads: those a source started, e.g. the live TLS
+    # decryption's reader, too), the analyzer worker, the sources' own processes
+    pids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+    pids += [analyzer.pid] if isinstance(analyzer, AnalyzerProcess) else []
+    pids += [pid for s in sources for pid in getattr(s, "pids", list)()]   # e.g. the live TLS decryption
+    for pid in pids:
+        try:
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError):
+            try:
+                os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + ANALYSIS_NICE))
+            except OSError:
+                pass    # a lower priority is a courtesy: without it the session still records first
 
 
 def session_folder(record: Path | None, started: float) -> Path:

@@ -7,8 +7,13 @@ reads exactly what the replay of its recording reads: the same frames, the same 
 
 One tshark reads the recording from a pipe (``tshark -r -``: it dissects a frame as soon as it has
 it) and re-reads the key log as it grows (Wireshark looks keys up when it needs them).  Its export
-tap writes only at the end, so its plaintext comes as text: a line per frame, ``frame.number``, the
-frame's protocols and the hex of each record's plaintext (``data.data``, kept only under ``tls``).
+tap writes only at the end, so a small Lua listener of ours (``tls_follow.lua``) writes a record per
+frame instead, flushed at once: the frame number, its protocols and each TLS record's plaintext
+(``data.data``, kept only under ``tls``).  A record for every frame tells how far tshark has got, so a
+raw Segment is handed on only once tshark is past its frame, with that frame's plaintext right after
+it, as ``interleave`` does in a replay.  Bounded: tshark is read only while at most ``MAX_BUFFERED``
+bytes of plaintext wait; past that the pipe stops it (the recording is on disk; nothing is lost, the
+session lags).
 Plaintext a STARTTLS protocol (SMTP, IMAP, POP, FTP) takes instead of ``data`` is not in that
 output; a TLS proxy never terminates STARTTLS (it passes such connections through, so their keys
 are never in its log), and should it ever happen the frames are counted as not examined.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import collections
 import math
 import os
+import struct
 import subprocess
 import tempfile
 import threading
@@ -52,31 +58,61 @@ MAX_ERROR = 500
 STARTTLS = {p.encode() for p in STARTTLS_PROTOCOLS}
 WHAT_HANDED_OFF = "TLS plaintext tshark handed to"
 WHAT_UNNAMED = "TLS plaintext in frames whose TCP segment the reader did not decode"
+LUA_LISTENER = Path(__file__).with_name("tls_follow.lua")
+RECORD_HEAD = struct.Struct(">IH")     # frame number, length of its protocols
+COUNT = struct.Struct(">I")
+# A frame completes a few TLS records (each at most 16 KiB + 2 KiB); beyond these it is not tshark.
+MAX_PIECES = 65536
+MAX_PIECE = 1 << 20
 WHAT_BLIND = "TLS plaintext: decrypting the recording while it was written failed"
 
 
 def followed_command(keylog: Path, tshark: str = "tshark") -> list[str]:
-    """``tls_decrypt.command`` reading stdin, printing a line per frame instead of exporting PDUs."""
+    """``tls_decrypt.command`` reading stdin, writing our Lua listener's records instead of exporting PDUs."""
     cmd = command("-", keylog, tshark)
     i = cmd.index("-U")
     if cmd[i + 1] != EXPORT_TAP:
         raise AssertionError("tls_decrypt.command changed its export flags")
     del cmd[i: i + 4]                  # -U EXPORT_TAP -w -
-    return cmd + ["-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,",
-                  "-e", "frame.number", "-e", "frame.protocols", "-e", "data.data", "-l"]
+    return cmd + ["-q", "-X", f"lua_script:{LUA_LISTENER}"]
 
 
-def parse_line(line: bytes) -> tuple[int, list[bytes], str]:
-    """One tshark line -> (frame number, the plaintext records it completed, the protocol TLS handed
-    plaintext to instead of ``data``: STARTTLS's, whose bytes this output does not carry; or "")."""
-    number, _, rest = line.rstrip(b"\r\n").partition(b"\t")
-    protocols, _, hexes = rest.partition(b"\t")
-    frame = int(number)
+def layers_read(protocols: bytes) -> str:
+    """The STARTTLS protocol a frame's TLS plaintext went to instead of ``data`` (its bytes are not in
+    our records), or ""."""
     layers = protocols.split(b":")
     if b"tls" not in layers:
-        return frame, [], ""
-    other = next((p.decode() for p in layers[layers.index(b"tls") + 1:] if p in STARTTLS), "")
-    return frame, [bytes.fromhex(h.decode("ascii")) for h in hexes.split(b",") if h], other
+        return ""
+    return next((p.decode() for p in layers[layers.index(b"tls") + 1:] if p in STARTTLS), "")
+
+
+def read_record(stream) -> tuple[int, list[bytes], str] | None:
+    """One frame's record from the listener (None at the end): (frame number, the plaintext records it
+    completed, ``layers_read`` of its protocols).  ``ValueError`` on a record that is not one."""
+    head = stream.read(RECORD_HEAD.size)
+    if not head:
+        return None
+    if len(head) < RECORD_HEAD.size:
+        raise ValueError("a record cut short")
+    frame, size = RECORD_HEAD.unpack(head)
+    protocols = _exactly(stream, size)
+    (count,) = COUNT.unpack(_exactly(stream, COUNT.size))
+    if count > MAX_PIECES:
+        raise ValueError(f"{count} pieces in one frame")
+    pieces = []
+    for _ in range(count):
+        (length,) = COUNT.unpack(_exactly(stream, COUNT.size))
+        if length > MAX_PIECE:
+            raise ValueError(f"a piece of {length} bytes")
+        pieces.append(_exactly(stream, length))
+    return frame, pieces, layers_read(protocols)
+
+
+def _exactly(stream, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise ValueError("a record cut short")
+    return data
 
 
 class FollowedDecrypt:
@@ -169,12 +205,16 @@ class FollowedDecrypt:
         stream = self.proc.stdout
         assert stream is not None
         try:
-            for line in stream:
+            while True:
                 try:
-                    frame, pieces, other = parse_line(line)
-                except ValueError:
-                    self._fail(f"tshark printed a line that is not a frame: {line[:80]!r}")
-                    continue
+                    record = read_record(stream)
+                except ValueError as exc:
+                    self._fail(f"tshark's records are damaged: {exc}")
+                    self.proc.kill()
+                    break
+                if record is None:
+                    break
+                frame, pieces, other = record
                 if other:
                     self.handed_off[other] = self.handed_off.get(other, 0) + 1
                 size = sum(len(p) for p in pieces)

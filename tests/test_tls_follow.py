@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import signal
 import ssl
@@ -15,7 +16,15 @@ import pytest
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import Segment
 from sandbox.session import CaptureSource
-from sandbox.tls_follow import WHAT_BLIND, DecryptingSource, FollowedDecrypt, followed_command, parse_line
+from sandbox.tls_follow import (
+    LUA_LISTENER,
+    WHAT_BLIND,
+    DecryptingSource,
+    FollowedDecrypt,
+    followed_command,
+    layers_read,
+    read_record,
+)
 from tests.protocols.test_tls_decrypt import BODY, SOCKS5_OPENING, _smtp, _through_socks
 from tests.protocols.tls_pair import TlsPair
 
@@ -182,13 +191,23 @@ def test_starttls_plaintext_is_said_not_examined(tmp_path: Path) -> None:
     source.close()
 
 
-def test_the_tshark_line_format() -> None:
-    assert parse_line(b"12\teth:ethertype:ip:tcp:tls:data\t70696e67,706f6e67\n") == (12, [b"ping", b"pong"], "")
-    assert parse_line(b"3\teth:ethertype:ip:tcp:tls\t\n") == (3, [], "")
-    assert parse_line(b"4\teth:ethertype:ip:udp:data\t70696e67\n") == (4, [], "")  # not under TLS: not plaintext
-    assert parse_line(b"5\teth:ethertype:ip:tcp:smtp:tls:smtp:imf\t\n") == (5, [], "smtp")
-    with pytest.raises(ValueError):
-        parse_line(b"garbage")
+def record(frame: int, protocols: bytes, *pieces: bytes) -> bytes:
+    return (struct.pack(">IH", frame, len(protocols)) + protocols + struct.pack(">I", len(pieces))
+            + b"".join(struct.pack(">I", len(p)) + p for p in pieces))
+
+
+def test_the_listener_records() -> None:
+    stream = io.BytesIO(record(12, b"eth:ethertype:ip:tcp:tls:data", b"ping", b"pong") + record(3, b"")
+                        + record(5, b"eth:ethertype:ip:tcp:smtp:tls:smtp:imf"))
+    assert read_record(stream) == (12, [b"ping", b"pong"], "")
+    assert read_record(stream) == (3, [], "")
+    assert read_record(stream) == (5, [], "smtp")
+    assert read_record(stream) is None
+    for damaged in (record(7, b"tls:data", b"x" * 10)[:-3], struct.pack(">IH", 1, 0) + struct.pack(">I", 10 ** 6),
+                    struct.pack(">IHI", 1, 0, 1) + struct.pack(">I", 1 << 30)):
+        with pytest.raises(ValueError):
+            read_record(io.BytesIO(damaged))
+    assert layers_read(b"eth:ip:udp:data") == ""           # not under TLS: not plaintext
     cmd = followed_command(Path("/k.log"))
-    assert cmd[cmd.index("-r") + 1] == "-" and "-U" not in cmd and "-l" in cmd
-    assert cmd[cmd.index("-e") + 1] == "frame.number"
+    assert cmd[cmd.index("-r") + 1] == "-" and "-U" not in cmd
+    assert cmd[cmd.index("-X") + 1] == f"lua_script:{LUA_LISTENER}" and LUA_LISTENER.is_file()
