@@ -64,6 +64,8 @@ COUNT = struct.Struct(">I")
 # A frame completes a few TLS records (each at most 16 KiB + 2 KiB); beyond these it is not tshark.
 MAX_PIECES = 65536
 MAX_PIECE = 1 << 20
+# Bytes of the listener's output read at a time.
+READ_BYTES = 1 << 18
 WHAT_BLIND = "TLS plaintext: decrypting the recording while it was written failed"
 
 
@@ -86,33 +88,52 @@ def layers_read(protocols: bytes) -> str:
     return next((p.decode() for p in layers[layers.index(b"tls") + 1:] if p in STARTTLS), "")
 
 
-def read_record(stream) -> tuple[int, list[bytes], str] | None:
-    """One frame's record from the listener (None at the end): (frame number, the plaintext records it
-    completed, ``layers_read`` of its protocols).  ``ValueError`` on a record that is not one."""
-    head = stream.read(RECORD_HEAD.size)
-    if not head:
-        return None
-    if len(head) < RECORD_HEAD.size:
-        raise ValueError("a record cut short")
-    frame, size = RECORD_HEAD.unpack(head)
-    protocols = _exactly(stream, size)
-    (count,) = COUNT.unpack(_exactly(stream, COUNT.size))
-    if count > MAX_PIECES:
-        raise ValueError(f"{count} pieces in one frame")
-    pieces = []
-    for _ in range(count):
-        (length,) = COUNT.unpack(_exactly(stream, COUNT.size))
-        if length > MAX_PIECE:
-            raise ValueError(f"a piece of {length} bytes")
-        pieces.append(_exactly(stream, length))
-    return frame, pieces, layers_read(protocols)
+class RecordParser:
+    """The listener's byte stream in, frames' records out (sans-IO: any cut of the stream gives the
+    same records): (frame number, the plaintext records it completed, ``layers_read`` of its
+    protocols).  ``ValueError`` on bytes that are not records."""
 
+    def __init__(self) -> None:
+        self.buf = bytearray()
 
-def _exactly(stream, n: int) -> bytes:
-    data = stream.read(n)
-    if len(data) != n:
-        raise ValueError("a record cut short")
-    return data
+    def feed(self, data: bytes) -> list[tuple[int, list[bytes], str]]:
+        buf = self.buf
+        buf += data
+        out: list[tuple[int, list[bytes], str]] = []
+        pos, end = 0, len(buf)
+        head, count_size = RECORD_HEAD.size, COUNT.size
+        while pos + head + count_size <= end:
+            frame, size = RECORD_HEAD.unpack_from(buf, pos)
+            at = pos + head + size
+            if at + count_size > end:
+                break
+            (count,) = COUNT.unpack_from(buf, at)
+            if count > MAX_PIECES:
+                raise ValueError(f"{count} pieces in one frame")
+            at += count_size
+            pieces: list[bytes] = []
+            for _ in range(count):
+                if at + count_size > end:
+                    break
+                (length,) = COUNT.unpack_from(buf, at)
+                if length > MAX_PIECE:
+                    raise ValueError(f"a piece of {length} bytes")
+                if at + count_size + length > end:
+                    break
+                pieces.append(bytes(buf[at + count_size: at + count_size + length]))
+                at += count_size + length
+            if len(pieces) < count:
+                break              # the rest of this record is still to come
+            other = layers_read(bytes(buf[pos + head: pos + head + size])) if size else ""
+            out.append((frame, pieces, other))
+            pos = at
+        del buf[:pos]
+        return out
+
+    def end(self) -> None:
+        """The stream ended: ``ValueError`` if it ended inside a record."""
+        if self.buf:
+            raise ValueError(f"a record cut short ({len(self.buf)} bytes left)")
 
 
 class FollowedDecrypt:
@@ -204,26 +225,32 @@ class FollowedDecrypt:
     def _read(self) -> None:
         stream = self.proc.stdout
         assert stream is not None
+        parser = RecordParser()
         try:
             while True:
+                data = os.read(stream.fileno(), READ_BYTES)
                 try:
-                    record = read_record(stream)
+                    if not data:
+                        parser.end()
+                        break
+                    records = parser.feed(data)
                 except ValueError as exc:
                     self._fail(f"tshark's records are damaged: {exc}")
                     self.proc.kill()
                     break
-                if record is None:
-                    break
-                frame, pieces, other = record
-                if other:
-                    self.handed_off[other] = self.handed_off.get(other, 0) + 1
-                size = sum(len(p) for p in pieces)
+                if not records:
+                    continue
+                for _, _, other in records:
+                    if other:
+                        self.handed_off[other] = self.handed_off.get(other, 0) + 1
+                pieces = [(frame, p) for frame, ps, _ in records for p in ps]
+                size = sum(len(p) for _, p in pieces)
                 with self._cond:
                     while self.buffered + size > MAX_BUFFERED and self.ready:
                         self._cond.wait()     # the session catches up; tshark waits on its pipe
-                    self.ready.extend((frame, p) for p in pieces)
+                    self.ready.extend(pieces)
                     self.buffered += size
-                    self.progress = frame
+                    self.progress = records[-1][0]
         finally:
             code = self.proc.wait()
             if code != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import signal
 import ssl
@@ -21,9 +20,9 @@ from sandbox.tls_follow import (
     WHAT_BLIND,
     DecryptingSource,
     FollowedDecrypt,
+    RecordParser,
     followed_command,
     layers_read,
-    read_record,
 )
 from tests.protocols.test_tls_decrypt import BODY, SOCKS5_OPENING, _smtp, _through_socks
 from tests.protocols.tls_pair import TlsPair
@@ -196,17 +195,23 @@ def record(frame: int, protocols: bytes, *pieces: bytes) -> bytes:
             + b"".join(struct.pack(">I", len(p)) + p for p in pieces))
 
 
-def test_the_listener_records() -> None:
-    stream = io.BytesIO(record(12, b"eth:ethertype:ip:tcp:tls:data", b"ping", b"pong") + record(3, b"")
-                        + record(5, b"eth:ethertype:ip:tcp:smtp:tls:smtp:imf"))
-    assert read_record(stream) == (12, [b"ping", b"pong"], "")
-    assert read_record(stream) == (3, [], "")
-    assert read_record(stream) == (5, [], "smtp")
-    assert read_record(stream) is None
-    for damaged in (record(7, b"tls:data", b"x" * 10)[:-3], struct.pack(">IH", 1, 0) + struct.pack(">I", 10 ** 6),
+def test_the_listener_records_however_the_stream_is_cut() -> None:
+    stream = (record(12, b"eth:ethertype:ip:tcp:tls:data", b"ping", b"pong") + record(3, b"")
+              + record(5, b"eth:ethertype:ip:tcp:smtp:tls:smtp:imf") + record(6, b"tls:data", b""))
+    want = [(12, [b"ping", b"pong"], ""), (3, [], ""), (5, [], "smtp"), (6, [b""], "")]
+    for cut in (1, 2, 3, 7, len(stream)):
+        parser = RecordParser()
+        got = [r for i in range(0, len(stream), cut) for r in parser.feed(stream[i: i + cut])]
+        parser.end()
+        assert got == want
+    parser = RecordParser()
+    parser.feed(record(7, b"tls:data", b"x" * 10)[:-3])
+    with pytest.raises(ValueError):
+        parser.end()                                                    # cut short
+    for damaged in (struct.pack(">IH", 1, 0) + struct.pack(">I", 10 ** 6),
                     struct.pack(">IHI", 1, 0, 1) + struct.pack(">I", 1 << 30)):
         with pytest.raises(ValueError):
-            read_record(io.BytesIO(damaged))
+            RecordParser().feed(damaged)
     assert layers_read(b"eth:ip:udp:data") == ""           # not under TLS: not plaintext
     cmd = followed_command(Path("/k.log"))
     assert cmd[cmd.index("-r") + 1] == "-" and "-U" not in cmd
