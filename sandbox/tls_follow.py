@@ -14,13 +14,10 @@ raw Segment is handed on only once tshark is past its frame, with that frame's p
 it, as ``interleave`` does in a replay.  Bounded: tshark is read only while at most ``MAX_BUFFERED``
 bytes of plaintext wait; past that the pipe stops it (the recording is on disk; nothing is lost, the
 session lags).
-Plaintext a STARTTLS protocol (SMTP, IMAP, POP, FTP) takes instead of ``data`` is not in that
-output; a TLS proxy never terminates STARTTLS (it passes such connections through, so their keys
+
+Plaintext a STARTTLS protocol (SMTP, IMAP, POP, FTP) takes instead of ``data`` is not in those
+records; a TLS proxy never terminates STARTTLS (it passes such connections through, so their keys
 are never in its log), and should it ever happen the frames are counted as not examined.
-A line for every frame tells how far tshark has got, so a raw Segment is handed on only once
-tshark is past its frame, with that frame's plaintext right after it, as ``interleave`` does in a
-replay.  Bounded: tshark is read only while at most ``MAX_BUFFERED`` bytes of plaintext wait; past
-that the pipe stops it (the recording is on disk; nothing is lost, the session lags).
 
 TLS 1.2 writes its key when the proxy has read the client's key exchange, which travels with the
 client's first encrypted record: tshark is given the recording ``KEYS_HEAD_START_S`` after dumpcap
@@ -41,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sandbox.model import NotExamined, Segment
-from sandbox.protocols.tls_decrypt import EXPORT_TAP, STARTTLS_PROTOCOLS, TlsDecryptError, command
+from sandbox.protocols.tls_decrypt import STARTTLS_PROTOCOLS, TlsDecryptError, command
 from sandbox.session import Source, SourceHealth
 
 # The proxy writes a TLS 1.2 key once it has read the client's key exchange; the client's first
@@ -71,12 +68,7 @@ WHAT_BLIND = "TLS plaintext: decrypting the recording while it was written faile
 
 def followed_command(keylog: Path, tshark: str = "tshark") -> list[str]:
     """``tls_decrypt.command`` reading stdin, writing our Lua listener's records instead of exporting PDUs."""
-    cmd = command("-", keylog, tshark)
-    i = cmd.index("-U")
-    if cmd[i + 1] != EXPORT_TAP:
-        raise AssertionError("tls_decrypt.command changed its export flags")
-    del cmd[i: i + 4]                  # -U EXPORT_TAP -w -
-    return cmd + ["-q", "-X", f"lua_script:{LUA_LISTENER}"]
+    return command("-", keylog, tshark, output=("-q", "-X", f"lua_script:{LUA_LISTENER}"))
 
 
 def layers_read(protocols: bytes) -> str:
@@ -240,9 +232,6 @@ class FollowedDecrypt:
                     break
                 if not records:
                     continue
-                for _, _, other in records:
-                    if other:
-                        self.handed_off[other] = self.handed_off.get(other, 0) + 1
                 pieces = [(frame, p) for frame, ps, _ in records for p in ps]
                 size = sum(len(p) for _, p in pieces)
                 with self._cond:
@@ -251,6 +240,9 @@ class FollowedDecrypt:
                     self.ready.extend(pieces)
                     self.buffered += size
                     self.progress = records[-1][0]
+                    for _, _, other in records:
+                        if other:
+                            self.handed_off[other] = self.handed_off.get(other, 0) + 1
         finally:
             code = self.proc.wait()
             if code != 0:
@@ -294,6 +286,11 @@ class FollowedDecrypt:
             self._remove_keylog = True
             if self.done:
                 self.keylog.unlink(missing_ok=True)
+
+    def handed_off_frames(self) -> list[tuple[str, int]]:
+        """(STARTTLS protocol, frames whose plaintext it took), as the reader has counted them so far."""
+        with self._cond:
+            return sorted(self.handed_off.items())
 
     @property
     def pid(self) -> int:
@@ -401,7 +398,7 @@ class DecryptingSource:
         blind = list(self.raw.not_examined())
         if self.decrypt.error:
             blind.append(NotExamined(where=self.name, what=f"{WHAT_BLIND}: {self.decrypt.error}", packets=0, bytes=0))
-        for proto, frames in sorted(self.decrypt.handed_off.items()):
+        for proto, frames in self.decrypt.handed_off_frames():
             blind.append(NotExamined(where=self.name, what=f"{WHAT_HANDED_OFF} {proto} (STARTTLS)", packets=frames,
                                      bytes=0))
         if self.unnamed[0]:
