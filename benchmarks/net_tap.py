@@ -65,11 +65,12 @@ def wait_port(port: int, proc: subprocess.Popen) -> None:
             time.sleep(0.2)
 
 
-def upload(path: Path, url: str, port: int, ca: Path) -> tuple[float, float]:
-    """curl -T through the proxy; (seconds, time its last byte was answered)."""
+def upload(path: Path, url: str, port: int, ca: Path, rate: str = "") -> tuple[float, float]:
+    """curl -T through the proxy (at most ``rate`` bytes/s, curl's units, when given); (seconds, time its
+    last byte was answered)."""
     t0 = time.monotonic()
     subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(path), "--proxy", f"http://127.0.0.1:{port}",
-                    "--cacert", str(ca), url], check=True, timeout=WAIT_S)
+                    "--cacert", str(ca), *(["--limit-rate", rate] if rate else []), url], check=True, timeout=WAIT_S)
     t1 = time.monotonic()
     return t1 - t0, time.time()
 
@@ -130,11 +131,20 @@ class Cpu:
         return out
 
 
-def timed(body: Path, url: str, port: int, ca: Path, cpu: list[Cpu]) -> tuple[float, float, dict]:
-    """One upload; (seconds, time.time() at its end, CPU seconds per part during it)."""
+def machine_busy() -> float:
+    """CPU seconds every core spent on anything but idle since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(body: Path, url: str, port: int, ca: Path, cpu: list[Cpu], rate: str) -> tuple[float, float, dict]:
+    """One upload; (seconds, time.time() at its end, CPU seconds per part during it, the whole machine's
+    under "machine": client, server and all)."""
     before = [c.read() for c in cpu]
-    secs, t_end = upload(body, url, port, ca)
-    used: dict[str, float] = {}
+    busy = machine_busy()
+    secs, t_end = upload(body, url, port, ca, rate)
+    used: dict[str, float] = {"machine": machine_busy() - busy}
     for b, c in zip(before, cpu, strict=True):
         for k, v in c.read().items():
             used[k] = used.get(k, 0.0) + v - b.get(k, 0.0)
@@ -145,6 +155,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5, help="uploads through each, interleaved (medians printed)")
+    ap.add_argument("--rate", default="", help="the client's rate limit (curl --limit-rate, e.g. 125M for a "
+                    "saturated 1 Gbit/s link); default: as fast as loopback goes, the unfavourable case")
+    ap.add_argument("--keep", action="store_true", help="keep the recordings, store and logs (their directory is printed)")
     args = ap.parse_args()
     run_dir, _ = ensure_demo(ROOT / "captures" / "demo")
     tmp = Path(tempfile.mkdtemp(prefix="sbx-net-bench-"))
@@ -163,7 +176,8 @@ def main() -> None:
     small.write_bytes(leak)
     size_mb = body.stat().st_size / 1e6
     print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, interleaved")
+          f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, interleaved; "
+          f"{'client limited to ' + args.rate + 'B/s' if args.rate else 'no rate limit'}")
     conf = tmp / "ca"
     ensure_ca(conf)
     ca = conf / "mitmproxy-ca-cert.pem"
@@ -197,11 +211,11 @@ def main() -> None:
         cpu_alone, cpu_tap, cpu_rig = [Cpu(alone.pid)], [Cpu(tap._mitm.pid), Cpu(tap._dumpcap.proc.pid),
                                                                       Cpu(tap._dumpcap.writer.pid)], [Cpu(rig.pid)]
         for i in range(args.rounds):
-            secs, _, used = timed(body, f"{url}/alone{i}", port_alone, ca, cpu_alone)
+            secs, _, used = timed(body, f"{url}/alone{i}", port_alone, ca, cpu_alone, args.rate)
             results["alone"].append((secs, used))
-            secs, _, used = timed(body, f"{url}/tap{i}", tap.port, ca, cpu_tap)
+            secs, _, used = timed(body, f"{url}/tap{i}", tap.port, ca, cpu_tap, args.rate)
             results["tap"].append((secs, used))
-            secs, t_end, used = timed(body, f"{url}/rig{i}", port_rig, ca, cpu_rig)
+            secs, t_end, used = timed(body, f"{url}/rig{i}", port_rig, ca, cpu_rig, args.rate)
             results["rig"].append((secs, used))
             lates.append(finding_latency(db, f"PUT /rig{i}", t_end))
             print(f"  round {i + 1}: " + "  ".join(f"{k} {size_mb / v[-1][0]:6.1f} MB/s" for k, v in results.items())
@@ -214,8 +228,10 @@ def main() -> None:
                    sorted({p for _, u in results[k] for p in u})}
             over = "" if k == "alone" else f"  {med[k] / med['alone'] - 1:+.1%} (target <= +10%)"
             print(f"  {label:24s} {size_mb / med[k]:7.1f} MB/s  ({med[k]:.2f} s){over}")
+            machine = cpu.pop("machine")
             print(f"  {'':24s} CPU s: " + ", ".join(f"{p} {v:.2f}" for p, v in cpu.items())
-                  + f"; total {sum(cpu.values()):.2f}")
+                  + f"; total {sum(cpu.values()):.2f}; the whole machine {machine:.2f} "
+                  f"({machine / med[k] / (os.cpu_count() or 1):.0%} of its {os.cpu_count()} cores busy)")
         loop = {k: statistics.median(u.get("mitmproxy", 0.0) for _, u in v) for k, v in results.items()}
         print(f"  mitmproxy's own CPU (its one event loop: the serial stage): alone {loop['alone']:.2f} s, with our "
               f"addon {loop['tap']:.2f} s ({loop['tap'] / loop['alone'] - 1:+.0%}); with a spare core for dumpcap and "
@@ -238,7 +254,10 @@ def main() -> None:
     print(f"  recording: {got / 1e6:.1f} MB of the client's TCP payload, stream span {span / 1e6:.1f} MB, "
           f"drops {drops}: {'complete' if got >= span and drops == 0 else 'INCOMPLETE'}")
     server.shutdown()
-    shutil.rmtree(tmp, ignore_errors=True)
+    if args.keep:
+        print(f"  kept: {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

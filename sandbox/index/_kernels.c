@@ -823,6 +823,85 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
 
 /* --- Python glue ------------------------------------------------------------------------------ */
 
+/* --- ASCII lower case (sandbox/correlate/identifiers.py) ------------------------------------- */
+
+/* out = bytes.lower(d): A-Z to a-z, every other byte as it is (SSE2: 16 bytes at a time). */
+static void lower_ascii(const uint8_t *d, Py_ssize_t n, uint8_t *out) {
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    const __m128i before_a = _mm_set1_epi8('A' - 1), after_z = _mm_set1_epi8('Z' + 1), gap = _mm_set1_epi8(0x20);
+    for (; i + 16 <= n; i += 16) {     /* signed compares: bytes >= 0x80 are negative, never A-Z */
+        __m128i x = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, before_a), _mm_cmplt_epi8(x, after_z));
+        _mm_storeu_si128((__m128i *)(out + i), _mm_add_epi8(x, _mm_and_si128(upper, gap)));
+    }
+#endif
+    for (; i < n; i++) out[i] = (uint8_t)(d[i] >= 'A' && d[i] <= 'Z' ? d[i] + 0x20 : d[i]);
+}
+
+/* --- first occurrences of a few magics (sandbox/decode/magic.py) ------------------------------ */
+#define MAX_NEEDLES 8
+
+/* The first offset >= start of each needle (-1: absent) in one pass over d, stopping once all are
+   found.  SSE2 tests 16 positions at a time against every needle's first two bytes; a candidate is
+   compared with the needles beginning with its byte.  Linear on any input: a flood of a needle's
+   first bytes costs a short compare per byte. */
+static void first_of(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, const uint8_t *const *needles,
+                     const Py_ssize_t *lens, int count, int64_t *out) {
+    uint8_t begins[256] = {0};       /* bit i: needle i begins with this byte */
+    int nfirst = 0, missing = 0;     /* nfirst: the distinct first bytes */
+    for (int i = 0; i < count; i++) {
+        out[i] = -1;
+        if (lens[i] == 0) { out[i] = start <= n ? start : -1; continue; }
+        missing |= 1 << i;
+        uint8_t b = needles[i][0];
+        nfirst += !begins[b];
+        begins[b] |= (uint8_t)(1 << i);
+    }
+    Py_ssize_t i = start;
+#define CHECK_AT(pos)                                                                              \
+    do {                                                                                           \
+        int cand = begins[d[pos]] & missing;                                                       \
+        while (cand) {                                                                             \
+            int k = __builtin_ctz(cand);                                                           \
+            cand &= cand - 1;                                                                      \
+            if ((pos) + lens[k] <= n && memcmp(d + (pos), needles[k], (size_t)lens[k]) == 0) {     \
+                out[k] = (pos);                                                                    \
+                missing &= ~(1 << k);                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+#if defined(__SSE2__)
+    /* each needle's first two bytes compared at once (the block and the block one byte on): on
+       random bytes a candidate is 1 position in 65536 per needle, not 1 in 256 */
+    __m128i first[MAX_NEEDLES], second[MAX_NEEDLES];
+    int paired = 1;
+    for (int k = 0; k < count; k++) {
+        paired &= lens[k] >= 2;
+        first[k] = _mm_set1_epi8((char)needles[k][0]);
+        second[k] = _mm_set1_epi8((char)(lens[k] >= 2 ? needles[k][1] : 0));
+    }
+    if (!paired) nfirst = 0;        /* a one-byte needle: the scalar loop below */
+    for (; missing && nfirst && i + 17 <= n; i += 16) {
+        __m128i block = _mm_loadu_si128((const __m128i *)(d + i));
+        __m128i next = _mm_loadu_si128((const __m128i *)(d + i + 1));
+        __m128i hit = _mm_setzero_si128();
+        for (int k = 0; k < count; k++)
+            if (missing & (1 << k))
+                hit = _mm_or_si128(hit, _mm_and_si128(_mm_cmpeq_epi8(block, first[k]),
+                                                      _mm_cmpeq_epi8(next, second[k])));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        while (mask && missing) {
+            Py_ssize_t pos = i + __builtin_ctz(mask);
+            mask &= mask - 1;
+            CHECK_AT(pos);
+        }
+    }
+#endif
+    for (; missing && i < n; i++) CHECK_AT(i);
+#undef CHECK_AT
+}
+
 /* A C-contiguous buffer of ``itemsize``-byte items (bytes: 1), writable if asked. */
 /* --- runs of an alphabet (sandbox/decode/text.py) --------------------------------------------- */
 
@@ -1311,6 +1390,67 @@ static PyObject *py_ranges(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(lower_ascii_doc,
+"lower_ascii(data, out) -> None\n\nout[:len(data)] = data.lower() (out: a writable buffer at least as long).");
+
+static PyObject *py_lower_ascii(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO:lower_ascii", &o[0], &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    if (v[1].len < v[0].len) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "lower_ascii: out is shorter than data");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lower_ascii(v[0].buf, v[0].len, v[1].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(first_of_doc,
+"first_of(data, needles, start, out) -> None\n\n"
+"out[i] = the first offset >= start of needles[i] in data, or -1 (needles: a tuple of at most 8\n"
+"bytes objects; out: int64, one per needle); one pass for all of them.");
+
+static PyObject *py_first_of(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    Py_ssize_t start;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO!nO:first_of", &o[0], &PyTuple_Type, &o[1], &start, &o[2])) return NULL;
+    Py_ssize_t count = PyTuple_GET_SIZE(o[1]);
+    if (count < 1 || count > MAX_NEEDLES || start < 0) {
+        PyErr_SetString(PyExc_ValueError, "first_of: 1 to 8 needles, start not negative");
+        return NULL;
+    }
+    const uint8_t *needles[MAX_NEEDLES];
+    Py_ssize_t lens[MAX_NEEDLES];
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *needle = PyTuple_GET_ITEM(o[1], k);
+        if (!PyBytes_Check(needle)) {
+            PyErr_SetString(PyExc_TypeError, "first_of: needles must be bytes");
+            return NULL;
+        }
+        needles[k] = (const uint8_t *)PyBytes_AS_STRING(needle);
+        lens[k] = PyBytes_GET_SIZE(needle);
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[2], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    if (ITEMS(v[1]) < count) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "first_of: out holds fewer items than there are needles");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS   /* the needles are immutable bytes the tuple holds */
+    first_of(v[0].buf, v[0].len, start, needles, lens, (int)count, v[1].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(class_runs_doc,
 "class_runs(data, table, min_len, need, out, at) -> (count, at)\n\n"
 "Maximal runs of bytes with a non-zero class (table: 256 bytes), at least min_len long, whose OR\n"
@@ -1439,6 +1579,8 @@ static PyMethodDef methods[] = {
     {"dedupe", py_dedupe, METH_VARARGS, dedupe_doc},
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
     {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
+    {"first_of", py_first_of, METH_VARARGS, first_of_doc},
+    {"lower_ascii", py_lower_ascii, METH_VARARGS, lower_ascii_doc},
     {"read_windows", py_read_windows, METH_VARARGS, read_windows_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -29,27 +29,21 @@ def test_first_offsets_equal_bytes_find(seed):
             assert magic.find(data, m, start) == data.find(m, start)
 
 
-def test_a_magic_across_a_window_edge():
-    data = bytes(magic.WINDOW - 2) + b"PK\x03\x04" + bytes(10)
-    assert magic.first(data, magic.ZIP_LOCAL) == magic.WINDOW - 2
-
-
 def test_a_flood_of_one_magic_still_finds_the_others():
-    """Past MAX_CANDIDATES the scan hands over to bytes.find: right answers at C speed."""
     data = b"PK\x03\x04" * 100_000 + b"\x1f\x8b\x08" + b"BZh"
     assert magic.first(data, magic.ZIP_LOCAL) == 0
     assert magic.first(data, b"\x1f\x8b\x08") == 400_000 and magic.first(data, b"BZh") == 400_003
     assert magic.first(data, magic.XZ_MAGIC) == -1
 
 
-def test_each_magic_byte_has_one_role():
-    table = magic._classes()
+def test_a_flood_of_first_bytes_is_answered():
+    """Every byte a candidate (the magics' first bytes repeated): still one linear pass, right answers."""
+    data = b"\x1f\x8bP(\xfdB" * 200_000 + magic.XZ_MAGIC
     for m in magic.MAGICS:
-        assert [table[b] for b in m[:3]] == [1, 2, 3]
+        assert magic.first(data, m) == data.find(m)
 
 
-def test_text_views_look_only_for_the_ascii_magics():
+def test_text_views():
     text = b"log line BZh9 then PK\x03\x04 then \x1f plain ascii" * 3
-    assert text.isascii()
     for m in magic.MAGICS:
         assert magic.first(text, m) == text.find(m)

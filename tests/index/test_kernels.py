@@ -229,3 +229,55 @@ def test_read_windows_equal_oracle(view, need, scale):
                                                       max_hash)
     assert got == (windows, bases, first)
     assert confirmed.tolist() == want.tolist()
+
+
+@st.composite
+def haystacks_and_needles(draw) -> tuple[bytes, tuple[bytes, ...], int]:
+    """Needles of 1-8 bytes (some sharing a first byte), planted whole and cut short around the
+    16-byte blocks the vector loop reads, in random bytes or a flood of a needle's first byte."""
+    needles = tuple(draw(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=8)))
+    if draw(st.booleans()) and len(needles) > 1:
+        needles = (needles[0], needles[0][:1] + needles[1], *needles[2:])[:8]
+    parts = []
+    for _ in range(draw(st.integers(0, 6))):
+        filler = draw(st.sampled_from(["random", "flood"]))
+        size = draw(st.one_of(st.integers(0, 20), st.integers(0, 300)))
+        parts.append(draw(st.binary(min_size=size, max_size=size)) if filler == "random"
+                     else needles[0][:1] * size)
+        needle = draw(st.sampled_from(needles))
+        parts.append(needle[: draw(st.integers(1, len(needle)))])
+    data = b"".join(parts)
+    return data, needles, draw(st.integers(0, len(data) + 2))
+
+
+@PROPERTY
+@given(haystacks_and_needles())
+def test_first_of_equals_bytes_find(case):
+    data, needles, start = case
+    out = np.empty(len(needles), dtype=np.int64)
+    _kernels.first_of(data, needles, start, out)
+    assert out.tolist() == [data.find(n, start) for n in needles]
+
+
+def test_first_of_checks_its_arguments():
+    out = np.empty(2, dtype=np.int64)
+    for bad in [((), 0, out), ((b"a",) * 9, 0, np.empty(9, np.int64)), ((b"a",), -1, out),
+                ((b"a", b"b", b"c"), 0, out), (("a",), 0, out), ((b"a",), 0, np.empty(2, np.int32))]:
+        try:
+            _kernels.first_of(b"abc", *bad)
+        except (ValueError, TypeError):
+            continue
+        raise AssertionError(f"accepted {bad!r}")
+
+
+@PROPERTY
+@given(st.binary(max_size=300), st.integers(0, 15))
+def test_lower_ascii_equals_bytes_lower(data, spare):
+    out = bytearray(len(data) + spare)
+    _kernels.lower_ascii(data, out)
+    assert out[: len(data)] == data.lower() and out[len(data):] == bytes(spare)
+    try:
+        _kernels.lower_ascii(data + b"x", bytearray(len(data)))
+    except ValueError:
+        return
+    raise AssertionError("a short out was accepted")
