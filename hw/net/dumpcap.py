@@ -2,8 +2,9 @@
 
 dumpcap writes pcapng with a large kernel buffer (``-B``) so a burst does not drop packets, and
 counts what it dropped in its Interface Statistics Blocks (the session reads them).  At the end
-the key log mitmproxy wrote is embedded as a Decryption Secrets Block (``editcap --inject-secrets``),
-so ``sandbox replay`` and Wireshark decrypt the recording on their own.
+the key log mitmproxy wrote is embedded as a Decryption Secrets Block (as ``editcap --inject-secrets``
+does, but keeping the statistics blocks editcap drops), so ``sandbox replay`` and Wireshark decrypt
+the recording on their own and count its drops.
 
 A single file is written through a pipe (``dumpcap -w - | tee FILE``): dumpcap flushes a pipe after
 every batch of packets, a file only every few hundred milliseconds (measured on loopback: a packet in
@@ -94,19 +95,21 @@ class Dumpcap:
 
     def inject_secrets(self, keylog: Path) -> str | None:
         """Embed ``keylog`` in the recording's files (each atomically); None, or why it could not be."""
+        from sandbox.captures.pcapng import inject_secrets
+
         files = self.files()
         if not keylog.exists() or keylog.stat().st_size == 0 or not files:
             return None
-        if shutil.which("editcap") is None:
-            return "editcap is missing: the TLS keys stay beside the recording"
+        secrets = keylog.read_bytes()
         for path in files:
-            os.chmod(path, 0o600)
             tmp = path.with_name(path.name + ".tmp")
-            res = subprocess.run(["editcap", "--inject-secrets", f"tls,{keylog}", str(path), str(tmp)],
-                                 capture_output=True, text=True, check=False)
-            if res.returncode != 0:
+            try:
+                os.chmod(path, 0o600)
+                with open(path, "rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                                                    "wb") as dst:
+                    inject_secrets(src, dst, secrets)
+                os.replace(tmp, path)
+            except (OSError, ValueError) as exc:
                 tmp.unlink(missing_ok=True)
-                return f"editcap could not embed the TLS keys in {path.name}: {res.stderr.strip()[:200]}"
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+                return f"could not embed the TLS keys in {path.name}: {getattr(exc, 'strerror', None) or exc}"
         return None

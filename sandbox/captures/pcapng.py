@@ -262,3 +262,60 @@ def scan_secrets(path) -> bytes:
     finally:
         raw.close()
     return bytes(out)
+
+
+COPY_CHUNK = 1 << 20
+
+
+def dsb(secrets: bytes, endian: str = "<") -> bytes:
+    """A Decryption Secrets Block holding a TLS key log."""
+    pad = -len(secrets) % 4
+    length = 20 + len(secrets) + pad
+    return (struct.pack(endian + "IIII", DSB, length, TLS_KEYLOG, len(secrets)) + secrets + bytes(pad)
+            + struct.pack(endian + "I", length))
+
+
+def inject_secrets(src, dst, secrets: bytes) -> None:
+    """Copy a pcapng from ``src`` to ``dst`` (binary file objects) with ``secrets`` (a TLS key log) in a
+    Decryption Secrets Block after each Section Header Block, so a reader has the keys before the
+    packets; every other block is copied byte for byte.
+
+    ``editcap --inject-secrets`` (Wireshark 4.0) drops the Interface Statistics Blocks, and with them
+    the drops the capture counted: a replay of its output would say nothing was lost.  A damaged
+    tail (a block whose length cannot be) is copied as it is, for the reader to report.  Raises
+    ValueError when ``src`` is not a pcapng.
+    """
+    endian = "<"
+    first = True
+    while True:
+        head = src.read(12)
+        if first and (len(head) < 12 or struct.unpack_from("<I", head)[0] != SHB):
+            raise ValueError("not a pcapng file: no Section Header Block at its start")
+        first = False
+        if len(head) < 12:
+            dst.write(head)
+            return
+        if struct.unpack_from("<I", head)[0] == SHB:
+            endian = "<" if head[8:12] == struct.pack("<I", BYTE_ORDER_MAGIC) else ">"
+        btype, blen = struct.unpack_from(endian + "II", head)
+        if blen < 12 or blen % 4:
+            dst.write(head)
+            _copy(src, dst, None)
+            return
+        dst.write(head)
+        if not _copy(src, dst, blen - 12):
+            return
+        if btype == SHB:
+            dst.write(dsb(secrets, endian))
+
+
+def _copy(src, dst, n: int | None) -> bool:
+    """Copy ``n`` bytes (None: all that is left); False when the source ended first."""
+    while n is None or n > 0:
+        piece = src.read(COPY_CHUNK if n is None else min(n, COPY_CHUNK))
+        if not piece:
+            return n is None
+        dst.write(piece)
+        if n is not None:
+            n -= len(piece)
+    return True

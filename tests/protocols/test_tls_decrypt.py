@@ -220,6 +220,21 @@ def test_secrets_embedded_with_editcap(live_capture: tuple[Path, Path], tmp_path
     assert [s.data for s in decrypt(dsb, cap.tls_secrets)] == expected
 
 
+@pytest.mark.e2e
+def test_secrets_embedded_by_the_rig(live_capture: tuple[Path, Path], tmp_path: Path) -> None:
+    """The rig's own Decryption Secrets Block (which keeps the statistics editcap drops): tshark reads it."""
+    from sandbox.captures.pcapng import inject_secrets
+
+    pcap, keylog = live_capture
+    dsb = tmp_path / "with-secrets.pcapng"
+    plain = tmp_path / "as.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(pcap), str(plain)], check=True, capture_output=True)
+    with open(plain, "rb") as src, open(dsb, "wb") as dst:
+        inject_secrets(src, dst, keylog.read_bytes())
+    expected = [s.data for s in decrypt(pcap, keylog)]
+    assert expected and [s.data for s in decrypt(dsb)] == expected
+
+
 def test_command_is_one_tshark_pass_exporting_with_handoffs_disabled(tmp_path: Path) -> None:
     cmd = command(tmp_path / "c.pcap", tmp_path / "k.txt")
     assert cmd.count("-r") == 1 and cmd[cmd.index("-U") + 1] == "OSI layer 7" and cmd[cmd.index("-w") + 1] == "-"

@@ -14,8 +14,6 @@ KEYLOG = b"CLIENT_RANDOM " + b"ab" * 32 + b" " + b"cd" * 48 + b"\n"
 
 
 def test_keys_are_injected_and_the_key_log_can_go(tmp_path):
-    if shutil.which("editcap") is None:
-        pytest.skip("editcap not installed")
     out = tmp_path / "net.pcapng"
     with PcapngWriter(out) as w:
         w.write(b"\0" * 60, 1.0)
@@ -25,8 +23,74 @@ def test_keys_are_injected_and_the_key_log_can_go(tmp_path):
     assert d.inject_secrets(keylog) is None
     assert open_capture(out).tls_secrets.strip() == KEYLOG.strip()
     assert len(list(open_capture(out))) == 0 and open_capture(out).size > 0
+    assert out.stat().st_mode & 0o777 == 0o600 and not out.with_name(out.name + ".tmp").exists()
+
+
+@pytest.mark.skipif(shutil.which("dumpcap") is None, reason="dumpcap not installed")
+def test_a_real_recording_keeps_its_statistics_block(tmp_path):
+    """dumpcap's Interface Statistics Block (its drop counts) survives the injection: editcap drops it."""
+    from sandbox.captures.pcapng import ISB
+
+    out = tmp_path / "net.pcapng"
+    d = Dumpcap("lo", out)
+    d.start()
+    d.stop()
+    keylog = tmp_path / "tls-keys.log"
+    keylog.write_bytes(KEYLOG)
+    assert d.inject_secrets(keylog) is None
+    data = out.read_bytes()
+    assert open_capture(out).tls_secrets.strip() == KEYLOG.strip()
+    assert data.rfind(ISB.to_bytes(4, "little")) > data.find(b"CLIENT_RANDOM") > 0
 
 
 def test_nothing_to_inject_is_not_an_error(tmp_path):
     d = Dumpcap("lo", tmp_path / "net.pcapng")
     assert d.inject_secrets(tmp_path / "none.log") is None
+
+
+def _blast(mb: int) -> None:
+    """``mb`` MB over a loopback TCP connection."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    got = []
+
+    def sink() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(1 << 20):
+                got.append(len(data))
+
+    t = threading.Thread(target=sink)
+    t.start()
+    with socket.create_connection(server.getsockname()) as c:
+        for _ in range(mb):
+            c.sendall(bytes(1 << 20))
+    t.join(30)
+    server.close()
+
+
+@pytest.mark.skipif(shutil.which("dumpcap") is None, reason="dumpcap not installed")
+def test_drops_are_in_the_recording_a_replay_reads(tmp_path):
+    """The recording's writer stalls (as under a disk's writeback) while traffic flows: the kernel drops,
+    dumpcap counts it, and the recording with its keys says so to a replay."""
+    import signal
+
+    out = tmp_path / "net.pcapng"
+    d = Dumpcap("lo", out, bpf="tcp", buffer_mb=1)
+    d.start()
+    d.writer.send_signal(signal.SIGSTOP)
+    try:
+        _blast(64)
+    finally:
+        d.writer.send_signal(signal.SIGCONT)
+    d.stop()
+    keylog = tmp_path / "tls-keys.log"
+    keylog.write_bytes(KEYLOG)
+    assert d.inject_secrets(keylog) is None
+    cap = open_capture(out)
+    for _ in cap:
+        pass
+    assert cap.stats.drops > 0 and cap.tls_secrets
+    assert any(n["packets"] == cap.stats.drops and "dropped" in n["what"] for n in cap.stats.not_examined(str(out)))
