@@ -95,11 +95,15 @@ class Dumpcap:
 
     def inject_secrets(self, keylog: Path) -> str | None:
         """Embed ``keylog`` in the recording's files (each atomically); None, or why it could not be."""
-        from sandbox.captures.pcapng import inject_secrets
+        from sandbox.captures.pcapng import MAX_SECRETS, inject_secrets
 
         files = self.files()
         if not keylog.exists() or keylog.stat().st_size == 0 or not files:
             return None
+        if keylog.stat().st_size > MAX_SECRETS:      # a replay would read none of them past its bound
+            return (f"the TLS key log ({keylog.stat().st_size >> 20} MB) is more than a recording carries "
+                    f"({MAX_SECRETS >> 20} MB): it stays beside the recording as {keylog.name}; "
+                    f"replay with --tls-keylog {keylog.name}")
         secrets = keylog.read_bytes()
         for path in files:
             tmp = path.with_name(path.name + ".tmp")

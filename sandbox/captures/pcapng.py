@@ -80,6 +80,7 @@ class PcapngReader:
         self.bad_blocks = 0                  # packet blocks skipped as corrupt (the file went on)
         self.bad_bytes = 0
         self.secrets = bytearray()
+        self.secrets_cut = False
         self.interfaces: list[_Interface] = []
         self.endian = "<"
         # Packets lost before they reached the file, per (section, interface): the newest
@@ -154,6 +155,10 @@ class PcapngReader:
                 if stype == TLS_KEYLOG and len(self.secrets) + slen <= MAX_SECRETS:
                     secret = bytes(buf[body + 8:min(body + 8 + slen, end)])
                     self.secrets += secret if secret.endswith(b"\n") else secret + b"\n"
+                elif stype == TLS_KEYLOG and not self.secrets_cut:
+                    self.secrets_cut = True       # said once: the TLS those keys open stays unread
+                    self.errors.append(f"TLS key log in the capture beyond {MAX_SECRETS >> 20} MB: the rest "
+                                       f"not read (give it with --tls-keylog)")
 
     def _packet(self, btype: int, buf: bytes, body: int, end: int, frame: int) -> RawPacket | None:
         e = self.endian
@@ -265,19 +270,28 @@ def scan_secrets(path) -> bytes:
 
 
 COPY_CHUNK = 1 << 20
+DSB_LINES = 1 << 20     # key log bytes per Decryption Secrets Block (whole lines), far below MAX_RECORD
 
 
 def dsb(secrets: bytes, endian: str = "<") -> bytes:
-    """A Decryption Secrets Block holding a TLS key log."""
-    pad = -len(secrets) % 4
-    length = 20 + len(secrets) + pad
-    return (struct.pack(endian + "IIII", DSB, length, TLS_KEYLOG, len(secrets)) + secrets + bytes(pad)
-            + struct.pack(endian + "I", length))
+    """Decryption Secrets Blocks holding a TLS key log, whole lines, at most about DSB_LINES bytes each."""
+    out = []
+    start = 0
+    while start < len(secrets):
+        cut = secrets.rfind(b"\n", start, start + DSB_LINES) + 1
+        end = cut if cut > start and start + DSB_LINES < len(secrets) else min(len(secrets), start + DSB_LINES)
+        piece = secrets[start:end]
+        pad = -len(piece) % 4
+        length = 20 + len(piece) + pad
+        out.append(struct.pack(endian + "IIII", DSB, length, TLS_KEYLOG, len(piece)) + piece + bytes(pad)
+                   + struct.pack(endian + "I", length))
+        start = end
+    return b"".join(out)
 
 
 def inject_secrets(src, dst, secrets: bytes) -> None:
-    """Copy a pcapng from ``src`` to ``dst`` (binary file objects) with ``secrets`` (a TLS key log) in a
-    Decryption Secrets Block after each Section Header Block, so a reader has the keys before the
+    """Copy a pcapng from ``src`` to ``dst`` (binary file objects) with ``secrets`` (a TLS key log) in
+    Decryption Secrets Blocks after each Section Header Block, so a reader has the keys before the
     packets; every other block is copied byte for byte.
 
     ``editcap --inject-secrets`` (Wireshark 4.0) drops the Interface Statistics Blocks, and with them

@@ -94,3 +94,31 @@ def test_a_damaged_tail_is_kept_as_it_is():
     good = section()
     for tail in (b"\x06\x00\x00\x00\x05\x00\x00\x00junk", b"\x06\x00\x00", good[len(good) // 2:]):
         assert injected(good + tail) == injected(good) + tail
+
+
+def test_a_long_key_log_goes_in_blocks_of_whole_lines(tmp_path):
+    keylog = b"".join(b"CLIENT_RANDOM %064x %096x\n" % (n, n) for n in range(12_000))   # ~2.4 MB
+    dst = io.BytesIO()
+    inject_secrets(io.BytesIO(section()), dst, keylog)
+    out = dst.getvalue()
+    assert blocks(out).count(DSB) == 3
+    path = tmp_path / "c.pcapng"
+    path.write_bytes(out)
+    cap = open_capture(path)
+    for _ in cap:
+        pass
+    assert cap.tls_secrets == keylog and not cap.errors
+
+
+def test_keys_past_the_readers_bound_are_said(tmp_path, monkeypatch):
+    from sandbox.captures import pcapng
+
+    monkeypatch.setattr(pcapng, "MAX_SECRETS", len(KEYLOG) + 10)
+    dst = io.BytesIO()
+    inject_secrets(io.BytesIO(section()), dst, KEYLOG * 3)
+    path = tmp_path / "c.pcapng"
+    path.write_bytes(dst.getvalue())
+    cap = open_capture(path)
+    for _ in cap:
+        pass
+    assert any("key log" in e and "--tls-keylog" in e for e in cap.errors)

@@ -94,3 +94,18 @@ def test_drops_are_in_the_recording_a_replay_reads(tmp_path):
         pass
     assert cap.stats.drops > 0 and cap.tls_secrets
     assert any(n["packets"] == cap.stats.drops and "dropped" in n["what"] for n in cap.stats.not_examined(str(out)))
+
+
+def test_a_key_log_too_large_to_carry_stays_beside_the_recording(tmp_path, monkeypatch):
+    from sandbox.captures import pcapng
+
+    out = tmp_path / "net.pcapng"
+    with PcapngWriter(out) as w:
+        w.write(b"\0" * 60, 1.0)
+    before = out.read_bytes()
+    keylog = tmp_path / "tls-keys.log"
+    keylog.write_bytes(KEYLOG * 4)
+    monkeypatch.setattr(pcapng, "MAX_SECRETS", len(KEYLOG) * 2)
+    why = Dumpcap("lo", out).inject_secrets(keylog)
+    assert why and "--tls-keylog tls-keys.log" in why
+    assert out.read_bytes() == before and keylog.exists()
