@@ -23,7 +23,10 @@ from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
 from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
+from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.websocket import WebSocketParser
+
+TLS_HEAD = 5   # a TLS record header: enough to tell a handshake begins
 
 # h11 allows 16 KiB of head; nginx 4x8 KiB, Apache 100 lines of 8 KiB.  64 KiB covers fat
 # cookie jars; beyond that the side is not HTTP we can follow and goes raw.
@@ -518,6 +521,12 @@ class Http1Parser:
         self.sides[direction].gap(size)
         return self._take()
 
+    def idle(self, t: float) -> list[Payload | Observation]:
+        """The flow went quiet: a tunnel hands over what it holds back."""
+        if self.sub is not None and hasattr(self.sub, "idle"):
+            self.out.extend(self.sub.idle(t))
+        return self._take()
+
     def close(self, t: float) -> list[Payload | Observation]:
         for side in self.sides.values():
             side.t = max(side.t, t)
@@ -542,7 +551,7 @@ class Http1Parser:
             self.sub = Http2Parser(self.ctx, upgrade=(req.label, req.meta), client=client, offsets=offsets)
         else:
             kind = "tunnel" if req.upgrade == "connect" else f"upgrade:{req.upgrade}"
-            self.sub = Tunnel(self.ctx, req.label, kind, offsets)
+            self.sub = Tunnel(self.ctx, req.label, kind, offsets, client)
         for side in self.sides.values():
             side.state = "switched"
         # bytes already buffered behind the switch belong to the new protocol
@@ -558,28 +567,62 @@ class Http1Parser:
 
 
 class Tunnel:
-    """Bytes after CONNECT or an unknown Upgrade: passed on as they are, in bounded pieces."""
+    """Bytes after CONNECT or an unknown Upgrade: passed on as they are, in bounded pieces.
 
-    def __init__(self, ctx: FlowContext, label: str, kind: str, offsets: dict[str, int]) -> None:
+    A CONNECT whose client begins a TLS handshake (a proxied HTTPS connection: what a regular-mode
+    rig carries) goes to the TLS parser instead, as a TLS connection of its own would: its metadata,
+    the fake-TLS probe, its ciphertext counted (opaque volume when it stays encrypted) rather than
+    correlated, since the rig's decryption hands its plaintext over on its own lane.  The server
+    speaking first, or anything else from the client, keeps the tunnel raw.
+    """
+
+    def __init__(self, ctx: FlowContext, label: str, kind: str, offsets: dict[str, int],
+                 client: str | None = None) -> None:
         self.ctx = ctx
         self.labels = (label, kind)
         self.bufs: dict[str, bytearray] = {"out": bytearray(), "in": bytearray()}
         self.t: dict[str, tuple[float, float]] = {}
         self.offset = dict(offsets)
+        self.undecided = client if kind == "tunnel" else None   # the side whose first bytes may be TLS
+        self.tls: TlsParser | None = None
 
     def feed(self, direction: str, data: bytes, t: float) -> list[Payload | Observation]:
+        if self.tls is not None:
+            return self.tls.feed(direction, data, t)
         buf = self.bufs[direction]
         first = self.t.get(direction, (t, t))[0] if buf else t
         self.t[direction] = (first, t)
         buf += data
+        if self.undecided is not None:
+            if direction != self.undecided:
+                self.undecided = None
+            elif len(buf) < TLS_HEAD:
+                return []
+            else:
+                self.undecided = None
+                if TlsParser.begins(bytes(buf[:TLS_HEAD])):
+                    self.tls = TlsParser(self.ctx, label=(self.labels[0],))
+                    held, self.bufs[direction] = bytes(buf), bytearray()
+                    return self.tls.feed(direction, held, first)
         return self._flush(direction) if len(buf) >= RAW_PIECE else []
 
     def gap(self, direction: str, size: int) -> list[Payload | Observation]:
+        if self.tls is not None:
+            return self.tls.gap(direction, size)
+        self.undecided = None
         out = self._flush(direction)
         self.offset[direction] += size
         return out
 
+    def idle(self, t: float) -> list[Payload | Observation]:
+        """The flow went quiet: what is held back goes to the correlator now."""
+        if self.tls is not None:
+            return self.tls.idle(t)
+        return [] if self.undecided is not None else self._flush("out")
+
     def close(self, t: float) -> list[Payload | Observation]:
+        if self.tls is not None:
+            return self.tls.close(t)
         return self._flush("out") + self._flush("in")
 
     def _flush(self, direction: str) -> list[Payload | Observation]:

@@ -255,6 +255,61 @@ def test_connect_tunnel_is_passed_on() -> None:
     assert [(p.direction, p.data) for p in tunnel] == [("out", b"\x16\x03\x01secret"), ("in", b"reply")]
 
 
+CONNECT_HEAD = [("out", b"CONNECT upload.vendor.test:443 HTTP/1.1\r\nHost: upload.vendor.test:443\r\n\r\n"),
+                ("in", b"HTTP/1.1 200 Connection established\r\n\r\n")]
+
+
+def _connect_run(tunnelled: list[tuple[str, bytes]], step: int | None = None):
+    ctx = make_ctx()
+    conv = CONNECT_HEAD + [(d, data[o:o + (step or len(data))]) for d, data in tunnelled
+                           for o in range(0, len(data), step or len(data))]
+    return run(Http1Parser, conv, ctx), ctx
+
+
+@pytest.mark.parametrize("step", [None, 1, 3])
+def test_tls_in_a_connect_tunnel_is_read_as_tls(tmp_path: Path, step: int | None) -> None:
+    """A proxied HTTPS connection: metadata and volume, not ciphertext for the correlator."""
+    import ssl
+
+    from tests.protocols.test_tls import tls_conversation
+
+    conv = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_3, FASTQ)
+    items, ctx = _connect_run(conv, step)
+    assert not payloads(items, "tunnel")
+    (obs,) = [o for o in items if isinstance(o, Observation) and o.kind == "encrypted"]
+    assert obs.chain == ("tcp", "http/1.1 CONNECT upload.vendor.test:443", "tls")
+    assert obs.bytes_out >= len(FASTQ) and ctx.info.encrypted and ctx.info.meta["sni"] == "upload.vendor.test"
+
+
+def test_plaintext_framed_as_tls_in_a_tunnel_still_reaches_the_correlator(tmp_path: Path) -> None:
+    import ssl
+
+    from tests.protocols.test_tls import _plain_sent, _records, tls_conversation
+
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    items, _ = _connect_run([hello, ("out", _records(FASTQ, 5000))])
+    assert _plain_sent(items) == FASTQ
+
+
+@pytest.mark.parametrize("tunnelled", [
+    [("in", b"SSH-2.0-server\r\n"), ("out", b"\x16\x03\x01\x00\x05hello")],   # the server speaks first
+    [("out", b"\x16\x03"), ("out", b"\x09\x00\x10" + FASTQ[:100])],            # no TLS record header
+    [("out", FASTQ[:300])],
+])
+def test_other_tunnels_stay_raw(tunnelled: list[tuple[str, bytes]]) -> None:
+    items, ctx = _connect_run(tunnelled)
+    sent = b"".join(p.data for p in payloads(items, "tunnel") if p.direction == "out")
+    assert sent == b"".join(d for direction, d in tunnelled if direction == "out") and not ctx.info.encrypted
+
+
+def test_a_quiet_tunnel_hands_over_what_it_holds() -> None:
+    ctx = make_ctx()
+    parser = Http1Parser(ctx)
+    for direction, data in CONNECT_HEAD + [("out", FASTQ[:3000])]:
+        parser.feed(direction, data, 1.0)
+    assert [p.data for p in parser.idle(2.0) if isinstance(p, Payload)] == [FASTQ[:3000]]
+
+
 # --------------------------------------------------------------------------- hostile input
 
 
