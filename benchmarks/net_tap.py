@@ -8,7 +8,12 @@ how long after the upload's last byte the leak it ends with is in the store (the
 the run data comes last, after MB of other bytes the correlator must get through first); and the
 same for a small leak on an idle rig (target under 1 s).
 
-    .venv/bin/python benchmarks/net_tap.py [--mb 200] [--rounds 5]
+    .venv/bin/python benchmarks/net_tap.py [--mb 200] [--rounds 5] [--rate 125M] [--record-dir /dev/shm]
+
+The recordings go to a temporary directory on the disk by default, and the disk's sustained write rate
+is measured and printed first: a rig whose disk writes slower than the instrument sends cannot keep
+the recording (on this VM's virtual disk, ~115 MB/s, the page cache's writeback stalls the whole
+machine).  ``--record-dir /dev/shm`` measures the rig's own cost apart from the disk.
 
 The three run side by side and take turns, upload after upload (a shared machine's load then weighs
 on each alike); medians are printed, with the CPU seconds each part used.
@@ -131,6 +136,21 @@ class Cpu:
         return out
 
 
+def disk_write_rate(where: Path, mb: int = 1000) -> float:
+    """MB/s of a sustained write to ``where``, through the page cache to the disk (fsync at the end)."""
+    probe = where / "disk-probe.bin"
+    chunk = bytes(1 << 20)
+    os.sync()
+    t0 = time.perf_counter()
+    with open(probe, "wb") as f:
+        for _ in range(mb):
+            f.write(chunk)
+        os.fsync(f.fileno())
+    secs = time.perf_counter() - t0
+    probe.unlink()
+    return mb * (1 << 20) / 1e6 / secs
+
+
 def machine_busy() -> float:
     """CPU seconds every core spent on anything but idle since boot (/proc/stat)."""
     with open("/proc/stat") as f:
@@ -157,10 +177,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="uploads through each, interleaved (medians printed)")
     ap.add_argument("--rate", default="", help="the client's rate limit (curl --limit-rate, e.g. 125M for a "
                     "saturated 1 Gbit/s link); default: as fast as loopback goes, the unfavourable case")
+    ap.add_argument("--record-dir", type=Path, default=None,
+                    help="where the recordings go (default: a temporary directory on the disk; /dev/shm: apart "
+                    "from the disk)")
     ap.add_argument("--keep", action="store_true", help="keep the recordings, store and logs (their directory is printed)")
     args = ap.parse_args()
     run_dir, _ = ensure_demo(ROOT / "captures" / "demo")
     tmp = Path(tempfile.mkdtemp(prefix="sbx-net-bench-"))
+    records = Path(tempfile.mkdtemp(prefix="sbx-net-bench-rec-", dir=args.record_dir))
     pki = make_pki(tmp / "pki", ["localhost", "127.0.0.1"])
     server, received = https_sink(pki)
     received.add = lambda body: None       # the server keeps nothing: rounds of 200 MB would add up
@@ -175,6 +199,8 @@ def main() -> None:
     small = tmp / "small.fastq"
     small.write_bytes(leak)
     size_mb = body.stat().st_size / 1e6
+    os.sync()
+    print(f"recordings in {records}: the disk under it writes {disk_write_rate(records):.0f} MB/s sustained")
     print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, interleaved; "
           f"{'client limited to ' + args.rate + 'B/s' if args.rate else 'no rate limit'}")
@@ -192,7 +218,7 @@ def main() -> None:
     tap = NetTap("regular", "127.0.0.1:0", ca_dir=conf, upstream_ca=pki.ca)
     # 3. the rig: sandbox watch with the network tap, correlating live
     port_rig = free_port()
-    db, rec = tmp / "store.sqlite", tmp / "rec"
+    db, rec = tmp / "store.sqlite", records / "rec"
     rig = subprocess.Popen([sys.executable, "-m", "sandbox.cli", "watch", "--run", str(run_dir), "--mode", "regular",
                             "--listen", f"127.0.0.1:{port_rig}", "--ca-dir", str(conf), "--upstream-ca", str(pki.ca),
                             "--record", str(rec), "--db", str(db), "--quiet", "--cache-dir", str(tmp / "cache"),
@@ -201,7 +227,7 @@ def main() -> None:
     lates: list[float] = []
     try:
         wait_port(port_alone, alone)
-        for source in tap.start(tmp / "rec-only"):
+        for source in tap.start(records / "rec-only"):
             source.close()          # nothing analyses: the tap records only
         deadline = time.monotonic() + 300
         while not store_rows(db, "SELECT value FROM session WHERE key = 'live'"):
@@ -255,9 +281,10 @@ def main() -> None:
           f"drops {drops}: {'complete' if got >= span and drops == 0 else 'INCOMPLETE'}")
     server.shutdown()
     if args.keep:
-        print(f"  kept: {tmp}")
+        print(f"  kept: {tmp} {records}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(records, ignore_errors=True)
 
 
 if __name__ == "__main__":

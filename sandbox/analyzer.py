@@ -14,6 +14,7 @@ coding) is a ``decode-limit`` finding and a ``not_examined`` entry: never a sile
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing as mp
 import os
 import queue
@@ -141,8 +142,10 @@ class Analyzer:
         """Judge flows that changed (volume, destination) before the end: live findings."""
         self.correlator.flows(flows)
 
-    def changed(self) -> list[Finding]:
-        return self.correlator.changed()
+    def changed(self, mark: float = math.inf, wait: float | None = None) -> tuple[list[Finding], float]:
+        """Findings new or changed since the last call, and ``mark`` (what the caller had fed by then:
+        here, everything)."""
+        return self.correlator.changed(), mark
 
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
         self.correlator.flows(flows)
@@ -171,7 +174,7 @@ def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str], pa
             elif op == "flows":
                 analyzer.flows(arg)
             elif op == "changed":
-                conn.send(("ok", (analyzer.changed(), analyzer.not_examined)))
+                conn.send(("ok", (analyzer.changed()[0], analyzer.not_examined)))
             elif op == "finish":
                 findings = analyzer.finish(arg)
                 conn.send(("ok", (findings, analyzer.notes, analyzer.payloads, analyzer.views, analyzer.allowed,
@@ -203,6 +206,8 @@ class AnalyzerProcess:
         self.views = 0
         self.allowed: dict[str, bool] = {}
         self.not_examined: list[NotExamined] = []  # as of the last changed() or finish()
+        self._asked: float | None = None      # the mark of a changed() question not answered yet
+        self._answered = -math.inf            # the mark of the last one answered
 
     @property
     def pid(self) -> int:
@@ -229,9 +234,20 @@ class AnalyzerProcess:
         self._flush()
         self._send(("flows", flows))
 
-    def changed(self) -> list[Finding]:
-        findings, self.not_examined = self._ask("changed", None)
-        return findings
+    def changed(self, mark: float = math.inf, wait: float | None = None) -> tuple[list[Finding], float]:
+        """Findings new or changed, with the ``mark`` of the call whose question they answer: the worker
+        answers once it has matched everything sent before the question.  ``wait``: at most this long
+        for the answer (None: until it comes); one not in by then comes with a later call, so a live
+        session reads on while the worker works through a large payload instead of stopping with it."""
+        if self._asked is None:
+            self._flush()
+            self._send(("changed", None))
+            self._asked = mark
+        findings: list[Finding] = []
+        if wait is None or self._conn.poll(wait):
+            findings, self.not_examined = self._receive()
+            self._answered, self._asked = self._asked, None
+        return findings, self._answered
 
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
         findings, self.notes, self.payloads, self.views, self.allowed, self.not_examined = self._ask("finish", flows)
@@ -254,8 +270,14 @@ class AnalyzerProcess:
                 continue
 
     def _ask(self, op: str, arg: Any) -> Any:
+        if self._asked is not None:     # an answer to changed() still to come: it comes first
+            self._receive()
+            self._asked = None
         self._flush()
         self._send((op, arg))
+        return self._receive()
+
+    def _receive(self) -> Any:
         try:
             status, value = self._conn.recv()
         except (EOFError, OSError):

@@ -7,6 +7,7 @@ given decides whether decoding and matching run here or in a worker process.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -97,9 +98,10 @@ class Engine:
             info.meta["allowed"] = self.analyzer.allowed.get(info.flow, False)
         return findings
 
-    def changed(self) -> list[Finding]:
-        """Findings new or changed since the last call (for a live dashboard)."""
-        return self.analyzer.changed()
+    def changed(self, mark: float = math.inf, wait: float | None = None) -> tuple[list[Finding], float]:
+        """Findings new or changed since the last call (for a live dashboard), with the ``mark`` given
+        to the call they answer (see ``AnalyzerProcess.changed``)."""
+        return self.analyzer.changed(mark, wait)
 
     @property
     def notes(self) -> list[str]:

@@ -72,11 +72,11 @@ def test_tick_hands_over_a_quiet_raw_upload_without_waiting_for_the_end(tmp_path
     engine = Engine([index], analyzer=Analyzer([index]))
     for seg in open_capture(path):          # the upload, no answer, no FIN: the instrument goes quiet
         engine.feed(seg)
-    assert not [f for f in engine.changed() if f.kind in ("run-bytes", "sequence")]
+    assert not [f for f in engine.changed()[0] if f.kind in ("run-bytes", "sequence")]
     engine.tick(100.2)                      # not idle long enough yet
-    assert not [f for f in engine.changed() if f.kind in ("run-bytes", "sequence")]
+    assert not [f for f in engine.changed()[0] if f.kind in ("run-bytes", "sequence")]
     engine.tick(101.0)
-    assert {f.kind for f in engine.changed()} >= {"run-bytes"}
+    assert {f.kind for f in engine.changed()[0]} >= {"run-bytes"}
 
 
 def test_findings_are_located_at_their_flows_first_outbound_frame_in_the_right_capture(tmp_path):

@@ -50,8 +50,10 @@ RULES: dict[str, tuple[str, str, str, str]] = {
                    "A USB device that can carry data off the instrument (a stick, a modem or network adapter, a "
                    "USB-serial adapter) was plugged in during the session: what it carried is in the other "
                    "findings on its device.", "medium"),
-    "encrypted": ("EncryptedFlow", "An encrypted flow the rig did not decrypt",
-                  "Informational: without keys the rig judges this flow by destination and volume only.", "info"),
+    "encrypted": ("EncryptedFlow", "An encrypted flow",
+                  "Informational: the flow's TLS names and volume. Its detail says whether the rig decrypted "
+                  "it (its content was then correlated like any other); without keys the rig judges it by "
+                  "destination and volume only.", "info"),
 }
 GENERIC_RULE = ("SuspiciousTraffic", "Suspicious traffic", "A finding of the instrument traffic sandbox.", "medium")
 
