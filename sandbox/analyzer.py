@@ -147,6 +147,10 @@ class Analyzer:
         here, everything)."""
         return self.correlator.changed(), mark
 
+    def answered(self) -> bool:
+        """Whether an answer to changed() waits (never: this one answers at once)."""
+        return False
+
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
         self.correlator.flows(flows)
         self.allowed = {f.flow: bool(f.meta.get("allowed")) for f in flows}
@@ -248,6 +252,10 @@ class AnalyzerProcess:
             findings, self.not_examined = self._receive()
             self._answered, self._asked = self._asked, None
         return findings, self._answered
+
+    def answered(self) -> bool:
+        """Whether the answer to a changed() question has come: a live session collects it at once."""
+        return self._asked is not None and self._conn.poll()
 
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
         findings, self.notes, self.payloads, self.views, self.allowed, self.not_examined = self._ask("finish", flows)

@@ -103,6 +103,10 @@ class Engine:
         to the call they answer (see ``AnalyzerProcess.changed``)."""
         return self.analyzer.changed(mark, wait)
 
+    def answered(self) -> bool:
+        """Whether findings asked by ``changed`` without waiting have come (see ``AnalyzerProcess``)."""
+        return self.analyzer.answered()
+
     @property
     def notes(self) -> list[str]:
         return self.analyzer.notes

@@ -39,9 +39,6 @@ POLL_BATCH = 2000
 # dashboard watching it fills as it goes), a live session well inside the 1 s finding latency.
 STORE_FLUSH_REPLAY_S = 2.0
 STORE_FLUSH_LIVE_S = 0.25
-# How long a live flush waits for the worker's findings: a worker matching a large payload answers
-# at a later flush, and the session reads on meanwhile (the recording keeps flowing to analysis).
-ANSWER_WAIT_S = 0.05
 # A live session's loop sleeps this long when no source had anything new.
 IDLE_SLEEP_S = 0.02
 # Seconds a writer may take to put a captured packet on disk (dumpcap flushes about every 0.25 s): a
@@ -298,6 +295,8 @@ class Session:
             if time.monotonic() >= next_flush:
                 next_flush = time.monotonic() + flush_every
                 self._flush(sources)
+            elif self.live and self.engine.answered():
+                self._flush(sources)
             if not got and self.live:
                 time.sleep(IDLE_SLEEP_S)
         self._release(math.inf)
@@ -351,7 +350,9 @@ class Session:
         if self.store is None and self.on_findings is None:
             return
         engine = self.engine
-        findings, upto = engine.changed(self._watermark, wait=ANSWER_WAIT_S if self.live else None)
+        # live: the worker is asked and does not keep the session waiting (it may be matching a large
+        # payload); its answer is written as soon as it comes (``answered`` in the loop)
+        findings, upto = engine.changed(self._watermark, wait=0.0 if self.live else None)
         if self.on_findings is not None:
             self.on_findings(findings, upto)
         if self.store is None:
