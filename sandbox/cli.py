@@ -315,10 +315,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise BadInput(str(exc)) from None
         if args.command == "index":
             return cmd_index(args)
-        if args.command == "replay":
-            return cmd_replay(args)
-        if args.command == "watch":
-            return cmd_watch(args)
+        if args.command in ("replay", "watch"):
+            from sandbox.analyzer import reuse_freed_memory
+
+            reuse_freed_memory()    # the session's process joins and pickles body pieces too
+            return cmd_replay(args) if args.command == "replay" else cmd_watch(args)
         if args.command == "report":
             return cmd_report(args)
         if args.command == "bundle":

@@ -175,3 +175,37 @@ def test_the_worker_reports_not_examined_as_it_goes(tmp_path):
         analyzer.finish([])
     finally:
         analyzer.close()
+
+
+_MMAPPED_BY_A_BUFFER = """
+import ctypes, sys
+from sandbox.analyzer import reuse_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "reuse":
+    reuse_freed_memory()
+before = libc.mallinfo2().hblkhd
+piece = bytearray(64 << 20)
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+def test_body_sized_buffers_come_from_the_heap_glibc_keeps(tmp_path):
+    """A 64 MB buffer (a body piece, its pickle, its lower-cased copy) is served from the heap once
+    the analysis asks glibc to reuse freed memory, not from a fresh mmap() each time."""
+    import subprocess
+    import sys
+
+    def mmapped(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _MMAPPED_BY_A_BUFFER, mode], cwd=REPO, capture_output=True,
+                             text=True, check=True)
+        return int(out.stdout)
+
+    assert mmapped("default") >= 64 << 20
+    assert mmapped("reuse") == 0
