@@ -151,20 +151,23 @@ def disk_write_rate(where: Path, mb: int = 1000) -> float:
     return mb * (1 << 20) / 1e6 / secs
 
 
-def machine_busy() -> float:
-    """CPU seconds every core spent on anything but idle since boot (/proc/stat)."""
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds every core spent on anything but idle since boot, and those a VM's host took from
+    it (steal: a round where the host took much was slowed by something else than what it measures)."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields[:7]) - fields[3] - fields[4]) / tick, fields[7] / tick
 
 
 def timed(body: Path, url: str, port: int, ca: Path, cpu: list[Cpu], rate: str) -> tuple[float, float, dict]:
     """One upload; (seconds, time.time() at its end, CPU seconds per part during it, the whole machine's
     under "machine": client, server and all)."""
     before = [c.read() for c in cpu]
-    busy = machine_busy()
+    busy, steal = machine_busy()
     secs, t_end = upload(body, url, port, ca, rate)
-    used: dict[str, float] = {"machine": machine_busy() - busy}
+    busy_after, steal_after = machine_busy()
+    used: dict[str, float] = {"machine": busy_after - busy, "steal": steal_after - steal}
     for b, c in zip(before, cpu, strict=True):
         for k, v in c.read().items():
             used[k] = used.get(k, 0.0) + v - b.get(k, 0.0)
@@ -245,7 +248,8 @@ def main() -> None:
             results["rig"].append((secs, used))
             lates.append(finding_latency(db, f"PUT /rig{i}", t_end))
             print(f"  round {i + 1}: " + "  ".join(f"{k} {size_mb / v[-1][0]:6.1f} MB/s" for k, v in results.items())
-                  + f"  leak found {lates[-1]:+.1f} s after the upload", flush=True)
+                  + f"  leak found {lates[-1]:+.1f} s after the upload; CPU taken by the VM's host: "
+                  + "/".join(f"{v[-1][1]['steal']:.2f}" for v in results.values()) + " s", flush=True)
         med = {k: statistics.median(s for s, _ in v) for k, v in results.items()}
         print(f"median of {args.rounds}:")
         for k, label in (("alone", "mitmproxy alone"), ("tap", "the tap recording only"),
@@ -255,9 +259,11 @@ def main() -> None:
             over = "" if k == "alone" else f"  {med[k] / med['alone'] - 1:+.1%} (target <= +10%)"
             print(f"  {label:24s} {size_mb / med[k]:7.1f} MB/s  ({med[k]:.2f} s){over}")
             machine = cpu.pop("machine")
+            steal = cpu.pop("steal")
             print(f"  {'':24s} CPU s: " + ", ".join(f"{p} {v:.2f}" for p, v in cpu.items())
                   + f"; total {sum(cpu.values()):.2f}; the whole machine {machine:.2f} "
-                  f"({machine / med[k] / (os.cpu_count() or 1):.0%} of its {os.cpu_count()} cores busy)")
+                  f"({machine / med[k] / (os.cpu_count() or 1):.0%} of its {os.cpu_count()} cores busy; "
+                  f"{steal:.2f} taken by the VM's host)")
         loop = {k: statistics.median(u.get("mitmproxy", 0.0) for _, u in v) for k, v in results.items()}
         print(f"  mitmproxy's own CPU (its one event loop: the serial stage): alone {loop['alone']:.2f} s, with our "
               f"addon {loop['tap']:.2f} s ({loop['tap'] / loop['alone'] - 1:+.0%}); with a spare core for dumpcap and "
