@@ -202,7 +202,6 @@ def main() -> None:
     small = tmp / "small.fastq"
     small.write_bytes(leak)
     size_mb = body.stat().st_size / 1e6
-    os.sync()
     print(f"recordings in {records}: the disk under it writes {disk_write_rate(records):.0f} MB/s sustained")
     print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, interleaved; "

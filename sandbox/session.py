@@ -238,7 +238,8 @@ class Session:
         self.progress = progress
         self.clock = clock
         # a live tap that acts on findings (--block): called with the findings a flush writes (it may
-        # add to them) and the capture time everything was fed up to; at the end with all of them
+        # add to them) and the capture time they cover (everything fed up to it has been matched: the
+        # worker's answer may be a flush or two behind the feeding); at the end with all of them
         self.on_findings = on_findings
         # sources go through the time-ordered merge when there are several (None); a part of a
         # larger replay (one capture group of an archive) merges as the whole replay would
