@@ -14,11 +14,14 @@ reads the file.  A ring buffer is dumpcap's own files.
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hw.net.procs import STOP_TIMEOUT_S, spawn, stop
@@ -28,6 +31,90 @@ BUFFER_MB = 256          # kernel capture buffer: ~2 s of a saturated 1 Gbit/s l
 START_TIMEOUT_S = 20.0   # dumpcap opens the interface and writes its header well within this
 SETTLE_S = 0.3           # before stopping: the kernel hands dumpcap the last packets in flight
 SHB_MIN = 28             # a complete Section Header Block: dumpcap has started writing
+KEYS_POLL_S = 0.25       # how often a ring's key timeline looks at the key log and the newest file
+
+
+def ring_number(path: Path) -> int:
+    """dumpcap's number of a ring file (``STEM_NNNNN_TIME.pcapng``)."""
+    from sandbox.ring import RING_NAME
+
+    match = RING_NAME.match(path.name)
+    if match is None:
+        raise ValueError(f"{path.name} is not a ring file")
+    return int(match.group("number"))
+
+
+class KeyTimeline:
+    """Which ring files dumpcap was writing while each stretch of the key log was written.
+
+    Looked at every ``KEYS_POLL_S`` (a thread) and once more at the end: the lines written between two
+    looks belong to every file that was the newest in between (a rotation between looks puts them in
+    both files: a bounded copy, never a key in too late a file only).  Memory: a stretch per rotation.
+    """
+
+    def __init__(self, keylog: Path, files: Callable[[], list[Path]]) -> None:
+        self.keylog, self._files = Path(keylog), files
+        self.stretches: list[tuple[int, int, int]] = []    # (key log size, first file, last file), by size
+        self._size = 0
+        self._newest = self._newest_number(0)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _newest_number(self, default: int) -> int:
+        files = self._files()
+        return ring_number(files[-1]) if files else default
+
+    def look(self) -> None:
+        """Note how far the key log has grown and which file is the newest now."""
+        try:
+            size = self.keylog.stat().st_size
+        except OSError:
+            size = self._size
+        newest = max(self._newest, self._newest_number(self._newest))   # numbers only grow
+        if size > self._size:
+            span = (self._newest, newest)
+            if self.stretches and self.stretches[-1][1:] == span:
+                self.stretches[-1] = (size, *span)
+            else:
+                self.stretches.append((size, *span))
+        self._size, self._newest = max(size, self._size), newest
+
+    def files_for(self, end: int) -> tuple[int, int]:
+        """The ring numbers (first, last) of the files a key line ending at byte ``end`` belongs to."""
+        i = bisect.bisect_left(self.stretches, (end, -1, -1))
+        if i == len(self.stretches):            # written after the last look: the newest file
+            return self._newest, self._newest
+        return self.stretches[i][1], self.stretches[i][2]
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.wait(KEYS_POLL_S):
+                self.look()
+
+        self._thread = threading.Thread(target=run, name="key-timeline", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop looking (the writers have stopped): one last look covers every line."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.look()
+
+    def split(self, files: list[Path]) -> dict[Path, bytes]:
+        """The key log's lines for each of ``files`` (those dumpcap deleted get none)."""
+        by_number = {ring_number(p): p for p in files}
+        out: dict[Path, bytearray] = {p: bytearray() for p in files}
+        end = 0
+        with open(self.keylog, "rb") as log:
+            for line in log:
+                end += len(line)
+                first, last = self.files_for(end)
+                line = line if line.endswith(b"\n") else line + b"\n"
+                for number in range(first, last + 1):
+                    if number in by_number:
+                        out[by_number[number]] += line
+        return {p: bytes(b) for p, b in out.items()}
 
 
 class Dumpcap:
@@ -38,6 +125,13 @@ class Dumpcap:
         self.proc: subprocess.Popen | None = None
         self.writer: subprocess.Popen | None = None     # tee: the pipe into the file (single-file recordings)
         self.log = self.out.with_name(self.out.stem + "-dumpcap.log")
+        self.keys: KeyTimeline | None = None          # a ring's: which file gets which keys
+
+    def follow_keys(self, keylog: Path) -> None:
+        """A ring recording: note, while it runs, which files each of ``keylog``'s keys belong in."""
+        if self.ring is not None:
+            self.keys = KeyTimeline(keylog, self.files)
+            self.keys.start()
 
     def files(self) -> list[Path]:
         """The recording's files: the one file, or the ring's in order."""
@@ -92,20 +186,31 @@ class Dumpcap:
                 self.writer.wait(STOP_TIMEOUT_S)    # tee ends at the pipe's end, the file complete
             except subprocess.TimeoutExpired:
                 stop(self.writer)
+        if self.keys is not None:
+            self.keys.stop()
 
     def inject_secrets(self, keylog: Path) -> str | None:
-        """Embed ``keylog`` in the recording's files (each atomically); None, or why it could not be."""
+        """Embed ``keylog`` in the recording's files (each atomically; a ring's files each with its own
+        keys); None, or why it could not be."""
         from sandbox.captures.pcapng import MAX_SECRETS, inject_secrets
 
         files = self.files()
         if not keylog.exists() or keylog.stat().st_size == 0 or not files:
             return None
-        if keylog.stat().st_size > MAX_SECRETS:      # a replay would read none of them past its bound
-            return (f"the TLS key log ({keylog.stat().st_size >> 20} MB) is more than a recording carries "
+        if self.keys is not None and self.keys.keylog == keylog:
+            per_file = self.keys.split(files)
+            largest = max(len(secrets) for secrets in per_file.values())
+        else:
+            largest = keylog.stat().st_size
+            per_file = dict.fromkeys(files, keylog.read_bytes()) if largest <= MAX_SECRETS else {}
+        if largest > MAX_SECRETS:        # a replay would read none of them past its bound
+            where = " for one ring file" if self.keys is not None else ""
+            return (f"the TLS key log ({largest >> 20} MB{where}) is more than a recording file carries "
                     f"({MAX_SECRETS >> 20} MB): it stays beside the recording as {keylog.name}; "
                     f"replay with --tls-keylog {keylog.name}")
-        secrets = keylog.read_bytes()
-        for path in files:
+        for path, secrets in per_file.items():
+            if not secrets:
+                continue
             tmp = path.with_name(path.name + ".tmp")
             try:
                 os.chmod(path, 0o600)

@@ -181,6 +181,7 @@ class NetTap:
             self.judge.listen(judge_sock)
         keylog = session_dir / KEYLOG_FILE
         os.close(os.open(keylog, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # secrets: private
+        self._dumpcap.follow_keys(keylog)
         if not self.feeds:
             try:
                 self._decrypt = FollowedDecrypt(self._dumpcap.files, keylog)

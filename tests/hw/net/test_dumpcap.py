@@ -109,3 +109,67 @@ def test_a_key_log_too_large_to_carry_stays_beside_the_recording(tmp_path, monke
     why = Dumpcap("lo", out).inject_secrets(keylog)
     assert why and "--tls-keylog tls-keys.log" in why
     assert out.read_bytes() == before and keylog.exists()
+
+
+def _key(n: int) -> bytes:
+    return b"CLIENT_RANDOM " + f"{n:064x}".encode() + b" " + b"cd" * 48 + b"\n"
+
+
+def _ring_file(folder, number: int):
+    path = folder / f"net_{number:05d}_20261204120000.pcapng"
+    with PcapngWriter(path) as w:
+        w.write(b"\0" * 60, float(number))
+    return path
+
+
+def test_each_ring_file_carries_the_keys_written_while_it_was_the_newest(tmp_path):
+    """A ring of days: each file gets the keys of its own time (bounded), and a key written across a
+    rotation goes in both files, never only in a file older than its handshake."""
+    from hw.net.dumpcap import KeyTimeline
+    from sandbox.ring import ring_files
+
+    keylog = tmp_path / "tls-keys.log"
+    keylog.touch()
+    d = Dumpcap("lo", tmp_path / "net.pcapng", ring=(1, 0))
+    first = _ring_file(tmp_path, 1)
+    d.keys = timeline = KeyTimeline(keylog, d.files)
+
+    def write(*numbers: int) -> None:
+        with open(keylog, "ab") as log:
+            log.write(b"".join(_key(n) for n in numbers))
+
+    write(1, 2)
+    timeline.look()                       # file 1 the newest: keys 1, 2
+    write(3)
+    second = _ring_file(tmp_path, 2)      # a rotation before the next look: key 3 may be either's
+    timeline.look()
+    write(4)
+    timeline.look()
+    third = _ring_file(tmp_path, 3)
+    write(5)
+    first.unlink()                        # the ring deleted its oldest file: its keys go with its packets
+    timeline.stop()                       # the last look: key 5 was written while 2 or 3 was the newest
+    assert d.files() == ring_files(tmp_path, "net") == [second, third]
+    assert d.inject_secrets(keylog) is None
+    carried = {p.name: open_capture(p).tls_secrets for p in (second, third)}
+    assert carried == {second.name: _key(3) + _key(4) + _key(5), third.name: _key(5)}
+    cap = open_capture(second)
+    list(cap)
+    assert cap.stats.packets == 1           # the packets are copied with them
+
+
+def test_a_ring_file_whose_own_keys_are_too_many_keeps_the_key_log_beside(tmp_path, monkeypatch):
+    from hw.net.dumpcap import KeyTimeline
+    from sandbox.captures import pcapng
+
+    keylog = tmp_path / "tls-keys.log"
+    keylog.write_bytes(_key(1) * 3)
+    d = Dumpcap("lo", tmp_path / "net.pcapng", ring=(1, 0))
+    first = _ring_file(tmp_path, 1)
+    before = first.read_bytes()
+    d.keys = KeyTimeline(keylog, d.files)
+    d.keys.stop()
+    monkeypatch.setattr(pcapng, "MAX_SECRETS", len(_key(1)) * 2)
+    why = d.inject_secrets(keylog)
+    assert why and "one ring file" in why and "--tls-keylog tls-keys.log" in why
+    assert first.read_bytes() == before

@@ -6,11 +6,14 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from hw.net.dumpcap import KEYS_POLL_S
+from sandbox.captures.pcapng import scan_secrets
 from sandbox.simulate import ensure_demo
 from tests.hw.net.rig import REPO, chains, end, essence, replay, rows, sandbox, wait_for
 from tests.hw.net.servers import https_sink, make_pki
@@ -121,6 +124,7 @@ def test_a_ring_buffer_recording_is_followed_file_after_file_and_replays_the_sam
     try:
         for n, fastq in enumerate(sorted((run_dir / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))):
             body = bytes(range(256)) * 4096 + fastq.read_bytes()     # 1 MB of other bytes first: rotations
+            time.sleep(KEYS_POLL_S * 3)     # the rig has looked at which file is the newest since the last one
             r = requests.post(f"https://localhost:{cloud_port}/up{n}", data=body, proxies=proxies, verify=ca,
                               timeout=60)
             assert r.status_code == 200
@@ -131,6 +135,9 @@ def test_a_ring_buffer_recording_is_followed_file_after_file_and_replays_the_sam
     files = sorted(rec.glob("net_*.pcapng"))
     assert len(files) >= 3 and not (rec / "net.pcapng").exists()
     live = json.loads(report.read_text())
+    # each file carries the keys of its own time (a ring of days stays within what a file may carry)
+    keys = [set(scan_secrets(f).splitlines()) for f in files]
+    assert set().union(*keys) and all(k < set().union(*keys) for k in keys)
     # TLS sessions span the ring's files: replayed as one capture, decrypted in one pass over them all
     out = tmp_path / "replay.json"
     again = sandbox("replay", *map(str, files), "--run", str(run_dir), "--report", str(out), "--quiet",
