@@ -50,7 +50,7 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                 stop_taps()
                 raise
             started.append(tap)
-        _analysis_yields(analyzer, sources)
+        _analysis_yields(analyzer)
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()
@@ -81,18 +81,16 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
             analyzer.close()
 
 
-def _analysis_yields(analyzer, sources: Sequence[Source]) -> None:
+def _analysis_yields(analyzer) -> None:
     """Record first: once the taps run, analysis (this thread, the worker) yields the CPU to them.
 
     A tap's processes (mitmproxy, dumpcap, serial bridges) keep their priority; when both want the CPU,
     the recording keeps pace with the instrument and the analysis lags, says so, and catches up.
     Linux's idle class (``SCHED_IDLE``) runs the analysis only on CPU time nothing else wants; a nice
     increment where it is missing."""
-    # this process's threads (Linux schedules threads: those a source started, e.g. the live TLS
-    # decryption's reader, too), the analyzer worker, the sources' own processes
+    # this process's threads (Linux schedules threads: those a source started too), the analyzer worker
     pids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
     pids += [analyzer.pid] if isinstance(analyzer, AnalyzerProcess) else []
-    pids += [pid for s in sources for pid in getattr(s, "pids", list)()]   # e.g. the live TLS decryption
     for pid in pids:
         try:
             os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))

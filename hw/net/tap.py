@@ -7,7 +7,7 @@
 
 Record first: dumpcap writes ``net.pcapng`` (the instrument-facing interface, raw) and mitmproxy the
 keys of every TLS session it terminates (``tls-keys.log``) before the session reads either.  The
-session decrypts the recording as it grows, in a tshark process of its own (``sandbox.tls_follow``),
+session decrypts the recording as it reads it, with the key log as it grows (``sandbox.tls_inline``),
 so mitmproxy's event loop does nothing for the rig but log keys, and the live session reads what the
 replay of ``net.pcapng`` (its keys injected at the end) reads.
 
@@ -36,9 +36,8 @@ from hw.net.procs import spawn, stop
 from hw.net.ring import RingSource
 from hw.tap import ProcessWatch, TapError
 from sandbox.model import NotExamined
-from sandbox.protocols.tls_decrypt import TlsDecryptError
 from sandbox.session import WRITER_DELAY_S, CaptureSource, Source
-from sandbox.tls_follow import DecryptingSource, FollowedDecrypt
+from sandbox.tls_inline import InlineDecryptingSource
 
 START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
 DEFAULT_PORTS = {"regular": 8080, "transparent": 8080, "socks5": 1080, "wireguard": 51820, "upstream": 8080}
@@ -104,7 +103,6 @@ class NetTap:
         self._redirect: Redirect | None = None
         self._runtime: Path | None = None
         self._mitm_log: Path | None = None
-        self._decrypt: FollowedDecrypt | None = None
         self._stopped = False
         self.watch = ProcessWatch(self.name)
 
@@ -130,15 +128,12 @@ class NetTap:
             self._start(session_dir)
         except BaseException:
             self.stop()
-            if self._decrypt is not None:     # no session will close it
-                self._decrypt.close()
             raise
         raw: Source = (RingSource(session_dir, Path(RAW_FILE).stem) if self.ring is not None
                        else CaptureSource(session_dir / RAW_FILE, follow=True, channel="net",
                                           writer_delay=self.writer_delay))
         if not self.feeds:
-            assert self._decrypt is not None
-            return [DecryptingSource(raw, self._decrypt)]
+            return [InlineDecryptingSource(raw, session_dir / KEYLOG_FILE)]
         return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net", writer_delay=self.writer_delay)]
 
     @property
@@ -182,11 +177,6 @@ class NetTap:
         keylog = session_dir / KEYLOG_FILE
         os.close(os.open(keylog, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))   # secrets: private
         self._dumpcap.follow_keys(keylog)
-        if not self.feeds:
-            try:
-                self._decrypt = FollowedDecrypt(self._dumpcap.files, keylog)
-            except TlsDecryptError as exc:
-                raise TapError(f"cannot decrypt the recording live: {exc}") from None
         opts = MitmOptions(self.mode, self.host, self.port, self.ca.folder,
                            session_dir / FEED_FILE if self.feeds else None, ready, judge_sock, self.upstream_ca,
                            self.resolve)
@@ -246,11 +236,9 @@ class NetTap:
                 keylog = self._dumpcap.out.with_name(KEYLOG_FILE)
                 why = self._dumpcap.inject_secrets(keylog)
                 if why is None and keylog.exists() and self._dumpcap.files():
-                    # the recording carries them now; one copy of secrets is enough (once tshark is done)
-                    if self._decrypt is not None:
-                        self._decrypt.remove_keylog_when_done()
-                    else:
-                        keylog.unlink()
+                    # the recording carries them now; one copy of secrets is enough (the live source
+                    # reads the rest of the log through the descriptor it holds)
+                    keylog.unlink()
                 elif why:
                     self.notes.append(why)
         finally:

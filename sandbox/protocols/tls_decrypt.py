@@ -88,11 +88,9 @@ def handoff_protocols(tshark: str = "tshark") -> tuple[str, ...]:
 EXPORT = ("-U", EXPORT_TAP, "-w", "-")     # the decrypted records as a pcapng on stdout, written at the end
 
 
-def command(capture: str | Path, keylog_file: str | Path | None, tshark: str = "tshark",
-            output: Sequence[str] = EXPORT) -> list[str]:
-    """The tshark command line (exposed so a report can say exactly what was run); ``output``: how the
-    plaintext leaves tshark (a live session reads it through a listener of its own, ``tls_follow``)."""
-    cmd = [_tshark(tshark), "-n", "-r", str(capture), "-d", DECODE_AS, *output]
+def command(capture: str | Path, keylog_file: str | Path | None, tshark: str = "tshark") -> list[str]:
+    """The tshark command line (exposed so a report can say exactly what was run)."""
+    cmd = [_tshark(tshark), "-n", "-r", str(capture), "-d", DECODE_AS, *EXPORT]
     for proto in handoff_protocols(tshark):   # one flag each: tshark 4.0 takes no list here
         cmd += ["--disable-protocol", proto]
     for pref in PREFS:

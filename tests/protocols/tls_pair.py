@@ -42,17 +42,22 @@ class TlsPair:
     """One TLS connection's two ends; ``keylog`` gets the client's NSS key log lines."""
 
     def __init__(self, folder: Path, version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3,
-                 host: str = "mail.example", keylog: Path | None = None) -> None:
+                 host: str = "mail.example", keylog: Path | None = None, ciphers: str = "",
+                 server_options: int = 0) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         cert, key = _certificate(folder, host)
         self.keylog = keylog or folder / "keylog.txt"
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.load_cert_chain(cert, key)
         server.maximum_version = version
+        server.options |= server_options
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
         client.keylog_filename = str(self.keylog)
         client.maximum_version = version
+        if ciphers:                      # TLS 1.2 and older: the only suite both offer
+            server.set_ciphers(ciphers)
+            client.set_ciphers(ciphers)
         self._bio = {side: (ssl.MemoryBIO(), ssl.MemoryBIO()) for side in (True, False)}   # (incoming, outgoing)
         self._end = {True: client.wrap_bio(*self._bio[True], server_hostname=host),
                      False: server.wrap_bio(*self._bio[False], server_side=True)}

@@ -1,9 +1,12 @@
-"""TLS decrypted while the recording grows: the same Segments a replay of the finished file gives."""
+"""TLS decrypted while the recording grows (``tls_inline``): the Segments a replay of the finished file gives.
+
+The replay decrypts with tshark; the live source with ``tls_keys`` in process: the two agree Segment
+for Segment (times, addresses, frames, plaintext), the keys written late included.
+"""
 
 from __future__ import annotations
 
 import shutil
-import signal
 import ssl
 import struct
 import subprocess
@@ -14,22 +17,14 @@ import pytest
 
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import Segment
+from sandbox.protocols import tls_keys
 from sandbox.session import CaptureSource
-from sandbox.tls_follow import (
-    LUA_LISTENER,
-    WHAT_BLIND,
-    DecryptingSource,
-    FollowedDecrypt,
-    RecordParser,
-    followed_command,
-    layers_read,
-)
+from sandbox.tls_inline import InlineDecryptingSource
 from tests.protocols.test_tls_decrypt import BODY, SOCKS5_OPENING, _smtp, _through_socks
 from tests.protocols.tls_pair import TlsPair
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 
-KEYS_LATE_S = 0.1    # how long after the client's encrypted flight is recorded its keys are logged
 CHUNK = 700          # bytes of the recording written at a time: packets arrive cut anywhere
 
 
@@ -62,29 +57,36 @@ def replayed(capture: Path, keylog: Path) -> list[Segment]:
 
 
 def followed(capture: Path, keylog: Path, tmp: Path, keys_after: int | None = None,
-             head_start: float = 0.0) -> tuple[list[Segment], DecryptingSource]:
+             marks: list[tuple[float, float]] | None = None) -> tuple[list[Segment], InlineDecryptingSource]:
     """``capture`` written to a new file piece by piece while a live source follows it; the key log
-    is written once ``keys_after`` bytes of the recording are (all at once when None)."""
+    is written once ``keys_after`` bytes of the recording are (all at once when None).  ``marks``
+    gets (the source's watermark, the capture time of the oldest record waiting for its key) just
+    before the key log is written."""
     growing, keys = tmp / "growing.pcapng", tmp / "growing-keys.log"
     keys.write_bytes(b"" if keys_after is not None else keylog.read_bytes())
     data = capture.read_bytes()
     growing.write_bytes(b"")
-    source = DecryptingSource(CaptureSource(growing, follow=True, channel="net"),
-                              FollowedDecrypt(lambda: [growing], keys, head_start=head_start))
+    source = InlineDecryptingSource(CaptureSource(growing, follow=True, channel="net", writer_delay=0.0), keys)
     out: list[Segment] = []
+
+    def poll() -> None:
+        out.extend(source.poll(1000))
+
     with open(growing, "ab") as f:
         cuts = sorted({*range(CHUNK, len(data), CHUNK), len(data), *([keys_after] if keys_after else [])})
         for start, end in zip([0, *cuts], cuts, strict=False):
             f.write(data[start: end])
             f.flush()
             if end == keys_after:
-                time.sleep(KEYS_LATE_S)            # as a busy proxy: the flight is on disk, its key not yet
+                poll()                             # as a busy proxy: the flight is on disk, its key not yet
+                if marks is not None:
+                    marks.append((source.watermark(time.time()), source.decrypt.oldest_pending()))
                 keys.write_bytes(keylog.read_bytes())
-            out += source.poll(1000)
+            poll()
     source.finish()
     deadline = time.monotonic() + 60
     while not source.done and time.monotonic() < deadline:
-        out += source.poll(1000)
+        poll()
         time.sleep(0.01)
     assert source.done
     return out, source
@@ -140,79 +142,46 @@ def test_a_growing_recording_gives_what_its_replay_gives(tmp_path: Path, case: s
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls12", "tls13"])
-def test_keys_written_after_the_handshake_was_recorded_are_used(tmp_path: Path, version) -> None:
-    """The proxy logs keys during the handshake; with the head start tshark sees them in time."""
+def test_records_recorded_before_their_key_was_logged_wait_for_it(tmp_path: Path, version) -> None:
+    """The proxy logs a TLS 1.2 key as it reads the client's flight, which dumpcap records at once:
+    those records wait for the key, keep their frames, and nothing is handed on as complete past them."""
     capture, keylog = _https(tmp_path, version, connections=1)
     want = replayed(capture, keylog)
-    # the keys appear after the client's ChangeCipherSpec is on disk; tshark is 0.3 s behind the writer
     data = capture.read_bytes()
-    got, source = followed(capture, keylog, tmp_path, keys_after=block_end(data, data.find(b"\x14\x03\x03\x00\x01\x01")),
-                           head_start=0.3)
+    hello_done = data.find(b"\x14\x03\x03\x00\x01\x01")      # ChangeCipherSpec: keys in use from here
+    marks: list[tuple[float, float]] = []
+    got, source = followed(capture, keylog, tmp_path, keys_after=block_end(data, hello_done), marks=marks)
     assert fields(got) == fields(want)
+    ((mark, waiting),) = marks
+    assert mark < waiting < float("inf")          # the watermark stays before the records still waiting
     source.close()
 
 
-def test_plaintext_waits_when_the_session_lags_and_nothing_is_lost(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("sandbox.tls_follow.MAX_BUFFERED", 64)     # tshark waits on its pipe every record
-    capture, keylog = _https(tmp_path, ssl.TLSVersion.TLSv1_3)
-    got, source = followed(capture, keylog, tmp_path)
-    assert fields(got) == fields(replayed(capture, keylog))
-    source.close()
-
-
-def test_tshark_dying_is_said_and_the_raw_recording_still_read(tmp_path: Path) -> None:
-    capture, keylog = _https(tmp_path, ssl.TLSVersion.TLSv1_3)
-    keys = tmp_path / "keys.log"
-    keys.write_bytes(keylog.read_bytes())
-    decrypt = FollowedDecrypt(lambda: [capture], keys, head_start=0.0)
-    decrypt.proc.send_signal(signal.SIGKILL)
-    source = DecryptingSource(CaptureSource(capture, follow=True, channel="net"), decrypt)
-    source.finish()
-    out: list[Segment] = []
-    deadline = time.monotonic() + 30
-    while not source.done and time.monotonic() < deadline:
-        out += source.poll(1000)
-        time.sleep(0.01)
-    raw = [s for s in replayed(capture, keylog) if s.transport != "tls"]
-    assert fields(out) == fields(raw)          # every raw Segment, no plaintext
-    (blind,) = source.not_examined()
-    assert blind["what"].startswith(WHAT_BLIND) and "tshark exited -9" in blind["what"]
-    source.close()
-
-
-def test_starttls_plaintext_is_said_not_examined(tmp_path: Path) -> None:
-    """A TLS proxy passes STARTTLS through (its keys are never logged); were they, it is said."""
-    capture, keylog = _starttls(tmp_path, ssl.TLSVersion.TLSv1_3)
-    got, source = followed(capture, keylog, tmp_path)
+def test_a_key_that_never_comes_is_said_and_does_not_hold_the_session(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tls_keys, "KEY_WAIT_S", 0.5)
+    capture, keylog = _https(tmp_path, ssl.TLSVersion.TLSv1_3, connections=3)   # a second apart
+    empty = tmp_path / "none.log"
+    empty.write_bytes(b"")
+    got, source = followed(capture, empty, tmp_path)
+    assert [s for s in got if s.transport == "tls"] == []
     assert fields(got) == fields([s for s in replayed(capture, keylog) if s.transport != "tls"])
     (blind,) = source.not_examined()
-    assert blind["what"] == "TLS plaintext tshark handed to smtp (STARTTLS)" and blind["packets"] >= 4
+    assert blind["what"] == tls_keys.WHAT_NO_KEY and blind["bytes"] >= 3 * len(BODY)
+    assert source.watermark(time.time()) == float("inf")
     source.close()
 
 
-def record(frame: int, protocols: bytes, *pieces: bytes) -> bytes:
-    return (struct.pack(">IH", frame, len(protocols)) + protocols + struct.pack(">I", len(pieces))
-            + b"".join(struct.pack(">I", len(p)) + p for p in pieces))
+def test_starttls_is_decrypted_as_a_replay_decrypts_it(tmp_path: Path) -> None:
+    """TLS after a plaintext dialogue (SMTP STARTTLS; a proxy's CONNECT or SOCKS likewise): found and opened."""
+    capture, keylog = _starttls(tmp_path, ssl.TLSVersion.TLSv1_3)
+    want = replayed(capture, keylog)
+    got, source = followed(capture, keylog, tmp_path)
+    assert fields(got) == fields(want) and any(b"MAIL FROM" in s.data for s in got if s.transport == "tls")
+    source.close()
 
 
-def test_the_listener_records_however_the_stream_is_cut() -> None:
-    stream = (record(12, b"eth:ethertype:ip:tcp:tls:data", b"ping", b"pong") + record(3, b"")
-              + record(5, b"eth:ethertype:ip:tcp:smtp:tls:smtp:imf") + record(6, b"tls:data", b""))
-    want = [(12, [b"ping", b"pong"], ""), (3, [], ""), (5, [], "smtp"), (6, [b""], "")]
-    for cut in (1, 2, 3, 7, len(stream)):
-        parser = RecordParser()
-        got = [r for i in range(0, len(stream), cut) for r in parser.feed(stream[i: i + cut])]
-        parser.end()
-        assert got == want
-    parser = RecordParser()
-    parser.feed(record(7, b"tls:data", b"x" * 10)[:-3])
-    with pytest.raises(ValueError):
-        parser.end()                                                    # cut short
-    for damaged in (struct.pack(">IH", 1, 0) + struct.pack(">I", 10 ** 6),
-                    struct.pack(">IHI", 1, 0, 1) + struct.pack(">I", 1 << 30)):
-        with pytest.raises(ValueError):
-            RecordParser().feed(damaged)
-    assert layers_read(b"eth:ip:udp:data") == ""           # not under TLS: not plaintext
-    cmd = followed_command(Path("/k.log"))
-    assert cmd[cmd.index("-r") + 1] == "-" and "-U" not in cmd
-    assert cmd[cmd.index("-X") + 1] == f"lua_script:{LUA_LISTENER}" and LUA_LISTENER.is_file()
+def test_a_session_of_many_connections_keeps_only_the_open_ones(tmp_path: Path) -> None:
+    capture, keylog = _https(tmp_path, ssl.TLSVersion.TLSv1_2, connections=40)
+    got, source = followed(capture, keylog, tmp_path)
+    assert sum(s.transport == "tls" for s in got) >= 80 and source.decrypt.conns == {}
+    source.close()

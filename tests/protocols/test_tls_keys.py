@@ -1,0 +1,267 @@
+"""TLS decrypted in-process (``tls_keys``): the same plaintext, frame by frame, as tshark gives.
+
+tshark is the reference: every case is decrypted both ways and compared per frame, for real TLS
+from OpenSSL (TLS 1.3, TLS 1.2 with GCM, ChaCha20 and CBC suites with and without encrypt-then-MAC),
+cut into tiny segments, reordered and retransmitted; and the public captures of two other projects.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import ssl
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.model import FIN
+from sandbox.protocols import tls_keys
+from sandbox.protocols.tls_decrypt import decrypt
+from sandbox.protocols.tls_keys import (
+    WHAT_EVICTED,
+    WHAT_FAILED,
+    WHAT_NO_KEY,
+    KeyLog,
+    NativeDecrypt,
+)
+from tests.protocols.tls_pair import TlsPair
+
+NO_ENCRYPT_THEN_MAC = 1 << 19          # OpenSSL's SSL_OP_NO_ENCRYPT_THEN_MAC
+V12, V13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
+SUITES = {
+    "tls13": (V13, "", 0),
+    "aes128-gcm": (V12, "ECDHE-ECDSA-AES128-GCM-SHA256", 0),
+    "aes256-gcm": (V12, "ECDHE-ECDSA-AES256-GCM-SHA384", 0),
+    "chacha20": (V12, "ECDHE-ECDSA-CHACHA20-POLY1305", 0),
+    "cbc-sha1-etm": (V12, "ECDHE-ECDSA-AES128-SHA", 0),
+    "cbc-sha1": (V12, "ECDHE-ECDSA-AES256-SHA", NO_ENCRYPT_THEN_MAC),
+    "cbc-sha256": (V12, "ECDHE-ECDSA-AES128-SHA256", NO_ENCRYPT_THEN_MAC),
+    "cbc-sha384-etm": (V12, "ECDHE-ECDSA-AES256-SHA384", 0),
+}
+REQUEST = b"POST /upload HTTP/1.1\r\nHost: cloud.example\r\n\r\n" + bytes(range(256)) * 400
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+
+
+def per_frame(segments) -> dict[int, bytes]:
+    out: dict[int, bytearray] = defaultdict(bytearray)
+    for s in segments:
+        if s.transport == "tls":
+            out[s.frame] += s.data
+    return {f: bytes(b) for f, b in out.items()}
+
+
+def native(pcap: Path, keylog: bytes) -> tuple[dict[int, bytes], NativeDecrypt]:
+    dec = NativeDecrypt(keylog, where=str(pcap))
+    return per_frame(dec.follow(open_capture(pcap))), dec
+
+
+def write_case(tmp_path: Path, suite: str, framing: str) -> tuple[Path, bytes, TlsPair]:
+    version, ciphers, options = SUITES[suite]
+    pair = TlsPair(tmp_path / "tls", version, host="cloud.example", ciphers=ciphers, server_options=options)
+    flights = pair.handshake()
+    wire = [(c, f) for c, f in flights]
+    wire += [(True, pair.seal(REQUEST[:5000])), (True, pair.seal(REQUEST[5000:])), (False, pair.seal(ANSWER, False))]
+    pcap = tmp_path / f"{suite}-{framing}.pcap"
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.9", 443), t0=1.0,
+                               mss={"tiny": 7}.get(framing, 1460))
+        frames = conv.handshake(write=False)
+        for from_client, data in wire:
+            frames += conv.build(data, from_client)
+        frames += conv.close(write=False)
+        if framing == "reordered":          # neighbours swapped, every fifth frame sent twice
+            rnd = random.Random(7)
+            body = frames[3:-3]
+            for i in range(0, len(body) - 1, 2):
+                if rnd.random() < 0.5:
+                    body[i], body[i + 1] = body[i + 1], body[i]
+            body = [f for i, f in enumerate(body) for _ in range(2 if i % 5 == 0 else 1)]
+            frames = frames[:3] + body + frames[-3:]
+        for t, f in frames:
+            w.write(f, t)
+    return pcap, pair.keylog.read_bytes(), pair
+
+
+@needs_tshark
+@pytest.mark.parametrize("framing", ["segments", "tiny", "reordered"])
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_the_plaintext_of_each_frame_is_what_tshark_gives(tmp_path, suite, framing):
+    pcap, keylog, _ = write_case(tmp_path, suite, framing)
+    mine, dec = native(pcap, keylog)
+    assert mine == per_frame(decrypt(pcap, keylog))
+    got = b"".join(mine[f] for f in sorted(mine))
+    assert got == REQUEST + ANSWER and dec.not_examined() == []
+
+
+@needs_tshark
+@pytest.mark.parametrize("name", ["illustrated-tls12", "illustrated-tls13"])
+def test_public_captures_decrypt_as_tshark_decrypts_them(shared_data, name):
+    pcap = shared_data / "captures" / "tls" / f"{name}_capture.pcap"
+    keylog = (shared_data / "captures" / "tls" / f"{name}_keylog.txt").read_bytes()
+    mine, dec = native(pcap, keylog)
+    assert mine and mine == per_frame(decrypt(pcap, keylog)) and dec.not_examined() == []
+
+
+def test_a_connection_without_its_key_is_counted_not_dropped(tmp_path):
+    pcap, _, _ = write_case(tmp_path, "tls13", "segments")
+    mine, dec = native(pcap, b"")
+    assert mine == {}
+    (blind,) = dec.not_examined()
+    assert blind["what"] == WHAT_NO_KEY and blind["bytes"] > len(REQUEST)
+
+
+@pytest.mark.parametrize("suite", ["tls13", "aes128-gcm", "cbc-sha1"])
+def test_a_record_that_does_not_authenticate_stops_that_direction_and_is_counted(tmp_path, suite):
+    pcap, keylog, _ = write_case(tmp_path, suite, "segments")
+    data = bytearray(pcap.read_bytes())
+    at = data.find(bytes(range(40, 56)))          # nowhere in ciphertext: flip a byte of the 2nd record
+    assert at < 0
+    frames = list(open_capture(pcap))
+    big = [s for s in frames if len(s.data) == 1460][3]
+    at = data.find(big.data) + 700
+    data[at] ^= 0x01
+    pcap.write_bytes(bytes(data))
+    mine, dec = native(pcap, keylog)
+    got = b"".join(mine[f] for f in sorted(mine))
+    assert got.startswith(REQUEST[:5000]) and REQUEST[5000:] not in got
+    assert any(n["what"] == WHAT_FAILED and n["bytes"] > 0 for n in dec.not_examined())
+
+
+def test_plaintext_connections_are_not_ours_to_count(tmp_path):
+    pcap = tmp_path / "http.pcap"
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.9", 80), t0=1.0)
+        conv.send(REQUEST)
+        conv.send(ANSWER, from_client=False)
+        conv.close()
+    mine, dec = native(pcap, b"")
+    assert mine == {} and dec.not_examined() == [] and dec.conns == {}
+
+
+def test_connections_beyond_the_bound_are_let_go_and_counted(tmp_path, monkeypatch):
+    monkeypatch.setattr(tls_keys, "MAX_CONNECTIONS", 2)
+    pcap = tmp_path / "three.pcap"
+    with PcapWriter(pcap) as w:
+        pairs = [TlsPair(tmp_path / f"tls{n}", V13, keylog=tmp_path / f"keys{n}") for n in range(3)]
+        convs = [TcpConversation(w, ("10.0.0.2", 40001 + n), ("10.0.0.9", 443), t0=1.0) for n in range(3)]
+        for pair, conv in zip(pairs, convs, strict=True):    # all three open: the first is let go
+            for from_client, flight in pair.handshake():
+                conv.send(flight, from_client)
+        for n in (1, 2, 0):
+            convs[n].send(pairs[n].seal(f"message {n}".encode()))
+        keylog = b"".join(p.keylog.read_bytes() for p in pairs)
+    mine, dec = native(pcap, keylog)
+    assert sorted(mine.values()) == [b"message 1", b"message 2"]
+    assert [(n["what"], n["packets"]) for n in dec.not_examined()] == [(WHAT_EVICTED, 1)]
+
+
+def test_the_key_log_takes_whole_lines_as_it_grows_and_skips_what_is_not_a_key():
+    random_hex, secret_hex = "ab" * 32, "cd" * 48
+    log = KeyLog(b"# a comment\nCLIENT_RANDOM zz " + secret_hex.encode() + b"\nCLIENT_RANDOM " + random_hex.encode())
+    assert log.keys == {}
+    log.add(b" " + secret_hex.encode() + b"\n" + b"x" * 10_000)      # a line completed; a runaway one dropped
+    assert log.get(bytes.fromhex(random_hex), "CLIENT_RANDOM") == bytes.fromhex(secret_hex)
+    log.add(b"\nSERVER_TRAFFIC_SECRET_0 " + random_hex.encode() + b" " + b"ef" * 32 + b"\n")
+    assert log.get(bytes.fromhex(random_hex), "SERVER_TRAFFIC_SECRET_0") == b"\xef" * 32 and log.lines == 2
+
+
+def test_hostile_bytes_after_a_client_hello_never_raise(tmp_path):
+    """Records of every type and length with random bodies, after a real handshake's first flight."""
+    pair = TlsPair(tmp_path / "tls", V13, host="cloud.example")
+    hello = pair.handshake()[0][1]
+    rnd = random.Random(3)
+    for _ in range(200):
+        dec = NativeDecrypt(pair.keylog.read_bytes())
+        conv_segments = []
+        junk = bytearray(hello)
+        for _ in range(rnd.randrange(1, 6)):
+            length = rnd.randrange(0, 300)
+            junk += bytes([rnd.randrange(18, 26), 3, rnd.randrange(0, 5)]) + length.to_bytes(2, "big")
+            junk += os.urandom(length)
+        from sandbox.model import ACK, Segment
+
+        conv_segments.append(Segment(t=1.0, channel="net", transport="tcp", src="10.0.0.2", sport=1, dst="10.0.0.9",
+                                     dport=443, data=bytes(junk), seq=1, ack=1, flags=ACK, frame=1))
+        for seg in conv_segments:
+            for plain in dec.feed(seg):
+                assert plain.transport == "tls"
+        dec.not_examined()
+
+
+@needs_tshark
+def test_a_key_update_is_followed_as_tshark_follows_it(tmp_path):
+    """TLS 1.3 KeyUpdate (RFC 8446 4.6.3): the client's next records use the next traffic secret.  The
+    update is sealed here (Python's ssl cannot send one); tshark, decrypting the same capture, is the
+    independent check that it is a real one."""
+    import hashlib
+    import struct
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from sandbox.protocols.tls_keys import hkdf_expand_label
+
+    pair = TlsPair(tmp_path / "tls", V13, host="cloud.example")
+    flights = pair.handshake()
+    before = pair.seal(b"before the update")
+    log = KeyLog(pair.keylog.read_bytes())
+    (client_random,) = log.keys
+    secret = log.get(client_random, "CLIENT_TRAFFIC_SECRET_0")
+    assert secret is not None and len(secret) == 48            # TLS_AES_256_GCM_SHA384, OpenSSL's first
+
+    def seal(secret: bytes, seq: int, inner: bytes, ctype: int) -> bytes:
+        key, iv = hkdf_expand_label(secret, b"key", 32, "sha384"), hkdf_expand_label(secret, b"iv", 12, "sha384")
+        nonce = bytes(a ^ b for a, b in zip(iv, seq.to_bytes(12, "big"), strict=True))
+        header = struct.pack("!BHH", 23, 0x0303, len(inner) + 1 + 16)
+        return header + AESGCM(key).encrypt(nonce, inner + bytes([ctype]), header)
+
+    update = seal(secret, 1, b"\x18\x00\x00\x01\x00", 22)
+    secret = hkdf_expand_label(secret, b"traffic upd", hashlib.sha384().digest_size, "sha384")
+    after = seal(secret, 0, b"after the update", 23) + seal(secret, 1, b" and on", 23)
+    pcap = tmp_path / "update.pcap"
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.9", 443), t0=1.0)
+        for from_client, flight in flights:
+            conv.send(flight, from_client)
+        conv.send(before + update)
+        conv.send(after)
+        conv.close()
+    keylog = pair.keylog.read_bytes()
+    mine, dec = native(pcap, keylog)
+    assert mine == per_frame(decrypt(pcap, keylog))
+    assert b"".join(mine[f] for f in sorted(mine)) == b"before the updateafter the update and on"
+    assert dec.not_examined() == []
+
+
+@pytest.mark.parametrize("suite", ["tls13", "aes128-gcm"])
+def test_records_wait_for_a_key_the_log_gets_later(tmp_path, suite):
+    """Live, the proxy writes a key as the recording is written: records that come first wait (bounded)
+    and are opened once the log has it, in order."""
+    pcap, keylog, _ = write_case(tmp_path, suite, "segments")
+    log = KeyLog()
+    dec = NativeDecrypt(log)
+    got = []
+    for seg in open_capture(pcap):
+        if seg.flags & FIN:                 # the key comes while the connection is open
+            break
+        got += dec.feed(seg)
+    assert got == []
+    log.add(keylog)
+    got += dec.retry()
+    assert b"".join(s.data for s in got) == REQUEST + ANSWER and dec.not_examined() == []
+
+
+def test_records_held_for_a_key_are_bounded_and_counted(tmp_path, monkeypatch):
+    monkeypatch.setattr(tls_keys, "MAX_PENDING", 20_000)
+    pcap, _, _ = write_case(tmp_path, "aes128-gcm", "segments")
+    dec = NativeDecrypt(b"")
+    for seg in open_capture(pcap):
+        dec.feed(seg)
+        conn = next(iter(dec.conns.values()), None)
+        assert conn is None or all(side.pending_bytes <= 20_000 for side in conn.sides.values())
+    (blind,) = dec.not_examined()
+    assert blind["what"] == WHAT_NO_KEY and blind["bytes"] > len(REQUEST)
