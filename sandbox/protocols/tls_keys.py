@@ -7,8 +7,9 @@ decrypts the same records in bounded memory: raw TCP Segments in (a capture read
 in frame order), each followed by the plaintext of the TLS records its frame completed, as
 ``tls_decrypt.interleave`` arranges tshark's.
 
-Covered: TLS 1.3 (AES-GCM, ChaCha20-Poly1305, AES-CCM; key updates), TLS 1.2 and 1.1 with AEAD
-(AES-GCM, ChaCha20-Poly1305) and CBC suites (HMAC-SHA1/256/384, encrypt-then-MAC).  What it cannot
+Covered: TLS 1.3 (AES-GCM, ChaCha20-Poly1305, AES-CCM; key updates), TLS 1.2 with AEAD (AES-GCM,
+ChaCha20-Poly1305), TLS 1.2, 1.1 and 1.0 with AES-CBC suites (HMAC-SHA1/256/384, encrypt-then-MAC);
+TLS found after a plaintext start (HTTP CONNECT, SOCKS, STARTTLS).  What it cannot
 open (a connection whose key is not in the log, a suite or version not covered, a record that does
 not authenticate, bytes after a hole in the TCP stream) is counted, never silently dropped:
 ``not_examined()``.  Only application data leaves as plaintext (as tshark's ``data`` layer gives).
@@ -149,6 +150,14 @@ def prf12(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: str)
     return out[:length]
 
 
+def prf10(secret: bytes, label: bytes, seed: bytes, length: int) -> bytes:
+    """RFC 2246 5 / RFC 4346 5: P_MD5 of the secret's first half XOR P_SHA1 of its second."""
+    half = (len(secret) + 1) // 2
+    md5 = prf12(secret[:half], label, seed, length, "md5")
+    sha1 = prf12(secret[len(secret) - half:], label, seed, length, "sha1")
+    return bytes(a ^ b for a, b in zip(md5, sha1, strict=True))
+
+
 class RecordKey:
     """One direction's record protection at one point (a key, its IV, the record sequence number)."""
 
@@ -203,16 +212,21 @@ class RecordKey:
 
     def _open_cbc(self, ctype: int, seq: bytes, version: bytes, body: bytes) -> bytes:
         mac_len = hashlib.new(self.suite.mac).digest_size
+        shortest = 16 if self.version == 0x0301 else 32     # a block (an empty record), after an explicit IV
         if self.etm:
             body, mac = body[:-mac_len], body[-mac_len:]
             expect = hmac.new(self.mac_key, seq + bytes([ctype]) + version + struct.pack("!H", len(body)) + body,
                               self.suite.mac).digest()
-            if len(body) < 32 or len(body) % 16 or not hmac.compare_digest(mac, expect):
+            if len(body) < shortest or len(body) % 16 or not hmac.compare_digest(mac, expect):
                 raise InvalidTag
-        elif len(body) < 32 or len(body) % 16:
+        elif len(body) < shortest or len(body) % 16:
             raise InvalidTag
-        dec = Cipher(algorithms.AES(self.key), modes.CBC(body[:16])).decryptor()
-        plain = dec.update(body[16:]) + dec.finalize()
+        if self.version == 0x0301:          # TLS 1.0: the IV is the previous record's last block
+            iv, ciphertext, self.iv = self.iv, body, body[-16:]
+        else:
+            iv, ciphertext = body[:16], body[16:]
+        dec = Cipher(algorithms.AES(self.key), modes.CBC(iv)).decryptor()
+        plain = dec.update(ciphertext) + dec.finalize()
         pad = plain[-1] + 1
         if pad > len(plain) or plain[-pad:] != bytes([pad - 1]) * pad:
             raise InvalidTag
@@ -458,7 +472,7 @@ class TlsConnection:
         if version == 0x0304:
             self.suite = TLS13_SUITES.get(self.suite_id)
             self._tls13_keys()
-        elif version in (0x0302, 0x0303):
+        elif version in (0x0301, 0x0302, 0x0303):
             self.suite = TLS12_SUITES.get(self.suite_id)
             if self.suite is not None and self.suite.aead and version != 0x0303:
                 self.suite = None                    # AEAD suites are TLS 1.2 only
@@ -492,13 +506,16 @@ class TlsConnection:
             side.key = None
             return
         mac_len = hashlib.new(suite.mac).digest_size if suite.mac else 0
-        block = prf12(master, b"key expansion", self.server_random + self.client_random,
-                      2 * (mac_len + suite.key_len + suite.iv_len), suite.prf)
+        iv_len = 16 if self.version == 0x0301 else suite.iv_len        # TLS 1.0 CBC: the first IV
+        size = 2 * (mac_len + suite.key_len + iv_len)
+        seed = self.server_random + self.client_random
+        block = (prf12(master, b"key expansion", seed, size, suite.prf) if self.version == 0x0303
+                 else prf10(master, b"key expansion", seed, size))
         macs = block[:mac_len], block[mac_len:2 * mac_len]
         at = 2 * mac_len
         keys = block[at:at + suite.key_len], block[at + suite.key_len:at + 2 * suite.key_len]
         at += 2 * suite.key_len
-        ivs = block[at:at + suite.iv_len], block[at + suite.iv_len:at + 2 * suite.iv_len]
+        ivs = block[at:at + iv_len], block[at + iv_len:at + 2 * iv_len]
         i = 0 if direction == self.client else 1
         side.key = RecordKey(suite, self.version, keys[i], ivs[i], macs[i], self.etm)
 

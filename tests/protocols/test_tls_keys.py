@@ -41,6 +41,9 @@ SUITES = {
     "cbc-sha1": (V12, "ECDHE-ECDSA-AES256-SHA", NO_ENCRYPT_THEN_MAC),
     "cbc-sha256": (V12, "ECDHE-ECDSA-AES128-SHA256", NO_ENCRYPT_THEN_MAC),
     "cbc-sha384-etm": (V12, "ECDHE-ECDSA-AES256-SHA384", 0),
+    "tls11-cbc": (ssl.TLSVersion.TLSv1_1, "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0", NO_ENCRYPT_THEN_MAC),
+    "tls10-cbc": (ssl.TLSVersion.TLSv1, "ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0", NO_ENCRYPT_THEN_MAC),
+    "tls10-cbc-etm": (ssl.TLSVersion.TLSv1, "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0", 0),
 }
 REQUEST = b"POST /upload HTTP/1.1\r\nHost: cloud.example\r\n\r\n" + bytes(range(256)) * 400
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

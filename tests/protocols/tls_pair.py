@@ -55,6 +55,8 @@ class TlsPair:
         client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
         client.keylog_filename = str(self.keylog)
         client.maximum_version = version
+        if version < ssl.TLSVersion.TLSv1_2:    # what old instruments speak: allowed here on purpose
+            server.minimum_version = client.minimum_version = version
         if ciphers:                      # TLS 1.2 and older: the only suite both offer
             server.set_ciphers(ciphers)
             client.set_ciphers(ciphers)
