@@ -5,9 +5,9 @@ dumpcap's ring buffer (``-b filesize:``, the network tap's ``--ring``) names its
 its TLS session) runs on across files: its handshake in one, its data in the next.  Decrypting file
 by file would miss every session whose handshake is in an earlier file, so the files of one ring are
 one source: read in order, frames numbered on across them as tshark numbers the concatenated
-sections, and TLS decrypted in one tshark pass over all of them (``tls_decrypt.decrypt`` with the
-list), with the key logs every file carries.  ``locate`` turns a frame number back into the file
-and its frame there, where a report points a reviewer.
+sections, and TLS decrypted on across them (``tls_keys``), with the key logs every file carries.
+``locate`` turns a frame number back into the file and its frame there, where a report points a
+reviewer.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from sandbox.captures import Capture, open_capture
 from sandbox.captures.pcapng import scan_secrets
 from sandbox.model import NotExamined, Segment
-from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
+from sandbox.protocols.tls_keys import NativeDecrypt
 from sandbox.session import CaptureSource, SourceHealth
 
 RING_NAME = re.compile(r"^(?P<stem>.+)_(?P<number>\d{5,})_(?P<time>\d{14})\.pcapng$")
@@ -75,7 +75,8 @@ class RingReplaySource(CaptureSource):
         lines = dict.fromkeys(ln for s in secrets for ln in s.splitlines() if ln.strip())  # each file has them all
         segments: Iterator[Segment] = self._chained()
         if lines:
-            segments = interleave(segments, self._plaintext(b"\n".join(lines) + b"\n"))
+            self._decrypt = NativeDecrypt(b"\n".join(lines) + b"\n", where=self.name)
+            segments = self._decrypt.follow(segments)
         self._segments = segments
 
     def _chained(self) -> Iterator[Segment]:
@@ -88,12 +89,6 @@ class RingReplaySource(CaptureSource):
                 seg.frame += offset
                 yield seg
             offset += cap.stats.packets
-
-    def _plaintext(self, keylog: bytes) -> Iterator[Segment]:
-        try:
-            yield from decrypt(self.paths, keylog)
-        except TlsDecryptError as exc:
-            self._errors.append({"where": self.name, "error": f"TLS decryption failed: {exc}"})
 
     def locate(self, frame: int) -> tuple[str, int]:
         """The file a (ring-wide) frame number is in, and its number there."""
@@ -123,7 +118,8 @@ class RingReplaySource(CaptureSource):
         return h
 
     def not_examined(self) -> list[NotExamined]:
-        return [n for cap in self.captures for n in cap.stats.not_examined(str(cap.path))]
+        blind = [n for cap in self.captures for n in cap.stats.not_examined(str(cap.path))]
+        return blind + (self._decrypt.not_examined() if self._decrypt is not None else [])
 
     def capture_errors(self) -> list[str]:
         return [e for cap in self.captures for e in cap.errors]

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from sandbox.captures import Capture, open_capture
 from sandbox.engine import Engine
 from sandbox.model import Finding, NotExamined, Segment
-from sandbox.protocols.tls_decrypt import TlsDecryptError, decrypt, interleave
+from sandbox.protocols.tls_keys import NativeDecrypt
 from sandbox.report import build_report, flow_errors
 from sandbox.report.locate import frame_records
 from sandbox.report.profile import Profile
@@ -90,7 +90,7 @@ class Source(Protocol):
 class CaptureSource:
     """A capture file: a saved one read to its end, or (``follow``) a recording a tap is writing.
 
-    ``keylog``: NSS key log lines; TLS plaintext (via tshark) joins the capture's Segments.  Saved
+    ``keylog``: NSS key log lines; TLS plaintext (``tls_keys``) joins the capture's Segments.  Saved
     captures only: a live session sees plaintext where its tap terminates TLS.
     """
 
@@ -105,6 +105,7 @@ class CaptureSource:
         self.done = False
         self._errors = errors if errors is not None else []
         self._capture: Capture | None = None
+        self._decrypt: NativeDecrypt | None = None
         self._segments: Iterator[Segment | None] | None = None
         self._last_t = -math.inf
         self._caught_up = False
@@ -116,17 +117,11 @@ class CaptureSource:
         self._capture = capture = open_capture(self.path, follow=self.follow)
         segments: Iterator[Segment | None] = iter(capture)
         if not self.follow:
-            keylog = b"\n".join(k for k in (self.keylog, capture.tls_secrets) if k)
+            keylog = b"\n".join(k for k in (self.keylog, capture.tls_secrets) if k)   # before it is read
             if keylog:
-                segments = interleave(segments, self._plaintext(keylog))
+                self._decrypt = NativeDecrypt(keylog + b"\n", where=self.name)
+                segments = self._decrypt.follow(segments)
         self._segments = segments
-
-    def _plaintext(self, keylog: bytes) -> Iterator[Segment]:
-        """tshark's decrypted TLS, streamed; a failure is reported and the ciphertext replay goes on."""
-        try:
-            yield from decrypt(self.path, keylog)
-        except TlsDecryptError as exc:
-            self._errors.append({"where": self.name, "error": f"TLS decryption failed: {exc}"})
 
     @property
     def channel(self) -> str:
@@ -194,7 +189,8 @@ class CaptureSource:
                             list(cap.errors), lag, "done" if self.done else "running")
 
     def not_examined(self) -> list[NotExamined]:
-        return self._capture.stats.not_examined(self.name) if self._capture is not None else []
+        blind = self._capture.stats.not_examined(self.name) if self._capture is not None else []
+        return blind + (self._decrypt.not_examined() if self._decrypt is not None else [])
 
     def capture_errors(self) -> list[str]:
         return list(self._capture.errors) if self._capture is not None else []

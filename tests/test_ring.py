@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.captures.writer import PcapngWriter, TcpConversation
-from sandbox.protocols.tls_decrypt import decrypt
 from sandbox.replay import replay
 from sandbox.ring import group_rings, ring_files, ring_members, ring_name
 from tests.protocols.tls_pair import TlsPair
+from tests.protocols.tshark_tls import decrypt
 
 RUN = "illumina/230825_M04034_0043_000000000-L6NVV"
 

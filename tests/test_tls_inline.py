@@ -20,7 +20,7 @@ from sandbox.model import Segment
 from sandbox.protocols import tls_keys
 from sandbox.session import CaptureSource
 from sandbox.tls_inline import InlineDecryptingSource
-from tests.protocols.test_tls_decrypt import BODY, SOCKS5_OPENING, _smtp, _through_socks
+from tests.protocols.test_tls_replay import BODY, SOCKS5_OPENING, _smtp, _through_socks
 from tests.protocols.tls_pair import TlsPair
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")

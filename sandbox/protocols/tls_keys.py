@@ -37,8 +37,13 @@ from sandbox.protocols.tcp import Chunk, Connection
 MAX_RECORD = (1 << 14) + 2048
 # Handshake bytes kept per direction until the messages that set the keys are read.
 MAX_HANDSHAKE = 256 * 1024
-# Connections followed at once; the least recently active one is let go beyond it (counted).
+# Connections followed at once, and the bytes they may hold together (out-of-order TCP, partial
+# records and handshakes, records waiting for a key); beyond either the least recently active one is
+# let go (counted).
 MAX_CONNECTIONS = 65536
+MAX_HELD = 256 << 20
+# How often (capture time) records waiting for a key are looked at for expiry.
+EXPIRE_EVERY_S = 0.1
 # Bytes a connection may carry before its TLS hello (HTTP CONNECT, SOCKS, STARTTLS dialogues are far shorter).
 MAX_PREAMBLE = 64 * 1024
 # A handshake record carrying a ClientHello / ServerHello: where TLS starts in a stream.
@@ -405,6 +410,11 @@ class TlsConnection:
                 out += [(direction, p, seg) for p in plain]
         return out
 
+    def held(self) -> int:
+        """Bytes this connection holds."""
+        sides = self.sides.values()
+        return self.tcp.buffered + sum(len(x.buf) + len(x.hs) + x.pending_bytes for x in sides)
+
     def oldest_pending(self) -> float:
         """Capture time of the oldest record held for its key (inf: none)."""
         return min((side.pending[0][3].t for side in self.sides.values() if side.pending), default=math.inf)
@@ -542,6 +552,7 @@ class NativeDecrypt:
         self.blind: dict[str, list[int]] = {}
         self.decrypted = 0                 # plaintext bytes handed on
         self.waiting: set[tuple] = set()   # connections holding records for their key
+        self.held = 0                      # bytes the connections hold (TCP, records, handshakes, waiting)
         self._expired = -math.inf
 
     def feed(self, seg: Segment) -> list[Segment]:
@@ -555,17 +566,16 @@ class NativeDecrypt:
         if conn is not None and not conn.tls:       # not TLS: kept (as a mark) only till it ends
             if seg.flags & (FIN | RST):
                 del self.conns[key]
+                self._retire(conn)
             return []
         if conn is None:       # followed from its SYN or its first handshake record, never from mid-stream
             if not seg.flags & SYN and seg.data[:2] != b"\x16\x03":
                 return []
             conn = self.conns[key] = TlsConnection(self.keylog)
-            if len(self.conns) > MAX_CONNECTIONS:
-                _, old = self.conns.popitem(last=False)
-                self._retire(old, evicted=True)
         else:
             self.conns.move_to_end(key)
         conn.last = seg
+        held = conn.held()
         out: list[Segment] = []
         if conn.tcp.in_order(direction, seg.seq, seg.ack, seg.flags, seg.data):
             events = [(direction, Chunk(0, seg.data))] if seg.data else []
@@ -581,9 +591,10 @@ class NativeDecrypt:
                 side = conn.sides[d]
                 side.dead = side.dead or WHAT_HOLE
                 conn._blind(WHAT_HOLE, event.size)
+        self.held += conn.held() - held
         if conn.oldest_pending() < math.inf:
             self.waiting.add(key)
-        if self.waiting and seg.t - KEY_WAIT_S > self._expired:
+        if self.waiting and seg.t - KEY_WAIT_S > self._expired + EXPIRE_EVERY_S:
             self._expired = seg.t - KEY_WAIT_S
             for k in self.waiting:
                 if c := self.conns.get(k):
@@ -592,6 +603,9 @@ class NativeDecrypt:
         if conn.tls and seg.flags & (FIN | RST) and conn.tcp.finished:
             del self.conns[key]
             self._retire(conn)
+        while len(self.conns) > MAX_CONNECTIONS or (self.held > MAX_HELD and len(self.conns) > 1):
+            _, old = self.conns.popitem(last=False)        # the least recently active
+            self._retire(old, evicted=True)
         return out
 
     def retry(self) -> list[Segment]:
@@ -638,6 +652,7 @@ class NativeDecrypt:
         self.finish()
 
     def _retire(self, conn: TlsConnection, evicted: bool = False) -> None:
+        self.held -= conn.held()
         if not conn.tls:
             return
         for side in conn.sides.values():

@@ -20,7 +20,6 @@ from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import FIN
 from sandbox.protocols import tls_keys
-from sandbox.protocols.tls_decrypt import decrypt
 from sandbox.protocols.tls_keys import (
     WHAT_EVICTED,
     WHAT_FAILED,
@@ -29,6 +28,7 @@ from sandbox.protocols.tls_keys import (
     NativeDecrypt,
 )
 from tests.protocols.tls_pair import TlsPair
+from tests.protocols.tshark_tls import decrypt
 
 NO_ENCRYPT_THEN_MAC = 1 << 19          # OpenSSL's SSL_OP_NO_ENCRYPT_THEN_MAC
 V12, V13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
@@ -268,3 +268,26 @@ def test_records_held_for_a_key_are_bounded_and_counted(tmp_path, monkeypatch):
         assert conn is None or all(side.pending_bytes <= 20_000 for side in conn.sides.values())
     (blind,) = dec.not_examined()
     assert blind["what"] == WHAT_NO_KEY and blind["bytes"] > len(REQUEST)
+
+
+def test_what_connections_hold_together_is_bounded(tmp_path, monkeypatch):
+    """Many connections each holding a TCP gap's worth of out-of-order bytes: the least recently active
+    are let go (counted) so the total stays bounded."""
+    from sandbox.model import ACK, SYN, Segment
+
+    monkeypatch.setattr(tls_keys, "MAX_HELD", 100_000)
+    pair = TlsPair(tmp_path / "tls", V13, host="cloud.example")
+    hello = pair.handshake()[0][1]
+    dec = NativeDecrypt(pair.keylog.read_bytes())
+
+    def seg(port: int, seq: int, data: bytes, flags: int = ACK) -> Segment:
+        return Segment(t=1.0, channel="net", transport="tcp", src="10.0.0.2", sport=port, dst="10.0.0.9", dport=443,
+                       data=data, seq=seq, ack=1, flags=flags, frame=1)
+
+    for port in range(1000, 1040):
+        dec.feed(seg(port, 0, b"", SYN))
+        dec.feed(seg(port, 1, hello))
+        dec.feed(seg(port, 1 + len(hello) + 100, os.urandom(20_000)))    # after a gap: held
+        assert dec.held <= 100_000 + 20_000 + len(hello)
+    assert dec.held == sum(c.held() for c in dec.conns.values())
+    assert any(n["what"] == WHAT_EVICTED and n["packets"] >= 30 for n in dec.not_examined())

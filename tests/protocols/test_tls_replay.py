@@ -1,15 +1,14 @@
-"""TLS decryption through tshark with a key log: public captures, a live capture, embedded secrets."""
+"""TLS in a replay, decrypted in process with a key log or the keys a capture carries: public captures,
+a live capture, embedded secrets, STARTTLS, SOCKS; tshark's own "Follow TLS Stream" is the oracle."""
 
 from __future__ import annotations
 
 import base64
 import datetime
 import http.server
-import ipaddress
 import os
 import shutil
 import ssl
-import struct
 import subprocess
 import threading
 from pathlib import Path
@@ -25,14 +24,8 @@ from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import Payload, Segment
 from sandbox.protocols import Dissector
-from sandbox.protocols.tls_decrypt import (
-    TlsDecryptError,
-    command,
-    decrypt,
-    interleave,
-    parse_pdu,
-)
 from sandbox.replay import replay
+from sandbox.session import CaptureSource
 from tests.loopback import record_lo
 from tests.protocols.tls_pair import TlsPair
 
@@ -40,6 +33,21 @@ pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark n
 
 TLS = "captures/tls"
 BODY = b"@r1\nACGTACGTTTGACCA\n+\nIIIIIIIIIIIIIII\n" * 3000   # ~150 KB: many records and segments
+
+
+def replayed(pcap: Path, keylog: Path | bytes | None = None) -> list[Segment]:
+    """Every Segment a replay of ``pcap`` hands the Dissector, the keys given and those it carries."""
+    source = CaptureSource(pcap, keylog.read_bytes() if isinstance(keylog, Path) else keylog or b"")
+    out: list[Segment] = []
+    while not source.done:
+        out += source.poll(10_000)
+    source.close()
+    return out
+
+
+def decrypt(pcap: Path, keylog: Path | bytes | None = None) -> list[Segment]:
+    """The TLS plaintext of a replay of ``pcap``."""
+    return [s for s in replayed(pcap, keylog) if s.transport == "tls"]
 
 
 def follow_tls(pcap: Path, keylog: Path | None, stream: int = 0) -> list[bytes]:
@@ -77,30 +85,6 @@ def test_illustrated_captures_match_tshark_follow(shared_data: Path, version: st
 
 def test_without_keys_nothing_is_decrypted(shared_data: Path) -> None:
     assert list(decrypt(shared_data / TLS / "illustrated-tls13_capture.pcap")) == []
-
-
-def test_missing_tshark_and_bad_input_are_typed_errors(tmp_path: Path) -> None:
-    with pytest.raises(TlsDecryptError):
-        list(decrypt(tmp_path / "x.pcap", None, tshark="/nonexistent/tshark"))
-    bad = tmp_path / "bad.pcap"
-    bad.write_bytes(b"not a capture at all")
-    with pytest.raises(TlsDecryptError):
-        list(decrypt(bad))
-
-
-def _tag(tag: int, value: bytes) -> bytes:
-    return struct.pack("!HH", tag, len(value)) + value
-
-
-def test_parse_pdu_reads_the_export_tags() -> None:
-    pdu = (_tag(12, b"data") + _tag(22, ipaddress.ip_address("2001:db8::2").packed)
-           + _tag(23, ipaddress.ip_address("2001:db8::1").packed) + _tag(24, struct.pack("!I", 2))
-           + _tag(25, struct.pack("!I", 5000)) + _tag(26, struct.pack("!I", 443)) + _tag(30, struct.pack("!I", 7))
-           + _tag(0, b"") + b"hithere")
-    seg = parse_pdu(pdu, 1.5)
-    assert seg is not None and (seg.src, seg.sport, seg.dst, seg.dport) == ("2001:db8::2", 5000, "2001:db8::1", 443)
-    assert (seg.data, seg.frame, seg.t, seg.transport) == (b"hithere", 7, 1.5, "tls")
-    assert parse_pdu(_tag(12, b"data") + _tag(0, b"") + b"x", 1.0) is None      # no 4-tuple
 
 
 # --------------------------------------------------------------------------- live capture
@@ -192,7 +176,7 @@ def test_live_capture_through_the_dissector(live_capture: tuple[Path, Path]) -> 
     pcap, keylog = live_capture
     d = Dissector()
     items = []
-    for seg in interleave(open_capture(pcap), decrypt(pcap, keylog)):
+    for seg in replayed(pcap, keylog):
         items += d.feed(seg)
     items += d.close()
     bodies = [p for p in items if isinstance(p, Payload) and p.chain[:2] == ("tcp", "tls")
@@ -233,14 +217,6 @@ def test_secrets_embedded_by_the_rig(live_capture: tuple[Path, Path], tmp_path: 
         inject_secrets(src, dst, keylog.read_bytes())
     expected = [s.data for s in decrypt(pcap, keylog)]
     assert expected and [s.data for s in decrypt(dsb)] == expected
-
-
-def test_command_is_one_tshark_pass_exporting_with_handoffs_disabled(tmp_path: Path) -> None:
-    cmd = command(tmp_path / "c.pcap", tmp_path / "k.txt")
-    assert cmd.count("-r") == 1 and cmd[cmd.index("-U") + 1] == "OSI layer 7" and cmd[cmd.index("-w") + 1] == "-"
-    disabled = {cmd[i + 1] for i, a in enumerate(cmd) if a == "--disable-protocol"}
-    assert {"http", "http2", "ftp-data"} <= disabled and not disabled & {"tls", "smtp", "imap", "pop", "ftp"}
-    assert f"tls.keylog_file:{tmp_path / 'k.txt'}" in cmd
 
 
 # --------------------------------------------------------------------------- STARTTLS
@@ -376,7 +352,7 @@ def _through_socks(tmp_path: Path, port: int, opening, body: bytes) -> tuple[Pat
                                                (1080, SOCKS5_OPENING), (1080, SOCKS4A_OPENING)])
 def test_tls_behind_a_socks_proxy_on_any_port_is_decrypted_on_its_connection(tmp_path: Path, port, opening) -> None:
     pcap, keylog = _through_socks(tmp_path, port, opening, BODY)
-    plain = [s for s in interleave(open_capture(pcap), decrypt(pcap, keylog)) if s.transport == "tls"]
+    plain = decrypt(pcap, keylog)
     # named by the connection's ports (on 1080 tshark's SOCKS dissector names it by the port asked for, 443)
     assert {(s.sport, s.dport) for s in plain} == {(40001, port), (port, 40001)}
     got = b"".join(s.data for s in plain if s.dport == port)
