@@ -412,8 +412,9 @@ class TlsConnection:
 
     def held(self) -> int:
         """Bytes this connection holds."""
-        sides = self.sides.values()
-        return self.tcp.buffered + sum(len(x.buf) + len(x.hs) + x.pending_bytes for x in sides)
+        o, i = self.sides["out"], self.sides["in"]
+        return (self.tcp.buffered + len(o.buf) + len(i.buf) + len(o.hs) + len(i.hs)
+                + o.pending_bytes + i.pending_bytes)
 
     def oldest_pending(self) -> float:
         """Capture time of the oldest record held for its key (inf: none)."""
@@ -575,30 +576,37 @@ class NativeDecrypt:
         else:
             self.conns.move_to_end(key)
         conn.last = seg
-        held = conn.held()
         out: list[Segment] = []
         if conn.tcp.in_order(direction, seg.seq, seg.ack, seg.flags, seg.data):
-            events = [(direction, Chunk(0, seg.data))] if seg.data else []
+            if not seg.data:
+                return out
+            side = conn.sides[direction]           # the usual segment: only this side's buffers change
+            held = len(side.buf) + len(side.hs) + side.pending_bytes
+            for plain in conn.data(direction, seg.data):
+                out.append(self._plain(seg, True, plain))
+            self.held += len(side.buf) + len(side.hs) + side.pending_bytes - held
         else:
-            events = conn.tcp.segment(direction, seg.seq, seg.ack, seg.flags, seg.data)
-        for d, event in events:
-            if not conn.tls:
-                break
-            if isinstance(event, Chunk):
-                for plain in conn.data(d, event.data):
-                    out.append(self._plain(seg, d == direction, plain))
-            elif conn.client:
-                side = conn.sides[d]
-                side.dead = side.dead or WHAT_HOLE
-                conn._blind(WHAT_HOLE, event.size)
-        self.held += conn.held() - held
-        if conn.oldest_pending() < math.inf:
+            held = conn.held()
+            for d, event in conn.tcp.segment(direction, seg.seq, seg.ack, seg.flags, seg.data):
+                if not conn.tls:
+                    break
+                if isinstance(event, Chunk):
+                    for plain in conn.data(d, event.data):
+                        out.append(self._plain(seg, d == direction, plain))
+                elif conn.client:
+                    side = conn.sides[d]
+                    side.dead = side.dead or WHAT_HOLE
+                    conn._blind(WHAT_HOLE, event.size)
+            self.held += conn.held() - held
+        if conn.sides["out"].pending or conn.sides["in"].pending:
             self.waiting.add(key)
         if self.waiting and seg.t - KEY_WAIT_S > self._expired + EXPIRE_EVERY_S:
             self._expired = seg.t - KEY_WAIT_S
             for k in self.waiting:
                 if c := self.conns.get(k):
+                    held = c.held()
                     c.expire(self._expired)
+                    self.held += c.held() - held
             self._update_waiting()
         if conn.tls and seg.flags & (FIN | RST) and conn.tcp.finished:
             del self.conns[key]
@@ -616,9 +624,11 @@ class NativeDecrypt:
             conn = self.conns.get(key)
             if conn is None:
                 continue
+            held = conn.held()
             for d, plain, seg in conn.retry():
                 sender = key[0] if d == "out" else key[1]
                 out.append(self._plain(seg, (seg.src, seg.sport) == sender, plain))
+            self.held += conn.held() - held
         self._update_waiting()
         return out
 
@@ -633,8 +643,10 @@ class NativeDecrypt:
     def finish(self) -> None:
         """The capture ended: records still waiting for a key are counted."""
         for conn in self.conns.values():
+            held = conn.held()
             for side in conn.sides.values():
                 conn._give_up(side)
+            self.held += conn.held() - held
         self.waiting.clear()
 
     def _plain(self, seg: Segment, same: bool, data: bytes) -> Segment:

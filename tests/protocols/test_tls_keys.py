@@ -60,7 +60,9 @@ def per_frame(segments) -> dict[int, bytes]:
 
 def native(pcap: Path, keylog: bytes) -> tuple[dict[int, bytes], NativeDecrypt]:
     dec = NativeDecrypt(keylog, where=str(pcap))
-    return per_frame(dec.follow(open_capture(pcap))), dec
+    plain = per_frame(dec.follow(open_capture(pcap)))
+    assert dec.held == sum(c.held() for c in dec.conns.values())      # its memory account is exact
+    return plain, dec
 
 
 def write_case(tmp_path: Path, suite: str, framing: str) -> tuple[Path, bytes, TlsPair]:
@@ -255,6 +257,7 @@ def test_records_wait_for_a_key_the_log_gets_later(tmp_path, suite):
     assert got == []
     log.add(keylog)
     got += dec.retry()
+    assert dec.held == sum(c.held() for c in dec.conns.values())
     assert b"".join(s.data for s in got) == REQUEST + ANSWER and dec.not_examined() == []
 
 
