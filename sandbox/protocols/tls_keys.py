@@ -2,7 +2,7 @@
 
 ``tshark`` decrypting a recording keeps every plaintext byte it produced until it exits (Wireshark
 stores each record's plaintext for a second pass): ~1.2 bytes of memory per byte decrypted and
-~12 ms of CPU per MB on the rig's 2 cores, so a session of days cannot keep it running.  This module
+12-18 ms of CPU per MB on the rig's 2 cores, so a session of days cannot keep it running.  This module
 decrypts the same records in bounded memory: raw TCP Segments in (a capture reader's or a live tap's,
 in frame order), each followed by the plaintext of the TLS records its frame completed, as
 ``tls_decrypt.interleave`` arranges tshark's.

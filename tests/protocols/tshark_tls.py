@@ -2,7 +2,7 @@
 tshark's plaintext of a capture with a key log, in one pass.
 
 The rig decrypted this way until it measured tshark keeping every decrypted byte until it exits
-(~1.2 bytes of memory per byte decrypted, ~12 ms of CPU per MB): unbounded over a session of days.
+(~1.2 bytes of memory per byte decrypted, 12-18 ms of CPU per MB): unbounded over a session of days.
 Wireshark's TLS decryption stays the oracle of the tests, record for record.  tshark exports every
 decrypted application-data record it hands on ("Export PDUs", the ``OSI layer 7`` tap) as a pcapng
 record on stdout: the plaintext with its original frame number, time, addresses and ports.  That
