@@ -1,11 +1,11 @@
-"""TLS decrypted in-process from an NSS key log: the record layer of TLS 1.2 and 1.3 (sans-IO).
+"""TLS decrypted in-process from an NSS key log: the record layer of TLS 1.0 to 1.3 (sans-IO).
 
 ``tshark`` decrypting a recording keeps every plaintext byte it produced until it exits (Wireshark
 stores each record's plaintext for a second pass): ~1.2 bytes of memory per byte decrypted and
 12-18 ms of CPU per MB on the rig's 2 cores, so a session of days cannot keep it running.  This module
 decrypts the same records in bounded memory: raw TCP Segments in (a capture reader's or a live tap's,
-in frame order), each followed by the plaintext of the TLS records its frame completed, as
-``tls_decrypt.interleave`` arranges tshark's.
+in frame order), each followed by the plaintext of the TLS records its frame completed: tshark's
+plaintext, frame for frame (``tests/protocols/tshark_tls.py`` is the reference the tests hold it to).
 
 Covered: TLS 1.3 (AES-GCM, ChaCha20-Poly1305, AES-CCM; key updates), TLS 1.2 with AEAD (AES-GCM,
 ChaCha20-Poly1305), TLS 1.2, 1.1 and 1.0 with AES-CBC suites (HMAC-SHA1/256/384, encrypt-then-MAC);
