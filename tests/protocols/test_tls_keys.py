@@ -175,27 +175,37 @@ def test_the_key_log_takes_whole_lines_as_it_grows_and_skips_what_is_not_a_key()
     assert log.get(bytes.fromhex(random_hex), "SERVER_TRAFFIC_SECRET_0") == b"\xef" * 32 and log.lines == 2
 
 
-def test_hostile_bytes_after_a_client_hello_never_raise(tmp_path):
-    """Records of every type and length with random bodies, after a real handshake's first flight."""
-    pair = TlsPair(tmp_path / "tls", V13, host="cloud.example")
-    hello = pair.handshake()[0][1]
-    rnd = random.Random(3)
-    for _ in range(200):
-        dec = NativeDecrypt(pair.keylog.read_bytes())
-        conv_segments = []
-        junk = bytearray(hello)
-        for _ in range(rnd.randrange(1, 6)):
-            length = rnd.randrange(0, 300)
-            junk += bytes([rnd.randrange(18, 26), 3, rnd.randrange(0, 5)]) + length.to_bytes(2, "big")
-            junk += os.urandom(length)
-        from sandbox.model import ACK, Segment
+def _send(dec: NativeDecrypt, seq: dict[bool, int], from_client: bool, data: bytes) -> None:
+    """``data`` from one end of 10.0.0.2:40001 <-> 10.0.0.9:443, in order; its plaintext must be TLS's."""
+    from sandbox.model import ACK, Segment
 
-        conv_segments.append(Segment(t=1.0, channel="net", transport="tcp", src="10.0.0.2", sport=1, dst="10.0.0.9",
-                                     dport=443, data=bytes(junk), seq=1, ack=1, flags=ACK, frame=1))
-        for seg in conv_segments:
-            for plain in dec.feed(seg):
-                assert plain.transport == "tls"
+    ends = [("10.0.0.2", 40001), ("10.0.0.9", 443)]
+    (src, sport), (dst, dport) = ends if from_client else ends[::-1]
+    for plain in dec.feed(Segment(t=1.0, channel="net", transport="tcp", src=src, sport=sport, dst=dst, dport=dport,
+                                  data=data, seq=seq[from_client], ack=seq[not from_client], flags=ACK, frame=1)):
+        assert plain.transport == "tls"
+    seq[from_client] += len(data)
+
+
+@pytest.mark.parametrize("suite", ["tls13", "aes128-gcm", "chacha20", "cbc-sha1-etm", "cbc-sha1"])
+def test_hostile_records_after_a_real_handshake_never_raise(tmp_path, suite):
+    """Records of every type and of lengths around every bound (tags, blocks, IVs), random bodies, either
+    way, once the keys are set: counted or dropped, never an exception."""
+    version, ciphers, options = SUITES[suite]
+    pair = TlsPair(tmp_path / "tls", version, host="cloud.example", ciphers=ciphers, server_options=options)
+    flights = pair.handshake()
+    rnd = random.Random(3)
+    for _ in range(100):
+        dec = NativeDecrypt(pair.keylog.read_bytes())
+        seq = {True: 1, False: 1}
+        for from_client, flight in flights:
+            _send(dec, seq, from_client, flight)
+        for _ in range(rnd.randrange(1, 8)):
+            length = rnd.choice([0, 1, 5, 8, 15, 16, 17, 24, 31, 32, 33, 40, 48, 64, 100, 16400])
+            _send(dec, seq, rnd.random() < 0.5, bytes([rnd.randrange(20, 25), 3, 3]) + length.to_bytes(2, "big")
+                  + os.urandom(length))
         dec.not_examined()
+        dec.finish()
 
 
 @needs_tshark
