@@ -181,8 +181,7 @@ class RecordKey:
             self.key = key
 
     def _nonce(self) -> bytes:
-        seq = self.seq.to_bytes(len(self.iv), "big")
-        return bytes(a ^ b for a, b in zip(self.iv, seq, strict=True))
+        return (int.from_bytes(self.iv, "big") ^ self.seq).to_bytes(len(self.iv), "big")
 
     def open13(self, header: bytes, body: bytes) -> tuple[int, bytes]:
         """TLS 1.3: (inner content type, content).  InvalidTag when it does not authenticate."""
