@@ -55,7 +55,8 @@ HELLO_SPAN = 5
 MAX_PENDING = 1 << 20
 # How long (capture time) records wait for their key before they are counted as not decrypted.
 KEY_WAIT_S = 2.0
-# Key log lines kept (the 16 MB a recording carries holds ~90k TLS 1.2 connections' keys).
+# Key log lines kept, the oldest let go beyond it (a session of days: their connections were keyed
+# long ago); ~300 MB at most.  The 16 MB a recording carries hold ~90k lines.
 MAX_KEY_LINES = 1 << 20
 
 CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA = 20, 21, 22, 23
@@ -107,7 +108,7 @@ class KeyLog:
     ``add`` takes more text as the log grows (a live session), whole lines only."""
 
     def __init__(self, text: bytes = b"") -> None:
-        self.keys: dict[bytes, dict[str, bytes]] = {}
+        self.keys: OrderedDict[bytes, dict[str, bytes]] = OrderedDict()     # oldest first
         self.lines = 0
         self._partial = b""
         self.add(text)
@@ -120,15 +121,20 @@ class KeyLog:
             self._partial = b""
         for line in text[:cut].splitlines():
             parts = line.split()
-            if len(parts) != 3 or self.lines >= MAX_KEY_LINES:
+            if len(parts) != 3:
                 continue
             try:
                 random, secret = bytes.fromhex(parts[1].decode("ascii")), bytes.fromhex(parts[2].decode("ascii"))
             except (UnicodeDecodeError, ValueError):
                 continue
             if len(random) == 32 and 16 <= len(secret) <= 64:
-                self.keys.setdefault(random, {})[parts[0].decode("ascii", "replace")] = secret
-                self.lines += 1
+                entry = self.keys.setdefault(random, {})
+                label = parts[0].decode("ascii", "replace")
+                self.lines += label not in entry
+                entry[label] = secret
+        while self.lines > MAX_KEY_LINES:     # the oldest connections' keys: long since used
+            _, old = self.keys.popitem(last=False)
+            self.lines -= len(old)
 
     def get(self, random: bytes, label: str) -> bytes | None:
         return self.keys.get(random, {}).get(label)

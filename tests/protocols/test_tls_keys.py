@@ -175,6 +175,16 @@ def test_the_key_log_takes_whole_lines_as_it_grows_and_skips_what_is_not_a_key()
     assert log.get(bytes.fromhex(random_hex), "SERVER_TRAFFIC_SECRET_0") == b"\xef" * 32 and log.lines == 2
 
 
+def test_a_key_log_of_days_keeps_the_newest_keys(monkeypatch):
+    monkeypatch.setattr(tls_keys, "MAX_KEY_LINES", 4)
+    log = KeyLog()
+    for n in range(10):
+        log.add(f"CLIENT_RANDOM {n:064x} {'cd' * 48}\n".encode())
+        log.add(f"CLIENT_RANDOM {n:064x} {'ef' * 48}\n".encode())     # the same key again: one line
+    assert log.lines == 4 and [int.from_bytes(r, "big") for r in log.keys] == [6, 7, 8, 9]
+    assert log.get((9).to_bytes(32, "big"), "CLIENT_RANDOM") == b"\xef" * 48
+
+
 def _send(dec: NativeDecrypt, seq: dict[bool, int], from_client: bool, data: bytes) -> None:
     """``data`` from one end of 10.0.0.2:40001 <-> 10.0.0.9:443, in order; its plaintext must be TLS's."""
     from sandbox.model import ACK, Segment
