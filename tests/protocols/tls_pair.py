@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import ssl
+import warnings
 from pathlib import Path
 
 from cryptography import x509
@@ -49,14 +50,15 @@ class TlsPair:
         self.keylog = keylog or folder / "keylog.txt"
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.load_cert_chain(cert, key)
-        server.maximum_version = version
         server.options |= server_options
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
         client.keylog_filename = str(self.keylog)
-        client.maximum_version = version
-        if version < ssl.TLSVersion.TLSv1_2:    # what old instruments speak: allowed here on purpose
-            server.minimum_version = client.minimum_version = version
+        with warnings.catch_warnings():          # TLS 1.0 and 1.1: what old instruments speak, on purpose
+            warnings.simplefilter("ignore", DeprecationWarning)
+            server.maximum_version = client.maximum_version = version
+            if version < ssl.TLSVersion.TLSv1_2:
+                server.minimum_version = client.minimum_version = version
         if ciphers:                      # TLS 1.2 and older: the only suite both offer
             server.set_ciphers(ciphers)
             client.set_ciphers(ciphers)
