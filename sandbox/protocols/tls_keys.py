@@ -59,7 +59,7 @@ KEY_WAIT_S = 2.0
 # long ago); ~300 MB at most.  The 16 MB a recording carries hold ~90k lines.
 MAX_KEY_LINES = 1 << 20
 
-CT_CCS, CT_ALERT, CT_HANDSHAKE, CT_APPDATA = 20, 21, 22, 23
+CT_CCS, CT_HANDSHAKE, CT_APPDATA = 20, 22, 23
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_FINISHED, HS_KEY_UPDATE = 1, 2, 20, 24
 EXT_SUPPORTED_VERSIONS, EXT_ENCRYPT_THEN_MAC = 43, 22
 HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()
@@ -556,7 +556,6 @@ class NativeDecrypt:
         self.where = where
         self.conns: OrderedDict[tuple, TlsConnection] = OrderedDict()
         self.blind: dict[str, list[int]] = {}
-        self.decrypted = 0                 # plaintext bytes handed on
         self.waiting: set[tuple] = set()   # connections holding records for their key
         self.held = 0                      # bytes the connections hold (TCP, records, handshakes, waiting)
         self._expired = -math.inf
@@ -655,7 +654,6 @@ class NativeDecrypt:
         self.waiting.clear()
 
     def _plain(self, seg: Segment, same: bool, data: bytes) -> Segment:
-        self.decrypted += len(data)
         src, sport, dst, dport = ((seg.src, seg.sport, seg.dst, seg.dport) if same
                                   else (seg.dst, seg.dport, seg.src, seg.sport))
         return Segment(t=seg.t, channel=seg.channel, transport="tls", src=src, sport=sport, dst=dst, dport=dport,
