@@ -292,9 +292,7 @@ class TlsConnection:
         self.blind: dict[str, list[int]] = {}    # why -> [records, bytes]
 
     def _blind(self, why: str, nbytes: int) -> None:
-        counts = self.blind.setdefault(why, [0, 0])
-        counts[0] += 1
-        counts[1] += nbytes
+        _tally(self.blind, why, 1, nbytes)
 
     def data(self, direction: str, data: bytes) -> list[bytes]:
         """In-order bytes of ``direction``; the plaintext of the application-data records they completed."""
@@ -364,14 +362,11 @@ class TlsConnection:
             self._blind(WHAT_UNSUPPORTED, len(body))
             return
         if side.key is None or side.pending:
-            if side.pending_bytes + len(body) > MAX_PENDING:
-                self._give_up(side)
-                self._blind(WHAT_NO_KEY, len(body))
-                side.dead = WHAT_NO_KEY
-                return
             assert self.last is not None
             side.pending.append((ctype, header, body, self.last))
             side.pending_bytes += len(body)
+            if side.pending_bytes > MAX_PENDING:
+                self._give_up(side)
             return
         self._open(direction, side, ctype, header, body, out)
 
@@ -430,13 +425,15 @@ class TlsConnection:
         for side in self.sides.values():
             if side.pending and side.pending[0][3].t < before:
                 self._give_up(side)
-                side.dead = WHAT_NO_KEY
 
     def _give_up(self, side: _Side) -> None:
-        """Records held for a key that never came: counted."""
+        """Records held for a key that is not coming: counted, and this way is not followed further."""
+        if not side.pending:
+            return
         for _, _, body, _ in side.pending:
             self._blind(WHAT_NO_KEY, len(body))
         side.pending, side.pending_bytes = [], 0
+        side.dead = WHAT_NO_KEY
 
     # -- handshake ----------------------------------------------------------------------------
     def _handshake(self, direction: str, side: _Side, data: bytes) -> None:
@@ -534,6 +531,13 @@ class TlsConnection:
         ivs = block[at:at + iv_len], block[at + iv_len:at + 2 * iv_len]
         i = 0 if direction == self.client else 1
         side.key = RecordKey(suite, self.version, keys[i], ivs[i], macs[i], self.etm)
+
+
+def _tally(counts: dict[str, list[int]], why: str, records: int, nbytes: int) -> None:
+    """Add to what could not be decrypted, by why: [records, bytes]."""
+    entry = counts.setdefault(why, [0, 0])
+    entry[0] += records
+    entry[1] += nbytes
 
 
 def _extensions(body: bytes, at: int) -> Iterator[tuple[int, bytes]]:
@@ -673,11 +677,9 @@ class NativeDecrypt:
         for side in conn.sides.values():
             conn._give_up(side)
         for why, (records, nbytes) in conn.blind.items():
-            counts = self.blind.setdefault(why, [0, 0])
-            counts[0] += records
-            counts[1] += nbytes
+            _tally(self.blind, why, records, nbytes)
         if evicted and conn.client:
-            self.blind.setdefault(WHAT_EVICTED, [0, 0])[0] += 1
+            _tally(self.blind, WHAT_EVICTED, 1, 0)
 
     def not_examined(self) -> list[NotExamined]:
         """What could not be decrypted, so far (connections still open included)."""
@@ -685,8 +687,6 @@ class NativeDecrypt:
         for conn in self.conns.values():
             if conn.tls:
                 for why, (records, nbytes) in conn.blind.items():
-                    counts = totals.setdefault(why, [0, 0])
-                    counts[0] += records
-                    counts[1] += nbytes
+                    _tally(totals, why, records, nbytes)
         return [NotExamined(where=self.where, what=why, packets=records, bytes=nbytes)
                 for why, (records, nbytes) in sorted(totals.items())]
