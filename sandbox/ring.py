@@ -19,7 +19,6 @@ from pathlib import Path
 from sandbox.captures import Capture, open_capture
 from sandbox.captures.pcapng import scan_secrets
 from sandbox.model import NotExamined, Segment
-from sandbox.protocols.tls_keys import NativeDecrypt
 from sandbox.session import CaptureSource, SourceHealth
 
 RING_NAME = re.compile(r"^(?P<stem>.+)_(?P<number>\d{5,})_(?P<time>\d{14})\.pcapng$")
@@ -48,6 +47,14 @@ def ring_members(path: Path) -> list[Path]:
     return [path]
 
 
+def ring_number(path: Path) -> int:
+    """dumpcap's number of a ring file (``STEM_NNNNN_TIME.pcapng``); ValueError for any other name."""
+    match = RING_NAME.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{Path(path).name} is not a ring file")
+    return int(match.group("number"))
+
+
 def group_rings(paths: Sequence[Path]) -> list[list[Path]]:
     """``paths`` with the files of each ring gathered where its first one stood, in ring order."""
     groups: dict[tuple[Path, str] | int, list[Path]] = {}
@@ -55,8 +62,7 @@ def group_rings(paths: Sequence[Path]) -> list[list[Path]]:
         m = RING_NAME.match(Path(path).name)
         key: tuple[Path, str] | int = (Path(path).parent, m.group("stem")) if m else i
         groups.setdefault(key, []).append(Path(path))
-    number = lambda p: int(RING_NAME.match(p.name).group("number"))   # noqa: E731
-    return [sorted(set(g), key=number) if isinstance(k, tuple) else g for k, g in groups.items()]
+    return [sorted(set(g), key=ring_number) if isinstance(k, tuple) else g for k, g in groups.items()]
 
 
 class RingReplaySource(CaptureSource):
@@ -71,13 +77,8 @@ class RingReplaySource(CaptureSource):
         self.name = ring_name(self.paths[0].parent, RING_NAME.match(self.paths[0].name).group("stem"))
 
     def _open(self) -> None:
-        secrets = [self.keylog] + [scan_secrets(p) for p in self.paths]
-        lines = dict.fromkeys(ln for s in secrets for ln in s.splitlines() if ln.strip())  # each file has them all
-        segments: Iterator[Segment] = self._chained()
-        if lines:
-            self._decrypt = NativeDecrypt(b"\n".join(lines) + b"\n", where=self.name)
-            segments = self._decrypt.follow(segments)
-        self._segments = segments
+        keys = b"\n".join([self.keylog, *(scan_secrets(p) for p in self.paths)])   # each file its own
+        self._segments = self._decrypting(self._chained(), keys)
 
     def _chained(self) -> Iterator[Segment]:
         offset = 0
@@ -118,8 +119,7 @@ class RingReplaySource(CaptureSource):
         return h
 
     def not_examined(self) -> list[NotExamined]:
-        blind = [n for cap in self.captures for n in cap.stats.not_examined(str(cap.path))]
-        return blind + (self._decrypt.not_examined() if self._decrypt is not None else [])
+        return [n for cap in self.captures for n in cap.stats.not_examined(str(cap.path))] + self._not_decrypted()
 
     def capture_errors(self) -> list[str]:
         return [e for cap in self.captures for e in cap.errors]

@@ -117,11 +117,18 @@ class CaptureSource:
         self._capture = capture = open_capture(self.path, follow=self.follow)
         segments: Iterator[Segment | None] = iter(capture)
         if not self.follow:
-            keylog = b"\n".join(k for k in (self.keylog, capture.tls_secrets) if k)   # before it is read
-            if keylog:
-                self._decrypt = NativeDecrypt(keylog + b"\n", where=self.name)
-                segments = self._decrypt.follow(segments)
+            segments = self._decrypting(segments, b"\n".join([self.keylog, capture.tls_secrets]))  # before it is read
         self._segments = segments
+
+    def _decrypting(self, segments: Iterator[Segment], keylog: bytes) -> Iterator[Segment]:
+        """``segments`` with the TLS plaintext ``keylog`` (NSS key log lines) opens joined in."""
+        if not keylog.strip():
+            return segments
+        self._decrypt = NativeDecrypt(keylog + b"\n", where=self.name)
+        return self._decrypt.follow(segments)
+
+    def _not_decrypted(self) -> list[NotExamined]:
+        return self._decrypt.not_examined() if self._decrypt is not None else []
 
     @property
     def channel(self) -> str:
@@ -190,7 +197,7 @@ class CaptureSource:
 
     def not_examined(self) -> list[NotExamined]:
         blind = self._capture.stats.not_examined(self.name) if self._capture is not None else []
-        return blind + (self._decrypt.not_examined() if self._decrypt is not None else [])
+        return blind + self._not_decrypted()
 
     def capture_errors(self) -> list[str]:
         return list(self._capture.errors) if self._capture is not None else []

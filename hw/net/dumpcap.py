@@ -27,22 +27,13 @@ from pathlib import Path
 
 from hw.net.procs import STOP_TIMEOUT_S, spawn, stop
 from hw.tap import TapError
+from sandbox.ring import ring_files, ring_number
 
 BUFFER_MB = 256          # kernel capture buffer: ~2 s of a saturated 1 Gbit/s link
 START_TIMEOUT_S = 20.0   # dumpcap opens the interface and writes its header well within this
 SETTLE_S = 0.3           # before stopping: the kernel hands dumpcap the last packets in flight
 SHB_MIN = 28             # a complete Section Header Block: dumpcap has started writing
 KEYS_POLL_S = 0.25       # how often a ring's key timeline looks at the key log and the newest file
-
-
-def ring_number(path: Path) -> int:
-    """dumpcap's number of a ring file (``STEM_NNNNN_TIME.pcapng``)."""
-    from sandbox.ring import RING_NAME
-
-    match = RING_NAME.match(path.name)
-    if match is None:
-        raise ValueError(f"{path.name} is not a ring file")
-    return int(match.group("number"))
 
 
 class KeyTimeline:
@@ -138,8 +129,6 @@ class Dumpcap:
         """The recording's files: the one file, or the ring's in order."""
         if self.ring is None:
             return [self.out] if self.out.exists() else []
-        from sandbox.ring import ring_files
-
         return ring_files(self.out.parent, self.out.stem)
 
     def start(self) -> None:
