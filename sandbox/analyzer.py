@@ -22,6 +22,7 @@ import queue
 from collections.abc import Sequence
 from typing import Any
 
+from sandbox.bytes_ring import RING_MIN, BytesRing, InRing
 from sandbox.correlate import Correlator
 from sandbox.decode import expand
 from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
@@ -176,7 +177,7 @@ class Analyzer:
         return self.correlator.findings()
 
 
-def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str], parent: int) -> None:
+def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: Sequence[str], parent: int) -> None:
     reuse_freed_memory()
     analyzer = Analyzer(indexes, allow)
     try:
@@ -189,7 +190,9 @@ def _serve(requests: Any, conn: Any, indexes: Sequence, allow: Sequence[str], pa
                 continue
             if op == "batch":
                 for item in arg:
-                    if isinstance(item, Payload):
+                    if isinstance(item, InRing):
+                        analyzer.payload(ring.take(item))
+                    elif isinstance(item, Payload):
                         analyzer.payload(item)
                     elif isinstance(item, Unfolded):
                         analyzer.match(item)
@@ -219,11 +222,12 @@ class AnalyzerProcess:
         # answers come back on a pipe.
         self._requests = ctx.Queue(maxsize=QUEUED_BATCHES)
         self._conn, child = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, args=(self._requests, child, indexes, list(allow), os.getpid()),
-                                 daemon=True, name="sandbox-analyzer")
+        self._ring = BytesRing()       # large payloads' bytes go this way (see sandbox.bytes_ring)
+        self._proc = ctx.Process(target=_serve, args=(self._requests, child, self._ring, indexes, list(allow),
+                                                      os.getpid()), daemon=True, name="sandbox-analyzer")
         self._proc.start()
         child.close()
-        self._batch: list[Payload | Unfolded | Observation] = []
+        self._batch: list[Payload | InRing | Unfolded | Observation] = []
         self._batch_bytes = 0
         self.notes: list[str] = []
         self.payloads = 0
@@ -246,7 +250,8 @@ class AnalyzerProcess:
             self._batch.append(unfolded)
             self._batch_bytes += unfolded.size
         else:
-            self._batch.append(payload)
+            in_ring = self._ring.put(payload) if len(payload.data) >= RING_MIN else None
+            self._batch.append(in_ring or payload)
             self._batch_bytes += len(payload.data)
         if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_ITEMS:
             self._flush()
@@ -330,3 +335,4 @@ class AnalyzerProcess:
         self._requests.cancel_join_thread()
         self._requests.close()
         self._conn.close()
+        self._ring.close()

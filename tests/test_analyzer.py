@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.analyzer import MAX_UNEXAMINED_ROWS, OTHER_FLOWS, Analyzer, AnalyzerProcess, Unexamined
+from sandbox.bytes_ring import RING_MIN
 from sandbox.decode.limits import DECODE_LIMIT, LimitHit
 from sandbox.index import build_index
 from sandbox.model import Observation, Payload
@@ -96,6 +97,32 @@ def test_payloads_the_reading_side_unfolds_give_what_the_worker_would(tmp_path, 
     assert got == want
     assert (two.notes, two.payloads, two.views, two.not_examined) == (one.notes, one.payloads, one.views,
                                                                        one.not_examined)
+
+
+def test_large_payloads_cross_in_the_shared_ring_and_are_matched_as_in_one_process(tmp_path):
+    """Payloads of a MB and more go through the shared ring (``sandbox.bytes_ring``), several held at
+    once, the ring's wrap included; the findings are those of one process."""
+    import gzip
+
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    index = build_index(run_dir, cache_dir=tmp_path)
+    fastq = gzip.decompress(next(Path(run_dir).rglob("*_R1_001.fastq.gz")).read_bytes())[:300_000]
+    payloads = [Payload(os.urandom(size) + fastq + os.urandom(1000), ("tcp", "http/1.1 PUT /x"),
+                        f"tcp 10.0.0.2:{5000 + n} > 203.0.113.9:80", "out", float(n), float(n) + 0.5,
+                        destination="upload.example", stream_offset=0)
+                for n, size in enumerate([RING_MIN, 40 << 20, 70 << 20, 3 << 20, 50 << 20])]
+    one, two = Analyzer([index]), AnalyzerProcess([index])
+    try:
+        for p in payloads:
+            one.payload(p)
+            two.payload(p)
+            two.changed()     # the worker has taken it: the next one finds the room it left
+        assert two._ring._head > sum(len(p.data) for p in payloads)      # all went by the ring, past its wrap
+        want, got = one.finish([]), two.finish([])
+    finally:
+        two.close()
+    assert sum(f.kind == "run-bytes" for f in want) == len(payloads)
+    assert got == want
 
 
 def test_worker_death_is_an_error_not_a_clean_verdict(tmp_path):
