@@ -179,9 +179,7 @@ class Correlator:
         if len(view.data) <= wn.SPAN:  # one pass (most views): its arrays as they are
             hashes, qpos = wn.winnow(view.data)
         else:
-            parts = list(wn.iter_views(view.data))
-            hashes = np.concatenate([h for h, _ in parts])
-            qpos = np.concatenate([p for _, p in parts]).astype(np.int64)
+            hashes, qpos = wn.view_fingerprints(view.data)
         if not len(hashes):
             return
         for ix in self.indexes:

@@ -16,7 +16,9 @@ numpy definition every result is tested against.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -42,6 +44,9 @@ SPAN = CHUNK + GUARANTEE - 1  # bytes per pass: consecutive passes share GUARANT
 # repeating with a period of P bytes one per P (periods up to 8 are low information); a pass with
 # more (crafted input) is run again with room for all of them.
 ROOM_BYTES_PER_FINGERPRINT = 8
+# A view of at least this many passes is winnowed on up to MAX_THREADS threads at once.
+PARALLEL_MIN_PASSES = 4
+MAX_THREADS = 4
 
 if (_kernels.K, _kernels.W, _kernels.POS_BITS, _kernels.PERIODS, _kernels.BREAKS_P1, _kernels.BREAKS) != (
         K, W, POS_BITS, len(LOW_INFO_PERIODS), LOW_INFO_MISMATCHES[1], LOW_INFO_MISMATCHES[2]):
@@ -158,15 +163,29 @@ def fingerprints(blocks: Iterable[bytes]) -> tuple[np.ndarray, np.ndarray, int]:
     return h, off, w.length
 
 
-def iter_views(data: bytes) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Fingerprints of one in-memory view, pass by pass (offsets are view offsets; a fingerprint on
-    the seam of two passes may come twice)."""
+def view_fingerprints(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Fingerprints of one in-memory view of any length: (hashes uint64, view offsets int64; a
+    fingerprint on the seam of two passes may come twice).  Its passes are winnowed side by side
+    (the kernel runs without the GIL): the last body piece of an upload, matched after the upload's
+    last byte, is what a finding waits for."""
     view = memoryview(data)
-    start = 0
-    while True:
-        piece = view[start: start + SPAN]
-        h, pos = winnow(piece)
-        yield h, pos + start
-        if start + len(piece) >= len(data):
-            return
-        start += CHUNK
+    starts = range(0, max(len(data) - GUARANTEE + 1, 1), CHUNK)
+    if len(starts) < PARALLEL_MIN_PASSES:
+        parts = [winnow(view[s: s + SPAN]) for s in starts]
+    else:
+        parts = list(_pool().map(lambda s: winnow(view[s: s + SPAN]), starts))
+    return (np.concatenate([h for h, _ in parts]),
+            np.concatenate([pos + s for (_, pos), s in zip(parts, starts, strict=True)]))
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the passes of large views, made on first use in each process (a pool inherited
+    through fork has no threads behind it)."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=min(MAX_THREADS, os.cpu_count() or 1),
+                                                 thread_name_prefix="winnow"))
+    return _POOL[1]

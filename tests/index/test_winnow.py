@@ -103,3 +103,23 @@ def test_streaming_seams_equal_whole_stream_oracle():
             break
     assert set(zip(h.tolist(), off.tolist(), strict=True)) == want and len(h) == len(want)
     assert np.all(np.diff(off.astype(np.int64)) > 0)
+
+
+def test_a_view_winnowed_on_threads_is_winnowed_pass_by_pass():
+    """Large views' passes run side by side; what comes out is each pass's fingerprints in order,
+    whatever the length (a pass boundary a byte either side, one pass short of parallel, many)."""
+    data = _random(6 * wn.CHUNK + 3000, 12)
+    for n in (wn.SPAN + 1, 2 * wn.CHUNK + wn.GUARANTEE - 1, 2 * wn.CHUNK + wn.GUARANTEE,
+              (wn.PARALLEL_MIN_PASSES - 1) * wn.CHUNK + 300, len(data)):
+        view = data[:n]
+        hs, ps, start = [], [], 0
+        while True:          # the passes one after another: every CHUNK bytes until one reaches the end
+            h, p = wn.winnow(view[start:start + wn.SPAN])
+            hs.append(h)
+            ps.append(p + start)
+            if start + wn.SPAN >= n:
+                break
+            start += wn.CHUNK
+        h, p = wn.view_fingerprints(view)
+        assert np.array_equal(h, np.concatenate(hs)) and np.array_equal(p, np.concatenate(ps)), n
+        assert p.dtype == np.int64
