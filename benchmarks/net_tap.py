@@ -5,8 +5,10 @@ Prints: upload MB/s through mitmproxy alone, through the tap recording only, and
 analysing live, with the overhead against mitmproxy alone (target at most 10%); whether the recording is
 complete at that rate (dumpcap's drops, and the client's TCP stream in the pcapng without a hole);
 how long after the upload's last byte the leak it ends with is in the store (the unfavourable case:
-the run data comes last, after MB of other bytes the correlator must get through first); and the
-same for a small leak on an idle rig (target under 1 s).
+the run data comes last, after MB of other bytes the correlator must get through first); the same
+for a small leak on an idle rig, and for a leak ending a body of exactly one body piece (64 MB: the
+session hands a body over in pieces, so all of that one is matched after its last byte); target
+under 1 s.
 
     .venv/bin/python benchmarks/net_tap.py [--mb 200] [--rounds 5] [--rate 125M] [--record-dir /dev/shm]
 
@@ -46,6 +48,7 @@ from hw.net.ca import ensure_ca  # noqa: E402
 from hw.net.mitm import STREAM_LARGE_BODIES, mitmdump  # noqa: E402
 from hw.net.tap import NetTap  # noqa: E402
 from sandbox.captures import open_capture  # noqa: E402
+from sandbox.protocols.sinks import MAX_BODY_PIECE  # noqa: E402
 from sandbox.simulate import ensure_demo  # noqa: E402
 from tests.hw.net.servers import https_sink, make_pki  # noqa: E402
 
@@ -201,6 +204,10 @@ def main() -> None:
         f.write(leak)
     small = tmp / "small.fastq"
     small.write_bytes(leak)
+    one_piece = tmp / "one-piece.bin"      # the leak ends a body of exactly one piece: all of it waits
+    with open(one_piece, "wb") as f:
+        f.write(rng.integers(0, 256, MAX_BODY_PIECE - len(leak), dtype=np.uint8).tobytes())
+        f.write(leak)
     size_mb = body.stat().st_size / 1e6
     print(f"recordings in {records}: the disk under it writes {disk_write_rate(records):.0f} MB/s sustained")
     print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {os.cpu_count()} cores, "
@@ -275,6 +282,14 @@ def main() -> None:
         _, t_small = upload(small, f"{url}/small", port_rig, ca)
         quick = finding_latency(db, "PUT /small", t_small)
         print(f"  small leak on an idle rig in the store {quick:+.2f} s after its last byte  (target < 1 s)")
+        pieces = []
+        for i in range(args.rounds):
+            time.sleep(1)
+            _, t_piece = upload(one_piece, f"{url}/piece{i}", port_rig, ca, args.rate)
+            pieces.append(finding_latency(db, f"PUT /piece{i}", t_piece))
+        print(f"  leak ending a {MAX_BODY_PIECE >> 20} MB body (one body piece, all matched after its last byte) in "
+              f"the store {statistics.median(pieces):+.2f} s after its last byte (median; rounds "
+              + " ".join(f"{x:.2f}" for x in pieces) + ")")
     finally:
         rig.send_signal(signal.SIGTERM)
         rig.wait(WAIT_S)
