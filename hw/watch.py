@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hw.tap import Tap, TapError
-from sandbox.analyzer import Analyzer, AnalyzerProcess
+from sandbox.analyzer import Analyzer, AnalyzerProcess, reuse_freed_memory
 from sandbox.engine import Engine
 from sandbox.model import NotExamined
 from sandbox.report.profile import Profile
@@ -33,8 +33,10 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
     """
     profile = (profile or Profile()).with_cli_allowed(allow)   # one allow-list: --allow and the profile's
     allow = profile.allow_list
-    # the analyzer worker is forked first, while this process has no other thread
-    analyzer = AnalyzerProcess(indexes, allow) if jobs > 1 else Analyzer(indexes, allow)
+    # the analyzer worker is forked first, while this process has no other thread; both keep the
+    # memory a large body piece passes through (joined, handed over, matched) for the next one
+    reuse_freed_memory()
+    analyzer = AnalyzerProcess(indexes, allow, warm=True) if jobs > 1 else Analyzer(indexes, allow)
     started: list[Tap] = []
 
     def stop_taps() -> None:

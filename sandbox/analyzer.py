@@ -44,6 +44,7 @@ OTHER_FLOWS = "(other flows)"
 # pages for each (zeroed, faulted in) cost the worker ~10% of its time.  Memory held is the peak.
 HEAP_REUSE_BYTES = 256 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+WARM_HEAP_BYTES = 192 << 20     # what matching one 64 MB body piece allocates at once, about
 
 
 def reuse_freed_memory() -> None:
@@ -55,6 +56,13 @@ def reuse_freed_memory() -> None:
         return      # not glibc (musl, macOS): its own allocator, its own habits
     mallopt(_M_MMAP_THRESHOLD, HEAP_REUSE_BYTES)
     mallopt(_M_TRIM_THRESHOLD, HEAP_REUSE_BYTES)
+
+
+def warm_heap() -> None:
+    """Fault in the heap a large payload is matched in (its bytes, their lower-cased copy, the
+    collapsed view): glibc keeps it once freed (``reuse_freed_memory``)."""
+    blocks = [bytearray(WARM_HEAP_BYTES // 3) for _ in range(3)]
+    del blocks
 
 
 def limit_observation(payload: Payload, hit: LimitHit, bytes_out: int) -> Observation:
@@ -177,8 +185,12 @@ class Analyzer:
         return self.correlator.findings()
 
 
-def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: Sequence[str], parent: int) -> None:
+def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: Sequence[str], parent: int,
+           warm: bool) -> None:
     reuse_freed_memory()
+    if warm:
+        ring.warm()
+        warm_heap()
     analyzer = Analyzer(indexes, allow)
     try:
         while True:
@@ -216,7 +228,9 @@ def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: 
 class AnalyzerProcess:
     """An Analyzer in a forked worker; calls are batched one way, answers come back on request."""
 
-    def __init__(self, indexes: Sequence, allow: Sequence[str] = ()):
+    def __init__(self, indexes: Sequence, allow: Sequence[str] = (), warm: bool = False):
+        """``warm``: the worker touches the memory a large payload needs before it is asked anything
+        (a live session: its first leak is found as soon as the later ones)."""
         ctx = mp.get_context("fork")  # the indexes (memory-mapped) are inherited, not pickled
         # Requests go through a bounded queue (its feeder thread writes while we read on);
         # answers come back on a pipe.
@@ -224,7 +238,7 @@ class AnalyzerProcess:
         self._conn, child = ctx.Pipe(duplex=False)
         self._ring = BytesRing()       # large payloads' bytes go this way (see sandbox.bytes_ring)
         self._proc = ctx.Process(target=_serve, args=(self._requests, child, self._ring, indexes, list(allow),
-                                                      os.getpid()), daemon=True, name="sandbox-analyzer")
+                                                      os.getpid(), warm), daemon=True, name="sandbox-analyzer")
         self._proc.start()
         child.close()
         self._batch: list[Payload | InRing | Unfolded | Observation] = []

@@ -69,6 +69,14 @@ class BytesRing:
             self._tail = int.from_bytes(freed[-_END:], "little")
 
     # -- the worker's end ---------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Fault every page in now (fresh pages cost ~1-3 ms per MB here), so the first large payload
+        of a live session is as quick as the next ones.  Reads only: the session may be putting bytes
+        in meanwhile."""
+        mem = self._mem
+        for at in range(0, self.size, mmap.PAGESIZE):
+            mem[at]
+
     def take(self, item: InRing) -> Payload:
         """The payload with its bytes back; their place in the ring is free from now on."""
         payload = dataclasses.replace(item.payload, data=self._mem[item.at:item.at + item.size])

@@ -75,3 +75,15 @@ def test_the_callers_payload_keeps_its_bytes():
         assert ring.take(item).data == p.data      # one process can be both ends
     finally:
         ring.close()
+
+
+def test_warming_the_ring_keeps_what_is_in_it():
+    """The worker warms the ring while the session may already have put a payload there."""
+    ring = BytesRing(1 << 20)
+    try:
+        data = os.urandom(300_000)
+        item = ring.put(_payload(data))
+        ring.warm()
+        assert ring.take(item).data == data
+    finally:
+        ring.close()
