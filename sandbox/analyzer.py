@@ -22,7 +22,7 @@ import queue
 from collections.abc import Sequence
 from typing import Any
 
-from sandbox.bytes_ring import RING_MIN, BytesRing, InRing
+from sandbox.bytes_ring import RING_MIN, BytesRing, dumps, loads
 from sandbox.correlate import Correlator
 from sandbox.decode import expand
 from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
@@ -200,11 +200,11 @@ def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: 
                 if os.getppid() != parent:
                     return      # the session was killed: nobody will ask for the findings
                 continue
+            if op == "ringed":
+                op, arg = "batch", loads(arg, ring)
             if op == "batch":
                 for item in arg:
-                    if isinstance(item, InRing):
-                        analyzer.payload(ring.take(item))
-                    elif isinstance(item, Payload):
+                    if isinstance(item, Payload):
                         analyzer.payload(item)
                     elif isinstance(item, Unfolded):
                         analyzer.match(item)
@@ -236,13 +236,14 @@ class AnalyzerProcess:
         # answers come back on a pipe.
         self._requests = ctx.Queue(maxsize=QUEUED_BATCHES)
         self._conn, child = ctx.Pipe(duplex=False)
-        self._ring = BytesRing()       # large payloads' bytes go this way (see sandbox.bytes_ring)
+        self._ring = BytesRing()       # large bytes go this way (see sandbox.bytes_ring)
         self._proc = ctx.Process(target=_serve, args=(self._requests, child, self._ring, indexes, list(allow),
                                                       os.getpid(), warm), daemon=True, name="sandbox-analyzer")
         self._proc.start()
         child.close()
-        self._batch: list[Payload | InRing | Unfolded | Observation] = []
+        self._batch: list[Payload | Unfolded | Observation] = []
         self._batch_bytes = 0
+        self._batch_large = False       # bytes in it for the ring (see sandbox.bytes_ring)
         self.notes: list[str] = []
         self.payloads = 0
         self.views = 0
@@ -263,10 +264,11 @@ class AnalyzerProcess:
             unfolded = unfold(payload)
             self._batch.append(unfolded)
             self._batch_bytes += unfolded.size
+            self._batch_large |= any(len(v.data) >= RING_MIN for v in unfolded.views)
         else:
-            in_ring = self._ring.put(payload) if len(payload.data) >= RING_MIN else None
-            self._batch.append(in_ring or payload)
+            self._batch.append(payload)
             self._batch_bytes += len(payload.data)
+        self._batch_large |= len(payload.data) >= RING_MIN
         if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_ITEMS:
             self._flush()
 
@@ -303,8 +305,8 @@ class AnalyzerProcess:
 
     def _flush(self) -> None:
         if self._batch:
-            self._send(("batch", self._batch))
-            self._batch, self._batch_bytes = [], 0
+            self._send(("ringed", dumps(self._batch, self._ring)) if self._batch_large else ("batch", self._batch))
+            self._batch, self._batch_bytes, self._batch_large = [], 0, False
 
     def _send(self, message: tuple) -> None:
         while True:
