@@ -11,6 +11,10 @@ session hands a body over in pieces, so all of that one is matched after its las
 under 1 s.
 
     .venv/bin/python benchmarks/net_tap.py [--mb 200] [--rounds 5] [--rate 125M] [--record-dir /dev/shm]
+                                           [--content random|ndjson]
+
+``--content ndjson`` puts telemetry text before the run data instead of random bytes: text is the
+analysis' slower case (its decoders look into it).
 
 The recordings go to a temporary directory on the disk by default, and the disk's sustained write rate
 is measured and printed first: a rig whose disk writes slower than the instrument sends cannot keep
@@ -81,6 +85,21 @@ def upload(path: Path, url: str, port: int, ca: Path, rate: str = "") -> tuple[f
                     "--cacert", str(ca), *(["--limit-rate", rate] if rate else []), url], check=True, timeout=WAIT_S)
     t1 = time.monotonic()
     return t1 - t0, time.time()
+
+
+def filler(rng: np.random.Generator, size: int, content: str) -> bytes:
+    """``size`` bytes of random data, or of NDJSON telemetry an instrument could send (numbers vary)."""
+    if content == "random":
+        return rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    lines, n = [], 0
+    cycles, tiles, temps = rng.integers(1, 320, size // 100), rng.integers(1101, 2119, size // 100), rng.normal(30, 2, size // 100)
+    while n < size:
+        i = len(lines) % len(cycles)
+        line = (f'{{"seq":{len(lines)},"state":"Running","cycle":{cycles[i]},"tile":{tiles[i]},'
+                f'"temp":{temps[i]:.3f},"fluidics":"ok"}}\n').encode()
+        lines.append(line)
+        n += len(line)
+    return b"".join(lines)[:size]
 
 
 def store_rows(db: Path, sql: str) -> list[tuple]:
@@ -186,6 +205,9 @@ def main() -> None:
     ap.add_argument("--record-dir", type=Path, default=None,
                     help="where the recordings go (default: a temporary directory on the disk; /dev/shm: apart "
                     "from the disk)")
+    ap.add_argument("--content", choices=("random", "ndjson"), default="random",
+                    help="what comes before the run data: random bytes (incompressible, an archive or an image) or "
+                    "NDJSON telemetry lines (text: the analysis' slower case)")
     ap.add_argument("--keep", action="store_true", help="keep the recordings, store and logs (their directory is printed)")
     args = ap.parse_args()
     run_dir, _ = ensure_demo(ROOT / "captures" / "demo")
@@ -200,17 +222,17 @@ def main() -> None:
     rng = np.random.default_rng(11)
     with open(body, "wb") as f:        # other bytes first, the run data last: the unfavourable case
         for _ in range(args.mb):
-            f.write(rng.integers(0, 256, 1 << 20, dtype=np.uint8).tobytes())
+            f.write(filler(rng, 1 << 20, args.content))
         f.write(leak)
     small = tmp / "small.fastq"
     small.write_bytes(leak)
     one_piece = tmp / "one-piece.bin"      # the leak ends a body of exactly one piece: all of it waits
     with open(one_piece, "wb") as f:
-        f.write(rng.integers(0, 256, MAX_BODY_PIECE - len(leak), dtype=np.uint8).tobytes())
+        f.write(filler(rng, MAX_BODY_PIECE - len(leak), args.content))
         f.write(leak)
     size_mb = body.stat().st_size / 1e6
     print(f"recordings in {records}: the disk under it writes {disk_write_rate(records):.0f} MB/s sustained")
-    print(f"upload: {size_mb:.0f} MB over HTTPS (curl -T), mitmproxy 11 on loopback, {os.cpu_count()} cores, "
+    print(f"upload: {size_mb:.0f} MB of {args.content} over HTTPS (curl -T), mitmproxy 11 on loopback, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; {args.rounds} rounds, interleaved; "
           f"{'client limited to ' + args.rate + 'B/s' if args.rate else 'no rate limit'}")
     conf = tmp / "ca"
