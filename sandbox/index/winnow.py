@@ -182,10 +182,11 @@ _POOL: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def _pool() -> ThreadPoolExecutor:
-    """Threads for the passes of large views, made on first use in each process (a pool inherited
-    through fork has no threads behind it)."""
+    """Threads for the passes of large views (as many as the cores this process may use, up to
+    ``MAX_THREADS``), made on first use in each process: a pool inherited through fork has no
+    threads behind it."""
     global _POOL
     if _POOL is None or _POOL[0] != os.getpid():
-        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=min(MAX_THREADS, os.cpu_count() or 1),
-                                                 thread_name_prefix="winnow"))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=min(MAX_THREADS, cores), thread_name_prefix="winnow"))
     return _POOL[1]
