@@ -251,6 +251,7 @@ class AnalyzerProcess:
         self.not_examined: list[NotExamined] = []  # as of the last changed() or finish()
         self._asked: float | None = None      # the mark of a changed() question not answered yet
         self._answered = -math.inf            # the mark of the last one answered
+        self._unasked = 0                     # payload bytes sent since the last question
 
     @property
     def pid(self) -> int:
@@ -285,14 +286,21 @@ class AnalyzerProcess:
         for the answer (None: until it comes); one not in by then comes with a later call, so a live
         session reads on while the worker works through a large payload instead of stopping with it."""
         if self._asked is None:
-            self._flush()
-            self._send(("changed", None))
-            self._asked = mark
+            self._question(mark)
         findings: list[Finding] = []
         if wait is None or self._conn.poll(wait):
             findings, self.not_examined = self._receive()
             self._answered, self._asked = self._asked, None
+            if wait is not None and self._batch_bytes + self._unasked >= RING_MIN:
+                # a large piece sent since that question: asked about now, not at the caller's next
+                # tick, so its findings come as soon as the worker is through it (small work waits)
+                self._question(mark)
         return findings, self._answered
+
+    def _question(self, mark: float) -> None:
+        self._flush()
+        self._send(("changed", None))
+        self._asked, self._unasked = mark, 0
 
     def answered(self) -> bool:
         """Whether the answer to a changed() question has come: a live session collects it at once."""
@@ -306,6 +314,7 @@ class AnalyzerProcess:
     def _flush(self) -> None:
         if self._batch:
             self._send(("ringed", dumps(self._batch, self._ring)) if self._batch_large else ("batch", self._batch))
+            self._unasked += self._batch_bytes
             self._batch, self._batch_bytes, self._batch_large = [], 0, False
 
     def _send(self, message: tuple) -> None:

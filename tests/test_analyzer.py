@@ -67,6 +67,48 @@ def test_a_busy_worker_answers_later_saying_what_its_answer_covers(tmp_path):
     assert Analyzer([index]).changed(5.0) == ([], 5.0) and not Analyzer([index]).answered()
 
 
+def test_what_was_sent_while_a_question_waited_is_asked_about_when_its_answer_comes(tmp_path):
+    """A live session asks every quarter second; a large piece handed over while the worker answers
+    an earlier question is asked about as soon as that answer comes, not a quarter second later
+    (small work waits for the next tick: a store written at every answer would cost more)."""
+    import gzip
+
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    index = build_index(run_dir, cache_dir=tmp_path)
+    fastq = gzip.decompress(next(Path(run_dir).rglob("*_R1_001.fastq.gz")).read_bytes())[:300_000]
+    flow = "tcp 10.0.0.2:5000 > 203.0.113.9:80"
+    analyzer = AnalyzerProcess([index])
+
+    def answer() -> tuple[list, float]:
+        deadline = time.monotonic() + 120
+        while not analyzer.answered() and time.monotonic() < deadline:   # what a live session polls
+            time.sleep(0.01)
+        return analyzer.changed(math.inf, wait=0)
+
+    try:
+        analyzer.payload(Payload(os.urandom(16 << 20), ("tcp", "http/1.1 PUT /a"), flow, "out", 1.0, 2.0,
+                                 destination="upload.example", stream_offset=0))
+        assert analyzer.changed(1.0, wait=0) == ([], -math.inf)
+        analyzer.payload(Payload(os.urandom(RING_MIN) + fastq, ("tcp", "http/1.1 PUT /b"), flow, "out", 3.0, 4.0,
+                                 destination="upload.example", stream_offset=16 << 20))
+        findings, upto = answer()                   # the first question's answer: the random bytes only
+        assert upto == 1.0 and not findings
+        findings, upto = answer()                   # the leak: asked about when that answer came
+        assert upto == math.inf and "run-bytes" in {f.kind for f in findings}
+        time.sleep(0.2)
+        assert not analyzer.answered()              # nothing sent since: nothing more asked
+        analyzer.payload(Payload(os.urandom(16 << 20), ("tcp", "http/1.1 PUT /c"), flow, "out", 5.0, 6.0,
+                                 destination="upload.example", stream_offset=0))
+        analyzer.changed(6.0, wait=0)
+        analyzer.payload(Payload(b"small" * 100, ("tcp", "http/1.1 PUT /d"), flow, "out", 7.0, 8.0,
+                                 destination="upload.example", stream_offset=0))
+        assert answer()[1] == 6.0
+        time.sleep(0.2)
+        assert not analyzer.answered()              # small work waits for the caller's next question
+    finally:
+        analyzer.close()
+
+
 def test_payloads_the_reading_side_unfolds_give_what_the_worker_would(tmp_path, monkeypatch):
     """A worker that fell behind (its queue full) gets payloads unfolded by the reading side: the
     findings, notes, not_examined rows and counts are those of one process."""
