@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -73,6 +74,10 @@ def test_uploads_through_the_proxy_are_found_live_and_the_recording_replays_the_
         r = requests.put(f"https://localhost:{cloud_port}/chunked", data=chunks(), proxies=proxies, verify=ca,
                          headers={"content-encoding": "gzip"}, timeout=60)
         assert r.status_code == 200
+        # a body of several MB: handed to the analyzer worker through the shared ring (sandbox.bytes_ring)
+        big = os.urandom(3 << 20) + gzip.decompress(fastq)
+        r = requests.put(f"https://localhost:{cloud_port}/big", data=big, proxies=proxies, verify=ca, timeout=60)
+        assert r.status_code == 200
         wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3"), "a live high finding", proc)
     finally:
         _, err = end(proc)
@@ -82,6 +87,7 @@ def test_uploads_through_the_proxy_are_found_live_and_the_recording_replays_the_
     kinds = {(f["kind"], tuple(f["samples"])) for f in live["findings"]}
     assert ("run-bytes", ("PT9936-T1",)) in kinds or any(k == "run-bytes" for k, _ in kinds)
     assert any("PT5698-N1" in s for _, s in kinds)
+    assert any("PUT /big" in str(f["chain"]) for f in live["findings"] if f["kind"] == "run-bytes")
     assert not (rec / "tls-keys.log").exists()          # the keys are inside the recording now
     code, again = replay(rec / "net.pcapng", run_dir, tmp_path, *ALLOW)
     assert code == 1
