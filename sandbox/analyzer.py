@@ -191,6 +191,8 @@ def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: 
     if warm:
         ring.warm()
         warm_heap()
+        for index in indexes:
+            index.prepare()
     analyzer = Analyzer(indexes, allow)
     try:
         while True:
@@ -229,8 +231,9 @@ class AnalyzerProcess:
     """An Analyzer in a forked worker; calls are batched one way, answers come back on request."""
 
     def __init__(self, indexes: Sequence, allow: Sequence[str] = (), warm: bool = False):
-        """``warm``: the worker touches the memory a large payload needs before it is asked anything
-        (a live session: its first leak is found as soon as the later ones)."""
+        """``warm``: the worker builds the indexes' lookup structures and touches the memory a large
+        payload needs before it is asked anything (a live session: its first leak is found as soon
+        as the later ones)."""
         ctx = mp.get_context("fork")  # the indexes (memory-mapped) are inherited, not pickled
         # Requests go through a bounded queue (its feeder thread writes while we read on);
         # answers come back on a pipe.

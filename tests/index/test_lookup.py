@@ -168,3 +168,19 @@ def test_fingerprints_no_hit(gen_index):
     q = np.setdiff1d(np.random.default_rng(2).integers(0, 2**64 - 1, 70_000, dtype=np.uint64), fp)
     hit, lo, hi = gen_index.lookup_fingerprints(q)
     assert hit.shape == lo.shape == hi.shape == (0,)
+
+
+def test_a_prepared_index_has_its_lookup_structures_and_answers_the_same(gen_index):
+    """A live session prepares its indexes before the first payload; lookups are unchanged."""
+    fresh = replace(gen_index)
+    assert fresh._fp_dir is None and fresh._km_dir is None
+    fresh.prepare()
+    assert fresh._fp_dir is not None and fresh._km_dir is not None
+    rng = np.random.default_rng(6)
+    fp, km = np.asarray(fresh.fp_hash), np.asarray(fresh.km)
+    q = np.concatenate([fp[rng.integers(0, len(fp), 2_000)], rng.integers(0, 2**63, 2_000, dtype=np.uint64)])
+    other = replace(gen_index)
+    for got, want in zip(fresh.lookup_fingerprints(q), other.lookup_fingerprints(q), strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(fresh.lookup_kmers(km[:3000]), other.lookup_kmers(km[:3000]), strict=True):
+        np.testing.assert_array_equal(got, want)
