@@ -21,7 +21,7 @@ from sandbox.protocols import tls_keys
 from sandbox.session import CaptureSource
 from sandbox.tls_inline import InlineDecryptingSource
 from tests.protocols.test_tls_replay import BODY, SOCKS5_OPENING, _smtp, _through_socks
-from tests.protocols.tls_pair import TlsPair
+from tests.protocols.tls_pair import TlsPair, https_exchange
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 
@@ -100,12 +100,8 @@ def _https(tmp: Path, version: ssl.TLSVersion, mss: int = 1460, connections: int
         for n in range(connections):
             pair = TlsPair(tmp / f"tls{n}", version, host="cloud.example", keylog=keylog)
             c = TcpConversation(w, ("10.0.0.2", 40001 + n), ("10.0.0.7", 443), t0=1.0 + n, mss=mss)
-            for from_client, flight in pair.handshake():
-                c.send(flight, from_client=from_client)
-            c.send(pair.seal(b"PUT /up HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: %d\r\n\r\n" % len(BODY)
-                             + BODY))
-            c.send(pair.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False), from_client=False)
-            c.close()
+            https_exchange(c, pair, b"PUT /up HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: %d\r\n\r\n"
+                           % len(BODY) + BODY)
     return as_pcapng(pcap), keylog
 
 

@@ -14,7 +14,7 @@ from sandbox.captures.writer import PcapWriter, TcpConversation, udp
 from sandbox.model import Observation, Payload
 from sandbox.protocols import Dissector
 from sandbox.replay import replay
-from tests.protocols.tls_pair import TlsPair
+from tests.protocols.tls_pair import TlsPair, https_exchange
 
 CLIENT, INSTRUMENT = "10.0.0.2", "10.9.0.5"
 CHUNKED_JPEG_SHA256 = "526097ea6a3e4df6bfe0b2a5960a5408911c70cee167b34d943420f4a9e38060"   # tshark --export-objects
@@ -199,11 +199,7 @@ def test_tls_on_port_8443_is_decrypted_and_the_upload_inside_is_a_leak(shared_da
     path = tmp_path / "tls8443.pcap"
     with PcapWriter(path) as w:
         conv = TcpConversation(w, (CLIENT, 40001), ("203.0.113.9", 8443), t0=1.0)
-        for from_client, flight in pair.handshake():
-            conv.send(flight, from_client=from_client)
-        conv.send(pair.seal(_post(_run_bytes(shared_data))))
-        conv.send(pair.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False), from_client=False)
-        conv.close()
+        https_exchange(conv, pair, _post(_run_bytes(shared_data)))
     report = replay([path], [shared_data / RUN], keylog=pair.keylog, cache_dir=tmp_path / "cache", jobs=1).report
     (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     assert leak["chain"][:3] == ["tcp", "tls", "http/1.1 POST /upload"] and leak["destination"] == "lims.example"

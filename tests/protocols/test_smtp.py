@@ -3,17 +3,12 @@ implementation the decoders share with HTTP uploads; smtplib -> aiosmtpd on lo."
 
 from __future__ import annotations
 
-import datetime
 import smtplib
 import ssl
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
@@ -23,6 +18,7 @@ from sandbox.protocols import Dissector
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.smtp import SmtpParser, unstuff
 from tests.loopback import record_lo
+from tests.protocols.tls_pair import self_signed
 
 CSV = b"Sample_ID,Sample_Name,Index\nS1,patient-0042,ACGTACGT\nS2,patient-0043,TTGGCCAA\n" * 30
 VCF = "BEGIN:VCARD\r\nFN:Dr. Müller = lab lead\r\nEND:VCARD\r\n".encode()
@@ -158,17 +154,8 @@ HOST = "127.0.25.25"   # a loopback address of our own: the capture filter sees 
 
 
 def _tls_context(tmp: Path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.vendor.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    (tmp / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    sctx.load_cert_chain(tmp / "c.pem", tmp / "k.pem")
+    sctx.load_cert_chain(*self_signed(tmp, ["mx.vendor.test"]))
     return sctx
 
 

@@ -4,7 +4,6 @@ a live capture, embedded secrets, STARTTLS, SOCKS; tshark's own "Follow TLS Stre
 from __future__ import annotations
 
 import base64
-import datetime
 import http.server
 import os
 import shutil
@@ -15,10 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
@@ -27,7 +22,7 @@ from sandbox.protocols import Dissector
 from sandbox.replay import replay
 from sandbox.session import CaptureSource
 from tests.loopback import record_lo
-from tests.protocols.tls_pair import TlsPair
+from tests.protocols.tls_pair import TlsPair, https_exchange, self_signed
 
 pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 
@@ -104,27 +99,11 @@ class _Upload(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _cert(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    c, k = tmp / "cert.pem", tmp / "key.pem"
-    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
-    return c, k
-
-
 @pytest.fixture(scope="module")
 def live_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """requests -> Python ssl server on 127.0.0.1, TLS 1.2 and 1.3, SSLKEYLOGFILE, dumpcap on lo."""
     tmp = tmp_path_factory.mktemp("tlslive")
-    cert, key = _cert(tmp)
+    cert, key = self_signed(tmp, ["localhost"])
     keylog = tmp / "keylog.txt"
     servers = []
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
@@ -339,12 +318,8 @@ def _through_socks(tmp_path: Path, port: int, opening, body: bytes) -> tuple[Pat
         c = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.7", port), t0=1.0)
         for from_client, data in opening:
             c.send(data, from_client=from_client)
-        for from_client, flight in pair.handshake():
-            c.send(flight, from_client=from_client)
-        c.send(pair.seal(b"POST /upload HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: %d\r\n\r\n" % len(body)
-                         + body))
-        c.send(pair.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False), from_client=False)
-        c.close()
+        https_exchange(c, pair, b"POST /upload HTTP/1.1\r\nHost: cloud.example\r\nContent-Length: %d\r\n\r\n"
+                       % len(body) + body)
     return pcap, pair.keylog
 
 

@@ -25,18 +25,32 @@ from cryptography.x509.oid import NameOID
 MAX_FLIGHTS = 8
 
 
-def _certificate(folder: Path, host: str) -> tuple[Path, Path]:
+def self_signed(folder: Path, names: list[str]) -> tuple[Path, Path]:
+    """A self-signed certificate for ``names`` (the first its common name) and its key, in ``folder``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / f"{host}.pem", folder / f"{host}.key"
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def https_exchange(conv, pair: TlsPair, request: bytes) -> None:
+    """Over ``conv`` (a ``TcpConversation``): ``pair``'s handshake, ``request`` sealed, an empty 200
+    back, and the close."""
+    for from_client, flight in pair.handshake():
+        conv.send(flight, from_client=from_client)
+    conv.send(pair.seal(request))
+    conv.send(pair.seal(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False), from_client=False)
+    conv.close()
 
 
 class TlsPair:
@@ -46,7 +60,7 @@ class TlsPair:
                  host: str = "mail.example", keylog: Path | None = None, ciphers: str = "",
                  server_options: int = 0) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        cert, key = _certificate(folder, host)
+        cert, key = self_signed(folder, [host])
         self.keylog = keylog or folder / "keylog.txt"
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.load_cert_chain(cert, key)
