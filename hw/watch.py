@@ -36,12 +36,7 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
     # the analyzer worker is forked first, while this process has no other thread; both keep the
     # memory a large body piece passes through (joined, handed over, matched) for the next one
     reuse_freed_memory()
-    if jobs > 1:
-        analyzer: Analyzer | AnalyzerProcess = AnalyzerProcess(indexes, allow, warm=True)
-    else:
-        for index in indexes:
-            index.prepare()
-        analyzer = Analyzer(indexes, allow)
+    analyzer = AnalyzerProcess(indexes, allow, warm=True) if jobs > 1 else Analyzer(indexes, allow, warm=True)
     started: list[Tap] = []
 
     def stop_taps() -> None:

@@ -128,7 +128,11 @@ def unfold(payload: Payload) -> Unfolded:
 
 
 class Analyzer:
-    def __init__(self, indexes: Sequence, allow: Sequence[str] = ()):
+    def __init__(self, indexes: Sequence, allow: Sequence[str] = (), warm: bool = False):
+        """``warm``: prepare the indexes now (``RunIndex.prepare``), not on the first payload."""
+        if warm:
+            for index in indexes:
+                index.prepare()
         self.correlator = Correlator(list(indexes), allow=list(allow))
         self.notes: list[str] = []
         self.payloads = 0
@@ -191,9 +195,7 @@ def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: 
     if warm:
         ring.warm()
         warm_heap()
-        for index in indexes:
-            index.prepare()
-    analyzer = Analyzer(indexes, allow)
+    analyzer = Analyzer(indexes, allow, warm=warm)
     try:
         while True:
             try:
