@@ -66,10 +66,14 @@ class InlineDecryptingSource:
         return grew
 
     def poll(self, limit: int) -> list[Segment]:
+        # the recording first, then the key log: the proxy logged the key of every record read here
+        # before that record was sent.  Read the other way round, a session that lags (or is paused
+        # between the two reads) would meet whole connections whose keys came in between.
+        segments = self.raw.poll(limit)
         out: list[Segment] = []
         if self._read_keys() and self.decrypt.waiting:
             out += self.decrypt.retry()
-        for seg in self.raw.poll(limit):
+        for seg in segments:
             out.append(seg)
             out += self.decrypt.feed(seg)
         if self.raw.done and not self._finished:

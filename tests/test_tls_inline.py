@@ -181,3 +181,35 @@ def test_a_session_of_many_connections_keeps_only_the_open_ones(tmp_path: Path) 
     got, source = followed(capture, keylog, tmp_path)
     assert sum(s.transport == "tls" for s in got) >= 80 and source.decrypt.conns == {}
     source.close()
+
+
+class KeysLoggedWhileRead:
+    """The raw recording, whose proxy logs ``keylog`` into ``keys`` while the session reads it: a
+    session that lags (or is paused between reads) meets whole connections, FIN and all, at once."""
+
+    def __init__(self, raw: CaptureSource, keys: Path, keylog: Path) -> None:
+        self.raw, self.keys, self.keylog = raw, keys, keylog
+
+    def poll(self, limit: int) -> list[Segment]:
+        segments = self.raw.poll(limit)
+        if segments and not self.keys.stat().st_size:
+            self.keys.write_bytes(self.keylog.read_bytes())
+        return segments
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls12", "tls13"])
+def test_a_connection_read_whole_uses_the_key_logged_while_it_was_read(tmp_path: Path, version) -> None:
+    capture, keylog = _https(tmp_path, version, connections=1)
+    want = replayed(capture, keylog)
+    keys = tmp_path / "live-keys.log"
+    keys.write_bytes(b"")
+    source = InlineDecryptingSource(KeysLoggedWhileRead(CaptureSource(capture, channel="net"), keys, keylog), keys)
+    got: list[Segment] = []
+    while not source.done:
+        got += source.poll(1000)
+    assert fields(got) == fields(want) and any(s.transport == "tls" for s in got)
+    assert source.not_examined() == []
+    source.close()
