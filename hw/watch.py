@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hw.priority import AnalysisPriority, Level
 from hw.tap import Tap, TapError
 from sandbox.analyzer import Analyzer, AnalyzerProcess, reuse_freed_memory
 from sandbox.engine import Engine
@@ -18,9 +19,6 @@ from sandbox.report.profile import Profile
 from sandbox.safetext import safe_text
 from sandbox.session import Session, SessionResult, Source
 from sandbox.store import Store
-
-# Nice increment of the analysis during a live session (0..19): below the taps' recording processes.
-ANALYSIS_NICE = 10
 
 
 def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: Path, stop: threading.Event,
@@ -37,6 +35,8 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
     # memory a large body piece passes through (joined, handed over, matched) for the next one
     reuse_freed_memory()
     analyzer = AnalyzerProcess(indexes, allow, warm=True) if jobs > 1 else Analyzer(indexes, allow, warm=True)
+    priority = AnalysisPriority(analyzer.pid if isinstance(analyzer, AnalyzerProcess) else None,
+                                on_change=_starved)
     started: list[Tap] = []
 
     def stop_taps() -> None:
@@ -52,7 +52,7 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                 stop_taps()
                 raise
             started.append(tap)
-        _analysis_yields(analyzer)
+        priority.start(stop)        # record first: the analysis yields the CPU to the taps
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()
@@ -78,29 +78,18 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                           tap_failures=tap_failures)
         return session.run(sources, stop, before_finish=stop_taps)
     finally:
+        priority.close()
         stop_taps()
         if isinstance(analyzer, AnalyzerProcess):
             analyzer.close()
 
 
-def _analysis_yields(analyzer) -> None:
-    """Record first: once the taps run, analysis (this thread, the worker) yields the CPU to them.
-
-    A tap's processes (mitmproxy, dumpcap, serial bridges) keep their priority; when both want the CPU,
-    the recording keeps pace with the instrument and the analysis lags, says so, and catches up.
-    Linux's idle class (``SCHED_IDLE``) runs the analysis only on CPU time nothing else wants; a nice
-    increment where it is missing."""
-    # this process's threads (Linux schedules threads: those a source started too), the analyzer worker
-    pids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
-    pids += [analyzer.pid] if isinstance(analyzer, AnalyzerProcess) else []
-    for pid in pids:
-        try:
-            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
-        except (AttributeError, OSError):
-            try:
-                os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + ANALYSIS_NICE))
-            except OSError:
-                pass    # a lower priority is a courtesy: without it the session still records first
+def _starved(old: Level, new: Level, waited_s: float) -> None:
+    """The operator hears when other work on this machine kept the analysis from the CPU."""
+    if new is Level.SHARE:
+        print(f"sandbox: other work on this machine kept the analysis from the CPU for {waited_s:.0f} s: it now "
+              f"takes a share ({new.value}) below the taps'; findings lag until it catches up", file=sys.stderr,
+              flush=True)
 
 
 def session_folder(record: Path | None, started: float) -> Path:
