@@ -867,7 +867,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except TapError as exc:
         raise BadInput(str(exc)) from exc
     store, _ = _open_store(session_dir / "store.sqlite", socket.gethostname(), "simulated instrument")
-    say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    said = threading.Lock()       # legs, findings and the rig's lines come from three threads
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            with said:
+                print(line, flush=True)
+
     stop, interrupted = threading.Event(), threading.Event()    # the session's end; Ctrl-C or SIGTERM
 
     def interrupt(*_) -> None:

@@ -68,13 +68,13 @@ def run_live(scenario: Scenario, session_dir: Path, store: Store, *, ca_dir: Pat
         ca_cert = ensure_ca(ca_dir)[0].cert_file
 
         def started() -> None:
+            if on_started is not None:      # what the rig runs is said before the instrument's first leg
+                on_started(bench.rig_lines(taps))
             proxy = next((tap.port for tap in taps if getattr(tap, "mode", "") == "regular"), None)
             player = bench.instrument(bench.plan(proxy, ca_cert, pace, legs))
             players.append(player)
             threading.Thread(target=_follow, args=(player, events, on_event, stop), daemon=True,
                              name="demo-instrument").start()
-            if on_started is not None:
-                on_started(bench.rig_lines(taps))
 
         result = watch(taps, [index], store=store, session_dir=session_dir, stop=stop, allow=allow, jobs=jobs,
                        on_started=started)

@@ -60,10 +60,26 @@ def held_to_truth(rec: Path, tmp: Path) -> None:
     assert code == (1 if any(leg.expect for leg in truth) else 0)
 
 
+def run_demo(args: list[str]) -> subprocess.CompletedProcess:
+    """The demo to its end; one that outlives WAIT_S is ended as Ctrl-C ends it and fails with what it printed."""
+    with subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            pytest.fail(f"the demo ran over {WAIT_S} s; it printed:\n{out[-4000:]}\n{err[-2000:]}")
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_every_scenario_live_matches_its_truth_and_its_replay(scenario, tmp_path):
-    proc = subprocess.run(demo_args(tmp_path, scenario, "--no-dash"), cwd=REPO, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=WAIT_S)
+    proc = run_demo(demo_args(tmp_path, scenario, "--no-dash"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "the rig found what the scenario says" in proc.stdout
     assert f"replay:  sandbox replay {tmp_path / 'rec'}/*.pcapng" in proc.stdout
