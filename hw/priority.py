@@ -64,7 +64,8 @@ class AnalysisPriority:
         self.starved_s, self.calm_s = starved_s, calm_s
         self.on_change = on_change
         self.level: Level | None = None
-        self.governed = can_raise_priority() and run_queue_wait_ns(Path(f"/proc/self/task/{threading.get_native_id()}")) is not None
+        mine = Path(f"/proc/self/task/{threading.get_native_id()}")
+        self.governed = can_raise_priority() and run_queue_wait_ns(mine) is not None
         self._governor: threading.Thread | None = None
         self._others: set[int] = set()    # this process's threads that are not the analysis
         self._done = threading.Event()
@@ -103,17 +104,17 @@ class AnalysisPriority:
         if not self.governed:
             self.set(Level.SHARE)
             return
-        ready = threading.Event()
+        idle = threading.Event()
 
-        def govern() -> None:
-            self._others.add(threading.get_native_id())
-            ready.set()
+        def govern() -> None:       # started before the analysis yields: it keeps this thread's priority
+            idle.wait()
             self._govern(stop)
 
         self._governor = threading.Thread(target=govern, name="sandbox-priority", daemon=True)
         self._governor.start()
-        ready.wait()
+        self._others.add(self._governor.native_id)
         self.set(Level.IDLE)
+        idle.set()
 
     def close(self) -> None:
         """Ends the governor (the session is over)."""
