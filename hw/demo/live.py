@@ -94,7 +94,12 @@ def run_live(scenario: Scenario, session_dir: Path, store: Store, *, ca_dir: Pat
 
 
 def _follow(player, events: list[dict], on_event, stop: threading.Event) -> None:
-    """The instrument's leg events, as they come; the session ends when it is done (or told to)."""
+    """The instrument's leg events, as they come; the session ends when it is done (or told to), or
+    when it has played for PLAY_TIMEOUT_S: a hung instrument does not hold the session open."""
+    late = threading.Event()
+    overdue = threading.Timer(PLAY_TIMEOUT_S, _overdue, args=(player, events, late))
+    overdue.daemon = True
+    overdue.start()
     try:
         for line in player.stdout:
             try:
@@ -106,19 +111,28 @@ def _follow(player, events: list[dict], on_event, stop: threading.Event) -> None
                 on_event(event)
             if stop.is_set():
                 break
-        try:
-            player.wait(PLAY_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - a hung instrument must not hold the session open
-            player.kill()
-        if player.returncode not in (0, 1, None):
+        stopped = stop.is_set()
+        if stopped:
+            player.kill()   # the session was ended early (Ctrl-C): the instrument stops with it
+        player.wait()       # it has closed its output: ending, or killed
+        if player.returncode not in (0, 1) and not stopped and not late.is_set():
             err = (player.stderr.read() or "").strip().splitlines()
             events.append({"leg": "instrument", "event": "failed",
                            "detail": f"exited {player.returncode}: {err[-1] if err else 'no message'}"})
     finally:
+        overdue.cancel()
         if player.poll() is None:
             player.kill()
             player.wait()
         stop.set()
+
+
+def _overdue(player, events: list[dict], late: threading.Event) -> None:
+    if player.poll() is None:
+        late.set()
+        events.append({"leg": "instrument", "event": "failed",
+                       "detail": f"it had not finished its scenario after {PLAY_TIMEOUT_S:.0f} s: stopped"})
+        player.kill()
 
 
 __all__ = ["LiveResult", "TapError", "run_live"]
