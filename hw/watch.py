@@ -85,11 +85,11 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
 
 
 def _starved(old: Level, new: Level, waited_s: float) -> None:
-    """The operator hears when other work on this machine kept the analysis from the CPU."""
+    """The operator hears when the analysis was kept from the CPU (by the taps or by other work)."""
     if new is Level.SHARE:
-        print(f"sandbox: other work on this machine kept the analysis from the CPU for {waited_s:.0f} s: it now "
-              f"takes a share ({new.value}) below the taps'; findings lag until it catches up", file=sys.stderr,
-              flush=True)
+        print(f"sandbox: the analysis waited {waited_s:.0f} s for the CPU (the taps and other work on this machine "
+              f"took it): it now takes a share ({new.value}), still below the taps'; findings lag until it catches "
+              "up", file=sys.stderr, flush=True)
 
 
 def session_folder(record: Path | None, started: float) -> Path:
