@@ -27,7 +27,8 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
     """Run taps until ``stop`` is set; returns the session's findings and report.
 
     Raises ``TapError`` when a tap cannot start (the ones already started are stopped first);
-    ``on_started`` runs once every tap is up (threads may start from then on).
+    ``on_started`` runs once every tap is up (threads and processes it starts keep their priority; the
+    analysis then yields, see ``hw.priority``).
     """
     profile = (profile or Profile()).with_cli_allowed(allow)   # one allow-list: --allow and the profile's
     allow = profile.allow_list
@@ -52,10 +53,12 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                 stop_taps()
                 raise
             started.append(tap)
-        priority.start(stop)        # record first: the analysis yields the CPU to the taps
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()
+        # record first: the analysis yields the CPU to the taps.  Only now: what on_started starts (a
+        # dashboard, the demo's instrument) would inherit the idle class from this thread
+        priority.start(stop)
         hooks = [tap.on_findings for tap in started if hasattr(tap, "on_findings")]
 
         def on_findings(findings: list, watermark: float) -> None:

@@ -171,3 +171,25 @@ def test_a_channel_in_scope_that_no_tap_carries_is_inconclusive_on_the_dashboard
     finally:
         proc.kill()
     assert proc.returncode == 3, err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the idle class is used only where the analysis may leave it")
+def test_the_analysis_yields_the_cpu_but_a_dashboard_it_starts_keeps_its_priority(demo, tmp_path):
+    import psutil
+
+    run_dir, _ = demo
+    live, db = tmp_path / "live.pcapng", tmp_path / "store.sqlite"
+    proc = sandbox("watch", "--run", str(run_dir), "--follow", str(live), "--db", str(db), "--quiet", "--dash",
+                   "--port", "0", "--record", str(tmp_path / "rec"), "--cache-dir", str(tmp_path / "cache"))
+    try:
+        wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start")
+        wait_for(lambda: any("dashboards" in c.cmdline() for c in psutil.Process(proc.pid).children()),
+                 "the dashboard to start")
+        (dash,) = [c for c in psutil.Process(proc.pid).children() if "dashboards" in c.cmdline()]
+        wait_for(lambda: os.sched_getscheduler(proc.pid) == os.SCHED_IDLE, "the analysis to yield")
+        assert os.sched_getscheduler(dash.pid) == os.SCHED_OTHER and dash.nice() == 0
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
