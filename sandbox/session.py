@@ -276,6 +276,9 @@ class Session:
                     before_finish()
                 for s in sources:
                     s.finish()
+            # the clock before the reads: a recording read to its end then holds every packet written
+            # before now (a packet written after the read, while this thread was paused, is not under it)
+            now = self.clock()
             got = 0
             for rank, s in enumerate(sources):
                 if merge and self._pending[rank] >= POLL_BATCH:
@@ -287,7 +290,6 @@ class Session:
                         self.engine.feed(seg)
                 elif batch:
                     self._push(rank, batch)
-            now = self.clock()
             watermark = min((s.watermark(now) for s in sources), default=math.inf)
             if merge:
                 self._release(watermark)

@@ -3,7 +3,9 @@ session cut payloads exactly where the replay of its recording cuts them."""
 
 from __future__ import annotations
 
+import math
 import random
+import threading
 from pathlib import Path
 
 from sandbox.analyzer import Analyzer
@@ -14,6 +16,7 @@ from sandbox.index import build_index
 from sandbox.model import Payload
 from sandbox.protocols import Dissector
 from sandbox.replay import replay
+from sandbox.session import CaptureSource, Session
 from sandbox.simulate import ensure_demo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,3 +124,59 @@ def test_bytes_the_capture_missed_in_the_instruments_stream_make_the_replay_inco
     (row,) = report["not_examined"]
     assert row["where"] == "tcp 10.0.0.2:40000 > 192.0.2.9:7000" and row["bytes"] == 1460
     assert replay([whole], [run_dir], cache_dir=tmp_path, jobs=1).report["verdict"] == "clean"
+
+
+class PausedAfterReading:
+    """A live recording whose writer adds a packet just after the session has read to its end, while the
+    session is paused (preempted on a loaded machine) for a second before it looks at the clock."""
+
+    def __init__(self, path: Path, packets: list, clock: list[float], stop: threading.Event) -> None:
+        self.raw = CaptureSource(path, follow=True, channel="net")
+        self.out = PcapngWriter(path, interfaces=[])
+        self.interface = self.out.add_interface(packets[0].linktype)
+        self.packets, self.clock, self.stop = list(packets), clock, stop
+        self._write()
+
+    def _write(self) -> None:
+        self.out.write(self.packets.pop(0).data, self.clock[0], interface=self.interface)
+        self.out.flush()
+
+    def poll(self, limit: int) -> list:
+        segments = self.raw.poll(limit)     # to its end: a packet at a time is written
+        if self.packets:
+            self._write()
+            self.clock[0] += 1.0
+        elif not self.stop.is_set():
+            self.out.close()
+            self.stop.set()
+        return segments
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
+
+
+def test_a_live_watermark_never_passes_a_packet_written_while_the_session_was_paused(tmp_path):
+    """The watermark of a live recording read to its end covers what was written before the session read
+    it (the clock is read first), so nothing the engine is fed is older than a watermark it was given."""
+    run_dir, capture = ensure_demo(REPO / "captures" / "demo")
+    packets = [p for _, p in zip(range(40), open_capture(capture).packets(), strict=False)]
+    clock, stop = [1000.0], threading.Event()
+    engine = Engine([build_index(run_dir, cache_dir=tmp_path)])
+    late: list[tuple[float, float]] = []
+    given = [-math.inf]
+    feed, tick = engine.feed, engine.tick
+
+    def fed(seg):
+        if seg.t < given[0]:
+            late.append((seg.t, given[0]))
+        feed(seg)
+
+    def ticked(watermark: float) -> None:
+        given[0] = max(given[0], watermark)
+        tick(watermark)
+
+    engine.feed, engine.tick = fed, ticked
+    source = PausedAfterReading(tmp_path / "live.pcapng", packets, clock, stop)
+    Session(engine, [], live=True, clock=lambda: clock[0]).run([source], stop)
+    assert given[0] > 1000.0 + len(packets) - 5        # the watermark did follow the writer
+    assert late == []
