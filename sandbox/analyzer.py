@@ -19,6 +19,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to 
 BATCH_ITEMS = 512  # ...and few enough small items that a live dashboard still sees them promptly
 QUEUED_BATCHES = 4  # batches in flight: reading runs ahead of matching by at most ~16 MB
 PARENT_CHECK_S = 1.0  # an idle worker checks this often that its session is still alive
+_PR_SET_PDEATHSIG = 1
 # not_examined rows for decoding limits: one per (flow, limit, decoder); a flood of flows that
 # each hit a limit shares one summary row past this, so the report stays readable and bounded.
 MAX_UNEXAMINED_ROWS = 256
@@ -189,8 +191,23 @@ class Analyzer:
         return self.correlator.findings()
 
 
+def die_with_parent(parent: int) -> None:
+    """End this worker the moment its session process dies (Linux): killed, the session must let go of
+    everything it holds at once, and the worker inherited its connections (a PostgreSQL store's
+    session lock among them), whatever the worker is doing and however low its priority.  Elsewhere
+    an idle worker still checks every PARENT_CHECK_S."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:      # it died before the request was made
+        os._exit(0)
+
+
 def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: Sequence[str], parent: int,
            warm: bool) -> None:
+    die_with_parent(parent)
     reuse_freed_memory()
     if warm:
         ring.warm()

@@ -278,3 +278,35 @@ def test_body_sized_buffers_come_from_the_heap_glibc_keeps(tmp_path):
 
     assert mmapped("default") >= 64 << 20
     assert mmapped("reuse") == 0
+
+
+def test_a_killed_session_takes_its_worker_with_it_at_once(tmp_path):
+    """The worker holds what it inherited (a PostgreSQL store's connection and session lock among them):
+    it ends with its session, not at its next idle check (made 600 s here)."""
+    import subprocess
+    import sys
+
+    session = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "import sandbox.analyzer as a\n"
+        "a.PARENT_CHECK_S = 600.0\n"
+        "worker = a.AnalyzerProcess([])\n"
+        "print(worker.pid, flush=True)\n"
+        "time.sleep(600)\n")], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(session.stdout.readline())
+        os.kill(worker, 0)                      # alive beside its session
+        session.send_signal(signal.SIGKILL)
+        session.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the worker outlived its killed session")
+    finally:
+        session.kill()
+        session.wait()
