@@ -63,7 +63,7 @@ class AnalysisPriority:
         self.worker = worker
         self.starved_s, self.calm_s = starved_s, calm_s
         self.on_change = on_change
-        self.level: Level | None = None
+        self.level: Level | None = None     # set by start(), before the governor runs
         mine = Path(f"/proc/self/task/{threading.get_native_id()}")
         self.governed = can_raise_priority() and run_queue_wait_ns(mine) is not None
         self._governor: threading.Thread | None = None
@@ -155,5 +155,5 @@ class AnalysisPriority:
     def _change(self, level: Level, waited_s: float) -> None:
         old = self.level
         self.set(level)
-        if self.on_change is not None and old is not None and old is not level:
+        if self.on_change is not None and old is not level:
             self.on_change(old, level, waited_s)
