@@ -15,6 +15,7 @@ from sandbox.protocols.dns import DnsParser, DnsTcpParser
 from sandbox.protocols.ftp import FtpDataParser, FtpParser
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
+from sandbox.protocols.quic import QuicParser
 from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smtp import SmtpParser
 from sandbox.protocols.tls import TlsParser
@@ -33,6 +34,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
 ]
 DATAGRAM_PARSERS: list[type[DatagramParser]] = [
     DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
+    QuicParser,  # a long-header packet of a known version (an Initial first); 443/784/853/8443 as a hint
 ]
 CHANNEL_PARSERS: dict[str, list[type[ChannelParser]]] = {
     "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded

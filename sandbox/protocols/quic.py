@@ -1,0 +1,306 @@
+"""QUIC (HTTP/3, DNS over QUIC): the client's Initial packets decrypted for the SNI, the rest counted.
+
+A rig in transparent mode redirects TCP to mitmproxy; QUIC is UDP and passes it by (the tap rejects
+it so clients fall back to TCP, but a capture from elsewhere has it).  Its Initial packets are
+encrypted with keys anyone can derive from the client's Destination Connection ID (RFC 9001 5.2):
+they are decrypted here, and the TLS ClientHello their CRYPTO frames carry gives the server name,
+the offered ALPN and the whole hello as a Payload (its extensions can carry data).  Everything else
+is ciphertext no key log opens: counted as encrypted volume (``opaque.OpaqueParser``), and still
+scanned raw, so plaintext dressed as QUIC is matched as before.
+
+Versions: 1 (RFC 9000), 2 (RFC 9369), drafts 23-34.  Bounded: Initial packets decrypted until the
+ClientHello is read or ``MAX_INITIALS`` were tried; CRYPTO data kept up to ``MAX_CRYPTO`` bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from typing import ClassVar
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.opaque import Items, OpaqueParser, looks_encrypted
+from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_client_hello
+
+MAX_CID = 20            # RFC 9000 17.2: connection IDs are at most 20 bytes
+MAX_INITIALS = 16       # client Initial packets decrypted per flow: a ClientHello fits in a few
+MAX_CRYPTO = 64 << 10   # CRYPTO bytes kept: a post-quantum ClientHello is ~2 KiB
+MAX_KEYS = 4            # connection IDs whose Initial keys are kept (the first one, a Retry's, ...)
+SAMPLE = 16             # header protection samples 16 bytes, 4 after the packet number starts
+PROBE_AFTER = 1 + MAX_CID + 4   # a short header's most: the probe looks past it
+
+V1, V2 = 0x00000001, 0x6B3343CF
+# Initial salts (RFC 9001 5.2, RFC 9369 3.3.1, the drafts') and the label prefix of each version.
+_SALTS = {
+    V1: bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a"),
+    V2: bytes.fromhex("0dede3def700a6db819381be6e269dcbf9bd2ed9"),
+    **{0xFF000000 + d: bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899") for d in range(29, 35)},
+    **{0xFF000000 + d: bytes.fromhex("c3eef712c72ebb5a11a7d2432bb46365bef9f502") for d in range(23, 29)},
+}
+_INITIAL_TYPE = {V2: 0b01}   # the long-header type bits of an Initial: 0b00 in every other version
+
+FRAME_PADDING, FRAME_PING, FRAME_ACK, FRAME_ACK_ECN, FRAME_CRYPTO = 0x00, 0x01, 0x02, 0x03, 0x06
+FRAME_CLOSE, FRAME_CLOSE_APP = 0x1C, 0x1D
+
+
+def known_version(version: int) -> bool:
+    """A QUIC version seen in the wild: IETF (1, 2, drafts), Google's Q0xx/T0xx, mvfst's, or a
+    greased one (0x?a?a?a?a, RFC 9000 15)."""
+    return (version in _SALTS or version >> 8 in (0x513034, 0x513035, 0x543035) or version >> 4 == 0xFACEB00
+            or version & 0x0F0F0F0F == 0x0A0A0A0A)
+
+
+def looks_like_quic(data: bytes) -> bool:
+    """A long-header packet (form and fixed bits set) of a known version whose connection IDs fit
+    the datagram, or a Version Negotiation packet (version 0; its fixed bit is unused)."""
+    if len(data) < 7 or not data[0] & 0x80:
+        return False
+    version = int.from_bytes(data[1:5], "big")
+    if version and not (data[0] & 0x40 and known_version(version)):
+        return False
+    dcid_len = data[5]
+    if dcid_len > MAX_CID or len(data) < 7 + dcid_len:
+        return False
+    scid_len = data[6 + dcid_len]
+    return scid_len <= MAX_CID and len(data) >= 7 + dcid_len + scid_len
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """A variable-length integer (RFC 9000 16) at ``pos``: (value, end)."""
+    if pos >= len(buf):
+        raise ValueError("varint past the end")
+    size = 1 << (buf[pos] >> 6)
+    if pos + size > len(buf):
+        raise ValueError("varint past the end")
+    value = buf[pos] & 0x3F
+    for b in buf[pos + 1: pos + size]:
+        value = value << 8 | b
+    return value, pos + size
+
+
+def _expand_label(secret: bytes, label: bytes, length: int) -> bytes:
+    """HKDF-Expand-Label (RFC 8446 7.1) with an empty context; ``length`` at most 32 (one block)."""
+    full = b"tls13 " + label
+    info = struct.pack("!HB", length, len(full)) + full + b"\x00"
+    return hmac.new(secret, info + b"\x01", hashlib.sha256).digest()[:length]
+
+
+class InitialKeys:
+    """The client's Initial packet protection for one Destination Connection ID (RFC 9001 5.2)."""
+
+    __slots__ = ("aead", "iv", "hp")
+
+    def __init__(self, version: int, dcid: bytes) -> None:
+        initial = hmac.new(_SALTS[version], dcid, hashlib.sha256).digest()
+        secret = _expand_label(initial, b"client in", 32)
+        prefix = b"quicv2 " if version == V2 else b"quic "
+        self.aead = AESGCM(_expand_label(secret, prefix + b"key", 16))
+        self.iv = _expand_label(secret, prefix + b"iv", 12)
+        self.hp = Cipher(algorithms.AES(_expand_label(secret, prefix + b"hp", 16)), modes.ECB())
+
+    def open(self, packet: bytes, pn_offset: int, end: int) -> bytes:
+        """The payload of the protected Initial ``packet[:end]`` whose packet number starts at
+        ``pn_offset``; raises InvalidTag or ValueError when these keys do not open it."""
+        if pn_offset + 4 + SAMPLE > end:
+            raise ValueError("Initial too short for its header protection sample")
+        enc = self.hp.encryptor()
+        mask = enc.update(packet[pn_offset + 4: pn_offset + 4 + SAMPLE]) + enc.finalize()
+        first = packet[0] ^ (mask[0] & 0x0F)
+        pn_len = (first & 0x03) + 1
+        pn = bytes(b ^ m for b, m in zip(packet[pn_offset: pn_offset + pn_len], mask[1:], strict=False))
+        header = bytes([first]) + packet[1:pn_offset] + pn
+        nonce = (int.from_bytes(self.iv, "big") ^ int.from_bytes(pn, "big")).to_bytes(12, "big")
+        return self.aead.decrypt(nonce, packet[pn_offset + pn_len: end], header)
+
+
+def crypto_frames(payload: bytes) -> list[tuple[int, bytes]]:
+    """The CRYPTO frames of a decrypted Initial payload, (offset, data); stops at a frame an
+    Initial may not carry (RFC 9000 12.4)."""
+    out: list[tuple[int, bytes]] = []
+    pos, n = 0, len(payload)
+    while pos < n:
+        ftype = payload[pos]
+        pos += 1
+        if ftype in (FRAME_PADDING, FRAME_PING):
+            continue
+        if ftype in (FRAME_ACK, FRAME_ACK_ECN):
+            _, pos = _varint(payload, pos)          # largest acknowledged
+            _, pos = _varint(payload, pos)          # delay
+            ranges, pos = _varint(payload, pos)
+            _, pos = _varint(payload, pos)          # first range
+            for _ in range(min(ranges, n) * 2 + (3 if ftype == FRAME_ACK_ECN else 0)):
+                _, pos = _varint(payload, pos)
+        elif ftype == FRAME_CRYPTO:
+            offset, pos = _varint(payload, pos)
+            length, pos = _varint(payload, pos)
+            if pos + length > n:
+                raise ValueError("CRYPTO frame runs past its packet")
+            out.append((offset, payload[pos: pos + length]))
+            pos += length
+        elif ftype in (FRAME_CLOSE, FRAME_CLOSE_APP):
+            break
+        else:
+            raise ValueError(f"frame type {ftype:#x} in an Initial packet")
+    return out
+
+
+class QuicParser(OpaqueParser):
+    """QUIC over UDP, both directions: names from the client's Initials, volume at close."""
+
+    name: ClassVar[str] = "quic"
+    ports: ClassVar[tuple[int, ...]] = (443, 784, 853, 8443)   # HTTPS, DNS over QUIC; a port hint only
+
+    @staticmethod
+    def detect(data: bytes, sport: int, dport: int) -> bool:
+        return looks_like_quic(data)
+
+    def __init__(self, ctx: FlowContext) -> None:
+        super().__init__(ctx)
+        self.keys: dict[bytes, InitialKeys] = {}
+        self.first_dcid: bytes | None = None
+        self.initials = 0
+        self.crypto = bytearray()                 # the client's CRYPTO stream, from offset 0
+        self.crypto_ahead: dict[int, bytes] = {}  # frames past its end, waiting for the gap to fill
+        self.hello_read = False
+
+    def inspect(self, direction: str, data: bytes, t: float) -> Items:
+        out: Items = []
+        pos = 0
+        while pos < len(data):                    # packets coalesced in one datagram (RFC 9000 12.2)
+            end = self._long(direction, data, pos, out) if data[pos] & 0x80 else None
+            if end is None:                       # a short header (1-RTT) or a form we do not parse:
+                self._count(direction, data, pos, pos + PROBE_AFTER, len(data))    # to the datagram's end
+                break
+            pos = end
+        return out
+
+    def _count(self, direction: str, data: bytes, start: int, probe_at: int, end: int) -> None:
+        """Bytes ``start:end`` are ciphertext if a probe at ``probe_at`` says so, or when too short to
+        probe, if the flow already proved encrypted."""
+        if looks_encrypted(data[:end], probe_at) or (end - probe_at < PROBE_BYTES and self.ctx.info.encrypted):
+            self.sealed(direction, end - start)
+
+    def _long(self, direction: str, data: bytes, pos: int, out: Items) -> int | None:
+        """One long-header packet at ``pos`` of a version we can frame: its end, else None."""
+        version = int.from_bytes(data[pos + 1: pos + 5], "big")
+        if len(data) - pos < 7 or version not in _SALTS:
+            if version == 0 and len(data) - pos >= 5:
+                self.detail["quic_version"] = "version negotiation"
+            elif known_version(version):
+                self.detail.setdefault("quic_version", _version_name(version))
+            return None
+        self.detail.setdefault("quic_version", _version_name(version))
+        dcid_len = data[pos + 5]
+        if dcid_len > MAX_CID:
+            return None
+        dcid = data[pos + 6: pos + 6 + dcid_len]
+        p = pos + 6 + dcid_len
+        if p >= len(data) or data[p] > MAX_CID:
+            return None
+        p += 1 + data[p]
+        ptype = (data[pos] >> 4) & 0x03
+        initial_type = _INITIAL_TYPE.get(version, 0)
+        if ptype == (initial_type + 3) % 4:
+            return None                           # Retry: no Length field, it runs to the datagram's end
+        try:
+            if ptype == initial_type:
+                token_len, p = _varint(data, p)
+                p += token_len
+            length, p = _varint(data, p)
+        except ValueError:
+            return None
+        end = p + length
+        if end > len(data):
+            return None
+        if ptype == initial_type and direction == self.ctx.client:
+            if self.first_dcid is None:
+                self.first_dcid = dcid
+            if self._initial(version, dcid, data[pos:end], p - pos, out):
+                return end
+        self._count(direction, data, pos, p + 4, end)
+        return end
+
+    def _initial(self, version: int, dcid: bytes, packet: bytes, pn_offset: int, out: Items) -> bool:
+        """Decrypt a client Initial with the keys of the first DCID, else of its own (after a Retry)."""
+        if self.hello_read or self.initials >= MAX_INITIALS:
+            return False
+        self.initials += 1
+        for cid in dict.fromkeys((self.first_dcid, dcid)):
+            keys = self.keys.get(cid)
+            if keys is None:
+                if len(self.keys) >= MAX_KEYS:
+                    continue
+                keys = self.keys[cid] = InitialKeys(version, cid)
+            try:
+                payload = keys.open(packet, pn_offset, len(packet))
+            except (InvalidTag, ValueError):
+                continue
+            try:
+                frames = crypto_frames(payload)
+            except ValueError as exc:
+                self.ctx.error(f"quic: {exc}")
+                frames = []
+            for offset, chunk in frames:
+                self._crypto(offset, chunk)
+            self._hello(out)
+            return True
+        return False
+
+    def _crypto(self, offset: int, chunk: bytes) -> None:
+        if offset + len(chunk) > MAX_CRYPTO:
+            return
+        self.crypto_ahead[offset] = chunk
+        while True:
+            have = len(self.crypto)
+            nxt = next((o for o in self.crypto_ahead if o <= have < o + len(self.crypto_ahead[o])), None)
+            if nxt is None:
+                for o in [o for o, c in self.crypto_ahead.items() if o + len(c) <= have]:
+                    del self.crypto_ahead[o]      # retransmitted: already in the stream
+                return
+            chunk = self.crypto_ahead.pop(nxt)
+            self.crypto += chunk[have - nxt:]
+
+    def _hello(self, out: Items) -> None:
+        hs = self.crypto
+        if self.hello_read or len(hs) < 4:
+            return
+        size = int.from_bytes(hs[1:4], "big")
+        if len(hs) < 4 + size:
+            return
+        self.hello_read = True
+        self.crypto_ahead.clear()
+        if hs[0] != HS_CLIENT_HELLO:
+            self.ctx.error("quic: the client's first CRYPTO message is not a ClientHello")
+            return
+        hello = bytes(hs[4: 4 + size])
+        try:
+            info = parse_client_hello(hello)
+        except (TlsError, ValueError, struct.error) as exc:
+            self.ctx.error(f"quic: {exc}")
+            info = {}
+        ctx, t = self.ctx, self.t_last
+        out.append(ctx.payload(hello, ("quic", "client hello"), ctx.client, t))
+        if "sni" in info:
+            ctx.destination = info["sni"]
+            self.detail["sni"] = info["sni"]
+            ctx.info.meta["sni"] = info["sni"]
+            out.append(ctx.payload(info["sni"].encode(), ("quic sni",), ctx.client, t, meta={"sni": info["sni"]}))
+        if "alpn_offered" in info:
+            self.detail["alpn"] = info["alpn_offered"]
+            ctx.info.meta["alpn"] = info["alpn_offered"]
+
+
+def _version_name(version: int) -> str:
+    if version == V1:
+        return "1"
+    if version == V2:
+        return "2"
+    if version >> 8 == 0xFF0000:
+        return f"draft-{version & 0xFF}"
+    raw = version.to_bytes(4, "big")
+    return raw.decode("ascii") if raw.isalnum() and raw.isascii() else f"{version:#010x}"

@@ -1,0 +1,116 @@
+"""A real QUIC connection made by aioquic (from mitmproxy's environment), sans-IO: no socket.
+
+Run as ``.venv-mitmproxy/bin/python quic_pair.py SNI ALPN < upload``: a client and a server exchange
+datagrams in memory, the client sends stdin on one stream and closes, and every datagram is written
+to stdout as a record ``direction (1 byte: 0 out, 1 in), length (4 bytes, big-endian), datagram``.
+The tests turn the records into a capture (``quic_records``).  With ``--retry`` the server makes
+the client prove its address first (a Retry packet: new Initial keys).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+CLIENT, SERVER = ("10.0.0.2", 50443), ("10.0.0.1", 443)
+RETRY_CID = b"\x11" * 8
+
+
+def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def main() -> None:
+    from aioquic.buffer import Buffer
+    from aioquic.quic.configuration import QuicConfiguration
+    from aioquic.quic.connection import QuicConnection
+    from aioquic.quic.events import StreamDataReceived
+    from aioquic.quic.packet import encode_quic_retry, pull_quic_header
+
+    sni, alpn = sys.argv[1], sys.argv[2]
+    retry = "--retry" in sys.argv
+    upload = sys.stdin.buffer.read()
+    out = sys.stdout.buffer
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = _certificate(Path(tmp), sni)
+        client = QuicConnection(configuration=QuicConfiguration(
+            is_client=True, alpn_protocols=[alpn], server_name=sni, verify_mode=ssl.CERT_NONE))
+        server_config = QuicConfiguration(is_client=False, alpn_protocols=[alpn])
+        server_config.load_cert_chain(cert, key)
+        now = 1_700_000_000.0
+        client.connect(SERVER, now=now)
+        server: QuicConnection | None = None
+        original: bytes | None = None
+        received = 0
+        sent = False
+        for _ in range(200_000):
+            moved = False
+            for data, _addr in client.datagrams_to_send(now=now):
+                moved = True
+                out.write(b"\x00" + struct.pack("!I", len(data)) + data)
+                if server is None:
+                    header = pull_quic_header(Buffer(data=data), host_cid_length=8)
+                    if retry and original is None:   # a Retry: a token and a new connection ID
+                        original = header.destination_cid
+                        reply = encode_quic_retry(version=header.version, source_cid=RETRY_CID,
+                                                  destination_cid=header.source_cid,
+                                                  original_destination_cid=original, retry_token=b"token")
+                        out.write(b"\x01" + struct.pack("!I", len(reply)) + reply)
+                        client.receive_datagram(reply, SERVER, now=now)
+                        continue
+                    server = QuicConnection(
+                        configuration=server_config,
+                        original_destination_connection_id=original or header.destination_cid,
+                        retry_source_connection_id=RETRY_CID if original else None)
+                server.receive_datagram(data, CLIENT, now=now)
+            if server is not None:
+                for data, _addr in server.datagrams_to_send(now=now):
+                    moved = True
+                    out.write(b"\x01" + struct.pack("!I", len(data)) + data)
+                    client.receive_datagram(data, SERVER, now=now)
+                while (event := server.next_event()) is not None:
+                    if isinstance(event, StreamDataReceived):
+                        received += len(event.data)
+                        if event.end_stream:
+                            client.close()
+            if not sent and server is not None and client._handshake_complete:
+                client.send_stream_data(client.get_next_available_stream_id(), upload, end_stream=True)
+                sent = True
+            while client.next_event() is not None:
+                pass
+            if not moved:
+                timer = client.get_timer()
+                if timer is None or received >= len(upload) and sent:
+                    break
+                now = max(now, timer)
+                client.handle_timer(now=now)
+                if server is not None and server.get_timer() is not None and server.get_timer() <= now:
+                    server.handle_timer(now=now)
+            now += 0.0001
+        if received != len(upload):
+            raise SystemExit(f"the server received {received} of {len(upload)} bytes")
+
+
+if __name__ == "__main__":
+    main()

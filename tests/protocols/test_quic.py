@@ -1,0 +1,206 @@
+"""QUIC: the client's Initials decrypted for the server name, the rest counted as encrypted volume.
+
+Real traffic only: the public traces of Zeek's and tcpdump's suites (Firefox, Chromium with a
+ClientHello fragmented over Initials, a handshake on loopback) and connections made here by a real
+QUIC stack (aioquic from mitmproxy's environment, sans-IO; ``quic_pair.py``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapWriter, udp
+from sandbox.model import FlowInfo, Observation, Payload
+from sandbox.protocols import Dissector
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.quic import MAX_INITIALS, InitialKeys, QuicParser, looks_like_quic
+from sandbox.replay import replay
+from tests.index.genrun import make_run
+
+REPO = Path(__file__).resolve().parents[2]
+MITM_PYTHON = REPO / ".venv-mitmproxy" / "bin" / "python"
+PAIR = Path(__file__).with_name("quic_pair.py")
+TRACES = "captures/public-traces"
+CLIENT, SERVER = ("10.0.0.2", 50443), ("10.0.0.1", 443)
+
+needs_aioquic = pytest.mark.skipif(not MITM_PYTHON.exists(), reason="mitmproxy's environment not set up (make setup)")
+
+
+def quic_datagrams(upload: bytes, sni: str = "vendor-cloud.example", alpn: str = "h3",
+                   retry: bool = False) -> list[tuple[str, bytes]]:
+    """The datagrams of a real QUIC connection whose client sends ``upload`` on one stream."""
+    cmd = [str(MITM_PYTHON), str(PAIR), sni, alpn] + (["--retry"] if retry else [])
+    raw = subprocess.run(cmd, input=upload, capture_output=True, check=True, timeout=120).stdout
+    out, pos = [], 0
+    while pos < len(raw):
+        direction, size = raw[pos], struct.unpack_from("!I", raw, pos + 1)[0]
+        out.append(("out" if direction == 0 else "in", raw[pos + 5: pos + 5 + size]))
+        pos += 5 + size
+    return out
+
+
+def write_pcap(path: Path, datagrams: list[tuple[str, bytes]]) -> Path:
+    with PcapWriter(path) as w:
+        for i, (direction, data) in enumerate(datagrams):
+            src, dst = (CLIENT, SERVER) if direction == "out" else (SERVER, CLIENT)
+            udp(w, src, dst, data, t=1_700_000_000.0 + i * 0.001)
+    return path
+
+
+def dissect(datagrams: list[tuple[str, bytes]]) -> list[Payload | Observation]:
+    """What the Dissector makes of the datagrams (through the registry, as a replay does)."""
+    tmp = Path(f"/dev/shm/sbx-quic-{id(datagrams)}.pcap")
+    try:
+        write_pcap(tmp, datagrams)
+        d = Dissector()
+        items: list[Payload | Observation] = []
+        for seg in open_capture(tmp):
+            items += d.feed(seg)
+        return items + d.close()
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def encrypted(items: list) -> list[Observation]:
+    return [o for o in items if isinstance(o, Observation) and o.kind == "encrypted"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("quic") / "run", samples=1, reads_per_sample=4000)
+
+
+# ---- real traffic from elsewhere ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, sni, out_min", [
+    ("zeek__quic__firefox-102.13.0esr-blog-cloudflare-com.pcap", "blog.cloudflare.com", 20_000),
+    ("zeek__quic__chromium-115.0.5790.110-google-de-fragmented.pcap", "www.google.de", 10_000),
+    ("tcpdump__quic_handshake.pcap", "localhost", 1_000),
+])
+def test_public_quic_traces_name_their_server_and_count_their_ciphertext(shared_data, name, sni, out_min):
+    d = Dissector()
+    items: list = []
+    for seg in open_capture(shared_data / TRACES / name):
+        items += d.feed(seg)
+    items += d.close()
+    obs = encrypted(items)
+    assert obs and {o.destination for o in obs} == {sni}
+    o = max(obs, key=lambda o: o.bytes_out)
+    assert o.chain == ("udp", "quic") and o.detail["sni"] == sni and o.detail["alpn"] == ["h3"]
+    assert o.detail["quic_version"] == "1" and o.detail["decrypted"] is False
+    assert o.bytes_out >= out_min and o.detail["bytes_in"] > o.bytes_out
+    hellos = [p for p in items if isinstance(p, Payload) and p.chain == ("udp", "quic", "client hello")]
+    assert hellos and all(h.data[:2] == b"\x03\x03" for h in hellos)     # legacy_version of a ClientHello
+    assert any(isinstance(p, Payload) and p.chain == ("udp", "quic sni") and p.data == sni.encode() for p in items)
+
+
+# ---- a real QUIC stack --------------------------------------------------------------------------
+
+@needs_aioquic
+@pytest.mark.parametrize("retry", [False, True], ids=["plain", "after-retry"])
+def test_a_real_connection_is_named_by_its_hello_and_its_upload_counted(retry):
+    upload = bytes(range(256)) * 800       # 200 KB
+    datagrams = quic_datagrams(upload, sni="h3.vendor.example", retry=retry)
+    if retry:     # the capture begins after the Retry: the hello is read with the keys of the new ID
+        assert datagrams[1][0] == "in" and datagrams[1][1][0] & 0xF0 == 0xF0      # a v1 Retry
+        datagrams = datagrams[2:]
+    assert looks_like_quic(datagrams[0][1])
+    items = dissect(datagrams)
+    (obs,) = encrypted(items)
+    assert obs.destination == "h3.vendor.example" and obs.detail["sni"] == "h3.vendor.example"
+    sent = sum(len(d) for direction, d in datagrams if direction == "out")
+    # everything the client sent but its Initials (decrypted) is counted as ciphertext
+    assert len(upload) < obs.bytes_out <= sent
+    raw = [p for p in items if isinstance(p, Payload) and p.chain == ("udp",)]
+    assert sum(len(p.data) for p in raw if p.direction == "out") >= sent    # still scanned, every byte
+
+
+@needs_aioquic
+def test_a_large_upload_over_quic_is_an_opaque_upload_not_clean(run, tmp_path):
+    """Before QUIC was recognised, this replay said CLEAN with nothing to show."""
+    fastq = gzip.decompress((run.path / next(iter(run.fastq.values()))).read_bytes())
+    pcap = write_pcap(tmp_path / "h3.pcap", quic_datagrams(fastq, sni="upload.vendor.example"))
+    report = replay([pcap], [run.path], cache_dir=tmp_path / "cache", jobs=1).report
+    kinds = {f["kind"]: f for f in report["findings"]}
+    assert kinds["opaque-volume"]["severity"] == "medium"
+    assert kinds["opaque-volume"]["destination"] == "upload.vendor.example"
+    assert kinds["opaque-volume"]["bytes_out"] > len(fastq)
+    assert "run-bytes" not in kinds and "sequence" not in kinds      # ciphertext matches nothing
+
+
+@needs_aioquic
+def test_plaintext_dressed_as_quic_is_still_matched(run, tmp_path):
+    """A QUIC handshake, then run data in clear after short headers: recognising QUIC hides nothing."""
+    real = quic_datagrams(b"x" * 2000)
+    fastq = gzip.decompress((run.path / next(iter(run.fastq.values()))).read_bytes())[:300_000]
+    dcid = bytes(8)
+    fake = [("out", b"\x40" + dcid + fastq[i: i + 1200]) for i in range(0, len(fastq), 1200)]
+    pcap = write_pcap(tmp_path / "fake.pcap", real[:6] + fake)
+    report = replay([pcap], [run.path], cache_dir=tmp_path / "cache", jobs=1).report
+    assert report["verdict"] == "leak"
+    assert {f["kind"] for f in report["findings"] if f["severity"] in ("high", "critical")} & {"run-bytes", "sequence"}
+
+
+# ---- hostile and partial input -------------------------------------------------------------------
+
+def _ctx() -> FlowContext:
+    info = FlowInfo(flow="udp 10.0.0.2:50443 > 10.0.0.1:443", channel="net", transport="udp",
+                    src="10.0.0.2", sport=50443, dst="10.0.0.1", dport=443)
+    return FlowContext(flow=info.flow, info=info, shared={}, chain=("udp",))
+
+
+def initial(dcid: bytes, body: bytes, version: int = 1) -> bytes:
+    """A client Initial packet header (type 0, 4-byte packet number) followed by ``body`` as is."""
+    return (b"\xc3" + version.to_bytes(4, "big") + bytes([len(dcid)]) + dcid + b"\x00" + b"\x00"
+            + bytes([0x40 | (len(body) + 4) >> 8, (len(body) + 4) & 0xFF]) + b"\x00\x00\x00\x01" + body)
+
+
+def test_initials_that_do_not_open_are_tried_a_bounded_number_of_times():
+    parser = QuicParser(_ctx())
+    tried = []
+    real_open = InitialKeys.open
+
+    def counting(self, *args):
+        tried.append(1)
+        return real_open(self, *args)
+
+    InitialKeys.open = counting
+    try:
+        for i in range(MAX_INITIALS * 4):
+            parser.feed("out", initial(i.to_bytes(8, "big"), bytes(1200)), float(i))
+    finally:
+        InitialKeys.open = real_open
+    assert len(tried) <= MAX_INITIALS * 2 and len(parser.keys) <= 4
+    assert isinstance(parser.close(100.0), list)
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\xc0", b"\xc0\x00\x00\x00\x01", b"\xc0\x00\x00\x00\x01\xff", initial(bytes(8), b"")[:20],
+    b"\xc0\x00\x00\x00\x01\x08" + bytes(8) + b"\x00\xff\xff\xff\xff\xff\xff\xff\xff",   # huge token length
+    b"\x40" + bytes(30), b"\xff" * 1500, initial(bytes(20), bytes(1200), version=0x6B3343CF),
+])
+def test_truncated_and_hostile_datagrams_never_raise(data):
+    parser = QuicParser(_ctx())
+    looks_like_quic(data)
+    parser.feed("out", data, 1.0)
+    parser.feed("in", data, 2.0)
+    assert isinstance(parser.close(3.0), list)
+
+
+def test_short_headers_alone_on_port_443_are_counted_once_they_look_encrypted():
+    """A capture that began mid-connection: no long header to detect, the port hints QUIC."""
+    rng = __import__("random").Random(7)
+    datagrams = [("out", b"\x41" + bytes(rng.randrange(256) for _ in range(1199))) for _ in range(5)]
+    (obs,) = encrypted(dissect(datagrams))
+    assert obs.bytes_out == 5 * 1200 and obs.chain == ("udp", "quic")
+
+
+def test_plain_udp_on_port_443_is_not_called_encrypted():
+    datagrams = [("out", b"\x41" + b"hello run data " * 80) for _ in range(5)]
+    assert encrypted(dissect(datagrams)) == []
