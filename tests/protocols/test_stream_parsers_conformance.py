@@ -52,9 +52,20 @@ def run(cls: type, conversation: Conversation, ctx: FlowContext | None = None,
 
 
 def key(items: list[Payload | Observation]) -> list[tuple]:
-    """What must not depend on how the bytes were chunked (times do: they follow the feeds)."""
-    return [(p.chain, p.direction, p.data, p.stream_offset) if isinstance(p, Payload)
-            else (p.kind, p.chain) for p in items]
+    """What must not depend on how the bytes were chunked (times do: they follow the feeds).
+
+    Raw chunks (chain ``("tcp",)``) are cut where the bytes' arrival times say (a busy stream is handed
+    on every ``RAW_FLUSH_SECONDS``): what must not change is the stream they rebuild, each way."""
+    raw: dict[str, bytearray] = {}
+    out: list[tuple] = []
+    for p in items:
+        if isinstance(p, Payload) and p.chain == ("tcp",) and p.stream_offset is not None:
+            stream = raw.setdefault(p.direction, bytearray())
+            stream[p.stream_offset:] = p.data
+        else:
+            out.append((p.chain, p.direction, p.data, p.stream_offset) if isinstance(p, Payload)
+                       else (p.kind, p.chain))
+    return out + sorted(("raw", d, bytes(b)) for d, b in raw.items())
 
 
 def _h2_conversation() -> Conversation:
@@ -100,7 +111,13 @@ _WS = [
 ]
 # A conversation per parser name; parsers of other protocols get a generic mix, which
 # still checks that chunking does not change their output.
-SAMPLES: dict[str, Conversation] = {"http/1.1": _HTTP1, "http/2": _h2_conversation(), "websocket": _WS}
+# SSH: banners, a KEXINIT and NEWKEYS each way (message numbers 20, 21), then ciphertext
+_SSH_CLEAR = (5).to_bytes(4, "big") + b"\x04\x14" + bytes(3) + (12).to_bytes(4, "big") + b"\x0a\x15" + bytes(10)
+_SSH: Conversation = [("in", b"SSH-2.0-OpenSSH_9.6\r\n" + _SSH_CLEAR),
+                      ("out", b"SSH-2.0-OpenSSH_9.2p1\r\n" + _SSH_CLEAR + random.Random(1).randbytes(400)),
+                      ("in", random.Random(2).randbytes(300))]
+SAMPLES: dict[str, Conversation] = {"http/1.1": _HTTP1, "http/2": _h2_conversation(), "websocket": _WS,
+                                    "ssh": _SSH}
 GENERIC: Conversation = [("out", b"HELO x\r\nUSER a\r\n\x16\x03\x01\x00\x05hello"), ("in", b"220 ok\r\n+OK\r\n")]
 PARSERS = [pytest.param(cls, id=getattr(cls, "name", cls.__name__)) for cls in STREAM_PARSERS]
 
