@@ -1,5 +1,12 @@
 """Transparent mode's nftables rules: the instrument's TCP goes to mitmproxy; always torn down.
 
+QUIC cannot go through mitmproxy in transparent mode, and forwarded as it is, HTTP/3 would carry data
+past the proxy encrypted with keys the rig never sees.  So it is refused (ICMP port unreachable, as a
+firewall without UDP 443 answers): HTTP/3 clients then fall back to TCP, which goes to mitmproxy.
+Refused are UDP 443 and a QUIC long header (an Initial: the handshake) on any port but DNS's, since a
+server can announce HTTP/3 on any port (Alt-Svc).  The refused Initials are still in the recording.
+Other UDP (DNS, NTP, ...) is forwarded and recorded as before.
+
 One table of our own (``sbx_tap_<pid>``), so nothing else's rules are touched and teardown is one
 ``delete table``.  Run inside the namespace given (``ip netns exec``), else on this host.
 """
@@ -12,6 +19,7 @@ import subprocess
 
 from hw.net.procs import netns_prefix
 from hw.tap import TapError
+from sandbox.protocols.quic import IETF_VERSIONS
 
 
 class Redirect:
@@ -21,10 +29,16 @@ class Redirect:
         self.installed = False
 
     def ruleset(self) -> str:
+        versions = ", ".join(f"{v:#010x}" for v in IETF_VERSIONS)
         return (f"table inet {self.table} {{\n"
                 f"  chain prerouting {{\n"
                 f"    type nat hook prerouting priority dstnat; policy accept;\n"
                 f"    iifname \"{self.iface}\" meta l4proto tcp redirect to :{self.port}\n"
+                f"  }}\n"
+                f"  chain quic {{\n"
+                f"    type filter hook forward priority filter; policy accept;\n"
+                f"    iifname \"{self.iface}\" udp dport 443 reject\n"
+                f"    iifname \"{self.iface}\" udp dport != 53 @ih,0,2 3 @ih,8,32 {{ {versions} }} reject\n"
                 f"  }}\n"
                 f"}}\n")
 

@@ -270,7 +270,8 @@ def _mitm_reason(log: Path) -> str:
 def add_arguments(parser) -> None:
     parser.add_argument("--mode", metavar="MODE",
                         help="network tap: mitmproxy in MODE carries the instrument's traffic: regular (explicit "
-                             "proxy), transparent (the rig redirects the instrument's TCP with nftables), wireguard "
+                             "proxy), transparent (the rig redirects the instrument's TCP with nftables and refuses its QUIC, so "
+                             "HTTP/3 falls back to TCP), wireguard "
                              "(prints the client config), upstream:URL (via another proxy) or socks5")
     parser.add_argument("--listen", metavar="HOST:PORT",
                         help="where the network tap listens (default 127.0.0.1:8080; transparent 0.0.0.0:8080, "

@@ -42,6 +42,7 @@ _SALTS = {
     **{0xFF000000 + d: bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899") for d in range(29, 35)},
     **{0xFF000000 + d: bytes.fromhex("c3eef712c72ebb5a11a7d2432bb46365bef9f502") for d in range(23, 29)},
 }
+IETF_VERSIONS = tuple(sorted(_SALTS))   # the versions whose Initials anyone can open (and a rig can refuse)
 _INITIAL_TYPE = {V2: 0b01}   # the long-header type bits of an Initial: 0b00 in every other version
 
 FRAME_PADDING, FRAME_PING, FRAME_ACK, FRAME_ACK_ECN, FRAME_CRYPTO = 0x00, 0x01, 0x02, 0x03, 0x06
