@@ -9,6 +9,7 @@ evidence the correlator weighs (opaque volume), so the parser reports the bytes 
 
 from __future__ import annotations
 
+import random
 import struct
 from typing import Any, ClassVar
 
@@ -30,17 +31,22 @@ EXT_SNI, EXT_ALPN, EXT_SUPPORTED_VERSIONS = 0, 16, 43
 VERSIONS = {0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
 
 _RECORD = struct.Struct("!BHH")
-# Outbound application-data records whose first bytes are checked for ciphertext: an instrument can
-# frame plaintext as TLS records with no encryption at all ("fake TLS" past a port-443 firewall).
+# Every outbound application-data record is checked for ciphertext: an instrument can frame plaintext
+# as TLS records with no encryption at all ("fake TLS" past a port-443 firewall), and start with a few
+# real-looking ones.  The first PROBE_RECORDS are looked at after their first PROBE_SKIP bytes (TLS 1.2
+# GCM's explicit nonce is often a counter), later ones at an offset drawn at random per record, so
+# random bytes at a known place cannot hide the plaintext after them.  Records shorter than a window
+# are judged together, their bodies end to end.
 PROBE_RECORDS = 4
-# Bytes looked at, after the first PROBE_SKIP (TLS 1.2 GCM's explicit nonce is often a counter);
-# shorter records are not probed.
 PROBE_BYTES = 128
 PROBE_SKIP = 8
-# Distinct byte values in 128 random bytes: ~101 (sd ~3.7, under 85 in 20,000 trials); text, JSON,
-# base64 and reads have under 66. Below this the record is not ciphertext (a false alarm would cost
-# only correlating random bytes).
+# Distinct byte values in 128 random bytes: ~101 (sd ~3.7; none under 82 in 400,000 trials); text,
+# JSON, base64 and reads have under 66.  Below MIN_CIPHER_DISTINCT a window is not ciphertext (a false
+# alarm would cost only correlating random bytes); every record after the first few is probed, so the
+# bound there is stricter still (8 sd: a false alarm is not expected in any traffic a rig will see).
 MIN_CIPHER_DISTINCT = 80
+MIN_CIPHER_DISTINCT_EVERY = 70
+_WINDOWS = random.Random()    # seeded from the OS: the instrument cannot know where the next look is
 # Compressed data is as varied as ciphertext but starts with its magic (gzip, zstd, xz, bz2, zip).
 _CLEAR_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b"PK\x03\x04")
 # Plaintext of unencrypted records handed to the correlator at a time (and when the flow goes quiet).
@@ -177,14 +183,14 @@ def certificate_names(body: bytes) -> list[str]:
     return [str(n) for n in names[:MAX_CERT_NAMES]]
 
 
-def looks_unencrypted(body: bytes) -> bool:
-    """Whether the first bytes of an application-data record are not ciphertext."""
-    return len(set(body[PROBE_SKIP:])) < MIN_CIPHER_DISTINCT or body.startswith(_CLEAR_MAGIC)
+def looks_unencrypted(body: bytes, least: int = MIN_CIPHER_DISTINCT) -> bool:
+    """Whether a window of an application-data record (``body``: its first bytes) is not ciphertext."""
+    return len(set(body[PROBE_SKIP:])) < least or body.startswith(_CLEAR_MAGIC)
 
 
 class _Side:
     __slots__ = ("buf", "skip", "hs", "encrypted", "app_bytes", "records", "probed", "clear", "plain",
-                 "plain_t")
+                 "plain_t", "shorts")
 
     def __init__(self) -> None:
         self.buf = bytearray()   # unparsed record bytes (headers, handshake records)
@@ -197,6 +203,7 @@ class _Side:
         self.clear = False       # they are not encrypted: their content goes to the correlator
         self.plain = bytearray()
         self.plain_t: float | None = None
+        self.shorts: list[bytes] = []   # short records not yet judged (their bodies fill one window)
 
 
 class TlsParser:
@@ -316,21 +323,12 @@ class TlsParser:
                 pos += 5 + length
                 self._handshake(direction, side, out)
                 continue
-            probe = PROBE_SKIP + PROBE_BYTES
-            if ctype == CONTENT_APPDATA and direction == "out" and (
-                    side.clear or (side.probed < PROBE_RECORDS and length >= probe)):
-                avail = len(buf) - pos - 5
-                if avail < (length if side.clear else probe):
-                    break                   # wait for the bytes to look at
+            if ctype == CONTENT_APPDATA and direction == "out":
+                if len(buf) - pos - 5 < length:
+                    break                   # judged whole: plaintext in a record is never skipped unseen
                 if not side.clear:
-                    side.probed += 1
-                    if looks_unencrypted(bytes(buf[pos + 5: pos + 5 + probe])):
-                        side.clear = True
-                        self.ctx.info.meta["tls_unencrypted"] = True
-                        self.ctx.error("tls: application data sent unencrypted in TLS records")
+                    self._judge(side, buf, pos + 5, length)
                 if side.clear:
-                    if avail < length:
-                        break
                     if side.plain_t is None:
                         side.plain_t = self.t_last
                     side.plain += buf[pos + 5: pos + 5 + length]
@@ -349,6 +347,34 @@ class TlsParser:
                 side.skip = length - avail
                 pos = len(buf)
         del buf[:pos]
+
+    def _judge(self, side: _Side, buf: bytearray, start: int, length: int) -> None:
+        """Is the outbound record ``buf[start:start + length]`` ciphertext?  If not, the side is clear
+        from here on (the short records judged with it included)."""
+        side.probed += 1
+        if length >= PROBE_SKIP + PROBE_BYTES:
+            if side.probed <= PROBE_RECORDS:
+                clear = looks_unencrypted(bytes(buf[start: start + PROBE_SKIP + PROBE_BYTES]))
+            else:
+                at = _WINDOWS.randrange(PROBE_SKIP, length - PROBE_BYTES + 1)
+                window = bytes(buf[start: start + PROBE_SKIP]) + bytes(buf[start + at: start + at + PROBE_BYTES])
+                clear = looks_unencrypted(window, MIN_CIPHER_DISTINCT_EVERY)
+        else:
+            if not length:
+                return
+            side.shorts.append(bytes(buf[start: start + length]))     # at most PROBE_BYTES of them
+            # an honest record is never this short (TLS 1.3: 17 bytes at least): all of it is looked at
+            window = b"".join(body[PROBE_SKIP:] if len(body) > 2 * PROBE_SKIP else body for body in side.shorts)
+            if len(window) < PROBE_BYTES:
+                return
+            clear = looks_unencrypted(bytes(PROBE_SKIP) + window[:PROBE_BYTES], MIN_CIPHER_DISTINCT_EVERY)
+            shorts, side.shorts = side.shorts[:-1], []
+            if clear:
+                side.plain += b"".join(shorts)
+        if clear:
+            side.clear = True
+            self.ctx.info.meta["tls_unencrypted"] = True
+            self.ctx.error("tls: application data sent unencrypted in TLS records")
 
     def _handshake(self, direction: str, side: _Side, out: list) -> None:
         hs = side.hs

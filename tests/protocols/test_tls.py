@@ -213,6 +213,56 @@ def test_ciphertext_is_never_taken_for_plaintext(tmp_path: Path) -> None:
         assert not _plain_sent(items) and "tls_unencrypted" not in ctx.info.meta
 
 
+READS = b"".join(b"@r%d\n%s\n+\n%s\n" % (i, b"ACGTTGCA" * 19, b"F" * 152) for i in range(400))
+
+
+def _random_records(n: int, size: int = 16384) -> bytes:
+    import os
+
+    return _records(os.urandom(n * size), size)
+
+
+def test_plaintext_after_a_few_real_looking_records_is_still_caught(tmp_path: Path) -> None:
+    """Only the first records used to be looked at: four of random bytes, then reads in clear."""
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    items, ctx = run([hello, ("out", _random_records(6) + _records(READS, 5000))], 1000)
+    assert _plain_sent(items) == READS and ctx.info.meta["tls_unencrypted"]
+
+
+def test_random_bytes_where_the_probe_used_to_look_do_not_hide_the_plaintext_after_them(tmp_path: Path) -> None:
+    import os
+
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    parts = [READS[i: i + 8000] for i in range(0, len(READS), 8000)]
+    masked = b"".join(b"\x17\x03\x03" + (200 + len(part)).to_bytes(2, "big") + os.urandom(200) + part
+                      for part in parts)
+    items, ctx = run([hello, ("out", _random_records(5) + masked)])
+    assert ctx.info.meta["tls_unencrypted"]
+    sent = _plain_sent(items)
+    assert all(part in sent for part in parts[2:])   # caught at the latest a record or two in
+
+
+@pytest.mark.parametrize("size", [100, 20, 3], ids=["short", "shorter-than-any-real-record", "tiny"])
+def test_plaintext_in_records_too_short_to_probe_alone_is_caught_together(tmp_path: Path, size: int) -> None:
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    text = READS[:6000]
+    parser = TlsParser(make_ctx())
+    items = parser.feed("out", hello[1], 0.0) + parser.feed("out", _random_records(5) + _records(text, size), 1.0)
+    items += parser.close(2.0)
+    assert len(parser.sides["out"].shorts) <= 128
+    assert _plain_sent(items) == text               # the short records judged together are sent too
+
+
+def test_long_and_short_ciphertext_is_never_taken_for_plaintext(tmp_path: Path) -> None:
+    """Every record is looked at now: a long upload of ciphertext, and short TLS 1.3 records."""
+    import os
+
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_3, b"x")[0]
+    short = b"".join(b"\x17\x03\x03\x00\x11" + os.urandom(17) for _ in range(20_000))
+    items, ctx = run([hello, ("out", _random_records(4000, 2048) + short)], 65536)
+    assert not _plain_sent(items) and "tls_unencrypted" not in ctx.info.meta
+
+
 def test_unencrypted_plaintext_held_back_goes_out_when_the_flow_is_idle(tmp_path: Path) -> None:
     hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
     ctx = make_ctx()
