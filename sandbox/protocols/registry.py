@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sandbox.protocols.context import ChannelParser, DatagramParser, StreamParser
 from sandbox.protocols.dns import DnsParser, DnsTcpParser
+from sandbox.protocols.dtls import DtlsParser
 from sandbox.protocols.ftp import FtpDataParser, FtpParser
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
@@ -37,6 +38,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
 DATAGRAM_PARSERS: list[type[DatagramParser]] = [
     DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
     QuicParser,  # a long-header packet of a known version (an Initial first); 443/784/853/8443 as a hint
+    DtlsParser,  # an epoch-0 handshake record of DTLS 1.0/1.2 holding a hello
 ]
 CHANNEL_PARSERS: dict[str, list[type[ChannelParser]]] = {
     "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded
