@@ -4,7 +4,7 @@
 
 HTTPS (HTTP/1.1 and HTTP/2 via ALPN is mitmproxy's business; this sink speaks HTTP/1.1) on 443,
 WebSocket over TLS on 8443, gRPC over TLS on 50051, a raw TLS sink on 9443, S3 (moto, plain HTTP)
-on 5000, DNS on UDP 53.  One JSON line per thing received: {"service", "bytes", "head"}.
+on 5000, DNS on UDP 53, SFTP (asyncssh, any password) on 22.  One JSON line per thing received: {"service", "bytes", "head"}.
 Prints "up" when all listen.
 """
 
@@ -108,8 +108,52 @@ def main(pki_dir: str, out: str) -> None:
                     pass
 
     threading.Thread(target=dns, daemon=True).start()
+    ssh_up = threading.Event()
+    threading.Thread(target=sftp, args=(note, ssh_up), daemon=True).start()
+    ssh_up.wait(60)
     print("up", flush=True)
     threading.Event().wait()
+
+
+def sftp(note, up: threading.Event) -> None:
+    """An SFTP server: every file written is noted whole when it is closed (and kept nowhere else)."""
+    import tempfile
+
+    import asyncssh
+
+    root = tempfile.mkdtemp(prefix="sbx-sftp-")
+
+    class Server(asyncssh.SSHServer):
+        def begin_auth(self, username: str) -> bool:
+            return True
+
+        def password_auth_supported(self) -> bool:
+            return True
+
+        def validate_password(self, username: str, password: str) -> bool:
+            return True
+
+    class Sink(asyncssh.SFTPServer):
+        def __init__(self, chan) -> None:
+            super().__init__(chan, chroot=root)
+            self.files: dict[object, bytearray] = {}
+
+        def write(self, file_obj, offset: int, data: bytes) -> int:
+            self.files.setdefault(file_obj, bytearray())[offset:offset + len(data)] = data
+            return super().write(file_obj, offset, data)
+
+        def close(self, file_obj) -> None:
+            if file_obj in self.files:
+                note("sftp", bytes(self.files.pop(file_obj)))
+            super().close(file_obj)
+
+    async def run() -> None:
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        await asyncssh.create_server(Server, "0.0.0.0", 22, server_host_keys=[key], sftp_factory=Sink)
+        up.set()
+        await asyncio.Future()
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

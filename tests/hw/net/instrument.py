@@ -91,8 +91,23 @@ def dns_tunnel(run_dir: Path, ca: str, host: str) -> None:
         dns.query.udp(dns.message.make_query(name, "A"), server, port=53, timeout=10)
 
 
+def sftp(run_dir: Path, ca: str, host: str) -> None:
+    """A run file pushed with SFTP (asyncssh): SSH is no TLS the rig can open, only name and count."""
+    import asyncio
+
+    import asyncssh
+
+    async def run() -> None:
+        async with asyncssh.connect(host, 22, username="instrument", password="service", known_hosts=None,
+                                    client_keys=None, agent_path=None) as conn, conn.start_sftp_client() as client:
+            async with client.open("PT9936.fastq.gz", "wb") as f:
+                await f.write(fastq(run_dir, "PT9936"))
+
+    asyncio.run(run())
+
+
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
-             "raw-tls": raw_tls, "dns": dns_tunnel}
+             "raw-tls": raw_tls, "dns": dns_tunnel, "sftp": sftp}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -48,12 +48,12 @@ def topo(tmp_path):
             cloud.wait()
 
 
-def rig(tmp_path: Path, b, pki, run_dir: Path, *extra: str):
+def rig(tmp_path: Path, b, pki, run_dir: Path, *extra: str, allow: list[str] = ALLOW):
     rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"
     proc = sandbox("watch", "--run", str(run_dir), "--mode", "transparent", "--netns", b.rig, "--iface", b.rig_iface,
                    "--listen", "0.0.0.0:8080", "--ca-dir", str(tmp_path / "ca"), "--upstream-ca", str(pki.ca),
                    "--record", str(rec), "--db", str(db), "--report", str(report), "--quiet",
-                   "--cache-dir", str(tmp_path / "cache"), "--allow", *ALLOW, *extra)
+                   "--cache-dir", str(tmp_path / "cache"), *(["--allow", *allow] if allow else []), *extra)
     wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", proc)
     return proc, rec, db, report
 
@@ -110,3 +110,27 @@ def test_block_keeps_the_run_data_from_the_cloud(demo, topo, tmp_path):
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
     assert essence(live) == essence(again)
+
+
+def test_an_sftp_upload_is_an_opaque_upload_live_and_in_replay(demo, topo, tmp_path):
+    """SSH passes mitmproxy as raw TCP: its run data cannot be read, but the upload is named (the
+    banners), counted, and big enough to carry run data it is an opaque upload, live as in replay."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, allow=[])
+    try:
+        done = client(b, tmp_path, demo, "sftp")
+        assert done.returncode == 0, done.stderr[-1500:]
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE kind = 'opaque-volume'"), "a live opaque upload", proc)
+    finally:
+        _, err = end(proc)
+    got = [json.loads(line) for line in received.read_text().splitlines()]
+    sent = (demo / "Data" / "Intensities" / "BaseCalls")
+    size = next(sent.glob("PT9936*.fastq.gz")).stat().st_size
+    assert [g["bytes"] for g in got if g["service"] == "sftp"] == [size]      # it did reach the server
+    live = json.loads(report.read_text())
+    (opaque,) = [f for f in live["findings"] if f["kind"] == "opaque-volume"]
+    assert opaque["detail"]["app"] == "ssh" and opaque["bytes_out"] > size
+    (named,) = [f for f in live["findings"] if f["kind"] == "encrypted" and f["chain"][-1] == "ssh"]
+    assert named["detail"]["client"].startswith("SSH-2.0-AsyncSSH")
+    code, again = replay(rec / "net.pcapng", demo, tmp_path)
+    assert essence(live) == essence(again) and chains(live) == chains(again)
