@@ -148,6 +148,11 @@ class FlowInfo:
     # bytes of the instrument's TCP stream the capture never had (reassembly holes): not examined
     missed_out: int = 0
     errors_dropped: int = 0
+    # an encrypted protocol recognised in the flow (QUIC, DTLS, SSH) and the outbound bytes of its
+    # ciphertext: opaque even where the TLS around them was decrypted (SSH through a TLS tunnel, or in
+    # WireGuard mode's feed, whose flows count no wire bytes)
+    sealed: str = ""
+    sealed_out: int = 0
 
     def add_error(self, message: str) -> None:
         """Note what went wrong on this flow: the one way to add an error, so every parser is capped.

@@ -301,14 +301,16 @@ class Correlator:
         for info in flow_infos:
             allowed = bool(self.allow) and self.allow.allows_flow(info)
             info.meta["allowed"] = allowed
-            if allowed or info.bytes_out <= 0:
+            if allowed or (info.bytes_out <= 0 and info.sealed_out <= 0):
                 continue
             dest = info.destination or info.dst
-            if info.encrypted and not info.decrypted and info.bytes_out >= self.opaque_threshold:
+            opaque = (info.encrypted and not info.decrypted) or info.sealed
+            volume = info.sealed_out if info.sealed else info.bytes_out
+            if opaque and volume >= self.opaque_threshold:
                 acc = self._acc_for(_Where(info, dest), "opaque-volume")
                 self._flow_facts(acc, info, "medium")
-                acc.bytes_out = info.bytes_out
-                acc.detail.update({"threshold": self.opaque_threshold, "app": info.app,
+                acc.bytes_out = volume
+                acc.detail.update({"threshold": self.opaque_threshold, "app": info.sealed or info.app,
                                    "sni": info.meta.get("sni", "")})
             if self.allow:
                 acc = self._acc_for(_Where(info, dest, flow=""), "destination")

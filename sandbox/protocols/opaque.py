@@ -52,7 +52,11 @@ class OpaqueParser:
     def sealed(self, direction: str, size: int) -> None:
         """``size`` bytes of ``direction`` are ciphertext: the flow is encrypted and not decrypted."""
         self.sealed_bytes[direction] += size
-        self.ctx.info.encrypted = True
+        info = self.ctx.info
+        info.encrypted = True
+        info.sealed = self.name
+        if direction == "out":
+            info.sealed_out += size
 
     def feed(self, direction: str, data: bytes, t: float) -> Items:
         if self.t_first is None:
@@ -68,7 +72,7 @@ class OpaqueParser:
 
     def close(self, t: float) -> Items:
         out = self.raw.close(t)
-        if self.ctx.info.encrypted:
+        if self.ctx.info.sealed:
             detail = {**self.detail, "bytes_in": self.sealed_bytes["in"], "decrypted": False}
             out.append(self.ctx.observation("encrypted", "info", self.t_first if self.t_first is not None else t,
                                             max(self.t_last, t), bytes_out=self.sealed_bytes["out"],

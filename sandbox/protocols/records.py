@@ -87,6 +87,8 @@ class FlowRecords:
         s.missed_out += info.missed_out
         s.encrypted |= info.encrypted
         s.decrypted |= info.decrypted
+        s.sealed = s.sealed or info.sealed
+        s.sealed_out += info.sealed_out
         if not s.app:
             s.app = info.app
         if len(summary.dports) <= 1:
