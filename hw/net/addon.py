@@ -181,7 +181,7 @@ class SandboxTap:
             # t: from the connection's start on, its plaintext is in the feed (see reframe)
             try:
                 self.feed.open(number, _address(client.peername), _address(self._dst(client, server)),
-                               client.timestamp_start)
+                               client.timestamp_start, only=self._content_mode(client))
             except OSError as exc:
                 self._lost(f"the sandbox feed recording failed: {exc}")
         return number

@@ -25,7 +25,7 @@ from hw.net.reframe import OUT, Chunks, Fields, Reframer
 # reads them (tests/hw/net/test_feed.py holds the two to one format).
 LINKTYPE = 162
 HEADER = struct.Struct("!4sBBBBHH16s16s")
-MAGIC, VERSION, KIND_TLS, FROM_CLIENT = b"SBXP", 1, 1, 0x01
+MAGIC, VERSION, KIND_TLS, FROM_CLIENT, ONLY_RECORD = b"SBXP", 1, 1, 0x01, 0x02
 SNAPLEN = 262144          # Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD: every reader accepts packets this big
 # Plaintext per packet: inside SNAPLEN with the header; few packets (a block each) for a large body.
 PACKET_BYTES = SNAPLEN - 4096
@@ -70,13 +70,15 @@ class FeedWriter:
                 batch, want = rest, want - n
                 n = os.writev(self.fd, batch)
 
-    def open(self, conn: int, client, dst, t: float) -> None:
-        """A connection whose plaintext is ours from ``t`` on (an empty packet marks its start)."""
+    def open(self, conn: int, client, dst, t: float, only: bool = False) -> None:
+        """A connection whose plaintext is ours from ``t`` on (an empty packet marks its start);
+        ``only``: this is its only record (WireGuard: the raw recording holds just the tunnel)."""
         (fa, a, pa), (fb, b, pb) = _endpoint(client), _endpoint(dst)
         if fa != fb:
             raise ValueError(f"address families differ: {client} > {dst}")
-        out = HEADER.pack(MAGIC, VERSION, KIND_TLS, fa, FROM_CLIENT, pa, pb, a, b)
-        back = HEADER.pack(MAGIC, VERSION, KIND_TLS, fa, 0, pb, pa, b, a)
+        only_flag = ONLY_RECORD if only else 0
+        out = HEADER.pack(MAGIC, VERSION, KIND_TLS, fa, FROM_CLIENT | only_flag, pa, pb, a, b)
+        back = HEADER.pack(MAGIC, VERSION, KIND_TLS, fa, only_flag, pb, pa, b, a)
         self.conns[conn] = (Reframer(), out, back)
         self._packets(conn, [(OUT, b"")], t)
 

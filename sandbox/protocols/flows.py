@@ -504,6 +504,11 @@ class Dissector:
         direction = "out" if (seg.src, seg.sport) == flow.out else "in"
         self.last, self.last_direction = flow.info, direction
         flow.info.decrypted = True
+        if seg.meta and seg.meta.get("only"):     # no wire bytes will ever be counted for this flow
+            if direction == "out":
+                flow.info.bytes_out += len(seg.data)
+            else:
+                flow.info.bytes_in += len(seg.data)
         flow.last = max(flow.last, seg.t)
         lane = flow.lanes.get("tls")
         if lane is None:

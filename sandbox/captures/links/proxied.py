@@ -9,7 +9,8 @@ parsers see the same bytes live and in replay.
 
 Header (network byte order), then the bytes:
   magic "SBXP", version u8, kind u8 (KIND_TLS: TLS plaintext of the connection), family u8 (4 or 6),
-  flags u8 (FROM_CLIENT: sent by the side that opened the connection), sport u16, dport u16,
+  flags u8 (FROM_CLIENT: sent by the side that opened the connection; ONLY_RECORD: no other recording
+  holds this connection, as in WireGuard mode, so its bytes are the flow's volume), sport u16, dport u16,
   src 16 bytes, dst 16 bytes (IPv4 in the first 4).
 The proxy knows who opened the connection, so the Segment says so (``meta["client"]``): plaintext
 may reach the session before the raw recording's SYN does, and must not guess the direction.
@@ -28,15 +29,17 @@ MAGIC = b"SBXP"
 VERSION = 1
 KIND_TLS = 1
 FROM_CLIENT = 0x01
+ONLY_RECORD = 0x02
 
 
 def frame(src: str, sport: int, dst: str, dport: int, data: bytes, from_client: bool,
-          kind: int = KIND_TLS) -> bytes:
+          kind: int = KIND_TLS, only: bool = False) -> bytes:
     """One packet of this link type: ``data`` sent from (src, sport) to (dst, dport)."""
     a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
     if a.version != b.version:
         raise ValueError(f"address families differ: {src} > {dst}")
-    return HEADER.pack(MAGIC, VERSION, kind, a.version, FROM_CLIENT if from_client else 0, sport, dport, a.packed.ljust(16, b"\0"),
+    flags = (FROM_CLIENT if from_client else 0) | (ONLY_RECORD if only else 0)
+    return HEADER.pack(MAGIC, VERSION, kind, a.version, flags, sport, dport, a.packed.ljust(16, b"\0"),
                        b.packed.ljust(16, b"\0")) + data
 
 
@@ -45,6 +48,8 @@ def segments(data: bytes, t: float, frame: int) -> list[Segment]:
     if magic != MAGIC or version != VERSION or kind != KIND_TLS or family not in (4, 6):
         raise ValueError("not a proxied-plaintext packet")
     size = 4 if family == 4 else 16
+    meta = {"client": "src" if flags & FROM_CLIENT else "dst"}
+    if flags & ONLY_RECORD:
+        meta["only"] = True
     return [Segment(t, "net", "tls", str(ipaddress.ip_address(src[:size])), sport,
-                    str(ipaddress.ip_address(dst[:size])), dport, data[HEADER.size:], frame=frame,
-                    meta={"client": "src" if flags & FROM_CLIENT else "dst"})]
+                    str(ipaddress.ip_address(dst[:size])), dport, data[HEADER.size:], frame=frame, meta=meta)]

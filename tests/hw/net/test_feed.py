@@ -13,8 +13,9 @@ from sandbox.protocols import Dissector
 
 
 def test_the_addon_side_and_the_reader_side_share_one_format():
-    assert (feed.LINKTYPE, feed.HEADER.format, feed.MAGIC, feed.VERSION, feed.KIND_TLS, feed.FROM_CLIENT) == (
-        proxied.LINKTYPE, proxied.HEADER.format, proxied.MAGIC, proxied.VERSION, proxied.KIND_TLS, proxied.FROM_CLIENT)
+    assert (feed.LINKTYPE, feed.HEADER.format, feed.MAGIC, feed.VERSION, feed.KIND_TLS, feed.FROM_CLIENT,
+            feed.ONLY_RECORD) == (proxied.LINKTYPE, proxied.HEADER.format, proxied.MAGIC, proxied.VERSION,
+                                  proxied.KIND_TLS, proxied.FROM_CLIENT, proxied.ONLY_RECORD)
 
 
 def test_a_connection_reads_back_as_the_segments_the_core_dissects(tmp_path):
@@ -51,3 +52,23 @@ def test_a_connection_reads_back_as_the_segments_the_core_dissects(tmp_path):
     d = Dissector()
     payloads = [p for s in segs for p in d.feed(s)] + d.close()
     assert any(getattr(p, "data", b"") == body for p in payloads)
+
+
+def test_a_connection_with_no_other_record_counts_its_bytes_as_the_flows_volume(tmp_path):
+    """WireGuard mode: the raw recording holds only the tunnel, so the feed's bytes are all the flow
+    sent (an allow-list and the opaque-volume rule weigh them); elsewhere the wire's bytes are counted."""
+    path = tmp_path / "proxied.pcapng"
+    w = FeedWriter(path)
+    w.open(1, ["10.0.0.1", 50000], ["10.231.2.2", 22], 100.0, only=True)
+    w.tcp(1, 100.1, True, b"SSH-2.0-x\r\n" + os.urandom(5000))
+    w.tcp(1, 100.2, False, b"SSH-2.0-y\r\n")
+    w.open(2, ["10.0.0.1", 50001], ["10.231.2.2", 443], 100.0)
+    w.tcp(2, 100.3, True, b"x" * 700)
+    w.close_file()
+    d = Dissector()
+    for s in open_capture(path):
+        d.feed(s)
+    d.close()
+    flows = {f.dport: f for f in d.flows.values()}
+    assert (flows[22].bytes_out, flows[22].bytes_in) == (5011, 11)
+    assert (flows[443].bytes_out, flows[443].bytes_in) == (0, 0)
