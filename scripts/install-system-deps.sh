@@ -3,7 +3,7 @@
 # the hex-dump decoder's tests, headless chromium + driver, nftables for the network tap's transparent
 # mode, curl as a real client, dosfstools, mtools and exfatprogs for USB stick images, libusb-1.0 for pyusb's
 # device inventory, PostgreSQL for the fleet store's tests, which start a cluster of their own with
-# initdb/pg_ctl in a temp dir).
+# initdb/pg_ctl in a temp dir, wireguard-go and wg for a real WireGuard client).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -26,13 +26,19 @@ command -v mcopy       >/dev/null 2>&1 || need+=(mtools)
 command -v mkfs.exfat  >/dev/null 2>&1 || need+=(exfatprogs)
 # pyusb's backend: the USB tap lists the devices present through libusb-1.0 (sysfs without it)
 case "$(ldconfig -p 2>/dev/null)" in *libusb-1.0.so*) ;; *) need+=(libusb-1.0-0) ;; esac
-[ ${#need[@]} -eq 0 ] && exit 0
+# a real WireGuard client for the WireGuard-mode tests: userspace (a TUN device), configured by wg;
+# without their recommends, which would pull in a kernel image for the module
+bare=()
+command -v wireguard-go >/dev/null 2>&1 || bare+=(wireguard-go)
+command -v wg          >/dev/null 2>&1 || bare+=(wireguard-tools)
+[ ${#need[@]} -eq 0 ] && [ ${#bare[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "missing system packages: ${need[*]} (install them with apt-get as root)" >&2
+  echo "missing system packages: ${need[*]} ${bare[*]} (install them with apt-get as root)" >&2
   exit 1
 fi
 echo 'wireshark-common wireshark-common/install-setuid boolean true' | debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # the postgresql package starts a cluster of its own where it can; the tests never use it
-apt-get install -y -qq "${need[@]}" >/dev/null
+[ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+[ ${#bare[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${bare[@]}" >/dev/null
