@@ -9,36 +9,16 @@ the client prove its address first (a Retry packet: new Initial keys).
 
 from __future__ import annotations
 
-import datetime
 import ssl
 import struct
 import sys
 import tempfile
 from pathlib import Path
 
+from tls_pair import self_signed  # beside this file: run as a script, its folder is on the path
+
 CLIENT, SERVER = ("10.0.0.2", 50443), ("10.0.0.1", 443)
 RETRY_CID = b"\x11" * 8
-
-
-def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def main() -> None:
@@ -53,7 +33,7 @@ def main() -> None:
     upload = sys.stdin.buffer.read()
     out = sys.stdout.buffer
     with tempfile.TemporaryDirectory() as tmp:
-        cert, key = _certificate(Path(tmp), sni)
+        cert, key = self_signed(Path(tmp), [sni])
         client = QuicConnection(configuration=QuicConfiguration(
             is_client=True, alpn_protocols=[alpn], server_name=sni, verify_mode=ssl.CERT_NONE))
         server_config = QuicConfiguration(is_client=False, alpn_protocols=[alpn])

@@ -14,26 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captures import open_capture
-from sandbox.model import FlowInfo, Observation, Payload
-from sandbox.protocols import Dissector
-from sandbox.protocols.context import FlowContext
-from sandbox.protocols.dtls import DtlsParser, looks_like_dtls
+from sandbox.model import Payload
 from tests.loopback import record_lo
+from tests.protocols.test_datagram_parsers_conformance import dissected, encrypted
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
-
-
-def dissected(pcap: Path) -> list[Payload | Observation]:
-    d = Dissector()
-    items: list[Payload | Observation] = []
-    for seg in open_capture(pcap):
-        items += d.feed(seg)
-    return items + d.close()
-
-
-def encrypted(items: list) -> list[Observation]:
-    return [o for o in items if isinstance(o, Observation) and o.kind == "encrypted"]
 
 
 def openssl_dtls_upload(tmp_path: Path, data: bytes, sni: str) -> Path:
@@ -82,26 +67,3 @@ def test_dtls13_with_connection_ids_counts_its_unified_header_records(shared_dat
     assert len(obs) == 2 and all(o.chain == ("udp", "dtls") and o.bytes_out > 1000 for o in obs)
     assert {o.detail["dtls_version"] for o in obs} == {"DTLS 1.3"}
     assert all(o.detail["bytes_in"] > 3000 for o in obs)
-
-
-def _ctx() -> FlowContext:
-    info = FlowInfo(flow="udp 10.0.0.2:40000 > 10.0.0.1:5684", channel="net", transport="udp",
-                    src="10.0.0.2", sport=40000, dst="10.0.0.1", dport=5684)
-    return FlowContext(flow=info.flow, info=info, shared={}, chain=("udp",))
-
-
-HELLO_HEAD = b"\x16\xfe\xfd" + bytes(8)
-
-
-@pytest.mark.parametrize("data", [
-    b"", b"\x16", HELLO_HEAD, HELLO_HEAD + b"\xff\xff" + b"\x01" + bytes(20),           # a length past the datagram
-    HELLO_HEAD + b"\x00\x0c\x01\x00\x00\x10" + bytes(8),                               # a hello cut short
-    HELLO_HEAD + b"\x00\x30\x01\x00\x00\x24\x00\x00\x00\x00\x00\x00\x00\x24" + b"\xfe\xfd" + bytes(32) + b"\xff\xff",
-    b"\x2f" + os.urandom(100), b"\x17\xfe\xfd" + bytes(8) + b"\x00\x05abcde" * 3,
-])
-def test_truncated_and_hostile_datagrams_never_raise(data):
-    parser = DtlsParser(_ctx())
-    looks_like_dtls(data)
-    parser.feed("out", data, 1.0)
-    parser.feed("in", data, 2.0)
-    assert isinstance(parser.close(3.0), list)

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, udp
-from sandbox.model import FlowInfo, Observation, Payload
-from sandbox.protocols import Dissector
-from sandbox.protocols.context import FlowContext
+from sandbox.model import Observation, Payload
 from sandbox.protocols.quic import MAX_INITIALS, InitialKeys, QuicParser, looks_like_quic
 from sandbox.replay import replay
 from tests.index.genrun import make_run
+from tests.protocols.test_datagram_parsers_conformance import _quic_initial, dissected, encrypted, make_ctx
 
 REPO = Path(__file__).resolve().parents[2]
 MITM_PYTHON = REPO / ".venv-mitmproxy" / "bin" / "python"
@@ -53,22 +51,9 @@ def write_pcap(path: Path, datagrams: list[tuple[str, bytes]]) -> Path:
     return path
 
 
-def dissect(datagrams: list[tuple[str, bytes]]) -> list[Payload | Observation]:
+def dissect(datagrams: list[tuple[str, bytes]], tmp: Path) -> list[Payload | Observation]:
     """What the Dissector makes of the datagrams (through the registry, as a replay does)."""
-    tmp = Path(f"/dev/shm/sbx-quic-{id(datagrams)}.pcap")
-    try:
-        write_pcap(tmp, datagrams)
-        d = Dissector()
-        items: list[Payload | Observation] = []
-        for seg in open_capture(tmp):
-            items += d.feed(seg)
-        return items + d.close()
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def encrypted(items: list) -> list[Observation]:
-    return [o for o in items if isinstance(o, Observation) and o.kind == "encrypted"]
+    return dissected(write_pcap(tmp / "quic.pcap", datagrams))
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +69,7 @@ def run(tmp_path_factory):
     ("tcpdump__quic_handshake.pcap", "localhost", 1_000),
 ])
 def test_public_quic_traces_name_their_server_and_count_their_ciphertext(shared_data, name, sni, out_min):
-    d = Dissector()
-    items: list = []
-    for seg in open_capture(shared_data / TRACES / name):
-        items += d.feed(seg)
-    items += d.close()
+    items = dissected(shared_data / TRACES / name)
     obs = encrypted(items)
     assert obs and {o.destination for o in obs} == {sni}
     o = max(obs, key=lambda o: o.bytes_out)
@@ -104,14 +85,14 @@ def test_public_quic_traces_name_their_server_and_count_their_ciphertext(shared_
 
 @needs_aioquic
 @pytest.mark.parametrize("retry", [False, True], ids=["plain", "after-retry"])
-def test_a_real_connection_is_named_by_its_hello_and_its_upload_counted(retry):
+def test_a_real_connection_is_named_by_its_hello_and_its_upload_counted(retry, tmp_path):
     upload = bytes(range(256)) * 800       # 200 KB
     datagrams = quic_datagrams(upload, sni="h3.vendor.example", retry=retry)
     if retry:     # the capture begins after the Retry: the hello is read with the keys of the new ID
         assert datagrams[1][0] == "in" and datagrams[1][1][0] & 0xF0 == 0xF0      # a v1 Retry
         datagrams = datagrams[2:]
     assert looks_like_quic(datagrams[0][1])
-    items = dissect(datagrams)
+    items = dissect(datagrams, tmp_path)
     (obs,) = encrypted(items)
     assert obs.destination == "h3.vendor.example" and obs.detail["sni"] == "h3.vendor.example"
     sent = sum(len(d) for direction, d in datagrams if direction == "out")
@@ -149,20 +130,8 @@ def test_plaintext_dressed_as_quic_is_still_matched(run, tmp_path):
 
 # ---- hostile and partial input -------------------------------------------------------------------
 
-def _ctx() -> FlowContext:
-    info = FlowInfo(flow="udp 10.0.0.2:50443 > 10.0.0.1:443", channel="net", transport="udp",
-                    src="10.0.0.2", sport=50443, dst="10.0.0.1", dport=443)
-    return FlowContext(flow=info.flow, info=info, shared={}, chain=("udp",))
-
-
-def initial(dcid: bytes, body: bytes, version: int = 1) -> bytes:
-    """A client Initial packet header (type 0, 4-byte packet number) followed by ``body`` as is."""
-    return (b"\xc3" + version.to_bytes(4, "big") + bytes([len(dcid)]) + dcid + b"\x00" + b"\x00"
-            + bytes([0x40 | (len(body) + 4) >> 8, (len(body) + 4) & 0xFF]) + b"\x00\x00\x00\x01" + body)
-
-
 def test_initials_that_do_not_open_are_tried_a_bounded_number_of_times():
-    parser = QuicParser(_ctx())
+    parser = QuicParser(make_ctx())
     tried = []
     real_open = InitialKeys.open
 
@@ -173,34 +142,21 @@ def test_initials_that_do_not_open_are_tried_a_bounded_number_of_times():
     InitialKeys.open = counting
     try:
         for i in range(MAX_INITIALS * 4):
-            parser.feed("out", initial(i.to_bytes(8, "big"), bytes(1200)), float(i))
+            parser.feed("out", _quic_initial(i.to_bytes(8, "big"), bytes(1200)), float(i))
     finally:
         InitialKeys.open = real_open
     assert len(tried) <= MAX_INITIALS * 2 and len(parser.keys) <= 4
     assert isinstance(parser.close(100.0), list)
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"\xc0", b"\xc0\x00\x00\x00\x01", b"\xc0\x00\x00\x00\x01\xff", initial(bytes(8), b"")[:20],
-    b"\xc0\x00\x00\x00\x01\x08" + bytes(8) + b"\x00\xff\xff\xff\xff\xff\xff\xff\xff",   # huge token length
-    b"\x40" + bytes(30), b"\xff" * 1500, initial(bytes(20), bytes(1200), version=0x6B3343CF),
-])
-def test_truncated_and_hostile_datagrams_never_raise(data):
-    parser = QuicParser(_ctx())
-    looks_like_quic(data)
-    parser.feed("out", data, 1.0)
-    parser.feed("in", data, 2.0)
-    assert isinstance(parser.close(3.0), list)
-
-
-def test_short_headers_alone_on_port_443_are_counted_once_they_look_encrypted():
+def test_short_headers_alone_on_port_443_are_counted_once_they_look_encrypted(tmp_path):
     """A capture that began mid-connection: no long header to detect, the port hints QUIC."""
     rng = __import__("random").Random(7)
     datagrams = [("out", b"\x41" + bytes(rng.randrange(256) for _ in range(1199))) for _ in range(5)]
-    (obs,) = encrypted(dissect(datagrams))
+    (obs,) = encrypted(dissect(datagrams, tmp_path))
     assert obs.bytes_out == 5 * 1200 and obs.chain == ("udp", "quic")
 
 
-def test_plain_udp_on_port_443_is_not_called_encrypted():
+def test_plain_udp_on_port_443_is_not_called_encrypted(tmp_path):
     datagrams = [("out", b"\x41" + b"hello run data " * 80) for _ in range(5)]
-    assert encrypted(dissect(datagrams)) == []
+    assert encrypted(dissect(datagrams, tmp_path)) == []

@@ -12,33 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
-from sandbox.model import FlowInfo, Observation, Payload
-from sandbox.protocols import Dissector
+from sandbox.model import FlowInfo, Payload
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.ssh import MAX_CLEAR, SshParser
 from sandbox.replay import replay
 from tests.index.genrun import make_run
+from tests.protocols.test_datagram_parsers_conformance import dissected, encrypted
 
 TRACES = "captures/public-traces"
 
 
-def dissected(pcap: Path) -> list[Payload | Observation]:
-    d = Dissector()
-    items: list[Payload | Observation] = []
-    for seg in open_capture(pcap):
-        items += d.feed(seg)
-    return items + d.close()
-
-
-def encrypted(items: list) -> dict[str, Observation]:
-    return {o.flow: o for o in items if isinstance(o, Observation) and o.kind == "encrypted"}
-
-
 def test_real_sessions_are_named_and_their_ciphertext_counted(shared_data):
     items = dissected(shared_data / TRACES / "zeek__tcp__ssh-dups.pcap")
-    (obs,) = encrypted(items).values()
+    (obs,) = encrypted(items)
     assert obs.chain == ("tcp", "ssh") and obs.detail["decrypted"] is False
     assert obs.detail["client"] == "SSH-2.0-OpenSSH_7.9"
     assert obs.detail["server"] == "SSH-2.0-OpenSSH_7.6p1 Ubuntu-4ubuntu0.3"
@@ -48,7 +35,7 @@ def test_real_sessions_are_named_and_their_ciphertext_counted(shared_data):
 
 def test_every_session_of_zeeks_ssh_trace_is_recognised(shared_data):
     obs = encrypted(dissected(shared_data / TRACES / "zeek__ssh__ssh.pcap"))
-    ssh = [o for o in obs.values() if o.chain == ("tcp", "ssh")]
+    ssh = [o for o in obs if o.chain == ("tcp", "ssh")]
     assert len(ssh) >= 15
     assert {o.detail.get("server") for o in ssh} >= {"SSH-2.0-paramiko_1.15.2", "SSH-1.99-OpenSSH_6.6.1p1 Ubuntu-2ubuntu2"}
     downloads = [o for o in ssh if o.detail["bytes_in"] > 500_000]

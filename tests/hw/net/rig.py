@@ -8,9 +8,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.hw.net.servers import Pki, make_pki
+from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, Bench
 
 REPO = Path(__file__).resolve().parents[3]
 WAIT_S = 180   # generous: a loaded 2-core machine; never a performance assertion
@@ -71,3 +76,22 @@ def replay(capture: Path, run_dir: Path, tmp: Path, *allow: str) -> tuple[int, d
     _, err = proc.communicate(timeout=WAIT_S)
     assert proc.returncode in (0, 1, 3), err
     return proc.returncode, json.loads(out.read_text())
+
+
+@contextmanager
+def cloud_servers(b: Bench, tmp_path: Path) -> Iterator[tuple[Pki, Path]]:
+    """The cloud's servers (``tests.hw.net.cloud``) up in ``b.cloud``: their PKI, and the file each
+    thing they received is noted in."""
+    pki = make_pki(tmp_path / "pki", [CLOUD_NAME, CLOUD_IP])
+    received = tmp_path / "received.jsonl"
+    received.touch()
+    cloud = subprocess.Popen(b.cmd(b.cloud, [sys.executable, "-m", "tests.hw.net.cloud", str(tmp_path / "pki"),
+                                             str(received)]), cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        while (line := cloud.stdout.readline()) and line.strip() != "up":   # moto says hello first
+            pass
+        assert line.strip() == "up"
+        yield pki, received
+    finally:
+        cloud.kill()
+        cloud.wait()

@@ -16,9 +16,19 @@ from pathlib import Path
 import pytest
 
 from sandbox.simulate import ensure_demo
-from tests.hw.net.rig import REPO, WAIT_S, chains, end, essence, replay, rows, sandbox, wait_for
-from tests.hw.net.servers import make_pki
-from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, RIG_IN_IP, bench
+from tests.hw.net.rig import (
+    REPO,
+    WAIT_S,
+    chains,
+    cloud_servers,
+    end,
+    essence,
+    replay,
+    rows,
+    sandbox,
+    wait_for,
+)
+from tests.hw.net.topology import CLOUD_NAME, RIG_IN_IP, bench
 
 pytestmark = pytest.mark.e2e
 ALLOW = [CLOUD_NAME, "10.231.2.0/24", RIG_IN_IP]
@@ -32,20 +42,8 @@ def demo() -> Path:
 
 @pytest.fixture()
 def topo(tmp_path):
-    with bench(f"sbx-net-{os.getpid() % 100000}") as b:
-        pki = make_pki(tmp_path / "pki", [CLOUD_NAME, CLOUD_IP])
-        received = tmp_path / "received.jsonl"
-        received.touch()
-        cloud = subprocess.Popen(b.cmd(b.cloud, [sys.executable, "-m", "tests.hw.net.cloud", str(tmp_path / "pki"),
-                                                 str(received)]), cwd=REPO, stdout=subprocess.PIPE, text=True)
-        try:
-            while (line := cloud.stdout.readline()) and line.strip() != "up":   # moto says hello first
-                pass
-            assert line.strip() == "up"
-            yield b, pki, received
-        finally:
-            cloud.kill()
-            cloud.wait()
+    with bench(f"sbx-net-{os.getpid() % 100000}") as b, cloud_servers(b, tmp_path) as (pki, received):
+        yield b, pki, received
 
 
 def rig(tmp_path: Path, b, pki, run_dir: Path, *extra: str, allow: list[str] = ALLOW):

@@ -17,8 +17,18 @@ from pathlib import Path
 import pytest
 
 from sandbox.simulate import ensure_demo
-from tests.hw.net.rig import REPO, WAIT_S, chains, end, essence, replay, rows, sandbox, wait_for
-from tests.hw.net.servers import make_pki
+from tests.hw.net.rig import (
+    REPO,
+    WAIT_S,
+    chains,
+    cloud_servers,
+    end,
+    essence,
+    replay,
+    rows,
+    sandbox,
+    wait_for,
+)
 from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, RIG_IN_IP, bench
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
@@ -55,18 +65,11 @@ def read_started(proc: subprocess.Popen) -> list[str]:
 
 
 def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(demo, tmp_path):
-    with bench(f"sbx-wg-{os.getpid() % 100000}") as b:
-        pki = make_pki(tmp_path / "pki", [CLOUD_NAME, CLOUD_IP])
-        received = tmp_path / "received.jsonl"
-        received.touch()
-        cloud = subprocess.Popen(b.cmd(b.cloud, [sys.executable, "-m", "tests.hw.net.cloud", str(tmp_path / "pki"),
-                                                 str(received)]), cwd=REPO, stdout=subprocess.PIPE, text=True)
+    with bench(f"sbx-wg-{os.getpid() % 100000}") as b, cloud_servers(b, tmp_path) as (pki, received):
         rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"
         proc = None
         daemon = None
         try:
-            while (line := cloud.stdout.readline()) and line.strip() != "up":
-                pass
             proc = sandbox("watch", "--run", str(demo), "--mode", "wireguard", "--netns", b.rig, "--iface", b.rig_iface,
                            "--listen", f"0.0.0.0:{PORT}", "--ca-dir", str(tmp_path / "ca"), "--upstream-ca",
                            str(pki.ca), "--record", str(rec), "--db", str(db), "--report", str(report),
@@ -101,8 +104,6 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
                 daemon.wait()
             if proc is not None:
                 _, err = end(proc)
-            cloud.kill()
-            cloud.wait()
     assert proc.returncode == 1, err
     got = {json.loads(line)["service"] for line in received.read_text().splitlines()}
     assert {"https", "websocket", "sftp"} <= got                 # it all went through to the cloud
