@@ -30,6 +30,7 @@ from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_
 MAX_CID = 20            # RFC 9000 17.2: connection IDs are at most 20 bytes
 MAX_INITIALS = 16       # client Initial packets decrypted per flow: a ClientHello fits in a few
 MAX_CRYPTO = 64 << 10   # CRYPTO bytes kept: a post-quantum ClientHello is ~2 KiB
+MAX_CRYPTO_AHEAD = 64   # CRYPTO frames held past a gap (Chromium sends a hello in a few): linear time
 MAX_KEYS = 4            # connection IDs whose Initial keys are kept (the first one, a Retry's, ...)
 SAMPLE = 16             # header protection samples 16 bytes, 4 after the packet number starts
 PROBE_AFTER = 1 + MAX_CID + 4   # a short header's most: the probe looks past it
@@ -253,8 +254,8 @@ class QuicParser(OpaqueParser):
         return False
 
     def _crypto(self, offset: int, chunk: bytes) -> None:
-        if offset + len(chunk) > MAX_CRYPTO:
-            return
+        if offset + len(chunk) > MAX_CRYPTO or len(self.crypto_ahead) >= MAX_CRYPTO_AHEAD:
+            return                                # a hello in this many pieces is not read (still scanned)
         self.crypto_ahead[offset] = chunk
         while True:
             have = len(self.crypto)

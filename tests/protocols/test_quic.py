@@ -16,7 +16,7 @@ import pytest
 
 from sandbox.captures.writer import PcapWriter, udp
 from sandbox.model import Observation, Payload
-from sandbox.protocols.quic import MAX_INITIALS, InitialKeys, QuicParser, looks_like_quic
+from sandbox.protocols.quic import MAX_CRYPTO_AHEAD, MAX_INITIALS, InitialKeys, QuicParser, looks_like_quic
 from sandbox.replay import replay
 from tests.index.genrun import make_run
 from tests.protocols.test_datagram_parsers_conformance import _quic_initial, dissected, encrypted, make_ctx
@@ -160,3 +160,13 @@ def test_short_headers_alone_on_port_443_are_counted_once_they_look_encrypted(tm
 def test_plain_udp_on_port_443_is_not_called_encrypted(tmp_path):
     datagrams = [("out", b"\x41" + b"hello run data " * 80) for _ in range(5)]
     assert encrypted(dissect(datagrams, tmp_path)) == []
+
+
+def test_a_hello_in_countless_pieces_is_held_in_bounded_pieces():
+    """Frames past the stream's end wait for the gap to fill: a bounded number of them (unbounded, the
+    6,400 tiny frames 16 Initials can carry cost 1.5 s of CPU per flow, walked again at each one)."""
+    parser = QuicParser(make_ctx())
+    for i in range(MAX_INITIALS * 400, 0, -1):    # last first: every one waits for the gap
+        parser._crypto(i * 3, b"abc")
+    parser._crypto(0, b"abc")
+    assert len(parser.crypto_ahead) <= MAX_CRYPTO_AHEAD and len(parser.crypto) <= 3 * (MAX_CRYPTO_AHEAD + 1)
