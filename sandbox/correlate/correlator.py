@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,9 @@ from .sequence import view_kmers
 
 MAX_EVIDENCE = 20  # evidence rows kept per finding and kind: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
+# Encrypted flows to one destination with an info finding each; the rest share one (a flood of
+# connections, TLS or QUIC, is one line of the report, not a hundred thousand).
+MAX_ENCRYPTED_FLOWS = 16
 CRITICAL_SHARE = 0.5  # share of a file or of a sample's k-mers that makes a leak critical
 CRITICAL_BYTES = 10 << 20  # matched bytes that make a leak critical whatever the share
 CRITICAL_MIN_FILE = 64 << 10  # files smaller than this (run info, sheets) never reach critical by share
@@ -145,6 +148,7 @@ class Correlator:
         self.scanned_bytes = 0
         self._payload_no = 0  # numbers payloads so each counts once in a finding's bytes_out
         self._to_destination: dict[tuple[str, str], tuple[int, int]] = {}  # (bases, bytes) per destination, run
+        self._encrypted_flows: dict[tuple[str, str], set[str]] = {}   # (channel, destination) -> flows with one
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -284,7 +288,16 @@ class Correlator:
     # --- what content cannot show --------------------------------------------------------------
     def observe(self, obs: Observation) -> None:
         """A protocol observation (DNS tunnel, bad input, ...) becomes a finding of its own kind."""
-        acc = self._acc_for(obs, obs.kind)
+        if obs.kind == "encrypted":
+            flows = self._encrypted_flows.setdefault((obs.channel, obs.destination), set())
+            if obs.flow not in flows and len(flows) >= MAX_ENCRYPTED_FLOWS:
+                acc = self._acc_for(replace(obs, flow=""), obs.kind)      # the rest, together
+                acc.detail["flows"] = acc.detail.get("flows", 0) + 1
+            else:
+                flows.add(obs.flow)
+                acc = self._acc_for(obs, obs.kind)
+        else:
+            acc = self._acc_for(obs, obs.kind)
         acc.touch(obs, obs.chain)
         acc.bytes_out += obs.bytes_out
         floor = "medium" if obs.kind == "dns-tunnel" else "info"
@@ -483,7 +496,7 @@ class Correlator:
 _RANKS = frozenset(("info", "low", "medium", "high", "critical"))
 # Observation details that add up over a finding's observations (a decode-limit finding says how
 # many bytes all its limit hits left unexamined), where other details keep the latest value.
-_SUMMED = frozenset(("bytes_not_examined",))
+_SUMMED = frozenset(("bytes_not_examined", "bytes_in"))
 
 
 @dataclass

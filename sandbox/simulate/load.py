@@ -1,4 +1,4 @@
-"""Hostile load an instrument can send, then a leak after it: floods, bombs, DNS exfiltration.
+"""Hostile load an instrument can send, then a leak after it: floods, bombs, DNS exfiltration, QUIC Initials.
 
 The instrument is the attacker: it can open a million connections, send each DNS query from a new
 source port, or post a decompression bomb before it sends run data out.  Each builder writes its
@@ -34,6 +34,8 @@ EXFIL_ZONE = "telemetry-cache.test"
 T0 = 1763892000.0
 SYN_GAP = 0.00001  # 100k SYNs a second: as fast as one host's stack sends them
 QUERY_GAP = 0.0005  # 2000 queries a second: a busy but real resolver client
+QUIC_ADDR = "203.0.113.70"   # where the QUIC Initials go
+QUIC_GAP = 0.00002  # 50k datagrams a second
 EPHEMERAL = (1024, 65535)  # source ports a DNS client randomises over (RFC 5452 section 10)
 BASES_PER_QUERY = 76  # 152 hex characters in three labels: a name stays under 255 octets
 LEAK_BYTES = 32 << 10  # FASTQ text in the leak after the hostile part: well above every detection floor
@@ -206,6 +208,19 @@ def _exfil(queries: int) -> Callable[[PacketSink, Clock, Path], None]:
     return write
 
 
+def quic_initials(w: PacketSink, clock: Clock, flows: int) -> None:
+    """``flows`` QUIC client Initials of full size, each from a new port and with a new connection ID,
+    whose protection does not open: each costs the rig a key derivation and a failed decryption."""
+    ports = _ports()
+    for n in range(flows):
+        dcid = n.to_bytes(8, "big")
+        body = bytes((n + i) & 0xFF for i in range(1162))
+        packet = (b"\xc3\x00\x00\x00\x01\x08" + dcid + b"\x00\x00" + bytes([0x44, 0x8E])
+                  + b"\x00\x00\x00\x01" + body)
+        udp(w, (INSTRUMENT, next(ports)), (QUIC_ADDR, 443), packet, clock.t)
+        clock.t += QUIC_GAP
+
+
 # The hostile part of each case; the capture is this part, then ``leak``.
 CASES: dict[str, Callable[[], Callable[[PacketSink, Clock, Path], None]]] = {
     "anchor": lambda: lambda w, clock, run: None,
@@ -216,6 +231,7 @@ CASES: dict[str, Callable[[], Callable[[PacketSink, Clock, Path], None]]] = {
     "dns-exfil-20k": lambda: _exfil(20_000),
     "gzip-bomb-no-encoding": lambda: _bomb_post(gzip_bomb(1 << 30), "application/octet-stream"),
     "zip-bomb-nested": lambda: _bomb_post(zip_bomb(), "application/zip"),
+    "quic-initials-100k": lambda: lambda w, clock, run: quic_initials(w, clock, 100_000),
 }
 
 

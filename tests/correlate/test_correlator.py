@@ -367,3 +367,21 @@ def test_small_pieces_on_many_flows_to_one_destination_add_up(gen_run, gen_index
     found = c.findings()
     assert len(found) > 12 and {f.severity for f in found} == {"high"}
     assert all(f.samples == [SAMPLE] and f.detail["destination_content"]["bases"] > 300 for f in found)
+
+
+def test_a_flood_of_encrypted_flows_to_one_destination_is_a_few_findings(gen_index):
+    """An info finding per encrypted flow up to MAX_ENCRYPTED_FLOWS per destination, then one for the
+    rest with their count and volume: a flood of connections cannot bury the report."""
+    from sandbox.correlate.correlator import MAX_ENCRYPTED_FLOWS
+
+    c = Correlator([gen_index])
+    for n in range(MAX_ENCRYPTED_FLOWS + 84):
+        for dest in ("cdn.example", "other.example") if n < 3 else ("cdn.example",):
+            c.observe(Observation("encrypted", "info", f"udp 10.0.0.2:{1000 + n} > 10.0.0.9:443", "net", dest,
+                                  float(n), float(n), bytes_out=100, chain=("udp", "quic"),
+                                  detail={"bytes_in": 10, "decrypted": False}))
+    found = [f for f in c.findings() if f.kind == "encrypted"]
+    cdn = [f for f in found if f.destination == "cdn.example"]
+    assert len(cdn) == MAX_ENCRYPTED_FLOWS + 1 and len(found) == len(cdn) + 3
+    (rest,) = [f for f in cdn if not f.flow]
+    assert rest.detail["flows"] == 84 and rest.detail["bytes_in"] == 840 and rest.bytes_out == 8400
