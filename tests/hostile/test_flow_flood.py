@@ -67,3 +67,23 @@ def test_evictions_of_flows_with_payload_are_one_error_row_with_a_count() -> Non
     rows = aggregate_errors(e for info in d.flows.values() for e in flow_errors(info))
     assert [(r["error"], r["count"]) for r in rows] == [("evicted: too many active flows", FLOOD - flows.MAX_ACTIVE_FLOWS)]
     assert len(rows[0]["examples"]) == 3
+
+
+def test_a_flood_of_quic_initials_is_a_few_findings_and_the_leak_after_it_is_found(run: Path, tmp_path: Path) -> None:
+    """Each Initial a new flow whose protection does not open: one info finding per flow was a
+    report the size of the flood (21,504 findings for 100,000 Initials)."""
+    from sandbox.correlate.correlator import MAX_ENCRYPTED_FLOWS
+    from sandbox.simulate.load import QUIC_ADDR, quic_initials
+
+    pcap = tmp_path / "quic.pcap"
+    clock = Clock()
+    with PcapWriter(pcap) as w:
+        quic_initials(w, clock, 3000)
+        clock.t += 1.0
+        leak_flow = leak(w, clock, run)
+    report = replay([pcap], [run], cache_dir=tmp_path / "cache", jobs=1).report
+    assert report["verdict"] == "leak"
+    assert any(f["flow"] == leak_flow and f["kind"] == "run-bytes" for f in report["findings"])
+    quic = [f for f in report["findings"] if f["destination"] == QUIC_ADDR and f["kind"] == "encrypted"]
+    assert len(quic) == MAX_ENCRYPTED_FLOWS + 1
+    assert sum(f["detail"].get("flows", 1) for f in quic) == 3000
