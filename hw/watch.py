@@ -78,7 +78,8 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
         session = Session(engine, indexes, store=store, mode="watch", live=True,
                           on_findings=on_findings if hooks else None, profile=profile,
                           inputs={"keylogs": [], "instrument": list(instrument or []), "cwd": os.getcwd()},
-                          tap_failures=tap_failures)
+                          tap_failures=tap_failures,
+                          notes=[n for tap in started for n in getattr(tap, "scope", list)()])
         return session.run(sources, stop, before_finish=stop_taps)
     finally:
         priority.close()

@@ -224,15 +224,17 @@ class Session:
                  on_findings: Callable[[list[Finding], float], None] | None = None,
                  profile: Profile | None = None, inputs: dict[str, Any] | None = None,
                  tap_failures: Callable[[], list[NotExamined]] | None = None,
-                 merge: bool | None = None) -> None:
+                 merge: bool | None = None, notes: Sequence[str] = ()) -> None:
         """``profile``: the acceptance profile the report judges by (its allow-list is the engine's);
         ``inputs``: what else a bundle needs to replay the session (key logs, instrument addresses);
         ``tap_failures``: what the live taps lost (a process of theirs that ended on its own), asked
-        on every flush and at the end."""
+        on every flush and at the end; ``notes``: what the report must say of the session's scope
+        (what its taps cannot see)."""
         self.engine = engine
         self.profile = profile or Profile()
         self.inputs = inputs or {}
         self.tap_failures = tap_failures or list
+        self.notes = list(notes)
         self.indexes = list(indexes)
         self.store = store
         self.mode = mode
@@ -400,7 +402,7 @@ class Session:
         for ix in self.indexes:
             errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                           for e in ix.errors)
-        notes = [n for ix in self.indexes for n in ix.notes] + list(engine.notes)   # cache doubts first
+        notes = [n for ix in self.indexes for n in ix.notes] + self.notes + list(engine.notes)   # cache doubts first
         health = [s.health() for s in sources]
         shown = engine.shown_flows()
         profile_blind = self.profile.unexamined(flow_names(shown), [h.channel for h in health])

@@ -203,6 +203,18 @@ class NetTap:
             time.sleep(0.05)
         raise TapError(f"the network tap did not start within {START_TIMEOUT_S:.0f} s: {_mitm_reason(mitm_log)}")
 
+    def scope(self) -> list[str]:
+        """What this tap cannot see or changed, for the report's notes: a proxy sees only what is sent
+        to it; the transparent redirect refuses QUIC."""
+        if self.mode == "transparent":
+            return ["network tap (transparent): the instrument's QUIC was refused so that HTTP/3 falls back to TCP "
+                    "through the proxy"]
+        if self.mode == "wireguard":
+            return []
+        return [f"network tap ({self.mode.split(':')[0]}): only the instrument's connections through the proxy were "
+                "recorded and examined; its own DNS lookups, UDP and connections that bypass the proxy were not "
+                "(transparent or WireGuard mode sees them, or the bench leaves no other way out)"]
+
     def started_lines(self) -> list[str]:
         """What the engineer needs once the tap is up: where to point the instrument, what it trusts."""
         where = {"regular": "HTTP(S) proxy", "socks5": "SOCKS5 proxy", "transparent": "transparent redirect to",
@@ -212,7 +224,7 @@ class NetTap:
                  f"instrument PC trusts: {self.ca.cert_file if self.ca else '?'}  (`sandbox ca --install-help`)"]
         for conf in self.wireguard_conf:
             lines += ["WireGuard client config for the instrument PC:", conf]
-        return lines + self.notes
+        return lines + self.scope() + self.notes
 
     def failures(self) -> list[NotExamined]:
         return self.watch.check()

@@ -88,6 +88,9 @@ def test_uploads_through_the_proxy_are_found_live_and_the_recording_replays_the_
     assert ("run-bytes", ("PT9936-T1",)) in kinds or any(k == "run-bytes" for k, _ in kinds)
     assert any("PT5698-N1" in s for _, s in kinds)
     assert any("PUT /big" in str(f["chain"]) for f in live["findings"] if f["kind"] == "run-bytes")
+    # what a proxy cannot see is said in the report
+    assert any(n.startswith("network tap (regular): only the instrument's connections through the proxy")
+               for n in live["notes"])
     assert not (rec / "tls-keys.log").exists()          # the keys are inside the recording now
     code, again = replay(rec / "net.pcapng", run_dir, tmp_path, *ALLOW)
     assert code == 1

@@ -79,6 +79,7 @@ def test_every_leak_is_found_live_and_the_recording_replays_the_same(demo, topo,
     assert proc.returncode == 1, err
     assert "sbx_tap_" not in nft_tables(b)          # the rig removed its redirect
     live = json.loads(report.read_text())
+    assert any("QUIC was refused" in n for n in live["notes"])
     chain_text = json.dumps([f["chain"] for f in live["findings"]])
     for label in ("http/2", "websocket", "grpc", "content-encoding:gzip", "tunnel" if False else "tls"):
         assert label in chain_text, label
