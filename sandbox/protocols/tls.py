@@ -323,7 +323,9 @@ class TlsParser:
                 pos += 5 + length
                 self._handshake(direction, side, out)
                 continue
-            if ctype == CONTENT_APPDATA and direction == "out":
+            # a flow being decrypted needs no judging: its plaintext is examined, and records its keys
+            # do not open are counted as not examined
+            if ctype == CONTENT_APPDATA and direction == "out" and not (self.ctx.info.decrypted and not side.clear):
                 if len(buf) - pos - 5 < length:
                     break                   # judged whole: plaintext in a record is never skipped unseen
                 if not side.clear:

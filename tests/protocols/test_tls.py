@@ -295,3 +295,15 @@ def test_a_fake_tls_upload_of_reads_is_a_leak_on_replay(tmp_path: Path) -> None:
     leaks = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     assert leaks and leaks[0]["samples"] == ["PT9936-T1"]
     assert leaks[0]["chain"][-2:] == ["tls", "unencrypted records"]
+
+
+def test_records_of_a_flow_being_decrypted_are_skipped_not_judged(tmp_path: Path) -> None:
+    """The live rig decrypts its own TLS: its plaintext is examined, so the ciphertext is only counted
+    (judging every record whole would copy every byte the instrument sends once more)."""
+    hello = tls_conversation(tmp_path, ssl.TLSVersion.TLSv1_2, b"x")[0]
+    ctx = make_ctx()
+    ctx.info.decrypted = True
+    parser = TlsParser(ctx)
+    parser.feed("out", hello[1], 0.0)
+    parser.feed("out", _random_records(8), 1.0)
+    assert parser.sides["out"].probed == 0 and parser.sides["out"].app_bytes == 8 * 16384
