@@ -14,7 +14,9 @@ replay of ``net.pcapng`` (its keys injected at the end) reads.
 Two modes need the plaintext from inside mitmproxy: WireGuard (the raw recording holds only the
 tunnel) and ``--block`` (a request is judged before mitmproxy sends it on, sooner than dumpcap
 writes it).  There our addon also writes ``feed/proxied.pcapng`` (what mitmproxy read inside TLS),
-which the session follows beside the raw recording.
+which the session follows beside the raw recording.  In WireGuard mode the raw recording is kept as
+evidence and for its capture health, not analysed: the tunnel's inside is the feed, and the tunnel
+itself would only be an opaque upload to the rig.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ from hw.net.nft import Redirect
 from hw.net.procs import spawn, stop
 from hw.net.ring import RingSource
 from hw.tap import ProcessWatch, TapError
-from sandbox.model import NotExamined
-from sandbox.session import WRITER_DELAY_S, CaptureSource, Source
+from sandbox.model import NotExamined, Segment
+from sandbox.session import WRITER_DELAY_S, CaptureSource, Source, SourceHealth
 from sandbox.tls_inline import InlineDecryptingSource
 
 START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
@@ -134,7 +136,8 @@ class NetTap:
                                           writer_delay=self.writer_delay))
         if not self.feeds:
             return [InlineDecryptingSource(raw, session_dir / KEYLOG_FILE)]
-        return [raw, CaptureSource(session_dir / FEED_FILE, follow=True, channel="net", writer_delay=self.writer_delay)]
+        feed = CaptureSource(session_dir / FEED_FILE, follow=True, channel="net", writer_delay=self.writer_delay)
+        return [TunnelSource(raw) if self.mode == "wireguard" else raw, feed]
 
     @property
     def feeds(self) -> bool:
@@ -256,6 +259,42 @@ class NetTap:
         finally:
             if self._runtime is not None:
                 shutil.rmtree(self._runtime, ignore_errors=True)
+
+
+class TunnelSource:
+    """WireGuard mode's raw recording: read to its end (its health: packets, drops) but handing over no
+    Segment, as every byte of the tunnel's inside is in the feed."""
+
+    def __init__(self, raw: Source) -> None:
+        self.raw = raw
+        self.name = raw.name
+
+    @property
+    def done(self) -> bool:
+        return self.raw.done
+
+    @property
+    def channel(self) -> str:
+        return self.raw.channel
+
+    def poll(self, limit: int) -> list[Segment]:
+        self.raw.poll(limit)
+        return []
+
+    def watermark(self, now: float) -> float:
+        return self.raw.watermark(now)
+
+    def finish(self) -> None:
+        self.raw.finish()
+
+    def health(self) -> SourceHealth:
+        return self.raw.health()
+
+    def not_examined(self) -> list[NotExamined]:
+        return self.raw.not_examined()
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def _addon_errors(log: Path | None) -> list[str]:

@@ -23,6 +23,7 @@ from sandbox.protocols.ssh import SshParser
 from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.usb import UsbDeviceParser
 from sandbox.protocols.websocket import WebSocketParser
+from sandbox.protocols.wireguard import WireGuardParser
 
 STREAM_PARSERS: list[type[StreamParser]] = [
     FtpDataParser,  # a data connection an FTP control connection announced (PASV/PORT)
@@ -39,6 +40,7 @@ DATAGRAM_PARSERS: list[type[DatagramParser]] = [
     DnsParser,  # UDP 53/5353/5355 and a message that parses, or a strictly ordinary message on any port
     QuicParser,  # a long-header packet of a known version (an Initial first); 443/784/853/8443 as a hint
     DtlsParser,  # an epoch-0 handshake record of DTLS 1.0/1.2 holding a hello
+    WireGuardParser,  # a handshake message of its exact size; transport data on 51820
 ]
 CHANNEL_PARSERS: dict[str, list[type[ChannelParser]]] = {
     "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded

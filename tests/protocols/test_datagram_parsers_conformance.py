@@ -40,6 +40,8 @@ SAMPLES: dict[str, Exchange] = {
     "dtls": [("out", _DTLS_HELLO), ("in", b"\x16\xfe\xff" + bytes(8) + b"\x00\x03\x03\x00\x00"),
              ("out", b"\x17\xfe\xfd\x00\x01" + bytes(6) + b"\x00\x40" + bytes(range(64))),
              ("in", b"\x2f" + bytes(range(100)))],
+    "wireguard": [("out", b"\x01\x00\x00\x00" + bytes(range(144))), ("in", b"\x02\x00\x00\x00" + bytes(range(88))),
+                  ("out", b"\x04\x00\x00\x00" + bytes(12) + bytes(range(256))), ("out", b"\x04\x00\x00\x00" + bytes(28))],
 }
 PARSERS = [pytest.param(cls, id=cls.name) for cls in DATAGRAM_PARSERS]
 
