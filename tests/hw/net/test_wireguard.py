@@ -6,6 +6,7 @@ leaks live; the plaintext our addon recorded replays to the same findings.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -36,7 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     not (shutil.which("wireguard-go") and shutil.which("wg") and os.path.exists("/dev/net/tun")),
     reason="needs wireguard-go, wg (Debian: wireguard-go, wireguard-tools) and /dev/net/tun")]
 PORT = 51820
-TUNNEL = "wg0"
+TUNNEL = "sbxwg0"
 # the cloud is not on the allow-list, nor is the rig: its tunnel is recorded, not analysed (the feed is)
 ALLOWED = ["lims.bench.example"]
 
@@ -127,3 +128,83 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
     assert obs.chain == ("udp", "wireguard") and obs.destination == RIG_IN_IP
     assert obs.bytes_out > sum(json.loads(line)["bytes"] for line in received.read_text().splitlines())
     assert obs.detail["handshakes"] >= 1
+
+
+SINK = """
+import socket, sys
+with socket.create_server((sys.argv[1], 9000)) as ls:
+    print("up", flush=True)
+    conn, _ = ls.accept()
+    total = 0
+    while chunk := conn.recv(65536):
+        total += len(chunk)
+    print(total, flush=True)
+"""
+SEND = """
+import socket, sys
+data = open(sys.argv[2], "rb").read()
+with socket.create_connection((sys.argv[1], 9000), timeout=60) as s:
+    s.sendall(data)
+"""
+
+
+def wireguard_device(b, ns: str, name: str, key: Path, address: str, peer: str, *, port: int | None = None,
+                     endpoint: str | None = None) -> subprocess.Popen:
+    """A wireguard-go device ``name`` in ``ns`` with one peer (its public key ``peer``).  Names differ
+    per device: wireguard-go's control socket (/var/run/wireguard/NAME.sock) is not per namespace."""
+    daemon = subprocess.Popen(b.cmd(ns, ["wireguard-go", name]), env={**os.environ, "WG_PROCESS_FOREGROUND": "1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: b.run(ns, ["ip", "link", "show", name]).returncode == 0, f"{name} in {ns}")
+    setup = ["wg", "set", name, "private-key", str(key), *(["listen-port", str(port)] if port else []),
+             "peer", peer, "allowed-ips", "10.99.0.0/24", *(["endpoint", endpoint] if endpoint else [])]
+    for cmd in (setup, ["ip", "addr", "add", address, "dev", name], ["ip", "link", "set", name, "up"]):
+        done = b.run(ns, cmd)
+        assert done.returncode == 0, (cmd, done.stderr)
+    return daemon
+
+
+def test_a_vpn_the_instrument_opens_past_a_transparent_rig_is_an_opaque_upload_live_and_in_replay(demo, tmp_path):
+    """The instrument's own WireGuard tunnel to a vendor: UDP the rig forwards, whose inside it cannot
+    see; the reads sent through it are an opaque upload named WireGuard, live as in replay."""
+    keys = {}
+    for side in ("inst", "cloud"):
+        key = tmp_path / f"{side}.key"
+        key.write_text(subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout)
+        os.chmod(key, 0o600)
+        keys[side] = (key, subprocess.run(["wg", "pubkey"], input=key.read_text(), capture_output=True, text=True,
+                                          check=True).stdout.strip())
+    reads = gzip.decompress(next((demo / "Data" / "Intensities" / "BaseCalls").glob("PT9936*.fastq.gz")).read_bytes())
+    (tmp_path / "reads.fastq").write_bytes(reads)
+    daemons: list[subprocess.Popen] = []
+    with bench(f"sbx-vpn-{os.getpid() % 100000}") as b:
+        rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"
+        proc = sandbox("watch", "--run", str(demo), "--mode", "transparent", "--netns", b.rig, "--iface", b.rig_iface,
+                       "--listen", "0.0.0.0:8080", "--ca-dir", str(tmp_path / "ca"), "--record", str(rec), "--db",
+                       str(db), "--report", str(report), "--quiet", "--cache-dir", str(tmp_path / "cache"))
+        try:
+            daemons.append(wireguard_device(b, b.cloud, "sbxwgc", keys["cloud"][0], "10.99.0.2/24", keys["inst"][1],
+                                            port=51821))
+            daemons.append(wireguard_device(b, b.instrument, "sbxwgi", keys["inst"][0], "10.99.0.1/24",
+                                            keys["cloud"][1], endpoint=f"{CLOUD_IP}:51821"))
+            sink = subprocess.Popen(b.cmd(b.cloud, [sys.executable, "-c", SINK, "10.99.0.2"]), stdout=subprocess.PIPE,
+                                    text=True)
+            daemons.append(sink)
+            assert sink.stdout.readline().strip() == "up"
+            wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", proc)
+            done = b.run(b.instrument, [sys.executable, "-c", SEND, "10.99.0.2", str(tmp_path / "reads.fastq")])
+            assert done.returncode == 0, done.stderr
+            assert int(sink.stdout.readline()) == len(reads)             # through the tunnel to the vendor
+            wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE kind = 'opaque-volume'"), "the tunnel's upload",
+                     proc)
+        finally:
+            for daemon in daemons:
+                daemon.kill()
+                daemon.wait()
+            _, err = end(proc)
+    assert proc.returncode == 0, err       # an opaque upload is medium: the acceptance check says it
+    live = json.loads(report.read_text())
+    (opaque,) = [f for f in live["findings"] if f["kind"] == "opaque-volume"]
+    assert opaque["detail"]["app"] == "wireguard" and opaque["destination"] == CLOUD_IP
+    assert opaque["bytes_out"] > len(reads)
+    code, again = replay(rec / "net.pcapng", demo, tmp_path)
+    assert essence(live) == essence(again) and chains(live) == chains(again)
