@@ -87,6 +87,40 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+class WrappedSource:
+    """A Source around another (``raw``): whatever a subclass does not change is the raw one's."""
+
+    def __init__(self, raw: Source) -> None:
+        self.raw = raw
+        self.name = raw.name
+
+    @property
+    def done(self) -> bool:
+        return self.raw.done
+
+    @property
+    def channel(self) -> str:
+        return self.raw.channel
+
+    def poll(self, limit: int) -> list[Segment]:
+        return self.raw.poll(limit)
+
+    def watermark(self, now: float) -> float:
+        return self.raw.watermark(now)
+
+    def finish(self) -> None:
+        self.raw.finish()
+
+    def health(self) -> SourceHealth:
+        return self.raw.health()
+
+    def not_examined(self) -> list[NotExamined]:
+        return self.raw.not_examined()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class CaptureSource:
     """A capture file: a saved one read to its end, or (``follow``) a recording a tap is writing.
 

@@ -20,30 +20,21 @@ from pathlib import Path
 
 from sandbox.model import NotExamined, Segment
 from sandbox.protocols.tls_keys import KeyLog, NativeDecrypt
-from sandbox.session import Source, SourceHealth
+from sandbox.session import Source, WrappedSource
 
 # Key log bytes read per poll at most (a session's log grows by a few hundred bytes per connection).
 KEYS_READ = 1 << 20
 
 
-class InlineDecryptingSource:
+class InlineDecryptingSource(WrappedSource):
     """A live recording's ``Source`` with the TLS plaintext of its frames joined in (see the module)."""
 
     def __init__(self, raw: Source, keylog: Path) -> None:
-        self.raw = raw
-        self.name = raw.name
+        super().__init__(raw)
         self._keys_fd = os.open(keylog, os.O_RDONLY)
         self.keys = KeyLog()
         self.decrypt = NativeDecrypt(self.keys, where=raw.name)
         self._finished = False
-
-    @property
-    def done(self) -> bool:
-        return self.raw.done
-
-    @property
-    def channel(self) -> str:
-        return self.raw.channel
 
     @property
     def position(self) -> int:
@@ -87,12 +78,6 @@ class InlineDecryptingSource:
         mark = self.raw.watermark(now)
         held = self.decrypt.oldest_pending()
         return min(mark, math.nextafter(held, -math.inf)) if held < math.inf else mark
-
-    def finish(self) -> None:
-        self.raw.finish()
-
-    def health(self) -> SourceHealth:
-        return self.raw.health()
 
     def not_examined(self) -> list[NotExamined]:
         return [*self.raw.not_examined(), *self.decrypt.not_examined()]

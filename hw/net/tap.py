@@ -38,7 +38,7 @@ from hw.net.procs import spawn, stop
 from hw.net.ring import RingSource
 from hw.tap import ProcessWatch, TapError
 from sandbox.model import NotExamined, Segment
-from sandbox.session import WRITER_DELAY_S, CaptureSource, Source, SourceHealth
+from sandbox.session import WRITER_DELAY_S, CaptureSource, Source, WrappedSource
 from sandbox.tls_inline import InlineDecryptingSource
 
 START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
@@ -261,40 +261,13 @@ class NetTap:
                 shutil.rmtree(self._runtime, ignore_errors=True)
 
 
-class TunnelSource:
+class TunnelSource(WrappedSource):
     """WireGuard mode's raw recording: read to its end (its health: packets, drops) but handing over no
     Segment, as every byte of the tunnel's inside is in the feed."""
-
-    def __init__(self, raw: Source) -> None:
-        self.raw = raw
-        self.name = raw.name
-
-    @property
-    def done(self) -> bool:
-        return self.raw.done
-
-    @property
-    def channel(self) -> str:
-        return self.raw.channel
 
     def poll(self, limit: int) -> list[Segment]:
         self.raw.poll(limit)
         return []
-
-    def watermark(self, now: float) -> float:
-        return self.raw.watermark(now)
-
-    def finish(self) -> None:
-        self.raw.finish()
-
-    def health(self) -> SourceHealth:
-        return self.raw.health()
-
-    def not_examined(self) -> list[NotExamined]:
-        return self.raw.not_examined()
-
-    def close(self) -> None:
-        self.raw.close()
 
 
 def _addon_errors(log: Path | None) -> list[str]:
