@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hw.net.procs import stop
 from sandbox.simulate import ensure_demo
 from tests.hw.net.rig import (
     REPO,
@@ -102,8 +103,7 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
             wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE kind = 'opaque-volume'"), "the SFTP upload", proc)
         finally:
             if daemon is not None:
-                daemon.kill()
-                daemon.wait()
+                stop(daemon)          # SIGTERM: wireguard-go removes its device and control socket
             if proc is not None:
                 _, err = end(proc)
     assert proc.returncode == 1, err
@@ -198,8 +198,7 @@ def test_a_vpn_the_instrument_opens_past_a_transparent_rig_is_an_opaque_upload_l
                      proc)
         finally:
             for daemon in daemons:
-                daemon.kill()
-                daemon.wait()
+                stop(daemon)
             _, err = end(proc)
     assert proc.returncode == 0, err       # an opaque upload is medium: the acceptance check says it
     live = json.loads(report.read_text())
