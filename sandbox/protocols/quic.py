@@ -184,7 +184,7 @@ class QuicParser(OpaqueParser):
     def _count(self, direction: str, data: bytes, start: int, probe_at: int, end: int) -> None:
         """Bytes ``start:end`` are ciphertext if a probe at ``probe_at`` says so, or when too short to
         probe, if the flow already proved encrypted."""
-        if looks_encrypted(data[:end], probe_at) or (end - probe_at < PROBE_BYTES and self.ctx.info.sealed):
+        if looks_encrypted(data, probe_at) if end - probe_at >= PROBE_BYTES else self.ctx.info.sealed:
             self.sealed(direction, end - start)
 
     def _long(self, direction: str, data: bytes, pos: int, out: Items) -> int | None:
