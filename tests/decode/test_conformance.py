@@ -93,6 +93,16 @@ def _protobuf(data: bytes) -> bytes:
     return protobuf_field(2, 1) + protobuf_field(1, inner)
 
 
+def _pdf(data: bytes, level: int = 6) -> bytes:
+    """A small PDF: a page whose content stream (obj 4) holds ``data``, Flate-compressed."""
+    stream = zlib.compress(data, level)
+    return (b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+            b"2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n"
+            b"3 0 obj\n<< /Type /Page /Parent 2 0 R /Contents 4 0 R >>\nendobj\n"
+            + f"4 0 obj\n<< /Length {len(stream)} /Filter /FlateDecode >>\nstream\r\n".encode()
+            + stream + b"\r\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
+
+
 def _multipart(data: bytes) -> bytes:
     body, _ = encode_multipart_formdata({"run": "x", "file": ("reads.fastq", data, "text/plain")})
     return body
@@ -118,6 +128,7 @@ ENCODERS: dict[str, Spec] = {
     "zlib": Spec(zlib.compress, "zlib", True, lambda: zlib.compress(bytes(256 * MiB), 1)),
     "zip": Spec(_zip, "zip:reads.fastq", True),
     "tar": Spec(_tar, "tar:run/reads.fastq", True),
+    "pdf": Spec(_pdf, "pdf:obj 4", True, lambda: _pdf(bytes(256 * MiB), 1)),
     "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
     "multipart": Spec(_multipart, "multipart:file=reads.fastq", True),
     "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),

@@ -1,0 +1,82 @@
+"""PDF: Flate streams opened whatever their dictionary says about length; other filters left alone;
+a real document (the one Zeek's SMB2 trace writes) opened down to its image."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import zlib
+from pathlib import Path
+
+from sandbox.decode import expand
+from sandbox.decode.pdf import PdfDecoder
+from sandbox.decode.unopened import unopened_bytes
+from tests.conftest import SHARED_DATA
+
+CHAIN = ("tcp",)
+TEXT = b"BT /F1 12 Tf 72 712 Td (Sample NA12878-blood, run 230825_M04034_0043, flowcell L6NVV) Tj ET\n" * 40
+IMAGE = os.urandom(20_000)      # a JPEG's bytes are as random as these
+
+
+def _obj(number: int, head: bytes, stream: bytes) -> bytes:
+    return b"%d 0 obj\n<< %s >>\nstream\n%s\nendstream\nendobj\n" % (number, head, stream)
+
+
+def _views(data: bytes) -> dict[str, bytes]:
+    return {v.chain[-1]: v.data for v in expand(data, CHAIN).views[1:]}
+
+
+def test_flate_streams_are_opened_and_other_filters_left_alone():
+    flate = zlib.compress(TEXT)
+    pdf = b"".join([
+        b"%PDF-1.7\n",
+        _obj(4, b"/Length 9 0 R /Filter /FlateDecode", flate),                    # indirect length
+        _obj(5, b"/Length %d /Filter [/FlateDecode] /DecodeParms << /Predictor 1 >>" % len(flate), flate[::-1]),
+        _obj(6, b"/Filter [ /FlateDecode ] /DecodeParms << /Predictor 1 >>", zlib.compress(TEXT[::-1])),
+        _obj(7, b"/Type /XObject /Subtype /Image /Filter /DCTDecode", IMAGE),
+        _obj(8, b"/Filter [/ASCII85Decode /FlateDecode]", b"<~9jqo^BlbD-BleB1DJ+*+F(f,q~>"),
+        _obj(9, b"/Length 12", b"(plain text)"),
+        b"trailer\n<< /Root 1 0 R >>\n%%EOF\n",
+    ])
+    views = _views(pdf)
+    assert views["pdf:obj 4"] == TEXT and views["pdf:obj 6"] == TEXT[::-1]
+    assert set(views) == {"pdf:obj 4", "pdf:obj 6"}          # obj 5 is no zlib stream: nothing from it
+    # what no decoder opened: the image (counted by the 8 KiB block); without it, nothing
+    exp = expand(pdf, CHAIN)
+    assert len(IMAGE) <= unopened_bytes([v.data for v in exp.views], exp.explained) <= len(pdf)
+    exp = expand(pdf.replace(IMAGE, b"q Q\n" * 100), CHAIN)
+    assert unopened_bytes([v.data for v in exp.views], exp.explained) == 0
+
+
+def test_a_cut_document_yields_what_its_streams_had():
+    flate = zlib.compress(TEXT)
+    pdf = b"%PDF-1.4\n" + _obj(3, b"/Filter /FlateDecode", flate)
+    cut = pdf[: pdf.index(flate) + len(flate) // 2]
+    (label, out), = list(PdfDecoder.decode(cut, _budget()))
+    assert label == "pdf:obj 3(truncated)" and TEXT.startswith(out) and out
+
+
+def test_not_a_pdf():
+    assert not PdfDecoder.sniff(b"%!PS-Adobe-3.0\n" + b"x" * 2000)
+    assert not PdfDecoder.sniff(b"x" * 1100 + b"%PDF-1.7\n")
+    assert list(PdfDecoder.decode(b"%PDF-1.7\nstream\n" + os.urandom(4000) + b"\nendstream", _budget())) == []
+
+
+def test_the_pdf_zeeks_smb2_trace_writes(tmp_path: Path):
+    """A real document (made by a real PDF writer): its Flate streams open, the image stays unread."""
+    trace = SHARED_DATA / "captures" / "public-traces" / "zeek__smb__smb2.pcap"
+    subprocess.run(["tshark", "-r", str(trace), "-q", "--export-objects", f"smb,{tmp_path}"], check=True,
+                   capture_output=True)
+    (pdf,) = [p for p in tmp_path.iterdir() if p.name.endswith(".pdf")]
+    data = pdf.read_bytes()
+    exp = expand(data, CHAIN)
+    streams = [v for v in exp.views if len(v.chain) == 2 and v.chain[1].startswith("pdf:obj ")]
+    assert len(streams) >= 30 and not exp.limits
+    assert sum(len(v.data) for v in streams) > len(data)
+    assert unopened_bytes([v.data for v in exp.views], exp.explained) < len(data) // 10
+
+
+def _budget():
+    from sandbox.decode import Budget
+
+    return Budget(1 << 26, "test")
