@@ -28,6 +28,7 @@ from sandbox.correlate import Correlator
 from sandbox.decode import expand
 from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
 from sandbox.decode.repeats import collapse
+from sandbox.decode.unopened import unopened_bytes
 from sandbox.model import NOT_EXAMINED_KIND, Finding, FlowInfo, NotExamined, Observation, Payload, View
 
 BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to amortise pickling
@@ -116,6 +117,7 @@ class Unfolded:
     notes: list[str]
     limits: list[LimitHit]
     same_bytes: bool  # the first view is the payload's bytes as they were (stream offsets hold)
+    unopened: int = 0  # ciphertext-looking bytes no decoder opened (sandbox.decode.unopened)
 
     @property
     def size(self) -> int:
@@ -125,8 +127,9 @@ class Unfolded:
 def unfold(payload: Payload) -> Unfolded:
     """Decode a payload within the limits and collapse the repetition of each view."""
     expansion = expand(payload.data, payload.chain)
+    unopened = unopened_bytes([v.data for v in expansion.views], expansion.explained)
     views = [View(collapse(v.data), v.chain) for v in expansion.views]
-    return Unfolded(payload, views, expansion.notes, expansion.limits, views[0].data is payload.data)
+    return Unfolded(payload, views, expansion.notes, expansion.limits, views[0].data is payload.data, unopened)
 
 
 class Analyzer:
@@ -160,6 +163,8 @@ class Analyzer:
         self.notes.extend(f"{payload.flow}: {note}" for note in unfolded.notes)
         for n, hit in enumerate(unfolded.limits):  # the payload's bytes count once in bytes_out
             self.observe(limit_observation(payload, hit, len(payload.data) if n == 0 else 0))
+        if unfolded.unopened:
+            self.correlator.unopened(payload, unfolded.unopened)
         if not unfolded.same_bytes:  # offsets in the view no longer map to the stream
             payload = dataclasses.replace(payload, stream_offset=None)
         self.correlator.scan(payload, unfolded.views)
@@ -187,6 +192,7 @@ class Analyzer:
 
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
         self.correlator.flows(flows)
+        self.correlator.close()
         self.allowed = {f.flow: bool(f.meta.get("allowed")) for f in flows}
         return self.correlator.findings()
 

@@ -142,5 +142,7 @@ class Engine:
         for item in items:
             if isinstance(item, Payload):
                 self.analyzer.payload(item)
+                if item.direction == "out" and (info := self.dissector.flows.get(item.flow)) is not None:
+                    self._unjudged[item.flow] = info    # its content may weigh in its opaque volume
             else:
                 self.analyzer.observe(item)

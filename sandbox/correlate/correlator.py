@@ -27,6 +27,7 @@ from sandbox.model import FileMatch, Finding, FlowInfo, Observation, Payload, Vi
 from .allow import AllowList
 from .identifiers import IdentifierMatcher
 from .intervals import IntervalSet
+from .opaque import OpaqueBook
 from .redact import Redactor, preview
 from .sequence import match as match_sequence
 from .sequence import view_kmers
@@ -149,6 +150,7 @@ class Correlator:
         self._payload_no = 0  # numbers payloads so each counts once in a finding's bytes_out
         self._to_destination: dict[tuple[str, str], tuple[int, int]] = {}  # (bases, bytes) per destination, run
         self._encrypted_flows: dict[tuple[str, str], set[str]] = {}   # (channel, destination) -> flows with one
+        self._opaque = OpaqueBook()
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -314,17 +316,12 @@ class Correlator:
         for info in flow_infos:
             allowed = bool(self.allow) and self.allow.allows_flow(info)
             info.meta["allowed"] = allowed
+            if allowed:
+                self._opaque.allowed(info.flow)
             if allowed or (info.bytes_out <= 0 and info.sealed_out <= 0):
                 continue
             dest = info.destination or info.dst
-            opaque = (info.encrypted and not info.decrypted) or info.sealed
-            volume = info.sealed_out if info.sealed else info.bytes_out
-            if opaque and volume >= self.opaque_threshold:
-                acc = self._acc_for(_Where(info, dest), "opaque-volume")
-                self._flow_facts(acc, info, "medium")
-                acc.bytes_out = volume
-                acc.detail.update({"threshold": self.opaque_threshold, "app": info.sealed or info.app,
-                                   "sni": info.meta.get("sni", "")})
+            self._opaque.judge(info, dest)
             if self.allow:
                 acc = self._acc_for(_Where(info, dest, flow=""), "destination")
                 self._flow_facts(acc, info, "low")
@@ -336,6 +333,31 @@ class Correlator:
                 acc.bytes_out = sum(flows.values())
                 if not acc.flow:
                     acc.flow = info.flow
+
+    def unopened(self, payload: Payload, size: int) -> None:
+        """``size`` bytes of an outbound payload's content look like ciphertext no decoder opened:
+        they weigh in its flow's opaque volume."""
+        self._opaque.unopened(payload.flow, payload.channel, payload.destination, size)
+
+    def close(self) -> None:
+        """The traffic ended: opaque content of flows the flow table folded away before judging it counts."""
+        self._opaque.close()
+
+    def _opaque_findings(self) -> None:
+        """An opaque-volume finding for each destination whose flows carried enough the rig could not read."""
+        for tally in self._opaque.tallies.values():
+            if tally.total < self.opaque_threshold:
+                continue
+            key = ("", tally.destination, "opaque-volume", "", "")
+            acc = self._acc.get(key)
+            if acc is None:
+                acc = self._acc[key] = _Acc("opaque-volume", tally.channel, tally.first_flow, tally.destination,
+                                            key=key, severity="medium", chain=list(tally.chain))
+            if (acc.t_first, acc.t_last, acc.bytes_out) != (tally.t_first, tally.t_last, tally.total):
+                acc.t_first, acc.t_last, acc.bytes_out = tally.t_first, tally.t_last, tally.total
+                acc.version += 1
+            acc.detail.update({"threshold": self.opaque_threshold, "app": tally.app, "sni": tally.sni,
+                               "flows": tally.flows, "unopened": tally.unopened})
 
     def _flow_facts(self, acc: _Acc, info: FlowInfo, severity: str) -> None:
         before = (acc.t_first, acc.t_last, acc.bytes_out)
@@ -349,6 +371,7 @@ class Correlator:
 
     # --- findings ------------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
+        self._opaque_findings()
         content_flows = {a.flow for a in self._acc.values() if a.kind == RUN_CONTENT
                          and (a.files or a.bitmap is not None)}
         # run content each destination got over all its flows (a DNS tunnel is a flow per query)

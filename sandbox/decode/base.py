@@ -25,13 +25,16 @@ class Budget:
     input bytes it left undecoded; the expander turns that into a ``LimitHit``.
     """
 
-    __slots__ = ("remaining", "why", "hit", "left")
+    __slots__ = ("remaining", "why", "hit", "left", "inflated")
 
     def __init__(self, remaining: int, why: str):
         self.remaining = remaining
         self.why = why  # which limit binds: "expansion ratio 100x" or "total output 256 MiB"
         self.hit: str | None = None
         self.left = 0
+        # output bytes decompression made beyond the input it read: what the step's outputs
+        # account for of its input is their size less this (a bomb explains only its own bytes)
+        self.inflated = 0
 
     def exhausted(self, what: str | None = None, left: int = 0) -> None:
         self.hit = what or self.why
@@ -71,6 +74,8 @@ def drain(fmt: str, data: bytes | memoryview, budget: Budget) -> Drained:
     got = decompress(fmt, data, budget.remaining, budget.why)
     if got.status == "limit":
         budget.exhausted(left=got.left)
+    read = got.end if got.status == "ok" and got.end else max(got.end, got.read)
+    budget.inflated += max(0, len(got.data) - read)
     return got
 
 

@@ -565,7 +565,7 @@ def make_codec(token: str, allowance: Allowance | None = None) -> Codec | None:
 class Drained:
     """A whole buffer decompressed: ``status`` ok | truncated | corrupt | limit; ``end`` is the
     input offset after the last complete member; ``left`` the input bytes not decoded when a
-    limit stopped it; ``hit`` that limit."""
+    limit stopped it; ``hit`` that limit; ``read`` the input bytes surely decoded."""
 
     data: bytes
     status: str
@@ -573,6 +573,7 @@ class Drained:
     end: int = 0
     left: int = 0
     hit: str = ""
+    read: int = 0
 
 
 def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", chunk: int = CHUNK) -> Drained:
@@ -596,7 +597,7 @@ def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", 
         status = "truncated"
     out = pieces[0] if len(pieces) == 1 else b"".join(pieces) if pieces else b""
     left = len(mv) - codec.consumed if status == "limit" else 0
-    return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit)
+    return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit, codec.consumed)
 
 
 def keep(drained: Drained) -> bool:

@@ -22,10 +22,13 @@ from sandbox.safetext import safe_text
 
 @dataclass(slots=True)
 class Expansion:
-    """``views`` (the input first); ``limits`` that stopped decoding, where, and how much they
-    left undecoded; ``notes`` on decoder bugs (a decoder that raised is reported, not fatal)."""
+    """``views`` (the input first); ``explained``, per view, the bytes decoded out of it (a view
+    with random bytes its decoders do not account for is content the rig cannot read); ``limits``
+    that stopped decoding, where, and how much they left undecoded; ``notes`` on decoder bugs (a
+    decoder that raised is reported, not fatal)."""
 
     views: list[View]
+    explained: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     limits: list[LimitHit] = field(default_factory=list)
 
@@ -64,12 +67,12 @@ def _where(chain: tuple[str, ...]) -> str:
 def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], limits: Limits) -> Expansion:
     """Expand ``data`` with ``decoders`` (see ``sandbox.decode.expand``)."""
     views = [View(data, tuple(chain))]
-    exp = Expansion(views)
+    exp = Expansion(views, [0])
     hits: set[tuple[str, str, tuple[str, ...]]] = set()
     seen = _Seen()
     seen.add(data)
     total = 0
-    queue: deque[tuple[View, int, type[Decoder] | None]] = deque([(views[0], 0, None)])
+    queue: deque[tuple[int, int, type[Decoder] | None]] = deque([(0, 0, None)])
 
     def hit(limit: str, dec: type[Decoder], view: View, left: int) -> None:
         if (limit, dec.name, view.chain) not in hits:
@@ -81,7 +84,8 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
             exp.notes.append(text)
 
     while queue:
-        view, depth, producer = queue.popleft()
+        at, depth, producer = queue.popleft()
+        view = views[at]
         size = len(view.data)
         structural_hit = False
         for dec in decoders:
@@ -116,7 +120,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                         hit(f"{limits.max_members} members", dec, view, size)
                         break
                     if len(views) >= limits.max_views:
-                        unexpanded = size + sum(len(v.data) for v, _, _ in queue)
+                        unexpanded = size + sum(len(views[i].data) for i, _, _ in queue)
                         hit(f"{limits.max_views} views", dec, view, unexpanded)
                         magic.forget()
                         text.forget()
@@ -127,6 +131,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                     members += 1
                     budget.remaining -= len(out)
                     total += len(out)
+                    exp.explained[at] += len(out)
                     if dec.structural and len(out) >= limits.min_text:
                         structural_hit = True
                     if not seen.add(out):
@@ -134,13 +139,15 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                     # labels carry the payload's own names (tar members, file names): made safe here
                     child = View(out, view.chain + (safe_text(label),))
                     views.append(child)
-                    queue.append((child, depth + 1, dec))
+                    exp.explained.append(0)
+                    queue.append((len(views) - 1, depth + 1, dec))
             except Exception as exc:  # a decoder bug must not lose the payload; it is reported
                 note(f"error: {dec.name} raised {type(exc).__name__}: {exc} at {_where(view.chain)}")
             finally:
                 close = getattr(outputs, "close", None)
                 if close is not None:
                     close()
+            exp.explained[at] -= min(budget.inflated, exp.explained[at])
             if budget.hit:
                 hit(budget.hit, dec, view, budget.left or size)
         magic.forget()

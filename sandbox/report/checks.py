@@ -53,7 +53,8 @@ CHECKS = (
     Check("dns-tunnels", "no DNS tunnels", "no data carried in DNS query names",
           lambda f, _: f["kind"] == "dns-tunnel"),
     Check("opaque-uploads", "no opaque uploads to unlisted destinations",
-          "no encrypted upload large enough to carry run data to a destination outside the allow-list",
+          "no upload the rig cannot read (encrypted, sealed) large enough to carry run data to a destination "
+          "outside the allow-list",
           lambda f, _: f["kind"] == "opaque-volume"),
     Check("unlisted-destinations", "no unlisted destinations",
           "the instrument talked only to destinations on the allow-list",

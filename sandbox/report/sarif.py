@@ -37,9 +37,11 @@ RULES: dict[str, tuple[str, str, str, str]] = {
     "identifier": ("RunIdentifierLeft", "An identifier of the run left the instrument",
                    "A sample, run, flowcell, instrument or project identifier of the run was sent out: "
                    "a metadata leak says who was sequenced.", "medium"),
-    "opaque-volume": ("OpaqueUpload", "A large encrypted upload to an unlisted destination",
-                      "The rig could not see into this encrypted flow, and its volume is large enough to carry "
-                      "run data: give the TLS keys (--tls-keylog) or allow the destination.", "medium"),
+    "opaque-volume": ("OpaqueUpload", "A large upload the rig cannot read, to an unlisted destination",
+                      "The rig could not see into what these flows sent (ciphertext no key opened, or content "
+                      "sealed or packed in a form no decoder opens), and its volume is large enough to carry "
+                      "run data: give the TLS keys (--tls-keylog), find out what the instrument sends, or allow "
+                      "the destination.", "medium"),
     "destination": ("UnlistedDestination", "The instrument talked to a destination outside the allow-list",
                     "Add the destination to the bench allow-list (--allow or the profile's "
                     "destinations.allowed) if it is expected, or find out why the instrument contacts it.", "low"),

@@ -1,0 +1,140 @@
+"""Opaque volume per destination: what the rig could not read, summed over the flows that carried it.
+
+A flow's opaque volume is the larger of the ciphertext no key opened (TLS without keys, QUIC, SSH,
+WireGuard: ``FlowInfo.sealed_out`` or its bytes out) and the content its decoders could not open
+(``sandbox.decode.unopened``: an encrypted bundle in a decrypted HTTPS upload, random bytes over raw
+TCP, an encrypted file written to a USB stick).  A destination's tally is the sum over its flows, so an
+upload cut into many connections, each below the threshold, weighs what it weighs whole.
+
+Bounded: the flows remembered are capped (least recently seen let go; one seen again is counted
+again, an over-count, never an under-count), and past ``MAX_DESTINATIONS`` the rest of a channel's
+destinations share one tally.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from sandbox.model import FlowInfo
+
+MAX_FLOWS = 1 << 16
+MAX_DESTINATIONS = 4096
+OTHER_DESTINATIONS = "(other destinations)"
+ALLOWED = ("", "")      # the key of an allow-listed flow's entry
+
+
+@dataclass(slots=True)
+class Tally:
+    """One (channel, destination): opaque bytes over its flows, and what names them."""
+
+    channel: str
+    destination: str
+    total: int = 0
+    unopened: int = 0            # of which content no decoder opened
+    flows: int = 0
+    first_flow: str = ""
+    t_first: float = float("inf")
+    t_last: float = float("-inf")
+    chain: list[str] = field(default_factory=list)
+    app: str = ""
+    sni: str = ""
+
+
+@dataclass(slots=True)
+class _Flow:
+    unopened: int = 0            # content bytes no decoder opened, as scanned
+    counted: int = 0             # volume in its tally
+    counted_unopened: int = 0
+    key: tuple[str, str] | None = None     # its tally, once judged
+    fallback: tuple[str, str] = ("", "")   # where its content goes if let go before it is judged
+
+
+def sealed_volume(info: FlowInfo) -> int:
+    """Outbound ciphertext of ``info`` that no key opened."""
+    if info.sealed:
+        return info.sealed_out
+    return info.bytes_out if info.encrypted and not info.decrypted else 0
+
+
+class OpaqueBook:
+    def __init__(self) -> None:
+        self._flows: OrderedDict[str, _Flow] = OrderedDict()
+        self.tallies: dict[tuple[str, str], Tally] = {}
+
+    def unopened(self, flow: str, channel: str, destination: str, size: int) -> None:
+        """``size`` bytes of ``flow``'s outbound content look like ciphertext no decoder opened."""
+        entry = self._entry(flow)
+        entry.unopened += size
+        if entry.key is None:
+            entry.fallback = (channel, destination)
+
+    def judge(self, info: FlowInfo, destination: str) -> Tally | None:
+        """Count ``info`` (a flow not allow-listed) in its destination's tally; that tally if it has
+        any opaque bytes."""
+        entry = self._flows.get(info.flow)
+        unopened = entry.unopened if entry is not None else 0
+        volume = max(sealed_volume(info), unopened)
+        if volume <= 0:
+            return None
+        if entry is None:
+            entry = self._entry(info.flow)
+        else:
+            self._flows.move_to_end(info.flow)
+        if entry.key is None or entry.key == ALLOWED:
+            entry.key = self._key(info.channel, destination)
+        tally = self.tallies[entry.key]
+        if entry.counted == 0:
+            tally.flows += 1
+            if not tally.first_flow:
+                tally.first_flow = info.flow
+                tally.chain = [info.transport] + ([info.app] if info.app else [])
+        tally.total += max(0, volume - entry.counted)
+        tally.unopened += max(0, min(unopened, volume) - entry.counted_unopened)
+        entry.counted, entry.counted_unopened = max(volume, entry.counted), max(min(unopened, volume),
+                                                                                 entry.counted_unopened)
+        tally.t_first = min(tally.t_first, info.t_first)
+        tally.t_last = max(tally.t_last, info.t_last)
+        tally.app = tally.app or info.sealed or info.app
+        tally.sni = tally.sni or str(info.meta.get("sni", ""))
+        return tally
+
+    def allowed(self, flow: str) -> None:
+        """``flow`` is allow-listed: its content never weighs."""
+        self._entry(flow).key = ALLOWED
+
+    def close(self) -> None:
+        """The session ended: content of flows never judged (folded into a summary of the flow table
+        before their last payload was weighed) counts where its payloads went."""
+        for entry in self._flows.values():
+            if entry.key is None:
+                self._let_go(entry)
+                entry.key = entry.fallback
+
+    def _key(self, channel: str, destination: str) -> tuple[str, str]:
+        key = (channel, destination)
+        if key not in self.tallies:
+            if len(self.tallies) >= MAX_DESTINATIONS:
+                key = (channel, OTHER_DESTINATIONS)
+            self.tallies.setdefault(key, Tally(channel, key[1]))
+        return key
+
+    def _entry(self, flow: str) -> _Flow:
+        entry = self._flows.get(flow)
+        if entry is None:
+            entry = self._flows[flow] = _Flow()
+            if len(self._flows) > MAX_FLOWS:
+                _, old = self._flows.popitem(last=False)
+                self._let_go(old)
+        return entry
+
+    def _let_go(self, old: _Flow) -> None:
+        """A flow let go: content scanned since it was last judged still counts."""
+        if old.key == ALLOWED or old.unopened <= old.counted:
+            return
+        tally = self.tallies[old.key or self._key(*old.fallback)]
+        if old.counted == 0:
+            tally.flows += 1
+        tally.total += old.unopened - old.counted
+        tally.unopened += old.unopened - old.counted_unopened
+        old.counted = old.counted_unopened = old.unopened

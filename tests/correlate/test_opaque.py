@@ -1,0 +1,93 @@
+"""Opaque volume per destination: flows summed, content no decoder opened weighed, allow-list kept,
+memory bounded."""
+
+from __future__ import annotations
+
+import os
+
+from sandbox.analyzer import Analyzer, unfold
+from sandbox.correlate import Correlator
+from sandbox.correlate import opaque as opaque_book
+from sandbox.correlate.opaque import OTHER_DESTINATIONS, OpaqueBook
+from sandbox.model import FlowInfo
+from tests.correlate.conftest import payload
+
+THRESHOLD = 1 << 20
+
+
+def _info(flow: str, dst: str = "203.0.113.9", out: int = 0, destination: str = "cloud.vendor.example",
+          encrypted: bool = False, decrypted: bool = False, t: float = 1.0, **meta) -> FlowInfo:
+    return FlowInfo(flow, "net", "tcp", "10.0.0.2", 40000, dst, 443, app="tls", destination=destination,
+                    t_first=t, t_last=t + 1, bytes_out=out, encrypted=encrypted, decrypted=decrypted, meta=meta)
+
+
+def _opaque(c: Correlator) -> list:
+    return [f for f in c.findings() if f.kind == "opaque-volume"]
+
+
+def test_an_upload_cut_into_many_connections_weighs_what_it_weighs_whole(gen_index):
+    """Forty TLS connections without keys, each a tenth of the threshold: one finding for the destination."""
+    c = Correlator([gen_index], opaque_threshold=THRESHOLD)
+    flows = [_info(f"tcp 10.0.0.2:{40000 + n} > 203.0.113.9:443", out=THRESHOLD // 10, encrypted=True, t=n)
+             for n in range(40)]
+    for n in range(0, 40, 8):                  # judged as a live session does, a few at a time
+        c.flows(flows[n:n + 8])
+    (found,) = _opaque(c)
+    assert found.bytes_out == 40 * (THRESHOLD // 10) and found.severity == "medium"
+    assert found.flow == flows[0].flow and found.destination == "cloud.vendor.example"
+    assert found.detail["flows"] == 40 and (found.t_first, found.t_last) == (0, 40)
+    c.flows(flows)                             # judged again: counted once
+    assert _opaque(c)[0].bytes_out == 40 * (THRESHOLD // 10)
+
+
+def test_content_no_decoder_opened_makes_a_decrypted_upload_opaque(gen_index):
+    """An encrypted bundle in a decrypted HTTPS upload: the flow's content is what the rig could not read."""
+    c = Correlator([gen_index], opaque_threshold=THRESHOLD)
+    flow = "tcp 10.0.0.2:40001 > 203.0.113.9:443"
+    sealed = os.urandom(3 << 19)
+    analyzer = Analyzer([gen_index])
+    analyzer.correlator = c
+    for piece in range(0, len(sealed), 1 << 18):
+        analyzer.match(unfold(payload(sealed[piece:piece + (1 << 18)], flow=flow, destination="support.vendor.example")))
+    c.flows([_info(flow, out=len(sealed) + 400, destination="support.vendor.example", encrypted=True, decrypted=True)])
+    (found,) = _opaque(c)
+    assert found.bytes_out == len(sealed) and found.detail["unopened"] == len(sealed)
+    assert found.chain == ["tcp", "tls"] and found.destination == "support.vendor.example"
+
+
+def test_readable_content_and_allowed_destinations_weigh_nothing(gen_index, gen_run):
+    c = Correlator([gen_index], allow=["lims.lab.example"], opaque_threshold=THRESHOLD)
+    reads = gen_run.reads[next(iter(gen_run.reads))]
+    text = b"\n".join(reads) * 3
+    c.unopened(payload(text, flow="a"), 0)
+    c.unopened(payload(b"", flow="b", destination="lims.lab.example"), 2 * THRESHOLD)
+    c.flows([_info("a", out=len(text), decrypted=True, encrypted=True),
+             _info("b", out=2 * THRESHOLD, destination="lims.lab.example", encrypted=True, decrypted=True)])
+    c.close()
+    assert _opaque(c) == []
+
+
+def test_content_of_a_flow_never_judged_counts_at_the_end(gen_index):
+    """The flow table folded the flow away before its last payload was weighed: the end still counts it."""
+    c = Correlator([gen_index], opaque_threshold=THRESHOLD)
+    c.unopened(payload(b"", flow="gone", destination="sink.example"), THRESHOLD + 1)
+    assert _opaque(c) == []
+    c.close()
+    (found,) = _opaque(c)
+    assert found.destination == "sink.example" and found.bytes_out == THRESHOLD + 1
+
+
+def test_the_book_is_bounded(monkeypatch):
+    """Past its flows, the least recent is let go with its content counted; past its destinations,
+    the rest share one tally."""
+    monkeypatch.setattr(opaque_book, "MAX_FLOWS", 100)
+    monkeypatch.setattr(opaque_book, "MAX_DESTINATIONS", 10)
+    book = OpaqueBook()
+    for n in range(1000):
+        book.unopened(f"f{n}", "net", f"d{n}.example", 1000)
+    assert len(book._flows) == 100
+    assert sum(t.total for t in book.tallies.values()) == 900 * 1000
+    assert len(book.tallies) == 11 and book.tallies[("net", OTHER_DESTINATIONS)].flows == 890
+    for n in range(900, 1000):
+        book.judge(_info(f"f{n}", destination=f"d{n}.example"), f"d{n}.example")
+    assert sum(t.total for t in book.tallies.values()) == 1000 * 1000
