@@ -123,6 +123,7 @@ class Bench:
     cloud: subprocess.Popen | None = None
     pki: Pki | None = None
     namespaces: object | None = None
+    resolver: str = ""           # the resolver's address when it is not ``address`` (namespaces)
 
     @property
     def serial_ends(self) -> dict[str, Path]:
@@ -143,6 +144,7 @@ class Bench:
                 self.namespaces = Namespaces(self.netns, self.scenario.hosts)
                 self.namespaces.create()
                 self.address = self.namespaces.cloud_ip
+                self.resolver = self.namespaces.resolver_ip
             self.pki = make_pki(self.runtime / "pki", [*self.scenario.hosts, self.address])
             self._start_cloud()
             if any(leg.via == "serial" for leg in self.scenario.legs):
@@ -164,7 +166,7 @@ class Bench:
                self.address, "--services", ",".join(services), "--log", str(self.session_dir / "cloud.jsonl")]
         cmd += [arg for host in s3_hosts for arg in ("--s3-host", host)]
         if self.netns:
-            cmd.append("--standard-ports")
+            cmd += ["--standard-ports", "--dns-bind", self.resolver]
         log = open(self.runtime / "cloud.log", "wb")  # noqa: SIM115 - closed below, the child keeps its copy
         try:
             self.cloud = spawn(cmd, netns=self.namespaces.cloud if self.namespaces else None, cwd=REPO,
@@ -233,7 +235,7 @@ class Bench:
 
     def allow(self) -> list[str]:
         """The bench allow-list: the scenario's, and the bench's own resolver."""
-        return [*self.scenario.allow, self.address]
+        return [*self.scenario.allow, self.resolver or self.address]
 
     def truth(self) -> list[LegTruth]:
         """Where each leg goes on this bench and what a correct report says about it."""
@@ -252,7 +254,7 @@ class Bench:
         ends = self.serial_ends
         plan = {"scenario": str(self.scenario.path), "run": str(self.run_dir), "ca": str(ca_cert),
                 "proxy": f"http://127.0.0.1:{proxy_port}" if proxy_port and not self.namespaces else None,
-                "ports": self.ports, "dns": [self.address, self.ports.get("dns", 53)],
+                "ports": self.ports, "dns": [self.resolver or self.address, self.ports.get("dns", 53)],
                 "serial": {"instrument": str(ends["instrument"]), "host": str(ends["host"])} if self.cables else None,
                 "usb": str(self.session_dir / USB_FILE), "usb_devices": usb_devices(self.scenario),
                 "pace": pace, "work": str(self.runtime / "instrument"), "legs": legs}

@@ -1,6 +1,6 @@
 """The demo's "cloud": real servers the simulated instrument leaks to, on one address of the bench.
 
-    python -m hw.demo.cloud --pki DIR --bind 127.0.0.1 --services web,ws,grpc,tcp,dns [--standard-ports]
+    python -m hw.demo.cloud --pki DIR --bind 127.0.0.1 --services web,ws,grpc,tcp,dns [--standard-ports] [--dns-bind ADDR]
 
 - ``web``: HTTPS (werkzeug, TLS by the cloud's CA): uploads, LIMS, telemetry, update checks; hosts named
   with ``--s3-host`` get S3 (moto's S3 app, multipart uploads included); ``http`` is the same in clear;
@@ -179,8 +179,8 @@ def serve_dns(bind: str, port: int, log: Log) -> int:
 
 
 def start(services: list[str], bind: str, pki: Pki, s3_hosts: set[str], log: Log,
-          standard_ports: bool = False) -> dict[str, int]:
-    """Start the services; their ports."""
+          standard_ports: bool = False, dns_bind: str = "") -> dict[str, int]:
+    """Start the services; their ports (the resolver on ``dns_bind`` when given)."""
     os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", S3_PART_MIN_BYTES)
     port = {s: STANDARD_PORTS[s] if standard_ports else 0 for s in SERVICES}
     ports: dict[str, int] = {}
@@ -195,7 +195,7 @@ def start(services: list[str], bind: str, pki: Pki, s3_hosts: set[str], log: Log
     if "tcp" in services:
         ports["tcp"] = serve_tcp(bind, port["tcp"], log)
     if "dns" in services:
-        ports["dns"] = serve_dns(bind, port["dns"], log)
+        ports["dns"] = serve_dns(dns_bind or bind, port["dns"], log)
     return ports
 
 
@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pki", type=Path, required=True, help="folder with cloud-ca.pem, cloud.pem, cloud.key")
     p.add_argument("--bind", default="127.0.0.1")
+    p.add_argument("--dns-bind", default="", help="the resolver's own address (default: --bind)")
     p.add_argument("--services", default=",".join(SERVICES))
     p.add_argument("--s3-host", action="append", default=[], help="a host name served as S3")
     p.add_argument("--standard-ports", action="store_true")
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown service {sorted(unknown)[0]}", file=sys.stderr)
         return 2
     ports = start(services, args.bind, Pki.at(args.pki), {h.lower() for h in args.s3_host}, Log(args.log),
-                  args.standard_ports)
+                  args.standard_ports, args.dns_bind)
     print("up " + json.dumps(ports), flush=True)
     threading.Event().wait()
     return 0

@@ -16,6 +16,9 @@ from pathlib import Path
 from hw.tap import TapError
 
 INSTRUMENT_IP, RIG_IN_IP, RIG_OUT_IP, CLOUD_IP = "10.232.1.2", "10.232.1.1", "10.232.2.1", "10.232.2.2"
+# The cloud's resolver has an address of its own: the bench allow-lists its resolver, and allowing the
+# address every cloud service shares would allow every destination of the scenario.
+RESOLVER_IP = "10.232.2.53"
 NETNS_ETC = Path("/etc/netns")
 
 
@@ -35,6 +38,7 @@ class Namespaces:
         self.links = tuple(f"sbx{tag}{x}" for x in ("i0", "r0", "r1", "c0"))
         self.rig_iface = self.links[1]
         self.cloud_ip = CLOUD_IP
+        self.resolver_ip = RESOLVER_IP
         self.made: list[str] = []
 
     def create(self) -> None:
@@ -52,6 +56,7 @@ class Namespaces:
                 _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
                 _ip("-n", ns, "link", "set", dev, "up")
                 _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", self.cloud, "addr", "add", f"{RESOLVER_IP}/24", "dev", d)
             _ip("-n", self.instrument, "route", "add", "default", "via", RIG_IN_IP)
             _ip("-n", self.cloud, "route", "add", "default", "via", RIG_OUT_IP)
             forward = subprocess.run(["ip", "netns", "exec", self.rig, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
@@ -62,7 +67,7 @@ class Namespaces:
             etc.mkdir(parents=True, exist_ok=True)
             names = " ".join(self.hosts)
             (etc / "hosts").write_text(f"127.0.0.1 localhost\n{CLOUD_IP} {names}\n")
-            (etc / "resolv.conf").write_text(f"nameserver {CLOUD_IP}\n")    # lookups stay on the bench
+            (etc / "resolv.conf").write_text(f"nameserver {RESOLVER_IP}\n")    # lookups stay on the bench
         except BaseException:
             self.remove()
             raise

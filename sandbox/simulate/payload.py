@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from . import wire
 from .dna import gzip_bytes, revcomp
@@ -64,8 +67,8 @@ class Payload:
     method: str
     body: bytes
     content_type: str
-    sample: str = ""        # Sample_ID whose data it carries
-    file: str = ""          # run-relative path of the file it carries a share of
+    sample: str = ""        # Sample_ID whose data it carries (none when it is sealed: nothing can name it)
+    file: str = ""          # run-relative path of the file it carries a share of (likewise)
 
 
 def payload(leg: Leg, run: RunData, repeat: int = 0) -> Payload:
@@ -89,6 +92,8 @@ def payload(leg: Leg, run: RunData, repeat: int = 0) -> Payload:
         ctype = "application/octet-stream"
     for form in leg.form:
         data, ctype, name = _apply(form, data, ctype, name, leg)
+    if "encrypt" in leg.form:        # sealed: no report can say whose data it is, only that it is unreadable
+        sample = file = ""
     return Payload(leg.method, data, ctype, sample, file)
 
 
@@ -119,6 +124,10 @@ def _apply(form: str, data: bytes, ctype: str, name: str, leg: Leg) -> tuple[byt
                               ("config/Override.cfg", b"<Override><EnableSupportUpload>true</EnableSupportUpload></Override>\r\n"),
                               (f"run/{name}", data)])
         return bundle, "application/gzip", "diag_bundle_20251123.tar.gz"
+    if form == "encrypt":     # a key the rig does not have (fixed per leg: the same leg gives the same bytes)
+        key = hashlib.sha256(b"sealed by the instrument: " + leg.name.encode()).digest()
+        sealed = Cipher(algorithms.ChaCha20(key, bytes(16)), mode=None).encryptor().update(data)
+        return sealed, "application/octet-stream", name + ".enc"
     if form == "multipart":
         body, mtype = wire.multipart([("ticket", "", b"CS-20931", None), ("bundle", name, data, ctype)], BOUNDARY)
         return body, mtype, name

@@ -40,7 +40,7 @@ VIAS = (*NET_VIAS, "serial", "usb-storage", "usb-serial")
 # Ordinary traffic of an instrument (no run data): LIMS status posts, vendor telemetry, update checks.
 CONTENTS = ("lims-status", "telemetry", "update-check")
 # Body transforms, applied in the order given (see ``sandbox.simulate.payload``).
-FORMS = ("gunzip", "gzip", "base64", "hex", "revcomp", "json", "tar.gz", "multipart")
+FORMS = ("gunzip", "gzip", "base64", "hex", "revcomp", "json", "tar.gz", "encrypt", "multipart")
 SERIAL_PROTOCOLS = ("text", "xmodem")
 # Hosts are written as DNS names (RFC 1035 letters, digits, hyphens, dots): they become URLs,
 # SNI, /etc/hosts lines and the rig's allow-list.
