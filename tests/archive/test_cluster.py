@@ -53,7 +53,7 @@ def test_independent_sessions_on_two_workers_give_the_single_replay_report(demo,
     one, many = _both(captures, run_dir, tmp_path / "cache")
     assert _dump(many.report) == _dump(one.report)
     findings = one.report["findings"]
-    assert one.report["verdict"] == "leak" and len(findings) > 20
+    assert one.report["verdict"] == "leak" and len(findings) >= 20   # opaque uploads: one per destination
     assert one.report["profile"]["name"] == "archive acceptance" and one.report["runs"][0]["instrument"] == "M07011"
     assert any(f["waived"] for f in findings) and any(f["fails"] for f in findings)
     located = [f["location"] for f in findings if f["location"]]
