@@ -12,7 +12,9 @@ Two groups are *independent* when that Engine carries nothing from one to the ot
 
 Then each flow lives in one group, and so does every finding keyed by a flow: the accumulators are
 disjoint except the per-destination findings (an unlisted destination, across flows), which are
-merged here in the correlator's own terms (flows listed in first-judged order, up to its cap).
+merged here in the correlator's own terms (flows listed in first-judged order, up to its cap), and
+opaque volume, whose books are added together (a book that had to let flows go makes every group
+run together: which ones it let go depends on what came before).
 Flow names are renumbered as one flow table would number them ("... #2" for the second flow on a
 4-tuple).  Groups found dependent are replayed again as one group; what cannot be told apart is
 treated as dependent, so the merge is exact or the groups run together, never approximately.
@@ -42,6 +44,7 @@ from sandbox.session import locate, run_row
 # later begins: the longest idle timeout, plus the sweep's grid.
 INDEPENDENT_GAP_S = max(IDLE_TIMEOUT_TCP, IDLE_TIMEOUT_UDP, CLOSED_LINGER) + SWEEP_INTERVAL
 CROSS_FLOW_KINDS = frozenset({"destination"})  # finding kinds keyed by destination alone, across flows
+BOOK_KINDS = frozenset({"opaque-volume"})   # made from the opaque book at the end: the merged book's
 _NUMBERED = re.compile(r" #\d+$")
 
 
@@ -117,11 +120,16 @@ def dependence(results: Sequence[GroupResult]) -> Dependence:
         if r.other_state:
             for j in range(i + 1, n):
                 g.join(i, j, f"{names[i]}: shared parser state {r.other_state}: the groups after it run with it")
+        if r.opaque.overflowed:     # its book let flows go: which ones depends on what came before
+            for j in range(n):
+                g.join(i, j, f"{names[i]}: more opaque flows or destinations than one book holds: all run together")
     # a finding both hold that is not a cross-flow one (a flow the checks above missed)
     owner: dict[tuple, int] = {}
     for i, (r, renames) in enumerate(zip(results, flow_names(results), strict=True)):
         for key, acc in r.accs.items():
             renamed = (renames.get(key[0], key[0]), *key[1:])
+            if acc.kind in BOOK_KINDS:
+                continue
             if renamed in owner and not (acc.kind in CROSS_FLOW_KINDS and not key[0]):
                 g.join(owner[renamed], i, f"{names[i]}: a finding of {names[owner[renamed]]} continues in it")
             owner.setdefault(renamed, i)
@@ -239,6 +247,8 @@ def merge(results: Sequence[GroupResult], indexes: Sequence, profile: Profile, c
     owner: dict[tuple, int] = {}
     for i, (r, renames) in enumerate(zip(results, names, strict=True)):
         for acc in r.accs.values():
+            if acc.kind in BOOK_KINDS:
+                continue
             acc = _renamed_acc(acc, renames)
             if acc.key not in accs:
                 accs[acc.key], owner[acc.key] = acc, i
@@ -257,6 +267,8 @@ def merge(results: Sequence[GroupResult], indexes: Sequence, profile: Profile, c
                 first_out.setdefault(renames.get(flow, flow), at)
     analyzer = Analyzer(indexes, profile.allow_list)
     analyzer.correlator._acc = accs       # the single replay's correlator, as it would stand at its end
+    for r, renames in zip(results, names, strict=True):
+        analyzer.correlator.opaque.absorb(r.opaque, renames)
     analyzer.notes = [_rename_note(n, renames) for r, renames in zip(results, names, strict=True) for n in r.notes]
     findings = analyzer.finish(flows)       # the final judgement of every flow, then the findings: same code
     for info in flows:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sandbox.analyzer import Analyzer
 from sandbox.archive.groups import CaptureGroup
+from sandbox.correlate.opaque import OpaqueBook
 from sandbox.engine import Engine
 from sandbox.index import build_index
 from sandbox.model import FlowInfo, NotExamined, Segment
@@ -79,6 +80,7 @@ class GroupResult:
     other_state: list[str]              # other shared state this code does not know: never independent
     first_out: dict[str, tuple[str, int]]   # flow -> (capture name, frame) of its first outbound bytes
     source_names: list[str]             # the group's sources (a ring's files are one), as the report names them
+    opaque: OpaqueBook = field(default_factory=OpaqueBook)   # the correlator's opaque volume per flow and destination
     worker: str = ""
     index_loads: int = 0
     seconds: float = 0.0
@@ -174,7 +176,7 @@ def run_group(task: GroupTask) -> GroupResult:
         notes=list(engine.notes), zones=zone_states(shared.get(DNS_ZONES)), claims=list(shared.get(CLAIMS) or ()),
         other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS) and v],
         first_out={flow: _where(sources[rank], frame, named) for flow, (rank, frame) in engine.first_out.items()},
-        source_names=[s.name for s in sources],
+        source_names=[s.name for s in sources], opaque=analyzer.correlator.opaque,
         worker=f"{socket.gethostname()}:{os.getpid()}", index_loads=loads,
         seconds=time.perf_counter() - started, cpu_seconds=time.thread_time() - cpu, bytes=task.group.bytes,
         segments=sum(s.segments for s in sources))

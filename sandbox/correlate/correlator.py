@@ -150,7 +150,7 @@ class Correlator:
         self._payload_no = 0  # numbers payloads so each counts once in a finding's bytes_out
         self._to_destination: dict[tuple[str, str], tuple[int, int]] = {}  # (bases, bytes) per destination, run
         self._encrypted_flows: dict[tuple[str, str], set[str]] = {}   # (channel, destination) -> flows with one
-        self._opaque = OpaqueBook()
+        self.opaque = OpaqueBook()     # opaque volume per flow and destination (its findings are made from it)
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -317,11 +317,11 @@ class Correlator:
             allowed = bool(self.allow) and self.allow.allows_flow(info)
             info.meta["allowed"] = allowed
             if allowed:
-                self._opaque.allowed(info.flow)
+                self.opaque.allowed(info.flow)
             if allowed or (info.bytes_out <= 0 and info.sealed_out <= 0):
                 continue
             dest = info.destination or info.dst
-            self._opaque.judge(info, dest)
+            self.opaque.judge(info, dest)
             if self.allow:
                 acc = self._acc_for(_Where(info, dest, flow=""), "destination")
                 self._flow_facts(acc, info, "low")
@@ -337,15 +337,15 @@ class Correlator:
     def unopened(self, payload: Payload, size: int) -> None:
         """``size`` bytes of an outbound payload's content look like ciphertext no decoder opened:
         they weigh in its flow's opaque volume."""
-        self._opaque.unopened(payload.flow, payload.channel, payload.destination, size)
+        self.opaque.unopened(payload.flow, payload.channel, payload.destination, size)
 
     def close(self) -> None:
         """The traffic ended: opaque content of flows the flow table folded away before judging it counts."""
-        self._opaque.close()
+        self.opaque.close()
 
     def _opaque_findings(self) -> None:
         """An opaque-volume finding for each destination whose flows carried enough the rig could not read."""
-        for tally in self._opaque.tallies.values():
+        for tally in self.opaque.tallies.values():
             if tally.total < self.opaque_threshold:
                 continue
             key = ("", tally.destination, "opaque-volume", "", "")

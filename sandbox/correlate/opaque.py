@@ -61,6 +61,24 @@ class OpaqueBook:
     def __init__(self) -> None:
         self._flows: OrderedDict[str, _Flow] = OrderedDict()
         self.tallies: dict[tuple[str, str], Tally] = {}
+        self.overflowed = False    # a flow was let go or a destination shared a tally: order mattered
+
+    def absorb(self, other: OpaqueBook, names: dict[str, str]) -> None:
+        """Take in the book of a later stretch of traffic replayed apart (no flow in both; flows
+        renamed by ``names`` as one replay would name them): the book one replay would hold."""
+        for flow, entry in other._flows.items():
+            self._flows[names.get(flow, flow)] = entry
+        for key, theirs in other.tallies.items():
+            theirs.first_flow = names.get(theirs.first_flow, theirs.first_flow)
+            mine = self.tallies.setdefault(key, theirs)
+            if mine is not theirs:
+                mine.total += theirs.total
+                mine.unopened += theirs.unopened
+                mine.flows += theirs.flows
+                mine.t_first, mine.t_last = min(mine.t_first, theirs.t_first), max(mine.t_last, theirs.t_last)
+                mine.first_flow, mine.chain = mine.first_flow or theirs.first_flow, mine.chain or theirs.chain
+                mine.app, mine.sni = mine.app or theirs.app, mine.sni or theirs.sni
+        self.overflowed |= other.overflowed
 
     def unopened(self, flow: str, channel: str, destination: str, size: int) -> None:
         """``size`` bytes of ``flow``'s outbound content look like ciphertext no decoder opened."""
@@ -116,6 +134,7 @@ class OpaqueBook:
         if key not in self.tallies:
             if len(self.tallies) >= MAX_DESTINATIONS:
                 key = (channel, OTHER_DESTINATIONS)
+                self.overflowed = True
             self.tallies.setdefault(key, Tally(channel, key[1]))
         return key
 
@@ -126,6 +145,7 @@ class OpaqueBook:
             if len(self._flows) > MAX_FLOWS:
                 _, old = self._flows.popitem(last=False)
                 self._let_go(old)
+                self.overflowed = True
         return entry
 
     def _let_go(self, old: _Flow) -> None:

@@ -61,6 +61,8 @@ def test_independent_sessions_on_two_workers_give_the_single_replay_report(demo,
     assert all(loc["frame"] > 0 and loc["byte_offset"] > 0 for loc in located)
     assert any(f["flow"].endswith(" #4") for f in findings)       # the same connection in four sessions
     assert any(f["kind"] == "destination" and f["detail"]["flow_count"] == 4 for f in findings)
+    # the opaque upload of each session, one destination: the books of the four groups added together
+    assert [f["detail"]["flows"] for f in findings if f["kind"] == "opaque-volume"] == [4]
     assert any(f["kind"] == "dns-tunnel" for f in findings)
     stats = many.stats
     assert (stats.groups, stats.runs, stats.rounds, stats.reasons) == (4, 4, 1, [])   # the ring is one group
