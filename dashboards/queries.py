@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.correlate.opaque import UNREADABLE
 from sandbox.model import SEVERITIES, severity_rank
-from sandbox.report.contract import DEFAULT_PROFILE
+from sandbox.report.contract import DEFAULT_PROFILE, standing
 from sandbox.report.contract import verdict as judge
 from sandbox.report.profile import Profile, ProfileError
 from sandbox.safetext import MAX_SHOWN, safe_text, safe_tree
@@ -315,6 +316,10 @@ class Reader:
             leak = any(c[s] for s in SEVERITIES[LEAK_RANK:]) if profile == DEFAULT_PROFILE else self._leaks(sid, profile)
             # what the session could not see, and (once it ended) what its profile expected and nobody saw
             blind = (v.get("not_examined") or []) + (v.get("profile_not_examined") or [])
+            if profile != DEFAULT_PROFILE and any(n.get("what") == UNREADABLE for n in blind):
+                blind = standing(blind, [dict(f) for f in self._rows(
+                    "SELECT id, severity, kind, channel, destination, flow FROM findings WHERE session_id = ? "
+                    "AND kind = 'opaque-volume'", (sid,))], profile)
             out.append({**r, **{k: v.get(k) for k in SESSION_KEYS}, "not_examined": blind,
                         "state": _state(v, sid in alive), "counts": c, "total": sum(c.values()), "leak": leak,
                         "verdict": "leak" if leak else "inconclusive" if blind else "clean",

@@ -147,8 +147,9 @@ class Analyzer:
 
     @property
     def not_examined(self) -> list[NotExamined]:
-        """Outbound bytes a decoding limit kept from being examined (the report's not_examined)."""
-        return self._unexamined.rows()
+        """Outbound bytes a decoding limit kept from being examined, then the opaque uploads' content
+        (the report's not_examined)."""
+        return self._unexamined.rows() + self.correlator.unreadable()
 
     def payload(self, payload: Payload) -> None:
         if payload.direction != "out":  # only what the instrument sends can leak

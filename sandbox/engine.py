@@ -12,6 +12,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 
 from sandbox.analyzer import Analyzer, AnalyzerProcess
+from sandbox.correlate.opaque import UNREADABLE
 from sandbox.correlate.redact import Redactor
 from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import Dissector
@@ -113,8 +114,11 @@ class Engine:
 
     @property
     def not_examined(self) -> list[NotExamined]:
-        """Outbound data nobody could look into: a decoding limit reached, holes in a TCP stream."""
-        return self.analyzer.not_examined + self.dissector.not_examined()
+        """Outbound data nobody could look into: a decoding limit reached, holes in a TCP stream, then
+        the content of opaque uploads (last: an archive replay adds those of its merged groups there)."""
+        rows = self.analyzer.not_examined
+        return ([n for n in rows if n["what"] != UNREADABLE] + self.dissector.not_examined()
+                + [n for n in rows if n["what"] == UNREADABLE])
 
     @property
     def flows(self) -> list[FlowInfo]:

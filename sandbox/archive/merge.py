@@ -30,6 +30,7 @@ from typing import Any
 from sandbox.analyzer import Analyzer
 from sandbox.archive.worker import GroupResult, ZoneState
 from sandbox.correlate.correlator import MAX_FLOWS_LISTED
+from sandbox.correlate.opaque import UNREADABLE
 from sandbox.correlate.redact import Redactor
 from sandbox.engine import MAX_LOCATED_FLOWS
 from sandbox.model import Finding, FlowInfo, NotExamined, severity_rank
@@ -288,7 +289,8 @@ def merge(results: Sequence[GroupResult], indexes: Sequence, profile: Profile, c
         channels.append(health.channel)
         not_examined.extend(blind)
     not_examined.extend(n for r, renames in zip(results, names, strict=True)
-                        for n in _rename_where(r.engine_blind, renames))
+                        for n in _rename_where(r.engine_blind, renames) if n["what"] != UNREADABLE)
+    not_examined.extend(analyzer.correlator.unreadable())     # of the merged book: one replay's rows
     for info in flows:
         errors.extend(flow_errors(info))
     for ix in indexes:

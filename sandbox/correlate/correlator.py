@@ -22,7 +22,7 @@ import numpy as np
 from sandbox.index import RunIndex
 from sandbox.index import winnow as wn
 from sandbox.index.kmers import sorted_unique
-from sandbox.model import FileMatch, Finding, FlowInfo, Observation, Payload, View, severity_rank
+from sandbox.model import FileMatch, Finding, FlowInfo, NotExamined, Observation, Payload, View, severity_rank
 
 from .allow import AllowList
 from .identifiers import IdentifierMatcher
@@ -342,6 +342,10 @@ class Correlator:
     def close(self) -> None:
         """The traffic ended: opaque content of flows the flow table folded away before judging it counts."""
         self.opaque.close()
+
+    def unreadable(self) -> list[NotExamined]:
+        """What the opaque-volume findings leave unexamined (rows of the report's not_examined)."""
+        return self.opaque.unreadable(self.opaque_threshold)
 
     def _opaque_findings(self) -> None:
         """An opaque-volume finding for each destination whose flows carried enough the rig could not read."""

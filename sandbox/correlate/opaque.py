@@ -16,8 +16,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from sandbox.model import FlowInfo
+from sandbox.model import FlowInfo, NotExamined
 
+# What an opaque-volume finding leaves unexamined (DESIGN.md: never clean when blind): its row in the
+# report's not_examined says so, so the verdict is inconclusive at least; allowing the destination is
+# how a lab says that traffic is expected.
+UNREADABLE = ("content the rig could not read (no key opened it, no decoder did), enough to carry run data, "
+              "sent to a destination off the allow-list: its opaque-volume finding says where")
 MAX_FLOWS = 1 << 16
 MAX_DESTINATIONS = 4096
 OTHER_DESTINATIONS = "(other destinations)"
@@ -116,6 +121,11 @@ class OpaqueBook:
         tally.app = tally.app or info.sealed or info.app
         tally.sni = tally.sni or str(info.meta.get("sni", ""))
         return tally
+
+    def unreadable(self, threshold: int) -> list[NotExamined]:
+        """A not_examined row for each destination whose opaque volume reached ``threshold``."""
+        return [NotExamined(where=t.first_flow, what=UNREADABLE, packets=0, bytes=t.total)
+                for t in self.tallies.values() if t.total >= threshold]
 
     def allowed(self, flow: str) -> None:
         """``flow`` is allow-listed: its content never weighs."""

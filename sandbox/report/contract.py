@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sandbox.correlate.opaque import UNREADABLE
 from sandbox.model import Finding, NotExamined, severity_rank
 from sandbox.report.errors import aggregate_errors
 from sandbox.report.private import write_private
@@ -23,17 +24,25 @@ EXIT_CODES = {"clean": 0, "leak": 1, "inconclusive": 3}
 VERDICT_WORDS = {"clean": "CLEAN", "leak": "SUSPECTED LEAK", "inconclusive": "INCONCLUSIVE"}
 
 
+def standing(not_examined: Sequence[NotExamined], findings: Iterable[Mapping[str, Any]],
+             profile: Profile) -> list[NotExamined]:
+    """What went unexamined, less the content of opaque uploads a reviewer waived: an opaque-volume
+    finding stands for its unread content, and judged benign it no longer keeps the verdict from clean."""
+    waived = {f.get("flow", "") for f in findings if f["kind"] == "opaque-volume" and profile.waiver_for(f) is not None}
+    return [n for n in not_examined if not (n["what"] == UNREADABLE and n["where"] in waived)]
+
+
 def verdict(findings: Iterable[Finding | Mapping[str, Any]], not_examined: Sequence[NotExamined] = (),
             profile: Profile | None = None) -> str:
     """``leak`` if any finding fails the acceptance test (DESIGN.md: high or critical, unless a profile
     says otherwise; a waived finding never does); else ``inconclusive`` if anything went unexamined;
     else ``clean``.  A leak wins over inconclusive: what was seen is enough to fail."""
     profile = profile or DEFAULT_PROFILE
-    for f in findings:
-        d = f if isinstance(f, Mapping) else _judged_fields(f)
+    judged = [f if isinstance(f, Mapping) else _judged_fields(f) for f in findings]
+    for d in judged:
         if profile.waiver_for(d) is None and profile.fails(d):
             return "leak"
-    return "inconclusive" if not_examined else "clean"
+    return "inconclusive" if standing(not_examined, judged, profile) else "clean"
 
 
 def exit_code(report: dict[str, Any]) -> int:
@@ -61,6 +70,7 @@ def build_report(findings: list[Finding], runs: list[dict[str, Any]], captures: 
         d["fails"] = d["waived"] is None and profile.fails(d)
         rows.append(d)
     failing = any(d["fails"] for d in rows)
+    not_examined = standing(not_examined, rows, profile)
     return {
         "schema": SCHEMA,
         "verdict": "leak" if failing else "inconclusive" if not_examined else "clean",
@@ -76,7 +86,8 @@ def build_report(findings: list[Finding], runs: list[dict[str, Any]], captures: 
 
 
 def _judged_fields(f: Finding) -> dict[str, Any]:
-    return {"id": f.id, "severity": f.severity, "kind": f.kind, "channel": f.channel, "destination": f.destination}
+    return {"id": f.id, "severity": f.severity, "kind": f.kind, "channel": f.channel, "destination": f.destination,
+            "flow": f.flow}
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:

@@ -77,7 +77,8 @@ def test_a_bomb_beside_ciphertext_explains_only_its_own_bytes():
     for data in (bomb + SECRET, SECRET + bomb):
         exp = expand(data, CHAIN)
         assert sum(len(v.data) for v in exp.views[1:]) > len(SECRET)
-        assert unopened_bytes([v.data for v in exp.views], exp.explained) >= len(SECRET) - BLOCK  # the block they share
+        # the blocks near their seam (the last takes the remainder) may go either way
+        assert unopened_bytes([v.data for v in exp.views], exp.explained) >= len(SECRET) - 2 * BLOCK
 
 
 def test_where_windows_fall_is_not_the_instruments_to_know():

@@ -1,7 +1,11 @@
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 
+from sandbox.correlate.opaque import UNREADABLE
+from sandbox.model import NotExamined
 from sandbox.report import SCHEMA, build_report, exit_code, verdict, write_html, write_json, write_junit
+from sandbox.report.profile import Profile
 from tests.report.conftest import BLIND, CAPS, RUNS, finding
 
 
@@ -68,3 +72,17 @@ def test_verdict_takes_findings_or_report_rows():
     assert verdict([finding("high")]) == "leak"
     assert verdict([{"severity": "high", "kind": "x", "id": "1", "channel": "net", "destination": ""}]) == "leak"
     assert verdict([finding("medium")], BLIND) == "inconclusive" and verdict([]) == "clean"
+
+
+def test_an_opaque_upload_keeps_the_verdict_from_clean_until_a_reviewer_waives_it():
+    """Its content was never read: inconclusive; waived (judged benign), its row goes and the verdict is clean."""
+    opaque = dataclasses.replace(finding("medium", "opaque-volume"), flow="tcp 10.0.0.2:40000 > 203.0.113.9:443")
+    unread = [NotExamined(where=opaque.flow, what=UNREADABLE, packets=0, bytes=3 << 20)]
+    report = build_report([opaque], RUNS, CAPS, not_examined=unread)
+    assert report["verdict"] == "inconclusive" and report["not_examined"] == unread
+    assert verdict([opaque], unread) == "inconclusive"
+    benign = Profile.parse("[[waiver]]\nkind = 'opaque-volume'\nreason = 'the vendor backup, sealed'\n", source="p")
+    report = build_report([opaque], RUNS, CAPS, not_examined=[*unread, *BLIND], profile=benign)
+    assert report["verdict"] == "inconclusive" and report["not_examined"] == BLIND    # other blind spots stay
+    assert verdict([opaque], unread, benign) == "clean"
+    assert build_report([opaque], RUNS, CAPS, not_examined=unread, profile=benign)["verdict"] == "clean"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from sandbox.cli import main
+from sandbox.correlate.opaque import UNREADABLE
 from sandbox.model import Finding
 from sandbox.report.profile import Profile
 from sandbox.report.stored import SESSION_WHERE, figures_from_store, report_from_store
@@ -36,12 +37,18 @@ def test_every_format_from_the_store(demo_session, tmp_path):
 
 def test_another_profile_re_judges_the_findings(demo_session, tmp_path):
     lenient = tmp_path / "lenient.toml"
-    lenient.write_text("[[waiver]]\nkind = 'run-bytes'\nreason = 'r'\n[[waiver]]\nkind = 'sequence'\nreason = 'r'\n"
-                       "[[waiver]]\nkind = 'dns-tunnel'\nreason = 'r'\n")
+    content = ("[[waiver]]\nkind = 'run-bytes'\nreason = 'r'\n[[waiver]]\nkind = 'sequence'\nreason = 'r'\n"
+               "[[waiver]]\nkind = 'dns-tunnel'\nreason = 'r'\n")
+    lenient.write_text(content)
+    # what the opaque upload sent was never read: judged only for what it is, the verdict cannot be clean
+    report = report_from_store(demo_session / "store.sqlite", Profile.load(lenient))
+    assert report["verdict"] == "inconclusive" and [n["what"] for n in report["not_examined"]] == [UNREADABLE]
+    lenient.write_text(content + "[[waiver]]\nkind = 'opaque-volume'\nreason = 'the vendor backup, sealed'\n")
     report = report_from_store(demo_session / "store.sqlite", Profile.load(lenient))
     assert report["verdict"] == "clean" and report["profile"]["source"] == str(lenient)
+    assert report["not_examined"] == []
     waived = [f for f in report["findings"] if f["waived"]]
-    assert {f["kind"] for f in waived} == {"run-bytes", "sequence", "dns-tunnel"}
+    assert {f["kind"] for f in waived} == {"run-bytes", "sequence", "dns-tunnel", "opaque-volume"}
     # the session's allow-list came from its profile: this one allows less, and the report says so
     assert any("which this profile does not" in n for n in report["notes"])
 

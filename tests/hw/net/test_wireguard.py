@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from hw.net.procs import stop
+from sandbox.correlate.opaque import UNREADABLE
 from sandbox.simulate import ensure_demo
 from tests.hw.net.rig import (
     REPO,
@@ -112,11 +113,12 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
     live = json.loads(report.read_text())
     samples = {s for f in live["findings"] for s in f["samples"]}
     assert {"PT9936-T1", "PT9006-B1"} <= samples
-    assert live["not_examined"] == []
     kinds = {(f["kind"], f["destination"]) for f in live["findings"]}
     assert ("destination", CLOUD_NAME) in kinds                 # the tunnel's flows count what they sent
     (opaque,) = [f for f in live["findings"] if f["kind"] == "opaque-volume"]
     assert opaque["detail"]["app"] == "ssh" and opaque["flow"].endswith(":22")
+    # nothing unexamined but what the SFTP upload sent (ciphertext the rig holds no key to)
+    assert [(n["where"], n["what"]) for n in live["not_examined"]] == [(opaque["flow"], UNREADABLE)]
     assert [c for c in live["captures"] if c["path"].endswith("net.pcapng")][0]["packets"] > 100
     code, again = replay(rec / "feed" / "proxied.pcapng", demo, tmp_path, *ALLOWED)
     assert code == 1
@@ -200,10 +202,11 @@ def test_a_vpn_the_instrument_opens_past_a_transparent_rig_is_an_opaque_upload_l
             for daemon in daemons:
                 stop(daemon)
             _, err = end(proc)
-    assert proc.returncode == 0, err       # an opaque upload is medium: the acceptance check says it
+    assert proc.returncode == 3, err       # an opaque upload: medium, and what it sent was never read
     live = json.loads(report.read_text())
     (opaque,) = [f for f in live["findings"] if f["kind"] == "opaque-volume"]
     assert opaque["detail"]["app"] == "wireguard" and opaque["destination"] == CLOUD_IP
     assert opaque["bytes_out"] > len(reads)
     code, again = replay(rec / "net.pcapng", demo, tmp_path)
+    assert code == 3 and again["not_examined"] == live["not_examined"]
     assert essence(live) == essence(again) and chains(live) == chains(again)
