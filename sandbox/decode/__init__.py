@@ -1,4 +1,4 @@
-"""Decoders: recursive, bounded views of a payload (gzip, zip, base64, JSON strings, PDF streams, ...).
+"""Decoders: recursive, bounded views of a payload (gzip, zip, base64, JSON strings, PDF, PNG, ...).
 
 ``expand(data, chain)`` returns every reading of ``data`` that the registered decoders find,
 nested within the budget in ``limits.py``, each as a ``View`` whose chain says how it was
@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, PNG, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
@@ -31,6 +31,7 @@ from sandbox.decode.json import JsonDecoder
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
 from sandbox.decode.multipart import MultipartDecoder
 from sandbox.decode.pdf import PdfDecoder
+from sandbox.decode.png import PngDecoder
 from sandbox.decode.protobuf import ProtobufDecoder
 from sandbox.decode.qp import QuotedPrintableDecoder
 from sandbox.decode.tar import TarDecoder
@@ -48,6 +49,7 @@ DECODERS: list[type[Decoder]] = [
     ProtobufDecoder,  # parses to the last byte with valid wire types
     TarDecoder,  # "ustar" at 257, or a valid v7 header checksum
     PdfDecoder,  # "%PDF-" in the first KiB: its Flate streams
+    PngDecoder,  # the PNG signature: image data inflated, compressed text chunks
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF
     ZstdDecoder,  # 28 b5 2f fd (+ skippable frames), at the start or inside other bytes

@@ -103,6 +103,16 @@ def _pdf(data: bytes, level: int = 6) -> bytes:
             + stream + b"\r\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n")
 
 
+def _png(data: bytes, level: int = 6) -> bytes:
+    """A PNG whose image data (one grey row: a filter byte, then pixels) inflates to ``data``."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = (len(data) - 1).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x08\x00\x00\x00\x00"
+    image = zlib.compress(data, level)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", image) + chunk(b"IEND", b"")
+
+
 def _multipart(data: bytes) -> bytes:
     body, _ = encode_multipart_formdata({"run": "x", "file": ("reads.fastq", data, "text/plain")})
     return body
@@ -129,6 +139,7 @@ ENCODERS: dict[str, Spec] = {
     "zip": Spec(_zip, "zip:reads.fastq", True),
     "tar": Spec(_tar, "tar:run/reads.fastq", True),
     "pdf": Spec(_pdf, "pdf:obj 4", True, lambda: _pdf(bytes(256 * MiB), 1)),
+    "png": Spec(_png, "png:IDAT", True, lambda: _png(bytes(256 * MiB), 1)),
     "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
     "multipart": Spec(_multipart, "multipart:file=reads.fastq", True),
     "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),
