@@ -127,7 +127,9 @@ class Unfolded:
 def unfold(payload: Payload) -> Unfolded:
     """Decode a payload within the limits and collapse the repetition of each view."""
     expansion = expand(payload.data, payload.chain)
-    unopened = unopened_bytes([v.data for v in expansion.views], expansion.explained)
+    # at most what the payload carried: random bytes do not compress, so no decoding of unread content
+    # makes more of it (a chance decode that copies its input would otherwise count it twice)
+    unopened = min(len(payload.data), unopened_bytes([v.data for v in expansion.views], expansion.explained))
     views = [View(collapse(v.data), v.chain) for v in expansion.views]
     return Unfolded(payload, views, expansion.notes, expansion.limits, views[0].data is payload.data, unopened)
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from sandbox.decode import expand
 from sandbox.decode.pdf import PdfDecoder
-from sandbox.decode.unopened import unopened_bytes
+from sandbox.decode.unopened import BLOCK, unopened_bytes
 from tests.conftest import SHARED_DATA
 
 CHAIN = ("tcp",)
 TEXT = b"BT /F1 12 Tf 72 712 Td (Sample NA12878-blood, run 230825_M04034_0043, flowcell L6NVV) Tj ET\n" * 40
-IMAGE = os.urandom(20_000)      # a JPEG's bytes are as random as these
+IMAGE = os.urandom(60_000)      # a JPEG's bytes are as random as these
 
 
 def _obj(number: int, head: bytes, stream: bytes) -> bytes:
@@ -43,7 +43,7 @@ def test_flate_streams_are_opened_and_other_filters_left_alone():
     assert set(views) == {"pdf:obj 4", "pdf:obj 6"}          # obj 5 is no zlib stream: nothing from it
     # what no decoder opened: the image (counted by the 8 KiB block); without it, nothing
     exp = expand(pdf, CHAIN)
-    assert len(IMAGE) <= unopened_bytes([v.data for v in exp.views], exp.explained) <= len(pdf)
+    assert len(IMAGE) - 2 * BLOCK <= unopened_bytes([v.data for v in exp.views], exp.explained) <= len(pdf)
     exp = expand(pdf.replace(IMAGE, b"q Q\n" * 100), CHAIN)
     assert unopened_bytes([v.data for v in exp.views], exp.explained) == 0
 
@@ -73,7 +73,7 @@ def test_the_pdf_zeeks_smb2_trace_writes(tmp_path: Path):
     streams = [v for v in exp.views if len(v.chain) == 2 and v.chain[1].startswith("pdf:obj ")]
     assert len(streams) >= 30 and not exp.limits
     assert sum(len(v.data) for v in streams) > len(data)
-    assert unopened_bytes([v.data for v in exp.views], exp.explained) < len(data) // 10
+    assert unopened_bytes([v.data for v in exp.views], exp.explained) < len(data) // 5    # its image, to a block
 
 
 def _budget():

@@ -54,7 +54,7 @@ def test_compressed_text_chunks_are_opened():
 
 
 def test_a_real_picture_is_read_and_random_pixels_are_not():
-    assert _unopened(_png(_plot())) == 0
+    assert _unopened(_png(_plot())) < BLOCK          # at most the container's own bytes, to a block
     rng = np.random.default_rng(3)
     photo = np.clip(rng.normal(0, 6, (480, 640, 3)).cumsum(axis=1) + 128, 0, 255).astype(np.uint8)
     assert _unopened(_png(photo)) < len(_png(photo)) // 4

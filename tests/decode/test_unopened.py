@@ -66,7 +66,7 @@ def test_what_decoders_open_is_explained():
 def test_ciphertext_inside_containers_still_counts():
     """An encrypted member, random bytes after a decoded part, a stored member of ciphertext."""
     assert unopened(_zip({"reads.fastq": READS, "bundle.enc": SECRET}, zipfile.ZIP_STORED)) >= len(SECRET)
-    assert unopened(gzip.compress(READS) + SECRET) >= len(SECRET)
+    assert unopened(gzip.compress(READS) + SECRET) >= len(SECRET) - 2 * BLOCK     # its seam, to a block
 
 
 def test_a_bomb_beside_ciphertext_explains_only_its_own_bytes():
