@@ -92,6 +92,9 @@ class Engine:
             self._unjudged.clear()
 
     def finish(self) -> list[Finding]:
+        if self._unjudged:      # before the flow table folds ended flows into summaries at its close
+            self.analyzer.flows(list(self._unjudged.values()))
+            self._unjudged.clear()
         self._handle(self.dissector.close())
         flows = list(self.dissector.flows.values())
         findings = self.analyzer.finish(flows)

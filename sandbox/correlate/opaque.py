@@ -23,7 +23,9 @@ from sandbox.model import FlowInfo, NotExamined
 # how a lab says that traffic is expected.
 UNREADABLE = ("content the rig could not read (no key opened it, no decoder did), enough to carry run data, "
               "sent to a destination off the allow-list: its opaque-volume finding says where")
-MAX_FLOWS = 1 << 16
+# Flows remembered: ~200 bytes each, ~55 MB at most.  A flow let go and judged again counts again, so
+# a flood of more opaque flows than this over-counts (never under-counts).
+MAX_FLOWS = 1 << 18
 MAX_DESTINATIONS = 4096
 OTHER_DESTINATIONS = "(other destinations)"
 ALLOWED = ("", "")      # the key of an allow-listed flow's entry
@@ -95,6 +97,8 @@ class OpaqueBook:
     def judge(self, info: FlowInfo, destination: str) -> Tally | None:
         """Count ``info`` (a flow not allow-listed) in its destination's tally; that tally if it has
         any opaque bytes."""
+        if "summary" in info.meta:
+            return None    # flows folded into it were judged one by one before (they linger 10 s at least)
         entry = self._flows.get(info.flow)
         unopened = entry.unopened if entry is not None else 0
         volume = max(sealed_volume(info), unopened)

@@ -91,3 +91,15 @@ def test_the_book_is_bounded(monkeypatch):
     for n in range(900, 1000):
         book.judge(_info(f"f{n}", destination=f"d{n}.example"), f"d{n}.example")
     assert sum(t.total for t in book.tallies.values()) == 1000 * 1000
+
+
+def test_a_summary_of_folded_flows_is_not_counted_again():
+    """Its flows were judged one by one while they lingered; the flow table's summary adds them up again."""
+    book = OpaqueBook()
+    flows = [_info(f"f{n}", out=5000, encrypted=True) for n in range(3)]
+    for info in flows:
+        book.judge(info, "cloud.vendor.example")
+    summary = _info("tcp 10.0.0.2 > cloud.vendor.example (flows summarised)", out=15000, encrypted=True,
+                    summary={"flows": 3, "examples": ["f0", "f1", "f2"]})
+    assert book.judge(summary, "cloud.vendor.example") is None
+    assert book.tallies[("net", "cloud.vendor.example")].total == 15000
