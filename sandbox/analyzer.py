@@ -127,9 +127,11 @@ class Unfolded:
 def unfold(payload: Payload) -> Unfolded:
     """Decode a payload within the limits and collapse the repetition of each view."""
     expansion = expand(payload.data, payload.chain)
-    # at most what the payload carried: random bytes do not compress, so no decoding of unread content
-    # makes more of it (a chance decode that copies its input would otherwise count it twice)
-    unopened = min(len(payload.data), unopened_bytes([v.data for v in expansion.views], expansion.explained))
+    # at most what the payload carried new: random bytes do not compress, so no decoding of unread
+    # content makes more of it (a chance decode that copies its input would count it twice, and the
+    # bytes a raw chunk repeats from the one before were counted with that one)
+    fresh = len(payload.data) - payload.repeated
+    unopened = min(fresh, unopened_bytes([v.data for v in expansion.views], expansion.explained))
     views = [View(collapse(v.data), v.chain) for v in expansion.views]
     return Unfolded(payload, views, expansion.notes, expansion.limits, views[0].data is payload.data, unopened)
 

@@ -66,7 +66,8 @@ class Payload:
     ``chain`` starts at the transport (``("tcp", "http/1.1 POST /upload")``).
     ``direction`` is ``"out"`` (from the instrument) or ``"in"``.
     ``stream_offset`` is where ``data[0]`` sat in that direction's byte stream,
-    when that is meaningful, so evidence can point into the capture.
+    when that is meaningful, so evidence can point into the capture.  ``repeated``: how many of the
+    first bytes the payload before it carried too (a raw stream's chunks overlap), counted once.
     """
 
     data: bytes
@@ -79,6 +80,7 @@ class Payload:
     destination: str = ""
     stream_offset: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    repeated: int = 0
 
 
 @dataclass(slots=True)

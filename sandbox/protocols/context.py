@@ -136,14 +136,14 @@ class FlowContext:
 
     def payload(self, data: bytes, label: str | tuple[str, ...], direction: str, t_first: float,
                 t_last: float | None = None, stream_offset: int | None = None,
-                meta: dict[str, Any] | None = None) -> Payload:
+                meta: dict[str, Any] | None = None, repeated: int = 0) -> Payload:
         """A Payload of this flow with ``chain = self.chain + label`` (labels made safe: they carry
         the traffic's own names into every report)."""
         labels = _labels(label)
         return Payload(data=data, chain=self.chain + labels, flow=self.flow, direction=direction,
                        t_first=t_first, t_last=t_first if t_last is None else t_last,
                        channel=self.channel, destination=self.destination,
-                       stream_offset=stream_offset, meta=dict(meta) if meta else {})
+                       stream_offset=stream_offset, meta=dict(meta) if meta else {}, repeated=repeated)
 
     def observation(self, kind: str, severity: str, t_first: float, t_last: float | None = None,
                     bytes_out: int = 0, label: str | tuple[str, ...] = (),

@@ -94,7 +94,7 @@ class RawParser:
         del side.buf[:size]
         data = side.tail + body
         out.append(self.ctx.payload(data, (), direction, side.t_first, side.t_last,
-                                    stream_offset=side.offset - len(side.tail)))
+                                    stream_offset=side.offset - len(side.tail), repeated=len(side.tail)))
         side.offset += len(body)
         side.tail = data[-RAW_OVERLAP:]
         side.t_first = side.t_last

@@ -103,3 +103,23 @@ def test_a_summary_of_folded_flows_is_not_counted_again():
                     summary={"flows": 3, "examples": ["f0", "f1", "f2"]})
     assert book.judge(summary, "cloud.vendor.example") is None
     assert book.tallies[("net", "cloud.vendor.example")].total == 15000
+
+
+def test_random_bytes_over_raw_tcp_count_once_whatever_the_chunks(gen_run, tmp_path):
+    """A raw stream is matched in overlapping chunks (a fragment across a cut is whole in one); the
+    bytes a chunk repeats from the one before count once: the finding's volume is what was sent."""
+    from sandbox.captures.writer import PcapWriter, TcpConversation
+    from sandbox.replay import replay
+
+    sealed = os.urandom(300_000)
+    pcap = tmp_path / "raw.pcap"
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40000), ("203.0.113.9", 7001), t0=1.0)
+        for at in range(0, len(sealed), 50_000):       # pauses: the quiet stream is flushed between pieces
+            conv.send(sealed[at:at + 50_000])
+            conv.t += 2.0
+        conv.close()
+    report = replay([pcap], [gen_run.path], cache_dir=tmp_path / "cache", jobs=1).report
+    (found,) = [f for f in report["findings"] if f["kind"] == "opaque-volume"]
+    assert found["bytes_out"] == len(sealed) and found["detail"]["unopened"] == len(sealed)
+    assert report["verdict"] == "inconclusive" and report["not_examined"][0]["bytes"] == len(sealed)
