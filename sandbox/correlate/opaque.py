@@ -111,15 +111,9 @@ class OpaqueBook:
         if entry.key is None or entry.key == ALLOWED:
             entry.key = self._key(info.channel, destination)
         tally = self.tallies[entry.key]
-        if entry.counted == 0:
-            tally.flows += 1
-            if not tally.first_flow:
-                tally.first_flow = info.flow
-                tally.chain = [info.transport] + ([info.app] if info.app else [])
-        tally.total += max(0, volume - entry.counted)
-        tally.unopened += max(0, min(unopened, volume) - entry.counted_unopened)
-        entry.counted, entry.counted_unopened = max(volume, entry.counted), max(min(unopened, volume),
-                                                                                 entry.counted_unopened)
+        if not tally.chain:
+            tally.chain = [info.transport] + ([info.app] if info.app else [])
+        self._add(info.flow, entry, tally, volume, min(unopened, volume))
         tally.t_first = min(tally.t_first, info.t_first)
         tally.t_last = max(tally.t_last, info.t_last)
         tally.app = tally.app or info.sealed or info.app
@@ -138,9 +132,9 @@ class OpaqueBook:
     def close(self) -> None:
         """The session ended: content of flows never judged (folded into a summary of the flow table
         before their last payload was weighed) counts where its payloads went."""
-        for entry in self._flows.values():
+        for flow, entry in self._flows.items():
             if entry.key is None:
-                self._let_go(entry)
+                self._let_go(flow, entry)
                 entry.key = entry.fallback
 
     def _key(self, channel: str, destination: str) -> tuple[str, str]:
@@ -157,18 +151,24 @@ class OpaqueBook:
         if entry is None:
             entry = self._flows[flow] = _Flow()
             if len(self._flows) > MAX_FLOWS:
-                _, old = self._flows.popitem(last=False)
-                self._let_go(old)
+                self._let_go(*self._flows.popitem(last=False))
                 self.overflowed = True
         return entry
 
-    def _let_go(self, old: _Flow) -> None:
+    def _let_go(self, flow: str, old: _Flow) -> None:
         """A flow let go: content scanned since it was last judged still counts."""
         if old.key == ALLOWED or old.unopened <= old.counted:
             return
-        tally = self.tallies[old.key or self._key(*old.fallback)]
-        if old.counted == 0:
+        self._add(flow, old, self.tallies[old.key or self._key(*old.fallback)], old.unopened, old.unopened)
+
+    @staticmethod
+    def _add(flow: str, entry: _Flow, tally: Tally, volume: int, unopened: int) -> None:
+        """``flow``'s opaque volume (of which ``unopened`` no decoder opened) is now this: what its
+        tally did not count yet is added."""
+        if entry.counted == 0:
             tally.flows += 1
-        tally.total += old.unopened - old.counted
-        tally.unopened += old.unopened - old.counted_unopened
-        old.counted = old.counted_unopened = old.unopened
+            tally.first_flow = tally.first_flow or flow
+        tally.total += max(0, volume - entry.counted)
+        tally.unopened += max(0, unopened - entry.counted_unopened)
+        entry.counted = max(volume, entry.counted)
+        entry.counted_unopened = max(unopened, entry.counted_unopened)

@@ -75,6 +75,7 @@ def test_content_of_a_flow_never_judged_counts_at_the_end(gen_index):
     c.close()
     (found,) = _opaque(c)
     assert found.destination == "sink.example" and found.bytes_out == THRESHOLD + 1
+    assert found.flow == "gone" and c.unreadable()[0]["where"] == "gone"     # located by its flow
 
 
 def test_the_book_is_bounded(monkeypatch):
