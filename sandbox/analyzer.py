@@ -191,6 +191,10 @@ class Analyzer:
         here, everything)."""
         return self.correlator.changed(), mark
 
+    def take_withdrawn(self) -> list[str]:
+        """Ids of findings given by ``changed`` that are findings no more (see ``Correlator.changed``)."""
+        return self.correlator.take_withdrawn()
+
     def answered(self) -> bool:
         """Whether an answer to changed() waits (never: this one answers at once)."""
         return False
@@ -245,11 +249,11 @@ def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: 
             elif op == "flows":
                 analyzer.flows(arg)
             elif op == "changed":
-                conn.send(("ok", (analyzer.changed()[0], analyzer.not_examined)))
+                conn.send(("ok", (analyzer.changed()[0], analyzer.not_examined, analyzer.take_withdrawn())))
             elif op == "finish":
                 findings = analyzer.finish(arg)
                 conn.send(("ok", (findings, analyzer.notes, analyzer.payloads, analyzer.views, analyzer.allowed,
-                                  analyzer.not_examined)))
+                                  analyzer.not_examined, analyzer.take_withdrawn())))
                 return
     except EOFError:
         return
@@ -282,6 +286,7 @@ class AnalyzerProcess:
         self.views = 0
         self.allowed: dict[str, bool] = {}
         self.not_examined: list[NotExamined] = []  # as of the last changed() or finish()
+        self._withdrawn: list[str] = []        # ids of findings withdrawn, answered by changed()
         self._asked: float | None = None      # the mark of a changed() question not answered yet
         self._answered = -math.inf            # the mark of the last one answered
         self._unasked = 0                     # payload bytes sent since the last question
@@ -322,13 +327,19 @@ class AnalyzerProcess:
             self._question(mark)
         findings: list[Finding] = []
         if wait is None or self._conn.poll(wait):
-            findings, self.not_examined = self._receive()
+            findings, self.not_examined, withdrawn = self._receive()
+            self._withdrawn += withdrawn
             self._answered, self._asked = self._asked, None
             if wait is not None and self._batch_bytes + self._unasked >= RING_MIN:
                 # a large piece sent since that question: asked about now, not at the caller's next
                 # tick, so its findings come as soon as the worker is through it (small work waits)
                 self._question(mark)
         return findings, self._answered
+
+    def take_withdrawn(self) -> list[str]:
+        """Ids of findings given before that are findings no more, as answered so far."""
+        gone, self._withdrawn = self._withdrawn, []
+        return gone
 
     def _question(self, mark: float) -> None:
         self._flush()
@@ -340,7 +351,9 @@ class AnalyzerProcess:
         return self._asked is not None and self._conn.poll()
 
     def finish(self, flows: list[FlowInfo]) -> list[Finding]:
-        findings, self.notes, self.payloads, self.views, self.allowed, self.not_examined = self._ask("finish", flows)
+        findings, self.notes, self.payloads, self.views, self.allowed, self.not_examined, withdrawn = self._ask(
+            "finish", flows)
+        self._withdrawn += withdrawn
         self._proc.join(timeout=10)
         return findings
 

@@ -111,6 +111,10 @@ class Engine:
         """Whether findings asked by ``changed`` without waiting have come (see ``AnalyzerProcess``)."""
         return self.analyzer.answered()
 
+    def take_withdrawn(self) -> list[str]:
+        """Ids of findings ``changed`` gave that are findings no more (a store drops them)."""
+        return self.analyzer.take_withdrawn()
+
     @property
     def notes(self) -> list[str]:
         return self.analyzer.notes

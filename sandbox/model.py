@@ -155,6 +155,9 @@ class FlowInfo:
     # WireGuard mode's feed, whose flows count no wire bytes)
     sealed: str = ""
     sealed_out: int = 0
+    # outbound TLS application data (and records whose framing was lost): ciphertext unless a key
+    # opened it; the handshake before it is read, so it is not weighed as opaque
+    tls_out: int = 0
 
     def add_error(self, message: str) -> None:
         """Note what went wrong on this flow: the one way to add an error, so every parser is capped.

@@ -399,12 +399,13 @@ class Session:
             self.on_findings(findings, upto)
         if self.store is None:
             return
-        traffic, flows = engine.take_traffic(), engine.take_touched_flows()
+        traffic, flows, withdrawn = engine.take_traffic(), engine.take_touched_flows(), engine.take_withdrawn()
         health = [s.health() for s in sources]
         blind = [n for s in sources for n in s.not_examined()] + list(engine.not_examined) + self.tap_failures()
         located = self._locations(sources, findings, offsets=False)
 
         def flush(store: Store) -> None:
+            store.drop_findings(withdrawn)
             store.put_findings(findings)
             store.put_locations(located)
             store.add_traffic(traffic)
@@ -447,9 +448,12 @@ class Session:
         report = build_report(findings, self.run_rows, capture_rows, errors, notes, not_examined + profile_blind,
                               profile=self.profile, session=facts, locations=locations)
 
+        withdrawn = engine.take_withdrawn()
+
         def end(store: Store) -> None:
             for h in health:
                 store.put_capture(h.name, h.channel, h.packets, h.bytes, h.drops, h.errors)
+            store.drop_findings(withdrawn)
             store.put_findings(findings)
             store.add_traffic(engine.take_traffic())
             store.put_flows(shown, allowed={f.flow: f.meta.get("allowed", False) for f in engine.flows},

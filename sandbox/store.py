@@ -144,6 +144,12 @@ class Store:
         self._upsert(FINDINGS, rows)
 
     @_writes
+    def drop_findings(self, ids: Iterable[str]) -> None:
+        """Remove findings the session withdrew (a spread of opaque volume now told by its destinations)."""
+        for finding_id in ids:
+            self.backend.run("DELETE FROM findings WHERE session_id = ? AND id = ?", (self.session_id, finding_id))
+
+    @_writes
     def add_traffic(self, buckets: Iterable[tuple[float, str, str, int]]) -> None:
         """Add outbound byte counts per (1 s bucket, channel, destination) for the timeline."""
         self._upsert(TRAFFIC, list(buckets), add=("bytes_out",))

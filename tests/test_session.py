@@ -8,6 +8,8 @@ import random
 import threading
 from pathlib import Path
 
+import pytest
+
 from sandbox.analyzer import Analyzer
 from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapngWriter, PcapWriter, TcpConversation
@@ -180,3 +182,48 @@ def test_a_live_watermark_never_passes_a_packet_written_while_the_session_was_pa
     Session(engine, [], live=True, clock=lambda: clock[0]).run([source], stop)
     assert given[0] > 1000.0 + len(packets) - 5        # the watermark did follow the writer
     assert late == []
+
+
+@pytest.mark.parametrize("jobs", [1, 2])     # the analyzer in the session's process, and in a worker
+def test_a_finding_withdrawn_during_the_session_leaves_the_store(tmp_path, monkeypatch, jobs):
+    """Two hosts at 0.6 of the opaque threshold make a spread, written to the store; one of them then
+    sends past the threshold alone: the spread is withdrawn, and the store holds the report's findings."""
+    import os
+
+    from sandbox import session as session_module
+    from sandbox.correlate import Correlator
+    from sandbox.correlate.opaque import SPREAD
+    from sandbox.simulate import wire
+    from sandbox.simulate.traffic import Bench
+    from sandbox.store import Store
+
+    monkeypatch.setattr(session_module, "STORE_FLUSH_REPLAY_S", 0.0)    # the store told after every batch
+    monkeypatch.setattr(session_module, "POLL_BATCH", 4)
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    threshold = Correlator([build_index(run_dir, cache_dir=tmp_path)]).opaque_threshold
+    pcap = tmp_path / "withdrawn.pcapng"
+    with PcapngWriter(pcap) as w:
+        bench = Bench(w)
+        for step in (("a.storage.example", "198.51.100.1", threshold * 6 // 10),
+                     ("b.storage.example", "198.51.100.2", threshold * 6 // 10), None,
+                     ("a.storage.example", "198.51.100.1", threshold)):
+            if step is None:
+                bench.wait(2.0)
+                continue
+            host, addr, size = step
+            conv = bench.connect((addr, 443))
+            conv.send(wire.client_hello(host, os.urandom(32), os.urandom(32)))
+            conv.send(wire.tls_record(wire.TLS_APPDATA, os.urandom(size)))
+            bench.close(conv)
+        bench.wait(2.0)
+    put: list[str] = []
+    original = Store.put_findings
+    monkeypatch.setattr(Store, "put_findings", lambda self, found: (put.extend(f.destination for f in found),
+                                                                    original(self, found))[1])
+    store = Store(tmp_path / "s.sqlite", fresh=True)
+    report = replay([pcap], [run_dir], cache_dir=tmp_path, jobs=jobs, store=store).report
+    assert SPREAD in put                                               # told while it stood
+    opaque = [(f["destination"], f["bytes_out"]) for f in report["findings"] if f["kind"] == "opaque-volume"]
+    assert opaque == [("a.storage.example", threshold * 16 // 10)]
+    assert sorted(r["id"] for r in store.findings()) == sorted(f["id"] for f in report["findings"])
+    store.close()

@@ -27,7 +27,7 @@ from sandbox.model import FileMatch, Finding, FlowInfo, NotExamined, Observation
 from .allow import AllowList
 from .identifiers import IdentifierMatcher
 from .intervals import IntervalSet
-from .opaque import OpaqueBook
+from .opaque import SPREAD, OpaqueBook
 from .redact import Redactor, preview
 from .sequence import match as match_sequence
 from .sequence import view_kmers
@@ -146,6 +146,7 @@ class Correlator:
         self.opaque_threshold = opaque_threshold
         self._acc: dict[tuple[str, ...], _Acc] = {}
         self._seen: dict[str, tuple[int, str]] = {}
+        self._withdrawn: list[str] = []
         self.scanned_bytes = 0
         self._payload_no = 0  # numbers payloads so each counts once in a finding's bytes_out
         self._to_destination: dict[tuple[str, str], tuple[int, int]] = {}  # (bases, bytes) per destination, run
@@ -348,20 +349,28 @@ class Correlator:
         return self.opaque.unreadable(self.opaque_threshold)
 
     def _opaque_findings(self) -> None:
-        """An opaque-volume finding for each destination whose flows carried enough the rig could not read."""
-        for tally in self.opaque.tallies.values():
-            if tally.total < self.opaque_threshold:
-                continue
+        """An opaque-volume finding for each destination whose flows carried enough the rig could not
+        read, and one for what destinations each below that carried together (withdrawn when they no
+        longer reach it: a destination of it then has its own)."""
+        tallies = [t for t in self.opaque.tallies.values() if t.total >= self.opaque_threshold]
+        spread = self.opaque.spread(self.opaque_threshold)
+        if spread is None:
+            self._acc.pop(("", SPREAD, "opaque-volume", "", ""), None)
+        for tally in tallies + ([spread] if spread else []):
             key = ("", tally.destination, "opaque-volume", "", "")
             acc = self._acc.get(key)
             if acc is None:
                 acc = self._acc[key] = _Acc("opaque-volume", tally.channel, tally.first_flow, tally.destination,
                                             key=key, severity="medium", chain=list(tally.chain))
-            if (acc.t_first, acc.t_last, acc.bytes_out) != (tally.t_first, tally.t_last, tally.total):
+            if (acc.flow, acc.t_first, acc.t_last, acc.bytes_out) != (tally.first_flow, tally.t_first, tally.t_last,
+                                                                     tally.total):
+                acc.flow, acc.channel, acc.chain = tally.first_flow, tally.channel, list(tally.chain)
                 acc.t_first, acc.t_last, acc.bytes_out = tally.t_first, tally.t_last, tally.total
                 acc.version += 1
             acc.detail.update({"threshold": self.opaque_threshold, "app": tally.app, "sni": tally.sni,
                                "flows": tally.flows, "unopened": tally.unopened})
+            if tally is spread:
+                acc.detail.update({"destinations": spread.destinations, "largest": dict(spread.listed)})
 
     def _flow_facts(self, acc: _Acc, info: FlowInfo, severity: str) -> None:
         before = (acc.t_first, acc.t_last, acc.bytes_out)
@@ -388,10 +397,14 @@ class Correlator:
         # is redacted once, for all of those
         out = self._redactor.findings([self._finding(a, content_flows) for a in self._acc.values()])
         out.sort(key=lambda f: (-severity_rank(f.severity), f.t_first, f.id))
+        for gone in self._seen.keys() - {f.id for f in out}:     # given by changed(), findings no more
+            del self._seen[gone]
+            self._withdrawn.append(gone)
         return out
 
     def changed(self) -> list[Finding]:
-        """Findings new or changed since the last call (for a live dashboard)."""
+        """Findings new or changed since the last call (for a live dashboard); the ids of those it gave
+        that are findings no more (a withdrawn spread) wait in ``take_withdrawn``."""
         out = []
         for f in self.findings():
             state = (f.bytes_matched, f.severity, f.t_last, f.bytes_out, len(f.evidence), len(f.identifiers))
@@ -399,6 +412,11 @@ class Correlator:
                 self._seen[f.id] = state
                 out.append(f)
         return out
+
+    def take_withdrawn(self) -> list[str]:
+        """Ids of findings ``changed`` gave that are no longer findings, since the last call."""
+        gone, self._withdrawn = self._withdrawn, []
+        return gone
 
     def state_bytes(self) -> int:
         """Approximate memory of the correlator's per-flow state (ranges, bitmaps, evidence)."""

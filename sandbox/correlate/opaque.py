@@ -4,7 +4,9 @@ A flow's opaque volume is the larger of the ciphertext no key opened (TLS withou
 WireGuard: ``FlowInfo.sealed_out`` or its bytes out) and the content its decoders could not open
 (``sandbox.decode.unopened``: an encrypted bundle in a decrypted HTTPS upload, random bytes over raw
 TCP, an encrypted file written to a USB stick).  A destination's tally is the sum over its flows, so an
-upload cut into many connections, each below the threshold, weighs what it weighs whole.
+upload cut into many connections, each below the threshold, weighs what it weighs whole; and
+``spread`` adds up the destinations each below the threshold, so an upload cut over many unlisted
+hosts weighs what it weighs whole too.
 
 Bounded: the flows remembered are capped (least recently seen let go; one seen again is counted
 again, an over-count, never an under-count), and past ``MAX_DESTINATIONS`` the rest of a channel's
@@ -28,6 +30,9 @@ UNREADABLE = ("content the rig could not read (no key opened it, no decoder did)
 MAX_FLOWS = 1 << 18
 MAX_DESTINATIONS = 4096
 OTHER_DESTINATIONS = "(other destinations)"
+# The destination of the opaque volume spread over destinations each below the threshold.
+SPREAD = "(destinations each below the threshold)"
+SPREAD_LISTED = 10     # destinations a spread names, largest first
 ALLOWED = ("", "")      # the key of an allow-listed flow's entry
 
 
@@ -46,6 +51,8 @@ class Tally:
     chain: list[str] = field(default_factory=list)
     app: str = ""
     sni: str = ""
+    listed: dict[str, int] = field(default_factory=dict)   # a spread's largest destinations, their bytes
+    destinations: int = 1
 
 
 @dataclass(slots=True)
@@ -58,10 +65,10 @@ class _Flow:
 
 
 def sealed_volume(info: FlowInfo) -> int:
-    """Outbound ciphertext of ``info`` that no key opened."""
+    """Outbound ciphertext of ``info`` that no key opened (its handshakes are read, not weighed)."""
     if info.sealed:
         return info.sealed_out
-    return info.bytes_out if info.encrypted and not info.decrypted else 0
+    return info.tls_out if info.encrypted and not info.decrypted else 0
 
 
 class OpaqueBook:
@@ -121,9 +128,30 @@ class OpaqueBook:
         return tally
 
     def unreadable(self, threshold: int) -> list[NotExamined]:
-        """A not_examined row for each destination whose opaque volume reached ``threshold``."""
+        """A not_examined row for each destination whose opaque volume reached ``threshold``, and one
+        for the volume spread over the others when that reached it."""
+        tallies = [t for t in self.tallies.values() if t.total >= threshold]
+        spread = self.spread(threshold)
         return [NotExamined(where=t.first_flow, what=UNREADABLE, packets=0, bytes=t.total)
-                for t in self.tallies.values() if t.total >= threshold]
+                for t in tallies + ([spread] if spread else [])]
+
+    def spread(self, threshold: int) -> Tally | None:
+        """The destinations each below ``threshold`` taken together, when they reach it (an upload cut
+        over many hosts): one tally named ``SPREAD``, located by its largest destination's first flow,
+        whose ``listed`` names the largest destinations.  It is withdrawn (None) when a destination
+        grows past the threshold and what the others hold together no longer reaches it: that
+        destination's own tally says it then."""
+        below = [t for t in self.tallies.values() if 0 < t.total < threshold]
+        if len(below) < 2 or sum(t.total for t in below) < threshold:
+            return None
+        below.sort(key=lambda t: (-t.total, t.channel, t.destination))
+        largest = below[0]
+        return Tally(largest.channel, SPREAD, total=sum(t.total for t in below),
+                     unopened=sum(t.unopened for t in below), flows=sum(t.flows for t in below),
+                     first_flow=largest.first_flow, t_first=min(t.t_first for t in below),
+                     t_last=max(t.t_last for t in below), chain=list(largest.chain), app=largest.app,
+                     sni=largest.sni, listed={t.destination: t.total for t in below[:SPREAD_LISTED]},
+                     destinations=len(below))
 
     def allowed(self, flow: str) -> None:
         """``flow`` is allow-listed: its content never weighs."""

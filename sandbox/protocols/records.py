@@ -89,6 +89,7 @@ class FlowRecords:
         s.decrypted |= info.decrypted
         s.sealed = s.sealed or info.sealed
         s.sealed_out += info.sealed_out
+        s.tls_out += info.tls_out
         if not s.app:
             s.app = info.app
         if len(summary.dports) <= 1:

@@ -245,6 +245,7 @@ class TlsParser:
         side = self.sides[direction]
         if self.lost:
             side.app_bytes += len(data)
+            self._sealed(direction)
             return []
         out: list[Payload | Observation] = []
         mv = memoryview(data)
@@ -268,7 +269,14 @@ class TlsParser:
                 side.app_bytes += len(side.buf)
                 side.buf.clear()
                 side.hs.clear()
+        self._sealed(direction)
         return out
+
+    def _sealed(self, direction: str) -> None:
+        """The flow's outbound ciphertext so far (application data, records whose framing was lost):
+        what the opaque-volume rule weighs when no key opens it (the handshake is read, not weighed)."""
+        if direction == "out":
+            self.ctx.info.tls_out = self.sides["out"].app_bytes
 
     def gap(self, direction: str, size: int) -> list[Payload | Observation]:
         side = self.sides[direction]
@@ -279,6 +287,7 @@ class TlsParser:
             side.buf.clear()
             side.skip = 0
         side.app_bytes += size
+        self._sealed(direction)
         return []
 
     def idle(self, t: float) -> list[Payload | Observation]:

@@ -207,7 +207,8 @@ def test_dns_tunnel_upgrades_with_content(gen_run, gen_index):
 
 def _flow(flow, dst, out, encrypted=True, decrypted=False, destination="", **meta):
     return FlowInfo(flow, "net", "tcp", "10.0.0.2", 40000, dst, 443, app="tls", destination=destination or dst,
-                    t_first=1.0, t_last=9.0, bytes_out=out, encrypted=encrypted, decrypted=decrypted, meta=meta)
+                    t_first=1.0, t_last=9.0, bytes_out=out, encrypted=encrypted, decrypted=decrypted, meta=meta,
+                    tls_out=out if encrypted else 0)
 
 
 def test_opaque_volume_and_destinations(gen_index):

@@ -18,7 +18,8 @@ THRESHOLD = 1 << 20
 def _info(flow: str, dst: str = "203.0.113.9", out: int = 0, destination: str = "cloud.vendor.example",
           encrypted: bool = False, decrypted: bool = False, t: float = 1.0, **meta) -> FlowInfo:
     return FlowInfo(flow, "net", "tcp", "10.0.0.2", 40000, dst, 443, app="tls", destination=destination,
-                    t_first=t, t_last=t + 1, bytes_out=out, encrypted=encrypted, decrypted=decrypted, meta=meta)
+                    t_first=t, t_last=t + 1, bytes_out=out, encrypted=encrypted, decrypted=decrypted, meta=meta,
+                    tls_out=out if encrypted else 0)
 
 
 def _opaque(c: Correlator) -> list:
@@ -124,3 +125,70 @@ def test_random_bytes_over_raw_tcp_count_once_whatever_the_chunks(gen_run, tmp_p
     (found,) = [f for f in report["findings"] if f["kind"] == "opaque-volume"]
     assert found["bytes_out"] == len(sealed) and found["detail"]["unopened"] == len(sealed)
     assert report["verdict"] == "inconclusive" and report["not_examined"][0]["bytes"] == len(sealed)
+
+
+def test_an_upload_cut_over_many_destinations_weighs_what_it_weighs_whole(gen_index):
+    """Twelve unlisted hosts, each a tenth of the threshold: one finding for the spread, its row in
+    not_examined, the largest destinations named; under the threshold together, nothing."""
+    c = Correlator([gen_index], opaque_threshold=THRESHOLD)
+    flows = [_info(f"tcp 10.0.0.2:{40000 + n} > 203.0.113.{n}:443", dst=f"203.0.113.{n}", out=THRESHOLD // 10 + n,
+                   destination=f"b{n}.storage.example", encrypted=True, t=n) for n in range(12)]
+    c.flows(flows[:9])
+    assert _opaque(c) == [] and c.unreadable() == []          # 0.9 of the threshold, together
+    c.flows(flows[9:])
+    (found,) = _opaque(c)
+    total = sum(THRESHOLD // 10 + n for n in range(12))
+    assert found.destination == opaque_book.SPREAD and found.bytes_out == total and found.severity == "medium"
+    assert found.flow == flows[11].flow                         # located by its largest destination
+    assert found.detail["destinations"] == 12 and found.detail["flows"] == 12
+    assert list(found.detail["largest"]) == [f"b{n}.storage.example" for n in range(11, 1, -1)]
+    (row,) = c.unreadable()
+    assert row["where"] == flows[11].flow and row["bytes"] == total
+
+
+def test_a_spread_is_withdrawn_when_a_destination_of_it_tells_it_alone(gen_index):
+    """Two hosts at 0.6 of the threshold make a spread; one grows past the threshold: its own finding
+    says it, the other alone is below it, and the spread is withdrawn (the store is told)."""
+    c = Correlator([gen_index], opaque_threshold=THRESHOLD)
+    a = _info("a", dst="203.0.113.1", out=THRESHOLD * 6 // 10, destination="a.example", encrypted=True)
+    b = _info("b", dst="203.0.113.2", out=THRESHOLD * 6 // 10, destination="b.example", encrypted=True)
+    c.flows([a, b])
+    (spread,) = c.changed()
+    assert spread.destination == opaque_book.SPREAD and c.take_withdrawn() == []
+    a.bytes_out = a.tls_out = 2 * THRESHOLD
+    c.flows([a])
+    (alone,) = c.changed()
+    assert alone.destination == "a.example" and c.take_withdrawn() == [spread.id]
+    assert [row["where"] for row in c.unreadable()] == ["a"]
+    assert c.take_withdrawn() == []
+
+
+def test_tls_handshakes_are_read_not_weighed(gen_run, gen_index, tmp_path):
+    """Without keys only a TLS flow's application data is opaque: a thousand handshakes to a thousand
+    hosts weigh nothing, twelve hosts' uploads of a tenth of the threshold each are a spread."""
+    from sandbox.captures.writer import PcapngWriter
+    from sandbox.replay import replay
+    from sandbox.simulate import wire
+    from sandbox.simulate.traffic import Bench
+
+    threshold = Correlator([gen_index]).opaque_threshold
+    pcap = tmp_path / "spread.pcapng"
+    with PcapngWriter(pcap) as w:
+        bench = Bench(w)
+        for n in range(1000):
+            conv = bench.connect((f"203.0.{113 + n // 250}.{n % 250 + 1}", 443))
+            conv.send(wire.client_hello(f"h{n}.cdn.example", os.urandom(32), os.urandom(32))
+                      + wire.tls_record(wire.TLS_CCS, b"\x01"))
+            bench.close(conv)
+        for n in range(12):
+            conv = bench.connect((f"198.51.100.{n + 1}", 443))
+            conv.send(wire.client_hello(f"u{n}.storage.example", os.urandom(32), os.urandom(32)))
+            conv.send(wire.server_hello(os.urandom(32), os.urandom(32), b""), from_client=False)
+            conv.send(wire.tls_record(wire.TLS_APPDATA, os.urandom(threshold // 10)))
+            bench.close(conv)
+    report = replay([pcap], [gen_run.path], cache_dir=tmp_path / "cache", jobs=1).report
+    (found,) = [f for f in report["findings"] if f["kind"] == "opaque-volume"]
+    assert found["destination"] == opaque_book.SPREAD and found["detail"]["destinations"] == 12
+    assert found["bytes_out"] == 12 * (threshold // 10)
+    assert all(name.startswith("u") for name in found["detail"]["largest"])
+    assert report["verdict"] == "inconclusive" and [n["bytes"] for n in report["not_examined"]] == [found["bytes_out"]]
