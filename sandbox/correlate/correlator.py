@@ -51,6 +51,9 @@ EVIDENCE_KINDS = ("run-bytes", "sequence", "identifier")
 OPAQUE_MIN = 64 << 10  # opaque uploads below this are handshakes and heartbeats, never run data
 OPAQUE_MAX = 1 << 20  # an encrypted upload of 1 MiB to an unlisted place is always worth a look
 OPAQUE_RUN_SHARE = 0.1  # ... or of a tenth of the run, when the run is small
+# ... or of the run's smallest file of reads, alignments or variants (one sample's VCF can be 100 KiB:
+# sealed whole, it must not pass under a threshold sized for FASTQ)
+OPAQUE_WHOLE_FILE_KINDS = frozenset(("fastq", "fasta", "alignment", "vcf", "pod5", "fast5"))
 SEGMENT_GAP = wn.W  # fingerprints of one contiguous match are at most a window of k-grams apart
 SEQ_PIECE = 4 << 20  # view bytes searched for DNA per pass: k-mer temporaries are ~100 bytes per base
 SEQ_OVERLAP = 1024  # bytes shared by consecutive pieces: a read (even line-wrapped) lies whole in one
@@ -142,7 +145,9 @@ class Correlator:
         self._redactor = Redactor(self.indexes)
         if opaque_threshold is None:
             run_bytes = sum(ix.total_bytes for ix in self.indexes)
-            opaque_threshold = max(OPAQUE_MIN, min(OPAQUE_MAX, int(run_bytes * OPAQUE_RUN_SHARE)))
+            smallest = min((f.size for ix in self.indexes for f in ix.files
+                            if f.kind in OPAQUE_WHOLE_FILE_KINDS and f.size > 0), default=OPAQUE_MAX)
+            opaque_threshold = max(OPAQUE_MIN, min(OPAQUE_MAX, int(run_bytes * OPAQUE_RUN_SHARE), smallest))
         self.opaque_threshold = opaque_threshold
         self._acc: dict[tuple[str, ...], _Acc] = {}
         self._seen: dict[str, tuple[int, str]] = {}

@@ -233,6 +233,10 @@ class TlsParser:
         self.t_last = 0.0
         self.version13 = False
         self.lost = False
+        # TLS inside the plaintext of TLS the rig decrypted (a tunnel in a tunnel): sealed whatever
+        # the outer keys opened, as SSH or QUIC there would be
+        self.nested = "tls" in ctx.chain
+        self._sealed_counted = 0
         ctx.info.app = ctx.info.app or "tls"
         ctx.info.encrypted = True
 
@@ -275,8 +279,15 @@ class TlsParser:
     def _sealed(self, direction: str) -> None:
         """The flow's outbound ciphertext so far (application data, records whose framing was lost):
         what the opaque-volume rule weighs when no key opens it (the handshake is read, not weighed)."""
-        if direction == "out":
-            self.ctx.info.tls_out = self.sides["out"].app_bytes
+        if direction != "out":
+            return
+        info, sent = self.ctx.info, self.sides["out"].app_bytes
+        if self.nested:
+            info.sealed = info.sealed or self.name
+            info.sealed_out += sent - self._sealed_counted
+            self._sealed_counted = sent
+        else:
+            info.tls_out = sent
 
     def gap(self, direction: str, size: int) -> list[Payload | Observation]:
         side = self.sides[direction]

@@ -192,3 +192,49 @@ def test_tls_handshakes_are_read_not_weighed(gen_run, gen_index, tmp_path):
     assert found["bytes_out"] == 12 * (threshold // 10)
     assert all(name.startswith("u") for name in found["detail"]["largest"])
     assert report["verdict"] == "inconclusive" and [n["bytes"] for n in report["not_examined"]] == [found["bytes_out"]]
+
+
+def test_the_threshold_is_never_above_the_runs_smallest_file_of_reads_or_variants(tmp_path):
+    """One sample's variants sealed whole must not pass under a threshold sized for the run's images."""
+    import random
+
+    from sandbox.index import build_index
+    from tests.index.genrun import make_run
+
+    run = make_run(tmp_path / "run", samples=2, reads_per_sample=3000)
+    (run.path / "Thumbnail_Images").mkdir()
+    (run.path / "Thumbnail_Images" / "L001_T1101.bin").write_bytes(os.urandom(8 << 20))
+    rng = random.Random(5)
+    rows = "".join(f"chr1\t{1000 + 37 * n}\t.\t{rng.choice('ACGT')}\t{rng.choice('ACGT')}\t50\tPASS\t.\tGT\t0/1\n"
+                   for n in range(3000))
+    vcf = run.path / "PT1000-Biopsy.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tPT1000-Biopsy\n" + rows)
+    index = build_index(run.path, cache_dir=tmp_path / "cache")
+    assert {f.kind for f in index.files} >= {"vcf", "fastq"} and index.total_bytes // 10 > vcf.stat().st_size
+    assert Correlator([index]).opaque_threshold == vcf.stat().st_size
+
+
+def test_tls_inside_decrypted_tls_is_sealed(gen_run, gen_index, tmp_path):
+    """A tunnel in a tunnel: the rig holds the keys of the outer TLS only, so what the inner TLS
+    carries was never read; before, the outer keys made the whole flow count as decrypted (clean)."""
+    from sandbox.captures.writer import PcapWriter, TcpConversation
+    from sandbox.replay import replay
+    from tests.protocols.tls_pair import TlsPair
+
+    outer = TlsPair(tmp_path / "outer", host="relay.example")
+    inner = TlsPair(tmp_path / "inner", host="sink.example")
+    sealed = os.urandom(Correlator([gen_index]).opaque_threshold * 2)
+    pcap = tmp_path / "nested.pcap"
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40000), ("203.0.113.9", 443), t0=1.0)
+        for from_client, flight in outer.handshake():
+            conv.send(flight, from_client=from_client)
+        for from_client, flight in inner.handshake():
+            conv.send(outer.seal(flight, from_client=from_client), from_client=from_client)
+        for at in range(0, len(sealed), 1 << 15):
+            conv.send(outer.seal(inner.seal(sealed[at:at + (1 << 15)])))
+        conv.close()
+    report = replay([pcap], [gen_run.path], keylog=outer.keylog, cache_dir=tmp_path / "cache", jobs=1).report
+    (found,) = [f for f in report["findings"] if f["kind"] == "opaque-volume"]
+    assert len(sealed) <= found["bytes_out"] < len(sealed) + 4096      # the inner records' own bytes only
+    assert found["detail"]["app"] == "tls" and report["verdict"] == "inconclusive"
