@@ -286,6 +286,29 @@ class SandboxTap:
         if handler is not None:
             handler.close_connection(client)
 
+    # -- UDP and DNS inside a tunnel (WireGuard): no other record has them ----------------------
+    def udp_message(self, flow) -> None:
+        if flow.messages and self._content_mode(flow.client_conn):
+            m = flow.messages[-1]
+            self._datagram(flow, m.from_client, m.content, m.timestamp)
+            del flow.messages[:-KEEP_MESSAGES]
+
+    def dns_request(self, flow) -> None:
+        if self._content_mode(flow.client_conn):
+            self._datagram(flow, True, flow.request.packed, flow.request.timestamp)
+
+    def dns_response(self, flow) -> None:
+        if flow.response is not None and self._content_mode(flow.client_conn):
+            self._datagram(flow, False, flow.response.packed, flow.response.timestamp)
+
+    def _datagram(self, flow, from_client: bool, data: bytes, t: float) -> None:
+        if self.feed is not None:
+            try:
+                self.feed.datagram(_address(flow.client_conn.peername),
+                                   _address(self._dst(flow.client_conn, flow.server_conn)), t, from_client, data)
+            except OSError as exc:
+                self._lost(f"the sandbox feed recording failed: {exc}")
+
     def tcp_message(self, flow) -> None:
         conn = self._conn(flow)
         if conn is not None and flow.messages:

@@ -25,7 +25,7 @@ from hw.net.reframe import OUT, Chunks, Fields, Reframer
 # reads them (tests/hw/net/test_feed.py holds the two to one format).
 LINKTYPE = 162
 HEADER = struct.Struct("!4sBBBBHH16s16s")
-MAGIC, VERSION, KIND_TLS, FROM_CLIENT, ONLY_RECORD = b"SBXP", 1, 1, 0x01, 0x02
+MAGIC, VERSION, KIND_TLS, KIND_UDP, FROM_CLIENT, ONLY_RECORD = b"SBXP", 1, 1, 2, 0x01, 0x02
 SNAPLEN = 262144          # Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD: every reader accepts packets this big
 # Plaintext per packet: inside SNAPLEN with the header; few packets (a block each) for a large body.
 PACKET_BYTES = SNAPLEN - 4096
@@ -110,6 +110,22 @@ class FeedWriter:
     def tcp(self, conn: int, t: float, from_client: bool, data: bytes) -> None:
         if (c := self.conns.get(conn)) is not None:
             self._packets(conn, c[0].tcp(from_client, data), t)
+
+    def datagram(self, client, server, t: float, from_client: bool, data: bytes) -> None:
+        """One UDP datagram (a DNS message included) mitmproxy relayed inside a tunnel whose raw
+        recording shows only the tunnel (WireGuard): its only record, so the flow's volume."""
+        (fa, a, pa), (fb, b, pb) = _endpoint(client), _endpoint(server)
+        if fa != fb:
+            raise ValueError(f"address families differ: {client} > {server}")
+        header = (HEADER.pack(MAGIC, VERSION, KIND_UDP, fa, FROM_CLIENT | ONLY_RECORD, pa, pb, a, b) if from_client
+                  else HEADER.pack(MAGIC, VERSION, KIND_UDP, fa, ONLY_RECORD, pb, pa, b, a))
+        ticks = round(t * 1_000_000)
+        size = HEADER.size + len(data)
+        pad = -size % 4
+        total = 32 + size + pad
+        self._write([_EPB.pack(6, total, 0, ticks >> 32, ticks & 0xFFFFFFFF, size, size) + header, data,
+                     _PAD[pad] + struct.pack("<I", total)])
+        self.packets += 1
 
     def _packets(self, conn: int, chunks: Chunks, t: float) -> None:
         _, out, back = self.conns[conn]

@@ -537,8 +537,8 @@ class Dissector:
                 note_line_event(flow.info, meta["line"], seg.t)
         else:
             key, flow = self._lookup(seg, transport)
-            if flow is None:
-                flow = self._new_flow(key, seg, transport, True, out)
+            if flow is None:    # its first datagram's sender is the client, unless a proxy says otherwise
+                flow = self._new_flow(key, seg, transport, not (meta and meta.get("client") == "dst"), out)
             direction = self._direction(seg, flow)
         info = flow.info
         self.last, self.last_direction = info, direction

@@ -8,7 +8,8 @@ the instrument's side), which way, and the bytes.  Plaintext becomes a ``Segment
 parsers see the same bytes live and in replay.
 
 Header (network byte order), then the bytes:
-  magic "SBXP", version u8, kind u8 (KIND_TLS: TLS plaintext of the connection), family u8 (4 or 6),
+  magic "SBXP", version u8, kind u8 (KIND_TLS: TLS plaintext of the connection; KIND_UDP: one UDP
+  datagram, DNS messages included, relayed inside a tunnel), family u8 (4 or 6),
   flags u8 (FROM_CLIENT: sent by the side that opened the connection; ONLY_RECORD: no other recording
   holds this connection, as in WireGuard mode, so its bytes are the flow's volume), sport u16, dport u16,
   src 16 bytes, dst 16 bytes (IPv4 in the first 4).
@@ -28,6 +29,8 @@ HEADER = struct.Struct("!4sBBBBHH16s16s")
 MAGIC = b"SBXP"
 VERSION = 1
 KIND_TLS = 1
+KIND_UDP = 2
+TRANSPORTS = {KIND_TLS: "tls", KIND_UDP: "udp"}
 FROM_CLIENT = 0x01
 ONLY_RECORD = 0x02
 
@@ -45,11 +48,11 @@ def frame(src: str, sport: int, dst: str, dport: int, data: bytes, from_client: 
 
 def segments(data: bytes, t: float, frame: int) -> list[Segment]:
     magic, version, kind, family, flags, sport, dport, src, dst = HEADER.unpack_from(data)
-    if magic != MAGIC or version != VERSION or kind != KIND_TLS or family not in (4, 6):
+    if magic != MAGIC or version != VERSION or kind not in TRANSPORTS or family not in (4, 6):
         raise ValueError("not a proxied-plaintext packet")
     size = 4 if family == 4 else 16
     meta = {"client": "src" if flags & FROM_CLIENT else "dst"}
     if flags & ONLY_RECORD:
         meta["only"] = True
-    return [Segment(t, "net", "tls", str(ipaddress.ip_address(src[:size])), sport,
+    return [Segment(t, "net", TRANSPORTS[kind], str(ipaddress.ip_address(src[:size])), sport,
                     str(ipaddress.ip_address(dst[:size])), dport, data[HEADER.size:], frame=frame, meta=meta)]

@@ -91,6 +91,18 @@ def dns_tunnel(run_dir: Path, ca: str, host: str) -> None:
         dns.query.udp(dns.message.make_query(name, "A"), server, port=53, timeout=10)
 
 
+def udp(run_dir: Path, ca: str, host: str) -> None:
+    """Reads in plain UDP datagrams: no protocol, no handshake, no answer."""
+    import time
+
+    server = socket.gethostbyname(host)
+    data = gzip.decompress(fastq(run_dir, "PT9936"))[:60000]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for at in range(0, len(data), 1200):
+            s.sendto(data[at:at + 1200], (server, 9999))
+            time.sleep(0.001)
+
+
 def sftp(run_dir: Path, ca: str, host: str) -> None:
     """A run file pushed with SFTP (asyncssh): SSH is no TLS the rig can open, only name and count."""
     import asyncio
@@ -107,7 +119,7 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
 
 
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
-             "raw-tls": raw_tls, "dns": dns_tunnel, "sftp": sftp}
+             "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -13,9 +13,10 @@ from sandbox.protocols import Dissector
 
 
 def test_the_addon_side_and_the_reader_side_share_one_format():
-    assert (feed.LINKTYPE, feed.HEADER.format, feed.MAGIC, feed.VERSION, feed.KIND_TLS, feed.FROM_CLIENT,
-            feed.ONLY_RECORD) == (proxied.LINKTYPE, proxied.HEADER.format, proxied.MAGIC, proxied.VERSION,
-                                  proxied.KIND_TLS, proxied.FROM_CLIENT, proxied.ONLY_RECORD)
+    assert (feed.LINKTYPE, feed.HEADER.format, feed.MAGIC, feed.VERSION, feed.KIND_TLS, feed.KIND_UDP,
+            feed.FROM_CLIENT, feed.ONLY_RECORD) == (proxied.LINKTYPE, proxied.HEADER.format, proxied.MAGIC,
+                                                    proxied.VERSION, proxied.KIND_TLS, proxied.KIND_UDP,
+                                                    proxied.FROM_CLIENT, proxied.ONLY_RECORD)
 
 
 def test_a_connection_reads_back_as_the_segments_the_core_dissects(tmp_path):
@@ -72,3 +73,29 @@ def test_a_connection_with_no_other_record_counts_its_bytes_as_the_flows_volume(
     flows = {f.dport: f for f in d.flows.values()}
     assert (flows[22].bytes_out, flows[22].bytes_in) == (5011, 11)
     assert (flows[443].bytes_out, flows[443].bytes_in) == (0, 0)
+
+
+def test_datagrams_inside_a_tunnel_read_back_as_udp_the_core_dissects(tmp_path):
+    """WireGuard mode relays the instrument's UDP and DNS inside the tunnel: the feed is their only
+    record, so a DNS tunnel or reads in a datagram are examined like on a wire."""
+    from sandbox.simulate import wire
+
+    path = tmp_path / "proxied.pcapng"
+    w = FeedWriter(path)
+    client, resolver, sink = ["10.0.0.1", 53000], ["10.0.0.53", 53], ["fd00::9", 9999]
+    w.datagram(client, resolver, 100.0, True, wire.dns_query(7, "lims.lab.example"))
+    w.datagram(client, resolver, 100.1, False, wire.dns_answer(7, "lims.lab.example", "198.51.100.10"))
+    reads = b"@read1\nACGT\n+\nIIII\n" * 50
+    w.datagram(["fd00::2", 40000], sink, 100.2, True, reads)
+    w.close_file()
+    segs = list(open_capture(path))
+    assert [(s.transport, s.src, s.dport, s.meta) for s in segs] == [
+        ("udp", "10.0.0.1", 53, {"client": "src", "only": True}),
+        ("udp", "10.0.0.53", 53000, {"client": "dst", "only": True}),
+        ("udp", "fd00::2", 9999, {"client": "src", "only": True})]
+    d = Dissector()
+    payloads = [p for s in segs for p in d.feed(s)] + d.close()
+    flows = {f.dport: f for f in d.flows.values()}
+    assert flows[53].app == "dns" and (flows[53].src, flows[53].bytes_in) == ("10.0.0.1", len(segs[1].data))
+    assert flows[9999].bytes_out == len(reads)
+    assert any(b"@read1" in getattr(p, "data", b"") and p.direction == "out" for p in payloads)

@@ -93,7 +93,7 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
                 done = b.run(b.instrument, cmd)
                 assert done.returncode == 0, (cmd, done.stderr)
             wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", proc)
-            for scenario in ("curl", "websocket", "sftp"):
+            for scenario in ("curl", "websocket", "sftp", "dns", "udp"):
                 done = b.run(b.instrument, [sys.executable, "-m", "tests.hw.net.instrument", scenario, str(demo),
                                             str(tmp_path / "ca" / "mitmproxy-ca-cert.pem"), CLOUD_NAME],
                              timeout=WAIT_S, cwd=REPO)
@@ -115,6 +115,10 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
     assert {"PT9936-T1", "PT9006-B1"} <= samples
     kinds = {(f["kind"], f["destination"]) for f in live["findings"]}
     assert ("destination", CLOUD_NAME) in kinds                 # the tunnel's flows count what they sent
+    # UDP and DNS inside the tunnel: the feed is their only record, and they are examined
+    assert any("dns-tunnel" in (f["kind"], *f["evidence_kinds"]) for f in live["findings"])
+    assert any(f["flow"].startswith("udp ") and f["flow"].endswith(":9999") and f["severity"] in ("high", "critical")
+               for f in live["findings"])
     (opaque,) = [f for f in live["findings"] if f["kind"] == "opaque-volume"]
     assert opaque["detail"]["app"] == "ssh" and opaque["flow"].endswith(":22")
     # nothing unexamined but what the SFTP upload sent (ciphertext the rig holds no key to)
