@@ -132,7 +132,10 @@ class Bench:
                 "rig_host": r / "rig-ttyS0", "host": r / "host-ttyS0"}
 
     def services(self) -> list[str]:
-        return sorted({VIA_SERVICE[leg.via] for leg in self.scenario.legs if leg.via in VIA_SERVICE})
+        """The cloud's services the legs use; and, on the namespaces bench, the resolver the instrument
+        looks the scenario's names up with (its answers vouch for their addresses to the allow-list)."""
+        needed = {VIA_SERVICE[leg.via] for leg in self.scenario.legs if leg.via in VIA_SERVICE}
+        return sorted(needed | ({"dns"} if self.netns else set()))
 
     # -- start -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -141,7 +144,7 @@ class Bench:
             if self.netns:
                 from hw.demo.namespaces import Namespaces
 
-                self.namespaces = Namespaces(self.netns, self.scenario.hosts)
+                self.namespaces = Namespaces(self.netns)
                 self.namespaces.create()
                 self.address = self.namespaces.cloud_ip
                 self.resolver = self.namespaces.resolver_ip
@@ -167,6 +170,7 @@ class Bench:
         cmd += [arg for host in s3_hosts for arg in ("--s3-host", host)]
         if self.netns:
             cmd += ["--standard-ports", "--dns-bind", self.resolver]
+            cmd += [arg for host in self.scenario.hosts for arg in ("--dns-answer", f"{host}={self.address}")]
         log = open(self.runtime / "cloud.log", "wb")  # noqa: SIM115 - closed below, the child keeps its copy
         try:
             self.cloud = spawn(cmd, netns=self.namespaces.cloud if self.namespaces else None, cwd=REPO,

@@ -5,7 +5,8 @@
 - ``web``: HTTPS (werkzeug, TLS by the cloud's CA): uploads, LIMS, telemetry, update checks; hosts named
   with ``--s3-host`` get S3 (moto's S3 app, multipart uploads included); ``http`` is the same in clear;
 - ``ws``: WebSocket over TLS (websockets); ``grpc``: gRPC over TLS (grpcio), any method answered;
-- ``tcp``: a raw TCP sink; ``dns``: a resolver that answers every query NXDOMAIN.
+- ``tcp``: a raw TCP sink; ``dns``: a resolver that answers the ``--dns-answer`` names and every
+  other query NXDOMAIN.
 
 Prints ``up {"web": PORT, ...}`` once every service listens; runs until killed.  Ports are free
 ones, or the standard ones (443, 80, 8443, 50051, 9000, 53) with ``--standard-ports`` (in a
@@ -156,9 +157,16 @@ def serve_tcp(bind: str, port: int, log: Log) -> int:
     return listener.getsockname()[1]
 
 
-def serve_dns(bind: str, port: int, log: Log) -> int:
+def serve_dns(bind: str, port: int, log: Log, answers: dict[str, str] | None = None) -> int:
+    """The bench resolver: ``answers`` (name -> IPv4 address) get their A record (and an empty AAAA
+    answer), anything else NXDOMAIN."""
     import dns.message
     import dns.rcode
+    import dns.rdataclass
+    import dns.rdatatype
+    import dns.rrset
+
+    answers = {name.lower().rstrip("."): address for name, address in (answers or {}).items()}
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((bind, port))
@@ -168,8 +176,16 @@ def serve_dns(bind: str, port: int, log: Log) -> int:
             data, addr = sock.recvfrom(4096)
             log.note("dns", "", len(data))
             try:
-                reply = dns.message.make_response(dns.message.from_wire(data))
-                reply.set_rcode(dns.rcode.NXDOMAIN)
+                query = dns.message.from_wire(data)
+                reply = dns.message.make_response(query)
+                question = query.question[0] if query.question else None
+                # a question is an empty RRset: falsy, so it is compared with None
+                address = None if question is None else answers.get(question.name.to_text().lower().rstrip("."))
+                if address is None:
+                    reply.set_rcode(dns.rcode.NXDOMAIN)
+                elif question.rdtype == dns.rdatatype.A:
+                    reply.answer.append(dns.rrset.from_text(question.name, 60, dns.rdataclass.IN,
+                                                            dns.rdatatype.A, address))
                 sock.sendto(reply.to_wire(), addr)
             except Exception:  # noqa: BLE001 - a query it cannot parse gets no answer, as on the internet
                 pass
@@ -179,8 +195,8 @@ def serve_dns(bind: str, port: int, log: Log) -> int:
 
 
 def start(services: list[str], bind: str, pki: Pki, s3_hosts: set[str], log: Log,
-          standard_ports: bool = False, dns_bind: str = "") -> dict[str, int]:
-    """Start the services; their ports (the resolver on ``dns_bind`` when given)."""
+          standard_ports: bool = False, dns_bind: str = "", answers: dict[str, str] | None = None) -> dict[str, int]:
+    """Start the services; their ports (the resolver on ``dns_bind`` when given, answering ``answers``)."""
     os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", S3_PART_MIN_BYTES)
     port = {s: STANDARD_PORTS[s] if standard_ports else 0 for s in SERVICES}
     ports: dict[str, int] = {}
@@ -195,7 +211,7 @@ def start(services: list[str], bind: str, pki: Pki, s3_hosts: set[str], log: Log
     if "tcp" in services:
         ports["tcp"] = serve_tcp(bind, port["tcp"], log)
     if "dns" in services:
-        ports["dns"] = serve_dns(dns_bind or bind, port["dns"], log)
+        ports["dns"] = serve_dns(dns_bind or bind, port["dns"], log, answers)
     return ports
 
 
@@ -205,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pki", type=Path, required=True, help="folder with cloud-ca.pem, cloud.pem, cloud.key")
     p.add_argument("--bind", default="127.0.0.1")
     p.add_argument("--dns-bind", default="", help="the resolver's own address (default: --bind)")
+    p.add_argument("--dns-answer", action="append", default=[], metavar="NAME=ADDRESS",
+                   help="a name the resolver answers with this IPv4 address (others: NXDOMAIN)")
     p.add_argument("--services", default=",".join(SERVICES))
     p.add_argument("--s3-host", action="append", default=[], help="a host name served as S3")
     p.add_argument("--standard-ports", action="store_true")
@@ -215,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown service {sorted(unknown)[0]}", file=sys.stderr)
         return 2
+    answers = dict(a.split("=", 1) for a in args.dns_answer if "=" in a)
     ports = start(services, args.bind, Pki.at(args.pki), {h.lower() for h in args.s3_host}, Log(args.log),
-                  args.standard_ports, args.dns_bind)
+                  args.standard_ports, args.dns_bind, answers)
     print("up " + json.dumps(ports), flush=True)
     threading.Event().wait()
     return 0

@@ -1,10 +1,11 @@
 """A bench of three network namespaces for ``sandbox demo --netns`` (root): instrument - rig - cloud.
 
 The rig's namespace routes between two veth links and nothing else; its network tap adds the
-transparent redirect and records the instrument-facing link.  The instrument resolves the scenario's
-host names to the cloud through ``/etc/netns/<instrument>/hosts`` (``ip netns exec`` mounts it over
-/etc/hosts) and asks the cloud's resolver for anything else, so no lookup and no packet leaves the
-bench: the namespaces have no link to the host.
+transparent redirect and records the instrument-facing link.  The instrument looks every name up with
+the cloud's resolver (``/etc/netns/<instrument>/resolv.conf``, which ``ip netns exec`` mounts over
+/etc/resolv.conf), as an instrument on a lab network does: the rig sees the answers, which vouch for
+the addresses the allow-list's names go to.  No lookup and no packet leaves the bench: the namespaces
+have no link to the host.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ def _ip(*args: str) -> None:
 class Namespaces:
     """Names ``PREFIX-inst``, ``PREFIX-rig``, ``PREFIX-cloud``; ``create`` then ``remove`` (idempotent)."""
 
-    def __init__(self, prefix: str, hosts: list[str]) -> None:
+    def __init__(self, prefix: str) -> None:
         self.instrument, self.rig, self.cloud = (f"{prefix}-{role}" for role in ("inst", "rig", "cloud"))
-        self.hosts = hosts
         tag = "".join(ch for ch in prefix if ch.isalnum())[-6:]     # interface names: 15 characters at most
         self.links = tuple(f"sbx{tag}{x}" for x in ("i0", "r0", "r1", "c0"))
         self.rig_iface = self.links[1]
@@ -65,8 +65,7 @@ class Namespaces:
                 raise TapError(f"cannot route in {self.rig}: {forward.stderr.strip()}")
             etc = NETNS_ETC / self.instrument
             etc.mkdir(parents=True, exist_ok=True)
-            names = " ".join(self.hosts)
-            (etc / "hosts").write_text(f"127.0.0.1 localhost\n{CLOUD_IP} {names}\n")
+            (etc / "hosts").write_text("127.0.0.1 localhost\n")
             (etc / "resolv.conf").write_text(f"nameserver {RESOLVER_IP}\n")    # lookups stay on the bench
         except BaseException:
             self.remove()
