@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.correlate.allow import AllowList
+from sandbox.correlate.allow import AllowList, is_address
 from sandbox.model import Finding
 
 # What makes a request carry run data: content evidence (any severity it has is at least medium).
@@ -80,9 +80,14 @@ class Judge:
     def _question(self, conn: socket.socket, q: dict) -> None:
         flow = flow_name(q["client"], q["dst"])
         if q["op"] == "connect":
-            names = [n for n in (q.get("sni"), q.get("host")) if n]
-            if self.allow and names and not any(self.allow.allows(n) for n in names):
-                reason = f"unlisted destination {names[0]}"
+            # every name must be allowed: the server name the instrument sent and the host mitmproxy
+            # connects to (regular mode: what the instrument asked the proxy for); an address is
+            # judged by itself only when no name is given (its DNS answer is the session's to weigh)
+            given = [n for n in (q.get("sni"), q.get("host")) if n]
+            names = [n for n in given if not is_address(n)] or given
+            unlisted = [n for n in names if not self.allow.allows(n)] if self.allow else []
+            if unlisted:
+                reason = f"unlisted destination {unlisted[0]}"
                 with self.lock:
                     self.blocked.setdefault(flow, reason)
                 self._answer(conn, q["id"], False, reason)

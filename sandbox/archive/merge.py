@@ -8,7 +8,8 @@ Two groups are *independent* when that Engine carries nothing from one to the ot
   the earlier group lets its clock run on to that Segment's time before finishing, which is what
   that Segment does first);
 - state shared between flows (the flow table's ``shared``): no DNS zone that could reach a tunnel
-  verdict (``ZoneState``) in both, no connection claimed in one and made in the other, nothing else.
+  verdict (``ZoneState``) in both, no connection claimed in one and made in the other, no flow to an
+  address a DNS answer of an earlier one vouched names for (``resolved``), nothing else.
 
 Then each flow lives in one group, and so does every finding keyed by a flow: the accumulators are
 disjoint except the per-destination findings (an unlisted destination, across flows), which are
@@ -118,6 +119,15 @@ def dependence(results: Sequence[GroupResult]) -> Dependence:
                 if any(f.transport == "tcp" and endpoint in ((f.src, f.sport), (f.dst, f.dport))
                        for f in results[j].flows):
                     g.join(i, j, f"{names[j]}: a connection claimed in {names[i]}")
+        # a name vouched for an address in one group, a flow to that address in a later one
+        if r.answered is None:
+            for j in range(i + 1, n):
+                g.join(i, j, f"{names[i]}: more DNS answers than the flow table keeps: the groups after it run with it")
+        elif r.answered:
+            answered = set(r.answered)
+            for j in range(i + 1, n):
+                if any(f.dst in answered for f in results[j].flows):
+                    g.join(i, j, f"{names[j]}: a flow to an address whose DNS answer is in {names[i]}")
         if r.other_state:
             for j in range(i + 1, n):
                 g.join(i, j, f"{names[i]}: shared parser state {r.other_state}: the groups after it run with it")

@@ -3,7 +3,8 @@ stopped where the single replay would move on to the next group, and its state h
 
 What comes back is the correlator's accumulators (not findings: those are computed once, after
 the merge), the flows, the timeline, what was not examined, and what the merge needs to check that
-this group shared nothing with the others (its time span, its DNS zones, open claims).
+this group shared nothing with the others (its time span, its DNS zones, open claims, the addresses
+its DNS answers vouched for).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sandbox.index import build_index
 from sandbox.model import FlowInfo, NotExamined, Segment
 from sandbox.protocols.context import CLAIMS
 from sandbox.protocols.dns import TUNNEL_MIN_UNIQUE
+from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
+from sandbox.protocols.resolved import Resolutions
 from sandbox.ring import RING_NAME as RING_FILE
 from sandbox.ring import RingReplaySource, group_rings, ring_name
 from sandbox.session import CaptureSource, Session, SessionResult, SourceHealth
@@ -78,6 +81,7 @@ class GroupResult:
     zones: dict[Any, ZoneState] | None  # None: a zone table this code does not know how to read
     claims: list[tuple[str, int]]       # endpoints claimed for a connection that never came
     other_state: list[str]              # other shared state this code does not know: never independent
+    answered: list[str] | None          # addresses its DNS answers vouched names for (None: it let some go)
     first_out: dict[str, tuple[str, int]]   # flow -> (capture name, frame) of its first outbound bytes
     source_names: list[str]             # the group's sources (a ring's files are one), as the report names them
     opaque: OpaqueBook = field(default_factory=OpaqueBook)   # the correlator's opaque volume per flow and destination
@@ -174,12 +178,19 @@ def run_group(task: GroupTask) -> GroupResult:
         accs=dict(analyzer.correlator._acc), flows=engine.flows, traffic=engine.take_traffic(), health=health,
         source_blind=source_blind, engine_blind=list(engine.not_examined), run_errors=run_errors,
         notes=list(engine.notes), zones=zone_states(shared.get(DNS_ZONES)), claims=list(shared.get(CLAIMS) or ()),
-        other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS) and v],
+        other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS, RESOLVED) and v],
+        answered=_answered(shared.get(RESOLVED)),
         first_out={flow: _where(sources[rank], frame, named) for flow, (rank, frame) in engine.first_out.items()},
         source_names=[s.name for s in sources], opaque=analyzer.correlator.opaque,
         worker=f"{socket.gethostname()}:{os.getpid()}", index_loads=loads,
         seconds=time.perf_counter() - started, cpu_seconds=time.thread_time() - cpu, bytes=task.group.bytes,
         segments=sum(s.segments for s in sources))
+
+
+def _answered(book: Resolutions | None) -> list[str] | None:
+    if book is None:
+        return []
+    return None if book.overflowed else book.addresses()
 
 
 def source_name(names: list[str]) -> str:

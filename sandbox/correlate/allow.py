@@ -1,4 +1,13 @@
-"""The bench allow-list: hostnames (with their subdomains), IP addresses and CIDR networks."""
+"""The bench allow-list: hostnames (with their subdomains), IP addresses and CIDR networks.
+
+A name is the instrument's word: a TLS server name or an HTTP Host can name the allowed LIMS while
+the bytes go to any address.  So a flow is allowed by name only when its address is vouched for an
+allowed name by someone the rig trusts: a DNS answer the instrument was given by a resolver on the
+bench's own networks or on the list (``sandbox.protocols.resolved``), or a proxy there (the rig's
+own, in regular and SOCKS mode) that was asked to connect to that name.  And every name the flow
+claims must be allowed: an allowed address does not make an unlisted Host on it allowed, unless the
+list holds the address itself.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,12 @@ import ipaddress
 from collections.abc import Iterable
 
 from sandbox.model import FlowInfo
+
+# Networks whose resolvers and proxies the rig believes without a list entry: the bench itself
+# (private, loopback, link-local and shared address space), where the rig and the lab's resolver live.
+BENCH_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "::1/128", "fc00::/7", "fe80::/10"))
 
 
 def _host(value: str) -> str:
@@ -46,6 +61,71 @@ class AllowList:
         return any(ip in net for net in self.networks)
 
     def allows_flow(self, info: FlowInfo) -> bool:
-        """A flow is allowed when its destination, address, TLS SNI or HTTP Host is on the list."""
-        names = [info.destination, info.dst, info.meta.get("sni", ""), info.meta.get("host", "")]
-        return any(self.allows(str(n)) for n in names if n)
+        """Whether ``info`` goes where the list allows: its address is on the list; or every name it
+        claims (SNI, Host, :authority, what it asked a proxy for) is, and its address is vouched for
+        one of them (``vouched``).  USB and serial flows: any name or address of theirs on the list."""
+        if info.channel != "net" or not is_address(info.dst):
+            return any(self.allows(str(n)) for n in (info.destination, info.dst, *self.claimed(info)) if n)
+        if self.allows(info.dst):
+            return True
+        claimed = self.claimed(info)
+        if info.meta.get("names_more") or not all(self.allows(n) for n in claimed):
+            return False
+        return any(self.allows(n) for n in self.vouched(info))
+
+    def unverified(self, info: FlowInfo) -> bool:
+        """Whether ``info`` names only allowed places but nobody vouched for its address."""
+        claimed = self.claimed(info)
+        return (info.channel == "net" and bool(claimed) and all(self.allows(n) for n in claimed)
+                and not self.allows_flow(info))
+
+    def named_as(self, info: FlowInfo) -> str:
+        """What findings on ``info``, a flow the list does not allow, are named by: never an allowed
+        name (the acceptance profile would waive them by it).  Its destination, else a name it claims
+        that is not allowed, else where its bytes went (``where``)."""
+        destination = info.destination or info.dst
+        if not self.allows(destination):
+            return destination
+        unlisted = [n for n in self.claimed(info) if not self.allows(n)]
+        return unlisted[0] if unlisted else self.where(info)
+
+    def where(self, info: FlowInfo) -> str:
+        """Where ``info``'s bytes went as far as the rig can tell: the name a proxy it trusts was asked
+        for, else the address."""
+        proxied = info.meta.get("proxied") or []
+        return str(proxied[0]) if proxied and self.trusts(info.dst) else info.dst
+
+    @staticmethod
+    def claimed(info: FlowInfo) -> list[str]:
+        """The names ``info``'s bytes claim to go to (its address aside)."""
+        meta = info.meta
+        names = [*meta.get("names", ()), *meta.get("proxied", ()), meta.get("sni", ""), meta.get("host", ""),
+                 info.destination]
+        return [str(n) for n in dict.fromkeys(names) if n and _host(str(n)) != _host(info.dst)]
+
+    def vouched(self, info: FlowInfo) -> list[str]:
+        """Names the address of ``info`` is vouched for: by DNS answers from trusted resolvers, and, when
+        its far end is a trusted proxy, by what it was asked to connect to."""
+        names = [str(name) for name, resolver in info.meta.get("resolved", ()) if self.trusts(str(resolver))]
+        if self.trusts(info.dst):
+            names += [str(n) for n in info.meta.get("proxied", ())]
+        return names
+
+    def trusts(self, address: str) -> bool:
+        """Whether what a resolver or proxy at ``address`` says about names is believed: it is on the
+        bench's own networks or on the list."""
+        host = _host(address)
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(ip in net for net in BENCH_NETWORKS) or self.allows(host)
+
+
+def is_address(value: str) -> bool:
+    """Whether ``value`` is an IP address (with or without a port), not a name."""
+    try:
+        ipaddress.ip_address(_host(value))
+    except ValueError:
+        return False
+    return True

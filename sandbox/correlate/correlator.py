@@ -326,11 +326,17 @@ class Correlator:
                 self.opaque.allowed(info.flow)
             if allowed or (info.bytes_out <= 0 and info.sealed_out <= 0):
                 continue
-            dest = info.destination or info.dst
+            # never named by an allowed name: it names allowed places only, but nobody vouched for its
+            # address, or it names an unlisted place besides
+            dest = self.allow.named_as(info) if self.allow else info.destination or info.dst
+            unverified = bool(self.allow) and self.allow.unverified(info)
             self.opaque.judge(info, dest)
             if self.allow:
                 acc = self._acc_for(_Where(info, dest, flow=""), "destination")
                 self._flow_facts(acc, info, "low")
+                if unverified:
+                    names = acc.detail.setdefault("unverified_names", [])
+                    names += [n for n in self.allow.claimed(info) if n not in names][:MAX_FLOWS_LISTED - len(names)]
                 flows = acc.detail.setdefault("flows", {})
                 if info.flow in flows or len(flows) < MAX_FLOWS_LISTED:
                     flows[info.flow] = info.bytes_out

@@ -23,6 +23,9 @@ MAX_LABEL_PATH = 200  # chain labels are for people; the full URL is in the HTTP
 MAX_CLAIMS = 4096
 CLAIMS = "claims"   # key of the claim table in ``shared``
 INJECTED = "injected"   # key in ``shared`` of Segments parsers found inside their own bytes
+# Names one flow's record keeps of those its bytes claim (SNI, Host, :authority) and of those it asked
+# a proxy for; past this one more is noted (``names_more``) and the flow is allowed by address only.
+MAX_NAMES = 16
 
 
 class Claim(NamedTuple):
@@ -124,6 +127,24 @@ class FlowContext:
         if host and self.info.destination in ("", self.info.dst):
             name = host if host.startswith("[") else host.rsplit(":", 1)[0]
             self.info.destination = safe_text(name.strip().lower())
+
+    def named(self, host: str, proxied: bool = False) -> None:
+        """A name this flow's bytes claim to go to (TLS SNI, HTTP Host, :authority), kept in
+        ``meta["names"]``; ``proxied``: one a proxy at the flow's far end was asked to connect to
+        (CONNECT, an absolute-form request, SOCKS), kept in ``meta["proxied"]``.  The instrument
+        writes both: the allow-list believes a name only where a DNS answer or a proxy it trusts
+        vouches for the address (``AllowList.allows_flow``)."""
+        name = safe_text(host).strip().lower()
+        if not name:
+            return
+        meta = self.info.meta
+        names = meta.setdefault("proxied" if proxied else "names", [])
+        if name in names:
+            return
+        if len(names) >= MAX_NAMES:
+            meta["names_more"] = True
+            return
+        names.append(name)
 
     @property
     def client(self) -> str:

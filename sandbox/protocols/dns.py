@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext, ParseError
+from sandbox.protocols.resolved import answered, resolutions
 from sandbox.safetext import safe_text
 
 # --------------------------------------------------------------------------- limits
@@ -91,6 +92,7 @@ TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 12: "PTR", 13: "HINF
 # Types whose rdata is structured addresses/keys, not free data: not emitted as Payloads.
 STRUCTURED_TYPES = {1, 2, 6, 12, 15, 28, 33, 41, 43, 46, 47, 48, 50, 64, 65, 257}
 NAME_RDATA_TYPES = {5}          # CNAME: rdata is a (compressible) name
+ADDRESS_TYPES = {1, 28}         # A, AAAA
 TXT_TYPES = {16, 99}            # character-strings
 DATA_QUERY_TYPES = {10, 16, 99, 13}  # types tunnels ask for to get data back (plus unknown)
 
@@ -526,6 +528,8 @@ class _DnsCore:
             ctx.error(f"dns: {exc}")
             return [ctx.payload(buf, "dns malformed", direction, t)]
         out: list[Payload | Observation] = self._send_old(t)
+        if msg.response and direction == "in" and msg.questions:
+            self._resolved(msg)
         if not msg.response:
             client = ctx.info.src if direction == "out" else ctx.info.dst
             for labels, qtype, _qclass in msg.questions:
@@ -546,6 +550,16 @@ class _DnsCore:
                 out.append(ctx.payload(rec.data, f"dns {'answer' if msg.response else 'record'} {tname}",
                                        direction, t, meta={"rtype": tname, "name": _text(rec.name)}))
         return out
+
+    def _resolved(self, msg: Message) -> None:
+        """The addresses an answer to the instrument gave, by name and resolver (see ``resolved``)."""
+        cnames = {_text(rec.name).lower(): safe_text(rec.data).lower() for rec in msg.records
+                  if rec.rtype in NAME_RDATA_TYPES and rec.data}
+        addresses = [(_text(rec.name).lower(), rec.rdata) for rec in msg.records if rec.rtype in ADDRESS_TYPES]
+        if addresses:
+            book = resolutions(self.ctx.shared)
+            for address, name in answered([_text(q[0]).lower() for q in msg.questions], cnames, addresses):
+                book.add(address, name, self.ctx.info.dst)
 
     def _batch(self, labels: list[bytes], sub: list[bytes], zone: list[bytes], alphabets: list[str], qtype: str,
                direction: str, t: float) -> list[Payload]:

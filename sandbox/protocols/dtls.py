@@ -101,6 +101,7 @@ class DtlsParser(OpaqueParser):
             return
         if "sni" in info:
             ctx.destination = info["sni"]
+            ctx.named(info["sni"])
             self.detail["sni"] = ctx.info.meta["sni"] = info["sni"]
             out.append(ctx.payload(info["sni"].encode(), ("dtls sni",), ctx.client, self.t_last,
                                    meta={"sni": info["sni"]}))

@@ -33,7 +33,9 @@ from sandbox.protocols import registry
 from sandbox.protocols.context import INJECTED, Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
+from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
 from sandbox.protocols.serial.events import note_line_event
+from sandbox.protocols.socks import socks_target
 from sandbox.protocols.tcp import Chunk, Connection
 
 __all__ = ["Dissector", "FlowContext", "ParseError"]
@@ -302,6 +304,10 @@ class Dissector:
                         dst=in_ep[0], dport=in_ep[1], destination=destination, t_first=seg.t, t_last=seg.t)
         if seg.meta and "tunnel" in seg.meta:    # which tunnel carried it: the flow record says so
             info.meta["tunnel"] = seg.meta["tunnel"]
+        if RESOLVED in self.shared and seg.channel == "net":    # the names DNS answers gave its address
+            resolved = self.shared[RESOLVED].of(info.dst)
+            if resolved:
+                info.meta["resolved"] = resolved
         self.records.open(info)
         flow = _Flow(info, key, out_ep, in_ep, transport)
         flow.channel = seg.channel
@@ -631,16 +637,27 @@ class Dissector:
         if chosen is None and not enough:
             return
         hinted = chosen is None
+        if hinted and lane.kind == "stream":
+            self._socks(lane, first_out)
         if hinted:
             ports = {sport, dport}
             chosen = next((cls for cls in parsers if ports & set(getattr(cls, "ports", ()))), None)
         self._construct(flow, lane, chosen, t, out, hinted)
+
+    @staticmethod
+    def _socks(lane: _Lane, data: bytes) -> None:
+        """A SOCKS CONNECT request the instrument sent: the name its proxy was asked for."""
+        target = socks_target(data) if data and data[0] in (4, 5) else None
+        if target:
+            lane.ctx.named(target, proxied=True)
 
     def _late(self, flow: _Flow, lane: _Lane, direction: str, data: bytes, t: float, out: Items) -> None:
         """On a lane raw for want of a match: does a protocol begin with this chunk?  Then it takes over."""
         if lane.offsets[direction] >= LATE_DETECT_BYTES:
             lane.late.discard(direction)
             return
+        if direction == "out":
+            self._socks(lane, data)
         for cls, begins in self._begins:
             try:
                 hit = begins(data)

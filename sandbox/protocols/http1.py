@@ -246,12 +246,16 @@ class _Side:
         host = headers.get("host", "")
         path = target
         if method == "CONNECT":
+            p.ctx.named(target, proxied=True)      # where the proxy connects, whatever Host says
             host = host or target
         elif "://" in target:  # absolute-form (proxies)
             rest = target.split("://", 1)[1]
             host_part, slash, tail = rest.partition("/")
+            p.ctx.named(host_part.rpartition("@")[2], proxied=True)
             host = host or host_part
             path = slash + tail
+        if host:
+            p.ctx.named(host)
         path_only = path.split("?", 1)[0] or "/"
         label = f"http/{self.version} {method} {path_only[:MAX_LABEL_PATH]}"
         meta: dict[str, Any] = {"method": method, "path": path}

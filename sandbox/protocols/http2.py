@@ -353,6 +353,7 @@ class Http2Parser:
                 meta["host"] = host
                 info.meta.setdefault("host", host)
                 self.ctx.name_destination(host)
+                self.ctx.named(host)
             if "user-agent" in h:
                 meta["user-agent"] = h["user-agent"]
                 info.meta.setdefault("user-agent", h["user-agent"])

@@ -289,6 +289,7 @@ class QuicParser(OpaqueParser):
         out.append(ctx.payload(hello, ("quic", "client hello"), ctx.client, t))
         if "sni" in info:
             ctx.destination = info["sni"]
+            ctx.named(info["sni"])
             self.detail["sni"] = info["sni"]
             ctx.info.meta["sni"] = info["sni"]
             out.append(ctx.payload(info["sni"].encode(), ("quic sni",), ctx.client, t, meta={"sni": info["sni"]}))

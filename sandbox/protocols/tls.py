@@ -423,6 +423,7 @@ class TlsParser:
             meta.update(info)
             if "sni" in info:
                 ctx.destination = info["sni"]
+                ctx.named(info["sni"])
                 out.append(ctx.payload(info["sni"].encode(), self.label + ("tls sni",), direction,
                                        self.t_last, meta={"sni": info["sni"]}))
             if "alpn_offered" in info and "alpn" not in meta:

@@ -12,12 +12,14 @@ from sandbox.correlate.correlator import MAX_FLOWS_LISTED, _Acc
 from sandbox.model import FlowInfo
 
 
-def _result(i: int, t_first: float, t_last: float, flows=(), zones=..., claims=(), other=()) -> GroupResult:
+def _result(i: int, t_first: float, t_last: float, flows=(), zones=..., claims=(), other=(),
+            answered=()) -> GroupResult:
     group = CaptureGroup((Path(f"/g{i}.pcapng"),), (f"g{i}.pcapng",), (i,))
     task = GroupTask(group, t_first, None, ReplaySettings(runs=()))
     infos = [FlowInfo(f, "net", "tcp", "10.0.0.5", 40000 + n, "192.0.2.1", 80) for n, f in enumerate(flows)]
     return GroupResult(task, t_first, t_last, {}, infos, [], [], [], [], [], [], {} if zones is ... else zones,
-                       list(claims), list(other), first_out={}, source_names=[f"g{i}.pcapng"], segments=1)
+                       list(claims), list(other), None if answered is None else list(answered), first_out={},
+                       source_names=[f"g{i}.pcapng"], segments=1)
 
 
 def test_flows_are_numbered_across_groups_as_one_flow_table_numbers_them():
@@ -49,6 +51,18 @@ def test_groups_closer_than_every_flow_timeout_or_overlapping_are_dependent():
     assert dependence(near).together == [[0, 1], [2]]
     inside = [_result(0, 0, 10_000), _result(1, 50, 60), _result(2, 5000, 5001)]   # within the first's span
     assert dependence(inside).together == [[0, 1, 2]]
+
+
+def test_a_dns_answer_joins_the_groups_whose_flows_go_to_its_address():
+    """One replay's flow carries the names an earlier answer vouched for its address (the allow-list
+    believes them): the group that made the flow must run with the group that holds the answer."""
+    results = [_result(0, 0, 1, answered=["192.0.2.1"]), _result(1, 1000, 1001, flows=["tcp a > b"]),
+               _result(2, 2000, 2001, answered=["198.51.100.7"]), _result(3, 3000, 3001, flows=["tcp c > d"])]
+    assert dependence(results).together == [[0, 1, 3], [2]]        # every flow of these goes to 192.0.2.1
+    assert dependence([_result(0, 0, 1, answered=["198.51.100.7"]),
+                       _result(1, 1000, 1001, flows=["tcp a > b"])]).independent
+    overflowed = [_result(0, 0, 1, answered=None), _result(1, 1000, 1001)]
+    assert not dependence(overflowed).independent
 
 
 def test_dns_zones_join_groups_only_when_together_they_could_reach_a_verdict():

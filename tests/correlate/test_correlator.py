@@ -215,20 +215,28 @@ def test_opaque_volume_and_destinations(gen_index):
     flows = [
         _flow("a", "203.0.113.5", 3 << 20, destination="cloud.vendor.example", sni="cloud.vendor.example"),
         _flow("b", "198.51.100.10", 5 << 20),  # allowed by CIDR
-        _flow("c", "203.0.113.6", 3 << 20, destination="x.lims.lab.example"),  # allowed subdomain
+        # an allowed subdomain, its address given by the bench's resolver
+        _flow("c", "203.0.113.6", 3 << 20, destination="x.lims.lab.example",
+              resolved=[["x.lims.lab.example", "10.20.0.1"]]),
         _flow("d", "203.0.113.7", 3 << 20, decrypted=True),  # decrypted: content decides
         _flow("e", "203.0.113.8", 2000),  # handshake-sized
-        _flow("f", "203.0.113.9", 3 << 20, destination="203.0.113.9", sni="lims.lab.example"),  # SNI allowed
+        # the allowed LIMS as the server name, its address vouched by nobody / by a resolver on the internet
+        _flow("f", "203.0.113.9", 3 << 20, destination="lims.lab.example", sni="lims.lab.example"),
+        _flow("g", "203.0.113.10", 3 << 20, destination="lims.lab.example", sni="lims.lab.example",
+              resolved=[["lims.lab.example", "203.0.113.53"]]),
     ]
     c = Correlator([gen_index], allow=["lims.lab.example", "198.51.100.0/24"])
     c.flows(flows)
     found = c.findings()
-    opaque = [f for f in found if f.kind == "opaque-volume"]
-    assert [f.flow for f in opaque] == ["a"] and opaque[0].severity == "medium"
+    opaque = {f.flow: f for f in found if f.kind == "opaque-volume"}
+    assert set(opaque) == {"a", "f", "g"} and {f.severity for f in opaque.values()} == {"medium"}
+    # a claimed name nobody vouched for never names a finding: an allow-list would waive it by that name
+    assert (opaque["f"].destination, opaque["g"].destination) == ("203.0.113.9", "203.0.113.10")
     dests = {f.destination: f for f in found if f.kind == "destination"}
-    assert set(dests) == {"cloud.vendor.example", "203.0.113.7", "203.0.113.8"}
+    assert set(dests) == {"cloud.vendor.example", "203.0.113.7", "203.0.113.8", "203.0.113.9", "203.0.113.10"}
     assert all(f.severity == "low" for f in dests.values())
-    assert [f.meta["allowed"] for f in flows] == [False, True, True, False, False, True]
+    assert dests["203.0.113.9"].detail["unverified_names"] == ["lims.lab.example"]
+    assert [f.meta["allowed"] for f in flows] == [False, True, True, False, False, False, False]
     c2 = Correlator([gen_index])
     c2.flows(flows)
     assert {f.kind for f in c2.findings()} == {"opaque-volume"}  # no allow list: no destination findings

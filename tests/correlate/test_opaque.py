@@ -63,7 +63,8 @@ def test_readable_content_and_allowed_destinations_weigh_nothing(gen_index, gen_
     c.unopened(payload(text, flow="a"), 0)
     c.unopened(payload(b"", flow="b", destination="lims.lab.example"), 2 * THRESHOLD)
     c.flows([_info("a", out=len(text), decrypted=True, encrypted=True),
-             _info("b", out=2 * THRESHOLD, destination="lims.lab.example", encrypted=True, decrypted=True)])
+             _info("b", out=2 * THRESHOLD, destination="lims.lab.example", encrypted=True, decrypted=True,
+                   resolved=[["lims.lab.example", "10.20.0.1"]])])
     c.close()
     assert _opaque(c) == []
 

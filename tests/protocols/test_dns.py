@@ -148,6 +148,28 @@ def test_query_and_answer_payloads_via_dissector() -> None:
     assert d.flows["udp 10.0.0.2:* > 10.0.0.53:53"].app == "dns"   # any client port: one flow
 
 
+def test_answers_say_which_names_an_address_was_given_for_and_new_flows_carry_them() -> None:
+    """A CNAME chain from the question's name to its A record vouches for the address under every name
+    on it; glue off the chain vouches for nothing; nor do answers the instrument sends."""
+    q = dns.message.make_query("lims.lab.example", "A")
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text("lims.lab.example.", 60, "IN", "CNAME", "lb.cloud.example."))
+    r.answer.append(dns.rrset.from_text("lb.cloud.example.", 60, "IN", "A", "198.51.100.10"))
+    r.additional.append(dns.rrset.from_text("ns.evil.example.", 60, "IN", "A", "203.0.113.66"))
+    served = dns.message.make_response(dns.message.make_query("printer.lan", "A"))
+    served.answer.append(dns.rrset.from_text("printer.lan.", 60, "IN", "A", "203.0.113.99"))
+    segs = [Segment(1.0, "net", "udp", "10.0.0.2", 40000, "10.0.0.53", 53, q.to_wire()),
+            Segment(1.1, "net", "udp", "10.0.0.53", 53, "10.0.0.2", 40000, r.to_wire()),
+            Segment(1.3, "net", "udp", "10.0.0.2", 53, "10.0.0.9", 5353, served.to_wire()),    # sent, not received
+            Segment(2.0, "net", "tcp", "10.0.0.2", 41000, "198.51.100.10", 443, b"", flags=0x02),
+            Segment(2.1, "net", "tcp", "10.0.0.2", 41001, "203.0.113.66", 443, b"", flags=0x02),
+            Segment(2.2, "net", "tcp", "10.0.0.2", 41002, "203.0.113.99", 443, b"", flags=0x02)]
+    _, d = dissect(segs)
+    meta = {f.dst: f.meta.get("resolved") for f in d.flows.values() if f.transport == "tcp"}
+    assert meta == {"198.51.100.10": [["lims.lab.example", "10.0.0.53"], ["lb.cloud.example", "10.0.0.53"]],
+                    "203.0.113.66": None, "203.0.113.99": None}
+
+
 def test_dns_over_tcp_length_framing(tmp_path: Path) -> None:
     pcap = tmp_path / "dnstcp.pcap"
     q1, q2 = query_wire("first.example.org", ident=1), query_wire("second.example.org", "TXT", ident=2)

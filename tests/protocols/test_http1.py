@@ -62,7 +62,7 @@ def test_request_head_is_a_payload_with_url_and_meta() -> None:
     assert head.meta["host"] == "lab.example" and head.meta["method"] == "GET"
     assert head.meta["path"] == "/api/runs?id=RUN42&sample=S1" and head.stream_offset == 0
     assert ctx.info.app == "http/1.1" and ctx.destination == "lab.example"
-    assert ctx.info.meta == {"host": "lab.example", "user-agent": "seqr/1"}
+    assert ctx.info.meta == {"host": "lab.example", "user-agent": "seqr/1", "names": ["lab.example"]}
 
 
 def test_pipelined_keepalive_bodies_map_to_their_requests() -> None:

@@ -57,6 +57,9 @@ def test_a_request_is_judged_after_the_flush_that_follows_it_and_its_findings_sa
         assert answer(f)["allow"] is False
         ask(s, op="connect", id=5, client=CLIENT, dst=DST, sni="api.cloud.example", host="10.0.0.9", t=1.0)
         assert answer(f)["allow"] is True
+        # regular mode: the proxy connects where it was asked, whatever server name the instrument sends
+        ask(s, op="connect", id=7, client=CLIENT, dst=DST, sni="api.cloud.example", host="evil.example", t=1.0)
+        assert answer(f) == {"id": 7, "allow": False, "reason": "unlisted destination evil.example"}
         ask(s, op="request", id=6, client=CLIENT, dst=DST, host="cloud.example", t=200.0)
         while held(judge) < 1:
             time.sleep(0.01)

@@ -183,3 +183,37 @@ def test_a_socks5_session_on_any_port_replays_decrypted_to_the_same_findings(dem
     assert essence(live) == essence(again)
     assert chains(live) == chains(again)
     assert any(f["chain"][:3] == ["tcp", "tls", "http/1.1 POST /socks"] for f in again["findings"])
+
+
+def test_an_upload_naming_the_allowed_lims_while_its_proxy_goes_elsewhere_is_named_by_where_it_went(demo, tmp_path):
+    """curl --connect-to: the proxy is asked for another host while the server name and Host say the
+    allowed LIMS.  The sealed upload is an opaque one, named by where the proxy went, live and in replay
+    (before, the names it claimed made it allowed: clean)."""
+    import subprocess
+
+    run_dir, _ = demo
+    pki = make_pki(tmp_path / "pki", ["localhost", "127.0.0.1", "lims.lab.example"])
+    server, received = https_sink(pki)
+    cloud_port = server.server_address[1]
+    proc, port, rec, db, report = start_rig(tmp_path, run_dir, pki, "--allow", "lims.lab.example")
+    sealed = tmp_path / "sealed.bin"
+    sealed.write_bytes(os.urandom(3 << 20))
+    try:
+        done = subprocess.run(["curl", "-sS", "--fail", "--proxy", f"http://127.0.0.1:{port}", "--connect-to",
+                               f"lims.lab.example:443:localhost:{cloud_port}", "--cacert",
+                               str(tmp_path / "ca" / "mitmproxy-ca-cert.pem"), "--data-binary", f"@{sealed}",
+                               "https://lims.lab.example/api/backup"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE kind = 'opaque-volume'"), "the opaque upload", proc)
+    finally:
+        _, err = end(proc)
+        server.shutdown()
+    assert proc.returncode == 3, err
+    assert received.total >= 3 << 20
+    live = json.loads(report.read_text())
+    (opaque,) = [f for f in live["findings"] if f["kind"] == "opaque-volume"]
+    assert opaque["destination"] == f"localhost:{cloud_port}" and opaque["bytes_out"] >= 3 << 20
+    assert not any(f["waived"] for f in live["findings"])
+    code, again = replay(rec / "net.pcapng", run_dir, tmp_path, "lims.lab.example")
+    assert code == 3
+    assert essence(live) == essence(again)
