@@ -553,13 +553,14 @@ class _DnsCore:
 
     def _resolved(self, msg: Message) -> None:
         """The addresses an answer to the instrument gave, by name and resolver (see ``resolved``)."""
-        cnames = {_text(rec.name).lower(): safe_text(rec.data).lower() for rec in msg.records
+        addresses = [(b".".join(rec.name).lower(), rec.rdata) for rec in msg.records if rec.rtype in ADDRESS_TYPES]
+        if not addresses:
+            return
+        cnames = {b".".join(rec.name).lower(): rec.data.lower() for rec in msg.records
                   if rec.rtype in NAME_RDATA_TYPES and rec.data}
-        addresses = [(_text(rec.name).lower(), rec.rdata) for rec in msg.records if rec.rtype in ADDRESS_TYPES]
-        if addresses:
-            book = resolutions(self.ctx.shared)
-            for address, name in answered([_text(q[0]).lower() for q in msg.questions], cnames, addresses):
-                book.add(address, name, self.ctx.info.dst)
+        book, resolver = resolutions(self.ctx.shared), self.ctx.info.dst
+        for address, name in answered([b".".join(q[0]).lower() for q in msg.questions], cnames, addresses):
+            book.add(address, name, resolver)
 
     def _batch(self, labels: list[bytes], sub: list[bytes], zone: list[bytes], alphabets: list[str], qtype: str,
                direction: str, t: float) -> list[Payload]:
