@@ -111,6 +111,14 @@ class AllowList:
             names += [str(n) for n in info.meta.get("proxied", ())]
         return names
 
+    def unvouched(self, info: FlowInfo) -> frozenset[str]:
+        """The names ``info`` claims (as hosts) that nobody the rig trusts vouched for its address: a
+        finding named by one of them cannot be waived by that name."""
+        claimed = {_host(n) for n in self.claimed(info)}
+        if not claimed:
+            return frozenset()
+        return frozenset(claimed - {_host(n) for n in self.vouched(info)})
+
     def trusts(self, address: str) -> bool:
         """Whether what a resolver or proxy at ``address`` says about names is believed: it is on the
         bench's own networks or on the list."""

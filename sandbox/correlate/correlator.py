@@ -13,6 +13,7 @@ k-mer, per finding at most MAX_EVIDENCE evidence rows of each kind.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,6 +26,7 @@ from sandbox.index.kmers import sorted_unique
 from sandbox.model import FileMatch, Finding, FlowInfo, NotExamined, Observation, Payload, View, severity_rank
 
 from .allow import AllowList
+from .allow import _host as host_of  # the allow-list's own reading of a host
 from .identifiers import IdentifierMatcher
 from .intervals import IntervalSet
 from .opaque import SPREAD, OpaqueBook
@@ -34,6 +36,9 @@ from .sequence import view_kmers
 
 MAX_EVIDENCE = 20  # evidence rows kept per finding and kind: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
+# Flows whose claimed names nobody vouched for, remembered to mark their findings ``unverified``;
+# past this the least recent is let go and every finding is marked (a waiver by name never errs to clean).
+MAX_UNVOUCHED_FLOWS = 1 << 18
 # Encrypted flows to one destination with an info finding each; the rest share one (a flood of
 # connections, TLS or QUIC, is one line of the report, not a hundred thousand).
 MAX_ENCRYPTED_FLOWS = 16
@@ -157,6 +162,8 @@ class Correlator:
         self._to_destination: dict[tuple[str, str], tuple[int, int]] = {}  # (bases, bytes) per destination, run
         self._encrypted_flows: dict[tuple[str, str], set[str]] = {}   # (channel, destination) -> flows with one
         self.opaque = OpaqueBook()     # opaque volume per flow and destination (its findings are made from it)
+        self._unvouched: OrderedDict[str, frozenset[str]] = OrderedDict()   # flow -> names nobody vouched for
+        self._unvouched_overflow = False
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -320,6 +327,7 @@ class Correlator:
     def flows(self, flow_infos: list[FlowInfo]) -> None:
         """Volume and destination findings from the flow table (call at the end, or periodically)."""
         for info in flow_infos:
+            self._note_claims(info)
             allowed = bool(self.allow) and self.allow.allows_flow(info)
             info.meta["allowed"] = allowed
             if allowed:
@@ -330,10 +338,12 @@ class Correlator:
             # address, or it names an unlisted place besides
             dest = self.allow.named_as(info) if self.allow else info.destination or info.dst
             unverified = bool(self.allow) and self.allow.unverified(info)
-            self.opaque.judge(info, dest)
+            self.opaque.judge(info, dest, unverified=host_of(dest) in self._unvouched.get(info.flow, ()))
             if self.allow:
                 acc = self._acc_for(_Where(info, dest, flow=""), "destination")
                 self._flow_facts(acc, info, "low")
+                if host_of(dest) in self._unvouched.get(info.flow, ()):
+                    acc.detail["unverified"] = True
                 if unverified:
                     names = acc.detail.setdefault("unverified_names", [])
                     names += [n for n in self.allow.claimed(info) if n not in names][:MAX_FLOWS_LISTED - len(names)]
@@ -345,6 +355,24 @@ class Correlator:
                 acc.bytes_out = sum(flows.values())
                 if not acc.flow:
                     acc.flow = info.flow
+
+    def _note_claims(self, info: FlowInfo) -> None:
+        """Which names ``info`` claims that nobody vouched for (see ``AllowList.unvouched``)."""
+        names = self.allow.unvouched(info) if info.channel == "net" else frozenset()
+        if names:
+            self._unvouched[info.flow] = names
+            self._unvouched.move_to_end(info.flow)
+            if len(self._unvouched) > MAX_UNVOUCHED_FLOWS:
+                self._unvouched.popitem(last=False)
+                self._unvouched_overflow = True
+        else:
+            self._unvouched.pop(info.flow, None)
+
+    def _unverified(self, a: _Acc) -> bool:
+        """Whether ``a`` is named by a name its flow claimed and nobody vouched for (the instrument's
+        word alone): a waiver by destination does not match it (``report.profile.Waiver``)."""
+        return (self._unvouched_overflow or a.detail.get("unverified", False)
+                or host_of(a.destination) in self._unvouched.get(a.flow, ()))
 
     def unopened(self, payload: Payload, size: int) -> None:
         """``size`` bytes of an outbound payload's content look like ciphertext no decoder opened:
@@ -380,6 +408,8 @@ class Correlator:
                 acc.version += 1
             acc.detail.update({"threshold": self.opaque_threshold, "app": tally.app, "sni": tally.sni,
                                "flows": tally.flows, "unopened": tally.unopened})
+            if tally.unverified:
+                acc.detail["unverified"] = True
             if tally is spread:
                 acc.detail.update({"destinations": spread.destinations, "largest": dict(spread.listed)})
 
@@ -477,6 +507,8 @@ class Correlator:
         elif a.kind == "dns-tunnel" and a.flow in content_flows:
             severity = max(severity, "high", key=severity_rank)
         key = "\x1f".join(a.key)
+        if self._unverified(a):
+            detail["unverified"] = True
         return Finding(
             id=hashlib.sha1(key.encode()).hexdigest()[:16], severity=severity, kind=kind,
             channel=a.channel, flow=a.flow, destination=a.destination,

@@ -53,6 +53,7 @@ class Tally:
     sni: str = ""
     listed: dict[str, int] = field(default_factory=dict)   # a spread's largest destinations, their bytes
     destinations: int = 1
+    unverified: bool = False     # a flow of it named this destination and nobody vouched for its address
 
 
 @dataclass(slots=True)
@@ -92,6 +93,7 @@ class OpaqueBook:
                 mine.t_first, mine.t_last = min(mine.t_first, theirs.t_first), max(mine.t_last, theirs.t_last)
                 mine.first_flow, mine.chain = mine.first_flow or theirs.first_flow, mine.chain or theirs.chain
                 mine.app, mine.sni = mine.app or theirs.app, mine.sni or theirs.sni
+                mine.unverified |= theirs.unverified
         self.overflowed |= other.overflowed
 
     def unopened(self, flow: str, channel: str, destination: str, size: int) -> None:
@@ -101,9 +103,9 @@ class OpaqueBook:
         if entry.key is None:
             entry.fallback = (channel, destination)
 
-    def judge(self, info: FlowInfo, destination: str) -> Tally | None:
+    def judge(self, info: FlowInfo, destination: str, unverified: bool = False) -> Tally | None:
         """Count ``info`` (a flow not allow-listed) in its destination's tally; that tally if it has
-        any opaque bytes."""
+        any opaque bytes.  ``unverified``: the flow named ``destination`` and nobody vouched for it."""
         if "summary" in info.meta:
             return None    # flows folded into it were judged one by one before (they linger 10 s at least)
         entry = self._flows.get(info.flow)
@@ -125,6 +127,7 @@ class OpaqueBook:
         tally.t_last = max(tally.t_last, info.t_last)
         tally.app = tally.app or info.sealed or info.app
         tally.sni = tally.sni or str(info.meta.get("sni", ""))
+        tally.unverified |= unverified
         return tally
 
     def unreadable(self, threshold: int) -> list[NotExamined]:
@@ -151,7 +154,7 @@ class OpaqueBook:
                      first_flow=largest.first_flow, t_first=min(t.t_first for t in below),
                      t_last=max(t.t_last for t in below), chain=list(largest.chain), app=largest.app,
                      sni=largest.sni, listed={t.destination: t.total for t in below[:SPREAD_LISTED]},
-                     destinations=len(below))
+                     destinations=len(below), unverified=any(t.unverified for t in below))
 
     def allowed(self, flow: str) -> None:
         """``flow`` is allow-listed: its content never weighs."""

@@ -39,6 +39,11 @@ _KEYS = {"destinations": ("allowed", "expected_telemetry"), "fail": ("severities
 _WAIVER_KEYS = ("id", "destination", "kind", "reason", "by")
 
 
+def _unverified(finding: Mapping[str, Any]) -> bool:
+    detail = finding.get("detail")
+    return isinstance(detail, Mapping) and bool(detail.get("unverified"))
+
+
 class ProfileError(ValueError):
     """A profile that cannot be used as written: the run must not go on under a rule nobody meant."""
 
@@ -54,9 +59,13 @@ class Waiver:
     by: str = ""
 
     def matches(self, finding: Mapping[str, Any]) -> bool:
+        """Every field given matches; a destination never matches a finding named only by the instrument's
+        word (``detail.unverified``: a server name or Host nobody the rig trusts vouched for)."""
         if self.id and finding.get("id") != self.id:
             return False
         if self.kind and finding.get("kind") != self.kind:
+            return False
+        if self.destination and _unverified(finding):
             return False
         return not self.destination or host_of(str(finding.get("destination", ""))) == host_of(self.destination)
 
@@ -157,8 +166,8 @@ class Profile:
         if self.channels and finding.get("channel") not in self.channels:
             return {"reason": f"channel {finding.get('channel')} is outside the profile's scope",
                     "by": "profile scope", "waiver": f"scope.channels = {list(self.channels)}"}
-        if finding.get("kind") in ALLOWABLE_KINDS and self.allow_list and AllowList(self.allow_list).allows(
-                str(finding.get("destination", ""))):
+        if finding.get("kind") in ALLOWABLE_KINDS and self.allow_list and not _unverified(finding) and AllowList(
+                self.allow_list).allows(str(finding.get("destination", ""))):
             return {"reason": "destination allowed by the profile", "by": "profile destinations",
                     "waiver": f"destination {finding.get('destination')}"}
         return None

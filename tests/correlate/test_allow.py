@@ -3,6 +3,8 @@ from __future__ import annotations
 from sandbox.correlate import AllowList
 from sandbox.model import FlowInfo
 
+SAMPLE = "PT1001-Biopsy"
+
 
 def test_hosts_ips_cidrs():
     allow = AllowList(["lims.lab.example", "*.vendor.example", "198.51.100.0/24", "2001:db8::1", " "])
@@ -83,3 +85,31 @@ def test_a_replay_believes_the_names_its_dns_answers_vouch_for_and_no_other(gen_
     spoofed = [f for f in report["findings"] if f["kind"] == "destination" and f["destination"] == "203.0.113.67"]
     assert spoofed[0]["detail"]["unverified_names"] == ["lims.lab.example"]
     assert report["verdict"] == "inconclusive" and not any(f["waived"] for f in report["findings"])
+
+
+def test_a_waiver_by_name_holds_for_the_vouched_address_only(gen_run, tmp_path):
+    """A profile waives run data to the LIMS (its sample sheet sync).  The same reads sent to another
+    address under the LIMS's name are named the LIMS too, but marked unverified: they fail the test."""
+    from sandbox.captures.writer import PcapngWriter
+    from sandbox.replay import replay
+    from sandbox.report.profile import Profile
+    from sandbox.simulate import wire
+    from sandbox.simulate.traffic import Bench
+
+    reads = b"".join(b"@r%d\n%s\n+\n%s\n" % (n, r, b"I" * len(r)) for n, r in enumerate(gen_run.reads[SAMPLE][:40]))
+    pcap = tmp_path / "waived.pcapng"
+    with PcapngWriter(pcap) as w:
+        bench = Bench(w)
+        bench.resolve("lims.lab.example", "198.51.100.10")
+        for addr in ("198.51.100.10", "203.0.113.67"):
+            conv = bench.connect((addr, 80))
+            conv.send(wire.http_request("POST", "/sync", "lims.lab.example", body=reads))
+            bench.close(conv)
+    profile = Profile.parse("[destinations]\nallowed = ['lims.lab.example']\n"
+                            "[[waiver]]\ndestination = 'lims.lab.example'\nreason = 'LIMS sync, reviewed'")
+    report = replay([pcap], [gen_run.path], cache_dir=tmp_path / "cache", jobs=1, profile=profile).report
+    content = {f["flow"].split(" > ")[1]: f for f in report["findings"] if f["severity"] in ("medium", "high", "critical")}
+    assert set(content) == {"198.51.100.10:80", "203.0.113.67:80"}
+    assert content["198.51.100.10:80"]["waived"]["reason"] == "LIMS sync, reviewed"
+    assert content["203.0.113.67:80"]["detail"]["unverified"] and content["203.0.113.67:80"]["waived"] is None
+    assert report["verdict"] == "leak"

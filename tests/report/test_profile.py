@@ -112,6 +112,21 @@ def test_waiver_by_destination_is_that_host_only_not_its_subdomains():
     assert p.waiver_for({"destination": "leak.vendor.example", "kind": "x", "id": "1"}) is None
 
 
+def test_a_destination_named_only_by_the_instruments_word_is_never_waived_by_that_name():
+    """``detail.unverified``: the flow named this host (server name, Host) and nobody the rig trusts
+    vouched for its address; waiving or allowing that host must not waive what went elsewhere."""
+    p = Profile.parse("[destinations]\nallowed = ['lims.lab.example']\n"
+                      "[[waiver]]\ndestination = 'lims.lab.example'\nkind = 'identifier'\nreason = 'sheet sync'")
+    ids = finding("medium", "identifier", destination="lims.lab.example")
+    assert p.waiver_for(ids.to_dict())["reason"] == "sheet sync"
+    assert p.waiver_for({**ids.to_dict(), "detail": {"unverified": True}}) is None
+    opaque = {**finding("medium", "opaque-volume", destination="lims.lab.example").to_dict()}
+    assert p.waiver_for(opaque)["by"] == "profile destinations"
+    assert p.waiver_for({**opaque, "detail": {"unverified": True}}) is None
+    by_id = Profile.parse(f"[[waiver]]\nid = '{ids.id}'\nreason = 'reviewed'")   # a finding's own id still waives it
+    assert by_id.waiver_for({**ids.to_dict(), "detail": {"unverified": True}})
+
+
 def test_channels_out_of_scope_are_waived_and_channels_in_scope_must_be_captured():
     p = Profile.parse(PROFILE)
     serial = build_report([finding("critical", channel="serial", fid="s")], RUNS, CAPS, profile=p)
