@@ -41,6 +41,14 @@ def test_round_trip_and_upsert(target):
     store.close()
 
 
+def test_a_withdrawn_finding_leaves_the_store(target):
+    store = Store(target, fresh=True)
+    store.put_findings([make_finding(1), make_finding(2)])
+    store.drop_findings(["f1", "not-there"])
+    assert [r["id"] for r in store.findings()] == ["f2"]
+    store.close()
+
+
 def test_traffic_buckets_accumulate(target):
     store = Store(target, fresh=True)
     store.add_traffic([(1.0, "net", "a.example", 100), (1.0, "net", "a.example", 50), (2.0, "usb", "1.3", 7)])
