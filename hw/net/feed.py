@@ -38,6 +38,14 @@ _PAD = [bytes(n) for n in range(4)]
 IOV_MAX = 1024            # POSIX's floor for writev's vector, what Linux allows
 
 
+def _block(header: bytes, piece, hi: int, lo: int) -> list:
+    """One Enhanced Packet Block of ``header`` and ``piece`` (never copied), as ``writev`` parts."""
+    size = HEADER.size + len(piece)
+    pad = -size % 4
+    total = 32 + size + pad
+    return [_EPB.pack(6, total, 0, hi, lo, size, size) + header, piece, _PAD[pad] + struct.pack("<I", total)]
+
+
 def _endpoint(addr) -> tuple[int, bytes, int]:
     ip = ipaddress.ip_address(str(addr[0]))
     return ip.version, ip.packed.ljust(16, b"\0"), int(addr[1])
@@ -120,11 +128,7 @@ class FeedWriter:
         header = (HEADER.pack(MAGIC, VERSION, KIND_UDP, fa, FROM_CLIENT | ONLY_RECORD, pa, pb, a, b) if from_client
                   else HEADER.pack(MAGIC, VERSION, KIND_UDP, fa, ONLY_RECORD, pb, pa, b, a))
         ticks = round(t * 1_000_000)
-        size = HEADER.size + len(data)
-        pad = -size % 4
-        total = 32 + size + pad
-        self._write([_EPB.pack(6, total, 0, ticks >> 32, ticks & 0xFFFFFFFF, size, size) + header, data,
-                     _PAD[pad] + struct.pack("<I", total)])
+        self._write(_block(header, data, ticks >> 32, ticks & 0xFFFFFFFF))
         self.packets += 1
 
     def _packets(self, conn: int, chunks: Chunks, t: float) -> None:
@@ -136,12 +140,7 @@ class FeedWriter:
             header = out if direction == OUT else back
             view = memoryview(data)
             for i in range(0, max(len(view), 1), PACKET_BYTES):
-                piece = view[i: i + PACKET_BYTES]
-                size = HEADER.size + len(piece)
-                pad = -size % 4
-                total = 32 + size + pad
-                parts += [_EPB.pack(6, total, 0, hi, lo, size, size) + header, piece,
-                          _PAD[pad] + struct.pack("<I", total)]
+                parts += _block(header, view[i: i + PACKET_BYTES], hi, lo)
                 self.packets += 1
         if parts:
             self._write(parts)
