@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sandbox.model import FlowInfo
 
@@ -31,6 +32,17 @@ def _host(value: str) -> str:
     if v.count(":") == 1:
         v = v.split(":", 1)[0]
     return v.rstrip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class FlowJudgement:
+    """What the allow-list says of one flow (``AllowList.judge``)."""
+
+    allowed: bool
+    name: str                    # what findings on it are named by
+    claimed: list[str]           # the names its bytes claim to go to
+    unvouched: frozenset[str]    # of those (as hosts), the ones nobody the rig trusts vouched for its address
+    unverified: bool = False     # not allowed, though every name it claims is: nobody vouched for its address
 
 
 class AllowList:
@@ -61,33 +73,33 @@ class AllowList:
         return any(ip in net for net in self.networks)
 
     def allows_flow(self, info: FlowInfo) -> bool:
-        """Whether ``info`` goes where the list allows: its address is on the list; or every name it
-        claims (SNI, Host, :authority, what it asked a proxy for) is, and its address is vouched for
-        one of them (``vouched``).  USB and serial flows: any name or address of theirs on the list."""
-        if info.channel != "net" or not is_address(info.dst):
-            return any(self.allows(str(n)) for n in (info.destination, info.dst, *self.claimed(info)) if n)
-        if self.allows(info.dst):
-            return True
-        claimed = self.claimed(info)
-        if info.meta.get("names_more") or not all(self.allows(n) for n in claimed):
-            return False
-        return any(self.allows(n) for n in self.vouched(info))
+        """Whether ``info`` goes where the list allows (``judge``)."""
+        return self.judge(info).allowed
 
-    def unverified(self, info: FlowInfo) -> bool:
-        """Whether ``info`` names only allowed places but nobody vouched for its address."""
-        claimed = self.claimed(info)
-        return (info.channel == "net" and bool(claimed) and all(self.allows(n) for n in claimed)
-                and not self.allows_flow(info))
+    def judge(self, info: FlowInfo) -> FlowJudgement:
+        """What the list says of ``info``, its names and its address read once.
 
-    def named_as(self, info: FlowInfo) -> str:
-        """What findings on ``info``, a flow the list does not allow, are named by: never an allowed
-        name (the acceptance profile would waive them by it).  Its destination, else a name it claims
-        that is not allowed, else where its bytes went (``where``)."""
-        destination = info.destination or info.dst
-        if not self.allows(destination):
-            return destination
-        unlisted = [n for n in self.claimed(info) if not self.allows(n)]
-        return unlisted[0] if unlisted else self.where(info)
+        Allowed: its address is on the list; or every name it claims (SNI, Host, :authority, what it
+        asked a proxy for) is, and its address is vouched for one of them (``vouched``).  USB and
+        serial flows: any name or address of theirs on the list.  A flow not allowed is named by its
+        destination, else by a name it claims that is not allowed, else by where its bytes went
+        (``where``): never by an allowed name, which the acceptance profile would waive it by."""
+        net = info.channel == "net"
+        claimed = self.claimed(info)
+        vouched = self.vouched(info) if net and (claimed or self) else []
+        unvouched = frozenset({_host(n) for n in claimed} - {_host(n) for n in vouched}) if net else frozenset()
+        all_claimed = all(self.allows(n) for n in claimed)
+        if not net or not is_address(info.dst):
+            allowed = any(self.allows(str(n)) for n in (info.destination, info.dst, *claimed) if n)
+        else:
+            allowed = self.allows(info.dst) or (not info.meta.get("names_more") and all_claimed
+                                                and any(self.allows(n) for n in vouched))
+        name = info.destination or info.dst
+        if not allowed and self.allows(name):
+            unlisted = [n for n in claimed if not self.allows(n)]
+            name = unlisted[0] if unlisted else self.where(info)
+        return FlowJudgement(allowed, name, claimed, unvouched,
+                             unverified=net and not allowed and bool(claimed) and all_claimed)
 
     def where(self, info: FlowInfo) -> str:
         """Where ``info``'s bytes went as far as the rig can tell: the name a proxy it trusts was asked
@@ -110,14 +122,6 @@ class AllowList:
         if self.trusts(info.dst):
             names += [str(n) for n in info.meta.get("proxied", ())]
         return names
-
-    def unvouched(self, info: FlowInfo) -> frozenset[str]:
-        """The names ``info`` claims (as hosts) that nobody the rig trusts vouched for its address: a
-        finding named by one of them cannot be waived by that name."""
-        claimed = {_host(n) for n in self.claimed(info)}
-        if not claimed:
-            return frozenset()
-        return frozenset(claimed - {_host(n) for n in self.vouched(info)})
 
     def trusts(self, address: str) -> bool:
         """Whether what a resolver or proxy at ``address`` says about names is believed: it is on the

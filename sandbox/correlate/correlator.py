@@ -327,8 +327,9 @@ class Correlator:
     def flows(self, flow_infos: list[FlowInfo]) -> None:
         """Volume and destination findings from the flow table (call at the end, or periodically)."""
         for info in flow_infos:
-            self._note_claims(info)
-            allowed = bool(self.allow) and self.allow.allows_flow(info)
+            judged = self.allow.judge(info)
+            self._note_claims(info.flow, judged.unvouched)
+            allowed = bool(self.allow) and judged.allowed
             info.meta["allowed"] = allowed
             if allowed:
                 self.opaque.allowed(info.flow)
@@ -336,17 +337,17 @@ class Correlator:
                 continue
             # never named by an allowed name: it names allowed places only, but nobody vouched for its
             # address, or it names an unlisted place besides
-            dest = self.allow.named_as(info) if self.allow else info.destination or info.dst
-            unverified = bool(self.allow) and self.allow.unverified(info)
-            self.opaque.judge(info, dest, unverified=host_of(dest) in self._unvouched.get(info.flow, ()))
+            dest = judged.name
+            named_unvouched = host_of(dest) in judged.unvouched
+            self.opaque.judge(info, dest, unverified=named_unvouched)
             if self.allow:
                 acc = self._acc_for(_Where(info, dest, flow=""), "destination")
                 self._flow_facts(acc, info, "low")
-                if host_of(dest) in self._unvouched.get(info.flow, ()):
+                if named_unvouched:
                     acc.detail["unverified"] = True
-                if unverified:
+                if judged.unverified:
                     names = acc.detail.setdefault("unverified_names", [])
-                    names += [n for n in self.allow.claimed(info) if n not in names][:MAX_FLOWS_LISTED - len(names)]
+                    names += [n for n in judged.claimed if n not in names][:MAX_FLOWS_LISTED - len(names)]
                 flows = acc.detail.setdefault("flows", {})
                 if info.flow in flows or len(flows) < MAX_FLOWS_LISTED:
                     flows[info.flow] = info.bytes_out
@@ -356,17 +357,16 @@ class Correlator:
                 if not acc.flow:
                     acc.flow = info.flow
 
-    def _note_claims(self, info: FlowInfo) -> None:
-        """Which names ``info`` claims that nobody vouched for (see ``AllowList.unvouched``)."""
-        names = self.allow.unvouched(info) if info.channel == "net" else frozenset()
+    def _note_claims(self, flow: str, names: frozenset[str]) -> None:
+        """The names ``flow`` claims that nobody vouched for (``FlowJudgement.unvouched``)."""
         if names:
-            self._unvouched[info.flow] = names
-            self._unvouched.move_to_end(info.flow)
+            self._unvouched[flow] = names
+            self._unvouched.move_to_end(flow)
             if len(self._unvouched) > MAX_UNVOUCHED_FLOWS:
                 self._unvouched.popitem(last=False)
                 self._unvouched_overflow = True
         else:
-            self._unvouched.pop(info.flow, None)
+            self._unvouched.pop(flow, None)
 
     def _unverified(self, a: _Acc) -> bool:
         """Whether ``a`` is named by a name its flow claimed and nobody vouched for (the instrument's

@@ -27,8 +27,8 @@ def test_a_name_is_believed_only_where_someone_the_rig_trusts_vouched_for_the_ad
     allow = AllowList(["lims.lab.example", "192.0.2.53"])
     named = {"destination": "lims.lab.example", "sni": "lims.lab.example", "names": ["lims.lab.example"]}
     assert not allow.allows_flow(_flow("203.0.113.66", **named))                      # nobody vouched
-    assert allow.unverified(_flow("203.0.113.66", **named))
-    assert allow.named_as(_flow("203.0.113.66", **named)) == "203.0.113.66"
+    assert allow.judge(_flow("203.0.113.66", **named)).unverified
+    assert allow.judge(_flow("203.0.113.66", **named)).name == "203.0.113.66"
     bench = [["lims.lab.example", "10.20.0.1"]]                                       # the lab's resolver
     assert allow.allows_flow(_flow("203.0.113.66", resolved=bench, **named))
     assert allow.allows_flow(_flow("203.0.113.66", resolved=[["x.lims.lab.example", "192.0.2.53"]]))  # listed resolver
@@ -37,7 +37,7 @@ def test_a_name_is_believed_only_where_someone_the_rig_trusts_vouched_for_the_ad
     # every name it claims must be allowed: an allowed address does not vouch for an unlisted Host
     fronted = {**named, "names": ["lims.lab.example", "drop.evil.example"]}
     assert not allow.allows_flow(_flow("203.0.113.66", resolved=bench, **fronted))
-    assert not allow.unverified(_flow("203.0.113.66", resolved=bench, **fronted))
+    assert not allow.judge(_flow("203.0.113.66", resolved=bench, **fronted)).unverified
     assert not allow.allows_flow(_flow("203.0.113.66", resolved=bench, names_more=True, **named))
     assert allow.allows_flow(_flow("192.0.2.53", **fronted))                          # the address itself listed
 
@@ -49,8 +49,8 @@ def test_a_proxy_the_rig_trusts_vouches_for_the_name_it_was_asked_for():
     assert not allow.allows_flow(_flow("203.0.113.66", **asked))                      # anyone's "proxy"
     elsewhere = {**asked, "proxied": ["drop.evil.example"]}                           # CONNECT evil, Host: lims
     assert not allow.allows_flow(_flow("127.0.0.1", **elsewhere))
-    assert allow.named_as(_flow("127.0.0.1", **elsewhere)) == "drop.evil.example"     # never by the name it claims
-    assert allow.named_as(_flow("203.0.113.66", **asked)) == "203.0.113.66"          # an untrusted proxy's word
+    assert allow.judge(_flow("127.0.0.1", **elsewhere)).name == "drop.evil.example"     # never by the name it claims
+    assert allow.judge(_flow("203.0.113.66", **asked)).name == "203.0.113.66"          # an untrusted proxy's word
 
 
 def test_a_replay_believes_the_names_its_dns_answers_vouch_for_and_no_other(gen_run, gen_index, tmp_path):
