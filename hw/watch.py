@@ -17,7 +17,7 @@ from sandbox.engine import Engine
 from sandbox.model import NotExamined
 from sandbox.report.profile import Profile
 from sandbox.safetext import safe_text
-from sandbox.session import Session, SessionResult, Source
+from sandbox.session import FlowBook, Session, SessionResult, Source
 from sandbox.store import Store
 
 
@@ -61,9 +61,9 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
         priority.start(stop)
         hooks = [tap.on_findings for tap in started if hasattr(tap, "on_findings")]
 
-        def on_findings(findings: list, watermark: float) -> None:
+        def on_findings(findings: list, watermark: float, book: FlowBook) -> None:
             for hook in hooks:
-                hook(findings, watermark)
+                hook(findings, watermark, book)
 
         said: set[str] = set()
 

@@ -127,6 +127,14 @@ class Engine:
         return ([n for n in rows if n["what"] != UNREADABLE] + self.dissector.not_examined()
                 + [n for n in rows if n["what"] == UNREADABLE])
 
+    def redacted(self, strings: list[str]) -> list[str]:
+        """``strings`` with any run data in them hidden, as the store may keep them."""
+        return self._redactor.strings(strings)
+
+    def current_flow(self, name: str) -> FlowInfo | None:
+        """The flow a live connection named ``name`` (no ``#n``) is now: what a ``--block`` judge weighs."""
+        return self.dissector.current(name)
+
     @property
     def flows(self) -> list[FlowInfo]:
         return list(self.dissector.flows.values())
@@ -136,7 +144,7 @@ class Engine:
         (destinations redacted: a host name made of run data is not copied to the store)."""
         items = list(self._traffic.items())
         self._traffic.clear()
-        names = self._redactor.strings([d for (_, _, d), _ in items])
+        names = self.redacted([d for (_, _, d), _ in items])
         return [(t, c, name, n) for ((t, c, _), n), name in zip(items, names, strict=True)]
 
     def take_touched_flows(self) -> list[FlowInfo]:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from sandbox.captures import Capture, open_capture
 from sandbox.engine import Engine
-from sandbox.model import Finding, NotExamined, Segment
+from sandbox.model import Finding, FlowInfo, NotExamined, Segment
 from sandbox.protocols.tls_keys import NativeDecrypt
 from sandbox.report import build_report, flow_errors
 from sandbox.report.locate import frame_records
@@ -48,6 +48,17 @@ WRITER_DELAY_S = 0.3
 MAX_TAG = 80
 # Bytes of a live recording that must exist before it is opened (a pcapng section header).
 MIN_RECORDING_BYTES = 28
+class FlowBook(Protocol):
+    """What a live tap that acts on findings may ask of the session's Engine (``Session.on_findings``)."""
+
+    def current_flow(self, name: str) -> FlowInfo | None:
+        """The flow a live connection's 4-tuple name is now, as fed so far."""
+
+    def redacted(self, strings: list[str]) -> list[str]:
+        """``strings`` as the store may keep them: no run data in them."""
+
+
+FindingsHook = Callable[[list[Finding], float, FlowBook], None]
 
 
 @dataclass
@@ -255,7 +266,7 @@ class Session:
     def __init__(self, engine: Engine, indexes: Sequence, *, store: Store | None = None, mode: str = "replay",
                  live: bool = False, errors: list[dict[str, str]] | None = None,
                  progress: Callable[[int], None] | None = None, clock: Callable[[], float] = time.time,
-                 on_findings: Callable[[list[Finding], float], None] | None = None,
+                 on_findings: FindingsHook | None = None,
                  profile: Profile | None = None, inputs: dict[str, Any] | None = None,
                  tap_failures: Callable[[], list[NotExamined]] | None = None,
                  merge: bool | None = None, notes: Sequence[str] = ()) -> None:
@@ -277,8 +288,9 @@ class Session:
         self.progress = progress
         self.clock = clock
         # a live tap that acts on findings (--block): called with the findings a flush writes (it may
-        # add to them) and the capture time they cover (everything fed up to it has been matched: the
-        # worker's answer may be a flush or two behind the feeding); at the end with all of them
+        # add to them), the capture time they cover (everything fed up to it has been matched: the
+        # worker's answer may be a flush or two behind the feeding) and the Engine (``FlowBook``);
+        # at the end with all of them
         self.on_findings = on_findings
         # sources go through the time-ordered merge when there are several (None); a part of a
         # larger replay (one capture group of an archive) merges as the whole replay would
@@ -396,7 +408,7 @@ class Session:
         # payload); its answer is written as soon as it comes (``answered`` in the loop)
         findings, upto = engine.changed(self._watermark, wait=0.0 if self.live else None)
         if self.on_findings is not None:
-            self.on_findings(findings, upto)
+            self.on_findings(findings, upto, engine)
         if self.store is None:
             return
         traffic, flows, withdrawn = engine.take_traffic(), engine.take_touched_flows(), engine.take_withdrawn()
@@ -421,7 +433,7 @@ class Session:
         engine = self.engine
         findings = engine.finish()
         if self.on_findings is not None:
-            self.on_findings(findings, math.inf)
+            self.on_findings(findings, math.inf, engine)
         errors = self.errors
         capture_rows = []
         not_examined: list[NotExamined] = []

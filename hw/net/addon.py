@@ -11,8 +11,8 @@ is one ``writev`` of the bytes mitmproxy holds, so the event loop pays a copy in
 nothing else (a disk that stalls slows the instrument down, nothing is lost).  Message lists
 mitmproxy keeps per connection are trimmed as they are recorded (multi-day runs).
 
-With ``sandbox_judge`` set (``sandbox watch --block``), each request, and each WebSocket message the
-instrument sends after an upgrade, is held until the rig has judged it, and killed (a message: dropped,
+With ``sandbox_judge`` set (``sandbox watch --block``), each request, and each WebSocket or TCP
+message the instrument sends, is held until the rig has judged it, and killed (a message: dropped,
 its connection closed) before the upstream receives it when it carries run data or goes where the
 bench may not; connections to unlisted names are refused in ``server_connect``.
 Without ``sandbox_feed`` the addon does nothing, so it loads anywhere.
@@ -230,12 +230,12 @@ class SandboxTap:
         if self.judge is not None:
             await self._hold(flow)
 
-    async def _judged(self, flow: http.HTTPFlow, op: str) -> dict:
+    async def _judged(self, flow, op: str) -> dict:
         """The rig's verdict on what ``flow`` just sent (in the recordings already: writes are synchronous)."""
         client = flow.client_conn
         dst = self._dst(client, flow.server_conn)
         return await self.judge.ask({"op": op, "client": _address(client.peername), "dst": _address(dst),
-                                     "host": flow.request.pretty_host, "t": time.time()})
+                                     "t": time.time()})
 
     async def _hold(self, flow: http.HTTPFlow) -> None:
         client = flow.client_conn
@@ -309,11 +309,19 @@ class SandboxTap:
             except OSError as exc:
                 self._lost(f"the sandbox feed recording failed: {exc}")
 
-    def tcp_message(self, flow) -> None:
+    async def tcp_message(self, flow) -> None:
         conn = self._conn(flow)
-        if conn is not None and flow.messages:
+        if flow.messages:
             m = flow.messages[-1]
-            self._record("tcp", conn, m.from_client, m.content)
+            if conn is not None:
+                self._record("tcp", conn, m.from_client, m.content)
+            if self.judge is not None and m.from_client:
+                # held like a request: mitmproxy relays it once this returns (its TCP layer awaits us)
+                answer = await self._judged(flow, "message")
+                if not answer.get("allow"):
+                    log.warning(f"sandbox: blocked a TCP message to {flow.server_conn.address}: {answer.get('reason')}")
+                    m.content = b""
+                    self._cut(flow.client_conn)
         del flow.messages[:-KEEP_MESSAGES]
 
     # -- policy ----------------------------------------------------------------------------------
@@ -328,7 +336,8 @@ class SandboxTap:
     async def _judge_connect(self, data) -> None:
         client, server = data.client, data.server
         answer = await self.judge.ask({"op": "connect", "client": _address(client.peername),
-                                       "dst": _address(self._dst(client, server)), "sni": server.sni or "",
+                                       "dst": _address(self._dst(client, server)),
+                                       "sni": server.sni or client.sni or "",   # raw TCP in TLS: the client's
                                        "host": str(server.address[0]) if server.address else "", "t": time.time()})
         if not answer.get("allow"):
             data.server.error = f"blocked by the sandbox: {answer.get('reason')}"

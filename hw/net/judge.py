@@ -1,11 +1,17 @@
-"""``--block``: the rig's verdicts on what the addon holds (a request, a connection).
+"""``--block``: the rig's verdicts on what the addon holds (a request, a message, a connection).
 
 The addon asks over a local socket (one JSON line per question, answered by id).  A connection to
-a name the allow-list does not hold is refused at once.  A request is answered once the session
-has analysed it: the session calls ``on_findings`` after each store flush with the findings that
-changed and the capture time it has fed everything up to; a request recorded before the previous
-flush and older than that watermark has been seen by the correlator, so its flow's findings are
-final enough to judge.  Findings on blocked flows say so (``detail["blocked"]``).
+a name the allow-list does not hold is refused at once.  A request or message is answered once the
+session has analysed it: the session calls ``on_findings`` after each store flush with the findings
+that changed, the capture time it has fed everything up to, and its flow table; a request recorded
+before the previous flush and older than that watermark has been seen by the correlator, so its
+flow's findings are final enough to judge.  It passes when its flow carries no run data, hit no
+decoding limit (what the rig could not examine might be run data), and the
+allow-list allows the flow as the analysis knows it: every name it claims listed, and its address
+vouched for one of them by a DNS answer or the rig's own proxy (``AllowList.judge``).  So a server
+name the instrument forged for another address, which a connect can only take at its word in
+transparent and WireGuard mode, is refused before any request on it leaves.  Findings on blocked
+flows say so (``detail["blocked"]``).
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.correlate.allow import AllowList, is_address
-from sandbox.model import Finding
+from sandbox.decode.limits import DECODE_LIMIT
+from sandbox.model import Finding, FlowInfo
+from sandbox.session import FlowBook
 
+ENDED = "the session ended before it was judged"
 # What makes a request carry run data: content evidence (any severity it has is at least medium).
 CONTENT_KINDS = ("run-bytes", "sequence", "identifier")
 
@@ -36,7 +45,6 @@ class _Held:
     qid: int
     conn: socket.socket
     flow: str
-    host: str
     t: float
     arrived: float
 
@@ -47,8 +55,9 @@ class Judge:
         self.sock: socket.socket | None = None
         self.lock = threading.Lock()
         self.held: list[_Held] = []
-        self.content: dict[str, str] = {}     # flow -> why it carries run data
+        self.content: dict[str, str] = {}     # flow -> why its content may not leave (run data, unexamined)
         self.blocked: dict[str, str] = {}     # flow -> why it was blocked
+        self.shown: dict[str, str] = {}       # flow -> that reason as findings say it (redacted)
         self.findings: dict[str, dict[str, Finding]] = {}    # flow -> finding id -> its latest state
         self.last_flush = 0.0
         self.closed = False
@@ -95,7 +104,7 @@ class Judge:
                 self._answer(conn, q["id"], True, "")
             return
         with self.lock:
-            self.held.append(_Held(q["id"], conn, flow, str(q.get("host", "")), float(q["t"]), time.monotonic()))
+            self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic()))
 
     @staticmethod
     def _answer(conn: socket.socket, qid: int, allow: bool, reason: str) -> None:
@@ -105,41 +114,62 @@ class Judge:
             pass    # the addon went away: it fails closed by itself
 
     # -- the session's side --------------------------------------------------------------------
-    def on_findings(self, findings: list[Finding], watermark: float) -> None:
+    def on_findings(self, findings: list[Finding], watermark: float, book: FlowBook) -> None:
         """After a flush: learn what changed, answer what has been analysed, mark what was blocked."""
         now = time.monotonic()
         with self.lock:
             for f in findings:
-                flows = [f.flow, *f.detail.get("flows", {})]
-                for name in flows:
+                for name in (f.flow, *f.detail.get("flows", {})):
                     self.findings.setdefault(_base(name), {})[f.id] = f
                 if f.kind in CONTENT_KINDS:
                     self.content.setdefault(_base(f.flow), f"carries run data ({f.kind}: "
                                             f"{', '.join(f.samples) or f.run_id or 'identifiers'})")
+                elif f.kind == DECODE_LIMIT:    # never clean when blind: what it hides does not leave
+                    self.content.setdefault(_base(f.flow), f"the rig could not examine all it sent "
+                                            f"({f.detail.get('where') or f.kind})")
             ready = [h for h in self.held if h.arrived <= self.last_flush and h.t <= watermark]
             self.held = [h for h in self.held if h not in ready]
             self.last_flush = now
             for h in ready:
-                reason = self.content.get(h.flow, "")
-                if not reason and self.allow and h.host and not self.allow.allows(h.host):
-                    reason = f"unlisted destination {h.host}"
+                reason = self.content.get(h.flow, "") or self._unlisted(book.current_flow(h.flow))
                 if reason:
                     self.blocked.setdefault(h.flow, reason)
                 self._answer(h.conn, h.qid, not reason, reason)
+            # a reason may quote a name the instrument chose: the store gets it as any finding's text
+            fresh = [flow for flow in self.blocked if flow not in self.shown]
+            for flow, shown in zip(fresh, book.redacted([self.blocked[flow] for flow in fresh]), strict=True):
+                self.shown[flow] = shown
             marked = {id(f) for f in findings}
-            for flow, reason in self.blocked.items():
+            for flow in self.shown:
                 for f in self.findings.get(flow, {}).values():
+                    # a finding over several flows says why its own was blocked, else its first listed
+                    reason = next(self.shown[n] for n in map(_base, (f.flow, *f.detail.get("flows", {})))
+                                  if n in self.shown)
                     if f.detail.get("blocked") != reason:
                         f.detail["blocked"] = reason
                         if id(f) not in marked:   # written again, now saying so
                             findings.append(f)
                             marked.add(id(f))
 
+    def _unlisted(self, info: FlowInfo | None) -> str:
+        """Why the allow-list does not allow the flow a held request is on ("" when it does)."""
+        if not self.allow:
+            return ""
+        if info is None:     # never fed, or folded away: unjudged never passes
+            return "the rig has no record of its connection"
+        judged = self.allow.judge(info)
+        if judged.allowed:
+            return ""
+        if judged.unverified:
+            return f"nobody the rig trusts vouched for {info.dst} as {', '.join(judged.claimed)}"
+        return f"unlisted destination {judged.name}"
+
     def close(self) -> None:
         self.closed = True
         with self.lock:
-            for h in self.held:     # the session ends: nothing unjudged passes
-                self._answer(h.conn, h.qid, False, "the session ended before it was judged")
+            for h in self.held:     # the session ends: nothing unjudged passes (its last findings say so)
+                self.blocked.setdefault(h.flow, ENDED)
+                self._answer(h.conn, h.qid, False, ENDED)
             self.held.clear()
         if self.sock is not None:
             self.sock.close()

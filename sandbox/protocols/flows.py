@@ -206,6 +206,11 @@ class Dissector:
                 self.inner.append(self.last)
         self.last, self.last_direction = last, direction
 
+    def current(self, fid: str) -> FlowInfo | None:
+        """The flow on the books under a 4-tuple's name now: its latest reuse (``fid #n``), else ``fid``."""
+        n = self._reused.get(fid)
+        return (self.flows.get(f"{fid} #{n}") if n is not None else None) or self.flows.get(fid)
+
     def tick(self, now: float) -> Items:
         """Advance the clock to capture time ``now`` with no packet: flows idle long enough hand
         over what they held back, idle flows close.  A live tap calls it while the instrument is

@@ -20,6 +20,7 @@ from concurrent import futures
 from pathlib import Path
 
 from tests.hw.net.servers import Pki, Received, https_sink, server_context
+from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME
 
 LOCK = threading.Lock()
 
@@ -92,8 +93,11 @@ def main(pki_dir: str, out: str) -> None:
     moto.start()
 
     def dns() -> None:
+        """The bench resolver: the cloud's name has its address (an empty AAAA answer), the rest NXDOMAIN."""
         import dns.message
         import dns.rcode
+        import dns.rdatatype
+        import dns.rrset
 
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("0.0.0.0", 53))
@@ -101,8 +105,13 @@ def main(pki_dir: str, out: str) -> None:
                 data, addr = s.recvfrom(4096)
                 note("dns", data)
                 try:
-                    reply = dns.message.make_response(dns.message.from_wire(data))
-                    reply.set_rcode(dns.rcode.NXDOMAIN)
+                    query = dns.message.from_wire(data)
+                    reply = dns.message.make_response(query)
+                    question = query.question[0] if query.question else None
+                    if question is None or question.name.to_text().lower().rstrip(".") != CLOUD_NAME:
+                        reply.set_rcode(dns.rcode.NXDOMAIN)
+                    elif question.rdtype == dns.rdatatype.A:
+                        reply.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", CLOUD_IP))
                     s.sendto(reply.to_wire(), addr)
                 except Exception:  # noqa: BLE001 - a bad query gets no answer
                     pass

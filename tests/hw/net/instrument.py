@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.hw.net.topology import OTHER_IP
+
 BASECALLS = Path("Data") / "Intensities" / "BaseCalls"
 
 
@@ -79,6 +81,36 @@ def raw_tls(run_dir: Path, ca: str, host: str) -> None:
         tls.sendall(gzip.decompress(fastq(run_dir, "PT9936"))[:60000])
 
 
+def status(run_dir: Path, ca: str, host: str, at: str = "") -> None:
+    """A small status report, no run data in it; ``at``: to this address, whatever DNS says of ``host``."""
+    pin = ["--resolve", f"{host}:443:{at}"] if at else []
+    subprocess.run(["curl", "-sS", "--fail", "--cacert", ca, "--max-time", "60", *pin, "-X", "POST",
+                    "--data-binary", '{"state": "idle"}', f"https://{host}/status"], check=True, capture_output=True)
+
+
+def status_elsewhere(run_dir: Path, ca: str, host: str) -> None:
+    """The status report under the cloud's name, to a server nobody's DNS answer names."""
+    status(run_dir, ca, host, OTHER_IP)
+
+
+def raw_status(run_dir: Path, ca: str, host: str, at: str = "") -> None:
+    """A line in raw TLS under the cloud's server name (to ``at`` when given, whatever DNS says); a cut
+    connection ends before the wait does."""
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((at or host, 9443), timeout=60) as s, ctx.wrap_socket(s, server_hostname=host) as tls:
+        tls.sendall(b"status=idle;run=none\n")      # no space: mitmproxy takes it for raw TCP, not HTTP
+        tls.settimeout(10)
+        try:
+            if not tls.recv(1):
+                raise ConnectionError("closed")
+        except TimeoutError:
+            pass        # still open: it went through
+
+
+def raw_status_elsewhere(run_dir: Path, ca: str, host: str) -> None:
+    raw_status(run_dir, ca, host, OTHER_IP)
+
+
 def dns_tunnel(run_dir: Path, ca: str, host: str) -> None:
     import dns.message
     import dns.query
@@ -119,7 +151,8 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
 
 
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
-             "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp}
+             "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
+             "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -1,15 +1,23 @@
-"""The --block judge: answers a held request only once the session has analysed it."""
+"""The --block judge: answers a held request only once the session has analysed it, by its flow's
+findings and by the allow-list's verdict on the flow as the analysis knows it."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
+from pathlib import Path
 
 from hw.net.judge import Judge, flow_name
+from sandbox.captures import open_capture
+from sandbox.captures.writer import PcapngWriter, TcpConversation
+from sandbox.engine import Engine
 from sandbox.model import Finding
+from sandbox.simulate import wire
+from sandbox.simulate.traffic import INSTRUMENT, Bench
 
-CLIENT, DST = ["10.0.0.2", 50000], ["10.0.0.9", 443]
+LIMS, LIMS_IP, OTHER_IP = "lims.lab.example", "198.51.100.10", "203.0.113.66"
 
 
 def ask(sock: socket.socket, **q) -> None:
@@ -30,41 +38,112 @@ def held(judge: Judge) -> int:
         return len(judge.held)
 
 
+def fed(tmp_path: Path, flows: list[tuple[str, int, str]]) -> Engine:
+    """An Engine fed a recording of TLS flows (address, source port, the server name each claims), the
+    bench resolver having answered the LIMS's name with its address first."""
+    pcap = tmp_path / "bench.pcapng"
+    with PcapngWriter(pcap) as w:
+        bench = Bench(w)
+        bench.resolve(LIMS, LIMS_IP)
+        for addr, sport, name in flows:
+            conv = TcpConversation(w, (INSTRUMENT, sport), (addr, 443), t0=bench.t)
+            conv.send(wire.client_hello(name, os.urandom(32), os.urandom(32)))
+            conv.send(wire.tls_record(wire.TLS_APPDATA, os.urandom(300)))
+            bench.t = conv.t
+    engine = Engine([])
+    for seg in open_capture(pcap):
+        engine.feed(seg)
+    return engine
+
+
+def question(op: str, qid: int, sport: int, addr: str = LIMS_IP, **q) -> dict:
+    return {"op": op, "id": qid, "client": [INSTRUMENT, sport], "dst": [addr, 443], "t": 100.0, **q}
+
+
+def served(judge: Judge, path: Path):
+    judge.listen(path)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(path))
+    return s, s.makefile("rb")
+
+
+def wait_held(judge: Judge, n: int) -> None:
+    deadline = time.monotonic() + 30
+    while held(judge) < n:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
 def test_a_request_is_judged_after_the_flush_that_follows_it_and_its_findings_say_blocked(tmp_path):
-    judge = Judge(["cloud.example"])
-    judge.listen(tmp_path / "j.sock")
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(tmp_path / "j.sock"))
-        f = s.makefile("rb")
-        ask(s, op="request", id=1, client=CLIENT, dst=DST, host="cloud.example", t=100.0)
-        ask(s, op="request", id=2, client=["10.0.0.2", 50002], dst=DST, host="cloud.example", t=100.0)
-        deadline = time.monotonic() + 30
-        while held(judge) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        judge.on_findings([], 99.0)                   # not analysed that far yet
+    engine = fed(tmp_path, [(LIMS_IP, 50000, LIMS), (LIMS_IP, 50002, LIMS)])
+    judge = Judge([LIMS])
+    s, f = served(judge, tmp_path / "j.sock")
+    with s:
+        ask(s, **question("request", 1, 50000))
+        ask(s, **question("request", 2, 50002))
+        wait_held(judge, 2)
+        judge.on_findings([], 101.0, engine)          # the flush they arrived before: not analysed yet
+        judge.on_findings([], 99.0, engine)           # not analysed that far yet
         assert held(judge) == 2
-        leak = finding("run-bytes", flow_name(CLIENT, DST) + " #2", samples=["S1"])
+        leak = finding("run-bytes", flow_name([INSTRUMENT, 50000], [LIMS_IP, 443]) + " #2", samples=["S1"])
         flushed = [leak]
-        judge.on_findings(flushed, 101.0)     # the first flush after they arrived: analysed now
+        judge.on_findings(flushed, 101.0, engine)     # analysed now
         answers = sorted((answer(f), answer(f)), key=lambda a: a["id"])
         assert answers[0]["allow"] is False and "carries run data" in answers[0]["reason"]
         assert answers[1]["allow"] is True
         assert leak.detail["blocked"].startswith("carries run data")
-        ask(s, op="connect", id=3, client=CLIENT, dst=DST, sni="evil.example", host="10.0.0.9", t=1.0)
+        ask(s, **question("connect", 3, 50004, sni="evil.example", host=LIMS_IP))
         assert answer(f) == {"id": 3, "allow": False, "reason": "unlisted destination evil.example"}
-        ask(s, op="connect", id=4, client=CLIENT, dst=DST, sni="", host="10.0.0.9", t=1.0)
+        ask(s, **question("connect", 4, 50004, sni="", host=LIMS_IP))
         assert answer(f)["allow"] is False
-        ask(s, op="connect", id=5, client=CLIENT, dst=DST, sni="api.cloud.example", host="10.0.0.9", t=1.0)
+        ask(s, **question("connect", 5, 50004, sni="api." + LIMS, host=LIMS_IP))
         assert answer(f)["allow"] is True
         # regular mode: the proxy connects where it was asked, whatever server name the instrument sends
-        ask(s, op="connect", id=7, client=CLIENT, dst=DST, sni="api.cloud.example", host="evil.example", t=1.0)
+        ask(s, **question("connect", 7, 50004, sni="api." + LIMS, host="evil.example"))
         assert answer(f) == {"id": 7, "allow": False, "reason": "unlisted destination evil.example"}
-        ask(s, op="request", id=6, client=CLIENT, dst=DST, host="cloud.example", t=200.0)
-        while held(judge) < 1:
-            time.sleep(0.01)
+        ask(s, **question("request", 6, 50002, t=200.0))
+        wait_held(judge, 1)
         judge.close()                                  # the session ends: unjudged never passes
         assert answer(f) == {"id": 6, "allow": False, "reason": "the session ended before it was judged"}
+
+
+def test_a_request_under_an_allowed_name_to_an_address_nobody_vouched_for_is_refused(tmp_path):
+    """In transparent mode a connect can only take the server name at its word; the request on it
+    is judged by the flow as the analysis knows it: the LIMS's name at another address is refused."""
+    engine = fed(tmp_path, [(LIMS_IP, 50000, LIMS), (OTHER_IP, 50002, LIMS)])
+    judge = Judge([LIMS])
+    s, f = served(judge, tmp_path / "j.sock")
+    with s:
+        ask(s, **question("connect", 1, 50002, addr=OTHER_IP, sni=LIMS, host=OTHER_IP))
+        assert answer(f)["allow"] is True               # its word is all a connect has
+        ask(s, **question("request", 2, 50000))
+        ask(s, **question("request", 3, 50002, addr=OTHER_IP))
+        ask(s, **question("message", 4, 50009))          # a connection the analysis never saw
+        wait_held(judge, 3)
+        judge.on_findings([], 0.0, engine)
+        other = finding("destination", flow_name([INSTRUMENT, 50002], [OTHER_IP, 443]))
+        judge.on_findings([other], 101.0, engine)
+        answers = {a["id"]: a for a in (answer(f), answer(f), answer(f))}
+    assert answers[2] == {"id": 2, "allow": True, "reason": ""}
+    assert answers[3]["allow"] is False
+    assert answers[3]["reason"] == f"nobody the rig trusts vouched for {OTHER_IP} as {LIMS}"
+    assert answers[4] == {"id": 4, "allow": False, "reason": "the rig has no record of its connection"}
+    assert other.detail["blocked"] == answers[3]["reason"]
+
+
+def test_a_blocked_reason_quoting_the_instrument_s_name_reaches_findings_redacted(tmp_path):
+    read = "ACGTTGCAAGGCTTACGATCGGATCCATGCAAGTCCGATAGCTTGACCATGGATCCAGTTACGAT"
+    engine = fed(tmp_path, [])
+    judge = Judge([LIMS])
+    s, f = served(judge, tmp_path / "j.sock")
+    with s:
+        ask(s, **question("connect", 1, 50002, addr=OTHER_IP, sni=f"{read}.evil.example", host=OTHER_IP))
+        assert answer(f)["allow"] is False
+    refused = finding("sequence", flow_name([INSTRUMENT, 50002], [OTHER_IP, 443]))
+    judge.on_findings([refused], 101.0, engine)
+    shown = refused.detail["blocked"]
+    assert shown.startswith("unlisted destination ") and shown.endswith(".evil.example")
+    assert read[:20] not in shown
 
 
 def test_flow_names_follow_the_dissector():

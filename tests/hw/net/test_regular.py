@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,13 @@ def test_block_kills_the_upload_before_the_server_gets_it_and_lets_clean_request
         with pytest.raises(requests.RequestException):
             requests.post(f"https://localhost:{cloud_port}/upload", data=fastq, proxies=proxies, verify=ca,
                           timeout=60)
+        # the reads behind 64 MiB of zeros in one gzip stream: past the decoding limit, so the rig
+        # cannot say what it holds, and under --block what it cannot examine does not leave
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)
+        bomb = z.compress(bytes(64 << 20)) + z.compress(gzip.decompress(fastq)) + z.flush()
+        with pytest.raises(requests.RequestException):
+            requests.post(f"https://localhost:{cloud_port}/backup", data=bomb, proxies=proxies, verify=ca,
+                          timeout=60)
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
@@ -119,6 +127,9 @@ def test_block_kills_the_upload_before_the_server_gets_it_and_lets_clean_request
     live = json.loads(report.read_text())
     leaks = [f for f in live["findings"] if f["kind"] in ("run-bytes", "sequence")]
     assert leaks and all("carries run data" in f["detail"].get("blocked", "") for f in leaks)
+    (limit,) = [f for f in live["findings"] if f["kind"] == "decode-limit"]
+    assert limit["detail"]["blocked"].startswith("the rig could not examine all it sent")
+    assert live["verdict"] == "leak"
     code, again = replay(rec / "net.pcapng", run_dir, tmp_path, *ALLOW)
     assert code == 1
     assert essence(live) == essence(again)

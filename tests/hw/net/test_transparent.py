@@ -28,7 +28,7 @@ from tests.hw.net.rig import (
     sandbox,
     wait_for,
 )
-from tests.hw.net.topology import CLOUD_NAME, RIG_IN_IP, bench
+from tests.hw.net.topology import CLOUD_NAME, OTHER_IP, RIG_IN_IP, bench
 
 pytestmark = pytest.mark.e2e
 ALLOW = [CLOUD_NAME, "10.231.2.0/24", RIG_IN_IP]
@@ -99,6 +99,11 @@ def test_block_keeps_the_run_data_from_the_cloud(demo, topo, tmp_path):
         for scenario in ("curl", "chunked-gzip", "s3", "grpc", "websocket"):
             done = client(b, tmp_path, demo, scenario)
             assert done.returncode == 3, f"{scenario} was not cut: {done.stdout} {done.stderr[-1500:]}"
+        # raw TCP in TLS: its messages are held as requests are (the client cannot tell a cut from an
+        # end: what the server got says it, and the finding)
+        client(b, tmp_path, demo, "raw-tls")
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE flow LIKE '%:9443' AND kind = 'run-bytes' "
+                                  "AND detail LIKE '%carries run data%'"), "the raw stream judged", proc)
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
@@ -107,7 +112,34 @@ def test_block_keeps_the_run_data_from_the_cloud(demo, topo, tmp_path):
     live = json.loads(report.read_text())
     leaks = [f for f in live["findings"] if f["kind"] in ("run-bytes", "sequence")]
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
+    assert any(f["chain"][-1] == "tls" and f["flow"].endswith(":9443") for f in leaks)
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert essence(live) == essence(again)
+
+
+def test_block_refuses_the_cloud_s_name_at_an_address_nobody_vouched_for(demo, topo, tmp_path):
+    """A connect in transparent mode has only the instrument's word for its server name.  The request
+    or message on it waits for the analysis, which knows the bench resolver's answers: the cloud's
+    name at the address it was given passes, the same name at another address is cut before that
+    server gets a byte, and the finding is named by the address, unverified, blocked."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME])
+    try:
+        for scenario, code in (("status", 0), ("status-elsewhere", 3), ("raw-status", 0), ("raw-status-elsewhere", 3)):
+            done = client(b, tmp_path, demo, scenario)
+            assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+    finally:
+        _, err = end(proc)
+    got = [json.loads(line) for line in received.read_text().splitlines()]
+    assert [g["bytes"] for g in got if g["service"] == "https"] == [len(b'{"state": "idle"}')]   # the vouched one
+    # the line went to the cloud; the server elsewhere got a handshake, then nothing
+    assert [g["bytes"] for g in got if g["service"] == "raw-tls"] == [len(b"status=idle;run=none\n"), 0]
+    live = json.loads(report.read_text())
+    (elsewhere,) = [f for f in live["findings"] if f["kind"] == "destination" and f["destination"] == OTHER_IP]
+    assert elsewhere["detail"]["blocked"] == f"nobody the rig trusts vouched for {OTHER_IP} as {CLOUD_NAME}"
+    assert elsewhere["detail"]["flow_count"] == 2 and elsewhere["detail"]["unverified_names"] == [CLOUD_NAME]
+    assert not [f for f in live["findings"] if f["destination"] == CLOUD_NAME and f["severity"] != "info"]
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
     assert essence(live) == essence(again)
 
 

@@ -4,9 +4,11 @@
         ...
 
 The rig routes between the two links (ip_forward) and nothing else: its tap adds the redirect.
-Nothing leaves the machine: the namespaces have no link to the host.  Names resolve inside the
-instrument namespace through ``/etc/netns/<ns>/hosts`` and ``resolv.conf`` (``ip netns exec`` mounts
-them over /etc's), so no lookup leaves the bench.
+Nothing leaves the machine: the namespaces have no link to the host.  The instrument resolves names
+through the cloud's resolver (``tests.hw.net.cloud``), as on a lab network, so the rig sees the
+answers that vouch for the cloud's address: ``/etc/netns/<ns>/resolv.conf`` and ``hosts`` (``ip netns
+exec`` mounts them over /etc's) keep every lookup on the bench.  The cloud has a second address,
+``OTHER_IP``: a server nobody's DNS answer names.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 
 INSTRUMENT_IP, RIG_IN_IP, RIG_OUT_IP, CLOUD_IP = "10.231.1.2", "10.231.1.1", "10.231.2.1", "10.231.2.2"
+OTHER_IP = "10.231.2.3"
 CLOUD_NAME = "cloud.sbx.test"
 
 
@@ -66,11 +69,12 @@ def bench(prefix: str) -> Iterator[Bench]:
             _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
             _ip("-n", ns, "link", "set", dev, "up")
             _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", cloud, "addr", "add", f"{OTHER_IP}/24", "dev", d)
         _ip("-n", inst, "route", "add", "default", "via", RIG_IN_IP)
         _ip("-n", cloud, "route", "add", "default", "via", RIG_OUT_IP)
         subprocess.run(["ip", "netns", "exec", rig, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
         hosts.mkdir(parents=True, exist_ok=True)
-        (hosts / "hosts").write_text(f"127.0.0.1 localhost\n{CLOUD_IP} {CLOUD_NAME}\n")
+        (hosts / "hosts").write_text("127.0.0.1 localhost\n")
         (hosts / "resolv.conf").write_text(f"nameserver {CLOUD_IP}\n")   # lookups stay on the bench
         yield Bench(inst, rig, cloud, b)
     finally:
