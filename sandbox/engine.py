@@ -17,6 +17,7 @@ from sandbox.correlate.redact import Redactor
 from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols.flows import MAX_ACTIVE_FLOWS
+from sandbox.protocols.resolved import resolutions
 
 TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a run's progress
 # Capture-time seconds between judgements of the flows that changed (opaque volume, unlisted
@@ -130,6 +131,10 @@ class Engine:
     def redacted(self, strings: list[str]) -> list[str]:
         """``strings`` with any run data in them hidden, as the store may keep them."""
         return self._redactor.strings(strings)
+
+    def resolved(self, address: str) -> list[list[str]]:
+        """[name, resolver] pairs the DNS answers fed so far gave ``address`` (``sandbox.protocols.resolved``)."""
+        return resolutions(self.dissector.shared).of(address)
 
     def current_flow(self, name: str) -> FlowInfo | None:
         """The flow a live connection named ``name`` (no ``#n``) is now: what a ``--block`` judge weighs."""

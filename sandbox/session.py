@@ -57,6 +57,9 @@ class FlowBook(Protocol):
     def redacted(self, strings: list[str]) -> list[str]:
         """``strings`` as the store may keep them: no run data in them."""
 
+    def resolved(self, address: str) -> list[list[str]]:
+        """[name, resolver] pairs the DNS answers fed so far gave ``address``."""
+
 
 FindingsHook = Callable[[list[Finding], float, FlowBook], None]
 

@@ -335,7 +335,9 @@ class SandboxTap:
 
     async def _judge_connect(self, data) -> None:
         client, server = data.client, data.server
-        answer = await self.judge.ask({"op": "connect", "client": _address(client.peername),
+        answer = await self.judge.ask({"op": "connect", "mode": client.proxy_mode.type_name,
+                                       "transport": server.transport_protocol,
+                                       "client": _address(client.peername),
                                        "dst": _address(self._dst(client, server)),
                                        "sni": server.sni or client.sni or "",   # raw TCP in TLS: the client's
                                        "host": str(server.address[0]) if server.address else "", "t": time.time()})

@@ -29,15 +29,21 @@ from sandbox.model import Finding, FlowInfo
 from sandbox.session import FlowBook
 
 ENDED = "the session ended before it was judged"
+# Proxy modes where the instrument picks the address a connection goes to (the rest: the proxy
+# goes where it is asked, and the name it was asked for is the vouch).
+ADDRESS_MODES = ("transparent", "wireguard")
+DNS_PORT = 53
 # What makes a request carry run data: content evidence (any severity it has is at least medium).
 CONTENT_KINDS = ("run-bytes", "sequence", "identifier")
 
 
-def flow_name(client: list, dst: list) -> str:
-    """The Dissector's name of a TCP flow (instrument side first)."""
-    def fmt(ip: str, port: int) -> str:
+def flow_name(client: list, dst: list, transport: str = "tcp") -> str:
+    """The Dissector's name of a flow (instrument side first; DNS is one flow per client and resolver)."""
+    def fmt(ip: str, port: int | str) -> str:
         return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-    return f"tcp {fmt(*client)} > {fmt(*dst)}"
+    if transport == "udp" and int(dst[1]) == DNS_PORT:
+        return f"udp {fmt(client[0], '*')} > {fmt(*dst)}"
+    return f"{transport} {fmt(*client)} > {fmt(*dst)}"
 
 
 @dataclass
@@ -47,6 +53,7 @@ class _Held:
     flow: str
     t: float
     arrived: float
+    connect: tuple[list, list, list[str]] | None = None    # a connection: its ends and the names it gave
 
 
 class Judge:
@@ -87,19 +94,30 @@ class Judge:
                     continue
 
     def _question(self, conn: socket.socket, q: dict) -> None:
-        flow = flow_name(q["client"], q["dst"])
+        flow = flow_name(q["client"], q["dst"], q.get("transport", "tcp"))
+        if q["op"] == "connect" and q.get("transport") == "udp" and int(q["dst"][1]) == DNS_PORT \
+                and self.allow.trusts(q["dst"][0]):
+            # the bench's own resolver (WireGuard mode relays DNS): analysed, as everywhere, not held
+            self._answer(conn, q["id"], True, "")
+            return
         if q["op"] == "connect":
             # every name must be allowed: the server name the instrument sent and the host mitmproxy
-            # connects to (regular mode: what the instrument asked the proxy for); an address is
-            # judged by itself only when no name is given (its DNS answer is the session's to weigh)
+            # connects to (regular mode: what the instrument asked the proxy for, an address asked
+            # for judged by itself)
             given = [n for n in (q.get("sni"), q.get("host")) if n]
-            names = [n for n in given if not is_address(n)] or given
-            unlisted = [n for n in names if not self.allow.allows(n)] if self.allow else []
+            names = [n for n in given if not is_address(n)]
+            chosen = q.get("mode") in ADDRESS_MODES
+            unlisted = [n for n in names or ([] if chosen else given) if not self.allow.allows(n)] if self.allow else []
             if unlisted:
                 reason = f"unlisted destination {unlisted[0]}"
                 with self.lock:
                     self.blocked.setdefault(flow, reason)
                 self._answer(conn, q["id"], False, reason)
+            elif self.allow and chosen and not self.allow.allows(q["dst"][0]):
+                # the address is the instrument's choice: it waits for the DNS answers the session has
+                with self.lock:
+                    self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic(),
+                                           connect=(q["client"], q["dst"], names)))
             else:
                 self._answer(conn, q["id"], True, "")
             return
@@ -131,7 +149,8 @@ class Judge:
             self.held = [h for h in self.held if h not in ready]
             self.last_flush = now
             for h in ready:
-                reason = self.content.get(h.flow, "") or self._unlisted(book.current_flow(h.flow))
+                info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
+                reason = self.content.get(h.flow, "") or self._unlisted(info)
                 if reason:
                     self.blocked.setdefault(h.flow, reason)
                 self._answer(h.conn, h.qid, not reason, reason)
@@ -173,6 +192,16 @@ class Judge:
             self.held.clear()
         if self.sock is not None:
             self.sock.close()
+
+
+def _connecting(client: list, dst: list, names: list[str], book: FlowBook) -> FlowInfo:
+    """A connection mitmproxy is about to open, as a flow the allow-list can judge: the names it
+    was given and what the DNS answers the session has seen say of its address."""
+    info = FlowInfo(flow=flow_name(client, dst), channel="net", transport="tcp", src=str(client[0]),
+                    sport=int(client[1]), dst=str(dst[0]), dport=int(dst[1]), destination=str(dst[0]))
+    info.meta["names"] = [n for n in names if not is_address(n)]
+    info.meta["resolved"] = book.resolved(info.dst)
+    return info
 
 
 def _base(flow: str) -> str:

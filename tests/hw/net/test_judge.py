@@ -131,6 +131,26 @@ def test_a_request_under_an_allowed_name_to_an_address_nobody_vouched_for_is_ref
     assert other.detail["blocked"] == answers[3]["reason"]
 
 
+def test_a_connect_to_an_address_the_instrument_chose_waits_for_the_dns_answers(tmp_path):
+    """Transparent and WireGuard mode: the instrument picks the address, so a connect not listed by
+    address waits for the session, and passes only to an address vouched for an allowed name."""
+    engine = fed(tmp_path, [])
+    judge = Judge([LIMS])
+    s, f = served(judge, tmp_path / "j.sock")
+    with s:
+        for qid, addr, sni in ((1, LIMS_IP, LIMS), (2, OTHER_IP, LIMS), (3, LIMS_IP, ""), (4, OTHER_IP, "")):
+            ask(s, **question("connect", qid, 50000 + qid, addr=addr, sni=sni, host=addr, mode="transparent"))
+        ask(s, **question("connect", 5, 50005, addr=OTHER_IP, sni="evil.example", host=OTHER_IP, mode="wireguard"))
+        assert answer(f) == {"id": 5, "allow": False, "reason": "unlisted destination evil.example"}   # at once
+        wait_held(judge, 4)
+        judge.on_findings([], 0.0, engine)
+        judge.on_findings([], 101.0, engine)
+        answers = {a["id"]: a for a in (answer(f), answer(f), answer(f), answer(f))}
+    assert answers[1]["allow"] is True and answers[3]["allow"] is True
+    assert answers[2]["reason"] == f"nobody the rig trusts vouched for {OTHER_IP} as {LIMS}"
+    assert answers[4]["reason"] == f"unlisted destination {OTHER_IP}"
+
+
 def test_a_blocked_reason_quoting_the_instrument_s_name_reaches_findings_redacted(tmp_path):
     read = "ACGTTGCAAGGCTTACGATCGGATCCATGCAAGTCCGATAGCTTGACCATGGATCCAGTTACGAT"
     engine = fed(tmp_path, [])
@@ -146,5 +166,24 @@ def test_a_blocked_reason_quoting_the_instrument_s_name_reaches_findings_redacte
     assert read[:20] not in shown
 
 
+def test_dns_to_the_bench_resolver_is_not_held_an_unlisted_public_one_is_refused(tmp_path):
+    judge = Judge([LIMS])
+    s, f = served(judge, tmp_path / "j.sock")
+    with s:
+        ask(s, **question("connect", 1, 50001, addr="10.0.0.53", host="10.0.0.53", mode="wireguard",
+                          transport="udp", dst=["10.0.0.53", 53]))
+        assert answer(f) == {"id": 1, "allow": True, "reason": ""}
+        ask(s, **question("connect", 2, 50002, addr="9.9.9.9", host="9.9.9.9", mode="wireguard", transport="udp",
+                          dst=["9.9.9.9", 53]))
+        wait_held(judge, 1)       # a resolver off the bench: an address like any other, vouched or not
+        engine = fed(tmp_path, [])
+        judge.on_findings([], 0.0, engine)
+        judge.on_findings([], 101.0, engine)
+        assert answer(f) == {"id": 2, "allow": False, "reason": "unlisted destination 9.9.9.9"}
+    assert f"udp {INSTRUMENT}:* > 9.9.9.9:53" in judge.blocked
+
+
 def test_flow_names_follow_the_dissector():
     assert flow_name(["::1", 5], ["::2", 443]) == "tcp [::1]:5 > [::2]:443"
+    assert flow_name(["10.0.0.5", 5], ["10.0.0.1", 53], "udp") == "udp 10.0.0.5:* > 10.0.0.1:53"
+    assert flow_name(["10.0.0.5", 5], ["10.0.0.1", 9999], "udp") == "udp 10.0.0.5:5 > 10.0.0.1:9999"

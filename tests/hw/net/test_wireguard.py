@@ -13,6 +13,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,7 +35,7 @@ from tests.hw.net.rig import (
     sandbox,
     wait_for,
 )
-from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, RIG_IN_IP, bench
+from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, OTHER_IP, RIG_IN_IP, bench
 from tests.protocols.test_datagram_parsers_conformance import dissected, encrypted
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
@@ -68,16 +71,29 @@ def read_started(proc: subprocess.Popen) -> list[str]:
     pytest.fail(f"the rig printed no WireGuard config: {lines} {proc.communicate()[1][-2000:]}")
 
 
-def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(demo, tmp_path):
+@dataclass
+class WgRig:
+    proc: subprocess.Popen
+    rec: Path
+    db: Path
+    report: Path
+    received: Path                                           # what the cloud's servers got
+    run: Callable[[str], subprocess.CompletedProcess]       # an instrument scenario, through the tunnel
+    err: str = ""                                            # the rig's stderr, once it ended
+
+
+@contextmanager
+def wireguard_rig(tmp_path: Path, demo: Path, *extra: str, allow: list[str] = ALLOWED) -> Iterator[WgRig]:
+    """A bench whose instrument reaches the cloud (both its addresses) through a real WireGuard
+    tunnel to a rig in WireGuard mode; the rig is ended when the block ends."""
     with bench(f"sbx-wg-{os.getpid() % 100000}") as b, cloud_servers(b, tmp_path) as (pki, received):
         rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"
-        proc = None
-        daemon = None
+        proc = daemon = rig = None
         try:
             proc = sandbox("watch", "--run", str(demo), "--mode", "wireguard", "--netns", b.rig, "--iface", b.rig_iface,
                            "--listen", f"0.0.0.0:{PORT}", "--ca-dir", str(tmp_path / "ca"), "--upstream-ca",
                            str(pki.ca), "--record", str(rec), "--db", str(db), "--report", str(report),
-                           "--cache-dir", str(tmp_path / "cache"), "--allow", *ALLOWED)
+                           "--cache-dir", str(tmp_path / "cache"), "--allow", *allow, *extra)
             conf, address = client_config(read_started(proc))
             conf = re.sub(r"^Endpoint\s*=.*$", f"Endpoint = {RIG_IN_IP}:{PORT}", conf, flags=re.M)
             (tmp_path / "wg.conf").write_text(conf)
@@ -89,24 +105,39 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
             for cmd in (["wg", "setconf", TUNNEL, str(tmp_path / "wg.conf")],
                         ["ip", "addr", "add", address, "dev", TUNNEL],
                         ["ip", "link", "set", TUNNEL, "up"],
-                        ["ip", "route", "add", f"{CLOUD_IP}/32", "dev", TUNNEL]):   # the cloud through the tunnel
+                        ["ip", "route", "add", f"{CLOUD_IP}/32", "dev", TUNNEL],   # the cloud through the tunnel
+                        ["ip", "route", "add", f"{OTHER_IP}/32", "dev", TUNNEL]):
                 done = b.run(b.instrument, cmd)
                 assert done.returncode == 0, (cmd, done.stderr)
             wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", proc)
-            for scenario in ("curl", "websocket", "sftp", "dns", "udp"):
-                done = b.run(b.instrument, [sys.executable, "-m", "tests.hw.net.instrument", scenario, str(demo),
+
+            def run(scenario: str) -> subprocess.CompletedProcess:
+                return b.run(b.instrument, [sys.executable, "-m", "tests.hw.net.instrument", scenario, str(demo),
                                             str(tmp_path / "ca" / "mitmproxy-ca-cert.pem"), CLOUD_NAME],
                              timeout=WAIT_S, cwd=REPO)
-                assert done.returncode == 0, f"{scenario}: {done.stderr[-1500:]}"
+
+            rig = WgRig(proc, rec, db, report, received, run)
+            yield rig
             handshake = b.run(b.instrument, ["wg", "show", TUNNEL, "latest-handshakes"]).stdout.split()
             assert handshake and int(handshake[-1]) > 0          # a real WireGuard handshake with the rig
-            wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3"), "a live high finding", proc)
-            wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE kind = 'opaque-volume'"), "the SFTP upload", proc)
         finally:
             if daemon is not None:
                 stop(daemon)          # SIGTERM: wireguard-go removes its device and control socket
             if proc is not None:
                 _, err = end(proc)
+                if rig is not None:
+                    rig.err = err
+
+
+def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(demo, tmp_path):
+    with wireguard_rig(tmp_path, demo) as rig:
+        for scenario in ("curl", "websocket", "sftp", "dns", "udp"):
+            done = rig.run(scenario)
+            assert done.returncode == 0, f"{scenario}: {done.stderr[-1500:]}"
+        wait_for(lambda: rows(rig.db, "SELECT 1 FROM findings WHERE severity_rank >= 3"), "a live high finding", rig.proc)
+        wait_for(lambda: rows(rig.db, "SELECT 1 FROM findings WHERE kind = 'opaque-volume'"), "the SFTP upload",
+                 rig.proc)
+    proc, rec, report, received, err = rig.proc, rig.rec, rig.report, rig.received, rig.err
     assert proc.returncode == 1, err
     got = {json.loads(line)["service"] for line in received.read_text().splitlines()}
     assert {"https", "websocket", "sftp"} <= got                 # it all went through to the cloud
@@ -134,6 +165,27 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
     assert obs.chain == ("udp", "wireguard") and obs.destination == RIG_IN_IP
     assert obs.bytes_out > sum(json.loads(line)["bytes"] for line in received.read_text().splitlines())
     assert obs.detail["handshakes"] >= 1
+
+
+def test_block_through_the_tunnel_lets_the_vouched_cloud_have_its_status_and_nothing_else(demo, tmp_path):
+    """--block in WireGuard mode: the instrument picks the address inside the tunnel, so a connect
+    waits for the DNS answers mitmproxy relayed in it; run data to the cloud is cut, the cloud's
+    name at another address is refused, a status line to the cloud passes."""
+    with wireguard_rig(tmp_path, demo, "--block", allow=[CLOUD_NAME]) as rig:
+        for scenario, code in (("status", 0), ("raw-status", 0), ("curl", 3), ("status-elsewhere", 3),
+                               ("raw-status-elsewhere", 3)):
+            done = rig.run(scenario)
+            assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+    assert rig.proc.returncode == 1, rig.err
+    got = [json.loads(line) for line in rig.received.read_text().splitlines()]
+    assert [g["bytes"] for g in got if g["service"] in ("https", "raw-tls")] == [17, 21]     # the status lines
+    live = json.loads(rig.report.read_text())
+    (leak,) = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leak["detail"]["blocked"].startswith("carries run data")
+    (elsewhere,) = [f for f in live["findings"] if f["kind"] == "destination" and f["destination"] == OTHER_IP]
+    assert elsewhere["detail"]["blocked"] == f"nobody the rig trusts vouched for {OTHER_IP} as {CLOUD_NAME}"
+    code, again = replay(rig.rec / "feed" / "proxied.pcapng", demo, tmp_path, CLOUD_NAME)
+    assert essence(live) == essence(again)
 
 
 SINK = """
