@@ -1,17 +1,19 @@
-"""``--block``: the rig's verdicts on what the addon holds (a request, a message, a connection).
+"""``--block``: the rig's verdicts on what the addon holds (a connection, a request, a message).
 
 The addon asks over a local socket (one JSON line per question, answered by id).  A connection to
-a name the allow-list does not hold is refused at once.  A request or message is answered once the
-session has analysed it: the session calls ``on_findings`` after each store flush with the findings
-that changed, the capture time it has fed everything up to, and its flow table; a request recorded
-before the previous flush and older than that watermark has been seen by the correlator, so its
-flow's findings are final enough to judge.  It passes when its flow carries no run data, hit no
-decoding limit (what the rig could not examine might be run data), and the
-allow-list allows the flow as the analysis knows it: every name it claims listed, and its address
-vouched for one of them by a DNS answer or the rig's own proxy (``AllowList.judge``).  So a server
-name the instrument forged for another address, which a connect can only take at its word in
-transparent and WireGuard mode, is refused before any request on it leaves.  Findings on blocked
-flows say so (``detail["blocked"]``).
+a name the allow-list does not hold is refused at once.  Any other connection, and each request or
+message, is answered once the session has analysed it: the session calls ``on_findings`` after each
+store flush with the findings that changed, the capture time it has fed everything up to, and its
+Engine (``FlowBook``); a question asked before the previous flush and older than that watermark is
+about bytes the correlator has seen, so its flow's findings are final enough to judge.
+
+It passes when its flow carries no run data, hit no decoding limit (what the rig could not examine
+might be run data), and the allow-list allows the flow as the analysis knows it: every name it
+claims listed, and its address vouched for one of them by a DNS answer or the rig's own proxy
+(``AllowList.judge``).  So a CONNECT line or server name made of reads is refused before a proxy
+resolves it, and a server name the instrument forged for another address (transparent and
+WireGuard mode: it picks the address) is refused before that server sees a connection.  Findings
+on blocked flows say so (``detail["blocked"]``).
 """
 
 from __future__ import annotations
@@ -113,13 +115,13 @@ class Judge:
                 with self.lock:
                     self.blocked.setdefault(flow, reason)
                 self._answer(conn, q["id"], False, reason)
-            elif self.allow and chosen and not self.allow.allows(q["dst"][0]):
-                # the address is the instrument's choice: it waits for the DNS answers the session has
+            else:
+                # it waits for the analysis of what the instrument sent so far: a CONNECT line or a
+                # server name can carry run data (a proxy resolving the name would send it on), and
+                # where the instrument picks the address, the DNS answers the session has vouch for it
                 with self.lock:
                     self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic(),
-                                           connect=(q["client"], q["dst"], names)))
-            else:
-                self._answer(conn, q["id"], True, "")
+                                           connect=(q["client"], q["dst"], names) if chosen else None))
             return
         with self.lock:
             self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic()))

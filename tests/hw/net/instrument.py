@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.hw.net.topology import OTHER_IP
+from tests.hw.net.topology import OTHER_IP, RIG_IN_IP
 
 BASECALLS = Path("Data") / "Intensities" / "BaseCalls"
 
@@ -111,6 +111,21 @@ def raw_status_elsewhere(run_dir: Path, ca: str, host: str) -> None:
     raw_status(run_dir, ca, host, OTHER_IP)
 
 
+def proxy_name_of_reads(run_dir: Path, ca: str, host: str) -> None:
+    """Through the rig as an explicit proxy, a raw tunnel to a name under the cloud's made of a read:
+    the CONNECT line carries it, and a proxy that resolved the name would send it on to its resolver
+    (raw TCP in the tunnel: mitmproxy connects as soon as it sees it is no HTTP)."""
+    read = reads(run_dir, "PT9936", 1)[0][:180].lower()
+    name = ".".join([read[i:i + 60] for i in range(0, len(read), 60)] + [host])
+    with socket.create_connection((RIG_IN_IP, 8080), timeout=60) as s:
+        s.sendall(f"CONNECT {name}:9443 HTTP/1.1\r\nHost: {name}:9443\r\n\r\n".encode())
+        if not s.recv(4096).startswith(b"HTTP/1.1 200"):
+            raise ConnectionError("the proxy refused the tunnel")
+        s.sendall(b"status=idle;run=none\n")
+        if not s.recv(1):
+            raise ConnectionError("closed")
+
+
 def dns_tunnel(run_dir: Path, ca: str, host: str) -> None:
     import dns.message
     import dns.query
@@ -152,7 +167,8 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
 
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
              "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
-             "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere}
+             "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
+             "proxy-name-of-reads": proxy_name_of_reads}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.simulate import ensure_demo
+from tests.hw.net.instrument import reads
 from tests.hw.net.rig import (
     REPO,
     WAIT_S,
@@ -46,9 +47,9 @@ def topo(tmp_path):
         yield b, pki, received
 
 
-def rig(tmp_path: Path, b, pki, run_dir: Path, *extra: str, allow: list[str] = ALLOW):
+def rig(tmp_path: Path, b, pki, run_dir: Path, *extra: str, allow: list[str] = ALLOW, mode: str = "transparent"):
     rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"
-    proc = sandbox("watch", "--run", str(run_dir), "--mode", "transparent", "--netns", b.rig, "--iface", b.rig_iface,
+    proc = sandbox("watch", "--run", str(run_dir), "--mode", mode, "--netns", b.rig, "--iface", b.rig_iface,
                    "--listen", "0.0.0.0:8080", "--ca-dir", str(tmp_path / "ca"), "--upstream-ca", str(pki.ca),
                    "--record", str(rec), "--db", str(db), "--report", str(report), "--quiet",
                    "--cache-dir", str(tmp_path / "cache"), *(["--allow", *allow] if allow else []), *extra)
@@ -138,6 +139,29 @@ def test_block_refuses_the_cloud_s_name_at_an_address_nobody_vouched_for(demo, t
     assert elsewhere["detail"]["blocked"] == f"nobody the rig trusts vouched for {OTHER_IP} as {CLOUD_NAME}"
     assert elsewhere["detail"]["flow_count"] == 2 and elsewhere["detail"]["unverified_names"] == [CLOUD_NAME]
     assert not [f for f in live["findings"] if f["destination"] == CLOUD_NAME and f["severity"] != "info"]
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
+    assert essence(live) == essence(again)
+
+
+def test_block_keeps_a_name_made_of_reads_from_the_proxy_s_resolver(demo, topo, tmp_path):
+    """Regular mode on the bench: the instrument asks the rig's proxy for a name under the allowed
+    cloud's made of a read.  A proxy resolving it would hand the read to the resolver, so the connect
+    waits for the analysis, which finds the read in the CONNECT line: refused, never looked up."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME], mode="regular")
+    try:
+        done = client(b, tmp_path, demo, "proxy-name-of-reads")
+        assert done.returncode == 3, f"{done.stdout} {done.stderr[-1500:]}"
+    finally:
+        _, err = end(proc)
+    read = json.dumps(reads(demo, "PT9936", 1)[0][:20].lower()).strip('"').encode().hex()
+    lookups = [g["head"] for g in (json.loads(line) for line in received.read_text().splitlines())
+               if g["service"] == "dns"]
+    assert not [h for h in lookups if read in h], "the proxy looked up the name of reads"
+    live = json.loads(report.read_text())
+    (carried,) = [f for f in live["findings"] if f["kind"] in ("sequence", "run-bytes")]
+    assert carried["detail"]["blocked"].startswith("carries run data")
+    assert carried["chain"][1].startswith("http/1.1 CONNECT")
     code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
     assert essence(live) == essence(again)
 

@@ -6,8 +6,9 @@
 The rig routes between the two links (ip_forward) and nothing else: its tap adds the redirect.
 Nothing leaves the machine: the namespaces have no link to the host.  The instrument resolves names
 through the cloud's resolver (``tests.hw.net.cloud``), as on a lab network, so the rig sees the
-answers that vouch for the cloud's address: ``/etc/netns/<ns>/resolv.conf`` and ``hosts`` (``ip netns
-exec`` mounts them over /etc's) keep every lookup on the bench.  The cloud has a second address,
+answers that vouch for the cloud's address; the rig's own lookups (a proxy's) go there too:
+``/etc/netns/<ns>/resolv.conf`` and ``hosts`` (``ip netns exec`` mounts them over /etc's) keep every
+lookup on the bench.  The cloud has a second address,
 ``OTHER_IP``: a server nobody's DNS answer names.
 """
 
@@ -57,7 +58,7 @@ def bench(prefix: str) -> Iterator[Bench]:
     probe = subprocess.run(["ip", "netns", "add", inst], capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip(f"no network namespaces here: {probe.stderr.strip()}")
-    hosts = Path("/etc/netns") / inst
+    etcs = [Path("/etc/netns") / inst, Path("/etc/netns") / rig]
     try:
         _ip("netns", "add", rig)
         _ip("netns", "add", cloud)
@@ -73,11 +74,13 @@ def bench(prefix: str) -> Iterator[Bench]:
         _ip("-n", inst, "route", "add", "default", "via", RIG_IN_IP)
         _ip("-n", cloud, "route", "add", "default", "via", RIG_OUT_IP)
         subprocess.run(["ip", "netns", "exec", rig, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
-        hosts.mkdir(parents=True, exist_ok=True)
-        (hosts / "hosts").write_text("127.0.0.1 localhost\n")
-        (hosts / "resolv.conf").write_text(f"nameserver {CLOUD_IP}\n")   # lookups stay on the bench
+        for etc in etcs:      # lookups stay on the bench (the rig's too: a proxy resolves what it is asked)
+            etc.mkdir(parents=True, exist_ok=True)
+            (etc / "hosts").write_text("127.0.0.1 localhost\n")
+            (etc / "resolv.conf").write_text(f"nameserver {CLOUD_IP}\n")
         yield Bench(inst, rig, cloud, b)
     finally:
         for ns in names:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        shutil.rmtree(hosts, ignore_errors=True)
+        for etc in etcs:
+            shutil.rmtree(etc, ignore_errors=True)
