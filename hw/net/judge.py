@@ -22,6 +22,7 @@ import json
 import socket
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,9 @@ ENDED = "the session ended before it was judged"
 # goes where it is asked, and the name it was asked for is the vouch).
 ADDRESS_MODES = ("transparent", "wireguard")
 DNS_PORT = 53
+# Flows whose verdicts and findings the judge keeps: a flow forgotten was blocked, or carried run
+# data, longer ago than this many others were touched (its findings then lack ``detail["blocked"]``).
+MAX_FLOWS = 1 << 16
 # What makes a request carry run data: content evidence (any severity it has is at least medium).
 CONTENT_KINDS = ("run-bytes", "sequence", "identifier")
 
@@ -64,10 +68,14 @@ class Judge:
         self.sock: socket.socket | None = None
         self.lock = threading.Lock()
         self.held: list[_Held] = []
-        self.content: dict[str, str] = {}     # flow -> why its content may not leave (run data, unexamined)
-        self.blocked: dict[str, str] = {}     # flow -> why it was blocked
-        self.shown: dict[str, str] = {}       # flow -> that reason as findings say it (redacted)
-        self.findings: dict[str, dict[str, Finding]] = {}    # flow -> finding id -> its latest state
+        # per flow, the MAX_FLOWS touched last (a flood of refused connections costs no more): why
+        # its content may not leave (run data, unexamined); why it was blocked, and that reason as
+        # findings say it (redacted); its findings (id -> latest state)
+        self.content: OrderedDict[str, str] = OrderedDict()
+        self.blocked: OrderedDict[str, str] = OrderedDict()
+        self.shown: OrderedDict[str, str] = OrderedDict()
+        self.findings: OrderedDict[str, dict[str, Finding]] = OrderedDict()
+        self._unshown: list[str] = []         # flows blocked since the last flush
         self.last_flush = 0.0
         self.closed = False
 
@@ -113,7 +121,7 @@ class Judge:
             if unlisted:
                 reason = f"unlisted destination {unlisted[0]}"
                 with self.lock:
-                    self.blocked.setdefault(flow, reason)
+                    self._block(flow, reason)
                 self._answer(conn, q["id"], False, reason)
             else:
                 # it waits for the analysis of what the instrument sent so far: a CONNECT line or a
@@ -140,37 +148,51 @@ class Judge:
         with self.lock:
             for f in findings:
                 for name in (f.flow, *f.detail.get("flows", {})):
-                    self.findings.setdefault(_base(name), {})[f.id] = f
+                    _keep(self.findings, _base(name), {}, update=False)[f.id] = f
                 if f.kind in CONTENT_KINDS:
-                    self.content.setdefault(_base(f.flow), f"carries run data ({f.kind}: "
-                                            f"{', '.join(f.samples) or f.run_id or 'identifiers'})")
+                    _keep(self.content, _base(f.flow), f"carries run data ({f.kind}: "
+                          f"{', '.join(f.samples) or f.run_id or 'identifiers'})", update=False)
                 elif f.kind == DECODE_LIMIT:    # never clean when blind: what it hides does not leave
-                    self.content.setdefault(_base(f.flow), f"the rig could not examine all it sent "
-                                            f"({f.detail.get('where') or f.kind})")
-            ready = [h for h in self.held if h.arrived <= self.last_flush and h.t <= watermark]
-            self.held = [h for h in self.held if h not in ready]
+                    _keep(self.content, _base(f.flow), f"the rig could not examine all it sent "
+                          f"({f.detail.get('where') or f.kind})", update=False)
+            ready: list[_Held] = []
+            waiting: list[_Held] = []
+            for h in self.held:
+                (ready if h.arrived <= self.last_flush and h.t <= watermark else waiting).append(h)
+            self.held = waiting
             self.last_flush = now
             for h in ready:
                 info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
                 reason = self.content.get(h.flow, "") or self._unlisted(info)
                 if reason:
-                    self.blocked.setdefault(h.flow, reason)
+                    self._block(h.flow, reason)
                 self._answer(h.conn, h.qid, not reason, reason)
-            # a reason may quote a name the instrument chose: the store gets it as any finding's text
-            fresh = [flow for flow in self.blocked if flow not in self.shown]
-            for flow, shown in zip(fresh, book.redacted([self.blocked[flow] for flow in fresh]), strict=True):
-                self.shown[flow] = shown
-            marked = {id(f) for f in findings}
-            for flow in self.shown:
-                for f in self.findings.get(flow, {}).values():
-                    # a finding over several flows says why its own was blocked, else its first listed
-                    reason = next(self.shown[n] for n in map(_base, (f.flow, *f.detail.get("flows", {})))
-                                  if n in self.shown)
-                    if f.detail.get("blocked") != reason:
-                        f.detail["blocked"] = reason
-                        if id(f) not in marked:   # written again, now saying so
-                            findings.append(f)
-                            marked.add(id(f))
+            self._mark(findings, book)
+
+    def _block(self, flow: str, reason: str) -> None:
+        if flow not in self.blocked:
+            self._unshown.append(flow)
+        _keep(self.blocked, flow, reason, update=False)
+
+    def _mark(self, findings: list[Finding], book: FlowBook) -> None:
+        """Findings on blocked flows say why (``detail["blocked"]``): those of this flush, and the ones
+        already written for a flow blocked since the last (appended to ``findings``: written again)."""
+        fresh = [flow for flow in dict.fromkeys(self._unshown) if flow in self.blocked]
+        self._unshown.clear()
+        # a reason may quote a name the instrument chose: the store gets it as any finding's text
+        for flow, shown in zip(fresh, book.redacted([self.blocked[flow] for flow in fresh]), strict=True):
+            _keep(self.shown, flow, shown)
+        written = {id(f) for f in findings}
+        again = [f for flow in fresh for f in self.findings.get(flow, {}).values() if id(f) not in written]
+        for f in [*findings, *again]:
+            # a finding over several flows says why its own was blocked, else its first listed
+            reason = next((self.shown[n] for n in map(_base, (f.flow, *f.detail.get("flows", {})))
+                           if n in self.shown), None)
+            if reason is not None and f.detail.get("blocked") != reason:
+                f.detail["blocked"] = reason
+                if id(f) not in written:
+                    findings.append(f)
+                    written.add(id(f))
 
     def _unlisted(self, info: FlowInfo | None) -> str:
         """Why the allow-list does not allow the flow a held request is on ("" when it does)."""
@@ -189,7 +211,7 @@ class Judge:
         self.closed = True
         with self.lock:
             for h in self.held:     # the session ends: nothing unjudged passes (its last findings say so)
-                self.blocked.setdefault(h.flow, ENDED)
+                self._block(h.flow, ENDED)
                 self._answer(h.conn, h.qid, False, ENDED)
             self.held.clear()
         if self.sock is not None:
@@ -204,6 +226,17 @@ def _connecting(client: list, dst: list, names: list[str], book: FlowBook) -> Fl
     info.meta["names"] = [n for n in names if not is_address(n)]
     info.meta["resolved"] = book.resolved(info.dst)
     return info
+
+
+def _keep(book: OrderedDict, key: str, value, update: bool = True):
+    """``book[key]`` (set to ``value`` when new, or when ``update``), now the most recently touched;
+    the least recently touched goes past ``MAX_FLOWS``."""
+    if update or key not in book:
+        book[key] = value
+    book.move_to_end(key)
+    if len(book) > MAX_FLOWS:
+        book.popitem(last=False)
+    return book[key]
 
 
 def _base(flow: str) -> str:

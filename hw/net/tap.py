@@ -312,8 +312,10 @@ def add_arguments(parser) -> None:
                         help="long sessions: the raw recording rotates every MB megabytes (net_NNNNN_TIME.pcapng), "
                              "keeping the last FILES files when given")
     parser.add_argument("--block", action="store_true",
-                        help="hold each request until judged; kill flows that carry run data or go to unlisted "
-                             "destinations before the upstream gets the body")
+                        help="hold each connection, request and message until the analysis has judged it "
+                             "(about 0.5 s each); kill what carries run data, what the rig could not examine, "
+                             "and what goes to a destination not on the allow-list or to an address no trusted "
+                             "DNS answer gave for the allowed name it claims, before the upstream gets it")
 
 
 def parse_ring(text: str | None) -> tuple[int, int] | None:

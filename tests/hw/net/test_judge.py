@@ -188,6 +188,30 @@ def test_dns_to_the_bench_resolver_is_not_held_an_unlisted_public_one_is_refused
     assert f"udp {INSTRUMENT}:* > 9.9.9.9:53" in judge.blocked
 
 
+def test_a_flood_of_refused_connections_keeps_the_judge_bounded(tmp_path, monkeypatch):
+    """A flow's verdict is kept for the MAX_FLOWS flows touched last; a flush marks only what changed."""
+    import hw.net.judge as judge_module
+
+    monkeypatch.setattr(judge_module, "MAX_FLOWS", 100)
+    engine = fed(tmp_path, [])
+    judge = Judge([LIMS])
+    s, f = served(judge, tmp_path / "j.sock")
+    with s:
+        for n in range(500):
+            ask(s, **question("connect", n, 20000 + n, addr=OTHER_IP, sni="evil.example", host=OTHER_IP))
+        assert all(answer(f)["allow"] is False for _ in range(500))
+    last, first = (finding("destination", flow_name([INSTRUMENT, 20000 + n], [OTHER_IP, 443])) for n in (499, 0))
+    flushed = [last, first]
+    judge.on_findings(flushed, 101.0, engine)
+    assert len(judge.blocked) == len(judge.shown) == 100
+    assert last.detail["blocked"] == "unlisted destination evil.example"
+    assert "blocked" not in first.detail          # forgotten: its finding cannot say it any more
+    again: list[Finding] = []
+    judge.on_findings(again, 102.0, engine)
+    assert again == []                            # nothing changed: nothing written again
+    assert judge.findings and len(judge.findings) <= 100
+
+
 def test_flow_names_follow_the_dissector():
     assert flow_name(["::1", 5], ["::2", 443]) == "tcp [::1]:5 > [::2]:443"
     assert flow_name(["10.0.0.5", 5], ["10.0.0.1", 53], "udp") == "udp 10.0.0.5:* > 10.0.0.1:53"
