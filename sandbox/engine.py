@@ -136,6 +136,11 @@ class Engine:
         """[name, resolver] pairs the DNS answers fed so far gave ``address`` (``sandbox.protocols.resolved``)."""
         return resolutions(self.dissector.shared).of(address)
 
+    def settled(self, name: str) -> float | None:
+        """Capture time by which everything the flow ``name`` sent was handed to the analysis (its
+        parsers held nothing back), or None while it may hold bytes back (``Dissector.settled``)."""
+        return self.dissector.settled(name)
+
     def current_flow(self, name: str) -> FlowInfo | None:
         """The flow a live connection named ``name`` (no ``#n``) is now: what a ``--block`` judge weighs."""
         return self.dissector.current(name)

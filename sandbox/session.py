@@ -60,6 +60,10 @@ class FlowBook(Protocol):
     def resolved(self, address: str) -> list[list[str]]:
         """[name, resolver] pairs the DNS answers fed so far gave ``address``."""
 
+    def settled(self, name: str) -> float | None:
+        """Capture time by which all the flow ``name`` sent went to the analysis; None while its
+        parsers may hold bytes back (a raw stream's partial chunk waits for more, or for quiet)."""
+
 
 FindingsHook = Callable[[list[Finding], float, FlowBook], None]
 

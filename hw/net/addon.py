@@ -11,8 +11,8 @@ is one ``writev`` of the bytes mitmproxy holds, so the event loop pays a copy in
 nothing else (a disk that stalls slows the instrument down, nothing is lost).  Message lists
 mitmproxy keeps per connection are trimmed as they are recorded (multi-day runs).
 
-With ``sandbox_judge`` set (``sandbox watch --block``), each request, and each WebSocket or TCP
-message the instrument sends, is held until the rig has judged it, and killed (a message: dropped,
+With ``sandbox_judge`` set (``sandbox watch --block``), each request, and each WebSocket, TCP or
+(WireGuard mode) UDP message and DNS query the instrument sends, is held until the rig has judged it, and killed (a message: dropped,
 its connection closed) before the upstream receives it when it carries run data or goes where the
 bench may not; connections to unlisted names are refused in ``server_connect``.
 Without ``sandbox_feed`` the addon does nothing, so it loads anywhere.
@@ -104,6 +104,30 @@ class _Judge:
                 {"allow": False, "reason": "the rig's judge went away"}))
 
 
+class _DnsGate:
+    """Sees each DNS request before mitmproxy's own resolver does: in WireGuard mode that resolver
+    (10.0.0.53, the client config's) looks a name up in its ``dns_request`` hook, which runs before
+    a script's, so a query held there would already have gone out through the rig's resolver."""
+
+    name = "sandbox-dns-gate"
+
+    def __init__(self, tap: SandboxTap) -> None:
+        self.tap = tap
+
+    @classmethod
+    def install(cls, tap: SandboxTap) -> None:
+        addons = ctx.master.addons
+        if addons.get(cls.name) is not None:
+            return
+        gate = addons.register(cls(tap))
+        resolver = addons.get("dnsresolver")
+        chain = addons.chain
+        chain.insert(chain.index(resolver) if resolver in chain else 0, gate)
+
+    async def dns_request(self, flow) -> None:
+        await self.tap.gate_dns(flow)
+
+
 class SandboxTap:
     def __init__(self) -> None:
         self.feed: FeedWriter | None = None
@@ -112,6 +136,7 @@ class SandboxTap:
         self.msgs: dict[str, int] = {}           # flow id -> message number on its connection
         self.numbers = itertools.count(1)
         self.approved: set[str] = set()          # client ids with a request judged allowed
+        self.cut: set[str] = set()               # client ids whose connection a refused message closed
         self.resolve: dict[str, str] = {}        # name -> address (--set sandbox_resolve)
 
     def load(self, loader) -> None:
@@ -134,6 +159,8 @@ class SandboxTap:
                 return
         if ctx.options.sandbox_judge:
             self.judge = _Judge(ctx.options.sandbox_judge, asyncio.get_running_loop())
+        if self.feed is not None:
+            _DnsGate.install(self)
         if ctx.options.sandbox_ready:
             servers = ctx.master.addons.get("proxyserver").servers
             ready = Path(ctx.options.sandbox_ready)
@@ -197,6 +224,7 @@ class SandboxTap:
     def client_disconnected(self, client) -> None:
         number = self.conns.pop(client.id, None)
         self.approved.discard(client.id)
+        self.cut.discard(client.id)
         if number is not None and self.feed is not None:
             self.feed.close(number)
 
@@ -230,12 +258,13 @@ class SandboxTap:
         if self.judge is not None:
             await self._hold(flow)
 
-    async def _judged(self, flow, op: str) -> dict:
-        """The rig's verdict on what ``flow`` just sent (in the recordings already: writes are synchronous)."""
+    async def _judged(self, flow, op: str, raw: bool = False) -> dict:
+        """The rig's verdict on what ``flow`` just sent (in the recordings already: writes are
+        synchronous); ``raw``: bytes no protocol frames, which the analysis may hold back a while."""
         client = flow.client_conn
         dst = self._dst(client, flow.server_conn)
         return await self.judge.ask({"op": op, "client": _address(client.peername), "dst": _address(dst),
-                                     "t": time.time()})
+                                     "transport": client.transport_protocol, "raw": raw, "t": time.time()})
 
     async def _hold(self, flow: http.HTTPFlow) -> None:
         client = flow.client_conn
@@ -287,15 +316,25 @@ class SandboxTap:
             handler.close_connection(client)
 
     # -- UDP and DNS inside a tunnel (WireGuard): no other record has them ----------------------
-    def udp_message(self, flow) -> None:
+    async def udp_message(self, flow) -> None:
         if flow.messages and self._content_mode(flow.client_conn):
             m = flow.messages[-1]
             self._datagram(flow, m.from_client, m.content, m.timestamp)
+            if self.judge is not None and m.from_client:
+                await self._hold_message(flow, m)
             del flow.messages[:-KEEP_MESSAGES]
 
-    def dns_request(self, flow) -> None:
-        if self._content_mode(flow.client_conn):
-            self._datagram(flow, True, flow.request.packed, flow.request.timestamp)
+    async def gate_dns(self, flow) -> None:
+        """A DNS query the instrument sent (``_DnsGate``): recorded, then held for the judge under
+        --block; refused, it is killed (the instrument gets SERVFAIL, nobody looks the name up)."""
+        if not self._content_mode(flow.client_conn):
+            return
+        self._datagram(flow, True, flow.request.packed, flow.request.timestamp)
+        if self.judge is not None:
+            answer = await self._judged(flow, "message", raw=True)
+            if not answer.get("allow"):
+                log.warning(f"sandbox: blocked a DNS query: {answer.get('reason')}")
+                flow.kill()
 
     def dns_response(self, flow) -> None:
         if flow.response is not None and self._content_mode(flow.client_conn):
@@ -316,13 +355,23 @@ class SandboxTap:
             if conn is not None:
                 self._record("tcp", conn, m.from_client, m.content)
             if self.judge is not None and m.from_client:
-                # held like a request: mitmproxy relays it once this returns (its TCP layer awaits us)
-                answer = await self._judged(flow, "message")
-                if not answer.get("allow"):
-                    log.warning(f"sandbox: blocked a TCP message to {flow.server_conn.address}: {answer.get('reason')}")
-                    m.content = b""
-                    self._cut(flow.client_conn)
+                await self._hold_message(flow, m)
         del flow.messages[:-KEEP_MESSAGES]
+
+    async def _hold_message(self, flow, m) -> None:
+        """A TCP or UDP message held like a request: mitmproxy relays it once this returns (its layer
+        awaits us).  Refused, it is emptied and its connection closed; the messages queued behind it on
+        that connection are emptied without a question."""
+        client = flow.client_conn
+        if client.id not in self.cut:
+            answer = await self._judged(flow, "message", raw=True)
+            if answer.get("allow"):
+                return
+            log.warning(f"sandbox: blocked a {client.transport_protocol.upper()} message to "
+                        f"{flow.server_conn.address}: {answer.get('reason')}")
+            self.cut.add(client.id)
+            self._cut(client)
+        m.content = b""
 
     # -- policy ----------------------------------------------------------------------------------
     async def server_connect(self, data) -> None:

@@ -29,6 +29,8 @@ from pathlib import Path
 from sandbox.correlate.allow import AllowList, is_address
 from sandbox.decode.limits import DECODE_LIMIT
 from sandbox.model import Finding, FlowInfo
+from sandbox.protocols.flows import IDLE_FLUSH
+from sandbox.protocols.raw import RAW_FLUSH_SECONDS
 from sandbox.session import FlowBook
 
 ENDED = "the session ended before it was judged"
@@ -60,6 +62,8 @@ class _Held:
     t: float
     arrived: float
     connect: tuple[list, list, list[str]] | None = None    # a connection: its ends and the names it gave
+    raw: bool = False       # bytes no protocol frames: the analysis may hold them back a while
+    resolver: bool = False  # a DNS query to a resolver on the bench: judged by its content only
 
 
 class Judge:
@@ -105,9 +109,9 @@ class Judge:
 
     def _question(self, conn: socket.socket, q: dict) -> None:
         flow = flow_name(q["client"], q["dst"], q.get("transport", "tcp"))
-        if q["op"] == "connect" and q.get("transport") == "udp" and int(q["dst"][1]) == DNS_PORT \
-                and self.allow.trusts(q["dst"][0]):
-            # the bench's own resolver (WireGuard mode relays DNS): analysed, as everywhere, not held
+        resolver = q.get("transport") == "udp" and int(q["dst"][1]) == DNS_PORT and self.allow.trusts(q["dst"][0])
+        if q["op"] == "connect" and resolver:
+            # the bench's own resolver (WireGuard mode relays DNS): the queries are judged, not the way
             self._answer(conn, q["id"], True, "")
             return
         if q["op"] == "connect":
@@ -132,7 +136,8 @@ class Judge:
                                            connect=(q["client"], q["dst"], names) if chosen else None))
             return
         with self.lock:
-            self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic()))
+            self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic(), raw=bool(q.get("raw")),
+                                   resolver=resolver))
 
     @staticmethod
     def _answer(conn: socket.socket, qid: int, allow: bool, reason: str) -> None:
@@ -149,8 +154,9 @@ class Judge:
             for f in findings:
                 for name in (f.flow, *f.detail.get("flows", {})):
                     _keep(self.findings, _base(name), {}, update=False)[f.id] = f
-                if f.kind in CONTENT_KINDS:
-                    _keep(self.content, _base(f.flow), f"carries run data ({f.kind}: "
+                content = next((k for k in (f.kind, *f.evidence_kinds) if k in CONTENT_KINDS), None)
+                if content is not None:      # a DNS tunnel's finding holds the reads as its evidence
+                    _keep(self.content, _base(f.flow), f"carries run data ({content}: "
                           f"{', '.join(f.samples) or f.run_id or 'identifiers'})", update=False)
                 elif f.kind == DECODE_LIMIT:    # never clean when blind: what it hides does not leave
                     _keep(self.content, _base(f.flow), f"the rig could not examine all it sent "
@@ -158,12 +164,13 @@ class Judge:
             ready: list[_Held] = []
             waiting: list[_Held] = []
             for h in self.held:
-                (ready if h.arrived <= self.last_flush and h.t <= watermark else waiting).append(h)
+                (ready if h.arrived <= self.last_flush and h.t <= watermark and _handed_over(h, watermark, book)
+                 else waiting).append(h)
             self.held = waiting
             self.last_flush = now
             for h in ready:
                 info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
-                reason = self.content.get(h.flow, "") or self._unlisted(info)
+                reason = self.content.get(h.flow, "") or ("" if h.resolver else self._unlisted(info))
                 if reason:
                     self._block(h.flow, reason)
                 self._answer(h.conn, h.qid, not reason, reason)
@@ -216,6 +223,16 @@ class Judge:
             self.held.clear()
         if self.sock is not None:
             self.sock.close()
+
+
+def _handed_over(h: _Held, watermark: float, book: FlowBook) -> bool:
+    """Whether the analysis up to ``watermark`` has had all ``h`` is about.  A parser holds a raw
+    stream's partial chunk back until more comes or the flow goes quiet: the flow must have settled
+    (an idle flush handed it over) by the watermark, or be past the raw parser's own flush."""
+    if not h.raw:
+        return True     # a framed message (a request, a WebSocket message) goes over as it ends
+    settled = book.settled(h.flow)
+    return (settled is not None and settled <= watermark) or h.t + RAW_FLUSH_SECONDS + IDLE_FLUSH <= watermark
 
 
 def _connecting(client: list, dst: list, names: list[str], book: FlowBook) -> FlowInfo:

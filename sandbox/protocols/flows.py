@@ -154,6 +154,9 @@ class Dissector:
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
         self._reused: dict[str, int] = {}           # flow id -> last "#n" given to a reuse of it
+        # flow id -> (its last byte's time, the clock) at its last idle flush: what it held back
+        # went to the analysis then (``settled``); the flows flushed last, as many as may be active
+        self._settled: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._now = 0.0
         self._next_sweep = 0.0
         # flows that got bytes since their last idle flush, least recently active first
@@ -210,6 +213,13 @@ class Dissector:
         """The flow on the books under a 4-tuple's name now: its latest reuse (``fid #n``), else ``fid``."""
         n = self._reused.get(fid)
         return (self.flows.get(f"{fid} #{n}") if n is not None else None) or self.flows.get(fid)
+
+    def settled(self, fid: str) -> float | None:
+        """The clock at which the flow ``fid`` (its latest reuse) last handed the analysis what its
+        parsers held back (an idle flush), if it has had no byte since; else None."""
+        info = self.current(fid)
+        got = self._settled.get(info.flow) if info is not None else None
+        return got[1] if got is not None and info.t_last <= got[0] else None
 
     def tick(self, now: float) -> Items:
         """Advance the clock to capture time ``now`` with no packet: flows idle long enough hand
@@ -359,6 +369,11 @@ class Dissector:
             if flow.last > horizon:
                 break
             del dirty[key]
+            settled = self._settled
+            settled[flow.info.flow] = (flow.info.t_last, self._now)
+            settled.move_to_end(flow.info.flow)
+            if len(settled) > MAX_ACTIVE_FLOWS:
+                settled.popitem(last=False)
             for lane in list(flow.lanes.values()):
                 if not lane.decided:
                     if sum(len(lane.first[d]) for d in ("out", "in")) >= IDLE_DECIDE_MIN:

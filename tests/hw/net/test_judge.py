@@ -188,6 +188,32 @@ def test_dns_to_the_bench_resolver_is_not_held_an_unlisted_public_one_is_refused
     assert f"udp {INSTRUMENT}:* > 9.9.9.9:53" in judge.blocked
 
 
+def test_a_raw_message_waits_until_the_analysis_has_had_what_its_parser_held_back(tmp_path):
+    """A raw stream's partial chunk stays with its parser until more comes or the flow goes quiet: a
+    held raw message is judged once its flow has settled, not as soon as the watermark passes it
+    (before, a small datagram of reads passed before the analysis had seen it)."""
+    pcap = tmp_path / "raw.pcapng"
+    with PcapngWriter(pcap) as w:
+        conv = TcpConversation(w, (INSTRUMENT, 50001), (OTHER_IP, 9443), t0=100.0)
+        conv.send(b"status=idle;run=none\n")
+    engine = Engine([])
+    for seg in open_capture(pcap):
+        engine.feed(seg)
+    sent = conv.t
+    judge = Judge([OTHER_IP])
+    s, f = served(judge, tmp_path / "j.sock")
+    with s:
+        ask(s, **question("message", 1, 50001, addr=OTHER_IP, dst=[OTHER_IP, 9443], raw=True, t=sent))
+        wait_held(judge, 1)
+        judge.on_findings([], sent, engine)
+        engine.tick(sent + 0.1)
+        judge.on_findings([], sent + 0.1, engine)     # past it, but its bytes are still with the parser
+        assert held(judge) == 1 and engine.settled(flow_name([INSTRUMENT, 50001], [OTHER_IP, 9443])) is None
+        engine.tick(sent + 0.5)                       # quiet: the idle flush hands them over
+        judge.on_findings([], sent + 0.5, engine)
+        assert answer(f) == {"id": 1, "allow": True, "reason": ""}
+
+
 def test_a_flood_of_refused_connections_keeps_the_judge_bounded(tmp_path, monkeypatch):
     """A flow's verdict is kept for the MAX_FLOWS flows touched last; a flush marks only what changed."""
     import hw.net.judge as judge_module

@@ -106,7 +106,8 @@ def wireguard_rig(tmp_path: Path, demo: Path, *extra: str, allow: list[str] = AL
                         ["ip", "addr", "add", address, "dev", TUNNEL],
                         ["ip", "link", "set", TUNNEL, "up"],
                         ["ip", "route", "add", f"{CLOUD_IP}/32", "dev", TUNNEL],   # the cloud through the tunnel
-                        ["ip", "route", "add", f"{OTHER_IP}/32", "dev", TUNNEL]):
+                        ["ip", "route", "add", f"{OTHER_IP}/32", "dev", TUNNEL],
+                        ["ip", "route", "add", "10.0.0.53/32", "dev", TUNNEL]):        # mitmproxy's resolver
                 done = b.run(b.instrument, cmd)
                 assert done.returncode == 0, (cmd, done.stderr)
             wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", proc)
@@ -140,7 +141,7 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
     proc, rec, report, received, err = rig.proc, rig.rec, rig.report, rig.received, rig.err
     assert proc.returncode == 1, err
     got = {json.loads(line)["service"] for line in received.read_text().splitlines()}
-    assert {"https", "websocket", "sftp"} <= got                 # it all went through to the cloud
+    assert {"https", "websocket", "sftp", "udp"} <= got          # it all went through to the cloud
     live = json.loads(report.read_text())
     samples = {s for f in live["findings"] for s in f["samples"]}
     assert {"PT9936-T1", "PT9006-B1"} <= samples
@@ -169,19 +170,30 @@ def test_leaks_through_the_wireguard_tunnel_are_found_live_and_replay_the_same(d
 
 def test_block_through_the_tunnel_lets_the_vouched_cloud_have_its_status_and_nothing_else(demo, tmp_path):
     """--block in WireGuard mode: the instrument picks the address inside the tunnel, so a connect
-    waits for the DNS answers mitmproxy relayed in it; run data to the cloud is cut, the cloud's
-    name at another address is refused, a status line to the cloud passes."""
+    waits for the DNS answers mitmproxy relayed in it; run data to the cloud is cut (over HTTPS, in
+    plain UDP datagrams held as TCP messages are, in the names of DNS queries, relayed or looked up
+    by mitmproxy's own resolver), the cloud's name at another address is refused, a status line to
+    the cloud passes."""
     with wireguard_rig(tmp_path, demo, "--block", allow=[CLOUD_NAME]) as rig:
         for scenario, code in (("status", 0), ("raw-status", 0), ("curl", 3), ("status-elsewhere", 3),
-                               ("raw-status-elsewhere", 3)):
+                               ("raw-status-elsewhere", 3), ("udp", 0), ("dns", 0), ("dns-via-the-rig", 0)):
             done = rig.run(scenario)
             assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+        wait_for(lambda: rows(rig.db, "SELECT 1 FROM findings WHERE flow LIKE 'udp %:9999' "
+                                      "AND detail LIKE '%carries run data%'"), "the UDP reads judged", rig.proc)
     assert rig.proc.returncode == 1, rig.err
     got = [json.loads(line) for line in rig.received.read_text().splitlines()]
     assert [g["bytes"] for g in got if g["service"] in ("https", "raw-tls")] == [17, 21]     # the status lines
+    assert not sum(g["bytes"] for g in got if g["service"] == "udp")         # not a datagram of reads
+    # no query of reads (names of 150 hex digits) reached the resolver: neither relayed to it, nor
+    # looked up there by mitmproxy's own resolver
+    assert not [g for g in got if g["service"] == "dns" and g["bytes"] > 100]
     live = json.loads(rig.report.read_text())
-    (leak,) = [f for f in live["findings"] if f["kind"] == "run-bytes"]
-    assert leak["detail"]["blocked"].startswith("carries run data")
+    leaks = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    # curl's upload, the UDP reads, the DNS tunnel to the cloud's resolver and through mitmproxy's
+    assert sorted(f["flow"].split(" > ")[1] for f in leaks) == ["10.0.0.53:53", f"{CLOUD_IP}:443", f"{CLOUD_IP}:53",
+                                                               f"{CLOUD_IP}:9999"]
+    assert all(f["detail"]["blocked"].startswith("carries run data") for f in leaks)
     (elsewhere,) = [f for f in live["findings"] if f["kind"] == "destination" and f["destination"] == OTHER_IP]
     assert elsewhere["detail"]["blocked"] == f"nobody the rig trusts vouched for {OTHER_IP} as {CLOUD_NAME}"
     code, again = replay(rig.rec / "feed" / "proxied.pcapng", demo, tmp_path, CLOUD_NAME)
