@@ -5,7 +5,9 @@ a name the allow-list does not hold is refused at once.  Any other connection, a
 message, is answered once the session has analysed it: the session calls ``on_findings`` after each
 store flush with the findings that changed, the capture time it has fed everything up to, and its
 Engine (``FlowBook``); a question asked before the previous flush and older than that watermark is
-about bytes the correlator has seen, so its flow's findings are final enough to judge.
+about bytes the correlator has seen, so its flow's findings are final enough to judge.  Raw bytes
+(a TCP or UDP message no protocol frames, a DNS query) wait until their flow has also handed over
+what its parser held back (``FlowBook.settled``).
 
 It passes when its flow carries no run data, hit no decoding limit (what the rig could not examine
 might be run data), and the allow-list allows the flow as the analysis knows it: every name it
