@@ -4,8 +4,9 @@ rig holding each until judged, side by side in one run.
 Under ``--block`` a connect waits for the analysis of what the instrument sent so far, and so does
 each request (and each WebSocket or raw TCP message): a round trip through the recording, the
 session and the judge.  The unfavourable case is many small requests one after another, each
-waiting its turn: that is what this measures, on a new connection each (connect and request held)
-and on one kept-alive connection (the request held).
+waiting its turn: that is what this measures, on a new connection each and on one kept-alive
+connection.  (In regular mode mitmproxy connects upstream only once the request has passed, for
+that request: the connect is not held a second time.)
 
     .venv/bin/python benchmarks/block_latency.py [--requests 30]
 
@@ -94,7 +95,7 @@ def main() -> None:
                            cwd=ROOT, stdout=subprocess.DEVNULL)
     print(f"{args.requests} small HTTPS POSTs of each kind, one after another, through mitmproxy 11 alone and through "
           f"the rig with --block (regular mode, loopback); interleaved")
-    kinds = {"a new connection each (connect and request held)": None, "one kept-alive connection (request held)": 1}
+    kinds = {"a new connection each": None, "one kept-alive connection": 1}
     try:
         wait_port(port_alone, alone)
         started(db, rig)
