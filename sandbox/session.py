@@ -48,6 +48,8 @@ WRITER_DELAY_S = 0.3
 MAX_TAG = 80
 # Bytes of a live recording that must exist before it is opened (a pcapng section header).
 MIN_RECORDING_BYTES = 28
+
+
 class FlowBook(Protocol):
     """What a live tap that acts on findings may ask of the session's Engine (``Session.on_findings``)."""
 

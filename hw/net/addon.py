@@ -11,10 +11,10 @@ is one ``writev`` of the bytes mitmproxy holds, so the event loop pays a copy in
 nothing else (a disk that stalls slows the instrument down, nothing is lost).  Message lists
 mitmproxy keeps per connection are trimmed as they are recorded (multi-day runs).
 
-With ``sandbox_judge`` set (``sandbox watch --block``), each request, and each WebSocket, TCP or
-(WireGuard mode) UDP message and DNS query the instrument sends, is held until the rig has judged it, and killed (a message: dropped,
-its connection closed) before the upstream receives it when it carries run data or goes where the
-bench may not; connections to unlisted names are refused in ``server_connect``.
+With ``sandbox_judge`` set (``sandbox watch --block``), each connection, each request, and each
+WebSocket, TCP or (WireGuard mode) UDP message and DNS query the instrument sends is held until the
+rig has judged it, and killed (a message: dropped, its connection closed) before the upstream
+receives it when it carries run data or goes where the bench may not.
 Without ``sandbox_feed`` the addon does nothing, so it loads anywhere.
 """
 
