@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.net_tap import free_port, wait_port  # noqa: E402
+from benchmarks.net_tap import free_port, wait_port, wait_started  # noqa: E402
 from hw.net.ca import ensure_ca  # noqa: E402
 from hw.net.mitm import mitmdump  # noqa: E402
 from sandbox.simulate import ensure_demo  # noqa: E402
@@ -40,20 +39,6 @@ from tests.hw.net.servers import https_sink, make_pki  # noqa: E402
 
 WAIT_S = 300
 BODY = b'{"state": "idle", "temperature_c": 21.4, "flowcell": "loaded"}'
-
-
-def started(db: Path, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        try:
-            with sqlite3.connect(db) as c:
-                if c.execute("SELECT value FROM session WHERE key = 'live'").fetchall():
-                    return
-        except sqlite3.Error:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the rig did not start")
-        time.sleep(0.2)
 
 
 def timed(session: requests.Session | None, url: str, port: int, ca: Path) -> float:
@@ -98,7 +83,7 @@ def main() -> None:
     kinds = {"a new connection each": None, "one kept-alive connection": 1}
     try:
         wait_port(port_alone, alone)
-        started(db, rig)
+        wait_started(db, rig)
         for label, keep in kinds.items():
             sessions = {p: requests.Session() if keep else None for p in (port_alone, port_rig)}
             times: dict[int, list[float]] = {port_alone: [], port_rig: []}

@@ -113,6 +113,15 @@ def store_rows(db: Path, sql: str) -> list[tuple]:
         return []
 
 
+def wait_started(db: Path, rig: subprocess.Popen, timeout: float = 300) -> None:
+    """Until the rig's session is live in its store (exits when the rig ends or the wait is over)."""
+    deadline = time.monotonic() + timeout
+    while not store_rows(db, "SELECT value FROM session WHERE key = 'live'"):
+        if rig.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the rig did not start")
+        time.sleep(0.2)
+
+
 def finding_latency(db: Path, path_label: str, t_end: float) -> float:
     """Seconds from ``t_end`` to the first high finding whose chain names ``path_label``."""
     deadline = time.monotonic() + WAIT_S
@@ -260,11 +269,7 @@ def main() -> None:
         wait_port(port_alone, alone)
         for source in tap.start(records / "rec-only"):
             source.close()          # nothing analyses: the tap records only
-        deadline = time.monotonic() + 300
-        while not store_rows(db, "SELECT value FROM session WHERE key = 'live'"):
-            if rig.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the rig did not start")
-            time.sleep(0.2)
+        wait_started(db, rig)
         cpu_alone, cpu_tap, cpu_rig = [Cpu(alone.pid)], [Cpu(tap._mitm.pid), Cpu(tap._dumpcap.proc.pid),
                                                                       Cpu(tap._dumpcap.writer.pid)], [Cpu(rig.pid)]
         for i in range(args.rounds):
