@@ -25,7 +25,9 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sandbox.correlate.allow import AllowList, is_address
@@ -56,10 +58,13 @@ def flow_name(client: list, dst: list, transport: str = "tcp") -> str:
     return f"{transport} {fmt(*client)} > {fmt(*dst)}"
 
 
+# How a verdict reaches whoever asked: allowed, and why not.
+Reply = Callable[[bool, str], None]
+
+
 @dataclass
 class _Held:
-    qid: int
-    conn: socket.socket
+    reply: Reply
     flow: str
     t: float
     arrived: float
@@ -105,16 +110,19 @@ class Judge:
             for line in f:
                 try:
                     q = json.loads(line)
-                    self._question(conn, q)
+                    self.ask(q, partial(_answer, conn, q["id"]))
                 except (ValueError, KeyError, TypeError, OSError):
                     continue
 
-    def _question(self, conn: socket.socket, q: dict) -> None:
+    def ask(self, q: dict, reply: Reply) -> None:
+        """A question (the addon's JSON, or a held packet's): ``reply`` gets the verdict, now or after a
+        flush.  ``op``: connect, request or message; ``client``/``dst``: [address, port]; ``transport``;
+        ``raw``: bytes no protocol frames; ``t``: when they were sent (``time.time()``)."""
         flow = flow_name(q["client"], q["dst"], q.get("transport", "tcp"))
         resolver = q.get("transport") == "udp" and int(q["dst"][1]) == DNS_PORT and self.allow.trusts(q["dst"][0])
         if q["op"] == "connect" and resolver:
             # the bench's own resolver (WireGuard mode relays DNS): the queries are judged, not the way
-            self._answer(conn, q["id"], True, "")
+            reply(True, "")
             return
         if q["op"] == "connect":
             # every name must be allowed: the server name the instrument sent and the host mitmproxy
@@ -128,25 +136,18 @@ class Judge:
                 reason = f"unlisted destination {unlisted[0]}"
                 with self.lock:
                     self._block(flow, reason)
-                self._answer(conn, q["id"], False, reason)
+                reply(False, reason)
             else:
                 # it waits for the analysis of what the instrument sent so far: a CONNECT line or a
                 # server name can carry run data (a proxy resolving the name would send it on), and
                 # where the instrument picks the address, the DNS answers the session has vouch for it
                 with self.lock:
-                    self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic(),
+                    self.held.append(_Held(reply, flow, float(q["t"]), time.monotonic(),
                                            connect=(q["client"], q["dst"], names) if chosen else None))
             return
         with self.lock:
-            self.held.append(_Held(q["id"], conn, flow, float(q["t"]), time.monotonic(), raw=bool(q.get("raw")),
+            self.held.append(_Held(reply, flow, float(q["t"]), time.monotonic(), raw=bool(q.get("raw")),
                                    resolver=resolver))
-
-    @staticmethod
-    def _answer(conn: socket.socket, qid: int, allow: bool, reason: str) -> None:
-        try:
-            conn.sendall(json.dumps({"id": qid, "allow": allow, "reason": reason}).encode() + b"\n")
-        except OSError:
-            pass    # the addon went away: it fails closed by itself
 
     # -- the session's side --------------------------------------------------------------------
     def on_findings(self, findings: list[Finding], watermark: float, book: FlowBook) -> None:
@@ -175,7 +176,7 @@ class Judge:
                 reason = self.content.get(h.flow, "") or ("" if h.resolver else self._unlisted(info))
                 if reason:
                     self._block(h.flow, reason)
-                self._answer(h.conn, h.qid, not reason, reason)
+                h.reply(not reason, reason)
             self._mark(findings, book)
 
     def _block(self, flow: str, reason: str) -> None:
@@ -205,10 +206,10 @@ class Judge:
 
     def _unlisted(self, info: FlowInfo | None) -> str:
         """Why the allow-list does not allow the flow a held request is on ("" when it does)."""
-        if not self.allow:
-            return ""
         if info is None:     # never fed, or folded away: unjudged never passes
             return "the rig has no record of its connection"
+        if not self.allow:
+            return ""
         judged = self.allow.judge(info)
         if judged.allowed:
             return ""
@@ -221,10 +222,18 @@ class Judge:
         with self.lock:
             for h in self.held:     # the session ends: nothing unjudged passes (its last findings say so)
                 self._block(h.flow, ENDED)
-                self._answer(h.conn, h.qid, False, ENDED)
+                h.reply(False, ENDED)
             self.held.clear()
         if self.sock is not None:
             self.sock.close()
+
+
+def _answer(conn: socket.socket, qid: int, allow: bool, reason: str) -> None:
+    """The addon's verdict: one JSON line naming its question."""
+    try:
+        conn.sendall(json.dumps({"id": qid, "allow": allow, "reason": reason}).encode() + b"\n")
+    except OSError:
+        pass    # the addon went away: it fails closed by itself
 
 
 def _handed_over(h: _Held, watermark: float, book: FlowBook) -> bool:

@@ -136,6 +136,21 @@ def test_a_request_under_an_allowed_name_to_an_address_nobody_vouched_for_is_ref
     assert other.detail["blocked"] == answers[3]["reason"]
 
 
+def test_a_held_packet_is_answered_through_its_reply_and_an_unseen_flow_never_passes(tmp_path):
+    """The kernel queue asks in process (``Judge.ask``): the verdict goes to its reply.  A packet of a
+    flow the analysis never had is refused even when no allow-list is given: the recording must
+    have had it, so the rig would pass what it never examined."""
+    engine = fed(tmp_path, [(LIMS_IP, 50000, LIMS)])
+    judge = Judge([])
+    verdicts: dict[int, tuple[bool, str]] = {}
+    for qid, sport in ((1, 50000), (2, 50009)):
+        judge.ask(question("message", qid, sport, raw=True, t=90.0),
+                  lambda allow, reason, qid=qid: verdicts.__setitem__(qid, (allow, reason)))
+    judge.on_findings([], 0.0, engine)
+    judge.on_findings([], 101.0, engine)
+    assert verdicts == {1: (True, ""), 2: (False, "the rig has no record of its connection")}
+
+
 def test_a_connect_to_an_address_the_instrument_chose_waits_for_the_dns_answers(tmp_path):
     """Transparent and WireGuard mode: the instrument picks the address, so a connect not listed by
     address waits for the session, and passes only to an address vouched for an allowed name."""
