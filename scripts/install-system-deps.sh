@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
 # the hex-dump decoder's tests, headless chromium + driver, nftables for the network tap's transparent
-# mode, curl as a real client, dosfstools, mtools and exfatprogs for USB stick images, libusb-1.0 for pyusb's
-# device inventory, PostgreSQL for the fleet store's tests, which start a cluster of their own with
-# initdb/pg_ctl in a temp dir, wireguard-go and wg for a real WireGuard client).
+# mode and iptables for its --block packet queue, curl as a real client, dosfstools, mtools and exfatprogs
+# for USB stick images, libusb-1.0 for pyusb's device inventory, PostgreSQL for the fleet store's tests,
+# which start a cluster of their own with initdb/pg_ctl in a temp dir, wireguard-go and wg for a real
+# WireGuard client).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -24,6 +25,8 @@ PATH="$PATH:/usr/sbin:/sbin"
 command -v mkfs.fat    >/dev/null 2>&1 || need+=(dosfstools)
 command -v mcopy       >/dev/null 2>&1 || need+=(mtools)
 command -v mkfs.exfat  >/dev/null 2>&1 || need+=(exfatprogs)
+# transparent --block holds the instrument's UDP with iptables' NFQUEUE target (see hw/net/nft.py)
+command -v iptables    >/dev/null 2>&1 || need+=(iptables)
 # pyusb's backend: the USB tap lists the devices present through libusb-1.0 (sysfs without it)
 case "$(ldconfig -p 2>/dev/null)" in *libusb-1.0.so*) ;; *) need+=(libusb-1.0-0) ;; esac
 # a real WireGuard client for the WireGuard-mode tests: userspace (a TUN device), configured by wg;

@@ -1,4 +1,4 @@
-"""Transparent mode's nftables rules: the instrument's TCP goes to mitmproxy; always torn down.
+"""Transparent mode's netfilter rules: the instrument's TCP goes to mitmproxy; always torn down.
 
 QUIC cannot go through mitmproxy in transparent mode, and forwarded as it is, HTTP/3 would carry data
 past the proxy encrypted with keys the rig never sees.  So it is refused (ICMP port unreachable, as a
@@ -7,8 +7,16 @@ Refused are UDP 443 and a QUIC long header (an Initial: the handshake) on any po
 server can announce HTTP/3 on any port (Alt-Svc).  The refused Initials are still in the recording.
 Other UDP (DNS, NTP, ...) is forwarded and recorded as before.
 
-One table of our own (``sbx_tap_<pid>``), so nothing else's rules are touched and teardown is one
-``delete table``.  Run inside the namespace given (``ip netns exec``), else on this host.
+With ``--block`` (``Redirect(hold=True)`` and ``HoldRules``) nothing the rig cannot judge leaves:
+the instrument's other UDP, its ICMP echo requests, and DNS it sends to the rig itself wait in a
+kernel queue for the judge (``hw.net.nfqueue``), and IP protocols the analysis cannot open (GRE,
+ESP, SCTP, ...) are dropped; what it sent is in the recording all the same.  The queue rules are
+iptables' (``-j NFQUEUE``, through nf_tables' xtables compatibility): nftables' own ``queue``
+statement is a module many kernels (this project's CI's among them) are built without.
+
+One table of our own (``sbx_tap_<pid>``), and for the queue one chain of our own in iptables'
+``filter`` tables, so nothing else's rules are touched and teardown is one ``delete table`` and one
+chain.  Run inside the namespace given (``ip netns exec``), else on this host.
 """
 
 from __future__ import annotations
@@ -23,22 +31,27 @@ from sandbox.protocols.quic import IETF_VERSIONS
 
 
 class Redirect:
-    def __init__(self, iface: str, port: int, netns: str | None = None, table: str | None = None) -> None:
-        self.iface, self.port, self.netns = iface, port, netns
+    def __init__(self, iface: str, port: int, netns: str | None = None, table: str | None = None,
+                 hold: bool = False) -> None:
+        self.iface, self.port, self.netns, self.hold = iface, port, netns, hold
         self.table = table or f"sbx_tap_{os.getpid()}"
         self.installed = False
 
     def ruleset(self) -> str:
         versions = ", ".join(f"{v:#010x}" for v in IETF_VERSIONS)
+        # before iptables' filter chains (priority filter), where the queue rules are
+        unopened = (f"    iifname \"{self.iface}\" meta l4proto != {{ tcp, udp, icmp, ipv6-icmp }} drop\n"
+                    if self.hold else "")
         return (f"table inet {self.table} {{\n"
                 f"  chain prerouting {{\n"
                 f"    type nat hook prerouting priority dstnat; policy accept;\n"
                 f"    iifname \"{self.iface}\" meta l4proto tcp redirect to :{self.port}\n"
                 f"  }}\n"
-                f"  chain quic {{\n"
-                f"    type filter hook forward priority filter; policy accept;\n"
+                f"  chain forward {{\n"
+                f"    type filter hook forward priority filter - 10; policy accept;\n"
                 f"    iifname \"{self.iface}\" udp dport 443 reject\n"
                 f"    iifname \"{self.iface}\" udp dport != 53 @ih,0,2 3 @ih,8,32 {{ {versions} }} reject\n"
+                f"{unopened}"
                 f"  }}\n"
                 f"}}\n")
 
@@ -68,3 +81,54 @@ class Redirect:
         if self.installed:
             self._nft(["delete", "table", "inet", self.table])
             self.installed = False
+
+
+class HoldRules:
+    """``--block`` in transparent mode: the instrument's UDP and ICMP echo requests the rig forwards,
+    and DNS it sends to the rig, go to kernel queue ``queue`` (dropped while nobody reads it).
+    Installed before and removed after the redirect: its TCP is never routed past mitmproxy."""
+
+    TOOLS = (("iptables", "icmp --icmp-type echo-request", "ip"), ("ip6tables", "ipv6-icmp --icmpv6-type echo-request",
+                                                                   "ip6"))
+
+    def __init__(self, iface: str, queue: int, netns: str | None = None, chain: str | None = None) -> None:
+        self.iface, self.queue, self.netns = iface, queue, netns
+        self.chain = chain or f"SBX_HOLD_{os.getpid()}"
+        self.installed: list[tuple[str, str, bool]] = []     # (tool, family, whether its filter table was ours)
+
+    def _rules(self, echo: str) -> list[str]:
+        target = f"-j NFQUEUE --queue-num {self.queue}"
+        # TCP reaches this chain only once the redirect is gone (the session ending): dropped, not routed past
+        return [f"-A {self.chain} -p udp {target}", f"-A {self.chain} -p {echo} {target}",
+                f"-A {self.chain} -p tcp -j DROP",
+                f"-I FORWARD -i {self.iface} -j {self.chain}", f"-I INPUT -i {self.iface} -p udp --dport 53 {target}"]
+
+    def _run(self, args: list[str], script: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([*netns_prefix(self.netns), *args], input=script, capture_output=True, text=True,
+                              check=False)
+
+    def check(self) -> None:
+        missing = [tool for tool, _, _ in self.TOOLS if shutil.which(tool) is None]
+        if missing:
+            raise TapError(f"--block in transparent mode needs {missing[0]} to hold the instrument's UDP and pings "
+                           f"(Debian: apt-get install iptables)")
+
+    def install(self) -> None:
+        for tool, echo, family in self.TOOLS:
+            ours = self._run(["nft", "list", "table", family, "filter"]).returncode != 0
+            script = f"*filter\n:{self.chain} - [0:0]\n" + "\n".join(self._rules(echo)) + "\nCOMMIT\n"
+            res = self._run([f"{tool}-restore", "--noflush"], script)
+            if res.returncode != 0:
+                why = (res.stderr.strip().splitlines() or [f"{tool}-restore failed"])[0]
+                raise TapError(f"cannot hold the instrument's UDP on {self.iface} for --block: {why}")
+            self.installed.append((tool, family, ours))
+
+    def remove(self) -> None:
+        while self.installed:
+            tool, family, ours = self.installed.pop()
+            undo = [r.replace("-I ", "-D ", 1) for r in self._rules("") if r.startswith("-I ")]
+            self._run([f"{tool}-restore", "--noflush"], "*filter\n" + "\n".join(
+                [*undo, f"-F {self.chain}", f"-X {self.chain}"]) + "\nCOMMIT\n")
+            left = self._run([tool, "-S"]).stdout.split()
+            if ours and "-A" not in left and "-N" not in left:    # the table iptables made for us, empty again
+                self._run(["nft", "delete", "table", family, "filter"])
