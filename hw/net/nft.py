@@ -8,7 +8,8 @@ server can announce HTTP/3 on any port (Alt-Svc).  The refused Initials are stil
 Other UDP (DNS, NTP, ...) is forwarded and recorded as before.
 
 With ``--block`` (``Redirect(hold=True)`` and ``HoldRules``) nothing the rig cannot judge leaves:
-the instrument's other UDP, its ICMP echo requests, and DNS it sends to the rig itself wait in a
+the instrument's other UDP, its ICMP (echo and errors carry what their sender likes), and DNS it
+sends to the rig itself wait in a
 kernel queue for the judge (``hw.net.nfqueue``), and IP protocols the analysis cannot open (GRE,
 ESP, SCTP, ...) are dropped; what it sent is in the recording all the same.  The queue rules are
 iptables' (``-j NFQUEUE``, through nf_tables' xtables compatibility): nftables' own ``queue``
@@ -84,22 +85,21 @@ class Redirect:
 
 
 class HoldRules:
-    """``--block`` in transparent mode: the instrument's UDP and ICMP echo requests the rig forwards,
-    and DNS it sends to the rig, go to kernel queue ``queue`` (dropped while nobody reads it).
+    """``--block`` in transparent mode: the instrument's UDP and ICMP the rig forwards, and DNS it
+    sends to the rig, go to kernel queue ``queue`` (dropped while nobody reads it).
     Installed before and removed after the redirect: its TCP is never routed past mitmproxy."""
 
-    TOOLS = (("iptables", "icmp --icmp-type echo-request", "ip"), ("ip6tables", "ipv6-icmp --icmpv6-type echo-request",
-                                                                   "ip6"))
+    TOOLS = (("iptables", "icmp", "ip"), ("ip6tables", "ipv6-icmp", "ip6"))
 
     def __init__(self, iface: str, queue: int, netns: str | None = None, chain: str | None = None) -> None:
         self.iface, self.queue, self.netns = iface, queue, netns
         self.chain = chain or f"SBX_HOLD_{os.getpid()}"
         self.installed: list[tuple[str, str, bool]] = []     # (tool, family, whether its filter table was ours)
 
-    def _rules(self, echo: str) -> list[str]:
+    def _rules(self, icmp: str) -> list[str]:
         target = f"-j NFQUEUE --queue-num {self.queue}"
         # TCP reaches this chain only once the redirect is gone (the session ending): dropped, not routed past
-        return [f"-A {self.chain} -p udp {target}", f"-A {self.chain} -p {echo} {target}",
+        return [f"-A {self.chain} -p udp {target}", f"-A {self.chain} -p {icmp} {target}",
                 f"-A {self.chain} -p tcp -j DROP",
                 f"-I FORWARD -i {self.iface} -j {self.chain}", f"-I INPUT -i {self.iface} -p udp --dport 53 {target}"]
 
@@ -110,13 +110,13 @@ class HoldRules:
     def check(self) -> None:
         missing = [tool for tool, _, _ in self.TOOLS if shutil.which(tool) is None]
         if missing:
-            raise TapError(f"--block in transparent mode needs {missing[0]} to hold the instrument's UDP and pings "
+            raise TapError(f"--block in transparent mode needs {missing[0]} to hold the instrument's UDP and ICMP "
                            f"(Debian: apt-get install iptables)")
 
     def install(self) -> None:
-        for tool, echo, family in self.TOOLS:
+        for tool, icmp, family in self.TOOLS:
             ours = self._run(["nft", "list", "table", family, "filter"]).returncode != 0
-            script = f"*filter\n:{self.chain} - [0:0]\n" + "\n".join(self._rules(echo)) + "\nCOMMIT\n"
+            script = f"*filter\n:{self.chain} - [0:0]\n" + "\n".join(self._rules(icmp)) + "\nCOMMIT\n"
             res = self._run([f"{tool}-restore", "--noflush"], script)
             if res.returncode != 0:
                 why = (res.stderr.strip().splitlines() or [f"{tool}-restore failed"])[0]

@@ -216,12 +216,16 @@ class NetTap:
             self._redirect.install()
 
     def _held_packet(self, packet: QueuedPacket, verdict) -> None:
-        """A packet the kernel holds (``HoldRules``): judged as the flow the analysis names it by; what
-        no flow can be named from (headers cut short, a fragment) does not leave."""
+        """A packet the kernel holds (``HoldRules``): judged as the flow the analysis names it by; ICMP
+        control passes; what no flow can be named from (headers cut short, a fragment) does not leave."""
         t = time.time()
+        harmless = self._decoder.skipped.total()
         seg = self._decoder.decode(packet.ethertype, packet.payload, 0, t, 0)
         self._queued["held"] += 1
         if type(seg) is not Segment:
+            if self._decoder.skipped.total() > harmless:    # ICMP control: fixed fields, nothing to judge
+                verdict(True)
+                return
             self._queued["unreadable"] += 1
             verdict(False)
             return
@@ -249,7 +253,7 @@ class NetTap:
         """What this tap cannot see or changed, for the report's notes: a proxy sees only what is sent
         to it; the transparent redirect refuses QUIC."""
         if self.mode == "transparent":
-            held = (["network tap (transparent, --block): the instrument's UDP (its DNS included) and pings were held "
+            held = (["network tap (transparent, --block): the instrument's UDP (its DNS included) and ICMP were held "
                      "for the judge, other IP protocols (GRE, ESP, ...) dropped"] if self.judge is not None else [])
             return ["network tap (transparent): the instrument's QUIC was refused so that HTTP/3 falls back to TCP "
                     "through the proxy", *held]
@@ -372,7 +376,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--block", action="store_true",
                         help="hold each connection, request and message until the analysis has judged it "
                              "(about 0.5 s each; in transparent mode the instrument's UDP, DNS included, and "
-                             "pings too, in a kernel queue: needs iptables); kill what carries run data, what "
+                             "ICMP too, in a kernel queue: needs iptables); kill what carries run data, what "
                              "the rig could not examine, "
                              "and what goes to a destination not on the allow-list or to an address no trusted "
                              "DNS answer gave for the allowed name it claims, before the upstream gets it")

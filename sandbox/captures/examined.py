@@ -1,6 +1,7 @@
 """What the rig may leave unread: the protocols that carry no data, each with the reason.
 
-The rule: a frame is examined when its layers are peeled down to TCP, UDP or ICMP echo (and the
+The rule: a frame is examined when its layers are peeled down to TCP, UDP or an ICMP message with a
+body of the sender's choice (echo, errors: see ``sandbox.captures.ip``; and the
 app parsers take it from there).  A frame that stops at a protocol listed in ``NOT_DATA`` is
 harmless: the protocol is link or network control with fixed-size fields, never a channel for a
 file.  Any other frame we could not read (an unknown ethertype, IP protocol, link type, an
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from sandbox.captures import numbers as n
 
-ICMP_CONTROL = "ICMP errors and control: quote headers or carry fixed fields, no application data"
+ICMP_CONTROL = "ICMP control: discovery, timestamps, masks, MLD, or no body: fixed fields, no application data"
 WLAN_CONTROL = "802.11 control frames (ACK, RTS/CTS, block ack): no body"
 PPP_CONTROL = "PPP link, network and authentication control: negotiates options, carries no datagrams"
 CISCO_CONTROL = "Cisco link control (CDP, VTP, DTP, PVST+, UDLD): device and VLAN announcements"
@@ -41,7 +42,7 @@ NOT_DATA: dict[int, str] = {
     n.CISCO_SNAP | 0x010B: CISCO_CONTROL,
     n.CISCO_SNAP | 0x0111: CISCO_CONTROL,
     0x2000: CISCO_CONTROL,          # CDP in GRE (gre.proto 0x2000)
-    # IP protocols (ICMP echo is examined: it can carry anything)
+    # IP protocols (ICMP echo and errors are examined: they can carry anything)
     n.IP_PROTO | 1: ICMP_CONTROL,
     n.IP_PROTO | 58: ICMP_CONTROL,
     n.IP_PROTO | 2: "IGMP: multicast group membership",

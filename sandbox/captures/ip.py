@@ -1,5 +1,5 @@
 """The network layer: IPv4 and IPv6 (extension headers, fragments) and every tunnel that carries them,
-down to TCP/UDP ``Segment``s (and ICMP echo, which can carry anything).
+down to TCP/UDP ``Segment``s (and ICMP echo and errors, which can carry anything).
 
 ``decode`` starts at the protocol number a link module found and peels layers: IP itself, then
 whatever ``sandbox.captures.encaps`` registers (GRE, ERSPAN, VXLAN, Geneve, GTP-U, PPPoE, MPLS,
@@ -28,8 +28,15 @@ UDP = struct.Struct("!HHH")            # sport, dport, length
 ICMP_ECHO_HEADER = struct.Struct("!BBHHH")   # type, code, checksum, identifier, sequence
 PROTO_TCP, PROTO_UDP, PROTO_AH = 6, 17, 51
 PROTO_ICMP, PROTO_ICMPV6 = 1, 58
-# Echo request and reply (RFC 792, RFC 4443): the ICMP messages whose body is the sender's choice.
+# Echo request and reply (RFC 792, RFC 4443): one flow per identifier, request and reply alike.
 ICMP_ECHO = {PROTO_ICMP: frozenset((0, 8)), PROTO_ICMPV6: frozenset((128, 129))}
+# ICMP messages that carry fixed fields or stay on the link (router and neighbour discovery,
+# timestamps, address masks, MLD): control.  Any other one with a body is examined: an error
+# quotes "the packet it reports" as far as 576 (v6: 1280) bytes go, which its sender makes up at will.
+ICMP_CONTROL_TYPES = {PROTO_ICMP: frozenset((9, 10, 13, 14, 15, 16, 17, 18)),
+                      PROTO_ICMPV6: frozenset((130, 131, 132, 133, 134, 135, 136, 137, 141, 142, 143, 144, 145,
+                                               146, 147, 148, 149, 151, 152, 153))}
+ICMP_HEADER = 8              # type, code, checksum and the 4 bytes each type uses its own way
 # IPv6 extension headers we walk (hop-by-hop, routing, destination options, AH); 44 = fragment.
 V6_EXT = frozenset((0, 43, 60, 51))
 V6_FRAGMENT = 44
@@ -213,6 +220,10 @@ class IpDecoder:
             ident = ICMP_ECHO_HEADER.unpack_from(p)[3]   # one flow per identifier: request and reply alike
             return Segment(t, "net", "icmp", self.addr(src_raw), ident, self.addr(dst_raw), ident,
                            p[ICMP_ECHO_HEADER.size:], frame=frame)
+        if proto in ICMP_ECHO and len(p) > ICMP_HEADER and p[0] not in ICMP_CONTROL_TYPES[proto]:
+            # an error (or a type nobody registered): one flow per type between two hosts
+            return Segment(t, "net", "icmp", self.addr(src_raw), p[0], self.addr(dst_raw), p[0], p[ICMP_HEADER:],
+                           frame=frame)
         self._outer = (IP_PROTO | proto, src_raw, dst_raw)
         return IP_PROTO | proto, p, 0
 

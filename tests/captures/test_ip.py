@@ -9,7 +9,7 @@ from sandbox.captures.examined import NOT_DATA
 from sandbox.captures.fragments import MAX_PENDING, Fragments
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import ethernet as eth_link
-from sandbox.captures.numbers import IPV4, IPV6
+from sandbox.captures.numbers import IP_PROTO, IPV4, IPV6
 from sandbox.captures.writer import (
     PcapWriter,
     ethernet,
@@ -91,3 +91,28 @@ def test_malformed_packets_are_counted_as_not_examined_not_raised():
                               "IPv6 headers cut short": 1, "TCP headers cut short": 1}
     assert dec.unexamined_bytes["IPv4 headers malformed"] == 31
     assert dec.skipped == {NOT_DATA[0x0806]: 1}      # ARP carries nothing to examine
+
+
+def _icmp(kind: int, body: bytes, code: int = 0) -> bytes:
+    return struct.pack("!BBHI", kind, code, 0, 0) + body
+
+
+def test_an_icmp_error_is_examined_and_control_with_fixed_fields_is_not_data():
+    """An error quotes "the packet it reports", which its sender makes up at will: its body is a
+    Segment (one flow per type between two hosts), as echo's is; discovery, timestamps and an error
+    with no body carry nothing."""
+    quoted = b"\x45" + b"q" * 499
+    seg = IpDecoder().decode(IPV4, ip_packet("10.0.0.2", "203.0.113.9", 1, _icmp(3, quoted, code=3)), 0, 1.0, 1)
+    assert (seg.transport, seg.src, seg.sport, seg.dst, seg.dport, seg.data) == (
+        "icmp", "10.0.0.2", 3, "203.0.113.9", 3, quoted)
+    v6 = IpDecoder().decode(IPV6, ipv6("2001:db8::2", "2001:db8::9", 58, _icmp(1, quoted)), 0, 1.0, 1)
+    assert (v6.transport, v6.dport, v6.data) == ("icmp", 1, quoted)
+    unknown = IpDecoder().decode(IPV4, ip_packet("10.0.0.2", "203.0.113.9", 1, _icmp(42, b"x" * 64)), 0, 1.0, 1)
+    assert unknown.data == b"x" * 64                                   # a type nobody registered: examined
+    for proto, packet in ((1, _icmp(3, b"")), (1, _icmp(13, b"\0" * 12)), (1, _icmp(10, b"")),
+                          (58, _icmp(135, b"\0" * 16 + b"\x01\x01" + b"\0" * 6))):
+        decoder = IpDecoder()
+        frame = (ip_packet("10.0.0.2", "203.0.113.9", proto, packet) if proto == 1
+                 else ipv6("fe80::2", "fe80::1", proto, packet))
+        assert decoder.decode(IPV4 if proto == 1 else IPV6, frame, 0, 1.0, 1) is None
+        assert set(decoder.skipped) == {NOT_DATA[IP_PROTO | proto]} and not decoder.unexamined
