@@ -1,10 +1,10 @@
 """What the rig may leave unread: the protocols that carry no data, each with the reason.
 
-The rule: a frame is examined when its layers are peeled down to TCP, UDP or an ICMP message with a
-body of the sender's choice (echo, errors: see ``sandbox.captures.ip``; and the
-app parsers take it from there).  A frame that stops at a protocol listed in ``NOT_DATA`` is
-harmless: the protocol is link or network control with fixed-size fields, never a channel for a
-file.  Any other frame we could not read (an unknown ethertype, IP protocol, link type, an
+The rule: a frame is examined when its layers are peeled down to TCP, UDP, an ICMP message with a
+body of its sender's choice (echo, errors), or control that can leave the link (``sandbox.captures.ip``
+says which; the app parsers take it from there).  A frame that stops at a protocol listed in
+``NOT_DATA`` is harmless: the protocol is link or network control with fixed-size fields, or kept on
+the link, never a channel for a file.  Any other frame we could not read (an unknown ethertype, IP protocol, link type, an
 encrypted or aggregated 802.11 body, a truncated or malformed header) is *not examined*: it is
 counted with its bytes, and makes the verdict inconclusive, never clean.  So a protocol is
 trusted only by being listed here, with its reason; IPX, AppleTalk, SCTP or an ethertype nobody
@@ -42,11 +42,11 @@ NOT_DATA: dict[int, str] = {
     n.CISCO_SNAP | 0x010B: CISCO_CONTROL,
     n.CISCO_SNAP | 0x0111: CISCO_CONTROL,
     0x2000: CISCO_CONTROL,          # CDP in GRE (gre.proto 0x2000)
-    # IP protocols (ICMP echo and errors are examined: they can carry anything)
+    # IP protocols, when ``sandbox.captures.ip`` does not examine them (control within the link)
     n.IP_PROTO | 1: ICMP_CONTROL,
     n.IP_PROTO | 58: ICMP_CONTROL,
     n.IP_PROTO | 2: "IGMP: multicast group membership",
-    n.IP_PROTO | 59: "IPv6 no next header: nothing follows",
+    n.IP_PROTO | 59: "IPv6 no next header: nothing follows",      # anything that does is examined
     n.IP_PROTO | 88: "EIGRP: routing control",
     n.IP_PROTO | 89: "OSPF: routing control",
     n.IP_PROTO | 103: "PIM: multicast routing control",

@@ -1,5 +1,6 @@
 """The network layer: IPv4 and IPv6 (extension headers, fragments) and every tunnel that carries them,
-down to TCP/UDP ``Segment``s (and ICMP echo and errors, which can carry anything).
+down to TCP/UDP ``Segment``s (and ICMP and routing control that can carry anything out: transport
+"icmp" and "ip").
 
 ``decode`` starts at the protocol number a link module found and peels layers: IP itself, then
 whatever ``sandbox.captures.encaps`` registers (GRE, ERSPAN, VXLAN, Geneve, GTP-U, PPPoE, MPLS,
@@ -30,13 +31,21 @@ PROTO_TCP, PROTO_UDP, PROTO_AH = 6, 17, 51
 PROTO_ICMP, PROTO_ICMPV6 = 1, 58
 # Echo request and reply (RFC 792, RFC 4443): one flow per identifier, request and reply alike.
 ICMP_ECHO = {PROTO_ICMP: frozenset((0, 8)), PROTO_ICMPV6: frozenset((128, 129))}
-# ICMP messages that carry fixed fields or stay on the link (router and neighbour discovery,
-# timestamps, address masks, MLD): control.  Any other one with a body is examined: an error
-# quotes "the packet it reports" as far as 576 (v6: 1280) bytes go, which its sender makes up at will.
+# ICMP control: router and neighbour discovery, MLD (link-scoped), timestamps, information and
+# address masks (fixed fields: their size in bytes after the 8-byte header).  Harmless sent within
+# the link (``_link_scoped``) or no longer than its fixed fields; any other ICMP message with a body
+# is examined: an error quotes "the packet it reports" as far as 576 (v6: 1280) bytes go, which its
+# sender makes up at will.
 ICMP_CONTROL_TYPES = {PROTO_ICMP: frozenset((9, 10, 13, 14, 15, 16, 17, 18)),
                       PROTO_ICMPV6: frozenset((130, 131, 132, 133, 134, 135, 136, 137, 141, 142, 143, 144, 145,
                                                146, 147, 148, 149, 151, 152, 153))}
+ICMP_FIXED = {13: 12, 14: 12, 15: 0, 16: 0, 17: 4, 18: 4, 10: 0}
 ICMP_HEADER = 8              # type, code, checksum and the 4 bytes each type uses its own way
+# Routing and group control (IGMP, EIGRP, OSPF, PIM, VRRP): harmless within the link.  Sent
+# anywhere else it can leave the bench and carries what its sender likes (a PIM Register carries
+# whole packets): examined as data, as is anything after an IPv6 "no next header".
+LINK_CONTROL = frozenset((2, 88, 89, 103, 112))
+NO_NEXT_HEADER = 59
 # IPv6 extension headers we walk (hop-by-hop, routing, destination options, AH); 44 = fragment.
 V6_EXT = frozenset((0, 43, 60, 51))
 V6_FRAGMENT = 44
@@ -185,7 +194,8 @@ class IpDecoder:
 
     def _transport(self, proto: int, p: bytes, src_raw: bytes, dst_raw: bytes, t: float,
                    frame: int) -> Segment | tuple | None:
-        """A Segment for TCP, UDP and ICMP echo; ``(next number, bytes, 0)`` for what IP carries else."""
+        """A Segment for TCP, UDP, ICMP with a body and control that can leave the link (transport "ip",
+        the protocol number for ports); ``(next number, bytes, 0)`` for what IP carries else."""
         if proto == PROTO_TCP:
             if len(p) < 20:
                 self.not_examined("TCP headers cut short", self._size)
@@ -220,10 +230,15 @@ class IpDecoder:
             ident = ICMP_ECHO_HEADER.unpack_from(p)[3]   # one flow per identifier: request and reply alike
             return Segment(t, "net", "icmp", self.addr(src_raw), ident, self.addr(dst_raw), ident,
                            p[ICMP_ECHO_HEADER.size:], frame=frame)
-        if proto in ICMP_ECHO and len(p) > ICMP_HEADER and p[0] not in ICMP_CONTROL_TYPES[proto]:
-            # an error (or a type nobody registered): one flow per type between two hosts
+        if proto in ICMP_ECHO and len(p) > ICMP_HEADER and not (
+                p[0] in ICMP_CONTROL_TYPES[proto] and (_link_scoped(dst_raw) or (
+                    proto == PROTO_ICMP and len(p) - ICMP_HEADER <= ICMP_FIXED.get(p[0], -1)))):
+            # an error, control sent beyond the link or longer than its fields, a type nobody
+            # registered: one flow per type between two hosts
             return Segment(t, "net", "icmp", self.addr(src_raw), p[0], self.addr(dst_raw), p[0], p[ICMP_HEADER:],
                            frame=frame)
+        if (proto in LINK_CONTROL and not _link_scoped(dst_raw)) or (proto == NO_NEXT_HEADER and p):
+            return Segment(t, "net", "ip", self.addr(src_raw), proto, self.addr(dst_raw), proto, p, frame=frame)
         self._outer = (IP_PROTO | proto, src_raw, dst_raw)
         return IP_PROTO | proto, p, 0
 
@@ -238,3 +253,11 @@ class IpDecoder:
             name = self._zones[key] = " / ".join(f"{NAMES.get(number) or describe(number)} {self.addr(a)}-{self.addr(b)}"
                                                  for number, a, b in key)
         return name
+
+
+def _link_scoped(dst: bytes) -> bool:
+    """An address no router forwards to: 224.0.0.0/24, 169.254.0.0/16, the limited broadcast, IPv6
+    link-local unicast and multicast of interface or link scope."""
+    if len(dst) == 4:
+        return dst[:3] == b"\xe0\x00\x00" or dst[:2] == b"\xa9\xfe" or dst == b"\xff\xff\xff\xff"
+    return (dst[0] == 0xFF and dst[1] & 0x0F in (1, 2)) or (dst[0] == 0xFE and dst[1] & 0xC0 == 0x80)

@@ -19,6 +19,7 @@ from sandbox.captures.writer import (
     ipv6_fragments,
     udp_datagram,
 )
+from sandbox.model import Segment
 
 
 def _udp_v4(payload: bytes, ident: int = 7) -> bytes:
@@ -116,3 +117,24 @@ def test_an_icmp_error_is_examined_and_control_with_fixed_fields_is_not_data():
                  else ipv6("fe80::2", "fe80::1", proto, packet))
         assert decoder.decode(IPV4 if proto == 1 else IPV6, frame, 0, 1.0, 1) is None
         assert set(decoder.skipped) == {NOT_DATA[IP_PROTO | proto]} and not decoder.unexamined
+
+
+def test_control_that_can_leave_the_link_is_examined():
+    """Routing and discovery messages are harmless within the link or within their fixed fields;
+    sent beyond it, or longer, they carry what their sender likes (a PIM Register whole packets)."""
+    body = b"r" * 400
+
+    def seg(frame: bytes, v6: bool = False) -> Segment | None:
+        return IpDecoder().decode(IPV6 if v6 else IPV4, frame, 0, 1.0, 1)
+
+    assert seg(ip_packet("10.0.0.2", "224.0.0.5", 89, body)) is None                 # OSPF to AllSPFRouters
+    ospf = seg(ip_packet("10.0.0.2", "203.0.113.9", 89, body))
+    assert (ospf.transport, ospf.sport, ospf.dport, ospf.data) == ("ip", 89, 89, body)
+    assert seg(ip_packet("10.0.0.2", "203.0.113.9", 103, body)).data == body        # a PIM Register
+    assert seg(ipv6("2001:db8::2", "ff02::d", 103, body), v6=True) is None          # PIM hello on the link
+    assert seg(ipv6("2001:db8::2", "2001:db8::9", 59, body), v6=True).data == body  # after "no next header"
+    assert seg(ipv6("2001:db8::2", "2001:db8::9", 59, b""), v6=True) is None
+    ns = _icmp(135, b"\0" * 16 + body)
+    assert seg(ipv6("fe80::2", "fe80::1", 58, ns), v6=True) is None                  # neighbour discovery
+    assert seg(ipv6("2001:db8::2", "2001:db8::9", 58, ns), v6=True).data == ns[8:]   # routed beyond the link
+    assert seg(ip_packet("10.0.0.2", "203.0.113.9", 1, _icmp(13, b"\0" * 12 + body))).data == b"\0" * 12 + body
