@@ -24,6 +24,7 @@ import socket
 import ssl
 import sys
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 
@@ -157,9 +158,10 @@ def serve_tcp(bind: str, port: int, log: Log) -> int:
     return listener.getsockname()[1]
 
 
-def serve_dns(bind: str, port: int, log: Log, answers: dict[str, str] | None = None) -> int:
+def serve_dns(bind: str, port: int, log: Log, answers: dict[str, str] | None = None,
+              seen: Callable[[bytes], None] | None = None) -> int:
     """The bench resolver: ``answers`` (name -> IPv4 address) get their A record (and an empty AAAA
-    answer), anything else NXDOMAIN."""
+    answer), anything else NXDOMAIN.  ``seen`` gets each query's bytes (a test asks what they said)."""
     import dns.message
     import dns.rcode
     import dns.rdataclass
@@ -175,6 +177,8 @@ def serve_dns(bind: str, port: int, log: Log, answers: dict[str, str] | None = N
         while True:
             data, addr = sock.recvfrom(4096)
             log.note("dns", "", len(data))
+            if seen is not None:
+                seen(data)
             try:
                 query = dns.message.from_wire(data)
                 reply = dns.message.make_response(query)

@@ -19,6 +19,7 @@ import threading
 from concurrent import futures
 from pathlib import Path
 
+from hw.demo.cloud import Log, serve_dns
 from tests.hw.net.servers import Pki, Received, https_sink, server_context
 from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME
 
@@ -92,31 +93,8 @@ def main(pki_dir: str, out: str) -> None:
     moto = ThreadedMotoServer(ip_address="0.0.0.0", port=5000)
     moto.start()
 
-    def dns() -> None:
-        """The bench resolver: the cloud's name has its address (an empty AAAA answer), the rest NXDOMAIN."""
-        import dns.message
-        import dns.rcode
-        import dns.rdatatype
-        import dns.rrset
-
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("0.0.0.0", 53))
-            while True:
-                data, addr = s.recvfrom(4096)
-                note("dns", data)
-                try:
-                    query = dns.message.from_wire(data)
-                    reply = dns.message.make_response(query)
-                    question = query.question[0] if query.question else None
-                    if question is None or question.name.to_text().lower().rstrip(".") != CLOUD_NAME:
-                        reply.set_rcode(dns.rcode.NXDOMAIN)
-                    elif question.rdtype == dns.rdatatype.A:
-                        reply.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", CLOUD_IP))
-                    s.sendto(reply.to_wire(), addr)
-                except Exception:  # noqa: BLE001 - a bad query gets no answer
-                    pass
-
-    threading.Thread(target=dns, daemon=True).start()
+    # the bench resolver: the cloud's name has its address (an empty AAAA answer), the rest NXDOMAIN
+    serve_dns("0.0.0.0", 53, Log(None), {CLOUD_NAME: CLOUD_IP}, seen=lambda data: note("dns", data))
 
     def udp_sink() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
