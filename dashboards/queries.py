@@ -261,10 +261,12 @@ class Reader:
 
     # -- live pulse ----------------------------------------------------------
     def pulse(self) -> str:
-        """A token that changes whenever any session's writer commits: the 1 s poll compares it.
+        """A token that changes whenever any session's writer commits, or comes or goes: the 1 s poll
+        compares it.
 
         Every write transaction bumps its session's change counter; summing them is one scan of
-        the sessions table (a row per session), microseconds on either engine."""
+        the sessions table (a row per session), microseconds on either engine.  A rig killed
+        commits nothing: its writer's lock going (``writers``) is what turns it interrupted."""
         with self._pulse_lock:
             try:
                 row = self._pulse_db.execute("SELECT sum(changes), count(*) FROM sessions").fetchone()
@@ -272,7 +274,7 @@ class Reader:
                 if not self.source.missing_table(exc):
                     raise
                 row = (None, 0)
-        return f"{row[0] or 0}:{row[1]}"
+        return f"{row[0] or 0}:{row[1]}:{self.source.writers()}"
 
     # -- fleet -----------------------------------------------------------------
     def fleet_options(self) -> dict[str, list]:

@@ -132,14 +132,19 @@ class PostgresBackend:
         self.conn.close()       # ends the session on the server: its advisory lock goes with it
 
 
-def _alive(conn: Any, session_ids: list[str]) -> set[str]:
-    """The sessions some connection to this database holds the writer lock of (pg_locks shows a
-    64-bit key as classid = high half, objid = low half, objsubid = 1): one query for all."""
+def _held(conn: Any) -> set[int]:
+    """The 64-bit advisory lock keys some connection to this database holds (pg_locks shows a key as
+    classid = high half, objid = low half, objsubid = 1): one query for all."""
     rows = conn.execute(
         "SELECT classid::bigint, objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
         "AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     ).fetchall()
-    held = {(hi << 32) | lo for hi, lo in rows}
+    return {(hi << 32) | lo for hi, lo in rows}
+
+
+def _alive(conn: Any, session_ids: list[str]) -> set[str]:
+    """The sessions some connection to this database holds the writer lock of."""
+    held = _held(conn)
     return {s for s in session_ids if session_lock_key(s) & 0xFFFF_FFFF_FFFF_FFFF in held}
 
 
@@ -238,9 +243,19 @@ class PostgresSource:
 
     def alive(self, session_ids: list[str]) -> set[str]:
         """Which of these sessions a writer holds now."""
+        return _alive(self._locks(), session_ids)
+
+    def writers(self) -> str:
+        """A token that changes when a session's writer comes or goes (a killed rig commits nothing:
+        its lock going is all that changes)."""
+        keys = ",".join(map(str, sorted(_held(self._locks()))))
+        return hashlib.blake2b(keys.encode(), digest_size=8).hexdigest()
+
+    def _locks(self) -> Any:
+        """The connection that reads pg_locks (its own: the pool's serve queries)."""
         if self._alive_conn is None or self._alive_conn.closed:
             self._alive_conn = _connect(self.url, readonly=True)
-        return _alive(self._alive_conn, session_ids)
+        return self._alive_conn
 
     def close(self) -> None:
         if self._alive_conn is not None:

@@ -223,6 +223,10 @@ class SqliteSource:
         """Which of these sessions a writer holds now (a file has one writer, its session)."""
         return set(session_ids) if session_alive(self.path) else set()
 
+    def writers(self) -> str:
+        """A token that changes when the file's writer comes or goes (a killed one commits nothing)."""
+        return "1" if session_alive(self.path) else "0"
+
     def close(self) -> None:
         pass
 

@@ -3,6 +3,10 @@ every panel to rigs, instruments and sessions."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from dashboards.queries import EVERYTHING, FindingFilter, Reader, Scope
@@ -10,6 +14,8 @@ from sandbox.report.profile import Profile
 from sandbox.store import Store
 from tests.dashboards.storegen import T0, leak_finding, new_store, populate_small, upload_flow
 from tests.pgserver import wait_released
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _norm(value):
@@ -123,6 +129,37 @@ def test_one_session_store_keeps_the_single_session_banner(engine, tmp_path, req
     assert summary["session"]["mode"] == "watch" and summary["session"]["state"] == "live"
     assert summary["session"]["rig"] == "bench-9" and len(summary["sessions"]) == 1
     store.close()
+
+
+# A rig's session: a writer that begins it, says so, and waits to be killed.
+RIG = """
+import sys, time
+from tests.dashboards.storegen import new_store
+store = new_store(sys.argv[1])
+store.tag(rig="bench-k")
+print(store.session_id, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_rig_killed_turns_interrupted_on_the_next_poll(engine, tmp_path, request):
+    """A killed rig commits nothing; the poll still sees its writer gone, so the page shows it
+    interrupted (before, a page drawn while it lived showed it live until another rig wrote)."""
+    target = str(tmp_path / "s.sqlite") if engine == "sqlite" else request.getfixturevalue("postgres_url")
+    rig = subprocess.Popen([sys.executable, "-c", RIG, target], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        session_id = rig.stdout.readline().strip()
+        reader = Reader(target)
+        assert reader.summary()["session"]["state"] == "live"
+        drawn = reader.pulse()
+    finally:
+        rig.kill()
+        rig.wait()
+    wait_released(reader.source, session_id)
+    assert reader.pulse() != drawn
+    assert reader.summary()["session"]["state"] == "interrupted"
+    reader.close()
 
 
 WAIVING = Profile.parse('name = "waives uploads"\n[[waiver]]\nkind = "run-bytes"\nreason = "vendor contract"\n'
