@@ -536,6 +536,9 @@ class Dissector:
             else:
                 flow.info.bytes_in += len(seg.data)
         flow.last = max(flow.last, seg.t)
+        # its plaintext is the flow's activity too: a live proxy's may come before the wire's packets
+        # (their recorder is slower), and ``settled`` must not call the flow quiet meanwhile
+        flow.info.t_last = max(flow.info.t_last, seg.t)
         lane = flow.lanes.get("tls")
         if lane is None:
             lane = flow.lanes["tls"] = _Lane(self._context(flow, ("tcp", "tls")), "stream")

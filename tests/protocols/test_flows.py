@@ -207,6 +207,25 @@ def test_tls_plaintext_goes_to_a_parser_on_the_named_flow():
     assert info.bytes_out == 13     # ciphertext only: plaintext is not counted twice
 
 
+def test_plaintext_after_an_idle_flush_unsettles_the_flow_until_the_next():
+    """A live proxy's plaintext (the --block feed) may come before the wire's packets do, which the
+    raw recorder writes later: the flow is not settled until its parsers have had that plaintext
+    (before, the idle flush before it still counted, and a --block judge let a raw TLS message of
+    reads through when the recording lagged)."""
+    segs = _segments(lambda w: _conv(w, b"\x16\x03\x01ciphertext", b"\x16\x03\x03more", close=False))
+    d = Dissector()
+    for seg in segs:
+        d.feed(seg)
+    d.tick(segs[-1].t + 1.0)
+    (name,) = d.flows
+    quiet = d.settled(name)
+    assert quiet is not None
+    d.feed(Segment(quiet + 0.5, "net", "tls", *CLIENT, *SERVER, b"reads reads reads"))
+    assert d.settled(name) is None                 # its plaintext went in: held back, not settled
+    d.tick(quiet + 1.0)
+    assert d.settled(name) == quiet + 1.0
+
+
 def test_port_reuse_after_close_starts_a_new_flow():
     def build(w):
         _conv(w, b"HELLO a", b"1")
