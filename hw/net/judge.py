@@ -38,6 +38,10 @@ from sandbox.protocols.raw import RAW_FLUSH_SECONDS
 from sandbox.session import FlowBook
 
 ENDED = "the session ended before it was judged"
+UNSEEN = "the analysis did not have it within 60 s"
+HOLD_LIMIT_S = 60.0     # as long as the addon waits for an answer
+# How much earlier than the kernel's queue stamps a packet the recorder may stamp it (measured: µs).
+RECORDED_SLACK_S = 0.001
 # Proxy modes where the instrument picks the address a connection goes to (the rest: the proxy
 # goes where it is asked, and the name it was asked for is the vouch).
 ADDRESS_MODES = ("transparent", "wireguard")
@@ -71,6 +75,7 @@ class _Held:
     connect: tuple[list, list, list[str]] | None = None    # a connection: its ends and the names it gave
     raw: bool = False       # bytes no protocol frames: the analysis may hold them back a while
     resolver: bool = False  # a DNS query to a resolver on the bench: judged by its content only
+    recorded: float | None = None   # only the raw recording has them: their capture time there
 
 
 class Judge:
@@ -117,7 +122,8 @@ class Judge:
     def ask(self, q: dict, reply: Reply) -> None:
         """A question (the addon's JSON, or a held packet's): ``reply`` gets the verdict, now or after a
         flush.  ``op``: connect, request or message; ``client``/``dst``: [address, port]; ``transport``;
-        ``raw``: bytes no protocol frames; ``t``: when they were sent (``time.time()``)."""
+        ``raw``: bytes no protocol frames; ``t``: when they were sent (``time.time()``); ``recorded``:
+        for bytes only the raw recording has (a packet the kernel holds), the time it stamps them with."""
         flow = flow_name(q["client"], q["dst"], q.get("transport", "tcp"))
         resolver = q.get("transport") == "udp" and int(q["dst"][1]) == DNS_PORT and self.allow.trusts(q["dst"][0])
         if q["op"] == "connect" and resolver:
@@ -145,9 +151,10 @@ class Judge:
                     self.held.append(_Held(reply, flow, float(q["t"]), time.monotonic(),
                                            connect=(q["client"], q["dst"], names) if chosen else None))
             return
+        recorded = q.get("recorded")
         with self.lock:
             self.held.append(_Held(reply, flow, float(q["t"]), time.monotonic(), raw=bool(q.get("raw")),
-                                   resolver=resolver))
+                                   resolver=resolver, recorded=float(recorded) if recorded is not None else None))
 
     # -- the session's side --------------------------------------------------------------------
     def on_findings(self, findings: list[Finding], watermark: float, book: FlowBook) -> None:
@@ -166,10 +173,16 @@ class Judge:
                           f"({f.detail.get('where') or f.kind})", update=False)
             ready: list[_Held] = []
             waiting: list[_Held] = []
+            expired: list[_Held] = []
             for h in self.held:
-                (ready if h.arrived <= self.last_flush and h.t <= watermark and _handed_over(h, watermark, book)
-                 else waiting).append(h)
+                if h.arrived <= self.last_flush and h.t <= watermark and _handed_over(h, watermark, book):
+                    ready.append(h)
+                else:
+                    (expired if now - h.arrived > HOLD_LIMIT_S else waiting).append(h)
             self.held = waiting
+            for h in expired:       # e.g. a packet the recorder dropped: what the rig never saw does not leave
+                self._block(h.flow, UNSEEN)
+                h.reply(False, UNSEEN)
             self.last_flush = now
             for h in ready:
                 info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
@@ -240,6 +253,12 @@ def _handed_over(h: _Held, watermark: float, book: FlowBook) -> bool:
     """Whether the analysis up to ``watermark`` has had all ``h`` is about.  A parser holds a raw
     stream's partial chunk back until more comes or the flow goes quiet: the flow must have settled
     (an idle flush handed it over) by the watermark, or be past the raw parser's own flush."""
+    if h.recorded is not None:
+        # the recorder may write later than the writer delay the watermark allows it (a loaded
+        # machine): the flow must have had this packet (its last byte no older than it)
+        info = book.current_flow(h.flow)
+        if info is None or info.t_last < h.recorded - RECORDED_SLACK_S:
+            return False
     if not h.raw:
         return True     # a framed message (a request, a WebSocket message) goes over as it ends
     settled = book.settled(h.flow)

@@ -27,7 +27,7 @@ NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG = 0, 1, 2
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK = 1, 4
-NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_PAYLOAD = 1, 2, 10
+NFQA_PACKET_HDR, NFQA_VERDICT_HDR, NFQA_TIMESTAMP, NFQA_PAYLOAD = 1, 2, 4, 10
 NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
 NFQNL_CFG_CMD_BIND = 1
 NFQNL_COPY_PACKET = 2
@@ -40,6 +40,7 @@ NFGENMSG = struct.Struct("!BBH")        # family, version, queue number (big end
 NLATTR = struct.Struct("=HH")           # length, type
 PACKET_HDR = struct.Struct("!IHB")      # packet id, hardware protocol (ethertype), hook
 VERDICT_HDR = struct.Struct("!II")      # verdict, packet id
+TIMESTAMP = struct.Struct("!QQ")        # seconds, microseconds (the packet's arrival, as captures stamp it)
 CFG_CMD = struct.Struct("!BBH")         # command, pad, protocol family
 CFG_PARAMS = struct.Struct("!IB")       # copy range, copy mode
 ERRMSG = struct.Struct("=i")            # an NLMSG_ERROR's errno (negative), then the request's header
@@ -52,10 +53,12 @@ CLOSE_POLL_S = 0.5           # how soon the reading thread sees the queue closed
 
 @dataclass(frozen=True)
 class QueuedPacket:
-    """One packet the kernel holds: its id (for the verdict), its ethertype and its IP bytes."""
+    """One packet the kernel holds: its id (for the verdict), its ethertype, its IP bytes, and when it
+    arrived (None when the kernel did not stamp it: nothing on the host asked for timestamps)."""
     packet_id: int
     ethertype: int
     payload: bytes
+    arrived: float | None = None
 
 
 def _attr(kind: int, value: bytes) -> bytes:
@@ -109,7 +112,12 @@ def parse(data: bytes) -> Iterator[QueuedPacket | int]:
             hdr = attrs.get(NFQA_PACKET_HDR, b"")
             if len(hdr) >= PACKET_HDR.size:
                 packet_id, ethertype, _ = PACKET_HDR.unpack_from(hdr)
-                yield QueuedPacket(packet_id, ethertype, attrs.get(NFQA_PAYLOAD, b""))
+                stamp = attrs.get(NFQA_TIMESTAMP, b"")
+                arrived = None
+                if len(stamp) >= TIMESTAMP.size:
+                    sec, usec = TIMESTAMP.unpack_from(stamp)
+                    arrived = sec + usec / 1e6
+                yield QueuedPacket(packet_id, ethertype, attrs.get(NFQA_PAYLOAD, b""), arrived)
         off += (size + 3) & ~3
 
 

@@ -236,7 +236,7 @@ class NetTap:
             verdict(allow)
 
         self.judge.ask({"op": "message", "client": [seg.src, seg.sport], "dst": [seg.dst, seg.dport],
-                        "transport": seg.transport, "raw": True, "t": t}, reply)
+                        "transport": seg.transport, "raw": True, "t": t, "recorded": packet.arrived}, reply)
 
     def _expect(self, ready: Path, mitm_log: Path) -> dict:
         """Wait for our addon's ``ready`` file (mitmproxy listens, the feed is open); TapError when it dies first."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hw.net.judge import Judge, flow_name
 from sandbox.captures import open_capture
-from sandbox.captures.writer import PcapngWriter, TcpConversation
+from sandbox.captures.writer import PcapngWriter, TcpConversation, udp
 from sandbox.engine import Engine
 from sandbox.model import Finding
 from sandbox.simulate import wire
@@ -149,6 +149,38 @@ def test_a_held_packet_is_answered_through_its_reply_and_an_unseen_flow_never_pa
     judge.on_findings([], 0.0, engine)
     judge.on_findings([], 101.0, engine)
     assert verdicts == {1: (True, ""), 2: (False, "the rig has no record of its connection")}
+
+
+def test_a_held_packet_waits_until_the_recording_has_had_it_and_a_lost_one_never_passes(tmp_path, monkeypatch):
+    """A packet the kernel holds is only in the raw recording, which a loaded machine may write later
+    than the watermark assumes: the judge waits until the flow has had a packet stamped as late as it
+    (before, a flow's earlier, quiet state passed it).  One the analysis never gets is refused."""
+    import hw.net.judge as judge_module
+
+    pcap = tmp_path / "udp.pcapng"
+    with PcapngWriter(pcap) as w:
+        udp(w, (INSTRUMENT, 40000), (LIMS_IP, 9999), b"status=idle", 100.0)
+        udp(w, (INSTRUMENT, 40000), (LIMS_IP, 9999), b"status=idle", 101.0)
+    engine = Engine([])
+    segments = list(open_capture(pcap))
+    engine.feed(segments[0])
+    engine.tick(100.5)
+    judge = Judge([])
+    verdicts: list[tuple[bool, str]] = []
+    q = {"op": "message", "client": [INSTRUMENT, 40000], "dst": [LIMS_IP, 9999], "transport": "udp", "raw": True,
+         "t": 101.0005, "recorded": 101.0}
+    judge.ask(q, lambda allow, reason: verdicts.append((allow, reason)))
+    judge.on_findings([], 0.0, engine)
+    judge.on_findings([], 103.0, engine)       # past it, the flow quiet, but the recording had not given it yet
+    assert verdicts == []
+    engine.feed(segments[1])
+    engine.tick(101.5)
+    judge.on_findings([], 103.0, engine)
+    assert verdicts == [(True, "")]
+    monkeypatch.setattr(judge_module, "HOLD_LIMIT_S", 0.0)
+    judge.ask({**q, "recorded": 105.0}, lambda allow, reason: verdicts.append((allow, reason)))
+    judge.on_findings([], 110.0, engine)
+    assert verdicts[-1] == (False, judge_module.UNSEEN)
 
 
 def test_a_connect_to_an_address_the_instrument_chose_waits_for_the_dns_answers(tmp_path):

@@ -15,10 +15,12 @@ from hw.net.nfqueue import (
     NFNL_SUBSYS_QUEUE,
     NFQA_PACKET_HDR,
     NFQA_PAYLOAD,
+    NFQA_TIMESTAMP,
     NFQNL_MSG_PACKET,
     NLMSG_ERROR,
     NLMSGHDR,
     PACKET_HDR,
+    TIMESTAMP,
     PacketQueue,
     QueuedPacket,
     _attr,
@@ -29,18 +31,19 @@ from hw.net.nft import HoldRules, Redirect
 from tests.hw.net.topology import bench
 
 
-def packet_message(packet_id: int, payload: bytes) -> bytes:
-    """A held packet as the kernel frames it."""
+def packet_message(packet_id: int, payload: bytes, stamp: tuple[int, int] | None = None) -> bytes:
+    """A held packet as the kernel frames it (``stamp``: its arrival, seconds and microseconds)."""
     body = (NFGENMSG.pack(2, 0, 7) + _attr(NFQA_PACKET_HDR, PACKET_HDR.pack(packet_id, 0x0800, 2))
-            + _attr(NFQA_PAYLOAD, payload))
+            + (_attr(NFQA_TIMESTAMP, TIMESTAMP.pack(*stamp)) if stamp else b"") + _attr(NFQA_PAYLOAD, payload))
     return NLMSGHDR.pack(NLMSGHDR.size + len(body), (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET, 0, 0, 0) + body
 
 
 def test_held_packets_and_acknowledgements_are_read_and_what_is_cut_short_is_skipped():
     ack = NLMSGHDR.pack(NLMSGHDR.size + 4 + NLMSGHDR.size, NLMSG_ERROR, 0, 1, 0) + struct.pack("=i", -16) \
         + NLMSGHDR.pack(0, 0, 0, 0, 0)
-    data = packet_message(41, b"E" + b"\0" * 27) + packet_message(42, b"odd") + ack
-    assert list(parse(data)) == [QueuedPacket(41, 0x0800, b"E" + b"\0" * 27), QueuedPacket(42, 0x0800, b"odd"), 16]
+    data = packet_message(41, b"E" + b"\0" * 27, (1796460000, 250000)) + packet_message(42, b"odd") + ack
+    assert list(parse(data)) == [QueuedPacket(41, 0x0800, b"E" + b"\0" * 27, 1796460000.25),
+                                 QueuedPacket(42, 0x0800, b"odd"), 16]
     whole = packet_message(43, b"x" * 100)
     for cut in range(len(whole)):
         assert list(parse(whole[:cut])) == []                       # never more than was there
