@@ -39,14 +39,18 @@ def rows(db: Path, sql: str) -> list[tuple]:
         con.close()
 
 
-def wait_for(predicate, what: str, proc: subprocess.Popen | None = None) -> None:
+def wait_for(predicate, what: str, proc: subprocess.Popen | None = None, logs: tuple[Path, ...] = ()) -> None:
+    """Until ``predicate()``; failing, say what the rig said (its stderr once ended, ``logs``' tails)."""
     deadline = time.monotonic() + WAIT_S
     while not predicate():
         if proc is not None and proc.poll() is not None:
             out, err = proc.communicate()
             pytest.fail(f"the rig exited ({proc.returncode}) while waiting for {what}: {err[-2000:]}")
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            said = "".join(f"\n--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs if p.exists())
+            if proc is not None:
+                said += f"\n--- the rig's stderr:\n{end(proc)[1][-3000:]}"
+            pytest.fail(f"timed out waiting for {what}{said}")
         time.sleep(0.1)
 
 

@@ -104,7 +104,8 @@ def test_block_keeps_the_run_data_from_the_cloud(demo, topo, tmp_path):
         # end: what the server got says it, and the finding)
         client(b, tmp_path, demo, "raw-tls")
         wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE flow LIKE '%:9443' AND kind = 'run-bytes' "
-                                  "AND detail LIKE '%carries run data%'"), "the raw stream judged", proc)
+                                  "AND detail LIKE '%carries run data%'"), "the raw stream judged", proc,
+                 logs=(rec / "mitmdump.log", received))
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
