@@ -137,6 +137,7 @@ class SandboxTap:
         self.numbers = itertools.count(1)
         self.approved: set[str] = set()          # client ids with a request judged allowed
         self.cut: set[str] = set()               # client ids whose connection a refused message closed
+        self.sent: dict[str, int] = {}           # client id -> bytes sent on a connection only the wire shows
         self.resolve: dict[str, str] = {}        # name -> address (--set sandbox_resolve)
 
     def load(self, loader) -> None:
@@ -225,6 +226,7 @@ class SandboxTap:
         number = self.conns.pop(client.id, None)
         self.approved.discard(client.id)
         self.cut.discard(client.id)
+        self.sent.pop(client.id, None)
         if number is not None and self.feed is not None:
             self.feed.close(number)
 
@@ -258,13 +260,15 @@ class SandboxTap:
         if self.judge is not None:
             await self._hold(flow)
 
-    async def _judged(self, flow, op: str, raw: bool = False) -> dict:
+    async def _judged(self, flow, op: str, raw: bool = False, wire: int | None = None) -> dict:
         """The rig's verdict on what ``flow`` just sent (in the recordings already: writes are
-        synchronous); ``raw``: bytes no protocol frames, which the analysis may hold back a while."""
+        synchronous); ``raw``: bytes no protocol frames, which the analysis may hold back a while;
+        ``wire``: bytes the instrument has sent on a connection only the raw recording shows."""
         client = flow.client_conn
         dst = self._dst(client, flow.server_conn)
-        return await self.judge.ask({"op": op, "client": _address(client.peername), "dst": _address(dst),
-                                     "transport": client.transport_protocol, "raw": raw, "t": time.time()})
+        question = {"op": op, "client": _address(client.peername), "dst": _address(dst),
+                    "transport": client.transport_protocol, "raw": raw, "t": time.time()}
+        return await self.judge.ask(question if wire is None else {**question, "wire": wire})
 
     async def _hold(self, flow: http.HTTPFlow) -> None:
         client = flow.client_conn
@@ -354,6 +358,8 @@ class SandboxTap:
             m = flow.messages[-1]
             if conn is not None:
                 self._record("tcp", conn, m.from_client, m.content)
+            elif m.from_client:     # plaintext on the wire: the analysis has it once dumpcap wrote it
+                self.sent[flow.client_conn.id] = self.sent.get(flow.client_conn.id, 0) + len(m.content)
             if self.judge is not None and m.from_client:
                 await self._hold_message(flow, m)
         del flow.messages[:-KEEP_MESSAGES]
@@ -364,7 +370,7 @@ class SandboxTap:
         that connection are emptied without a question."""
         client = flow.client_conn
         if client.id not in self.cut:
-            answer = await self._judged(flow, "message", raw=True)
+            answer = await self._judged(flow, "message", raw=True, wire=self.sent.get(client.id))
             if answer.get("allow"):
                 return
             log.warning(f"sandbox: blocked a {client.transport_protocol.upper()} message to "

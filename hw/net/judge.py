@@ -39,6 +39,7 @@ from sandbox.session import FlowBook
 
 ENDED = "the session ended before it was judged"
 UNSEEN = "the analysis did not have it within 60 s"
+MISSED = "the rig could not examine all it sent (the recording missed part of its stream)"
 HOLD_LIMIT_S = 60.0     # as long as the addon waits for an answer
 # How much earlier than the kernel's queue stamps a packet the recorder may stamp it (measured: µs).
 RECORDED_SLACK_S = 0.001
@@ -76,6 +77,7 @@ class _Held:
     raw: bool = False       # bytes no protocol frames: the analysis may hold them back a while
     resolver: bool = False  # a DNS query to a resolver on the bench: judged by its content only
     recorded: float | None = None   # only the raw recording has them: their capture time there
+    wire: int | None = None         # only the raw recording has them: the stream bytes sent up to their end
 
 
 class Judge:
@@ -122,8 +124,9 @@ class Judge:
     def ask(self, q: dict, reply: Reply) -> None:
         """A question (the addon's JSON, or a held packet's): ``reply`` gets the verdict, now or after a
         flush.  ``op``: connect, request or message; ``client``/``dst``: [address, port]; ``transport``;
-        ``raw``: bytes no protocol frames; ``t``: when they were sent (``time.time()``); ``recorded``:
-        for bytes only the raw recording has (a packet the kernel holds), the time it stamps them with."""
+        ``raw``: bytes no protocol frames; ``t``: when they were sent (``time.time()``); for bytes only
+        the raw recording has, ``recorded``: the time it stamps them with (a packet the kernel holds),
+        or ``wire``: how many bytes the instrument's stream has sent up to their end."""
         flow = flow_name(q["client"], q["dst"], q.get("transport", "tcp"))
         resolver = q.get("transport") == "udp" and int(q["dst"][1]) == DNS_PORT and self.allow.trusts(q["dst"][0])
         if q["op"] == "connect" and resolver:
@@ -151,10 +154,11 @@ class Judge:
                     self.held.append(_Held(reply, flow, float(q["t"]), time.monotonic(),
                                            connect=(q["client"], q["dst"], names) if chosen else None))
             return
-        recorded = q.get("recorded")
+        recorded, wire = q.get("recorded"), q.get("wire")
         with self.lock:
             self.held.append(_Held(reply, flow, float(q["t"]), time.monotonic(), raw=bool(q.get("raw")),
-                                   resolver=resolver, recorded=float(recorded) if recorded is not None else None))
+                                   resolver=resolver, recorded=float(recorded) if recorded is not None else None,
+                                   wire=int(wire) if wire is not None else None))
 
     # -- the session's side --------------------------------------------------------------------
     def on_findings(self, findings: list[Finding], watermark: float, book: FlowBook) -> None:
@@ -186,7 +190,8 @@ class Judge:
             self.last_flush = now
             for h in ready:
                 info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
-                reason = self.content.get(h.flow, "") or ("" if h.resolver else self._unlisted(info))
+                reason = (self.content.get(h.flow, "") or (MISSED if info is not None and info.missed_out and not info.decrypted else "")
+                          or ("" if h.resolver else self._unlisted(info)))
                 if reason:
                     self._block(h.flow, reason)
                 h.reply(not reason, reason)
@@ -253,11 +258,13 @@ def _handed_over(h: _Held, watermark: float, book: FlowBook) -> bool:
     """Whether the analysis up to ``watermark`` has had all ``h`` is about.  A parser holds a raw
     stream's partial chunk back until more comes or the flow goes quiet: the flow must have settled
     (an idle flush handed it over) by the watermark, or be past the raw parser's own flush."""
-    if h.recorded is not None:
+    if h.recorded is not None or h.wire is not None:
         # the recorder may write later than the writer delay the watermark allows it (a loaded
-        # machine): the flow must have had this packet (its last byte no older than it)
+        # machine): the flow must have had this packet (its last byte no older than it), or its
+        # stream as many bytes as the instrument had sent
         info = book.current_flow(h.flow)
-        if info is None or info.t_last < h.recorded - RECORDED_SLACK_S:
+        if info is None or (h.recorded is not None and info.t_last < h.recorded - RECORDED_SLACK_S) or (
+                h.wire is not None and info.bytes_out < h.wire):
             return False
     if not h.raw:
         return True     # a framed message (a request, a WebSocket message) goes over as it ends

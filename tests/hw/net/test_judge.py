@@ -9,6 +9,7 @@ import socket
 import time
 from pathlib import Path
 
+import hw.net.judge as judge_module
 from hw.net.judge import Judge, flow_name
 from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapngWriter, TcpConversation, udp
@@ -181,6 +182,44 @@ def test_a_held_packet_waits_until_the_recording_has_had_it_and_a_lost_one_never
     judge.ask({**q, "recorded": 105.0}, lambda allow, reason: verdicts.append((allow, reason)))
     judge.on_findings([], 110.0, engine)
     assert verdicts[-1] == (False, judge_module.UNSEEN)
+
+
+def test_a_plain_message_waits_until_its_stream_is_in_and_a_stream_with_a_hole_is_refused(tmp_path):
+    """Plain TCP in transparent mode reaches the analysis only through the raw recording: a message
+    waits until its flow's stream has as many bytes as the instrument had sent (the addon counts
+    them), not only the writer delay; a stream the recording missed part of does not pass."""
+    pcap = tmp_path / "plain.pcapng"
+    first, second = b"status=idle;" * 10, b"run=none;" * 10
+    with PcapngWriter(pcap) as w:
+        conv = TcpConversation(w, (INSTRUMENT, 50001), (OTHER_IP, 9000), t0=100.0)
+        conv.send(first)
+        conv.send(second)
+        holed = TcpConversation(w, (INSTRUMENT, 50003), (OTHER_IP, 9000), t0=100.0)
+        holed.send(first)
+        holed.send(b"x" * 500, write=False)         # 500 bytes the recording never had
+        holed.send(second)
+        holed.close()
+    segments = list(open_capture(pcap))
+    cut = max(i for i, seg in enumerate(segments) if seg.sport == 50001 and seg.data == first)
+    engine = Engine([])
+    for seg in segments[:cut + 1]:
+        engine.feed(seg)
+    judge = Judge([])
+    verdicts: dict[int, tuple[bool, str]] = {}
+    for qid, sport, sent in ((1, 50001, len(first) + len(second)), (2, 50003, len(first) + 500 + len(second))):
+        judge.ask({"op": "message", "client": [INSTRUMENT, sport], "dst": [OTHER_IP, 9000], "transport": "tcp",
+                   "raw": True, "t": 100.0, "wire": sent}, lambda allow, reason, qid=qid: verdicts.__setitem__(
+                       qid, (allow, reason)))
+    judge.on_findings([], 0.0, engine)
+    engine.tick(102.0)
+    judge.on_findings([], 103.0, engine)        # the watermark passed, the recording had not given it all
+    assert verdicts == {}
+    for seg in segments[cut + 1:]:
+        engine.feed(seg)
+    engine.tick(110.0)
+    judge.on_findings([], 111.0, engine)
+    assert verdicts[1] == (True, "")
+    assert verdicts[2] == (False, judge_module.MISSED)
 
 
 def test_a_connect_to_an_address_the_instrument_chose_waits_for_the_dns_answers(tmp_path):
