@@ -4,7 +4,7 @@
 
 HTTPS (HTTP/1.1 and HTTP/2 via ALPN is mitmproxy's business; this sink speaks HTTP/1.1) on 443,
 WebSocket over TLS on 8443, gRPC over TLS on 50051, a raw TLS sink on 9443, S3 (moto, plain HTTP)
-on 5000, DNS on UDP 53, SFTP (asyncssh, any password) on 22.  One JSON line per thing received: {"service", "bytes", "head"}.
+on 5000, DNS on UDP 53, SFTP (asyncssh, any password) on 22, plain TCP on 9000, UDP on 9999.  One JSON line per thing received: {"service", "bytes", "head"}.
 Prints "up" when all listen.
 """
 
@@ -103,6 +103,21 @@ def main(pki_dir: str, out: str) -> None:
                 note("udp", s.recvfrom(65536)[0])
 
     threading.Thread(target=udp_sink, daemon=True).start()
+
+    def plain_sink() -> None:
+        """Plain TCP on 9000: what each connection carried, noted when it ends."""
+        def take(conn: socket.socket) -> None:
+            with conn:
+                data = bytearray()
+                while chunk := conn.recv(65536):
+                    data += chunk
+                note("plain", bytes(data))
+
+        with socket.create_server(("0.0.0.0", 9000)) as ls:
+            while True:
+                threading.Thread(target=take, args=(ls.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=plain_sink, daemon=True).start()
     ssh_up = threading.Event()
     threading.Thread(target=sftp, args=(note, ssh_up), daemon=True).start()
     ssh_up.wait(60)

@@ -107,6 +107,24 @@ def raw_status(run_dir: Path, ca: str, host: str, at: str = "") -> None:
             pass        # still open: it went through
 
 
+def plain(run_dir: Path, ca: str, host: str, data: bytes = b"status=idle;run=none\n") -> None:
+    """Plain TCP to the cloud's port 9000 (no TLS: only the raw recording has it); a cut connection
+    ends before the wait does."""
+    with socket.create_connection((host, 9000), timeout=60) as s:
+        s.sendall(data)
+        s.settimeout(10)
+        try:
+            if not s.recv(1):
+                raise ConnectionError("closed")
+        except TimeoutError:
+            pass        # still open: it went through
+
+
+def plain_reads(run_dir: Path, ca: str, host: str) -> None:
+    """Reads in plain TCP behind a status line (no space in it: mitmproxy takes it for raw TCP)."""
+    plain(run_dir, ca, host, b"status=upload;\n" + gzip.decompress(fastq(run_dir, "PT9936"))[:60000])
+
+
 def raw_status_elsewhere(run_dir: Path, ca: str, host: str) -> None:
     raw_status(run_dir, ca, host, OTHER_IP)
 
@@ -211,7 +229,7 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
              "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
              "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig, "ping": ping,
-             "ping-reads": ping_reads}
+             "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -147,13 +147,14 @@ def test_block_refuses_the_cloud_s_name_at_an_address_nobody_vouched_for(demo, t
 def test_block_holds_what_mitmproxy_does_not_carry_dns_udp_and_pings(demo, topo, tmp_path):
     """mitmproxy carries TCP only in transparent mode: with --block the instrument's UDP and pings wait
     in a kernel queue for the judge.  The status line passes (its name looked up through the held DNS)
-    and so does a plain ping; reads in the names of DNS queries, in UDP datagrams and in a ping never
-    reach the cloud; nothing of the rig's rules is left behind."""
+    and so does a plain ping and a plain TCP line; reads in plain TCP, in the names of DNS queries, in
+    UDP datagrams and in a ping never reach the cloud; nothing of the rig's rules is left behind."""
     b, pki, received = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME])
     try:
         assert "SBX_HOLD_" in b.run(b.rig, ["iptables", "-S"]).stdout
-        for scenario, code in (("status", 0), ("ping", 0), ("udp", 0), ("ping-reads", 3), ("dns", 3)):
+        for scenario, code in (("status", 0), ("ping", 0), ("plain", 0), ("plain-reads", 3), ("udp", 0),
+                               ("ping-reads", 3), ("dns", 3)):
             done = client(b, tmp_path, demo, scenario)
             assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
         wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE flow LIKE 'udp %:9999' "
@@ -167,10 +168,12 @@ def test_block_holds_what_mitmproxy_does_not_carry_dns_udp_and_pings(demo, topo,
     assert [g for g in got if g["service"] == "dns"]                         # the status line's lookups
     assert not [g for g in got if g["service"] == "dns" and g["bytes"] > 100]   # no query of reads
     assert not [g for g in got if g["service"] == "udp"]
+    # plain TCP reaches the analysis through the raw recording only: each message waits for its bytes there
+    assert sorted(g["bytes"] for g in got if g["service"] == "plain") == [0, len(b"status=idle;run=none\n")]
     live = json.loads(report.read_text())
     leaks = [f for f in live["findings"] if {"run-bytes", "sequence"} & {f["kind"], *f["evidence_kinds"]}]
     assert sorted(f["flow"].split(" ", 1)[0] + " " + f["flow"].split(" > ")[1] for f in leaks) == [
-        "icmp 10.231.2.2:23308", "udp 10.231.2.2:53", "udp 10.231.2.2:9999"]
+        "icmp 10.231.2.2:23308", "tcp 10.231.2.2:9000", "udp 10.231.2.2:53", "udp 10.231.2.2:9999"]
     assert all(f["detail"]["blocked"].startswith("carries run data") for f in leaks)
     assert any(n.startswith("--block held ") for n in live["notes"]), live["notes"]
     code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
