@@ -93,31 +93,28 @@ def status_elsewhere(run_dir: Path, ca: str, host: str) -> None:
     status(run_dir, ca, host, OTHER_IP)
 
 
+def send_unless_cut(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` and wait a while: a cut connection (a --block rig) ends before the wait does."""
+    sock.sendall(data)
+    sock.settimeout(10)
+    try:
+        if not sock.recv(1):
+            raise ConnectionError("closed")
+    except TimeoutError:
+        pass        # still open: it went through
+
+
 def raw_status(run_dir: Path, ca: str, host: str, at: str = "") -> None:
-    """A line in raw TLS under the cloud's server name (to ``at`` when given, whatever DNS says); a cut
-    connection ends before the wait does."""
+    """A line in raw TLS under the cloud's server name (to ``at`` when given, whatever DNS says)."""
     ctx = ssl.create_default_context(cafile=ca)
     with socket.create_connection((at or host, 9443), timeout=60) as s, ctx.wrap_socket(s, server_hostname=host) as tls:
-        tls.sendall(b"status=idle;run=none\n")      # no space: mitmproxy takes it for raw TCP, not HTTP
-        tls.settimeout(10)
-        try:
-            if not tls.recv(1):
-                raise ConnectionError("closed")
-        except TimeoutError:
-            pass        # still open: it went through
+        send_unless_cut(tls, b"status=idle;run=none\n")   # no space: mitmproxy takes it for raw TCP, not HTTP
 
 
 def plain(run_dir: Path, ca: str, host: str, data: bytes = b"status=idle;run=none\n") -> None:
-    """Plain TCP to the cloud's port 9000 (no TLS: only the raw recording has it); a cut connection
-    ends before the wait does."""
+    """Plain TCP to the cloud's port 9000 (no TLS: only the raw recording has it)."""
     with socket.create_connection((host, 9000), timeout=60) as s:
-        s.sendall(data)
-        s.settimeout(10)
-        try:
-            if not s.recv(1):
-                raise ConnectionError("closed")
-        except TimeoutError:
-            pass        # still open: it went through
+        send_unless_cut(s, data)
 
 
 def plain_reads(run_dir: Path, ca: str, host: str) -> None:
