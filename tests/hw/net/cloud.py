@@ -119,19 +119,17 @@ def main(pki_dir: str, out: str) -> None:
 
     threading.Thread(target=plain_sink, daemon=True).start()
     ssh_up = threading.Event()
-    threading.Thread(target=sftp, args=(note, ssh_up), daemon=True).start()
+    sftp_root = Path(out).with_name("sftp-root")     # beside the log, in the test's own folder
+    sftp_root.mkdir(exist_ok=True)
+    threading.Thread(target=sftp, args=(note, ssh_up, sftp_root), daemon=True).start()
     ssh_up.wait(60)
     print("up", flush=True)
     threading.Event().wait()
 
 
-def sftp(note, up: threading.Event) -> None:
-    """An SFTP server: every file written is noted whole when it is closed (and kept nowhere else)."""
-    import tempfile
-
+def sftp(note, up: threading.Event, root: Path) -> None:
+    """An SFTP server rooted at ``root``: every file written is noted whole when it is closed."""
     import asyncssh
-
-    root = tempfile.mkdtemp(prefix="sbx-sftp-")
 
     class Server(asyncssh.SSHServer):
         def begin_auth(self, username: str) -> bool:
@@ -145,7 +143,7 @@ def sftp(note, up: threading.Event) -> None:
 
     class Sink(asyncssh.SFTPServer):
         def __init__(self, chan) -> None:
-            super().__init__(chan, chroot=root)
+            super().__init__(chan, chroot=str(root))
             self.files: dict[object, bytearray] = {}
 
         def write(self, file_obj, offset: int, data: bytes) -> int:
