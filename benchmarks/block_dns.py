@@ -19,6 +19,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -26,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.net_tap import wait_started  # noqa: E402
 from sandbox.simulate import ensure_demo  # noqa: E402
-from tests.hw.net.rig import cloud_servers, rows, sandbox, wait_for  # noqa: E402
+from tests.hw.net.rig import cloud_servers, sandbox  # noqa: E402
 from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, bench  # noqa: E402
 
 # In "instrument": N A-record lookups of the cloud's name at its resolver, one after another; the
@@ -51,10 +53,6 @@ def lookups(b, n: int) -> list[float]:
     return [float(x) for x in done.stdout.split()]
 
 
-def median(xs: list[float]) -> float:
-    return sorted(xs)[len(xs) // 2]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", type=int, default=20, help="lookups each way")
@@ -72,7 +70,7 @@ def main() -> None:
                           str(tmp / "rec"), "--db", str(db), "--quiet", "--cache-dir", str(tmp / "cache"),
                           "--report", str(tmp / "report.json"), "--block", "--allow", CLOUD_NAME)
             try:
-                wait_for(lambda: rows(db, "SELECT value FROM session WHERE key = 'live'"), "the session to start", rig)
+                wait_started(db, rig)
                 held = lookups(b, args.queries)
             finally:
                 rig.send_signal(signal.SIGTERM)
@@ -81,10 +79,10 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.queries} DNS lookups one after another from the instrument to the bench resolver (namespaces, "
           f"transparent mode)")
-    print(f"  routed by the rig, no tap      {median(routed):8.1f} ms per query (median)")
-    print(f"  held by a --block rig          {median(held):8.1f} ms per query (median; slowest {max(held):.0f} ms)  "
-          f"+{median(held) - median(routed):.0f} ms, {median(held) / median(routed):.0f}x")
-
+    med_routed, med_held = statistics.median(routed), statistics.median(held)
+    print(f"  routed by the rig, no tap      {med_routed:8.1f} ms per query (median)")
+    print(f"  held by a --block rig          {med_held:8.1f} ms per query (median; slowest {max(held):.0f} ms)  "
+          f"+{med_held - med_routed:.0f} ms, {med_held / med_routed:.0f}x")
 
 if __name__ == "__main__":
     main()

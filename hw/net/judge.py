@@ -189,9 +189,7 @@ class Judge:
                 h.reply(False, UNSEEN)
             self.last_flush = now
             for h in ready:
-                info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
-                reason = (self.content.get(h.flow, "") or (MISSED if info is not None and info.missed_out and not info.decrypted else "")
-                          or ("" if h.resolver else self._unlisted(info)))
+                reason = self._refusal(h, book)
                 if reason:
                     self._block(h.flow, reason)
                 h.reply(not reason, reason)
@@ -221,6 +219,16 @@ class Judge:
                 if id(f) not in written:
                     findings.append(f)
                     written.add(id(f))
+
+    def _refusal(self, h: _Held, book: FlowBook) -> str:
+        """Why ``h``, analysed, may not pass ("" when it may): its flow's run data or blind spots first
+        (a DNS query to the bench's resolver is judged by these alone), then the allow-list."""
+        info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
+        if h.flow in self.content:
+            return self.content[h.flow]
+        if info is not None and info.missed_out and not info.decrypted:    # never clean when blind
+            return MISSED
+        return "" if h.resolver else self._unlisted(info)
 
     def _unlisted(self, info: FlowInfo | None) -> str:
         """Why the allow-list does not allow the flow a held request is on ("" when it does)."""

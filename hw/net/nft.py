@@ -96,12 +96,18 @@ class HoldRules:
         self.chain = chain or f"SBX_HOLD_{os.getpid()}"
         self.installed: list[tuple[str, str, bool]] = []     # (tool, family, whether its filter table was ours)
 
-    def _rules(self, icmp: str) -> list[str]:
-        target = f"-j NFQUEUE --queue-num {self.queue}"
+    def _target(self) -> str:
+        return f"-j NFQUEUE --queue-num {self.queue}"
+
+    def _chain_rules(self, icmp: str) -> list[str]:
         # TCP reaches this chain only once the redirect is gone (the session ending): dropped, not routed past
-        return [f"-A {self.chain} -p udp {target}", f"-A {self.chain} -p {icmp} {target}",
-                f"-A {self.chain} -p tcp -j DROP",
-                f"-I FORWARD -i {self.iface} -j {self.chain}", f"-I INPUT -i {self.iface} -p udp --dport 53 {target}"]
+        return [f"-A {self.chain} -p udp {self._target()}", f"-A {self.chain} -p {icmp} {self._target()}",
+                f"-A {self.chain} -p tcp -j DROP"]
+
+    def _hooks(self, op: str) -> list[str]:
+        """The rules in iptables' own chains that send the instrument's packets to ours (``op``: -I or -D)."""
+        return [f"{op} FORWARD -i {self.iface} -j {self.chain}",
+                f"{op} INPUT -i {self.iface} -p udp --dport 53 {self._target()}"]
 
     def _run(self, args: list[str], script: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([*netns_prefix(self.netns), *args], input=script, capture_output=True, text=True,
@@ -116,7 +122,8 @@ class HoldRules:
     def install(self) -> None:
         for tool, icmp, family in self.TOOLS:
             ours = self._run(["nft", "list", "table", family, "filter"]).returncode != 0
-            script = f"*filter\n:{self.chain} - [0:0]\n" + "\n".join(self._rules(icmp)) + "\nCOMMIT\n"
+            script = (f"*filter\n:{self.chain} - [0:0]\n" + "\n".join([*self._chain_rules(icmp), *self._hooks("-I")])
+                      + "\nCOMMIT\n")
             res = self._run([f"{tool}-restore", "--noflush"], script)
             if res.returncode != 0:
                 why = (res.stderr.strip().splitlines() or [f"{tool}-restore failed"])[0]
@@ -126,9 +133,8 @@ class HoldRules:
     def remove(self) -> None:
         while self.installed:
             tool, family, ours = self.installed.pop()
-            undo = [r.replace("-I ", "-D ", 1) for r in self._rules("") if r.startswith("-I ")]
             self._run([f"{tool}-restore", "--noflush"], "*filter\n" + "\n".join(
-                [*undo, f"-F {self.chain}", f"-X {self.chain}"]) + "\nCOMMIT\n")
+                [*self._hooks("-D"), f"-F {self.chain}", f"-X {self.chain}"]) + "\nCOMMIT\n")
             left = self._run([tool, "-S"]).stdout.split()
             if ours and "-A" not in left and "-N" not in left:    # the table iptables made for us, empty again
                 self._run(["nft", "delete", "table", family, "filter"])

@@ -230,9 +230,7 @@ class IpDecoder:
             ident = ICMP_ECHO_HEADER.unpack_from(p)[3]   # one flow per identifier: request and reply alike
             return Segment(t, "net", "icmp", self.addr(src_raw), ident, self.addr(dst_raw), ident,
                            p[ICMP_ECHO_HEADER.size:], frame=frame)
-        if proto in ICMP_ECHO and len(p) > ICMP_HEADER and not (
-                p[0] in ICMP_CONTROL_TYPES[proto] and (_link_scoped(dst_raw) or (
-                    proto == PROTO_ICMP and len(p) - ICMP_HEADER <= ICMP_FIXED.get(p[0], -1)))):
+        if proto in ICMP_ECHO and len(p) > ICMP_HEADER and not _icmp_control(proto, p, dst_raw):
             # an error, control sent beyond the link or longer than its fields, a type nobody
             # registered: one flow per type between two hosts
             return Segment(t, "net", "icmp", self.addr(src_raw), p[0], self.addr(dst_raw), p[0], p[ICMP_HEADER:],
@@ -253,6 +251,12 @@ class IpDecoder:
             name = self._zones[key] = " / ".join(f"{NAMES.get(number) or describe(number)} {self.addr(a)}-{self.addr(b)}"
                                                  for number, a, b in key)
         return name
+
+
+def _icmp_control(proto: int, p: bytes, dst: bytes) -> bool:
+    """ICMP control (``ICMP_CONTROL_TYPES``) kept within the link, or no longer than its fixed fields."""
+    return p[0] in ICMP_CONTROL_TYPES[proto] and (
+        _link_scoped(dst) or (proto == PROTO_ICMP and len(p) - ICMP_HEADER <= ICMP_FIXED.get(p[0], -1)))
 
 
 def _link_scoped(dst: bytes) -> bool:

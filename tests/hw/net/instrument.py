@@ -180,10 +180,7 @@ def ping(run_dir: Path, ca: str, host: str, payload: bytes = b"status=idle;run=n
     import struct
     import time
 
-    def checksum(data: bytes) -> int:
-        total = sum(struct.unpack(f"!{len(data) // 2}H", data + b"\0" * (len(data) % 2)))
-        total = (total >> 16) + (total & 0xFFFF)
-        return ~(total + (total >> 16)) & 0xFFFF
+    from sandbox.captures.writer import checksum
 
     server = socket.gethostbyname(host)
     header = struct.pack("!BBHHH", 8, 0, 0, 0x5B0C, 1)
