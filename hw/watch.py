@@ -83,7 +83,8 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
 
         def finish_taps() -> None:
             stop_taps()
-            session.notes += [n for tap in scoped for n in tap.closing_notes()]
+            # what a tap learnt can quote the instrument (an addon's error on a header it sent)
+            session.notes += engine.redacted([n for tap in scoped for n in tap.closing_notes()])
 
         return session.run(sources, stop, before_finish=finish_taps)
     finally:

@@ -3,6 +3,7 @@ session runs, ends cleanly on SIGTERM, and gives the findings a replay of the re
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -193,3 +194,36 @@ def test_the_analysis_yields_the_cpu_but_a_dashboard_it_starts_keeps_its_priorit
     finally:
         proc.kill()
     assert proc.returncode == 0, err
+
+
+def test_what_a_tap_learnt_reaches_the_report_with_the_run_data_in_it_hidden(demo, tmp_path):
+    """A tap's closing notes (an addon's failures, what --block held) reach the report; one quoting
+    the instrument (an error on a header it sent) has the run data in it hidden like any traffic text."""
+    from hw.follow import FollowTap
+    from hw.watch import watch
+    from sandbox.index import build_index
+    from sandbox.store import Store
+
+    run_dir, capture = demo
+    fastq = next((run_dir / "Data" / "Intensities" / "BaseCalls").glob("*.fastq.gz"))
+    read = gzip.decompress(fastq.read_bytes()).decode().splitlines()[1]
+
+    class Saying(FollowTap):
+        def scope(self) -> list[str]:
+            return ["follows a file"]
+
+        def closing_notes(self) -> list[str]:
+            return [f"the addon failed on a header: {read}"]
+
+    stop = threading.Event()
+    stop.set()
+    index = build_index(run_dir, cache_dir=tmp_path / "cache")
+    store = Store(tmp_path / "store.sqlite")
+    try:
+        result = watch([Saying(capture)], [index], store=store, session_dir=tmp_path / "rec", stop=stop, jobs=1)
+    finally:
+        store.close()
+    notes = result.report["notes"]
+    assert "follows a file" in notes
+    (said,) = [n for n in notes if n.startswith("the addon failed on a header")]
+    assert read not in said and read[:40] not in said
