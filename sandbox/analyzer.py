@@ -21,7 +21,7 @@ import os
 import queue
 import signal
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sandbox.bytes_ring import RING_MIN, BytesRing, dumps, loads
 from sandbox.correlate import Correlator
@@ -48,6 +48,20 @@ OTHER_FLOWS = "(other flows)"
 HEAP_REUSE_BYTES = 256 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 WARM_HEAP_BYTES = 192 << 20     # what matching one 64 MB body piece allocates at once, about
+
+
+class Mark(NamedTuple):
+    """What the caller had fed when it asked ``changed``, given back with the answer: the answer
+    covers it.  ``t``: the capture time every source had handed over up to (a live recording's is a
+    guess: a recorder may write later than its writer delay); ``fed``: how many feeds and ticks the
+    caller had made (exact)."""
+
+    t: float
+    fed: int = 0
+
+
+EVERYTHING = Mark(math.inf)          # a replay's: all fed
+NOTHING_ANSWERED = Mark(-math.inf, -1)
 
 
 def reuse_freed_memory() -> None:
@@ -186,7 +200,7 @@ class Analyzer:
         """Judge flows that changed (volume, destination) before the end: live findings."""
         self.correlator.flows(flows)
 
-    def changed(self, mark: float = math.inf, wait: float | None = None) -> tuple[list[Finding], float]:
+    def changed(self, mark: Mark = EVERYTHING, wait: float | None = None) -> tuple[list[Finding], Mark]:
         """Findings new or changed since the last call, and ``mark`` (what the caller had fed by then:
         here, everything)."""
         return self.correlator.changed(), mark
@@ -287,8 +301,8 @@ class AnalyzerProcess:
         self.allowed: dict[str, bool] = {}
         self.not_examined: list[NotExamined] = []  # as of the last changed() or finish()
         self._withdrawn: list[str] = []        # ids of findings withdrawn, answered by changed()
-        self._asked: float | None = None      # the mark of a changed() question not answered yet
-        self._answered = -math.inf            # the mark of the last one answered
+        self._asked: Mark | None = None       # the mark of a changed() question not answered yet
+        self._answered = NOTHING_ANSWERED     # the mark of the last one answered
         self._unasked = 0                     # payload bytes sent since the last question
 
     @property
@@ -318,7 +332,7 @@ class AnalyzerProcess:
         self._flush()
         self._send(("flows", flows))
 
-    def changed(self, mark: float = math.inf, wait: float | None = None) -> tuple[list[Finding], float]:
+    def changed(self, mark: Mark = EVERYTHING, wait: float | None = None) -> tuple[list[Finding], Mark]:
         """Findings new or changed, with the ``mark`` of the call whose question they answer: the worker
         answers once it has matched everything sent before the question.  ``wait``: at most this long
         for the answer (None: until it comes); one not in by then comes with a later call, so a live
@@ -341,7 +355,7 @@ class AnalyzerProcess:
         gone, self._withdrawn = self._withdrawn, []
         return gone
 
-    def _question(self, mark: float) -> None:
+    def _question(self, mark: Mark) -> None:
         self._flush()
         self._send(("changed", None))
         self._asked, self._unasked = mark, 0

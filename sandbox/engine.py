@@ -11,7 +11,7 @@ import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 
-from sandbox.analyzer import Analyzer, AnalyzerProcess
+from sandbox.analyzer import Analyzer, AnalyzerProcess, Mark
 from sandbox.correlate.opaque import UNREADABLE
 from sandbox.correlate.redact import Redactor
 from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, Segment
@@ -46,8 +46,11 @@ class Engine:
         self.source = 0     # which of the session's sources the Segment being fed came from
         # flow -> (source, frame) of its first outbound bytes: where a finding on it is in the recordings
         self.first_out: dict[str, tuple[int, int]] = {}
+        self.fed = 0        # feeds and ticks so far: what the analysis had when (``FlowBook.fed``)
+        self.covered = -1   # ``fed`` when the question the last ``changed`` answers was asked
 
     def feed(self, segment: Segment) -> None:
+        self.fed += 1
         dissector = self.dissector
         items = dissector.feed(segment)
         if items:
@@ -82,6 +85,7 @@ class Engine:
     def tick(self, now: float) -> None:
         """Capture time ``now`` has passed with no packet (a live tap's quiet instrument): held-back
         bytes go to the analyzer and changed flows are judged, as the next packet would do."""
+        self.fed += 1
         self._handle(self.dissector.tick(now))
         if now >= self._next_judgement:
             self._judge_flows(now)
@@ -105,8 +109,11 @@ class Engine:
 
     def changed(self, mark: float = math.inf, wait: float | None = None) -> tuple[list[Finding], float]:
         """Findings new or changed since the last call (for a live dashboard), with the ``mark`` given
-        to the call they answer (see ``AnalyzerProcess.changed``)."""
-        return self.analyzer.changed(mark, wait)
+        to the call they answer (see ``AnalyzerProcess.changed``); ``covered`` says how much was fed
+        before that call."""
+        findings, answered = self.analyzer.changed(Mark(mark, self.fed), wait)
+        self.covered = answered.fed
+        return findings, answered.t
 
     def answered(self) -> bool:
         """Whether findings asked by ``changed`` without waiting have come (see ``AnalyzerProcess``)."""

@@ -53,6 +53,9 @@ MIN_RECORDING_BYTES = 28
 class FlowBook(Protocol):
     """What a live tap that acts on findings may ask of the session's Engine (``Session.on_findings``)."""
 
+    fed: int        # feeds and ticks so far: orders what the analysis had against ``covered``
+    covered: int    # ``fed`` when the analysis was asked for the findings the hook was last given
+
     def current_flow(self, name: str) -> FlowInfo | None:
         """The flow a live connection's 4-tuple name is now, as fed so far."""
 

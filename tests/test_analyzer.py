@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.analyzer import MAX_UNEXAMINED_ROWS, OTHER_FLOWS, Analyzer, AnalyzerProcess, Unexamined
+from sandbox.analyzer import (
+    MAX_UNEXAMINED_ROWS,
+    NOTHING_ANSWERED,
+    OTHER_FLOWS,
+    Analyzer,
+    AnalyzerProcess,
+    Mark,
+    Unexamined,
+)
 from sandbox.bytes_ring import RING_MIN
 from sandbox.decode.limits import DECODE_LIMIT, LimitHit
 from sandbox.index import build_index
@@ -50,21 +58,21 @@ def test_a_busy_worker_answers_later_saying_what_its_answer_covers(tmp_path):
     try:
         analyzer.payload(Payload(body, ("tcp", "http/1.1 PUT /x"), "tcp 10.0.0.2:5000 > 203.0.113.9:80", "out",
                                  1.0, 2.0, destination="upload.example", stream_offset=0))
-        assert analyzer.changed(10.0, wait=0) == ([], -math.inf)    # asked; nothing answered yet
-        assert analyzer.changed(11.0, wait=0) == ([], -math.inf)    # still the same question
+        assert analyzer.changed(Mark(10.0), wait=0) == ([], NOTHING_ANSWERED)     # asked; nothing answered yet
+        assert analyzer.changed(Mark(11.0), wait=0) == ([], NOTHING_ANSWERED)     # still the same question
         deadline = time.monotonic() + 120
         while not analyzer.answered() and time.monotonic() < deadline:   # what a live session polls
             time.sleep(0.01)
-        findings, upto = analyzer.changed(12.0, wait=0)             # collected, no new question
+        findings, upto = analyzer.changed(Mark(12.0), wait=0)       # collected, no new question
         assert not analyzer.answered()
-        assert upto == 10.0 and "run-bytes" in {f.kind for f in findings}
-        assert analyzer.changed(13.0) == ([], 13.0)                 # a new question, answered at once
-        assert analyzer.changed(14.0, wait=0)[0] == []
+        assert upto == Mark(10.0) and "run-bytes" in {f.kind for f in findings}
+        assert analyzer.changed(Mark(13.0)) == ([], Mark(13.0))           # a new question, answered at once
+        assert analyzer.changed(Mark(14.0), wait=0)[0] == []
         final = analyzer.finish([])                                 # an unanswered question is no obstacle
         assert "run-bytes" in {f.kind for f in final}
     finally:
         analyzer.close()
-    assert Analyzer([index]).changed(5.0) == ([], 5.0) and not Analyzer([index]).answered()
+    assert Analyzer([index]).changed(Mark(5.0)) == ([], Mark(5.0)) and not Analyzer([index]).answered()
 
 
 def test_what_was_sent_while_a_question_waited_is_asked_about_when_its_answer_comes(tmp_path):
@@ -79,30 +87,30 @@ def test_what_was_sent_while_a_question_waited_is_asked_about_when_its_answer_co
     flow = "tcp 10.0.0.2:5000 > 203.0.113.9:80"
     analyzer = AnalyzerProcess([index])
 
-    def answer() -> tuple[list, float]:
+    def answer() -> tuple[list, Mark]:
         deadline = time.monotonic() + 120
         while not analyzer.answered() and time.monotonic() < deadline:   # what a live session polls
             time.sleep(0.01)
-        return analyzer.changed(math.inf, wait=0)
+        return analyzer.changed(Mark(math.inf), wait=0)
 
     try:
         analyzer.payload(Payload(os.urandom(16 << 20), ("tcp", "http/1.1 PUT /a"), flow, "out", 1.0, 2.0,
                                  destination="upload.example", stream_offset=0))
-        assert analyzer.changed(1.0, wait=0) == ([], -math.inf)
+        assert analyzer.changed(Mark(1.0), wait=0) == ([], NOTHING_ANSWERED)
         analyzer.payload(Payload(os.urandom(RING_MIN) + fastq, ("tcp", "http/1.1 PUT /b"), flow, "out", 3.0, 4.0,
                                  destination="upload.example", stream_offset=16 << 20))
         findings, upto = answer()                   # the first question's answer: the random bytes only
-        assert upto == 1.0 and not findings
+        assert upto == Mark(1.0) and not findings
         findings, upto = answer()                   # the leak: asked about when that answer came
-        assert upto == math.inf and "run-bytes" in {f.kind for f in findings}
+        assert upto == Mark(math.inf) and "run-bytes" in {f.kind for f in findings}
         time.sleep(0.2)
         assert not analyzer.answered()              # nothing sent since: nothing more asked
         analyzer.payload(Payload(os.urandom(16 << 20), ("tcp", "http/1.1 PUT /c"), flow, "out", 5.0, 6.0,
                                  destination="upload.example", stream_offset=0))
-        analyzer.changed(6.0, wait=0)
+        analyzer.changed(Mark(6.0), wait=0)
         analyzer.payload(Payload(b"small" * 100, ("tcp", "http/1.1 PUT /d"), flow, "out", 7.0, 8.0,
                                  destination="upload.example", stream_offset=0))
-        assert answer()[1] == 6.0
+        assert answer()[1] == Mark(6.0)
         time.sleep(0.2)
         assert not analyzer.answered()              # small work waits for the caller's next question
     finally:

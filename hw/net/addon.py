@@ -21,15 +21,19 @@ Without ``sandbox_feed`` the addon does nothing, so it loads anywhere.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import itertools
 import json
 import logging
 import socket
+import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 try:
     from hw.net.feed import FeedWriter
@@ -46,6 +50,10 @@ HOLD_TIMEOUT_S = 60.0
 # Messages of a TCP/WebSocket connection mitmproxy keeps after they were handed over.
 KEEP_MESSAGES = 1
 CONTENT_MODES = ("wireguard",)   # modes whose raw recording cannot show the inner traffic at all
+# struct tcp_info (linux/tcp.h, Linux 4.1+): where tcpi_bytes_received is, and the size asked for
+TCPI_BYTES_RECEIVED = struct.Struct("=Q")
+TCPI_BYTES_RECEIVED_AT = 128
+TCP_INFO_SIZE = 256
 
 
 def _address(addr) -> list:
@@ -61,6 +69,75 @@ def _address(addr) -> list:
     except ValueError:
         pass
     return [host, int(addr[1])]
+
+
+def _wire(question: dict, client) -> dict:
+    """``question`` with ``wire``: how many bytes the kernel has taken in on the instrument's connection
+    (TCP_INFO), all of which the raw recording must show before the rig may judge what mitmproxy read
+    of them.  The recorder may lag the writer delay the rig allows it (a loaded machine), and without
+    TLS (plain HTTP, raw TCP, a CONNECT line, a server name) only the recording has the bytes at all.
+    A connection with no kernel socket (WireGuard: mitmproxy's own stack) is in the feed whole."""
+    server = ctx.master.addons.get("proxyserver")
+    handler = server.connections.get(client.id) if server is not None else None
+    io = handler.transports.get(handler.client) if handler is not None else None
+    if io is None or io.writer is None or client.transport_protocol != "tcp":
+        return question
+    try:
+        sock = io.writer.get_extra_info("socket")
+    except KeyError:    # mitmproxy's own streams (WireGuard) have none, whatever default is given
+        return question
+    if sock is None:
+        return question
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+    except (OSError, AttributeError):
+        return question
+    if len(info) < TCPI_BYTES_RECEIVED_AT + TCPI_BYTES_RECEIVED.size:
+        return question
+    return {**question, "wire": TCPI_BYTES_RECEIVED.unpack_from(info, TCPI_BYTES_RECEIVED_AT)[0]}
+
+
+def _fail_closed(refuse: Callable[[SandboxTap, Any, str], None]):
+    """A hook holding what the instrument sent, made to refuse it if the hook fails under --block:
+    mitmproxy logs a hook's exception and carries on, so what it held would pass unjudged (a
+    WireGuard stream lacking an extra once let every request of reads through)."""
+    def wrap(hook):
+        @functools.wraps(hook)
+        async def held(self: SandboxTap, arg) -> None:
+            try:
+                await hook(self, arg)
+            except Exception as exc:
+                if self.judge is None:
+                    raise
+                why = f"the rig's addon failed ({type(exc).__name__}: {exc})"
+                log.error(f"sandbox: {hook.__name__}: {why}; refused what it held")
+                refuse(self, arg, why)
+        return held
+    return wrap
+
+
+def _kill(tap: SandboxTap, flow, why: str) -> None:
+    """Refuse a held request or DNS query."""
+    if flow.killable:
+        flow.kill()
+
+
+def _drop_message(tap: SandboxTap, flow, why: str) -> None:
+    """Refuse a held TCP, UDP or WebSocket message: emptied, its connection closed."""
+    ws = getattr(flow, "websocket", None)
+    messages = ws.messages if ws is not None else flow.messages
+    if messages and messages[-1].from_client:
+        if ws is not None:
+            messages[-1].drop()
+        else:
+            messages[-1].content = b""
+    tap.cut.add(flow.client_conn.id)
+    tap._cut(flow.client_conn)
+
+
+def _refuse_connect(tap: SandboxTap, data, why: str) -> None:
+    """Refuse a held connection."""
+    data.server.error = f"blocked by the sandbox: {why}"
 
 
 class _Judge:
@@ -137,7 +214,6 @@ class SandboxTap:
         self.numbers = itertools.count(1)
         self.approved: set[str] = set()          # client ids with a request judged allowed
         self.cut: set[str] = set()               # client ids whose connection a refused message closed
-        self.sent: dict[str, int] = {}           # client id -> bytes sent on a connection only the wire shows
         self.resolve: dict[str, str] = {}        # name -> address (--set sandbox_resolve)
 
     def load(self, loader) -> None:
@@ -226,7 +302,6 @@ class SandboxTap:
         number = self.conns.pop(client.id, None)
         self.approved.discard(client.id)
         self.cut.discard(client.id)
-        self.sent.pop(client.id, None)
         if number is not None and self.feed is not None:
             self.feed.close(number)
 
@@ -249,6 +324,7 @@ class SandboxTap:
         self._record("body", conn, msg, data)
         return data
 
+    @_fail_closed(_kill)
     async def request(self, flow: http.HTTPFlow) -> None:
         conn = self.conns.get(flow.client_conn.id)
         msg = self.msgs.pop(flow.id, None)
@@ -260,15 +336,15 @@ class SandboxTap:
         if self.judge is not None:
             await self._hold(flow)
 
-    async def _judged(self, flow, op: str, raw: bool = False, wire: int | None = None) -> dict:
-        """The rig's verdict on what ``flow`` just sent (in the recordings already: writes are
-        synchronous); ``raw``: bytes no protocol frames, which the analysis may hold back a while;
-        ``wire``: bytes the instrument has sent on a connection only the raw recording shows."""
+    async def _judged(self, flow, op: str, raw: bool = False) -> dict:
+        """The rig's verdict on what ``flow`` just sent (in the feed already: writes are synchronous;
+        in the raw recording once it has ``wire`` bytes of the connection); ``raw``: bytes no protocol
+        frames, which the analysis may hold back a while."""
         client = flow.client_conn
         dst = self._dst(client, flow.server_conn)
-        question = {"op": op, "client": _address(client.peername), "dst": _address(dst),
-                    "transport": client.transport_protocol, "raw": raw, "t": time.time()}
-        return await self.judge.ask(question if wire is None else {**question, "wire": wire})
+        return await self.judge.ask(_wire({"op": op, "client": _address(client.peername), "dst": _address(dst),
+                                           "transport": client.transport_protocol, "raw": raw, "t": time.time()},
+                                          client))
 
     async def _hold(self, flow: http.HTTPFlow) -> None:
         client = flow.client_conn
@@ -294,6 +370,7 @@ class SandboxTap:
         self.msgs.pop(flow.id, None)
 
     # -- after an upgrade, raw TCP -------------------------------------------------------------
+    @_fail_closed(_drop_message)
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
         conn = self.conns.get(flow.client_conn.id)
         messages = flow.websocket.messages
@@ -315,11 +392,13 @@ class SandboxTap:
     def _cut(client) -> None:
         """Close a connection mid-stream: mitmproxy 11 cannot kill a WebSocket flow (its #4711), so
         its connection handler closes the instrument's side, which ends the upstream one too."""
-        handler = ctx.master.addons.get("proxyserver").connections.get(client.id)
+        server = ctx.master.addons.get("proxyserver")
+        handler = server.connections.get(client.id) if server is not None else None
         if handler is not None:
             handler.close_connection(client)
 
     # -- UDP and DNS inside a tunnel (WireGuard): no other record has them ----------------------
+    @_fail_closed(_drop_message)
     async def udp_message(self, flow) -> None:
         if flow.messages and self._content_mode(flow.client_conn):
             m = flow.messages[-1]
@@ -328,6 +407,7 @@ class SandboxTap:
                 await self._hold_message(flow, m)
             del flow.messages[:-KEEP_MESSAGES]
 
+    @_fail_closed(_kill)
     async def gate_dns(self, flow) -> None:
         """A DNS query the instrument sent (``_DnsGate``): recorded, then held for the judge under
         --block; refused, it is killed (the instrument gets SERVFAIL, nobody looks the name up)."""
@@ -352,14 +432,13 @@ class SandboxTap:
             except OSError as exc:
                 self._lost(f"the sandbox feed recording failed: {exc}")
 
+    @_fail_closed(_drop_message)
     async def tcp_message(self, flow) -> None:
         conn = self._conn(flow)
         if flow.messages:
             m = flow.messages[-1]
             if conn is not None:
                 self._record("tcp", conn, m.from_client, m.content)
-            elif m.from_client:     # plaintext on the wire: the analysis has it once dumpcap wrote it
-                self.sent[flow.client_conn.id] = self.sent.get(flow.client_conn.id, 0) + len(m.content)
             if self.judge is not None and m.from_client:
                 await self._hold_message(flow, m)
         del flow.messages[:-KEEP_MESSAGES]
@@ -370,7 +449,7 @@ class SandboxTap:
         that connection are emptied without a question."""
         client = flow.client_conn
         if client.id not in self.cut:
-            answer = await self._judged(flow, "message", raw=True, wire=self.sent.get(client.id))
+            answer = await self._judged(flow, "message", raw=True)
             if answer.get("allow"):
                 return
             log.warning(f"sandbox: blocked a {client.transport_protocol.upper()} message to "
@@ -380,6 +459,7 @@ class SandboxTap:
         m.content = b""
 
     # -- policy ----------------------------------------------------------------------------------
+    @_fail_closed(_refuse_connect)
     async def server_connect(self, data) -> None:
         if self.judge is not None and data.client.id not in self.approved:   # approved: by the Host it named
             await self._judge_connect(data)
@@ -390,12 +470,13 @@ class SandboxTap:
 
     async def _judge_connect(self, data) -> None:
         client, server = data.client, data.server
-        answer = await self.judge.ask({"op": "connect", "mode": client.proxy_mode.type_name,
-                                       "transport": server.transport_protocol,
-                                       "client": _address(client.peername),
-                                       "dst": _address(self._dst(client, server)),
-                                       "sni": server.sni or client.sni or "",   # raw TCP in TLS: the client's
-                                       "host": str(server.address[0]) if server.address else "", "t": time.time()})
+        answer = await self.judge.ask(_wire({"op": "connect", "mode": client.proxy_mode.type_name,
+                                             "transport": server.transport_protocol,
+                                             "client": _address(client.peername),
+                                             "dst": _address(self._dst(client, server)),
+                                             "sni": server.sni or client.sni or "",   # raw TCP in TLS: the client's
+                                             "host": str(server.address[0]) if server.address else "",
+                                             "t": time.time()}, client))
         if not answer.get("allow"):
             data.server.error = f"blocked by the sandbox: {answer.get('reason')}"
 

@@ -4,10 +4,14 @@ The addon asks over a local socket (one JSON line per question, answered by id).
 a name the allow-list does not hold is refused at once.  Any other connection, and each request or
 message, is answered once the session has analysed it: the session calls ``on_findings`` after each
 store flush with the findings that changed, the capture time it has fed everything up to, and its
-Engine (``FlowBook``); a question asked before the previous flush and older than that watermark is
-about bytes the correlator has seen, so its flow's findings are final enough to judge.  Raw bytes
-(a TCP or UDP message no protocol frames, a DNS query) wait until their flow has also handed over
-what its parser held back (``FlowBook.settled``).
+Engine (``FlowBook``).  A question waits until the analysis has had all it is about: one asked
+before the previous flush and older than that watermark, whose connection's stream the analysis has
+had as many bytes of as the kernel had taken in (``wire``) or whose packet it has had (``recorded``):
+the watermark trusts the recorder to write within its writer delay, and a loaded machine may not.
+Raw bytes (a TCP or UDP message no protocol frames, a DNS query) wait until their flow has also
+handed over what its parser held back (``FlowBook.settled``).  Then it waits for the correlator's
+answer to a question asked after that (``FlowBook.covered``): only then are its flow's findings
+final enough to judge.
 
 It passes when its flow carries no run data, hit no decoding limit (what the rig could not examine
 might be run data), and the allow-list allows the flow as the analysis knows it: every name it
@@ -77,7 +81,8 @@ class _Held:
     raw: bool = False       # bytes no protocol frames: the analysis may hold them back a while
     resolver: bool = False  # a DNS query to a resolver on the bench: judged by its content only
     recorded: float | None = None   # only the raw recording has them: their capture time there
-    wire: int | None = None         # only the raw recording has them: the stream bytes sent up to their end
+    wire: int | None = None         # the bytes the instrument's stream had sent when it asked (at least to their end)
+    fed: int | None = None          # ``FlowBook.fed`` once the analysis had all it is about
 
 
 class Judge:
@@ -179,7 +184,10 @@ class Judge:
             waiting: list[_Held] = []
             expired: list[_Held] = []
             for h in self.held:
-                if h.arrived <= self.last_flush and h.t <= watermark and _handed_over(h, watermark, book):
+                if h.fed is None and h.arrived <= self.last_flush and h.t <= watermark and _handed_over(
+                        h, watermark, book):
+                    h.fed = book.fed    # the analysis had it all: the answer to any question from now covers it
+                if h.fed is not None and book.covered >= h.fed:
                     ready.append(h)
                 else:
                     (expired if now - h.arrived > HOLD_LIMIT_S else waiting).append(h)

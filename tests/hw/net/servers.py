@@ -119,10 +119,17 @@ class _Sink(BaseHTTPRequestHandler):
 
 def https_sink(pki: Pki, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, Received]:
     """An HTTPS server storing every request body; serve_forever runs in a daemon thread."""
+    return http_sink(host, port, tls=server_context(pki))
+
+
+def http_sink(host: str = "127.0.0.1", port: int = 0,
+              tls: ssl.SSLContext | None = None) -> tuple[ThreadingHTTPServer, Received]:
+    """An HTTP server (HTTPS with ``tls``) storing every request body; serve_forever runs in a daemon thread."""
     received = Received()
     handler = type("Sink", (_Sink,), {"received": received})
     server = ThreadingHTTPServer((host, port), handler)
-    server.socket = server_context(pki).wrap_socket(server.socket, server_side=True)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, received

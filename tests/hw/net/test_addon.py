@@ -1,11 +1,13 @@
 """The addon loads on its own (``mitmdump -s hw/net/addon.py``) as mitmproxy users expect: idle
-without the rig's socket, the proxy works as usual."""
+without the rig's socket, the proxy works as usual.  Under --block its holding hooks fail closed."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -48,3 +50,23 @@ def test_mitmdump_with_the_addon_alone_proxies_as_usual(tmp_path):
         out, _ = proc.communicate(timeout=30)
         server.shutdown()
     assert "Addon error" not in out and "error in script" not in out, out
+
+
+def test_a_hook_that_fails_under_block_refuses_what_it_held(tmp_path):
+    """mitmproxy logs a hook's exception and carries on: under --block what the hook held would pass
+    unjudged.  Each holding hook, its judge failing, refuses (a request and a DNS query killed, a
+    message emptied and its connection cut, a connection failed); its judge allowing, nothing is."""
+    try:
+        exe = mitmdump()
+    except TapError as exc:
+        pytest.skip(str(exc))
+    python = Path(exe).with_name("python")       # mitmproxy's own environment: its test flows, its types
+    if not python.exists():
+        pytest.skip(f"no Python beside {exe}")
+    done = subprocess.run([str(python), str(Path(__file__).with_name("addon_hooks.py"))], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    hooks = {"request", "gate_dns", "tcp_message", "udp_message", "websocket_message", "server_connect"}
+    assert outcome["failing"] == dict.fromkeys(hooks, True)
+    assert outcome["allowing"] == dict.fromkeys(hooks, False)

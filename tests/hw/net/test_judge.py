@@ -57,6 +57,12 @@ def fed(tmp_path: Path, flows: list[tuple[str, int, str]]) -> Engine:
     return engine
 
 
+def flush(judge: Judge, engine: Engine, findings: list[Finding], watermark: float) -> None:
+    """A session's flush: the analysis asked for what changed up to ``watermark``, then the judge told."""
+    engine.changed(watermark)
+    judge.on_findings(findings, watermark, engine)
+
+
 def question(op: str, qid: int, sport: int, addr: str = LIMS_IP, **q) -> dict:
     return {"op": op, "id": qid, "client": [INSTRUMENT, sport], "dst": [addr, 443], "t": 100.0, **q}
 
@@ -83,12 +89,12 @@ def test_a_request_is_judged_after_the_flush_that_follows_it_and_its_findings_sa
         ask(s, **question("request", 1, 50000))
         ask(s, **question("request", 2, 50002))
         wait_held(judge, 2)
-        judge.on_findings([], 101.0, engine)          # the flush they arrived before: not analysed yet
-        judge.on_findings([], 99.0, engine)           # not analysed that far yet
+        flush(judge, engine, [], 101.0)          # the flush they arrived before: not analysed yet
+        flush(judge, engine, [], 99.0)           # not analysed that far yet
         assert held(judge) == 2
         leak = finding("run-bytes", flow_name([INSTRUMENT, 50000], [LIMS_IP, 443]) + " #2", samples=["S1"])
         flushed = [leak]
-        judge.on_findings(flushed, 101.0, engine)     # analysed now
+        flush(judge, engine, flushed, 101.0)     # analysed now
         answers = sorted((answer(f), answer(f)), key=lambda a: a["id"])
         assert answers[0]["allow"] is False and "carries run data" in answers[0]["reason"]
         assert answers[1]["allow"] is True
@@ -104,8 +110,8 @@ def test_a_request_is_judged_after_the_flush_that_follows_it_and_its_findings_sa
         ask(s, **question("connect", 5, 50002, sni=LIMS, host=LIMS_IP, t=100.5))
         ask(s, **question("connect", 8, 50000, sni=LIMS, host=LIMS_IP, t=100.5))
         wait_held(judge, 2)
-        judge.on_findings([], 101.0, engine)          # the flush they arrived before
-        judge.on_findings([], 101.0, engine)
+        flush(judge, engine, [], 101.0)          # the flush they arrived before
+        flush(judge, engine, [], 101.0)
         answers = sorted((answer(f), answer(f)), key=lambda a: a["id"])
         assert answers[0] == {"id": 5, "allow": True, "reason": ""}
         assert answers[1]["id"] == 8 and answers[1]["reason"].startswith("carries run data")
@@ -126,9 +132,9 @@ def test_a_request_under_an_allowed_name_to_an_address_nobody_vouched_for_is_ref
         ask(s, **question("request", 3, 50002, addr=OTHER_IP))
         ask(s, **question("message", 4, 50009))          # a connection the analysis never saw
         wait_held(judge, 3)
-        judge.on_findings([], 0.0, engine)
+        flush(judge, engine, [], 0.0)
         other = finding("destination", flow_name([INSTRUMENT, 50002], [OTHER_IP, 443]))
-        judge.on_findings([other], 101.0, engine)
+        flush(judge, engine, [other], 101.0)
         answers = {a["id"]: a for a in (answer(f), answer(f), answer(f))}
     assert answers[2] == {"id": 2, "allow": True, "reason": ""}
     assert answers[3]["allow"] is False
@@ -147,8 +153,8 @@ def test_a_held_packet_is_answered_through_its_reply_and_an_unseen_flow_never_pa
     for qid, sport in ((1, 50000), (2, 50009)):
         judge.ask(question("message", qid, sport, raw=True, t=90.0),
                   lambda allow, reason, qid=qid: verdicts.__setitem__(qid, (allow, reason)))
-    judge.on_findings([], 0.0, engine)
-    judge.on_findings([], 101.0, engine)
+    flush(judge, engine, [], 0.0)
+    flush(judge, engine, [], 101.0)
     assert verdicts == {1: (True, ""), 2: (False, "the rig has no record of its connection")}
 
 
@@ -171,16 +177,16 @@ def test_a_held_packet_waits_until_the_recording_has_had_it_and_a_lost_one_never
     q = {"op": "message", "client": [INSTRUMENT, 40000], "dst": [LIMS_IP, 9999], "transport": "udp", "raw": True,
          "t": 101.0005, "recorded": 101.0}
     judge.ask(q, lambda allow, reason: verdicts.append((allow, reason)))
-    judge.on_findings([], 0.0, engine)
-    judge.on_findings([], 103.0, engine)       # past it, the flow quiet, but the recording had not given it yet
+    flush(judge, engine, [], 0.0)
+    flush(judge, engine, [], 103.0)       # past it, the flow quiet, but the recording had not given it yet
     assert verdicts == []
     engine.feed(segments[1])
     engine.tick(101.5)
-    judge.on_findings([], 103.0, engine)
+    flush(judge, engine, [], 103.0)
     assert verdicts == [(True, "")]
     monkeypatch.setattr(judge_module, "HOLD_LIMIT_S", 0.0)
     judge.ask({**q, "recorded": 105.0}, lambda allow, reason: verdicts.append((allow, reason)))
-    judge.on_findings([], 110.0, engine)
+    flush(judge, engine, [], 110.0)
     assert verdicts[-1] == (False, judge_module.UNSEEN)
 
 
@@ -210,16 +216,45 @@ def test_a_plain_message_waits_until_its_stream_is_in_and_a_stream_with_a_hole_i
         judge.ask({"op": "message", "client": [INSTRUMENT, sport], "dst": [OTHER_IP, 9000], "transport": "tcp",
                    "raw": True, "t": 100.0, "wire": sent}, lambda allow, reason, qid=qid: verdicts.__setitem__(
                        qid, (allow, reason)))
-    judge.on_findings([], 0.0, engine)
+    flush(judge, engine, [], 0.0)
     engine.tick(102.0)
-    judge.on_findings([], 103.0, engine)        # the watermark passed, the recording had not given it all
+    flush(judge, engine, [], 103.0)        # the watermark passed, the recording had not given it all
     assert verdicts == {}
     for seg in segments[cut + 1:]:
         engine.feed(seg)
     engine.tick(110.0)
-    judge.on_findings([], 111.0, engine)
+    flush(judge, engine, [], 111.0)
     assert verdicts[1] == (True, "")
     assert verdicts[2] == (False, judge_module.MISSED)
+
+
+def test_a_request_the_recording_gave_late_waits_for_findings_asked_for_after_it(tmp_path):
+    """A recorder that wrote late hands the analysis bytes older than the watermark: the flow has them,
+    but the correlator's answer in hand was asked for before they were fed.  The request waits for
+    an answer asked after (before, it passed on findings that had not seen it)."""
+    pcap = tmp_path / "plain.pcapng"
+    status, upload = b"POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", b"PUT /up HTTP/1.1\r\n"
+    with PcapngWriter(pcap) as w:
+        conv = TcpConversation(w, (INSTRUMENT, 50001), (OTHER_IP, 80), t0=100.0)
+        conv.send(status)
+        conv.send(upload + b"Host: x\r\nContent-Length: 4\r\n\r\nACGT")
+    segments = list(open_capture(pcap))
+    cut = max(i for i, seg in enumerate(segments) if seg.data == status)
+    engine = Engine([])
+    for seg in segments[:cut + 1]:
+        engine.feed(seg)
+    judge = Judge([])
+    verdicts: list[tuple[bool, str]] = []
+    judge.ask({"op": "request", "client": [INSTRUMENT, 50001], "dst": [OTHER_IP, 80], "t": 100.0,
+               "wire": sum(len(seg.data) for seg in segments)}, lambda allow, reason: verdicts.append((allow, reason)))
+    flush(judge, engine, [], 0.0)
+    flush(judge, engine, [], 103.0)             # the watermark passed; the recording had not given it yet
+    for seg in segments[cut + 1:]:              # now it has: fed after the analysis was last asked
+        engine.feed(seg)
+    judge.on_findings([], 103.0, engine)        # that answer came: it cannot cover them
+    assert verdicts == []
+    flush(judge, engine, [], 103.0)             # asked after they were fed: the flow is judged now
+    assert verdicts == [(True, "")]
 
 
 def test_a_connect_to_an_address_the_instrument_chose_waits_for_the_dns_answers(tmp_path):
@@ -234,8 +269,8 @@ def test_a_connect_to_an_address_the_instrument_chose_waits_for_the_dns_answers(
         ask(s, **question("connect", 5, 50005, addr=OTHER_IP, sni="evil.example", host=OTHER_IP, mode="wireguard"))
         assert answer(f) == {"id": 5, "allow": False, "reason": "unlisted destination evil.example"}   # at once
         wait_held(judge, 4)
-        judge.on_findings([], 0.0, engine)
-        judge.on_findings([], 101.0, engine)
+        flush(judge, engine, [], 0.0)
+        flush(judge, engine, [], 101.0)
         answers = {a["id"]: a for a in (answer(f), answer(f), answer(f), answer(f))}
     assert answers[1]["allow"] is True and answers[3]["allow"] is True
     assert answers[2]["reason"] == f"nobody the rig trusts vouched for {OTHER_IP} as {LIMS}"
@@ -251,7 +286,7 @@ def test_a_blocked_reason_quoting_the_instrument_s_name_reaches_findings_redacte
         ask(s, **question("connect", 1, 50002, addr=OTHER_IP, sni=f"{read}.evil.example", host=OTHER_IP))
         assert answer(f)["allow"] is False
     refused = finding("sequence", flow_name([INSTRUMENT, 50002], [OTHER_IP, 443]))
-    judge.on_findings([refused], 101.0, engine)
+    flush(judge, engine, [refused], 101.0)
     shown = refused.detail["blocked"]
     assert shown.startswith("unlisted destination ") and shown.endswith(".evil.example")
     assert read[:20] not in shown
@@ -268,8 +303,8 @@ def test_dns_to_the_bench_resolver_is_not_held_an_unlisted_public_one_is_refused
                           dst=["9.9.9.9", 53]))
         wait_held(judge, 1)       # a resolver off the bench: an address like any other, vouched or not
         engine = fed(tmp_path, [])
-        judge.on_findings([], 0.0, engine)
-        judge.on_findings([], 101.0, engine)
+        flush(judge, engine, [], 0.0)
+        flush(judge, engine, [], 101.0)
         assert answer(f) == {"id": 2, "allow": False, "reason": "unlisted destination 9.9.9.9"}
     assert f"udp {INSTRUMENT}:* > 9.9.9.9:53" in judge.blocked
 
@@ -291,12 +326,12 @@ def test_a_raw_message_waits_until_the_analysis_has_had_what_its_parser_held_bac
     with s:
         ask(s, **question("message", 1, 50001, addr=OTHER_IP, dst=[OTHER_IP, 9443], raw=True, t=sent))
         wait_held(judge, 1)
-        judge.on_findings([], sent, engine)
+        flush(judge, engine, [], sent)
         engine.tick(sent + 0.1)
-        judge.on_findings([], sent + 0.1, engine)     # past it, but its bytes are still with the parser
+        flush(judge, engine, [], sent + 0.1)     # past it, but its bytes are still with the parser
         assert held(judge) == 1 and engine.settled(flow_name([INSTRUMENT, 50001], [OTHER_IP, 9443])) is None
         engine.tick(sent + 0.5)                       # quiet: the idle flush hands them over
-        judge.on_findings([], sent + 0.5, engine)
+        flush(judge, engine, [], sent + 0.5)
         assert answer(f) == {"id": 1, "allow": True, "reason": ""}
 
 
@@ -314,12 +349,12 @@ def test_a_flood_of_refused_connections_keeps_the_judge_bounded(tmp_path, monkey
         assert all(answer(f)["allow"] is False for _ in range(500))
     last, first = (finding("destination", flow_name([INSTRUMENT, 20000 + n], [OTHER_IP, 443])) for n in (499, 0))
     flushed = [last, first]
-    judge.on_findings(flushed, 101.0, engine)
+    flush(judge, engine, flushed, 101.0)
     assert len(judge.blocked) == len(judge.shown) == 100
     assert last.detail["blocked"] == "unlisted destination evil.example"
     assert "blocked" not in first.detail          # forgotten: its finding cannot say it any more
     again: list[Finding] = []
-    judge.on_findings(again, 102.0, engine)
+    flush(judge, engine, again, 102.0)
     assert again == []                            # nothing changed: nothing written again
     assert judge.findings and len(judge.findings) <= 100
 

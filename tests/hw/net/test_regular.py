@@ -6,7 +6,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import socket
+import subprocess
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -18,10 +21,11 @@ from hw.net.dumpcap import KEYS_POLL_S
 from sandbox.captures.pcapng import scan_secrets
 from sandbox.simulate import ensure_demo
 from tests.hw.net.rig import REPO, chains, end, essence, replay, rows, sandbox, wait_for
-from tests.hw.net.servers import https_sink, make_pki
+from tests.hw.net.servers import http_sink, https_sink, make_pki
 
 pytestmark = pytest.mark.e2e
 ALLOW = ["localhost", "127.0.0.1"]
+DUMPCAP_STOPPED_S = 4.0   # well past the writer delay the rig allows the recording
 
 
 def free_port() -> int:
@@ -171,8 +175,6 @@ def test_a_ring_buffer_recording_is_followed_file_after_file_and_replays_the_sam
 
 def test_a_socks5_session_on_any_port_replays_decrypted_to_the_same_findings(demo, cloud, tmp_path):
     """--mode socks5 where the engineer says (not 1080): curl through it; the recording replays decrypted."""
-    import subprocess
-
     run_dir, _ = demo
     pki, cloud_port, received = cloud
     proc, port, rec, db, report = start_rig(tmp_path, run_dir, pki, "--allow", *ALLOW, mode="socks5")
@@ -200,8 +202,6 @@ def test_an_upload_naming_the_allowed_lims_while_its_proxy_goes_elsewhere_is_nam
     """curl --connect-to: the proxy is asked for another host while the server name and Host say the
     allowed LIMS.  The sealed upload is an opaque one, named by where the proxy went, live and in replay
     (before, the names it claimed made it allowed: clean)."""
-    import subprocess
-
     run_dir, _ = demo
     pki = make_pki(tmp_path / "pki", ["localhost", "127.0.0.1", "lims.lab.example"])
     server, received = https_sink(pki)
@@ -227,4 +227,48 @@ def test_an_upload_naming_the_allowed_lims_while_its_proxy_goes_elsewhere_is_nam
     assert not any(f["waived"] for f in live["findings"])
     code, again = replay(rec / "net.pcapng", run_dir, tmp_path, "lims.lab.example")
     assert code == 3
+    assert essence(live) == essence(again)
+
+
+def test_block_holds_a_plain_request_until_the_recording_has_it_however_late_dumpcap_writes(demo, tmp_path):
+    """Plain HTTP has no feed: only the raw recording shows it.  With dumpcap stopped (as a loaded
+    machine may keep it from writing), a request of reads on a connection the rig already knows is
+    held until the recording has all the instrument sent, then refused (before, the writer delay
+    passed and so did the reads)."""
+    run_dir, _ = demo
+    pki = make_pki(tmp_path / "pki", ["localhost"])
+    server, received = http_sink()
+    proc, port, rec, db, report = start_rig(tmp_path, run_dir, pki, "--block", "--allow", *ALLOW)
+    url = f"http://localhost:{server.server_address[1]}"
+    reads = gzip.decompress(next((run_dir / "Data" / "Intensities" / "BaseCalls").glob("PT9006*.fastq.gz"))
+                            .read_bytes())[:60_000]
+    held = 0.0
+    try:
+        with requests.Session() as web:
+            web.proxies = {"http": f"http://127.0.0.1:{port}"}
+            assert web.post(f"{url}/status", data=b'{"state": "idle"}', timeout=60).status_code == 200
+            (dumpcap,) = map(int, subprocess.run(["pgrep", "-P", str(proc.pid), "-x", "dumpcap"],
+                                                 capture_output=True, text=True).stdout.split())
+            os.kill(dumpcap, signal.SIGSTOP)
+            resume = threading.Timer(DUMPCAP_STOPPED_S, os.kill, (dumpcap, signal.SIGCONT))
+            resume.start()
+            start = time.monotonic()
+            try:
+                with pytest.raises(requests.RequestException):
+                    web.post(f"{url}/upload", data=reads, timeout=60)
+                held = time.monotonic() - start
+            finally:
+                resume.cancel()
+                os.kill(dumpcap, signal.SIGCONT)
+    finally:
+        _, err = end(proc)
+        server.shutdown()
+    assert proc.returncode == 1, err
+    assert received.bodies == [b'{"state": "idle"}']          # the reads never reached the server
+    assert held >= DUMPCAP_STOPPED_S - 0.5                    # judged once the recording had them
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["kind"] in ("run-bytes", "sequence")]
+    assert leaks and all("carries run data" in f["detail"].get("blocked", "") for f in leaks)
+    code, again = replay(rec / "net.pcapng", run_dir, tmp_path, *ALLOW)
+    assert code == 1
     assert essence(live) == essence(again)

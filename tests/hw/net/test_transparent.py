@@ -168,8 +168,11 @@ def test_block_holds_what_mitmproxy_does_not_carry_dns_udp_and_pings(demo, topo,
     assert [g for g in got if g["service"] == "dns"]                         # the status line's lookups
     assert not [g for g in got if g["service"] == "dns" and g["bytes"] > 100]   # no query of reads
     assert not [g for g in got if g["service"] == "udp"]
-    # plain TCP reaches the analysis through the raw recording only: each message waits for its bytes there
-    assert sorted(g["bytes"] for g in got if g["service"] == "plain") == [0, len(b"status=idle;run=none\n")]
+    # plain TCP reaches the analysis through the raw recording only: each message waits for its bytes
+    # there; the connection of reads is refused once mitmproxy has its first message, before the sink
+    # hears of it, or cut before that message leaves
+    plain = sorted(g["bytes"] for g in got if g["service"] == "plain")
+    assert plain in ([len(b"status=idle;run=none\n")], [0, len(b"status=idle;run=none\n")]), plain
     live = json.loads(report.read_text())
     leaks = [f for f in live["findings"] if {"run-bytes", "sequence"} & {f["kind"], *f["evidence_kinds"]}]
     assert sorted(f["flow"].split(" ", 1)[0] + " " + f["flow"].split(" > ")[1] for f in leaks) == [
