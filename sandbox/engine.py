@@ -48,6 +48,8 @@ class Engine:
         self.first_out: dict[str, tuple[int, int]] = {}
         self.fed = 0        # feeds and ticks so far: what the analysis had when (``FlowBook.fed``)
         self.covered = -1   # ``fed`` when the question the last ``changed`` answers was asked
+        # flow -> ``fed`` when it last handed the analysis something, for the flows still active
+        self._handed: OrderedDict[str, int] = OrderedDict()
 
     def feed(self, segment: Segment) -> None:
         self.fed += 1
@@ -148,6 +150,12 @@ class Engine:
         parsers held nothing back), or None while it may hold bytes back (``Dissector.settled``)."""
         return self.dissector.settled(name)
 
+    def handed(self, name: str) -> int:
+        """``fed`` when the flow a live connection named ``name`` is now last handed the analysis
+        something (-1: nothing, or too long ago to remember): findings asked for after cover it."""
+        info = self.dissector.current(name)
+        return self._handed.get(info.flow, -1) if info is not None else -1
+
     def current_flow(self, name: str) -> FlowInfo | None:
         """The flow a live connection named ``name`` (no ``#n``) is now: what a ``--block`` judge weighs."""
         return self.dissector.current(name)
@@ -175,10 +183,15 @@ class Engine:
         return self._redactor.flows(self.flows)
 
     def _handle(self, items: Iterable[Payload | Observation]) -> None:
+        handed, fed = self._handed, self.fed
         for item in items:
+            handed[item.flow] = fed
+            handed.move_to_end(item.flow)
             if isinstance(item, Payload):
                 self.analyzer.payload(item)
                 if item.direction == "out" and (info := self.dissector.flows.get(item.flow)) is not None:
                     self._unjudged[item.flow] = info    # its content may weigh in its opaque volume
             else:
                 self.analyzer.observe(item)
+        while len(handed) > TIMELINE_FLOWS:
+            handed.popitem(last=False)

@@ -53,8 +53,7 @@ MIN_RECORDING_BYTES = 28
 class FlowBook(Protocol):
     """What a live tap that acts on findings may ask of the session's Engine (``Session.on_findings``)."""
 
-    fed: int        # feeds and ticks so far: orders what the analysis had against ``covered``
-    covered: int    # ``fed`` when the analysis was asked for the findings the hook was last given
+    covered: int    # ``Engine.fed`` (feeds and ticks) when the findings the hook was last given were asked for
 
     def current_flow(self, name: str) -> FlowInfo | None:
         """The flow a live connection's 4-tuple name is now, as fed so far."""
@@ -68,6 +67,9 @@ class FlowBook(Protocol):
     def settled(self, name: str) -> float | None:
         """Capture time by which all the flow ``name`` sent went to the analysis; None while its
         parsers may hold bytes back (a raw stream's partial chunk waits for more, or for quiet)."""
+
+    def handed(self, name: str) -> int:
+        """``Engine.fed`` when the flow ``name`` last handed the analysis something (-1: nothing)."""
 
 
 FindingsHook = Callable[[list[Finding], float, FlowBook], None]

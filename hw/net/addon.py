@@ -71,30 +71,27 @@ def _address(addr) -> list:
     return [host, int(addr[1])]
 
 
-def _wire(question: dict, client) -> dict:
-    """``question`` with ``wire``: how many bytes the kernel has taken in on the instrument's connection
-    (TCP_INFO), all of which the raw recording must show before the rig may judge what mitmproxy read
-    of them.  The recorder may lag the writer delay the rig allows it (a loaded machine), and without
-    TLS (plain HTTP, raw TCP, a CONNECT line, a server name) only the recording has the bytes at all.
-    A connection with no kernel socket (WireGuard: mitmproxy's own stack) is in the feed whole."""
+def _received(client) -> int | None:
+    """How many bytes the kernel has taken in on the instrument's connection (TCP_INFO), or None for
+    a connection with no kernel socket (WireGuard: mitmproxy's own stack, its content all in the feed)."""
     server = ctx.master.addons.get("proxyserver")
     handler = server.connections.get(client.id) if server is not None else None
     io = handler.transports.get(handler.client) if handler is not None else None
     if io is None or io.writer is None or client.transport_protocol != "tcp":
-        return question
+        return None
     try:
         sock = io.writer.get_extra_info("socket")
-    except KeyError:    # mitmproxy's own streams (WireGuard) have none, whatever default is given
-        return question
+    except KeyError:    # mitmproxy's own streams have no such extra, whatever default is given
+        return None
     if sock is None:
-        return question
+        return None
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
     except (OSError, AttributeError):
-        return question
+        return None
     if len(info) < TCPI_BYTES_RECEIVED_AT + TCPI_BYTES_RECEIVED.size:
-        return question
-    return {**question, "wire": TCPI_BYTES_RECEIVED.unpack_from(info, TCPI_BYTES_RECEIVED_AT)[0]}
+        return None
+    return TCPI_BYTES_RECEIVED.unpack_from(info, TCPI_BYTES_RECEIVED_AT)[0]
 
 
 def _fail_closed(refuse: Callable[[SandboxTap, Any, str], None]):
@@ -215,6 +212,7 @@ class SandboxTap:
         self.approved: set[str] = set()          # client ids with a request judged allowed
         self.cut: set[str] = set()               # client ids whose connection a refused message closed
         self.resolve: dict[str, str] = {}        # name -> address (--set sandbox_resolve)
+        self.handshakes: dict[str, int] = {}     # client id -> bytes it had sent when its TLS was set up
 
     def load(self, loader) -> None:
         loader.add_option("sandbox_feed", str, "",
@@ -269,7 +267,10 @@ class SandboxTap:
         return any(client.proxy_mode.type_name == m for m in CONTENT_MODES)
 
     def tls_established_client(self, data) -> None:
-        self._open(data.context.client, data.context.server)
+        client = data.context.client
+        if self.judge is not None and (received := _received(client)) is not None:
+            self.handshakes[client.id] = received
+        self._open(client, data.context.server)
 
     @staticmethod
     def _dst(client, server):
@@ -302,6 +303,7 @@ class SandboxTap:
         number = self.conns.pop(client.id, None)
         self.approved.discard(client.id)
         self.cut.discard(client.id)
+        self.handshakes.pop(client.id, None)
         if number is not None and self.feed is not None:
             self.feed.close(number)
 
@@ -342,9 +344,20 @@ class SandboxTap:
         frames, which the analysis may hold back a while."""
         client = flow.client_conn
         dst = self._dst(client, flow.server_conn)
-        return await self.judge.ask(_wire({"op": op, "client": _address(client.peername), "dst": _address(dst),
-                                           "transport": client.transport_protocol, "raw": raw, "t": time.time()},
-                                          client))
+        return await self.judge.ask(self._wire({"op": op, "client": _address(client.peername), "dst": _address(dst),
+                                                "transport": client.transport_protocol, "raw": raw,
+                                                "t": time.time()}, client))
+
+    def _wire(self, question: dict, client) -> dict:
+        """``question`` with ``wire``: how many bytes of the instrument's connection the raw recording
+        must show before the rig may judge it.  The recorder may lag the writer delay the rig allows it
+        (a loaded machine), and only the recording has what the instrument sent outside TLS (plain HTTP,
+        raw TCP, a CONNECT line, a server name): all the kernel took in, or for a TLS connection whose
+        plaintext the feed has, all up to the end of its handshake."""
+        wire = self.handshakes.get(client.id)
+        if wire is None:
+            wire = _received(client)
+        return question if wire is None else {**question, "wire": wire}
 
     async def _hold(self, flow: http.HTTPFlow) -> None:
         client = flow.client_conn
@@ -470,13 +483,11 @@ class SandboxTap:
 
     async def _judge_connect(self, data) -> None:
         client, server = data.client, data.server
-        answer = await self.judge.ask(_wire({"op": "connect", "mode": client.proxy_mode.type_name,
-                                             "transport": server.transport_protocol,
-                                             "client": _address(client.peername),
-                                             "dst": _address(self._dst(client, server)),
-                                             "sni": server.sni or client.sni or "",   # raw TCP in TLS: the client's
-                                             "host": str(server.address[0]) if server.address else "",
-                                             "t": time.time()}, client))
+        question = {"op": "connect", "mode": client.proxy_mode.type_name, "transport": server.transport_protocol,
+                    "client": _address(client.peername), "dst": _address(self._dst(client, server)),
+                    "sni": server.sni or client.sni or "",   # raw TCP in TLS: the client's
+                    "host": str(server.address[0]) if server.address else "", "t": time.time()}
+        answer = await self.judge.ask(self._wire(question, client))
         if not answer.get("allow"):
             data.server.error = f"blocked by the sandbox: {answer.get('reason')}"
 

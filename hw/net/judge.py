@@ -82,7 +82,7 @@ class _Held:
     resolver: bool = False  # a DNS query to a resolver on the bench: judged by its content only
     recorded: float | None = None   # only the raw recording has them: their capture time there
     wire: int | None = None         # the bytes the instrument's stream had sent when it asked (at least to their end)
-    fed: int | None = None          # ``FlowBook.fed`` once the analysis had all it is about
+    fed: int | None = None          # once the analysis had all it is about: when its flow last handed it anything
 
 
 class Judge:
@@ -171,7 +171,7 @@ class Judge:
         now = time.monotonic()
         with self.lock:
             for f in findings:
-                for name in (f.flow, *f.detail.get("flows", {})):
+                for name in _flows_of(f):
                     _keep(self.findings, _base(name), {}, update=False)[f.id] = f
                 content = next((k for k in (f.kind, *f.evidence_kinds) if k in CONTENT_KINDS), None)
                 if content is not None:      # a DNS tunnel's finding holds the reads as its evidence
@@ -186,7 +186,7 @@ class Judge:
             for h in self.held:
                 if h.fed is None and h.arrived <= self.last_flush and h.t <= watermark and _handed_over(
                         h, watermark, book):
-                    h.fed = book.fed    # the analysis had it all: the answer to any question from now covers it
+                    h.fed = book.handed(h.flow)     # the analysis had it all: findings asked for after cover it
                 if h.fed is not None and book.covered >= h.fed:
                     ready.append(h)
                 else:
@@ -220,7 +220,7 @@ class Judge:
         again = [f for flow in fresh for f in self.findings.get(flow, {}).values() if id(f) not in written]
         for f in [*findings, *again]:
             # a finding over several flows says why its own was blocked, else its first listed
-            reason = next((self.shown[n] for n in map(_base, (f.flow, *f.detail.get("flows", {})))
+            reason = next((self.shown[n] for n in map(_base, _flows_of(f))
                            if n in self.shown), None)
             if reason is not None and f.detail.get("blocked") != reason:
                 f.detail["blocked"] = reason
@@ -307,6 +307,13 @@ def _keep(book: OrderedDict, key: str, value, update: bool = True):
     if len(book) > MAX_FLOWS:
         book.popitem(last=False)
     return book[key]
+
+
+def _flows_of(f: Finding) -> tuple[str, ...]:
+    """The flows a finding is about: its own, and those a cross-flow finding lists (``detail["flows"]``
+    maps flow to bytes there; an opaque-volume or encrypted finding counts its flows under that key)."""
+    listed = f.detail.get("flows")
+    return (f.flow, *listed) if isinstance(listed, dict) else (f.flow,)
 
 
 def _base(flow: str) -> str:

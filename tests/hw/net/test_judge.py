@@ -335,6 +335,23 @@ def test_a_raw_message_waits_until_the_analysis_has_had_what_its_parser_held_bac
         assert answer(f) == {"id": 1, "allow": True, "reason": ""}
 
 
+def test_findings_that_count_their_flows_are_judged_like_any_other(tmp_path):
+    """An opaque-volume finding and the encrypted flows past the 16th to one destination count their
+    flows under ``detail["flows"]``, where a cross-flow finding lists them: the judge took every one
+    for a list, and the 17th TLS connection to one server ended a --block rig with a TypeError."""
+    engine = fed(tmp_path, [])
+    judge = Judge([LIMS])
+    judge.ask({"op": "connect", "client": [INSTRUMENT, 50002], "dst": [OTHER_IP, 443], "sni": "evil.example",
+               "t": 100.0}, lambda allow, reason: None)
+    refused = flow_name([INSTRUMENT, 50002], [OTHER_IP, 443])
+    opaque = finding("opaque-volume", refused, detail={"flows": 40})
+    rest = finding("encrypted", "", detail={"flows": 84})
+    spread = finding("destination", "", detail={"flows": {refused: 500}})
+    flush(judge, engine, [opaque, rest, spread], 101.0)
+    assert opaque.detail["blocked"] == spread.detail["blocked"] == "unlisted destination evil.example"
+    assert "blocked" not in rest.detail
+
+
 def test_a_flood_of_refused_connections_keeps_the_judge_bounded(tmp_path, monkeypatch):
     """A flow's verdict is kept for the MAX_FLOWS flows touched last; a flush marks only what changed."""
     import hw.net.judge as judge_module
