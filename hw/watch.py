@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -59,16 +60,22 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
         # record first: the analysis yields the CPU to the taps.  Only now: what on_started starts (a
         # dashboard, the demo's instrument) would inherit the idle class from this thread
         priority.start(stop)
-        hooks = [tap.on_findings for tap in started if hasattr(tap, "on_findings")]
+        hooks = {tap.name: tap.on_findings for tap in started if hasattr(tap, "on_findings")}
+        hook_failures: list[NotExamined] = []
 
         def on_findings(findings: list, watermark: float, book: FlowBook) -> None:
-            for hook in hooks:
-                hook(findings, watermark, book)
+            for name, hook in list(hooks.items()):
+                try:
+                    hook(findings, watermark, book)
+                except Exception as exc:    # a bug of ours: end cleanly, with the report, rather than die
+                    del hooks[name]
+                    hook_failures.append(_hook_failed(name, exc, engine))
+                    stop.set()          # the tap stops: what it holds (--block) is refused, never passed
 
         said: set[str] = set()
 
         def tap_failures() -> list[NotExamined]:
-            failed = [n for tap in started for n in tap.failures()]
+            failed = [n for tap in started for n in tap.failures()] + hook_failures
             for n in failed:           # the operator hears of it at once, not only in the report
                 if n["what"] not in said:
                     said.add(n["what"])
@@ -92,6 +99,15 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
         stop_taps()
         if isinstance(analyzer, AnalyzerProcess):
             analyzer.close()
+
+
+def _hook_failed(tap: str, exc: Exception, engine: Engine) -> NotExamined:
+    """What a tap's findings hook raising costs the session (it is stopped): said in the report, and
+    the frames on stderr for the bug report; the message only redacted (it may quote traffic)."""
+    (message,) = engine.redacted([str(exc)])
+    print("".join(traceback.format_tb(exc.__traceback__)), file=sys.stderr, flush=True)
+    return NotExamined(where=tap, what=f"the tap failed acting on findings ({type(exc).__name__}: {message}): the "
+                       "session was stopped there, and what the tap held refused", packets=0, bytes=0)
 
 
 def _starved(old: Level, new: Level, waited_s: float) -> None:

@@ -227,3 +227,40 @@ def test_what_a_tap_learnt_reaches_the_report_with_the_run_data_in_it_hidden(dem
     assert "follows a file" in notes
     (said,) = [n for n in notes if n.startswith("the addon failed on a header")]
     assert read not in said and read[:40] not in said
+
+
+def test_a_tap_failing_on_findings_stops_the_session_with_its_report_never_clean(demo, tmp_path, capfd):
+    """A tap's findings hook raising (a bug: the --block judge once did on a finding's detail) ended the
+    whole rig with no report.  The session now stops there, writes its report, and says why in its
+    blind spots, the exception's message redacted (it may quote traffic): never clean."""
+    from hw.follow import FollowTap
+    from hw.watch import watch
+    from sandbox.index import build_index
+    from sandbox.report.contract import verdict
+    from sandbox.store import Store
+
+    run_dir, capture = demo
+    fastq = next((run_dir / "Data" / "Intensities" / "BaseCalls").glob("*.fastq.gz"))
+    read = gzip.decompress(fastq.read_bytes()).decode().splitlines()[1]
+    calls: list[int] = []
+
+    class Failing(FollowTap):
+        def on_findings(self, findings, watermark, book) -> None:
+            calls.append(len(findings))
+            raise ValueError(f"cannot judge a name made of {read}")
+
+    stop = threading.Event()            # never set by the test: the failure ends the session
+    index = build_index(run_dir, cache_dir=tmp_path / "cache")
+    store = Store(tmp_path / "store.sqlite")
+    try:
+        result = watch([Failing(capture)], [index], store=store, session_dir=tmp_path / "rec", stop=stop, jobs=1)
+    finally:
+        store.close()
+    assert stop.is_set() and len(calls) == 1       # asked once, then left out
+    report = result.report
+    (failed,) = [n for n in report["not_examined"] if n["where"] == f"follow {capture.name}"]
+    assert failed["what"].startswith("the tap failed acting on findings (ValueError: cannot judge a name made of ")
+    assert read not in failed["what"] and read[:40] not in failed["what"]
+    assert report["verdict"] != "clean" and verdict([], report["not_examined"]) != "clean"
+    err = capfd.readouterr().err
+    assert "on_findings" in err and read not in err
