@@ -196,17 +196,32 @@ def test_the_analysis_yields_the_cpu_but_a_dashboard_it_starts_keeps_its_priorit
     assert proc.returncode == 0, err
 
 
-def test_what_a_tap_learnt_reaches_the_report_with_the_run_data_in_it_hidden(demo, tmp_path):
-    """A tap's closing notes (an addon's failures, what --block held) reach the report; one quoting
-    the instrument (an error on a header it sent) has the run data in it hidden like any traffic text."""
-    from hw.follow import FollowTap
+def first_read(run_dir: Path) -> str:
+    fastq = next((run_dir / "Data" / "Intensities" / "BaseCalls").glob("*.fastq.gz"))
+    return gzip.decompress(fastq.read_bytes()).decode().splitlines()[1]
+
+
+def watched(tap, run_dir: Path, tmp_path: Path, stop: threading.Event):
+    """``watch`` in this process over one tap, with the run's index and a store of its own."""
     from hw.watch import watch
     from sandbox.index import build_index
     from sandbox.store import Store
 
+    index = build_index(run_dir, cache_dir=tmp_path / "cache")
+    store = Store(tmp_path / "store.sqlite")
+    try:
+        return watch([tap], [index], store=store, session_dir=tmp_path / "rec", stop=stop, jobs=1)
+    finally:
+        store.close()
+
+
+def test_what_a_tap_learnt_reaches_the_report_with_the_run_data_in_it_hidden(demo, tmp_path):
+    """A tap's closing notes (an addon's failures, what --block held) reach the report; one quoting
+    the instrument (an error on a header it sent) has the run data in it hidden like any traffic text."""
+    from hw.follow import FollowTap
+
     run_dir, capture = demo
-    fastq = next((run_dir / "Data" / "Intensities" / "BaseCalls").glob("*.fastq.gz"))
-    read = gzip.decompress(fastq.read_bytes()).decode().splitlines()[1]
+    read = first_read(run_dir)
 
     class Saying(FollowTap):
         def scope(self) -> list[str]:
@@ -217,12 +232,7 @@ def test_what_a_tap_learnt_reaches_the_report_with_the_run_data_in_it_hidden(dem
 
     stop = threading.Event()
     stop.set()
-    index = build_index(run_dir, cache_dir=tmp_path / "cache")
-    store = Store(tmp_path / "store.sqlite")
-    try:
-        result = watch([Saying(capture)], [index], store=store, session_dir=tmp_path / "rec", stop=stop, jobs=1)
-    finally:
-        store.close()
+    result = watched(Saying(capture), run_dir, tmp_path, stop)
     notes = result.report["notes"]
     assert "follows a file" in notes
     (said,) = [n for n in notes if n.startswith("the addon failed on a header")]
@@ -234,14 +244,10 @@ def test_a_tap_failing_on_findings_stops_the_session_with_its_report_never_clean
     whole rig with no report.  The session now stops there, writes its report, and says why in its
     blind spots, the exception's message redacted (it may quote traffic): never clean."""
     from hw.follow import FollowTap
-    from hw.watch import watch
-    from sandbox.index import build_index
     from sandbox.report.contract import verdict
-    from sandbox.store import Store
 
     run_dir, capture = demo
-    fastq = next((run_dir / "Data" / "Intensities" / "BaseCalls").glob("*.fastq.gz"))
-    read = gzip.decompress(fastq.read_bytes()).decode().splitlines()[1]
+    read = first_read(run_dir)
     calls: list[int] = []
 
     class Failing(FollowTap):
@@ -250,12 +256,7 @@ def test_a_tap_failing_on_findings_stops_the_session_with_its_report_never_clean
             raise ValueError(f"cannot judge a name made of {read}")
 
     stop = threading.Event()            # never set by the test: the failure ends the session
-    index = build_index(run_dir, cache_dir=tmp_path / "cache")
-    store = Store(tmp_path / "store.sqlite")
-    try:
-        result = watch([Failing(capture)], [index], store=store, session_dir=tmp_path / "rec", stop=stop, jobs=1)
-    finally:
-        store.close()
+    result = watched(Failing(capture), run_dir, tmp_path, stop)
     assert stop.is_set() and len(calls) == 1       # asked once, then left out
     report = result.report
     (failed,) = [n for n in report["not_examined"] if n["where"] == f"follow {capture.name}"]
