@@ -158,6 +158,9 @@ class FlowInfo:
     # outbound TLS application data (and records whose framing was lost): ciphertext unless a key
     # opened it; the handshake before it is read, so it is not weighed as opaque
     tls_out: int = 0
+    # the instrument closed its side of the TCP stream: its FIN takes a sequence number, which a
+    # receiving kernel counts among the bytes it took in (TCP_INFO's bytes_received)
+    fin_out: bool = False
 
     def add_error(self, message: str) -> None:
         """Note what went wrong on this flow: the one way to add an error, so every parser is capped.

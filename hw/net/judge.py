@@ -277,10 +277,10 @@ def _handed_over(h: _Held, watermark: float, book: FlowBook) -> bool:
     if h.recorded is not None or h.wire is not None:
         # the recorder may write later than the writer delay the watermark allows it (a loaded
         # machine): the flow must have had this packet (its last byte no older than it), or its
-        # stream as many bytes as the instrument had sent
+        # stream as many bytes as the kernel had taken in (its FIN among them)
         info = book.current_flow(h.flow)
         if info is None or (h.recorded is not None and info.t_last < h.recorded - RECORDED_SLACK_S) or (
-                h.wire is not None and info.bytes_out < h.wire):
+                h.wire is not None and info.bytes_out + info.fin_out < h.wire):
             return False
     if not h.raw:
         return True     # a framed message (a request, a WebSocket message) goes over as it ends

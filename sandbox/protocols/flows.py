@@ -453,6 +453,8 @@ class Dissector:
         self.last, self.last_direction = info, direction
         info.packets += 1
         info.t_last = seg.t
+        if flags & FIN and direction == "out":
+            info.fin_out = True
         flow.last = seg.t
         conn = flow.conn
         if conn is None:            # closed earlier; trailing packets only count

@@ -228,6 +228,27 @@ def test_a_plain_message_waits_until_its_stream_is_in_and_a_stream_with_a_hole_i
     assert verdicts[2] == (False, judge_module.MISSED)
 
 
+def test_a_stream_the_instrument_closed_counts_its_fin_as_the_kernel_does(tmp_path):
+    """A kernel counts a FIN among the bytes it took in (TCP_INFO): the raw TLS scenario sent its
+    last bytes with its FIN, and its message waited one byte short until refused at 60 s."""
+    pcap = tmp_path / "closed.pcapng"
+    with PcapngWriter(pcap) as w:
+        conv = TcpConversation(w, (INSTRUMENT, 50001), (OTHER_IP, 9000), t0=100.0)
+        conv.send(b"status=idle;" * 10)
+        conv.close()
+    engine = Engine([])
+    for seg in open_capture(pcap):
+        engine.feed(seg)
+    judge = Judge([])
+    verdicts: list[tuple[bool, str]] = []
+    for taken_in in (120 + 1, 120 + 2):      # the bytes and the FIN; one more than the stream holds
+        judge.ask({"op": "request", "client": [INSTRUMENT, 50001], "dst": [OTHER_IP, 9000], "t": 100.0,
+                   "wire": taken_in}, lambda allow, reason: verdicts.append((allow, reason)))
+    flush(judge, engine, [], 0.0)
+    flush(judge, engine, [], 103.0)
+    assert verdicts == [(True, "")]
+
+
 def test_a_request_the_recording_gave_late_waits_for_findings_asked_for_after_it(tmp_path):
     """A recorder that wrote late hands the analysis bytes older than the watermark: the flow has them,
     but the correlator's answer in hand was asked for before they were fed.  The request waits for
