@@ -16,6 +16,7 @@ every leg went out, 1 when one failed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -117,17 +118,22 @@ class Instrument:
         return f"s3://{bucket}/{key} in {len(parts)} parts, {len(p.body):,} bytes"
 
     def _websocket(self, leg: Leg) -> str:
-        from websockets.sync.client import connect
-
         p = payload(leg, self.run)
         text = p.content_type.startswith(("text/", "application/json"))
-        url = self._url(leg, "wss") + leg.path
-        with connect(url, ssl=self._ssl(), proxy=self.proxy, open_timeout=TIMEOUT_S, max_size=None) as ws:
-            parts = split(p.body, WS_MESSAGES)
-            for part in parts:
-                ws.send(part.decode() if text else part)
-                ws.recv(timeout=TIMEOUT_S)
+        parts = split(p.body, WS_MESSAGES)
+        asyncio.run(self._stream(self._url(leg, "wss") + leg.path, [part.decode() if text else part for part in parts]))
         return f"{len(parts)} message(s), {len(p.body):,} bytes"
+
+    async def _stream(self, url: str, messages: list[str | bytes]) -> None:
+        """Each message sent and answered, on websockets' asyncio client: once, in a full test run, the
+        sync client (a reader thread beside the writing one on one TLS socket) timed out waiting for a
+        handshake response whose request never reached the wire, and the instrument hung after it."""
+        from websockets.asyncio.client import connect
+
+        async with connect(url, ssl=self._ssl(), proxy=self.proxy, open_timeout=TIMEOUT_S, max_size=None) as ws:
+            for message in messages:
+                await ws.send(message)
+                await asyncio.wait_for(ws.recv(), TIMEOUT_S)
 
     def _grpc(self, leg: Leg) -> str:
         import grpc
