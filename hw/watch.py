@@ -60,15 +60,15 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
         # record first: the analysis yields the CPU to the taps.  Only now: what on_started starts (a
         # dashboard, the demo's instrument) would inherit the idle class from this thread
         priority.start(stop)
-        hooks = {tap.name: tap.on_findings for tap in started if hasattr(tap, "on_findings")}
+        hooks = [(tap.name, tap.on_findings) for tap in started if hasattr(tap, "on_findings")]
         hook_failures: list[NotExamined] = []
 
         def on_findings(findings: list, watermark: float, book: FlowBook) -> None:
-            for name, hook in list(hooks.items()):
+            for name, hook in list(hooks):
                 try:
                     hook(findings, watermark, book)
                 except Exception as exc:    # a bug of ours: end cleanly, with the report, rather than die
-                    del hooks[name]
+                    hooks.remove((name, hook))
                     hook_failures.append(_hook_failed(name, exc, engine))
                     stop.set()          # the tap stops: what it holds (--block) is refused, never passed
 

@@ -46,7 +46,7 @@ class Engine:
         self.source = 0     # which of the session's sources the Segment being fed came from
         # flow -> (source, frame) of its first outbound bytes: where a finding on it is in the recordings
         self.first_out: dict[str, tuple[int, int]] = {}
-        self.fed = 0        # feeds and ticks so far: what the analysis had when (``FlowBook.fed``)
+        self.fed = 0        # feeds and ticks so far: orders what the analysis had (``covered``, ``handed``)
         self.covered = -1   # ``fed`` when the question the last ``changed`` answers was asked
         # flow -> ``fed`` when it last handed the analysis something, for the flows still active
         self._handed: OrderedDict[str, int] = OrderedDict()

@@ -114,13 +114,14 @@ def _fail_closed(refuse: Callable[[SandboxTap, Any, str], None]):
 
 
 def _kill(tap: SandboxTap, flow, why: str) -> None:
-    """Refuse a held request or DNS query."""
+    """Refuse a held request or DNS query (the judge's refusal, or a failed hook's)."""
     if flow.killable:
         flow.kill()
 
 
 def _drop_message(tap: SandboxTap, flow, why: str) -> None:
-    """Refuse a held TCP, UDP or WebSocket message: emptied, its connection closed."""
+    """Refuse a held TCP, UDP or WebSocket message: emptied, its connection closed (the messages
+    queued behind it on that connection are emptied without a question, ``_hold_message``)."""
     ws = getattr(flow, "websocket", None)
     messages = ws.messages if ws is not None else flow.messages
     if messages and messages[-1].from_client:
@@ -366,7 +367,7 @@ class SandboxTap:
             self.approved.add(client.id)
         else:
             log.warning(f"sandbox: blocked {flow.request.method} {flow.request.pretty_url}: {answer.get('reason')}")
-            flow.kill()
+            _kill(self, flow, answer.get("reason", ""))
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         conn = self.conns.get(flow.client_conn.id)
@@ -397,8 +398,7 @@ class SandboxTap:
                 if not answer.get("allow"):
                     log.warning(f"sandbox: blocked a WebSocket message to {flow.request.pretty_url}: "
                                 f"{answer.get('reason')}")
-                    m.drop()
-                    self._cut(flow.client_conn)
+                    _drop_message(self, flow, answer.get("reason", ""))
         del messages[:-KEEP_MESSAGES]
 
     @staticmethod
@@ -431,7 +431,7 @@ class SandboxTap:
             answer = await self._judged(flow, "message", raw=True)
             if not answer.get("allow"):
                 log.warning(f"sandbox: blocked a DNS query: {answer.get('reason')}")
-                flow.kill()
+                _kill(self, flow, answer.get("reason", ""))
 
     def dns_response(self, flow) -> None:
         if flow.response is not None and self._content_mode(flow.client_conn):
@@ -461,15 +461,15 @@ class SandboxTap:
         awaits us).  Refused, it is emptied and its connection closed; the messages queued behind it on
         that connection are emptied without a question."""
         client = flow.client_conn
-        if client.id not in self.cut:
-            answer = await self._judged(flow, "message", raw=True)
-            if answer.get("allow"):
-                return
-            log.warning(f"sandbox: blocked a {client.transport_protocol.upper()} message to "
-                        f"{flow.server_conn.address}: {answer.get('reason')}")
-            self.cut.add(client.id)
-            self._cut(client)
-        m.content = b""
+        if client.id in self.cut:
+            m.content = b""
+            return
+        answer = await self._judged(flow, "message", raw=True)
+        if answer.get("allow"):
+            return
+        log.warning(f"sandbox: blocked a {client.transport_protocol.upper()} message to "
+                    f"{flow.server_conn.address}: {answer.get('reason')}")
+        _drop_message(self, flow, answer.get("reason", ""))
 
     # -- policy ----------------------------------------------------------------------------------
     @_fail_closed(_refuse_connect)
@@ -489,7 +489,7 @@ class SandboxTap:
                     "host": str(server.address[0]) if server.address else "", "t": time.time()}
         answer = await self.judge.ask(self._wire(question, client))
         if not answer.get("allow"):
-            data.server.error = f"blocked by the sandbox: {answer.get('reason')}"
+            _refuse_connect(self, data, answer.get("reason", ""))
 
 
 addons = [SandboxTap()]

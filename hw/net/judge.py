@@ -81,7 +81,7 @@ class _Held:
     raw: bool = False       # bytes no protocol frames: the analysis may hold them back a while
     resolver: bool = False  # a DNS query to a resolver on the bench: judged by its content only
     recorded: float | None = None   # only the raw recording has them: their capture time there
-    wire: int | None = None         # the bytes the instrument's stream had sent when it asked (at least to their end)
+    wire: int | None = None         # the bytes of the instrument's stream the recording must show first
     fed: int | None = None          # once the analysis had all it is about: when its flow last handed it anything
 
 
@@ -131,7 +131,8 @@ class Judge:
         flush.  ``op``: connect, request or message; ``client``/``dst``: [address, port]; ``transport``;
         ``raw``: bytes no protocol frames; ``t``: when they were sent (``time.time()``); for bytes only
         the raw recording has, ``recorded``: the time it stamps them with (a packet the kernel holds),
-        or ``wire``: how many bytes the instrument's stream has sent up to their end."""
+        or ``wire``: how many bytes of the instrument's stream it must show first (all the kernel had taken
+        in, or on a TLS connection whose plaintext the feed has, up to the end of its handshake)."""
         flow = flow_name(q["client"], q["dst"], q.get("transport", "tcp"))
         resolver = q.get("transport") == "udp" and int(q["dst"][1]) == DNS_PORT and self.allow.trusts(q["dst"][0])
         if q["op"] == "connect" and resolver:
