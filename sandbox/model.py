@@ -161,6 +161,9 @@ class FlowInfo:
     # the instrument closed its side of the TCP stream: its FIN takes a sequence number, which a
     # receiving kernel counts among the bytes it took in (TCP_INFO's bytes_received)
     fin_out: bool = False
+    # bytes of the instrument's TCP stream it sent again with other content (or not comparable with
+    # the first copy): its receiver may have read those, so they are examined apart and reported
+    resent_out: int = 0
 
     def add_error(self, message: str) -> None:
         """Note what went wrong on this flow: the one way to add an error, so every parser is capped.

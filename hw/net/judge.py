@@ -44,6 +44,7 @@ from sandbox.session import FlowBook
 ENDED = "the session ended before it was judged"
 UNSEEN = "the analysis did not have it within 60 s"
 MISSED = "the rig could not examine all it sent (the recording missed part of its stream)"
+RESENT = "it sent part of its stream again with other bytes: the rig cannot tell which its receiver read"
 HOLD_LIMIT_S = 60.0     # as long as the addon waits for an answer
 # How much earlier than the kernel's queue stamps a packet the recorder may stamp it (measured: µs).
 RECORDED_SLACK_S = 0.001
@@ -235,8 +236,11 @@ class Judge:
         info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
         if h.flow in self.content:
             return self.content[h.flow]
-        if info is not None and info.missed_out and not info.decrypted:    # never clean when blind
-            return MISSED
+        if info is not None and not info.decrypted:    # never clean when blind
+            if info.missed_out:
+                return MISSED
+            if info.resent_out:
+                return RESENT
         return "" if h.resolver else self._unlisted(info)
 
     def _unlisted(self, info: FlowInfo | None) -> str:

@@ -36,7 +36,8 @@ from sandbox.correlate.redact import Redactor
 from sandbox.engine import MAX_LOCATED_FLOWS
 from sandbox.model import Finding, FlowInfo, NotExamined, severity_rank
 from sandbox.protocols.dns import MAX_ZONES, TUNNEL_ENCODED_NAMES, TUNNEL_MIN_UNIQUE
-from sandbox.protocols.flows import CLOSED_LINGER, IDLE_TIMEOUT_TCP, IDLE_TIMEOUT_UDP, SWEEP_INTERVAL
+from sandbox.protocols.flows import IDLE_TIMEOUT_TCP, IDLE_TIMEOUT_UDP, SWEEP_INTERVAL
+from sandbox.protocols.tcp import CLOSED_LINGER
 from sandbox.report import build_report, flow_errors
 from sandbox.report.profile import Profile
 from sandbox.session import flow_names as session_flow_names

@@ -36,7 +36,7 @@ from sandbox.protocols.records import FlowRecords
 from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
 from sandbox.protocols.serial.events import note_line_event
 from sandbox.protocols.socks import socks_target
-from sandbox.protocols.tcp import Chunk, Connection
+from sandbox.protocols.tcp import CLOSED_LINGER, MAX_KEPT_TOTAL, Chunk, Connection, KeptTotal, Resent
 
 __all__ = ["Dissector", "FlowContext", "ParseError"]
 
@@ -53,8 +53,6 @@ LATE_DETECT_BYTES = 64 * 1024
 IDLE_TIMEOUT_TCP = 300.0
 # UDP has no close: 60 s is what conntrack and most firewalls use for an unreplied/assured pair.
 IDLE_TIMEOUT_UDP = 60.0
-# A finished (FIN both ways or RST) TCP flow lingers this long to absorb trailing ACKs/retransmits.
-CLOSED_LINGER = 10.0
 # Active flows held with parser and reassembly state; beyond this the least recently used is closed.
 MAX_ACTIVE_FLOWS = 50_000
 # How often (capture seconds) the idle sweep runs; the sweep only looks at the LRU head.
@@ -70,6 +68,9 @@ IDLE_DECIDE_MIN = 16
 # Flows named one by one for the outbound bytes the capture missed; the rest share one row.
 MAX_MISSED_ROWS = 256
 MISSED_OUT = "bytes missing from the instrument's TCP stream (reassembly holes): never examined"
+RESENT_OUT = ("bytes the instrument sent again for a place in its TCP stream with other content, or that could "
+              "not be compared with what it sent there first: its receiver may have read them instead; "
+              "examined only on their own")
 
 Items = list[Payload | Observation]
 Endpoint = tuple[str, int]
@@ -101,13 +102,14 @@ class _Flow:
     __slots__ = ("info", "key", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim",
                  "server", "via", "channel")
 
-    def __init__(self, info: FlowInfo, key: tuple, out: Endpoint, inn: Endpoint, transport: str) -> None:
+    def __init__(self, info: FlowInfo, key: tuple, out: Endpoint, inn: Endpoint, transport: str,
+                 kept: KeptTotal | None = None) -> None:
         self.info = info
         self.key = key                     # its key in the active table
         self.out = out
         self.inn = inn
         self.transport = transport
-        self.conn = Connection() if transport == "tcp" else None
+        self.conn = Connection(kept) if transport == "tcp" else None
         self.lanes: dict[str, _Lane] = {}
         self.last = info.t_first
         self.closed = False
@@ -151,6 +153,9 @@ class Dissector:
         self.shared: dict[str, Any] = {}
         # flows whose outbound stream has holes the capture never filled (see ``not_examined``)
         self.missed: dict[str, FlowInfo] = {}
+        # flows whose outbound stream was sent again with other bytes (see ``not_examined``)
+        self.resent: dict[str, FlowInfo] = {}
+        self.kept = KeptTotal()      # outbound bytes the TCP streams keep to check what is sent again
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
         self._reused: dict[str, int] = {}           # flow id -> last "#n" given to a reuse of it
@@ -237,13 +242,17 @@ class Dissector:
         return out
 
     def not_examined(self, where: str = "") -> list[NotExamined]:
-        """Outbound TCP bytes the capture missed, a row per flow (bounded: the rest in one row)."""
-        rows = [NotExamined(where=info.flow, what=MISSED_OUT, packets=0, bytes=info.missed_out)
-                for info in list(self.missed.values())[:MAX_MISSED_ROWS]]
-        rest = list(self.missed.values())[MAX_MISSED_ROWS:]
-        if rest:
-            rows.append(NotExamined(where=f"{len(rest)} other flows", what=MISSED_OUT, packets=0,
-                                    bytes=sum(info.missed_out for info in rest)))
+        """Outbound TCP bytes the capture missed, and bytes sent again with other content, a row per
+        flow (bounded: the rest in one row each)."""
+        rows: list[NotExamined] = []
+        for flows, what, field in ((self.missed, MISSED_OUT, "missed_out"), (self.resent, RESENT_OUT, "resent_out")):
+            infos = list(flows.values())
+            rows += [NotExamined(where=info.flow, what=what, packets=0, bytes=getattr(info, field))
+                     for info in infos[:MAX_MISSED_ROWS]]
+            rest = infos[MAX_MISSED_ROWS:]
+            if rest:
+                rows.append(NotExamined(where=f"{len(rest)} other flows", what=what, packets=0,
+                                        bytes=sum(getattr(info, field) for info in rest)))
         return rows
 
     def close(self) -> Items:
@@ -324,7 +333,7 @@ class Dissector:
             if resolved:
                 info.meta["resolved"] = resolved
         self.records.open(info)
-        flow = _Flow(info, key, out_ep, in_ep, transport)
+        flow = _Flow(info, key, out_ep, in_ep, transport, self.kept)
         flow.channel = seg.channel
         flow.opener = opener
         if transport == "tcp":
@@ -421,6 +430,9 @@ class Dissector:
             events = flow.conn.flush()
             if events:
                 self._deliver(flow, events, flow.last, out)
+            kept = flow.conn.streams["out"].kept
+            if kept is not None:
+                kept.clear()
         if flow.lanes:
             for lane in flow.lanes.values():
                 self._close_lane(flow, lane, flow.last, out)
@@ -430,6 +442,8 @@ class Dissector:
     # ---- TCP ----------------------------------------------------------------------------------
 
     def _tcp(self, seg: Segment, out: Items) -> None:
+        if self.kept.used > MAX_KEPT_TOTAL:
+            self._trim_kept()
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
         key = (_space(seg), "tcp") + ((a, b) if a <= b else (b, a))
         active = self._active
@@ -457,8 +471,6 @@ class Dissector:
             info.fin_out = True
         flow.last = seg.t
         conn = flow.conn
-        if conn is None:            # closed earlier; trailing packets only count
-            return
         data = seg.data
         if data:
             self._mark(key, flow)
@@ -488,15 +500,19 @@ class Dissector:
         events = conn.segment(direction, seg.seq, seg.ack, flags, data)
         if events:
             self._deliver(flow, events, seg.t, out)
-        if flags & (FIN | RST) and flow.conn.finished:
-            events = flow.conn.flush()
+        if flags & (FIN | RST) and conn.finished:
+            events = conn.flush()
             if events:
                 self._deliver(flow, events, seg.t, out)
             for lane in flow.lanes.values():
                 self._close_lane(flow, lane, seg.t, out)
             flow.lanes.clear()
-            flow.conn = None
+            # the connection stays: bytes after a FIN or RST its receiver dropped (a forged one)
+            # are still the instrument's, and go to new lanes until the flow retires
             flow.closed = True
+            stream = conn.streams["out"]
+            if stream.kept is not None:
+                stream.kept.drop_before(stream.acked)
 
     def _deliver(self, flow: _Flow, events: list, t: float, out: Items) -> None:
         info = flow.info
@@ -511,6 +527,8 @@ class Dissector:
                 else:
                     info.bytes_in += n
                 self._lane_data(flow, lane, direction, ev.data, t, out)
+            elif isinstance(ev, Resent):
+                self._resent(flow, ev, t, out)
             else:
                 if direction == "out":
                     info.bytes_out += ev.size
@@ -519,6 +537,31 @@ class Dissector:
                 else:
                     info.bytes_in += ev.size
                 self._lane_gap(flow, lane, direction, ev.size, t, out)
+
+    def _trim_kept(self) -> None:
+        """Over the budget: flows drop what their peers acknowledged, then the least recently active
+        ones let go of the rest, till half the budget is used."""
+        for drop in (True, False):
+            for flow in self._active.values():
+                if self.kept.used <= MAX_KEPT_TOTAL // 2:
+                    return
+                stream = flow.conn.streams["out"] if flow.conn is not None else None
+                if stream is not None and stream.kept is not None:
+                    if drop:
+                        stream.kept.drop_before(stream.acked)
+                    else:
+                        stream.kept.clear()
+
+    def _resent(self, flow: _Flow, ev: Resent, t: float, out: Items) -> None:
+        """Outbound bytes sent again unlike (or not shown like) the first copy: a lane of their own,
+        where one whole second version (junk first, the real stream resent) reads as a stream."""
+        info = flow.info
+        info.resent_out += len(ev.data)
+        self.resent[info.flow] = info
+        lane = flow.lanes.get("resent")
+        if lane is None:
+            lane = flow.lanes["resent"] = _Lane(self._context(flow, ("tcp", "resent")), "stream")
+        self._lane_data(flow, lane, "out", ev.data, t, out)
 
     # ---- decrypted TLS ------------------------------------------------------------------------
 

@@ -239,6 +239,57 @@ def test_port_reuse_after_close_starts_a_new_flow():
     assert [p.data for p in items if p.direction == "out"] == [b"HELLO a", b"HELLO b"]
 
 
+def test_bytes_after_a_reset_go_to_a_new_lane_of_the_same_flow():
+    """A RST the receiver ignored (a bad checksum, out of window) does not end what is read."""
+    def build(w):
+        c = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        c.send(b"HELLO a")
+        c.reset()
+        c.send(b"HELLO b")
+
+    d, items = _run(_segments(build))
+    assert list(d.flows) == ["tcp 10.0.0.2:51514 > 93.184.216.34:443"]
+    assert [p.data for p in items if p.direction == "out"] == [b"HELLO a", b"HELLO b"]
+    assert Hello.calls.count(("close",)) == 2 and d.flows[list(d.flows)[0]].bytes_out == 14
+
+
+def test_other_bytes_sent_again_are_read_in_a_lane_of_their_own_and_reported():
+    def build(w):
+        c = TcpConversation(w, CLIENT, SERVER, t0=1.0, acks=False)
+        c.handshake()
+        w.write(c.segment_at(b"HELLO junk", c.seq[True]), c._tick())
+        c.send(b"HELLO real")
+        c.send(b"HELLO real", from_client=False)
+        c.close()
+
+    d, items = _run(_segments(build))
+    out = [(p.chain, p.data) for p in items if p.direction == "out"]
+    assert out == [(("tcp", "hello"), b"HELLO junk"), (("tcp", "resent", "hello"), b"HELLO real")]
+    (info,) = d.flows.values()
+    assert (info.bytes_out, info.resent_out) == (10, 10)
+    (row,) = d.not_examined()
+    assert row == {"where": info.flow, "what": flows.RESENT_OUT, "packets": 0, "bytes": 10}
+
+
+def test_what_streams_keep_is_bounded_together_least_recent_flows_first(monkeypatch):
+    monkeypatch.setattr(flows, "MAX_KEPT_TOTAL", 3000)
+
+    def build(w):
+        convs = [TcpConversation(w, (CLIENT[0], 50000 + n), SERVER, t0=1.0 + n, acks=False) for n in range(3)]
+        for c in convs:          # nobody acknowledges: each keeps its 1200 bytes
+            c.send(b"HELLO " * 200)
+        w.write(convs[0].segment_at(b"HELLO " * 200, convs[0].seq[True] - 1200), 5.0)    # resent as it was
+
+    d = Dissector(stream_parsers=[Hello])
+    for seg in _segments(build):
+        d.feed(seg)
+    assert d.kept.used == 1200      # the third flow's bytes went over: the first two let go of theirs
+    (row,) = d.not_examined()       # so the first one's copy can no longer be shown the same
+    assert row["where"].startswith("tcp 10.0.0.2:50000") and row["what"] == flows.RESENT_OUT
+    d.close()
+    assert d.kept.used == 0
+
+
 def test_mid_stream_pickup_guesses_client_by_port():
     segs = [Segment(1.0, "net", "tcp", "10.0.0.1", 443, "10.0.0.2", 50000, b"resp", 77, 99, ACK | PSH),
             Segment(1.1, "net", "tcp", "10.0.0.2", 50000, "10.0.0.1", 443, b"HELLO", 99, 81, ACK | PSH)]

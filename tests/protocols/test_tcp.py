@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sandbox.captures import open_capture
 from sandbox.model import ACK, FIN, PSH, RST, SYN
 from sandbox.protocols import tcp
-from sandbox.protocols.tcp import Chunk, Connection, Hole, Stream
+from sandbox.protocols.tcp import Chunk, Connection, Hole, KeptTotal, Resent, Stream
 
 
 def _bytes(events) -> bytes:
@@ -125,13 +125,125 @@ def test_rst_flushes_both_directions():
     assert c.finished
 
 
-def test_fin_ends_stream_and_data_after_fin_is_ignored():
+def test_fin_ends_the_stream():
+    c = Connection()
+    c.segment("out", 0, 0, SYN, b"")
+    ev = c.segment("out", 1, 0, ACK | FIN, b"bye")
+    assert [e for _, e in ev] == [Chunk(0, b"bye")] and c.streams["out"].finished
+
+
+def test_bytes_after_a_fin_are_delivered_and_the_fin_forgotten():
+    """No honest sender writes past its FIN; a receiver that dropped the FIN (a bad checksum) reads on."""
     c = Connection()
     c.segment("out", 0, 0, SYN, b"")
     ev = c.segment("out", 1, 0, ACK | FIN, b"bye")
     ev += c.segment("out", 4, 0, ACK, b"zzz")
-    assert [e for _, e in ev] == [Chunk(0, b"bye")]
+    assert [e for _, e in ev] == [Chunk(0, b"bye"), Chunk(3, b"zzz")]
+    assert not c.streams["out"].finished
+    c.segment("out", 7, 0, ACK | FIN, b"")
     assert c.streams["out"].finished
+
+
+def test_bytes_after_a_reset_are_still_delivered():
+    c = Connection()
+    c.segment("out", 0, 0, SYN, b"")
+    ev = c.segment("out", 1, 0, ACK, b"abc") + c.segment("out", 999_999, 0, RST, b"")
+    assert c.streams["out"].finished
+    ev += c.segment("out", 4, 0, ACK, b"def")
+    assert _bytes([e for _, e in ev]) == b"abcdef"
+
+
+# ---- what the sender sends again is checked against what was delivered ---------------------
+
+def _kept_stream() -> Stream:
+    s = Stream(KeptTotal())
+    s.syn(0)
+    return s
+
+
+def test_a_retransmission_of_the_same_bytes_is_nothing_new():
+    s = _kept_stream()
+    ev = s.segment(1, b"hello") + s.segment(6, b" world") + s.segment(1, b"hello w") + s.segment(4, b"lo")
+    assert ev == [Chunk(0, b"hello"), Chunk(5, b" world")]
+
+
+def test_other_bytes_sent_again_are_resent_whether_delivered_or_buffered():
+    s = _kept_stream()
+    ev = s.segment(1, b"junk") + s.segment(1, b"real") + s.segment(3, b"alXX")
+    assert ev == [Chunk(0, b"junk"), Resent(0, b"real"), Resent(2, b"al"), Chunk(4, b"XX")]
+    s = _kept_stream()     # out of order: the one at the lower offset was delivered, the other one is checked
+    ev = s.segment(5, b"BBBB") + s.segment(5, b"CCCC") + s.segment(1, b"AAAA")
+    assert ev == [Chunk(0, b"AAAA"), Chunk(4, b"BBBB"), Resent(4, b"CCCC")]
+
+
+def test_bytes_the_receiver_acknowledged_are_not_checked_again():
+    c = Connection(KeptTotal())
+    c.segment("out", 0, 0, SYN, b"")
+    c.segment("in", 100, 0, SYN | ACK, b"")
+    c.segment("out", 1, 101, ACK, b"abcdef")
+    c.segment("in", 101, 5, ACK, b"")                              # the receiver has "abcd"
+    ev = c.segment("out", 1, 101, ACK, b"XXXXYY")
+    assert [e for _, e in ev] == [Resent(4, b"YY")]
+
+
+def test_acknowledged_bytes_are_let_go_once_a_stream_holds_more_than_its_slack(monkeypatch):
+    monkeypatch.setattr(tcp, "KEPT_SLACK", 250)
+    c = Connection(KeptTotal())
+    c.segment("out", 0, 0, SYN, b"")
+    c.segment("in", 100, 0, SYN | ACK, b"")
+    for i in range(3):
+        assert c.in_order("out", 1 + 100 * i, 101, ACK, b"x" * 100)
+        assert c.in_order("in", 101, 1 + 100 * (i + 1), ACK, b"")       # each acknowledged at once
+    assert c.streams["out"].kept.size == 100                             # past the slack: all but the last
+
+
+def test_bytes_before_the_stream_or_in_a_hole_cannot_be_compared():
+    s = _kept_stream()
+    ev = s.segment(1, b"aaaa") + s.segment(9, b"cccc") + s.flush()   # a hole at 4..8
+    assert Hole(4, 4) in ev
+    assert s.segment(5, b"bbbb") == [Resent(4, b"bbbb")]
+    assert s.segment(2**32 - 10, b"x" * 5) == [Resent(-11, b"x" * 5)]   # a forged SYN moved the origin
+
+
+def test_what_is_kept_is_bounded_and_what_fell_out_is_resent(monkeypatch):
+    monkeypatch.setattr(tcp, "MAX_KEPT_BYTES", 1000)
+    s = _kept_stream()
+    for i in range(30):
+        s.segment(1 + 100 * i, bytes([i]) * 100)
+    assert s.kept.size <= 1000
+    assert s.segment(1, bytes([0]) * 100) == [Resent(0, bytes([0]) * 100)]      # no longer kept
+    assert s.segment(2901, bytes([29]) * 100) == []                            # still kept, equal
+
+
+def test_streams_count_what_they_keep_together():
+    total = KeptTotal()
+    a, b = Stream(total), Stream(total)
+    for s in (a, b):
+        s.syn(0)
+        s.segment(1, b"x" * 100)
+    assert total.used == 200
+    a.kept.drop_before(51)
+    b.kept.clear()
+    assert total.used == 100 and a.kept.size == 100       # an entry goes once all of it is acknowledged
+    a.kept.drop_before(101)
+    assert total.used == 0
+
+
+def test_checking_many_retransmissions_is_not_quadratic():
+    s = _kept_stream()
+    data = os.urandom(tcp.MAX_KEPT_BYTES)
+    for seq, piece in _pieces(data, 512, 1):
+        s.segment(seq, piece)
+    started = time.perf_counter()
+    for seq, piece in _pieces(data, 512, 1)[-8000:]:
+        assert s.segment(seq, piece) == []
+    assert time.perf_counter() - started < 5.0
+
+
+def test_a_connection_checks_only_when_asked():
+    c = Connection()
+    c.segment("out", 0, 0, SYN, b"")
+    assert [e for _, e in c.segment("out", 1, 0, ACK, b"a") + c.segment("out", 1, 0, ACK, b"b")] == [Chunk(0, b"a")]
 
 
 def test_reverse_order_is_not_quadratic():
@@ -153,13 +265,13 @@ def test_any_order_with_duplicates_gives_the_stream(data, size, isn, order, dups
     pieces = _pieces(data, size, isn)
     pieces += [order.choice(pieces) for _ in range(dups)]
     order.shuffle(pieces)
-    s = Stream()
+    s = Stream(KeptTotal())
     s.syn(isn - 1)
     ev = []
     for seq, piece in pieces:
         ev += s.segment(seq, piece)
     ev += s.flush()
-    assert _bytes(ev) == data and not any(isinstance(e, Hole) for e in ev)
+    assert _bytes(ev) == data and not any(isinstance(e, Hole | Resent) for e in ev)
 
 
 # ---- tshark "Follow TCP Stream" as the oracle on real captures -------------------------------
@@ -196,9 +308,10 @@ def _reassemble(path) -> dict[tuple[str, str], bytes]:
             continue
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
         key = (a, b) if a <= b else (b, a)
-        conn = conns.setdefault(key, Connection())
+        conn = conns.setdefault(key, Connection(KeptTotal()))
         direction = "out" if (seg.src, seg.sport) == key[0] else "in"
         events = conn.segment(direction, seg.seq, seg.ack, seg.flags, seg.data)
+        assert not any(isinstance(ev, Resent) for _, ev in events), "an honest capture resent other bytes"
         for d, ev in events:
             out[_pair(key, d)] += _render(ev)
     for key, conn in conns.items():
@@ -247,7 +360,7 @@ def test_in_order_fast_path_equals_segment(data, size, isn, order, syn):
         segs.insert(order.randrange(len(segs) + 1), order.choice(segs))
     if order.random() < 0.3:
         segs.insert(order.randrange(len(segs) + 1), ("out", pieces[-1][0], b"", FIN | ACK))
-    slow, fast = Connection(), Connection()
+    slow, fast = Connection(KeptTotal()), Connection(KeptTotal())
     if syn:
         for c in (slow, fast):
             c.segment("out", isn - 1, 0, SYN, b"")
@@ -263,7 +376,14 @@ def test_in_order_fast_path_equals_segment(data, size, isn, order, syn):
     assert slow.flush() == fast.flush()
     for d in ("out", "in"):
         a, b = slow.streams[d], fast.streams[d]
-        assert [getattr(a, k) for k in Stream.__slots__] == [getattr(b, k) for k in Stream.__slots__]
+        assert [_state(getattr(a, k)) for k in Stream.__slots__] == [_state(getattr(b, k)) for k in Stream.__slots__]
+
+
+def _state(value):
+    """A stream attribute as comparable data (what is kept: its live entries)."""
+    if isinstance(value, tcp._Kept):
+        return value.offs[value.head:], value.datas[value.head:], value.size
+    return value
 
 
 def test_in_order_fast_path_takes_only_the_plain_next_segment():

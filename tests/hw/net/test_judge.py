@@ -249,6 +249,28 @@ def test_a_stream_the_instrument_closed_counts_its_fin_as_the_kernel_does(tmp_pa
     assert verdicts == [(True, "")]
 
 
+def test_a_stream_sent_twice_with_other_bytes_is_refused(tmp_path):
+    """What its receiver read cannot be told: the junk the recording had first, or the bytes after."""
+    pcap = tmp_path / "twice.pcapng"
+    line = b"status=idle;" * 10
+    with PcapngWriter(pcap) as w:
+        conv = TcpConversation(w, (INSTRUMENT, 50001), (OTHER_IP, 9000), t0=100.0, acks=False)
+        conv.handshake()
+        w.write(conv.segment_at(b"x" * len(line), conv.seq[True]), conv._tick())
+        conv.send(line)
+    engine = Engine([])
+    for seg in open_capture(pcap):
+        engine.feed(seg)
+    judge = Judge([])
+    verdicts: list[tuple[bool, str]] = []
+    judge.ask({"op": "message", "client": [INSTRUMENT, 50001], "dst": [OTHER_IP, 9000], "transport": "tcp",
+               "raw": True, "t": 100.0, "wire": len(line)}, lambda allow, reason: verdicts.append((allow, reason)))
+    flush(judge, engine, [], 0.0)
+    engine.tick(102.0)
+    flush(judge, engine, [], 103.0)
+    assert verdicts == [(False, judge_module.RESENT)]
+
+
 def test_a_request_the_recording_gave_late_waits_for_findings_asked_for_after_it(tmp_path):
     """A recorder that wrote late hands the analysis bytes older than the watermark: the flow has them,
     but the correlator's answer in hand was asked for before they were fed.  The request waits for
