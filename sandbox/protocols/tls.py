@@ -282,12 +282,12 @@ class TlsParser:
         if direction != "out":
             return
         info, sent = self.ctx.info, self.sides["out"].app_bytes
+        added, self._sealed_counted = sent - self._sealed_counted, sent
         if self.nested:
             info.sealed = info.sealed or self.name
-            info.sealed_out += sent - self._sealed_counted
-            self._sealed_counted = sent
+            info.sealed_out += added
         else:
-            info.tls_out = sent
+            info.tls_out += added     # added up: a flow's later lanes (after a RST, a resent copy) count too
 
     def gap(self, direction: str, size: int) -> list[Payload | Observation]:
         side = self.sides[direction]

@@ -30,8 +30,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
-from sandbox.model import FIN, RST, SYN, NotExamined, Segment
-from sandbox.protocols.tcp import Chunk, Connection
+from sandbox.model import ACK, FIN, RST, SYN, NotExamined, Segment
+from sandbox.protocols.tcp import CLOSED_LINGER, Chunk, Connection
 
 # RFC 8446 5.2 / RFC 5246 6.2.3: ciphertext of at most 2^14 + 2048 bytes.
 MAX_RECORD = (1 << 14) + 2048
@@ -561,6 +561,9 @@ class NativeDecrypt:
         self.conns: OrderedDict[tuple, TlsConnection] = OrderedDict()
         self.blind: dict[str, list[int]] = {}
         self.waiting: set[tuple] = set()   # connections holding records for their key
+        # TLS connections whose TCP finished, and when: followed CLOSED_LINGER more, since bytes after
+        # a FIN or RST its receiver dropped (a forged one) are still the instrument's
+        self.ended: OrderedDict[tuple, float] = OrderedDict()
         self.held = 0                      # bytes the connections hold (TCP, records, handshakes, waiting)
         self._expired = -math.inf
 
@@ -571,7 +574,12 @@ class NativeDecrypt:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
         key = (a, b) if a <= b else (b, a)
         direction = "out" if a <= b else "in"
+        if self.ended:
+            self._linger(seg.t)
         conn = self.conns.get(key)
+        if conn is not None and conn.tls and seg.flags & SYN and not seg.flags & ACK and conn.tcp.finished:
+            self._end(key, conn)          # a new connection on the 4-tuple of one that ended
+            conn = None
         if conn is not None and not conn.tls:       # not TLS: kept (as a mark) only till it ends
             if seg.flags & (FIN | RST):
                 del self.conns[key]
@@ -617,12 +625,33 @@ class NativeDecrypt:
                     self.held += c.held() - held
             self._update_waiting()
         if conn.tls and seg.flags & (FIN | RST) and conn.tcp.finished:
+            self.ended[key] = seg.t
+            self.ended.move_to_end(key)
+        while len(self.conns) > MAX_CONNECTIONS or (self.held > MAX_HELD and len(self.conns) > 1):
+            old_key, old = self.conns.popitem(last=False)        # the least recently active
+            self.ended.pop(old_key, None)
+            self._retire(old, evicted=not old.tcp.finished)
+        return out
+
+    def _linger(self, now: float) -> None:
+        """Let go of TLS connections that ended CLOSED_LINGER ago and carried nothing since."""
+        ended = self.ended
+        while ended:
+            key, t = next(iter(ended.items()))
+            if t > now - CLOSED_LINGER:
+                return
+            conn = self.conns.get(key)
+            if conn is not None and conn.last.t > t and conn.last.t > now - CLOSED_LINGER:
+                ended[key] = conn.last.t          # busy after its end: looked at again later
+                ended.move_to_end(key)
+                continue
+            self._end(key, conn)
+
+    def _end(self, key: tuple, conn: TlsConnection | None) -> None:
+        self.ended.pop(key, None)
+        if conn is not None:
             del self.conns[key]
             self._retire(conn)
-        while len(self.conns) > MAX_CONNECTIONS or (self.held > MAX_HELD and len(self.conns) > 1):
-            _, old = self.conns.popitem(last=False)        # the least recently active
-            self._retire(old, evicted=True)
-        return out
 
     def retry(self) -> list[Segment]:
         """Plaintext of records that waited for keys the log has now (a live session calls this after

@@ -18,7 +18,7 @@ import pytest
 
 from sandbox.captures import open_capture
 from sandbox.captures.writer import PcapWriter, TcpConversation
-from sandbox.model import FIN
+from sandbox.model import ACK, FIN, RST
 from sandbox.protocols import tls_keys
 from sandbox.protocols.tls_keys import (
     WHAT_EVICTED,
@@ -163,6 +163,43 @@ def test_connections_beyond_the_bound_are_let_go_and_counted(tmp_path, monkeypat
     mine, dec = native(pcap, keylog)
     assert sorted(mine.values()) == [b"message 1", b"message 2"]
     assert [(n["what"], n["packets"]) for n in dec.not_examined()] == [(WHAT_EVICTED, 1)]
+
+
+@pytest.mark.parametrize("forged", ["rst", "fins"])
+def test_records_after_a_reset_or_fins_the_receiver_dropped_are_still_decrypted(tmp_path, forged):
+    """A forged RST or FIN (a bad checksum here) ends nothing the receiver reads: neither does it end
+    the decryption, and a connection that really ended is let go CLOSED_LINGER later."""
+    pair = TlsPair(tmp_path / "tls", V13, host="cloud.example")
+    pcap = tmp_path / "forged.pcap"
+    with PcapWriter(pcap) as w:
+        conv = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.9", 443), t0=1.0)
+        for from_client, flight in pair.handshake():
+            conv.send(flight, from_client)
+        for from_client in (True, False) if forged == "fins" else (True,):
+            frame = bytearray(conv._frame(from_client, (FIN if forged == "fins" else RST) | ACK))
+            frame[14 + 20 + 16] ^= 0xFF
+            w.write(bytes(frame), conv._tick())
+        conv.send(pair.seal(REQUEST))
+        conv.close()
+        conv.t += tls_keys.CLOSED_LINGER + 1
+        conv.send(b"x")           # a stray packet long after: the ended connection is let go
+    mine, dec = native(pcap, pair.keylog.read_bytes())
+    assert b"".join(mine[f] for f in sorted(mine)) == REQUEST
+    assert dec.conns == {} and dec.not_examined() == []
+
+
+def test_a_new_connection_on_an_ended_one_s_ports_is_followed_afresh(tmp_path):
+    pairs = [TlsPair(tmp_path / f"tls{n}", V13, keylog=tmp_path / f"keys{n}") for n in range(2)]
+    pcap = tmp_path / "reuse.pcap"
+    with PcapWriter(pcap) as w:
+        for n, pair in enumerate(pairs):
+            conv = TcpConversation(w, ("10.0.0.2", 40001), ("10.0.0.9", 443), t0=1.0 + n, isn_client=1000 + 10**6 * n)
+            for from_client, flight in pair.handshake():
+                conv.send(flight, from_client)
+            conv.send(pair.seal(f"message {n}".encode()))
+            conv.close()
+    mine, dec = native(pcap, b"".join(p.keylog.read_bytes() for p in pairs))
+    assert [mine[f] for f in sorted(mine)] == [b"message 0", b"message 1"] and dec.not_examined() == []
 
 
 def test_the_key_log_takes_whole_lines_as_it_grows_and_skips_what_is_not_a_key():
