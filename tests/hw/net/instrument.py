@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sandbox.model import ACK, RST
+from tests.hw.net.forged import Forger
 from tests.hw.net.topology import OTHER_IP, RIG_IN_IP
 
 BASECALLS = Path("Data") / "Intensities" / "BaseCalls"
@@ -122,6 +124,36 @@ def plain_reads(run_dir: Path, ca: str, host: str) -> None:
     plain(run_dir, ca, host, b"status=upload;\n" + gzip.decompress(fastq(run_dir, "PT9936"))[:60000])
 
 
+def upload_line(run_dir: Path) -> bytes:
+    """A status line, then 20 kB of reads."""
+    return b"status=upload;\n" + gzip.decompress(fastq(run_dir, "PT9936"))[:20000]
+
+
+def plain_reads_behind_junk(run_dir: Path, ca: str, host: str) -> None:
+    """Plain TCP: every segment of the upload forged first with other bytes and a stale timestamp
+    (the receiver drops them), then the real upload."""
+    data = upload_line(run_dir)
+    with Forger(host, 9000) as f:
+        for at in range(0, len(data), 1200):
+            f.forge(bytes(b ^ 0x55 for b in data[at:at + 1200]), at, stale=True)
+        send_unless_cut(f.sock, data)
+
+
+def plain_reads_after_a_forged_reset(run_dir: Path, ca: str, host: str) -> None:
+    """Plain TCP: a RST far outside the window (the receiver ignores it), then the upload."""
+    with Forger(host, 9000) as f:
+        f.forge(b"", 1 << 24, flags=RST | ACK)
+        send_unless_cut(f.sock, upload_line(run_dir))
+
+
+def tls_reads_after_a_forged_reset(run_dir: Path, ca: str, host: str) -> None:
+    """Raw TLS: after the handshake, a RST far outside the window, then 20 kB of reads."""
+    ctx = ssl.create_default_context(cafile=ca)
+    with Forger(host, 9443) as f, ctx.wrap_socket(f.sock, server_hostname=host) as tls:
+        f.forge(b"", 1 << 24, flags=RST | ACK)
+        send_unless_cut(tls, gzip.decompress(fastq(run_dir, "PT9936"))[:20000])
+
+
 def raw_status_elsewhere(run_dir: Path, ca: str, host: str) -> None:
     raw_status(run_dir, ca, host, OTHER_IP)
 
@@ -223,7 +255,10 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
              "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
              "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig, "ping": ping,
-             "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads}
+             "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads,
+             "plain-reads-behind-junk": plain_reads_behind_junk,
+             "plain-reads-after-a-forged-reset": plain_reads_after_a_forged_reset,
+             "tls-reads-after-a-forged-reset": tls_reads_after_a_forged_reset}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.protocols.flows import RESENT_OUT
 from sandbox.simulate import ensure_demo
-from tests.hw.net.instrument import reads
+from tests.hw.net.instrument import reads, upload_line
 from tests.hw.net.rig import (
     REPO,
     WAIT_S,
@@ -179,6 +180,56 @@ def test_block_holds_what_mitmproxy_does_not_carry_dns_udp_and_pings(demo, topo,
         "icmp 10.231.2.2:23308", "tcp 10.231.2.2:9000", "udp 10.231.2.2:53", "udp 10.231.2.2:9999"]
     assert all(f["detail"]["blocked"].startswith("carries run data") for f in leaks)
     assert any(n.startswith("--block held ") for n in live["notes"]), live["notes"]
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
+    assert essence(live) == essence(again)
+
+
+def test_segments_the_receiver_drops_hide_no_reads_live_or_in_replay(demo, topo, tmp_path):
+    """The instrument forges, on its own connections, what mitmproxy's kernel drops: the whole upload
+    first in other bytes with a stale timestamp (PAWS), or a RST far outside the window (before plain
+    TCP, and inside TLS).  The kernel reads the real bytes, so the cloud gets the reads; the rig finds
+    them live on each connection, says where it saw two versions of the same bytes, and the recording
+    replays the same."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, allow=[CLOUD_NAME])
+    try:
+        for scenario in ("plain-reads-behind-junk", "plain-reads-after-a-forged-reset", "tls-reads-after-a-forged-reset"):
+            done = client(b, tmp_path, demo, scenario)
+            assert done.returncode == 0, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+        wait_for(lambda: len(rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3 AND flow LIKE '%:9%'")) >= 3,
+                 "the three uploads found live", proc)
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    heads = [g["head"] for g in (json.loads(line) for line in received.read_text().splitlines())
+             if g["service"] == "plain"]
+    assert heads == [upload_line(demo)[:64].hex()] * 2       # the real bytes, not the forged ones
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["severity"] in ("high", "critical")]
+    assert sorted(f["flow"].rsplit(" > ", 1)[1] for f in leaks) == ["10.231.2.2:9000"] * 2 + ["10.231.2.2:9443"]
+    (twice,) = [n for n in live["not_examined"] if n["what"] == RESENT_OUT]
+    assert twice["bytes"] >= 20000
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
+    assert code == 1 and essence(live) == essence(again)
+    assert [n for n in again["not_examined"] if n["what"] == RESENT_OUT] == [twice]
+
+
+def test_block_refuses_reads_behind_segments_the_receiver_drops(demo, topo, tmp_path):
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME])
+    try:
+        for scenario in ("plain-reads-behind-junk", "plain-reads-after-a-forged-reset"):
+            done = client(b, tmp_path, demo, scenario)
+            assert done.returncode == 3, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    assert not [g for g in (json.loads(line) for line in received.read_text().splitlines())
+                if g["service"] == "plain" and g["bytes"]]
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["severity"] in ("high", "critical")]
+    assert sorted(f["flow"].rsplit(" > ", 1)[1] for f in leaks) == ["10.231.2.2:9000"] * 2
+    assert all(f["detail"]["blocked"] for f in leaks)
     code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
     assert essence(live) == essence(again)
 
