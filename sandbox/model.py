@@ -17,7 +17,7 @@ from sandbox.safetext import SafeMeta, safe_text
 CHANNELS = ("net", "usb", "serial")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 # TCP flag bits as on the wire.
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 # Errors kept per flow: the first few say what went wrong; thousands would only cost memory, store
 # and report space (a hostile flow can make one per packet).
 MAX_FLOW_ERRORS = 20
@@ -164,6 +164,9 @@ class FlowInfo:
     # bytes of the instrument's TCP stream it sent again with other content (or not comparable with
     # the first copy): its receiver may have read those, so they are examined apart and reported
     resent_out: int = 0
+    # outbound bytes the instrument marked urgent (TCP URG): its receiver takes them out of the stream
+    # it reads, so the stream is also read without them, and reported
+    urgent_out: int = 0
 
     def add_error(self, message: str) -> None:
         """Note what went wrong on this flow: the one way to add an error, so every parser is capped.

@@ -45,6 +45,7 @@ ENDED = "the session ended before it was judged"
 UNSEEN = "the analysis did not have it within 60 s"
 MISSED = "the rig could not examine all it sent (the recording missed part of its stream)"
 RESENT = "it sent part of its stream again with other bytes: the rig cannot tell which its receiver read"
+URGENT = "it marked bytes of its stream urgent: its receiver reads the stream without them"
 HOLD_LIMIT_S = 60.0     # as long as the addon waits for an answer
 # How much earlier than the kernel's queue stamps a packet the recorder may stamp it (measured: µs).
 RECORDED_SLACK_S = 0.001
@@ -241,6 +242,8 @@ class Judge:
                 return MISSED
             if info.resent_out:
                 return RESENT
+            if info.urgent_out:
+                return URGENT
         return "" if h.resolver else self._unlisted(info)
 
     def _unlisted(self, info: FlowInfo | None) -> str:

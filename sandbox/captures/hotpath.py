@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.packet import MAX_RECORD
 from sandbox.captures.pcap import PcapReader
-from sandbox.model import Segment
+from sandbox.model import URG, Segment
 
 LINKTYPE_ETHERNET = 1
 # Ethernet II (12 address bytes skipped, ethertype), IPv4 without options, TCP up to its flags.
@@ -78,7 +78,7 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
                     (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
                      sport, dport, seq, ack, doff, flags) = unpack_hdr(buf, start)
                     if (etype == ETHERTYPE_IPV4 and vihl == VIHL_PLAIN and proto == PROTO_TCP
-                            and not frag & 0x3FFF and doff >= 0x50):
+                            and not frag & 0x3FFF and doff >= 0x50 and not flags & URG):
                         # IP total length trims Ethernet padding, as the general decoder does
                         end = start + 14 + total if 20 <= total and 14 + total <= incl else pos
                         if end - start >= HEADERS:
@@ -118,7 +118,7 @@ def ethernet_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]
         (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
          sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
         if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
-                or frag & 0x3FFF or doff < 0x50):
+                or frag & 0x3FFF or doff < 0x50 or flags & URG):     # URG: its pointer, the general path
             return None
         end = 14 + total if 20 <= total and 14 + total <= incl else incl
         if end < HEADERS:

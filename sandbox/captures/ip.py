@@ -19,7 +19,7 @@ from sandbox.captures.encaps import DECAPS
 from sandbox.captures.examined import NAMES, NOT_DATA, describe
 from sandbox.captures.fragments import Fragments
 from sandbox.captures.numbers import DECLINED, EMPTY, IP_PROTO, IPV4, IPV6, LLC, MAX_LENGTH, UDP_PORT
-from sandbox.model import Segment
+from sandbox.model import URG, Segment
 
 V4 = struct.Struct("!BBHHHBBH4s4s")    # ver/ihl, tos, total length, id, flags/offset, ttl, proto, csum, src, dst
 V6 = struct.Struct("!IHBB16s16s")      # ver/class/label, payload length, next header, hop limit, src, dst
@@ -110,7 +110,7 @@ class IpDecoder:
                     continue
                 if found is None or type(found) is Segment:
                     if layers and found is not None:
-                        found.meta = {"tunnel": self._zone(layers)}
+                        found.meta = {**(found.meta or {}), "tunnel": self._zone(layers)}
                     return found
                 proto, data, off = found
                 layers.append(self._outer)
@@ -205,8 +205,10 @@ class IpDecoder:
             if doff < 20:
                 self.not_examined("TCP headers malformed", self._size)
                 return None
+            # the urgent pointer, where one is set: a receiver takes the byte before it out of the stream
+            meta = {"urgent": struct.unpack_from("!H", p, 18)[0]} if flags & URG else None
             return Segment(t, "net", "tcp", self.addr(src_raw), sport, self.addr(dst_raw), dport, p[doff:],
-                           seq, ack, flags, frame)
+                           seq, ack, flags, frame, meta)
         if proto == PROTO_UDP:
             if len(p) < 8:
                 self.not_examined("UDP headers cut short", self._size)

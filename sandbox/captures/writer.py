@@ -59,11 +59,12 @@ def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
 
 
 def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int,
-                payload: bytes = b"", window: int = 65535, options: bytes = b"") -> bytes:
-    """A TCP segment with its checksum; ``options`` are padded with NOPs to a 4-byte boundary."""
+                payload: bytes = b"", window: int = 65535, options: bytes = b"", urgent: int = 0) -> bytes:
+    """A TCP segment with its checksum; ``options`` are padded with NOPs to a 4-byte boundary;
+    ``urgent``: the urgent pointer."""
     options += b"\x01" * (-len(options) % 4)
     header = struct.pack("!HHIIBBHHH", sport, dport, seq % (1 << 32), ack % (1 << 32), (5 + len(options) // 4) << 4,
-                         flags, window, 0, 0) + options
+                         flags, window, 0, urgent) + options
     csum = checksum(_pseudo(src, dst, 6, len(header) + len(payload)) + header + payload)
     return header[:16] + struct.pack("!H", csum) + header[18:] + payload
 

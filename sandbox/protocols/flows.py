@@ -25,10 +25,11 @@ and a flow, a parser and a record per query would make a query flood cost a flow
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_left, insort
 from collections import OrderedDict
 from typing import Any
 
-from sandbox.model import ACK, FIN, RST, SYN, FlowInfo, NotExamined, Observation, Payload, Segment
+from sandbox.model import ACK, FIN, RST, SYN, URG, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import registry
 from sandbox.protocols.context import INJECTED, Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
@@ -68,6 +69,13 @@ IDLE_DECIDE_MIN = 16
 # Flows named one by one for the outbound bytes the capture missed; the rest share one row.
 MAX_MISSED_ROWS = 256
 MISSED_OUT = "bytes missing from the instrument's TCP stream (reassembly holes): never examined"
+CONTESTED = ("bytes of a TCP connection both ends opened (each sent a SYN without ACK): which end is the "
+             "instrument cannot be told, and these, from the end taken for the far one, were not examined as "
+             "the instrument's (give --instrument to say which end it is)")
+URGENT_OUT = ("bytes the instrument marked urgent in its TCP stream (URG): a receiver takes them out of what it "
+              "reads, so it may have read other bytes than the rig; the stream was read again without them")
+# Urgent bytes a flow remembers until the stream reaches them (each URG segment names one).
+MAX_URGENT_MARKS = 65536
 RESENT_OUT = ("bytes the instrument sent again for a place in its TCP stream with other content, or that could "
               "not be compared with what it sent there first: its receiver may have read them instead; "
               "examined only on their own")
@@ -99,7 +107,7 @@ class _Lane:
 
 
 class _Flow:
-    __slots__ = ("info", "key", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim",
+    __slots__ = ("info", "key", "out", "inn", "conn", "lanes", "last", "closed", "transport", "opener", "claim", "urgent",
                  "server", "via", "channel")
 
     def __init__(self, info: FlowInfo, key: tuple, out: Endpoint, inn: Endpoint, transport: str,
@@ -111,6 +119,7 @@ class _Flow:
         self.transport = transport
         self.conn = Connection(kept) if transport == "tcp" else None
         self.lanes: dict[str, _Lane] = {}
+        self.urgent: list[int] | None = None   # out stream offsets of urgent bytes not reached yet
         self.last = info.t_first
         self.closed = False
         self.opener = "out"
@@ -140,7 +149,9 @@ class Dissector:
     def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
                  datagram_parsers: list[type] | None = None,
                  channel_parsers: dict[str, list[type]] | None = None) -> None:
-        self.instrument = [ipaddress.ip_network(c, strict=False) for c in instrument or []]
+        # the instrument's side ("!CIDR": never the instrument, e.g. the rig's own address on it)
+        self.instrument = [ipaddress.ip_network(c, strict=False) for c in instrument or [] if not c.startswith("!")]
+        self.not_instrument = [ipaddress.ip_network(c[1:], strict=False) for c in instrument or [] if c.startswith("!")]
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
                                      else datagram_parsers)
@@ -155,6 +166,10 @@ class Dissector:
         self.missed: dict[str, FlowInfo] = {}
         # flows whose outbound stream was sent again with other bytes (see ``not_examined``)
         self.resent: dict[str, FlowInfo] = {}
+        # flows whose instrument marked bytes urgent (see ``not_examined``)
+        self.urgent: dict[str, FlowInfo] = {}
+        # flows both ends opened, their orientation not set by the instrument's addresses
+        self.contested: dict[str, FlowInfo] = {}
         self.kept = KeptTotal()      # outbound bytes the TCP streams keep to check what is sent again
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
@@ -245,8 +260,9 @@ class Dissector:
         """Outbound TCP bytes the capture missed, and bytes sent again with other content, a row per
         flow (bounded: the rest in one row each)."""
         rows: list[NotExamined] = []
-        for flows, what, field in ((self.missed, MISSED_OUT, "missed_out"), (self.resent, RESENT_OUT, "resent_out")):
-            infos = list(flows.values())
+        for flows, what, field in ((self.missed, MISSED_OUT, "missed_out"), (self.resent, RESENT_OUT, "resent_out"),
+                                   (self.urgent, URGENT_OUT, "urgent_out"), (self.contested, CONTESTED, "bytes_in")):
+            infos = [info for info in flows.values() if getattr(info, field)]
             rows += [NotExamined(where=info.flow, what=what, packets=0, bytes=getattr(info, field))
                      for info in infos[:MAX_MISSED_ROWS]]
             rest = infos[MAX_MISSED_ROWS:]
@@ -272,7 +288,8 @@ class Dissector:
         if hit is None:
             try:
                 addr = ipaddress.ip_address(ip)
-                hit = any(addr in net for net in self.instrument)
+                hit = (any(addr in net for net in self.instrument)
+                       and not any(addr in net for net in self.not_instrument))
             except ValueError:
                 hit = False
             if len(self._local_cache) > MAX_ACTIVE_FLOWS:
@@ -469,17 +486,21 @@ class Dissector:
         info.t_last = seg.t
         if flags & FIN and direction == "out":
             info.fin_out = True
+        if flags & SYN and not flags & ACK and direction != flow.opener and info.flow not in self.contested:
+            self._contest(flow, seg)
         flow.last = seg.t
         conn = flow.conn
         data = seg.data
         if data:
             self._mark(key, flow)
+        if flags & URG and direction == "out" and seg.meta and "urgent" in seg.meta:
+            self._urgent(flow, seg)
         if conn.in_order(direction, seg.seq, seg.ack, flags, data):
             # the usual in-order segment (or pure ACK): straight to a decided parser, no event list
             if not data:
                 return
             lane = flow.lanes.get("tcp")
-            if lane is None or not lane.decided or direction in lane.late:
+            if lane is None or not lane.decided or direction in lane.late or flow.urgent is not None:
                 start = conn.streams[direction].next - len(data)
                 self._deliver(flow, [(direction, Chunk(start, data))], seg.t, out)
                 return
@@ -527,6 +548,8 @@ class Dissector:
                 else:
                     info.bytes_in += n
                 self._lane_data(flow, lane, direction, ev.data, t, out)
+                if flow.urgent is not None and direction == "out":
+                    self._without_urgent(flow, ev, t, out)
             elif isinstance(ev, Resent):
                 self._resent(flow, ev, t, out)
             else:
@@ -537,6 +560,48 @@ class Dissector:
                 else:
                     info.bytes_in += ev.size
                 self._lane_gap(flow, lane, direction, ev.size, t, out)
+
+    def _contest(self, flow: _Flow, seg: Segment) -> None:
+        """The end taken for the far one opened the flow too: a simultaneous open (rare), or the
+        instrument forged the other end's SYN first, so that its own bytes would count as the far
+        end's.  Unless the instrument's addresses decide, the far end's bytes are not examined as the
+        instrument's: reported, never clean."""
+        if self.instrument and self._is_instrument(seg.src) != self._is_instrument(seg.dst):
+            return
+        self.contested[flow.info.flow] = flow.info
+
+    def _urgent(self, flow: _Flow, seg: Segment) -> None:
+        """An urgent pointer from the instrument: note the byte a Linux receiver takes out of the
+        stream (the one before the pointer, RFC 6093), to read the stream again without it."""
+        stream = flow.conn.streams["out"]
+        at = (stream.offset(seg.seq) if stream.base is not None else 0) + max(seg.meta["urgent"] - 1, 0)
+        if at < stream.next:
+            return      # delivered already (a retransmission's mark)
+        marks = flow.urgent
+        if marks is None:
+            marks = flow.urgent = []
+        i = bisect_left(marks, at)
+        if (i < len(marks) and marks[i] == at) or len(marks) >= MAX_URGENT_MARKS:
+            return
+        insort(marks, at)
+        flow.info.urgent_out += 1
+        self.urgent[flow.info.flow] = flow.info
+
+    def _without_urgent(self, flow: _Flow, chunk: Chunk, t: float, out: Items) -> None:
+        """The outbound chunk without the urgent bytes in it, to a lane of its own."""
+        marks, start, data = flow.urgent, chunk.offset, chunk.data
+        end = start + len(data)
+        i, j = bisect_left(marks, start), bisect_left(marks, end)
+        pieces, pos = [], start
+        for at in marks[i:j]:
+            pieces.append(data[pos - start:at - start])
+            pos = at + 1
+        pieces.append(data[pos - start:])
+        del marks[:j]
+        lane = flow.lanes.get("urgent")
+        if lane is None:
+            lane = flow.lanes["urgent"] = _Lane(self._context(flow, ("tcp", "urgent")), "stream")
+        self._lane_data(flow, lane, "out", b"".join(pieces), t, out)
 
     def _trim_kept(self) -> None:
         """Over the budget: flows drop what their peers acknowledged, then the least recently active

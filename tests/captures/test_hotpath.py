@@ -58,6 +58,7 @@ def _tricky() -> list[bytes]:
         bytes(long_total), bytes(short_total), bytes(tiny_total),
         ethernet(_tcp(), ethertype=0x0806),
         b"\0" * 10,
+        ethernet(ipv4(A, B, 6, tcp_segment(A, B, 40000, 80, 1000, 5, 0x38, b"urgent!", urgent=3))),   # URG
     ]
     frames += [ethernet(f) for f in ipv4_fragments(A, B, 6, tcp_segment(A, B, 1, 2, 3, 4, 0x18, b"x" * 3000), 1000)]
     return frames
@@ -91,6 +92,7 @@ def test_tricky_frames_match_the_general_path(tmp_path):
     frames = _tricky()
     want = _general(frames)
     assert len(want) >= 10                                   # the list really exercises the hot path
+    assert [seg[-1] for seg in want if seg[7] == b"urgent!"] == [{"urgent": 3}]    # where the urgent byte is
     assert _read(tmp_path / "t.pcap", frames, PcapWriter) == want
     assert _read(tmp_path / "t.pcapng", frames, PcapngWriter) == want
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captures.writer import PcapWriter, TcpConversation
-from sandbox.model import ACK, FIN, RST, SYN
-from sandbox.protocols.flows import RESENT_OUT
+from sandbox.captures.writer import PcapWriter, TcpConversation, ip_packet, link_frame, tcp_segment
+from sandbox.model import ACK, FIN, PSH, RST, SYN, URG
+from sandbox.protocols.flows import CONTESTED, RESENT_OUT, URGENT_OUT
 from sandbox.replay import replay
 from sandbox.simulate import ensure_demo
 
@@ -141,3 +141,46 @@ def test_two_versions_without_reads_are_not_clean(demo_run, tmp_path):
     report = replay([path], [demo_run], cache_dir=tmp_path, jobs=1).report
     assert report["verdict"] == "inconclusive"
     assert [row["what"] for row in report["not_examined"]] == [RESENT_OUT]
+
+
+def test_a_forged_syn_from_the_far_end_hides_nothing(demo_run, tmp_path):
+    """The instrument forges the server's SYN (then its own SYN-ACK) before it connects: taken for the
+    opener, the server would be the instrument, and the reads its download.  Without the instrument's
+    addresses the rig cannot tell which end is which: inconclusive; with them, the leak."""
+    path = tmp_path / "reversed.pcap"
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, client=CLIENT, server=SERVER, t0=1.0)
+        w.write(c._frame(False, SYN), c._tick())
+        w.write(c._frame(True, SYN | ACK), c._tick())
+        c.send(post(reads(demo_run)))
+        c.close()
+    report = replay([path], [demo_run], cache_dir=tmp_path, jobs=1).report
+    assert report["verdict"] == "inconclusive"
+    (row,) = report["not_examined"]
+    assert row["what"] == CONTESTED and row["where"] == "tcp 192.0.2.9:80 > 10.0.0.2:40000" and row["bytes"] > 60_000
+    report = replay([path], [demo_run], cache_dir=tmp_path, jobs=1, instrument=[CLIENT[0]]).report
+    assert report["verdict"] == "leak" and not report["not_examined"]
+
+
+
+def urgent_byte_in_every_segment(c: TcpConversation, w: PcapWriter, request: bytes) -> None:
+    """A junk byte in every 20 bytes, each sent urgent: a receiver takes it out of the stream it reads
+    (its application reads in line), so it reads the request; the wire never holds 21 bases of a read
+    in a row."""
+    (src, sport), (dst, dport) = c.client, c.server
+    for at in range(0, len(request), 20):
+        piece = request[at:at + 20]
+        segment = tcp_segment(src, dst, sport, dport, c.seq[True], c.seq[False], ACK | PSH | URG,
+                              piece[:10] + b"#" + piece[10:], urgent=11)    # the pointer: just past the "#"
+        w.write(link_frame(w.linktype, ip_packet(src, dst, 6, segment)), c._tick())
+        c.seq[True] += len(piece) + 1
+
+
+def test_reads_behind_urgent_bytes_are_found(demo_run, tmp_path):
+    path = capture(tmp_path / "urgent.pcap", urgent_byte_in_every_segment, post(reads(demo_run)))
+    report = replay([path], [demo_run], cache_dir=tmp_path, jobs=1).report
+    assert report["verdict"] == "leak"
+    (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["chain"][:2] == ["tcp", "urgent"]
+    (row,) = report["not_examined"]
+    assert row["what"] == URGENT_OUT and row["bytes"] == -(-len(post(reads(demo_run))) // 20)

@@ -290,6 +290,41 @@ def test_what_streams_keep_is_bounded_together_least_recent_flows_first(monkeypa
     assert d.kept.used == 0
 
 
+def test_a_flow_both_ends_opened_reports_the_far_end_s_bytes_unless_the_addresses_decide():
+    def build(w):
+        c = TcpConversation(w, CLIENT, SERVER, t0=1.0)
+        w.write(c._frame(False, SYN), c._tick())      # the far end's SYN first (forged)
+        c.send(b"HELLO there")
+        c.close()
+
+    segs = _segments(build)
+    d, _ = _run(segs)
+    (row,) = d.not_examined()
+    assert row == {"where": "tcp 93.184.216.34:443 > 10.0.0.2:51514", "what": flows.CONTESTED, "packets": 0,
+                   "bytes": 11}
+    d, _ = _run(segs, instrument=["10.0.0.2/32"])
+    assert d.not_examined() == []
+
+
+def test_urgent_bytes_are_taken_out_in_a_lane_of_their_own_and_reported():
+    """Each urgent pointer names the byte before it (RFC 6093): the stream a receiver reads lacks it."""
+    t = [0.0]
+
+    def seg(seq: int, data: bytes, urgent: int = 0) -> Segment:
+        t[0] += 0.01
+        return Segment(t[0], "net", "tcp", CLIENT[0], CLIENT[1], SERVER[0], SERVER[1], data, seq, 0,
+                       ACK | (flows.URG if urgent else 0), meta={"urgent": urgent} if urgent else None)
+
+    segs = [Segment(0.0, "net", "tcp", *CLIENT, *SERVER, b"", 99, 0, SYN), seg(100, b"HELLO "),
+            seg(106, b"wor#ld", urgent=4), seg(112, b"! and #mo", urgent=7), seg(121, b"re")]
+    d, items = _run(segs)
+    out = [(p.chain, p.data) for p in items if p.direction == "out"]
+    assert out[0] == (("tcp", "hello"), b"HELLO ") and (("tcp", "hello"), b"wor#ld") in out
+    assert b"".join(data for chain, data in out if chain[:2] == ("tcp", "urgent")) == b"world! and more"
+    (row,) = d.not_examined()
+    assert row["what"] == flows.URGENT_OUT and row["bytes"] == 2
+
+
 def test_mid_stream_pickup_guesses_client_by_port():
     segs = [Segment(1.0, "net", "tcp", "10.0.0.1", 443, "10.0.0.2", 50000, b"resp", 77, 99, ACK | PSH),
             Segment(1.1, "net", "tcp", "10.0.0.2", 50000, "10.0.0.1", 443, b"HELLO", 99, 81, ACK | PSH)]

@@ -9,12 +9,14 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 import hw.net.judge as judge_module
 from hw.net.judge import Judge, flow_name
 from sandbox.captures import open_capture
-from sandbox.captures.writer import PcapngWriter, TcpConversation, udp
+from sandbox.captures.writer import PcapngWriter, TcpConversation, ip_packet, link_frame, tcp_segment, udp
 from sandbox.engine import Engine
-from sandbox.model import Finding
+from sandbox.model import ACK, URG, Finding
 from sandbox.simulate import wire
 from sandbox.simulate.traffic import INSTRUMENT, Bench
 
@@ -249,15 +251,22 @@ def test_a_stream_the_instrument_closed_counts_its_fin_as_the_kernel_does(tmp_pa
     assert verdicts == [(True, "")]
 
 
-def test_a_stream_sent_twice_with_other_bytes_is_refused(tmp_path):
-    """What its receiver read cannot be told: the junk the recording had first, or the bytes after."""
+@pytest.mark.parametrize("trick", ["twice", "urgent"])
+def test_a_stream_whose_receiver_may_read_other_bytes_is_refused(tmp_path, trick):
+    """What its receiver read cannot be told: the junk the recording had first or the bytes after; the
+    stream with or without the bytes marked urgent."""
     pcap = tmp_path / "twice.pcapng"
     line = b"status=idle;" * 10
     with PcapngWriter(pcap) as w:
         conv = TcpConversation(w, (INSTRUMENT, 50001), (OTHER_IP, 9000), t0=100.0, acks=False)
         conv.handshake()
-        w.write(conv.segment_at(b"x" * len(line), conv.seq[True]), conv._tick())
-        conv.send(line)
+        if trick == "twice":
+            w.write(conv.segment_at(b"x" * len(line), conv.seq[True]), conv._tick())
+            conv.send(line)
+        else:
+            segment = tcp_segment(INSTRUMENT, OTHER_IP, 50001, 9000, conv.seq[True], conv.seq[False], ACK | URG, line,
+                                  urgent=5)
+            w.write(link_frame(w.linktype, ip_packet(INSTRUMENT, OTHER_IP, 6, segment)), conv._tick())
     engine = Engine([])
     for seg in open_capture(pcap):
         engine.feed(seg)
@@ -268,7 +277,7 @@ def test_a_stream_sent_twice_with_other_bytes_is_refused(tmp_path):
     flush(judge, engine, [], 0.0)
     engine.tick(102.0)
     flush(judge, engine, [], 103.0)
-    assert verdicts == [(False, judge_module.RESENT)]
+    assert verdicts == [(False, judge_module.RESENT if trick == "twice" else judge_module.URGENT)]
 
 
 def test_a_request_the_recording_gave_late_waits_for_findings_asked_for_after_it(tmp_path):
