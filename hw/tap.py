@@ -34,6 +34,16 @@ class Tap(Protocol):
 
 
 @runtime_checkable
+class SidedTap(Protocol):
+    """A tap that knows which addresses on what it records are the instrument's."""
+
+    def instrument_side(self) -> list[str]:
+        """CIDRs of the instrument's side, and the rig's own addresses there prefixed with "!" (never the
+        instrument), asked once it started: which end of a flow is the instrument is then no guess its
+        packets can steer (a SYN or datagram forged in the far end's name first)."""
+
+
+@runtime_checkable
 class ScopedTap(Protocol):
     """A tap whose limits and doings the report states in its notes."""
 

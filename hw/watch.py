@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hw.priority import AnalysisPriority, Level
-from hw.tap import ScopedTap, Tap, TapError
+from hw.tap import ScopedTap, SidedTap, Tap, TapError
 from sandbox.analyzer import Analyzer, AnalyzerProcess, reuse_freed_memory
 from sandbox.engine import Engine
 from sandbox.model import NotExamined
@@ -54,6 +54,9 @@ def watch(taps: Sequence[Tap], indexes: Sequence, *, store: Store, session_dir: 
                 stop_taps()
                 raise
             started.append(tap)
+        # which end of a flow is the instrument: what the engineer said, else what the taps know
+        instrument = list(instrument or []) or [c for tap in started if isinstance(tap, SidedTap)
+                                                for c in tap.instrument_side()]
         engine = Engine(indexes, allow=allow, instrument=instrument, analyzer=analyzer)
         if on_started is not None:
             on_started()

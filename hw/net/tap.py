@@ -21,6 +21,7 @@ itself would only be an opaque upload to the rig.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -248,6 +249,23 @@ class NetTap:
                 raise TapError(f"mitmproxy did not start: {_mitm_reason(mitm_log)}")
             time.sleep(0.05)
         raise TapError(f"the network tap did not start within {START_TIMEOUT_S:.0f} s: {_mitm_reason(mitm_log)}")
+
+    def instrument_side(self) -> list[str]:
+        """The networks on the recorded interface (the instrument's side), but the rig's own addresses
+        there; none on loopback (the instrument and the rig share 127.0.0.1) or in WireGuard mode (the
+        feed's plaintext names who opened each flow)."""
+        if self.mode == "wireguard" or not self.iface or self.iface == "lo":
+            return []
+        cmd = ["ip", "-j", "addr", "show", "dev", self.iface]
+        done = subprocess.run((["ip", "netns", "exec", self.netns] if self.netns else []) + cmd,
+                              capture_output=True, text=True)
+        try:
+            addrs = [a for link in json.loads(done.stdout or "[]") for a in link.get("addr_info", [])
+                     if a.get("scope") == "global"]
+        except ValueError:
+            return []
+        side = [str(ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network) for a in addrs]
+        return side + [f"!{a['local']}" for a in addrs]
 
     def scope(self) -> list[str]:
         """What this tap cannot see or changed, for the report's notes: a proxy sees only what is sent

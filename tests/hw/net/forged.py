@@ -7,6 +7,9 @@ that comes in), and writes segments of its own onto the link beside the kernel's
 - ``stale=True``: a timestamp older than the one the receiver holds, which Linux drops (PAWS,
   RFC 7323 5), while a capture keeps it like any other segment;
 - any flags at any offset: a RST far outside the window, which the receiver ignores.
+
+``in_far_end_s_name`` writes an IP packet onto the link to the gateway (the rig) as the far end
+would send it: a SYN or a datagram that seems to come from the cloud.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from sandbox.captures.writer import ipv4, tcp_segment
+from sandbox.captures.writer import ethernet, ipv4, tcp_segment
 from sandbox.model import ACK, PSH, SYN
 
 TIMESTAMPS = 8          # the TCP option kind
@@ -76,3 +79,24 @@ class Forger:
     def __exit__(self, *exc: object) -> None:
         for s in (self.sock, self.raw, self.sniff):
             s.close()
+
+
+def gateway() -> tuple[str, bytes]:
+    """(interface, MAC address) of the default gateway, from the kernel's neighbour table."""
+    route = next(line.split() for line in open("/proc/net/route").read().splitlines()[1:] if line.split()[1] == "00000000")
+    via = socket.inet_ntoa(struct.pack("<I", int(route[2], 16)))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:     # have the kernel learn its address
+        s.sendto(b"", (via, 9))
+    for line in open("/proc/net/arp").read().splitlines()[1:]:
+        fields = line.split()
+        if fields[0] == via and fields[3] != "00:00:00:00:00:00":
+            return fields[5], bytes.fromhex(fields[3].replace(":", ""))
+    raise RuntimeError(f"the gateway {via} has no address in the neighbour table")
+
+
+def in_far_end_s_name(ip_packet: bytes) -> None:
+    """Put ``ip_packet`` on the link to the gateway, whatever addresses it names."""
+    iface, mac = gateway()
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+        s.bind((iface, 0))
+        s.send(ethernet(ip_packet, dst=mac))

@@ -13,10 +13,12 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from sandbox.model import ACK, RST
-from tests.hw.net.forged import Forger
+from sandbox.captures.writer import ipv4, tcp_segment, udp_datagram
+from sandbox.model import ACK, RST, SYN
+from tests.hw.net.forged import Forger, in_far_end_s_name
 from tests.hw.net.topology import OTHER_IP, RIG_IN_IP
 
 BASECALLS = Path("Data") / "Intensities" / "BaseCalls"
@@ -146,6 +148,53 @@ def plain_reads_after_a_forged_reset(run_dir: Path, ca: str, host: str) -> None:
         send_unless_cut(f.sock, upload_line(run_dir))
 
 
+def plain_reads_with_urgent_bytes(run_dir: Path, ca: str, host: str) -> None:
+    """Plain TCP: a "#" sent urgent (out of band) in every 20 bytes of the upload, paced so the
+    receiver reads each before the next: its kernel takes them out of the stream it reads."""
+    data = upload_line(run_dir)
+    with socket.create_connection((host, 9000), timeout=60) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for at in range(0, len(data) - 20, 20):
+            s.sendall(data[at:at + 10])
+            s.send(b"#", socket.MSG_OOB)
+            s.sendall(data[at + 10:at + 20])
+            time.sleep(0.002)
+        send_unless_cut(s, data[at + 20:])
+
+
+def own_address(toward: str) -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((toward, 9))
+        return s.getsockname()[0]
+
+
+def plain_reads_after_a_forged_syn(run_dir: Path, ca: str, host: str) -> None:
+    """Plain TCP from a port a SYN in the cloud's name went to first: as if the cloud had opened it."""
+    cloud = socket.gethostbyname(host)
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        me, port = own_address(cloud), s.getsockname()[1]
+        in_far_end_s_name(ipv4(cloud, me, socket.IPPROTO_TCP, tcp_segment(cloud, me, 9000, port, 77_777, 0, SYN)))
+        time.sleep(0.3)
+        s.settimeout(60)
+        s.connect((cloud, 9000))
+        send_unless_cut(s, upload_line(run_dir))
+
+
+def udp_reads_after_a_forged_datagram(run_dir: Path, ca: str, host: str) -> None:
+    """UDP reads from a port a datagram in the cloud's name went to first: as if the cloud spoke first."""
+    cloud = socket.gethostbyname(host)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        me, port = own_address(cloud), s.getsockname()[1]
+        in_far_end_s_name(ipv4(cloud, me, socket.IPPROTO_UDP, udp_datagram(cloud, me, 9999, port, b"hello")))
+        time.sleep(0.3)
+        data = upload_line(run_dir)
+        for at in range(0, len(data), 1200):
+            s.sendto(data[at:at + 1200], (cloud, 9999))
+            time.sleep(0.001)
+
+
 def tls_reads_after_a_forged_reset(run_dir: Path, ca: str, host: str) -> None:
     """Raw TLS: after the handshake, a RST far outside the window, then 20 kB of reads."""
     ctx = ssl.create_default_context(cafile=ca)
@@ -258,7 +307,10 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads,
              "plain-reads-behind-junk": plain_reads_behind_junk,
              "plain-reads-after-a-forged-reset": plain_reads_after_a_forged_reset,
-             "tls-reads-after-a-forged-reset": tls_reads_after_a_forged_reset}
+             "plain-reads-with-urgent-bytes": plain_reads_with_urgent_bytes,
+             "tls-reads-after-a-forged-reset": tls_reads_after_a_forged_reset,
+             "plain-reads-after-a-forged-syn": plain_reads_after_a_forged_syn,
+             "udp-reads-after-a-forged-datagram": udp_reads_after_a_forged_datagram}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,10 +73,11 @@ def end(proc: subprocess.Popen) -> tuple[str, str]:
         proc.kill()
 
 
-def replay(capture: Path, run_dir: Path, tmp: Path, *allow: str) -> tuple[int, dict]:
+def replay(capture: Path, run_dir: Path, tmp: Path, *allow: str, instrument: Sequence[str] = ()) -> tuple[int, dict]:
     out = tmp / "replay.json"
     proc = sandbox("replay", str(capture), "--run", str(run_dir), "--report", str(out), "--quiet",
-                   "--cache-dir", str(tmp / "cache"), *(["--allow", *allow] if allow else []))
+                   "--cache-dir", str(tmp / "cache"), *(["--allow", *allow] if allow else []),
+                   *(["--instrument", *instrument] if instrument else []))
     _, err = proc.communicate(timeout=WAIT_S)
     assert proc.returncode in (0, 1, 3), err
     return proc.returncode, json.loads(out.read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.protocols.flows import RESENT_OUT
+from sandbox.protocols.flows import CONTESTED, RESENT_OUT, URGENT_OUT
 from sandbox.simulate import ensure_demo
 from tests.hw.net.instrument import reads, upload_line
 from tests.hw.net.rig import (
@@ -30,7 +30,7 @@ from tests.hw.net.rig import (
     sandbox,
     wait_for,
 )
-from tests.hw.net.topology import CLOUD_NAME, OTHER_IP, RIG_IN_IP, bench
+from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, INSTRUMENT_IP, OTHER_IP, RIG_IN_IP, bench
 
 pytestmark = pytest.mark.e2e
 ALLOW = [CLOUD_NAME, "10.231.2.0/24", RIG_IN_IP]
@@ -187,50 +187,87 @@ def test_block_holds_what_mitmproxy_does_not_carry_dns_udp_and_pings(demo, topo,
 def test_segments_the_receiver_drops_hide_no_reads_live_or_in_replay(demo, topo, tmp_path):
     """The instrument forges, on its own connections, what mitmproxy's kernel drops: the whole upload
     first in other bytes with a stale timestamp (PAWS), or a RST far outside the window (before plain
-    TCP, and inside TLS).  The kernel reads the real bytes, so the cloud gets the reads; the rig finds
-    them live on each connection, says where it saw two versions of the same bytes, and the recording
-    replays the same."""
+    TCP, and inside TLS); or it sends a junk byte urgent in every 20, which the kernel takes out of the
+    stream.  The kernel reads the real bytes, so the cloud gets the reads; the rig finds them live on
+    each connection, says where it saw two versions of the same bytes or urgent ones, and the
+    recording replays the same."""
     b, pki, received = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo, allow=[CLOUD_NAME])
     try:
-        for scenario in ("plain-reads-behind-junk", "plain-reads-after-a-forged-reset", "tls-reads-after-a-forged-reset"):
+        for scenario in ("plain-reads-behind-junk", "plain-reads-after-a-forged-reset", "plain-reads-with-urgent-bytes",
+                         "tls-reads-after-a-forged-reset"):
             done = client(b, tmp_path, demo, scenario)
             assert done.returncode == 0, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
-        wait_for(lambda: len(rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3 AND flow LIKE '%:9%'")) >= 3,
-                 "the three uploads found live", proc)
+        wait_for(lambda: len(rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3 AND flow LIKE '%:9%'")) >= 4,
+                 "the four uploads found live", proc)
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
     heads = [g["head"] for g in (json.loads(line) for line in received.read_text().splitlines())
              if g["service"] == "plain"]
-    assert heads == [upload_line(demo)[:64].hex()] * 2       # the real bytes, not the forged ones
+    assert heads == [upload_line(demo)[:64].hex()] * 3       # the real bytes, not the forged or urgent ones
     live = json.loads(report.read_text())
     leaks = [f for f in live["findings"] if f["severity"] in ("high", "critical")]
-    assert sorted(f["flow"].rsplit(" > ", 1)[1] for f in leaks) == ["10.231.2.2:9000"] * 2 + ["10.231.2.2:9443"]
+    assert sorted(f["flow"].rsplit(" > ", 1)[1] for f in leaks) == ["10.231.2.2:9000"] * 3 + ["10.231.2.2:9443"]
+    (urgent,) = [n for n in live["not_examined"] if n["what"] == URGENT_OUT]
+    assert urgent["bytes"] == len(upload_line(demo)) // 20
     (twice,) = [n for n in live["not_examined"] if n["what"] == RESENT_OUT]
     assert twice["bytes"] >= 20000
     code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
     assert code == 1 and essence(live) == essence(again)
-    assert [n for n in again["not_examined"] if n["what"] == RESENT_OUT] == [twice]
+    assert [n for n in again["not_examined"] if n["what"] in (RESENT_OUT, URGENT_OUT)] == [
+        n for n in live["not_examined"] if n["what"] in (RESENT_OUT, URGENT_OUT)]
+
+
+def test_which_end_is_the_instrument_is_no_guess_a_forged_packet_steers(demo, topo, tmp_path):
+    """The instrument sends, in the cloud's name, a SYN to the port its upload then leaves from, or a
+    datagram to the port its UDP reads leave from: taken for the opener, the cloud would be the
+    instrument and the reads its download.  The rig knows its instrument side (the network on its
+    --iface but its own address): both are leaks live, and the recording replays the same given that
+    side (a bundle of the session carries it); without it, the TCP one is inconclusive, not clean."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, allow=[CLOUD_NAME])
+    try:
+        for scenario in ("plain-reads-after-a-forged-syn", "udp-reads-after-a-forged-datagram"):
+            done = client(b, tmp_path, demo, scenario)
+            assert done.returncode == 0, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+        wait_for(lambda: len(rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3")) >= 2,
+                 "both uploads found live", proc)
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["severity"] in ("high", "critical")]
+    assert sorted((f["flow"].split(" ", 1)[0], f["flow"].split(" ", 1)[1].startswith(INSTRUMENT_IP),
+                   f["flow"].rsplit(" > ", 1)[1]) for f in leaks) == [
+        ("tcp", True, f"{CLOUD_IP}:9000"), ("udp", True, f"{CLOUD_IP}:9999")]
+    side = ["10.231.1.0/24", f"!{RIG_IN_IP}"]
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME, instrument=side)
+    assert code == 1 and essence(live) == essence(again)
+    code, guessed = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
+    assert code in (1, 3) and [n["what"] for n in guessed["not_examined"]].count(CONTESTED) == 1
 
 
 def test_block_refuses_reads_behind_segments_the_receiver_drops(demo, topo, tmp_path):
     b, pki, received = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME])
     try:
-        for scenario in ("plain-reads-behind-junk", "plain-reads-after-a-forged-reset"):
+        for scenario, code in (("plain-reads-behind-junk", 3), ("plain-reads-after-a-forged-reset", 3),
+                               ("plain-reads-after-a-forged-syn", 3), ("udp-reads-after-a-forged-datagram", 0)):
             done = client(b, tmp_path, demo, scenario)
-            assert done.returncode == 3, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+            assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE flow LIKE 'udp %:9999' "
+                                  "AND detail LIKE '%carries run data%'"), "the UDP reads judged", proc)
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
     assert not [g for g in (json.loads(line) for line in received.read_text().splitlines())
-                if g["service"] == "plain" and g["bytes"]]
+                if g["service"] in ("plain", "udp") and g["bytes"] > len(b"hello")]
     live = json.loads(report.read_text())
     leaks = [f for f in live["findings"] if f["severity"] in ("high", "critical")]
-    assert sorted(f["flow"].rsplit(" > ", 1)[1] for f in leaks) == ["10.231.2.2:9000"] * 2
+    assert sorted(f["flow"].rsplit(" > ", 1)[1] for f in leaks) == [f"{CLOUD_IP}:9000"] * 3 + [f"{CLOUD_IP}:9999"]
     assert all(f["detail"]["blocked"] for f in leaks)
-    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME, instrument=["10.231.1.0/24", f"!{RIG_IN_IP}"])
     assert essence(live) == essence(again)
 
 
