@@ -561,8 +561,9 @@ class NativeDecrypt:
         self.conns: OrderedDict[tuple, TlsConnection] = OrderedDict()
         self.blind: dict[str, list[int]] = {}
         self.waiting: set[tuple] = set()   # connections holding records for their key
-        # TLS connections whose TCP finished, and when: followed CLOSED_LINGER more, since bytes after
-        # a FIN or RST its receiver dropped (a forged one) are still the instrument's
+        # TLS connections whose TCP finished, and their last packet, least recent first: followed
+        # CLOSED_LINGER more, since bytes after a FIN or RST its receiver dropped (a forged one) are
+        # still the instrument's
         self.ended: OrderedDict[tuple, float] = OrderedDict()
         self.held = 0                      # bytes the connections hold (TCP, records, handshakes, waiting)
         self._expired = -math.inf
@@ -591,6 +592,9 @@ class NativeDecrypt:
             conn = self.conns[key] = TlsConnection(self.keylog)
         else:
             self.conns.move_to_end(key)
+            if key in self.ended:           # busy after its end: lingers from its last packet
+                self.ended[key] = seg.t
+                self.ended.move_to_end(key)
         conn.last = seg
         out: list[Segment] = []
         if conn.tcp.in_order(direction, seg.seq, seg.ack, seg.flags, seg.data):
@@ -634,18 +638,13 @@ class NativeDecrypt:
         return out
 
     def _linger(self, now: float) -> None:
-        """Let go of TLS connections that ended CLOSED_LINGER ago and carried nothing since."""
+        """Let go of TLS connections that ended and carried nothing for CLOSED_LINGER."""
         ended = self.ended
         while ended:
             key, t = next(iter(ended.items()))
             if t > now - CLOSED_LINGER:
                 return
-            conn = self.conns.get(key)
-            if conn is not None and conn.last.t > t and conn.last.t > now - CLOSED_LINGER:
-                ended[key] = conn.last.t          # busy after its end: looked at again later
-                ended.move_to_end(key)
-                continue
-            self._end(key, conn)
+            self._end(key, self.conns.get(key))
 
     def _end(self, key: tuple, conn: TlsConnection | None) -> None:
         self.ended.pop(key, None)
