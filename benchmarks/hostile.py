@@ -3,7 +3,8 @@ leak sent after the hostile part is still found.
 
 Cases (``sandbox.simulate.load.CASES``): 1M SYN-only flows, 200k DNS queries under one zone (each
 from a new source port), DNS exfiltration of reads at 5k/10k/20k queries, a 1 MB gzip bomb (1 GiB of
-zeros) without Content-Encoding and a ~26 KB nested zip bomb (16 TiB); each capture ends with the
+zeros) without Content-Encoding and a ~26 KB nested zip bomb (16 TiB), 100k QUIC Initials, a 50 MB
+upload whose every segment is sent first with other bytes (read twice); each capture ends with the
 same plain upload of run reads.  The anchor is that upload alone, so every row is also a ratio to it.
 The bar (issue 7): at most 60 s and 2 GiB per case, and the leak still found.  CPU seconds (user +
 system, children included) are printed beside wall time: on a shared machine they move less.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import ipaddress
+import random
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -221,6 +222,22 @@ def quic_initials(w: PacketSink, clock: Clock, flows: int) -> None:
         clock.t += QUIC_GAP
 
 
+def resent_upload(w: PacketSink, clock: Clock, size: int) -> None:
+    """An upload of ``size`` random bytes, each segment sent first with other random bytes (junk a
+    receiver would drop): the rig reads the stream twice, the second time as resent bytes."""
+    rng = random.Random(7)
+    head = b"POST /v1/upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n" % (BOMB_HOST.encode(), size)
+    data = head + rng.randbytes(size)
+    conv = TcpConversation(w, (INSTRUMENT, 60002), (BOMB_ADDR, 80), t0=clock.t, dt=0.00005)
+    conv.handshake()
+    for at in range(0, len(data), conv.mss):
+        piece = data[at:at + conv.mss]
+        w.write(conv.segment_at(rng.randbytes(len(piece)), conv.seq[True]), conv._tick())
+        conv.send(piece)
+    conv.close()
+    clock.t = conv.t + 0.5
+
+
 # The hostile part of each case; the capture is this part, then ``leak``.
 CASES: dict[str, Callable[[], Callable[[PacketSink, Clock, Path], None]]] = {
     "anchor": lambda: lambda w, clock, run: None,
@@ -232,6 +249,7 @@ CASES: dict[str, Callable[[], Callable[[PacketSink, Clock, Path], None]]] = {
     "gzip-bomb-no-encoding": lambda: _bomb_post(gzip_bomb(1 << 30), "application/octet-stream"),
     "zip-bomb-nested": lambda: _bomb_post(zip_bomb(), "application/zip"),
     "quic-initials-100k": lambda: lambda w, clock, run: quic_initials(w, clock, 100_000),
+    "resent-upload-50M": lambda: lambda w, clock, run: resent_upload(w, clock, 50 << 20),
 }
 
 
