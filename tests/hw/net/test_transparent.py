@@ -35,6 +35,9 @@ from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, INSTRUMENT_IP, OTHER_IP,
 pytestmark = pytest.mark.e2e
 ALLOW = [CLOUD_NAME, "10.231.2.0/24", RIG_IN_IP]
 SCENARIOS = ["curl", "chunked-gzip", "s3", "websocket", "grpc", "raw-tls", "dns"]
+UDP_READS_JUDGED = "SELECT 1 FROM findings WHERE flow LIKE 'udp %:9999' AND detail LIKE '%carries run data%'"
+# what the rig takes for the instrument's side on the bench: its network, not the rig's own address
+INSTRUMENT_SIDE = ["10.231.1.0/24", f"!{RIG_IN_IP}"]
 
 
 @pytest.fixture()
@@ -61,6 +64,13 @@ def rig(tmp_path: Path, b, pki, run_dir: Path, *extra: str, allow: list[str] = A
 def client(b, tmp_path: Path, run_dir: Path, scenario: str) -> subprocess.CompletedProcess:
     return b.run(b.instrument, [sys.executable, "-m", "tests.hw.net.instrument", scenario, str(run_dir),
                                 str(tmp_path / "ca" / "mitmproxy-ca-cert.pem"), CLOUD_NAME], timeout=WAIT_S, cwd=REPO)
+
+
+def play(b, tmp_path: Path, run_dir: Path, expected: list[tuple[str, int]]) -> None:
+    """Each scenario from the instrument, with the exit it must give (0: it went through, 3: cut)."""
+    for scenario, code in expected:
+        done = client(b, tmp_path, run_dir, scenario)
+        assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
 
 
 def nft_tables(b) -> str:
@@ -154,12 +164,9 @@ def test_block_holds_what_mitmproxy_does_not_carry_dns_udp_and_pings(demo, topo,
     proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME])
     try:
         assert "SBX_HOLD_" in b.run(b.rig, ["iptables", "-S"]).stdout
-        for scenario, code in (("status", 0), ("ping", 0), ("plain", 0), ("plain-reads", 3), ("udp", 0),
-                               ("ping-reads", 3), ("dns", 3)):
-            done = client(b, tmp_path, demo, scenario)
-            assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
-        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE flow LIKE 'udp %:9999' "
-                                  "AND detail LIKE '%carries run data%'"), "the UDP reads judged", proc)
+        play(b, tmp_path, demo, [("status", 0), ("ping", 0), ("plain", 0), ("plain-reads", 3), ("udp", 0),
+                                 ("ping-reads", 3), ("dns", 3)])
+        wait_for(lambda: rows(db, UDP_READS_JUDGED), "the UDP reads judged", proc)
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
@@ -194,10 +201,9 @@ def test_segments_the_receiver_drops_hide_no_reads_live_or_in_replay(demo, topo,
     b, pki, received = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo, allow=[CLOUD_NAME])
     try:
-        for scenario in ("plain-reads-behind-junk", "plain-reads-after-a-forged-reset", "plain-reads-with-urgent-bytes",
-                         "tls-reads-after-a-forged-reset"):
-            done = client(b, tmp_path, demo, scenario)
-            assert done.returncode == 0, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+        play(b, tmp_path, demo, [(scenario, 0) for scenario in (
+            "plain-reads-behind-junk", "plain-reads-after-a-forged-reset", "plain-reads-with-urgent-bytes",
+            "tls-reads-after-a-forged-reset")])
         wait_for(lambda: len(rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3 AND flow LIKE '%:9%'")) >= 4,
                  "the four uploads found live", proc)
     finally:
@@ -228,9 +234,7 @@ def test_which_end_is_the_instrument_is_no_guess_a_forged_packet_steers(demo, to
     b, pki, received = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo, allow=[CLOUD_NAME])
     try:
-        for scenario in ("plain-reads-after-a-forged-syn", "udp-reads-after-a-forged-datagram"):
-            done = client(b, tmp_path, demo, scenario)
-            assert done.returncode == 0, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
+        play(b, tmp_path, demo, [("plain-reads-after-a-forged-syn", 0), ("udp-reads-after-a-forged-datagram", 0)])
         wait_for(lambda: len(rows(db, "SELECT 1 FROM findings WHERE severity_rank >= 3")) >= 2,
                  "both uploads found live", proc)
     finally:
@@ -241,8 +245,7 @@ def test_which_end_is_the_instrument_is_no_guess_a_forged_packet_steers(demo, to
     assert sorted((f["flow"].split(" ", 1)[0], f["flow"].split(" ", 1)[1].startswith(INSTRUMENT_IP),
                    f["flow"].rsplit(" > ", 1)[1]) for f in leaks) == [
         ("tcp", True, f"{CLOUD_IP}:9000"), ("udp", True, f"{CLOUD_IP}:9999")]
-    side = ["10.231.1.0/24", f"!{RIG_IN_IP}"]
-    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME, instrument=side)
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME, instrument=INSTRUMENT_SIDE)
     assert code == 1 and essence(live) == essence(again)
     code, guessed = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
     assert code in (1, 3) and [n["what"] for n in guessed["not_examined"]].count(CONTESTED) == 1
@@ -252,12 +255,9 @@ def test_block_refuses_reads_behind_segments_the_receiver_drops(demo, topo, tmp_
     b, pki, received = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME])
     try:
-        for scenario, code in (("plain-reads-behind-junk", 3), ("plain-reads-after-a-forged-reset", 3),
-                               ("plain-reads-after-a-forged-syn", 3), ("udp-reads-after-a-forged-datagram", 0)):
-            done = client(b, tmp_path, demo, scenario)
-            assert done.returncode == code, f"{scenario}: {done.stdout} {done.stderr[-1500:]}"
-        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE flow LIKE 'udp %:9999' "
-                                  "AND detail LIKE '%carries run data%'"), "the UDP reads judged", proc)
+        play(b, tmp_path, demo, [("plain-reads-behind-junk", 3), ("plain-reads-after-a-forged-reset", 3),
+                                 ("plain-reads-after-a-forged-syn", 3), ("udp-reads-after-a-forged-datagram", 0)])
+        wait_for(lambda: rows(db, UDP_READS_JUDGED), "the UDP reads judged", proc)
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
@@ -267,7 +267,7 @@ def test_block_refuses_reads_behind_segments_the_receiver_drops(demo, topo, tmp_
     leaks = [f for f in live["findings"] if f["severity"] in ("high", "critical")]
     assert sorted(f["flow"].rsplit(" > ", 1)[1] for f in leaks) == [f"{CLOUD_IP}:9000"] * 3 + [f"{CLOUD_IP}:9999"]
     assert all(f["detail"]["blocked"] for f in leaks)
-    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME, instrument=["10.231.1.0/24", f"!{RIG_IN_IP}"])
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME, instrument=INSTRUMENT_SIDE)
     assert essence(live) == essence(again)
 
 
