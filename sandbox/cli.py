@@ -294,9 +294,10 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
     p.add_argument("--allow-file", type=Path, metavar="TOML",
                    help='bench allow-list in a TOML file: allow = ["lims.lab.example", "10.0.0.0/24"]')
     p.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR",
-                   help="addresses of the instrument side, !CIDR for addresses that never are (default: in a live "
-                        "session, the networks on --iface but the rig's own addresses; else whoever opens each "
-                        "connection, a guess a forged SYN or datagram can steer)")
+                   help="addresses of the instrument side; !CIDR or !ADDR:PORT for addresses or endpoints that "
+                        "never are (default: in a live session, the networks on --iface but the rig's own addresses, "
+                        "or on loopback every endpoint but the proxy's; else whoever opens each connection, a guess "
+                        "a forged SYN or datagram can steer)")
     p.add_argument("--cache-dir", type=Path,
                    help="cache run indexes here instead of the rig's cache (not inside a run folder)")
     p.add_argument("--jobs", type=int, choices=(1, 2), default=None,

@@ -252,10 +252,15 @@ class NetTap:
 
     def instrument_side(self) -> list[str]:
         """The networks on the recorded interface (the instrument's side), but the rig's own addresses
-        there; none on loopback (the instrument and the rig share 127.0.0.1) or in WireGuard mode (the
-        feed's plaintext names who opened each flow)."""
-        if self.mode == "wireguard" or not self.iface or self.iface == "lo":
+        there; a proxy on loopback records only its own port, so everything but its endpoint there;
+        none in WireGuard mode (the feed's plaintext names who opened each flow)."""
+        if self.mode == "wireguard":
             return []
+        if not self.iface or self.iface == "lo":
+            if self.mode == "transparent":
+                return []
+            proxy = f"[{self.host}]" if ":" in self.host else self.host
+            return ["0.0.0.0/0", "::/0", f"!{proxy}:{self.port}"]
         cmd = ["ip", "-j", "addr", "show", "dev", self.iface]
         done = subprocess.run((["ip", "netns", "exec", self.netns] if self.netns else []) + cmd,
                               capture_output=True, text=True)

@@ -25,6 +25,7 @@ and a flow, a parser and a record per query would make a query flood cost a flow
 from __future__ import annotations
 
 import ipaddress
+import re
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from typing import Any
@@ -81,6 +82,7 @@ RESENT_OUT = ("bytes the instrument sent again for a place in its TCP stream wit
               "examined only on their own")
 
 Items = list[Payload | Observation]
+_ENDPOINT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+)$")   # ADDR:PORT, [V6]:PORT
 Endpoint = tuple[str, int]
 
 
@@ -149,9 +151,12 @@ class Dissector:
     def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
                  datagram_parsers: list[type] | None = None,
                  channel_parsers: dict[str, list[type]] | None = None) -> None:
-        # the instrument's side ("!CIDR": never the instrument, e.g. the rig's own address on it)
+        # the instrument's side ("!CIDR": never the instrument, e.g. the rig's own address on it;
+        # "!ADDR:PORT", "![V6]:PORT": an endpoint that never is, e.g. the rig's proxy on loopback)
+        never = [c[1:] for c in instrument or [] if c.startswith("!")]
         self.instrument = [ipaddress.ip_network(c, strict=False) for c in instrument or [] if not c.startswith("!")]
-        self.not_instrument = [ipaddress.ip_network(c[1:], strict=False) for c in instrument or [] if c.startswith("!")]
+        self.not_instrument = [ipaddress.ip_network(c, strict=False) for c in never if not _ENDPOINT.match(c)]
+        self.not_instrument_ends = {(m[1].strip("[]"), int(m[2])) for c in never if (m := _ENDPOINT.match(c))}
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
                                      else datagram_parsers)
@@ -283,6 +288,9 @@ class Dissector:
 
     # ---- flow table ---------------------------------------------------------------------------
 
+    def _instrument_end(self, ip: str, port: int) -> bool:
+        return self._is_instrument(ip) and (ip, port) not in self.not_instrument_ends
+
     def _is_instrument(self, ip: str) -> bool:
         hit = self._local_cache.get(ip)
         if hit is None:
@@ -324,7 +332,7 @@ class Dissector:
         src, dst = (seg.src, seg.sport), (seg.dst, seg.dport)
         src_is_out = src_is_client
         if self.instrument:
-            s_in, d_in = self._is_instrument(seg.src), self._is_instrument(seg.dst)
+            s_in, d_in = self._instrument_end(seg.src, seg.sport), self._instrument_end(seg.dst, seg.dport)
             if s_in != d_in:   # the instrument list overrides who opened
                 src_is_out = s_in
         out_ep, in_ep = (src, dst) if src_is_out else (dst, src)
@@ -566,7 +574,7 @@ class Dissector:
         instrument forged the other end's SYN first, so that its own bytes would count as the far
         end's.  Unless the instrument's addresses decide, the far end's bytes are not examined as the
         instrument's: reported, never clean."""
-        if self.instrument and self._is_instrument(seg.src) != self._is_instrument(seg.dst):
+        if self.instrument and self._instrument_end(seg.src, seg.sport) != self._instrument_end(seg.dst, seg.dport):
             return
         self.contested[flow.info.flow] = flow.info
 

@@ -137,3 +137,11 @@ def test_mitmproxy_dying_mid_session_is_said_live_and_makes_the_verdict_inconclu
     blind = json.loads(report.read_text())["not_examined"]
     assert [n["where"] for n in blind] == ["net regular"]
     assert not leftovers(tmp_path)
+
+
+def test_a_proxy_on_loopback_says_every_end_but_its_own_is_the_instrument_s():
+    """On loopback the instrument and the rig share 127.0.0.1: the proxy's endpoint tells them apart."""
+    from hw.net.tap import NetTap
+
+    assert NetTap("regular", "127.0.0.1:8123").instrument_side() == ["0.0.0.0/0", "::/0", "!127.0.0.1:8123"]
+    assert NetTap("socks5", "[::1]:1081").instrument_side() == ["0.0.0.0/0", "::/0", "![::1]:1081"]
