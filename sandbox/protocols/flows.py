@@ -262,8 +262,9 @@ class Dissector:
         return out
 
     def not_examined(self, where: str = "") -> list[NotExamined]:
-        """Outbound TCP bytes the capture missed, and bytes sent again with other content, a row per
-        flow (bounded: the rest in one row each)."""
+        """What of the instrument's TCP streams was not examined as it was read: bytes the capture
+        missed, bytes sent again with other content, urgent bytes, the far end's bytes of a flow both
+        ends opened; a row per flow (bounded: the rest in one row each)."""
         rows: list[NotExamined] = []
         for flows, what, field in ((self.missed, MISSED_OUT, "missed_out"), (self.resent, RESENT_OUT, "resent_out"),
                                    (self.urgent, URGENT_OUT, "urgent_out"), (self.contested, CONTESTED, "bytes_in")):
@@ -539,9 +540,8 @@ class Dissector:
             # the connection stays: bytes after a FIN or RST its receiver dropped (a forged one)
             # are still the instrument's, and go to new lanes until the flow retires
             flow.closed = True
-            stream = conn.streams["out"]
-            if stream.kept is not None:
-                stream.kept.drop_before(stream.acked)
+            if conn.streams["out"].kept is not None:
+                conn.streams["out"].drop_acknowledged()
 
     def _deliver(self, flow: _Flow, events: list, t: float, out: Items) -> None:
         info = flow.info
@@ -606,10 +606,7 @@ class Dissector:
             pos = at + 1
         pieces.append(data[pos - start:])
         del marks[:j]
-        lane = flow.lanes.get("urgent")
-        if lane is None:
-            lane = flow.lanes["urgent"] = _Lane(self._context(flow, ("tcp", "urgent")), "stream")
-        self._lane_data(flow, lane, "out", b"".join(pieces), t, out)
+        self._lane_data(flow, self._stream_lane(flow, "urgent"), "out", b"".join(pieces), t, out)
 
     def _trim_kept(self) -> None:
         """Over the budget: flows drop what their peers acknowledged, then the least recently active
@@ -621,7 +618,7 @@ class Dissector:
                 stream = flow.conn.streams["out"] if flow.conn is not None else None
                 if stream is not None and stream.kept is not None:
                     if drop:
-                        stream.kept.drop_before(stream.acked)
+                        stream.drop_acknowledged()
                     else:
                         stream.kept.clear()
 
@@ -631,10 +628,15 @@ class Dissector:
         info = flow.info
         info.resent_out += len(ev.data)
         self.resent[info.flow] = info
-        lane = flow.lanes.get("resent")
+        self._lane_data(flow, self._stream_lane(flow, "resent"), "out", ev.data, t, out)
+
+    def _stream_lane(self, flow: _Flow, name: str) -> _Lane:
+        """The flow's second reading of its TCP bytes named ``name`` (chain ``tcp > name``): its TLS
+        plaintext, bytes sent again, the stream without its urgent bytes."""
+        lane = flow.lanes.get(name)
         if lane is None:
-            lane = flow.lanes["resent"] = _Lane(self._context(flow, ("tcp", "resent")), "stream")
-        self._lane_data(flow, lane, "out", ev.data, t, out)
+            lane = flow.lanes[name] = _Lane(self._context(flow, ("tcp", name)), "stream")
+        return lane
 
     # ---- decrypted TLS ------------------------------------------------------------------------
 
@@ -657,9 +659,7 @@ class Dissector:
         # its plaintext is the flow's activity too: a live proxy's may come before the wire's packets
         # (their recorder is slower), and ``settled`` must not call the flow quiet meanwhile
         flow.info.t_last = max(flow.info.t_last, seg.t)
-        lane = flow.lanes.get("tls")
-        if lane is None:
-            lane = flow.lanes["tls"] = _Lane(self._context(flow, ("tcp", "tls")), "stream")
+        lane = self._stream_lane(flow, "tls")
         if seg.data:
             self._mark(key, flow)
             self._lane_data(flow, lane, direction, seg.data, seg.t, out)

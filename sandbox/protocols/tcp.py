@@ -243,10 +243,13 @@ class Stream:
 
     def keep(self, off: int, data: bytes) -> None:
         """``data`` was delivered at ``off``: kept until acknowledged."""
-        kept = self.kept
-        kept.add(off, data)
-        if kept.size > KEPT_SLACK:
-            kept.drop_before(self.acked)
+        self.kept.add(off, data)
+        if self.kept.size > KEPT_SLACK:
+            self.drop_acknowledged()
+
+    def drop_acknowledged(self) -> None:
+        """Let go of what the peer acknowledged (a stream that keeps): its receiver holds that copy."""
+        self.kept.drop_before(self.acked)
 
     def ack(self, ack: int) -> list[Event]:
         """The peer acknowledged ``ack``: bytes before it that we never saw were lost by the capture."""
