@@ -167,6 +167,9 @@ class FlowInfo:
     # outbound bytes the instrument marked urgent (TCP URG): its receiver takes them out of the stream
     # it reads, so the stream is also read without them, and reported
     urgent_out: int = 0
+    # packets in the far end's name that the recording says arrived from the instrument's side: forged,
+    # not believed as the far end's, reported
+    forged_in: int = 0
 
     def add_error(self, message: str) -> None:
         """Note what went wrong on this flow: the one way to add an error, so every parser is capped.

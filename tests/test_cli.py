@@ -44,6 +44,17 @@ def test_missing_capture_is_one_line_exit_2(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "nope.pcap" in err
 
 
+@pytest.mark.parametrize("entry", ["lab-pc", "10.0.0.300/24", "!10.0.0.1:http", "link:eth0", "link:"])
+def test_an_instrument_entry_of_no_known_form_is_a_usage_error(entry, tmp_path):
+    """Once an internal error that ended the replay; a watch must not find out after its capture."""
+    (tmp_path / "run").mkdir()
+    for command in (["replay", str(tmp_path / "a.pcapng")], ["watch", "--follow", str(tmp_path / "a.pcapng")]):
+        result = run_cli(*command, "--run", str(tmp_path / "run"), "--instrument", entry)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1].endswith(f"{entry!r}: not a CIDR, !CIDR, !ADDR:PORT or link:IFINDEX")
+        assert "Traceback" not in result.stderr
+
+
 def test_missing_run_folder_exit_2(tmp_path, capsys):
     cap = tmp_path / "a.pcap"
     cap.write_bytes(b"")

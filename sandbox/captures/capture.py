@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sandbox.captures.errors import CaptureError
-from sandbox.captures.hotpath import LINKTYPE_ETHERNET, NET_TCP, ethernet_tcp, pcap_segments
+from sandbox.captures.hotpath import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL2,
+    NET_TCP,
+    cooked_tcp,
+    ethernet_tcp,
+    pcap_segments,
+)
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import LINKTYPES
 from sandbox.captures.links.usb import CUT as USB_CUT
@@ -203,8 +210,8 @@ class Capture:
             if handler is None:
                 link = LINKTYPES.get(linktype)
                 handler = handlers[linktype] = (getattr(link, "network", None), getattr(link, "segments", None),
-                                                getattr(link, "PER_INTERFACE", False))
-            network, segments, per_interface = handler
+                                                getattr(link, "PER_INTERFACE", False), getattr(link, "side", None))
+            network, segments, per_interface, side = handler
             try:
                 if network is not None:
                     proto, off = network(data)
@@ -223,6 +230,8 @@ class Capture:
                 return []
             for seg in found:
                 counts[seg.channel, seg.transport] += 1
+                if side is not None:    # where the capturing host saw it: a tunnel's inner packets too
+                    seg.meta = {**seg.meta, **side(data)} if seg.meta else side(data)
                 meta = seg.meta
                 if meta is not None and "uncaptured" in meta:   # a link that says what it never kept (USB)
                     ip.not_examined(USB_CUT, meta["uncaptured"])
@@ -232,7 +241,7 @@ class Capture:
             if isinstance(reader, PcapReader):
                 yield from pcap_segments(reader, ip, partial(slow, reader.linktype), counts, totals)
             else:
-                fast = ethernet_tcp(ip)
+                fast, fast_cooked = ethernet_tcp(ip), cooked_tcp(ip)
                 for pkt in reader.packets():
                     if pkt is None:             # caught up with a live recording's writer
                         yield None
@@ -243,7 +252,9 @@ class Capture:
                     if pkt.orig_len > len(pkt.data):
                         totals[3] += 1
                         totals[4] += pkt.orig_len - len(pkt.data)
-                    seg = fast(pkt.data, pkt.t, frame) if pkt.linktype == LINKTYPE_ETHERNET else None
+                    linktype = pkt.linktype
+                    seg = (fast(pkt.data, pkt.t, frame) if linktype == LINKTYPE_ETHERNET
+                           else fast_cooked(pkt.data, pkt.t, frame) if linktype == LINKTYPE_LINUX_SLL2 else None)
                     if seg is not None:
                         counts[NET_TCP] += 1
                         yield seg

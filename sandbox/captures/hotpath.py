@@ -1,6 +1,7 @@
 """The common case fused into one loop: classic pcap records of Ethernet + IPv4 + TCP.
 
-(pcapng packets get the same header decode per packet via ``ethernet_tcp``.)
+(pcapng packets get the same header decode per packet via ``ethernet_tcp``, Linux cooked v2 ones via
+``cooked_tcp``.)
 
 Per packet the general path costs a generator step, a ``RawPacket``, a copy of the frame, a link
 call, three decoder calls and a second copy of the payload.  Here the record header and the
@@ -22,8 +23,12 @@ from sandbox.captures.pcap import PcapReader
 from sandbox.model import URG, Segment
 
 LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL2 = 276
 # Ethernet II (12 address bytes skipped, ethertype), IPv4 without options, TCP up to its flags.
 ETH_IP4_TCP = struct.Struct("!12xHBBHHHBBH4s4sHHIIBB")
+# Linux cooked v2 (protocol, interface index, packet type), then the same IPv4 and TCP headers.
+SLL2_IP4_TCP = struct.Struct("!H2xI2xB9xBBHHHBBH4s4sHHIIBB")
+PACKET_OUTGOING = 4
 # Ethernet 14 + IPv4 20 + TCP 20 (the unpack reads 48 of them): a shorter frame takes the general path.
 HEADERS = 54
 ETHERTYPE_IPV4 = 0x0800
@@ -125,5 +130,31 @@ def ethernet_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]
             return None
         return Segment(t, "net", "tcp", v4.get(src) or addr(src), sport, v4.get(dst) or addr(dst), dport,
                        data[34 + (doff >> 4) * 4:end], seq, ack, flags, frame)
+
+    return decode
+
+
+def cooked_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]:
+    """The same for a Linux cooked v2 frame (the rig's recording of its instrument-facing link), its
+    Segment saying where the capturing host saw it (``sandbox.captures.links.sll2.side``)."""
+    unpack_hdr = SLL2_IP4_TCP.unpack_from
+    v4 = ip._v4
+    addr = ip.addr
+
+    def decode(data: bytes, t: float, frame: int) -> Segment | None:
+        incl = len(data)
+        if incl < 60:
+            return None
+        (etype, ifindex, pkttype, vihl, _, total, _, frag, _, proto, _, src, dst,
+         sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
+        if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
+                or frag & 0x3FFF or doff < 0x50 or flags & URG):
+            return None
+        end = 20 + total if 20 <= total and 20 + total <= incl else incl
+        if end < 60:
+            return None
+        return Segment(t, "net", "tcp", v4.get(src) or addr(src), sport, v4.get(dst) or addr(dst), dport,
+                       data[40 + (doff >> 4) * 4:end], seq, ack, flags, frame,
+                       {"left" if pkttype == PACKET_OUTGOING else "arrived": ifindex})
 
     return decode

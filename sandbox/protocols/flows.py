@@ -28,6 +28,8 @@ import ipaddress
 import re
 from bisect import bisect_left, insort
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox.model import ACK, FIN, RST, SYN, URG, FlowInfo, NotExamined, Observation, Payload, Segment
@@ -39,6 +41,7 @@ from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
 from sandbox.protocols.serial.events import note_line_event
 from sandbox.protocols.socks import socks_target
 from sandbox.protocols.tcp import CLOSED_LINGER, MAX_KEPT_TOTAL, Chunk, Connection, KeptTotal, Resent
+from sandbox.safetext import safe_text
 
 __all__ = ["Dissector", "FlowContext", "ParseError"]
 
@@ -77,13 +80,50 @@ URGENT_OUT = ("bytes the instrument marked urgent in its TCP stream (URG): a rec
               "reads, so it may have read other bytes than the rig; the stream was read again without them")
 # Urgent bytes a flow remembers until the stream reaches them (each URG segment names one).
 MAX_URGENT_MARKS = 65536
+FORGED_IN = ("packets in the far end's name that arrived from the instrument's side of the rig (forged): not "
+             "believed as the far end's (its acknowledgements, resets, answers), their bytes read as the instrument's")
 RESENT_OUT = ("bytes the instrument sent again for a place in its TCP stream with other content, or that could "
               "not be compared with what it sent there first: its receiver may have read them instead; "
               "examined only on their own")
 
 Items = list[Payload | Observation]
 _ENDPOINT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d+)$")   # ADDR:PORT, [V6]:PORT
+_LINK = re.compile(r"^link:(\d+)$")     # link:IFINDEX, the recording's interface on the instrument's side
 Endpoint = tuple[str, int]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class InstrumentSide:
+    """Which end of a flow is the instrument's (``--instrument``): ``networks`` (CIDR) but ``never``
+    ("!CIDR", e.g. the rig's own address there) and ``never_ends`` ("!ADDR:PORT", "![V6]:PORT", e.g.
+    the rig's proxy on loopback); and ``links`` ("link:IFINDEX"): what the recording says arrived on
+    that interface came from the instrument, whatever address it claims."""
+
+    networks: list[IPNetwork]
+    never: list[IPNetwork]
+    never_ends: frozenset[Endpoint]
+    links: frozenset[int]
+
+
+def instrument_side(entries: Sequence[str]) -> InstrumentSide:
+    """Parse ``--instrument`` entries; ValueError names the first one that is none of the forms."""
+    networks, never, ends, links = [], [], set(), set()
+    for entry in entries:
+        text = entry.strip()
+        try:
+            if m := _LINK.match(text):
+                links.add(int(m[1]))
+            elif text.startswith("!") and (m := _ENDPOINT.match(text[1:])):
+                ends.add((str(ipaddress.ip_address(m[1].strip("[]"))), int(m[2])))
+            elif text.startswith("!"):
+                never.append(ipaddress.ip_network(text[1:], strict=False))
+            else:
+                networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(f"--instrument {safe_text(entry)!r}: not a CIDR, !CIDR, !ADDR:PORT or "
+                             "link:IFINDEX") from None
+    return InstrumentSide(networks, never, frozenset(ends), frozenset(links))
 
 
 def _fmt(ip: str, port: int | str) -> str:
@@ -151,12 +191,9 @@ class Dissector:
     def __init__(self, instrument: list[str] | None = None, stream_parsers: list[type] | None = None,
                  datagram_parsers: list[type] | None = None,
                  channel_parsers: dict[str, list[type]] | None = None) -> None:
-        # the instrument's side ("!CIDR": never the instrument, e.g. the rig's own address on it;
-        # "!ADDR:PORT", "![V6]:PORT": an endpoint that never is, e.g. the rig's proxy on loopback)
-        never = [c[1:] for c in instrument or [] if c.startswith("!")]
-        self.instrument = [ipaddress.ip_network(c, strict=False) for c in instrument or [] if not c.startswith("!")]
-        self.not_instrument = [ipaddress.ip_network(c, strict=False) for c in never if not _ENDPOINT.match(c)]
-        self.not_instrument_ends = {(m[1].strip("[]"), int(m[2])) for c in never if (m := _ENDPOINT.match(c))}
+        side = instrument_side(instrument or [])
+        self.instrument, self.not_instrument = side.networks, side.never
+        self.not_instrument_ends, self.links = side.never_ends, side.links
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
                                      else datagram_parsers)
@@ -175,6 +212,8 @@ class Dissector:
         self.urgent: dict[str, FlowInfo] = {}
         # flows both ends opened, their orientation not set by the instrument's addresses
         self.contested: dict[str, FlowInfo] = {}
+        # flows with packets in the far end's name that arrived from the instrument's side
+        self.forged: dict[str, FlowInfo] = {}
         self.kept = KeptTotal()      # outbound bytes the TCP streams keep to check what is sent again
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
@@ -262,19 +301,21 @@ class Dissector:
         return out
 
     def not_examined(self, where: str = "") -> list[NotExamined]:
-        """What of the instrument's TCP streams was not examined as it was read: bytes the capture
-        missed, bytes sent again with other content, urgent bytes, the far end's bytes of a flow both
-        ends opened; a row per flow (bounded: the rest in one row each)."""
+        """What of the instrument's traffic was not examined as it was read: bytes the capture missed,
+        bytes sent again with other content, urgent bytes, the far end's bytes of a flow both ends
+        opened, packets forged in the far end's name; a row per flow (bounded: the rest in one row each)."""
         rows: list[NotExamined] = []
-        for flows, what, field in ((self.missed, MISSED_OUT, "missed_out"), (self.resent, RESENT_OUT, "resent_out"),
-                                   (self.urgent, URGENT_OUT, "urgent_out"), (self.contested, CONTESTED, "bytes_in")):
+        for flows, what, field, unit in (
+                (self.missed, MISSED_OUT, "missed_out", "bytes"), (self.resent, RESENT_OUT, "resent_out", "bytes"),
+                (self.urgent, URGENT_OUT, "urgent_out", "bytes"), (self.contested, CONTESTED, "bytes_in", "bytes"),
+                (self.forged, FORGED_IN, "forged_in", "packets")):
             infos = [info for info in flows.values() if getattr(info, field)]
-            rows += [NotExamined(where=info.flow, what=what, packets=0, bytes=getattr(info, field))
+            rows += [NotExamined(where=info.flow, what=what, **_counted(unit, getattr(info, field)))
                      for info in infos[:MAX_MISSED_ROWS]]
             rest = infos[MAX_MISSED_ROWS:]
             if rest:
-                rows.append(NotExamined(where=f"{len(rest)} other flows", what=what, packets=0,
-                                        bytes=sum(getattr(info, field) for info in rest)))
+                rows.append(NotExamined(where=f"{len(rest)} other flows", what=what,
+                                        **_counted(unit, sum(getattr(info, field) for info in rest))))
         return rows
 
     def close(self) -> Items:
@@ -291,6 +332,11 @@ class Dissector:
 
     def _instrument_end(self, ip: str, port: int) -> bool:
         return self._is_instrument(ip) and (ip, port) not in self.not_instrument_ends
+
+    def _arrived(self, seg: Segment) -> bool:
+        """Whether the recording says ``seg`` arrived from the instrument's side (its author is the
+        instrument, whatever address it claims)."""
+        return bool(self.links) and seg.meta is not None and seg.meta.get("arrived") in self.links
 
     def _is_instrument(self, ip: str) -> bool:
         hit = self._local_cache.get(ip)
@@ -331,7 +377,7 @@ class Dissector:
     def _orient(self, seg: Segment, src_is_client: bool) -> tuple[Endpoint, Endpoint, str]:
         """(out endpoint, in endpoint, opener direction) of a new IP flow."""
         src, dst = (seg.src, seg.sport), (seg.dst, seg.dport)
-        src_is_out = src_is_client
+        src_is_out = src_is_client or self._arrived(seg)    # what came from the instrument's side is its own
         if self.instrument:
             s_in, d_in = self._instrument_end(seg.src, seg.sport), self._instrument_end(seg.dst, seg.dport)
             if s_in != d_in:   # the instrument list overrides who opened
@@ -493,6 +539,9 @@ class Dissector:
         self.last, self.last_direction = info, direction
         info.packets += 1
         info.t_last = seg.t
+        if direction == "in" and self.links and self._arrived(seg):
+            self._forged(flow, seg, out)
+            return
         if flags & FIN and direction == "out":
             info.fin_out = True
         if flags & SYN and not flags & ACK and direction != flow.opener and info.flow not in self.contested:
@@ -631,12 +680,30 @@ class Dissector:
         self._lane_data(flow, self._stream_lane(flow, "resent"), "out", ev.data, t, out)
 
     def _stream_lane(self, flow: _Flow, name: str) -> _Lane:
-        """The flow's second reading of its TCP bytes named ``name`` (chain ``tcp > name``): its TLS
-        plaintext, bytes sent again, the stream without its urgent bytes."""
+        """The flow's second reading of its bytes named ``name`` (chain ``tcp > name``): its TLS
+        plaintext, bytes sent again, the stream without its urgent bytes, forged packets' bytes
+        (``udp > forged``, read as datagrams, on a datagram flow)."""
         lane = flow.lanes.get(name)
         if lane is None:
-            lane = flow.lanes[name] = _Lane(self._context(flow, ("tcp", name)), "stream")
+            transport = flow.info.transport
+            lane = flow.lanes[name] = _Lane(self._context(flow, (transport, name)),
+                                            "stream" if transport == "tcp" else "datagram")
         return lane
+
+    def _forged(self, flow: _Flow, seg: Segment, out: Items) -> None:
+        """A packet in the far end's name that arrived from the instrument's side: the instrument
+        forged it, to have the rig believe what the far end never said (an acknowledgement that lets
+        a copy go, a reset, a DNS answer vouching for an address).  Not believed: nothing of it reaches
+        the connection or the far end's parsers; its bytes are read as the instrument's, and reported."""
+        info = flow.info
+        self.last_direction = "out"
+        flow.last = max(flow.last, seg.t)
+        info.forged_in += 1
+        self.forged[info.flow] = info
+        if seg.data:
+            info.bytes_out += len(seg.data)
+            self._mark(flow.key, flow)
+            self._lane_data(flow, self._stream_lane(flow, "forged"), "out", seg.data, seg.t, out)
 
     # ---- decrypted TLS ------------------------------------------------------------------------
 
@@ -692,6 +759,9 @@ class Dissector:
         info.packets += 1
         info.t_last = seg.t
         flow.last = seg.t
+        if direction == "in" and self.links and self._arrived(seg):
+            self._forged(flow, seg, out)
+            return
         n = len(seg.data)
         if direction == "out":
             info.bytes_out += n
@@ -902,6 +972,11 @@ class Dissector:
         self.records.open(info)
         for lane in flow.lanes.values():
             lane.ctx.flow = info.flow
+
+
+def _counted(unit: str, n: int) -> dict[str, int]:
+    """A not-examined row's size: ``n`` packets or ``n`` bytes."""
+    return {"packets": n, "bytes": 0} if unit == "packets" else {"packets": 0, "bytes": n}
 
 
 def _space(seg: Segment) -> Any:

@@ -61,7 +61,8 @@ class FlowRecords:
             return
         payload = info.bytes_out or info.bytes_in
         room = self.kept < (MAX_FLOW_RECORDS if payload else MAX_EMPTY_RECORDS)
-        if room or info.bytes_out >= KEEP_BYTES_OUT or info.missed_out or info.resent_out or info.urgent_out:   # a blind spot keeps its name
+        if (room or info.bytes_out >= KEEP_BYTES_OUT or info.missed_out or info.resent_out or info.urgent_out
+                or info.forged_in):   # a blind spot keeps its name
             self.kept += 1
             return
         del self.flows[info.flow]
@@ -87,6 +88,7 @@ class FlowRecords:
         s.missed_out += info.missed_out
         s.resent_out += info.resent_out
         s.urgent_out += info.urgent_out
+        s.forged_in += info.forged_in
         s.encrypted |= info.encrypted
         s.decrypted |= info.decrypted
         s.sealed = s.sealed or info.sealed

@@ -1,4 +1,5 @@
-"""The fused Ethernet/IPv4/TCP hot path gives exactly what the general decoder gives, frame by frame."""
+"""The fused Ethernet/IPv4/TCP hot paths (Ethernet, Linux cooked v2) give exactly what the general decoder
+gives, frame by frame."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from sandbox.captures import open_capture
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import ethernet as eth_link
+from sandbox.captures.links import sll2
 from sandbox.captures.writer import (
+    LINKTYPE_LINUX_SLL2,
     PcapngWriter,
     PcapWriter,
     ethernet,
@@ -64,22 +67,29 @@ def _tricky() -> list[bytes]:
     return frames
 
 
-def _general(frames: list[bytes]) -> list[tuple]:
+def _general(frames: list[bytes], link=eth_link) -> list[tuple]:
     """The general path (link module + IpDecoder), as Capture ran it before the hot path."""
     ip, out = IpDecoder(), []
     for n, frame in enumerate(frames, 1):
         try:
-            ethertype, off = eth_link.network(frame)
+            ethertype, off = link.network(frame)
             seg = ip.decode(ethertype, frame, off, 1.0 + n, n)
         except (struct.error, IndexError, ValueError):
             continue
         if seg is not None:
+            if hasattr(link, "side"):
+                seg.meta = {**(seg.meta or {}), **link.side(frame)}
             out.append(dataclasses.astuple(seg))
     return out
 
 
-def _read(path, frames: list[bytes], writer) -> list[tuple]:
-    with writer(path) as w:
+def _cooked(frame: bytes, n: int) -> bytes:
+    """An Ethernet frame as Linux cooked v2 records it: received, or sent (every third), on interface 3."""
+    return struct.pack("!2sHIHBB8s", frame[12:14], 0, 3, 1, 4 if n % 3 == 0 else 0, 6, frame[6:12] + b"\0\0") + frame[14:]
+
+
+def _read(path, frames: list[bytes], writer, **opts) -> list[tuple]:
+    with writer(path, **opts) as w:
         for n, frame in enumerate(frames, 1):
             w.write(frame, 1.0 + n)
     cap = open_capture(path)
@@ -97,6 +107,17 @@ def test_tricky_frames_match_the_general_path(tmp_path):
     assert _read(tmp_path / "t.pcapng", frames, PcapngWriter) == want
 
 
+def test_cooked_frames_match_the_general_path_and_say_where_they_were_seen(tmp_path):
+    frames = [_cooked(f, n) for n, f in enumerate(_tricky()) if len(f) >= 14]
+    want = _general(frames, sll2)
+    assert len(want) >= 10
+    assert {seg[-1].get("arrived", seg[-1].get("left")) for seg in want} == {3}
+    assert any("left" in seg[-1] for seg in want) and any("arrived" in seg[-1] for seg in want)
+    got = _read(tmp_path / "c.pcapng", frames, PcapngWriter, linktype=LINKTYPE_LINUX_SLL2)
+    assert got == want
+    assert _read(tmp_path / "c.pcap", frames, PcapWriter, linktype=LINKTYPE_LINUX_SLL2) == want
+
+
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 1 << 30), count=st.integers(1, 40))
 def test_mutated_headers_match_the_general_path(tmp_path_factory, seed, count):
@@ -111,3 +132,6 @@ def test_mutated_headers_match_the_general_path(tmp_path_factory, seed, count):
         frames.append(bytes(frame))
     path = tmp_path_factory.mktemp("fz") / "f.pcap"
     assert _read(path, frames, PcapWriter) == _general(frames)
+    cooked = [_cooked(f, n) for n, f in enumerate(frames) if len(f) >= 14]
+    assert (_read(path.with_suffix(".pcapng"), cooked, PcapngWriter, linktype=LINKTYPE_LINUX_SLL2)
+            == _general(cooked, sll2))

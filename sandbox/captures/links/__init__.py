@@ -5,6 +5,8 @@ A module either exposes ``network(data) -> (protocol number, offset)`` for links
 ``segments(data, t, frame) -> list[Segment]`` for links that carry something else (USB);
 with ``PER_INTERFACE = True`` it is called ``segments(data, t, frame, interface)`` with the pcapng
 interface (``name``, ``description``, ``speed``; None in classic pcap), e.g. a serial line's port.
+A link that says where the capturing host saw a packet also exposes ``side(data) -> dict``, merged into
+the meta of the Segments found in it (``{"arrived": interface}`` or ``{"left": interface}``).
 """
 
 from __future__ import annotations
