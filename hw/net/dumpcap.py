@@ -11,11 +11,17 @@ every batch of packets, a file only every 500 ms (measured on loopback: a packet
 after it was sent through the pipe, 0.38-0.62 s written directly), and the live session reads the
 file.  Writing directly would halve the recorder's CPU; the pipe keeps the findings within a second.
 A ring buffer is dumpcap's own files.
+
+A ``sided`` recording is made on Linux's "any" device, filtered to the interface by its index, as
+Linux cooked v2: its header says, packet by packet, whether the rig received it there (it came from
+the instrument's side, whatever address it names) or sent it (``--instrument link:IFINDEX``).  An
+interface's own link type (Ethernet) does not say, and MAC addresses are the instrument's to forge.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import shutil
 import signal
@@ -109,10 +115,23 @@ class KeyTimeline:
         return {p: bytes(b) for p, b in out.items()}
 
 
+def ifindex(iface: str, netns: str | None = None) -> int:
+    """The kernel's index of ``iface`` (in ``netns``); TapError when there is no such interface."""
+    cmd = (["ip", "netns", "exec", netns] if netns else []) + ["ip", "-j", "link", "show", "dev", iface]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        return int(json.loads(done.stdout)[0]["ifindex"])
+    except (ValueError, LookupError, TypeError):
+        why = done.stderr.strip().splitlines()[0] if done.stderr.strip() else "ip gave no index"
+        raise TapError(f"no interface {iface}" + (f" in {netns}" if netns else "") + f": {why}") from None
+
+
 class Dumpcap:
     def __init__(self, iface: str, out: Path, bpf: str = "", netns: str | None = None,
-                 buffer_mb: int = BUFFER_MB, ring: tuple[int, int] | None = None) -> None:
+                 buffer_mb: int = BUFFER_MB, ring: tuple[int, int] | None = None, sided: bool = False) -> None:
         self.iface, self.out, self.bpf, self.netns, self.buffer_mb = iface, Path(out), bpf, netns, buffer_mb
+        self.sided = sided
+        self.ifindex: int | None = None      # the sided recording's interface, as its packets name it
         self.ring = ring       # (MB per file, files kept or 0 for all): STEM_NNNNN_TIME.pcapng
         self.proc: subprocess.Popen | None = None
         self.writer: subprocess.Popen | None = None     # tee: the pipe into the file (single-file recordings)
@@ -137,9 +156,14 @@ class Dumpcap:
         piped = self.ring is None
         if piped and shutil.which("tee") is None:
             raise TapError("tee is missing: install coreutils")
-        cmd = ["dumpcap", "-q", "-B", str(self.buffer_mb), "-i", self.iface, "-w", "-" if piped else str(self.out)]
-        if self.bpf:
-            cmd += ["-f", self.bpf]
+        bpf = self.bpf
+        if self.sided:
+            self.ifindex = ifindex(self.iface, self.netns)
+            bpf = f"ifindex {self.ifindex}" + (f" and ({bpf})" if bpf else "")
+        device = ["-i", "any", "-y", "LINUX_SLL2"] if self.sided else ["-i", self.iface]
+        cmd = ["dumpcap", "-q", "-B", str(self.buffer_mb), *device, "-w", "-" if piped else str(self.out)]
+        if bpf:
+            cmd += ["-f", bpf]
         if self.ring is not None:
             size_mb, files = self.ring
             cmd += ["-b", f"filesize:{size_mb * 1000}"] + (["-b", f"files:{files}"] if files else [])

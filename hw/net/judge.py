@@ -46,6 +46,7 @@ UNSEEN = "the analysis did not have it within 60 s"
 MISSED = "the rig could not examine all it sent (the recording missed part of its stream)"
 RESENT = "it sent part of its stream again with other bytes: the rig cannot tell which its receiver read"
 URGENT = "it marked bytes of its stream urgent: its receiver reads the stream without them"
+FORGED = "it sent packets in the far end's name: the rig does not believe what they said"
 HOLD_LIMIT_S = 60.0     # as long as the addon waits for an answer
 # How much earlier than the kernel's queue stamps a packet the recorder may stamp it (measured: µs).
 RECORDED_SLACK_S = 0.001
@@ -237,6 +238,8 @@ class Judge:
         info = book.current_flow(h.flow) if h.connect is None else _connecting(*h.connect, book)
         if h.flow in self.content:
             return self.content[h.flow]
+        if info is not None and info.forged_in:
+            return FORGED
         if info is not None and not info.decrypted:    # never clean when blind
             if info.missed_out:
                 return MISSED

@@ -188,7 +188,10 @@ class NetTap:
         # proxy modes: only the instrument's leg (mitmproxy's upstream leg may share the interface);
         # WireGuard: the instrument's tunnel; transparent: everything the instrument sends
         bpf = "" if transparent else f"udp port {self.port}" if self.mode == "wireguard" else f"tcp port {self.port}"
-        self._dumpcap = Dumpcap(iface, session_dir / RAW_FILE, bpf, self.netns, ring=self.ring)
+        # the instrument's own link is recorded with the side each packet was seen on (not loopback,
+        # where the instrument and the rig are one host; not WireGuard, whose feed names each flow's ends)
+        sided = iface != "lo" and self.mode != "wireguard"
+        self._dumpcap = Dumpcap(iface, session_dir / RAW_FILE, bpf, self.netns, ring=self.ring, sided=sided)
         self._dumpcap.start()
         self._runtime = Path(tempfile.mkdtemp(prefix="sbx-net-"))     # short paths for the sockets
         ready = self._runtime / "ready.json"
@@ -252,8 +255,9 @@ class NetTap:
 
     def instrument_side(self) -> list[str]:
         """The networks on the recorded interface (the instrument's side), but the rig's own addresses
-        there; a proxy on loopback records only its own port, so everything but its endpoint there;
-        none in WireGuard mode (the feed's plaintext names who opened each flow)."""
+        there, and that link of the recording (what arrived on it is the instrument's); a proxy on
+        loopback records only its own port, so everything but its endpoint there; none in WireGuard
+        mode (the feed's plaintext names who opened each flow)."""
         if self.mode == "wireguard":
             return []
         if not self.iface or self.iface == "lo":
@@ -270,7 +274,8 @@ class NetTap:
         except ValueError:
             return []
         side = [str(ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network) for a in addrs]
-        return side + [f"!{a['local']}" for a in addrs]
+        link = self._dumpcap.ifindex if self._dumpcap is not None else None
+        return side + [f"!{a['local']}" for a in addrs] + ([f"link:{link}"] if link is not None else [])
 
     def scope(self) -> list[str]:
         """What this tap cannot see or changed, for the report's notes: a proxy sees only what is sent

@@ -139,7 +139,7 @@ def link_frame(linktype: int, ip: bytes) -> bytes:
     if linktype == LINKTYPE_LINUX_SLL:
         return struct.pack("!HHH8sH", 0, 1, 6, CLIENT_MAC + b"\0\0", ethertype) + ip
     if linktype == LINKTYPE_LINUX_SLL2:
-        return struct.pack("!HHIHBB8s", ethertype, 0, 1, 1, 0, 6, CLIENT_MAC + b"\0\0") + ip
+        return cooked_v2(ip)
     if linktype in (7, 129):          # ARCNET (RFC 1201 ids: 212 IPv4, 196 IPv6), Linux with its offset field
         offset = b"\0\0" if linktype == 129 else b""
         return bytes([1, 2]) + offset + bytes([196 if v6 else 212, 0, 0, 1]) + ip
@@ -163,6 +163,13 @@ def link_frame(linktype: int, ip: bytes) -> bytes:
     if linktype == 258:               # PKTAP: header length, record type 1, DLT_EN10MB, padding to 108
         return struct.pack("<III", 108, 1, 1) + bytes(96) + ethernet(ip)
     raise ValueError(f"no IP framing for link type {linktype}")
+
+
+def cooked_v2(ip: bytes, ifindex: int = 1, sent: bool = False) -> bytes:
+    """An IP packet as a Linux "any" capture records it (LINKTYPE_LINUX_SLL2): seen on interface
+    ``ifindex``, received there, or ``sent`` by the capturing host."""
+    ethertype = 0x86DD if ip[0] >> 4 == 6 else 0x0800
+    return struct.pack("!HHIHBB8s", ethertype, 0, ifindex, 1, 4 if sent else 0, 6, CLIENT_MAC + b"\0\0") + ip
 
 
 # ---- encapsulations: what tunnels and link layers put around a packet ------------------------
@@ -403,6 +410,24 @@ class PcapngWriter(_FileWriter):
                                    len(data)) + data)
         self.packets += 1
 
+
+
+class SidedLink:
+    """A capture of a rig's link to the instrument as the rig records it (Linux cooked v2): what the
+    ``instrument`` address sends, or anything while ``forging``, was received on interface ``ifindex``;
+    the rest the rig sent there.  A PacketSink for conversations written in the link's own frames."""
+
+    linktype = LINKTYPE_LINUX_SLL2
+
+    def __init__(self, writer: PacketSink, instrument: str, ifindex: int = 1) -> None:
+        self.writer, self.ifindex = writer, ifindex
+        self.instrument = _ip_bytes(instrument)
+        self.forging = False
+
+    def write(self, data: bytes, t: float) -> None:
+        ip = data[20:]
+        src = ip[12:16] if ip[0] >> 4 == 4 else ip[8:24]
+        self.writer.write(cooked_v2(ip, self.ifindex, sent=not self.forging and src != self.instrument), t)
 
 
 # ---- conversations ---------------------------------------------------------------------------

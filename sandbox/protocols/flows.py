@@ -896,9 +896,10 @@ class Dissector:
     def _start(self, flow: _Flow, lane: _Lane, parser: Any, t: float, out: Items, hinted: bool = False) -> None:
         lane.parser = parser
         lane.decided = True
-        # only a parser that recognised the content takes the client's other ports, not a port hint
+        # only a parser that recognised the content takes the client's other ports, not a port hint, and
+        # only in the flow's own lane (not in the bytes of packets forged in the far end's name)
         if (lane.kind == "datagram" and lane.pending and not hinted and getattr(parser, "any_client_port", False)
-                and flow.channel == "net"):
+                and flow.channel == "net" and flow.lanes.get(flow.transport) is lane):
             _, direction, data, _ = lane.pending[0]
             sender, receiver = (flow.out, flow.inn) if direction == "out" else (flow.inn, flow.out)
             self._serve(flow, sender if parser.from_server(data) else receiver)

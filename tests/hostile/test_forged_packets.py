@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import gzip
 import os
-import struct
 from pathlib import Path
 
 import pytest
 
-from sandbox.captures.writer import LINKTYPE_LINUX_SLL2, PcapngWriter, TcpConversation
+from sandbox.captures.writer import LINKTYPE_LINUX_SLL2, PcapngWriter, SidedLink, TcpConversation
 from sandbox.model import ACK, RST, SYN
 from sandbox.protocols.flows import CONTESTED, FORGED_IN
 from sandbox.replay import replay
@@ -29,24 +28,6 @@ LINK = 6                                  # the rig's instrument-facing interfac
 SIDE = ["10.20.0.0/24", "!10.20.0.1", f"link:{LINK}"]     # what a live session records as its inputs
 ALLOWED = "lims.lab.example"
 EXFIL = "203.0.113.66"
-RECEIVED, SENT = 0, 4                     # the cooked header's packet types
-
-
-class RigLink:
-    """A capture of the rig's instrument-facing link: what the instrument sends (or ``forging``) was
-    received there, the rest the rig sent there."""
-
-    linktype = LINKTYPE_LINUX_SLL2
-
-    def __init__(self, writer: PcapngWriter) -> None:
-        self.writer = writer
-        self.forging = False
-
-    def write(self, frame: bytes, t: float) -> None:
-        src = ".".join(map(str, frame[32:36]))
-        received = self.forging or src == INSTRUMENT
-        self.writer.write(frame[:4] + struct.pack("!I", LINK) + frame[8:10]
-                          + bytes([RECEIVED if received else SENT]) + frame[11:], t)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +52,7 @@ def forged_answer_capture(path: Path, forged: bool) -> Path:
     """The instrument asks the bench resolver for the LIMS, and the answer (the resolver's, or one
     the instrument forged in its name) gives the exfiltration server's address; then the upload."""
     with PcapngWriter(path, linktype=LINKTYPE_LINUX_SLL2) as w:
-        link = RigLink(w)
+        link = SidedLink(w, INSTRUMENT, LINK)
         bench = Bench(link)
         link.forging = forged
         bench.resolve(ALLOWED, EXFIL)
@@ -97,7 +78,7 @@ def test_a_dns_answer_forged_in_the_resolver_s_name_vouches_for_nothing(demo_run
     report = judged(path, demo_run, tmp_path, SIDE)
     assert report["verdict"] == "inconclusive"
     assert ("opaque-volume", EXFIL) in {(f["kind"], f["destination"]) for f in report["findings"]}
-    assert [(row["where"].split(" > ")[1], row["packets"]) for row in forged_rows(report)] == [(f"{RESOLVER}:*", 1)]
+    assert [(row["where"], row["packets"]) for row in forged_rows(report)] == [(f"udp {INSTRUMENT}:* > {RESOLVER}:53", 1)]
 
 
 def test_the_resolver_s_own_answer_is_believed(demo_run, tmp_path):
@@ -113,7 +94,7 @@ def test_acknowledgements_and_resets_in_the_server_s_name_are_not_believed(demo_
     path = tmp_path / "acks.pcapng"
     upload = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + reads(demo_run)
     with PcapngWriter(path, linktype=LINKTYPE_LINUX_SLL2) as w:
-        link = RigLink(w)
+        link = SidedLink(w, INSTRUMENT, LINK)
         c = TcpConversation(link, client=(INSTRUMENT, 40000), server=(EXFIL, 80), t0=1.0, acks=False)
         c.handshake()
         link.forging = True
@@ -139,7 +120,7 @@ def test_a_syn_forged_in_the_server_s_name_first_does_not_turn_the_upload_around
     path = tmp_path / "syn.pcapng"
     upload = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + reads(demo_run)
     with PcapngWriter(path, linktype=LINKTYPE_LINUX_SLL2) as w:
-        link = RigLink(w)
+        link = SidedLink(w, INSTRUMENT, LINK)
         c = TcpConversation(link, client=(INSTRUMENT, 40000), server=(EXFIL, 80), t0=1.0)
         link.forging = True
         link.write(c._frame(False, SYN), c._tick())
@@ -158,7 +139,7 @@ def test_honest_traffic_on_the_link_is_judged_as_without_it(demo_run, tmp_path):
     path = tmp_path / "honest.pcapng"
     upload = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + reads(demo_run)
     with PcapngWriter(path, linktype=LINKTYPE_LINUX_SLL2) as w:
-        bench = Bench(RigLink(w))
+        bench = Bench(SidedLink(w, INSTRUMENT, LINK))
         bench.resolve(ALLOWED, "198.51.100.10")
         sealed_upload(bench, "198.51.100.10")
         conv = bench.connect((EXFIL, 80))

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from sandbox.captures.writer import ipv4, tcp_segment, udp_datagram
 from sandbox.model import ACK, RST, SYN
+from sandbox.simulate import wire
 from tests.hw.net.forged import Forger, in_far_end_s_name
-from tests.hw.net.topology import OTHER_IP, RIG_IN_IP
+from tests.hw.net.topology import CLOUD_IP, OTHER_IP, RIG_IN_IP
 
 BASECALLS = Path("Data") / "Intensities" / "BaseCalls"
 
@@ -94,6 +95,16 @@ def status(run_dir: Path, ca: str, host: str, at: str = "") -> None:
 
 def status_elsewhere(run_dir: Path, ca: str, host: str) -> None:
     """The status report under the cloud's name, to a server nobody's DNS answer names."""
+    status(run_dir, ca, host, OTHER_IP)
+
+
+def status_elsewhere_after_a_forged_answer(run_dir: Path, ca: str, host: str) -> None:
+    """The same, after an answer forged in the bench resolver's name that gives the cloud's name the
+    other server's address: as if the resolver had vouched for it."""
+    me = own_address(CLOUD_IP)
+    answer = udp_datagram(CLOUD_IP, me, 53, 40053, wire.dns_answer(0x5BD1, host, OTHER_IP))
+    in_far_end_s_name(ipv4(CLOUD_IP, me, socket.IPPROTO_UDP, answer))
+    time.sleep(0.3)
     status(run_dir, ca, host, OTHER_IP)
 
 
@@ -304,7 +315,9 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
 
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
              "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
-             "status-elsewhere": status_elsewhere, "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
+             "status-elsewhere": status_elsewhere,
+             "status-elsewhere-after-a-forged-answer": status_elsewhere_after_a_forged_answer,
+             "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
              "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig, "ping": ping,
              "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads,
              "plain-reads-behind-junk": plain_reads_behind_junk,

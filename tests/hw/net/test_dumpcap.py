@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
@@ -173,3 +174,52 @@ def test_a_ring_file_whose_own_keys_are_too_many_keeps_the_key_log_beside(tmp_pa
     why = d.inject_secrets(keylog)
     assert why and "one ring file" in why and "--tls-keylog tls-keys.log" in why
     assert first.read_bytes() == before
+
+
+@pytest.mark.skipif(shutil.which("dumpcap") is None, reason="dumpcap not installed")
+def test_a_sided_recording_says_which_packets_arrived_from_the_instrument_s_side(tmp_path):
+    """The rig's link to a namespace standing in for the instrument: what the namespace sent arrived,
+    what the rig sent left, each named by the link's index; the rig's other interfaces are not recorded,
+    and the tap's capture filter still applies."""
+    import socket
+    import subprocess
+    import time
+
+    from hw.net.dumpcap import ifindex
+
+    ns, here, there = "sbx-sided-test", "sbxsided0", "sbxsided1"
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        pytest.skip("no network namespaces here")
+    try:
+        for cmd in (["link", "add", here, "type", "veth", "peer", "name", there, "netns", ns],
+                    ["addr", "add", "10.233.1.1/24", "dev", here], ["link", "set", here, "up"],
+                    ["-n", ns, "addr", "add", "10.233.1.2/24", "dev", there], ["-n", ns, "link", "set", there, "up"]):
+            subprocess.run(["ip", *cmd], check=True, capture_output=True)
+        out = tmp_path / "net.pcapng"
+        d = Dumpcap(here, out, bpf="udp port 9", sided=True)
+        d.start()
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(b"from the rig", ("10.233.1.2", 9))
+                s.sendto(b"to no one on loopback", ("127.0.0.1", 9))
+                s.sendto(b"another port", ("10.233.1.2", 10))
+            subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+                            ".sendto(b'from the instrument', ('10.233.1.1', 9))"], check=True)
+            time.sleep(0.5)
+        finally:
+            d.stop()
+        assert d.ifindex == ifindex(here)
+        seen = {seg.data: seg.meta for seg in open_capture(out) if seg.transport == "udp"}
+        assert seen == {b"from the rig": {"left": d.ifindex}, b"from the instrument": {"arrived": d.ifindex}}
+    finally:
+        subprocess.run(["ip", "link", "del", here], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_a_sided_recording_of_no_such_interface_says_so(tmp_path):
+    from hw.net.dumpcap import ifindex
+    from hw.tap import TapError
+
+    with pytest.raises(TapError, match="no interface sbxnosuch0"):
+        ifindex("sbxnosuch0")

@@ -14,7 +14,16 @@ import pytest
 import hw.net.judge as judge_module
 from hw.net.judge import Judge, flow_name
 from sandbox.captures import open_capture
-from sandbox.captures.writer import PcapngWriter, TcpConversation, ip_packet, link_frame, tcp_segment, udp
+from sandbox.captures.writer import (
+    LINKTYPE_LINUX_SLL2,
+    PcapngWriter,
+    SidedLink,
+    TcpConversation,
+    ip_packet,
+    link_frame,
+    tcp_segment,
+    udp,
+)
 from sandbox.engine import Engine
 from sandbox.model import ACK, URG, Finding
 from sandbox.simulate import wire
@@ -278,6 +287,32 @@ def test_a_stream_whose_receiver_may_read_other_bytes_is_refused(tmp_path, trick
     engine.tick(102.0)
     flush(judge, engine, [], 103.0)
     assert verdicts == [(False, judge_module.RESENT if trick == "twice" else judge_module.URGENT)]
+
+
+def test_a_stream_whose_far_end_the_instrument_forged_is_refused(tmp_path):
+    """An acknowledgement in the server's name that arrived from the instrument's side (the rig's
+    recording of its link says so): the rig believes nothing of it, and passes nothing of the flow."""
+    pcap = tmp_path / "forged.pcapng"
+    line = b"status=idle;" * 10
+    with PcapngWriter(pcap, linktype=LINKTYPE_LINUX_SLL2) as w:
+        link = SidedLink(w, INSTRUMENT)
+        conv = TcpConversation(link, (INSTRUMENT, 50001), (OTHER_IP, 9000), t0=100.0)
+        conv.send(line)
+        link.forging = True
+        ack = tcp_segment(OTHER_IP, INSTRUMENT, 9000, 50001, conv.seq[False], conv.seq[True] + 1000, ACK, b"")
+        link.write(link_frame(link.linktype, ip_packet(OTHER_IP, INSTRUMENT, 6, ack)), conv._tick())
+    engine = Engine([], instrument=["10.20.0.0/24", "link:1"])
+    for seg in open_capture(pcap):
+        engine.feed(seg)
+    judge = Judge([])
+    verdicts: list[tuple[bool, str]] = []
+    judge.ask({"op": "message", "client": [INSTRUMENT, 50001], "dst": [OTHER_IP, 9000], "transport": "tcp",
+               "raw": True, "t": 100.0, "wire": len(line)}, lambda allow, reason: verdicts.append((allow, reason)))
+    flush(judge, engine, [], 0.0)
+    engine.tick(102.0)
+    flush(judge, engine, [], 103.0)
+    assert verdicts == [(False, judge_module.FORGED)]
+    assert engine.dissector.current(flow_name([INSTRUMENT, 50001], [OTHER_IP, 9000])).forged_in == 1   # the ACK alone
 
 
 def test_a_request_the_recording_gave_late_waits_for_findings_asked_for_after_it(tmp_path):

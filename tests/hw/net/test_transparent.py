@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.protocols.flows import CONTESTED, RESENT_OUT, URGENT_OUT
+from hw.net.dumpcap import ifindex
+from sandbox.protocols.flows import CONTESTED, FORGED_IN, RESENT_OUT, URGENT_OUT
 from sandbox.simulate import ensure_demo
 from tests.hw.net.instrument import reads, upload_line
 from tests.hw.net.rig import (
@@ -153,6 +154,39 @@ def test_block_refuses_the_cloud_s_name_at_an_address_nobody_vouched_for(demo, t
     assert not [f for f in live["findings"] if f["destination"] == CLOUD_NAME and f["severity"] != "info"]
     code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME)
     assert essence(live) == essence(again)
+
+
+def test_block_believes_no_dns_answer_the_instrument_forged_in_the_resolver_s_name(demo, topo, tmp_path):
+    """The instrument puts on its link an answer in the bench resolver's name giving the cloud's name
+    the other server's address, then sends its status there under the cloud's name.  The rig records
+    its link with the side each packet came from: the answer arrived from the instrument's side, so
+    it vouches for nothing, and the connect is refused as if no answer had been given (on the old
+    recording it passed).  The report says a packet was forged; the session's bundle replays the same."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block", allow=[CLOUD_NAME])
+    try:
+        play(b, tmp_path, demo, [("status-elsewhere-after-a-forged-answer", 3), ("status", 0)])
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 3, err
+    got = [json.loads(line) for line in received.read_text().splitlines()]
+    assert [g["bytes"] for g in got if g["service"] == "https"] == [len(b'{"state": "idle"}')]   # the vouched one
+    live = json.loads(report.read_text())
+    (elsewhere,) = [f for f in live["findings"] if f["kind"] == "destination" and f["destination"] == OTHER_IP]
+    assert elsewhere["detail"]["blocked"] == f"nobody the rig trusts vouched for {OTHER_IP} as {CLOUD_NAME}"
+    (forged,) = [n for n in live["not_examined"] if n["what"] == FORGED_IN]
+    assert forged["where"] == f"udp {INSTRUMENT_IP}:40053 > {CLOUD_IP}:53" and forged["packets"] == 1
+    link = f"link:{ifindex(b.rig_iface, b.rig)}"
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, CLOUD_NAME, instrument=[*INSTRUMENT_SIDE, link])
+    assert code == 3 and essence(live) == essence(again) and again["not_examined"] == live["not_examined"]
+    bundle, out = tmp_path / "session.tar.zst", tmp_path / "bundled.json"
+    for args in (["bundle", str(db), str(bundle)],
+                 ["replay", "--bundle", str(bundle), "--run", str(demo), "--report", str(out), "--cache-dir",
+                  str(tmp_path / "cache")]):
+        done = sandbox(*args, "--quiet")
+        _, err = done.communicate(timeout=WAIT_S)
+        assert done.returncode in (0, 3), err
+    assert essence(json.loads(out.read_text())) == essence(live)
 
 
 def test_block_holds_what_mitmproxy_does_not_carry_dns_udp_and_pings(demo, topo, tmp_path):
