@@ -34,6 +34,7 @@ from typing import Any
 
 from sandbox.model import ACK, FIN, RST, SYN, URG, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import registry
+from sandbox.protocols.blindspots import BlindSpot, BlindSpots
 from sandbox.protocols.context import INJECTED, Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
@@ -70,8 +71,6 @@ IDLE_FLUSH = 0.3
 # ...but an undecided lane holding fewer bytes than this keeps waiting for the other side: below
 # any evidence the correlator can use (a keep-alive byte before a request must not make it raw).
 IDLE_DECIDE_MIN = 16
-# Flows named one by one for the outbound bytes the capture missed; the rest share one row.
-MAX_MISSED_ROWS = 256
 MISSED_OUT = "bytes missing from the instrument's TCP stream (reassembly holes): never examined"
 CONTESTED = ("bytes of a TCP connection both ends opened (each sent a SYN without ACK): which end is the "
              "instrument cannot be told, and these, from the end taken for the far one, were not examined as "
@@ -204,16 +203,12 @@ class Dissector:
         self.channel_parsers = {channel: list(parsers) for channel, parsers in
                                 (registry.CHANNEL_PARSERS if channel_parsers is None else channel_parsers).items()}
         self.shared: dict[str, Any] = {}
-        # flows whose outbound stream has holes the capture never filled (see ``not_examined``)
-        self.missed: dict[str, FlowInfo] = {}
-        # flows whose outbound stream was sent again with other bytes (see ``not_examined``)
-        self.resent: dict[str, FlowInfo] = {}
-        # flows whose instrument marked bytes urgent (see ``not_examined``)
-        self.urgent: dict[str, FlowInfo] = {}
-        # flows both ends opened, their orientation not set by the instrument's addresses
-        self.contested: dict[str, FlowInfo] = {}
-        # flows with packets in the far end's name that arrived from the instrument's side
-        self.forged: dict[str, FlowInfo] = {}
+        # flows whose outbound traffic was not examined as it was read, by kind (``not_examined``):
+        # holes the capture never filled, bytes sent again with other content, urgent bytes, the far
+        # end's bytes of a flow both ends opened, packets in the far end's name from the instrument
+        self.blind = BlindSpots([BlindSpot(MISSED_OUT, "missed_out"), BlindSpot(RESENT_OUT, "resent_out"),
+                                 BlindSpot(URGENT_OUT, "urgent_out"), BlindSpot(CONTESTED, "bytes_in"),
+                                 BlindSpot(FORGED_IN, "forged_in", "packets")])
         self.kept = KeptTotal()      # outbound bytes the TCP streams keep to check what is sent again
         self._active: OrderedDict[tuple, _Flow] = OrderedDict()
         self._served: dict[tuple, _Flow] = {}       # (channel, transport, client ip, server ip, port)
@@ -300,23 +295,11 @@ class Dissector:
             self._inner(out)
         return out
 
-    def not_examined(self, where: str = "") -> list[NotExamined]:
+    def not_examined(self) -> list[NotExamined]:
         """What of the instrument's traffic was not examined as it was read: bytes the capture missed,
         bytes sent again with other content, urgent bytes, the far end's bytes of a flow both ends
         opened, packets forged in the far end's name; a row per flow (bounded: the rest in one row each)."""
-        rows: list[NotExamined] = []
-        for flows, what, field, unit in (
-                (self.missed, MISSED_OUT, "missed_out", "bytes"), (self.resent, RESENT_OUT, "resent_out", "bytes"),
-                (self.urgent, URGENT_OUT, "urgent_out", "bytes"), (self.contested, CONTESTED, "bytes_in", "bytes"),
-                (self.forged, FORGED_IN, "forged_in", "packets")):
-            infos = [info for info in flows.values() if getattr(info, field)]
-            rows += [NotExamined(where=info.flow, what=what, **_counted(unit, getattr(info, field)))
-                     for info in infos[:MAX_MISSED_ROWS]]
-            rest = infos[MAX_MISSED_ROWS:]
-            if rest:
-                rows.append(NotExamined(where=f"{len(rest)} other flows", what=what,
-                                        **_counted(unit, sum(getattr(info, field) for info in rest))))
-        return rows
+        return self.blind.rows()
 
     def close(self) -> Items:
         out: Items = []
@@ -493,7 +476,8 @@ class Dissector:
             served = (flow.key[0], flow.transport, client[0], *flow.server)
             if self._served.get(served) is flow:
                 del self._served[served]
-        self.records.close(flow.info)
+        self.blind.retire(flow.info)
+        self.records.close(flow.info, keep=self.blind.named(flow.info))
 
     def _finish(self, flow: _Flow, out: Items, reason: str | None = None) -> None:
         if reason:
@@ -544,7 +528,7 @@ class Dissector:
             return
         if flags & FIN and direction == "out":
             info.fin_out = True
-        if flags & SYN and not flags & ACK and direction != flow.opener and info.flow not in self.contested:
+        if flags & SYN and not flags & ACK and direction != flow.opener:
             self._contest(flow, seg)
         flow.last = seg.t
         conn = flow.conn
@@ -613,7 +597,7 @@ class Dissector:
                 if direction == "out":
                     info.bytes_out += ev.size
                     info.missed_out += ev.size
-                    self.missed[info.flow] = info
+                    self.blind.add(MISSED_OUT, info)
                 else:
                     info.bytes_in += ev.size
                 self._lane_gap(flow, lane, direction, ev.size, t, out)
@@ -625,7 +609,7 @@ class Dissector:
         instrument's: reported, never clean."""
         if self.instrument and self._instrument_end(seg.src, seg.sport) != self._instrument_end(seg.dst, seg.dport):
             return
-        self.contested[flow.info.flow] = flow.info
+        self.blind.add(CONTESTED, flow.info)
 
     def _urgent(self, flow: _Flow, seg: Segment) -> None:
         """An urgent pointer from the instrument: note the byte a Linux receiver takes out of the
@@ -642,7 +626,7 @@ class Dissector:
             return
         insort(marks, at)
         flow.info.urgent_out += 1
-        self.urgent[flow.info.flow] = flow.info
+        self.blind.add(URGENT_OUT, flow.info)
 
     def _without_urgent(self, flow: _Flow, chunk: Chunk, t: float, out: Items) -> None:
         """The outbound chunk without the urgent bytes in it, to a lane of its own."""
@@ -676,7 +660,7 @@ class Dissector:
         where one whole second version (junk first, the real stream resent) reads as a stream."""
         info = flow.info
         info.resent_out += len(ev.data)
-        self.resent[info.flow] = info
+        self.blind.add(RESENT_OUT, info)
         self._lane_data(flow, self._stream_lane(flow, "resent"), "out", ev.data, t, out)
 
     def _stream_lane(self, flow: _Flow, name: str) -> _Lane:
@@ -699,7 +683,7 @@ class Dissector:
         self.last_direction = "out"
         flow.last = max(flow.last, seg.t)
         info.forged_in += 1
-        self.forged[info.flow] = info
+        self.blind.add(FORGED_IN, info)
         if seg.data:
             info.bytes_out += len(seg.data)
             self._mark(flow.key, flow)
@@ -973,11 +957,6 @@ class Dissector:
         self.records.open(info)
         for lane in flow.lanes.values():
             lane.ctx.flow = info.flow
-
-
-def _counted(unit: str, n: int) -> dict[str, int]:
-    """A not-examined row's size: ``n`` packets or ``n`` bytes."""
-    return {"packets": n, "bytes": 0} if unit == "packets" else {"packets": 0, "bytes": n}
 
 
 def _space(seg: Segment) -> Any:

@@ -54,15 +54,14 @@ class FlowRecords:
     def open(self, info: FlowInfo) -> None:
         self.flows[info.flow] = info
 
-    def close(self, info: FlowInfo) -> None:
+    def close(self, info: FlowInfo, keep: bool = False) -> None:
         """The flow ended (called once per flow): keep its record, or fold it into its destination's
-        summary."""
+        summary.  ``keep``: a report row names it (a blind spot), so its record keeps the name."""
         if self.flows.get(info.flow) is not info:
             return
         payload = info.bytes_out or info.bytes_in
         room = self.kept < (MAX_FLOW_RECORDS if payload else MAX_EMPTY_RECORDS)
-        if (room or info.bytes_out >= KEEP_BYTES_OUT or info.missed_out or info.resent_out or info.urgent_out
-                or info.forged_in):   # a blind spot keeps its name
+        if room or keep or info.bytes_out >= KEEP_BYTES_OUT:
             self.kept += 1
             return
         del self.flows[info.flow]
