@@ -94,10 +94,11 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class InstrumentSide:
-    """Which end of a flow is the instrument's (``--instrument``): ``networks`` (CIDR) but ``never``
-    ("!CIDR", e.g. the rig's own address there) and ``never_ends`` ("!ADDR:PORT", "![V6]:PORT", e.g.
-    the rig's proxy on loopback); and ``links`` ("link:IFINDEX"): what the recording says arrived on
-    that interface came from the instrument, whatever address it claims."""
+    """Which end of a flow is the instrument's (``--instrument``): ``networks`` (CIDR; every address
+    when only exceptions are given) but ``never`` ("!CIDR", e.g. the rig's own address there) and
+    ``never_ends`` ("!ADDR:PORT", "![V6]:PORT", e.g. the rig's proxy on loopback); and ``links``
+    ("link:IFINDEX"): what the recording says arrived on that interface came from the instrument,
+    whatever address it claims."""
 
     networks: list[IPNetwork]
     never: list[IPNetwork]
@@ -122,6 +123,8 @@ def instrument_side(entries: Sequence[str]) -> InstrumentSide:
         except ValueError:
             raise ValueError(f"--instrument {safe_text(entry)!r}: not a CIDR, !CIDR, !ADDR:PORT or "
                              "link:IFINDEX") from None
+    if (never or ends) and not networks:    # only what the instrument is not: it is every other address
+        networks = [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
     return InstrumentSide(networks, never, frozenset(ends), frozenset(links))
 
 

@@ -302,7 +302,8 @@ def test_a_flow_both_ends_opened_reports_the_far_end_s_bytes_unless_the_addresse
     (row,) = d.not_examined()
     assert row == {"where": "tcp 93.184.216.34:443 > 10.0.0.2:51514", "what": flows.CONTESTED, "packets": 0,
                    "bytes": 11}
-    for side in (["10.0.0.2/32"], ["0.0.0.0/0", "!93.184.216.34"], ["0.0.0.0/0", "!93.184.216.34:443"]):
+    for side in (["10.0.0.2/32"], ["0.0.0.0/0", "!93.184.216.34"], ["0.0.0.0/0", "!93.184.216.34:443"],
+                 ["!93.184.216.34"], ["!93.184.216.34:443"]):     # exceptions alone: every other address
         d, items = _run(segs, instrument=side)     # the instrument's addresses, or its far end's (endpoint)
         assert d.not_examined() == [] and [p.direction for p in items] == ["out"], side
 
