@@ -213,9 +213,10 @@ class Capture:
                                                 getattr(link, "PER_INTERFACE", False), getattr(link, "side", None))
             network, segments, per_interface, side = handler
             try:
+                where = side(data) if side is not None else None
                 if network is not None:
                     proto, off = network(data)
-                    seg = ip.decode(proto, data, off, t, frame)
+                    seg = ip.decode(proto, data, off, t, frame, tuple(where.items()) if where else None)
                     found = [] if seg is None else [seg]
                 elif per_interface:     # e.g. a serial line: the interface names the port
                     found = list(segments(data, t, frame, interface))
@@ -230,8 +231,8 @@ class Capture:
                 return []
             for seg in found:
                 counts[seg.channel, seg.transport] += 1
-                if side is not None:    # where the capturing host saw it: a tunnel's inner packets too
-                    seg.meta = {**seg.meta, **side(data)} if seg.meta else side(data)
+                if where:    # where the capturing host saw it: a tunnel's inner packets too
+                    seg.meta = {**seg.meta, **where} if seg.meta else dict(where)
                 meta = seg.meta
                 if meta is not None and "uncaptured" in meta:   # a link that says what it never kept (USB)
                     ip.not_examined(USB_CUT, meta["uncaptured"])

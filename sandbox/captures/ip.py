@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections import Counter
+from typing import Any
 
 from sandbox.captures.encaps import DECAPS
 from sandbox.captures.examined import NAMES, NOT_DATA, describe
@@ -80,10 +81,15 @@ class IpDecoder:
         self._size = 0           # captured bytes of the frame being decoded
         self._outer: tuple[int, bytes, bytes] = (0, b"", b"")   # what an IP layer just handed on to, between which ends
         self._zones: dict[tuple, str] = {}
+        self._side: Any = None       # where the frame being decoded was seen (``decode``)
 
-    def decode(self, proto: int, data: bytes, off: int, t: float, frame: int) -> Segment | None:
-        """The Segment inside one frame whose link layer announced ``proto`` at ``off``, if any."""
+    def decode(self, proto: int, data: bytes, off: int, t: float, frame: int, side: Any = None) -> Segment | None:
+        """The Segment inside one frame whose link layer announced ``proto`` at ``off``, if any.
+
+        ``side``: where the capturing host saw the frame, if its link says (received or sent, and on
+        which interface): fragments seen on different sides are never one datagram."""
         self._size = len(data)
+        self._side = side
         layers: list[tuple[int, bytes, bytes]] = []    # the tunnels peeled, outermost first
         try:
             for _ in range(MAX_LAYERS):
@@ -152,7 +158,7 @@ class IpDecoder:
         end = off + total if ihl <= total and off + total <= len(data) else len(data)  # trims padding
         payload = data[off + ihl:end]
         if frag & 0x3FFF:   # more-fragments flag or a non-zero offset
-            done = self.fragments.add((4, src, dst, ident, proto), (frag & 0x1FFF) * 8, payload,
+            done = self.fragments.add((4, src, dst, ident, proto, self._side), (frag & 0x1FFF) * 8, payload,
                                       bool(frag & 0x2000), t)
             if done is None:
                 return None
@@ -183,7 +189,7 @@ class IpDecoder:
                 if len(payload) < 8:
                     break
                 nxt, _, offflags, ident = V6_FRAG.unpack_from(payload)
-                done = self.fragments.add((6, src, dst, ident), offflags & 0xFFF8, payload[8:],
+                done = self.fragments.add((6, src, dst, ident, self._side), offflags & 0xFFF8, payload[8:],
                                           bool(offflags & 1), t, nxt)
                 if done is None:
                     return None

@@ -72,13 +72,14 @@ def _general(frames: list[bytes], link=eth_link) -> list[tuple]:
     ip, out = IpDecoder(), []
     for n, frame in enumerate(frames, 1):
         try:
+            where = link.side(frame) if hasattr(link, "side") else None
             ethertype, off = link.network(frame)
-            seg = ip.decode(ethertype, frame, off, 1.0 + n, n)
+            seg = ip.decode(ethertype, frame, off, 1.0 + n, n, tuple(where.items()) if where else None)
         except (struct.error, IndexError, ValueError):
             continue
         if seg is not None:
-            if hasattr(link, "side"):
-                seg.meta = {**(seg.meta or {}), **link.side(frame)}
+            if where:
+                seg.meta = {**(seg.meta or {}), **where}
             out.append(dataclasses.astuple(seg))
     return out
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import struct
 
 from sandbox.captures import open_capture
+from sandbox.captures.capture import FRAGMENTS_LOST
 from sandbox.captures.examined import NOT_DATA
 from sandbox.captures.fragments import MAX_PENDING, Fragments
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import ethernet as eth_link
 from sandbox.captures.numbers import IP_PROTO, IPV4, IPV6
 from sandbox.captures.writer import (
+    LINKTYPE_LINUX_SLL2,
+    PcapngWriter,
     PcapWriter,
+    cooked_v2,
     ethernet,
     ip_packet,
     ipv4_fragments,
@@ -53,6 +57,25 @@ def test_ipv4_fragments_reassemble_out_of_order_with_overlap(tmp_path):
     assert len(segs) == 1 and segs[0].data == payload
     assert segs[0].frame == len(frags) - 1      # completed by the last distinct fragment
     assert cap.stats.fragments_reassembled == 1
+
+
+def test_fragments_seen_on_different_sides_of_a_link_are_never_one_datagram(tmp_path):
+    """On the rig's cooked v2 recording of its link, the instrument can forge the first fragments of a
+    far end's datagram in its name, with other bytes: they arrive, the far end's real ones leave, and
+    the two never mix (else the forged bytes would read as the far end's, first seen winning)."""
+    for version, fragment in ((4, ipv4_fragments), (6, ipv6_fragments)):
+        a, b = ("192.0.2.1", "192.0.2.2") if version == 4 else ("2001:db8::1", "2001:db8::2")
+        real, forged = (fragment(a, b, 17, udp_datagram(a, b, 53, 40000, text * 300), 512, ident=42)
+                        for text in (b"answer ", b"forged "))
+        path = tmp_path / f"sides{version}.pcapng"
+        with PcapngWriter(path, linktype=LINKTYPE_LINUX_SLL2) as w:
+            for n, frag in enumerate(forged[:-1]):      # received on the link: the instrument's
+                w.write(cooked_v2(frag, ifindex=5), 1.0 + n)
+            for n, frag in enumerate(real):             # sent by the rig
+                w.write(cooked_v2(frag, ifindex=5, sent=True), 2.0 + n)
+        cap = open_capture(path)
+        assert [(s.data, s.meta) for s in cap] == [(b"answer " * 300, {"left": 5})], version
+        assert cap.stats.unexamined[FRAGMENTS_LOST] == len(forged) - 1      # the forged ones, never completed
 
 
 def test_ipv6_extension_headers_and_fragments():
