@@ -5,7 +5,11 @@ Phases timed separately: reading Segments only; reading + the Dissector with the
 ``--tunnel KIND`` wraps every packet in a tunnel (``writer.ENCAPSULATIONS``: vxlan, gre, erspan2,
 pppoe...), the unfavourable case: none of it takes the Ethernet/IPv4/TCP hot path.
 
-    .venv/bin/python benchmarks/capture_read.py [--mb 100] [--keep FILE] [--gzip] [--pcapng] [--tunnel vxlan]
+``--cooked`` also times the same packets as the rig records its instrument's link (Linux cooked v2 in
+pcapng, each packet received or sent), with the Dissector told that link (``--instrument link:N``).
+
+    .venv/bin/python benchmarks/capture_read.py [--mb 100] [--keep FILE] [--gzip] [--pcapng] [--cooked]
+                                                [--tunnel vxlan]
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sandbox.captures import open_capture  # noqa: E402
 from sandbox.captures.pcap import PcapReader  # noqa: E402
 from sandbox.captures.source import Chunks  # noqa: E402
-from sandbox.captures.writer import ENCAPSULATIONS, PcapngWriter, PcapWriter, TcpConversation, Tunnel, udp  # noqa: E402
+from sandbox.captures.writer import (  # noqa: E402
+    ENCAPSULATIONS,
+    LINKTYPE_LINUX_SLL2,
+    PcapngWriter,
+    PcapWriter,
+    TcpConversation,
+    Tunnel,
+    cooked_v2,
+    udp,
+)
 from sandbox.protocols import Dissector  # noqa: E402
 
 MSS = 1448          # 1500 MTU - IP - TCP - timestamp option
@@ -71,6 +84,15 @@ def to_pcapng(src: Path, dst: Path) -> None:
             w.write(pkt.data, pkt.t)
 
 
+def to_cooked(src: Path, dst: Path) -> None:
+    """The same packets as the rig's recording of its instrument's link: the server's sent by the rig."""
+    server = bytes([203, 0, 113, 9])
+    with open(src, "rb") as f, PcapngWriter(dst, linktype=LINKTYPE_LINUX_SLL2) as w:
+        for pkt in PcapReader(Chunks(f)).packets():
+            ip = pkt.data[14:]
+            w.write(cooked_v2(ip, ifindex=3, sent=ip[12:16] == server), pkt.t)
+
+
 def timed(label: str, path: Path, size: int, dissector: Dissector | None) -> None:
     started = time.perf_counter()
     cap = open_capture(path)
@@ -94,6 +116,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="write the capture here and keep it")
     ap.add_argument("--gzip", action="store_true", help="also time the gzip-compressed capture")
     ap.add_argument("--pcapng", action="store_true", help="also time the same frames as pcapng")
+    ap.add_argument("--cooked", action="store_true", help="also time the rig's cooked v2 recording of the same")
     ap.add_argument("--tunnel", choices=sorted(ENCAPSULATIONS), help="wrap every packet in this tunnel")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
@@ -115,6 +138,12 @@ def main() -> None:
             ng = tmp / "bench.pcapng"
             to_pcapng(path, ng)
             timed("read segments (pcapng, its MB)", ng, ng.stat().st_size, None)
+        if args.cooked:
+            cooked = tmp / "cooked.pcapng"
+            to_cooked(path, cooked)
+            timed("read segments (cooked v2, its MB)", cooked, cooked.stat().st_size, None)
+            timed("read + reassemble (cooked v2, link)", cooked, cooked.stat().st_size,
+                  Dissector(instrument=["10.0.0.0/8", "link:3"], stream_parsers=[], datagram_parsers=[]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
