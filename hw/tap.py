@@ -60,21 +60,23 @@ class ProcessWatch:
 
     def __init__(self, where: str) -> None:
         self.where = where
-        self.procs: list[tuple[str, subprocess.Popen, str]] = []
+        self.procs: list[tuple[str, subprocess.Popen, str, str]] = []
         self.stopping = False
         self.failed: list[NotExamined] = []
 
-    def add(self, name: str, proc: subprocess.Popen, lost: str) -> None:
-        """``lost``: what stops when ``proc`` ends (e.g. "the line was neither bridged nor recorded")."""
-        self.procs.append((name, proc, lost))
+    def add(self, name: str, proc: subprocess.Popen, lost: str, ended: str = "") -> None:
+        """``lost``: what stops when ``proc`` ends (e.g. "the line was neither bridged nor recorded");
+        ``ended``: what its end means, said instead of how it ended (a watcher whose end is the news)."""
+        self.procs.append((name, proc, lost, ended))
 
     def check(self) -> list[NotExamined]:
         if not self.stopping and not self.failed:
-            for name, proc, lost in self.procs:
+            for name, proc, lost, ended in self.procs:
                 status = proc.poll()
                 if status is not None:
                     how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
-                    self.failed.append(NotExamined(where=self.where, what=f"{name} {how} while the session ran: "
+                    what = ended if ended and status == 0 else f"{name} {how}"
+                    self.failed.append(NotExamined(where=self.where, what=f"{what} while the session ran: "
                                                    f"after that {lost}", packets=0, bytes=0))
                     break
         return list(self.failed)

@@ -27,6 +27,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -108,6 +109,7 @@ class NetTap:
         self._closing: list[str] = []       # said in the report once it stopped
         self._dumpcap: Dumpcap | None = None
         self._mitm: subprocess.Popen | None = None
+        self._linkwatch: subprocess.Popen | None = None      # ends when the recorded interface goes
         self._redirect: Redirect | None = None
         self._hold: HoldRules | None = None
         self._queue: PacketQueue | None = None
@@ -213,6 +215,11 @@ class NetTap:
         self.watch.add("mitmproxy", self._mitm, "the instrument's connections through the rig failed: nothing "
                        "was carried, recorded or examined")
         self.watch.add("dumpcap", self._dumpcap.proc, "the raw recording ended and the traffic in it was not examined")
+        if self._dumpcap.ifindex is not None:   # a sided recording goes on, blind, if its interface goes
+            self._linkwatch = spawn([sys.executable, "-m", "hw.net.linkwatch", iface, str(self._dumpcap.ifindex)],
+                                    netns=self.netns, stdout=subprocess.DEVNULL)
+            self.watch.add("the link watch", self._linkwatch, "nothing of the instrument's traffic was recorded or "
+                           "examined", ended=f"the recorded interface {iface} went away (or is another one now)")
         self.wireguard_conf = [c for c in hello.get("wireguard", []) if c]
         if self._hold is not None:
             self._hold.install()
@@ -327,6 +334,7 @@ class NetTap:
                 self._closing += self._queue_notes()
             if self._hold is not None:
                 self._hold.remove()
+            stop(self._linkwatch)
             if self._dumpcap is not None:
                 self._dumpcap.stop()
                 keylog = self._dumpcap.out.with_name(KEYLOG_FILE)

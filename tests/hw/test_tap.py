@@ -49,3 +49,12 @@ def test_a_process_the_tap_stops_is_no_failure():
     proc.terminate()
     proc.wait()
     assert watch.check() == []
+
+
+def test_a_watcher_whose_end_is_the_news_says_what_it_means():
+    watch = ProcessWatch("net transparent")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    watch.add("the link watch", proc, "nothing was recorded", ended="the recorded interface eth1 went away")
+    proc.wait()
+    assert [n["what"] for n in watch.check()] == [
+        "the recorded interface eth1 went away while the session ran: after that nothing was recorded"]

@@ -145,3 +145,30 @@ def test_a_proxy_on_loopback_says_every_end_but_its_own_is_the_instrument_s():
 
     assert NetTap("regular", "127.0.0.1:8123").instrument_side() == ["0.0.0.0/0", "::/0", "!127.0.0.1:8123"]
     assert NetTap("socks5", "[::1]:1081").instrument_side() == ["0.0.0.0/0", "::/0", "![::1]:1081"]
+
+
+def test_the_instrument_s_link_going_away_is_a_failure_of_the_recording(tmp_path):
+    """The link is recorded on Linux's "any" device filtered to its index (its packets say which side
+    sent them): dumpcap goes on, blind, when the interface goes (an adapter unplugged, a new one of the
+    same name with another index).  The tap says so at once, as it does when dumpcap itself ends."""
+    import time
+
+    from hw.net.tap import NetTap
+    from tests.hw.net.topology import RIG_IN_IP
+
+    with bench(f"sbx-link-{os.getpid() % 100000}") as b:
+        tap = NetTap("regular", f"{RIG_IN_IP}:8080", iface=b.rig_iface, netns=b.rig, ca_dir=tmp_path / "ca")
+        try:
+            tap.start(tmp_path / "rec")
+            index = b.run(b.rig, ["cat", f"/sys/class/net/{b.rig_iface}/ifindex"]).stdout.strip()
+            assert tap.instrument_side()[-1] == f"link:{index}" and tap.failures() == []
+            assert b.run(b.rig, ["ip", "link", "del", b.rig_iface]).returncode == 0
+            deadline = time.monotonic() + 10
+            while not tap.failures() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            (failed,) = tap.failures()
+        finally:
+            tap.stop()
+    assert failed["what"] == (f"the recorded interface {b.rig_iface} went away (or is another one now) while the "
+                              "session ran: after that nothing of the instrument's traffic was recorded or examined")
+    assert tap.failures() == [failed] and leftovers(tmp_path) == []
