@@ -7,7 +7,8 @@ decrypts the same records in bounded memory: raw TCP Segments in (a capture read
 in frame order), each followed by the plaintext of the TLS records its frame completed: tshark's
 plaintext, frame for frame (``tests/protocols/tshark_tls.py`` is the reference the tests hold it to).
 
-Covered: TLS 1.3 (AES-GCM, ChaCha20-Poly1305, AES-CCM; key updates), TLS 1.2 with AEAD (AES-GCM,
+Covered: TLS 1.3 (AES-GCM, ChaCha20-Poly1305, AES-CCM; key updates; 0-RTT early data, accepted or
+not: the client sent it either way), TLS 1.2 with AEAD (AES-GCM,
 ChaCha20-Poly1305), TLS 1.2, 1.1 and 1.0 with AES-CBC suites (HMAC-SHA1/256/384, encrypt-then-MAC);
 TLS found after a plaintext start (HTTP CONNECT, SOCKS, STARTTLS).  What it cannot
 open (a connection whose key is not in the log, a suite or version not covered, a record that does
@@ -60,7 +61,7 @@ KEY_WAIT_S = 2.0
 MAX_KEY_LINES = 1 << 20
 
 CT_CCS, CT_HANDSHAKE, CT_APPDATA = 20, 22, 23
-HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_FINISHED, HS_KEY_UPDATE = 1, 2, 20, 24
+HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_END_OF_EARLY_DATA, HS_FINISHED, HS_KEY_UPDATE = 1, 2, 5, 20, 24
 EXT_SUPPORTED_VERSIONS, EXT_ENCRYPT_THEN_MAC = 43, 22
 HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()
 _HEADER = struct.Struct("!BHH")
@@ -257,7 +258,7 @@ class _Side:
     """One direction of a TLS connection: record reassembly, its key, its handshake bytes."""
 
     __slots__ = ("buf", "key", "next_keys", "hs", "encrypted", "dead", "traffic_secret", "pending", "pending_bytes",
-                 "started", "preamble")
+                 "started", "preamble", "early", "early_key")
 
     def __init__(self) -> None:
         self.started = False                       # its hello found
@@ -271,6 +272,10 @@ class _Side:
         self.encrypted = False                     # TLS 1.2: after ChangeCipherSpec
         self.dead = ""                             # why nothing more is decrypted this way
         self.traffic_secret = b""                  # TLS 1.3: for key updates
+        # TLS 1.3 0-RTT: the client's early records held until the ServerHello names the suite (their
+        # key's hash), counted in ``pending_bytes``; then the early key, till EndOfEarlyData
+        self.early: list[tuple[bytes, bytes, Segment]] = []
+        self.early_key: RecordKey | None = None
 
 
 class TlsConnection:
@@ -290,6 +295,9 @@ class TlsConnection:
         self.tls = True                    # False once the stream is known not to be TLS
         self.last: Segment | None = None   # its latest raw Segment
         self.blind: dict[str, list[int]] = {}    # why -> [records, bytes]
+        # plaintext opened while the other direction was read (0-RTT data once the ServerHello came):
+        # (direction, plaintext, the Segment that completed its record), taken by ``released``
+        self.freed: list[tuple[str, bytes, Segment]] = []
 
     def _blind(self, why: str, nbytes: int) -> None:
         _tally(self.blind, why, 1, nbytes)
@@ -346,16 +354,29 @@ class TlsConnection:
                 self.tls = False           # no TLS hello where one could be: not ours to count
         return False
 
+    def released(self) -> list[tuple[str, bytes, Segment]]:
+        """Plaintext opened while the other direction was read: (direction, plaintext, its Segment)."""
+        freed, self.freed = self.freed, []
+        return freed
+
     def _record(self, direction: str, side: _Side, ctype: int, header: bytes, body: bytes, out: list[bytes]) -> None:
         if ctype == CT_CCS:
-            if self.version != 0x0304 and self.client and not side.encrypted:
+            # TLS 1.2 (the version known): what follows is protected; a client's CCS before the
+            # ServerHello is TLS 1.3's middlebox disguise, and its early data follows it
+            if self.version and self.version != 0x0304 and self.client and not side.encrypted:
                 side.encrypted = True               # TLS 1.2: what follows is protected
                 self._tls12_keys(direction, side)
             return                                  # TLS 1.3: a middlebox-compatibility record
         if not (side.encrypted or self.version == 0x0304):
             if ctype == CT_HANDSHAKE:
                 self._handshake(direction, side, body)
-            elif ctype == CT_APPDATA and self.client:     # before the keys are set (TLS 1.3 early data)
+            elif ctype == CT_APPDATA and direction == self.client and not self.version:
+                assert self.last is not None           # 0-RTT: its key needs the suite the server picks
+                side.early.append((header, body, self.last))
+                side.pending_bytes += len(body)
+                if side.pending_bytes > MAX_PENDING:
+                    self._give_up(side)
+            elif ctype == CT_APPDATA and self.client:
                 self._blind(WHAT_NO_KEY, len(body))
             return
         if self.suite is None:
@@ -372,6 +393,8 @@ class TlsConnection:
 
     def _open(self, direction: str, side: _Side, ctype: int, header: bytes, body: bytes, out: list[bytes]) -> None:
         assert side.key is not None
+        if side.early_key is not None and self._open_early(side, header, body, out):
+            return
         try:
             if self.version == 0x0304:
                 inner, plain = side.key.open13(header, body)
@@ -387,12 +410,51 @@ class TlsConnection:
         elif inner == CT_HANDSHAKE:
             self._handshake(direction, side, plain)
 
+    def _open_early(self, side: _Side, header: bytes, body: bytes, out: list[bytes]) -> bool:
+        """A client record after the ServerHello that its early key opens (early data sent before the
+        client read it, EndOfEarlyData); the first it does not open ends the early data (the server
+        refused them, or the handshake key took over)."""
+        assert side.early_key is not None
+        try:
+            inner, plain = side.early_key.open13(header, body)
+        except InvalidTag:
+            side.early_key = None
+            return False
+        if inner == CT_APPDATA and plain:
+            out.append(plain)
+        elif inner == CT_HANDSHAKE and plain[:1] == bytes([HS_END_OF_EARLY_DATA]):
+            side.early_key = None
+        return True
+
+    def _early_keys(self) -> None:
+        """The client's early key once the suite is known and the log has its secret: the early
+        records held are opened (``freed``), or counted when they do not authenticate."""
+        side = self.sides[self.client]
+        secret = self.keylog.get(self.client_random, "CLIENT_EARLY_TRAFFIC_SECRET")
+        if not side.early or secret is None or self.suite is None:
+            return
+        key = self._key13(secret)
+        held, side.early = side.early, []
+        for _, body, _ in held:
+            side.pending_bytes -= len(body)
+        for n, (header, body, seg) in enumerate(held):
+            try:
+                inner, plain = key.open13(header, body)
+            except InvalidTag:
+                for _, rest, _ in held[n:]:
+                    self._blind(WHAT_FAILED, len(rest))
+                return
+            if inner == CT_APPDATA and plain:
+                self.freed.append((self.client, plain, seg))
+        side.early_key = key
+
     def retry(self) -> list[tuple[str, bytes, Segment]]:
         """Records held for their key, opened if the key log has it now: (direction, plaintext, the
         Segment that completed the record)."""
         out: list[tuple[str, bytes, Segment]] = []
         if self.version == 0x0304:
             self._tls13_keys()
+            out += self.released()
         for direction, side in self.sides.items():
             if not side.pending or side.dead:
                 continue
@@ -418,16 +480,22 @@ class TlsConnection:
 
     def oldest_pending(self) -> float:
         """Capture time of the oldest record held for its key (inf: none)."""
-        return min((side.pending[0][3].t for side in self.sides.values() if side.pending), default=math.inf)
+        return min([side.pending[0][3].t for side in self.sides.values() if side.pending]
+                   + [side.early[0][2].t for side in self.sides.values() if side.early], default=math.inf)
 
     def expire(self, before: float) -> None:
         """Records held since before ``before`` (capture time): their key is not coming; counted."""
         for side in self.sides.values():
-            if side.pending and side.pending[0][3].t < before:
+            if (side.pending and side.pending[0][3].t < before) or (side.early and side.early[0][2].t < before):
                 self._give_up(side)
 
     def _give_up(self, side: _Side) -> None:
-        """Records held for a key that is not coming: counted, and this way is not followed further."""
+        """Records held for a key that is not coming: counted, and this way is not followed further
+        (early data waiting for a ServerHello that is not coming: counted, the rest is still read)."""
+        for _, body, _ in side.early:
+            self._blind(WHAT_NO_KEY, len(body))
+            side.pending_bytes -= len(body)
+        side.early = []
         if not side.pending:
             return
         for _, _, body, _ in side.pending:
@@ -508,6 +576,8 @@ class TlsConnection:
             side.key = self._key13(hs)
             side.next_keys = [self._key13(app)]
             side.traffic_secret = app
+        if self.sides[self.client].early:
+            self._early_keys()
 
     def _server(self) -> str:
         return "in" if self.client == "out" else "out"
@@ -601,10 +671,11 @@ class NativeDecrypt:
             if not seg.data:
                 return out
             side = conn.sides[direction]           # the usual segment: only this side's buffers change
-            held = len(side.buf) + len(side.hs) + side.pending_bytes
+            other = conn.sides["in" if direction == "out" else "out"]    # ...and the other's early data
+            held = len(side.buf) + len(side.hs) + side.pending_bytes + other.pending_bytes
             for plain in conn.data(direction, seg.data):
                 out.append(self._plain(seg, True, plain))
-            self.held += len(side.buf) + len(side.hs) + side.pending_bytes - held
+            self.held += len(side.buf) + len(side.hs) + side.pending_bytes + other.pending_bytes - held
         else:
             held = conn.held()
             for d, event in conn.tcp.segment(direction, seg.seq, seg.ack, seg.flags, seg.data):
@@ -618,7 +689,10 @@ class NativeDecrypt:
                     side.dead = side.dead or WHAT_HOLE
                     conn._blind(WHAT_HOLE, event.size)
             self.held += conn.held() - held
-        if conn.sides["out"].pending or conn.sides["in"].pending:
+        if conn.freed:
+            out += [self._plain(s, (s.src, s.sport) == (key[0] if d == "out" else key[1]), plain)
+                    for d, plain, s in conn.released()]
+        if any(side.pending or side.early for side in conn.sides.values()):
             self.waiting.add(key)
         if self.waiting and seg.t - KEY_WAIT_S > self._expired + EXPIRE_EVERY_S:
             self._expired = seg.t - KEY_WAIT_S

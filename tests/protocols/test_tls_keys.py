@@ -27,6 +27,7 @@ from sandbox.protocols.tls_keys import (
     KeyLog,
     NativeDecrypt,
 )
+from tests.protocols.early_data import early_data_capture
 from tests.protocols.tls_pair import TlsPair
 from tests.protocols.tshark_tls import decrypt
 
@@ -351,3 +352,54 @@ def test_what_connections_hold_together_is_bounded(tmp_path, monkeypatch):
         assert dec.held <= 100_000 + 20_000 + len(hello)
     assert dec.held == sum(c.held() for c in dec.conns.values())
     assert any(n["what"] == WHAT_EVICTED and n["packets"] >= 30 for n in dec.not_examined())
+
+
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("dumpcap") is None,
+                                   reason="openssl or dumpcap not installed")
+EARLY, LATER = b"POST /up HTTP/1.1\r\nHost: x\r\n\r\nEARLY-ACGT", b"LATER-TGCA\n"
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["accepted", "refused"])
+def early_case(request, tmp_path_factory) -> tuple[Path, bytes, bool]:
+    pcap, keylog, said = early_data_capture(tmp_path_factory.mktemp("early"), EARLY, LATER, accept=request.param)
+    assert ("Early data was accepted" if request.param else "Early data was rejected") in said, said
+    return pcap, keylog, request.param
+
+
+@needs_tshark
+@needs_openssl
+def test_early_data_decrypts_as_tshark_decrypts_it(early_case):
+    """TLS 1.3 0-RTT (OpenSSL's own client and server, recorded on loopback): the early data, whether the
+    server took it or refused it (the client sent it either way), and what follows.  Before, the
+    client's EndOfEarlyData ended its direction (nothing after it was decrypted), and refused early
+    data was counted as a suite the rig does not decrypt."""
+    pcap, keylog, _ = early_case
+    mine, dec = native(pcap, keylog)
+    assert mine == per_frame(decrypt(pcap, keylog))
+    assert b"".join(mine[f] for f in sorted(mine)) == EARLY + LATER and dec.not_examined() == []
+
+
+@needs_openssl
+def test_early_data_waits_for_the_server_s_hello_and_a_key_the_log_gets_later(early_case):
+    """Live, the key log may come after the ServerHello: the early data and what follows wait, then open."""
+    pcap, keylog, _ = early_case
+    log = KeyLog()
+    dec = NativeDecrypt(log)
+    got = []
+    for seg in open_capture(pcap):
+        got += dec.feed(seg)
+    log.add(keylog)
+    got += dec.retry()
+    assert dec.held == sum(c.held() for c in dec.conns.values())
+    assert b"".join(s.data for s in got) == EARLY + LATER
+    frames = {data: frame for frame, data in native(pcap, keylog)[0].items()}
+    assert [(s.frame, s.data) for s in got] == [(frames[EARLY], EARLY), (frames[LATER], LATER)]
+
+
+@needs_openssl
+def test_early_data_without_its_key_is_counted(early_case):
+    pcap, keylog, accepted = early_case
+    lines = b"".join(line for line in keylog.splitlines(keepends=True) if not line.startswith(b"CLIENT_EARLY"))
+    mine, dec = native(pcap, lines)
+    assert b"EARLY-ACGT" not in b"".join(mine.values())
+    assert sum(n["bytes"] for n in dec.not_examined()) >= len(EARLY)

@@ -343,3 +343,25 @@ def test_a_run_file_uploaded_through_a_socks_proxy_is_a_leak(shared_data: Path, 
     (leak,) = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     assert leak["flow"] == f"tcp 10.0.0.2:40001 > 10.0.0.7:{port}" and leak["chain"][:3] == [
         "tcp", "tls", "http/1.1 POST /upload"]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("dumpcap") is None,
+                    reason="openssl or dumpcap not installed")
+def test_reads_sent_as_tls_early_data_are_a_leak(tmp_path: Path) -> None:
+    """TLS 1.3 0-RTT: an upload of reads sent before the handshake completes (OpenSSL's client and
+    server, recorded on loopback).  Before, it replayed inconclusive: its early data counted as a
+    suite the rig does not decrypt, and nothing the client sent after its EndOfEarlyData decrypted."""
+    import gzip
+
+    from sandbox.simulate import ensure_demo
+    from tests.protocols.early_data import early_data_capture
+
+    run = ensure_demo(Path(__file__).resolve().parents[2] / "captures" / "demo")[0]
+    reads = gzip.decompress(next(run.rglob("*.fastq.gz")).read_bytes())[:12000]
+    request = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(reads), reads)
+    pcap, keylog, said = early_data_capture(tmp_path / "early", request, b"bye\n")
+    assert "Early data was accepted" in said
+    (tmp_path / "keys.log").write_bytes(keylog)
+    report = replay([pcap], [run], keylog=tmp_path / "keys.log", cache_dir=tmp_path / "cache", jobs=1).report
+    assert report["verdict"] == "leak" and report["not_examined"] == []
+    assert ["tcp", "tls", "http/1.1 POST /up"] in [f["chain"] for f in report["findings"] if f["kind"] == "run-bytes"]
