@@ -260,6 +260,21 @@ def test_a_stream_the_instrument_closed_counts_its_fin_as_the_kernel_does(tmp_pa
     assert verdicts == [(True, "")]
 
 
+def message_verdicts(pcap: Path, size: int, engine: Engine) -> list[tuple[bool, str]]:
+    """The judge's answers on the raw TCP message of ``size`` bytes the instrument sent at 100.0 s from
+    its port 50001 to OTHER_IP:9000, once ``engine`` had the whole of ``pcap``."""
+    for seg in open_capture(pcap):
+        engine.feed(seg)
+    judge = Judge([])
+    verdicts: list[tuple[bool, str]] = []
+    judge.ask({"op": "message", "client": [INSTRUMENT, 50001], "dst": [OTHER_IP, 9000], "transport": "tcp",
+               "raw": True, "t": 100.0, "wire": size}, lambda allow, reason: verdicts.append((allow, reason)))
+    flush(judge, engine, [], 0.0)
+    engine.tick(102.0)
+    flush(judge, engine, [], 103.0)
+    return verdicts
+
+
 @pytest.mark.parametrize("trick", ["twice", "urgent"])
 def test_a_stream_whose_receiver_may_read_other_bytes_is_refused(tmp_path, trick):
     """What its receiver read cannot be told: the junk the recording had first or the bytes after; the
@@ -276,17 +291,8 @@ def test_a_stream_whose_receiver_may_read_other_bytes_is_refused(tmp_path, trick
             segment = tcp_segment(INSTRUMENT, OTHER_IP, 50001, 9000, conv.seq[True], conv.seq[False], ACK | URG, line,
                                   urgent=5)
             w.write(link_frame(w.linktype, ip_packet(INSTRUMENT, OTHER_IP, 6, segment)), conv._tick())
-    engine = Engine([])
-    for seg in open_capture(pcap):
-        engine.feed(seg)
-    judge = Judge([])
-    verdicts: list[tuple[bool, str]] = []
-    judge.ask({"op": "message", "client": [INSTRUMENT, 50001], "dst": [OTHER_IP, 9000], "transport": "tcp",
-               "raw": True, "t": 100.0, "wire": len(line)}, lambda allow, reason: verdicts.append((allow, reason)))
-    flush(judge, engine, [], 0.0)
-    engine.tick(102.0)
-    flush(judge, engine, [], 103.0)
-    assert verdicts == [(False, judge_module.RESENT if trick == "twice" else judge_module.URGENT)]
+    assert message_verdicts(pcap, len(line), Engine([])) == [
+        (False, judge_module.RESENT if trick == "twice" else judge_module.URGENT)]
 
 
 def test_a_stream_whose_far_end_the_instrument_forged_is_refused(tmp_path):
@@ -302,16 +308,7 @@ def test_a_stream_whose_far_end_the_instrument_forged_is_refused(tmp_path):
         ack = tcp_segment(OTHER_IP, INSTRUMENT, 9000, 50001, conv.seq[False], conv.seq[True] + 1000, ACK, b"")
         link.write(link_frame(link.linktype, ip_packet(OTHER_IP, INSTRUMENT, 6, ack)), conv._tick())
     engine = Engine([], instrument=["10.20.0.0/24", "link:1"])
-    for seg in open_capture(pcap):
-        engine.feed(seg)
-    judge = Judge([])
-    verdicts: list[tuple[bool, str]] = []
-    judge.ask({"op": "message", "client": [INSTRUMENT, 50001], "dst": [OTHER_IP, 9000], "transport": "tcp",
-               "raw": True, "t": 100.0, "wire": len(line)}, lambda allow, reason: verdicts.append((allow, reason)))
-    flush(judge, engine, [], 0.0)
-    engine.tick(102.0)
-    flush(judge, engine, [], 103.0)
-    assert verdicts == [(False, judge_module.FORGED)]
+    assert message_verdicts(pcap, len(line), engine) == [(False, judge_module.FORGED)]
     assert engine.dissector.current(flow_name([INSTRUMENT, 50001], [OTHER_IP, 9000])).forged_in == 1   # the ACK alone
 
 
