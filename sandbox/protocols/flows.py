@@ -324,6 +324,10 @@ class Dissector:
         instrument, whatever address it claims)."""
         return bool(self.links) and seg.meta is not None and seg.meta.get("arrived") in self.links
 
+    def _left(self, seg: Segment) -> bool:
+        """Whether the recording says the rig sent ``seg`` towards the instrument (from the far end)."""
+        return bool(self.links) and seg.meta is not None and seg.meta.get("left") in self.links
+
     def _is_instrument(self, ip: str) -> bool:
         hit = self._local_cache.get(ip)
         if hit is None:
@@ -363,7 +367,8 @@ class Dissector:
     def _orient(self, seg: Segment, src_is_client: bool) -> tuple[Endpoint, Endpoint, str]:
         """(out endpoint, in endpoint, opener direction) of a new IP flow."""
         src, dst = (seg.src, seg.sport), (seg.dst, seg.dport)
-        src_is_out = src_is_client or self._arrived(seg)    # what came from the instrument's side is its own
+        # what came from the instrument's side is its own, what the rig sent it is the far end's
+        src_is_out = False if self._left(seg) else src_is_client or self._arrived(seg)
         if self.instrument:
             s_in, d_in = self._instrument_end(seg.src, seg.sport), self._instrument_end(seg.dst, seg.dport)
             if s_in != d_in:   # the instrument list overrides who opened

@@ -308,6 +308,20 @@ def test_a_flow_both_ends_opened_reports_the_far_end_s_bytes_unless_the_addresse
         assert d.not_examined() == [] and [p.direction for p in items] == ["out"], side
 
 
+def test_the_side_a_packet_was_seen_on_says_which_end_is_the_instrument_where_addresses_do_not():
+    """A connection the far end opens (remote support): its SYN left the rig towards the instrument,
+    so the instrument is the end it went to, and what it sends back is examined as its own."""
+    def seg(src, dst, data, seq, flags, side):
+        return Segment(1.0, "net", "tcp", *src, *dst, data, seq, 0, flags, meta={side: 3})
+
+    segs = [seg(SERVER, CLIENT, b"", 0, SYN, "left"), seg(CLIENT, SERVER, b"", 100, SYN | ACK, "arrived"),
+            seg(SERVER, CLIENT, b"get the run", 1, ACK | PSH, "left"),
+            seg(CLIENT, SERVER, b"HELLO here", 101, ACK | PSH, "arrived")]
+    for instrument, outward in (([], b"get the run"), (["link:3"], b"HELLO here")):
+        d, items = _run(segs, instrument=instrument)
+        assert [p.data for p in items if p.direction == "out"] == [outward], instrument
+
+
 def test_urgent_bytes_are_taken_out_in_a_lane_of_their_own_and_reported():
     """Each urgent pointer names the byte before it (RFC 6093): the stream a receiver reads lacks it."""
     t = [0.0]
