@@ -196,6 +196,7 @@ class Dissector:
         side = instrument_side(instrument or [])
         self.instrument, self.not_instrument = side.networks, side.never
         self.not_instrument_ends, self.links = side.never_ends, side.links
+        self.links_seen: set[int] = set()    # the links named that packets of the recording were seen on
         self.stream_parsers = list(registry.STREAM_PARSERS if stream_parsers is None else stream_parsers)
         self.datagram_parsers = list(registry.DATAGRAM_PARSERS if datagram_parsers is None
                                      else datagram_parsers)
@@ -252,6 +253,10 @@ class Dissector:
         return out
 
     def _route(self, seg: Segment, out: Items) -> None:
+        if self.links and seg.meta is not None:
+            where = seg.meta.get("arrived", seg.meta.get("left"))
+            if where in self.links:
+                self.links_seen.add(where)
         transport = seg.transport
         if transport == "tcp":
             self._tcp(seg, out)
@@ -303,6 +308,13 @@ class Dissector:
         bytes sent again with other content, urgent bytes, the far end's bytes of a flow both ends
         opened, packets forged in the far end's name; a row per flow (bounded: the rest in one row each)."""
         return self.blind.rows()
+
+    def notes(self) -> list[str]:
+        """What the report says of the links named (``link:IFINDEX``) that no packet was seen on: on
+        those, packets forged in another's name were not told apart."""
+        return [f"--instrument link:{n}: no packet of the recording was seen on interface {n} (a Linux cooked "
+                "v2 recording says where it saw each packet): packets forged in another's name were not told "
+                "apart there" for n in sorted(self.links - self.links_seen)]
 
     def close(self) -> Items:
         out: Items = []

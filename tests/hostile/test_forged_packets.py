@@ -150,3 +150,14 @@ def test_honest_traffic_on_the_link_is_judged_as_without_it(demo_run, tmp_path):
     essence = [(f["kind"], f["severity"], f["destination"], f["flow"]) for f in with_link["findings"]]
     assert essence == [(f["kind"], f["severity"], f["destination"], f["flow"]) for f in without["findings"]]
     assert with_link["verdict"] == "leak" and not with_link["not_examined"]
+
+
+def test_a_link_no_packet_was_seen_on_is_said(demo_run, tmp_path):
+    """A recording that is not the rig's cooked one (or another interface's): the link named protects
+    nothing there, and the report says so."""
+    path = forged_answer_capture(tmp_path / "forged.pcapng", forged=True)
+    notes = judged(path, demo_run, tmp_path, [*SIDE[:-1], "link:9"])["notes"]
+    assert [n for n in notes if "link:" in n] == [
+        "--instrument link:9: no packet of the recording was seen on interface 9 (a Linux cooked v2 recording "
+        "says where it saw each packet): packets forged in another's name were not told apart there"]
+    assert not [n for n in judged(path, demo_run, tmp_path, SIDE)["notes"] if "link:" in n]
