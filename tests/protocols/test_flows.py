@@ -320,6 +320,11 @@ def test_the_side_a_packet_was_seen_on_says_which_end_is_the_instrument_where_ad
     for instrument, outward in (([], b"get the run"), (["link:3"], b"HELLO here")):
         d, items = _run(segs, instrument=instrument)
         assert [p.data for p in items if p.direction == "out"] == [outward], instrument
+    # both ends sent a SYN (a simultaneous open): where the link says who sent each, nothing is contested
+    both = [segs[0], seg(CLIENT, SERVER, b"", 100, SYN, "arrived"), *segs[1:]]
+    assert [row["what"] for row in _run(both)[0].not_examined()] == [flows.CONTESTED]
+    d, items = _run(both, instrument=["link:3"])
+    assert d.not_examined() == [] and [p.data for p in items if p.direction == "out"] == [b"HELLO here"]
 
 
 def test_urgent_bytes_are_taken_out_in_a_lane_of_their_own_and_reported():
