@@ -30,7 +30,7 @@ def watch(iface: str, index: int, poll_s: float = POLL_S) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or not argv[1].isdigit():
+    if len(argv) != 2 or not (argv[1].isascii() and argv[1].isdigit()):
         print("usage: python -m hw.net.linkwatch IFACE IFINDEX", file=sys.stderr)
         return 2
     print(watch(argv[0], int(argv[1])), flush=True)

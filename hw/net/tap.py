@@ -62,7 +62,7 @@ def parse_listen(listen: str | None, mode: str) -> tuple[str, int]:
     if not sep:
         host, p = listen, str(port)
     host = host.strip("[]") or default_host
-    if not p.isdigit() or int(p) > 65535:
+    if not (p.isascii() and p.isdigit()) or int(p) > 65535:      # "²" is a digit to isdigit(), not to int()
         raise TapError(f"--listen {listen}: the port must be a number up to 65535")
     return host, int(p)
 
@@ -422,7 +422,7 @@ def parse_ring(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None
     size, _, files = text.partition(":")
-    if not size.isdigit() or int(size) < 1 or (files and not files.isdigit()):
+    if not (size + files).isascii() or not size.isdigit() or int(size) < 1 or (files and not files.isdigit()):
         raise TapError(f"--ring {text}: give MB per file, optionally :FILES to keep (e.g. 500:48)")
     return int(size), int(files or 0)
 

@@ -334,16 +334,18 @@ class _Side:
             framing = "close"
         elif cl:
             values = {v.strip() for v in cl.split(",")}
-            if len(values) != 1 or not next(iter(values)).isdigit():
+            length = next(iter(values))
+            # ASCII digits only: str.isdigit() takes "²", which int() refuses
+            if len(values) != 1 or not (length.isascii() and length.isdigit()):
                 raise CodingError(f"bad Content-Length {cl[:40]!r}")
             framing = "length"
         else:
             framing = default
-        if framing == "none" or (framing == "length" and int(cl.split(",")[0]) == 0):
+        if framing == "none" or (framing == "length" and int(length) == 0):
             return
         msg = _Message(label, dict(meta), self.t, self.t, self.wire, framing=framing)
         if framing == "length":
-            msg.remaining = int(cl.split(",")[0])
+            msg.remaining = int(length)
         elif framing == "chunked":
             msg.chunked = ChunkedDecoder()
         ctype = headers.get("content-type", "")

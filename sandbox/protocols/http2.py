@@ -366,7 +366,8 @@ class Http2Parser:
                 self.out.append(self.ctx.payload(head, (stream.label, "url"), direction, self.t, self.t,
                                                  None, {**stream.meta, "head": True}))
         if ":status" in h:
-            stream.meta["status"] = int(h[":status"]) if h[":status"].isdigit() else h[":status"]
+            status = h[":status"]
+            stream.meta["status"] = int(status) if status.isascii() and status.isdigit() else status
             if h[":status"].startswith("1"):
                 return
         if stream.grpc or h.get("content-type", "").startswith("application/grpc"):

@@ -65,6 +65,15 @@ def test_request_head_is_a_payload_with_url_and_meta() -> None:
     assert ctx.info.meta == {"host": "lab.example", "user-agent": "seqr/1", "names": ["lab.example"]}
 
 
+@pytest.mark.parametrize("length", [b"\xb24", b"\xd9\xa34", b"1_0"])     # "²4", Arabic-Indic "٣4", "1_0"
+def test_a_content_length_of_other_digits_is_refused_not_a_crash(length: bytes) -> None:
+    """str.isdigit() takes "²" and int() then refused it: a parser exception (found by the mutation
+    test).  Only ASCII digits frame a body; the bytes are still read."""
+    data = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n" + FASTQ[:4000]
+    items = run(Http1Parser, [("out", data)])
+    assert FASTQ[:4000] in b"".join(p.data for p in items if isinstance(p, Payload))
+
+
 def test_pipelined_keepalive_bodies_map_to_their_requests() -> None:
     out = req("POST", "/a", b"first") + req("HEAD", "/h") + req("GET", "/b") + req("PUT", "/c", b"third")
     inb = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"

@@ -383,3 +383,14 @@ def test_e2e_h2_prior_knowledge(tmp_path: Path) -> None:
     assert sorted(p.data for p in answers) == sorted(b"got %d" % len(v) for v in uploads.values())
     assert all(p.chain[-1] == "content-encoding:gzip" for p in answers)
     assert ctxs[0].info.app == "http/2" and not ctxs[0].info.errors
+
+
+def test_a_status_of_other_digits_is_kept_as_text_not_a_crash() -> None:
+    """str.isdigit() takes "²", which int() refuses: the parser raised on such a status."""
+    pair = Pair()
+    request(pair, 1, "/status")
+    pair.server.send_headers(1, [(b":status", b"\xb200")])
+    pair.server.send_data(1, b"idle", end_stream=True)
+    pair.flush()
+    (answer,) = bodies(run(Http2Parser, pair.wire, make_ctx()), "in")
+    assert answer.data == b"idle" and answer.meta["status"] == "\xb200"

@@ -172,3 +172,23 @@ def test_the_instrument_s_link_going_away_is_a_failure_of_the_recording(tmp_path
     assert failed["what"] == (f"the recorded interface {b.rig_iface} went away (or is another one now) while the "
                               "session ran: after that nothing of the instrument's traffic was recorded or examined")
     assert tap.failures() == [failed] and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:²", "127.0.0.1:٨٠", "127.0.0.1:70000", "127.0.0.1:http"])
+def test_a_listen_port_that_is_no_number_is_a_one_line_error(listen):
+    """Digits int() refuses ("²" is one to str.isdigit()) included: a TapError, never a traceback."""
+    from hw.net.tap import parse_listen
+    from hw.tap import TapError
+
+    with pytest.raises(TapError, match="the port must be a number up to 65535"):
+        parse_listen(listen, "regular")
+
+
+@pytest.mark.parametrize("ring", ["²", "5:²", "0", "5:x", "٥"])
+def test_a_ring_that_is_no_size_is_a_one_line_error(ring):
+    from hw.net.tap import parse_ring
+    from hw.tap import TapError
+
+    with pytest.raises(TapError, match="give MB per file"):
+        parse_ring(ring)
+    assert parse_ring("500:48") == (500, 48) and parse_ring("5") == (5, 0)
