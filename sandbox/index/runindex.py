@@ -18,7 +18,7 @@ from sandbox.safetext import MAX_SHOWN, safe_text
 
 from . import _kernels, kmers, winnow
 
-FORMAT_VERSION = 5  # bump when the arrays or hashing change: old caches are rebuilt
+FORMAT_VERSION = 6  # bump when the arrays, the hashing or what is read changes: old caches are rebuilt
 STREAMS = ("raw", "decoded")
 ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid")
 CONFIDENCE = 0.999  # detection-floor probability stated for a sampled index

@@ -17,6 +17,12 @@ from .base import RunFile, RunMeta, lane_of, lane_samples
 # Bytes of the cycles x clusters matrix held at once (a NovaSeq tile is ~4M clusters x 318 cycles
 # = 1.3 GB; 128 MB keeps a reader well under a laptop's memory while needing few passes).
 MAX_MATRIX = 128 << 20
+# The read structure a hostile RunInfo.xml may not use to hide reads (``segments``): the index's k-mer
+# length (``sandbox.index.kmers.K``: a shorter read gives it nothing), the longest a real index read is
+# (i7/i5: 6-24 cycles), and the share of cycles an honest structure leaves in reads (over 90%).
+K = 31
+MAX_INDEX_READ = 25
+MIN_TEMPLATE_SHARE = 0.8
 
 _CYCLE_DIR = re.compile(r"^C(\d+)\.\d+$")
 
@@ -55,13 +61,23 @@ def cycle_files(path: Path, names: tuple[str, ...]) -> dict[int, Path]:
 
 
 def segments(read_cycles: list[tuple[int, int, bool]], ncycles: int) -> list[tuple[int, int]]:
-    """[start, stop) cycle ranges of the template (non-index) reads; all cycles without a RunInfo."""
+    """[start, stop) cycle ranges of the template (non-index) reads; all cycles without a RunInfo.
+
+    RunInfo.xml is the instrument's word, and the instrument is the attacker: it could call its reads
+    index reads, cut them into reads too short for a k-mer, or declare fewer cycles than it wrote, so
+    that the index holds nothing of them.  So only reads a real index read could be (shorter than
+    ``MAX_INDEX_READ``) are left out, cycles past the declared ones are a read of their own, and a
+    structure that leaves under ``MIN_TEMPLATE_SHARE`` of the cycles in reads long enough for a k-mer
+    is not believed: every cycle is then one read."""
     out, pos = [], 0
     for _, n, index in read_cycles:
-        if not index and pos < ncycles:
+        if pos < ncycles and n > 0 and not (index and n < MAX_INDEX_READ):
             out.append((pos, min(pos + n, ncycles)))
-        pos += n
-    return out or [(0, ncycles)]
+        pos += max(n, 0)
+    if pos < ncycles:
+        out.append((pos, ncycles))
+    usable = sum(stop - start for start, stop in out if stop - start >= K)
+    return out if out and usable >= MIN_TEMPLATE_SHARE * ncycles else [(0, ncycles)]
 
 
 def tile_reads(

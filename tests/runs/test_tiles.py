@@ -8,9 +8,22 @@ from sandbox.runs import tiles
 
 
 def test_segments_skip_index_reads():
-    assert tiles.segments([(1, 4, False), (2, 2, True), (3, 4, False)], 10) == [(0, 4), (6, 10)]
+    assert tiles.segments([(1, 151, False), (2, 8, True), (3, 8, True), (4, 151, False)], 318) == [
+        (0, 151), (167, 318)]
     assert tiles.segments([], 7) == [(0, 7)]
-    assert tiles.segments([(1, 4, True)], 4) == [(0, 4)]  # index-only structure: keep everything
+    assert tiles.segments([(1, 10, True)], 10) == [(0, 10)]  # index-only structure: keep everything
+    assert tiles.segments([(1, 151, False)], 151) == [(0, 151)]
+
+
+def test_a_read_structure_that_would_hide_the_reads_is_not_believed():
+    """RunInfo.xml is the instrument's: it cannot make the index skip the cycles of its reads."""
+    whole = [(0, 159)]
+    assert tiles.segments([(1, 151, True), (2, 8, False)], 159) == [(0, 151), (151, 159)]  # a "151-cycle index"
+    assert tiles.segments([(1, 150, True), (2, 1, False), (3, 8, True)], 159) == [(0, 150), (150, 151)]
+    assert tiles.segments([(n, 1, False) for n in range(159)], 159) == whole                # reads of a cycle each
+    assert tiles.segments([(1, 24, True), (2, 30, False)] * 3, 162) == [(0, 162)]            # cut below a k-mer
+    assert tiles.segments([(1, 20, False)], 159) == [(0, 20), (20, 159)]                    # cycles not declared
+    assert tiles.segments([(1, 0, False), (2, -5, False), (3, 159, False)], 159) == [(0, 159)]
 
 
 def test_tile_reads_in_blocks_with_missing_cycle(monkeypatch):
