@@ -295,12 +295,12 @@ def _session_arguments(p: argparse.ArgumentParser, default_jobs: str) -> None:
                    help='bench allow-list in a TOML file: allow = ["lims.lab.example", "10.0.0.0/24"]')
     p.add_argument("--instrument", nargs="+", action="extend", default=[], metavar="CIDR", type=_instrument_entry,
                    help="addresses of the instrument side; !CIDR or !ADDR:PORT for addresses or endpoints that "
-                        "never are (given alone: every other address is); link:IFINDEX for the interface of a Linux cooked v2 recording that faces the "
-                        "instrument (what arrived there is the instrument's, whatever address it claims: a packet "
-                        "forged in another's name is not believed) (default: in a live session, the networks on "
-                        "--iface but the rig's own addresses, and the link it records; on loopback every endpoint "
-                        "but the proxy's; else whoever opens each connection, a guess a forged SYN or datagram can "
-                        "steer)")
+                        "never are (given alone: every other address is); link:IFINDEX for the interface of a "
+                        "Linux cooked v2 recording that faces the instrument (what arrived there is the "
+                        "instrument's, whatever address it claims: a packet forged in another's name is not "
+                        "believed) (default: in a live session, the networks on --iface but the rig's own "
+                        "addresses, and the link it records; on loopback every endpoint but the proxy's; else "
+                        "whoever opens each connection, a guess a forged SYN or datagram can steer)")
     p.add_argument("--cache-dir", type=Path,
                    help="cache run indexes here instead of the rig's cache (not inside a run folder)")
     p.add_argument("--jobs", type=int, choices=(1, 2), default=None,

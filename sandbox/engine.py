@@ -130,6 +130,12 @@ class Engine:
         return self.analyzer.notes
 
     @property
+    def link_notes(self) -> list[str]:
+        """The links named (``--instrument link:N``) no packet was seen on: a note on the whole recording,
+        so not among ``notes``, which an archive replay gathers from groups that each see part of it."""
+        return self.dissector.notes()
+
+    @property
     def not_examined(self) -> list[NotExamined]:
         """Outbound data nobody could look into: a decoding limit reached, holes in a TCP stream, then
         the content of opaque uploads (last: an archive replay adds those of its merged groups there)."""

@@ -464,7 +464,7 @@ class Session:
             errors.extend({"where": f"{ix.path}/{e}" if not e.startswith("/") else e, "error": "run file"}
                           for e in ix.errors)
         notes = ([n for ix in self.indexes for n in ix.notes] + self.notes + list(engine.notes)   # cache doubts first
-                 + engine.dissector.notes())
+                 + engine.link_notes)
         health = [s.health() for s in sources]
         shown = engine.shown_flows()
         profile_blind = self.profile.unexamined(flow_names(shown), [h.channel for h in health])
