@@ -258,7 +258,7 @@ class _Side:
     """One direction of a TLS connection: record reassembly, its key, its handshake bytes."""
 
     __slots__ = ("buf", "key", "next_keys", "hs", "encrypted", "dead", "traffic_secret", "pending", "pending_bytes",
-                 "started", "preamble", "early", "early_key")
+                 "started", "preamble", "early", "early_key", "early_made")
 
     def __init__(self) -> None:
         self.started = False                       # its hello found
@@ -273,9 +273,11 @@ class _Side:
         self.dead = ""                             # why nothing more is decrypted this way
         self.traffic_secret = b""                  # TLS 1.3: for key updates
         # TLS 1.3 0-RTT: the client's early records held until the ServerHello names the suite (their
-        # key's hash), counted in ``pending_bytes``; then the early key, till EndOfEarlyData
+        # key's hash), counted in ``pending_bytes``; then the early key, till EndOfEarlyData (made
+        # once: early data may also follow the ServerHello on the wire, the client not having read it)
         self.early: list[tuple[bytes, bytes, Segment]] = []
         self.early_key: RecordKey | None = None
+        self.early_made = False
 
 
 class TlsConnection:
@@ -428,11 +430,13 @@ class TlsConnection:
 
     def _early_keys(self) -> None:
         """The client's early key once the suite is known and the log has its secret: the early
-        records held are opened (``freed``), or counted when they do not authenticate."""
+        records held are opened (``freed``), or counted when they do not authenticate; those that
+        follow the ServerHello are tried with it first (``_open_early``)."""
         side = self.sides[self.client]
         secret = self.keylog.get(self.client_random, "CLIENT_EARLY_TRAFFIC_SECRET")
-        if not side.early or secret is None or self.suite is None:
+        if side.early_made or secret is None or self.suite is None:
             return
+        side.early_made = True
         key = self._key13(secret)
         held, side.early = side.early, []
         for _, body, _ in held:
@@ -576,8 +580,7 @@ class TlsConnection:
             side.key = self._key13(hs)
             side.next_keys = [self._key13(app)]
             side.traffic_secret = app
-        if self.sides[self.client].early:
-            self._early_keys()
+        self._early_keys()
 
     def _server(self) -> str:
         return "in" if self.client == "out" else "out"
