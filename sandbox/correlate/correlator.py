@@ -31,8 +31,8 @@ from .identifiers import IdentifierMatcher
 from .intervals import IntervalSet
 from .opaque import SPREAD, OpaqueBook
 from .redact import Redactor, preview
+from .sequence import Recoding, ViewKmers, recoded_kmers, view_kmers
 from .sequence import match as match_sequence
-from .sequence import view_kmers
 
 MAX_EVIDENCE = 20  # evidence rows kept per finding and kind: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
@@ -254,9 +254,14 @@ class Correlator:
             vk = view_kmers(piece)
             if vk is not None:
                 self._match_sequence(payload, view, token, vk, start)
+            for recoding, recoded, which in recoded_kmers(piece, vk, self.indexes):
+                self._match_sequence(payload, view, token, recoded, start, recoding, which)
 
-    def _match_sequence(self, payload: Payload, view: View, token: int, vk, base: int) -> None:
+    def _match_sequence(self, payload: Payload, view: View, token: int, vk: ViewKmers, base: int,
+                        recoding: Recoding | None = None, which: Sequence[int] | None = None) -> None:
         for i, ix in enumerate(self.indexes):
+            if which is not None and i not in which:
+                continue
             hit = match_sequence(ix, vk)
             if hit is None:
                 continue
@@ -278,9 +283,12 @@ class Correlator:
             acc.seq_windows += hit.windows
             acc.seq_index = i
             at = base + vk.runs.view_offset(hit.first)
-            acc.add_evidence({"kind": "sequence", "chain": list(view.chain), "view_range": [at, at + hit.bases],
-                              "kmers": int(len(hit.rows)), "bases": hit.bases,
-                              "preview": preview(view.data[at:at + hit.bases])})
+            end = at + hit.bases if recoding is None else base + vk.runs.view_offset(hit.first + hit.bases)
+            row = {"kind": "sequence", "chain": list(view.chain), "view_range": [at, end],
+                   "kmers": int(len(hit.rows)), "bases": hit.bases, "preview": preview(view.data[at:end])}
+            if recoding is not None:
+                row["recoded"] = str(recoding)
+            acc.add_evidence(row)
 
     def _scan_identifiers(self, payload: Payload, view: View, token: int) -> None:
         for ix, matcher in zip(self.indexes, self._matchers, strict=True):

@@ -7,6 +7,9 @@ apart make sure a read anywhere in a long run lies mostly inside one window.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,13 +17,16 @@ import numpy as np
 from sandbox.index import _kernels
 from sandbox.index.kmers import (
     ADAPTER_KMERS,
+    SYMBOL_MODES,
     DnaRuns,
     K,
     _low_entropy_table,
     canonical,
     dna_runs,
     kmer_hash,
+    patterns,
     sorted_unique,
+    symbol_runs,
 )
 from sandbox.index.kmerset import max_hash
 from sandbox.index.runindex import SCALED_MIN_KMERS, RunIndex
@@ -31,6 +37,9 @@ MIN_SHARE = 0.3  # of the window's informative k-mers: unrelated sequence sharin
 # Every this many k-mers one is looked up first: any 8 consecutive ones hold a probe, so a read's
 # exact 38-base stretch (8 k-mers; MIN_KMERS needs 50 bases) always gets every k-mer looked up.
 PROBE_STRIDE = 8
+# Every this many k-mers one is asked in its reading-blind form (``recoded_kmers``): a 50-base stretch
+# (MIN_KMERS k-mers) of a read written otherwise always holds one.
+FORM_STRIDE = 20
 
 
 @dataclass
@@ -54,10 +63,75 @@ def view_kmers(data: bytes) -> ViewKmers | None:
     runs = dna_runs(data, K)
     if not len(runs):
         return None
+    return _kmers_of(runs)
+
+
+def _kmers_of(runs: DnaRuns) -> ViewKmers | None:
     kmers, _ = canonical(runs.joined, K, starts=False)
     if not len(kmers):
         return None
     return ViewKmers(kmers, runs)
+
+
+# The 24 ways four symbols can stand for A, C, G, T: the symbols of a run, in their sorted order, read
+# as each of these (complement and reverse are among them: a k-mer of a reversed read is the reverse
+# complement of the complemented read's, and canonical k-mers are strand-blind).
+READINGS = tuple("".join(p) for p in itertools.permutations("ACGT"))
+_TABLES = {r: np.frombuffer(bytes.maketrans(b"ACGT", r.encode()), dtype=np.uint8) for r in READINGS}
+
+
+@dataclass(frozen=True)
+class Recoding:
+    """How a view's bases were read: which symbols (``SYMBOL_MODES``, or "letters" for ACGT read
+    otherwise) and which reading of them (their sorted order as these bases)."""
+
+    symbols: str
+    reading: str
+
+    def __str__(self) -> str:
+        return f"{self.symbols}, in their order read as {self.reading}"
+
+
+def recoded_kmers(data: bytes, letters: ViewKmers | None,
+                  indexes: Sequence[RunIndex]) -> Iterator[tuple[Recoding, ViewKmers, list[int]]]:
+    """The view's bases written otherwise, with the indexes worth matching each reading against: its
+    ACGT letters read as other bases (complemented, reversed, permuted; ``letters`` is what
+    ``view_kmers`` made of them), and runs of four other symbols (RNA's U, digits, byte codes,
+    spaced or UTF-16 letters, BAM's half bytes), each read all 24 ways.  An instrument writes its
+    reads so at no cost; the rig pays a reading-blind lookup per FORM_STRIDE k-mers (``patterns``:
+    the same form in any symbols), and reads a run every way only where the run has that form."""
+    sources: list[tuple[str, ViewKmers, tuple[str, ...]]] = []
+    if letters is not None:
+        sources.append(("letters", letters, READINGS[1:]))      # as they are: view_kmers
+    high_first = False
+    for mode in SYMBOL_MODES:
+        if mode == "half bytes, low first" and not high_first:
+            continue        # the same half bytes make a run in either order: none there, none here
+        runs = symbol_runs(data, mode)
+        high_first = high_first or (mode == "half bytes, high first" and bool(len(runs)))
+        vk = _kmers_of(runs) if len(runs) else None
+        if vk is not None:
+            sources.append((mode, vk, READINGS))
+    for symbols, vk, readings in sources:
+        which = [i for i, ix in enumerate(indexes) if len(ix.km) and _has_form(ix, vk, symbols == "letters")]
+        if not which:
+            continue
+        for reading in readings:
+            recoded = vk if reading == "ACGT" else _kmers_of(
+                dataclasses.replace(vk.runs, joined=_TABLES[reading][vk.runs.joined]))
+            if recoded is not None:
+                yield Recoding(symbols, reading), recoded, which
+
+
+def _has_form(index: RunIndex, vk: ViewKmers, read_as_is: bool) -> bool:
+    """Whether the run has the reading-blind form of some k-mer asked (every FORM_STRIDE-th; every
+    one for a sampled index, which holds only its sampled k-mers); for letters, which were already
+    read as they are, one that reading did not find."""
+    asked = vk.kmers if index.km_scale > 1 else vk.kmers[::FORM_STRIDE]
+    hit = index.lookup_patterns(patterns(asked))
+    if not read_as_is or not hit.any():
+        return bool(hit.any())
+    return not index.lookup_kmers(asked[hit])[0].all()
 
 
 @dataclass

@@ -1,10 +1,12 @@
 /* The per-byte kernels of the run index and the correlator, compiled when the package is installed.
 
    Byte winnowing (k-gram hashes, the low-information mask, window minima), canonical 2-bit DNA
-   k-mers and their evidence test, lookups in sorted tables, and the runs of an alphabet the text
-   decoders (base64, hex) start from.  Each function reads buffers
+   k-mers and their evidence test, bases written in other symbols and the k-mer form blind to how
+   they were written, lookups in sorted tables, and the runs of an alphabet the text decoders
+   (base64, hex) start from.  Each function reads buffers
    (bytes, numpy arrays), writes into arrays the caller allocated, and runs without the GIL so
-   threads share the work.  The numpy reference in tests/index/oracle.py defines every result;
+   threads share the work.  The numpy reference in tests/index/oracle.py defines every result (the
+   Python definitions in tests/index/test_symbol_runs.py those of symbol_runs and patterns);
    the constants below must equal sandbox/index/winnow.py and kmers.py (checked at import). */
 
 #define PY_SSIZE_T_CLEAN
@@ -454,6 +456,293 @@ static Py_ssize_t find_dna_runs(const uint8_t *d, Py_ssize_t n, int k, uint8_t *
     return count;
 }
 
+/* --- bases written in other symbols (sandbox/index/kmers.py symbol_runs) ----------------------- */
+#define SYM_BYTES 0        /* each byte a symbol (ASCII letters folded to lower case) */
+#define SYM_SPACED 1       /* ... NUL, white space and ASCII punctuation between symbols skipped */
+#define SYM_NIBBLES_HI 2   /* each half byte a symbol, the high one first (BAM) */
+#define SYM_NIBBLES_LO 3   /* ... the low one first */
+#define SYM_SPACED_EVERY 48  /* a spaced run holds a separator gap per this many symbols at least */
+#define SYM_BREAK 256        /* a byte no spaced run holds (neither text nor a separator) */
+static uint8_t SEPARATOR[256];
+static uint8_t FOLD[256];
+static uint8_t TEXT[256];
+static uint16_t HALVES[256];      /* the bits of a byte's two half bytes */
+
+/* Whether the 16 bytes at p are all text (printable ASCII, tab, line breaks). */
+static INLINE int text16(const uint8_t *p) {
+#if defined(__SSE2__)
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i shifted = _mm_add_epi8(v, _mm_set1_epi8(0x60));          /* ' '..'~' -> -128..-34 */
+    __m128i ok = _mm_cmplt_epi8(shifted, _mm_set1_epi8(-33));
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')));
+    return _mm_movemask_epi8(ok) == 0xFFFF;
+#else
+    for (int i = 0; i < 16; i++)
+        if (!TEXT[p[i]]) return 0;
+    return 1;
+#endif
+}
+
+/* Whether a run of >= 40 half bytes of at most four values can hold byte ``at``: besides it, it holds
+   the 8 bytes before or the 8 after it (whole), so one of those spans has at most four distinct half
+   bytes; and the 16 bytes around it are not all text (printable ASCII, tab, line breaks), which half
+   bytes of bases make about once in 65,000 runs.  Text, DNA letters and random bytes fail it at once. */
+static INLINE int may_hold_halves(const uint8_t *d, Py_ssize_t n, Py_ssize_t at) {
+    Py_ssize_t around = at - 8 < 0 ? 0 : at + 8 > n ? n - 16 : at - 8;
+    if (n >= 16 && text16(d + around)) return 0;
+    for (int side = 0; side < 2; side++) {
+        if (side ? at + 9 > n : at - 8 < 0) continue;     /* too near the end to be the long side */
+        const uint8_t *p = d + (side ? at + 1 : at - 8);
+        unsigned seen = HALVES[p[0]] | HALVES[p[1]] | HALVES[p[2]] | HALVES[p[3]];
+        if (__builtin_popcount(seen) > 4) continue;     /* random bytes: five or more already */
+        for (int i = 4; i < 8; i++) seen |= HALVES[p[i]];
+        if (__builtin_popcount(seen) <= 4) return 1;
+    }
+    return 0;
+}
+
+/* Whether the 5 bytes at p are all distinct (letters folded), without a branch. */
+static INLINE int distinct5(const uint8_t *p) {
+    uint8_t a = FOLD[p[0]], b = FOLD[p[1]], c = FOLD[p[2]], d = FOLD[p[3]], e = FOLD[p[4]];
+    return !((a == b) | (a == c) | (a == d) | (a == e) | (b == c) | (b == d) | (b == e) | (c == d) | (c == e)
+             | (d == e));
+}
+
+/* Whether a run of >= 40 bytes (SYM_BYTES) can hold byte ``at``: it holds at least 20 more on one
+   side, so the 5 bytes ending or starting at ``at`` are of at most four values on that side.
+   Random bytes: both sides five distinct about 92% of the time, found without a branch. */
+static INLINE int may_hold_bytes(const uint8_t *d, Py_ssize_t n, Py_ssize_t at) {
+    if (at < 4 || at + 5 > n) return 1;
+    return !(distinct5(d + at - 4) & distinct5(d + at));
+}
+
+/* The symbol at position i (half bytes: i counts halves); spaced, -1 for a separator and SYM_BREAK
+   for a byte that is neither text nor a separator. */
+static INLINE int symbol_at(const uint8_t *d, Py_ssize_t i, const int mode) {
+    if (mode == SYM_NIBBLES_HI || mode == SYM_NIBBLES_LO) {
+        uint8_t b = d[i >> 1];
+        return ((i & 1) == 0) == (mode == SYM_NIBBLES_HI) ? b >> 4 : b & 15;
+    }
+    uint8_t b = d[i];
+    if (mode == SYM_SPACED)       /* spaced symbols are text: another byte ends a run (SYM_BREAK) */
+        return SEPARATOR[b] ? -1 : TEXT[b] ? FOLD[b] : SYM_BREAK;
+    return FOLD[b];
+}
+
+/* The distinct symbols of a span: at most four, as a list and a 256-bit set. */
+typedef struct {
+    uint64_t bits[4];
+    uint8_t list[4];
+    int distinct;
+} SymbolSet;
+
+static INLINE int symbol_add(SymbolSet *set, int x) {
+    if (x == SYM_BREAK) return 0;
+    uint64_t bit = UINT64_C(1) << (x & 63);
+    if (set->bits[x >> 6] & bit) return 1;
+    if (set->distinct == 4) return 0;
+    set->bits[x >> 6] |= bit;
+    set->list[set->distinct++] = (uint8_t)x;
+    return 1;
+}
+
+#if defined(__SSE2__)
+/* The lanes of 16 bytes at p that are DNA letters (either case), and which letters they are. */
+static INLINE int letters16(const uint8_t *p, unsigned *letters) {
+    __m128i v = _mm_or_si128(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8(0x20));
+    int a = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('a')));
+    int c = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('c')));
+    int g = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('g')));
+    int t = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('t')));
+    *letters = (unsigned)(a != 0) | (unsigned)(c != 0) << 1 | (unsigned)(g != 0) << 2 | (unsigned)(t != 0) << 3;
+    return a | c | g | t;
+}
+#endif
+
+/* The stretch of DNA letters (and separators, spaced) around a probe on one, when it holds all four
+   letters: its span of four symbols is then the stretch itself, found by a tight scan (DNA text is
+   common, and its letters as bytes are read as letters). */
+static INLINE int dna_stretch(const uint8_t *d, Py_ssize_t n, const int mode, Py_ssize_t decided, Py_ssize_t probe,
+                              Py_ssize_t *b, Py_ssize_t *e, Py_ssize_t *symbols, Py_ssize_t *gaps) {
+    unsigned letters = 0, some;
+    Py_ssize_t s0 = probe, e0 = probe + 1, count = 0, breaks = 0;   /* separator then letter */
+#if defined(__SSE2__)
+    while (s0 - 15 >= decided && letters16(d + s0 - 15, &some) == 0xFFFF) {   /* 16 letters at a time */
+        letters |= some;
+        count += 16;
+        s0 -= 16;
+    }
+#endif
+    for (; s0 >= decided; s0--) {
+        uint8_t c = CODE[d[s0]];
+        if (c < 4) {
+            letters |= 1u << c;
+            count++;
+        } else if (mode == SYM_SPACED && SEPARATOR[d[s0]]) {
+            breaks += CODE[d[s0 + 1]] < 4;
+        } else {
+            break;
+        }
+    }
+    while (e0 < n) {
+#if defined(__SSE2__)
+        if (e0 + 16 <= n) {       /* the letters before the first other byte of 16, at once */
+            int lanes = letters16(d + e0, &some);
+            int run = __builtin_ctz(~lanes);        /* 16 when all are letters */
+            if (run == 16) {
+                letters |= some;
+            } else if (run) {
+                for (int i = 0; i < run; i++) letters |= 1u << CODE[d[e0 + i]];
+            }
+            count += run;
+            e0 += run;
+            if (run == 16) continue;
+        }
+        if (e0 >= n) break;
+#endif
+        uint8_t c = CODE[d[e0]];
+        if (c < 4) {
+            letters |= 1u << c;
+            count++;
+        } else if (mode == SYM_SPACED && SEPARATOR[d[e0]]) {
+            breaks += e0 + 1 < n && CODE[d[e0 + 1]] < 4;
+        } else {
+            break;
+        }
+        e0++;
+    }
+    if (letters != 15) return 0;
+    *b = s0 + 1;
+    *e = e0;
+    *symbols = count;
+    *gaps = breaks;
+    return 1;
+}
+
+/* Any run of >= k symbols from ``decided`` on holds a probe (k - 1, then k apart, or the place a
+   short span ended): around each probe the span of at most four distinct symbols is grown backwards
+   then forwards; one of >= k symbols (exactly four distinct, not plain ACGT letters as bytes, spaced
+   when spaced) is written to ``joined`` with its symbols named A, C, G, T in their sorted order, an
+   N between runs.  Linear: a short span moves the probe on k places or past it, a long one is
+   decided whole. */
+static INLINE Py_ssize_t symbol_runs_as(const uint8_t *d, Py_ssize_t n, int k, const int mode, uint8_t *joined,
+                                        Py_ssize_t *joined_len, int64_t *runs) {
+    int halves = mode == SYM_NIBBLES_HI || mode == SYM_NIBBLES_LO;
+    Py_ssize_t m = halves ? 2 * n : n, count = 0, jl = 0, decided = 0;
+    for (Py_ssize_t probe = k - 1; probe < m;) {
+        if ((halves && k >= 40 && !may_hold_halves(d, n, probe >> 1))
+            || (mode == SYM_BYTES && k >= 40 && !may_hold_bytes(d, n, probe))
+            || (mode == SYM_SPACED && symbol_at(d, probe, mode) == SYM_BREAK)) {
+            probe += k;
+            continue;
+        }
+        SymbolSet set = {{0, 0, 0, 0}, {0, 0, 0, 0}, 0};
+        Py_ssize_t b = probe, e = probe + 1, symbols = 0, gaps = -1;      /* -1: not counted yet */
+        if (!halves && CODE[d[probe]] < 4 && dna_stretch(d, n, mode, decided, probe, &b, &e, &symbols, &gaps)) {
+            for (int c = 0; c < 4; c++) symbol_add(&set, "acgt"[c]);
+        } else {
+            for (; b >= decided; b--) {
+                Py_ssize_t at = halves ? b >> 1 : b;
+                if (b + (halves ? 2 : 1) <= probe && !(halves && !(b & 1)) && at - 8 >= (halves ? decided >> 1 : decided)
+                    && d[at] == d[at + 1]) {
+                    /* the byte after repeated: taken 8 at a time, as forwards */
+                    uint64_t rep = UINT64_C(0x0101010101010101) * d[at + 1];
+                    Py_ssize_t from = at;
+                    while (at - 8 >= (halves ? decided >> 1 : decided) && load64(d + at - 7) == rep) at -= 8;
+                    if (at < from) {
+                        int each = halves ? 2 : symbol_at(d, from + 1, mode) >= 0;
+                        symbols += (from - at) * each;
+                        b = halves ? 2 * at + 2 : at + 1;     /* the loop steps to the next one down */
+                        continue;
+                    }
+                }
+                int x = symbol_at(d, b, mode);
+                if (x < 0) continue;
+                if (!symbol_add(&set, x)) break;
+                symbols++;
+            }
+            b++;
+            for (; e < m; e++) {
+                Py_ssize_t at = halves ? e >> 1 : e;
+                if (e - (halves ? 2 : 1) >= b && !(halves && (e & 1)) && at + 8 <= n && d[at] == d[at - 1]) {
+                    /* the byte before repeated (padding, one letter): taken 8 at a time */
+                    uint64_t rep = UINT64_C(0x0101010101010101) * d[at - 1];
+                    Py_ssize_t from = at;
+                    while (at + 8 <= n && load64(d + at) == rep) at += 8;
+                    if (at > from) {
+                        int each = halves ? 2 : symbol_at(d, from - 1, mode) >= 0;
+                        symbols += (at - from) * each;
+                        e = (halves ? 2 * at : at) - 1;
+                        continue;
+                    }
+                }
+                int x = symbol_at(d, e, mode);
+                if (x < 0) continue;
+                if (!symbol_add(&set, x)) break;
+                symbols++;
+            }
+        }
+        Py_ssize_t last = e;
+        if (symbols < k) {
+            /* a run of >= k symbols after the probe holds ``last`` (the fifth symbol) or starts after
+               it: probing there next skips what separators alone made long */
+            probe = last > probe + k ? last : probe + k;
+            continue;
+        }
+        decided = last;
+        probe = last + k - 1;
+        uint8_t sorted[4];
+        memcpy(sorted, set.list, 4);
+        for (int x = 1; x < set.distinct; x++)
+            for (int y = x; y > 0 && sorted[y - 1] > sorted[y]; y--) {
+                uint8_t t = sorted[y]; sorted[y] = sorted[y - 1]; sorted[y - 1] = t;
+            }
+        if (set.distinct < 4 || (mode == SYM_BYTES && memcmp(sorted, "acgt", 4) == 0))
+            continue;
+        while (b < e && symbol_at(d, b, mode) < 0) b++;      /* separators at its ends are not its */
+        while (e > b && symbol_at(d, e - 1, mode) < 0) e--;
+        if (halves) {          /* the half bytes of DNA letters: the letters are read as letters */
+            Py_ssize_t i = b >> 1;
+            while (i < (e + 1) >> 1 && LETTER[d[i]]) i++;
+            if (i == (e + 1) >> 1) continue;
+        }
+        if (mode == SYM_SPACED) {
+            if (gaps < 0) {
+                gaps = 0;
+                for (Py_ssize_t i = b; i + 1 < e; i++) gaps += SEPARATOR[d[i]] && !SEPARATOR[d[i + 1]];
+            }
+            if (gaps * SYM_SPACED_EVERY < symbols) continue;
+        }
+        uint8_t name[256];
+        for (int c = 0; c < 4; c++) name[sorted[c]] = (uint8_t)"ACGT"[c];
+        if (count) joined[jl++] = 'N';
+        runs[4 * count] = halves ? b >> 1 : b;
+        runs[4 * count + 1] = jl;
+        runs[4 * count + 2] = symbols;
+        runs[4 * count + 3] = halves ? (e + 1) >> 1 : e;
+        count++;
+        for (Py_ssize_t i = b; i < e; i++) {
+            int x = symbol_at(d, i, mode);
+            if (x >= 0) joined[jl++] = name[x];
+        }
+    }
+    *joined_len = jl;
+    return count;
+}
+
+/* One copy per mode, so that what a symbol is costs no branch per symbol. */
+static Py_ssize_t find_symbol_runs(const uint8_t *d, Py_ssize_t n, int k, int mode, uint8_t *joined,
+                                   Py_ssize_t *joined_len, int64_t *runs) {
+    switch (mode) {
+    case SYM_BYTES: return symbol_runs_as(d, n, k, SYM_BYTES, joined, joined_len, runs);
+    case SYM_SPACED: return symbol_runs_as(d, n, k, SYM_SPACED, joined, joined_len, runs);
+    case SYM_NIBBLES_HI: return symbol_runs_as(d, n, k, SYM_NIBBLES_HI, joined, joined_len, runs);
+    default: return symbol_runs_as(d, n, k, SYM_NIBBLES_LO, joined, joined_len, runs);
+    }
+}
+
 static inline int pop64(uint64_t x) { return __builtin_popcountll(x); }
 
 /* The evidence test of one k-mer (kmer_evidence); ``adapter_bits`` a 4096-bit filter of the table. */
@@ -516,6 +805,45 @@ static inline uint64_t mix64(uint64_t x) {
     x *= UINT64_C(0x94D049BB133111EB);
     x ^= x >> 31;
     return x;
+}
+
+/* The bases of x (2-bit codes, at the even bits ``ones``) renamed by ``name``: a permutation of
+   2-bit values is affine (p(c) = M c ^ p(0)), so all bases are renamed at once. */
+static inline uint64_t renamed(uint64_t x, const int *name, uint64_t ones) {
+    uint64_t p0 = (uint64_t)name[0], col_l = (uint64_t)name[1] ^ p0, col_h = (uint64_t)name[2] ^ p0;
+    uint64_t lo = x & ones, hi = (x >> 1) & ones;
+    uint64_t out_lo = (-(col_l & 1) & lo) ^ (-(col_h & 1) & hi) ^ (-(p0 & 1) & ones);
+    uint64_t out_hi = (-((col_l >> 1) & 1) & lo) ^ (-((col_h >> 1) & 1) & hi) ^ (-((p0 >> 1) & 1) & ones);
+    return (out_hi << 1) | out_lo;
+}
+
+/* A k-mer's form blind to how its bases were written: its bases renamed 0, 1, 2, 3 in their order of
+   first appearance, read forwards and backwards, the smaller, mixed (the lookup tables want uniform
+   values).  The same for the k-mer in any four symbols, reversed or complemented.  Without a branch
+   on the bases: each code's first place from either end is a count of leading or trailing zeros. */
+static inline uint64_t kmer_pattern(uint64_t x, int k) {
+    uint64_t ones = UINT64_C(0x5555555555555555) >> (64 - 2 * k);
+    int first[4], last[4], fwd_name[4], back_name[4];
+    for (int c = 0; c < 4; c++) {
+        uint64_t y = x ^ (ones * (uint64_t)c);
+        uint64_t at = ~(y | (y >> 1)) & ones;          /* the places of code c */
+        first[c] = at ? 63 - __builtin_clzll(at) : -1;  /* from the first base (high bits) */
+        last[c] = at ? __builtin_ctzll(at) : 64;
+    }
+    for (int c = 0; c < 4; c++) {
+        int f = 0, l = 0;
+        for (int o = 0; o < 4; o++) {
+            f += o != c && (first[o] > first[c] || (first[o] == first[c] && o < c));
+            l += o != c && (last[o] < last[c] || (last[o] == last[c] && o < c));
+        }
+        fwd_name[c] = f;
+        back_name[c] = l;
+    }
+    uint64_t fwd = renamed(x, fwd_name, ones), r = renamed(x, back_name, ones);
+    r = ((r >> 2) & UINT64_C(0x3333333333333333)) | ((r & UINT64_C(0x3333333333333333)) << 2);
+    r = ((r >> 4) & UINT64_C(0x0F0F0F0F0F0F0F0F)) | ((r & UINT64_C(0x0F0F0F0F0F0F0F0F)) << 4);
+    uint64_t back = __builtin_bswap64(r) >> (64 - 2 * k);
+    return mix64(fwd < back ? fwd : back);
 }
 
 typedef struct {
@@ -1104,6 +1432,73 @@ static PyObject *py_dna_runs(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", count, joined_len);
 }
 
+PyDoc_STRVAR(symbol_runs_doc,
+"symbol_runs(data, k, mode, joined, runs) -> (count, joined_len)\n\n"
+"Runs of >= k symbols made of exactly four distinct ones (mode 0: bytes, letters in either case;\n"
+"1: the same with NUL, white space and punctuation between them skipped, kept only when spaced:\n"
+"a gap per 48 symbols; 2: half bytes, high first; 3: low first), not plain ACGT letters in mode 0,\n"
+"each written to joined (uint8, >= 2 * len(data) + 2 * len(data) // k + 1 items) with its symbols\n"
+"named A, C, G, T in their sorted order and an N between runs; per run (view offset, joined\n"
+"offset, length, view end) to runs (int64, >= 4 * (2 * len(data) // k + 1) items).");
+
+static PyObject *py_symbol_runs(PyObject *self, PyObject *args) {
+    PyObject *o[3];
+    int k, mode;
+    Py_buffer v[3];
+    if (!PyArg_ParseTuple(args, "OiiOO:symbol_runs", &o[0], &k, &mode, &o[1], &o[2])) return NULL;
+    if (k < 1 || mode < SYM_BYTES || mode > SYM_NIBBLES_LO) {
+        PyErr_SetString(PyExc_ValueError, "symbol_runs: k must be positive, mode 0..3");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "joined") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 1, "runs") < 0) { release(v, 2); return NULL; }
+    Py_ssize_t n = v[0].len;
+    if (ITEMS(v[1]) < 2 * n + 2 * n / k + 1 || ITEMS(v[2]) < 4 * (2 * n / k + 1)) {
+        release(v, 3);
+        PyErr_SetString(PyExc_ValueError, "symbol_runs: joined or runs too small");
+        return NULL;
+    }
+    Py_ssize_t count, joined_len;
+    Py_BEGIN_ALLOW_THREADS
+    count = find_symbol_runs(v[0].buf, n, k, mode, v[1].buf, &joined_len, v[2].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 3);
+    return Py_BuildValue("nn", count, joined_len);
+}
+
+PyDoc_STRVAR(patterns_doc,
+"patterns(kmers, k, out) -> None\n\n"
+"out[i] = the reading-blind form of 2-bit k-mer i (uint64): its bases renamed in their order of\n"
+"first appearance, forwards and backwards, the smaller, mixed by splitmix64; equal for a k-mer\n"
+"written in any four symbols, reversed or complemented.");
+
+static PyObject *py_patterns(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    int k;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OiO:patterns", &o[0], &k, &o[1])) return NULL;
+    if (k < 1 || k > 32) {
+        PyErr_SetString(PyExc_ValueError, "patterns: k must be 1..32");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 8, 0, "kmers") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    if (ITEMS(v[1]) < ITEMS(v[0])) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "patterns: out must hold as many items as kmers");
+        return NULL;
+    }
+    const uint64_t *in = v[0].buf;
+    uint64_t *out = v[1].buf;
+    Py_ssize_t n = ITEMS(v[0]);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) out[i] = kmer_pattern(in[i], k);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(evidence_doc,
 "evidence(kmers, k, entropy_low, adapters, out) -> None\n\n"
 "out[i] = 1 when k-mer i may count as evidence: not near-periodic (period <= 6, <= 3 broken\n"
@@ -1570,6 +1965,8 @@ static PyMethodDef methods[] = {
     {"canonical", py_canonical, METH_VARARGS, canonical_doc},
     {"evidence", py_evidence, METH_VARARGS, evidence_doc},
     {"dna_runs", py_dna_runs, METH_VARARGS, dna_runs_doc},
+    {"symbol_runs", py_symbol_runs, METH_VARARGS, symbol_runs_doc},
+    {"patterns", py_patterns, METH_VARARGS, patterns_doc},
     {"lookup", py_lookup, METH_VARARGS, lookup_doc},
     {"bloom", py_bloom, METH_VARARGS, bloom_doc},
     {"union", py_union, METH_VARARGS, union_doc},
@@ -1605,6 +2002,11 @@ PyMODINIT_FUNC PyInit__kernels(void) {
         TOP[c] = (uint64_t)c * top;
         POP8[c] = (uint8_t)__builtin_popcount((unsigned)c);
         CODE[c] = 4;
+        FOLD[c] = (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        HALVES[c] = (uint16_t)((1u << (c >> 4)) | (1u << (c & 15)));
+        TEXT[c] = (uint8_t)((c >= ' ' && c <= '~') || c == '\t' || c == '\n' || c == '\r');
+        SEPARATOR[c] = (uint8_t)(c == 0 || c == ' ' || (c >= '\t' && c <= '\r') || (c >= '!' && c <= '/')
+                                 || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~'));
     }
     const char *bases = "ACGTN";
     for (int i = 0; i < 5; i++) {

@@ -12,6 +12,7 @@ on PhiX alone is a control library, which the finding's samples (none) show.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +97,15 @@ def evidence_mask(kmers: np.ndarray) -> np.ndarray:
     return out
 
 
+def patterns(kmers: np.ndarray) -> np.ndarray:
+    """The reading-blind form of each k-mer (``_kernels.patterns``): the same whichever four symbols
+    wrote its bases, reversed or complemented; hashed, so tables of them are uniform."""
+    kmers = np.ascontiguousarray(kmers, dtype=np.uint64)
+    out = np.empty(len(kmers), dtype=np.uint64)
+    _kernels.patterns(kmers, K, out)
+    return out
+
+
 def contains(table: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``np.isin`` for a small sorted table: one binary search per value, no sort of ``values``."""
     if not len(table):
@@ -118,6 +128,8 @@ class DnaRuns:
     offsets: np.ndarray  # int64: where each run starts in the view
     starts: np.ndarray  # int64: where each run starts in ``joined``
     lengths: np.ndarray  # int64
+    # where each run ends in the view, for runs of symbols that are not one byte each (``symbol_runs``)
+    ends: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -127,9 +139,51 @@ class DnaRuns:
         return np.searchsorted(self.starts, pos, side="right") - 1
 
     def view_offset(self, pos: int) -> int:
-        """Offset in the view of a position in ``joined`` (exact on the run's first line)."""
+        """Offset in the view of a position in ``joined`` (exact on the run's first line; for runs
+        of other symbols, in proportion to their span)."""
         run = int(self.run_of(np.array([pos]))[0])
-        return int(self.offsets[run] + pos - self.starts[run])
+        into = min(max(pos - int(self.starts[run]), 0), int(self.lengths[run]))
+        if self.ends is None:
+            return int(self.offsets[run]) + into
+        span = int(self.ends[run] - self.offsets[run])
+        return int(self.offsets[run]) + into * span // max(int(self.lengths[run]), 1)
+
+
+# How bases may be written other than as letters (``symbol_runs``): the kernel's modes.
+SYMBOL_MODES = {"bytes": 0, "spaced bytes": 1, "half bytes, high first": 2, "half bytes, low first": 3}
+# Symbols a run of them needs: a window needs MIN_KMERS (20) k-mers, 50 bases of reads; shorter runs
+# are not looked for (the scan probes this many symbols apart).
+SYMBOL_RUN_MIN = 40
+
+
+def symbol_runs(data: bytes, mode: str, k: int = SYMBOL_RUN_MIN) -> DnaRuns:
+    """Runs of >= k symbols made of exactly four distinct ones, as bases: each run's symbols named
+    A, C, G, T in their sorted order (a reading of them; ``sandbox.correlate.sequence`` tries the
+    others).  ``mode`` (SYMBOL_MODES) says what a symbol is: a byte (letters in either case; runs
+    of the letters ACGT themselves are left to ``dna_runs``), a text byte with separators between
+    them skipped (NUL, white space, punctuation: UTF-16, CSV, spaced groups), or a half byte (BAM's
+    4-bit bases, either order)."""
+    joined, runs = _symbol_scratch(2 * len(data) + 2 * len(data) // k + 1, 2 * len(data) // k + 1)
+    count, size = _kernels.symbol_runs(data, k, SYMBOL_MODES[mode], joined, runs)
+    if not count:
+        return _NO_RUNS
+    rows = runs[:count]
+    return DnaRuns(joined[:size].copy(), rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy())
+
+
+_NO_RUNS = DnaRuns(*(np.empty(0, dtype=t) for t in (np.uint8, np.int64, np.int64, np.int64, np.int64)))
+_scratch = threading.local()
+
+
+def _symbol_scratch(size: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's output buffers for ``symbol_runs``, grown as needed (most views have no run:
+    nothing is copied out, and nothing is allocated per call)."""
+    joined, runs = getattr(_scratch, "buffers", (np.empty(0, np.uint8), np.empty((0, 4), np.int64)))
+    if len(joined) < size or len(runs) < rows:
+        joined = np.empty(max(size, len(joined)), dtype=np.uint8)
+        runs = np.empty((max(rows, len(runs)), 4), dtype=np.int64)
+        _scratch.buffers = joined, runs
+    return joined, runs
 
 
 def dna_runs(data: bytes, k: int = K) -> DnaRuns:

@@ -70,6 +70,9 @@ class RunIndex:
     _km_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
     _km_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
                                               compare=False)
+    # the reading-blind forms of the evidence k-mers (``kmers.patterns``), sorted, with their lookup
+    _km_patterns: tuple[np.ndarray, _Directory, tuple[np.ndarray, int]] | None = field(
+        default=None, init=False, repr=False, compare=False)
     _fp_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
     _fp_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
                                               compare=False)
@@ -88,6 +91,7 @@ class RunIndex:
         takes ~0.8 s to build them, and its tables are read from the disk on first use)."""
         self.lookup_fingerprints(np.zeros(1, dtype=np.uint64))
         self.lookup_kmers(np.zeros(1, dtype=np.uint64))
+        self.lookup_patterns(np.zeros(1, dtype=np.uint64))
         for table in (self.fp_hash, self.fp_loc, self.fp_off, self.km, self.km_sid):
             flat = np.asarray(table).reshape(-1)
             if flat.size:
@@ -121,6 +125,24 @@ class RunIndex:
         rows = np.empty(len(kmers), dtype=np.int64)
         n = _kernels.lookup(table, self._km_dir.starts, self._km_dir.shift, *self._km_bloom, kmers, found, rows)
         return found, rows[:n]
+
+    def lookup_patterns(self, forms: np.ndarray) -> np.ndarray:
+        """Mask of query forms (``kmers.patterns``) that some evidence k-mer of the run has: bases
+        written in other symbols, reversed or complemented, are worth reading every way only then."""
+        forms = np.ascontiguousarray(forms, dtype=np.uint64)
+        found = np.zeros(len(forms), dtype=bool)
+        km = np.asarray(self.km)
+        if not len(km) or not len(forms):
+            return found
+        if self._km_patterns is None:
+            table = kmers.sorted_unique(kmers.patterns(km[kmers.evidence_mask(km)]))
+            if not len(table):
+                table = np.zeros(1, dtype=np.uint64)      # no evidence k-mer: a form that is never asked
+            self._km_patterns = table, _Directory.build(table), bloom_filter(table)
+        table, directory, bloom = self._km_patterns
+        rows = np.empty(len(forms), dtype=np.int64)
+        _kernels.lookup(table, directory.starts, directory.shift, *bloom, forms, found, rows)
+        return found
 
     def sample_kmer_totals(self) -> dict[str, int]:
         """Distinct k-mers per sample (of the possibly sampled set), for "share of a sample" figures."""

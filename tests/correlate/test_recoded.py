@@ -1,0 +1,111 @@
+"""Reads written otherwise than as ACGT letters are still the run's reads.
+
+An instrument pays nothing to complement or reverse its reads, write them as RNA, as digits or byte
+codes, spaced, as UTF-16, or as an unaligned BAM (half-byte bases): before, each of these uploads
+was clean.  Each is a sequence finding now, with the reading that found it in its evidence; the
+same encodings of reads from another genome find nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pysam
+import pytest
+
+from sandbox.correlate import Correlator
+from sandbox.index import build_index
+from tests.correlate.conftest import payload, views
+from tests.index.genrun import random_genome
+
+SAMPLE = "PT1000-Biopsy"
+COMPLEMENT = bytes.maketrans(b"ACGT", b"TGCA")
+
+
+def unaligned_bam(reads: list[bytes], path) -> bytes:
+    """The reads as an unaligned BAM with numbered names (what `samtools import` or Picard's
+    FastqToSam make of a FASTQ), decompressed: its bases are half bytes."""
+    with pysam.AlignmentFile(str(path), "wb", header={"HD": {"VN": "1.6", "SO": "unsorted"}}) as out:
+        for n, read in enumerate(reads):
+            rec = pysam.AlignedSegment(out.header)
+            rec.query_name, rec.flag, rec.query_sequence = f"r{n}", 4, read.decode()
+            rec.query_qualities = pysam.qualitystring_to_array("F" * len(read))
+            out.write(rec)
+    return gzip.decompress(path.read_bytes())
+
+
+def encodings(reads: list[bytes], tmp_path) -> dict[str, bytes]:
+    lines = b"\n".join
+    half_bytes = {ord("A"): 1, ord("C"): 2, ord("G"): 4, ord("T"): 8}
+    return {
+        "complement": lines(r.translate(COMPLEMENT) for r in reads),
+        "reversed": lines(r[::-1] for r in reads),
+        "permuted": lines(r.translate(bytes.maketrans(b"ACGT", b"CATG")) for r in reads),
+        "rna": lines(r.replace(b"T", b"U") for r in reads),
+        "digits": lines(r.translate(bytes.maketrans(b"ACGT", b"0123")) for r in reads),
+        "byte codes": b"".join(r.translate(bytes.maketrans(b"ACGT", b"\0\1\2\3")) for r in reads),
+        "csv": lines(b",".join(bytes([b]) for b in r) for r in reads),
+        "groups of ten": lines(b" ".join(r[i:i + 10] for i in range(0, len(r), 10)) for r in reads),
+        "json of 25 bases": json.dumps([r[i:i + 25].decode() for r in reads for i in range(0, len(r), 25)]).encode(),
+        "utf-16": lines(reads).decode().encode("utf-16-le"),
+        "half bytes, low first": b"".join(bytes(half_bytes[r[i]] | half_bytes[r[i + 1]] << 4
+                                                for i in range(0, len(r) - 1, 2)) for r in reads),
+        "unaligned bam": unaligned_bam(reads, tmp_path / "reads.bam"),
+    }
+
+
+def test_reads_written_otherwise_are_found(gen_run, gen_index, tmp_path):
+    reads = gen_run.reads[SAMPLE][:20]
+    for name, body in encodings(reads, tmp_path).items():
+        c = Correlator([gen_index])
+        c.scan(payload(body), views(body))
+        found = [f for f in c.findings() if f.kind == "sequence"]
+        assert len(found) == 1 and found[0].samples == [SAMPLE], name
+        f = found[0]
+        assert f.severity in ("high", "critical") and f.detail["kmers"] >= 20 * 100, (name, f.detail["kmers"])
+        rows = [e for e in f.evidence if e["kind"] == "sequence"]
+        assert rows and all("recoded" in e for e in rows), name
+        # what the report shows of it is no run data: masked text, or 8 bytes of hex
+        assert all(len(e["preview"]) <= 17 for e in rows), name
+
+
+def test_the_same_encodings_of_another_genome_s_reads_find_nothing(gen_index, tmp_path):
+    other = random_genome(20 * 160, 4711)
+    reads = [other[i:i + 150] for i in range(0, 20 * 160, 160)]
+    c = Correlator([gen_index])
+    for n, body in enumerate(encodings(reads, tmp_path).values()):
+        c.scan(payload(body, flow=f"f{n}"), views(body))
+    assert c.findings() == []
+
+
+def test_plain_reads_are_read_once(gen_run, gen_index):
+    """Reads sent as they are: the other readings are not tried (every k-mer asked was found as it
+    is), so the figures are what they were."""
+    read = gen_run.reads[SAMPLE][7]
+    c = Correlator([gen_index])
+    c.scan(payload(b">r\n" + read + b"\n"), views(b">r\n" + read + b"\n"))
+    (f,) = c.findings()
+    assert f.detail["kmers"] == 120 and not [e for e in f.evidence if "recoded" in e]
+
+
+def test_half_the_reads_complemented_still_count(gen_run, gen_index):
+    """Some reads as they are and the rest complemented: the plain ones must not stop the rig from
+    reading the others (a single plain read would make the upload look like one read)."""
+    reads = gen_run.reads[SAMPLE][:20]
+    body = b"\n".join(r if n == 0 else r.translate(COMPLEMENT) for n, r in enumerate(reads))
+    c = Correlator([gen_index])
+    c.scan(payload(body), views(body))
+    (f,) = c.findings()
+    assert f.detail["kmers"] >= 20 * 100 and f.severity != "medium"
+
+
+@pytest.mark.parametrize("name", ["complement", "digits", "unaligned bam"])
+def test_a_sampled_index_finds_them_too(gen_run, tmp_path, name):
+    ix = build_index(gen_run.path, cache_dir=tmp_path / "cache", fp_budget=3000, kmer_budget=20_000)
+    assert ix.km_scale > 1
+    text = gzip.decompress((gen_run.path / gen_run.fastq[SAMPLE]).read_bytes())
+    body = encodings(text.split(b"\n")[1:4000:4], tmp_path)[name]
+    c = Correlator([ix])
+    c.scan(payload(body), views(body))
+    assert [f.samples for f in c.findings() if f.kind == "sequence"] == [[SAMPLE]]
