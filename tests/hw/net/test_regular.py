@@ -19,6 +19,7 @@ import requests
 
 from hw.net.dumpcap import KEYS_POLL_S
 from sandbox.captures.pcapng import scan_secrets
+from sandbox.correlate.opaque import UNREADABLE
 from sandbox.simulate import ensure_demo
 from tests.hw.net.rig import REPO, chains, end, essence, replay, rows, sandbox, wait_for
 from tests.hw.net.servers import http_sink, https_sink, make_pki
@@ -223,7 +224,10 @@ def test_an_upload_naming_the_allowed_lims_while_its_proxy_goes_elsewhere_is_nam
     assert received.total >= 3 << 20
     live = json.loads(report.read_text())
     (opaque,) = [f for f in live["findings"] if f["kind"] == "opaque-volume"]
-    assert opaque["destination"] == f"localhost:{cloud_port}" and opaque["bytes_out"] >= 3 << 20
+    # every byte sent is weighed as opaque or said unexamined (on a loaded machine a TLS record can
+    # wait longer than the rig holds it for its key: it is then counted unexamined, not opaque)
+    unexamined = sum(row.get("bytes", 0) for row in live["not_examined"] if row["what"] != UNREADABLE)
+    assert opaque["destination"] == f"localhost:{cloud_port}" and opaque["bytes_out"] + unexamined >= 3 << 20
     assert not any(f["waived"] for f in live["findings"])
     code, again = replay(rec / "net.pcapng", run_dir, tmp_path, "lims.lab.example")
     assert code == 3
