@@ -11,6 +11,7 @@ marker (length and short hash) rather than copied.  It is idempotent: a safe str
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from functools import lru_cache
 from typing import Any
@@ -29,16 +30,23 @@ MIN_DNA_RUN = 24
 # Stretches of at least this many bases joined by single separators count as one run, so a read cut
 # into DNS labels or path segments ("ACGT...ACGT.ACGT...") is hidden whole.
 MIN_DNA_PIECE = 8
+# Bits per symbol a stretch of four symbols needs to be taken for bases written otherwise: reads have
+# about 2, a number with many zeros ("2026120600000000000000001") 1.3.
+MIN_SYMBOL_ENTROPY = 1.5
 MARKER_HASH_HEX = 8  # hex digits of SHA-256 in a marker: enough to tell markers apart, not to invert
 _CACHED = 4096  # distinct strings remembered: labels repeat ("http/1.1 POST /upload") on every payload
 _CACHED_LEN = MAX_TEXT * SCAN_FACTOR  # ... if no longer than a name can be: the cache stays ~4 MB
 
 _DNA = re.compile(rf"[ACGTNacgtn]{{{MIN_DNA_PIECE},}}(?:[^A-Za-z0-9][ACGTNacgtn]{{{MIN_DNA_PIECE},}})*")
+# Letters and digits in pieces joined by single separators: where bases written in four other symbols
+# (RNA's U, digits, any four letters: what the correlator reads, ``symbol_runs``) can hide in a name.
+_PIECES = re.compile(rf"[A-Za-z0-9]{{{MIN_DNA_PIECE},}}(?:[^A-Za-z0-9][A-Za-z0-9]{{{MIN_DNA_PIECE},}})*")
 # C0, DEL and C1 controls; lone surrogates (undecodable bytes); U+2028/9 (line breaks); the bidi
 # controls that reorder what a reader sees (Trojan Source); U+FFFE/F (not XML characters).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _NOT_BASES = bytes(b for b in range(256) if b not in b"ACGTN")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def marker(text: str | bytes, bases: bool = False) -> str:
@@ -64,6 +72,45 @@ def redact_dna(text: str) -> str:
     return _DNA.sub(hide, text)
 
 
+def _entropy(stretch: str) -> float:
+    """Bits per symbol of the letters and digits of ``stretch`` (either case)."""
+    letters = [c.lower() for c in stretch if c in _ALNUM]
+    counts = [letters.count(c) / len(letters) for c in set(letters)]
+    return -sum(p * math.log2(p) for p in counts)
+
+
+def redact_symbols(text: str) -> str:
+    """Every stretch of >= MIN_DNA_RUN letters and digits made of exactly four (either case, counted
+    across single separators) becomes a marker: bases written as "0123", as RNA or in any four
+    letters are hidden as reads are."""
+
+    def hide(m: re.Match[str]) -> str:
+        piece = m.group()
+        spans: list[tuple[int, int]] = []
+        start, seen, count = 0, set(), 0
+        for i, c in enumerate(piece):
+            if c not in _ALNUM:          # a separator between pieces
+                continue
+            folded = c.lower()
+            if folded not in seen and len(seen) == 4:
+                if count >= MIN_DNA_RUN:
+                    spans.append((start, piece.rindex(piece[i - 1], start, i) + 1 if piece[i - 1] in _ALNUM
+                                  else i - 1))
+                start, seen, count = i, set(), 0
+            seen.add(folded)
+            count += 1
+        if len(seen) == 4 and count >= MIN_DNA_RUN:
+            spans.append((start, len(piece)))
+        out, at = [], 0
+        for a, b in spans:
+            if _entropy(piece[a:b]) >= MIN_SYMBOL_ENTROPY:
+                out += [piece[at:a], marker(piece[a:b])]
+                at = b
+        return "".join(out) + piece[at:]
+
+    return _PIECES.sub(hide, text)
+
+
 def _escape(m: re.Match[str]) -> str:
     c = m.group()
     named = _NAMED.get(c)
@@ -79,6 +126,8 @@ def _safe(value: str | bytes, limit: int) -> str:
     text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
     if _DNA.search(text):
         text = redact_dna(text)
+    if _PIECES.search(text):
+        text = redact_symbols(text)
     if _UNSAFE.search(text):
         text = _UNSAFE.sub(_escape, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

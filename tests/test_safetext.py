@@ -8,7 +8,16 @@ import xml.etree.ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.safetext import MAX_TEXT, MIN_DNA_RUN, SafeMeta, marker, redact_dna, safe_text, safe_tree
+from sandbox.safetext import (
+    MAX_TEXT,
+    MIN_DNA_RUN,
+    SafeMeta,
+    marker,
+    redact_dna,
+    redact_symbols,
+    safe_text,
+    safe_tree,
+)
 
 READ = "CCAAATGGTCGACCCCGATCGCCATACAAATTGTAGATTTGACCATCCGACAGGTAAGCCAAATTTC"
 UNSAFE = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))] + [
@@ -45,9 +54,22 @@ def test_a_read_cut_into_labels_and_lowercased_hashes_like_the_read():
     assert out.split("#")[1][:8] == marker(READ, bases=True).split("#")[1][:8]
 
 
+def test_a_read_written_in_four_other_symbols_is_hidden_too():
+    """Bases as digits, as RNA or in any four letters (what the correlator reads as bases): before,
+    a name carrying them was shown as it came, in the report, the store and the terminal."""
+    for codes in ("0123", "ACGU", "wxyz", "TGCA"):
+        written = READ.translate(str.maketrans("ACGT", codes))
+        for name in (f"{written}.evil.example", f"/up/{written[:30]}/{written[30:]}?x=1", written.upper()):
+            out = safe_text(name)
+            assert "redacted" in out and written[:MIN_DNA_RUN].lower() not in out.lower(), name
+            assert safe_text(out) == out
+    assert redact_symbols(f"[{READ.replace('T', 'U')}]") == f"[{marker(READ.replace('T', 'U'))}]"
+
+
 def test_short_base_words_and_ordinary_names_stay():
     for name in ("tar:reads.fastq", "upload.example", "acacgtgt.cat", "PT9936-T1_S1_L001_R1_001.fastq.gz",
-                 "ACGTACGTAC+TGCATGCATG", "A" * (MIN_DNA_RUN - 1)):
+                 "ACGTACGTAC+TGCATGCATG", "A" * (MIN_DNA_RUN - 1), "2026120600000000000000001",
+                 "0123012301230123012", "deadbeefdeadbeefdeadbeef.cdn.example", "1" * 40):
         assert safe_text(name) == name
     assert "redacted" in safe_text("A" * MIN_DNA_RUN)
 
