@@ -94,8 +94,7 @@ def redact_symbols(text: str) -> str:
             folded = c.lower()
             if folded not in seen and len(seen) == 4:
                 if count >= MIN_DNA_RUN:
-                    spans.append((start, piece.rindex(piece[i - 1], start, i) + 1 if piece[i - 1] in _ALNUM
-                                  else i - 1))
+                    spans.append((start, i if piece[i - 1] in _ALNUM else i - 1))   # not its separator
                 start, seen, count = i, set(), 0
             seen.add(folded)
             count += 1
