@@ -38,8 +38,11 @@ MIN_SHARE = 0.3  # of the window's informative k-mers: unrelated sequence sharin
 # exact 38-base stretch (8 k-mers; MIN_KMERS needs 50 bases) always gets every k-mer looked up.
 PROBE_STRIDE = 8
 # Every this many k-mers one is asked in its reading-blind form (``recoded_kmers``): a 50-base stretch
-# (MIN_KMERS k-mers) of a read written otherwise always holds one.
+# (MIN_KMERS k-mers) of a read written otherwise always holds one.  ACGT letters (most DNA sent is
+# not the run's, and each ask is a table miss) are asked half as often: one 70-base stretch of a
+# complemented or permuted read holds one, and one found reads the whole view every way.
 FORM_STRIDE = 20
+FORM_STRIDE_LETTERS = 40
 
 
 @dataclass
@@ -124,10 +127,10 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
 
 
 def _has_form(index: RunIndex, vk: ViewKmers, read_as_is: bool) -> bool:
-    """Whether the run has the reading-blind form of some k-mer asked (every FORM_STRIDE-th; every
-    one for a sampled index, which holds only its sampled k-mers); for letters, which were already
-    read as they are, one that reading did not find."""
-    asked = vk.kmers if index.km_scale > 1 else vk.kmers[::FORM_STRIDE]
+    """Whether the run has the reading-blind form of some k-mer asked (every FORM_STRIDE-th, of letters
+    every FORM_STRIDE_LETTERS-th; every one for a sampled index, which holds only its sampled k-mers);
+    for letters, which were already read as they are, one that reading did not find."""
+    asked = vk.kmers if index.km_scale > 1 else vk.kmers[::FORM_STRIDE_LETTERS if read_as_is else FORM_STRIDE]
     hit = index.lookup_patterns(patterns(asked))
     if not read_as_is or not hit.any():
         return bool(hit.any())

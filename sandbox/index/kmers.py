@@ -153,7 +153,7 @@ class DnaRuns:
 SYMBOL_MODES = {"bytes": 0, "spaced bytes": 1, "half bytes, high first": 2, "half bytes, low first": 3}
 # Symbols a run of them needs: a window needs MIN_KMERS (20) k-mers, 50 bases of reads; shorter runs
 # are not looked for (the scan probes this many symbols apart).
-SYMBOL_RUN_MIN = 40
+SYMBOL_RUN_MIN = 48
 
 
 def symbol_runs(data: bytes, mode: str, k: int = SYMBOL_RUN_MIN) -> DnaRuns:
