@@ -4,7 +4,8 @@
 
 Views of 256 KiB: random binary (compressed uploads), JSON/log text, FASTA of an unrelated genome
 (DNA text), pieces of the run (FASTQ text, .gz bytes, reads as JSON: a leak), and the unfavourable
-repetitive cases (one letter, zero padding, a repeated log line).  Each kind is timed in CPU
+cases: bytes of four values only (every byte is read as bases, every way's form asked), and the
+repetitive ones (one letter, zero padding, a repeated log line).  Each kind is timed in CPU
 seconds of this process (so other work on the machine does not count against it) and wall seconds,
 side by side with an anchor on the same bytes (sha1: one core's plain hashing speed here and now),
 and the targets of issue 10 are printed next to the figures.
@@ -65,6 +66,8 @@ def views_of(kind: str, total: int, rng: np.random.Generator, run) -> list[bytes
         out += [raw[i: i + VIEW] for i in range(0, min(len(raw), total // 4), VIEW)]
         out.append(json.dumps({"reads": [r.decode() for r in reads]}).encode())
         return out
+    if kind == "four-symbols":      # bases' worst case: every byte one of four, none the run's
+        return [rng.integers(0, 4, VIEW, dtype=np.uint8).tobytes() for _ in range(count)]
     if kind == "one-letter":
         return [b"A" * VIEW for _ in range(count)]
     if kind == "zeros":
@@ -107,7 +110,7 @@ def main() -> None:
     run = make_run(work / "run", samples=2, reads_per_sample=args.reads // 2, genome_size=2_000_000, seed=5)
     index = build_index(run.path, cache_dir=work / "cache")
     rng = np.random.default_rng(1)
-    kinds = ["binary", "text", "dna", "leak", "one-letter", "zeros", "repeated-line"]
+    kinds = ["binary", "text", "dna", "leak", "four-symbols", "one-letter", "zeros", "repeated-line"]
     corr = Correlator([index], allow=["lims.lab.example"])
     _scan_all(corr, views_of("leak", VIEW, rng, run)[:1] + views_of("dna", VIEW, rng, run))  # lookup tables built
     load = os.getloadavg()

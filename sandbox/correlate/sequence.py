@@ -22,6 +22,7 @@ from sandbox.index.kmers import (
     K,
     _low_entropy_table,
     canonical,
+    canonical_at,
     dna_runs,
     kmer_hash,
     patterns,
@@ -103,36 +104,42 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
     spaced or UTF-16 letters, BAM's half bytes), each read all 24 ways.  An instrument writes its
     reads so at no cost; the rig pays a reading-blind lookup per FORM_STRIDE k-mers (``patterns``:
     the same form in any symbols), and reads a run every way only where the run has that form."""
-    sources: list[tuple[str, ViewKmers, tuple[str, ...]]] = []
+    sources: list[tuple[str, DnaRuns, ViewKmers | None, tuple[str, ...]]] = []
     if letters is not None:
-        sources.append(("letters", letters, READINGS[1:]))      # as they are: view_kmers
+        sources.append(("letters", letters.runs, letters, READINGS[1:]))      # as they are: view_kmers
     high_first = False
     for mode in SYMBOL_MODES:
         if mode == "half bytes, low first" and not high_first:
             continue        # the same half bytes make a run in either order: none there, none here
         runs = symbol_runs(data, mode)
         high_first = high_first or (mode == "half bytes, high first" and bool(len(runs)))
-        vk = _kmers_of(runs) if len(runs) else None
-        if vk is not None:
-            sources.append((mode, vk, READINGS))
-    for symbols, vk, readings in sources:
-        which = [i for i, ix in enumerate(indexes) if len(ix.km) and _has_form(ix, vk, symbols == "letters")]
+        if len(runs):
+            sources.append((mode, runs, None, READINGS))
+    for symbols, runs, vk, readings in sources:
+        which = [i for i, ix in enumerate(indexes) if len(ix.km) and _has_form(ix, runs, vk)]
         if not which:
             continue
         for reading in readings:
-            recoded = vk if reading == "ACGT" else _kmers_of(
-                dataclasses.replace(vk.runs, joined=_TABLES[reading][vk.runs.joined]))
+            recoded = vk if reading == "ACGT" and vk is not None else _kmers_of(
+                dataclasses.replace(runs, joined=_TABLES[reading][runs.joined]))
             if recoded is not None:
                 yield Recoding(symbols, reading), recoded, which
 
 
-def _has_form(index: RunIndex, vk: ViewKmers, read_as_is: bool) -> bool:
-    """Whether the run has the reading-blind form of some k-mer asked (every FORM_STRIDE-th, of letters
-    every FORM_STRIDE_LETTERS-th; every one for a sampled index, which holds only its sampled k-mers);
-    for letters, which were already read as they are, one that reading did not find."""
-    asked = vk.kmers if index.km_scale > 1 else vk.kmers[::FORM_STRIDE_LETTERS if read_as_is else FORM_STRIDE]
+def _has_form(index: RunIndex, runs: DnaRuns, letters: ViewKmers | None) -> bool:
+    """Whether the run has the reading-blind form of some k-mer asked of ``runs``: every FORM_STRIDE-th
+    (packed where it starts: most runs of symbols are no one's bases, and asking costs what the asks
+    cost), every one for a sampled index (which holds only its sampled k-mers); of ``letters``, ACGT
+    read as they are already, every FORM_STRIDE_LETTERS-th, and only one that reading did not find."""
+    if index.km_scale > 1:
+        every = letters if letters is not None else _kmers_of(runs)
+        asked = every.kmers if every is not None else np.empty(0, dtype=np.uint64)
+    elif letters is not None:
+        asked = letters.kmers[::FORM_STRIDE_LETTERS]
+    else:
+        asked = canonical_at(runs.joined, FORM_STRIDE)
     hit = index.lookup_patterns(patterns(asked))
-    if not read_as_is or not hit.any():
+    if letters is None or not hit.any():
         return bool(hit.any())
     return not index.lookup_kmers(asked[hit])[0].all()
 

@@ -1417,6 +1417,52 @@ static PyObject *py_canonical(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(canonical_at_doc,
+"canonical_at(seq, k, stride, kmers) -> count\n\n"
+"Canonical 2-bit k-mers of the windows of seq starting at 0, stride, 2 * stride, ... that are made\n"
+"only of ACGT (either case), packed afresh at each: kmers (uint64) must hold (len(seq) - k) //\n"
+"stride + 1 items.  Asking a few k-mers of a long sequence costs what they cost, not a pass.");
+
+static PyObject *py_canonical_at(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    int k;
+    Py_ssize_t stride;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OinO:canonical_at", &o[0], &k, &stride, &o[1])) return NULL;
+    if (k < 1 || k > 32 || stride < 1) {
+        PyErr_SetString(PyExc_ValueError, "canonical_at: k must be 1..32, stride positive");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "seq") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "kmers") < 0) { release(v, 1); return NULL; }
+    Py_ssize_t n = v[0].len, windows = n >= k ? (n - k) / stride + 1 : 0;
+    if (ITEMS(v[1]) < windows) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "canonical_at: kmers must hold (len(seq) - k) // stride + 1 items");
+        return NULL;
+    }
+    const uint8_t *seq = v[0].buf;
+    uint64_t *out = v[1].buf;
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t w = 0; w < windows; w++) {
+        const uint8_t *at = seq + w * stride;
+        uint64_t fwd = 0, rev = 0;
+        unsigned bad = 0;
+        for (int i = 0; i < k; i++) {
+            uint8_t c = CODE[at[i]];
+            bad |= c >> 2;
+            fwd = (fwd << 2) | (c & 3);
+            rev |= (uint64_t)(3 - (c & 3)) << (2 * i);
+        }
+        out[count] = fwd < rev ? fwd : rev;
+        count += !bad;
+    }
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    return PyLong_FromSsize_t(count);
+}
+
 PyDoc_STRVAR(dna_runs_doc,
 "dna_runs(data, k, joined, runs) -> (count, joined_len)\n\n"
 "Runs of ACGTN letters (either case) whose first line holds >= k of them, continued over line\n"
@@ -1980,6 +2026,7 @@ static PyMethodDef methods[] = {
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},
     {"low_info", py_low_info, METH_VARARGS, low_info_doc},
     {"canonical", py_canonical, METH_VARARGS, canonical_doc},
+    {"canonical_at", py_canonical_at, METH_VARARGS, canonical_at_doc},
     {"evidence", py_evidence, METH_VARARGS, evidence_doc},
     {"dna_runs", py_dna_runs, METH_VARARGS, dna_runs_doc},
     {"symbol_runs", py_symbol_runs, METH_VARARGS, symbol_runs_doc},

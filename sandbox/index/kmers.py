@@ -69,6 +69,14 @@ def canonical(seq: bytes, k: int = K, *, starts: bool = True) -> tuple[np.ndarra
     return kmers[:count], places[:count]
 
 
+def canonical_at(seq: bytes | np.ndarray, stride: int, k: int = K) -> np.ndarray:
+    """Canonical k-mers of the windows starting every ``stride`` bases (those made only of ACGT):
+    a few k-mers of a long sequence at their own cost, not a pass over it."""
+    windows = (len(seq) - k) // stride + 1 if len(seq) >= k else 0
+    kmers = np.empty(windows, dtype=np.uint64)
+    return kmers[:_kernels.canonical_at(seq, k, stride, kmers)]
+
+
 @functools.cache
 def _low_entropy_table(k: int) -> np.ndarray:
     """True at [(a * (k+1) + c) * (k+1) + g] when base counts a, c, g, t = k-a-c-g have entropy < LC_ENTROPY."""
