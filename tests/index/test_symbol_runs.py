@@ -160,3 +160,14 @@ def test_the_form_is_the_same_in_any_symbols_and_either_direction():
             assert set(km.patterns(km.canonical(variant)[0]).tolist()) == forms
     other = set(km.patterns(km.canonical(random_genome(200, 10))[0]).tolist())
     assert not forms & other
+
+
+def test_kmers_asked_every_stride_are_those_of_the_full_pass():
+    seq = bytearray(random_genome(2000, 12))
+    seq[700] = ord("N")
+    seq[1300:1310] = seq[1300:1310].lower()
+    kmers, starts = km.canonical(bytes(seq))
+    for stride in (1, 7, 20, 40, 5000):
+        want = [int(x) for x, at in zip(kmers.tolist(), starts.tolist(), strict=True) if at % stride == 0]
+        assert km.canonical_at(bytes(seq), stride).tolist() == want
+    assert len(km.canonical_at(b"ACGT", 20)) == 0
