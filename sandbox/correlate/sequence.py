@@ -115,33 +115,48 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
         high_first = high_first or (mode == "half bytes, high first" and bool(len(runs)))
         if len(runs):
             sources.append((mode, runs, None, READINGS))
-    for symbols, runs, vk, readings in sources:
-        which = [i for i, ix in enumerate(indexes) if len(ix.km) and _has_form(ix, runs, vk)]
+    for symbols, runs, letters_kmers, readings in sources:
+        forms = _Forms(runs, letters_kmers)
+        which = [i for i, ix in enumerate(indexes) if len(ix.km) and forms.found_in(ix)]
         if not which:
             continue
         for reading in readings:
-            recoded = vk if reading == "ACGT" and vk is not None else _kmers_of(
-                dataclasses.replace(runs, joined=_TABLES[reading][runs.joined]))
+            recoded = _kmers_of(dataclasses.replace(runs, joined=_TABLES[reading][runs.joined]))
             if recoded is not None:
                 yield Recoding(symbols, reading), recoded, which
 
 
-def _has_form(index: RunIndex, runs: DnaRuns, letters: ViewKmers | None) -> bool:
-    """Whether the run has the reading-blind form of some k-mer asked of ``runs``: every FORM_STRIDE-th
-    (packed where it starts: most runs of symbols are no one's bases, and asking costs what the asks
-    cost), every one for a sampled index (which holds only its sampled k-mers); of ``letters``, ACGT
-    read as they are already, every FORM_STRIDE_LETTERS-th, and only one that reading did not find."""
-    if index.km_scale > 1:
-        every = letters if letters is not None else _kmers_of(runs)
-        asked = every.kmers if every is not None else np.empty(0, dtype=np.uint64)
-    elif letters is not None:
-        asked = letters.kmers[::FORM_STRIDE_LETTERS]
-    else:
-        asked = canonical_at(runs.joined, FORM_STRIDE)
-    hit = index.lookup_patterns(patterns(asked))
-    if letters is None or not hit.any():
-        return bool(hit.any())
-    return not index.lookup_kmers(asked[hit])[0].all()
+class _Forms:
+    """The reading-blind forms asked of one source's runs, made once for all the indexes: of every
+    FORM_STRIDE-th k-mer (packed where it starts: most runs of symbols are no one's bases, and asking
+    costs what the asks cost), of every one for a sampled index (which holds only its sampled
+    k-mers); of ``letters``, ACGT already read as they are, every FORM_STRIDE_LETTERS-th."""
+
+    def __init__(self, runs: DnaRuns, letters: ViewKmers | None):
+        self.runs = runs
+        self.letters = letters
+        self._asked: dict[bool, tuple[np.ndarray, np.ndarray]] = {}     # sampled? -> (k-mers, forms)
+
+    def asked(self, sampled: bool) -> tuple[np.ndarray, np.ndarray]:
+        if sampled not in self._asked:
+            if sampled:
+                every = self.letters if self.letters is not None else _kmers_of(self.runs)
+                kmers = every.kmers if every is not None else np.empty(0, dtype=np.uint64)
+            elif self.letters is not None:
+                kmers = self.letters.kmers[::FORM_STRIDE_LETTERS]
+            else:
+                kmers = canonical_at(self.runs.joined, FORM_STRIDE)
+            self._asked[sampled] = kmers, patterns(kmers)
+        return self._asked[sampled]
+
+    def found_in(self, index: RunIndex) -> bool:
+        """Whether the run has the form of some k-mer asked (of letters: one that reading them as
+        they are did not find)."""
+        kmers, forms = self.asked(index.km_scale > 1)
+        hit = index.lookup_patterns(forms)
+        if self.letters is None or not hit.any():
+            return bool(hit.any())
+        return not index.lookup_kmers(kmers[hit])[0].all()
 
 
 @dataclass

@@ -71,7 +71,7 @@ class RunIndex:
     _km_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
                                               compare=False)
     # the reading-blind forms of the evidence k-mers (``kmers.patterns``), sorted, with their lookup
-    _km_patterns: tuple[np.ndarray, _Directory, tuple[np.ndarray, int]] | None = field(
+    _km_patterns: tuple[np.ndarray, _Directory | None, tuple[np.ndarray, int]] | None = field(
         default=None, init=False, repr=False, compare=False)
     _fp_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
     _fp_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
@@ -136,10 +136,11 @@ class RunIndex:
             return found
         if self._km_patterns is None:
             table = kmers.sorted_unique(kmers.patterns(km[kmers.evidence_mask(km)]))
-            if not len(table):
-                table = np.zeros(1, dtype=np.uint64)      # no evidence k-mer: a form that is never asked
-            self._km_patterns = table, _Directory.build(table), bloom_filter(table)
+            directory = _Directory.build(table) if len(table) else None      # no evidence k-mer: no form
+            self._km_patterns = table, directory, bloom_filter(table)
         table, directory, bloom = self._km_patterns
+        if directory is None:
+            return found
         rows = np.empty(len(forms), dtype=np.int64)
         _kernels.lookup(table, directory.starts, directory.shift, *bloom, forms, found, rows)
         return found

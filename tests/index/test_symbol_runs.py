@@ -171,3 +171,20 @@ def test_kmers_asked_every_stride_are_those_of_the_full_pass():
         want = [int(x) for x, at in zip(kmers.tolist(), starts.tolist(), strict=True) if at % stride == 0]
         assert km.canonical_at(bytes(seq), stride).tolist() == want
     assert len(km.canonical_at(b"ACGT", 20)) == 0
+
+
+def test_a_run_without_evidence_kmers_has_no_form(gen_index):
+    """Only low-complexity k-mers (none counts as evidence): no form is the run's, whatever is asked."""
+    import dataclasses
+
+    poly_a = km.canonical(b"A" * 40 + b"C" * 40)[0]
+    bare = dataclasses.replace(gen_index, km=km.sorted_unique(poly_a), km_sid=np.zeros(len(set(poly_a.tolist())), np.uint32))
+    asked = km.patterns(np.concatenate([poly_a, km.canonical(random_genome(300, 13))[0]]))
+    assert not bare.lookup_patterns(asked).any()
+    assert gen_index.lookup_patterns(km.patterns(km.canonical(gen_index_read(gen_index))[0])).any()
+
+
+def gen_index_read(index) -> bytes:
+    """A stretch of the run's own sequence, from its first evidence k-mers (unpacked)."""
+    kmer = int(index.km[km.evidence_mask(np.asarray(index.km))][0])
+    return bytes(b"ACGT"[(kmer >> (2 * (km.K - 1 - i))) & 3] for i in range(km.K))
