@@ -527,7 +527,6 @@ static INLINE int may_hold_bytes(const uint8_t *d, Py_ssize_t n, Py_ssize_t at) 
    20 bytes or more of text and separators, so the 5 bytes next to ``at`` on that side hold no other
    byte (BREAKERS).  Random bytes: both sides hold one about 98% of the time, found without a branch. */
 static INLINE int may_hold_spaced(const uint8_t *d, Py_ssize_t n, Py_ssize_t at) {
-    if (BREAKERS[d[at]]) return 0;
     if (at < 5 || at + 6 > n) return 1;
     int before = BREAKERS[d[at - 5]] | BREAKERS[d[at - 4]] | BREAKERS[d[at - 3]] | BREAKERS[d[at - 2]] | BREAKERS[d[at - 1]];
     int after = BREAKERS[d[at + 1]] | BREAKERS[d[at + 2]] | BREAKERS[d[at + 3]] | BREAKERS[d[at + 4]] | BREAKERS[d[at + 5]];
@@ -650,8 +649,8 @@ static INLINE Py_ssize_t symbol_runs_as(const uint8_t *d, Py_ssize_t n, int k, c
     for (Py_ssize_t probe = k - 1; probe < m;) {
         if ((halves && k >= 40 && !may_hold_halves(d, n, probe >> 1))
             || (mode == SYM_BYTES && k >= 40 && !may_hold_bytes(d, n, probe))
-            || (mode == SYM_SPACED && k >= 40 && !may_hold_spaced(d, n, probe))
-            || (mode == SYM_SPACED && symbol_at(d, probe, mode) == SYM_BREAK)) {
+            || (mode == SYM_SPACED && (symbol_at(d, probe, mode) == SYM_BREAK
+                                       || (k >= 40 && !may_hold_spaced(d, n, probe))))) {
             probe += k;
             continue;
         }
