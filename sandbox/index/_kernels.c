@@ -1285,6 +1285,315 @@ static Py_ssize_t class_runs(const uint8_t *d, Py_ssize_t n, const uint8_t *tabl
     return count;
 }
 
+/* --- numbers beside alleles (sandbox/correlate/variants.py) ---------------------------------- */
+
+#define ALLELE_SIDE 3          /* allele tokens kept on each side of a number, nearest first */
+#define ALLELE_EXACT 19        /* letters a token's value holds exactly (3 bits each, then its length) */
+#define ALLELE_MAX 64          /* a longer letter run is no allele */
+#define NUMBER_MIN 2           /* digits of a number: 1-digit ones are in any byte stream */
+#define NUMBER_MAX 9
+#define WINDOW_MAX 1024        /* bytes between a number and its farthest token */
+#define SPARSE_NUMBERS 48      /* numbers in a range up to which each one's tokens are looked for alone */
+#define FNV_OFFSET UINT64_C(0xCBF29CE484222325)
+#define FNV_PRIME UINT64_C(0x100000001B3)
+
+static uint8_t ALLELE[256];    /* A C G T N (either case) -> 1..5, other letters 8, digits 16, else 0 */
+static uint8_t BESIDE[256];    /* what may stand beside a number: text that is no letter or digit, NUL */
+#define IS_DIGIT(c) (ALLELE[c] == 16)
+#define IS_ALNUM(c) (ALLELE[c] != 0)
+#define IS_LETTER(c) (ALLELE[c] != 0 && ALLELE[c] != 16)
+
+/* An allele token's value (sandbox/index/variants.py ``allele_value`` defines it): its codes,
+   3 bits a letter, first letter highest, and its length above bit 57; a token longer than
+   ALLELE_EXACT is its length field 31 and a 57-bit FNV-1a hash of its codes. */
+static inline uint64_t allele_value(const uint8_t *d, Py_ssize_t s, Py_ssize_t e) {
+    Py_ssize_t len = e - s;
+    if (len <= ALLELE_EXACT) {
+        uint64_t v = 0;
+        for (Py_ssize_t i = s; i < e; i++) v = (v << 3) | ALLELE[d[i]];
+        return ((uint64_t)len << 57) | v;
+    }
+    uint64_t h = FNV_OFFSET;
+    for (Py_ssize_t i = s; i < e; i++) h = (h ^ ALLELE[d[i]]) * FNV_PRIME;
+    return (UINT64_C(31) << 57) | (h & ((UINT64_C(1) << 57) - 1));
+}
+
+typedef struct {
+    Py_ssize_t start, end;
+    uint64_t value;
+} Token;
+
+/* The allele tokens of d[from..to) (from at a run boundary) into out: runs of allele letters with
+   text that is no letter or digit (or NUL, or the data's ends) on either side, save that a digit
+   may come before (8216712A>G); returns how many.  SSE2 skips
+   16 bytes where no such run can begin (most words, most binary bytes). */
+static Py_ssize_t allele_tokens(const uint8_t *d, Py_ssize_t n, Py_ssize_t from, Py_ssize_t to, Token *out) {
+    Py_ssize_t i = from, count = 0;
+    while (i < to) {
+#if defined(__SSE2__)
+        if (i > 0 && i + 17 <= n) {
+            const __m128i flip = _mm_set1_epi8((char)0x80), lower = _mm_set1_epi8(0x20);
+            const __m128i a = _mm_set1_epi8('a' - 1 - 128), z = _mm_set1_epi8('z' + 1 - 128);
+            __m128i w = _mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i - 1)), lower);
+            __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i)), lower);
+            __m128i raw_w = _mm_loadu_si128((const __m128i *)(d + i - 1));
+            __m128i fw = _mm_xor_si128(w, flip), fr = _mm_xor_si128(raw_w, flip);
+            __m128i letter_w = _mm_and_si128(_mm_cmpgt_epi8(fw, a), _mm_cmplt_epi8(fw, z));
+            /* text (printable, tab, CR, LF) or NUL before: binary bytes are no token's neighbours */
+            __m128i text_w = _mm_or_si128(
+                _mm_and_si128(_mm_cmpgt_epi8(fr, _mm_set1_epi8(0x1F - 128)), _mm_cmplt_epi8(fr, _mm_set1_epi8(0x7F - 128))),
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(raw_w, _mm_setzero_si128()), _mm_cmpeq_epi8(raw_w, _mm_set1_epi8('\t'))),
+                             _mm_or_si128(_mm_cmpeq_epi8(raw_w, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(raw_w, _mm_set1_epi8('\r')))));
+            letter_w = _mm_or_si128(letter_w, _mm_andnot_si128(text_w, _mm_set1_epi8((char)0xFF)));
+            __m128i allele = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('a')), _mm_cmpeq_epi8(x, _mm_set1_epi8('c'))),
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('g')), _mm_cmpeq_epi8(x, _mm_set1_epi8('t'))),
+                             _mm_cmpeq_epi8(x, _mm_set1_epi8('n'))));
+            /* ... and after the first letter another allele letter or text that is no letter or digit */
+            __m128i raw_y = _mm_loadu_si128((const __m128i *)(d + i + 1)), y = _mm_or_si128(raw_y, lower);
+            __m128i fy = _mm_xor_si128(y, flip), ry = _mm_xor_si128(raw_y, flip);
+            __m128i alnum_y = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(fy, a), _mm_cmplt_epi8(fy, z)),
+                                           _mm_and_si128(_mm_cmpgt_epi8(ry, _mm_set1_epi8('0' - 1 - 128)),
+                                                         _mm_cmplt_epi8(ry, _mm_set1_epi8('9' + 1 - 128))));
+            __m128i text_y = _mm_or_si128(
+                _mm_and_si128(_mm_cmpgt_epi8(ry, _mm_set1_epi8(0x1F - 128)), _mm_cmplt_epi8(ry, _mm_set1_epi8(0x7F - 128))),
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(raw_y, _mm_setzero_si128()), _mm_cmpeq_epi8(raw_y, _mm_set1_epi8('\t'))),
+                             _mm_or_si128(_mm_cmpeq_epi8(raw_y, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(raw_y, _mm_set1_epi8('\r')))));
+            __m128i allele_y = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8('a')), _mm_cmpeq_epi8(y, _mm_set1_epi8('c'))),
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8('g')), _mm_cmpeq_epi8(y, _mm_set1_epi8('t'))),
+                             _mm_cmpeq_epi8(y, _mm_set1_epi8('n'))));
+            __m128i next_ok = _mm_or_si128(allele_y, _mm_andnot_si128(alnum_y, text_y));
+            unsigned starts = (unsigned)_mm_movemask_epi8(_mm_and_si128(next_ok, _mm_andnot_si128(letter_w, allele)));
+            if (!starts) {
+                i += 16;
+                continue;
+            }
+            i += __builtin_ctz(starts);
+            if (i >= to) break;
+        }
+#endif
+        uint8_t c = d[i];
+        if (!IS_LETTER(c) || (i > 0 && !BESIDE[d[i - 1]] && !IS_DIGIT(d[i - 1]))) {
+            i++;
+            continue;
+        }
+        Py_ssize_t j = i + 1;
+        int allele = ALLELE[c] <= 5;
+        while (j < n && IS_LETTER(d[j]) && j - i <= ALLELE_MAX) allele &= ALLELE[d[j++]] <= 5;
+        if (j - i > ALLELE_MAX) {
+            allele = 0;
+            while (j < to && IS_LETTER(d[j])) j++;
+        }
+        if (allele && (j == n || BESIDE[d[j]])) {
+            out[count].start = i;
+            out[count].end = j;
+            out[count++].value = allele_value(d, i, j);
+        }
+        i = j;
+    }
+    return count;
+}
+
+static INLINE uint64_t number_value(const uint8_t *d, Py_ssize_t i, Py_ssize_t j) {
+    uint64_t v = 0;
+    for (Py_ssize_t q = i; q < j; q++) v = v * 10 + (uint64_t)(d[q] - '0');
+    return v;
+}
+
+/* The end of the number of 2..NUMBER_MAX digits at d[i] (with a byte beside it on either side, or
+   an allele token after it: g.8216712A>G), else 0. */
+static INLINE Py_ssize_t number_at(const uint8_t *d, Py_ssize_t n, Py_ssize_t i) {
+    if (!IS_DIGIT(d[i]) || i + 1 >= n || !IS_DIGIT(d[i + 1]) || (i > 0 && !BESIDE[d[i - 1]])) return 0;
+    Py_ssize_t j = i + 2;
+    while (j < n && IS_DIGIT(d[j]) && j - i <= NUMBER_MAX) j++;
+    if (j - i > NUMBER_MAX) return 0;
+    Py_ssize_t after = j;
+    while (after < n && ALLELE[d[after]] && ALLELE[d[after]] <= 5 && after - j <= ALLELE_MAX) after++;
+    return after == n || BESIDE[d[after]] ? j : 0;
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#define HAVE_AVX512_PROBE 1
+/* The first i in [from, to) where a number may start, 64 starts at a time (AVX-512BW: the CPU is
+   asked at load); it needs d[i-1..i+65). */
+__attribute__((target("avx512f,avx512bw,bmi"))) static Py_ssize_t
+number_probe_avx512(const uint8_t *d, Py_ssize_t n, Py_ssize_t i, Py_ssize_t to) {
+    const __m512i zero = _mm512_set1_epi8('0'), ten = _mm512_set1_epi8(10);
+    const __m512i lower = _mm512_set1_epi8(0x20), a = _mm512_set1_epi8('a'), letters = _mm512_set1_epi8(26);
+    for (; i < to && i + 65 <= n; i += 64) {
+        __m512i w = _mm512_loadu_si512((const void *)(d + i - 1));
+        __m512i x = _mm512_loadu_si512((const void *)(d + i));
+        __m512i y = _mm512_loadu_si512((const void *)(d + i + 1));
+        __mmask64 digit_x = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(x, zero), ten);
+        __mmask64 digit_y = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(y, zero), ten);
+        __mmask64 alnum_w = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(w, zero), ten)
+                            | _mm512_cmplt_epu8_mask(_mm512_sub_epi8(_mm512_or_si512(w, lower), a), letters);
+        uint64_t starts = digit_x & digit_y & ~alnum_w;
+        if (starts) {
+            i += (Py_ssize_t)_tzcnt_u64(starts);
+            return i < to ? i : to;
+        }
+    }
+    return i;
+}
+static int avx512_probe;   /* set at load when the CPU has AVX-512BW */
+#endif
+
+/* The first i in [from, to) where a number may start (two digits after a byte that is no letter or
+   digit), else to: 64 starts at a time are ruled out, then 16 (SSE2). */
+static INLINE Py_ssize_t number_probe(const uint8_t *d, Py_ssize_t n, Py_ssize_t i, Py_ssize_t to) {
+    if (i == 0 && to > 0) {
+        if (IS_DIGIT(d[0]) && n > 1 && IS_DIGIT(d[1])) return 0;
+        i = 1;
+    }
+#ifdef HAVE_AVX512_PROBE
+    if (avx512_probe) {
+        i = number_probe_avx512(d, n, i, to);
+        if (i >= to || i + 65 <= n) return i < to ? i : to;
+    }
+#endif
+#if defined(__SSE2__)
+    const __m128i zero = _mm_set1_epi8('0' - 1 - 128), nine = _mm_set1_epi8('9' + 1 - 128);
+    const __m128i flip = _mm_set1_epi8((char)0x80), lower = _mm_set1_epi8(0x20);
+    const __m128i a = _mm_set1_epi8('a' - 1 - 128), z = _mm_set1_epi8('z' + 1 - 128);
+    for (; i < to && i + 17 <= n; i += 16) {
+        __m128i w = _mm_loadu_si128((const __m128i *)(d + i - 1));
+        __m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(d + i)), flip);
+        __m128i y = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(d + i + 1)), flip);
+        __m128i dw = _mm_xor_si128(w, flip), lw = _mm_xor_si128(_mm_or_si128(w, lower), flip);
+        __m128i alnum_w = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(dw, zero), _mm_cmplt_epi8(dw, nine)),
+                                       _mm_and_si128(_mm_cmpgt_epi8(lw, a), _mm_cmplt_epi8(lw, z)));
+        __m128i dx = _mm_and_si128(_mm_cmpgt_epi8(x, zero), _mm_cmplt_epi8(x, nine));
+        __m128i dy = _mm_and_si128(_mm_cmpgt_epi8(y, zero), _mm_cmplt_epi8(y, nine));
+        unsigned pairs = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(alnum_w, _mm_and_si128(dx, dy)));
+        if (pairs) {
+            i += __builtin_ctz(pairs);
+            return i < to ? i : to;
+        }
+    }
+#endif
+    for (; i < to; i++)
+        if (IS_DIGIT(d[i]) && i + 1 < n && IS_DIGIT(d[i + 1]) && (i == 0 || !IS_ALNUM(d[i - 1]))) return i;
+    return to;
+}
+
+/* Give the number d[i..j) with the tokens beside it (tok[k..] are the ones after it). */
+static INLINE void number_emit(const uint8_t *d, Py_ssize_t i, Py_ssize_t j, const Token *tok, Py_ssize_t nt,
+                               Py_ssize_t k, Py_ssize_t window, int64_t *spans, uint64_t *values,
+                               uint64_t *tokens, Py_ssize_t count) {
+    uint64_t *slot = tokens + 2 * ALLELE_SIDE * count;
+    memset(slot, 0, sizeof(uint64_t) * 2 * ALLELE_SIDE);
+    for (int t = 0; t < ALLELE_SIDE && k + t < nt && tok[k + t].start - j <= window; t++)
+        slot[ALLELE_SIDE + t] = tok[k + t].value;
+    for (int t = 0; t < ALLELE_SIDE && k - 1 - t >= 0 && i - tok[k - 1 - t].end <= window; t++)
+        slot[t] = tok[k - 1 - t].value;
+    spans[2 * count] = i;
+    spans[2 * count + 1] = j;
+    values[count] = number_value(d, i, j);
+}
+
+/* Whether a number with these tokens beside it (tok[k..] after it) can be a variant's position
+   with its alleles: two neighbouring tokens within its windows differ, or one has two letters. */
+static INLINE int number_worth(Py_ssize_t i, Py_ssize_t j, const Token *tok, Py_ssize_t nt, Py_ssize_t k,
+                               Py_ssize_t window) {
+    Py_ssize_t first = k, last = k;    /* tok[first..last): the tokens within its windows */
+    while (first > 0 && k - first < ALLELE_SIDE && i - tok[first - 1].end <= window) first--;
+    while (last < nt && last - k < ALLELE_SIDE && tok[last].start - j <= window) last++;
+    for (Py_ssize_t t = first; t < last; t++)
+        if ((tok[t].value >> 57) == 2 || (t > first && tok[t].value != tok[t - 1].value)) return 1;
+    return 0;
+}
+
+/* Numbers of NUMBER_MIN..NUMBER_MAX digits starting in [emit_lo, emit_hi), with text that is no
+   letter or digit (or NUL, or the data's ends) on either side, save that an allele token may
+   follow (HGVS: g.8216712A>G); each with the allele tokens beside it: runs of ASCII letters all
+   of ACGTN (either case), at most ALLELE_MAX long, with text that is no letter or digit (or NUL,
+   or the data's ends) on either side (a digit may come before), ending at most ``window`` bytes
+   before the number or starting at most ``window`` bytes after it, ALLELE_SIDE on each side,
+   nearest first.  Only numbers whose tokens differ, or with a two-letter one, can be a variant's
+   position with its alleles, and only those are given.  Where numbers are few (binary data), the
+   tokens are looked for beside each; where they are many (text), the tokens are found first and
+   numbers only around tokens that differ.  Returns how many numbers (at most cap: enough for one
+   every three bytes), or -1 when out of memory.  At most window + ALLELE_MAX + 16 bytes beyond
+   each end of the range are read, so callers cut a long view into ranges and the work stays
+   linear. */
+typedef struct {
+    const uint8_t *bloom;      /* of the run's positions (none: every number passes) */
+    int bits;
+    const uint64_t *offsets;   /* a number passes when one of these added to it may be a position */
+    Py_ssize_t count;
+} PositionFilter;
+
+static INLINE int may_be_position(const PositionFilter *f, uint64_t value) {
+    if (f->bloom == NULL) return 1;
+    for (Py_ssize_t o = 0; o < f->count; o++) {
+        uint64_t slot = ((value + f->offsets[o]) * BUCKET_MUL) >> (64 - f->bits);
+        if ((f->bloom[slot >> 3] >> (slot & 7)) & 1) return 1;
+    }
+    return 0;
+}
+
+static Py_ssize_t numbered_alleles(const uint8_t *d, Py_ssize_t n, Py_ssize_t emit_lo, Py_ssize_t emit_hi,
+                                   Py_ssize_t window, const PositionFilter *filter, int64_t *spans,
+                                   uint64_t *values, uint64_t *tokens, Py_ssize_t cap) {
+    Py_ssize_t margin = window + ALLELE_MAX + 16;
+    Py_ssize_t lo = emit_lo > margin ? emit_lo - margin : 0;
+    Py_ssize_t hi = emit_hi + margin < n ? emit_hi + margin : n;
+    if (lo > 0 && IS_LETTER(d[lo - 1]))      /* a run begun before lo: too far back to matter */
+        while (lo < hi && IS_LETTER(d[lo])) lo++;
+    Py_ssize_t count = 0, few = 0, at[SPARSE_NUMBERS][2];
+    for (Py_ssize_t i = number_probe(d, n, emit_lo, emit_hi); i < emit_hi; i = number_probe(d, n, i + 1, emit_hi)) {
+        Py_ssize_t j = number_at(d, n, i);
+        if (!j || !may_be_position(filter, number_value(d, i, j))) continue;
+        if (few == SPARSE_NUMBERS) {
+            few = -1;
+            break;
+        }
+        at[few][0] = i;
+        at[few++][1] = j;
+        i = j - 1;
+    }
+    if (few >= 0) {   /* few numbers (binary data): the tokens beside each (a token takes two bytes) */
+        Token tok[(2 * (WINDOW_MAX + ALLELE_MAX + 16) + NUMBER_MAX) / 2 + 1];
+        for (Py_ssize_t x = 0; x < few && count < cap; x++) {
+            Py_ssize_t i = at[x][0], j = at[x][1];
+            Py_ssize_t from = i - margin > lo ? i - margin : lo, to = j + margin < hi ? j + margin : hi;
+            while (from > lo && from < i && IS_LETTER(d[from - 1])) from++;
+            Py_ssize_t nt = allele_tokens(d, n, from, to, tok), k = 0;
+            while (k < nt && tok[k].start < j) k++;
+            if (number_worth(i, j, tok, nt, k, window))
+                number_emit(d, i, j, tok, nt, k, window, spans, values, tokens, count++);
+        }
+        return count;
+    }
+    Token *tok = malloc(sizeof(Token) * (size_t)((hi - lo) / 2 + 1));
+    if (tok == NULL) return -1;
+    Py_ssize_t nt = allele_tokens(d, n, lo, hi, tok), k = 0;
+    Py_ssize_t zone_end = emit_lo;     /* numbers are looked for in d[emit_lo..zone_end) only */
+    for (Py_ssize_t z = 0; z < nt; z++) {
+        int differs = z + 1 < nt && tok[z + 1].value != tok[z].value
+                      && tok[z + 1].start - tok[z].end <= 2 * window + NUMBER_MAX;
+        if (!differs && (tok[z].value >> 57) != 2) continue;
+        /* numbers within a window of both (or of the two-letter one) */
+        Py_ssize_t from = tok[z].start - window - NUMBER_MAX, to = (differs ? tok[z + 1].end : tok[z].end) + window + 1;
+        if (from < zone_end) from = zone_end;
+        if (to > emit_hi) to = emit_hi;
+        for (Py_ssize_t i = number_probe(d, n, from, to); i < to && count < cap; i = number_probe(d, n, i + 1, to)) {
+            Py_ssize_t j = number_at(d, n, i);
+            if (!j || !may_be_position(filter, number_value(d, i, j))) continue;
+            while (k < nt && tok[k].start < j) k++;     /* tok[k..]: the tokens after the number */
+            if (number_worth(i, j, tok, nt, k, window))
+                number_emit(d, i, j, tok, nt, k, window, spans, values, tokens, count++);
+            i = j - 1;
+        }
+        if (to > zone_end) zone_end = to;
+    }
+    free(tok);
+    return count;
+}
+
 static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *what) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
@@ -1940,6 +2249,49 @@ static PyObject *py_class_runs(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", count, at);
 }
 
+PyDoc_STRVAR(numbered_alleles_doc,
+"numbered_alleles(data, emit_lo, emit_hi, window, bloom, bloom_bits, offsets, spans, values, tokens)\n"
+"    -> count\n\n"
+"Numbers (2-9 digits, not after a letter) starting in data[emit_lo:emit_hi] with the allele tokens\n"
+"beside them (letter runs of ACGTN, within ``window`` bytes, 3 each side, nearest first) that two\n"
+"differ or one has two letters, and (if ``bloom`` is not empty) that plus one of ``offsets``\n"
+"(uint64) may be in the table whose Bloom bitmap (``bloom_filter``) that is: their (start, end) in\n"
+"spans (int64, 2 a number), values (uint64) and token values (uint64, 6 a number: 3 before, 3\n"
+"after, 0 for none).  Arrays must hold (emit_hi - emit_lo) // 3 + 2 numbers.");
+
+static PyObject *py_numbered_alleles(PyObject *self, PyObject *args) {
+    PyObject *o[6];
+    Py_ssize_t lo, hi, window;
+    int bits;
+    Py_buffer v[6];
+    if (!PyArg_ParseTuple(args, "OnnnOiOOOO:numbered_alleles", &o[0], &lo, &hi, &window, &o[1], &bits, &o[2],
+                          &o[3], &o[4], &o[5]))
+        return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 0, "bloom") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 8, 0, "offsets") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(o[3], &v[3], 8, 1, "spans") < 0) { release(v, 3); return NULL; }
+    if (get_buffer(o[4], &v[4], 8, 1, "values") < 0) { release(v, 4); return NULL; }
+    if (get_buffer(o[5], &v[5], 8, 1, "tokens") < 0) { release(v, 5); return NULL; }
+    Py_ssize_t cap = ITEMS(v[4]);
+    if (lo < 0 || hi < lo || hi > v[0].len || window < 0 || window > WINDOW_MAX || ITEMS(v[3]) < 2 * cap
+        || ITEMS(v[5]) < 2 * ALLELE_SIDE * cap || cap < (hi - lo) / 3 + 2
+        || (v[1].len && (bits < 3 || bits > 63 || v[1].len < (Py_ssize_t)1 << (bits - 3)))) {
+        release(v, 6);
+        PyErr_SetString(PyExc_ValueError, "numbered_alleles: a range inside data, window 0..1024, a bloom of "
+                                          "2**bits bits, and arrays for (hi - lo) // 3 + 2 numbers");
+        return NULL;
+    }
+    PositionFilter filter = {v[1].len ? v[1].buf : NULL, bits, v[2].buf, ITEMS(v[2])};
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = numbered_alleles(v[0].buf, v[0].len, lo, hi, window, &filter, v[3].buf, v[4].buf, v[5].buf, cap);
+    Py_END_ALLOW_THREADS
+    release(v, 6);
+    if (count < 0) return PyErr_NoMemory();
+    return PyLong_FromSsize_t(count);
+}
+
 PyDoc_STRVAR(read_windows_doc,
 "read_windows(kmers, starts, run_starts, found, k, window, need, min_share, max_hash, entropy_low,\n"
 "             adapters, confirmed) -> (windows, bases, first)\n\n"
@@ -2042,6 +2394,7 @@ static PyMethodDef methods[] = {
     {"first_of", py_first_of, METH_VARARGS, first_of_doc},
     {"lower_ascii", py_lower_ascii, METH_VARARGS, lower_ascii_doc},
     {"read_windows", py_read_windows, METH_VARARGS, read_windows_doc},
+    {"numbered_alleles", py_numbered_alleles, METH_VARARGS, numbered_alleles_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2071,13 +2424,20 @@ PyMODINIT_FUNC PyInit__kernels(void) {
         SEPARATOR[c] = (uint8_t)(c == 0 || c == ' ' || (c >= '\t' && c <= '\r') || (c >= '!' && c <= '/')
                                  || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~'));
         BREAKERS[c] = (uint8_t)(!TEXT[c] && !SEPARATOR[c]);
+        ALLELE[c] = (uint8_t)((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? 8 : c >= '0' && c <= '9' ? 16 : 0);
+        BESIDE[c] = (uint8_t)(c == 0 || (TEXT[c] && !ALLELE[c]));
     }
     const char *bases = "ACGTN";
     for (int i = 0; i < 5; i++) {
         CODE[(uint8_t)bases[i]] = (uint8_t)i;  /* N stays 4: not a base */
         CODE[(uint8_t)bases[i] + 32] = (uint8_t)i;
         LETTER[(uint8_t)bases[i]] = LETTER[(uint8_t)bases[i] + 32] = 1;
+        ALLELE[(uint8_t)bases[i]] = ALLELE[(uint8_t)bases[i] + 32] = (uint8_t)(i + 1);
     }
+#ifdef HAVE_AVX512_PROBE
+    __builtin_cpu_init();
+    avx512_probe = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("bmi");
+#endif
     LANE_LIMIT = 0;
     for (int p = 1; p <= PERIODS; p++) LANE_LIMIT |= (uint64_t)(max_breaks(p) + 1) << (8 * (8 - p));
     PyObject *m = PyModule_Create(&module);
@@ -2088,7 +2448,9 @@ PyMODINIT_FUNC PyInit__kernels(void) {
         || PyModule_AddIntConstant(m, "BREAKS_P1", BREAKS_P1) < 0
         || PyModule_AddIntConstant(m, "BREAKS", BREAKS) < 0
         || PyModule_AddIntConstant(m, "LC_PERIODS", LC_PERIODS) < 0
-        || PyModule_AddIntConstant(m, "LC_MISMATCHES", LC_MISMATCHES) < 0) {
+        || PyModule_AddIntConstant(m, "LC_MISMATCHES", LC_MISMATCHES) < 0
+        || PyModule_AddIntConstant(m, "ALLELE_SIDE", ALLELE_SIDE) < 0
+        || PyModule_AddIntConstant(m, "ALLELE_MAX", ALLELE_MAX) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -29,6 +29,7 @@ from .cache import CacheDoubt, cache_folder
 from .identifiers import run_identifiers
 from .kmerset import KmerSetBuilder, max_hash
 from .runindex import IndexedFile, RunIndex
+from .variants import VariantSetBuilder
 from .winnow import Winnower, mix64
 
 if TYPE_CHECKING:
@@ -167,6 +168,11 @@ def _read_kmers(f: RunFile, kms: KmerSetBuilder) -> int:
     return kms.add_reads(itertools.chain.from_iterable(f.read_batches()), f.samples)
 
 
+def _read_variants(f: RunFile, kms: KmerSetBuilder, vs: VariantSetBuilder) -> int:
+    """Add a file's variant records to ``vs`` (its samples' set id from ``kms``)."""
+    return vs.add(f.variants(), kms.sid_of(f.samples))
+
+
 def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None = None,
                 progress: bool = False, *, fp_budget: int = FP_BUDGET,
                 kmer_budget: int | None = None, workers: int | None = None) -> RunIndex:
@@ -195,6 +201,7 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
     meta = scan.meta
     fps = _FingerprintSet(fp_budget)
     kms = KmerSetBuilder(kmer_budget) if kmer_budget else KmerSetBuilder()
+    vs = VariantSetBuilder()
     for f in scan.files:
         kms.sid_of(f.samples)  # in file order: ids do not depend on threads
     total = sum(f.size for f in scan.files)
@@ -205,22 +212,30 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
             ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="index") as pool:
         jobs = [(pool.submit(_fingerprint, f.raw(), fps, fid * 2, bar),
                  pool.submit(_fingerprint, f.decoded(), fps, fid * 2 + 1),
-                 pool.submit(_read_kmers, f, kms))
+                 pool.submit(_read_kmers, f, kms),
+                 pool.submit(_read_variants, f, kms, vs))
                 for fid, f in enumerate(scan.files)]
         files = [IndexedFile(f.rel, f.size, f.kind, list(f.samples), raw.result(), decoded.result(), reads.result())
-                 for f, (raw, decoded, reads) in zip(scan.files, jobs, strict=True)]
+                 for f, (raw, decoded, reads, _) in zip(scan.files, jobs, strict=True)]
+        for *_, variants in jobs:
+            variants.result()
     extra_ids = [ident for f in scan.files for ident in f.identifiers()]
     _give_back_free_heap()
     km, km_sid, sets, km_scale = kms.finish()  # first: its merge arrays are freed before the fingerprints sort
     fp_hash, fp_loc, fp_off = fps.finish()
+    var_key, var_sid, var_pos = vs.finish(kms.sets)
+    errors = list(scan.errors)
+    if vs.dropped:
+        errors.append(f"variant keys past the budget of {vs.budget} not indexed: {vs.dropped}")
     index = RunIndex(
         run_id=meta.run_id, path=run_dir, platform=meta.platform,
         samples=[{"sample_id": s.sample_id, "name": s.name, "project": s.project} for s in meta.samples
                  if s.sample_id],
-        files=files, identifiers=run_identifiers(meta, extra_ids), errors=list(scan.errors),
+        files=files, identifiers=run_identifiers(meta, extra_ids), errors=errors,
         fp_hash=fp_hash, fp_loc=fp_loc, fp_off=fp_off, km=km, km_sid=km_sid,
         sample_sets=[list(s) for s in sets.sets], fp_scale=fps.scale, km_scale=km_scale,
         reads=kms.reads, bases=kms.bases, build_seconds=time.perf_counter() - started,
+        var_key=var_key, var_sid=var_sid, var_pos=var_pos, variants=vs.records,
     )
     _dedupe_samples(index)
     if key is not None:

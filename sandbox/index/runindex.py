@@ -18,9 +18,9 @@ from sandbox.safetext import MAX_SHOWN, safe_text
 
 from . import _kernels, kmers, winnow
 
-FORMAT_VERSION = 6  # bump when the arrays, the hashing or what is read changes: old caches are rebuilt
+FORMAT_VERSION = 7  # bump when the arrays, the hashing or what is read changes: old caches are rebuilt
 STREAMS = ("raw", "decoded")
-ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid")
+ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid", "var_key", "var_sid", "var_pos")
 CONFIDENCE = 0.999  # detection-floor probability stated for a sampled index
 BLOOM_MAX_BITS = 28  # prefilter cap: 32 MiB, ~14% full at the 40M k-mer budget
 SCALED_MIN_KMERS = 2  # sampled k-mers a view needs to count as a sequence match in a sampled index
@@ -66,6 +66,12 @@ class RunIndex:
     cached: bool = False
     notes: list[str] = field(default_factory=list)  # about this copy (a cache in doubt), not the run
     stats: dict[str, Any] = field(default_factory=dict)
+    # variant records (``sandbox.index.variants``): sorted keys, the sample-set id of each, and the
+    # sorted distinct positions
+    var_key: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    var_sid: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint32))
+    var_pos: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    variants: int = 0  # variant records read (a record with two alternate alleles is two variants' keys)
     # lookup structures derived from ``km`` on first use; init=False so ``replace()`` rebuilds them
     _km_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
     _km_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
@@ -73,6 +79,8 @@ class RunIndex:
     # the reading-blind forms of the evidence k-mers (``kmers.patterns``), sorted, with their lookup
     _km_patterns: tuple[np.ndarray, _Directory | None, tuple[np.ndarray, int]] | None = field(
         default=None, init=False, repr=False, compare=False)
+    _variant_tables: dict[str, tuple[_Directory, tuple[np.ndarray, int]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
     _fp_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
     _fp_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
                                               compare=False)
@@ -92,7 +100,10 @@ class RunIndex:
         self.lookup_fingerprints(np.zeros(1, dtype=np.uint64))
         self.lookup_kmers(np.zeros(1, dtype=np.uint64))
         self.lookup_patterns(np.zeros(1, dtype=np.uint64))
-        for table in (self.fp_hash, self.fp_loc, self.fp_off, self.km, self.km_sid):
+        self.lookup_positions(np.zeros(1, dtype=np.uint64))
+        self.lookup_variants(np.zeros(1, dtype=np.uint64))
+        for table in (self.fp_hash, self.fp_loc, self.fp_off, self.km, self.km_sid, self.var_key, self.var_sid,
+                      self.var_pos):
             flat = np.asarray(table).reshape(-1)
             if flat.size:
                 step = max(1, mmap.PAGESIZE // flat.itemsize)
@@ -145,6 +156,34 @@ class RunIndex:
         _kernels.lookup(table, directory.starts, directory.shift, *bloom, forms, found, rows)
         return found
 
+    def lookup_positions(self, values: np.ndarray) -> np.ndarray:
+        """Mask of query numbers that are the position of some variant record of the run."""
+        return self._lookup_sorted("var_pos", values)[0]
+
+    def position_bloom(self) -> tuple[np.ndarray, int]:
+        """The Bloom bitmap of ``var_pos`` and its bits (``bloom_filter``; empty: no variants)."""
+        if not len(self.var_pos):
+            return np.empty(0, np.uint8), 0
+        self.lookup_positions(np.zeros(1, dtype=np.uint64))
+        return self._variant_tables["var_pos"][1]
+
+    def lookup_variants(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of query keys (``variants.variant_keys``) of the run's variants, their rows in ``var_key``)."""
+        return self._lookup_sorted("var_key", keys)
+
+    def _lookup_sorted(self, name: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        found = np.zeros(len(queries), dtype=bool)
+        table = np.asarray(getattr(self, name))
+        if not len(table) or not len(queries):
+            return found, np.empty(0, dtype=np.int64)
+        if name not in self._variant_tables:
+            self._variant_tables[name] = _Directory.build(table), bloom_filter(table)
+        directory, bloom = self._variant_tables[name]
+        rows = np.empty(len(queries), dtype=np.int64)
+        n = _kernels.lookup(table, directory.starts, directory.shift, *bloom, queries, found, rows)
+        return found, rows[:n]
+
     def sample_kmer_totals(self) -> dict[str, int]:
         """Distinct k-mers per sample (of the possibly sampled set), for "share of a sample" figures."""
         counts = np.bincount(self.km_sid, minlength=len(self.sample_sets))
@@ -185,7 +224,7 @@ class RunIndex:
             f"{self.total_bytes / 1e6:.1f} MB",
             f"  samples: {len(self.samples)}; identifiers: {len(self.identifiers)}",
             f"  reads: {self.reads} ({self.bases} bases); k-mers: {len(self.km)}; "
-            f"byte fingerprints: {len(self.fp_hash)}",
+            f"byte fingerprints: {len(self.fp_hash)}; variant records: {self.variants}",
             f"  detection floor: {floor['text']}",
             f"  index {'reused from cache' if self.cached else f'built in {self.build_seconds:.1f} s'}",
         ]
@@ -202,6 +241,7 @@ class RunIndex:
             "identifiers": self.identifiers, "errors": self.errors, "sample_sets": self.sample_sets,
             "fp_scale": self.fp_scale, "km_scale": self.km_scale, "reads": self.reads,
             "bases": self.bases, "build_seconds": self.build_seconds, "stats": self.stats,
+            "variants": self.variants,
         }
 
     @classmethod
@@ -213,7 +253,7 @@ class RunIndex:
             identifiers=meta["identifiers"], errors=meta["errors"], sample_sets=meta["sample_sets"],
             fp_scale=meta["fp_scale"], km_scale=meta["km_scale"], reads=meta["reads"],
             bases=meta["bases"], build_seconds=meta["build_seconds"], stats=meta.get("stats", {}),
-            cached=True, **arrays,
+            variants=meta["variants"], cached=True, **arrays,
         )
 
 

@@ -42,7 +42,7 @@ def _guarded(method: Callable) -> Callable:
     return stream
 
 
-_STREAMS = ("raw", "decoded", "reads", "read_batches", "identifiers")
+_STREAMS = ("raw", "decoded", "reads", "read_batches", "identifiers", "variants")
 # Reads per batch from the default read_batches(): amortises per-read Python overhead for the index.
 READ_BATCH = 10_000
 
@@ -167,6 +167,10 @@ class RunFile:
             yield batch
 
     def identifiers(self) -> Iterator[Identifier]:
+        return iter(())
+
+    def variants(self) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+        """Variant records held in the file: (1-based position, reference allele, alternate alleles)."""
         return iter(())
 
 

@@ -1,4 +1,5 @@
-"""VCF and VCF.gz / BCF: sample columns are the samples; no reads (alleles are not reads)."""
+"""VCF and VCF.gz / BCF: sample columns are the samples, records the variants; no reads (alleles are
+not reads)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ class VcfFile(RunFile):
             with igzip.open(self.path, "rb") as fh:
                 while block := fh.read(1 << 20):
                     yield block
+
+    def variants(self) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+        with quiet(), htslib().VariantFile(str(self.path)) as fh:
+            for rec in fh:
+                yield rec.pos, rec.ref or "", rec.alts or ()
 
     def identifiers(self) -> Iterator[Identifier]:
         for name in self.sample_names():

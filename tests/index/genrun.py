@@ -97,3 +97,37 @@ def make_run(root: Path, samples: int = 2, reads_per_sample: int = 2000, genome_
                 fh.write(block)
                 done += n
     return run
+
+
+# GRCh37 chromosome lengths (Mb): generated variants are spread over them as a whole genome's are.
+_CHROMOSOME_MB = (249, 243, 198, 191, 181, 171, 159, 146, 141, 136, 135, 134, 115, 107, 103, 90, 81, 78, 59,
+                  63, 48, 51)
+
+
+def random_variants(count: int, seed: int) -> list[tuple[str, int, str, str]]:
+    """(chromosome, position, ref, alt) of ``count`` SNPs (about 1 in 8 a short indel), sorted."""
+    rng = np.random.default_rng(seed)
+    sizes = np.array(_CHROMOSOME_MB, dtype=np.int64) * 1_000_000
+    chrom = np.sort(rng.choice(len(sizes), count, p=sizes / sizes.sum()))
+    pos = rng.integers(10_000, sizes[chrom] - 10_000)
+    ref = rng.integers(0, 4, count)
+    alt = (ref + rng.integers(1, 4, count)) % 4
+    indel = rng.random(count) < 0.125
+    letters = "ACGT"
+    out = []
+    for c, p, r, a, i in zip(chrom.tolist(), pos.tolist(), ref.tolist(), alt.tolist(), indel.tolist(), strict=True):
+        ref_allele = letters[r] + (letters[a] * 2 if i else "")
+        out.append((str(c + 1), p, ref_allele, letters[a] if i else letters[a]))
+    out.sort(key=lambda v: (int(v[0]), v[1]))
+    return out
+
+
+def write_vcf(path: Path, variants: list[tuple[str, int, str, str]], sample: str) -> None:
+    """A VCF 4.2 of the variants, one sample heterozygous at each."""
+    with open(path, "w") as fh:
+        fh.write("##fileformat=VCFv4.2\n")
+        for c, mb in enumerate(_CHROMOSOME_MB):
+            fh.write(f"##contig=<ID={c + 1},length={mb * 1_000_000}>\n")
+        fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
+        fh.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sample}\n")
+        fh.writelines(f"{c}\t{p}\t.\t{r}\t{a}\t50\tPASS\t.\tGT\t0/1\n" for c, p, r, a in variants)

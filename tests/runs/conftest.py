@@ -22,9 +22,12 @@ def drain(scan: RunScan) -> dict[str, dict]:
         decoded = sum(len(b) for b in f.decoded())
         reads = list(f.reads())
         ids = list(f.identifiers())
+        variants = list(f.variants())
         assert all(isinstance(r, bytes) for r in reads)
         assert all(isinstance(i, Identifier) for i in ids)
-        out[f.rel] = {"raw": raw, "decoded": decoded, "reads": reads, "ids": ids, "file": f}
+        assert all(isinstance(p, int) and isinstance(ref, str) and all(isinstance(a, str) for a in alts)
+                   for p, ref, alts in variants)
+        out[f.rel] = {"raw": raw, "decoded": decoded, "reads": reads, "ids": ids, "variants": variants, "file": f}
     return out
 
 
