@@ -4,8 +4,11 @@
 
 Views of 256 KiB: random binary (compressed uploads), JSON/log text, FASTA of an unrelated genome
 (DNA text), pieces of the run (FASTQ text, .gz bytes, reads as JSON: a leak), and the unfavourable
-cases: bytes of four values only (every byte is read as bases, every way's form asked), and the
-repetitive ones (one letter, zero padding, a repeated log line).  Each kind is timed in CPU
+cases: bytes of four values only (every byte is read as bases, every way's form asked), the
+repetitive ones (one letter, zero padding, a repeated log line), and for the run's VCF (a million
+variants) text of numbers beside short letter runs: UUIDs, and another genome's variants as CSV
+(every number is tried as a position, every letter run as an allele); the run's own variants as
+JSON are a leak.  Each kind is timed in CPU
 seconds of this process (so other work on the machine does not count against it) and wall seconds,
 side by side with an anchor on the same bytes (sha1: one core's plain hashing speed here and now),
 and the targets of issue 10 are printed next to the figures.
@@ -22,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sandbox.correlate import Correlator  # noqa: E402
 from sandbox.index import build_index  # noqa: E402
 from sandbox.model import Payload, View  # noqa: E402
-from tests.index.genrun import make_run, random_genome  # noqa: E402
+from tests.index.genrun import make_run, random_genome, random_variants, write_vcf  # noqa: E402
 
 VIEW = 256 << 10  # bytes per view: a typical HTTP body / decoded part
+VARIANTS = 1_000_000  # records of the run's VCF
 TARGETS = {"binary": 300, "text": 150, "dna": 100}  # MB/s per core (issue 10)
 ROUNDS = 3  # each kind is timed this many times; the best round counts (least disturbed)
 
@@ -66,6 +71,15 @@ def views_of(kind: str, total: int, rng: np.random.Generator, run) -> list[bytes
         out += [raw[i: i + VIEW] for i in range(0, min(len(raw), total // 4), VIEW)]
         out.append(json.dumps({"reads": [r.decode() for r in reads]}).encode())
         return out
+    if kind == "uuids":
+        ids = (",".join(str(uuid.UUID(bytes=rng.bytes(16))) for _ in range(VIEW // 37 + 1)).encode() for _ in range(count))
+        return [i[:VIEW] for i in ids]
+    if kind in ("variant-csv", "variant-leak"):
+        pool = random_variants(count * VIEW // 16, 77) if kind == "variant-csv" else run.variants
+        lines = [f"{c},{p},{r},{a}\n" if kind == "variant-csv" else
+                 json.dumps({"chrom": c, "pos": p, "ref": r, "alt": a, "gt": "0/1"}) + "\n" for c, p, r, a in pool]
+        text = "".join(lines).encode()
+        return [text[i: i + VIEW] for i in range(0, min(len(text), total), VIEW)]
     if kind == "four-symbols":      # bases' worst case: every byte one of four, none the run's
         return [rng.integers(0, 4, VIEW, dtype=np.uint8).tobytes() for _ in range(count)]
     if kind == "one-letter":
@@ -108,14 +122,17 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-corr-"))
     run = make_run(work / "run", samples=2, reads_per_sample=args.reads // 2, genome_size=2_000_000, seed=5)
+    run.variants = random_variants(VARIANTS, 5)
+    write_vcf(run.path / "PT1000-Biopsy.vcf", run.variants, "PT1000-Biopsy")
     index = build_index(run.path, cache_dir=work / "cache")
     rng = np.random.default_rng(1)
-    kinds = ["binary", "text", "dna", "leak", "four-symbols", "one-letter", "zeros", "repeated-line"]
+    kinds = ["binary", "text", "dna", "leak", "four-symbols", "one-letter", "zeros", "repeated-line", "uuids",
+             "variant-csv", "variant-leak"]
     corr = Correlator([index], allow=["lims.lab.example"])
     _scan_all(corr, views_of("leak", VIEW, rng, run)[:1] + views_of("dna", VIEW, rng, run))  # lookup tables built
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at start; "
-          f"index: {len(index.km)} k-mers, {len(index.fp_hash)} fingerprints")
+          f"index: {len(index.km)} k-mers, {len(index.fp_hash)} fingerprints, {index.variants} variant records")
     print(f"{'views':14} {'MiB':>5} {'CPU MB/s':>9} {'wall MB/s':>9} {'sha1 MB/s':>9} {'x sha1':>7}  target")
     figures = {}
     for kind in kinds:
@@ -134,7 +151,7 @@ def main() -> None:
     print(f"repetitive vs random: slowest repetitive {min(figures[k]['cpu_mb_s'] for k in ('one-letter', 'zeros', 'repeated-line')):.0f} "
           f"MB/s, random {figures['binary']['cpu_mb_s']:.0f} MB/s (fastest repetitive {slow:.0f})")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
-    _scan_all(corr, views_of("leak", 4 << 20, rng, run))
+    _scan_all(corr, views_of("leak", 4 << 20, rng, run) + views_of("variant-leak", 1 << 20, rng, run))
     findings = corr.findings()
     counts: dict[tuple[str, str], int] = {}
     for f in findings:

@@ -58,7 +58,7 @@ DNS_PORT = 53
 # data, longer ago than this many others were touched (its findings then lack ``detail["blocked"]``).
 MAX_FLOWS = 1 << 16
 # What makes a request carry run data: content evidence (any severity it has is at least medium).
-CONTENT_KINDS = ("run-bytes", "sequence", "identifier")
+CONTENT_KINDS = ("run-bytes", "sequence", "variants", "identifier")
 
 
 def flow_name(client: list, dst: list, transport: str = "tcp") -> str:

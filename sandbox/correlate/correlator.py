@@ -1,6 +1,7 @@
 """The correlator: payload views in, findings out, one finding per leak.
 
-Per view it looks for three kinds of run evidence (byte fingerprints, DNA k-mers, identifiers);
+Per view it looks for four kinds of run evidence (byte fingerprints, DNA k-mers, variant records,
+identifiers);
 what one flow sent to one destination of one run is one finding, its evidence kinds listed inside
 (``evidence_kinds``), its ``kind`` the strongest of them.  Per flow it adds what content cannot
 show (opaque volume, unlisted destinations, protocol observations such as DNS tunnels).
@@ -27,12 +28,13 @@ from sandbox.model import FileMatch, Finding, FlowInfo, NotExamined, Observation
 
 from .allow import AllowList
 from .allow import _host as host_of  # the allow-list's own reading of a host
-from .identifiers import IdentifierMatcher
+from .identifiers import IdentifierMatcher, lower
 from .intervals import IntervalSet
 from .opaque import SPREAD, OpaqueBook
 from .redact import Redactor, preview
 from .sequence import Recoding, ViewKmers, recoded_kmers, view_kmers
 from .sequence import match as match_sequence
+from .variants import VariantTally, find_variants, significant
 
 MAX_EVIDENCE = 20  # evidence rows kept per finding and kind: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
@@ -52,7 +54,7 @@ HIGH_MIN_BYTES = 2 * wn.K
 # What one flow sent to one destination of one run is one finding; its kind is the strongest
 # evidence (at equal severity, bytes before sequence before identifiers).
 RUN_CONTENT = "run-content"
-EVIDENCE_KINDS = ("run-bytes", "sequence", "identifier")
+EVIDENCE_KINDS = ("run-bytes", "sequence", "variants", "identifier")
 OPAQUE_MIN = 64 << 10  # opaque uploads below this are handshakes and heartbeats, never run data
 OPAQUE_MAX = 1 << 20  # an encrypted upload of 1 MiB to an unlisted place is always worth a look
 OPAQUE_RUN_SHARE = 0.1  # ... or of a tenth of the run, when the run is small
@@ -73,6 +75,9 @@ EXPLAINS_PLACES = 2
 # A fragment of another file longer than this inside the main one is still reported.
 ABSORB_GAP = 4 * wn.GUARANTEE
 SAMPLED_GAP = 8  # x scale x window in a sampled index: kept fingerprints are ~scale times sparser
+# (flow, destination, run) variant tallies kept, least recent let go first: each is a few sets, and
+# most hold a chance match or two
+MAX_VARIANT_TALLIES = 1 << 16
 
 
 @dataclass
@@ -102,6 +107,7 @@ class _Acc:
     seq_windows: int = 0
     seq_samples: set[str] = field(default_factory=set)
     seq_index: int = -1  # the index whose k-mers the bitmap marks
+    variants: VariantTally | None = None  # variant records, once they are a leak
     last_payload: int = 0  # the payload last counted in bytes_out (a payload's views count once)
     version: int = 0
 
@@ -120,7 +126,8 @@ class _Acc:
 
     def kinds(self) -> list[str]:
         """The evidence kinds seen, strongest first."""
-        seen = {"run-bytes": bool(self.files), "sequence": self.bitmap is not None, "identifier": bool(self.identifiers)}
+        seen = {"run-bytes": bool(self.files), "sequence": self.bitmap is not None,
+                "variants": self.variants is not None, "identifier": bool(self.identifiers)}
         return [k for k in EVIDENCE_KINDS if seen[k]]
 
 
@@ -164,6 +171,8 @@ class Correlator:
         self.opaque = OpaqueBook()     # opaque volume per flow and destination (its findings are made from it)
         self._unvouched: OrderedDict[str, frozenset[str]] = OrderedDict()   # flow -> names nobody vouched for
         self._unvouched_overflow = False
+        self._variant_tallies: OrderedDict[tuple[str, str, str], VariantTally] = OrderedDict()
+        self._variant_destinations: dict[tuple[str, str], list[int]] = {}  # (dest, run) -> [hits, decoys, passed]
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -177,7 +186,10 @@ class Correlator:
             base = payload.stream_offset if n == 0 and payload.stream_offset is not None else None
             self._scan_bytes(payload, view, base, token)
             self._scan_sequence(payload, view, token)
-            self._scan_identifiers(payload, view, token)
+            # letter case means nothing to either: one lowered copy, read while it is in the cache
+            lowered = lower(view.data)
+            self._scan_identifiers(payload, view, token, lowered)
+            self._scan_variants(payload, view, token, lowered)
 
     def _acc_for(self, payload: Payload | Observation, kind: str, run_id: str = "", rel: str = "") -> _Acc:
         key = (payload.flow, payload.destination, kind, run_id, rel)
@@ -290,9 +302,9 @@ class Correlator:
                 row["recoded"] = str(recoding)
             acc.add_evidence(row)
 
-    def _scan_identifiers(self, payload: Payload, view: View, token: int) -> None:
+    def _scan_identifiers(self, payload: Payload, view: View, token: int, lowered: bytearray) -> None:
         for ix, matcher in zip(self.indexes, self._matchers, strict=True):
-            found = matcher.find(view.data)
+            found = matcher.find(view.data, lowered)
             if not found:
                 continue
             acc = self._acc_for(payload, RUN_CONTENT, ix.run_id)
@@ -307,6 +319,66 @@ class Correlator:
                     acc.add_evidence(row)
                 acc.identifiers[ident["value"]] = ident["kind"]
                 acc.samples.update(ident.get("samples", ()))
+
+    def _scan_variants(self, payload: Payload, view: View, token: int, lowered: bytearray) -> None:
+        for ix in self.indexes:
+            hits = find_variants(ix, lowered)
+            if hits is None:
+                continue
+            key = (payload.flow, payload.destination, ix.run_id)
+            tally = self._variant_tallies.get(key)
+            if tally is None:
+                tally = self._variant_tallies[key] = VariantTally(payload.channel, payload.flow, payload.destination,
+                                                                  ix.run_id)
+                if len(self._variant_tallies) > MAX_VARIANT_TALLIES:
+                    self._variant_tallies.popitem(last=False)
+            self._variant_tallies.move_to_end(key)
+            new_hits, new_decoys = tally.add(ix, hits)
+            tally.t_first = min(tally.t_first, payload.t_first)
+            tally.t_last = max(tally.t_last, payload.t_last)
+            if token != tally.last_payload:
+                tally.last_payload = token
+                tally.bytes_out += len(payload.data)
+            row = None
+            if len(hits.positions):
+                tally.chain = tally.chain or list(view.chain)
+                row = {"kind": "variants", "chain": list(view.chain), "view_range": list(hits.span),
+                       "variants": int(len(hits.positions))}
+                if not tally.passed and len(tally.evidence) < MAX_EVIDENCE:
+                    tally.evidence.append(row)
+            dest = self._variant_destinations.setdefault((payload.destination, ix.run_id), [0, 0, 0])
+            dest[0] += new_hits
+            dest[1] += new_decoys
+            if not dest[2] and significant(dest[0], dest[1]):
+                dest[2] = 1     # the flows to it together: each with variants is part of the leak
+                for other in self._variant_tallies.values():
+                    if (other.destination, other.run_id) == (payload.destination, ix.run_id) and other.positions:
+                        self._variant_leak(other)
+            if tally.passed:
+                acc = self._variant_leak(tally)
+                acc.touch(payload, view.chain, "variants")
+                self._count_payload(acc, payload, token)
+                if row is not None:
+                    acc.add_evidence(row)
+            elif tally.positions and (dest[2] or tally.leaks()):
+                self._variant_leak(tally)
+
+    def _variant_leak(self, tally: VariantTally) -> _Acc:
+        """The tally's variants are a leak: they join its flow's run-content finding (returned)."""
+        acc = self._acc_for(_Tallied(tally), RUN_CONTENT, tally.run_id)
+        if not tally.passed:
+            tally.passed = True
+            acc.t_first, acc.t_last = min(acc.t_first, tally.t_first), max(acc.t_last, tally.t_last)
+            acc.chain = acc.chain or list(tally.chain)
+            acc.chains.setdefault("variants", list(tally.chain))
+            acc.bytes_out = max(acc.bytes_out, tally.bytes_out)
+            acc.last_payload = max(acc.last_payload, tally.last_payload)
+            acc.variants = tally
+            for row in tally.evidence:
+                acc.add_evidence(row)
+            tally.evidence = []
+            acc.version += 1
+        return acc
 
     # --- what content cannot show --------------------------------------------------------------
     def observe(self, obs: Observation) -> None:
@@ -435,7 +507,7 @@ class Correlator:
     def findings(self) -> list[Finding]:
         self._opaque_findings()
         content_flows = {a.flow for a in self._acc.values() if a.kind == RUN_CONTENT
-                         and (a.files or a.bitmap is not None)}
+                         and (a.files or a.bitmap is not None or a.variants is not None)}
         # run content each destination got over all its flows (a DNS tunnel is a flow per query)
         self._to_destination = {}
         for a in self._acc.values():
@@ -475,6 +547,8 @@ class Correlator:
                 total += sum(r.starts.nbytes + r.ends.nbytes for r in ev.ranges.values()) + 200
             total += a.bitmap.nbytes if a.bitmap is not None else 0
             total += 200 * len(a.evidence) + 300
+        for t in self._variant_tallies.values():
+            total += 60 * (len(t.positions) + len(t.decoys)) + 200 * len(t.evidence) + 300
         return total
 
     def _finding(self, a: _Acc, content_flows: set[str]) -> Finding:
@@ -501,6 +575,11 @@ class Correlator:
                 ranked.append((sev, "run-bytes"))
                 samples.update(self._byte_samples(a, files, seq_samples))
                 proven = max(proven, total)
+            if a.variants is not None:
+                sev, matched = self._variant_evidence(i, a.variants, detail)
+                ranked.append((sev, "variants"))
+                samples.update(s for sid in a.variants.sids for s in self.indexes[i].sample_sets[sid])
+                proven = max(proven, matched)
             if a.identifiers:
                 ranked.append(("medium", "identifier"))
             severity, kind = max(ranked, key=lambda r: (severity_rank(r[0]), -EVIDENCE_KINDS.index(r[1])))
@@ -559,6 +638,15 @@ class Correlator:
             sets = [s for s in sets if s & seq_samples]
         return set().union(*sets)
 
+    def _variant_evidence(self, i: int, tally: VariantTally, detail: dict[str, Any]) -> tuple[str, int]:
+        """Severity of matched variants (critical from half the run's positions) and their bytes;
+        the counts go to ``detail``."""
+        positions = len(self.indexes[i].var_pos)
+        detail["variants"] = {"matched": len(tally.positions), "run_positions": positions,
+                              "decoys_met": len(tally.decoys)}
+        critical = len(tally.positions) >= CRITICAL_SHARE * positions
+        return ("critical" if critical else "high"), tally.matched_bytes
+
     def _sequence_evidence(self, a: _Acc, detail: dict[str, Any]) -> tuple[set[str], int, str]:
         """The samples the matched k-mers name, the bases proven, the severity; k-mer counts and
         shares go to ``detail``."""
@@ -607,6 +695,16 @@ class _Where:
         if self.flow is None:
             self.flow = self.info.flow
         self.channel = self.info.channel
+
+
+@dataclass
+class _Tallied:
+    """A VariantTally seen as the (flow, destination, channel) a finding is keyed by."""
+
+    tally: VariantTally
+
+    def __post_init__(self) -> None:
+        self.flow, self.destination, self.channel = self.tally.flow, self.tally.destination, self.tally.channel
 
 
 def _union_length(starts: np.ndarray, ends: np.ndarray) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from sandbox.correlate.allow import AllowList
 from sandbox.report.profile import PROFILE_WHERE
 
-CONTENT_KINDS = frozenset(("run-bytes", "sequence"))
+CONTENT_KINDS = frozenset(("run-bytes", "sequence", "variants"))
 SENT_KINDS = CONTENT_KINDS | {"identifier"}  # what the instrument wrote out of the run itself
 
 

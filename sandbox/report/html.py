@@ -134,7 +134,7 @@ def _evidence_row(ev: dict[str, Any]) -> list[str]:
     for key in ("view_range", "file_range", "stream_range"):
         if ev.get(key):
             where.append(f"{key.replace('_', ' ')} {ev[key][0]}–{ev[key][1]}")
-    what = ", ".join(f"{k} {ev[k]}" for k in ("file", "stream", "identifier", "kmers", "bases") if ev.get(k))
+    what = ", ".join(f"{k} {ev[k]}" for k in ("file", "stream", "identifier", "kmers", "bases", "variants") if ev.get(k))
     return [_chain(ev.get("chain", [])), _e("; ".join(where)), _e(what), f"<code>{_e(ev.get('preview', ''))}</code>"]
 
 

@@ -34,6 +34,10 @@ RULES: dict[str, tuple[str, str, str, str]] = {
                  "Outbound traffic carried DNA sequence of the run's reads (re-formatted, reverse-complemented "
                  "or re-compressed still matches): which samples, and what share of each, is in the finding.",
                  "critical"),
+    "variants": ("RunVariantsLeft", "Variant calls of the run left the instrument",
+                 "Outbound traffic carried variant records of the run's VCF (positions with their alleles), "
+                 "re-written in any text: JSON, CSV, HGVS names, genotype lists. They are human genetic "
+                 "data: how many of the run's variants, and whose, is in the finding.", "critical"),
     "identifier": ("RunIdentifierLeft", "An identifier of the run left the instrument",
                    "A sample, run, flowcell, instrument or project identifier of the run was sent out: "
                    "a metadata leak says who was sequenced.", "medium"),
