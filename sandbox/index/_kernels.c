@@ -31,6 +31,13 @@
 #define INLINE inline
 #endif
 
+/* Loops that AVX-512BW speeds most have a copy for it, chosen at load (avx512_probe). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#define HAVE_AVX512_PROBE 1
+static int avx512_probe;   /* set at load when the CPU has AVX-512BW */
+#endif
+
 /* --- winnowing (sandbox/index/winnow.py) ------------------------------------------------------ */
 #define K 32                       /* k-gram bytes */
 #define W 225                      /* k-grams per window: W + K - 1 == 256 */
@@ -749,8 +756,63 @@ static INLINE Py_ssize_t symbol_runs_as(const uint8_t *d, Py_ssize_t n, int k, c
 }
 
 /* One copy per mode, so that what a symbol is costs no branch per symbol. */
+/* Whether some 8 bytes at a multiple of 8 hold at most four distinct half bytes: a run of >= 32 half
+   bytes of four values holds 15 bytes whole, so 8 such bytes, and without them there is no run
+   (random bytes: none; one pass here instead of a probe every 24 bytes). */
+#ifdef HAVE_AVX512_PROBE
+/* The same 64 bytes at a time: each byte's two half bytes as bits of a 16-bit set (two pshufb
+   lookups for each half), ORed over every 8 bytes, counted by a table of half-byte popcounts. */
+__attribute__((target("avx512f,avx512bw"))) static Py_ssize_t low_halves_avx512(const uint8_t *d, Py_ssize_t n) {
+    const __m512i low_bits = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128,
+                                                                  0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i high_bits = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0,
+                                                                   1, 2, 4, 8, 16, 32, 64, (char)128));
+    const __m512i count = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
+    const __m512i fifteen = _mm512_set1_epi8(15), four = _mm512_set1_epi8(4);
+    Py_ssize_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i x = _mm512_loadu_si512((const void *)(d + i));
+        __m512i lo = _mm512_and_si512(x, fifteen), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), fifteen);
+        __m512i a = _mm512_or_si512(_mm512_shuffle_epi8(low_bits, lo), _mm512_shuffle_epi8(low_bits, hi));
+        __m512i b = _mm512_or_si512(_mm512_shuffle_epi8(high_bits, lo), _mm512_shuffle_epi8(high_bits, hi));
+        a = _mm512_or_si512(a, _mm512_srli_epi64(a, 32));
+        b = _mm512_or_si512(b, _mm512_srli_epi64(b, 32));
+        a = _mm512_or_si512(a, _mm512_srli_epi64(a, 16));
+        b = _mm512_or_si512(b, _mm512_srli_epi64(b, 16));
+        a = _mm512_or_si512(a, _mm512_srli_epi64(a, 8));
+        b = _mm512_or_si512(b, _mm512_srli_epi64(b, 8));
+        __m512i pa = _mm512_add_epi8(_mm512_shuffle_epi8(count, _mm512_and_si512(a, fifteen)),
+                                     _mm512_shuffle_epi8(count, _mm512_and_si512(_mm512_srli_epi16(a, 4), fifteen)));
+        __m512i pb = _mm512_add_epi8(_mm512_shuffle_epi8(count, _mm512_and_si512(b, fifteen)),
+                                     _mm512_shuffle_epi8(count, _mm512_and_si512(_mm512_srli_epi16(b, 4), fifteen)));
+        if (_mm512_cmple_epu8_mask(_mm512_add_epi8(pa, pb), four) & UINT64_C(0x0101010101010101)) return -1;
+    }
+    return i;
+}
+#endif
+
+HOT static int any_low_halves_block(const uint8_t *d, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+#ifdef HAVE_AVX512_PROBE
+    if (avx512_probe) {
+        i = low_halves_avx512(d, n);
+        if (i < 0) return 1;
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        unsigned seen = HALVES[d[i]] | HALVES[d[i + 1]] | HALVES[d[i + 2]] | HALVES[d[i + 3]] | HALVES[d[i + 4]]
+                        | HALVES[d[i + 5]] | HALVES[d[i + 6]] | HALVES[d[i + 7]];
+        if (__builtin_popcount(seen) <= 4) return 1;
+    }
+    return 0;
+}
+
 static Py_ssize_t find_symbol_runs(const uint8_t *d, Py_ssize_t n, int k, int mode, uint8_t *joined,
                                    Py_ssize_t *joined_len, int64_t *runs) {
+    if ((mode == SYM_NIBBLES_HI || mode == SYM_NIBBLES_LO) && k >= 32 && !any_low_halves_block(d, n)) {
+        *joined_len = 0;
+        return 0;
+    }
     switch (mode) {
     case SYM_BYTES: return symbol_runs_as(d, n, k, SYM_BYTES, joined, joined_len, runs);
     case SYM_SPACED: return symbol_runs_as(d, n, k, SYM_SPACED, joined, joined_len, runs);
@@ -1413,9 +1475,7 @@ static INLINE Py_ssize_t number_at(const uint8_t *d, Py_ssize_t n, Py_ssize_t i)
     return after == n || BESIDE[d[after]] ? j : 0;
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#include <immintrin.h>
-#define HAVE_AVX512_PROBE 1
+#ifdef HAVE_AVX512_PROBE
 /* The first i in [from, to) where a number may start, 64 starts at a time (AVX-512BW: the CPU is
    asked at load); it needs d[i-1..i+65). */
 __attribute__((target("avx512f,avx512bw,bmi"))) static Py_ssize_t
@@ -1438,7 +1498,6 @@ number_probe_avx512(const uint8_t *d, Py_ssize_t n, Py_ssize_t i, Py_ssize_t to)
     }
     return i;
 }
-static int avx512_probe;   /* set at load when the CPU has AVX-512BW */
 #endif
 
 /* The first i in [from, to) where a number may start (two digits after a byte that is no letter or
