@@ -153,10 +153,11 @@ def main() -> None:
     print(f"load average at end {os.getloadavg()[0]:.1f}")
     _scan_all(corr, views_of("leak", 4 << 20, rng, run) + views_of("variant-leak", 1 << 20, rng, run))
     findings = corr.findings()
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, str, str], int] = {}
     for f in findings:
-        counts[(f.severity, f.kind)] = counts.get((f.severity, f.kind), 0) + 1
-    print("findings of the leak views:", ", ".join(f"{n} {sev} {kind}" for (sev, kind), n in sorted(counts.items())))
+        key = (f.severity, f.kind, "+".join(f.evidence_kinds))
+        counts[key] = counts.get(key, 0) + 1
+    print("findings of the leak views:", ", ".join(f"{n} {sev} {kind} ({kinds})" for (sev, kind, kinds), n in sorted(counts.items())))
     if args.json:
         args.json.write_text(json.dumps({"load_average": load, "kinds": figures}, indent=2) + "\n")
     shutil.rmtree(work, ignore_errors=True)
