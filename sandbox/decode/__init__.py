@@ -20,6 +20,7 @@ from __future__ import annotations
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.base32 import Base32Decoder
 from sandbox.decode.base64 import Base64Decoder
+from sandbox.decode.bcf import BcfDecoder
 from sandbox.decode.brotli import BrotliDecoder
 from sandbox.decode.bz2 import Bz2Decoder
 from sandbox.decode.deflate import DeflateDecoder
@@ -50,6 +51,7 @@ DECODERS: list[type[Decoder]] = [
     TarDecoder,  # "ustar" at 257, or a valid v7 header checksum
     PdfDecoder,  # "%PDF-" in the first KiB: its Flate streams
     PngDecoder,  # the PNG signature: image data inflated, compressed text chunks
+    BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF
     ZstdDecoder,  # 28 b5 2f fd (+ skippable frames), at the start or inside other bytes

@@ -11,18 +11,9 @@ import json
 
 import pysam
 
-from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.replay import replay
 from sandbox.simulate.novaseq import make_novaseq_run
-
-ALLOWED = "192.0.2.9"
-
-
-def _upload(path, body: bytes) -> None:
-    with PcapWriter(path) as w:
-        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
-        c.send(b"POST /up HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        c.close()
+from tests.hostile.uploads import ALLOWED, http_upload
 
 
 def test_reads_written_otherwise_replay_as_a_leak(tmp_path):
@@ -44,7 +35,7 @@ def test_reads_written_otherwise_replay_as_a_leak(tmp_path):
         "unaligned bam": bam.read_bytes(),
     }
     for name, body in bodies.items():
-        _upload(tmp_path / f"{name}.pcap", body)
+        http_upload(tmp_path / f"{name}.pcap", body)
         report = replay([tmp_path / f"{name}.pcap"], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
         assert report["verdict"] == "leak", name
         (leak,) = [f for f in report["findings"] if f["kind"] == "sequence"]

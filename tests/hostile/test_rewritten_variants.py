@@ -1,7 +1,8 @@
 """A run's variant records re-written before upload, to an allowed destination, replay as a leak.
 
-The CEU trio's VCF in the run folder; its records sent as JSON (with the trio's genotypes), CSV and
-HGVS names each replayed clean before: no bytes of the VCF are in them.
+The CEU trio's VCF in the run folder; its records sent as JSON (with the trio's genotypes), CSV,
+HGVS names, or its sites converted to BCF under a header of their own (`bcftools view -G -Ob`,
+reheadered: BGZF around binary records) each replayed clean before: no bytes of the VCF are in them.
 """
 
 from __future__ import annotations
@@ -10,17 +11,8 @@ import json
 
 import pysam
 
-from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.replay import replay
-
-ALLOWED = "192.0.2.9"
-
-
-def _upload(path, body: bytes) -> None:
-    with PcapWriter(path) as w:
-        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 443), t0=1.0)
-        c.send(b"POST /results HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        c.close()
+from tests.hostile.uploads import ALLOWED, http_upload
 
 
 def test_variant_records_written_otherwise_replay_as_a_leak(shared_data, tmp_path):
@@ -29,16 +21,22 @@ def test_variant_records_written_otherwise_replay_as_a_leak(shared_data, tmp_pat
     (run / "trio.vcf").write_bytes((shared_data / "sequences/human/CEUTrio-snps.vcf").read_bytes())
     records = []
     with pysam.VariantFile(str(run / "trio.vcf")) as fh:
-        for r in fh:
-            records.append({"chrom": r.chrom, "pos": r.pos, "ref": r.ref, "alt": list(r.alts),
-                            "genotypes": [list(r.samples[s]["GT"]) for s in fh.header.samples]})
+        sites = pysam.VariantHeader()        # a header of its own: no byte of the VCF's, no sample names
+        for contig in fh.header.contigs:
+            sites.contigs.add(contig)
+        with pysam.VariantFile(str(tmp_path / "trio.bcf"), "wb", header=sites) as bcf:
+            for r in fh:
+                records.append({"chrom": r.chrom, "pos": r.pos, "ref": r.ref, "alt": list(r.alts),
+                                "genotypes": [list(r.samples[s]["GT"]) for s in fh.header.samples]})
+                bcf.write(bcf.new_record(contig=r.chrom, start=r.start, alleles=r.alleles))
     bodies = {
         "json": json.dumps({"calls": records}).encode(),
         "csv": "\n".join(f"{r['chrom']},{r['pos']},{r['ref']},{r['alt'][0]}" for r in records).encode(),
         "hgvs": "\n".join(f"chr{r['chrom']}:g.{r['pos']}{r['ref']}>{r['alt'][0]}" for r in records).encode(),
+        "bcf": (tmp_path / "trio.bcf").read_bytes(),
     }
     for name, body in bodies.items():
-        _upload(tmp_path / f"{name}.pcap", body)
+        http_upload(tmp_path / f"{name}.pcap", body, b"/results")
         report = replay([tmp_path / f"{name}.pcap"], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
         assert report["verdict"] == "leak", name
         (leak,) = [f for f in report["findings"] if "variants" in f["evidence_kinds"]]

@@ -40,14 +40,6 @@ def demo() -> tuple[Path, Path]:
     return ensure_demo(REPO / "captures" / "demo")
 
 
-@pytest.fixture()
-def cloud(tmp_path):
-    pki = make_pki(tmp_path / "pki", ["localhost", "127.0.0.1"])
-    server, received = https_sink(pki)
-    yield pki, server.server_address[1], received
-    server.shutdown()
-
-
 def start_rig(tmp_path: Path, run_dir: Path, pki, *extra: str, mode: str = "regular"):
     port = free_port()
     rec, db, report = tmp_path / "rec", tmp_path / "store.sqlite", tmp_path / "live.json"

@@ -11,19 +11,9 @@ import pytest
 import requests
 
 from tests.hw.net.rig import end, essence, replay, rows, wait_for
-from tests.hw.net.servers import https_sink, make_pki
 from tests.hw.net.test_regular import ALLOW, start_rig
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture()
-def lims(tmp_path):
-    """An HTTPS server on loopback that keeps what it receives (the LIMS the results go to)."""
-    pki = make_pki(tmp_path / "pki", ["localhost", "127.0.0.1"])
-    server, received = https_sink(pki)
-    yield pki, server.server_address[1], received
-    server.shutdown()
 
 
 @pytest.fixture()
@@ -40,9 +30,9 @@ def trio_run(shared_data, tmp_path):
     return run, calls
 
 
-def test_variants_found_live_and_the_recording_replays_the_same(trio_run, lims, tmp_path):
+def test_variants_found_live_and_the_recording_replays_the_same(trio_run, cloud, tmp_path):
     run, calls = trio_run
-    pki, cloud_port, received = lims
+    pki, cloud_port, received = cloud
     proc, port, rec, db, report = start_rig(tmp_path, run, pki, "--allow", *ALLOW)
     proxies = {"https": f"http://127.0.0.1:{port}"}
     ca = str(tmp_path / "ca" / "mitmproxy-ca-cert.pem")
@@ -62,9 +52,9 @@ def test_variants_found_live_and_the_recording_replays_the_same(trio_run, lims, 
     assert essence(live) == essence(again)
 
 
-def test_block_refuses_variants_before_the_server_gets_them(trio_run, lims, tmp_path):
+def test_block_refuses_variants_before_the_server_gets_them(trio_run, cloud, tmp_path):
     run, calls = trio_run
-    pki, cloud_port, received = lims
+    pki, cloud_port, received = cloud
     proc, port, rec, db, report = start_rig(tmp_path, run, pki, "--block", "--allow", *ALLOW)
     proxies = {"https": f"http://127.0.0.1:{port}"}
     ca = str(tmp_path / "ca" / "mitmproxy-ca-cert.pem")
