@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from sandbox.index import RunIndex, _kernels
-from sandbox.index.variants import NO_ALLELE, variant_keys
+from sandbox.index.variants import MIN_VARIANTS, NO_ALLELE, variant_keys
 
 WINDOW = 128  # bytes between a number and an allele token beside it
 PIECE = 1 << 18  # view bytes per kernel call (its arrays: ~30 bytes per byte of piece, kept per thread)
@@ -32,7 +32,6 @@ PAIRS = np.array([(a, b) for side in ((3, 4, 5), (0, 1, 2)) for a in side for b 
                  + [(0, 3), (3, 0)], dtype=np.intp)
 JOINED_SLOTS = np.array([0, 1, 3, 4], dtype=np.intp)  # a two-letter token here may be a genotype ("AG")
 DECOY_OFFSETS = (1009, 2027, 3041, 4051)
-MIN_VARIANTS = 12  # distinct variants matched before any finding
 Z = 6.0  # standard deviations above chance (the decoys' rate) a leak must be
 MAX_TALLIED = 1 << 14  # distinct positions a tally remembers (and DECOY_OFFSETS times that of decoys)
 _LEN_SHIFT = np.uint64(57)

@@ -224,18 +224,15 @@ def build_index(run_dir: str | os.PathLike, cache_dir: str | os.PathLike | None 
     km, km_sid, sets, km_scale = kms.finish()  # first: its merge arrays are freed before the fingerprints sort
     fp_hash, fp_loc, fp_off = fps.finish()
     var_key, var_sid, var_pos = vs.finish(kms.sets)
-    errors = list(scan.errors)
-    if vs.dropped:
-        errors.append(f"variant keys past the budget of {vs.budget} not indexed: {vs.dropped}")
     index = RunIndex(
         run_id=meta.run_id, path=run_dir, platform=meta.platform,
         samples=[{"sample_id": s.sample_id, "name": s.name, "project": s.project} for s in meta.samples
                  if s.sample_id],
-        files=files, identifiers=run_identifiers(meta, extra_ids), errors=errors,
+        files=files, identifiers=run_identifiers(meta, extra_ids), errors=list(scan.errors),
         fp_hash=fp_hash, fp_loc=fp_loc, fp_off=fp_off, km=km, km_sid=km_sid,
         sample_sets=[list(s) for s in sets.sets], fp_scale=fps.scale, km_scale=km_scale,
         reads=kms.reads, bases=kms.bases, build_seconds=time.perf_counter() - started,
-        var_key=var_key, var_sid=var_sid, var_pos=var_pos, variants=vs.records,
+        var_key=var_key, var_sid=var_sid, var_pos=var_pos, variants=vs.records, var_scale=vs.scale,
     )
     _dedupe_samples(index)
     if key is not None:

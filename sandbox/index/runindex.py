@@ -16,7 +16,7 @@ import numpy as np
 
 from sandbox.safetext import MAX_SHOWN, safe_text
 
-from . import _kernels, kmers, winnow
+from . import _kernels, kmers, variants, winnow
 
 FORMAT_VERSION = 7  # bump when the arrays, the hashing or what is read changes: old caches are rebuilt
 STREAMS = ("raw", "decoded")
@@ -72,6 +72,7 @@ class RunIndex:
     var_sid: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint32))
     var_pos: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     variants: int = 0  # variant records read (a record with two alternate alleles is two variants' keys)
+    var_scale: int = 1  # 1/scale of the variant keys kept when past their budget
     # lookup structures derived from ``km`` on first use; init=False so ``replace()`` rebuilds them
     _km_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
     _km_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
@@ -205,11 +206,19 @@ class RunIndex:
         else:
             lam = _poisson_floor(SCALED_MIN_KMERS, CONFIDENCE)  # sampled k-mers expected in the stretch
             bases = math.ceil(lam * self.km_scale) + kmers.K - 1
+        text = _floor_text(byte_floor, bases, self.fp_scale, self.km_scale)
+        found = None
+        if self.variants:
+            found = variants.MIN_VARIANTS if self.var_scale == 1 else math.ceil(
+                _poisson_floor(variants.MIN_VARIANTS, CONFIDENCE) * self.var_scale)
+            text += (f"; any {found} of its variant records, however written, are found" if self.var_scale == 1 else
+                     f"; variant records sampled 1/{self.var_scale}: {found} of them, however written, are found "
+                     f"with probability >= {CONFIDENCE:.1%}")
         return {
-            "exact": self.fp_scale == 1 and self.km_scale == 1, "confidence": CONFIDENCE,
+            "exact": self.fp_scale == 1 and self.km_scale == 1 and self.var_scale == 1, "confidence": CONFIDENCE,
             "bytes": byte_floor, "fp_scale": self.fp_scale,
-            "sequence_bases": bases, "km_scale": self.km_scale,
-            "text": _floor_text(byte_floor, bases, self.fp_scale, self.km_scale),
+            "sequence_bases": bases, "km_scale": self.km_scale, "variants": found, "var_scale": self.var_scale,
+            "text": text,
         }
 
     def summary(self) -> str:
@@ -241,7 +250,7 @@ class RunIndex:
             "identifiers": self.identifiers, "errors": self.errors, "sample_sets": self.sample_sets,
             "fp_scale": self.fp_scale, "km_scale": self.km_scale, "reads": self.reads,
             "bases": self.bases, "build_seconds": self.build_seconds, "stats": self.stats,
-            "variants": self.variants,
+            "variants": self.variants, "var_scale": self.var_scale,
         }
 
     @classmethod
@@ -253,7 +262,7 @@ class RunIndex:
             identifiers=meta["identifiers"], errors=meta["errors"], sample_sets=meta["sample_sets"],
             fp_scale=meta["fp_scale"], km_scale=meta["km_scale"], reads=meta["reads"],
             bases=meta["bases"], build_seconds=meta["build_seconds"], stats=meta.get("stats", {}),
-            variants=meta["variants"], cached=True, **arrays,
+            variants=meta["variants"], var_scale=meta["var_scale"], cached=True, **arrays,
         )
 
 

@@ -14,14 +14,15 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _kernels
-from .kmerset import SampleSets, most_specific
+from .kmerset import SampleSets, max_hash, most_specific
 from .winnow import mix64
 
 ALLELE_CODES = {"A": 1, "C": 2, "G": 3, "T": 4, "N": 5}
 ALLELE_EXACT = 19  # letters a value holds exactly (3 bits each); longer alleles are hashed
 ALLELE_MAX = _kernels.ALLELE_MAX  # longer letter runs are no allele in traffic: not indexed either
 NO_ALLELE = 0  # the reference allele of a SNP's alternate-allele key
-VARIANT_BUDGET = 1 << 25  # keys kept (~20 bytes each); a run folder with more says so in its errors
+VARIANT_BUDGET = 1 << 25  # keys kept exactly (~20 bytes each); past it they are sampled (FracMinHash)
+MIN_VARIANTS = 12  # distinct variants a view's traffic must hold of a run's before any finding
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _MASK57 = (1 << 57) - 1
@@ -56,12 +57,15 @@ def variant_keys(pos: np.ndarray, ref: np.ndarray, alt: np.ndarray) -> np.ndarra
 
 
 class VariantSetBuilder:
-    """The keys of every file's variants, added from any thread; ``finish`` gives the sorted tables."""
+    """The keys of every file's variants, added from any thread; ``finish`` gives the sorted tables.
+    Past the budget the keys are sampled (those whose hash is below 1/scale of the range, as the
+    k-mers are), so a VCF of a whole cohort costs what the budget allows, and the result does not
+    depend on the order files come in."""
 
     def __init__(self, budget: int = VARIANT_BUDGET):
         self.budget = budget
         self.records = 0
-        self.dropped = 0  # records past the budget: said in the index's errors
+        self.scale = 1
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
         self._held = 0
         self._lock = threading.Lock()
@@ -84,14 +88,21 @@ class VariantSetBuilder:
                 if len(ref_allele) == 1 and len(a_allele) == 1:
                     pos.append(position), ref.append(NO_ALLELE), alt.append(a)
         keys = variant_keys(np.array(pos, np.uint64), np.array(ref, np.uint64), np.array(alt, np.uint64))
+        positions = np.array(pos, np.uint64)
         with self._lock:
             self.records += count
-            room = max(0, self.budget - self._held)
-            if len(keys) > room:
-                self.dropped += len(keys) - room
-                keys, pos = keys[:room], pos[:room]
-            self._parts.append((keys, np.array(pos, np.uint64), np.full(len(keys), sid, np.uint32), sid))
+            if self.scale > 1:
+                keep = keys <= max_hash(self.scale)
+                keys, positions = keys[keep], positions[keep]
+            self._parts.append((keys, positions, np.full(len(keys), sid, np.uint32), sid))
             self._held += len(keys)
+            while self._held > self.budget:
+                self.scale *= 2
+                limit = max_hash(self.scale)
+                for i, (k, p, s, owner) in enumerate(self._parts):
+                    keep = k <= limit
+                    self._parts[i] = (k[keep], p[keep], s[keep], owner)
+                self._held = sum(len(k) for k, _, _, _ in self._parts)
         return count
 
     def finish(self, sets: SampleSets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,11 +3,13 @@ the index's tables from a VCF, and the two agreeing (what the index keys is what
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from sandbox.index import _kernels, build_index
-from sandbox.index.kmerset import SampleSets
+from sandbox.index.kmerset import SampleSets, max_hash
 from sandbox.index.variants import NO_ALLELE, VariantSetBuilder, allele_value, variant_keys
 from tests.index.genrun import random_variants, write_vcf
 
@@ -204,8 +206,29 @@ def test_a_key_of_several_files_is_the_most_specific_sample_set_s():
     assert len(keys) == 2 * 3        # three SNPs, each with its alternate-allele key
 
 
-def test_past_the_budget_keys_are_dropped_and_counted():
-    vs = VariantSetBuilder(budget=10)
-    vs.add([(p, "A", ("G",)) for p in range(100, 120)], 0)
-    keys, _, _ = vs.finish(SampleSets())
-    assert len(keys) == 10 and vs.dropped == 30 and vs.records == 20
+def test_past_the_budget_keys_are_sampled_whatever_the_order_of_files():
+    records = [(p, "A", ("G",)) for p in range(100, 2100)]        # 4,000 keys
+    one, two = VariantSetBuilder(budget=1000), VariantSetBuilder(budget=1000)
+    one.add(records, 0)
+    two.add(records[1000:], 0)
+    two.add(records[:1000], 0)
+    (keys, _, positions), (again, _, _) = one.finish(SampleSets()), two.finish(SampleSets())
+    assert one.scale == two.scale == 8 and 300 < len(keys) <= 1000 and np.array_equal(keys, again)
+    assert keys.max() <= max_hash(8) and one.records == 2000
+    every = variant_keys(np.array([p for p, _, _ in records] * 2, np.uint64),
+                         np.array([allele_value("A")] * 2000 + [NO_ALLELE] * 2000, np.uint64),
+                         np.full(4000, allele_value("G"), np.uint64))
+    assert np.array_equal(keys, np.sort(every[every <= max_hash(8)]))
+    assert set(positions.tolist()) <= {p for p, _, _ in records}
+
+
+def test_a_sampled_index_says_how_many_variants_it_finds(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    write_vcf(run / "S1.vcf", random_variants(3000, 5), "S1")
+    exact = build_index(run, cache_dir=tmp_path / "cache")
+    floor = exact.detection_floor()
+    assert floor["variants"] == 12 and floor["exact"] and "any 12 of its variant records" in floor["text"]
+    sampled = replace(exact, var_scale=4)
+    floor = sampled.detection_floor()
+    assert not floor["exact"] and floor["variants"] > 4 * 12 and "sampled 1/4" in floor["text"]
