@@ -575,7 +575,7 @@ class _DnsCore:
                 out += self._send(self.batches.popitem(last=False)[1])
             batch = self.batches[key] = _Batch(zone_name, qtype, direction, t, t)
         plain = [lab for lab, alphabet in zip(sub, alphabets, strict=True) if not alphabet]
-        batch.names.append(b".".join(plain + zone))
+        batch.names.append(b".".join(labels))
         if len(plain) < len(sub):
             for lab, alphabet in zip(sub, alphabets, strict=True):
                 if alphabet:
@@ -601,8 +601,9 @@ class _DnsCore:
     def _send(self, batch: _Batch) -> list[Payload]:
         """A batch as two Payloads: the names, and the data their labels carry.
 
-        ``dns query TYPE``: the names one per line, without their data labels (long labels in the
-        hex, base32 or base64 alphabet, see ``label_alphabet``).  ``dns qname``: those data labels, joined in query order, one line
+        ``dns query TYPE``: the names one per line, whole (a name's labels can be a record written
+        out: ``8216712-A-G.x.example``).  ``dns qname``: the data labels (long labels in the hex,
+        base32 or base64 alphabet, see ``label_alphabet``), joined in query order, one line
         per encoding: a tunnel's chunks join back into the stream it cut up, so decoders see one run
         (and the correlator one view) per batch instead of one per label.  Names without data
         labels add their subdomain labels joined, one per line.

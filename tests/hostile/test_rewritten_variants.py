@@ -11,7 +11,9 @@ import json
 
 import pysam
 
+from sandbox.captures.writer import PcapWriter, udp
 from sandbox.replay import replay
+from sandbox.simulate import wire
 from tests.hostile.uploads import ALLOWED, http_upload
 
 
@@ -43,3 +45,20 @@ def test_variant_records_written_otherwise_replay_as_a_leak(shared_data, tmp_pat
         assert leak["kind"] == "variants" and leak["severity"] == "critical", name
         assert leak["detail"]["variants"]["matched"] == len(records), name
         assert not any("preview" in e for e in leak["evidence"] if e["kind"] == "variants"), name
+
+
+def test_variants_in_dns_query_names_are_a_leak(shared_data, tmp_path):
+    """One variant a query, `8216712-A-G.v.example`: the names' data labels were joined into one run
+    for the decoders, numbers glued to letters, and the upload replayed clean."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "trio.vcf").write_bytes((shared_data / "sequences/human/CEUTrio-snps.vcf").read_bytes())
+    with pysam.VariantFile(str(run / "trio.vcf")) as fh:
+        names = [f"{r.pos}-{r.ref}-{r.alts[0]}.v.example" for r in fh][:40]
+    with PcapWriter(tmp_path / "dns.pcap") as w:
+        for i, name in enumerate(names):
+            udp(w, ("10.0.0.2", 50000 + i), ("10.0.0.53", 53), wire.dns_query(i, name), t=1.0 + i * 0.2)
+    report = replay([tmp_path / "dns.pcap"], [run], cache_dir=tmp_path / "cache", jobs=1).report
+    (leak,) = [f for f in report["findings"] if "variants" in f["evidence_kinds"]]
+    assert report["verdict"] == "leak" and leak["destination"] == "v.example" and leak["severity"] == "high"
+    assert leak["detail"]["variants"]["matched"] == 40
