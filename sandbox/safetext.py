@@ -4,8 +4,8 @@ A name the instrument chose (URL path, Host, SNI, HELO, DNS label, archive membe
 name) reaches the store, the reports and the terminal.  ``safe_text`` is applied where such a string
 enters the core (``FlowContext``, the expander's chain labels, ``FlowInfo``) and again by every text
 output, so invalid UTF-8 cannot crash a writer, an escape sequence cannot clear or retitle the
-operator's terminal or forge a line, XML stays well-formed, and a read hidden in a name is shown as a
-marker (length and short hash) rather than copied.  It is idempotent: a safe string stays as it is.
+operator's terminal or forge a line, XML stays well-formed, and a read or a variant record hidden in a
+name is shown as a marker (length and short hash) rather than copied.  It is idempotent: a safe string stays as it is.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ _DNA = re.compile(rf"[ACGTNacgtn]{{{MIN_DNA_PIECE},}}(?:[^A-Za-z0-9][ACGTNacgtn]
 # Letters and digits in pieces joined by single separators: where bases written in four other symbols
 # (RNA's U, digits, any four letters: what the correlator reads, ``symbol_runs``) can hide in a name.
 _PIECES = re.compile(rf"[A-Za-z0-9]{{{MIN_DNA_PIECE},}}(?:[^A-Za-z0-9][A-Za-z0-9]{{{MIN_DNA_PIECE},}})*")
+# A variant record written into a name ("8216712-A-G", "g.8216712A>G", "8216712:a:g"): a number, then
+# two allele tokens (what the correlator reads as a position with its alleles, ``variants``).
+_VARIANT = re.compile(r"(?<![A-Za-z0-9])[0-9]{2,9}[-_:./ >|,]?[ACGTNacgtn]{1,20}[-_:./ >|,]{1,2}[ACGTNacgtn]{1,20}"
+                      r"(?![A-Za-z0-9])")
 # C0, DEL and C1 controls; lone surrogates (undecodable bytes); U+2028/9 (line breaks); the bidi
 # controls that reorder what a reader sees (Trojan Source); U+FFFE/F (not XML characters).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
@@ -127,6 +131,8 @@ def _safe(value: str | bytes, limit: int) -> str:
         text = redact_dna(text)
     if _PIECES.search(text):
         text = redact_symbols(text)
+    if _VARIANT.search(text):
+        text = _VARIANT.sub(lambda m: marker(m.group()), text)
     if _UNSAFE.search(text):
         text = _UNSAFE.sub(_escape, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -66,6 +66,16 @@ def test_a_read_written_in_four_other_symbols_is_hidden_too():
     assert redact_symbols(f"[{READ.replace('T', 'U')}]") == f"[{marker(READ.replace('T', 'U'))}]"
 
 
+def test_a_variant_record_in_a_name_is_hidden():
+    """A position with its alleles in a DNS label or a path (what the correlator reads as a variant):
+    shown as a marker, as a read is."""
+    for name in ("8216712-A-G.v.evil.example", "/calls/g.8216712A>G?x=1", "/v/8216712:a:g", "x 8216712_T_C y"):
+        out = safe_text(name)
+        assert "8216712" not in out and "redacted" in out and safe_text(out) == out, name
+    for name in ("10.0.0.2", "2026-12-06T01:34:39Z", "v1.2-rc3", "PT9936-T1_S1", "at 10:45 a.m.", "404 Not Found"):
+        assert safe_text(name) == name
+
+
 def test_short_base_words_and_ordinary_names_stay():
     for name in ("tar:reads.fastq", "upload.example", "acacgtgt.cat", "PT9936-T1_S1_L001_R1_001.fastq.gz",
                  "ACGTACGTAC+TGCATGCATG", "A" * (MIN_DNA_RUN - 1), "2026120600000000000000001",
