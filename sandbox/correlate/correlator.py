@@ -328,8 +328,10 @@ class Correlator:
             key = (payload.flow, payload.destination, ix.run_id)
             tally = self._variant_tallies.get(key)
             if tally is None:
-                tally = self._variant_tallies[key] = VariantTally(payload.channel, payload.flow, payload.destination,
-                                                                  ix.run_id)
+                leak = self._acc.get((payload.flow, payload.destination, RUN_CONTENT, ix.run_id, ""))
+                tally = leak.variants if leak is not None and leak.variants is not None else VariantTally(
+                    payload.channel, payload.flow, payload.destination, ix.run_id)    # a leak's own, let go: again
+                self._variant_tallies[key] = tally
                 if len(self._variant_tallies) > MAX_VARIANT_TALLIES:
                     self._variant_tallies.popitem(last=False)
             self._variant_tallies.move_to_end(key)

@@ -136,3 +136,22 @@ def test_significance():
     assert not significant(100, 400)           # as many as four decoys met together: chance
     assert not significant(40, 100)
     assert significant(300, 40)
+
+
+def test_a_leak_s_tally_let_go_for_others_keeps_counting(ceu, monkeypatch):
+    """Past MAX_VARIANT_TALLIES the least recent tally is let go; a flow whose variants are a leak
+    picks its own up again (the finding's count never drops)."""
+    from sandbox.correlate import correlator
+
+    index, records = ceu
+    monkeypatch.setattr(correlator, "MAX_VARIANT_TALLIES", 2)
+    corr = Correlator([index])
+    first = rewritten(records[:20])["csv"]
+    corr.scan(payload(first, flow="tcp 10.0.0.2:1 > 203.0.113.9:80"), views(first))
+    for n in range(3):       # others push it out
+        other = rewritten(records[100 + n: 101 + n])["csv"]
+        corr.scan(payload(other, flow=f"tcp 10.0.0.2:{10 + n} > 203.0.113.9:80"), views(other))
+    more = rewritten(records[20:40])["csv"]
+    corr.scan(payload(more, flow="tcp 10.0.0.2:1 > 203.0.113.9:80"), views(more))
+    (f,) = [f for f in corr.findings() if "variants" in f.evidence_kinds and f.flow.endswith(":1 > 203.0.113.9:80")]
+    assert f.detail["variants"]["matched"] == 40
