@@ -34,7 +34,7 @@ from .opaque import SPREAD, OpaqueBook
 from .redact import Redactor, preview
 from .sequence import Recoding, ViewKmers, recoded_kmers, view_kmers
 from .sequence import match as match_sequence
-from .variants import VariantTally, find_variants, significant
+from .variants import MIN_LISTED, Z_LISTED, VariantTally, find_variants, significant
 
 MAX_EVIDENCE = 20  # evidence rows kept per finding and kind: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
@@ -172,7 +172,8 @@ class Correlator:
         self._unvouched: OrderedDict[str, frozenset[str]] = OrderedDict()   # flow -> names nobody vouched for
         self._unvouched_overflow = False
         self._variant_tallies: OrderedDict[tuple[str, str, str], VariantTally] = OrderedDict()
-        self._variant_destinations: dict[tuple[str, str], list[int]] = {}  # (dest, run) -> [hits, decoys, passed]
+        # (dest, run) -> [hits, decoys, passed, positions alone, their decoys]
+        self._variant_destinations: dict[tuple[str, str], list[int]] = {}
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -322,48 +323,65 @@ class Correlator:
 
     def _scan_variants(self, payload: Payload, view: View, token: int, lowered: bytearray) -> None:
         for ix in self.indexes:
-            hits = find_variants(ix, lowered)
-            if hits is None:
+            hits, listed = find_variants(ix, lowered)
+            if hits is None and listed is None:
                 continue
-            key = (payload.flow, payload.destination, ix.run_id)
-            tally = self._variant_tallies.get(key)
-            if tally is None:
-                leak = self._acc.get((payload.flow, payload.destination, RUN_CONTENT, ix.run_id, ""))
-                tally = leak.variants if leak is not None and leak.variants is not None else VariantTally(
-                    payload.channel, payload.flow, payload.destination, ix.run_id)    # a leak's own, let go: again
-                self._variant_tallies[key] = tally
-                if len(self._variant_tallies) > MAX_VARIANT_TALLIES:
-                    self._variant_tallies.popitem(last=False)
-            self._variant_tallies.move_to_end(key)
-            new_hits, new_decoys = tally.add(ix, hits)
+            tally = self._tally_for(payload, ix.run_id)
+            dest = self._variant_destinations.setdefault((payload.destination, ix.run_id), [0, 0, 0, 0, 0])
+            rows = []
+            if hits is not None:
+                new_hits, new_decoys = tally.add(ix, hits)
+                dest[0] += new_hits
+                dest[1] += new_decoys
+                if len(hits.positions):
+                    rows.append({"kind": "variants", "chain": list(view.chain), "view_range": list(hits.span),
+                                 "variants": int(len(hits.positions))})
+            if listed is not None:
+                new_hits, new_decoys = tally.add_listed(*listed)
+                dest[3] += new_hits
+                dest[4] += new_decoys
+                if len(listed[0]):
+                    rows.append({"kind": "variants", "chain": list(view.chain), "view_range": [0, len(view.data)],
+                                 "positions_alone": int(len(listed[0]))})
             tally.t_first = min(tally.t_first, payload.t_first)
             tally.t_last = max(tally.t_last, payload.t_last)
             if token != tally.last_payload:
                 tally.last_payload = token
                 tally.bytes_out += len(payload.data)
-            row = None
-            if len(hits.positions):
+            if rows:
                 tally.chain = tally.chain or list(view.chain)
-                row = {"kind": "variants", "chain": list(view.chain), "view_range": list(hits.span),
-                       "variants": int(len(hits.positions))}
-                if not tally.passed and len(tally.evidence) < MAX_EVIDENCE:
-                    tally.evidence.append(row)
-            dest = self._variant_destinations.setdefault((payload.destination, ix.run_id), [0, 0, 0])
-            dest[0] += new_hits
-            dest[1] += new_decoys
-            if not dest[2] and significant(dest[0], dest[1]):
+                if not tally.passed:
+                    tally.evidence += rows[:MAX_EVIDENCE - len(tally.evidence)]
+            if not dest[2] and (significant(dest[0], dest[1])
+                                or significant(dest[3], dest[4], least=MIN_LISTED, z=Z_LISTED)):
                 dest[2] = 1     # the flows to it together: each with variants is part of the leak
                 for other in self._variant_tallies.values():
-                    if (other.destination, other.run_id) == (payload.destination, ix.run_id) and other.positions:
+                    if (other.destination, other.run_id) == (payload.destination, ix.run_id) and (
+                            other.positions or other.listed):
                         self._variant_leak(other)
             if tally.passed:
                 acc = self._variant_leak(tally)
                 acc.touch(payload, view.chain, "variants")
                 self._count_payload(acc, payload, token)
-                if row is not None:
+                for row in rows:
                     acc.add_evidence(row)
-            elif tally.positions and (dest[2] or tally.leaks()):
+            elif (tally.positions or tally.listed) and (dest[2] or tally.leaks()):
                 self._variant_leak(tally)
+
+    def _tally_for(self, payload: Payload, run_id: str) -> VariantTally:
+        """The variant tally of (flow, destination, run): kept least recent first, at most
+        MAX_VARIANT_TALLIES; a leak's own, let go, is taken up again."""
+        key = (payload.flow, payload.destination, run_id)
+        tally = self._variant_tallies.get(key)
+        if tally is None:
+            leak = self._acc.get((payload.flow, payload.destination, RUN_CONTENT, run_id, ""))
+            tally = leak.variants if leak is not None and leak.variants is not None else VariantTally(
+                payload.channel, payload.flow, payload.destination, run_id)
+            self._variant_tallies[key] = tally
+            if len(self._variant_tallies) > MAX_VARIANT_TALLIES:
+                self._variant_tallies.popitem(last=False)
+        self._variant_tallies.move_to_end(key)
+        return tally
 
     def _variant_leak(self, tally: VariantTally) -> _Acc:
         """The tally's variants are a leak: they join its flow's run-content finding (returned)."""
@@ -646,8 +664,11 @@ class Correlator:
         positions = len(self.indexes[i].var_pos)
         detail["variants"] = {"matched": len(tally.positions), "run_positions": positions,
                               "decoys_met": len(tally.decoys)}
-        critical = len(tally.positions) >= CRITICAL_SHARE * positions
-        return ("critical" if critical else "high"), tally.matched_bytes
+        if tally.listed:
+            detail["variants"].update({"positions_alone": len(tally.listed), "decoys_met_alone": len(tally.listed_decoys)})
+        critical = max(len(tally.positions), len(tally.listed)) >= CRITICAL_SHARE * positions
+        alone = sum(len(str(p)) for p in tally.listed - tally.positions)       # their digits
+        return ("critical" if critical else "high"), tally.matched_bytes + alone
 
     def _sequence_evidence(self, a: _Acc, detail: dict[str, Any]) -> tuple[set[str], int, str]:
         """The samples the matched k-mers name, the bases proven, the severity; k-mer counts and

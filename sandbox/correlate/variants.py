@@ -7,8 +7,11 @@ tokens around it paired as (reference, alternate) alleles.  Text full of numbers
 runs (hex, UUIDs, base64) meets the run's variants by chance now and then, so every number is
 also tried at DECOY_OFFSETS positions further on, which no leak favours: what the shifted numbers
 meet measures chance in this very traffic, and only far more real matches than that are a leak
-(``VariantTally.leaks``).  Positions written otherwise than in decimal (hex, differences from
-the previous one, columns far from their alleles) are not read.
+(``VariantTally.leaks``).  A table written column by column (pandas' default JSON) puts the
+positions in one list and the alleles in others, far apart: where a view holds a column of alleles,
+its numbers are tried as positions alone (``_listed``), and a leak of those needs more of them,
+further above chance.  Positions written otherwise than in decimal (hex, differences from the
+previous one) are not read.
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ JOINED_SLOTS = np.array([0, 1, 3, 4], dtype=np.intp)  # a two-letter token here 
 DECOY_OFFSETS = (1009, 2027, 3041, 4051)
 Z = 6.0  # standard deviations above chance (the decoys' rate) a leak must be
 MAX_TALLIED = 1 << 14  # distinct positions a tally remembers (and DECOY_OFFSETS times that of decoys)
+# Positions without their alleles beside them: read only where a view holds a column of alleles (this
+# many one-letter allele tokens, three of A, C, G, T a tenth of them or more), and a leak needs more
+# distinct positions, further above what the decoys meet (a number alone is a weaker match).
+LISTED_TOKENS = 24
+MIN_LISTED = 24
+Z_LISTED = 8.0
 _LEN_SHIFT = np.uint64(57)
 _ONE_LETTER = np.uint64(1 << 57)
 
@@ -55,24 +64,36 @@ _OFFSETS = np.array((0, *DECOY_OFFSETS), dtype=np.uint64)
 _NO_BLOOM = np.empty(0, np.uint8)
 
 
-def numbered(data: bytes | memoryview, ix: RunIndex | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(spans (n, 2), values (n), token values (n, 6)) of the numbers with allele tokens beside them
-    (with ``ix``, only numbers that its positions' Bloom filter says may be one, or a decoy's)."""
+def _scratch_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's arrays for a piece's numbers (~7 MB: made once)."""
+    if not hasattr(_scratch, "arrays"):
+        cap = PIECE // 3 + 2
+        _scratch.arrays = (np.empty(2 * cap, np.int64), np.empty(cap, np.uint64), np.empty(2 * SIDE * cap, np.uint64),
+                           np.empty(cap, np.uint64))
+    return _scratch.arrays
+
+
+def numbered(data: bytes | memoryview, ix: RunIndex | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(spans (n, 2), values (n), token values (n, 6)) of the numbers with allele tokens beside them,
+    and the values of the numbers of pieces that hold a column of alleles (with ``ix``, only numbers
+    that its positions' Bloom filter says may be one, or a decoy's)."""
     bloom, bits = ix.position_bloom() if ix is not None else (_NO_BLOOM, 0)
-    spans, values, tokens = [], [], []
-    cap = PIECE // 3 + 2
-    if not hasattr(_scratch, "arrays"):    # per thread: a piece's arrays are ~1.4 MB
-        _scratch.arrays = np.empty(2 * cap, np.int64), np.empty(cap, np.uint64), np.empty(2 * SIDE * cap, np.uint64)
-    s, v, t = _scratch.arrays
+    spans, values, tokens, listed = [], [], [], []
+    s, v, t, w = _scratch_arrays()
     for lo in range(0, len(data), PIECE):
-        n = _kernels.numbered_alleles(data, lo, min(len(data), lo + PIECE), WINDOW, bloom, bits, _OFFSETS, s, v, t)
+        n, m = _kernels.numbered_alleles(data, lo, min(len(data), lo + PIECE), WINDOW, bloom, bits, _OFFSETS, s, v, t,
+                                         LISTED_TOKENS, w)
         if n:
             spans.append(s[:2 * n].reshape(n, 2).copy())
             values.append(v[:n].copy())
             tokens.append(t[:2 * SIDE * n].reshape(n, 2 * SIDE).copy())
+        if m:
+            listed.append(w[:m].copy())
+    alone = np.concatenate(listed) if listed else _NONE[1]
     if len(values) < 2:
-        return (spans[0], values[0], tokens[0]) if values else _NONE
-    return np.concatenate(spans), np.concatenate(values), np.concatenate(tokens)
+        return (spans[0], values[0], tokens[0], alone) if values else (*_NONE, alone)
+    return np.concatenate(spans), np.concatenate(values), np.concatenate(tokens), alone
 
 
 def _allele_pairs(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,11 +121,18 @@ def _letters(value: np.ndarray) -> np.ndarray:
     return np.where(length == 31, 20, length)
 
 
-def find_variants(ix: RunIndex, data: bytes | memoryview) -> VariantHits | None:
-    """The run's variants in ``data`` and the shifted positions met by chance; None when neither."""
+def find_variants(ix: RunIndex, data: bytes | memoryview
+                  ) -> tuple[VariantHits | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The run's variants in ``data`` and the shifted positions met by chance, None when neither; and
+    where ``data`` holds a column of alleles, its numbers that are positions of the run's variants
+    and its shifted ones that are (``_listed``), None when neither."""
     if not len(ix.var_key) or len(data) < 4:
-        return None
-    spans, values, tokens = numbered(data, ix)
+        return None, None
+    spans, values, tokens, alone = numbered(data, ix)
+    return _paired(ix, spans, values, tokens), _listed(ix, alone)
+
+
+def _paired(ix: RunIndex, spans: np.ndarray, values: np.ndarray, tokens: np.ndarray) -> VariantHits | None:
     if not len(values):
         return None
     shifted = (values + _OFFSETS[:, None]).reshape(-1)        # offset-major: (offset, candidate)
@@ -133,12 +161,27 @@ def find_variants(ix: RunIndex, data: bytes | memoryview) -> VariantHits | None:
     return VariantHits(positions, rows[real], decoys, matched, span)
 
 
-def significant(hits: int, decoy_hits: int, decoys: int = len(DECOY_OFFSETS)) -> bool:
+def _listed(ix: RunIndex, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if len(np.unique(numbers)) < MIN_LISTED:       # fewer than a leak of them needs: not worth a lookup
+        return None
+    numbers = np.unique(numbers)
+    shifted = (numbers + _OFFSETS[:, None]).reshape(-1)
+    at = np.flatnonzero(ix.lookup_positions(shifted))
+    if not len(at):
+        return None
+    which = at // len(numbers)
+    real = numbers[at[which == 0]]
+    decoys = np.unique((which[which > 0].astype(np.uint64) << np.uint64(40)) | shifted[at[which > 0]])
+    return real, decoys
+
+
+def significant(hits: int, decoy_hits: int, decoys: int = len(DECOY_OFFSETS), least: int = MIN_VARIANTS,
+                z: float = Z) -> bool:
     """Whether ``hits`` distinct variants are a leak when the ``decoys`` shifted readings met
-    ``decoy_hits`` together: at least MIN_VARIANTS, and Z standard deviations above the chance rate
-    they measure (one added to them, so that none met is no proof of a rate of zero)."""
+    ``decoy_hits`` together: at least ``least``, and ``z`` standard deviations above the chance
+    rate they measure (one added to them, so that none met is no proof of a rate of zero)."""
     rate = (decoy_hits + 1) / decoys
-    return hits >= MIN_VARIANTS and hits - rate >= Z * math.sqrt(rate * (1 + 1 / decoys))
+    return hits >= least and hits - rate >= z * math.sqrt(rate * (1 + 1 / decoys))
 
 
 @dataclass
@@ -151,6 +194,8 @@ class VariantTally:
     run_id: str
     positions: set[int] = field(default_factory=set)
     decoys: set[int] = field(default_factory=set)
+    listed: set[int] = field(default_factory=set)  # positions met alone, where a column of alleles was
+    listed_decoys: set[int] = field(default_factory=set)
     sids: set[int] = field(default_factory=set)  # sample sets of the matched variants
     matched_bytes: int = 0
     passed: bool = False  # a leak on its own or with the other flows to its destination; it stays one
@@ -175,5 +220,15 @@ class VariantTally:
             self.sids.update(np.unique(np.asarray(ix.var_sid[hits.rows])).tolist())
         return len(self.positions) - before[0], len(self.decoys) - before[1]
 
+    def add_listed(self, real: np.ndarray, decoys: np.ndarray) -> tuple[int, int]:
+        """Count a view's positions met alone; returns how many positions and decoys were new."""
+        before = len(self.listed), len(self.listed_decoys)
+        self.listed.update(real.tolist()[:max(0, MAX_TALLIED - len(self.listed))])
+        self.listed_decoys.update(decoys.tolist()[:max(0, MAX_TALLIED * len(DECOY_OFFSETS) - len(self.listed_decoys))])
+        return len(self.listed) - before[0], len(self.listed_decoys) - before[1]
+
     def leaks(self) -> bool:
-        return significant(len(self.positions), len(self.decoys))
+        return significant(len(self.positions), len(self.decoys)) or self.leaks_listed()
+
+    def leaks_listed(self) -> bool:
+        return significant(len(self.listed), len(self.listed_decoys), least=MIN_LISTED, z=Z_LISTED)

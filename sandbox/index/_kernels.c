@@ -1594,9 +1594,41 @@ static INLINE int may_be_position(const PositionFilter *f, uint64_t value) {
     return 0;
 }
 
+/* Whether tokens make a column of alleles: at least ``least`` one-letter ones, three of A, C, G, T a
+   tenth of them or more (prose has its "a"; a key "t" stays one letter). */
+static int allele_column(const Token *tok, Py_ssize_t nt, Py_ssize_t least) {
+    Py_ssize_t letters[8] = {0}, single = 0, common = 0;
+    for (Py_ssize_t t = 0; t < nt; t++)
+        if (tok[t].value >> 57 == 1) {
+            letters[tok[t].value & 7]++;
+            single++;
+        }
+    for (int c = 1; c <= 4; c++) common += letters[c] * 10 >= single;
+    return least > 0 && single >= least && common >= 3;
+}
+
+/* ``numbered_alleles``'s other output: where the range's tokens make a column of alleles, every
+   number in [emit_lo, emit_hi) that ``filter`` lets pass (a table written column by column, as
+   pandas' to_json does, puts the positions in one list and the alleles in others, far apart). */
+static Py_ssize_t listed_numbers(const uint8_t *d, Py_ssize_t n, Py_ssize_t emit_lo, Py_ssize_t emit_hi,
+                                 const PositionFilter *filter, uint64_t *listed, Py_ssize_t cap) {
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = number_probe(d, n, emit_lo, emit_hi); i < emit_hi && count < cap;
+         i = number_probe(d, n, i + 1, emit_hi)) {
+        Py_ssize_t j = number_at(d, n, i);
+        if (!j) continue;
+        uint64_t v = number_value(d, i, j);
+        if (may_be_position(filter, v)) listed[count++] = v;
+        i = j - 1;
+    }
+    return count;
+}
+
 static Py_ssize_t numbered_alleles(const uint8_t *d, Py_ssize_t n, Py_ssize_t emit_lo, Py_ssize_t emit_hi,
                                    Py_ssize_t window, const PositionFilter *filter, int64_t *spans,
-                                   uint64_t *values, uint64_t *tokens, Py_ssize_t cap) {
+                                   uint64_t *values, uint64_t *tokens, Py_ssize_t cap, Py_ssize_t column,
+                                   uint64_t *listed, Py_ssize_t *listed_count) {
+    *listed_count = 0;
     Py_ssize_t margin = window + ALLELE_MAX + 16;
     Py_ssize_t lo = emit_lo > margin ? emit_lo - margin : 0;
     Py_ssize_t hi = emit_hi + margin < n ? emit_hi + margin : n;
@@ -1614,6 +1646,13 @@ static Py_ssize_t numbered_alleles(const uint8_t *d, Py_ssize_t n, Py_ssize_t em
         at[few++][1] = j;
         i = j - 1;
     }
+    if (few >= 0 && column > 0 && few >= column) {    /* enough numbers for a column: are there alleles? */
+        Token *all = malloc(sizeof(Token) * (size_t)((hi - lo) / 2 + 1));
+        if (all == NULL) return -1;
+        if (allele_column(all, allele_tokens(d, n, lo, hi, all), column))
+            for (Py_ssize_t x = 0; x < few; x++) listed[(*listed_count)++] = number_value(d, at[x][0], at[x][1]);
+        free(all);
+    }
     if (few >= 0) {   /* few numbers (binary data): the tokens beside each (a token takes two bytes) */
         Token tok[(2 * (WINDOW_MAX + ALLELE_MAX + 16) + NUMBER_MAX) / 2 + 1];
         for (Py_ssize_t x = 0; x < few && count < cap; x++) {
@@ -1630,6 +1669,7 @@ static Py_ssize_t numbered_alleles(const uint8_t *d, Py_ssize_t n, Py_ssize_t em
     Token *tok = malloc(sizeof(Token) * (size_t)((hi - lo) / 2 + 1));
     if (tok == NULL) return -1;
     Py_ssize_t nt = allele_tokens(d, n, lo, hi, tok), k = 0;
+    if (allele_column(tok, nt, column)) *listed_count = listed_numbers(d, n, emit_lo, emit_hi, filter, listed, cap);
     Py_ssize_t zone_end = emit_lo;     /* numbers are looked for in d[emit_lo..zone_end) only */
     for (Py_ssize_t z = 0; z < nt; z++) {
         int differs = z + 1 < nt && tok[z + 1].value != tok[z].value
@@ -2309,22 +2349,24 @@ static PyObject *py_class_runs(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(numbered_alleles_doc,
-"numbered_alleles(data, emit_lo, emit_hi, window, bloom, bloom_bits, offsets, spans, values, tokens)\n"
-"    -> count\n\n"
+"numbered_alleles(data, emit_lo, emit_hi, window, bloom, bloom_bits, offsets, spans, values, tokens,\n"
+"                 column, listed) -> (count, listed_count)\n\n"
 "Numbers (2-9 digits, not after a letter) starting in data[emit_lo:emit_hi] with the allele tokens\n"
 "beside them (letter runs of ACGTN, within ``window`` bytes, 3 each side, nearest first) that two\n"
 "differ or one has two letters, and (if ``bloom`` is not empty) that plus one of ``offsets``\n"
 "(uint64) may be in the table whose Bloom bitmap (``bloom_filter``) that is: their (start, end) in\n"
 "spans (int64, 2 a number), values (uint64) and token values (uint64, 6 a number: 3 before, 3\n"
-"after, 0 for none).  Arrays must hold (emit_hi - emit_lo) // 3 + 2 numbers.");
+"after, 0 for none).  And where the range holds a column of alleles (``column`` one-letter tokens\n"
+"or more, three of A, C, G, T a tenth of them or more; 0: never), the values of all its numbers the\n"
+"bloom lets pass into ``listed`` (uint64).  Arrays must hold (emit_hi - emit_lo) // 3 + 2 numbers.");
 
 static PyObject *py_numbered_alleles(PyObject *self, PyObject *args) {
-    PyObject *o[6];
-    Py_ssize_t lo, hi, window;
+    PyObject *o[7];
+    Py_ssize_t lo, hi, window, column;
     int bits;
-    Py_buffer v[6];
-    if (!PyArg_ParseTuple(args, "OnnnOiOOOO:numbered_alleles", &o[0], &lo, &hi, &window, &o[1], &bits, &o[2],
-                          &o[3], &o[4], &o[5]))
+    Py_buffer v[7];
+    if (!PyArg_ParseTuple(args, "OnnnOiOOOOnO:numbered_alleles", &o[0], &lo, &hi, &window, &o[1], &bits, &o[2],
+                          &o[3], &o[4], &o[5], &column, &o[6]))
         return NULL;
     if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
     if (get_buffer(o[1], &v[1], 1, 0, "bloom") < 0) { release(v, 1); return NULL; }
@@ -2332,23 +2374,25 @@ static PyObject *py_numbered_alleles(PyObject *self, PyObject *args) {
     if (get_buffer(o[3], &v[3], 8, 1, "spans") < 0) { release(v, 3); return NULL; }
     if (get_buffer(o[4], &v[4], 8, 1, "values") < 0) { release(v, 4); return NULL; }
     if (get_buffer(o[5], &v[5], 8, 1, "tokens") < 0) { release(v, 5); return NULL; }
+    if (get_buffer(o[6], &v[6], 8, 1, "listed") < 0) { release(v, 6); return NULL; }
     Py_ssize_t cap = ITEMS(v[4]);
     if (lo < 0 || hi < lo || hi > v[0].len || window < 0 || window > WINDOW_MAX || ITEMS(v[3]) < 2 * cap
-        || ITEMS(v[5]) < 2 * ALLELE_SIDE * cap || cap < (hi - lo) / 3 + 2
+        || ITEMS(v[5]) < 2 * ALLELE_SIDE * cap || ITEMS(v[6]) < cap || cap < (hi - lo) / 3 + 2
         || (v[1].len && (bits < 3 || bits > 63 || v[1].len < (Py_ssize_t)1 << (bits - 3)))) {
-        release(v, 6);
+        release(v, 7);
         PyErr_SetString(PyExc_ValueError, "numbered_alleles: a range inside data, window 0..1024, a bloom of "
                                           "2**bits bits, and arrays for (hi - lo) // 3 + 2 numbers");
         return NULL;
     }
     PositionFilter filter = {v[1].len ? v[1].buf : NULL, bits, v[2].buf, ITEMS(v[2])};
-    Py_ssize_t count;
+    Py_ssize_t count, listed;
     Py_BEGIN_ALLOW_THREADS
-    count = numbered_alleles(v[0].buf, v[0].len, lo, hi, window, &filter, v[3].buf, v[4].buf, v[5].buf, cap);
+    count = numbered_alleles(v[0].buf, v[0].len, lo, hi, window, &filter, v[3].buf, v[4].buf, v[5].buf, cap,
+                             column, v[6].buf, &listed);
     Py_END_ALLOW_THREADS
-    release(v, 6);
+    release(v, 7);
     if (count < 0) return PyErr_NoMemory();
-    return PyLong_FromSsize_t(count);
+    return Py_BuildValue("nn", count, listed);
 }
 
 PyDoc_STRVAR(read_windows_doc,

@@ -18,7 +18,7 @@ from sandbox.safetext import MAX_SHOWN, safe_text
 
 from . import _kernels, kmers, variants, winnow
 
-FORMAT_VERSION = 7  # bump when the arrays, the hashing or what is read changes: old caches are rebuilt
+FORMAT_VERSION = 8  # bump when the arrays, the hashing or what is read changes: old caches are rebuilt
 STREAMS = ("raw", "decoded")
 ARRAYS = ("fp_hash", "fp_loc", "fp_off", "km", "km_sid", "var_key", "var_sid", "var_pos")
 CONFIDENCE = 0.999  # detection-floor probability stated for a sampled index

@@ -16,7 +16,7 @@ import pysam
 import pytest
 
 from sandbox.correlate import Correlator
-from sandbox.correlate.variants import MIN_VARIANTS, significant
+from sandbox.correlate.variants import MIN_LISTED, MIN_VARIANTS, significant
 from sandbox.index import build_index
 from tests.correlate.conftest import payload, views
 from tests.index.genrun import random_variants, write_vcf
@@ -155,3 +155,25 @@ def test_a_leak_s_tally_let_go_for_others_keeps_counting(ceu, monkeypatch):
     corr.scan(payload(more, flow="tcp 10.0.0.2:1 > 203.0.113.9:80"), views(more))
     (f,) = [f for f in corr.findings() if "variants" in f.evidence_kinds and f.flow.endswith(":1 > 203.0.113.9:80")]
     assert f.detail["variants"]["matched"] == 40
+
+
+def test_a_table_written_column_by_column_is_found(ceu):
+    """pandas' default JSON (to_json(): orient "columns") and to_dict("list") put the positions in one
+    list and the alleles in others, far apart: numbers are read as positions alone where a view holds
+    a column of alleles, and a leak of those needs more of them (MIN_LISTED)."""
+    index, records = ceu
+    cols = {k: [r[k] for r in records] for k in ("chrom", "pos", "ref", "alt", "qual")}
+    shapes = {"columns": {k: {str(i): v for i, v in enumerate(col)} for k, col in cols.items()}, "list": cols}
+    for name, table in shapes.items():
+        (f,) = findings_of(index, json.dumps(table).encode())
+        assert f.detail["variants"]["positions_alone"] == len(records) and f.severity == "critical", name
+    few = {k: col[:MIN_LISTED - 1] for k, col in cols.items()}
+    assert findings_of(index, json.dumps(few).encode()) == []
+
+
+def test_another_genome_s_table_column_by_column_is_not_the_run_s(big):
+    index, _ = big
+    other = random_variants(100_000, 99)
+    table = json.dumps({"chrom": [c for c, _, _, _ in other], "pos": [p for _, p, _, _ in other],
+                        "ref": [r for _, _, r, _ in other], "alt": [a for *_, a in other]}).encode()
+    assert findings_of(index, *[table[i: i + (256 << 10)] for i in range(0, len(table), 256 << 10)]) == []

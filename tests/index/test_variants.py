@@ -3,6 +3,7 @@ the index's tables from a VCF, and the two agreeing (what the index keys is what
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -82,8 +83,8 @@ def numbered_definition(d: bytes, lo: int, hi: int, window: int) -> list[tuple[i
 def numbered_kernel(d: bytes, lo: int, hi: int, window: int) -> list[tuple[int, int, int, tuple[int, ...]]]:
     cap = (hi - lo) // 3 + 2
     spans, values, tokens = np.empty(2 * cap, np.int64), np.empty(cap, np.uint64), np.empty(2 * SIDE * cap, np.uint64)
-    n = _kernels.numbered_alleles(d, lo, hi, window, np.empty(0, np.uint8), 0, np.zeros(1, np.uint64),
-                                  spans, values, tokens)
+    n, _ = _kernels.numbered_alleles(d, lo, hi, window, np.empty(0, np.uint8), 0, np.zeros(1, np.uint64),
+                                     spans, values, tokens, 0, np.empty(cap, np.uint64))
     return [(int(spans[2 * k]), int(spans[2 * k + 1]), int(values[k]), tuple(int(t) for t in tokens[6 * k: 6 * k + 6]))
             for k in range(n)]
 
@@ -232,3 +233,26 @@ def test_a_sampled_index_says_how_many_variants_it_finds(tmp_path):
     sampled = replace(exact, var_scale=4)
     floor = sampled.detection_floor()
     assert not floor["exact"] and floor["variants"] > 4 * 12 and "sampled 1/4" in floor["text"]
+
+
+def listed_kernel(d: bytes, column: int) -> list[int]:
+    cap = len(d) // 3 + 2
+    spans, values, tokens = np.empty(2 * cap, np.int64), np.empty(cap, np.uint64), np.empty(2 * SIDE * cap, np.uint64)
+    listed = np.empty(cap, np.uint64)
+    _, m = _kernels.numbered_alleles(d, 0, len(d), 128, np.empty(0, np.uint8), 0, np.zeros(1, np.uint64),
+                                     spans, values, tokens, column, listed)
+    return listed[:m].tolist()
+
+
+def test_numbers_are_listed_where_a_column_of_alleles_is():
+    """All the numbers of a range holding a column of alleles (one-letter tokens, three of A, C, G, T
+    a tenth or more of them): in either mode, few numbers or many."""
+    for count in (30, 3000):
+        positions = [1000 + 7 * i for i in range(count)]
+        refs = ["ACGT"[i % 4] for i in range(count)]
+        doc = json.dumps({"pos": positions, "ref": refs}).encode()
+        assert listed_kernel(doc, 24) == positions, count
+        assert listed_kernel(doc, 0) == []                                   # not asked
+        assert listed_kernel(json.dumps({"pos": positions, "ref": ["A"] * count}).encode(), 24) == []
+        prose = " ".join(f"a cat at {p} and a dog" for p in positions).encode()
+        assert listed_kernel(prose, 24) == []                                  # its "a" is no column
