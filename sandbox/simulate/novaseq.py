@@ -123,7 +123,7 @@ MODELS["novaseq"] = Model("NovaSeq6000", INSTRUMENT, flowcell, run_info, run_par
 
 
 def make_novaseq_run(dest: Path, *, seed: int = 0, samples: int = 3, reads_per_sample: int = 2000,
-                     read_len: int = 151, with_bam: bool = False) -> Path:
+                     read_len: int = 151, with_bam: bool = False, variants: int = 0) -> Path:
     """A NovaSeq 6000 run folder under ``dest``; its path."""
     return make_illumina_run(dest, seed=seed, samples=samples, reads_per_sample=reads_per_sample, read_len=read_len,
-                             model="novaseq", with_bam=with_bam)
+                             model="novaseq", with_bam=with_bam, variants=variants)

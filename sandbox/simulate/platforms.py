@@ -16,9 +16,9 @@ def make_run(spec: RunSpec, dest: Path) -> Path:
     """Write the run folder ``spec`` describes under ``dest``; its path."""
     if spec.platform == "miseq":
         return make_illumina_run(dest, seed=spec.seed, samples=spec.samples, reads_per_sample=spec.reads,
-                                 with_bam=True)
+                                 with_bam=True, variants=spec.variants)
     if spec.platform == "novaseq":
         return make_novaseq_run(dest, seed=spec.seed, samples=spec.samples, reads_per_sample=spec.reads,
-                                with_bam=True)
+                                with_bam=True, variants=spec.variants)
     return make_nanopore_run(dest, seed=spec.seed, barcodes=spec.samples, reads_per_barcode=spec.reads,
                              with_signal=True)

@@ -89,8 +89,9 @@ def layout(seed: int = 0, samples: int = 3, model: str = "miseq") -> RunLayout:
 
 def make_illumina_run(dest: Path, *, seed: int = 0, samples: int = 3, reads_per_sample: int = 2000,
                       read_len: int = 151, genome_len: int = 50_000, with_bcl: bool = True, model: str = "miseq",
-                      with_bam: bool = False) -> Path:
-    """Write a MiSeq- (or NovaSeq-) style run folder under ``dest`` and return its path."""
+                      with_bam: bool = False, variants: int = 0) -> Path:
+    """Write a MiSeq- (or NovaSeq-) style run folder under ``dest`` and return its path; with
+    ``variants``, a VCF of that many variant calls per sample (Alignment/, as MiSeq Reporter leaves)."""
     spec = MODELS[model]
     lay = layout(seed, samples, model)
     run = Path(dest) / lay.run_id
@@ -147,10 +148,31 @@ def make_illumina_run(dest: Path, *, seed: int = 0, samples: int = 3, reads_per_
             write_unaligned_bam(calls / "uBAM" / f"{name}_S{num}.bam", name, "ILLUMINA", headers, reads[rows],
                                 quals[rows])
 
+    for s in range(samples if variants else 0):     # a generator of its own: the other files stay as they were
+        name = lay.sample_ids[s]
+        _write(calls / "Alignment" / f"{name}_S{s + 1}.vcf",
+               _vcf(np.random.default_rng([seed, 3, s]), genomes[s], variants, name))
+
     if with_bcl:
         spec.write_basecalls(calls / f"L{LANE:03d}", np.concatenate([reads, idx_codes], axis=1),
                              np.concatenate([quals, idx_quals], axis=1), passed)
     return run
+
+
+def _vcf(rng: np.random.Generator, genome: np.ndarray, count: int, sample: str) -> bytes:
+    """A VCF of ``count`` SNPs of one sample on its genome (contig "1"): the reference base as it is,
+    another as the alternate, heterozygous or homozygous."""
+    positions = np.sort(rng.choice(len(genome), min(count, len(genome)), replace=False)) + 1
+    letters = b"ACGT"
+    lines = [b"##fileformat=VCFv4.2", b"##contig=<ID=1,length=%d>" % len(genome),
+             b'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + sample.encode()]
+    for pos, shift, hom in zip(positions.tolist(), rng.integers(1, 4, len(positions)).tolist(),
+                               (rng.random(len(positions)) < 0.3).tolist(), strict=True):
+        ref = int(genome[pos - 1])
+        lines.append(b"1\t%d\t.\t%c\t%c\t60\tPASS\t.\tGT\t%s" % (pos, letters[ref], letters[(ref + shift) % 4],
+                                                                    b"1/1" if hom else b"0/1"))
+    return b"\n".join(lines) + b"\n"
 
 
 def _write_bcls(lane_dir: Path, cycles: np.ndarray, cycle_q: np.ndarray, passed: np.ndarray) -> None:

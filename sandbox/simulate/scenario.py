@@ -7,13 +7,15 @@
     samples = 3
     reads = 500                             # per sample (per barcode on nanopore)
     seed = 0
+    variants = 120                          # variant calls per sample, a VCF each (Illumina; default none)
     [bench]
     allow = ["lims.lab.example"]            # where the instrument may talk (the rig's allow-list)
     [[leg]]                                 # one conversation, in order
     name = "diagnostics-bundle"
     via = "https"                           # see VIAS
     host = "support.vendor.example"
-    data = { sample = 1, share = 0.45 }     # or { sample = 2, reads = 3 }, { file = "SampleSheet.csv" }
+    data = { sample = 1, share = 0.45 }     # or { sample = 2, reads = 3 }, { sample = 1, variants = 40 },
+                                            # { file = "SampleSheet.csv" }
     form = ["tar.gz", "multipart"]          # see FORMS, applied in order
     expect = ["run-bytes"]                  # the truth: finding kinds a correct report holds for this leg,
     least = "high"                          # each at least this severe,
@@ -47,7 +49,7 @@ SERIAL_PROTOCOLS = ("text", "xmodem")
 HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 # Bounds that keep a scenario a bench demo: a run folder that builds in seconds, a leg that plays
 # in seconds (a scenario is a file anyone can hand the rig).
-MAX_SAMPLES, MAX_READS, MAX_LEGS, MAX_REPEAT = 24, 20_000, 64, 100
+MAX_SAMPLES, MAX_READS, MAX_LEGS, MAX_REPEAT, MAX_VARIANTS = 24, 20_000, 64, 100, 10_000
 DEFAULT_PORTS = {"https": 443, "http": 80, "s3": 443, "websocket": 443, "grpc": 443, "dns": 53, "tcp": 9000}
 
 
@@ -61,6 +63,7 @@ class RunSpec:
     samples: int = 3
     reads: int = 500
     seed: int = 0
+    variants: int = 0        # variant calls per sample, a VCF each (Illumina platforms)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class DataSpec:
     file: str = ""           # run-relative path
     share: float = 1.0       # leading share of the file's bytes
     reads: int = 0           # first N reads' sequences, one a line (instead of bytes)
+    variants: int = 0        # first N of the sample's variant calls, re-written as JSON records
 
 
 @dataclass(frozen=True)
@@ -186,8 +190,10 @@ def parse_scenario(raw: dict, where: str = "scenario", path: Path | None = None)
 
 def _run(r: _Reader) -> RunSpec:
     spec = RunSpec(platform=r.get("platform", str, "miseq"), samples=r.get("samples", int, 3),
-                   reads=r.get("reads", int, 500), seed=r.get("seed", int, 0))
+                   reads=r.get("reads", int, 500), seed=r.get("seed", int, 0), variants=r.get("variants", int, 0))
     r.done()
+    if not 0 <= spec.variants <= MAX_VARIANTS or spec.variants and spec.platform == "nanopore":
+        raise ScenarioError(f"{r.where}: variants 0..{MAX_VARIANTS} per sample, on an Illumina platform")
     if spec.platform not in PLATFORMS:
         raise ScenarioError(f"{r.where}: platform {spec.platform!r} is not one of {', '.join(PLATFORMS)}")
     if not 1 <= spec.samples <= MAX_SAMPLES or not 1 <= spec.reads <= MAX_READS or spec.seed < 0:
@@ -253,7 +259,7 @@ def _leg(r: _Reader, run: RunSpec) -> Leg:
 def _data(r: _Reader, run: RunSpec) -> DataSpec:
     share = r.get("share", (int, float), 1.0)
     spec = DataSpec(sample=r.get("sample", int, 0), file=r.get("file", str, ""), share=float(share),
-                    reads=r.get("reads", int, 0))
+                    reads=r.get("reads", int, 0), variants=r.get("variants", int, 0))
     r.done()
     if bool(spec.sample) == bool(spec.file):
         raise ScenarioError(f"{r.where}: name either sample (1..{run.samples}) or file (run-relative path)")
@@ -265,4 +271,6 @@ def _data(r: _Reader, run: RunSpec) -> DataSpec:
         raise ScenarioError(f"{r.where}: share must be in (0, 1]")
     if spec.reads < 0 or spec.reads and spec.file:
         raise ScenarioError(f"{r.where}: reads counts a sample's reads (1 or more)")
+    if spec.variants < 0 or spec.variants and (spec.file or spec.reads or spec.variants > run.variants):
+        raise ScenarioError(f"{r.where}: variants counts a sample's variant calls (1 to the run's {run.variants})")
     return spec
