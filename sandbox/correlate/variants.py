@@ -162,9 +162,9 @@ def _paired(ix: RunIndex, spans: np.ndarray, values: np.ndarray, tokens: np.ndar
 
 
 def _listed(ix: RunIndex, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    if len(np.unique(numbers)) < MIN_LISTED:       # fewer than a leak of them needs: not worth a lookup
-        return None
     numbers = np.unique(numbers)
+    if len(numbers) < MIN_LISTED:       # fewer than a leak of them needs: not worth a lookup
+        return None
     shifted = (numbers + _OFFSETS[:, None]).reshape(-1)
     at = np.flatnonzero(ix.lookup_positions(shifted))
     if not len(at):
