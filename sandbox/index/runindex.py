@@ -73,15 +73,9 @@ class RunIndex:
     var_pos: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     variants: int = 0  # variant records read (a record with two alternate alleles is two variants' keys)
     var_scale: int = 1  # 1/scale of the variant keys kept when past their budget
-    # lookup structures derived from ``km`` on first use; init=False so ``replace()`` rebuilds them
-    _km_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
-    _km_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
-                                              compare=False)
-    # the reading-blind forms of the evidence k-mers (``kmers.patterns``), sorted, with their lookup
-    _km_patterns: tuple[np.ndarray, _Directory | None, tuple[np.ndarray, int]] | None = field(
-        default=None, init=False, repr=False, compare=False)
-    _variant_tables: dict[str, tuple[_Directory, tuple[np.ndarray, int]]] = field(
-        default_factory=dict, init=False, repr=False, compare=False)
+    # lookup structures of the sorted tables (``_sorted``), made on first use; init=False so
+    # ``replace()`` rebuilds them
+    _tables: dict[str, _SortedTable | None] = field(default_factory=dict, init=False, repr=False, compare=False)
     _fp_dir: _Directory | None = field(default=None, init=False, repr=False, compare=False)
     _fp_bloom: tuple[np.ndarray, int] = field(default=(np.zeros(1, np.uint8), 3), init=False, repr=False,
                                               compare=False)
@@ -99,10 +93,8 @@ class RunIndex:
         memory-mapped): a live session's first leak then waits for neither (a run of 40 M fingerprints
         takes ~0.8 s to build them, and its tables are read from the disk on first use)."""
         self.lookup_fingerprints(np.zeros(1, dtype=np.uint64))
-        self.lookup_kmers(np.zeros(1, dtype=np.uint64))
-        self.lookup_patterns(np.zeros(1, dtype=np.uint64))
-        self.lookup_positions(np.zeros(1, dtype=np.uint64))
-        self.lookup_variants(np.zeros(1, dtype=np.uint64))
+        for name in ("km", "patterns", "var_key", "var_pos"):
+            self._sorted(name)
         for table in (self.fp_hash, self.fp_loc, self.fp_off, self.km, self.km_sid, self.var_key, self.var_sid,
                       self.var_pos):
             flat = np.asarray(table).reshape(-1)
@@ -126,36 +118,12 @@ class RunIndex:
     def lookup_kmers(self, kmers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask of query k-mers present, their rows in ``km``): the Bloom bitmap rejects most absent
         k-mers with one memory read, the rest are found through the bucket directory."""
-        kmers = np.ascontiguousarray(kmers, dtype=np.uint64)
-        found = np.zeros(len(kmers), dtype=bool)
-        table = np.asarray(self.km)
-        if not len(table) or not len(kmers):
-            return found, np.empty(0, dtype=np.int64)
-        if self._km_dir is None:
-            self._km_dir = _Directory.build(table)
-            self._km_bloom = bloom_filter(table)
-        rows = np.empty(len(kmers), dtype=np.int64)
-        n = _kernels.lookup(table, self._km_dir.starts, self._km_dir.shift, *self._km_bloom, kmers, found, rows)
-        return found, rows[:n]
+        return self._lookup_sorted("km", kmers)
 
     def lookup_patterns(self, forms: np.ndarray) -> np.ndarray:
         """Mask of query forms (``kmers.patterns``) that some evidence k-mer of the run has: bases
         written in other symbols, reversed or complemented, are worth reading every way only then."""
-        forms = np.ascontiguousarray(forms, dtype=np.uint64)
-        found = np.zeros(len(forms), dtype=bool)
-        km = np.asarray(self.km)
-        if not len(km) or not len(forms):
-            return found
-        if self._km_patterns is None:
-            table = kmers.sorted_unique(kmers.patterns(km[kmers.evidence_mask(km)]))
-            directory = _Directory.build(table) if len(table) else None      # no evidence k-mer: no form
-            self._km_patterns = table, directory, bloom_filter(table)
-        table, directory, bloom = self._km_patterns
-        if directory is None:
-            return found
-        rows = np.empty(len(forms), dtype=np.int64)
-        _kernels.lookup(table, directory.starts, directory.shift, *bloom, forms, found, rows)
-        return found
+        return self._lookup_sorted("patterns", forms)[0]
 
     def lookup_positions(self, values: np.ndarray) -> np.ndarray:
         """Mask of query numbers that are the position of some variant record of the run."""
@@ -163,26 +131,36 @@ class RunIndex:
 
     def position_bloom(self) -> tuple[np.ndarray, int]:
         """The Bloom bitmap of ``var_pos`` and its bits (``bloom_filter``; empty: no variants)."""
-        if not len(self.var_pos):
-            return np.empty(0, np.uint8), 0
-        self.lookup_positions(np.zeros(1, dtype=np.uint64))
-        return self._variant_tables["var_pos"][1]
+        table = self._sorted("var_pos")
+        return table.bloom if table is not None else (np.empty(0, np.uint8), 0)
 
     def lookup_variants(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask of query keys (``variants.variant_keys``) of the run's variants, their rows in ``var_key``)."""
         return self._lookup_sorted("var_key", keys)
 
+    def _sorted(self, name: str) -> _SortedTable | None:
+        """A sorted table with its lookup structures, made on first use (None when it is empty):
+        ``km``, ``var_key``, ``var_pos``, or "patterns", the reading-blind forms of the evidence k-mers."""
+        if name not in self._tables:
+            if name == "patterns":
+                km = np.asarray(self.km)
+                values = kmers.sorted_unique(kmers.patterns(km[kmers.evidence_mask(km)]))
+            else:
+                values = np.asarray(getattr(self, name))
+            self._tables[name] = _SortedTable(values, _Directory.build(values), bloom_filter(values)) if len(
+                values) else None
+        return self._tables[name]
+
     def _lookup_sorted(self, name: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of queries present in table ``name``, their rows in it)."""
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
         found = np.zeros(len(queries), dtype=bool)
-        table = np.asarray(getattr(self, name))
-        if not len(table) or not len(queries):
+        table = self._sorted(name) if len(queries) else None
+        if table is None:
             return found, np.empty(0, dtype=np.int64)
-        if name not in self._variant_tables:
-            self._variant_tables[name] = _Directory.build(table), bloom_filter(table)
-        directory, bloom = self._variant_tables[name]
         rows = np.empty(len(queries), dtype=np.int64)
-        n = _kernels.lookup(table, directory.starts, directory.shift, *bloom, queries, found, rows)
+        n = _kernels.lookup(table.values, table.directory.starts, table.directory.shift, *table.bloom, queries,
+                            found, rows)
         return found, rows[:n]
 
     def sample_kmer_totals(self) -> dict[str, int]:
@@ -273,6 +251,15 @@ def bloom_filter(table: np.ndarray) -> tuple[np.ndarray, int]:
     bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
     _kernels.bloom(table, bits, bitmap)
     return bitmap, bits
+
+
+@dataclass(frozen=True)
+class _SortedTable:
+    """A sorted table of distinct uint64 values and what finds a query in it quickly."""
+
+    values: np.ndarray
+    directory: _Directory
+    bloom: tuple[np.ndarray, int]
 
 
 @dataclass(frozen=True)

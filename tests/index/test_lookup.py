@@ -88,7 +88,7 @@ def test_crowded_buckets(gen_index):
     ix = with_km(gen_index, km)
     q = np.concatenate([np.arange(0, 21_000, dtype=np.uint64), rng.choice(km, 5_000), random_table(rng, 5_000)])
     check(ix, q)
-    assert np.diff(ix._km_dir.starts.astype(np.int64)).max() > 1000
+    assert np.diff(ix._tables["km"].directory.starts.astype(np.int64)).max() > 1000
 
 
 def test_real_kmers(gen_index):
@@ -173,9 +173,9 @@ def test_fingerprints_no_hit(gen_index):
 def test_a_prepared_index_has_its_lookup_structures_and_answers_the_same(gen_index):
     """A live session prepares its indexes before the first payload; lookups are unchanged."""
     fresh = replace(gen_index)
-    assert fresh._fp_dir is None and fresh._km_dir is None
+    assert fresh._fp_dir is None and "km" not in fresh._tables
     fresh.prepare()
-    assert fresh._fp_dir is not None and fresh._km_dir is not None
+    assert fresh._fp_dir is not None and fresh._tables["km"] is not None
     rng = np.random.default_rng(6)
     fp, km = np.asarray(fresh.fp_hash), np.asarray(fresh.km)
     q = np.concatenate([fp[rng.integers(0, len(fp), 2_000)], rng.integers(0, 2**63, 2_000, dtype=np.uint64)])
