@@ -34,7 +34,7 @@ from .opaque import SPREAD, OpaqueBook
 from .redact import Redactor, preview
 from .sequence import Recoding, ViewKmers, recoded_kmers, view_kmers
 from .sequence import match as match_sequence
-from .variants import MIN_LISTED, Z_LISTED, VariantTally, find_variants, significant
+from .variants import VariantCounts, VariantTally, find_variants
 
 MAX_EVIDENCE = 20  # evidence rows kept per finding and kind: enough to locate the leak, bounded memory
 MAX_FLOWS_LISTED = 20  # flows named in one destination finding
@@ -172,8 +172,9 @@ class Correlator:
         self._unvouched: OrderedDict[str, frozenset[str]] = OrderedDict()   # flow -> names nobody vouched for
         self._unvouched_overflow = False
         self._variant_tallies: OrderedDict[tuple[str, str, str], VariantTally] = OrderedDict()
-        # (dest, run) -> [hits, decoys, passed, positions alone, their decoys]
-        self._variant_destinations: dict[tuple[str, str], list[int]] = {}
+        # what the flows to a (destination, run) sent together, and those where that is a leak
+        self._variant_destinations: dict[tuple[str, str], VariantCounts] = {}
+        self._variant_leak_destinations: set[tuple[str, str]] = set()
 
     # --- content ------------------------------------------------------------------------------
     def scan(self, payload: Payload, views: list[View]) -> None:
@@ -327,19 +328,20 @@ class Correlator:
             if hits is None and listed is None:
                 continue
             tally = self._tally_for(payload, ix.run_id)
-            dest = self._variant_destinations.setdefault((payload.destination, ix.run_id), [0, 0, 0, 0, 0])
+            where = (payload.destination, ix.run_id)
+            dest = self._variant_destinations.setdefault(where, VariantCounts())
             rows = []
             if hits is not None:
                 new_hits, new_decoys = tally.add(ix, hits)
-                dest[0] += new_hits
-                dest[1] += new_decoys
+                dest.paired += new_hits
+                dest.paired_decoys += new_decoys
                 if len(hits.positions):
                     rows.append({"kind": "variants", "chain": list(view.chain), "view_range": list(hits.span),
                                  "variants": int(len(hits.positions))})
             if listed is not None:
                 new_hits, new_decoys = tally.add_listed(*listed)
-                dest[3] += new_hits
-                dest[4] += new_decoys
+                dest.alone += new_hits
+                dest.alone_decoys += new_decoys
                 if len(listed[0]):
                     rows.append({"kind": "variants", "chain": list(view.chain), "view_range": [0, len(view.data)],
                                  "positions_alone": int(len(listed[0]))})
@@ -352,11 +354,10 @@ class Correlator:
                 tally.chain = tally.chain or list(view.chain)
                 if not tally.passed:
                     tally.evidence += rows[:MAX_EVIDENCE - len(tally.evidence)]
-            if not dest[2] and (significant(dest[0], dest[1])
-                                or significant(dest[3], dest[4], least=MIN_LISTED, z=Z_LISTED)):
-                dest[2] = 1     # the flows to it together: each with variants is part of the leak
+            if where not in self._variant_leak_destinations and dest.leaks():
+                self._variant_leak_destinations.add(where)     # the flows to it together: each is part of it
                 for other in self._variant_tallies.values():
-                    if (other.destination, other.run_id) == (payload.destination, ix.run_id) and (
+                    if (other.destination, other.run_id) == where and (
                             other.positions or other.listed):
                         self._variant_leak(other)
             if tally.passed:
@@ -365,7 +366,8 @@ class Correlator:
                 self._count_payload(acc, payload, token)
                 for row in rows:
                     acc.add_evidence(row)
-            elif (tally.positions or tally.listed) and (dest[2] or tally.leaks()):
+            elif (tally.positions or tally.listed) and (where in self._variant_leak_destinations
+                                                        or tally.counts().leaks()):
                 self._variant_leak(tally)
 
     def _tally_for(self, payload: Payload, run_id: str) -> VariantTally:
@@ -568,7 +570,8 @@ class Correlator:
             total += a.bitmap.nbytes if a.bitmap is not None else 0
             total += 200 * len(a.evidence) + 300
         for t in self._variant_tallies.values():
-            total += 60 * (len(t.positions) + len(t.decoys)) + 200 * len(t.evidence) + 300
+            total += 60 * (len(t.positions) + len(t.decoys) + len(t.listed) + len(t.listed_decoys))
+            total += 200 * len(t.evidence) + 300
         return total
 
     def _finding(self, a: _Acc, content_flows: set[str]) -> Finding:

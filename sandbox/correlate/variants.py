@@ -175,13 +175,29 @@ def _listed(ix: RunIndex, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray] 
     return real, decoys
 
 
-def significant(hits: int, decoy_hits: int, decoys: int = len(DECOY_OFFSETS), least: int = MIN_VARIANTS,
-                z: float = Z) -> bool:
-    """Whether ``hits`` distinct variants are a leak when the ``decoys`` shifted readings met
+def significant(hits: int, decoy_hits: int, least: int = MIN_VARIANTS, z: float = Z) -> bool:
+    """Whether ``hits`` distinct variants are a leak when the shifted readings (DECOY_OFFSETS) met
     ``decoy_hits`` together: at least ``least``, and ``z`` standard deviations above the chance
     rate they measure (one added to them, so that none met is no proof of a rate of zero)."""
+    decoys = len(DECOY_OFFSETS)
     rate = (decoy_hits + 1) / decoys
     return hits >= least and hits - rate >= z * math.sqrt(rate * (1 + 1 / decoys))
+
+
+@dataclass
+class VariantCounts:
+    """Distinct matches, with their alleles and positions alone, and what their decoys met."""
+
+    paired: int = 0
+    paired_decoys: int = 0
+    alone: int = 0
+    alone_decoys: int = 0
+
+    def leaks(self) -> bool:
+        """Variants with their alleles (MIN_VARIANTS, Z) or positions alone (MIN_LISTED, Z_LISTED)
+        far enough above chance."""
+        return (significant(self.paired, self.paired_decoys)
+                or significant(self.alone, self.alone_decoys, least=MIN_LISTED, z=Z_LISTED))
 
 
 @dataclass
@@ -206,6 +222,9 @@ class VariantTally:
     last_payload: int = 0
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
+    def counts(self) -> VariantCounts:
+        return VariantCounts(len(self.positions), len(self.decoys), len(self.listed), len(self.listed_decoys))
+
     def add(self, ix: RunIndex, hits: VariantHits) -> tuple[int, int]:
         """Count a view's hits; returns how many positions and decoys were new."""
         before = len(self.positions), len(self.decoys)
@@ -226,9 +245,3 @@ class VariantTally:
         self.listed.update(real.tolist()[:max(0, MAX_TALLIED - len(self.listed))])
         self.listed_decoys.update(decoys.tolist()[:max(0, MAX_TALLIED * len(DECOY_OFFSETS) - len(self.listed_decoys))])
         return len(self.listed) - before[0], len(self.listed_decoys) - before[1]
-
-    def leaks(self) -> bool:
-        return significant(len(self.positions), len(self.decoys)) or self.leaks_listed()
-
-    def leaks_listed(self) -> bool:
-        return significant(len(self.listed), len(self.listed_decoys), least=MIN_LISTED, z=Z_LISTED)

@@ -66,7 +66,7 @@ class VariantSetBuilder:
         self.budget = budget
         self.records = 0
         self.scale = 1
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray, int]] = []    # (keys, their positions, sample set)
         self._held = 0
         self._lock = threading.Lock()
 
@@ -94,15 +94,15 @@ class VariantSetBuilder:
             if self.scale > 1:
                 keep = keys <= max_hash(self.scale)
                 keys, positions = keys[keep], positions[keep]
-            self._parts.append((keys, positions, np.full(len(keys), sid, np.uint32), sid))
+            self._parts.append((keys, positions, sid))
             self._held += len(keys)
             while self._held > self.budget:
                 self.scale *= 2
                 limit = max_hash(self.scale)
-                for i, (k, p, s, owner) in enumerate(self._parts):
+                for i, (k, p, owner) in enumerate(self._parts):
                     keep = k <= limit
-                    self._parts[i] = (k[keep], p[keep], s[keep], owner)
-                self._held = sum(len(k) for k, _, _, _ in self._parts)
+                    self._parts[i] = (k[keep], p[keep], owner)
+                self._held = sum(len(k) for k, _, _ in self._parts)
         return count
 
     def finish(self, sets: SampleSets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,7 +113,7 @@ class VariantSetBuilder:
             empty = np.empty(0, np.uint64)
             return empty, np.empty(0, np.uint32), empty
         keys = np.concatenate([p[0] for p in parts])
-        sids = np.concatenate([p[2] for p in parts])
+        sids = np.repeat(np.array([p[2] for p in parts], np.uint32), [len(p[0]) for p in parts])
         positions = np.unique(np.concatenate([p[1] for p in parts]))
         order = np.lexsort((sids, keys))
         keys, sids = keys[order], sids[order]
