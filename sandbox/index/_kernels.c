@@ -1385,6 +1385,38 @@ typedef struct {
     uint64_t value;
 } Token;
 
+#if defined(__SSE2__)
+/* Byte classes of 16 bytes as masks (0xFF where the class holds), for the loops that skip 16 bytes
+   at a time.  Signed compares: bytes are offset by 0x80 to compare as unsigned. */
+static INLINE __m128i in_range16(__m128i v, char lo, char hi) {
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    __m128i f = _mm_xor_si128(v, flip);
+    return _mm_and_si128(_mm_cmpgt_epi8(f, _mm_set1_epi8((char)((lo - 1) ^ 0x80))),
+                         _mm_cmplt_epi8(f, _mm_set1_epi8((char)((hi + 1) ^ 0x80))));
+}
+
+static INLINE __m128i digits16(__m128i v) { return in_range16(v, '0', '9'); }
+
+static INLINE __m128i letters16_mask(__m128i v) { return in_range16(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z'); }
+
+/* Text (printable ASCII, tab, LF, CR) or NUL: what may stand beside a token or a number. */
+static INLINE __m128i text_or_nul16(__m128i v) {
+    return _mm_or_si128(_mm_or_si128(in_range16(v, 0x20, 0x7E), _mm_cmpeq_epi8(v, _mm_setzero_si128())),
+                        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')))));
+}
+
+/* A, C, G, T or N, either case. */
+static INLINE __m128i alleles16(__m128i v) {
+    __m128i x = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    return _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('a')), _mm_cmpeq_epi8(x, _mm_set1_epi8('c'))),
+                        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('g')),
+                                                  _mm_cmpeq_epi8(x, _mm_set1_epi8('t'))),
+                                     _mm_cmpeq_epi8(x, _mm_set1_epi8('n'))));
+}
+#endif
+
 /* The allele tokens of d[from..to) (from at a run boundary) into out: runs of allele letters with
    text that is no letter or digit (or NUL, or the data's ends) on either side, save that a digit
    may come before (8216712A>G); returns how many.  SSE2 skips
@@ -1394,39 +1426,15 @@ static Py_ssize_t allele_tokens(const uint8_t *d, Py_ssize_t n, Py_ssize_t from,
     while (i < to) {
 #if defined(__SSE2__)
         if (i > 0 && i + 17 <= n) {
-            const __m128i flip = _mm_set1_epi8((char)0x80), lower = _mm_set1_epi8(0x20);
-            const __m128i a = _mm_set1_epi8('a' - 1 - 128), z = _mm_set1_epi8('z' + 1 - 128);
-            __m128i w = _mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i - 1)), lower);
-            __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(d + i)), lower);
-            __m128i raw_w = _mm_loadu_si128((const __m128i *)(d + i - 1));
-            __m128i fw = _mm_xor_si128(w, flip), fr = _mm_xor_si128(raw_w, flip);
-            __m128i letter_w = _mm_and_si128(_mm_cmpgt_epi8(fw, a), _mm_cmplt_epi8(fw, z));
-            /* text (printable, tab, CR, LF) or NUL before: binary bytes are no token's neighbours */
-            __m128i text_w = _mm_or_si128(
-                _mm_and_si128(_mm_cmpgt_epi8(fr, _mm_set1_epi8(0x1F - 128)), _mm_cmplt_epi8(fr, _mm_set1_epi8(0x7F - 128))),
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(raw_w, _mm_setzero_si128()), _mm_cmpeq_epi8(raw_w, _mm_set1_epi8('\t'))),
-                             _mm_or_si128(_mm_cmpeq_epi8(raw_w, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(raw_w, _mm_set1_epi8('\r')))));
-            letter_w = _mm_or_si128(letter_w, _mm_andnot_si128(text_w, _mm_set1_epi8((char)0xFF)));
-            __m128i allele = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('a')), _mm_cmpeq_epi8(x, _mm_set1_epi8('c'))),
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('g')), _mm_cmpeq_epi8(x, _mm_set1_epi8('t'))),
-                             _mm_cmpeq_epi8(x, _mm_set1_epi8('n'))));
-            /* ... and after the first letter another allele letter or text that is no letter or digit */
-            __m128i raw_y = _mm_loadu_si128((const __m128i *)(d + i + 1)), y = _mm_or_si128(raw_y, lower);
-            __m128i fy = _mm_xor_si128(y, flip), ry = _mm_xor_si128(raw_y, flip);
-            __m128i alnum_y = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(fy, a), _mm_cmplt_epi8(fy, z)),
-                                           _mm_and_si128(_mm_cmpgt_epi8(ry, _mm_set1_epi8('0' - 1 - 128)),
-                                                         _mm_cmplt_epi8(ry, _mm_set1_epi8('9' + 1 - 128))));
-            __m128i text_y = _mm_or_si128(
-                _mm_and_si128(_mm_cmpgt_epi8(ry, _mm_set1_epi8(0x1F - 128)), _mm_cmplt_epi8(ry, _mm_set1_epi8(0x7F - 128))),
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(raw_y, _mm_setzero_si128()), _mm_cmpeq_epi8(raw_y, _mm_set1_epi8('\t'))),
-                             _mm_or_si128(_mm_cmpeq_epi8(raw_y, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(raw_y, _mm_set1_epi8('\r')))));
-            __m128i allele_y = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8('a')), _mm_cmpeq_epi8(y, _mm_set1_epi8('c'))),
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8('g')), _mm_cmpeq_epi8(y, _mm_set1_epi8('t'))),
-                             _mm_cmpeq_epi8(y, _mm_set1_epi8('n'))));
-            __m128i next_ok = _mm_or_si128(allele_y, _mm_andnot_si128(alnum_y, text_y));
-            unsigned starts = (unsigned)_mm_movemask_epi8(_mm_and_si128(next_ok, _mm_andnot_si128(letter_w, allele)));
+            __m128i w = _mm_loadu_si128((const __m128i *)(d + i - 1));
+            __m128i x = _mm_loadu_si128((const __m128i *)(d + i));
+            __m128i y = _mm_loadu_si128((const __m128i *)(d + i + 1));
+            /* before the first letter: text that is no letter (binary bytes are no token's neighbours) */
+            __m128i before_ok = _mm_andnot_si128(letters16_mask(w), text_or_nul16(w));
+            /* after it: another allele letter, or text that is no letter or digit */
+            __m128i after_ok = _mm_or_si128(alleles16(y), _mm_andnot_si128(_mm_or_si128(letters16_mask(y), digits16(y)),
+                                                                           text_or_nul16(y)));
+            unsigned starts = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_and_si128(before_ok, after_ok), alleles16(x)));
             if (!starts) {
                 i += 16;
                 continue;
@@ -1514,18 +1522,11 @@ static INLINE Py_ssize_t number_probe(const uint8_t *d, Py_ssize_t n, Py_ssize_t
     }
 #endif
 #if defined(__SSE2__)
-    const __m128i zero = _mm_set1_epi8('0' - 1 - 128), nine = _mm_set1_epi8('9' + 1 - 128);
-    const __m128i flip = _mm_set1_epi8((char)0x80), lower = _mm_set1_epi8(0x20);
-    const __m128i a = _mm_set1_epi8('a' - 1 - 128), z = _mm_set1_epi8('z' + 1 - 128);
     for (; i < to && i + 17 <= n; i += 16) {
         __m128i w = _mm_loadu_si128((const __m128i *)(d + i - 1));
-        __m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(d + i)), flip);
-        __m128i y = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(d + i + 1)), flip);
-        __m128i dw = _mm_xor_si128(w, flip), lw = _mm_xor_si128(_mm_or_si128(w, lower), flip);
-        __m128i alnum_w = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(dw, zero), _mm_cmplt_epi8(dw, nine)),
-                                       _mm_and_si128(_mm_cmpgt_epi8(lw, a), _mm_cmplt_epi8(lw, z)));
-        __m128i dx = _mm_and_si128(_mm_cmpgt_epi8(x, zero), _mm_cmplt_epi8(x, nine));
-        __m128i dy = _mm_and_si128(_mm_cmpgt_epi8(y, zero), _mm_cmplt_epi8(y, nine));
+        __m128i alnum_w = _mm_or_si128(digits16(w), letters16_mask(w));
+        __m128i dx = digits16(_mm_loadu_si128((const __m128i *)(d + i)));
+        __m128i dy = digits16(_mm_loadu_si128((const __m128i *)(d + i + 1)));
         unsigned pairs = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(alnum_w, _mm_and_si128(dx, dy)));
         if (pairs) {
             i += __builtin_ctz(pairs);
