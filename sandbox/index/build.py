@@ -11,7 +11,6 @@ import ctypes
 import itertools
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,7 @@ from . import _kernels, cache
 from .boilerplate import is_boilerplate
 from .cache import CacheDoubt, cache_folder
 from .identifiers import run_identifiers
-from .kmerset import KmerSetBuilder, max_hash
+from .kmerset import KmerSetBuilder, SampledParts
 from .runindex import IndexedFile, RunIndex
 from .variants import VariantSetBuilder
 from .winnow import Winnower, mix64
@@ -101,34 +100,21 @@ class _FingerprintSet:
     """
 
     def __init__(self, budget: int):
-        self.budget = budget
-        self.scale = 1
-        self.parts: list[tuple[np.ndarray, np.ndarray, int]] = []
-        self.count = 0
-        self._lock = threading.Lock()
+        self.kept = SampledParts(budget, _sample_key)
+
+    @property
+    def scale(self) -> int:
+        return self.kept.scale
 
     def add(self, hashes: np.ndarray, offsets: np.ndarray, loc: int) -> None:
         keep = ~is_boilerplate(hashes)
-        hashes, offsets = hashes[keep], offsets[keep]
-        with self._lock:
-            if self.scale > 1:
-                keep = _sample_key(hashes) <= max_hash(self.scale)
-                hashes, offsets = hashes[keep], offsets[keep]
-            self.parts.append((hashes, offsets, loc))
-            self.count += len(hashes)
-            while self.count > self.budget:
-                self.scale *= 2
-                limit = max_hash(self.scale)
-                for i, (h, o, f) in enumerate(self.parts):  # one pass at a time: no second set
-                    keep = _sample_key(h) <= limit
-                    self.parts[i] = (h[keep], o[keep], f)
-                self.count = sum(len(h) for h, _, _ in self.parts)
+        self.kept.add(hashes[keep], offsets[keep], loc)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(hashes, file stream, offset), sorted by hash, then stream and offset.  Each column is
         joined as its parts are freed and put in hash order in place, so the peak is the result
         plus the order (8 bytes a fingerprint)."""
-        parts, self.parts = sorted(self.parts, key=lambda p: (p[2], int(p[1][0])) if len(p[1]) else (-1, 0)), []
+        parts = sorted(self.kept.take(), key=lambda p: (p[2], int(p[1][0])) if len(p[1]) else (-1, 0))
         streams = np.array([f for _, _, f in parts], dtype=np.uint32)
         sizes = np.array([len(h) for h, _, _ in parts], dtype=np.int64)
         h = _column(parts, 0)

@@ -16,7 +16,7 @@ room a few sample sets keep between merges.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +43,41 @@ _NOTHING = np.empty(0, dtype=np.uint64)
 
 def max_hash(scale: int) -> np.uint64:
     return np.uint64((1 << 64) // scale - 1) if scale > 1 else np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+class SampledParts:
+    """Arrays added part by part from any thread: (values, a companion array of as many items, a
+    tag) each.  Past ``budget`` values they are sampled by ``key(values)`` (FracMinHash: those at or
+    below 1/scale of the key range kept, the scale doubling as needed, one part at a time), so what
+    is kept does not depend on the order parts come in."""
+
+    def __init__(self, budget: int, key: Callable[[np.ndarray], np.ndarray] = lambda v: v):
+        self.budget = budget
+        self.key = key
+        self.scale = 1
+        self.parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self, values: np.ndarray, companion: np.ndarray, tag: int) -> None:
+        with self._lock:
+            if self.scale > 1:
+                keep = self.key(values) <= max_hash(self.scale)
+                values, companion = values[keep], companion[keep]
+            self.parts.append((values, companion, tag))
+            self.count += len(values)
+            while self.count > self.budget:
+                self.scale *= 2
+                limit = max_hash(self.scale)
+                for i, (v, c, t) in enumerate(self.parts):  # one part at a time: no second set
+                    keep = self.key(v) <= limit
+                    self.parts[i] = (v[keep], c[keep], t)
+                self.count = sum(len(v) for v, _, _ in self.parts)
+
+    def take(self) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """The parts kept (they leave the set)."""
+        parts, self.parts = self.parts, []
+        return parts
 
 
 class SampleSets:

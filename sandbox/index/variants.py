@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import _kernels
-from .kmerset import SampleSets, max_hash, most_specific
+from .kmerset import SampledParts, SampleSets, most_specific
 from .winnow import mix64
 
 ALLELE_CODES = {"A": 1, "C": 2, "G": 3, "T": 4, "N": 5}
@@ -63,12 +63,13 @@ class VariantSetBuilder:
     depend on the order files come in."""
 
     def __init__(self, budget: int = VARIANT_BUDGET):
-        self.budget = budget
         self.records = 0
-        self.scale = 1
-        self._parts: list[tuple[np.ndarray, np.ndarray, int]] = []    # (keys, their positions, sample set)
-        self._held = 0
+        self.kept = SampledParts(budget)   # (keys, their positions, sample set): keys are hashes already
         self._lock = threading.Lock()
+
+    @property
+    def scale(self) -> int:
+        return self.kept.scale
 
     def add(self, records: Iterable[tuple[int, str, tuple[str, ...]]], sid: int) -> int:
         """Add (position, ref, alts) records of one file; returns how many there were."""
@@ -88,27 +89,15 @@ class VariantSetBuilder:
                 if len(ref_allele) == 1 and len(a_allele) == 1:
                     pos.append(position), ref.append(NO_ALLELE), alt.append(a)
         keys = variant_keys(np.array(pos, np.uint64), np.array(ref, np.uint64), np.array(alt, np.uint64))
-        positions = np.array(pos, np.uint64)
         with self._lock:
             self.records += count
-            if self.scale > 1:
-                keep = keys <= max_hash(self.scale)
-                keys, positions = keys[keep], positions[keep]
-            self._parts.append((keys, positions, sid))
-            self._held += len(keys)
-            while self._held > self.budget:
-                self.scale *= 2
-                limit = max_hash(self.scale)
-                for i, (k, p, owner) in enumerate(self._parts):
-                    keep = k <= limit
-                    self._parts[i] = (k[keep], p[keep], owner)
-                self._held = sum(len(k) for k, _, _ in self._parts)
+        self.kept.add(keys, np.array(pos, np.uint64), sid)
         return count
 
     def finish(self, sets: SampleSets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sorted distinct keys, the sample-set id of each, sorted distinct positions): a key several
         files hold belongs to the most specific of their sample sets (``kmerset.most_specific``)."""
-        parts, self._parts = [p for p in self._parts if len(p[0])], []
+        parts = [p for p in self.kept.take() if len(p[0])]
         if not parts:
             empty = np.empty(0, np.uint64)
             return empty, np.empty(0, np.uint32), empty
