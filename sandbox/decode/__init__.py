@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, PNG, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, PNG, Parquet, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
@@ -30,11 +30,14 @@ from sandbox.decode.hex import HexDecoder
 from sandbox.decode.hexdump import HexdumpDecoder
 from sandbox.decode.json import JsonDecoder
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
+from sandbox.decode.lz4 import Lz4Decoder
 from sandbox.decode.multipart import MultipartDecoder
+from sandbox.decode.parquet import ParquetDecoder
 from sandbox.decode.pdf import PdfDecoder
 from sandbox.decode.png import PngDecoder
 from sandbox.decode.protobuf import ProtobufDecoder
 from sandbox.decode.qp import QuotedPrintableDecoder
+from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.url import UrlDecoder
 from sandbox.decode.xz import XzDecoder
@@ -51,12 +54,15 @@ DECODERS: list[type[Decoder]] = [
     TarDecoder,  # "ustar" at 257, or a valid v7 header checksum
     PdfDecoder,  # "%PDF-" in the first KiB: its Flate streams
     PngDecoder,  # the PNG signature: image data inflated, compressed text chunks
+    ParquetDecoder,  # "PAR1": each column's pages decompressed (snappy, LZ4, gzip, zstd, brotli)
     BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF
     ZstdDecoder,  # 28 b5 2f fd (+ skippable frames), at the start or inside other bytes
     XzDecoder,  # fd 37 7a 58 5a 00 at the start or inside other bytes, or an LZMA-alone header
     Bz2Decoder,  # "BZh" 1-9 + block magic, at the start or inside other bytes
+    Lz4Decoder,  # 04 22 4d 18 (+ skippable frames), at the start or inside other bytes
+    SnappyDecoder,  # "sNaPpY" or xerial framing, at the start or inside other bytes; a raw block at the start
     ZlibDecoder,  # 78 xx header check
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column

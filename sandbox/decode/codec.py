@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import brotli as _brotli
+import cramjam
+import lz4.frame
 import zstandard
 
 from sandbox.decode import limits as _limits
@@ -70,6 +72,17 @@ GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 and CM=deflate, the only method in use
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 XZ_MAGIC = b"\xfd7zXZ\x00"
 BZ2_MAGIC = b"BZh"
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+# Snappy's framing format starts with a stream identifier chunk; xerial's (snappy-java: Kafka,
+# Hadoop, Spark) with a magic, a version and a compatible version, then blocks with big-endian lengths.
+SNAPPY_MAGIC = b"\xff\x06\x00\x00sNaPpY"
+XERIAL_MAGIC = b"\x82SNAPPY\x00"
+XERIAL_HEADER = len(XERIAL_MAGIC) + 8
+# A snappy block's copies are at most 64 bytes for a 3-byte tag: no block expands past this ratio,
+# so a declared size beyond it is not a block (and nothing larger is ever allocated for one).
+SNAPPY_MAX_RATIO = 22
+# Framed chunks hold at most 64 KiB; xerial blocks are 32 KiB by default, Hadoop's 256 KiB.
+SNAPPY_MAX_BLOCK = 1 << 24
 # bzip2: "BZh" + block size 1-9, then a block magic (pi) or the end-of-stream magic (sqrt pi).
 BZ2_STREAM = re.compile(rb"BZh[1-9](?:1AY&SY|\x17\x72\x45\x38\x50\x90)")
 
@@ -89,6 +102,36 @@ def bz2_stream(head: bytes) -> bool:
 
 def xz_stream(head: bytes) -> bool:
     return head.startswith(XZ_MAGIC)
+
+
+def lz4_frame(head: bytes) -> bool:
+    """An LZ4 frame or a skippable frame (magic 0x184D2A50..5F, little-endian) starts here."""
+    return head[:4] == LZ4_MAGIC or (len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18")
+
+
+def snappy_declared(block: bytes | memoryview) -> tuple[int, int]:
+    """(uncompressed size, header bytes) of a raw snappy block: its leading varint; (-1, 0) when
+    that is no size a block of this length can declare."""
+    size = shift = 0
+    for at in range(min(5, len(block))):
+        size |= (block[at] & 0x7F) << shift
+        if not block[at] & 0x80:
+            fits = size <= SNAPPY_MAX_RATIO * len(block) + 16
+            return (size, at + 1) if fits else (-1, 0)
+        shift += 7
+    return -1, 0
+
+
+def snappy_block(block: bytes | memoryview) -> bytes:
+    """A raw snappy block decompressed whole (its size is declared and bounded by its length);
+    ValueError or cramjam.DecompressionError when it is not one."""
+    size, _ = snappy_declared(block)
+    if size < 0:
+        raise ValueError("snappy: declared size out of range")
+    out = bytearray(size)
+    if cramjam.snappy.decompress_raw_into(bytes(block), out) != size:
+        raise ValueError("snappy: block shorter than declared")
+    return bytes(out)
 
 
 @dataclass(slots=True)
@@ -538,6 +581,176 @@ class BufferedCodec(Codec):
         self._input_ended(self._d is not None, self._head)
 
 
+class Lz4Codec(Codec):
+    """LZ4 frames in a row (skippable frames skipped), through python-lz4's frame decompressor.
+    Its ``needs_input`` says True when a call used all its input even if output is still held, and
+    ``unused_data`` is None when a frame ends with the input: a call that fills its ``max_length``
+    is followed by another, and the end of a frame is read from ``eof`` alone."""
+
+    name = "lz4"
+    errors = (RuntimeError, ValueError)
+
+    def __init__(self, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._d: Any = None  # None between frames (and before the first)
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        if self._head:
+            data, self._head = self._head + bytes(data), b""
+        while True:
+            if self._d is None:
+                if not data:
+                    return
+                if self.members:
+                    begun = self._after_member(data, len(LZ4_MAGIC), lz4_frame)
+                    if begun is None:
+                        return
+                    data = begun
+                self._d = lz4.frame.LZ4FrameDecompressor()
+            room = self._room()
+            if room <= 0:
+                raise self._limit(data)
+            self.consumed = self._pos
+            self._pos += len(data)
+            step = min(room, DECODE_STEP)
+            out = self._d.decompress(data, step)
+            data = b""
+            if self._d.eof:
+                data = self._d.unused_data or b""
+                self._pos -= len(data)
+                self.members += 1
+                self.ended_at = self.consumed = self._pos
+                self._d = None
+            self._keep(out)
+            if self._d is not None and len(out) < step:
+                return
+
+    def _end(self) -> None:
+        self._input_ended(self._d is not None, self._head)
+
+
+class SnappyCodec(Codec):
+    """Snappy streams: the framing format (chunks: stream identifier, compressed, uncompressed,
+    padding, skippable) or xerial's (blocks with big-endian lengths), whichever the input starts
+    with.  A chunk is decoded once whole; its block declares its size, which its length bounds."""
+
+    name = "snappy"
+    errors = (ValueError, cramjam.DecompressionError)
+
+    def __init__(self, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._buf = bytearray()
+        self._xerial: bool | None = None  # which framing, once the first bytes said
+        self._skip = 0  # bytes of a skippable chunk still to pass over
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        self._buf += data
+        while self._step():
+            pass
+
+    def _step(self) -> bool:
+        """Take one header or chunk off the buffer; False when more input is needed."""
+        buf = self._buf
+        if self._skip:
+            n = min(self._skip, len(buf))
+            self._drop(n)
+            self._skip -= n
+            return bool(self._buf) and not self._skip
+        if self._xerial is None:
+            if len(buf) < len(SNAPPY_MAGIC):
+                return False
+            if buf.startswith(XERIAL_MAGIC):
+                if len(buf) < XERIAL_HEADER:
+                    return False
+                self._xerial = True
+                self._drop(XERIAL_HEADER)
+            elif buf.startswith(SNAPPY_MAGIC):
+                self._xerial = False
+            else:
+                raise Stop("corrupt", "not a snappy stream", bytes(buf))
+            self.members += 1
+            return True
+        if self._xerial:
+            if len(buf) < 4:
+                return False
+            size, kind, start = int.from_bytes(buf[:4], "big"), 0, 4
+        else:
+            if len(buf) < 4:
+                return False
+            kind, size, start = buf[0], int.from_bytes(buf[1:4], "little"), 4
+        if kind == 0xFF and not self._xerial:  # a stream identifier again: streams concatenated
+            if not buf.startswith(SNAPPY_MAGIC):
+                raise _trailing(bytes(buf))
+            self._drop(len(SNAPPY_MAGIC))
+            return True
+        if 0x02 <= kind <= 0x7F or size > SNAPPY_MAX_BLOCK + 4 or (self._xerial and size == 0):
+            raise _trailing(bytes(buf))  # reserved, unskippable: what follows is no chunk of ours
+        if kind >= 0x80:  # padding, skippable
+            self._drop(start)
+            self._skip = size
+            return True
+        if len(buf) < start + size:
+            return False
+        body = memoryview(buf)[start + (0 if self._xerial else 4): start + size]
+        try:
+            chunk = snappy_block(body) if self._xerial or kind == 0 else bytes(body)
+        finally:
+            body.release()
+        room = self._room()
+        if room <= 0:
+            raise self._limit(bytes(buf))
+        self._drop(start + size)
+        self.ended_at = self._pos
+        if self._keep(chunk):
+            raise self._limit(bytes(self._buf))
+        return True
+
+    def _drop(self, n: int) -> None:
+        del self._buf[:n]
+        self._pos += n
+        self.consumed = self._pos
+
+    def _unsent(self, data: bytes | memoryview) -> bytes:
+        return bytes(self._buf)
+
+    def _end(self) -> None:
+        if self._buf or self._skip:  # a chunk cut short: it never decodes, its bytes go out raw
+            if self._room() <= 0:
+                raise self._limit(bytes(self._buf))
+            raise Stop("truncated", "stream truncated", bytes(self._buf))
+
+
+class SnappyRawCodec(Codec):
+    """One raw snappy block (HTTP "Content-Encoding: snappy", Prometheus remote write, Loki push):
+    it has no framing, so it is decoded once the input ends."""
+
+    name = "snappy"
+    errors = (ValueError, cramjam.DecompressionError)
+
+    def __init__(self, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._buf = bytearray()
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        self._buf += data
+
+    def _unsent(self, data: bytes | memoryview) -> bytes:
+        return bytes(self._buf)
+
+    def _end(self) -> None:
+        if not self._buf:
+            return
+        try:
+            out = snappy_block(self._buf)
+        except self.errors as exc:  # the body goes on raw
+            raise Stop("corrupt", str(exc), bytes(self._buf)) from None
+        self.members, self.ended_at = 1, len(self._buf)
+        if self._keep(out):
+            self.consumed = 0
+            raise self._limit(bytes(self._buf))
+        self.consumed = len(self._buf)
+
+
 # Every format by name: the decoders' names, plus "http-deflate" (zlib or raw).
 FORMATS: dict[str, Callable[[Allowance | None], Codec]] = {
     "gzip": lambda a: ZlibCodec("gzip", 31, members=True, allowance=a),
@@ -550,9 +763,13 @@ FORMATS: dict[str, Callable[[Allowance | None], Codec]] = {
     "bz2": lambda a: BufferedCodec("bz2", bz2.BZ2Decompressor, bz2_stream, a),
     "xz": lambda a: BufferedCodec("xz", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), xz_stream, a),
     "lzma": lambda a: BufferedCodec("lzma", lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), None, a),
+    "lz4": lambda a: Lz4Codec(a),
+    "snappy": lambda a: SnappyCodec(a),
+    "snappy-raw": lambda a: SnappyRawCodec(a),
 }
 # HTTP Content-Encoding (RFC 9110 8.4.1) and grpc-encoding tokens we can undo.
-CODING_TOKENS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "http-deflate", "br": "br", "zstd": "zstd"}
+CODING_TOKENS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "http-deflate", "br": "br", "zstd": "zstd",
+                 "snappy": "snappy-raw"}
 
 
 def make_codec(token: str, allowance: Allowance | None = None) -> Codec | None:

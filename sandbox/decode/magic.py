@@ -1,21 +1,30 @@
 """Where the container and stream magics first occur in a view: one pass for all of them.
 
-Five decoders (zip, gzip, zstd, xz, bz2) look for their magic anywhere in a view, not only at its
-start.  Five ``bytes.find`` misses over random bytes cost five passes; the compiled ``first_of``
-finds all five in one (SSE2 tests 16 positions at a time against each magic's first two bytes),
-linear on any input.  The answer is kept for the view being sniffed (every sniffer asks about the
-same bytes object in turn; the expander drops it when it moves on).
+Seven decoders (zip, gzip, zstd, xz, bz2, lz4, and snappy in two framings) look for their magic
+anywhere in a view, not only at its start.  Eight ``bytes.find`` misses over random bytes cost eight
+passes; the compiled ``first_of`` finds all eight in one (SSE2 tests 16 positions at a time against
+each magic's first two bytes), linear on any input.  The answer is kept for the view being sniffed
+(every sniffer asks about the same bytes object in turn; the expander drops it when it moves on).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sandbox.decode.codec import BZ2_MAGIC, GZIP_MAGIC, XZ_MAGIC, ZSTD_MAGIC
+from sandbox.decode.codec import (
+    BZ2_MAGIC,
+    GZIP_MAGIC,
+    LZ4_MAGIC,
+    SNAPPY_MAGIC,
+    XERIAL_MAGIC,
+    XZ_MAGIC,
+    ZSTD_MAGIC,
+)
 from sandbox.index import _kernels
 
 ZIP_LOCAL = b"PK\x03\x04"
-MAGICS = (ZIP_LOCAL, GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZ2_MAGIC)
+# At most eight: the kernel's MAX_NEEDLES.
+MAGICS = (ZIP_LOCAL, GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZ2_MAGIC, LZ4_MAGIC, SNAPPY_MAGIC, XERIAL_MAGIC)
 _cache: tuple[bytes, dict[bytes, int]] | None = None
 
 

@@ -92,7 +92,7 @@ class GrpcMessages:
         elif compressed and self.encoding != "identity":
             coding = make_codec(self.encoding)
             if coding is None:
-                meta["grpc_encoding"] = self.encoding  # e.g. snappy: left to the decoders
+                meta["grpc_encoding"] = self.encoding  # e.g. lzo: left to the decoders
             else:
                 self._decode(coding, data, meta)
                 self.messages += 1

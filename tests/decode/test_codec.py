@@ -10,6 +10,8 @@ import random
 import zlib
 
 import brotli
+import cramjam
+import lz4.frame
 import pytest
 import zstandard
 
@@ -36,6 +38,9 @@ ENCODED = {
     "bz2": bz2.compress(TEXT[:1000]) + bz2.compress(TEXT[1000:]),  # two streams
     "xz": lzma.compress(TEXT),
     "lzma": lzma.compress(TEXT, format=lzma.FORMAT_ALONE),
+    "lz4": lz4.frame.compress(TEXT[:7000]) + lz4.frame.compress(TEXT[7000:], block_linked=False),  # two frames
+    "snappy": bytes(cramjam.snappy.compress(TEXT[:3000])) + bytes(cramjam.snappy.compress(TEXT[3000:])),
+    "snappy-raw": bytes(cramjam.snappy.compress_raw(TEXT)),
 }
 
 
@@ -64,13 +69,13 @@ def test_streamed_in_random_chunks_equals_whole(fmt, seed):
     assert b"".join(out) == TEXT and not codec.failed and not codec.note
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", sorted(set(FORMATS) - {"snappy-raw"}))  # a raw block decodes whole or not
 def test_cut_stream_is_truncated_and_keeps_a_prefix(fmt):
     got = decompress(fmt, ENCODED[fmt][: len(ENCODED[fmt]) * 2 // 3], 1 << 30)
     assert got.status == "truncated" and TEXT.startswith(got.data)
 
 
-@pytest.mark.parametrize("fmt", ["gzip", "zlib", "zstd", "bz2", "xz"])
+@pytest.mark.parametrize("fmt", ["gzip", "zlib", "zstd", "bz2", "xz", "lz4", "snappy"])
 def test_trailing_bytes_end_the_stream(fmt):
     """Whole buffer: the stream ends where it ends.  Streamed: the rest is handed back raw."""
     data = ENCODED[fmt] + b"trailing bytes that start no stream"
@@ -96,7 +101,7 @@ def test_a_bad_header_hands_everything_back_at_once():
     assert out == b"not gzip at all" and codec.status == "corrupt"
 
 
-@pytest.mark.parametrize("fmt", ["gzip", "zlib", "deflate", "brotli", "zstd", "bz2", "xz"])
+@pytest.mark.parametrize("fmt", ["gzip", "zlib", "deflate", "brotli", "zstd", "bz2", "xz", "lz4", "snappy"])
 def test_fixed_cap_is_exact_and_says_what_it_left(fmt):
     got = decompress(fmt, ENCODED[fmt], 50_000, "test cap")
     assert got.status == "limit" and got.data == TEXT[:50_000] and got.hit == "test cap"
@@ -133,9 +138,33 @@ def test_allowance_names_the_binding_limit():
 def test_http_tokens():
     assert make_codec("x-gzip").name == "gzip" and make_codec("DEFLATE").name == "deflate"
     assert make_codec("br").name == "br" and make_codec("zstd").name == "zstd"
-    assert make_codec("snappy") is None and make_codec("identity") is None
+    assert make_codec("compress") is None and make_codec("identity") is None
     raw = make_codec("deflate")
     assert raw.feed(ENCODED["deflate"]) + raw.end() == TEXT  # HTTP "deflate" sent raw, as some servers do
+    snappy = make_codec("snappy")  # Prometheus remote write, Loki push: one raw block
+    assert snappy.feed(ENCODED["snappy-raw"]) + snappy.end() == TEXT
+
+
+def test_a_body_that_is_no_snappy_block_goes_on_raw():
+    codec = make_codec("snappy")
+    assert codec.feed(b"plain text, no block") + codec.end() == b"plain text, no block"
+    assert codec.status == "corrupt"
+
+
+def test_xerial_snappy_blocks():
+    """snappy-java's framing (Kafka, Hadoop, Spark): a header, then blocks after big-endian lengths."""
+    blocks = [bytes(cramjam.snappy.compress_raw(TEXT[i: i + 32768])) for i in range(0, len(TEXT), 32768)]
+    data = b"\x82SNAPPY\x00" + (1).to_bytes(4, "big") * 2 + b"".join(len(b).to_bytes(4, "big") + b for b in blocks)
+    assert decompress("snappy", data, 1 << 30).data == TEXT
+    got = decompress("snappy", data[: len(data) // 2], 1 << 30)
+    assert got.status == "truncated" and TEXT.startswith(got.data) and len(got.data) > len(TEXT) // 3
+
+
+def test_a_snappy_block_declaring_more_than_its_length_can_hold_is_refused():
+    """No block expands past 22x: a declared size beyond it allocates nothing."""
+    lie = bytes([0x80, 0x80, 0x80, 0x80, 0x0F]) + bytes(100)  # 4 GiB declared
+    codec = make_codec("snappy")
+    assert codec.feed(lie) + codec.end() == lie and codec.status == "corrupt"
 
 
 def test_restart_counts_gives_each_message_its_own_ratio():

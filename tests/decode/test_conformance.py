@@ -27,6 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import brotli
+import cramjam
+import lz4.frame
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 from hypothesis import HealthCheck, given, settings
@@ -152,6 +156,26 @@ def _bcf_view(data: bytes) -> bytes:
     return b"".join(b"%d %s .\n" % (1000 * n + 1, data[i: i + 200]) for n, i in enumerate(range(0, len(data), 200)))
 
 
+def _parquet(data: bytes, codec: str = "snappy") -> bytes:
+    """A Parquet file of one required binary column holding ``data`` as one value (PLAIN, no
+    dictionary, so the page is its length and its bytes), pages compressed with ``codec``."""
+    schema = pa.schema([pa.field("reads", pa.binary(), nullable=False)])
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"reads": [data]}, schema=schema), buf, compression=codec, use_dictionary=False,
+                   write_statistics=False)
+    return buf.getvalue()
+
+
+def _parquet_zeros() -> bytes:
+    """256 MiB of int64 zeros in zstd pages of 1 MiB."""
+    buf = io.BytesIO()
+    column = pa.Array.from_buffers(pa.int64(), 32 * MiB, [None, pa.py_buffer(bytes(256 * MiB))])
+    schema = pa.schema([pa.field("zeros", pa.int64(), nullable=False)])
+    pq.write_table(pa.table({"zeros": column}, schema=schema), buf, compression="zstd", use_dictionary=False,
+                   write_statistics=False)
+    return buf.getvalue()
+
+
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
     return lambda: member(bytes(size)) * times
 
@@ -184,6 +208,11 @@ ENCODERS: dict[str, Spec] = {
     ),
     "deflate": Spec(_deflate, "deflate", True, lambda: _deflate(bytes(256 * MiB))),
     "bcf": Spec(_bcf, "bcf:records", True, view=_bcf_view),
+    "lz4": Spec(lz4.frame.compress, "lz4", True, _repeat(lz4.frame.compress, 16 * MiB, 64)),
+    "snappy": Spec(lambda d: bytes(cramjam.snappy.compress(d)), "snappy", True,
+                   _repeat(lambda d: bytes(cramjam.snappy.compress(d)), 16 * MiB, 20)),
+    "parquet": Spec(_parquet, "parquet:reads", False, _parquet_zeros,
+                    view=lambda d: len(d).to_bytes(4, "little") + d),
 }
 NAMES = [d.name for d in DECODERS]
 BY_NAME = {d.name: d for d in DECODERS}

@@ -9,6 +9,7 @@ import tracemalloc
 import zlib
 from pathlib import Path
 
+import cramjam
 import pytest
 import zstandard
 
@@ -83,10 +84,17 @@ def test_response_messages_and_trailers() -> None:
 
 def test_unknown_encoding_and_truncation_are_marked() -> None:
     pair = Pair()
-    call(pair, 1, frame(b"snappy-bytes", True) + frame(b"cut short")[:-3], "snappy")
+    call(pair, 1, frame(b"lzo-bytes", True) + frame(b"cut short")[:-3], "x-lzo")
     got = messages(run(Http2Parser, pair.wire))
-    assert [p.data for p in got] == [b"snappy-bytes", b"cut sh"]
-    assert got[0].meta["grpc_encoding"] == "snappy" and got[1].meta["truncated"] is True
+    assert [p.data for p in got] == [b"lzo-bytes", b"cut sh"]
+    assert got[0].meta["grpc_encoding"] == "x-lzo" and got[1].meta["truncated"] is True
+
+
+def test_snappy_messages_are_decoded() -> None:
+    pair = Pair()
+    call(pair, 1, frame(bytes(cramjam.snappy.compress_raw(b"ACGT" * 500)), True), "snappy")
+    got = messages(run(Http2Parser, pair.wire))
+    assert [p.data for p in got] == [b"ACGT" * 500] and got[0].chain[-1] == "grpc-encoding:snappy"
 
 
 def test_bad_compressed_message_is_kept_raw() -> None:

@@ -1,0 +1,62 @@
+"""lz4: frames in a row, skippable frames, frames inside other bytes (Arrow IPC / Feather buffers)."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+
+import lz4.frame
+import pyarrow as pa
+import pyarrow.feather as feather
+
+from sandbox.decode import expand
+from sandbox.decode.lz4 import Lz4Decoder, _header_ok
+
+CHAIN = ("tcp",)
+rng = random.Random(4)
+SEQS = ["".join(rng.choice("ACGT") for _ in range(150)) for _ in range(800)]
+READS = "".join(f"@r{i}\n{s}\n+\n{'F' * 150}\n" for i, s in enumerate(SEQS)).encode()
+
+
+def _views(data: bytes) -> dict[tuple[str, ...], bytes]:
+    return {v.chain: v.data for v in expand(data, CHAIN).views}
+
+
+def test_frames_in_a_row_and_a_skippable_frame():
+    skippable = struct.pack("<II", 0x184D2A51, 4) + b"meta"
+    data = lz4.frame.compress(READS[:50000]) + skippable + lz4.frame.compress(READS[50000:], block_linked=False)
+    assert _views(data)[CHAIN + ("lz4",)] == READS
+
+
+def test_a_frame_inside_other_bytes():
+    head = b"\x00\x01BUNDLE v2\x00" + bytes(range(40))
+    data = head + lz4.frame.compress(READS, content_checksum=True) + b"\x00end"
+    assert _views(data)[CHAIN + (f"lz4@{len(head)}",)] == READS
+
+
+def test_feather_buffers_are_each_a_frame():
+    """Feather v2 (Arrow IPC) compresses each buffer as its own LZ4 frame by default: the reads'
+    string buffer is one of them."""
+    buf = io.BytesIO()
+    feather.write_feather(pa.table({"seq": SEQS}), buf, compression="lz4")
+    views = expand(buf.getvalue(), CHAIN).views
+    joined = "".join(SEQS).encode()
+    assert [v.chain[-1].startswith("lz4@") for v in views if v.data == joined] == [True]
+
+
+def test_a_frame_cut_inside_its_end_mark_keeps_its_content():
+    """python-lz4 raises a TypeError there (its unused_data is None): the content is kept, truncated."""
+    data = lz4.frame.compress(READS[:1200], content_checksum=True)[:-3]
+    got = [v for v in expand(data, CHAIN).views if len(v.chain) == 2]
+    assert [v.chain[-1] for v in got] == ["lz4(truncated)"] and READS.startswith(got[0].data) and got[0].data
+
+
+def test_a_magic_without_a_frame_descriptor_is_not_tried():
+    """Reserved bits set, a version other than 01, a block size under 64 KiB: the four magic bytes
+    by chance, in other data."""
+    frame = lz4.frame.compress(READS)
+    assert _header_ok(b"x" * 100 + frame, 100)
+    for descriptor in (b"\x42\x40", b"\x60\x30", b"\x60\x41", b"\x80\x40", b"\x60\xc0"):
+        data = b"x" * 100 + b"\x04\x22\x4d\x18" + descriptor + bytes(50)
+        assert Lz4Decoder.sniff(data) and not _header_ok(data, 100)

@@ -1,0 +1,78 @@
+"""Reads compressed with the fast codecs (LZ4, snappy), alone or inside columnar tables, uploaded to
+an allowed destination, replay as a leak.
+
+LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
+letters between back-references, too chopped for k-mers and too regular to look like ciphertext.
+Each of these replayed clean before (a snappy Parquet file of reads with their qualities was only a
+high run-bytes leak, through its page statistics and literals).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import cramjam
+import lz4.frame
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+from sandbox.replay import replay
+from sandbox.simulate.novaseq import make_novaseq_run
+from tests.hostile.uploads import ALLOWED, http_upload
+
+
+def _parquet(table: pa.Table, codec: str) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression=codec, write_statistics=False)
+    return buf.getvalue()
+
+
+def _feather(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    feather.write_feather(table, buf, compression="lz4")
+    return buf.getvalue()
+
+
+def _xerial(data: bytes) -> bytes:
+    """A Kafka producer's snappy batch (snappy-java's framing) after a record batch header."""
+    blocks = [bytes(cramjam.snappy.compress_raw(data[i: i + 32768])) for i in range(0, len(data), 32768)]
+    return bytes(61) + b"\x82SNAPPY\x00" + (1).to_bytes(4, "big") * 2 + b"".join(
+        len(b).to_bytes(4, "big") + b for b in blocks)
+
+
+@pytest.fixture(scope="module")
+def run_reads(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fast")
+    run = make_novaseq_run(tmp / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    lines = [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()]
+    return tmp, run, lines
+
+
+UPLOADS = {
+    "lz4 file": lambda fq, seqs: (lz4.frame.compress(fq), b""),
+    "snappy framed file": lambda fq, seqs: (bytes(cramjam.snappy.compress(fq)), b""),
+    "kafka xerial batch": lambda fq, seqs: (_xerial(fq), b"Content-Type: application/vnd.kafka\r\n"),
+    "snappy content coding": lambda fq, seqs: (bytes(cramjam.snappy.compress_raw(fq)), b"Content-Encoding: snappy\r\n"),
+    "raw snappy push": lambda fq, seqs: (bytes(cramjam.snappy.compress_raw(fq)),
+                                         b"Content-Type: application/x-protobuf\r\n"),
+    "parquet snappy": lambda fq, seqs: (_parquet(pa.table({"seq": seqs}), "snappy"), b""),
+    "parquet lz4": lambda fq, seqs: (_parquet(pa.table({"seq": seqs}), "lz4"), b""),
+    "feather lz4": lambda fq, seqs: (_feather(pa.table({"seq": seqs})), b""),
+}
+
+
+@pytest.mark.parametrize("name", UPLOADS)
+def test_reads_through_a_fast_compressor_replay_as_a_leak(run_reads, name):
+    tmp, run, lines = run_reads
+    seqs = [s.decode() for s in lines[1::4][:300]]
+    body, headers = UPLOADS[name](b"\n".join(lines[:1200]) + b"\n", seqs)
+    capture = tmp / f"{name}.pcap"
+    http_upload(capture, body, headers=headers)
+    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "leak", name
+    (leak,) = [f for f in report["findings"] if f["kind"] == "sequence"]
+    assert leak["severity"] in ("high", "critical"), name
