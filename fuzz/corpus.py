@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import brotli
+import cramjam
+import lz4.frame
 import zstandard
 
 from sandbox.captures import CaptureError, open_capture
@@ -144,6 +146,16 @@ def parser_seeds(datagram: bool) -> Iterator[bytes]:
         yield encode_records(conversation)
 
 
+def _parquet(data: bytes) -> bytes:
+    """A Parquet file of ``data``'s lines (snappy pages, a dictionary, page statistics)."""
+    import pyarrow as pa  # lazily: only the decoder seeds need it
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"line": data.splitlines()}), buf)
+    return buf.getvalue()
+
+
 def decoder_seeds() -> Iterator[bytes]:
     """One sample of every encoding and container the decoders know, then the shared HTTP bodies."""
     zbuf = io.BytesIO()
@@ -158,6 +170,8 @@ def decoder_seeds() -> Iterator[bytes]:
         b'{"d": "' + base64.b64encode(gzip.compress(FASTQ)) + b'", "n": [1, 2]}',
         b"a=" + base64.urlsafe_b64encode(FASTQ[:300]) + b"&b=%41%43%47%54", body,
         b"=41=43=47=54=\r\nACGT", b"\x0a\x05hello\x10\x96\x01\x1a\x03abc",
+        lz4.frame.compress(FASTQ), bytes(cramjam.snappy.compress(FASTQ)), bytes(cramjam.snappy.compress_raw(FASTQ)),
+        _parquet(FASTQ),
     )
     n = 0
     for transport, payloads in _flows():
