@@ -1,8 +1,11 @@
 """Decoder throughput: MB/s of ``sandbox.decode.expand`` input on three payloads.
 
 (a) ~10 MB of gzip'd FASTQ text, (b) 10 MB of random bytes (every sniffer must reject fast),
-(c) JSON whose "data" field is base64 of gzip'd FASTQ.  Best of ``--repeat`` runs; also the
-MB/s of decoded output, the views produced and the notes.
+(c) JSON whose "data" field is base64 of gzip'd FASTQ; then the fast compressors, each beside its
+anchor (the library alone decompressing the same bytes, as a reader that trusts its input would):
+(d) an LZ4 frame of FASTQ vs python-lz4, (e) a snappy stream of FASTQ vs cramjam, (f) a snappy
+Parquet table of reads vs pyarrow reading the table.  Best of ``--repeat`` runs; also the MB/s of
+decoded output, the views produced and the notes.
 
     .venv/bin/python benchmarks/decode.py [--mb 10] [--repeat 3]
 """
@@ -12,13 +15,18 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
+import io
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
+import cramjam
+import lz4.frame
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,7 +53,25 @@ def gzip_of(target: int) -> bytes:
     return gzip.compress(fastq(int(target * 3.6)), 6)
 
 
-def measure(name: str, data: bytes, repeat: int) -> None:
+def parquet_of(size: int) -> bytes:
+    """A snappy Parquet table (name, bases, qualities) of FASTQ reads, about ``size`` bytes raw."""
+    lines = fastq(size).splitlines()
+    table = pa.table({"name": lines[0::4], "bases": lines[1::4], "quals": lines[3::4]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="snappy")
+    return buf.getvalue()
+
+
+def best_of(repeat: int, work) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure(name: str, data: bytes, repeat: int, anchor=None) -> None:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -57,6 +83,9 @@ def measure(name: str, data: bytes, repeat: int) -> None:
         f"{name:<28} in {len(data) / MB:7.2f} MB  {len(data) / MB / best:8.1f} MB/s in  "
         f"{out / MB / best:8.1f} MB/s out  {best:6.3f} s  views={len(exp.views)}"
     )
+    if anchor is not None:
+        alone = best_of(repeat, lambda: anchor(data))
+        print(f"{'':<28} anchor {alone:6.3f} s: expand takes {best / alone:5.1f}x the library alone")
     for chain in chains[:4]:
         print(f"{'':<28} view: {chain}")
     for note in exp.notes:
@@ -75,6 +104,12 @@ def main() -> None:
     inner = gzip_of(int(size * 0.75))
     doc = json.dumps({"run": "A00123_0008", "data": base64.b64encode(inner).decode()}).encode()
     measure("(c) JSON > base64 > gzip", doc, args.repeat)
+    text = fastq(size)
+    measure("(d) LZ4 FASTQ", lz4.frame.compress(text), args.repeat, lz4.frame.decompress)
+    measure("(e) snappy FASTQ", bytes(cramjam.snappy.compress(text)), args.repeat, cramjam.snappy.decompress)
+    # one thread, as expand has (pyarrow's thread pool also aborts at exit beside python-lz4 or cramjam)
+    measure("(f) snappy Parquet of reads", parquet_of(size * 3), args.repeat,
+            lambda d: pq.read_table(io.BytesIO(d), use_threads=False))
 
 
 if __name__ == "__main__":
