@@ -146,14 +146,37 @@ def parser_seeds(datagram: bool) -> Iterator[bytes]:
         yield encode_records(conversation)
 
 
-def _parquet(data: bytes) -> bytes:
-    """A Parquet file of ``data``'s lines (snappy pages, a dictionary, page statistics)."""
+def _tables(data: bytes) -> tuple[bytes, bytes]:
+    """A Parquet file (snappy pages, a dictionary, page statistics) and an ORC file (zlib chunks)
+    of ``data``'s lines."""
     import pyarrow as pa  # lazily: only the decoder seeds need it
+    import pyarrow.orc as orc
     import pyarrow.parquet as pq
 
-    buf = io.BytesIO()
-    pq.write_table(pa.table({"line": data.splitlines()}), buf)
-    return buf.getvalue()
+    table = pa.table({"line": data.splitlines()})
+    parquet, orc_file = io.BytesIO(), io.BytesIO()
+    pq.write_table(table, parquet)
+    orc.write_table(table, orc_file, compression="zlib")
+    return parquet.getvalue(), orc_file.getvalue()
+
+
+def _avro(data: bytes) -> bytes:
+    """An Avro container: a header naming the deflate codec, one block of ``data`` as a record."""
+    def long(n: int) -> bytes:
+        n, out = n << 1, bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    schema = b'{"type":"record","name":"R","fields":[{"name":"d","type":"bytes"}]}'
+    meta = long(2) + long(11) + b"avro.schema" + long(len(schema)) + schema + long(10) + b"avro.codec" \
+        + long(7) + b"deflate" + long(0)
+    sync = bytes(range(16))
+    block = zlib.compressobj(6, zlib.DEFLATED, -15)
+    packed = block.compress(long(len(data)) + data) + block.flush()
+    return b"Obj\x01" + meta + sync + long(1) + long(len(packed)) + packed + sync
 
 
 def decoder_seeds() -> Iterator[bytes]:
@@ -171,7 +194,7 @@ def decoder_seeds() -> Iterator[bytes]:
         b"a=" + base64.urlsafe_b64encode(FASTQ[:300]) + b"&b=%41%43%47%54", body,
         b"=41=43=47=54=\r\nACGT", b"\x0a\x05hello\x10\x96\x01\x1a\x03abc",
         lz4.frame.compress(FASTQ), bytes(cramjam.snappy.compress(FASTQ)), bytes(cramjam.snappy.compress_raw(FASTQ)),
-        _parquet(FASTQ),
+        *_tables(FASTQ), _avro(FASTQ),
     )
     n = 0
     for transport, payloads in _flows():

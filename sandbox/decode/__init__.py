@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, PNG, Parquet, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, PNG, Parquet, Avro, ORC, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
@@ -17,6 +17,7 @@ and when two decoders produce identical bytes the first one's label is kept.
 
 from __future__ import annotations
 
+from sandbox.decode.avro import AvroDecoder
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.base32 import Base32Decoder
 from sandbox.decode.base64 import Base64Decoder
@@ -32,6 +33,7 @@ from sandbox.decode.json import JsonDecoder
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
 from sandbox.decode.lz4 import Lz4Decoder
 from sandbox.decode.multipart import MultipartDecoder
+from sandbox.decode.orc import OrcDecoder
 from sandbox.decode.parquet import ParquetDecoder
 from sandbox.decode.pdf import PdfDecoder
 from sandbox.decode.png import PngDecoder
@@ -55,6 +57,8 @@ DECODERS: list[type[Decoder]] = [
     PdfDecoder,  # "%PDF-" in the first KiB: its Flate streams
     PngDecoder,  # the PNG signature: image data inflated, compressed text chunks
     ParquetDecoder,  # "PAR1": each column's pages decompressed (snappy, LZ4, gzip, zstd, brotli)
+    AvroDecoder,  # "Obj" 1: every block's records decompressed (deflate, snappy, zstandard, bzip2, xz)
+    OrcDecoder,  # "ORC": every compressed chunk decoded (zlib, snappy, LZ4, zstd)
     BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF

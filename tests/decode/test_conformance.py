@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import brotli
 import cramjam
+import fastavro
 import lz4.frame
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -176,6 +177,34 @@ def _parquet_zeros() -> bytes:
     return buf.getvalue()
 
 
+_AVRO_SCHEMA = {"type": "record", "name": "Upload", "fields": [{"name": "data", "type": "bytes"}]}
+
+
+def _avro(data: bytes) -> bytes:
+    """An Avro container of one record holding ``data``, its block deflate-compressed."""
+    buf = io.BytesIO()
+    fastavro.writer(buf, _AVRO_SCHEMA, [{"data": data}], codec="deflate")
+    return buf.getvalue()
+
+
+def _avro_zeros() -> bytes:
+    """256 MiB of zeros: records of a 1 MiB fixed field (no length before it), deflate blocks."""
+    schema = {"type": "record", "name": "Zeros",
+              "fields": [{"name": "z", "type": {"type": "fixed", "name": "MiB", "size": MiB}}]}
+    buf = io.BytesIO()
+    fastavro.writer(buf, schema, ({"z": bytes(MiB)} for _ in range(256)), codec="deflate")
+    return buf.getvalue()
+
+
+def _orc(data: bytes, piece: int = 16384) -> bytes:
+    """An ORC file's chunk run: ``data`` in zlib chunks (raw deflate after a 3-byte header), then
+    a postscript naming ZLIB (field 2) and a 256 KiB block size (field 3), "ORC" (field 8000)."""
+    chunks = b"".join(((len(c) << 1).to_bytes(3, "little") + c)
+                      for c in (_deflate(data[i: i + piece]) for i in range(0, len(data), piece)))
+    postscript = b"\x08\x00\x10\x01\x18" + _varint(256 * 1024) + _varint(8000 << 3 | 2) + b"\x03ORC"
+    return b"ORC" + chunks + postscript + bytes([len(postscript)])
+
+
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
     return lambda: member(bytes(size)) * times
 
@@ -213,6 +242,8 @@ ENCODERS: dict[str, Spec] = {
                    _repeat(lambda d: bytes(cramjam.snappy.compress(d)), 16 * MiB, 20)),
     "parquet": Spec(_parquet, "parquet:reads", False, _parquet_zeros,
                     view=lambda d: len(d).to_bytes(4, "little") + d),
+    "avro": Spec(_avro, "avro", True, _avro_zeros, view=lambda d: _varint(len(d) << 1) + d),
+    "orc": Spec(_orc, "orc", True, lambda: _orc(bytes(256 * MiB), 256 * 1024)),
 }
 NAMES = [d.name for d in DECODERS]
 BY_NAME = {d.name: d for d in DECODERS}

@@ -1,10 +1,12 @@
-"""Reads compressed with the fast codecs (LZ4, snappy), alone or inside columnar tables, uploaded to
-an allowed destination, replay as a leak.
+"""Reads compressed with the fast codecs (LZ4, snappy), alone or inside data files (Parquet, Feather,
+Avro, ORC), uploaded to an allowed destination, replay as a leak.
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
-letters between back-references, too chopped for k-mers and too regular to look like ciphertext.
-Each of these replayed clean before (a snappy Parquet file of reads with their qualities was only a
-high run-bytes leak, through its page statistics and literals).
+letters between back-references, too chopped for k-mers and too regular to look like ciphertext;
+the data files compress block by block with codecs that leave no magic (raw snappy, raw deflate
+after a binary header), where no stream decoder looks.  Each of these replayed clean before (a
+snappy Parquet file of reads with their qualities was only a high run-bytes leak, through its page
+statistics and literals).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import gzip
 import io
 
 import cramjam
+import fastavro
 import lz4.frame
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
 
@@ -33,6 +37,19 @@ def _parquet(table: pa.Table, codec: str) -> bytes:
 def _feather(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     feather.write_feather(table, buf, compression="lz4")
+    return buf.getvalue()
+
+
+def _avro(seqs: list[str], codec: str) -> bytes:
+    buf = io.BytesIO()
+    schema = {"type": "record", "name": "Read", "fields": [{"name": "seq", "type": "string"}]}
+    fastavro.writer(buf, schema, [{"seq": s} for s in seqs], codec=codec)
+    return buf.getvalue()
+
+
+def _orc(table: pa.Table, codec: str) -> bytes:
+    buf = io.BytesIO()
+    orc.write_table(table, buf, compression=codec)
     return buf.getvalue()
 
 
@@ -62,6 +79,10 @@ UPLOADS = {
     "parquet snappy": lambda fq, seqs: (_parquet(pa.table({"seq": seqs}), "snappy"), b""),
     "parquet lz4": lambda fq, seqs: (_parquet(pa.table({"seq": seqs}), "lz4"), b""),
     "feather lz4": lambda fq, seqs: (_feather(pa.table({"seq": seqs})), b""),
+    "avro deflate": lambda fq, seqs: (_avro(seqs, "deflate"), b"Content-Type: avro/binary\r\n"),
+    "avro snappy": lambda fq, seqs: (_avro(seqs, "snappy"), b"Content-Type: avro/binary\r\n"),
+    "orc zlib": lambda fq, seqs: (_orc(pa.table({"seq": seqs}), "zlib"), b""),
+    "orc snappy": lambda fq, seqs: (_orc(pa.table({"seq": seqs}), "snappy"), b""),
 }
 
 
