@@ -12,6 +12,7 @@ import hashlib
 import io
 import lzma
 import os
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -179,6 +180,23 @@ def _avro(data: bytes) -> bytes:
     return b"Obj\x01" + meta + sync + long(1) + long(len(packed)) + packed + sync
 
 
+def _cabinet(data: bytes, name: bytes = b"reads.fastq") -> bytes:
+    """A cabinet of one file in one MSZIP folder: blocks of 32 KiB, each "CK" and a deflate stream
+    with the block before it as its dictionary."""
+    blocks, window = [], b""
+    for at in range(0, len(data), 32768):
+        piece = data[at: at + 32768]
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=window) if window else \
+            zlib.compressobj(6, zlib.DEFLATED, -15)
+        packed = b"CK" + deflate.compress(piece) + deflate.flush()
+        blocks.append(struct.pack("<IHH", 0, len(packed), len(piece)) + packed)
+        window = piece
+    entry = struct.pack("<IIHHHH", len(data), 0, 0, 0, 0, 0x20) + name + b"\x00"
+    header = struct.pack("<4sIIIIIBBHHHHH", b"MSCF", 0, 0, 0, 44, 0, 3, 1, 1, 1, 0, 0, 0)
+    folder = struct.pack("<IHH", 44 + len(entry), len(blocks), 1)
+    return header + folder + entry + b"".join(blocks)
+
+
 def decoder_seeds() -> Iterator[bytes]:
     """One sample of every encoding and container the decoders know, then the shared HTTP bodies."""
     zbuf = io.BytesIO()
@@ -194,7 +212,7 @@ def decoder_seeds() -> Iterator[bytes]:
         b"a=" + base64.urlsafe_b64encode(FASTQ[:300]) + b"&b=%41%43%47%54", body,
         b"=41=43=47=54=\r\nACGT", b"\x0a\x05hello\x10\x96\x01\x1a\x03abc",
         lz4.frame.compress(FASTQ), bytes(cramjam.snappy.compress(FASTQ)), bytes(cramjam.snappy.compress_raw(FASTQ)),
-        *_tables(FASTQ), _avro(FASTQ),
+        *_tables(FASTQ), _avro(FASTQ), _cabinet(FASTQ),
     )
     n = 0
     for transport, payloads in _flows():

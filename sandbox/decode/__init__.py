@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, PNG, Parquet, Avro, ORC, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, PNG, Parquet, Avro, ORC, cabinet, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
@@ -24,6 +24,7 @@ from sandbox.decode.base64 import Base64Decoder
 from sandbox.decode.bcf import BcfDecoder
 from sandbox.decode.brotli import BrotliDecoder
 from sandbox.decode.bz2 import Bz2Decoder
+from sandbox.decode.cab import CabDecoder
 from sandbox.decode.deflate import DeflateDecoder
 from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gzip import GzipDecoder
@@ -59,6 +60,7 @@ DECODERS: list[type[Decoder]] = [
     ParquetDecoder,  # "PAR1": each column's pages decompressed (snappy, LZ4, gzip, zstd, brotli)
     AvroDecoder,  # "Obj" 1: every block's records decompressed (deflate, snappy, zstandard, bzip2, xz)
     OrcDecoder,  # "ORC": every compressed chunk decoded (zlib, snappy, LZ4, zstd)
+    CabDecoder,  # "MSCF": every file of the MSZIP and stored folders
     BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF

@@ -19,12 +19,14 @@ import random
 import struct
 import subprocess
 import tarfile
+import tempfile
 import tracemalloc
 import urllib.parse
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import brotli
 import cramjam
@@ -205,6 +207,30 @@ def _orc(data: bytes, piece: int = 16384) -> bytes:
     return b"ORC" + chunks + postscript + bytes([len(postscript)])
 
 
+def _cab(data: bytes) -> bytes:
+    """A cabinet of one file, reads.fastq, MSZIP-compressed by gcab (Debian's cabinet tool)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "reads.fastq").write_bytes(data)
+        subprocess.run(["gcab", "-c", "-z", "out.cab", "reads.fastq"], cwd=tmp, check=True)
+        return (Path(tmp) / "out.cab").read_bytes()
+
+
+def _cab_zeros() -> bytes:
+    """A cabinet of 256 MiB of zeros: 8,192 MSZIP blocks of 32 KiB, each a few dozen bytes."""
+    block = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=bytes(32768))
+    packed = b"CK" + block.compress(bytes(32768)) + block.flush()
+    count, name = 8192, b"zeros.bin\x00"
+    data_at = 36 + 8 + 16 + len(name)  # CFHEADER, CFFOLDER, CFFILE
+    header = struct.pack("<4sIIIIIBBHHHHH", b"MSCF", 0, 0, 0, 36 + 8, 0, 3, 1, 1, 1, 0, 0, 0)
+    folder = struct.pack("<IHH", data_at, count, 1)
+    entry = struct.pack("<IIHHHH", count * 32768, 0, 0, 0, 0, 0x20) + name
+    first = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = b"CK" + first.compress(bytes(32768)) + first.flush()
+    blocks = [struct.pack("<IHH", 0, len(head), 32768) + head]
+    blocks += [struct.pack("<IHH", 0, len(packed), 32768) + packed] * (count - 1)
+    return header + folder + entry + b"".join(blocks)
+
+
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
     return lambda: member(bytes(size)) * times
 
@@ -244,6 +270,7 @@ ENCODERS: dict[str, Spec] = {
                     view=lambda d: len(d).to_bytes(4, "little") + d),
     "avro": Spec(_avro, "avro", True, _avro_zeros, view=lambda d: _varint(len(d) << 1) + d),
     "orc": Spec(_orc, "orc", True, lambda: _orc(bytes(256 * MiB), 256 * 1024)),
+    "cab": Spec(_cab, "cab:reads.fastq", True, _cab_zeros),
 }
 NAMES = [d.name for d in DECODERS]
 BY_NAME = {d.name: d for d in DECODERS}

@@ -1,5 +1,5 @@
 """Reads compressed with the fast codecs (LZ4, snappy), alone or inside data files (Parquet, Feather,
-Avro, ORC), uploaded to an allowed destination, replay as a leak.
+Avro, ORC, a Windows cabinet), uploaded to an allowed destination, replay as a leak.
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
 letters between back-references, too chopped for k-mers and too regular to look like ciphertext;
@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import subprocess
+import tempfile
+from pathlib import Path
 
 import cramjam
 import fastavro
@@ -53,6 +56,15 @@ def _orc(table: pa.Table, codec: str) -> bytes:
     return buf.getvalue()
 
 
+def _cabinet(fastq: bytes) -> bytes:
+    """A Windows diagnostics cabinet (MSZIP, as makecab and Windows Error Reporting write) holding
+    the reads, made by gcab."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "InstrumentLogs.txt").write_bytes(fastq)
+        subprocess.run(["gcab", "-c", "-z", "report.cab", "InstrumentLogs.txt"], cwd=tmp, check=True)
+        return (Path(tmp) / "report.cab").read_bytes()
+
+
 def _xerial(data: bytes) -> bytes:
     """A Kafka producer's snappy batch (snappy-java's framing) after a record batch header."""
     blocks = [bytes(cramjam.snappy.compress_raw(data[i: i + 32768])) for i in range(0, len(data), 32768)]
@@ -83,6 +95,7 @@ UPLOADS = {
     "avro snappy": lambda fq, seqs: (_avro(seqs, "snappy"), b"Content-Type: avro/binary\r\n"),
     "orc zlib": lambda fq, seqs: (_orc(pa.table({"seq": seqs}), "zlib"), b""),
     "orc snappy": lambda fq, seqs: (_orc(pa.table({"seq": seqs}), "snappy"), b""),
+    "windows cabinet": lambda fq, seqs: (_cabinet(fq), b"Content-Type: application/vnd.ms-cab-compressed\r\n"),
 }
 
 

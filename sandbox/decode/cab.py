@@ -1,0 +1,165 @@
+"""Microsoft cabinet files (Windows Error Reporting and diagnostics bundles, makecab, gcab): every
+file of the MSZIP folders, label "cab:<name>".
+
+An MSZIP folder is a run of data blocks, each "CK" and a deflate stream of at most 32 KiB that may
+refer back into the block before it: no gzip or zlib header, inside a binary header, so no stream
+decoder finds them, and a cabinet of reads from a Windows control PC replayed clean.  Blocks are
+inflated in order, each with the last 32 KiB before it as its dictionary, and the folder's bytes are
+cut into the files the cabinet lists.  A cabinet cut short gives the blocks that arrived whole.
+Folders stored as is are already in the view; LZX and Quantum folders stay unread (their bytes look
+like ciphertext and are weighed as opaque volume).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sandbox.decode.base import Budget, Decoder
+from sandbox.decode.codec import ZLIB_ERRORS, status_label
+
+MAGIC = b"MSCF\x00\x00\x00\x00"
+_HEADER = struct.Struct("<4sIIIIIBBHHHHH")  # CFHEADER up to iCabinet
+_FOLDER = struct.Struct("<IHH")  # coffCabStart, cCFData, typeCompress
+_FILE = struct.Struct("<IIHHHH")  # cbFile, uoffFolderStart, iFolder, date, time, attribs
+_DATA = struct.Struct("<IHH")  # csum, cbData, cbUncomp
+RESERVE_PRESENT, PREV_CABINET, NEXT_CABINET = 0x4, 0x1, 0x2
+STORED, MSZIP = 0, 1
+BLOCK = 32768  # an MSZIP block's output at most, and its deflate window
+MAX_NAME = 1024
+# A cabinet lists at most 65535 folders and files (16-bit counts): read them all, bounded by its bytes.
+
+
+@dataclass(slots=True)
+class _Folder:
+    start: int
+    blocks: int
+    compression: int
+
+
+@dataclass(slots=True)
+class _File:
+    name: str
+    size: int
+    offset: int
+    folder: int
+
+
+def _string(data: bytes, at: int) -> tuple[bytes, int]:
+    end = data.find(b"\x00", at, at + MAX_NAME)
+    if end < 0:
+        raise ValueError("cab: name not ended")
+    return data[at:end], end + 1
+
+
+def _layout(data: bytes) -> tuple[list[_Folder], list[_File], int]:
+    """Folders, files and the reserve bytes of each data block, from the header."""
+    head = _HEADER.unpack_from(data)
+    files_at, folders, files, flags = head[4], head[8], head[9], head[10]
+    at = _HEADER.size
+    folder_reserve = data_reserve = 0
+    if flags & RESERVE_PRESENT:
+        header_reserve, folder_reserve, data_reserve = struct.unpack_from("<HBB", data, at)
+        at += 4 + header_reserve
+    for flag in (PREV_CABINET, NEXT_CABINET):
+        if flags & flag:
+            _, at = _string(data, at)
+            _, at = _string(data, at)
+    listed = []
+    for _ in range(folders):
+        listed.append(_Folder(*_FOLDER.unpack_from(data, at)))
+        at += _FOLDER.size + folder_reserve
+    named = []
+    at = files_at
+    for _ in range(files):
+        size, offset, folder, *_ = _FILE.unpack_from(data, at)
+        name, at = _string(data, at + _FILE.size)
+        named.append(_File(name.decode("utf-8", "replace"), size, offset, folder))
+    return listed, named, data_reserve
+
+
+@dataclass(slots=True)
+class _Inflated:
+    content: bytes
+    status: str
+    read: int  # compressed bytes the content came from
+
+
+def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int) -> _Inflated:
+    """A folder's uncompressed bytes, at most ``cap``."""
+    out = bytearray()
+    at = folder.start
+    read = 0
+
+    def done(status: str) -> _Inflated:
+        return _Inflated(bytes(out), status, read)
+
+    for _ in range(folder.blocks):
+        if at + _DATA.size + reserve > len(data):
+            return done("truncated")
+        _, packed, plain = _DATA.unpack_from(data, at)
+        at += _DATA.size + reserve
+        body = data[at: at + packed]
+        if len(body) < packed:
+            return done("truncated")
+        at += packed
+        if plain > BLOCK:
+            return done("corrupt")
+        if len(out) + plain > cap:
+            return done("limit")
+        read += packed
+        if not plain:
+            continue
+        if folder.compression == STORED:
+            out += body[:plain]
+            continue
+        if not body.startswith(b"CK"):
+            return done("corrupt")
+        window = bytes(out[-BLOCK:])
+        inflate = zlib.decompressobj(-15, zdict=window) if window else zlib.decompressobj(-15)
+        try:
+            out += inflate.decompress(body[2:], plain)
+        except ZLIB_ERRORS:
+            return done("corrupt")
+    return done("ok")
+
+
+class CabDecoder(Decoder):
+    name = "cab"
+    structural = True
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return data.startswith(MAGIC) and len(data) >= _HEADER.size
+
+    @staticmethod
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        try:
+            folders, files, reserve = _layout(data)
+        except (struct.error, ValueError):
+            return
+        by_folder: dict[int, list[_File]] = {}
+        for f in files:
+            by_folder.setdefault(f.folder, []).append(f)
+        made = 0
+        for index, folder in enumerate(folders):
+            if folder.compression & 0x0F not in (STORED, MSZIP):
+                continue
+            folder.compression &= 0x0F
+            got = _folder_bytes(data, folder, reserve, budget.remaining - made)
+            content, status = got.content, got.status
+            made += len(content)
+            budget.inflated += max(0, len(content) - got.read)
+            if status == "limit":
+                budget.exhausted(left=len(data) - folder.start)
+            listed = [f for f in by_folder.get(index, []) if f.offset < len(content)]
+            if not listed and content:
+                yield status_label(f"cab:folder {index}", status), content
+            for f in listed:
+                piece = content[f.offset: f.offset + f.size]
+                if piece:
+                    yield status_label(f"cab:{f.name}", status if f.offset + f.size > len(content) else "ok"), piece
+            if status == "limit":
+                return
