@@ -21,6 +21,7 @@ from sandbox.decode.avro import AvroDecoder
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.base32 import Base32Decoder
 from sandbox.decode.base64 import Base64Decoder
+from sandbox.decode.base85 import Base85Decoder
 from sandbox.decode.bcf import BcfDecoder
 from sandbox.decode.brotli import BrotliDecoder
 from sandbox.decode.bz2 import Bz2Decoder
@@ -73,6 +74,7 @@ DECODERS: list[type[Decoder]] = [
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column
     Base32Decoder,  # whole view of A-Z2-7
+    Base85Decoder,  # whole view of Ascii85, RFC 1924 or Z85; Adobe's <~ ~> runs inside text
     Base64Decoder,  # whole view, or runs inside text
     HexDecoder,  # whole view, or runs inside text
     BrotliDecoder,  # no magic: trial decode

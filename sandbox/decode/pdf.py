@@ -1,18 +1,23 @@
-"""PDF (ISO 32000): the Flate-compressed streams of a document, label "pdf:obj <n>".
+"""PDF (ISO 32000): the filtered streams of a document, label "pdf:obj <n>".
 
 A run report, a QC summary or a "support document" is a PDF whose text (sample names, run IDs) and
 embedded files sit in Flate streams: without this decoder those were bytes no correlator could read.
 Streams are found by their ``stream`` keyword and ended at ``endstream`` (a ``/Length`` may be an
-indirect reference); the filter is read from the stream's dictionary.  Other filters (DCT images,
-ASCII85, LZW) are left as they are: an image stays content the rig cannot read.
+indirect reference); the filters are read from the stream's dictionary and undone in order: Flate,
+ASCII85 and ASCIIHex (PostScript-born PDFs write ``[/ASCII85Decode /FlateDecode]``: with Flate
+alone read, such a stream of reads replayed clean), RunLength.  Other filters (DCT images, LZW,
+JBIG2) are left as they are: an image stays content the rig cannot read.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterator
 
 from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.base85 import cut_to_budget
 from sandbox.decode.codec import keep, status_label
 
 HEADER = b"%PDF-"
@@ -25,13 +30,67 @@ OBJ = re.compile(rb"(\d{1,10})\s+\d{1,5}\s+obj\b")
 FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,256}\]|/[A-Za-z0-9]+)")
 
 
-def _flate_only(head: bytes) -> bool:
-    """Whether the last dictionary in ``head`` filters its stream with Flate alone."""
+FLATE, A85, AHX, RUN_LENGTH = (b"FlateDecode", b"Fl"), (b"ASCII85Decode", b"A85"), (b"ASCIIHexDecode", b"AHx"), \
+    (b"RunLengthDecode", b"RL")
+FILTERS = {*FLATE, *A85, *AHX, *RUN_LENGTH}
+MAX_FILTERS = 8
+WHITESPACE = b" \t\r\n\x0c\x00"
+
+
+def _filters(head: bytes) -> list[bytes]:
+    """The filters of the last dictionary in ``head``, in order; empty when none is one we undo."""
     filters = FILTER.findall(head)
     if not filters:
-        return False
+        return []
     names = re.findall(rb"/([A-Za-z0-9]+)", filters[-1])
-    return names in ([b"FlateDecode"], [b"Fl"])
+    return names if 0 < len(names) <= MAX_FILTERS and FILTERS.issuperset(names) else []
+
+
+def _run_length(data: bytes, cap: int) -> bytes:
+    """RunLengthDecode (ISO 32000 7.4.5): literal runs and repeated bytes, to ``cap`` bytes at most."""
+    out = bytearray()
+    at = 0
+    while at < len(data) and len(out) < cap:
+        n = data[at]
+        if n == 128:
+            break
+        if n < 128:
+            out += data[at + 1: at + 2 + n]
+            at += 2 + n
+        else:
+            out += data[at + 1: at + 2] * (257 - n)
+            at += 2
+    return bytes(out[:cap])
+
+
+def _unfilter(names: list[bytes], body: bytes | memoryview, budget: Budget) -> tuple[bytes, str] | None:
+    """``body`` with its filters undone in order: (bytes, status), None when one fails."""
+    data, status = body, "ok"
+    for name in names:
+        if name in FLATE:
+            got = drain("zlib", data, budget)
+            if not keep(got):
+                return None
+            data, status = got.data, got.status
+            if status == "limit":
+                break
+            continue
+        text = bytes(data)
+        if name in A85:
+            inner = text.split(b"~>", 1)[0].strip(WHITESPACE).removeprefix(b"<~")
+            try:
+                data = base64.a85decode(cut_to_budget(inner, budget))
+            except ValueError:
+                return None
+        elif name in AHX:
+            digits = text.split(b">", 1)[0].translate(None, WHITESPACE)
+            try:
+                data = binascii.unhexlify(digits + b"0" * (len(digits) % 2))
+            except (ValueError, binascii.Error):
+                return None
+        else:
+            data = _run_length(text, budget.remaining)
+    return bytes(data), status
 
 
 class PdfDecoder(Decoder):
@@ -57,12 +116,13 @@ class PdfDecoder(Decoder):
             obj = head.rfind(b"obj")
             if obj >= 0:
                 head = head[max(0, obj - 24):]
-            if not _flate_only(head):
+            names = _filters(head)
+            if not names:
                 continue
-            got = drain("zlib", mv[start:len(data) if end < 0 else end], budget)
-            if keep(got):
+            got = _unfilter(names, mv[start:len(data) if end < 0 else end], budget)
+            if got is not None and got[0]:
                 number = OBJ.findall(head)
                 label = f"pdf:obj {int(number[-1])}" if number else f"pdf:stream@{start}"
-                yield status_label(label, got.status), got.data
-            if got.status == "limit":
-                return
+                yield status_label(label, got[1]), got[0]
+                if got[1] == "limit":
+                    return

@@ -252,6 +252,7 @@ ENCODERS: dict[str, Spec] = {
     "qp": Spec(binascii.b2a_qp, "qp"),
     "base32": Spec(base64.b32encode, "base32"),
     "base64": Spec(base64.b64encode, "base64"),
+    "base85": Spec(lambda d: base64.a85encode(d, wrapcol=76, adobe=True), "base85"),
     "hex": Spec(binascii.hexlify, "hex"),
     "hexdump": Spec(lambda d: subprocess.run(["xxd"], input=d, capture_output=True, check=True).stdout,
                     "hexdump"),

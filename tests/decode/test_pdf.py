@@ -1,8 +1,10 @@
-"""PDF: Flate streams opened whatever their dictionary says about length; other filters left alone;
+"""PDF: filtered streams opened whatever their dictionary says about length; filters we do not undo
+left alone;
 a real document (the one Zeek's SMB2 trace writes) opened down to its image."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import zlib
@@ -26,7 +28,7 @@ def _views(data: bytes) -> dict[str, bytes]:
     return {v.chain[-1]: v.data for v in expand(data, CHAIN).views[1:]}
 
 
-def test_flate_streams_are_opened_and_other_filters_left_alone():
+def test_filtered_streams_are_opened_and_other_filters_left_alone():
     flate = zlib.compress(TEXT)
     pdf = b"".join([
         b"%PDF-1.7\n",
@@ -34,18 +36,38 @@ def test_flate_streams_are_opened_and_other_filters_left_alone():
         _obj(5, b"/Length %d /Filter [/FlateDecode] /DecodeParms << /Predictor 1 >>" % len(flate), flate[::-1]),
         _obj(6, b"/Filter [ /FlateDecode ] /DecodeParms << /Predictor 1 >>", zlib.compress(TEXT[::-1])),
         _obj(7, b"/Type /XObject /Subtype /Image /Filter /DCTDecode", IMAGE),
-        _obj(8, b"/Filter [/ASCII85Decode /FlateDecode]", b"<~9jqo^BlbD-BleB1DJ+*+F(f,q~>"),
+        _obj(8, b"/Filter [/ASCII85Decode /FlateDecode]", base64.a85encode(zlib.compress(TEXT.lower()), wrapcol=72) + b"~>"),
         _obj(9, b"/Length 12", b"(plain text)"),
         b"trailer\n<< /Root 1 0 R >>\n%%EOF\n",
     ])
     views = _views(pdf)
-    assert views["pdf:obj 4"] == TEXT and views["pdf:obj 6"] == TEXT[::-1]
-    assert set(views) == {"pdf:obj 4", "pdf:obj 6"}          # obj 5 is no zlib stream: nothing from it
+    assert views["pdf:obj 4"] == TEXT and views["pdf:obj 6"] == TEXT[::-1] and views["pdf:obj 8"] == TEXT.lower()
+    assert set(views) == {"pdf:obj 4", "pdf:obj 6", "pdf:obj 8"}  # obj 5 is no zlib stream: nothing from it
     # what no decoder opened: the image (counted by the 8 KiB block); without it, nothing
     exp = expand(pdf, CHAIN)
     assert len(IMAGE) - 2 * BLOCK <= unopened_bytes([v.data for v in exp.views], exp.explained) <= len(pdf)
     exp = expand(pdf.replace(IMAGE, b"q Q\n" * 100), CHAIN)
     assert unopened_bytes([v.data for v in exp.views], exp.explained) == 0
+
+
+def test_filter_chains():
+    """PostScript-born PDFs: ASCII85 or ASCIIHex over Flate (which Flate alone left unread, a
+    stream of reads replayed clean), RunLength; an unknown filter in the chain leaves it alone."""
+    # three texts: the expander keeps one view of equal outputs
+    one, two, three = TEXT, TEXT.lower(), TEXT.upper()
+    rl = b"".join(bytes([len(three[i: i + 100]) - 1]) + three[i: i + 100] for i in range(0, len(three), 100)) + b"\x80"
+    pdf = b"".join([
+        b"%PDF-1.3\n",
+        _obj(3, b"/Filter [/A85 /Fl]", b"<~" + base64.a85encode(zlib.compress(one)) + b"~>"),
+        _obj(4, b"/Filter [/ASCIIHexDecode /FlateDecode]", zlib.compress(two).hex().encode() + b">"),
+        _obj(5, b"/Filter /RunLengthDecode", rl),
+        _obj(6, b"/Filter [/ASCII85Decode /LZWDecode]", base64.a85encode(b"lzw codes") + b"~>"),
+        _obj(7, b"/Filter /RL", b"\x81\x00" * 1000),  # 128 zeros per two bytes
+    ])
+    views = _views(pdf)
+    assert (views["pdf:obj 3"], views["pdf:obj 4"], views["pdf:obj 5"]) == (one, two, three)
+    assert "pdf:obj 6" not in views
+    assert views["pdf:obj 7"] == bytes(128 * 1000)
 
 
 def test_a_cut_document_yields_what_its_streams_had():
