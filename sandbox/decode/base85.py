@@ -16,7 +16,7 @@ import binascii
 import re
 from collections.abc import Iterator
 
-from sandbox.decode import text
+from sandbox.decode import magic, text
 from sandbox.decode.base import Budget, Decoder
 
 # Ascii85: "!" to "u", and "z" for four zero bytes; RFC 1924 (b85) and Z85 as published.
@@ -32,6 +32,7 @@ MIN_DISTINCT = 70
 LINE_BREAKS = b"\r\n"
 # Adobe's delimiters say what they hold: a run between them is taken from 20 symbols (16 bytes).
 MIN_DELIMITED = 20
+ADOBE_OPEN = b"<~"
 ADOBE = re.compile(rb"<~([!-uz\r\n]{%d,})~>" % MIN_DELIMITED)
 
 
@@ -74,7 +75,10 @@ class Base85Decoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        if b"<~" in data[:SAMPLE] or (b"<~" in data and ADOBE.search(data)):
+        if not text.looks_textual(data):
+            return False
+        opened = magic.locate(data, ADOBE_OPEN)
+        if opened >= 0 and ADOBE.search(data, opened):
             return True
         head = data[:SAMPLE].translate(None, LINE_BREAKS)
         return len(data) >= MIN_CHARS and text.printable(head) and _alphabet(head) is not None
@@ -82,7 +86,8 @@ class Base85Decoder(Decoder):
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         delimited = False
-        for match in ADOBE.finditer(data):
+        opened = magic.locate(data, ADOBE_OPEN)
+        for match in ADOBE.finditer(data, max(0, opened)) if opened >= 0 else ():
             delimited = True
             out = _decode(cut_to_budget(match.group(1).translate(None, LINE_BREAKS), budget), A85)
             if out:
