@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, PNG, Parquet, Avro, ORC, cabinet, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, PNG, Parquet, Avro, ORC, cabinet, 7z, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
@@ -41,6 +41,7 @@ from sandbox.decode.pdf import PdfDecoder
 from sandbox.decode.png import PngDecoder
 from sandbox.decode.protobuf import ProtobufDecoder
 from sandbox.decode.qp import QuotedPrintableDecoder
+from sandbox.decode.sevenzip import SevenZipDecoder
 from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.url import UrlDecoder
@@ -62,6 +63,7 @@ DECODERS: list[type[Decoder]] = [
     AvroDecoder,  # "Obj" 1: every block's records decompressed (deflate, snappy, zstandard, bzip2, xz)
     OrcDecoder,  # "ORC": every compressed chunk decoded (zlib, snappy, LZ4, zstd)
     CabDecoder,  # "MSCF": every file of the MSZIP and stored folders
+    SevenZipDecoder,  # "7z" signature: every file of the LZMA, LZMA2, Deflate, BZip2 and stored folders
     BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF

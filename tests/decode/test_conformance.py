@@ -231,6 +231,14 @@ def _cab_zeros() -> bytes:
     return header + folder + entry + b"".join(blocks)
 
 
+def _7z(data: bytes) -> bytes:
+    """A 7z archive of one file, reads.fastq, made by 7-Zip (LZMA2, its header LZMA-packed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "reads.fastq").write_bytes(data)
+        subprocess.run(["7zz", "a", "-bd", "-bso0", "out.7z", "reads.fastq"], cwd=tmp, check=True)
+        return (Path(tmp) / "out.7z").read_bytes()
+
+
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
     return lambda: member(bytes(size)) * times
 
@@ -272,6 +280,7 @@ ENCODERS: dict[str, Spec] = {
     "avro": Spec(_avro, "avro", True, _avro_zeros, view=lambda d: _varint(len(d) << 1) + d),
     "orc": Spec(_orc, "orc", True, lambda: _orc(bytes(256 * MiB), 256 * 1024)),
     "cab": Spec(_cab, "cab:reads.fastq", True, _cab_zeros),
+    "7z": Spec(_7z, "7z:reads.fastq", True, lambda: _7z(bytes(256 * MiB))),
 }
 NAMES = [d.name for d in DECODERS]
 BY_NAME = {d.name: d for d in DECODERS}

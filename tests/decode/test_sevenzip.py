@@ -1,0 +1,89 @@
+"""7z: archives 7-Zip writes (LZMA2, LZMA, Deflate, BZip2, stored; solid or not; header packed or
+not; a branch filter before LZMA2 for executables), archives cut before their header, encrypted
+archives, hostile headers."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox.decode import Budget, expand
+from sandbox.decode.sevenzip import SevenZipDecoder
+
+CHAIN = ("tcp",)
+rng = random.Random(12)
+READS = "".join(f"@r{i}\n{''.join(rng.choice('ACGT') for _ in range(150))}\n+\n{'F' * 150}\n"
+                for i in range(1500)).encode()
+SHEET = b"Sample_ID,Sample_Name\nS1,NA12878\n"
+
+
+def _7z(tmp: Path, files: dict[str, bytes], *switches: str) -> bytes:
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    (tmp / "out.7z").unlink(missing_ok=True)
+    subprocess.run(["7zz", "a", "-bd", "-bso0", *switches, "out.7z", *files], cwd=tmp, check=True)
+    return (tmp / "out.7z").read_bytes()
+
+
+def _views(data: bytes) -> dict[str, bytes]:
+    return {v.chain[-1]: v.data for v in expand(data, CHAIN).views if len(v.chain) == 2}
+
+
+@pytest.mark.parametrize("switches", [(), ("-mx=1",), ("-m0=LZMA",), ("-m0=Deflate",), ("-m0=BZip2",),
+                                      ("-m0=Copy",), ("-ms=off",), ("-mhc=off",)])
+def test_every_method_and_layout(tmp_path, switches):
+    views = _views(_7z(tmp_path, {"reads.fastq": READS, "SampleSheet.csv": SHEET}, *switches))
+    assert views["7z:reads.fastq"] == READS and views["7z:SampleSheet.csv"] == SHEET
+
+
+def test_an_executable_behind_a_branch_filter(tmp_path):
+    """7-Zip puts BCJ (x86) before LZMA2 for executables: the folder is a chain of two coders."""
+    program = Path(shutil.which("ls")).read_bytes()
+    views = _views(_7z(tmp_path, {"tool.exe": program, "reads.fastq": READS}))
+    assert views["7z:tool.exe"] == program and views["7z:reads.fastq"] == READS
+
+
+def test_an_archive_cut_before_its_header_gives_what_arrived(tmp_path):
+    for switches in ((), ("-m0=LZMA",), ("-m0=Deflate",)):
+        data = _7z(tmp_path, {"reads.fastq": READS}, *switches)
+        got = _views(data[: len(data) // 2])["7z(truncated)"]
+        assert READS.startswith(got) and len(got) > len(READS) // 4, switches
+
+
+def test_an_encrypted_archive_is_not_read(tmp_path):
+    data = _7z(tmp_path, {"reads.fastq": READS}, "-pSECRET", "-mhe=on")
+    assert _views(data) == {}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d[:12] + struct.pack("<Q", 1 << 60) + d[20:],  # the header's offset past the file
+    lambda d: d[:20] + struct.pack("<Q", 1 << 40) + d[28:],  # its size past the file
+    lambda d: d[:-40] + bytes(40),  # the header zeroed
+    lambda d: d[:-40] + b"\xff" * 40,  # numbers of nine bytes
+])
+def test_hostile_headers_never_raise(tmp_path, mutate):
+    data = mutate(_7z(tmp_path, {"reads.fastq": READS}, "-mhc=off"))
+    for label, out in SevenZipDecoder.decode(data, Budget(1 << 24, "test")):
+        assert READS.startswith(out) or out in READS, label
+
+
+def test_a_dictionary_of_4_gib_allocates_only_what_the_output_needs(tmp_path):
+    """LZMA2's property byte 40 is a 4 GiB dictionary: the decoder is given the folder's size."""
+    data = bytearray(_7z(tmp_path, {"reads.fastq": READS}, "-mhc=off"))
+    at = data.rfind(b"\x21\x21\x01")  # the LZMA2 coder: flags, id, one property byte
+    assert at > 0 and data[at + 3] < 40
+    data[at + 3] = 40
+    assert _views(bytes(data))["7z:reads.fastq"] == READS
+
+
+def test_the_budget_stops_it_and_says_so(tmp_path):
+    data = _7z(tmp_path, {"reads.fastq": READS})
+    budget = Budget(100_000, "test budget")
+    ((label, out),) = list(SevenZipDecoder.decode(data, budget))
+    assert label == "7z:reads.fastq" and READS.startswith(out) and len(out) == 100_000
+    assert budget.hit == "test budget"
