@@ -45,6 +45,7 @@ from sandbox.decode.sevenzip import SevenZipDecoder
 from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.url import UrlDecoder
+from sandbox.decode.uu import UuDecoder
 from sandbox.decode.xz import XzDecoder
 from sandbox.decode.zip import ZipDecoder
 from sandbox.decode.zlib import ZlibDecoder
@@ -74,6 +75,7 @@ DECODERS: list[type[Decoder]] = [
     SnappyDecoder,  # "sNaPpY" or xerial framing, at the start or inside other bytes; a raw block at the start
     ZlibDecoder,  # 78 xx header check
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
+    UuDecoder,  # "begin <mode> <name>" lines, then uuencoded lines to "end"
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column
     Base32Decoder,  # whole view of A-Z2-7
     Base85Decoder,  # whole view of Ascii85, RFC 1924 or Z85; Adobe's <~ ~> runs inside text

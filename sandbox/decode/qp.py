@@ -24,8 +24,11 @@ class QuotedPrintableDecoder(Decoder):
     def sniff(data: bytes) -> bool:
         if b"=" not in data[:65536] or not text.printable(data):
             return False
-        codes = _CODES.findall(data, 0, 65536)
-        return len(codes) >= MIN_CODES and _LONG_LINE.search(data) is None
+        codes = len(_CODES.findall(data, 0, 65536))
+        # every "=" of quoted-printable starts a code (a literal one is "=3D"): text where most do
+        # not (uuencoding, code, base64 padding) is something else with "=XX" in it by chance
+        plain = data.count(b"=", 0, 65536) - codes
+        return codes >= MIN_CODES and plain * 10 <= codes and _LONG_LINE.search(data) is None
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:

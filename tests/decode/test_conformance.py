@@ -239,6 +239,12 @@ def _7z(data: bytes) -> bytes:
         return (Path(tmp) / "out.7z").read_bytes()
 
 
+def _uu(data: bytes) -> bytes:
+    """uuencode's output: a begin line, lines of 45 bytes, a zero-length line, end."""
+    lines = [binascii.b2a_uu(data[i: i + 45], backtick=True) for i in range(0, len(data), 45)]
+    return b"begin 644 reads.fastq\n" + b"".join(lines) + b"`\nend\n"
+
+
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
     return lambda: member(bytes(size)) * times
 
@@ -258,6 +264,7 @@ ENCODERS: dict[str, Spec] = {
     "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),
     "protobuf": Spec(_protobuf, "protobuf:1.3"),
     "qp": Spec(binascii.b2a_qp, "qp"),
+    "uu": Spec(_uu, "uu:reads.fastq", True),
     "base32": Spec(base64.b32encode, "base32"),
     "base64": Spec(base64.b64encode, "base64"),
     "base85": Spec(lambda d: base64.a85encode(d, wrapcol=76, adobe=True), "base85"),
