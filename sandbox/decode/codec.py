@@ -817,6 +817,49 @@ def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", 
     return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit, codec.consumed)
 
 
+def lzma1_filter(props: bytes) -> dict[str, Any]:
+    """The LZMA filter of a 5-byte properties field (lc, lp and pb in one byte, then the dictionary
+    size), as 7z and zip store it; ValueError when it is none."""
+    if len(props) < 5 or props[0] >= 9 * 5 * 5:
+        raise ValueError("LZMA properties")
+    return {"id": lzma.FILTER_LZMA1, "lc": props[0] % 9, "lp": props[0] // 9 % 5, "pb": props[0] // 45,
+            "dict_size": int.from_bytes(props[1:5], "little")}
+
+
+def raw_lzma(filters: list[dict[str, Any]], data: bytes | memoryview, size: int, cap: int) -> Drained:
+    """A raw LZMA or LZMA2 stream, which has no header of its own (7z folders, zip's method 14), with
+    ``filters`` (in compression order), to its ``size`` declared and at most ``cap`` bytes.  Fed in
+    slices, so a data error keeps the output before it; a dictionary is given no more than the
+    output can use, so a declared 4 GiB allocates nothing.  ``end`` is the input offset after the
+    stream's end marker, when it has one."""
+    filters = [dict(f, dict_size=max(4096, min(f["dict_size"], size, 1 << 30))) if "dict_size" in f else f
+               for f in filters]
+    d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+    want = min(size, cap)
+    out: list[bytes] = []
+    made = fed = 0
+    status = "truncated"
+    try:
+        for at in range(0, len(data), CHUNK):
+            if made >= want or d.eof:
+                break
+            piece = data[at: at + CHUNK]
+            fed += len(piece)
+            out.append(d.decompress(piece, want - made))
+            made += len(out[-1])
+        while made < want and not d.eof and not d.needs_input:
+            out.append(d.decompress(b"", want - made))
+            made += len(out[-1])
+    except (lzma.LZMAError, EOFError):
+        status = "corrupt"
+    end = fed - len(d.unused_data) if d.eof else 0
+    if d.eof or made >= size:
+        status = "ok"
+    elif made >= want:
+        status = "limit"
+    return Drained(b"".join(out), status, int(d.eof), end, max(0, len(data) - fed) if status == "limit" else 0)
+
+
 def keep(drained: Drained) -> bool:
     """Whether a drained stream is worth a view (corrupt noise is not)."""
     if not drained.data:

@@ -13,14 +13,12 @@ four-stream folders, stay unread: their bytes look like ciphertext and are weigh
 
 from __future__ import annotations
 
-import bz2
 import lzma
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sandbox.decode.base import Budget, Decoder
-from sandbox.decode.codec import status_label
+from sandbox.decode.codec import decompress, lzma1_filter, raw_lzma, status_label
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 SIGNATURE_HEADER = 32
@@ -32,8 +30,7 @@ DELTA = b"\x03"
 BRANCH = {b"\x03\x03\x01\x03": lzma.FILTER_X86, b"\x03\x03\x02\x05": lzma.FILTER_POWERPC,
           b"\x03\x03\x04\x01": lzma.FILTER_IA64, b"\x03\x03\x05\x01": lzma.FILTER_ARM,
           b"\x03\x03\x07\x01": lzma.FILTER_ARMTHUMB, b"\x03\x03\x08\x05": lzma.FILTER_SPARC}
-ERRORS = (lzma.LZMAError, zlib.error, OSError, EOFError, ValueError)
-CHUNK = 64 * 1024
+ERRORS = (lzma.LZMAError, OSError, EOFError, ValueError)
 # Records a header may list (folders, coders, streams, files): a real one lists a few per file.
 MAX_ITEMS = 1 << 20
 # An encoded header is itself decoded at most this many times over (7-Zip encodes it once).
@@ -274,19 +271,10 @@ def _method_filters(folder: _Folder) -> tuple[str, list[dict]] | None:
     return "lzma", chain
 
 
-def _dict_size(size: int, cap: int) -> int:
-    """A dictionary no larger than the output can be: a hostile header's 4 GiB allocates nothing."""
-    return max(4096, min(size, cap, 1 << 30))
-
-
 def _filter(coder: _Coder) -> dict:
     props = coder.props
-    if coder.method == LZMA1 and len(props) >= 5:
-        first = props[0]
-        if first >= 9 * 5 * 5:
-            raise SevenZipError("7z: LZMA properties")
-        return {"id": lzma.FILTER_LZMA1, "lc": first % 9, "lp": first // 9 % 5, "pb": first // 45,
-                "dict_size": int.from_bytes(props[1:5], "little")}
+    if coder.method == LZMA1:
+        return lzma1_filter(props)
     if coder.method == LZMA2 and len(props) >= 1 and props[0] <= 40:
         p = props[0]
         return {"id": lzma.FILTER_LZMA2, "dict_size": 0xFFFFFFFF if p == 40 else (2 | (p & 1)) << (p // 2 + 11)}
@@ -300,42 +288,14 @@ def _filter(coder: _Coder) -> dict:
 def _decode(how: tuple[str, list[dict]], packed: bytes | memoryview, size: int, cap: int) -> tuple[bytes, str]:
     """A folder's packed bytes decoded to ``size`` bytes at most, within ``cap``: (bytes, status)."""
     kind, chain = how
-    want = min(size, cap)
     if kind == "copy":
-        return bytes(packed[:want]), "ok" if size <= cap else "limit"
-    if kind == "lzma":
-        chain = [dict(f, dict_size=_dict_size(f["dict_size"], size)) if "dict_size" in f else f for f in chain]
-        d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=chain)
-    elif kind == "deflate":
-        d = zlib.decompressobj(-15)
-    else:
-        d = bz2.BZ2Decompressor()
-    out: list[bytes] = []
-    made = 0
-    status = "truncated"
-    tail = b""  # zlib hands back the input it did not use when its output was capped
-    try:
-        for at in range(0, len(packed), CHUNK):  # in slices: a data error keeps the output before it
-            if made >= want:
-                break
-            piece = d.decompress(tail + bytes(packed[at: at + CHUNK]), want - made)
-            tail = getattr(d, "unconsumed_tail", b"")
-            out.append(piece)
-            made += len(piece)
-        while made < want and (tail or not getattr(d, "needs_input", True)):
-            piece = d.decompress(tail, want - made)
-            tail = getattr(d, "unconsumed_tail", b"")
-            if not piece:
-                break
-            out.append(piece)
-            made += len(piece)
-    except ERRORS:
-        status = "corrupt"
-    if made >= size:
+        return bytes(packed[: min(size, cap)]), "ok" if size <= cap else "limit"
+    got = raw_lzma(chain, packed, size, cap) if kind == "lzma" else \
+        decompress("deflate" if kind == "deflate" else "bz2", packed, min(size, cap))
+    status = got.status
+    if status == "limit" and size <= cap:  # the folder's own size, not the budget, ended it
         status = "ok"
-    elif made >= want:
-        status = "limit"
-    return b"".join(out), status
+    return got.data, status
 
 
 def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes, str, _Folder | None]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sandbox.decode import magic
 from sandbox.decode.base import Budget, Decoder, drain
-from sandbox.decode.codec import Drained, keep, status_label
+from sandbox.decode.codec import Drained, keep, lzma1_filter, raw_lzma, status_label
 
 LOCAL = magic.ZIP_LOCAL
 EOCD = b"PK\x05\x06"
@@ -28,8 +28,9 @@ EOCD_SEARCH = 22 + 0xFFFF
 # zipfile builds an object per central-directory entry; a directory claiming more entries than
 # this is read by the bounded local-header walk instead.
 MAX_DIRECTORY = 65536
-STORED, DEFLATED, BZIP2, ZSTD = 0, 8, 12, 93
-METHODS = {DEFLATED: "deflate", BZIP2: "bz2", ZSTD: "zstd"}  # LZMA members keep their raw bytes
+STORED, DEFLATED, BZIP2, LZMA, ZSTD = 0, 8, 12, 14, 93
+METHODS = {DEFLATED: "deflate", BZIP2: "bz2", ZSTD: "zstd"}  # through the codec layer
+READ = {STORED, LZMA, *METHODS}  # others (Deflate64, PPMd, AES) keep their raw bytes
 MAX_VERSION = 63  # "version needed to extract" of APPNOTE 6.3; larger is not a header
 MAX_NAME = 4096  # longer names are not a real header (random bytes after a chance "PK\3\4")
 ENCRYPTED = 0x1
@@ -45,6 +46,7 @@ class _Member:
     start: int  # offset of the member's data
     size: int | None  # compressed size; None when unknown (data descriptor, streamed)
     crc: int
+    plain: int | None = None  # uncompressed size, when known
 
 
 def _name(raw: bytes, flags: int) -> str:
@@ -75,7 +77,7 @@ def _central(data: bytes) -> list[_Member] | None:
             return None
         nlen, xlen = _LOCAL.unpack_from(data, at)[9:]
         members.append(_Member(info.filename, info.flag_bits, info.compress_type,
-                               at + _LOCAL.size + nlen + xlen, info.compress_size, info.CRC))
+                               at + _LOCAL.size + nlen + xlen, info.compress_size, info.CRC, info.file_size))
     return members
 
 
@@ -83,12 +85,13 @@ def _local(data: bytes, pos: int) -> _Member | None:
     """The member whose local header is at ``pos``, or None when that is no real header."""
     if pos + _LOCAL.size > len(data):
         return None
-    _, version, flags, method, _, _, crc, csize, _, nlen, xlen = _LOCAL.unpack_from(data, pos)
-    if version > MAX_VERSION or nlen > MAX_NAME or (method != STORED and method not in METHODS):
+    _, version, flags, method, _, _, crc, csize, usize, nlen, xlen = _LOCAL.unpack_from(data, pos)
+    if version > MAX_VERSION or nlen > MAX_NAME or method not in READ:
         return None
     name = _name(data[pos + _LOCAL.size : pos + _LOCAL.size + nlen], flags)
-    size = None if flags & DATA_DESCRIPTOR else csize
-    return _Member(name, flags, method, pos + _LOCAL.size + nlen + xlen, size, crc)
+    known = not flags & DATA_DESCRIPTOR
+    return _Member(name, flags, method, pos + _LOCAL.size + nlen + xlen, csize if known else None, crc,
+                   usize if known else None)
 
 
 def _read(data: bytes, m: _Member, budget: Budget) -> Drained:
@@ -106,14 +109,29 @@ def _read(data: bytes, m: _Member, budget: Budget) -> Drained:
         if status == "ok" and zlib.crc32(out) != m.crc:
             return Drained(b"", "corrupt")  # not a member: random bytes after a chance signature
         return Drained(out, status, end=len(body))
-    got = drain(METHODS[m.method], body, budget)
+    got = _lzma(body, m, budget) if m.method == LZMA else drain(METHODS[m.method], body, budget)
     if got.status == "ok" and m.size is not None and m.start + m.size > len(data):
         got.status = "truncated"
     return got
 
 
+def _lzma(body: memoryview, m: _Member, budget: Budget) -> Drained:
+    """An LZMA member (APPNOTE 5.8.8): a version, the properties' size and the properties, then a
+    raw LZMA stream, ended by its end marker or by the member's uncompressed size."""
+    props_size = int.from_bytes(body[2:4], "little")
+    try:
+        lzma_filter = lzma1_filter(bytes(body[4: 4 + props_size]))
+    except ValueError:
+        return Drained(b"", "corrupt")
+    size = m.plain if m.plain is not None else budget.remaining
+    got = raw_lzma([lzma_filter], body[4 + props_size:], size, budget.remaining)
+    if got.status == "limit":
+        budget.exhausted(left=got.left)
+    return got
+
+
 def _member(data: bytes, m: _Member, budget: Budget) -> tuple[str, Drained]:
-    if m.flags & ENCRYPTED or m.name.endswith("/") or (m.method != STORED and m.method not in METHODS):
+    if m.flags & ENCRYPTED or m.name.endswith("/") or m.method not in READ:
         return "", Drained(b"", "ok")
     return f"zip:{m.name}", _read(data, m, budget)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import random
+import subprocess
 import zipfile
 
 from sandbox.decode import expand
@@ -71,3 +73,19 @@ def test_zip_inside_other_bytes():
 def test_chance_signature_in_random_bytes_is_not_a_member():
     data = os.urandom(200) + b"PK\x03\x04\x14\x00\x00\x00\x00\x00" + os.urandom(400)
     assert list(ZipDecoder.decode(data, _budget())) == []
+
+
+def test_an_lzma_member_is_read_whole_and_cut(tmp_path):
+    """Method 14 (7-Zip's `-tzip -mm=LZMA`): a raw LZMA stream after its properties; its bytes look
+    like ciphertext, so before it was weighed as opaque volume, and clean below the threshold."""
+    rng = random.Random(14)
+    reads = "".join(f"@r{i}\n{''.join(rng.choice('ACGT') for _ in range(150))}\n" for i in range(1500)).encode()
+    (tmp_path / "reads.fastq").write_bytes(reads)
+    (tmp_path / "note.txt").write_bytes(b"run 42 ok\n")
+    subprocess.run(["7zz", "a", "-bd", "-bso0", "-tzip", "-mm=LZMA", "out.zip", "reads.fastq", "note.txt"],
+                   cwd=tmp_path, check=True)
+    data = (tmp_path / "out.zip").read_bytes()
+    views = {v.chain[-1]: v.data for v in expand(data, ("tcp",)).views}
+    assert views["zip:reads.fastq"] == reads and views["zip:note.txt"] == b"run 42 ok\n"
+    cut = {v.chain[-1]: v.data for v in expand(data[: len(data) // 2], ("tcp",)).views}
+    assert reads.startswith(cut["zip:reads.fastq(truncated)"]) and len(cut["zip:reads.fastq(truncated)"]) > 1000

@@ -1,15 +1,15 @@
 """Reads compressed with the fast codecs (LZ4, snappy), alone or inside data files (Parquet, Feather,
-Avro, ORC, a Windows cabinet, a 7z archive), uploaded to an allowed destination, replay as a leak.
+Avro, ORC, a Windows cabinet, a 7z archive, a zip of LZMA members), uploaded to an allowed
+destination, replay as a leak.
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
 letters between back-references, too chopped for k-mers and too regular to look like ciphertext;
 the data files compress block by block with codecs that leave no magic (raw snappy, raw deflate
-after a binary header, LZMA without a header in 7z), where no stream decoder looks.  Each of these
-replayed clean before (the 7z archive because it is below the opaque-volume threshold; a snappy
-Parquet file of reads with their qualities was only a high run-bytes leak, through its page
-statistics and literals).
+after a binary header, LZMA without a header in 7z and zip), where no stream decoder looks.  Each of
+these replayed clean before (the 7z archive and the LZMA zip because they are below the
+opaque-volume threshold; a snappy Parquet file of reads with their qualities was only a high
+run-bytes leak, through its page statistics and literals).
 """
-
 from __future__ import annotations
 
 import gzip
@@ -66,12 +66,13 @@ def _cabinet(fastq: bytes) -> bytes:
         return (Path(tmp) / "report.cab").read_bytes()
 
 
-def _7z(fastq: bytes) -> bytes:
-    """A 7-Zip archive of the reads, as a Windows control PC's user would make one (LZMA2)."""
+def _7z(fastq: bytes, *switches: str) -> bytes:
+    """A 7-Zip archive of the reads, as a Windows control PC's user would make one (LZMA2; or a zip
+    of LZMA members with ``-tzip -mm=LZMA``)."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "run.fastq").write_bytes(fastq)
-        subprocess.run(["7zz", "a", "-bd", "-bso0", "logs.7z", "run.fastq"], cwd=tmp, check=True)
-        return (Path(tmp) / "logs.7z").read_bytes()
+        subprocess.run(["7zz", "a", "-bd", "-bso0", *switches, "logs.archive", "run.fastq"], cwd=tmp, check=True)
+        return (Path(tmp) / "logs.archive").read_bytes()
 
 
 def _xerial(data: bytes) -> bytes:
@@ -106,6 +107,7 @@ UPLOADS = {
     "orc snappy": lambda fq, seqs: (_orc(pa.table({"seq": seqs}), "snappy"), b""),
     "windows cabinet": lambda fq, seqs: (_cabinet(fq), b"Content-Type: application/vnd.ms-cab-compressed\r\n"),
     "7z archive": lambda fq, seqs: (_7z(fq), b"Content-Type: application/x-7z-compressed\r\n"),
+    "zip of lzma members": lambda fq, seqs: (_7z(fq, "-tzip", "-mm=LZMA"), b"Content-Type: application/zip\r\n"),
 }
 
 
