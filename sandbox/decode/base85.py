@@ -4,7 +4,7 @@
 Base85 text has up to 85 symbols, more than base64's 65 and fewer than ciphertext's byte values:
 reads in it matched nothing and did not look like ciphertext either, so they replayed clean.  A
 view is taken whole when, line breaks aside, it holds nothing but one alphabet's symbols and at
-least ``MIN_DISTINCT`` of them in its first 4 KiB (prose has spaces, JSON quotes and commas beside
+least ``MIN_DISTINCT`` of them in its first KiB (prose has spaces, JSON quotes and commas beside
 braces, base64 and hex too few symbols), so such a view is taken from 256 symbols (about one read);
 a run between Adobe's delimiters from 20.
 """
@@ -26,9 +26,10 @@ Z85 = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?
 Z85_AS_B85 = bytes.maketrans(Z85, B85)
 MIN_CHARS = 256
 SAMPLE = 4096
-# Distinct symbols in the first 4 KiB: 256 symbols of base85 over bytes of any kind show 70 or more
-# (uniform: 80); base64 has at most 65, hex 22.
+# Distinct symbols in the first KiB: 256 symbols of base85 over bytes of any kind show 70 or more
+# (uniform: 80, a KiB 85); base64 has at most 65, hex 22.
 MIN_DISTINCT = 70
+DISTINCT_SAMPLE = 1024
 LINE_BREAKS = b"\r\n"
 # Adobe's delimiters say what they hold: a run between them is taken from 20 symbols (16 bytes).
 MIN_DELIMITED = 20
@@ -38,11 +39,9 @@ ADOBE = re.compile(rb"<~([!-uz\r\n]{%d,})~>" % MIN_DELIMITED)
 
 def _alphabet(sample: bytes) -> bytes | None:
     """The alphabet a compact sample is written in, or None when it is no base85."""
-    if len(set(sample)) < MIN_DISTINCT:
-        return None
     for alphabet in (A85, B85, Z85):
         if not sample.translate(None, alphabet):
-            return alphabet
+            return alphabet if len(set(sample[:DISTINCT_SAMPLE])) >= MIN_DISTINCT else None
     return None
 
 
@@ -80,8 +79,11 @@ class Base85Decoder(Decoder):
         opened = magic.locate(data, ADOBE_OPEN)
         if opened >= 0 and ADOBE.search(data, opened):
             return True
-        head = data[:SAMPLE].translate(None, LINE_BREAKS)
-        return len(data) >= MIN_CHARS and text.printable(head) and _alphabet(head) is not None
+        head = data[:SAMPLE]
+        if len(data) < MIN_CHARS or b" " in head:  # prose, logs, headers: spaces no alphabet has
+            return False
+        head = head.translate(None, LINE_BREAKS)
+        return text.printable(head) and _alphabet(head) is not None
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:

@@ -581,52 +581,36 @@ class BufferedCodec(Codec):
         self._input_ended(self._d is not None, self._head)
 
 
-class Lz4Codec(Codec):
-    """LZ4 frames in a row (skippable frames skipped), through python-lz4's frame decompressor.
-    Its ``needs_input`` says True when a call used all its input even if output is still held, and
-    ``unused_data`` is None when a frame ends with the input: a call that fills its ``max_length``
-    is followed by another, and the end of a frame is read from ``eof`` alone."""
+class _Lz4Frames:
+    """python-lz4's frame decompressor with bz2's and lzma's interface: its own ``needs_input`` is
+    True when a call used all its input even if output is still held, and its ``unused_data`` None
+    when a frame ends with the input."""
 
-    name = "lz4"
-    errors = (RuntimeError, ValueError)
+    def __init__(self) -> None:
+        self._d = lz4.frame.LZ4FrameDecompressor()
+        self.needs_input = True
+
+    def decompress(self, data: bytes | memoryview, max_length: int) -> bytes:
+        out = self._d.decompress(data, max_length)
+        self.needs_input = len(out) < max_length  # a call that filled max_length may hold more
+        return out
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data or b""
+
+
+class Lz4Codec(BufferedCodec):
+    """LZ4 frames in a row (skippable frames skipped); python-lz4 reports bad frames as RuntimeError."""
+
+    errors = (*BufferedCodec.errors, RuntimeError)
 
     def __init__(self, allowance: Allowance | None = None) -> None:
-        super().__init__(allowance)
-        self._d: Any = None  # None between frames (and before the first)
-
-    def _feed(self, data: bytes | memoryview) -> None:
-        if self._head:
-            data, self._head = self._head + bytes(data), b""
-        while True:
-            if self._d is None:
-                if not data:
-                    return
-                if self.members:
-                    begun = self._after_member(data, len(LZ4_MAGIC), lz4_frame)
-                    if begun is None:
-                        return
-                    data = begun
-                self._d = lz4.frame.LZ4FrameDecompressor()
-            room = self._room()
-            if room <= 0:
-                raise self._limit(data)
-            self.consumed = self._pos
-            self._pos += len(data)
-            step = min(room, DECODE_STEP)
-            out = self._d.decompress(data, step)
-            data = b""
-            if self._d.eof:
-                data = self._d.unused_data or b""
-                self._pos -= len(data)
-                self.members += 1
-                self.ended_at = self.consumed = self._pos
-                self._d = None
-            self._keep(out)
-            if self._d is not None and len(out) < step:
-                return
-
-    def _end(self) -> None:
-        self._input_ended(self._d is not None, self._head)
+        super().__init__("lz4", _Lz4Frames, lz4_frame, allowance)
 
 
 class SnappyCodec(Codec):

@@ -80,7 +80,8 @@ def _deflate(data: bytes) -> bytes:
     return c.compress(data) + c.flush()
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """A base-128 varint (protobuf, Thrift's compact protocol)."""
     out = bytearray()
     while True:
         out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
@@ -92,8 +93,8 @@ def _varint(n: int) -> bytes:
 def protobuf_field(number: int, value: bytes | int) -> bytes:
     """Protocol Buffers wire format (no protobuf package here): varint or length-delimited field."""
     if isinstance(value, int):
-        return _varint(number << 3) + _varint(value)
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
+        return varint(number << 3) + varint(value)
+    return varint(number << 3 | 2) + varint(len(value)) + value
 
 
 def _protobuf(data: bytes) -> bytes:
@@ -203,7 +204,7 @@ def _orc(data: bytes, piece: int = 16384) -> bytes:
     a postscript naming ZLIB (field 2) and a 256 KiB block size (field 3), "ORC" (field 8000)."""
     chunks = b"".join(((len(c) << 1).to_bytes(3, "little") + c)
                       for c in (_deflate(data[i: i + piece]) for i in range(0, len(data), piece)))
-    postscript = b"\x08\x00\x10\x01\x18" + _varint(256 * 1024) + _varint(8000 << 3 | 2) + b"\x03ORC"
+    postscript = b"\x08\x00\x10\x01\x18" + varint(256 * 1024) + varint(8000 << 3 | 2) + b"\x03ORC"
     return b"ORC" + chunks + postscript + bytes([len(postscript)])
 
 
@@ -284,7 +285,7 @@ ENCODERS: dict[str, Spec] = {
                    _repeat(lambda d: bytes(cramjam.snappy.compress(d)), 16 * MiB, 20)),
     "parquet": Spec(_parquet, "parquet:reads", False, _parquet_zeros,
                     view=lambda d: len(d).to_bytes(4, "little") + d),
-    "avro": Spec(_avro, "avro", True, _avro_zeros, view=lambda d: _varint(len(d) << 1) + d),
+    "avro": Spec(_avro, "avro", True, _avro_zeros, view=lambda d: varint(len(d) << 1) + d),
     "orc": Spec(_orc, "orc", True, lambda: _orc(bytes(256 * MiB), 256 * 1024)),
     "cab": Spec(_cab, "cab:reads.fastq", True, _cab_zeros),
     "7z": Spec(_7z, "7z:reads.fastq", True, lambda: _7z(bytes(256 * MiB))),

@@ -15,6 +15,8 @@ import pytest
 from sandbox.decode import Budget, expand
 from sandbox.decode.parquet import LZ4_HADOOP, ParquetDecoder, _footer_chunks, _inflate
 
+from .test_conformance import varint
+
 CHAIN = ("tcp",)
 rng = random.Random(6)
 SEQS = ["".join(rng.choice("ACGT") for _ in range(150)) for _ in range(1500)]
@@ -71,17 +73,8 @@ def test_hadoop_lz4_framing():
     assert _inflate(LZ4_HADOOP, lz4.block.compress(page, store_size=False), len(page)) == page
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
 def _i64(field_delta: int, value: int) -> bytes:
-    return bytes([field_delta << 4 | 6]) + _varint(value << 1 if value >= 0 else (-value << 1) - 1)
+    return bytes([field_delta << 4 | 6]) + varint(value << 1 if value >= 0 else (-value << 1) - 1)
 
 
 def _footer(chunks: int, start: int, length: int) -> bytes:
@@ -91,7 +84,7 @@ def _footer(chunks: int, start: int, length: int) -> bytes:
     # data_page_offset (9)
     meta = b"\x39\x18\x01x" + b"\x15\x02" + _i64(3, length) + _i64(2, start) + b"\x00"
     column = b"\x3c" + meta + b"\x00"  # ColumnChunk: field 3 = ColumnMetaData
-    columns = bytes([0xF0 | 12]) + _varint(chunks) + column * chunks
+    columns = bytes([0xF0 | 12]) + varint(chunks) + column * chunks
     group = b"\x19" + columns + b"\x00"  # RowGroup: field 1 = list<ColumnChunk>
     return b"\x49" + bytes([0x1C]) + group + b"\x00"  # FileMetaData: field 4 = list<RowGroup> of 1
 

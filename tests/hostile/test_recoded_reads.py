@@ -11,9 +11,8 @@ import json
 
 import pysam
 
-from sandbox.replay import replay
 from sandbox.simulate.novaseq import make_novaseq_run
-from tests.hostile.uploads import ALLOWED, http_upload
+from tests.hostile.uploads import sequence_leak
 
 
 def test_reads_written_otherwise_replay_as_a_leak(tmp_path):
@@ -35,9 +34,5 @@ def test_reads_written_otherwise_replay_as_a_leak(tmp_path):
         "unaligned bam": bam.read_bytes(),
     }
     for name, body in bodies.items():
-        http_upload(tmp_path / f"{name}.pcap", body)
-        report = replay([tmp_path / f"{name}.pcap"], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
-        assert report["verdict"] == "leak", name
-        (leak,) = [f for f in report["findings"] if f["kind"] == "sequence"]
-        assert leak["severity"] in ("high", "critical"), name
+        leak = sequence_leak(tmp_path, run, name, body)
         assert all("recoded" in e for e in leak["evidence"] if e["kind"] == "sequence"), name

@@ -13,9 +13,8 @@ import zlib
 
 import pytest
 
-from sandbox.replay import replay
 from sandbox.simulate.novaseq import make_novaseq_run
-from tests.hostile.uploads import ALLOWED, http_upload
+from tests.hostile.uploads import sequence_leak
 
 
 def _pdf(stream: bytes, filters: bytes) -> bytes:
@@ -50,9 +49,4 @@ def run_fastq(tmp_path_factory):
 @pytest.mark.parametrize("name", UPLOADS)
 def test_reads_in_a_text_encoding_replay_as_a_leak(run_fastq, name):
     tmp, run, fq = run_fastq
-    capture = tmp / f"{name}.pcap"
-    http_upload(capture, UPLOADS[name](fq))
-    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
-    assert report["verdict"] == "leak", name
-    (leak,) = [f for f in report["findings"] if f["kind"] == "sequence"]
-    assert leak["severity"] in ("high", "critical"), name
+    sequence_leak(tmp, run, name, UPLOADS[name](fq))

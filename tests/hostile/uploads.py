@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.replay import replay
 
 ALLOWED = "192.0.2.9"  # the allowed LIMS the uploads go to
 
@@ -17,3 +18,15 @@ def http_upload(path: Path, body: bytes, target: bytes = b"/up", headers: bytes 
         c.send(b"POST %s HTTP/1.1\r\nHost: lims.lab.example\r\n%sContent-Length: %d\r\n\r\n%s"
                % (target, headers, len(body), body))
         c.close()
+
+
+def sequence_leak(tmp: Path, run: Path, name: str, body: bytes, headers: bytes = b"") -> dict:
+    """Replay an upload of ``body`` to the allowed LIMS against ``run``: the verdict is a leak, and its
+    one sequence finding (returned) is high or critical."""
+    capture = tmp / f"{name}.pcap"
+    http_upload(capture, body, headers=headers)
+    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "leak", name
+    (leak,) = [f for f in report["findings"] if f["kind"] == "sequence"]
+    assert leak["severity"] in ("high", "critical"), name
+    return leak
