@@ -80,17 +80,18 @@ def drain(fmt: str, data: bytes | memoryview, budget: Budget) -> Drained:
 
 
 def embedded_streams(data: bytes, fmt: str, magic: bytes, header_ok: Callable[[bytes, int], bool],
-                     budget: Budget, label: Callable[[bytes, int], str]) -> Iterator[tuple[str, bytes]]:
-    """Streams of ``fmt`` at the start of ``data`` or inside it, found by ``magic`` (one of
-    ``magic.MAGICS``: the first from the shared scan, later ones by the same kernel) where
-    ``header_ok(data, at)`` agrees; labelled
-    ``label(data, at)`` plus "@<offset>" away from the start.  Bytes a decoded stream covered are
-    not searched again."""
-    at = 0 if header_ok(data, 0) else magics.find(data, magic, 1)
+                     budget: Budget, label: Callable[[bytes, int], str],
+                     find: Callable[[bytes, bytes, int], int] = magics.find,
+                     most: int = MAX_EMBEDDED) -> Iterator[tuple[str, bytes]]:
+    """Streams of ``fmt`` at the start of ``data`` or inside it, found by ``magic`` (by ``find``: for
+    one of ``magic.MAGICS`` the first from the shared scan, later ones by the same kernel) where
+    ``header_ok(data, at)`` agrees, ``most`` of them; labelled ``label(data, at)`` plus "@<offset>"
+    away from the start.  Bytes a decoded stream covered are not searched again."""
+    at = 0 if header_ok(data, 0) else find(data, magic, 1)
     tried = 0
-    while at >= 0 and tried < MAX_EMBEDDED and budget.remaining > 0:
+    while at >= 0 and tried < most and budget.remaining > 0:
         if not header_ok(data, at):
-            at = magics.find(data, magic, at + 1)
+            at = find(data, magic, at + 1)
             continue
         tried += 1
         got = drain(fmt, memoryview(data)[at:] if at else data, budget)
@@ -102,4 +103,4 @@ def embedded_streams(data: bytes, fmt: str, magic: bytes, header_ok: Callable[[b
             yield status_label(label(data, at) + (f"@{at}" if at else ""), got.status), got.data
         if got.status == "limit":
             return
-        at = magics.find(data, magic, at + max(1, got.end))
+        at = find(data, magic, at + max(1, got.end))

@@ -91,6 +91,15 @@ def gzip_member(head: bytes) -> bool:
     return head[:3] == GZIP_MAGIC
 
 
+def zlib_header(head: bytes) -> bool:
+    """A zlib stream starts here: method 8, a window of 32 KiB at most, no preset dictionary, and
+    the two bytes a multiple of 31."""
+    if len(head) < 2:
+        return False
+    cmf, flg = head[0], head[1]
+    return cmf & 0x0F == 8 and cmf >> 4 <= 7 and not flg & 0x20 and (cmf << 8 | flg) % 31 == 0
+
+
 def zstd_frame(head: bytes) -> bool:
     """A zstd frame or a skippable frame (magic 0x184D2A50..5F, little-endian) starts here."""
     return head[:4] == ZSTD_MAGIC or (len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18")

@@ -4,6 +4,12 @@ There is no magic number, so the check is a trial inflate: random bytes fail wit
 hundred bytes, while a real stream either ends cleanly or keeps producing output.  A stream
 that starts with a "stored" block is not taken: that is how random bytes get through (the
 block copies them verbatim), and stored content is visible in the input view anyway.
+
+A stream may also follow a header of the writer's own (.NET's ``DeflateStream`` inside a vendor's
+bundle format, chunks each after their length): it replayed clean.  So a binary view is tried at
+its first ``HEADER_SPAN`` offsets too, and after each stream found, within ``FOLLOWING`` bytes of
+its end ("deflate@<offset>").  Away from the start a stream must open with a block of its own
+Huffman codes, read 64 bytes or more and have compressed (1.5 times its input or more).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Iterator
 
 from sandbox.decode import text
 from sandbox.decode.base import Budget, Decoder, drain
-from sandbox.decode.codec import ZLIB_ERRORS, status_label
+from sandbox.decode.codec import GZIP_MAGIC, ZLIB_ERRORS, status_label, zlib_header
 
 RAW_WBITS = -15
 # Trial inflate of this much input decides the sniff; cheap for any payload size.
@@ -27,30 +33,92 @@ MIN_OUTPUT = 32
 MIN_TRUNCATED_INPUT = 1024
 # Compressed bytes are not text: 64 printable bytes in a row never start a real stream.
 TEXT_PROBE = 64
+HEADER_SPAN = 64
+FOLLOWING = 16
+MIN_RATIO = 1.5
+# Away from the start a whole stream counts from this much input: random bits end a block (or
+# repeat a few bytes) within a few dozen symbols more often than they survive 512 bits.
+MIN_INPUT_AWAY = 64
+DYNAMIC = 0x04  # BTYPE 10 in a block's first byte
+_found: tuple[bytes, int] | None = None  # the view last sniffed and where its stream starts (-1: none)
+
+
+def _compressed_at(data: bytes, at: int) -> bool:
+    """Whether a raw deflate stream that compressed its input starts at ``at`` (away from the start):
+    its first block has Huffman codes of its own (what encoders write for all but a few bytes; a
+    table random bytes rarely complete)."""
+    if data[at] & 0x06 != DYNAMIC:
+        return False
+    dec = zlib.decompressobj(RAW_WBITS)
+    trial = memoryview(data)[at: at + TRIAL_INPUT]
+    try:
+        out = dec.decompress(trial, 1 << 16)
+    except ZLIB_ERRORS:
+        return False
+    used = len(trial) - len(dec.unused_data) - len(dec.unconsumed_tail)
+    if used < (MIN_INPUT_AWAY if dec.eof else MIN_TRUNCATED_INPUT):
+        return False
+    return len(out) >= MIN_OUTPUT and len(out) >= MIN_RATIO * used
+
+
+def _after_header(data: bytes) -> int:
+    """Where a stream starts after a short header of a binary view, -1 when none does (kept for the
+    view just sniffed: decode asks again)."""
+    global _found
+    if _found is not None and _found[0] is data:
+        return _found[1]
+    at = -1
+    # a gzip member or a zlib stream has its own decoder (the deflate inside it would be read twice)
+    wrapped = data.startswith(GZIP_MAGIC) or zlib_header(data)
+    if len(data) >= MIN_TRUNCATED_INPUT // 4 and not wrapped and not text.looks_textual(data):
+        at = next((o for o in range(1, min(HEADER_SPAN, len(data) - 4) + 1) if _compressed_at(data, o)), -1)
+    _found = (data, at)
+    return at
+
+
+def _at_start(data: bytes) -> bool:
+    if len(data) < 4 or data[0] & 0x06 in (0x00, 0x06):  # stored first block; BTYPE 11 is reserved
+        return False
+    if text.printable(data[:TEXT_PROBE]):
+        return False
+    dec = zlib.decompressobj(RAW_WBITS)
+    try:
+        out = dec.decompress(data[:TRIAL_INPUT], 1 << 16)
+    except ZLIB_ERRORS:
+        return False
+    if dec.eof:
+        trailing = len(data) - min(len(data), TRIAL_INPUT) + len(dec.unused_data)
+        return len(out) >= MIN_OUTPUT and trailing <= MAX_TRAILING
+    return len(out) >= MIN_OUTPUT and len(data) >= MIN_TRUNCATED_INPUT
+
+
+def _chain(data: bytes, at: int, budget: Budget) -> Iterator[tuple[str, bytes]]:
+    """The stream at ``at`` and those that follow it within FOLLOWING bytes of each one's end."""
+    while at >= 0 and budget.remaining > 0:
+        got = drain("deflate", memoryview(data)[at:], budget)
+        if not got.data or (got.status == "corrupt" and len(got.data) < MIN_TRUNCATED_INPUT):
+            return
+        yield status_label(f"deflate@{at}", got.status), got.data
+        if got.status != "ok":
+            return
+        end = at + got.end
+        at = next((o for o in range(end, min(end + FOLLOWING, len(data) - 4)) if _compressed_at(data, o)), -1)
 
 
 class DeflateDecoder(Decoder):
     name = "deflate"
     reapply = False
+    embedded = True  # after a header: not in a view a structural decoder took apart
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        if len(data) < 4 or data[0] & 0x06 in (0x00, 0x06):  # stored first block; BTYPE 11 is reserved
-            return False
-        if text.printable(data[:TEXT_PROBE]):
-            return False
-        dec = zlib.decompressobj(RAW_WBITS)
-        try:
-            out = dec.decompress(data[:TRIAL_INPUT], 1 << 16)
-        except ZLIB_ERRORS:
-            return False
-        if dec.eof:
-            trailing = len(data) - min(len(data), TRIAL_INPUT) + len(dec.unused_data)
-            return len(out) >= MIN_OUTPUT and trailing <= MAX_TRAILING
-        return len(out) >= MIN_OUTPUT and len(data) >= MIN_TRUNCATED_INPUT
+        return _at_start(data) or _after_header(data) >= 0
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        if not _at_start(data):
+            yield from _chain(data, _after_header(data), budget)
+            return
         got = drain("deflate", data, budget)
         chance = got.status == "corrupt" or len(got.data) < MIN_OUTPUT or (
             got.status == "truncated" and len(data) < MIN_TRUNCATED_INPUT)

@@ -1,26 +1,75 @@
-"""zlib streams (RFC 1950): HTTP "deflate", PNG/PDF streams, many SDKs' compress()."""
+"""zlib streams (RFC 1950): HTTP "deflate", PNG/PDF streams, many SDKs' compress(); also inside
+other bytes (label "zlib@<offset>").
+
+A vendor's bundle format, a Java ``Deflater`` or .NET ``ZLibStream`` output after a header of its
+own, chunks each after their length: zlib streams away from a view's start replayed clean (their
+bytes look random only above the opaque-volume threshold).  Inside other bytes a stream is looked
+for at the headers 32 KiB-window writers emit (78 01, 78 5e, 78 9c, 78 da: about four places per
+64 KiB of random bytes) and taken where its first KiB inflates; it counts when it ends with its
+Adler-32 checked, or, cut by the payload's end, from a KiB of output.
+"""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 
-from sandbox.decode.base import Budget, Decoder, drain
-from sandbox.decode.codec import keep, status_label
+import numpy as np
+
+from sandbox.decode.base import Budget, Decoder, embedded_streams
+from sandbox.decode.codec import ZLIB_ERRORS, zlib_header
+from sandbox.index import _kernels
+
+# The headers of a 32 KiB window at the four compression levels' flags (zlib, Java, .NET, Go).
+HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+PROBE = 1024  # input inflated to tell a stream from a chance header
+MIN_PROBE_OUTPUT = 64
+# Streams taken from one view: a chunked format puts one per chunk (the expander's member limit
+# still applies).
+MOST = 1024
+
+
+def _at_start(data: bytes) -> bool:
+    return len(data) >= 3 and zlib_header(data)
+
+
+def _find(data: bytes, _magic: bytes, start: int) -> int:
+    """The next of the four headers at or after ``start``, -1 when none is."""
+    out = np.empty(len(HEADERS), dtype=np.int64)
+    _kernels.first_of(data, HEADERS, start, out)
+    found = out[out >= 0]
+    return int(found.min()) if found.size else -1
+
+
+def _header_ok(data: bytes, at: int) -> bool:
+    if at == 0:
+        return _at_start(data)
+    if data[at: at + 2] not in HEADERS:
+        return False
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(data[at: at + PROBE], 1 << 16)
+    except ZLIB_ERRORS:
+        return False
+    return len(out) >= MIN_PROBE_OUTPUT or (d.eof and bool(out))
 
 
 class ZlibDecoder(Decoder):
     name = "zlib"
+    embedded = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        # CMF: method 8, window <= 32 KiB; FLG: no preset dictionary; header is a multiple of 31.
-        if len(data) < 3:
-            return False
-        cmf, flg = data[0], data[1]
-        return cmf & 0x0F == 8 and cmf >> 4 <= 7 and not flg & 0x20 and (cmf << 8 | flg) % 31 == 0
+        if _at_start(data):
+            return True
+        at = _find(data, b"", 1)
+        for _ in range(MOST):
+            if at < 0 or _header_ok(data, at):
+                return at >= 0
+            at = _find(data, b"", at + 1)
+        return False
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        got = drain("zlib", data, budget)
-        if keep(got):
-            yield status_label("zlib", got.status), got.data
+        yield from embedded_streams(data, "zlib", b"", _header_ok, budget, lambda d, at: "zlib",
+                                    find=_find, most=MOST)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
+import struct
 import zlib
 
-from sandbox.decode import Budget
+from sandbox.decode import Budget, expand
 from sandbox.decode.deflate import DeflateDecoder
 
 READS = b"".join(b"@r%d\nACGTTGCAACGTTGCA\n+\nFFFFFFFFFFFFFFFF\n" % i for i in range(3000))
@@ -42,3 +44,27 @@ def test_short_text_that_reads_as_fixed_huffman_is_not_taken():
     # iodine's probe labels (elastic dns-tunnel capture) inflate as fixed-Huffman noise
     assert _decode(b"zi05aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStTuUvVwWxXyYzZ") == []
     assert _decode(b"zi1baA" + bytes(range(0xD0, 0xFE))) == []
+
+
+def test_streams_after_a_header_and_in_chunks():
+    """.NET's DeflateStream inside a vendor's bundle (a header of its own, then raw deflate), and
+    chunks each after their length: a stream at one of the first 64 offsets, and each one within 16
+    bytes of the last one's end."""
+    rng = random.Random(16)
+    text = "".join(f"@r{i}\n{''.join(rng.choice('ACGT') for _ in range(150))}\n" for i in range(300)).encode()
+
+    def raw(d: bytes) -> bytes:
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return c.compress(d) + c.flush()
+
+    bundle = b"VNDR" + struct.pack("<IIQQ", 2, len(text), 7, 0) + raw(text)
+    assert {v.chain[-1]: v.data for v in expand(bundle, ("tcp",)).views}["deflate@28"] == text
+    pieces = [text[i: i + 8192] for i in range(0, len(text), 8192)]
+    chunked = b"".join(struct.pack("<I", len(c)) + c for c in map(raw, pieces))
+    got = [v.data for v in expand(chunked, ("tcp",)).views if v.chain[-1].startswith("deflate@")]
+    assert got == pieces
+
+
+def test_random_bytes_after_any_header_are_not_taken():
+    for _ in range(2000):
+        assert not [v for v in expand(os.urandom(4096), ("tcp",)).views if v.chain[-1].startswith("deflate")]

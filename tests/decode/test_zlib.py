@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import random
+import struct
 import zlib
 
+from sandbox.decode import expand
 from sandbox.decode.zlib import ZlibDecoder
 
 CHAIN = ("tcp",)
@@ -15,3 +19,23 @@ def test_zlib_header_check():
         assert ZlibDecoder.sniff(zlib.compress(READS, level))
     assert not ZlibDecoder.sniff(b"x\x00\x00")  # 0x7800 is not a multiple of 31
     assert not ZlibDecoder.sniff(b"\x78\xbb\x00")  # preset dictionary flag
+
+
+def test_streams_after_a_header_and_in_chunks():
+    """A vendor's bundle (a header of its own, then zlib) and chunks each after their length (Java's
+    Deflater, .NET's ZLibStream): found inside the view, each a view of its own."""
+    rng = random.Random(15)
+    text = "".join(f"@r{i}\n{''.join(rng.choice('ACGT') for _ in range(150))}\n" for i in range(300)).encode()
+    bundle = b"VNDR" + struct.pack("<IIQQ", 2, len(text), 7, 0) + zlib.compress(text)
+    views = {v.chain[-1]: v.data for v in expand(bundle, ("tcp",)).views}
+    assert views["zlib@28"] == text
+    pieces = [text[i: i + 8192] for i in range(0, len(text), 8192)]
+    chunked = b"".join(struct.pack("<I", len(c)) + c for c in map(zlib.compress, pieces))
+    got = [v.data for v in expand(chunked, ("tcp",)).views if v.chain[-1].startswith("zlib@")]
+    assert got == pieces
+
+
+def test_chance_headers_in_random_bytes_are_not_taken():
+    data = os.urandom(1 << 20)
+    data = data[:5000] + b"\x78\x9c" + data[5000:]  # one more, for sure
+    assert not [v for v in expand(data, ("tcp",)).views if v.chain[-1].startswith("zlib")]

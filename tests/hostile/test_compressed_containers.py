@@ -1,11 +1,12 @@
 """Reads compressed with the fast codecs (LZ4, snappy), alone or inside data files (Parquet, Feather,
-Avro, ORC, a Windows cabinet, a 7z archive, a zip of LZMA members), uploaded to an allowed
-destination, replay as a leak.
+Avro, ORC, a Windows cabinet, a 7z archive, a zip of LZMA members), and zlib or raw deflate after a
+vendor's own header or in chunks, uploaded to an allowed destination, replay as a leak.
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
 letters between back-references, too chopped for k-mers and too regular to look like ciphertext;
 the data files compress block by block with codecs that leave no magic (raw snappy, raw deflate
-after a binary header, LZMA without a header in 7z and zip), where no stream decoder looks.  Each of
+after a binary header, LZMA without a header in 7z and zip), where no stream decoder looked (zlib
+and raw deflate were read at a view's start only).  Each of
 these replayed clean before (the 7z archive and the LZMA zip because they are below the
 opaque-volume threshold; a snappy Parquet file of reads with their qualities was only a high
 run-bytes leak, through its page statistics and literals).
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import cramjam
@@ -74,6 +77,23 @@ def _7z(fastq: bytes, *switches: str) -> bytes:
         return (Path(tmp) / "logs.archive").read_bytes()
 
 
+def _bundle(fastq: bytes, compress) -> bytes:
+    """A vendor's bundle format: a header of its own, then the compressed bytes."""
+    return b"VNDR" + struct.pack("<IIQQ", 2, len(fastq), 12345, 0) + compress(fastq)
+
+
+def _chunks(fastq: bytes, compress) -> bytes:
+    """Chunks of 8 KiB, each compressed on its own, after its length."""
+    return b"".join(struct.pack("<I", len(c)) + c for c in (compress(fastq[i: i + 8192])
+                                                            for i in range(0, len(fastq), 8192)))
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    """What .NET's DeflateStream writes: deflate with no header."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
 def _xerial(data: bytes) -> bytes:
     """A Kafka producer's snappy batch (snappy-java's framing) after a record batch header."""
     blocks = [bytes(cramjam.snappy.compress_raw(data[i: i + 32768])) for i in range(0, len(data), 32768)]
@@ -107,6 +127,10 @@ UPLOADS = {
     "windows cabinet": lambda fq, seqs: (_cabinet(fq), b"Content-Type: application/vnd.ms-cab-compressed\r\n"),
     "7z archive": lambda fq, seqs: (_7z(fq), b"Content-Type: application/x-7z-compressed\r\n"),
     "zip of lzma members": lambda fq, seqs: (_7z(fq, "-tzip", "-mm=LZMA"), b"Content-Type: application/zip\r\n"),
+    "bundle of zlib": lambda fq, seqs: (_bundle(fq, zlib.compress), b""),
+    "bundle of raw deflate": lambda fq, seqs: (_bundle(fq, _raw_deflate), b""),
+    "zlib chunks": lambda fq, seqs: (_chunks(fq, zlib.compress), b""),
+    "raw deflate chunks": lambda fq, seqs: (_chunks(fq, _raw_deflate), b""),
 }
 
 
