@@ -12,7 +12,7 @@ Adler-32 checked, or, cut by the payload's end, from a KiB of output.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -33,12 +33,22 @@ def _at_start(data: bytes) -> bool:
     return len(data) >= 3 and zlib_header(data)
 
 
-def _find(data: bytes, _magic: bytes, start: int) -> int:
-    """The next of the four headers at or after ``start``, -1 when none is."""
-    out = np.empty(len(HEADERS), dtype=np.int64)
-    _kernels.first_of(data, HEADERS, start, out)
-    found = out[out >= 0]
-    return int(found.min()) if found.size else -1
+def _finder(data: bytes) -> Callable[[bytes, bytes, int], int]:
+    """``find`` for ``embedded_streams``: the next of the four headers at or after ``start``, -1 when
+    none is.  Each header's next place is kept, so the view is scanned once per header, however many
+    candidates it holds."""
+    ahead = dict.fromkeys(HEADERS, -2)  # -2: not looked for yet; -1: none left
+
+    def find(_data: bytes, _magic: bytes, start: int) -> int:
+        stale = tuple(h for h, at in ahead.items() if at != -1 and at < start)
+        if stale:  # one pass for all of them
+            out = np.empty(len(stale), dtype=np.int64)
+            _kernels.first_of(data, stale, start, out)
+            ahead.update(zip(stale, out.tolist(), strict=True))
+        found = [at for at in ahead.values() if at >= 0]
+        return min(found) if found else -1
+
+    return find
 
 
 def _header_ok(data: bytes, at: int) -> bool:
@@ -62,14 +72,15 @@ class ZlibDecoder(Decoder):
     def sniff(data: bytes) -> bool:
         if _at_start(data):
             return True
-        at = _find(data, b"", 1)
+        find = _finder(data)
+        at = find(data, b"", 1)
         for _ in range(MOST):
             if at < 0 or _header_ok(data, at):
                 return at >= 0
-            at = _find(data, b"", at + 1)
+            at = find(data, b"", at + 1)
         return False
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         yield from embedded_streams(data, "zlib", b"", _header_ok, budget, lambda d, at: "zlib",
-                                    find=_find, most=MOST)
+                                    find=_finder(data), most=MOST)
