@@ -827,7 +827,10 @@ def raw_lzma(filters: list[dict[str, Any]], data: bytes | memoryview, size: int,
     stream's end marker, when it has one."""
     filters = [dict(f, dict_size=max(4096, min(f["dict_size"], size, 1 << 30))) if "dict_size" in f else f
                for f in filters]
-    d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+    try:
+        d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+    except (lzma.LZMAError, ValueError, OverflowError):  # options liblzma refuses: no stream of ours
+        return Drained(b"", "corrupt")
     want = min(size, cap)
     out: list[bytes] = []
     made = fed = 0

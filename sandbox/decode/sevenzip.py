@@ -35,6 +35,8 @@ ERRORS = (lzma.LZMAError, OSError, EOFError, ValueError)
 MAX_ITEMS = 1 << 20
 # An encoded header is itself decoded at most this many times over (7-Zip encodes it once).
 MAX_ENCODED = 4
+# liblzma takes at most four filters in a chain.
+MAX_FILTERS = 4
 # Dictionary of the fallback read of an archive without its header: 7-Zip's default at level 9.
 FALLBACK_DICT = 64 << 20
 
@@ -262,19 +264,23 @@ def _method_filters(folder: _Folder) -> tuple[str, list[dict]] | None:
     methods = [coders[i] for i in order]
     if len(methods) == 1 and methods[0].method in (COPY, DEFLATE, BZIP2):
         return {COPY: "copy", DEFLATE: "deflate", BZIP2: "bzip2"}[methods[0].method], []
-    chain = []
-    for coder in reversed(methods):  # compression order: the filters first, the compressor last
-        chain.append(_filter(coder))
-    if chain[-1]["id"] not in (lzma.FILTER_LZMA1, lzma.FILTER_LZMA2) or \
-            any(f["id"] in (lzma.FILTER_LZMA1, lzma.FILTER_LZMA2) for f in chain[:-1]):
+    chain = [_filter(coder) for coder in reversed(methods)]  # compression order: filters, then the compressor
+    if len(chain) > MAX_FILTERS or None in chain:
+        return None
+    compressors = [f["id"] in (lzma.FILTER_LZMA1, lzma.FILTER_LZMA2) for f in chain]
+    if not compressors[-1] or any(compressors[:-1]):
         return None
     return "lzma", chain
 
 
-def _filter(coder: _Coder) -> dict:
+def _filter(coder: _Coder) -> dict | None:
+    """The lzma module's filter for a coder; None when it is none we read (or its properties are bad)."""
     props = coder.props
     if coder.method == LZMA1:
-        return lzma1_filter(props)
+        try:
+            return lzma1_filter(props)
+        except ValueError:
+            return None
     if coder.method == LZMA2 and len(props) >= 1 and props[0] <= 40:
         p = props[0]
         return {"id": lzma.FILTER_LZMA2, "dict_size": 0xFFFFFFFF if p == 40 else (2 | (p & 1)) << (p // 2 + 11)}
@@ -282,7 +288,7 @@ def _filter(coder: _Coder) -> dict:
         return {"id": BRANCH[coder.method]}
     if coder.method == DELTA and len(props) >= 1:
         return {"id": lzma.FILTER_DELTA, "dist": props[0] + 1}
-    return {"id": -1}
+    return None
 
 
 def _decode(how: tuple[str, list[dict]], packed: bytes | memoryview, size: int, cap: int) -> tuple[bytes, str]:

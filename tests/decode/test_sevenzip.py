@@ -87,3 +87,15 @@ def test_the_budget_stops_it_and_says_so(tmp_path):
     ((label, out),) = list(SevenZipDecoder.decode(data, budget))
     assert label == "7z:reads.fastq" and READS.startswith(out) and len(out) == 100_000
     assert budget.hit == "test budget"
+
+
+def test_a_coder_we_do_not_read_before_lzma2_is_not_tried(tmp_path):
+    """An executable's folder (BCJ, then LZMA2) whose branch filter is made an unknown method: the
+    folder is left unread, nothing raises (it raised an OverflowError building the lzma chain)."""
+    program = Path(shutil.which("ls")).read_bytes()
+    data = bytearray(_7z(tmp_path, {"tool.exe": program}, "-mhc=off"))
+    at = data.rfind(b"\x03\x03\x01\x03")  # the x86 branch filter's method id
+    assert at > 0
+    data[at: at + 4] = b"\x03\x03\x09\x09"
+    assert list(SevenZipDecoder.decode(bytes(data), Budget(1 << 24, "test"))) == []
+    assert not expand(bytes(data), CHAIN).notes
