@@ -40,7 +40,6 @@ MIN_RATIO = 1.5
 # repeat a few bytes) within a few dozen symbols more often than they survive 512 bits.
 MIN_INPUT_AWAY = 64
 DYNAMIC = 0x04  # BTYPE 10 in a block's first byte
-_found: tuple[bytes, int] | None = None  # the view last sniffed and where its stream starts (-1: none)
 
 
 def _compressed_at(data: bytes, at: int) -> bool:
@@ -61,19 +60,16 @@ def _compressed_at(data: bytes, at: int) -> bool:
     return len(out) >= MIN_OUTPUT and len(out) >= MIN_RATIO * used
 
 
-def _after_header(data: bytes) -> int:
-    """Where a stream starts after a short header of a binary view, -1 when none does (kept for the
-    view just sniffed: decode asks again)."""
-    global _found
-    if _found is not None and _found[0] is data:
-        return _found[1]
-    at = -1
+def _stream_start(data: bytes) -> int:
+    """Where a stream starts: 0, or after a short header of a binary view; -1 when none does.  Not
+    kept between sniff and decode: a few trial inflates cost less than holding a view alive."""
+    if _at_start(data):
+        return 0
     # a gzip member or a zlib stream has its own decoder (the deflate inside it would be read twice)
     wrapped = data.startswith(GZIP_MAGIC) or zlib_header(data)
-    if len(data) >= MIN_TRUNCATED_INPUT // 4 and not wrapped and not text.looks_textual(data):
-        at = next((o for o in range(1, min(HEADER_SPAN, len(data) - 4) + 1) if _compressed_at(data, o)), -1)
-    _found = (data, at)
-    return at
+    if len(data) < MIN_TRUNCATED_INPUT // 4 or wrapped or text.looks_textual(data):
+        return -1
+    return next((o for o in range(1, min(HEADER_SPAN, len(data) - 4) + 1) if _compressed_at(data, o)), -1)
 
 
 def _at_start(data: bytes) -> bool:
@@ -112,12 +108,13 @@ class DeflateDecoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return _at_start(data) or _after_header(data) >= 0
+        return _stream_start(data) >= 0
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        if not _at_start(data):
-            yield from _chain(data, _after_header(data), budget)
+        at = _stream_start(data)
+        if at != 0:
+            yield from _chain(data, at, budget)
             return
         got = drain("deflate", data, budget)
         chance = got.status == "corrupt" or len(got.data) < MIN_OUTPUT or (
