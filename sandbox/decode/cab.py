@@ -85,18 +85,21 @@ class _Inflated:
     content: bytes
     status: str
     read: int  # compressed bytes the content came from
+    blocks: int  # data blocks walked
 
 
-def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int) -> _Inflated:
-    """A folder's uncompressed bytes, at most ``cap``."""
+def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int, blocks: int) -> _Inflated:
+    """A folder's uncompressed bytes, at most ``cap``, from at most ``blocks`` of its data blocks."""
     out = bytearray()
     at = folder.start
-    read = 0
+    read = walked = 0
 
     def done(status: str) -> _Inflated:
-        return _Inflated(bytes(out), status, read)
+        return _Inflated(bytes(out), status, read, walked)
 
-    for _ in range(folder.blocks):
+    limit = min(folder.blocks, blocks)
+    while walked < limit:
+        walked += 1
         if at + _DATA.size + reserve > len(data):
             return done("truncated")
         _, packed, plain = _DATA.unpack_from(data, at)
@@ -123,7 +126,7 @@ def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int) -> _Infl
             out += inflate.decompress(body[2:], plain)
         except ZLIB_ERRORS:
             return done("corrupt")
-    return done("ok")
+    return done("ok" if walked == folder.blocks else "overlap")
 
 
 class CabDecoder(Decoder):
@@ -143,17 +146,19 @@ class CabDecoder(Decoder):
         by_folder: dict[int, list[_File]] = {}
         for f in files:
             by_folder.setdefault(f.folder, []).append(f)
-        made = 0
+        # Each data block takes eight bytes of the file at least: folders that walk more blocks than
+        # that between them overlap (a crafted cabinet would have them re-read the same bytes).
+        blocks = len(data) // _DATA.size
         for index, folder in enumerate(folders):
             if folder.compression & 0x0F not in (STORED, MSZIP):
                 continue
             folder.compression &= 0x0F
-            got = _folder_bytes(data, folder, reserve, budget.remaining - made)
+            got = _folder_bytes(data, folder, reserve, budget.remaining, blocks)
+            blocks -= got.blocks
             content, status = got.content, got.status
-            made += len(content)
             budget.inflated += max(0, len(content) - got.read)
-            if status == "limit":
-                budget.exhausted(left=len(data) - folder.start)
+            if status in ("limit", "overlap"):
+                budget.exhausted("cabinet folders overlap" if status == "overlap" else None, len(data) - folder.start)
             listed = [f for f in by_folder.get(index, []) if f.offset < len(content)]
             if not listed and content:
                 yield status_label(f"cab:folder {index}", status), content

@@ -73,3 +73,14 @@ def test_the_budget_stops_it_and_says_so(tmp_path):
     ((label, out),) = list(CabDecoder.decode(data, budget))
     assert label == "cab:reads.fastq"  # a limit is said by the budget, as for zip members
     assert READS.startswith(out) and len(out) <= 100_000 and budget.hit == "test budget"
+
+
+def test_folders_that_overlap_are_walked_once_and_said(tmp_path):
+    """65,535 folders all pointing at the same 65,535 empty data blocks would be 4 billion steps:
+    the blocks walked between them are bounded by the file's bytes, and the cut is a limit hit."""
+    blocks = struct.pack("<IHH", 0, 0, 0) * 65535
+    header = struct.pack("<4sIIIIIBBHHHHH", b"MSCF", 0, 0, 0, 36 + 8 * 65535, 0, 3, 1, 65535, 0, 0, 0, 0)
+    folders = struct.pack("<IHH", 36 + 8 * 65535, 65535, 1) * 65535
+    budget = Budget(1 << 20, "test")
+    assert list(CabDecoder.decode(header + folders + blocks, budget)) == []
+    assert budget.hit == "cabinet folders overlap"
