@@ -12,7 +12,7 @@ Adler-32 checked, or, cut by the payload's end, from a KiB of output.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -27,28 +27,42 @@ MIN_PROBE_OUTPUT = 64
 # Streams taken from one view: a chunked format puts one per chunk (the expander's member limit
 # still applies).
 MOST = 1024
+# Candidates tried in one view: chance headers stand once per 16 KiB of random bytes.
+MIN_CANDIDATES = 256
+CANDIDATES_PER_KIB = 1
 
 
 def _at_start(data: bytes) -> bool:
     return len(data) >= 3 and zlib_header(data)
 
 
-def _finder(data: bytes) -> Callable[[bytes, bytes, int], int]:
+class _Candidates:
     """``find`` for ``embedded_streams``: the next of the four headers at or after ``start``, -1 when
     none is.  Each header's next place is kept, so the view is scanned once per header, however many
-    candidates it holds."""
-    ahead = dict.fromkeys(HEADERS, -2)  # -2: not looked for yet; -1: none left
+    candidates it holds; and each candidate costs a trial inflate, so past ``CANDIDATES_PER_KIB`` a
+    KiB of the view (random bytes hold one per 16 KiB) the rest is left, and ``stopped_at`` says
+    where: bytes full of chance headers cannot buy CPU time, nor hide a stream silently."""
 
-    def find(_data: bytes, _magic: bytes, start: int) -> int:
-        stale = tuple(h for h, at in ahead.items() if at != -1 and at < start)
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.ahead = dict.fromkeys(HEADERS, -2)  # -2: not looked for yet; -1: none left
+        self.left = MIN_CANDIDATES + len(data) * CANDIDATES_PER_KIB // 1024
+        self.stopped_at = -1
+
+    def __call__(self, _data: bytes, _magic: bytes, start: int) -> int:
+        stale = tuple(h for h, at in self.ahead.items() if at != -1 and at < start)
         if stale:  # one pass for all of them
             out = np.empty(len(stale), dtype=np.int64)
-            _kernels.first_of(data, stale, start, out)
-            ahead.update(zip(stale, out.tolist(), strict=True))
-        found = [at for at in ahead.values() if at >= 0]
-        return min(found) if found else -1
-
-    return find
+            _kernels.first_of(self.data, stale, start, out)
+            self.ahead.update(zip(stale, out.tolist(), strict=True))
+        found = [at for at in self.ahead.values() if at >= 0]
+        if not found:
+            return -1
+        if self.left <= 0:
+            self.stopped_at = min(found)
+            return -1
+        self.left -= 1
+        return min(found)
 
 
 def _header_ok(data: bytes, at: int) -> bool:
@@ -72,15 +86,17 @@ class ZlibDecoder(Decoder):
     def sniff(data: bytes) -> bool:
         if _at_start(data):
             return True
-        find = _finder(data)
+        find = _Candidates(data)
         at = find(data, b"", 1)
-        for _ in range(MOST):
-            if at < 0 or _header_ok(data, at):
-                return at >= 0
+        while at >= 0 and not _header_ok(data, at):
             at = find(data, b"", at + 1)
-        return False
+        return at >= 0 or find.stopped_at >= 0  # decode says where it had to stop
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        find = _Candidates(data)
         yield from embedded_streams(data, "zlib", b"", _header_ok, budget, lambda d, at: "zlib",
-                                    find=_finder(data), most=MOST)
+                                    find=find, most=MOST)
+        if find.stopped_at >= 0:
+            budget.exhausted(f"{MIN_CANDIDATES} + {CANDIDATES_PER_KIB} zlib candidates a KiB",
+                             len(data) - find.stopped_at)

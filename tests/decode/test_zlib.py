@@ -39,3 +39,12 @@ def test_chance_headers_in_random_bytes_are_not_taken():
     data = os.urandom(1 << 20)
     data = data[:5000] + b"\x78\x9c" + data[5000:]  # one more, for sure
     assert not [v for v in expand(data, ("tcp",)).views if v.chain[-1].startswith("zlib")]
+
+
+def test_a_view_full_of_chance_headers_is_a_limit_not_a_cpu_sink():
+    """A header every four bytes: each costs a trial inflate, so past a few a KiB the rest is left
+    and said (a limit hit), not tried for seconds, nor dropped in silence."""
+    data = (b"x\x9c\x00\x01") * 2_000_000 + zlib.compress(b"ACGT" * 50_000)
+    exp = expand(data, ("tcp",))
+    (hit,) = [h for h in exp.limits if h.decoder == "zlib"]
+    assert hit.limit == "256 + 1 zlib candidates a KiB" and hit.bytes_left > 7_000_000
