@@ -32,6 +32,9 @@ MAX_DEPTH = 12
 MAX_VALUES = 1 << 20
 # A page header is at most this long (statistics included): longer is not a page.
 MAX_PAGE_HEADER = 1 << 16
+# Pages read from one file: a real one's are kilobytes to a megabyte each; a crafted run of empty
+# page headers (seven bytes each) cost a second per MB before this bound.
+MAX_PAGES = 1 << 16
 # Hadoop's LZ4 framing: big-endian uncompressed and compressed sizes before each block.
 HADOOP_PREFIX = 8
 PAGE_ERRORS = (ValueError, lz4.block.LZ4BlockError, cramjam.DecompressionError)
@@ -249,15 +252,19 @@ class _Walked:
     status: str = "ok"
     read: int = 0  # compressed bytes the pages came from
     left: int = 0  # bytes of the chunk left undecoded when the budget stopped it
+    why: str | None = None  # the limit that stopped it, when not the budget
 
 
-def _pages(data: bytes, chunk: _Chunk, budget: int) -> _Walked:
-    """The decompressed pages of one column chunk within ``budget`` bytes."""
+def _pages(data: bytes, chunk: _Chunk, budget: int, most: int) -> _Walked:
+    """The decompressed pages of one column chunk within ``budget`` bytes, ``most`` of them."""
     walked = _Walked([])
     pages = walked.pages
     at, used = chunk.start, 0
     view = memoryview(data)
     while at < chunk.end:
+        if len(pages) >= most:
+            walked.status, walked.left, walked.why = "limit", chunk.end - at, f"{MAX_PAGES} pages"
+            return walked
         reader = _Compact(view[at: at + MAX_PAGE_HEADER])
         try:
             header = reader.struct()
@@ -311,8 +318,10 @@ class ParquetDecoder(Decoder):
         statuses: dict[str, str] = {}
         room = budget.remaining
         made = read = 0
+        pages_left = MAX_PAGES
         for chunk in chunks:
-            walked = _pages(data, chunk, room)
+            walked = _pages(data, chunk, room, pages_left)
+            pages_left -= len(walked.pages)
             columns.setdefault(chunk.column, []).extend(walked.pages)
             made += sum(map(len, walked.pages))
             read += walked.read
@@ -320,7 +329,7 @@ class ParquetDecoder(Decoder):
             if walked.status != "ok":
                 statuses.setdefault(chunk.column, walked.status)
             if walked.status == "limit":
-                budget.exhausted(left=walked.left)
+                budget.exhausted(walked.why, walked.left)
                 break
         budget.inflated += max(0, made - read)
         for column, pages in columns.items():
