@@ -984,12 +984,13 @@ class Dissector:
 def _space(seg: Segment) -> Any:
     """Where a flow's addresses are unique: its channel, or the channel and the tunnel that carried
     it (two tunnels may carry the same inner addresses: private networks behind two gateways), or the
-    device whose frames it is (``meta["via"]``)."""
+    carrier whose packets it is (``meta["via"]``, ``meta["carried_by"]``: two serial lines' PPP links
+    give the same addresses)."""
     meta = seg.meta
     if not meta:
         return seg.channel
     if "via" in meta:       # frames a USB network adapter carried: two modems may give the same addresses
-        return (seg.channel, *meta["via"])
+        return (seg.channel, meta.get("carried_by"), *meta["via"])
     if "tunnel" in meta:
         return seg.channel, meta["tunnel"]
     return seg.channel

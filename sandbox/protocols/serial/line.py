@@ -1,23 +1,36 @@
-"""A serial line: text and dumps between file transfers (scanned raw), and the transfers themselves.
+"""A serial line: text and dumps between sessions (scanned raw), and the sessions themselves: file
+transfers and network links.
 
-A line is one long conversation on which a console, a hex dump and a ZMODEM upload may follow each
-other, so one parser watches all of it.  Outside a transfer each direction's bytes go to the raw
-parser, except a short tail held back while a transfer's start signature may still be completing;
-every registered transfer decoder (``sandbox.protocols.serial.registry.TRANSFERS``) looks for its start.
-During a transfer the decoder gets both directions: verified file bytes become Payloads labelled
-``<protocol>:<file name>`` (``("serial", "zmodem:reads.fastq.gz")``, then the decoders peel gzip),
-everything it does not account for goes to the raw parser.  When the session ends (or stalls, or the
-line goes quiet between files) the line is raw again.
+A line is one long conversation on which a console, a hex dump, a ZMODEM upload and a PPP link may
+follow each other, so one parser watches all of it.  Outside a session each direction's bytes go to
+the raw parser, except a short tail held back while a session's start may still be completing; every
+registered transfer and link decoder (``sandbox.protocols.serial.registry``) looks for its start.
+During a session the decoder gets both directions: verified file bytes become Payloads labelled
+``<protocol>:<file name>`` (``("serial", "zmodem:reads.fastq.gz")``, then the decoders peel gzip); a
+link's IP packets go to the flow table as captured traffic (``sandbox.protocols.carried``: ``serial >
+ppp > tcp > http/1.1 POST``), and what it could not read is said; everything the decoder does not
+account for goes to the raw parser.  When the session ends (or a transfer stalls, or the line goes
+quiet between files) the line is raw again, and the bytes after a session's end are scanned anew.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sandbox.captures.numbers import by_version
 from sandbox.model import Observation, Payload
+from sandbox.protocols.carried import CarriedPackets
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.raw import RawParser
-from sandbox.protocols.serial.transfer import FileData, FileEnd, FileStart, Unclaimed
+from sandbox.protocols.serial.transfer import (
+    FileData,
+    FileEnd,
+    FileStart,
+    Packet,
+    Released,
+    Unclaimed,
+    Unread,
+)
 
 # File bytes per Payload: a whole typical serial transfer (bench files of a few hundred KB at
 # 115200 baud) is one Payload, so decoders peel it whole; bounds memory per line.
@@ -25,9 +38,6 @@ FILE_PIECE = 1 << 20
 # Bytes held back per direction while a transfer start may be completing: an XMODEM-1K block
 # (1029 bytes) is the longest start signature.
 MAX_HOLD = 2048
-# Capture-time seconds a transfer may go silent mid-file before it is given up: lrzsz retries
-# ten times with 10 s timeouts before it cancels; a longer silence is a line gone raw.
-TRANSFER_STALL_S = 60.0
 # Files listed in the line's flow meta (the dashboard shows them); later ones are still decoded.
 MAX_FILES_LISTED = 20
 DIRECTIONS = ("out", "in")
@@ -60,31 +70,36 @@ class SerialLineParser:
         return True
 
     def __init__(self, ctx: FlowContext) -> None:
-        from sandbox.protocols.serial.registry import TRANSFERS  # read at construction: the registry may grow
+        from sandbox.protocols.serial.registry import LINKS, TRANSFERS  # read at construction: they may grow
 
         self.ctx = ctx
         self.raw = RawParser(ctx)
-        self.transfers = list(TRANSFERS)
+        self.transfers = [*TRANSFERS, *LINKS]
         self.pos = dict.fromkeys(DIRECTIONS, 0)          # line offset of the next byte fed
         self.raw_pos = dict.fromkeys(DIRECTIONS, 0)      # line offset the raw parser has reached
         self.hold = {d: bytearray() for d in DIRECTIONS}
         self.transfer: Any = None
         self.base = dict.fromkeys(DIRECTIONS, 0)         # line offset where the transfer took over
         self.files: dict[str, _File] = {}
+        self.links: dict[str, CarriedPackets] = {}      # the IP packets each network link carried
         self.last_t = 0.0
 
     # -- the Dissector's calls -----------------------------------------------------------------
     def feed(self, direction: str, data: bytes, t: float) -> Items:
         out: Items = []
-        if self.transfer is not None and t - self.last_t > TRANSFER_STALL_S:
+        if self.transfer is not None and t - self.last_t > self.transfer.stall_s:
             self._end_transfer(t, out)
         self.last_t = t
         at = self.pos[direction]
         self.pos[direction] += len(data)
-        if self.transfer is not None:
-            self._transfer_feed(direction, data, t, out)
-        else:
-            self._scan(direction, data, at, t, out)
+        pending = [(direction, data, at)]
+        while pending:     # bytes a session gave back when it ended are scanned in turn, not recursively
+            direction, data, at = pending.pop()
+            if self.transfer is not None:
+                released = self._transfer_feed(direction, data, t, out)
+            else:
+                released = self._scan(direction, data, at, t, out)
+            pending.extend(reversed(released))
         return out
 
     def idle(self, t: float) -> Items:
@@ -93,6 +108,8 @@ class SerialLineParser:
         out: Items = []
         if self.transfer is not None and not self.transfer.busy:
             self._end_transfer(t, out)
+        elif self.transfer is not None:
+            self._events(self.transfer.idle(), t, out)
         for d in DIRECTIONS:
             self._release_hold(d, t, out)
         for f in list(self.files.values()):
@@ -106,11 +123,15 @@ class SerialLineParser:
             self._end_transfer(t, out)
         for d in DIRECTIONS:
             self._release_hold(d, t, out)
+        for link in self.links.values():
+            link.close()
         out.extend(self.raw.close(t))
         return out
 
     # -- outside transfers ---------------------------------------------------------------------
-    def _scan(self, direction: str, data: bytes, at: int, t: float, out: Items) -> None:
+    def _scan(self, direction: str, data: bytes, at: int, t: float, out: Items) -> list[tuple[str, bytes, int]]:
+        """Bytes outside a session: raw, but for a held tail, until a session starts in them; what a
+        session that started and ended here gave back, to scan next."""
         hold = self.hold[direction]
         base = at - len(hold)
         hold += data
@@ -125,11 +146,11 @@ class SerialLineParser:
             hold.clear()
             self._raw(direction, buf[:best], base, t, out)
             self._begin(chosen, direction, base + best, t, out)
-            self._transfer_feed(direction, buf[best:], t, out)
-            return
+            return self._transfer_feed(direction, buf[best:], t, out)
         keep = max(keep, len(buf) - MAX_HOLD)
         del hold[:keep]
         self._raw(direction, buf[:keep], base, t, out)
+        return []
 
     def _release_hold(self, direction: str, t: float, out: Items) -> None:
         hold = self.hold[direction]
@@ -153,10 +174,12 @@ class SerialLineParser:
         self.transfer = cls(direction)
         self.base = {direction: at, other: self.pos[other]}
 
-    def _transfer_feed(self, direction: str, data: bytes, t: float, out: Items) -> None:
-        self._events(self.transfer.feed(direction, data), t, out)
+    def _transfer_feed(self, direction: str, data: bytes, t: float, out: Items) -> list[tuple[str, bytes, int]]:
+        """Bytes for the session; what it gave back when it ended (direction, bytes, line offset)."""
+        released = self._events(self.transfer.feed(direction, data), t, out)
         if self.transfer.done:
             self._end_transfer(t, out)
+        return released
 
     def _end_transfer(self, t: float, out: Items) -> None:
         transfer = self.transfer
@@ -166,16 +189,34 @@ class SerialLineParser:
         for d in list(self.files):
             self._file_end(d, False, "transfer ended", out)
 
-    def _events(self, events: list, t: float, out: Items) -> None:
+    def _events(self, events: list, t: float, out: Items) -> list[tuple[str, bytes, int]]:
+        released = []
         for ev in events:
             if isinstance(ev, Unclaimed):
                 self._raw(ev.direction, ev.data, self.base[ev.direction] + ev.position, t, out)
+            elif isinstance(ev, Packet):
+                self._packet(ev, t, out)
+            elif isinstance(ev, Unread):
+                if ev.direction == "out":
+                    out.append(self.ctx.blind(ev.what, ev.size, t))
+            elif isinstance(ev, Released):
+                released.append((ev.direction, ev.data, self.base[ev.direction] + ev.position))
             elif isinstance(ev, FileData):
                 self._file_data(ev, t, out)
             elif isinstance(ev, FileStart):
                 self._file_start(ev, t, out)
             elif isinstance(ev, FileEnd):
                 self._file_end(ev.direction, ev.complete, ev.note, out)
+        return released
+
+    def _packet(self, ev: Packet, t: float, out: Items) -> None:
+        name = self.transfer.name
+        link = self.links.get(name)
+        if link is None:
+            link = self.links[name] = CarriedPackets(self.ctx, name)
+            if self.ctx.info.app in ("", "raw"):
+                self.ctx.info.app = name
+        link.packet(ev.data, _ip_version, ev.direction, t, 0, out, cut_short=f"IP packets over {name} cut short")
 
     # -- files ---------------------------------------------------------------------------------
     def _file_start(self, ev: FileStart, t: float, out: Items) -> None:
@@ -231,3 +272,8 @@ class SerialLineParser:
             f.entry["complete"] = complete
             if note:
                 f.entry["note"] = note
+
+
+def _ip_version(packet: bytes) -> tuple[int, int]:
+    """A link that carries IP without saying which: by the version nibble."""
+    return by_version(packet, 0), 0

@@ -1,9 +1,9 @@
 """What a file-transfer decoder on a serial line is, and what it tells the line parser.
 
-A transfer decoder (XMODEM/YMODEM, ZMODEM) is sans-IO and incremental: the line parser finds where
+A transfer decoder (XMODEM/YMODEM, ZMODEM; a network link, PPP or SLIP) is sans-IO and incremental: the line parser finds where
 one starts (``find``), then feeds it both directions of the line until it is ``done``.  It answers
 with events: a file begins (with its name when the protocol carries one), file bytes at an offset,
-a file ends; and ``Unclaimed`` for every byte it cannot account for as framing or verified file
+a file ends, or a link carried an IP packet; and ``Unclaimed`` for every byte it cannot account for as framing or verified file
 data (garbage, a block whose CRC fails, a command), which the line parser scans as raw bytes: a
 sender that mangles its framing on purpose hides nothing.
 """
@@ -15,6 +15,9 @@ from typing import ClassVar, Protocol
 
 # File names are the instrument's words: kept printable and this short (a path of a few folders).
 MAX_NAME = 200
+# Capture-time seconds a file transfer may go silent before it is given up: lrzsz retries ten times
+# with 10 s timeouts before it cancels; a longer silence is a line gone raw.
+FILE_STALL_S = 60.0
 
 
 @dataclass(slots=True)
@@ -50,7 +53,35 @@ class Unclaimed:
     data: bytes
 
 
-Event = FileStart | FileData | FileEnd | Unclaimed
+@dataclass(slots=True)
+class Packet:
+    """An IP packet a network link on the line carried (PPP, SLIP): dissected as captured traffic."""
+
+    direction: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class Unread:
+    """``size`` bytes the link carried that the rig could not read (``what``: a compression or
+    encryption it does not undo): said in the verdict when the instrument sent them."""
+
+    direction: str
+    what: str
+    size: int
+
+
+@dataclass(slots=True)
+class Released:
+    """Bytes after the session ended, the line's again (``position`` as for ``Unclaimed``): the line
+    parser scans them for the next session's start as it does any line bytes."""
+
+    direction: str
+    position: int
+    data: bytes
+
+
+Event = FileStart | FileData | FileEnd | Unclaimed | Packet | Unread | Released
 
 
 class Transfer(Protocol):
@@ -58,6 +89,8 @@ class Transfer(Protocol):
     # Single bytes the decoder may take as framing outside verified blocks (ACK, NAK, XON...);
     # every other byte it does not verify comes back ``Unclaimed``.
     framing: ClassVar[bytes]
+    # Capture-time seconds of silence after which the session is given up (a network link never is).
+    stall_s: ClassVar[float]
     done: bool    # the session ended (or was cancelled): later bytes are the line's again
 
     @staticmethod
@@ -69,6 +102,10 @@ class Transfer(Protocol):
         """``direction``: the side ``find`` found the start on."""
 
     def feed(self, direction: str, data: bytes) -> list[Event]: ...
+
+    def idle(self) -> list[Event]:
+        """The line went quiet while the session goes on: bytes held back come out (their analysis
+        does not wait for more), state stays."""
 
     def close(self) -> list[Event]:
         """The line ended or the transfer stalled: what is held comes out, open files end."""

@@ -19,6 +19,7 @@ import re
 from typing import ClassVar
 
 from sandbox.protocols.serial.transfer import (
+    FILE_STALL_S,
     Event,
     FileData,
     FileEnd,
@@ -70,6 +71,7 @@ class XmodemTransfer:
 
     name: ClassVar[str] = "xmodem"
     framing: ClassVar[bytes] = b"\x04\x06\x08\x15\x18CG"
+    stall_s: ClassVar[float] = FILE_STALL_S
 
     @staticmethod
     def find(data: bytes) -> tuple[int, int]:
@@ -125,6 +127,9 @@ class XmodemTransfer:
         else:
             self._receiver(data, out)
         return out
+
+    def idle(self) -> list[Event]:
+        return []     # what is held is a block still arriving: judged when it completes or the line ends
 
     def close(self) -> list[Event]:
         out: list[Event] = []

@@ -23,6 +23,7 @@ import zlib
 from typing import ClassVar
 
 from sandbox.protocols.serial.transfer import (
+    FILE_STALL_S,
     Event,
     FileData,
     FileEnd,
@@ -134,6 +135,7 @@ class ZmodemTransfer:
 
     name: ClassVar[str] = "zmodem"
     framing: ClassVar[bytes] = bytes(sorted(FRAMING)) + b"\x08\x18"
+    stall_s: ClassVar[float] = FILE_STALL_S
 
     @staticmethod
     def find(data: bytes) -> tuple[int, int]:
@@ -174,6 +176,9 @@ class ZmodemTransfer:
         if self.done and side.buf:
             self._unclaim(side, len(side.buf), out)
         return out
+
+    def idle(self) -> list[Event]:
+        return []     # what is held is a block still arriving: judged when it completes or the line ends
 
     def close(self) -> list[Event]:
         out: list[Event] = []

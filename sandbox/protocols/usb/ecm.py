@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import ethernet
+from sandbox.protocols.carried import CarriedPackets
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.usb.descriptors import Interface
@@ -27,18 +27,6 @@ ETH_HEADER = 14
 PLAUSIBLE = frozenset((0x0800, 0x0806, 0x86DD))
 # Largest frame accepted: a jumbo frame (9000 bytes of payload) with headers; more is not one frame.
 MAX_FRAME = 9216
-
-
-class _FrameDecoder(IpDecoder):
-    """The capture readers' IP decoding, noting what it could not examine frame by frame."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.blind: list[tuple[str, int]] = []
-
-    def not_examined(self, what: str, size: int) -> None:
-        super().not_examined(what, size)
-        self.blind.append((what, size))
 
 
 def plausible_frame(data: bytes) -> bool:
@@ -59,28 +47,13 @@ class EthernetFunction:
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
-        self.ip = _FrameDecoder()
+        self.carried = CarriedPackets(ctx)
         self.raw = RawParser(ctx)
-        self.frames = 0
 
     def frame(self, data: bytes, direction: str, t: float, frame_no: int, out: Items) -> None:
         """One Ethernet frame the function carried: dissect it as if it had been captured."""
-        self.frames += 1
-        ip = self.ip
-        try:
-            proto, off = ethernet.network(data)
-            seg = ip.decode(proto, data, off, t, frame_no)
-        except (IndexError, ValueError):
-            seg = None
-            ip.not_examined("Ethernet frames in USB cut short", len(data))
-        if ip.blind:
-            if direction == "out":
-                for what, size in ip.blind:
-                    out.append(self.ctx.blind(what, size, t))
-            ip.blind.clear()
-        if seg is not None:
-            seg.meta = {**(seg.meta or {}), "via": self.ctx.chain, "carrier": self.ctx.channel}
-            self.ctx.inject(seg)
+        self.carried.packet(data, ethernet.network, direction, t, frame_no, out,
+                            cut_short="Ethernet frames in USB cut short")
 
     def leftovers(self, tr: Transfer, used: list[tuple[int, int]], out: Items) -> None:
         """OUT bytes of a transfer that no header or frame accounts for (gaps between frames, trailers,
@@ -106,7 +79,7 @@ class EthernetFunction:
         return self.raw.idle(t)
 
     def close(self, t: float) -> Items:
-        self.ip.fragments.flush()
+        self.carried.close()
         return self.raw.close(t)
 
 

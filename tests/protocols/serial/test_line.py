@@ -6,6 +6,7 @@ from __future__ import annotations
 from sandbox.model import Observation, Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols.serial import line as line_mod
+from sandbox.protocols.serial.transfer import FILE_STALL_S
 from tests.protocols.serial.test_xmodem import block
 from tests.protocols.serial.test_zmodem import BODY, hexh, session
 
@@ -65,7 +66,7 @@ def test_big_files_come_in_pieces_and_a_quiet_line_hands_over_what_it_has(monkey
 
 def test_a_stalled_transfer_is_given_up_and_the_line_is_raw_again():
     half = block(1, b"a" * 128) + block(2, b"b" * 128)
-    dis, payloads = run([seg(1.0, half), seg(1.0 + line_mod.TRANSFER_STALL_S + 1, b"login: ")])
+    dis, payloads = run([seg(1.0, half), seg(1.0 + FILE_STALL_S + 1, b"login: ")])
     assert b"".join(p.data for p in payloads if p.chain == ("serial", "xmodem")) == b"a" * 128 + b"b" * 128
     assert [p.data for p in payloads if p.chain == ("serial",)] == [b"login: "]
     (info,) = dis.flows.values()

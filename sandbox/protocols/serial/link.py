@@ -1,0 +1,103 @@
+"""What the network links a serial line may carry share (PPP, SLIP): frames between delimiters.
+
+A link takes the line over once its first verified frame is found and keeps it while frames keep
+verifying; a quiet line is an idle link, never its end.  Per direction it keeps the bytes since the
+last verified frame: a candidate frame runs from one delimiter to the next, and what precedes a
+verified one (noise, a frame that failed its check) goes raw.  When ``UNFRAMED_LIMIT`` bytes pass with
+no verified frame, or the link says it is over, it is done and the bytes after its end are the line's
+again (``Released``: the line parser scans them for the next session's start).  Linear: each byte is
+in one candidate frame, checked once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from sandbox.protocols.serial.transfer import Event, Released, Unclaimed
+from sandbox.protocols.serial.vj import VjDecompressor
+
+# Bytes with no verified frame after which the line no longer carries the link.
+UNFRAMED_LIMIT = 16 << 10
+
+
+class LinkSide:
+    """One direction of a link: the bytes held since its last verified frame, and header state."""
+
+    def __init__(self, direction: str) -> None:
+        self.direction = direction
+        self.raw = b""             # bytes since the end of the last verified frame
+        self.raw_pos = 0           # stream position of raw[0]
+        self.frame_start = 0       # where in raw the frame being received begins (after a delimiter)
+        self.vj = VjDecompressor()
+
+
+class FramedLink:
+    """Base of the link decoders (a ``Transfer``): subclasses say what delimits a frame and what a
+    frame between two delimiters carries (``take``)."""
+
+    name: ClassVar[str]
+    framing: ClassVar[bytes]        # the delimiter
+    stall_s: ClassVar[float] = math.inf     # a link may sit idle for hours and go on
+
+    def __init__(self, direction: str) -> None:
+        self.sides = {"out": self.side("out"), "in": self.side("in")}
+        self.done = False
+
+    def side(self, direction: str) -> LinkSide:
+        return LinkSide(direction)
+
+    @property
+    def busy(self) -> bool:
+        return True            # the link is up until it ends: a quiet line is an idle link
+
+    def take(self, side: LinkSide, content: bytes, at: int, out: list[Event]) -> bool:
+        """The bytes between two delimiters (``at``: where they begin in the stream): True, with the
+        frame's events added, when they are a frame of the link."""
+        raise NotImplementedError
+
+    def feed(self, direction: str, data: bytes) -> list[Event]:
+        side = self.sides[direction]
+        out: list[Event] = []
+        delimiter = self.framing
+        raw = side.raw + data
+        base, start = 0, side.frame_start      # raw[base:]: bytes since the last verified frame
+        j = raw.find(delimiter, len(side.raw))
+        while j >= 0 and not self.done:
+            if j > start:
+                before = raw[base:max(base, start - 1)]
+                mark = len(out)
+                if self.take(side, raw[start:j], side.raw_pos + start - base, out):
+                    if before.strip(delimiter):
+                        out.insert(mark, Unclaimed(direction, side.raw_pos, before))
+                    side.raw_pos += j - base
+                    base = j                    # its closing delimiter may open the next frame
+            start = j + 1
+            j = raw.find(delimiter, start)
+        side.raw, side.frame_start = raw[base:], min(start - base, len(raw) - base)
+        if not self.done and len(side.raw) > UNFRAMED_LIMIT:
+            self.done = True
+        if self.done:
+            for s in self.sides.values():
+                if s.raw:
+                    out.append(Released(s.direction, s.raw_pos, s.raw))
+                self._forget(s)
+        return out
+
+    def _forget(self, side: LinkSide) -> None:
+        side.raw_pos += len(side.raw)
+        side.raw, side.frame_start = b"", 0
+
+    def idle(self) -> list[Event]:
+        """Bytes held for a frame that has not verified go raw; the next delimiter starts afresh."""
+        out: list[Event] = []
+        for side in self.sides.values():
+            if side.raw.strip(self.framing):
+                out.append(Unclaimed(side.direction, side.raw_pos, side.raw))
+            self._forget(side)
+        return out
+
+    def close(self) -> list[Event]:
+        out = self.idle()
+        self.done = True
+        return out

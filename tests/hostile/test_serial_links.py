@@ -1,0 +1,133 @@
+"""Reads sent over a network link on a serial line: a dial-up modem's PPP, SLIP from an embedded
+controller, a USB cellular modem's PPP over its CDC-ACM port.  The link's IP packets are read as
+captured traffic, so an upload in them is a leak with the samples named, however the link packs
+it: Van Jacobson header compression, CCP Deflate, escaped control characters, FCS-32.  Before, the
+line's bytes were only scanned raw: a compressed upload was unreadable through PPP's escaping and
+the verdict was clean.  What the link hides from the rig (MPPE encryption) is said, never clean."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from sandbox.captures.serialwriter import SerialRecording
+from sandbox.captures.writer import LINKTYPE_RAW, TcpConversation
+from sandbox.replay import replay
+from sandbox.simulate.novaseq import make_novaseq_run
+from sandbox.simulate.usb import SerialHost, UsbBench, open_writer, serial_adapter
+from tests.protocols.serial.pppwire import CCP, CONFIGURE_ACK, control, hdlc, ppp, ppp_session, slip_session
+
+INSTRUMENT, LIMS = "10.64.64.2", "192.0.2.9"
+INSTRUMENT_RAW = bytes([10, 64, 64, 2])
+
+
+class _Packets:
+    linktype = LINKTYPE_RAW
+
+    def __init__(self) -> None:
+        self.packets: list[bytes] = []
+
+    def write(self, data: bytes, t: float) -> None:
+        self.packets.append(data)
+
+
+def upload(body: bytes) -> list[bytes]:
+    """The IPv4 packets of an HTTP POST of ``body`` to the LIMS, its answer and the close."""
+    sink = _Packets()
+    c = TcpConversation(sink, (INSTRUMENT, 40000), (LIMS, 80), t0=1.0)
+    c.send(b"POST /results HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Encoding: gzip\r\n"
+           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
+    c.close()
+    return sink.packets
+
+
+def record(path: Path, chunks: list[tuple[str, bytes]]) -> Path:
+    with SerialRecording(path) as rec:
+        line = rec.add_line("/dev/ttyS0", "/dev/ttyUSB0", "115200 8N1", baud=115200)
+        rec.event(line, "opened", "line", t=0.5)
+        rec.data(line, "out", b"ATDT5551234\r", t=0.6)
+        rec.data(line, "in", b"\r\nCONNECT 115200\r\n", t=0.7)
+        t = 1.0
+        for direction, data in chunks:
+            t += 0.001
+            rec.data(line, direction, data, t)
+        rec.data(line, "in", b"\r\nNO CARRIER\r\n", t + 0.1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reads(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serial-links")
+    run = make_novaseq_run(tmp / "runs", samples=1, reads_per_sample=300)
+    fastq = b"".join(gzip.decompress(f.read_bytes())
+                     for f in sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz")))
+    return tmp, run, gzip.compress(fastq)
+
+
+def _verdict(tmp: Path, run: Path, capture: Path) -> dict:
+    return replay([capture], [run], allow=[LIMS], cache_dir=tmp / "cache", jobs=1).report
+
+
+LINKS = {
+    "ppp": lambda p: ppp_session(p, INSTRUMENT_RAW),
+    "ppp with vj compression": lambda p: ppp_session(p, INSTRUMENT_RAW, vj=True),
+    "ppp with ccp deflate and vj": lambda p: ppp_session(p, INSTRUMENT_RAW, vj=True, deflate=True),
+    "ppp fcs-32, compressed fields, no accm": lambda p: ppp_session(p, INSTRUMENT_RAW, fcs32=True, acfc=True,
+                                                                   pfc=True, accm=0),
+    "slip": lambda p: slip_session(p, INSTRUMENT_RAW),
+    "compressed slip": lambda p: slip_session(p, INSTRUMENT_RAW, vj=True),
+}
+
+
+@pytest.mark.parametrize("name", LINKS)
+def test_a_compressed_upload_over_a_serial_link_is_a_leak_naming_the_sample(reads, name):
+    tmp, run, body = reads
+    capture = record(tmp / f"{name}.pcapng", LINKS[name](upload(body)))
+    report = _verdict(tmp, run, capture)
+    assert report["verdict"] == "leak", name
+    [leak] = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["samples"] == ["PT5699-T1"] and leak["channel"] == "serial"
+    link = name.split()[-1] if name.endswith("slip") else "ppp"
+    assert {tuple(e["chain"][:4]) for e in leak["evidence"]} == {("serial", link, "tcp", "http/1.1 POST /results")}
+    assert leak["destination"] == "lims.lab.example"
+
+
+def test_junk_control_characters_a_receiver_deletes_hide_nothing(reads):
+    """RFC 1662 7.1: a receiver deletes control characters its ACCM flags that arrive unescaped, so a
+    sender may sprinkle XON/XOFF through its frames; the frames verify without them."""
+    tmp, run, body = reads
+    chunks = [(d, data[:1] + b"".join(bytes([b]) + (b"\x11" if i % 50 == 0 else b"") for i, b in enumerate(data[1:])))
+              for d, data in ppp_session(upload(body), INSTRUMENT_RAW)]
+    report = _verdict(tmp, run, record(tmp / "xon.pcapng", chunks))
+    assert report["verdict"] == "leak"
+    assert {f["samples"][0] for f in report["findings"] if f["severity"] in ("high", "critical")} == {"PT5699-T1"}
+
+
+def test_a_usb_cellular_modem_dialling_out_over_its_serial_port(reads):
+    tmp, run, body = reads
+    path = tmp / "modem.pcap"
+    with open_writer(path) as w:
+        bench = UsbBench(w)
+        modem = SerialHost(bench, bench.plug(serial_adapter(vid=0x12D1, pid=0x1001, product="HUAWEI Mobile")))
+        modem.send(b"ATD*99#\r")
+        modem.receive(b"\r\nCONNECT 7200000\r\n")
+        for direction, data in ppp_session(upload(body), INSTRUMENT_RAW, vj=True):
+            (modem.send if direction == "out" else modem.receive)(data)
+    report = _verdict(tmp, run, path)
+    assert report["verdict"] == "leak"
+    [leak] = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["samples"] == ["PT5699-T1"] and leak["channel"] == "usb"
+    assert {tuple(e["chain"][1:5]) for e in leak["evidence"]} == {("cdc-acm", "ppp", "tcp", "http/1.1 POST /results")}
+
+
+def test_an_encrypted_link_is_inconclusive_never_clean(reads):
+    tmp, run, body = reads
+    mppe = bytes([18, 6, 0, 0, 0, 0x40])          # MPPE, 128-bit keys
+    chunks = [(d, hdlc(ppp(CCP, control(CONFIGURE_ACK, 1, mppe)))) for d in ("in", "out")]
+    chunks += [("out", hdlc(ppp(0x00FD, bytes(range(256)) * 4))) for _ in range(40)]
+    report = _verdict(tmp, run, record(tmp / "mppe.pcapng", chunks))
+    assert report["verdict"] == "inconclusive"
+    assert any("MPPC/MPPE" in row["what"] for row in report["not_examined"])
