@@ -35,9 +35,13 @@ from sandbox.protocols.serial.transfer import (
 # File bytes per Payload: a whole typical serial transfer (bench files of a few hundred KB at
 # 115200 baud) is one Payload, so decoders peel it whole; bounds memory per line.
 FILE_PIECE = 1 << 20
-# Bytes held back per direction while a transfer start may be completing: an XMODEM-1K block
-# (1029 bytes) is the longest start signature.
+# Bytes held back per direction while a session's start may be completing: an XMODEM-1K block
+# (1029 bytes) is the longest start signature (a PPP link opens with short LCP frames; one picked up
+# midway is found at its first frame under this size, an ACK in the other direction at the latest).
 MAX_HOLD = 2048
+# Bytes of a read looked through at a time: bounds what a start is searched in (a read of a megabyte
+# in which sessions begin and end thousands of times stays linear).
+SCAN_PIECE = 4096
 # Files listed in the line's flow meta (the dashboard shows them); later ones are still decoded.
 MAX_FILES_LISTED = 20
 DIRECTIONS = ("out", "in")
@@ -92,14 +96,17 @@ class SerialLineParser:
         self.last_t = t
         at = self.pos[direction]
         self.pos[direction] += len(data)
-        pending = [(direction, data, at)]
-        while pending:     # bytes a session gave back when it ended are scanned in turn, not recursively
+        # In pieces, last first: the bytes a session gives back when it ends go back in front, and each
+        # look for a start costs one piece, however often sessions begin and end in one read.
+        pending = _pieces(direction, data, at)
+        while pending:
             direction, data, at = pending.pop()
             if self.transfer is not None:
                 released = self._transfer_feed(direction, data, t, out)
             else:
                 released = self._scan(direction, data, at, t, out)
-            pending.extend(reversed(released))
+            for back in reversed(released):
+                pending += _pieces(*back)
         return out
 
     def idle(self, t: float) -> Items:
@@ -134,11 +141,12 @@ class SerialLineParser:
         session that started and ended here gave back, to scan next."""
         hold = self.hold[direction]
         base = at - len(hold)
+        fresh = len(hold)
         hold += data
         buf = bytes(hold)
         best, chosen, keep = -1, None, len(buf)
         for cls in self.transfers:
-            start, held = cls.find(buf)
+            start, held = cls.find(buf, fresh)
             if start >= 0 and (best < 0 or start < best):
                 best, chosen = start, cls
             keep = min(keep, held)
@@ -272,6 +280,11 @@ class SerialLineParser:
             f.entry["complete"] = complete
             if note:
                 f.entry["note"] = note
+
+
+def _pieces(direction: str, data: bytes, at: int) -> list[tuple[str, bytes, int]]:
+    """``data`` (at line offset ``at``) cut in SCAN_PIECE pieces, last first."""
+    return [(direction, data[i:i + SCAN_PIECE], at + i) for i in range(0, len(data), SCAN_PIECE)][::-1]
 
 
 def _ip_version(packet: bytes) -> tuple[int, int]:

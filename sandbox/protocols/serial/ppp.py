@@ -26,12 +26,14 @@ from typing import ClassVar
 
 from sandbox.protocols.serial.link import FramedLink, LinkSide
 from sandbox.protocols.serial.transfer import Event, Packet, Unclaimed, Unread
+from sandbox.protocols.serial.vj import NOT_REBUILT
 
 FLAG, ESCAPE = 0x7E, 0x7D
 FLAG_BYTE = b"\x7e"
 ADDRESS_CONTROL = b"\xff\x03"
 # Unescaped bytes a receiver's default ACCM deletes (RFC 1662 7.1): all control characters.
 CONTROLS = bytes(range(0x20))
+FLOW_CONTROL = b"\x11\x13"
 _REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 GOOD_FCS32 = 0xDEBB20E3
 IPV4, IPV6, VJ_COMPRESSED, VJ_UNCOMPRESSED = 0x0021, 0x0057, 0x002D, 0x002F
@@ -76,16 +78,20 @@ def unescape(content: bytes) -> bytes | None:
 
 def verified(content: bytes) -> bytes | None:
     """The frame between two flags without its FCS (16 or 32 bits), or None when neither verifies,
-    even with the unescaped control characters a receiver deletes taken out."""
-    for candidate in (content, content.translate(None, CONTROLS)):
+    even with the unescaped control characters a receiver deletes taken out: all of them (the default
+    ACCM) or XON and XOFF (``asyncmap a0000``, the usual one negotiated)."""
+    tried = set()
+    for deleted in (b"", CONTROLS, FLOW_CONTROL):
+        candidate = content.translate(None, deleted) if deleted else content
+        if len(candidate) in tried:
+            continue
+        tried.add(len(candidate))
         body = unescape(candidate)
         if body is not None:
             if len(body) >= 4 and fcs16(body[:-2]) == int.from_bytes(body[-2:], "little"):
                 return body[:-2]
             if len(body) >= 6 and zlib.crc32(body) ^ 0xFFFFFFFF == GOOD_FCS32:
                 return body[:-4]
-        if candidate is content and content.translate(None, CONTROLS) == content:
-            break
     return None
 
 
@@ -103,24 +109,40 @@ def protocol(frame: bytes) -> tuple[int, int] | None:
 
 class _Deflate:
     """One direction's RFC 1979 decompressor: the stream's last 32 KiB is all it keeps between packets
-    (each ends on a sync flush), so each packet inflates on its own with that history as dictionary."""
+    (each ends on a sync flush), so each packet inflates on its own with that history as dictionary.
+    A packet missing from the sequence (lost to noise) leaves the history unknown: nothing is read
+    until the compressor resets (CCP Reset-Ack), as the peer's own decompressor does."""
 
     def __init__(self) -> None:
         self.history = b""
+        self.expected: int | None = None     # the next sequence number; None: take the next as it comes
+        self.broken = False
 
-    def inflate(self, data: bytes) -> bytes | None:
+    def inflate(self, seq: int, data: bytes) -> bytes | None:
+        if self.broken or (self.expected is not None and seq != self.expected):
+            self.broken = True
+            return None
+        self.expected = (seq + 1) & 0xFFFF
         d = zlib.decompressobj(-15, zdict=self.history) if self.history else zlib.decompressobj(-15)
         try:
             out = d.decompress(data + SYNC_FLUSH_TAIL, MAX_DATAGRAM)
         except zlib.error:
-            return None
+            out = b""
         if d.unconsumed_tail or not out:
+            self.broken = True
             return None
         self.remember(out)
         return out
 
     def remember(self, data: bytes) -> None:
         self.history = (self.history + data)[-HISTORY:]
+
+    def sent_uncompressed(self, data: bytes) -> None:
+        """A datagram the compressor took in but sent as it was (it would have grown): in the history,
+        and it used a sequence number (Linux's ``z_incomp``)."""
+        self.remember(data)
+        if self.expected is not None:
+            self.expected = (self.expected + 1) & 0xFFFF
 
 
 class _Side(LinkSide):
@@ -137,9 +159,11 @@ class PppLink(FramedLink):
     framing: ClassVar[bytes] = FLAG_BYTE
 
     @staticmethod
-    def find(data: bytes) -> tuple[int, int]:
-        """A flag opening a verified frame of a protocol a link starts with."""
-        i = data.find(FLAG_BYTE)
+    def find(data: bytes, fresh: int = 0) -> tuple[int, int]:
+        """A flag opening a verified frame of a protocol a link starts with (frames that closed in
+        ``data[:fresh]`` were judged by the last call)."""
+        i = max(data.rfind(FLAG_BYTE, 0, fresh), 0) if fresh else 0
+        i = data.find(FLAG_BYTE, i)
         while i >= 0:
             j = data.find(FLAG_BYTE, i + 1)
             if j < 0:
@@ -171,8 +195,8 @@ class PppLink(FramedLink):
         elif proto == VJ_UNCOMPRESSED:
             packet = side.vj.uncompressed(info)
             self._vj(side, packet, info, at, out)
-        elif proto == VJ_COMPRESSED:
-            packet = side.vj.compressed(info[1:], info[0]) if info else None
+        elif proto == VJ_COMPRESSED:      # verified: after a frame lost to noise the slot is stale
+            packet = side.vj.compressed(info[1:], info[0], verify=True) if info else None
             self._vj(side, packet, info, at, out)
         elif proto in (COMPRESSED, LINK_COMPRESSED) and not decompressed:
             self._compressed(side, info, at, out)
@@ -186,20 +210,19 @@ class PppLink(FramedLink):
             if info:
                 out.append(Unclaimed(d, at, info))
         if not decompressed and proto <= 0x3FFF and side.algorithm == "Deflate":
-            # sent uncompressed, but the compressor's history has it (RFC 1979, "inflateIncomp")
-            side.deflate.remember((proto.to_bytes(2, "big") if proto > 0xFF else bytes([proto])) + info)
+            side.deflate.sent_uncompressed((proto.to_bytes(2, "big") if proto > 0xFF else bytes([proto])) + info)
 
     def _vj(self, side: _Side, packet: bytes | None, info: bytes, at: int, out: list[Event]) -> None:
         if packet is not None:
             out.append(Packet(side.direction, packet))
             return
-        out.append(Unread(side.direction, "TCP segments with compressed headers of a connection not seen "
-                                          "from its start (Van Jacobson)", len(info)))
+        out.append(Unread(side.direction, NOT_REBUILT, len(info)))
         out.append(Unclaimed(side.direction, at, info))
 
     def _compressed(self, side: _Side, info: bytes, at: int, out: list[Event]) -> None:
         algorithm = side.algorithm or "Deflate"           # picked up midway: the common one is tried
-        inner = side.deflate.inflate(info[2:]) if algorithm == "Deflate" and len(info) > 2 else None
+        inner = side.deflate.inflate(int.from_bytes(info[:2], "big"), info[2:]) \
+            if algorithm == "Deflate" and len(info) > 2 else None
         field = protocol(inner) if inner else None
         if field is None:
             out.append(Unread(side.direction, f"PPP datagrams compressed with {side.algorithm or 'an unknown algorithm'}",

@@ -6,7 +6,8 @@ ends with END (``C0``), and usually begins with one to flush line noise; inside 
 SLIP has no checksum, so a packet is taken when its own headers vouch for it: IPv4 with a right header
 checksum and total length, IPv6 with its payload length; compressed SLIP's uncompressed TCP (first
 nibble 7: version and protocol restored, the checksum then right), and compressed TCP (top bit set)
-rebuilt from its connection's slot (``vj.py``) with a TCP checksum that verifies.  Compressed TCP of a
+rebuilt from its connection's slot (``vj.py``); and a TCP or UDP checksum that verifies, as the
+receiving host's stack asks (a packet line noise hit goes raw, and its retransmission is the data).  Compressed TCP of a
 connection not seen from its start cannot be placed in its stream: ``Unread``, and its bytes go raw.
 """
 
@@ -16,7 +17,13 @@ from typing import ClassVar
 
 from sandbox.protocols.serial.link import FramedLink, LinkSide
 from sandbox.protocols.serial.transfer import Event, Packet, Unclaimed, Unread
-from sandbox.protocols.serial.vj import TYPE_COMPRESSED_TCP, TYPE_UNCOMPRESSED_TCP, ipv4_checksum
+from sandbox.protocols.serial.vj import (
+    NOT_REBUILT,
+    TYPE_COMPRESSED_TCP,
+    TYPE_UNCOMPRESSED_TCP,
+    ipv4_checksum,
+    transport_checksum_ok,
+)
 
 END, ESC = 0xC0, 0xDB
 END_BYTE = b"\xc0"
@@ -63,9 +70,11 @@ class SlipLink(FramedLink):
     framing: ClassVar[bytes] = END_BYTE
 
     @staticmethod
-    def find(data: bytes) -> tuple[int, int]:
-        """An END opening a packet whose headers vouch for it."""
-        i = data.find(END_BYTE)
+    def find(data: bytes, fresh: int = 0) -> tuple[int, int]:
+        """An END opening a packet whose headers vouch for it (packets that closed in ``data[:fresh]``
+        were judged by the last call)."""
+        i = max(data.rfind(END_BYTE, 0, fresh), 0) if fresh else 0
+        i = data.find(END_BYTE, i)
         while i >= 0:
             j = data.find(END_BYTE, i + 1)
             if j < 0:
@@ -85,16 +94,21 @@ class SlipLink(FramedLink):
             if rebuilt is not None:
                 out.append(Packet(d, rebuilt))
             else:
-                out.append(Unread(d, "TCP segments with compressed headers of a connection not seen from its "
-                                     "start (compressed SLIP)", len(packet)))
+                out.append(Unread(d, NOT_REBUILT, len(packet)))
                 out.append(Unclaimed(d, at, packet))
             return True
         if ip_packet(packet) is None:
             return False
         if packet[0] >> 4 == TYPE_UNCOMPRESSED_TCP >> 4:
+            restored = bytearray(packet)
+            restored[0], restored[9] = 0x40 | (packet[0] & 0x0F), 6
+            if not transport_checksum_ok(bytes(restored)):
+                return False
             rebuilt = side.vj.uncompressed(packet)
             if rebuilt is None:
                 return False
             packet = rebuilt
+        elif not transport_checksum_ok(packet):
+            return False            # what the host's own stack drops: the retransmission is the data
         out.append(Packet(d, packet))
         return True

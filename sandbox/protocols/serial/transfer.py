@@ -94,9 +94,11 @@ class Transfer(Protocol):
     done: bool    # the session ended (or was cancelled): later bytes are the line's again
 
     @staticmethod
-    def find(data: bytes) -> tuple[int, int]:
+    def find(data: bytes, fresh: int = 0) -> tuple[int, int]:
         """``(start, hold)``: where a verified start of this protocol begins in ``data`` (-1: none),
-        and from where the tail must be held back because a start may still be completing."""
+        and from where the tail must be held back because a start may still be completing.
+        ``data[:fresh]`` was held back from the last call: a start that would have been complete in
+        it then was not one (a decoder may skip judging it again: a line fed byte by byte stays linear)."""
 
     def __init__(self, direction: str) -> None:
         """``direction``: the side ``find`` found the start on."""

@@ -23,6 +23,9 @@ SPECIALS = NEW_S | NEW_A | NEW_W | NEW_U
 SPECIAL_I = NEW_S | NEW_W | NEW_U          # echoed terminal traffic: seq and ack move by the last data
 SPECIAL_D = NEW_S | NEW_A | NEW_W | NEW_U  # one-way data: seq moves by the last data
 SLOTS = 256
+# What a link says of compressed TCP it could not rebuild.
+NOT_REBUILT = ("TCP segments whose compressed headers could not be rebuilt (Van Jacobson: a connection "
+               "not seen from its start, or a packet before them lost)")
 PROTO_TCP = 6
 FLAG_PSH, FLAG_URG = 0x08, 0x20
 
@@ -38,13 +41,24 @@ def ipv4_checksum(header: bytes | bytearray) -> int:
     return ~_fold(sum(struct.unpack(f"!{len(header) // 2}H", header)) - (header[10] << 8 | header[11])) & 0xFFFF
 
 
-def tcp_checksum_ok(packet: bytes) -> bool:
-    """Whether an IPv4/TCP packet's TCP checksum verifies (the pseudo-header included)."""
-    ihl = (packet[0] & 0x0F) * 4
-    segment = packet[ihl:]
+def transport_checksum_ok(packet: bytes) -> bool:
+    """Whether an IPv4 or IPv6 packet's TCP or UDP checksum verifies, the pseudo-header included (a UDP
+    checksum of zero over IPv4 is none); fragments, other protocols and IPv6 extension headers: True."""
+    if packet[0] >> 4 == 6:
+        proto, segment, addresses = packet[6], packet[40:], packet[8:40]
+    else:
+        ihl = (packet[0] & 0x0F) * 4
+        proto, segment, addresses = packet[9], packet[ihl:], packet[12:20]
+        if packet[6:8] != b"\0\0" and int.from_bytes(packet[6:8], "big") & 0x3FFF:
+            return True
+        if proto == 17 and segment[6:8] == b"\0\0":
+            return True
+    if proto not in (PROTO_TCP, 17):
+        return True
     padded = segment + b"\0" if len(segment) % 2 else segment
-    total = sum(struct.unpack(f"!{len(padded) // 2}H", padded)) + sum(struct.unpack("!4H", packet[12:20]))
-    return _fold(total + PROTO_TCP + len(segment)) == 0xFFFF
+    total = sum(struct.unpack(f"!{len(padded) // 2}H", padded))
+    total += sum(struct.unpack(f"!{len(addresses) // 2}H", addresses)) + proto + len(segment)
+    return _fold(total) == 0xFFFF
 
 
 class _Slot:
@@ -96,7 +110,7 @@ class VjDecompressor:
                 return None
             saved = bytes(slot.header), slot.length
             rebuilt = self.compressed(packet, changes)
-            if rebuilt is not None and tcp_checksum_ok(rebuilt):
+            if rebuilt is not None and transport_checksum_ok(rebuilt):
                 return rebuilt
             slot.header[:], slot.length = saved
             self.slots[target], self.last = slot, last

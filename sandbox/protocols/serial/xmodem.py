@@ -74,7 +74,7 @@ class XmodemTransfer:
     stall_s: ClassVar[float] = FILE_STALL_S
 
     @staticmethod
-    def find(data: bytes) -> tuple[int, int]:
+    def find(data: bytes, fresh: int = 0) -> tuple[int, int]:
         """A CRC-verified block (block 0 only as a YMODEM header), or block 1 by checksum followed
         by block 2 (or block 1 again, or EOT): an 8-bit sum alone is too easy to meet by chance."""
         n = len(data)

@@ -138,7 +138,7 @@ class ZmodemTransfer:
     stall_s: ClassVar[float] = FILE_STALL_S
 
     @staticmethod
-    def find(data: bytes) -> tuple[int, int]:
+    def find(data: bytes, fresh: int = 0) -> tuple[int, int]:
         """A CRC-verified header that can begin a session (ZRQINIT, ZRINIT, ZSINIT, ZFILE, ZDATA)."""
         m = _HEADER.search(data)
         while m is not None:
