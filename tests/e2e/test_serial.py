@@ -25,6 +25,7 @@ from dashboards import panels
 from dashboards.queries import Reader
 from sandbox.simulate import ensure_demo
 from tests.hw.test_watch import essence, rows, wait_for
+from tests.protocols.serial.pppwire import ppp_session, upload_packets
 from tests.serialpty import BenchLine, open_end, read_exactly, serial_bench, write_all
 
 pytestmark = pytest.mark.e2e
@@ -100,6 +101,27 @@ def print_through(line: BenchLine, data: bytes) -> None:
         write_all(inst, data)
         reader.join()
         assert got[0] == data
+    finally:
+        os.close(inst)
+        os.close(host)
+
+
+def converse(line: BenchLine, chunks: list[tuple[str, bytes]]) -> None:
+    """The instrument sends the "out" chunks and the host the "in" ones, in order; each end reads
+    exactly what the other sent."""
+    inst, host = open_end(line.instrument_end), open_end(line.host_end)
+    want = {d: b"".join(data for dd, data in chunks if dd == d) for d in ("out", "in")}
+    got: dict[str, bytes] = {}
+    readers = [threading.Thread(target=lambda fd=fd, d=d: got.__setitem__(d, read_exactly(fd, len(want[d]), WAIT_S)))
+               for fd, d in ((host, "out"), (inst, "in"))]
+    try:
+        for reader in readers:
+            reader.start()
+        for direction, data in chunks:
+            write_all(inst if direction == "out" else host, data)
+        for reader in readers:
+            reader.join()
+        assert got == want
     finally:
         os.close(inst)
         os.close(host)
@@ -314,3 +336,30 @@ def test_a_bridge_that_dies_mid_session_is_said_live_and_makes_the_verdict_incon
     report = json.loads(watch.report.read_text())
     assert report["verdict"] == "inconclusive"
     assert [n["where"] for n in report["not_examined"]] == [f"serial {line.spec()}"]
+
+
+def test_a_dial_up_ppp_link_is_read_as_network_traffic_live_and_on_replay(demo, cache, tmp_path):
+    """The instrument dials a vendor's service line and uploads gzip'd reads over PPP, with Van
+    Jacobson header compression and CCP Deflate as pppd negotiates them by default: the upload is found
+    while the session runs, by the name the request gave, and the replay of the recording agrees."""
+    import gzip as gz
+
+    body = gz.compress(fastq(demo, "PT9936-T1", 40000))
+    packets = upload_packets("10.64.64.2", "198.51.100.7", body, b"POST /service/upload HTTP/1.1\r\n"
+                             b"Host: service.vendor.example\r\nContent-Type: application/gzip\r\n")
+    chunks = [("out", b"ATDT0800555123\r"), ("in", b"\r\nCONNECT 33600\r\n"),
+              *ppp_session(packets, bytes([10, 64, 64, 2]), vj=True, deflate=True), ("in", b"\r\nNO CARRIER\r\n")]
+    with serial_bench() as bench:
+        line = bench.lines[0]
+        watch = Watch(demo, cache, tmp_path, line.spec("115200,8N1"))
+        try:
+            converse(line, chunks)
+            wait_for(lambda: watch.live_findings("severity_rank >= 3 AND chain LIKE '%ppp%'"), "the live finding")
+            live = watch.end()
+        finally:
+            watch.kill()
+    [leak] = [f for f in live["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["samples"] == ["PT9936-T1"] and leak["channel"] == "serial"
+    assert leak["destination"] == "service.vendor.example"
+    assert leak["chain"][:4] == ["serial", "ppp", "tcp", "http/1.1 POST /service/upload"]
+    assert essence(live) == essence(watch.replay())

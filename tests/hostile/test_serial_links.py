@@ -13,35 +13,26 @@ from pathlib import Path
 import pytest
 
 from sandbox.captures.serialwriter import SerialRecording
-from sandbox.captures.writer import LINKTYPE_RAW, TcpConversation
 from sandbox.replay import replay
 from sandbox.simulate.novaseq import make_novaseq_run
 from sandbox.simulate.usb import SerialHost, UsbBench, open_writer, serial_adapter
-from tests.protocols.serial.pppwire import CCP, CONFIGURE_ACK, control, hdlc, ppp, ppp_session, slip_session
+from tests.protocols.serial.pppwire import (
+    CCP,
+    CONFIGURE_ACK,
+    control,
+    hdlc,
+    ppp,
+    ppp_session,
+    slip_session,
+    upload_packets,
+)
 
 INSTRUMENT, LIMS = "10.64.64.2", "192.0.2.9"
 INSTRUMENT_RAW = bytes([10, 64, 64, 2])
 
 
-class _Packets:
-    linktype = LINKTYPE_RAW
-
-    def __init__(self) -> None:
-        self.packets: list[bytes] = []
-
-    def write(self, data: bytes, t: float) -> None:
-        self.packets.append(data)
-
-
 def upload(body: bytes) -> list[bytes]:
-    """The IPv4 packets of an HTTP POST of ``body`` to the LIMS, its answer and the close."""
-    sink = _Packets()
-    c = TcpConversation(sink, (INSTRUMENT, 40000), (LIMS, 80), t0=1.0)
-    c.send(b"POST /results HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Encoding: gzip\r\n"
-           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
-    c.close()
-    return sink.packets
+    return upload_packets(INSTRUMENT, LIMS, body)
 
 
 def record(path: Path, chunks: list[tuple[str, bytes]]) -> Path:

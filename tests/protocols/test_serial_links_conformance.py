@@ -68,8 +68,9 @@ def streams(chunks: list[tuple[str, bytes]]) -> dict[str, bytes]:
     return {d: b"".join(data for dd, data in chunks if dd == d) for d in ("out", "in")}
 
 
-def run(cls: type, chunks: list[tuple[str, bytes]]) -> list:
-    """Feed a session to a link from where its ``find`` says it starts (in the instrument's bytes)."""
+def run(cls: type, chunks: list[tuple[str, bytes]], pauses: bool = False) -> list:
+    """Feed a session to a link from where its ``find`` says it starts (in the instrument's bytes);
+    ``pauses``: the line goes quiet after every chunk (``idle``)."""
     start, _ = cls.find(streams(chunks)["out"])
     assert start >= 0, f"{cls.name}: no start found"
     link, events, seen = cls("out"), [], 0
@@ -80,6 +81,8 @@ def run(cls: type, chunks: list[tuple[str, bytes]]) -> list:
             data = data[skip:]
         if data and not link.done:
             events += link.feed(direction, data)
+            if pauses:
+                events += link.idle()
     if not link.done:
         events += link.close()
     return events
@@ -119,8 +122,9 @@ def test_split_at_every_byte(cls, label, make):
     out_stream = streams(chunks)["out"]
     replies = [c for c in chunks if c[0] == "in"]
     for cut in range(0, len(out_stream) + 1, 3):
-        split = [("out", out_stream[:cut]), ("out", out_stream[cut:]), *replies]
-        assert packets(run(cls, [c for c in split if c[1]]))["out"] == want["out"], cut
+        split = [c for c in [("out", out_stream[:cut]), ("out", out_stream[cut:]), *replies] if c[1]]
+        assert packets(run(cls, split))["out"] == want["out"], cut
+        assert packets(run(cls, split, pauses=True))["out"] == want["out"], cut     # a pause cuts no frame
     one_by_one = [("out", out_stream[i:i + 1]) for i in range(len(out_stream))] + replies
     assert packets(run(cls, one_by_one)) == want
 

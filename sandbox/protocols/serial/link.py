@@ -1,7 +1,8 @@
 """What the network links a serial line may carry share (PPP, SLIP): frames between delimiters.
 
 A link takes the line over once its first verified frame is found and keeps it while frames keep
-verifying; a quiet line is an idle link, never its end.  Per direction it keeps the bytes since the
+verifying; a quiet line is an idle link, never its end, and a pause never cuts a frame (a modem's
+error correction delivers in bursts): what is held goes raw when the line goes quiet, and stays held.  Per direction it keeps the bytes since the
 last verified frame: a candidate frame runs from one delimiter to the next, and what precedes a
 verified one (noise, a frame that failed its check) goes raw.  When ``UNFRAMED_LIMIT`` bytes pass with
 no verified frame, or the link says it is over, it is done and the bytes after its end are the line's
@@ -29,6 +30,7 @@ class LinkSide:
         self.raw = b""             # bytes since the end of the last verified frame
         self.raw_pos = 0           # stream position of raw[0]
         self.frame_start = 0       # where in raw the frame being received begins (after a delimiter)
+        self.scanned_to = 0        # stream position up to which held bytes already went raw (``idle``)
         self.vj = VjDecompressor()
 
 
@@ -65,11 +67,12 @@ class FramedLink:
         j = raw.find(delimiter, len(side.raw))
         while j >= 0 and not self.done:
             if j > start:
-                before = raw[base:max(base, start - 1)]
                 mark = len(out)
                 if self.take(side, raw[start:j], side.raw_pos + start - base, out):
+                    before = self._unscanned(side, raw[base:max(base, start - 1)])
                     if before.strip(delimiter):
-                        out.insert(mark, Unclaimed(direction, side.raw_pos, before))
+                        out.insert(mark, Unclaimed(direction, side.raw_pos + len(raw[base:start - 1]) - len(before),
+                                                   before))
                     side.raw_pos += j - base
                     base = j                    # its closing delimiter may open the next frame
             start = j + 1
@@ -79,25 +82,33 @@ class FramedLink:
             self.done = True
         if self.done:
             for s in self.sides.values():
-                if s.raw:
-                    out.append(Released(s.direction, s.raw_pos, s.raw))
-                self._forget(s)
+                rest = self._unscanned(s, s.raw)
+                if rest:
+                    out.append(Released(s.direction, s.raw_pos + len(s.raw) - len(rest), rest))
+                s.raw_pos += len(s.raw)
+                s.raw, s.frame_start = b"", 0
         return out
 
-    def _forget(self, side: LinkSide) -> None:
-        side.raw_pos += len(side.raw)
-        side.raw, side.frame_start = b"", 0
+    @staticmethod
+    def _unscanned(side: LinkSide, held: bytes) -> bytes:
+        """The end of ``held`` (bytes from ``side.raw_pos``) that ``idle`` has not yet sent raw."""
+        return held[max(0, side.scanned_to - side.raw_pos):]
 
     def idle(self) -> list[Event]:
-        """Bytes held for a frame that has not verified go raw; the next delimiter starts afresh."""
+        """The line went quiet: bytes held for a frame not yet verified go raw now (their analysis does
+        not wait), and stay held, so a frame a pause cut in two still verifies when the rest comes."""
         out: list[Event] = []
         for side in self.sides.values():
-            if side.raw.strip(self.framing):
-                out.append(Unclaimed(side.direction, side.raw_pos, side.raw))
-            self._forget(side)
+            rest = self._unscanned(side, side.raw)
+            if rest.strip(self.framing):
+                out.append(Unclaimed(side.direction, side.raw_pos + len(side.raw) - len(rest), rest))
+            side.scanned_to = side.raw_pos + len(side.raw)
         return out
 
     def close(self) -> list[Event]:
         out = self.idle()
+        for side in self.sides.values():
+            side.raw_pos += len(side.raw)
+            side.raw, side.frame_start = b"", 0
         self.done = True
         return out

@@ -8,6 +8,8 @@ from __future__ import annotations
 import struct
 import zlib
 
+from sandbox.captures.writer import LINKTYPE_RAW, TcpConversation
+
 TYPE_IP, TYPE_UNCOMPRESSED_TCP, TYPE_COMPRESSED_TCP = "ip", "uncompressed", "compressed"
 NEW_C, NEW_I, PUSH, NEW_S, NEW_A, NEW_W, NEW_U = 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01
 SPECIAL_I, SPECIAL_D = NEW_S | NEW_W | NEW_U, NEW_S | NEW_A | NEW_W | NEW_U
@@ -230,3 +232,25 @@ def slip_session(packets: list[bytes], instrument: bytes, *, vj: bool = False) -
             data = bytes([0x80 | data[0]]) + data[1:]
         chunks.append((d, b"\xc0" + drivers[d].send(data)))
     return chunks
+
+
+class _Packets:
+    linktype = LINKTYPE_RAW
+
+    def __init__(self) -> None:
+        self.packets: list[bytes] = []
+
+    def write(self, data: bytes, t: float) -> None:
+        self.packets.append(data)
+
+
+def upload_packets(instrument: str, server: str, body: bytes, head: bytes = b"POST /results HTTP/1.1\r\n"
+                   b"Host: lims.lab.example\r\nContent-Encoding: gzip\r\n") -> list[bytes]:
+    """The IPv4 packets of an HTTP request (``head`` and a Content-Length) with ``body``, its answer and
+    the close, in order."""
+    sink = _Packets()
+    c = TcpConversation(sink, (instrument, 40000), (server, 80), t0=1.0)
+    c.send(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
+    c.close()
+    return sink.packets

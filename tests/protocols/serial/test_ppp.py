@@ -113,9 +113,11 @@ def test_a_link_ends_at_terminate_ack_or_with_no_frame_for_a_while():
     link, events = feed(hdlc(ppp(0x0021, IP)), b"x" * (UNFRAMED_LIMIT + 1))
     assert link.done and isinstance(events[-1], Released) and len(events[-1].data) > UNFRAMED_LIMIT
     link = PppLink("out")
-    link.feed("out", hdlc(ppp(0x0021, IP)) + b"half a fra")
+    frame = hdlc(ppp(0x0021, IP))
+    link.feed("out", frame + frame[:9])
     assert not link.done and link.busy                    # a quiet line is an idle link
-    assert [ev.data for ev in link.idle()] == [b"~half a fra"]   # held bytes go raw when it is quiet
+    assert [ev.data for ev in link.idle()] == [b"~" + frame[:9]]  # held bytes go raw when it is quiet...
+    assert [ev.data for ev in link.feed("out", frame[9:]) if isinstance(ev, Packet)] == [IP]   # ...and stay held
 
 
 def _line(chunks: list[tuple[str, bytes]]) -> list:
