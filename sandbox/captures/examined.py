@@ -17,7 +17,8 @@ from sandbox.captures import numbers as n
 
 ICMP_CONTROL = "ICMP control: discovery, timestamps, masks, MLD, or no body: fixed fields, no application data"
 WLAN_CONTROL = "802.11 control frames (ACK, RTS/CTS, block ack): no body"
-PPP_CONTROL = "PPP link, network and authentication control: negotiates options, carries no datagrams"
+PPP_CONTROL = ("PPP link, network and authentication control: negotiates options, carries no datagrams "
+               "(a packet longer than negotiation needs is not examined)")
 CISCO_CONTROL = "Cisco link control (CDP, VTP, DTP, PVST+, UDLD): device and VLAN announcements"
 
 NOT_DATA: dict[int, str] = {
@@ -94,6 +95,7 @@ NAMES: dict[int, str] = {
     n.WLAN_AMSDU: "802.11 A-MSDU aggregates", n.WLAN_FRAGMENT: "802.11 fragmented frames",
     n.ERSPAN_FRAME: "ERSPAN type III frames that are neither Ethernet nor IP",
     n.SLIP_COMPRESSED: "Van Jacobson compressed TCP over SLIP",
+    n.PPP_CONTROL_LONG: "PPP control packets longer than negotiation needs (echo or discard data, rejects, EAP)",
     n.MPLS_TOO_DEEP: "MPLS label stacks deeper than we follow",
     n.NOT_IP: "payloads that should be IP and are not (bad version)",
 }

@@ -42,6 +42,7 @@ OSI_ROUTING = FRAME | 15     # IS-IS and ES-IS under the OSI SAP (routing, no us
 PPP = FRAME | 16             # a PPP frame: [FF 03] protocol field, then what it names
 MPLS_TOO_DEEP = FRAME | 17   # an MPLS label stack deeper than we follow
 CMD_IN_GRE = FRAME | 18      # Cisco MetaData as GRE carries it (its ethertype first)
+PPP_CONTROL_LONG = FRAME | 19  # a PPP control packet longer than negotiation needs (echo or discard data...)
 DECLINED = -1                # a UDP tunnel's answer for a payload that is not its own: it stays UDP
 
 # BSD address families for IPv6 differ by OS (Linux 10, FreeBSD 28, macOS 30, NetBSD/OpenBSD 24).

@@ -1,0 +1,75 @@
+"""PPP control packets carry bytes of their sender's choice to the peer: an LCP echo's or discard
+request's data, a reject quoting what it rejects.  Over PPPoE the peer is the access concentrator;
+over PPTP or L2TP it is the far end of the tunnel, a vendor's VPN server.  Reads sent that way replayed
+clean (PPP control was trusted as negotiation whatever its length); now a control packet longer than
+negotiation needs is not examined (the verdict inconclusive), and a link's ordinary negotiation and
+keep-alives stay control.  (On a serial line, where the rig reads PPP itself, control bodies are
+scanned: ``tests/protocols/serial/test_ppp.py``.)"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import pytest
+
+from sandbox.captures.writer import PcapWriter, ethernet, gre, ipv4, ppp, pppoe_session
+from sandbox.replay import replay
+from sandbox.simulate.novaseq import make_novaseq_run
+
+DISCARD_REQUEST, ECHO_REQUEST, ECHO_REPLY, CONFIGURE_REQUEST = 11, 9, 10, 1
+
+
+def lcp(code: int, ident: int, data: bytes) -> bytes:
+    return struct.pack("!HBBH", 0xC021, code, ident, 4 + len(data)) + data
+
+
+def pppoe(path: Path, packets: list[bytes]) -> None:
+    with PcapWriter(path) as w:
+        for i, packet in enumerate(packets):
+            w.write(ethernet(pppoe_session(packet), ethertype=0x8864), 1.0 + i / 100)
+
+
+def pptp(path: Path, packets: list[bytes]) -> None:
+    """PPTP's enhanced GRE (version 1: key = payload length and call id, a sequence number) to a VPN server."""
+    with PcapWriter(path) as w:
+        for i, packet in enumerate(packets):
+            header = struct.pack("!HHHHI", 0x3001, 0x880B, len(packet), 7, i)
+            w.write(ethernet(ipv4("10.0.0.2", "203.0.113.80", 47, header + packet)), 1.0 + i / 100)
+
+
+@pytest.fixture(scope="module")
+def reads(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ppp-control")
+    run = make_novaseq_run(tmp / "runs", samples=1, reads_per_sample=300)
+    fastq = b"".join(gzip.decompress(f.read_bytes())
+                     for f in sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz")))
+    return tmp, run, fastq[:60000]
+
+
+@pytest.mark.parametrize("carrier", [pppoe, pptp], ids=["pppoe", "pptp"])
+@pytest.mark.parametrize("code", [DISCARD_REQUEST, ECHO_REQUEST])
+def test_reads_in_lcp_data_are_never_clean(reads, carrier, code):
+    tmp, run, fastq = reads
+    packets = [lcp(code, i & 0xFF, b"\x12\x34\x56\x78" + fastq[off:off + 1400])
+               for i, off in enumerate(range(0, len(fastq), 1400))]
+    path = tmp / f"{carrier.__name__}-{code}.pcap"
+    carrier(path, packets)
+    report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "inconclusive"
+    [row] = report["not_examined"]
+    assert row["what"].startswith("PPP control packets longer than negotiation needs")
+    assert row["bytes"] >= len(fastq)
+
+
+@pytest.mark.parametrize("carrier", [pppoe, pptp], ids=["pppoe", "pptp"])
+def test_negotiation_and_keepalives_stay_control(reads, carrier):
+    tmp, run, _ = reads
+    packets = [lcp(CONFIGURE_REQUEST, 1, bytes([1, 4, 5, 0xD4, 5, 6, 0x12, 0x34, 0x56, 0x78, 7, 2, 8, 2]))]
+    packets += [lcp(code, i, b"\x12\x34\x56\x78") for i in range(20) for code in (ECHO_REQUEST, ECHO_REPLY)]
+    packets.append(ppp(ipv4("10.0.0.2", "10.0.0.1", 17, bytes(8))))
+    path = tmp / f"{carrier.__name__}-keepalive.pcap"
+    carrier(path, packets)
+    report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "clean" and not report["not_examined"]
