@@ -13,6 +13,8 @@ registered could carry a run folder, and are reported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sandbox.captures import numbers as n
 
 ICMP_CONTROL = "ICMP control: discovery, timestamps, masks, MLD, or no body: fixed fields, no application data"
@@ -68,6 +70,52 @@ NOT_DATA: dict[int, str] = {
     n.WLAN_NO_DATA: "802.11 null-function data frames: power-save signalling, no body",
     n.GTP_SIGNALLING: "GTP-U signalling (echo, error indication, end marker): no user data",
     n.EMPTY: "empty layers: nothing after the header",
+}
+
+# Ethernet pads a frame's body to 46 bytes: a control frame this short hides nothing after its fields.
+PADDED_BODY = 46
+
+
+def _arp(data: bytes, off: int) -> int:
+    return 8 + 2 * (data[off + 4] + data[off + 5]) if len(data) >= off + 6 else 0
+
+
+def _declared(at: int, header: int, cap: int | None = None) -> Callable[[bytes, int], int]:
+    """A body whose header declares its length (a 16-bit field ``at``, counting after ``header``),
+    and at most ``cap`` for a protocol whose packets are short."""
+    def size(data: bytes, off: int) -> int:
+        if len(data) < off + at + 2:
+            return 0
+        n = header + int.from_bytes(data[off + at:off + at + 2], "big")
+        return n if cap is None else min(n, cap)
+    return size
+
+
+def _lldp(data: bytes, off: int) -> int:
+    """TLVs up to the End TLV; an LLDPDU longer than 1024 bytes is not one a device sends."""
+    at = off
+    while at + 2 <= len(data) and at - off <= 1024:
+        header = int.from_bytes(data[at:at + 2], "big")
+        at += 2 + (header & 0x1FF)
+        if header >> 9 == 0:
+            break
+    return min(at - off, 1024)
+
+
+# How many body bytes a control protocol's own fields account for (Ethernet padding aside): what
+# follows is of its sender's choice (a broadcast reaches every host on the segment), so a longer
+# frame is not examined rather than trusted as control.
+CONTROL_SIZE: dict[int, Callable[[bytes, int], int]] = {
+    0x0806: _arp, 0x8035: _arp,
+    0x0842: lambda data, off: 108,                  # sixteen MACs after six FF, a SecureOn password
+    0x8808: lambda data, off: PADDED_BODY,
+    0x8809: lambda data, off: 128,                  # LACPDU and marker: 110 bytes
+    0x888E: _declared(2, 4),                        # EAPOL: version, type, length
+    0x88CC: _lldp,
+    0x88F7: _declared(2, 0, cap=256),               # PTP messageLength
+    0x8902: lambda data, off: 128,                  # CFM continuity checks, loopback, link trace
+    0x8863: _declared(4, 6, cap=256),               # PPPoE discovery: tags of a session's set-up
+    0x9000: lambda data, off: 128,                  # a keep-alive and its reply (Cisco's: 70 bytes)
 }
 
 # Names for report lines: the protocols we peel (a header of theirs may be cut short) and the ones

@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Any
 
 from sandbox.captures.encaps import DECAPS
-from sandbox.captures.examined import NAMES, NOT_DATA, describe
+from sandbox.captures.examined import CONTROL_SIZE, NAMES, NOT_DATA, PADDED_BODY, describe
 from sandbox.captures.fragments import Fragments
 from sandbox.captures.numbers import DECLINED, EMPTY, IP_PROTO, IPV4, IPV6, LLC, MAX_LENGTH, UDP_PORT
 from sandbox.model import URG, Segment
@@ -95,7 +95,12 @@ class IpDecoder:
             for _ in range(MAX_LAYERS):
                 reason = NOT_DATA.get(proto)
                 if reason is not None:
-                    self.skipped[reason] += 1
+                    size = CONTROL_SIZE.get(proto)
+                    if size is not None and len(data) - off > max(PADDED_BODY, size(data, off)):
+                        self.not_examined(f"{describe(proto)} ({reason.split(':')[0]}): frames longer than "
+                                          "their fields (what follows is of the sender's choice)", self._size)
+                    else:
+                        self.skipped[reason] += 1
                     return None
                 if off >= len(data):
                     if off > len(data):

@@ -1,10 +1,13 @@
-"""PPP control packets carry bytes of their sender's choice to the peer: an LCP echo's or discard
+"""Control frames the rig trusts as carrying no data, made to carry reads.
+
+PPP control packets carry bytes of their sender's choice to the peer: an LCP echo's or discard
 request's data, a reject quoting what it rejects.  Over PPPoE the peer is the access concentrator;
-over PPTP or L2TP it is the far end of the tunnel, a vendor's VPN server.  Reads sent that way replayed
-clean (PPP control was trusted as negotiation whatever its length); now a control packet longer than
-negotiation needs is not examined (the verdict inconclusive), and a link's ordinary negotiation and
-keep-alives stay control.  (On a serial line, where the rig reads PPP itself, control bodies are
-scanned: ``tests/protocols/serial/test_ppp.py``.)"""
+over PPTP or L2TP it is the far end of the tunnel, a vendor's VPN server.  And an Ethernet control
+frame (ARP, LLDP, PPPoE discovery) may run past its own fields: a broadcast reaches every host on the
+segment.  Reads sent either way replayed clean (control was trusted whatever its length); now a
+control packet longer than its fields or negotiation need is not examined (the verdict inconclusive),
+and ordinary negotiation, keep-alives and padded frames stay control.  (On a serial line, where the
+rig reads PPP itself, control bodies are scanned: ``tests/protocols/serial/test_ppp.py``.)"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captures.writer import PcapWriter, ethernet, gre, ipv4, ppp, pppoe_session
+from sandbox.captures.writer import PcapWriter, ethernet, ipv4, ppp, pppoe_session
 from sandbox.replay import replay
 from sandbox.simulate.novaseq import make_novaseq_run
 
@@ -71,5 +74,32 @@ def test_negotiation_and_keepalives_stay_control(reads, carrier):
     packets.append(ppp(ipv4("10.0.0.2", "10.0.0.1", 17, bytes(8))))
     path = tmp / f"{carrier.__name__}-keepalive.pcap"
     carrier(path, packets)
+    report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "clean" and not report["not_examined"]
+
+
+ARP = bytes.fromhex("0001080006040001") + bytes(6) + bytes([10, 0, 0, 2]) + bytes(6) + bytes([10, 0, 0, 1])
+LLDP = (b"\x02\x07\x04" + bytes(6) + b"\x04\x03\x05ab" + b"\x06\x02\x00\x78"
+        + b"\x0a\x0csequencer-01" + b"\x00\x00")                   # chassis, port, TTL, name, end
+PADI = bytes.fromhex("1109000000100101000001030008") + bytes(8)    # service name, host-uniq
+
+
+def broadcast(path: Path, ethertype: int, bodies: list[bytes]) -> None:
+    with PcapWriter(path) as w:
+        for i, body in enumerate(bodies):
+            w.write(ethernet(body.ljust(46, b"\0"), ethertype=ethertype, dst=b"\xff" * 6), 1.0 + i / 100)
+
+
+@pytest.mark.parametrize(("ethertype", "body"), [(0x0806, ARP), (0x88CC, LLDP), (0x8863, PADI)],
+                         ids=["arp", "lldp", "pppoe-discovery"])
+def test_reads_after_a_control_frames_fields_are_never_clean(reads, ethertype, body):
+    tmp, run, fastq = reads
+    path = tmp / f"padded-{ethertype:04x}.pcap"
+    broadcast(path, ethertype, [body + fastq[off:off + 1400] for off in range(0, len(fastq), 1400)])
+    report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "inconclusive"
+    [row] = report["not_examined"]
+    assert row["what"].endswith("frames longer than their fields (what follows is of the sender's choice)")
+    broadcast(path, ethertype, [body] * 30)               # the frames as devices send them: control
     report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
     assert report["verdict"] == "clean" and not report["not_examined"]
