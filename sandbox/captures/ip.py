@@ -59,6 +59,11 @@ MAX_V4_AH = 4
 MAX_LAYERS = 16
 # What a decapsulator raises on a header cut short or malformed (see sandbox.captures.encaps).
 DECAP_ERRORS = (struct.error, IndexError, ValueError)
+# Bytes a frame may carry after the IP packet it holds: Ethernet padding to 46 bytes of body, a frame
+# check sequence.  More is of the sender's choice (a broadcast's trailer reaches every host on the
+# segment) and is said, not trimmed in silence.
+MAX_TRAILER = 50
+TRAILER = "bytes after the IP packet in its frame, more than padding (of the sender's choice)"
 # Distinct addresses whose text form we cache: inet_ntop per packet is the cost this saves.
 ADDR_CACHE = 65536
 
@@ -161,6 +166,8 @@ class IpDecoder:
             self.not_examined("IPv4 headers malformed", self._size)
             return None
         end = off + total if ihl <= total and off + total <= len(data) else len(data)  # trims padding
+        if len(data) - end > MAX_TRAILER:
+            self.not_examined(TRAILER, self._size)
         payload = data[off + ihl:end]
         if frag & 0x3FFF:   # more-fragments flag or a non-zero offset
             done = self.fragments.add((4, src, dst, ident, proto, self._side), (frag & 0x1FFF) * 8, payload,
@@ -183,6 +190,8 @@ class IpDecoder:
             self.not_examined("IPv6 headers malformed", self._size)
             return None
         end = off + 40 + plen if plen and off + 40 + plen <= len(data) else len(data)
+        if len(data) - end > MAX_TRAILER:
+            self.not_examined(TRAILER, self._size)
         payload = data[off + 40:end]
         for _ in range(MAX_V6_EXT):
             if nh in V6_EXT:

@@ -103,3 +103,23 @@ def test_reads_after_a_control_frames_fields_are_never_clean(reads, ethertype, b
     broadcast(path, ethertype, [body] * 30)               # the frames as devices send them: control
     report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
     assert report["verdict"] == "clean" and not report["not_examined"]
+
+
+def test_reads_after_an_ip_packet_in_its_frame_are_never_clean(reads):
+    """A frame may hold more than the IP packet it carries: the receiver's stack drops the rest, a host
+    reading the segment's broadcasts raw keeps it.  It was trimmed in silence, as padding is."""
+    tmp, run, fastq = reads
+    query = ipv4("10.0.0.2", "255.255.255.255", 17, bytes.fromhex("d43100890008") + b"\0\0")
+    path = tmp / "trailer.pcap"
+    with PcapWriter(path) as w:
+        for i, off in enumerate(range(0, len(fastq), 1400)):
+            w.write(ethernet(query + fastq[off:off + 1400], dst=b"\xff" * 6), 1.0 + i / 100)
+    report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "inconclusive"
+    assert [row["what"] for row in report["not_examined"]] == [
+        "bytes after the IP packet in its frame, more than padding (of the sender's choice)"]
+    with PcapWriter(path) as w:              # padding to 60 bytes and a frame check sequence: nothing said
+        for i in range(30):
+            w.write(ethernet(query.ljust(46, b"\0") + b"\xde\xad\xbe\xef", dst=b"\xff" * 6), 1.0 + i / 100)
+    report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "clean" and not report["not_examined"]
