@@ -64,6 +64,14 @@ DECAP_ERRORS = (struct.error, IndexError, ValueError)
 # segment) and is said, not trimmed in silence.
 MAX_TRAILER = 50
 TRAILER = "bytes after the IP packet in its frame, more than padding (of the sender's choice)"
+# Header bytes a packet's sender chooses that reach the far host (an application reads IPv6 options
+# with IPV6_RECVDSTOPTS): trusted up to what the options of a lab's traffic take (IPv4: a router
+# alert; IPv6 hop-by-hop and destination options: a router alert, a jumbo length, a tunnel limit,
+# padding; a routing header of four segments; an authentication header), said past that.
+MAX_V4_OPTIONS = 4
+V4_OPTIONS = "IPv4 options past a router alert (option data of the sender's choice)"
+MAX_V6_EXT_SIZE = {0: 16, 60: 16, 43: 72, 51: 40}
+V6_OPTIONS = "IPv6 extension headers longer than their usual options (option data of the sender's choice)"
 # Distinct addresses whose text form we cache: inet_ntop per packet is the cost this saves.
 ADDR_CACHE = 65536
 
@@ -168,6 +176,8 @@ class IpDecoder:
         end = off + total if ihl <= total and off + total <= len(data) else len(data)  # trims padding
         if len(data) - end > MAX_TRAILER:
             self.not_examined(TRAILER, self._size)
+        if ihl - 20 > MAX_V4_OPTIONS:
+            self.not_examined(V4_OPTIONS, self._size)
         payload = data[off + ihl:end]
         if frag & 0x3FFF:   # more-fragments flag or a non-zero offset
             done = self.fragments.add((4, src, dst, ident, proto, self._side), (frag & 0x1FFF) * 8, payload,
@@ -193,11 +203,15 @@ class IpDecoder:
         if len(data) - end > MAX_TRAILER:
             self.not_examined(TRAILER, self._size)
         payload = data[off + 40:end]
+        long_header = False
         for _ in range(MAX_V6_EXT):
             if nh in V6_EXT:
                 if len(payload) < 2:
                     break
                 size = (payload[1] + 2) * 4 if nh == 51 else (payload[1] + 1) * 8
+                if size > MAX_V6_EXT_SIZE[nh] and not long_header:
+                    long_header = True
+                    self.not_examined(V6_OPTIONS, self._size)
                 nh, payload = payload[0], payload[size:]
             elif nh == V6_FRAGMENT:
                 if len(payload) < 8:

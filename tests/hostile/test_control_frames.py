@@ -7,7 +7,9 @@ frame (ARP, LLDP, PPPoE discovery) may run past its own fields: a broadcast reac
 segment.  Reads sent either way replayed clean (control was trusted whatever its length); now a
 control packet longer than its fields or negotiation need is not examined (the verdict inconclusive),
 and ordinary negotiation, keep-alives and padded frames stay control.  (On a serial line, where the
-rig reads PPP itself, control bodies are scanned: ``tests/protocols/serial/test_ppp.py``.)"""
+rig reads PPP itself, control bodies are scanned: ``tests/protocols/serial/test_ppp.py``.)  Headers
+too: IPv6 destination options reach the far host's applications (``IPV6_RECVDSTOPTS``), 2 kB a packet,
+and IPv4 options 40 bytes; past the options a lab's traffic uses they are not examined."""
 
 from __future__ import annotations
 
@@ -17,7 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captures.writer import PcapWriter, ethernet, ipv4, ppp, pppoe_session
+from sandbox.captures.writer import (
+    PcapWriter,
+    checksum,
+    ethernet,
+    ipv4,
+    ipv6,
+    ppp,
+    pppoe_session,
+    udp_datagram,
+)
 from sandbox.replay import replay
 from sandbox.simulate.novaseq import make_novaseq_run
 
@@ -121,5 +132,49 @@ def test_reads_after_an_ip_packet_in_its_frame_are_never_clean(reads):
     with PcapWriter(path) as w:              # padding to 60 bytes and a frame check sequence: nothing said
         for i in range(30):
             w.write(ethernet(query.ljust(46, b"\0") + b"\xde\xad\xbe\xef", dst=b"\xff" * 6), 1.0 + i / 100)
+    report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "clean" and not report["not_examined"]
+
+
+def _v6_with_options(data: bytes) -> bytes:
+    """A UDP datagram to the allowed LIMS behind a destination options header holding ``data`` as
+    options of an unknown type a host skips (0x1e)."""
+    options = b"".join(bytes([0x1E, len(data[i:i + 250])]) + data[i:i + 250] for i in range(0, len(data), 250))
+    pad = -(2 + len(options)) % 8
+    options += b"\0" if pad == 1 else bytes([1, pad - 2]) + bytes(pad - 2) if pad else b""
+    header = bytes([17, (2 + len(options)) // 8 - 1]) + options
+    datagram = udp_datagram("2001:db8::2", "2001:db8::9", 5000, 5001, b"ok")
+    return ipv6("2001:db8::2", "2001:db8::9", 60, header + datagram)
+
+
+def _v4_with_options(data: bytes) -> bytes:
+    packet = bytearray(ipv4("10.0.0.2", "192.0.2.9", 17, udp_datagram("10.0.0.2", "192.0.2.9", 5000, 5001, b"ok")))
+    options = bytes([0x1E, 2 + len(data)]) + data                  # an option type nobody registered
+    options += bytes(-len(options) % 4)
+    packet[0] = 0x40 | (5 + len(options) // 4)
+    packet = packet[:20] + options + packet[20:]
+    packet[2:4] = len(packet).to_bytes(2, "big")
+    packet[10:12] = b"\0\0"
+    packet[10:12] = checksum(bytes(packet[:20 + len(options)])).to_bytes(2, "big")
+    return bytes(packet)
+
+
+@pytest.mark.parametrize("ip", ["v6", "v4"])
+def test_reads_in_ip_options_are_never_clean(reads, ip):
+    tmp, run, fastq = reads
+    size = 1200 if ip == "v6" else 36
+    path = tmp / f"options-{ip}.pcap"
+    with PcapWriter(path) as w:
+        for i, off in enumerate(range(0, len(fastq) // (1 if ip == "v6" else 10), size)):
+            chunk = fastq[off:off + size]
+            w.write(ethernet(_v6_with_options(chunk), ethertype=0x86DD) if ip == "v6" else ethernet(_v4_with_options(chunk)),
+                    1.0 + i / 100)
+    report = replay([path], [run], allow=["192.0.2.9", "2001:db8::9"], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "inconclusive"
+    assert [row["what"].split(" (")[0] for row in report["not_examined"]] == [
+        "IPv6 extension headers longer than their usual options" if ip == "v6" else "IPv4 options past a router alert"]
+    with PcapWriter(path) as w:              # a router alert (MLD, IGMP) is what a lab's traffic holds
+        alert = ipv6("fe80::2", "ff02::16", 0, bytes([58, 0, 5, 2, 0, 0, 1, 0]) + bytes([143, 0, 0, 0, 0, 0, 0, 0]))
+        w.write(ethernet(alert, ethertype=0x86DD), 1.0)
     report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
     assert report["verdict"] == "clean" and not report["not_examined"]
