@@ -31,7 +31,7 @@ from hw.net.procs import spawn, stop
 from hw.tap import ProcessWatch, Tap, TapError
 from sandbox.model import NotExamined
 from sandbox.session import CaptureSource, Source
-from sandbox.simulate.payload import net_destination, payload, run_data
+from sandbox.simulate.payload import net_destination, payload, run_data, serial_destination
 from sandbox.simulate.render import USB_FILE, usb_devices
 from sandbox.simulate.scenario import Scenario
 from sandbox.simulate.truth import LegTruth
@@ -247,8 +247,9 @@ class Bench:
         devices = usb_devices(self.scenario)
         out = []
         for leg in self.scenario.legs:
-            where = (net_destination(leg, self.address if self.namespaces else None) if leg.channel == "net" else f"serial {self.serial_ends['rig_host']}"
-                     if leg.channel == "serial" else usb_destination(leg.via, devices[leg.name]))
+            where = (net_destination(leg, self.address if self.namespaces else None) if leg.channel == "net"
+                     else serial_destination(leg, self.serial_ends["rig_host"]) if leg.channel == "serial"
+                     else usb_destination(leg.via, devices[leg.name]))
             p = payload(leg, run)
             out.append(LegTruth(leg.name, leg.channel, where, leg.expect, leg.least, leg.worst, p.sample, p.file))
         return out

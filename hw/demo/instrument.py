@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from sandbox.simulate.payload import RunData, dns_names, payload, run_data, split
-from sandbox.simulate.render import S3_PARTS, WS_MESSAGES, grpc_path, s3_key, usb_leg
+from sandbox.simulate.render import S3_PARTS, WS_MESSAGES, dial_up_chunks, grpc_path, s3_key, usb_leg
 from sandbox.simulate.scenario import Leg, load_scenario
 
 SERVICE = {"https": "web", "http": "http", "s3": "web", "websocket": "ws", "grpc": "grpc", "tcp": "tcp"}
@@ -196,6 +196,8 @@ class Instrument:
         body = b"".join(payload(leg, self.run, n).body for n in range(leg.repeat))
         if leg.protocol == "xmodem":
             return self._xmodem(leg, body, Path(ends["instrument"]), Path(ends["host"]))
+        if leg.protocol == "ppp":
+            return self._dial_up(leg, Path(ends["instrument"]), Path(ends["host"]))
         inst, host = open_end(Path(ends["instrument"])), open_end(Path(ends["host"]))
         try:
             got: list[int] = []
@@ -211,6 +213,30 @@ class Instrument:
         if not got or got[0] < len(body):
             raise ConnectionError(f"the host received {got[0] if got else 0} of {len(body)} bytes")
         return f"{len(body):,} bytes printed"
+
+    def _dial_up(self, leg: Leg, instrument: Path, host: Path) -> str:
+        """The modem's side and the service line's, both played: each end reads what the other sent."""
+        chunks = [c for n in range(leg.repeat) for c in dial_up_chunks(leg, self.run, n)]
+        inst, hst = open_end(instrument), open_end(host)
+        want = {d: sum(len(data) for dd, data in chunks if dd == d) for d in ("out", "in")}
+        got: dict[str, int] = {}
+        readers = [threading.Thread(target=lambda fd=fd, d=d: got.__setitem__(d, drain(fd, want[d])), daemon=True)
+                   for fd, d in ((hst, "out"), (inst, "in"))]
+        try:
+            for reader in readers:
+                reader.start()
+            for direction, data in chunks:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(inst if direction == "out" else hst, view[:SERIAL_CHUNK]):]
+            for reader in readers:
+                reader.join(TIMEOUT_S)
+        finally:
+            os.close(inst)
+            os.close(hst)
+        if got != want:
+            raise ConnectionError(f"the ends received {got} of {want} bytes")
+        return f"{leg.host}{leg.path} over PPP, {want['out']:,} bytes"
 
     def _xmodem(self, leg: Leg, body: bytes, instrument: Path, host: Path) -> str:
         name = leg.filename or "dump.bin"

@@ -520,8 +520,9 @@ class Correlator:
         acc.t_first = min(acc.t_first, info.t_first)
         acc.t_last = max(acc.t_last, info.t_last)
         acc.severity = max(acc.severity, severity, key=severity_rank)
-        if not acc.chain:
-            acc.chain = [info.transport] + ([info.app] if info.app else [])
+        if not acc.chain:   # a carried flow's chain starts with its carrier's (usb 1.6 > rndis, serial > ppp)
+            via = info.meta.get("via")
+            acc.chain = (via.split(" > ") if via else []) + [info.transport] + ([info.app] if info.app else [])
         if (acc.t_first, acc.t_last, acc.bytes_out) != before or acc.version == 0:
             acc.version += 1
 

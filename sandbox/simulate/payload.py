@@ -195,6 +195,12 @@ def split(body: bytes, parts: int) -> list[bytes]:
     return [body[i:i + size] for i in range(0, len(body), size)] or [b""]
 
 
+def serial_destination(leg: Leg, host_port: str) -> str:
+    """The name the rig gives a serial leg's destination: the host's port, or for a dial-up the name
+    its request gives (the network the link carries has its own destinations)."""
+    return leg.host if leg.protocol == "ppp" else f"serial {host_port}"
+
+
 def net_destination(leg: Leg, address: str | None = None) -> str:
     """The name the rig gives a network leg's destination: its host (HTTP Host, TLS SNI, a proxy's
     CONNECT), a DNS tunnel's zone; raw TCP straight to ``address`` (no proxy) names nothing but that."""

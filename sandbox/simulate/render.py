@@ -5,7 +5,7 @@
 - ``net.pcapng``: the network legs on a bench LAN (the instrument 10.20.0.5, documentation addresses
   for the world), plaintext (HTTP/1.1, cleartext HTTP/2 for gRPC) so a replay needs no keys;
 - ``serial.pcapng``: the serial legs on one bridged line (LINKTYPE_RTAC_SERIAL, as the serial tap
-  records), XMODEM framed as lrzsz's ``sx`` sends it;
+  records), XMODEM framed as lrzsz's ``sx`` sends it, a dial-up as pppd speaks PPP (``ppp.py``);
 - ``usb.pcapng``: the USB legs as usbmon URBs (``sandbox.simulate.usblegs``);
 - ``truth.json``: where each leg went and what a correct report says about it.
 
@@ -23,7 +23,8 @@ from sandbox.captures.serialwriter import SerialRecording
 from sandbox.captures.writer import PcapngWriter
 
 from . import wire
-from .payload import RunData, dns_names, net_destination, payload, split, update_manifest
+from .payload import RunData, dns_names, net_destination, payload, serial_destination, split, update_manifest
+from .ppp import dial_up
 from .scenario import Leg, Scenario
 from .traffic import RESOLVER, T0, Bench
 from .truth import TRUTH_FILE, LegTruth, write_truth
@@ -77,7 +78,7 @@ def render(scenario: Scenario, run: RunData, out: Path) -> tuple[list[Path], lis
             t = T0
             for leg in serial_legs:
                 t = serial_leg(lambda d, data, at: rec.data(line, d, data, at), leg, run, t)
-                truth.append(_truth(leg, run, f"serial {SERIAL_HOST}"))
+                truth.append(_truth(leg, run, serial_destination(leg, SERIAL_HOST)))
         written.append(out / SERIAL_FILE)
     usb_legs = [leg for leg in scenario.legs if leg.channel == "usb"]
     if usb_legs:
@@ -181,12 +182,23 @@ def serial_leg(emit, leg: Leg, run: RunData, t: float) -> float:
             emit("out", bytes([XMODEM_EOT]), t + 0.002)
             t += 0.004
             emit("in", bytes([XMODEM_ACK]), t)
+        elif leg.protocol == "ppp":
+            for direction, chunk in dial_up_chunks(leg, run, n):
+                emit(direction, chunk, t)
+                t += len(chunk) * 10 / SERIAL_BAUD + 0.002
         else:
             for off in range(0, len(body), SERIAL_CHUNK):
                 emit("out", body[off:off + SERIAL_CHUNK], t)
                 t += gap
         t += 1.0
     return t
+
+
+def dial_up_chunks(leg: Leg, run: RunData, n: int = 0) -> list[tuple[str, bytes]]:
+    """A ``ppp`` leg's line: the modem dials, the leg's request goes over PPP to its host, hang-up."""
+    p = payload(leg, run, n)
+    request = wire.http_request(p.method, leg.path, leg.host, p.body, content_type=p.content_type)
+    return dial_up(request, wire.http_response(b'{"received": true}'))
 
 
 def crc16(data: bytes) -> int:

@@ -43,7 +43,7 @@ VIAS = (*NET_VIAS, "serial", "usb-storage", "usb-serial")
 CONTENTS = ("lims-status", "telemetry", "update-check")
 # Body transforms, applied in the order given (see ``sandbox.simulate.payload``).
 FORMS = ("gunzip", "gzip", "base64", "hex", "revcomp", "json", "tar.gz", "encrypt", "multipart")
-SERIAL_PROTOCOLS = ("text", "xmodem")
+SERIAL_PROTOCOLS = ("text", "xmodem", "ppp")
 # Hosts are written as DNS names (RFC 1035 letters, digits, hyphens, dots): they become URLs,
 # SNI, /etc/hosts lines and the rig's allow-list.
 HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -90,7 +90,7 @@ class Leg:
     content: str = ""
     form: tuple[str, ...] = ()
     repeat: int = 1
-    protocol: str = "text"   # serial: text | xmodem
+    protocol: str = "text"   # serial: text | xmodem | ppp (a modem dialling out: an HTTP request to host)
     filename: str = ""       # usb-storage: the name on the stick; serial xmodem: the name sx is given
     expect: tuple[str, ...] = ()
     least: str = "info"
@@ -242,6 +242,8 @@ def _leg(r: _Reader, run: RunSpec) -> Leg:
     protocol = r.get("protocol", str, "text")
     if protocol not in SERIAL_PROTOCOLS or protocol != "text" and via != "serial":
         raise ScenarioError(f"{r.where}: protocol is for via serial: {', '.join(SERIAL_PROTOCOLS)}")
+    if protocol == "ppp" and (not host or not set(host) <= HOST_CHARS or "." not in host):
+        raise ScenarioError(f"{r.where}: protocol ppp needs host, the DNS name its request names")
     filename = r.get("filename", str, "")
     if filename and (not filename.isprintable() or "/" in filename or filename in (".", "..") or len(filename) > 200):
         raise ScenarioError(f"{r.where}: filename must be a plain file name")

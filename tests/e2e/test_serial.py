@@ -24,8 +24,8 @@ import serial
 from dashboards import panels
 from dashboards.queries import Reader
 from sandbox.simulate import ensure_demo
+from sandbox.simulate.ppp import ppp_session, upload_packets
 from tests.hw.test_watch import essence, rows, wait_for
-from tests.protocols.serial.pppwire import ppp_session, upload_packets
 from tests.serialpty import BenchLine, open_end, read_exactly, serial_bench, write_all
 
 pytestmark = pytest.mark.e2e

@@ -15,17 +15,17 @@ import pytest
 from sandbox.captures.serialwriter import SerialRecording
 from sandbox.replay import replay
 from sandbox.simulate.novaseq import make_novaseq_run
-from sandbox.simulate.usb import SerialHost, UsbBench, open_writer, serial_adapter
-from tests.protocols.serial.pppwire import (
+from sandbox.simulate.ppp import (
     CCP,
     CONFIGURE_ACK,
     control,
     hdlc,
     ppp,
     ppp_session,
-    slip_session,
     upload_packets,
 )
+from sandbox.simulate.usb import SerialHost, UsbBench, open_writer, serial_adapter
+from tests.protocols.serial.slipwire import slip_session
 
 INSTRUMENT, LIMS = "10.64.64.2", "192.0.2.9"
 INSTRUMENT_RAW = bytes([10, 64, 64, 2])

@@ -19,7 +19,8 @@ from sandbox.model import Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols.serial import LINKS
 from sandbox.protocols.serial.transfer import Packet, Released, Unclaimed
-from tests.protocols.serial.pppwire import ppp_session, slip_session
+from sandbox.simulate.ppp import ppp_session
+from tests.protocols.serial.slipwire import slip_session
 
 INSTRUMENT, HOST = "10.64.64.2", "192.0.2.9"
 INSTRUMENT_RAW = bytes([10, 64, 64, 2])

@@ -20,7 +20,7 @@ def test_the_shipped_scenarios_load_and_play_every_way_out_among_benign_traffic(
     assert {s.name for s in scenarios} >= {"demo", "quiet"}
     vias = set().union(*(s.vias for s in scenarios))
     assert vias == set(VIAS)
-    assert any(leg.protocol == "xmodem" for s in scenarios for leg in s.legs)
+    assert {leg.protocol for s in scenarios for leg in s.legs if leg.via == "serial"} >= {"xmodem", "ppp"}
     assert {s.run.platform for s in scenarios} >= {"miseq", "nanopore"}
     quiet = next(s for s in scenarios if s.name == "quiet")
     assert not any(leg.expect for leg in quiet.legs)
@@ -43,6 +43,7 @@ def write(tmp_path: Path, text: str) -> Path:
     ("[[leg]]\n" + GOOD_LEG + 'least = "dire"\n', "severity 'dire'"),
     ("[[leg]]\n" + GOOD_LEG.replace('"x.vendor.example"', '"x.example/../y"'), "needs host"),
     ("[[leg]]\n" + GOOD_LEG + "repeat = true\n", "repeat must be a whole number"),
+    ('[[leg]]\nname = "m"\nvia = "serial"\nprotocol = "ppp"\ndata = { sample = 1 }\n', "protocol ppp needs host"),
     ("[[leg]]\n" + GOOD_LEG + "[[leg]]\n" + GOOD_LEG, "two legs are named 'up'"),
     ('[[leg]]\nname = "t"\nvia = "https"\nhost = "a.example"\ncontent = "telemetry"\nexpect = ["sequence"]\n',
      "without data cannot expect"),

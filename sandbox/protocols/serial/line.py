@@ -81,6 +81,7 @@ class SerialLineParser:
         self.transfers = [*TRANSFERS, *LINKS]
         self.pos = dict.fromkeys(DIRECTIONS, 0)          # line offset of the next byte fed
         self.raw_pos = dict.fromkeys(DIRECTIONS, 0)      # line offset the raw parser has reached
+        self.raw_from = dict.fromkeys(DIRECTIONS, 0)     # below it, bytes given back already went raw
         self.hold = {d: bytearray() for d in DIRECTIONS}
         self.transfer: Any = None
         self.base = dict.fromkeys(DIRECTIONS, 0)         # line offset where the transfer took over
@@ -96,9 +97,12 @@ class SerialLineParser:
         self.last_t = t
         at = self.pos[direction]
         self.pos[direction] += len(data)
-        # In pieces, last first: the bytes a session gives back when it ends go back in front, and each
-        # look for a start costs one piece, however often sessions begin and end in one read.
-        pending = _pieces(direction, data, at)
+        self._take(_pieces(direction, data, at), t, out)
+        return out
+
+    def _take(self, pending: list[tuple[str, bytes, int]], t: float, out: Items) -> None:
+        """Line bytes in pieces, last first: the bytes a session gives back when it ends go back in
+        front, and each look for a start costs one piece, however often sessions begin and end in one read."""
         while pending:
             direction, data, at = pending.pop()
             if self.transfer is not None:
@@ -107,7 +111,6 @@ class SerialLineParser:
                 released = self._scan(direction, data, at, t, out)
             for back in reversed(released):
                 pending += _pieces(*back)
-        return out
 
     def idle(self, t: float) -> Items:
         """The line went quiet: held bytes go raw, a transfer between files ends, file bytes so far
@@ -116,7 +119,10 @@ class SerialLineParser:
         if self.transfer is not None and not self.transfer.busy:
             self._end_transfer(t, out)
         elif self.transfer is not None:
-            self._events(self.transfer.idle(), t, out)
+            released = self._events(self.transfer.idle(), t, out)
+            if self.transfer.done:           # a link that said it was over: the line is the line's again
+                self.transfer = None
+                self._take([piece for back in reversed(released) for piece in _pieces(*back)], t, out)
         for d in DIRECTIONS:
             self._release_hold(d, t, out)
         for f in list(self.files.values()):
@@ -167,6 +173,8 @@ class SerialLineParser:
             hold.clear()
 
     def _raw(self, direction: str, data: bytes, at: int, t: float, out: Items) -> None:
+        if at < self.raw_from[direction]:       # given back by a session that already sent them raw
+            data, at = data[self.raw_from[direction] - at:], max(at, self.raw_from[direction])
         if not data:
             return
         skipped = at - self.raw_pos[direction]
@@ -191,11 +199,11 @@ class SerialLineParser:
 
     def _end_transfer(self, t: float, out: Items) -> None:
         transfer = self.transfer
-        if not transfer.done:
-            self._events(transfer.close(), t, out)
+        released = self._events(transfer.close(), t, out) if not transfer.done else []
         self.transfer = None
         for d in list(self.files):
             self._file_end(d, False, "transfer ended", out)
+        self._take([piece for back in reversed(released) for piece in _pieces(*back)], t, out)
 
     def _events(self, events: list, t: float, out: Items) -> list[tuple[str, bytes, int]]:
         released = []
@@ -208,7 +216,9 @@ class SerialLineParser:
                 if ev.direction == "out":
                     out.append(self.ctx.blind(ev.what, ev.size, t))
             elif isinstance(ev, Released):
-                released.append((ev.direction, ev.data, self.base[ev.direction] + ev.position))
+                at = self.base[ev.direction] + ev.position
+                released.append((ev.direction, ev.data, at))
+                self.raw_from[ev.direction] = max(self.raw_from[ev.direction], at + ev.scanned)
             elif isinstance(ev, FileData):
                 self._file_data(ev, t, out)
             elif isinstance(ev, FileStart):

@@ -1,12 +1,13 @@
 """What the network links a serial line may carry share (PPP, SLIP): frames between delimiters.
 
 A link takes the line over once its first verified frame is found and keeps it while frames keep
-verifying; a quiet line is an idle link, never its end, and a pause never cuts a frame (a modem's
+verifying (a link that said it is over and goes on framing goes on: its peer's state is kept); a quiet line is an idle link, never its end, and a pause never cuts a frame (a modem's
 error correction delivers in bursts): what is held goes raw when the line goes quiet, and stays held.  Per direction it keeps the bytes since the
 last verified frame: a candidate frame runs from one delimiter to the next, and what precedes a
 verified one (noise, a frame that failed its check) goes raw.  When ``UNFRAMED_LIMIT`` bytes pass with
-no verified frame, or the link says it is over, it is done and the bytes after its end are the line's
-again (``Released``: the line parser scans them for the next session's start).  Linear: each byte is
+no verified frame, or after the link said it is over other bytes come or the line goes quiet, it is
+done and the bytes after its end are the line's again (``Released``: the line parser scans them for
+the next session's start, and sends raw those ``idle`` did not already).  Linear: each byte is
 in one candidate frame, checked once.
 """
 
@@ -20,6 +21,8 @@ from sandbox.protocols.serial.vj import VjDecompressor
 
 # Bytes with no verified frame after which the line no longer carries the link.
 UNFRAMED_LIMIT = 16 << 10
+# After the link said it is over: bytes other than frames that show it is ("NO CARRIER", a prompt).
+ENDING_SLACK = 64
 
 
 class LinkSide:
@@ -45,6 +48,7 @@ class FramedLink:
     def __init__(self, direction: str) -> None:
         self.sides = {"out": self.side("out"), "in": self.side("in")}
         self.done = False
+        self.ending = False        # the link said it is over (``take``); a frame after that says otherwise
 
     def side(self, direction: str) -> LinkSide:
         return LinkSide(direction)
@@ -55,7 +59,8 @@ class FramedLink:
 
     def take(self, side: LinkSide, content: bytes, at: int, out: list[Event]) -> bool:
         """The bytes between two delimiters (``at``: where they begin in the stream): True, with the
-        frame's events added, when they are a frame of the link."""
+        frame's events added, when they are a frame of the link; a frame that ends the link sets
+        ``ending``."""
         raise NotImplementedError
 
     def feed(self, direction: str, data: bytes) -> list[Event]:
@@ -67,7 +72,8 @@ class FramedLink:
         j = raw.find(delimiter, len(side.raw))
         while j >= 0 and not self.done:
             if j > start:
-                mark = len(out)
+                mark, ending = len(out), self.ending
+                self.ending = False
                 if self.take(side, raw[start:j], side.raw_pos + start - base, out):
                     before = self._unscanned(side, raw[base:max(base, start - 1)])
                     if before.strip(delimiter):
@@ -75,19 +81,23 @@ class FramedLink:
                                                    before))
                     side.raw_pos += j - base
                     base = j                    # its closing delimiter may open the next frame
+                else:
+                    self.ending = ending
             start = j + 1
             j = raw.find(delimiter, start)
         side.raw, side.frame_start = raw[base:], min(start - base, len(raw) - base)
-        if not self.done and len(side.raw) > UNFRAMED_LIMIT:
-            self.done = True
-        if self.done:
-            for s in self.sides.values():
-                rest = self._unscanned(s, s.raw)
-                if rest:
-                    out.append(Released(s.direction, s.raw_pos + len(s.raw) - len(rest), rest))
-                s.raw_pos += len(s.raw)
-                s.raw, s.frame_start = b"", 0
+        if len(side.raw) > UNFRAMED_LIMIT or self.ending and len(side.raw.replace(delimiter, b"")) > ENDING_SLACK:
+            self._end(out)
         return out
+
+    def _end(self, out: list[Event]) -> None:
+        """The link is over: what each side holds is the line's again, to be scanned for what comes next."""
+        self.done = True
+        for s in self.sides.values():
+            if s.raw:
+                out.append(Released(s.direction, s.raw_pos, s.raw, scanned=max(0, min(len(s.raw), s.scanned_to - s.raw_pos))))
+            s.raw_pos += len(s.raw)
+            s.raw, s.frame_start = b"", 0
 
     @staticmethod
     def _unscanned(side: LinkSide, held: bytes) -> bytes:
@@ -95,9 +105,13 @@ class FramedLink:
         return held[max(0, side.scanned_to - side.raw_pos):]
 
     def idle(self) -> list[Event]:
-        """The line went quiet: bytes held for a frame not yet verified go raw now (their analysis does
-        not wait), and stay held, so a frame a pause cut in two still verifies when the rest comes."""
+        """The line went quiet: after the link said it is over, it is (a hang-up's "NO CARRIER" is the
+        line's); else bytes held for a frame not yet verified go raw now (their analysis does not
+        wait), and stay held, so a frame a pause cut in two still verifies when the rest comes."""
         out: list[Event] = []
+        if self.ending:
+            self._end(out)
+            return out
         for side in self.sides.values():
             rest = self._unscanned(side, side.raw)
             if rest.strip(self.framing):

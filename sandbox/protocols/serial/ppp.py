@@ -14,8 +14,8 @@ What each frame carries:
   algorithms (MPPC/MPPE, BSD-Compress, Predictor, Stac) and ECP-encrypted datagrams are ``Unread``;
 - control (LCP, IPCP, PAP, CHAP, CCP...): its body goes raw (echo and discard requests carry any bytes);
 - any other protocol: raw, and ``Unread`` when it is a network protocol the rig does not read.
-Bytes outside verified frames go raw.  The link ends at LCP's Terminate-Ack, or as any link does
-(``link.py``).
+Bytes outside verified frames go raw.  The link ends after LCP's Terminate-Ack (unless frames go on),
+or as any link does (``link.py``).
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ class PppLink(FramedLink):
             return
         code = info[0]
         if proto == LCP and code == TERMINATE_ACK:
-            self.done = True
+            self.ending = True
         elif proto == CCP and code == CONFIGURE_ACK:
             # the side that acknowledges compresses what it sends with the option it acknowledged
             option = info[4] if len(info) > 4 else -1

@@ -74,11 +74,13 @@ class Unread:
 @dataclass(slots=True)
 class Released:
     """Bytes after the session ended, the line's again (``position`` as for ``Unclaimed``): the line
-    parser scans them for the next session's start as it does any line bytes."""
+    parser scans them for the next session's start as it does any line bytes; the first ``scanned``
+    of them already went raw (as ``Unclaimed``) and do not again."""
 
     direction: str
     position: int
     data: bytes
+    scanned: int = 0
 
 
 Event = FileStart | FileData | FileEnd | Unclaimed | Packet | Unread | Released

@@ -11,7 +11,7 @@ from sandbox.protocols import Dissector
 from sandbox.protocols.serial.link import UNFRAMED_LIMIT
 from sandbox.protocols.serial.ppp import PppLink, fcs16, protocol, verified
 from sandbox.protocols.serial.transfer import Packet, Released, Unclaimed, Unread
-from tests.protocols.serial.pppwire import (
+from sandbox.simulate.ppp import (
     CCP,
     CONFIGURE_ACK,
     DEFLATE_OPTION,
@@ -109,7 +109,12 @@ def test_what_stays_unread_is_said():
 
 def test_a_link_ends_at_terminate_ack_or_with_no_frame_for_a_while():
     link, events = feed(hdlc(ppp(LCP, control(TERMINATE_ACK, 1))), b"NO CARRIER\r\n")
-    assert link.done and [ev.data for ev in events if isinstance(ev, Released)] == [b"~NO CARRIER\r\n"]
+    assert not link.done                                  # a frame may yet say it goes on
+    assert link.idle() == [Released("out", 16, b"~NO CARRIER\r\n")] and link.done     # the line went quiet
+    ack = hdlc(ppp(LCP, control(TERMINATE_ACK, 1)))
+    link, events = feed(ack, hdlc(ppp(0x0021, IP)), ack, b"login: " * 20)
+    assert [ev.data for ev in events if isinstance(ev, Packet)] == [IP]     # it went on framing: it went on
+    assert link.done and events[-1].data.endswith(b"login: ")               # over, then other bytes: over
     link, events = feed(hdlc(ppp(0x0021, IP)), b"x" * (UNFRAMED_LIMIT + 1))
     assert link.done and isinstance(events[-1], Released) and len(events[-1].data) > UNFRAMED_LIMIT
     link = PppLink("out")

@@ -13,7 +13,7 @@ import pytest
 
 from sandbox.captures.writer import PcapWriter, ipv4, tcp_segment
 from sandbox.protocols.serial.vj import VjDecompressor
-from tests.protocols.serial.pppwire import (
+from sandbox.simulate.ppp import (
     PROTOCOLS,
     TYPE_COMPRESSED_TCP,
     TYPE_UNCOMPRESSED_TCP,

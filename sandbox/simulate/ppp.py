@@ -1,7 +1,12 @@
-"""What a PPP or SLIP peer puts on a serial line, for tests: RFC 1662 async HDLC framing, LCP/CCP
-packets, RFC 1144 Van Jacobson compression (a port of the RFC's own ``sl_compress_tcp``) and RFC 1979
-Deflate.  tshark reads what these write (``test_vj.py`` checks the headers it rebuilds) and sliplib
-writes the SLIP framing, so the decoders are not only checked against this file."""
+"""A simulated PPP peer: what pppd puts on a serial line when an instrument dials out.
+
+RFC 1662's asynchronous HDLC-like framing (FCS-16 or FCS-32, escapes as an ACCM asks), LCP, IPCP and
+CCP negotiation, RFC 1144 Van Jacobson header compression (a port of the RFC's own
+``sl_compress_tcp``) and RFC 1979 Deflate, as pppd negotiates them by default.  Written here, apart
+from the decoders (``sandbox/protocols/serial``): tshark reads what this writes
+(``tests/protocols/serial/test_vj.py`` checks the headers it rebuilds), the FCS is computed bit by bit
+as the RFC's appendix does, and sliplib writes the tests' SLIP framing.
+"""
 
 from __future__ import annotations
 
@@ -215,25 +220,6 @@ def ppp_session(packets: list[bytes], instrument: bytes, *, vj: bool = False, de
     return chunks
 
 
-def slip_session(packets: list[bytes], instrument: bytes, *, vj: bool = False) -> list[tuple[str, bytes]]:
-    """The line's chunks for a SLIP link (compressed SLIP when ``vj``), framed by sliplib with the
-    leading END Linux sends."""
-    import sliplib
-
-    drivers = {"out": sliplib.Driver(), "in": sliplib.Driver()}
-    compressors = {"out": VjCompressor(), "in": VjCompressor()}
-    chunks = []
-    for packet in packets:
-        d = "out" if packet[12:16] == instrument else "in"
-        kind, data = compressors[d].compress(packet) if vj else (TYPE_IP, packet)
-        if kind == TYPE_UNCOMPRESSED_TCP:
-            data = bytes([0x70 | (data[0] & 0x0F)]) + data[1:]
-        elif kind == TYPE_COMPRESSED_TCP:
-            data = bytes([0x80 | data[0]]) + data[1:]
-        chunks.append((d, b"\xc0" + drivers[d].send(data)))
-    return chunks
-
-
 class _Packets:
     linktype = LINKTYPE_RAW
 
@@ -254,3 +240,23 @@ def upload_packets(instrument: str, server: str, body: bytes, head: bytes = b"PO
     c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
     c.close()
     return sink.packets
+
+
+# The addresses pppd gives a dial-up link's two ends when none is configured (10.64.64.x), and the
+# far end's of a vendor's service host behind its modem pool.
+LOCAL, REMOTE = "10.64.64.2", "10.64.64.1"
+SERVICE_HOST = "198.18.0.20"          # RFC 2544 benchmarking space: no one's real address
+
+
+def dial_up(request: bytes, response: bytes) -> list[tuple[str, bytes]]:
+    """A modem dialling out, a PPP link with VJ compression and CCP Deflate carrying one HTTP
+    exchange (``request`` from the instrument, ``response`` from the service host), hung up: the
+    line's chunks, "out" from the instrument."""
+    sink = _Packets()
+    conv = TcpConversation(sink, (LOCAL, 40000), (SERVICE_HOST, 80), t0=1.0)
+    conv.send(request)
+    conv.send(response, from_client=False)
+    conv.close()
+    return [("out", b"ATDT0800555123\r"), ("in", b"\r\nCONNECT 33600\r\n"),
+            *ppp_session(sink.packets, bytes(int(n) for n in LOCAL.split(".")), vj=True, deflate=True),
+            ("in", b"\r\nNO CARRIER\r\n")]
