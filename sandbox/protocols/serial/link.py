@@ -19,6 +19,16 @@ from typing import ClassVar
 from sandbox.protocols.serial.transfer import Event, Released, Unclaimed
 from sandbox.protocols.serial.vj import VjDecompressor
 
+
+class Weak:
+    """What ``take`` says of bytes that may be a frame it cannot verify (compressed TCP of a connection
+    never seen, on a link without a frame check)."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+WEAK = Weak()
 # Bytes with no verified frame after which the line no longer carries the link.
 UNFRAMED_LIMIT = 16 << 10
 # After the link said it is over: bytes other than frames that show it is ("NO CARRIER", a prompt).
@@ -57,10 +67,11 @@ class FramedLink:
     def busy(self) -> bool:
         return True            # the link is up until it ends: a quiet line is an idle link
 
-    def take(self, side: LinkSide, content: bytes, at: int, out: list[Event]) -> bool:
+    def take(self, side: LinkSide, content: bytes, at: int, out: list[Event]) -> bool | Weak:
         """The bytes between two delimiters (``at``: where they begin in the stream): True, with the
-        frame's events added, when they are a frame of the link; a frame that ends the link sets
-        ``ending``."""
+        frame's events added, when they are a verified frame of the link; ``WEAK`` when they may be one
+        the link cannot verify (events added, its bytes sent raw: it does not keep the link up); a frame
+        that ends the link sets ``ending``."""
         raise NotImplementedError
 
     def feed(self, direction: str, data: bytes) -> list[Event]:
@@ -74,11 +85,16 @@ class FramedLink:
             if j > start:
                 mark, ending = len(out), self.ending
                 self.ending = False
-                if self.take(side, raw[start:j], side.raw_pos + start - base, out):
+                taken = self.take(side, raw[start:j], side.raw_pos + start - base, out)
+                if taken:
                     before = self._unscanned(side, raw[base:max(base, start - 1)])
                     if before.strip(delimiter):
                         out.insert(mark, Unclaimed(direction, side.raw_pos + len(raw[base:start - 1]) - len(before),
                                                    before))
+                if taken is WEAK:               # its bytes went raw; it vouches for nothing after it
+                    side.scanned_to = max(side.scanned_to, side.raw_pos + j - base)
+                    self.ending = ending
+                elif taken:
                     side.raw_pos += j - base
                     base = j                    # its closing delimiter may open the next frame
                 else:

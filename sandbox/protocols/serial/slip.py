@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sandbox.protocols.serial.link import FramedLink, LinkSide
+from sandbox.protocols.serial.link import WEAK, FramedLink, LinkSide, Weak
 from sandbox.protocols.serial.transfer import Event, Packet, Unclaimed, Unread
 from sandbox.protocols.serial.vj import (
     NOT_REBUILT,
@@ -84,7 +84,7 @@ class SlipLink(FramedLink):
             i = j
         return -1, i if i >= 0 and len(data) - i <= MAX_START_PACKET else len(data)
 
-    def take(self, side: LinkSide, content: bytes, at: int, out: list[Event]) -> bool:
+    def take(self, side: LinkSide, content: bytes, at: int, out: list[Event]) -> bool | Weak:
         packet = unescape(content)
         if not packet:
             return False
@@ -93,10 +93,10 @@ class SlipLink(FramedLink):
             rebuilt = side.vj.compressed(packet[1:], packet[0] & 0x7F, verify=True)
             if rebuilt is not None:
                 out.append(Packet(d, rebuilt))
-            else:
-                out.append(Unread(d, NOT_REBUILT, len(packet)))
-                out.append(Unclaimed(d, at, packet))
-            return True
+                return True
+            out.append(Unread(d, NOT_REBUILT, len(packet)))
+            out.append(Unclaimed(d, at, packet))
+            return WEAK
         if ip_packet(packet) is None:
             return False
         if packet[0] >> 4 == TYPE_UNCOMPRESSED_TCP >> 4:

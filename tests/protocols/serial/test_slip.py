@@ -51,3 +51,24 @@ def test_compressed_tcp_of_a_connection_never_seen_is_unread():
         "TCP segments whose compressed headers could not be rebuilt (Van Jacobson: a connection not seen "
         "from its start, or a packet before them lost)"]
     assert b"data" in b"".join(ev.data for ev in events if isinstance(ev, Unclaimed))
+
+
+def test_bytes_that_may_be_compressed_tcp_do_not_keep_a_link_up():
+    """After a SLIP link, bytes full of END with a high byte after each (each may be compressed TCP of
+    a connection never seen: unread) do not hold the line: past the limit the link gives up, and an
+    XMODEM transfer in what it gives back is decoded."""
+    from sandbox.model import Payload, Segment
+    from sandbox.protocols import Dissector
+    from sandbox.protocols.serial.link import UNFRAMED_LIMIT
+    from tests.protocols.serial.test_xmodem import block
+
+    rng = random.Random(4)
+    junk = b"".join(b"\xc0" + bytes([0x80 | rng.randrange(128)]) + rng.randbytes(30) for _ in range(UNFRAMED_LIMIT // 16))
+    body = b"ACGT" * 256
+    chunks = [b"\xc0" + sliplib.Driver().send(UDP6), junk, block(1, body) + block(2, body) + b"\x04"]
+    dis, items = Dissector(), []
+    for t, data in enumerate(chunks):
+        items += dis.feed(Segment(1000.0 + t, "serial", "serial", "/dev/ttyS1", 0, "/dev/ttyUSB0", 0, data,
+                                  meta={"direction": "out"}))
+    items += dis.close()
+    assert b"".join(p.data for p in items if isinstance(p, Payload) and p.chain == ("serial", "xmodem")) == body * 2
