@@ -220,7 +220,9 @@ def ppp_session(packets: list[bytes], instrument: bytes, *, vj: bool = False, de
     return chunks
 
 
-class _Packets:
+class PacketList:
+    """A PacketSink keeping the bare IP packets written to it, in order."""
+
     linktype = LINKTYPE_RAW
 
     def __init__(self) -> None:
@@ -234,7 +236,7 @@ def upload_packets(instrument: str, server: str, body: bytes, head: bytes = b"PO
                    b"Host: lims.lab.example\r\nContent-Encoding: gzip\r\n") -> list[bytes]:
     """The IPv4 packets of an HTTP request (``head`` and a Content-Length) with ``body``, its answer and
     the close, in order."""
-    sink = _Packets()
+    sink = PacketList()
     c = TcpConversation(sink, (instrument, 40000), (server, 80), t0=1.0)
     c.send(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
@@ -252,7 +254,7 @@ def dial_up(request: bytes, response: bytes) -> list[tuple[str, bytes]]:
     """A modem dialling out, a PPP link with VJ compression and CCP Deflate carrying one HTTP
     exchange (``request`` from the instrument, ``response`` from the service host), hung up: the
     line's chunks, "out" from the instrument."""
-    sink = _Packets()
+    sink = PacketList()
     conv = TcpConversation(sink, (LOCAL, 40000), (SERVICE_HOST, 80), t0=1.0)
     conv.send(request)
     conv.send(response, from_client=False)

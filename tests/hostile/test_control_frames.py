@@ -13,7 +13,6 @@ and IPv4 options 40 bytes; past the options a lab's traffic uses they are not ex
 
 from __future__ import annotations
 
-import gzip
 import struct
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from sandbox.captures.writer import (
     udp_datagram,
 )
 from sandbox.replay import replay
-from sandbox.simulate.novaseq import make_novaseq_run
+from tests.hostile.uploads import novaseq_reads
 
 DISCARD_REQUEST, ECHO_REQUEST, ECHO_REPLY, CONFIGURE_REQUEST = 11, 9, 10, 1
 
@@ -56,9 +55,7 @@ def pptp(path: Path, packets: list[bytes]) -> None:
 @pytest.fixture(scope="module")
 def reads(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ppp-control")
-    run = make_novaseq_run(tmp / "runs", samples=1, reads_per_sample=300)
-    fastq = b"".join(gzip.decompress(f.read_bytes())
-                     for f in sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz")))
+    run, fastq = novaseq_reads(tmp)
     return tmp, run, fastq[:60000]
 
 

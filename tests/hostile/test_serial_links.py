@@ -14,7 +14,6 @@ import pytest
 
 from sandbox.captures.serialwriter import SerialRecording
 from sandbox.replay import replay
-from sandbox.simulate.novaseq import make_novaseq_run
 from sandbox.simulate.ppp import (
     CCP,
     CONFIGURE_ACK,
@@ -25,6 +24,7 @@ from sandbox.simulate.ppp import (
     upload_packets,
 )
 from sandbox.simulate.usb import SerialHost, UsbBench, open_writer, serial_adapter
+from tests.hostile.uploads import novaseq_reads
 from tests.protocols.serial.slipwire import slip_session
 
 INSTRUMENT, LIMS = "10.64.64.2", "192.0.2.9"
@@ -52,9 +52,7 @@ def record(path: Path, chunks: list[tuple[str, bytes]]) -> Path:
 @pytest.fixture(scope="module")
 def reads(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serial-links")
-    run = make_novaseq_run(tmp / "runs", samples=1, reads_per_sample=300)
-    fastq = b"".join(gzip.decompress(f.read_bytes())
-                     for f in sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz")))
+    run, fastq = novaseq_reads(tmp)
     return tmp, run, gzip.compress(fastq)
 
 

@@ -30,3 +30,15 @@ def sequence_leak(tmp: Path, run: Path, name: str, body: bytes, headers: bytes =
     (leak,) = [f for f in report["findings"] if f["kind"] == "sequence"]
     assert leak["severity"] in ("high", "critical"), name
     return leak
+
+
+def novaseq_reads(tmp: Path, reads: int = 300) -> tuple[Path, bytes]:
+    """A generated NovaSeq run of one sample (``reads`` reads) under ``tmp``, and its FASTQ text."""
+    import gzip
+
+    from sandbox.simulate.novaseq import make_novaseq_run
+
+    run = make_novaseq_run(tmp / "runs", samples=1, reads_per_sample=reads)
+    fastq = b"".join(gzip.decompress(f.read_bytes())
+                     for f in sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz")))
+    return run, fastq

@@ -14,13 +14,14 @@ from collections.abc import Callable
 
 import pytest
 
-from sandbox.captures.writer import LINKTYPE_RAW, TcpConversation, udp
+from sandbox.captures.writer import TcpConversation, udp
 from sandbox.model import Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols.serial import LINKS
 from sandbox.protocols.serial.transfer import Packet, Released, Unclaimed
-from sandbox.simulate.ppp import ppp_session
+from sandbox.simulate.ppp import PacketList, ppp_session
 from tests.protocols.serial.slipwire import slip_session
+from tests.protocols.serial.steps import cut_after, fed_in_steps, from_its_start
 
 INSTRUMENT, HOST = "10.64.64.2", "192.0.2.9"
 INSTRUMENT_RAW = bytes([10, 64, 64, 2])
@@ -29,19 +30,9 @@ BODY = bytes(RNG.randrange(256) for _ in range(6000)) + b"\x7e\x7d\xc0\xdb" * 64
 MARK = b"sbx-link-conformance " * 30
 
 
-class _Packets:
-    linktype = LINKTYPE_RAW
-
-    def __init__(self) -> None:
-        self.packets: list[bytes] = []
-
-    def write(self, data: bytes, t: float) -> None:
-        self.packets.append(data)
-
-
 def traffic(body: bytes = BODY) -> list[bytes]:
     """A DNS query, then an HTTP upload of ``body`` and its answer: the IPv4 packets, in order."""
-    sink = _Packets()
+    sink = PacketList()
     udp(sink, (INSTRUMENT, 53000), ("192.0.2.53", 53), b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
         b"\x04lims\x03lab\x07example\x00\x00\x01\x00\x01", 1.0)
     c = TcpConversation(sink, (INSTRUMENT, 40000), (HOST, 80), t0=1.0, mss=700)
@@ -69,26 +60,6 @@ def streams(chunks: list[tuple[str, bytes]]) -> dict[str, bytes]:
     return {d: b"".join(data for dd, data in chunks if dd == d) for d in ("out", "in")}
 
 
-def run(cls: type, chunks: list[tuple[str, bytes]], pauses: bool = False) -> list:
-    """Feed a session to a link from where its ``find`` says it starts (in the instrument's bytes);
-    ``pauses``: the line goes quiet after every chunk (``idle``)."""
-    start, _ = cls.find(streams(chunks)["out"])
-    assert start >= 0, f"{cls.name}: no start found"
-    link, events, seen = cls("out"), [], 0
-    for direction, data in chunks:
-        if direction == "out":
-            skip = max(0, start - seen)
-            seen += len(data)
-            data = data[skip:]
-        if data and not link.done:
-            events += link.feed(direction, data)
-            if pauses:
-                events += link.idle()
-    if not link.done:
-        events += link.close()
-    return events
-
-
 def packets(events: list) -> dict[str, list[bytes]]:
     out: dict[str, list[bytes]] = {"out": [], "in": []}
     for ev in events:
@@ -109,7 +80,7 @@ def test_every_registered_link_has_sessions():
 @pytest.mark.parametrize(("cls", "label", "make"), CASES, ids=IDS)
 def test_sessions_carry_exactly_the_packets_sent(cls, label, make):
     original = traffic()
-    events = run(cls, make(original))
+    events = from_its_start(cls, make(original))
     assert packets(events) == sent(original)
     assert not [ev for ev in events if isinstance(ev, Unclaimed) and ev.direction == "out" and ev.data.strip(b"\x7e\xc0")
                 and not ev.data.startswith((b"\x01", b"\x02", b"\x05", b"\x06"))]    # LCP/IPCP/CCP bodies only
@@ -124,10 +95,10 @@ def test_split_at_every_byte(cls, label, make):
     replies = [c for c in chunks if c[0] == "in"]
     for cut in range(0, len(out_stream) + 1, 3):
         split = [c for c in [("out", out_stream[:cut]), ("out", out_stream[cut:]), *replies] if c[1]]
-        assert packets(run(cls, split))["out"] == want["out"], cut
-        assert packets(run(cls, split, pauses=True))["out"] == want["out"], cut     # a pause cuts no frame
+        assert packets(from_its_start(cls, split))["out"] == want["out"], cut
+        assert packets(from_its_start(cls, split, pauses=True))["out"] == want["out"], cut     # a pause cuts no frame
     one_by_one = [("out", out_stream[i:i + 1]) for i in range(len(out_stream))] + replies
-    assert packets(run(cls, one_by_one)) == want
+    assert packets(from_its_start(cls, one_by_one)) == want
 
 
 @pytest.mark.parametrize("cls", LINKS, ids=lambda c: c.name)
@@ -147,15 +118,10 @@ def test_cut_short_anywhere_hands_out_only_packets_sent(cls, label, make):
     chunks = make(original)
     out_stream = streams(chunks)["out"]
     for cut in range(0, len(out_stream), max(1, len(out_stream) // 50)):
-        kept, seen = [], 0
-        for direction, data in chunks:
-            if direction == "out":
-                data, seen = data[:max(0, cut - seen)], seen + len(data)
-            if data:
-                kept.append((direction, data))
+        kept = cut_after(chunks, cut)
         if cls.find(streams(kept)["out"])[0] < 0:
             continue
-        got = packets(run(cls, kept))
+        got = packets(from_its_start(cls, kept))
         assert set(got["out"]) <= set(sent(original)["out"]), cut
 
 
@@ -171,7 +137,7 @@ def test_line_noise_never_yields_a_packet_not_sent(cls, label, make):
         noisy.append((direction, bytes(data)))
     if cls.find(streams(noisy)["out"])[0] < 0:
         return
-    got = packets(run(cls, noisy))
+    got = packets(from_its_start(cls, noisy))
     assert set(got["out"]) <= set(sent(original)["out"])
     assert set(got["in"]) <= set(sent(original)["in"])
 
@@ -184,18 +150,11 @@ def test_garbage_is_handed_back_whole(cls, seed):
                        for _ in range(40000))
     assert cls.find(garbage)[0] == -1
     for direction in ("out", "in"):
-        link, events, fed = cls("out"), [], 0
-        for i in range(0, len(garbage), 997):
-            if link.done:
-                break
-            events += link.feed(direction, garbage[i:i + 997])
-            fed += len(garbage[i:i + 997])
-        if not link.done:
-            events += link.close()
+        events, fed = fed_in_steps(cls, direction, garbage)
         assert not [ev for ev in events if isinstance(ev, Packet)]
         back = sum(len(ev.data) for ev in events if isinstance(ev, Unclaimed | Released))
         assert back >= 0.98 * (fed - garbage[:fed].count(cls.framing)), direction
-        assert link.done          # past the limit with nothing verified: the line is no longer a link
+        assert fed < len(garbage)     # past the limit with nothing verified: the line is no longer a link
 
 
 @pytest.mark.parametrize(("cls", "label", "make"), CASES, ids=IDS)

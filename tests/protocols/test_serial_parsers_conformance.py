@@ -16,6 +16,7 @@ from sandbox.protocols import Dissector
 from sandbox.protocols.serial import TRANSFERS
 from sandbox.protocols.serial.transfer import FileData, FileEnd, FileStart, Unclaimed
 from tests.protocols.serial.lrzsz import session, streams
+from tests.protocols.serial.steps import cut_after, fed_in_steps, from_its_start
 
 RNG_FILE = random.Random(8)
 BINARY = bytes(RNG_FILE.randrange(256) for _ in range(9000)) + b"end"   # every byte value, not ^Z-ended
@@ -59,23 +60,6 @@ def recorded(tmp_path_factory) -> dict[str, tuple[list[tuple[str, bytes]], dict[
             for name, data in files.items():    # the real receiver got them: the session is sound
                 assert (work / "rx" / name).read_bytes()[:len(data)] == data, label
     return out
-
-
-def run(cls: type, chunks: list[tuple[str, bytes]], close: bool = True) -> list:
-    """Feed a session to a decoder from where its ``find`` says it starts (the sender is "out")."""
-    start, _ = cls.find(streams(chunks)[0])
-    assert start >= 0, f"{cls.name}: no start found"
-    transfer, events, seen = cls("out"), [], 0
-    for direction, data in chunks:
-        if direction == "out":
-            skip = max(0, start - seen)
-            seen += len(data)
-            data = data[skip:]
-        if data and not transfer.done:
-            events += transfer.feed(direction, data)
-    if close and not transfer.done:
-        events += transfer.close()
-    return events
 
 
 def assembled(events: list) -> dict[str, bytes]:
@@ -124,7 +108,7 @@ def test_every_registered_decoder_has_sessions():
 @pytest.mark.parametrize(("cls", "label"), CASES, ids=[label for _, label in CASES])
 def test_real_sessions_decode_to_the_exact_files(recorded, cls, label):
     chunks, files = recorded[label]
-    events = run(cls, chunks)
+    events = from_its_start(cls, chunks)
     assert assembled(events) == expected(cls, files)
     ends = [ev for ev in events if isinstance(ev, FileEnd)]
     assert len(ends) == len(files) and all(ev.complete for ev in ends), ends
@@ -140,9 +124,9 @@ def test_split_at_every_byte(recorded, cls, tmp_path):
     replies = [c for c in chunks if c[0] == "in"]
     for cut in range(len(out_stream) + 1):
         split = [("out", out_stream[:cut]), *replies[:1], ("out", out_stream[cut:]), *replies[1:]]
-        assert assembled(run(cls, [c for c in split if c[1]])) == want, cut
+        assert assembled(from_its_start(cls, [c for c in split if c[1]])) == want, cut
     one_by_one = [("out", out_stream[i:i + 1]) for i in range(len(out_stream))] + replies
-    assert assembled(run(cls, one_by_one)) == want
+    assert assembled(from_its_start(cls, one_by_one)) == want
 
 
 @pytest.mark.parametrize("cls", TRANSFERS, ids=lambda c: c.name)
@@ -155,26 +139,15 @@ def test_the_start_is_held_back_until_it_can_be_judged(recorded, cls):
         assert found in (-1, start) and (found == start or hold <= start), cut
 
 
-def _cut(chunks: list[tuple[str, bytes]], cut: int) -> list[tuple[str, bytes]]:
-    """The session with the sender's bytes cut after ``cut`` (the receiver's kept as they were)."""
-    kept, seen = [], 0
-    for direction, data in chunks:
-        if direction == "out":
-            data, seen = data[:max(0, cut - seen)], seen + len(data)
-        if data:
-            kept.append((direction, data))
-    return kept
-
-
 @pytest.mark.parametrize(("cls", "label"), CASES, ids=[label for _, label in CASES])
 def test_cut_short_anywhere_hands_out_only_true_bytes(recorded, cls, label):
     chunks, files = recorded[label]
     out_stream, _ = streams(chunks)
     for cut in range(0, len(out_stream), max(1, len(out_stream) // 60)):
-        kept = _cut(chunks, cut)
+        kept = cut_after(chunks, cut)
         if cls.find(streams(kept)[0])[0] < 0:
             continue
-        events = run(cls, kept)
+        events = from_its_start(cls, kept)
         consistent(events, files)
         whole = assembled(events)
         names = [ev.name or ev.protocol for ev in events if isinstance(ev, FileStart)]
@@ -195,7 +168,7 @@ def test_line_noise_never_corrupts_a_file(recorded, cls, label):
         noisy.append((direction, bytes(data)))
     if cls.find(streams(noisy)[0])[0] < 0:
         return
-    consistent(run(cls, noisy), files)
+    consistent(from_its_start(cls, noisy), files)
 
 
 @pytest.mark.parametrize("cls", TRANSFERS, ids=lambda c: c.name)
@@ -207,14 +180,7 @@ def test_garbage_is_handed_back_whole(cls, seed):
                        for _ in range(20000))
     assert cls.find(garbage)[0] == -1
     for direction in ("out", "in"):
-        transfer, events, fed = cls("out"), [], 0
-        for i in range(0, len(garbage), 997):
-            if transfer.done:
-                break
-            events += transfer.feed(direction, garbage[i:i + 997])
-            fed += len(garbage[i:i + 997])
-        if not transfer.done:
-            events += transfer.close()
+        events, fed = fed_in_steps(cls, direction, garbage)
         assert not [ev for ev in events if isinstance(ev, FileData)]
         unclaimed = sum(len(ev.data) for ev in events if isinstance(ev, Unclaimed))
         framing = sum(garbage[:fed].count(b) for b in cls.framing)

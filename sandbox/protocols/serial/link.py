@@ -14,6 +14,7 @@ in one candidate frame, checked once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import ClassVar
 
 from sandbox.protocols.serial.transfer import Event, Released, Unclaimed
@@ -33,6 +34,21 @@ WEAK = Weak()
 UNFRAMED_LIMIT = 16 << 10
 # After the link said it is over: bytes other than frames that show it is ("NO CARRIER", a prompt).
 ENDING_SLACK = 64
+
+
+def first_frame(data: bytes, fresh: int, delimiter: bytes, smallest: int, largest: int,
+                vouched: Callable[[bytes], bool]) -> tuple[int, int]:
+    """``Transfer.find`` for a link: a delimiter opening a frame ``vouched`` takes (frames that closed in
+    ``data[:fresh]`` were judged by the last call), else -1, held from the last delimiter."""
+    i = data.find(delimiter, max(data.rfind(delimiter, 0, fresh), 0) if fresh else 0)
+    while i >= 0:
+        j = data.find(delimiter, i + 1)
+        if j < 0:
+            break
+        if smallest <= j - i - 1 <= largest and vouched(data[i + 1:j]):
+            return i, i
+        i = j
+    return -1, i if i >= 0 and len(data) - i <= largest else len(data)
 
 
 class LinkSide:

@@ -24,7 +24,7 @@ import binascii
 import zlib
 from typing import ClassVar
 
-from sandbox.protocols.serial.link import FramedLink, LinkSide
+from sandbox.protocols.serial.link import FramedLink, LinkSide, first_frame
 from sandbox.protocols.serial.transfer import Event, Packet, Unclaimed, Unread
 from sandbox.protocols.serial.vj import NOT_REBUILT
 
@@ -107,6 +107,12 @@ def protocol(frame: bytes) -> tuple[int, int] | None:
     return frame[at] << 8 | frame[at + 1], at + 2
 
 
+def _opens_a_link(content: bytes) -> bool:
+    frame = verified(content)
+    field = protocol(frame) if frame else None
+    return field is not None and field[0] in STARTS
+
+
 class _Deflate:
     """One direction's RFC 1979 decompressor: the stream's last 32 KiB is all it keeps between packets
     (each ends on a sync flush), so each packet inflates on its own with that history as dictionary.
@@ -160,21 +166,8 @@ class PppLink(FramedLink):
 
     @staticmethod
     def find(data: bytes, fresh: int = 0) -> tuple[int, int]:
-        """A flag opening a verified frame of a protocol a link starts with (frames that closed in
-        ``data[:fresh]`` were judged by the last call)."""
-        i = max(data.rfind(FLAG_BYTE, 0, fresh), 0) if fresh else 0
-        i = data.find(FLAG_BYTE, i)
-        while i >= 0:
-            j = data.find(FLAG_BYTE, i + 1)
-            if j < 0:
-                break
-            if 4 <= j - i - 1 <= MAX_START_FRAME:
-                frame = verified(data[i + 1:j])
-                field = protocol(frame) if frame else None
-                if field is not None and field[0] in STARTS:
-                    return i, i
-            i = j
-        return -1, i if i >= 0 and len(data) - i <= MAX_START_FRAME else len(data)
+        """A flag opening a verified frame of a protocol a link starts with."""
+        return first_frame(data, fresh, FLAG_BYTE, 4, MAX_START_FRAME, _opens_a_link)
 
     def side(self, direction: str) -> _Side:
         return _Side(direction)

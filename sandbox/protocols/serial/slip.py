@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sandbox.protocols.serial.link import WEAK, FramedLink, LinkSide, Weak
+from sandbox.protocols.serial.link import WEAK, FramedLink, LinkSide, Weak, first_frame
 from sandbox.protocols.serial.transfer import Event, Packet, Unclaimed, Unread
 from sandbox.protocols.serial.vj import (
     NOT_REBUILT,
@@ -71,18 +71,9 @@ class SlipLink(FramedLink):
 
     @staticmethod
     def find(data: bytes, fresh: int = 0) -> tuple[int, int]:
-        """An END opening a packet whose headers vouch for it (packets that closed in ``data[:fresh]``
-        were judged by the last call)."""
-        i = max(data.rfind(END_BYTE, 0, fresh), 0) if fresh else 0
-        i = data.find(END_BYTE, i)
-        while i >= 0:
-            j = data.find(END_BYTE, i + 1)
-            if j < 0:
-                break
-            if 20 <= j - i - 1 <= MAX_START_PACKET and ip_packet(unescape(data[i + 1:j])) is not None:
-                return i, i
-            i = j
-        return -1, i if i >= 0 and len(data) - i <= MAX_START_PACKET else len(data)
+        """An END opening a packet whose headers vouch for it."""
+        return first_frame(data, fresh, END_BYTE, 20, MAX_START_PACKET,
+                           lambda content: ip_packet(unescape(content)) is not None)
 
     def take(self, side: LinkSide, content: bytes, at: int, out: list[Event]) -> bool | Weak:
         packet = unescape(content)

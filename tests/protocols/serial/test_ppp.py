@@ -125,12 +125,15 @@ def test_a_link_ends_at_terminate_ack_or_with_no_frame_for_a_while():
     assert [ev.data for ev in link.feed("out", frame[9:]) if isinstance(ev, Packet)] == [IP]   # ...and stay held
 
 
-def _line(chunks: list[tuple[str, bytes]]) -> list:
+def _line(chunks: list[tuple[str, bytes]], pauses: bool = False) -> list:
+    """The line parser through the Dissector; ``pauses``: a second of quiet after every chunk (its idle)."""
     dis, items, t = Dissector(), [], 1000.0
     for direction, data in chunks:
-        t += 0.01
+        t += 1.0 if pauses else 0.01
         items += dis.feed(Segment(t, "serial", "serial", "/dev/ttyS1", 0, "/dev/ttyUSB0", 0, data,
                                   meta={"direction": direction}))
+        if pauses:
+            items += dis.tick(t + 0.9)
     return items + dis.close()
 
 
@@ -157,17 +160,6 @@ def test_unread_bytes_the_instrument_sent_are_not_examined_rows():
     assert [(o.detail["what"], o.bytes_out) for o in rows] == [("PPP datagrams compressed with MPPC/MPPE", 1026)]
 
 
-def _line_with_pauses(chunks: list[tuple[str, bytes]]) -> list:
-    """The line parser through the Dissector, with a second of quiet after every chunk (its idle)."""
-    dis, items, t = Dissector(), [], 1000.0
-    for direction, data in chunks:
-        t += 1.0
-        items += dis.feed(Segment(t, "serial", "serial", "/dev/ttyS1", 0, "/dev/ttyUSB0", 0, data,
-                                  meta={"direction": direction}))
-        items += dis.tick(t + 0.9)
-    return items + dis.close()
-
-
 def test_a_transfer_after_a_link_that_dropped_is_found_and_nothing_goes_raw_twice():
     """No LCP termination (the carrier dropped), a pause, then an XMODEM transfer: the link held and
     sent raw what came after its last frame; when it gives up, those bytes are searched for the
@@ -175,8 +167,8 @@ def test_a_transfer_after_a_link_that_dropped_is_found_and_nothing_goes_raw_twic
     body = bytes(range(256)) * 40
     blocks = b"".join(block(n + 1, body[n * 1024:(n + 1) * 1024]) for n in range(10)) + b"\x04"
     text = b"NO CARRIER\r\nservice> send log\r\n"
-    items = _line_with_pauses([("out", hdlc(ppp(0x0021, IP))), ("out", text), ("out", blocks[:5000]),
-                               ("out", blocks[5000:]), ("out", b"PT9936-T1 " * (UNFRAMED_LIMIT // 10))])
+    items = _line([("out", hdlc(ppp(0x0021, IP))), ("out", text), ("out", blocks[:5000]), ("out", blocks[5000:]),
+                   ("out", b"PT9936-T1 " * (UNFRAMED_LIMIT // 10))], pauses=True)
     files = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain == ("serial", "xmodem"))
     assert files == body
     stream = bytearray()                # the raw stream, its chunks' overlaps laid over each other
