@@ -39,6 +39,9 @@ MAX_PAUSED = 1024 * 1024
 # Requests awaiting their response: clients pipeline a handful; a one-way flood (responses
 # not captured) must not grow the queue without end.
 MAX_PENDING_REQUESTS = 1024
+# The chain label of a chunked message's chunk extensions and trailers (bytes of its sender's choice a
+# peer may read or ignore).
+CHUNK_SIDE = "chunk extensions and trailers"
 # A capture that starts mid-connection (or a TCP keep-alive byte, as Windows sends) puts bytes
 # before a side's first start line: up to this many are a pickup's leftovers (the tail of a
 # message in flight, passed on as "unparsed"), not an error.  One raw piece: beyond it the side
@@ -375,6 +378,8 @@ class _Side:
                 return 0
             for part in parts:
                 msg.pipe.feed(part)
+            if len(msg.chunked.side) >= RAW_PIECE:
+                self._chunk_side(msg)
             if msg.chunked.done:
                 if msg.chunked.trailers:
                     msg.meta["trailers"] = bytes(msg.chunked.trailers[:512]).decode("latin-1")
@@ -387,6 +392,8 @@ class _Side:
         msg = self.msg
         self.msg = None
         self.state = "head"
+        if msg is not None and msg.chunked is not None:
+            self._chunk_side(msg)
         if msg is None or msg.pipe is None:
             return
         if truncated:
@@ -400,6 +407,14 @@ class _Side:
         if self.role == "request" and self.p.requests and self.p.requests[-1].upgrade:
             if self.p.requests[-1].direction == self.direction:
                 self.state = "paused"
+
+    def _chunk_side(self, msg: _Message) -> None:
+        """Chunk extensions and trailers, scanned as a stream of their own (``CHUNK_SIDE``)."""
+        assert msg.chunked is not None
+        if msg.chunked.side:
+            self.p.out.append(self.p.ctx.payload(bytes(msg.chunked.side), (msg.label, CHUNK_SIDE), self.direction,
+                                                 msg.t_first, msg.t_last))
+            msg.chunked.side.clear()
 
     def _emit(self, msg: _Message, data: bytes, suffix: tuple[str, ...], meta: dict, off: int) -> None:
         exact = msg.pipe is None or (msg.pipe.wire_exact and msg.framing != "chunked")

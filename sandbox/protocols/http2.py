@@ -13,6 +13,10 @@ exactly the peer's newest entries: a block that refers past them (to entries add
 during the hole) fails to decode and is skipped, never misread.  DATA frames stay with their
 stream: a stream whose headers came before the hole keeps its label; its body after the hole is
 a new piece, raw (a content coding cannot resume mid-stream).
+
+Bytes a sender chooses outside any stream (non-zero padding, GOAWAY debug data, PING data, frames of
+an extension type) are dropped by a peer that follows the RFC and read by one of the instrument's own:
+they go on as a stream of their own (``SIDE_LABEL``), never dropped.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ _FLAGS = {DATA: END_STREAM | PADDED, HEADERS: END_STREAM | END_HEADERS | PADDED 
           WINDOW_UPDATE: 0, CONTINUATION: END_HEADERS}
 # Fixed payload lengths (RFC 9113 6.3-6.9) and which types belong to a stream (sid != 0).
 _LENGTH = {PRIORITY: 5, RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4}
+# The chain label of the bytes a sender chose outside streams: non-zero padding, GOAWAY debug data,
+# PING data and the payloads of extension frames (a peer must ignore frame types it does not know).
+SIDE_LABEL = "http/2 padding and extension frames"
 _CONNECTION_TYPES = frozenset((SETTINGS, PING, GOAWAY))
 
 
@@ -98,6 +105,7 @@ class _Direction:
         self.lost = False  # after a hole: looking for the next frame boundary
         self.skipped = 0  # bytes handed on raw while looking
         self.max_frame = DEFAULT_MAX_FRAME  # what the other side's SETTINGS allow this side to send
+        self.side = bytearray()  # bytes of the sender's choice outside streams (``SIDE_LABEL``)
 
     def header_ok(self, pos: int) -> bool:
         """Is there a plausible frame header at ``buf[pos]`` (9 bytes available)?"""
@@ -232,9 +240,16 @@ class Http2Parser:
             self._break(direction, d, f"no frame boundary within {MAX_RESYNC} bytes after a hole")
         return False
 
+    def idle(self, t: float) -> list[Payload | Observation]:
+        """The connection went quiet: bytes held outside streams go out (a live finding does not wait)."""
+        for direction, d in self.dirs.items():
+            self._side_out(direction, d)
+        return self._take()
+
     def close(self, t: float) -> list[Payload | Observation]:
         self.t = max(self.t, t)
         for direction, d in self.dirs.items():
+            self._side_out(direction, d)
             self._raw(direction, d)
         for sid in list(self.streams):
             self._end_stream(sid, truncated=True)
@@ -278,11 +293,13 @@ class Http2Parser:
                 offset += 1
                 if pad > len(payload):
                     raise ValueError("DATA padding longer than the frame")
+                self._side(direction, d, payload[len(payload) - pad + 1:])
                 payload = payload[1 : len(payload) - pad + 1]
             self._data(direction, sid, payload, offset, flags & END_STREAM)
         elif ftype in (HEADERS, PUSH_PROMISE):
             if flags & PADDED:
                 pad = payload[0]
+                self._side(direction, d, payload[max(1, len(payload) - pad):])
                 payload = payload[1 : len(payload) - pad]
             if ftype == HEADERS and flags & PRIORITY_FLAG:
                 payload = payload[5:]
@@ -304,6 +321,10 @@ class Http2Parser:
                 self._block_done(direction, d)
         elif ftype == RST_STREAM:
             self._end_stream(sid, truncated=True)
+        elif ftype == GOAWAY:
+            self._side(direction, d, payload[8:])       # debug data: any bytes, any length
+        elif ftype == PING or ftype > CONTINUATION:    # opaque data; frames of an extension (RFC 9113 5.5)
+            self._side(direction, d, payload)
         elif ftype == SETTINGS and not flags & 1:
             other = self.dirs["in" if direction == "out" else "out"]
             for i in range(0, len(payload) - 5, 6):
@@ -434,6 +455,20 @@ class Http2Parser:
         for direction in list(stream.pipes):
             self._end_direction(stream, direction)
         self.streams.pop(sid, None)
+
+    # -- bytes outside streams: padding, GOAWAY debug data, PING data, extension frames
+    def _side(self, direction: str, d: _Direction, data: bytes) -> None:
+        """A peer drops them, a peer of the instrument's own reads them: they are scanned as a stream of
+        their own (padding of zeros, as the RFC asks, is nothing)."""
+        if data.strip(b"\0"):
+            d.side += data
+            if len(d.side) >= RAW_PIECE:
+                self._side_out(direction, d)
+
+    def _side_out(self, direction: str, d: _Direction) -> None:
+        if d.side:
+            self.out.append(self.ctx.payload(bytes(d.side), SIDE_LABEL, direction, self.t, self.t))
+            d.side.clear()
 
     # -- broken framing: pass the bytes on raw
     def _break(self, direction: str, d: _Direction, reason: str) -> None:

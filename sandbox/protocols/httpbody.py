@@ -37,13 +37,18 @@ class ChunkedDecoder:
     the caller knows where the next message starts.  Raises CodingError on bad framing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep_side: bool = True) -> None:
         self._state = "size"
         self._remaining = 0
         self._line = bytearray()
         self.trailers = bytearray()
         self.done = False
+        self.keep_side = keep_side
         self.extensions: list[bytes] = []
+        # Chunk extensions and trailers as they came (``keep_side``): a peer ignores extensions it does
+        # not know, the instrument's own server reads them (the message's parser hands them on and
+        # clears this; aws-chunked, a content coding, has 64 hex digits of signature a chunk).
+        self.side = bytearray()
 
     def feed(self, data: bytes) -> tuple[list[bytes], int]:
         out: list[bytes] = []
@@ -83,6 +88,8 @@ class ChunkedDecoder:
                 raise CodingError(f"bad chunk size line {line[:40]!r}")
             if ext and len(self.extensions) < 4:
                 self.extensions.append(ext.strip())
+            if ext.strip() and self.keep_side:
+                self.side += ext.strip() + b"\n"
             self._remaining = int(size, 16)
             self._state = "data" if self._remaining else "trailers"
         else:  # trailers, ended by an empty line
@@ -90,6 +97,8 @@ class ChunkedDecoder:
                 self.done = True
                 return
             self.trailers += line + b"\n"
+            if self.keep_side:
+                self.side += line + b"\n"
             if len(self.trailers) > MAX_TRAILERS:
                 raise CodingError("chunked trailers over limit")
 
@@ -102,7 +111,7 @@ class AwsChunked(Codec):
 
     def __init__(self) -> None:
         super().__init__()
-        self.chunked = ChunkedDecoder()
+        self.chunked = ChunkedDecoder(keep_side=False)    # a content coding: no one reads its signatures
 
     def _feed(self, data: bytes | memoryview) -> None:
         if not self.chunked.done:

@@ -91,8 +91,11 @@ def test_pipelined_keepalive_bodies_map_to_their_requests() -> None:
 def test_chunked_with_extensions_and_trailers() -> None:
     wire = req("POST", "/up", chunked(FASTQ, 777, b";name=x", b"X-Checksum: abc\r\n"),
                "Transfer-Encoding: chunked\r\n")
-    (body,) = bodies(run(Http1Parser, [("out", wire + req("GET", "/next"))]))
+    side, body = bodies(run(Http1Parser, [("out", wire + req("GET", "/next"))]))
     assert body.data == FASTQ and body.meta["trailers"] == "X-Checksum: abc\n"
+    # extensions and trailers are scanned too: a server ignores what it does not know, the instrument's reads them
+    assert side.chain[-1] == "chunk extensions and trailers"
+    assert side.data == b"name=x\n" * (-(-len(FASTQ) // 777) + 1) + b"X-Checksum: abc\n"
 
 
 def test_response_until_close_and_204_and_100_continue() -> None:

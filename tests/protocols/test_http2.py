@@ -394,3 +394,22 @@ def test_a_status_of_other_digits_is_kept_as_text_not_a_crash() -> None:
     pair.flush()
     (answer,) = bodies(run(Http2Parser, pair.wire, make_ctx()), "in")
     assert answer.data == b"idle" and answer.meta["status"] == "\xb200"
+
+
+def _frame(ftype: int, flags: int, sid: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def test_bytes_outside_streams_are_scanned_not_dropped() -> None:
+    """Padding that is not zeros, GOAWAY debug data, frames of a type nobody registered: a peer that
+    follows the RFC drops them, the instrument's own server reads them."""
+    pair = Pair()
+    request(pair, 1, "/status")
+    wire = b"".join(data for direction, data in pair.wire if direction == "out")
+    sides = [_frame(0x0, 0x8, 1, bytes([200]) + b"ok" + DATA[:200]),          # DATA, 200 bytes of padding
+             _frame(0xF3, 0, 0, DATA[200:9000]),                               # an extension frame
+             _frame(0x7, 0, 0, bytes(8) + DATA[9000:12000]),                   # GOAWAY's debug data
+             _frame(0x0, 0x8, 1, bytes([50]) + b"zz" + bytes(50))]             # padding of zeros: nothing
+    items = run(Http2Parser, [("out", wire + b"".join(sides))])
+    side = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == http2.SIDE_LABEL)
+    assert side == DATA[:12000]
