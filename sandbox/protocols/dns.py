@@ -92,6 +92,10 @@ TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 10: "NULL", 12: "PTR", 13: "HINF
 # Types whose rdata is structured addresses/keys, not free data: not emitted as Payloads.
 STRUCTURED_TYPES = {1, 2, 6, 12, 15, 28, 33, 41, 43, 46, 47, 48, 50, 64, 65, 257}
 NAME_RDATA_TYPES = {5}          # CNAME: rdata is a (compressible) name
+# ...but the instrument chooses every byte of what it sends: a structured record of its own longer
+# than this (an EDNS option's data, a key, a signature; cookies and padding are shorter or zeros) is
+# scanned as data.
+MAX_STRUCTURED_OUT = 40
 ADDRESS_TYPES = {1, 28}         # A, AAAA
 TXT_TYPES = {16, 99}            # character-strings
 DATA_QUERY_TYPES = {10, 16, 99, 13}  # types tunnels ask for to get data back (plus unknown)
@@ -545,9 +549,13 @@ class _DnsCore:
                 # a query always goes client -> resolver, whichever side the flow table calls "out"
                 out.extend(self.zones.query(ctx, client, labels, qtype, t, (sub, zone), alphabets))
         for rec in msg.records:
-            if rec.data:
+            data = rec.data
+            if not data and direction == "out" and rec.rtype not in ADDRESS_TYPES \
+                    and len(rec.rdata.strip(b"\0")) > MAX_STRUCTURED_OUT:
+                data = rec.rdata     # EDNS option data, a key or signature of the instrument's choosing
+            if data:
                 tname = type_name(rec.rtype)
-                out.append(ctx.payload(rec.data, f"dns {'answer' if msg.response else 'record'} {tname}",
+                out.append(ctx.payload(data, f"dns {'answer' if msg.response else 'record'} {tname}",
                                        direction, t, meta={"rtype": tname, "name": _text(rec.name)}))
         return out
 

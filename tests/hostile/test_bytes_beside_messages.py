@@ -1,7 +1,8 @@
-"""Reads sent in the bytes of an HTTP/2 connection that belong to no stream: padding that is not
-zeros, the debug data of a GOAWAY, frames of a type nobody registered (a peer must ignore those, the
-instrument's own server reads them).  Each replayed clean: the parser dropped them; now they are
-scanned as a stream of their own and the upload is a leak naming the sample."""
+"""Reads sent beside a protocol's messages, in bytes a peer that follows the RFC ignores and the
+instrument's own server reads: HTTP/2 padding that is not zeros, a GOAWAY's debug data, frames of a
+type nobody registered; HTTP/1.1 chunk extensions and trailers; a DNS query's EDNS options.  Each
+replayed clean (the parsers dropped them, or trusted a structured record as carrying no data); now
+they are scanned and the upload is a leak naming the sample."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import h2.config
 import h2.connection
 import pytest
 
-from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.captures.writer import PcapWriter, TcpConversation, udp
 from sandbox.replay import replay
 from tests.hostile.uploads import ALLOWED, novaseq_reads
 
@@ -75,3 +76,22 @@ def test_reads_in_http1_chunk_extensions_and_trailers_are_a_leak(reads, where):
     assert report["verdict"] == "leak", where
     [leak] = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     assert leak["samples"] == ["PT5699-T1"] and leak["chain"][-1] == "chunk extensions and trailers"
+
+
+def test_reads_in_the_edns_options_of_queries_are_a_leak(reads):
+    """A query carries an OPT pseudo-record whose options are the sender's: a resolver of the
+    instrument's own reads an option code nobody registered (65001, local use)."""
+    tmp, run, fastq = reads
+    path = tmp / "edns.pcap"
+    with PcapWriter(path) as w:
+        for i, off in enumerate(range(0, len(fastq), 1000)):
+            chunk = fastq[off:off + 1000]
+            option = (65001).to_bytes(2, "big") + len(chunk).to_bytes(2, "big") + chunk
+            query = ((i + 1).to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01"
+                     + b"\x06status\x03lab\x07example\x00\x00\x01\x00\x01"
+                     + b"\x00\x00\x29\x10\x00\x00\x00\x00\x00" + len(option).to_bytes(2, "big") + option)
+            udp(w, ("10.0.0.2", 40000 + i), (ALLOWED, 53), query, 1.0 + i / 100)
+    report = replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "leak"
+    [leak] = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    assert leak["samples"] == ["PT5699-T1"] and leak["chain"][-1] == "dns record OPT"
