@@ -7,8 +7,9 @@ Per packet the general path costs a generator step, a ``RawPacket``, a copy of t
 call, three decoder calls and a second copy of the payload.  Here the record header and the
 Ethernet/IPv4/TCP headers are each one ``struct`` unpack over the read buffer, and the TCP payload
 is the only slice taken.  Anything else (VLAN tags, IP options, fragments, IPv6, UDP, short or
-odd headers, other link types) goes through ``slow(data, t, frame)``, the general decoder, so the
-Segments, stats and errors are exactly those of the general path.
+odd headers, TCP options longer than timestamps, more than padding after the packet, other link
+types) goes through ``slow(data, t, frame)``, the general decoder, so the Segments, stats, errors and
+what was not examined are exactly those of the general path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from sandbox.captures.ip import IpDecoder
+from sandbox.captures.ip import MAX_TRAILER, IpDecoder
 from sandbox.captures.packet import MAX_RECORD
 from sandbox.captures.pcap import PcapReader
 from sandbox.model import URG, Segment
@@ -33,6 +34,7 @@ PACKET_OUTGOING = 4
 HEADERS = 54
 ETHERTYPE_IPV4 = 0x0800
 VIHL_PLAIN = 0x45              # IPv4, 20-byte header (no options)
+PLAIN_DOFF = 0x80              # TCP options up to timestamps' 12 bytes; longer ones the general path judges
 PROTO_TCP = 6
 NET_TCP = ("net", "tcp")
 
@@ -83,10 +85,10 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
                     (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
                      sport, dport, seq, ack, doff, flags) = unpack_hdr(buf, start)
                     if (etype == ETHERTYPE_IPV4 and vihl == VIHL_PLAIN and proto == PROTO_TCP
-                            and not frag & 0x3FFF and doff >= 0x50 and not flags & URG):
+                            and not frag & 0x3FFF and 0x50 <= doff <= PLAIN_DOFF and not flags & URG):
                         # IP total length trims Ethernet padding, as the general decoder does
                         end = start + 14 + total if 20 <= total and 14 + total <= incl else pos
-                        if end - start >= HEADERS:
+                        if end - start >= HEADERS and pos - end <= MAX_TRAILER:
                             s = v4.get(src) or addr(src)
                             d = v4.get(dst) or addr(dst)
                             seg = Segment(t, "net", "tcp", s, sport, d, dport,
@@ -123,10 +125,10 @@ def ethernet_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]
         (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
          sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
         if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
-                or frag & 0x3FFF or doff < 0x50 or flags & URG):     # URG: its pointer, the general path
+                or frag & 0x3FFF or not 0x50 <= doff <= PLAIN_DOFF or flags & URG):   # URG: its pointer
             return None
         end = 14 + total if 20 <= total and 14 + total <= incl else incl
-        if end < HEADERS:
+        if end < HEADERS or incl - end > MAX_TRAILER:
             return None
         return Segment(t, "net", "tcp", v4.get(src) or addr(src), sport, v4.get(dst) or addr(dst), dport,
                        data[34 + (doff >> 4) * 4:end], seq, ack, flags, frame)
@@ -148,10 +150,10 @@ def cooked_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]:
         (etype, ifindex, pkttype, vihl, _, total, _, frag, _, proto, _, src, dst,
          sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
         if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
-                or frag & 0x3FFF or doff < 0x50 or flags & URG):
+                or frag & 0x3FFF or not 0x50 <= doff <= PLAIN_DOFF or flags & URG):
             return None
         end = 20 + total if 20 <= total and 20 + total <= incl else incl
-        if end < 60:
+        if end < 60 or incl - end > MAX_TRAILER:
             return None
         return Segment(t, "net", "tcp", v4.get(src) or addr(src), sport, v4.get(dst) or addr(dst), dport,
                        data[40 + (doff >> 4) * 4:end], seq, ack, flags, frame,

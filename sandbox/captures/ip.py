@@ -72,6 +72,13 @@ MAX_V4_OPTIONS = 4
 V4_OPTIONS = "IPv4 options past a router alert (option data of the sender's choice)"
 MAX_V6_EXT_SIZE = {0: 16, 60: 16, 43: 72, 51: 40}
 V6_OPTIONS = "IPv6 extension headers longer than their usual options (option data of the sender's choice)"
+# TCP option kinds with registered meanings (IANA tcp-parameters): MSS, window scale, SACK, timestamps,
+# MD5 and AO signatures, user timeout, quick-start, MPTCP, Fast Open, ENO, the experimental pair (RFC
+# 6994, which Fast Open's draft and others use).  Bytes of other kinds reach the far host's stack
+# (which skips them) and anyone reading its packets raw: past a few, not examined.
+TCP_OPTION_KINDS = frozenset((2, 3, 4, 5, 6, 7, 8, 19, 27, 28, 29, 30, 34, 69, 253, 254))
+MAX_UNKNOWN_OPTION = 8
+TCP_OPTIONS = "TCP options of kinds nobody registered (option data of the sender's choice)"
 # Distinct addresses whose text form we cache: inet_ntop per packet is the cost this saves.
 ADDR_CACHE = 65536
 
@@ -239,6 +246,8 @@ class IpDecoder:
             if doff < 20:
                 self.not_examined("TCP headers malformed", self._size)
                 return None
+            if doff > 32 and _unknown_tcp_options(p, doff):    # more than timestamps: look at the kinds
+                self.not_examined(TCP_OPTIONS, self._size)
             # the urgent pointer, where one is set: a receiver takes the byte before it out of the stream
             meta = {"urgent": struct.unpack_from("!H", p, 18)[0]} if flags & URG else None
             return Segment(t, "net", "tcp", self.addr(src_raw), sport, self.addr(dst_raw), dport, p[doff:],
@@ -287,6 +296,26 @@ class IpDecoder:
             name = self._zones[key] = " / ".join(f"{NAMES.get(number) or describe(number)} {self.addr(a)}-{self.addr(b)}"
                                                  for number, a, b in key)
         return name
+
+
+def _unknown_tcp_options(p: bytes, doff: int) -> bool:
+    """Whether a TCP header's options hold more than ``MAX_UNKNOWN_OPTION`` bytes of kinds nobody
+    registered (or malformed lengths hiding bytes)."""
+    at, unknown = 20, 0
+    while at < doff:
+        kind = p[at]
+        if kind == 0:
+            break
+        if kind == 1:
+            at += 1
+            continue
+        size = p[at + 1] if at + 1 < doff else 0
+        if size < 2:
+            return doff - at > MAX_UNKNOWN_OPTION
+        if kind not in TCP_OPTION_KINDS:
+            unknown += size
+        at += size
+    return unknown > MAX_UNKNOWN_OPTION
 
 
 def _icmp_control(proto: int, p: bytes, dst: bytes) -> bool:

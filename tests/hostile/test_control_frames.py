@@ -26,6 +26,7 @@ from sandbox.captures.writer import (
     ipv6,
     ppp,
     pppoe_session,
+    tcp_segment,
     udp_datagram,
 )
 from sandbox.replay import replay
@@ -174,4 +175,35 @@ def test_reads_in_ip_options_are_never_clean(reads, ip):
         alert = ipv6("fe80::2", "ff02::16", 0, bytes([58, 0, 5, 2, 0, 0, 1, 0]) + bytes([143, 0, 0, 0, 0, 0, 0, 0]))
         w.write(ethernet(alert, ethertype=0x86DD), 1.0)
     report = replay([path], [run], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "clean" and not report["not_examined"]
+
+
+def _tcp_frames(path: Path, segments: list[tuple[bytes, bytes]]) -> None:
+    """Ethernet frames of one TCP connection's segments to the LIMS: (options, bytes after the packet)."""
+    with PcapWriter(path) as w:          # classic pcap, Ethernet, IPv4, TCP: what the fused hot path reads
+        for i, (options, trailer) in enumerate(segments):
+            seg = tcp_segment("10.0.0.2", "192.0.2.9", 40000, 443, 1000 + i, 5000, 0x10, b"", options=options)
+            w.write(ethernet(ipv4("10.0.0.2", "192.0.2.9", 6, seg) + trailer), 1.0 + i / 100)
+
+
+@pytest.mark.parametrize("where", ["trailer", "options"])
+def test_reads_beside_tcp_segments_are_never_clean(reads, where):
+    """TCP segments of a connection to the allowed LIMS, the reads after each packet in its frame or in
+    options of a kind nobody registered (kind 0x9e, 38 bytes a segment): the fused fast path for
+    Ethernet/IPv4/TCP trimmed trailers as padding and never looked at options."""
+    tmp, run, fastq = reads
+    size = 1400 if where == "trailer" else 36
+    pieces = [fastq[i:i + size] for i in range(0, len(fastq) // (1 if where == "trailer" else 10), size)]
+    path = tmp / f"tcp-{where}.pcap"
+    _tcp_frames(path, [(b"", piece) if where == "trailer" else (bytes([0x9E, 2 + len(piece)]) + piece, b"")
+                       for piece in pieces])
+    report = replay([path], [run], allow=["192.0.2.9"], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "inconclusive"
+    assert [row["what"].split(" (")[0] for row in report["not_examined"]] == [
+        "bytes after the IP packet in its frame, more than padding" if where == "trailer"
+        else "TCP options of kinds nobody registered"]
+    syn = bytes([2, 4, 5, 0xB4, 4, 2, 8, 10]) + bytes(8) + bytes([1, 3, 3, 7])     # MSS, SACK-permitted, TS, WS
+    sack = bytes([1, 1, 8, 10]) + bytes(8) + bytes([1, 1, 5, 26]) + bytes(24)      # TS and three SACK blocks
+    _tcp_frames(path, [(syn, b""), (sack, bytes(4)), (b"", b"\xde\xad\xbe\xef")])
+    report = replay([path], [run], allow=["192.0.2.9"], cache_dir=tmp / "cache", jobs=1).report
     assert report["verdict"] == "clean" and not report["not_examined"]
