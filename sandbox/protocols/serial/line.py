@@ -97,12 +97,14 @@ class SerialLineParser:
         self.last_t = t
         at = self.pos[direction]
         self.pos[direction] += len(data)
-        self._take(_pieces(direction, data, at), t, out)
+        self._take([(direction, data, at)], t, out)
         return out
 
-    def _take(self, pending: list[tuple[str, bytes, int]], t: float, out: Items) -> None:
-        """Line bytes in pieces, last first: the bytes a session gives back when it ends go back in
-        front, and each look for a start costs one piece, however often sessions begin and end in one read."""
+    def _take(self, runs: list[tuple[str, bytes, int]], t: float, out: Items) -> None:
+        """Line bytes (direction, bytes, line offset), in order, in pieces: the bytes a session gives back
+        when it ends go back in front, and each look for a start costs one piece, however often
+        sessions begin and end in one read."""
+        pending = [piece for run in reversed(runs) for piece in _pieces(*run)]     # last first
         while pending:
             direction, data, at = pending.pop()
             if self.transfer is not None:
@@ -121,8 +123,8 @@ class SerialLineParser:
         elif self.transfer is not None:
             released = self._events(self.transfer.idle(), t, out)
             if self.transfer.done:           # a link that said it was over: the line is the line's again
-                self.transfer = None
-                self._take([piece for back in reversed(released) for piece in _pieces(*back)], t, out)
+                self._end_transfer(t, out)
+                self._take(released, t, out)
         for d in DIRECTIONS:
             self._release_hold(d, t, out)
         for f in list(self.files.values()):
@@ -203,7 +205,7 @@ class SerialLineParser:
         self.transfer = None
         for d in list(self.files):
             self._file_end(d, False, "transfer ended", out)
-        self._take([piece for back in reversed(released) for piece in _pieces(*back)], t, out)
+        self._take(released, t, out)
 
     def _events(self, events: list, t: float, out: Items) -> list[tuple[str, bytes, int]]:
         released = []

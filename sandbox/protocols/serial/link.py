@@ -1,9 +1,10 @@
 """What the network links a serial line may carry share (PPP, SLIP): frames between delimiters.
 
 A link takes the line over once its first verified frame is found and keeps it while frames keep
-verifying (a link that said it is over and goes on framing goes on: its peer's state is kept); a quiet line is an idle link, never its end, and a pause never cuts a frame (a modem's
-error correction delivers in bursts): what is held goes raw when the line goes quiet, and stays held.  Per direction it keeps the bytes since the
-last verified frame: a candidate frame runs from one delimiter to the next, and what precedes a
+verifying (a link that said it is over and goes on framing goes on: its peer's state is kept).  A
+quiet line is an idle link, never its end, and a pause never cuts a frame (a modem's error correction
+delivers in bursts): what is held goes raw when the line goes quiet, and stays held.  Per direction
+it keeps the bytes since the last verified frame: a candidate frame runs from one delimiter to the next, and what precedes a
 verified one (noise, a frame that failed its check) goes raw.  When ``UNFRAMED_LIMIT`` bytes pass with
 no verified frame, or after the link said it is over other bytes come or the line goes quiet, it is
 done and the bytes after its end are the line's again (``Released``: the line parser scans them for
@@ -102,19 +103,18 @@ class FramedLink:
                 mark, ending = len(out), self.ending
                 self.ending = False
                 taken = self.take(side, raw[start:j], side.raw_pos + start - base, out)
-                if taken:
-                    before = self._unscanned(side, raw[base:max(base, start - 1)])
+                if taken:                       # the bytes before it, since the last frame, go raw
+                    stretch = max(0, start - 1 - base)
+                    before = self._unscanned(side, raw[base:base + stretch])
                     if before.strip(delimiter):
-                        out.insert(mark, Unclaimed(direction, side.raw_pos + len(raw[base:start - 1]) - len(before),
-                                                   before))
-                if taken is WEAK:               # its bytes went raw; it vouches for nothing after it
-                    side.scanned_to = max(side.scanned_to, side.raw_pos + j - base)
-                    self.ending = ending
-                elif taken:
+                        out.insert(mark, Unclaimed(direction, side.raw_pos + stretch - len(before), before))
+                if taken is True:
                     side.raw_pos += j - base
                     base = j                    # its closing delimiter may open the next frame
                 else:
                     self.ending = ending
+                    if taken is WEAK:           # its bytes went raw; it vouches for nothing after it
+                        side.scanned_to = max(side.scanned_to, side.raw_pos + j - base)
             start = j + 1
             j = raw.find(delimiter, start)
         side.raw, side.frame_start = raw[base:], min(start - base, len(raw) - base)
