@@ -40,13 +40,11 @@ class CarriedPackets:
         self.ctx = ctx
         self.via = ctx.chain + ((label,) if label else ())
         self.ip = _Decoder()
-        self.packets = 0
 
     def packet(self, data: bytes, network: Callable[[bytes], tuple[int, int]], direction: str, t: float,
                frame: int, out: Items, cut_short: str = "packets cut short") -> None:
         """One packet; ``network`` reads its link header: what comes next and where (as the capture
         links do); ``cut_short`` is what to say when that header cannot be read."""
-        self.packets += 1
         ip = self.ip
         try:
             proto, off = network(data)
