@@ -42,6 +42,7 @@ from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
 from sandbox.protocols.serial.events import note_line_event
 from sandbox.protocols.socks import socks_target
 from sandbox.protocols.tcp import CLOSED_LINGER, MAX_KEPT_TOTAL, Chunk, Connection, KeptTotal, Resent
+from sandbox.protocols.tls_keys import RECORDS_LANE
 from sandbox.safetext import safe_text
 
 __all__ = ["Dissector", "FlowContext", "ParseError"]
@@ -732,7 +733,11 @@ class Dissector:
         # its plaintext is the flow's activity too: a live proxy's may come before the wire's packets
         # (their recorder is slower), and ``settled`` must not call the flow quiet meanwhile
         flow.info.t_last = max(flow.info.t_last, seg.t)
-        lane = self._stream_lane(flow, "tls")
+        name = seg.meta.get("lane", "tls") if seg.meta else "tls"
+        lane = self._stream_lane(flow, name)
+        if name == RECORDS_LANE and not lane.decided:
+            # the content of records that are not application data: no application's stream, read raw
+            self._start(flow, lane, RawParser(lane.ctx), t=seg.t, out=out)
         if seg.data:
             self._mark(key, flow)
             self._lane_data(flow, lane, direction, seg.data, seg.t, out)

@@ -49,6 +49,10 @@ MIN_CIPHER_DISTINCT_EVERY = 70
 _WINDOWS = random.Random()    # seeded from the OS: the instrument cannot know where the next look is
 # Compressed data is as varied as ciphertext but starts with its magic (gzip, zstd, xz, bz2, zip).
 _CLEAR_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b"PK\x03\x04")
+# The body of a record sent in the clear that is not a handshake: a change-cipher-spec's one byte, an
+# alert's two; a heartbeat is never sent during a handshake (RFC 6520 3), so all of its body is looked at.
+CLEAR_BODY = {CONTENT_CCS: 1, CONTENT_ALERT: 2}
+HANDSHAKE = ("tls", "handshake")
 # Plaintext of unencrypted records handed to the correlator at a time (and when the flow goes quiet).
 PLAIN_CHUNK = 1 << 20
 
@@ -189,13 +193,15 @@ def looks_unencrypted(body: bytes, least: int = MIN_CIPHER_DISTINCT) -> bool:
 
 
 class _Side:
-    __slots__ = ("buf", "skip", "hs", "encrypted", "app_bytes", "records", "probed", "clear", "plain",
-                 "plain_t", "shorts")
+    __slots__ = ("buf", "skip", "hs", "messages", "messages_t", "encrypted", "app_bytes", "records", "probed",
+                 "clear", "plain", "plain_t", "shorts")
 
     def __init__(self) -> None:
         self.buf = bytearray()   # unparsed record bytes (headers, handshake records)
         self.skip = 0            # ciphertext bytes of the current record still to skip
         self.hs = bytearray()    # handshake message reassembly
+        self.messages = bytearray()          # whole handshake messages sent in the clear, to hand on
+        self.messages_t: float | None = None
         self.encrypted = False   # handshake of this side is encrypted from here on
         self.app_bytes = 0
         self.records = 0
@@ -304,6 +310,8 @@ class TlsParser:
     def idle(self, t: float) -> list[Payload | Observation]:
         """The flow went quiet: unencrypted plaintext held back goes to the correlator now."""
         out: list[Payload | Observation] = []
+        for direction, side in self.sides.items():
+            self._messages(direction, side, out)
         self._plain("out", self.sides["out"], out)
         return out
 
@@ -316,8 +324,7 @@ class TlsParser:
 
     def close(self, t: float) -> list[Payload | Observation]:
         out_side, in_side = self.sides["out"], self.sides["in"]
-        plain: list[Payload | Observation] = []
-        self._plain("out", out_side, plain)
+        plain = self.idle(t)
         meta = self.ctx.info.meta
         detail = {k: meta[k] for k in ("sni", "alpn", "tls_version", "cert_names") if k in meta}
         detail["bytes_in"] = in_side.app_bytes
@@ -343,25 +350,33 @@ class TlsParser:
                 pos += 5 + length
                 self._handshake(direction, side, out)
                 continue
-            # a flow being decrypted needs no judging: its plaintext is examined, and records its keys
-            # do not open are counted as not examined
-            if ctype == CONTENT_APPDATA and direction == "out" and not (self.ctx.info.decrypted and not side.clear):
+            if ctype == CONTENT_CCS or not (side.encrypted or ctype == CONTENT_APPDATA):
+                # a record never protected (a change-cipher-spec, TLS 1.3's included) or sent before
+                # encryption began: what its body holds past the honest form goes to the correlator
+                if len(buf) - pos - 5 < length:
+                    break
+                if ctype == CONTENT_CCS:
+                    side.encrypted = True
+                    self._messages(direction, side, out)
+                honest = CLEAR_BODY.get(ctype, 0)
+                if direction == "out" and length > honest:
+                    self._clear(side, buf[pos + 5 + honest: pos + 5 + length], out)
+                pos += 5 + length
+                continue
+            # a sealed record (application data, or any record once encryption began: a TLS 1.2
+            # Finished, an alert or a heartbeat) is ciphertext: counted, and an outbound one is judged
+            # (a flow being decrypted needs no judging: its plaintext is examined, and records its
+            # keys do not open are counted as not examined)
+            if direction == "out" and not (self.ctx.info.decrypted and not side.clear):
                 if len(buf) - pos - 5 < length:
                     break                   # judged whole: plaintext in a record is never skipped unseen
                 if not side.clear:
                     self._judge(side, buf, pos + 5, length)
                 if side.clear:
-                    if side.plain_t is None:
-                        side.plain_t = self.t_last
-                    side.plain += buf[pos + 5: pos + 5 + length]
+                    self._clear(side, buf[pos + 5: pos + 5 + length], out)
                     pos += 5 + length
-                    if len(side.plain) >= PLAIN_CHUNK:
-                        self._plain(direction, side, out)
                     continue
-            if ctype == CONTENT_CCS:
-                side.encrypted = True
-            elif ctype == CONTENT_APPDATA:
-                side.app_bytes += length
+            side.app_bytes += length
             avail = len(buf) - pos - 5
             if avail >= length:
                 pos += 5 + length
@@ -369,6 +384,15 @@ class TlsParser:
                 side.skip = length - avail
                 pos = len(buf)
         del buf[:pos]
+
+    def _clear(self, side: _Side, body: bytearray, out: list) -> None:
+        """Outbound bytes TLS sent in the clear: held, then handed on by PLAIN_CHUNK or when the flow
+        goes quiet."""
+        if side.plain_t is None:
+            side.plain_t = self.t_last
+        side.plain += body
+        if len(side.plain) >= PLAIN_CHUNK:
+            self._plain("out", side, out)
 
     def _judge(self, side: _Side, buf: bytearray, start: int, length: int) -> None:
         """Is the outbound record ``buf[start:start + length]`` ciphertext?  If not, the side is clear
@@ -410,10 +434,26 @@ class TlsParser:
                 break
             body = bytes(hs[pos + 4: pos + 4 + mlen])
             pos += 4 + mlen
+            # the whole message goes to the correlator, not only the fields read here: a hello's
+            # extension of a type nobody registered carries what its sender likes
+            if side.messages_t is None:
+                side.messages_t = self.t_last
+            side.messages += hs[pos - 4 - mlen: pos]
             self._message(direction, mtype, body, out)
             if side.encrypted:
                 break
         del hs[:pos]
+        if side.encrypted or len(side.messages) >= PLAIN_CHUNK:
+            self._messages(direction, side, out)
+
+    def _messages(self, direction: str, side: _Side, out: list) -> None:
+        """The handshake messages a side sent in the clear, handed on as one payload (when its
+        encryption begins, it goes quiet, or they fill PLAIN_CHUNK)."""
+        if side.messages:
+            t = side.messages_t if side.messages_t is not None else self.t_last
+            out.append(self.ctx.payload(bytes(side.messages), self.label + HANDSHAKE, direction, t, self.t_last))
+            side.messages.clear()
+            side.messages_t = None
 
     def _message(self, direction: str, mtype: int, body: bytes, out: list) -> None:
         ctx = self.ctx
@@ -436,8 +476,9 @@ class TlsParser:
             if info["version"] == "TLS 1.3":
                 # everything after ServerHello is encrypted both ways (RFC 8446 2)
                 self.version13 = True
-                for s in self.sides.values():
+                for d, s in self.sides.items():
                     s.encrypted = True
+                    self._messages(d, s, out)
         elif mtype == HS_CERTIFICATE:
             names = certificate_names(body)
             if names:

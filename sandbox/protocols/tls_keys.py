@@ -13,7 +13,8 @@ ChaCha20-Poly1305), TLS 1.2, 1.1 and 1.0 with AES-CBC suites (HMAC-SHA1/256/384,
 TLS found after a plaintext start (HTTP CONNECT, SOCKS, STARTTLS).  What it cannot
 open (a connection whose key is not in the log, a suite or version not covered, a record that does
 not authenticate, bytes after a hole in the TCP stream) is counted, never silently dropped:
-``not_examined()``.  Only application data leaves as plaintext (as tshark's ``data`` layer gives).
+``not_examined()``.  Application data leaves as plaintext (as tshark's ``data`` layer gives); the
+content of the other records (handshake messages, heartbeats, alerts) leaves marked as ``RecordText``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ WHAT_UNSUPPORTED = "TLS not decrypted: a protocol version or cipher suite this r
 WHAT_FAILED = "TLS not decrypted: records did not authenticate with the logged keys (or the stream is not TLS)"
 WHAT_HOLE = "TLS not decrypted: bytes after a gap in the TCP stream (a lost segment)"
 WHAT_EVICTED = "TLS not decrypted: more connections at once than followed"
+
+
+class RecordText(bytes):
+    """Plaintext of a decrypted record that is not application data (handshake messages, an alert
+    past its two bytes, a heartbeat): what a peer's TLS library reads and its application never
+    sees, so an instrument's own server may read anything there.  Handed on to a lane of its own
+    (``RECORDS_LANE``), never into the application's stream."""
+
+
+RECORDS_LANE = "tls records"
+# The honest body of an alert (level, description); every other record's content is looked at whole.
+HONEST_BODY = {21: 2}
 
 
 @dataclass(frozen=True)
@@ -409,8 +422,12 @@ class TlsConnection:
         if inner == CT_APPDATA:
             if plain:
                 out.append(plain)
-        elif inner == CT_HANDSHAKE:
+            return
+        if inner == CT_HANDSHAKE:
             self._handshake(direction, side, plain)
+        beyond = plain[HONEST_BODY.get(inner, 0):]
+        if beyond:
+            out.append(RecordText(beyond))
 
     def _open_early(self, side: _Side, header: bytes, body: bytes, out: list[bytes]) -> bool:
         """A client record after the ServerHello that its early key opens (early data sent before the
@@ -766,7 +783,8 @@ class NativeDecrypt:
         src, sport, dst, dport = ((seg.src, seg.sport, seg.dst, seg.dport) if same
                                   else (seg.dst, seg.dport, seg.src, seg.sport))
         return Segment(t=seg.t, channel=seg.channel, transport="tls", src=src, sport=sport, dst=dst, dport=dport,
-                       data=data, frame=seg.frame)
+                       data=data, frame=seg.frame,
+                       meta={"lane": RECORDS_LANE} if isinstance(data, RecordText) else None)
 
     def follow(self, segments: Iterable[Segment]) -> Iterator[Segment]:
         """Each Segment, then the plaintext its frame completed."""

@@ -190,7 +190,8 @@ def test_auth_tls_hands_the_control_channel_to_the_tls_parser(shared_data: Path)
            + p.feed("in", b"234 AUTH TLS ok\r\n", 1.2) + p.feed("out", hello, 1.3) + p.close(2.0))
     assert info.encrypted and info.meta["sni"] == "example.ulfheim.net" and info.meta["ftp_auth"] == "TLS"
     assert [o.chain for o in out] == [("tcp", "ftp AUTH"), ("tcp", "ftp AUTH TLS", "tls sni"),
-                                      ("tcp", "ftp AUTH TLS", "tls")]
+                                      ("tcp", "ftp AUTH TLS", "tls", "handshake"), ("tcp", "ftp AUTH TLS", "tls")]
+    assert out[2].data == hello[5:]     # the hello's one record, its message whole
 
 
 # --------------------------------------------------------------------------- live: ftplib -> pyftpdlib

@@ -90,6 +90,28 @@ def run(conv: Conversation, chunk: int | None = None) -> tuple[list[Payload | Ob
     return out + parser.close(float(len(conv))), ctx
 
 
+def clear_handshake(stream: bytes) -> bytes:
+    """The handshake records' bodies a side sent before its first change-cipher-spec or sealed record:
+    the messages a reader without keys sees (the parser hands them on whole)."""
+    out, pos = bytearray(), 0
+    while pos + 5 <= len(stream) and stream[pos] == 22:
+        length = int.from_bytes(stream[pos + 3: pos + 5], "big")
+        out += stream[pos + 5: pos + 5 + length]
+        pos += 5 + length
+    return bytes(out)
+
+
+def handed_on(items: list, conv: Conversation) -> list[tuple[tuple[str, ...], str, bytes]]:
+    """(chain tail, direction, data) of the payloads besides the SNI."""
+    return [(p.chain[-2:], p.direction, p.data) for p in items if isinstance(p, Payload) and p.chain[-1] != "tls sni"]
+
+
+def expected_handshakes(conv: Conversation) -> list[tuple[tuple[str, ...], str, bytes]]:
+    """What ``handed_on`` should be: each side's cleartext handshake messages, the client's first."""
+    return [(("tls", "handshake"), d, clear_handshake(b"".join(data for dd, data in conv if dd == d)))
+            for d in ("out", "in")]
+
+
 UPLOAD = b"POST /v1/runs HTTP/1.1\r\nHost: upload.vendor.test\r\n\r\n" + b"ACGT" * 20000
 
 
@@ -102,8 +124,10 @@ def test_tls12_sni_alpn_certificate_and_volume(tmp_path: Path) -> None:
     assert meta["alpn"] == ["http/1.1"]
     assert meta["cert_names"] == ["upload.vendor.test", "alt.vendor.test"]
     assert ctx.info.encrypted and ctx.destination == "upload.vendor.test"
-    (sni,) = [p for p in items if isinstance(p, Payload)]
+    (sni,) = [p for p in items if isinstance(p, Payload) and p.chain[-1] == "tls sni"]
     assert sni.chain == ("tcp", "tls sni") and sni.data == b"upload.vendor.test"
+    # each side's handshake messages sent in the clear, whole and once; no ciphertext
+    assert handed_on(items, conv) == expected_handshakes(conv)
     (obs,) = [o for o in items if isinstance(o, Observation)]
     assert obs.kind == "encrypted" and obs.severity == "info" and obs.chain == ("tcp", "tls")
     # ciphertext volume: the upload plus per-record overhead (<= 2 % here), never less
@@ -140,23 +164,27 @@ def test_garbage_after_handshake_is_opaque_not_an_exception(tmp_path: Path) -> N
     assert ctx.info.errors and ctx.info.errors[0].startswith("tls:")
     (obs,) = [o for o in items if isinstance(o, Observation)]
     assert obs.bytes_out >= 57
-    assert [p.chain for p in items if isinstance(p, Payload)] == [("tcp", "tls sni")]
+    assert handed_on(items, conv) == expected_handshakes(conv)
 
 
 @pytest.mark.parametrize("version,names", [("12", ["example.ulfheim.net"]), ("13", None)])
 def test_illustrated_captures(shared_data: Path, version: str, names: list[str] | None) -> None:
     d = Dissector()
     items: list = []
+    conv: Conversation = []
     for seg in open_capture(shared_data / f"captures/tls/illustrated-tls{version}_capture.pcap"):
         items += d.feed(seg)
+        if seg.data:
+            conv.append(("out" if seg.sport > seg.dport else "in", seg.data))
     items += d.close()
     (info,) = d.flows.values()
     assert info.app == "tls" and info.encrypted and info.destination == "example.ulfheim.net"
     assert info.meta["tls_version"] == f"TLS 1.{version[1]}" and info.meta.get("cert_names") == names
     (obs,) = [o for o in items if isinstance(o, Observation)]
     assert obs.bytes_out > 0 and not info.errors
-    # no ciphertext is ever handed on as content
-    assert [p.chain for p in items if isinstance(p, Payload)] == [("tcp", "tls sni")]
+    # no ciphertext is ever handed on as content: the SNI, and each side's cleartext handshake
+    assert [p.chain for p in items if isinstance(p, Payload)][0] == ("tcp", "tls sni")
+    assert handed_on(items, conv) == expected_handshakes(conv)
 
 
 def test_records_picked_up_mid_connection_are_recognised_on_any_port() -> None:

@@ -62,7 +62,8 @@ def per_frame(segments) -> dict[int, bytes]:
 
 def native(pcap: Path, keylog: bytes) -> tuple[dict[int, bytes], NativeDecrypt]:
     dec = NativeDecrypt(keylog, where=str(pcap))
-    plain = per_frame(dec.follow(open_capture(pcap)))
+    # application data (tshark's data layer); the other records' content goes on a lane of its own
+    plain = per_frame(s for s in dec.follow(open_capture(pcap)) if not s.meta)
     assert dec.held == sum(c.held() for c in dec.conns.values())      # its memory account is exact
     return plain, dec
 
@@ -112,6 +113,30 @@ def test_public_captures_decrypt_as_tshark_decrypts_them(shared_data, name):
     keylog = (shared_data / "captures" / "tls" / f"{name}_keylog.txt").read_bytes()
     mine, dec = native(pcap, keylog)
     assert mine and mine == per_frame(decrypt(pcap, keylog)) and dec.not_examined() == []
+
+
+@pytest.mark.parametrize("suite", ["tls13", "aes128-gcm", "cbc-sha256"])
+def test_the_content_of_other_records_is_handed_on_marked(tmp_path, suite):
+    """Handshake messages in encrypted records (each side's Finished; TLS 1.3's server flight and
+    tickets) leave as ``RecordText`` for the ``tls records`` lane: whole messages, nothing else."""
+    pcap, keylog, _ = write_case(tmp_path, suite, "segments")
+    dec = NativeDecrypt(keylog, where=str(pcap))
+    texts: dict[int, bytearray] = defaultdict(bytearray)
+    for seg in dec.follow(open_capture(pcap)):
+        if seg.meta:
+            assert seg.meta == {"lane": tls_keys.RECORDS_LANE} and isinstance(seg.data, tls_keys.RecordText)
+            texts[seg.sport] += seg.data
+    kinds = {}
+    for port, text in texts.items():
+        pos, kinds[port] = 0, []
+        while pos < len(text):
+            kinds[port].append(text[pos])
+            pos += 4 + int.from_bytes(text[pos + 1: pos + 4], "big")
+        assert pos == len(text)
+    client = kinds.pop(40001)
+    (server,) = kinds.values()
+    assert client == [20]                                     # Finished
+    assert server == ([8, 11, 15, 20, 4, 4] if suite == "tls13" else [20])
 
 
 def test_a_connection_without_its_key_is_counted_not_dropped(tmp_path):
@@ -317,7 +342,7 @@ def test_records_wait_for_a_key_the_log_gets_later(tmp_path, suite):
     log.add(keylog)
     got += dec.retry()
     assert dec.held == sum(c.held() for c in dec.conns.values())
-    assert b"".join(s.data for s in got) == REQUEST + ANSWER and dec.not_examined() == []
+    assert b"".join(s.data for s in got if not s.meta) == REQUEST + ANSWER and dec.not_examined() == []
 
 
 def test_records_held_for_a_key_are_bounded_and_counted(tmp_path, monkeypatch):
@@ -392,9 +417,9 @@ def test_early_data_waits_for_the_server_s_hello_and_a_key_the_log_gets_later(ea
     log.add(keylog)
     got += dec.retry()
     assert dec.held == sum(c.held() for c in dec.conns.values())
-    assert b"".join(s.data for s in got) == EARLY + LATER
+    assert b"".join(s.data for s in got if not s.meta) == EARLY + LATER
     frames = {data: frame for frame, data in native(pcap, keylog)[0].items()}
-    assert [(s.frame, s.data) for s in got] == [(frames[EARLY], EARLY), (frames[LATER], LATER)]
+    assert [(s.frame, s.data) for s in got if not s.meta] == [(frames[EARLY], EARLY), (frames[LATER], LATER)]
 
 
 def server_hello_first(segments: list[Segment]) -> list[Segment]:
@@ -426,7 +451,7 @@ def test_early_data_after_the_server_s_hello_on_the_wire_decrypts(early_case):
             log.add(keylog)
             got += dec.retry()
         dec.finish()
-        assert b"".join(s.data for s in got) == EARLY + LATER and dec.not_examined() == []
+        assert b"".join(s.data for s in got if not s.meta) == EARLY + LATER and dec.not_examined() == []
 
 
 @needs_openssl

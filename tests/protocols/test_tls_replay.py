@@ -41,8 +41,8 @@ def replayed(pcap: Path, keylog: Path | bytes | None = None) -> list[Segment]:
 
 
 def decrypt(pcap: Path, keylog: Path | bytes | None = None) -> list[Segment]:
-    """The TLS plaintext of a replay of ``pcap``."""
-    return [s for s in replayed(pcap, keylog) if s.transport == "tls"]
+    """The TLS application data of a replay of ``pcap`` (not the other records' content)."""
+    return [s for s in replayed(pcap, keylog) if s.transport == "tls" and not s.meta]
 
 
 def follow_tls(pcap: Path, keylog: Path | None, stream: int = 0) -> list[bytes]:
