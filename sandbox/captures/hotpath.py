@@ -7,7 +7,7 @@ Per packet the general path costs a generator step, a ``RawPacket``, a copy of t
 call, three decoder calls and a second copy of the payload.  Here the record header and the
 Ethernet/IPv4/TCP headers are each one ``struct`` unpack over the read buffer, and the TCP payload
 is the only slice taken.  Anything else (VLAN tags, IP options, fragments, IPv6, UDP, short or
-odd headers, TCP options longer than timestamps, more than padding after the packet, other link
+odd headers, TCP options other than timestamps, more than padding after the packet, other link
 types) goes through ``slow(data, t, frame)``, the general decoder, so the Segments, stats, errors and
 what was not examined are exactly those of the general path.
 """
@@ -18,7 +18,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 
-from sandbox.captures.ip import MAX_TRAILER, IpDecoder
+from sandbox.captures.ip import MAX_TRAILER, TIMESTAMPS, IpDecoder
 from sandbox.captures.packet import MAX_RECORD
 from sandbox.captures.pcap import PcapReader
 from sandbox.model import URG, Segment
@@ -34,7 +34,8 @@ PACKET_OUTGOING = 4
 HEADERS = 54
 ETHERTYPE_IPV4 = 0x0800
 VIHL_PLAIN = 0x45              # IPv4, 20-byte header (no options)
-PLAIN_DOFF = 0x80              # TCP options up to timestamps' 12 bytes; longer ones the general path judges
+# TCP with no options, or timestamps alone in their usual layout; other options the general path judges
+PLAIN_DOFF, TS_DOFF = 0x50, 0x80
 PROTO_TCP = 6
 NET_TCP = ("net", "tcp")
 
@@ -85,7 +86,8 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
                     (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
                      sport, dport, seq, ack, doff, flags) = unpack_hdr(buf, start)
                     if (etype == ETHERTYPE_IPV4 and vihl == VIHL_PLAIN and proto == PROTO_TCP
-                            and not frag & 0x3FFF and 0x50 <= doff <= PLAIN_DOFF and not flags & URG):
+                            and not frag & 0x3FFF and not flags & URG
+                            and (doff == PLAIN_DOFF or doff == TS_DOFF and buf[start + 54:start + 58] == TIMESTAMPS)):
                         # IP total length trims Ethernet padding, as the general decoder does
                         end = start + 14 + total if 20 <= total and 14 + total <= incl else pos
                         if end - start >= HEADERS and pos - end <= MAX_TRAILER:
@@ -125,7 +127,8 @@ def ethernet_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]
         (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
          sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
         if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
-                or frag & 0x3FFF or not 0x50 <= doff <= PLAIN_DOFF or flags & URG):   # URG: its pointer
+                or frag & 0x3FFF or flags & URG                   # URG: its pointer
+                or not (doff == PLAIN_DOFF or doff == TS_DOFF and data[54:58] == TIMESTAMPS)):
             return None
         end = 14 + total if 20 <= total and 14 + total <= incl else incl
         if end < HEADERS or incl - end > MAX_TRAILER:
@@ -150,7 +153,8 @@ def cooked_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]:
         (etype, ifindex, pkttype, vihl, _, total, _, frag, _, proto, _, src, dst,
          sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
         if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
-                or frag & 0x3FFF or not 0x50 <= doff <= PLAIN_DOFF or flags & URG):
+                or frag & 0x3FFF or flags & URG
+                or not (doff == PLAIN_DOFF or doff == TS_DOFF and data[60:64] == TIMESTAMPS)):
             return None
         end = 20 + total if 20 <= total and 20 + total <= incl else incl
         if end < 60 or incl - end > MAX_TRAILER:

@@ -78,6 +78,9 @@ V6_OPTIONS = "IPv6 extension headers longer than their usual options (option dat
 # (which skips them) and anyone reading its packets raw: past a few, not examined.
 TCP_OPTION_KINDS = frozenset((2, 3, 4, 5, 6, 7, 8, 19, 27, 28, 29, 30, 34, 69, 253, 254))
 MAX_UNKNOWN_OPTION = 8
+# How every option list of an established connection starts on Linux and macOS (NOP, NOP, the
+# timestamps' kind and length): the common case, not walked when it is all there is.
+TIMESTAMPS = b"\x01\x01\x08\x0a"
 TCP_OPTIONS = "TCP options of kinds nobody registered (option data of the sender's choice)"
 # Distinct addresses whose text form we cache: inet_ntop per packet is the cost this saves.
 ADDR_CACHE = 65536
@@ -246,7 +249,7 @@ class IpDecoder:
             if doff < 20:
                 self.not_examined("TCP headers malformed", self._size)
                 return None
-            if doff > 32 and _unknown_tcp_options(p, doff):    # more than timestamps: look at the kinds
+            if doff > 20 and not (doff == 32 and p[20:24] == TIMESTAMPS) and _unknown_tcp_options(p, doff):
                 self.not_examined(TCP_OPTIONS, self._size)
             # the urgent pointer, where one is set: a receiver takes the byte before it out of the stream
             meta = {"urgent": struct.unpack_from("!H", p, 18)[0]} if flags & URG else None
@@ -300,11 +303,13 @@ class IpDecoder:
 
 def _unknown_tcp_options(p: bytes, doff: int) -> bool:
     """Whether a TCP header's options hold more than ``MAX_UNKNOWN_OPTION`` bytes of kinds nobody
-    registered (or malformed lengths hiding bytes)."""
+    registered (or malformed lengths hiding bytes, or other than zeros after the list's end)."""
     at, unknown = 20, 0
+    doff = min(doff, len(p))
     while at < doff:
         kind = p[at]
-        if kind == 0:
+        if kind == 0:       # end of the list: what follows up to the data is padding, zeros
+            unknown += doff - at - 1 - bytes(p[at + 1:doff]).count(0)
             break
         if kind == 1:
             at += 1

@@ -13,6 +13,8 @@ and IPv4 options 40 bytes; past the options a lab's traffic uses they are not ex
 
 from __future__ import annotations
 
+import os
+
 import struct
 from pathlib import Path
 
@@ -186,17 +188,27 @@ def _tcp_frames(path: Path, segments: list[tuple[bytes, bytes]]) -> None:
             w.write(ethernet(ipv4("10.0.0.2", "192.0.2.9", 6, seg) + trailer), 1.0 + i / 100)
 
 
-@pytest.mark.parametrize("where", ["trailer", "options"])
+HIDDEN_BY_TCP = {
+    "trailer": (1400, lambda piece: (b"", piece)),
+    # options of a kind nobody registered: 38 bytes a segment, and 12 (the size timestamps take,
+    # which the fast paths passed unlooked at)
+    "options": (36, lambda piece: (bytes([0x9E, 2 + len(piece)]) + piece, b"")),
+    "options as long as timestamps": (10, lambda piece: (bytes([0x9E, 2 + len(piece)]) + piece, b"")),
+    # after the list's end, where a stack reads no further
+    "after the end of the options": (39, lambda piece: (b"\0" + piece, b"")),
+}
+
+
+@pytest.mark.parametrize("where", HIDDEN_BY_TCP)
 def test_reads_beside_tcp_segments_are_never_clean(reads, where):
     """TCP segments of a connection to the allowed LIMS, the reads after each packet in its frame or in
-    options of a kind nobody registered (kind 0x9e, 38 bytes a segment): the fused fast path for
-    Ethernet/IPv4/TCP trimmed trailers as padding and never looked at options."""
+    its options: the fused fast path for Ethernet/IPv4/TCP trimmed trailers as padding and never looked
+    at options; the general path passed 12 bytes of them, and anything after an end-of-list."""
     tmp, run, fastq = reads
-    size = 1400 if where == "trailer" else 36
+    size, hide = HIDDEN_BY_TCP[where]
     pieces = [fastq[i:i + size] for i in range(0, len(fastq) // (1 if where == "trailer" else 10), size)]
     path = tmp / f"tcp-{where}.pcap"
-    _tcp_frames(path, [(b"", piece) if where == "trailer" else (bytes([0x9E, 2 + len(piece)]) + piece, b"")
-                       for piece in pieces])
+    _tcp_frames(path, [hide(piece) for piece in pieces])
     report = replay([path], [run], allow=["192.0.2.9"], cache_dir=tmp / "cache", jobs=1).report
     assert report["verdict"] == "inconclusive"
     assert [row["what"].split(" (")[0] for row in report["not_examined"]] == [
@@ -204,6 +216,9 @@ def test_reads_beside_tcp_segments_are_never_clean(reads, where):
         else "TCP options of kinds nobody registered"]
     syn = bytes([2, 4, 5, 0xB4, 4, 2, 8, 10]) + bytes(8) + bytes([1, 3, 3, 7])     # MSS, SACK-permitted, TS, WS
     sack = bytes([1, 1, 8, 10]) + bytes(8) + bytes([1, 1, 5, 26]) + bytes(24)      # TS and three SACK blocks
-    _tcp_frames(path, [(syn, b""), (sack, bytes(4)), (b"", b"\xde\xad\xbe\xef")])
+    one_sack = bytes([1, 1, 5, 10]) + bytes(8)                                      # a SACK block, no TS
+    mss_end = bytes([2, 4, 5, 0xB4, 0]) + bytes(3)                                  # MSS, end of list, zeros
+    _tcp_frames(path, [(syn, b""), (sack, bytes(4)), (b"", b"\xde\xad\xbe\xef"), (one_sack, b""), (mss_end, b""),
+                       (bytes([1, 1, 8, 10]) + os.urandom(8), b"")])
     report = replay([path], [run], allow=["192.0.2.9"], cache_dir=tmp / "cache", jobs=1).report
     assert report["verdict"] == "clean" and not report["not_examined"]
