@@ -14,7 +14,6 @@ and IPv4 options 40 bytes; past the options a lab's traffic uses they are not ex
 from __future__ import annotations
 
 import os
-
 import struct
 from pathlib import Path
 
