@@ -46,6 +46,7 @@ from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.url import UrlDecoder
 from sandbox.decode.uu import UuDecoder
+from sandbox.decode.xor import XorDecoder
 from sandbox.decode.xz import XzDecoder
 from sandbox.decode.zip import ZipDecoder
 from sandbox.decode.zlib import ZlibDecoder
@@ -83,6 +84,7 @@ DECODERS: list[type[Decoder]] = [
     HexDecoder,  # whole view, or runs inside text
     BrotliDecoder,  # no magic: trial decode
     DeflateDecoder,  # no magic: trial inflate
+    XorDecoder,  # bytes agreeing with themselves one key length on (2-64): the key undone, if text is left
 ]
 
 

@@ -1229,6 +1229,33 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
 
 /* --- Python glue ------------------------------------------------------------------------------ */
 
+/* --- repeating-key XOR (sandbox/decode/xor.py) ---------------------------------------------- */
+
+/* out[L - 1] = how many i < n - lags have d[i] == d[i + L], for L = 1..lags: the byte's agreement with
+   itself one key length on, which a repeating key keeps and shifts hide (SSE2: 16 compares at a time,
+   counted in bytes that are summed before they can wrap). */
+static void lag_matches(const uint8_t *d, Py_ssize_t n, Py_ssize_t lags, int64_t *out) {
+    Py_ssize_t m = n - lags;
+    for (Py_ssize_t L = 1; L <= lags; L++) {
+        const uint8_t *e = d + L;
+        int64_t count = 0;
+        Py_ssize_t i = 0;
+#if defined(__SSE2__)
+        const __m128i zero = _mm_setzero_si128();
+        while (i + 16 <= m) {
+            __m128i acc = zero;
+            for (int block = 0; block < 255 && i + 16 <= m; block++, i += 16)
+                acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(d + i)),
+                                                       _mm_loadu_si128((const __m128i *)(e + i))));
+            __m128i sums = _mm_sad_epu8(acc, zero);
+            count += _mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128(sums, 8));
+        }
+#endif
+        for (; i < m; i++) count += d[i] == e[i];
+        out[L - 1] = count;
+    }
+}
+
 /* --- ASCII lower case (sandbox/correlate/identifiers.py) ------------------------------------- */
 
 /* out = bytes.lower(d): A-Z to a-z, every other byte as it is (SSE2: 16 bytes at a time). */
@@ -2317,6 +2344,30 @@ static PyObject *py_first_of(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(lag_matches_doc,
+"lag_matches(data, out) -> None\n\n"
+"out[L - 1] = the i < len(data) - len(out) with data[i] == data[i + L], for L = 1..len(out)\n"
+"(out: int64).");
+
+static PyObject *py_lag_matches(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO:lag_matches", &o[0], &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    Py_ssize_t lags = ITEMS(v[1]);
+    if (lags < 1 || v[0].len <= lags) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "lag_matches: out must hold at least one lag, and data more bytes than lags");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lag_matches(v[0].buf, v[0].len, lags, v[1].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(class_runs_doc,
 "class_runs(data, table, min_len, need, out, at) -> (count, at)\n\n"
 "Maximal runs of bytes with a non-zero class (table: 256 bytes), at least min_len long, whose OR\n"
@@ -2496,6 +2547,7 @@ static PyMethodDef methods[] = {
     {"ranges", py_ranges, METH_VARARGS, ranges_doc},
     {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
     {"first_of", py_first_of, METH_VARARGS, first_of_doc},
+    {"lag_matches", py_lag_matches, METH_VARARGS, lag_matches_doc},
     {"lower_ascii", py_lower_ascii, METH_VARARGS, lower_ascii_doc},
     {"read_windows", py_read_windows, METH_VARARGS, read_windows_doc},
     {"numbered_alleles", py_numbered_alleles, METH_VARARGS, numbered_alleles_doc},
