@@ -8,8 +8,11 @@ the offered ALPN and the whole hello as a Payload (its extensions can carry data
 is ciphertext no key log opens: counted as encrypted volume (``opaque.OpaqueParser``), and still
 scanned raw, so plaintext dressed as QUIC is matched as before.
 
-Versions: 1 (RFC 9000), 2 (RFC 9369), drafts 23-34.  Bounded: Initial packets decrypted until the
-ClientHello is read or ``MAX_INITIALS`` were tried; CRYPTO data kept up to ``MAX_CRYPTO`` bytes.
+Every client Initial is decrypted, not only the hello's: what they carry besides the hello (CRYPTO
+data past it, frames an Initial may not carry, a close's reason) goes to the correlator as
+"initial packets" (an instrument's own server reads it; Initials to an allowed host would otherwise
+be ciphertext, and clean).  Versions: 1 (RFC 9000), 2 (RFC 9369), drafts 23-34.  Bounded: Initials
+that do not open are tried ``MAX_INITIALS`` times; CRYPTO data kept up to ``MAX_CRYPTO`` bytes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from sandbox.protocols.opaque import Items, OpaqueParser, looks_encrypted
 from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_client_hello
 
 MAX_CID = 20            # RFC 9000 17.2: connection IDs are at most 20 bytes
-MAX_INITIALS = 16       # client Initial packets decrypted per flow: a ClientHello fits in a few
+MAX_INITIALS = 16       # client Initials tried per flow that no key opens (those that open are all read)
+BESIDE_CHUNK = 64 << 10  # bytes of Initials besides the hello handed on at a time
 MAX_CRYPTO = 64 << 10   # CRYPTO bytes kept: a post-quantum ClientHello is ~2 KiB
 MAX_CRYPTO_AHEAD = 64   # CRYPTO frames held past a gap (Chromium sends a hello in a few): linear time
 MAX_KEYS = 4            # connection IDs whose Initial keys are kept (the first one, a Retry's, ...)
@@ -120,35 +124,38 @@ class InitialKeys:
         return self.aead.decrypt(nonce, packet[pn_offset + pn_len: end], header)
 
 
-def crypto_frames(payload: bytes) -> list[tuple[int, bytes]]:
-    """The CRYPTO frames of a decrypted Initial payload, (offset, data); stops at a frame an
-    Initial may not carry (RFC 9000 12.4)."""
+def crypto_frames(payload: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The CRYPTO frames of a decrypted Initial payload, (offset, data); and the payload from the
+    first frame an Initial may not carry (RFC 9000 12.4), a connection close (its reason phrase) or a
+    frame cut short, on, its padding (zeros) off the end: what the peer's own stack may read anyway."""
     out: list[tuple[int, bytes]] = []
     pos, n = 0, len(payload)
     while pos < n:
+        start = pos
         ftype = payload[pos]
         pos += 1
-        if ftype in (FRAME_PADDING, FRAME_PING):
-            continue
-        if ftype in (FRAME_ACK, FRAME_ACK_ECN):
-            _, pos = _varint(payload, pos)          # largest acknowledged
-            _, pos = _varint(payload, pos)          # delay
-            ranges, pos = _varint(payload, pos)
-            _, pos = _varint(payload, pos)          # first range
-            for _ in range(min(ranges, n) * 2 + (3 if ftype == FRAME_ACK_ECN else 0)):
-                _, pos = _varint(payload, pos)
-        elif ftype == FRAME_CRYPTO:
-            offset, pos = _varint(payload, pos)
-            length, pos = _varint(payload, pos)
-            if pos + length > n:
-                raise ValueError("CRYPTO frame runs past its packet")
-            out.append((offset, payload[pos: pos + length]))
-            pos += length
-        elif ftype in (FRAME_CLOSE, FRAME_CLOSE_APP):
-            break
-        else:
-            raise ValueError(f"frame type {ftype:#x} in an Initial packet")
-    return out
+        try:
+            if ftype in (FRAME_PADDING, FRAME_PING):
+                continue
+            if ftype in (FRAME_ACK, FRAME_ACK_ECN):
+                _, pos = _varint(payload, pos)          # largest acknowledged
+                _, pos = _varint(payload, pos)          # delay
+                ranges, pos = _varint(payload, pos)
+                _, pos = _varint(payload, pos)          # first range
+                for _ in range(min(ranges, n) * 2 + (3 if ftype == FRAME_ACK_ECN else 0)):
+                    _, pos = _varint(payload, pos)
+            elif ftype == FRAME_CRYPTO:
+                offset, pos = _varint(payload, pos)
+                length, pos = _varint(payload, pos)
+                if pos + length > n:
+                    raise ValueError("CRYPTO frame runs past its packet")
+                out.append((offset, payload[pos: pos + length]))
+                pos += length
+            else:
+                raise ValueError(f"frame type {ftype:#x}")
+        except ValueError:
+            return out, payload[start:].rstrip(b"\0")
+    return out, b""
 
 
 class QuicParser(OpaqueParser):
@@ -165,10 +172,12 @@ class QuicParser(OpaqueParser):
         super().__init__(ctx)
         self.keys: dict[bytes, InitialKeys] = {}
         self.first_dcid: bytes | None = None
-        self.initials = 0
+        self.unopened = 0                         # client Initials tried that no key opened
         self.crypto = bytearray()                 # the client's CRYPTO stream, from offset 0
         self.crypto_ahead: dict[int, bytes] = {}  # frames past its end, waiting for the gap to fill
-        self.hello_read = False
+        self.hello_end: int | None = None         # where the ClientHello ends in it, once read
+        self.beside = bytearray()                 # what the client's Initials carry besides its hello
+        self.beside_t: float | None = None
 
     def inspect(self, direction: str, data: bytes, t: float) -> Items:
         out: Items = []
@@ -228,10 +237,11 @@ class QuicParser(OpaqueParser):
         return end
 
     def _initial(self, version: int, dcid: bytes, packet: bytes, pn_offset: int, out: Items) -> bool:
-        """Decrypt a client Initial with the keys of the first DCID, else of its own (after a Retry)."""
-        if self.hello_read or self.initials >= MAX_INITIALS:
+        """Decrypt a client Initial with the keys of the first DCID, else of its own (after a Retry):
+        every one that opens is read (anyone can: its bytes are as good as plaintext), those that do
+        not are tried MAX_INITIALS times in all."""
+        if self.unopened >= MAX_INITIALS:
             return False
-        self.initials += 1
         for cid in dict.fromkeys((self.first_dcid, dcid)):
             keys = self.keys.get(cid)
             if keys is None:
@@ -242,20 +252,52 @@ class QuicParser(OpaqueParser):
                 payload = keys.open(packet, pn_offset, len(packet))
             except (InvalidTag, ValueError):
                 continue
-            try:
-                frames = crypto_frames(payload)
-            except ValueError as exc:
-                self.ctx.error(f"quic: {exc}")
-                frames = []
+            frames, rest = crypto_frames(payload)
             for offset, chunk in frames:
-                self._crypto(offset, chunk)
+                self._crypto(offset, chunk, out)
             self._hello(out)
+            self._beside(rest, out)
             return True
+        self.unopened += 1
         return False
 
-    def _crypto(self, offset: int, chunk: bytes) -> None:
+    def _beside(self, data: bytes | bytearray, out: Items) -> None:
+        """Bytes of the client's Initials besides its hello (frames an Initial may not carry, a close's
+        reason, CRYPTO data past the hello): held, handed on by BESIDE_CHUNK or when the flow goes quiet."""
+        if not data:
+            return
+        if self.beside_t is None:
+            self.beside_t = self.t_last
+        self.beside += data
+        if len(self.beside) >= BESIDE_CHUNK:
+            self._flush(out)
+
+    def _flush(self, out: Items) -> None:
+        if self.beside:
+            ctx = self.ctx
+            out.append(ctx.payload(bytes(self.beside), ("quic", "initial packets"), ctx.client,
+                                   self.beside_t if self.beside_t is not None else self.t_last, self.t_last))
+            self.beside.clear()
+            self.beside_t = None
+
+    def idle(self, t: float) -> Items:
+        out: Items = []
+        self._flush(out)
+        return out + super().idle(t)
+
+    def close(self, t: float) -> Items:
+        out: Items = []
+        self._flush(out)
+        return out + super().close(t)
+
+    def _crypto(self, offset: int, chunk: bytes, out: Items) -> None:
+        if self.hello_end is not None:            # the hello was read: what is past it is data
+            if offset + len(chunk) > self.hello_end:
+                self._beside(chunk[max(0, self.hello_end - offset):], out)
+            return
         if offset + len(chunk) > MAX_CRYPTO or len(self.crypto_ahead) >= MAX_CRYPTO_AHEAD:
-            return                                # a hello in this many pieces is not read (still scanned)
+            self._beside(chunk, out)              # no hello is this long or in this many pieces: data
+            return
         self.crypto_ahead[offset] = chunk
         while True:
             have = len(self.crypto)
@@ -269,13 +311,16 @@ class QuicParser(OpaqueParser):
 
     def _hello(self, out: Items) -> None:
         hs = self.crypto
-        if self.hello_read or len(hs) < 4:
+        if self.hello_end is not None or len(hs) < 4:
             return
         size = int.from_bytes(hs[1:4], "big")
         if len(hs) < 4 + size:
             return
-        self.hello_read = True
-        self.crypto_ahead.clear()
+        self.hello_end = 4 + size
+        self._beside(hs[self.hello_end:], out)     # the client sends nothing after its hello in Initials
+        ahead, self.crypto_ahead = self.crypto_ahead, {}
+        for offset, chunk in ahead.items():
+            self._crypto(offset, chunk, out)
         if hs[0] != HS_CLIENT_HELLO:
             self.ctx.error("quic: the client's first CRYPTO message is not a ClientHello")
             return
