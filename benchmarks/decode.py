@@ -4,8 +4,10 @@
 (c) JSON whose "data" field is base64 of gzip'd FASTQ; then the fast compressors, each beside its
 anchor (the library alone decompressing the same bytes, as a reader that trusts its input would):
 (d) an LZ4 frame of FASTQ vs python-lz4, (e) a snappy stream of FASTQ vs cramjam, (f) a snappy
-Parquet table of reads vs pyarrow reading the table.  Best of ``--repeat`` runs; also the MB/s of
-decoded output, the views produced and the notes.
+Parquet table of reads vs pyarrow reading the table; (g) FASTQ XOR-ed with a 16-byte key vs numpy
+undoing it with the key known; and what the XOR sniff costs every view of 2 KiB (text, JSON, random
+bytes: the unfavourable case, paid by views that hold no key).  Best of ``--repeat`` runs; also the
+MB/s of decoded output, the views produced and the notes.
 
     .venv/bin/python benchmarks/decode.py [--mb 10] [--repeat 3]
 """
@@ -31,6 +33,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sandbox.decode import expand  # noqa: E402
+from sandbox.decode.xor import key_lengths  # noqa: E402
 
 MB = 1_000_000
 
@@ -110,6 +113,13 @@ def main() -> None:
     # one thread, as expand has (pyarrow's thread pool also aborts at exit beside python-lz4 or cramjam)
     measure("(f) snappy Parquet of reads", parquet_of(size * 3), args.repeat,
             lambda d: pq.read_table(io.BytesIO(d), use_threads=False))
+    key = np.frombuffer(os.urandom(16), np.uint8)
+    measure("(g) FASTQ under a 16-byte XOR", (np.frombuffer(text, np.uint8) ^ np.resize(key, len(text))).tobytes(),
+            args.repeat, lambda d: (np.frombuffer(d, np.uint8) ^ np.resize(key, len(d))).tobytes())
+    telemetry = json.dumps([{"tile": i, "density": i * 7 % 1300, "pf": 0.8} for i in range(40)]).encode()[:2048]
+    for name, view in (("FASTQ", text[:2048]), ("JSON", telemetry), ("random", os.urandom(2048))):
+        per = best_of(args.repeat, lambda v=view: [key_lengths(v) for _ in range(2000)]) / 2000
+        print(f"{'xor sniff, 2 KiB ' + name:<28} {per * 1e6:6.1f} us a view")
 
 
 if __name__ == "__main__":
