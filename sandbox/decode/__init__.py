@@ -26,6 +26,7 @@ from sandbox.decode.bcf import BcfDecoder
 from sandbox.decode.brotli import BrotliDecoder
 from sandbox.decode.bz2 import Bz2Decoder
 from sandbox.decode.cab import CabDecoder
+from sandbox.decode.characters import CharactersDecoder
 from sandbox.decode.deflate import DeflateDecoder
 from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gzip import GzipDecoder
@@ -46,6 +47,7 @@ from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.url import UrlDecoder
 from sandbox.decode.uu import UuDecoder
+from sandbox.decode.words import WordsDecoder
 from sandbox.decode.xor import XorDecoder
 from sandbox.decode.xz import XzDecoder
 from sandbox.decode.zip import ZipDecoder
@@ -85,6 +87,8 @@ DECODERS: list[type[Decoder]] = [
     BrotliDecoder,  # no magic: trial decode
     DeflateDecoder,  # no magic: trial inflate
     XorDecoder,  # bytes agreeing with themselves one key length on (2-64): the key undone, if text is left
+    CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character
+    WordsDecoder,  # text with a run of four words: one byte a word
 ]
 
 

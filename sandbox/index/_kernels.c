@@ -1229,6 +1229,48 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
 
 /* --- Python glue ------------------------------------------------------------------------------ */
 
+/* --- words as symbols (sandbox/decode/words.py) ---------------------------------------------- */
+
+#define TOKEN_SLOTS 512          /* open addressing for at most TOKEN_IDS tokens: never half full */
+#define TOKEN_IDS 255
+
+/* out[j] = the j-th token's number (1..255): tokens are the runs of two bytes or more between
+   separators (NUL, white space, ASCII punctuation; one-byte symbols are read in the text itself),
+   numbered as they first appear and compared whole (no hash an instrument could make collide), the
+   numbering started afresh when a 256th would be needed.  Returns the tokens written (at most len(out)). */
+static Py_ssize_t token_ids(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssize_t room) {
+    Py_ssize_t start[TOKEN_SLOTS], length[TOKEN_SLOTS];
+    uint8_t id[TOKEN_SLOTS];
+    memset(id, 0, sizeof id);
+    int used = 0;
+    Py_ssize_t count = 0, i = 0;
+    while (count < room) {
+        while (i < n && SEPARATOR[d[i]]) i++;
+        if (i >= n) break;
+        Py_ssize_t s0 = i;
+        uint64_t h = 1469598103934665603ULL;
+        for (; i < n && !SEPARATOR[d[i]]; i++) h = (h ^ d[i]) * 1099511628211ULL;
+        Py_ssize_t len = i - s0;
+        if (len == 1) continue;                /* one-byte symbols are read in the text itself */
+        h ^= (uint64_t)len * 0x9E3779B97F4A7C15ULL;
+        size_t slot = (size_t)(h ^ (h >> 29)) & (TOKEN_SLOTS - 1);
+        while (id[slot] && !(length[slot] == len && memcmp(d + start[slot], d + s0, (size_t)len) == 0))
+            slot = (slot + 1) & (TOKEN_SLOTS - 1);
+        if (!id[slot]) {
+            if (used == TOKEN_IDS) {           /* afresh: the table empties, this token takes number 1 */
+                memset(id, 0, sizeof id);
+                used = 0;
+                slot = (size_t)(h ^ (h >> 29)) & (TOKEN_SLOTS - 1);
+            }
+            id[slot] = (uint8_t)++used;
+            start[slot] = s0;
+            length[slot] = len;
+        }
+        out[count++] = id[slot];
+    }
+    return count;
+}
+
 /* --- repeating-key XOR (sandbox/decode/xor.py) ---------------------------------------------- */
 
 /* out[L - 1] = how many i < n - lags have d[i] == d[i + L], for L = 1..lags: the byte's agreement with
@@ -2344,6 +2386,26 @@ static PyObject *py_first_of(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(token_ids_doc,
+"token_ids(data, out) -> count\n\n"
+"Each token of data (the runs of two bytes or more between NUL, white space and ASCII punctuation) as\n"
+"its number, 1-255 as they first appear (afresh after 255), into out (bytes, writable); returns how\n"
+"many were written.");
+
+static PyObject *py_token_ids(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OO:token_ids", &o[0], &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = token_ids(v[0].buf, v[0].len, v[1].buf, v[1].len);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    return PyLong_FromSsize_t(count);
+}
+
 PyDoc_STRVAR(lag_matches_doc,
 "lag_matches(data, out) -> None\n\n"
 "out[L - 1] = the i < len(data) - len(out) with data[i] == data[i + L], for L = 1..len(out)\n"
@@ -2548,6 +2610,7 @@ static PyMethodDef methods[] = {
     {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
     {"first_of", py_first_of, METH_VARARGS, first_of_doc},
     {"lag_matches", py_lag_matches, METH_VARARGS, lag_matches_doc},
+    {"token_ids", py_token_ids, METH_VARARGS, token_ids_doc},
     {"lower_ascii", py_lower_ascii, METH_VARARGS, lower_ascii_doc},
     {"read_windows", py_read_windows, METH_VARARGS, read_windows_doc},
     {"numbered_alleles", py_numbered_alleles, METH_VARARGS, numbered_alleles_doc},

@@ -16,6 +16,7 @@ import json
 import lzma
 import os
 import random
+import re
 import struct
 import subprocess
 import tarfile
@@ -42,6 +43,7 @@ from urllib3.filepost import encode_multipart_formdata
 
 from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand, xor
 from sandbox.decode.limits import MiB
+from sandbox.index.kmers import SYMBOL_RUN_MIN
 
 CHAIN = ("tcp", "test")
 
@@ -254,6 +256,40 @@ def _xor(data: bytes) -> bytes:
     return bytes(b ^ XOR_KEY[i % len(XOR_KEY)] for i, b in enumerate(data))
 
 
+ZERO_WIDTH = {ord("A"): "\u200b", ord("C"): "\u200c", ord("G"): "\u200d", ord("T"): "\u2060"}
+WORDS = {"A": b"apple ", "C": b"cherry ", "G": b"grape ", "T": b"tomato "}
+
+
+def _zero_width(data: bytes) -> bytes:
+    """The bases (every A, C, G, T) as four zero-width characters: invisible text."""
+    return data.decode().translate(ZERO_WIDTH).encode()
+
+
+def _one_byte_a_character(data: bytes) -> bytes:
+    """What the characters view of ``_zero_width(data)`` is: ASCII as it was, the four characters
+    0x80-0x83 in the order they first appear (fewer than 128 of them: no numbering afresh)."""
+    order = {c: 0x80 + i for i, c in enumerate(dict.fromkeys(c for c in data.decode() if c in "ACGT"))}
+    return bytes(order.get(chr(b), b) for b in data)
+
+
+def _words(data: bytes) -> bytes:
+    return re.sub(rb"[ACGT]", lambda m: WORDS[m.group().decode()], data)
+
+
+def _numbered(data: bytes) -> bytes:
+    """What the words view of ``_words(data)`` is: each token of two bytes or more (between
+    separators) numbered 1-255 as it first appears, afresh after 255 (from the docstring, not the kernel)."""
+    numbers: dict[bytes, int] = {}
+    out = bytearray()
+    for token in re.findall(rb"[^\x00\s!-/:-@\[-`{-~]{2,}", _words(data)):
+        if token not in numbers:
+            if len(numbers) == 255:
+                numbers.clear()
+            numbers[token] = len(numbers) + 1
+        out.append(numbers[token])
+    return bytes(out)
+
+
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
     return lambda: member(bytes(size)) * times
 
@@ -298,6 +334,8 @@ ENCODERS: dict[str, Spec] = {
     "cab": Spec(_cab, "cab:reads.fastq", True, _cab_zeros),
     "7z": Spec(_7z, "7z:reads.fastq", True, lambda: _7z(bytes(256 * MiB))),
     "xor": Spec(_xor, "xor (16-byte key)", min_size=xor.MIN_VIEW),
+    "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
+    "words": Spec(_words, "words", view=_numbered, min_size=2 * SYMBOL_RUN_MIN),
 }
 NAMES = [d.name for d in DECODERS]
 BY_NAME = {d.name: d for d in DECODERS}

@@ -36,3 +36,31 @@ def test_reads_written_otherwise_replay_as_a_leak(tmp_path):
     for name, body in bodies.items():
         leak = sequence_leak(tmp_path, run, name, body)
         assert all("recoded" in e for e in leak["evidence"] if e["kind"] == "sequence"), name
+
+
+SYMBOLS = {
+    # invisible text: the reads as zero-width characters inside a visible sentence
+    "zero-width characters": ("\u200b", "\u200c", "\u200d", "\u2060"),
+    "emoji": ("\U0001F600", "\U0001F601", "\U0001F602", "\U0001F603"),
+    "greek letters, comma-separated": ("α,", "β,", "γ,", "δ,"),
+    "words": ("apple ", "cherry ", "grape ", "tomato "),
+    "codes of two letters": ("zq ", "xk ", "wv ", "jy "),
+    "numbers": ("101 ", "202 ", "303 ", "404 "),
+}
+
+
+def test_reads_written_in_symbols_of_more_than_one_byte_replay_as_a_leak(tmp_path):
+    """Each base a character of two to four bytes, or a word: four symbols, but none a byte, so
+    none of these was read (each replayed clean); now each is a leak naming the sample, read through
+    ``characters`` or ``words``."""
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    seqs = [s for s in [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()][1::4]
+            if b"N" not in s][:200]
+    for name, symbols in SYMBOLS.items():
+        table = dict(zip(b"ACGT", symbols, strict=True))
+        body = "".join(f"Run status: nominal. {''.join(table[b] for b in s)} All good.\n" for s in seqs).encode()
+        leak = sequence_leak(tmp_path, run, name.replace(" ", "-").replace(",", ""), body)
+        assert leak["samples"] == ["PT5699-T1"], name
+        assert leak["chain"][-1] == ("words" if name in ("words", "codes of two letters", "numbers")
+                                     else "characters"), (name, leak["chain"])
