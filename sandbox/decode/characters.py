@@ -30,6 +30,10 @@ def as_bytes(text: str) -> bytes:
     appear, the numbering started afresh when a 129th would be needed (so four characters of a run are
     four bytes whatever came before them; and a prefix of ``text`` gives a prefix of the bytes)."""
     text = _SEPARATED.sub("", text)
+    wide = {c for c in set(text) if c > "\x7f"}
+    if len(wide) <= _CODES:             # no numbering afresh: one translation
+        order = sorted(wide, key=text.index)
+        return text.translate({ord(c): 0x80 + i for i, c in enumerate(order)}).encode("latin-1")
     out = bytearray()
     codes: dict[str, int] = {}
     at = 0
