@@ -5,8 +5,10 @@
 anchor (the library alone decompressing the same bytes, as a reader that trusts its input would):
 (d) an LZ4 frame of FASTQ vs python-lz4, (e) a snappy stream of FASTQ vs cramjam, (f) a snappy
 Parquet table of reads vs pyarrow reading the table; (g) FASTQ XOR-ed with a 16-byte key vs numpy
-undoing it with the key known; and what the XOR sniff costs every view of 2 KiB (text, JSON, random
-bytes: the unfavourable case, paid by views that hold no key).  Best of ``--repeat`` runs; also the
+undoing it with the key known; (h) FASTQ whose bases are zero-width characters vs decoding its
+UTF-8 alone, (i) FASTQ whose bases are words vs splitting it into tokens with ``re``; and what the
+XOR, characters and words decoders cost every view of 2 KiB that holds none of it (text, JSON,
+random bytes: the unfavourable case).  Best of ``--repeat`` runs; also the
 MB/s of decoded output, the views produced and the notes.
 
     .venv/bin/python benchmarks/decode.py [--mb 10] [--repeat 3]
@@ -20,6 +22,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -32,8 +35,10 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox.decode import expand  # noqa: E402
-from sandbox.decode.xor import key_lengths  # noqa: E402
+from sandbox.decode import Budget, expand  # noqa: E402
+from sandbox.decode.characters import CharactersDecoder  # noqa: E402
+from sandbox.decode.words import WordsDecoder  # noqa: E402
+from sandbox.decode.xor import XorDecoder  # noqa: E402
 
 MB = 1_000_000
 
@@ -116,10 +121,21 @@ def main() -> None:
     key = np.frombuffer(os.urandom(16), np.uint8)
     measure("(g) FASTQ under a 16-byte XOR", (np.frombuffer(text, np.uint8) ^ np.resize(key, len(text))).tobytes(),
             args.repeat, lambda d: (np.frombuffer(d, np.uint8) ^ np.resize(key, len(d))).tobytes())
+    sample = text[: size // 4]
+    zero_width = sample.decode().translate(str.maketrans("ACGT", "\u200b\u200c\u200d\u2060")).encode()
+    measure("(h) bases as zero-width chars", zero_width, args.repeat, lambda d: d.decode("utf-8"))
+    words = re.sub(rb"[ACGT]", lambda m: {b"A": b"apple ", b"C": b"cherry ", b"G": b"grape ", b"T": b"tomato "}[m.group()],
+                   sample[: size // 8])
+    measure("(i) bases as words", words, args.repeat, lambda d: re.findall(rb"\w+", d))
     telemetry = json.dumps([{"tile": i, "density": i * 7 % 1300, "pf": 0.8} for i in range(40)]).encode()[:2048]
-    for name, view in (("FASTQ", text[:2048]), ("JSON", telemetry), ("random", os.urandom(2048))):
-        per = best_of(args.repeat, lambda v=view: [key_lengths(v) for _ in range(2000)]) / 2000
-        print(f"{'xor sniff, 2 KiB ' + name:<28} {per * 1e6:6.1f} us a view")
+    for dec in (XorDecoder, CharactersDecoder, WordsDecoder):
+        for name, view in (("FASTQ", text[:2048]), ("JSON", telemetry), ("random", os.urandom(2048))):
+            def step(v=view, d=dec):
+                for _ in range(2000):
+                    if d.sniff(v):
+                        list(d.decode(v, Budget(1 << 30, "benchmark")))
+            per = best_of(args.repeat, step) / 2000
+            print(f"{dec.name + ', 2 KiB ' + name:<28} {per * 1e6:6.1f} us a view")
 
 
 if __name__ == "__main__":
