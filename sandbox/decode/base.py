@@ -59,6 +59,9 @@ class Decoder(Protocol):
     structural: ClassVar[bool] = False
     # Also searched for inside other bytes (a gzip after a binary header, a base64 run in a log).
     embedded: ClassVar[bool] = False
+    # Reads a view only when no structural decoder took it apart: a JSON document or a multipart body
+    # is not text under a key or a run of symbols as a whole (its parts are views of their own).
+    unstructured: ClassVar[bool] = False
     # False when running on its own output is meaningless (protobuf already walks submessages).
     reapply: ClassVar[bool] = True
 

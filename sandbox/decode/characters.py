@@ -63,12 +63,14 @@ def _text(data: bytes) -> str | None:
 
 class CharactersDecoder(Decoder):
     name = "characters"
+    unstructured = True
     reapply = False      # its output is bytes, not UTF-8 text
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return (len(data) - len(data.translate(None, _LEADS)) >= SYMBOL_RUN_MIN
-                and _text(data[:SNIFF_BYTES]) is not None)     # random bytes have leads too, and fail here
+        return (not data.isascii()                         # most views are ASCII: one fast pass, nothing copied
+                and _text(data[:SNIFF_BYTES]) is not None      # random bytes fail here, in their first bytes
+                and len(data) - len(data.translate(None, _LEADS)) >= SYMBOL_RUN_MIN)
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:

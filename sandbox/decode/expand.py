@@ -93,7 +93,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                 continue
             if dec.text and size < limits.min_text:
                 continue
-            if dec.embedded and structural_hit:
+            if (dec.embedded or dec.unstructured) and structural_hit:
                 continue
             try:
                 if not dec.sniff(view.data):

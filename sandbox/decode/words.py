@@ -33,6 +33,7 @@ def token_ids(data: bytes) -> bytes:
 
 class WordsDecoder(Decoder):
     name = "words"
+    unstructured = True
     text = True
     reapply = False      # its output is numbers, not words
 

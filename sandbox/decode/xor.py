@@ -70,17 +70,6 @@ _TEXTLIKE[list(b":,._-=/+@#;|")] = -1.5
 _TEXTLIKE[[32, *range(48, 58), *range(65, 91), *range(97, 123)]] = -1.0
 _TEXTLIKE[list(b"ACGTN")] = 0.0
 _TEXTLIKE[10], _TEXTLIKE[9] = 2.0, 3.0
-_MULTIPLES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _multiples(lags: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row p - 2 marks the multiples of p among lags 1..``lags`` (ones); and how many there are."""
-    if lags not in _MULTIPLES:
-        marks = np.zeros((lags - 1, lags))
-        for p in range(2, lags + 1):
-            marks[p - 2, p - 1::p] = 1.0
-        _MULTIPLES[lags] = marks, marks.sum(axis=1)
-    return _MULTIPLES[lags]
 
 
 def key_lengths(data: bytes) -> list[int]:
@@ -93,20 +82,10 @@ def key_lengths(data: bytes) -> list[int]:
     if len(data) < MIN_VIEW or lags < 2:
         return []
     counts = np.empty(lags, dtype=np.int64)
-    _kernels.lag_matches(data[:n], counts)
-    # most views end here: random bytes agree nowhere, text everywhere (a length's other lags are at
-    # least half of them, so their mean is at least that of the least-agreeing half)
-    agree = sorted(counts.tolist())
-    if agree[-1] < MIN_SHARE * (n - lags) or sum(agree[:lags // 2]) > MAX_ELSEWHERE * (n - lags) * (lags // 2):
-        return []
-    share = counts / (n - lags)
-    marks, how_many = _multiples(lags)
-    at = marks @ share
-    at_multiples = at / how_many
-    elsewhere = (share.sum() - at) / (lags - how_many)
-    fits = np.flatnonzero((at_multiples >= MIN_SHARE) & (at * (n - lags) >= MIN_MATCHES)
-                          & (elsewhere <= MAX_ELSEWHERE) & (at_multiples >= MIN_CONTRAST * elsewhere)) + 2
-    return [int(p) for p in fits if share[p - 1::p].min() >= MIN_EVERY][:MAX_TRIED]
+    _kernels.lag_matches(data if len(data) == n else data[:n], counts)
+    fits = np.empty(MAX_TRIED, dtype=np.int64)
+    found = _kernels.key_fits(counts, n - lags, MIN_SHARE, MIN_EVERY, MIN_MATCHES, MAX_ELSEWHERE, MIN_CONTRAST, fits)
+    return fits[:found].tolist()
 
 
 _H16 = np.array([[(-1.0) ** bin(i & j).count("1") for j in range(16)] for i in range(16)])
@@ -174,6 +153,7 @@ def unkeyed(data: bytes, lengths: list[int]) -> tuple[int, bytes] | None:
 
 class XorDecoder(Decoder):
     name = "xor"
+    unstructured = True
     reapply = False      # the result of undoing one key holds no second one worth the search
 
     @staticmethod

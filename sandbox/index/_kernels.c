@@ -2406,6 +2406,44 @@ static PyObject *py_token_ids(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(key_fits_doc,
+"key_fits(counts, sampled, min_share, min_every, min_matches, max_elsewhere, min_contrast, out) -> count\n\n"
+"The lengths p = 2..len(counts) a repeating key may have, shortest first, into out (int64; at most\n"
+"len(out)): counts[L - 1] is how many of ``sampled`` bytes agree with the byte L on (``lag_matches``);\n"
+"a length fits when the agreement at its multiples is, on average, at least min_share and at least\n"
+"min_contrast times that at the other lags, which is at most max_elsewhere, its multiples agree\n"
+"min_matches times in all and each at least min_every (shares of ``sampled``).");
+
+static PyObject *py_key_fits(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    Py_ssize_t sampled, min_matches;
+    double min_share, min_every, max_elsewhere, min_contrast;
+    if (!PyArg_ParseTuple(args, "OnddnddO:key_fits", &o[0], &sampled, &min_share, &min_every, &min_matches,
+                          &max_elsewhere, &min_contrast, &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 8, 0, "counts") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    const int64_t *c = v[0].buf;
+    int64_t *out = v[1].buf;
+    Py_ssize_t lags = ITEMS(v[0]), room = ITEMS(v[1]), found = 0;
+    double m = (double)sampled, total = 0;
+    for (Py_ssize_t i = 0; i < lags; i++) total += (double)c[i];
+    for (Py_ssize_t p = 2; p <= lags && found < room; p++) {
+        double at = 0, lowest = m;
+        Py_ssize_t k = 0;
+        for (Py_ssize_t L = p; L <= lags; L += p, k++) {
+            at += (double)c[L - 1];
+            if ((double)c[L - 1] < lowest) lowest = (double)c[L - 1];
+        }
+        double elsewhere = (total - at) / (double)(lags - k) / m, mean = at / (double)k / m;
+        if (mean >= min_share && at >= (double)min_matches && elsewhere <= max_elsewhere
+                && mean >= min_contrast * elsewhere && lowest / m >= min_every)
+            out[found++] = p;
+    }
+    release(v, 2);
+    return PyLong_FromSsize_t(found);
+}
+
 PyDoc_STRVAR(lag_matches_doc,
 "lag_matches(data, out) -> None\n\n"
 "out[L - 1] = the i < len(data) - len(out) with data[i] == data[i + L], for L = 1..len(out)\n"
@@ -2610,6 +2648,7 @@ static PyMethodDef methods[] = {
     {"class_runs", py_class_runs, METH_VARARGS, class_runs_doc},
     {"first_of", py_first_of, METH_VARARGS, first_of_doc},
     {"lag_matches", py_lag_matches, METH_VARARGS, lag_matches_doc},
+    {"key_fits", py_key_fits, METH_VARARGS, key_fits_doc},
     {"token_ids", py_token_ids, METH_VARARGS, token_ids_doc},
     {"lower_ascii", py_lower_ascii, METH_VARARGS, lower_ascii_doc},
     {"read_windows", py_read_windows, METH_VARARGS, read_windows_doc},

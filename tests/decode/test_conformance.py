@@ -362,7 +362,7 @@ def test_every_decoder_is_a_decoder(name):
         assert isinstance(inspect.getattr_static(dec, method), staticmethod)
         params = list(inspect.signature(getattr(dec, method)).parameters)
         assert params == list(inspect.signature(getattr(Decoder, method)).parameters)
-    assert all(isinstance(getattr(dec, flag), bool) for flag in ("text", "structural", "embedded", "reapply"))
+    assert all(isinstance(getattr(dec, flag), bool) for flag in ("text", "structural", "embedded", "unstructured", "reapply"))
 
 
 @pytest.mark.parametrize("name", NAMES)
