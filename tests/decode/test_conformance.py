@@ -44,6 +44,7 @@ from urllib3.filepost import encode_multipart_formdata
 from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand, xor
 from sandbox.decode.limits import MiB
 from sandbox.index.kmers import SYMBOL_RUN_MIN
+from tests.decode.test_words import numbered
 
 CHAIN = ("tcp", "test")
 
@@ -277,17 +278,8 @@ def _words(data: bytes) -> bytes:
 
 
 def _numbered(data: bytes) -> bytes:
-    """What the words view of ``_words(data)`` is: each token of two bytes or more (between
-    separators) numbered 1-255 as it first appears, afresh after 255 (from the docstring, not the kernel)."""
-    numbers: dict[bytes, int] = {}
-    out = bytearray()
-    for token in re.findall(rb"[^\x00\s!-/:-@\[-`{-~]{2,}", _words(data)):
-        if token not in numbers:
-            if len(numbers) == 255:
-                numbers.clear()
-            numbers[token] = len(numbers) + 1
-        out.append(numbers[token])
-    return bytes(out)
+    """What the words view of ``_words(data)`` is (the reference in ``test_words``)."""
+    return numbered(_words(data))
 
 
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
