@@ -17,6 +17,8 @@ from sandbox.replay import replay
 from sandbox.simulate.ppp import (
     CCP,
     CONFIGURE_ACK,
+    LCP,
+    TERMINATE_ACK,
     control,
     hdlc,
     ppp,
@@ -120,3 +122,23 @@ def test_an_encrypted_link_is_inconclusive_never_clean(reads):
     report = _verdict(tmp, run, record(tmp / "mppe.pcapng", chunks))
     assert report["verdict"] == "inconclusive"
     assert any("MPPC/MPPE" in row["what"] for row in report["not_examined"])
+
+
+def test_the_peer_s_hang_up_recorded_before_the_last_frames_it_answers(reads):
+    """Two readers record a line, each in pieces: the peer's Terminate-Ack and NO CARRIER can be
+    recorded before the instrument's last frames (seen in the live demo, a ~4 KiB read of the
+    instrument's behind a read of the peer's whole session).  The link ended there and its last
+    frames started a new one with no compression state: the rest of the upload was not examined.
+    The link now ends on the peer's side alone; the instrument's frames still belong to it."""
+    tmp, run, body = reads
+    chunks = ppp_session(upload(body), INSTRUMENT_RAW, vj=True, deflate=True)
+    ack = next(i for i, (d, data) in enumerate(chunks) if d == "in" and data == hdlc(ppp(LCP, control(TERMINATE_ACK, 9))))
+    late = [c for c in chunks[ack - 12:ack] if c[0] == "out"]
+    tail = b"".join(data for _, data in late)
+    cut = len(late[0][1]) // 2                  # a read ends in the middle of a frame
+    early = [c for c in chunks[:ack] if c not in late] + [("out", tail[:cut])]
+    early += [chunks[ack], ("in", b"\r\nNO CARRIER\r\n")]
+    # then a short read of the instrument's that does not finish that frame, then the rest
+    report = _verdict(tmp, run, record(tmp / "skew.pcapng", early + [("out", tail[cut:cut + 20]),
+                                                                       ("out", tail[cut + 20:])]))
+    assert report["verdict"] == "leak" and not report["not_examined"], report["not_examined"]

@@ -75,7 +75,10 @@ class FramedLink:
     def __init__(self, direction: str) -> None:
         self.sides = {"out": self.side("out"), "in": self.side("in")}
         self.done = False
-        self.ending = False        # the link said it is over (``take``); a frame after that says otherwise
+        # the direction whose frame said the link is over (``take``: a Terminate-Ack); a frame of its after
+        # that says otherwise.  The other direction's frames may still come: two readers record a line,
+        # and the peer's answer can be recorded before the last frames it answers
+        self.ending: str | None = None
 
     def side(self, direction: str) -> LinkSide:
         return LinkSide(direction)
@@ -88,7 +91,7 @@ class FramedLink:
         """The bytes between two delimiters (``at``: where they begin in the stream): True, with the
         frame's events added, when they are a verified frame of the link; ``WEAK`` when they may be one
         the link cannot verify (events added, its bytes sent raw: it does not keep the link up); a frame
-        that ends the link sets ``ending``."""
+        that ends the link sets ``ending`` to its direction."""
         raise NotImplementedError
 
     def feed(self, direction: str, data: bytes) -> list[Event]:
@@ -101,7 +104,8 @@ class FramedLink:
         while j >= 0 and not self.done:
             if j > start:
                 mark, ending = len(out), self.ending
-                self.ending = False
+                if ending == direction:
+                    self.ending = None
                 taken = self.take(side, raw[start:j], side.raw_pos + start - base, out)
                 if taken:                       # the bytes before it, since the last frame, go raw
                     stretch = max(0, start - 1 - base)
@@ -118,7 +122,8 @@ class FramedLink:
             start = j + 1
             j = raw.find(delimiter, start)
         side.raw, side.frame_start = raw[base:], min(start - base, len(raw) - base)
-        if len(side.raw) > UNFRAMED_LIMIT or self.ending and len(side.raw.replace(delimiter, b"")) > ENDING_SLACK:
+        if len(side.raw) > UNFRAMED_LIMIT or (self.ending == direction
+                                              and len(side.raw.replace(delimiter, b"")) > ENDING_SLACK):
             self._end(out)
         return out
 

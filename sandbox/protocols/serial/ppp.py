@@ -229,7 +229,7 @@ class PppLink(FramedLink):
             return
         code = info[0]
         if proto == LCP and code == TERMINATE_ACK:
-            self.ending = True
+            self.ending = side.direction
         elif proto == CCP and code == CONFIGURE_ACK:
             # the side that acknowledges compresses what it sends with the option it acknowledged
             option = info[4] if len(info) > 4 else -1
