@@ -52,6 +52,33 @@ class ParseError(ValueError):
     """A parser met bytes its protocol forbids; the Dissector records it on the flow and goes raw."""
 
 
+class Held:
+    """Bytes a parser holds back to hand on as one payload (when they fill a chunk, or the flow goes
+    quiet: TLS sent in the clear, what QUIC Initials carry besides the hello), and when the first came."""
+
+    __slots__ = ("data", "since")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.since: float | None = None
+
+    def add(self, data: bytes | bytearray, t: float) -> int:
+        """Hold ``data`` (come at ``t``); how many bytes are held now."""
+        if self.since is None:
+            self.since = t
+        self.data += data
+        return len(self.data)
+
+    def hand_on(self, ctx: FlowContext, label: tuple[str, ...], direction: str, t_last: float,
+                out: list) -> None:
+        """What is held, as one Payload of ``ctx`` added to ``out`` (nothing when nothing is held)."""
+        if self.data:
+            out.append(ctx.payload(bytes(self.data), label, direction,
+                                   self.since if self.since is not None else t_last, t_last))
+            self.data.clear()
+            self.since = None
+
+
 @dataclass(slots=True)
 class FlowContext:
     """One flow as a parser sees it.

@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sandbox.protocols.context import FlowContext
+from sandbox.protocols.context import FlowContext, Held
 from sandbox.protocols.opaque import Items, OpaqueParser, looks_encrypted
 from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_client_hello
 
@@ -176,8 +176,7 @@ class QuicParser(OpaqueParser):
         self.crypto = bytearray()                 # the client's CRYPTO stream, from offset 0
         self.crypto_ahead: dict[int, bytes] = {}  # frames past its end, waiting for the gap to fill
         self.hello_end: int | None = None         # where the ClientHello ends in it, once read
-        self.beside = bytearray()                 # what the client's Initials carry besides its hello
-        self.beside_t: float | None = None
+        self.beside = Held()                      # what the client's Initials carry besides its hello
 
     def inspect(self, direction: str, data: bytes, t: float) -> Items:
         out: Items = []
@@ -264,21 +263,11 @@ class QuicParser(OpaqueParser):
     def _beside(self, data: bytes | bytearray, out: Items) -> None:
         """Bytes of the client's Initials besides its hello (frames an Initial may not carry, a close's
         reason, CRYPTO data past the hello): held, handed on by BESIDE_CHUNK or when the flow goes quiet."""
-        if not data:
-            return
-        if self.beside_t is None:
-            self.beside_t = self.t_last
-        self.beside += data
-        if len(self.beside) >= BESIDE_CHUNK:
+        if data and self.beside.add(data, self.t_last) >= BESIDE_CHUNK:
             self._flush(out)
 
     def _flush(self, out: Items) -> None:
-        if self.beside:
-            ctx = self.ctx
-            out.append(ctx.payload(bytes(self.beside), ("quic", "initial packets"), ctx.client,
-                                   self.beside_t if self.beside_t is not None else self.t_last, self.t_last))
-            self.beside.clear()
-            self.beside_t = None
+        self.beside.hand_on(self.ctx, ("quic", "initial packets"), self.ctx.client, self.t_last, out)
 
     def idle(self, t: float) -> Items:
         out: Items = []

@@ -14,7 +14,7 @@ import struct
 from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
-from sandbox.protocols.context import FlowContext, ParseError
+from sandbox.protocols.context import FlowContext, Held, ParseError
 
 # RFC 8446 5.1: a record is at most 2^14 bytes plaintext, 2^14 + 256 ciphertext (TLS 1.3) or
 # + 2048 (TLS 1.2, RFC 5246 6.2.3).  Anything longer is not TLS.
@@ -51,8 +51,9 @@ _WINDOWS = random.Random()    # seeded from the OS: the instrument cannot know w
 _CLEAR_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b"PK\x03\x04")
 # The body of a record sent in the clear that is not a handshake: a change-cipher-spec's one byte, an
 # alert's two; a heartbeat is never sent during a handshake (RFC 6520 3), so all of its body is looked at.
-CLEAR_BODY = {CONTENT_CCS: 1, CONTENT_ALERT: 2}
-HANDSHAKE = ("tls", "handshake")
+ALERT_BODY = 2             # an alert's level and description
+CLEAR_BODY = {CONTENT_CCS: 1, CONTENT_ALERT: ALERT_BODY}
+HANDSHAKE, UNENCRYPTED = ("tls", "handshake"), ("tls", "unencrypted records")
 # Plaintext of unencrypted records handed to the correlator at a time (and when the flow goes quiet).
 PLAIN_CHUNK = 1 << 20
 
@@ -193,22 +194,20 @@ def looks_unencrypted(body: bytes, least: int = MIN_CIPHER_DISTINCT) -> bool:
 
 
 class _Side:
-    __slots__ = ("buf", "skip", "hs", "messages", "messages_t", "encrypted", "app_bytes", "records", "probed",
-                 "clear", "plain", "plain_t", "shorts")
+    __slots__ = ("buf", "skip", "hs", "messages", "encrypted", "app_bytes", "records", "probed", "clear",
+                 "plain", "shorts")
 
     def __init__(self) -> None:
         self.buf = bytearray()   # unparsed record bytes (headers, handshake records)
         self.skip = 0            # ciphertext bytes of the current record still to skip
         self.hs = bytearray()    # handshake message reassembly
-        self.messages = bytearray()          # whole handshake messages sent in the clear, to hand on
-        self.messages_t: float | None = None
+        self.messages = Held()   # whole handshake messages sent in the clear, to hand on
         self.encrypted = False   # handshake of this side is encrypted from here on
         self.app_bytes = 0
         self.records = 0
         self.probed = 0          # application-data records checked for ciphertext
         self.clear = False       # they are not encrypted: their content goes to the correlator
-        self.plain = bytearray()
-        self.plain_t: float | None = None
+        self.plain = Held()      # plaintext sent in TLS records (outbound), to hand on
         self.shorts: list[bytes] = []   # short records not yet judged (their bodies fill one window)
 
 
@@ -311,16 +310,9 @@ class TlsParser:
         """The flow went quiet: unencrypted plaintext held back goes to the correlator now."""
         out: list[Payload | Observation] = []
         for direction, side in self.sides.items():
-            self._messages(direction, side, out)
-        self._plain("out", self.sides["out"], out)
+            side.messages.hand_on(self.ctx, self.label + HANDSHAKE, direction, self.t_last, out)
+        self.sides["out"].plain.hand_on(self.ctx, self.label + UNENCRYPTED, "out", self.t_last, out)
         return out
-
-    def _plain(self, direction: str, side: _Side, out: list) -> None:
-        if side.plain:
-            out.append(self.ctx.payload(bytes(side.plain), self.label + ("tls", "unencrypted records"), direction,
-                                        side.plain_t if side.plain_t is not None else self.t_last, self.t_last))
-            side.plain.clear()
-            side.plain_t = None
 
     def close(self, t: float) -> list[Payload | Observation]:
         out_side, in_side = self.sides["out"], self.sides["in"]
@@ -357,7 +349,7 @@ class TlsParser:
                     break
                 if ctype == CONTENT_CCS:
                     side.encrypted = True
-                    self._messages(direction, side, out)
+                    side.messages.hand_on(self.ctx, self.label + HANDSHAKE, direction, self.t_last, out)
                 honest = CLEAR_BODY.get(ctype, 0)
                 if direction == "out" and length > honest:
                     self._clear(side, buf[pos + 5 + honest: pos + 5 + length], out)
@@ -388,11 +380,8 @@ class TlsParser:
     def _clear(self, side: _Side, body: bytearray, out: list) -> None:
         """Outbound bytes TLS sent in the clear: held, then handed on by PLAIN_CHUNK or when the flow
         goes quiet."""
-        if side.plain_t is None:
-            side.plain_t = self.t_last
-        side.plain += body
-        if len(side.plain) >= PLAIN_CHUNK:
-            self._plain("out", side, out)
+        if side.plain.add(body, self.t_last) >= PLAIN_CHUNK:
+            side.plain.hand_on(self.ctx, self.label + UNENCRYPTED, "out", self.t_last, out)
 
     def _judge(self, side: _Side, buf: bytearray, start: int, length: int) -> None:
         """Is the outbound record ``buf[start:start + length]`` ciphertext?  If not, the side is clear
@@ -416,7 +405,7 @@ class TlsParser:
             clear = looks_unencrypted(bytes(PROBE_SKIP) + window[:PROBE_BYTES], MIN_CIPHER_DISTINCT_EVERY)
             shorts, side.shorts = side.shorts[:-1], []
             if clear:
-                side.plain += b"".join(shorts)
+                side.plain.add(b"".join(shorts), self.t_last)
         if clear:
             side.clear = True
             self.ctx.info.meta["tls_unencrypted"] = True
@@ -436,24 +425,15 @@ class TlsParser:
             pos += 4 + mlen
             # the whole message goes to the correlator, not only the fields read here: a hello's
             # extension of a type nobody registered carries what its sender likes
-            if side.messages_t is None:
-                side.messages_t = self.t_last
-            side.messages += hs[pos - 4 - mlen: pos]
+            side.messages.add(hs[pos - 4 - mlen: pos], self.t_last)
             self._message(direction, mtype, body, out)
             if side.encrypted:
                 break
         del hs[:pos]
-        if side.encrypted or len(side.messages) >= PLAIN_CHUNK:
-            self._messages(direction, side, out)
-
-    def _messages(self, direction: str, side: _Side, out: list) -> None:
-        """The handshake messages a side sent in the clear, handed on as one payload (when its
-        encryption begins, it goes quiet, or they fill PLAIN_CHUNK)."""
-        if side.messages:
-            t = side.messages_t if side.messages_t is not None else self.t_last
-            out.append(self.ctx.payload(bytes(side.messages), self.label + HANDSHAKE, direction, t, self.t_last))
-            side.messages.clear()
-            side.messages_t = None
+        # the messages a side sent in the clear go on as one payload when its encryption begins, it goes
+        # quiet, or they fill PLAIN_CHUNK
+        if side.encrypted or len(side.messages.data) >= PLAIN_CHUNK:
+            side.messages.hand_on(self.ctx, self.label + HANDSHAKE, direction, self.t_last, out)
 
     def _message(self, direction: str, mtype: int, body: bytes, out: list) -> None:
         ctx = self.ctx
@@ -478,7 +458,7 @@ class TlsParser:
                 self.version13 = True
                 for d, s in self.sides.items():
                     s.encrypted = True
-                    self._messages(d, s, out)
+                    s.messages.hand_on(ctx, self.label + HANDSHAKE, d, self.t_last, out)
         elif mtype == HS_CERTIFICATE:
             names = certificate_names(body)
             if names:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20
 
 from sandbox.model import ACK, FIN, RST, SYN, NotExamined, Segment
 from sandbox.protocols.tcp import CLOSED_LINGER, Chunk, Connection
+from sandbox.protocols.tls import ALERT_BODY, CONTENT_ALERT
 
 # RFC 8446 5.2 / RFC 5246 6.2.3: ciphertext of at most 2^14 + 2048 bytes.
 MAX_RECORD = (1 << 14) + 2048
@@ -82,8 +83,6 @@ class RecordText(bytes):
 
 
 RECORDS_LANE = "tls records"
-# The honest body of an alert (level, description); every other record's content is looked at whole.
-HONEST_BODY = {21: 2}
 
 
 @dataclass(frozen=True)
@@ -425,7 +424,7 @@ class TlsConnection:
             return
         if inner == CT_HANDSHAKE:
             self._handshake(direction, side, plain)
-        beyond = plain[HONEST_BODY.get(inner, 0):]
+        beyond = plain[ALERT_BODY if inner == CONTENT_ALERT else 0:]     # an alert past its two bytes; the rest whole
         if beyond:
             out.append(RecordText(beyond))
 
