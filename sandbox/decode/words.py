@@ -19,16 +19,12 @@ from sandbox.decode.base import Budget, Decoder
 from sandbox.index import _kernels
 from sandbox.index.kmers import SYMBOL_RUN_MIN, symbol_runs
 
-_SEPARATORS = bytes([0, *range(9, 14), *range(32, 48), *range(58, 65), *range(91, 97), *range(123, 127)])
-
 
 def token_ids(data: bytes) -> bytes:
     """Each whole token of ``data`` as its number (a token the view's end cuts is left out)."""
     out = bytearray(len(data) // 3 + 1)
-    count = _kernels.token_ids(data, out)
-    if count and data[-2:-1] and data[-1] not in _SEPARATORS and data[-2] not in _SEPARATORS:
-        count -= 1
-    return bytes(out[:count])
+    count, cut = _kernels.token_ids(data, out)
+    return bytes(out[:count - cut])
 
 
 class WordsDecoder(Decoder):

@@ -1237,13 +1237,15 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
 /* out[j] = the j-th token's number (1..255): tokens are the runs of two bytes or more between
    separators (NUL, white space, ASCII punctuation; one-byte symbols are read in the text itself),
    numbered as they first appear and compared whole (no hash an instrument could make collide), the
-   numbering started afresh when a 256th would be needed.  Returns the tokens written (at most len(out)). */
-static Py_ssize_t token_ids(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssize_t room) {
+   numbering started afresh when a 256th would be needed.  Returns the tokens written (at most room);
+   *cut says whether the last of them runs to the end of d (the view may have cut it). */
+static Py_ssize_t token_ids(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssize_t room, int *cut) {
     Py_ssize_t start[TOKEN_SLOTS], length[TOKEN_SLOTS];
     uint8_t id[TOKEN_SLOTS];
     memset(id, 0, sizeof id);
     int used = 0;
     Py_ssize_t count = 0, i = 0;
+    *cut = 0;
     while (count < room) {
         while (i < n && SEPARATOR[d[i]]) i++;
         if (i >= n) break;
@@ -1267,6 +1269,7 @@ static Py_ssize_t token_ids(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssi
             length[slot] = len;
         }
         out[count++] = id[slot];
+        *cut = i == n;
     }
     return count;
 }
@@ -2387,10 +2390,10 @@ static PyObject *py_first_of(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(token_ids_doc,
-"token_ids(data, out) -> count\n\n"
+"token_ids(data, out) -> (count, cut)\n\n"
 "Each token of data (the runs of two bytes or more between NUL, white space and ASCII punctuation) as\n"
 "its number, 1-255 as they first appear (afresh after 255), into out (bytes, writable); returns how\n"
-"many were written.");
+"many were written, and whether the last of them runs to the end of data.");
 
 static PyObject *py_token_ids(PyObject *self, PyObject *args) {
     PyObject *o[2];
@@ -2399,11 +2402,12 @@ static PyObject *py_token_ids(PyObject *self, PyObject *args) {
     if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
     if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
     Py_ssize_t count;
+    int cut;
     Py_BEGIN_ALLOW_THREADS
-    count = token_ids(v[0].buf, v[0].len, v[1].buf, v[1].len);
+    count = token_ids(v[0].buf, v[0].len, v[1].buf, v[1].len, &cut);
     Py_END_ALLOW_THREADS
     release(v, 2);
-    return PyLong_FromSsize_t(count);
+    return Py_BuildValue("nO", count, cut ? Py_True : Py_False);
 }
 
 PyDoc_STRVAR(key_fits_doc,
