@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.captures.writer import PcapWriter, TcpConversation, udp
 from sandbox.replay import replay
-from tests.hostile.uploads import ALLOWED, novaseq_reads
+from tests.hostile.uploads import ALLOWED
 
 
 def frame(ftype: int, flags: int, sid: int, payload: bytes) -> bytes:
@@ -33,13 +33,6 @@ HIDING = {
     "extension frame": lambda piece: frame(0xF3, 0, 0, piece),
     "goaway debug data": lambda piece: frame(0x7, 0, 0, bytes(8) + piece),
 }
-
-
-@pytest.fixture(scope="module")
-def reads(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("h2-side")
-    run, fastq = novaseq_reads(tmp)
-    return tmp, run, fastq[:40000]
 
 
 @pytest.mark.parametrize("how", HIDING)

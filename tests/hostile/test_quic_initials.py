@@ -10,19 +10,12 @@ import pytest
 from sandbox.captures.writer import PcapWriter, udp
 from sandbox.replay import replay
 from tests.hostile.test_tls_cleartext import client_hello
-from tests.hostile.uploads import ALLOWED, novaseq_reads
+from tests.hostile.uploads import ALLOWED
 from tests.protocols.quic_initials import crypto_frame, seal_initial, varint
 
 DCID = bytes.fromhex("c0ffee0123456789")
 HELLO = client_hello()[5:]          # the handshake message, without its TLS record header
 PIECE = 1000
-
-
-@pytest.fixture(scope="module")
-def reads(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("quic-initials")
-    run, fastq = novaseq_reads(tmp)
-    return tmp, run, fastq[:40000]
 
 
 HIDING = {

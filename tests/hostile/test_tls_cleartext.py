@@ -20,7 +20,7 @@ from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.model import Observation
 from sandbox.protocols.tls import TlsParser
 from sandbox.replay import replay
-from tests.hostile.uploads import ALLOWED, novaseq_reads
+from tests.hostile.uploads import ALLOWED
 from tests.protocols.test_tls import make_ctx
 from tests.protocols.tls_pair import TlsPair
 
@@ -56,13 +56,6 @@ def record(ctype: int, body: bytes) -> bytes:
 def heartbeat(payload: bytes) -> bytes:
     """RFC 6520's request: type, payload length, payload, 16 bytes of padding."""
     return b"\x01" + len(payload).to_bytes(2, "big") + payload + bytes(16)
-
-
-@pytest.fixture(scope="module")
-def reads(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tls-clear")
-    run, fastq = novaseq_reads(tmp)
-    return tmp, run, fastq[:40000]
 
 
 def connections(fastq: bytes, size: int, streams) -> list[bytes]:

@@ -11,18 +11,11 @@ import numpy as np
 import pytest
 
 from sandbox.replay import replay
-from tests.hostile.uploads import ALLOWED, http_upload, novaseq_reads
+from tests.hostile.uploads import ALLOWED, http_upload
 
 
 def keyed(data: bytes, key: bytes) -> bytes:
     return (np.frombuffer(data, np.uint8) ^ np.resize(np.frombuffer(key, np.uint8), len(data))).tobytes()
-
-
-@pytest.fixture(scope="module")
-def reads(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("xored")
-    run, fastq = novaseq_reads(tmp)
-    return tmp, run, fastq[:40000]
 
 
 KEYS = {
