@@ -35,6 +35,7 @@ from sandbox.decode.hexdump import HexdumpDecoder
 from sandbox.decode.json import JsonDecoder
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
 from sandbox.decode.lz4 import Lz4Decoder
+from sandbox.decode.lzw import LzwDecoder
 from sandbox.decode.multipart import MultipartDecoder
 from sandbox.decode.orc import OrcDecoder
 from sandbox.decode.parquet import ParquetDecoder
@@ -66,8 +67,8 @@ DECODERS: list[type[Decoder]] = [
     ParquetDecoder,  # "PAR1": each column's pages decompressed (snappy, LZ4, gzip, zstd, brotli)
     AvroDecoder,  # "Obj" 1: every block's records decompressed (deflate, snappy, zstandard, bzip2, xz)
     OrcDecoder,  # "ORC": every compressed chunk decoded (zlib, snappy, LZ4, zstd)
-    CabDecoder,  # "MSCF": every file of the MSZIP and stored folders
-    SevenZipDecoder,  # "7z" signature: every file of the LZMA, LZMA2, Deflate, BZip2 and stored folders
+    CabDecoder,  # "MSCF": every file of the MSZIP and stored folders (LZX, Quantum: said not read)
+    SevenZipDecoder,  # "7z" signature: every file of the LZMA(2), PPMd, Deflate(64), BZip2, stored folders
     BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF
@@ -76,6 +77,7 @@ DECODERS: list[type[Decoder]] = [
     Bz2Decoder,  # "BZh" 1-9 + block magic, at the start or inside other bytes
     Lz4Decoder,  # 04 22 4d 18 (+ skippable frames), at the start or inside other bytes
     SnappyDecoder,  # "sNaPpY" or xerial framing, at the start or inside other bytes; a raw block at the start
+    LzwDecoder,  # 1f 9d + a header byte (compress), at the start or inside other bytes
     ZlibDecoder,  # 78 xx header check
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
     UuDecoder,  # "begin <mode> <name>" lines, then uuencoded lines to "end"

@@ -27,11 +27,14 @@ from typing import Any
 
 import brotli as _brotli
 import cramjam
+import inflate64
 import lz4.frame
+import pyppmd
 import zstandard
 
 from sandbox.decode import limits as _limits
 from sandbox.decode.limits import DECODE_STEP, Limits
+from sandbox.index import _kernels
 
 try:  # ISA-L inflates ~2.5x faster than zlib with the same API
     from isal import isal_zlib as _zlib
@@ -62,6 +65,15 @@ ZSTD_MAX_WINDOW = 1 << 25
 # zstd decodes whole blocks: up to one block (128 KiB + header) of input may sit in the decoder
 # with no output yet; when decoding stops, that much earlier input goes out raw again.
 ZSTD_HOLD = 128 * 1024 + 64
+# Deflate64 (zip's method 9, 7z's coder 040109: Windows compresses large files with it) has
+# lengths up to 65,538 bytes for a symbol of 18 bits or more, and its inflater no output cap:
+# input goes in slices of room / 2^15 bytes (at least MIN_ZSTD_FEED), as zstd's.
+DEFLATE64_MAX_RATIO = 1 << 15
+# PPMd's model size is the stream's to declare (7z: 4 bytes, zip: 1-256 MiB): larger models are not
+# built, and the PPMd of zip (variant I) loops on a model under 1 MiB, which zip cannot declare.
+PPMD_MIN_MEMORY = 1 << 20
+PPMD_MAX_MEMORY = 1 << 28
+PPMD_ERRORS = (ValueError, EOFError, SystemError, pyppmd.PpmdError)  # SystemError: pyppmd on garbage
 # Bytes looked at after the end of a stream to tell zero padding (tar, BGZF blocks padded by
 # writers) from another stream or trailing data.
 PADDING_PROBE = 64
@@ -75,6 +87,15 @@ BZ2_MAGIC = b"BZh"
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 # Snappy's framing format starts with a stream identifier chunk; xerial's (snappy-java: Kafka,
 # Hadoop, Spark) with a magic, a version and a compatible version, then blocks with big-endian lengths.
+# compress(1) (.Z, Content-Encoding: compress): the magic, then a byte of the largest code width
+# (9-16 bits) and block mode (0x80); 0x60 are reserved.
+LZW_MAGIC = b"\x1f\x9d"
+LZW_RESERVED = 0x60
+# LZW output is made into a buffer this many times the input (at least LZW_FIRST_OUTPUT), doubled
+# while the allowance lets it grow: text compresses 2-4x, and a bomb stops at the allowance.
+LZW_FIRST_RATIO = 8
+LZW_FIRST_OUTPUT = 1 << 16
+LZW_INPUT_ENDED, LZW_OUTPUT_FULL, LZW_CORRUPT, LZW_END_CODE = range(4)
 SNAPPY_MAGIC = b"\xff\x06\x00\x00sNaPpY"
 XERIAL_MAGIC = b"\x82SNAPPY\x00"
 XERIAL_HEADER = len(XERIAL_MAGIC) + 8
@@ -98,6 +119,11 @@ def zlib_header(head: bytes) -> bool:
         return False
     cmf, flg = head[0], head[1]
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and not flg & 0x20 and (cmf << 8 | flg) % 31 == 0
+
+
+def lzw_header(head: bytes) -> bool:
+    """A compress(1) stream starts here: the magic, code widths of 9 to 16 bits, no reserved bits."""
+    return head[:2] == LZW_MAGIC and len(head) >= 3 and not head[2] & LZW_RESERVED and 9 <= head[2] & 0x1F <= 16
 
 
 def zstd_frame(head: bytes) -> bool:
@@ -534,6 +560,45 @@ class ZstdCodec(Codec):
             raise Stop("truncated", "stream truncated", b"".join(self._recent)[-ZSTD_HOLD:])
 
 
+class Deflate64Codec(Codec):
+    """Deflate64 (a raw stream): fed in slices sized so one call stays within the allowance.  Its
+    inflater says where a stream ended only to within the slice that ended it (``ended_at`` is that
+    slice's start); input after the slice that ended it is handed back as trailing data."""
+
+    name = "deflate64"
+    errors = (ValueError,)
+
+    def __init__(self, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._d = inflate64.Inflater()
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        at = 0
+        while at < len(view):
+            if self._d.eof:
+                raise _trailing(view[at:])
+            room = self._room()
+            if room <= 0:
+                raise self._limit(view[at:])
+            size = max(MIN_ZSTD_FEED, min(CHUNK, room // DEFLATE64_MAX_RATIO))
+            piece = view[at: at + size]
+            out = self._d.inflate(bytes(piece))
+            self.consumed = self._pos + at
+            if self._d.eof:
+                self.members, self.ended_at = 1, self._pos + at
+            at += len(piece)
+            if self._keep(out):
+                raise self._limit(view[at:])
+        self._pos += len(view)
+
+    def _unsent(self, data: bytes | memoryview) -> bytes | memoryview:
+        return data
+
+    def _end(self) -> None:
+        self._input_ended(bool(self.fed) and not self._d.eof, b"")
+
+
 class BufferedCodec(Codec):
     """bz2 and xz/lzma: decompressors with ``decompress(data, max_length)`` and ``needs_input``
     that buffer input inside; further streams follow while ``next_stream`` says so."""
@@ -744,6 +809,60 @@ class SnappyRawCodec(Codec):
         self.consumed = len(self._buf)
 
 
+class LzwCodec(Codec):
+    """compress(1)'s LZW (.Z files, HTTP's "compress" coding): a header, then codes to the end of
+    the input (the format has no end marker), so it is decoded once the input ends."""
+
+    name = "lzw"
+
+    def __init__(self, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._buf = bytearray()
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        self._buf += data
+
+    def _unsent(self, data: bytes | memoryview) -> bytes:
+        return bytes(self._buf)
+
+    def _end(self) -> None:
+        buf = bytes(self._buf)
+        if not buf:
+            return
+        if not lzw_header(buf[:3]):
+            raise Stop("truncated" if len(buf) < 3 else "corrupt", "not a compress stream", buf)
+        got = lzw(buf, self._room(), start_bit=24, msb=False, max_bits=buf[2] & 0x1F, clear=bool(buf[2] & 0x80),
+                  eod=False, early=False, groups=True)
+        self.members, self.ended_at = 1, got.end
+        self.consumed = got.read
+        self._keep(got.data)
+        if got.status == "limit":
+            raise self._limit(buf[got.read:])
+        if got.status == "corrupt":
+            raise Stop("corrupt", "code out of the table", buf[got.read:])
+
+
+def lzw(data: bytes, cap: int, *, start_bit: int, msb: bool, max_bits: int, clear: bool, eod: bool, early: bool,
+        groups: bool) -> Drained:
+    """LZW codes of ``data`` from ``start_bit`` (see ``_kernels.lzw`` for the variants: compress(1),
+    PDF and TIFF) to at most ``cap`` bytes.  The output buffer starts at LZW_FIRST_RATIO times the
+    input and doubles, decoding again, while output fills it below ``cap``."""
+    size = min(cap, max(LZW_FIRST_OUTPUT, LZW_FIRST_RATIO * len(data)))
+    while True:
+        out = bytearray(size)
+        made, stop, status = _kernels.lzw(data, start_bit, msb, max_bits, clear, eod, early, groups, out)
+        if status != LZW_OUTPUT_FULL or size >= cap:
+            break
+        size = min(cap, 2 * size)
+    del out[made:]
+    read = (stop + 7) // 8
+    if status == LZW_OUTPUT_FULL:
+        return Drained(bytes(out), "limit", 1, 0, len(data) - read, read=read)
+    if status == LZW_CORRUPT:
+        return Drained(bytes(out), "corrupt", 0, read, read=read)
+    return Drained(bytes(out), "ok", 1, len(data) if status == LZW_INPUT_ENDED else read, read=read)
+
+
 # Every format by name: the decoders' names, plus "http-deflate" (zlib or raw).
 FORMATS: dict[str, Callable[[Allowance | None], Codec]] = {
     "gzip": lambda a: ZlibCodec("gzip", 31, members=True, allowance=a),
@@ -756,13 +875,15 @@ FORMATS: dict[str, Callable[[Allowance | None], Codec]] = {
     "bz2": lambda a: BufferedCodec("bz2", bz2.BZ2Decompressor, bz2_stream, a),
     "xz": lambda a: BufferedCodec("xz", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), xz_stream, a),
     "lzma": lambda a: BufferedCodec("lzma", lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), None, a),
+    "deflate64": lambda a: Deflate64Codec(a),
     "lz4": lambda a: Lz4Codec(a),
+    "lzw": lambda a: LzwCodec(a),
     "snappy": lambda a: SnappyCodec(a),
     "snappy-raw": lambda a: SnappyRawCodec(a),
 }
 # HTTP Content-Encoding (RFC 9110 8.4.1) and grpc-encoding tokens we can undo.
 CODING_TOKENS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "http-deflate", "br": "br", "zstd": "zstd",
-                 "snappy": "snappy-raw"}
+                 "snappy": "snappy-raw", "compress": "lzw", "x-compress": "lzw"}
 
 
 def make_codec(token: str, allowance: Allowance | None = None) -> Codec | None:
@@ -831,6 +952,28 @@ def raw_lzma(filters: list[dict[str, Any]], data: bytes | memoryview, size: int,
         d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
     except (lzma.LZMAError, ValueError, OverflowError):  # options liblzma refuses: no stream of ours
         return Drained(b"", "corrupt")
+    return _drain(d, d.decompress, data, size, cap, (lzma.LZMAError, EOFError))
+
+
+def ppmd_readable(variant: int, order: int, memory: int) -> bool:
+    """Whether a PPMd stream of ``variant`` 7 (H: 7z) or 8 (I: zip) with these parameters is one the
+    rig decodes: a model of PPMD_MIN_MEMORY to PPMD_MAX_MEMORY, an order its variant allows."""
+    return 2 <= order <= (64 if variant == 7 else 16) and PPMD_MIN_MEMORY <= memory <= PPMD_MAX_MEMORY
+
+
+def ppmd(variant: int, order: int, memory: int, data: bytes | memoryview, size: int, cap: int,
+         restore: int = 0) -> Drained:
+    """A PPMd stream (variant 7: 7z's coder 030401, to its folder's ``size``; 8: zip's method 98, to
+    its end mark) decoded to at most ``cap`` bytes, fed in slices, with the ``restore`` method of a
+    full model (variant 8).  Its parameters must be ``ppmd_readable``."""
+    d = pyppmd.Ppmd7Decoder(order, memory) if variant == 7 else pyppmd.Ppmd8Decoder(order, memory, restore)
+    return _drain(d, d.decode, data, size, cap, PPMD_ERRORS)
+
+
+def _drain(d: Any, step: Callable[[bytes | memoryview, int], bytes], data: bytes | memoryview, size: int,
+           cap: int, errors: tuple[type[Exception], ...]) -> Drained:
+    """``data`` through a decompressor with lzma's interface (``step(input, max_length)``, ``eof``,
+    ``needs_input``, ``unused_data``), in slices, to ``size`` bytes or its end and at most ``cap``."""
     want = min(size, cap)
     out: list[bytes] = []
     made = fed = 0
@@ -841,12 +984,12 @@ def raw_lzma(filters: list[dict[str, Any]], data: bytes | memoryview, size: int,
                 break
             piece = data[at: at + CHUNK]
             fed += len(piece)
-            out.append(d.decompress(piece, want - made))
+            out.append(step(piece, want - made))
             made += len(out[-1])
         while made < want and not d.eof and not d.needs_input:
-            out.append(d.decompress(b"", want - made))
+            out.append(step(b"", want - made))
             made += len(out[-1])
-    except (lzma.LZMAError, EOFError):
+    except errors:
         status = "corrupt"
     end = fed - len(d.unused_data) if d.eof else 0
     if d.eof or made >= size:

@@ -1,9 +1,9 @@
 """Where the container and stream magics first occur in a view: one pass for all of them.
 
-Seven decoders (zip, gzip, zstd, xz, bz2, lz4, and snappy in two framings) look for their magic
-anywhere in a view, not only at its start.  Eight ``bytes.find`` misses over random bytes cost eight
-passes; the compiled ``first_of`` finds all eight in one (SSE2 tests 16 positions at a time against
-each magic's first two bytes), linear on any input.  The answer is kept for the view being sniffed
+Eight decoders (zip, gzip, zstd, xz, bz2, lz4, compress's LZW, and snappy in two framings) look for
+their magic anywhere in a view, not only at its start.  Nine ``bytes.find`` misses over random bytes
+cost nine passes; the compiled ``first_of`` finds all nine in one (SSE2 tests 16 positions at a time
+against each magic's first two bytes), linear on any input.  The answer is kept for the view being sniffed
 (every sniffer asks about the same bytes object in turn; the expander drops it when it moves on).
 """
 
@@ -15,6 +15,7 @@ from sandbox.decode.codec import (
     BZ2_MAGIC,
     GZIP_MAGIC,
     LZ4_MAGIC,
+    LZW_MAGIC,
     SNAPPY_MAGIC,
     XERIAL_MAGIC,
     XZ_MAGIC,
@@ -23,8 +24,8 @@ from sandbox.decode.codec import (
 from sandbox.index import _kernels
 
 ZIP_LOCAL = b"PK\x03\x04"
-# At most eight: the kernel's MAX_NEEDLES.
-MAGICS = (ZIP_LOCAL, GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZ2_MAGIC, LZ4_MAGIC, SNAPPY_MAGIC, XERIAL_MAGIC)
+# At most sixteen: the kernel's MAX_NEEDLES.
+MAGICS = (ZIP_LOCAL, GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZ2_MAGIC, LZ4_MAGIC, SNAPPY_MAGIC, XERIAL_MAGIC, LZW_MAGIC)
 _cache: tuple[bytes, dict[bytes, int]] | None = None
 LOCATE_BY_FIND = 1 << 16  # below this, calling the kernel costs more than the search
 

@@ -5,8 +5,9 @@ embedded files sit in Flate streams: without this decoder those were bytes no co
 Streams are found by their ``stream`` keyword and ended at ``endstream`` (a ``/Length`` may be an
 indirect reference); the filters are read from the stream's dictionary and undone in order: Flate,
 ASCII85 and ASCIIHex (PostScript-born PDFs write ``[/ASCII85Decode /FlateDecode]``: with Flate
-alone read, such a stream of reads replayed clean), RunLength.  Other filters (DCT images, LZW,
-JBIG2) are left as they are: an image stays content the rig cannot read.
+alone read, such a stream of reads replayed clean), RunLength, LZW (PDF 1.1's compression, which
+old writers and TIFF-born images still use).  Other filters (DCT images, JBIG2) are left as they
+are: an image stays content the rig cannot read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 
 from sandbox.decode.base import Budget, Decoder, drain
 from sandbox.decode.base85 import cut_to_budget
-from sandbox.decode.codec import keep, status_label
+from sandbox.decode.codec import Drained, keep, lzw, status_label
 
 HEADER = b"%PDF-"
 HEADER_WITHIN = 1024      # readers accept the header anywhere in the first KiB
@@ -32,7 +33,11 @@ FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,256}\]|/[A-Za-z0-9]+)")
 
 FLATE, A85, AHX, RUN_LENGTH = (b"FlateDecode", b"Fl"), (b"ASCII85Decode", b"A85"), (b"ASCIIHexDecode", b"AHx"), \
     (b"RunLengthDecode", b"RL")
-FILTERS = {*FLATE, *A85, *AHX, *RUN_LENGTH}
+LZW = (b"LZWDecode", b"LZW")
+FILTERS = {*FLATE, *A85, *AHX, *RUN_LENGTH, *LZW}
+# LZWDecode widens its codes one entry early unless the stream's parameters say /EarlyChange 0.
+LATE_CHANGE = re.compile(rb"/EarlyChange\s+0(?![0-9.])")
+LZW_MAX_BITS = 12
 MAX_FILTERS = 8
 WHITESPACE = b" \t\r\n\x0c\x00"
 
@@ -63,12 +68,24 @@ def _run_length(data: bytes, cap: int) -> bytes:
     return bytes(out[:cap])
 
 
-def _unfilter(names: list[bytes], body: bytes | memoryview, budget: Budget) -> tuple[bytes, str] | None:
+def _lzw(data: bytes | memoryview, budget: Budget, early: bool) -> Drained:
+    """LZWDecode (ISO 32000 7.4.4): codes of 9 to 12 bits, most significant bit first, a clear and an
+    end code; within the step's budget."""
+    got = lzw(bytes(data), budget.remaining, start_bit=0, msb=True, max_bits=LZW_MAX_BITS, clear=True, eod=True,
+              early=early, groups=False)
+    if got.status == "limit":
+        budget.exhausted(left=got.left)
+    budget.inflated += max(0, len(got.data) - got.read)
+    return got
+
+
+def _unfilter(names: list[bytes], body: bytes | memoryview, budget: Budget,
+              early: bool = True) -> tuple[bytes, str] | None:
     """``body`` with its filters undone in order: (bytes, status), None when one fails."""
     data, status = body, "ok"
     for name in names:
-        if name in FLATE:
-            got = drain("zlib", data, budget)
+        if name in FLATE or name in LZW:
+            got = drain("zlib", data, budget) if name in FLATE else _lzw(data, budget, early)
             if not keep(got):
                 return None
             data, status = got.data, got.status
@@ -119,7 +136,8 @@ class PdfDecoder(Decoder):
             names = _filters(head)
             if not names:
                 continue
-            got = _unfilter(names, mv[start:len(data) if end < 0 else end], budget)
+            got = _unfilter(names, mv[start:len(data) if end < 0 else end], budget,
+                            early=LATE_CHANGE.search(head) is None)
             if got is not None and got[0]:
                 number = OBJ.findall(head)
                 label = f"pdf:obj {int(number[-1])}" if number else f"pdf:stream@{start}"

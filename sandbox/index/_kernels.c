@@ -1227,6 +1227,92 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
     return count;
 }
 
+/* --- LZW (sandbox/decode/lzw.py) ---------------------------------------------------------------- */
+
+#define LZW_MAX_BITS 16
+#define LZW_TABLE (1 << LZW_MAX_BITS)
+
+enum { LZW_INPUT_ENDED = 0, LZW_OUTPUT_FULL = 1, LZW_CORRUPT = 2, LZW_END_CODE = 3 };
+
+/* LZW codes from bit ``*bits`` of d into out (at most room bytes).  ``msb``: codes are read most
+   significant bit first (PDF, TIFF) rather than least (compress); codes start at 9 bits and widen
+   up to max_bits when the next free entry would not fit (``early``: one entry sooner, as PDF and
+   TIFF do); code 256 empties the table when ``clear`` (the next free entry is then 257, else 256);
+   code 257 ends the data when ``eod``; ``groups``: compress(1)'s encoder writes codes in groups of
+   eight and pads the group when the width changes or the table empties, so the reader skips to the
+   group's end.  Returns the bytes written; *bits is where decoding stopped, *status why.  Memory is
+   the table (a prefix and a suffix an entry) and one string's stack; time is linear in the output. */
+static Py_ssize_t lzw(const uint8_t *d, Py_ssize_t n, int64_t *bits, int msb, int max_bits, int clear, int eod,
+                      int early, int groups, uint8_t *out, Py_ssize_t room, int *status,
+                      uint16_t *prefix, uint8_t *suffix, uint8_t *stack) {
+    const int64_t end_bit = (int64_t)n * 8;
+    const int first_free = 256 + (clear ? 1 : 0) + (eod ? 1 : 0);
+    int64_t pos = *bits, group = pos;
+    int width = 9, free_ent = first_free, old = -1, fin = 0;
+    Py_ssize_t made = 0;
+    *status = LZW_INPUT_ENDED;
+    for (;;) {
+        if (width < max_bits && free_ent + early > (1 << width) - 1) {
+            if (groups) {                      /* the encoder padded the group it was writing */
+                int64_t span = (int64_t)width * 8, used = pos - group;
+                pos = group + (used + span - 1) / span * span;
+            }
+            width++;
+            group = pos;
+        }
+        if (pos + width > end_bit) break;
+        int code = 0;
+        if (msb) {
+            for (int k = 0; k < width; k++, pos++) code = code << 1 | (d[pos >> 3] >> (7 - (pos & 7)) & 1);
+        } else {
+            for (int k = 0; k < width; k++, pos++) code |= (d[pos >> 3] >> (pos & 7) & 1) << k;
+        }
+        if (clear && code == 256) {
+            if (groups) {
+                int64_t span = (int64_t)width * 8, used = pos - group;
+                pos = group + (used + span - 1) / span * span;
+            }
+            width = 9;
+            group = pos;
+            free_ent = first_free;
+            old = -1;
+            continue;
+        }
+        if (eod && code == 257) { *status = LZW_END_CODE; break; }
+        if (old < 0) {
+            if (code >= 256) { *status = LZW_CORRUPT; pos -= width; break; }
+            if (made >= room) { *status = LZW_OUTPUT_FULL; pos -= width; break; }
+            out[made++] = (uint8_t)code;
+            old = fin = code;
+            continue;
+        }
+        if (code > free_ent || (code >= 256 && code < first_free)
+                || (code == free_ent && free_ent >= (1 << max_bits))) {
+            *status = LZW_CORRUPT; pos -= width; break;
+        }
+        int top = 0, c = code;
+        if (code == free_ent) { stack[top++] = (uint8_t)fin; c = old; }  /* the string being defined */
+        while (c >= 256) { stack[top++] = suffix[c]; c = prefix[c]; }
+        stack[top++] = (uint8_t)c;
+        fin = c;
+        if (room - made < top) {               /* what fits, then stop */
+            while (made < room) out[made++] = stack[--top];
+            *status = LZW_OUTPUT_FULL;
+            break;
+        }
+        while (top) out[made++] = stack[--top];
+        if (free_ent < (1 << max_bits)) {
+            prefix[free_ent] = (uint16_t)old;
+            suffix[free_ent] = (uint8_t)fin;
+            free_ent++;
+        }
+        old = code;
+    }
+    if (pos > end_bit) pos = end_bit > *bits ? end_bit : *bits;  /* a group padded past the end */
+    *bits = pos;
+    return made;
+}
+
 /* --- Python glue ------------------------------------------------------------------------------ */
 
 /* --- words as symbols (sandbox/decode/words.py) ---------------------------------------------- */
@@ -1318,7 +1404,7 @@ static void lower_ascii(const uint8_t *d, Py_ssize_t n, uint8_t *out) {
 }
 
 /* --- first occurrences of a few magics (sandbox/decode/magic.py) ------------------------------ */
-#define MAX_NEEDLES 8
+#define MAX_NEEDLES 16
 
 /* The first offset >= start of each needle (-1: absent) in one pass over d, stopping once all are
    found.  SSE2 tests 16 positions at a time against every needle's first two bytes; a candidate is
@@ -1326,7 +1412,7 @@ static void lower_ascii(const uint8_t *d, Py_ssize_t n, uint8_t *out) {
    first bytes costs a short compare per byte. */
 static void first_of(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, const uint8_t *const *needles,
                      const Py_ssize_t *lens, int count, int64_t *out) {
-    uint8_t begins[256] = {0};       /* bit i: needle i begins with this byte */
+    uint16_t begins[256] = {0};      /* bit i: needle i begins with this byte */
     int nfirst = 0, missing = 0;     /* nfirst: the distinct first bytes */
     for (int i = 0; i < count; i++) {
         out[i] = -1;
@@ -1334,7 +1420,7 @@ static void first_of(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, const uin
         missing |= 1 << i;
         uint8_t b = needles[i][0];
         nfirst += !begins[b];
-        begins[b] |= (uint8_t)(1 << i);
+        begins[b] |= (uint16_t)(1 << i);
     }
     Py_ssize_t i = start;
 #define CHECK_AT(pos)                                                                              \
@@ -2351,7 +2437,7 @@ static PyObject *py_lower_ascii(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(first_of_doc,
 "first_of(data, needles, start, out) -> None\n\n"
-"out[i] = the first offset >= start of needles[i] in data, or -1 (needles: a tuple of at most 8\n"
+"out[i] = the first offset >= start of needles[i] in data, or -1 (needles: a tuple of at most 16\n"
 "bytes objects; out: int64, one per needle); one pass for all of them.");
 
 static PyObject *py_first_of(PyObject *self, PyObject *args) {
@@ -2361,7 +2447,7 @@ static PyObject *py_first_of(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OO!nO:first_of", &o[0], &PyTuple_Type, &o[1], &start, &o[2])) return NULL;
     Py_ssize_t count = PyTuple_GET_SIZE(o[1]);
     if (count < 1 || count > MAX_NEEDLES || start < 0) {
-        PyErr_SetString(PyExc_ValueError, "first_of: 1 to 8 needles, start not negative");
+        PyErr_SetString(PyExc_ValueError, "first_of: 1 to 16 needles, start not negative");
         return NULL;
     }
     const uint8_t *needles[MAX_NEEDLES];
@@ -2631,7 +2717,47 @@ static PyObject *py_read_windows(PyObject *self, PyObject *args) {
     return Py_BuildValue("nnn", windows, bases, first);
 }
 
+PyDoc_STRVAR(lzw_doc,
+"lzw(data, start_bit, msb, max_bits, clear, eod, early, groups, out) -> (written, stop_bit, status)\n\n"
+"LZW codes of data from start_bit into out (bytes, writable): msb, codes most significant bit first\n"
+"(PDF, TIFF) or least (compress); widths from 9 to max_bits (9-16), widened one entry early when\n"
+"early; code 256 empties the table when clear, 257 ends the data when eod; groups: compress(1)'s\n"
+"padded groups of eight codes.  status: 0 input ended, 1 out full, 2 corrupt code, 3 end code.");
+
+static PyObject *py_lzw(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    long long start;
+    int msb, max_bits, clear, eod, early, groups;
+    if (!PyArg_ParseTuple(args, "OLpippppO:lzw", &o[0], &start, &msb, &max_bits, &clear, &eod, &early,
+                          &groups, &o[1])) return NULL;
+    if (max_bits < 9 || max_bits > LZW_MAX_BITS || start < 0) {
+        PyErr_SetString(PyExc_ValueError, "lzw: max_bits must be 9-16 and start_bit >= 0");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    uint16_t *prefix = PyMem_RawMalloc(LZW_TABLE * sizeof(uint16_t));
+    uint8_t *suffix = PyMem_RawMalloc(LZW_TABLE), *stack = PyMem_RawMalloc(LZW_TABLE + 1);
+    if (!prefix || !suffix || !stack) {
+        PyMem_RawFree(prefix); PyMem_RawFree(suffix); PyMem_RawFree(stack);
+        release(v, 2);
+        return PyErr_NoMemory();
+    }
+    int64_t bits = start;
+    int status;
+    Py_ssize_t made;
+    Py_BEGIN_ALLOW_THREADS
+    made = lzw(v[0].buf, v[0].len, &bits, msb, max_bits, clear, eod, early, groups, v[1].buf, v[1].len,
+               &status, prefix, suffix, stack);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(prefix); PyMem_RawFree(suffix); PyMem_RawFree(stack);
+    release(v, 2);
+    return Py_BuildValue("nLi", made, (long long)bits, status);
+}
+
 static PyMethodDef methods[] = {
+    {"lzw", py_lzw, METH_VARARGS, lzw_doc},
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},
     {"low_info", py_low_info, METH_VARARGS, low_info_doc},

@@ -244,6 +244,11 @@ def _7z(data: bytes) -> bytes:
         return (Path(tmp) / "out.7z").read_bytes()
 
 
+def _compress(data: bytes) -> bytes:
+    """compress(1)'s .Z (Debian's ncompress; -f: written even when no smaller)."""
+    return subprocess.run(["compress", "-c", "-f"], input=data, capture_output=True).stdout
+
+
 def _uu(data: bytes) -> bytes:
     """uuencode's output: a begin line, lines of 45 bytes, a zero-length line, end."""
     lines = [binascii.b2a_uu(data[i: i + 45], backtick=True) for i in range(0, len(data), 45)]
@@ -325,6 +330,8 @@ ENCODERS: dict[str, Spec] = {
     "orc": Spec(_orc, "orc", True, lambda: _orc(bytes(256 * MiB), 256 * 1024)),
     "cab": Spec(_cab, "cab:reads.fastq", True, _cab_zeros),
     "7z": Spec(_7z, "7z:reads.fastq", True, lambda: _7z(bytes(256 * MiB))),
+    # no end marker: a stream cut short is read to its cut with nothing to say it was
+    "lzw": Spec(_compress, "lzw", False, lambda: _compress(bytes(256 * MiB))),
     "xor": Spec(_xor, "xor (16-byte key)", min_size=xor.MIN_VIEW),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
     "words": Spec(_words, "words", view=_numbered, min_size=2 * SYMBOL_RUN_MIN),

@@ -5,10 +5,13 @@ a real document (the one Zeek's SMB2 trace writes) opened down to its image."""
 from __future__ import annotations
 
 import base64
+import io
 import os
 import subprocess
 import zlib
 from pathlib import Path
+
+from PIL import Image
 
 from sandbox.decode import expand
 from sandbox.decode.pdf import PdfDecoder
@@ -22,6 +25,36 @@ IMAGE = os.urandom(60_000)      # a JPEG's bytes are as random as these
 
 def _obj(number: int, head: bytes, stream: bytes) -> bytes:
     return b"%d 0 obj\n<< %s >>\nstream\n%s\nendstream\nendobj\n" % (number, head, stream)
+
+
+def _lzw(data: bytes) -> bytes:
+    """LZWDecode's codes as libtiff writes them (TIFF's LZW is PDF's with /EarlyChange 1): the strip
+    of a one-row image."""
+    buf = io.BytesIO()
+    Image.frombytes("L", (len(data), 1), data).save(buf, "TIFF", compression="tiff_lzw", tiffinfo={278: 1})
+    tiff = buf.getvalue()
+    tags = Image.open(io.BytesIO(tiff)).tag_v2
+    (at,), (size,) = tags[273], tags[279]
+    return tiff[at: at + size]
+
+
+def _lzw_late(data: bytes) -> bytes:
+    """LZW with /EarlyChange 0 (codes widen when the table needs it, not one entry before): a plain
+    encoder of ISO 32000 7.4.4, as no library here writes that variant."""
+    table = {bytes([i]): i for i in range(256)}
+    codes, width, word = [256], 9, b""
+    for byte in data:
+        if word + bytes([byte]) in table:
+            word += bytes([byte])
+            continue
+        codes.append((table[word], width))
+        table[word + bytes([byte])] = len(table) + 2   # 256 and 257 are clear and end
+        width = 9 + ((len(table) + 2) > 512) + ((len(table) + 2) > 1024) + ((len(table) + 2) > 2048)
+        word = bytes([byte])
+    codes += [(table[word], width), (257, width)]
+    bits = "".join(format(code, f"0{w}b") for code, w in [(256, 9), *codes[1:]])
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big")
 
 
 def _views(data: bytes) -> dict[str, bytes]:
@@ -52,21 +85,24 @@ def test_filtered_streams_are_opened_and_other_filters_left_alone():
 
 def test_filter_chains():
     """PostScript-born PDFs: ASCII85 or ASCIIHex over Flate (which Flate alone left unread, a
-    stream of reads replayed clean), RunLength; an unknown filter in the chain leaves it alone."""
-    # three texts: the expander keeps one view of equal outputs
-    one, two, three = TEXT, TEXT.lower(), TEXT.upper()
+    stream of reads replayed clean), RunLength, LZW; an unknown filter in the chain leaves it alone."""
+    # texts of their own: the expander keeps one view of equal outputs
+    one, two, three, four, five = TEXT, TEXT.lower(), TEXT.upper(), TEXT.swapcase(), TEXT.title()
     rl = b"".join(bytes([len(three[i: i + 100]) - 1]) + three[i: i + 100] for i in range(0, len(three), 100)) + b"\x80"
     pdf = b"".join([
         b"%PDF-1.3\n",
         _obj(3, b"/Filter [/A85 /Fl]", b"<~" + base64.a85encode(zlib.compress(one)) + b"~>"),
         _obj(4, b"/Filter [/ASCIIHexDecode /FlateDecode]", zlib.compress(two).hex().encode() + b">"),
         _obj(5, b"/Filter /RunLengthDecode", rl),
-        _obj(6, b"/Filter [/ASCII85Decode /LZWDecode]", base64.a85encode(b"lzw codes") + b"~>"),
+        _obj(6, b"/Filter [/ASCII85Decode /LZWDecode]", base64.a85encode(_lzw(four)) + b"~>"),
         _obj(7, b"/Filter /RL", b"\x81\x00" * 1000),  # 128 zeros per two bytes
+        _obj(8, b"/Filter /LZWDecode /DecodeParms << /EarlyChange 0 >>", _lzw_late(five)),
+        _obj(9, b"/Filter [/ASCII85Decode /JBIG2Decode]", base64.a85encode(b"jbig2 bits") + b"~>"),
     ])
     views = _views(pdf)
     assert (views["pdf:obj 3"], views["pdf:obj 4"], views["pdf:obj 5"]) == (one, two, three)
-    assert "pdf:obj 6" not in views
+    assert (views["pdf:obj 6"], views["pdf:obj 8"]) == (four, five)
+    assert "pdf:obj 9" not in views
     assert views["pdf:obj 7"] == bytes(128 * 1000)
 
 

@@ -233,11 +233,11 @@ def test_read_windows_equal_oracle(view, need, scale):
 
 @st.composite
 def haystacks_and_needles(draw) -> tuple[bytes, tuple[bytes, ...], int]:
-    """Needles of 1-8 bytes (some sharing a first byte), planted whole and cut short around the
+    """1-16 needles of 1-8 bytes (some sharing a first byte), planted whole and cut short around the
     16-byte blocks the vector loop reads, in random bytes or a flood of a needle's first byte."""
-    needles = tuple(draw(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=8)))
+    needles = tuple(draw(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=16)))
     if draw(st.booleans()) and len(needles) > 1:
-        needles = (needles[0], needles[0][:1] + needles[1], *needles[2:])[:8]
+        needles = (needles[0], needles[0][:1] + needles[1], *needles[2:])[:16]
     parts = []
     for _ in range(draw(st.integers(0, 6))):
         filler = draw(st.sampled_from(["random", "flood"]))
@@ -261,7 +261,7 @@ def test_first_of_equals_bytes_find(case):
 
 def test_first_of_checks_its_arguments():
     out = np.empty(2, dtype=np.int64)
-    for bad in [((), 0, out), ((b"a",) * 9, 0, np.empty(9, np.int64)), ((b"a",), -1, out),
+    for bad in [((), 0, out), ((b"a",) * 17, 0, np.empty(17, np.int64)), ((b"a",), -1, out),
                 ((b"a", b"b", b"c"), 0, out), (("a",), 0, out), ((b"a",), 0, np.empty(2, np.int32))]:
         try:
             _kernels.first_of(b"abc", *bad)
