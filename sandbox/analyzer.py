@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from sandbox.bytes_ring import RING_MIN, BytesRing, dumps, loads
 from sandbox.correlate import Correlator
 from sandbox.decode import expand
+from sandbox.decode.expand import Unread
 from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
 from sandbox.decode.repeats import collapse
 from sandbox.decode.unopened import unopened_bytes
@@ -90,6 +91,13 @@ def limit_observation(payload: Payload, hit: LimitHit, bytes_out: int) -> Observ
                        detail={**hit.detail(), "where": hit.text})
 
 
+def unread_observation(payload: Payload, part: Unread) -> Observation:
+    """The not-examined Observation of a part of ``payload`` a decoder found and could not read."""
+    return Observation(kind=NOT_EXAMINED_KIND, severity="info", flow=payload.flow, channel=payload.channel,
+                       destination=payload.destination, t_first=payload.t_first, t_last=payload.t_last,
+                       bytes_out=part.size, chain=part.chain, detail={"what": part.what, "decoder": part.decoder})
+
+
 class Unexamined:
     """What decoding limits left unexamined, as ``not_examined`` rows (bounded, see above)."""
 
@@ -132,6 +140,7 @@ class Unfolded:
     limits: list[LimitHit]
     same_bytes: bool  # the first view is the payload's bytes as they were (stream offsets hold)
     unopened: int = 0  # ciphertext-looking bytes no decoder opened (sandbox.decode.unopened)
+    unread: list[Unread] = dataclasses.field(default_factory=list)  # parts decoders could not read
 
     @property
     def size(self) -> int:
@@ -147,7 +156,8 @@ def unfold(payload: Payload) -> Unfolded:
     fresh = len(payload.data) - payload.repeated
     unopened = min(fresh, unopened_bytes([v.data for v in expansion.views], expansion.explained))
     views = [View(collapse(v.data), v.chain) for v in expansion.views]
-    return Unfolded(payload, views, expansion.notes, expansion.limits, views[0].data is payload.data, unopened)
+    return Unfolded(payload, views, expansion.notes, expansion.limits, views[0].data is payload.data, unopened,
+                    expansion.unread)
 
 
 class Analyzer:
@@ -182,6 +192,8 @@ class Analyzer:
         self.notes.extend(f"{payload.flow}: {note}" for note in unfolded.notes)
         for n, hit in enumerate(unfolded.limits):  # the payload's bytes count once in bytes_out
             self.observe(limit_observation(payload, hit, len(payload.data) if n == 0 else 0))
+        for part in unfolded.unread:
+            self.observe(unread_observation(payload, part))
         if unfolded.unopened:
             self.correlator.unopened(payload, unfolded.unopened)
         if not unfolded.same_bytes:  # offsets in the view no longer map to the stream

@@ -25,7 +25,7 @@ class Budget:
     input bytes it left undecoded; the expander turns that into a ``LimitHit``.
     """
 
-    __slots__ = ("remaining", "why", "hit", "left", "inflated")
+    __slots__ = ("remaining", "why", "hit", "left", "inflated", "unread")
 
     def __init__(self, remaining: int, why: str):
         self.remaining = remaining
@@ -35,10 +35,18 @@ class Budget:
         # output bytes decompression made beyond the input it read: what the step's outputs
         # account for of its input is their size less this (a bomb explains only its own bytes)
         self.inflated = 0
+        # parts the decoder found but cannot read (a zip member of a method it does not know): what
+        # they are and how many bytes, said as not examined so the verdict cannot be clean
+        self.unread: list[tuple[str, int]] = []
 
     def exhausted(self, what: str | None = None, left: int = 0) -> None:
         self.hit = what or self.why
         self.left = max(self.left, left)
+
+    def not_read(self, what: str, size: int) -> None:
+        """A part of the input (``size`` bytes) this decoder knows is there and cannot read: ``what``
+        says why, in words of the format (never the part's name, which the instrument chose)."""
+        self.unread.append((what, size))
 
 
 class Decoder(Protocol):

@@ -6,8 +6,7 @@ refer back into the block before it: no gzip or zlib header, inside a binary hea
 decoder finds them, and a cabinet of reads from a Windows control PC replayed clean.  Blocks are
 inflated in order, each with the last 32 KiB before it as its dictionary, and the folder's bytes are
 cut into the files the cabinet lists.  A cabinet cut short gives the blocks that arrived whole.
-Folders stored as is are already in the view; LZX and Quantum folders stay unread (their bytes look
-like ciphertext and are weighed as opaque volume).
+Folders stored as is are already in the view; LZX and Quantum folders are said not read.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ _FILE = struct.Struct("<IIHHHH")  # cbFile, uoffFolderStart, iFolder, date, time
 _DATA = struct.Struct("<IHH")  # csum, cbData, cbUncomp
 RESERVE_PRESENT, PREV_CABINET, NEXT_CABINET = 0x4, 0x1, 0x2
 STORED, MSZIP = 0, 1
+COMPRESSIONS = {2: "Quantum", 3: "LZX"}  # typeCompress's low nibble
 BLOCK = 32768  # an MSZIP block's output at most, and its deflate window
 MAX_NAME = 1024
 # A cabinet lists at most 65535 folders and files (16-bit counts): read them all, bounded by its bytes.
@@ -129,6 +129,16 @@ def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int, blocks: 
     return done("ok" if walked == folder.blocks else "overlap")
 
 
+def _folder_size(data: bytes, folder: _Folder, reserve: int) -> int:
+    """The bytes a folder's data blocks take in ``data`` (those present), walking their headers."""
+    at = folder.start
+    for _ in range(folder.blocks):
+        if at + _DATA.size + reserve > len(data):
+            break
+        at += _DATA.size + reserve + _DATA.unpack_from(data, at)[1]
+    return max(0, min(at, len(data)) - folder.start)
+
+
 class CabDecoder(Decoder):
     name = "cab"
     structural = True
@@ -142,6 +152,7 @@ class CabDecoder(Decoder):
         try:
             folders, files, reserve = _layout(data)
         except (struct.error, ValueError):
+            budget.not_read("cabinet whose header the rig cannot read", len(data))
             return
         by_folder: dict[int, list[_File]] = {}
         for f in files:
@@ -151,6 +162,9 @@ class CabDecoder(Decoder):
         blocks = len(data) // _DATA.size
         for index, folder in enumerate(folders):
             if folder.compression & 0x0F not in (STORED, MSZIP):
+                method = COMPRESSIONS.get(folder.compression & 0x0F, f"method {folder.compression & 0x0F}")
+                if size := _folder_size(data, folder, reserve):
+                    budget.not_read(f"cabinet folder compressed with {method}, which the rig does not read", size)
                 continue
             folder.compression &= 0x0F
             got = _folder_bytes(data, folder, reserve, budget.remaining, blocks)

@@ -20,17 +20,29 @@ from sandbox.model import View
 from sandbox.safetext import safe_text
 
 
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """A part a decoder found in a view and could not read (a compression method it does not know):
+    ``what`` it is, in which ``decoder``, the ``chain`` of the view, and its ``size`` in bytes."""
+
+    what: str
+    decoder: str
+    chain: tuple[str, ...]
+    size: int
+
+
 @dataclass(slots=True)
 class Expansion:
     """``views`` (the input first); ``explained``, per view, the bytes decoded out of it (a view
     with random bytes its decoders do not account for is content the rig cannot read); ``limits``
-    that stopped decoding, where, and how much they left undecoded; ``notes`` on decoder bugs (a
-    decoder that raised is reported, not fatal)."""
+    that stopped decoding, where, and how much they left undecoded; ``unread``, parts decoders found
+    and could not read; ``notes`` on decoder bugs (a decoder that raised is reported, not fatal)."""
 
     views: list[View]
     explained: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     limits: list[LimitHit] = field(default_factory=list)
+    unread: list[Unread] = field(default_factory=list)
 
 
 class _Seen:
@@ -150,6 +162,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
             exp.explained[at] -= min(budget.inflated, exp.explained[at])
             if budget.hit:
                 hit(budget.hit, dec, view, budget.left or size)
+            exp.unread += (Unread(what, dec.name, view.chain, part) for what, part in budget.unread)
         magic.forget()
         text.forget()
     return exp

@@ -320,6 +320,10 @@ class ParquetDecoder(Decoder):
         made = read = 0
         pages_left = MAX_PAGES
         for chunk in chunks:
+            if chunk.codec == LZO:
+                budget.not_read("Parquet column chunk compressed with LZO, which the rig does not read",
+                                max(0, min(chunk.end, len(data)) - chunk.start))
+                continue
             walked = _pages(data, chunk, room, pages_left)
             pages_left -= len(walked.pages)
             columns.setdefault(chunk.column, []).extend(walked.pages)

@@ -7,8 +7,10 @@ by default) lists the folders (coders and their properties), the packed streams 
 folder is decoded with Python's lzma (LZMA, LZMA2, and the branch filters 7-Zip puts before them
 for executables), zlib (Deflate) or bz2 (BZip2), and cut into its files.  An archive cut before its
 header (an upload cut short) is read from its first packed stream as LZMA2, LZMA with 7-Zip's
-default properties, then Deflate: what arrived of a default archive.  Encrypted (AES) and PPMd folders, and BCJ2's
-four-stream folders, stay unread: their bytes look like ciphertext and are weighed as opaque volume.
+default properties, then Deflate: what arrived of a default archive.  PPMd (7-Zip's method for
+text) and Deflate64 folders are read with pyppmd and inflate64.  Encrypted (AES) folders stay
+unread and are weighed as opaque volume, as TLS without keys is; any other folder (BCJ2's
+four-stream folders, a filter before PPMd, a coder nobody registered) is said not read.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from __future__ import annotations
 import lzma
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
 
 from sandbox.decode.base import Budget, Decoder
-from sandbox.decode.codec import decompress, lzma1_filter, raw_lzma, status_label
+from sandbox.decode.codec import decompress, lzma1_filter, ppmd, ppmd_readable, raw_lzma, status_label
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 SIGNATURE_HEADER = 32
@@ -27,6 +32,13 @@ PACK_INFO, UNPACK_INFO, SUBSTREAMS_INFO, SIZE, CRC, FOLDER, CODERS_UNPACK_SIZE, 
 EMPTY_STREAM, EMPTY_FILE, NAME, ENCODED_HEADER, DUMMY = 0x0E, 0x0F, 0x11, 0x17, 0x19
 COPY, LZMA2, LZMA1, DEFLATE, BZIP2 = b"\x00", b"\x21", b"\x03\x01\x01", b"\x04\x01\x08", b"\x04\x02\x02"
 DELTA = b"\x03"
+PPMD, DEFLATE64, AES, ARM64 = b"\x03\x04\x01", b"\x04\x01\x09", b"\x06\xf1\x07\x01", b"\x0a"
+SINGLE = {COPY: "copy", DEFLATE: "deflate", BZIP2: "bzip2", DEFLATE64: "deflate64", PPMD: "ppmd"}
+# Coders by name, to say which folder was not read (7-Zip's Methods.txt).
+NAMES = {COPY: "Copy", LZMA2: "LZMA2", LZMA1: "LZMA", DEFLATE: "Deflate", BZIP2: "BZip2", DELTA: "Delta",
+         PPMD: "PPMd", DEFLATE64: "Deflate64", AES: "AES", b"\x03\x03\x01\x1b": "BCJ2", ARM64: "ARM64",
+         b"\x0b": "RISCV", b"\x04\xf7\x11\x01": "zstd", b"\x04\xf7\x11\x04": "LZ4",
+         b"\x04\xf7\x11\x02": "Brotli", b"\x04\x05": "Rar", b"\x04\x06": "LZX"}
 BRANCH = {b"\x03\x03\x01\x03": lzma.FILTER_X86, b"\x03\x03\x02\x05": lzma.FILTER_POWERPC,
           b"\x03\x03\x04\x01": lzma.FILTER_IA64, b"\x03\x03\x05\x01": lzma.FILTER_ARM,
           b"\x03\x03\x07\x01": lzma.FILTER_ARMTHUMB, b"\x03\x03\x08\x05": lzma.FILTER_SPARC}
@@ -43,6 +55,10 @@ FALLBACK_DICT = 64 << 20
 
 class SevenZipError(ValueError):
     pass
+
+
+class _Sealed(SevenZipError):
+    """The archive's header is encrypted: the archive is content no key opened, not a format unread."""
 
 
 @dataclass(slots=True)
@@ -247,9 +263,19 @@ def _files(r: _Reader) -> list[tuple[str, bool]]:
     return [(name, not e) for name, e in zip(names, empty, strict=True)]
 
 
-def _method_filters(folder: _Folder) -> tuple[str, list[dict]] | None:
-    """How to decode a folder: ("lzma", filter chain in compression order), ("deflate" | "bzip2" |
-    "copy", []); None when it is not a chain of one-in one-out coders we read."""
+class _How(NamedTuple):
+    """How to decode a folder: ``kind`` "lzma" with its filter ``chain`` (compression order), or
+    "deflate", "deflate64", "bzip2", "ppmd" (``chain``: its order and memory), "copy"; then, when
+    ``arm64`` is not None, 7-Zip's ARM64 branch filter from that start offset (liblzma's Python
+    binding lacks it)."""
+
+    kind: str
+    chain: list[dict]
+    arm64: int | None = None
+
+
+def _method_filters(folder: _Folder) -> _How | None:
+    """How to decode a folder; None when it is not a chain of one-in one-out coders we read."""
     coders = folder.coders
     if any(c.ins != 1 or c.outs != 1 for c in coders) or len(folder.packed) != 1:
         return None
@@ -262,15 +288,42 @@ def _method_filters(folder: _Folder) -> tuple[str, list[dict]] | None:
     if sorted(order) != list(range(len(coders))):
         return None
     methods = [coders[i] for i in order]
-    if len(methods) == 1 and methods[0].method in (COPY, DEFLATE, BZIP2):
-        return {COPY: "copy", DEFLATE: "deflate", BZIP2: "bzip2"}[methods[0].method], []
+    arm64 = None
+    if len(methods) > 1 and methods[-1].method == ARM64 and len(methods[-1].props) in (0, 4):
+        arm64 = int.from_bytes(methods[-1].props, "little")
+        methods = methods[:-1]
+    if len(methods) == 1 and methods[0].method in SINGLE:
+        kind = SINGLE[methods[0].method]
+        if kind != "ppmd":
+            return _How(kind, [], arm64)
+        props = methods[0].props
+        order_, memory = props[0] if props else 0, int.from_bytes(props[1:5], "little")
+        return _How("ppmd", [{"order": order_, "memory": memory}], arm64) \
+            if ppmd_readable(7, order_, memory) else None
     chain = [_filter(coder) for coder in reversed(methods)]  # compression order: filters, then the compressor
     if len(chain) > MAX_FILTERS or None in chain:
         return None
     compressors = [f["id"] in (lzma.FILTER_LZMA1, lzma.FILTER_LZMA2) for f in chain]
     if not compressors[-1] or any(compressors[:-1]):
         return None
-    return "lzma", chain
+    return _How("lzma", chain, arm64)
+
+
+def arm64_decode(data: bytes, start: int = 0) -> bytes:
+    """Undo 7-Zip's (and xz's) ARM64 branch filter: BL targets and ADRP pages, which the encoder made
+    absolute, made relative to their instruction again (``start``: the offset of ``data``'s first byte)."""
+    whole = len(data) // 4 * 4
+    words = np.frombuffer(data, dtype="<u4", count=whole // 4).astype(np.uint32)
+    pc = np.arange(len(words), dtype=np.uint32) * np.uint32(4) + np.uint32(start & 0xFFFFFFFF)
+    bl = words >> np.uint32(26) == 0x25
+    words[bl] = np.uint32(0x94000000) | ((words[bl] - (pc[bl] >> np.uint32(2))) & np.uint32(0x03FFFFFF))
+    src = ((words >> np.uint32(29)) & np.uint32(3)) | ((words >> np.uint32(3)) & np.uint32(0x001FFFFC))
+    adrp = ((words & np.uint32(0x9F000000)) == 0x90000000) & ((src + np.uint32(0x20000)) & np.uint32(0x1C0000) == 0)
+    dest = src[adrp] - (pc[adrp] >> np.uint32(12))
+    words[adrp] = ((words[adrp] & np.uint32(0x9000001F)) | ((dest & np.uint32(3)) << np.uint32(29))
+                   | ((dest & np.uint32(0x3FFFC)) << np.uint32(3))
+                   | ((np.uint32(0) - (dest & np.uint32(0x20000))) & np.uint32(0xE00000)))
+    return words.tobytes() + data[whole:]
 
 
 def _filter(coder: _Coder) -> dict | None:
@@ -291,21 +344,27 @@ def _filter(coder: _Coder) -> dict | None:
     return None
 
 
-def _decode(how: tuple[str, list[dict]], packed: bytes | memoryview, size: int, cap: int) -> tuple[bytes, str]:
+def _decode(how: _How, packed: bytes | memoryview, size: int, cap: int) -> tuple[bytes, str]:
     """A folder's packed bytes decoded to ``size`` bytes at most, within ``cap``: (bytes, status)."""
-    kind, chain = how
+    kind, chain, arm64 = how
     if kind == "copy":
-        return bytes(packed[: min(size, cap)]), "ok" if size <= cap else "limit"
-    got = raw_lzma(chain, packed, size, cap) if kind == "lzma" else \
-        decompress("deflate" if kind == "deflate" else "bz2", packed, min(size, cap))
+        got = bytes(packed[: min(size, cap)])
+        return (got if arm64 is None else arm64_decode(got, arm64)), "ok" if size <= cap else "limit"
+    if kind == "lzma":
+        got = raw_lzma(chain, packed, size, cap)
+    elif kind == "ppmd":
+        got = ppmd(7, chain[0]["order"], chain[0]["memory"], packed, size, cap)
+    else:
+        got = decompress("bz2" if kind == "bzip2" else kind, packed, min(size, cap))
     status = got.status
     if status == "limit" and size <= cap:  # the folder's own size, not the budget, ended it
         status = "ok"
-    return got.data, status
+    return (got.data if arm64 is None else arm64_decode(got.data, arm64)), status
 
 
-def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes, str, _Folder | None]]:
-    """Each folder's bytes: (bytes, status, folder); a folder we do not read gives (b"", "", folder)."""
+def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes, str, _Folder, int]]:
+    """Each folder's bytes: (bytes, status, folder, its packed bytes present); a folder we do not read
+    gives (b"", "", folder, ...)."""
     out = []
     at = SIGNATURE_HEADER + streams.pack_at
     pack = 0
@@ -315,16 +374,22 @@ def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes,
         pack += n
         start = at
         at += sum(sizes)
+        present = max(0, min(at, len(data)) - start)
         how = _method_filters(folder)
         if how is None or not sizes or start >= len(data):
-            out.append((b"", "", folder))
+            out.append((b"", "", folder, present))
             continue
         got, status = _decode(how, memoryview(data)[start: start + sizes[0]], folder.size(), cap)
         if start + sizes[0] > len(data) and status == "ok":
             status = "truncated"
         cap -= len(got)
-        out.append((got, status, folder))
+        out.append((got, status, folder, present))
     return out
+
+
+def _coded_with(folder: _Folder) -> str:
+    """The folder's coders by name, as 7-Zip lists them ("BCJ2 LZMA LZMA LZMA")."""
+    return " ".join(NAMES.get(c.method, f"coder {c.method.hex()}") for c in reversed(folder.coders))
 
 
 def _header(data: bytes, cap: int) -> bytes | None:
@@ -343,7 +408,9 @@ def _header(data: bytes, cap: int) -> bytes | None:
         streams = _streams(r)
         if not streams.folders:
             return None
-        got, status, _ = _read_streams(data, streams, cap)[0]
+        got, status, folder, _ = _read_streams(data, streams, cap)[0]
+        if any(c.method == AES for c in folder.coders):
+            raise _Sealed("7z: encrypted header")
         if status != "ok":
             return None
         header = got
@@ -367,6 +434,7 @@ def _fallback(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
                 budget.exhausted(left=len(packed))
             yield status_label("7z", "truncated" if status == "ok" else status), got
             return
+    budget.not_read("7z archive without a header the rig can read, in a method it does not read", len(packed))
 
 
 class SevenZipDecoder(Decoder):
@@ -396,14 +464,19 @@ class SevenZipDecoder(Decoder):
                     raise SevenZipError("7z: archive properties")
                 else:
                     raise SevenZipError("7z: header")
+        except _Sealed:
+            return
         except (SevenZipError, *ERRORS):
+            budget.not_read("7z archive whose header the rig cannot read", len(data) - SIGNATURE_HEADER)
             return
         named = iter([name for name, has_stream in files if has_stream])
-        for content, status, folder in _read_streams(data, streams, budget.remaining):
+        for content, status, folder, present in _read_streams(data, streams, budget.remaining):
+            if not status and present and not any(c.method == AES for c in folder.coders):
+                budget.not_read(f"7z folder coded with {_coded_with(folder)}, which the rig does not read", present)
             if status == "limit":
                 budget.exhausted(left=len(data))
             at = 0
-            for size in folder.substream_sizes if folder else []:
+            for size in folder.substream_sizes:
                 name = next(named, None) or "?"
                 piece = content[at: at + size]
                 at += size

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sandbox.decode import magic
 from sandbox.decode.base import Budget, Decoder, drain
-from sandbox.decode.codec import Drained, keep, lzma1_filter, raw_lzma, status_label
+from sandbox.decode.codec import Drained, keep, lzma1_filter, ppmd, ppmd_readable, raw_lzma, status_label
 
 LOCAL = magic.ZIP_LOCAL
 EOCD = b"PK\x05\x06"
@@ -28,9 +28,15 @@ EOCD_SEARCH = 22 + 0xFFFF
 # zipfile builds an object per central-directory entry; a directory claiming more entries than
 # this is read by the bounded local-header walk instead.
 MAX_DIRECTORY = 65536
-STORED, DEFLATED, BZIP2, LZMA, ZSTD = 0, 8, 12, 14, 93
-METHODS = {DEFLATED: "deflate", BZIP2: "bz2", ZSTD: "zstd"}  # through the codec layer
-READ = {STORED, LZMA, *METHODS}  # others (Deflate64, PPMd, AES) keep their raw bytes
+STORED, DEFLATED, DEFLATE64, BZIP2, LZMA, ZSTD, XZ, PPMD, AES = 0, 8, 9, 12, 14, 93, 95, 98, 99
+# through the codec layer (Deflate64: what Windows' zip writes for large files)
+METHODS = {DEFLATED: "deflate", DEFLATE64: "deflate64", BZIP2: "bz2", ZSTD: "zstd", XZ: "xz"}
+READ = {STORED, LZMA, PPMD, *METHODS}
+# The other methods of APPNOTE 4.4.5: a member in one of them is said not read (AES, 99, is
+# encryption: its bytes are weighed as content no key opened, as TLS's are).
+NOT_READ = {1: "Shrink", 2: "Reduce", 3: "Reduce", 4: "Reduce", 5: "Reduce", 6: "Implode", 7: "Tokenize",
+            10: "PKWARE DCL Implode", 16: "IBM z/OS CMPSC", 18: "IBM TERSE", 19: "IBM LZ77 z",
+            20: "zstd (deprecated id)", 94: "MP3", 96: "JPEG", 97: "WavPack"}
 MAX_VERSION = 63  # "version needed to extract" of APPNOTE 6.3; larger is not a header
 MAX_NAME = 4096  # longer names are not a real header (random bytes after a chance "PK\3\4")
 ENCRYPTED = 0x1
@@ -86,7 +92,7 @@ def _local(data: bytes, pos: int) -> _Member | None:
     if pos + _LOCAL.size > len(data):
         return None
     _, version, flags, method, _, _, crc, csize, usize, nlen, xlen = _LOCAL.unpack_from(data, pos)
-    if version > MAX_VERSION or nlen > MAX_NAME or method not in READ:
+    if version > MAX_VERSION or nlen > MAX_NAME or not (method in READ or method in NOT_READ):
         return None
     name = _name(data[pos + _LOCAL.size : pos + _LOCAL.size + nlen], flags)
     known = not flags & DATA_DESCRIPTOR
@@ -109,7 +115,12 @@ def _read(data: bytes, m: _Member, budget: Budget) -> Drained:
         if status == "ok" and zlib.crc32(out) != m.crc:
             return Drained(b"", "corrupt")  # not a member: random bytes after a chance signature
         return Drained(out, status, end=len(body))
-    got = _lzma(body, m, budget) if m.method == LZMA else drain(METHODS[m.method], body, budget)
+    if m.method == LZMA:
+        got = _lzma(body, m, budget)
+    elif m.method == PPMD:
+        got = _ppmd(body, m, budget)
+    else:
+        got = drain(METHODS[m.method], body, budget)
     if got.status == "ok" and m.size is not None and m.start + m.size > len(data):
         got.status = "truncated"
     return got
@@ -130,8 +141,29 @@ def _lzma(body: memoryview, m: _Member, budget: Budget) -> Drained:
     return got
 
 
+def _ppmd(body: memoryview, m: _Member, budget: Budget) -> Drained:
+    """A PPMd member (APPNOTE 5.10): two bytes of parameters (the model's order less one, its size
+    in MiB less one, how a full model is restored), then a PPMd variant I stream to its end mark."""
+    params = int.from_bytes(body[:2], "little")
+    order, memory, restore = (params & 0xF) + 1, ((params >> 4 & 0xFF) + 1) << 20, params >> 12
+    if len(body) < 2 or restore > 1 or not ppmd_readable(8, order, memory):
+        return Drained(b"", "corrupt")
+    size = m.plain if m.plain is not None else budget.remaining
+    got = ppmd(8, order, memory, body[2:], size, budget.remaining, restore)
+    if got.status == "limit":
+        budget.exhausted(left=got.left)
+    got.end += 2 if got.end else 0
+    return got
+
+
 def _member(data: bytes, m: _Member, budget: Budget) -> tuple[str, Drained]:
-    if m.flags & ENCRYPTED or m.name.endswith("/") or m.method not in READ:
+    if m.flags & ENCRYPTED or m.name.endswith("/") or m.method == AES:
+        return "", Drained(b"", "ok")
+    if m.method not in READ:  # a method of APPNOTE's list, or (listed in a directory) of none
+        size = max(0, len(data) - m.start) if m.size is None else min(m.size, max(0, len(data) - m.start))
+        if size:
+            method = NOT_READ.get(m.method, f"method {m.method}")
+            budget.not_read(f"zip member compressed with {method}, which the rig does not read", size)
         return "", Drained(b"", "ok")
     return f"zip:{m.name}", _read(data, m, budget)
 

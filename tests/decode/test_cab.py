@@ -43,10 +43,15 @@ def test_a_cabinet_cut_short_gives_the_blocks_that_arrived(tmp_path):
     assert READS.startswith(got) and len(READS) // 4 < len(got) < len(READS)
 
 
-def test_an_lzx_folder_is_not_read(tmp_path):
+def test_an_lzx_folder_is_said_not_read(tmp_path):
     data = bytearray(_gcab(tmp_path, {"reads.fastq": READS}))
     struct.pack_into("<H", data, 36 + 6, 0x1503)  # typeCompress: LZX, window 2^21
+    exp = expand(bytes(data), CHAIN)
     assert _views(bytes(data)) == {}
+    (part,) = exp.unread
+    assert part.what == "cabinet folder compressed with LZX, which the rig does not read"
+    start = struct.unpack_from("<I", data, 36)[0]
+    assert part.size == len(data) - start  # the folder's data blocks, to the end of the cabinet
 
 
 def test_a_file_listed_past_its_folder_gives_nothing(tmp_path):

@@ -61,3 +61,15 @@ def test_the_budget_stops_it_and_says_so():
     budget = Budget(50_000, "test budget")
     ((label, out),) = list(OrcDecoder.decode(data, budget))
     assert label == "orc" and len(out) <= 50_000 and budget.hit == "test budget" and budget.left > 0
+
+
+def test_an_lzo_file_is_said_not_read():
+    """pyarrow writes no LZO: a zlib file whose postscript is made to name LZO (codec 3)."""
+    data = bytearray(_orc("zlib"))
+    size = data[-1]
+    at = data.find(b"\x10\x01", len(data) - 1 - size)  # the postscript's compression field: ZLIB
+    assert at > 0
+    data[at + 1] = 3
+    budget = Budget(1 << 24, "test")
+    assert list(OrcDecoder.decode(bytes(data), budget)) == []
+    assert budget.unread == [("ORC file compressed with LZO, which the rig does not read", len(data) - 3 - 1 - size)]

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sandbox.decode import Budget, expand
-from sandbox.decode.parquet import LZ4_HADOOP, ParquetDecoder, _footer_chunks, _inflate
+from sandbox.decode.parquet import LZ4_HADOOP, LZO, ParquetDecoder, _footer_chunks, _inflate
 
 from .test_conformance import varint
 
@@ -131,3 +131,18 @@ def test_a_run_of_empty_pages_is_bounded_and_said():
     budget = Budget(1 << 24, "test")
     list(ParquetDecoder.decode(data, budget))
     assert budget.hit == "65536 pages" and budget.left > 0
+
+
+def test_an_lzo_column_chunk_is_said_not_read():
+    """pyarrow writes no LZO: a snappy file whose footer is made to name LZO (codec 3, zigzag 6)."""
+    data = bytearray(_parquet(pa.table({"seq": SEQS}), compression="snappy", use_dictionary=False))
+    footer = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    at = data.find(b"\x15\x02\x16", footer)  # ColumnMetaData's field 4 (codec, i32: SNAPPY), then field 5
+    assert at > 0 and data.find(b"\x15\x02\x16", at + 1) < 0
+    data[at + 1] = 6
+    (chunk,) = _footer_chunks(bytes(data))
+    assert chunk.codec == LZO
+    budget = Budget(1 << 24, "test")
+    assert list(ParquetDecoder.decode(bytes(data), budget)) == []
+    assert budget.unread == [("Parquet column chunk compressed with LZO, which the rig does not read",
+                              chunk.end - chunk.start)]

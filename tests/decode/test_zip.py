@@ -8,6 +8,8 @@ import random
 import subprocess
 import zipfile
 
+import pytest
+
 from sandbox.decode import expand
 from sandbox.decode.zip import ZipDecoder
 
@@ -89,3 +91,69 @@ def test_an_lzma_member_is_read_whole_and_cut(tmp_path):
     assert views["zip:reads.fastq"] == reads and views["zip:note.txt"] == b"run 42 ok\n"
     cut = {v.chain[-1]: v.data for v in expand(data[: len(data) // 2], ("tcp",)).views}
     assert reads.startswith(cut["zip:reads.fastq(truncated)"]) and len(cut["zip:reads.fastq(truncated)"]) > 1000
+
+
+def _7zip(tmp_path, method: str, *switches: str, stream: bool = False) -> bytes:
+    """A zip of READS and a note, its members compressed with ``method`` by 7-Zip; ``stream``: written
+    to a pipe, as a streamed upload is (sizes in data descriptors after each member)."""
+    (tmp_path / "reads.fastq").write_bytes(READS)
+    (tmp_path / "note.txt").write_bytes(b"run 42 ok\n")
+    command = ["7zz", "a", "-bd", "-tzip", f"-mm={method}", *switches]
+    if stream:
+        return subprocess.run([*command, "-so", "x.zip", "reads.fastq", "note.txt"], cwd=tmp_path, check=True,
+                              capture_output=True).stdout
+    (tmp_path / "out.zip").unlink(missing_ok=True)
+    subprocess.run([*command, "-bso0", "out.zip", "reads.fastq", "note.txt"], cwd=tmp_path, check=True)
+    return (tmp_path / "out.zip").read_bytes()
+
+
+RNG = random.Random(9)
+READS = "".join(f"@r{i}\n{''.join(RNG.choice('ACGT') for _ in range(150))}\n+\n{'F:,'[i % 3] * 150}\n"
+                for i in range(1500)).encode()
+
+
+@pytest.mark.parametrize("method", ["Deflate64", "PPMd", "Deflate"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_deflate64_and_ppmd_members_whole_cut_and_streamed(tmp_path, method, stream):
+    """Deflate64 (what Windows' zip writes for large files) and PPMd (7-Zip's method for text) kept
+    their raw bytes, which look like ciphertext: clean below the opaque-volume threshold."""
+    data = _7zip(tmp_path, method, stream=stream)
+    views = {v.chain[-1]: v.data for v in expand(data, CHAIN).views}
+    assert views["zip:reads.fastq"] == READS and views["zip:note.txt"] == b"run 42 ok\n"
+    cut = {v.chain[-1]: v.data for v in expand(data[: len(data) // 2], CHAIN).views}
+    (got,) = [data for label, data in cut.items() if label.startswith("zip:reads.fastq")]
+    assert READS.startswith(got) and len(got) > len(READS) // 4
+
+
+def _with_method(data: bytes, method: int) -> bytes:
+    """``data`` (a zip) with every header's method made ``method``."""
+    out = bytearray(data)
+    for signature, at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        start = out.find(signature)
+        while start >= 0:
+            out[start + at: start + at + 2] = method.to_bytes(2, "little")
+            start = out.find(signature, start + 4)
+    return bytes(out)
+
+
+def test_a_member_of_a_method_the_rig_does_not_read_is_said_not_read():
+    """WavPack (97), and a method no one registered (in a complete archive): no view, said not read,
+    from the directory and from the local headers of an archive cut before it."""
+    stored = _zip({"a.fastq": A}, zipfile.ZIP_STORED)
+    for method, name in ((97, "WavPack"), (4242, "method 4242")):
+        data = _with_method(stored, method)
+        exp = expand(data, CHAIN)
+        assert len(exp.views) == 1 or all(not v.chain[-1].startswith("zip:a.fastq") for v in exp.views)
+        assert [(u.what, u.decoder, u.chain, u.size) for u in exp.unread] == [
+            (f"zip member compressed with {name}, which the rig does not read", "zip", CHAIN, len(A))]
+    cut = _with_method(stored, 97)[: len(stored) - 60]
+    assert [u.what for u in expand(cut, CHAIN).unread] == ["zip member compressed with WavPack, which the rig "
+                                                            "does not read"]
+
+
+def test_an_encrypted_member_is_not_said_unread(tmp_path):
+    """AES (99) and ZipCrypto members are sealed content, weighed as opaque volume as TLS is."""
+    for switches in (("-pSECRET", "-mem=AES256"), ("-pSECRET",)):
+        data = _7zip(tmp_path, "Deflate", *switches)
+        exp = expand(data, CHAIN)
+        assert exp.unread == [] and not [v for v in exp.views if v.chain[-1].startswith("zip:")]

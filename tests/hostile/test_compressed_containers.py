@@ -1,6 +1,10 @@
 """Reads compressed with the fast codecs (LZ4, snappy), alone or inside data files (Parquet, Feather,
 Avro, ORC, a Windows cabinet, a 7z archive, a zip of LZMA members), and zlib or raw deflate after a
-vendor's own header or in chunks, uploaded to an allowed destination, replay as a leak.
+vendor's own header or in chunks, uploaded to an allowed destination, replay as a leak.  So do the
+archivers' other methods: zips of Deflate64 (Windows' own for large files) or PPMd members, 7z
+archives of PPMd, Deflate64 or ARM64-filtered folders, compress(1)'s LZW (a .Z file, HTTP's
+"compress" coding): each replayed clean before (their bytes look like ciphertext, under the
+threshold).
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
 letters between back-references, too chopped for k-mers and too regular to look like ciphertext;
@@ -77,6 +81,11 @@ def _7z(fastq: bytes, *switches: str) -> bytes:
         return (Path(tmp) / "logs.archive").read_bytes()
 
 
+def _compress(data: bytes) -> bytes:
+    """compress(1)'s .Z, as Debian's ncompress writes it."""
+    return subprocess.run(["compress", "-c"], input=data, capture_output=True, check=True).stdout
+
+
 def _bundle(fastq: bytes, compress) -> bytes:
     """A vendor's bundle format: a header of its own, then the compressed bytes."""
     return b"VNDR" + struct.pack("<IIQQ", 2, len(fastq), 12345, 0) + compress(fastq)
@@ -127,6 +136,14 @@ UPLOADS = {
     "windows cabinet": lambda fq, seqs: (_cabinet(fq), b"Content-Type: application/vnd.ms-cab-compressed\r\n"),
     "7z archive": lambda fq, seqs: (_7z(fq), b"Content-Type: application/x-7z-compressed\r\n"),
     "zip of lzma members": lambda fq, seqs: (_7z(fq, "-tzip", "-mm=LZMA"), b"Content-Type: application/zip\r\n"),
+    "zip of deflate64 members": lambda fq, seqs: (_7z(fq, "-tzip", "-mm=Deflate64"), b""),
+    "zip of ppmd members": lambda fq, seqs: (_7z(fq, "-tzip", "-mm=PPMd"), b""),
+    "7z of ppmd": lambda fq, seqs: (_7z(fq, "-m0=PPMd"), b""),
+    "7z of deflate64": lambda fq, seqs: (_7z(fq, "-m0=Deflate64"), b""),
+    "7z behind arm64's filter": lambda fq, seqs: (_7z(fq, "-mf=ARM64"), b""),
+    "compress .Z file": lambda fq, seqs: (_compress(fq), b"Content-Type: application/x-compress\r\n"),
+    "compress content coding": lambda fq, seqs: (_compress(fq), b"Content-Encoding: compress\r\n"),
+    "compress after a header": lambda fq, seqs: (_bundle(fq, _compress), b""),
     "bundle of zlib": lambda fq, seqs: (_bundle(fq, zlib.compress), b""),
     "bundle of raw deflate": lambda fq, seqs: (_bundle(fq, _raw_deflate), b""),
     "zlib chunks": lambda fq, seqs: (_chunks(fq, zlib.compress), b""),
