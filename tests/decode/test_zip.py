@@ -112,9 +112,9 @@ READS = "".join(f"@r{i}\n{''.join(RNG.choice('ACGT') for _ in range(150))}\n+\n{
                 for i in range(1500)).encode()
 
 
-@pytest.mark.parametrize("method", ["Deflate64", "PPMd", "Deflate"])
+@pytest.mark.parametrize("method", ["Deflate64", "PPMd", "XZ", "Deflate"])
 @pytest.mark.parametrize("stream", [False, True])
-def test_deflate64_and_ppmd_members_whole_cut_and_streamed(tmp_path, method, stream):
+def test_deflate64_ppmd_and_xz_members_whole_cut_and_streamed(tmp_path, method, stream):
     """Deflate64 (what Windows' zip writes for large files) and PPMd (7-Zip's method for text) kept
     their raw bytes, which look like ciphertext: clean below the opaque-volume threshold."""
     data = _7zip(tmp_path, method, stream=stream)
