@@ -6,7 +6,10 @@ anchor (the library alone decompressing the same bytes, as a reader that trusts 
 (d) an LZ4 frame of FASTQ vs python-lz4, (e) a snappy stream of FASTQ vs cramjam, (f) a snappy
 Parquet table of reads vs pyarrow reading the table; (g) FASTQ XOR-ed with a 16-byte key vs numpy
 undoing it with the key known; (h) FASTQ whose bases are zero-width characters vs decoding its
-UTF-8 alone, (i) FASTQ whose bases are words vs splitting it into tokens with ``re``; and what the
+UTF-8 alone, (i) FASTQ whose bases are words vs splitting it into tokens with ``re``; the archivers'
+other methods: (j) a 7z archive of FASTQ in PPMd vs pyppmd alone, (k) a zip of FASTQ in Deflate64
+vs inflate64 alone, (l) compress(1)'s .Z of FASTQ vs ncompress's own ``compress -d`` (a process:
+its start is in the anchor); and what the
 XOR, characters and words decoders cost every view of 2 KiB that holds none of it (text, JSON,
 random bytes: the unfavourable case).  Best of ``--repeat`` runs; also the
 MB/s of decoded output, the views produced and the notes.
@@ -23,9 +26,15 @@ import io
 import json
 import os
 import re
+import struct
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import inflate64
+import pyppmd
 
 import cramjam
 import lz4.frame
@@ -68,6 +77,14 @@ def parquet_of(size: int) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="snappy")
     return buf.getvalue()
+
+
+def seven_zip(data: bytes, *switches: str) -> bytes:
+    """``data`` archived by 7-Zip with ``switches``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "reads.fastq").write_bytes(data)
+        subprocess.run(["7zz", "a", "-bd", "-bso0", *switches, "out.archive", "reads.fastq"], cwd=tmp, check=True)
+        return (Path(tmp) / "out.archive").read_bytes()
 
 
 def best_of(repeat: int, work) -> float:
@@ -127,6 +144,17 @@ def main() -> None:
     words = re.sub(rb"[ACGT]", lambda m: {b"A": b"apple ", b"C": b"cherry ", b"G": b"grape ", b"T": b"tomato "}[m.group()],
                    sample[: size // 8])
     measure("(i) bases as words", words, args.repeat, lambda d: re.findall(rb"\w+", d))
+    archive = seven_zip(text, "-m0=PPMd")
+    order, memory = 6, 16 << 20  # 7-Zip's defaults, as the archive's coder says
+    measure("(j) 7z of FASTQ in PPMd", archive, args.repeat,
+            lambda d: pyppmd.Ppmd7Decoder(order, memory).decode(d[32:], len(text)))
+    zipped = seven_zip(text, "-tzip", "-mm=Deflate64")
+    start = 30 + sum(struct.unpack_from("<HH", zipped, 26))
+    measure("(k) zip of FASTQ in Deflate64", zipped, args.repeat,
+            lambda d: inflate64.Inflater().inflate(d[start:]))
+    dot_z = subprocess.run(["compress", "-c"], input=text, capture_output=True, check=True).stdout
+    measure("(l) compress .Z of FASTQ", dot_z, args.repeat,
+            lambda d: subprocess.run(["compress", "-dc"], input=d, capture_output=True, check=True).stdout)
     telemetry = json.dumps([{"tile": i, "density": i * 7 % 1300, "pf": 0.8} for i in range(40)]).encode()[:2048]
     for dec in (XorDecoder, CharactersDecoder, WordsDecoder):
         for name, view in (("FASTQ", text[:2048]), ("JSON", telemetry), ("random", os.urandom(2048))):

@@ -1262,7 +1262,18 @@ static Py_ssize_t lzw(const uint8_t *d, Py_ssize_t n, int64_t *bits, int msb, in
         }
         if (pos + width > end_bit) break;
         int code = 0;
-        if (msb) {
+        Py_ssize_t at = (Py_ssize_t)(pos >> 3);
+        if (at + 4 <= n) {                     /* a code of 16 bits at most lies in 4 bytes */
+            const uint8_t *b = d + at;
+            if (msb) {
+                uint32_t w = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+                code = (int)((w << (pos & 7)) >> (32 - width));
+            } else {
+                uint32_t w = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+                code = (int)((w >> (pos & 7)) & ((1u << width) - 1));
+            }
+            pos += width;
+        } else if (msb) {
             for (int k = 0; k < width; k++, pos++) code = code << 1 | (d[pos >> 3] >> (7 - (pos & 7)) & 1);
         } else {
             for (int k = 0; k < width; k++, pos++) code |= (d[pos >> 3] >> (pos & 7) & 1) << k;
