@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
-# the hex-dump decoder's tests, gcab, 7zip and ncompress for the cabinet, 7z and LZW decoders', headless chromium + driver, nftables for the network tap's transparent
+# the hex-dump decoder's tests, gcab, 7zip, ncompress, lzip, lzop and arj for the cabinet, 7z, LZW,
+# lzip and unreadable-format decoders', headless chromium + driver, nftables for the network tap's transparent
 # mode and iptables for its --block packet queue, curl as a real client, dosfstools, mtools and exfatprogs
 # for USB stick images, libusb-1.0 for pyusb's device inventory, PostgreSQL for the fleet store's tests,
 # which start a cluster of their own with initdb/pg_ctl in a temp dir, wireguard-go and wg for a real
@@ -17,6 +18,9 @@ command -v hexdump     >/dev/null 2>&1 || need+=(bsdextrautils)
 command -v gcab        >/dev/null 2>&1 || need+=(gcab)
 command -v 7zz         >/dev/null 2>&1 || need+=(7zip)
 command -v compress    >/dev/null 2>&1 || need+=(ncompress)
+command -v lzip        >/dev/null 2>&1 || need+=(lzip)
+command -v lzop        >/dev/null 2>&1 || need+=(lzop)
+command -v arj         >/dev/null 2>&1 || need+=(arj)
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)

@@ -35,6 +35,7 @@ from sandbox.decode.hexdump import HexdumpDecoder
 from sandbox.decode.json import JsonDecoder
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
 from sandbox.decode.lz4 import Lz4Decoder
+from sandbox.decode.lzip import LzipDecoder
 from sandbox.decode.lzw import LzwDecoder
 from sandbox.decode.multipart import MultipartDecoder
 from sandbox.decode.orc import OrcDecoder
@@ -46,6 +47,7 @@ from sandbox.decode.qp import QuotedPrintableDecoder
 from sandbox.decode.sevenzip import SevenZipDecoder
 from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
+from sandbox.decode.unreadable import UnreadableDecoder
 from sandbox.decode.url import UrlDecoder
 from sandbox.decode.uu import UuDecoder
 from sandbox.decode.words import WordsDecoder
@@ -78,7 +80,9 @@ DECODERS: list[type[Decoder]] = [
     Lz4Decoder,  # 04 22 4d 18 (+ skippable frames), at the start or inside other bytes
     SnappyDecoder,  # "sNaPpY" or xerial framing, at the start or inside other bytes; a raw block at the start
     LzwDecoder,  # 1f 9d + a header byte (compress), at the start or inside other bytes
+    LzipDecoder,  # "LZIP" 1 + a dictionary size, at the start or inside other bytes; members in a row
     ZlibDecoder,  # 78 xx header check
+    UnreadableDecoder,  # RAR (also inside other bytes), lzop, ARJ, LHA, ACE, WIM: said not read, no view
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
     UuDecoder,  # "begin <mode> <name>" lines, then uuencoded lines to "end"
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column

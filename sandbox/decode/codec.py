@@ -90,6 +90,7 @@ LZ4_MAGIC = b"\x04\x22\x4d\x18"
 # compress(1) (.Z, Content-Encoding: compress): the magic, then a byte of the largest code width
 # (9-16 bits) and block mode (0x80); 0x60 are reserved.
 LZW_MAGIC = b"\x1f\x9d"
+LZIP_MAGIC = b"LZIP\x01"  # lzip's magic and its one version
 LZW_RESERVED = 0x60
 # LZW output is made into a buffer this many times the input (at least LZW_FIRST_OUTPUT), doubled
 # while the allowance lets it grow: text compresses 2-4x, and a bomb stops at the allowance.

@@ -1,10 +1,11 @@
 """Where the container and stream magics first occur in a view: one pass for all of them.
 
-Eight decoders (zip, gzip, zstd, xz, bz2, lz4, compress's LZW, and snappy in two framings) look for
-their magic anywhere in a view, not only at its start.  Nine ``bytes.find`` misses over random bytes
-cost nine passes; the compiled ``first_of`` finds all nine in one (SSE2 tests 16 positions at a time
-against each magic's first two bytes), linear on any input.  The answer is kept for the view being sniffed
-(every sniffer asks about the same bytes object in turn; the expander drops it when it moves on).
+Ten decoders (zip, gzip, zstd, xz, bz2, lz4, lzip, compress's LZW, RAR's recogniser, and snappy in
+two framings) look for their magic anywhere in a view, not only at its start.  Eleven ``bytes.find``
+misses over random bytes cost eleven passes; the compiled ``first_of`` finds all eleven in one (SSE2
+tests 16 positions at a time against each magic's first two bytes), linear on any input.  The answer
+is kept for the view being sniffed (every sniffer asks about the same bytes object in turn; the
+expander drops it when it moves on).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sandbox.decode.codec import (
     BZ2_MAGIC,
     GZIP_MAGIC,
     LZ4_MAGIC,
+    LZIP_MAGIC,
     LZW_MAGIC,
     SNAPPY_MAGIC,
     XERIAL_MAGIC,
@@ -24,8 +26,10 @@ from sandbox.decode.codec import (
 from sandbox.index import _kernels
 
 ZIP_LOCAL = b"PK\x03\x04"
+RAR = b"Rar!\x1a\x07"  # found for the unreadable decoder (sandbox.decode.unreadable)
 # At most sixteen: the kernel's MAX_NEEDLES.
-MAGICS = (ZIP_LOCAL, GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZ2_MAGIC, LZ4_MAGIC, SNAPPY_MAGIC, XERIAL_MAGIC, LZW_MAGIC)
+MAGICS = (ZIP_LOCAL, GZIP_MAGIC, ZSTD_MAGIC, XZ_MAGIC, BZ2_MAGIC, LZ4_MAGIC, SNAPPY_MAGIC, XERIAL_MAGIC, LZW_MAGIC,
+          LZIP_MAGIC, RAR)
 _cache: tuple[bytes, dict[bytes, int]] | None = None
 LOCATE_BY_FIND = 1 << 16  # below this, calling the kernel costs more than the search
 

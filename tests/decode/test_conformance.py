@@ -138,6 +138,7 @@ class Spec:
     bomb: Callable[[], bytes] | None = None
     view: Callable[[bytes], bytes] = bytes  # what the decoded view of encode(data) is: data, or data re-written
     min_size: int = 0  # a statistical decoder: content shorter than this is not read through the encoding
+    says: str = ""  # a recogniser yields no view: what it says it did not read
 
 
 def _bcf_value(text: bytes) -> bytes:
@@ -249,6 +250,16 @@ def _compress(data: bytes) -> bytes:
     return subprocess.run(["compress", "-c", "-f"], input=data, capture_output=True).stdout
 
 
+def _lzip(data: bytes, level: int = 6) -> bytes:
+    """lzip(1)'s .lz (Debian's lzip)."""
+    return subprocess.run(["lzip", "-c", f"-{level}"], input=data, capture_output=True, check=True).stdout
+
+
+def _lzop(data: bytes) -> bytes:
+    """lzop(1)'s .lzo (Debian's lzop): a format the rig recognises and does not read."""
+    return subprocess.run(["lzop", "-c"], input=data, capture_output=True, check=True).stdout
+
+
 def _uu(data: bytes) -> bytes:
     """uuencode's output: a begin line, lines of 45 bytes, a zero-length line, end."""
     lines = [binascii.b2a_uu(data[i: i + 45], backtick=True) for i in range(0, len(data), 45)]
@@ -332,20 +343,28 @@ ENCODERS: dict[str, Spec] = {
     "7z": Spec(_7z, "7z:reads.fastq", True, lambda: _7z(bytes(256 * MiB))),
     # no end marker: a stream cut short is read to its cut with nothing to say it was
     "lzw": Spec(_compress, "lzw", False, lambda: _compress(bytes(256 * MiB))),
+    "lzip": Spec(_lzip, "lzip", True, lambda: _lzip(bytes(256 * MiB), 0)),
+    "unreadable": Spec(_lzop, "", says="lzop file (LZO), which the rig does not read"),
     "xor": Spec(_xor, "xor (16-byte key)", min_size=xor.MIN_VIEW),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
     "words": Spec(_words, "words", view=_numbered, min_size=2 * SYMBOL_RUN_MIN),
 }
 NAMES = [d.name for d in DECODERS]
+READERS = [n for n in NAMES if not ENCODERS[n].says]  # those that yield views
 BY_NAME = {d.name: d for d in DECODERS}
 
 
-def _direct(name: str, data: bytes) -> list[tuple[str, bytes]]:
-    """Sniff + decode one decoder directly: exceptions are not caught here, unlike in expand()."""
+def _direct(name: str, data: bytes, unread: list | None = None) -> list[tuple[str, bytes]]:
+    """Sniff + decode one decoder directly: exceptions are not caught here, unlike in expand().
+    What it says it did not read goes to ``unread`` when given."""
     dec = BY_NAME[name]
     if not dec.sniff(data):
         return []
-    return list(dec.decode(data, Budget(64 * MiB, "test budget")))
+    budget = Budget(64 * MiB, "test budget")
+    outputs = list(dec.decode(data, budget))
+    if unread is not None:
+        unread += budget.unread
+    return outputs
 
 
 def test_every_decoder_has_a_spec():
@@ -364,7 +383,7 @@ def test_every_decoder_is_a_decoder(name):
     assert all(isinstance(getattr(dec, flag), bool) for flag in ("text", "structural", "embedded", "unstructured", "reapply"))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", READERS)
 def test_round_trip(name):
     spec = ENCODERS[name]
     encoded = spec.encode(SAMPLE)
@@ -375,7 +394,7 @@ def test_round_trip(name):
     assert not exp.notes and not exp.limits
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", READERS)
 def test_round_trip_small(name):
     """Short content (a sample sheet line) is visible through every encoding too (an encoder may
     store it verbatim, e.g. brotli's uncompressed meta-block: then it is in the input view)."""
@@ -385,6 +404,17 @@ def test_round_trip_small(name):
         assert [v.chain for v in exp.views] == [CHAIN]
         return
     assert any(small in v.data for v in exp.views), [v.chain for v in exp.views]
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if ENCODERS[n].says])
+def test_recognisers_say_what_they_did_not_read(name):
+    """A format recognised and not read: no view, and the whole of it said not read, in words of the
+    format (never a name the instrument chose)."""
+    spec = ENCODERS[name]
+    encoded = spec.encode(SAMPLE)
+    exp = expand(encoded, CHAIN)
+    assert [v.chain for v in exp.views] == [CHAIN] and not exp.notes and not exp.limits
+    assert [(u.what, u.decoder, u.chain, u.size) for u in exp.unread] == [(spec.says, name, CHAIN, len(encoded))]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -421,7 +451,8 @@ def test_garbage_is_not_decoded(name):
     for size in (0, 1, 3, 16, 100, 1000, 4096, 65536):
         for _ in range(5):
             data = rng.randbytes(size)
-            assert _direct(name, data) == [], (name, size)
+            said: list = []
+            assert _direct(name, data, said) == [] and said == [], (name, size)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -431,13 +462,14 @@ def test_prose_is_not_decoded(name):
         b"bench rig checks that nothing else leaves. Sample sheets, FASTQ files and BAM "
         b"alignments must stay on the lab network unless the operator allows it.\n"
     ) * 40
-    assert _direct(name, prose) == []
+    said: list = []
+    assert _direct(name, prose, said) == [] and said == []
 
 
 def test_random_megabytes_give_only_the_input():
     data = os.urandom(4 * MiB)
     exp = expand(data, CHAIN)
-    assert len(exp.views) == 1 and not exp.notes and not exp.limits
+    assert len(exp.views) == 1 and not exp.notes and not exp.limits and not exp.unread
 
 
 _BOMBS = [n for n in NAMES if ENCODERS[n].bomb is not None]

@@ -3,7 +3,7 @@ Avro, ORC, a Windows cabinet, a 7z archive, a zip of LZMA members), and zlib or 
 vendor's own header or in chunks, uploaded to an allowed destination, replay as a leak.  So do the
 archivers' other methods: zips of Deflate64 (Windows' own for large files) or PPMd members, 7z
 archives of PPMd, Deflate64 or ARM64-filtered folders, compress(1)'s LZW (a .Z file, HTTP's
-"compress" coding): each replayed clean before (their bytes look like ciphertext, under the
+"compress" coding), lzip's .lz: each replayed clean before (their bytes look like ciphertext, under the
 threshold).
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
@@ -81,9 +81,14 @@ def _7z(fastq: bytes, *switches: str) -> bytes:
         return (Path(tmp) / "logs.archive").read_bytes()
 
 
+def _tool(command: list[str], data: bytes) -> bytes:
+    """What a compressing tool writes of ``data`` to its standard output."""
+    return subprocess.run(command, input=data, capture_output=True, check=True).stdout
+
+
 def _compress(data: bytes) -> bytes:
     """compress(1)'s .Z, as Debian's ncompress writes it."""
-    return subprocess.run(["compress", "-c"], input=data, capture_output=True, check=True).stdout
+    return _tool(["compress", "-c"], data)
 
 
 def _bundle(fastq: bytes, compress) -> bytes:
@@ -144,6 +149,8 @@ UPLOADS = {
     "compress .Z file": lambda fq, seqs: (_compress(fq), b"Content-Type: application/x-compress\r\n"),
     "compress content coding": lambda fq, seqs: (_compress(fq), b"Content-Encoding: compress\r\n"),
     "compress after a header": lambda fq, seqs: (_bundle(fq, _compress), b""),
+    "lzip .lz file": lambda fq, seqs: (_tool(["lzip", "-c"], fq), b""),
+    "lzip after a header": lambda fq, seqs: (_bundle(fq, lambda d: _tool(["lzip", "-c"], d)), b""),
     "bundle of zlib": lambda fq, seqs: (_bundle(fq, zlib.compress), b""),
     "bundle of raw deflate": lambda fq, seqs: (_bundle(fq, _raw_deflate), b""),
     "zlib chunks": lambda fq, seqs: (_chunks(fq, zlib.compress), b""),

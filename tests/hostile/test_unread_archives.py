@@ -2,7 +2,8 @@
 
 Reads in a 7z folder coded with BCJ2 (7-Zip's four-stream filter, any user may ask for it), in a
 cabinet's LZX folder (makecab's other method), in a zip member of a method the rig does not
-decompress (WavPack, Implode), uploaded to the allowed LIMS: each replayed CLEAN, because the
+decompress (WavPack, Implode), in an lzop or ARJ file (as their tools write them), in a RAR archive
+after a self-extractor's stub, uploaded to the allowed LIMS: each replayed CLEAN, because the
 archive's bytes look like ciphertext and were under the opaque-volume threshold.  What the rig knows
 it could not read is said in ``not_examined`` (the part's size, the method by name).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import struct
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -52,10 +54,31 @@ def _implode_zip(fastq: bytes) -> bytes:
     return bytes(data)
 
 
+def _tool(command: list[str], fastq: bytes, out: str | None = None) -> bytes:
+    """What a tool writes of the reads (``run.fastq``), to its standard output or to ``out``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "run.fastq").write_bytes(fastq)
+        written = subprocess.run(command, cwd=tmp, capture_output=True, check=True).stdout
+        return (Path(tmp) / out).read_bytes() if out else written
+
+
+def _rar_self_extractor(fastq: bytes) -> bytes:
+    """A RAR 5 archive after an executable's stub (no RAR writer here: the signature and main header
+    of the format's specification, then what compressed members look like)."""
+    main = bytes([3, 1, 0, 0])  # the main header: its size (3), its type (1), header and archive flags
+    block = struct.pack("<I", zlib.crc32(main)) + main
+    packed = _7z(fastq, "-m0=PPMd")[32:]
+    return b"MZ" + bytes(510) + b"Rar!\x1a\x07\x01\x00" + block + packed
+
+
 UNREAD = {
     "7z folder of bcj2": (_bcj2, "7z folder coded with BCJ2 LZMA LZMA LZMA, which the rig does not read"),
     "cabinet of lzx": (_lzx_cabinet, "cabinet folder compressed with LZX, which the rig does not read"),
     "zip member imploded": (_implode_zip, "zip member compressed with Implode, which the rig does not read"),
+    "lzop file": (lambda fq: _tool(["lzop", "-c", "run.fastq"], fq), "lzop file (LZO), which the rig does not read"),
+    "arj archive": (lambda fq: _tool(["arj", "a", "-y", "out.arj", "run.fastq"], fq, "out.arj"),
+                    "ARJ archive, which the rig does not read"),
+    "rar self-extractor": (_rar_self_extractor, "RAR 5 archive, which the rig does not read"),
 }
 
 
