@@ -33,14 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import inflate64
-import pyppmd
-
 import cramjam
+import inflate64
 import lz4.frame
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyppmd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
