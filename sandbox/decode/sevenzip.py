@@ -388,8 +388,9 @@ def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes,
 
 
 def _coded_with(folder: _Folder) -> str:
-    """The folder's coders by name, as 7-Zip lists them ("BCJ2 LZMA LZMA LZMA")."""
-    return " ".join(NAMES.get(c.method, f"coder {c.method.hex()}") for c in reversed(folder.coders))
+    """The folder's coders by name, as 7-Zip lists them ("BCJ2 LZMA LZMA LZMA"); one of no name is
+    "an unregistered coder" (its id is the instrument's bytes: the report does not carry them)."""
+    return " ".join(NAMES.get(c.method, "an unregistered coder") for c in reversed(folder.coders))
 
 
 def _header(data: bytes, cap: int) -> bytes | None:
