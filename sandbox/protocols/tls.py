@@ -54,6 +54,15 @@ _CLEAR_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b
 ALERT_BODY = 2             # an alert's level and description
 CLEAR_BODY = {CONTENT_CCS: 1, CONTENT_ALERT: ALERT_BODY}
 HANDSHAKE, UNENCRYPTED = ("tls", "handshake"), ("tls", "unencrypted records")
+# Before TLS 1.3 a sealed record starts with bytes its sender chooses, sent as they are: TLS 1.2's
+# GCM and CCM explicit nonce (8 bytes; OpenSSL, NSS, Go and SChannel send the record's sequence
+# number), TLS 1.1 and 1.2's CBC explicit IV (16 random bytes; 8 for 3DES).  An instrument can put
+# anything there.  Each outbound sealed record's first 8 bytes go to the correlator in one lane and
+# its first 16 in another, whatever the cipher suite: one of them is exactly what its sender chose
+# (the other, and the lanes of a suite with no explicit part, hold ciphertext, which matches nothing).
+EXPLICIT = {8: ("tls", "explicit nonces"), 16: ("tls", "explicit IVs")}
+EXPLICIT_BYTES = max(EXPLICIT)
+EXPLICIT_CHUNK = 64 * 1024
 # Plaintext of unencrypted records handed to the correlator at a time (and when the flow goes quiet).
 PLAIN_CHUNK = 1 << 20
 
@@ -195,7 +204,7 @@ def looks_unencrypted(body: bytes, least: int = MIN_CIPHER_DISTINCT) -> bool:
 
 class _Side:
     __slots__ = ("buf", "skip", "hs", "messages", "encrypted", "app_bytes", "records", "probed", "clear",
-                 "plain", "shorts")
+                 "plain", "shorts", "explicit", "first", "first_left")
 
     def __init__(self) -> None:
         self.buf = bytearray()   # unparsed record bytes (headers, handshake records)
@@ -209,6 +218,9 @@ class _Side:
         self.clear = False       # they are not encrypted: their content goes to the correlator
         self.plain = Held()      # plaintext sent in TLS records (outbound), to hand on
         self.shorts: list[bytes] = []   # short records not yet judged (their bodies fill one window)
+        self.explicit = {size: Held() for size in EXPLICIT}   # outbound sealed records' first bytes
+        self.first = bytearray()  # the current record's first bytes, while some are still to come
+        self.first_left = 0       # how many (in the bytes skipped as ciphertext)
 
 
 class TlsParser:
@@ -263,6 +275,13 @@ class TlsParser:
         while pos < n:
             if side.skip:
                 take = min(side.skip, n - pos)
+                if side.first_left:
+                    first = min(side.first_left, take)
+                    side.first_left -= first
+                    side.first += mv[pos: pos + first]
+                    if not side.first_left:
+                        self._explicit(side, side.first, out)
+                        side.first = bytearray()
                 side.skip -= take
                 pos += take
                 continue
@@ -312,6 +331,8 @@ class TlsParser:
         for direction, side in self.sides.items():
             side.messages.hand_on(self.ctx, self.label + HANDSHAKE, direction, self.t_last, out)
         self.sides["out"].plain.hand_on(self.ctx, self.label + UNENCRYPTED, "out", self.t_last, out)
+        for size, held in self.sides["out"].explicit.items():
+            held.hand_on(self.ctx, self.label + EXPLICIT[size], "out", self.t_last, out)
         return out
 
     def close(self, t: float) -> list[Payload | Observation]:
@@ -370,6 +391,13 @@ class TlsParser:
                     continue
             side.app_bytes += length
             avail = len(buf) - pos - 5
+            if direction == "out" and not self.version13 and not side.clear:
+                first = buf[pos + 5: pos + 5 + min(EXPLICIT_BYTES, length, avail)]
+                side.first_left = min(EXPLICIT_BYTES, length) - len(first)
+                if side.first_left:
+                    side.first = bytearray(first)
+                else:
+                    self._explicit(side, first, out)
             if avail >= length:
                 pos += 5 + length
             else:
@@ -382,6 +410,13 @@ class TlsParser:
         goes quiet."""
         if side.plain.add(body, self.t_last) >= PLAIN_CHUNK:
             side.plain.hand_on(self.ctx, self.label + UNENCRYPTED, "out", self.t_last, out)
+
+    def _explicit(self, side: _Side, first: bytes | bytearray, out: list) -> None:
+        """An outbound sealed record's first bytes, to each lane its share: held, handed on by
+        EXPLICIT_CHUNK or when the flow goes quiet."""
+        for size, held in side.explicit.items():
+            if held.add(first[:size], self.t_last) >= EXPLICIT_CHUNK:
+                held.hand_on(self.ctx, self.label + EXPLICIT[size], "out", self.t_last, out)
 
     def _judge(self, side: _Side, buf: bytearray, start: int, length: int) -> None:
         """Is the outbound record ``buf[start:start + length]`` ciphertext?  If not, the side is clear

@@ -183,3 +183,57 @@ def test_reads_in_decrypted_records_that_are_not_application_data_are_a_leak(rea
     [leak] = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     assert leak["samples"] == ["PT5699-T1"] and leak["chain"][:2] == ["tcp", "tls records"], leak["chain"]
     assert not report.get("not_examined")
+
+
+def _records(wire: bytes) -> list[bytes]:
+    """The records of a stream, each whole (header and body)."""
+    out, at = [], 0
+    while at + 5 <= len(wire):
+        size = int.from_bytes(wire[at + 3: at + 5], "big")
+        out.append(wire[at: at + 5 + size])
+        at += 5 + size
+    return out
+
+
+def _nonce_session(tmp, fastq: bytes | None, ciphers: str, explicit: int) -> bytes:
+    """A real TLS 1.2 session's client stream (OpenSSL both ends), a record for every 8 bytes sent;
+    with ``fastq``, each record's explicit nonce (GCM: 8 bytes) or IV (CBC: 16) made the reads'."""
+    pair = TlsPair(tmp / f"pair-{ciphers}-{fastq is None}", version=ssl.TLSVersion.TLSv1_2, ciphers=ciphers)
+    stream = b"".join(flight for from_client, flight in pair.handshake() if from_client)
+    hidden = fastq if fastq is not None else bytes(40000)
+    for at in range(0, len(hidden), explicit):
+        (sealed,) = _records(pair.seal(b"telemetry " + str(at).encode()))
+        body = sealed[5:]
+        piece = hidden[at: at + explicit] if fastq is not None else body[:explicit]
+        stream += sealed[:5] + piece.ljust(explicit, b"\n") + body[explicit:]
+    return stream
+
+
+@pytest.mark.parametrize("ciphers, explicit", [("ECDHE-ECDSA-AES128-GCM-SHA256", 8), ("ECDHE-ECDSA-AES128-SHA", 16)])
+def test_reads_in_tls_1_2_explicit_nonces_are_a_leak(reads, ciphers, explicit):
+    """Before TLS 1.3 a sealed record starts with a nonce (GCM) or an IV (CBC) its sender picks and
+    sends as it is: 40 kB of reads there, to the allowed LIMS, replayed clean (counted as ciphertext)."""
+    tmp, run, fastq = reads
+    path = tmp / f"nonces-{explicit}.pcap"
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 42000 + explicit), (ALLOWED, 443), t0=1.0)
+        c.send(_nonce_session(tmp, fastq, ciphers, explicit))
+        c.close()
+    report = replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "leak"
+    leaks = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+    lane = "explicit nonces" if explicit == 8 else "explicit IVs"
+    assert leaks and all(f["chain"][-1] == lane for f in leaks), leaks
+
+
+@pytest.mark.parametrize("ciphers, explicit", [("ECDHE-ECDSA-AES128-GCM-SHA256", 8), ("ECDHE-ECDSA-AES128-SHA", 16)])
+def test_honest_nonces_and_ivs_are_no_finding(reads, ciphers, explicit):
+    """OpenSSL's own: GCM nonces that count the records, CBC IVs that are random."""
+    tmp, run, _ = reads
+    path = tmp / f"honest-nonces-{explicit}.pcap"
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 43000 + explicit), (ALLOWED, 443), t0=1.0)
+        c.send(_nonce_session(tmp, None, ciphers, explicit))
+        c.close()
+    report = replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "clean", report["findings"]

@@ -6,6 +6,7 @@ import functools
 import gzip
 import random
 import struct
+import subprocess
 import time
 import tracemalloc
 import zlib
@@ -170,14 +171,22 @@ def test_deflate_both_wrappings_br_and_zstd_frames() -> None:
 
 
 def test_bad_input_and_unknown_codings_pass_through() -> None:
-    assert make_coding("compress") is None
+    assert make_coding("exi") is None
     pipe, got = collect("gzip")
     feed_in(pipe, b"not gzip at all", 4)
     assert [(d, s) for d, s, _, _ in got] == [(b"not gzip at all", ())]
     assert got[0][2]["decode_errors"][0].startswith("gzip: ")
-    pipe, got = collect("gzip, compress")  # compress was applied last: nothing under it can be undone
+    pipe, got = collect("gzip, exi")  # EXI was applied last: nothing under it can be undone
     feed_in(pipe, b"opaque", 100)
     assert [(d, s) for d, s, _, _ in got] == [(b"opaque", ())] and pipe.wire_exact
+
+
+def test_compress_coding_is_undone() -> None:
+    """HTTP's "compress" (RFC 9110 8.4.1.1): compress(1)'s LZW, as Debian's ncompress writes it."""
+    dot_z = subprocess.run(["compress", "-c"], input=FASTQ, capture_output=True, check=True).stdout
+    pipe, got = collect("compress")
+    feed_in(pipe, dot_z, 1000)
+    assert b"".join(d for d, _, _, _ in got) == FASTQ and got[0][1] == ("content-encoding:lzw",)
 
 
 def test_gap_stops_the_codings_but_not_the_sink() -> None:

@@ -106,10 +106,29 @@ def handed_on(items: list, conv: Conversation) -> list[tuple[tuple[str, ...], st
     return [(p.chain[-2:], p.direction, p.data) for p in items if isinstance(p, Payload) and p.chain[-1] != "tls sni"]
 
 
-def expected_handshakes(conv: Conversation) -> list[tuple[tuple[str, ...], str, bytes]]:
-    """What ``handed_on`` should be: each side's cleartext handshake messages, the client's first."""
-    return [(("tls", "handshake"), d, clear_handshake(b"".join(data for dd, data in conv if dd == d)))
-            for d in ("out", "in")]
+def expected_handshakes(conv: Conversation, explicit: bool = False) -> list[tuple[tuple[str, ...], str, bytes]]:
+    """What ``handed_on`` should be: each side's cleartext handshake messages, the client's first;
+    with ``explicit`` (before TLS 1.3), then the first 8 and 16 bytes of each of the client's sealed
+    records, in a lane each."""
+    lanes = [(("tls", "handshake"), d, clear_handshake(b"".join(data for dd, data in conv if dd == d)))
+             for d in ("out", "in")]
+    if explicit:
+        sealed = sealed_bodies(b"".join(data for d, data in conv if d == "out"))
+        lanes += [(("tls", "explicit nonces"), "out", b"".join(body[:8] for body in sealed)),
+                  (("tls", "explicit IVs"), "out", b"".join(body[:16] for body in sealed))]
+    return lanes
+
+
+def sealed_bodies(stream: bytes) -> list[bytes]:
+    """The bodies of the records after a stream's change-cipher-spec, to where records end."""
+    bodies, at, sealed = [], 0, False
+    while at + 5 <= len(stream) and stream[at] in range(20, 25) and stream[at + 1] == 3:
+        size = int.from_bytes(stream[at + 3: at + 5], "big")
+        if sealed:
+            bodies.append(stream[at + 5: at + 5 + size])
+        sealed = sealed or stream[at] == 20
+        at += 5 + size
+    return bodies
 
 
 UPLOAD = b"POST /v1/runs HTTP/1.1\r\nHost: upload.vendor.test\r\n\r\n" + b"ACGT" * 20000
@@ -126,8 +145,9 @@ def test_tls12_sni_alpn_certificate_and_volume(tmp_path: Path) -> None:
     assert ctx.info.encrypted and ctx.destination == "upload.vendor.test"
     (sni,) = [p for p in items if isinstance(p, Payload) and p.chain[-1] == "tls sni"]
     assert sni.chain == ("tcp", "tls sni") and sni.data == b"upload.vendor.test"
-    # each side's handshake messages sent in the clear, whole and once; no ciphertext
-    assert handed_on(items, conv) == expected_handshakes(conv)
+    # each side's handshake messages sent in the clear, whole and once; no ciphertext but the first
+    # bytes of each sealed record the client sent (its explicit nonces), in lanes of their own
+    assert handed_on(items, conv) == expected_handshakes(conv, explicit=True)
     (obs,) = [o for o in items if isinstance(o, Observation)]
     assert obs.kind == "encrypted" and obs.severity == "info" and obs.chain == ("tcp", "tls")
     # ciphertext volume: the upload plus per-record overhead (<= 2 % here), never less
@@ -164,7 +184,7 @@ def test_garbage_after_handshake_is_opaque_not_an_exception(tmp_path: Path) -> N
     assert ctx.info.errors and ctx.info.errors[0].startswith("tls:")
     (obs,) = [o for o in items if isinstance(o, Observation)]
     assert obs.bytes_out >= 57
-    assert handed_on(items, conv) == expected_handshakes(conv)
+    assert handed_on(items, conv) == expected_handshakes(conv, explicit=True)
 
 
 @pytest.mark.parametrize("version,names", [("12", ["example.ulfheim.net"]), ("13", None)])
@@ -184,7 +204,7 @@ def test_illustrated_captures(shared_data: Path, version: str, names: list[str] 
     assert obs.bytes_out > 0 and not info.errors
     # no ciphertext is ever handed on as content: the SNI, and each side's cleartext handshake
     assert [p.chain for p in items if isinstance(p, Payload)][0] == ("tcp", "tls sni")
-    assert handed_on(items, conv) == expected_handshakes(conv)
+    assert handed_on(items, conv) == expected_handshakes(conv, explicit=version == "12")
 
 
 def test_records_picked_up_mid_connection_are_recognised_on_any_port() -> None:
@@ -335,3 +355,19 @@ def test_records_of_a_flow_being_decrypted_are_skipped_not_judged(tmp_path: Path
     parser.feed("out", hello[1], 0.0)
     parser.feed("out", _random_records(8), 1.0)
     assert parser.sides["out"].probed == 0 and parser.sides["out"].app_bytes == 8 * 16384
+
+
+def test_explicit_bytes_split_across_segments_are_kept_whole() -> None:
+    """A flow being decrypted is not held record by record: a record's first bytes that come in later
+    segments (skipped as ciphertext) still reach the lanes whole."""
+    ctx = make_ctx()
+    ctx.info.decrypted = True
+    parser = TlsParser(ctx)
+    body = bytes(range(100, 140))
+    stream = b"\x14\x03\x03\x00\x01\x01" + b"\x17\x03\x03\x00\x28" + body
+    items = []
+    for at, end in ((0, 14), (14, 20), (20, 22), (22, len(stream))):   # the header, then 3, 6, 2 and the rest
+        items += parser.feed("out", stream[at:end], 1.0)
+    items += parser.close(2.0)
+    lanes = {p.chain[-1]: p.data for p in items if isinstance(p, Payload) and p.chain[-2] == "tls"}
+    assert lanes == {"explicit nonces": body[:8], "explicit IVs": body[:16]}
