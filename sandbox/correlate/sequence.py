@@ -28,6 +28,8 @@ from sandbox.index.kmers import (
     patterns,
     sorted_unique,
     symbol_runs,
+    two_bit_forms,
+    two_bit_runs,
 )
 from sandbox.index.kmerset import max_hash
 from sandbox.index.runindex import SCALED_MIN_KMERS, RunIndex
@@ -77,6 +79,56 @@ def _kmers_of(runs: DnaRuns) -> ViewKmers | None:
     return ViewKmers(kmers, runs)
 
 
+# Bases packed four to a byte (two bits each): every byte is four such symbols, so a view is read so
+# only where a probe finds the run's bases in it: PACKED_PROBES spans of PACKED_PROBE bytes (about
+# three reads each) at its start and spread over it, in both bit orders, asked every FORM_STRIDE-th
+# k-mer (every one of a sampled index), in one compiled pass.  Only views with PACKED_MIN_HIGH of their
+# first PACKED_HEAD bytes at 0x80 or more are probed (a packed base is G or T half the time there;
+# text never is).
+TWO_BIT_MODES = {"two-bit codes, high bits first": True, "two-bit codes, low bits first": False}
+PACKED_PROBE = 128
+PACKED_PROBES = 4
+PACKED_HEAD = 4096
+PACKED_MIN_HIGH = 0.2
+PACKED_MIN = 16     # bytes: 64 bases, a window's MIN_KMERS
+
+
+def _probe_spans(size: int) -> list[tuple[int, int]]:
+    """Where a view of ``size`` bytes is probed for packed bases: its start and PACKED_PROBES - 1
+    spans spread evenly after it (all of it when it is that short)."""
+    if size <= PACKED_PROBE * PACKED_PROBES:
+        return [(0, size)]
+    step = (size - PACKED_PROBE) // (PACKED_PROBES - 1)
+    return [(i * step, i * step + PACKED_PROBE) for i in range(PACKED_PROBES)]
+
+
+_HIGH = bytes(range(0x80, 0x100))
+
+
+def _packed_in(data: bytes, indexes: Sequence[RunIndex]) -> bool:
+    """Whether a probe of ``data`` finds some index's bases packed two bits each in it."""
+    if not _maybe_packed(data):
+        return False
+    sample = data if len(data) <= PACKED_PROBE * PACKED_PROBES else \
+        b"".join(data[a:b] for a, b in _probe_spans(len(data)))
+    forms: dict[int, np.ndarray] = {}
+    for ix in indexes:
+        if len(ix.km):
+            stride = 1 if ix.km_scale > 1 else FORM_STRIDE
+            if stride not in forms:
+                forms[stride] = two_bit_forms(sample, stride)
+            if ix.lookup_patterns(forms[stride]).any():
+                return True
+    return False
+
+
+def _maybe_packed(data: bytes) -> bool:
+    if len(data) < PACKED_MIN:
+        return False
+    head = data[:PACKED_HEAD]
+    return len(head) - len(head.translate(None, _HIGH)) >= PACKED_MIN_HIGH * len(head)
+
+
 # The 24 ways four symbols can stand for A, C, G, T: the symbols of a run, in their sorted order, read
 # as each of these (complement and reverse are among them: a k-mer of a reversed read is the reverse
 # complement of the complemented read's, and canonical k-mers are strand-blind).
@@ -100,8 +152,8 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
                   indexes: Sequence[RunIndex]) -> Iterator[tuple[Recoding, ViewKmers, list[int]]]:
     """The view's bases written otherwise, with the indexes worth matching each reading against: its
     ACGT letters read as other bases (complemented, reversed, permuted; ``letters`` is what
-    ``view_kmers`` made of them), and runs of four other symbols (RNA's U, digits, byte codes,
-    spaced or UTF-16 letters, BAM's half bytes), each read all 24 ways.  An instrument writes its
+    ``view_kmers`` made of them), runs of four other symbols (RNA's U, digits, byte codes, spaced or
+    UTF-16 letters, BAM's half bytes), and bases packed two bits each, each read all 24 ways.  An instrument writes its
     reads so at no cost; the rig pays a reading-blind lookup per FORM_STRIDE k-mers (``patterns``:
     the same form in any symbols), and reads a run every way only where the run has that form."""
     sources: list[tuple[str, DnaRuns, ViewKmers | None, tuple[str, ...]]] = []
@@ -115,6 +167,8 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
         high_first = high_first or (mode == "half bytes, high first" and bool(len(runs)))
         if len(runs):
             sources.append((mode, runs, None, READINGS))
+    if letters is None and _packed_in(data, indexes):   # (a view of DNA letters is text) each order in full
+        sources += [(mode, two_bit_runs(data, high_first), None, READINGS) for mode, high_first in TWO_BIT_MODES.items()]
     for symbols, runs, letters_kmers, readings in sources:
         forms = _Forms(runs, letters_kmers)
         which = [i for i, ix in enumerate(indexes) if len(ix.km) and forms.found_in(ix)]

@@ -2107,6 +2107,51 @@ static PyObject *py_symbol_runs(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", count, joined_len);
 }
 
+PyDoc_STRVAR(two_bit_forms_doc,
+"two_bit_forms(data, k, stride, orders, out) -> count\n\n"
+"The reading-blind forms (``patterns``) of the k-mers at 0, stride, 2 * stride, ... of data read as\n"
+"bases packed two bits each: orders 1, the high bits of a byte first; 2, the low; 3, both (the high\n"
+"first's forms, then the low's).  out (uint64) must hold as many as there are k-mers in the orders\n"
+"asked, ((4 * len(data) - k) // stride + 1 each).  A probe of a view for packed bases in one call.");
+
+static PyObject *py_two_bit_forms(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    int k, orders;
+    Py_ssize_t stride;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OiniO:two_bit_forms", &o[0], &k, &stride, &orders, &o[1])) return NULL;
+    if (k < 1 || k > 32 || stride < 1 || orders < 1 || orders > 3) {
+        PyErr_SetString(PyExc_ValueError, "two_bit_forms: k must be 1..32, stride positive, orders 1..3");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    Py_ssize_t symbols = 4 * v[0].len, windows = symbols >= k ? (symbols - k) / stride + 1 : 0;
+    if (ITEMS(v[1]) < windows * ((orders & 1) + (orders >> 1))) {
+        release(v, 2);
+        PyErr_SetString(PyExc_ValueError, "two_bit_forms: out must hold the k-mers of every order asked");
+        return NULL;
+    }
+    const uint8_t *d = v[0].buf;
+    uint64_t *out = v[1].buf;
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (int high = 1; high >= 0; high--) {
+        if (!(orders & (high ? 1 : 2))) continue;
+        for (Py_ssize_t w = 0; w < windows; w++) {
+            uint64_t x = 0;
+            for (Py_ssize_t p = w * stride; p < w * stride + k; p++) {
+                int shift = high ? 6 - 2 * (int)(p & 3) : 2 * (int)(p & 3);
+                x = (x << 2) | ((uint64_t)(d[p >> 2] >> shift) & 3);
+            }
+            out[count++] = kmer_pattern(x, k);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    return PyLong_FromSsize_t(count);
+}
+
 PyDoc_STRVAR(patterns_doc,
 "patterns(kmers, k, out) -> None\n\n"
 "out[i] = the reading-blind form of 2-bit k-mer i (uint64): its bases renamed in their order of\n"
@@ -2769,6 +2814,7 @@ static PyObject *py_lzw(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"lzw", py_lzw, METH_VARARGS, lzw_doc},
+    {"two_bit_forms", py_two_bit_forms, METH_VARARGS, two_bit_forms_doc},
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},
     {"low_info", py_low_info, METH_VARARGS, low_info_doc},

@@ -179,6 +179,32 @@ def symbol_runs(data: bytes, mode: str, k: int = SYMBOL_RUN_MIN) -> DnaRuns:
     return DnaRuns(joined[:size].copy(), rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy())
 
 
+# Each byte as its four two-bit symbols, named A, C, G, T by value: the high bits first, or the low.
+_TWO_BITS = {high_first: np.frombuffer(b"ACGT", dtype=np.uint8)[
+    (np.arange(256, dtype=np.uint8)[:, None] >> np.array(shifts, dtype=np.uint8)) & 3]
+    for high_first, shifts in ((True, (6, 4, 2, 0)), (False, (0, 2, 4, 6)))}
+
+
+def two_bit_runs(data: bytes, high_first: bool) -> DnaRuns:
+    """The bytes of ``data`` as four two-bit symbols each, the high bits of a byte first or the low,
+    as one run: bases packed four to a byte (as UCSC's .2bit and vendors' compact formats pack them),
+    the symbols 0-3 named A, C, G, T (a reading of them; the correlator tries the others)."""
+    if not data:
+        return _NO_RUNS
+    joined = _TWO_BITS[high_first][np.frombuffer(data, dtype=np.uint8)].reshape(-1)
+    one = np.zeros(1, dtype=np.int64)
+    return DnaRuns(joined, one, one.copy(), np.array([len(joined)], dtype=np.int64),
+                   np.array([len(data)], dtype=np.int64))
+
+
+def two_bit_forms(data: bytes, stride: int, k: int = K) -> np.ndarray:
+    """The reading-blind forms (``patterns``) of every ``stride``-th k-mer of ``data`` read as bases
+    packed two bits each, in both bit orders: a probe for packed bases in one compiled pass."""
+    windows = (4 * len(data) - k) // stride + 1 if 4 * len(data) >= k else 0
+    out = np.empty(2 * windows, dtype=np.uint64)
+    return out[:_kernels.two_bit_forms(data, k, stride, 3, out)]
+
+
 _NO_RUNS = DnaRuns(*(np.empty(0, dtype=t) for t in (np.uint8, np.int64, np.int64, np.int64, np.int64)))
 _scratch = threading.local()
 

@@ -1,8 +1,8 @@
 """Reads written otherwise than as ACGT letters are still the run's reads.
 
 An instrument pays nothing to complement or reverse its reads, write them as RNA, as digits or byte
-codes, spaced, as UTF-16, or as an unaligned BAM (half-byte bases): before, each of these uploads
-was clean.  Each is a sequence finding now, with the reading that found it in its evidence; the
+codes, spaced, as UTF-16, as an unaligned BAM (half-byte bases) or packed two bits a base: before,
+each of these uploads was clean.  Each is a sequence finding now, with the reading that found it in its evidence; the
 same encodings of reads from another genome find nothing.
 """
 
@@ -35,6 +35,17 @@ def unaligned_bam(reads: list[bytes], path) -> bytes:
     return gzip.decompress(path.read_bytes())
 
 
+def packed(reads: list[bytes], high_first: bool, order: bytes = b"ACGT") -> bytes:
+    """Four bases to a byte, two bits each (codes in ``order``), each read padded to whole bytes."""
+    out = bytearray()
+    for read in reads:
+        codes = [order.index(b) for b in read] + [0] * (-len(read) % 4)
+        for i in range(0, len(codes), 4):
+            group = codes[i: i + 4] if high_first else codes[i: i + 4][::-1]
+            out.append(group[0] << 6 | group[1] << 4 | group[2] << 2 | group[3])
+    return bytes(out)
+
+
 def encodings(reads: list[bytes], tmp_path) -> dict[str, bytes]:
     lines = b"\n".join
     half_bytes = {ord("A"): 1, ord("C"): 2, ord("G"): 4, ord("T"): 8}
@@ -52,6 +63,8 @@ def encodings(reads: list[bytes], tmp_path) -> dict[str, bytes]:
         "half bytes, low first": b"".join(bytes(half_bytes[r[i]] | half_bytes[r[i + 1]] << 4
                                                 for i in range(0, len(r) - 1, 2)) for r in reads),
         "unaligned bam": unaligned_bam(reads, tmp_path / "reads.bam"),
+        "two-bit codes, high bits first": packed(reads, True),
+        "two-bit codes, low bits first": packed(reads, False, b"GTCA"),
     }
 
 
@@ -100,7 +113,7 @@ def test_half_the_reads_complemented_still_count(gen_run, gen_index):
     assert f.detail["kmers"] >= 20 * 100 and f.severity != "medium"
 
 
-@pytest.mark.parametrize("name", ["complement", "digits", "unaligned bam"])
+@pytest.mark.parametrize("name", ["complement", "digits", "unaligned bam", "two-bit codes, high bits first"])
 def test_a_sampled_index_finds_them_too(gen_run, tmp_path, name):
     ix = build_index(gen_run.path, cache_dir=tmp_path / "cache", fp_budget=3000, kmer_budget=20_000)
     assert ix.km_scale > 1

@@ -64,3 +64,33 @@ def test_reads_written_in_symbols_of_more_than_one_byte_replay_as_a_leak(tmp_pat
         assert leak["samples"] == ["PT5699-T1"], name
         assert leak["chain"][-1] == ("words" if name in ("words", "codes of two letters", "numbers")
                                      else "characters"), (name, leak["chain"])
+
+
+def _packed(seqs: list[bytes], order: bytes, high_first: bool) -> bytes:
+    """Bases packed four to a byte, two bits each (``order``: the bases of codes 0-3), the high bits
+    of a byte first or the low; each read padded to whole bytes with its code 0."""
+    out = bytearray()
+    for seq in seqs:
+        codes = [order.index(b) for b in seq if b in order]
+        codes += [0] * (-len(codes) % 4)
+        for i in range(0, len(codes), 4):
+            group = codes[i: i + 4] if high_first else codes[i: i + 4][::-1]
+            out.append(group[0] << 6 | group[1] << 4 | group[2] << 2 | group[3])
+    return bytes(out)
+
+
+def test_reads_packed_two_bits_a_base_replay_as_a_leak(tmp_path):
+    """Four bases to a byte (UCSC's .2bit and vendors' compact formats pack them so): 200 reads in
+    7.5 kB, bytes as varied as ciphertext's and under the opaque-volume threshold, replayed clean in
+    either bit order and any assignment of codes; now a leak naming the sample, read as two-bit codes."""
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    seqs = [s for s in [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()][1::4]
+            if b"N" not in s][:200]
+    for order, high_first in ((b"ACGT", True), (b"ACGT", False), (b"TCAG", True), (b"GTAC", False)):
+        name = f"packed-{order.decode()}-{'high' if high_first else 'low'}"
+        leak = sequence_leak(tmp_path, run, name, b"VNDR\x01\x00" + _packed(seqs, order, high_first))
+        assert leak["samples"] == ["PT5699-T1"], name
+        bits = "high" if high_first else "low"
+        assert all(f"two-bit codes, {bits} bits first" in e["recoded"] for e in leak["evidence"]
+                   if e["kind"] == "sequence"), (name, leak["evidence"])

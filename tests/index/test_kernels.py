@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -281,3 +282,24 @@ def test_lower_ascii_equals_bytes_lower(data, spare):
     except ValueError:
         return
     raise AssertionError("a short out was accepted")
+
+
+@PROPERTY
+@given(st.binary(max_size=600), st.integers(1, 40), st.integers(1, 3))
+def test_two_bit_forms_are_the_forms_of_the_unpacked_bases(data, stride, orders):
+    """One pass over packed bytes gives what unpacking them (``two_bit_runs``) and asking
+    ``canonical_at`` and ``patterns`` gives, in each order asked."""
+    want = [kmers.patterns(kmers.canonical_at(kmers.two_bit_runs(data, high).joined, stride))
+            for high, bit in ((True, 1), (False, 2)) if orders & bit]
+    windows = (4 * len(data) - kmers.K) // stride + 1 if 4 * len(data) >= kmers.K else 0
+    out = np.empty(2 * windows, dtype=np.uint64)
+    count = _kernels.two_bit_forms(data, kmers.K, stride, orders, out)
+    assert out[:count].tolist() == np.concatenate([np.empty(0, np.uint64), *want]).tolist()
+
+
+def test_two_bit_forms_checks_its_arguments():
+    for bad in [(b"abcd", 0, 1, 3, np.empty(8, np.uint64)), (b"abcd", 33, 1, 3, np.empty(8, np.uint64)),
+                (b"abcd", 5, 0, 3, np.empty(8, np.uint64)), (b"abcd", 5, 1, 4, np.empty(8, np.uint64)),
+                (b"abcdefgh", 5, 1, 3, np.empty(3, np.uint64)), (b"abcd", 5, 1, 3, np.empty(8, np.int32))]:
+        with pytest.raises((ValueError, TypeError)):
+            _kernels.two_bit_forms(*bad)
