@@ -1,7 +1,9 @@
-"""zstd: concatenated and skippable frames, oversized windows."""
+"""zstd: concatenated and skippable frames, oversized windows, frames compressed with a dictionary."""
 
 from __future__ import annotations
 
+import json
+import random
 import struct
 
 import zstandard
@@ -50,3 +52,19 @@ def test_random_bytes_around_a_chance_magic_are_not_decoded():
 
     data = os.urandom(5000) + b"\x28\xb5\x2f\xfd" + os.urandom(5000)
     assert len(expand(data, CHAIN).views) == 1
+
+
+def test_a_frame_compressed_with_a_dictionary_is_said_not_read():
+    """A vendor's telemetry, message by message with a trained dictionary (its ID in each frame's
+    header): the rig has no dictionary, so the frames are said not read; a frame without one is not."""
+    rng = random.Random(5)
+    messages = [json.dumps({"run": "A00123", "seq": "".join(rng.choice("ACGT") for _ in range(150)), "i": i}).encode()
+                for i in range(400)]
+    dictionary = zstandard.train_dictionary(4096, messages)
+    sealed = zstandard.ZstdCompressor(dict_data=dictionary).compress(b"".join(messages[:50]))
+    for data, at in ((sealed, 0), (b"HDR!" + bytes(12) + sealed, 16)):
+        exp = expand(data, ("tcp",))
+        assert [v.chain for v in exp.views] == [("tcp",)]
+        assert [(u.what, u.size) for u in exp.unread] == [
+            ("zstd frame compressed with a dictionary the rig does not have", len(data) - at)]
+    assert expand(zstandard.compress(b"".join(messages)), ("tcp",)).unread == []

@@ -3,7 +3,7 @@
 Reads in a 7z folder coded with BCJ2 (7-Zip's four-stream filter, any user may ask for it), in a
 cabinet's LZX folder (makecab's other method), in a zip member of a method the rig does not
 decompress (WavPack, Implode), in an lzop or ARJ file (as their tools write them), in a RAR archive
-after a self-extractor's stub, uploaded to the allowed LIMS: each replayed CLEAN, because the
+after a self-extractor's stub, in a zstd frame compressed with a dictionary, uploaded to the allowed LIMS: each replayed CLEAN, because the
 archive's bytes look like ciphertext and were under the opaque-volume threshold.  What the rig knows
 it could not read is said in ``not_examined`` (the part's size, the method by name).
 """
@@ -17,6 +17,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from sandbox.replay import replay
 from tests.hostile.uploads import ALLOWED, http_upload
@@ -71,6 +72,13 @@ def _rar_self_extractor(fastq: bytes) -> bytes:
     return b"MZ" + bytes(510) + b"Rar!\x1a\x07\x01\x00" + block + packed
 
 
+def _zstd_with_dictionary(fastq: bytes) -> bytes:
+    """The reads compressed with a dictionary trained on them (zstd's own way for small messages)."""
+    pieces = [fastq[i: i + 400] for i in range(0, len(fastq), 400)]
+    dictionary = zstandard.train_dictionary(2048, pieces)
+    return zstandard.ZstdCompressor(dict_data=dictionary).compress(fastq)
+
+
 UNREAD = {
     "7z folder of bcj2": (_bcj2, "7z folder coded with BCJ2 LZMA LZMA LZMA, which the rig does not read"),
     "cabinet of lzx": (_lzx_cabinet, "cabinet folder compressed with LZX, which the rig does not read"),
@@ -79,6 +87,7 @@ UNREAD = {
     "arj archive": (lambda fq: _tool(["arj", "a", "-y", "out.arj", "run.fastq"], fq, "out.arj"),
                     "ARJ archive, which the rig does not read"),
     "rar self-extractor": (_rar_self_extractor, "RAR 5 archive, which the rig does not read"),
+    "zstd with a dictionary": (_zstd_with_dictionary, "zstd frame compressed with a dictionary the rig does not have"),
 }
 
 
