@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -80,46 +81,57 @@ def _kmers_of(runs: DnaRuns) -> ViewKmers | None:
 
 
 # Bases packed four to a byte (two bits each): every byte is four such symbols, so a view is read so
-# only where a probe finds the run's bases in it: PACKED_PROBES spans of PACKED_PROBE bytes (about
-# three reads each) at its start and spread over it, in both bit orders, asked every FORM_STRIDE-th
-# k-mer (every one of a sampled index), in one compiled pass.  Only views with PACKED_MIN_HIGH of their
-# first PACKED_HEAD bytes at 0x80 or more are probed (a packed base is G or T half the time there;
-# text never is).
+# only where a probe finds the run's bases in it: its first PACKED_PROBE bytes (about three reads) and
+# as many in every PACKED_BLOCK after them, at an offset drawn per block from a seed the instrument
+# cannot know (reads hidden between fixed probes would be missed), in both bit orders, every
+# PACKED_STRIDE-th k-mer's form asked (every one of a sampled index), in one compiled pass.  Only
+# views with PACKED_MIN_HIGH of their first PACKED_HEAD bytes at 0x80 or more are probed (a packed
+# base is G or T half the time there; text never is).
 TWO_BIT_MODES = {"two-bit codes, high bits first": True, "two-bit codes, low bits first": False}
 PACKED_PROBE = 128
-PACKED_PROBES = 4
+PACKED_BLOCK = 8192
+PACKED_STRIDE = 40    # three asks inside every 150-base read
 PACKED_HEAD = 4096
 PACKED_MIN_HIGH = 0.2
 PACKED_MIN = 16     # bytes: 64 bases, a window's MIN_KMERS
+_SEED = secrets.randbits(63)   # per process: where the probes fall is not the instrument's to know
+_MIX = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
 
 
 def _probe_spans(size: int) -> list[tuple[int, int]]:
-    """Where a view of ``size`` bytes is probed for packed bases: its start and PACKED_PROBES - 1
-    spans spread evenly after it (all of it when it is that short)."""
-    if size <= PACKED_PROBE * PACKED_PROBES:
+    """Where a view of ``size`` bytes is probed for packed bases: its start, and one span in every
+    PACKED_BLOCK at an offset of this process's drawing (all of a view of two spans or less)."""
+    if size <= 2 * PACKED_PROBE:
         return [(0, size)]
-    step = (size - PACKED_PROBE) // (PACKED_PROBES - 1)
-    return [(i * step, i * step + PACKED_PROBE) for i in range(PACKED_PROBES)]
-
-
-_HIGH = bytes(range(0x80, 0x100))
+    spans = [(0, PACKED_PROBE)]
+    blocks = max(1, size // PACKED_BLOCK)
+    for b in range(blocks):
+        low = b * PACKED_BLOCK
+        room = (size if b == blocks - 1 else low + PACKED_BLOCK) - low - PACKED_PROBE + 1
+        at = low + ((((b + _SEED) * _MIX) & _MASK) >> 33) % room
+        spans.append((at, at + PACKED_PROBE))
+    return spans
 
 
 def _packed_in(data: bytes, indexes: Sequence[RunIndex]) -> bool:
     """Whether a probe of ``data`` finds some index's bases packed two bits each in it."""
     if not _maybe_packed(data):
         return False
-    sample = data if len(data) <= PACKED_PROBE * PACKED_PROBES else \
-        b"".join(data[a:b] for a, b in _probe_spans(len(data)))
+    spans = _probe_spans(len(data))
+    sample = data if len(spans) == 1 else b"".join(data[a:b] for a, b in spans)
     forms: dict[int, np.ndarray] = {}
     for ix in indexes:
         if len(ix.km):
-            stride = 1 if ix.km_scale > 1 else FORM_STRIDE
+            stride = 1 if ix.km_scale > 1 else PACKED_STRIDE
             if stride not in forms:
                 forms[stride] = two_bit_forms(sample, stride)
             if ix.lookup_patterns(forms[stride]).any():
                 return True
     return False
+
+
+_HIGH = bytes(range(0x80, 0x100))
 
 
 def _maybe_packed(data: bytes) -> bool:

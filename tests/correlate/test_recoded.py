@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 
 import pysam
 import pytest
@@ -122,3 +123,20 @@ def test_a_sampled_index_finds_them_too(gen_run, tmp_path, name):
     c = Correlator([ix])
     c.scan(payload(body), views(body))
     assert [f.samples for f in c.findings() if f.kind == "sequence"] == [[SAMPLE]]
+
+
+def test_packed_reads_hidden_between_random_bytes_are_probed_where_they_are(gen_run, gen_index):
+    """Packed reads in the middle of 200 kB of random bytes, two probe blocks and more of them: the
+    probes after a view's start fall in every block at offsets of this process's drawing, so no
+    place an instrument picks is left out (fixed probes at a view's quarters would miss them)."""
+    rng = random.Random(8)
+    text = gzip.decompress((gen_run.path / gen_run.fastq[SAMPLE]).read_bytes())
+    reads = packed(text.split(b"\n")[1:2400:4], True)      # 600 reads, 22.5 kB
+    assert len(reads) > 2 * 8192
+    body = rng.randbytes(90_000) + reads + rng.randbytes(90_000)
+    c = Correlator([gen_index])
+    c.scan(payload(body), views(body))
+    found = [f for f in c.findings() if f.kind == "sequence"]
+    assert [f.samples for f in found] == [[SAMPLE]]
+    assert all("two-bit codes, high bits first" in e["recoded"] for e in found[0].evidence
+               if e["kind"] == "sequence")
