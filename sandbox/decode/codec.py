@@ -779,12 +779,9 @@ class SnappyCodec(Codec):
             raise Stop("truncated", "stream truncated", bytes(self._buf))
 
 
-class SnappyRawCodec(Codec):
-    """One raw snappy block (HTTP "Content-Encoding: snappy", Prometheus remote write, Loki push):
-    it has no framing, so it is decoded once the input ends."""
-
-    name = "snappy"
-    errors = (ValueError, cramjam.DecompressionError)
+class WholeCodec(Codec):
+    """A format decoded once its input has ended (no framing says where a piece ends): the input is
+    held, and handed back raw whole if decoding stops."""
 
     def __init__(self, allowance: Allowance | None = None) -> None:
         super().__init__(allowance)
@@ -795,6 +792,14 @@ class SnappyRawCodec(Codec):
 
     def _unsent(self, data: bytes | memoryview) -> bytes:
         return bytes(self._buf)
+
+
+class SnappyRawCodec(WholeCodec):
+    """One raw snappy block (HTTP "Content-Encoding: snappy", Prometheus remote write, Loki push):
+    it has no framing, so it is decoded once the input ends."""
+
+    name = "snappy"
+    errors = (ValueError, cramjam.DecompressionError)
 
     def _end(self) -> None:
         if not self._buf:
@@ -810,21 +815,11 @@ class SnappyRawCodec(Codec):
         self.consumed = len(self._buf)
 
 
-class LzwCodec(Codec):
+class LzwCodec(WholeCodec):
     """compress(1)'s LZW (.Z files, HTTP's "compress" coding): a header, then codes to the end of
     the input (the format has no end marker), so it is decoded once the input ends."""
 
     name = "lzw"
-
-    def __init__(self, allowance: Allowance | None = None) -> None:
-        super().__init__(allowance)
-        self._buf = bytearray()
-
-    def _feed(self, data: bytes | memoryview) -> None:
-        self._buf += data
-
-    def _unsent(self, data: bytes | memoryview) -> bytes:
-        return bytes(self._buf)
 
     def _end(self) -> None:
         buf = bytes(self._buf)

@@ -19,8 +19,9 @@ MAX_NESTING = 16  # submessage depth searched inside one protobuf
 _TEXTLIKE = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """(value, next position); (-1, pos) when the varint runs off the end or is over 10 bytes."""
+def varint(data: bytes, pos: int) -> tuple[int, int]:
+    """A base-128 varint (protobuf's, RAR 5's): (value, next position); (-1, pos) when it runs off
+    the end or is over 10 bytes."""
     value = shift = 0
     end = min(len(data), pos + 10)
     while pos < end:
@@ -40,14 +41,14 @@ def fields(data: bytes) -> list[tuple[int, int, int]] | None:
         count += 1
         if count > MAX_FIELDS:
             return None
-        key, pos = _varint(data, pos)
+        key, pos = varint(data, pos)
         if key < 0:
             return None
         number, wire = key >> 3, key & 7
         if not 1 <= number <= MAX_FIELD:
             return None
         if wire == 0:
-            value, pos = _varint(data, pos)
+            value, pos = varint(data, pos)
             if value < 0:
                 return None
         elif wire == 1:
@@ -55,7 +56,7 @@ def fields(data: bytes) -> list[tuple[int, int, int]] | None:
         elif wire == 5:
             pos += 4
         elif wire == 2:
-            size, pos = _varint(data, pos)
+            size, pos = varint(data, pos)
             if size < 0 or pos + size > n:
                 return None
             out.append((number, pos, pos + size))

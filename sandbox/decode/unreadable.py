@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from sandbox.decode import magic
 from sandbox.decode.base import MAX_EMBEDDED, Budget, Decoder
+from sandbox.decode.protobuf import varint
 
 RAR = magic.RAR
 RAR4, RAR5 = RAR + b"\x00", RAR + b"\x01\x00"
@@ -31,23 +32,11 @@ ARJ_MAX_HEADER = 2600
 LHA_COMPRESSED = b"1234567"  # -lh1- .. -lh7-; -lh0- is stored, -lhd- a directory
 
 
-def _vint(data: bytes, at: int) -> tuple[int, int]:
-    """RAR 5's variable-length integer at ``at``: (value, offset after it); (-1, at) when cut."""
-    value = shift = 0
-    while at < len(data) and shift < 64:
-        value |= (data[at] & 0x7F) << shift
-        at += 1
-        if not data[at - 1] & 0x80:
-            return value, at
-        shift += 7
-    return -1, at
-
-
 def _rar(data: bytes, at: int) -> str | None:
     """What the RAR archive at ``at`` is (None: not one, or its headers are encrypted)."""
     if data.startswith(RAR5, at):
-        size, after = _vint(data, at + len(RAR5) + 4)  # past the header's CRC
-        kind, _ = _vint(data, after)
+        size, after = varint(data, at + len(RAR5) + 4)  # past the header's CRC
+        kind, _ = varint(data, after)
         return None if size < 0 or kind == RAR5_ENCRYPTION else "RAR 5 archive"
     if data.startswith(RAR4, at):
         head = data[at + len(RAR4): at + len(RAR4) + 5]

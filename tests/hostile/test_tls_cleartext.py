@@ -209,31 +209,34 @@ def _nonce_session(tmp, fastq: bytes | None, ciphers: str, explicit: int) -> byt
     return stream
 
 
-@pytest.mark.parametrize("ciphers, explicit", [("ECDHE-ECDSA-AES128-GCM-SHA256", 8), ("ECDHE-ECDSA-AES128-SHA", 16)])
+SUITES = [("ECDHE-ECDSA-AES128-GCM-SHA256", 8), ("ECDHE-ECDSA-AES128-SHA", 16)]
+
+
+def _replay_session(reads, ciphers: str, explicit: int, hidden: bool) -> dict:
+    """The report of a replay of one TLS 1.2 session to the allowed LIMS, the reads in its records'
+    explicit nonces or IVs when ``hidden``, else as OpenSSL sent them."""
+    tmp, run, fastq = reads
+    path = tmp / f"nonces-{explicit}-{hidden}.pcap"
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 42000 + explicit + 100 * hidden), (ALLOWED, 443), t0=1.0)
+        c.send(_nonce_session(tmp, fastq if hidden else None, ciphers, explicit))
+        c.close()
+    return replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+
+
+@pytest.mark.parametrize("ciphers, explicit", SUITES)
 def test_reads_in_tls_1_2_explicit_nonces_are_a_leak(reads, ciphers, explicit):
     """Before TLS 1.3 a sealed record starts with a nonce (GCM) or an IV (CBC) its sender picks and
     sends as it is: 40 kB of reads there, to the allowed LIMS, replayed clean (counted as ciphertext)."""
-    tmp, run, fastq = reads
-    path = tmp / f"nonces-{explicit}.pcap"
-    with PcapWriter(path) as w:
-        c = TcpConversation(w, ("10.0.0.2", 42000 + explicit), (ALLOWED, 443), t0=1.0)
-        c.send(_nonce_session(tmp, fastq, ciphers, explicit))
-        c.close()
-    report = replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    report = _replay_session(reads, ciphers, explicit, hidden=True)
     assert report["verdict"] == "leak"
     leaks = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     lane = "explicit nonces" if explicit == 8 else "explicit IVs"
     assert leaks and all(f["chain"][-1] == lane for f in leaks), leaks
 
 
-@pytest.mark.parametrize("ciphers, explicit", [("ECDHE-ECDSA-AES128-GCM-SHA256", 8), ("ECDHE-ECDSA-AES128-SHA", 16)])
+@pytest.mark.parametrize("ciphers, explicit", SUITES)
 def test_honest_nonces_and_ivs_are_no_finding(reads, ciphers, explicit):
     """OpenSSL's own: GCM nonces that count the records, CBC IVs that are random."""
-    tmp, run, _ = reads
-    path = tmp / f"honest-nonces-{explicit}.pcap"
-    with PcapWriter(path) as w:
-        c = TcpConversation(w, ("10.0.0.2", 43000 + explicit), (ALLOWED, 443), t0=1.0)
-        c.send(_nonce_session(tmp, None, ciphers, explicit))
-        c.close()
-    report = replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    report = _replay_session(reads, ciphers, explicit, hidden=False)
     assert report["verdict"] == "clean", report["findings"]
