@@ -13,6 +13,7 @@ import io
 import lzma
 import os
 import struct
+import subprocess
 import tempfile
 import zipfile
 import zlib
@@ -197,6 +198,25 @@ def _cabinet(data: bytes, name: bytes = b"reads.fastq") -> bytes:
     return header + folder + entry + b"".join(blocks)
 
 
+def _tool(command: list[str], data: bytes, out: str | None = None) -> bytes:
+    """What an archiver writes of ``data`` (as ``reads.fastq``), to its standard output or to ``out``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "reads.fastq").write_bytes(data)
+        written = subprocess.run(command, cwd=tmp, capture_output=True, check=True).stdout
+        return (Path(tmp) / out).read_bytes() if out else written
+
+
+def _archivers(data: bytes) -> list[bytes]:
+    """The archivers' other methods, as their own tools write them: compress's LZW, lzip, lzop, a zip
+    of Deflate64 and one of PPMd members, a 7z of PPMd."""
+    seven = ["7zz", "a", "-bd", "-bso0"]
+    return [_tool(["compress", "-c", "reads.fastq"], data), _tool(["lzip", "-c", "reads.fastq"], data),
+            _tool(["lzop", "-c", "reads.fastq"], data),
+            _tool([*seven, "-tzip", "-mm=Deflate64", "out.zip", "reads.fastq"], data, "out.zip"),
+            _tool([*seven, "-tzip", "-mm=PPMd", "out.zip", "reads.fastq"], data, "out.zip"),
+            _tool([*seven, "-m0=PPMd", "out.7z", "reads.fastq"], data, "out.7z")]
+
+
 def decoder_seeds() -> Iterator[bytes]:
     """One sample of every encoding and container the decoders know, then the shared HTTP bodies."""
     zbuf = io.BytesIO()
@@ -212,7 +232,7 @@ def decoder_seeds() -> Iterator[bytes]:
         b"a=" + base64.urlsafe_b64encode(FASTQ[:300]) + b"&b=%41%43%47%54", body,
         b"=41=43=47=54=\r\nACGT", b"\x0a\x05hello\x10\x96\x01\x1a\x03abc",
         lz4.frame.compress(FASTQ), bytes(cramjam.snappy.compress(FASTQ)), bytes(cramjam.snappy.compress_raw(FASTQ)),
-        *_tables(FASTQ), _avro(FASTQ), _cabinet(FASTQ),
+        *_tables(FASTQ), _avro(FASTQ), _cabinet(FASTQ), *_archivers(FASTQ),
     )
     n = 0
     for transport, payloads in _flows():
