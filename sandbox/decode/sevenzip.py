@@ -10,7 +10,9 @@ header (an upload cut short) is read from its first packed stream as LZMA2, LZMA
 default properties, then Deflate: what arrived of a default archive.  PPMd (7-Zip's method for
 text) and Deflate64 folders are read with pyppmd and inflate64.  Encrypted (AES) folders stay
 unread and are weighed as opaque volume, as TLS without keys is; any other folder (BCJ2's
-four-stream folders, a filter before PPMd, a coder nobody registered) is said not read.
+four-stream folders, a filter before PPMd, a coder nobody registered) is said not read.  A header
+7-Zip packed is a view of its own ("7z header"): the files' names, which the instrument chose, are
+read as any bytes are (120 empty files named with reads replayed clean).
 """
 
 from __future__ import annotations
@@ -393,17 +395,18 @@ def _coded_with(folder: _Folder) -> str:
     return " ".join(NAMES.get(c.method, "an unregistered coder") for c in reversed(folder.coders))
 
 
-def _header(data: bytes, cap: int) -> bytes | None:
-    """The archive's header, decoded when packed; None when it cannot be read."""
+def _header(data: bytes, cap: int) -> tuple[bytes, bool] | None:
+    """The archive's header, decoded when packed (7-Zip packs it by default: the files' names are in
+    no view then), and whether it was; None when it cannot be read."""
     offset = int.from_bytes(data[12:20], "little")
     size = int.from_bytes(data[20:28], "little")
     at = SIGNATURE_HEADER + offset
     if size == 0 or at + size > len(data):
         return None
     header = data[at: at + size]
-    for _ in range(MAX_ENCODED):
+    for times in range(MAX_ENCODED):
         if header[:1] != bytes([ENCODED_HEADER]):
-            return header if header[:1] == bytes([HEADER]) else None
+            return (header, times > 0) if header[:1] == bytes([HEADER]) else None
         r = _Reader(header)
         r.byte()
         streams = _streams(r)
@@ -449,10 +452,13 @@ class SevenZipDecoder(Decoder):
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         try:
-            header = _header(data, budget.remaining)
-            if header is None:
+            found = _header(data, budget.remaining)
+            if found is None:
                 yield from _fallback(data, budget)
                 return
+            header, packed = found
+            if packed:   # its names, which the instrument chose, are read as any bytes are
+                yield "7z header", header
             r = _Reader(header)
             r.byte()
             streams, files = _Streams(), []

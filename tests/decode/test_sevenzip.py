@@ -149,3 +149,11 @@ def test_a_header_the_rig_cannot_read_is_said(tmp_path):
     budget = Budget(1 << 24, "test")
     assert list(SevenZipDecoder.decode(bytes(data), budget)) == []
     assert budget.unread == [("7z archive whose header the rig cannot read", len(data) - 32)]
+
+
+def test_a_packed_header_is_a_view_of_its_own(tmp_path):
+    """7-Zip packs the header that names the files: it is read as a view (the names are the
+    instrument's to choose); a header left unpacked is already in the archive's bytes."""
+    views = _views(_7z(tmp_path, {"reads.fastq": READS, "SampleSheet.csv": SHEET}))
+    assert "SampleSheet.csv".encode("utf-16-le") in views["7z header"]
+    assert "7z header" not in _views(_7z(tmp_path, {"reads.fastq": READS}, "-mhc=off"))
