@@ -8,6 +8,7 @@ apart make sure a read anywhere in a long run lies mostly inside one window.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import secrets
 from collections.abc import Iterator, Sequence
@@ -81,16 +82,18 @@ def _kmers_of(runs: DnaRuns) -> ViewKmers | None:
 
 
 # Bases packed four to a byte (two bits each): every byte is four such symbols, so a view is read so
-# only where a probe finds the run's bases in it: its first PACKED_PROBE bytes (about three reads) and
+# only where a probe finds the run's bases in it: its first PACKED_PROBE bytes (about two reads) and
 # as many in every PACKED_BLOCK after them, at an offset drawn per block from a seed the instrument
 # cannot know (reads hidden between fixed probes would be missed), in both bit orders, every
-# PACKED_STRIDE-th k-mer's form asked (every one of a sampled index), in one compiled pass.  Only
+# PACKED_STRIDE-th k-mer's form asked (every PACKED_SAMPLED_STRIDE-th of a sampled index, which holds
+# a share of them), in one compiled pass.  Only
 # views with PACKED_MIN_HIGH of their first PACKED_HEAD bytes at 0x80 or more are probed (a packed
 # base is G or T half the time there; text never is).
 TWO_BIT_MODES = {"two-bit codes, high bits first": True, "two-bit codes, low bits first": False}
-PACKED_PROBE = 128
+PACKED_PROBE = 64
 PACKED_BLOCK = 8192
 PACKED_STRIDE = 40    # three asks inside every 150-base read
+PACKED_SAMPLED_STRIDE = 4
 PACKED_HEAD = 4096
 PACKED_MIN_HIGH = 0.2
 PACKED_MIN = 16     # bytes: 64 bases, a window's MIN_KMERS
@@ -99,11 +102,12 @@ _MIX = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 
 
-def _probe_spans(size: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=1024)   # views of one size come again and again (body pieces, segments)
+def _probe_spans(size: int) -> tuple[tuple[int, int], ...]:
     """Where a view of ``size`` bytes is probed for packed bases: its start, and one span in every
     PACKED_BLOCK at an offset of this process's drawing (all of a view of two spans or less)."""
     if size <= 2 * PACKED_PROBE:
-        return [(0, size)]
+        return ((0, size),)
     spans = [(0, PACKED_PROBE)]
     blocks = max(1, size // PACKED_BLOCK)
     for b in range(blocks):
@@ -111,7 +115,7 @@ def _probe_spans(size: int) -> list[tuple[int, int]]:
         room = (size if b == blocks - 1 else low + PACKED_BLOCK) - low - PACKED_PROBE + 1
         at = low + ((((b + _SEED) * _MIX) & _MASK) >> 33) % room
         spans.append((at, at + PACKED_PROBE))
-    return spans
+    return tuple(spans)
 
 
 def _packed_in(data: bytes, indexes: Sequence[RunIndex]) -> bool:
@@ -123,7 +127,7 @@ def _packed_in(data: bytes, indexes: Sequence[RunIndex]) -> bool:
     forms: dict[int, np.ndarray] = {}
     for ix in indexes:
         if len(ix.km):
-            stride = 1 if ix.km_scale > 1 else PACKED_STRIDE
+            stride = PACKED_SAMPLED_STRIDE if ix.km_scale > 1 else PACKED_STRIDE
             if stride not in forms:
                 forms[stride] = two_bit_forms(sample, stride)
             if ix.lookup_patterns(forms[stride]).any():

@@ -2107,6 +2107,17 @@ static PyObject *py_symbol_runs(PyObject *self, PyObject *args) {
     return Py_BuildValue("nn", count, joined_len);
 }
 
+/* A byte as it is, and with its four two-bit symbols in reverse order (bases packed low bits first,
+   read as if high bits first): filled at import. */
+static uint8_t IDENTITY_BYTES[256], REVERSED_PAIRS[256];
+
+static void init_pair_tables(void) {
+    for (int b = 0; b < 256; b++) {
+        IDENTITY_BYTES[b] = (uint8_t)b;
+        REVERSED_PAIRS[b] = (uint8_t)((b & 3) << 6 | (b >> 2 & 3) << 4 | (b >> 4 & 3) << 2 | (b >> 6 & 3));
+    }
+}
+
 PyDoc_STRVAR(two_bit_forms_doc,
 "two_bit_forms(data, k, stride, orders, out) -> count\n\n"
 "The reading-blind forms (``patterns``) of the k-mers at 0, stride, 2 * stride, ... of data read as\n"
@@ -2134,17 +2145,21 @@ static PyObject *py_two_bit_forms(PyObject *self, PyObject *args) {
     }
     const uint8_t *d = v[0].buf;
     uint64_t *out = v[1].buf;
-    Py_ssize_t count = 0;
+    Py_ssize_t count = 0, n = v[0].len;
     Py_BEGIN_ALLOW_THREADS
     for (int high = 1; high >= 0; high--) {
         if (!(orders & (high ? 1 : 2))) continue;
+        /* the k-mer at symbol p is 2k bits from bit 2p of the bytes read high bits first (the low
+           order's bytes with their four symbols reversed): nine bytes hold it, whatever p */
+        const uint8_t *order = high ? IDENTITY_BYTES : REVERSED_PAIRS;
         for (Py_ssize_t w = 0; w < windows; w++) {
-            uint64_t x = 0;
-            for (Py_ssize_t p = w * stride; p < w * stride + k; p++) {
-                int shift = high ? 6 - 2 * (int)(p & 3) : 2 * (int)(p & 3);
-                x = (x << 2) | ((uint64_t)(d[p >> 2] >> shift) & 3);
-            }
-            out[count++] = kmer_pattern(x, k);
+            Py_ssize_t p = w * stride, at = p >> 2;
+            int off = 2 * (int)(p & 3);
+            uint64_t word = 0;
+            for (int i = 0; i < 8; i++) word = (word << 8) | (at + i < n ? order[d[at + i]] : 0);
+            uint64_t next = at + 8 < n ? order[d[at + 8]] : 0;
+            word = (word << off) | (off ? next >> (8 - off) : 0);
+            out[count++] = kmer_pattern(word >> (64 - 2 * k), k);
         }
     }
     Py_END_ALLOW_THREADS
@@ -2850,6 +2865,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__kernels(void) {
+    init_pair_tables();
     uint64_t inv = BASE;  /* Newton's iteration for the inverse of an odd number modulo 2**64 */
     for (int i = 0; i < 6; i++) inv *= 2 - BASE * inv;
     INV_BASE = inv;
