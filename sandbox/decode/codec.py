@@ -90,7 +90,11 @@ LZ4_MAGIC = b"\x04\x22\x4d\x18"
 # compress(1) (.Z, Content-Encoding: compress): the magic, then a byte of the largest code width
 # (9-16 bits) and block mode (0x80); 0x60 are reserved.
 LZW_MAGIC = b"\x1f\x9d"
-LZIP_MAGIC = b"LZIP\x01"  # lzip's magic and its one version
+# lzip (.lz): members of "LZIP", its one version, a coded dictionary size, a raw LZMA stream of fixed
+# properties ended by its end marker, and a trailer (CRC, data size, member size).
+LZIP_MAGIC = b"LZIP\x01"
+LZIP_HEADER, LZIP_TRAILER = 6, 20
+LZIP_MIN_DICT, LZIP_MAX_DICT = 1 << 12, 1 << 29  # what lzip(1) writes and reads
 LZW_RESERVED = 0x60
 # LZW output is made into a buffer this many times the input (at least LZW_FIRST_OUTPUT), doubled
 # while the allowance lets it grow: text compresses 2-4x, and a bomb stops at the allowance.
@@ -125,6 +129,20 @@ def zlib_header(head: bytes) -> bool:
 def lzw_header(head: bytes) -> bool:
     """A compress(1) stream starts here: the magic, code widths of 9 to 16 bits, no reserved bits."""
     return head[:2] == LZW_MAGIC and len(head) >= 3 and not head[2] & LZW_RESERVED and 9 <= head[2] & 0x1F <= 16
+
+
+def lzip_dictionary(coded: int) -> int:
+    """The dictionary size an lzip header byte codes: 2^(bits 0-4) less (bits 5-7) sixteenths of
+    it; 0 when that is outside lzip's range (no member)."""
+    base = 1 << (coded & 0x1F)
+    size = base - (base >> 4) * (coded >> 5)
+    return size if LZIP_MIN_DICT <= size <= LZIP_MAX_DICT else 0
+
+
+def lzip_member(data: bytes | memoryview, at: int = 0) -> bool:
+    """An lzip member starts at ``at``: its magic and a dictionary size lzip uses."""
+    return bytes(data[at: at + len(LZIP_MAGIC)]) == LZIP_MAGIC and len(data) >= at + LZIP_HEADER \
+        and lzip_dictionary(data[at + 5]) > 0
 
 
 def zstd_frame(head: bytes) -> bool:
@@ -838,6 +856,37 @@ class LzwCodec(WholeCodec):
             raise Stop("corrupt", "code out of the table", buf[got.read:])
 
 
+class LzipCodec(WholeCodec):
+    """lzip's members in a row, each a raw LZMA stream (lc 3, lp 0, pb 2) to its end marker between
+    a header and a trailer; decoded once the input ends (the trailer only says where a member ends)."""
+
+    name = "lzip"
+
+    def _end(self) -> None:
+        buf = bytes(self._buf)
+        if not buf:
+            return
+        if not lzip_member(buf):
+            raise Stop("truncated" if len(buf) < LZIP_HEADER else "corrupt", "not an lzip member", buf)
+        at = 0
+        while lzip_member(buf, at):
+            params = {"id": lzma.FILTER_LZMA1, "lc": 3, "lp": 0, "pb": 2, "dict_size": lzip_dictionary(buf[at + 5])}
+            room = self._room()
+            got = raw_lzma([params], memoryview(buf)[at + LZIP_HEADER:], room, room)
+            if self._keep(got.data) or (not got.members and len(got.data) >= room):
+                raise self._limit(buf[at:])
+            if not got.members:   # no end marker: damaged, or cut short
+                if got.status == "corrupt":
+                    raise Stop("corrupt", "LZMA data error", buf[at:])
+                self.note = "lzip: stream truncated"
+                return
+            at = min(len(buf), at + LZIP_HEADER + got.end + LZIP_TRAILER)
+            self.members += 1
+            self.ended_at = self.consumed = at
+        if at < len(buf):
+            raise _trailing(buf[at:])
+
+
 def lzw(data: bytes, cap: int, *, start_bit: int, msb: bool, max_bits: int, clear: bool, eod: bool, early: bool,
         groups: bool) -> Drained:
     """LZW codes of ``data`` from ``start_bit`` (see ``_kernels.lzw`` for the variants: compress(1),
@@ -874,6 +923,7 @@ FORMATS: dict[str, Callable[[Allowance | None], Codec]] = {
     "deflate64": lambda a: Deflate64Codec(a),
     "lz4": lambda a: Lz4Codec(a),
     "lzw": lambda a: LzwCodec(a),
+    "lzip": lambda a: LzipCodec(a),
     "snappy": lambda a: SnappyCodec(a),
     "snappy-raw": lambda a: SnappyRawCodec(a),
 }

@@ -62,6 +62,7 @@ ENCODED = {
     "snappy-raw": bytes(cramjam.snappy.compress_raw(TEXT)),
     "deflate64": _deflate64(TEXT),
     "lzw": _compress(TEXT),
+    "lzip": subprocess.run(["lzip", "-c", "-b", "100000"], input=TEXT, capture_output=True, check=True).stdout,  # members
 }
 # Deflate64's inflater says only that a stream ended, not where: its end is the slice that ended it.
 END_WITHIN_A_SLICE = {"deflate64"}
@@ -130,7 +131,7 @@ def test_a_bad_header_hands_everything_back_at_once():
 
 
 @pytest.mark.parametrize("fmt", ["gzip", "zlib", "deflate", "brotli", "zstd", "bz2", "xz", "lz4", "snappy",
-                                 "deflate64", "lzw"])
+                                 "deflate64", "lzw", "lzip"])
 def test_fixed_cap_is_exact_and_says_what_it_left(fmt):
     got = decompress(fmt, ENCODED[fmt], 50_000, "test cap")
     assert got.status == "limit" and got.data == TEXT[:50_000] and got.hit == "test cap"

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from sandbox.decode import Budget, expand
-from sandbox.decode.lzip import LzipDecoder, dictionary
+from sandbox.decode.codec import lzip_dictionary as dictionary
+from sandbox.decode.lzip import LzipDecoder
 
 CHAIN = ("tcp",)
 RNG = random.Random(11)
