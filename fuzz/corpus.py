@@ -144,6 +144,7 @@ def parser_seeds(datagram: bool) -> Iterator[bytes]:
          ("out", b"Subject: r\r\n\r\n" + FASTQ[:500] + b"\r\n.\r\n")],
         [("in", b"220 ftp\r\n"), ("out", b"USER a\r\nPASV\r\nSTOR reads.fastq\r\n"),
          ("in", b"227 Entering Passive Mode (10,0,0,9,117,49)\r\n")],
+        wire.smb_upload("run\\reads.fastq", FASTQ[:3000], piece=1000),
     ):
         yield encode_records(conversation)
 

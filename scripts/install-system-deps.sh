@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
 # the hex-dump decoder's tests, gcab, 7zip, ncompress, lzip, lzop and arj for the cabinet, 7z, LZW,
-# lzip and unreadable-format decoders', headless chromium + driver, nftables for the network tap's transparent
+# lzip and unreadable-format decoders', Samba (smbd, smbclient, pdbedit) for the SMB parser's, headless chromium + driver, nftables for the network tap's transparent
 # mode and iptables for its --block packet queue, curl as a real client, dosfstools, mtools and exfatprogs
 # for USB stick images, libusb-1.0 for pyusb's device inventory, PostgreSQL for the fleet store's tests,
 # which start a cluster of their own with initdb/pg_ctl in a temp dir, wireguard-go and wg for a real
@@ -21,6 +21,10 @@ command -v compress    >/dev/null 2>&1 || need+=(ncompress)
 command -v lzip        >/dev/null 2>&1 || need+=(lzip)
 command -v lzop        >/dev/null 2>&1 || need+=(lzop)
 command -v arj         >/dev/null 2>&1 || need+=(arj)
+# Samba for the SMB tests, which start an smbd of their own on lo; the package's own is never started
+quiet=()
+[ -x /usr/sbin/smbd ]  || quiet+=(samba)
+command -v smbclient   >/dev/null 2>&1 || quiet+=(smbclient)
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v ip          >/dev/null 2>&1 || need+=(iproute2)
@@ -41,9 +45,9 @@ case "$(ldconfig -p 2>/dev/null)" in *libusb-1.0.so*) ;; *) need+=(libusb-1.0-0)
 bare=()
 command -v wireguard-go >/dev/null 2>&1 || bare+=(wireguard-go)
 command -v wg          >/dev/null 2>&1 || bare+=(wireguard-tools)
-[ ${#need[@]} -eq 0 ] && [ ${#bare[@]} -eq 0 ] && exit 0
+[ ${#need[@]} -eq 0 ] && [ ${#bare[@]} -eq 0 ] && [ ${#quiet[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "missing system packages: ${need[*]} ${bare[*]} (install them with apt-get as root)" >&2
+  echo "missing system packages: ${need[*]} ${bare[*]} ${quiet[*]} (install them with apt-get as root)" >&2
   exit 1
 fi
 echo 'wireshark-common wireshark-common/install-setuid boolean true' | debconf-set-selections
@@ -52,3 +56,11 @@ apt-get update -qq
 # the postgresql package starts a cluster of its own where it can; the tests never use it
 [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
 [ ${#bare[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${bare[@]}" >/dev/null
+if [ ${#quiet[@]} -gt 0 ]; then
+  # a policy that refuses every service start while they install (unless the machine has its own)
+  own_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && own_policy=1
+  [ $own_policy = 1 ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+  apt-get install -y -qq "${quiet[@]}" >/dev/null
+  [ $own_policy = 1 ] || rm -f /usr/sbin/policy-rc.d
+fi

@@ -1227,6 +1227,217 @@ static Py_ssize_t lookup_ranges(const Directory *d, const uint8_t *bloom, int bl
     return count;
 }
 
+/* --- MS-XCA: Windows' LZNT1, plain LZ77 and LZ77+Huffman (sandbox/decode/msxca.py) --------------- */
+
+enum { XCA_INPUT_ENDED = 0, XCA_OUTPUT_FULL = 1, XCA_CORRUPT = 2 };
+
+static inline uint32_t xca_le16(const uint8_t *d, Py_ssize_t n, Py_ssize_t i) {   /* past the end: zeros */
+    return (i < n ? d[i] : 0) | (uint32_t)(i + 1 < n ? d[i + 1] : 0) << 8;
+}
+
+static inline uint32_t xca_le32(const uint8_t *d, Py_ssize_t n, Py_ssize_t i) {
+    return xca_le16(d, n, i) | xca_le16(d, n, i + 2) << 16;
+}
+
+/* A back reference: ``len`` bytes from ``off`` back, byte by byte (it may overlap what it writes),
+   at most to ``room``; 0 when it points before the output's start. */
+static inline int xca_copy(uint8_t *out, Py_ssize_t *o, Py_ssize_t room, Py_ssize_t off, Py_ssize_t len,
+                           Py_ssize_t start, int *status) {
+    if (off > *o - start || off <= 0) { *status = XCA_CORRUPT; return 0; }
+    Py_ssize_t end = *o + len > room ? room : *o + len;
+    for (Py_ssize_t j = *o; j < end; j++) out[j] = out[j - off];
+    if (*o + len > room) { *o = room; *status = XCA_OUTPUT_FULL; return 0; }
+    *o = end;
+    return 1;
+}
+
+/* Plain LZ77 (MS-XCA 2.4): 32 flags a word, most significant first; a match is 13 bits of distance
+   and 3 of length, longer lengths in a shared half byte, a byte, 16 and 32 bits. */
+static Py_ssize_t xca_lz77(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssize_t room, Py_ssize_t *read,
+                           int *status) {
+    Py_ssize_t i = 0, o = 0, half = -1;
+    uint32_t flags = 0;
+    int count = 0;
+    *status = XCA_INPUT_ENDED;
+    for (;;) {
+        if (!count) {
+            if (i + 4 > n) break;
+            flags = xca_le32(d, n, i);
+            i += 4;
+            count = 32;
+        }
+        count--;
+        if (!(flags >> count & 1)) {
+            if (i >= n) break;
+            if (o >= room) { *status = XCA_OUTPUT_FULL; break; }
+            out[o++] = d[i++];
+            continue;
+        }
+        if (i >= n) break;                 /* the flags' trailing ones: the end */
+        if (i + 2 > n) { *status = XCA_CORRUPT; break; }
+        uint32_t word = xca_le16(d, n, i);
+        i += 2;
+        Py_ssize_t len = word & 7, off = (word >> 3) + 1;
+        if (len == 7) {
+            if (half < 0) {
+                if (i >= n) { *status = XCA_CORRUPT; break; }
+                len = d[i] & 15;
+                half = i++;
+            } else {
+                len = d[half] >> 4;
+                half = -1;
+            }
+            if (len == 15) {
+                if (i >= n) { *status = XCA_CORRUPT; break; }
+                len = d[i++];
+                if (len == 255) {
+                    if (i + 2 > n) { *status = XCA_CORRUPT; break; }
+                    len = xca_le16(d, n, i);
+                    i += 2;
+                    if (!len) {
+                        if (i + 4 > n) { *status = XCA_CORRUPT; break; }
+                        len = xca_le32(d, n, i);
+                        i += 4;
+                    }
+                    if (len < 15 + 7) { *status = XCA_CORRUPT; break; }
+                    len -= 15 + 7;
+                }
+                len += 15;
+            }
+            len += 7;
+        }
+        if (!xca_copy(out, &o, room, off, len + 3, 0, status)) break;
+    }
+    *read = i;
+    return o;
+}
+
+/* LZNT1 (MS-XCA 2.5): chunks of 4096 bytes, each stored or compressed (a flag byte per eight items,
+   least significant first; a match's split between distance and length moves with the position in
+   the chunk); a zero header ends the stream. */
+static Py_ssize_t xca_lznt1(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssize_t room, Py_ssize_t *read,
+                            int *status) {
+    Py_ssize_t i = 0, o = 0;
+    *status = XCA_INPUT_ENDED;
+    while (i + 2 <= n) {
+        uint32_t header = xca_le16(d, n, i);
+        i += 2;
+        if (!header) break;
+        Py_ssize_t end = i + (header & 0xFFF) + 1, chunk = o;
+        if (end > n) end = n;
+        if (!(header & 0x8000)) {          /* stored */
+            Py_ssize_t take = end - i;
+            if (take > room - o) { memcpy(out + o, d + i, room - o); o = room; *status = XCA_OUTPUT_FULL; break; }
+            memcpy(out + o, d + i, take);
+            o += take;
+            i = end;
+            continue;
+        }
+        while (i < end && *status == XCA_INPUT_ENDED) {
+            uint8_t flags = d[i++];
+            for (int b = 0; b < 8 && i < end; b++) {
+                if (!(flags >> b & 1)) {
+                    if (o >= room) { *status = XCA_OUTPUT_FULL; break; }
+                    out[o++] = d[i++];
+                    continue;
+                }
+                if (i + 2 > end) { *status = XCA_CORRUPT; break; }
+                uint32_t word = xca_le16(d, n, i);
+                i += 2;
+                int length_bits = 12;
+                for (Py_ssize_t at = o - chunk - 1; at >= 0x10; at >>= 1) length_bits--;
+                if (!xca_copy(out, &o, room, (word >> length_bits) + 1, (word & ((1u << length_bits) - 1)) + 3,
+                              chunk, status)) break;
+            }
+        }
+        if (*status != XCA_INPUT_ENDED) break;
+    }
+    *read = i;
+    return o;
+}
+
+#define XCA_TABLE_BITS 15
+
+/* LZ77+Huffman (MS-XCA 2.2): blocks of 65536 output bytes, each after a table of 512 code lengths in
+   half bytes; codes are read most significant bit first from 16-bit little-endian words; symbols
+   256-511 are matches (length in the low four bits, distance bits in the high four). */
+static Py_ssize_t xca_huffman(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssize_t room, Py_ssize_t *read,
+                              int *status, uint16_t *table) {
+    Py_ssize_t i = 0, o = 0;
+    uint8_t lengths[512];
+    *status = XCA_INPUT_ENDED;
+    while (o < room) {
+        if (i + 256 > n) { if (i < n) *status = XCA_CORRUPT; break; }
+        for (int k = 0; k < 256; k++) {
+            lengths[2 * k] = d[i + k] & 15;
+            lengths[2 * k + 1] = d[i + k] >> 4;
+        }
+        i += 256;
+        Py_ssize_t entry = 0;
+        for (int bits = 1; bits <= XCA_TABLE_BITS && entry <= (1 << XCA_TABLE_BITS); bits++)
+            for (int sym = 0; sym < 512; sym++)
+                if (lengths[sym] == bits) {
+                    Py_ssize_t count = (Py_ssize_t)1 << (XCA_TABLE_BITS - bits);
+                    if (entry + count > (1 << XCA_TABLE_BITS)) { entry = (1 << XCA_TABLE_BITS) + 1; break; }
+                    for (Py_ssize_t e = 0; e < count; e++) table[entry + e] = (uint16_t)sym;
+                    entry += count;
+                }
+        if (entry != (1 << XCA_TABLE_BITS)) { *status = XCA_CORRUPT; break; }   /* not a whole code */
+        uint32_t next = xca_le16(d, n, i) << 16 | xca_le16(d, n, i + 2);
+        /* bits at the bottom of what ``next`` holds that are zeros from past the input's end (a word
+           with a byte past it counts whole): a code reaching into them means the input was cut */
+        int extra = 16, pad = i + 2 > n ? 32 : i + 4 > n ? 16 : 0;
+        i += 4;
+        Py_ssize_t block_end = o + 65536;
+        while (o < block_end && o < room) {
+            int sym = table[next >> (32 - XCA_TABLE_BITS)], bits = lengths[sym];
+            next <<= bits;
+            extra -= bits;
+            if (16 + extra < pad) break;
+            if (extra < 0) {
+                pad += i + 2 > n ? 16 : 0;
+                next |= xca_le16(d, n, i) << -extra; extra += 16; i += 2;
+            }
+            if (sym < 256) { out[o++] = (uint8_t)sym; continue; }
+            if (sym == 256 && i >= n) break;          /* the end of the stream */
+            sym -= 256;
+            Py_ssize_t len = sym & 15;
+            int off_bits = sym >> 4;
+            if (len == 15) {
+                if (i >= n) { *status = XCA_CORRUPT; break; }
+                len = d[i++];
+                if (len == 255) {
+                    if (i + 2 > n) { *status = XCA_CORRUPT; break; }
+                    len = xca_le16(d, n, i);
+                    i += 2;
+                    if (!len) {
+                        if (i + 4 > n) { *status = XCA_CORRUPT; break; }
+                        len = xca_le32(d, n, i);
+                        i += 4;
+                    }
+                    if (len < 15) { *status = XCA_CORRUPT; break; }
+                    len -= 15;
+                }
+                len += 15;
+            }
+            Py_ssize_t off = (off_bits ? next >> (32 - off_bits) : 0) + ((Py_ssize_t)1 << off_bits);
+            next = off_bits ? next << off_bits : next;
+            extra -= off_bits;
+            if (16 + extra < pad) break;
+            if (extra < 0) {
+                pad += i + 2 > n ? 16 : 0;
+                next |= xca_le16(d, n, i) << -extra; extra += 16; i += 2;
+            }
+            if (!xca_copy(out, &o, room, off, len + 3, 0, status)) break;
+        }
+        if (*status != XCA_INPUT_ENDED || o < block_end) break;
+    }
+    /* the room is full and more than an end symbol and its padding is left: the stream holds more */
+    if (o >= room && *status == XCA_INPUT_ENDED && i + 8 < n) *status = XCA_OUTPUT_FULL;
+    *read = i > n ? n : i;
+    return o;
+}
+
 /* --- LZW (sandbox/decode/lzw.py) ---------------------------------------------------------------- */
 
 #define LZW_MAX_BITS 16
@@ -2827,7 +3038,39 @@ static PyObject *py_lzw(PyObject *self, PyObject *args) {
     return Py_BuildValue("nLi", made, (long long)bits, status);
 }
 
+PyDoc_STRVAR(xca_doc,
+"xca(data, method, out) -> (written, read, status)\n\n"
+"Windows' compression (MS-XCA) of data into out (bytes, writable; its size is what the stream\n"
+"declares): method 1 LZNT1, 2 plain LZ77, 3 LZ77+Huffman.  status: 0 input ended, 1 out full,\n"
+"2 corrupt (a distance before the start, a table that is not a whole code).");
+
+static PyObject *py_xca(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_buffer v[2];
+    int method;
+    if (!PyArg_ParseTuple(args, "OiO:xca", &o[0], &method, &o[1])) return NULL;
+    if (method < 1 || method > 3) {
+        PyErr_SetString(PyExc_ValueError, "xca: method must be 1 (LZNT1), 2 (LZ77) or 3 (LZ77+Huffman)");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    uint16_t *table = method == 3 ? PyMem_RawMalloc(sizeof(uint16_t) << XCA_TABLE_BITS) : NULL;
+    if (method == 3 && !table) { release(v, 2); return PyErr_NoMemory(); }
+    Py_ssize_t made, read;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    if (method == 1) made = xca_lznt1(v[0].buf, v[0].len, v[1].buf, v[1].len, &read, &status);
+    else if (method == 2) made = xca_lz77(v[0].buf, v[0].len, v[1].buf, v[1].len, &read, &status);
+    else made = xca_huffman(v[0].buf, v[0].len, v[1].buf, v[1].len, &read, &status, table);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(table);
+    release(v, 2);
+    return Py_BuildValue("nni", made, read, status);
+}
+
 static PyMethodDef methods[] = {
+    {"xca", py_xca, METH_VARARGS, xca_doc},
     {"lzw", py_lzw, METH_VARARGS, lzw_doc},
     {"two_bit_forms", py_two_bit_forms, METH_VARARGS, two_bit_forms_doc},
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},

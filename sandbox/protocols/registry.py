@@ -18,6 +18,7 @@ from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.quic import QuicParser
 from sandbox.protocols.serial import SerialLineParser
+from sandbox.protocols.smb import SmbParser
 from sandbox.protocols.smtp import SmtpParser
 from sandbox.protocols.ssh import SshParser
 from sandbox.protocols.tls import TlsParser
@@ -29,6 +30,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
     FtpDataParser,  # a data connection an FTP control connection announced (PASV/PORT)
     TlsParser,  # handshake record header 16 03 0x
     SshParser,  # a version banner "SSH-2.0-" either way
+    SmbParser,  # a session message holding an SMB 1/2/3 header (fe/ff/fd/fc "SMB")
     Http2Parser,  # connection preface "PRI * HTTP/2.0"
     Http1Parser,  # request line or status line
     WebSocketParser,  # mid-stream only: whole masked client frames (after a missed handshake)

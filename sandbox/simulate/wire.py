@@ -1,4 +1,4 @@
-"""Application-layer messages as bytes (HTTP/1.1, multipart, DNS, TLS records) for simulated captures.
+"""Application-layer messages as bytes (HTTP/1.1, multipart, DNS, TLS records, SMB 2) for simulated captures.
 
 Only what a simulated flow needs, built with struct and bytes joins; the packets around them come
 from ``sandbox.captures.writer``. Nothing here opens a socket.
@@ -10,7 +10,7 @@ import io
 import json
 import struct
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .dna import gzip_bytes
 
@@ -192,3 +192,72 @@ def s3_create_answer(bucket: str, key: str, upload_id: str) -> bytes:
 def s3_complete_body(etags: Sequence[str]) -> bytes:
     parts = "".join(f"<Part><ETag>{etag}</ETag><PartNumber>{n}</PartNumber></Part>" for n, etag in enumerate(etags, 1))
     return f'<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{parts}</CompleteMultipartUpload>'.encode()
+
+
+# --- SMB 2 (MS-SMB2 2.2.1 header, 2.2.9 TREE_CONNECT, 2.2.13 CREATE, 2.2.19 READ, 2.2.21 WRITE), each in
+# its direct-TCP session frame (RFC 1002's session message with a 24-bit length)
+SMB_SESSION = 0x0000_4000_0000_0011
+SMB_TREE = 5
+SMB_FILE_ID = bytes.fromhex("0100000000000000ffeeddcc00000000")
+
+
+def smb_frame(message: bytes) -> bytes:
+    return b"\x00" + len(message).to_bytes(3, "big") + message
+
+
+def smb_header(command: int, mid: int, *, response: bool = False, tree: int = SMB_TREE, status: int = 0,
+               related: bool = False, next_command: int = 0) -> bytes:
+    flags = (1 if response else 0) | (4 if related else 0)
+    return struct.pack("<4sHHIHHIIQIIQ16s", b"\xfeSMB", 64, 1, status, command, 1, flags, next_command, mid,
+                       0, tree, SMB_SESSION, bytes(16))
+
+
+def smb_tree_connect(mid: int, path: str) -> bytes:
+    name = path.encode("utf-16-le")
+    return smb_header(3, mid, tree=0) + struct.pack("<HHHH", 9, 0, 72, len(name)) + name
+
+
+def smb_tree_connected(mid: int, tree: int = SMB_TREE) -> bytes:
+    return smb_header(3, mid, response=True, tree=tree) + struct.pack("<HBBIII", 16, 1, 0, 0, 0, 0x1F01FF)
+
+
+def smb_create(mid: int, name: str, *, related: bool = False, next_command: int = 0) -> bytes:
+    raw = name.encode("utf-16-le")
+    body = struct.pack("<HBBIQQIIIIIHHII", 57, 0, 0, 2, 0, 0, 0x0012019F, 0x80, 7, 5, 0x40, 120, len(raw), 0, 0)
+    return smb_header(5, mid, related=related, next_command=next_command) + body + raw
+
+
+def smb_created(mid: int, file_id: bytes) -> bytes:
+    body = struct.pack("<HBBIQQQQQQII16sII", 89, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0x80, 0, file_id, 0, 0)
+    return smb_header(5, mid, response=True) + body
+
+
+def smb_write(mid: int, file_id: bytes, offset: int, data: bytes, *, related: bool = False) -> bytes:
+    body = struct.pack("<HHIQ16sIIHHI", 49, 112, len(data), offset, file_id, 0, 0, 0, 0, 0)
+    return smb_header(9, mid, related=related) + body + data
+
+
+def smb_written(mid: int, size: int) -> bytes:
+    return smb_header(9, mid, response=True) + struct.pack("<HHIII", 17, 0, size, 0, 0)
+
+
+def smb_read(mid: int, file_id: bytes, offset: int, length: int) -> bytes:
+    body = struct.pack("<HBBIQ16sIIIHHB", 49, 0, 0, length, offset, file_id, 0, 0, 0, 0, 0, 0)
+    return smb_header(8, mid) + body
+
+
+def smb_read_answer(mid: int, data: bytes) -> bytes:
+    return smb_header(8, mid, response=True) + struct.pack("<HBBIII", 17, 80, 0, len(data), 0, 0) + data
+
+
+def smb_upload(name: str, data: bytes, *, share: str = r"\\lims.lab.example\runs", piece: int = 65536,
+               pack: Callable[[bytes], bytes] | None = None) -> list[tuple[str, bytes]]:
+    """A client's session writing ``data`` to ``name`` on ``share`` in writes of ``piece`` bytes, each
+    message passed through ``pack`` (a compressor) when given: [(direction, bytes)], the client "out"."""
+    conv = [("out", smb_frame(smb_tree_connect(1, share))), ("in", smb_frame(smb_tree_connected(1))),
+            ("out", smb_frame(smb_create(2, name))), ("in", smb_frame(smb_created(2, SMB_FILE_ID)))]
+    for n, at in enumerate(range(0, len(data), piece)):
+        message = smb_write(3 + n, SMB_FILE_ID, at, data[at: at + piece])
+        conv.append(("out", smb_frame(pack(message) if pack else message)))
+        conv.append(("in", smb_frame(smb_written(3 + n, len(data[at: at + piece])))))
+    return conv

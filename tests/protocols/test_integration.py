@@ -14,6 +14,7 @@ from sandbox.captures.writer import PcapWriter, TcpConversation, udp
 from sandbox.model import Observation, Payload
 from sandbox.protocols import Dissector
 from sandbox.replay import replay
+from sandbox.simulate import wire
 from tests.protocols.tls_pair import TlsPair, https_exchange
 
 CLIENT, INSTRUMENT = "10.0.0.2", "10.9.0.5"
@@ -78,7 +79,9 @@ SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 # id -> (expected app, server port, [(from_client, bytes)]): client or server first, as the protocol does
 GREET_SMTP = [(False, b"220 mx.example ESMTP\r\n"), (True, b"EHLO lab\r\n"), (False, b"250 ok\r\n")]
 GREET_FTP = [(False, b"220 ready\r\n"), (True, b"USER run42\r\n"), (False, b"331 pass\r\n")]
+SMB_SESSION = [(d == "out", data) for d, data in wire.smb_upload("reads.fastq", b"ACGT" * 100)]
 CONVERSATIONS = {
+    "smb": ("smb", 445, SMB_SESSION),
     "http1": ("http/1.1", 8080, [(True, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"),
                                  (False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]),
     "http2": ("http/2", 8080, [(True, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SETTINGS), (False, SETTINGS)]),

@@ -116,8 +116,19 @@ _SSH_CLEAR = (5).to_bytes(4, "big") + b"\x04\x14" + bytes(3) + (12).to_bytes(4, 
 _SSH: Conversation = [("in", b"SSH-2.0-OpenSSH_9.6\r\n" + _SSH_CLEAR),
                       ("out", b"SSH-2.0-OpenSSH_9.2p1\r\n" + _SSH_CLEAR + random.Random(1).randbytes(400)),
                       ("in", random.Random(2).randbytes(300))]
+
+def _smb_conversation() -> Conversation:
+    """A share named, a file opened, a write in clear and one compressed (tests.protocols.smb_messages)."""
+    from sandbox.decode import msxca
+    from sandbox.simulate import wire
+    from tests.protocols import smb_messages as m
+    conv = wire.smb_upload("run\\reads.fastq", b"@r1\nACGTACGTAA\n+\nIIIIIIIIII\n" * 4, piece=64)
+    conv.append(("out", wire.smb_frame(m.compressed(wire.smb_write(9, wire.SMB_FILE_ID, 256, b"ACGT" * 40), msxca.LZ77, keep=112))))
+    return conv
+
+
 SAMPLES: dict[str, Conversation] = {"http/1.1": _HTTP1, "http/2": _h2_conversation(), "websocket": _WS,
-                                    "ssh": _SSH}
+                                    "ssh": _SSH, "smb": _smb_conversation()}
 GENERIC: Conversation = [("out", b"HELO x\r\nUSER a\r\n\x16\x03\x01\x00\x05hello"), ("in", b"220 ok\r\n+OK\r\n")]
 PARSERS = [pytest.param(cls, id=getattr(cls, "name", cls.__name__)) for cls in STREAM_PARSERS]
 

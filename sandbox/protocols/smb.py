@@ -1,0 +1,415 @@
+"""SMB 2 and 3 (Windows file shares, Samba): the files an instrument writes to a share or serves from one.
+
+Sequencers and their control PCs copy run folders to network shares.  Without this parser such a
+flow was raw bytes: the files unnamed, SMB's headers cut into them every write, and the messages
+SMB 3.1.1 compresses (LZ77, LZNT1, LZ77+Huffman, LZ4, Pattern_V1: MS-SMB2 2.2.42) unread, so reads
+written to the allowed share through compression were counted as ciphertext.  Now each outbound
+WRITE (the instrument a client) and each outbound READ response (the instrument a server) is a
+piece of its file, labelled ``smb2 WRITE \\\\server\\share\\path`` from the share (TREE_CONNECT)
+and the name (CREATE); pieces of one file written in order are joined up to FILE_PIECE, so what
+spans writes is whole in one payload.  Compressed messages are expanded (``sandbox.decode.msxca``)
+and parsed as the messages they stand for; what cannot be expanded is said (``not_examined``).
+Every other byte the instrument sends (headers, names, security blobs, IOCTLs, SMB 1) is scanned as
+it is, in pieces labelled ``smb2``; encrypted messages (the TRANSFORM header) are counted as sealed
+volume and scanned too.  A side that breaks the framing goes raw from there.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import OrderedDict
+from typing import Any, ClassVar, NamedTuple
+
+from sandbox.decode import msxca
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
+from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS, RAW_OVERLAP, RawParser
+from sandbox.safetext import safe_text
+
+Items = list[Payload | Observation]
+
+SMB2 = b"\xfeSMB"
+SMB1 = b"\xffSMB"
+SEALED = b"\xfdSMB"           # TRANSFORM_HEADER: an encrypted message (SMB 3)
+COMPRESSED = b"\xfcSMB"       # COMPRESSION_TRANSFORM_HEADER (SMB 3.1.1)
+PROTOCOL_IDS = (SMB2, SMB1, SEALED, COMPRESSED)
+SMB_PORTS = (445, 139)
+# Session service packet types (RFC 1002 4.3; direct TCP on 445 uses only 0x00): message, session
+# request, positive and negative response, retarget, keepalive.
+SESSION_TYPES = frozenset({0x00, 0x81, 0x82, 0x83, 0x84, 0x85})
+HEADER = 64
+FILE_PIECE = 1 << 20          # bytes of one file handed on at once: a few writes of Windows' size
+# What a compressed message may expand to: SMB's largest writes are 8 MiB; past this the rest is said.
+MAX_EXPANDED = 32 << 20
+MAX_PENDING = 4096            # requests awaiting their responses (credits a client holds are fewer)
+MAX_FILES = 65536             # open files and trees remembered, the oldest forgotten first
+FLAG_RESPONSE, FLAG_ASYNC = 0x1, 0x2
+STATUS_PENDING = 0x103
+NEGOTIATE, TREE_CONNECT, CREATE, READ, WRITE = 0, 3, 5, 8, 9
+RELATED_FILE = b"\xff" * 16   # a compound's later request names the file the CREATE before it opened
+UNNAMED = "an unnamed file"   # a file whose CREATE the capture did not hold
+
+_HEAD = struct.Struct("<4sHHIHHIIQ")   # protocol, size, credit charge, status, command, credits, flags, next, id
+_COMPRESSED = struct.Struct("<4sIHHI")  # protocol, original size, algorithm, flags, offset (or the first length)
+_CHAINED = struct.Struct("<HHI")       # a chained payload: algorithm, flags, length
+
+
+def begins_smb(data: bytes) -> bool:
+    """A session message holding an SMB message (any of the four protocol ids) starts here."""
+    return len(data) >= 8 and data[0] == 0 and bytes(data[4:8]) in PROTOCOL_IDS
+
+
+def _utf16(raw: bytes | memoryview) -> str:
+    return bytes(raw).decode("utf-16-le", "replace")
+
+
+class Piece(NamedTuple):
+    key: Any            # (verb, file name) of a file's bytes; None for the messages' other bytes
+    at: int             # file offset of data[0]
+    data: bytes
+    repeated: int       # how many of the first bytes the piece before ended with
+    t_first: float
+    t_last: float
+
+
+class _Pieces:
+    """One stream handed on in pieces of at most ``size`` bytes: a file's bytes written in order (``key``
+    its name, ``at`` the offset), or the messages' other bytes.  A piece that continues the one before
+    starts with that one's last RAW_OVERLAP bytes, so what straddles the cut is whole in one."""
+
+    __slots__ = ("buf", "key", "at", "next", "tail", "t_first", "t_last", "size")
+
+    def __init__(self, size: int) -> None:
+        self.buf = bytearray()
+        self.key: Any = None
+        self.at = 0            # file offset of buf[0]
+        self.next = 0          # file offset after buf
+        self.tail = b""
+        self.t_first = self.t_last = 0.0
+        self.size = size
+
+    def add(self, key: Any, at: int, data: bytes | memoryview, t: float) -> list[Piece]:
+        out: list[Piece] = []
+        continues = key == self.key and at == self.next
+        if self.buf and (not continues or t - self.t_first > RAW_FLUSH_SECONDS):
+            out += self.flush()
+        if not continues:
+            self.tail = b""
+        if not self.buf:
+            self.key, self.at, self.t_first = key, at, t
+        self.t_last = t
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self.size - len(self.buf))
+            self.buf += view[:take]
+            view = view[take:]
+            self.next = self.at + len(self.buf)
+            if len(self.buf) >= self.size:
+                out += self.flush()
+                self.t_first = t
+        return out
+
+    def flush(self) -> list[Piece]:
+        if not self.buf:
+            return []
+        data = self.tail + bytes(self.buf)
+        piece = Piece(self.key, self.at - len(self.tail), data, len(self.tail), self.t_first, self.t_last)
+        self.tail = data[-RAW_OVERLAP:]
+        self.buf.clear()
+        self.at = self.next
+        self.t_first = self.t_last
+        return [piece]
+
+
+class _Side:
+    __slots__ = ("buf", "t", "raw")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()     # session bytes not yet a whole message
+        self.t = 0.0               # when the first of them came
+        self.raw = False           # the framing broke: this side's bytes go to the raw parser
+
+
+class SmbParser:
+    """SMB 2/3 over direct TCP (445) or NetBIOS (139), both directions; files named, compression undone."""
+
+    name: ClassVar[str] = "smb"
+    ports: ClassVar[tuple[int, ...]] = SMB_PORTS
+
+    @staticmethod
+    def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
+        return begins_smb(first_out) or begins_smb(first_in) or 139 in (sport, dport) and (
+            first_out[:1] == b"\x81" and not first_in or first_in[:1] == b"\x81" and not first_out)
+
+    @staticmethod
+    def begins(data: bytes) -> bool:
+        return begins_smb(data)
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        ctx.info.app = "smb"
+        self.sides = {"out": _Side(), "in": _Side()}
+        self.raw = RawParser(ctx)
+        self.files = {d: _Pieces(FILE_PIECE) for d in ("out", "in")}
+        self.other = {d: _Pieces(RAW_CHUNK) for d in ("out", "in")}
+        self.trees: OrderedDict[int, str] = OrderedDict()
+        self.opened: OrderedDict[bytes, str] = OrderedDict()
+        self.pending: OrderedDict[int, tuple] = OrderedDict()
+        self.related = UNNAMED          # the file a compound's CREATE named, for the requests after it
+        self.sealed_out = self.sealed_in = 0
+        self.t_first: float | None = None
+        self.t_last = 0.0
+        self.out: Items = []
+
+    # ---- parser interface ----
+
+    def feed(self, direction: str, data: bytes, t: float) -> Items:
+        side = self.sides[direction]
+        if self.t_first is None:
+            self.t_first = t
+        self.t_last = max(self.t_last, t)
+        if side.raw:
+            return self.raw.feed(direction, data, t)
+        if not side.buf:
+            side.t = t
+        side.buf += data
+        self._frame(direction, side, t)
+        return self._take()
+
+    def gap(self, direction: str, size: int) -> Items:
+        side = self.sides[direction]
+        if not side.raw:
+            self._to_raw(direction, side, self.t_last)
+            self.ctx.error("smb: bytes missing from the capture; the rest of this side is scanned raw")
+        return self._take() + self.raw.gap(direction, size)
+
+    def idle(self, t: float) -> Items:
+        self._flush()
+        return self._take() + self.raw.idle(t)
+
+    def close(self, t: float) -> Items:
+        for direction, side in self.sides.items():
+            if side.buf and not side.raw:      # a message cut short: what came is still scanned
+                self._other(direction, side.buf, side.t)
+                side.buf.clear()
+        self._flush()
+        out = self._take() + self.raw.close(t)
+        if self.sealed_out or self.sealed_in:
+            out.append(self.ctx.observation("encrypted", "info", self.t_first if self.t_first is not None else t,
+                                            max(self.t_last, t), bytes_out=self.sealed_out, label=("smb3",),
+                                            detail={"bytes_in": self.sealed_in, "decrypted": False}))
+        return out
+
+    # ---- framing ----
+
+    def _frame(self, direction: str, side: _Side, t: float) -> None:
+        buf = side.buf
+        while len(buf) >= 4:
+            kind, size = buf[0], int.from_bytes(buf[1:4], "big")
+            if kind not in SESSION_TYPES:
+                self.ctx.error("smb: a session packet of an unknown type; the rest of this side is scanned raw")
+                self._to_raw(direction, side, t)
+                return
+            if len(buf) < 4 + size:
+                return
+            message = bytes(buf[4: 4 + size])
+            if kind == 0x00 and message:
+                self._message(direction, message, side.t)
+            elif message:
+                self._other(direction, buf[: 4 + size], side.t)   # NetBIOS names of a session request
+            del buf[: 4 + size]
+            side.t = t
+
+    def _to_raw(self, direction: str, side: _Side, t: float) -> None:
+        side.raw = True
+        self._flush()
+        if side.buf:
+            self.out += self.raw.feed(direction, bytes(side.buf), t)
+            side.buf.clear()
+
+    def _message(self, direction: str, message: bytes, t: float, expanded: bool = False) -> None:
+        protocol = message[:4]
+        if protocol == SMB2:
+            self._smb2(direction, memoryview(message), t)
+        elif protocol == COMPRESSED and not expanded:
+            self._compressed(direction, message, t)
+        else:
+            if protocol == COMPRESSED and direction == "out":    # compressed twice: SMB never does
+                self.out.append(self.ctx.blind("an SMB message compressed inside a compressed one", len(message), t))
+            if protocol == SEALED:
+                if direction == "out":
+                    self.sealed_out += len(message)
+                    self.ctx.info.sealed_out += len(message)
+                else:
+                    self.sealed_in += len(message)
+                self.ctx.info.encrypted = True
+                self.ctx.info.sealed = "smb3"
+            self._other(direction, message, t)     # SMB 1, ciphertext, or not SMB: scanned as it is
+
+    # ---- SMB 2 messages ----
+
+    def _smb2(self, direction: str, message: memoryview, t: float) -> None:
+        at = 0
+        while at < len(message):
+            if len(message) - at < HEADER or message[at: at + 4] != SMB2:
+                self._other(direction, message[at:], t)
+                return
+            _, _, _, status, command, _, flags, chained, mid = _HEAD.unpack_from(message, at)
+            end = at + chained if chained and chained % 8 == 0 and at + chained <= len(message) and chained >= HEADER \
+                else len(message)
+            if at == 0 and not flags & FLAG_RESPONSE:
+                self.related = UNNAMED
+            one = message[at:end]
+            tree = None if flags & FLAG_ASYNC else int.from_bytes(one[36:40], "little")
+            data = self._command(command, bool(flags & FLAG_RESPONSE), status, mid, tree, one)
+            if data is None:
+                self._other(direction, one, t)
+            else:
+                name, offset, start, stop, verb = data
+                self._other(direction, one[:start], t)
+                self._hand_on(direction, self.files[direction].add((verb, name), offset, one[start:stop], t))
+                self._other(direction, one[stop:], t)
+            at = end
+
+    def _command(self, command: int, response: bool, status: int, mid: int, tree: int | None,
+                 one: memoryview) -> tuple[str, int, int, int, str] | None:
+        """Keep what names files; for a message carrying file bytes: (name, file offset, where the bytes
+        start and stop in the message, the verb)."""
+        body = one[HEADER:]
+        if not response:
+            if command == TREE_CONNECT and len(body) >= 8:
+                start, size = struct.unpack_from("<HH", body, 4)
+                path = _utf16(one[start: start + size])
+                self._pend(mid, ("tree", path))
+                self._name_server(path)
+            elif command == CREATE and len(body) >= 48:
+                start, size = struct.unpack_from("<HH", body, 44)
+                name = self._path(tree, _utf16(one[start: start + size]))
+                self._pend(mid, ("create", name))
+                self.related = name
+            elif command == READ and len(body) >= 32:
+                self._pend(mid, ("read", self._file(bytes(body[16:32])), int.from_bytes(body[8:16], "little")))
+            elif command == WRITE and len(body) >= 32:
+                start, size, offset = struct.unpack_from("<HIQ", body, 2)
+                stop = min(start + size, len(one))
+                if HEADER <= start < stop:
+                    return self._file(bytes(body[16:32])), offset, start, stop, "smb2 WRITE"
+            return None
+        if status == STATUS_PENDING:
+            return None
+        asked = self.pending.pop(mid, None)
+        if asked is None:
+            return None
+        if asked[0] == "tree" and status == 0 and tree is not None:
+            self._remember(self.trees, tree, asked[1])
+        elif asked[0] == "create" and status == 0 and len(body) >= 80:
+            self._remember(self.opened, bytes(body[64:80]), asked[1])
+        elif asked[0] == "read" and command == READ and len(body) >= 8:
+            start, size = body[2], int.from_bytes(body[4:8], "little")
+            stop = min(start + size, len(one))
+            if HEADER <= start < stop:
+                return asked[1], asked[2], start, stop, "smb2 READ"
+        return None
+
+    def _pend(self, mid: int, what: tuple) -> None:
+        self._remember(self.pending, mid, what)
+        if len(self.pending) > MAX_PENDING:
+            self.pending.popitem(last=False)
+
+    @staticmethod
+    def _remember(table: OrderedDict, key: Any, value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        if len(table) > MAX_FILES:
+            table.popitem(last=False)
+
+    def _path(self, tree: int | None, name: str) -> str:
+        share = self.trees.get(tree, "") if tree is not None else ""
+        return f"{share}\\{name}" if share else name or "\\"
+
+    def _file(self, file_id: bytes) -> str:
+        return self.related if file_id == RELATED_FILE else self.opened.get(file_id, UNNAMED)
+
+    def _name_server(self, path: str) -> None:
+        server = path.lstrip("\\").split("\\", 1)[0]
+        if server:
+            self.ctx.name_destination(server)
+            self.ctx.named(server)
+
+    # ---- compressed messages (MS-SMB2 2.2.42) ----
+
+    def _compressed(self, direction: str, message: bytes, t: float) -> None:
+        if len(message) < _COMPRESSED.size:
+            self._other(direction, message, t)
+            return
+        _, size, algorithm, flags, offset = _COMPRESSED.unpack_from(message)
+        room = min(size, MAX_EXPANDED)
+        if flags & 1:
+            expanded, unread = self._chained(message, room)
+        else:
+            prefix = message[16: 16 + offset]
+            made = msxca.decompress(algorithm, message[16 + offset:], room)
+            if made is None or not made.whole and not made.data:
+                expanded, unread = prefix, [msxca.name(algorithm)]
+            else:
+                expanded, unread = prefix + made.data, [] if made.whole else [msxca.name(algorithm)]
+        if size > MAX_EXPANDED:
+            unread.append(f"past {MAX_EXPANDED >> 20} MiB")
+        if direction == "out" and unread:
+            self.out.append(self.ctx.blind(f"an SMB message compressed with {', '.join(unread)}",
+                                           len(message), t))
+        if unread:
+            self._other(direction, message, t)        # what was not expanded is scanned as it came
+        if expanded:
+            self._message(direction, expanded, t, expanded=True)
+
+    @staticmethod
+    def _chained(message: bytes, room: int) -> tuple[bytes, list[str]]:
+        """The payloads of a chained compressed message, one after another (MS-SMB2 2.2.42.2)."""
+        out = bytearray()
+        unread: list[str] = []
+        at = 8
+        while at + _CHAINED.size <= len(message) and len(out) < room:
+            algorithm, _, length = _CHAINED.unpack_from(message, at)
+            payload = message[at + _CHAINED.size: at + _CHAINED.size + length]
+            at += _CHAINED.size + length
+            size = room - len(out)
+            if algorithm in (msxca.LZNT1, msxca.LZ77, msxca.LZ77_HUFFMAN, msxca.LZ4):
+                if len(payload) < 4:
+                    unread.append(msxca.name(algorithm))
+                    break
+                size = min(size, int.from_bytes(payload[:4], "little"))
+                payload = payload[4:]
+            made = msxca.decompress(algorithm, payload, size)
+            if made is None or not made.whole:
+                unread.append(msxca.name(algorithm))
+            if made is None:
+                break
+            out += made.data
+        return bytes(out), unread
+
+    # ---- what is handed on ----
+
+    def _other(self, direction: str, data: bytes | bytearray | memoryview, t: float) -> None:
+        if len(data):
+            pieces = self.other[direction]
+            self._hand_on(direction, pieces.add(None, pieces.next, data, t))
+
+    def _hand_on(self, direction: str, pieces: list[Piece]) -> None:
+        for piece in pieces:
+            if piece.key is None:
+                self.out.append(self.ctx.payload(piece.data, "smb2", direction, piece.t_first, piece.t_last,
+                                                 repeated=piece.repeated))
+                continue
+            verb, name = piece.key
+            self.out.append(self.ctx.payload(piece.data, safe_text(f"{verb} {name}", MAX_LABEL_PATH), direction,
+                                             piece.t_first, piece.t_last, repeated=piece.repeated,
+                                             meta={"filename": safe_text(name), "file_offset": piece.at}))
+
+    def _flush(self) -> None:
+        for direction in ("out", "in"):
+            self._hand_on(direction, self.files[direction].flush() + self.other[direction].flush())
+
+    def _take(self) -> Items:
+        out, self.out = self.out, []
+        return out
