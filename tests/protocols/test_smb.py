@@ -3,12 +3,7 @@ written from MS-SMB2 for what Samba does not send (SMB 3.1.1 compression, compou
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,66 +18,17 @@ from sandbox.simulate import wire
 from tests.loopback import record_lo
 from tests.protocols import smb_messages as m
 from tests.protocols.test_stream_parsers_conformance import make_ctx, run, tcp_streams
+from tests.samba import SECRET, USER, samba_server
 
 HOST, PORT = "127.0.0.1", 4455
-USER, SECRET = "root", "bench-secret-1"
 READS = b"".join(b"@read%d\nACGTTGCA%sTTAG\n+\n%s\n" % (i, b"ACGT" * 10, b"I" * 52) for i in range(30000))
-CONF = """[global]
-  server role = standalone server
-  map to guest = Bad User
-  guest account = root
-  smb ports = {port}
-  interfaces = {host}
-  bind interfaces only = yes
-  disable netbios = yes
-  lock directory = {state}
-  state directory = {state}
-  cache directory = {state}
-  private dir = {state}
-  pid directory = {state}
-  ncalrpc dir = {state}
-  log file = {state}/log.%m
-  load printers = no
-  printing = bsd
-  printcap name = /dev/null
-  disable spoolss = yes
-  server min protocol = SMB2_02
-[share]
-  path = {share}
-  read only = no
-  guest ok = yes
-  force user = root
-"""
 
 
 @pytest.fixture(scope="module")
 def samba(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A Samba server of the test's own on HOST:PORT, guests allowed; its share's folder."""
-    if shutil.which("smbd") is None or shutil.which("smbclient") is None:
-        pytest.skip("Samba (smbd, smbclient) not installed")
-    root = tmp_path_factory.mktemp("samba")
-    (root / "state").mkdir()
-    (root / "share").mkdir()
-    (root / "smb.conf").write_text(CONF.format(port=PORT, host=HOST, state=root / "state", share=root / "share"))
-    # a user of its own (encryption needs a session key: guests have none)
-    subprocess.run(["pdbedit", "-s", str(root / "smb.conf"), "-a", "-u", USER, "-t"], input=f"{SECRET}\n{SECRET}\n",
-                   text=True, check=True, capture_output=True)
-    proc = subprocess.Popen(["smbd", "-F", "--no-process-group", "-s", str(root / "smb.conf"), "--debug-stdout"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection((HOST, PORT), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"smbd did not listen on {HOST}:{PORT}")
-                time.sleep(0.1)
-        yield root / "share"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+    """A Samba server of the module's own on HOST:PORT; its share's folder."""
+    with samba_server(tmp_path_factory.mktemp("samba"), HOST, PORT) as share:
+        yield share
 
 
 def smbclient(tmp: Path, commands: str, *options: str) -> None:

@@ -32,6 +32,7 @@ from tests.hw.net.rig import (
     wait_for,
 )
 from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, INSTRUMENT_IP, OTHER_IP, RIG_IN_IP, bench
+from tests.samba import samba_server
 
 pytestmark = pytest.mark.e2e
 ALLOW = [CLOUD_NAME, "10.231.2.0/24", RIG_IN_IP]
@@ -349,4 +350,30 @@ def test_an_sftp_upload_is_an_opaque_upload_live_and_in_replay(demo, topo, tmp_p
     (named,) = [f for f in live["findings"] if f["kind"] == "encrypted" and f["chain"][-1] == "ssh"]
     assert named["detail"]["client"].startswith("SSH-2.0-AsyncSSH")
     code, again = replay(rec / "net.pcapng", demo, tmp_path)
+    assert essence(live) == essence(again) and chains(live) == chains(again)
+
+
+def test_a_run_copied_to_a_share_is_found_live_and_in_replay(demo, topo, tmp_path):
+    """SMB passes mitmproxy as raw TCP: smbclient in "instrument" puts a run's reads on a Samba share in
+    "cloud"; the rig names the file written, live as in the replay of its recording."""
+    b, pki, received = topo
+    fastq = next((demo / "Data" / "Intensities" / "BaseCalls").glob("PT9936*.fastq.gz"))
+    with samba_server(tmp_path / "samba", CLOUD_IP, 445, wrap=lambda args: b.cmd(b.cloud, args)) as share:
+        proc, rec, db, report = rig(tmp_path, b, pki, demo)
+        try:
+            done = b.run(b.instrument, ["smbclient", f"//{CLOUD_IP}/share", "-N", "-c",
+                                        f"mkdir Run42; put {fastq} Run42\\reads.fastq.gz"], timeout=WAIT_S)
+            assert done.returncode == 0, done.stdout + done.stderr
+            wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%smb2 WRITE%'"),
+                     "a live finding in the file written", proc)
+        finally:
+            _, err = end(proc)
+        assert (share / "Run42" / "reads.fastq.gz").read_bytes() == fastq.read_bytes()
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    (leak,) = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leak["chain"][-1] == rf"smb2 WRITE \\{CLOUD_IP}\share\Run42\reads.fastq.gz"
+    assert leak["samples"] == ["PT9936-T1"] and leak["severity"] in ("high", "critical")
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert code == 1
     assert essence(live) == essence(again) and chains(live) == chains(again)
