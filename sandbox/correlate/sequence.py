@@ -145,6 +145,115 @@ def _maybe_packed(data: bytes) -> bool:
     return len(head) - len(head.translate(None, _HIGH)) >= PACKED_MIN_HIGH * len(head)
 
 
+# Letter runs whose k-mers are not the run's as they are may be bases written twice or three times each
+# ("AACCGG"): told by the first REPEATS_SAMPLE letters (REPEATS_SAME of the groups one letter, their
+# neighbours as different as bases are), then every second or third letter of each run is read.
+STRIDES = (2, 3)
+STRIDE_NAMES = {2: "second", 3: "third"}
+REPEATS_SAMPLE = 512
+REPEATS_SAME = 0.9
+REPEATS_NEIGHBOURS = 0.6
+# Bases among other bytes: a view whose probe spans (``_probe_spans``) are text, at least SCATTERED_MIN_SHARE
+# capital A/C/G/T (three of them at least), most not next to another, and not all of base64's or hex's alphabet unless
+# far denser in those four letters than those encodings make them (one in 16 or 64), has its capital
+# A, C, G, T outside its letter runs read as one run.
+SCATTERED_MIN = 64            # letters: a window's MIN_KMERS and more
+SCATTERED_MIN_SHARE = 0.015
+SCATTERED_DENSE_SHARE = 0.2
+SCATTERED_MIN_TEXT = 0.95
+SCATTERED_MAX_NEXT = 0.5      # of them followed by another: scattered, not in runs
+_CAPITAL_BASES = b"ACGT"
+_NOT_CAPITAL_BASES = bytes(b for b in range(256) if b not in _CAPITAL_BASES)
+_IS_CAPITAL_BASE = np.zeros(256, dtype=bool)
+_IS_CAPITAL_BASE[list(_CAPITAL_BASES)] = True
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+_ENCODING_ALPHABET = bytes(range(0x30, 0x3A)) + bytes(range(0x41, 0x5B)) + bytes(range(0x61, 0x7B)) + b"+/=-_\r\n"
+
+
+def _found_as_read(letters: ViewKmers, indexes: Sequence[RunIndex]) -> bool:
+    """Whether every FORM_STRIDE_LETTERS-th k-mer of the letters finds some index's k-mers as it is
+    (reads sent as reads: read every other way only where they are not)."""
+    sampled = letters.kmers[::FORM_STRIDE_LETTERS]
+    return any(len(ix.km) and ix.lookup_kmers(sampled)[0].any() for ix in indexes)
+
+
+def _run_positions(runs: DnaRuns, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the first ``n`` places of ``runs.joined``: each one's place in its run, and its run's length
+    (a run's N separator sits at its length)."""
+    within = int(np.searchsorted(runs.starts, n))       # the runs that start in those places
+    reps = np.minimum(runs.lengths[:within] + 1, n)
+    rel = np.arange(n) - np.repeat(runs.starts[:within], reps)[:n]
+    return rel, np.repeat(runs.lengths[:within], reps)[:n]
+
+
+def _repeated_stride(runs: DnaRuns) -> int:
+    """2 or 3 where the letter runs are bases written that many times each, else 0."""
+    n = min(len(runs.joined), REPEATS_SAMPLE)
+    joined = runs.joined[:n]
+    rel, lengths = _run_positions(runs, n)
+    for stride in STRIDES:
+        groups = np.flatnonzero((rel % stride == 0) & (rel + stride < lengths))   # a group and one letter after
+        groups = groups[groups + stride < n]
+        if len(groups) < K:
+            continue
+        same = np.ones(len(groups), dtype=bool)
+        for step in range(1, stride):
+            same &= joined[groups] == joined[groups + step]
+        if same.mean() >= REPEATS_SAME and (joined[groups] == joined[groups + stride]).mean() <= REPEATS_NEIGHBOURS:
+            return stride
+    return 0
+
+
+def every_nth(runs: DnaRuns, stride: int) -> DnaRuns:
+    """Every ``stride``-th letter of each run from its first, the runs still apart."""
+    rel, lengths = _run_positions(runs, len(runs.joined))
+    keep = ((rel % stride == 0) & (rel < lengths)) | (rel == lengths)     # the run's letters taken, and its N
+    taken = (runs.lengths + stride - 1) // stride
+    starts = np.concatenate(([0], np.cumsum(taken + 1)[:-1]))
+    ends = runs.offsets + runs.lengths if runs.ends is None else runs.ends
+    return DnaRuns(runs.joined[keep].copy(), runs.offsets, starts, taken, ends)
+
+
+def _scattered_share(data: bytes) -> float:
+    """The share of capital A, C, G, T in the probe spans of ``data`` where they are text with those
+    letters scattered in it, not an encoding's alphabet (where they are one letter in 16 or 64); else 0."""
+    spans = _probe_spans(len(data))
+    sample = data if len(spans) == 1 else b"".join(data[a:b] for a, b in spans)
+    if len(sample.translate(None, _PRINTABLE)) > (1 - SCATTERED_MIN_TEXT) * len(sample):
+        return 0.0
+    capitals = np.frombuffer(sample, dtype=np.uint8)
+    capitals = _IS_CAPITAL_BASE[capitals]
+    share = capitals.mean() if len(capitals) else 0.0
+    if share < SCATTERED_MIN_SHARE or (capitals[1:] & capitals[:-1]).sum() > SCATTERED_MAX_NEXT * capitals.sum() \
+            or len(set(sample.translate(None, _NOT_CAPITAL_BASES))) < 3:
+        return 0.0      # too few, mostly in runs of them (DNA text: read as runs), or one or two letters (prose's)
+    return share if share >= SCATTERED_DENSE_SHARE or sample.translate(None, _ENCODING_ALPHABET) else 0.0
+
+
+def scattered_bases(data: bytes, runs: DnaRuns | None) -> DnaRuns | None:
+    """The capital letters A, C, G, T of ``data`` outside its letter runs, as one run (a base per JSON
+    object or CSV row, a quality letter after each base): None where the probe finds too few of them,
+    or most of them in the letter runs (reads as reads: ``view_kmers`` reads those)."""
+    if len(data) < SCATTERED_MIN:
+        return None
+    share = _scattered_share(data)
+    in_runs = int(runs.lengths.sum()) if runs is not None else 0
+    if not share or in_runs >= share * len(data) / 2:
+        return None
+    if not in_runs:
+        joined = data.translate(None, _NOT_CAPITAL_BASES)
+    else:
+        cuts = [0, *np.column_stack((runs.offsets, runs.ends if runs.ends is not None else
+                                     runs.offsets + runs.lengths)).ravel().tolist(), len(data)]
+        joined = b"".join(data[a:b].translate(None, _NOT_CAPITAL_BASES) for a, b in zip(cuts[::2], cuts[1::2],
+                                                                                         strict=True))
+    if len(joined) < SCATTERED_MIN:
+        return None
+    zero = np.zeros(1, dtype=np.int64)
+    return DnaRuns(np.frombuffer(joined, dtype=np.uint8), zero, zero.copy(), np.array([len(joined)], dtype=np.int64),
+                   np.array([len(data)], dtype=np.int64))
+
+
 # The 24 ways four symbols can stand for A, C, G, T: the symbols of a run, in their sorted order, read
 # as each of these (complement and reverse are among them: a k-mer of a reversed read is the reverse
 # complement of the complemented read's, and canonical k-mers are strand-blind).
@@ -168,13 +277,22 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
                   indexes: Sequence[RunIndex]) -> Iterator[tuple[Recoding, ViewKmers, list[int]]]:
     """The view's bases written otherwise, with the indexes worth matching each reading against: its
     ACGT letters read as other bases (complemented, reversed, permuted; ``letters`` is what
-    ``view_kmers`` made of them), runs of four other symbols (RNA's U, digits, byte codes, spaced or
+    ``view_kmers`` made of them) or every second or third of them (doubled bases, a base of filler
+    after each), the capital letters A, C, G and T among other bytes (a base per JSON object or CSV
+    row, a quality letter after each), runs of four other symbols (RNA's U, digits, byte codes, spaced or
     UTF-16 letters, BAM's half bytes), and bases packed two bits each, each read all 24 ways.  An instrument writes its
     reads so at no cost; the rig pays a reading-blind lookup per FORM_STRIDE k-mers (``patterns``:
     the same form in any symbols), and reads a run every way only where the run has that form."""
     sources: list[tuple[str, DnaRuns, ViewKmers | None, tuple[str, ...]]] = []
     if letters is not None:
         sources.append(("letters", letters.runs, letters, READINGS[1:]))      # as they are: view_kmers
+        stride = _repeated_stride(letters.runs) if not _found_as_read(letters, indexes) else 0
+        if stride:          # bases written twice or three times each: one of each group read
+            sources.append((f"letters, every {STRIDE_NAMES[stride]} one", every_nth(letters.runs, stride), None,
+                            READINGS))
+    scattered = scattered_bases(data, letters.runs if letters is not None else None)
+    if scattered is not None:
+        sources.append(("capital letters A, C, G, T between other bytes", scattered, None, READINGS))
     high_first = False
     for mode in SYMBOL_MODES:
         if mode == "half bytes, low first" and not high_first:

@@ -1,7 +1,8 @@
 """Reads written otherwise than as ACGT letters are still the run's reads.
 
 An instrument pays nothing to complement or reverse its reads, write them as RNA, as digits or byte
-codes, spaced, as UTF-16, as an unaligned BAM (half-byte bases) or packed two bits a base: before,
+codes, spaced, as UTF-16, as an unaligned BAM (half-byte bases), packed two bits a base, a base per
+JSON object or CSV row, each base after its quality or written two or three times: before,
 each of these uploads was clean.  Each is a sequence finding now, with the reading that found it in its evidence; the
 same encodings of reads from another genome find nothing.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 
 import pysam
 import pytest
@@ -66,6 +68,11 @@ def encodings(reads: list[bytes], tmp_path) -> dict[str, bytes]:
         "unaligned bam": unaligned_bam(reads, tmp_path / "reads.bam"),
         "two-bit codes, high bits first": packed(reads, True),
         "two-bit codes, low bits first": packed(reads, False, b"GTCA"),
+        "a base per json object": json.dumps([[{"b": chr(b), "q": 37} for b in r] for r in reads]).encode(),
+        "a base per csv row": b"".join(b"%d,%d,%c,37\n" % (n, i, b) for n, r in enumerate(reads) for i, b in enumerate(r)),
+        "bases and qualities interleaved": lines(bytes(c for b in r for c in (b, ord("F"))) for r in reads),
+        "each base twice": lines(bytes(b for b in r for _ in range(2)) for r in reads),
+        "each base three times": lines(bytes(b for b in r for _ in range(3)) for r in reads),
     }
 
 
@@ -81,7 +88,8 @@ def test_reads_written_otherwise_are_found(gen_run, gen_index, tmp_path):
         rows = [e for e in f.evidence if e["kind"] == "sequence"]
         assert rows and all("recoded" in e for e in rows), name
         # what the report shows of it is no run data: masked text, or 8 bytes of hex
-        assert all(len(e["preview"]) <= 17 for e in rows), name
+        assert all(len(e["preview"]) <= 17 or not re.search("[A-Za-z0-9]", re.sub(r"\\[nrt]", "", e["preview"][1:]))
+                   for e in rows), name
 
 
 def test_the_same_encodings_of_another_genome_s_reads_find_nothing(gen_index, tmp_path):
@@ -140,3 +148,39 @@ def test_packed_reads_hidden_between_random_bytes_are_probed_where_they_are(gen_
     assert [f.samples for f in found] == [[SAMPLE]]
     assert all("two-bit codes, high bits first" in e["recoded"] for e in found[0].evidence
                if e["kind"] == "sequence")
+
+
+def test_bases_among_other_bytes_are_looked_for_only_where_they_are_scattered_text():
+    import base64
+    import os
+
+    from sandbox.correlate.sequence import scattered_bases, view_kmers
+
+    rng = random.Random(3)
+    read = bytes(rng.choice(b"ACGT") for _ in range(3000))
+    per_row = b"".join(b"%d,%c,37\n" % (i, b) for i, b in enumerate(read))
+    found = scattered_bases(per_row, None)
+    assert found is not None and found.joined.tobytes() == read
+    fastq = b"@r1 1:N:0:ACGT\n" + read + b"\n+\n" + b"F" * 3000 + b"\n"
+    prose = b"The quick brown fox jumps over the lazy dog. " * 500
+    for name, data in {"base64": base64.b64encode(os.urandom(30000)), "hex": os.urandom(20000).hex().upper().encode(),
+                       "binary": os.urandom(40000), "prose": prose, "reads as reads": fastq,
+                       "one letter": b"A" * 40000}.items():
+        vk = view_kmers(data)
+        assert scattered_bases(data, vk.runs if vk is not None else None) is None, name
+
+
+def test_bases_written_twice_or_three_times_are_told_and_read_once():
+    from sandbox.correlate.sequence import _repeated_stride, every_nth, view_kmers
+
+    rng = random.Random(4)
+    reads = [bytes(rng.choice(b"ACGT") for _ in range(150)) for _ in range(5)]
+    for times in (2, 3):
+        body = b"\n".join(bytes(b for b in r for _ in range(times)) for r in reads)
+        runs = view_kmers(body).runs
+        assert _repeated_stride(runs) == times
+        once = every_nth(runs, times)
+        assert once.joined.tobytes().replace(b"N", b"") == b"".join(reads)     # (lines of a run joined)
+    for plain in (b"\n".join(reads), b"AC" * 2000, b"A" * 500 + b"C" * 500):
+        vk = view_kmers(plain)
+        assert vk is None or _repeated_stride(vk.runs) == 0

@@ -94,3 +94,49 @@ def test_reads_packed_two_bits_a_base_replay_as_a_leak(tmp_path):
         bits = "high" if high_first else "low"
         assert all(f"two-bit codes, {bits} bits first" in e["recoded"] for e in leak["evidence"]
                    if e["kind"] == "sequence"), (name, leak["evidence"])
+
+
+def _per_base_shapes(seqs: list[bytes], quals: list[bytes]) -> dict[str, bytes]:
+    pairs = [list(zip(s.decode(), q.decode(), strict=True)) for s, q in zip(seqs, quals, strict=True)]
+    return {
+        # a base per JSON object (a QC export), a base per CSV row (a per-position table)
+        "a base per JSON object": json.dumps(
+            [{"read": n, "bases": [{"b": b, "q": ord(q) - 33} for b, q in p]} for n, p in enumerate(pairs)]).encode(),
+        "a base per CSV row": b"".join(b"%d,%d,%s,%d\n" % (n, i, b.encode(), ord(q) - 33)
+                                       for n, p in enumerate(pairs) for i, (b, q) in enumerate(p)),
+        # each base followed by its quality letter (binned qualities: F, colon, comma, hash)
+        "bases and qualities interleaved": b"\n".join("".join(b + q for b, q in p).encode() for p in pairs),
+        "each base twice": b"\n".join(bytes(b for b in s for _ in range(2)) for s in seqs),
+        "each base three times, lower case": b"\n".join(bytes(b for b in s.lower() for _ in range(3)) for s in seqs),
+    }
+
+
+def test_reads_written_a_base_at_a_time_replay_as_a_leak(tmp_path):
+    """Reads without their names re-formatted base by base: a JSON object or a CSV row per base,
+    each base followed by its quality, each base doubled or tripled.  Each replayed clean before
+    (no run of 31 bases anywhere, or runs whose k-mers are no read's)."""
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    lines = [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()]
+    seqs, quals = lines[1::4][:200], lines[3::4][:200]
+    for name, body in _per_base_shapes(seqs, quals).items():
+        leak = sequence_leak(tmp_path, run, name.replace(" ", "-").replace(",", ""), body)
+        recoded = {e.get("recoded", "") for e in leak["evidence"] if e["kind"] == "sequence"}
+        assert recoded and all(r for r in recoded), name
+
+
+def test_a_base_at_a_time_of_another_genome_is_no_leak(tmp_path):
+    """The same shapes of reads that are not the run's: clean (no finding)."""
+    import random
+
+    from sandbox.replay import replay
+    from tests.hostile.uploads import ALLOWED, http_upload
+
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    rng = random.Random(5)
+    seqs = [bytes(rng.choice(b"ACGT") for _ in range(150)) for _ in range(200)]
+    for name, body in _per_base_shapes(seqs, [b"F" * 150] * 200).items():
+        capture = tmp_path / f"other-{len(body)}.pcap"
+        http_upload(capture, body)
+        report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
+        assert report["verdict"] == "clean" and not report["findings"], name
