@@ -93,11 +93,15 @@ def drain(fmt: str, data: bytes | memoryview, budget: Budget) -> Drained:
 def embedded_streams(data: bytes, fmt: str, magic: bytes, header_ok: Callable[[bytes, int], bool],
                      budget: Budget, label: Callable[[bytes, int], str],
                      find: Callable[[bytes, bytes, int], int] = magics.find,
-                     most: int = MAX_EMBEDDED) -> Iterator[tuple[str, bytes]]:
+                     most: int = MAX_EMBEDDED,
+                     broken: Callable[[bytes, int], str] | None = None) -> Iterator[tuple[str, bytes]]:
     """Streams of ``fmt`` at the start of ``data`` or inside it, found by ``magic`` (by ``find``: for
     one of ``magic.MAGICS`` the first from the shared scan, later ones by the same kernel) where
     ``header_ok(data, at)`` agrees, ``most`` of them; labelled ``label(data, at)`` plus "@<offset>"
-    away from the start.  Bytes a decoded stream covered are not searched again."""
+    away from the start.  Bytes a decoded stream covered are not searched again.  ``broken(data, at)``:
+    what a stream the codec finds corrupt is called, said not read with the rest of the view ("" where
+    its header may have come by chance): for a format whose corruption is a way to hide (a dictionary
+    the rig does not have)."""
     at = 0 if header_ok(data, 0) else find(data, magic, 1)
     tried = 0
     while at >= 0 and tried < most and budget.remaining > 0:
@@ -106,12 +110,15 @@ def embedded_streams(data: bytes, fmt: str, magic: bytes, header_ok: Callable[[b
             continue
         tried += 1
         got = drain(fmt, memoryview(data)[at:] if at else data, budget)
+        said = broken(data, at) if broken is not None and got.status == "corrupt" else ""
+        if said:            # the rest of the view is said: not searched again
+            budget.not_read(said, len(data) - at - got.end)
         if at and got.status in ("truncated", "corrupt"):
             wanted = len(got.data) >= MIN_EMBEDDED_TRUNCATED
         else:
             wanted = keep(got)
         if wanted:
             yield status_label(label(data, at) + (f"@{at}" if at else ""), got.status), got.data
-        if got.status == "limit":
+        if got.status == "limit" or said:
             return
         at = find(data, magic, at + max(1, got.end))

@@ -68,3 +68,31 @@ def test_a_frame_compressed_with_a_dictionary_is_said_not_read():
         assert [(u.what, u.size) for u in exp.unread] == [
             ("zstd frame compressed with a dictionary the rig does not have", len(data) - at)]
     assert expand(zstandard.compress(b"".join(messages)), ("tcp",)).unread == []
+
+
+def test_a_frame_that_does_not_decode_is_said_not_read():
+    """A frame compressed with a dictionary whose id its header leaves out (``zstd --no-dictID``) reads
+    as damaged without it: said from the frame to the view's end, once, after the frames before it."""
+    rng = random.Random(6)
+    messages = [json.dumps({"seq": "".join(rng.choice("ACGT") for _ in range(150)), "i": i}).encode()
+                for i in range(400)]
+    dictionary = zstandard.train_dictionary(4096, messages)
+    hidden = zstandard.ZstdCompressor(dict_data=dictionary, write_dict_id=False).compress(b"".join(messages[:50]))
+    assert zstandard.get_frame_parameters(hidden).dict_id == 0
+    plain = zstandard.compress(READS[:20000])
+    exp = expand(plain + hidden, CHAIN)
+    assert {v.chain: v.data for v in exp.views}[CHAIN + ("zstd(corrupt)",)].startswith(READS[:20000])
+    assert [(u.what, u.size) for u in exp.unread] == [
+        ("zstd frame the rig could not decode (a dictionary it does not have, or damaged)", len(hidden))]
+    damaged = bytearray(zstandard.compress(READS))
+    damaged[len(damaged) // 2: len(damaged) // 2 + 64] = bytes(64)
+    assert len(expand(bytes(damaged), CHAIN).unread) == 1
+
+
+def test_a_chance_magic_whose_header_no_compressor_writes_is_not_said():
+    rng = random.Random(8)
+    noise = rng.randbytes(200)
+    reserved = b"\x28\xb5\x2f\xfd" + bytes([0x08]) + noise      # the reserved bit set
+    huge_block = b"\x28\xb5\x2f\xfd" + bytes([0x00, 0x00]) + (0xFFFFF8).to_bytes(3, "little") + noise
+    for data in (reserved, huge_block):
+        assert expand(rng.randbytes(300) + data, CHAIN).unread == []

@@ -72,11 +72,12 @@ def _rar_self_extractor(fastq: bytes) -> bytes:
     return b"MZ" + bytes(510) + b"Rar!\x1a\x07\x01\x00" + block + packed
 
 
-def _zstd_with_dictionary(fastq: bytes) -> bytes:
-    """The reads compressed with a dictionary trained on them (zstd's own way for small messages)."""
+def _zstd_with_dictionary(fastq: bytes, write_dict_id: bool = True) -> bytes:
+    """The reads compressed with a dictionary trained on them (zstd's own way for small messages),
+    its id in the frame's header or not (``zstd -D dict --no-dictID``)."""
     pieces = [fastq[i: i + 400] for i in range(0, len(fastq), 400)]
     dictionary = zstandard.train_dictionary(2048, pieces)
-    return zstandard.ZstdCompressor(dict_data=dictionary).compress(fastq)
+    return zstandard.ZstdCompressor(dict_data=dictionary, write_dict_id=write_dict_id).compress(fastq)
 
 
 UNREAD = {
@@ -88,6 +89,9 @@ UNREAD = {
                     "ARJ archive, which the rig does not read"),
     "rar self-extractor": (_rar_self_extractor, "RAR 5 archive, which the rig does not read"),
     "zstd with a dictionary": (_zstd_with_dictionary, "zstd frame compressed with a dictionary the rig does not have"),
+    "zstd with a dictionary, its id left out": (lambda fq: _zstd_with_dictionary(fq, write_dict_id=False),
+                                                "zstd frame the rig could not decode (a dictionary it does not "
+                                                "have, or damaged)"),
 }
 
 
