@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any, ClassVar, NamedTuple
 
 from sandbox.decode import msxca
+from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS, RAW_OVERLAP, RawParser
@@ -157,6 +158,8 @@ class SmbParser:
         self.pending: OrderedDict[int, tuple] = OrderedDict()
         self.related = UNNAMED          # the file a compound's CREATE named, for the requests after it
         self.sealed_out = self.sealed_in = 0
+        self.fed = {"out": 0, "in": 0}         # bytes of compressed messages, and what they expanded to
+        self.made = {"out": 0, "in": 0}
         self.t_first: float | None = None
         self.t_last = 0.0
         self.out: Items = []
@@ -339,13 +342,19 @@ class SmbParser:
     # ---- compressed messages (MS-SMB2 2.2.42) ----
 
     def _compressed(self, direction: str, message: bytes, t: float) -> None:
+        """Expand a compressed message within the flow's allowance (what a bomb of them may make is
+        bounded as every decoder's output is: DEFAULT_LIMITS.ratio_allowance of what came compressed)
+        and parse what it stands for; say what was not expanded."""
         if len(message) < _COMPRESSED.size:
             self._other(direction, message, t)
             return
         _, size, algorithm, flags, offset = _COMPRESSED.unpack_from(message)
-        room = min(size, MAX_EXPANDED)
+        self.fed[direction] += len(message)
+        allowance = max(0, DEFAULT_LIMITS.ratio_allowance(self.fed[direction]) - self.made[direction])
+        room = min(size, MAX_EXPANDED, allowance)
+        limited = room < min(size, MAX_EXPANDED)
         if flags & 1:
-            expanded, unread = self._chained(message, room)
+            expanded, unread, runs = self._chained(message, room)
         else:
             prefix = message[16: 16 + offset]
             made = msxca.decompress(algorithm, message[16 + offset:], room)
@@ -353,21 +362,32 @@ class SmbParser:
                 expanded, unread = prefix, [msxca.name(algorithm)]
             else:
                 expanded, unread = prefix + made.data, [] if made.whole else [msxca.name(algorithm)]
-        if size > MAX_EXPANDED:
+            runs = 0
+        self.made[direction] += len(expanded) - runs
+        if limited:         # said as the limit it is, not as a method the rig cannot read
+            unread = [u for u in unread if u not in msxca.NAMES.values()]
+            if direction == "out":
+                hit = LimitHit(f"expansion ratio {DEFAULT_LIMITS.max_ratio}x", "smb compression", ("smb2",),
+                               len(message))
+                self.out.append(self.ctx.limit_observation(hit, t))
+        elif size > MAX_EXPANDED:
             unread.append(f"past {MAX_EXPANDED >> 20} MiB")
         if direction == "out" and unread:
             self.out.append(self.ctx.blind(f"an SMB message compressed with {', '.join(unread)}",
                                            len(message), t))
-        if unread:
+        if unread or limited:
             self._other(direction, message, t)        # what was not expanded is scanned as it came
         if expanded:
             self._message(direction, expanded, t, expanded=True)
 
     @staticmethod
-    def _chained(message: bytes, room: int) -> tuple[bytes, list[str]]:
-        """The payloads of a chained compressed message, one after another (MS-SMB2 2.2.42.2)."""
+    def _chained(message: bytes, room: int) -> tuple[bytes, list[str], int]:
+        """The payloads of a chained compressed message, one after another (MS-SMB2 2.2.42.2), what
+        could not be expanded, and how many bytes were runs of one byte (Pattern_V1: no work to scan,
+        not counted against the allowance)."""
         out = bytearray()
         unread: list[str] = []
+        runs = 0
         at = 8
         while at + _CHAINED.size <= len(message) and len(out) < room:
             algorithm, _, length = _CHAINED.unpack_from(message, at)
@@ -386,7 +406,8 @@ class SmbParser:
             if made is None:
                 break
             out += made.data
-        return bytes(out), unread
+            runs += len(made.data) if algorithm == msxca.PATTERN_V1 else 0
+        return bytes(out), unread, runs
 
     # ---- what is handed on ----
 

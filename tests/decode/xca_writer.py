@@ -22,9 +22,15 @@ def _matches(data: bytes, window, longest):
         j = last.get(key)
         last[key] = i
         if j is not None and len(key) == MIN_MATCH and i - j <= window(i):
-            length = MIN_MATCH
-            while i + length < len(data) and length < longest(i) and data[j + length] == data[i + length]:
-                length += 1
+            length, cap = MIN_MATCH, min(longest(i), len(data) - i)
+            while length < cap:         # a block at a time while they agree, then byte by byte
+                step = min(4096, cap - length)
+                if data[j + length: j + length + step] == data[i + length: i + length + step]:
+                    length += step
+                    continue
+                while length < cap and data[j + length] == data[i + length]:
+                    length += 1
+                break
             yield i - j, length
             for k in range(i + 1, i + length):
                 last[data[k: k + MIN_MATCH]] = k

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.captures import open_capture
 from sandbox.decode import msxca
+from sandbox.decode.limits import DECODE_LIMIT
 from sandbox.model import NOT_EXAMINED_KIND, Observation, Payload
 from sandbox.protocols import Dissector
 from sandbox.protocols.smb import FILE_PIECE, SmbParser
@@ -179,13 +180,20 @@ def test_a_message_compressed_twice_is_said() -> None:
     assert m.compressed(wire.smb_write(3, wire.SMB_FILE_ID, 0, data), msxca.LZ77) in other_bytes(items)
 
 
-def test_a_message_declaring_more_than_the_cap_is_said_past_it() -> None:
-    data = b"A" * 1000
-    message = bytearray(m.compressed(wire.smb_write(3, wire.SMB_FILE_ID, 0, data), msxca.LZ77))
-    message[4:8] = (1 << 31).to_bytes(4, "little")
-    items = _parse(wire.smb_upload("x", b"")[:4] + [("out", wire.smb_frame(bytes(message)))])
-    (said,) = [o for o in items if isinstance(o, Observation)]
-    assert "past 32 MiB" in said.detail["what"]
+def test_a_bomb_of_messages_is_expanded_within_the_flow_s_allowance() -> None:
+    """Messages of a few dozen bytes each declaring 16 MiB of one letter: the first expands (the
+    allowance's floor), the rest within 100 times what came compressed; each one stopped is a limit."""
+    bomb = m.compressed(wire.smb_write(3, wire.SMB_FILE_ID, 0, b"A" * ((16 << 20) - 112)), msxca.LZ77)
+    assert len(bomb) < 300
+    parser = SmbParser(make_ctx())
+    items = []
+    for direction, data in wire.smb_upload("x", b"")[:4] + [("out", wire.smb_frame(bomb))] * 20:
+        items += parser.feed(direction, data, 1.0)
+    items += parser.close(1.0)
+    limits = [o for o in items if isinstance(o, Observation)]
+    assert len(limits) == 19 and {o.kind for o in limits} == {DECODE_LIMIT}
+    assert all(o.detail["limit"] == "expansion ratio 100x" and o.bytes_out == len(bomb) for o in limits)
+    assert parser.made["out"] <= (16 << 20) + 100 * 20 * len(bomb)
 
 
 def test_a_compound_s_write_names_the_file_its_create_opened() -> None:
