@@ -377,3 +377,28 @@ def test_a_run_copied_to_a_share_is_found_live_and_in_replay(demo, topo, tmp_pat
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
     assert code == 1
     assert essence(live) == essence(again) and chains(live) == chains(again)
+
+
+def test_block_keeps_a_run_copied_to_a_share_from_the_share(demo, topo, tmp_path):
+    """With --block each SMB message is held until judged: the first write of run data is refused,
+    its connection cut, and the share never holds the run's bytes."""
+    b, pki, received = topo
+    fastq = next((demo / "Data" / "Intensities" / "BaseCalls").glob("PT9936*.fastq.gz"))
+    with samba_server(tmp_path / "samba", CLOUD_IP, 445, wrap=lambda args: b.cmd(b.cloud, args)) as share:
+        proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block")
+        try:
+            done = b.run(b.instrument, ["smbclient", f"//{CLOUD_IP}/share", "-N", "-c",
+                                        f"put {fastq} reads.fastq.gz"], timeout=WAIT_S)
+            assert done.returncode != 0, done.stdout + done.stderr     # cut
+            wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%smb2 WRITE%' "
+                                      "AND detail LIKE '%carries run data%'"), "the write judged", proc)
+        finally:
+            _, err = end(proc)
+        written = share / "reads.fastq.gz"
+        assert not written.exists() or written.stat().st_size == 0, "run data reached the share"
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leaks and all(f["detail"].get("blocked") for f in leaks)
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert essence(live) == essence(again)
