@@ -48,6 +48,7 @@ FLAG_RESPONSE, FLAG_ASYNC = 0x1, 0x2
 STATUS_PENDING = 0x103
 NEGOTIATE, TREE_CONNECT, CREATE, READ, WRITE = 0, 3, 5, 8, 9
 RELATED_FILE = b"\xff" * 16   # a compound's later request names the file the CREATE before it opened
+SHARED_NAMES = "smb names"    # key in the Dissector's ``shared`` of the tables of shares and files
 UNNAMED = "an unnamed file"   # a file whose CREATE the capture did not hold
 
 _HEAD = struct.Struct("<4sHHIHHIIQ")   # protocol, size, credit charge, status, command, credits, flags, next, id
@@ -153,8 +154,13 @@ class SmbParser:
         self.raw = RawParser(ctx)
         self.files = {d: _Pieces(FILE_PIECE) for d in ("out", "in")}
         self.other = {d: _Pieces(RAW_CHUNK) for d in ("out", "in")}
-        self.trees: OrderedDict[int, str] = OrderedDict()
-        self.opened: OrderedDict[bytes, str] = OrderedDict()
+        # shares and files by (server, session, id), for every flow of the Dissector: SMB 3's
+        # multichannel writes a file opened on one connection over others
+        names = ctx.shared.setdefault(SHARED_NAMES, {"trees": OrderedDict(), "opened": OrderedDict()})
+        self.trees: OrderedDict[tuple, str] = names["trees"]
+        self.opened: OrderedDict[tuple, str] = names["opened"]
+        self.server = ctx.info.dst if ctx.opener == "out" else ctx.info.src
+        self.session = 0
         self.pending: OrderedDict[int, tuple] = OrderedDict()
         self.related = UNNAMED          # the file a compound's CREATE named, for the requests after it
         self.sealed_out = self.sealed_in = 0
@@ -264,6 +270,7 @@ class SmbParser:
                 self.related = UNNAMED
             one = message[at:end]
             tree = None if flags & FLAG_ASYNC else int.from_bytes(one[36:40], "little")
+            self.session = int.from_bytes(one[40:48], "little")
             data = self._command(command, bool(flags & FLAG_RESPONSE), status, mid, tree, one)
             if data is None:
                 self._other(direction, one, t)
@@ -304,9 +311,9 @@ class SmbParser:
         if asked is None:
             return None
         if asked[0] == "tree" and status == 0 and tree is not None:
-            self._remember(self.trees, tree, asked[1])
+            self._remember(self.trees, (self.server, self.session, tree), asked[1])
         elif asked[0] == "create" and status == 0 and len(body) >= 80:
-            self._remember(self.opened, bytes(body[64:80]), asked[1])
+            self._remember(self.opened, (self.server, self.session, bytes(body[64:80])), asked[1])
         elif asked[0] == "read" and command == READ and len(body) >= 8:
             start, size = body[2], int.from_bytes(body[4:8], "little")
             stop = min(start + size, len(one))
@@ -327,11 +334,13 @@ class SmbParser:
             table.popitem(last=False)
 
     def _path(self, tree: int | None, name: str) -> str:
-        share = self.trees.get(tree, "") if tree is not None else ""
+        share = self.trees.get((self.server, self.session, tree), "") if tree is not None else ""
         return f"{share}\\{name}" if share else name or "\\"
 
     def _file(self, file_id: bytes) -> str:
-        return self.related if file_id == RELATED_FILE else self.opened.get(file_id, UNNAMED)
+        if file_id == RELATED_FILE:
+            return self.related
+        return self.opened.get((self.server, self.session, file_id), UNNAMED)
 
     def _name_server(self, path: str) -> None:
         server = path.lstrip("\\").split("\\", 1)[0]

@@ -206,6 +206,21 @@ def test_a_compound_s_write_names_the_file_its_create_opened() -> None:
     assert file_bytes(_parse(conv), r"smb2 WRITE \\lims.lab.example\runs\compound.fastq") == data
 
 
+def test_a_file_opened_on_one_connection_is_named_on_another_of_its_session() -> None:
+    """SMB 3 multichannel: the client opens the file on one connection and writes it over another."""
+    data = READS[:4000]
+    shared: dict = {}
+    first, second = make_ctx(), make_ctx()
+    first.shared = second.shared = shared
+    second.info.sport = 50001
+    run(SmbParser, wire.smb_upload("multi.fastq", b"")[:4], first)
+    items = run(SmbParser, [("out", wire.smb_frame(wire.smb_write(9, wire.SMB_FILE_ID, 0, data)))], second)
+    assert file_bytes(items, r"smb2 WRITE \\lims.lab.example\runs\multi.fastq") == data
+    other = make_ctx()      # another Dissector's flows do not share it
+    items = run(SmbParser, [("out", wire.smb_frame(wire.smb_write(9, wire.SMB_FILE_ID, 0, data)))], other)
+    assert file_bytes(items, "smb2 WRITE an unnamed file") == data
+
+
 def test_writes_in_order_are_joined_and_others_are_apart() -> None:
     data = READS[:10000]
     conv = wire.smb_upload("f", b"")[:4]
