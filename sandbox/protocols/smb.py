@@ -43,6 +43,8 @@ FILE_PIECE = 1 << 20          # bytes of one file handed on at once: a few write
 # What a compressed message may expand to: SMB's largest writes are 8 MiB; past this the rest is said.
 MAX_EXPANDED = 32 << 20
 MAX_PENDING = 4096            # requests awaiting their responses (credits a client holds are fewer)
+# A WRITE or READ response this large is handed on as it comes, not once whole: 64 KiB and more.
+STREAM_MIN = RAW_CHUNK
 MAX_FILES = 65536             # open files and trees remembered, the oldest forgotten first
 FLAG_RESPONSE, FLAG_ASYNC = 0x1, 0x2
 STATUS_PENDING = 0x103
@@ -123,13 +125,23 @@ class _Pieces:
         return [piece]
 
 
+class _Stream:
+    """A large WRITE or READ response whose file bytes are handed on as they come."""
+
+    __slots__ = ("key", "at", "data_left", "tail_left")
+
+    def __init__(self, key: tuple[str, str], at: int, data_left: int, tail_left: int) -> None:
+        self.key, self.at, self.data_left, self.tail_left = key, at, data_left, tail_left
+
+
 class _Side:
-    __slots__ = ("buf", "t", "raw")
+    __slots__ = ("buf", "t", "raw", "stream")
 
     def __init__(self) -> None:
         self.buf = bytearray()     # session bytes not yet a whole message
         self.t = 0.0               # when the first of them came
         self.raw = False           # the framing broke: this side's bytes go to the raw parser
+        self.stream: _Stream | None = None   # the message whose file bytes are coming
 
 
 class SmbParser:
@@ -213,13 +225,20 @@ class SmbParser:
 
     def _frame(self, direction: str, side: _Side, t: float) -> None:
         buf = side.buf
-        while len(buf) >= 4:
+        while buf:
+            if side.stream is not None:
+                self._streamed(direction, side, t)
+                continue
+            if len(buf) < 4:
+                return
             kind, size = buf[0], int.from_bytes(buf[1:4], "big")
             if kind not in SESSION_TYPES:
                 self.ctx.error("smb: a session packet of an unknown type; the rest of this side is scanned raw")
                 self._to_raw(direction, side, t)
                 return
             if len(buf) < 4 + size:
+                if kind == 0x00 and size >= STREAM_MIN and self._stream(direction, side, size):
+                    continue
                 return
             message = bytes(buf[4: 4 + size])
             if kind == 0x00 and message:
@@ -228,6 +247,53 @@ class SmbParser:
                 self._other(direction, buf[: 4 + size], side.t)   # NetBIOS names of a session request
             del buf[: 4 + size]
             side.t = t
+
+    def _stream(self, direction: str, side: _Side, size: int) -> bool:
+        """Start handing on a large message's file bytes as they come, when it is a WRITE or a READ
+        response alone in its frame whose head has come (a stalled writer holds nothing back)."""
+        head = bytes(side.buf[4: 4 + HEADER + 48])       # the fields (its data may start later)
+        if len(head) < HEADER + 16 or head[:4] != SMB2:
+            return False
+        _, _, _, status, command, _, flags, chained, mid = _HEAD.unpack_from(head)
+        if chained or flags & FLAG_ASYNC and not flags & FLAG_RESPONSE:
+            return False
+        self.session = int.from_bytes(head[40:48], "little")
+        body = head[HEADER:]
+        if command == WRITE and not flags & FLAG_RESPONSE and len(body) >= 32:
+            start, length, at = struct.unpack_from("<HIQ", body, 2)
+            key = ("smb2 WRITE", self._file(bytes(body[16:32])))
+        elif command == READ and flags & FLAG_RESPONSE and status != STATUS_PENDING \
+                and self.pending.get(mid, ("",))[0] == "read":
+            start, length = body[2], int.from_bytes(body[4:8], "little")
+            _, name, at = self.pending[mid]
+            key = ("smb2 READ", name)
+        else:
+            return False
+        if not HEADER <= start <= size or len(side.buf) < 4 + start:
+            return False
+        if command == READ:
+            del self.pending[mid]
+        self._other(direction, side.buf[4: 4 + start], side.t)
+        length = min(length, size - start)
+        side.stream = _Stream(key, at, length, size - start - length)
+        del side.buf[: 4 + start]
+        return True
+
+    def _streamed(self, direction: str, side: _Side, t: float) -> None:
+        stream, buf = side.stream, side.buf
+        if stream.data_left:
+            take = min(len(buf), stream.data_left)
+            self._hand_on(direction, self.files[direction].add(stream.key, stream.at, buf[:take], side.t))
+            stream.at += take
+            stream.data_left -= take
+        else:
+            take = min(len(buf), stream.tail_left)
+            self._other(direction, buf[:take], side.t)
+            stream.tail_left -= take
+        del buf[:take]
+        side.t = t
+        if not stream.data_left and not stream.tail_left:
+            side.stream = None
 
     def _to_raw(self, direction: str, side: _Side, t: float) -> None:
         side.raw = True

@@ -51,6 +51,7 @@ def file_bytes(items: list, label: str, direction: str = "out") -> bytes:
     for p in items:
         if isinstance(p, Payload) and p.direction == direction and p.chain[-1] == label:
             at = p.meta["file_offset"]
+            out.extend(bytes(max(0, at - len(out))))
             out[at: at + len(p.data)] = p.data
     return bytes(out)
 
@@ -233,6 +234,30 @@ def test_writes_in_order_are_joined_and_others_are_apart() -> None:
                                      for n, at in enumerate(range(0, 10000, 1000))]
     (piece,) = [p for p in _parse(conv) if isinstance(p, Payload) and "WRITE" in p.chain[-1]]
     assert piece.data == data and piece.meta["file_offset"] == 0
+
+
+@pytest.mark.parametrize("verb", ["WRITE", "READ"])
+def test_a_large_message_is_handed_on_as_it_comes(verb: str) -> None:
+    """A writer that stalls in the middle of an 8 MiB WRITE (or a server in a READ response) holds
+    nothing back: what came is handed on when the flow goes quiet, and the rest once it comes."""
+    data = (READS * 2)[: 8 << 20]
+    if verb == "WRITE":
+        conv = wire.smb_upload("big.fastq", b"")[:4]
+        frame = wire.smb_frame(wire.smb_write(9, wire.SMB_FILE_ID, 4096, data))
+    else:   # the instrument serves the file: its READ response goes out
+        conv = [("in" if d == "out" else "out", b) for d, b in wire.smb_upload("big.fastq", b"")[:4]]
+        conv.append(("in", wire.smb_frame(wire.smb_read(9, wire.SMB_FILE_ID, 4096, len(data)))))
+        frame = wire.smb_frame(wire.smb_read_answer(9, data))
+    parser = SmbParser(make_ctx("out" if verb == "WRITE" else "in"))
+    for direction, part in conv:
+        parser.feed(direction, part, 1.0)
+    early = parser.feed("out", frame[:300_000], 1.0) + parser.idle(1.2)
+    label = rf"smb2 {verb} \\lims.lab.example\runs\big.fastq"
+    came = file_bytes(early, label)
+    assert came and data.startswith(came[4096:]) and len(came) - 4096 >= 300_000 - 200
+    items = early + parser.feed("out", frame[300_000:], 1.3) + parser.close(1.4)
+    assert file_bytes(items, label)[4096:] == data
+    assert sum(len(p.data) - p.repeated for p in items if isinstance(p, Payload) and p.chain[-1] == label) == len(data)
 
 
 def test_a_file_longer_than_a_piece_overlaps_at_the_cut() -> None:
