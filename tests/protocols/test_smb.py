@@ -116,6 +116,19 @@ def test_an_encrypted_session_is_sealed_volume(tmp_path: Path, samba: Path) -> N
     assert len(other_bytes(items)) >= flow.sealed_out          # ciphertext is still scanned as it is
 
 
+def test_a_windows_client_s_file_is_read_whole_and_named(shared_data: Path) -> None:
+    """Zeek's capture of a Windows client writing a PDF to a share: the file's bytes without SMB's
+    headers between them (its Flate streams open), named, and the pipe's DCE/RPC too."""
+    items, d = dissect(shared_data / "captures" / "public-traces" / "zeek__smb__smb2.pcap")
+    pdf = file_bytes(items, r"smb2 WRITE \\10.0.0.12\smb2\WP_SMBPlugin.pdf")
+    assert len(pdf) == 1508939 and pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    from sandbox.decode import expand
+    views = expand(pdf, ("tcp",)).views
+    assert sum(1 for v in views if "pdf" in " ".join(v.chain[1:])) >= 10
+    assert file_bytes(items, r"smb2 WRITE \\10.0.0.12\IPC$\srvsvc")
+    assert not any(f.errors for f in d.flows.values())
+
+
 # --------------------------------------------------------------------------- written messages
 
 
