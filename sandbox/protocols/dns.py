@@ -500,7 +500,7 @@ def tracker(shared: dict[str, Any]) -> ZoneTracker:
 
 @dataclass(slots=True)
 class _Batch:
-    """Query names bound for one zone, not yet sent on as Payloads (see ``_DnsCore._send``)."""
+    """Query names bound for one zone, not yet sent on as Payloads (see ``DnsCore._send``)."""
 
     zone: str
     qtype: str
@@ -512,7 +512,7 @@ class _Batch:
     size: int = 0
 
 
-class _DnsCore:
+class DnsCore:
     """Message -> Payloads/Observations, shared by the UDP and TCP parsers."""
 
     def __init__(self, ctx: FlowContext) -> None:
@@ -678,7 +678,7 @@ class DnsParser:
         return len(data) > 2 and bool(data[2] & 0x80)
 
     def __init__(self, ctx: FlowContext) -> None:
-        self.core = _DnsCore(ctx)
+        self.core = DnsCore(ctx)
 
     def feed(self, direction: str, data: bytes, t: float) -> list[Payload | Observation]:
         return self.core.message(direction, data, t)
@@ -713,7 +713,7 @@ class DnsTcpParser:
         return False
 
     def __init__(self, ctx: FlowContext) -> None:
-        self.core = _DnsCore(ctx)
+        self.core = DnsCore(ctx)
         self.bufs = {"out": bytearray(), "in": bytearray()}
         self.lost = {"out": False, "in": False}
         self.last_t = 0.0

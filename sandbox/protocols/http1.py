@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
+from sandbox.protocols.doh import DohReader
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
 from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
@@ -533,6 +534,7 @@ class Http1Parser:
         self.requests: deque[_Request] = deque()
         self.sides = {"out": _Side(self, "out"), "in": _Side(self, "in")}
         self.sub: Any = None
+        self.doh = DohReader(ctx)
 
     def feed(self, direction: str, data: bytes, t: float) -> list[Payload | Observation]:
         self.sides[direction].feed(data, t)
@@ -543,10 +545,11 @@ class Http1Parser:
         return self._take()
 
     def idle(self, t: float) -> list[Payload | Observation]:
-        """The flow went quiet: a tunnel hands over what it holds back."""
+        """The flow went quiet: a tunnel hands over what it holds back, DNS over HTTPS its names."""
         if self.sub is not None and hasattr(self.sub, "idle"):
             self.out.extend(self.sub.idle(t))
-        return self._take()
+        out = self._take()
+        return out + self.doh.idle()
 
     def close(self, t: float) -> list[Payload | Observation]:
         for side in self.sides.values():
@@ -554,11 +557,12 @@ class Http1Parser:
             side.close()
         if self.sub is not None:
             self.out.extend(self.sub.close(t))
-        return self._take()
+        out = self._take()
+        return out + self.doh.close()
 
     def _take(self) -> list[Payload | Observation]:
         out, self.out = self.out, []
-        return out
+        return self.doh.read(out)
 
     # -- protocol switch (101 Switching Protocols, CONNECT 2xx)
     def switch(self, req: _Request, headers: Headers, response_dir: str) -> None:

@@ -31,6 +31,7 @@ from hpack.exceptions import HPACKError
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
+from sandbox.protocols.doh import DohReader
 from sandbox.protocols.httpbody import BodyPipe
 from sandbox.protocols.raw import RAW_PIECE
 
@@ -140,6 +141,7 @@ class Http2Parser:
         for direction, offset in (offsets or {}).items():
             self.dirs[direction].wire = offset
         self.streams: dict[int, _Stream] = {}
+        self.doh = DohReader(ctx)
         self.t = 0.0
         ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app
         if upgrade:  # h2c: stream 1 is the HTTP/1.1 request that asked for the upgrade
@@ -241,10 +243,12 @@ class Http2Parser:
         return False
 
     def idle(self, t: float) -> list[Payload | Observation]:
-        """The connection went quiet: bytes held outside streams go out (a live finding does not wait)."""
+        """The connection went quiet: bytes held outside streams go out (a live finding does not wait),
+        DNS over HTTPS its names."""
         for direction, d in self.dirs.items():
             self._side_out(direction, d)
-        return self._take()
+        out = self._take()
+        return out + self.doh.idle()
 
     def close(self, t: float) -> list[Payload | Observation]:
         self.t = max(self.t, t)
@@ -253,11 +257,12 @@ class Http2Parser:
             self._raw(direction, d)
         for sid in list(self.streams):
             self._end_stream(sid, truncated=True)
-        return self._take()
+        out = self._take()
+        return out + self.doh.close()
 
     def _take(self) -> list[Payload | Observation]:
         out, self.out = self.out, []
-        return out
+        return self.doh.read(out)
 
     # -- frames
     def _frames(self, direction: str, d: _Direction) -> None:
@@ -369,6 +374,8 @@ class Http2Parser:
             path = h.get(":path", "")
             stream.label = f"http/2 {h[':method']} {(path.split('?', 1)[0] or '/')[:MAX_LABEL_PATH]}"
             meta = {"method": h[":method"], "path": path, "stream": sid}
+            if "content-type" in h:
+                meta["content-type"] = h["content-type"]
             host = h.get(":authority") or h.get("host", "")   # an empty :authority falls back to Host
             if host:
                 meta["host"] = host

