@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
+from sandbox.protocols.follow import StreamFollower
 from sandbox.protocols.tls import TlsParser
 
 # RFC 959 sets no line limit; vsftpd and pyftpdlib cut commands at 4 KiB / 2 KiB.  Longer is not FTP.
@@ -222,6 +223,7 @@ class FtpDataParser:
             info.app = "raw"
         self.offsets = {"out": 0, "in": 0}
         self.pending = {"out": bytearray(), "in": bytearray()}
+        self.followers = {"out": StreamFollower(), "in": StreamFollower()}
         self.times: dict[str, list[float]] = {"out": [], "in": []}
 
     @property
@@ -246,6 +248,7 @@ class FtpDataParser:
         out: list[Payload | Observation] = []
         self._emit(direction, len(self.pending[direction]), out)
         self.offsets[direction] += size
+        self.followers[direction].gap()
         return out
 
     def close(self, t: float) -> list[Payload | Observation]:
@@ -268,5 +271,11 @@ class FtpDataParser:
                     "transfer": self.entry.get("transfer", ""), "control": self.entry["control"]}
         out.append(self.ctx.payload(piece, self.label, direction, t0, t1,
                                     stream_offset=self.offsets[direction], meta=meta))
+        followed = self.followers[direction].piece(piece, self.offsets[direction])   # MODE Z: one deflate stream
+        if followed is not None:
+            if followed.data:
+                out.append(self.ctx.payload(followed.data, (*self.label, followed.label), direction, t0, t1, meta=meta))
+            if followed.limit is not None and direction == "out":
+                out.append(self.ctx.limit_observation(followed.limit, t0, t1, label=self.label))
         self.offsets[direction] += size
         self.times[direction] = [t1, t1]

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
+from sandbox.protocols.follow import StreamFollower
 
 # Bytes per emitted chunk: big enough that per-payload overhead (decoders, fingerprints) stays
 # small, small enough that a flow holds little memory and a live dashboard sees data soon.
@@ -27,9 +28,10 @@ RAW_PIECE = 1024 * 1024
 
 
 class _Side:
-    __slots__ = ("buf", "offset", "tail", "t_first", "t_last")
+    __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower")
 
     def __init__(self, offset: int) -> None:
+        self.follower = StreamFollower()     # a compressed stream that runs on past a chunk
         self.buf = bytearray()
         self.offset = offset      # stream offset of buf[0]
         self.tail = b""           # last RAW_OVERLAP bytes already emitted, contiguous with buf
@@ -74,6 +76,7 @@ class RawParser:
         self._emit(direction, side, out)
         side.offset += size
         side.tail = b""           # bytes after a hole are not contiguous with the old tail
+        side.follower.gap()
         return out
 
     def close(self, t: float) -> list[Payload | Observation]:
@@ -95,6 +98,12 @@ class RawParser:
         data = side.tail + body
         out.append(self.ctx.payload(data, (), direction, side.t_first, side.t_last,
                                     stream_offset=side.offset - len(side.tail), repeated=len(side.tail)))
+        followed = side.follower.piece(body, side.offset) if not self.ctx.info.encrypted else None
+        if followed is not None:
+            if followed.data:
+                out.append(self.ctx.payload(followed.data, followed.label, direction, side.t_first, side.t_last))
+            if followed.limit is not None and direction == "out":
+                out.append(self.ctx.limit_observation(followed.limit, side.t_first, side.t_last))
         side.offset += len(body)
         side.tail = data[-RAW_OVERLAP:]
         side.t_first = side.t_last

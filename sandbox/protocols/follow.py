@@ -1,0 +1,141 @@
+"""Compressed streams that run on past the piece of a flow they start in, decoded across the pieces.
+
+The raw parser hands a flow on in chunks of 64 KiB (an FTP data connection in pieces of as many),
+each decoded on its own by the decoders: a gzip, zlib, zstd, xz, bzip2 or LZ4 stream that starts in
+one piece and runs on is read only to that piece's end, and the pieces after it start in the middle
+of the stream, where nothing opens.  Reads placed after 70 kB of incompressible bytes inside one
+zlib stream, on a port no parser knows, replayed clean.  A ``StreamFollower`` per direction keeps
+such a stream's decoder from piece to piece: where a piece ends inside a stream (the last stream
+that starts in it and decodes), the decoder goes on with the next pieces, and what it makes of them
+is handed on (``"<format> stream"``); what it made of the first piece is not (that piece's own
+decoding gives it).  Bounded as every stream is (``codec.streaming``); a limit that stops it is
+said.  A hole in the stream ends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from sandbox.decode.codec import (
+    BZ2_MAGIC,
+    FORMATS,
+    GZIP_MAGIC,
+    LZ4_MAGIC,
+    XZ_MAGIC,
+    ZSTD_MAGIC,
+    Codec,
+    bz2_stream,
+    gzip_member,
+    lz4_frame,
+    streaming,
+    xz_stream,
+    zlib_header,
+    zstd_frame,
+)
+from sandbox.decode.limits import LimitHit
+from sandbox.index import _kernels
+
+# (format, the magic that opens it, the header check): formats whose magic chance seldom writes
+STARTS: tuple[tuple[str, bytes, Callable[[bytes], bool]], ...] = (
+    ("gzip", GZIP_MAGIC, gzip_member), ("zstd", ZSTD_MAGIC, zstd_frame), ("xz", XZ_MAGIC, xz_stream),
+    ("bz2", BZ2_MAGIC, bz2_stream), ("lz4", LZ4_MAGIC, lz4_frame))
+_NEEDLES = tuple(magic for _, magic, _ in STARTS)
+HEAD = 16                 # bytes a header check looks at
+# A stream that makes the flow itself (a vendor's socket compressed end to end) starts within its first
+# bytes, perhaps after a short header of its own: there any format is tried at each of these offsets
+# (raw deflate, which has no header, at the first).
+FLOW_START = 64
+# Elsewhere one pass finds each format's first magic in a piece whose last bytes look compressed (text
+# ends no stream): the stream a piece ends inside started there (zlib's two-byte headers and raw
+# deflate, which chance writes every few KiB of random bytes, only at the flow's start).
+TAIL = 256
+MIN_TAIL_DISTINCT = 120   # distinct byte values of the last TAIL bytes: compressed or random data ~150-170, text < 100
+MIN_OUTPUT = 64           # bytes a zlib or deflate stream must have made (a chance header in random bytes makes less)
+
+
+class Followed(NamedTuple):
+    """What a followed stream made of a piece, and the limit that stopped it, if one did."""
+
+    label: str
+    data: bytes
+    limit: LimitHit | None
+
+
+class StreamFollower:
+    """The compressed stream one direction of a flow is inside at the end of its last piece."""
+
+    def __init__(self) -> None:
+        self.codec: Codec | None = None
+        self.fmt = ""
+        self.first = b""        # what the stream made of its first piece, when no decoder opens it there
+
+    def piece(self, new: bytes, at: int) -> Followed | None:
+        """Take a piece's new bytes (not the overlap it repeats), ``at`` their offset in the flow's
+        direction: what the stream followed from the pieces before makes of them, or None; and look
+        for a stream that runs on past this piece."""
+        if self.codec is None:
+            self._start(new, at)
+            first, self.first = self.first, b""
+            return Followed(f"{self.fmt} stream", first, None) if first else None
+        codec, fmt = self.codec, self.fmt
+        decoded, rest = codec.feed_split(new)
+        limit = None
+        if codec.status != "ok":
+            self.codec = None
+            if codec.status == "limit":
+                limit = LimitHit(codec.hit, fmt, (f"{fmt} stream",), len(rest))
+            if rest:                                            # another stream may start after it
+                self._start(rest, at + len(new) - len(rest))
+        return Followed(f"{fmt} stream", decoded, limit) if decoded or limit else None
+
+    def gap(self) -> None:
+        """Bytes of the stream were lost: a decoder cannot go on past them."""
+        self.codec = None
+
+    def _start(self, data: bytes, at: int) -> None:
+        """Follow a stream that starts in ``data``, decodes, and is still open at its end."""
+        if at == 0:
+            checks = (*((fmt, header_ok) for fmt, _, header_ok in STARTS), ("zlib", zlib_header))
+            if _deflate_start(data[:HEAD]) and self._try(data, 0, "deflate"):
+                return
+            for offset in range(min(FLOW_START, len(data))):
+                head = data[offset: offset + HEAD]
+                for fmt, header_ok in checks:
+                    if header_ok(head) and self._try(data, offset, fmt):
+                        return
+            return
+        if len(set(data[-TAIL:])) < MIN_TAIL_DISTINCT:
+            return
+        out = np.empty(len(_NEEDLES), dtype=np.int64)
+        _kernels.first_of(data, _NEEDLES, 0, out)
+        for offset, (fmt, _, header_ok) in sorted(zip(out.tolist(), STARTS, strict=True), key=lambda x: x[0]):
+            if offset >= 0 and header_ok(data[offset: offset + HEAD]) and self._try(data, offset, fmt):
+                return
+
+    def _try(self, data: bytes, offset: int, fmt: str) -> bool:
+        """Decode ``data`` from ``offset`` as ``fmt``: True when it decodes to the end, still open
+        (followed from now on)."""
+        codec = FORMATS[fmt](streaming())
+        first, rest = codec.feed_split(memoryview(data)[offset:])
+        weak = fmt in ("zlib", "deflate")       # headers chance writes: they must have made something
+        if codec.status == "ok" and not rest and codec.ended_at < codec.fed and (not weak or codec.produced >= MIN_OUTPUT):
+            self.codec, self.fmt = codec, fmt
+            # the decoders open raw deflate at a view's start only after a block of Huffman codes:
+            # what a stream of stored blocks made of this piece is handed on here
+            self.first = first if fmt == "deflate" and (data[0] >> 1) & 3 == 0 else b""
+            return True
+        return False
+
+
+def _deflate_start(head: bytes) -> bool:
+    """Raw deflate opening with a block of its own Huffman codes (what compressors write first), or
+    with a stored block whose length and its complement agree (what they write for incompressible
+    bytes)."""
+    if not head:
+        return False
+    kind = (head[0] >> 1) & 3
+    return kind == 2 or (kind == 0 and len(head) >= 5 and int.from_bytes(head[1:3], "little")
+                         == int.from_bytes(head[3:5], "little") ^ 0xFFFF)

@@ -1,0 +1,68 @@
+"""A compressed stream that runs on past the first chunk of a flow, reads deep inside it.
+
+A flow no parser knows is handed on in chunks of 64 KiB, an FTP data connection in pieces of as many,
+each decoded on its own.  40 kB of reads after 70 kB of incompressible bytes inside one zlib stream
+(a vendor's socket compressed end to end), inside a gzip member that starts after a header of the
+vendor's own, or inside FTP's ``MODE Z`` (one deflate stream for the whole transfer): each replayed
+CLEAN, the chunks after the first starting in the middle of the stream.  Now the stream is followed
+from chunk to chunk and the reads are a leak.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import zlib
+
+import pytest
+
+from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.replay import replay
+from tests.hostile.uploads import ALLOWED
+
+JUNK = random.Random(9).randbytes(70000)
+
+
+def _raw(path, data: bytes) -> None:
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 7777), t0=1.0)
+        c.send(data)
+        c.close()
+
+
+def _ftp_mode_z(path, data: bytes) -> None:
+    with PcapWriter(path) as w:
+        ctl = TcpConversation(w, ("10.0.0.2", 50001), (ALLOWED, 21), t0=1.0)
+        ctl.send(b"220 LIMS FTP\r\n", from_client=False)
+        ctl.send(b"USER sequencer\r\n")
+        ctl.send(b"230 Logged in\r\n", from_client=False)
+        ctl.send(b"MODE Z\r\n")
+        ctl.send(b"200 MODE Z ok\r\n", from_client=False)
+        ctl.send(b"PASV\r\n")
+        ctl.send(b"227 Entering Passive Mode (192,0,2,9,117,49).\r\n", from_client=False)
+        ctl.send(b"STOR run42/telemetry.bin\r\n")
+        ctl.send(b"150 Ok to send data\r\n", from_client=False)
+        dat = TcpConversation(w, ("10.0.0.2", 50002), (ALLOWED, 30001), t0=2.0)
+        dat.send(data)
+        dat.close()
+        ctl.send(b"226 Transfer complete\r\n", from_client=False)
+        ctl.close()
+
+
+CASES = {
+    "a zlib stream that is the flow": (_raw, lambda reads: zlib.compress(JUNK + reads)),
+    "a gzip member after a header": (_raw, lambda reads: b"VNDR\x00\x02" + bytes(90000) + gzip.compress(JUNK + reads)),
+    "ftp mode z": (_ftp_mode_z, lambda reads: zlib.compress(JUNK + reads)),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reads_deep_in_a_stream_that_spans_chunks_are_a_leak(reads, name):
+    tmp, run, fastq = reads
+    write, make = CASES[name]
+    capture = tmp / f"{name.replace(' ', '-')}.pcap"
+    write(capture, make(fastq))
+    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "leak", name
+    assert any(f["severity"] in ("high", "critical") and any(" stream" in c for c in f["chain"])
+               for f in report["findings"]), [(f["kind"], f["chain"]) for f in report["findings"]]

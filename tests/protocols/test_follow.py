@@ -1,0 +1,100 @@
+"""Compressed streams that run on past the piece of a flow they start in are decoded across pieces."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import random
+import zlib
+
+import lz4.frame
+import pytest
+import zstandard
+
+from sandbox.decode.codec import FORMATS, streaming
+from sandbox.model import Observation, Payload
+from sandbox.protocols.follow import StreamFollower
+from sandbox.protocols.raw import RAW_CHUNK, RAW_OVERLAP, RawParser
+from tests.protocols.test_stream_parsers_conformance import make_ctx
+
+rng = random.Random(2)
+READS = b"".join(b"@r%d\n%s\n+\n%s\n" % (i, bytes(rng.choice(b"ACGT") for _ in range(100)), b"F" * 100)
+                 for i in range(400))
+JUNK = random.Random(3).randbytes(70000)          # incompressible: it pushes the reads past the first piece
+
+
+def _deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+PACK = {"gzip": gzip.compress, "zlib": zlib.compress, "zstd": zstandard.compress, "xz": lzma.compress,
+        "bz2": bz2.compress, "lz4": lz4.frame.compress, "deflate": _deflate}
+
+
+def _pieces(data: bytes, size: int = RAW_CHUNK):
+    return [(data[i: i + size], i) for i in range(0, len(data), size)]
+
+
+def _first_piece_decoded(fmt: str, piece: bytes) -> bytes:
+    return FORMATS[fmt](streaming()).feed_split(piece)[0]
+
+
+@pytest.mark.parametrize("fmt", list(PACK))
+def test_a_stream_that_makes_the_flow_is_followed_to_its_end(fmt):
+    plain = JUNK + READS
+    stream = PACK[fmt](plain)
+    follower = StreamFollower()
+    followed = [follower.piece(piece, at) for piece, at in _pieces(stream)]
+    rest = b"".join(f.data for f in followed[1:] if f is not None)
+    if fmt == "deflate":    # stored blocks first: no decoder opens its first piece, so it is handed on too
+        assert followed[0] is not None and followed[0].data + rest == plain
+    else:                   # the first piece's own decoding has what it holds
+        assert followed[0] is None and _first_piece_decoded(fmt, stream[:RAW_CHUNK]) + rest == plain
+
+
+@pytest.mark.parametrize("fmt", ["gzip", "zstd", "xz", "bz2", "lz4"])
+def test_a_stream_that_starts_later_in_the_flow_is_followed(fmt):
+    header = os.urandom(100000)                         # a stream after other bytes, in the second piece
+    stream = PACK[fmt](JUNK + READS)
+    follower = StreamFollower()
+    out = [follower.piece(piece, at) for piece, at in _pieces(header + stream)]
+    assert READS in b"".join(f.data for f in out if f is not None)
+
+
+def test_random_bytes_and_text_start_nothing():
+    follower = StreamFollower()
+    for piece, at in _pieces(os.urandom(1 << 20)) + _pieces(READS * 3):
+        assert follower.piece(piece, at) is None
+        assert follower.codec is None
+
+
+def test_a_hole_ends_the_stream():
+    stream = zlib.compress(JUNK + READS)
+    follower = StreamFollower()
+    follower.piece(stream[:RAW_CHUNK], 0)
+    assert follower.codec is not None
+    follower.gap()
+    assert follower.piece(stream[RAW_CHUNK:], RAW_CHUNK + 10) is None
+
+
+def test_a_bomb_is_stopped_and_said():
+    bomb = zlib.compress(os.urandom(60000) + bytes(400 << 20), 9)
+    follower = StreamFollower()
+    said = [f for piece, at in _pieces(bomb) if (f := follower.piece(piece, at)) is not None and f.limit]
+    assert len(said) == 1 and said[0].limit.decoder == "zlib"
+    assert follower.codec is None
+
+
+def test_the_raw_parser_hands_on_what_the_stream_makes_after_its_first_chunk():
+    stream = zlib.compress(JUNK + READS)
+    parser = RawParser(make_ctx())
+    items = parser.feed("out", stream, 1.0) + parser.close(2.0)
+    raw = [p for p in items if isinstance(p, Payload) and p.chain == ("tcp",)]
+    followed = [p for p in items if isinstance(p, Payload) and p.chain == ("tcp", "zlib stream")]
+    assert b"".join(p.data[p.repeated:] for p in raw) == stream
+    assert READS in b"".join(p.data for p in followed)
+    assert not [o for o in items if isinstance(o, Observation)]
+    assert RAW_OVERLAP < RAW_CHUNK
