@@ -1251,6 +1251,28 @@ static inline int xca_copy(uint8_t *out, Py_ssize_t *o, Py_ssize_t room, Py_ssiz
     return 1;
 }
 
+/* A match length past its short field (MS-XCA 2.2, 2.4): a byte; 255 there says 16 bits follow, and 0
+   there 32; the long forms count ``floor`` (the short fields' share) too.  0 when the input ends or lies. */
+static inline int xca_long_length(const uint8_t *d, Py_ssize_t n, Py_ssize_t *i, Py_ssize_t *len,
+                                  Py_ssize_t floor) {
+    if (*i >= n) return 0;
+    *len = d[(*i)++];
+    if (*len == 255) {
+        if (*i + 2 > n) return 0;
+        *len = xca_le16(d, n, *i);
+        *i += 2;
+        if (!*len) {
+            if (*i + 4 > n) return 0;
+            *len = xca_le32(d, n, *i);
+            *i += 4;
+        }
+        if (*len < floor) return 0;
+        *len -= floor;
+    }
+    *len += 15;
+    return 1;
+}
+
 /* Plain LZ77 (MS-XCA 2.4): 32 flags a word, most significant first; a match is 13 bits of distance
    and 3 of length, longer lengths in a shared half byte, a byte, 16 and 32 bits. */
 static Py_ssize_t xca_lz77(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssize_t room, Py_ssize_t *read,
@@ -1287,23 +1309,7 @@ static Py_ssize_t xca_lz77(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_ssiz
                 len = d[half] >> 4;
                 half = -1;
             }
-            if (len == 15) {
-                if (i >= n) { *status = XCA_CORRUPT; break; }
-                len = d[i++];
-                if (len == 255) {
-                    if (i + 2 > n) { *status = XCA_CORRUPT; break; }
-                    len = xca_le16(d, n, i);
-                    i += 2;
-                    if (!len) {
-                        if (i + 4 > n) { *status = XCA_CORRUPT; break; }
-                        len = xca_le32(d, n, i);
-                        i += 4;
-                    }
-                    if (len < 15 + 7) { *status = XCA_CORRUPT; break; }
-                    len -= 15 + 7;
-                }
-                len += 15;
-            }
+            if (len == 15 && !xca_long_length(d, n, &i, &len, 15 + 7)) { *status = XCA_CORRUPT; break; }
             len += 7;
         }
         if (!xca_copy(out, &o, room, off, len + 3, 0, status)) break;
@@ -1403,23 +1409,7 @@ static Py_ssize_t xca_huffman(const uint8_t *d, Py_ssize_t n, uint8_t *out, Py_s
             sym -= 256;
             Py_ssize_t len = sym & 15;
             int off_bits = sym >> 4;
-            if (len == 15) {
-                if (i >= n) { *status = XCA_CORRUPT; break; }
-                len = d[i++];
-                if (len == 255) {
-                    if (i + 2 > n) { *status = XCA_CORRUPT; break; }
-                    len = xca_le16(d, n, i);
-                    i += 2;
-                    if (!len) {
-                        if (i + 4 > n) { *status = XCA_CORRUPT; break; }
-                        len = xca_le32(d, n, i);
-                        i += 4;
-                    }
-                    if (len < 15) { *status = XCA_CORRUPT; break; }
-                    len -= 15;
-                }
-                len += 15;
-            }
+            if (len == 15 && !xca_long_length(d, n, &i, &len, 15)) { *status = XCA_CORRUPT; break; }
             Py_ssize_t off = (off_bits ? next >> (32 - off_bits) : 0) + ((Py_ssize_t)1 << off_bits);
             next = off_bits ? next << off_bits : next;
             extra -= off_bits;

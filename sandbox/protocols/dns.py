@@ -650,7 +650,8 @@ class DnsCore:
         return out
 
 
-def _plausible(buf: bytes) -> bool:
+def plausible(buf: bytes) -> bool:
+    """Whether ``buf`` parses as a DNS message."""
     try:
         parse_message(buf)
     except DnsError:
@@ -669,7 +670,7 @@ class DnsParser:
     @staticmethod
     def detect(data: bytes, sport: int, dport: int) -> bool:
         if sport in DNS_PORTS or dport in DNS_PORTS:
-            return _plausible(data)
+            return plausible(data)
         return looks_like_dns(data)
 
     @staticmethod
@@ -705,7 +706,7 @@ class DnsTcpParser:
                 (n,) = struct.unpack_from("!H", first)
                 if n < _HEADER.size:
                     continue
-                if on_port and (len(first) < n + 2 or _plausible(first[2: n + 2])):
+                if on_port and (len(first) < n + 2 or plausible(first[2: n + 2])):
                     return True
                 # elsewhere only a whole, ordinary message says DNS (see looks_like_dns)
                 if not on_port and len(first) >= n + 2 and looks_like_dns(first[2: n + 2]):

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.dns import DnsCore, DnsError, parse_message
+from sandbox.protocols.dns import DnsCore, plausible
 
 DNS_MESSAGE = "application/dns-message"
 # The JSON API's paths (Google's /resolve, Cloudflare's and Quad9's /dns-query with ?name=).
@@ -44,15 +44,7 @@ def messages(payload: Payload) -> list[bytes]:
     """The DNS queries an HTTP request payload carries: a body of ``application/dns-message``, a
     request head's ``dns`` parameter, or its JSON API ``name`` (what does not parse as DNS is left to
     the scan the payload gets anyway)."""
-    return [m for m in _candidates(payload) if _parses(m)]
-
-
-def _parses(message: bytes) -> bool:
-    try:
-        parse_message(message)
-    except DnsError:
-        return False
-    return True
+    return [m for m in _candidates(payload) if plausible(m)]
 
 
 def _candidates(payload: Payload) -> list[bytes]:

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.captures import open_capture
 from sandbox.decode import msxca
 from sandbox.decode.limits import DECODE_LIMIT
 from sandbox.model import NOT_EXAMINED_KIND, Observation, Payload
-from sandbox.protocols import Dissector
 from sandbox.protocols.smb import FILE_PIECE, SmbParser
 from sandbox.simulate import wire
 from tests.loopback import record_lo
 from tests.protocols import smb_messages as m
+from tests.protocols.test_integration import dissect
 from tests.protocols.test_stream_parsers_conformance import make_ctx, run, tcp_streams
 from tests.samba import SECRET, USER, samba_server
 
@@ -35,14 +34,6 @@ def samba(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def smbclient(tmp: Path, commands: str, *options: str) -> None:
     subprocess.run(["smbclient", f"//{HOST}/share", "-p", str(PORT), "-N", *options, "-c", commands],
                    cwd=tmp, check=True, capture_output=True, timeout=60)
-
-
-def dissect(path: Path, instrument: list[str] | None = None) -> tuple[list, Dissector]:
-    d = Dissector(instrument)
-    items: list = []
-    for seg in open_capture(path):
-        items += d.feed(seg)
-    return items + d.close(), d
 
 
 def file_bytes(items: list, label: str, direction: str = "out") -> bytes:
