@@ -513,16 +513,22 @@ class _Batch:
 
 
 class DnsCore:
-    """Message -> Payloads/Observations, shared by the UDP and TCP parsers."""
+    """Message -> Payloads/Observations, shared by the UDP and TCP parsers (and DNS over HTTPS).
 
-    def __init__(self, ctx: FlowContext) -> None:
+    ``owner``: the core is its flow's parser, counted among the open parsers the zones are judged
+    after (the last to close judges them); a core inside another protocol's parser is not (that
+    parser may be replaced without closing it) and judges them at its close when no DNS parser is open."""
+
+    def __init__(self, ctx: FlowContext, owner: bool = True) -> None:
         self.ctx = ctx
         self.zones = tracker(ctx.shared)
-        self.zones.open_parsers += 1
+        self.owner = owner
+        self.zones.open_parsers += owner
         self.recent: OrderedDict[tuple[bytes, int], None] = OrderedDict()
         self.batches: OrderedDict[tuple[str, str, str], _Batch] = OrderedDict()
         self.closed = False
-        ctx.info.app = "dns"
+        if owner:
+            ctx.info.app = "dns"
 
     def message(self, direction: str, buf: bytes, t: float) -> list[Payload | Observation]:
         ctx = self.ctx
@@ -644,7 +650,7 @@ class DnsCore:
         out: list[Payload | Observation] = []
         while self.batches:
             out += self._send(self.batches.popitem(last=False)[1])
-        self.zones.open_parsers -= 1
+        self.zones.open_parsers -= self.owner
         if self.zones.open_parsers <= 0:
             out += self.zones.judge_all()
         return out

@@ -98,7 +98,5 @@ class DohReader:
 
     def _core(self) -> DnsCore:
         if self.core is None:
-            app = self.ctx.info.app
-            self.core = DnsCore(dataclasses.replace(self.ctx, chain=self.ctx.chain + ("doh",)))
-            self.ctx.info.app = app        # the flow is still the HTTP it is
+            self.core = DnsCore(dataclasses.replace(self.ctx, chain=self.ctx.chain + ("doh",)), owner=False)
         return self.core

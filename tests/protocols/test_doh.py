@@ -93,3 +93,15 @@ def test_answers_are_not_read():
                 % (len(answer), answer))
     payloads, _ = _dns(run(Http1Parser, [("out", _post(_query(NAMES[0]))), ("in", response)]))
     assert payloads and all(p.direction == "out" for p in payloads)
+
+
+def test_a_doh_core_is_not_counted_among_the_dns_parsers_the_zones_wait_for():
+    """The HTTP parser holding it may be replaced without closing it (a parser that fails goes raw):
+    a count it left would keep the zones of every DNS flow from being judged at the end."""
+    from sandbox.protocols.dns import tracker
+
+    ctx = make_ctx()
+    parser = Http1Parser(ctx)
+    parser.feed("out", _post(_query(NAMES[0])), 1.0)
+    assert parser.doh.core is not None and tracker(ctx.shared).open_parsers == 0
+    assert ctx.info.app == "http/1.1"
