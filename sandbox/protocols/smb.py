@@ -24,6 +24,7 @@ from sandbox.decode import msxca
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
+from sandbox.protocols.follow import StreamFollower
 from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS, RAW_OVERLAP, RawParser
 from sandbox.safetext import safe_text
 
@@ -46,6 +47,7 @@ MAX_PENDING = 4096            # requests awaiting their responses (credits a cli
 # A WRITE or READ response this large is handed on as it comes, not once whole: 64 KiB and more.
 STREAM_MIN = RAW_CHUNK
 MAX_FILES = 65536             # open files and trees remembered, the oldest forgotten first
+MAX_FOLLOWED = 64             # files written at once whose compressed streams are followed
 FLAG_RESPONSE, FLAG_ASYNC = 0x1, 0x2
 STATUS_PENDING = 0x103
 NEGOTIATE, TREE_CONNECT, CREATE, READ, WRITE = 0, 3, 5, 8, 9
@@ -176,6 +178,7 @@ class SmbParser:
         self.pending: OrderedDict[int, tuple] = OrderedDict()
         self.related = UNNAMED          # the file a compound's CREATE named, for the requests after it
         self.sealed_out = self.sealed_in = 0
+        self.followed: OrderedDict[Any, tuple[StreamFollower, int]] = OrderedDict()   # file -> stream, next offset
         self.fed = {"out": 0, "in": 0}         # bytes of compressed messages, and what they expanded to
         self.made = {"out": 0, "in": 0}
         self.t_first: float | None = None
@@ -297,6 +300,7 @@ class SmbParser:
 
     def _to_raw(self, direction: str, side: _Side, t: float) -> None:
         side.raw = True
+        side.stream = None
         self._flush()
         if side.buf:
             self.out += self.raw.feed(direction, bytes(side.buf), t)
@@ -498,9 +502,32 @@ class SmbParser:
                                                  repeated=piece.repeated))
                 continue
             verb, name = piece.key
-            self.out.append(self.ctx.payload(piece.data, safe_text(f"{verb} {name}", MAX_LABEL_PATH), direction,
-                                             piece.t_first, piece.t_last, repeated=piece.repeated,
-                                             meta={"filename": safe_text(name), "file_offset": piece.at}))
+            label = safe_text(f"{verb} {name}", MAX_LABEL_PATH)
+            meta = {"filename": safe_text(name), "file_offset": piece.at}
+            self.out.append(self.ctx.payload(piece.data, label, direction, piece.t_first, piece.t_last,
+                                             repeated=piece.repeated, meta=meta))
+            if direction == "out":
+                self._follow(piece, label, meta)
+
+    def _follow(self, piece: Piece, label: str, meta: dict) -> None:
+        """A compressed file runs on past the piece it starts in: its stream followed (``follow``)."""
+        new, at = piece.data[piece.repeated:], piece.at + piece.repeated
+        follower, expected = self.followed.pop(piece.key, (None, 0))
+        if follower is None:
+            follower = StreamFollower()
+        elif expected != at:
+            follower.gap()                  # written out of order: a decoder cannot go on
+        followed = follower.piece(new, at)
+        self.followed[piece.key] = (follower, at + len(new))
+        if len(self.followed) > MAX_FOLLOWED:
+            self.followed.popitem(last=False)
+        if followed is not None:
+            if followed.data:
+                self.out.append(self.ctx.payload(followed.data, (label, followed.label), "out", piece.t_first,
+                                                 piece.t_last, meta=meta))
+            if followed.limit is not None:
+                self.out.append(self.ctx.limit_observation(followed.limit, piece.t_first, piece.t_last,
+                                                           label=(label,)))
 
     def _flush(self) -> None:
         for direction in ("out", "in"):

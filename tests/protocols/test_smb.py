@@ -264,6 +264,19 @@ def test_a_large_message_is_handed_on_as_it_comes(verb: str) -> None:
     assert sum(len(p.data) - p.repeated for p in items if isinstance(p, Payload) and p.chain[-1] == label) == len(data)
 
 
+def test_a_compressed_file_longer_than_a_piece_is_followed_past_it() -> None:
+    """A gzip'd file whose reads come after more than a piece of incompressible bytes: its stream is
+    followed from piece to piece (each piece alone opens only its first)."""
+    import gzip
+    import random
+
+    data = gzip.compress(random.Random(1).randbytes(FILE_PIECE + 50000) + READS[:100000])
+    items = _parse(wire.smb_upload("run.fastq.gz", data, piece=1 << 16))
+    followed = [p for p in items if isinstance(p, Payload) and p.chain[-1] == "gzip stream"]
+    assert followed and READS[:100000] in b"".join(p.data for p in followed)
+    assert followed[0].chain[-2] == r"smb2 WRITE \\lims.lab.example\runs\run.fastq.gz"
+
+
 def test_a_file_longer_than_a_piece_overlaps_at_the_cut() -> None:
     data = READS[: FILE_PIECE + 5000]
     pieces = [p for p in _parse(wire.smb_upload("f", data, piece=1 << 16)) if isinstance(p, Payload) and
