@@ -14,8 +14,9 @@ said.  A hole in the stream ends it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -53,6 +54,8 @@ FLOW_START = 64
 # deflate, which chance writes every few KiB of random bytes, only at the flow's start).
 TAIL = 256
 MIN_TAIL_DISTINCT = 120   # distinct byte values of the last TAIL bytes: compressed or random data ~150-170, text < 100
+MAX_STREAMS = 16          # streams followed at once by one Dissector
+SHARED_STREAMS = "followed streams"   # key in the Dissector's ``shared``
 MIN_OUTPUT = 64           # bytes a zlib or deflate stream must have made (a chance header in random bytes makes less)
 
 
@@ -65,9 +68,14 @@ class Followed(NamedTuple):
 
 
 class StreamFollower:
-    """The compressed stream one direction of a flow is inside at the end of its last piece."""
+    """The compressed stream one direction of a flow is inside at the end of its last piece.
 
-    def __init__(self) -> None:
+    ``shared`` (the Dissector's): the streams followed at once are MAX_STREAMS at most, the one
+    followed longest ago let go first (a decoder holds a window of up to 32 MiB: a flood of flows
+    must not make the rig hold thousands); the chunks of a stream let go are read as before."""
+
+    def __init__(self, shared: dict[str, Any]) -> None:
+        self.streams: OrderedDict[int, StreamFollower] = shared.setdefault(SHARED_STREAMS, OrderedDict())
         self.codec: Codec | None = None
         self.fmt = ""
         self.first = b""        # what the stream made of its first piece, when no decoder opens it there
@@ -84,7 +92,7 @@ class StreamFollower:
         decoded, rest = codec.feed_split(new)
         limit = None
         if codec.status != "ok":
-            self.codec = None
+            self._let_go()
             if codec.status == "limit":
                 limit = LimitHit(codec.hit, fmt, (f"{fmt} stream",), len(rest))
             if rest:                                            # another stream may start after it
@@ -93,7 +101,11 @@ class StreamFollower:
 
     def gap(self) -> None:
         """Bytes of the stream were lost: a decoder cannot go on past them."""
+        self._let_go()
+
+    def _let_go(self) -> None:
         self.codec = None
+        self.streams.pop(id(self), None)
 
     def _start(self, data: bytes, at: int) -> None:
         """Follow a stream that starts in ``data``, decodes, and is still open at its end."""
@@ -123,6 +135,9 @@ class StreamFollower:
         weak = fmt in ("zlib", "deflate")       # headers chance writes: they must have made something
         if codec.status == "ok" and not rest and codec.ended_at < codec.fed and (not weak or codec.produced >= MIN_OUTPUT):
             self.codec, self.fmt = codec, fmt
+            self.streams[id(self)] = self
+            if len(self.streams) > MAX_STREAMS:
+                self.streams.popitem(last=False)[1].codec = None
             # the decoders open raw deflate at a view's start only after a block of Huffman codes:
             # what a stream of stored blocks made of this piece is handed on here
             self.first = first if fmt == "deflate" and (data[0] >> 1) & 3 == 0 else b""

@@ -223,7 +223,7 @@ class FtpDataParser:
             info.app = "raw"
         self.offsets = {"out": 0, "in": 0}
         self.pending = {"out": bytearray(), "in": bytearray()}
-        self.followers = {"out": StreamFollower(), "in": StreamFollower()}
+        self.followers = {"out": StreamFollower(ctx.shared), "in": StreamFollower(ctx.shared)}
         self.times: dict[str, list[float]] = {"out": [], "in": []}
 
     @property
@@ -255,6 +255,7 @@ class FtpDataParser:
         out: list[Payload | Observation] = []
         for direction in ("out", "in"):
             self._emit(direction, len(self.pending[direction]), out)
+            self.followers[direction].gap()
         return out
 
     def _emit(self, direction: str, size: int, out: list) -> None:

@@ -30,8 +30,8 @@ RAW_PIECE = 1024 * 1024
 class _Side:
     __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower")
 
-    def __init__(self, offset: int) -> None:
-        self.follower = StreamFollower()     # a compressed stream that runs on past a chunk
+    def __init__(self, offset: int, shared: dict) -> None:
+        self.follower = StreamFollower(shared)     # a compressed stream that runs on past a chunk
         self.buf = bytearray()
         self.offset = offset      # stream offset of buf[0]
         self.tail = b""           # last RAW_OVERLAP bytes already emitted, contiguous with buf
@@ -51,7 +51,7 @@ class RawParser:
     def __init__(self, ctx: FlowContext, offsets: dict[str, int] | None = None) -> None:
         self.ctx = ctx
         offsets = offsets or {}
-        self.sides = {d: _Side(offsets.get(d, 0)) for d in ("out", "in")}
+        self.sides = {d: _Side(offsets.get(d, 0), ctx.shared) for d in ("out", "in")}
         if not ctx.info.app:
             ctx.info.app = "raw"
 
@@ -80,14 +80,18 @@ class RawParser:
         return out
 
     def close(self, t: float) -> list[Payload | Observation]:
-        out: list[Payload | Observation] = []
-        for direction, side in self.sides.items():
-            self._emit(direction, side, out)
+        """The flow is over: what is buffered goes out and a stream followed is let go."""
+        out = self.idle(t)
+        for side in self.sides.values():
+            side.follower.gap()
         return out
 
     def idle(self, t: float) -> list[Payload | Observation]:
         """The stream went quiet: what is buffered goes out now (the next chunk overlaps it)."""
-        return self.close(t)
+        out: list[Payload | Observation] = []
+        for direction, side in self.sides.items():
+            self._emit(direction, side, out)
+        return out
 
     def _emit(self, direction: str, side: _Side, out: list, size: int | None = None) -> None:
         if not side.buf:

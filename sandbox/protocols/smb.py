@@ -218,6 +218,8 @@ class SmbParser:
                 side.buf.clear()
         self._flush()
         out = self._take() + self.raw.close(t)
+        for follower, _ in self.followed.values():
+            follower.gap()
         if self.sealed_out or self.sealed_in:
             out.append(self.ctx.observation("encrypted", "info", self.t_first if self.t_first is not None else t,
                                             max(self.t_last, t), bytes_out=self.sealed_out, label=("smb3",),
@@ -514,7 +516,7 @@ class SmbParser:
         new, at = piece.data[piece.repeated:], piece.at + piece.repeated
         follower, expected = self.followed.pop(piece.key, (None, 0))
         if follower is None:
-            follower = StreamFollower()
+            follower = StreamFollower(self.ctx.shared)
         elif expected != at:
             follower.gap()                  # written out of order: a decoder cannot go on
         followed = follower.piece(new, at)

@@ -46,7 +46,7 @@ def _first_piece_decoded(fmt: str, piece: bytes) -> bytes:
 def test_a_stream_that_makes_the_flow_is_followed_to_its_end(fmt):
     plain = JUNK + READS
     stream = PACK[fmt](plain)
-    follower = StreamFollower()
+    follower = StreamFollower({})
     followed = [follower.piece(piece, at) for piece, at in _pieces(stream)]
     rest = b"".join(f.data for f in followed[1:] if f is not None)
     if fmt == "deflate":    # stored blocks first: no decoder opens its first piece, so it is handed on too
@@ -59,13 +59,13 @@ def test_a_stream_that_makes_the_flow_is_followed_to_its_end(fmt):
 def test_a_stream_that_starts_later_in_the_flow_is_followed(fmt):
     header = os.urandom(100000)                         # a stream after other bytes, in the second piece
     stream = PACK[fmt](JUNK + READS)
-    follower = StreamFollower()
+    follower = StreamFollower({})
     out = [follower.piece(piece, at) for piece, at in _pieces(header + stream)]
     assert READS in b"".join(f.data for f in out if f is not None)
 
 
 def test_random_bytes_and_text_start_nothing():
-    follower = StreamFollower()
+    follower = StreamFollower({})
     for piece, at in _pieces(os.urandom(1 << 20)) + _pieces(READS * 3):
         assert follower.piece(piece, at) is None
         assert follower.codec is None
@@ -73,7 +73,7 @@ def test_random_bytes_and_text_start_nothing():
 
 def test_a_hole_ends_the_stream():
     stream = zlib.compress(JUNK + READS)
-    follower = StreamFollower()
+    follower = StreamFollower({})
     follower.piece(stream[:RAW_CHUNK], 0)
     assert follower.codec is not None
     follower.gap()
@@ -82,10 +82,29 @@ def test_a_hole_ends_the_stream():
 
 def test_a_bomb_is_stopped_and_said():
     bomb = zlib.compress(os.urandom(60000) + bytes(400 << 20), 9)
-    follower = StreamFollower()
+    follower = StreamFollower({})
     said = [f for piece, at in _pieces(bomb) if (f := follower.piece(piece, at)) is not None and f.limit]
     assert len(said) == 1 and said[0].limit.decoder == "zlib"
     assert follower.codec is None
+
+
+def test_a_flood_of_streams_is_followed_sixteen_at_a_time():
+    """Each decoder holds a window (zstd's up to 32 MiB): a Dissector follows MAX_STREAMS at once, the
+    one followed longest ago let go first; a flow's end lets its stream go."""
+    from sandbox.protocols.follow import MAX_STREAMS, SHARED_STREAMS
+
+    shared: dict = {}
+    stream = zlib.compress(JUNK + READS)
+    followers = [StreamFollower(shared) for _ in range(MAX_STREAMS + 4)]
+    for f in followers:
+        f.piece(stream[:RAW_CHUNK], 0)
+    assert len(shared[SHARED_STREAMS]) == MAX_STREAMS
+    assert [f.codec is None for f in followers] == [True] * 4 + [False] * MAX_STREAMS
+    parser = RawParser(make_ctx())
+    parser.feed("out", stream[:RAW_CHUNK + 10], 1.0)
+    assert len(parser.ctx.shared[SHARED_STREAMS]) == 1
+    parser.close(2.0)
+    assert not parser.ctx.shared[SHARED_STREAMS]
 
 
 def test_the_raw_parser_hands_on_what_the_stream_makes_after_its_first_chunk():
