@@ -1,0 +1,34 @@
+"""A request line's (or HTTP/2 :path's) query string: each value a view of its own."""
+
+from __future__ import annotations
+
+import base64
+
+from sandbox.decode import expand
+from sandbox.decode.query import QueryDecoder, query_of
+
+PIECE = b"@r1 1:N:0\nACGTTGCATGCATGCAAGTCGATCGATCGATGCTAGCTAGCTAGCTAG\n+\nFFFFF"
+
+
+def _views(head: bytes) -> dict[tuple[str, ...], bytes]:
+    return {v.chain: v.data for v in expand(head, ("tcp", "http/1.1 GET /q", "url")).views}
+
+
+def test_each_value_of_a_request_line_s_query_is_a_view_and_decoded_on():
+    value = base64.b32encode(PIECE).decode().rstrip("=")
+    views = _views(f"GET /api/q?id=3&d={value}&x=%41%42 HTTP/1.1\r\nHost: lims\r\n\r\n".encode())
+    assert views[("tcp", "http/1.1 GET /q", "url", "url:d")] == value.encode()
+    assert views[("tcp", "http/1.1 GET /q", "url", "url:d", "base32")] == PIECE
+
+
+def test_http2_path_and_percent_escapes():
+    head = b":method: GET\r\n:path: /b?data=" + b"%40r1%20ACGTACGTACGTACGTACGT" + b"\r\n:authority: h\r\n"
+    assert query_of(head) == b"data=%40r1%20ACGTACGTACGTACGTACGT"
+    assert _views(head)[("tcp", "http/1.1 GET /q", "url", "url:data")] == b"@r1 ACGTACGTACGTACGTACGT"
+
+
+def test_no_query_no_view():
+    for head in (b"GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n", b"GET /a?b=short HTTP/1.1\r\n\r\n",
+                 b"not a request ?a=0123456789abcdef0123", b"GET /x?y HTTP/1.1\r\n"):
+        assert len(expand(head, ("x",)).views) == 1, head
+    assert not QueryDecoder.sniff(b"POST /up HTTP/1.1\r\n")
