@@ -118,12 +118,17 @@ def _probe_spans(size: int) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
+def _probe_sample(data: bytes) -> bytes:
+    """The bytes of ``data``'s probe spans, joined (all of a view of one span)."""
+    spans = _probe_spans(len(data))
+    return data if len(spans) == 1 else b"".join(data[a:b] for a, b in spans)
+
+
 def _packed_in(data: bytes, indexes: Sequence[RunIndex]) -> bool:
     """Whether a probe of ``data`` finds some index's bases packed two bits each in it."""
     if not _maybe_packed(data):
         return False
-    spans = _probe_spans(len(data))
-    sample = data if len(spans) == 1 else b"".join(data[a:b] for a, b in spans)
+    sample = _probe_sample(data)
     forms: dict[int, np.ndarray] = {}
     for ix in indexes:
         if len(ix.km):
@@ -217,8 +222,7 @@ def every_nth(runs: DnaRuns, stride: int) -> DnaRuns:
 def _scattered_share(data: bytes) -> float:
     """The share of capital A, C, G, T in the probe spans of ``data`` where they are text with those
     letters scattered in it, not an encoding's alphabet (where they are one letter in 16 or 64); else 0."""
-    spans = _probe_spans(len(data))
-    sample = data if len(spans) == 1 else b"".join(data[a:b] for a, b in spans)
+    sample = _probe_sample(data)
     if len(sample.translate(None, _PRINTABLE)) > (1 - SCATTERED_MIN_TEXT) * len(sample):
         return 0.0
     capitals = np.frombuffer(sample, dtype=np.uint8)
@@ -277,8 +281,8 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
                   indexes: Sequence[RunIndex]) -> Iterator[tuple[Recoding, ViewKmers, list[int]]]:
     """The view's bases written otherwise, with the indexes worth matching each reading against: its
     ACGT letters read as other bases (complemented, reversed, permuted; ``letters`` is what
-    ``view_kmers`` made of them) or every second or third of them (doubled bases, a base of filler
-    after each), the capital letters A, C, G and T among other bytes (a base per JSON object or CSV
+    ``view_kmers`` made of them) or one of each group where they come written two or three times
+    each, the capital letters A, C, G and T among other bytes (a base per JSON object or CSV
     row, a quality letter after each), runs of four other symbols (RNA's U, digits, byte codes, spaced or
     UTF-16 letters, BAM's half bytes), and bases packed two bits each, each read all 24 ways.  An instrument writes its
     reads so at no cost; the rig pays a reading-blind lookup per FORM_STRIDE k-mers (``patterns``:
