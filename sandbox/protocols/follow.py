@@ -38,6 +38,8 @@ from sandbox.decode.codec import (
 )
 from sandbox.decode.limits import LimitHit
 from sandbox.index import _kernels
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import FlowContext
 
 # (format, the magic that opens it, the header check): formats whose magic chance seldom writes
 STARTS: tuple[tuple[str, bytes, Callable[[bytes], bool]], ...] = (
@@ -79,11 +81,16 @@ class StreamFollower:
         self.codec: Codec | None = None
         self.fmt = ""
         self.first = b""        # what the stream made of its first piece, when no decoder opens it there
+        self.crowded = False    # let go for another stream's room: what comes next of it is not read
 
     def piece(self, new: bytes, at: int) -> Followed | None:
         """Take a piece's new bytes (not the overlap it repeats), ``at`` their offset in the flow's
         direction: what the stream followed from the pieces before makes of them, or None; and look
         for a stream that runs on past this piece."""
+        if self.crowded:        # the rest of its stream goes unread: said as the limit it is
+            self.crowded = False
+            return Followed(f"{self.fmt} stream", b"", LimitHit(f"{MAX_STREAMS} streams followed at once", self.fmt,
+                                                                 (f"{self.fmt} stream",), len(new)))
         if self.codec is None:
             self._start(new, at)
             first, self.first = self.first, b""
@@ -99,9 +106,24 @@ class StreamFollower:
                 self._start(rest, at + len(new) - len(rest))
         return Followed(f"{fmt} stream", decoded, limit) if decoded or limit else None
 
+    def follow(self, ctx: FlowContext, new: bytes, at: int, direction: str, label: tuple[str, ...],
+               t_first: float, t_last: float, meta: dict[str, Any] | None = None) -> list[Payload | Observation]:
+        """``piece`` as a parser's items: what the stream makes, on ``label`` and the stream's own, and
+        the limit that stopped it.  Outbound only: nothing examines what comes in."""
+        followed = self.piece(new, at) if direction == "out" else None
+        if followed is None:
+            return []
+        out: list[Payload | Observation] = []
+        if followed.data:
+            out.append(ctx.payload(followed.data, (*label, followed.label), direction, t_first, t_last, meta=meta))
+        if followed.limit is not None:
+            out.append(ctx.limit_observation(followed.limit, t_first, t_last, label=label))
+        return out
+
     def gap(self) -> None:
         """Bytes of the stream were lost: a decoder cannot go on past them."""
         self._let_go()
+        self.crowded = False
 
     def _let_go(self) -> None:
         self.codec = None
@@ -137,7 +159,8 @@ class StreamFollower:
             self.codec, self.fmt = codec, fmt
             self.streams[id(self)] = self
             if len(self.streams) > MAX_STREAMS:
-                self.streams.popitem(last=False)[1].codec = None
+                crowded = self.streams.popitem(last=False)[1]
+                crowded.codec, crowded.crowded = None, True
             # the decoders open raw deflate at a view's start only after a block of Huffman codes:
             # what a stream of stored blocks made of this piece is handed on here
             self.first = first if fmt == "deflate" and (data[0] >> 1) & 3 == 0 else b""

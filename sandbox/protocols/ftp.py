@@ -272,11 +272,7 @@ class FtpDataParser:
                     "transfer": self.entry.get("transfer", ""), "control": self.entry["control"]}
         out.append(self.ctx.payload(piece, self.label, direction, t0, t1,
                                     stream_offset=self.offsets[direction], meta=meta))
-        followed = self.followers[direction].piece(piece, self.offsets[direction])   # MODE Z: one deflate stream
-        if followed is not None:
-            if followed.data:
-                out.append(self.ctx.payload(followed.data, (*self.label, followed.label), direction, t0, t1, meta=meta))
-            if followed.limit is not None and direction == "out":
-                out.append(self.ctx.limit_observation(followed.limit, t0, t1, label=self.label))
+        out += self.followers[direction].follow(self.ctx, piece, self.offsets[direction], direction,   # MODE Z
+                                                self.label, t0, t1, meta)
         self.offsets[direction] += size
         self.times[direction] = [t1, t1]

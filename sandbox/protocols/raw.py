@@ -102,12 +102,8 @@ class RawParser:
         data = side.tail + body
         out.append(self.ctx.payload(data, (), direction, side.t_first, side.t_last,
                                     stream_offset=side.offset - len(side.tail), repeated=len(side.tail)))
-        followed = side.follower.piece(body, side.offset) if not self.ctx.info.encrypted else None
-        if followed is not None:
-            if followed.data:
-                out.append(self.ctx.payload(followed.data, followed.label, direction, side.t_first, side.t_last))
-            if followed.limit is not None and direction == "out":
-                out.append(self.ctx.limit_observation(followed.limit, side.t_first, side.t_last))
+        if not self.ctx.info.encrypted:
+            out += side.follower.follow(self.ctx, body, side.offset, direction, (), side.t_first, side.t_last)
         side.offset += len(body)
         side.tail = data[-RAW_OVERLAP:]
         side.t_first = side.t_last

@@ -47,7 +47,6 @@ MAX_PENDING = 4096            # requests awaiting their responses (credits a cli
 # A WRITE or READ response this large is handed on as it comes, not once whole: 64 KiB and more.
 STREAM_MIN = RAW_CHUNK
 MAX_FILES = 65536             # open files and trees remembered, the oldest forgotten first
-MAX_FOLLOWED = 64             # files written at once whose compressed streams are followed
 FLAG_RESPONSE, FLAG_ASYNC = 0x1, 0x2
 STATUS_PENDING = 0x103
 NEGOTIATE, TREE_CONNECT, CREATE, READ, WRITE = 0, 3, 5, 8, 9
@@ -220,6 +219,7 @@ class SmbParser:
         out = self._take() + self.raw.close(t)
         for follower, _ in self.followed.values():
             follower.gap()
+        self.followed.clear()
         if self.sealed_out or self.sealed_in:
             out.append(self.ctx.observation("encrypted", "info", self.t_first if self.t_first is not None else t,
                                             max(self.t_last, t), bytes_out=self.sealed_out, label=("smb3",),
@@ -263,17 +263,10 @@ class SmbParser:
         if chained or flags & FLAG_ASYNC and not flags & FLAG_RESPONSE:
             return False
         self.session = int.from_bytes(head[40:48], "little")
-        body = head[HEADER:]
-        if command == WRITE and not flags & FLAG_RESPONSE and len(body) >= 32:
-            start, length, at = struct.unpack_from("<HIQ", body, 2)
-            key = ("smb2 WRITE", self._file(bytes(body[16:32])))
-        elif command == READ and flags & FLAG_RESPONSE and status != STATUS_PENDING \
-                and self.pending.get(mid, ("",))[0] == "read":
-            start, length = body[2], int.from_bytes(body[4:8], "little")
-            _, name, at = self.pending[mid]
-            key = ("smb2 READ", name)
-        else:
+        carried = self._carried(command, bool(flags & FLAG_RESPONSE), status, mid, head[HEADER:])
+        if carried is None:
             return False
+        key, at, start, length = carried
         if not HEADER <= start <= size or len(side.buf) < 4 + start:
             return False
         if command == READ:
@@ -371,26 +364,31 @@ class SmbParser:
                 self.related = name
             elif command == READ and len(body) >= 32:
                 self._pend(mid, ("read", self._file(bytes(body[16:32])), int.from_bytes(body[8:16], "little")))
-            elif command == WRITE and len(body) >= 32:
-                start, size, offset = struct.unpack_from("<HIQ", body, 2)
-                stop = min(start + size, len(one))
-                if HEADER <= start < stop:
-                    return self._file(bytes(body[16:32])), offset, start, stop, "smb2 WRITE"
+        carried = self._carried(command, response, status, mid, body)
+        if response and status != STATUS_PENDING:
+            asked = self.pending.pop(mid, None)
+            if asked is not None and asked[0] == "tree" and status == 0 and tree is not None:
+                self._remember(self.trees, (self.server, self.session, tree), asked[1])
+            elif asked is not None and asked[0] == "create" and status == 0 and len(body) >= 80:
+                self._remember(self.opened, (self.server, self.session, bytes(body[64:80])), asked[1])
+        if carried is None:
             return None
-        if status == STATUS_PENDING:
-            return None
-        asked = self.pending.pop(mid, None)
-        if asked is None:
-            return None
-        if asked[0] == "tree" and status == 0 and tree is not None:
-            self._remember(self.trees, (self.server, self.session, tree), asked[1])
-        elif asked[0] == "create" and status == 0 and len(body) >= 80:
-            self._remember(self.opened, (self.server, self.session, bytes(body[64:80])), asked[1])
-        elif asked[0] == "read" and command == READ and len(body) >= 8:
-            start, size = body[2], int.from_bytes(body[4:8], "little")
-            stop = min(start + size, len(one))
-            if HEADER <= start < stop:
-                return asked[1], asked[2], start, stop, "smb2 READ"
+        (verb, name), offset, start, size = carried
+        stop = min(start + size, len(one))
+        return (name, offset, start, stop, verb) if HEADER <= start < stop else None
+
+    def _carried(self, command: int, response: bool, status: int, mid: int,
+                 body: bytes | memoryview) -> tuple[tuple[str, str], int, int, int] | None:
+        """Where a WRITE request's or a READ response's file bytes are: ((verb, file name), file
+        offset, their offset in the message, their length); a READ response's name and offset are its
+        request's (left in ``pending``)."""
+        if command == WRITE and not response and len(body) >= 32:
+            start, length, offset = struct.unpack_from("<HIQ", body, 2)
+            return ("smb2 WRITE", self._file(bytes(body[16:32]))), offset, start, length
+        if command == READ and response and status != STATUS_PENDING and len(body) >= 8:
+            asked = self.pending.get(mid)
+            if asked is not None and asked[0] == "read":
+                return ("smb2 READ", asked[1]), asked[2], body[2], int.from_bytes(body[4:8], "little")
         return None
 
     def _pend(self, mid: int, what: tuple) -> None:
@@ -517,19 +515,12 @@ class SmbParser:
         follower, expected = self.followed.pop(piece.key, (None, 0))
         if follower is None:
             follower = StreamFollower(self.ctx.shared)
-        elif expected != at:
-            follower.gap()                  # written out of order: a decoder cannot go on
-        followed = follower.piece(new, at)
-        self.followed[piece.key] = (follower, at + len(new))
-        if len(self.followed) > MAX_FOLLOWED:
-            self.followed.popitem(last=False)
-        if followed is not None:
-            if followed.data:
-                self.out.append(self.ctx.payload(followed.data, (label, followed.label), "out", piece.t_first,
-                                                 piece.t_last, meta=meta))
-            if followed.limit is not None:
-                self.out.append(self.ctx.limit_observation(followed.limit, piece.t_first, piece.t_last,
-                                                           label=(label,)))
+        elif expected != at and follower.codec is not None:     # written out of order: a decoder cannot go on
+            follower.gap()
+            self.out.append(self.ctx.blind(f"the compressed stream of {label}, written out of order", len(new),
+                                           piece.t_first))
+        self._remember(self.followed, piece.key, (follower, at + len(new)))
+        self.out += follower.follow(self.ctx, new, at, "out", (label,), piece.t_first, piece.t_last, meta)
 
     def _flush(self) -> None:
         for direction in ("out", "in"):

@@ -100,11 +100,25 @@ def test_a_flood_of_streams_is_followed_sixteen_at_a_time():
         f.piece(stream[:RAW_CHUNK], 0)
     assert len(shared[SHARED_STREAMS]) == MAX_STREAMS
     assert [f.codec is None for f in followers] == [True] * 4 + [False] * MAX_STREAMS
+    # a stream let go for room is not read on: its next piece is said as the limit it is
+    said = followers[0].piece(stream[RAW_CHUNK:], RAW_CHUNK)
+    assert said.data == b"" and said.limit.limit == f"{MAX_STREAMS} streams followed at once"
+    assert said.limit.bytes_left == len(stream) - RAW_CHUNK
+    assert followers[0].piece(b"more", len(stream)) is None
     parser = RawParser(make_ctx())
     parser.feed("out", stream[:RAW_CHUNK + 10], 1.0)
     assert len(parser.ctx.shared[SHARED_STREAMS]) == 1
     parser.close(2.0)
     assert not parser.ctx.shared[SHARED_STREAMS]
+
+
+def test_what_comes_in_is_not_followed():
+    stream = zlib.compress(JUNK + READS)
+    follower = StreamFollower({})
+    ctx = make_ctx()
+    for piece, at in _pieces(stream):
+        assert follower.follow(ctx, piece, at, "in", (), 1.0, 1.0) == []
+    assert follower.codec is None
 
 
 def test_the_raw_parser_hands_on_what_the_stream_makes_after_its_first_chunk():

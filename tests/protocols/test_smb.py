@@ -277,6 +277,19 @@ def test_a_compressed_file_longer_than_a_piece_is_followed_past_it() -> None:
     assert followed[0].chain[-2] == r"smb2 WRITE \\lims.lab.example\runs\run.fastq.gz"
 
 
+def test_a_compressed_file_written_out_of_order_is_said_where_its_stream_is_lost() -> None:
+    import gzip
+    import random
+
+    data = gzip.compress(random.Random(1).randbytes(3 * FILE_PIECE))
+    conv = wire.smb_upload("run.fastq.gz", b"")[:4]
+    for n, at in enumerate((0, 2 * FILE_PIECE, FILE_PIECE)):     # the second piece comes last
+        conv.append(("out", wire.smb_frame(wire.smb_write(10 + n, wire.SMB_FILE_ID, at, data[at: at + FILE_PIECE]))))
+    (said,) = [o for o in _parse(conv) if isinstance(o, Observation)]
+    assert said.kind == NOT_EXAMINED_KIND
+    assert said.detail["what"] == r"the compressed stream of smb2 WRITE \\lims.lab.example\runs\run.fastq.gz, written out of order"
+
+
 def test_a_file_longer_than_a_piece_overlaps_at_the_cut() -> None:
     data = READS[: FILE_PIECE + 5000]
     pieces = [p for p in _parse(wire.smb_upload("f", data, piece=1 << 16)) if isinstance(p, Payload) and
