@@ -44,10 +44,10 @@ from sandbox.decode.pdf import PdfDecoder
 from sandbox.decode.png import PngDecoder
 from sandbox.decode.protobuf import ProtobufDecoder
 from sandbox.decode.qp import QuotedPrintableDecoder
-from sandbox.decode.query import QueryDecoder
 from sandbox.decode.sevenzip import SevenZipDecoder
 from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
+from sandbox.decode.target import TargetDecoder
 from sandbox.decode.unreadable import UnreadableDecoder
 from sandbox.decode.url import UrlDecoder
 from sandbox.decode.uu import UuDecoder
@@ -63,7 +63,7 @@ DECODERS: list[type[Decoder]] = [
     JsonDecoder,  # { or [ ... } or ] ; NDJSON
     MultipartDecoder,  # "--boundary" line, or MIME headers naming a multipart boundary
     UrlDecoder,  # a=b&c=d form, or dense %XX escapes
-    QueryDecoder,  # a request line's or HTTP/2 :path's query string: each value
+    TargetDecoder,  # a request line's or HTTP/2 :path's target: each query value, the long path segments joined
     ProtobufDecoder,  # parses to the last byte with valid wire types
     TarDecoder,  # "ustar" at 257, or a valid v7 header checksum
     PdfDecoder,  # "%PDF-" in the first KiB: its Flate streams

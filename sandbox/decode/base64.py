@@ -36,6 +36,14 @@ def _clean(piece: bytes) -> bytes | None:
     return body + b"=" * (-len(body) % 4)
 
 
+def _segments(piece: bytes) -> list[bytes]:
+    """A piece that mixes url-safe symbols with "/" is url-safe base64 between a path's slashes
+    ("/t/<base64url>/p.gif"): its segments are the candidates."""
+    if b"/" in piece and (b"-" in piece or b"_" in piece):
+        return piece.split(b"/")
+    return [piece]
+
+
 def _decode(block: bytes) -> bytes | None:
     clean = _clean(block)
     if clean is None:
@@ -136,8 +144,7 @@ class Base64Decoder(Decoder):
         for start, end, _ in text.runs(data, text.B64, MIN_RUN, need=MIXED):
             run = data[start:end]
             for block in _blocks(run):
-                for m in _PIECE.finditer(block):
-                    piece = m.group()
+                for piece in (p for m in _PIECE.finditer(block) for p in _segments(m.group())):
                     if len(piece) < MIN_RUN or not _mixed(piece):
                         continue
                     out = _decode(piece)

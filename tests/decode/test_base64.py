@@ -45,6 +45,14 @@ def test_run_inside_a_log_line_has_its_offset():
     assert views[CHAIN + (f"base64@{at}", "gzip")] == b"ACGT" * 500
 
 
+def test_urlsafe_run_between_a_path_s_slashes():
+    encoded = base64.urlsafe_b64encode(BLOB + b"\xfb\xff\xfe").rstrip(b"=")
+    assert b"-" in encoded or b"_" in encoded
+    line = b'{"beacon": "https://lims.example/t/' + encoded + b'/p.gif", "n": 3}'
+    at = line.index(encoded)
+    assert _views(line)[CHAIN + ("json:$.beacon", f"base64@{at - line.index(b'https')}")] == BLOB + b"\xfb\xff\xfe"
+
+
 def test_mime_block_inside_a_message():
     body = base64.encodebytes(BLOB * 4).replace(b"\n", b"\r\n")
     message = b"Subject: run\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body + b"\r\n.\r\n"

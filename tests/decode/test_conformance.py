@@ -315,7 +315,7 @@ ENCODERS: dict[str, Spec] = {
     "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
     "multipart": Spec(_multipart, "multipart:file=reads.fastq", True),
     "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),
-    "query": Spec(lambda d: b"GET /beacon?run=x&data=" + urllib.parse.quote_from_bytes(d).encode()
+    "target": Spec(lambda d: b"GET /beacon?run=x&data=" + urllib.parse.quote_from_bytes(d).encode()
                   + b" HTTP/1.1\r\nHost: lims\r\n\r\n", "url:data"),
     "protobuf": Spec(_protobuf, "protobuf:1.3"),
     "qp": Spec(binascii.b2a_qp, "qp"),
