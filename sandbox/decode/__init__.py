@@ -28,6 +28,7 @@ from sandbox.decode.bz2 import Bz2Decoder
 from sandbox.decode.cab import CabDecoder
 from sandbox.decode.characters import CharactersDecoder
 from sandbox.decode.deflate import DeflateDecoder
+from sandbox.decode.escapes import EscapesDecoder
 from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gzip import GzipDecoder
 from sandbox.decode.hex import HexDecoder
@@ -38,6 +39,7 @@ from sandbox.decode.lz4 import Lz4Decoder
 from sandbox.decode.lzip import LzipDecoder
 from sandbox.decode.lzw import LzwDecoder
 from sandbox.decode.multipart import MultipartDecoder
+from sandbox.decode.numbers import NumbersDecoder
 from sandbox.decode.orc import OrcDecoder
 from sandbox.decode.parquet import ParquetDecoder
 from sandbox.decode.pdf import PdfDecoder
@@ -92,6 +94,8 @@ DECODERS: list[type[Decoder]] = [
     Base85Decoder,  # whole view of Ascii85, RFC 1924 or Z85; Adobe's <~ ~> runs inside text
     Base64Decoder,  # whole view, or runs inside text
     HexDecoder,  # whole view, or runs inside text
+    NumbersDecoder,  # lists of 16 byte values or more: decimal, signed, 0x.., eight bits; inside text too
+    EscapesDecoder,  # 16 byte escapes or more (\xHH, octal, \u00HH): the view with every escape undone
     BrotliDecoder,  # no magic: trial decode
     DeflateDecoder,  # no magic: trial inflate
     XorDecoder,  # bytes agreeing with themselves one key length on (2-64): the key undone, if text is left

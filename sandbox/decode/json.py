@@ -1,5 +1,8 @@
 """JSON and NDJSON: every string value with its path (label "json:$.a.b[2]", NDJSON
-"ndjson:<line>:$.a").  Arrays of byte values (Node's Buffer.toJSON) are read as bytes too.
+"ndjson:<line>:$.a").  Arrays of byte values are read as bytes too: unsigned (Node's Buffer.toJSON)
+or signed (Java's byte[] through Gson).  A string that holds binary bytes one character each
+(JavaScript's "binary strings": FileReader.readAsBinaryString, String.fromCharCode) is read as
+those bytes ("(latin-1)"): UTF-8 re-encoding made a gzip inside one unreadable.
 
 Only strings of MIN_TEXT characters or more can hold encoded data, so a document is parsed only
 where one bulk scan finds such a string literal or a byte array: a stream of telemetry lines with
@@ -19,14 +22,18 @@ from sandbox.decode.limits import MIN_TEXT
 
 # Nesting deeper than this is a structure bomb; json.loads would hit Python's recursion limit.
 MAX_NESTING = 200
-# A list of this many ints in 0..255 is read as bytes ({"type":"Buffer","data":[...]}).
+# A list of this many ints in -128..255 is read as bytes ({"type":"Buffer","data":[...]}).
 MIN_BYTE_ARRAY = 16
+# A string of characters below U+0100 with a control character (C0 other than blanks, or C1) is
+# binary bytes a character each: text, even with accents, has no control characters.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_WIDE = re.compile(r"[^\x00-\xff]")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPEN = b"{["
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPENER = np.zeros(256, dtype=bool)  # what a string value or key follows, by byte value
 _OPENER[np.frombuffer(b":[,{", dtype=np.uint8)] = True
-_BYTE_ARRAY = re.compile(rb"\[\s*\d{1,3}(?:\s*,\s*\d{1,3}){%d,}\s*\]" % (MIN_BYTE_ARRAY - 1))
+_BYTE_ARRAY = re.compile(rb"\[\s*-?\d{1,3}(?:\s*,\s*-?\d{1,3}){%d,}\s*\]" % (MIN_BYTE_ARRAY - 1))
 # A line that cannot be an NDJSON document: its first or its last visible byte is not a bracket.
 _BAD_LINE = re.compile(rb"^[ \t\r]*[^ \t\r\n\[{]|[^ \t\r\n\]}][ \t\r]*$", re.M)
 
@@ -40,8 +47,8 @@ def _step(path: str, key: str | int) -> str:
 def _byte_array(items: list) -> bytes | None:
     if len(items) < MIN_BYTE_ARRAY:
         return None
-    if all(type(v) is int and 0 <= v <= 255 for v in items):
-        return bytes(items)
+    if all(type(v) is int and -128 <= v <= 255 for v in items):
+        return bytes(v & 0xFF for v in items)
     return None
 
 
@@ -53,6 +60,8 @@ def strings(doc: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
         if isinstance(node, str):
             if len(node) >= MIN_TEXT:
                 yield f"{prefix}{path}", node.encode("utf-8", "surrogatepass")
+                if _CONTROL.search(node) and not _WIDE.search(node):
+                    yield f"{prefix}{path}(latin-1)", node.encode("latin-1")
         elif isinstance(node, dict):
             stack.extend((_step(path, k), v) for k, v in reversed(node.items()))
         elif isinstance(node, list):

@@ -17,6 +17,7 @@ DIGIT = 4
 HEX = 8
 UPPER = 16
 B64_SYMBOL = 32  # + / - _
+NUMBER = 64  # what lists of numbers are written with: digits, hex digits, "x", signs, separators, blanks
 
 _CLASSES = np.zeros(256, np.uint8)
 for _set, _bit in (
@@ -26,6 +27,7 @@ for _set, _bit in (
     (b"0123456789", DIGIT),
     (b"0123456789abcdefABCDEF", HEX),
     (b"+/-_", B64_SYMBOL),
+    (b"0123456789abcdefABCDEFxX-,; \t\r\n", NUMBER),
 ):
     for _c in _set:
         _CLASSES[_c] |= _bit
@@ -87,12 +89,12 @@ def _masked(bit: int) -> bytes:
     return np.where(_CLASSES & bit, _CLASSES, 0).astype(np.uint8).tobytes()
 
 
-_MASKED = {bit: _masked(bit) for bit in (B64, HEX)}
+_MASKED = {bit: _masked(bit) for bit in (B64, HEX, NUMBER)}
 RUNS_PER_CALL = 1 << 16  # rows the kernel fills per call: its buffer stays small on a 256 MiB view
 
 
 def runs(data: bytes, bit: int, min_len: int, need: int = 0) -> list[tuple[int, int, int]]:
-    """Maximal runs of bytes of alphabet ``bit`` (B64 or HEX), at least ``min_len`` long and
+    """Maximal runs of bytes of alphabet ``bit`` (B64, HEX or NUMBER), at least ``min_len`` long and
     containing every class in ``need``: (start, end, OR of the classes in the run)."""
     if need & LOWER and data.isupper():
         return []  # letters, none lowercase (FASTQ, DNA, upper-case logs): one C pass decides

@@ -324,6 +324,8 @@ ENCODERS: dict[str, Spec] = {
     "base64": Spec(base64.b64encode, "base64"),
     "base85": Spec(lambda d: base64.a85encode(d, wrapcol=76, adobe=True), "base85"),
     "hex": Spec(binascii.hexlify, "hex"),
+    "numbers": Spec(lambda d: ", ".join(map(str, d)).encode() + b"\n", "numbers"),
+    "escapes": Spec(lambda d: "".join(f"\\x{b:02x}" for b in d).encode(), "escapes"),
     "hexdump": Spec(lambda d: subprocess.run(["xxd"], input=d, capture_output=True, check=True).stdout,
                     "hexdump"),
     "brotli": Spec(

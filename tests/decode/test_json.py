@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,6 +49,27 @@ def test_ndjson_with_cut_last_line():
 def test_node_buffer_array_is_bytes():
     doc = {"type": "Buffer", "data": list(b"@r1\nACGTACGTACGTACGT\n")}
     assert _labels(json.dumps(doc).encode()) == {"json:$.data(bytes)": b"@r1\nACGTACGTACGTACGT\n"}
+
+
+def test_java_signed_byte_array_is_bytes():
+    blob = gzip.compress(b"@r1\nACGTACGTACGTACGT\n+\nFFFFFFFFFFFFFFFF\n", mtime=0)
+    signed = list(struct.unpack(f"{len(blob)}b", blob))            # Gson's byte[]
+    assert min(signed) < 0
+    assert _labels(json.dumps({"payload": signed}).encode()) == {"json:$.payload(bytes)": blob}
+    assert _labels(json.dumps({"t": [1, 2, 300] * 8}).encode()) == {}       # not bytes: no view
+
+
+def test_a_binary_string_is_read_as_its_bytes_text_with_accents_is_not():
+    blob = gzip.compress(b"@r1\nACGTACGTACGTACGT\n+\nFFFFFFFFFFFFFFFF\n", mtime=0)
+    got = _labels(json.dumps({"d": blob.decode("latin-1")}).encode())    # readAsBinaryString
+    assert got["json:$.d(latin-1)"] == blob
+    assert got["json:$.d"] == blob.decode("latin-1").encode()
+    views = {v.chain: v.data for v in expand(json.dumps({"d": blob.decode("latin-1")}).encode(), CHAIN).views}
+    assert views[CHAIN + ("json:$.d(latin-1)", "gzip")].startswith(b"@r1\nACGT")
+    prose = "Échantillon prélevé à l'hôpital, séquencé le 3 décembre"
+    assert _labels(json.dumps({"note": prose}).encode()) == {"json:$.note": prose.encode()}
+    wide = blob.decode("latin-1") + "\u20ac"                          # a character above U+00FF: not bytes
+    assert "json:$.d(latin-1)" not in _labels(json.dumps({"d": wide}).encode())
 
 
 def test_json_inside_a_json_string():

@@ -1,0 +1,54 @@
+"""Run data gzipped, then written the way a program prints bytes it was given no encoding for.
+
+40 kB of reads gzipped and uploaded to the allowed LIMS as Java's signed bytes in JSON (Gson's
+``byte[]``), a JavaScript binary string in JSON (``readAsBinaryString``: UTF-8 re-encoding broke the
+gzip), a CSV of decimal bytes, a C array (``0x1f, 0x8b, ...``), eight binary digits a byte, Python's
+``repr`` in a log line, C's octal escapes: each replayed CLEAN.  Each is a leak now; the same forms of
+random bytes are no finding.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+
+import pytest
+
+from sandbox.replay import replay
+from tests.hostile.uploads import ALLOWED, http_upload
+
+FORMS = {
+    "java signed bytes in json": lambda b: json.dumps({"payload": list(struct.unpack(f"{len(b)}b", b))}).encode(),
+    "binary string in json": lambda b: json.dumps({"d": b.decode("latin-1")}).encode(),
+    "csv of decimal bytes": lambda b: ",".join(map(str, b)).encode(),
+    "c array": lambda b: b"const unsigned char dump[] = {" + b", ".join(b"0x%02x" % v for v in b) + b"};\n",
+    "bits": lambda b: " ".join(f"{v:08b}" for v in b).encode(),
+    "python repr in a log": lambda b: b"2026-12-06 12:00:01 diag body=" + repr(b).encode() + b" rc=0\n",
+    "octal escapes": lambda b: "".join(f"\\{v:03o}" for v in b).encode(),
+}
+
+
+def _findings(report: dict) -> list[tuple[str, str]]:
+    return [(f["kind"], f["severity"]) for f in report["findings"]]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_gzipped_reads_written_as_text_are_a_leak(reads, form):
+    tmp, run, fastq = reads
+    capture = tmp / f"as-text-{form.replace(' ', '-')}.pcap"
+    http_upload(capture, FORMS[form](gzip.compress(fastq, mtime=0)))
+    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "leak", form
+    assert any(kind in ("run-bytes", "sequence") and severity in ("high", "critical")
+               for kind, severity in _findings(report)), form
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_random_bytes_written_so_are_no_finding(reads, form):
+    tmp, run, _ = reads
+    capture = tmp / f"random-{form.replace(' ', '-')}.pcap"
+    http_upload(capture, FORMS[form](gzip.compress(os.urandom(30000), mtime=0)))
+    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "clean" and not report["findings"], (form, _findings(report))
