@@ -10,10 +10,18 @@ that starts in it and decodes), the decoder goes on with the next pieces, and wh
 is handed on (``"<format> stream"``); what it made of the first piece is not (that piece's own
 decoding gives it).  Bounded as every stream is (``codec.streaming``); a limit that stops it is
 said.  A hole in the stream ends it.
+
+Text encodings run on past a piece too: base64 or hex of a gzip of reads behind 150 kB of noise, sent
+on a port no parser knows, replayed clean (each piece's run decoded on its own: the pieces after the
+first start inside the compressed stream, and off the encoding's alignment).  Where a piece ends
+inside a long base64 or hex run, the run is decoded on from piece to piece (``EncodedRun``): the
+compressed stream its decoded bytes are inside is followed there, and what a piece's part of the
+run decodes to is handed on (``"base64 stream"``) where the piece starts off the alignment.
 """
 
 from __future__ import annotations
 
+import binascii
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -61,12 +69,76 @@ SHARED_STREAMS = "followed streams"   # key in the Dissector's ``shared``
 MIN_OUTPUT = 64           # bytes a zlib or deflate stream must have made (a chance header in random bytes makes less)
 
 
-class Followed(NamedTuple):
-    """What a followed stream made of a piece, and the limit that stopped it, if one did."""
+# Base64 (standard or url-safe, line breaks inside) and hex runs a piece ends inside: at least this
+# many characters of the run in that piece (words and identifiers are shorter).
+MIN_ENCODED_TAIL = 64
+_BASE64_RUN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_\r\n"
+_HEX_RUN = b"0123456789abcdefABCDEF\r\n"
+_LINES = b"\r\n"
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+HEX_PREFIX = 2            # characters before a hex run that make it no base64 ("\x", "0x")
 
-    label: str
+
+def _first_line_apart(text: bytes) -> bytes:
+    """A run without its first line where that is no line of it: an encoding's lines are of one
+    width, and a word before a line break ("PUT 1\\n<base64>") is not the run's."""
+    first, newline, rest = text.partition(b"\n")
+    if newline and len(first.rstrip(b"\r")) != len(rest.partition(b"\n")[0].rstrip(b"\r")):
+        return rest
+    return text
+
+
+class Followed(NamedTuple):
+    """What a followed stream made of a piece (on the labels after the flow's), and the limit that
+    stopped it, if one did."""
+
+    label: tuple[str, ...]
     data: bytes
     limit: LimitHit | None
+
+
+class EncodedRun:
+    """A base64 or hex run a piece ended inside, decoded on across the pieces after it; ``inner``
+    follows the compressed stream its decoded bytes are inside."""
+
+    def __init__(self, encoding: str, shared: dict[str, Any]) -> None:
+        self.encoding = encoding
+        self.alphabet = _HEX_RUN if encoding == "hex" else _BASE64_RUN
+        self.carry = b""        # characters of an unfinished group (base64's 4, hex's 2)
+        self.made = 0           # bytes decoded so far
+        self.inner = StreamFollower(shared)
+
+    def decode(self, text: bytes, last: bool = False) -> bytes:
+        """The bytes ``text`` (the run's next characters) finishes; what it leaves unfinished kept,
+        or, the ``last`` characters of the run, read as base64's padded last group."""
+        text = self.carry + text.translate(None, _LINES)
+        group = 2 if self.encoding == "hex" else 4
+        whole = len(text) - len(text) % group
+        text, self.carry = text[:whole], text[whole:]
+        if last and self.encoding == "base64" and len(self.carry) > 1:
+            text, self.carry = text + self.carry + b"=" * (group - len(self.carry)), b""
+        try:
+            out = binascii.unhexlify(text) if self.encoding == "hex" else binascii.a2b_base64(text.translate(_URLSAFE))
+        except binascii.Error:
+            out = b""
+        self.made += len(out)
+        return out
+
+    @staticmethod
+    def tail_of(data: bytes, shared: dict[str, Any]) -> tuple[EncodedRun, bytes] | None:
+        """The run ``data`` ends inside, MIN_ENCODED_TAIL characters long or more (hex, or base64 of
+        upper and lower case letters and digits), with its characters in ``data``."""
+        text = _first_line_apart(data[len(data.rstrip(_BASE64_RUN)):])
+        hex_text = _first_line_apart(text[len(text.rstrip(_HEX_RUN)):])
+        if len(hex_text.translate(None, _LINES)) >= MIN_ENCODED_TAIL and len(text) - len(hex_text) <= HEX_PREFIX \
+                and not (hex_text.translate(None, b"0123456789abcdef\r\n")
+                         and hex_text.translate(None, b"0123456789ABCDEF\r\n")):
+            return EncodedRun("hex", shared), hex_text
+        letters = text.translate(None, _LINES)
+        if len(letters) >= MIN_ENCODED_TAIL and all(letters.translate(None, chars) != letters for chars in (
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz", b"0123456789")):
+            return EncodedRun("base64", shared), text
+        return None
 
 
 class StreamFollower:
@@ -77,11 +149,13 @@ class StreamFollower:
     must not make the rig hold thousands); the chunks of a stream let go are read as before."""
 
     def __init__(self, shared: dict[str, Any]) -> None:
+        self.shared = shared
         self.streams: OrderedDict[int, StreamFollower] = shared.setdefault(SHARED_STREAMS, OrderedDict())
         self.codec: Codec | None = None
         self.fmt = ""
         self.first = b""        # what the stream made of its first piece, when no decoder opens it there
         self.crowded = False    # let go for another stream's room: what comes next of it is not read
+        self.run: EncodedRun | None = None   # the base64 or hex run the last piece ended inside
 
     def piece(self, new: bytes, at: int) -> Followed | None:
         """Take a piece's new bytes (not the overlap it repeats), ``at`` their offset in the flow's
@@ -89,12 +163,12 @@ class StreamFollower:
         for a stream that runs on past this piece."""
         if self.crowded:        # the rest of its stream goes unread: said as the limit it is
             self.crowded = False
-            return Followed(f"{self.fmt} stream", b"", LimitHit(f"{MAX_STREAMS} streams followed at once", self.fmt,
-                                                                 (f"{self.fmt} stream",), len(new)))
+            return Followed((f"{self.fmt} stream",), b"", LimitHit(f"{MAX_STREAMS} streams followed at once", self.fmt,
+                                                                   (f"{self.fmt} stream",), len(new)))
         if self.codec is None:
             self._start(new, at)
             first, self.first = self.first, b""
-            return Followed(f"{self.fmt} stream", first, None) if first else None
+            return Followed((f"{self.fmt} stream",), first, None) if first else None
         codec, fmt = self.codec, self.fmt
         decoded, rest = codec.feed_split(new)
         limit = None
@@ -104,26 +178,65 @@ class StreamFollower:
                 limit = LimitHit(codec.hit, fmt, (f"{fmt} stream",), len(rest))
             if rest:                                            # another stream may start after it
                 self._start(rest, at + len(new) - len(rest))
-        return Followed(f"{fmt} stream", decoded, limit) if decoded or limit else None
+        return Followed((f"{fmt} stream",), decoded, limit) if decoded or limit else None
+
+    def encoded(self, new: bytes) -> list[Followed]:
+        """Take a piece's new bytes: what the base64 or hex run the pieces before ended inside makes
+        of its part of them (handed on where the piece starts off the encoding's alignment: a piece
+        that starts on it decodes the same bytes itself; overlaps are whole groups), and what the
+        compressed stream inside the run's bytes makes; and look for a run this piece ends inside."""
+        out: list[Followed] = []
+        run = self.run
+        if run is not None:
+            text = new[:len(new) - len(new.lstrip(run.alphabet))]
+            aligned, at = not run.carry, run.made
+            ends = len(text) < len(new)
+            decoded = run.decode(text, ends)
+            stream = (f"{run.encoding} stream",)
+            if decoded and not aligned:
+                out.append(Followed(stream, decoded, None))
+            inner = run.inner.piece(decoded, at) if decoded else None
+            if inner is not None:
+                out.append(Followed(stream + inner.label, inner.data, inner.limit))
+            if not ends:
+                return out
+            run.inner.gap()
+            self.run = None
+        tail = EncodedRun.tail_of(new, self.shared)
+        if tail is not None:
+            self.run, text = tail
+            inner = self.run.inner.piece(self.run.decode(text), 0)   # a stream opening in the run: followed
+            if inner is not None:
+                out.append(Followed((f"{self.run.encoding} stream", *inner.label), inner.data, inner.limit))
+        return out
 
     def follow(self, ctx: FlowContext, new: bytes, at: int, direction: str, label: tuple[str, ...],
                t_first: float, t_last: float, meta: dict[str, Any] | None = None) -> list[Payload | Observation]:
         """``piece`` as a parser's items: what the stream makes, on ``label`` and the stream's own, and
         the limit that stopped it.  Outbound only: nothing examines what comes in."""
-        followed = self.piece(new, at) if direction == "out" else None
-        if followed is None:
+        if direction != "out":
             return []
+        followed = [f for f in (self.piece(new, at), *self.encoded(new)) if f is not None]
         out: list[Payload | Observation] = []
-        if followed.data:
-            out.append(ctx.payload(followed.data, (*label, followed.label), direction, t_first, t_last, meta=meta))
-        if followed.limit is not None:
-            out.append(ctx.limit_observation(followed.limit, t_first, t_last, label=label))
+        for f in followed:
+            if f.data:
+                out.append(ctx.payload(f.data, (*label, *f.label), direction, t_first, t_last, meta=meta))
+            if f.limit is not None:
+                out.append(ctx.limit_observation(f.limit, t_first, t_last, label=label + f.label[:-1]))
         return out
+
+    @property
+    def inside(self) -> str:
+        """What the last piece ended inside: "compressed", "base64" or "hex" ("" when nothing)."""
+        return "compressed" if self.codec is not None else self.run.encoding if self.run is not None else ""
 
     def gap(self) -> None:
         """Bytes of the stream were lost: a decoder cannot go on past them."""
         self._let_go()
         self.crowded = False
+        if self.run is not None:
+            self.run.inner.gap()
+            self.run = None
 
     def _let_go(self) -> None:
         self.codec = None

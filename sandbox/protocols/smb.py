@@ -515,10 +515,10 @@ class SmbParser:
         follower, expected = self.followed.pop(piece.key, (None, 0))
         if follower is None:
             follower = StreamFollower(self.ctx.shared)
-        elif expected != at and follower.codec is not None:     # written out of order: a decoder cannot go on
-            follower.gap()
-            self.out.append(self.ctx.blind(f"the compressed stream of {label}, written out of order", len(new),
+        elif expected != at and follower.inside:     # written out of order: a decoder cannot go on
+            self.out.append(self.ctx.blind(f"the {follower.inside} stream of {label}, written out of order", len(new),
                                            piece.t_first))
+            follower.gap()
         self._remember(self.followed, piece.key, (follower, at + len(new)))
         self.out += follower.follow(self.ctx, new, at, "out", (label,), piece.t_first, piece.t_last, meta)
 

@@ -6,10 +6,15 @@ each decoded on its own.  40 kB of reads after 70 kB of incompressible bytes ins
 vendor's own, or inside FTP's ``MODE Z`` (one deflate stream for the whole transfer): each replayed
 CLEAN, the chunks after the first starting in the middle of the stream.  Now the stream is followed
 from chunk to chunk and the reads are a leak.
+
+So did the same stream written as text: base64 of a gzip of those reads on a port no parser knows, hex
+of it in an SQL statement's bytea literal, and reads base64-encoded after a three-byte header (every
+chunk after the first off base64's alignment).  Now the run is decoded on from chunk to chunk.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import random
 import zlib
@@ -53,6 +58,10 @@ CASES = {
     "a zlib stream that is the flow": (_raw, lambda reads: zlib.compress(JUNK + reads)),
     "a gzip member after a header": (_raw, lambda reads: b"VNDR\x00\x02" + bytes(90000) + gzip.compress(JUNK + reads)),
     "ftp mode z": (_ftp_mode_z, lambda reads: zlib.compress(JUNK + reads)),
+    "base64 of a gzip": (_raw, lambda reads: base64.b64encode(gzip.compress(JUNK + reads))),
+    "hex of a gzip in sql": (_raw, lambda reads: b"INSERT INTO runs VALUES ('\\x"
+                             + gzip.compress(JUNK + reads).hex().encode() + b"');\n"),
+    "base64 off its alignment": (_raw, lambda reads: b"ab\n" + base64.b64encode(JUNK + reads)),
 }
 
 

@@ -131,3 +131,56 @@ def test_the_raw_parser_hands_on_what_the_stream_makes_after_its_first_chunk():
     assert READS in b"".join(p.data for p in followed)
     assert not [o for o in items if isinstance(o, Observation)]
     assert RAW_OVERLAP < RAW_CHUNK
+
+
+def _followed(follower: StreamFollower, data: bytes, size: int = RAW_CHUNK) -> list:
+    return [f for piece, at in _pieces(data, size) for f in follower.encoded(piece)]
+
+
+@pytest.mark.parametrize("encoding", ["base64", "base64 with line breaks", "url-safe base64", "hex", "hex after \\x"])
+def test_an_encoded_compressed_stream_is_decoded_and_followed_across_pieces(encoding):
+    import base64
+    import binascii
+
+    blob = gzip.compress(JUNK + READS)
+    text = {"base64": base64.b64encode, "base64 with line breaks": base64.encodebytes,
+            "url-safe base64": base64.urlsafe_b64encode, "hex": binascii.hexlify,
+            "hex after \\x": lambda b: b"INSERT INTO t VALUES ('\\x" + b.hex().encode() + b"');"}[encoding](blob)
+    out = _followed(StreamFollower({}), b"PUT 1\n" + text)
+    kind = "hex" if "hex" in encoding else "base64"
+    inner = [f for f in out if f.label == (f"{kind} stream", "gzip stream")]
+    assert READS in b"".join(f.data for f in inner) and not any(f.limit for f in out)
+
+
+def test_a_piece_off_the_encoding_s_alignment_has_its_run_handed_on_decoded():
+    import base64
+
+    plain = JUNK + READS
+    out = _followed(StreamFollower({}), b"ab\n" + base64.b64encode(plain))   # 3 bytes: each later piece off by 3
+    decoded = b"".join(f.data for f in out if f.label == ("base64 stream",))
+    assert READS[-10000:] in decoded and len(decoded) > len(plain) - 2 * RAW_CHUNK
+    aligned = _followed(StreamFollower({}), base64.b64encode(plain))         # pieces start on the alignment
+    assert not [f for f in aligned if f.label == ("base64 stream",)]
+
+
+def test_text_words_and_short_runs_start_no_run():
+    follower = StreamFollower({})
+    words = b"the run folder was copied to the share and checked by the operator " * 2000
+    identifiers = b"".join(b"%s,%d\n" % (os.urandom(20).hex().encode(), i) for i in range(5000))
+    lower = b"abcdefghijklmnopqrstuvwxyz" * 5000                     # one case of letters only: no base64
+    for data in (words, identifiers, lower, READS * 4):
+        assert _followed(follower, data) == [] and follower.run is None
+
+
+def test_a_hole_or_the_run_s_end_ends_the_run():
+    import base64
+
+    text = base64.b64encode(gzip.compress(JUNK + READS))
+    follower = StreamFollower({})
+    follower.encoded(text[:RAW_CHUNK])
+    assert follower.inside == "base64" and follower.run.inner.codec is not None
+    follower.gap()
+    assert follower.run is None and follower.inside == ""
+    follower.encoded(text[:RAW_CHUNK])
+    follower.encoded(text[RAW_CHUNK:RAW_CHUNK + 100] + b"\" }\n")          # the run ends inside this piece
+    assert follower.run is None
