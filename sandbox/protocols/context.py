@@ -28,17 +28,22 @@ INJECTED = "injected"   # key in ``shared`` of Segments parsers found inside the
 MAX_NAMES = 16
 
 
+DATAGRAM_CLAIMS = "datagram claims"   # key of the table of claims on UDP flows in ``shared``
+
+
 class Claim(NamedTuple):
-    """The next TCP flow to an endpoint is parsed by ``parser``, on the lane with ``chain``."""
+    """The next TCP flow to an endpoint is parsed by ``parser``, on the lane with ``chain``; a claim on
+    a UDP flow also says the claimed endpoint's ``side`` ("out": the instrument's)."""
 
     parser: type
     info: Any
     chain: tuple[str, ...]
+    side: str = ""
 
 
-def take_claim(shared: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> Claim | None:
+def take_claim(shared: dict[str, Any], endpoints: tuple[Endpoint, ...], key: str = CLAIMS) -> Claim | None:
     """Remove and return the claim on the first of ``endpoints`` that has one (Dissector side)."""
-    table = shared.get(CLAIMS)
+    table = shared.get(key)
     if not table:
         return None
     for endpoint in endpoints:
@@ -108,16 +113,28 @@ class FlowContext:
         skips detection on the lane with this flow's ``chain`` and hands ``info`` to the new
         parser as ``ctx.claimed``.  A claim is used once; a newer claim on the endpoint wins.
         """
+        self._claim(CLAIMS, endpoint, Claim(parser, info, self.chain))
+
+    def claim_datagrams(self, endpoint: Endpoint, side: str, parser: type, info: Any = None) -> None:
+        """Announce that the next UDP flow with ``endpoint`` on one side is ``parser``'s, that endpoint
+        on ``side`` ("out": the instrument's) whichever end sends first.
+
+        For transfers a request starts and the server answers from a port of its own (TFTP): the
+        answer opens the transfer's flow, and the first sender is no longer the client.
+        """
+        self._claim(DATAGRAM_CLAIMS, endpoint, Claim(parser, info, self.chain, side))
+
+    def _claim(self, key: str, endpoint: Endpoint, claim: Claim) -> None:
         ip, port = endpoint
         try:   # the text form the capture readers give (inet_ntop): "::1", not "0:0::1"
             ip = ipaddress.ip_address(ip).compressed
         except ValueError:
             pass
         endpoint = (ip, port)
-        table = self.shared.get(CLAIMS)
+        table = self.shared.get(key)
         if table is None:
-            table = self.shared[CLAIMS] = OrderedDict()
-        table[endpoint] = Claim(parser, info, self.chain)
+            table = self.shared[key] = OrderedDict()
+        table[endpoint] = claim
         table.move_to_end(endpoint)
         if len(table) > MAX_CLAIMS:
             table.popitem(last=False)

@@ -35,7 +35,7 @@ from typing import Any
 from sandbox.model import ACK, FIN, RST, SYN, URG, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import registry
 from sandbox.protocols.blindspots import BlindSpot, BlindSpots
-from sandbox.protocols.context import INJECTED, Claim, FlowContext, ParseError, take_claim
+from sandbox.protocols.context import DATAGRAM_CLAIMS, INJECTED, Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
 from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
@@ -377,11 +377,15 @@ class Dissector:
         from_server = (seg.src, seg.sport) == flow.server
         return "out" if from_server == (flow.server == flow.out) else "in"
 
-    def _orient(self, seg: Segment, src_is_client: bool) -> tuple[Endpoint, Endpoint, str]:
-        """(out endpoint, in endpoint, opener direction) of a new IP flow."""
+    def _orient(self, seg: Segment, src_is_client: bool,
+                claimed_out: bool | None = None) -> tuple[Endpoint, Endpoint, str]:
+        """(out endpoint, in endpoint, opener direction) of a new IP flow; ``claimed_out``: whether its
+        first sender is the instrument's side, as a request that announced the flow says (the
+        recording's sides and the instrument list still decide first)."""
         src, dst = (seg.src, seg.sport), (seg.dst, seg.dport)
         # what came from the instrument's side is its own, what the rig sent it is the far end's
-        src_is_out = False if self._left(seg) else src_is_client or self._arrived(seg)
+        guess = src_is_client if claimed_out is None else claimed_out
+        src_is_out = False if self._left(seg) else guess or self._arrived(seg)
         if self.instrument:
             s_in, d_in = self._instrument_end(seg.src, seg.sport), self._instrument_end(seg.dst, seg.dport)
             if s_in != d_in:   # the instrument list overrides who opened
@@ -391,6 +395,14 @@ class Dissector:
 
     def _new_flow(self, key: tuple, seg: Segment, transport: str, src_is_client: bool, out: Items,
                   oriented: tuple[Endpoint, Endpoint, str] | None = None) -> _Flow:
+        claim = None
+        claims = self.shared.get(DATAGRAM_CLAIMS) if transport == "udp" and oriented is None else None
+        for end in ((seg.src, seg.sport), (seg.dst, seg.dport)) if claims else ():
+            claim = claims.pop(end, None)
+            if claim is not None:   # a transfer a request announced: the request's client on its side
+                claimed_out = (end == (seg.src, seg.sport)) == (claim.side == "out")
+                oriented = self._orient(seg, src_is_client, claimed_out)
+                break
         out_ep, in_ep, opener = oriented or self._orient(seg, src_is_client)
         if seg.channel in ("serial", "usb"):     # a line's ports, a USB device: no port numbers
             fid = self._unique(f"{transport} {out_ep[0]} > {in_ep[0]}")
@@ -414,6 +426,7 @@ class Dissector:
         flow.opener = opener
         if transport == "tcp":
             flow.take_claim(self.shared)
+        flow.claim = flow.claim or claim
         if via:
             flow.via = tuple(via)
             info.meta["via"] = " > ".join(flow.via)
@@ -833,12 +846,12 @@ class Dissector:
         info = flow.info
         if flow.transport == "tcp":
             flow.take_claim(self.shared)    # again: the claim may have come after the SYN
-            claim = flow.claim
-            if claim is not None and claim.chain == lane.ctx.chain:
-                flow.claim = None
-                lane.ctx.claimed = claim.info
-                self._construct(flow, lane, claim.parser, t, out)
-                return
+        claim = flow.claim
+        if claim is not None and claim.chain == lane.ctx.chain:
+            flow.claim = None
+            lane.ctx.claimed = claim.info
+            self._construct(flow, lane, claim.parser, t, out)
+            return
         first_out, first_in = lane.first["out"], lane.first["in"]
         sport, dport = info.sport, info.dport     # as the contract names them: out side, in side
         chosen = None

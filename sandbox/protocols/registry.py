@@ -21,6 +21,7 @@ from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smb import SmbParser
 from sandbox.protocols.smtp import SmtpParser
 from sandbox.protocols.ssh import SshParser
+from sandbox.protocols.tftp import TftpParser
 from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.usb import UsbDeviceParser
 from sandbox.protocols.websocket import WebSocketParser
@@ -43,6 +44,7 @@ DATAGRAM_PARSERS: list[type[DatagramParser]] = [
     QuicParser,  # a long-header packet of a known version (an Initial first); 443/784/853/8443 as a hint
     DtlsParser,  # an epoch-0 handshake record of DTLS 1.0/1.2 holding a hello
     WireGuardParser,  # a handshake message of its exact size; transport data on 51820
+    TftpParser,  # a read or write request (name, mode) on any port; a transfer's ACK of block 0 or first block
 ]
 CHANNEL_PARSERS: dict[str, list[type[ChannelParser]]] = {
     "serial": [SerialLineParser],  # the whole line: text raw, XMODEM/YMODEM/ZMODEM files decoded

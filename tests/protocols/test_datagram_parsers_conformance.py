@@ -42,6 +42,9 @@ SAMPLES: dict[str, Exchange] = {
              ("in", b"\x2f" + bytes(range(100)))],
     "wireguard": [("out", b"\x01\x00\x00\x00" + bytes(range(144))), ("in", b"\x02\x00\x00\x00" + bytes(range(88))),
                   ("out", b"\x04\x00\x00\x00" + bytes(12) + bytes(range(256))), ("out", b"\x04\x00\x00\x00" + bytes(28))],
+    "tftp": [("out", b"\x00\x02run42.fastq.gz\x00octet\x00blksize\x001024\x00"), ("in", b"\x00\x06blksize\x001024\x00"),
+             ("out", b"\x00\x03\x00\x01" + bytes(range(256)) * 4), ("in", b"\x00\x04\x00\x01"),
+             ("out", b"\x00\x03\x00\x02" + bytes(100)), ("in", b"\x00\x05\x00\x03disk full\x00")],
 }
 PARSERS = [pytest.param(cls, id=cls.name) for cls in DATAGRAM_PARSERS]
 
