@@ -52,6 +52,17 @@ def _byte_array(items: list) -> bytes | None:
     return None
 
 
+def _chunks(items: list) -> bytes | None:
+    """An array of strings of one length (MIN_TEXT or more; the last one shorter) is one text cut into
+    chunks (base64 a line an element): joined, or None."""
+    if len(items) < 2 or not all(type(v) is str for v in items):
+        return None
+    width = len(items[0])
+    if width < MIN_TEXT or any(len(v) != width for v in items[1:-1]) or not 0 < len(items[-1]) <= width:
+        return None
+    return "".join(items).encode("utf-8", "surrogatepass")
+
+
 def strings(doc: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
     """Depth-first (document order) string values of a parsed document, with their paths."""
     stack: list[tuple[str, Any]] = [("$", doc)]
@@ -69,6 +80,9 @@ def strings(doc: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
             if raw is not None:
                 yield f"{prefix}{path}(bytes)", raw
             else:
+                joined = _chunks(node)
+                if joined is not None:
+                    yield f"{prefix}{path}[*]", joined
                 stack.extend((_step(path, i), v) for i, v in reversed(list(enumerate(node))))
 
 

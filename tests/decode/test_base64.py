@@ -6,6 +6,8 @@ import base64
 import gzip
 import os
 
+import pytest
+
 from sandbox.decode import expand
 from sandbox.decode.base64 import Base64Decoder
 
@@ -51,6 +53,26 @@ def test_urlsafe_run_between_a_path_s_slashes():
     line = b'{"beacon": "https://lims.example/t/' + encoded + b'/p.gif", "n": 3}'
     at = line.index(encoded)
     assert _views(line)[CHAIN + ("json:$.beacon", f"base64@{at - line.index(b'https')}")] == BLOB + b"\xfb\xff\xfe"
+
+
+@pytest.mark.parametrize("indent", [b"  ", b"      ", b"\t\t"])
+def test_indented_lines_are_one_block(indent):
+    """YAML's !!binary and pretty-printed XML indent each line: the lines are read joined, a line of a
+    compressed stream's zeros (all "A", no digit) and a last line too short to be a run included."""
+    packed = gzip.compress(b"@r1\nACGT\n+\nFFFF\n" * 3000 + os.urandom(300), mtime=0)
+    blob = packed + bytes(114 + (6 - len(packed) - 114) % 57)     # zeros after: whole lines of "A", 8 left
+    lines = base64.encodebytes(blob).splitlines()
+    assert lines[-2] == b"A" * 76 and len(lines[-1]) < 24
+    doc = b"run: 42\ndump: !!binary |\n" + b"".join(indent + line + b"\r\n" for line in lines) + b"end: 1\n"
+    views = _views(doc)
+    assert views[CHAIN + (f"base64@{doc.index(lines[0])}",)] == blob
+    assert views[CHAIN + (f"base64@{doc.index(lines[0])}", "gzip")].startswith(b"@r1\nACGT")
+
+
+def test_indented_lines_of_other_widths_or_words_are_no_block():
+    words = b"".join(b"  %s\n" % w for w in (b"configurationParameterNameA1", b"anotherRatherLongIdentifier2",
+                                              b"short"))
+    assert not [label for label, _ in Base64Decoder.decode(words, None) if label == "base64@2"]
 
 
 def test_mime_block_inside_a_message():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import struct
@@ -70,6 +71,19 @@ def test_a_binary_string_is_read_as_its_bytes_text_with_accents_is_not():
     assert _labels(json.dumps({"note": prose}).encode()) == {"json:$.note": prose.encode()}
     wide = blob.decode("latin-1") + "\u20ac"                          # a character above U+00FF: not bytes
     assert "json:$.d(latin-1)" not in _labels(json.dumps({"d": wide}).encode())
+
+
+def test_an_array_of_equal_strings_is_also_read_joined():
+    blob = gzip.compress(b"@r1\nACGTACGTACGTACGT\n+\nFFFFFFFFFFFFFFFF\n" + bytes(range(256)) * 3, mtime=0)
+    lines = [line.decode() for line in base64.encodebytes(blob).splitlines()]
+    assert len(lines) > 3
+    got = _labels(json.dumps({"chunks": lines}).encode())
+    assert got["json:$.chunks[*]"] == "".join(lines).encode()
+    views = {v.chain: v.data for v in expand(json.dumps({"chunks": lines}).encode(), CHAIN).views}
+    assert views[CHAIN + ("json:$.chunks[*]", "base64", "gzip")].startswith(b"@r1\nACGT")
+    names = ["NA12878-blood-sample", "NA12891-father-sample-long", "NA12892"]     # lengths differ: no chunks
+    assert "json:$.n[*]" not in _labels(json.dumps({"n": names}).encode())
+    assert "json:$.n[*]" not in _labels(json.dumps({"n": ["x" * 20]}).encode())     # one element
 
 
 def test_json_inside_a_json_string():

@@ -5,10 +5,15 @@
 gzip), a CSV of decimal bytes, a C array (``0x1f, 0x8b, ...``), eight binary digits a byte, Python's
 ``repr`` in a log line, C's octal escapes: each replayed CLEAN.  Each is a leak now; the same forms of
 random bytes are no finding.
+
+So did base64 laid out a line at a time: indented under YAML's ``!!binary`` or in pretty-printed XML
+(the indentation cut the run at every line, each line decoded alone: a gzip 57 bytes at a time), or a
+JSON array of its lines.  Those lines are now read joined.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -19,6 +24,11 @@ import pytest
 from sandbox.replay import replay
 from tests.hostile.uploads import ALLOWED, http_upload
 
+
+def _lines(data: bytes) -> list[bytes]:
+    return base64.encodebytes(data).splitlines()
+
+
 FORMS = {
     "java signed bytes in json": lambda b: json.dumps({"payload": list(struct.unpack(f"{len(b)}b", b))}).encode(),
     "binary string in json": lambda b: json.dumps({"d": b.decode("latin-1")}).encode(),
@@ -27,6 +37,10 @@ FORMS = {
     "bits": lambda b: " ".join(f"{v:08b}" for v in b).encode(),
     "python repr in a log": lambda b: b"2026-12-06 12:00:01 diag body=" + repr(b).encode() + b" rc=0\n",
     "octal escapes": lambda b: "".join(f"\\{v:03o}" for v in b).encode(),
+    "yaml binary": lambda b: b"run: 42\ndump: !!binary |\n" + b"".join(b"  " + line + b"\n" for line in _lines(b)),
+    "xml indented base64": lambda b: (b"<diag>\n  <blob>\n" + b"".join(b"    " + line + b"\r\n" for line in _lines(b))
+                                      + b"  </blob>\n</diag>\n"),
+    "json array of base64 lines": lambda b: json.dumps({"chunks": [line.decode() for line in _lines(b)]}).encode(),
 }
 
 
