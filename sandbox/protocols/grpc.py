@@ -14,7 +14,22 @@ import struct
 
 from sandbox.decode.codec import Codec, make_codec
 from sandbox.decode.limits import LimitHit
+from sandbox.decode.protobuf import fields
 from sandbox.protocols.sinks import MAX_BODY_PIECE, Emit
+
+# A message most of which is one bytes field (a file's chunk beside its name and offset) carries that
+# field: what a client-streaming upload sends a file in, read one message after the other.
+CHUNK_SHARE = 0.5
+
+
+def chunk_of(message: bytes) -> bytes:
+    """The bytes field that is most of a protobuf ``message`` (a file's chunk in an upload's stream of
+    messages), else the message as it is."""
+    found = fields(message)
+    if not found:
+        return message
+    _, start, end = max(found, key=lambda f: f[2] - f[1])
+    return message[start:end] if end - start >= CHUNK_SHARE * len(message) else message
 
 # gRPC's default max receive message is 4 MiB; servers raise it to tens of MiB for bulk
 # uploads.  A message above this is emitted in pieces (compressed pieces stay compressed).

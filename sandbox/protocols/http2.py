@@ -32,6 +32,8 @@ from hpack.exceptions import HPACKError
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.doh import DohReader
+from sandbox.protocols.follow import MessageStream
+from sandbox.protocols.grpc import chunk_of
 from sandbox.protocols.httpbody import BodyPipe
 from sandbox.protocols.raw import RAW_PIECE
 
@@ -142,6 +144,7 @@ class Http2Parser:
             self.dirs[direction].wire = offset
         self.streams: dict[int, _Stream] = {}
         self.doh = DohReader(ctx)
+        self.bodies = {"out": MessageStream(ctx.shared), "in": MessageStream(ctx.shared)}   # in the order they come
         self.t = 0.0
         ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app
         if upgrade:  # h2c: stream 1 is the HTTP/1.1 request that asked for the upgrade
@@ -188,6 +191,7 @@ class Http2Parser:
         d.skipped = 0
         d.block = None
         d.decoder = _decoder(d.decoder.max_allowed_table_size)
+        self.bodies[direction].close()
         self.ctx.info.meta["http2_holes"] = self.ctx.info.meta.get("http2_holes", 0) + 1
         for stream in list(self.streams.values()):
             if direction in stream.pipes:   # its body has a hole: this piece ends, the next is raw
@@ -257,6 +261,8 @@ class Http2Parser:
             self._raw(direction, d)
         for sid in list(self.streams):
             self._end_stream(sid, truncated=True)
+        for bodies in self.bodies.values():
+            bodies.close()
         out = self._take()
         return out + self.doh.close()
 
@@ -416,9 +422,11 @@ class Http2Parser:
         def emit(data: bytes, suffix: tuple[str, ...], meta: dict, off: int,
                  stream: _Stream = stream, direction: str = direction) -> None:
             t0, t1 = stream.times.get(direction, [self.t, self.t])
+            m = {**stream.meta, **meta, "body_offset": off}
             self.out.append(self.ctx.payload(data, (stream.label, *suffix), direction, t0, t1,
-                                             stream.offsets.get(direction),
-                                             {**stream.meta, **meta, "body_offset": off}))
+                                             stream.offsets.get(direction), m))
+            piece = chunk_of(data) if suffix[:1] == ("grpc",) else data     # a file a message at a time
+            self.out += self.bodies[direction].follow(self.ctx, piece, direction, (stream.label, *suffix), t0, t1, m)
 
         stream.pipes[direction] = BodyPipe(h.get("content-encoding", ""), ctype, emit,
                                            piece=MAX_STREAM_PIECE, grpc_encoding=h.get("grpc-encoding", ""))

@@ -19,6 +19,7 @@ from sandbox.decode.codec import ZlibCodec
 from sandbox.decode.limits import LimitHit
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
+from sandbox.protocols.follow import MessageStream
 from sandbox.protocols.raw import RAW_PIECE
 
 # Messages larger than this are emitted in consecutive pieces (same cap as HTTP bodies).
@@ -134,6 +135,8 @@ class WebSocketParser:
         }
         for direction, offset in (offsets or {}).items():
             self.sides[direction].wire = offset
+        # a file sent a message at a time: the compressed stream a message ends inside is followed
+        self.messages = {direction: MessageStream(ctx.shared) for direction in self.sides}
         self.out: list[Payload | Observation] = []
         self.t = 0.0
         ctx.info.meta["websocket"] = True
@@ -157,6 +160,7 @@ class WebSocketParser:
         if not side.broken and not side.buf and side.remaining is not None and size <= side.remaining:
             if side.opcode < 8 and side.msg_open:  # a hole inside a data frame: framing survives
                 self._flush_message(side, last=False, hole=size)
+                self.messages[direction].close()
                 if side.msg_compressed and not side.decode_error:  # the inflate context is lost
                     side.decode_error = f"permessage-deflate: gap of {size} bytes"
                     side.inflater = None
@@ -171,6 +175,7 @@ class WebSocketParser:
             self._break(side, f"gap of {size} bytes")
         self._raw(side)
         side.wire += size
+        self.messages[direction].close()
         return self._take()
 
     def close(self, t: float) -> list[Payload | Observation]:
@@ -180,6 +185,7 @@ class WebSocketParser:
                 self._flush_message(side, last=True, truncated=True)
             if side.buf:
                 self._raw(side)
+            self.messages[side.direction].close()
         return self._take()
 
     def _take(self) -> list[Payload | Observation]:
@@ -340,6 +346,8 @@ class WebSocketParser:
                 meta["gap_after"] = hole
             self.out.append(self.ctx.payload(data, labels, side.direction, side.msg_t, self.t,
                                              side.msg_start, meta))
+            self.out += self.messages[side.direction].follow(self.ctx, data, side.direction, labels, side.msg_t,
+                                                             self.t, meta)
             side.pieces += 1
         if last:
             side.msg_open = False

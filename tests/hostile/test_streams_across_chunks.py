@@ -10,6 +10,11 @@ from chunk to chunk and the reads are a leak.
 So did the same stream written as text: base64 of a gzip of those reads on a port no parser knows, hex
 of it in an SQL statement's bytea literal, and reads base64-encoded after a three-byte header (every
 chunk after the first off base64's alignment).  Now the run is decoded on from chunk to chunk.
+
+And so did a gzip of reads behind 150 kB of noise sent a message at a time: WebSocket messages of 16
+kB, a gRPC client-streaming upload (each message a protobuf of the file's name and a 32 kB chunk, the
+pattern gRPC's own examples teach), HTTP requests of 32 kB each: every message was decoded on its own.
+Now a direction's messages are read one after another as one stream.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pytest
 
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.replay import replay
+from sandbox.simulate import wire
 from tests.hostile.uploads import ALLOWED
 
 JUNK = random.Random(9).randbytes(70000)
@@ -54,6 +60,57 @@ def _ftp_mode_z(path, data: bytes) -> None:
         ctl.close()
 
 
+def _websocket(path, data: bytes) -> None:
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        request, answer = wire.websocket_upgrade("/stream", "lims.lab.example", bytes(range(16)))
+        c.send(request)
+        c.send(answer, from_client=False)
+        for at in range(0, len(data), 16384):
+            c.send(wire.websocket_frame(data[at: at + 16384], False, b"\x01\x02\x03\x04"))
+        c.close()
+
+
+def _field(number: int, value: bytes) -> bytes:
+    size, head = len(value), b""
+    while size > 0x7F:
+        head, size = head + bytes([size & 0x7F | 0x80]), size >> 7
+    return bytes([number << 3 | 2]) + head + bytes([size]) + value
+
+
+def _grpc_stream(path, data: bytes) -> None:
+    from hpack import Encoder
+
+    head = Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", "/files.Upload/Put"),
+                             (":authority", "lims.lab.example"), ("content-type", "application/grpc"),
+                             ("te", "trailers")])
+    body = b"".join(b"\0" + len(m).to_bytes(4, "big") + m
+                    for m in (_field(1, b"run42.fastq.gz") + _field(2, data[at: at + 32768])
+                              for at in range(0, len(data), 32768)))
+    client = wire.H2_PREFACE + wire.h2_frame(wire.H2_SETTINGS, 0, 0) + wire.h2_frame(wire.H2_HEADERS, wire.H2_END_HEADERS,
+                                                                                   1, head)
+    for at in range(0, len(body), wire.H2_MAX_FRAME):
+        last = at + wire.H2_MAX_FRAME >= len(body)
+        client += wire.h2_frame(wire.H2_DATA, wire.H2_END_STREAM if last else 0, 1, body[at: at + wire.H2_MAX_FRAME])
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 50051), t0=1.0)
+        c.send(client)
+        c.send(wire.h2_frame(wire.H2_SETTINGS, 0, 0), from_client=False)
+        c.close()
+
+
+def _http_parts(path, data: bytes) -> None:
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        for n, at in enumerate(range(0, len(data), 32768)):
+            part = data[at: at + 32768]
+            c.send(b"POST /upload?part=%d HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s"
+                   % (n, len(part), part))
+            c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
+        c.close()
+
+
+NOISE = random.Random(11).randbytes(150_000)
 CASES = {
     "a zlib stream that is the flow": (_raw, lambda reads: zlib.compress(JUNK + reads)),
     "a gzip member after a header": (_raw, lambda reads: b"VNDR\x00\x02" + bytes(90000) + gzip.compress(JUNK + reads)),
@@ -62,6 +119,9 @@ CASES = {
     "hex of a gzip in sql": (_raw, lambda reads: b"INSERT INTO runs VALUES ('\\x"
                              + gzip.compress(JUNK + reads).hex().encode() + b"');\n"),
     "base64 off its alignment": (_raw, lambda reads: b"ab\n" + base64.b64encode(JUNK + reads)),
+    "websocket messages": (_websocket, lambda reads: gzip.compress(NOISE + reads)),
+    "grpc client stream": (_grpc_stream, lambda reads: gzip.compress(NOISE + reads)),
+    "http requests in parts": (_http_parts, lambda reads: gzip.compress(NOISE + reads)),
 }
 
 

@@ -184,3 +184,23 @@ def test_a_hole_or_the_run_s_end_ends_the_run():
     follower.encoded(text[:RAW_CHUNK])
     follower.encoded(text[RAW_CHUNK:RAW_CHUNK + 100] + b"\" }\n")          # the run ends inside this piece
     assert follower.run is None
+
+
+def test_messages_one_after_another_are_one_stream_until_they_end():
+    from sandbox.protocols.follow import MessageStream
+
+    blob = gzip.compress(JUNK + READS)
+    ctx = make_ctx()
+    messages = MessageStream({})
+    items = [i for at in range(0, len(blob), 16384)
+             for i in messages.follow(ctx, blob[at: at + 16384], "out", ("websocket",), 1.0, 1.0)]
+    followed = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == "gzip stream")
+    assert READS in _first_piece_decoded("gzip", blob[:16384]) + followed
+    ended = MessageStream({})
+    ended.follow(ctx, blob[:16384], "out", ("websocket",), 1.0, 1.0)
+    assert ended.follower.codec is not None
+    ended.close()                                                    # the connection closed, or a hole
+    assert ended.follower.codec is None and ended.follow(ctx, blob[16384:32768], "out", ("websocket",), 1.0, 1.0) == []
+    inbound = MessageStream({})
+    assert all(inbound.follow(ctx, blob[at: at + 16384], "in", ("websocket",), 1.0, 1.0) == []
+               for at in range(0, len(blob), 16384))

@@ -238,3 +238,49 @@ def test_e2e_grpcio_client_server(tmp_path: Path) -> None:
     assert any(p.chain[3:] == ("grpc-encoding:gzip",) for p in got)  # grpcio compresses what shrinks
     assert [p.data for p in messages(items, "in")] == [b"stored 5"]
     assert ctxs[0].info.app == "grpc"
+
+
+def _field(number: int, value: bytes) -> bytes:
+    size, head = len(value), b""
+    while size > 0x7F:
+        head, size = head + bytes([size & 0x7F | 0x80]), size >> 7
+    return bytes([number << 3 | 2]) + head + bytes([size]) + value
+
+
+def test_chunk_of_takes_the_bytes_field_that_is_most_of_a_message() -> None:
+    chunk = bytes(range(256)) * 100
+    assert grpc_mod.chunk_of(_field(1, b"run42.fastq.gz") + _field(2, chunk)) == chunk
+    small = _field(1, b"x" * 10) + _field(2, b"y" * 10) + _field(3, b"z" * 10)
+    assert grpc_mod.chunk_of(small) == small                       # no field is most of it
+    assert grpc_mod.chunk_of(b"\xff\xff not protobuf") == b"\xff\xff not protobuf"
+
+
+def test_e2e_a_file_streamed_in_chunks_is_followed_across_messages(tmp_path: Path) -> None:
+    """gRPC's upload pattern: a client stream of messages, each the file's name and a 32 kB chunk of it;
+    a gzip of reads behind 150 kB of noise is read past its first chunk."""
+    grpc = pytest.importorskip("grpc")
+    import os
+    from concurrent import futures
+
+    from tests.protocols.test_stream_parsers_conformance import record_lo
+
+    host, port = "127.66.3.1", 18565
+    reads = b"".join(READS) * 20
+    blob = gzip.compress(os.urandom(150_000) + reads)
+    chunks = [_field(1, b"run42.fastq.gz") + _field(2, blob[at: at + 32768]) for at in range(0, len(blob), 32768)]
+    handler = grpc.method_handlers_generic_handler("sequencer.Upload", {
+        "PutReads": grpc.stream_unary_rpc_method_handler(lambda it, ctx: b"%d" % sum(1 for _ in it),
+                                                         request_deserializer=bytes, response_serializer=bytes)})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handler])
+    server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    try:
+        with record_lo(tmp_path / "chunks.pcapng", host, port) as pcap:
+            with grpc.insecure_channel(f"{host}:{port}") as channel:
+                stub = channel.stream_unary(METHOD, request_serializer=bytes, response_deserializer=bytes)
+                assert stub(iter(chunks), timeout=10) == b"%d" % len(chunks)
+    finally:
+        server.stop(None)
+    items, _ = parse_pcap(pcap, Http2Parser)
+    followed = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == "gzip stream")
+    assert reads[-2000:] in followed
