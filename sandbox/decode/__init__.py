@@ -52,6 +52,7 @@ from sandbox.decode.tar import TarDecoder
 from sandbox.decode.target import TargetDecoder
 from sandbox.decode.unreadable import UnreadableDecoder
 from sandbox.decode.url import UrlDecoder
+from sandbox.decode.utf16 import Utf16Decoder
 from sandbox.decode.uu import UuDecoder
 from sandbox.decode.words import WordsDecoder
 from sandbox.decode.xor import XorDecoder
@@ -87,6 +88,7 @@ DECODERS: list[type[Decoder]] = [
     LzipDecoder,  # "LZIP" 1 + a dictionary size, at the start or inside other bytes; members in a row
     ZlibDecoder,  # 78 xx header check
     UnreadableDecoder,  # RAR (also inside other bytes), lzop, ARJ, LHA, ACE, WIM: said not read, no view
+    Utf16Decoder,  # a fifth of the bytes zero: runs of ASCII characters in UTF-16 (LE or BE), a byte each
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
     UuDecoder,  # "begin <mode> <name>" lines, then uuencoded lines to "end"
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column

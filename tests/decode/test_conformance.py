@@ -325,6 +325,7 @@ ENCODERS: dict[str, Spec] = {
     "base85": Spec(lambda d: base64.a85encode(d, wrapcol=76, adobe=True), "base85"),
     "hex": Spec(binascii.hexlify, "hex"),
     "numbers": Spec(lambda d: ", ".join(map(str, d)).encode() + b"\n", "numbers"),
+    "utf-16": Spec(lambda d: d.decode("latin-1").encode("utf-16-le"), "utf-16"),
     "escapes": Spec(lambda d: "".join(f"\\x{b:02x}" for b in d).encode(), "escapes"),
     "hexdump": Spec(lambda d: subprocess.run(["xxd"], input=d, capture_output=True, check=True).stdout,
                     "hexdump"),

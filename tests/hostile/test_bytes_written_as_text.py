@@ -8,7 +8,8 @@ random bytes are no finding.
 
 So did base64 laid out a line at a time: indented under YAML's ``!!binary`` or in pretty-printed XML
 (the indentation cut the run at every line, each line decoded alone: a gzip 57 bytes at a time), or a
-JSON array of its lines.  Those lines are now read joined.
+JSON array of its lines.  Those lines are now read joined.  And so did base64 or hex written in UTF-16
+(.NET's ``Encoding.Unicode``, SQL Server's batches): now read a byte a character.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ FORMS = {
     "xml indented base64": lambda b: (b"<diag>\n  <blob>\n" + b"".join(b"    " + line + b"\r\n" for line in _lines(b))
                                       + b"  </blob>\n</diag>\n"),
     "json array of base64 lines": lambda b: json.dumps({"chunks": [line.decode() for line in _lines(b)]}).encode(),
+    "base64 in utf-16": lambda b: base64.b64encode(b).decode().encode("utf-16-le"),       # .NET's Encoding.Unicode
+    "hex in an sql batch in utf-16": lambda b: f"INSERT INTO dumps VALUES (0x{b.hex()})".encode("utf-16-le"),
 }
 
 
