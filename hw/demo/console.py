@@ -38,8 +38,10 @@ class FindingsFeed:
         self.thread.start()
 
     def close(self) -> None:
+        """Stop polling; a feed never started (the demo failed before its session began) has nothing to stop."""
         self.stop.set()
-        self.thread.join(5)
+        if self.thread.ident is not None:
+            self.thread.join(5)
 
     def _run(self) -> None:
         while not self.stop.wait(POLL_S):

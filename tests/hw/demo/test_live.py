@@ -45,3 +45,18 @@ def test_a_session_ended_early_stops_the_instrument():
     live._follow(player, events, None, stop)
     assert time.monotonic() - began < 120 and player.returncode is not None
     assert [e["event"] for e in events] == ["start"]
+
+
+def test_a_demo_whose_tap_cannot_start_says_why_and_exits_2(monkeypatch, tmp_path, capsys):
+    """mitmproxy missing: one line and exit 2, not an internal error (the findings feed that never
+    started was joined on the way out)."""
+    from hw.tap import TapError
+    from sandbox import cli
+
+    def no_tap(*args, **kwargs):
+        raise TapError("mitmproxy is not installed: run `make setup` (it makes .venv-mitmproxy/)")
+
+    monkeypatch.setattr(live, "run_live", no_tap)
+    assert cli.main(["demo", "--record", str(tmp_path / "session"), "--no-dash", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "mitmproxy is not installed" in err and "internal error" not in err
