@@ -161,6 +161,14 @@ def h2_frame(ftype: int, flags: int, stream: int, payload: bytes = b"") -> bytes
     return struct.pack("!I", len(payload))[1:] + struct.pack("!BBI", ftype, flags, stream) + payload
 
 
+def protobuf_field(number: int, value: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2): a bytes or string value, or a sub-message."""
+    size, head = len(value), b""
+    while size > 0x7F:
+        head, size = head + bytes([size & 0x7F | 0x80]), size >> 7
+    return bytes([number << 3 | 2]) + head + bytes([size]) + value
+
+
 def grpc_call(host: str, path: str, message: bytes, stream: int = 1) -> tuple[bytes, bytes]:
     """A unary gRPC call over cleartext HTTP/2 (prior knowledge): the client's bytes and the server's."""
     from hpack import Encoder

@@ -71,13 +71,6 @@ def _websocket(path, data: bytes) -> None:
         c.close()
 
 
-def _field(number: int, value: bytes) -> bytes:
-    size, head = len(value), b""
-    while size > 0x7F:
-        head, size = head + bytes([size & 0x7F | 0x80]), size >> 7
-    return bytes([number << 3 | 2]) + head + bytes([size]) + value
-
-
 def _grpc_stream(path, data: bytes) -> None:
     from hpack import Encoder
 
@@ -85,7 +78,7 @@ def _grpc_stream(path, data: bytes) -> None:
                              (":authority", "lims.lab.example"), ("content-type", "application/grpc"),
                              ("te", "trailers")])
     body = b"".join(b"\0" + len(m).to_bytes(4, "big") + m
-                    for m in (_field(1, b"run42.fastq.gz") + _field(2, data[at: at + 32768])
+                    for m in (wire.protobuf_field(1, b"run42.fastq.gz") + wire.protobuf_field(2, data[at: at + 32768])
                               for at in range(0, len(data), 32768)))
     client = wire.H2_PREFACE + wire.h2_frame(wire.H2_SETTINGS, 0, 0) + wire.h2_frame(wire.H2_HEADERS, wire.H2_END_HEADERS,
                                                                                    1, head)

@@ -20,6 +20,7 @@ from sandbox.protocols import grpc as grpc_mod
 from sandbox.protocols.grpc import GrpcMessages
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
+from sandbox.simulate import wire
 from tests.protocols.test_http2 import Pair
 from tests.protocols.test_httpbody import SECRET, TIGHT, allowance, bomb_after_secret
 from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, run
@@ -240,17 +241,10 @@ def test_e2e_grpcio_client_server(tmp_path: Path) -> None:
     assert ctxs[0].info.app == "grpc"
 
 
-def _field(number: int, value: bytes) -> bytes:
-    size, head = len(value), b""
-    while size > 0x7F:
-        head, size = head + bytes([size & 0x7F | 0x80]), size >> 7
-    return bytes([number << 3 | 2]) + head + bytes([size]) + value
-
-
 def test_chunk_of_takes_the_bytes_field_that_is_most_of_a_message() -> None:
     chunk = bytes(range(256)) * 100
-    assert grpc_mod.chunk_of(_field(1, b"run42.fastq.gz") + _field(2, chunk)) == chunk
-    small = _field(1, b"x" * 10) + _field(2, b"y" * 10) + _field(3, b"z" * 10)
+    assert grpc_mod.chunk_of(wire.protobuf_field(1, b"run42.fastq.gz") + wire.protobuf_field(2, chunk)) == chunk
+    small = wire.protobuf_field(1, b"x" * 10) + wire.protobuf_field(2, b"y" * 10) + wire.protobuf_field(3, b"z" * 10)
     assert grpc_mod.chunk_of(small) == small                       # no field is most of it
     assert grpc_mod.chunk_of(b"\xff\xff not protobuf") == b"\xff\xff not protobuf"
 
@@ -267,7 +261,7 @@ def test_e2e_a_file_streamed_in_chunks_is_followed_across_messages(tmp_path: Pat
     host, port = "127.66.3.1", 18565
     reads = b"".join(READS) * 20
     blob = gzip.compress(os.urandom(150_000) + reads)
-    chunks = [_field(1, b"run42.fastq.gz") + _field(2, blob[at: at + 32768]) for at in range(0, len(blob), 32768)]
+    chunks = [wire.protobuf_field(1, b"run42.fastq.gz") + wire.protobuf_field(2, blob[at: at + 32768]) for at in range(0, len(blob), 32768)]
     handler = grpc.method_handlers_generic_handler("sequencer.Upload", {
         "PutReads": grpc.stream_unary_rpc_method_handler(lambda it, ctx: b"%d" % sum(1 for _ in it),
                                                          request_deserializer=bytes, response_serializer=bytes)})
