@@ -9,12 +9,19 @@ give the same findings.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
 from sandbox.safetext import SafeMeta, safe_text
 
 CHANNELS = ("net", "usb", "serial")
+# The bench itself (private, loopback, link-local and shared address space), where the instrument, the
+# rig and the lab's resolver live: resolvers and proxies there are believed without a list entry, and
+# of a flow between the bench and an address beyond it the bench's end is the instrument's.
+BENCH_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "::1/128", "fc00::/7", "fe80::/10"))
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 # TCP flag bits as on the wire.
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20

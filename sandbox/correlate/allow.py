@@ -15,13 +15,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sandbox.model import FlowInfo
-
-# Networks whose resolvers and proxies the rig believes without a list entry: the bench itself
-# (private, loopback, link-local and shared address space), where the rig and the lab's resolver live.
-BENCH_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "::1/128", "fc00::/7", "fe80::/10"))
+from sandbox.model import BENCH_NETWORKS, FlowInfo
 
 
 def _host(value: str) -> str:

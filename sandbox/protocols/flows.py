@@ -32,7 +32,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.model import ACK, FIN, RST, SYN, URG, FlowInfo, NotExamined, Observation, Payload, Segment
+from sandbox.model import (
+    ACK,
+    BENCH_NETWORKS,
+    FIN,
+    RST,
+    SYN,
+    URG,
+    FlowInfo,
+    NotExamined,
+    Observation,
+    Payload,
+    Segment,
+)
 from sandbox.protocols import registry
 from sandbox.protocols.blindspots import BlindSpot, BlindSpots
 from sandbox.protocols.context import DATAGRAM_CLAIMS, INJECTED, Claim, FlowContext, ParseError, take_claim
@@ -226,6 +238,7 @@ class Dissector:
         # flows that got bytes since their last idle flush, least recently active first
         self._dirty: OrderedDict[tuple, _Flow] = OrderedDict()
         self._local_cache: dict[str, bool] = {}
+        self._bench_cache: dict[str, bool] = {}
         self.last: FlowInfo | None = None
         self.last_direction = ""
         self.inner: list[FlowInfo] = []     # flows the Segments found inside the last one touched
@@ -355,6 +368,20 @@ class Dissector:
             self._local_cache[ip] = hit
         return hit
 
+    def _on_bench(self, ip: str) -> bool:
+        """Whether ``ip`` is on the bench's own networks (``BENCH_NETWORKS``)."""
+        hit = self._bench_cache.get(ip)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+                hit = any(addr in net for net in BENCH_NETWORKS)
+            except ValueError:
+                hit = False
+            if len(self._bench_cache) > MAX_ACTIVE_FLOWS:
+                self._bench_cache.clear()
+            self._bench_cache[ip] = hit
+        return hit
+
     def _lookup(self, seg: Segment, transport: str) -> tuple[tuple, _Flow | None]:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
         space = _space(seg)
@@ -383,8 +410,12 @@ class Dissector:
         first sender is the instrument's side, as a request that announced the flow says (the
         recording's sides and the instrument list still decide first)."""
         src, dst = (seg.src, seg.sport), (seg.dst, seg.dport)
-        # what came from the instrument's side is its own, what the rig sent it is the far end's
         guess = src_is_client if claimed_out is None else claimed_out
+        if not self.links and self._on_bench(seg.src) != self._on_bench(seg.dst):
+            # a recording without sides: between the bench and an address beyond it, the bench's end is
+            # the instrument's, whoever opened (a vendor's server that connects in to pull the reads)
+            guess = self._on_bench(seg.src)
+        # what came from the instrument's side is its own, what the rig sent it is the far end's
         src_is_out = False if self._left(seg) else guess or self._arrived(seg)
         if self.instrument:
             s_in, d_in = self._instrument_end(seg.src, seg.sport), self._instrument_end(seg.dst, seg.dport)
@@ -644,6 +675,8 @@ class Dissector:
         if self.instrument and self._instrument_end(seg.src, seg.sport) != self._instrument_end(seg.dst, seg.dport):
             return
         if self._arrived(seg) or self._left(seg):    # the link says who sent it: the flow was oriented so too
+            return
+        if not self.links and self._on_bench(seg.src) != self._on_bench(seg.dst):   # the bench's end is the instrument
             return
         self.blind.add(CONTESTED, flow.info)
 

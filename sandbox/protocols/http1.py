@@ -251,17 +251,21 @@ class _Side:
         self.version = f"{m.group(3).decode()}.{m.group(4).decode()}"
         host = headers.get("host", "")
         path = target
+        proxied = ""          # where a proxy is asked to connect, whatever Host says
         if method == "CONNECT":
-            p.ctx.named(target, proxied=True)      # where the proxy connects, whatever Host says
+            proxied = target
             host = host or target
         elif "://" in target:  # absolute-form (proxies)
             rest = target.split("://", 1)[1]
             host_part, slash, tail = rest.partition("/")
-            p.ctx.named(host_part.rpartition("@")[2], proxied=True)
+            proxied = host_part.rpartition("@")[2]
             host = host or host_part
             path = slash + tail
-        if host:
-            p.ctx.named(host)
+        if self.direction == "out":     # a request to the instrument (it serves) names the instrument, no destination
+            if proxied:
+                p.ctx.named(proxied, proxied=True)
+            if host:
+                p.ctx.named(host)
         path_only = path.split("?", 1)[0] or "/"
         label = f"http/{self.version} {method} {path_only[:MAX_LABEL_PATH]}"
         meta: dict[str, Any] = {"method": method, "path": path}
@@ -276,7 +280,8 @@ class _Side:
         for key in ("host", "user-agent"):
             if key in meta:
                 info.meta.setdefault(key, meta[key])
-        p.ctx.name_destination(host)
+        if self.direction == "out":
+            p.ctx.name_destination(host)
         p.out.append(p.ctx.payload(head, (label, "url"), self.direction, self.t, self.t, start,
                                    {**meta, "head": True}))
         upgrade = ""

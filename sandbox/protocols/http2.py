@@ -386,8 +386,9 @@ class Http2Parser:
             if host:
                 meta["host"] = host
                 info.meta.setdefault("host", host)
-                self.ctx.name_destination(host)
-                self.ctx.named(host)
+                if direction == "out":     # a request to the instrument names the instrument, no destination
+                    self.ctx.name_destination(host)
+                    self.ctx.named(host)
             if "user-agent" in h:
                 meta["user-agent"] = h["user-agent"]
                 info.meta.setdefault("user-agent", h["user-agent"])

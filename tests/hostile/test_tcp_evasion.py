@@ -145,20 +145,28 @@ def test_two_versions_without_reads_are_not_clean(demo_run, tmp_path):
 
 def test_a_forged_syn_from_the_far_end_hides_nothing(demo_run, tmp_path):
     """The instrument forges the server's SYN (then its own SYN-ACK) before it connects: taken for the
-    opener, the server would be the instrument, and the reads its download.  Without the instrument's
-    addresses the rig cannot tell which end is which: inconclusive; with them, the leak."""
-    path = tmp_path / "reversed.pcap"
-    with PcapWriter(path) as w:
-        c = TcpConversation(w, client=CLIENT, server=SERVER, t0=1.0)
-        w.write(c._frame(False, SYN), c._tick())
-        w.write(c._frame(True, SYN | ACK), c._tick())
-        c.send(post(reads(demo_run)))
-        c.close()
-    report = replay([path], [demo_run], cache_dir=tmp_path, jobs=1).report
+    opener, the server would be the instrument, and the reads its download.  An instrument on the bench
+    (a private address) talking beyond it is its end whoever opened: the leak.  With both ends beyond
+    the bench and without the instrument's addresses the rig cannot tell which end is which:
+    inconclusive; with them, the leak."""
+    def forged(path, client) -> None:
+        with PcapWriter(path) as w:
+            c = TcpConversation(w, client=client, server=SERVER, t0=1.0)
+            w.write(c._frame(False, SYN), c._tick())
+            w.write(c._frame(True, SYN | ACK), c._tick())
+            c.send(post(reads(demo_run)))
+            c.close()
+
+    forged(tmp_path / "reversed.pcap", CLIENT)
+    report = replay([tmp_path / "reversed.pcap"], [demo_run], cache_dir=tmp_path, jobs=1).report
+    assert report["verdict"] == "leak" and not report["not_examined"]
+    beyond = ("198.51.100.7", 40000)
+    forged(tmp_path / "beyond.pcap", beyond)
+    report = replay([tmp_path / "beyond.pcap"], [demo_run], cache_dir=tmp_path, jobs=1).report
     assert report["verdict"] == "inconclusive"
     (row,) = report["not_examined"]
-    assert row["what"] == CONTESTED and row["where"] == "tcp 192.0.2.9:80 > 10.0.0.2:40000" and row["bytes"] > 60_000
-    report = replay([path], [demo_run], cache_dir=tmp_path, jobs=1, instrument=[CLIENT[0]]).report
+    assert row["what"] == CONTESTED and row["where"] == "tcp 192.0.2.9:80 > 198.51.100.7:40000" and row["bytes"] > 60_000
+    report = replay([tmp_path / "beyond.pcap"], [demo_run], cache_dir=tmp_path, jobs=1, instrument=[beyond[0]]).report
     assert report["verdict"] == "leak" and not report["not_examined"]
 
 

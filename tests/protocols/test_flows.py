@@ -291,21 +291,28 @@ def test_what_streams_keep_is_bounded_together_least_recent_flows_first(monkeypa
 
 
 def test_a_flow_both_ends_opened_reports_the_far_end_s_bytes_unless_the_addresses_decide():
-    def build(w):
-        c = TcpConversation(w, CLIENT, SERVER, t0=1.0)
-        w.write(c._frame(False, SYN), c._tick())      # the far end's SYN first (forged)
-        c.send(b"HELLO there")
-        c.close()
+    def build(client):
+        def write(w):
+            c = TcpConversation(w, client, SERVER, t0=1.0)
+            w.write(c._frame(False, SYN), c._tick())      # the far end's SYN first (forged)
+            c.send(b"HELLO there")
+            c.close()
+        return write
 
-    segs = _segments(build)
+    beyond = ("198.51.100.7", 51514)                      # an instrument with an address beyond the bench
+    segs = _segments(build(beyond))
     d, _ = _run(segs)
     (row,) = d.not_examined()
-    assert row == {"where": "tcp 93.184.216.34:443 > 10.0.0.2:51514", "what": flows.CONTESTED, "packets": 0,
+    assert row == {"where": "tcp 93.184.216.34:443 > 198.51.100.7:51514", "what": flows.CONTESTED, "packets": 0,
                    "bytes": 11}
-    for side in (["10.0.0.2/32"], ["0.0.0.0/0", "!93.184.216.34"], ["0.0.0.0/0", "!93.184.216.34:443"],
+    for side in (["198.51.100.7/32"], ["0.0.0.0/0", "!93.184.216.34"], ["0.0.0.0/0", "!93.184.216.34:443"],
                  ["!93.184.216.34"], ["!93.184.216.34:443"]):     # exceptions alone: every other address
         d, items = _run(segs, instrument=side)     # the instrument's addresses, or its far end's (endpoint)
         assert d.not_examined() == [] and [p.direction for p in items] == ["out"], side
+    # an instrument on the bench (a private address) and a far end beyond it: the bench's end is the
+    # instrument's, whoever sent the first SYN
+    d, items = _run(_segments(build(CLIENT)))
+    assert d.not_examined() == [] and [(p.direction, p.data) for p in items] == [("out", b"HELLO there")]
 
 
 def test_the_side_a_packet_was_seen_on_says_which_end_is_the_instrument_where_addresses_do_not():
@@ -317,14 +324,19 @@ def test_the_side_a_packet_was_seen_on_says_which_end_is_the_instrument_where_ad
     segs = [seg(SERVER, CLIENT, b"", 0, SYN, "left"), seg(CLIENT, SERVER, b"", 100, SYN | ACK, "arrived"),
             seg(SERVER, CLIENT, b"get the run", 1, ACK | PSH, "left"),
             seg(CLIENT, SERVER, b"HELLO here", 101, ACK | PSH, "arrived")]
-    for instrument, outward in (([], b"get the run"), (["link:3"], b"HELLO here")):
+    for instrument, outward in (([], b"HELLO here"), (["link:3"], b"HELLO here")):    # the bench's end, or the link
         d, items = _run(segs, instrument=instrument)
         assert [p.data for p in items if p.direction == "out"] == [outward], instrument
     # both ends sent a SYN (a simultaneous open): where the link says who sent each, nothing is contested
     both = [segs[0], seg(CLIENT, SERVER, b"", 100, SYN, "arrived"), *segs[1:]]
-    assert [row["what"] for row in _run(both)[0].not_examined()] == [flows.CONTESTED]
-    d, items = _run(both, instrument=["link:3"])
-    assert d.not_examined() == [] and [p.data for p in items if p.direction == "out"] == [b"HELLO here"]
+    for instrument in ([], ["link:3"]):         # the bench's end, or the link, decides
+        d, items = _run(both, instrument=instrument)
+        assert d.not_examined() == [] and [p.data for p in items if p.direction == "out"] == [b"HELLO here"]
+    # with both ends beyond the bench and no link named, nothing tells them apart: reported
+    far = [Segment(1.0, "net", "tcp", "198.51.100.7", CLIENT[1], *SERVER, s.data, s.seq, 0, s.flags)
+           if (s.src, s.sport) == CLIENT else Segment(1.0, "net", "tcp", *SERVER, "198.51.100.7", CLIENT[1], s.data,
+                                                       s.seq, 0, s.flags) for s in both]
+    assert [row["what"] for row in _run(far)[0].not_examined()] == [flows.CONTESTED]
 
 
 def test_urgent_bytes_are_taken_out_in_a_lane_of_their_own_and_reported():
