@@ -670,8 +670,8 @@ class Dissector:
     def _contest(self, flow: _Flow, seg: Segment) -> None:
         """The end taken for the far one opened the flow too: a simultaneous open (rare), or the
         instrument forged the other end's SYN first, so that its own bytes would count as the far
-        end's.  Unless the instrument's addresses or the side the SYN was seen on decide, the far end's
-        bytes are not examined as the instrument's: reported, never clean."""
+        end's.  Unless the instrument's addresses, the side the SYN was seen on or the bench (one end on it,
+        one beyond) decide, the far end's bytes are not examined as the instrument's: reported, never clean."""
         if self.instrument and self._instrument_end(seg.src, seg.sport) != self._instrument_end(seg.dst, seg.dport):
             return
         if self._arrived(seg) or self._left(seg):    # the link says who sent it: the flow was oriented so too
