@@ -86,6 +86,7 @@ class _Stream:
     ended: set[str] = field(default_factory=set)
     grpc: bool = False
     resumed: set[str] = field(default_factory=set)  # directions whose body resumed after a hole
+    messages: MessageStream | None = None   # its gRPC messages, read one after another (calls multiplex)
 
 
 def _decoder(max_table: int = 4096) -> hpack.Decoder:
@@ -195,6 +196,8 @@ class Http2Parser:
         self.ctx.info.meta["http2_holes"] = self.ctx.info.meta.get("http2_holes", 0) + 1
         for stream in list(self.streams.values()):
             if direction in stream.pipes:   # its body has a hole: this piece ends, the next is raw
+                if stream.messages is not None:
+                    stream.messages.close()
                 stream.meta["truncated"] = True
                 pipe = stream.pipes.pop(direction)
                 pipe.end()
@@ -426,8 +429,13 @@ class Http2Parser:
             m = {**stream.meta, **meta, "body_offset": off}
             self.out.append(self.ctx.payload(data, (stream.label, *suffix), direction, t0, t1,
                                              stream.offsets.get(direction), m))
-            piece = chunk_of(data) if suffix[:1] == ("grpc",) else data     # a file a message at a time
-            self.out += self.bodies[direction].follow(self.ctx, piece, direction, (stream.label, *suffix), t0, t1, m)
+            if suffix[:1] == ("grpc",):     # a file a message at a time, on its call's stream (calls multiplex)
+                if stream.messages is None:
+                    stream.messages = MessageStream(self.ctx.shared)
+                self.out += stream.messages.follow(self.ctx, chunk_of(data), direction, (stream.label, *suffix), t0,
+                                                   t1, m)
+            else:                           # a file a request at a time, in the order they come
+                self.out += self.bodies[direction].follow(self.ctx, data, direction, (stream.label, *suffix), t0, t1, m)
 
         stream.pipes[direction] = BodyPipe(h.get("content-encoding", ""), ctype, emit,
                                            piece=MAX_STREAM_PIECE, grpc_encoding=h.get("grpc-encoding", ""))
@@ -470,6 +478,8 @@ class Http2Parser:
             stream.meta["truncated"] = True
         for direction in list(stream.pipes):
             self._end_direction(stream, direction)
+        if stream.messages is not None:
+            stream.messages.close()
         self.streams.pop(sid, None)
 
     # -- bytes outside streams: padding, GOAWAY debug data, PING data, extension frames

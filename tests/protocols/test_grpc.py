@@ -278,3 +278,33 @@ def test_e2e_a_file_streamed_in_chunks_is_followed_across_messages(tmp_path: Pat
     items, _ = parse_pcap(pcap, Http2Parser)
     followed = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == "gzip stream")
     assert reads[-2000:] in followed
+
+
+def test_a_file_streamed_on_one_call_is_followed_while_other_calls_multiplex() -> None:
+    """A gRPC channel multiplexes its calls: status calls' messages between the upload's chunks are on
+    streams of their own, and the upload's chunks are followed on theirs."""
+    import os
+
+    reads = b"".join(READS) * 20
+    blob = gzip.compress(os.urandom(150_000) + reads)
+    headers = [(":method", "POST"), (":path", METHOD), (":scheme", "http"), (":authority", "x"),
+               ("content-type", "application/grpc+proto"), ("te", "trailers")]
+    pair = Pair()
+    pair.client.local_settings.initial_window_size = 1 << 30
+    pair.client.send_headers(1, headers)
+    chunks = [wire.protobuf_field(1, b"run42.fastq.gz") + wire.protobuf_field(2, blob[at: at + 32768])
+              for at in range(0, len(blob), 32768)]
+    for n, chunk in enumerate(chunks):
+        body = frame(chunk)
+        for at in range(0, len(body), 16000):
+            pair.client.send_data(1, body[at: at + 16000])
+            pair.flush()
+        status = 3 + 2 * n                                  # a status call between every two chunks
+        pair.client.send_headers(status, headers)
+        pair.client.send_data(status, frame(wire.protobuf_field(1, b"status %d" % n)), end_stream=True)
+        pair.flush()
+    pair.client.end_stream(1)
+    pair.flush()
+    items = run(Http2Parser, pair.wire)
+    followed = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == "gzip stream")
+    assert reads[-2000:] in followed
