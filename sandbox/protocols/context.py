@@ -41,9 +41,9 @@ class Claim(NamedTuple):
     side: str = ""
 
 
-def take_claim(shared: dict[str, Any], endpoints: tuple[Endpoint, ...], key: str = CLAIMS) -> Claim | None:
+def take_claim(shared: dict[str, Any], endpoints: tuple[Endpoint, ...]) -> Claim | None:
     """Remove and return the claim on the first of ``endpoints`` that has one (Dissector side)."""
-    table = shared.get(key)
+    table = shared.get(CLAIMS)
     if not table:
         return None
     for endpoint in endpoints:

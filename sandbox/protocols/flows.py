@@ -28,7 +28,7 @@ import ipaddress
 import re
 from bisect import bisect_left, insort
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,26 @@ def instrument_side(entries: Sequence[str]) -> InstrumentSide:
     if (never or ends) and not networks:    # only what the instrument is not: it is every other address
         networks = [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
     return InstrumentSide(networks, never, frozenset(ends), frozenset(links))
+
+
+def _member(cache: dict[str, bool], ip: str, test: Callable[[ipaddress.IPv4Address | ipaddress.IPv6Address], bool]
+            ) -> bool:
+    """``test`` of the address ``ip`` (False for no address), kept in ``cache`` (cleared when it grows
+    past MAX_ACTIVE_FLOWS: a flood of addresses must not grow it for ever)."""
+    hit = cache.get(ip)
+    if hit is None:
+        try:
+            hit = test(ipaddress.ip_address(ip))
+        except ValueError:
+            hit = False
+        if len(cache) > MAX_ACTIVE_FLOWS:
+            cache.clear()
+        cache[ip] = hit
+    return hit
+
+
+def _on_bench(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(addr in net for net in BENCH_NETWORKS)
 
 
 def _fmt(ip: str, port: int | str) -> str:
@@ -355,32 +375,17 @@ class Dissector:
         return bool(self.links) and seg.meta is not None and seg.meta.get("left") in self.links
 
     def _is_instrument(self, ip: str) -> bool:
-        hit = self._local_cache.get(ip)
-        if hit is None:
-            try:
-                addr = ipaddress.ip_address(ip)
-                hit = (any(addr in net for net in self.instrument)
+        return _member(self._local_cache, ip, lambda addr: any(addr in net for net in self.instrument)
                        and not any(addr in net for net in self.not_instrument))
-            except ValueError:
-                hit = False
-            if len(self._local_cache) > MAX_ACTIVE_FLOWS:
-                self._local_cache.clear()
-            self._local_cache[ip] = hit
-        return hit
 
-    def _on_bench(self, ip: str) -> bool:
-        """Whether ``ip`` is on the bench's own networks (``BENCH_NETWORKS``)."""
-        hit = self._bench_cache.get(ip)
-        if hit is None:
-            try:
-                addr = ipaddress.ip_address(ip)
-                hit = any(addr in net for net in BENCH_NETWORKS)
-            except ValueError:
-                hit = False
-            if len(self._bench_cache) > MAX_ACTIVE_FLOWS:
-                self._bench_cache.clear()
-            self._bench_cache[ip] = hit
-        return hit
+    def _bench_src(self, seg: Segment) -> bool | None:
+        """In a recording without sides, between the bench (``BENCH_NETWORKS``) and an address beyond it,
+        the bench's end is the instrument's whoever opened (a vendor's server that connects in to pull
+        the reads): whether ``seg``'s sender is that end, or None where the bench does not decide."""
+        if self.links:
+            return None
+        src = _member(self._bench_cache, seg.src, _on_bench)
+        return src if src != _member(self._bench_cache, seg.dst, _on_bench) else None
 
     def _lookup(self, seg: Segment, transport: str) -> tuple[tuple, _Flow | None]:
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
@@ -410,11 +415,8 @@ class Dissector:
         first sender is the instrument's side, as a request that announced the flow says (the
         recording's sides and the instrument list still decide first)."""
         src, dst = (seg.src, seg.sport), (seg.dst, seg.dport)
-        guess = src_is_client if claimed_out is None else claimed_out
-        if not self.links and self._on_bench(seg.src) != self._on_bench(seg.dst):
-            # a recording without sides: between the bench and an address beyond it, the bench's end is
-            # the instrument's, whoever opened (a vendor's server that connects in to pull the reads)
-            guess = self._on_bench(seg.src)
+        bench = self._bench_src(seg)
+        guess = bench if bench is not None else src_is_client if claimed_out is None else claimed_out
         # what came from the instrument's side is its own, what the rig sent it is the far end's
         src_is_out = False if self._left(seg) else guess or self._arrived(seg)
         if self.instrument:
@@ -676,7 +678,7 @@ class Dissector:
             return
         if self._arrived(seg) or self._left(seg):    # the link says who sent it: the flow was oriented so too
             return
-        if not self.links and self._on_bench(seg.src) != self._on_bench(seg.dst):   # the bench's end is the instrument
+        if self._bench_src(seg) is not None:    # the bench's end is the instrument's: oriented so too
             return
         self.blind.add(CONTESTED, flow.info)
 
