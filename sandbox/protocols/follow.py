@@ -67,6 +67,14 @@ MIN_TAIL_DISTINCT = 120   # distinct byte values of the last TAIL bytes: compres
 MAX_STREAMS = 16          # streams followed at once by one Dissector
 SHARED_STREAMS = "followed streams"   # key in the Dissector's ``shared``
 MIN_OUTPUT = 64           # bytes a zlib or deflate stream must have made (a chance header in random bytes makes less)
+# Messages shorter than this are also read joined (``MessageStream``): longer ones hold whole reads and
+# runs the follower starts on, and are not read twice.
+JOIN_BELOW = 1024
+JOINED_PIECE = 64 * 1024  # bytes of short messages handed on joined at once
+JOINED_WAIT = 1.0         # capture seconds a batch may wait for more (live latency: RAW_FLUSH_SECONDS)
+# Bytes a chunk repeats of the one before (raw chunks, joined batches): longer than any identifier or
+# fingerprint window we match (k-mers 31, winnowing windows of a few hundred bytes).
+RAW_OVERLAP = 1024
 
 
 # Base64 (standard or url-safe, line breaks inside) and hex runs a piece ends inside: at least this
@@ -286,24 +294,74 @@ class MessageStream:
     ends inside is followed into the messages after it (a file sent a WebSocket message, an HTTP
     request or a gRPC message at a time: a gzip of reads behind 150 kB of noise in pieces of 16 or 32
     kB replayed clean, each piece decoded on its own).  Messages of other streams between the pieces (a
-    heartbeat, another upload multiplexed on the connection) break it where they come."""
+    heartbeat, another upload multiplexed on the connection) break it where they come.
 
-    def __init__(self, shared: dict[str, Any]) -> None:
-        self.follower = StreamFollower(shared)
+    Short messages are also read joined: reads sent 24 bytes a WebSocket message or an HTTP request
+    (shorter than a k-mer), or base64 of a gzip of them 48 bytes a message (shorter than a run the
+    follower starts on), replayed clean.  Messages shorter than JOIN_BELOW are held in a batch that is
+    handed on joined (``"messages joined"``, with the last RAW_OVERLAP bytes of the batch before) and
+    followed as one piece, when it fills JOINED_PIECE, when a longer message comes (which keeps the
+    order the follower sees), when it waited JOINED_WAIT, or when the flow goes quiet (``idle``)."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        self.follower = StreamFollower(ctx.shared)
         self.at = 0             # bytes of the messages before
+        self.batch = bytearray()
+        self.count = 0          # messages in the batch
+        self.label: tuple[str, ...] = ()          # the batch's first message's labels, meta and time
+        self.meta: dict[str, Any] | None = None
+        self.t_first = self.t_last = 0.0
+        self.tail = b""         # the last bytes of the batch before, when no longer message came since
 
-    def follow(self, ctx: FlowContext, data: bytes, direction: str, label: tuple[str, ...], t_first: float,
+    def follow(self, data: bytes, direction: str, label: tuple[str, ...], t_first: float,
                t_last: float, meta: dict[str, Any] | None = None) -> list[Payload | Observation]:
-        """``StreamFollower.follow`` of the next message's bytes (outbound only)."""
+        """The next message's bytes: what the followed stream makes of them, and of the batch they end
+        (outbound only)."""
         if direction != "out" or not data:
             return []
-        out = self.follower.follow(ctx, data, self.at, direction, label, t_first, t_last, meta)
-        self.at += len(data)
+        out: list[Payload | Observation] = []
+        if self.batch and (len(data) >= JOIN_BELOW or t_last - self.t_first > JOINED_WAIT):
+            out += self.idle()
+        if len(data) >= JOIN_BELOW:
+            self.tail = b""
+            return out + self._follow(data, label, t_first, t_last, meta)
+        if not self.batch:
+            self.label, self.meta, self.t_first = label, meta, t_first
+        self.batch += data
+        self.count += 1
+        self.t_last = t_last
+        if len(self.batch) >= JOINED_PIECE:
+            out += self.idle()
         return out
 
-    def close(self) -> None:
-        """The messages ended (the flow closed, or a hole): the stream is let go."""
+    def idle(self) -> list[Payload | Observation]:
+        """The batch of short messages, joined (when it holds more than one) and followed."""
+        if not self.batch:
+            return []
+        data = bytes(self.batch)
+        self.batch.clear()
+        out: list[Payload | Observation] = []
+        if self.count > 1 or self.tail:
+            joined = self.tail + data
+            out.append(self.ctx.payload(joined, (*self.label, "messages joined"), "out", self.t_first, self.t_last,
+                                        meta={"messages": self.count}, repeated=len(self.tail)))
+            self.tail = joined[-RAW_OVERLAP:]
+        self.count = 0
+        return out + self._follow(data, self.label, self.t_first, self.t_last, self.meta)
+
+    def close(self) -> list[Payload | Observation]:
+        """The messages ended (the flow closed, or a hole): the batch goes out, the stream is let go."""
+        out = self.idle()
         self.follower.gap()
+        self.tail = b""
+        return out
+
+    def _follow(self, data: bytes, label: tuple[str, ...], t_first: float, t_last: float,
+                meta: dict[str, Any] | None) -> list[Payload | Observation]:
+        out = self.follower.follow(self.ctx, data, self.at, "out", label, t_first, t_last, meta)
+        self.at += len(data)
+        return out
 
 
 def _deflate_start(head: bytes) -> bool:

@@ -134,7 +134,7 @@ class _Side:
         self.raw_tail = b""  # last RAW_OVERLAP bytes of the last unparsed piece ...
         self.raw_end = -1  # ... which ended at this stream offset
         self.version = "1.1"
-        self.bodies = MessageStream(parser.ctx.shared)   # a file sent a request at a time: followed
+        self.bodies = MessageStream(parser.ctx)   # a file sent a request at a time: followed
         self.lead = True  # no head parsed yet: bytes before the first start line are no error
 
     # -- input
@@ -429,8 +429,7 @@ class _Side:
         m = {**msg.meta, **meta, "body_offset": off}
         self.p.out.append(self.p.ctx.payload(data, (msg.label, *suffix), self.direction, msg.t_first,
                                              msg.t_last, msg.body_wire + (off if exact else 0), m))
-        self.p.out += self.bodies.follow(self.p.ctx, data, self.direction, (msg.label, *suffix), msg.t_first,
-                                         msg.t_last, m)
+        self.p.out += self.bodies.follow(data, self.direction, (msg.label, *suffix), msg.t_first, msg.t_last, m)
 
     # -- errors, gaps, raw
     def fail(self, reason: str) -> None:
@@ -507,12 +506,12 @@ class _Side:
             self.fail(f"gap of {size} bytes")
         self._emit_raw(len(self.buf))
         self.wire += size
-        self.bodies.close()
+        self.p.out += self.bodies.close()
 
     def close(self) -> None:
         if self.state == "body" and self.msg is not None:
             self._finish(truncated=self.msg.framing != "close")
-        self.bodies.close()
+        self.p.out += self.bodies.close()
         if self.state == "switched":
             return
         self.raw_t = self.raw_t or self.t
@@ -559,6 +558,8 @@ class Http1Parser:
         """The flow went quiet: a tunnel hands over what it holds back, DNS over HTTPS its names."""
         if self.sub is not None and hasattr(self.sub, "idle"):
             self.out.extend(self.sub.idle(t))
+        for side in self.sides.values():
+            self.out += side.bodies.idle()
         out = self._take()
         return out + self.doh.idle()
 

@@ -145,7 +145,7 @@ class Http2Parser:
             self.dirs[direction].wire = offset
         self.streams: dict[int, _Stream] = {}
         self.doh = DohReader(ctx)
-        self.bodies = {"out": MessageStream(ctx.shared), "in": MessageStream(ctx.shared)}   # in the order they come
+        self.bodies = {"out": MessageStream(ctx), "in": MessageStream(ctx)}   # in the order they come
         self.t = 0.0
         ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app
         if upgrade:  # h2c: stream 1 is the HTTP/1.1 request that asked for the upgrade
@@ -192,12 +192,12 @@ class Http2Parser:
         d.skipped = 0
         d.block = None
         d.decoder = _decoder(d.decoder.max_allowed_table_size)
-        self.bodies[direction].close()
+        self.out += self.bodies[direction].close()
         self.ctx.info.meta["http2_holes"] = self.ctx.info.meta.get("http2_holes", 0) + 1
         for stream in list(self.streams.values()):
             if direction in stream.pipes:   # its body has a hole: this piece ends, the next is raw
                 if stream.messages is not None:
-                    stream.messages.close()
+                    self.out += stream.messages.close()
                 stream.meta["truncated"] = True
                 pipe = stream.pipes.pop(direction)
                 pipe.end()
@@ -254,6 +254,8 @@ class Http2Parser:
         DNS over HTTPS its names."""
         for direction, d in self.dirs.items():
             self._side_out(direction, d)
+        for messages in (*self.bodies.values(), *(s.messages for s in self.streams.values() if s.messages)):
+            self.out += messages.idle()
         out = self._take()
         return out + self.doh.idle()
 
@@ -265,7 +267,7 @@ class Http2Parser:
         for sid in list(self.streams):
             self._end_stream(sid, truncated=True)
         for bodies in self.bodies.values():
-            bodies.close()
+            self.out += bodies.close()
         out = self._take()
         return out + self.doh.close()
 
@@ -431,11 +433,10 @@ class Http2Parser:
                                              stream.offsets.get(direction), m))
             if suffix[:1] == ("grpc",):     # a file a message at a time, on its call's stream (calls multiplex)
                 if stream.messages is None:
-                    stream.messages = MessageStream(self.ctx.shared)
-                self.out += stream.messages.follow(self.ctx, chunk_of(data), direction, (stream.label, *suffix), t0,
-                                                   t1, m)
+                    stream.messages = MessageStream(self.ctx)
+                self.out += stream.messages.follow(chunk_of(data), direction, (stream.label, *suffix), t0, t1, m)
             else:                           # a file a request at a time, in the order they come
-                self.out += self.bodies[direction].follow(self.ctx, data, direction, (stream.label, *suffix), t0, t1, m)
+                self.out += self.bodies[direction].follow(data, direction, (stream.label, *suffix), t0, t1, m)
 
         stream.pipes[direction] = BodyPipe(h.get("content-encoding", ""), ctype, emit,
                                            piece=MAX_STREAM_PIECE, grpc_encoding=h.get("grpc-encoding", ""))
@@ -479,7 +480,7 @@ class Http2Parser:
         for direction in list(stream.pipes):
             self._end_direction(stream, direction)
         if stream.messages is not None:
-            stream.messages.close()
+            self.out += stream.messages.close()
         self.streams.pop(sid, None)
 
     # -- bytes outside streams: padding, GOAWAY debug data, PING data, extension frames

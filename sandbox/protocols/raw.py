@@ -11,14 +11,11 @@ from typing import ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.follow import StreamFollower
+from sandbox.protocols.follow import RAW_OVERLAP, StreamFollower
 
 # Bytes per emitted chunk: big enough that per-payload overhead (decoders, fingerprints) stays
 # small, small enough that a flow holds little memory and a live dashboard sees data soon.
 RAW_CHUNK = 64 * 1024
-# Bytes repeated from the previous chunk: longer than any identifier or fingerprint window we
-# match (k-mers 31, winnowing windows of a few hundred bytes).
-RAW_OVERLAP = 1024
 # Capture-time seconds a partial chunk of a busy stream may wait before it is emitted anyway (live
 # latency); a stream that goes quiet is flushed sooner by the flow table's idle flush (``idle``).
 RAW_FLUSH_SECONDS = 1.0

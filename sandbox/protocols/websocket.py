@@ -136,7 +136,7 @@ class WebSocketParser:
         for direction, offset in (offsets or {}).items():
             self.sides[direction].wire = offset
         # a file sent a message at a time: the compressed stream a message ends inside is followed
-        self.messages = {direction: MessageStream(ctx.shared) for direction in self.sides}
+        self.messages = {direction: MessageStream(ctx) for direction in self.sides}
         self.out: list[Payload | Observation] = []
         self.t = 0.0
         ctx.info.meta["websocket"] = True
@@ -160,7 +160,7 @@ class WebSocketParser:
         if not side.broken and not side.buf and side.remaining is not None and size <= side.remaining:
             if side.opcode < 8 and side.msg_open:  # a hole inside a data frame: framing survives
                 self._flush_message(side, last=False, hole=size)
-                self.messages[direction].close()
+                self.out += self.messages[direction].close()
                 if side.msg_compressed and not side.decode_error:  # the inflate context is lost
                     side.decode_error = f"permessage-deflate: gap of {size} bytes"
                     side.inflater = None
@@ -175,7 +175,13 @@ class WebSocketParser:
             self._break(side, f"gap of {size} bytes")
         self._raw(side)
         side.wire += size
-        self.messages[direction].close()
+        self.out += self.messages[direction].close()
+        return self._take()
+
+    def idle(self, t: float) -> list[Payload | Observation]:
+        """The connection went quiet: short messages held to be read joined go out."""
+        for messages in self.messages.values():
+            self.out += messages.idle()
         return self._take()
 
     def close(self, t: float) -> list[Payload | Observation]:
@@ -185,7 +191,7 @@ class WebSocketParser:
                 self._flush_message(side, last=True, truncated=True)
             if side.buf:
                 self._raw(side)
-            self.messages[side.direction].close()
+            self.out += self.messages[side.direction].close()
         return self._take()
 
     def _take(self) -> list[Payload | Observation]:
@@ -346,8 +352,7 @@ class WebSocketParser:
                 meta["gap_after"] = hole
             self.out.append(self.ctx.payload(data, labels, side.direction, side.msg_t, self.t,
                                              side.msg_start, meta))
-            self.out += self.messages[side.direction].follow(self.ctx, data, side.direction, labels, side.msg_t,
-                                                             self.t, meta)
+            self.out += self.messages[side.direction].follow(data, side.direction, labels, side.msg_t, self.t, meta)
             side.pieces += 1
         if last:
             side.msg_open = False

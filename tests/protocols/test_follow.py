@@ -191,16 +191,16 @@ def test_messages_one_after_another_are_one_stream_until_they_end():
 
     blob = gzip.compress(JUNK + READS)
     ctx = make_ctx()
-    messages = MessageStream({})
+    messages = MessageStream(ctx)
     items = [i for at in range(0, len(blob), 16384)
-             for i in messages.follow(ctx, blob[at: at + 16384], "out", ("websocket",), 1.0, 1.0)]
+             for i in messages.follow(blob[at: at + 16384], "out", ("websocket",), 1.0, 1.0)]
     followed = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == "gzip stream")
     assert READS in _first_piece_decoded("gzip", blob[:16384]) + followed
-    ended = MessageStream({})
-    ended.follow(ctx, blob[:16384], "out", ("websocket",), 1.0, 1.0)
+    ended = MessageStream(ctx)
+    ended.follow(blob[:16384], "out", ("websocket",), 1.0, 1.0)
     assert ended.follower.codec is not None
     ended.close()                                                    # the connection closed, or a hole
-    assert ended.follower.codec is None and ended.follow(ctx, blob[16384:32768], "out", ("websocket",), 1.0, 1.0) == []
-    inbound = MessageStream({})
-    assert all(inbound.follow(ctx, blob[at: at + 16384], "in", ("websocket",), 1.0, 1.0) == []
+    assert ended.follower.codec is None and ended.follow(blob[16384:32768], "out", ("websocket",), 1.0, 1.0) == []
+    inbound = MessageStream(ctx)
+    assert all(inbound.follow(blob[at: at + 16384], "in", ("websocket",), 1.0, 1.0) == []
                for at in range(0, len(blob), 16384))

@@ -34,7 +34,8 @@ def frame(message: bytes, compressed: bool = False, flag: int | None = None) -> 
 
 
 def messages(items: list, direction: str = "out") -> list[Payload]:
-    return [p for p in items if isinstance(p, Payload) and p.direction == direction and "grpc" in p.chain]
+    return [p for p in items if isinstance(p, Payload) and p.direction == direction and "grpc" in p.chain
+            and p.chain[-1] != "messages joined"]
 
 
 def call(pair: Pair, sid: int, body: bytes, encoding: str = "", split: int = 7000) -> None:

@@ -33,7 +33,9 @@ FASTQ = b"".join(b"@read%d\nACGTTGCAAGGCTTAACCGT%d\n+\nIIIIIIIIIIIIIIIIIIII\n" %
 
 
 def bodies(items: list, direction: str = "out") -> list[Payload]:
-    return [p for p in items if isinstance(p, Payload) and p.direction == direction and p.chain[-1] != "url"]
+    """Each message's body (not the URL view, not short bodies read joined)."""
+    return [p for p in items if isinstance(p, Payload) and p.direction == direction
+            and p.chain[-1] not in ("url", "messages joined")]
 
 
 def req(method: str, path: str, body: bytes = b"", headers: str = "") -> bytes:

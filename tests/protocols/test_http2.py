@@ -71,7 +71,9 @@ def frame_types(wire: bytes) -> list[int]:
 
 
 def bodies(items: list, direction: str = "out") -> list[Payload]:
-    return [p for p in items if isinstance(p, Payload) and p.direction == direction and p.chain[-1] != "url"]
+    """Each message's body (not the URL view, not short bodies read joined)."""
+    return [p for p in items if isinstance(p, Payload) and p.direction == direction
+            and p.chain[-1] not in ("url", "messages joined")]
 
 
 def test_detect() -> None:
