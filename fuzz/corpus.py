@@ -145,6 +145,8 @@ def parser_seeds(datagram: bool) -> Iterator[bytes]:
         [("in", b"220 ftp\r\n"), ("out", b"USER a\r\nPASV\r\nSTOR reads.fastq\r\n"),
          ("in", b"227 Entering Passive Mode (10,0,0,9,117,49)\r\n")],
         wire.smb_upload("run\\reads.fastq", FASTQ[:3000], piece=1000),
+        [("out", wire.mqtt_connect("seq-01", level=5)), ("in", b"\x20\x03\x00\x00\x00"),
+         ("out", wire.mqtt_publish("run/42", FASTQ[:2000], qos=1, level=5, properties=b"\x23\x00\x01"))],
     ):
         yield encode_records(conversation)
 

@@ -16,6 +16,7 @@ from sandbox.protocols.dtls import DtlsParser
 from sandbox.protocols.ftp import FtpDataParser, FtpParser
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
+from sandbox.protocols.mqtt import MqttParser
 from sandbox.protocols.quic import QuicParser
 from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smb import SmbParser
@@ -32,6 +33,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
     TlsParser,  # handshake record header 16 03 0x
     SshParser,  # a version banner "SSH-2.0-" either way
     SmbParser,  # a session message holding an SMB 1/2/3 header (fe/ff/fd/fc "SMB")
+    MqttParser,  # CONNECT with protocol name "MQTT" (3.1.1, 5) or "MQIsdp" (3.1), either way
     Http2Parser,  # connection preface "PRI * HTTP/2.0"
     Http1Parser,  # request line or status line
     WebSocketParser,  # mid-stream only: whole masked client frames (after a missed handshake)

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from sandbox.decode import msxca
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.follow import StreamFollower
-from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS, RAW_OVERLAP, RawParser
+from sandbox.protocols.pieces import Piece, Pieces
+from sandbox.protocols.raw import RAW_CHUNK, RawParser
 from sandbox.safetext import safe_text
 
 Items = list[Payload | Observation]
@@ -68,64 +69,6 @@ def _utf16(raw: bytes | memoryview) -> str:
     return bytes(raw).decode("utf-16-le", "replace")
 
 
-class Piece(NamedTuple):
-    key: Any            # (verb, file name) of a file's bytes; None for the messages' other bytes
-    at: int             # file offset of data[0]
-    data: bytes
-    repeated: int       # how many of the first bytes the piece before ended with
-    t_first: float
-    t_last: float
-
-
-class _Pieces:
-    """One stream handed on in pieces of at most ``size`` bytes: a file's bytes written in order (``key``
-    its name, ``at`` the offset), or the messages' other bytes.  A piece that continues the one before
-    starts with that one's last RAW_OVERLAP bytes, so what straddles the cut is whole in one."""
-
-    __slots__ = ("buf", "key", "at", "next", "tail", "t_first", "t_last", "size")
-
-    def __init__(self, size: int) -> None:
-        self.buf = bytearray()
-        self.key: Any = None
-        self.at = 0            # file offset of buf[0]
-        self.next = 0          # file offset after buf
-        self.tail = b""
-        self.t_first = self.t_last = 0.0
-        self.size = size
-
-    def add(self, key: Any, at: int, data: bytes | memoryview, t: float) -> list[Piece]:
-        out: list[Piece] = []
-        continues = key == self.key and at == self.next
-        if self.buf and (not continues or t - self.t_first > RAW_FLUSH_SECONDS):
-            out += self.flush()
-        if not continues:
-            self.tail = b""
-        if not self.buf:
-            self.key, self.at, self.t_first = key, at, t
-        self.t_last = t
-        view = memoryview(data)
-        while view:
-            take = min(len(view), self.size - len(self.buf))
-            self.buf += view[:take]
-            view = view[take:]
-            self.next = self.at + len(self.buf)
-            if len(self.buf) >= self.size:
-                out += self.flush()
-                self.t_first = t
-        return out
-
-    def flush(self) -> list[Piece]:
-        if not self.buf:
-            return []
-        data = self.tail + bytes(self.buf)
-        piece = Piece(self.key, self.at - len(self.tail), data, len(self.tail), self.t_first, self.t_last)
-        self.tail = data[-RAW_OVERLAP:]
-        self.buf.clear()
-        self.at = self.next
-        self.t_first = self.t_last
-        return [piece]
-
-
 class _Stream:
     """A large WRITE or READ response whose file bytes are handed on as they come."""
 
@@ -165,8 +108,8 @@ class SmbParser:
         ctx.info.app = "smb"
         self.sides = {"out": _Side(), "in": _Side()}
         self.raw = RawParser(ctx)
-        self.files = {d: _Pieces(FILE_PIECE) for d in ("out", "in")}
-        self.other = {d: _Pieces(RAW_CHUNK) for d in ("out", "in")}
+        self.files = {d: Pieces(FILE_PIECE) for d in ("out", "in")}
+        self.other = {d: Pieces(RAW_CHUNK) for d in ("out", "in")}
         # shares and files by (server, session, id), for every flow of the Dissector: SMB 3's
         # multichannel writes a file opened on one connection over others
         names = ctx.shared.setdefault(SHARED_NAMES, {"trees": OrderedDict(), "opened": OrderedDict()})

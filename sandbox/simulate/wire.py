@@ -269,3 +269,35 @@ def smb_upload(name: str, data: bytes, *, share: str = r"\\lims.lab.example\runs
         conv.append(("out", smb_frame(pack(message) if pack else message)))
         conv.append(("in", smb_frame(smb_written(3 + n, len(data[at: at + piece])))))
     return conv
+
+
+def mqtt_packet(kind: int, flags: int, body: bytes) -> bytes:
+    """An MQTT control packet: type and flags, the remaining length as a variable byte integer, ``body``."""
+    length, size = bytearray(), len(body)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        length.append(byte | (0x80 if size else 0))
+        if not size:
+            return bytes([kind << 4 | flags]) + bytes(length) + body
+
+
+def mqtt_string(text: str | bytes) -> bytes:
+    raw = text.encode() if isinstance(text, str) else text
+    return len(raw).to_bytes(2, "big") + raw
+
+
+def mqtt_connect(client_id: str, level: int = 4, user: str = "", password: bytes = b"") -> bytes:
+    """CONNECT (clean session, keep-alive 60 s) of MQTT 3.1.1 (``level`` 4) or 5 (no properties)."""
+    flags = 0x02 | (0x80 if user else 0) | (0x40 if password else 0)
+    body = mqtt_string("MQTT") + bytes([level, flags]) + (60).to_bytes(2, "big") + (b"\0" if level == 5 else b"")
+    body += mqtt_string(client_id) + (mqtt_string(user) if user else b"") + (mqtt_string(password) if password else b"")
+    return mqtt_packet(1, 0, body)
+
+
+def mqtt_publish(topic: str, payload: bytes, qos: int = 0, packet_id: int = 1, level: int = 4,
+                 properties: bytes = b"") -> bytes:
+    """PUBLISH of ``payload`` to ``topic`` (MQTT 5: with ``properties``, already encoded)."""
+    head = mqtt_string(topic) + (packet_id.to_bytes(2, "big") if qos else b"")
+    if level == 5:
+        head += mqtt_packet(0, 0, properties)[1:]        # the properties' length, then the properties
+    return mqtt_packet(3, qos << 1, head + payload)

@@ -29,6 +29,7 @@ from tests import loopback
 
 Conversation = list[tuple[str, bytes]]
 _HEX_LINE = re.compile(r"\t?[0-9a-f]+$")
+TIME_CUT = {("tcp",), ("tcp", "mqtt")}   # streams handed on in pieces their bytes' times cut
 
 
 def make_ctx(opener: str = "out") -> FlowContext:
@@ -54,18 +55,19 @@ def run(cls: type, conversation: Conversation, ctx: FlowContext | None = None,
 def key(items: list[Payload | Observation]) -> list[tuple]:
     """What must not depend on how the bytes were chunked (times do: they follow the feeds).
 
-    Raw chunks (chain ``("tcp",)``) are cut where the bytes' arrival times say (a busy stream is handed
-    on every ``RAW_FLUSH_SECONDS``): what must not change is the stream they rebuild, each way."""
-    raw: dict[str, bytearray] = {}
+    Raw chunks (chain ``("tcp",)``) and a parser's bytes outside its messages (``("tcp", "mqtt")``) are
+    cut where the bytes' arrival times say (a busy stream is handed on every ``RAW_FLUSH_SECONDS``):
+    what must not change is the stream they rebuild, each way."""
+    raw: dict[tuple, bytearray] = {}
     out: list[tuple] = []
     for p in items:
-        if isinstance(p, Payload) and p.chain == ("tcp",) and p.stream_offset is not None:
-            stream = raw.setdefault(p.direction, bytearray())
+        if isinstance(p, Payload) and p.chain in TIME_CUT and p.stream_offset is not None:
+            stream = raw.setdefault((p.chain, p.direction), bytearray())
             stream[p.stream_offset:] = p.data
         else:
             out.append((p.chain, p.direction, p.data, p.stream_offset) if isinstance(p, Payload)
                        else (p.kind, p.chain))
-    return out + sorted(("raw", d, bytes(b)) for d, b in raw.items())
+    return out + sorted(("raw", *k, bytes(b)) for k, b in raw.items())
 
 
 def _h2_conversation() -> Conversation:
@@ -127,8 +129,18 @@ def _smb_conversation() -> Conversation:
     return conv
 
 
+def _mqtt_conversation() -> Conversation:
+    """MQTT 5: CONNECT, a topic alias set then used, a message of QoS 1 acknowledged, a short one, PINGREQ."""
+    from sandbox.simulate import wire
+    return [("out", wire.mqtt_connect("seq-01", level=5, user="lab", password=b"pw")), ("in", b"\x20\x03\x00\x00\x00"),
+            ("out", wire.mqtt_publish("run/42/reads", b"@r1\nACGTACGTAA\n+\nIIIIIIIIII\n" * 4, qos=1, level=5,
+                                      properties=b"\x23\x00\x01")),
+            ("in", b"\x40\x02\x00\x01"),
+            ("out", wire.mqtt_publish("", b"ACGT" * 30, level=5, properties=b"\x23\x00\x01")), ("out", b"\xc0\x00")]
+
+
 SAMPLES: dict[str, Conversation] = {"http/1.1": _HTTP1, "http/2": _h2_conversation(), "websocket": _WS,
-                                    "ssh": _SSH, "smb": _smb_conversation()}
+                                    "ssh": _SSH, "smb": _smb_conversation(), "mqtt": _mqtt_conversation()}
 GENERIC: Conversation = [("out", b"HELO x\r\nUSER a\r\n\x16\x03\x01\x00\x05hello"), ("in", b"220 ok\r\n+OK\r\n")]
 PARSERS = [pytest.param(cls, id=getattr(cls, "name", cls.__name__)) for cls in STREAM_PARSERS]
 

@@ -1,0 +1,115 @@
+"""Reads sent a few bytes a message, and files published to a message broker.
+
+A protocol's messages were each read on their own: reads cut into WebSocket messages or HTTP request
+bodies of 24 bytes (shorter than a k-mer), base64 of a gzip of them in messages of 48 (shorter than a
+run the stream follower starts on), and the same in gRPC messages or HTTP/2 request bodies, replayed
+CLEAN.  Now a direction's short messages are also read joined.
+
+MQTT had no parser: its flows were raw bytes, each PUBLISH's header cut into the messages.  A gzip of
+reads behind 150 kB of noise published 4 kB a message (a file a message at a time, as an IoT SDK sends
+one), and reads 24 bytes a message, replayed CLEAN.  Now messages are read by topic.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import random
+
+import pytest
+
+from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.replay import replay
+from sandbox.simulate import wire
+from tests.hostile.uploads import ALLOWED
+
+NOISE = random.Random(12).randbytes(150_000)
+
+
+def _websocket(path, pieces: list[bytes]) -> None:
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        request, answer = wire.websocket_upgrade("/telemetry", "lims.lab.example", bytes(range(16)))
+        c.send(request)
+        c.send(answer, from_client=False)
+        for piece in pieces:
+            c.send(wire.websocket_frame(piece, True, b"\x01\x02\x03\x04"))
+        c.close()
+
+
+def _http_beacons(path, pieces: list[bytes]) -> None:
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        for piece in pieces:
+            c.send(b"POST /beacon HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s" % (len(piece), piece))
+            c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
+        c.close()
+
+
+def _grpc_messages(path, pieces: list[bytes]) -> None:
+    from hpack import Encoder
+
+    head = Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", "/telemetry.Sink/Put"),
+                             (":authority", "lims.lab.example"), ("content-type", "application/grpc"), ("te", "trailers")])
+    body = b"".join(b"\0" + len(m).to_bytes(4, "big") + m for m in (wire.protobuf_field(1, p) for p in pieces))
+    client = wire.H2_PREFACE + wire.h2_frame(wire.H2_SETTINGS, 0, 0) + wire.h2_frame(wire.H2_HEADERS, wire.H2_END_HEADERS,
+                                                                                   1, head)
+    for at in range(0, len(body), wire.H2_MAX_FRAME):
+        last = at + wire.H2_MAX_FRAME >= len(body)
+        client += wire.h2_frame(wire.H2_DATA, wire.H2_END_STREAM if last else 0, 1, body[at: at + wire.H2_MAX_FRAME])
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 50051), t0=1.0)
+        c.send(client)
+        c.send(wire.h2_frame(wire.H2_SETTINGS, 0, 0), from_client=False)
+        c.close()
+
+
+def _mqtt(path, pieces: list[bytes]) -> None:
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 1883), t0=1.0)
+        c.send(wire.mqtt_connect("seq-01", user="instrument", password=b"secret"))
+        c.send(b"\x20\x02\x00\x00", from_client=False)
+        for n, piece in enumerate(pieces, start=1):
+            c.send(wire.mqtt_publish("lab/seq-01/telemetry", piece, qos=1, packet_id=n & 0xFFFF or 1))
+            c.send(b"\x40\x02" + (n & 0xFFFF).to_bytes(2, "big"), from_client=False)
+        c.close()
+
+
+def _cut(size: int):
+    return lambda data: [data[at: at + size] for at in range(0, len(data), size)]
+
+
+CASES = {
+    "websocket, reads 24 bytes a message": (_websocket, lambda reads: reads, _cut(24)),
+    "websocket, base64 of a gzip 48 bytes a message": (_websocket, lambda reads: base64.b64encode(gzip.compress(reads)),
+                                                       _cut(48)),
+    "http bodies, reads 24 bytes each": (_http_beacons, lambda reads: reads[:12000], _cut(24)),
+    "http bodies, base64 of a gzip 48 bytes each": (_http_beacons, lambda reads: base64.b64encode(gzip.compress(reads)),
+                                                    _cut(48)),
+    "grpc messages, reads 24 bytes each": (_grpc_messages, lambda reads: reads, _cut(24)),
+    "mqtt, a gzip behind noise 4 kB a message": (_mqtt, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
+    "mqtt, reads 24 bytes a message": (_mqtt, lambda reads: reads, _cut(24)),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_reads_in_short_messages_or_published_are_a_leak(reads, name):
+    tmp, run, fastq = reads
+    write, make, cut = CASES[name]
+    capture = tmp / f"{name.replace(' ', '-').replace(',', '')}.pcap"
+    write(capture, cut(make(fastq)))
+    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] == "leak", name
+    assert any(f["severity"] in ("high", "critical") for f in report["findings"]), report["findings"]
+
+
+@pytest.mark.parametrize("write", [_websocket, _http_beacons, _mqtt])
+def test_short_messages_of_random_bytes_are_no_finding(reads, write):
+    """The same messages made of random bytes, and of text that is no read, find nothing."""
+    tmp, run, _ = reads
+    noise = random.Random(3).randbytes(20000)
+    for data in (noise, base64.b64encode(gzip.compress(noise)), b"temperature=21.5;humidity=40;" * 700):
+        capture = tmp / f"noise-{write.__name__}.pcap"
+        write(capture, _cut(24)(data))
+        report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+        assert report["verdict"] == "clean", (write.__name__, report["findings"])
