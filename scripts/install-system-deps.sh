@@ -2,11 +2,11 @@
 # Install the Debian packages the rig and its tests use (tshark/dumpcap, socat, lrzsz, xxd and hexdump for
 # the hex-dump decoder's tests, gcab, 7zip, ncompress, lzip, lzop and arj for the cabinet, 7z, LZW, lzip
 # and unreadable-format decoders', Samba (smbd, smbclient, pdbedit) for the SMB parser's, tftp-hpa's
-# client and server for the TFTP parser's, Mosquitto for the MQTT parser's, headless chromium + driver,
-# nftables for the network tap's transparent mode and iptables for its --block packet queue, curl as a
-# real client, dosfstools, mtools and exfatprogs for USB stick images, libusb-1.0 for pyusb's device
-# inventory, PostgreSQL for the fleet store's tests, which start a cluster of their own with initdb/pg_ctl
-# in a temp dir, wireguard-go and wg for a real WireGuard client).
+# client and server for the TFTP parser's, Mosquitto and RabbitMQ for the MQTT and AMQP parsers', headless
+# chromium + driver, nftables for the network tap's transparent mode and iptables for its --block packet
+# queue, curl as a real client, dosfstools, mtools and exfatprogs for USB stick images, libusb-1.0 for
+# pyusb's device inventory, PostgreSQL for the fleet store's tests, which start a cluster of their own
+# with initdb/pg_ctl in a temp dir, wireguard-go and wg for a real WireGuard client).
 # Installs only what is missing; needs root and apt-get, otherwise says what to install.
 set -euo pipefail
 need=()
@@ -30,6 +30,8 @@ command -v smbclient   >/dev/null 2>&1 || quiet+=(smbclient)
 [ -x /usr/sbin/in.tftpd ] || quiet+=(tftpd-hpa)
 # Mosquitto for the MQTT tests, which start a broker of their own on lo (the package's is never started)
 [ -x /usr/sbin/mosquitto ] || quiet+=(mosquitto)
+# RabbitMQ for the AMQP tests, which start a node of their own on lo (the package's is never started)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || quiet+=(rabbitmq-server)
 command -v tftp        >/dev/null 2>&1 || need+=(tftp-hpa)
 command -v chromium    >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)

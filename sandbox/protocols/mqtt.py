@@ -15,14 +15,12 @@ stream of its own (``mqtt``).  Bytes that break the framing send the rest of tha
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
-from sandbox.protocols.follow import RAW_OVERLAP, MessageStream
-from sandbox.protocols.pieces import Piece, Pieces
-from sandbox.protocols.raw import RAW_CHUNK, RawParser
+from sandbox.protocols.pieces import Message, Messages, Outside
+from sandbox.protocols.raw import RawParser
 from sandbox.safetext import safe_text
 
 Items = list[Payload | Observation]
@@ -34,8 +32,6 @@ MAX_VARINT = 4                  # bytes of a remaining length (at most 268,435,4
 # A packet other than PUBLISH (CONNECT with its will and password is the largest) or a PUBLISH's
 # variable header (topic and properties) longer than this breaks the framing: the side goes raw.
 MAX_HEAD = 256 * 1024
-MESSAGE_PIECE = 1 << 20         # bytes of one message handed on at once
-MAX_TOPICS = 64                 # topics whose messages are followed at once per flow, oldest let go first
 TOPIC_ALIAS = 0x23
 MAX_ALIASES = 4096              # topic aliases remembered per side (a broker allows at most 65535)
 # MQTT 5 property identifiers allowed in PUBLISH and the size of their values (0: a length-prefixed
@@ -98,29 +94,13 @@ def alias_of(properties: bytes) -> int | None:
     return None
 
 
-class _Message:
-    """A PUBLISH whose payload is coming: its topic's stream, labels, and what came of it not yet handed on."""
-
-    __slots__ = ("topic", "label", "meta", "left", "buf", "tail", "pieces", "t_first", "t_last")
-
-    def __init__(self, topic: str, meta: dict[str, Any], left: int, t: float) -> None:
-        self.topic = topic          # made safe (``MqttParser._topic``)
-        self.label = f"mqtt PUBLISH {topic}"
-        self.meta = meta
-        self.left = left            # payload bytes still to come
-        self.buf = bytearray()
-        self.tail = b""             # the last RAW_OVERLAP bytes of the piece before
-        self.pieces = 0
-        self.t_first = self.t_last = t
-
-
 class _Side:
     __slots__ = ("buf", "need", "message", "raw", "aliases", "t")
 
     def __init__(self) -> None:
         self.buf = bytearray()      # bytes of a packet not yet whole (a PUBLISH: of its head)
         self.need = 2               # bytes the buffer must hold before it is looked at again
-        self.message: _Message | None = None
+        self.message: Message | None = None
         self.raw = False
         self.aliases: dict[int, str] = {}   # MQTT 5: topic alias -> topic, as this side set them
         self.t = 0.0
@@ -145,8 +125,8 @@ class MqttParser:
         ctx.info.app = "mqtt"
         self.level = 4              # the protocol level CONNECT asked for (5: packets carry properties)
         self.sides = {"out": _Side(), "in": _Side()}
-        self.other = {d: Pieces(RAW_CHUNK) for d in ("out", "in")}
-        self.topics: OrderedDict[str, MessageStream] = OrderedDict()   # outbound messages followed, by topic
+        self.other = Outside(ctx, "mqtt")
+        self.messages = Messages(ctx)
         self.raw = RawParser(ctx)
         self.out: Items = []
 
@@ -173,10 +153,7 @@ class MqttParser:
         side = self.sides[direction]
         message = side.message
         if not side.raw and message is not None and not side.buf and size < message.left:
-            self._emit(direction, message, last=False, hole=size)        # a hole inside a payload: framing survives
-            message.left -= size
-            message.tail = b""
-            self._stream(message.topic, close=True)
+            self.out += self.messages.hole(direction, message, size)    # a hole inside a payload: framing survives
             return self._take()
         if not side.raw:
             self._to_raw(direction, side, f"mqtt {direction}: a gap of {size} bytes; the rest of this side is "
@@ -185,24 +162,21 @@ class MqttParser:
 
     def idle(self, t: float) -> Items:
         """The connection went quiet: what is held (other bytes, short messages to join) goes out."""
-        self._flush()
-        for stream in self.topics.values():
-            self.out += stream.idle()
+        self.out += self.other.flush()
+        self.out += self.messages.idle()
         return self._take() + self.raw.idle(t)
 
     def close(self, t: float) -> Items:
         for direction, side in self.sides.items():
             if side.message is not None:                 # a payload cut short: what came is still read
                 side.message.meta["truncated"] = True
-                self._emit(direction, side.message, last=True)
+                self.out += self.messages.emit(direction, side.message, last=True)
                 side.message = None
             if side.buf and not side.raw:
                 self._other(direction, side.buf, side.t)
                 side.buf.clear()
-        self._flush()
-        for stream in self.topics.values():
-            self.out += stream.close()
-        self.topics.clear()
+        self.out += self.other.flush()
+        self.out += self.messages.close()
         return self._take() + self.raw.close(t)
 
     # ---- framing ----
@@ -240,7 +214,7 @@ class MqttParser:
                     topic = self._topic(side, bytes(view[start + 2: start + 2 + size]), alias)
                     meta = {"topic": topic, "qos": (buf[at] >> 1) & 3, "retain": bool(buf[at] & 1)}
                     self._other(direction, bytes(view[at: start + head_size]), t)
-                    side.message = _Message(topic, meta, length - head_size, t)
+                    side.message = Message(topic, f"mqtt PUBLISH {topic}", meta, length - head_size, t)
                     at = start + head_size
                     if not side.message.left:               # an empty message (a retained one deleted)
                         side.message = None
@@ -311,68 +285,14 @@ class MqttParser:
 
     # ---- what is handed on ----
 
-    def _payload(self, direction: str, side: _Side, data: bytes | memoryview, t: float) -> None:
-        message = side.message
-        assert message is not None
-        message.left -= len(data)
-        message.t_last = t
-        view = memoryview(data)
-        while len(message.buf) + len(view) >= MESSAGE_PIECE and (message.left or len(message.buf) + len(view) > MESSAGE_PIECE):
-            room = MESSAGE_PIECE - len(message.buf)
-            message.buf += view[:room]
-            view = view[room:]
-            self._emit(direction, message, last=False)
-        message.buf += view
-        if not message.left:
-            self._emit(direction, message, last=True)
+    def _payload(self, direction: str, side: _Side, data: bytes, t: float) -> None:
+        assert side.message is not None
+        self.out += self.messages.add(direction, side.message, data, t)
+        if not side.message.left:
             side.message = None
 
-    def _emit(self, direction: str, message: _Message, last: bool, hole: int = 0) -> None:
-        data = bytes(message.buf)
-        message.buf.clear()
-        if not data:
-            return
-        meta = dict(message.meta)
-        if message.pieces or not last:
-            meta["piece"] = message.pieces
-        if hole:
-            meta["gap_after"] = hole
-        piece = message.tail + data
-        self.out.append(self.ctx.payload(piece, message.label, direction, message.t_first, message.t_last,
-                                         meta=meta, repeated=len(message.tail)))
-        if direction == "out":
-            self.out += self._stream(message.topic).follow(data, direction, (message.label,), message.t_first,
-                                                           message.t_last, meta)
-        message.tail = b"" if last else piece[-RAW_OVERLAP:]
-        message.pieces += 1
-        message.t_first = message.t_last
-
-    def _stream(self, topic: str, close: bool = False) -> MessageStream:
-        """The message stream of an outbound topic (made when new, the oldest let go past MAX_TOPICS);
-        ``close``: a hole ended it."""
-        stream = self.topics.pop(topic, None)
-        if stream is not None and close:
-            self.out += stream.close()
-        if stream is None:
-            stream = MessageStream(self.ctx)
-            if len(self.topics) >= MAX_TOPICS:
-                self.out += self.topics.popitem(last=False)[1].close()
-        self.topics[topic] = stream
-        return stream
-
-    def _other(self, direction: str, data: bytes | bytearray | memoryview, t: float) -> None:
-        if len(data):
-            pieces = self.other[direction]
-            self._hand_on(direction, pieces.add(None, pieces.next, data, t))
-
-    def _hand_on(self, direction: str, pieces: list[Piece]) -> None:
-        for piece in pieces:
-            self.out.append(self.ctx.payload(piece.data, "mqtt", direction, piece.t_first, piece.t_last,
-                                             stream_offset=piece.at, repeated=piece.repeated))
-
-    def _flush(self) -> None:
-        for direction in ("out", "in"):
-            self._hand_on(direction, self.other[direction].flush())
+    def _other(self, direction: str, data: bytes | bytearray, t: float) -> None:
+        self.out += self.other.add(direction, data, t)
 
     def _to_raw(self, direction: str, side: _Side, reason: str, t: float) -> None:
         """Framing broken: what the side holds and all that comes after is scanned raw."""
@@ -380,9 +300,9 @@ class MqttParser:
         side.raw = True
         if side.message is not None:
             side.message.meta["truncated"] = True
-            self._emit(direction, side.message, last=True)
+            self.out += self.messages.emit(direction, side.message, last=True)
             side.message = None
-        self._hand_on(direction, self.other[direction].flush())
+        self.out += self.other.flush(direction)
         held = bytes(side.buf)
         side.buf.clear()
         if held:

@@ -8,10 +8,15 @@ stream of its own.  Both are cut into pieces the same way.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, NamedTuple
 
-from sandbox.protocols.follow import RAW_OVERLAP
-from sandbox.protocols.raw import RAW_FLUSH_SECONDS
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.follow import RAW_OVERLAP, MessageStream
+from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS
+
+Items = list[Payload | Observation]
 
 
 class Piece(NamedTuple):
@@ -70,3 +75,125 @@ class Pieces:
         self.at = self.next
         self.t_first = self.t_last
         return [piece]
+
+
+MESSAGE_PIECE = 1 << 20         # bytes of one message handed on at once
+MAX_KEYS = 64                   # keys (topics, exchanges) whose messages are followed at once per flow
+
+
+class Message:
+    """A message whose body is coming (an MQTT PUBLISH, an AMQP publish's content): its key (the topic,
+    the exchange and routing key), labels, meta, and what came of it not yet handed on."""
+
+    __slots__ = ("key", "label", "meta", "left", "buf", "tail", "pieces", "t_first", "t_last")
+
+    def __init__(self, key: str, label: str, meta: dict[str, Any], size: int, t: float) -> None:
+        self.key = key              # made safe by the parser: it is in labels and meta
+        self.label = label
+        self.meta = meta
+        self.left = size            # body bytes still to come
+        self.buf = bytearray()
+        self.tail = b""             # the last RAW_OVERLAP bytes of the piece before
+        self.pieces = 0
+        self.t_first = self.t_last = t
+
+
+class Messages:
+    """A flow's messages by key: each body handed on as it is, a large one in pieces of MESSAGE_PIECE
+    that overlap; the outbound messages of a key read one after another as one stream (a compressed
+    stream followed across them, short ones also read joined: ``follow.MessageStream``), MAX_KEYS
+    keys at once, the one used longest ago let go first."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        self.streams: OrderedDict[str, MessageStream] = OrderedDict()
+
+    def add(self, direction: str, message: Message, data: bytes, t: float) -> Items:
+        """The next bytes of ``message``'s body (at most ``message.left``): its pieces, and all of it
+        once the last byte came."""
+        out: Items = []
+        message.left -= len(data)
+        message.t_last = t
+        view = memoryview(data)
+        while len(message.buf) + len(view) > MESSAGE_PIECE or (message.left and len(message.buf) + len(view) == MESSAGE_PIECE):
+            room = MESSAGE_PIECE - len(message.buf)
+            message.buf += view[:room]
+            view = view[room:]
+            out += self.emit(direction, message, last=False)
+        message.buf += view
+        if not message.left:
+            out += self.emit(direction, message, last=True)
+        return out
+
+    def emit(self, direction: str, message: Message, last: bool, hole: int = 0) -> Items:
+        """What came of ``message`` since its last piece (``last``: its end, or all that will come)."""
+        data = bytes(message.buf)
+        message.buf.clear()
+        if not data:
+            return []
+        meta = dict(message.meta)
+        if message.pieces or not last:
+            meta["piece"] = message.pieces
+        if hole:
+            meta["gap_after"] = hole
+        piece = message.tail + data
+        out: Items = [self.ctx.payload(piece, message.label, direction, message.t_first, message.t_last,
+                                       meta=meta, repeated=len(message.tail))]
+        if direction == "out":
+            out += self._stream(message.key, out).follow(data, direction, (message.label,), message.t_first,
+                                                         message.t_last, meta)
+        message.tail = b"" if last else piece[-RAW_OVERLAP:]
+        message.pieces += 1
+        message.t_first = message.t_last
+        return out
+
+    def hole(self, direction: str, message: Message, size: int) -> Items:
+        """``size`` bytes of ``message``'s body were lost (fewer than it has left): what came goes out,
+        and its key's stream ends there."""
+        out = self.emit(direction, message, last=False, hole=size)
+        message.left -= size
+        message.tail = b""
+        stream = self.streams.pop(message.key, None)
+        return out + (stream.close() if stream is not None else [])
+
+    def idle(self) -> Items:
+        """Short messages held to be read joined go out."""
+        return [item for stream in self.streams.values() for item in stream.idle()]
+
+    def close(self) -> Items:
+        out = [item for stream in self.streams.values() for item in stream.close()]
+        self.streams.clear()
+        return out
+
+    def _stream(self, key: str, out: Items) -> MessageStream:
+        stream = self.streams.pop(key, None)
+        if stream is None:
+            stream = MessageStream(self.ctx)
+            if len(self.streams) >= MAX_KEYS:
+                out += self.streams.popitem(last=False)[1].close()
+        self.streams[key] = stream
+        return stream
+
+
+class Outside:
+    """A protocol's bytes outside its messages (headers, names, properties), each way, scanned as a
+    stream of their own in pieces of RAW_CHUNK labelled ``label``."""
+
+    def __init__(self, ctx: FlowContext, label: str) -> None:
+        self.ctx = ctx
+        self.label = label
+        self.pieces = {d: Pieces(RAW_CHUNK) for d in ("out", "in")}
+
+    def add(self, direction: str, data: bytes | bytearray, t: float) -> Items:
+        if not data:
+            return []
+        pieces = self.pieces[direction]
+        return self._hand_on(direction, pieces.add(None, pieces.next, data, t))
+
+    def flush(self, *directions: str) -> Items:
+        """What is held of ``directions`` (both when none is given) goes out."""
+        return [item for d in directions or ("out", "in") for item in self._hand_on(d, self.pieces[d].flush())]
+
+    def _hand_on(self, direction: str, pieces: list[Piece]) -> Items:
+        return [self.ctx.payload(p.data, self.label, direction, p.t_first, p.t_last, stream_offset=p.at,
+                                 repeated=p.repeated) for p in pieces]

@@ -10,6 +10,7 @@ used by later ones.
 
 from __future__ import annotations
 
+from sandbox.protocols.amqp import AmqpParser
 from sandbox.protocols.context import ChannelParser, DatagramParser, StreamParser
 from sandbox.protocols.dns import DnsParser, DnsTcpParser
 from sandbox.protocols.dtls import DtlsParser
@@ -34,6 +35,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
     SshParser,  # a version banner "SSH-2.0-" either way
     SmbParser,  # a session message holding an SMB 1/2/3 header (fe/ff/fd/fc "SMB")
     MqttParser,  # CONNECT with protocol name "MQTT" (3.1.1, 5) or "MQIsdp" (3.1), either way
+    AmqpParser,  # the AMQP 0-9-1 protocol header "AMQP\0\0\x09\x01", either way
     Http2Parser,  # connection preface "PRI * HTTP/2.0"
     Http1Parser,  # request line or status line
     WebSocketParser,  # mid-stream only: whole masked client frames (after a missed handshake)

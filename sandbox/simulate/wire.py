@@ -301,3 +301,27 @@ def mqtt_publish(topic: str, payload: bytes, qos: int = 0, packet_id: int = 1, l
     if level == 5:
         head += mqtt_packet(0, 0, properties)[1:]        # the properties' length, then the properties
     return mqtt_packet(3, qos << 1, head + payload)
+
+
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+def amqp_frame(kind: int, channel: int, payload: bytes) -> bytes:
+    """An AMQP 0-9-1 frame: type, channel, size, payload, frame-end."""
+    return struct.pack(">BHI", kind, channel, len(payload)) + payload + b"\xce"
+
+
+def amqp_shortstr(text: str) -> bytes:
+    raw = text.encode()
+    return bytes([len(raw)]) + raw
+
+
+def amqp_publish(channel: int, exchange: str, routing_key: str, body: bytes, frame_max: int = 131072,
+                 content_type: str = "application/octet-stream") -> bytes:
+    """basic.publish, its content header (with a content type) and its body in frames of at most
+    ``frame_max`` bytes (frame header and end included)."""
+    method = struct.pack(">HHH", 60, 40, 0) + amqp_shortstr(exchange) + amqp_shortstr(routing_key) + b"\0"
+    header = struct.pack(">HHQH", 60, 0, len(body), 0x8000) + amqp_shortstr(content_type)
+    out = amqp_frame(1, channel, method) + amqp_frame(2, channel, header)
+    room = frame_max - 8
+    return out + b"".join(amqp_frame(3, channel, body[at: at + room]) for at in range(0, len(body), room))

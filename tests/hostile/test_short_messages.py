@@ -5,9 +5,11 @@ bodies of 24 bytes (shorter than a k-mer), base64 of a gzip of them in messages 
 run the stream follower starts on), and the same in gRPC messages or HTTP/2 request bodies, replayed
 CLEAN.  Now a direction's short messages are also read joined.
 
-MQTT had no parser: its flows were raw bytes, each PUBLISH's header cut into the messages.  A gzip of
-reads behind 150 kB of noise published 4 kB a message (a file a message at a time, as an IoT SDK sends
-one), and reads 24 bytes a message, replayed CLEAN.  Now messages are read by topic.
+MQTT and AMQP 0-9-1 had no parser: their flows were raw bytes, each PUBLISH's header, each publish's
+method and content header cut into the messages, and AMQP's body frames (128 kB) cut into one large
+message.  A gzip of reads behind 150 kB of noise published 4 kB a message (a file a message at a time,
+as an IoT SDK sends one), or to RabbitMQ as one message, and reads 24 bytes an MQTT message, replayed
+CLEAN.  Now messages are read by topic, or by exchange and routing key.
 """
 
 from __future__ import annotations
@@ -75,6 +77,16 @@ def _mqtt(path, pieces: list[bytes]) -> None:
         c.close()
 
 
+def _amqp(path, pieces: list[bytes]) -> None:
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 5672), t0=1.0)
+        c.send(wire.AMQP_HEADER)
+        c.send(wire.amqp_frame(1, 0, b"\x00\x0a\x00\x0a\x00\x09" + bytes(12)), from_client=False)
+        for piece in pieces:
+            c.send(wire.amqp_publish(1, "runs", "run42.telemetry", piece))
+        c.close()
+
+
 def _cut(size: int):
     return lambda data: [data[at: at + size] for at in range(0, len(data), size)]
 
@@ -89,6 +101,8 @@ CASES = {
     "grpc messages, reads 24 bytes each": (_grpc_messages, lambda reads: reads, _cut(24)),
     "mqtt, a gzip behind noise 4 kB a message": (_mqtt, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
     "mqtt, reads 24 bytes a message": (_mqtt, lambda reads: reads, _cut(24)),
+    "amqp, a gzip behind noise as one message": (_amqp, lambda reads: gzip.compress(NOISE + reads), lambda d: [d]),
+    "amqp, a gzip behind noise 4 kB a message": (_amqp, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
 }
 
 
@@ -103,7 +117,7 @@ def test_reads_in_short_messages_or_published_are_a_leak(reads, name):
     assert any(f["severity"] in ("high", "critical") for f in report["findings"]), report["findings"]
 
 
-@pytest.mark.parametrize("write", [_websocket, _http_beacons, _mqtt])
+@pytest.mark.parametrize("write", [_websocket, _http_beacons, _mqtt, _amqp])
 def test_short_messages_of_random_bytes_are_no_finding(reads, write):
     """The same messages made of random bytes, and of text that is no read, find nothing."""
     tmp, run, _ = reads

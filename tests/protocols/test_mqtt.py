@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.model import Payload
-from sandbox.protocols import mqtt
 from sandbox.protocols.mqtt import MqttParser
+from sandbox.protocols.pieces import MESSAGE_PIECE
 from sandbox.simulate import wire
 from tests.loopback import record_lo
 from tests.protocols.test_integration import dissect
@@ -119,7 +119,7 @@ def test_short_messages_are_read_joined_and_large_ones_in_pieces() -> None:
     comes in overlapping pieces; a message cut by a hole ends its topic's stream there."""
     conv = [("out", wire.mqtt_connect("seq-01")), ("in", CONNACK)]
     conv += [("out", wire.mqtt_publish("t/short", READS[at: at + 24])) for at in range(0, 2400, 24)]
-    big = random.Random(1).randbytes(mqtt.MESSAGE_PIECE + 5000)
+    big = random.Random(1).randbytes(MESSAGE_PIECE + 5000)
     conv.append(("out", wire.mqtt_publish("t/big", big)))
     items = run(MqttParser, conv)
     joined = [p for p in items if isinstance(p, Payload) and p.chain == ("tcp", "mqtt PUBLISH t/short", "messages joined")]

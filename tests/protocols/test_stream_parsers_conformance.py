@@ -29,7 +29,7 @@ from tests import loopback
 
 Conversation = list[tuple[str, bytes]]
 _HEX_LINE = re.compile(r"\t?[0-9a-f]+$")
-TIME_CUT = {("tcp",), ("tcp", "mqtt")}   # streams handed on in pieces their bytes' times cut
+TIME_CUT = {("tcp",), ("tcp", "mqtt"), ("tcp", "amqp")}   # streams handed on in pieces their bytes' times cut
 
 
 def make_ctx(opener: str = "out") -> FlowContext:
@@ -55,7 +55,7 @@ def run(cls: type, conversation: Conversation, ctx: FlowContext | None = None,
 def key(items: list[Payload | Observation]) -> list[tuple]:
     """What must not depend on how the bytes were chunked (times do: they follow the feeds).
 
-    Raw chunks (chain ``("tcp",)``) and a parser's bytes outside its messages (``("tcp", "mqtt")``) are
+    Raw chunks (chain ``("tcp",)``) and a parser's bytes outside its messages (``("tcp", "amqp")``) are
     cut where the bytes' arrival times say (a busy stream is handed on every ``RAW_FLUSH_SECONDS``):
     what must not change is the stream they rebuild, each way."""
     raw: dict[tuple, bytearray] = {}
@@ -139,8 +139,20 @@ def _mqtt_conversation() -> Conversation:
             ("out", wire.mqtt_publish("", b"ACGT" * 30, level=5, properties=b"\x23\x00\x01")), ("out", b"\xc0\x00")]
 
 
+def _amqp_conversation() -> Conversation:
+    """AMQP 0-9-1: the protocol header, connection.start, a message in frames of 96 bytes interleaved with
+    another channel's, a heartbeat."""
+    from sandbox.simulate import wire
+    start = wire.amqp_frame(1, 0, b"\x00\x0a\x00\x0a\x00\x09" + bytes(4) + b"\x00\x00\x00\x05PLAIN" + b"\x00\x00\x00\x05en_US")
+    one = wire.amqp_publish(1, "runs", "run42.reads", b"@r1\nACGTACGTAA\n+\nIIIIIIIIII\n" * 8, frame_max=96)
+    two = wire.amqp_publish(2, "", "status", b"ok")
+    return [("out", wire.AMQP_HEADER), ("in", start), ("out", one[:150]), ("out", two), ("out", one[150:]),
+            ("in", wire.amqp_frame(8, 0, b""))]
+
+
 SAMPLES: dict[str, Conversation] = {"http/1.1": _HTTP1, "http/2": _h2_conversation(), "websocket": _WS,
-                                    "ssh": _SSH, "smb": _smb_conversation(), "mqtt": _mqtt_conversation()}
+                                    "ssh": _SSH, "smb": _smb_conversation(), "mqtt": _mqtt_conversation(),
+                                    "amqp": _amqp_conversation()}
 GENERIC: Conversation = [("out", b"HELO x\r\nUSER a\r\n\x16\x03\x01\x00\x05hello"), ("in", b"220 ok\r\n+OK\r\n")]
 PARSERS = [pytest.param(cls, id=getattr(cls, "name", cls.__name__)) for cls in STREAM_PARSERS]
 
