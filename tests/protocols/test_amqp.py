@@ -6,10 +6,6 @@ from __future__ import annotations
 import gzip
 import os
 import random
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +14,7 @@ import pytest
 from sandbox.model import Payload
 from sandbox.protocols.amqp import AmqpParser
 from sandbox.simulate import wire
+from tests.brokers import free_port, rabbitmq
 from tests.loopback import record_lo
 from tests.protocols.test_integration import dissect
 from tests.protocols.test_stream_parsers_conformance import run
@@ -25,46 +22,14 @@ from tests.protocols.test_stream_parsers_conformance import run
 rng = random.Random(6)
 READS = b"".join(b"@r%d\n%s\n+\n%s\n" % (i, bytes(rng.choice(b"ACGT") for _ in range(100)), b"F" * 100)
                  for i in range(600))
-RABBITMQ = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A RabbitMQ node of the test's own (its own epmd port, files in a temp dir) on 127.0.0.1: its port."""
-    if not os.path.exists(RABBITMQ):
-        pytest.skip("rabbitmq-server not installed")
-    home = tmp_path_factory.mktemp("rabbitmq")
-    (home / "plugins").write_text("[].\n")
-    port, epmd = _free_port(), _free_port()
-    env = {**os.environ, "HOME": str(home), "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-           "RABBITMQ_NODENAME": f"sbx{port}@localhost", "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
-           "RABBITMQ_LOG_BASE": str(home / "log"), "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "plugins"),
-           "RABBITMQ_DIST_PORT": str(_free_port()), "ERL_EPMD_PORT": str(epmd),
-           "RABBITMQ_CONFIG_FILE": str(home / "rabbitmq")}
-    proc = subprocess.Popen([RABBITMQ], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("rabbitmq-server did not start")
-                time.sleep(0.2)
+    """A RabbitMQ node of the test's own on 127.0.0.1: its port."""
+    port = free_port()
+    with rabbitmq(tmp_path_factory.mktemp("rabbitmq"), "127.0.0.1", port):
         yield port
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        epmd_bin = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
-        subprocess.run([epmd_bin, "-port", str(epmd), "-kill"], env=env, capture_output=True, timeout=10)
 
 
 def _connection(port: int):

@@ -6,10 +6,6 @@ from __future__ import annotations
 import gzip
 import os
 import random
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +15,7 @@ from sandbox.model import Payload
 from sandbox.protocols.mqtt import MqttParser
 from sandbox.protocols.pieces import MESSAGE_PIECE
 from sandbox.simulate import wire
+from tests.brokers import free_port, mosquitto
 from tests.loopback import record_lo
 from tests.protocols.test_integration import dissect
 from tests.protocols.test_stream_parsers_conformance import run
@@ -29,36 +26,12 @@ READS = b"".join(b"@r%d\n%s\n+\n%s\n" % (i, bytes(rng.choice(b"ACGT") for _ in r
 CONNACK = b"\x20\x02\x00\x00"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A Mosquitto of the test's own on 127.0.0.1 (anonymous, nothing kept): its port."""
-    if shutil.which("mosquitto") is None and not os.path.exists("/usr/sbin/mosquitto"):
-        pytest.skip("mosquitto not installed")
-    port = _free_port()
-    conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n")
-    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("mosquitto did not start")
-            time.sleep(0.05)
-    try:
+    """A Mosquitto of the test's own on 127.0.0.1: its port."""
+    port = free_port()
+    with mosquitto(tmp_path_factory.mktemp("mosquitto"), "127.0.0.1", port):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _publish(port: int, messages: list[tuple[str, bytes]], version: int, qos: int = 1,

@@ -328,6 +328,50 @@ def sftp(run_dir: Path, ca: str, host: str) -> None:
     asyncio.run(run())
 
 
+def _pieces(run_dir: Path, size: int = 4096) -> list[bytes]:
+    data = fastq(run_dir, "PT9936")
+    return [data[at: at + size] for at in range(0, len(data), size)]
+
+
+def mqtt(run_dir: Path, ca: str, host: str) -> None:
+    """A run file published to the cloud's MQTT broker 4 kB a message (QoS 1, each acknowledged), as an
+    IoT SDK sends a file (paho-mqtt, MQTT 5, the topic given once and an alias after it)."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="seq-01", protocol=paho.MQTTv5)
+    client.connect(host, 1883)
+    client.loop_start()
+    try:
+        for n, piece in enumerate(_pieces(run_dir)):
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.TopicAlias = 1
+            info = client.publish("run/PT9936" if n == 0 else "", piece, qos=1, properties=properties)
+            info.wait_for_publish(30)
+            if not info.is_published():
+                raise ConnectionError(f"message {n} not acknowledged: the connection was cut")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def amqp(run_dir: Path, ca: str, host: str) -> None:
+    """A run file published to the cloud's RabbitMQ 4 kB a message (pika, publisher confirms)."""
+    import pika
+
+    conn = pika.BlockingConnection(pika.ConnectionParameters(host, 5672, heartbeat=0))
+    try:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        channel.exchange_declare("runs", "direct")
+        for piece in _pieces(run_dir):
+            channel.basic_publish("runs", "run.PT9936", piece)
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
              "raw-tls": raw_tls, "dns": dns_tunnel, "doh": doh_tunnel, "udp": udp, "sftp": sftp, "status": status,
              "status-elsewhere": status_elsewhere,
@@ -340,7 +384,7 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "plain-reads-with-urgent-bytes": plain_reads_with_urgent_bytes,
              "tls-reads-after-a-forged-reset": tls_reads_after_a_forged_reset,
              "plain-reads-after-a-forged-syn": plain_reads_after_a_forged_syn,
-             "udp-reads-after-a-forged-datagram": udp_reads_after_a_forged_datagram}
+             "udp-reads-after-a-forged-datagram": udp_reads_after_a_forged_datagram, "mqtt": mqtt, "amqp": amqp}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

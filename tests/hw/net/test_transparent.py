@@ -18,6 +18,7 @@ import pytest
 from hw.net.dumpcap import ifindex
 from sandbox.protocols.flows import CONTESTED, FORGED_IN, RESENT_OUT, URGENT_OUT
 from sandbox.simulate import ensure_demo
+from tests.brokers import mosquitto, rabbitmq
 from tests.hw.net.instrument import reads, upload_line
 from tests.hw.net.rig import (
     REPO,
@@ -402,6 +403,54 @@ def test_block_keeps_a_run_copied_to_a_share_from_the_share(demo, topo, tmp_path
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
     assert essence(live) == essence(again)
+
+
+BROKERS = {"mqtt": (mosquitto, 1883, "mqtt PUBLISH run/PT9936"), "amqp": (rabbitmq, 5672, "amqp publish runs/run.PT9936")}
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_a_run_published_to_a_broker_is_found_live_and_in_replay(demo, topo, tmp_path, broker):
+    """MQTT and AMQP pass mitmproxy as raw TCP: a run file published 4 kB a message (paho-mqtt to
+    Mosquitto, pika to RabbitMQ, in "cloud") is found in its messages by topic, live as in the replay."""
+    b, pki, received = topo
+    start, port, label = BROKERS[broker]
+    with start(tmp_path / broker, CLOUD_IP, port, wrap=lambda args: b.cmd(b.cloud, args)):
+        proc, rec, db, report = rig(tmp_path, b, pki, demo)
+        try:
+            done = client(b, tmp_path, demo, broker)
+            assert done.returncode == 0, done.stdout + done.stderr[-1500:]
+            wait_for(lambda: rows(db, f"SELECT 1 FROM findings WHERE chain LIKE '%{label}%'"),
+                     "a live finding in the messages", proc)
+        finally:
+            _, err = end(proc)
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    (leak,) = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leak["chain"][-1] == label and leak["samples"] == ["PT9936-T1"]
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert code == 1
+    assert essence(live) == essence(again) and chains(live) == chains(again)
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_block_cuts_a_run_published_to_a_broker(demo, topo, tmp_path, broker):
+    """With --block each raw TCP message is held until judged: the first message of run data is
+    refused and the connection cut; the finding says it was blocked."""
+    b, pki, received = topo
+    start, port, label = BROKERS[broker]
+    with start(tmp_path / broker, CLOUD_IP, port, wrap=lambda args: b.cmd(b.cloud, args)):
+        proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block")
+        try:
+            done = client(b, tmp_path, demo, broker)
+            assert done.returncode == 3, f"{broker} was not cut: {done.stdout} {done.stderr[-1500:]}"
+            wait_for(lambda: rows(db, f"SELECT 1 FROM findings WHERE chain LIKE '%{label}%' "
+                                      "AND detail LIKE '%carries run data%'"), "the message judged", proc)
+        finally:
+            _, err = end(proc)
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leaks and all(f["detail"].get("blocked") for f in leaks)
 
 
 def test_reads_tunnelled_through_dns_over_https_are_found_live_and_in_replay(demo, topo, tmp_path):
