@@ -583,7 +583,7 @@ class Http1Parser:
         if req.upgrade == "websocket":
             self.sub = WebSocketParser(self.ctx, client=client, label=req.label,
                                        extensions=headers.get("sec-websocket-extensions", ""),
-                                       offsets=offsets)
+                                       offsets=offsets, protocol=headers.get("sec-websocket-protocol", ""))
         elif req.upgrade == "h2c":
             self.sub = Http2Parser(self.ctx, upgrade=(req.label, req.meta), client=client, offsets=offsets)
         else:

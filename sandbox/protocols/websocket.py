@@ -11,6 +11,7 @@ with the reason, and the message's compressed rest follows raw (meta ``raw``).
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from sandbox.decode.limits import LimitHit
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import MessageStream
+from sandbox.protocols.mqtt import MqttParser, is_connect
 from sandbox.protocols.raw import RAW_PIECE
 
 # Messages larger than this are emitted in consecutive pieces (same cap as HTTP bodies).
@@ -122,7 +124,7 @@ class WebSocketParser:
         return _frames_ok(first_in, masked=True) and (not first_out or _frames_ok(first_out, masked=False))
 
     def __init__(self, ctx: FlowContext, client: str | None = None, label: str = "",
-                 extensions: str | None = None, offsets: dict[str, int] | None = None) -> None:
+                 extensions: str | None = None, offsets: dict[str, int] | None = None, protocol: str = "") -> None:
         self.ctx = ctx
         self.client = client or ctx.client
         self.labels: tuple[str, ...] = (label, "websocket") if label else ("websocket",)
@@ -142,6 +144,18 @@ class WebSocketParser:
         ctx.info.meta["websocket"] = True
         if not ctx.info.app:
             ctx.info.app = "websocket"
+        self.carried: MqttParser | None = None   # the protocol the messages carry as one byte stream
+        if protocol.strip().lower().startswith("mqtt"):
+            self._carry()
+
+    def _carry(self) -> None:
+        """The messages carry MQTT (the subprotocol the server chose, or a first client message that is
+        a CONNECT: AWS IoT and Azure IoT Hub over WebSockets on 443): their bytes, each way, are MQTT's
+        stream, its packets free to span messages, parsed by topic under this connection's labels."""
+        app = self.ctx.info.app
+        self.carried = MqttParser(replace(self.ctx, chain=self.ctx.chain + self.labels))
+        self.ctx.info.app = app
+        self.ctx.info.meta["websocket_carries"] = "mqtt"
 
     # -- interface
     def feed(self, direction: str, data: bytes, t: float) -> list[Payload | Observation]:
@@ -161,6 +175,8 @@ class WebSocketParser:
             if side.opcode < 8 and side.msg_open:  # a hole inside a data frame: framing survives
                 self._flush_message(side, last=False, hole=size)
                 self.out += self.messages[direction].close()
+                if self.carried is not None:
+                    self.out += self.carried.gap(direction, size)
                 if side.msg_compressed and not side.decode_error:  # the inflate context is lost
                     side.decode_error = f"permessage-deflate: gap of {size} bytes"
                     side.inflater = None
@@ -176,12 +192,16 @@ class WebSocketParser:
         self._raw(side)
         side.wire += size
         self.out += self.messages[direction].close()
+        if self.carried is not None:
+            self.out += self.carried.gap(direction, size)
         return self._take()
 
     def idle(self, t: float) -> list[Payload | Observation]:
         """The connection went quiet: short messages held to be read joined go out."""
         for messages in self.messages.values():
             self.out += messages.idle()
+        if self.carried is not None:
+            self.out += self.carried.idle(t)
         return self._take()
 
     def close(self, t: float) -> list[Payload | Observation]:
@@ -192,6 +212,8 @@ class WebSocketParser:
             if side.buf:
                 self._raw(side)
             self.out += self.messages[side.direction].close()
+        if self.carried is not None:
+            self.out += self.carried.close(t)
         return self._take()
 
     def _take(self) -> list[Payload | Observation]:
@@ -337,6 +359,13 @@ class WebSocketParser:
         data = b"".join(side.msg_parts)
         side.msg_parts.clear()
         side.msg_size = 0
+        if self.carried is None and side.direction == self.client and not side.messages and not side.pieces \
+                and is_connect(data):
+            self._carry()
+        if self.carried is not None and data and not side.msg_raw:
+            self.out += self.carried.feed(side.direction, data, self.t)
+            data = b""
+            side.pieces += 1
         if data or (last and not side.pieces):
             labels = self.labels + (("permessage-deflate",) if side.msg_compressed and not side.msg_raw else ())
             meta: dict[str, Any] = {"opcode": _OPCODES[side.msg_opcode], "message": side.messages}

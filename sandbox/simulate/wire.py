@@ -122,17 +122,21 @@ def server_hello(random: bytes, key_share: bytes, session_id: bytes) -> bytes:
     return tls_record(TLS_HANDSHAKE, b"\x02" + len(body).to_bytes(3, "big") + body) + tls_record(TLS_CCS, b"\x01")
 
 
-def websocket_upgrade(path: str, host: str, key: bytes) -> tuple[bytes, bytes]:
-    """The client's Upgrade request and the server's 101 answer (RFC 6455 4.1, 4.2.2)."""
+def websocket_upgrade(path: str, host: str, key: bytes, protocol: str = "") -> tuple[bytes, bytes]:
+    """The client's Upgrade request and the server's 101 answer (RFC 6455 4.1, 4.2.2), with the
+    subprotocol ``protocol`` asked for and chosen when given."""
     import base64
     import hashlib
 
     token = base64.b64encode(key).decode()
     accept = base64.b64encode(hashlib.sha1((token + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+    chosen = [("Sec-WebSocket-Protocol", protocol)] if protocol else []
     request = http_request("GET", path, host, headers=[("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                                                       ("Sec-WebSocket-Key", token), ("Sec-WebSocket-Version", "13")])
+                                                       ("Sec-WebSocket-Key", token), ("Sec-WebSocket-Version", "13"),
+                                                       *chosen])
     response = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in chosen)
+                + b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
     return request.replace(b"Connection: keep-alive\r\n", b""), response
 
 

@@ -77,6 +77,21 @@ def _mqtt(path, pieces: list[bytes]) -> None:
         c.close()
 
 
+def _mqtt_over_websocket(path, pieces: list[bytes], protocol: str = "mqtt", span: int = 0) -> None:
+    """MQTT in WebSocket messages (AWS IoT and Azure IoT Hub on 443): a PUBLISH a message, or with
+    ``span`` the MQTT stream cut into messages of that size, packets spanning them."""
+    stream = [wire.mqtt_connect("seq-01")] + [wire.mqtt_publish("lab/seq-01/telemetry", p) for p in pieces]
+    messages = stream if not span else [b"".join(stream)[at: at + span] for at in range(0, sum(map(len, stream)), span)]
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        request, answer = wire.websocket_upgrade("/mqtt", "lims.lab.example", bytes(range(16)), protocol)
+        c.send(request)
+        c.send(answer, from_client=False)
+        for message in messages:
+            c.send(wire.websocket_frame(message, False, b"\x01\x02\x03\x04"))
+        c.close()
+
+
 def _amqp(path, pieces: list[bytes]) -> None:
     with PcapWriter(path) as w:
         c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 5672), t0=1.0)
@@ -101,6 +116,11 @@ CASES = {
     "grpc messages, reads 24 bytes each": (_grpc_messages, lambda reads: reads, _cut(24)),
     "mqtt, a gzip behind noise 4 kB a message": (_mqtt, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
     "mqtt, reads 24 bytes a message": (_mqtt, lambda reads: reads, _cut(24)),
+    "mqtt over websocket, a gzip behind noise 4 kB a message": (_mqtt_over_websocket,
+                                                                lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
+    "mqtt over websocket, packets spanning messages, no subprotocol named": (
+        lambda path, pieces: _mqtt_over_websocket(path, pieces, protocol="", span=1000),
+        lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
     "amqp, a gzip behind noise as one message": (_amqp, lambda reads: gzip.compress(NOISE + reads), lambda d: [d]),
     "amqp, a gzip behind noise 4 kB a message": (_amqp, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
 }
@@ -117,7 +137,7 @@ def test_reads_in_short_messages_or_published_are_a_leak(reads, name):
     assert any(f["severity"] in ("high", "critical") for f in report["findings"]), report["findings"]
 
 
-@pytest.mark.parametrize("write", [_websocket, _http_beacons, _mqtt, _amqp])
+@pytest.mark.parametrize("write", [_websocket, _http_beacons, _mqtt, _amqp, _mqtt_over_websocket])
 def test_short_messages_of_random_bytes_are_no_finding(reads, write):
     """The same messages made of random bytes, and of text that is no read, find nothing."""
     tmp, run, _ = reads

@@ -293,3 +293,52 @@ def test_e2e_websockets_permessage_deflate(tmp_path: Path, takeover: bool) -> No
     acks = [p.data for p in messages(items, "in") if p.meta["opcode"] == "text"]
     assert acks == [b"ack %d" % i for i in range(1, len(READS) + 2)]
     assert ctxs[0].info.meta["websocket"] is True and not ctxs[0].info.errors
+
+
+def test_mqtt_carried_in_messages_is_parsed_by_topic() -> None:
+    """The subprotocol the server chose is MQTT (AWS IoT, Azure IoT Hub over WebSockets): the messages'
+    bytes are one MQTT stream each way, packets spanning messages; PUBLISHes are read by topic under
+    the connection's labels, and the rest of MQTT is scanned."""
+    from sandbox.simulate import wire
+
+    stream = wire.mqtt_connect("seq-01") + b"".join(wire.mqtt_publish("lab/t", r) for r in READS)
+    conv = [("out", ws_frame(stream[at: at + 700])) for at in range(0, len(stream), 700)]
+    conv.append(("in", ws_frame(b"\x20\x02\x00\x00", masked=False)))
+    p = WebSocketParser(make_ctx(), client="out", label=LABEL, extensions="", protocol="mqtt")
+    items = feed_all(p, conv)
+    published = [x for x in items if isinstance(x, Payload) and x.chain[-1] == "mqtt PUBLISH lab/t"]
+    assert [x.data for x in published] == READS
+    assert published[0].chain == ("tcp", LABEL, "websocket", "mqtt PUBLISH lab/t")
+    assert not [x for x in items if isinstance(x, Payload) and x.chain[-1] == "websocket"]   # not read twice
+    other = b"".join(x.data for x in items if isinstance(x, Payload) and x.chain[-1] == "mqtt")
+    assert b"seq-01" in other and b"\x20\x02\x00\x00" in other
+    assert p.ctx.info.app != "mqtt" and p.ctx.info.meta["websocket_carries"] == "mqtt"
+
+
+def test_a_first_client_message_that_is_an_mqtt_connect_carries_mqtt() -> None:
+    """No subprotocol named (the handshake missed, or a client that names none): a CONNECT in the
+    first client message is enough; a first message that is no CONNECT leaves messages as they are."""
+    from sandbox.simulate import wire
+
+    conv = [("out", ws_frame(wire.mqtt_connect("x"))), ("out", ws_frame(wire.mqtt_publish("t", READS[0])))]
+    items = feed_all(parser(), conv)
+    assert [x.data for x in items if isinstance(x, Payload) and x.chain[-1] == "mqtt PUBLISH t"] == [READS[0]]
+    plain = feed_all(parser(), [("out", ws_frame(b"hello")), ("out", ws_frame(wire.mqtt_connect("x")))])
+    assert not [x for x in plain if isinstance(x, Payload) and x.chain[-1].startswith("mqtt")]
+
+
+def test_a_hole_in_a_message_carrying_mqtt_keeps_both_framings() -> None:
+    """A hole inside a WebSocket frame inside an MQTT message: both framings survive, the message is
+    read on both sides of the hole and the next one whole."""
+    from sandbox.simulate import wire
+
+    body = READS[0] + READS[1]
+    publish = wire.mqtt_publish("t", body)
+    frame = ws_frame(publish)
+    head, mqtt_head = len(frame) - len(publish), len(publish) - len(body)
+    p = WebSocketParser(make_ctx(), client="out", label=LABEL, extensions="", protocol="mqtt")
+    items = p.feed("out", ws_frame(wire.mqtt_connect("x")), 1.0) + p.feed("out", frame[:head + 300], 1.0)
+    items += p.gap("out", 100) + p.feed("out", frame[head + 400:], 1.0)
+    items += p.feed("out", ws_frame(wire.mqtt_publish("t", b"after the hole")), 1.0) + p.close(2.0)
+    got = [x.data for x in items if isinstance(x, Payload) and x.chain[-1] == "mqtt PUBLISH t"]
+    assert got == [body[:300 - mqtt_head], body[400 - mqtt_head:], b"after the hole"]
