@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.model import Payload
+from sandbox.protocols import mqtt
 from sandbox.protocols.mqtt import MqttParser
 from sandbox.protocols.pieces import MESSAGE_PIECE
 from sandbox.simulate import wire
@@ -143,3 +144,62 @@ def test_detection() -> None:
     assert MqttParser.detect(old, b"", 50000, 1883)
     assert not MqttParser.detect(b"\x10\x10\x00\x04HTTP\x04", b"", 50000, 1883)
     assert not MqttParser.detect(b"GET / HTTP/1.1\r\n", b"", 50000, 80)
+
+
+def test_mqtt_over_websockets_from_paho_is_read_by_topic(tmp_path: Path) -> None:
+    """paho-mqtt over WebSockets (as AWS IoT's SDKs connect on 443) to a WebSocket server that answers
+    as a broker (CONNACK, then PUBACKs), recorded on lo: the messages are read by topic inside the
+    WebSocket connection."""
+    import asyncio
+    import threading
+
+    import paho.mqtt.client as paho
+    import websockets.asyncio.server as ws_server
+
+    port = free_port()
+    ready, stop = threading.Event(), threading.Event()
+
+    async def broker(connection) -> None:
+        stream = b""
+        async for message in connection:
+            stream += message
+            while len(stream) >= 2:                    # whole packets only (they may span messages)
+                length, used = mqtt.varint(stream, 1) or (None, 0)
+                if length is None or len(stream) < 1 + used + length:
+                    break
+                packet, stream = stream[:1 + used + length], stream[1 + used + length:]
+                if packet[0] >> 4 == 1:
+                    await connection.send(b"\x20\x02\x00\x00")
+                elif packet[0] >> 4 == 3 and packet[0] & 0x06:
+                    at = 1 + used + 2 + int.from_bytes(packet[1 + used: 3 + used], "big")
+                    await connection.send(b"\x40\x02" + packet[at: at + 2])
+
+    async def serve() -> None:
+        async with ws_server.serve(broker, "127.0.0.1", port, subprotocols=["mqtt"], max_size=None):
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    data = gzip.compress(os.urandom(150_000) + READS)
+    pieces = [data[at: at + 4096] for at in range(0, len(data), 4096)]
+    try:
+        with record_lo(tmp_path / "ws.pcapng", f"tcp port {port}") as rec:
+            client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="seq-01", transport="websockets")
+            client.connect("127.0.0.1", port)
+            client.loop_start()
+            for piece in pieces:
+                client.publish("run/42/reads", piece, qos=1).wait_for_publish(10)
+            client.disconnect()
+            client.loop_stop()
+    finally:
+        stop.set()
+        thread.join(10)
+    items, d = dissect(rec.path)
+    got = [p for p in items if isinstance(p, Payload) and p.chain[-1] == "mqtt PUBLISH run/42/reads"]
+    assert [p.data for p in got] == pieces and got[0].chain[-2] == "websocket"
+    followed = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-2:] == (
+        "mqtt PUBLISH run/42/reads", "gzip stream"))
+    assert READS[-5000:] in followed
