@@ -22,6 +22,7 @@ run decodes to is handed on (``"base64 stream"``) where the piece starts off the
 from __future__ import annotations
 
 import binascii
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -72,6 +73,7 @@ MIN_OUTPUT = 64           # bytes a zlib or deflate stream must have made (a cha
 JOIN_BELOW = 1024
 JOINED_PIECE = 64 * 1024  # bytes of short messages handed on joined at once
 JOINED_WAIT = 1.0         # capture seconds a batch may wait for more (live latency: RAW_FLUSH_SECONDS)
+MAX_KEYS = 64             # message streams by key per parser (topics, request paths), the oldest let go first
 # Bytes a chunk repeats of the one before (raw chunks, joined batches): longer than any identifier or
 # fingerprint window we match (k-mers 31, winnowing windows of a few hundred bytes).
 RAW_OVERLAP = 1024
@@ -293,26 +295,27 @@ class MessageStream:
     """A direction's messages read one after another as one stream: the compressed stream a message
     ends inside is followed into the messages after it (a file sent a WebSocket message, an HTTP
     request or a gRPC message at a time: a gzip of reads behind 150 kB of noise in pieces of 16 or 32
-    kB replayed clean, each piece decoded on its own).  Messages of other streams between the pieces (a
-    heartbeat, another upload multiplexed on the connection) break it where they come.
+    kB replayed clean, each piece decoded on its own).
 
     Short messages are also read joined: reads sent 24 bytes a WebSocket message or an HTTP request
     (shorter than a k-mer), or base64 of a gzip of them 48 bytes a message (shorter than a run the
     follower starts on), replayed clean.  Messages shorter than JOIN_BELOW are held in a batch that is
     handed on joined (``"messages joined"``, with the last RAW_OVERLAP bytes of the batch before) and
-    followed as one piece, when it fills JOINED_PIECE, when a longer message comes (which keeps the
-    order the follower sees), when it waited JOINED_WAIT, or when the flow goes quiet (``idle``)."""
+    followed as one piece, when it fills JOINED_PIECE, when it waited JOINED_WAIT, or when the flow
+    goes quiet (``idle``).  Long and short messages are followed apart: a status report between an
+    upload's chunks (a progress message between WebSocket messages of 16 kB) broke the chunks' stream."""
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
-        self.follower = StreamFollower(ctx.shared)
-        self.at = 0             # bytes of the messages before
+        self.follower = StreamFollower(ctx.shared)   # long messages' stream
+        self.joined = StreamFollower(ctx.shared)     # short messages' stream, a batch at a time
+        self.at = {"long": 0, "short": 0}            # bytes of each kind's messages before
         self.batch = bytearray()
         self.count = 0          # messages in the batch
         self.label: tuple[str, ...] = ()          # the batch's first message's labels, meta and time
         self.meta: dict[str, Any] | None = None
         self.t_first = self.t_last = 0.0
-        self.tail = b""         # the last bytes of the batch before, when no longer message came since
+        self.tail = b""         # the last bytes of the batch before
 
     def follow(self, data: bytes, direction: str, label: tuple[str, ...], t_first: float,
                t_last: float, meta: dict[str, Any] | None = None) -> list[Payload | Observation]:
@@ -321,11 +324,10 @@ class MessageStream:
         if direction != "out" or not data:
             return []
         out: list[Payload | Observation] = []
-        if self.batch and (len(data) >= JOIN_BELOW or t_last - self.t_first > JOINED_WAIT):
-            out += self.idle()
         if len(data) >= JOIN_BELOW:
-            self.tail = b""
-            return out + self._follow(data, label, t_first, t_last, meta)
+            return self._follow(self.follower, "long", data, label, t_first, t_last, meta)
+        if self.batch and t_last - self.t_first > JOINED_WAIT:
+            out += self.idle()
         if not self.batch:
             self.label, self.meta, self.t_first = label, meta, t_first
         self.batch += data
@@ -348,20 +350,67 @@ class MessageStream:
                                         meta={"messages": self.count}, repeated=len(self.tail)))
             self.tail = joined[-RAW_OVERLAP:]
         self.count = 0
-        return out + self._follow(data, self.label, self.t_first, self.t_last, self.meta)
+        return out + self._follow(self.joined, "short", data, self.label, self.t_first, self.t_last, self.meta)
 
     def close(self) -> list[Payload | Observation]:
-        """The messages ended (the flow closed, or a hole): the batch goes out, the stream is let go."""
+        """The messages ended (the flow closed, or a hole): the batch goes out, the streams are let go."""
         out = self.idle()
         self.follower.gap()
+        self.joined.gap()
         self.tail = b""
         return out
 
-    def _follow(self, data: bytes, label: tuple[str, ...], t_first: float, t_last: float,
-                meta: dict[str, Any] | None) -> list[Payload | Observation]:
-        out = self.follower.follow(self.ctx, data, self.at, "out", label, t_first, t_last, meta)
-        self.at += len(data)
+    def _follow(self, follower: StreamFollower, kind: str, data: bytes, label: tuple[str, ...], t_first: float,
+                t_last: float, meta: dict[str, Any] | None) -> list[Payload | Observation]:
+        out = follower.follow(self.ctx, data, self.at[kind], "out", label, t_first, t_last, meta)
+        self.at[kind] += len(data)
         return out
+
+
+class MessageStreams:
+    """A parser's message streams by key (an HTTP request's method and path, its numbers aside; a
+    WebSocket message's opcode; an MQTT topic): messages of other keys between a stream's pieces (a
+    status report between an upload's chunks) do not break it.  MAX_KEYS keys at once, the one used
+    longest ago let go first."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        self.streams: OrderedDict[str, MessageStream] = OrderedDict()
+
+    def follow(self, key: str, data: bytes, direction: str, label: tuple[str, ...], t_first: float,
+               t_last: float, meta: dict[str, Any] | None = None) -> list[Payload | Observation]:
+        """``MessageStream.follow`` on ``key``'s stream (outbound only)."""
+        if direction != "out" or not data:
+            return []
+        out: list[Payload | Observation] = []
+        stream = self.streams.pop(key, None)
+        if stream is None:
+            stream = MessageStream(self.ctx)
+            if len(self.streams) >= MAX_KEYS:
+                out += self.streams.popitem(last=False)[1].close()
+        self.streams[key] = stream
+        return out + stream.follow(data, direction, label, t_first, t_last, meta)
+
+    def idle(self) -> list[Payload | Observation]:
+        return [item for stream in self.streams.values() for item in stream.idle()]
+
+    def close(self, key: str | None = None) -> list[Payload | Observation]:
+        """Every stream (or ``key``'s) ended: a hole, the flow's end."""
+        if key is not None:
+            stream = self.streams.pop(key, None)
+            return stream.close() if stream is not None else []
+        out = [item for stream in self.streams.values() for item in stream.close()]
+        self.streams.clear()
+        return out
+
+
+_NUMBERS = re.compile(r"[0-9]+")
+
+
+def message_key(label: str) -> str:
+    """The key of a request's message stream: its label (method and path) with numbers made one
+    (``/upload/run42/chunk/7`` and ``/chunk/8`` are one upload)."""
+    return _NUMBERS.sub("#", label)
 
 
 def _deflate_start(head: bytes) -> bool:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.doh import DohReader
-from sandbox.protocols.follow import MessageStream
+from sandbox.protocols.follow import MessageStreams, message_key
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
 from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
@@ -134,7 +134,7 @@ class _Side:
         self.raw_tail = b""  # last RAW_OVERLAP bytes of the last unparsed piece ...
         self.raw_end = -1  # ... which ended at this stream offset
         self.version = "1.1"
-        self.bodies = MessageStream(parser.ctx)   # a file sent a request at a time: followed
+        self.bodies = MessageStreams(parser.ctx)   # a file sent a request at a time: followed, by path
         self.lead = True  # no head parsed yet: bytes before the first start line are no error
 
     # -- input
@@ -429,7 +429,8 @@ class _Side:
         m = {**msg.meta, **meta, "body_offset": off}
         self.p.out.append(self.p.ctx.payload(data, (msg.label, *suffix), self.direction, msg.t_first,
                                              msg.t_last, msg.body_wire + (off if exact else 0), m))
-        self.p.out += self.bodies.follow(data, self.direction, (msg.label, *suffix), msg.t_first, msg.t_last, m)
+        self.p.out += self.bodies.follow(message_key(msg.label), data, self.direction, (msg.label, *suffix),
+                                         msg.t_first, msg.t_last, m)
 
     # -- errors, gaps, raw
     def fail(self, reason: str) -> None:

@@ -32,7 +32,7 @@ from hpack.exceptions import HPACKError
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.doh import DohReader
-from sandbox.protocols.follow import MessageStream
+from sandbox.protocols.follow import MessageStream, MessageStreams, message_key
 from sandbox.protocols.grpc import chunk_of
 from sandbox.protocols.httpbody import BodyPipe
 from sandbox.protocols.raw import RAW_PIECE
@@ -145,7 +145,7 @@ class Http2Parser:
             self.dirs[direction].wire = offset
         self.streams: dict[int, _Stream] = {}
         self.doh = DohReader(ctx)
-        self.bodies = {"out": MessageStream(ctx), "in": MessageStream(ctx)}   # in the order they come
+        self.bodies = {"out": MessageStreams(ctx), "in": MessageStreams(ctx)}   # by path, in the order they come
         self.t = 0.0
         ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app
         if upgrade:  # h2c: stream 1 is the HTTP/1.1 request that asked for the upgrade
@@ -436,7 +436,8 @@ class Http2Parser:
                     stream.messages = MessageStream(self.ctx)
                 self.out += stream.messages.follow(chunk_of(data), direction, (stream.label, *suffix), t0, t1, m)
             else:                           # a file a request at a time, in the order they come
-                self.out += self.bodies[direction].follow(data, direction, (stream.label, *suffix), t0, t1, m)
+                self.out += self.bodies[direction].follow(message_key(stream.label), data, direction,
+                                                          (stream.label, *suffix), t0, t1, m)
 
         stream.pipes[direction] = BodyPipe(h.get("content-encoding", ""), ctype, emit,
                                            piece=MAX_STREAM_PIECE, grpc_encoding=h.get("grpc-encoding", ""))

@@ -8,12 +8,11 @@ stream of its own.  Both are cut into pieces the same way.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any, NamedTuple
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.follow import RAW_OVERLAP, MessageStream
+from sandbox.protocols.follow import RAW_OVERLAP, MessageStreams
 from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS
 
 Items = list[Payload | Observation]
@@ -78,7 +77,6 @@ class Pieces:
 
 
 MESSAGE_PIECE = 1 << 20         # bytes of one message handed on at once
-MAX_KEYS = 64                   # keys (topics, exchanges) whose messages are followed at once per flow
 
 
 class Message:
@@ -101,12 +99,11 @@ class Message:
 class Messages:
     """A flow's messages by key: each body handed on as it is, a large one in pieces of MESSAGE_PIECE
     that overlap; the outbound messages of a key read one after another as one stream (a compressed
-    stream followed across them, short ones also read joined: ``follow.MessageStream``), MAX_KEYS
-    keys at once, the one used longest ago let go first."""
+    stream followed across them, short ones also read joined: ``follow.MessageStreams``)."""
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
-        self.streams: OrderedDict[str, MessageStream] = OrderedDict()
+        self.streams = MessageStreams(ctx)
 
     def add(self, direction: str, message: Message, data: bytes, t: float) -> Items:
         """The next bytes of ``message``'s body (at most ``message.left``): its pieces, and all of it
@@ -139,9 +136,8 @@ class Messages:
         piece = message.tail + data
         out: Items = [self.ctx.payload(piece, message.label, direction, message.t_first, message.t_last,
                                        meta=meta, repeated=len(message.tail))]
-        if direction == "out":
-            out += self._stream(message.key, out).follow(data, direction, (message.label,), message.t_first,
-                                                         message.t_last, meta)
+        out += self.streams.follow(message.key, data, direction, (message.label,), message.t_first,
+                                   message.t_last, meta)
         message.tail = b"" if last else piece[-RAW_OVERLAP:]
         message.pieces += 1
         message.t_first = message.t_last
@@ -153,26 +149,14 @@ class Messages:
         out = self.emit(direction, message, last=False, hole=size)
         message.left -= size
         message.tail = b""
-        stream = self.streams.pop(message.key, None)
-        return out + (stream.close() if stream is not None else [])
+        return out + self.streams.close(message.key)
 
     def idle(self) -> Items:
         """Short messages held to be read joined go out."""
-        return [item for stream in self.streams.values() for item in stream.idle()]
+        return self.streams.idle()
 
     def close(self) -> Items:
-        out = [item for stream in self.streams.values() for item in stream.close()]
-        self.streams.clear()
-        return out
-
-    def _stream(self, key: str, out: Items) -> MessageStream:
-        stream = self.streams.pop(key, None)
-        if stream is None:
-            stream = MessageStream(self.ctx)
-            if len(self.streams) >= MAX_KEYS:
-                out += self.streams.popitem(last=False)[1].close()
-        self.streams[key] = stream
-        return stream
+        return self.streams.close()
 
 
 class Outside:

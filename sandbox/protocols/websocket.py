@@ -20,7 +20,7 @@ from sandbox.decode.codec import ZlibCodec
 from sandbox.decode.limits import LimitHit
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.follow import MessageStream
+from sandbox.protocols.follow import MessageStreams
 from sandbox.protocols.mqtt import MqttParser, is_connect
 from sandbox.protocols.raw import RAW_PIECE
 
@@ -138,7 +138,7 @@ class WebSocketParser:
         for direction, offset in (offsets or {}).items():
             self.sides[direction].wire = offset
         # a file sent a message at a time: the compressed stream a message ends inside is followed
-        self.messages = {direction: MessageStream(ctx) for direction in self.sides}
+        self.messages = {direction: MessageStreams(ctx) for direction in self.sides}   # by opcode
         self.out: list[Payload | Observation] = []
         self.t = 0.0
         ctx.info.meta["websocket"] = True
@@ -381,7 +381,8 @@ class WebSocketParser:
                 meta["gap_after"] = hole
             self.out.append(self.ctx.payload(data, labels, side.direction, side.msg_t, self.t,
                                              side.msg_start, meta))
-            self.out += self.messages[side.direction].follow(data, side.direction, labels, side.msg_t, self.t, meta)
+            self.out += self.messages[side.direction].follow(meta["opcode"], data, side.direction, labels, side.msg_t,
+                                                             self.t, meta)
             side.pieces += 1
         if last:
             side.msg_open = False

@@ -15,6 +15,11 @@ And so did a gzip of reads behind 150 kB of noise sent a message at a time: WebS
 kB, a gRPC client-streaming upload (each message a protobuf of the file's name and a 32 kB chunk, the
 pattern gRPC's own examples teach), HTTP requests of 32 kB each: every message was decoded on its own.
 Now a direction's messages are read one after another as one stream.
+
+So did the same chunks with a status report between them (a text message of progress after each
+binary WebSocket message, a JSON POST to ``/status`` after each chunk POSTed to ``/upload/.../chunk/N``):
+the report broke the stream.  Now messages are followed by key (a request's method and path, its
+numbers aside; a WebSocket message's opcode), and long and short messages apart.
 """
 
 from __future__ import annotations
@@ -103,6 +108,32 @@ def _http_parts(path, data: bytes) -> None:
         c.close()
 
 
+def _websocket_with_progress(path, data: bytes) -> None:
+    """Chunks of 16 kB as binary messages, each followed by a text message reporting progress."""
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        request, answer = wire.websocket_upgrade("/stream", "lims.lab.example", bytes(range(16)))
+        c.send(request)
+        c.send(answer, from_client=False)
+        for n, at in enumerate(range(0, len(data), 16384)):
+            c.send(wire.websocket_frame(data[at: at + 16384], False, b"\x01\x02\x03\x04"))
+            c.send(wire.websocket_frame(b'{"progress": %d}' % n, True, b"\x01\x02\x03\x04"))
+        c.close()
+
+
+def _http_chunks_with_status(path, data: bytes) -> None:
+    """Chunks of 16 kB POSTed to numbered paths, each followed by a status report (JSON) elsewhere."""
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        for n, at in enumerate(range(0, len(data), 16384)):
+            for target, body in ((b"/upload/run42/chunk/%d" % n, data[at: at + 16384]),
+                                 (b"/status", b'{"progress": %d, "state": "uploading"}' % n)):
+                c.send(b"POST %s HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s"
+                       % (target, len(body), body))
+                c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
+        c.close()
+
+
 NOISE = random.Random(11).randbytes(150_000)
 CASES = {
     "a zlib stream that is the flow": (_raw, lambda reads: zlib.compress(JUNK + reads)),
@@ -115,6 +146,8 @@ CASES = {
     "websocket messages": (_websocket, lambda reads: gzip.compress(NOISE + reads)),
     "grpc client stream": (_grpc_stream, lambda reads: gzip.compress(NOISE + reads)),
     "http requests in parts": (_http_parts, lambda reads: gzip.compress(NOISE + reads)),
+    "websocket messages with progress between": (_websocket_with_progress, lambda reads: gzip.compress(NOISE + reads)),
+    "http chunks with status reports between": (_http_chunks_with_status, lambda reads: gzip.compress(NOISE + reads)),
 }
 
 

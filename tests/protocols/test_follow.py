@@ -204,3 +204,26 @@ def test_messages_one_after_another_are_one_stream_until_they_end():
     inbound = MessageStream(ctx)
     assert all(inbound.follow(blob[at: at + 16384], "in", ("websocket",), 1.0, 1.0) == []
                for at in range(0, len(blob), 16384))
+
+
+def test_message_streams_by_key_keep_a_stream_whole_between_other_messages():
+    """Chunks of one upload with messages of another key (and short ones) between them: its stream goes
+    on; a key let go past MAX_KEYS, or closed, ends only its own."""
+    from sandbox.protocols.follow import MAX_KEYS, MessageStreams, message_key
+
+    blob = gzip.compress(JUNK + READS)
+    ctx = make_ctx()
+    streams = MessageStreams(ctx)
+    items = []
+    for n, at in enumerate(range(0, len(blob), 16384)):
+        items += streams.follow("chunks", blob[at: at + 16384], "out", ("upload",), 1.0, 1.0)
+        items += streams.follow("status", random.Random(n).randbytes(3000), "out", ("status",), 1.0, 1.0)
+        items += streams.follow("chunks", b'{"progress": %d}' % n, "out", ("upload",), 1.0, 1.0)   # short: apart
+    followed = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-2:] == ("upload", "gzip stream"))
+    assert READS in _first_piece_decoded("gzip", blob[:16384]) + followed
+    assert streams.follow("x", b"data", "in", ("x",), 1.0, 1.0) == [] and "x" not in streams.streams
+    for n in range(MAX_KEYS):
+        streams.follow(f"k{n}", b"x" * 2000, "out", ("k",), 1.0, 1.0)
+    assert "chunks" not in streams.streams and len(streams.streams) == MAX_KEYS
+    assert message_key("http/1.1 POST /upload/run42/chunk/17") == message_key("http/1.1 POST /upload/run43/chunk/8")
+    assert message_key("http/1.1 POST /status") != message_key("http/1.1 POST /upload/run42/chunk/17")
