@@ -22,6 +22,7 @@ from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.doh import DohReader
 from sandbox.protocols.follow import MessageStreams, message_key
+from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
 from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
@@ -135,6 +136,7 @@ class _Side:
         self.raw_end = -1  # ... which ended at this stream offset
         self.version = "1.1"
         self.bodies = MessageStreams(parser.ctx)   # a file sent a request at a time: followed, by path
+        self.heads = HeadValues(parser.ctx)        # data sent a header, cookie or parameter at a time
         self.lead = True  # no head parsed yet: bytes before the first start line are no error
 
     # -- input
@@ -284,6 +286,7 @@ class _Side:
             p.ctx.name_destination(host)
         p.out.append(p.ctx.payload(head, (label, "url"), self.direction, self.t, self.t, start,
                                    {**meta, "head": True}))
+        p.out += self.heads.head(label, path, headers.items(), self.direction, self.t)
         upgrade = ""
         connection = headers.get("connection", "").lower()
         if method == "CONNECT":
@@ -318,6 +321,7 @@ class _Side:
             meta.pop(key, None)
             if value:
                 meta[key] = value
+        p.out += self.heads.head(req.label, "", headers.items(), self.direction, self.t)
         other = p.sides[req.direction] if req.direction != self.direction else None
         if status == 101 and req.upgrade not in ("", "connect"):
             p.switch(req, headers, self.direction)
@@ -507,12 +511,12 @@ class _Side:
             self.fail(f"gap of {size} bytes")
         self._emit_raw(len(self.buf))
         self.wire += size
-        self.p.out += self.bodies.close()
+        self.p.out += self.bodies.close() + self.heads.close()
 
     def close(self) -> None:
         if self.state == "body" and self.msg is not None:
             self._finish(truncated=self.msg.framing != "close")
-        self.p.out += self.bodies.close()
+        self.p.out += self.bodies.close() + self.heads.close()
         if self.state == "switched":
             return
         self.raw_t = self.raw_t or self.t
@@ -560,7 +564,7 @@ class Http1Parser:
         if self.sub is not None and hasattr(self.sub, "idle"):
             self.out.extend(self.sub.idle(t))
         for side in self.sides.values():
-            self.out += side.bodies.idle()
+            self.out += side.bodies.idle() + side.heads.idle()
         out = self._take()
         return out + self.doh.idle()
 

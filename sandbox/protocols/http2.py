@@ -34,6 +34,7 @@ from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.doh import DohReader
 from sandbox.protocols.follow import MessageStream, MessageStreams, message_key
 from sandbox.protocols.grpc import chunk_of
+from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.httpbody import BodyPipe
 from sandbox.protocols.raw import RAW_PIECE
 
@@ -146,6 +147,7 @@ class Http2Parser:
         self.streams: dict[int, _Stream] = {}
         self.doh = DohReader(ctx)
         self.bodies = {"out": MessageStreams(ctx), "in": MessageStreams(ctx)}   # by path, in the order they come
+        self.heads = HeadValues(ctx)      # data sent a header, cookie or parameter at a time
         self.t = 0.0
         ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app
         if upgrade:  # h2c: stream 1 is the HTTP/1.1 request that asked for the upgrade
@@ -193,6 +195,8 @@ class Http2Parser:
         d.block = None
         d.decoder = _decoder(d.decoder.max_allowed_table_size)
         self.out += self.bodies[direction].close()
+        if direction == "out":
+            self.out += self.heads.close()
         self.ctx.info.meta["http2_holes"] = self.ctx.info.meta.get("http2_holes", 0) + 1
         for stream in list(self.streams.values()):
             if direction in stream.pipes:   # its body has a hole: this piece ends, the next is raw
@@ -254,7 +258,7 @@ class Http2Parser:
         DNS over HTTPS its names."""
         for direction, d in self.dirs.items():
             self._side_out(direction, d)
-        for messages in (*self.bodies.values(), *(s.messages for s in self.streams.values() if s.messages)):
+        for messages in (*self.bodies.values(), self.heads, *(s.messages for s in self.streams.values() if s.messages)):
             self.out += messages.idle()
         out = self._take()
         return out + self.doh.idle()
@@ -268,6 +272,7 @@ class Http2Parser:
             self._end_stream(sid, truncated=True)
         for bodies in self.bodies.values():
             self.out += bodies.close()
+        self.out += self.heads.close()
         out = self._take()
         return out + self.doh.close()
 
@@ -405,6 +410,8 @@ class Http2Parser:
                 head = b"".join(k + b": " + v + b"\r\n" for k, v in headers)  # all of them, as sent
                 self.out.append(self.ctx.payload(head, (stream.label, "url"), direction, self.t, self.t,
                                                  None, {**stream.meta, "head": True}))
+        pairs = ((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers)
+        self.out += self.heads.head(stream.label, h.get(":path", ""), pairs, direction, self.t)
         if ":status" in h:
             status = h[":status"]
             stream.meta["status"] = int(status) if status.isascii() and status.isdigit() else status

@@ -3,7 +3,8 @@
 A protocol's messages were each read on their own: reads cut into WebSocket messages or HTTP request
 bodies of 24 bytes (shorter than a k-mer), base64 of a gzip of them in messages of 48 (shorter than a
 run the stream follower starts on), and the same in gRPC messages or HTTP/2 request bodies, replayed
-CLEAN.  Now a direction's short messages are also read joined.
+CLEAN.  Now a direction's short messages are also read joined.  So did a beacon's GETs carrying the
+pieces in a header, a cookie or a query parameter: now each value is a message of its name's stream.
 
 MQTT and AMQP 0-9-1 had no parser: their flows were raw bytes, each PUBLISH's header, each publish's
 method and content header cut into the messages, and AMQP's body frames (128 kB) cut into one large
@@ -102,6 +103,41 @@ def _amqp(path, pieces: list[bytes]) -> None:
         c.close()
 
 
+def _beacon(where: str):
+    """A GET a piece, the piece in a header, a cookie or a query parameter (base64url where not text)."""
+    def write(path, pieces: list[bytes]) -> None:
+        with PcapWriter(path) as w:
+            c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+            for n, piece in enumerate(pieces):
+                field = {"header": b"X-Trace: %s\r\n" % piece, "cookie": b"Cookie: sid=a81f; t=%s\r\n" % piece}
+                target = b"/pixel.gif?n=%d&t=%s" % (n, piece) if where == "query" else b"/pixel.gif"
+                c.send(b"GET %s HTTP/1.1\r\nHost: lims.lab.example\r\n%s\r\n" % (target, field.get(where, b"")))
+                c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
+            c.close()
+    return write
+
+
+def _h2_beacon(path, pieces: list[bytes]) -> None:
+    """HTTP/2: a GET a piece on one connection, the piece in a header of its own."""
+    from hpack import Encoder
+
+    encoder = Encoder()
+    client = wire.H2_PREFACE + wire.h2_frame(wire.H2_SETTINGS, 0, 0)
+    for n, piece in enumerate(pieces):
+        head = encoder.encode([(":method", "GET"), (":scheme", "https"), (":path", "/pixel.gif"),
+                               (":authority", "lims.lab.example"), ("x-trace", piece.decode())])
+        client += wire.h2_frame(wire.H2_HEADERS, wire.H2_END_HEADERS | wire.H2_END_STREAM, 2 * n + 1, head)
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
+        c.send(client)
+        c.send(wire.h2_frame(wire.H2_SETTINGS, 0, 0), from_client=False)
+        c.close()
+
+
+def _b64url(reads: bytes) -> bytes:
+    return base64.urlsafe_b64encode(gzip.compress(reads)).rstrip(b"=")
+
+
 def _cut(size: int):
     return lambda data: [data[at: at + size] for at in range(0, len(data), size)]
 
@@ -121,6 +157,13 @@ CASES = {
     "mqtt over websocket, packets spanning messages, no subprotocol named": (
         lambda path, pieces: _mqtt_over_websocket(path, pieces, protocol="", span=1000),
         lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
+    "a header a request, reads 24 bytes each": (_beacon("header"), lambda reads: reads[:12000], _cut(24)),
+    "a header a request, base64url of a gzip 48 each": (_beacon("header"), _b64url, _cut(48)),
+    "a cookie a request, reads 24 bytes each": (_beacon("cookie"), lambda reads: reads[:12000], _cut(24)),
+    "a cookie a request, base64url of a gzip 48 each": (_beacon("cookie"), _b64url, _cut(48)),
+    "a query parameter a request, reads 24 bytes each": (_beacon("query"), lambda reads: reads[:12000], _cut(24)),
+    "a query parameter a request, base64url of a gzip 48 each": (_beacon("query"), _b64url, _cut(48)),
+    "an HTTP-2 header a request, base64url of a gzip 48 each": (_h2_beacon, _b64url, _cut(48)),
     "amqp, a gzip behind noise as one message": (_amqp, lambda reads: gzip.compress(NOISE + reads), lambda d: [d]),
     "amqp, a gzip behind noise 4 kB a message": (_amqp, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
 }
@@ -147,3 +190,15 @@ def test_short_messages_of_random_bytes_are_no_finding(reads, write):
         write(capture, _cut(24)(data))
         report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
         assert report["verdict"] == "clean", (write.__name__, report["findings"])
+
+
+@pytest.mark.parametrize("where", ["header", "cookie", "query"])
+def test_beacons_of_random_values_are_no_finding(reads, where):
+    """A beacon whose values are base64url of random bytes, or a counter and a timestamp: nothing found."""
+    tmp, run, _ = reads
+    noise = base64.urlsafe_b64encode(random.Random(4).randbytes(15000)).rstrip(b"=")
+    for pieces in (_cut(48)(noise), [b"%d-%d" % (n, 1764990000 + n) for n in range(500)]):
+        capture = tmp / f"noise-beacon-{where}.pcap"
+        _beacon(where)(capture, pieces)
+        report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+        assert report["verdict"] == "clean", (where, report["findings"])

@@ -309,13 +309,16 @@ def dissect_pcap(pcap: Path) -> list[Payload | Observation] | None:
 
 def check_dissector(pcap: Path, items: list[Payload | Observation]) -> None:
     """The full pipeline (capture reader + Dissector + registry) gives the Payloads that feeding
-    the parser with tshark's reassembled streams gives (loopback captures have no holes)."""
+    the parser with tshark's reassembled streams gives (loopback captures have no holes).  Short
+    messages read joined are batched by the time they came and by the flow going quiet (which only
+    the Dissector says): they are left out."""
     whole = dissect_pcap(pcap)
     if whole is None:
         return
 
     def k(ps: list) -> list:
-        return sorted((p.chain, p.direction, p.data) for p in ps if isinstance(p, Payload))
+        return sorted((p.chain, p.direction, p.data) for p in ps if isinstance(p, Payload)
+                      and p.chain[-1] != "messages joined")
 
     assert k(whole) == k(items)
 

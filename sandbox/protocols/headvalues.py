@@ -1,0 +1,64 @@
+"""The values a message head carries, read across messages.
+
+A beacon can send data a few bytes a request, in a header (``X-Trace``), a cookie or a query parameter:
+reads 24 bytes a request, or base64url of a gzip of them 48 characters a request, replayed clean, each
+head read on its own.  Now each header's, cookie's and query parameter's value is a message of its own
+stream (``follow.MessageStreams``, by name: ``header:x-trace``, ``cookie:t``, ``url:t``), so short
+values are read joined and followed; a value the same as the one before under its name (Host,
+User-Agent, a session cookie) says nothing new and is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import unquote_to_bytes
+
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.follow import MessageStreams
+
+Items = list[Payload | Observation]
+MAX_NAMES = 1024        # names whose last value is remembered (then forgotten all at once)
+MAX_VALUES = 256        # values taken from one head (a head of thousands of cookies is read as it is)
+
+
+class HeadValues:
+    """One direction's head values by name, across the messages of a connection (outbound only)."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.streams = MessageStreams(ctx)
+        self.last: dict[str, bytes] = {}
+
+    def head(self, label: str, target: str, headers: Iterable[tuple[str, str]], direction: str, t: float) -> Items:
+        """A head's values: its request target's query parameters and its headers' (cookies one by one)."""
+        if direction != "out":
+            return []
+        values: list[tuple[str, bytes]] = []
+        query = target.partition("?")[2]
+        for pair in query.split("&") if query else ():
+            key, _, value = pair.partition("=")
+            values.append((f"url:{key}", unquote_to_bytes(value.replace("+", " "))))
+        for name, value in headers:
+            if name.startswith(":"):
+                continue
+            if name == "cookie":
+                for pair in value.split(";"):
+                    key, _, cookie = pair.strip().partition("=")
+                    values.append((f"cookie:{key}", cookie.encode("latin-1", "replace")))
+            else:
+                values.append((f"header:{name}", value.encode("latin-1", "replace")))
+        out: Items = []
+        for key, value in values[:MAX_VALUES]:
+            if not value or self.last.get(key) == value:
+                continue
+            if len(self.last) >= MAX_NAMES:
+                self.last.clear()
+            self.last[key] = value
+            out += self.streams.follow(key, value, direction, (label, key), t, t)
+        return out
+
+    def idle(self) -> Items:
+        return self.streams.idle()
+
+    def close(self) -> Items:
+        return self.streams.close()

@@ -1,0 +1,41 @@
+"""HeadValues: a head's values by name across messages (query parameters, headers, cookies one by one)."""
+
+from __future__ import annotations
+
+from sandbox.model import Payload
+from sandbox.protocols import headvalues
+from sandbox.protocols.headvalues import HeadValues
+from tests.protocols.test_stream_parsers_conformance import make_ctx
+
+READS = b"ACGTTGCAAGGCTTAACCGGATATCGCGATTACAGGCATTGACCA" * 20
+
+
+def _joined(items: list) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for p in items:
+        if isinstance(p, Payload) and p.chain[-1] == "messages joined":
+            out[p.chain[-2]] = out.get(p.chain[-2], b"") + p.data[p.repeated:]
+    return out
+
+
+def test_values_are_read_joined_by_name_and_repeats_skipped():
+    values = HeadValues(make_ctx())
+    items = []
+    for n, at in enumerate(range(0, len(READS), 24)):
+        piece = READS[at: at + 24].decode()
+        headers = [("host", "lims.lab.example"), ("user-agent", "agent/1.0"), ("x-trace", piece),
+                   ("cookie", f"sid=a81f; t={piece}")]
+        items += values.head("http/1.1 GET /p.gif", f"/p.gif?n={n}&t={piece.replace('A', '%41')}", headers, "out", 1.0)
+    items += values.close()
+    joined = _joined(items)
+    assert joined["header:x-trace"] == joined["cookie:t"] == joined["url:t"] == READS
+    assert "header:host" not in joined and "cookie:sid" not in joined     # the same value each time: nothing new
+    assert joined["url:n"] == b"".join(b"%d" % n for n in range(len(range(0, len(READS), 24))))
+
+
+def test_inbound_heads_and_values_past_the_cap_are_not_taken(monkeypatch):
+    values = HeadValues(make_ctx())
+    assert values.head("l", "/x?a=1", [("x", "y")], "in", 1.0) == [] and not values.last
+    monkeypatch.setattr(headvalues, "MAX_VALUES", 2)
+    values.head("l", "/x?a=1&b=2&c=3", [("x", "y")], "out", 1.0)
+    assert set(values.last) == {"url:a", "url:b"}
