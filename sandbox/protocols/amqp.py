@@ -21,13 +21,9 @@ from __future__ import annotations
 import struct
 from typing import ClassVar
 
-from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
-from sandbox.protocols.pieces import Message, Messages, Outside
-from sandbox.protocols.raw import RawParser
+from sandbox.protocols.pieces import FramedParser, FramedSide, Message
 from sandbox.safetext import safe_text
-
-Items = list[Payload | Observation]
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 PORTS = (5672,)                 # 5671 is AMQP in TLS: the TLS parser hands its plaintext on
@@ -77,28 +73,26 @@ def content_method(payload: bytes) -> tuple[str, bytes, bytes] | None:
     return VERBS[method], exchange, key
 
 
-class _Side:
-    __slots__ = ("buf", "need", "frame_left", "channel", "end_due", "started", "waiting", "bodies", "raw", "t")
+class _Side(FramedSide):
+    __slots__ = ("frame_left", "channel", "end_due", "started", "waiting", "bodies")
 
     def __init__(self) -> None:
-        self.buf = bytearray()      # bytes of a frame not yet whole (a body frame's: of its header)
-        self.need = FRAME_HEADER    # bytes the buffer must hold before it is looked at again
+        super().__init__(FRAME_HEADER)
         self.frame_left = 0         # bytes of the body frame in progress still to come
         self.channel = 0            # ... on this channel
         self.end_due = False        # the frame-end octet of that body frame is next
         self.started = False        # the protocol header, or a first frame, came
         self.waiting: dict[int, tuple[str, str, dict]] = {}   # channel -> (key, label, meta) until its content header
         self.bodies: dict[int, Message] = {}                  # channel -> the message whose body is coming
-        self.raw = False
-        self.t = 0.0
 
 
-class AmqpParser:
+class AmqpParser(FramedParser):
     """An AMQP 0-9-1 connection, either side the client: messages by exchange and routing key, the rest
     scanned as it is."""
 
     name: ClassVar[str] = "amqp"
     ports: ClassVar[tuple[int, ...]] = PORTS
+    HEAD_MIN: ClassVar[int] = FRAME_HEADER
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
@@ -109,127 +103,84 @@ class AmqpParser:
         return data.startswith(PROTOCOL_HEADER)
 
     def __init__(self, ctx: FlowContext) -> None:
-        self.ctx = ctx
+        super().__init__(ctx, {"out": _Side(), "in": _Side()})
         ctx.info.app = "amqp"
-        self.sides = {"out": _Side(), "in": _Side()}
-        self.other = Outside(ctx, "amqp")
-        self.messages = Messages(ctx)
-        self.raw = RawParser(ctx)
-        self.out: Items = []
-
-    # ---- parser interface ----
-
-    def feed(self, direction: str, data: bytes, t: float) -> Items:
-        side = self.sides[direction]
-        if side.raw:
-            return self.raw.feed(direction, data, t)
-        side.t = t
-        if side.frame_left and not side.buf:               # a body frame's bytes: taken without copying them twice
-            taken = min(side.frame_left, len(data))
-            self._body(direction, side, data[:taken], t)
-            data = data[taken:]
-        side.buf += data
-        if len(side.buf) >= side.need:
-            try:
-                self._frames(direction, side, t)
-            except (ValueError, struct.error) as exc:
-                self._to_raw(direction, side, f"amqp {direction}: {exc}; the rest of this side is scanned raw", t)
-        return self._take()
-
-    def gap(self, direction: str, size: int) -> Items:
-        side = self.sides[direction]
-        message = side.bodies.get(side.channel) if side.frame_left else None
-        if not side.raw and message is not None and not side.buf and size < side.frame_left:
-            self.out += self.messages.hole(direction, message, size)    # a hole inside a body frame: framing survives
-            side.frame_left -= size
-            return self._take()
-        if not side.raw:
-            self._to_raw(direction, side, f"amqp {direction}: a gap of {size} bytes; the rest of this side is "
-                                          "scanned raw", side.t)
-        return self._take() + self.raw.gap(direction, size)
-
-    def idle(self, t: float) -> Items:
-        """The connection went quiet: what is held (other bytes, short messages to join) goes out."""
-        self.out += self.other.flush()
-        self.out += self.messages.idle()
-        return self._take() + self.raw.idle(t)
-
-    def close(self, t: float) -> Items:
-        for direction, side in self.sides.items():
-            self._end_bodies(direction, side)
-            if side.buf and not side.raw:
-                self._other(direction, side.buf, side.t)
-                side.buf.clear()
-        self.out += self.other.flush()
-        self.out += self.messages.close()
-        return self._take() + self.raw.close(t)
 
     # ---- framing ----
 
-    def _frames(self, direction: str, side: _Side, t: float) -> None:
-        """Take the whole frames and the heads of body frames the buffer holds."""
+    def _body_left(self, side: _Side) -> int:
+        return side.frame_left
+
+    def _body(self, direction: str, side: _Side, data: bytes, t: float) -> None:
+        side.frame_left -= len(data)
+        message = side.bodies.get(side.channel)
+        if message is None:                          # content nothing announced: scanned as it is
+            self._other(direction, data, t)
+            return
+        self.out += self.messages.add(direction, message, data, t)
+        if not message.left:
+            del side.bodies[side.channel]
+
+    def _hole(self, direction: str, side: _Side, size: int) -> bool:
+        message = side.bodies.get(side.channel) if side.frame_left else None
+        if message is None or size >= side.frame_left:
+            return False
+        self.out += self.messages.hole(direction, message, size)   # inside a body frame: framing survives
+        side.frame_left -= size
+        return True
+
+    def _end_bodies(self, direction: str, side: _Side) -> None:
+        """Messages cut short (the flow ended, or went raw): what came of them is still read."""
+        for message in side.bodies.values():
+            message.meta["truncated"] = True
+            self.out += self.messages.emit(direction, message, last=True)
+        side.bodies.clear()
+        side.frame_left = 0
+
+    def _frame(self, direction: str, side: _Side, view: memoryview, at: int, t: float) -> int | None:
         buf = side.buf
-        view = memoryview(buf)
-        at = 0
-        try:
-            while at < len(buf):
-                if side.frame_left:                         # body bytes after a frame header in the same buffer
-                    taken = min(side.frame_left, len(buf) - at)
-                    self._body(direction, side, bytes(view[at: at + taken]), t)
-                    at += taken
-                    continue
-                if side.end_due:
-                    if buf[at] != FRAME_END:
-                        raise ValueError(f"a body frame ends with {buf[at]:#04x}, not the frame-end octet")
-                    self._other(direction, bytes(view[at: at + 1]), t)
-                    side.end_due = False
-                    at += 1
-                    continue
-                if not side.started and buf[at: at + 4] == PROTOCOL_HEADER[:4]:
-                    if len(buf) - at < len(PROTOCOL_HEADER):
-                        side.need = len(buf) - at + 1
-                        break
-                    self._other(direction, bytes(view[at: at + len(PROTOCOL_HEADER)]), t)
-                    side.started = True
-                    at += len(PROTOCOL_HEADER)
-                    continue
-                if len(buf) - at < FRAME_HEADER:
-                    side.need = FRAME_HEADER
-                    break
-                kind, channel, size = _FRAME.unpack_from(buf, at)
-                side.started = True
-                if kind == BODY:
-                    self._other(direction, bytes(view[at: at + FRAME_HEADER]), t)
-                    at += FRAME_HEADER
-                    side.channel, side.frame_left, side.end_due = channel, size, True
-                    message = side.bodies.get(channel)
-                    if message is not None and size > message.left:
-                        raise ValueError(f"a body frame of {size} bytes, {message.left} due")
-                    continue
-                if kind not in (METHOD, HEADER, HEARTBEAT):
-                    raise ValueError(f"a frame of type {kind}")
-                if size > MAX_FRAME:
-                    raise ValueError(f"a frame of type {kind} of {size} bytes")
-                end = at + FRAME_HEADER + size
-                if len(buf) <= end:
-                    side.need = end - at + 1
-                    break
-                if buf[end] != FRAME_END:
-                    raise ValueError(f"a frame ends with {buf[end]:#04x}, not the frame-end octet")
-                payload = bytes(view[at + FRAME_HEADER: end])
-                if kind == METHOD:
-                    self._method(direction, side, channel, payload)
-                elif kind == HEADER:
-                    self._content_header(side, channel, payload, t)
-                self._other(direction, bytes(view[at: end + 1]), t)
-                at = end + 1
-            else:
-                side.need = FRAME_HEADER
-        finally:
-            view.release()
-            del buf[:at]
-        if (side.frame_left or side.end_due) and not buf:
-            side.need = 1
+        if side.end_due:
+            if buf[at] != FRAME_END:
+                raise ValueError(f"a body frame ends with {buf[at]:#04x}, not the frame-end octet")
+            self._other(direction, bytes(view[at: at + 1]), t)
+            side.end_due = False
+            return at + 1
+        if not side.started and buf[at: at + 4] == PROTOCOL_HEADER[:4]:
+            if len(buf) - at < len(PROTOCOL_HEADER):
+                side.need = len(buf) - at + 1
+                return None
+            self._other(direction, bytes(view[at: at + len(PROTOCOL_HEADER)]), t)
+            side.started = True
+            return at + len(PROTOCOL_HEADER)
+        if len(buf) - at < FRAME_HEADER:
+            side.need = FRAME_HEADER
+            return None
+        kind, channel, size = _FRAME.unpack_from(buf, at)
+        side.started = True
+        if kind == BODY:
+            message = side.bodies.get(channel)
+            if message is not None and size > message.left:
+                raise ValueError(f"a body frame of {size} bytes, {message.left} due")
+            self._other(direction, bytes(view[at: at + FRAME_HEADER]), t)
+            side.channel, side.frame_left, side.end_due = channel, size, True
+            return at + FRAME_HEADER
+        if kind not in (METHOD, HEADER, HEARTBEAT):
+            raise ValueError(f"a frame of type {kind}")
+        if size > MAX_FRAME:
+            raise ValueError(f"a frame of type {kind} of {size} bytes")
+        end = at + FRAME_HEADER + size
+        if len(buf) <= end:
+            side.need = end - at + 1
+            return None
+        if buf[end] != FRAME_END:
+            raise ValueError(f"a frame ends with {buf[end]:#04x}, not the frame-end octet")
+        payload = bytes(view[at + FRAME_HEADER: end])
+        if kind == METHOD:
+            self._method(direction, side, channel, payload)
+        elif kind == HEADER:
+            self._content_header(side, channel, payload, t)
+        self._other(direction, bytes(view[at: end + 1]), t)
+        return end + 1
 
     def _method(self, direction: str, side: _Side, channel: int, payload: bytes) -> None:
         if len(payload) < 4:
@@ -263,41 +214,3 @@ class AmqpParser:
             return                      # its body frames are scanned with the other bytes
         key, label, meta = announced
         side.bodies[channel] = Message(key, label, meta, size, t)
-
-    # ---- what is handed on ----
-
-    def _body(self, direction: str, side: _Side, data: bytes, t: float) -> None:
-        side.frame_left -= len(data)
-        message = side.bodies.get(side.channel)
-        if message is None:
-            self._other(direction, data, t)
-            return
-        self.out += self.messages.add(direction, message, data, t)
-        if not message.left:
-            del side.bodies[side.channel]
-
-    def _end_bodies(self, direction: str, side: _Side) -> None:
-        """Messages cut short (the flow ended, or went raw): what came of them is still read."""
-        for message in side.bodies.values():
-            message.meta["truncated"] = True
-            self.out += self.messages.emit(direction, message, last=True)
-        side.bodies.clear()
-        side.frame_left = 0
-
-    def _other(self, direction: str, data: bytes | bytearray, t: float) -> None:
-        self.out += self.other.add(direction, data, t)
-
-    def _to_raw(self, direction: str, side: _Side, reason: str, t: float) -> None:
-        """Framing broken: what the side holds and all that comes after is scanned raw."""
-        self.ctx.error(reason)
-        side.raw = True
-        self._end_bodies(direction, side)
-        self.out += self.other.flush(direction)
-        held = bytes(side.buf)
-        side.buf.clear()
-        if held:
-            self.out += self.raw.feed(direction, held, t)
-
-    def _take(self) -> Items:
-        out, self.out = self.out, []
-        return out

@@ -17,13 +17,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sandbox.model import Observation, Payload
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
-from sandbox.protocols.pieces import Message, Messages, Outside
-from sandbox.protocols.raw import RawParser
+from sandbox.protocols.pieces import FramedParser, FramedSide, Message
 from sandbox.safetext import safe_text
-
-Items = list[Payload | Observation]
 
 CONNECT, PUBLISH, AUTH = 1, 3, 15
 PORTS = (1883,)                 # 8883 is MQTT in TLS: the TLS parser hands its plaintext on
@@ -94,23 +90,21 @@ def alias_of(properties: bytes) -> int | None:
     return None
 
 
-class _Side:
-    __slots__ = ("buf", "need", "message", "raw", "aliases", "t")
+class _Side(FramedSide):
+    __slots__ = ("message", "aliases")
 
     def __init__(self) -> None:
-        self.buf = bytearray()      # bytes of a packet not yet whole (a PUBLISH: of its head)
-        self.need = 2               # bytes the buffer must hold before it is looked at again
-        self.message: Message | None = None
-        self.raw = False
-        self.aliases: dict[int, str] = {}   # MQTT 5: topic alias -> topic, as this side set them
-        self.t = 0.0
+        super().__init__(MqttParser.HEAD_MIN)
+        self.message: Message | None = None   # the PUBLISH whose payload is coming
+        self.aliases: dict[int, str] = {}      # MQTT 5: topic alias -> topic, as this side set them
 
 
-class MqttParser:
+class MqttParser(FramedParser):
     """An MQTT connection, either side the client: messages by topic, the rest scanned as it is."""
 
     name: ClassVar[str] = "mqtt"
     ports: ClassVar[tuple[int, ...]] = PORTS
+    HEAD_MIN: ClassVar[int] = 2
 
     @staticmethod
     def detect(first_out: bytes, first_in: bytes, sport: int, dport: int) -> bool:
@@ -121,121 +115,68 @@ class MqttParser:
         return is_connect(data)
 
     def __init__(self, ctx: FlowContext) -> None:
-        self.ctx = ctx
+        super().__init__(ctx, {"out": _Side(), "in": _Side()})
         ctx.info.app = "mqtt"
         self.level = 4              # the protocol level CONNECT asked for (5: packets carry properties)
-        self.sides = {"out": _Side(), "in": _Side()}
-        self.other = Outside(ctx, "mqtt")
-        self.messages = Messages(ctx)
-        self.raw = RawParser(ctx)
-        self.out: Items = []
-
-    # ---- parser interface ----
-
-    def feed(self, direction: str, data: bytes, t: float) -> Items:
-        side = self.sides[direction]
-        if side.raw:
-            return self.raw.feed(direction, data, t)
-        side.t = t
-        if side.message is not None and not side.buf:     # a payload's bytes: taken without copying them twice
-            taken = min(side.message.left, len(data))
-            self._payload(direction, side, data[:taken], t)
-            data = data[taken:]
-        side.buf += data
-        if len(side.buf) >= side.need:
-            try:
-                self._packets(direction, side, t)
-            except ValueError as exc:
-                self._to_raw(direction, side, f"mqtt {direction}: {exc}; the rest of this side is scanned raw", t)
-        return self._take()
-
-    def gap(self, direction: str, size: int) -> Items:
-        side = self.sides[direction]
-        message = side.message
-        if not side.raw and message is not None and not side.buf and size < message.left:
-            self.out += self.messages.hole(direction, message, size)    # a hole inside a payload: framing survives
-            return self._take()
-        if not side.raw:
-            self._to_raw(direction, side, f"mqtt {direction}: a gap of {size} bytes; the rest of this side is "
-                                          "scanned raw", side.t)
-        return self._take() + self.raw.gap(direction, size)
-
-    def idle(self, t: float) -> Items:
-        """The connection went quiet: what is held (other bytes, short messages to join) goes out."""
-        self.out += self.other.flush()
-        self.out += self.messages.idle()
-        return self._take() + self.raw.idle(t)
-
-    def close(self, t: float) -> Items:
-        for direction, side in self.sides.items():
-            if side.message is not None:                 # a payload cut short: what came is still read
-                side.message.meta["truncated"] = True
-                self.out += self.messages.emit(direction, side.message, last=True)
-                side.message = None
-            if side.buf and not side.raw:
-                self._other(direction, side.buf, side.t)
-                side.buf.clear()
-        self.out += self.other.flush()
-        self.out += self.messages.close()
-        return self._take() + self.raw.close(t)
 
     # ---- framing ----
 
-    def _packets(self, direction: str, side: _Side, t: float) -> None:
-        """Take the whole packets and the heads of PUBLISH packets the buffer holds."""
+    def _body_left(self, side: _Side) -> int:
+        return side.message.left if side.message is not None else 0
+
+    def _body(self, direction: str, side: _Side, data: bytes, t: float) -> None:
+        assert side.message is not None
+        self.out += self.messages.add(direction, side.message, data, t)
+        if not side.message.left:
+            side.message = None
+
+    def _hole(self, direction: str, side: _Side, size: int) -> bool:
+        if side.message is None or size >= side.message.left:
+            return False
+        self.out += self.messages.hole(direction, side.message, size)    # inside a payload: framing survives
+        return True
+
+    def _end_bodies(self, direction: str, side: _Side) -> None:
+        if side.message is not None:                 # a payload cut short: what came is still read
+            side.message.meta["truncated"] = True
+            self.out += self.messages.emit(direction, side.message, last=True)
+            side.message = None
+
+    def _frame(self, direction: str, side: _Side, view: memoryview, at: int, t: float) -> int | None:
         buf = side.buf
-        view = memoryview(buf)
-        at = 0
-        try:
-            while at < len(buf):
-                message = side.message
-                if message is not None:                     # payload bytes after a head in the same buffer
-                    taken = min(message.left, len(buf) - at)
-                    self._payload(direction, side, bytes(view[at: at + taken]), t)
-                    at += taken
-                    continue
-                kind = buf[at] >> 4
-                if kind == 0 or (kind == AUTH and self.level != 5):
-                    raise ValueError(f"reserved packet type {kind}")
-                got = varint(buf, at + 1)
-                if got is None:
-                    side.need = len(buf) - at + 1
-                    break
-                length, used = got
-                start = at + 1 + used
-                if kind == PUBLISH:
-                    head = self._publish_head(buf, at, start, length)
-                    if head is None:                        # the variable header is not whole yet
-                        if len(buf) - start >= MAX_HEAD:
-                            raise ValueError("a PUBLISH header longer than 256 KiB")
-                        side.need = len(buf) - at + 1
-                        break
-                    size, alias, head_size = head
-                    topic = self._topic(side, bytes(view[start + 2: start + 2 + size]), alias)
-                    meta = {"topic": topic, "qos": (buf[at] >> 1) & 3, "retain": bool(buf[at] & 1)}
-                    self._other(direction, bytes(view[at: start + head_size]), t)
-                    side.message = Message(topic, f"mqtt PUBLISH {topic}", meta, length - head_size, t)
-                    at = start + head_size
-                    if not side.message.left:               # an empty message (a retained one deleted)
-                        side.message = None
-                    continue
-                if length > MAX_HEAD:
-                    raise ValueError(f"a packet of type {kind} of {length} bytes")
-                if len(buf) - start < length:
-                    side.need = start - at + length
-                    break
-                packet = bytes(view[at: start + length])
-                if kind == CONNECT:
-                    self._connect(packet[1 + used:])
-                self._other(direction, packet, t)
-                at = start + length
-            else:
-                side.need = 2
-        finally:
-            view.release()
-            del buf[:at]
-        if side.message is not None and not buf:
-            side.need = 2
+        kind = buf[at] >> 4
+        if kind == 0 or (kind == AUTH and self.level != 5):
+            raise ValueError(f"reserved packet type {kind}")
+        got = varint(buf, at + 1)
+        if got is None:
+            side.need = len(buf) - at + 1
+            return None
+        length, used = got
+        start = at + 1 + used
+        if kind == PUBLISH:
+            head = self._publish_head(buf, at, start, length)
+            if head is None:                        # the variable header is not whole yet
+                if len(buf) - start >= MAX_HEAD:
+                    raise ValueError("a PUBLISH header longer than 256 KiB")
+                side.need = len(buf) - at + 1
+                return None
+            size, alias, head_size = head
+            topic = self._topic(side, bytes(view[start + 2: start + 2 + size]), alias)
+            meta = {"topic": topic, "qos": (buf[at] >> 1) & 3, "retain": bool(buf[at] & 1)}
+            self._other(direction, bytes(view[at: start + head_size]), t)
+            if length > head_size:                  # not an empty message (a retained one deleted)
+                side.message = Message(topic, f"mqtt PUBLISH {topic}", meta, length - head_size, t)
+            return start + head_size
+        if length > MAX_HEAD:
+            raise ValueError(f"a packet of type {kind} of {length} bytes")
+        if len(buf) - start < length:
+            side.need = start - at + length
+            return None
+        packet = bytes(view[at: start + length])
+        if kind == CONNECT:
+            self._connect(packet[1 + used:])
+        self._other(direction, packet, t)
+        return start + length
 
     def _publish_head(self, buf: bytearray, at: int, start: int, length: int) -> tuple[int, int | None, int] | None:
         """(the topic's length, the topic alias or None, the size of the variable header) of the PUBLISH
@@ -282,32 +223,3 @@ class MqttParser:
         for name, levels in PROTOCOLS.items():
             if body.startswith(name) and len(body) > len(name) and body[len(name)] in levels:
                 self.level = body[len(name)]
-
-    # ---- what is handed on ----
-
-    def _payload(self, direction: str, side: _Side, data: bytes, t: float) -> None:
-        assert side.message is not None
-        self.out += self.messages.add(direction, side.message, data, t)
-        if not side.message.left:
-            side.message = None
-
-    def _other(self, direction: str, data: bytes | bytearray, t: float) -> None:
-        self.out += self.other.add(direction, data, t)
-
-    def _to_raw(self, direction: str, side: _Side, reason: str, t: float) -> None:
-        """Framing broken: what the side holds and all that comes after is scanned raw."""
-        self.ctx.error(reason)
-        side.raw = True
-        if side.message is not None:
-            side.message.meta["truncated"] = True
-            self.out += self.messages.emit(direction, side.message, last=True)
-            side.message = None
-        self.out += self.other.flush(direction)
-        held = bytes(side.buf)
-        side.buf.clear()
-        if held:
-            self.out += self.raw.feed(direction, held, t)
-
-    def _take(self) -> Items:
-        out, self.out = self.out, []
-        return out

@@ -8,12 +8,13 @@ stream of its own.  Both are cut into pieces the same way.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import struct
+from typing import Any, ClassVar, NamedTuple
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import RAW_OVERLAP, MessageStreams
-from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS
+from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS, RawParser
 
 Items = list[Payload | Observation]
 
@@ -181,3 +182,140 @@ class Outside:
     def _hand_on(self, direction: str, pieces: list[Piece]) -> Items:
         return [self.ctx.payload(p.data, self.label, direction, p.t_first, p.t_last, stream_offset=p.at,
                                  repeated=p.repeated) for p in pieces]
+
+
+class FramedSide:
+    """One side of a framed connection: the bytes of a frame not yet whole, how many the buffer must hold
+    before it is looked at again, and whether the framing broke (the rest read raw)."""
+
+    __slots__ = ("buf", "need", "raw", "t")
+
+    def __init__(self, need: int) -> None:
+        self.buf = bytearray()
+        self.need = need
+        self.raw = False
+        self.t = 0.0
+
+
+class FramedParser:
+    """What the parsers of framed message protocols share (MQTT, AMQP): each side's frames taken as they
+    come, a message body's bytes handed to ``messages`` without being copied twice, the bytes outside
+    messages scanned as a stream of their own (``other``, labelled with the parser's name), a side
+    whose framing breaks (a ValueError of ``_frame``, a hole outside a body) read raw from there.
+
+    A protocol says: ``_body_left`` (bytes of a body coming now), ``_body`` (take some of them),
+    ``_frame`` (take the frame at an offset), ``_hole`` (a hole inside a body, if the framing survives
+    it) and ``_end_bodies`` (bodies cut short: the flow ended, or went raw)."""
+
+    name: ClassVar[str]
+    HEAD_MIN: ClassVar[int]     # bytes of the shortest frame head
+
+    def __init__(self, ctx: FlowContext, sides: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.sides = sides
+        self.other = Outside(ctx, self.name)
+        self.messages = Messages(ctx)
+        self.raw = RawParser(ctx)
+        self.out: Items = []
+
+    def _body_left(self, side: Any) -> int:
+        raise NotImplementedError
+
+    def _body(self, direction: str, side: Any, data: bytes, t: float) -> None:
+        raise NotImplementedError
+
+    def _frame(self, direction: str, side: Any, view: memoryview, at: int, t: float) -> int | None:
+        """Take the frame (or a body's head) at ``at``: where the next begins, or None when the buffer
+        holds too little (``side.need`` set); ValueError when the framing breaks."""
+        raise NotImplementedError
+
+    def _hole(self, direction: str, side: Any, size: int) -> bool:
+        raise NotImplementedError
+
+    def _end_bodies(self, direction: str, side: Any) -> None:
+        raise NotImplementedError
+
+    # ---- parser interface ----
+
+    def feed(self, direction: str, data: bytes, t: float) -> Items:
+        side = self.sides[direction]
+        if side.raw:
+            return self.raw.feed(direction, data, t)
+        side.t = t
+        left = self._body_left(side)
+        if left and not side.buf:                      # a body's bytes: taken without copying them twice
+            self._body(direction, side, data[:left], t)
+            data = data[left:]
+        side.buf += data
+        if len(side.buf) >= side.need:
+            try:
+                self._frames(direction, side, t)
+            except (ValueError, struct.error) as exc:
+                self._to_raw(direction, side, f"{self.name} {direction}: {exc}; the rest of this side is scanned raw", t)
+        return self._take()
+
+    def gap(self, direction: str, size: int) -> Items:
+        side = self.sides[direction]
+        if not side.raw and not side.buf and self._hole(direction, side, size):
+            return self._take()
+        if not side.raw:
+            self._to_raw(direction, side, f"{self.name} {direction}: a gap of {size} bytes; the rest of this side "
+                                          "is scanned raw", side.t)
+        return self._take() + self.raw.gap(direction, size)
+
+    def idle(self, t: float) -> Items:
+        """The connection went quiet: what is held (other bytes, short messages to join) goes out."""
+        self.out += self.other.flush() + self.messages.idle()
+        return self._take() + self.raw.idle(t)
+
+    def close(self, t: float) -> Items:
+        for direction, side in self.sides.items():
+            self._end_bodies(direction, side)
+            if side.buf and not side.raw:                # a frame cut short: what came is still scanned
+                self._other(direction, side.buf, side.t)
+                side.buf.clear()
+        self.out += self.other.flush() + self.messages.close()
+        return self._take() + self.raw.close(t)
+
+    # ---- shared ----
+
+    def _frames(self, direction: str, side: Any, t: float) -> None:
+        """Take the whole frames, and the bodies' bytes, the buffer holds."""
+        buf = side.buf
+        view = memoryview(buf)
+        at = 0
+        try:
+            while at < len(buf):
+                left = self._body_left(side)
+                if left:                                 # body bytes after a head in the same buffer
+                    taken = min(left, len(buf) - at)
+                    self._body(direction, side, bytes(view[at: at + taken]), t)
+                    at += taken
+                    continue
+                after = self._frame(direction, side, view, at, t)
+                if after is None:
+                    break
+                at = after
+            else:
+                side.need = self.HEAD_MIN
+        finally:
+            view.release()
+            del buf[:at]
+
+    def _other(self, direction: str, data: bytes | bytearray, t: float) -> None:
+        self.out += self.other.add(direction, data, t)
+
+    def _to_raw(self, direction: str, side: Any, reason: str, t: float) -> None:
+        """Framing broken: what the side holds and all that comes after is scanned raw."""
+        self.ctx.error(reason)
+        side.raw = True
+        self._end_bodies(direction, side)
+        self.out += self.other.flush(direction)
+        held = bytes(side.buf)
+        side.buf.clear()
+        if held:
+            self.out += self.raw.feed(direction, held, t)
+
+    def _take(self) -> Items:
+        out, self.out = self.out, []
+        return out
