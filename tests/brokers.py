@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.processes import stop_group
 
 RABBITMQ = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 START_S = 90.0                  # RabbitMQ boots an Erlang node: seconds on a loaded machine
@@ -39,15 +40,6 @@ def _started(proc: subprocess.Popen, port: int, wrap: Wrap, what: str) -> None:
         time.sleep(0.1)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 @contextmanager
 def mosquitto(root: Path, host: str, port: int, wrap: Wrap = lambda args: args) -> Iterator[None]:
     """A Mosquitto broker (anonymous clients, nothing kept)."""
@@ -63,7 +55,7 @@ def mosquitto(root: Path, host: str, port: int, wrap: Wrap = lambda args: args) 
         _started(proc, port, wrap, "mosquitto")
         yield
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 @contextmanager
@@ -88,6 +80,6 @@ def rabbitmq(root: Path, host: str, port: int, wrap: Wrap = lambda args: args) -
         _started(proc, port, wrap, "rabbitmq-server")
         yield
     finally:
-        _stop(proc)
+        stop_group(proc)
         epmd_bin = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
         subprocess.run(wrap([*environ, epmd_bin, "-port", str(epmd), "-kill"]), capture_output=True, timeout=30)

@@ -173,18 +173,27 @@ def protobuf_field(number: int, value: bytes) -> bytes:
     return bytes([number << 3 | 2]) + head + bytes([size]) + value
 
 
-def grpc_call(host: str, path: str, message: bytes, stream: int = 1) -> tuple[bytes, bytes]:
-    """A unary gRPC call over cleartext HTTP/2 (prior knowledge): the client's bytes and the server's."""
+def grpc_client_stream(host: str, path: str, messages: Sequence[bytes], stream: int = 1) -> bytes:
+    """The client's bytes of a (client-streaming) gRPC call over cleartext HTTP/2 (prior knowledge): the
+    preface, the request head, ``messages`` length-prefixed and uncompressed in DATA frames."""
     from hpack import Encoder
 
     enc = Encoder()
-    grpc_body = b"\x00" + struct.pack("!I", len(message)) + message   # uncompressed, length-prefixed
+    grpc_body = b"".join(b"\x00" + struct.pack("!I", len(m)) + m for m in messages)
     head = enc.encode([(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", host),
                        ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "grpc-c/1.60")])
     client = H2_PREFACE + h2_frame(H2_SETTINGS, 0, 0) + h2_frame(H2_HEADERS, H2_END_HEADERS, stream, head)
     for off in range(0, len(grpc_body), H2_MAX_FRAME):
         last = off + H2_MAX_FRAME >= len(grpc_body)
         client += h2_frame(H2_DATA, H2_END_STREAM if last else 0, stream, grpc_body[off:off + H2_MAX_FRAME])
+    return client
+
+
+def grpc_call(host: str, path: str, message: bytes, stream: int = 1) -> tuple[bytes, bytes]:
+    """A unary gRPC call over cleartext HTTP/2 (prior knowledge): the client's bytes and the server's."""
+    from hpack import Encoder
+
+    client = grpc_client_stream(host, path, [message], stream)
     senc = Encoder()
     reply = b"\x00" + struct.pack("!I", 2) + b"ok"
     server = (h2_frame(H2_SETTINGS, 0, 0) + h2_frame(H2_SETTINGS, H2_ACK, 0)

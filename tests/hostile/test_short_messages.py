@@ -29,14 +29,14 @@ from tests.hostile.uploads import ALLOWED
 NOISE = random.Random(12).randbytes(150_000)
 
 
-def _websocket(path, pieces: list[bytes]) -> None:
+def _websocket(path, pieces: list[bytes], text: bool = True, protocol: str = "") -> None:
     with PcapWriter(path) as w:
         c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
-        request, answer = wire.websocket_upgrade("/telemetry", "lims.lab.example", bytes(range(16)))
+        request, answer = wire.websocket_upgrade("/telemetry", "lims.lab.example", bytes(range(16)), protocol)
         c.send(request)
         c.send(answer, from_client=False)
         for piece in pieces:
-            c.send(wire.websocket_frame(piece, True, b"\x01\x02\x03\x04"))
+            c.send(wire.websocket_frame(piece, text, b"\x01\x02\x03\x04"))
         c.close()
 
 
@@ -50,16 +50,7 @@ def _http_beacons(path, pieces: list[bytes]) -> None:
 
 
 def _grpc_messages(path, pieces: list[bytes]) -> None:
-    from hpack import Encoder
-
-    head = Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", "/telemetry.Sink/Put"),
-                             (":authority", "lims.lab.example"), ("content-type", "application/grpc"), ("te", "trailers")])
-    body = b"".join(b"\0" + len(m).to_bytes(4, "big") + m for m in (wire.protobuf_field(1, p) for p in pieces))
-    client = wire.H2_PREFACE + wire.h2_frame(wire.H2_SETTINGS, 0, 0) + wire.h2_frame(wire.H2_HEADERS, wire.H2_END_HEADERS,
-                                                                                   1, head)
-    for at in range(0, len(body), wire.H2_MAX_FRAME):
-        last = at + wire.H2_MAX_FRAME >= len(body)
-        client += wire.h2_frame(wire.H2_DATA, wire.H2_END_STREAM if last else 0, 1, body[at: at + wire.H2_MAX_FRAME])
+    client = wire.grpc_client_stream("lims.lab.example", "/telemetry.Sink/Put", [wire.protobuf_field(1, p) for p in pieces])
     with PcapWriter(path) as w:
         c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 50051), t0=1.0)
         c.send(client)
@@ -83,14 +74,7 @@ def _mqtt_over_websocket(path, pieces: list[bytes], protocol: str = "mqtt", span
     ``span`` the MQTT stream cut into messages of that size, packets spanning them."""
     stream = [wire.mqtt_connect("seq-01")] + [wire.mqtt_publish("lab/seq-01/telemetry", p) for p in pieces]
     messages = stream if not span else [b"".join(stream)[at: at + span] for at in range(0, sum(map(len, stream)), span)]
-    with PcapWriter(path) as w:
-        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
-        request, answer = wire.websocket_upgrade("/mqtt", "lims.lab.example", bytes(range(16)), protocol)
-        c.send(request)
-        c.send(answer, from_client=False)
-        for message in messages:
-            c.send(wire.websocket_frame(message, False, b"\x01\x02\x03\x04"))
-        c.close()
+    _websocket(path, messages, text=False, protocol=protocol)
 
 
 def _amqp(path, pieces: list[bytes]) -> None:

@@ -65,31 +65,24 @@ def _ftp_mode_z(path, data: bytes) -> None:
         ctl.close()
 
 
-def _websocket(path, data: bytes) -> None:
+def _websocket(path, data: bytes, progress: bool = False) -> None:
+    """Chunks of 16 kB as binary messages (each followed by a text message reporting progress)."""
     with PcapWriter(path) as w:
         c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
         request, answer = wire.websocket_upgrade("/stream", "lims.lab.example", bytes(range(16)))
         c.send(request)
         c.send(answer, from_client=False)
-        for at in range(0, len(data), 16384):
+        for n, at in enumerate(range(0, len(data), 16384)):
             c.send(wire.websocket_frame(data[at: at + 16384], False, b"\x01\x02\x03\x04"))
+            if progress:
+                c.send(wire.websocket_frame(b'{"progress": %d}' % n, True, b"\x01\x02\x03\x04"))
         c.close()
 
 
 def _grpc_stream(path, data: bytes) -> None:
-    from hpack import Encoder
-
-    head = Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", "/files.Upload/Put"),
-                             (":authority", "lims.lab.example"), ("content-type", "application/grpc"),
-                             ("te", "trailers")])
-    body = b"".join(b"\0" + len(m).to_bytes(4, "big") + m
-                    for m in (wire.protobuf_field(1, b"run42.fastq.gz") + wire.protobuf_field(2, data[at: at + 32768])
-                              for at in range(0, len(data), 32768)))
-    client = wire.H2_PREFACE + wire.h2_frame(wire.H2_SETTINGS, 0, 0) + wire.h2_frame(wire.H2_HEADERS, wire.H2_END_HEADERS,
-                                                                                   1, head)
-    for at in range(0, len(body), wire.H2_MAX_FRAME):
-        last = at + wire.H2_MAX_FRAME >= len(body)
-        client += wire.h2_frame(wire.H2_DATA, wire.H2_END_STREAM if last else 0, 1, body[at: at + wire.H2_MAX_FRAME])
+    client = wire.grpc_client_stream("lims.lab.example", "/files.Upload/Put", [
+        wire.protobuf_field(1, b"run42.fastq.gz") + wire.protobuf_field(2, data[at: at + 32768])
+        for at in range(0, len(data), 32768)])
     with PcapWriter(path) as w:
         c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 50051), t0=1.0)
         c.send(client)
@@ -105,19 +98,6 @@ def _http_parts(path, data: bytes) -> None:
             c.send(b"POST /upload?part=%d HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s"
                    % (n, len(part), part))
             c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
-        c.close()
-
-
-def _websocket_with_progress(path, data: bytes) -> None:
-    """Chunks of 16 kB as binary messages, each followed by a text message reporting progress."""
-    with PcapWriter(path) as w:
-        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
-        request, answer = wire.websocket_upgrade("/stream", "lims.lab.example", bytes(range(16)))
-        c.send(request)
-        c.send(answer, from_client=False)
-        for n, at in enumerate(range(0, len(data), 16384)):
-            c.send(wire.websocket_frame(data[at: at + 16384], False, b"\x01\x02\x03\x04"))
-            c.send(wire.websocket_frame(b'{"progress": %d}' % n, True, b"\x01\x02\x03\x04"))
         c.close()
 
 
@@ -146,7 +126,8 @@ CASES = {
     "websocket messages": (_websocket, lambda reads: gzip.compress(NOISE + reads)),
     "grpc client stream": (_grpc_stream, lambda reads: gzip.compress(NOISE + reads)),
     "http requests in parts": (_http_parts, lambda reads: gzip.compress(NOISE + reads)),
-    "websocket messages with progress between": (_websocket_with_progress, lambda reads: gzip.compress(NOISE + reads)),
+    "websocket messages with progress between": (lambda path, data: _websocket(path, data, progress=True),
+                                                  lambda reads: gzip.compress(NOISE + reads)),
     "http chunks with status reports between": (_http_chunks_with_status, lambda reads: gzip.compress(NOISE + reads)),
 }
 
