@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from tests.hw.net.rig import (
     wait_for,
 )
 from tests.hw.net.topology import CLOUD_IP, CLOUD_NAME, INSTRUMENT_IP, OTHER_IP, RIG_IN_IP, bench
+from tests.processes import stop_group
 from tests.samba import samba_server
 
 pytestmark = pytest.mark.e2e
@@ -403,6 +405,70 @@ def test_block_keeps_a_run_copied_to_a_share_from_the_share(demo, topo, tmp_path
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
     assert essence(live) == essence(again)
+
+
+@contextmanager
+def tftp_server(b, root: Path):
+    """An in.tftpd of the test's own in "cloud" on port 69 (a folder it may create files in)."""
+    if not Path("/usr/sbin/in.tftpd").exists():
+        pytest.skip("tftpd-hpa not installed")
+    root.mkdir(parents=True)
+    root.chmod(0o777)
+    proc = subprocess.Popen(b.cmd(b.cloud, ["/usr/sbin/in.tftpd", "-L", "-s", "-c", "-u", "root", "-a", f"{CLOUD_IP}:69",
+                                            str(root)]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        yield root
+    finally:
+        stop_group(proc, timeout=10)
+
+
+def test_a_run_file_sent_by_tftp_is_found_live_and_in_replay(demo, topo, tmp_path):
+    """TFTP is UDP, which mitmproxy does not carry: the rig reads it from its recording, live.  The server
+    answers the write request from a port of its own; the transfer is the instrument's named file, live
+    as in the replay."""
+    b, pki, received = topo
+    fastq = next((demo / "Data" / "Intensities" / "BaseCalls").glob("PT9936*.fastq.gz"))
+    with tftp_server(b, tmp_path / "tftp") as root:
+        proc, rec, db, report = rig(tmp_path, b, pki, demo)
+        try:
+            done = b.run(b.instrument, ["tftp", CLOUD_IP, "-m", "binary", "-c", "put", str(fastq), "reads.fastq.gz"],
+                         timeout=WAIT_S)
+            assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+            wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%tftp WRQ reads.fastq.gz%'"),
+                     "a live finding in the file sent", proc)
+        finally:
+            _, err = end(proc)
+        assert (root / "reads.fastq.gz").read_bytes() == fastq.read_bytes()
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    (leak,) = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leak["chain"][-1] == "tftp WRQ reads.fastq.gz" and leak["samples"] == ["PT9936-T1"]
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert code == 1
+    assert essence(live) == essence(again) and chains(live) == chains(again)
+
+
+def test_block_keeps_a_run_file_sent_by_tftp_from_the_server(demo, topo, tmp_path):
+    """With --block the instrument's UDP waits in a kernel queue for the judge: the transfer's first
+    block of run data is refused, and the server never holds the file."""
+    b, pki, received = topo
+    fastq = next((demo / "Data" / "Intensities" / "BaseCalls").glob("PT9936*.fastq.gz"))
+    with tftp_server(b, tmp_path / "tftp") as root:
+        proc, rec, db, report = rig(tmp_path, b, pki, demo, "--block")
+        try:
+            b.run(b.instrument, ["tftp", CLOUD_IP], timeout=WAIT_S,       # gives up 6 s after the block is held
+                  input=f"binary\ntimeout 6\nput {fastq} reads.fastq.gz\nquit\n")
+            wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%tftp WRQ%' "
+                                      "AND detail LIKE '%carries run data%'"), "the transfer judged", proc)
+        finally:
+            _, err = end(proc)
+        written = root / "reads.fastq.gz"
+        assert not written.exists() or written.stat().st_size < 1024, "run data reached the server"
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if f["kind"] == "run-bytes"]
+    assert leaks and all(f["detail"].get("blocked") for f in leaks)
 
 
 BROKERS = {"mqtt": (mosquitto, 1883, "mqtt PUBLISH run/PT9936"), "amqp": (rabbitmq, 5672, "amqp publish runs/run.PT9936")}
