@@ -147,6 +147,9 @@ def parser_seeds(datagram: bool) -> Iterator[bytes]:
         wire.smb_upload("run\\reads.fastq", FASTQ[:3000], piece=1000),
         [("out", wire.mqtt_connect("seq-01", level=5)), ("in", b"\x20\x03\x00\x00\x00"),
          ("out", wire.mqtt_publish("run/42", FASTQ[:2000], qos=1, level=5, properties=b"\x23\x00\x01"))],
+        [("out", wire.AMQP_HEADER), ("out", wire.amqp_publish(1, "runs", "run42", FASTQ[:3000], frame_max=1000))],
+        [("out", wire.pg_startup("lims", "runs")), ("in", wire.pg_message(b"Z", b"I")),
+         ("out", wire.pg_copy("runs", FASTQ[:3000], piece=1000))],
     ):
         yield encode_records(conversation)
 

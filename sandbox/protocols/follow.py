@@ -263,8 +263,7 @@ class StreamFollower:
                 for fmt, header_ok in checks:
                     if header_ok(head) and self._try(data, offset, fmt):
                         return
-            return
-        if len(set(data[-TAIL:])) < MIN_TAIL_DISTINCT:
+        if len(set(data[-TAIL:])) < MIN_TAIL_DISTINCT:     # at the flow's start too: past a header of its own
             return
         out = np.empty(len(_NEEDLES), dtype=np.int64)
         _kernels.first_of(data, _NEEDLES, 0, out)

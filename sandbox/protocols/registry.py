@@ -18,6 +18,7 @@ from sandbox.protocols.ftp import FtpDataParser, FtpParser
 from sandbox.protocols.http1 import Http1Parser
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.mqtt import MqttParser
+from sandbox.protocols.postgres import PostgresParser
 from sandbox.protocols.quic import QuicParser
 from sandbox.protocols.serial import SerialLineParser
 from sandbox.protocols.smb import SmbParser
@@ -36,6 +37,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
     SmbParser,  # a session message holding an SMB 1/2/3 header (fe/ff/fd/fc "SMB")
     MqttParser,  # CONNECT with protocol name "MQTT" (3.1.1, 5) or "MQIsdp" (3.1), either way
     AmqpParser,  # the AMQP 0-9-1 protocol header "AMQP\0\0\x09\x01", either way
+    PostgresParser,  # a startup packet (StartupMessage 3.0, SSLRequest, GSSENCRequest, CancelRequest)
     Http2Parser,  # connection preface "PRI * HTTP/2.0"
     Http1Parser,  # request line or status line
     WebSocketParser,  # mid-stream only: whole masked client frames (after a missed handshake)

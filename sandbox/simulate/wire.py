@@ -338,3 +338,21 @@ def amqp_publish(channel: int, exchange: str, routing_key: str, body: bytes, fra
     out = amqp_frame(1, channel, method) + amqp_frame(2, channel, header)
     room = frame_max - 8
     return out + b"".join(amqp_frame(3, channel, body[at: at + room]) for at in range(0, len(body), room))
+
+
+def pg_message(kind: bytes, body: bytes) -> bytes:
+    """A PostgreSQL message: its type byte, its length (with itself), its body."""
+    return kind + struct.pack(">i", len(body) + 4) + body
+
+
+def pg_startup(user: str, database: str) -> bytes:
+    """A StartupMessage of protocol 3.0."""
+    body = struct.pack(">i", 196608) + b"user\0%s\0database\0%s\0\0" % (user.encode(), database.encode())
+    return struct.pack(">i", len(body) + 4) + body
+
+
+def pg_copy(table: str, data: bytes, piece: int = 32768) -> bytes:
+    """``COPY table FROM STDIN`` as a simple query, ``data`` in CopyData messages of ``piece`` bytes, CopyDone."""
+    out = pg_message(b"Q", b"COPY %s FROM STDIN\0" % table.encode())
+    out += b"".join(pg_message(b"d", data[at: at + piece]) for at in range(0, len(data), piece))
+    return out + pg_message(b"c", b"")

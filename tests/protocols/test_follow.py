@@ -227,3 +227,12 @@ def test_message_streams_by_key_keep_a_stream_whole_between_other_messages():
     assert "chunks" not in streams.streams and len(streams.streams) == MAX_KEYS
     assert message_key("http/1.1 POST /upload/run42/chunk/17") == message_key("http/1.1 POST /upload/run43/chunk/8")
     assert message_key("http/1.1 POST /status") != message_key("http/1.1 POST /upload/run42/chunk/17")
+
+
+def test_a_stream_past_the_flow_s_first_64_bytes_is_followed():
+    """A flow's first piece: after the formats tried at its first 64 bytes, a stream that starts further
+    on (behind a header of 200 bytes) and runs past the piece is followed too."""
+    blob = b'{"kind": "diagnostics", "pad": "' + b"x" * 170 + b'"}\n' + gzip.compress(JUNK + READS)
+    follower = StreamFollower({})
+    assert follower.piece(blob[:RAW_CHUNK], 0) is None and follower.fmt == "gzip" and follower.inside == "compressed"
+    assert READS[-2000:] in follower.piece(blob[RAW_CHUNK:], RAW_CHUNK).data

@@ -29,7 +29,7 @@ from tests import loopback
 
 Conversation = list[tuple[str, bytes]]
 _HEX_LINE = re.compile(r"\t?[0-9a-f]+$")
-TIME_CUT = {("tcp",), ("tcp", "mqtt"), ("tcp", "amqp")}   # streams handed on in pieces their bytes' times cut
+TIME_CUT = {("tcp",), ("tcp", "mqtt"), ("tcp", "amqp"), ("tcp", "postgres")}   # streams handed on in pieces their bytes' times cut
 
 
 def make_ctx(opener: str = "out") -> FlowContext:
@@ -57,10 +57,13 @@ def key(items: list[Payload | Observation]) -> list[tuple]:
 
     Raw chunks (chain ``("tcp",)``) and a parser's bytes outside its messages (``("tcp", "amqp")``) are
     cut where the bytes' arrival times say (a busy stream is handed on every ``RAW_FLUSH_SECONDS``):
-    what must not change is the stream they rebuild, each way."""
+    what must not change is the stream they rebuild, each way.  Short messages read joined are batched
+    by the times they came (``follow.JOINED_WAIT``): left out."""
     raw: dict[tuple, bytearray] = {}
     out: list[tuple] = []
     for p in items:
+        if isinstance(p, Payload) and p.chain[-1] == "messages joined":
+            continue
         if isinstance(p, Payload) and p.chain in TIME_CUT and p.stream_offset is not None:
             stream = raw.setdefault((p.chain, p.direction), bytearray())
             stream[p.stream_offset:] = p.data
@@ -150,9 +153,18 @@ def _amqp_conversation() -> Conversation:
             ("in", wire.amqp_frame(8, 0, b""))]
 
 
+def _postgres_conversation() -> Conversation:
+    """PostgreSQL: SSLRequest refused, a startup, a COPY in CopyData of 40 bytes, its answers."""
+    from sandbox.simulate import wire
+    return [("out", b"\x00\x00\x00\x08\x04\xd2\x16\x2f"), ("in", b"N"), ("out", wire.pg_startup("lims", "runs")),
+            ("in", wire.pg_message(b"R", bytes(4)) + wire.pg_message(b"Z", b"I")),
+            ("out", wire.pg_copy("runs", b"run42\t\\x1f8b0800ACGTACGTAA\n" * 6, piece=40)),
+            ("in", wire.pg_message(b"C", b"COPY 6\0") + wire.pg_message(b"Z", b"I"))]
+
+
 SAMPLES: dict[str, Conversation] = {"http/1.1": _HTTP1, "http/2": _h2_conversation(), "websocket": _WS,
                                     "ssh": _SSH, "smb": _smb_conversation(), "mqtt": _mqtt_conversation(),
-                                    "amqp": _amqp_conversation()}
+                                    "amqp": _amqp_conversation(), "postgres": _postgres_conversation()}
 GENERIC: Conversation = [("out", b"HELO x\r\nUSER a\r\n\x16\x03\x01\x00\x05hello"), ("in", b"220 ok\r\n+OK\r\n")]
 PARSERS = [pytest.param(cls, id=getattr(cls, "name", cls.__name__)) for cls in STREAM_PARSERS]
 
