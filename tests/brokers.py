@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -15,17 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgserver import free_port
 from tests.processes import stop_group
 
 RABBITMQ = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 START_S = 90.0                  # RabbitMQ boots an Erlang node: seconds on a loaded machine
 Wrap = Callable[[list[str]], list[str]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening(port: int, wrap: Wrap) -> bool:

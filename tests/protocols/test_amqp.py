@@ -14,8 +14,9 @@ import pytest
 from sandbox.model import Payload
 from sandbox.protocols.amqp import AmqpParser
 from sandbox.simulate import wire
-from tests.brokers import free_port, rabbitmq
+from tests.brokers import rabbitmq
 from tests.loopback import record_lo
+from tests.pgserver import free_port
 from tests.protocols.test_integration import dissect
 from tests.protocols.test_stream_parsers_conformance import run
 

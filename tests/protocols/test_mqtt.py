@@ -16,8 +16,9 @@ from sandbox.protocols import mqtt
 from sandbox.protocols.mqtt import MqttParser
 from sandbox.protocols.pieces import MESSAGE_PIECE
 from sandbox.simulate import wire
-from tests.brokers import free_port, mosquitto
+from tests.brokers import mosquitto
 from tests.loopback import record_lo
+from tests.pgserver import free_port
 from tests.protocols.test_integration import dissect
 from tests.protocols.test_stream_parsers_conformance import run
 
