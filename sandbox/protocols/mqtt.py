@@ -91,11 +91,10 @@ def alias_of(properties: bytes) -> int | None:
 
 
 class _Side(FramedSide):
-    __slots__ = ("message", "aliases")
+    __slots__ = ("aliases",)
 
     def __init__(self) -> None:
         super().__init__(MqttParser.HEAD_MIN)
-        self.message: Message | None = None   # the PUBLISH whose payload is coming
         self.aliases: dict[int, str] = {}      # MQTT 5: topic alias -> topic, as this side set them
 
 
@@ -120,27 +119,6 @@ class MqttParser(FramedParser):
         self.level = 4              # the protocol level CONNECT asked for (5: packets carry properties)
 
     # ---- framing ----
-
-    def _body_left(self, side: _Side) -> int:
-        return side.message.left if side.message is not None else 0
-
-    def _body(self, direction: str, side: _Side, data: bytes, t: float) -> None:
-        assert side.message is not None
-        self.out += self.messages.add(direction, side.message, data, t)
-        if not side.message.left:
-            side.message = None
-
-    def _hole(self, direction: str, side: _Side, size: int) -> bool:
-        if side.message is None or size >= side.message.left:
-            return False
-        self.out += self.messages.hole(direction, side.message, size)    # inside a payload: framing survives
-        return True
-
-    def _end_bodies(self, direction: str, side: _Side) -> None:
-        if side.message is not None:                 # a payload cut short: what came is still read
-            side.message.meta["truncated"] = True
-            self.out += self.messages.emit(direction, side.message, last=True)
-            side.message = None
 
     def _frame(self, direction: str, side: _Side, view: memoryview, at: int, t: float) -> int | None:
         buf = side.buf

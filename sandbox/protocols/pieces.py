@@ -188,13 +188,14 @@ class FramedSide:
     """One side of a framed connection: the bytes of a frame not yet whole, how many the buffer must hold
     before it is looked at again, and whether the framing broke (the rest read raw)."""
 
-    __slots__ = ("buf", "need", "raw", "t")
+    __slots__ = ("buf", "need", "raw", "t", "message")
 
     def __init__(self, need: int) -> None:
         self.buf = bytearray()
         self.need = need
         self.raw = False
         self.t = 0.0
+        self.message: Message | None = None    # the message whose body is coming (one at a time)
 
 
 class FramedParser:
@@ -203,9 +204,10 @@ class FramedParser:
     messages scanned as a stream of their own (``other``, labelled with the parser's name), a side
     whose framing breaks (a ValueError of ``_frame``, a hole outside a body) read raw from there.
 
-    A protocol says: ``_body_left`` (bytes of a body coming now), ``_body`` (take some of them),
-    ``_frame`` (take the frame at an offset), ``_hole`` (a hole inside a body, if the framing survives
-    it) and ``_end_bodies`` (bodies cut short: the flow ended, or went raw)."""
+    A protocol says ``_frame`` (take the frame at an offset, and set ``side.message`` where a body
+    follows); one with several bodies in progress at once (AMQP's channels) also ``_body_left`` (bytes
+    of a body coming now), ``_body`` (take some of them), ``_hole`` (a hole inside a body, if the
+    framing survives it) and ``_end_bodies`` (bodies cut short: the flow ended, or went raw)."""
 
     name: ClassVar[str]
     HEAD_MIN: ClassVar[int]     # bytes of the shortest frame head
@@ -219,10 +221,12 @@ class FramedParser:
         self.out: Items = []
 
     def _body_left(self, side: Any) -> int:
-        raise NotImplementedError
+        return side.message.left if side.message is not None else 0
 
     def _body(self, direction: str, side: Any, data: bytes, t: float) -> None:
-        raise NotImplementedError
+        self.out += self.messages.add(direction, side.message, data, t)
+        if not side.message.left:
+            side.message = None
 
     def _frame(self, direction: str, side: Any, view: memoryview, at: int, t: float) -> int | None:
         """Take the frame (or a body's head) at ``at``: where the next begins, or None when the buffer
@@ -230,10 +234,16 @@ class FramedParser:
         raise NotImplementedError
 
     def _hole(self, direction: str, side: Any, size: int) -> bool:
-        raise NotImplementedError
+        if side.message is None or size >= side.message.left:
+            return False
+        self.out += self.messages.hole(direction, side.message, size)    # inside a body: framing survives
+        return True
 
     def _end_bodies(self, direction: str, side: Any) -> None:
-        raise NotImplementedError
+        if side.message is not None:                 # a body cut short: what came is still read
+            side.message.meta["truncated"] = True
+            self.out += self.messages.emit(direction, side.message, last=True)
+            side.message = None
 
     # ---- parser interface ----
 

@@ -43,13 +43,12 @@ def is_startup(data: bytes) -> bool:
 
 
 class _Side(FramedSide):
-    __slots__ = ("role", "started", "message")
+    __slots__ = ("role", "started")
 
     def __init__(self) -> None:
         super().__init__(HEAD)
         self.role = ""              # "client" or "server", from the startup packet
         self.started = False        # its startup packet (client) or first answer (server) came
-        self.message: Message | None = None   # the message whose body is coming
 
 
 class PostgresParser(FramedParser):
@@ -73,27 +72,6 @@ class PostgresParser(FramedParser):
         self.asked_tls = False      # the client sent SSLRequest or GSSENCRequest: one byte answers it
 
     # ---- framing ----
-
-    def _body_left(self, side: _Side) -> int:
-        return side.message.left if side.message is not None else 0
-
-    def _body(self, direction: str, side: _Side, data: bytes, t: float) -> None:
-        assert side.message is not None
-        self.out += self.messages.add(direction, side.message, data, t)
-        if not side.message.left:
-            side.message = None
-
-    def _hole(self, direction: str, side: _Side, size: int) -> bool:
-        if side.message is None or size >= side.message.left:
-            return False
-        self.out += self.messages.hole(direction, side.message, size)
-        return True
-
-    def _end_bodies(self, direction: str, side: _Side) -> None:
-        if side.message is not None:
-            side.message.meta["truncated"] = True
-            self.out += self.messages.emit(direction, side.message, last=True)
-            side.message = None
 
     def _frame(self, direction: str, side: _Side, view: memoryview, at: int, t: float) -> int | None:
         buf = side.buf
