@@ -290,6 +290,63 @@ class StreamFollower:
         return False
 
 
+class Joined:
+    """Short messages of one stream held in a batch, handed on joined (``"messages joined"``, with the
+    last RAW_OVERLAP bytes of the batch before) and followed as one piece.  Shared by the connections
+    to one destination where a client opens one a message (``MessageStreams(across=True)``): the batch
+    is handed on in the context of the flow whose message ends it."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        self.follower = StreamFollower(ctx.shared)
+        self.at = 0             # bytes of the batches before
+        self.batch = bytearray()
+        self.count = 0          # messages in the batch
+        self.label: tuple[str, ...] = ()          # the batch's first message's labels, meta and time
+        self.meta: dict[str, Any] | None = None
+        self.t_first = self.t_last = 0.0
+        self.tail = b""         # the last bytes of the batch before
+
+    def add(self, ctx: FlowContext, data: bytes, label: tuple[str, ...], t_first: float, t_last: float,
+            meta: dict[str, Any] | None) -> list[Payload | Observation]:
+        out: list[Payload | Observation] = []
+        if self.batch and t_last - self.t_first > JOINED_WAIT:
+            out += self.flush()
+        self.ctx = ctx
+        if not self.batch:
+            self.label, self.meta, self.t_first = label, meta, t_first
+        self.batch += data
+        self.count += 1
+        self.t_last = t_last
+        if len(self.batch) >= JOINED_PIECE:
+            out += self.flush()
+        return out
+
+    def flush(self) -> list[Payload | Observation]:
+        """The batch, joined (when it holds more than one message, or follows a batch before) and followed."""
+        if not self.batch:
+            return []
+        data = bytes(self.batch)
+        self.batch.clear()
+        out: list[Payload | Observation] = []
+        joined = self.tail + data
+        if self.count > 1 or self.tail:     # a lone message was read as itself
+            out.append(self.ctx.payload(joined, (*self.label, "messages joined"), "out", self.t_first, self.t_last,
+                                        meta={"messages": self.count}, repeated=len(self.tail)))
+        self.tail = joined[-RAW_OVERLAP:]
+        self.count = 0
+        out += self.follower.follow(self.ctx, data, self.at, "out", self.label, self.t_first, self.t_last, self.meta)
+        self.at += len(data)
+        return out
+
+    def end(self) -> list[Payload | Observation]:
+        """The messages ended (a hole, the flow's end): the batch goes out, the stream is let go."""
+        out = self.flush()
+        self.follower.gap()
+        self.tail = b""
+        return out
+
+
 class MessageStream:
     """A direction's messages read one after another as one stream: the compressed stream a message
     ends inside is followed into the messages after it (a file sent a WebSocket message, an HTTP
@@ -298,23 +355,17 @@ class MessageStream:
 
     Short messages are also read joined: reads sent 24 bytes a WebSocket message or an HTTP request
     (shorter than a k-mer), or base64 of a gzip of them 48 bytes a message (shorter than a run the
-    follower starts on), replayed clean.  Messages shorter than JOIN_BELOW are held in a batch that is
-    handed on joined (``"messages joined"``, with the last RAW_OVERLAP bytes of the batch before) and
-    followed as one piece, when it fills JOINED_PIECE, when it waited JOINED_WAIT, or when the flow
-    goes quiet (``idle``).  Long and short messages are followed apart: a status report between an
-    upload's chunks (a progress message between WebSocket messages of 16 kB) broke the chunks' stream."""
+    follower starts on), replayed clean.  Messages shorter than JOIN_BELOW go to a batch (``Joined``)
+    handed on when it fills JOINED_PIECE, when it waited JOINED_WAIT, or when the flow goes quiet
+    (``idle``).  Long and short messages are followed apart: a status report between an upload's
+    chunks (a progress message between WebSocket messages of 16 kB) broke the chunks' stream."""
 
-    def __init__(self, ctx: FlowContext) -> None:
+    def __init__(self, ctx: FlowContext, joined: Joined | None = None) -> None:
         self.ctx = ctx
         self.follower = StreamFollower(ctx.shared)   # long messages' stream
-        self.joined = StreamFollower(ctx.shared)     # short messages' stream, a batch at a time
-        self.at = {"long": 0, "short": 0}            # bytes of each kind's messages before
-        self.batch = bytearray()
-        self.count = 0          # messages in the batch
-        self.label: tuple[str, ...] = ()          # the batch's first message's labels, meta and time
-        self.meta: dict[str, Any] | None = None
-        self.t_first = self.t_last = 0.0
-        self.tail = b""         # the last bytes of the batch before
+        self.joined = joined or Joined(ctx)          # short messages' (shared: ``MessageStreams(across=True)``)
+        self.shared = joined is not None
+        self.at = 0             # bytes of the long messages before
 
     def follow(self, data: bytes, direction: str, label: tuple[str, ...], t_first: float,
                t_last: float, meta: dict[str, Any] | None = None) -> list[Payload | Observation]:
@@ -322,58 +373,40 @@ class MessageStream:
         (outbound only)."""
         if direction != "out" or not data:
             return []
-        out: list[Payload | Observation] = []
-        if len(data) >= JOIN_BELOW:
-            return self._follow(self.follower, "long", data, label, t_first, t_last, meta)
-        if self.batch and t_last - self.t_first > JOINED_WAIT:
-            out += self.idle()
-        if not self.batch:
-            self.label, self.meta, self.t_first = label, meta, t_first
-        self.batch += data
-        self.count += 1
-        self.t_last = t_last
-        if len(self.batch) >= JOINED_PIECE:
-            out += self.idle()
+        if len(data) < JOIN_BELOW:
+            return self.joined.add(self.ctx, data, label, t_first, t_last, meta)
+        out = self.follower.follow(self.ctx, data, self.at, "out", label, t_first, t_last, meta)
+        self.at += len(data)
         return out
 
     def idle(self) -> list[Payload | Observation]:
-        """The batch of short messages, joined (when it holds more than one) and followed."""
-        if not self.batch:
-            return []
-        data = bytes(self.batch)
-        self.batch.clear()
-        out: list[Payload | Observation] = []
-        if self.count > 1 or self.tail:
-            joined = self.tail + data
-            out.append(self.ctx.payload(joined, (*self.label, "messages joined"), "out", self.t_first, self.t_last,
-                                        meta={"messages": self.count}, repeated=len(self.tail)))
-            self.tail = joined[-RAW_OVERLAP:]
-        self.count = 0
-        return out + self._follow(self.joined, "short", data, self.label, self.t_first, self.t_last, self.meta)
+        """The batch of short messages, joined and followed."""
+        return self.joined.flush()
 
     def close(self) -> list[Payload | Observation]:
-        """The messages ended (the flow closed, or a hole): the batch goes out, the streams are let go."""
-        out = self.idle()
+        """The messages ended (the flow closed, or a hole): the batch goes out, this flow's streams are
+        let go (a batch shared with other connections goes on)."""
         self.follower.gap()
-        self.joined.gap()
-        self.tail = b""
-        return out
+        return self.joined.flush() if self.shared else self.joined.end()
 
-    def _follow(self, follower: StreamFollower, kind: str, data: bytes, label: tuple[str, ...], t_first: float,
-                t_last: float, meta: dict[str, Any] | None) -> list[Payload | Observation]:
-        out = follower.follow(self.ctx, data, self.at[kind], "out", label, t_first, t_last, meta)
-        self.at[kind] += len(data)
-        return out
+
+JOINED_ACROSS = "joined across connections"   # key in the Dissector's ``shared`` of the batches by destination
+MAX_JOINED_ACROSS = 256                       # such batches at once, the one used longest ago ended first
 
 
 class MessageStreams:
     """A parser's message streams by key (an HTTP request's method and path, its numbers aside; a
     WebSocket message's opcode; an MQTT topic): messages of other keys between a stream's pieces (a
     status report between an upload's chunks) do not break it.  MAX_KEYS keys at once, the one used
-    longest ago let go first."""
+    longest ago let go first.
 
-    def __init__(self, ctx: FlowContext) -> None:
+    ``across``: the short messages of a key are joined with those of the other connections to the same
+    destination (a beacon that opens a connection a request: reads 24 bytes a request, a connection
+    each, replayed clean)."""
+
+    def __init__(self, ctx: FlowContext, across: bool = False) -> None:
         self.ctx = ctx
+        self.across = across
         self.streams: OrderedDict[str, MessageStream] = OrderedDict()
 
     def follow(self, key: str, data: bytes, direction: str, label: tuple[str, ...], t_first: float,
@@ -384,11 +417,23 @@ class MessageStreams:
         out: list[Payload | Observation] = []
         stream = self.streams.pop(key, None)
         if stream is None:
-            stream = MessageStream(self.ctx)
+            stream = MessageStream(self.ctx, self._joined(key, out) if self.across else None)
             if len(self.streams) >= MAX_KEYS:
                 out += self.streams.popitem(last=False)[1].close()
         self.streams[key] = stream
         return out + stream.follow(data, direction, label, t_first, t_last, meta)
+
+    def _joined(self, key: str, out: list[Payload | Observation]) -> Joined:
+        """The batch of ``key``'s short messages to this flow's destination, shared by its connections."""
+        table: OrderedDict[tuple[str, str], Joined] = self.ctx.shared.setdefault(JOINED_ACROSS, OrderedDict())
+        where = (self.ctx.destination, key)
+        joined = table.pop(where, None)
+        if joined is None:
+            joined = Joined(self.ctx)
+            if len(table) >= MAX_JOINED_ACROSS:
+                out += table.popitem(last=False)[1].end()
+        table[where] = joined
+        return joined
 
     def idle(self) -> list[Payload | Observation]:
         return [item for stream in self.streams.values() for item in stream.idle()]

@@ -4,12 +4,14 @@ A beacon can send data a few bytes a request, in a header (``X-Trace``), a cooki
 reads 24 bytes a request, or base64url of a gzip of them 48 characters a request, replayed clean, each
 head read on its own.  Now each header's, cookie's and query parameter's value is a message of its own
 stream (``follow.MessageStreams``, by name: ``header:x-trace``, ``cookie:t``, ``url:t``), so short
-values are read joined and followed; a value the same as the one before under its name (Host,
+values are read joined and followed, with those of the other connections to the same destination (a
+beacon that opens a connection a request); a value the same as the one before under its name (Host,
 User-Agent, a session cookie) says nothing new and is skipped.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
@@ -18,16 +20,20 @@ from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import MessageStreams
 
 Items = list[Payload | Observation]
-MAX_NAMES = 1024        # names whose last value is remembered (then forgotten all at once)
+MAX_NAMES = 4096        # names (by destination) whose last value is remembered, the oldest forgotten first
+LAST_VALUES = "head values"   # key in the Dissector's ``shared`` of the last values
 MAX_VALUES = 256        # values taken from one head (a head of thousands of cookies is read as it is)
 
 
 class HeadValues:
-    """One direction's head values by name, across the messages of a connection (outbound only)."""
+    """A connection's outbound head values by name, joined with those of the other connections to its
+    destination (a beacon that opens a connection a request)."""
 
     def __init__(self, ctx: FlowContext) -> None:
-        self.streams = MessageStreams(ctx)
-        self.last: dict[str, bytes] = {}
+        self.ctx = ctx
+        self.streams = MessageStreams(ctx, across=True)
+        # (destination, name) -> the last value, for every connection of the Dissector
+        self.last: OrderedDict[tuple[str, str], bytes] = ctx.shared.setdefault(LAST_VALUES, OrderedDict())
 
     def head(self, label: str, target: str, headers: Iterable[tuple[str, str]], direction: str, t: float) -> Items:
         """A head's values: its request target's query parameters and its headers' (cookies one by one)."""
@@ -49,11 +55,13 @@ class HeadValues:
                 values.append((f"header:{name}", value.encode("latin-1", "replace")))
         out: Items = []
         for key, value in values[:MAX_VALUES]:
-            if not value or self.last.get(key) == value:
+            where = (self.ctx.destination, key)
+            if not value or self.last.get(where) == value:
                 continue
-            if len(self.last) >= MAX_NAMES:
-                self.last.clear()
-            self.last[key] = value
+            self.last.pop(where, None)
+            self.last[where] = value
+            if len(self.last) > MAX_NAMES:
+                self.last.popitem(last=False)
             out += self.streams.follow(key, value, direction, (label, key), t, t)
         return out
 

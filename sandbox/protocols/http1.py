@@ -135,7 +135,7 @@ class _Side:
         self.raw_tail = b""  # last RAW_OVERLAP bytes of the last unparsed piece ...
         self.raw_end = -1  # ... which ended at this stream offset
         self.version = "1.1"
-        self.bodies = MessageStreams(parser.ctx)   # a file sent a request at a time: followed, by path
+        self.bodies = MessageStreams(parser.ctx, across=True)   # a file sent a request at a time: by path
         self.heads = HeadValues(parser.ctx)        # data sent a header, cookie or parameter at a time
         self.lead = True  # no head parsed yet: bytes before the first start line are no error
 

@@ -146,7 +146,7 @@ class Http2Parser:
             self.dirs[direction].wire = offset
         self.streams: dict[int, _Stream] = {}
         self.doh = DohReader(ctx)
-        self.bodies = {"out": MessageStreams(ctx), "in": MessageStreams(ctx)}   # by path, in the order they come
+        self.bodies = {d: MessageStreams(ctx, across=True) for d in ("out", "in")}   # by path, in the order they come
         self.heads = HeadValues(ctx)      # data sent a header, cookie or parameter at a time
         self.t = 0.0
         ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app

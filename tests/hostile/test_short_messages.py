@@ -5,6 +5,8 @@ bodies of 24 bytes (shorter than a k-mer), base64 of a gzip of them in messages 
 run the stream follower starts on), and the same in gRPC messages or HTTP/2 request bodies, replayed
 CLEAN.  Now a direction's short messages are also read joined.  So did a beacon's GETs carrying the
 pieces in a header, a cookie or a query parameter: now each value is a message of its name's stream.
+And so did a beacon that opens a connection a piece: short messages and values are now joined with
+those of the other connections to the same destination.
 
 MQTT and AMQP 0-9-1 had no parser: their flows were raw bytes, each PUBLISH's header, each publish's
 method and content header cut into the messages, and AMQP's body frames (128 kB) cut into one large
@@ -101,6 +103,23 @@ def _beacon(where: str):
     return write
 
 
+def _beacon_a_connection(where: str):
+    """A connection a piece (Connection: close), the piece in a header or a POST's body."""
+    def write(path, pieces: list[bytes]) -> None:
+        with PcapWriter(path) as w:
+            for n, piece in enumerate(pieces):
+                c = TcpConversation(w, ("10.0.0.2", 30000 + n), (ALLOWED, 80), t0=1.0 + n * 0.5)
+                if where == "header":
+                    c.send(b"GET /pixel.gif HTTP/1.1\r\nHost: lims.lab.example\r\nX-Trace: %s\r\n"
+                           b"Connection: close\r\n\r\n" % piece)
+                else:
+                    c.send(b"POST /beacon HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n"
+                           b"Connection: close\r\n\r\n%s" % (len(piece), piece))
+                c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
+                c.close()
+    return write
+
+
 def _h2_beacon(path, pieces: list[bytes]) -> None:
     """HTTP/2: a GET a piece on one connection, the piece in a header of its own."""
     from hpack import Encoder
@@ -148,6 +167,9 @@ CASES = {
     "a query parameter a request, reads 24 bytes each": (_beacon("query"), lambda reads: reads[:12000], _cut(24)),
     "a query parameter a request, base64url of a gzip 48 each": (_beacon("query"), _b64url, _cut(48)),
     "an HTTP-2 header a request, base64url of a gzip 48 each": (_h2_beacon, _b64url, _cut(48)),
+    "a header a connection, reads 24 bytes each": (_beacon_a_connection("header"), lambda reads: reads[:12000],
+                                                   _cut(24)),
+    "a body a connection, reads 24 bytes each": (_beacon_a_connection("body"), lambda reads: reads[:12000], _cut(24)),
     "amqp, a gzip behind noise as one message": (_amqp, lambda reads: gzip.compress(NOISE + reads), lambda d: [d]),
     "amqp, a gzip behind noise 4 kB a message": (_amqp, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
 }

@@ -236,3 +236,23 @@ def test_a_stream_past_the_flow_s_first_64_bytes_is_followed():
     follower = StreamFollower({})
     assert follower.piece(blob[:RAW_CHUNK], 0) is None and follower.fmt == "gzip" and follower.inside == "compressed"
     assert READS[-2000:] in follower.piece(blob[RAW_CHUNK:], RAW_CHUNK).data
+
+
+def test_short_messages_are_joined_across_connections_to_one_destination():
+    """A connection a message (a beacon): with ``across`` the short messages of a key are one batch for
+    every connection to the destination, each connection's end handing on what it added, joined with
+    what came before; without it, each connection's lone message is read only as itself."""
+    from sandbox.protocols.follow import MessageStreams
+
+    shared: dict = {}
+    joined = []
+    for n, at in enumerate(range(0, 2400, 24)):
+        ctx = make_ctx()
+        ctx.shared, ctx.info.destination = shared, "lims.lab.example"
+        streams = MessageStreams(ctx, across=True)
+        joined += [p for p in streams.follow("POST /beacon", READS[at: at + 24], "out", ("b",), n, n) + streams.close()
+                   if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
+    assert READS[:2400] in READS[:24] + b"".join(p.data[p.repeated:] for p in joined)
+    alone = MessageStreams(make_ctx())
+    assert not [p for p in alone.follow("k", READS[:24], "out", ("b",), 1.0, 1.0) + alone.close()
+                if isinstance(p, Payload) and p.chain[-1] == "messages joined"]

@@ -18,6 +18,24 @@ def _joined(items: list) -> dict[str, bytes]:
     return out
 
 
+def test_values_of_connections_to_one_destination_are_joined():
+    """A connection a request: each head's values join those of the connections before to the same
+    destination (the Dissector's shared state); another destination's are apart."""
+    shared: dict = {}
+    items = []
+    for at in range(0, len(READS), 24):
+        for host in ("lims.lab.example", "other.example"):
+            ctx = make_ctx()
+            ctx.shared, ctx.info.destination = shared, host
+            values = HeadValues(ctx)
+            piece = READS[at: at + 24] if host == "lims.lab.example" else b"%d" % at
+            items += values.head("http/1.1 GET /p.gif", "/p.gif", [("x-trace", piece.decode())], "out", 1.0)
+            items += values.close()
+    joined = b"".join(p.data[p.repeated:] for p in items if isinstance(p, Payload) and p.chain[-1] == "messages joined"
+                      and p.destination == "lims.lab.example")
+    assert READS[24:] in joined
+
+
 def test_values_are_read_joined_by_name_and_repeats_skipped():
     values = HeadValues(make_ctx())
     items = []
@@ -38,4 +56,4 @@ def test_inbound_heads_and_values_past_the_cap_are_not_taken(monkeypatch):
     assert values.head("l", "/x?a=1", [("x", "y")], "in", 1.0) == [] and not values.last
     monkeypatch.setattr(headvalues, "MAX_VALUES", 2)
     values.head("l", "/x?a=1&b=2&c=3", [("x", "y")], "out", 1.0)
-    assert set(values.last) == {"url:a", "url:b"}
+    assert {name for _, name in values.last} == {"url:a", "url:b"}
