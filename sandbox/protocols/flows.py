@@ -48,6 +48,7 @@ from sandbox.model import (
 from sandbox.protocols import registry
 from sandbox.protocols.blindspots import BlindSpot, BlindSpots
 from sandbox.protocols.context import DATAGRAM_CLAIMS, INJECTED, Claim, FlowContext, ParseError, take_claim
+from sandbox.protocols.follow import JOINED_WAIT, flush_joined
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
 from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
@@ -358,6 +359,7 @@ class Dissector:
             self._retire(flow, out)
             if self.shared.get(INJECTED):   # what a closing parser still found goes on to flows of its own
                 self._inner(out)
+        out += flush_joined(self.shared, None)
         return out
 
     # ---- flow table ---------------------------------------------------------------------------
@@ -524,6 +526,7 @@ class Dissector:
         time so that a live session (swept on ``tick``) and its replay close the same flows."""
         now = self._now - self._now % SWEEP_INTERVAL
         self._next_sweep = now + SWEEP_INTERVAL
+        out += flush_joined(self.shared, now - JOINED_WAIT)    # short messages joined across connections
         while self._active:
             key, flow = next(iter(self._active.items()))
             timeout = (CLOSED_LINGER if flow.closed else   # a serial line, a USB device: long conversations too

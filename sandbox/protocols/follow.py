@@ -74,6 +74,9 @@ JOIN_BELOW = 1024
 JOINED_PIECE = 64 * 1024  # bytes of short messages handed on joined at once
 JOINED_WAIT = 1.0         # capture seconds a batch may wait for more (live latency: RAW_FLUSH_SECONDS)
 MAX_KEYS = 64             # message streams by key per parser (topics, request paths), the oldest let go first
+# Bytes of the batches before that a batch of one message is joined with (a connection a message: what
+# spans two messages is whole in one, at a fraction of RAW_OVERLAP's cost per message)
+LONE_TAIL = 256
 # Bytes a chunk repeats of the one before (raw chunks, joined batches): longer than any identifier or
 # fingerprint window we match (k-mers 31, winnowing windows of a few hundred bytes).
 RAW_OVERLAP = 1024
@@ -329,11 +332,12 @@ class Joined:
         data = bytes(self.batch)
         self.batch.clear()
         out: list[Payload | Observation] = []
-        joined = self.tail + data
-        if self.count > 1 or self.tail:     # a lone message was read as itself
+        tail = self.tail if self.count > 1 else self.tail[-LONE_TAIL:]
+        joined = tail + data
+        if self.count > 1 or tail:          # a lone message was read as itself
             out.append(self.ctx.payload(joined, (*self.label, "messages joined"), "out", self.t_first, self.t_last,
-                                        meta={"messages": self.count}, repeated=len(self.tail)))
-        self.tail = joined[-RAW_OVERLAP:]
+                                        meta={"messages": self.count}, repeated=len(tail)))
+        self.tail = (self.tail + data)[-RAW_OVERLAP:]
         self.count = 0
         out += self.follower.follow(self.ctx, data, self.at, "out", self.label, self.t_first, self.t_last, self.meta)
         self.at += len(data)
@@ -380,18 +384,29 @@ class MessageStream:
         return out
 
     def idle(self) -> list[Payload | Observation]:
-        """The batch of short messages, joined and followed."""
-        return self.joined.flush()
+        """The batch of short messages, joined and followed (a batch shared with other connections goes
+        out when it waited JOINED_WAIT: ``flush_joined``)."""
+        return [] if self.shared else self.joined.flush()
 
     def close(self) -> list[Payload | Observation]:
         """The messages ended (the flow closed, or a hole): the batch goes out, this flow's streams are
         let go (a batch shared with other connections goes on)."""
         self.follower.gap()
-        return self.joined.flush() if self.shared else self.joined.end()
+        return [] if self.shared else self.joined.end()
 
 
 JOINED_ACROSS = "joined across connections"   # key in the Dissector's ``shared`` of the batches by destination
 MAX_JOINED_ACROSS = 256                       # such batches at once, the one used longest ago ended first
+
+
+def flush_joined(shared: dict[str, Any], before: float | None) -> list[Payload | Observation]:
+    """The batches shared across connections whose last message came at ``before`` or earlier (all of
+    them with None: the capture's end), handed on; the Dissector calls it as it sweeps its flows."""
+    table = shared.get(JOINED_ACROSS)
+    if not table:
+        return []
+    return [item for joined in table.values() if joined.batch and (before is None or joined.t_last <= before)
+            for item in joined.flush()]
 
 
 class MessageStreams:
@@ -402,7 +417,7 @@ class MessageStreams:
 
     ``across``: the short messages of a key are joined with those of the other connections to the same
     destination (a beacon that opens a connection a request: reads 24 bytes a request, a connection
-    each, replayed clean)."""
+    each, replayed clean), in one batch that outlives them (handed on by ``flush_joined``)."""
 
     def __init__(self, ctx: FlowContext, across: bool = False) -> None:
         self.ctx = ctx

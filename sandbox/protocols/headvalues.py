@@ -23,6 +23,7 @@ Items = list[Payload | Observation]
 MAX_NAMES = 4096        # names (by destination) whose last value is remembered, the oldest forgotten first
 LAST_VALUES = "head values"   # key in the Dissector's ``shared`` of the last values
 MAX_VALUES = 256        # values taken from one head (a head of thousands of cookies is read as it is)
+FRAMING = frozenset(("content-length",))   # a fact about the body, which is read itself
 
 
 class HeadValues:
@@ -45,7 +46,7 @@ class HeadValues:
             key, _, value = pair.partition("=")
             values.append((f"url:{key}", unquote_to_bytes(value.replace("+", " "))))
         for name, value in headers:
-            if name.startswith(":"):
+            if name.startswith(":") or name in FRAMING:
                 continue
             if name == "cookie":
                 for pair in value.split(";"):

@@ -240,19 +240,22 @@ def test_a_stream_past_the_flow_s_first_64_bytes_is_followed():
 
 def test_short_messages_are_joined_across_connections_to_one_destination():
     """A connection a message (a beacon): with ``across`` the short messages of a key are one batch for
-    every connection to the destination, each connection's end handing on what it added, joined with
-    what came before; without it, each connection's lone message is read only as itself."""
-    from sandbox.protocols.follow import MessageStreams
+    every connection to the destination, outliving them, handed on when it waited JOINED_WAIT or at the
+    capture's end; without it, each connection's lone message is read only as itself."""
+    from sandbox.protocols.follow import JOINED_WAIT, MessageStreams, flush_joined
 
     shared: dict = {}
-    joined = []
+    items = []
     for n, at in enumerate(range(0, 2400, 24)):
         ctx = make_ctx()
         ctx.shared, ctx.info.destination = shared, "lims.lab.example"
         streams = MessageStreams(ctx, across=True)
-        joined += [p for p in streams.follow("POST /beacon", READS[at: at + 24], "out", ("b",), n, n) + streams.close()
-                   if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
-    assert READS[:2400] in READS[:24] + b"".join(p.data[p.repeated:] for p in joined)
+        items += streams.follow("POST /beacon", READS[at: at + 24], "out", ("b",), n * 0.1, n * 0.1) + streams.close()
+        if n == 50:
+            assert not flush_joined(shared, n * 0.1 - JOINED_WAIT)      # waited less than JOINED_WAIT: goes on
+    items += flush_joined(shared, None)                                  # the capture's end
+    joined = [p for p in items if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
+    assert READS[:2400] == b"".join(p.data[p.repeated:] for p in joined)
     alone = MessageStreams(make_ctx())
     assert not [p for p in alone.follow("k", READS[:24], "out", ("b",), 1.0, 1.0) + alone.close()
                 if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
