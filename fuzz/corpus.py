@@ -150,6 +150,8 @@ def parser_seeds(datagram: bool) -> Iterator[bytes]:
         [("out", wire.AMQP_HEADER), ("out", wire.amqp_publish(1, "runs", "run42", FASTQ[:3000], frame_max=1000))],
         [("out", wire.pg_startup("lims", "runs")), ("in", wire.pg_message(b"Z", b"I")),
          ("out", wire.pg_copy("runs", FASTQ[:3000], piece=1000))],
+        [("out", wire.AMQP10_HEADER), ("out", wire.amqp10_attach("l0", 0, "/queue/runs")),
+         ("out", wire.amqp10_transfers(0, 0, wire.amqp10_data(FASTQ[:3000]), max_frame=1000))],
     ):
         yield encode_records(conversation)
 

@@ -53,13 +53,15 @@ def mosquitto(root: Path, host: str, port: int, wrap: Wrap = lambda args: args) 
 
 
 @contextmanager
-def rabbitmq(root: Path, host: str, port: int, wrap: Wrap = lambda args: args) -> Iterator[None]:
-    """A RabbitMQ node with its own Erlang port mapper (on a port of its own, stopped after it); the
-    default user (guest) may connect from anywhere."""
+def rabbitmq(root: Path, host: str, port: int, wrap: Wrap = lambda args: args,
+             plugins: tuple[str, ...] = ()) -> Iterator[None]:
+    """A RabbitMQ node with its own Erlang port mapper (on a port of its own, stopped after it) and
+    ``plugins`` (``rabbitmq_amqp1_0``: AMQP 1.0 on the same port); the default user (guest) may connect
+    from anywhere."""
     if not os.path.exists(RABBITMQ):
         pytest.skip("rabbitmq-server not installed")
     root.mkdir(parents=True, exist_ok=True)
-    (root / "plugins").write_text("[].\n")
+    (root / "plugins").write_text(f"[{','.join(plugins)}].\n")
     (root / "rabbitmq.conf").write_text("loopback_users = none\n")
     epmd = free_port()
     env = {"HOME": str(root), "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_NODE_IP_ADDRESS": host,

@@ -84,13 +84,14 @@ class Message:
     """A message whose body is coming (an MQTT PUBLISH, an AMQP publish's content): its key (the topic,
     the exchange and routing key), labels, meta, and what came of it not yet handed on."""
 
-    __slots__ = ("key", "label", "meta", "left", "buf", "tail", "pieces", "t_first", "t_last")
+    __slots__ = ("key", "label", "meta", "left", "more", "buf", "tail", "pieces", "t_first", "t_last")
 
-    def __init__(self, key: str, label: str, meta: dict[str, Any], size: int, t: float) -> None:
+    def __init__(self, key: str, label: str, meta: dict[str, Any], size: int, t: float, more: bool = False) -> None:
         self.key = key              # made safe by the parser: it is in labels and meta
         self.label = label
         self.meta = meta
-        self.left = size            # body bytes still to come
+        self.left = size            # body bytes still to come (of those announced so far)
+        self.more = more            # more will be announced (AMQP 1.0's transfers of one delivery)
         self.buf = bytearray()
         self.tail = b""             # the last RAW_OVERLAP bytes of the piece before
         self.pieces = 0
@@ -113,13 +114,14 @@ class Messages:
         message.left -= len(data)
         message.t_last = t
         view = memoryview(data)
-        while len(message.buf) + len(view) > MESSAGE_PIECE or (message.left and len(message.buf) + len(view) == MESSAGE_PIECE):
+        going = message.left or message.more
+        while len(message.buf) + len(view) > MESSAGE_PIECE or (going and len(message.buf) + len(view) == MESSAGE_PIECE):
             room = MESSAGE_PIECE - len(message.buf)
             message.buf += view[:room]
             view = view[room:]
             out += self.emit(direction, message, last=False)
         message.buf += view
-        if not message.left:
+        if not going:
             out += self.emit(direction, message, last=True)
         return out
 

@@ -11,6 +11,7 @@ used by later ones.
 from __future__ import annotations
 
 from sandbox.protocols.amqp import AmqpParser
+from sandbox.protocols.amqp10 import Amqp10Parser
 from sandbox.protocols.context import ChannelParser, DatagramParser, StreamParser
 from sandbox.protocols.dns import DnsParser, DnsTcpParser
 from sandbox.protocols.dtls import DtlsParser
@@ -37,6 +38,7 @@ STREAM_PARSERS: list[type[StreamParser]] = [
     SmbParser,  # a session message holding an SMB 1/2/3 header (fe/ff/fd/fc "SMB")
     MqttParser,  # CONNECT with protocol name "MQTT" (3.1.1, 5) or "MQIsdp" (3.1), either way
     AmqpParser,  # the AMQP 0-9-1 protocol header "AMQP\0\0\x09\x01", either way
+    Amqp10Parser,  # an AMQP 1.0 protocol header "AMQP" id 1.0.0 (plain, SASL; TLS read raw), either way
     PostgresParser,  # a startup packet (StartupMessage 3.0, SSLRequest, GSSENCRequest, CancelRequest)
     Http2Parser,  # connection preface "PRI * HTTP/2.0"
     Http1Parser,  # request line or status line

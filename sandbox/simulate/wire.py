@@ -356,3 +356,45 @@ def pg_copy(table: str, data: bytes, piece: int = 32768) -> bytes:
     out = pg_message(b"Q", b"COPY %s FROM STDIN\0" % table.encode())
     out += b"".join(pg_message(b"d", data[at: at + piece]) for at in range(0, len(data), piece))
     return out + pg_message(b"c", b"")
+
+
+AMQP10_HEADER = b"AMQP\x00\x01\x00\x00"
+AMQP10_SASL_HEADER = b"AMQP\x03\x01\x00\x00"
+
+
+def amqp10_frame(performative: int, fields: bytes, count: int, payload: bytes = b"", channel: int = 0,
+                 kind: int = 0) -> bytes:
+    """An AMQP 1.0 frame: a described list (``count`` encoded ``fields``) as its performative, then ``payload``."""
+    body = b"\x00\x53" + bytes([performative]) + b"\xd0" + struct.pack(">II", len(fields) + 4, count) + fields
+    return struct.pack(">IBBH", 8 + len(body) + len(payload), 2, kind, channel) + body + payload
+
+
+def amqp10_str(text: str) -> bytes:
+    raw = text.encode()
+    return b"\xa1" + bytes([len(raw)]) + raw
+
+
+def amqp10_attach(name: str, handle: int, address: str, channel: int = 0) -> bytes:
+    """attach of a sending link (role false) to ``address`` (the target's first field)."""
+    target = b"\x00\x53\x29\xc0" + bytes([len(amqp10_str(address)) + 1, 1]) + amqp10_str(address)
+    fields = amqp10_str(name) + b"\x52" + bytes([handle]) + b"\x42" + b"\x40\x40\x40" + target
+    return amqp10_frame(0x12, fields, 7, channel=channel)
+
+
+def amqp10_transfers(handle: int, delivery: int, message: bytes, max_frame: int = 32768, channel: int = 0) -> bytes:
+    """One delivery of ``message`` (its encoded sections) in transfers of at most ``max_frame`` bytes."""
+    out, at = b"", 0
+    while True:
+        piece = message[at: at + max_frame - 64]
+        at += len(piece)
+        more = at < len(message)
+        fields = (b"\x52" + bytes([handle]) + b"\x52" + bytes([delivery & 0xFF]) + b"\xa0\x01" + bytes([delivery & 0xFF])
+                  + b"\x43" + b"\x42" + (b"\x41" if more else b"\x42"))
+        out += amqp10_frame(0x14, fields, 6, piece, channel=channel)
+        if not more:
+            return out
+
+
+def amqp10_data(body: bytes) -> bytes:
+    """A message of one data section (binary)."""
+    return b"\x00\x53\x75\xb0" + struct.pack(">I", len(body)) + body

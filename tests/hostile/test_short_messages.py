@@ -12,7 +12,8 @@ MQTT and AMQP 0-9-1 had no parser: their flows were raw bytes, each PUBLISH's he
 method and content header cut into the messages, and AMQP's body frames (128 kB) cut into one large
 message.  A gzip of reads behind 150 kB of noise published 4 kB a message (a file a message at a time,
 as an IoT SDK sends one), or to RabbitMQ as one message, and reads 24 bytes an MQTT message, replayed
-CLEAN.  Now messages are read by topic, or by exchange and routing key.
+CLEAN, and so did the same sent over AMQP 1.0 (Azure's brokers: transfers of 32 kB, a data section in
+each message).  Now messages are read by topic, by exchange and routing key, or by link.
 """
 
 from __future__ import annotations
@@ -141,6 +142,18 @@ def _b64url(reads: bytes) -> bytes:
     return base64.urlsafe_b64encode(gzip.compress(reads)).rstrip(b"=")
 
 
+def _amqp10(path, pieces: list[bytes]) -> None:
+    """AMQP 1.0 (Azure Event Hubs, Service Bus): a message a piece on a link, each in transfers of 32 kB."""
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 5672), t0=1.0)
+        c.send(wire.AMQP10_HEADER)
+        c.send(wire.AMQP10_HEADER, from_client=False)
+        c.send(wire.amqp10_attach("sender", 0, "telemetry-hub/partitions/0"))
+        for n, piece in enumerate(pieces):
+            c.send(wire.amqp10_transfers(0, n, wire.amqp10_data(piece)))
+        c.close()
+
+
 def _cut(size: int):
     return lambda data: [data[at: at + size] for at in range(0, len(data), size)]
 
@@ -170,6 +183,10 @@ CASES = {
     "a header a connection, reads 24 bytes each": (_beacon_a_connection("header"), lambda reads: reads[:12000],
                                                    _cut(24)),
     "a body a connection, reads 24 bytes each": (_beacon_a_connection("body"), lambda reads: reads[:12000], _cut(24)),
+    "amqp 1.0, a gzip behind noise as one message": (_amqp10, lambda reads: gzip.compress(NOISE + reads),
+                                                     lambda d: [d]),
+    "amqp 1.0, a gzip behind noise 4 kB a message": (_amqp10, lambda reads: gzip.compress(NOISE + reads),
+                                                     _cut(4096)),
     "amqp, a gzip behind noise as one message": (_amqp, lambda reads: gzip.compress(NOISE + reads), lambda d: [d]),
     "amqp, a gzip behind noise 4 kB a message": (_amqp, lambda reads: gzip.compress(NOISE + reads), _cut(4096)),
 }
@@ -186,7 +203,7 @@ def test_reads_in_short_messages_or_published_are_a_leak(reads, name):
     assert any(f["severity"] in ("high", "critical") for f in report["findings"]), report["findings"]
 
 
-@pytest.mark.parametrize("write", [_websocket, _http_beacons, _mqtt, _amqp, _mqtt_over_websocket])
+@pytest.mark.parametrize("write", [_websocket, _http_beacons, _mqtt, _amqp, _mqtt_over_websocket, _amqp10])
 def test_short_messages_of_random_bytes_are_no_finding(reads, write):
     """The same messages made of random bytes, and of text that is no read, find nothing."""
     tmp, run, _ = reads

@@ -29,7 +29,7 @@ from tests import loopback
 
 Conversation = list[tuple[str, bytes]]
 _HEX_LINE = re.compile(r"\t?[0-9a-f]+$")
-TIME_CUT = {("tcp",), ("tcp", "mqtt"), ("tcp", "amqp"), ("tcp", "postgres")}   # streams handed on in pieces their bytes' times cut
+TIME_CUT = {("tcp",), ("tcp", "mqtt"), ("tcp", "amqp"), ("tcp", "postgres"), ("tcp", "amqp1")}   # streams handed on in pieces their bytes' times cut
 
 
 def make_ctx(opener: str = "out") -> FlowContext:
@@ -162,9 +162,22 @@ def _postgres_conversation() -> Conversation:
             ("in", wire.pg_message(b"C", b"COPY 6\0") + wire.pg_message(b"Z", b"I"))]
 
 
+def _amqp10_conversation() -> Conversation:
+    """AMQP 1.0: SASL, the AMQP header, an attach, a message in transfers of 120 bytes interleaved with
+    another link's, a heartbeat."""
+    from sandbox.simulate import wire
+    one = wire.amqp10_transfers(0, 0, wire.amqp10_data(b"@r1\nACGTACGTAA\n+\nIIIIIIIIII\n" * 8), max_frame=184)
+    two = wire.amqp10_transfers(1, 0, wire.amqp10_data(b"ok"))
+    return [("out", wire.AMQP10_SASL_HEADER), ("in", wire.AMQP10_SASL_HEADER),
+            ("in", wire.amqp10_frame(0x44, b"\x50\x00", 1, kind=1)), ("out", wire.AMQP10_HEADER),
+            ("out", wire.amqp10_attach("l0", 0, "/queue/runs")), ("out", wire.amqp10_attach("l1", 1, "/queue/status")),
+            ("out", one[:200]), ("out", two), ("out", one[200:]), ("in", b"\x00\x00\x00\x08\x02\x00\x00\x00")]
+
+
 SAMPLES: dict[str, Conversation] = {"http/1.1": _HTTP1, "http/2": _h2_conversation(), "websocket": _WS,
                                     "ssh": _SSH, "smb": _smb_conversation(), "mqtt": _mqtt_conversation(),
-                                    "amqp": _amqp_conversation(), "postgres": _postgres_conversation()}
+                                    "amqp": _amqp_conversation(), "postgres": _postgres_conversation(),
+                                    "amqp1": _amqp10_conversation()}
 GENERIC: Conversation = [("out", b"HELO x\r\nUSER a\r\n\x16\x03\x01\x00\x05hello"), ("in", b"220 ok\r\n+OK\r\n")]
 PARSERS = [pytest.param(cls, id=getattr(cls, "name", cls.__name__)) for cls in STREAM_PARSERS]
 
