@@ -372,6 +372,20 @@ def amqp(run_dir: Path, ca: str, host: str) -> None:
             conn.close()
 
 
+def amqp1(run_dir: Path, ca: str, host: str) -> None:
+    """A run file sent to the cloud's AMQP 1.0 broker 4 kB a message (Qpid Proton, as Azure's SDKs do)."""
+    from proton import Message
+    from proton.utils import BlockingConnection
+
+    conn = BlockingConnection(f"amqp://guest:guest@{host}:5672", allowed_mechs="PLAIN", timeout=60)
+    try:
+        sender = conn.create_sender("/queue/PT9936")
+        for piece in _pieces(run_dir):
+            sender.send(Message(body=piece, inferred=True))
+    finally:
+        conn.close()
+
+
 SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": websocket, "grpc": grpc_call,
              "raw-tls": raw_tls, "dns": dns_tunnel, "doh": doh_tunnel, "udp": udp, "sftp": sftp, "status": status,
              "status-elsewhere": status_elsewhere,
@@ -384,7 +398,8 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "plain-reads-with-urgent-bytes": plain_reads_with_urgent_bytes,
              "tls-reads-after-a-forged-reset": tls_reads_after_a_forged_reset,
              "plain-reads-after-a-forged-syn": plain_reads_after_a_forged_syn,
-             "udp-reads-after-a-forged-datagram": udp_reads_after_a_forged_datagram, "mqtt": mqtt, "amqp": amqp}
+             "udp-reads-after-a-forged-datagram": udp_reads_after_a_forged_datagram, "mqtt": mqtt, "amqp": amqp,
+             "amqp1": amqp1}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -471,13 +472,15 @@ def test_block_keeps_a_run_file_sent_by_tftp_from_the_server(demo, topo, tmp_pat
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
 
 
-BROKERS = {"mqtt": (mosquitto, 1883, "mqtt PUBLISH run/PT9936"), "amqp": (rabbitmq, 5672, "amqp publish runs/run.PT9936")}
+BROKERS = {"mqtt": (mosquitto, 1883, "mqtt PUBLISH run/PT9936"), "amqp": (rabbitmq, 5672, "amqp publish runs/run.PT9936"),
+           "amqp1": (partial(rabbitmq, plugins=("rabbitmq_amqp1_0",)), 5672, "amqp1 transfer /queue/PT9936")}
 
 
 @pytest.mark.parametrize("broker", BROKERS)
 def test_a_run_published_to_a_broker_is_found_live_and_in_replay(demo, topo, tmp_path, broker):
     """MQTT and AMQP pass mitmproxy as raw TCP: a run file published 4 kB a message (paho-mqtt to
-    Mosquitto, pika to RabbitMQ, in "cloud") is found in its messages by topic, live as in the replay."""
+    Mosquitto, pika and Qpid Proton to RabbitMQ, in "cloud") is found in its messages by topic or link,
+    live as in the replay."""
     b, pki, received = topo
     start, port, label = BROKERS[broker]
     with start(tmp_path / broker, CLOUD_IP, port, wrap=lambda args: b.cmd(b.cloud, args)):
