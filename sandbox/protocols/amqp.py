@@ -176,13 +176,13 @@ class AmqpParser(FramedParser):
             raise ValueError(f"a frame ends with {buf[end]:#04x}, not the frame-end octet")
         payload = bytes(view[at + FRAME_HEADER: end])
         if kind == METHOD:
-            self._method(direction, side, channel, payload)
+            self._method(direction, side, channel, payload, t)
         elif kind == HEADER:
             self._content_header(side, channel, payload, t)
         self._other(direction, bytes(view[at: end + 1]), t)
         return end + 1
 
-    def _method(self, direction: str, side: _Side, channel: int, payload: bytes) -> None:
+    def _method(self, direction: str, side: _Side, channel: int, payload: bytes, t: float) -> None:
         if len(payload) < 4:
             raise ValueError("a method frame shorter than its class and method")
         if struct.unpack_from(">HH", payload) in ((CHANNEL, CLOSE), (CHANNEL, CLOSE + 1)):
@@ -196,6 +196,7 @@ class AmqpParser(FramedParser):
         if found is None:
             return
         verb, exchange, key = found
+        self.out += self.names.take(f"amqp {verb}", [("exchange", exchange), ("routing key", key)], direction, t)
         names = safe_text(f"{exchange.decode('utf-8', 'replace')}/{key.decode('utf-8', 'replace')}", MAX_LABEL_PATH)
         meta = {"exchange": safe_text(exchange.decode("utf-8", "replace")),
                 "routing_key": safe_text(key.decode("utf-8", "replace"))}

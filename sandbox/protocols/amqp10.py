@@ -256,12 +256,14 @@ class Amqp10Parser(FramedParser):
             for s in self.sides.values():
                 s.expect_header = True
         elif kind == 0 and performative == ATTACH:
-            self._attach(side, channel, frame, doff * 4)
+            address = self._attach(side, channel, frame, doff * 4)
+            self.out += self.names.take("amqp1 attach", [("address", address.encode())], direction, t)
         self._other(direction, frame, t)
         return at + size
 
-    def _attach(self, side: _Side, channel: int, frame: bytes, body: int) -> None:
-        """An attach: the link's handle and target address (its name when it has none)."""
+    def _attach(self, side: _Side, channel: int, frame: bytes, body: int) -> str:
+        """An attach: the link's handle and target address (its name when it has none), the address
+        returned as it came."""
         offsets, _ = fields(frame, body)
         if len(offsets) < 2:
             raise ValueError("an attach without a handle")
@@ -275,6 +277,7 @@ class Amqp10Parser(FramedParser):
             side.links[(channel, handle)] = safe_text(address, MAX_LABEL_PATH)
             if len(side.links) > MAX_LINKS:
                 del side.links[next(iter(side.links))]
+        return address
 
     def _transfer(self, direction: str, side: _Side, view: memoryview, at: int, size: int, body: int,
                   channel: int, t: float) -> int | None:

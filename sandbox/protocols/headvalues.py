@@ -1,9 +1,10 @@
 """The values a message head carries, read across messages.
 
-A beacon can send data a few bytes a request, in a header (``X-Trace``), a cookie or a query parameter:
+A beacon can send data a few bytes a request, in a header (``X-Trace``), a cookie, a query parameter or
+a path segment:
 reads 24 bytes a request, or base64url of a gzip of them 48 characters a request, replayed clean, each
 head read on its own.  Now each header's, cookie's and query parameter's value is a message of its own
-stream (``follow.MessageStreams``, by name: ``header:x-trace``, ``cookie:t``, ``url:t``), so short
+stream (``follow.MessageStreams``, by name: ``header:x-trace``, ``cookie:t``, ``url:t``, ``path/1``), so short
 values are read joined and followed, with those of the other connections to the same destination (a
 beacon that opens a connection a request); a value the same as the one before under its name (Host,
 User-Agent, a session cookie) says nothing new and is skipped.
@@ -24,11 +25,13 @@ MAX_NAMES = 4096        # names (by destination) whose last value is remembered,
 LAST_VALUES = "head values"   # key in the Dissector's ``shared`` of the last values
 MAX_VALUES = 256        # values taken from one head (a head of thousands of cookies is read as it is)
 FRAMING = frozenset(("content-length",))   # a fact about the body, which is read itself
+MAX_SEGMENTS = 16       # a request path's segments read across requests, each position as a name
 
 
 class HeadValues:
-    """A connection's outbound head values by name, joined with those of the other connections to its
-    destination (a beacon that opens a connection a request)."""
+    """A connection's outbound head values by name (and the names a message protocol's messages go to:
+    topics, routing keys), joined with those of the other connections to its destination (a beacon
+    that opens a connection a request)."""
 
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
@@ -41,7 +44,9 @@ class HeadValues:
         if direction != "out":
             return []
         values: list[tuple[str, bytes]] = []
-        query = target.partition("?")[2]
+        path, _, query = target.partition("?")
+        for n, segment in enumerate(path.split("/")[1:MAX_SEGMENTS + 1]):       # a position's changing segments
+            values.append((f"path/{n}", unquote_to_bytes(segment)))
         for pair in query.split("&") if query else ():
             key, _, value = pair.partition("=")
             values.append((f"url:{key}", unquote_to_bytes(value.replace("+", " "))))
@@ -54,6 +59,13 @@ class HeadValues:
                     values.append((f"cookie:{key}", cookie.encode("latin-1", "replace")))
             else:
                 values.append((f"header:{name}", value.encode("latin-1", "replace")))
+        return self.take(label, values, direction, t)
+
+    def take(self, label: str, values: list[tuple[str, bytes]], direction: str, t: float) -> Items:
+        """Values by name (a head's; an MQTT topic, an AMQP routing key), each a message of its name's
+        stream unless it is the one that came before under its name (outbound only)."""
+        if direction != "out":
+            return []
         out: Items = []
         for key, value in values[:MAX_VALUES]:
             where = (self.ctx.destination, key)

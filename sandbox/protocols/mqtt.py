@@ -30,6 +30,7 @@ MAX_VARINT = 4                  # bytes of a remaining length (at most 268,435,4
 MAX_HEAD = 256 * 1024
 TOPIC_ALIAS = 0x23
 MAX_ALIASES = 4096              # topic aliases remembered per side (a broker allows at most 65535)
+MAX_LEVELS = 16                 # a topic's levels read across messages, each as a name of its own
 # MQTT 5 property identifiers allowed in PUBLISH and the size of their values (0: a length-prefixed
 # string or binary, -1: a variable byte integer, -2: a string pair)
 _PUBLISH_PROPERTIES = {0x01: 1, 0x02: 4, 0x03: 0, 0x08: 0, 0x09: 0, 0x0B: -1, 0x23: 2, 0x26: -2}
@@ -142,6 +143,9 @@ class MqttParser(FramedParser):
             topic = self._topic(side, bytes(view[start + 2: start + 2 + size]), alias)
             meta = {"topic": topic, "qos": (buf[at] >> 1) & 3, "retain": bool(buf[at] & 1)}
             self._other(direction, bytes(view[at: start + head_size]), t)
+            levels = bytes(view[start + 2: start + 2 + size]).split(b"/")[:MAX_LEVELS]   # a level's changing values
+            self.out += self.names.take("mqtt PUBLISH", [(f"topic/{n}", level) for n, level in enumerate(levels)],
+                                        direction, t)
             if length > head_size:                  # not an empty message (a retained one deleted)
                 side.message = Message(topic, f"mqtt PUBLISH {topic}", meta, length - head_size, t)
             return start + head_size

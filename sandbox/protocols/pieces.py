@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import RAW_OVERLAP, MessageStreams
+from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS, RawParser
 
 Items = list[Payload | Observation]
@@ -219,6 +220,7 @@ class FramedParser:
         self.sides = sides
         self.other = Outside(ctx, self.name)
         self.messages = Messages(ctx)
+        self.names = HeadValues(ctx)      # where messages go (topics, routing keys): data a name at a time
         self.raw = RawParser(ctx)
         self.out: Items = []
 
@@ -277,7 +279,7 @@ class FramedParser:
 
     def idle(self, t: float) -> Items:
         """The connection went quiet: what is held (other bytes, short messages to join) goes out."""
-        self.out += self.other.flush() + self.messages.idle()
+        self.out += self.other.flush() + self.messages.idle() + self.names.idle()
         return self._take() + self.raw.idle(t)
 
     def close(self, t: float) -> Items:
@@ -286,7 +288,7 @@ class FramedParser:
             if side.buf and not side.raw:                # a frame cut short: what came is still scanned
                 self._other(direction, side.buf, side.t)
                 side.buf.clear()
-        self.out += self.other.flush() + self.messages.close()
+        self.out += self.other.flush() + self.messages.close() + self.names.close()
         return self._take() + self.raw.close(t)
 
     # ---- shared ----

@@ -6,7 +6,8 @@ run the stream follower starts on), and the same in gRPC messages or HTTP/2 requ
 CLEAN.  Now a direction's short messages are also read joined.  So did a beacon's GETs carrying the
 pieces in a header, a cookie or a query parameter: now each value is a message of its name's stream.
 And so did a beacon that opens a connection a piece: short messages and values are now joined with
-those of the other connections to the same destination.
+those of the other connections to the same destination.  So did pieces in a path segment, an MQTT
+topic's level or an AMQP routing key: a position's (a name's) changing values are read joined too.
 
 MQTT and AMQP 0-9-1 had no parser: their flows were raw bytes, each PUBLISH's header, each publish's
 method and content header cut into the messages, and AMQP's body frames (128 kB) cut into one large
@@ -97,7 +98,8 @@ def _beacon(where: str):
             c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 80), t0=1.0)
             for n, piece in enumerate(pieces):
                 field = {"header": b"X-Trace: %s\r\n" % piece, "cookie": b"Cookie: sid=a81f; t=%s\r\n" % piece}
-                target = b"/pixel.gif?n=%d&t=%s" % (n, piece) if where == "query" else b"/pixel.gif"
+                target = {"query": b"/pixel.gif?n=%d&t=%s" % (n, piece), "path": b"/t/%s/p.gif" % piece}.get(
+                    where, b"/pixel.gif")
                 c.send(b"GET %s HTTP/1.1\r\nHost: lims.lab.example\r\n%s\r\n" % (target, field.get(where, b"")))
                 c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
             c.close()
@@ -154,6 +156,17 @@ def _amqp10(path, pieces: list[bytes]) -> None:
         c.close()
 
 
+def _names(path, pieces: list[bytes], protocol: str = "mqtt") -> None:
+    """A message a piece, the piece in the name it goes to: an MQTT topic's level, an AMQP routing key."""
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, 1883 if protocol == "mqtt" else 5672), t0=1.0)
+        c.send(wire.mqtt_connect("seq-01") if protocol == "mqtt" else wire.AMQP_HEADER)
+        for piece in pieces:
+            c.send(wire.mqtt_publish(f"lab/{piece.decode()}/status", b"ok") if protocol == "mqtt"
+                   else wire.amqp_publish(1, "runs", piece.decode(), b"ok"))
+        c.close()
+
+
 def _cut(size: int):
     return lambda data: [data[at: at + size] for at in range(0, len(data), size)]
 
@@ -179,6 +192,12 @@ CASES = {
     "a cookie a request, base64url of a gzip 48 each": (_beacon("cookie"), _b64url, _cut(48)),
     "a query parameter a request, reads 24 bytes each": (_beacon("query"), lambda reads: reads[:12000], _cut(24)),
     "a query parameter a request, base64url of a gzip 48 each": (_beacon("query"), _b64url, _cut(48)),
+    "a path segment a request, reads 24 bytes each": (_beacon("path"), lambda reads: reads[:12000].replace(b"/", b"_"),
+                                                      _cut(24)),
+    "a topic level a message, reads 24 bytes each": (_names, lambda reads: reads[:12000].replace(b"/", b"_").replace(
+        b"+", b"_").replace(b"#", b"_"), _cut(24)),
+    "a routing key a message, reads 24 bytes each": (lambda path, pieces: _names(path, pieces, "amqp"),
+                                                     lambda reads: reads[:12000], _cut(24)),
     "an HTTP-2 header a request, base64url of a gzip 48 each": (_h2_beacon, _b64url, _cut(48)),
     "a header a connection, reads 24 bytes each": (_beacon_a_connection("header"), lambda reads: reads[:12000],
                                                    _cut(24)),
@@ -215,7 +234,7 @@ def test_short_messages_of_random_bytes_are_no_finding(reads, write):
         assert report["verdict"] == "clean", (write.__name__, report["findings"])
 
 
-@pytest.mark.parametrize("where", ["header", "cookie", "query"])
+@pytest.mark.parametrize("where", ["header", "cookie", "query", "path"])
 def test_beacons_of_random_values_are_no_finding(reads, where):
     """A beacon whose values are base64url of random bytes, or a counter and a timestamp: nothing found."""
     tmp, run, _ = reads

@@ -38,6 +38,16 @@ def test_values_of_connections_to_one_destination_are_joined():
     assert READS in joined
 
 
+def test_a_path_s_segments_are_read_by_position():
+    values = HeadValues(make_ctx())
+    items = []
+    for at in range(0, len(READS), 24):
+        items += values.head("http/1.1 GET /t", f"/t/{READS[at: at + 24].decode()}/p.gif", [], "out", 1.0)
+    items += values.close() + flush_joined(values.ctx.shared, None)
+    joined = _joined(items)
+    assert joined["path/1"] == READS and "path/0" not in joined and "path/2" not in joined
+
+
 def test_values_are_read_joined_by_name_and_repeats_skipped():
     values = HeadValues(make_ctx())
     items = []
@@ -58,4 +68,4 @@ def test_inbound_heads_and_values_past_the_cap_are_not_taken(monkeypatch):
     assert values.head("l", "/x?a=1", [("x", "y")], "in", 1.0) == [] and not values.last
     monkeypatch.setattr(headvalues, "MAX_VALUES", 2)
     values.head("l", "/x?a=1&b=2&c=3", [("x", "y")], "out", 1.0)
-    assert {name for _, name in values.last} == {"url:a", "url:b"}
+    assert {name for _, name in values.last} == {"path/0", "url:a"}       # the path's segments come first
