@@ -372,6 +372,17 @@ def amqp(run_dir: Path, ca: str, host: str) -> None:
             conn.close()
 
 
+def beacons(run_dir: Path, ca: str, host: str) -> None:
+    """Reads 24 bytes a request, in a header, each request on a connection of its own (a beacon)."""
+    import requests
+
+    data = "".join(reads(run_dir, "PT9936", 48))
+    for at in range(0, len(data), 24):
+        r = requests.get(f"https://{host}/pixel.gif", headers={"X-Trace": data[at: at + 24],
+                                                                "Connection": "close"}, verify=ca, timeout=60)
+        r.raise_for_status()
+
+
 def amqp1(run_dir: Path, ca: str, host: str) -> None:
     """A run file sent to the cloud's AMQP 1.0 broker 4 kB a message (Qpid Proton, as Azure's SDKs do)."""
     from proton import Message
@@ -399,7 +410,7 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "tls-reads-after-a-forged-reset": tls_reads_after_a_forged_reset,
              "plain-reads-after-a-forged-syn": plain_reads_after_a_forged_syn,
              "udp-reads-after-a-forged-datagram": udp_reads_after_a_forged_datagram, "mqtt": mqtt, "amqp": amqp,
-             "amqp1": amqp1}
+             "amqp1": amqp1, "beacons": beacons}
 
 
 def main(scenario: str, run_dir: str, ca: str, host: str) -> int:

@@ -522,6 +522,28 @@ def test_block_cuts_a_run_published_to_a_broker(demo, topo, tmp_path, broker):
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
 
 
+def test_reads_a_connection_a_piece_are_found_live_and_in_replay(demo, topo, tmp_path):
+    """A beacon: reads 24 bytes a request, in a header, each request in a TLS connection of its own.  The
+    values of the connections to one destination are read joined, live as in the replay."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo)
+    try:
+        done = client(b, tmp_path, demo, "beacons")
+        assert done.returncode == 0, done.stderr[-1500:]
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%header:x-trace%'"),
+                 "a live finding in the values joined", proc)
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if "header:x-trace" in f["chain"]]
+    assert leaks and {f["destination"] for f in leaks} == {CLOUD_NAME}
+    assert {s for f in leaks for s in f["samples"]} == {"PT9936-T1"}
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert code == 1
+    assert essence(live) == essence(again) and chains(live) == chains(again)
+
+
 def test_reads_tunnelled_through_dns_over_https_are_found_live_and_in_replay(demo, topo, tmp_path):
     """Reads in the names of DNS queries POSTed over HTTPS (RFC 8484) to the cloud: the rig reads the
     queries inside the requests as DNS, a tunnel naming its zone, live as in the replay."""
