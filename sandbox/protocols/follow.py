@@ -22,6 +22,7 @@ run decodes to is handed on (``"base64 stream"``) where the piece starts off the
 from __future__ import annotations
 
 import binascii
+import ipaddress
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from sandbox.decode.limits import LimitHit
 from sandbox.index import _kernels
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
+from sandbox.protocols.dns import split_zone
 
 # (format, the magic that opens it, the header check): formats whose magic chance seldom writes
 STARTS: tuple[tuple[str, bytes, Callable[[bytes], bool]], ...] = (
@@ -399,6 +401,17 @@ JOINED_ACROSS = "joined across connections"   # key in the Dissector's ``shared`
 MAX_JOINED_ACROSS = 256                       # such batches at once, the one used longest ago ended first
 
 
+def site(destination: str) -> str:
+    """The registered domain of a destination's name (``a.lims.example`` and ``b.lims.example`` are one
+    site: pieces sent to a host of it each must be read joined), or the address as it is."""
+    try:
+        ipaddress.ip_address(destination.strip("[]"))
+        return destination
+    except ValueError:
+        labels = destination.encode("utf-8", "replace").split(b".")
+        return b".".join(split_zone(labels)[1]).decode("utf-8", "replace").lower()
+
+
 def flush_joined(shared: dict[str, Any], before: float | None) -> list[Payload | Observation]:
     """The batches shared across connections whose last message came at ``before`` or earlier (all of
     them with None: the capture's end), handed on; the Dissector calls it as it sweeps its flows."""
@@ -416,8 +429,9 @@ class MessageStreams:
     longest ago let go first.
 
     ``across``: the short messages of a key are joined with those of the other connections to the same
-    destination (a beacon that opens a connection a request: reads 24 bytes a request, a connection
-    each, replayed clean), in one batch that outlives them (handed on by ``flush_joined``)."""
+    site (a beacon that opens a connection a request: reads 24 bytes a request, a connection each,
+    replayed clean; each to another host of one domain), in one batch that outlives them (handed on by
+    ``flush_joined``)."""
 
     def __init__(self, ctx: FlowContext, across: bool = False) -> None:
         self.ctx = ctx
@@ -441,7 +455,7 @@ class MessageStreams:
     def _joined(self, key: str, out: list[Payload | Observation]) -> Joined:
         """The batch of ``key``'s short messages to this flow's destination, shared by its connections."""
         table: OrderedDict[tuple[str, str], Joined] = self.ctx.shared.setdefault(JOINED_ACROSS, OrderedDict())
-        where = (self.ctx.destination, key)
+        where = (site(self.ctx.destination), key)
         joined = table.pop(where, None)
         if joined is None:
             joined = Joined(self.ctx)

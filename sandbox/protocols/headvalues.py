@@ -18,7 +18,7 @@ from urllib.parse import unquote_to_bytes
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.follow import MessageStreams
+from sandbox.protocols.follow import MessageStreams, site
 
 Items = list[Payload | Observation]
 MAX_NAMES = 4096        # names (by destination) whose last value is remembered, the oldest forgotten first
@@ -68,7 +68,7 @@ class HeadValues:
             return []
         out: Items = []
         for key, value in values[:MAX_VALUES]:
-            where = (self.ctx.destination, key)
+            where = (site(self.ctx.destination), key)
             if not value or self.last.get(where) == value:
                 continue
             self.last.pop(where, None)

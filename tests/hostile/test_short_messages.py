@@ -6,7 +6,7 @@ run the stream follower starts on), and the same in gRPC messages or HTTP/2 requ
 CLEAN.  Now a direction's short messages are also read joined.  So did a beacon's GETs carrying the
 pieces in a header, a cookie or a query parameter: now each value is a message of its name's stream.
 And so did a beacon that opens a connection a piece: short messages and values are now joined with
-those of the other connections to the same destination.  So did pieces in a path segment, an MQTT
+those of the other connections to the same site (each piece to another host of a domain too).  So did pieces in a path segment, an MQTT
 topic's level or an AMQP routing key: a position's (a name's) changing values are read joined too.
 
 MQTT and AMQP 0-9-1 had no parser: their flows were raw bytes, each PUBLISH's header, each publish's
@@ -106,18 +106,20 @@ def _beacon(where: str):
     return write
 
 
-def _beacon_a_connection(where: str):
-    """A connection a piece (Connection: close), the piece in a header or a POST's body."""
+def _beacon_a_connection(where: str, fan_out: bool = False):
+    """A connection a piece (Connection: close), the piece in a header or a POST's body; ``fan_out``:
+    each to another host of the domain."""
     def write(path, pieces: list[bytes]) -> None:
         with PcapWriter(path) as w:
             for n, piece in enumerate(pieces):
                 c = TcpConversation(w, ("10.0.0.2", 30000 + n), (ALLOWED, 80), t0=1.0 + n * 0.5)
+                host = b"h%d.lims.lab.example" % n if fan_out else b"lims.lab.example"
                 if where == "header":
-                    c.send(b"GET /pixel.gif HTTP/1.1\r\nHost: lims.lab.example\r\nX-Trace: %s\r\n"
-                           b"Connection: close\r\n\r\n" % piece)
+                    c.send(b"GET /pixel.gif HTTP/1.1\r\nHost: %s\r\nX-Trace: %s\r\n"
+                           b"Connection: close\r\n\r\n" % (host, piece))
                 else:
-                    c.send(b"POST /beacon HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n"
-                           b"Connection: close\r\n\r\n%s" % (len(piece), piece))
+                    c.send(b"POST /beacon HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
+                           b"Connection: close\r\n\r\n%s" % (host, len(piece), piece))
                 c.send(b"HTTP/1.1 204 No Content\r\n\r\n", from_client=False)
                 c.close()
     return write
@@ -202,6 +204,8 @@ CASES = {
     "a header a connection, reads 24 bytes each": (_beacon_a_connection("header"), lambda reads: reads[:12000],
                                                    _cut(24)),
     "a body a connection, reads 24 bytes each": (_beacon_a_connection("body"), lambda reads: reads[:12000], _cut(24)),
+    "a header a connection, each to another host of the domain": (_beacon_a_connection("header", fan_out=True),
+                                                                   lambda reads: reads[:12000], _cut(24)),
     "amqp 1.0, a gzip behind noise as one message": (_amqp10, lambda reads: gzip.compress(NOISE + reads),
                                                      lambda d: [d]),
     "amqp 1.0, a gzip behind noise 4 kB a message": (_amqp10, lambda reads: gzip.compress(NOISE + reads),
