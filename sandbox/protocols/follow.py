@@ -76,6 +76,10 @@ JOIN_BELOW = 1024
 JOINED_PIECE = 64 * 1024  # bytes of short messages handed on joined at once
 JOINED_WAIT = 1.0         # capture seconds a batch may wait for more (live latency: RAW_FLUSH_SECONDS)
 MAX_KEYS = 64             # message streams by key per parser (topics, request paths), the oldest let go first
+# Bytes all of a Dissector's batches may hold (flows by the thousand, each with keys of its own); past
+# it a batch goes out as its message comes
+MAX_JOINED_HELD = 16 << 20
+JOINED_HELD = "joined bytes held"   # key in the Dissector's ``shared`` of that count
 # Bytes of the batches before that a batch of one message is joined with (a connection a message: what
 # spans two messages is whole in one, at a fraction of RAW_OVERLAP's cost per message)
 LONE_TAIL = 256
@@ -304,6 +308,7 @@ class Joined:
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         self.follower = StreamFollower(ctx.shared)
+        self.held: list[int] = ctx.shared.setdefault(JOINED_HELD, [0])   # bytes in every batch of the Dissector
         self.at = 0             # bytes of the batches before
         self.batch = bytearray()
         self.count = 0          # messages in the batch
@@ -321,9 +326,10 @@ class Joined:
         if not self.batch:
             self.label, self.meta, self.t_first = label, meta, t_first
         self.batch += data
+        self.held[0] += len(data)
         self.count += 1
         self.t_last = t_last
-        if len(self.batch) >= JOINED_PIECE:
+        if len(self.batch) >= JOINED_PIECE or self.held[0] > MAX_JOINED_HELD:
             out += self.flush()
         return out
 
@@ -333,6 +339,7 @@ class Joined:
             return []
         data = bytes(self.batch)
         self.batch.clear()
+        self.held[0] -= len(data)
         out: list[Payload | Observation] = []
         tail = self.tail if self.count > 1 else self.tail[-LONE_TAIL:]
         joined = tail + data

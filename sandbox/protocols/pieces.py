@@ -79,6 +79,10 @@ class Pieces:
 
 
 MESSAGE_PIECE = 1 << 20         # bytes of one message handed on at once
+# Bytes the messages in progress of all a Dissector's flows may hold (thousands of connections, each with
+# messages short of a piece); past it each message's bytes go out as they come
+MAX_MESSAGES_HELD = 64 << 20
+MESSAGES_HELD = "message bytes held"   # key in the Dissector's ``shared`` of that count
 
 
 class Message:
@@ -107,6 +111,7 @@ class Messages:
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         self.streams = MessageStreams(ctx)
+        self.held: list[int] = ctx.shared.setdefault(MESSAGES_HELD, [0])   # bytes every flow's messages hold
 
     def add(self, direction: str, message: Message, data: bytes, t: float) -> Items:
         """The next bytes of ``message``'s body (at most ``message.left``): its pieces, and all of it
@@ -119,16 +124,19 @@ class Messages:
         while len(message.buf) + len(view) > MESSAGE_PIECE or (going and len(message.buf) + len(view) == MESSAGE_PIECE):
             room = MESSAGE_PIECE - len(message.buf)
             message.buf += view[:room]
+            self.held[0] += len(view[:room])
             view = view[room:]
             out += self.emit(direction, message, last=False)
         message.buf += view
-        if not going:
-            out += self.emit(direction, message, last=True)
+        self.held[0] += len(view)
+        if not going or self.held[0] > MAX_MESSAGES_HELD:    # held past the bound: a piece goes out now
+            out += self.emit(direction, message, last=not going)
         return out
 
     def emit(self, direction: str, message: Message, last: bool, hole: int = 0) -> Items:
         """What came of ``message`` since its last piece (``last``: its end, or all that will come)."""
         data = bytes(message.buf)
+        self.held[0] -= len(data)
         message.buf.clear()
         if not data:
             return []

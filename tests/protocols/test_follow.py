@@ -259,3 +259,22 @@ def test_short_messages_are_joined_across_connections_to_one_destination():
     alone = MessageStreams(make_ctx())
     assert not [p for p in alone.follow("k", READS[:24], "out", ("b",), 1.0, 1.0) + alone.close()
                 if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
+
+
+def test_the_bytes_all_batches_hold_are_bounded(monkeypatch):
+    """Flows by the thousand, each with keys of its own, each key's batch short of full: past
+    MAX_JOINED_HELD in all a batch goes out as its message comes."""
+    from sandbox.protocols import follow
+    from sandbox.protocols.follow import JOINED_HELD, MessageStreams
+
+    monkeypatch.setattr(follow, "MAX_JOINED_HELD", 100_000)
+    shared: dict = {}
+    for _ in range(40):
+        ctx = make_ctx()
+        ctx.shared = shared
+        streams = MessageStreams(ctx)
+        for key in range(8):
+            for _ in range(3):
+                streams.follow(f"topic/{key}", b"x" * 1000, "out", ("t",), 1.0, 1.0)
+        assert shared[JOINED_HELD][0] <= 101_000
+    assert shared[JOINED_HELD][0] > 90_000        # held up to the bound, not flushed at every message
