@@ -359,7 +359,7 @@ class Dissector:
             self._retire(flow, out)
             if self.shared.get(INJECTED):   # what a closing parser still found goes on to flows of its own
                 self._inner(out)
-        out += flush_joined(self.shared, None)
+        out += flush_joined(self.shared, None, None)
         return out
 
     # ---- flow table ---------------------------------------------------------------------------
@@ -526,7 +526,7 @@ class Dissector:
         time so that a live session (swept on ``tick``) and its replay close the same flows."""
         now = self._now - self._now % SWEEP_INTERVAL
         self._next_sweep = now + SWEEP_INTERVAL
-        out += flush_joined(self.shared, now - JOINED_WAIT)    # short messages joined across connections
+        out += flush_joined(self.shared, now - JOINED_WAIT, now - IDLE_TIMEOUT_TCP)   # joined across connections
         while self._active:
             key, flow = next(iter(self._active.items()))
             timeout = (CLOSED_LINGER if flow.closed else   # a serial line, a USB device: long conversations too

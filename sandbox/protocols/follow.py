@@ -299,6 +299,19 @@ class StreamFollower:
         return False
 
 
+class Held:
+    """Bytes held by the Dissector's batches or messages in progress: shared state only while non-zero
+    (an archive's groups are independent when nothing is held at their end)."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def __bool__(self) -> bool:
+        return self.bytes != 0
+
+
 class Joined:
     """Short messages of one stream held in a batch, handed on joined (``"messages joined"``, with the
     last RAW_OVERLAP bytes of the batch before) and followed as one piece.  Shared by the connections
@@ -308,7 +321,8 @@ class Joined:
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         self.follower = StreamFollower(ctx.shared)
-        self.held: list[int] = ctx.shared.setdefault(JOINED_HELD, [0])   # bytes in every batch of the Dissector
+        self.held: Held = ctx.shared.setdefault(JOINED_HELD, Held())   # bytes in every batch of the Dissector
+        self.last_value = b""   # the last message: a head value the same as it says nothing new (``HeadValues``)
         self.at = 0             # bytes of the batches before
         self.batch = bytearray()
         self.count = 0          # messages in the batch
@@ -326,10 +340,10 @@ class Joined:
         if not self.batch:
             self.label, self.meta, self.t_first = label, meta, t_first
         self.batch += data
-        self.held[0] += len(data)
+        self.held.bytes += len(data)
         self.count += 1
         self.t_last = t_last
-        if len(self.batch) >= JOINED_PIECE or self.held[0] > MAX_JOINED_HELD:
+        if len(self.batch) >= JOINED_PIECE or self.held.bytes > MAX_JOINED_HELD:
             out += self.flush()
         return out
 
@@ -339,7 +353,7 @@ class Joined:
             return []
         data = bytes(self.batch)
         self.batch.clear()
-        self.held[0] -= len(data)
+        self.held.bytes -= len(data)
         out: list[Payload | Observation] = []
         tail = self.tail if self.count > 1 else self.tail[-LONE_TAIL:]
         joined = tail + data
@@ -419,14 +433,20 @@ def site(destination: str) -> str:
         return b".".join(split_zone(labels)[1]).decode("utf-8", "replace").lower()
 
 
-def flush_joined(shared: dict[str, Any], before: float | None) -> list[Payload | Observation]:
+def flush_joined(shared: dict[str, Any], before: float | None,
+                 expire: float | None = float("-inf")) -> list[Payload | Observation]:
     """The batches shared across connections whose last message came at ``before`` or earlier (all of
-    them with None: the capture's end), handed on; the Dissector calls it as it sweeps its flows."""
+    them with None: the capture's end) handed on, and those quiet since ``expire`` or earlier (all with
+    None) let go; the Dissector calls it as it sweeps its flows (so an archive's groups far apart in
+    time share none)."""
     table = shared.get(JOINED_ACROSS)
     if not table:
         return []
-    return [item for joined in table.values() if joined.batch and (before is None or joined.t_last <= before)
-            for item in joined.flush()]
+    out = [item for joined in table.values() if joined.batch and (before is None or joined.t_last <= before)
+           for item in joined.flush()]
+    for where in [w for w, joined in table.items() if expire is None or joined.t_last <= expire]:
+        out += table.pop(where).end()
+    return out
 
 
 class MessageStreams:
@@ -451,13 +471,17 @@ class MessageStreams:
         if direction != "out" or not data:
             return []
         out: list[Payload | Observation] = []
+        return out + self.stream(key, out).follow(data, direction, label, t_first, t_last, meta)
+
+    def stream(self, key: str, out: list[Payload | Observation]) -> MessageStream:
+        """``key``'s stream, made when new (what a stream let go for its room hands on goes to ``out``)."""
         stream = self.streams.pop(key, None)
         if stream is None:
             stream = MessageStream(self.ctx, self._joined(key, out) if self.across else None)
             if len(self.streams) >= MAX_KEYS:
                 out += self.streams.popitem(last=False)[1].close()
         self.streams[key] = stream
-        return out + stream.follow(data, direction, label, t_first, t_last, meta)
+        return stream
 
     def _joined(self, key: str, out: list[Payload | Observation]) -> Joined:
         """The batch of ``key``'s short messages to this flow's destination, shared by its connections."""

@@ -12,17 +12,14 @@ User-Agent, a session cookie) says nothing new and is skipped.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.follow import MessageStreams, site
+from sandbox.protocols.follow import MessageStreams
 
 Items = list[Payload | Observation]
-MAX_NAMES = 4096        # names (by destination) whose last value is remembered, the oldest forgotten first
-LAST_VALUES = "head values"   # key in the Dissector's ``shared`` of the last values
 MAX_VALUES = 256        # values taken from one head (a head of thousands of cookies is read as it is)
 FRAMING = frozenset(("content-length",))   # a fact about the body, which is read itself
 MAX_SEGMENTS = 16       # a request path's segments read across requests, each position as a name
@@ -36,8 +33,6 @@ class HeadValues:
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         self.streams = MessageStreams(ctx, across=True)
-        # (destination, name) -> the last value, for every connection of the Dissector
-        self.last: OrderedDict[tuple[str, str], bytes] = ctx.shared.setdefault(LAST_VALUES, OrderedDict())
 
     def head(self, label: str, target: str, headers: Iterable[tuple[str, str]], direction: str, t: float) -> Items:
         """A head's values: its request target's query parameters and its headers' (cookies one by one)."""
@@ -68,13 +63,12 @@ class HeadValues:
             return []
         out: Items = []
         for key, value in values[:MAX_VALUES]:
-            where = (site(self.ctx.destination), key)
-            if not value or self.last.get(where) == value:
+            if not value:
                 continue
-            self.last.pop(where, None)
-            self.last[where] = value
-            if len(self.last) > MAX_NAMES:
-                self.last.popitem(last=False)
+            joined = self.streams.stream(key, out).joined
+            if joined.last_value == value:
+                continue
+            joined.last_value = value
             out += self.streams.follow(key, value, direction, (label, key), t, t)
         return out
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.follow import RAW_OVERLAP, MessageStreams
+from sandbox.protocols.follow import RAW_OVERLAP, Held, MessageStreams
 from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.raw import RAW_CHUNK, RAW_FLUSH_SECONDS, RawParser
 
@@ -111,7 +111,7 @@ class Messages:
     def __init__(self, ctx: FlowContext) -> None:
         self.ctx = ctx
         self.streams = MessageStreams(ctx)
-        self.held: list[int] = ctx.shared.setdefault(MESSAGES_HELD, [0])   # bytes every flow's messages hold
+        self.held: Held = ctx.shared.setdefault(MESSAGES_HELD, Held())   # bytes every flow's messages hold
 
     def add(self, direction: str, message: Message, data: bytes, t: float) -> Items:
         """The next bytes of ``message``'s body (at most ``message.left``): its pieces, and all of it
@@ -124,19 +124,19 @@ class Messages:
         while len(message.buf) + len(view) > MESSAGE_PIECE or (going and len(message.buf) + len(view) == MESSAGE_PIECE):
             room = MESSAGE_PIECE - len(message.buf)
             message.buf += view[:room]
-            self.held[0] += len(view[:room])
+            self.held.bytes += len(view[:room])
             view = view[room:]
             out += self.emit(direction, message, last=False)
         message.buf += view
-        self.held[0] += len(view)
-        if not going or self.held[0] > MAX_MESSAGES_HELD:    # held past the bound: a piece goes out now
+        self.held.bytes += len(view)
+        if not going or self.held.bytes > MAX_MESSAGES_HELD:    # held past the bound: a piece goes out now
             out += self.emit(direction, message, last=not going)
         return out
 
     def emit(self, direction: str, message: Message, last: bool, hole: int = 0) -> Items:
         """What came of ``message`` since its last piece (``last``: its end, or all that will come)."""
         data = bytes(message.buf)
-        self.held[0] -= len(data)
+        self.held.bytes -= len(data)
         message.buf.clear()
         if not data:
             return []

@@ -242,7 +242,7 @@ def test_short_messages_are_joined_across_connections_to_one_destination():
     """A connection a message (a beacon): with ``across`` the short messages of a key are one batch for
     every connection to the destination, outliving them, handed on when it waited JOINED_WAIT or at the
     capture's end; without it, each connection's lone message is read only as itself."""
-    from sandbox.protocols.follow import JOINED_WAIT, MessageStreams, flush_joined
+    from sandbox.protocols.follow import JOINED_ACROSS, JOINED_HELD, JOINED_WAIT, MessageStreams, flush_joined
 
     shared: dict = {}
     items = []
@@ -253,9 +253,10 @@ def test_short_messages_are_joined_across_connections_to_one_destination():
         items += streams.follow("POST /beacon", READS[at: at + 24], "out", ("b",), n * 0.1, n * 0.1) + streams.close()
         if n == 50:
             assert not flush_joined(shared, n * 0.1 - JOINED_WAIT)      # waited less than JOINED_WAIT: goes on
-    items += flush_joined(shared, None)                                  # the capture's end
+    items += flush_joined(shared, None, None)                            # the capture's end
     joined = [p for p in items if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
     assert READS[:2400] == b"".join(p.data[p.repeated:] for p in joined)
+    assert not shared[JOINED_ACROSS] and not shared[JOINED_HELD]        # nothing left shared: an archive's groups
     alone = MessageStreams(make_ctx())
     assert not [p for p in alone.follow("k", READS[:24], "out", ("b",), 1.0, 1.0) + alone.close()
                 if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
@@ -276,5 +277,5 @@ def test_the_bytes_all_batches_hold_are_bounded(monkeypatch):
         for key in range(8):
             for _ in range(3):
                 streams.follow(f"topic/{key}", b"x" * 1000, "out", ("t",), 1.0, 1.0)
-        assert shared[JOINED_HELD][0] <= 101_000
-    assert shared[JOINED_HELD][0] > 90_000        # held up to the bound, not flushed at every message
+        assert shared[JOINED_HELD].bytes <= 101_000
+    assert shared[JOINED_HELD].bytes > 90_000     # held up to the bound, not flushed at every message

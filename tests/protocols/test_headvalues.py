@@ -65,7 +65,7 @@ def test_values_are_read_joined_by_name_and_repeats_skipped():
 
 def test_inbound_heads_and_values_past_the_cap_are_not_taken(monkeypatch):
     values = HeadValues(make_ctx())
-    assert values.head("l", "/x?a=1", [("x", "y")], "in", 1.0) == [] and not values.last
+    assert values.head("l", "/x?a=1", [("x", "y")], "in", 1.0) == [] and not values.streams.streams
     monkeypatch.setattr(headvalues, "MAX_VALUES", 2)
     values.head("l", "/x?a=1&b=2&c=3", [("x", "y")], "out", 1.0)
-    assert {name for _, name in values.last} == {"path/0", "url:a"}       # the path's segments come first
+    assert set(values.streams.streams) == {"path/0", "url:a"}       # the path's segments come first
