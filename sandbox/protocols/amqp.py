@@ -22,7 +22,7 @@ import struct
 from typing import ClassVar
 
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
-from sandbox.protocols.pieces import FramedParser, FramedSide, Message
+from sandbox.protocols.pieces import InterleavedParser, InterleavedSide, Message
 from sandbox.safetext import safe_text
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -73,20 +73,17 @@ def content_method(payload: bytes) -> tuple[str, bytes, bytes] | None:
     return VERBS[method], exchange, key
 
 
-class _Side(FramedSide):
-    __slots__ = ("frame_left", "channel", "end_due", "started", "waiting", "bodies")
+class _Side(InterleavedSide):
+    __slots__ = ("end_due", "started", "waiting")
 
     def __init__(self) -> None:
         super().__init__(FRAME_HEADER)
-        self.frame_left = 0         # bytes of the body frame in progress still to come
-        self.channel = 0            # ... on this channel
         self.end_due = False        # the frame-end octet of that body frame is next
         self.started = False        # the protocol header, or a first frame, came
         self.waiting: dict[int, tuple[str, str, dict]] = {}   # channel -> (key, label, meta) until its content header
-        self.bodies: dict[int, Message] = {}                  # channel -> the message whose body is coming
 
 
-class AmqpParser(FramedParser):
+class AmqpParser(InterleavedParser):
     """An AMQP 0-9-1 connection, either side the client: messages by exchange and routing key, the rest
     scanned as it is."""
 
@@ -107,35 +104,6 @@ class AmqpParser(FramedParser):
         ctx.info.app = "amqp"
 
     # ---- framing ----
-
-    def _body_left(self, side: _Side) -> int:
-        return side.frame_left
-
-    def _body(self, direction: str, side: _Side, data: bytes, t: float) -> None:
-        side.frame_left -= len(data)
-        message = side.bodies.get(side.channel)
-        if message is None:                          # content nothing announced: scanned as it is
-            self._other(direction, data, t)
-            return
-        self.out += self.messages.add(direction, message, data, t)
-        if not message.left:
-            del side.bodies[side.channel]
-
-    def _hole(self, direction: str, side: _Side, size: int) -> bool:
-        message = side.bodies.get(side.channel) if side.frame_left else None
-        if message is None or size >= side.frame_left:
-            return False
-        self.out += self.messages.hole(direction, message, size)   # inside a body frame: framing survives
-        side.frame_left -= size
-        return True
-
-    def _end_bodies(self, direction: str, side: _Side) -> None:
-        """Messages cut short (the flow ended, or went raw): what came of them is still read."""
-        for message in side.bodies.values():
-            message.meta["truncated"] = True
-            self.out += self.messages.emit(direction, message, last=True)
-        side.bodies.clear()
-        side.frame_left = 0
 
     def _frame(self, direction: str, side: _Side, view: memoryview, at: int, t: float) -> int | None:
         buf = side.buf
@@ -162,7 +130,7 @@ class AmqpParser(FramedParser):
             if message is not None and size > message.left:
                 raise ValueError(f"a body frame of {size} bytes, {message.left} due")
             self._other(direction, bytes(view[at: at + FRAME_HEADER]), t)
-            side.channel, side.frame_left, side.end_due = channel, size, True
+            side.current, side.frame_left, side.end_due = channel, size, True
             return at + FRAME_HEADER
         if kind not in (METHOD, HEADER, HEARTBEAT):
             raise ValueError(f"a frame of type {kind}")

@@ -20,7 +20,7 @@ import struct
 from typing import ClassVar
 
 from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
-from sandbox.protocols.pieces import FramedParser, FramedSide, Message
+from sandbox.protocols.pieces import InterleavedParser, InterleavedSide, Message
 from sandbox.safetext import safe_text
 
 PORTS = (5672,)
@@ -151,19 +151,16 @@ def descriptor(data: bytes, at: int) -> int | None:
     return unsigned(data, at + 1)
 
 
-class _Side(FramedSide):
-    __slots__ = ("expect_header", "frame_left", "delivery", "links", "bodies")
+class _Side(InterleavedSide):
+    __slots__ = ("expect_header", "links")
 
     def __init__(self) -> None:
         super().__init__(FRAME_HEAD)
         self.expect_header = True      # a protocol header comes next (first, and after SASL's outcome)
-        self.frame_left = 0            # payload bytes of the transfer in progress still to come
-        self.delivery: tuple[int, int] = (0, 0)        # ... of this (channel, handle)
         self.links: dict[tuple[int, int], str] = {}    # (channel, handle) -> the link's target address
-        self.bodies: dict[tuple[int, int], Message] = {}
 
 
-class Amqp10Parser(FramedParser):
+class Amqp10Parser(InterleavedParser):
     """An AMQP 1.0 connection, either side the sender: messages by link, the rest scanned as it is."""
 
     name: ClassVar[str] = "amqp1"
@@ -181,38 +178,6 @@ class Amqp10Parser(FramedParser):
     def __init__(self, ctx: FlowContext) -> None:
         super().__init__(ctx, {"out": _Side(), "in": _Side()})
         ctx.info.app = "amqp1"
-
-    # ---- bodies: a delivery's transfers, several at once ----
-
-    def _body_left(self, side: _Side) -> int:
-        return side.frame_left
-
-    def _body(self, direction: str, side: _Side, data: bytes, t: float) -> None:
-        side.frame_left -= len(data)
-        message = side.bodies.get(side.delivery)
-        if message is None:
-            self._other(direction, data, t)
-            return
-        self.out += self.messages.add(direction, message, data, t)
-        if not message.left and not message.more:
-            del side.bodies[side.delivery]
-
-    def _hole(self, direction: str, side: _Side, size: int) -> bool:
-        message = side.bodies.get(side.delivery) if side.frame_left else None
-        if message is None or size >= side.frame_left:
-            return False
-        self.out += self.messages.hole(direction, message, size)
-        side.frame_left -= size
-        return True
-
-    def _end_bodies(self, direction: str, side: _Side) -> None:
-        for message in side.bodies.values():
-            message.meta["truncated"] = True
-            self.out += self.messages.emit(direction, message, last=True)
-        side.bodies.clear()
-        side.frame_left = 0
-
-    # ---- framing ----
 
     def _frame(self, direction: str, side: _Side, view: memoryview, at: int, t: float) -> int | None:
         buf = side.buf
@@ -311,7 +276,7 @@ class Amqp10Parser(FramedParser):
             message.left += payload
             message.more = more
         self._other(direction, bytes(view[at: end + prefix]), t)
-        side.delivery, side.frame_left = key, payload
+        side.current, side.frame_left = key, payload
         if message is not None and not payload and not more:    # the delivery's last transfer carries nothing
             self.out += self.messages.emit(direction, message, last=True)
             del side.bodies[key]

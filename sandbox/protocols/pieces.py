@@ -216,9 +216,8 @@ class FramedParser:
     whose framing breaks (a ValueError of ``_frame``, a hole outside a body) read raw from there.
 
     A protocol says ``_frame`` (take the frame at an offset, and set ``side.message`` where a body
-    follows); one with several bodies in progress at once (AMQP's channels) also ``_body_left`` (bytes
-    of a body coming now), ``_body`` (take some of them), ``_hole`` (a hole inside a body, if the
-    framing survives it) and ``_end_bodies`` (bodies cut short: the flow ended, or went raw)."""
+    follows); one with several bodies in progress at once, a frame at a time, is an
+    ``InterleavedParser`` (AMQP's channels, AMQP 1.0's deliveries)."""
 
     name: ClassVar[str]
     HEAD_MIN: ClassVar[int]     # bytes of the shortest frame head
@@ -341,3 +340,49 @@ class FramedParser:
     def _take(self) -> Items:
         out, self.out = self.out, []
         return out
+
+
+class InterleavedSide(FramedSide):
+    """A side whose bodies come several at once, a frame at a time (AMQP's channels, AMQP 1.0's
+    deliveries): the bodies in progress by their channel, and the frame whose payload is coming."""
+
+    __slots__ = ("bodies", "current", "frame_left")
+
+    def __init__(self, need: int) -> None:
+        super().__init__(need)
+        self.bodies: dict[Any, Message] = {}   # channel (or delivery) -> the message whose body is coming
+        self.current: Any = None               # the channel of the frame in progress ...
+        self.frame_left = 0                    # ... and how many of its payload bytes are still to come
+
+
+class InterleavedParser(FramedParser):
+    """A framed parser whose bodies come several at once, each in frames of its channel."""
+
+    def _body_left(self, side: Any) -> int:
+        return side.frame_left
+
+    def _body(self, direction: str, side: Any, data: bytes, t: float) -> None:
+        side.frame_left -= len(data)
+        message = side.bodies.get(side.current)
+        if message is None:                          # content nothing announced: scanned as it is
+            self._other(direction, data, t)
+            return
+        self.out += self.messages.add(direction, message, data, t)
+        if not message.left and not message.more:
+            del side.bodies[side.current]
+
+    def _hole(self, direction: str, side: Any, size: int) -> bool:
+        message = side.bodies.get(side.current) if side.frame_left else None
+        if message is None or size >= side.frame_left:
+            return False
+        self.out += self.messages.hole(direction, message, size)   # inside a frame's payload: framing survives
+        side.frame_left -= size
+        return True
+
+    def _end_bodies(self, direction: str, side: Any) -> None:
+        """Messages cut short (the flow ended, or went raw): what came of them is still read."""
+        for message in side.bodies.values():
+            message.meta["truncated"] = True
+            self.out += self.messages.emit(direction, message, last=True)
+        side.bodies.clear()
+        side.frame_left = 0
