@@ -254,8 +254,8 @@ class Amqp10Parser(InterleavedParser):
         if len(buf) < end:
             side.need = end - at
             return None
-        offsets, _ = fields(bytes(view[body: end]), 0)
         head = bytes(view[body: end])
+        offsets, _ = fields(head, 0)
         handle = unsigned(head, offsets[0]) if offsets else None
         more = len(offsets) > 5 and head[offsets[5]] == 0x41
         payload = at + size - end

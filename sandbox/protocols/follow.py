@@ -471,7 +471,8 @@ class MessageStreams:
         if direction != "out" or not data:
             return []
         out: list[Payload | Observation] = []
-        return out + self.stream(key, out).follow(data, direction, label, t_first, t_last, meta)
+        stream = self.stream(key, out)
+        return out + stream.follow(data, direction, label, t_first, t_last, meta)
 
     def stream(self, key: str, out: list[Payload | Observation]) -> MessageStream:
         """``key``'s stream, made when new (what a stream let go for its room hands on goes to ``out``)."""

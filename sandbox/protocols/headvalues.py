@@ -1,13 +1,12 @@
 """The values a message head carries, read across messages.
 
 A beacon can send data a few bytes a request, in a header (``X-Trace``), a cookie, a query parameter or
-a path segment:
-reads 24 bytes a request, or base64url of a gzip of them 48 characters a request, replayed clean, each
-head read on its own.  Now each header's, cookie's and query parameter's value is a message of its own
-stream (``follow.MessageStreams``, by name: ``header:x-trace``, ``cookie:t``, ``url:t``, ``path/1``), so short
-values are read joined and followed, with those of the other connections to the same destination (a
-beacon that opens a connection a request); a value the same as the one before under its name (Host,
-User-Agent, a session cookie) says nothing new and is skipped.
+a path segment: reads 24 bytes a request, or base64url of a gzip of them 48 characters a request,
+replayed clean, each head read on its own.  Now each header's, cookie's, query parameter's and path
+position's value is a message of its own stream (``follow.MessageStreams``, by name: ``header:x-trace``,
+``cookie:t``, ``url:t``, ``path/1``), so short values are read joined and followed, with those of the
+other connections to the same site (a beacon that opens a connection a request); a value the same as
+the one before under its name (Host, User-Agent, a session cookie) says nothing new and is skipped.
 """
 
 from __future__ import annotations
@@ -65,11 +64,11 @@ class HeadValues:
         for key, value in values[:MAX_VALUES]:
             if not value:
                 continue
-            joined = self.streams.stream(key, out).joined
-            if joined.last_value == value:
+            stream = self.streams.stream(key, out)
+            if stream.joined.last_value == value:
                 continue
-            joined.last_value = value
-            out += self.streams.follow(key, value, direction, (label, key), t, t)
+            stream.joined.last_value = value
+            out += stream.follow(value, direction, (label, key), t, t)
         return out
 
     def idle(self) -> Items:
