@@ -34,7 +34,8 @@ from sandbox.model import NOT_EXAMINED_KIND, Finding, FlowInfo, NotExamined, Obs
 
 BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to amortise pickling
 BATCH_ITEMS = 512  # ...and few enough small items that a live dashboard still sees them promptly
-QUEUED_BATCHES = 4  # batches in flight: reading runs ahead of matching by at most ~16 MB
+QUEUED_BATCHES = 2  # batches in flight: reading runs ahead of matching by at most ~8 MB (then unfolds itself)
+HELD_BYTES, HELD_ITEMS = 4 * BATCH_BYTES, 4 * BATCH_ITEMS   # a batch held (unfolded) while the worker is behind
 PARENT_CHECK_S = 1.0  # an idle worker checks this often that its session is still alive
 _PR_SET_PDEATHSIG = 1
 # not_examined rows for decoding limits: one per (flow, limit, decoder); a flood of flows that
@@ -232,6 +233,12 @@ class Analyzer:
         return self.correlator.findings()
 
 
+class FlowsChanged(NamedTuple):
+    """Flows to judge (``Analyzer.flows``), sent to the worker in its batch, in order with the payloads."""
+
+    flows: list[FlowInfo]
+
+
 def die_with_parent(parent: int) -> None:
     """End this worker the moment its session process dies (Linux): killed, the session must let go of
     everything it holds at once, and the worker inherited its connections (a PostgreSQL store's
@@ -270,10 +277,10 @@ def _serve(requests: Any, conn: Any, ring: BytesRing, indexes: Sequence, allow: 
                         analyzer.payload(item)
                     elif isinstance(item, Unfolded):
                         analyzer.match(item)
+                    elif isinstance(item, FlowsChanged):
+                        analyzer.flows(item.flows)
                     else:
                         analyzer.observe(item)
-            elif op == "flows":
-                analyzer.flows(arg)
             elif op == "changed":
                 conn.send(("ok", (analyzer.changed()[0], analyzer.not_examined, analyzer.take_withdrawn())))
             elif op == "finish":
@@ -304,7 +311,7 @@ class AnalyzerProcess:
                                                       os.getpid(), warm), daemon=True, name="sandbox-analyzer")
         self._proc.start()
         child.close()
-        self._batch: list[Payload | Unfolded | Observation] = []
+        self._batch: list[Payload | Unfolded | Observation | FlowsChanged] = []
         self._batch_bytes = 0
         self._batch_large = False       # bytes in it for the ring (see sandbox.bytes_ring)
         self.notes: list[str] = []
@@ -335,14 +342,15 @@ class AnalyzerProcess:
             self._batch_bytes += len(payload.data)
         self._batch_large |= len(payload.data) >= RING_MIN
         if self._batch_bytes >= BATCH_BYTES or len(self._batch) >= BATCH_ITEMS:
-            self._flush()
+            # a worker that is behind: the batch grows here, unfolded, rather than wait for room
+            if not self._requests.full() or self._batch_bytes >= HELD_BYTES or len(self._batch) >= HELD_ITEMS:
+                self._flush()
 
     def observe(self, obs: Observation) -> None:
         self._batch.append(obs)
 
     def flows(self, flows: list[FlowInfo]) -> None:
-        self._flush()
-        self._send(("flows", flows))
+        self._batch.append(FlowsChanged(flows))     # in order with the payloads; no wait for room
 
     def changed(self, mark: Mark = EVERYTHING, wait: float | None = None) -> tuple[list[Finding], Mark]:
         """Findings new or changed, with the ``mark`` of the call whose question they answer: the worker

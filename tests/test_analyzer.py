@@ -149,6 +149,42 @@ def test_payloads_the_reading_side_unfolds_give_what_the_worker_would(tmp_path, 
                                                                        one.not_examined)
 
 
+def test_a_reading_side_whose_worker_is_behind_does_not_wait_to_send_flows_to_judge(tmp_path, monkeypatch):
+    """Flows to judge go in the batch, in order with the payloads: with the worker's queue full, the
+    reading side goes on unfolding (it waited for room at every flow-table sweep, idle while the worker
+    was the bottleneck); the verdicts are those of one process."""
+    from sandbox.model import FlowInfo
+
+    run_dir, _ = ensure_demo(REPO / "captures" / "demo")
+    index = build_index(run_dir, cache_dir=tmp_path)
+    fastq_gz = next(Path(run_dir).rglob("*_R1_001.fastq.gz")).read_bytes()[:200_000]
+    flow = "tcp 10.0.0.2:5000 > 203.0.113.9:80"
+    info = FlowInfo(flow=flow, channel="net", transport="tcp", src="10.0.0.2", sport=5000, dst="203.0.113.9",
+                    dport=80, app="http", destination="upload.example", t_first=0.0, t_last=1.0, packets=3,
+                    bytes_out=len(fastq_gz))
+    payload = Payload(fastq_gz, ("tcp", "http/1.1 POST /x"), flow, "out", 0.0, 0.5,
+                      destination="upload.example", stream_offset=0)
+    one = Analyzer([index])
+    two = AnalyzerProcess([index])
+    real_put = two._requests.put
+
+    def no_room(*args, **kwargs):
+        raise AssertionError("waited for room in the worker's queue")
+
+    monkeypatch.setattr(two._requests, "full", lambda: True)
+    monkeypatch.setattr(two._requests, "put", no_room)
+    try:
+        for analyzer in (one, two):
+            analyzer.payload(payload)
+            analyzer.flows([info])
+        assert [type(item).__name__ for item in two._batch] == ["Unfolded", "FlowsChanged"]
+        monkeypatch.setattr(two._requests, "put", real_put)
+        want, got = one.finish([info]), two.finish([info])
+    finally:
+        two.close()
+    assert want and got == want
+
+
 def test_large_payloads_cross_in_the_shared_ring_and_are_matched_as_in_one_process(tmp_path):
     """Payloads of a MB and more go through the shared ring (``sandbox.bytes_ring``), several held at
     once, the ring's wrap included; the findings are those of one process."""

@@ -57,6 +57,14 @@ STARTS: tuple[tuple[str, bytes, Callable[[bytes], bool]], ...] = (
     ("gzip", GZIP_MAGIC, gzip_member), ("zstd", ZSTD_MAGIC, zstd_frame), ("xz", XZ_MAGIC, xz_stream),
     ("bz2", BZ2_MAGIC, bz2_stream), ("lz4", LZ4_MAGIC, lz4_frame))
 _NEEDLES = tuple(magic for _, magic, _ in STARTS)
+# The bytes each header check can open on (its magic's first; zstd's and LZ4's checks take a skippable
+# frame's 0x5?; zlib's first byte says method 8 and a window of 32 KiB at most), and by byte the checks
+# tried there at a flow's start
+_FIRST_BYTES = {**{fmt: {magic[0]} for fmt, magic, _ in STARTS}, "zstd": {ZSTD_MAGIC[0], *range(0x50, 0x60)},
+                "lz4": {LZ4_MAGIC[0], *range(0x50, 0x60)}, "zlib": {b for b in range(256) if b & 0x0F == 8 and b >> 4 <= 7}}
+_CHECKS_BY_FIRST: tuple[tuple[tuple[str, Callable[[bytes], bool]], ...], ...] = tuple(
+    tuple((fmt, header_ok) for fmt, _, header_ok in (*STARTS, ("zlib", b"", zlib_header)) if first in _FIRST_BYTES[fmt])
+    for first in range(256))
 HEAD = 16                 # bytes a header check looks at
 # A stream that makes the flow itself (a vendor's socket compressed end to end) starts within its first
 # bytes, perhaps after a short header of its own: there any format is tried at each of these offsets
@@ -264,13 +272,11 @@ class StreamFollower:
     def _start(self, data: bytes, at: int) -> None:
         """Follow a stream that starts in ``data``, decodes, and is still open at its end."""
         if at == 0:
-            checks = (*((fmt, header_ok) for fmt, _, header_ok in STARTS), ("zlib", zlib_header))
             if _deflate_start(data[:HEAD]) and self._try(data, 0, "deflate"):
                 return
-            for offset in range(min(FLOW_START, len(data))):
-                head = data[offset: offset + HEAD]
-                for fmt, header_ok in checks:
-                    if header_ok(head) and self._try(data, offset, fmt):
+            for offset, first in enumerate(data[:FLOW_START]):
+                for fmt, header_ok in _CHECKS_BY_FIRST[first]:
+                    if header_ok(data[offset: offset + HEAD]) and self._try(data, offset, fmt):
                         return
         if len(set(data[-TAIL:])) < MIN_TAIL_DISTINCT:     # at the flow's start too: past a header of its own
             return
