@@ -17,6 +17,7 @@ and when two decoders produce identical bytes the first one's label is kept.
 
 from __future__ import annotations
 
+from sandbox.decode.alphabet import AlphabetDecoder
 from sandbox.decode.avro import AvroDecoder
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.base32 import Base32Decoder
@@ -92,10 +93,11 @@ DECODERS: list[type[Decoder]] = [
     QuotedPrintableDecoder,  # =XX and soft line breaks, lines <= 76
     UuDecoder,  # "begin <mode> <name>" lines, then uuencoded lines to "end"
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column
-    Base32Decoder,  # whole view of A-Z2-7
+    Base32Decoder,  # whole view of A-Z2-7, base32hex, Crockford's or z-base-32
     Base85Decoder,  # whole view of Ascii85, RFC 1924 or Z85; Adobe's <~ ~> runs inside text
     Base64Decoder,  # whole view, or runs inside text
     HexDecoder,  # whole view, or runs inside text
+    AlphabetDecoder,  # whole view of 16, 32 or 64 symbols not a standard alphabet: read in their byte order
     NumbersDecoder,  # lists of 16 byte values or more: decimal, signed, 0x.., eight bits; inside text too
     EscapesDecoder,  # 16 byte escapes or more (\xHH, octal, \u00HH): the view with every escape undone
     BrotliDecoder,  # no magic: trial decode

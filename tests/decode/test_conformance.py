@@ -298,6 +298,9 @@ def _numbered(data: bytes) -> bytes:
     return numbered(_words(data))
 
 
+OTHER_HEX = str.maketrans("0123456789abcdef", "klmnopqrstuvwxyz")   # hex in letters of its own, in order
+
+
 def _repeat(member: Callable[[bytes], bytes], size: int, times: int) -> Callable[[], bytes]:
     return lambda: member(bytes(size)) * times
 
@@ -324,6 +327,7 @@ ENCODERS: dict[str, Spec] = {
     "base64": Spec(base64.b64encode, "base64"),
     "base85": Spec(lambda d: base64.a85encode(d, wrapcol=76, adobe=True), "base85"),
     "hex": Spec(binascii.hexlify, "hex"),
+    "alphabet": Spec(lambda d: d.hex().translate(OTHER_HEX).encode(), "hex (other alphabet)", min_size=128),
     "numbers": Spec(lambda d: ", ".join(map(str, d)).encode() + b"\n", "numbers"),
     "utf-16": Spec(lambda d: d.decode("latin-1").encode("utf-16-le"), "utf-16"),
     "escapes": Spec(lambda d: "".join(f"\\x{b:02x}" for b in d).encode(), "escapes"),
