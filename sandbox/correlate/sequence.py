@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,9 @@ def _maybe_packed(data: bytes) -> bool:
 # neighbours as different as bases are), then every second or third letter of each run is read.
 STRIDES = (2, 3)
 STRIDE_NAMES = {2: "second", 3: "third"}
+ORDINALS = ("first", "second", "third")
+SAMPLED_RUNS = 8         # letter runs a reading every second or third letter is tried on first
+SAMPLED_RUN_MAX = 512    # letters of each
 REPEATS_SAMPLE = 512
 REPEATS_SAME = 0.9
 REPEATS_NEIGHBOURS = 0.6
@@ -209,11 +213,38 @@ def _repeated_stride(runs: DnaRuns) -> int:
     return 0
 
 
-def every_nth(runs: DnaRuns, stride: int) -> DnaRuns:
-    """Every ``stride``-th letter of each run from its first, the runs still apart."""
+def _drawn(n: int) -> int:
+    """The ``n``-th number drawn from the process's seed."""
+    return (((n + _SEED) * _MIX) & _MASK) >> 33
+
+
+def _woven_samples(runs: DnaRuns) -> Iterator[tuple[int, int, DnaRuns]]:
+    """Every second and every third letter from each start (stride, first, the letters as runs) of
+    SAMPLED_RUNS of the runs, SAMPLED_RUN_MAX letters of each at most, drawn from a seed the instrument
+    cannot know (a reading of all of them is tried only where it finds the run in these); a window of
+    a run starts a multiple of six letters into it (every second or third letter from a given one is
+    the same letters in the window as in the run)."""
+    picked = range(len(runs)) if len(runs) <= SAMPLED_RUNS else \
+        sorted({_drawn(n) % len(runs) for n in range(SAMPLED_RUNS)})
+    windows = []
+    for run in picked:
+        start, length = int(runs.starts[run]), int(runs.lengths[run])
+        into = _drawn(run + SAMPLED_RUNS) % (max(length - SAMPLED_RUN_MAX, 0) + 1) // 6 * 6
+        windows.append(runs.joined[start + into: start + min(length, into + SAMPLED_RUN_MAX)])
+    for stride in STRIDES:
+        for first in range(stride):
+            parts = [w[first::stride] for w in windows]
+            lengths = np.array([len(p) for p in parts], dtype=np.int64)
+            starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+            joined = np.concatenate([x for p in parts for x in (p, _N)])
+            yield stride, first, DnaRuns(joined, np.zeros(len(parts), dtype=np.int64), starts, lengths)
+
+
+def every_nth(runs: DnaRuns, stride: int, first: int = 0) -> DnaRuns:
+    """Every ``stride``-th letter of each run from its ``first``, the runs still apart."""
     rel, lengths = _run_positions(runs, len(runs.joined))
-    keep = ((rel % stride == 0) & (rel < lengths)) | (rel == lengths)     # the run's letters taken, and its N
-    taken = (runs.lengths + stride - 1) // stride
+    keep = ((rel % stride == first) & (rel < lengths)) | (rel == lengths)     # the run's letters taken, and its N
+    taken = np.maximum(runs.lengths - first + stride - 1, 0) // stride
     starts = np.concatenate(([0], np.cumsum(taken + 1)[:-1]))
     ends = runs.offsets + runs.lengths if runs.ends is None else runs.ends
     return DnaRuns(runs.joined[keep].copy(), runs.offsets, starts, taken, ends)
@@ -258,6 +289,74 @@ def scattered_bases(data: bytes, runs: DnaRuns | None) -> DnaRuns | None:
                    np.array([len(data)], dtype=np.int64))
 
 
+# Reads sent in pieces shorter than a k-mer, each behind its read's number and offset ("12,48,ACGT..."),
+# replayed clean: no k-mer in any piece.  Where a probe of the view is BASES_IN_PIECES or more letters
+# A, C, G, T (either case), its runs of PIECE_MIN letters or more and shorter than a k-mer are read
+# joined in their order (pieces of one read one after another make its k-mers again).  Shorter runs
+# are words ("CAT", "GATTACA") and index sequences as often as pieces of reads.
+PIECE_MIN = 12
+BASES_IN_PIECES = 0.3
+_BASE_LETTERS = b"ACGTacgt"
+_IS_BASE_LETTER = np.zeros(256, dtype=bool)
+_IS_BASE_LETTER[list(_BASE_LETTERS)] = True
+_N = np.frombuffer(b"N", dtype=np.uint8)
+_UPPER_BASES = np.frombuffer(bytes.maketrans(b"acgt", b"ACGT"), dtype=np.uint8)
+MAX_PIECES_ORDERED = 1 << 16     # pieces put in the order of their numbers (a Python pass each)
+KEY_NUMBERS = 2                  # the numbers nearest a piece that order it (a read's, the piece's offset)
+_NUMBER = re.compile(rb"\d{1,18}")
+
+
+def short_runs_joined(data: bytes, runs: DnaRuns | None = None) -> Iterator[tuple[str, DnaRuns]]:
+    """The runs of PIECE_MIN to K - 1 letters A, C, G, T of ``data`` joined as one run, in capitals:
+    in their order, and where numbers stand before or after them (a read's number and the piece's
+    offset, a sequence number), in the order of those (pieces sent shuffled); nothing where the probe
+    finds few such letters, or most of them are in ``runs`` (the view's runs a k-mer long), or the
+    runs hold fewer than SCATTERED_MIN."""
+    if len(data) < SCATTERED_MIN:
+        return
+    sample = _probe_sample(data)
+    bases = len(sample) - len(sample.translate(None, _BASE_LETTERS))
+    if bases < BASES_IN_PIECES * len(sample) or \
+            (runs is not None and int(runs.lengths.sum()) >= bases / len(sample) * len(data) / 2):
+        return
+    starts, ends = _pieces(np.frombuffer(sample, dtype=np.uint8))
+    if int((ends - starts).sum()) < BASES_IN_PIECES * len(sample):
+        return      # the letters are in runs a k-mer long (DNA text: read as runs) or words
+    letters = np.frombuffer(data, dtype=np.uint8)
+    starts, ends = _pieces(letters)
+    if int((ends - starts).sum()) < SCATTERED_MIN:
+        return
+    yield "runs of letters shorter than a k-mer, joined", _joined_runs(letters, starts, ends, len(data))
+    if len(starts) > MAX_PIECES_ORDERED:
+        starts, ends = starts[:MAX_PIECES_ORDERED], ends[:MAX_PIECES_ORDERED]
+    gaps = [data[a:b] for a, b in zip(np.concatenate(([0], ends[:-1])).tolist(), starts.tolist(), strict=True)]
+    gaps.append(data[int(ends[-1]):int(ends[-1]) + 64])
+    numbers = [tuple(int(n) for n in _NUMBER.findall(gap)[-KEY_NUMBERS:]) for gap in gaps]
+    for where, keys in (("before", numbers[:-1]), ("after", numbers[1:])):
+        numbered = [key for key in keys if key]
+        if len(numbered) >= len(keys) // 2 and numbered != sorted(numbered):
+            order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
+            yield (f"runs of letters shorter than a k-mer, in the order of the numbers {where} them",
+                   _joined_runs(letters, starts[order], ends[order], len(data)))
+
+
+def _pieces(letters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the runs of PIECE_MIN to K - 1 letters A, C, G, T start and end."""
+    edges = np.flatnonzero(np.diff(_IS_BASE_LETTER[letters].view(np.int8), prepend=0, append=0))
+    starts, ends = edges[::2], edges[1::2]
+    keep = (ends - starts >= PIECE_MIN) & (ends - starts < K)
+    return starts[keep], ends[keep]
+
+
+def _joined_runs(letters: np.ndarray, starts: np.ndarray, ends: np.ndarray, size: int) -> DnaRuns:
+    lengths = ends - starts
+    total = int(lengths.sum())
+    at = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths) + np.arange(total)
+    zero = np.zeros(1, dtype=np.int64)
+    return DnaRuns(_UPPER_BASES[letters[at]], zero, zero.copy(), np.array([total], dtype=np.int64),
+                   np.array([size], dtype=np.int64))
+
+
 # The 24 ways four symbols can stand for A, C, G, T: the symbols of a run, in their sorted order, read
 # as each of these (complement and reverse are among them: a k-mer of a reversed read is the reverse
 # complement of the complemented read's, and canonical k-mers are strand-blind).
@@ -290,10 +389,18 @@ def recoded_kmers(data: bytes, letters: ViewKmers | None,
     sources: list[tuple[str, DnaRuns, ViewKmers | None, tuple[str, ...]]] = []
     if letters is not None:
         sources.append(("letters", letters.runs, letters, READINGS[1:]))      # as they are: view_kmers
-        stride = _repeated_stride(letters.runs) if not _found_as_read(letters, indexes) else 0
-        if stride:          # bases written twice or three times each: one of each group read
-            sources.append((f"letters, every {STRIDE_NAMES[stride]} one", every_nth(letters.runs, stride), None,
-                            READINGS))
+        if not _found_as_read(letters, indexes):
+            stride = _repeated_stride(letters.runs)
+            if stride:          # bases written twice or three times each: one of each group read
+                sources.append((f"letters, every {STRIDE_NAMES[stride]} one", every_nth(letters.runs, stride), None,
+                                READINGS))
+            else:               # two or three reads interleaved a base at a time: each read apart
+                sources += [(f"letters, every {STRIDE_NAMES[stride]} one from the {ORDINALS[first]}",
+                             every_nth(letters.runs, stride, first), None, READINGS)
+                            for stride, first, sample in _woven_samples(letters.runs)
+                            if _Forms(sample, None).found_in_any(indexes)]
+    sources += [(symbols, runs, None, READINGS)
+                for symbols, runs in short_runs_joined(data, letters.runs if letters is not None else None)]
     scattered = scattered_bases(data, letters.runs if letters is not None else None)
     if scattered is not None:
         sources.append(("capital letters A, C, G, T between other bytes", scattered, None, READINGS))
@@ -340,6 +447,9 @@ class _Forms:
                 kmers = canonical_at(self.runs.joined, FORM_STRIDE)
             self._asked[sampled] = kmers, patterns(kmers)
         return self._asked[sampled]
+
+    def found_in_any(self, indexes: Sequence[RunIndex]) -> bool:
+        return any(len(ix.km) and self.found_in(ix) for ix in indexes)
 
     def found_in(self, index: RunIndex) -> bool:
         """Whether the run has the form of some k-mer asked (of letters: one that reading them as

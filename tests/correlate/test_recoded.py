@@ -184,3 +184,44 @@ def test_bases_written_twice_or_three_times_are_told_and_read_once():
     for plain in (b"\n".join(reads), b"AC" * 2000, b"A" * 500 + b"C" * 500):
         vk = view_kmers(plain)
         assert vk is None or _repeated_stride(vk.runs) == 0
+
+
+def test_reads_woven_a_base_at_a_time_come_apart_every_second_or_third_letter_from_each_start():
+    from sandbox.correlate.sequence import _woven_samples, every_nth, view_kmers
+
+    rng = random.Random(5)
+    reads = [bytes(rng.choice(b"ACGT") for _ in range(150)) for _ in range(6)]
+    for ways in (2, 3):
+        woven = b"\n".join(bytes(b for bases in zip(*reads[n:n + ways], strict=True) for b in bases)
+                           for n in range(0, 6, ways))
+        runs = view_kmers(woven + b"\n").runs
+        for first in range(ways):
+            apart = every_nth(runs, ways, first).joined.tobytes().replace(b"N", b"")   # (lines of a run joined)
+            assert apart == b"".join(reads[n + first] for n in range(0, 6, ways))
+    long_run = view_kmers(bytes(rng.choice(b"ACGT") for _ in range(20000))).runs
+    for stride, first, sample in _woven_samples(long_run):
+        letters = long_run.joined.tobytes()
+        windows = [piece for piece in sample.joined.tobytes().split(b"N") if piece]
+        assert windows and all(piece in letters[first::stride] for piece in windows), (stride, first)
+
+
+def test_runs_shorter_than_a_k_mer_are_joined_in_their_order_and_in_that_of_their_numbers():
+    from sandbox.correlate.sequence import short_runs_joined, view_kmers
+
+    rng = random.Random(6)
+    read = bytes(rng.choice(b"ACGT") for _ in range(600))
+    pieces = [(n, read[n * 24:(n + 1) * 24]) for n in range(25)]
+    in_order = b"\n".join(b"%d,%s" % piece for piece in pieces)
+    assert [r.joined.tobytes() for _, r in short_runs_joined(in_order)] == [read]
+    rng.shuffle(pieces)
+    before = b"\n".join(b"%d:%s" % piece for piece in pieces)
+    after = b";".join(b"%s,%d" % (p, n) for n, p in pieces)
+    for name, body, where in (("numbers before", before, "before"), ("numbers after", after, "after")):
+        readings = dict(short_runs_joined(body))
+        assert readings[f"runs of letters shorter than a k-mer, in the order of the numbers {where} them"] \
+            .joined.tobytes() == read, name
+    fastq = b"@r1 1:N:0:ACGT\n" + read + b"\n+\n" + b"F" * 600 + b"\n"
+    for name, data in {"reads as reads": fastq, "prose": b"The CAT sat on the GATTACA mat. " * 300,
+                       "index sequences": b"\n".join(b"S%d,ACGTACGT,TTGCAATG" % n for n in range(300))}.items():
+        vk = view_kmers(data)
+        assert list(short_runs_joined(data, vk.runs if vk is not None else None)) == [], name
