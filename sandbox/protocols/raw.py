@@ -12,6 +12,7 @@ from typing import ClassVar
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import RAW_OVERLAP, StreamFollower
+from sandbox.protocols.framing import RecordFraming
 
 # Bytes per emitted chunk: big enough that per-payload overhead (decoders, fingerprints) stays
 # small, small enough that a flow holds little memory and a live dashboard sees data soon.
@@ -25,10 +26,12 @@ RAW_PIECE = 1024 * 1024
 
 
 class _Side:
-    __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower")
+    __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower", "records")
 
-    def __init__(self, offset: int, shared: dict) -> None:
-        self.follower = StreamFollower(shared)     # a compressed stream that runs on past a chunk
+    def __init__(self, offset: int, ctx: FlowContext, direction: str) -> None:
+        self.follower = StreamFollower(ctx.shared)     # a compressed stream that runs on past a chunk
+        # length-prefixed records from the flow's start: their bodies followed as one stream
+        self.records = RecordFraming(ctx) if direction == "out" and offset == 0 else None
         self.buf = bytearray()
         self.offset = offset      # stream offset of buf[0]
         self.tail = b""           # last RAW_OVERLAP bytes already emitted, contiguous with buf
@@ -48,7 +51,7 @@ class RawParser:
     def __init__(self, ctx: FlowContext, offsets: dict[str, int] | None = None) -> None:
         self.ctx = ctx
         offsets = offsets or {}
-        self.sides = {d: _Side(offsets.get(d, 0), ctx.shared) for d in ("out", "in")}
+        self.sides = {d: _Side(offsets.get(d, 0), ctx, d) for d in ("out", "in")}
         if not ctx.info.app:
             ctx.info.app = "raw"
 
@@ -63,6 +66,8 @@ class RawParser:
             side.t_first = t
         side.t_last = t
         side.buf += data
+        if side.records is not None and not self.ctx.info.encrypted:
+            out += side.records.feed(data, t)
         while len(side.buf) >= RAW_CHUNK:
             self._emit(direction, side, out, RAW_CHUNK)
         return out
@@ -74,6 +79,9 @@ class RawParser:
         side.offset += size
         side.tail = b""           # bytes after a hole are not contiguous with the old tail
         side.follower.gap()
+        if side.records is not None:
+            out += side.records.end(side.t_last)
+            side.records = None
         return out
 
     def close(self, t: float) -> list[Payload | Observation]:
@@ -81,6 +89,9 @@ class RawParser:
         out = self.idle(t)
         for side in self.sides.values():
             side.follower.gap()
+            if side.records is not None:
+                out += side.records.end(t)
+                side.records = None
         return out
 
     def idle(self, t: float) -> list[Payload | Observation]:
@@ -88,6 +99,8 @@ class RawParser:
         out: list[Payload | Observation] = []
         for direction, side in self.sides.items():
             self._emit(direction, side, out)
+            if side.records is not None:
+                out += side.records.idle(t)
         return out
 
     def _emit(self, direction: str, side: _Side, out: list, size: int | None = None) -> None:

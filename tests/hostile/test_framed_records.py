@@ -1,0 +1,68 @@
+"""A gzip of reads behind 150 kB of noise, sent in length-prefixed records on a port no parser knows,
+replays as a leak.  Each replayed clean before: the header at the head of each record (a length of
+four bytes as Kafka and Thrift frame, a length and a sequence number, MySQL's packet header, an 8-byte
+header as TDS's, a 16-byte one as MongoDB's) broke the compressed stream, and the rest was read as
+random bytes.  Now the records' bodies are followed as one stream."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+import zlib
+
+import pytest
+
+from sandbox.captures.writer import PcapWriter, TcpConversation
+from sandbox.replay import replay
+from tests.hostile.uploads import ALLOWED, novaseq_reads
+
+NOISE = random.Random(2).randbytes(150_000)
+
+
+def _records(stream: bytes, size: int, header) -> bytes:
+    return b"".join(header(n, stream[i:i + size]) for n, i in enumerate(range(0, len(stream), size)))
+
+
+FRAMINGS = {
+    "a length, 4 bytes": (lambda n, c: struct.pack(">I", len(c)) + c, 16384, 7777),
+    "a length, a sequence number and a CRC": (lambda n, c: struct.pack(">IIi", len(c) + 8, n,
+                                                                        zlib.crc32(c) - (1 << 31)) + c, 16384, 7777),
+    "MySQL's packet header": (lambda n, c: struct.pack("<I", len(c))[:3] + bytes([n & 255]) + c, 16384, 3306),
+    "TDS's 8-byte header": (lambda n, c: struct.pack(">BBHHBB", 7, 0, len(c) + 8, 52, n & 255, 0) + c, 4088, 1433),
+    "MongoDB's 16-byte header": (lambda n, c: struct.pack("<iiii", len(c) + 16, n, 0, 2013) + c, 32768, 27017),
+}
+
+
+@pytest.fixture(scope="module")
+def run_reads(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("framed")
+    run, fastq = novaseq_reads(tmp, 300)
+    return tmp, run, fastq[:40000]
+
+
+def _report(tmp, run, name: str, data: bytes, port: int) -> dict:
+    path = tmp / f"{name.replace(' ', '-')}.pcap"
+    with PcapWriter(path) as w:
+        c = TcpConversation(w, ("10.0.0.2", 40000), (ALLOWED, port), t0=1.0)
+        c.send(data)
+        c.close()
+    return replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+
+
+@pytest.mark.parametrize("name", FRAMINGS)
+def test_a_gzip_in_framed_records_replays_as_a_leak(run_reads, name):
+    tmp, run, reads = run_reads
+    header, size, port = FRAMINGS[name]
+    report = _report(tmp, run, name, _records(gzip.compress(NOISE + reads), size, header), port)
+    assert report["verdict"] == "leak", name
+    (leak,) = [f for f in report["findings"] if f["kind"] == "run-bytes"]
+    assert leak["severity"] in ("high", "critical") and "records" in leak["chain"]
+
+
+@pytest.mark.parametrize("name", FRAMINGS)
+def test_random_bytes_in_framed_records_find_nothing(run_reads, name):
+    tmp, run, _ = run_reads
+    header, size, port = FRAMINGS[name]
+    report = _report(tmp, run, f"random {name}", _records(random.Random(name).randbytes(190_000), size, header), port)
+    assert not [f for f in report["findings"] if f["kind"] in ("sequence", "run-bytes", "identifier")]

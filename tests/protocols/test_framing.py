@@ -1,0 +1,97 @@
+"""Length-prefixed records: the framings found on their flows' first bytes, none on random bytes or text;
+the body's start found by the compressed stream; the bodies followed however the bytes come."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+
+import pytest
+
+from sandbox.model import FlowInfo
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.framing import DETECT_BYTES, HELD, MAX_HELD, RecordFraming, body_start, find_framing
+
+RNG = random.Random(11)
+TEXT = b"".join(b"@r%d 1:N:0:ACGT\n%s\n+\n%s\n" % (n, bytes(RNG.choice(b"ACGT") for _ in range(100)), b"F" * 100)
+                for n in range(800))
+STREAM = gzip.compress(RNG.randbytes(60_000) + TEXT)
+
+
+def make_ctx() -> FlowContext:
+    info = FlowInfo(flow="tcp f", channel="net", transport="tcp", src="10.0.0.2", sport=40000, dst="192.0.2.9",
+                    dport=7777)
+    return FlowContext(flow="tcp f", info=info, shared={}, chain=("tcp",))
+
+
+def _records(stream: bytes, size: int, header) -> bytes:
+    return b"".join(header(n, stream[i:i + size]) for n, i in enumerate(range(0, len(stream), size)))
+
+
+SHAPES = {
+    "length, 4 bytes big-endian": (lambda n, c: struct.pack(">I", len(c)) + c, 4),
+    "length counting a sequence number after it": (lambda n, c: struct.pack(">II", len(c) + 4, n) + c, 8),
+    "length, 3 bytes little-endian, and a sequence byte": (lambda n, c: struct.pack("<I", len(c))[:3]
+                                                           + bytes([n & 255]) + c, 4),
+    "8-byte header, length at 2 counting the record": (lambda n, c: struct.pack(">BBHHBB", 7, 0, len(c) + 8, 52,
+                                                                                n & 255, 0) + c, 8),
+    "16-byte header, length at 0 counting the record": (lambda n, c: struct.pack("<iiii", len(c) + 16, n, 0, 2013)
+                                                        + c, 16),
+}
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_each_framing_is_found_and_its_bodies_start_where_the_stream_goes_on(name):
+    header, size = SHAPES[name]
+    framed = _records(STREAM, 4000, header)[:DETECT_BYTES]
+    found = find_framing(framed)
+    assert found is not None, name
+    framing, records = found
+    assert [at for at, _ in records[:3]] == [0, 4000 + size, 2 * (4000 + size)]
+    assert body_start(framed, records, framing) == size
+
+
+def test_random_bytes_and_text_have_no_framing():
+    for seed in range(1000):
+        assert find_framing(random.Random(seed).randbytes(DETECT_BYTES)) is None, seed
+    assert find_framing(TEXT[:DETECT_BYTES]) is None
+    assert find_framing(b"\x00" * DETECT_BYTES) is None
+
+
+def _followed(ctx: FlowContext, data: bytes, step: int) -> bytes:
+    records = RecordFraming(ctx)
+    items = []
+    for i in range(0, len(data), step):
+        items += records.feed(data[i:i + step], 1.0)
+    items += records.end(2.0)
+    return b"".join(item.data for item in items if getattr(item, "data", None))
+
+
+def test_the_bodies_are_followed_as_one_stream_however_the_bytes_come():
+    header, _ = SHAPES["length counting a sequence number after it"]
+    framed = _records(STREAM, 16384, header)
+    whole = _followed(make_ctx(), framed, len(framed))
+    assert TEXT[-20_000:] in whole
+    for step in (1460, 4093, 65536):
+        assert _followed(make_ctx(), framed, step) == whole, step
+
+
+def test_a_short_flow_is_looked_at_when_it_ends_and_a_record_that_does_not_fit_ends_the_stream():
+    header, _ = SHAPES["length, 4 bytes big-endian"]
+    short = _records(gzip.compress(TEXT[:30_000]), 2000, header)
+    assert len(short) < DETECT_BYTES and TEXT[20_000:30_000] in _followed(make_ctx(), short, 1460)
+    broken = _records(STREAM, 16384, header)
+    broken = broken[:70_000] + b"\xff\xff\xff\xff" + broken[70_000:]
+    assert TEXT[-20_000:] not in _followed(make_ctx(), broken, 1460)
+
+
+def test_the_first_bytes_held_by_all_flows_are_bounded():
+    ctx = make_ctx()
+    flows = [RecordFraming(ctx) for _ in range(MAX_HELD // DETECT_BYTES + 10)]
+    for records in flows:
+        records.feed(b"\x00\x00\x10\x00" * (DETECT_BYTES // 8), 1.0)
+    assert ctx.shared[HELD].bytes <= MAX_HELD
+    for records in flows:
+        records.end(2.0)
+    assert not ctx.shared[HELD]
