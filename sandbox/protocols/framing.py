@@ -18,6 +18,7 @@ are read as before: this is another reading, never instead of one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sandbox.model import Observation, Payload
@@ -26,14 +27,21 @@ from sandbox.protocols.follow import Held, StreamFollower
 
 DETECT_BYTES = 128 << 10      # a flow's first bytes its framing is looked for in
 MIN_RECORDS = 3               # whole records a framing's walk must cross
+# After MIN_RECORDS_KEPT records, bodies of fewer than MIN_KEPT bytes on average end the reading (a
+# flood of tiny records costs a pass each; the raw chunks still hold every byte)
+MIN_RECORDS_KEPT, MIN_KEPT = 64, 64
 MIN_RECORDS_SAME = 5          # ... with a header byte the same in each (a 2-byte length's evidence)
 MIN_MEAN_RECORD = 256         # bytes a record holds on average (short messages are not a file's pieces)
 MAX_RECORD = 16 << 20
+MAX_LINE = 256                # bytes of a header line
 MAX_HEADER = 32               # header bytes past the length (and those it does not count) a body may start after
 # Bytes all of a Dissector's flows may hold while their framing is looked for (a flood of raw flows)
 MAX_HELD = 16 << 20
 HELD = "framing bytes held"   # key in the Dissector's ``shared``
 LABEL = "records"
+MIN_BINARY = 0.1              # of a line framing's bodies that are no text (text in lines is read as it is)
+_NUMBERS = re.compile(rb"\d{1,9}")
+_LINE_TEXT = bytes(range(0x20, 0x7F)) + b"\r\t"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class Framing:
     order: str
     whole: bool
     extra: int = 0
+    trailer = 0
 
     def size(self, data: bytes | bytearray, at: int) -> int | None:
         """The size of the record at ``at`` (None: its length is not in ``data`` yet)."""
@@ -59,13 +68,50 @@ class Framing:
     def header(self) -> int:
         return self.offset + self.width + self.extra
 
+    def need(self, record: bytes | bytearray) -> int:
+        """Bytes of a record to read before its size is known."""
+        return self.offset + self.width - len(record)
 
-FRAMINGS = tuple(Framing(offset, width, order, whole, extra)
-                 for offset in (0, 1, 2, 4) for width in (2, 3, 4) for order in ("big", "little")
-                 for whole, extra in ((True, 0), *((False, e) for e in (0, 1, 2, 4, 8))))
+    def body_at(self, record: bytes | bytearray, start: int) -> int:
+        """Where the body of ``record`` starts: ``start``, found for the flow (``body_start``)."""
+        return start
 
 
-def _walk(framing: Framing, data: bytes) -> list[tuple[int, int]] | None:
+@dataclass(frozen=True)
+class LineFraming:
+    """A line of text before each record's body whose ``number``-th decimal number is the body's length
+    (``{"seq": 7, "len": 16384}``, ``$16384``), the body followed by ``trailer`` bytes (a line break)."""
+
+    number: int
+    trailer: int = 0
+    header: int = 2
+
+    def size(self, data: bytes | bytearray, at: int) -> int | None:
+        """The size of the record at ``at`` (None: its line is not in ``data`` yet; 0: no such line)."""
+        end = data.find(b"\n", at, at + MAX_LINE)
+        if end < 0:
+            return None if len(data) - at < MAX_LINE else 0
+        line = bytes(data[at:end])
+        numbers = _NUMBERS.findall(line)
+        if line.translate(None, _LINE_TEXT) or len(numbers) <= self.number:
+            return 0
+        return end + 1 - at + int(numbers[self.number]) + self.trailer
+
+    def need(self, record: bytes | bytearray) -> int:
+        return MAX_LINE - len(record)
+
+    def body_at(self, record: bytes | bytearray, start: int) -> int:
+        return record.find(b"\n") + 1
+
+
+FRAMINGS: tuple[Framing | LineFraming, ...] = (
+    *(Framing(offset, width, order, whole, extra)
+      for offset in (0, 1, 2, 4) for width in (2, 3, 4) for order in ("big", "little")
+      for whole, extra in ((True, 0), *((False, e) for e in (0, 1, 2, 4, 8)))),
+    *(LineFraming(number, trailer) for number in range(4) for trailer in (0, 2)))
+
+
+def _walk(framing: Framing | LineFraming, data: bytes) -> list[tuple[int, int]] | None:
     """The records (start, size) ``framing`` finds from ``data``'s start to its end (the last may run
     past it), or None where a record does not fit."""
     records, at = [], 0
@@ -80,20 +126,24 @@ def _walk(framing: Framing, data: bytes) -> list[tuple[int, int]] | None:
     return records
 
 
-def _evident(framing: Framing, data: bytes, records: list[tuple[int, int]]) -> bool:
+def _evident(framing: Framing | LineFraming, data: bytes, records: list[tuple[int, int]]) -> bool:
     """Whether the walk is beyond chance: MIN_RECORDS whole ones of MIN_MEAN_RECORD bytes on average,
     and lengths of three bytes or more (random ones overrun the first bytes), records of one size, or
-    (MIN_RECORDS_SAME of them) a header byte the same in each: any two bytes are a length that fits."""
+    (MIN_RECORDS_SAME of them) a header byte the same in each: any two bytes are a length that fits;
+    a line framing's bodies MIN_BINARY bytes that are no text (numbers in text lead from line to line)."""
     whole = [(at, size) for at, size in records if at + size <= len(data)]
     if len(whole) < MIN_RECORDS or sum(size for _, size in whole) < MIN_MEAN_RECORD * len(whole):
         return False
+    if isinstance(framing, LineFraming):
+        bodies = b"".join(data[at + framing.body_at(data[at:at + MAX_LINE], 0):at + size] for at, size in whole)
+        return len(bodies.translate(None, _LINE_TEXT + b"\n")) >= MIN_BINARY * len(bodies)
     if framing.width >= 3 or len({size for _, size in whole}) == 1:
         return True
     spots = [n for n in range(framing.header) if not framing.offset <= n < framing.offset + framing.width]
     return len(whole) >= MIN_RECORDS_SAME and any(len({data[at + n] for at, _ in whole}) == 1 for n in spots)
 
 
-def find_framing(data: bytes) -> tuple[Framing, list[tuple[int, int]]] | None:
+def find_framing(data: bytes) -> tuple[Framing | LineFraming, list[tuple[int, int]]] | None:
     """The framing of a flow whose first bytes are ``data``, and its records there (None if none)."""
     for framing in FRAMINGS:
         records = _walk(framing, data)
@@ -102,10 +152,12 @@ def find_framing(data: bytes) -> tuple[Framing, list[tuple[int, int]]] | None:
     return None
 
 
-def body_start(data: bytes, records: list[tuple[int, int]], framing: Framing) -> int:
+def body_start(data: bytes, records: list[tuple[int, int]], framing: Framing | LineFraming) -> int:
     """Where a record's body starts: the offset at which the whole records' bodies decode furthest as one
     compressed stream (a decoder that stops at the next header makes less), else right after the
     header the framing names."""
+    if isinstance(framing, LineFraming):
+        return 0            # each record's own line says
     whole = [(at, size) for at, size in records if at + size <= len(data)]
     best, made = framing.header, 0
     for start in range(framing.header, min(framing.header + MAX_HEADER, min(size for _, size in whole))):
@@ -127,12 +179,14 @@ class RecordFraming:
         self.ctx = ctx
         self.held: Held = ctx.shared.setdefault(HELD, Held())
         self.head: bytearray | None = bytearray()   # the first bytes, while the framing is looked for
-        self.framing: Framing | None = None
-        self.start = 0                 # where a record's body starts
+        self.framing: Framing | LineFraming | None = None
+        self.start = 0                 # where a record's body starts (found for the flow)
+        self.body = 0                  # ... the one in progress
         self.record = bytearray()      # the record in progress (its header, then its body's bytes)
         self.size = 0                  # its size, once its length is in
         self.follower = StreamFollower(ctx.shared)
         self.at = 0                    # bytes of the bodies so far
+        self.records = 0               # records so far
         self.t_first = 0.0
 
     def feed(self, data: bytes, t: float) -> list[Payload | Observation]:
@@ -141,27 +195,41 @@ class RecordFraming:
         if self.framing is None:
             return []
         out: list[Payload | Observation] = []
+        bodies = bytearray()         # this feed's body bytes, followed at once
         view = memoryview(data)
         while view:
             if not self.size:
-                need = self.framing.offset + self.framing.width - len(self.record)
-                self.record += view[:max(need, 0)]
-                view = view[max(need, 0):]
+                need = max(self.framing.need(self.record), 0)
+                self.record += view[:need]
+                view = view[need:]
                 size = self.framing.size(self.record, 0)
                 if size is None:
-                    break
-                if size < self.start + 1 or size > MAX_RECORD:
-                    return out + self.end(t)
+                    continue
+                self.body = self.framing.body_at(self.record, self.start)
+                self.records += 1
+                if size < max(self.body, self.framing.header) + 1 or size > MAX_RECORD or \
+                        (self.records >= MIN_RECORDS_KEPT and self.at + len(bodies) < MIN_KEPT * self.records):
+                    return out + self._body(bytes(bodies), t) + self.end(t)   # does not fit; or messages
                 self.size = size
+                if len(self.record) > size:         # read past the record (a line framing's header): the
+                    over = len(self.record) - size  # line ended in what was taken now, so those bytes are
+                    view = memoryview(data)[len(data) - len(view) - over:]      # this feed's
+                    del self.record[size:]
+                bodies += self.record[self.body:size - self.framing.trailer]
             take = min(len(view), self.size - len(self.record))
-            body = bytes(view[max(0, self.start - len(self.record)):take])
+            low = max(0, self.body - len(self.record))
+            high = min(take, self.size - self.framing.trailer - len(self.record))
+            if high > low:
+                bodies += view[low:high]
             self.record += view[:take]
             view = view[take:]
-            out += self._body(body, t)
             if len(self.record) == self.size:
                 self.record.clear()
                 self.size = 0
-        return out
+                if not self.at:     # the first body is a piece of its own: the raw chunk decodes it
+                    out += self._body(bytes(bodies), t)
+                    bodies.clear()
+        return out + self._body(bytes(bodies), t)
 
     def _look(self, data: bytes, t: float) -> list[Payload | Observation]:
         assert self.head is not None

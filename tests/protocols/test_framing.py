@@ -95,3 +95,31 @@ def test_the_first_bytes_held_by_all_flows_are_bounded():
     for records in flows:
         records.end(2.0)
     assert not ctx.shared[HELD]
+
+
+LINE_SHAPES = {
+    "a JSON line before each body": lambda n, c: b'{"seq":%d,"len":%d,"type":"chunk"}\n' % (n, len(c)) + c,
+    "a length line before each body, a line break after it": lambda n, c: b"$%d\r\n" % len(c) + c + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("name", LINE_SHAPES)
+def test_a_line_of_text_naming_each_bodys_length_is_a_framing(name):
+    framed = _records(STREAM, 16384, LINE_SHAPES[name])
+    assert find_framing(framed[:DETECT_BYTES]) is not None
+    assert TEXT[-20_000:] in _followed(make_ctx(), framed, 1460)
+    assert find_framing(TEXT[:DETECT_BYTES]) is None           # numbers in text lines lead to text
+
+
+def test_a_flood_of_tiny_records_after_the_first_ones_ends_the_reading():
+    """Each record costs a pass: bodies of a few bytes on average end the reading (the raw chunks still
+    hold every byte)."""
+    header, _ = SHAPES["length, 4 bytes big-endian"]
+    head = _records(STREAM * 2, 16384, header)     # its first DETECT_BYTES all records of 16 kB
+    flood = head + b"".join(struct.pack(">I", 1) + b"x" for _ in range(20_000))
+    framing = RecordFraming(make_ctx())
+    for i in range(0, len(flood), 1460):
+        framing.feed(flood[i:i + 1460], 1.0)
+        if i == len(head) // 1460 * 1460 - 1460:
+            assert framing.framing is not None           # followed so far
+    assert framing.framing is None                       # the reading ended
