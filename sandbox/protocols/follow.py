@@ -324,10 +324,13 @@ class Joined:
     to one destination where a client opens one a message (``MessageStreams(across=True)``): the batch
     is handed on in the context of the flow whose message ends it."""
 
-    def __init__(self, ctx: FlowContext) -> None:
+    def __init__(self, ctx: FlowContext, mixed: bool = False) -> None:
+        """``mixed``: a batch of every site's messages, handed on only when it holds two sites' (one
+        site's are its own batch's)."""
         self.ctx = ctx
         self.follower = StreamFollower(ctx.shared)
         self.held: Held = ctx.shared.setdefault(JOINED_HELD, Held())   # bytes in every batch of the Dissector
+        self.sites: set[str] | None = set() if mixed else None          # the sites of the batch's messages
         self.last_value = b""   # the last message: a head value the same as it says nothing new (``HeadValues``)
         self.at = 0             # bytes of the batches before
         self.batch = bytearray()
@@ -345,6 +348,8 @@ class Joined:
         self.ctx = ctx
         if not self.batch:
             self.label, self.meta, self.t_first = label, meta, t_first
+        if self.sites is not None and len(self.sites) < 2:
+            self.sites.add(site(ctx.destination))
         self.batch += data
         self.held.bytes += len(data)
         self.count += 1
@@ -360,6 +365,13 @@ class Joined:
         data = bytes(self.batch)
         self.batch.clear()
         self.held.bytes -= len(data)
+        if self.sites is not None:
+            one_site = len(self.sites) < 2
+            self.sites.clear()
+            if one_site:        # its site's batch holds these messages: read there
+                self.count, self.tail = 0, b""
+                self.follower.gap()
+                return []
         out: list[Payload | Observation] = []
         tail = self.tail if self.count > 1 else self.tail[-LONE_TAIL:]
         joined = tail + data
@@ -393,10 +405,11 @@ class MessageStream:
     (``idle``).  Long and short messages are followed apart: a status report between an upload's
     chunks (a progress message between WebSocket messages of 16 kB) broke the chunks' stream."""
 
-    def __init__(self, ctx: FlowContext, joined: Joined | None = None) -> None:
+    def __init__(self, ctx: FlowContext, joined: Joined | None = None, everywhere: Joined | None = None) -> None:
         self.ctx = ctx
         self.follower = StreamFollower(ctx.shared)   # long messages' stream
         self.joined = joined or Joined(ctx)          # short messages' (shared: ``MessageStreams(across=True)``)
+        self.everywhere = everywhere                 # ... and every site's (ibid.)
         self.shared = joined is not None
         self.at = 0             # bytes of the long messages before
 
@@ -407,7 +420,10 @@ class MessageStream:
         if direction != "out" or not data:
             return []
         if len(data) < JOIN_BELOW:
-            return self.joined.add(self.ctx, data, label, t_first, t_last, meta)
+            out = self.joined.add(self.ctx, data, label, t_first, t_last, meta)
+            if self.everywhere is not None:
+                out += self.everywhere.add(self.ctx, data, label, t_first, t_last, meta)
+            return out
         out = self.follower.follow(self.ctx, data, self.at, "out", label, t_first, t_last, meta)
         self.at += len(data)
         return out
@@ -484,19 +500,24 @@ class MessageStreams:
         """``key``'s stream, made when new (what a stream let go for its room hands on goes to ``out``)."""
         stream = self.streams.pop(key, None)
         if stream is None:
-            stream = MessageStream(self.ctx, self._joined(key, out) if self.across else None)
+            stream = MessageStream(self.ctx, self._joined(key, out), self._joined(key, out, everywhere=True)) \
+                if self.across else MessageStream(self.ctx)
             if len(self.streams) >= MAX_KEYS:
                 out += self.streams.popitem(last=False)[1].close()
         self.streams[key] = stream
         return stream
 
-    def _joined(self, key: str, out: list[Payload | Observation]) -> Joined:
-        """The batch of ``key``'s short messages to this flow's destination, shared by its connections."""
-        table: OrderedDict[tuple[str, str], Joined] = self.ctx.shared.setdefault(JOINED_ACROSS, OrderedDict())
-        where = (site(self.ctx.destination), key)
+    def _joined(self, key: str, out: list[Payload | Observation], everywhere: bool = False) -> Joined:
+        """The batch of ``key``'s short messages to this flow's destination, shared by its connections
+        (``everywhere``: to every destination, handed on where it holds two sites' messages: a beacon
+        that sends each piece to another of three unrelated domains, base64url of a gzip of reads 48
+        characters a request, replayed clean)."""
+        table: OrderedDict[tuple[str | None, str], Joined] = self.ctx.shared.setdefault(JOINED_ACROSS,
+                                                                                        OrderedDict())
+        where = (None if everywhere else site(self.ctx.destination), key)
         joined = table.pop(where, None)
         if joined is None:
-            joined = Joined(self.ctx)
+            joined = Joined(self.ctx, mixed=everywhere)
             if len(table) >= MAX_JOINED_ACROSS:
                 out += table.popitem(last=False)[1].end()
         table[where] = joined

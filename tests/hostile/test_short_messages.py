@@ -6,7 +6,8 @@ run the stream follower starts on), and the same in gRPC messages or HTTP/2 requ
 CLEAN.  Now a direction's short messages are also read joined.  So did a beacon's GETs carrying the
 pieces in a header, a cookie or a query parameter: now each value is a message of its name's stream.
 And so did a beacon that opens a connection a piece: short messages and values are now joined with
-those of the other connections to the same site (each piece to another host of a domain too).  So did pieces in a path segment, an MQTT
+those of the other connections to the same site (each piece to another host of a domain too), and
+with those to every site (each piece to the next of three unrelated domains).  So did pieces in a path segment, an MQTT
 topic's level or an AMQP routing key: a position's (a name's) changing values are read joined too.
 
 MQTT and AMQP 0-9-1 had no parser: their flows were raw bytes, each PUBLISH's header, each publish's
@@ -106,14 +107,18 @@ def _beacon(where: str):
     return write
 
 
-def _beacon_a_connection(where: str, fan_out: bool = False):
+DOMAINS = (b"metrics.vendor-a.example", b"cdn.other-b.example", b"t.third-c.example")
+
+
+def _beacon_a_connection(where: str, fan_out: str = ""):
     """A connection a piece (Connection: close), the piece in a header or a POST's body; ``fan_out``:
-    each to another host of the domain."""
+    each to another host of the domain ("hosts"), or to the next of three unrelated domains ("domains")."""
     def write(path, pieces: list[bytes]) -> None:
         with PcapWriter(path) as w:
             for n, piece in enumerate(pieces):
                 c = TcpConversation(w, ("10.0.0.2", 30000 + n), (ALLOWED, 80), t0=1.0 + n * 0.5)
-                host = b"h%d.lims.lab.example" % n if fan_out else b"lims.lab.example"
+                host = {"hosts": b"h%d.lims.lab.example" % n, "domains": DOMAINS[n % 3]}.get(fan_out,
+                                                                                         b"lims.lab.example")
                 if where == "header":
                     c.send(b"GET /pixel.gif HTTP/1.1\r\nHost: %s\r\nX-Trace: %s\r\n"
                            b"Connection: close\r\n\r\n" % (host, piece))
@@ -204,8 +209,10 @@ CASES = {
     "a header a connection, reads 24 bytes each": (_beacon_a_connection("header"), lambda reads: reads[:12000],
                                                    _cut(24)),
     "a body a connection, reads 24 bytes each": (_beacon_a_connection("body"), lambda reads: reads[:12000], _cut(24)),
-    "a header a connection, each to another host of the domain": (_beacon_a_connection("header", fan_out=True),
+    "a header a connection, each to another host of the domain": (_beacon_a_connection("header", fan_out="hosts"),
                                                                    lambda reads: reads[:12000], _cut(24)),
+    "a header a connection, each to the next of three domains, base64url of a gzip 48 each": (
+        _beacon_a_connection("header", fan_out="domains"), _b64url, _cut(48)),
     "amqp 1.0, a gzip behind noise as one message": (_amqp10, lambda reads: gzip.compress(NOISE + reads),
                                                      lambda d: [d]),
     "amqp 1.0, a gzip behind noise 4 kB a message": (_amqp10, lambda reads: gzip.compress(NOISE + reads),

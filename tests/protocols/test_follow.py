@@ -262,6 +262,35 @@ def test_short_messages_are_joined_across_connections_to_one_destination():
                 if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
 
 
+def test_short_messages_to_several_sites_are_also_joined_in_one_batch_handed_on_only_where_sites_mix():
+    """Each piece to the next of three unrelated domains: each site's batch holds every third; the batch
+    of every site holds them all in order (and is handed on only where it holds two sites' messages,
+    so one site's messages are not read twice)."""
+    from sandbox.protocols.follow import MessageStreams, flush_joined
+
+    shared: dict = {}
+    items = []
+    domains = ("metrics.vendor-a.example", "cdn.other-b.example", "t.third-c.example")
+    for n, at in enumerate(range(0, 2400, 24)):
+        ctx = make_ctx()
+        ctx.shared, ctx.info.destination = shared, domains[n % 3]
+        streams = MessageStreams(ctx, across=True)
+        items += streams.follow("GET /pixel.gif header:x-trace", READS[at: at + 24], "out", ("b",), n * 0.01,
+                                n * 0.01) + streams.close()
+    items += flush_joined(shared, None, None)
+    joined = [p for p in items if isinstance(p, Payload) and p.chain[-1] == "messages joined"]
+    assert READS[:2400] in [p.data[p.repeated:] for p in joined]
+    assert len(joined) == 4                                  # three sites' batches and the one of every site
+    items = []
+    for at in range(0, 2400, 24):
+        ctx = make_ctx()
+        ctx.shared, ctx.info.destination = shared, "lims.lab.example"
+        streams = MessageStreams(ctx, across=True)
+        items += streams.follow("k", READS[at: at + 24], "out", ("b",), 9.0, 9.0) + streams.close()
+    items += flush_joined(shared, None, None)
+    assert len([p for p in items if isinstance(p, Payload) and p.chain[-1] == "messages joined"]) == 1
+
+
 def test_the_bytes_all_batches_hold_are_bounded(monkeypatch):
     """Flows by the thousand, each with keys of its own, each key's batch short of full: past
     MAX_JOINED_HELD in all a batch goes out as its message comes."""
