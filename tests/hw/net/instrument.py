@@ -137,6 +137,17 @@ def plain_reads(run_dir: Path, ca: str, host: str) -> None:
     plain(run_dir, ca, host, b"status=upload;\n" + gzip.decompress(fastq(run_dir, "PT9936"))[:60000])
 
 
+def plain_records(run_dir: Path, ca: str, host: str) -> None:
+    """Plain TCP: a gzip of reads behind 150 kB of noise in records of 16 kB, each behind its length and a
+    sequence number (a vendor's socket protocol)."""
+    import random
+    import struct
+
+    blob = gzip.compress(random.Random(5).randbytes(150_000) + gzip.decompress(fastq(run_dir, "PT9936"))[:40000])
+    plain(run_dir, ca, host, b"".join(struct.pack(">II", len(blob[at:at + 16384]) + 4, n) + blob[at:at + 16384]
+                                      for n, at in enumerate(range(0, len(blob), 16384))))
+
+
 def upload_line(run_dir: Path) -> bytes:
     """A status line, then 20 kB of reads."""
     return b"status=upload;\n" + gzip.decompress(fastq(run_dir, "PT9936"))[:20000]
@@ -403,7 +414,7 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "status-elsewhere-after-a-forged-answer": status_elsewhere_after_a_forged_answer,
              "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
              "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig, "ping": ping,
-             "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads,
+             "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads, "plain-records": plain_records,
              "plain-reads-behind-junk": plain_reads_behind_junk,
              "plain-reads-after-a-forged-reset": plain_reads_after_a_forged_reset,
              "plain-reads-with-urgent-bytes": plain_reads_with_urgent_bytes,

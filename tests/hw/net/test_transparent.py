@@ -544,6 +544,27 @@ def test_reads_a_connection_a_piece_are_found_live_and_in_replay(demo, topo, tmp
     assert essence(live) == essence(again) and chains(live) == chains(again)
 
 
+def test_a_gzip_in_framed_records_is_found_live_and_in_replay(demo, topo, tmp_path):
+    """Plain TCP passes mitmproxy as raw TCP: a gzip of reads behind noise in length-prefixed records of
+    16 kB is read through its records' bodies, live as in the replay."""
+    b, pki, received = topo
+    proc, rec, db, report = rig(tmp_path, b, pki, demo)
+    try:
+        done = client(b, tmp_path, demo, "plain-records")
+        assert done.returncode == 0, done.stderr[-1500:]
+        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%records%'"),
+                 "a live finding in the records' bodies", proc)
+    finally:
+        _, err = end(proc)
+    assert proc.returncode == 1, err
+    live = json.loads(report.read_text())
+    leaks = [f for f in live["findings"] if "records" in f["chain"]]
+    assert leaks and {s for f in leaks for s in f["samples"]} == {"PT9936-T1"}
+    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
+    assert code == 1
+    assert essence(live) == essence(again) and chains(live) == chains(again)
+
+
 def test_reads_tunnelled_through_dns_over_https_are_found_live_and_in_replay(demo, topo, tmp_path):
     """Reads in the names of DNS queries POSTed over HTTPS (RFC 8484) to the cloud: the rig reads the
     queries inside the requests as DNS, a tunnel naming its zone, live as in the replay."""
