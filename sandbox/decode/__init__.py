@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, PNG, Parquet, Avro, ORC, cabinet, 7z, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, PNG, TIFF, GIF, Parquet, Avro, ORC, cabinet, 7z, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
@@ -31,6 +31,7 @@ from sandbox.decode.characters import CharactersDecoder
 from sandbox.decode.deflate import DeflateDecoder
 from sandbox.decode.escapes import EscapesDecoder
 from sandbox.decode.expand import Expansion, run
+from sandbox.decode.gif import GifDecoder
 from sandbox.decode.gzip import GzipDecoder
 from sandbox.decode.hex import HexDecoder
 from sandbox.decode.hexdump import HexdumpDecoder
@@ -51,6 +52,7 @@ from sandbox.decode.sevenzip import SevenZipDecoder
 from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.target import TargetDecoder
+from sandbox.decode.tiff import TiffDecoder
 from sandbox.decode.unreadable import UnreadableDecoder
 from sandbox.decode.url import UrlDecoder
 from sandbox.decode.utf16 import Utf16Decoder
@@ -72,6 +74,8 @@ DECODERS: list[type[Decoder]] = [
     TarDecoder,  # "ustar" at 257, or a valid v7 header checksum
     PdfDecoder,  # "%PDF-" in the first KiB: its Flate streams
     PngDecoder,  # the PNG signature: image data inflated, compressed text chunks
+    TiffDecoder,  # "II*\0" / "MM\0*": each image's strips or tiles (none, LZW, Deflate, PackBits), predictor undone
+    GifDecoder,  # "GIF87a" / "GIF89a": each image's pixels (LZW), comments
     ParquetDecoder,  # "PAR1": each column's pages decompressed (snappy, LZ4, gzip, zstd, brotli)
     AvroDecoder,  # "Obj" 1: every block's records decompressed (deflate, snappy, zstandard, bzip2, xz)
     OrcDecoder,  # "ORC": every compressed chunk decoded (zlib, snappy, LZ4, zstd)

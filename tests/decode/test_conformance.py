@@ -125,6 +125,32 @@ def _png(data: bytes, level: int = 6) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", image) + chunk(b"IEND", b"")
 
 
+def _image(data: bytes, fmt: str, **options) -> bytes:
+    """``data`` as the grey pixels of a one-row image in ``fmt``, as Pillow writes it."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("L", (len(data), 1), data).save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+GIF_WIDTH = 4096   # GIF's sizes are 16-bit: rows of this many pixels, the last padded with zeros
+
+
+def _gif(data: bytes) -> bytes:
+    """``data`` as the pixels of a GIF whose palette is a grey ramp (each byte its own index), as
+    Pillow writes it."""
+    from PIL import Image
+
+    width = min(len(data), GIF_WIDTH) or 1
+    rows = -(-len(data) // width) or 1
+    image = Image.frombytes("P", (width, rows), data.ljust(width * rows, b"\x00"))
+    image.putpalette([v for n in range(256) for v in (n, n, n)])
+    out = io.BytesIO()
+    image.save(out, format="GIF", optimize=False)
+    return out.getvalue()
+
+
 def _multipart(data: bytes) -> bytes:
     body, _ = encode_multipart_formdata({"run": "x", "file": ("reads.fastq", data, "text/plain")})
     return body
@@ -315,6 +341,9 @@ ENCODERS: dict[str, Spec] = {
     "tar": Spec(_tar, "tar:run/reads.fastq", True),
     "pdf": Spec(_pdf, "pdf:obj 4", True, lambda: _pdf(bytes(256 * MiB), 1)),
     "png": Spec(_png, "png:IDAT", True, lambda: _png(bytes(256 * MiB), 1)),
+    "tiff": Spec(lambda d: _image(d, "TIFF", compression="tiff_lzw"), "tiff:image 0"),
+    "gif": Spec(_gif, "gif:image 0", view=lambda d: d.ljust(-(-len(d) // GIF_WIDTH) * GIF_WIDTH, b"\x00")
+                if len(d) > GIF_WIDTH else d),
     "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
     "multipart": Spec(_multipart, "multipart:file=reads.fastq", True),
     "url": Spec(lambda d: urllib.parse.urlencode({"run": "x", "data": d}).encode(), "url:data"),

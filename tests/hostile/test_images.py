@@ -1,0 +1,80 @@
+"""Reads written as an image's pixels, uploaded to an allowed destination, replay as a leak.
+
+An LZW-compressed TIFF (Pillow's and libtiff's default compression; with the horizontal-difference
+predictor too) and a GIF (a byte a pixel, or a base a pixel in four colours) of 40 kB of reads each
+replayed clean: LZW leaves no magic inside the file, its codes look like compressed data, and GIF's
+run least significant bit first across sub-blocks.  Now each image's strips and pixels are decoded."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from PIL import Image
+
+from sandbox.replay import replay
+from tests.hostile.uploads import ALLOWED, http_upload, novaseq_reads
+
+WIDTH = 200
+
+
+def _grey(data: bytes) -> Image.Image:
+    return Image.frombytes("L", (WIDTH, len(data) // WIDTH), data[:len(data) // WIDTH * WIDTH])
+
+
+def _save(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def _four_colours(data: bytes) -> bytes:
+    """Each base a pixel of one of four colours (other letters the fifth)."""
+    indices = data.translate(bytes.maketrans(b"ACGT", b"\x00\x01\x02\x03")).translate(
+        bytes(b if b < 4 else 4 for b in range(256)))
+    image = Image.frombytes("P", (WIDTH, len(indices) // WIDTH), indices[:len(indices) // WIDTH * WIDTH])
+    image.putpalette([0, 200, 0, 0, 0, 200, 0, 0, 0, 200, 0, 0, 128, 128, 128])
+    return _save(image, "GIF", optimize=False)
+
+
+IMAGES = {
+    "an LZW TIFF": lambda data: _save(_grey(data), "TIFF", compression="tiff_lzw"),
+    "an LZW TIFF with the predictor": lambda data: _save(_grey(data), "TIFF", compression="tiff_lzw",
+                                                         tiffinfo={317: 2}),
+    "a GIF": lambda data: _save(_grey(data), "GIF"),
+    "a GIF of four colours, a base a pixel": lambda data: _four_colours(b"".join(data.split(b"\n")[1::4])),
+}
+
+
+@pytest.fixture(scope="module")
+def run_reads(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("images")
+    run, fastq = novaseq_reads(tmp, 300)
+    return tmp, run, fastq[:40000]
+
+
+def _report(tmp, run, name: str, body: bytes) -> dict:
+    capture = tmp / f"{name.replace(' ', '-')}.pcap"
+    http_upload(capture, body)
+    return replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_reads_as_an_images_pixels_replay_as_a_leak(run_reads, name):
+    tmp, run, reads = run_reads
+    report = _report(tmp, run, name, IMAGES[name](reads))
+    assert report["verdict"] == "leak", name
+    assert any(f["kind"] in ("sequence", "run-bytes") and f["severity"] in ("high", "critical")
+               for f in report["findings"]), report["findings"]
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_images_of_other_bytes_find_nothing(run_reads, name):
+    tmp, run, _ = run_reads
+    rng = random.Random(name)
+    other = b"".join(b"@x%d\n%s\n+\n%s\n" % (n, bytes(rng.choice(b"ACGT") for _ in range(150)), b"F" * 150)
+                     for n in range(120))
+    for data in (rng.randbytes(40000), other):
+        report = _report(tmp, run, f"other {name}", IMAGES[name](data))
+        assert not [f for f in report["findings"] if f["kind"] in ("sequence", "run-bytes", "identifier")], name
