@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar, Protocol
 
 from sandbox.decode import magic as magics
-from sandbox.decode.codec import Drained, decompress, keep, status_label
+from sandbox.decode.codec import Drained, decompress, keep, lzw, status_label
 
 # Candidate streams tried at offsets > 0: a 3-6 byte magic occurs by chance about once per 16 MiB
 # of random bytes or less often, and a framing protocol rarely packs more streams into a payload.
@@ -87,6 +87,17 @@ def drain(fmt: str, data: bytes | memoryview, budget: Budget) -> Drained:
         budget.exhausted(left=got.left)
     read = got.end if got.status == "ok" and got.end else max(got.end, got.read)
     budget.inflated += max(0, len(got.data) - read)
+    return got
+
+
+def drain_lzw(data: bytes | memoryview, budget: Budget, *, msb: bool, early: bool) -> Drained:
+    """LZW codes of 9 to 12 bits with a clear and an end code (PDF's and TIFF's, most significant bit
+    first, a width one code ``early``; GIF's of 8-bit pixels, least significant first) within ``budget``."""
+    got = lzw(bytes(data), budget.remaining, start_bit=0, msb=msb, max_bits=12, clear=True, eod=True, early=early,
+              groups=False)
+    if got.status == "limit":
+        budget.exhausted(left=got.left)
+    budget.inflated += max(0, len(got.data) - got.read)
     return got
 
 

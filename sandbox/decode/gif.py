@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sandbox.decode.base import Budget, Decoder
-from sandbox.decode.codec import keep, lzw
+from sandbox.decode.base import Budget, Decoder, drain_lzw
 
 MAX_IMAGES = 64
 MAX_BITS = 12
@@ -112,11 +111,7 @@ class GifDecoder(Decoder):
                 if not 2 <= size <= 8 or budget.remaining <= 0:
                     continue
                 if size == 8:
-                    got = lzw(codes, budget.remaining, start_bit=0, msb=False, max_bits=MAX_BITS, clear=True,
-                              eod=True, early=False, groups=False)
-                    if got.status == "limit":
-                        budget.exhausted(left=got.left)
-                    pixels = got.data if keep(got) or got.data else b""
+                    pixels = drain_lzw(codes, budget, msb=False, early=False).data
                 else:
                     pixels = _small_lzw(codes, size, budget.remaining)
                 if pixels and packed & 0x40:

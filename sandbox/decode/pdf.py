@@ -17,9 +17,9 @@ import binascii
 import re
 from collections.abc import Iterator
 
-from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.base import Budget, Decoder, drain, drain_lzw
 from sandbox.decode.base85 import cut_to_budget
-from sandbox.decode.codec import Drained, keep, lzw, status_label
+from sandbox.decode.codec import keep, status_label
 
 HEADER = b"%PDF-"
 HEADER_WITHIN = 1024      # readers accept the header anywhere in the first KiB
@@ -37,7 +37,6 @@ LZW = (b"LZWDecode", b"LZW")
 FILTERS = {*FLATE, *A85, *AHX, *RUN_LENGTH, *LZW}
 # LZWDecode widens its codes one entry early unless the stream's parameters say /EarlyChange 0.
 LATE_CHANGE = re.compile(rb"/EarlyChange\s+0(?![0-9.])")
-LZW_MAX_BITS = 12
 MAX_FILTERS = 8
 WHITESPACE = b" \t\r\n\x0c\x00"
 
@@ -68,24 +67,13 @@ def _run_length(data: bytes, cap: int) -> bytes:
     return bytes(out[:cap])
 
 
-def _lzw(data: bytes | memoryview, budget: Budget, early: bool) -> Drained:
-    """LZWDecode (ISO 32000 7.4.4): codes of 9 to 12 bits, most significant bit first, a clear and an
-    end code; within the step's budget."""
-    got = lzw(bytes(data), budget.remaining, start_bit=0, msb=True, max_bits=LZW_MAX_BITS, clear=True, eod=True,
-              early=early, groups=False)
-    if got.status == "limit":
-        budget.exhausted(left=got.left)
-    budget.inflated += max(0, len(got.data) - got.read)
-    return got
-
-
 def _unfilter(names: list[bytes], body: bytes | memoryview, budget: Budget,
               early: bool = True) -> tuple[bytes, str] | None:
     """``body`` with its filters undone in order: (bytes, status), None when one fails."""
     data, status = body, "ok"
     for name in names:
         if name in FLATE or name in LZW:
-            got = drain("zlib", data, budget) if name in FLATE else _lzw(data, budget, early)
+            got = drain("zlib", data, budget) if name in FLATE else drain_lzw(data, budget, msb=True, early=early)
             if not keep(got):
                 return None
             data, status = got.data, got.status

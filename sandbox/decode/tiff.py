@@ -17,13 +17,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from sandbox.decode.base import Budget, Decoder, drain
-from sandbox.decode.codec import keep, lzw
+from sandbox.decode.base import Budget, Decoder, drain, drain_lzw
+from sandbox.decode.codec import keep
 
 MAX_IMAGES = 64           # image file directories followed (a chain that loops ends here too)
 MAX_ENTRIES = 1024        # entries read of one directory
 MAX_PARTS = 1 << 16       # strips or tiles read of one image
-LZW_MAX_BITS = 12
 NONE, LZW, DEFLATE, ADOBE_DEFLATE, PACKBITS = 1, 5, 8, 32946, 32773
 # tag numbers (TIFF 6.0 section 8)
 WIDTH, BITS, COMPRESSION, STRIP_OFFSETS, SAMPLES, STRIP_COUNTS, PREDICTOR = 256, 258, 259, 273, 277, 279, 317
@@ -79,10 +78,7 @@ def _part(data: bytes, compression: int, budget: Budget) -> bytes | None:
     if compression in (DEFLATE, ADOBE_DEFLATE):
         got = drain("zlib", data, budget)
     elif compression == LZW:
-        got = lzw(data, budget.remaining, start_bit=0, msb=True, max_bits=LZW_MAX_BITS, clear=True, eod=True,
-                  early=True, groups=False)
-        if got.status == "limit":
-            budget.exhausted(left=got.left)
+        got = drain_lzw(data, budget, msb=True, early=True)
     else:
         return None
     return got.data if keep(got) else None

@@ -15,8 +15,7 @@ import random
 
 import pytest
 
-from sandbox.replay import replay
-from tests.hostile.uploads import ALLOWED, http_upload, novaseq_reads
+from tests.hostile.uploads import run_and_reads, upload_report
 
 
 def _pieces(seqs: list[bytes], size: int, shuffle: bool) -> list[tuple[int, int, bytes]]:
@@ -47,21 +46,14 @@ SHAPES = {
 
 @pytest.fixture(scope="module")
 def run_seqs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pieces")
-    run, fastq = novaseq_reads(tmp, 300)
-    return tmp, run, fastq[:40000].split(b"\n")[1::4]
-
-
-def _report(tmp, run, name: str, body: bytes) -> dict:
-    capture = tmp / f"{name.replace(' ', '-')}.pcap"
-    http_upload(capture, body)
-    return replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    tmp, run, reads = run_and_reads(tmp_path_factory, "pieces")
+    return tmp, run, reads.split(b"\n")[1::4]
 
 
 @pytest.mark.parametrize("name", SHAPES)
 def test_reads_in_pieces_or_woven_replay_as_a_leak(run_seqs, name):
     tmp, run, seqs = run_seqs
-    report = _report(tmp, run, name, SHAPES[name](seqs))
+    report = upload_report(tmp, run, name, SHAPES[name](seqs))
     assert report["verdict"] == "leak", name
     (leak,) = [f for f in report["findings"] if f["kind"] == "sequence"]
     assert leak["severity"] in ("high", "critical")
@@ -73,5 +65,5 @@ def test_other_bases_in_the_same_shapes_find_nothing(run_seqs, name):
     tmp, run, seqs = run_seqs
     rng = random.Random(name)
     others = [bytes(rng.choice(b"ACGT") for _ in range(len(s))) for s in seqs]
-    report = _report(tmp, run, f"other {name}", SHAPES[name](others))
+    report = upload_report(tmp, run, f"other {name}", SHAPES[name](others))
     assert not [f for f in report["findings"] if f["kind"] in ("sequence", "run-bytes")], report["findings"]

@@ -42,3 +42,27 @@ def novaseq_reads(tmp: Path, reads: int = 300) -> tuple[Path, bytes]:
     fastq = b"".join(gzip.decompress(f.read_bytes())
                      for f in sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz")))
     return run, fastq
+
+
+CONTENT_KINDS = ("sequence", "run-bytes", "identifier")   # findings that say run content left
+
+
+def upload_report(tmp: Path, run: Path, name: str, body: bytes) -> dict:
+    """The report of a replay, against ``run``, of ``body`` uploaded to the allowed LIMS."""
+    capture = tmp / f"{name.replace(' ', '-')}.pcap"
+    http_upload(capture, body)
+    return replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+
+
+def assert_content_leak(report: dict, name: str) -> None:
+    """The verdict is a leak, with a high or critical finding of the run's reads or bytes."""
+    assert report["verdict"] == "leak", name
+    assert any(f["kind"] in ("sequence", "run-bytes") and f["severity"] in ("high", "critical")
+               for f in report["findings"]), (name, report["findings"])
+
+
+def run_and_reads(tmp_path_factory, name: str) -> tuple[Path, Path, bytes]:
+    """A directory of the test module's own, a generated NovaSeq run in it and 40 kB of its reads."""
+    tmp = tmp_path_factory.mktemp(name)
+    run, fastq = novaseq_reads(tmp, 300)
+    return tmp, run, fastq[:40000]

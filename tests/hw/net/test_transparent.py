@@ -522,47 +522,40 @@ def test_block_cuts_a_run_published_to_a_broker(demo, topo, tmp_path, broker):
     assert leaks and all(f["detail"].get("blocked") for f in leaks)
 
 
-def test_reads_a_connection_a_piece_are_found_live_and_in_replay(demo, topo, tmp_path):
-    """A beacon: reads 24 bytes a request, in a header, each request in a TLS connection of its own.  The
-    values of the connections to one destination are read joined, live as in the replay."""
-    b, pki, received = topo
+def found_live_and_in_replay(topo, tmp_path: Path, demo: Path, scenario: str, label: str, what: str) -> list[dict]:
+    """The leaks whose chain holds ``label`` of a live session in which the instrument runs ``scenario``
+    (found live, as ``what``), the replay of its recording giving the same findings."""
+    b, pki, _ = topo
     proc, rec, db, report = rig(tmp_path, b, pki, demo)
     try:
-        done = client(b, tmp_path, demo, "beacons")
+        done = client(b, tmp_path, demo, scenario)
         assert done.returncode == 0, done.stderr[-1500:]
-        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%header:x-trace%'"),
-                 "a live finding in the values joined", proc)
+        wait_for(lambda: rows(db, f"SELECT 1 FROM findings WHERE chain LIKE '%{label}%'"), what, proc)
     finally:
         _, err = end(proc)
     assert proc.returncode == 1, err
     live = json.loads(report.read_text())
-    leaks = [f for f in live["findings"] if "header:x-trace" in f["chain"]]
-    assert leaks and {f["destination"] for f in leaks} == {CLOUD_NAME}
-    assert {s for f in leaks for s in f["samples"]} == {"PT9936-T1"}
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
     assert code == 1
     assert essence(live) == essence(again) and chains(live) == chains(again)
+    return [f for f in live["findings"] if label in f["chain"]]
+
+
+def test_reads_a_connection_a_piece_are_found_live_and_in_replay(demo, topo, tmp_path):
+    """A beacon: reads 24 bytes a request, in a header, each request in a TLS connection of its own.  The
+    values of the connections to one destination are read joined, live as in the replay."""
+    leaks = found_live_and_in_replay(topo, tmp_path, demo, "beacons", "header:x-trace",
+                                     "a live finding in the values joined")
+    assert leaks and {f["destination"] for f in leaks} == {CLOUD_NAME}
+    assert {s for f in leaks for s in f["samples"]} == {"PT9936-T1"}
 
 
 def test_a_gzip_in_framed_records_is_found_live_and_in_replay(demo, topo, tmp_path):
     """Plain TCP passes mitmproxy as raw TCP: a gzip of reads behind noise in length-prefixed records of
     16 kB is read through its records' bodies, live as in the replay."""
-    b, pki, received = topo
-    proc, rec, db, report = rig(tmp_path, b, pki, demo)
-    try:
-        done = client(b, tmp_path, demo, "plain-records")
-        assert done.returncode == 0, done.stderr[-1500:]
-        wait_for(lambda: rows(db, "SELECT 1 FROM findings WHERE chain LIKE '%records%'"),
-                 "a live finding in the records' bodies", proc)
-    finally:
-        _, err = end(proc)
-    assert proc.returncode == 1, err
-    live = json.loads(report.read_text())
-    leaks = [f for f in live["findings"] if "records" in f["chain"]]
+    leaks = found_live_and_in_replay(topo, tmp_path, demo, "plain-records", "records",
+                                     "a live finding in the records' bodies")
     assert leaks and {s for f in leaks for s in f["samples"]} == {"PT9936-T1"}
-    code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
-    assert code == 1
-    assert essence(live) == essence(again) and chains(live) == chains(again)
 
 
 def test_reads_tunnelled_through_dns_over_https_are_found_live_and_in_replay(demo, topo, tmp_path):
