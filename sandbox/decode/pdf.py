@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from sandbox.decode.base import Budget, Decoder, drain, drain_lzw
 from sandbox.decode.base85 import cut_to_budget
 from sandbox.decode.codec import keep, status_label
+from sandbox.decode.pdfcrypt import security
 
 HEADER = b"%PDF-"
 HEADER_WITHIN = 1024      # readers accept the header anywhere in the first KiB
@@ -27,7 +28,7 @@ STREAM = re.compile(rb"(?<!end)stream\r?\n")
 # How far back from a stream keyword its dictionary is looked for (dictionaries are short; one with
 # a long /DecodeParms or /ColorSpace array is still well within this).
 DICT_SPAN = 4096
-OBJ = re.compile(rb"(\d{1,10})\s+\d{1,5}\s+obj\b")
+OBJ = re.compile(rb"(\d{1,10})\s+(\d{1,5})\s+obj\b")
 FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,256}\]|/[A-Za-z0-9]+)")
 
 
@@ -38,6 +39,8 @@ FILTERS = {*FLATE, *A85, *AHX, *RUN_LENGTH, *LZW}
 # LZWDecode widens its codes one entry early unless the stream's parameters say /EarlyChange 0.
 LATE_CHANGE = re.compile(rb"/EarlyChange\s+0(?![0-9.])")
 MAX_FILTERS = 8
+DIRECT_LENGTH = re.compile(rb"/Length\s+(\d{1,10})(?!\s+\d+\s+R)(?![\d.])")
+XREF = re.compile(rb"/Type\s*/XRef\b")      # cross-reference streams are never encrypted
 WHITESPACE = b" \t\r\n\x0c\x00"
 
 
@@ -110,6 +113,10 @@ class PdfDecoder(Decoder):
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         mv = memoryview(data)
         pos = 0
+        sealed = security(data)
+        if sealed is not None and sealed.key is None:
+            budget.not_read(sealed.unread, len(data))
+            return
         while budget.remaining > 0:
             m = STREAM.search(data, pos)
             if m is None:
@@ -122,13 +129,21 @@ class PdfDecoder(Decoder):
             if obj >= 0:
                 head = head[max(0, obj - 24):]
             names = _filters(head)
+            number = OBJ.findall(head)
+            body: bytes | memoryview = mv[start:len(data) if end < 0 else end]
+            if sealed is not None and number and not XREF.search(head):
+                length = DIRECT_LENGTH.findall(head)      # the ciphertext ends there, not at the line break
+                cipher = bytes(body[:int(length[-1])] if length else body)
+                body = sealed.decrypt(cipher if length else cipher.removesuffix(b"\n").removesuffix(b"\r"),
+                                      int(number[-1][0]), int(number[-1][1]))
+                if not names:                   # an unfiltered stream: its bytes were the ciphertext
+                    names = [b"none"]
             if not names:
                 continue
-            got = _unfilter(names, mv[start:len(data) if end < 0 else end], budget,
+            got = _unfilter([n for n in names if n != b"none"], body, budget,
                             early=LATE_CHANGE.search(head) is None)
             if got is not None and got[0]:
-                number = OBJ.findall(head)
-                label = f"pdf:obj {int(number[-1])}" if number else f"pdf:stream@{start}"
+                label = f"pdf:obj {int(number[-1][0])}" if number else f"pdf:stream@{start}"
                 yield status_label(label, got[1]), got[0]
                 if got[1] == "limit":
                     return
