@@ -11,7 +11,8 @@ follows it and a few header bytes more); a framing whose walk crosses MIN_RECORD
 on the flow's bytes exactly, with evidence beyond chance (records of one size, a header byte the
 same in all of them, or a length too wide for chance to fit), is the flow's.  Where in each record
 its body starts is what makes the bodies one compressed stream furthest (else right after the
-length and the bytes it does not count).  From then on the bodies are followed as one stream
+length and the bytes it does not count).  The first record may follow a preamble of a few lines of
+text (a banner, a greeting the protocol opens with).  From then on the bodies are followed as one stream
 (``StreamFollower``: "records > gzip stream"); a record that does not fit ends it.  The raw chunks
 are read as before: this is another reading, never instead of one.
 """
@@ -34,6 +35,7 @@ MIN_RECORDS_SAME = 5          # ... with a header byte the same in each (a 2-byt
 MIN_MEAN_RECORD = 256         # bytes a record holds on average (short messages are not a file's pieces)
 MAX_RECORD = 16 << 20
 MAX_LINE = 256                # bytes of a header line
+PREAMBLE, PREAMBLE_LINES = 1024, 4   # a text preamble before the first record: its bytes and lines at most
 MAX_HEADER = 32               # header bytes past the length (and those it does not count) a body may start after
 # Bytes all of a Dissector's flows may hold while their framing is looked for (a flood of raw flows)
 MAX_HELD = 16 << 20
@@ -143,13 +145,29 @@ def _evident(framing: Framing | LineFraming, data: bytes, records: list[tuple[in
     return len(whole) >= MIN_RECORDS_SAME and any(len({data[at + n] for at, _ in whole}) == 1 for n in spots)
 
 
-def find_framing(data: bytes) -> tuple[Framing | LineFraming, list[tuple[int, int]]] | None:
-    """The framing of a flow whose first bytes are ``data``, and its records there (None if none)."""
-    for framing in FRAMINGS:
-        records = _walk(framing, data)
-        if records is not None and _evident(framing, data, records):
-            return framing, records
+def find_framing(data: bytes) -> tuple[Framing | LineFraming, list[tuple[int, int]], int] | None:
+    """The framing of a flow whose first bytes are ``data``, its records there and where the first one
+    starts: the flow's start, or after a preamble of up to PREAMBLE_LINES lines of text (a banner, a
+    ``HELLO v2`` the protocol opens with); None if none."""
+    for start in _starts(data):
+        body = data[start:]
+        for framing in FRAMINGS:
+            records = _walk(framing, body)
+            if records is not None and _evident(framing, body, records):
+                return framing, records, start
     return None
+
+
+def _starts(data: bytes) -> list[int]:
+    """The flow's start, and the end of each of its first PREAMBLE_LINES lines of text."""
+    starts, at = [0], 0
+    while len(starts) <= PREAMBLE_LINES:
+        end = data.find(b"\n", at, PREAMBLE)
+        if end < 0 or data[at:end].translate(None, _LINE_TEXT):
+            break
+        starts.append(end + 1)
+        at = end + 1
+    return starts
 
 
 def body_start(data: bytes, records: list[tuple[int, int]], framing: Framing | LineFraming) -> int:
@@ -252,9 +270,9 @@ class RecordFraming:
         if found is None:
             return self._give_up() if final else []
         self._give_up()
-        self.framing, records = found
-        self.start = body_start(head, records, self.framing)
-        return self.feed(head + rest, t)
+        self.framing, records, first = found
+        self.start = body_start(head[first:], records, self.framing)
+        return self.feed(head[first:] + rest, t)
 
     def _give_up(self) -> list[Payload | Observation]:
         if self.head is not None:

@@ -1,8 +1,8 @@
 """A gzip of reads behind 150 kB of noise, sent in length-prefixed records on a port no parser knows,
 replays as a leak.  Each replayed clean before: the header at the head of each record (a length of
 four bytes as Kafka and Thrift frame, a length and a sequence number, MySQL's packet header, an 8-byte
-header as TDS's, a 16-byte one as MongoDB's, a JSON line naming the chunk's length) broke the
-compressed stream, and the rest was read as random bytes.  Now the records' bodies are followed as one stream."""
+header as TDS's, a 16-byte one as MongoDB's, a JSON line naming the chunk's length; the records after
+a banner and a greeting) broke the compressed stream, and the rest was read as random bytes.  Now the records' bodies are followed as one stream."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ FRAMINGS = {
     "MySQL's packet header": (lambda n, c: struct.pack("<I", len(c))[:3] + bytes([n & 255]) + c, 16384, 3306),
     "TDS's 8-byte header": (lambda n, c: struct.pack(">BBHHBB", 7, 0, len(c) + 8, 52, n & 255, 0) + c, 4088, 1433),
     "MongoDB's 16-byte header": (lambda n, c: struct.pack("<iiii", len(c) + 16, n, 0, 2013) + c, 32768, 27017),
+    "a banner and a greeting, then a length and a sequence number": (
+        lambda n, c: (b"VENDOR-LINK 2.1 ready\r\nHELLO instrument=M07011\n" if n == 0 else b"")
+        + struct.pack(">II", len(c) + 4, n) + c, 16384, 7777),
     "a JSON line before each chunk": (lambda n, c: b'{"seq":%d,"len":%d,"type":"chunk"}\n' % (n, len(c)) + c,
                                       16384, 7777),
 }

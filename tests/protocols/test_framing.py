@@ -47,8 +47,8 @@ def test_each_framing_is_found_and_its_bodies_start_where_the_stream_goes_on(nam
     framed = _records(STREAM, 4000, header)[:DETECT_BYTES]
     found = find_framing(framed)
     assert found is not None, name
-    framing, records = found
-    assert [at for at, _ in records[:3]] == [0, 4000 + size, 2 * (4000 + size)]
+    framing, records, first = found
+    assert first == 0 and [at for at, _ in records[:3]] == [0, 4000 + size, 2 * (4000 + size)]
     assert body_start(framed, records, framing) == size
 
 
@@ -123,3 +123,14 @@ def test_a_flood_of_tiny_records_after_the_first_ones_ends_the_reading():
         if i == len(head) // 1460 * 1460 - 1460:
             assert framing.framing is not None           # followed so far
     assert framing.framing is None                       # the reading ended
+
+
+def test_records_after_a_preamble_of_text_lines_are_found():
+    """A protocol that opens with a banner and a greeting, then frames its records."""
+    header, _ = SHAPES["length counting a sequence number after it"]
+    preamble = b"VENDOR-LINK 2.1 ready\r\nHELLO instrument=M07011 proto=2\n"
+    framed = preamble + _records(STREAM, 16384, header)
+    framing, records, first = find_framing(framed[:DETECT_BYTES])
+    assert first == len(preamble) and records[0] == (0, 16384 + 8)
+    assert TEXT[-20_000:] in _followed(make_ctx(), framed, 1460)
+    assert find_framing(b"line one\n" * 5 + _records(STREAM, 16384, header)[:DETECT_BYTES]) is None   # too many
