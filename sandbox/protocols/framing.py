@@ -200,8 +200,9 @@ class RecordFraming:
         self.framing: Framing | LineFraming | None = None
         self.start = 0                 # where a record's body starts (found for the flow)
         self.body = 0                  # ... the one in progress
-        self.record = bytearray()      # the record in progress (its header, then its body's bytes)
+        self.record = bytearray()      # the header of the record in progress, until its length is in
         self.size = 0                  # its size, once its length is in
+        self.filled = 0                # ... and its bytes so far
         self.follower = StreamFollower(ctx.shared)
         self.at = 0                    # bytes of the bodies so far
         self.records = 0               # records so far
@@ -234,16 +235,17 @@ class RecordFraming:
                     view = memoryview(data)[len(data) - len(view) - over:]      # this feed's
                     del self.record[size:]
                 bodies += self.record[self.body:size - self.framing.trailer]
-            take = min(len(view), self.size - len(self.record))
-            low = max(0, self.body - len(self.record))
-            high = min(take, self.size - self.framing.trailer - len(self.record))
+                self.filled = len(self.record)      # the header is let go: a record's bytes are counted,
+                self.record.clear()                 # never held (a record may be 16 MiB)
+            take = min(len(view), self.size - self.filled)
+            low = max(0, self.body - self.filled)
+            high = min(take, self.size - self.framing.trailer - self.filled)
             if high > low:
                 bodies += view[low:high]
-            self.record += view[:take]
+            self.filled += take
             view = view[take:]
-            if len(self.record) == self.size:
-                self.record.clear()
-                self.size = 0
+            if self.filled == self.size:
+                self.size = self.filled = 0
                 if not self.at:     # the first body is a piece of its own: the raw chunk decodes it
                     out += self._body(bytes(bodies), t)
                     bodies.clear()

@@ -134,3 +134,16 @@ def test_records_after_a_preamble_of_text_lines_are_found():
     assert first == len(preamble) and records[0] == (0, 16384 + 8)
     assert TEXT[-20_000:] in _followed(make_ctx(), framed, 1460)
     assert find_framing(b"line one\n" * 5 + _records(STREAM, 16384, header)[:DETECT_BYTES]) is None   # too many
+
+
+def test_a_large_record_is_counted_never_held():
+    """A record may claim 16 MiB: its bytes are followed and counted as they come, none kept whole."""
+    header, _ = SHAPES["length, 4 bytes big-endian"]
+    head = _records(STREAM * 2, 16384, header)
+    framing = RecordFraming(make_ctx())
+    framing.feed(head, 1.0)
+    framing.feed(struct.pack(">I", 15 << 20), 1.0)
+    for _ in range(200):
+        framing.feed(RNG.randbytes(65536), 1.0)
+        assert framing.framing is not None and len(framing.record) <= 8
+    assert framing.filled == 4 + 200 * 65536
