@@ -21,6 +21,7 @@ from sandbox.decode.alphabet import AlphabetDecoder
 from sandbox.decode.avro import AvroDecoder
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.base32 import Base32Decoder
+from sandbox.decode.base58 import Base58Decoder
 from sandbox.decode.base64 import Base64Decoder
 from sandbox.decode.base85 import Base85Decoder
 from sandbox.decode.bcf import BcfDecoder
@@ -98,6 +99,7 @@ DECODERS: list[type[Decoder]] = [
     UuDecoder,  # "begin <mode> <name>" lines, then uuencoded lines to "end"
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column
     Base32Decoder,  # whole view of A-Z2-7, base32hex, Crockford's or z-base-32
+    Base58Decoder,  # whole view of base58 tokens (Bitcoin's alphabet), each a big number
     Base85Decoder,  # whole view of Ascii85, RFC 1924 or Z85; Adobe's <~ ~> runs inside text
     Base64Decoder,  # whole view, or runs inside text
     HexDecoder,  # whole view, or runs inside text

@@ -324,6 +324,21 @@ def _numbered(data: bytes) -> bytes:
     return numbered(_words(data))
 
 
+def _base58(data: bytes, size: int = 32) -> bytes:
+    """``data`` in base58, ``size`` bytes a token, a token a line (as IDs and keys are written)."""
+    from sandbox.decode.base58 import ALPHABET
+
+    lines = []
+    for at in range(0, len(data), size):
+        piece = data[at:at + size]
+        value, text = int.from_bytes(piece, "big"), b""
+        while value:
+            value, digit = divmod(value, 58)
+            text = ALPHABET[digit:digit + 1] + text
+        lines.append(b"1" * (len(piece) - len(piece.lstrip(b"\x00"))) + text)
+    return b"\n".join(lines) + b"\n"
+
+
 OTHER_HEX = str.maketrans("0123456789abcdef", "klmnopqrstuvwxyz")   # hex in letters of its own, in order
 
 
@@ -354,6 +369,7 @@ ENCODERS: dict[str, Spec] = {
     "uu": Spec(_uu, "uu:reads.fastq", True),
     "base32": Spec(base64.b32encode, "base32"),
     "base64": Spec(base64.b64encode, "base64"),
+    "base58": Spec(lambda d: _base58(d), "base58", min_size=16),
     "base85": Spec(lambda d: base64.a85encode(d, wrapcol=76, adobe=True), "base85"),
     "hex": Spec(binascii.hexlify, "hex"),
     "alphabet": Spec(lambda d: d.hex().translate(OTHER_HEX).encode(), "hex (other alphabet)", min_size=128),

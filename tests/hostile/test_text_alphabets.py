@@ -2,7 +2,8 @@
 destination, replay as a leak.  Each replayed clean before (and no byte of it said not examined):
 RFC 4648's base32hex, Crockford's base32 (ULIDs), z-base-32, hex in sixteen other letters (in order,
 or shuffled), base32 in a range of 32 other characters, base64 in crypt's alphabet (``./0-9A-Za-z``,
-bcrypt's and the Unix password hashes'): no decoder read the text, and text is no ciphertext."""
+bcrypt's and the Unix password hashes'), base58 (Bitcoin's, IPFS's) a token a line: no decoder read the
+text, and text is no ciphertext."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import string
 
 import pytest
 
+from tests.decode.test_conformance import _base58
 from tests.hostile.uploads import CONTENT_KINDS, assert_content_leak, run_and_reads, upload_report
 
 RFC4648 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -43,6 +45,7 @@ ENCODINGS = {
     "hex in shuffled letters": lambda d: _hex(SHUFFLED_HEX)(d),
     "base32 in a range of other characters of gzip": lambda d: _wrapped(_base32(
         "".join(map(chr, range(0x40, 0x60))))(gzip.compress(d))),
+    "base58 of gzip, 32 bytes a token a line": lambda d: _base58(gzip.compress(d)),
     "crypt base64 of gzip": lambda d: _wrapped(base64.b64encode(gzip.compress(d)).rstrip(b"=").translate(
         bytes.maketrans(BASE64.encode(), b"./" + (string.digits + string.ascii_uppercase
                                                   + string.ascii_lowercase).encode()))),
