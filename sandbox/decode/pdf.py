@@ -114,9 +114,9 @@ class PdfDecoder(Decoder):
         mv = memoryview(data)
         pos = 0
         sealed = security(data)
-        if sealed is not None and sealed.key is None:
+        if sealed is not None and sealed.key is None:   # said, and its streams read as they are (some are)
             budget.not_read(sealed.unread, len(data))
-            return
+            sealed = None
         while budget.remaining > 0:
             m = STREAM.search(data, pos)
             if m is None:
@@ -130,18 +130,17 @@ class PdfDecoder(Decoder):
                 head = head[max(0, obj - 24):]
             names = _filters(head)
             number = OBJ.findall(head)
-            body: bytes | memoryview = mv[start:len(data) if end < 0 else end]
+            body = mv[start:len(data) if end < 0 else end]
+            early = LATE_CHANGE.search(head) is None
+            got = None
             if sealed is not None and number and not XREF.search(head):
                 length = DIRECT_LENGTH.findall(head)      # the ciphertext ends there, not at the line break
-                cipher = bytes(body[:int(length[-1])] if length else body)
-                body = sealed.decrypt(cipher if length else cipher.removesuffix(b"\n").removesuffix(b"\r"),
-                                      int(number[-1][0]), int(number[-1][1]))
-                if not names:                   # an unfiltered stream: its bytes were the ciphertext
-                    names = [b"none"]
-            if not names:
-                continue
-            got = _unfilter([n for n in names if n != b"none"], body, budget,
-                            early=LATE_CHANGE.search(head) is None)
+                cipher = bytes(body[:int(length[-1])]) if length else \
+                    bytes(body).removesuffix(b"\n").removesuffix(b"\r")
+                got = _unfilter(names, sealed.decrypt(cipher, int(number[-1][0]), int(number[-1][1])), budget,
+                                early)
+            if names and (got is None or not got[0]):   # a stream left in the clear (XRef, metadata, or
+                got = _unfilter(names, body, budget, early)   # the instrument's own) is read as it is
             if got is not None and got[0]:
                 label = f"pdf:obj {int(number[-1][0])}" if number else f"pdf:stream@{start}"
                 yield status_label(label, got[1]), got[0]

@@ -6,12 +6,22 @@ examined: the verdict is never clean."""
 from __future__ import annotations
 
 import io
+import zlib
 
 import pytest
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
 from tests.hostile.uploads import assert_content_leak, run_and_reads, upload_report
+
+
+def _in_the_clear(pdf: bytes, reads: bytes) -> bytes:
+    """``pdf`` with one more object: a Flate stream of ``reads`` left in the clear (as a document's XRef
+    or metadata streams may be)."""
+    stream = zlib.compress(reads)
+    extra = b"99 0 obj\n<< /Filter /FlateDecode /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream\nendobj\n"
+    at = pdf.rfind(b"xref")
+    return pdf[:at] + extra + pdf[at:]
 
 
 def _pdf(reads: bytes, algorithm: str, user: str = "") -> bytes:
@@ -42,3 +52,12 @@ def test_a_pdf_with_a_user_password_is_not_examined(run_reads):
     report = upload_report(tmp, run, "user password", _pdf(reads, "AES-256", user="patient-data"))
     assert report["verdict"] == "inconclusive"
     assert any("user password" in row["what"] for row in report["not_examined"]), report["not_examined"]
+
+
+@pytest.mark.parametrize("user", ["", "patient-data"])
+def test_a_stream_left_in_the_clear_in_an_encrypted_pdf_is_read_as_it_is(run_reads, user):
+    """An encrypted document may hold streams in the clear: one of reads, beside a small encrypted page,
+    replayed clean when every stream was decrypted (the garbage it made read, the stream not)."""
+    tmp, run, reads = run_reads
+    body = _in_the_clear(_pdf(b"quarterly QC summary\n" * 40, "AES-128", user=user), reads)
+    assert_content_leak(upload_report(tmp, run, f"clear stream {user}", body), user)
