@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, PNG, TIFF, GIF, Parquet, Avro, ORC, cabinet, 7z, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, Parquet, Avro, ORC, cabinet, 7z, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.

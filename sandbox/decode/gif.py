@@ -5,7 +5,8 @@ replayed clean: GIF's LZW codes run least significant bit first across sub-block
 leave no magic.  The blocks are walked (extensions skipped, comment extensions' text joined), each
 image's sub-blocks joined and its codes decoded within the step's budget: by ``_kernels.lzw`` where
 the code size is 8 (a byte a pixel), here where it is smaller (its alphabet is 2 to 128 colours);
-an interlaced image's rows are put back in order.
+an interlaced image's rows are put back in order.  Pixels are no parts of the file: the view is still
+searched for streams inside it (a gzip appended to an image).
 """
 
 from __future__ import annotations
@@ -81,7 +82,6 @@ def _deinterlaced(pixels: bytes, width: int, height: int) -> bytes:
 
 class GifDecoder(Decoder):
     name = "gif"
-    structural = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:

@@ -4,7 +4,9 @@ A screenshot or a QC plot in a support bundle is a PNG.  Its text chunks can car
 run IDs (``zTXt``/``iTXt`` compressed), and its image data is a zlib stream: left closed it is random
 bytes, content the rig could not read.  Inflated, a real image's filtered scanlines look like what they
 are (far from random); bytes posing as pixels stay as random as they were and still count as unread.
-Private and unknown chunks are left in the view as they are (their bytes are scanned there).
+Private and unknown chunks are left in the view as they are (their bytes are scanned there).  The image
+is no set of parts that stands for the file: the view is still searched for streams inside it (a gzip
+appended after IEND replayed clean while PNG counted as a container).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ def _keyword(body: bytes) -> tuple[str, bytes] | None:
 
 class PngDecoder(Decoder):
     name = "png"
-    structural = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:

@@ -7,7 +7,8 @@ compressed data.  The image file directory names each image's strips (or tiles),
 (none, LZW, Deflate, PackBits) and a horizontal-difference predictor; each strip is decoded within
 the step's budget (LZW by ``_kernels.lzw``, TIFF's variant: codes of 9 to 12 bits, most significant
 bit first, a width one code early), the predictor undone for 8-bit samples, and the image's bytes
-handed on.  Other compressions (JPEG, CCITT fax) are left in the view as they are.
+handed on.  Other compressions (JPEG, CCITT fax) are left in the view as they are.  Pixels are no
+parts of the file: the view is still searched for streams inside it (a gzip appended to an image).
 """
 
 from __future__ import annotations
@@ -96,7 +97,6 @@ def _unpredicted(image: bytes, width: int, samples: int) -> bytes:
 
 class TiffDecoder(Decoder):
     name = "tiff"
-    structural = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:

@@ -7,6 +7,7 @@ run least significant bit first across sub-blocks.  Now each image's strips and 
 
 from __future__ import annotations
 
+import gzip
 import io
 import random
 
@@ -67,3 +68,13 @@ def test_images_of_other_bytes_find_nothing(run_reads, name):
     for data in (rng.randbytes(40000), other):
         report = upload_report(tmp, run, f"other {name}", IMAGES[name](data))
         assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "TIFF"])
+def test_a_gzip_appended_to_an_image_is_read(run_reads, fmt):
+    """An image decoded (its pixels) is no set of parts standing for the file: a gzip of reads appended to
+    a PNG replayed clean (the streams inside the view were not searched), and would have to a GIF or a
+    TIFF once they were decoded."""
+    tmp, run, reads = run_reads
+    image = _save(Image.frombytes("L", (64, 64), random.Random(1).randbytes(4096)), fmt)
+    assert_content_leak(upload_report(tmp, run, f"{fmt} and a gzip", image + gzip.compress(reads)), fmt)
