@@ -104,6 +104,11 @@ _MASK = (1 << 64) - 1
 
 
 @functools.lru_cache(maxsize=1024)   # views of one size come again and again (body pieces, segments)
+def _drawn(n: int) -> int:
+    """The ``n``-th number drawn from the process's seed."""
+    return (((n + _SEED) * _MIX) & _MASK) >> 33
+
+
 def _probe_spans(size: int) -> tuple[tuple[int, int], ...]:
     """Where a view of ``size`` bytes is probed for packed bases: its start, and one span in every
     PACKED_BLOCK at an offset of this process's drawing (all of a view of two spans or less)."""
@@ -114,7 +119,7 @@ def _probe_spans(size: int) -> tuple[tuple[int, int], ...]:
     for b in range(blocks):
         low = b * PACKED_BLOCK
         room = (size if b == blocks - 1 else low + PACKED_BLOCK) - low - PACKED_PROBE + 1
-        at = low + ((((b + _SEED) * _MIX) & _MASK) >> 33) % room
+        at = low + _drawn(b) % room
         spans.append((at, at + PACKED_PROBE))
     return tuple(spans)
 
@@ -213,11 +218,6 @@ def _repeated_stride(runs: DnaRuns) -> int:
     return 0
 
 
-def _drawn(n: int) -> int:
-    """The ``n``-th number drawn from the process's seed."""
-    return (((n + _SEED) * _MIX) & _MASK) >> 33
-
-
 def _woven_samples(runs: DnaRuns) -> Iterator[tuple[int, int, DnaRuns]]:
     """Every second and every third letter from each start (stride, first, the letters as runs) of
     SAMPLED_RUNS of the runs, SAMPLED_RUN_MAX letters of each at most, drawn from a seed the instrument
@@ -284,9 +284,14 @@ def scattered_bases(data: bytes, runs: DnaRuns | None) -> DnaRuns | None:
                                                                                          strict=True))
     if len(joined) < SCATTERED_MIN:
         return None
+    return _one_run(np.frombuffer(joined, dtype=np.uint8), len(data))
+
+
+def _one_run(letters: np.ndarray, size: int) -> DnaRuns:
+    """``letters`` gathered from a view of ``size`` bytes, as one run spanning it."""
     zero = np.zeros(1, dtype=np.int64)
-    return DnaRuns(np.frombuffer(joined, dtype=np.uint8), zero, zero.copy(), np.array([len(joined)], dtype=np.int64),
-                   np.array([len(data)], dtype=np.int64))
+    return DnaRuns(letters, zero, zero.copy(), np.array([len(letters)], dtype=np.int64),
+                   np.array([size], dtype=np.int64))
 
 
 # Reads sent in pieces shorter than a k-mer, each behind its read's number and offset ("12,48,ACGT..."),
@@ -352,9 +357,7 @@ def _joined_runs(letters: np.ndarray, starts: np.ndarray, ends: np.ndarray, size
     lengths = ends - starts
     total = int(lengths.sum())
     at = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths) + np.arange(total)
-    zero = np.zeros(1, dtype=np.int64)
-    return DnaRuns(_UPPER_BASES[letters[at]], zero, zero.copy(), np.array([total], dtype=np.int64),
-                   np.array([size], dtype=np.int64))
+    return _one_run(_UPPER_BASES[letters[at]], size)
 
 
 # The 24 ways four symbols can stand for A, C, G, T: the symbols of a run, in their sorted order, read

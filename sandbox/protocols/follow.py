@@ -22,6 +22,7 @@ run decodes to is handed on (``"base64 stream"``) where the piece starts off the
 from __future__ import annotations
 
 import binascii
+import functools
 import ipaddress
 import re
 from collections import OrderedDict
@@ -444,6 +445,7 @@ JOINED_ACROSS = "joined across connections"   # key in the Dissector's ``shared`
 MAX_JOINED_ACROSS = 256                       # such batches at once, the one used longest ago ended first
 
 
+@functools.lru_cache(maxsize=4096)
 def site(destination: str) -> str:
     """The registered domain of a destination's name (``a.lims.example`` and ``b.lims.example`` are one
     site: pieces sent to a host of it each must be read joined), or the address as it is."""
