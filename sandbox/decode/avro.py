@@ -73,22 +73,23 @@ def _header(data: bytes) -> tuple[str, bytes, int]:
     return codec, data[at: at + SYNC], at + SYNC
 
 
-def _block(codec: str, body: bytes, cap: int, whole: bool) -> tuple[bytes, str]:
-    """A block's records within ``cap`` bytes: (bytes, status)."""
+def _block(codec: str, body: bytes, cap: int, whole: bool) -> tuple[bytes, str, int]:
+    """A block's records within ``cap`` bytes: (bytes, status, the bytes of ``body`` read: a compressed
+    stream may end before its block does)."""
     if codec == "null":
-        return body[:cap], ("ok" if len(body) <= cap else "limit")
+        return body[:cap], ("ok" if len(body) <= cap else "limit"), len(body)
     if codec == "snappy":
         if not whole:
-            return b"", "truncated"
+            return b"", "truncated", 0
         try:
             out = snappy_block(body[:-SNAPPY_CRC])
         except (ValueError, cramjam.DecompressionError):
-            return b"", "corrupt"
-        return out[:cap], ("ok" if len(out) <= cap else "limit")
+            return b"", "corrupt", 0
+        return out[:cap], ("ok" if len(out) <= cap else "limit"), len(body)
     if codec in STREAMS:
         got = decompress(STREAMS[codec], body, cap)
-        return got.data, got.status
-    return b"", "unknown codec"
+        return got.data, got.status, got.end or len(body)
+    return b"", "unknown codec", 0
 
 
 class AvroDecoder(Decoder):
@@ -105,10 +106,13 @@ class AvroDecoder(Decoder):
             codec, sync, at = _header(data)
         except (_Cut, ValueError):
             return
+        budget.took(0, len(MAGIC))      # its metadata (the schema, the writer's own keys) is searched with the rest
+        budget.took(at - SYNC, at)
         out: list[bytes] = []
         made = read = 0
         status = "ok"
         while at < len(data):
+            block = at
             try:
                 _, start = _long(data, at)
                 size, start = _long(data, start)
@@ -122,7 +126,7 @@ class AvroDecoder(Decoder):
                 status = "corrupt"
                 break
             whole = start + size <= len(data)
-            records, got = _block(codec, data[start: start + size], budget.remaining - made, whole)
+            records, got, used = _block(codec, data[start: start + size], budget.remaining - made, whole)
             out.append(records)
             made += len(records)
             read += min(size, len(data) - start)
@@ -137,6 +141,8 @@ class AvroDecoder(Decoder):
             if data[at: at + SYNC] != sync:
                 status = "truncated" if len(data) < at + SYNC else "corrupt"
                 break
+            budget.took(block, start + used)
+            budget.took(at, at + SYNC)
             at += SYNC
         budget.inflated += max(0, made - read)
         if made and status != "unknown codec":

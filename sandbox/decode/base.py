@@ -25,7 +25,7 @@ class Budget:
     input bytes it left undecoded; the expander turns that into a ``LimitHit``.
     """
 
-    __slots__ = ("remaining", "why", "hit", "left", "inflated", "unread")
+    __slots__ = ("remaining", "why", "hit", "left", "inflated", "unread", "spans")
 
     def __init__(self, remaining: int, why: str):
         self.remaining = remaining
@@ -38,10 +38,21 @@ class Budget:
         # parts the decoder found but cannot read (a zip member of a method it does not know): what
         # they are and how many bytes, said as not examined so the verdict cannot be clean
         self.unread: list[tuple[str, int]] = []
+        # what of its input a structural decoder took apart (headers, members, directories), where it
+        # says: the bytes outside are searched as a view of their own (None: the whole input)
+        self.spans: list[tuple[int, int]] | None = None
 
     def exhausted(self, what: str | None = None, left: int = 0) -> None:
         self.hit = what or self.why
         self.left = max(self.left, left)
+
+    def took(self, start: int, end: int) -> None:
+        """The input's bytes ``start:end`` belong to the structure (a header, a member, a directory).
+        A structural decoder that says this of none leaves the whole input taken apart."""
+        if self.spans is None:
+            self.spans = []
+        if end > start:
+            self.spans.append((start, end))
 
     def not_read(self, what: str, size: int) -> None:
         """A part of the input (``size`` bytes) this decoder knows is there and cannot read: ``what``

@@ -43,8 +43,10 @@ def _string(buf: memoryview, at: int, end: int) -> tuple[bytes, int]:
 
 
 class BcfDecoder(Decoder):
+    """Not structural: its lines are a reading of the records, not parts standing for the file (a record's
+    INFO and FORMAT values, or bytes after the last record, are still searched in the view)."""
+
     name = "bcf"
-    structural = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:

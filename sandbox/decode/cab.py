@@ -54,28 +54,36 @@ def _string(data: bytes, at: int) -> tuple[bytes, int]:
     return data[at:end], end + 1
 
 
-def _layout(data: bytes) -> tuple[list[_Folder], list[_File], int]:
-    """Folders, files and the reserve bytes of each data block, from the header."""
+def _layout(data: bytes, budget: Budget) -> tuple[list[_Folder], list[_File], int]:
+    """Folders, files and the reserve bytes of each data block, from the header; its fields are said
+    taken apart (reserve areas, the application's own bytes, are not)."""
     head = _HEADER.unpack_from(data)
     files_at, folders, files, flags = head[4], head[8], head[9], head[10]
     at = _HEADER.size
+    budget.took(0, at)
     folder_reserve = data_reserve = 0
     if flags & RESERVE_PRESENT:
         header_reserve, folder_reserve, data_reserve = struct.unpack_from("<HBB", data, at)
+        budget.took(at, at + 4)
         at += 4 + header_reserve
     for flag in (PREV_CABINET, NEXT_CABINET):
         if flags & flag:
+            start = at
             _, at = _string(data, at)
             _, at = _string(data, at)
+            budget.took(start, at)
     listed = []
     for _ in range(folders):
         listed.append(_Folder(*_FOLDER.unpack_from(data, at)))
+        budget.took(at, at + _FOLDER.size)
         at += _FOLDER.size + folder_reserve
     named = []
     at = files_at
     for _ in range(files):
         size, offset, folder, *_ = _FILE.unpack_from(data, at)
+        start = at
         name, at = _string(data, at + _FILE.size)
+        budget.took(start, at)
         named.append(_File(name.decode("utf-8", "replace"), size, offset, folder))
     return listed, named, data_reserve
 
@@ -88,8 +96,10 @@ class _Inflated:
     blocks: int  # data blocks walked
 
 
-def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int, blocks: int) -> _Inflated:
-    """A folder's uncompressed bytes, at most ``cap``, from at most ``blocks`` of its data blocks."""
+def _folder_bytes(data: bytes, folder: _Folder, reserve: int, budget: Budget, blocks: int) -> _Inflated:
+    """A folder's uncompressed bytes, within ``budget``, from at most ``blocks`` of its data blocks
+    (each said taken apart but its reserve bytes)."""
+    cap = budget.remaining
     out = bytearray()
     at = folder.start
     read = walked = 0
@@ -103,6 +113,7 @@ def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int, blocks: 
         if at + _DATA.size + reserve > len(data):
             return done("truncated")
         _, packed, plain = _DATA.unpack_from(data, at)
+        budget.took(at, at + _DATA.size)
         at += _DATA.size + reserve
         body = data[at: at + packed]
         if len(body) < packed:
@@ -113,19 +124,20 @@ def _folder_bytes(data: bytes, folder: _Folder, reserve: int, cap: int, blocks: 
         if len(out) + plain > cap:
             return done("limit")
         read += packed
-        if not plain:
-            continue
-        if folder.compression == STORED:
+        used = min(plain, packed)   # the block's bytes read (a stored block's, its first ``plain``)
+        if folder.compression == MSZIP and plain:
+            if not body.startswith(b"CK"):
+                return done("corrupt")
+            window = bytes(out[-BLOCK:])
+            inflate = zlib.decompressobj(-15, zdict=window) if window else zlib.decompressobj(-15)
+            try:
+                out += inflate.decompress(body[2:], plain)
+            except ZLIB_ERRORS:
+                return done("corrupt")
+            used = packed - len(inflate.unused_data) - len(inflate.unconsumed_tail)
+        elif folder.compression == STORED:
             out += body[:plain]
-            continue
-        if not body.startswith(b"CK"):
-            return done("corrupt")
-        window = bytes(out[-BLOCK:])
-        inflate = zlib.decompressobj(-15, zdict=window) if window else zlib.decompressobj(-15)
-        try:
-            out += inflate.decompress(body[2:], plain)
-        except ZLIB_ERRORS:
-            return done("corrupt")
+        budget.took(at - packed, at - packed + used)
     return done("ok" if walked == folder.blocks else "overlap")
 
 
@@ -150,7 +162,7 @@ class CabDecoder(Decoder):
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         try:
-            folders, files, reserve = _layout(data)
+            folders, files, reserve = _layout(data, budget)
         except (struct.error, ValueError):
             budget.not_read("cabinet whose header the rig cannot read", len(data))
             return
@@ -164,10 +176,11 @@ class CabDecoder(Decoder):
             if folder.compression & 0x0F not in (STORED, MSZIP):
                 method = COMPRESSIONS.get(folder.compression & 0x0F, f"method {folder.compression & 0x0F}")
                 if size := _folder_size(data, folder, reserve):
+                    budget.took(folder.start, folder.start + size)
                     budget.not_read(f"cabinet folder compressed with {method}, which the rig does not read", size)
                 continue
             folder.compression &= 0x0F
-            got = _folder_bytes(data, folder, reserve, budget.remaining, blocks)
+            got = _folder_bytes(data, folder, reserve, budget, blocks)
             blocks -= got.blocks
             content, status = got.content, got.status
             budget.inflated += max(0, len(content) - got.read)

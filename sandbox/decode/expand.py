@@ -76,6 +76,19 @@ def _where(chain: tuple[str, ...]) -> str:
     return chain[-1] if chain else "input"
 
 
+def outside(data: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """The bytes of ``data`` no span covers, in their order, joined (a stream cut across the gaps
+    between an archive's members reads as one)."""
+    pieces = []
+    at = 0
+    for start, end in sorted(spans):
+        if start > at:
+            pieces.append(data[at:start])
+        at = max(at, end)
+    pieces.append(data[at:])
+    return b"".join(pieces)
+
+
 def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], limits: Limits) -> Expansion:
     """Expand ``data`` with ``decoders`` (see ``sandbox.decode.expand``)."""
     views = [View(data, tuple(chain))]
@@ -94,6 +107,15 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
     def note(text: str) -> None:
         if text not in exp.notes:
             exp.notes.append(text)
+
+    def add(at: int, depth: int, dec: type[Decoder], label: str, out: bytes) -> None:
+        exp.explained[at] += len(out)
+        if not seen.add(out):
+            return
+        # labels carry the payload's own names (tar members, file names): made safe here
+        views.append(View(out, views[at].chain + (safe_text(label),)))
+        exp.explained.append(0)
+        queue.append((len(views) - 1, depth + 1, dec))
 
     while queue:
         at, depth, producer = queue.popleft()
@@ -123,6 +145,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
             else:
                 budget = Budget(left, f"total output {size_text(limits.max_total_bytes)}")
             members = 0
+            took_apart = False
             outputs = dec.decode(view.data, budget)
             try:
                 for label, out in outputs:
@@ -143,16 +166,9 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                     members += 1
                     budget.remaining -= len(out)
                     total += len(out)
-                    exp.explained[at] += len(out)
                     if dec.structural and len(out) >= limits.min_text:
-                        structural_hit = True
-                    if not seen.add(out):
-                        continue
-                    # labels carry the payload's own names (tar members, file names): made safe here
-                    child = View(out, view.chain + (safe_text(label),))
-                    views.append(child)
-                    exp.explained.append(0)
-                    queue.append((len(views) - 1, depth + 1, dec))
+                        took_apart = True
+                    add(at, depth, dec, label, out)
             except Exception as exc:  # a decoder bug must not lose the payload; it is reported
                 note(f"error: {dec.name} raised {type(exc).__name__}: {exc} at {_where(view.chain)}")
             finally:
@@ -160,8 +176,22 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                 if close is not None:
                     close()
             exp.explained[at] -= min(budget.inflated, exp.explained[at])
+            structural_hit = structural_hit or took_apart
             if budget.hit:
                 hit(budget.hit, dec, view, budget.left or size)
+            elif took_apart and budget.spans is not None:
+                # bytes the structure does not hold (appended, between members, in a comment) are no
+                # part of it: searched on their own, as the view would have been without it
+                rest = outside(view.data, budget.spans)
+                if len(rest.strip(b"\0")) < limits.min_text:   # none, or an archive's zero padding
+                    rest = b""
+                if rest and len(views) >= limits.max_views:
+                    hit(f"{limits.max_views} views", dec, view, len(rest))
+                elif rest and total + len(rest) > limits.max_total_bytes:
+                    hit(f"total output {size_text(limits.max_total_bytes)}", dec, view, len(rest))
+                elif rest:
+                    total += len(rest)
+                    add(at, depth, dec, f"outside {dec.name}", rest)
             exp.unread += (Unread(what, dec.name, view.chain, part) for what, part in budget.unread)
         magic.forget()
         text.forget()

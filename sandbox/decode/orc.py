@@ -152,5 +152,8 @@ class OrcDecoder(Decoder):
             read += length
             at += HEADER + length
         budget.inflated += max(0, made - read)
+        budget.took(0, at)     # the chunks walked (after them: the postscript, or bytes that are no chunk)
+        if found:
+            budget.took(end, len(data))
         if made:
             yield status_label("orc", status), b"".join(out)

@@ -11,7 +11,7 @@ page from its start, each page's codec told by its bytes.  Encrypted files ("PAR
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cramjam
@@ -253,6 +253,7 @@ class _Walked:
     read: int = 0  # compressed bytes the pages came from
     left: int = 0  # bytes of the chunk left undecoded when the budget stopped it
     why: str | None = None  # the limit that stopped it, when not the budget
+    bodies: list[tuple[int, int]] = field(default_factory=list)  # where the pages read lie in the file
 
 
 def _pages(data: bytes, chunk: _Chunk, budget: int, most: int) -> _Walked:
@@ -295,6 +296,7 @@ def _pages(data: bytes, chunk: _Chunk, budget: int, most: int) -> _Walked:
             walked.status = "corrupt"
             return walked
         pages.append(levels + page)
+        walked.bodies.append((body_at, body_at + packed))
         used += len(levels) + len(page)
         walked.read += packed
         at = body_at + packed
@@ -323,8 +325,13 @@ class ParquetDecoder(Decoder):
             if chunk.codec == LZO:
                 budget.not_read("Parquet column chunk compressed with LZO, which the rig does not read",
                                 max(0, min(chunk.end, len(data)) - chunk.start))
+                budget.took(chunk.start, chunk.end)
                 continue
             walked = _pages(data, chunk, room, pages_left)
+            # the pages' bodies are the file's; its page headers and footer (statistics, key-value
+            # metadata: the writer's own strings) are searched with the rest
+            for body in walked.bodies:
+                budget.took(*body)
             pages_left -= len(walked.pages)
             columns.setdefault(chunk.column, []).extend(walked.pages)
             made += sum(map(len, walked.pages))

@@ -71,14 +71,18 @@ def _run_length(data: bytes, cap: int) -> bytes:
 
 
 def _unfilter(names: list[bytes], body: bytes | memoryview, budget: Budget,
-              early: bool = True) -> tuple[bytes, str] | None:
-    """``body`` with its filters undone in order: (bytes, status), None when one fails."""
-    data, status = body, "ok"
+              early: bool = True) -> tuple[bytes, str, int] | None:
+    """``body`` with its filters undone in order: (bytes, status, the bytes of ``body`` the first filter
+    read: a Flate stream ends, or breaks, before the stream does when bytes were put after it), None
+    when one fails."""
+    data, status, used = body, "ok", len(body)
     for name in names:
         if name in FLATE or name in LZW:
             got = drain("zlib", data, budget) if name in FLATE else drain_lzw(data, budget, msb=True, early=early)
             if not keep(got):
                 return None
+            if data is body and name in FLATE and got.status in ("ok", "corrupt"):
+                used = (got.end or used) if got.status == "ok" else got.read
             data, status = got.data, got.status
             if status == "limit":
                 break
@@ -98,7 +102,7 @@ def _unfilter(names: list[bytes], body: bytes | memoryview, budget: Budget,
                 return None
         else:
             data = _run_length(text, budget.remaining)
-    return bytes(data), status
+    return bytes(data), status, used
 
 
 class PdfDecoder(Decoder):
@@ -139,9 +143,14 @@ class PdfDecoder(Decoder):
                     bytes(body).removesuffix(b"\n").removesuffix(b"\r")
                 got = _unfilter(names, sealed.decrypt(cipher, int(number[-1][0]), int(number[-1][1])), budget,
                                 early)
+                if got is not None:
+                    got = got[0], got[1], len(cipher)
             if names and (got is None or not got[0]):   # a stream left in the clear (XRef, metadata, or
                 got = _unfilter(names, body, budget, early)   # the instrument's own) is read as it is
             if got is not None and got[0]:
+                # the stream's bytes read are the document's; the rest of it (its objects' syntax, streams
+                # in filters the rig does not undo, what follows the last object) is searched on its own
+                budget.took(start, start + got[2])
                 label = f"pdf:obj {int(number[-1][0])}" if number else f"pdf:stream@{start}"
                 yield status_label(label, got[1]), got[0]
                 if got[1] == "limit":

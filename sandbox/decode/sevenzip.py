@@ -346,12 +346,13 @@ def _filter(coder: _Coder) -> dict | None:
     return None
 
 
-def _decode(how: _How, packed: bytes | memoryview, size: int, cap: int) -> tuple[bytes, str]:
-    """A folder's packed bytes decoded to ``size`` bytes at most, within ``cap``: (bytes, status)."""
+def _decode(how: _How, packed: bytes | memoryview, size: int, cap: int) -> tuple[bytes, str, int]:
+    """A folder's packed bytes decoded to ``size`` bytes at most, within ``cap``: (bytes, status, the packed
+    bytes read: where a stream with an end ended, where a corrupt one surely was)."""
     kind, chain, arm64 = how
     if kind == "copy":
         got = bytes(packed[: min(size, cap)])
-        return (got if arm64 is None else arm64_decode(got, arm64)), "ok" if size <= cap else "limit"
+        return (got if arm64 is None else arm64_decode(got, arm64)), "ok" if size <= cap else "limit", len(got)
     if kind == "lzma":
         got = raw_lzma(chain, packed, size, cap)
     elif kind == "ppmd":
@@ -361,12 +362,13 @@ def _decode(how: _How, packed: bytes | memoryview, size: int, cap: int) -> tuple
     status = got.status
     if status == "limit" and size <= cap:  # the folder's own size, not the budget, ended it
         status = "ok"
-    return (got.data if arm64 is None else arm64_decode(got.data, arm64)), status
+    used = (got.end or len(packed)) if status == "ok" else got.read if status == "corrupt" else len(packed)
+    return (got.data if arm64 is None else arm64_decode(got.data, arm64)), status, used
 
 
-def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes, str, _Folder, int]]:
-    """Each folder's bytes: (bytes, status, folder, its packed bytes present); a folder we do not read
-    gives (b"", "", folder, ...)."""
+def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes, str, _Folder, int, tuple[int, int]]]:
+    """Each folder's bytes: (bytes, status, folder, its packed bytes present, where the packed bytes read
+    lie); a folder we do not read gives (b"", "", folder, ...), its packed bytes all."""
     out = []
     at = SIGNATURE_HEADER + streams.pack_at
     pack = 0
@@ -379,13 +381,13 @@ def _read_streams(data: bytes, streams: _Streams, cap: int) -> list[tuple[bytes,
         present = max(0, min(at, len(data)) - start)
         how = _method_filters(folder)
         if how is None or not sizes or start >= len(data):
-            out.append((b"", "", folder, present))
+            out.append((b"", "", folder, present, (start, at)))
             continue
-        got, status = _decode(how, memoryview(data)[start: start + sizes[0]], folder.size(), cap)
+        got, status, used = _decode(how, memoryview(data)[start: start + sizes[0]], folder.size(), cap)
         if start + sizes[0] > len(data) and status == "ok":
             status = "truncated"
         cap -= len(got)
-        out.append((got, status, folder, present))
+        out.append((got, status, folder, present, (start, start + used)))
     return out
 
 
@@ -395,24 +397,36 @@ def _coded_with(folder: _Folder) -> str:
     return " ".join(NAMES.get(c.method, "an unregistered coder") for c in reversed(folder.coders))
 
 
-def _header(data: bytes, cap: int) -> tuple[bytes, bool] | None:
+def _packed(streams: _Streams) -> tuple[int, int]:
+    """Where the streams' packed bytes lie in the archive."""
+    return SIGNATURE_HEADER + streams.pack_at, SIGNATURE_HEADER + streams.pack_at + sum(streams.pack_sizes)
+
+
+def _header(data: bytes, budget: Budget) -> tuple[bytes, bool] | None:
     """The archive's header, decoded when packed (7-Zip packs it by default: the files' names are in
-    no view then), and whether it was; None when it cannot be read."""
+    no view then), and whether it was; None when it cannot be read.  What it read of the archive
+    (the signature header, the header, a packed header's streams) is said taken apart."""
     offset = int.from_bytes(data[12:20], "little")
     size = int.from_bytes(data[20:28], "little")
     at = SIGNATURE_HEADER + offset
     if size == 0 or at + size > len(data):
         return None
+    spans = [(0, SIGNATURE_HEADER), (at, at + size)]
     header = data[at: at + size]
     for times in range(MAX_ENCODED):
         if header[:1] != bytes([ENCODED_HEADER]):
-            return (header, times > 0) if header[:1] == bytes([HEADER]) else None
+            if header[:1] != bytes([HEADER]):
+                return None
+            for span in spans:
+                budget.took(*span)
+            return header, times > 0
         r = _Reader(header)
         r.byte()
         streams = _streams(r)
         if not streams.folders:
             return None
-        got, status, folder, _ = _read_streams(data, streams, cap)[0]
+        spans.append(_packed(streams))
+        got, status, folder, _, _ = _read_streams(data, streams, budget.remaining)[0]
         if any(c.method == AES for c in folder.coders):
             raise _Sealed("7z: encrypted header")
         if status != "ok":
@@ -432,7 +446,7 @@ def _fallback(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         how = _method_filters(folder)
         if how is None:
             continue
-        got, status = _decode(how, packed, cap, cap)
+        got, status, _ = _decode(how, packed, cap, cap)
         if len(got) >= 64:
             if status == "limit":
                 budget.exhausted(left=len(packed))
@@ -452,7 +466,7 @@ class SevenZipDecoder(Decoder):
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         try:
-            found = _header(data, budget.remaining)
+            found = _header(data, budget)
             if found is None:
                 yield from _fallback(data, budget)
                 return
@@ -477,7 +491,8 @@ class SevenZipDecoder(Decoder):
             budget.not_read("7z archive whose header the rig cannot read", len(data) - SIGNATURE_HEADER)
             return
         named = iter([name for name, has_stream in files if has_stream])
-        for content, status, folder, present in _read_streams(data, streams, budget.remaining):
+        for content, status, folder, present, packed in _read_streams(data, streams, budget.remaining):
+            budget.took(*packed)
             if not status and present and not any(c.method == AES for c in folder.coders):
                 budget.not_read(f"7z folder coded with {_coded_with(folder)}, which the rig does not read", present)
             if status == "limit":

@@ -27,6 +27,24 @@ def _checksum_ok(header: bytes) -> bool:
     return int(field, 8) == total
 
 
+def _zeros_from(data: bytes, start: int, end: int) -> int:
+    """Where the zero bytes that end ``data[start:end]`` begin."""
+    return start + len(data[start:end].rstrip(b"\0"))
+
+
+def _took(data: bytes, header: int, start: int, end: int, after: int, budget: Budget) -> None:
+    """A member's header blocks and data (``start:end``) and the zero padding after them to ``after`` belong
+    to the archive; the records of pax or GNU headers before its own (the writer's text: a pax value
+    holds anything) and bytes written into the padding do not."""
+    if header < start - BLOCK:
+        budget.took(header, header + BLOCK)
+        budget.took(_zeros_from(data, header + BLOCK, start - BLOCK), start)
+    else:
+        budget.took(header, start)
+    budget.took(start, end)
+    budget.took(_zeros_from(data, end, after), after)
+
+
 class TarDecoder(Decoder):
     name = "tar"
     structural = True
@@ -52,11 +70,14 @@ class TarDecoder(Decoder):
             except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeDecodeError):
                 return
             if member is None:
+                budget.took(_zeros_from(data, tf.offset, len(data)), len(data))   # the end-of-archive blocks
                 return
-            if not member.isreg() or member.size == 0:
-                continue
             start = member.offset_data
             end = start + member.size
+            after = min(len(data), start + -(-member.size // BLOCK) * BLOCK if member.isreg() else start)
+            _took(data, member.offset, start, min(end, len(data)) if member.isreg() else start, after, budget)
+            if not member.isreg() or member.size == 0:
+                continue
             cut = min(end, len(data), start + budget.remaining)
             if cut <= start:
                 if start < len(data):

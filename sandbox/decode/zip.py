@@ -21,8 +21,12 @@ from sandbox.decode.codec import Drained, keep, lzma1_filter, ppmd, ppmd_readabl
 
 LOCAL = magic.ZIP_LOCAL
 EOCD = b"PK\x05\x06"
+CENTRAL = b"PK\x01\x02"
+DESCRIPTOR = b"PK\x07\x08"
+ZIP64_END, ZIP64_LOCATOR = b"PK\x06\x06", b"PK\x06\x07"
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # signature .. extra length (APPNOTE 4.3.7)
 _EOCD = struct.Struct("<4sHHHHIIH")
+_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")  # a central directory entry's fixed fields (APPNOTE 4.3.12)
 # The end record sits in the last 22 + 65535 (max comment) bytes.
 EOCD_SEARCH = 22 + 0xFFFF
 # zipfile builds an object per central-directory entry; a directory claiming more entries than
@@ -53,27 +57,49 @@ class _Member:
     size: int | None  # compressed size; None when unknown (data descriptor, streamed)
     crc: int
     plain: int | None = None  # uncompressed size, when known
+    header: int = 0  # offset of the local header
 
 
 def _name(raw: bytes, flags: int) -> str:
     return raw.decode("utf-8" if flags & UTF8_NAME else "cp437", "replace")
 
 
-def _directory_entries(data: bytes) -> int | None:
+def _end_record(data: bytes) -> tuple[int, int] | None:
+    """Where the end of central directory record is, and the entries it counts."""
     at = data.rfind(EOCD, max(0, len(data) - EOCD_SEARCH))
     if at < 0 or at + _EOCD.size > len(data):
         return None
-    return _EOCD.unpack_from(data, at)[4]
+    return at, _EOCD.unpack_from(data, at)[4]
 
 
-def _central(data: bytes) -> list[_Member] | None:
-    """Members from the central directory, or None when the archive is not complete."""
-    entries = _directory_entries(data)
-    if entries is None or entries > MAX_DIRECTORY:
+def _directory(data: bytes, start: int, entries: int, end: int, budget: Budget) -> None:
+    """The central directory's entries (each one's fixed fields and name: not its extra field or comment,
+    bytes the writer chose) from ``start``, the zip64 end records and the end record at ``end`` (not the
+    archive's comment) belong to the archive."""
+    at = start
+    for _ in range(entries):
+        if not data.startswith(CENTRAL, at) or at + _CENTRAL.size > len(data):
+            break
+        nlen, xlen, clen = _CENTRAL.unpack_from(data, at)[10:13]
+        budget.took(at, at + _CENTRAL.size + nlen)
+        at += _CENTRAL.size + nlen + xlen + clen
+    budget.took(end, end + _EOCD.size)
+    if data.startswith(ZIP64_LOCATOR, end - 20):
+        budget.took(end - 20, end)
+        if data.startswith(ZIP64_END, end - 20 - 56):
+            budget.took(end - 20 - 56, end - 20)
+
+
+def _central(data: bytes, budget: Budget) -> list[_Member] | None:
+    """Members from the central directory (its own bytes said taken apart), or None when the archive
+    is not complete."""
+    end = _end_record(data)
+    if end is None or end[1] > MAX_DIRECTORY:
         return None
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
+            start = zf.start_dir
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         return None
     members = []
@@ -83,7 +109,8 @@ def _central(data: bytes) -> list[_Member] | None:
             return None
         nlen, xlen = _LOCAL.unpack_from(data, at)[9:]
         members.append(_Member(info.filename, info.flag_bits, info.compress_type,
-                               at + _LOCAL.size + nlen + xlen, info.compress_size, info.CRC, info.file_size))
+                               at + _LOCAL.size + nlen + xlen, info.compress_size, info.CRC, info.file_size, at))
+    _directory(data, start, len(infos), end[0], budget)
     return members
 
 
@@ -97,7 +124,33 @@ def _local(data: bytes, pos: int) -> _Member | None:
     name = _name(data[pos + _LOCAL.size : pos + _LOCAL.size + nlen], flags)
     known = not flags & DATA_DESCRIPTOR
     return _Member(name, flags, method, pos + _LOCAL.size + nlen + xlen, csize if known else None, crc,
-                   usize if known else None)
+                   usize if known else None, pos)
+
+
+def _descriptor(data: bytes, end: int) -> int:
+    """Where the data descriptor after a member's data at ``end`` ends (its signature optional; sizes
+    of 4 or 8 bytes, told by the next header): ``end`` itself when there is none."""
+    start = end + 4 if data.startswith(DESCRIPTOR, end) else end
+    for size in (12, 20):
+        if data.startswith((LOCAL, CENTRAL), start + size) or start + size == len(data):
+            return start + size
+    return end
+
+
+def _took(data: bytes, m: _Member, got: Drained | None, budget: Budget) -> None:
+    """The member's local header (its name, not its extra field), the data its stream used and a data
+    descriptor after them belong to the archive.  A member not read (``got`` None: encrypted, or of a method the rig does not read, said
+    so) is its declared size; bytes after a stream's end within that size, a corrupt member's, a
+    streamed member's of no known size are not the archive's: they are searched as bytes outside it."""
+    if got is None or got.status in ("truncated", "limit"):
+        size = m.size or 0
+    elif got.status == "ok" and got.end:
+        size = got.end if m.size is None else min(got.end, m.size)
+    else:
+        size = 0
+    end = min(len(data), m.start + size)
+    budget.took(m.header, m.header + _LOCAL.size + _LOCAL.unpack_from(data, m.header)[9])   # not its extra field
+    budget.took(m.start, _descriptor(data, end) if m.flags & DATA_DESCRIPTOR else end)
 
 
 def _read(data: bytes, m: _Member, budget: Budget) -> Drained:
@@ -156,15 +209,17 @@ def _ppmd(body: memoryview, m: _Member, budget: Budget) -> Drained:
     return got
 
 
-def _member(data: bytes, m: _Member, budget: Budget) -> tuple[str, Drained]:
+def _member(data: bytes, m: _Member, budget: Budget) -> tuple[str, Drained | None]:
+    """The member's label and bytes; None for one not read (encrypted, a directory, a method the rig
+    does not read: said so)."""
     if m.flags & ENCRYPTED or m.name.endswith("/") or m.method == AES:
-        return "", Drained(b"", "ok")
+        return "", None
     if m.method not in READ:  # a method of APPNOTE's list, or (listed in a directory) of none
         size = max(0, len(data) - m.start) if m.size is None else min(m.size, max(0, len(data) - m.start))
         if size:
             method = NOT_READ.get(m.method, f"method {m.method}")
             budget.not_read(f"zip member compressed with {method}, which the rig does not read", size)
-        return "", Drained(b"", "ok")
+        return "", None
     return f"zip:{m.name}", _read(data, m, budget)
 
 
@@ -180,13 +235,14 @@ class ZipDecoder(Decoder):
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        central = _central(data)
-        if central is not None:
-            for m in central:
+        members = _central(data, budget)
+        if members is not None:
+            for m in members:
                 label, got = _member(data, m, budget)
-                if keep(got):
+                _took(data, m, got, budget)
+                if got is not None and keep(got):
                     yield status_label(label, got.status), got.data
-                if got.status == "limit":
+                if got is not None and got.status == "limit":
                     return
             return
         # no complete directory: walk the local headers in order
@@ -201,9 +257,10 @@ class ZipDecoder(Decoder):
             if m.start > len(data):
                 return
             label, got = _member(data, m, budget)
-            if keep(got):
+            _took(data, m, got, budget)
+            if got is not None and keep(got):
                 yield status_label(label, got.status), got.data
-            if got.status in ("limit", "truncated"):
+            if got is not None and got.status in ("limit", "truncated"):
                 return
-            size = m.size if m.size is not None else got.end
+            size = m.size if m.size is not None else got.end if got is not None else 0
             pos = data.find(LOCAL, m.start + size)

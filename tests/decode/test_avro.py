@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import io
 import random
 
@@ -9,7 +11,7 @@ import fastavro
 import pytest
 
 from sandbox.decode import Budget, expand
-from sandbox.decode.avro import AvroDecoder
+from sandbox.decode.avro import AvroDecoder, _header, _long
 
 CHAIN = ("tcp",)
 rng = random.Random(8)
@@ -72,3 +74,29 @@ def test_the_budget_stops_it_and_says_so():
     budget = Budget(50_000, "test budget")
     ((label, out),) = list(AvroDecoder.decode(data, budget))
     assert label == "avro" and len(out) <= 50_000 and budget.hit == "test budget" and budget.left > 0
+
+
+def test_what_the_metadata_and_a_blocks_tail_carry_is_read():
+    """The header's metadata (the writer's own keys) and bytes after a block's compressed stream, within
+    its size, are no records: searched nowhere while the file was taken apart."""
+    reads = "".join(f"@r{i}\n{s}\n+\n{'F' * 150}\n" for i, s in enumerate(SEQS[:200])).encode()
+    stream = gzip.compress(reads)
+    note = base64.b64encode(stream)
+    assert note in _views(_avro("deflate", metadata={"note": note.decode()}))["outside avro"]
+    data = _avro("deflate", [{"id": 1, "seq": SEQS[0]}])
+    _, sync, at = _header(data)
+    size, start = _long(data, _long(data, at)[1])
+    block = data[start: start + size] + stream          # the block's size counts the gzip after its stream
+    forged = data[:at] + _zigzag(1) + _zigzag(len(block)) + block + sync
+    views = {v.chain: v.data for v in expand(forged, CHAIN).views}
+    assert SEQS[0].encode() in views[CHAIN + ("avro",)] and stream in views[CHAIN + ("outside avro",)]
+    assert [c for c, d in views.items() if d == reads]
+
+
+def _zigzag(n: int) -> bytes:
+    n = n << 1
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))

@@ -448,6 +448,17 @@ def test_round_trip(name):
     assert not exp.notes and not exp.limits
 
 
+@pytest.mark.parametrize("name", [d.name for d in DECODERS if d.structural] + ["png", "tiff", "gif", "bcf"])
+def test_bytes_after_a_structure_are_read(name):
+    """A structural decoder's parts stand for the view, which the stream finders then skip: a gzip of
+    reads appended to a zip, a tar, a 7z, a cabinet or an Avro file was searched nowhere, and replayed
+    clean (and to a PNG or a BCF, whose readings once stood for the file too).  What follows the
+    structure is read, whether its decoder still takes the view apart or not."""
+    other = _reads(60, seed=9)
+    exp = expand(ENCODERS[name].encode(SAMPLE) + gzip.compress(other), CHAIN)
+    assert [v.data for v in exp.views].count(other) == 1, [v.chain for v in exp.views]
+
+
 @pytest.mark.parametrize("name", READERS)
 def test_round_trip_small(name):
     """Short content (a sample sheet line) is visible through every encoding too (an encoder may

@@ -127,3 +127,67 @@ def test_decoder_names_are_unique_and_flags_consistent():
 @pytest.mark.parametrize("data", [b"", b"\x00", b"{", b"--", b"PK\x03\x04", b"\x1f\x8b\x08\x00"])
 def test_tiny_inputs(data):
     assert expand(data, CHAIN).views[0].data == data
+
+
+class _Boxes(Decoder):
+    """A structural format of its own: "BOX" + a byte of length + that many bytes, in a row; each box
+    says it is the format's, and what follows the last is not."""
+
+    name = "boxes"
+    structural = True
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return data.startswith(b"BOX")
+
+    @staticmethod
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        at = 0
+        while at >= 0 and at + 4 + data[at + 3] <= len(data):
+            end = at + 4 + data[at + 3]
+            budget.took(at, end)
+            yield f"box@{at}", data[at + 4:end]
+            at = data.find(b"BOX", end)
+
+
+def _box(content: bytes) -> bytes:
+    return b"BOX" + bytes([len(content)]) + content
+
+
+def test_bytes_a_structure_does_not_hold_are_a_view_of_their_own():
+    """A gzip appended to a zip (or between its members, in its comment) was never searched: the zip
+    took the view apart, and the streams inside it were looked for only where no structural decoder
+    had.  What a structural decoder says it took is left out; the rest is read as a view."""
+    boxes = _box(b"first box, text enough") + _box(b"second box, text enough")
+    stream = gzip.compress(TEXT)
+    for data, rest in ((boxes + stream, stream), (boxes[:26] + stream + boxes[26:], stream),
+                       (boxes + b"\0" * 512, None), (boxes, None)):
+        exp = run([_Boxes, *DECODERS], data, CHAIN, Limits())
+        chains = {v.chain: v.data for v in exp.views}
+        assert chains[CHAIN + ("box@0",)] == b"first box, text enough"
+        assert chains.get(CHAIN + ("outside boxes",)) == rest        # zero padding alone is no view
+        if rest is not None:
+            assert chains[CHAIN + ("outside boxes", "gzip")] == TEXT
+            assert not exp.limits and not exp.notes
+
+
+def test_a_structure_that_says_nothing_of_what_it_took_holds_the_whole_view():
+    class Whole(_Boxes):
+        name = "whole"
+
+        @staticmethod
+        def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+            yield "all", data[4:]
+
+    exp = run([Whole, *DECODERS], _box(b"a box of text, long enough") + gzip.compress(TEXT), CHAIN, Limits())
+    assert [v.chain for v in exp.views if len(v.chain) == 3] == [CHAIN + ("all",)]
+
+
+def test_the_bytes_outside_count_against_the_limits():
+    data = _box(b"first box, text enough") + gzip.compress(TEXT)
+    exp = run([_Boxes, *DECODERS], data, CHAIN, Limits(max_views=2))
+    assert [v.chain for v in exp.views] == [CHAIN, CHAIN + ("box@0",)]
+    assert [(h.limit, h.decoder) for h in exp.limits] == [("2 views", "boxes")]
+    most = len(data) - 5      # the box's 22 bytes and all but one of the 65 after it
+    exp = run([_Boxes, *DECODERS], data, CHAIN, Limits(max_total_bytes=most))
+    assert [(h.limit, h.decoder, h.bytes_left) for h in exp.limits] == [(f"total output {most} B", "boxes", 65)]

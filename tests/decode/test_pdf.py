@@ -5,6 +5,7 @@ a real document (the one Zeek's SMB2 trace writes) opened down to its image."""
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import os
 import subprocess
@@ -75,7 +76,10 @@ def test_filtered_streams_are_opened_and_other_filters_left_alone():
     ])
     views = _views(pdf)
     assert views["pdf:obj 4"] == TEXT and views["pdf:obj 6"] == TEXT[::-1] and views["pdf:obj 8"] == TEXT.lower()
-    assert set(views) == {"pdf:obj 4", "pdf:obj 6", "pdf:obj 8"}  # obj 5 is no zlib stream: nothing from it
+    assert set(views) == {"pdf:obj 4", "pdf:obj 6", "pdf:obj 8", "outside pdf"}  # obj 5 is no zlib stream
+    # what the streams read do not hold (the objects' syntax, obj 5, the image) is searched on its own
+    assert views["outside pdf"].startswith(b"%PDF-1.7\n4 0 obj") and flate[::-1] in views["outside pdf"]
+    assert IMAGE in views["outside pdf"] and flate not in views["outside pdf"]
     # what no decoder opened: the image (counted by the 8 KiB block); without it, nothing
     exp = expand(pdf, CHAIN)
     assert len(IMAGE) - 2 * BLOCK <= unopened_bytes([v.data for v in exp.views], exp.explained) <= len(pdf)
@@ -138,3 +142,20 @@ def _budget():
     from sandbox.decode import Budget
 
     return Budget(1 << 26, "test")
+
+
+def test_what_no_stream_read_holds_is_searched():
+    """A PDF whose streams were read stood for the whole file: a gzip between two objects, or after a
+    Flate stream's end inside its stream, was searched nowhere."""
+    stream = gzip.compress(TEXT.upper())
+    text = IMAGE[:20000].hex().encode()                  # compresses to ~20 kB: half of it decodes
+    flate = zlib.compress(text)
+    broken = flate[:len(flate) // 2] + b"\xff" * 8       # a data error half way: the first half is read
+    for pdf in (b"%PDF-1.7\n" + _obj(4, b"/Filter /FlateDecode", flate) + stream + b"\n%%EOF\n",
+                b"%PDF-1.7\n" + _obj(4, b"/Filter /FlateDecode", flate + stream) + b"%%EOF\n",
+                b"%PDF-1.7\n" + _obj(4, b"/Filter /FlateDecode", broken + stream) + b"%%EOF\n"):
+        views = {v.chain: v.data for v in expand(pdf, CHAIN).views}
+        assert text.startswith(views.get(CHAIN + ("pdf:obj 4",)) or views[CHAIN + ("pdf:obj 4(corrupt)",)])
+        assert stream in views[CHAIN + ("outside pdf",)] and flate[:100] not in views[CHAIN + ("outside pdf",)]
+        assert views[CHAIN + ("outside pdf", "gzip@" + str(views[CHAIN + ("outside pdf",)].index(stream)))] == \
+            TEXT.upper()

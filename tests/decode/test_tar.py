@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import io
 import os
+import subprocess
 import tarfile
 
 from sandbox.decode import expand
@@ -65,3 +68,36 @@ def _budget():
     from sandbox.decode import Budget
 
     return Budget(1 << 26, "test")
+
+
+STREAM = gzip.compress(b"@r9\nGATTACAGATTACA\n+\nFFFFFFFFFFFFFF\n" * 300)
+
+
+def _tar(pax: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("run/a.fastq")
+        info.size = len(A)
+        info.pax_headers = pax or {}
+        tf.addfile(info, io.BytesIO(A))
+    return buf.getvalue()
+
+
+def test_an_archive_as_tar_writes_it_has_nothing_outside(tmp_path):
+    (tmp_path / "a.fastq").write_bytes(A)
+    subprocess.run(["tar", "-cf", "out.tar", "a.fastq"], cwd=tmp_path, check=True)
+    for data in ((tmp_path / "out.tar").read_bytes(), _tar()):
+        assert not [v.chain for v in expand(data, CHAIN).views if v.chain[-1] == "outside tar"]
+
+
+def test_what_pax_headers_and_padding_carry_is_read():
+    """A pax header's value or a member's padding hold what the writer put there: the tar took the view
+    apart, so a base64 of a gzip in a pax record, or a gzip in the padding, was searched nowhere."""
+    reads = gzip.decompress(STREAM)
+    views = _views(_tar(pax={"comment": base64.b64encode(STREAM).decode()}))
+    assert [chain for chain, data in views.items() if data == reads and chain[1] == "outside tar"], list(views)
+    data = _tar()
+    start = 512 + len(A)              # the member's data ends 256 bytes into its last block
+    padded = data[:start] + STREAM[:256] + data[start + 256:]
+    assert tarfile.open(fileobj=io.BytesIO(padded)).extractfile("run/a.fastq").read() == A
+    assert STREAM[:256].rstrip(b"\0") in _views(padded)[CHAIN + ("outside tar",)]

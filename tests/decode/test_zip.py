@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import random
+import struct
 import subprocess
 import zipfile
+import zlib
 
 import pytest
 
@@ -157,3 +160,87 @@ def test_an_encrypted_member_is_not_said_unread(tmp_path):
         data = _7zip(tmp_path, "Deflate", *switches)
         exp = expand(data, CHAIN)
         assert exp.unread == [] and not [v for v in exp.views if v.chain[-1].startswith("zip:")]
+
+
+class _Pipe(io.RawIOBase):
+    """A sink that cannot seek: zipfile writes each member's sizes in a data descriptor after it."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.written += data
+        return len(data)
+
+
+def _outside(data: bytes) -> bytes | None:
+    return _views(data).get(CHAIN + ("outside zip",))
+
+
+def test_an_archive_as_its_writers_make_it_has_nothing_outside(tmp_path):
+    """zipfile's (seekable and streamed, with data descriptors), Info-ZIP's (whose extra fields, the
+    writer's own bytes, are outside: a few dozen bytes of times and ids)."""
+    assert _outside(_zip({"run/a.fastq": A, "run/b.bin": B})) is None
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.fastq", A)
+        zf.writestr("b.bin", B)
+    assert _outside(bytes(pipe.written)) is None and _views(bytes(pipe.written))[CHAIN + ("zip:a.fastq",)] == A
+    (tmp_path / "a.fastq").write_bytes(A)
+    subprocess.run(["zip", "-q", "out.zip", "a.fastq"], cwd=tmp_path, check=True)
+    outside = _outside((tmp_path / "out.zip").read_bytes())
+    assert outside is not None and len(outside) < 64
+
+
+STREAM = gzip.compress(b"@r9\nGATTACAGATTACA\n+\nFFFFFFFFFFFFFF\n" * 300)
+
+
+def _between_members() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.fastq", A)
+        buf.write(STREAM)         # the directory still lists the members where they are
+        zf.start_dir = buf.tell()
+        zf.writestr("b.bin", B)
+    return buf.getvalue()
+
+
+def _in_an_extra_field() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo("a.fastq")
+        info.extra = struct.pack("<HH", 0x6666, len(STREAM[:4000])) + STREAM[:4000]
+        zf.writestr(info, A)
+    return buf.getvalue()
+
+
+def _after_a_members_stream() -> bytes:
+    """A member whose compressed size holds its deflate stream and a gzip after it (no directory: the
+    local header says the size)."""
+    body = zlib.compress(A)[2:-4] + STREAM
+    return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0, zlib.crc32(A), len(body), len(A), 7, 0) \
+        + b"a.fastq" + body
+
+
+def _commented() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.fastq", A)
+        zf.comment = STREAM[:4000]
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("archive", [_between_members, _in_an_extra_field, _after_a_members_stream, _commented,
+                                     lambda: _zip({"a.fastq": A}) + STREAM, lambda: STREAM + _zip({"a.fastq": A})])
+def test_bytes_the_archive_does_not_hold_are_read(archive):
+    """Between members, in an extra field or the archive's comment, after a member's stream within its
+    size, after or before the archive: bytes no member holds were searched nowhere (the zip took the
+    view apart).  They are a view of their own, where the gzip is found."""
+    views = _views(archive())
+    assert views[CHAIN + ("zip:a.fastq",)] == A
+    assert STREAM[:4000] in views[CHAIN + ("outside zip",)]
+    assert any(chain[:2] == CHAIN + ("outside zip",) and chain[2].startswith("gzip") for chain in views if len(chain) == 3), \
+        list(views)
