@@ -114,7 +114,8 @@ class MultipartSplitter:
     """Splits a multipart body into parts, fed incrementally; each part is emitted with its label.
 
     States: preamble (look for ``--boundary``), head (part headers up to a blank line), body
-    (look for ``LF--boundary``; a CR before it belongs to the delimiter), epilogue.  Searches
+    (look for ``LF--boundary``; a CR before it belongs to the delimiter), epilogue.  The preamble and
+    the epilogue are emitted too, when they hold more than line breaks.  Searches
     resume where the last one stopped, so the time is linear in the body however it is chunked.
     A part whose type is multipart is split by a nested splitter as it arrives.
     """
@@ -133,7 +134,7 @@ class MultipartSplitter:
         self._part_size = 0
         self._part_start = 0
         self._part_pieces = 0
-        self._suffix: tuple[str, ...] = ()
+        self._suffix: tuple[str, ...] = ("multipart:preamble",)
         self._meta: dict = {}
         self._nested: MultipartSplitter | None = None
         self.parts = 0
@@ -144,11 +145,14 @@ class MultipartSplitter:
             if self._state == "preamble":
                 i = self._buf.find(self._dash, self._scan)
                 if i < 0:
+                    self._add(bytes(self._buf[: max(0, len(self._buf) - len(self._dash))]))
                     self._drop(max(0, len(self._buf) - len(self._dash)))
                     return
                 if len(self._buf) < i + len(self._dash) + 2:
                     self._scan = i
                     return
+                self._add(bytes(self._buf[:i]))
+                self._end_aside()
                 self._after_boundary(i + len(self._dash))
             elif self._state == "head":
                 if self._buf[:1] == b"\n" or self._buf[:2] == b"\r\n":  # a part with no headers
@@ -184,12 +188,19 @@ class MultipartSplitter:
                 self._add(bytes(self._buf))
                 self._drop(len(self._buf))
                 return
-            else:  # epilogue: discarded, it carries nothing by definition
+            else:  # epilogue
+                self._add(bytes(self._buf))
                 self._drop(len(self._buf))
                 return
 
     def end(self) -> None:
         """Body over: a part cut short (a truncated upload) is still emitted, marked so."""
+        if self._state in ("preamble", "epilogue"):
+            self._add(bytes(self._buf))
+            self._drop(len(self._buf))
+            self._end_aside()
+            self._state = "epilogue"
+            return
         if self._state == "head" and self._buf:
             self._start_part(b"", 0)
         if self._state in ("body", "head", "rest"):
@@ -203,6 +214,7 @@ class MultipartSplitter:
         if tail == b"--":
             self._drop(j + 2)
             self._state = "epilogue"
+            self._suffix, self._meta, self._part_pieces = ("multipart:epilogue",), {}, 0
             return
         line_end = self._buf.find(b"\n", j, j + 256)  # transport padding after the boundary
         self._drop(line_end + 1 if line_end >= 0 else j)
@@ -210,6 +222,14 @@ class MultipartSplitter:
         if self._state == "rest":
             self._suffix, self._meta = ("multipart:rest",), {"part": self.parts}
             self._part_start, self._part_pieces = self._pos, 0
+
+    def _end_aside(self) -> None:
+        """The preamble or the epilogue is over: emitted when it holds more than line breaks (it carries
+        nothing by definition, so whatever it carries was put there to be passed over)."""
+        if any(piece.strip() for piece in self._part):
+            self._flush()
+        self._part.clear()
+        self._part_size = 0
 
     def _drop(self, n: int) -> None:
         del self._buf[:n]

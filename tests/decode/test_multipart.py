@@ -144,3 +144,27 @@ def test_long_part_names_are_a_view_of_their_own_short_ones_are_not():
 def test_a_body_cut_inside_a_parts_headers_is_named_by_its_number():
     cut = b"--abc\r\nContent-Disposition: form-data; name=x"
     assert list(MultipartDecoder.decode(cut, None)) == [("multipart:part=1(truncated)", cut[7:])]
+
+
+@pytest.mark.parametrize("step", [1, 7, 61, 4096, 10**9])
+def test_what_the_preamble_and_the_epilogue_carry_is_read(step):
+    """They carry nothing by definition and were dropped: a gzip of reads after a form's closing
+    delimiter (or before its first) was read by nobody, in an HTTP upload or as bytes.  Line breaks
+    alone are no part."""
+    body, boundary = _form()
+    stream = gzip.compress(READS[::-1])
+    hidden = b"preamble\r\n" + stream + b"\r\n" + body + stream
+    parts = _split(hidden, boundary, step)
+    assert [(s[0], d) for s, d, _ in parts][1:] == list(MultipartDecoder.decode(body + stream, None))
+    assert [s[0] for s, _, _ in parts] == ["multipart:preamble", "multipart:name=run", "multipart:file=r.fastq.gz",
+                                          "multipart:epilogue"]
+    assert parts[0][1] == b"preamble\r\n" + stream + b"\r\n" and parts[-1][1] == b"\r\n" + stream
+    assert [hidden[o : o + len(d)] == d for _, d, o in parts] == [True] * 4
+    assert [s[0] for s, _, _ in _split(b"\r\n\r\n" + body + b"\r\n", boundary, step)] == \
+        ["multipart:name=run", "multipart:file=r.fastq.gz"]
+
+
+def test_a_body_that_never_names_its_boundary_is_one_part():
+    """An upload declared multipart whose boundary never comes was dropped whole (all of it preamble)."""
+    parts = _split(READS, b"never-there", 61)
+    assert [(s, d) for s, d, _ in parts] == [(("multipart:preamble",), READS)]
