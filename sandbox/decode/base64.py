@@ -15,7 +15,7 @@ from sandbox.decode.base import Budget, Decoder
 
 # Embedded runs shorter than this are words and identifiers; 24 chars = 18 bytes, just above the
 # 16-byte floor the correlator can use.
-MIN_RUN = 24
+MIN_RUN = text.ENCODED_RUN   # 24: 18 bytes
 WHOLE_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=\r\n\t "
 _WHITESPACE = b"\r\n\t "
 _PIECE = re.compile(rb"[A-Za-z0-9+/_-]+=*")
@@ -159,7 +159,8 @@ class Base64Decoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return text.looks_textual(data)
+        """Text, or binary bytes with a run of base64 inside (a MessagePack string, a framed record)."""
+        return text.looks_textual(data) or text.has_encoded_run(data)
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:

@@ -37,7 +37,8 @@ class HexDecoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return text.looks_textual(data)
+        """Text, or binary bytes with a run of hex digits inside."""
+        return text.looks_textual(data) or text.has_encoded_run(data)
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:

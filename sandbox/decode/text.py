@@ -73,8 +73,8 @@ def looks_textual(data: bytes) -> bool:
 
 def forget() -> None:
     """Drop the kept answer (and the view it holds): the expander calls this after each view."""
-    global _kept
-    _kept = None
+    global _kept, _encoded
+    _kept = _encoded = None
 
 
 def printable(data: bytes) -> bool:
@@ -91,6 +91,21 @@ def _masked(bit: int) -> bytes:
 
 _MASKED = {bit: _masked(bit) for bit in (B64, HEX, NUMBER)}
 RUNS_PER_CALL = 1 << 16  # rows the kernel fills per call: its buffer stays small on a 256 MiB view
+
+
+ENCODED_RUN = 24     # base64's shortest run (hex's, 32, is one too: its digits are base64's letters)
+_encoded: tuple[bytes, bool] | None = None  # the last view asked about, and the answer
+
+
+def has_encoded_run(data: bytes) -> bool:
+    """Whether ``data`` holds a run of base64's letters with a digit, long enough for base64 or hex to read
+    (one C pass, stopped at the first): how a binary view (a MessagePack document, a framed record) shows
+    text of an encoding inside it.  Kept for the view being sniffed, as ``looks_textual``'s answer is."""
+    global _encoded
+    if _encoded is None or _encoded[0] is not data:
+        found = _kernels.class_runs(data, _MASKED[B64], ENCODED_RUN, DIGIT, np.empty((1, 3), dtype=np.int64), 0)[0]
+        _encoded = (data, found > 0)
+    return _encoded[1]
 
 
 def runs(data: bytes, bit: int, min_len: int, need: int = 0) -> list[tuple[int, int, int]]:

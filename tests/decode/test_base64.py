@@ -97,3 +97,16 @@ def test_header_words_on_the_next_line_are_not_glued_on():
         b"User-Agent: Mozilla/5.0\r\nAuthorization: BEARER 1gsho83nt3bkmykh5aynw6kzgy\r\nIf-None-Match: \r\n\r\n"
     )
     assert list(Base64Decoder.decode(head, None)) == []
+
+
+def test_a_run_inside_binary_bytes_is_read():
+    """A MessagePack string, a field after a binary header: the view is no text, and base64 was looked for
+    only in text (a gzip of reads in a MessagePack document's string replayed clean)."""
+    encoded = base64.b64encode(BLOB)
+    document = b"\x83\xa6device\xa4NS-1\xa1t\xce\x00\x0009\xa4blob\xda" + len(encoded).to_bytes(2, "big") + encoded
+    for data in (document + os.urandom(2000), os.urandom(3000) + encoded + os.urandom(3000)):
+        assert BLOB in _views(data).values()
+
+
+def test_random_bytes_hold_no_run():
+    assert not Base64Decoder.sniff(os.urandom(1 << 20)) and len(expand(os.urandom(1 << 20), CHAIN).views) == 1

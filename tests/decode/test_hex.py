@@ -35,3 +35,10 @@ def test_not_hex():
     quality = b"AAAAAEEEEEEEEEEEEEEEEEEEEE6EEEEEEEEEEEEEAEEEEEEEEEEEEE<EEEE\n"
     assert list(HexDecoder.decode(quality * 10, None)) == []
     assert list(HexDecoder.decode(b"ACCACACCAACACACC" * 8 + b"\n", None)) == []  # DNA without G/T
+
+
+def test_a_run_inside_binary_bytes_is_read():
+    """Hex after a binary header, or among binary fields, was looked for only in text."""
+    data = os.urandom(3000) + binascii.hexlify(BLOB) + os.urandom(3000)
+    assert HexDecoder.sniff(data) and BLOB in [v.data for v in expand(data, CHAIN).views]
+    assert not HexDecoder.sniff(os.urandom(1 << 20))
