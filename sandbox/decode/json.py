@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.decode import numbers
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.limits import MIN_TEXT
 
 # Nesting deeper than this is a structure bomb; json.loads would hit Python's recursion limit.
 MAX_NESTING = 200
-# A list of this many ints in -128..255 is read as bytes ({"type":"Buffer","data":[...]}).
+# A list of this many ints in -128..255 is read as bytes ({"type":"Buffer","data":[...]}); of wider
+# ints, as 16-, 32- or 64-bit words (a Uint32Array through JSON.stringify).
 MIN_BYTE_ARRAY = 16
 # A string of characters below U+0100 with a control character (C0 other than blanks, or C1) is
 # binary bytes a character each: text, even with accents, has no control characters.
@@ -33,7 +35,7 @@ _OPEN = b"{["
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPENER = np.zeros(256, dtype=bool)  # what a string value or key follows, by byte value
 _OPENER[np.frombuffer(b":[,{", dtype=np.uint8)] = True
-_BYTE_ARRAY = re.compile(rb"\[\s*-?\d{1,3}(?:\s*,\s*-?\d{1,3}){%d,}\s*\]" % (MIN_BYTE_ARRAY - 1))
+_BYTE_ARRAY = re.compile(rb"\[\s*-?\d{1,20}(?:\s*,\s*-?\d{1,20}){%d,}\s*\]" % (MIN_BYTE_ARRAY - 1))
 # A line that cannot be an NDJSON document: its first or its last visible byte is not a bracket.
 _BAD_LINE = re.compile(rb"^[ \t\r]*[^ \t\r\n\[{]|[^ \t\r\n\]}][ \t\r]*$", re.M)
 
@@ -44,12 +46,19 @@ def _step(path: str, key: str | int) -> str:
     return f"{path}.{key}" if _KEY.fullmatch(key) else f"{path}[{json.dumps(key)}]"
 
 
-def _byte_array(items: list) -> bytes | None:
-    if len(items) < MIN_BYTE_ARRAY:
-        return None
-    if all(type(v) is int and -128 <= v <= 255 for v in items):
-        return bytes(v & 0xFF for v in items)
-    return None
+def _byte_array(items: list) -> list[tuple[str, bytes]]:
+    """An array of byte values as ("bytes", its bytes); of wider integers, as the words they may be
+    (``numbers.words``); none for any other array."""
+    if len(items) < MIN_BYTE_ARRAY or not all(type(v) is int for v in items):
+        return []
+    if all(-128 <= v <= 255 for v in items):
+        return [("bytes", bytes(v & 0xFF for v in items))]
+    if not all(-(1 << 63) <= v < 1 << 64 for v in items):
+        return []
+    signed = any(v < 0 for v in items)
+    if signed and any(v >= 1 << 63 for v in items):
+        return []
+    return numbers.words(np.array(items, dtype=np.int64 if signed or max(items) < 1 << 63 else np.uint64))
 
 
 def _chunks(items: list) -> bytes | None:
@@ -76,10 +85,10 @@ def strings(doc: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
         elif isinstance(node, dict):
             stack.extend((_step(path, k), v) for k, v in reversed(node.items()))
         elif isinstance(node, list):
-            raw = _byte_array(node)
-            if raw is not None:
-                yield f"{prefix}{path}(bytes)", raw
-            else:
+            readings = _byte_array(node)
+            for reading, raw in readings:
+                yield f"{prefix}{path}({reading})", raw
+            if not readings:
                 joined = _chunks(node)
                 if joined is not None:
                     yield f"{prefix}{path}[*]", joined

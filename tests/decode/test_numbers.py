@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import json
+import random
 import struct
 
 import pytest
@@ -55,3 +57,32 @@ def test_what_is_no_list_of_bytes():
         "chr1\t12345\trs1\tA\tG\t50\tPASS\tDP=35;AF=0.5\n" * 20,     # a VCF's numbers beside words
     ):
         assert _direct(text.encode()) == [], text
+
+
+def _words(fmt: str, data: bytes) -> list[int]:
+    size = struct.calcsize(fmt)
+    padded = data + b"\0" * (-len(data) % size)
+    return list(struct.unpack(f"{fmt[0]}{len(padded) // size}{fmt[1]}", padded))
+
+
+@pytest.mark.parametrize("fmt", ["<H", ">H", "<h", "<I", ">I", "<i", "<Q", ">Q", "<q"])
+def test_wider_integers_are_read_as_words_in_both_byte_orders(fmt):
+    """A JavaScript Uint32Array made a JSON array, 64-bit words a line: bytes as wider integers replayed
+    clean (a value past 255 made the list no bytes)."""
+    bits = 8 * struct.calcsize(fmt)
+    order = "little" if fmt[0] == "<" else "big"
+    rng = random.Random(2)
+    blob = gzip.compress(bytes(rng.choice(b"ACGT") for _ in range(2000)))
+    padded = blob + b"\0" * (-len(blob) % (bits // 8))
+    listed = ", ".join(map(str, _words(fmt, blob))).encode() + b"\n"
+    assert (f"numbers ({bits}-bit {order}-endian)", padded) in _direct(listed)
+    views = {v.chain[-1]: v.data for v in expand(json.dumps({"words": _words(fmt, blob)}).encode(), CHAIN).views}
+    assert views[f"json:$.words({bits}-bit {order}-endian)"] == padded
+
+
+def test_counts_timestamps_and_readings_are_no_words():
+    """Their top bytes keep to a few values, or small ones; packed bytes' (and text's) vary."""
+    for values in (list(range(1733550000, 1733550000 + 600, 10)), list(range(250, 8000, 37)),
+                   [round(20000 + 300 * (i % 7)) for i in range(100)], [2 ** 40 + i * 997 for i in range(50)]):
+        assert _direct(", ".join(map(str, values)).encode() + b"\n") == [], values[:3]
+        assert not [v.chain for v in expand(json.dumps({"v": values}).encode(), CHAIN).views if "-bit" in v.chain[-1]]

@@ -9,7 +9,9 @@ random bytes are no finding.
 So did base64 laid out a line at a time: indented under YAML's ``!!binary`` or in pretty-printed XML
 (the indentation cut the run at every line, each line decoded alone: a gzip 57 bytes at a time), or a
 JSON array of its lines.  Those lines are now read joined.  And so did base64 or hex written in UTF-16
-(.NET's ``Encoding.Unicode``, SQL Server's batches): now read a byte a character.
+(.NET's ``Encoding.Unicode``, SQL Server's batches): now read a byte a character.  And so did the
+bytes as integers of 16, 32 or 64 bits (a ``Uint32Array`` stringified, a column of words): now read as
+words in both byte orders when their top bytes vary as packed bytes' do.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ def _lines(data: bytes) -> list[bytes]:
     return base64.encodebytes(data).splitlines()
 
 
+def _words(fmt: str, data: bytes) -> list[int]:
+    """``data`` as the integers of ``fmt`` ("<I": little-endian 32-bit), its last one padded with zeros."""
+    size = struct.calcsize(fmt)
+    padded = data + b"\0" * (-len(data) % size)
+    return list(struct.unpack(f"{fmt[0]}{len(padded) // size}{fmt[1]}", padded))
+
+
 FORMS = {
     "java signed bytes in json": lambda b: json.dumps({"payload": list(struct.unpack(f"{len(b)}b", b))}).encode(),
     "binary string in json": lambda b: json.dumps({"d": b.decode("latin-1")}).encode(),
@@ -44,6 +53,10 @@ FORMS = {
     "json array of base64 lines": lambda b: json.dumps({"chunks": [line.decode() for line in _lines(b)]}).encode(),
     "base64 in utf-16": lambda b: base64.b64encode(b).decode().encode("utf-16-le"),       # .NET's Encoding.Unicode
     "hex in an sql batch in utf-16": lambda b: f"INSERT INTO dumps VALUES (0x{b.hex()})".encode("utf-16-le"),
+    "uint32 words in json": lambda b: json.dumps({"d": _words("<I", b)}).encode(),   # a Uint32Array stringified
+    "int16 words in json": lambda b: json.dumps({"d": _words("<h", b)}).encode(),
+    "64-bit words a line": lambda b: "\n".join(map(str, _words(">Q", b))).encode(),
+    "uint16 words in a csv": lambda b: ",".join(map(str, _words(">H", b))).encode(),
 }
 
 
