@@ -1,19 +1,30 @@
 """LZ4 frames (lz4 tool, python-lz4, Arrow IPC and Feather buffers), concatenated and skippable
-frames included; also inside other bytes (label "lz4@<offset>").
+frames included; also inside other bytes (label "lz4@<offset>"); and a raw LZ4 block making up a whole
+view, behind its size or not (label "lz4 block"): python-lz4's ``lz4.block.compress``, Java's
+``LZ4Compressor``, the blocks of custom protocols.
 
 LZ4 spends no bits on entropy coding: reads compressed with it are short runs of letters between
-back-references, too chopped for k-mers and too regular to look like ciphertext.
+back-references, too chopped for k-mers and too regular to look like ciphertext.  A raw block has no
+magic: it is taken only when its sequences walk to exactly the view's end (every offset within the
+bytes made so far), with a back-reference at least, and, behind a size, make exactly that size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import lz4.block
+
 from sandbox.decode import magic
 from sandbox.decode.base import Budget, Decoder, embedded_streams
 from sandbox.decode.codec import LZ4_MAGIC, lz4_frame
+from sandbox.index import _kernels
 
 MAGIC = LZ4_MAGIC
+# Shorter blocks are chance: a few bytes walk as a literal and a match.
+MIN_RAW_OUTPUT = 32
+# A block's output is at most ~255 times its length (a match's length grows by 255 a byte).
+MAX_RATIO = 255
 
 
 def _header_ok(data: bytes, at: int) -> bool:
@@ -27,14 +38,39 @@ def _header_ok(data: bytes, at: int) -> bool:
     return flg & 0xC2 == 0x40 and bd & 0x8F == 0 and bd >> 4 >= 4
 
 
+def raw_block(data: bytes) -> tuple[int, int] | None:
+    """(where the block starts, what it makes) when ``data`` is one raw block: behind its size (four
+    bytes, little-endian: python-lz4's default) or from its first byte; None otherwise."""
+    declared = int.from_bytes(data[:4], "little")
+    if len(data) > 4 and MIN_RAW_OUTPUT <= declared <= MAX_RATIO * len(data):
+        size, matches = _kernels.lz4_block_size(data, 4)
+        if size == declared and matches:
+            return 4, size
+    size, matches = _kernels.lz4_block_size(data, 0)
+    return (0, size) if size >= MIN_RAW_OUTPUT and matches else None
+
+
 class Lz4Decoder(Decoder):
     name = "lz4"
     embedded = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return lz4_frame(data[:4]) or magic.first(data, MAGIC) >= 0
+        return lz4_frame(data[:4]) or magic.first(data, MAGIC) >= 0 or raw_block(data) is not None
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        yield from embedded_streams(data, "lz4", MAGIC, _header_ok, budget, lambda d, at: "lz4")
+        block = None if lz4_frame(data[:4]) else raw_block(data)
+        if block is None:
+            yield from embedded_streams(data, "lz4", MAGIC, _header_ok, budget, lambda d, at: "lz4")
+            return
+        start, size = block
+        if size > budget.remaining:            # decoded whole or not at all
+            budget.exhausted(left=len(data))
+            return
+        try:
+            out = lz4.block.decompress(memoryview(data)[start:], uncompressed_size=size)
+        except lz4.block.LZ4BlockError:
+            return
+        budget.inflated += max(0, len(out) - len(data))
+        yield "lz4 block", out

@@ -3059,9 +3059,79 @@ static PyObject *py_xca(PyObject *self, PyObject *args) {
     return Py_BuildValue("nni", made, read, status);
 }
 
+/* ---- LZ4 blocks: the size a raw block decodes to, walking its sequences without writing them ---- */
+
+/* The bytes the LZ4 block data[start:n] decodes to when it is one whole block: every sequence's literals
+ * within the input, every match's offset from 1 to the bytes made so far, the input ending exactly after
+ * the last sequence's literals (LZ4's block format); and the matches it holds (a block of literals alone
+ * is its own input, two bytes shorter).  -1 when it is no block.  Linear in its sequences. */
+static long long lz4_block_size(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, long long *matches) {
+    long long made = 0;
+    Py_ssize_t at = start;
+    *matches = 0;
+    while (at < n) {
+        unsigned token = d[at++];
+        long long literals = token >> 4;
+        if (literals == 15) {
+            unsigned more;
+            do {
+                if (at >= n) return -1;
+                more = d[at++];
+                literals += more;
+            } while (more == 255);
+        }
+        if (literals > n - at) return -1;
+        at += literals;
+        made += literals;
+        if (at == n) return made;           /* the last sequence: literals only */
+        if (n - at < 2) return -1;
+        long long offset = d[at] | (d[at + 1] << 8);
+        at += 2;
+        if (offset == 0 || offset > made) return -1;
+        long long length = (token & 15) + 4;
+        if ((token & 15) == 15) {
+            unsigned more;
+            do {
+                if (at >= n) return -1;
+                more = d[at++];
+                length += more;
+            } while (more == 255);
+        }
+        made += length;
+        (*matches)++;
+    }
+    return -1;                                /* an empty block, or one ending in a match */
+}
+
+PyDoc_STRVAR(lz4_block_size_doc,
+"lz4_block_size(data, start) -> (size, matches)\n\n"
+"The bytes the LZ4 block data[start:] decodes to and the matches in it, walking its sequences without\n"
+"writing them; size -1 when it is no whole block (a literal past the input, an offset past the output,\n"
+"an end inside a sequence).");
+
+static PyObject *py_lz4_block_size(PyObject *self, PyObject *args) {
+    PyObject *o;
+    Py_ssize_t start;
+    Py_buffer v;
+    if (!PyArg_ParseTuple(args, "On:lz4_block_size", &o, &start)) return NULL;
+    if (get_buffer(o, &v, 1, 0, "data") < 0) return NULL;
+    if (start < 0 || start > v.len) {
+        PyBuffer_Release(&v);
+        PyErr_SetString(PyExc_ValueError, "lz4_block_size: start outside the data");
+        return NULL;
+    }
+    long long matches, size;
+    Py_BEGIN_ALLOW_THREADS
+    size = lz4_block_size(v.buf, v.len, start, &matches);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&v);
+    return Py_BuildValue("LL", size, matches);
+}
+
 static PyMethodDef methods[] = {
     {"xca", py_xca, METH_VARARGS, xca_doc},
     {"lzw", py_lzw, METH_VARARGS, lzw_doc},
+    {"lz4_block_size", py_lz4_block_size, METH_VARARGS, lz4_block_size_doc},
     {"two_bit_forms", py_two_bit_forms, METH_VARARGS, two_bit_forms_doc},
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},

@@ -6,12 +6,13 @@ import io
 import random
 import struct
 
+import lz4.block
 import lz4.frame
 import pyarrow as pa
 import pyarrow.feather as feather
 
-from sandbox.decode import expand
-from sandbox.decode.lz4 import Lz4Decoder, _header_ok
+from sandbox.decode import Budget, expand
+from sandbox.decode.lz4 import Lz4Decoder, _header_ok, raw_block
 
 CHAIN = ("tcp",)
 rng = random.Random(4)
@@ -60,3 +61,30 @@ def test_a_magic_without_a_frame_descriptor_is_not_tried():
     for descriptor in (b"\x42\x40", b"\x60\x30", b"\x60\x41", b"\x80\x40", b"\x60\xc0"):
         data = b"x" * 100 + b"\x04\x22\x4d\x18" + descriptor + bytes(50)
         assert Lz4Decoder.sniff(data) and not _header_ok(data, 100)
+
+
+def test_a_raw_block_behind_its_size_or_not():
+    """python-lz4's lz4.block (its size first), Java's LZ4Compressor (none), high compression: no magic,
+    so a block of reads replayed clean."""
+    for block, start in ((lz4.block.compress(READS), 4), (lz4.block.compress(READS, store_size=False), 0),
+                         (lz4.block.compress(READS, mode="high_compression"), 4)):
+        assert raw_block(block) == (start, len(READS))
+        assert _views(block)[CHAIN + ("lz4 block",)] == READS
+
+
+def test_what_is_no_whole_block_is_not_read():
+    """A block cut short, one with bytes after it, random bytes and text walk to no end; a block of
+    literals alone is its own bytes, two shorter (no back-reference: not taken)."""
+    block = lz4.block.compress(READS, store_size=False)
+    for data in (block[:-100], block + b"\n", lz4.block.compress(READS)[:-1]):
+        assert raw_block(data) is None
+    literals = lz4.block.compress(rng.randbytes(500), store_size=False)
+    assert raw_block(literals) is None
+    chance = sum(raw_block(rng.randbytes(rng.choice((40, 400, 4000)))) is not None for _ in range(20000))
+    assert chance == 0 and raw_block(READS) is None
+
+
+def test_a_block_past_the_budget_is_said():
+    block = lz4.block.compress(READS)
+    budget = Budget(len(READS) - 1, "test")
+    assert list(Lz4Decoder.decode(block, budget)) == [] and budget.hit == "test"

@@ -4,7 +4,7 @@ vendor's own header or in chunks, uploaded to an allowed destination, replay as 
 archivers' other methods: zips of Deflate64 (Windows' own for large files) or PPMd members, 7z
 archives of PPMd, Deflate64 or ARM64-filtered folders, compress(1)'s LZW (a .Z file, HTTP's
 "compress" coding), lzip's .lz: each replayed clean before (their bytes look like ciphertext, under the
-threshold).
+threshold); so did a raw LZ4 block, behind its size or not (python-lz4's, Java's), which has no magic.
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
 letters between back-references, too chopped for k-mers and too regular to look like ciphertext;
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import cramjam
 import fastavro
+import lz4.block
 import lz4.frame
 import pyarrow as pa
 import pyarrow.feather as feather
@@ -127,6 +128,9 @@ def run_reads(tmp_path_factory):
 
 UPLOADS = {
     "lz4 file": lambda fq, seqs: (lz4.frame.compress(fq), b""),
+    "lz4 block behind its size": lambda fq, seqs: (lz4.block.compress(fq), b""),      # python-lz4's default
+    "lz4 block": lambda fq, seqs: (lz4.block.compress(fq, store_size=False), b""),    # Java's LZ4Compressor
+    "lz4 block, high compression": lambda fq, seqs: (lz4.block.compress(fq, mode="high_compression"), b""),
     "snappy framed file": lambda fq, seqs: (bytes(cramjam.snappy.compress(fq)), b""),
     "kafka xerial batch": lambda fq, seqs: (_xerial(fq), b"Content-Type: application/vnd.kafka\r\n"),
     "snappy content coding": lambda fq, seqs: (bytes(cramjam.snappy.compress_raw(fq)), b"Content-Encoding: snappy\r\n"),
