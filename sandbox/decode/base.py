@@ -116,14 +116,17 @@ def embedded_streams(data: bytes, fmt: str, magic: bytes, header_ok: Callable[[b
                      budget: Budget, label: Callable[[bytes, int], str],
                      find: Callable[[bytes, bytes, int], int] = magics.find,
                      most: int = MAX_EMBEDDED,
-                     broken: Callable[[bytes, int], str] | None = None) -> Iterator[tuple[str, bytes]]:
+                     broken: Callable[[bytes, int], str] | None = None,
+                     beside: Callable[[str, Drained], Iterator[tuple[str, bytes]]] | None = None,
+                     ) -> Iterator[tuple[str, bytes]]:
     """Streams of ``fmt`` at the start of ``data`` or inside it, found by ``magic`` (by ``find``: for
     one of ``magic.MAGICS`` the first from the shared scan, later ones by the same kernel) where
     ``header_ok(data, at)`` agrees, ``most`` of them; labelled ``label(data, at)`` plus "@<offset>"
     away from the start.  Bytes a decoded stream covered are not searched again.  ``broken(data, at)``:
     what a stream the codec finds corrupt is called, said not read with the rest of the view ("" where
     its header may have come by chance): for a format whose corruption is a way to hide (a dictionary
-    the rig does not have)."""
+    the rig does not have).  ``beside(label, got)``: what else a stream read holds (a gzip member's
+    extra field), yielded after it."""
     at = 0 if header_ok(data, 0) else find(data, magic, 1)
     tried = 0
     while at >= 0 and tried < most and budget.remaining > 0:
@@ -139,8 +142,11 @@ def embedded_streams(data: bytes, fmt: str, magic: bytes, header_ok: Callable[[b
             wanted = len(got.data) >= MIN_EMBEDDED_TRUNCATED
         else:
             wanted = keep(got)
+        named = label(data, at) + (f"@{at}" if at else "")
         if wanted:
-            yield status_label(label(data, at) + (f"@{at}" if at else ""), got.status), got.data
+            yield status_label(named, got.status), got.data
+        if beside is not None:
+            yield from beside(named, got)
         if got.status == "limit" or said:
             return
         at = find(data, magic, at + max(1, got.end))

@@ -22,7 +22,7 @@ import re
 import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import brotli as _brotli
@@ -384,9 +384,18 @@ def _skip_padding(data: bytes | memoryview) -> int:
     return len(data) - len(bytes(data).lstrip(b"\0"))
 
 
+FEXTRA = 0x04           # a gzip member's FLG bit: an extra field follows the fixed header (RFC 1952 2.3.1)
+GZIP_FIXED = 10          # the fixed header; XLEN's two bytes after it
+MIN_EXTRA = 32           # extra fields this long are kept (BGZF's is 6 bytes; a timestamp or id a few dozen)
+MAX_EXTRAS = 64          # members whose extra fields are kept, 64 KiB each at most
+
+
 class ZlibCodec(Codec):
     """gzip (members in a row, BGZF), zlib, raw deflate; and HTTP "deflate", which servers send
-    zlib-wrapped or raw (``wbits=None``: decided by the first two bytes)."""
+    zlib-wrapped or raw (``wbits=None``: decided by the first two bytes).
+
+    A gzip member's extra field is bytes of the writer's choosing no decompression outputs: those of
+    ``MIN_EXTRA`` bytes or more are kept in ``extras`` (a gzip of reads in one replayed clean)."""
 
     errors = ZLIB_ERRORS
 
@@ -398,12 +407,30 @@ class ZlibCodec(Codec):
         self.members_follow = members
         self._d: Any = None  # None between members (and before the first)
         self._pending = False  # the last call filled its max_length: output may be waiting
+        self.extras: list[bytearray] = []
+        self._extra_span = (0, 0)  # input offsets of the extra field being kept
+
+    def _keep_extra(self, data: bytes | memoryview) -> None:
+        """Copy what ``data`` (from input offset ``_pos``) holds of the extra field being kept."""
+        start, end = self._extra_span
+        have = start + len(self.extras[-1])
+        if have < end and have < self._pos + len(data):
+            self.extras[-1] += data[max(0, have - self._pos): end - self._pos]
+
+    def _extra_at(self, data: bytes | memoryview) -> None:
+        """A member begins with ``data``: keep its extra field when it is long enough."""
+        if data[3] & FEXTRA and len(self.extras) < MAX_EXTRAS:
+            size = data[GZIP_FIXED] | data[GZIP_FIXED + 1] << 8
+            if size >= MIN_EXTRA:
+                self.extras.append(bytearray())
+                self._extra_span = (self._pos + GZIP_FIXED + 2, self._pos + GZIP_FIXED + 2 + size)
 
     def _begin(self, data: bytes | memoryview) -> bytes | memoryview | None:
         """Before a member: skip padding, check what starts; the bytes to decode from, or None
         when more are needed."""
+        head = GZIP_FIXED + 2 if self.members_follow else len(GZIP_MAGIC)   # a member is 18 bytes at least
         if self.members:
-            begun = self._after_member(data, len(GZIP_MAGIC), gzip_member if self.members_follow else None)
+            begun = self._after_member(data, head, gzip_member if self.members_follow else None)
             if begun is None:
                 return None
             data = begun
@@ -411,7 +438,7 @@ class ZlibCodec(Codec):
         if wbits is not None and wbits < 0:
             self._d = _zlib.decompressobj(wbits)
             return data
-        if len(data) < 3:  # the header decides (and ISA-L reports a bad one only later)
+        if len(data) < max(3, head):  # the header decides (and ISA-L reports a bad one only later)
             self._head = bytes(data)
             return None
         zlib_header = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
@@ -419,6 +446,8 @@ class ZlibCodec(Codec):
             wbits = 15 if zlib_header else -15
         elif not (zlib_header if wbits == 15 else gzip_member(bytes(data[:3]))):
             raise Stop("corrupt", "incorrect header check", data)
+        if self.members_follow:
+            self._extra_at(data)
         self._d = _zlib.decompressobj(wbits)
         return data
 
@@ -434,6 +463,8 @@ class ZlibCodec(Codec):
             room = self._room()
             if room <= 0:
                 raise self._limit(data)
+            if self._extra_span[1] > self._pos:
+                self._keep_extra(data)
             n = len(data)
             step = min(room, DECODE_STEP)
             out = self._d.decompress(data, step)
@@ -951,6 +982,7 @@ class Drained:
     left: int = 0
     hit: str = ""
     read: int = 0
+    extras: list[bytes] = field(default_factory=list)   # gzip members' long extra fields
 
 
 def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", chunk: int = CHUNK) -> Drained:
@@ -974,7 +1006,8 @@ def decompress(fmt: str, data: bytes | memoryview, cap: int, cap_why: str = "", 
         status = "truncated"
     out = pieces[0] if len(pieces) == 1 else b"".join(pieces) if pieces else b""
     left = len(mv) - codec.consumed if status == "limit" else 0
-    return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit, codec.consumed)
+    return Drained(out, status, codec.members, codec.ended_at, max(0, left), codec.hit, codec.consumed,
+                   [bytes(e) for e in getattr(codec, "extras", ()) if e])
 
 
 def lzma1_filter(props: bytes) -> dict[str, Any]:

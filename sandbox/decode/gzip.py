@@ -1,7 +1,8 @@
 """gzip (RFC 1952), including multi-member files and BGZF (BAM, bgzipped FASTQ/VCF).
 
 A gzip stream may also sit inside other bytes (a custom binary protocol: a header, then a
-gzip'd JSON); those are found by their magic and labelled "gzip@<offset>".
+gzip'd JSON); those are found by their magic and labelled "gzip@<offset>".  A member's extra field of
+32 bytes or more is a view of its own ("gzip extra field").
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 from sandbox.decode import magic
 from sandbox.decode.base import Budget, Decoder, embedded_streams
-from sandbox.decode.codec import GZIP_MAGIC
+from sandbox.decode.codec import GZIP_MAGIC, Drained
 
 MAGIC = GZIP_MAGIC
 RESERVED_FLAGS = 0xE0  # FLG bits 5-7 must be zero (RFC 1952 2.3.1)
@@ -39,4 +40,10 @@ class GzipDecoder(Decoder):
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        yield from embedded_streams(data, "gzip", MAGIC, _header_ok, budget, _label)
+        yield from embedded_streams(data, "gzip", MAGIC, _header_ok, budget, _label, beside=_extras)
+
+
+def _extras(label: str, got: Drained) -> Iterator[tuple[str, bytes]]:
+    """Its members' long extra fields (bytes no decompression outputs: a gzip of reads in one replayed
+    clean), a view each."""
+    return ((f"{label} extra field", extra) for extra in got.extras)

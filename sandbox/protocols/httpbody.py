@@ -230,10 +230,16 @@ class BodyPipe:
             gap(size)
 
     def end(self) -> None:
-        """Flush every coding in turn (a truncated stream still yields what it decoded)."""
+        """Flush every coding in turn (a truncated stream still yields what it decoded); then what a
+        coding read and does not output (a gzip member's long extra field) goes on beside the body."""
         for i, coding in enumerate(self.codings):
             self._hand_on(i, *coding.end_split(), raw_next=False)
         self.sink.end()
+        done: tuple[str, ...] = ()
+        for coding in self.codings:
+            done += (f"content-encoding:{coding.name}",)
+            for extra in getattr(coding, "extras", ()):
+                self._emit(bytes(extra), (*done, "gzip extra field"), {}, 0)
 
     @property
     def errors(self) -> list[str]:

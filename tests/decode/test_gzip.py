@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import struct
+import zlib
 
 import pysam
+import pytest
 
 from sandbox.decode import expand
+from sandbox.decode.codec import decompress
 from sandbox.decode.gzip import GzipDecoder, is_bgzf
 
 CHAIN = ("tcp",)
@@ -95,3 +99,26 @@ def test_stream_inside_a_binary_frame():
 def test_members_of_one_stream_are_not_found_again_at_their_offsets():
     data = gzip.compress(TEXT[:40000]) + gzip.compress(TEXT[40000:])
     assert [label for label, _ in GzipDecoder.decode(data, _budget())] == ["gzip"]
+
+
+def _member(data: bytes, extra: bytes = b"") -> bytes:
+    """A gzip member with ``extra`` as its extra field (FEXTRA), as RFC 1952 lays it out."""
+    flags = b"\x04" if extra else b"\x00"
+    head = b"\x1f\x8b\x08" + flags + b"\0\0\0\0\0\xff" + (struct.pack("<H", len(extra)) + extra if extra else b"")
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return head + deflate.compress(data) + deflate.flush() + struct.pack("<II", zlib.crc32(data), len(data))
+
+
+HIDDEN = gzip.compress(b"@r7\nGATTACAGATTACAGATTACA\n+\nFFFFFFFFFFFFFFFFFFFFF\n" * 50)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_a_long_extra_field_is_kept_however_the_bytes_come(chunk):
+    """An extra field is bytes of the writer's choosing no decompression outputs: a gzip of reads in the
+    first member's or a later one's replayed clean.  BGZF's (6 bytes) is not kept."""
+    extra = b"XY" + struct.pack("<H", len(HIDDEN)) + HIDDEN
+    data = _member(b"first member\n" * 10) + _member(b"second member\n" * 10, extra) + _member(b"end\n", b"BC\x02\x00ab")
+    got = decompress("gzip", data, 1 << 20, chunk=chunk)
+    assert got.status == "ok" and got.members == 3 and got.extras == [extra]
+    views = {v.chain: v.data for v in expand(data, ("tcp",)).views}
+    assert views[("tcp", "gzip extra field")] == extra and ("tcp", "gzip extra field", "gzip@4") in views

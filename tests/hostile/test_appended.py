@@ -4,8 +4,8 @@ an allowed destination, replays as a leak.
 A structural decoder's parts stood for its whole view, and the search for compressed streams skipped
 a view one had taken apart: a gzip of 40 kB of reads appended to a zip, a tar, a 7z, a cabinet, an Avro
 file or a PDF (after a stream read), put between a zip's members or before it, replayed clean; so did
-one in a multipart form's preamble or epilogue (which the splitter dropped), or in a body declared
-multipart whose boundary never came.  Now what a structure does not hold is read as a view of its own,
+one in a multipart form's preamble or epilogue (which the splitter dropped), in a body declared
+multipart whose boundary never came, or in a gzip member's extra field (a file, or HTTP's gzip coding).  Now what a structure does not hold is read as a view of its own,
 and a form's preamble and epilogue are parts."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -83,6 +84,15 @@ def _pdf(data: bytes) -> bytes:
         % (len(page), page) + b"trailer\n<< /Root 1 0 R >>\n%%EOF\n" + data
 
 
+def _gzip_extra(data: bytes) -> bytes:
+    """A gzip of the self-test log whose second member's extra field holds ``data`` (its first 65,000 bytes)."""
+    extra = b"XY" + struct.pack("<H", len(data[:65000])) + data[:65000]
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    member = (b"\x1f\x8b\x08\x04\0\0\0\0\0\xff" + struct.pack("<H", len(extra)) + extra + deflate.compress(LOG)
+              + deflate.flush() + struct.pack("<II", zlib.crc32(LOG), len(LOG)))
+    return gzip.compress(b"self-test\n") + member
+
+
 CONTAINERS = {
     "after a zip": _zip,
     "before a zip": lambda data: data + _zip(b""),
@@ -92,6 +102,7 @@ CONTAINERS = {
     "after a cabinet": lambda data: _tool(data, ["gcab", "-c", "-z", "out.cab", "selftest.log"], "out.cab"),
     "after an Avro file": _avro,
     "after a PDF": _pdf,
+    "in a gzip member's extra field": _gzip_extra,
 }
 
 
@@ -113,6 +124,14 @@ def test_a_gzip_of_other_bytes_there_finds_nothing(run_reads, name):
     other = b"".join(b">x%d\n%s\n" % (n, bytes(rng.choice(b"ACGT") for _ in range(150))) for n in range(240))
     report = upload_report(tmp, run, f"other {name}", CONTAINERS[name](gzip.compress(other)))
     assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name
+
+
+def test_a_gzip_of_reads_in_a_content_codings_extra_field_replays_as_a_leak(run_reads):
+    """Content-Encoding: gzip: the body was decoded and the member's extra field read by nobody."""
+    tmp, run, reads = run_reads
+    capture = tmp / "content-coding-extra.pcap"
+    http_upload(capture, _gzip_extra(gzip.compress(reads)), headers=b"Content-Encoding: gzip\r\n")
+    assert_content_leak(replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report, "extra")
 
 
 FORM = (b"--b0undary\r\nContent-Disposition: form-data; name=\"status\"\r\n\r\nself-test passed\r\n"

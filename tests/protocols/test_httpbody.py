@@ -365,3 +365,18 @@ def test_limits_name_the_coding_its_place_and_what_it_left(monkeypatch: pytest.M
     pipe, _ = collect("gzip")
     feed_in(pipe, gzip.compress(FASTQ), 4096)
     assert pipe.limits == []
+
+
+def test_a_gzip_coding_s_long_extra_field_goes_on_beside_the_body() -> None:
+    """Content-Encoding: gzip whose member carries a gzip of reads in its extra field: the body decoded,
+    the field was read by nobody."""
+    hidden = gzip.compress(FASTQ[:4000])
+    extra = b"XY" + struct.pack("<H", len(hidden)) + hidden
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = (b"\x1f\x8b\x08\x04\0\0\0\0\0\xff" + struct.pack("<H", len(extra)) + extra
+            + deflate.compress(b'{"ok": true}') + deflate.flush() + struct.pack("<II", zlib.crc32(b'{"ok": true}'), 12))
+    for step in (1, 5, len(body)):
+        pipe, got = collect("gzip", "application/json")
+        feed_in(pipe, body, step)
+        assert [(d, s) for d, s, _, _ in got] == [(b'{"ok": true}', ("content-encoding:gzip",)),
+                                                   (extra, ("content-encoding:gzip", "gzip extra field"))]
