@@ -22,7 +22,9 @@ from pathlib import Path
 
 import brotli
 import cramjam
+import lz4.block
 import lz4.frame
+import pysam
 import zstandard
 
 from sandbox.captures import CaptureError, open_capture
@@ -225,6 +227,23 @@ def _archivers(data: bytes) -> list[bytes]:
             _tool([*seven, "-m0=PPMd", "out.7z", "reads.fastq"], data, "out.7z")]
 
 
+def _crams(data: bytes) -> list[bytes]:
+    """The FASTQ text's reads as unaligned CRAMs, as htslib writes them (3.0: rANS 4x8; 3.1: rANS Nx16)."""
+    lines = data.splitlines()
+    made = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for options in ([b"version=3.0"], [b"version=3.1"], [b"version=3.1", b"small"]):
+            path = Path(tmp) / "reads.cram"
+            with pysam.AlignmentFile(str(path), "wc", header={"HD": {"VN": "1.6"}}, format_options=options) as out:
+                for i in range(0, len(lines) - 3, 4):
+                    read = pysam.AlignedSegment()
+                    read.query_name, read.query_sequence, read.flag = f"r{i}", lines[i + 1].decode(), 4
+                    read.query_qualities = pysam.qualitystring_to_array("F" * len(lines[i + 1]))
+                    out.write(read)
+            made.append(path.read_bytes())
+    return made
+
+
 def decoder_seeds() -> Iterator[bytes]:
     """One sample of every encoding and container the decoders know, then the shared HTTP bodies."""
     zbuf = io.BytesIO()
@@ -240,7 +259,8 @@ def decoder_seeds() -> Iterator[bytes]:
         b"a=" + base64.urlsafe_b64encode(FASTQ[:300]) + b"&b=%41%43%47%54", body,
         b"=41=43=47=54=\r\nACGT", b"\x0a\x05hello\x10\x96\x01\x1a\x03abc",
         lz4.frame.compress(FASTQ), bytes(cramjam.snappy.compress(FASTQ)), bytes(cramjam.snappy.compress_raw(FASTQ)),
-        *_tables(FASTQ), _avro(FASTQ), _cabinet(FASTQ), *_archivers(FASTQ),
+        *_tables(FASTQ), _avro(FASTQ), _cabinet(FASTQ), *_archivers(FASTQ), lz4.block.compress(FASTQ),
+        *_crams(FASTQ),
     )
     n = 0
     for transport, payloads in _flows():

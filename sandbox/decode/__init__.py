@@ -9,7 +9,7 @@ implementation (``multipart.py``) for HTTP uploads, mail and the decoders.
 
 A new decoder is one module (a ``Decoder`` subclass with ``sniff`` and ``decode``) plus one
 line below.  Order matters in two ways: structural decoders (JSON, multipart, form, protobuf,
-tar, PDF, Parquet, Avro, ORC, cabinet, 7z, zip) come before the decoders that search inside a view (zip and the compressed streams
+tar, PDF, Parquet, Avro, ORC, cabinet, 7z, CRAM, zip) come before the decoders that search inside a view (zip and the compressed streams
 at an offset, base64 and hex runs), which skip a view a structural decoder has taken apart, so content is
 reached through its part ("multipart:file=x.gz" > "gzip") rather than at an offset of the whole;
 and when two decoders produce identical bytes the first one's label is kept.
@@ -29,6 +29,7 @@ from sandbox.decode.brotli import BrotliDecoder
 from sandbox.decode.bz2 import Bz2Decoder
 from sandbox.decode.cab import CabDecoder
 from sandbox.decode.characters import CharactersDecoder
+from sandbox.decode.cram import CramDecoder
 from sandbox.decode.deflate import DeflateDecoder
 from sandbox.decode.escapes import EscapesDecoder
 from sandbox.decode.expand import Expansion, run
@@ -82,6 +83,7 @@ DECODERS: list[type[Decoder]] = [
     OrcDecoder,  # "ORC": every compressed chunk decoded (zlib, snappy, LZ4, zstd)
     CabDecoder,  # "MSCF": every file of the MSZIP and stored folders (LZX, Quantum: said not read)
     SevenZipDecoder,  # "7z" signature: every file of the LZMA(2), PPMd, Deflate(64), BZip2, stored folders
+    CramDecoder,  # "CRAM" 2-3: each series' blocks (raw, gzip, bzip2, xz, rANS 4x8 and Nx16) joined
     BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF

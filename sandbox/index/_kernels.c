@@ -3128,10 +3128,94 @@ static PyObject *py_lz4_block_size(PyObject *self, PyObject *args) {
     return Py_BuildValue("LL", size, matches);
 }
 
+/* ---- rANS (CRAM's codecs): the symbol loop, its tables made by the caller ---- */
+
+/* Decode n_out symbols into out from the states (n_states of them), reading renormalisation bytes from
+ * d[at:n]: order 0 interleaves the states a symbol each; order 1 gives state j the j-th of n_states equal
+ * parts (the last state also the rest), each symbol's table the one of the symbol before it in its part
+ * (has[ctx] says a context has one).  wide: Nx16's one 16-bit word below 2**15; else 4x8's bytes below
+ * 2**23.  The input offset after the last byte read, or -1 when the input ends first or a symbol has no
+ * table. */
+static Py_ssize_t rans_symbols(const uint8_t *d, Py_ssize_t n, Py_ssize_t at, uint8_t *out, Py_ssize_t n_out,
+                               uint32_t *states, int n_states, const uint32_t *freq, const uint32_t *cum,
+                               const uint8_t *lookup, const uint8_t *has, int bits, int order1, int wide) {
+    const uint32_t mask = (1u << bits) - 1;
+    uint8_t last[32] = {0};
+    Py_ssize_t part = order1 ? n_out / n_states : 0;
+    for (Py_ssize_t i = 0; i < n_out; i++) {
+        int j;
+        Py_ssize_t o;
+        if (!order1) { j = (int)(i % n_states); o = i; }
+        else if (i < part * n_states) { j = (int)(i % n_states); o = (Py_ssize_t)j * part + i / n_states; }
+        else { j = n_states - 1; o = i; }
+        uint32_t x = states[j];
+        size_t ctx = order1 ? last[j] : 0;
+        if (order1 && !has[ctx]) return -1;
+        uint8_t s = lookup[(ctx << bits) + (x & mask)];
+        out[o] = s;
+        uint64_t y = (uint64_t)freq[(ctx << 8) + s] * (x >> bits) + (x & mask) - cum[(ctx << 8) + s];
+        if (wide) {
+            if (y < (1u << 15)) {
+                if (at + 2 > n) return -1;
+                y = (y << 16) | d[at] | ((uint32_t)d[at + 1] << 8);
+                at += 2;
+            }
+        } else {
+            while (y < (1u << 23)) {
+                if (at >= n) return -1;
+                y = (y << 8) | d[at++];
+            }
+        }
+        states[j] = (uint32_t)y;
+        last[j] = s;
+    }
+    return at;
+}
+
+PyDoc_STRVAR(rans_symbols_doc,
+"rans_symbols(data, at, out, states, freq, cum, lookup, has, bits, order1, wide) -> at\n\n"
+"CRAM's rANS symbol loop: len(out) symbols from the uint32 states (1 to 32), freq and cum uint32 tables\n"
+"(256 per context, one context for order 0), lookup the symbol of each slot (1 << bits per context), has\n"
+"a byte per context (order 1: 256).  Returns the offset after the last byte read, -1 when the input ends\n"
+"first or a context has no table.");
+
+static PyObject *py_rans_symbols(PyObject *self, PyObject *args) {
+    PyObject *o[7];
+    Py_ssize_t at;
+    int bits, order1, wide;
+    Py_buffer v[7];
+    if (!PyArg_ParseTuple(args, "OnOOOOOOipp:rans_symbols", &o[0], &at, &o[1], &o[2], &o[3], &o[4], &o[5],
+                          &o[6], &bits, &order1, &wide)) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 4, 1, "states") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(o[3], &v[3], 4, 0, "freq") < 0) { release(v, 3); return NULL; }
+    if (get_buffer(o[4], &v[4], 4, 0, "cum") < 0) { release(v, 4); return NULL; }
+    if (get_buffer(o[5], &v[5], 1, 0, "lookup") < 0) { release(v, 5); return NULL; }
+    if (get_buffer(o[6], &v[6], 1, 0, "has") < 0) { release(v, 6); return NULL; }
+    Py_ssize_t contexts = order1 ? 256 : 1;
+    Py_ssize_t n_states = ITEMS(v[2]);
+    if (bits < 1 || bits > 12 || n_states < 1 || n_states > 32 || at < 0 || at > v[0].len
+        || ITEMS(v[3]) < contexts * 256 || ITEMS(v[4]) < contexts * 256 || v[5].len < (contexts << bits)
+        || v[6].len < contexts) {
+        release(v, 7);
+        PyErr_SetString(PyExc_ValueError, "rans_symbols: tables too small, or bits outside 1-12, or states outside 1-32");
+        return NULL;
+    }
+    Py_ssize_t end;
+    Py_BEGIN_ALLOW_THREADS
+    end = rans_symbols(v[0].buf, v[0].len, at, v[1].buf, v[1].len, v[2].buf, (int)n_states, v[3].buf, v[4].buf,
+                       v[5].buf, v[6].buf, bits, order1, wide);
+    Py_END_ALLOW_THREADS
+    release(v, 7);
+    return PyLong_FromSsize_t(end);
+}
+
 static PyMethodDef methods[] = {
     {"xca", py_xca, METH_VARARGS, xca_doc},
     {"lzw", py_lzw, METH_VARARGS, lzw_doc},
     {"lz4_block_size", py_lz4_block_size, METH_VARARGS, lz4_block_size_doc},
+    {"rans_symbols", py_rans_symbols, METH_VARARGS, rans_symbols_doc},
     {"two_bit_forms", py_two_bit_forms, METH_VARARGS, two_bit_forms_doc},
     {"winnow", py_winnow, METH_VARARGS, winnow_doc},
     {"kgram_hashes", py_kgram_hashes, METH_VARARGS, kgram_hashes_doc},

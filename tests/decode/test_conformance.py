@@ -271,6 +271,30 @@ def _7z(data: bytes) -> bytes:
         return (Path(tmp) / "out.7z").read_bytes()
 
 
+def _itf8(n: int) -> bytes:
+    """CRAM's ITF8 of a size (a -1 reference, five bytes, is written as it is)."""
+    if n < 0x80:
+        return bytes([n])
+    if n < 0x4000:
+        return bytes([0x80 | n >> 8, n & 0xFF])
+    if n < 0x200000:
+        return bytes([0xC0 | n >> 16, n >> 8 & 0xFF, n & 0xFF])
+    if n < 0x10000000:
+        return bytes([0xE0 | n >> 24, n >> 16 & 0xFF, n >> 8 & 0xFF, n & 0xFF])
+    return bytes([0xF0 | n >> 28, n >> 20 & 0xFF, n >> 12 & 0xFF, n >> 4 & 0xFF, n & 0x0F])
+
+
+def _cram(data: bytes) -> bytes:
+    """A CRAM 3.0 file of one container of unaligned records whose one external block (content id 7,
+    gzip) holds ``data``, laid out byte for byte as the specification says (pysam's are in test_cram)."""
+    packed = gzip.compress(data, mtime=0)
+    block = b"\x01\x04\x07" + _itf8(len(packed)) + _itf8(len(data)) + packed
+    block += zlib.crc32(block).to_bytes(4, "little")
+    head = (b"\xff\xff\xff\xff\x0f" + b"\x00\x00\x00" + b"\x00\x00" + b"\x01" + b"\x00")
+    head = len(block).to_bytes(4, "little") + head
+    return b"CRAM\x03\x00" + b"reads".ljust(20, b"\x00") + head + zlib.crc32(head).to_bytes(4, "little") + block
+
+
 def _compress(data: bytes) -> bytes:
     """compress(1)'s .Z (Debian's ncompress; -f: written even when no smaller)."""
     return subprocess.run(["compress", "-c", "-f"], input=data, capture_output=True).stdout
@@ -395,6 +419,7 @@ ENCODERS: dict[str, Spec] = {
     "orc": Spec(_orc, "orc", True, lambda: _orc(bytes(256 * MiB), 256 * 1024)),
     "cab": Spec(_cab, "cab:reads.fastq", True, _cab_zeros),
     "7z": Spec(_7z, "7z:reads.fastq", True, lambda: _7z(bytes(256 * MiB))),
+    "cram": Spec(_cram, "cram:external 7", True, lambda: _cram(bytes(256 * MiB))),
     # no end marker: a stream cut short is read to its cut with nothing to say it was
     "lzw": Spec(_compress, "lzw", False, lambda: _compress(bytes(256 * MiB))),
     "lzip": Spec(_lzip, "lzip", True, lambda: _lzip(bytes(256 * MiB), 0)),

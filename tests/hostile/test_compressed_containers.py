@@ -4,7 +4,8 @@ vendor's own header or in chunks, uploaded to an allowed destination, replay as 
 archivers' other methods: zips of Deflate64 (Windows' own for large files) or PPMd members, 7z
 archives of PPMd, Deflate64 or ARM64-filtered folders, compress(1)'s LZW (a .Z file, HTTP's
 "compress" coding), lzip's .lz: each replayed clean before (their bytes look like ciphertext, under the
-threshold); so did a raw LZ4 block, behind its size or not (python-lz4's, Java's), which has no magic.
+threshold); so did a raw LZ4 block, behind its size or not (python-lz4's, Java's), which has no magic;
+and an unaligned CRAM of the reads (htslib's rANS coders: bytes no decoder opened).
 
 LZ4 and snappy spend no bits on entropy coding: reads compressed with them are short runs of
 letters between back-references, too chopped for k-mers and too regular to look like ciphertext;
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.orc as orc
 import pyarrow.parquet as pq
+import pysam
 import pytest
 
 from sandbox.replay import replay
@@ -83,6 +85,22 @@ def _7z(fastq: bytes, *switches: str) -> bytes:
         return (Path(tmp) / "logs.archive").read_bytes()
 
 
+def _cram(fastq: bytes, *options: bytes) -> bytes:
+    """The reads as an unaligned CRAM, as htslib (pysam) writes one with ``options`` ("version=3.0": rANS
+    4x8; "version=3.1": rANS Nx16 and its transforms)."""
+    lines = fastq.splitlines()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "reads.cram"
+        with pysam.AlignmentFile(str(path), "wc", header={"HD": {"VN": "1.6", "SO": "unsorted"}},
+                                 format_options=list(options)) as out:
+            for i in range(0, len(lines) - 3, 4):
+                read = pysam.AlignedSegment()
+                read.query_name, read.query_sequence, read.flag = lines[i][1:].split()[0].decode(), lines[i + 1].decode(), 4
+                read.query_qualities = pysam.qualitystring_to_array(lines[i + 3].decode())
+                out.write(read)
+        return path.read_bytes()
+
+
 def _tool(command: list[str], data: bytes) -> bytes:
     """What a compressing tool writes of ``data`` to its standard output."""
     return subprocess.run(command, input=data, capture_output=True, check=True).stdout
@@ -128,6 +146,9 @@ def run_reads(tmp_path_factory):
 
 UPLOADS = {
     "lz4 file": lambda fq, seqs: (lz4.frame.compress(fq), b""),
+    "unaligned cram 3.0": lambda fq, seqs: (_cram(fq, b"version=3.0"), b"Content-Type: application/vnd.ga4gh.cram\r\n"),
+    "unaligned cram 3.1": lambda fq, seqs: (_cram(fq, b"version=3.1"), b""),
+    "unaligned cram 3.1, small": lambda fq, seqs: (_cram(fq, b"version=3.1", b"small"), b""),
     "lz4 block behind its size": lambda fq, seqs: (lz4.block.compress(fq), b""),      # python-lz4's default
     "lz4 block": lambda fq, seqs: (lz4.block.compress(fq, store_size=False), b""),    # Java's LZ4Compressor
     "lz4 block, high compression": lambda fq, seqs: (lz4.block.compress(fq, mode="high_compression"), b""),
@@ -187,3 +208,12 @@ def test_reads_in_the_names_of_a_7z_archive_s_files_replay_as_a_leak(run_reads):
     # the names are UTF-16 in the header: read a byte a character, they are the run's own bytes
     assert any(f["severity"] in ("high", "critical") and f["chain"][-2:] == ["7z header", "utf-16"]
                for f in report["findings"]), report["findings"]
+
+
+def test_a_cram_in_codecs_the_rig_does_not_read_is_never_clean(run_reads):
+    """CRAM 3.1 with its arithmetic coder for the bases: the rig cannot read them, and says so."""
+    tmp, run, lines = run_reads
+    capture = tmp / "cram-arith.pcap"
+    http_upload(capture, _cram(b"\n".join(lines[:1200]) + b"\n", b"version=3.1", b"use_arith=1", b"use_rans=0"))
+    report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    assert report["verdict"] != "clean" and any("arithmetic coder" in str(n) for n in report["not_examined"])
