@@ -26,6 +26,13 @@ def _case_ok(bits: int) -> bool:
     return bool(bits & text.DIGIT) and not (bits & text.LOWER and bits & text.UPPER)
 
 
+def _bits(block: bytes) -> int:
+    """The classes (digit, lower, upper case) ``block`` holds."""
+    return ((text.DIGIT if len(block.translate(None, b"0123456789")) < len(block) else 0)
+            | (text.LOWER if len(block.translate(None, b"abcdef")) < len(block) else 0)
+            | (text.UPPER if len(block.translate(None, b"ABCDEF")) < len(block) else 0))
+
+
 def _digits_ok(block: bytes) -> bool:
     return len(block) - len(block.translate(None, _DIGITS)) >= MIN_DIGIT_SHARE * len(block)
 
@@ -46,20 +53,18 @@ class HexDecoder(Decoder):
             stripped = data.strip()
             if not stripped.translate(None, HEX_WS):
                 block = stripped.translate(None, _SEPARATORS)
-                bits = 0
-                for probe, bit in (
-                    (b"0123456789", text.DIGIT),
-                    (b"abcdef", text.LOWER),
-                    (b"ABCDEF", text.UPPER),
-                ):
-                    if len(block[:4096].translate(None, probe)) < len(block[:4096]):
-                        bits |= bit
-                if len(block) % 2 == 0 and _case_ok(bits) and _digits_ok(block[:4096]):
+                if len(block) % 2 == 0 and _case_ok(_bits(block[:4096])) and _digits_ok(block[:4096]):
                     yield "hex", binascii.unhexlify(block)
                     return
+        binary = not text.looks_textual(data)
         for start, end, bits in text.runs(data, text.HEX, MIN_RUN, need=text.DIGIT):
-            if not _case_ok(bits):
+            if not binary:
+                if _case_ok(bits) and _digits_ok(data[start:end - (end - start) % 2]):
+                    yield f"hex@{start}", binascii.unhexlify(data[start:end - (end - start) % 2])
                 continue
-            end -= (end - start) % 2
-            if _digits_ok(data[start:end]):
-                yield f"hex@{start}", binascii.unhexlify(data[start:end])
+            # in binary bytes the byte before or after a run is a hex digit by chance (of the other case,
+            # too): it is read from both starts, to both ends
+            spans = {(a, b - (b - a) % 2) for a in (start, start + 1) for b in (end, end - 1)}
+            for a, b in sorted(spans):
+                if b - a >= MIN_RUN and _case_ok(_bits(data[a:b])) and _digits_ok(data[a:b]):
+                    yield f"hex@{a}", binascii.unhexlify(data[a:b])

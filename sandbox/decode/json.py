@@ -72,18 +72,31 @@ def _chunks(items: list) -> bytes | None:
     return "".join(items).encode("utf-8", "surrogatepass")
 
 
-def strings(doc: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
-    """Depth-first (document order) string values of a parsed document, with their paths."""
-    stack: list[tuple[str, Any]] = [("$", doc)]
+def strings(doc: Any, prefix: str, shapes: dict[str, list[str]] | None = None) -> Iterator[tuple[str, bytes]]:
+    """Depth-first (document order) string values of a parsed document, with their paths; an array of
+    byte values (or wider integers) as its bytes; an array of strings of one length joined; and the
+    strings found at one path in every element of an array (``$[*].c``: one record a chunk) or every
+    document of a stream (``shapes``, filled here, joined by the caller), and an object's keys, joined
+    when they are chunks of one length."""
+    own = shapes is None
+    shapes = {} if shapes is None else shapes
+    stack: list[tuple[str, str, Any]] = [("$", "$", doc)]
     while stack:
-        path, node = stack.pop()
+        path, shape, node = stack.pop()
         if isinstance(node, str):
             if len(node) >= MIN_TEXT:
                 yield f"{prefix}{path}", node.encode("utf-8", "surrogatepass")
                 if _CONTROL.search(node) and not _WIDE.search(node):
                     yield f"{prefix}{path}(latin-1)", node.encode("latin-1")
+            if shape != path or not own:        # in an array, or in a stream's documents
+                shapes.setdefault(shape, []).append(node)
         elif isinstance(node, dict):
-            stack.extend((_step(path, k), v) for k, v in reversed(node.items()))
+            keys = _chunks(list(node))
+            if keys is not None:
+                yield f"{prefix}{path}{{keys}}", keys
+            if shape != path or not own:
+                shapes.setdefault(f"{shape}{{keys}}", []).extend(node)
+            stack.extend((_step(path, k), _step(shape, k), v) for k, v in reversed(node.items()))
         elif isinstance(node, list):
             readings = _byte_array(node)
             for reading, raw in readings:
@@ -92,7 +105,25 @@ def strings(doc: Any, prefix: str) -> Iterator[tuple[str, bytes]]:
                 joined = _chunks(node)
                 if joined is not None:
                     yield f"{prefix}{path}[*]", joined
-                stack.extend((_step(path, i), v) for i, v in reversed(list(enumerate(node))))
+                stack.extend((_step(path, i), f"{shape}[*]", v) for i, v in reversed(list(enumerate(node))))
+    if own:
+        yield from joined_shapes(shapes, prefix)
+
+
+# Strings at one path of records, lines or keys joined as chunks: this many, this long at least (a
+# timestamp's or a name's width is shorter; a chunk of base64 or hex a record is 32 to 1,000 characters).
+MIN_CHUNKS, MIN_CHUNK = 3, 32
+
+
+def joined_shapes(shapes: dict[str, list[str]], prefix: str) -> Iterator[tuple[str, bytes]]:
+    """The strings of each path shape joined, where they are chunks of one text (``_chunks``) and more
+    than an array of strings itself (whose join is made where it is)."""
+    for shape, values in shapes.items():
+        if shape.endswith("[*]") or len(values) < MIN_CHUNKS or len(values[0]) < MIN_CHUNK:
+            continue
+        joined = _chunks(values)
+        if joined is not None:
+            yield f"{prefix}{shape}", joined
 
 
 def _nesting_ok(data: bytes) -> bool:
@@ -190,5 +221,7 @@ def _ndjson(data: bytes, places: list[int]) -> Iterator[tuple[str, bytes]]:
                 break
             return
         docs.append((i + 1, doc))
+    shapes: dict[str, list[str]] = {}
     for number, doc in docs:
-        yield from strings(doc, f"ndjson:{number}:")
+        yield from strings(doc, f"ndjson:{number}:", shapes)
+    yield from joined_shapes(shapes, "ndjson:*:")

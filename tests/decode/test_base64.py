@@ -105,8 +105,11 @@ def test_a_run_inside_binary_bytes_is_read():
     only in text (a gzip of reads in a MessagePack document's string replayed clean)."""
     encoded = base64.b64encode(BLOB)
     document = b"\x83\xa6device\xa4NS-1\xa1t\xce\x00\x0009\xa4blob\xda" + len(encoded).to_bytes(2, "big") + encoded
-    for data in (document + os.urandom(2000), os.urandom(3000) + encoded + os.urandom(3000)):
-        assert BLOB in _views(data).values()
+    assert BLOB in _views(document + b"\xa3fan\x92\xcb@>\x00\x00\x00\x00\x00\x00").values()
+    for seed in range(32):     # the bytes around it letters by chance (a quarter of them): it is read all the same
+        rng = random.Random(seed)
+        views = _views(rng.randbytes(3000) + encoded + rng.randbytes(3000)).values()
+        assert any(BLOB in view for view in views), seed     # letters around it: bytes more
 
 
 def test_random_bytes_hold_no_run():
@@ -114,3 +117,15 @@ def test_random_bytes_hold_no_run():
         data = random.Random(seed).randbytes(1 << 20)
         assert not Base64Decoder.sniff(data)
         assert not [v.chain for v in expand(data, CHAIN).views if "base64" in v.chain[-1]]
+
+
+def test_pieces_of_one_length_in_text_are_read_joined():
+    """A chunk a log line: each piece of 64 characters was decoded alone (48 bytes of a gzip)."""
+    rng = random.Random(4)
+    bases = bytes(rng.choice(b"ACGT") for _ in range(4000))
+    text = base64.b64encode(gzip.compress(bases)).decode()
+    lines = "\n".join(f"2026-12-07 INFO part {i}: {text[i:i + 64]}" for i in range(0, len(text), 64)).encode()
+    views = _views(lines)
+    assert [chain for chain, data in views.items() if data == bases][0][1].startswith("base64 joined@")
+    few = "\n".join(f"token {text[i:i + 64]}" for i in (0, 64)).encode()       # two pieces: no join
+    assert not [c for c in _views(few) if "joined" in c[-1]]

@@ -11,7 +11,10 @@ So did base64 laid out a line at a time: indented under YAML's ``!!binary`` or i
 JSON array of its lines.  Those lines are now read joined.  And so did base64 or hex written in UTF-16
 (.NET's ``Encoding.Unicode``, SQL Server's batches): now read a byte a character.  And so did the
 bytes as integers of 16, 32 or 64 bits (a ``Uint32Array`` stringified, a column of words): now read as
-words in both byte orders when their top bytes vary as packed bytes' do.
+words in both byte orders when their top bytes vary as packed bytes' do.  And so did base64 cut into
+pieces of 64 characters, one a JSON record, an NDJSON line, a JSON key or a log line: each piece was
+decoded alone (48 bytes of a gzip); pieces of one path's records, of an object's keys, or of one length
+in text, are now read joined.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ from tests.hostile.uploads import ALLOWED, http_upload
 
 def _lines(data: bytes) -> list[bytes]:
     return base64.encodebytes(data).splitlines()
+
+
+def _cut(data: bytes, size: int = 64) -> list[str]:
+    """``data`` in base64, cut into pieces of ``size`` characters (a record, a line, a key each)."""
+    text = base64.b64encode(data).decode()
+    return [text[i:i + size] for i in range(0, len(text), size)]
 
 
 def _words(fmt: str, data: bytes) -> list[int]:
@@ -57,6 +66,12 @@ FORMS = {
     "int16 words in json": lambda b: json.dumps({"d": _words("<h", b)}).encode(),
     "64-bit words a line": lambda b: "\n".join(map(str, _words(">Q", b))).encode(),
     "uint16 words in a csv": lambda b: ",".join(map(str, _words(">H", b))).encode(),
+    "json records of base64 chunks": lambda b: json.dumps([{"i": i, "c": c} for i, c in enumerate(_cut(b))]).encode(),
+    "ndjson lines of base64 chunks": lambda b: b"\n".join(json.dumps({"i": i, "c": c}).encode()
+                                                           for i, c in enumerate(_cut(b))),
+    "json keys of base64 chunks": lambda b: json.dumps({c: i for i, c in enumerate(_cut(b))}).encode(),
+    "log lines of base64 chunks": lambda b: "\n".join(f"2026-12-07T04:00:{i % 60:02d} INFO upload part {i}: {c}"
+                                                      for i, c in enumerate(_cut(b))).encode(),
 }
 
 
