@@ -72,7 +72,10 @@ class TargetDecoder(Decoder):
         for n, pair in enumerate(query_of(data).split(b"&")):
             if n >= MAX_PARAMS:
                 return
-            key, _, value = pair.partition(b"=")
-            value = unquote(value, plus=True)
+            key, _, raw = pair.partition(b"=")
+            value = unquote(raw, plus=True)
             if len(value) >= MIN_VALUE:
-                yield f"url:{unquote(key, plus=True).decode('utf-8', 'replace')}", value
+                label = f"url:{unquote(key, plus=True).decode('utf-8', 'replace')}"
+                yield label, value
+                if b"+" in raw:      # a "+" the writer meant as itself (base64 sent unescaped)
+                    yield f"{label}(+)", unquote(raw, plus=False)

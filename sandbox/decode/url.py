@@ -68,7 +68,10 @@ class UrlDecoder(Decoder):
                 key, _, value = pair.partition(b"=")
                 out = unquote(value, plus=True)
                 if out:
-                    yield f"url:{unquote(key, plus=True).decode('utf-8', 'replace')}", out
+                    label = f"url:{unquote(key, plus=True).decode('utf-8', 'replace')}"
+                    yield label, out
+                    if b"+" in value:      # a "+" the writer meant as itself (base64 sent unescaped)
+                        yield f"{label}(+)", unquote(value, plus=False)
             return
         escapes = len(_ESCAPE.findall(stripped))
         if escapes and escapes * 3 >= MIN_ESCAPE_SHARE * len(stripped):

@@ -11,6 +11,7 @@ the one before under its name (Host, User-Agent, a session cookie) says nothing 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
@@ -22,6 +23,9 @@ Items = list[Payload | Observation]
 MAX_VALUES = 256        # values taken from one head (a head of thousands of cookies is read as it is)
 FRAMING = frozenset(("content-length",))   # a fact about the body, which is read itself
 MAX_SEGMENTS = 16       # a request path's segments read across requests, each position as a name
+# A query value of base64's letters (escapes allowed): its "+" may be base64's, not a space; such values
+# of a key are also read as they are, every one (a stream of pieces must not miss those without a "+").
+_BASE64_VALUE = re.compile(r"(?:[A-Za-z0-9+/=]|%[0-9A-Fa-f]{2}){16,}")
 
 
 class HeadValues:
@@ -44,6 +48,8 @@ class HeadValues:
         for pair in query.split("&") if query else ():
             key, _, value = pair.partition("=")
             values.append((f"url:{key}", unquote_to_bytes(value.replace("+", " "))))
+            if _BASE64_VALUE.fullmatch(value):   # a "+" may be base64's own (sent unescaped): read as it is
+                values.append((f"url:{key}(+)", unquote_to_bytes(value)))
         for name, value in headers:
             if name.startswith(":") or name in FRAMING:
                 continue

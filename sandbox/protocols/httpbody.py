@@ -63,10 +63,21 @@ class ChunkedDecoder:
                     self._state = "data-end"
                 continue
             j = data.find(b"\n", i)
+            if self._state == "extension":      # a long one, streamed beside the body to its line's end
+                if self.keep_side:
+                    self.side += data[i: n if j < 0 else j].rstrip(b"\r") + (b"\n" if j >= 0 else b"")
+                i = n if j < 0 else j + 1
+                if j >= 0:
+                    self._state = "data" if self._remaining else "trailers"
+                continue
             if j < 0:
                 self._line += data[i:]
                 i = n
                 if len(self._line) > (MAX_TRAILERS if self._state == "trailers" else MAX_CHUNK_LINE):
+                    if self._state == "size" and self._long_extension():
+                        continue
+                    if self.keep_side:      # what it held is passed on, not dropped
+                        self.side += self._line
                     raise CodingError(f"chunked {self._state} line over limit")
                 break
             self._line += data[i:j]
@@ -75,6 +86,20 @@ class ChunkedDecoder:
             self._line.clear()
             self._on_line(line)
         return out, i
+
+    def _long_extension(self) -> bool:
+        """A size line past MAX_CHUNK_LINE that is a size and an extension (a server reads what it
+        likes there): the size taken, the extension streamed beside the body to the line's end."""
+        size, sep, ext = bytes(self._line).partition(b";")
+        size = size.strip()
+        if not sep or not size or len(size) > 16 or size.strip(b"0123456789abcdefABCDEF"):
+            return False
+        self._remaining = int(size, 16)
+        if self.keep_side:
+            self.side += ext.strip()
+        self._line.clear()
+        self._state = "extension"
+        return True
 
     def _on_line(self, line: bytes) -> None:
         if self._state == "data-end":

@@ -55,3 +55,10 @@ def test_long_segments_in_a_row_are_joined_short_ones_cut_the_runs():
     assert _views(head)[("tcp", "http/1.1 GET /q", "url", "url path", "base32")] == PIECE
     # segments of eight or more all shorter than 16: words of an API, no view
     assert path_runs(b"GET /instrument/runfolder/analysis HTTP/1.1\r\n") == []
+
+
+def test_a_query_value_of_base64_sent_unescaped_is_also_read_with_its_plus():
+    blob = bytes(range(256)) * 2
+    text = base64.b64encode(blob)
+    got = dict(TargetDecoder.decode(b"GET /b?d=" + text + b" HTTP/1.1", None))
+    assert got["url:d(+)"] == text and b" " in got["url:d"]

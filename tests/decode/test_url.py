@@ -46,3 +46,12 @@ def test_unquote_matches_urllib(raw):
 def test_unquote_on_odd_escapes_matches_urllib(text):
     data = text.encode()
     assert unquote(data, plus=False) == urllib.parse.unquote_to_bytes(data)
+
+
+def test_a_value_of_base64_sent_unescaped_is_also_read_with_its_plus():
+    """``curl -d "data=$(base64 f)"``: the "+" was read as a space, the base64 broken."""
+    blob = gzip.compress(bytes(range(256)) * 8)
+    text = base64.b64encode(blob)
+    assert b"+" in text
+    views = {v.chain[-1]: v.data for v in expand(b"device=NS-1&data=" + text, ("tcp",)).views}
+    assert views["url:data(+)"] == text and blob in views.values()

@@ -6,6 +6,9 @@ they are scanned and the upload is a leak naming the sample."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+
 import h2.config
 import h2.connection
 import pytest
@@ -50,14 +53,18 @@ def test_reads_outside_http2_streams_are_a_leak(reads, how):
     assert leak["samples"] == ["PT5699-T1"] and leak["chain"][-1] == "http/2 padding and extension frames"
 
 
-@pytest.mark.parametrize("where", ["extensions", "trailers"])
+@pytest.mark.parametrize("where", ["extensions", "trailers", "one long extension"])
 def test_reads_in_http1_chunk_extensions_and_trailers_are_a_leak(reads, where):
     """HTTP/1.1's chunked framing has room of its own: ``;name=value`` after each chunk's size (a
-    server ignores extensions it does not know) and header lines after the last chunk."""
+    server ignores extensions it does not know) and header lines after the last chunk.  One extension
+    of base64 longer than a size line's 4 KiB made the framing fail, the line's bytes dropped (and its
+    "+" became spaces, read as a form)."""
     tmp, run, fastq = reads
     lines = [fastq[i:i + 2000].replace(b"\n", b"|") for i in range(0, len(fastq), 2000)]
     if where == "extensions":
         body = b"".join(b"1;x=%s\r\na\r\n" % line for line in lines) + b"0\r\n\r\n"
+    elif where == "one long extension":
+        body = b"1;sig=%s\r\na\r\n0\r\n\r\n" % base64.b64encode(gzip.compress(fastq))
     else:
         body = b"1\r\na\r\n0\r\n" + b"".join(b"x-trace-%d: %s\r\n" % (i, line) for i, line in enumerate(lines)) + b"\r\n"
     path = tmp / f"chunked-{where}.pcap"
@@ -68,7 +75,7 @@ def test_reads_in_http1_chunk_extensions_and_trailers_are_a_leak(reads, where):
     report = replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
     assert report["verdict"] == "leak", where
     [leak] = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
-    assert leak["samples"] == ["PT5699-T1"] and leak["chain"][-1] == "chunk extensions and trailers"
+    assert leak["samples"] == ["PT5699-T1"] and "chunk extensions and trailers" in leak["chain"]
 
 
 def test_reads_in_the_edns_options_of_queries_are_a_leak(reads):

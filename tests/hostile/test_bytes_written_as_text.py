@@ -70,6 +70,7 @@ FORMS = {
     "ndjson lines of base64 chunks": lambda b: b"\n".join(json.dumps({"i": i, "c": c}).encode()
                                                            for i, c in enumerate(_cut(b))),
     "json keys of base64 chunks": lambda b: json.dumps({c: i for i, c in enumerate(_cut(b))}).encode(),
+    "a form value of base64 sent unescaped": lambda b: b"device=NS-1&data=" + base64.b64encode(b) + b"&n=1",
     "log lines of base64 chunks": lambda b: "\n".join(f"2026-12-07T04:00:{i % 60:02d} INFO upload part {i}: {c}"
                                                       for i, c in enumerate(_cut(b))).encode(),
 }

@@ -13,6 +13,7 @@ each replayed CLEAN too; now the path's long segments, joined, are a view.
 from __future__ import annotations
 
 import base64
+import gzip
 
 import pytest
 
@@ -26,7 +27,9 @@ def _split(text: str, size: int) -> str:
 
 
 ENCODINGS = {"base32": (lambda d: base64.b32encode(d).rstrip(b"="), 189),
-             "base32, lower case": (lambda d: base64.b32encode(d).rstrip(b"=").lower(), 189)}
+             "base32, lower case": (lambda d: base64.b32encode(d).rstrip(b"=").lower(), 189),
+             # standard base64 left unescaped: its "+" read as a space, as a form's (the pieces never joined)
+             "base64 of a gzip, its + unescaped": (lambda d: base64.b64encode(gzip.compress(d)), 48)}
 # what a request's path is made of its piece
 PATHS = {"base64url in a segment": (lambda d: base64.urlsafe_b64encode(d).rstrip(b"="), 160,
                                     lambda piece: f"/t/{piece}/p.gif"),

@@ -69,3 +69,26 @@ def test_inbound_heads_and_values_past_the_cap_are_not_taken(monkeypatch):
     monkeypatch.setattr(headvalues, "MAX_VALUES", 2)
     values.head("l", "/x?a=1&b=2&c=3", [("x", "y")], "out", 1.0)
     assert set(values.streams.streams) == {"path/0", "url:a"}       # the path's segments come first
+
+
+def test_query_values_of_base64_letters_are_also_read_with_their_plus():
+    """Base64 sent unescaped in a query: its "+" read as a space broke every piece that held one, and the
+    pieces never joined.  Every value of base64's letters is also read as it is (``url:d(+)``)."""
+    import base64
+    import gzip
+
+    text = base64.b64encode(gzip.compress(bytes(range(256)) * 8)).decode()
+    shared: dict = {}
+    items = []
+    for at in range(0, len(text), 40):        # a connection a request, as a beacon makes them
+        ctx = make_ctx()
+        ctx.shared, ctx.info.destination = shared, "lims.lab.example"
+        values = HeadValues(ctx)
+        items += values.head("http/1.1 GET /b", f"/b?d={text[at:at + 40]}", [], "out", 1.0)
+        items += values.close()
+    items += flush_joined(shared, None)
+    joined = b"".join(p.data[p.repeated:] for p in items if isinstance(p, Payload) and p.chain[-1] == "messages joined"
+                      and p.chain[-2] == "url:d(+)")
+    assert text.encode()[:len(text) // 40 * 40] in joined      # (a last piece under 16 letters is a word)
+    assert not [p for p in values.head("http/1.1 GET /s", "/s?q=hello+world", [], "out", 1.0)
+                if isinstance(p, Payload) and "(+)" in p.chain[-1]]

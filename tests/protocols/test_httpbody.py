@@ -83,7 +83,10 @@ def test_chunked_rejects_bad_framing(wire: bytes) -> None:
 
 def test_chunked_line_and_trailers_are_bounded() -> None:
     with pytest.raises(CodingError, match="over limit"):
-        ChunkedDecoder().feed(b"1" + b";" * httpbody.MAX_CHUNK_LINE)
+        ChunkedDecoder().feed(b"z" * (httpbody.MAX_CHUNK_LINE + 1))
+    extension = ChunkedDecoder()        # a size and a long extension: streamed beside the body, not held
+    extension.feed(b"1" + b";" * httpbody.MAX_CHUNK_LINE * 4)
+    assert not extension._line and extension._state == "extension"
     dec = ChunkedDecoder()
     dec.feed(b"0\r\n")
     with pytest.raises(CodingError, match="over limit"):
@@ -380,3 +383,21 @@ def test_a_gzip_coding_s_long_extra_field_goes_on_beside_the_body() -> None:
         feed_in(pipe, body, step)
         assert [(d, s) for d, s, _, _ in got] == [(b'{"ok": true}', ("content-encoding:gzip",)),
                                                    (extra, ("content-encoding:gzip", "gzip extra field"))]
+
+
+@pytest.mark.parametrize("step", [1, 1460, 1 << 20])
+def test_an_extension_past_a_size_line_s_limit_is_streamed_beside_the_body(step: int) -> None:
+    """A chunk's size line of 4 KiB or more made the framing fail and its bytes were dropped; a size and
+    an extension are read on (the extension beside the body), and a line that is no size keeps its bytes."""
+    ext = b"sig=" + bytes(range(65, 91)) * 400
+    wire = b"f;" + ext + b"\r\n" + b'{"status":"ok"}' + b"\r\n0\r\n\r\n"
+    d = ChunkedDecoder()
+    out = []
+    for i in range(0, len(wire), step):
+        out += d.feed(wire[i:i + step])[0]
+    assert b"".join(out) == b'{"status":"ok"}' and d.done and bytes(d.side) == ext + b"\n"
+    bad = ChunkedDecoder()
+    with pytest.raises(CodingError):
+        for i in range(0, 9000, 1460):
+            bad.feed((b"zz" + b"q" * 9000)[i:i + 1460])
+    assert bytes(bad.side).startswith(b"zzqqq")
