@@ -271,7 +271,7 @@ class FramedParser:
         if len(side.buf) >= side.need:
             try:
                 self._frames(direction, side, t)
-            except (ValueError, struct.error) as exc:
+            except (ValueError, struct.error, IndexError) as exc:     # (a field read past a frame's bytes)
                 self._to_raw(direction, side, f"{self.name} {direction}: {exc}; the rest of this side is scanned raw", t)
         return self._take()
 

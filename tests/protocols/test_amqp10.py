@@ -116,3 +116,12 @@ def test_detection() -> None:
     assert Amqp10Parser.detect(wire.AMQP10_HEADER, b"", 50000, 5672)
     assert Amqp10Parser.detect(b"", wire.AMQP10_SASL_HEADER, 5672, 50000)
     assert not Amqp10Parser.detect(wire.AMQP_HEADER, b"", 50000, 5672)          # 0-9-1: the other parser's
+
+
+def test_a_performative_cut_inside_a_field_turns_the_side_raw() -> None:
+    """A frame whose performative's fields run past its bytes (a descriptor, then nothing): a field read
+    past the frame raised IndexError out of the parser (hypothesis found one); now the side is raw from
+    there, nothing lost."""
+    cut = b"\x00\x00\x00\x09\x02\x00\x00\x00\x00" + READS[:2000]
+    items = run(Amqp10Parser, [("out", wire.AMQP10_HEADER), ("out", cut)])
+    assert b"".join(p.data for p in items if isinstance(p, Payload) and p.chain == ("tcp",)) == cut
