@@ -60,7 +60,8 @@ class _Reader:
 
 def _symbols_after(r: _Reader, each) -> None:
     """The run-length coded symbol list both coders use: a symbol, then (when the next is one more) a
-    count of the ones after it, ended by symbol 0; ``each(symbol)`` is called for each, in order."""
+    count of the ones after it, ended by symbol 0; ``each(symbol)`` is called for each, in order (rANS
+    4x8 reads a symbol's frequency there, before the next symbol)."""
     sym = r.byte()
     last = sym
     run = 0
@@ -91,29 +92,8 @@ def _freqs_4x8(r: _Reader) -> list[int]:
             f = (f & 0x7F) << 8 | r.byte()
         freqs[sym] = f
 
-    _symbols_4x8(r, one)
+    _symbols_after(r, one)
     return freqs
-
-
-def _symbols_4x8(r: _Reader, each) -> None:
-    """rANS 4x8's symbol list: like Nx16's, but a run's count follows the symbol one more than the last
-    read *before* that symbol's own data (htslib's order)."""
-    sym = r.byte()
-    run = 0
-    while True:
-        each(sym)
-        if not run and r.at < len(r.data) and sym + 1 == r.data[r.at]:
-            sym = r.byte()
-            run = r.byte()
-        elif run:
-            run -= 1
-            sym += 1
-            if sym > 255:
-                raise RansError("rANS: symbol run past 255")
-        else:
-            sym = r.byte()
-        if sym == 0:
-            return
 
 
 def rans4x8(data: bytes, cap: int) -> bytes:
@@ -143,7 +123,7 @@ def _o1_4x8(r: _Reader, size: int) -> bytes:
     def context(i: int) -> None:
         contexts[i] = _freqs_4x8(r)
 
-    _symbols_4x8(r, context)
+    _symbols_after(r, context)
     states = [r.u32() for _ in range(4)]
     return _symbols(r, size, states, contexts, TOTFREQ_BITS, order1=True, wide=False)
 

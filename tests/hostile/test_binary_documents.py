@@ -15,7 +15,13 @@ import random
 import msgpack
 import pytest
 
-from tests.hostile.uploads import CONTENT_KINDS, assert_content_leak, run_and_reads, upload_report
+from tests.hostile.uploads import (
+    CONTENT_KINDS,
+    assert_content_leak,
+    run_and_reads,
+    unrelated_reads,
+    upload_report,
+)
 
 
 def _telemetry(encoded: bytes) -> bytes:
@@ -54,8 +60,6 @@ def test_an_encoded_gzip_of_reads_in_a_binary_document_replays_as_a_leak(run_rea
 @pytest.mark.parametrize("name", DOCUMENTS)
 def test_the_same_of_other_bytes_finds_nothing(run_reads, name):
     tmp, run, _ = run_reads
-    rng = random.Random(name)
-    other = b"".join(b">x%d\n%s\n" % (n, bytes(rng.choice(b"ACGT") for _ in range(150))) for n in range(240))
-    for data in (gzip.compress(other), rng.randbytes(30000)):
+    for data in (gzip.compress(unrelated_reads(name)), random.Random(name).randbytes(30000)):
         report = upload_report(tmp, run, f"other {name}", DOCUMENTS[name](data))
         assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name

@@ -66,3 +66,12 @@ def run_and_reads(tmp_path_factory, name: str) -> tuple[Path, Path, bytes]:
     tmp = tmp_path_factory.mktemp(name)
     run, fastq = novaseq_reads(tmp, 300)
     return tmp, run, fastq[:40000]
+
+
+def unrelated_reads(seed: str, reads: int = 240) -> bytes:
+    """FASTA of another genome's reads (``reads`` of 150 random bases, drawn from ``seed``): what a control
+    upload carries in place of the run's (no quality lines, which the run's may share)."""
+    import random
+
+    rng = random.Random(seed)
+    return b"".join(b">x%d\n%s\n" % (n, bytes(rng.choice(b"ACGT") for _ in range(150))) for n in range(reads))
