@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from sandbox.decode.base import Budget, Decoder, drain
 from sandbox.decode.codec import status_label
-from sandbox.decode.rans import RansError, rans4x8, ransnx16
+from sandbox.decode.rans import RansError, Tables, rans4x8, ransnx16
 
 MAGIC = b"CRAM"
 FILE_DEFINITION = 26          # "CRAM", major, minor, a 20-byte file id
@@ -184,10 +184,16 @@ def _embeds_reference(slice_header: bytes) -> bool:
         return False
 
 
-def _block_bytes(d: bytes, block: _Block, budget: Budget) -> tuple[bytes, str] | None:
+# Frequency tables one file's rANS blocks may build (4 KiB each; a container's blocks build a few hundred).
+MAX_TABLES = 1 << 18
+
+
+def _block_bytes(d: bytes, block: _Block, budget: Budget, tables: Tables) -> tuple[bytes, str] | None:
     """A block's bytes decompressed and how they ended (ok, truncated, limit, corrupt); None when its
     codec is one the rig does not read (said) or the budget stops it before anything is made (said)."""
     body = d[block.start: block.start + block.size]
+    if not body:                         # an empty block (a series no record used)
+        return None
     cut = len(body) < block.size
     if block.method in NOT_READ:
         budget.not_read(f"CRAM block compressed with {NOT_READ[block.method]}, which the rig does not read",
@@ -210,9 +216,10 @@ def _block_bytes(d: bytes, block: _Block, budget: Budget) -> tuple[bytes, str] |
         budget.exhausted(left=len(body))
         return None
     try:
-        out = rans4x8(body, budget.remaining) if block.method == RANS4X8 else \
-            ransnx16(body, block.raw, budget.remaining)
-    except RansError:
+        out = rans4x8(body, budget.remaining, tables) if block.method == RANS4X8 else \
+            ransnx16(body, block.raw, budget.remaining, tables)
+    except RansError:      # bytes its codec does not decode: whatever they are, the rig did not read them
+        budget.not_read("CRAM block that does not decode with the rANS coder it names", len(body))
         return None
     return out, "ok"
 
@@ -236,13 +243,14 @@ class CramDecoder(Decoder):
         budget.took(0, FILE_DEFINITION)
         series: dict[str, list[bytes]] = {}
         statuses: dict[str, str] = {}
+        tables = Tables(MAX_TABLES)
         at = FILE_DEFINITION
         for container in _containers(data, major):
             budget.took(at, at + container.size)
             at += container.size
             reference_required = True
             for block in container.blocks:
-                got = _block_bytes(data, block, budget)
+                got = _block_bytes(data, block, budget, tables)
                 if got is None:
                     if budget.hit:
                         break

@@ -25,12 +25,23 @@ class RansError(ValueError):
     """The bytes are no rANS stream (or one past what the caller allows)."""
 
 
-class _Reader:
-    __slots__ = ("data", "at")
+class Tables:
+    """The frequency tables (one a context) the calls sharing this may still build: each is 4 KiB of slots
+    made from a few bytes of input, so a file of tiny order-1 blocks would cost a thousand times its size."""
 
-    def __init__(self, data: bytes, at: int = 0) -> None:
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+class _Reader:
+    __slots__ = ("data", "at", "tables")
+
+    def __init__(self, data: bytes, at: int = 0, tables: Tables | None = None) -> None:
         self.data = data
         self.at = at
+        self.tables = tables
 
     def byte(self) -> int:
         if self.at >= len(self.data):
@@ -96,7 +107,7 @@ def _freqs_4x8(r: _Reader) -> list[int]:
     return freqs
 
 
-def rans4x8(data: bytes, cap: int) -> bytes:
+def rans4x8(data: bytes, cap: int, tables: Tables | None = None) -> bytes:
     """A rANS 4x8 stream (order byte, compressed and raw sizes, then the order's tables and states)."""
     r = _Reader(data)
     order = r.byte()
@@ -104,6 +115,7 @@ def rans4x8(data: bytes, cap: int) -> bytes:
     size = r.u32()
     if size > cap:
         raise RansError("rANS: output past the budget")
+    r.tables = tables
     if order == 0:
         return _o0_4x8(r, size)
     if order == 1:
@@ -131,30 +143,27 @@ def _o1_4x8(r: _Reader, size: int) -> bytes:
 def _symbols(r: _Reader, size: int, states: list[int], contexts: dict[int, list[int]], bits: int,
              order1: bool, wide: bool) -> bytes:
     """The symbol loop (``_kernels.rans_symbols``) over each context's frequencies (order 0: one, 0): their
-    cumulative sums and the symbol of each of the ``1 << bits`` slots made at once, whatever their number
-    (a slot past a table's total reads as symbol 0, as htslib's does); refused past ``1 << bits``."""
-    count = 256 if order1 else 1
-    rows = np.fromiter(contexts, dtype=np.intp, count=len(contexts))
+    cumulative sums and the symbol of each of the ``1 << bits`` slots made at once, a row for each context
+    there is (a slot past a table's total reads as symbol 0, as htslib's does); refused past ``1 << bits``."""
+    if r.tables is not None:
+        r.tables.left -= len(contexts)
+        if r.tables.left < 0:
+            raise RansError("rANS: frequency tables past the bound")
+    rows = np.full(256 if order1 else 1, -1, dtype=np.int16)
+    rows[np.fromiter(contexts, dtype=np.intp, count=len(contexts))] = np.arange(len(contexts))
     if not contexts or max(max(f) for f in contexts.values()) > 1 << bits:
         raise RansError("rANS: frequencies do not add up")
-    table = np.array(list(contexts.values()), dtype=np.uint32).reshape(len(rows), 256)
-    totals = table.sum(axis=1)
+    freq = np.array(list(contexts.values()), dtype=np.uint32).reshape(len(contexts), 256)
+    totals = freq.sum(axis=1)
     if totals.max() > 1 << bits or totals.min() == 0:
         raise RansError("rANS: frequencies do not add up")
-    freq = np.zeros((count, 256), dtype=np.uint32)
-    freq[rows] = table
-    cum = np.zeros((count, 256), dtype=np.uint32)
-    cum[rows] = np.cumsum(table, axis=1, dtype=np.uint32) - table
-    slots = np.zeros((len(rows), 1 << bits), dtype=np.uint8)
-    slots[np.arange(1 << bits)[None, :] < totals[:, None]] = np.repeat(
-        np.tile(np.arange(256, dtype=np.uint8), len(rows)), table.ravel())
-    lookup = np.zeros((count, 1 << bits), dtype=np.uint8)
-    lookup[rows] = slots
-    has = np.zeros(count, dtype=np.uint8)
-    has[rows] = 1
+    cum = np.cumsum(freq, axis=1, dtype=np.uint32) - freq
+    lookup = np.zeros((len(contexts), 1 << bits), dtype=np.uint8)
+    lookup[np.arange(1 << bits)[None, :] < totals[:, None]] = np.repeat(
+        np.tile(np.arange(256, dtype=np.uint8), len(contexts)), freq.ravel())
     out = bytearray(size)
     at = _kernels.rans_symbols(r.data, r.at, out, np.array(states, dtype=np.uint32), freq.ravel(), cum.ravel(),
-                               lookup.ravel(), has, bits, order1, wide)
+                               lookup.ravel(), rows, bits, order1, wide)
     if at < 0:
         raise RansError("rANS: stream cut short, or a symbol with no table")
     r.at = at
@@ -163,9 +172,10 @@ def _symbols(r: _Reader, size: int, states: list[int], contexts: dict[int, list[
 
 # --------------------------------------------------------------------------------------------- Nx16
 
-def ransnx16(data: bytes, size: int, cap: int) -> bytes:
+def ransnx16(data: bytes, size: int, cap: int, tables: Tables | None = None) -> bytes:
     """A rANS Nx16 stream; ``size``: what it makes when it does not say (a CRAM block's raw size)."""
     r = _Reader(data)
+    r.tables = tables
     return _nx16(r, size, cap, 0)
 
 
@@ -241,7 +251,7 @@ def _o1_nx16(r: _Reader, size: int, n: int) -> bytes:
         packed = r.take(r.uint7())
         if plain > 1 << 20:
             raise RansError("rANS: tables too large")
-        tables = _Reader(_o0_nx16(_Reader(packed), plain, 4))
+        tables = _Reader(_o0_nx16(_Reader(packed, tables=r.tables), plain, 4))
     alphabet: list[int] = []
     _symbols_after(tables, alphabet.append)
     contexts = {}
@@ -273,7 +283,7 @@ def _stripes(r: _Reader, size: int, cap: int, depth: int) -> bytes:
     out = bytearray(size)
     for j in range(x):
         part = size // x + (1 if size % x > j else 0)
-        sub = _Reader(r.take(lengths[j]))
+        sub = _Reader(r.take(lengths[j]), tables=r.tables)
         got = _nx16(sub, part, cap, depth + 1)
         if len(got) != part:
             raise RansError("rANS: a stripe of another size")
@@ -288,7 +298,7 @@ def _rle_meta(r: _Reader, n: int) -> tuple[set[int], _Reader, int]:
         meta = _Reader(r.take(meta_size // 2))
     else:
         packed = r.take(r.uint7())
-        meta = _Reader(_o0_nx16(_Reader(packed), meta_size // 2, n))
+        meta = _Reader(_o0_nx16(_Reader(packed, tables=r.tables), meta_size // 2, n))
     count = meta.byte() or 256
     runs = {meta.byte() for _ in range(count)}
     return runs, meta, size

@@ -3132,13 +3132,13 @@ static PyObject *py_lz4_block_size(PyObject *self, PyObject *args) {
 
 /* Decode n_out symbols into out from the states (n_states of them), reading renormalisation bytes from
  * d[at:n]: order 0 interleaves the states a symbol each; order 1 gives state j the j-th of n_states equal
- * parts (the last state also the rest), each symbol's table the one of the symbol before it in its part
- * (has[ctx] says a context has one).  wide: Nx16's one 16-bit word below 2**15; else 4x8's bytes below
- * 2**23.  The input offset after the last byte read, or -1 when the input ends first or a symbol has no
- * table. */
+ * parts (the last state also the rest), each symbol's table the one of the symbol before it in its part:
+ * row[ctx] its table's row (-1: none; order 0 uses row 0).  wide: Nx16's one 16-bit word below 2**15;
+ * else 4x8's bytes below 2**23.  The input offset after the last byte read, or -1 when the input ends
+ * first or a symbol has no table. */
 static Py_ssize_t rans_symbols(const uint8_t *d, Py_ssize_t n, Py_ssize_t at, uint8_t *out, Py_ssize_t n_out,
                                uint32_t *states, int n_states, const uint32_t *freq, const uint32_t *cum,
-                               const uint8_t *lookup, const uint8_t *has, int bits, int order1, int wide) {
+                               const uint8_t *lookup, const int16_t *row, int bits, int order1, int wide) {
     const uint32_t mask = (1u << bits) - 1;
     uint8_t last[32] = {0};
     Py_ssize_t part = order1 ? n_out / n_states : 0;
@@ -3149,11 +3149,11 @@ static Py_ssize_t rans_symbols(const uint8_t *d, Py_ssize_t n, Py_ssize_t at, ui
         else if (i < part * n_states) { j = (int)(i % n_states); o = (Py_ssize_t)j * part + i / n_states; }
         else { j = n_states - 1; o = i; }
         uint32_t x = states[j];
-        size_t ctx = order1 ? last[j] : 0;
-        if (order1 && !has[ctx]) return -1;
-        uint8_t s = lookup[(ctx << bits) + (x & mask)];
+        int r = order1 ? row[last[j]] : 0;
+        if (r < 0) return -1;
+        uint8_t s = lookup[((size_t)r << bits) + (x & mask)];
         out[o] = s;
-        uint64_t y = (uint64_t)freq[(ctx << 8) + s] * (x >> bits) + (x & mask) - cum[(ctx << 8) + s];
+        uint64_t y = (uint64_t)freq[((size_t)r << 8) + s] * (x >> bits) + (x & mask) - cum[((size_t)r << 8) + s];
         if (wide) {
             if (y < (1u << 15)) {
                 if (at + 2 > n) return -1;
@@ -3173,11 +3173,11 @@ static Py_ssize_t rans_symbols(const uint8_t *d, Py_ssize_t n, Py_ssize_t at, ui
 }
 
 PyDoc_STRVAR(rans_symbols_doc,
-"rans_symbols(data, at, out, states, freq, cum, lookup, has, bits, order1, wide) -> at\n\n"
-"CRAM's rANS symbol loop: len(out) symbols from the uint32 states (1 to 32), freq and cum uint32 tables\n"
-"(256 per context, one context for order 0), lookup the symbol of each slot (1 << bits per context), has\n"
-"a byte per context (order 1: 256).  Returns the offset after the last byte read, -1 when the input ends\n"
-"first or a context has no table.");
+"rans_symbols(data, at, out, states, freq, cum, lookup, row, bits, order1, wide) -> at\n\n"
+"CRAM's rANS symbol loop: len(out) symbols from the uint32 states (1 to 32); freq and cum uint32 tables of\n"
+"256 a row, lookup the symbol of each of a row's 1 << bits slots; row the int16 row of each context (256\n"
+"for order 1, -1: no table; order 0: row 0).  Returns the offset after the last byte read, -1 when the\n"
+"input ends first or a context has no table.");
 
 static PyObject *py_rans_symbols(PyObject *self, PyObject *args) {
     PyObject *o[7];
@@ -3192,20 +3192,24 @@ static PyObject *py_rans_symbols(PyObject *self, PyObject *args) {
     if (get_buffer(o[3], &v[3], 4, 0, "freq") < 0) { release(v, 3); return NULL; }
     if (get_buffer(o[4], &v[4], 4, 0, "cum") < 0) { release(v, 4); return NULL; }
     if (get_buffer(o[5], &v[5], 1, 0, "lookup") < 0) { release(v, 5); return NULL; }
-    if (get_buffer(o[6], &v[6], 1, 0, "has") < 0) { release(v, 6); return NULL; }
-    Py_ssize_t contexts = order1 ? 256 : 1;
+    if (get_buffer(o[6], &v[6], 2, 0, "row") < 0) { release(v, 6); return NULL; }
+    Py_ssize_t rows = ITEMS(v[3]) / 256;
     Py_ssize_t n_states = ITEMS(v[2]);
-    if (bits < 1 || bits > 12 || n_states < 1 || n_states > 32 || at < 0 || at > v[0].len
-        || ITEMS(v[3]) < contexts * 256 || ITEMS(v[4]) < contexts * 256 || v[5].len < (contexts << bits)
-        || v[6].len < contexts) {
+    int ok = bits >= 1 && bits <= 12 && n_states >= 1 && n_states <= 32 && at >= 0 && at <= v[0].len && rows >= 1
+             && ITEMS(v[4]) >= rows * 256 && v[5].len >= (rows << bits) && ITEMS(v[6]) >= (order1 ? 256 : 1);
+    const int16_t *row = v[6].buf;
+    for (Py_ssize_t k = 0; ok && k < (order1 ? 256 : 1); k++)
+        ok = row[k] < rows;
+    if (!ok) {
         release(v, 7);
-        PyErr_SetString(PyExc_ValueError, "rans_symbols: tables too small, or bits outside 1-12, or states outside 1-32");
+        PyErr_SetString(PyExc_ValueError, "rans_symbols: tables too small for their rows, or bits outside 1-12, "
+                        "or states outside 1-32");
         return NULL;
     }
     Py_ssize_t end;
     Py_BEGIN_ALLOW_THREADS
     end = rans_symbols(v[0].buf, v[0].len, at, v[1].buf, v[1].len, v[2].buf, (int)n_states, v[3].buf, v[4].buf,
-                       v[5].buf, v[6].buf, bits, order1, wide);
+                       v[5].buf, row, bits, order1, wide);
     Py_END_ALLOW_THREADS
     release(v, 7);
     return PyLong_FromSsize_t(end);

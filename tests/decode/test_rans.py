@@ -8,12 +8,12 @@ import tracemalloc
 import pytest
 
 from sandbox.decode.cram import RANS4X8, RANSNX16, _containers
-from sandbox.decode.rans import PACK, RLE, STRIPE, RansError, rans4x8, ransnx16
+from sandbox.decode.rans import PACK, RLE, STRIPE, RansError, Tables, rans4x8, ransnx16
 from tests.decode.test_cram import _cram
 
 
-def _decode(method: int, body: bytes, raw: int, cap: int = 1 << 24) -> bytes:
-    return rans4x8(body, cap) if method == RANS4X8 else ransnx16(body, raw, cap)
+def _decode(method: int, body: bytes, raw: int, cap: int = 1 << 24, tables: Tables | None = None) -> bytes:
+    return rans4x8(body, cap, tables) if method == RANS4X8 else ransnx16(body, raw, cap, tables)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,17 @@ def test_a_size_past_the_cap_is_refused_before_anything_is_made():
         tracemalloc.stop()
     assert peak < 1 << 20
 
+
+
+def test_the_tables_a_file_may_build_are_bounded(blocks):
+    """Each context's table is 4 KiB of slots made from a few bytes: a file of tiny order-1 blocks would
+    cost a thousand times its size.  The calls sharing a bound stop past it (the CRAM decoder says so)."""
+    built = 0
+    for method, body, raw in blocks:
+        tables = Tables(10_000)
+        assert len(_decode(method, body, raw, tables=tables)) == raw
+        if tables.left < 10_000:         # (a block of PACK and CAT builds none)
+            built += 1
+            with pytest.raises(RansError, match="bound"):
+                _decode(method, body, raw, tables=Tables(0))
+    assert built
