@@ -108,6 +108,8 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
         if text not in exp.notes:
             exp.notes.append(text)
 
+    total_limit = f"total output {size_text(limits.max_total_bytes)}"
+
     def add(at: int, depth: int, dec: type[Decoder], label: str, out: bytes) -> None:
         exp.explained[at] += len(out)
         if not seen.add(out):
@@ -143,7 +145,7 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
             if by_ratio <= left:
                 budget = Budget(by_ratio, f"expansion ratio {limits.max_ratio}x")
             else:
-                budget = Budget(left, f"total output {size_text(limits.max_total_bytes)}")
+                budget = Budget(left, total_limit)
             members = 0
             took_apart = False
             outputs = dec.decode(view.data, budget)
@@ -183,15 +185,14 @@ def run(decoders: Sequence[type[Decoder]], data: bytes, chain: tuple[str, ...], 
                 # bytes the structure does not hold (appended, between members, in a comment) are no
                 # part of it: searched on their own, as the view would have been without it
                 rest = outside(view.data, budget.spans)
-                if len(rest.strip(b"\0")) < limits.min_text:   # none, or an archive's zero padding
-                    rest = b""
-                if rest and len(views) >= limits.max_views:
-                    hit(f"{limits.max_views} views", dec, view, len(rest))
-                elif rest and total + len(rest) > limits.max_total_bytes:
-                    hit(f"total output {size_text(limits.max_total_bytes)}", dec, view, len(rest))
-                elif rest:
-                    total += len(rest)
-                    add(at, depth, dec, f"outside {dec.name}", rest)
+                if len(rest.strip(b"\0")) >= limits.min_text:   # (an archive's zero padding alone is none)
+                    if len(views) >= limits.max_views:
+                        hit(f"{limits.max_views} views", dec, view, len(rest))
+                    elif total + len(rest) > limits.max_total_bytes:
+                        hit(total_limit, dec, view, len(rest))
+                    else:
+                        total += len(rest)
+                        add(at, depth, dec, f"outside {dec.name}", rest)
             exp.unread += (Unread(what, dec.name, view.chain, part) for what, part in budget.unread)
         magic.forget()
         text.forget()

@@ -56,15 +56,13 @@ class HexDecoder(Decoder):
                 if len(block) % 2 == 0 and _case_ok(_bits(block[:4096])) and _digits_ok(block[:4096]):
                     yield "hex", binascii.unhexlify(block)
                     return
+        # in binary bytes the byte before or after a run is a hex digit by chance (of the other case, too):
+        # such a run is read from both starts, to both ends
         binary = not text.looks_textual(data)
+        shifts = (0, 1) if binary else (0,)
         for start, end, bits in text.runs(data, text.HEX, MIN_RUN, need=text.DIGIT):
-            if not binary:
-                if _case_ok(bits) and _digits_ok(data[start:end - (end - start) % 2]):
-                    yield f"hex@{start}", binascii.unhexlify(data[start:end - (end - start) % 2])
-                continue
-            # in binary bytes the byte before or after a run is a hex digit by chance (of the other case,
-            # too): it is read from both starts, to both ends
-            spans = {(a, b - (b - a) % 2) for a in (start, start + 1) for b in (end, end - 1)}
+            spans = {(a, b - (b - a) % 2) for a in (start + k for k in shifts) for b in (end - k for k in shifts)}
             for a, b in sorted(spans):
-                if b - a >= MIN_RUN and _case_ok(_bits(data[a:b])) and _digits_ok(data[a:b]):
-                    yield f"hex@{a}", binascii.unhexlify(data[a:b])
+                block = data[a:b]
+                if len(block) >= MIN_RUN and _case_ok(_bits(block) if binary else bits) and _digits_ok(block):
+                    yield f"hex@{a}", binascii.unhexlify(block)

@@ -145,8 +145,9 @@ class MultipartSplitter:
             if self._state == "preamble":
                 i = self._buf.find(self._dash, self._scan)
                 if i < 0:
-                    self._add(bytes(self._buf[: max(0, len(self._buf) - len(self._dash))]))
-                    self._drop(max(0, len(self._buf) - len(self._dash)))
+                    passed = max(0, len(self._buf) - len(self._dash))   # a delimiter may be arriving
+                    self._add(bytes(self._buf[:passed]))
+                    self._drop(passed)
                     return
                 if len(self._buf) < i + len(self._dash) + 2:
                     self._scan = i

@@ -55,7 +55,7 @@ def words(values: np.ndarray) -> list[tuple[str, bytes]]:
             break
     else:
         return []
-    packed = values.astype(np.uint64) if values.dtype == np.uint64 else values.view(np.uint64)
+    packed = values.view(np.uint64)
     top = (packed >> np.uint64(bits - 8)) & np.uint64(0xFF)
     if len(np.unique(top)) < min(MIN_TOP_BYTES, len(values) // 2) or 4 * np.count_nonzero(top >= HIGH_TOP_BYTE) < len(top):
         return []

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 
 from sandbox.decode.base import Budget, Decoder
-from sandbox.decode.url import unquote
+from sandbox.decode.url import form_pair, unquote
 
 MIN_VALUE = 16            # bytes: shorter values are not evidence (and are not worth a view)
 MAX_PARAMS = 256          # parameters taken from one query
@@ -72,10 +72,8 @@ class TargetDecoder(Decoder):
         for n, pair in enumerate(query_of(data).split(b"&")):
             if n >= MAX_PARAMS:
                 return
-            key, _, raw = pair.partition(b"=")
-            value = unquote(raw, plus=True)
+            label, value, kept = form_pair(pair)
             if len(value) >= MIN_VALUE:
-                label = f"url:{unquote(key, plus=True).decode('utf-8', 'replace')}"
                 yield label, value
-                if b"+" in raw:      # a "+" the writer meant as itself (base64 sent unescaped)
-                    yield f"{label}(+)", unquote(raw, plus=False)
+                if kept is not None:
+                    yield f"{label}(+)", kept

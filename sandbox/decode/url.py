@@ -45,6 +45,14 @@ def unquote(data: bytes, plus: bool) -> bytes:
     return out[keep].tobytes()
 
 
+def form_pair(pair: bytes) -> tuple[str, bytes, bytes | None]:
+    """A form or query ``key=value``: its label ("url:<key>"), the value ("+" a space), and the value with
+    its "+" kept when it has one (the writer's own: base64 sent unescaped), else None."""
+    key, _, raw = pair.partition(b"=")
+    label = f"url:{unquote(key, plus=True).decode('utf-8', 'replace')}"
+    return label, unquote(raw, plus=True), unquote(raw, plus=False) if b"+" in raw else None
+
+
 class UrlDecoder(Decoder):
     name = "url"
     text = True
@@ -65,13 +73,11 @@ class UrlDecoder(Decoder):
             return
         if _FORM.fullmatch(stripped):
             for pair in stripped.split(b"&"):
-                key, _, value = pair.partition(b"=")
-                out = unquote(value, plus=True)
+                label, out, kept = form_pair(pair)
                 if out:
-                    label = f"url:{unquote(key, plus=True).decode('utf-8', 'replace')}"
                     yield label, out
-                    if b"+" in value:      # a "+" the writer meant as itself (base64 sent unescaped)
-                        yield f"{label}(+)", unquote(value, plus=False)
+                    if kept is not None:
+                        yield f"{label}(+)", kept
             return
         escapes = len(_ESCAPE.findall(stripped))
         if escapes and escapes * 3 >= MIN_ESCAPE_SHARE * len(stripped):

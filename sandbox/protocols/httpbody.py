@@ -30,6 +30,14 @@ class CodingError(ValueError):
     """Bad framing or coding in a body (also raised by HTTP/1 for a bad head)."""
 
 
+def _chunk_size(field: bytes) -> int | None:
+    """A chunk's size line's size (hex digits, 16 at most), None when it is none."""
+    size = field.strip()
+    if not size or len(size) > 16 or size.strip(b"0123456789abcdefABCDEF"):
+        return None
+    return int(size, 16)
+
+
 class ChunkedDecoder:
     """RFC 9112 chunked framing, incremental; also S3 ``aws-chunked`` (signed chunks).
 
@@ -91,10 +99,10 @@ class ChunkedDecoder:
         """A size line past MAX_CHUNK_LINE that is a size and an extension (a server reads what it
         likes there): the size taken, the extension streamed beside the body to the line's end."""
         size, sep, ext = bytes(self._line).partition(b";")
-        size = size.strip()
-        if not sep or not size or len(size) > 16 or size.strip(b"0123456789abcdefABCDEF"):
+        remaining = _chunk_size(size)
+        if not sep or remaining is None:
             return False
-        self._remaining = int(size, 16)
+        self._remaining = remaining
         if self.keep_side:
             self.side += ext.strip()
         self._line.clear()
@@ -108,14 +116,14 @@ class ChunkedDecoder:
             self._state = "size"
         elif self._state == "size":
             size, _, ext = line.partition(b";")
-            size = size.strip()
-            if not size or len(size) > 16 or size.strip(b"0123456789abcdefABCDEF"):
+            remaining = _chunk_size(size)
+            if remaining is None:
                 raise CodingError(f"bad chunk size line {line[:40]!r}")
             if ext and len(self.extensions) < 4:
                 self.extensions.append(ext.strip())
             if ext.strip() and self.keep_side:
                 self.side += ext.strip() + b"\n"
-            self._remaining = int(size, 16)
+            self._remaining = remaining
             self._state = "data" if self._remaining else "trailers"
         else:  # trailers, ended by an empty line
             if not line:
