@@ -17,6 +17,7 @@ from sandbox.correlate.redact import Redactor
 from sandbox.model import Finding, FlowInfo, NotExamined, Observation, Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols.flows import MAX_ACTIVE_FLOWS
+from sandbox.protocols.heads import HeaderFields
 from sandbox.protocols.resolved import resolutions
 
 TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a run's progress
@@ -35,6 +36,7 @@ class Engine:
                  analyzer: Analyzer | AnalyzerProcess | None = None):
         self.dissector = Dissector(instrument=list(instrument) if instrument else None)
         self.analyzer = analyzer if analyzer is not None else Analyzer(indexes, allow)
+        self.heads = HeaderFields()      # the header fields of the instrument's packets, read as streams
         self._redactor = Redactor(indexes)   # what leaves for the store names no run data
         # outbound bytes of each flow already on the timeline, for the flows still active (LRU-bounded:
         # a flow evicted from here has long left the flow table, so it sends nothing more)
@@ -57,6 +59,12 @@ class Engine:
         items = dissector.feed(segment)
         if items:
             self._handle(items)
+        if segment.head and dissector.last_direction == "out" and dissector.last is not None:
+            items = self.heads.feed(segment, dissector.last)
+            if items:
+                self._handle(items)
+        if segment.t >= self.heads.next_tick:
+            self._handle(self.heads.tick(segment.t))
         if segment.t >= self._next_judgement:
             self._judge_flows(segment.t)
         if dissector.inner:     # flows of the frames a USB network adapter carried
@@ -89,6 +97,7 @@ class Engine:
         bytes go to the analyzer and changed flows are judged, as the next packet would do."""
         self.fed += 1
         self._handle(self.dissector.tick(now))
+        self._handle(self.heads.tick(now))
         if now >= self._next_judgement:
             self._judge_flows(now)
 
@@ -103,6 +112,7 @@ class Engine:
             self.analyzer.flows(list(self._unjudged.values()))
             self._unjudged.clear()
         self._handle(self.dissector.close())
+        self._handle(self.heads.close())
         flows = list(self.dissector.flows.values())
         findings = self.analyzer.finish(flows)
         for info in flows:  # the analyzer may have judged copies (in a worker): bring its verdicts back

@@ -48,7 +48,8 @@ class Segment:
     chunk read from a serial port.  ``src``/``dst`` are addresses (IP, USB
     ``bus.device``, serial port name); ports are TCP/UDP ports, USB endpoint
     numbers, or 0.  ``frame`` is the 1-based frame number in the capture so a
-    finding can point at it.
+    finding can point at it.  ``head``: the header fields its sender chose (an IP packet's, as
+    ``sandbox.captures.heads`` lays them out), read as streams of their own.
     """
 
     t: float
@@ -64,6 +65,7 @@ class Segment:
     flags: int = 0
     frame: int = 0
     meta: dict[str, Any] | None = None
+    head: bytes = b""
 
 
 @dataclass(slots=True)

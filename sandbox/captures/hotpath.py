@@ -18,6 +18,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+from sandbox.captures.heads import NO_TIMESTAMPS, TCP_HEAD
 from sandbox.captures.ip import MAX_TRAILER, TIMESTAMPS, IpDecoder
 from sandbox.captures.packet import MAX_RECORD
 from sandbox.captures.pcap import PcapReader
@@ -25,12 +26,12 @@ from sandbox.model import URG, Segment
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_LINUX_SLL2 = 276
-# Ethernet II (12 address bytes skipped, ethertype), IPv4 without options, TCP up to its flags.
-ETH_IP4_TCP = struct.Struct("!12xHBBHHHBBH4s4sHHIIBB")
+# Ethernet II (12 address bytes skipped, ethertype), IPv4 without options, TCP without its options.
+ETH_IP4_TCP = struct.Struct("!12xHBBHHHBBH4s4sHHIIBBH2xH")
 # Linux cooked v2 (protocol, interface index, packet type), then the same IPv4 and TCP headers.
-SLL2_IP4_TCP = struct.Struct("!H2xI2xB9xBBHHHBBH4s4sHHIIBB")
+SLL2_IP4_TCP = struct.Struct("!H2xI2xB9xBBHHHBBH4s4sHHIIBBH2xH")
 PACKET_OUTGOING = 4
-# Ethernet 14 + IPv4 20 + TCP 20 (the unpack reads 48 of them): a shorter frame takes the general path.
+# Ethernet 14 + IPv4 20 + TCP 20: a shorter frame takes the general path.
 HEADERS = 54
 ETHERTYPE_IPV4 = 0x0800
 VIHL_PLAIN = 0x45              # IPv4, 20-byte header (no options)
@@ -38,6 +39,7 @@ VIHL_PLAIN = 0x45              # IPv4, 20-byte header (no options)
 PLAIN_DOFF, TS_DOFF = 0x50, 0x80
 PROTO_TCP = 6
 NET_TCP = ("net", "tcp")
+pack_head = TCP_HEAD.pack     # the Segment's record of header fields (sandbox.captures.heads)
 
 
 def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, float, int], list[Segment]],
@@ -83,18 +85,20 @@ def pcap_segments(reader: PcapReader, ip: IpDecoder, slow: Callable[[bytes, floa
                 t = ts + frac * scale
                 seg = None
                 if ethernet and incl >= HEADERS:
-                    (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
-                     sport, dport, seq, ack, doff, flags) = unpack_hdr(buf, start)
+                    (etype, vihl, tos, total, ident, frag, ttl, proto, _, src, dst,
+                     sport, dport, seq, ack, doff, flags, window, urgent) = unpack_hdr(buf, start)
                     if (etype == ETHERTYPE_IPV4 and vihl == VIHL_PLAIN and proto == PROTO_TCP
                             and not frag & 0x3FFF and not flags & URG
                             and (doff == PLAIN_DOFF or doff == TS_DOFF and buf[start + 54:start + 58] == TIMESTAMPS)):
                         # IP total length trims Ethernet padding, as the general decoder does
                         end = start + 14 + total if 20 <= total and 14 + total <= incl else pos
-                        if end - start >= HEADERS and pos - end <= MAX_TRAILER:
+                        if end - start >= 34 + (doff >> 4) * 4 and pos - end <= MAX_TRAILER:   # the whole TCP header
                             s = v4.get(src) or addr(src)
                             d = v4.get(dst) or addr(dst)
                             seg = Segment(t, "net", "tcp", s, sport, d, dport,
-                                          buf[start + 34 + (doff >> 4) * 4:end], seq, ack, flags, frame)
+                                          buf[start + 34 + (doff >> 4) * 4:end], seq, ack, flags, frame, None,
+                                          pack_head(ident, tos, ttl, window, urgent,
+                                                    buf[start + 58:start + 66] if doff == TS_DOFF else NO_TIMESTAMPS))
                 if seg is not None:
                     if not ntcp:
                         counts[NET_TCP] += 0      # keep the order in which transports first appear
@@ -124,17 +128,18 @@ def ethernet_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]
         incl = len(data)
         if incl < HEADERS:
             return None
-        (etype, vihl, _, total, _, frag, _, proto, _, src, dst,
-         sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
+        (etype, vihl, tos, total, ident, frag, ttl, proto, _, src, dst,
+         sport, dport, seq, ack, doff, flags, window, urgent) = unpack_hdr(data)
         if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
                 or frag & 0x3FFF or flags & URG                   # URG: its pointer
                 or not (doff == PLAIN_DOFF or doff == TS_DOFF and data[54:58] == TIMESTAMPS)):
             return None
         end = 14 + total if 20 <= total and 14 + total <= incl else incl
-        if end < HEADERS or incl - end > MAX_TRAILER:
+        if end < 34 + (doff >> 4) * 4 or incl - end > MAX_TRAILER:     # the whole TCP header
             return None
         return Segment(t, "net", "tcp", v4.get(src) or addr(src), sport, v4.get(dst) or addr(dst), dport,
-                       data[34 + (doff >> 4) * 4:end], seq, ack, flags, frame)
+                       data[34 + (doff >> 4) * 4:end], seq, ack, flags, frame, None,
+                       pack_head(ident, tos, ttl, window, urgent, data[58:66] if doff == TS_DOFF else NO_TIMESTAMPS))
 
     return decode
 
@@ -150,17 +155,18 @@ def cooked_tcp(ip: IpDecoder) -> Callable[[bytes, float, int], Segment | None]:
         incl = len(data)
         if incl < 60:
             return None
-        (etype, ifindex, pkttype, vihl, _, total, _, frag, _, proto, _, src, dst,
-         sport, dport, seq, ack, doff, flags) = unpack_hdr(data)
+        (etype, ifindex, pkttype, vihl, tos, total, ident, frag, ttl, proto, _, src, dst,
+         sport, dport, seq, ack, doff, flags, window, urgent) = unpack_hdr(data)
         if (etype != ETHERTYPE_IPV4 or vihl != VIHL_PLAIN or proto != PROTO_TCP
                 or frag & 0x3FFF or flags & URG
                 or not (doff == PLAIN_DOFF or doff == TS_DOFF and data[60:64] == TIMESTAMPS)):
             return None
         end = 20 + total if 20 <= total and 20 + total <= incl else incl
-        if end < 60 or incl - end > MAX_TRAILER:
+        if end < 40 + (doff >> 4) * 4 or incl - end > MAX_TRAILER:
             return None
         return Segment(t, "net", "tcp", v4.get(src) or addr(src), sport, v4.get(dst) or addr(dst), dport,
                        data[40 + (doff >> 4) * 4:end], seq, ack, flags, frame,
-                       {"left" if pkttype == PACKET_OUTGOING else "arrived": ifindex})
+                       {"left" if pkttype == PACKET_OUTGOING else "arrived": ifindex},
+                       pack_head(ident, tos, ttl, window, urgent, data[64:72] if doff == TS_DOFF else NO_TIMESTAMPS))
 
     return decode

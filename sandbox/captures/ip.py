@@ -19,6 +19,7 @@ from typing import Any
 from sandbox.captures.encaps import DECAPS
 from sandbox.captures.examined import CONTROL_SIZE, NAMES, NOT_DATA, PADDED_BODY, describe
 from sandbox.captures.fragments import Fragments
+from sandbox.captures.heads import V4_HEAD, ipv6_head, tcp_options
 from sandbox.captures.numbers import DECLINED, EMPTY, IP_PROTO, IPV4, IPV6, LLC, MAX_LENGTH, UDP_PORT
 from sandbox.model import URG, Segment
 
@@ -42,6 +43,7 @@ ICMP_CONTROL_TYPES = {PROTO_ICMP: frozenset((9, 10, 13, 14, 15, 16, 17, 18)),
                                                146, 147, 148, 149, 151, 152, 153))}
 ICMP_FIXED = {13: 12, 14: 12, 15: 0, 16: 0, 17: 4, 18: 4, 10: 0}
 ICMP_HEADER = 8              # type, code, checksum and the 4 bytes each type uses its own way
+NO_SEQUENCE = bytes(2)       # the head record's echo sequence of an ICMP message that is no echo
 # Routing and group control (IGMP, EIGRP, OSPF, PIM, VRRP): harmless within the link.  Sent
 # anywhere else it can leave the bench and carries what its sender likes (a PIM Register carries
 # whole packets): examined as data, as is anything after an IPv6 "no next header".
@@ -178,7 +180,7 @@ class IpDecoder:
         if len(data) - off < 20:
             self.not_examined("IPv4 headers cut short", self._size)
             return None
-        vihl, _, total, ident, frag, _, proto, _, src, dst = V4.unpack_from(data, off)
+        vihl, tos, total, ident, frag, ttl, proto, _, src, dst = V4.unpack_from(data, off)
         ihl = (vihl & 0x0F) * 4
         if vihl >> 4 != 4 or ihl < 20:
             self.not_examined("IPv4 headers malformed", self._size)
@@ -199,13 +201,13 @@ class IpDecoder:
             if proto != PROTO_AH:
                 break
             proto, payload = payload[0], payload[(payload[1] + 2) * 4:]
-        return self._transport(proto, payload, src, dst, t, frame)
+        return self._transport(proto, payload, src, dst, t, frame, V4_HEAD.pack(ident, tos, ttl))
 
     def _ipv6(self, data: bytes, off: int, t: float, frame: int) -> Segment | tuple | None:
         if len(data) - off < 40:
             self.not_examined("IPv6 headers cut short", self._size)
             return None
-        vtc, plen, nh, _, src, dst = V6.unpack_from(data, off)
+        vtc, plen, nh, hops, src, dst = V6.unpack_from(data, off)
         if vtc >> 28 != 6:
             self.not_examined("IPv6 headers malformed", self._size)
             return None
@@ -234,12 +236,13 @@ class IpDecoder:
                 payload, nh = done[0], done[1] if done[1] is not None else nxt
             else:
                 break
-        return self._transport(nh, payload, src, dst, t, frame)
+        return self._transport(nh, payload, src, dst, t, frame, ipv6_head(vtc, hops))
 
     def _transport(self, proto: int, p: bytes, src_raw: bytes, dst_raw: bytes, t: float,
-                   frame: int) -> Segment | tuple | None:
+                   frame: int, head: bytes) -> Segment | tuple | None:
         """A Segment for TCP, UDP, ICMP with a body and control that can leave the link (transport "ip",
-        the protocol number for ports); ``(next number, bytes, 0)`` for what IP carries else."""
+        the protocol number for ports); ``(next number, bytes, 0)`` for what IP carries else.  ``head``:
+        the IP layer's part of the Segment's record of header fields (``sandbox.captures.heads``)."""
         if proto == PROTO_TCP:
             if len(p) < 20:
                 self.not_examined("TCP headers cut short", self._size)
@@ -254,7 +257,7 @@ class IpDecoder:
             # the urgent pointer, where one is set: a receiver takes the byte before it out of the stream
             meta = {"urgent": struct.unpack_from("!H", p, 18)[0]} if flags & URG else None
             return Segment(t, "net", "tcp", self.addr(src_raw), sport, self.addr(dst_raw), dport, p[doff:],
-                           seq, ack, flags, frame, meta)
+                           seq, ack, flags, frame, meta, head + p[14:16] + p[18:20] + tcp_options(p, doff))
         if proto == PROTO_UDP:
             if len(p) < 8:
                 self.not_examined("UDP headers cut short", self._size)
@@ -273,18 +276,19 @@ class IpDecoder:
                     self._outer = (port, src_raw, dst_raw)
                     return inner, data, off
             return Segment(t, "net", "udp", self.addr(src_raw), sport, self.addr(dst_raw), dport, data,
-                           frame=frame)
+                           frame=frame, head=head)
         if proto in ICMP_ECHO and len(p) >= ICMP_ECHO_HEADER.size and p[0] in ICMP_ECHO[proto]:
             ident = ICMP_ECHO_HEADER.unpack_from(p)[3]   # one flow per identifier: request and reply alike
             return Segment(t, "net", "icmp", self.addr(src_raw), ident, self.addr(dst_raw), ident,
-                           p[ICMP_ECHO_HEADER.size:], frame=frame)
+                           p[ICMP_ECHO_HEADER.size:], frame=frame, head=head + p[6:8])
         if proto in ICMP_ECHO and len(p) > ICMP_HEADER and not _icmp_control(proto, p, dst_raw):
             # an error, control sent beyond the link or longer than its fields, a type nobody
             # registered: one flow per type between two hosts
             return Segment(t, "net", "icmp", self.addr(src_raw), p[0], self.addr(dst_raw), p[0], p[ICMP_HEADER:],
-                           frame=frame)
+                           frame=frame, head=head + NO_SEQUENCE)
         if (proto in LINK_CONTROL and not _link_scoped(dst_raw)) or (proto == NO_NEXT_HEADER and p):
-            return Segment(t, "net", "ip", self.addr(src_raw), proto, self.addr(dst_raw), proto, p, frame=frame)
+            return Segment(t, "net", "ip", self.addr(src_raw), proto, self.addr(dst_raw), proto, p, frame=frame,
+                           head=head)
         self._outer = (IP_PROTO | proto, src_raw, dst_raw)
         return IP_PROTO | proto, p, 0
 

@@ -77,16 +77,16 @@ def udp_datagram(src: str, dst: str, sport: int, dport: int, payload: bytes) -> 
 
 
 def ipv4(src: str, dst: str, proto: int, payload: bytes, ident: int = 0, ttl: int = 64,
-         more_fragments: bool = False, frag_offset: int = 0, dont_fragment: bool = True) -> bytes:
+         more_fragments: bool = False, frag_offset: int = 0, dont_fragment: bool = True, tos: int = 0) -> bytes:
     flags = (0x4000 if dont_fragment and not more_fragments and not frag_offset else 0)
     flags |= (0x2000 if more_fragments else 0) | (frag_offset // 8)
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident & 0xFFFF, flags, ttl,
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(payload), ident & 0xFFFF, flags, ttl,
                          proto, 0, _ip_bytes(src), _ip_bytes(dst))
     return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + payload
 
 
-def ipv6(src: str, dst: str, next_header: int, payload: bytes, hop_limit: int = 64) -> bytes:
-    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), next_header, hop_limit,
+def ipv6(src: str, dst: str, next_header: int, payload: bytes, hop_limit: int = 64, flow_label: int = 0) -> bytes:
+    return struct.pack("!IHBB16s16s", 6 << 28 | flow_label & 0xFFFFF, len(payload), next_header, hop_limit,
                        _ip_bytes(src), _ip_bytes(dst)) + payload
 
 

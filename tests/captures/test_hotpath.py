@@ -24,8 +24,10 @@ from sandbox.captures.writer import (
     tcp_segment,
     udp_datagram,
 )
+from sandbox.model import Segment
 
 A, B = "192.0.2.1", "198.51.100.7"
+META = [f.name for f in dataclasses.fields(Segment)].index("meta")
 
 
 def _tcp(payload: bytes = b"hello", flags: int = 0x18, seq: int = 1000) -> bytes:
@@ -103,7 +105,7 @@ def test_tricky_frames_match_the_general_path(tmp_path):
     frames = _tricky()
     want = _general(frames)
     assert len(want) >= 10                                   # the list really exercises the hot path
-    assert [seg[-1] for seg in want if seg[7] == b"urgent!"] == [{"urgent": 3}]    # where the urgent byte is
+    assert [seg[META] for seg in want if seg[7] == b"urgent!"] == [{"urgent": 3}]    # where the urgent byte is
     assert _read(tmp_path / "t.pcap", frames, PcapWriter) == want
     assert _read(tmp_path / "t.pcapng", frames, PcapngWriter) == want
 
@@ -112,8 +114,8 @@ def test_cooked_frames_match_the_general_path_and_say_where_they_were_seen(tmp_p
     frames = [_cooked(f, n) for n, f in enumerate(_tricky()) if len(f) >= 14]
     want = _general(frames, sll2)
     assert len(want) >= 10
-    assert {seg[-1].get("arrived", seg[-1].get("left")) for seg in want} == {3}
-    assert any("left" in seg[-1] for seg in want) and any("arrived" in seg[-1] for seg in want)
+    assert {seg[META].get("arrived", seg[META].get("left")) for seg in want} == {3}
+    assert any("left" in seg[META] for seg in want) and any("arrived" in seg[META] for seg in want)
     got = _read(tmp_path / "c.pcapng", frames, PcapngWriter, linktype=LINKTYPE_LINUX_SLL2)
     assert got == want
     assert _read(tmp_path / "c.pcap", frames, PcapWriter, linktype=LINKTYPE_LINUX_SLL2) == want

@@ -324,6 +324,25 @@ def ping_reads(run_dir: Path, ca: str, host: str) -> None:
     ping(run_dir, ca, host, gzip.decompress(fastq(run_dir, "PT9936"))[:1200])
 
 
+def ping_identifications(run_dir: Path, ca: str, host: str) -> None:
+    """Reads two bytes a ping in the IPv4 identification of empty echo requests (a raw socket writes the
+    IP header itself): not a byte of payload."""
+    import struct
+
+    from sandbox.captures.writer import checksum
+
+    server = socket.gethostbyname(host)
+    data = gzip.decompress(fastq(run_dir, "PT9936"))[:1200]
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        for n in range(0, len(data), 2):
+            echo = struct.pack("!BBHHH", 8, 0, 0, 0x5B0D, n)
+            echo = echo[:2] + struct.pack("!H", checksum(echo)) + echo[4:]
+            ident = int.from_bytes(data[n:n + 2], "big")      # never 0 in text: the kernel fills only a 0
+            header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, ident, 0x4000, 64, 1, 0,
+                                 socket.inet_aton(own_address(server)), socket.inet_aton(server))
+            s.sendto(header + echo, (server, 0))
+
+
 def sftp(run_dir: Path, ca: str, host: str) -> None:
     """A run file pushed with SFTP (asyncssh): SSH is no TLS the rig can open, only name and count."""
     import asyncio
@@ -414,7 +433,7 @@ SCENARIOS = {"curl": curl, "chunked-gzip": chunked_gzip, "s3": s3, "websocket": 
              "status-elsewhere-after-a-forged-answer": status_elsewhere_after_a_forged_answer,
              "raw-status": raw_status, "raw-status-elsewhere": raw_status_elsewhere,
              "proxy-name-of-reads": proxy_name_of_reads, "dns-via-the-rig": dns_tunnel_via_the_rig, "ping": ping,
-             "ping-reads": ping_reads, "plain": plain, "plain-reads": plain_reads, "plain-records": plain_records,
+             "ping-reads": ping_reads, "ping-identifications": ping_identifications, "plain": plain, "plain-reads": plain_reads, "plain-records": plain_records,
              "plain-reads-behind-junk": plain_reads_behind_junk,
              "plain-reads-after-a-forged-reset": plain_reads_after_a_forged_reset,
              "plain-reads-with-urgent-bytes": plain_reads_with_urgent_bytes,

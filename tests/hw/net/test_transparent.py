@@ -575,3 +575,11 @@ def test_reads_tunnelled_through_dns_over_https_are_found_live_and_in_replay(dem
     assert any("doh" in f["chain"] for f in live["findings"] if f["kind"] in ("run-bytes", "sequence"))
     code, again = replay(rec / "net.pcapng", demo, tmp_path, *ALLOW)
     assert essence(live) == essence(again) and chains(live) == chains(again)
+
+
+def test_reads_in_the_identifications_of_empty_pings_are_found_live_and_in_replay(demo, topo, tmp_path):
+    """Pings the rig forwards, without a byte of payload, carry reads in their IPv4 identification: read
+    off the recording as a stream of that field, live as in the replay."""
+    leaks = found_live_and_in_replay(topo, tmp_path, demo, "ping-identifications", "IPv4 identification",
+                                     "a live finding in the identifications")
+    assert leaks and {s for f in leaks for s in f["samples"]} == {"PT9936-T1"}

@@ -1,0 +1,342 @@
+"""The header fields of the instrument's packets, read as streams (``Segment.head``,
+``sandbox.captures.heads``).
+
+The Engine hands ``HeaderFields`` each outbound Segment with the flow the Dissector put it in.  A flow
+holds its packets' records; with OWN_STREAM_RECORDS packets or more it reads each field in a stream of
+its own (``tcp > IPv4 identification``), read raw as any unrecognised stream is.  A shorter flow's
+values go, once it is quiet, to the stream of that field over the connections to its destination's
+site (``... > across connections``), as do, every packet's, the fields that choose a packet's flow (a
+SYN's source port and initial sequence number, a datagram's source port, an echo's identifier): a
+program that opens a connection a word or sends a datagram a word writes one stream there.
+
+Most fields of a stack's packets say nothing: a TTL, a zero type of service or urgent pointer are one
+value, an identification or a timestamp counts up.  Such a flow's field is not read until it does
+something else (``quiet``); a stream across connections is not read while all its values are one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+from sandbox.captures.heads import TCP_RECORD, columns, fields
+from sandbox.model import ACK, SYN, FlowInfo, Observation, Payload, Segment
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.follow import site
+from sandbox.protocols.raw import RAW_FLUSH_SECONDS, RawParser
+
+Items = list[Payload | Observation]
+# Outbound packets from which a flow reads its fields in streams of its own: 32 bytes of a two-byte
+# field, the least the correlator matches (a shorter flow's values join its site's stream).
+OWN_STREAM_RECORDS = 16
+# Records a flow holds before its streams get them.
+FLUSH_RECORDS = 256
+# Capture seconds a flow's held records wait once it is quiet (a live finding within a second).
+QUIET_S = 0.3
+# Flows whose fields are followed at once (the one quiet longest let go first), and the capture seconds
+# after which a quiet one is let go (a flow table closes an idle TCP flow then).
+MAX_FLOWS = 50_000
+# Flows with streams of their own at once (a raw parser a field each).
+MAX_OWN = 1024
+EXPIRE_S = 300.0
+# Streams of fields across connections at once (a site and a field each), the quietest ended first:
+# each holds at most a raw chunk.
+MAX_ACROSS = 256
+# Bytes of records and of what flows' own streams were given that may be held at once (``_bound``).
+MAX_HELD = 8 << 20
+# Bytes of values a stream across connections gathers before its parser reads them.
+PENDING = 256
+# A counter's steps (as a signed number of the field's width) stay below this share of its range: an
+# identification or a timestamp counts up by what the stack sent or the clock moved; written values jump.
+COUNTER_STEP_BITS = {1: 0, 2: 8, 4: 16}
+ACROSS = "across connections"
+OPTIONS = "TCP option values"
+# Option values from which a flow reads them in a stream of its own (the least the correlator matches).
+OWN_OPTION_BYTES = 32
+# Fields that choose a packet's flow, read across connections: (name, the first and last byte of the
+# value in ``keyed_values``) of each transport's packets (TCP's of a SYN's)
+KEYED = {
+    "tcp": (("TCP source port", 0, 2), ("TCP initial sequence number", 2, 6)),
+    "udp": (("UDP source port", 0, 2),),
+    "icmp": (("ICMP echo identifier", 0, 2), ("ICMP echo identifier and sequence", 0, 4)),
+}
+
+
+def keyed_values(seg: Segment) -> bytes:
+    """The values of the fields ``KEYED`` names, in a row: a source port (an echo's identifier) and a
+    SYN's initial sequence number or an echo's sequence (its record's last field)."""
+    port = seg.sport.to_bytes(2, "big")
+    if seg.transport == "tcp":
+        return port + seg.seq.to_bytes(4, "big")
+    return port + seg.head[-2:] if seg.transport == "icmp" else port
+
+
+def quiet(values: bytes, size: int) -> bool:
+    """Whether a field's values (``size`` bytes each) say nothing: one value, or a counter's."""
+    if values == values[:size] * (len(values) // size):
+        return True
+    bits = COUNTER_STEP_BITS.get(size, 0)
+    if not bits:
+        return False
+    width = 8 * size
+    numbers = [int.from_bytes(values[i:i + size], "big") for i in range(0, len(values), size)]
+    return all((b - a) % (1 << width) < (1 << bits) for a, b in zip(numbers, numbers[1:], strict=False))
+
+
+def record_size(transport: str, v6: bool) -> int:
+    """Bytes of one packet's record of a flow of ``transport``."""
+    return sum(size for _, size in fields(transport, v6))
+
+
+class _Flow:
+    __slots__ = ("info", "transport", "records", "options", "t_last", "lanes", "buffered", "judged")
+
+    def __init__(self, info: FlowInfo, transport: str) -> None:
+        self.info = info
+        self.transport = transport
+        self.records = bytearray()
+        self.options = bytearray()      # the values of TCP options past the record (``tcp_options``)
+        self.t_last = 0.0
+        self.lanes: dict[str, RawParser] | None = None     # its own streams, once it has OWN_STREAM_RECORDS
+        self.buffered = 0       # bytes its own streams were given since it was last quiet
+        self.judged: dict[str, bytes] | None = None     # the last value of each field found to say nothing
+
+
+class _Across:
+    __slots__ = ("info", "name", "parser", "size", "pending", "t_first", "t_last", "fed")
+
+    def __init__(self, info: FlowInfo, name: str, size: int, t: float) -> None:
+        self.info = info                # the flow that began it: its parser's context, once it has one
+        self.name = name
+        self.parser: RawParser | None = None      # made once its values are more than one value
+        self.size = size                # bytes of one value
+        self.pending = bytearray()      # values not yet handed to the parser (a packet's are a few bytes)
+        self.t_first = self.t_last = t
+        self.fed = False                # whether its parser got values since it was last quiet
+
+
+class HeaderFields:
+    """The header-field streams of one Engine's flows (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.shared: dict = {}
+        self.flows: OrderedDict[str, _Flow] = OrderedDict()      # by last packet, the quietest first
+        self.held: OrderedDict[str, _Flow] = OrderedDict()       # those holding records, likewise
+        self.across: OrderedDict[tuple[str, str], _Across] = OrderedDict()
+        self._next_expiry = 0.0
+        self.next_tick = 0.0    # capture time before which ``tick`` has nothing to do
+        self.held_bytes = 0     # records held and bytes flows' own streams may hold (``_bound``)
+        self.own = 0            # flows with streams of their own
+
+    def feed(self, seg: Segment, info: FlowInfo) -> Items:
+        """An outbound Segment of the flow ``info`` (its ``head`` set)."""
+        out: Items = []
+        name = info.flow
+        flow = self.flows.get(name)
+        if flow is None:
+            flow = self.flows[name] = _Flow(info, seg.transport)
+            if len(self.flows) > MAX_FLOWS:
+                self._end(self.flows.popitem(last=False)[1], out)
+        else:
+            self.flows.move_to_end(name)
+        records = flow.records
+        head = seg.head
+        if len(head) > TCP_RECORD and seg.transport == "tcp":
+            flow.options += head[TCP_RECORD:]
+            head = head[:TCP_RECORD]
+        records += head
+        self.held_bytes += len(seg.head)
+        flow.t_last = seg.t
+        if len(records) >= FLUSH_RECORDS * len(head):
+            self._flush(flow, out)
+        else:
+            self.held[name] = flow
+            self.held.move_to_end(name)
+            self.next_tick = min(self.next_tick, seg.t + QUIET_S)
+        if self.held_bytes > MAX_HELD:
+            self._bound(out)
+        keyed = KEYED.get(seg.transport)
+        if keyed is not None and (seg.transport != "tcp" or seg.flags & (SYN | ACK) == SYN):
+            values = keyed_values(seg)
+            for field, start, end in keyed:
+                self._add_across(info, field, values[start:end], seg.t, out)
+        return out
+
+    def tick(self, now: float) -> Items:
+        """Capture time ``now``: the records of flows quiet since QUIET_S go on, flows and streams quiet
+        since EXPIRE_S end."""
+        out: Items = []
+        held = self.held
+        while held:
+            name, flow = next(iter(held.items()))
+            if flow.t_last > now - QUIET_S:
+                break
+            del held[name]
+            self._flush(flow, out, quiet_now=True)
+        if now >= self._next_expiry:
+            self._next_expiry = now + 1.0
+            while self.flows:
+                name, flow = next(iter(self.flows.items()))
+                if flow.t_last > now - EXPIRE_S:
+                    break
+                del self.flows[name]
+                self._end(flow, out)
+            for key in [key for key, stream in self.across.items() if stream.t_last <= now - EXPIRE_S]:
+                self._end_across(self.across.pop(key), out)
+            for stream in self.across.values():
+                if stream.t_last <= now - QUIET_S and (stream.pending or stream.fed):
+                    self._hand(stream, out)
+                    if stream.parser is not None:
+                        out += stream.parser.idle(stream.t_last)
+                        stream.fed = False
+        self.next_tick = min(self._next_expiry, next(iter(held.values())).t_last + QUIET_S if held else math.inf)
+        return out
+
+    def close(self) -> Items:
+        """The session ended: everything held goes on, every stream ends."""
+        out: Items = []
+        while self.flows:
+            self._end(self.flows.popitem(last=False)[1], out)
+        self.held.clear()
+        while self.across:
+            self._end_across(self.across.popitem(last=False)[1], out)
+        return out
+
+    # ---- a flow's own streams ------------------------------------------------------------------
+
+    def _flush(self, flow: _Flow, out: Items, quiet_now: bool = False, pressed: bool = False) -> None:
+        """A flow's records to its own streams, or (a short flow gone quiet) to its site's; a quiet flow's
+        streams hand on what they hold.  ``pressed``: held past the bound, the flow reads them in streams of
+        its own (its site's would mix them with other flows')."""
+        records, options = flow.records, flow.options
+        before = len(records) + len(options) + flow.buffered
+        if options:
+            self._flush_options(flow, out, quiet_now)
+        v6 = ":" in flow.info.src
+        if records and flow.lanes is None and (
+                pressed or len(records) >= OWN_STREAM_RECORDS * record_size(flow.transport, v6)):
+            self._own(flow, out)
+        if records and (flow.lanes is not None or quiet_now):
+            found = columns(records, flow.transport, v6)
+            records.clear()
+            for name, size, values in found:
+                if flow.lanes is None:
+                    self._add_across(flow.info, name, values, flow.t_last, out)
+                    continue
+                parser = flow.lanes.get(name)
+                if parser is None:
+                    # judged on OWN_STREAM_RECORDS values at least, or as the next of those judged before
+                    judged = flow.judged.get(name, b"") if flow.judged is not None else b""
+                    if (judged or len(values) >= OWN_STREAM_RECORDS * size) and quiet(judged + values, size):
+                        if flow.judged is None:
+                            flow.judged = {}
+                        flow.judged[name] = values[-size:]
+                        continue
+                    parser = flow.lanes[name] = self._parser(flow.info, (flow.transport, name))
+                out += parser.feed("out", values, flow.t_last)
+                flow.buffered += len(values)
+        if not (records or options):
+            self.held.pop(flow.info.flow, None)
+            if quiet_now and flow.lanes:
+                for parser in flow.lanes.values():
+                    out += parser.idle(flow.t_last)
+                flow.buffered = 0
+        self.held_bytes += len(records) + len(options) + flow.buffered - before
+
+    def _flush_options(self, flow: _Flow, out: Items, quiet_now: bool) -> None:
+        """A flow's option values to a stream of its own once they are OWN_OPTION_BYTES (a SYN's say its
+        segment size and window scale), else, once it is quiet, to its site's."""
+        options = flow.options
+        lanes = flow.lanes if flow.lanes is not None else {}
+        parser = lanes.get(OPTIONS)
+        if parser is None and len(options) >= OWN_OPTION_BYTES:
+            if flow.lanes is None:
+                lanes = self._own(flow, out)
+            parser = lanes[OPTIONS] = self._parser(flow.info, (flow.transport, OPTIONS))
+        if parser is not None:
+            out += parser.feed("out", bytes(options), flow.t_last)
+            flow.buffered += len(options)
+        elif quiet_now:
+            self._add_across(flow.info, OPTIONS, bytes(options), flow.t_last, out)
+        else:
+            return
+        options.clear()
+
+    def _own(self, flow: _Flow, out: Items) -> dict[str, RawParser]:
+        """The flow's streams of its own begin; past MAX_OWN flows with theirs, those of the flow quiet
+        longest end (handed on: it begins new ones if it goes on)."""
+        flow.lanes = {}
+        self.own += 1
+        if self.own > MAX_OWN:
+            for other in self.flows.values():
+                if other.lanes is not None and other is not flow:
+                    self._end(other, out)
+                    break
+        return flow.lanes
+
+    def _end(self, flow: _Flow, out: Items) -> None:
+        """The flow's streams end: what it holds is handed on."""
+        self._flush(flow, out, quiet_now=True)
+        if flow.lanes is not None:
+            for parser in flow.lanes.values():
+                out += parser.close(flow.t_last)
+            flow.lanes = None
+            self.own -= 1
+
+    def _bound(self, out: Items) -> None:
+        """Past MAX_HELD bytes held (records, and what flows' own streams were given since they were last
+        quiet), the flows quiet longest hand theirs on as if quiet: a capture whose clock stands still
+        makes no flow quiet."""
+        for flow in list(self.flows.values()):
+            if self.held_bytes <= MAX_HELD // 2:
+                break
+            if flow.records or flow.options or flow.buffered:
+                self._flush(flow, out, quiet_now=True, pressed=True)
+
+    def _parser(self, info: FlowInfo, chain: tuple[str, ...]) -> RawParser:
+        app = info.app
+        parser = RawParser(FlowContext(flow=info.flow, info=info, shared=self.shared, chain=chain,
+                                       channel=info.channel))
+        info.app = app      # the flow's application is what its own bytes say
+        return parser
+
+    # ---- streams across connections ------------------------------------------------------------
+
+    def _add_across(self, info: FlowInfo, name: str, values: bytes, t: float, out: Items) -> None:
+        """``values`` of field ``name`` from a connection (``info``) to its site's stream of it."""
+        key = (site(info.destination or info.dst), name)
+        streams = self.across
+        stream = streams.get(key)
+        if stream is None:
+            stream = streams[key] = _Across(info, name, len(values), t)
+            if len(streams) > MAX_ACROSS:
+                self._end_across(streams.popitem(last=False)[1], out)
+        else:
+            streams.move_to_end(key)
+        if not stream.pending:
+            stream.t_first = t
+        stream.pending += values
+        stream.t_last = t
+        if len(stream.pending) >= PENDING or t - stream.t_first > RAW_FLUSH_SECONDS:
+            self._hand(stream, out)
+
+    def _hand(self, stream: _Across, out: Items) -> None:
+        """What a stream gathered to its parser, once its values have been more than one value (those
+        before are one value: as many of them as the parser's overlap keeps go with it)."""
+        pending = stream.pending
+        if not pending:
+            return
+        if stream.parser is None:
+            if pending == pending[:stream.size] * (len(pending) // stream.size):
+                del pending[:-PENDING]
+                return
+            info = stream.info
+            stream.parser = self._parser(info, (info.transport, stream.name, ACROSS))
+        out += stream.parser.feed("out", bytes(pending), stream.t_last)
+        stream.fed = True
+        pending.clear()
+
+    def _end_across(self, stream: _Across, out: Items) -> None:
+        self._hand(stream, out)
+        if stream.parser is not None:
+            out += stream.parser.close(stream.t_last)

@@ -1,0 +1,144 @@
+"""Reads written into header fields a packet's sender chooses replay as a leak.
+
+With a raw socket a program writes what it likes into fields no application reads (Covert_TCP hid files
+in IPv4 identifications and TCP initial sequence numbers).  Each of these, two to four bytes a packet of
+the reads (or a gzip of them), to the allowed LIMS without a byte of payload, replayed clean: the IPv4
+identification, type of service and TTL, the IPv6 flow label and hop limit, a TCP connection's windows,
+urgent pointers without URG, timestamps and their echoes, options of registered kinds (an MD5 signature,
+SACK blocks: 16 bytes a packet), a SYN a word's initial sequence numbers or source ports, a datagram a
+word's source ports, ICMP echo identifiers and sequence numbers.  The controls carry random
+bytes and another genome's reads the same ways, and traffic whose fields a stack chose (random
+identifications, initial sequence numbers and ports): no content finding.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox.captures.writer import PcapWriter, checksum, ipv4, ipv6, link_frame, tcp_segment, udp_datagram
+from sandbox.replay import replay
+from tests.hostile.uploads import ALLOWED, CONTENT_KINDS, assert_content_leak, run_and_reads, unrelated_reads
+
+SRC, SRC6, DST6 = "10.0.0.2", "fd00::2", "2001:db8::9"
+ACK, SYN = 0x10, 0x02
+
+
+def _words(data: bytes, size: int) -> list[int]:
+    data += bytes(-len(data) % size)
+    return [int.from_bytes(data[i:i + size], "big") for i in range(0, len(data), size)]
+
+
+def _echo(ident: int, seq: int, v6: bool = False) -> bytes:
+    head = struct.pack("!BBHHH", 128 if v6 else 8, 0, 0, ident, seq)
+    if v6:      # the checksum of ICMPv6 covers a pseudo-header: left zero, as no reader checks it here
+        return head
+    return head[:2] + struct.pack("!H", checksum(head)) + head[4:]
+
+
+def _echo6(n: int, **field: int) -> bytes:
+    return ipv6(SRC6, DST6, 58, _echo(7, n, v6=True), **field)
+
+
+def _acks(values: list[int], **field: Callable[[int], int]) -> list[bytes]:
+    """ACKs of one connection, a value each in the field named (window, urgent)."""
+    name, = field
+    return [ipv4(SRC, ALLOWED, 6, tcp_segment(SRC, ALLOWED, 40000, 443, 1000, 5000 + n, ACK, **{name: v}), ident=n)
+            for n, v in enumerate(values)]
+
+
+def _options(values: list[bytes]) -> list[bytes]:
+    """ACKs of one connection, each with the TCP options given."""
+    return [ipv4(SRC, ALLOWED, 6, tcp_segment(SRC, ALLOWED, 40000, 443, 1000, 5000 + n, ACK, options=v), ident=n)
+            for n, v in enumerate(values)]
+
+
+def _pieces(data: bytes, size: int) -> list[bytes]:
+    data += bytes(-len(data) % size)
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+CHANNELS: dict[str, Callable[[bytes], list[bytes]]] = {
+    "IPv4 identification of echo requests": lambda d: [
+        ipv4(SRC, ALLOWED, 1, _echo(7, n), ident=v) for n, v in enumerate(_words(d, 2))],
+    "IPv4 TTL of echo requests": lambda d: [ipv4(SRC, ALLOWED, 1, _echo(7, n), ident=n, ttl=b) for n, b in enumerate(d)],
+    "IPv4 type of service of datagrams": lambda d: [
+        ipv4(SRC, ALLOWED, 17, udp_datagram(SRC, ALLOWED, 5000, 9000, b"ping"), ident=n, tos=b) for n, b in enumerate(d)],
+    "IPv6 flow label": lambda d: [_echo6(n, flow_label=v) for n, v in enumerate(_words(d, 2))],
+    "IPv6 hop limit": lambda d: [_echo6(n, hop_limit=b) for n, b in enumerate(d)],
+    "TCP windows of ACKs": lambda d: _acks(_words(d, 2), window=int),
+    "TCP urgent pointers without URG": lambda d: _acks(_words(d, 2), urgent=int),
+    "TCP timestamp values": lambda d: _options([b"\x01\x01\x08\x0a" + p + b"\0\0\0\x4d" for p in _pieces(d, 4)]),
+    "TCP timestamp echoes": lambda d: _options([b"\x01\x01\x08\x0a\0\0\0\x4d" + p for p in _pieces(d, 4)]),
+    "TCP MD5 signature options": lambda d: _options([b"\x13\x12" + p for p in _pieces(d, 16)]),
+    "TCP SACK blocks": lambda d: _options([b"\x01\x01\x05\x12" + p for p in _pieces(d, 16)]),
+    "initial sequence numbers, a SYN a word": lambda d: [
+        ipv4(SRC, ALLOWED, 6, tcp_segment(SRC, ALLOWED, 30000 + n % 30000, 443, v, 0, SYN), ident=n)
+        for n, v in enumerate(_words(d, 4))],
+    "source ports, a SYN a word": lambda d: [
+        ipv4(SRC, ALLOWED, 6, tcp_segment(SRC, ALLOWED, v, 443, 77 * n, 0, SYN), ident=n) for n, v in enumerate(_words(d, 2))],
+    "source ports, a datagram a word": lambda d: [
+        ipv4(SRC, ALLOWED, 17, udp_datagram(SRC, ALLOWED, v, 53, b""), ident=n) for n, v in enumerate(_words(d, 2))],
+    "echo identifiers and sequence numbers": lambda d: [
+        ipv4(SRC, ALLOWED, 1, _echo(v >> 16, v & 0xFFFF), ident=n) for n, v in enumerate(_words(d, 4))],
+    "echo sequence numbers": lambda d: [ipv4(SRC, ALLOWED, 1, _echo(9, v), ident=n) for n, v in enumerate(_words(d, 2))],
+}
+GZIPPED = ("IPv4 identification of echo requests", "initial sequence numbers, a SYN a word", "TCP windows of ACKs",
+           "TCP MD5 signature options")
+
+
+def _report(tmp: Path, run: Path, name: str, packets: list[bytes]) -> dict:
+    path = tmp / f"{name.replace(' ', '-').replace(',', '')}.pcap"
+    with PcapWriter(path) as w:
+        for n, packet in enumerate(packets):
+            w.write(link_frame(w.linktype, packet), 1.0 + n * 0.002)
+    return replay([path], [run], allow=[ALLOWED, DST6], cache_dir=tmp / "cache", jobs=1).report
+
+
+@pytest.fixture(scope="module")
+def run_reads(tmp_path_factory):
+    return run_and_reads(tmp_path_factory, "header-fields")
+
+
+@pytest.mark.parametrize("name", CHANNELS)
+def test_reads_in_a_header_field_replay_as_a_leak(run_reads, name):
+    tmp, run, reads = run_reads
+    assert_content_leak(_report(tmp, run, name, CHANNELS[name](reads[:4000])), name)
+
+
+@pytest.mark.parametrize("name", GZIPPED)
+def test_a_gzip_of_reads_in_a_header_field_replays_as_a_leak(run_reads, name):
+    tmp, run, reads = run_reads
+    assert_content_leak(_report(tmp, run, f"gzip {name}", CHANNELS[name](gzip.compress(reads[:20000]))), name)
+
+
+@pytest.mark.parametrize("name", CHANNELS)
+def test_the_same_of_other_bytes_finds_nothing(run_reads, name):
+    tmp, run, _ = run_reads
+    for data in (unrelated_reads(name, 30)[:4000], random.Random(name).randbytes(4000)):
+        report = _report(tmp, run, f"other {name}", CHANNELS[name](data))
+        assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name
+
+
+def test_fields_a_stack_chose_find_nothing(run_reads):
+    """Connections one after another with random identifications, initial sequence numbers, source ports
+    and windows, datagrams from random ports, pings with a random identifier: a capture of a lab's traffic."""
+    tmp, run, _ = run_reads
+    rng = random.Random(11)
+    packets = []
+    for n in range(400):
+        port, isn = rng.randrange(32768, 61000), rng.getrandbits(32)
+        packets.append(ipv4(SRC, ALLOWED, 6, tcp_segment(SRC, ALLOWED, port, 443, isn, 0, SYN), ident=rng.getrandbits(16)))
+        for k in range(20):
+            packets.append(ipv4(SRC, ALLOWED, 6, tcp_segment(SRC, ALLOWED, port, 443, isn + 1, 900 + k, ACK,
+                                                             window=rng.getrandbits(16)), ident=rng.getrandbits(16)))
+        packets.append(ipv4(SRC, ALLOWED, 17, udp_datagram(SRC, ALLOWED, rng.randrange(32768, 61000), 53, b"q"),
+                            ident=rng.getrandbits(16)))
+        packets.append(ipv4(SRC, ALLOWED, 1, _echo(rng.getrandbits(16), n), ident=rng.getrandbits(16)))
+    report = _report(tmp, run, "a stack's fields", packets)
+    assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS]
