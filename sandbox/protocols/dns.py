@@ -23,7 +23,9 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext, ParseError
+from sandbox.protocols.follow import MessageStreams
 from sandbox.protocols.resolved import answered, resolutions
+from sandbox.protocols.zones import split_zone
 from sandbox.safetext import safe_text
 
 # --------------------------------------------------------------------------- limits
@@ -36,6 +38,9 @@ MAX_POINTER_JUMPS = 128
 # Records parsed per message section: a 64 KiB message cannot hold more than ~5000 minimal RRs;
 # real answers have a few dozen.  Beyond this the message is hostile and we stop.
 MAX_RECORDS = 512
+# A query's fields read as values of their streams (its id, questions, records): a message of
+# hundreds of records is read as it is besides.
+MAX_FIELD_VALUES = 64
 # DNS over TCP frames a message with a 2-byte length (RFC 1035 4.2.2): 65535 is the maximum.
 MAX_TCP_MESSAGE = 65535
 # Query names remembered per flow to skip retransmits: resolvers retry a few times.
@@ -99,13 +104,6 @@ MAX_STRUCTURED_OUT = 40
 ADDRESS_TYPES = {1, 28}         # A, AAAA
 TXT_TYPES = {16, 99}            # character-strings
 DATA_QUERY_TYPES = {10, 16, 99, 13}  # types tunnels ask for to get data back (plus unknown)
-
-# Second-level labels under which registries sell names (co.uk, com.au, ne.jp ...): crude PSL.
-_SLD_GENERIC = {b"co", b"com", b"net", b"org", b"ac", b"gov", b"edu", b"or", b"ne", b"go", b"gob",
-                b"mil", b"nic", b"ltd", b"plc", b"sch", b"nhs", b"gv", b"info", b"biz"}
-
-# A top-level domain: letters (RFC 1123 2.1 leaves TLDs alphabetic) or an IDN A-label.
-_TLD = re.compile(rb"[a-z]{2,63}|xn--[a-z0-9-]{1,59}", re.IGNORECASE)
 
 _HEADER = struct.Struct("!HHHHHH")
 _QFIXED = struct.Struct("!HH")
@@ -272,24 +270,6 @@ def looks_like_dns(buf: bytes) -> bool:
 
 def type_name(rtype: int) -> str:
     return TYPES.get(rtype, f"TYPE{rtype}")
-
-
-def split_zone(labels: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """(labels below the registered domain, registered-domain labels); co.uk-style crudely.
-
-    A name whose last label cannot be a top-level domain (hex data, digits) has no registered
-    domain: a tunnel talking straight to its server (dnscat2's ``dnscat.<hex>``) puts its tag first,
-    so the first label is the zone and the rest is data.
-    """
-    if len(labels) >= 2 and not _TLD.fullmatch(labels[-1]):
-        return labels[1:], labels[:1]
-    low = [lab.lower() for lab in labels]
-    keep = 2
-    if len(low) >= 3 and len(low[-1]) == 2 and low[-2] in _SLD_GENERIC:
-        keep = 3
-    if len(labels) <= keep:
-        return [], labels
-    return labels[:-keep], labels[-keep:]
 
 
 _HEX_LABEL = re.compile(rb"[0-9a-f]+", re.IGNORECASE)
@@ -526,6 +506,7 @@ class DnsCore:
         self.zones.open_parsers += owner
         self.recent: OrderedDict[tuple[bytes, int], None] = OrderedDict()
         self.batches: OrderedDict[tuple[str, str, str], _Batch] = OrderedDict()
+        self.fields = MessageStreams(ctx, across=True)     # the fields a query's sender chose (``_fields``)
         self.closed = False
         if owner:
             ctx.info.app = "dns"
@@ -540,6 +521,8 @@ class DnsCore:
         out: list[Payload | Observation] = self._send_old(t)
         if msg.response and direction == "in" and msg.questions:
             self._resolved(msg)
+        if not msg.response and direction == "out":
+            out += self._fields(msg, t)
         if not msg.response:
             client = ctx.info.src if direction == "out" else ctx.info.dst
             for labels, qtype, _qclass in msg.questions:
@@ -563,6 +546,25 @@ class DnsCore:
                 tname = type_name(rec.rtype)
                 out.append(ctx.payload(data, f"dns {'answer' if msg.response else 'record'} {tname}",
                                        direction, t, meta={"rtype": tname, "name": _text(rec.name)}))
+        return out
+
+    def _fields(self, msg: Message, t: float) -> list[Payload | Observation]:
+        """A query's values its sender chose that no name shows, each a message of its field's stream
+        across the queries to the resolver (``MessageStreams``): its id (two bytes a query), its questions'
+        types and classes, the fixed fields and data of records that are not read as data (an EDNS
+        cookie, 8 to 40 bytes a query, a buffer size and flags).  Reads two bytes a query in the ids, or
+        in cookies, of queries for one name replayed clean: a name asked again says nothing new."""
+        values = [("dns id", msg.id.to_bytes(2, "big"))]
+        for _, qtype, qclass in msg.questions:
+            values += [("dns question type", qtype.to_bytes(2, "big")), ("dns question class", qclass.to_bytes(2, "big"))]
+        for rec in msg.records:
+            if rec.data is None:
+                name = f"dns record {type_name(rec.rtype)}"
+                values += [(f"{name} class", rec.rclass.to_bytes(2, "big")), (f"{name} ttl", rec.ttl.to_bytes(4, "big"))]
+                values += _options(rec.rdata) if rec.rtype == _OPT else [(name, rec.rdata)]
+        out: list[Payload | Observation] = []
+        for key, value in values[:MAX_FIELD_VALUES]:
+            out += self.fields.stream(key, out).follow(value, "out", (key,), t, t)
         return out
 
     def _resolved(self, msg: Message) -> None:
@@ -638,7 +640,7 @@ class DnsCore:
         """The client went quiet (the flow table's idle flush): its pending names go out and the
         zones are judged now, not when the flow times out, so a live tunnel finding lands within a
         second.  On capture time, so the replay judges at the same moment."""
-        out: list[Payload | Observation] = []
+        out: list[Payload | Observation] = self.fields.idle()
         while self.batches:
             out += self._send(self.batches.popitem(last=False)[1])
         return out + self.zones.judge_all()
@@ -647,13 +649,25 @@ class DnsCore:
         if self.closed:
             return []
         self.closed = True
-        out: list[Payload | Observation] = []
+        out: list[Payload | Observation] = self.fields.close()
         while self.batches:
             out += self._send(self.batches.popitem(last=False)[1])
         self.zones.open_parsers -= self.owner
         if self.zones.open_parsers <= 0:
             out += self.zones.judge_all()
         return out
+
+
+def _options(rdata: bytes) -> list[tuple[str, bytes]]:
+    """An EDNS record's options as (``dns edns option CODE``, data); what does not parse, as it is."""
+    out, pos = [], 0
+    while pos + 4 <= len(rdata):
+        code, size = struct.unpack_from("!HH", rdata, pos)
+        out.append((f"dns edns option {code}", rdata[pos + 4:pos + 4 + size]))
+        pos += 4 + size
+    if pos < len(rdata):
+        out.append(("dns edns options", rdata[pos:]))
+    return out
 
 
 def plausible(buf: bytes) -> bool:

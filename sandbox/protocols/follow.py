@@ -51,7 +51,7 @@ from sandbox.decode.limits import LimitHit
 from sandbox.index import _kernels
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.dns import split_zone
+from sandbox.protocols.zones import split_zone
 
 # (format, the magic that opens it, the header check): formats whose magic chance seldom writes
 STARTS: tuple[tuple[str, bytes, Callable[[bytes], bool]], ...] = (

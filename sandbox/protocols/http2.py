@@ -16,7 +16,10 @@ a new piece, raw (a content coding cannot resume mid-stream).
 
 Bytes a sender chooses outside any stream (non-zero padding, GOAWAY debug data, PING data, frames of
 an extension type) are dropped by a peer that follows the RFC and read by one of the instrument's own:
-they go on as a stream of their own (``SIDE_LABEL``), never dropped.
+they go on as a stream of their own (``SIDE_LABEL``), never dropped.  The values of the instrument's
+control frames, four or five bytes a frame its sender picks (reads in WINDOW_UPDATE increments or the
+values of SETTINGS replayed clean), are each a message of their field's stream across frames and
+connections (``FIELDS``).
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ _LENGTH = {PRIORITY: 5, RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4}
 # The chain label of the bytes a sender chose outside streams: non-zero padding, GOAWAY debug data,
 # PING data and the payloads of extension frames (a peer must ignore frame types it does not know).
 SIDE_LABEL = "http/2 padding and extension frames"
+# The streams of control frames' values, by frame type (a SETTINGS frame's ids are a stream of their own).
+FIELDS = {SETTINGS: "http/2 settings values", WINDOW_UPDATE: "http/2 window increments",
+          PRIORITY: "http/2 priorities", RST_STREAM: "http/2 reset codes"}
 _CONNECTION_TYPES = frozenset((SETTINGS, PING, GOAWAY))
 
 
@@ -148,6 +154,7 @@ class Http2Parser:
         self.doh = DohReader(ctx)
         self.bodies = {d: MessageStreams(ctx, across=True) for d in ("out", "in")}   # by path, in the order they come
         self.heads = HeadValues(ctx)      # data sent a header, cookie or parameter at a time
+        self.fields = MessageStreams(ctx, across=True)   # control frames' values (``FIELDS``)
         self.t = 0.0
         ctx.info.app = "http/2" if not ctx.info.app or not upgrade else ctx.info.app
         if upgrade:  # h2c: stream 1 is the HTTP/1.1 request that asked for the upgrade
@@ -258,7 +265,8 @@ class Http2Parser:
         DNS over HTTPS its names."""
         for direction, d in self.dirs.items():
             self._side_out(direction, d)
-        for messages in (*self.bodies.values(), self.heads, *(s.messages for s in self.streams.values() if s.messages)):
+        for messages in (*self.bodies.values(), self.heads, self.fields,
+                         *(s.messages for s in self.streams.values() if s.messages)):
             self.out += messages.idle()
         out = self._take()
         return out + self.doh.idle()
@@ -273,6 +281,7 @@ class Http2Parser:
         for bodies in self.bodies.values():
             self.out += bodies.close()
         self.out += self.heads.close()
+        self.out += self.fields.close()
         out = self._take()
         return out + self.doh.close()
 
@@ -323,6 +332,7 @@ class Http2Parser:
                 self._side(direction, d, payload[max(1, len(payload) - pad):])
                 payload = payload[1 : len(payload) - pad]
             if ftype == HEADERS and flags & PRIORITY_FLAG:
+                self._field(direction, PRIORITY, payload[:5])
                 payload = payload[5:]
             promised = 0
             if ftype == PUSH_PROMISE:
@@ -341,7 +351,10 @@ class Http2Parser:
             if flags & END_HEADERS:
                 self._block_done(direction, d)
         elif ftype == RST_STREAM:
+            self._field(direction, ftype, payload)
             self._end_stream(sid, truncated=True)
+        elif ftype in (WINDOW_UPDATE, PRIORITY):
+            self._field(direction, ftype, payload)
         elif ftype == GOAWAY:
             self._side(direction, d, payload[8:])       # debug data: any bytes, any length
         elif ftype == PING or ftype > CONTINUATION:    # opaque data; frames of an extension (RFC 9113 5.5)
@@ -349,6 +362,8 @@ class Http2Parser:
         elif ftype == SETTINGS and not flags & 1:
             other = self.dirs["in" if direction == "out" else "out"]
             for i in range(0, len(payload) - 5, 6):
+                self._field(direction, SETTINGS, payload[i:i + 2], "http/2 settings ids")
+                self._field(direction, SETTINGS, payload[i + 2:i + 6])
                 key, value = struct.unpack_from(">HI", payload, i)
                 if key == SETTINGS_HEADER_TABLE_SIZE:  # bounds what the peer's encoder may use
                     other.decoder.max_allowed_table_size = min(value, MAX_HPACK_TABLE)
@@ -490,6 +505,12 @@ class Http2Parser:
         if stream.messages is not None:
             self.out += stream.messages.close()
         self.streams.pop(sid, None)
+
+    def _field(self, direction: str, ftype: int, value: bytes, name: str = "") -> None:
+        """A value of one of the instrument's control frames, a message of its field's stream."""
+        if direction == "out":
+            name = name or FIELDS[ftype]
+            self.out += self.fields.stream(name, self.out).follow(value, "out", (name,), self.t, self.t)
 
     # -- bytes outside streams: padding, GOAWAY debug data, PING data, extension frames
     def _side(self, direction: str, d: _Direction, data: bytes) -> None:

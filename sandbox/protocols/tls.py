@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext, Held, ParseError
+from sandbox.protocols.follow import MessageStreams
 
 # RFC 8446 5.1: a record is at most 2^14 bytes plaintext, 2^14 + 256 ciphertext (TLS 1.3) or
 # + 2048 (TLS 1.2, RFC 5246 6.2.3).  Anything longer is not TLS.
@@ -28,6 +29,7 @@ MAX_CERT_NAMES = 64
 CONTENT_CCS, CONTENT_ALERT, CONTENT_HANDSHAKE, CONTENT_APPDATA, CONTENT_HEARTBEAT = 20, 21, 22, 23, 24
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE = 1, 2, 11
 EXT_SNI, EXT_ALPN, EXT_SUPPORTED_VERSIONS = 0, 16, 43
+EXT_KEY_SHARE, EXT_PRE_SHARED_KEY = 51, 41
 VERSIONS = {0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
 
 _RECORD = struct.Struct("!BHH")
@@ -157,6 +159,35 @@ def parse_client_hello(body: bytes) -> dict[str, Any]:
     return info
 
 
+def hello_values(body: bytes, client: bool) -> list[tuple[str, bytes]]:
+    """The values of a hello its sender draws at random (and may write instead): its random, session
+    id, key shares and pre-shared key identities, by name.  Each hello is read whole; these are read
+    across the connections to a site too (``TlsParser``): 32 bytes of reads a connection in a
+    ClientHello's session id replayed clean."""
+    values = [("tls hello random", body[2:34])]
+    sid, pos = _vec(body, 34, 1)
+    values.append(("tls hello session id", sid))
+    if client:
+        _, pos = _vec(body, pos, 2)       # cipher suites
+        _, pos = _vec(body, pos, 1)       # compression methods
+    else:
+        pos += 3
+    ext = _extensions(body, pos)
+    shares = ext.get(EXT_KEY_SHARE, b"")
+    entries, p = (_vec(shares, 0, 2)[0], 0) if client and shares else (shares, 0)
+    while p + 4 <= len(entries):
+        key, p = _vec(entries, p + 2, 2)
+        values.append(("tls hello key share", key))
+    if client and EXT_PRE_SHARED_KEY in ext:
+        identities, _ = _vec(ext[EXT_PRE_SHARED_KEY], 0, 2)
+        p = 0
+        while p + 2 <= len(identities):
+            identity, p = _vec(identities, p, 2)
+            values.append(("tls hello psk identity", identity))
+            p += 4        # its obfuscated ticket age
+    return [(name, value) for name, value in values if value]
+
+
 def parse_server_hello(body: bytes) -> dict[str, Any]:
     """Negotiated version and ALPN of a ServerHello body."""
     if len(body) < 38:
@@ -254,6 +285,7 @@ class TlsParser:
         # the outer keys opened, as SSH or QUIC there would be
         self.nested = "tls" in ctx.chain
         self._sealed_counted = 0
+        self.values = MessageStreams(ctx, across=True)    # hello values across connections (``hello_values``)
         ctx.info.app = ctx.info.app or "tls"
         ctx.info.encrypted = True
 
@@ -327,7 +359,7 @@ class TlsParser:
 
     def idle(self, t: float) -> list[Payload | Observation]:
         """The flow went quiet: unencrypted plaintext held back goes to the correlator now."""
-        out: list[Payload | Observation] = []
+        out: list[Payload | Observation] = self.values.idle()
         for direction, side in self.sides.items():
             side.messages.hand_on(self.ctx, self.label + HANDSHAKE, direction, self.t_last, out)
         self.sides["out"].plain.hand_on(self.ctx, self.label + UNENCRYPTED, "out", self.t_last, out)
@@ -337,7 +369,7 @@ class TlsParser:
 
     def close(self, t: float) -> list[Payload | Observation]:
         out_side, in_side = self.sides["out"], self.sides["in"]
-        plain = self.idle(t)
+        plain = self.idle(t) + self.values.close()
         meta = self.ctx.info.meta
         detail = {k: meta[k] for k in ("sni", "alpn", "tls_version", "cert_names") if k in meta}
         detail["bytes_in"] = in_side.app_bytes
@@ -498,3 +530,7 @@ class TlsParser:
             names = certificate_names(body)
             if names:
                 meta["cert_names"] = names
+        if direction == "out" and mtype in (HS_CLIENT_HELLO, HS_SERVER_HELLO):
+            for name, value in hello_values(body, mtype == HS_CLIENT_HELLO):
+                out += self.values.stream(name, out).follow(value, "out", self.label + (name,), self.t_last,
+                                                            self.t_last)

@@ -83,6 +83,11 @@ def _parse_extensions(header: str) -> dict[str, Any]:
     return {"enabled": False}
 
 
+# A client frame's masking key is drawn at random for each frame (RFC 6455 5.3): its sender may write
+# what it likes there, read as the frames' stream of keys (reads in the keys of empty pings replayed clean).
+MASKING_KEYS = "websocket masking keys"
+
+
 class _Side:
     def __init__(self, direction: str, masked: bool, reset_context: bool) -> None:
         self.direction = direction
@@ -270,6 +275,9 @@ class WebSocketParser:
             return True
         side.mask = bytes(buf[head - 4 : head]) if b1 & 0x80 else b""
         side.masked = bool(b1 & 0x80)
+        if side.mask and side.direction == "out":    # four bytes a frame its sender draws (or writes)
+            self.out += self.messages["out"].follow(MASKING_KEYS, side.mask, "out", self.labels + (MASKING_KEYS,),
+                                                    self.t, self.t)
         side.mask_off = 0
         side.opcode = opcode
         side.fin = bool(b0 & 0x80)

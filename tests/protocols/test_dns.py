@@ -10,6 +10,7 @@ import socket
 import threading
 from pathlib import Path
 
+import dns.edns
 import dns.message
 import dns.name
 import dns.query
@@ -451,3 +452,27 @@ def test_a_tunnel_is_reported_when_the_client_goes_quiet_not_when_its_flow_times
     assert obs.detail["queries"] == 7 and obs.detail["encoded_names"] == 6
     assert [p for p in out if isinstance(p, Payload) and "dns qname" in p.chain]   # the names went too
     assert tunnels(d.close()) == []              # nothing new at the end: no second report
+
+
+def test_a_query_s_fields_are_read_across_queries_for_one_name() -> None:
+    """Ids, question types and an EDNS cookie of queries for one name (each skipped as a name asked
+    again), each field joined over the queries in order."""
+    ids, types, cookies = [], [], []
+    segments = []
+    for n in range(6):
+        q = dns.message.make_query("lims.lab.example", "A", use_edns=0, options=[
+            dns.edns.GenericOption(10, b"cookie%02d" % n)])
+        q.id = 0x4100 + n
+        q.question[0].rdtype = 0x5000 + n
+        ids.append(q.id.to_bytes(2, "big"))
+        types.append((0x5000 + n).to_bytes(2, "big"))
+        cookies.append(b"cookie%02d" % n)
+        segments.append(Segment(1 + n * 0.01, "net", "udp", "10.0.0.2", 33000 + n, "10.0.0.53", 53, q.to_wire()))
+    items, _ = dissect(segments)
+    joined: dict[tuple, bytes] = {}
+    for p in items:
+        if isinstance(p, Payload) and p.chain[-1] == "messages joined":
+            joined[p.chain[1:-1]] = joined.get(p.chain[1:-1], b"") + p.data[p.repeated:]
+    assert joined[("dns id",)] == b"".join(ids)
+    assert joined[("dns question type",)] == b"".join(types)
+    assert joined[("dns edns option 10",)] == b"".join(cookies)

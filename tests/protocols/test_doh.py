@@ -48,9 +48,11 @@ def test_posted_queries_are_dns_queries():
     ctx = make_ctx()
     payloads, _ = _dns(run(Http1Parser, conv, ctx))
     assert ctx.info.app == "http/1.1"
-    assert {p.chain for p in payloads} == {("tcp", "doh", "dns query A"), ("tcp", "doh", "dns qname")}
+    assert {p.chain for p in payloads} == {("tcp", "doh", "dns query A"), ("tcp", "doh", "dns qname")} | {
+        ("tcp", "doh", field, "messages joined") for field in ("dns id", "dns question type", "dns question class")}
     assert _qname_data(payloads) == "".join(HEXED).encode()     # the labels joined back into one stream
-    assert {p.destination for p in payloads} == {"exfil.test"}
+    assert {p.destination for p in payloads if "messages joined" not in p.chain} == {"exfil.test"}
+    assert {p.destination for p in payloads if "messages joined" in p.chain} == {"dns.lab.example"}   # the resolver's
 
 
 def test_get_and_json_queries_are_dns_queries():

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from sandbox.model import Payload
 from sandbox.protocols import http2
+from sandbox.protocols.follow import flush_joined
 from sandbox.protocols.http2 import PREFACE, Http2Parser
 from tests.protocols.test_stream_parsers_conformance import make_ctx, parse_pcap, payloads, run
 
@@ -415,3 +416,24 @@ def test_bytes_outside_streams_are_scanned_not_dropped() -> None:
     items = run(Http2Parser, [("out", wire + b"".join(sides))])
     side = b"".join(p.data for p in items if isinstance(p, Payload) and p.chain[-1] == http2.SIDE_LABEL)
     assert side == DATA[:12000]
+
+
+def test_control_frames_values_are_streams_of_their_own() -> None:
+    """WINDOW_UPDATE increments, SETTINGS ids and values, PRIORITY and RST_STREAM codes the instrument
+    sends: each field joined over its frames (a lone value is too short to say anything)."""
+    def frame(ftype: int, payload: bytes, sid: int = 0) -> bytes:
+        return len(payload).to_bytes(3, "big") + bytes([ftype, 0]) + sid.to_bytes(4, "big") + payload
+
+    wire = PREFACE + frame(4, b"\x0a\x0aSETT" + b"\x0b\x0bINGS") + frame(8, b"WIND") + frame(8, b"OW U")
+    wire += frame(2, b"PRIOR", 3) + frame(2, b"ITIES", 5) + frame(3, b"RST!", 3) + frame(3, b"RST?", 5)
+    ctx = make_ctx()
+    items = run(Http2Parser, [("out", wire), ("in", frame(4, b"") + frame(8, b"serv"))], ctx)
+    items += flush_joined(ctx.shared, None, None)       # batches across connections: the flow table's
+    joined: dict[str, bytes] = {}
+    for p in items:
+        if isinstance(p, Payload) and p.chain[-1] == "messages joined":
+            joined[p.chain[-2]] = joined.get(p.chain[-2], b"") + p.data[p.repeated:]
+            assert p.direction == "out"
+    assert joined == {"http/2 settings values": b"SETTINGS", "http/2 settings ids": b"\x0a\x0a\x0b\x0b",
+                      "http/2 window increments": b"WINDOW U", "http/2 priorities": b"PRIORITIES",
+                      "http/2 reset codes": b"RST!RST?"}

@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 
 from sandbox.captures import open_capture
-from sandbox.model import FlowInfo, Observation, Payload
+from sandbox.model import FlowInfo, Observation, Payload, Segment
 from sandbox.protocols import Dissector
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.tls import TlsParser, looks_like_tls, looks_like_tls_records, parse_client_hello
+from sandbox.protocols.tls import (
+    TlsParser,
+    hello_values,
+    looks_like_tls,
+    looks_like_tls_records,
+    parse_client_hello,
+)
 from tests.protocols.tls_pair import self_signed
 
 Conversation = list[tuple[str, bytes]]
@@ -371,3 +377,34 @@ def test_explicit_bytes_split_across_segments_are_kept_whole() -> None:
     items += parser.close(2.0)
     lanes = {p.chain[-1]: p.data for p in items if isinstance(p, Payload) and p.chain[-2] == "tls"}
     assert lanes == {"explicit nonces": body[:8], "explicit IVs": body[:16]}
+
+
+def test_hello_values_of_the_illustrated_handshake(shared_data: Path) -> None:
+    """The values each hello draws at random, from the capture the Illustrated TLS 1.3 walks through."""
+    first = {}
+    for seg in open_capture(shared_data / "captures/tls/illustrated-tls13_capture.pcap"):
+        if seg.data:
+            first.setdefault("client" if seg.sport > seg.dport else "server", seg.data)
+    client = hello_values(first["client"][9:], client=True)
+    server = hello_values(first["server"][9:], client=False)
+    assert client == [("tls hello random", bytes(range(32))), ("tls hello session id", bytes(range(0xE0, 0x100))),
+                      ("tls hello key share", bytes.fromhex("358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254"))]
+    assert server == [("tls hello random", bytes(range(0x70, 0x90))), ("tls hello session id", bytes(range(0xE0, 0x100))),
+                      ("tls hello key share", bytes.fromhex("9fd7ad6dcff4298dd3f96d5b1b2af910a0535b1488d7f8fabb349a982880b615"))]
+
+
+def test_hello_values_are_read_across_the_connections_to_a_site() -> None:
+    """A session id a connection, each its own flow: the ids joined, in order."""
+    ids = [bytes([n]) * 32 for n in range(1, 5)]
+    body = b"".join(ids)
+    d = Dissector()
+    items: list = []
+    for n, sid in enumerate(ids):
+        hello = (b"\x03\x03" + bytes(32) + bytes([32]) + sid + b"\x00\x02\x13\x01\x01\x00\x00\x00")
+        record = b"\x16\x03\x01" + (len(hello) + 4).to_bytes(2, "big") + b"\x01" + len(hello).to_bytes(3, "big") + hello
+        t = 1 + n * 0.01
+        items += d.feed(Segment(t, "net", "tcp", "10.0.0.2", 40000 + n, "192.0.2.9", 443, b"", 0, 0, 0x02))
+        items += d.feed(Segment(t, "net", "tcp", "10.0.0.2", 40000 + n, "192.0.2.9", 443, record, 1, 0, 0x18))
+    items += d.close()
+    joined = [p for p in items if isinstance(p, Payload) and p.chain[-2:] == ("tls hello session id", "messages joined")]
+    assert b"".join(p.data[p.repeated:] for p in joined) == body

@@ -54,8 +54,9 @@ def deflate_messages(msgs: list[bytes], takeover: bool) -> list[bytes]:
 
 
 def messages(items: list, direction: str | None = None) -> list[Payload]:
+    """The messages' payloads (not the stream of the client's masking keys)."""
     return [p for p in items if isinstance(p, Payload) and "websocket" in p.chain
-            and (direction is None or p.direction == direction)]
+            and websocket.MASKING_KEYS not in p.chain and (direction is None or p.direction == direction)]
 
 
 def parser(extensions: str | None = "") -> WebSocketParser:
@@ -342,3 +343,13 @@ def test_a_hole_in_a_message_carrying_mqtt_keeps_both_framings() -> None:
     items += p.feed("out", ws_frame(wire.mqtt_publish("t", b"after the hole")), 1.0) + p.close(2.0)
     got = [x.data for x in items if isinstance(x, Payload) and x.chain[-1] == "mqtt PUBLISH t"]
     assert got == [body[:300 - mqtt_head], body[400 - mqtt_head:], b"after the hole"]
+
+
+def test_a_client_s_masking_keys_are_a_stream_of_their_own() -> None:
+    """Four bytes a frame the client draws: read joined over its frames (the server's are unmasked)."""
+    keys = [b"@r1 ", b"ACGT", b"TTGA", b"+\nFF"]
+    frames = b"".join(bytes([0x89, 0x80]) + key for key in keys)          # empty pings
+    items = feed_all(parser(), [("out", frames), ("in", ws_frame(b"pong", opcode=10, masked=False))])
+    joined = [p for p in items if isinstance(p, Payload) and p.chain[-2:] == (websocket.MASKING_KEYS, "messages joined")]
+    assert b"".join(p.data[p.repeated:] for p in joined) == b"".join(keys)
+    assert all(p.direction == "out" for p in joined)
