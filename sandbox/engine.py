@@ -19,6 +19,7 @@ from sandbox.protocols import Dissector
 from sandbox.protocols.flows import MAX_ACTIVE_FLOWS
 from sandbox.protocols.heads import HeaderFields
 from sandbox.protocols.resolved import resolutions
+from sandbox.protocols.tls_keys import SHARED_KEYLOG, KeyLog
 
 TIMELINE_BUCKET_S = 1.0  # one point per second: fine enough to line up with a run's progress
 # Capture-time seconds between judgements of the flows that changed (opaque volume, unlisted
@@ -91,6 +92,16 @@ class Engine:
             first_out = self.first_out
             if flow not in first_out and len(first_out) < MAX_LOCATED_FLOWS:
                 first_out[flow] = (self.source, segment.frame)
+
+    def add_key_log(self, keylog: KeyLog) -> None:
+        """TLS secrets for the protocols that open their own packets with them (QUIC's 1-RTT)."""
+        shared = self.dissector.shared
+        known = shared.get(SHARED_KEYLOG)
+        if known is None:
+            shared[SHARED_KEYLOG] = keylog
+        elif known is not keylog:
+            for random, secrets in keylog.keys.items():
+                known.keys.setdefault(random, {}).update(secrets)
 
     def tick(self, now: float) -> None:
         """Capture time ``now`` has passed with no packet (a live tap's quiet instrument): held-back

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from sandbox.captures import Capture, open_capture
 from sandbox.engine import Engine
 from sandbox.model import Finding, FlowInfo, NotExamined, Segment
-from sandbox.protocols.tls_keys import NativeDecrypt
+from sandbox.protocols.tls_keys import KeyLog, NativeDecrypt
 from sandbox.report import build_report, flow_errors
 from sandbox.report.locate import frame_records
 from sandbox.report.profile import Profile
@@ -188,6 +188,11 @@ class CaptureSource:
 
     def _not_decrypted(self) -> list[NotExamined]:
         return self._decrypt.not_examined() if self._decrypt is not None else []
+
+    @property
+    def key_log(self) -> KeyLog | None:
+        """The key log its TLS is opened with (the one given and the capture's own), if any."""
+        return self._decrypt.keylog if self._decrypt is not None else None
 
     @property
     def channel(self) -> str:
@@ -399,6 +404,10 @@ class Session:
             self.store = None
 
     def _begin(self, sources: Sequence[Source]) -> None:
+        for source in sources:      # protocols that open what TLS keys protect in their own packets (QUIC)
+            keylog = getattr(source, "key_log", None)
+            if keylog is not None:
+                self.engine.add_key_log(keylog)
         def begin(store: Store) -> None:
             if not store.tags().get("instrument"):      # the fleet view names the instrument under test
                 store.tag(instrument=instrument_names(self.indexes))

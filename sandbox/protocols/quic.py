@@ -4,9 +4,13 @@ A rig in transparent mode redirects TCP to mitmproxy; QUIC is UDP and passes it 
 it so clients fall back to TCP, but a capture from elsewhere has it).  Its Initial packets are
 encrypted with keys anyone can derive from the client's Destination Connection ID (RFC 9001 5.2):
 they are decrypted here, and the TLS ClientHello their CRYPTO frames carry gives the server name,
-the offered ALPN and the whole hello as a Payload (its extensions can carry data).  Everything else
-is ciphertext no key log opens: counted as encrypted volume (``opaque.OpaqueParser``), and still
-scanned raw, so plaintext dressed as QUIC is matched as before.
+the offered ALPN and the whole hello as a Payload (its extensions can carry data).  With the session's
+key log (``tls_keys.SHARED_KEYLOG``: a capture's Decryption Secrets Blocks, ``--keylog``) the
+instrument's 1-RTT packets are opened too (``quic_app``): its streams are read (HTTP/3 bodies apart
+from their frames, ``quic > http/3 body``; other streams as they are, ``quic > stream``), and what
+its frames carry besides (``quic > frames besides streams``).  Everything else is ciphertext no key
+log opens: counted as encrypted volume (``opaque.OpaqueParser``), and still scanned raw, so plaintext
+dressed as QUIC is matched as before.
 
 Every client Initial is decrypted, not only the hello's: what they carry besides the hello (CRYPTO
 data past it, frames an Initial may not carry, a close's reason) goes to the correlator as
@@ -27,8 +31,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sandbox.protocols.context import FlowContext, Held
+from sandbox.protocols.follow import MessageStreams
 from sandbox.protocols.opaque import Items, OpaqueParser, looks_encrypted
+from sandbox.protocols.quic_app import OneRtt, StreamReader, frames
 from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_client_hello
+from sandbox.protocols.tls_keys import SHARED_KEYLOG
 
 MAX_CID = 20            # RFC 9000 17.2: connection IDs are at most 20 bytes
 MAX_INITIALS = 16       # client Initials tried per flow that no key opens (those that open are all read)
@@ -36,6 +43,10 @@ BESIDE_CHUNK = 64 << 10  # bytes of Initials besides the hello handed on at a ti
 MAX_CRYPTO = 64 << 10   # CRYPTO bytes kept: a post-quantum ClientHello is ~2 KiB
 MAX_CRYPTO_AHEAD = 64   # CRYPTO frames held past a gap (Chromium sends a hello in a few): linear time
 MAX_KEYS = 4            # connection IDs whose Initial keys are kept (the first one, a Retry's, ...)
+MAX_STREAMS = 64        # streams of one connection read at once (the one opened first let go)
+STREAM_PIECE = 64 << 10  # a stream's bytes handed on at a time (and at its end, and when the flow goes quiet)
+STREAM_GAP = "bytes of QUIC streams the capture never had (their data after the gap was read on)"
+NOT_OPENED = "QUIC packets of a connection whose keys the key log holds that did not open with them"
 SAMPLE = 16             # header protection samples 16 bytes, 4 after the packet number starts
 PROBE_AFTER = 1 + MAX_CID + 4   # a short header's most: the probe looks past it
 
@@ -177,6 +188,14 @@ class QuicParser(OpaqueParser):
         self.crypto_ahead: dict[int, bytes] = {}  # frames past its end, waiting for the gap to fill
         self.hello_end: int | None = None         # where the ClientHello ends in it, once read
         self.beside = Held()                      # what the client's Initials carry besides its hello
+        self.client_random = b""                  # the hello's: where the key log files the secrets
+        self.cids: dict[str, bytes] = {}          # each side's own connection id (its long headers' source)
+        self.app: OneRtt | None = None            # the instrument's 1-RTT packet protection, once known
+        self.readers: dict[int, StreamReader] = {}
+        self.pieces: dict[tuple[int, str], bytearray] = {}     # stream bytes to hand on, by stream and kind
+        self.streams = MessageStreams(ctx)        # compressed streams followed across pieces
+        self.frames_beside = Held()               # what 1-RTT frames carry besides streams
+        self.h3 = False
 
     def inspect(self, direction: str, data: bytes, t: float) -> Items:
         out: Items = []
@@ -184,10 +203,73 @@ class QuicParser(OpaqueParser):
         while pos < len(data):                    # packets coalesced in one datagram (RFC 9000 12.2)
             end = self._long(direction, data, pos, out) if data[pos] & 0x80 else None
             if end is None:                       # a short header (1-RTT) or a form we do not parse:
-                self._count(direction, data, pos, pos + PROBE_AFTER, len(data))    # to the datagram's end
+                if not (data[pos] & 0xC0 == 0x40 and direction == "out" and self._one_rtt(data[pos:], t, out)):
+                    self._count(direction, data, pos, pos + PROBE_AFTER, len(data))    # to the datagram's end
+                    if self.app is not None and direction == "out":
+                        out.append(self.ctx.blind(NOT_OPENED, len(data) - pos, t))
                 break
             pos = end
         return out
+
+    # ---- 1-RTT packets opened with the key log ---------------------------------------------------
+
+    def _one_rtt(self, packet: bytes, t: float, out: Items) -> bool:
+        """Open one of the instrument's 1-RTT packets and read its frames; False if it does not open."""
+        app = self.app
+        if app is None:
+            keylog = self.ctx.shared.get(SHARED_KEYLOG)
+            client = self.ctx.client == "out"
+            peer = self.cids.get("in")           # the far end's id: what the instrument's short headers carry
+            if keylog is None or not self.client_random or peer is None:
+                return False
+            secret = keylog.get(self.client_random, "CLIENT_TRAFFIC_SECRET_0" if client else "SERVER_TRAFFIC_SECRET_0")
+            if secret is None:
+                return False
+            app = self.app = OneRtt(secret, len(peer))
+        payload = app.open(packet)
+        if payload is None:
+            return False
+        self.ctx.info.decrypted = True
+        streams, beside = frames(payload)
+        for sid, offset, data, fin in streams:
+            reader = self.readers.get(sid)
+            if reader is None:
+                if len(self.readers) >= MAX_STREAMS:
+                    self._stream_end(next(iter(self.readers)), out)
+                reader = self.readers[sid] = StreamReader(h3=self.h3 and sid % 4 == 0)
+            lost = reader.lost
+            body, other = reader.add(offset, data)
+            if reader.lost > lost:
+                out.append(self.ctx.blind(STREAM_GAP, reader.lost - lost, t))
+            self._piece(sid, "http/3 body", body, out)
+            self._piece(sid, "stream", other, out)
+            if fin:
+                self._stream_end(sid, out)
+        if beside and self.frames_beside.add(beside, t) >= STREAM_PIECE:
+            self.frames_beside.hand_on(self.ctx, ("quic", "frames besides streams"), "out", t, out)
+        return True
+
+    def _piece(self, sid: int, kind: str, data: bytes, out: Items) -> None:
+        if data:
+            held = self.pieces.setdefault((sid, kind), bytearray())
+            held += data
+            if len(held) >= STREAM_PIECE:
+                self._hand(sid, kind, out)
+
+    def _hand(self, sid: int, kind: str, out: Items) -> None:
+        """A stream's held bytes as a Payload, and on to its follower (a compressed body across pieces)."""
+        held = self.pieces.pop((sid, kind), None)
+        if held:
+            data, t = bytes(held), self.t_last
+            label = ("quic", kind)
+            out.append(self.ctx.payload(data, label, "out", t, t, meta={"stream": sid}))
+            out += self.streams.follow(f"{kind} {sid}", data, "out", label, t, t, {"stream": sid})
+
+    def _stream_end(self, sid: int, out: Items) -> None:
+        self.readers.pop(sid, None)
+        for kind in ("http/3 body", "stream"):
+            self._hand(sid, kind, out)
+        out += self.streams.close(f"http/3 body {sid}") + self.streams.close(f"stream {sid}")
 
     def _count(self, direction: str, data: bytes, start: int, probe_at: int, end: int) -> None:
         """Bytes ``start:end`` are ciphertext if a probe at ``probe_at`` says so, or when too short to
@@ -212,6 +294,7 @@ class QuicParser(OpaqueParser):
         p = pos + 6 + dcid_len
         if p >= len(data) or data[p] > MAX_CID:
             return None
+        self.cids.setdefault(direction, bytes(data[p + 1:p + 1 + data[p]]))
         p += 1 + data[p]
         ptype = (data[pos] >> 4) & 0x03
         initial_type = _INITIAL_TYPE.get(version, 0)
@@ -272,12 +355,20 @@ class QuicParser(OpaqueParser):
     def idle(self, t: float) -> Items:
         out: Items = []
         self._flush(out)
-        return out + super().idle(t)
+        for sid, kind in list(self.pieces):
+            self._hand(sid, kind, out)
+        self.frames_beside.hand_on(self.ctx, ("quic", "frames besides streams"), "out", self.t_last, out)
+        return out + self.streams.idle() + super().idle(t)
 
     def close(self, t: float) -> Items:
         out: Items = []
         self._flush(out)
-        return out + super().close(t)
+        for sid in list(self.readers):
+            self._stream_end(sid, out)
+        for sid, kind in list(self.pieces):
+            self._hand(sid, kind, out)
+        self.frames_beside.hand_on(self.ctx, ("quic", "frames besides streams"), "out", self.t_last, out)
+        return out + self.streams.close() + super().close(t)
 
     def _crypto(self, offset: int, chunk: bytes, out: Items) -> None:
         if self.hello_end is not None:            # the hello was read: what is past it is data
@@ -314,6 +405,7 @@ class QuicParser(OpaqueParser):
             self.ctx.error("quic: the client's first CRYPTO message is not a ClientHello")
             return
         hello = bytes(hs[4: 4 + size])
+        self.client_random = hello[2:34]
         try:
             info = parse_client_hello(hello)
         except (TlsError, ValueError, struct.error) as exc:
@@ -329,6 +421,7 @@ class QuicParser(OpaqueParser):
             out.append(ctx.payload(info["sni"].encode(), ("quic sni",), ctx.client, t, meta={"sni": info["sni"]}))
         if "alpn_offered" in info:
             self.detail["alpn"] = info["alpn_offered"]
+            self.h3 = any(proto.startswith("h3") for proto in info["alpn_offered"])
             ctx.info.meta["alpn"] = info["alpn_offered"]
 
 

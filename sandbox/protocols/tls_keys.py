@@ -61,6 +61,9 @@ KEY_WAIT_S = 2.0
 # Key log lines kept, the oldest let go beyond it (a session of days: their connections were keyed
 # long ago); ~300 MB at most.  The 16 MB a recording carries hold ~90k lines.
 MAX_KEY_LINES = 1 << 20
+# Key in a Dissector's ``shared`` of the session's key log (``KeyLog``), for protocols that open what
+# TLS keys protect inside their own packets (QUIC).
+SHARED_KEYLOG = "tls key log"
 
 CT_CCS, CT_HANDSHAKE, CT_APPDATA = 20, 22, 23
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_END_OF_EARLY_DATA, HS_FINISHED, HS_KEY_UPDATE = 1, 2, 5, 20, 24

@@ -4,7 +4,9 @@ Run as ``.venv-mitmproxy/bin/python quic_pair.py SNI ALPN < upload``: a client a
 datagrams in memory, the client sends stdin on one stream and closes, and every datagram is written
 to stdout as a record ``direction (1 byte: 0 out, 1 in), length (4 bytes, big-endian), datagram``.
 The tests turn the records into a capture (``quic_records``).  With ``--retry`` the server makes
-the client prove its address first (a Retry packet: new Initial keys).
+the client prove its address first (a Retry packet: new Initial keys); ``--keylog PATH``: the client
+writes its key log there; ``--h3``: the upload is an HTTP/3 POST's body (written 16 KiB at a time:
+DATA frames); ``--key-update``: the client moves to its next keys halfway through the upload.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ def main() -> None:
 
     sni, alpn = sys.argv[1], sys.argv[2]
     retry = "--retry" in sys.argv
+    h3, key_update = "--h3" in sys.argv, "--key-update" in sys.argv
+    keylog = open(sys.argv[sys.argv.index("--keylog") + 1], "w") if "--keylog" in sys.argv else None  # noqa: SIM115
     upload = sys.stdin.buffer.read()
     out = sys.stdout.buffer
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = self_signed(Path(tmp), [sni])
         client = QuicConnection(configuration=QuicConfiguration(
-            is_client=True, alpn_protocols=[alpn], server_name=sni, verify_mode=ssl.CERT_NONE))
+            is_client=True, alpn_protocols=[alpn], server_name=sni, verify_mode=ssl.CERT_NONE,
+            secrets_log_file=keylog))
         server_config = QuicConfiguration(is_client=False, alpn_protocols=[alpn])
         server_config.load_cert_chain(cert, key)
         now = 1_700_000_000.0
@@ -44,6 +49,7 @@ def main() -> None:
         original: bytes | None = None
         received = 0
         sent = False
+        ended = False
         for _ in range(200_000):
             moved = False
             for data, _addr in client.datagrams_to_send(now=now):
@@ -73,23 +79,47 @@ def main() -> None:
                     if isinstance(event, StreamDataReceived):
                         received += len(event.data)
                         if event.end_stream:
+                            ended = True
                             client.close()
             if not sent and server is not None and client._handshake_complete:
-                client.send_stream_data(client.get_next_available_stream_id(), upload, end_stream=True)
+                stream = client.get_next_available_stream_id()
+                halves = [upload[:len(upload) // 2], upload[len(upload) // 2:]] if key_update else [upload]
+                if h3:
+                    from aioquic.h3.connection import H3Connection
+
+                    http = H3Connection(client)
+                    http.send_headers(stream, [(b":method", b"POST"), (b":scheme", b"https"),
+                                               (b":authority", sni.encode()), (b":path", b"/upload")])
+                for n, half in enumerate(halves):
+                    if n:       # the packets of the first half are sent before the keys change
+                        for data, _addr in client.datagrams_to_send(now=now):
+                            out.write(b"\x00" + struct.pack("!I", len(data)) + data)
+                            server.receive_datagram(data, CLIENT, now=now)
+                        client.request_key_update()
+                    last = n == len(halves) - 1
+                    if h3:
+                        for at in range(0, len(half), 16384):
+                            http.send_data(stream, half[at:at + 16384], end_stream=False)
+                        if last:
+                            http.send_data(stream, b"", end_stream=True)
+                    else:
+                        client.send_stream_data(stream, half, end_stream=last)
                 sent = True
             while client.next_event() is not None:
                 pass
             if not moved:
                 timer = client.get_timer()
-                if timer is None or received >= len(upload) and sent:
+                if timer is None or ended:
                     break
                 now = max(now, timer)
                 client.handle_timer(now=now)
                 if server is not None and server.get_timer() is not None and server.get_timer() <= now:
                     server.handle_timer(now=now)
             now += 0.0001
-        if received != len(upload):
+        if received != len(upload) and not (h3 and ended and received > len(upload)):
             raise SystemExit(f"the server received {received} of {len(upload)} bytes")
+    if keylog is not None:
+        keylog.close()
 
 
 if __name__ == "__main__":

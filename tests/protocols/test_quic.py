@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.captures.writer import PcapWriter, udp
-from sandbox.model import Observation, Payload
+from sandbox.model import NOT_EXAMINED_KIND, Observation, Payload, Segment
+from sandbox.protocols import Dissector
 from sandbox.protocols.quic import MAX_CRYPTO_AHEAD, MAX_INITIALS, InitialKeys, QuicParser, looks_like_quic
+from sandbox.protocols.tls_keys import SHARED_KEYLOG, KeyLog
 from sandbox.replay import replay
 from tests.index.genrun import make_run
 from tests.protocols.test_datagram_parsers_conformance import _quic_initial, dissected, encrypted, make_ctx
@@ -31,9 +33,12 @@ needs_aioquic = pytest.mark.skipif(not MITM_PYTHON.exists(), reason="mitmproxy's
 
 
 def quic_datagrams(upload: bytes, sni: str = "vendor-cloud.example", alpn: str = "h3",
-                   retry: bool = False) -> list[tuple[str, bytes]]:
-    """The datagrams of a real QUIC connection whose client sends ``upload`` on one stream."""
-    cmd = [str(MITM_PYTHON), str(PAIR), sni, alpn] + (["--retry"] if retry else [])
+                   retry: bool = False, keylog: Path | None = None, h3: bool = False,
+                   key_update: bool = False) -> list[tuple[str, bytes]]:
+    """The datagrams of a real QUIC connection whose client sends ``upload`` on one stream (``h3``: as
+    an HTTP/3 POST's body), writing its key log to ``keylog``, changing keys halfway (``key_update``)."""
+    cmd = [str(MITM_PYTHON), str(PAIR), sni, alpn] + (["--retry"] if retry else []) + (
+        ["--keylog", str(keylog)] if keylog else []) + (["--h3"] if h3 else []) + (["--key-update"] if key_update else [])
     raw = subprocess.run(cmd, input=upload, capture_output=True, check=True, timeout=120).stdout
     out, pos = [], 0
     while pos < len(raw):
@@ -172,3 +177,62 @@ def test_a_hello_in_countless_pieces_is_held_in_bounded_pieces():
         parser._crypto(i * 3, b"abc", [])
     parser._crypto(0, b"abc", [])
     assert len(parser.crypto_ahead) <= MAX_CRYPTO_AHEAD and len(parser.crypto) <= 3 * (MAX_CRYPTO_AHEAD + 1)
+
+
+# ---- with the client's key log ---------------------------------------------------------------------
+
+def _opened(datagrams: list[tuple[str, bytes]], keylog: Path | None) -> tuple[list, Dissector]:
+    d = Dissector()
+    if keylog is not None:
+        d.shared[SHARED_KEYLOG] = KeyLog(keylog.read_bytes())
+    items: list = []
+    for i, (direction, data) in enumerate(datagrams):
+        src, dst = (CLIENT, SERVER) if direction == "out" else (SERVER, CLIENT)
+        items += d.feed(Segment(1_700_000_000.0 + i * 0.001, "net", "udp", src[0], src[1], dst[0], dst[1], data))
+    return items + d.close(), d
+
+
+def _sent(items: list, kind: str) -> bytes:
+    pieces = [p for p in items if isinstance(p, Payload) and p.chain == ("udp", "quic", kind)]
+    assert all(p.direction == "out" for p in pieces)
+    return b"".join(p.data for p in pieces)
+
+
+@needs_aioquic
+@pytest.mark.parametrize("h3, key_update", [(True, False), (False, False), (True, True)],
+                         ids=["http/3", "a raw stream", "http/3 with a key update"])
+def test_with_the_key_log_the_instrument_s_streams_are_read(h3, key_update, tmp_path):
+    upload = b"".join(b"@r%d\nACGTACGGTTCA\n+\nFFFFFFFFFFFF\n" % i for i in range(6000))    # 190 kB
+    keylog = tmp_path / "keys.log"
+    datagrams = quic_datagrams(upload, sni="h3.vendor.example", alpn="h3" if h3 else "raw-upload", keylog=keylog,
+                               h3=h3, key_update=key_update)
+    items, d = _opened(datagrams, keylog)
+    (info,) = d.flows.values()
+    assert info.decrypted
+    assert not [o for o in items if isinstance(o, Observation) and o.kind == NOT_EXAMINED_KIND]    # every packet opened
+    if h3:
+        assert _sent(items, "http/3 body") == upload           # the body, its DATA frames' headers apart
+    else:
+        assert _sent(items, "stream") == upload
+    # what was opened is not ciphertext: only the client's Handshake packets (its Finished) are counted
+    (obs,) = encrypted(items)
+    assert obs.bytes_out < 1000
+    without, _ = _opened(datagrams, None)
+    assert not _sent(without, "http/3 body") and not _sent(without, "stream")
+    (sealed,) = encrypted(without)
+    assert sealed.bytes_out > len(upload)
+
+
+@needs_aioquic
+def test_an_upload_over_http3_with_the_key_log_replays_as_a_leak(run, tmp_path):
+    """A gzip of reads POSTed over HTTP/3 to the allowed LIMS: with the key log the replay finds the reads
+    (before, it weighed QUIC as ciphertext only: to an allowed place, clean)."""
+    fastq = gzip.decompress((run.path / next(iter(run.fastq.values()))).read_bytes())
+    keylog = tmp_path / "keys.log"
+    pcap = write_pcap(tmp_path / "h3.pcap", quic_datagrams(gzip.compress(fastq), sni="lims.lab.example",
+                                                            keylog=keylog, h3=True))
+    report = replay([pcap], [run.path], allow=["lims.lab.example", SERVER[0]], keylog=keylog,
+                    cache_dir=tmp_path / "cache", jobs=1).report
+    assert report["verdict"] == "leak"
+    leaks = [f for f in report["findings"] if f["kind"] in ("sequence", "run-bytes")]
+    assert leaks and any("http/3 body" in f["chain"] for f in leaks)
