@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sandbox.protocols.context import FlowContext, Held
 from sandbox.protocols.follow import MessageStreams
 from sandbox.protocols.opaque import Items, OpaqueParser, looks_encrypted
-from sandbox.protocols.quic_app import OneRtt, StreamReader, frames
+from sandbox.protocols.quic_app import PacketKeys, StreamReader, frames
 from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_client_hello
 from sandbox.protocols.tls_keys import SHARED_KEYLOG
 
@@ -47,6 +47,11 @@ MAX_STREAMS = 64        # streams of one connection read at once (the one opened
 STREAM_PIECE = 64 << 10  # a stream's bytes handed on at a time (and at its end, and when the flow goes quiet)
 STREAM_GAP = "bytes of QUIC streams the capture never had (their data after the gap was read on)"
 NOT_OPENED = "QUIC packets of a connection whose keys the key log holds that did not open with them"
+# The key log's labels of each packet space's secret: the client's, the server's (a side's own packets)
+LONG_SPACES = {1: "early", 2: "handshake"}     # long-header types after the Initial's: 0-RTT, Handshake
+SPACES = {"app": ("CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"),
+          "early": ("CLIENT_EARLY_TRAFFIC_SECRET", ""),
+          "handshake": ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET")}
 SAMPLE = 16             # header protection samples 16 bytes, 4 after the packet number starts
 PROBE_AFTER = 1 + MAX_CID + 4   # a short header's most: the probe looks past it
 
@@ -190,7 +195,8 @@ class QuicParser(OpaqueParser):
         self.beside = Held()                      # what the client's Initials carry besides its hello
         self.client_random = b""                  # the hello's: where the key log files the secrets
         self.cids: dict[str, bytes] = {}          # each side's own connection id (its long headers' source)
-        self.app: OneRtt | None = None            # the instrument's 1-RTT packet protection, once known
+        self.spaces: dict[str, PacketKeys] = {}   # the instrument's packet protection by space, once known
+        self.v2 = False
         self.readers: dict[int, StreamReader] = {}
         self.pieces: dict[tuple[int, str], bytearray] = {}     # stream bytes to hand on, by stream and kind
         self.streams = MessageStreams(ctx)        # compressed streams followed across pieces
@@ -203,31 +209,33 @@ class QuicParser(OpaqueParser):
         while pos < len(data):                    # packets coalesced in one datagram (RFC 9000 12.2)
             end = self._long(direction, data, pos, out) if data[pos] & 0x80 else None
             if end is None:                       # a short header (1-RTT) or a form we do not parse:
-                if not (data[pos] & 0xC0 == 0x40 and direction == "out" and self._one_rtt(data[pos:], t, out)):
+                if not (data[pos] & 0xC0 == 0x40 and direction == "out"
+                        and self._protected("app", data[pos:], None, t, out)):
                     self._count(direction, data, pos, pos + PROBE_AFTER, len(data))    # to the datagram's end
-                    if self.app is not None and direction == "out":
-                        out.append(self.ctx.blind(NOT_OPENED, len(data) - pos, t))
                 break
             pos = end
         return out
 
     # ---- 1-RTT packets opened with the key log ---------------------------------------------------
 
-    def _one_rtt(self, packet: bytes, t: float, out: Items) -> bool:
-        """Open one of the instrument's 1-RTT packets and read its frames; False if it does not open."""
-        app = self.app
-        if app is None:
+    def _protected(self, space: str, packet: bytes, pn_at: int | None, t: float, out: Items) -> bool:
+        """Open one of the instrument's protected packets of ``space`` (``SPACES``; ``pn_at``: where a
+        long header's packet number starts) and read its frames; False if no key in the log opens it (a
+        packet of a connection whose key the log holds that does not open is not examined)."""
+        keys = self.spaces.get(space)
+        if keys is None:
             keylog = self.ctx.shared.get(SHARED_KEYLOG)
-            client = self.ctx.client == "out"
             peer = self.cids.get("in")           # the far end's id: what the instrument's short headers carry
-            if keylog is None or not self.client_random or peer is None:
+            if keylog is None or not self.client_random or peer is None and pn_at is None:
                 return False
-            secret = keylog.get(self.client_random, "CLIENT_TRAFFIC_SECRET_0" if client else "SERVER_TRAFFIC_SECRET_0")
+            labels = SPACES[space]
+            secret = keylog.get(self.client_random, labels[0] if self.ctx.client == "out" else labels[1])
             if secret is None:
                 return False
-            app = self.app = OneRtt(secret, len(peer))
-        payload = app.open(packet)
+            keys = self.spaces[space] = PacketKeys(secret, len(peer or b""), self.v2)
+        payload = keys.open(packet, pn_at)
         if payload is None:
+            out.append(self.ctx.blind(NOT_OPENED, len(packet), t))
             return False
         self.ctx.info.decrypted = True
         streams, beside = frames(payload)
@@ -287,6 +295,7 @@ class QuicParser(OpaqueParser):
                 self.detail.setdefault("quic_version", _version_name(version))
             return None
         self.detail.setdefault("quic_version", _version_name(version))
+        self.v2 = version == V2
         dcid_len = data[pos + 5]
         if dcid_len > MAX_CID:
             return None
@@ -315,6 +324,9 @@ class QuicParser(OpaqueParser):
                 self.first_dcid = dcid
             if self._initial(version, dcid, data[pos:end], p - pos, out):
                 return end
+        space = LONG_SPACES.get((ptype - initial_type) % 4)
+        if space and direction == "out" and self._protected(space, data[pos:end], p - pos, self.t_last, out):
+            return end
         self._count(direction, data, pos, p + 4, end)
         return end
 

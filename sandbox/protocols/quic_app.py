@@ -1,10 +1,10 @@
-"""QUIC's 1-RTT packets opened with a key log: the instrument's streams, read (RFC 9000, 9001, 9114).
+"""QUIC's protected packets opened with a key log: the instrument's streams, read (RFC 9000, 9001, 9114).
 
 A capture taken with the client's key log (``SSLKEYLOGFILE``: Chromium, curl, aioquic) holds the
-secrets of each connection's application data (``CLIENT_TRAFFIC_SECRET_0``, by the ClientHello's
-random).  ``OneRtt`` derives the packet protection from them (the suite told by the secret's length
-and the first packet that opens), removes header protection, rebuilds packet numbers and follows key
-updates; ``frames`` walks a payload's frames: STREAM data by stream, and what else the sender chose
+secrets of each connection's packet spaces (``CLIENT_TRAFFIC_SECRET_0``, ``CLIENT_EARLY_TRAFFIC_SECRET``,
+``CLIENT_HANDSHAKE_TRAFFIC_SECRET``, by the ClientHello's random).  ``PacketKeys`` derives the packet
+protection from one (the suite told by the secret's length and the first packet that opens), removes
+header protection, rebuilds packet numbers and follows key updates; ``frames`` walks a payload's frames: STREAM data by stream, and what else the sender chose
 (tokens, connection ids, path challenges, a close's reason, DATAGRAM frames) beside it.
 ``StreamReader`` puts a stream's data in order and, on HTTP/3's request streams, takes the bodies out
 of DATA frames (a header block is read as it is).
@@ -55,24 +55,26 @@ class _Protection:
 
     __slots__ = ("secret", "aead", "iv")
 
-    def __init__(self, secret: bytes, suite: tuple[str, int, str]) -> None:
+    def __init__(self, secret: bytes, suite: tuple[str, int, str], prefix: bytes) -> None:
         hash_name, key_size, aead = suite
         self.secret = secret
-        key = hkdf_expand_label(secret, b"quic key", key_size, hash_name)
+        key = hkdf_expand_label(secret, prefix + b"key", key_size, hash_name)
         self.aead: AESGCM | ChaCha20Poly1305 = ChaCha20Poly1305(key) if aead == "chacha" else AESGCM(key)
-        self.iv = hkdf_expand_label(secret, b"quic iv", 12, hash_name)
+        self.iv = hkdf_expand_label(secret, prefix + b"iv", 12, hash_name)
 
 
 # (hash, key size, AEAD) of TLS 1.3's suites, by the hash size a secret shows
 SUITES = {32: (("sha256", 16, "aes"), ("sha256", 32, "chacha")), 48: (("sha384", 32, "aes"),)}
 
 
-class OneRtt:
-    """The 1-RTT packets one side of a connection sends, opened with that side's traffic secret."""
+class PacketKeys:
+    """The packets one side of a connection sends in one packet space (1-RTT, 0-RTT, Handshake), opened
+    with that side's secret of it.  ``v2``: QUIC version 2's labels (RFC 9369 3.3.2)."""
 
-    def __init__(self, secret: bytes, cid_len: int) -> None:
+    def __init__(self, secret: bytes, cid_len: int, v2: bool = False) -> None:
         self.cid_len = cid_len
         self.secret = secret
+        self.prefix = b"quicv2 " if v2 else b"quic "
         self.suite: tuple[str, int, str] | None = None     # known once a packet opened
         self.phase = 0
         self.current: _Protection | None = None
@@ -80,18 +82,25 @@ class OneRtt:
         self.hp: Callable[[bytes], bytes] | None = None
         self.largest = -1
 
-    def open(self, packet: bytes) -> bytes | None:
-        """The payload of a short-header ``packet`` (the rest of its datagram), or None if it does not
-        open (a forgery, a packet of a generation before the last two).  The far end chooses the
-        connection ids the instrument sends to (``NEW_CONNECTION_ID``): a packet that does not open
-        with the length known is tried with every other (at most 20 bytes)."""
+    def open(self, packet: bytes, pn_at: int | None = None) -> bytes | None:
+        """The payload of a short-header ``packet`` (the rest of its datagram; ``pn_at``: a long-header
+        packet's, whose packet number starts there), or None if it does not open (a forgery, a packet of
+        a generation before the last two).  The far end chooses the connection ids the instrument sends
+        to (``NEW_CONNECTION_ID``): a short header that does not open with the length known is tried
+        with every other (at most 20 bytes)."""
         suites = (self.suite,) if self.suite else SUITES.get(len(self.secret), ())
         for suite in suites:
             if self.suite is None:
-                self.current = _Protection(self.secret, suite)
-                self.hp = _header_protection(self.secret, suite)
+                self.current = _Protection(self.secret, suite, self.prefix)
+                self.hp = _header_protection(self.secret, suite, self.prefix)
+            if pn_at is not None:
+                opened = self._open(packet, suite, pn_at, 0x0F)
+                if opened is not None:
+                    self.suite = suite
+                    return opened
+                continue
             for cid_len in (self.cid_len, *(n for n in range(MAX_CID + 1) if n != self.cid_len)):
-                opened = self._open(packet, suite, cid_len)
+                opened = self._open(packet, suite, 1 + cid_len, 0x1F)
                 if opened is not None:
                     self.suite, self.cid_len = suite, cid_len
                     return opened
@@ -99,23 +108,24 @@ class OneRtt:
                     break                  # the suite is not known yet: the first packet tells it, id as known
         return None
 
-    def _open(self, packet: bytes, suite: tuple[str, int, str], cid_len: int) -> bytes | None:
-        pn_at = 1 + cid_len
+    def _open(self, packet: bytes, suite: tuple[str, int, str], pn_at: int, bits: int) -> bytes | None:
+        """``bits``: those of the first byte header protection covers (short header 0x1F, long 0x0F)."""
         if len(packet) < pn_at + 4 + SAMPLE or self.hp is None or self.current is None:
             return None
         mask = self.hp(packet[pn_at + 4: pn_at + 4 + SAMPLE])
-        first = packet[0] ^ (mask[0] & 0x1F)
+        first = packet[0] ^ (mask[0] & bits)
         pn_len = (first & 0x03) + 1
         truncated = int.from_bytes(bytes(b ^ m for b, m in zip(packet[pn_at: pn_at + pn_len], mask[1:], strict=False)),
                                    "big")
         pn = _packet_number(self.largest, truncated, pn_len * 8)
         header = bytes([first]) + packet[1:pn_at] + pn.to_bytes(pn_len, "big")
-        phase = (first >> 2) & 1
+        phase = (first >> 2) & 1 if bits == 0x1F else self.phase       # long headers have no key phase
         candidates = [self.current]
         if phase != self.phase:       # a key update (RFC 9001 6): the next generation's keys, or a late packet
             hash_name = suite[0]
-            candidates = [_Protection(hkdf_expand_label(self.current.secret, b"quic ku", len(self.secret), hash_name),
-                                      suite), *([self.previous] if self.previous else [])]
+            candidates = [_Protection(hkdf_expand_label(self.current.secret, self.prefix + b"ku", len(self.secret),
+                                                        hash_name), suite, self.prefix),
+                          *([self.previous] if self.previous else [])]
         for protection in candidates:
             nonce = (int.from_bytes(protection.iv, "big") ^ pn).to_bytes(12, "big")
             try:
@@ -129,9 +139,9 @@ class OneRtt:
         return None
 
 
-def _header_protection(secret: bytes, suite: tuple[str, int, str]) -> Callable[[bytes], bytes]:
+def _header_protection(secret: bytes, suite: tuple[str, int, str], prefix: bytes) -> Callable[[bytes], bytes]:
     hash_name, key_size, aead = suite
-    key = hkdf_expand_label(secret, b"quic hp", key_size, hash_name)
+    key = hkdf_expand_label(secret, prefix + b"hp", key_size, hash_name)
     if aead == "chacha":
         def chacha(sample: bytes) -> bytes:     # the sample: a 4-byte counter, then the nonce (RFC 9001 5.4.4)
             return Cipher(algorithms.ChaCha20(key, sample), mode=None).encryptor().update(bytes(5))
