@@ -18,6 +18,7 @@ sender's choice (an MD5 or AO signature, a Fast Open cookie, SACK blocks, an ech
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 V4_HEAD = struct.Struct("!HBB")          # identification, type of service, time to live
 V6_HEAD = struct.Struct("!HBB")          # flow label (low 16 bits), traffic class, hop limit
@@ -39,28 +40,37 @@ def ipv6_head(vtc: int, hops: int) -> bytes:
     return V6_HEAD.pack(vtc & 0xFFFF, (vtc >> 20) & 0xFF, hops)
 
 
-def tcp_options(tcp: bytes, doff: int) -> bytes:
-    """The record's part from a TCP header's options (``doff`` bytes of header): the timestamps (value and
-    echo, zeros without the option), then the values of every other option but padding, in a row."""
+def option_spans(tcp: bytes, doff: int) -> Iterator[tuple[int, int, int]]:
+    """Each option of a TCP header of ``doff`` bytes: (kind, where its value starts, where its length
+    says it ends); an end of the list as (0, after it, the header's end), and a length that is none
+    (under 2) as (-1, after the kind, the header's end): what follows either is the sender's too."""
     at, end = 20, min(doff, len(tcp))
-    stamps, values = NO_TIMESTAMPS, b""
     while at < end:
         kind = tcp[at]
-        if kind == 0:
-            break
         if kind == 1:
             at += 1
             continue
-        size = tcp[at + 1] if at + 1 < end else 0
+        size = tcp[at + 1] if at + 1 < end and kind else 0
         if size < 2:
-            values += bytes(tcp[at + 1:end])    # a length that is none: what follows is the sender's too
+            yield (0 if kind == 0 else -1), at + 1, end
+            return
+        yield kind, at + 2, at + size
+        at += size
+
+
+def tcp_options(tcp: bytes, doff: int) -> bytes:
+    """The record's part from a TCP header's options (``doff`` bytes of header): the timestamps (value and
+    echo, zeros without the option), then the values of every other option but padding, in a row."""
+    stamps, values = NO_TIMESTAMPS, b""
+    end = min(doff, len(tcp))
+    for kind, start, stop in option_spans(tcp, doff):
+        if kind == 0:
             break
-        value = bytes(tcp[at + 2:min(at + size, end)])
-        if kind == TIMESTAMP_KIND and size == TIMESTAMP_SIZE and stamps is NO_TIMESTAMPS and len(value) == 8:
+        value = bytes(tcp[start:min(stop, end)])
+        if kind == TIMESTAMP_KIND and stop - start == TIMESTAMP_SIZE - 2 and stamps is NO_TIMESTAMPS and len(value) == 8:
             stamps = value
         else:
             values += value
-        at += size
     return stamps + values
 
 

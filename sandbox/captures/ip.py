@@ -19,7 +19,7 @@ from typing import Any
 from sandbox.captures.encaps import DECAPS
 from sandbox.captures.examined import CONTROL_SIZE, NAMES, NOT_DATA, PADDED_BODY, describe
 from sandbox.captures.fragments import Fragments
-from sandbox.captures.heads import V4_HEAD, ipv6_head, tcp_options
+from sandbox.captures.heads import V4_HEAD, ipv6_head, option_spans, tcp_options
 from sandbox.captures.numbers import DECLINED, EMPTY, IP_PROTO, IPV4, IPV6, LLC, MAX_LENGTH, UDP_PORT
 from sandbox.model import URG, Segment
 
@@ -308,22 +308,14 @@ class IpDecoder:
 def _unknown_tcp_options(p: bytes, doff: int) -> bool:
     """Whether a TCP header's options hold more than ``MAX_UNKNOWN_OPTION`` bytes of kinds nobody
     registered (or malformed lengths hiding bytes, or other than zeros after the list's end)."""
-    at, unknown = 20, 0
-    doff = min(doff, len(p))
-    while at < doff:
-        kind = p[at]
+    unknown = 0
+    for kind, start, stop in option_spans(p, doff):
         if kind == 0:       # end of the list: what follows up to the data is padding, zeros
-            unknown += doff - at - 1 - bytes(p[at + 1:doff]).count(0)
-            break
-        if kind == 1:
-            at += 1
-            continue
-        size = p[at + 1] if at + 1 < doff else 0
-        if size < 2:
-            return doff - at > MAX_UNKNOWN_OPTION
-        if kind not in TCP_OPTION_KINDS:
-            unknown += size
-        at += size
+            unknown += stop - start - bytes(p[start:stop]).count(0)
+        elif kind < 0:
+            return stop - start + 1 > MAX_UNKNOWN_OPTION
+        elif kind not in TCP_OPTION_KINDS:
+            unknown += stop - start + 2
     return unknown > MAX_UNKNOWN_OPTION
 
 

@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sandbox.protocols.context import FlowContext, Held
 from sandbox.protocols.follow import MessageStreams
 from sandbox.protocols.opaque import Items, OpaqueParser, looks_encrypted
-from sandbox.protocols.quic_app import PacketKeys, StreamReader, frames
+from sandbox.protocols.quic_app import PacketKeys, StreamReader, frames, varint
 from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_client_hello
-from sandbox.protocols.tls_keys import SHARED_KEYLOG
+from sandbox.protocols.tls_keys import SHARED_KEYLOG, hkdf_expand_label
 
 MAX_CID = 20            # RFC 9000 17.2: connection IDs are at most 20 bytes
 MAX_INITIALS = 16       # client Initials tried per flow that no key opens (those that open are all read)
@@ -92,26 +92,6 @@ def looks_like_quic(data: bytes) -> bool:
     return scid_len <= MAX_CID and len(data) >= 7 + dcid_len + scid_len
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    """A variable-length integer (RFC 9000 16) at ``pos``: (value, end)."""
-    if pos >= len(buf):
-        raise ValueError("varint past the end")
-    size = 1 << (buf[pos] >> 6)
-    if pos + size > len(buf):
-        raise ValueError("varint past the end")
-    value = buf[pos] & 0x3F
-    for b in buf[pos + 1: pos + size]:
-        value = value << 8 | b
-    return value, pos + size
-
-
-def _expand_label(secret: bytes, label: bytes, length: int) -> bytes:
-    """HKDF-Expand-Label (RFC 8446 7.1) with an empty context; ``length`` at most 32 (one block)."""
-    full = b"tls13 " + label
-    info = struct.pack("!HB", length, len(full)) + full + b"\x00"
-    return hmac.new(secret, info + b"\x01", hashlib.sha256).digest()[:length]
-
-
 class InitialKeys:
     """The client's Initial packet protection for one Destination Connection ID (RFC 9001 5.2)."""
 
@@ -119,11 +99,11 @@ class InitialKeys:
 
     def __init__(self, version: int, dcid: bytes) -> None:
         initial = hmac.new(_SALTS[version], dcid, hashlib.sha256).digest()
-        secret = _expand_label(initial, b"client in", 32)
+        secret = hkdf_expand_label(initial, b"client in", 32, "sha256")
         prefix = b"quicv2 " if version == V2 else b"quic "
-        self.aead = AESGCM(_expand_label(secret, prefix + b"key", 16))
-        self.iv = _expand_label(secret, prefix + b"iv", 12)
-        self.hp = Cipher(algorithms.AES(_expand_label(secret, prefix + b"hp", 16)), modes.ECB())
+        self.aead = AESGCM(hkdf_expand_label(secret, prefix + b"key", 16, "sha256"))
+        self.iv = hkdf_expand_label(secret, prefix + b"iv", 12, "sha256")
+        self.hp = Cipher(algorithms.AES(hkdf_expand_label(secret, prefix + b"hp", 16, "sha256")), modes.ECB())
 
     def open(self, packet: bytes, pn_offset: int, end: int) -> bytes:
         """The payload of the protected Initial ``packet[:end]`` whose packet number starts at
@@ -154,15 +134,15 @@ def crypto_frames(payload: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
             if ftype in (FRAME_PADDING, FRAME_PING):
                 continue
             if ftype in (FRAME_ACK, FRAME_ACK_ECN):
-                _, pos = _varint(payload, pos)          # largest acknowledged
-                _, pos = _varint(payload, pos)          # delay
-                ranges, pos = _varint(payload, pos)
-                _, pos = _varint(payload, pos)          # first range
+                _, pos = varint(payload, pos)          # largest acknowledged
+                _, pos = varint(payload, pos)          # delay
+                ranges, pos = varint(payload, pos)
+                _, pos = varint(payload, pos)          # first range
                 for _ in range(min(ranges, n) * 2 + (3 if ftype == FRAME_ACK_ECN else 0)):
-                    _, pos = _varint(payload, pos)
+                    _, pos = varint(payload, pos)
             elif ftype == FRAME_CRYPTO:
-                offset, pos = _varint(payload, pos)
-                length, pos = _varint(payload, pos)
+                offset, pos = varint(payload, pos)
+                length, pos = varint(payload, pos)
                 if pos + length > n:
                     raise ValueError("CRYPTO frame runs past its packet")
                 out.append((offset, payload[pos: pos + length]))
@@ -311,9 +291,9 @@ class QuicParser(OpaqueParser):
             return None                           # Retry: no Length field, it runs to the datagram's end
         try:
             if ptype == initial_type:
-                token_len, p = _varint(data, p)
+                token_len, p = varint(data, p)
                 p += token_len
-            length, p = _varint(data, p)
+            length, p = varint(data, p)
         except ValueError:
             return None
         end = p + length
