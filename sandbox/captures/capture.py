@@ -40,6 +40,7 @@ PACKET_ERRORS = (struct.error, IndexError, ValueError, KeyError, OverflowError)
 # What the pass could not look into besides what IpDecoder counts (keys of CaptureStats.unexamined).
 SNAPPED = "frames cut by the capture's snap length (bytes never captured)"
 FRAGMENTS_LOST = "IP fragments of datagrams that never completed"
+OVERLAPS_UNREAD = "IP fragments overlapping others with other content, past the variants read of their datagram"
 BAD_BLOCKS = "corrupt packet blocks"
 LINK_BROKEN = "link type {}: headers cut short or malformed"
 DROPPED = "packets the capture dropped (its statistics say so): never seen, never examined"
@@ -217,7 +218,7 @@ class Capture:
                 if network is not None:
                     proto, off = network(data)
                     seg = ip.decode(proto, data, off, t, frame, tuple(where.items()) if where else None)
-                    found = [] if seg is None else [seg]
+                    found = ([] if seg is None else [seg]) + ip.variants
                 elif per_interface:     # e.g. a serial line: the interface names the port
                     found = list(segments(data, t, frame, interface))
                 elif segments is not None:
@@ -290,6 +291,7 @@ class Capture:
         stats.fragments_dropped = ip.fragments.dropped
         extra = [(SNAPPED, totals[3], totals[4]),
                  (FRAGMENTS_LOST, ip.fragments.lost_fragments, ip.fragments.lost_bytes),
+                 (OVERLAPS_UNREAD, ip.fragments.overlaps_unread, ip.fragments.overlaps_unread_bytes),
                  (BAD_BLOCKS, getattr(reader, "bad_blocks", 0), getattr(reader, "bad_bytes", 0))]
         if reader.stopped_at is not None:
             # what follows the damage is unknown: its size on disk (or what was inflated, if compressed)

@@ -1,7 +1,11 @@
 """IP fragment reassembly with a bounded cache (IPv4 and IPv6 share it).
 
 Overlapping fragments: the first one seen wins (what Linux did before it started dropping
-overlaps outright, and what keeps a later forged fragment from rewriting bytes we already hold).
+overlaps outright, and what keeps a later forged fragment from rewriting bytes we already hold).  But
+the receiver is the instrument's peer, whose own reassembly may take the later copy: a fragment whose
+bytes differ from those kept makes a variant of the datagram, with its bytes in place, read too (reads
+in second copies of every fragment, a decoy first, replayed clean).  MAX_VARIANTS a datagram; past
+them the conflicting fragments are counted (``overlaps_unread``: not examined).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ MAX_PENDING = 1024
 FRAG_TIMEOUT = 30.0
 # Largest reassembled datagram: 65535 is the IPv4/IPv6 (non-jumbo) payload limit.
 MAX_DATAGRAM = 65535
+# Variants of one datagram made of fragments that overlap others with other content.
+MAX_VARIANTS = 8
 
 
 class _Pending:
@@ -31,7 +37,8 @@ class _Pending:
 class Fragments:
     """Datagrams being reassembled; ``lost_fragments``/``lost_bytes`` count what never completed."""
 
-    __slots__ = ("_pending", "dropped", "reassembled", "lost_fragments", "lost_bytes")
+    __slots__ = ("_pending", "dropped", "reassembled", "lost_fragments", "lost_bytes", "overlaps_unread",
+                 "overlaps_unread_bytes")
 
     def __init__(self) -> None:
         self._pending: OrderedDict[tuple, _Pending] = OrderedDict()
@@ -39,6 +46,8 @@ class Fragments:
         self.reassembled = 0
         self.lost_fragments = 0
         self.lost_bytes = 0
+        self.overlaps_unread = 0          # fragments past MAX_VARIANTS that differ from the bytes kept
+        self.overlaps_unread_bytes = 0
 
     def _drop(self, key: tuple) -> None:
         entry = self._pending.pop(key)
@@ -52,8 +61,8 @@ class Fragments:
             self._drop(next(iter(self._pending)))
 
     def add(self, key: tuple, offset: int, data: bytes, more: bool, t: float,
-            first: object = None) -> tuple[bytes, object] | None:
-        """Add a fragment; returns (datagram payload, first-fragment state) once complete."""
+            first: object = None) -> tuple[bytes, object, list[bytes]] | None:
+        """Add a fragment; returns (datagram payload, first-fragment state, variants) once complete."""
         pending = self._pending
         while pending:
             old_key, old = next(iter(pending.items()))
@@ -85,4 +94,19 @@ class Fragments:
             return None
         del pending[key]
         self.reassembled += 1
-        return bytes(out[:entry.total]), entry.first
+        kept = bytes(out[:entry.total])
+        return kept, entry.first, self._variants(kept, entry.pieces)
+
+    def _variants(self, kept: bytes, pieces: list[tuple[int, bytes]]) -> list[bytes]:
+        """The datagram with each fragment that differs from the bytes kept in place of them."""
+        variants: list[bytes] = []
+        for off, piece in pieces:
+            piece = piece[:len(kept) - off]
+            if kept[off:off + len(piece)] == piece:
+                continue
+            if len(variants) >= MAX_VARIANTS:
+                self.overlaps_unread += 1
+                self.overlaps_unread_bytes += len(piece)
+                continue
+            variants.append(kept[:off] + piece + kept[off + len(piece):])
+        return variants

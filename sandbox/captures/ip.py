@@ -66,6 +66,7 @@ DECAP_ERRORS = (struct.error, IndexError, ValueError)
 # segment) and is said, not trimmed in silence.
 MAX_TRAILER = 50
 TRAILER = "bytes after the IP packet in its frame, more than padding (of the sender's choice)"
+OVERLAP_TUNNELLED = "IP fragments overlapping others with other content, whose datagram carries a tunnel's packet"
 # Header bytes a packet's sender chooses that reach the far host (an application reads IPv6 options
 # with IPV6_RECVDSTOPTS): trusted up to what the options of a lab's traffic take (IPv4: a router
 # alert; IPv6 hop-by-hop and destination options: a router alert, a jumbo length, a tunnel limit,
@@ -107,6 +108,9 @@ class IpDecoder:
         self._outer: tuple[int, bytes, bytes] = (0, b"", b"")   # what an IP layer just handed on to, between which ends
         self._zones: dict[tuple, str] = {}
         self._side: Any = None       # where the frame being decoded was seen (``decode``)
+        # other versions of the datagram the frame completed (fragments that overlap with other content):
+        # Segments of their own, beside the one ``decode`` returns
+        self.variants: list[Segment] = []
 
     def decode(self, proto: int, data: bytes, off: int, t: float, frame: int, side: Any = None) -> Segment | None:
         """The Segment inside one frame whose link layer announced ``proto`` at ``off``, if any.
@@ -115,6 +119,8 @@ class IpDecoder:
         which interface): fragments seen on different sides are never one datagram."""
         self._size = len(data)
         self._side = side
+        if self.variants:
+            self.variants = []
         layers: list[tuple[int, bytes, bytes]] = []    # the tunnels peeled, outermost first
         try:
             for _ in range(MAX_LAYERS):
@@ -145,8 +151,9 @@ class IpDecoder:
                     proto, off = decap(data, off)
                     continue
                 if found is None or type(found) is Segment:
-                    if layers and found is not None:
-                        found.meta = {**(found.meta or {}), "tunnel": self._zone(layers)}
+                    if layers:
+                        for seg in ([found] if found is not None else []) + self.variants:
+                            seg.meta = {**(seg.meta or {}), "tunnel": self._zone(layers)}
                     return found
                 proto, data, off = found
                 layers.append(self._outer)
@@ -191,17 +198,32 @@ class IpDecoder:
         if ihl - 20 > MAX_V4_OPTIONS:
             self.not_examined(V4_OPTIONS, self._size)
         payload = data[off + ihl:end]
+        head = V4_HEAD.pack(ident, tos, ttl)
         if frag & 0x3FFF:   # more-fragments flag or a non-zero offset
             done = self.fragments.add((4, src, dst, ident, proto, self._side), (frag & 0x1FFF) * 8, payload,
                                       bool(frag & 0x2000), t)
             if done is None:
                 return None
             payload = done[0]
+            for variant in done[2]:
+                self._variant(self._v4_payload(proto, variant, src, dst, t, frame, head))
+        return self._v4_payload(proto, payload, src, dst, t, frame, head)
+
+    def _v4_payload(self, proto: int, payload: bytes, src: bytes, dst: bytes, t: float, frame: int,
+                    head: bytes) -> Segment | tuple | None:
         for _ in range(MAX_V4_AH):
             if proto != PROTO_AH:
                 break
             proto, payload = payload[0], payload[(payload[1] + 2) * 4:]
-        return self._transport(proto, payload, src, dst, t, frame, V4_HEAD.pack(ident, tos, ttl))
+        return self._transport(proto, payload, src, dst, t, frame, head)
+
+    def _variant(self, found: Segment | tuple | None) -> None:
+        """Another version of a reassembled datagram (``Fragments``): its Segment goes with the frame's;
+        one that carries a tunnel's packet is not followed in (said)."""
+        if type(found) is Segment:
+            self.variants.append(found)
+        elif found is not None:
+            self.not_examined(OVERLAP_TUNNELLED, self._size)
 
     def _ipv6(self, data: bytes, off: int, t: float, frame: int) -> Segment | tuple | None:
         if len(data) - off < 40:
@@ -234,6 +256,9 @@ class IpDecoder:
                 if done is None:
                     return None
                 payload, nh = done[0], done[1] if done[1] is not None else nxt
+                for variant in done[2]:
+                    self._variant(self._transport(nh, variant, src, dst, t, frame, ipv6_head(vtc, hops))
+                                  if nh not in V6_EXT else ())
             else:
                 break
         return self._transport(nh, payload, src, dst, t, frame, ipv6_head(vtc, hops))

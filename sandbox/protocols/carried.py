@@ -57,9 +57,9 @@ class CarriedPackets:
                 for what, size in ip.blind:
                     out.append(self.ctx.blind(what, size, t))
             ip.blind.clear()
-        if seg is not None:
-            seg.meta = {**(seg.meta or {}), "via": self.via, "carrier": self.ctx.channel, "carried_by": self.ctx.flow}
-            self.ctx.inject(seg)
+        for found in ([seg] if seg is not None else []) + ip.variants:
+            found.meta = {**(found.meta or {}), "via": self.via, "carrier": self.ctx.channel, "carried_by": self.ctx.flow}
+            self.ctx.inject(found)
 
     def close(self) -> None:
         self.ip.fragments.flush()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import random
 import struct
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext, Held, ParseError
 from sandbox.protocols.follow import MessageStreams
+from sandbox.protocols.raw import RawParser
 
 # RFC 8446 5.1: a record is at most 2^14 bytes plaintext, 2^14 + 256 ciphertext (TLS 1.3) or
 # + 2048 (TLS 1.2, RFC 5246 6.2.3).  Anything longer is not TLS.
@@ -56,6 +58,7 @@ _CLEAR_MAGIC = (b"\x1f\x8b\x08", b"\x28\xb5\x2f\xfd", b"\xfd7zXZ\x00", b"BZh", b
 ALERT_BODY = 2             # an alert's level and description
 CLEAR_BODY = {CONTENT_CCS: 1, CONTENT_ALERT: ALERT_BODY}
 HANDSHAKE, UNENCRYPTED = ("tls", "handshake"), ("tls", "unencrypted records")
+FRAMING_LOST = "tls framing lost"     # the chain label of the bytes scanned as they are after it
 # Before TLS 1.3 a sealed record starts with bytes its sender chooses, sent as they are: TLS 1.2's
 # GCM and CCM explicit nonce (8 bytes; OpenSSL, NSS, Go and SChannel send the record's sequence
 # number), TLS 1.1 and 1.2's CBC explicit IV (16 random bytes; 8 for 3DES).  An instrument can put
@@ -281,6 +284,7 @@ class TlsParser:
         self.t_last = 0.0
         self.version13 = False
         self.lost = False
+        self.raw: RawParser | None = None     # the bytes after the records' framing was lost (``_lose``)
         # TLS inside the plaintext of TLS the rig decrypted (a tunnel in a tunnel): sealed whatever
         # the outer keys opened, as SSH or QUIC there would be
         self.nested = "tls" in ctx.chain
@@ -296,10 +300,10 @@ class TlsParser:
             self.t_first = t
         self.t_last = t
         side = self.sides[direction]
-        if self.lost:
+        if self.raw is not None:
             side.app_bytes += len(data)
             self._sealed(direction)
-            return []
+            return self.raw.feed(direction, data, t)
         out: list[Payload | Observation] = []
         mv = memoryview(data)
         pos = 0
@@ -322,11 +326,10 @@ class TlsParser:
             try:
                 self._records(direction, side, out)
             except (TlsError, ValueError, struct.error) as exc:
-                # the flow began with a valid handshake header, so what follows is most likely
-                # ciphertext we lost the framing of: count it as opaque, never as content
+                # most likely ciphertext we lost the framing of: counted as opaque, and scanned as it is
                 self.ctx.error(f"tls: {exc}")
-                self.lost = True
                 side.app_bytes += len(side.buf)
+                out += self._lose(direction, bytes(side.buf))
                 side.buf.clear()
                 side.hs.clear()
         self._sealed(direction)
@@ -347,19 +350,34 @@ class TlsParser:
 
     def gap(self, direction: str, size: int) -> list[Payload | Observation]:
         side = self.sides[direction]
-        if side.skip >= size and not side.buf:
+        out: list[Payload | Observation] = []
+        if self.raw is not None:
+            out += self.raw.gap(direction, size)
+        elif side.skip >= size and not side.buf:
             side.skip -= size   # the hole fell inside ciphertext we skip anyway
         else:
-            self.lost = True    # record boundaries are gone: count the rest as opaque
+            out += self._lose(direction, bytes(side.buf))     # record boundaries are gone
+            out += self.raw.gap(direction, size) if self.raw is not None else []
             side.buf.clear()
             side.skip = 0
         side.app_bytes += size
         self._sealed(direction)
-        return []
+        return out
+
+    def _lose(self, direction: str, unread: bytes) -> list[Payload | Observation]:
+        """The records' framing is gone (a hole, bytes that are no record: TLS only by its port): the rest
+        of the flow, both ways, is counted as opaque and scanned as it is (``tls framing lost``), as any
+        unrecognised stream is.  Plaintext reads sent to port 443 without TLS replayed clean, counted
+        as ciphertext."""
+        self.lost = True
+        app = self.ctx.info.app
+        self.raw = RawParser(replace(self.ctx, chain=self.ctx.chain + self.label + (FRAMING_LOST,)))
+        self.ctx.info.app = app
+        return self.raw.feed(direction, unread, self.t_last) if unread else []
 
     def idle(self, t: float) -> list[Payload | Observation]:
         """The flow went quiet: unencrypted plaintext held back goes to the correlator now."""
-        out: list[Payload | Observation] = self.values.idle()
+        out: list[Payload | Observation] = self.values.idle() + (self.raw.idle(t) if self.raw is not None else [])
         for direction, side in self.sides.items():
             side.messages.hand_on(self.ctx, self.label + HANDSHAKE, direction, self.t_last, out)
         self.sides["out"].plain.hand_on(self.ctx, self.label + UNENCRYPTED, "out", self.t_last, out)
@@ -369,7 +387,7 @@ class TlsParser:
 
     def close(self, t: float) -> list[Payload | Observation]:
         out_side, in_side = self.sides["out"], self.sides["in"]
-        plain = self.idle(t) + self.values.close()
+        plain = self.idle(t) + self.values.close() + (self.raw.close(t) if self.raw is not None else [])
         meta = self.ctx.info.meta
         detail = {k: meta[k] for k in ("sni", "alpn", "tls_version", "cert_names") if k in meta}
         detail["bytes_in"] = in_side.app_bytes

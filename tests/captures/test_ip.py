@@ -59,6 +59,33 @@ def test_ipv4_fragments_reassemble_out_of_order_with_overlap(tmp_path):
     assert cap.stats.fragments_reassembled == 1
 
 
+def test_fragments_that_overlap_with_other_content_make_variants_of_their_datagram(tmp_path, monkeypatch):
+    """A decoy copy of every fragment first, the real one after: the first seen is kept (the datagram), and
+    each that differs makes a variant with its bytes in place; copies sent again the same make none."""
+    for version, fragment in ((4, ipv4_fragments), (6, ipv6_fragments)):
+        a, b = ("192.0.2.1", "192.0.2.2") if version == 4 else ("2001:db8::1", "2001:db8::2")
+        decoy, real = (fragment(a, b, 17, udp_datagram(a, b, 5, 6, text * 300), 256, ident=7)
+                       for text in (b"decoy ", b"reads "))  # 8 fragments
+        path = tmp_path / f"overlap{version}.pcap"
+        with PcapWriter(path) as w:
+            for n, (d, r) in enumerate(zip(decoy[:-1], real[:-1], strict=True)):
+                w.write(ethernet(d), 1.0 + n)
+                w.write(ethernet(d), 1.0 + n)        # sent again, the same
+                w.write(ethernet(r), 1.0 + n)
+            w.write(ethernet(decoy[-1]), 9.0)
+        cap = open_capture(path)
+        segs = list(cap)
+        assert segs[0].data == b"decoy " * 300, version
+        variants = [s.data for s in segs[1:]]
+        assert len(variants) == len(real) - 1 and all(b"reads " in v for v in variants), version
+        assert cap.stats.fragments_reassembled == 1 and not cap.stats.not_examined("x")
+    monkeypatch.setattr("sandbox.captures.fragments.MAX_VARIANTS", 2)
+    cap = open_capture(tmp_path / "overlap4.pcap")
+    assert len(list(cap)) == 3
+    (row,) = cap.stats.not_examined("x")
+    assert row["what"].startswith("IP fragments overlapping others") and row["packets"] == len(real) - 3
+
+
 def test_fragments_seen_on_different_sides_of_a_link_are_never_one_datagram(tmp_path):
     """On the rig's cooked v2 recording of its link, the instrument can forge the first fragments of a
     far end's datagram in its name, with other bytes: they arrive, the far end's real ones leave, and

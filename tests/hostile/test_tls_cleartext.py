@@ -1,7 +1,8 @@
 """Reads in the parts of TLS sent in the clear: a ClientHello extension of a type nobody registered
 (a server ignores it; the instrument's own server reads it), heartbeat, alert and change-cipher-spec
 records longer than their honest forms, and records after the change-cipher-spec that claim to be
-sealed but are plaintext.  Each replayed clean (the TLS parser read the hello for names only and
+sealed but are plaintext; plaintext on TLS's port with no TLS at all, or after a hello where no record
+follows.  Each replayed clean (the TLS parser read the hello for names only and
 skipped every record but application data); now each is a leak naming the sample, and sealed records
 of any type weigh as ciphertext."""
 
@@ -80,6 +81,10 @@ HIDING = {
         8000, lambda piece: client_hello() + record(20, b"\x01") + record(22, os.urandom(40))
         + b"".join(record(24, heartbeat(piece[i:i + 2000])) for i in range(0, len(piece), 2000)),
         "unencrypted records"),
+    # no TLS at all on its port: the parser was chosen by the port and counted it all as ciphertext
+    "no TLS on port 443": (40000, lambda piece: piece, "tls framing lost"),
+    # a real hello, then bytes that are no record (the framing lost): counted as ciphertext, not read
+    "plaintext after a hello": (40000, lambda piece: client_hello() + b"\x00" + piece, "tls framing lost"),
 }
 
 
