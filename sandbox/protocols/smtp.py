@@ -15,7 +15,7 @@ import re
 from typing import ClassVar
 
 from sandbox.model import Observation, Payload
-from sandbox.protocols.context import FlowContext
+from sandbox.protocols.context import FlowContext, Held
 from sandbox.protocols.tls import TlsParser
 
 # RFC 5321 4.5.3.1.4/6: command lines 512 octets, text lines 1000; servers accept more (Postfix
@@ -33,6 +33,14 @@ _HELO = re.compile(rb"^(EHLO|HELO|LHLO) ", re.IGNORECASE)
 _BDAT = re.compile(rb"^BDAT +(\d{1,12})( +LAST)? *$", re.IGNORECASE)
 # Envelope commands whose argument is copied (addresses and names can identify people/sites).
 ENVELOPE = {b"MAIL", b"RCPT", b"HELO", b"EHLO", b"LHLO", b"VRFY", b"EXPN", b"ETRN"}
+# The client's command lines, every one (verbs nobody knows, AUTH's lines, bytes that are no command):
+# a stream of their own handed on by this much, at a hole, when the flow goes quiet and at its end
+# (lines of an unknown verb, or a gzip sent to port 25 as "lines", had been dropped: clean).
+COMMANDS_PIECE = 64 * 1024
+COMMANDS = "smtp commands"
+# An AUTH exchange's lines are credentials, not copied, as far as an honest one goes (an OAuth 2 token
+# is a few kB); past that they are the sender's stream like any other line.
+MAX_CREDENTIALS = 8 * 1024
 _END = b"\r\n.\r\n"
 
 
@@ -71,6 +79,8 @@ class SmtpParser:
         self.starttls = False          # client asked, server has not answered yet
         self.tls: TlsParser | None = None
         self.auth = False              # inside an AUTH exchange: lines are credentials
+        self.commands = Held()         # the client's command lines as sent (``COMMANDS``)
+        self.credentials = 0           # bytes of the current AUTH exchange's lines, not copied
         ctx.info.app = "smtp"
 
     # ---- parser interface ----
@@ -91,7 +101,9 @@ class SmtpParser:
         buf = self.bufs[direction]
         out: list[Payload | Observation] = []
         if buf and direction == self.client and self.mode == "command":   # partial line: pass it on
-            out.append(self.ctx.payload(bytes(buf), "smtp", direction, self.body_t))
+            self.commands.add(buf, self.body_t)
+        if direction == self.client:
+            self.commands.hand_on(self.ctx, (COMMANDS,), direction, self.body_t, out)
         buf.clear()
         if direction == self.client and self.mode != "command":
             self._flush_body(self.body_t, out, complete=False)
@@ -106,8 +118,17 @@ class SmtpParser:
             self._flush_body(t, out, complete=False)
         buf = self.bufs[self.client]
         if buf:   # bytes that never made a line (or a whole BDAT chunk) are still scanned
-            out.append(self.ctx.payload(bytes(buf), "smtp", self.client, t))
+            self.commands.add(buf, t)
             buf.clear()
+        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
+        return out
+
+    def idle(self, t: float) -> list[Payload | Observation]:
+        """The flow went quiet: the command lines held go on (a live finding does not wait for the end)."""
+        if self.tls is not None:
+            return self.tls.idle(t)
+        out: list[Payload | Observation] = []
+        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
         return out
 
     # ---- client side ----
@@ -134,15 +155,30 @@ class SmtpParser:
                 if nl < 0:
                     if len(buf) > MAX_LINE:   # not SMTP: pass the bytes on in line-sized pieces
                         self.ctx.error("smtp: command line longer than MAX_LINE")
-                        out.append(self.ctx.payload(bytes(buf[:MAX_LINE]), "smtp", self.client, t))
+                        self._commands(bytes(buf[:MAX_LINE]), t, out)
                         del buf[:MAX_LINE]
                         continue
                     return
-                line = bytes(buf[:nl]).rstrip(b"\r")
+                raw = bytes(buf[:nl + 1])
                 del buf[: nl + 1]
-                self._command(line, t, out)
+                if not self._credentials(raw):
+                    self._commands(raw, t, out)
+                self._command(raw[:-1].rstrip(b"\r"), t, out)
                 if self.starttls:
                     return   # what follows is a TLS ClientHello once the server agrees
+
+    def _credentials(self, raw: bytes) -> bool:
+        """Whether a command line is (still) an AUTH exchange's credentials (MAX_CREDENTIALS)."""
+        if raw[:5].upper() == b"AUTH ":
+            self.credentials = 0
+        elif not self.auth:
+            return False
+        self.credentials += len(raw)
+        return self.credentials <= MAX_CREDENTIALS
+
+    def _commands(self, raw: bytes, t: float, out: list) -> None:
+        if self.commands.add(raw, t) >= COMMANDS_PIECE:
+            self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
 
     def _data(self, buf: bytearray, t: float, out: list) -> bool:
         """Move DATA body bytes from ``buf``; True when the terminating dot was found.
@@ -233,6 +269,7 @@ class SmtpParser:
                     return
 
     def _to_tls(self, t: float, out: list) -> None:
+        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
         self.ctx.info.meta["smtp_starttls"] = True
         self.tls = TlsParser(self.ctx, label=("smtp STARTTLS",))
         self.ctx.info.app = "smtp"
