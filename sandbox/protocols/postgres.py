@@ -7,8 +7,9 @@ one, replayed clean, the headers cutting the stream every message.  Now messages
 length): the bodies of CopyData (``postgres COPY``), Bind (a prepared statement's parameters,
 ``postgres Bind``), Query and Parse (SQL text), FunctionCall and, coming the other way, DataRow are
 messages, handed on as they are and read one after another by kind (``pieces.Messages``: a compressed
-stream or a hex run followed across them); every other byte (the startup message's user and database,
-passwords, Sync, Describe, the server's answers) is scanned as a stream of its own (``postgres``).  A
+stream or a hex run followed across them), as are the client's other messages with a body (passwords,
+Describe, Execute, types nobody defined: ``CLIENT_OTHERS``); every other byte (the startup message's
+user and database, the headers, the server's answers) is scanned as a stream of its own (``postgres``).  A
 connection that turns to TLS (``SSLRequest`` answered ``S``) is read raw from there: the rig cannot
 open TLS that starts inside another protocol.
 """
@@ -31,6 +32,11 @@ MAX_MESSAGE = 1 << 20            # a message that is not read as a body, longer 
 # kinds of message whose bodies are data, by who sends them (the client's / the server's)
 BODIES = {"client": {ord("d"): "COPY", ord("B"): "Bind", ord("Q"): "Query", ord("P"): "Parse", ord("F"): "FunctionCall"},
           "server": {ord("d"): "COPY out", ord("D"): "DataRow"}}
+# The client's other messages: every one with a body is a message of its kind too (a password message, a
+# portal's name, a type nobody defined: base64 of a gzip of reads in messages of an unknown type, or in
+# password messages, replayed clean, each body cut from the next by its header in the stream of the rest)
+CLIENT_OTHERS = {ord("p"): "Password", ord("D"): "Describe", ord("E"): "Execute", ord("C"): "Close",
+                 ord("f"): "CopyFail"}
 _INT32 = struct.Struct(">i")
 
 
@@ -102,6 +108,8 @@ class PostgresParser(FramedParser):
         if length < 4:
             raise ValueError(f"a message of type {kind:#04x} of length {length}")
         verb = BODIES[side.role].get(kind)
+        if verb is None and side.role == "client":
+            verb = CLIENT_OTHERS.get(kind) or f"type {kind:#04x}"
         if verb is not None and length > 4:
             self._other(direction, bytes(view[at: at + HEAD]), t)
             side.message = Message(verb, f"postgres {verb}", {"message": chr(kind)}, length - 4, t)

@@ -5,7 +5,9 @@ message becomes one Payload (``("tcp", "smtp DATA")``, dot-stuffing undone); its
 is split by the one multipart implementation the decoders share with HTTP uploads, so an
 attachment reads ``("tcp", "smtp DATA", "multipart:file=samples.csv", "base64")`` as it would in
 an HTTP upload.  Envelope arguments (``MAIL FROM``, ``RCPT TO``, ``HELO``) are small Payloads;
-AUTH exchanges are not copied (they are credentials).  After ``STARTTLS`` is accepted the rest of
+every command line the client sends, AUTH's too (the instrument's credentials are its own to fill),
+goes on as sent (``smtp commands``) and its argument a line each (``smtp arguments``): lines of a verb
+nobody knows had been dropped.  After ``STARTTLS`` is accepted the rest of
 the connection is TLS and goes to the TLS metadata parser (SNI, volume), not content.
 """
 
@@ -38,9 +40,8 @@ ENVELOPE = {b"MAIL", b"RCPT", b"HELO", b"EHLO", b"LHLO", b"VRFY", b"EXPN", b"ETR
 # (lines of an unknown verb, or a gzip sent to port 25 as "lines", had been dropped: clean).
 COMMANDS_PIECE = 64 * 1024
 COMMANDS = "smtp commands"
-# An AUTH exchange's lines are credentials, not copied, as far as an honest one goes (an OAuth 2 token
-# is a few kB); past that they are the sender's stream like any other line.
-MAX_CREDENTIALS = 8 * 1024
+ARGUMENTS = "smtp arguments"     # the lines' arguments a line each: base64 cut a command at a time
+
 _END = b"\r\n.\r\n"
 
 
@@ -80,7 +81,7 @@ class SmtpParser:
         self.tls: TlsParser | None = None
         self.auth = False              # inside an AUTH exchange: lines are credentials
         self.commands = Held()         # the client's command lines as sent (``COMMANDS``)
-        self.credentials = 0           # bytes of the current AUTH exchange's lines, not copied
+        self.arguments = Held()        # ... their arguments, a line each (``ARGUMENTS``)
         ctx.info.app = "smtp"
 
     # ---- parser interface ----
@@ -103,7 +104,7 @@ class SmtpParser:
         if buf and direction == self.client and self.mode == "command":   # partial line: pass it on
             self.commands.add(buf, self.body_t)
         if direction == self.client:
-            self.commands.hand_on(self.ctx, (COMMANDS,), direction, self.body_t, out)
+            self._hand_on(self.body_t, out)
         buf.clear()
         if direction == self.client and self.mode != "command":
             self._flush_body(self.body_t, out, complete=False)
@@ -120,7 +121,7 @@ class SmtpParser:
         if buf:   # bytes that never made a line (or a whole BDAT chunk) are still scanned
             self.commands.add(buf, t)
             buf.clear()
-        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
+        self._hand_on(t, out)
         return out
 
     def idle(self, t: float) -> list[Payload | Observation]:
@@ -128,7 +129,7 @@ class SmtpParser:
         if self.tls is not None:
             return self.tls.idle(t)
         out: list[Payload | Observation] = []
-        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
+        self._hand_on(t, out)
         return out
 
     # ---- client side ----
@@ -161,24 +162,19 @@ class SmtpParser:
                     return
                 raw = bytes(buf[:nl + 1])
                 del buf[: nl + 1]
-                if not self._credentials(raw):
-                    self._commands(raw, t, out)
+                self._commands(raw, t, out)
                 self._command(raw[:-1].rstrip(b"\r"), t, out)
                 if self.starttls:
                     return   # what follows is a TLS ClientHello once the server agrees
 
-    def _credentials(self, raw: bytes) -> bool:
-        """Whether a command line is (still) an AUTH exchange's credentials (MAX_CREDENTIALS)."""
-        if raw[:5].upper() == b"AUTH ":
-            self.credentials = 0
-        elif not self.auth:
-            return False
-        self.credentials += len(raw)
-        return self.credentials <= MAX_CREDENTIALS
-
     def _commands(self, raw: bytes, t: float, out: list) -> None:
+        self.arguments.add(raw.rstrip(b"\r\n").partition(b" ")[2] + b"\n", t)
         if self.commands.add(raw, t) >= COMMANDS_PIECE:
-            self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
+            self._hand_on(t, out)
+
+    def _hand_on(self, t: float, out: list) -> None:
+        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
+        self.arguments.hand_on(self.ctx, (ARGUMENTS,), self.client, t, out)
 
     def _data(self, buf: bytearray, t: float, out: list) -> bool:
         """Move DATA body bytes from ``buf``; True when the terminating dot was found.
@@ -269,7 +265,7 @@ class SmtpParser:
                     return
 
     def _to_tls(self, t: float, out: list) -> None:
-        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
+        self._hand_on(t, out)
         self.ctx.info.meta["smtp_starttls"] = True
         self.tls = TlsParser(self.ctx, label=("smtp STARTTLS",))
         self.ctx.info.app = "smtp"

@@ -82,7 +82,10 @@ def _session(tmp: Path, passive: str) -> Path:
 def test_passive_data_connection_is_linked(tmp_path: Path, passive: str) -> None:
     items, d = dissect_file(_session(tmp_path, passive))
     assert [p.data for p in chains(items, "ftp USER")] == [b"sequencer"]
-    assert not chains(items, "ftp PASS") and not any(b"hunter2" in p.data for p in items if isinstance(p, Payload))
+    # the password: no payload of its own, only in the stream of command lines (the instrument's to fill)
+    assert not chains(items, "ftp PASS")
+    assert {p.chain[-1] for p in items if isinstance(p, Payload) and b"hunter2" in p.data} == {
+        "ftp commands", "ftp arguments"}
     (stor,) = [p for p in items if isinstance(p, Payload) and p.chain == ("tcp", "ftp STOR")]
     assert stor.data == b"run_42/reads.fastq" and stor.meta["filename"] == "run_42/reads.fastq"
     assert data_of(items, "ftp STOR run_42/reads.fastq") == READS
@@ -189,9 +192,11 @@ def test_auth_tls_hands_the_control_channel_to_the_tls_parser(shared_data: Path)
     out = (p.feed("in", b"220 ready\r\n", 1.0) + p.feed("out", b"AUTH TLS\r\n", 1.1)
            + p.feed("in", b"234 AUTH TLS ok\r\n", 1.2) + p.feed("out", hello, 1.3) + p.close(2.0))
     assert info.encrypted and info.meta["sni"] == "example.ulfheim.net" and info.meta["ftp_auth"] == "TLS"
-    assert [o.chain for o in out] == [("tcp", "ftp AUTH"), ("tcp", "ftp AUTH TLS", "tls sni"),
+    assert [o.chain for o in out] == [("tcp", "ftp AUTH"), ("tcp", "ftp commands"), ("tcp", "ftp arguments"),
+                                      ("tcp", "ftp AUTH TLS", "tls sni"),
                                       ("tcp", "ftp AUTH TLS", "tls", "handshake"), ("tcp", "ftp AUTH TLS", "tls")]
-    assert out[2].data == hello[5:]     # the hello's one record, its message whole
+    assert out[1].data == b"AUTH TLS\r\n" and out[2].data == b"TLS\n"     # the lines before TLS began
+    assert out[4].data == hello[5:]     # the hello's one record, its message whole
 
 
 # --------------------------------------------------------------------------- live: ftplib -> pyftpdlib
@@ -242,7 +247,8 @@ def test_live_active_and_passive_transfers(tmp_path: Path, ftp_server: int) -> N
         assert [p.data for p in chains(items, "ftp STOR") if p.chain == ("tcp", "ftp STOR")
                 and p.data == name.encode()]
     assert [p.data for p in chains(items, "ftp USER")] == [b"sequencer", b"sequencer"]
-    assert not any(b"hunter2" in p.data for p in items if isinstance(p, Payload))
+    assert {p.chain[-1] for p in items if isinstance(p, Payload) and b"hunter2" in p.data} <= {
+        "ftp commands", "ftp arguments"}
     apps = sorted(f.app for f in d.flows.values())
     assert apps.count("ftp") == 2 and apps.count("ftp-data") >= 4
     assert not any(f.errors for f in d.flows.values())
