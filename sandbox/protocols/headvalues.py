@@ -22,10 +22,33 @@ from sandbox.protocols.follow import MessageStreams
 Items = list[Payload | Observation]
 MAX_VALUES = 256        # values taken from one head (a head of thousands of cookies is read as it is)
 FRAMING = frozenset(("content-length",))   # a fact about the body, which is read itself
+SEPARATORS = (b".", b" ", b"/", b"-", b"_", b"=", b":", b";", b",", b"@")   # where a value's fixed part may end
 MAX_SEGMENTS = 16       # a request path's segments read across requests, each position as a name
 # A query value of base64's letters (escapes allowed): its "+" may be base64's, not a space; such values
 # of a key are also read as they are, every one (a stream of pieces must not miss those without a "+").
 _BASE64_VALUE = re.compile(r"(?:[A-Za-z0-9+/=]|%[0-9A-Fa-f]{2}){16,}")
+
+
+def varying(last: bytes, value: bytes) -> bytes:
+    """``value`` without what it shares with the value before it under its name at either end, cut at a
+    separator (a host name's domain, a banner's software and version, a token's fixed prefix): a beacon
+    that writes its data into ``<piece>.t.vendor.example`` or ``SSH-2.0-OpenSSH_9.6 <piece>`` a
+    connection at a time had each piece cut from the next by what stays the same.  (Pieces of the data
+    itself may share a start: the whole values are read as well.)"""
+    if not last:
+        return value
+    n = min(len(last), len(value))
+    head = 0
+    while head < n and last[head] == value[head]:
+        head += 1
+    head = max(value.rfind(sep, 0, head) for sep in SEPARATORS) + 1 if head < len(value) else 0
+    tail = 0
+    while tail < n - head and last[-1 - tail] == value[-1 - tail]:
+        tail += 1
+    if tail:
+        cut = [value.find(sep, len(value) - tail) for sep in SEPARATORS]
+        tail = len(value) - min((c for c in cut if c >= 0), default=len(value))
+    return value[head:len(value) - tail] or value
 
 
 class HeadValues:
@@ -51,6 +74,8 @@ class HeadValues:
             if _BASE64_VALUE.fullmatch(value):   # a "+" may be base64's own (sent unescaped): read as it is
                 values.append((f"url:{key}(+)", unquote_to_bytes(value)))
         for name, value in headers:
+            if name == ":authority":       # HTTP/2's Host
+                name = "host"
             if name.startswith(":") or name in FRAMING:
                 continue
             if name == "cookie":
@@ -71,10 +96,14 @@ class HeadValues:
             if not value:
                 continue
             stream = self.streams.stream(key, out)
-            if stream.joined.last_value == value:
+            last = stream.joined.last_value
+            if last == value:
                 continue
             stream.joined.last_value = value
             out += stream.follow(value, direction, (label, key), t, t)
+            part = varying(last, value)
+            if len(part) < len(value):     # what changes, read joined too (the whole may cut it)
+                out += self.streams.stream(f"{key}(varying)", out).follow(part, direction, (label, f"{key}(varying)"), t, t)
         return out
 
     def idle(self) -> Items:

@@ -50,6 +50,42 @@ def varint(data: bytes | bytearray | memoryview, at: int) -> tuple[int, int] | N
     raise ValueError("remaining length longer than four bytes")
 
 
+def connect_fields(body: bytes) -> list[tuple[str, bytes]]:
+    """A CONNECT's client id, will topic and message, user name and password (its body after the fixed
+    header), as far as they parse: read across connections (``HeadValues``), as a beacon that
+    reconnects a piece at a time sends them (reads 30 bytes a connection as client ids replayed clean)."""
+    fields: list[tuple[str, bytes]] = []
+    name = next((n for n in PROTOCOLS if body.startswith(n)), None)
+    if name is None or len(body) < len(name) + 4:
+        return fields
+    level, flags = body[len(name)], body[len(name) + 1]
+    at = len(name) + 4
+    try:
+        if level == 5:
+            got = varint(body, at)
+            if got is None:
+                return fields
+            at += got[1] + got[0]
+        wanted = ["client id"]
+        if flags & 0x04:
+            if level == 5:
+                got = varint(body, at)
+                if got is None:
+                    return fields
+                at += got[1] + got[0]
+            wanted += ["will topic", "will message"]
+        wanted += ["user name"] * bool(flags & 0x80) + ["password"] * bool(flags & 0x40)
+        for field in wanted:
+            size = int.from_bytes(body[at:at + 2], "big")
+            if at + 2 + size > len(body):
+                break
+            fields.append((f"connect/{field}", body[at + 2:at + 2 + size]))
+            at += 2 + size
+    except ValueError:
+        pass
+    return fields
+
+
 def is_connect(data: bytes) -> bool:
     """``data`` starts with a CONNECT packet's fixed header, protocol name and level."""
     if len(data) < 2 or data[0] != CONNECT << 4:
@@ -157,6 +193,7 @@ class MqttParser(FramedParser):
         packet = bytes(view[at: start + length])
         if kind == CONNECT:
             self._connect(packet[1 + used:])
+            self.out += self.names.take("mqtt CONNECT", connect_fields(packet[1 + used:]), direction, t)
         self._other(direction, packet, t)
         return start + length
 

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sandbox.protocols.context import FlowContext, Held
 from sandbox.protocols.follow import MessageStreams
+from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.opaque import Items, OpaqueParser, looks_encrypted
 from sandbox.protocols.quic_app import PacketKeys, StreamReader, frames, varint
 from sandbox.protocols.tls import HS_CLIENT_HELLO, PROBE_BYTES, TlsError, parse_client_hello
@@ -180,6 +181,7 @@ class QuicParser(OpaqueParser):
         self.readers: dict[int, StreamReader] = {}
         self.pieces: dict[tuple[int, str], bytearray] = {}     # stream bytes to hand on, by stream and kind
         self.streams = MessageStreams(ctx)        # compressed streams followed across pieces
+        self.names = HeadValues(ctx)              # server names across connections (a beacon's host of its own)
         self.frames_beside = Held()               # what 1-RTT frames carry besides streams
         self.h3 = False
 
@@ -350,7 +352,7 @@ class QuicParser(OpaqueParser):
         for sid, kind in list(self.pieces):
             self._hand(sid, kind, out)
         self.frames_beside.hand_on(self.ctx, ("quic", "frames besides streams"), "out", self.t_last, out)
-        return out + self.streams.idle() + super().idle(t)
+        return out + self.streams.idle() + self.names.idle() + super().idle(t)
 
     def close(self, t: float) -> Items:
         out: Items = []
@@ -360,7 +362,7 @@ class QuicParser(OpaqueParser):
         for sid, kind in list(self.pieces):
             self._hand(sid, kind, out)
         self.frames_beside.hand_on(self.ctx, ("quic", "frames besides streams"), "out", self.t_last, out)
-        return out + self.streams.close() + super().close(t)
+        return out + self.streams.close() + self.names.close() + super().close(t)
 
     def _crypto(self, offset: int, chunk: bytes, out: Items) -> None:
         if self.hello_end is not None:            # the hello was read: what is past it is data
@@ -411,6 +413,7 @@ class QuicParser(OpaqueParser):
             self.detail["sni"] = info["sni"]
             ctx.info.meta["sni"] = info["sni"]
             out.append(ctx.payload(info["sni"].encode(), ("quic sni",), ctx.client, t, meta={"sni": info["sni"]}))
+            out += self.names.take("quic", [("quic sni", info["sni"].encode())], ctx.client, t)
         if "alpn_offered" in info:
             self.detail["alpn"] = info["alpn_offered"]
             self.h3 = any(proto.startswith("h3") for proto in info["alpn_offered"])

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext, Held, ParseError
 from sandbox.protocols.follow import MessageStreams
+from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.raw import RawParser
 
 # RFC 8446 5.1: a record is at most 2^14 bytes plaintext, 2^14 + 256 ciphertext (TLS 1.3) or
@@ -290,6 +291,7 @@ class TlsParser:
         self.nested = "tls" in ctx.chain
         self._sealed_counted = 0
         self.values = MessageStreams(ctx, across=True)    # hello values across connections (``hello_values``)
+        self.names = HeadValues(ctx)      # its server names across connections (a beacon's host of its own)
         ctx.info.app = ctx.info.app or "tls"
         ctx.info.encrypted = True
 
@@ -377,7 +379,8 @@ class TlsParser:
 
     def idle(self, t: float) -> list[Payload | Observation]:
         """The flow went quiet: unencrypted plaintext held back goes to the correlator now."""
-        out: list[Payload | Observation] = self.values.idle() + (self.raw.idle(t) if self.raw is not None else [])
+        out: list[Payload | Observation] = self.values.idle() + self.names.idle() + (
+            self.raw.idle(t) if self.raw is not None else [])
         for direction, side in self.sides.items():
             side.messages.hand_on(self.ctx, self.label + HANDSHAKE, direction, self.t_last, out)
         self.sides["out"].plain.hand_on(self.ctx, self.label + UNENCRYPTED, "out", self.t_last, out)
@@ -387,7 +390,8 @@ class TlsParser:
 
     def close(self, t: float) -> list[Payload | Observation]:
         out_side, in_side = self.sides["out"], self.sides["in"]
-        plain = self.idle(t) + self.values.close() + (self.raw.close(t) if self.raw is not None else [])
+        plain = self.idle(t) + self.values.close() + self.names.close() + (
+            self.raw.close(t) if self.raw is not None else [])
         meta = self.ctx.info.meta
         detail = {k: meta[k] for k in ("sni", "alpn", "tls_version", "cert_names") if k in meta}
         detail["bytes_in"] = in_side.app_bytes
@@ -549,6 +553,8 @@ class TlsParser:
             if names:
                 meta["cert_names"] = names
         if direction == "out" and mtype in (HS_CLIENT_HELLO, HS_SERVER_HELLO):
+            if mtype == HS_CLIENT_HELLO and meta.get("sni"):      # server names across connections
+                out += self.names.take("tls", [("tls sni", meta["sni"].encode())], "out", self.t_last)
             for name, value in hello_values(body, mtype == HS_CLIENT_HELLO):
                 out += self.values.stream(name, out).follow(value, "out", self.label + (name,), self.t_last,
                                                             self.t_last)

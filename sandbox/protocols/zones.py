@@ -27,3 +27,4 @@ def split_zone(labels: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     if len(labels) <= keep:
         return [], labels
     return labels[:-keep], labels[-keep:]
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sandbox.model import Payload
 from sandbox.protocols import headvalues
 from sandbox.protocols.follow import flush_joined
-from sandbox.protocols.headvalues import HeadValues
+from sandbox.protocols.headvalues import HeadValues, varying
 from tests.protocols.test_stream_parsers_conformance import make_ctx
 
 READS = b"ACGTTGCAAGGCTTAACCGGATATCGCGATTACAGGCATTGACCA" * 20
@@ -92,3 +92,12 @@ def test_query_values_of_base64_letters_are_also_read_with_their_plus():
     assert text.encode()[:len(text) // 40 * 40] in joined      # (a last piece under 16 letters is a word)
     assert not [p for p in values.head("http/1.1 GET /s", "/s?q=hello+world", [], "out", 1.0)
                 if isinstance(p, Payload) and "(+)" in p.chain[-1]]
+
+
+def test_what_changes_between_values_is_cut_at_separators():
+    assert varying(b"", b"first") == b"first"
+    assert varying(b"a1b2.t.lims.example", b"c3d4.t.lims.example") == b"c3d4"
+    assert varying(b"SSH-2.0-OpenSSH_9.6 a1b2", b"SSH-2.0-OpenSSH_9.6 c3d4") == b"c3d4"
+    assert varying(b"a1b2", b"a1c3") == b"a1c3"                     # no separator: a piece of the data itself
+    assert varying(b"x=1;sid=a1b2;v=2", b"x=1;sid=c3d4;v=2") == b"c3d4"
+    assert varying(b"host.lims.example", b"lims.example") == b"lims"     # all of it the end of the one before
