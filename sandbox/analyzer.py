@@ -30,7 +30,16 @@ from sandbox.decode.expand import Unread
 from sandbox.decode.limits import DECODE_LIMIT, DECODE_LIMIT_SEVERITY, LimitHit
 from sandbox.decode.repeats import collapse
 from sandbox.decode.unopened import unopened_bytes
-from sandbox.model import NOT_EXAMINED_KIND, Finding, FlowInfo, NotExamined, Observation, Payload, View
+from sandbox.model import (
+    DRAWN_AT_RANDOM,
+    NOT_EXAMINED_KIND,
+    Finding,
+    FlowInfo,
+    NotExamined,
+    Observation,
+    Payload,
+    View,
+)
 
 BATCH_BYTES = 4 << 20  # payload bytes per message to the worker: big enough to amortise pickling
 BATCH_ITEMS = 512  # ...and few enough small items that a live dashboard still sees them promptly
@@ -195,7 +204,7 @@ class Analyzer:
             self.observe(limit_observation(payload, hit, len(payload.data) if n == 0 else 0))
         for part in unfolded.unread:
             self.observe(unread_observation(payload, part))
-        if unfolded.unopened:
+        if unfolded.unopened and DRAWN_AT_RANDOM.isdisjoint(payload.chain):
             self.correlator.unopened(payload, unfolded.unopened)
         if not unfolded.same_bytes:  # offsets in the view no longer map to the stream
             payload = dataclasses.replace(payload, stream_offset=None)

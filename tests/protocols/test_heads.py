@@ -228,3 +228,18 @@ def test_a_field_found_to_say_nothing_is_judged_again_on_each_batch_however_smal
         items += fields.feed(_tcp(t, ttl=b), info)
     items += fields.tick(t + 1)
     assert _by_chain(items) == {("tcp", "IPv4 time to live"): word}
+
+
+def test_every_stream_of_values_drawn_at_random_is_one_the_analysis_does_not_weigh_as_opaque():
+    """Their randomness is by design (a stack's identifications, a hello's random): read, never an
+    upload of ciphertext (``model.DRAWN_AT_RANDOM``)."""
+    from sandbox.captures.heads import fields
+    from sandbox.model import DRAWN_AT_RANDOM
+    from sandbox.protocols.websocket import MASKING_KEYS
+
+    names = {name for transport in ("tcp", "udp", "icmp") for v6 in (False, True)
+             for name, _ in fields(transport, v6)}
+    names |= {name for keyed in heads.KEYED.values() for name, _, _ in keyed} | {heads.OPTIONS, MASKING_KEYS}
+    names |= {"tls hello random", "tls hello session id", "tls hello key share", "tls hello psk identity",
+              "ssh key exchange cookie", "dns id", "frames besides streams"}
+    assert names <= DRAWN_AT_RANDOM
