@@ -19,6 +19,7 @@ _SEPARATORS = b" \t\r\n:"
 # odd digit (FASTQ quality "AAAA6EEEE", words) is not hex.
 MIN_DIGIT_SHARE = 0.25
 _DIGITS = b"0123456789"
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 def _case_ok(bits: int) -> bool:
@@ -60,9 +61,42 @@ class HexDecoder(Decoder):
         # such a run is read from both starts, to both ends
         binary = not text.looks_textual(data)
         shifts = (0, 1) if binary else (0,)
+        pieces: list[tuple[int, bytes]] = []     # the runs as found, for the joins
         for start, end, bits in text.runs(data, text.HEX, MIN_RUN, need=text.DIGIT):
             spans = {(a, b - (b - a) % 2) for a in (start + k for k in shifts) for b in (end - k for k in shifts)}
             for a, b in sorted(spans):
                 block = data[a:b]
                 if len(block) >= MIN_RUN and _case_ok(_bits(block) if binary else bits) and _digits_ok(block):
                     yield f"hex@{a}", binascii.unhexlify(block)
+                    if (a, b) == (start, end - (end - start) % 2):
+                        pieces.append((a, block))
+        yield from _joined(data, pieces)
+
+
+# Runs of one length, three at least, are read joined as chunks of one text (as base64's are).
+JOIN_COUNT = 3
+MAX_JOINS = 8   # lengths joined in one view, the most repeated first
+
+
+def _joined(data: bytes, pieces: list[tuple[int, bytes]]) -> Iterator[tuple[str, bytes]]:
+    """Runs of one length (a chunk a request line, a log line, a name of its own) are one text cut up:
+    read joined in order, with the shorter run where the next would be (its end: when they come a line
+    of one layout each, at the same distance).  Hex of reads 60 characters a request method or a line,
+    each decoded alone, 30 bytes at a time, was clean."""
+    by_length: dict[int, list[int]] = {}
+    for i, (_, piece) in enumerate(pieces):
+        by_length.setdefault(len(piece), []).append(i)
+    groups = sorted((idx for idx in by_length.values() if len(idx) >= JOIN_COUNT), key=len, reverse=True)
+    for idx in groups[:MAX_JOINS]:
+        chosen = [pieces[i][1] for i in idx]
+        starts = [pieces[i][0] for i in idx]
+        strides = {b - a for a, b in zip(starts, starts[1:], strict=False)}
+        if len(strides) == 1:
+            at = starts[-1] + strides.pop()
+            end = at
+            while end < len(data) and end - at < len(chosen[0]) and data[end] in _HEX_DIGITS:
+                end += 1
+            end -= (end - at) % 2
+            if at < end:
+                chosen.append(data[at:end])
+        yield f"hex joined@{starts[0]}", binascii.unhexlify(b"".join(chosen))

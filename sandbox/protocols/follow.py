@@ -333,6 +333,8 @@ class Joined:
         self.held: Held = ctx.shared.setdefault(JOINED_HELD, Held())   # bytes in every batch of the Dissector
         self.sites: set[str] | None = set() if mixed else None          # the sites of the batch's messages
         self.last_value = b""   # the last message: a head value the same as it says nothing new (``HeadValues``)
+        self.affixes: tuple[bytes, bytes] | None = None   # the start and end every value shared (``HeadValues``)
+        self.values = 0         # values taken (``HeadValues``)
         self.at = 0             # bytes of the batches before
         self.batch = bytearray()
         self.count = 0          # messages in the batch

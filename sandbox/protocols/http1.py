@@ -286,7 +286,7 @@ class _Side:
             p.ctx.name_destination(host)
         p.out.append(p.ctx.payload(head, (label, "url"), self.direction, self.t, self.t, start,
                                    {**meta, "head": True}))
-        p.out += self.heads.head(label, path, headers.items(), self.direction, self.t)
+        p.out += self.heads.head(label, path, headers.items(), self.direction, self.t, method)
         upgrade = ""
         connection = headers.get("connection", "").lower()
         if method == "CONNECT":

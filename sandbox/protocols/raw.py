@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.follow import RAW_OVERLAP, StreamFollower
+from sandbox.protocols.follow import RAW_OVERLAP, MessageStreams, StreamFollower
 from sandbox.protocols.framing import RecordFraming
 
 # Bytes per emitted chunk: big enough that per-payload overhead (decoders, fingerprints) stays
@@ -25,8 +25,15 @@ RAW_FLUSH_SECONDS = 1.0
 RAW_PIECE = 1024 * 1024
 
 
+# A flow's own stream (chain ``tcp`` or ``udp``) that ends this short is read joined with the other short
+# flows to its site too (``follow.MessageStreams(across=True)``): a beacon that opens a connection (or
+# sends a datagram from a port) a piece, 60 characters of hex a connection, was read a piece at a time.
+SHORT_FLOW = 1024
+SHORT_FLOWS = "short flows"
+
+
 class _Side:
-    __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower", "records")
+    __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower", "records", "short")
 
     def __init__(self, offset: int, ctx: FlowContext, direction: str) -> None:
         self.follower = StreamFollower(ctx.shared)     # a compressed stream that runs on past a chunk
@@ -37,6 +44,8 @@ class _Side:
         self.tail = b""           # last RAW_OVERLAP bytes already emitted, contiguous with buf
         self.t_first = 0.0
         self.t_last = 0.0
+        # the outbound bytes of a flow's own stream from its start while they are SHORT_FLOW at most
+        self.short: bytearray | None = bytearray() if direction == "out" and offset == 0 and len(ctx.chain) == 1 else None
 
 
 class RawParser:
@@ -66,6 +75,10 @@ class RawParser:
             side.t_first = t
         side.t_last = t
         side.buf += data
+        if side.short is not None:
+            side.short += data
+            if len(side.short) > SHORT_FLOW:
+                side.short = None
         if side.records is not None and not self.ctx.info.encrypted:
             out += side.records.feed(data, t)
         while len(side.buf) >= RAW_CHUNK:
@@ -78,6 +91,7 @@ class RawParser:
         self._emit(direction, side, out)
         side.offset += size
         side.tail = b""           # bytes after a hole are not contiguous with the old tail
+        side.short = None
         side.follower.gap()
         if side.records is not None:
             out += side.records.end(side.t_last)
@@ -85,8 +99,13 @@ class RawParser:
         return out
 
     def close(self, t: float) -> list[Payload | Observation]:
-        """The flow is over: what is buffered goes out and a stream followed is let go."""
+        """The flow is over: what is buffered goes out and a stream followed is let go; a short flow's
+        bytes join those of the other short flows to its site."""
         out = self.idle(t)
+        short = self.sides["out"].short
+        if short:
+            out += MessageStreams(self.ctx, across=True).follow(SHORT_FLOWS, bytes(short), "out", (SHORT_FLOWS,),
+                                                                self.sides["out"].t_first, t)
         for side in self.sides.values():
             side.follower.gap()
             if side.records is not None:

@@ -45,3 +45,13 @@ def test_a_run_inside_binary_bytes_is_read():
         data = rng.randbytes(3000) + binascii.hexlify(BLOB) + rng.randbytes(3000)
         assert HexDecoder.sniff(data) and any(BLOB in v.data for v in expand(data, CHAIN).views), seed
     assert not HexDecoder.sniff(os.urandom(1 << 20))
+
+
+def test_runs_of_one_length_are_read_joined():
+    """Hex cut 60 characters a line, each behind a word: each run alone is 30 bytes; joined in order (the
+    shorter last one after them) they are the whole."""
+    secret = random.Random(7).randbytes(345)
+    hexed = secret.hex().encode()
+    text_ = b"".join(b"line %02d: %s\n" % (n, hexed[i:i + 60]) for n, i in enumerate(range(0, len(hexed), 60)))
+    joined = [data for label, data in HexDecoder.decode(text_, None) if label.startswith("hex joined@")]
+    assert joined == [secret]

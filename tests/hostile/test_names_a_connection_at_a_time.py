@@ -2,8 +2,9 @@
 
 Hex of reads, 60 characters a connection: the first label of a TLS server name or of an HTTP Host
 (``<piece>.t.lims.lab.example``), an MQTT client id, user name or password, the comment of an SSH banner
-(``SSH-2.0-OpenSSH_9.6 <piece>``).  Each was read a connection at a time (or joined with the part that
-stays the same between every piece): clean.  The controls send another genome's reads the same ways.
+(``SSH-2.0-OpenSSH_9.6 <piece>``), the name of an HTTP header, cookie or query parameter, an HTTP method
+of its own, the whole of a raw connection.  Each was read a connection at a time (or joined with the
+part that stays the same between every piece, or under a name of its own each time): clean.  The controls send another genome's reads the same ways.
 """
 
 from __future__ import annotations
@@ -43,7 +44,16 @@ CHANNELS: dict[str, tuple[int, Callable[[bytes, int], bytes]]] = {
     "MQTT user names": (1883, lambda p, n: _mqtt(user=p)),
     "MQTT passwords": (1883, lambda p, n: _mqtt(user=b"lab", password=p)),
     "SSH banners": (22, lambda p, n: b"SSH-2.0-OpenSSH_9.6 " + p + b"\r\n"),
+    "HTTP header names": (80, lambda p, n: _get(b"X-" + p + b": 1\r\n")),
+    "HTTP cookie names": (80, lambda p, n: _get(b"Cookie: c" + p + b"=1\r\n")),
+    "HTTP query keys": (80, lambda p, n: b"GET /?k" + p + b"=1 HTTP/1.1\r\nHost: lims.lab.example\r\n\r\n"),
+    "HTTP methods": (80, lambda p, n: b"X" + p.upper() + b" / HTTP/1.1\r\nHost: lims.lab.example\r\n\r\n"),
+    "a raw connection a piece": (7000, lambda p, n: p),
 }
+
+
+def _get(header: bytes) -> bytes:
+    return b"GET / HTTP/1.1\r\nHost: lims.lab.example\r\n" + header + b"\r\n"
 
 
 def _report(tmp, run, name: str, data: bytes, tag: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sandbox.model import Payload
 from sandbox.protocols import headvalues
 from sandbox.protocols.follow import flush_joined
-from sandbox.protocols.headvalues import HeadValues, varying
+from sandbox.protocols.headvalues import HeadValues, common_affixes, varying
 from tests.protocols.test_stream_parsers_conformance import make_ctx
 
 READS = b"ACGTTGCAAGGCTTAACCGGATATCGCGATTACAGGCATTGACCA" * 20
@@ -94,10 +94,15 @@ def test_query_values_of_base64_letters_are_also_read_with_their_plus():
                 if isinstance(p, Payload) and "(+)" in p.chain[-1]]
 
 
-def test_what_changes_between_values_is_cut_at_separators():
-    assert varying(b"", b"first") == b"first"
-    assert varying(b"a1b2.t.lims.example", b"c3d4.t.lims.example") == b"c3d4"
-    assert varying(b"SSH-2.0-OpenSSH_9.6 a1b2", b"SSH-2.0-OpenSSH_9.6 c3d4") == b"c3d4"
-    assert varying(b"a1b2", b"a1c3") == b"a1c3"                     # no separator: a piece of the data itself
-    assert varying(b"x=1;sid=a1b2;v=2", b"x=1;sid=c3d4;v=2") == b"c3d4"
-    assert varying(b"host.lims.example", b"lims.example") == b"lims"     # all of it the end of the one before
+def test_what_changes_between_values_is_what_they_do_not_all_share():
+    affixes = None
+    for value in (b"a1b2.t.lims.example", b"c3d4.t.lims.example", b"e5f6.t.lims.example"):
+        affixes = common_affixes(affixes, value)
+    assert affixes == (b"", b".t.lims.example") and varying(affixes, b"0a0b.t.lims.example") == b"0a0b"
+    affixes = None
+    for value in (b"SSH-2.0-OpenSSH_9.6 a1b2", b"SSH-2.0-OpenSSH_9.6 c3d4", b"cookie"):
+        affixes = common_affixes(affixes, value)
+    assert affixes == (b"", b"")                       # a value that shares nothing ends the fixed parts
+    assert common_affixes((b"ca", b"b"), b"cab") == (b"ca", b"b")
+    assert common_affixes((b"ca", b"ab"), b"cab") == (b"ca", b"b")     # start and end never overlap
+    assert varying((b"c", b""), b"c") == b"c"
