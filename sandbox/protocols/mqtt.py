@@ -21,7 +21,7 @@ from sandbox.protocols.context import MAX_LABEL_PATH, FlowContext
 from sandbox.protocols.pieces import FramedParser, FramedSide, Message
 from sandbox.safetext import safe_text
 
-CONNECT, PUBLISH, AUTH = 1, 3, 15
+CONNECT, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, AUTH = 1, 3, 8, 10, 15
 PORTS = (1883,)                 # 8883 is MQTT in TLS: the TLS parser hands its plaintext on
 PROTOCOLS = {b"\x00\x04MQTT": (4, 5), b"\x00\x06MQIsdp": (3,)}   # protocol name -> levels it comes with
 MAX_VARINT = 4                  # bytes of a remaining length (at most 268,435,455)
@@ -84,6 +84,25 @@ def connect_fields(body: bytes) -> list[tuple[str, bytes]]:
     except ValueError:
         pass
     return fields
+
+
+def topic_filters(body: bytes, subscribe: bool, v5: bool) -> list[bytes]:
+    """A SUBSCRIBE's or UNSUBSCRIBE's topic filters (its body after the fixed header), as far as they
+    parse: read across packets and connections (base64 of a gzip of reads 100 characters a filter,
+    each cut from the next by the packets' headers in the stream of the rest, replayed clean)."""
+    at, filters = 2, []
+    if v5:
+        got = varint(body, at) if len(body) > at else None
+        if got is None:
+            return filters
+        at += got[1] + got[0]
+    while at + 2 <= len(body) and len(filters) < MAX_LEVELS:
+        size = int.from_bytes(body[at:at + 2], "big")
+        if at + 2 + size > len(body):
+            break
+        filters.append(body[at + 2:at + 2 + size])
+        at += 2 + size + (1 if subscribe else 0)
+    return filters
 
 
 def is_connect(data: bytes) -> bool:
@@ -194,6 +213,9 @@ class MqttParser(FramedParser):
         if kind == CONNECT:
             self._connect(packet[1 + used:])
             self.out += self.names.take("mqtt CONNECT", connect_fields(packet[1 + used:]), direction, t)
+        elif kind in (SUBSCRIBE, UNSUBSCRIBE):
+            filters = topic_filters(packet[1 + used:], kind == SUBSCRIBE, self.level == 5)
+            self.out += self.names.take("mqtt SUBSCRIBE", [("filter", f) for f in filters], direction, t)
         self._other(direction, packet, t)
         return start + length
 

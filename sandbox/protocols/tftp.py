@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import StreamFollower
+from sandbox.protocols.headvalues import HeadValues
 from sandbox.safetext import safe_text
 
 RRQ, WRQ, DATA, ACK, ERROR, OACK = 1, 2, 3, 4, 5, 6
@@ -42,6 +43,17 @@ def request(data: bytes) -> tuple[str, str] | None:
     if not name or len(name) > MAX_NAME or mode not in MODES or len(fields) % 2:   # options come in pairs
         return None
     return REQUESTS[data[1]], name.decode("utf-8", "replace")
+
+
+def request_fields(data: bytes) -> list[tuple[str, bytes]]:
+    """A request's file name, mode, option names and each option's value: read across requests (base64
+    of a gzip of reads 200 characters a request in an option's value, each request a flow of its own,
+    replayed clean)."""
+    fields = data[2:-1].split(b"\0")
+    options = list(zip(fields[2::2], fields[3::2], strict=False))
+    return ([("file name", fields[0]), ("mode", fields[1] if len(fields) > 1 else b""),
+             ("option names", b"\n".join(name for name, _ in options))]
+            + [(f"option:{safe_text(name.decode('ascii', 'replace'), 32)}", value) for name, value in options[:16]])
 
 
 class _Sender:
@@ -77,6 +89,7 @@ class TftpParser:
         self.label = f"tftp {claimed['request']} {claimed['filename']}" if claimed else "tftp DATA"
         self.filename = claimed.get("filename", "")
         self.senders = {"out": _Sender(ctx.shared), "in": _Sender(ctx.shared)}
+        self.heads = HeadValues(ctx)      # requests' names, modes and options across requests
 
     def feed(self, direction: str, data: bytes, t: float) -> Items:
         asked = request(data)
@@ -84,6 +97,8 @@ class TftpParser:
             info = self.ctx.info
             sender = (info.src, info.sport) if direction == "out" else (info.dst, info.dport)
             self.ctx.claim_datagrams(sender, direction, TftpParser, {"request": asked[0], "filename": asked[1]})
+            return [self.ctx.payload(data, "tftp", direction, t)] + self.heads.take("tftp", request_fields(data),
+                                                                                   direction, t)
         elif data[:2] == b"\0\3" and len(data) >= HEADER:
             taken = self._block(direction, data, t)
             if taken is not None:
@@ -125,10 +140,10 @@ class TftpParser:
         for direction, s in self.senders.items():
             if s.buf:
                 self._emit(direction, len(s.buf), out)
-        return out
+        return out + self.heads.idle()
 
     def close(self, t: float) -> Items:
-        out = self.idle(t)
+        out = self.idle(t) + self.heads.close()
         for s in self.senders.values():
             s.follower.gap()
         return out

@@ -299,9 +299,14 @@ class WebSocketParser:
             data = bytes(side.control)
             side.control.clear()
             if data:
+                meta = {"opcode": _OPCODES[side.opcode], "control": True}
                 self.out.append(self.ctx.payload(data, self.labels, side.direction, self.t, self.t,
-                                                 side.wire - len(data),
-                                                 {"opcode": _OPCODES[side.opcode], "control": True}))
+                                                 side.wire - len(data), meta))
+                # pings and close reasons one after another, as a stream of their own (125 bytes a ping
+                # of a gzip of reads, each read alone, replayed clean)
+                said = data[2:] if side.opcode == 8 else data      # a close's reason, after its status code
+                self.out += self.messages[side.direction].follow(meta["opcode"], said, side.direction, self.labels,
+                                                                 self.t, self.t, meta)
         elif side.fin:
             self._flush_message(side, last=True)
 
