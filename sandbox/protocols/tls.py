@@ -33,6 +33,9 @@ CONTENT_CCS, CONTENT_ALERT, CONTENT_HANDSHAKE, CONTENT_APPDATA, CONTENT_HEARTBEA
 HS_CLIENT_HELLO, HS_SERVER_HELLO, HS_CERTIFICATE = 1, 2, 11
 EXT_SNI, EXT_ALPN, EXT_SUPPORTED_VERSIONS = 0, 16, 43
 EXT_KEY_SHARE, EXT_PRE_SHARED_KEY = 51, 41
+# Hello extension types IANA registered (TLS ExtensionType Values, 0-59 and renegotiation_info); GREASE's
+# (0x?a?a) carry nothing by convention.  Any other type's content is the sender's to fill.
+REGISTERED_EXTENSIONS = frozenset(range(60)) | {0xFF01} | {0x0A0A + 0x1010 * n for n in range(16)}
 VERSIONS = {0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
 
 _RECORD = struct.Struct("!BHH")
@@ -165,7 +168,8 @@ def parse_client_hello(body: bytes) -> dict[str, Any]:
 
 def hello_values(body: bytes, client: bool) -> list[tuple[str, bytes]]:
     """The values of a hello its sender draws at random (and may write instead): its random, session
-    id, key shares and pre-shared key identities, by name.  Each hello is read whole; these are read
+    id, key shares and pre-shared key identities, by name; and what it fills as it likes: the protocols
+    it offers (ALPN) and extensions of types nobody registered.  Each hello is read whole; these are read
     across the connections to a site too (``TlsParser``): 32 bytes of reads a connection in a
     ClientHello's session id replayed clean."""
     values = [("tls hello random", body[2:34])]
@@ -182,6 +186,9 @@ def hello_values(body: bytes, client: bool) -> list[tuple[str, bytes]]:
     while p + 4 <= len(entries):
         key, p = _vec(entries, p + 2, 2)
         values.append(("tls hello key share", key))
+    if client and EXT_ALPN in ext:
+        values.append(("tls hello alpn", ext[EXT_ALPN]))
+    values += [("tls hello extension", value) for etype, value in ext.items() if etype not in REGISTERED_EXTENSIONS]
     if client and EXT_PRE_SHARED_KEY in ext:
         identities, _ = _vec(ext[EXT_PRE_SHARED_KEY], 0, 2)
         p = 0

@@ -20,9 +20,9 @@ from sandbox.replay import replay
 from tests.hostile.uploads import ALLOWED, CONTENT_KINDS, assert_content_leak, run_and_reads, unrelated_reads
 
 
-def _hello(piece: bytes, n: int) -> bytes:
-    sni = piece + b".t.lims.lab.example"
-    exts = struct.pack("!HH", 0, len(sni) + 5) + struct.pack("!HBH", len(sni) + 3, 0, len(sni)) + sni
+def _hello(piece: bytes, n: int, sni: bytes = b"", extra: bytes = b"") -> bytes:
+    sni = sni or piece + b".t.lims.lab.example"
+    exts = struct.pack("!HH", 0, len(sni) + 5) + struct.pack("!HBH", len(sni) + 3, 0, len(sni)) + sni + extra
     body = (b"\x03\x03" + random.Random(n).randbytes(32) + b"\x00" + b"\x00\x02\x13\x01\x01\x00"
             + struct.pack("!H", len(exts)) + exts)
     message = b"\x01" + len(body).to_bytes(3, "big") + body
@@ -39,6 +39,10 @@ def _mqtt(client_id: bytes = b"inst-1", user: bytes = b"", password: bytes = b""
 
 CHANNELS: dict[str, tuple[int, Callable[[bytes, int], bytes]]] = {
     "TLS server names": (443, _hello),
+    "TLS ALPN protocols": (443, lambda p, n: _hello(p, n, b"lims.lab.example", struct.pack(
+        "!HHH", 16, len(p) + 3, len(p) + 1) + bytes([len(p)]) + p)),
+    "TLS extensions of an unregistered type": (443, lambda p, n: _hello(p, n, b"lims.lab.example", struct.pack(
+        "!HH", 0x7777, len(p)) + p)),
     "HTTP Host names": (80, lambda p, n: b"GET / HTTP/1.1\r\nHost: " + p + b".t.lims.lab.example\r\n\r\n"),
     "MQTT client ids": (1883, lambda p, n: _mqtt(client_id=p)),
     "MQTT user names": (1883, lambda p, n: _mqtt(user=p)),
