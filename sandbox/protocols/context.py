@@ -57,6 +57,10 @@ class ParseError(ValueError):
     """A parser met bytes its protocol forbids; the Dissector records it on the flow and goes raw."""
 
 
+# Bytes of command lines handed on at a time (``CommandLines``).
+COMMANDS_PIECE = 64 * 1024
+
+
 class Held:
     """Bytes a parser holds back to hand on as one payload (when they fill a chunk, or the flow goes
     quiet: TLS sent in the clear, what QUIC Initials carry besides the hello), and when the first came."""
@@ -82,6 +86,30 @@ class Held:
                                    self.since if self.since is not None else t_last, t_last))
             self.data.clear()
             self.since = None
+
+
+class CommandLines:
+    """A client's command lines as it sent them (``<name> commands``), and their arguments a line each
+    (``<name> arguments``: base64 cut a command at a time joins into one run there), two streams handed
+    on by COMMANDS_PIECE, at a hole, when the flow goes quiet and at its end.  Every line: a verb the
+    parser does not know, a password's (the instrument's to fill), bytes that are no command."""
+
+    __slots__ = ("ctx", "labels", "commands", "arguments")
+
+    def __init__(self, ctx: FlowContext, name: str) -> None:
+        self.ctx = ctx
+        self.labels = (f"{name} commands",), (f"{name} arguments",)
+        self.commands, self.arguments = Held(), Held()
+
+    def add(self, raw: bytes | bytearray, t: float, out: list) -> None:
+        """A line as sent (its line break too), or a piece of one."""
+        self.arguments.add(bytes(raw).rstrip(b"\r\n").partition(b" ")[2] + b"\n", t)
+        if self.commands.add(raw, t) >= COMMANDS_PIECE:
+            self.hand_on(t, out)
+
+    def hand_on(self, t: float, out: list) -> None:
+        self.commands.hand_on(self.ctx, self.labels[0], self.ctx.client, t, out)
+        self.arguments.hand_on(self.ctx, self.labels[1], self.ctx.client, t, out)
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ import re
 from typing import Any, ClassVar
 
 from sandbox.model import Observation, Payload
-from sandbox.protocols.context import FlowContext, Held
+from sandbox.protocols.context import CommandLines, FlowContext
 from sandbox.protocols.follow import StreamFollower
 from sandbox.protocols.tls import TlsParser
 
@@ -32,12 +32,6 @@ COMMANDS = {b"USER", b"PASS", b"ACCT", b"CWD", b"CDUP", b"SMNT", b"QUIT", b"REIN
             b"MDTM", b"SIZE", b"MLSD", b"MLST", b"CCC", b"LANG", b"XMKD", b"XRMD", b"XPWD", b"XCWD"}
 # Commands whose argument is a secret, not data: never copied into a Payload.
 SECRET_COMMANDS = {b"PASS", b"ACCT"}
-# The client's command lines, every one, as sent: a stream of their own (``ftp commands``), handed on
-# by this much, at a hole, when the flow goes quiet and at its end; a line each was read alone (base64
-# of a gzip of reads a SITE or unknown command at a time, or in PASS lines, replayed clean).
-COMMANDS_PIECE = 64 * 1024
-COMMANDS_LABEL = "ftp commands"
-ARGUMENTS_LABEL = "ftp arguments"     # the lines' arguments a line each: base64 cut a command at a time
 TRANSFER_DIRECTION = {b"STOR": "upload", b"STOU": "upload", b"APPE": "upload", b"RETR": "download",
                       b"LIST": "download", b"NLST": "download", b"MLSD": "download"}
 
@@ -90,8 +84,9 @@ class FtpParser:
         self.user = ""
         self.tls: TlsParser | None = None   # set once AUTH TLS is accepted
         self.last_t = 0.0
-        self.commands = Held()              # the client's command lines as sent (``COMMANDS_LABEL``)
-        self.arguments = Held()             # ... their arguments, a line each (``ARGUMENTS_LABEL``)
+        # every command line as sent (a line each was read alone: base64 of a gzip of reads a SITE or
+        # unknown command at a time, or in PASS lines, replayed clean)
+        self.lines = CommandLines(ctx, "ftp")
         ctx.info.app = "ftp"
 
     def _server_ip(self) -> str:
@@ -118,12 +113,12 @@ class FtpParser:
             line = raw[:-1].rstrip(b"\r")
             del buf[: nl + 1]
             if direction == self.ctx.client:
-                self._held(raw, line, t, out)
+                self.lines.add(raw, t, out)
                 self._command(direction, line, t, out)
             else:
                 self._reply(line, t)
             if self.tls is not None:   # bytes after the 234 reply are TLS
-                self._hand_on(t, out)
+                self.lines.hand_on(t, out)
                 for side, rest in self.bufs.items():
                     if rest:
                         out.extend(self.tls.feed(side, bytes(rest), t))
@@ -138,9 +133,9 @@ class FtpParser:
             return self.tls.gap(direction, size)
         if buf and direction == self.ctx.client:
             out.append(self.ctx.payload(bytes(buf), "ftp", direction, self.last_t))
-            self.commands.add(buf, self.last_t)
+            self.lines.add(buf, self.last_t, out)
         if direction == self.ctx.client:
-            self._hand_on(self.last_t, out)
+            self.lines.hand_on(self.last_t, out)
         buf.clear()
         return out
 
@@ -149,19 +144,8 @@ class FtpParser:
         if self.tls is not None:
             return self.tls.idle(t)
         out: list[Payload | Observation] = []
-        self._hand_on(t, out)
+        self.lines.hand_on(t, out)
         return out
-
-    def _held(self, raw: bytes, line: bytes, t: float, out: list) -> None:
-        """A command line to the stream of them (PASS's too: the instrument's password field is its own,
-        base64 of a gzip of reads in PASS lines replayed clean; only a match is ever shown, masked)."""
-        self.arguments.add(line.partition(b" ")[2] + b"\n", t)
-        if self.commands.add(raw, t) >= COMMANDS_PIECE:
-            self._hand_on(t, out)
-
-    def _hand_on(self, t: float, out: list) -> None:
-        self.commands.hand_on(self.ctx, (COMMANDS_LABEL,), self.ctx.client, t, out)
-        self.arguments.hand_on(self.ctx, (ARGUMENTS_LABEL,), self.ctx.client, t, out)
 
     def close(self, t: float) -> list[Payload | Observation]:
         buf = self.bufs[self.ctx.client]
@@ -170,10 +154,10 @@ class FtpParser:
         out: list[Payload | Observation] = []
         if buf:   # a last command without its newline is still a command
             line = bytes(buf).rstrip(b"\r")
-            self._held(bytes(buf), line, t, out)
+            self.lines.add(buf, t, out)
             buf.clear()
             self._command(self.ctx.client, line, t, out)
-        self._hand_on(t, out)
+        self.lines.hand_on(t, out)
         return out
 
     def _command(self, direction: str, line: bytes, t: float, out: list) -> None:

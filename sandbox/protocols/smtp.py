@@ -17,7 +17,7 @@ import re
 from typing import ClassVar
 
 from sandbox.model import Observation, Payload
-from sandbox.protocols.context import FlowContext, Held
+from sandbox.protocols.context import CommandLines, FlowContext
 from sandbox.protocols.tls import TlsParser
 
 # RFC 5321 4.5.3.1.4/6: command lines 512 octets, text lines 1000; servers accept more (Postfix
@@ -35,12 +35,6 @@ _HELO = re.compile(rb"^(EHLO|HELO|LHLO) ", re.IGNORECASE)
 _BDAT = re.compile(rb"^BDAT +(\d{1,12})( +LAST)? *$", re.IGNORECASE)
 # Envelope commands whose argument is copied (addresses and names can identify people/sites).
 ENVELOPE = {b"MAIL", b"RCPT", b"HELO", b"EHLO", b"LHLO", b"VRFY", b"EXPN", b"ETRN"}
-# The client's command lines, every one (verbs nobody knows, AUTH's lines, bytes that are no command):
-# a stream of their own handed on by this much, at a hole, when the flow goes quiet and at its end
-# (lines of an unknown verb, or a gzip sent to port 25 as "lines", had been dropped: clean).
-COMMANDS_PIECE = 64 * 1024
-COMMANDS = "smtp commands"
-ARGUMENTS = "smtp arguments"     # the lines' arguments a line each: base64 cut a command at a time
 
 _END = b"\r\n.\r\n"
 
@@ -80,8 +74,9 @@ class SmtpParser:
         self.starttls = False          # client asked, server has not answered yet
         self.tls: TlsParser | None = None
         self.auth = False              # inside an AUTH exchange: lines are credentials
-        self.commands = Held()         # the client's command lines as sent (``COMMANDS``)
-        self.arguments = Held()        # ... their arguments, a line each (``ARGUMENTS``)
+        # every command line as sent (lines of an unknown verb, or a gzip sent to port 25 as "lines", had
+        # been dropped: clean)
+        self.lines = CommandLines(ctx, "smtp")
         ctx.info.app = "smtp"
 
     # ---- parser interface ----
@@ -102,9 +97,9 @@ class SmtpParser:
         buf = self.bufs[direction]
         out: list[Payload | Observation] = []
         if buf and direction == self.client and self.mode == "command":   # partial line: pass it on
-            self.commands.add(buf, self.body_t)
+            self.lines.add(buf, self.body_t, out)
         if direction == self.client:
-            self._hand_on(self.body_t, out)
+            self.lines.hand_on(self.body_t, out)
         buf.clear()
         if direction == self.client and self.mode != "command":
             self._flush_body(self.body_t, out, complete=False)
@@ -119,9 +114,9 @@ class SmtpParser:
             self._flush_body(t, out, complete=False)
         buf = self.bufs[self.client]
         if buf:   # bytes that never made a line (or a whole BDAT chunk) are still scanned
-            self.commands.add(buf, t)
+            self.lines.add(buf, t, out)
             buf.clear()
-        self._hand_on(t, out)
+        self.lines.hand_on(t, out)
         return out
 
     def idle(self, t: float) -> list[Payload | Observation]:
@@ -129,7 +124,7 @@ class SmtpParser:
         if self.tls is not None:
             return self.tls.idle(t)
         out: list[Payload | Observation] = []
-        self._hand_on(t, out)
+        self.lines.hand_on(t, out)
         return out
 
     # ---- client side ----
@@ -156,25 +151,16 @@ class SmtpParser:
                 if nl < 0:
                     if len(buf) > MAX_LINE:   # not SMTP: pass the bytes on in line-sized pieces
                         self.ctx.error("smtp: command line longer than MAX_LINE")
-                        self._commands(bytes(buf[:MAX_LINE]), t, out)
+                        self.lines.add(bytes(buf[:MAX_LINE]), t, out)
                         del buf[:MAX_LINE]
                         continue
                     return
                 raw = bytes(buf[:nl + 1])
                 del buf[: nl + 1]
-                self._commands(raw, t, out)
+                self.lines.add(raw, t, out)
                 self._command(raw[:-1].rstrip(b"\r"), t, out)
                 if self.starttls:
                     return   # what follows is a TLS ClientHello once the server agrees
-
-    def _commands(self, raw: bytes, t: float, out: list) -> None:
-        self.arguments.add(raw.rstrip(b"\r\n").partition(b" ")[2] + b"\n", t)
-        if self.commands.add(raw, t) >= COMMANDS_PIECE:
-            self._hand_on(t, out)
-
-    def _hand_on(self, t: float, out: list) -> None:
-        self.commands.hand_on(self.ctx, (COMMANDS,), self.client, t, out)
-        self.arguments.hand_on(self.ctx, (ARGUMENTS,), self.client, t, out)
 
     def _data(self, buf: bytearray, t: float, out: list) -> bool:
         """Move DATA body bytes from ``buf``; True when the terminating dot was found.
@@ -265,7 +251,7 @@ class SmtpParser:
                     return
 
     def _to_tls(self, t: float, out: list) -> None:
-        self._hand_on(t, out)
+        self.lines.hand_on(t, out)
         self.ctx.info.meta["smtp_starttls"] = True
         self.tls = TlsParser(self.ctx, label=("smtp STARTTLS",))
         self.ctx.info.app = "smtp"
