@@ -177,6 +177,7 @@ class QuicParser(OpaqueParser):
         self.client_random = b""                  # the hello's: where the key log files the secrets
         self.cids: dict[str, bytes] = {}          # each side's own connection id (its long headers' source)
         self.spaces: dict[str, PacketKeys] = {}   # the instrument's packet protection by space, once known
+        self.not_opened = 0                       # bytes of its packets those keys did not open, not yet said
         self.v2 = False
         self.readers: dict[int, StreamReader] = {}
         self.pieces: dict[tuple[int, str], bytearray] = {}     # stream bytes to hand on, by stream and kind
@@ -217,7 +218,7 @@ class QuicParser(OpaqueParser):
             keys = self.spaces[space] = PacketKeys(secret, len(peer or b""), self.v2)
         payload = keys.open(packet, pn_at)
         if payload is None:
-            out.append(self.ctx.blind(NOT_OPENED, len(packet), t))
+            self.not_opened += len(packet)      # said once the flow is quiet (a row, however many packets)
             return False
         self.ctx.info.decrypted = True
         streams, beside = frames(payload)
@@ -352,7 +353,13 @@ class QuicParser(OpaqueParser):
         for sid, kind in list(self.pieces):
             self._hand(sid, kind, out)
         self.frames_beside.hand_on(self.ctx, ("quic", "frames besides streams"), "out", self.t_last, out)
+        self._say_not_opened(out)
         return out + self.streams.idle() + self.names.idle() + super().idle(t)
+
+    def _say_not_opened(self, out: Items) -> None:
+        if self.not_opened:
+            out.append(self.ctx.blind(NOT_OPENED, self.not_opened, self.t_last))
+            self.not_opened = 0
 
     def close(self, t: float) -> Items:
         out: Items = []
@@ -362,6 +369,7 @@ class QuicParser(OpaqueParser):
         for sid, kind in list(self.pieces):
             self._hand(sid, kind, out)
         self.frames_beside.hand_on(self.ctx, ("quic", "frames besides streams"), "out", self.t_last, out)
+        self._say_not_opened(out)
         return out + self.streams.close() + self.names.close() + super().close(t)
 
     def _crypto(self, offset: int, chunk: bytes, out: Items) -> None:

@@ -237,3 +237,15 @@ def test_an_upload_over_http3_with_the_key_log_replays_as_a_leak(run, tmp_path):
     assert report["verdict"] == "leak"
     leaks = [f for f in report["findings"] if f["kind"] in ("sequence", "run-bytes")]
     assert leaks and any("http/3 body" in f["chain"] for f in leaks)
+
+
+@needs_aioquic
+def test_a_packet_of_a_keyed_connection_that_does_not_open_is_not_examined(tmp_path):
+    keylog = tmp_path / "keys.log"
+    datagrams = quic_datagrams(b"x" * 5000, sni="h3.vendor.example", alpn="raw-upload", keylog=keylog)
+    at = max(i for i, (d, data) in enumerate(datagrams) if d == "out" and not data[0] & 0x80)   # a 1-RTT one
+    forged = bytearray(datagrams[at][1])
+    forged[-1] ^= 1                     # its tag no longer authenticates it
+    items, _ = _opened(datagrams[:at] + [("out", bytes(forged))] + datagrams[at + 1:], keylog)
+    (blind,) = [o for o in items if isinstance(o, Observation) and o.kind == NOT_EXAMINED_KIND]
+    assert blind.bytes_out == len(forged) and "did not open" in blind.detail["what"]
