@@ -301,6 +301,9 @@ def _one_run(letters: np.ndarray, size: int) -> DnaRuns:
 # are words ("CAT", "GATTACA") and index sequences as often as pieces of reads.
 PIECE_MIN = 12
 BASES_IN_PIECES = 0.3
+# Views this short are judged whole, not by their probe's spans: 64 bytes cut a piece or two at their
+# edges, and four spans of an upload of 20 kB of numbered pieces of 28 fell under the share one time in 12.
+PIECES_WHOLE = 64 * 1024
 _BASE_LETTERS = b"ACGTacgt"
 _IS_BASE_LETTER = np.zeros(256, dtype=bool)
 _IS_BASE_LETTER[list(_BASE_LETTERS)] = True
@@ -319,7 +322,7 @@ def short_runs_joined(data: bytes, runs: DnaRuns | None = None) -> Iterator[tupl
     runs hold fewer than SCATTERED_MIN."""
     if len(data) < SCATTERED_MIN:
         return
-    sample = _probe_sample(data)
+    sample = data if len(data) <= PIECES_WHOLE else _probe_sample(data)
     bases = len(sample) - len(sample.translate(None, _BASE_LETTERS))
     if bases < BASES_IN_PIECES * len(sample) or \
             (runs is not None and int(runs.lengths.sum()) >= bases / len(sample) * len(data) / 2):
