@@ -36,9 +36,9 @@ QUIET_S = 0.3
 # Flows whose fields are followed at once (the one quiet longest let go first), and the capture seconds
 # after which a quiet one is let go (a flow table closes an idle TCP flow then).
 MAX_FLOWS = 50_000
+EXPIRE_S = 300.0
 # Flows with streams of their own at once (a raw parser a field each).
 MAX_OWN = 1024
-EXPIRE_S = 300.0
 # Streams of fields across connections at once (a site and a field each), the quietest ended first:
 # each holds at most a raw chunk.
 MAX_ACROSS = 256

@@ -111,10 +111,9 @@ class HeadValues:
             if not value:
                 continue
             stream = self.streams.stream(key, out)
-            last = stream.joined.last_value
-            if last == value:
-                continue
             joined = stream.joined
+            if joined.last_value == value:
+                continue
             joined.last_value = value
             out += stream.follow(value, direction, (label, key), t, t)
             joined.affixes = common_affixes(joined.affixes, value)

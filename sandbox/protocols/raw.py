@@ -25,15 +25,15 @@ RAW_FLUSH_SECONDS = 1.0
 RAW_PIECE = 1024 * 1024
 
 
-# A flow's own stream (chain ``tcp`` or ``udp``) that ends this short is read joined with the other short
-# flows to its site too (``follow.MessageStreams(across=True)``): a beacon that opens a connection (or
-# sends a datagram from a port) a piece, 60 characters of hex a connection, was read a piece at a time.
-SHORT_FLOW = 1024
+# A flow's own stream (chain ``tcp`` or ``udp``) that ends within RAW_OVERLAP bytes (its last chunk's
+# tail then holds it whole) is read joined with the other short flows to its site too
+# (``follow.MessageStreams(across=True)``): a beacon that opens a connection (or sends a datagram from a
+# port) a piece, 60 characters of hex a connection, was read a piece at a time.
 SHORT_FLOWS = "short flows"
 
 
 class _Side:
-    __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower", "records", "short")
+    __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower", "records")
 
     def __init__(self, offset: int, ctx: FlowContext, direction: str) -> None:
         self.follower = StreamFollower(ctx.shared)     # a compressed stream that runs on past a chunk
@@ -44,8 +44,6 @@ class _Side:
         self.tail = b""           # last RAW_OVERLAP bytes already emitted, contiguous with buf
         self.t_first = 0.0
         self.t_last = 0.0
-        # the outbound bytes of a flow's own stream from its start while they are SHORT_FLOW at most
-        self.short: bytearray | None = bytearray() if direction == "out" and offset == 0 and len(ctx.chain) == 1 else None
 
 
 class RawParser:
@@ -75,10 +73,6 @@ class RawParser:
             side.t_first = t
         side.t_last = t
         side.buf += data
-        if side.short is not None:
-            side.short += data
-            if len(side.short) > SHORT_FLOW:
-                side.short = None
         if side.records is not None and not self.ctx.info.encrypted:
             out += side.records.feed(data, t)
         while len(side.buf) >= RAW_CHUNK:
@@ -91,7 +85,6 @@ class RawParser:
         self._emit(direction, side, out)
         side.offset += size
         side.tail = b""           # bytes after a hole are not contiguous with the old tail
-        side.short = None
         side.follower.gap()
         if side.records is not None:
             out += side.records.end(side.t_last)
@@ -102,10 +95,10 @@ class RawParser:
         """The flow is over: what is buffered goes out and a stream followed is let go; a short flow's
         bytes join those of the other short flows to its site."""
         out = self.idle(t)
-        short = self.sides["out"].short
-        if short:
-            out += MessageStreams(self.ctx, across=True).follow(SHORT_FLOWS, bytes(short), "out", (SHORT_FLOWS,),
-                                                                self.sides["out"].t_first, t)
+        side = self.sides["out"]
+        if side.offset and len(side.tail) == side.offset and len(self.ctx.chain) == 1:   # all of it, from its start
+            out += MessageStreams(self.ctx, across=True).follow(SHORT_FLOWS, side.tail, "out", (SHORT_FLOWS,),
+                                                                side.t_first, t)
         for side in self.sides.values():
             side.follower.gap()
             if side.records is not None:

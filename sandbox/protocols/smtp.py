@@ -35,7 +35,6 @@ _HELO = re.compile(rb"^(EHLO|HELO|LHLO) ", re.IGNORECASE)
 _BDAT = re.compile(rb"^BDAT +(\d{1,12})( +LAST)? *$", re.IGNORECASE)
 # Envelope commands whose argument is copied (addresses and names can identify people/sites).
 ENVELOPE = {b"MAIL", b"RCPT", b"HELO", b"EHLO", b"LHLO", b"VRFY", b"EXPN", b"ETRN"}
-
 _END = b"\r\n.\r\n"
 
 
