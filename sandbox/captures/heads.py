@@ -80,10 +80,9 @@ def fields(transport: str, v6: bool) -> tuple[tuple[str, int], ...]:
     return (IP_FIELDS_V6 if v6 else IP_FIELDS_V4) + TRANSPORT_FIELDS.get(transport, ())
 
 
-def columns(records: bytes | bytearray, transport: str, v6: bool) -> list[tuple[str, int, bytes]]:
-    """Each field's name, size and values over ``records`` (whole records of ``transport``), in packet
-    order."""
-    spec = fields(transport, v6)
+def columns(records: bytes | bytearray, spec: tuple[tuple[str, int], ...]) -> list[tuple[str, int, bytes]]:
+    """Each field's name, size and values over ``records`` (whole records of the fields ``spec`` names,
+    ``fields``' and any after them), in packet order."""
     step = sum(size for _, size in spec)
     view = memoryview(records)[:len(records) - len(records) % step]
     n = len(view) // step

@@ -11,7 +11,12 @@ program that opens a connection a word or sends a datagram a word writes one str
 
 Most fields of a stack's packets say nothing: a TTL, a zero type of service or urgent pointer are one
 value, an identification or a timestamp counts up.  Such a flow's field is not read until it does
-something else (``quiet``); a stream across connections is not read while all its values are one.
+something else; a stream across connections is not read while all its values are one.
+A counter's steps are read, though, once they are more than one step (``... > counter steps``, the low
+byte of each): a program that raises the identification of its pings by a byte of a file each time, or
+its timestamps, writes a stream there.  So is the low byte of each packet's payload length (``payload
+size``, a field of every record): a datagram of 100 bytes plus a byte of a file, or a segment of as
+many, each, is a stream of sizes.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ PENDING = 256
 # A counter's steps (as a signed number of the field's width) stay below this share of its range: an
 # identification or a timestamp counts up by what the stack sent or the clock moved; written values jump.
 COUNTER_STEP_BITS = {1: 0, 2: 8, 4: 16}
+STEPS = "counter steps"
+# The field after the capture's in each record of a flow: the low byte of the packet's payload length.
+SIZE = ("payload size", 1)
 ACROSS = "across connections"
 OPTIONS = "TCP option values"
 # Option values from which a flow reads them in a stream of its own (the least the correlator matches).
@@ -71,21 +79,26 @@ def keyed_values(seg: Segment) -> bytes:
     return port + seg.head[-2:] if seg.transport == "icmp" else port
 
 
-def quiet(values: bytes, size: int) -> bool:
-    """Whether a field's values (``size`` bytes each) say nothing: one value, or a counter's."""
-    if values == values[:size] * (len(values) // size):
-        return True
+def counter_steps(values: bytes, size: int) -> bytes | None:
+    """The low byte of each step of a counter's values (``size`` bytes each); None when they are no
+    counter's (a step of COUNTER_STEP_BITS or more, forward or back)."""
     bits = COUNTER_STEP_BITS.get(size, 0)
     if not bits:
-        return False
+        return None
     width = 8 * size
-    numbers = [int.from_bytes(values[i:i + size], "big") for i in range(0, len(values), size)]
-    return all((b - a) % (1 << width) < (1 << bits) for a, b in zip(numbers, numbers[1:], strict=False))
+    numbers = [int.from_bytes(values[i:i + size], "big") for i in range(0, len(values) - size + 1, size)]
+    steps = [(b - a) % (1 << width) for a, b in zip(numbers, numbers[1:], strict=False)]
+    return bytes(step & 0xFF for step in steps) if all(step < 1 << bits for step in steps) else None
+
+
+def flow_fields(transport: str, v6: bool) -> tuple[tuple[str, int], ...]:
+    """The fields of a flow's records: the capture's (``fields``), then the payload size's."""
+    return (*fields(transport, v6), SIZE)
 
 
 def record_size(transport: str, v6: bool) -> int:
     """Bytes of one packet's record of a flow of ``transport``."""
-    return sum(size for _, size in fields(transport, v6))
+    return sum(size for _, size in flow_fields(transport, v6))
 
 
 class _Flow:
@@ -97,9 +110,11 @@ class _Flow:
         self.records = bytearray()
         self.options = bytearray()      # the values of TCP options past the record (``tcp_options``)
         self.t_last = 0.0
-        self.lanes: dict[str, RawParser] | None = None     # its own streams, once it has OWN_STREAM_RECORDS
+        # its own streams (by the labels after its transport's), once it has OWN_STREAM_RECORDS
+        self.lanes: dict[tuple[str, ...], RawParser] | None = None
         self.buffered = 0       # bytes its own streams were given since it was last quiet
-        self.judged: dict[str, bytes] | None = None     # the last value of each field found to say nothing
+        # the last value of each field (or its counter's steps) found to say nothing
+        self.judged: dict[tuple[str, ...], bytes] | None = None
 
 
 class _Across:
@@ -145,9 +160,10 @@ class HeaderFields:
             flow.options += head[TCP_RECORD:]
             head = head[:TCP_RECORD]
         records += head
-        self.held_bytes += len(seg.head)
+        records.append(len(seg.data) & 0xFF)
+        self.held_bytes += len(seg.head) + 1
         flow.t_last = seg.t
-        if len(records) >= FLUSH_RECORDS * len(head):
+        if len(records) >= FLUSH_RECORDS * (len(head) + 1):
             self._flush(flow, out)
         else:
             self.held[name] = flow
@@ -217,24 +233,13 @@ class HeaderFields:
                 pressed or len(records) >= OWN_STREAM_RECORDS * record_size(flow.transport, v6)):
             self._own(flow, out)
         if records and (flow.lanes is not None or quiet_now):
-            found = columns(records, flow.transport, v6)
+            found = columns(records, flow_fields(flow.transport, v6))
             records.clear()
             for name, size, values in found:
                 if flow.lanes is None:
                     self._add_across(flow.info, name, values, flow.t_last, out)
-                    continue
-                parser = flow.lanes.get(name)
-                if parser is None:
-                    # judged on OWN_STREAM_RECORDS values at least, or as the next of those judged before
-                    judged = flow.judged.get(name, b"") if flow.judged is not None else b""
-                    if (judged or len(values) >= OWN_STREAM_RECORDS * size) and quiet(judged + values, size):
-                        if flow.judged is None:
-                            flow.judged = {}
-                        flow.judged[name] = values[-size:]
-                        continue
-                    parser = flow.lanes[name] = self._parser(flow.info, (flow.transport, name))
-                out += parser.feed("out", values, flow.t_last)
-                flow.buffered += len(values)
+                else:
+                    self._lane(flow, (name,), size, values, out)
         if not (records or options):
             self.held.pop(flow.info.flow, None)
             if quiet_now and flow.lanes:
@@ -243,16 +248,41 @@ class HeaderFields:
                 flow.buffered = 0
         self.held_bytes += len(records) + len(options) + flow.buffered - before
 
+    def _lane(self, flow: _Flow, key: tuple[str, ...], size: int, values: bytes, out: Items,
+              at_once: bool = False) -> None:
+        """A field's values (``size`` bytes each) to the flow's stream of it, made once they say something:
+        judged on OWN_STREAM_RECORDS values at least (``at_once``: on those there are), or as the next of
+        those judged before; a counter's steps go on to a stream of their own likewise."""
+        lanes = flow.lanes
+        assert lanes is not None
+        parser = lanes.get(key)
+        if parser is None:
+            judged = flow.judged.get(key, b"") if flow.judged is not None else b""
+            if judged or at_once or len(values) >= OWN_STREAM_RECORDS * size:
+                both = judged + values
+                one_value = both == both[:size] * (len(both) // size)
+                steps = None if one_value else counter_steps(both, size)
+                if one_value or steps is not None:
+                    if flow.judged is None:
+                        flow.judged = {}
+                    flow.judged[key] = values[-size:]
+                    if steps:
+                        self._lane(flow, (*key, STEPS), 1, steps, out, at_once=True)
+                    return
+            parser = lanes[key] = self._parser(flow.info, (flow.transport, *key))
+        out += parser.feed("out", values, flow.t_last)
+        flow.buffered += len(values)
+
     def _flush_options(self, flow: _Flow, out: Items, quiet_now: bool) -> None:
         """A flow's option values to a stream of its own once they are OWN_OPTION_BYTES (a SYN's say its
         segment size and window scale), else, once it is quiet, to its site's."""
         options = flow.options
         lanes = flow.lanes if flow.lanes is not None else {}
-        parser = lanes.get(OPTIONS)
+        parser = lanes.get((OPTIONS,))
         if parser is None and len(options) >= OWN_OPTION_BYTES:
             if flow.lanes is None:
                 lanes = self._own(flow, out)
-            parser = lanes[OPTIONS] = self._parser(flow.info, (flow.transport, OPTIONS))
+            parser = lanes[(OPTIONS,)] = self._parser(flow.info, (flow.transport, OPTIONS))
         if parser is not None:
             out += parser.feed("out", bytes(options), flow.t_last)
             flow.buffered += len(options)
@@ -262,7 +292,7 @@ class HeaderFields:
             return
         options.clear()
 
-    def _own(self, flow: _Flow, out: Items) -> dict[str, RawParser]:
+    def _own(self, flow: _Flow, out: Items) -> dict[tuple[str, ...], RawParser]:
         """The flow's streams of its own begin; past MAX_OWN flows with theirs, those of the flow quiet
         longest end (handed on: it begins new ones if it goes on)."""
         flow.lanes = {}

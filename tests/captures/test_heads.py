@@ -52,7 +52,7 @@ def test_timestamps_wherever_they_are_and_the_values_of_every_other_option():
 def test_records_split_into_fields_in_packet_order():
     records = (TCP_HEAD.pack(0x0102, 3, 4, 0x0506, 0x0708, b"ABCDabcd")
                + TCP_HEAD.pack(0x1112, 13, 14, 0x1516, 0x1718, b"EFGHefgh"))
-    got = columns(records + b"\x99" * 5, "tcp", v6=False)        # a record cut short is no record
+    got = columns(records + b"\x99" * 5, fields("tcp", False))        # a record cut short is no record
     assert [(name, size) for name, size, _ in got] == list(fields("tcp", False))
     assert [values for _, _, values in got] == [b"\x01\x02\x11\x12", b"\x03\x0d", b"\x04\x0e", b"\x05\x06\x15\x16",
                                                   b"\x07\x08\x17\x18", b"ABCDEFGH", b"abcdefgh"]

@@ -6,7 +6,9 @@ the reads (or a gzip of them), to the allowed LIMS without a byte of payload, re
 identification, type of service and TTL, the IPv6 flow label and hop limit, a TCP connection's windows,
 urgent pointers without URG, timestamps and their echoes, options of registered kinds (an MD5 signature,
 SACK blocks: 16 bytes a packet), a SYN a word's initial sequence numbers or source ports, a datagram a
-word's source ports, ICMP echo identifiers and sequence numbers.  The controls carry random
+word's source ports, ICMP echo identifiers and sequence numbers; and in what a counter steps by (an
+identification or a timestamp raised by a byte each packet) or in a packet's size (a datagram or a
+segment of as many bytes as a byte of the file).  The controls carry random
 bytes and another genome's reads the same ways, and traffic whose fields a stack chose (random
 identifications, initial sequence numbers and ports): no content finding.
 """
@@ -58,6 +60,24 @@ def _options(values: list[bytes]) -> list[bytes]:
             for n, v in enumerate(values)]
 
 
+def _raised(data: bytes, start: int, width: int) -> list[int]:
+    """A counter raised by each byte of ``data`` in turn."""
+    out = []
+    for b in data:
+        start = (start + b) % (1 << width)
+        out.append(start)
+    return out
+
+
+def _segments(data: bytes) -> list[bytes]:
+    """A TCP connection's segments of as many bytes (zeros) as each byte of ``data`` says."""
+    out, seq = [], 1000
+    for n, b in enumerate(data):
+        out.append(ipv4(SRC, ALLOWED, 6, tcp_segment(SRC, ALLOWED, 40000, 7000, seq, 1, 0x18, bytes(b)), ident=n))
+        seq += b
+    return out
+
+
 def _pieces(data: bytes, size: int) -> list[bytes]:
     data += bytes(-len(data) % size)
     return [data[i:i + size] for i in range(0, len(data), size)]
@@ -87,9 +107,16 @@ CHANNELS: dict[str, Callable[[bytes], list[bytes]]] = {
     "echo identifiers and sequence numbers": lambda d: [
         ipv4(SRC, ALLOWED, 1, _echo(v >> 16, v & 0xFFFF), ident=n) for n, v in enumerate(_words(d, 4))],
     "echo sequence numbers": lambda d: [ipv4(SRC, ALLOWED, 1, _echo(9, v), ident=n) for n, v in enumerate(_words(d, 2))],
+    "IPv4 identification raised by a byte": lambda d: [
+        ipv4(SRC, ALLOWED, 1, _echo(7, n), ident=v) for n, v in enumerate(_raised(d, 7000, 16))],
+    "TCP timestamp values raised by a byte": lambda d: _options(
+        [b"\x01\x01\x08\x0a" + struct.pack("!II", v, 77) for v in _raised(d, 123456, 32)]),
+    "datagram sizes": lambda d: [
+        ipv4(SRC, ALLOWED, 17, udp_datagram(SRC, ALLOWED, 5000, 9000, bytes(b)), ident=n) for n, b in enumerate(d)],
+    "segment sizes": _segments,
 }
 GZIPPED = ("IPv4 identification of echo requests", "initial sequence numbers, a SYN a word", "TCP windows of ACKs",
-           "TCP MD5 signature options")
+           "TCP MD5 signature options", "IPv4 identification raised by a byte", "datagram sizes", "segment sizes")
 
 
 def _report(tmp: Path, run: Path, name: str, packets: list[bytes]) -> dict:

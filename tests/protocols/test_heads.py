@@ -11,7 +11,7 @@ import pytest
 from sandbox.captures.heads import TCP_HEAD, V4_HEAD
 from sandbox.model import ACK, SYN, FlowInfo, Payload, Segment
 from sandbox.protocols import heads
-from sandbox.protocols.heads import ACROSS, OWN_STREAM_RECORDS, QUIET_S, HeaderFields, quiet
+from sandbox.protocols.heads import ACROSS, OWN_STREAM_RECORDS, QUIET_S, STEPS, HeaderFields, counter_steps
 
 SRC, DST = "10.0.0.2", "192.0.2.9"
 
@@ -62,9 +62,32 @@ def test_what_a_stack_chose_is_not_read():
                                    head=TCP_HEAD.pack(7000 + n, 0, 64, 502, 0, struct.pack("!II", 90000 + 3 * n, 5 * n)))
                            for n in range(1000)], _info())
     assert items + fields.close() == []
-    assert quiet(b"\xff\xfe\xff\xff\x00\x00\x00\x03", 2)          # a counter wraps
-    assert not quiet(b"\x00\x05\x00\x01", 2)                        # ... and does not count down
-    assert not quiet(b"ab" + b"ac", 1)
+    assert counter_steps(b"\xff\xfe\xff\xff\x00\x00\x00\x03", 2) == b"\x01\x01\x03"   # a counter wraps
+    assert counter_steps(b"\x00\x05\x00\x01", 2) is None                         # ... and does not count down
+    assert counter_steps(b"\x00\x00\x01\x00\x00\x00\x01\xff", 4) == b"\xff"      # the low byte of each step
+    assert counter_steps(b"ab" + b"ac", 1) is None
+
+
+def test_a_counter_s_steps_are_read_once_they_are_more_than_one_step():
+    """An identification raised by a byte of a file each packet (0 to 255: a counter's steps)."""
+    data = b"@read1\nACGTTGCAAGGT\n+\nFFFFFFFFFFFF\n" * 3
+    ids, ident = [], 7000
+    for b in data:
+        ident = (ident + b) & 0xFFFF
+        ids.append(ident)
+    fields = HeaderFields()
+    items = _feed(fields, [_tcp(1 + n * 0.01, ident=i) for n, i in enumerate(ids)], _info()) + fields.close()
+    assert _by_chain(items) == {("tcp", "IPv4 identification", STEPS): data[1:]}
+
+
+def test_payload_sizes_are_a_field_of_the_record():
+    """The low byte of each payload's length: a datagram of 256 bytes plus a byte of a file."""
+    data = b"sizes of datagrams, a byte of the file each...."
+    fields = HeaderFields()
+    info = _info(transport="udp")
+    items = _feed(fields, [Segment(1 + n * 0.01, "net", "udp", SRC, 40000, DST, 443, bytes(256 + b),
+                                   head=V4_HEAD.pack(n, 0, 64)) for n, b in enumerate(data)], info)
+    assert _by_chain(items + fields.close()) == {("udp", "payload size"): data}
 
 
 def test_short_flows_join_their_site_s_stream_once_quiet():
@@ -153,7 +176,7 @@ def test_streams_and_flows_are_bounded_and_hand_on_what_they_held(monkeypatch):
 @pytest.mark.parametrize("size", [1, 2, 4])
 def test_a_field_of_random_values_is_read(size):
     values = random.Random(size).randbytes(64 * size)
-    assert not quiet(values, size)
+    assert values != values[:size] * 64 and counter_steps(values, size) is None
 
 
 def test_option_values_are_a_stream_of_their_own_once_they_say_enough():
