@@ -60,8 +60,8 @@ class Engine:
         items = dissector.feed(segment)
         if items:
             self._handle(items)
-        if segment.head and dissector.last_direction == "out" and dissector.last is not None:
-            items = self.heads.feed(segment, dissector.last)
+        if segment.head and dissector.last_direction == "out" and dissector.heard is not None:
+            items = self.heads.feed(segment, dissector.heard)
             if items:
                 self._handle(items)
         if segment.t >= self.heads.next_tick:

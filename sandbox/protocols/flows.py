@@ -262,6 +262,9 @@ class Dissector:
         self._bench_cache: dict[str, bool] = {}
         self.last: FlowInfo | None = None
         self.last_direction = ""
+        # the flow of the last segment, crowded books or not: its header fields are read whatever it
+        # carried (a SYN a word, from a new port each: past the books' room for empty flows, unread)
+        self.heard: FlowInfo | None = None
         self.inner: list[FlowInfo] = []     # flows the Segments found inside the last one touched
 
     # ---- public -------------------------------------------------------------------------------
@@ -282,7 +285,7 @@ class Dissector:
             self.inner = []
         if INJECTED in self.shared and self.shared[INJECTED]:
             self._inner(out)
-        last = self.last
+        last = self.heard = self.last
         if last is not None and not (last.bytes_out or last.bytes_in) and self.records.crowded:
             self.last = None
         return out

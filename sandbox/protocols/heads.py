@@ -21,7 +21,9 @@ many, each, is a stream of sizes.
 
 from __future__ import annotations
 
+import bisect
 import math
+from array import array
 from collections import OrderedDict
 
 from sandbox.captures.heads import TCP_RECORD, columns, fields
@@ -51,6 +53,12 @@ MAX_ACROSS = 256
 MAX_HELD = 8 << 20
 # Bytes of values a stream across connections gathers before its parser reads them.
 PENDING = 256
+# A stream across connections takes its values in the order their packets came: those of a packet after
+# the first of a short flow still held wait for it (a program that sends each word from a new socket
+# meets a port it used a few hundred datagrams before: that flow's first word belongs where it came, not
+# where the flow went quiet).  They wait MAX_WAIT capture seconds and MAX_PENDING bytes at most.
+MAX_WAIT = 2.0
+MAX_PENDING = 64 << 10
 # A counter's steps (as a signed number of the field's width) stay below this share of its range: an
 # identification or a timestamp counts up by what the stack sent or the clock moved; written values jump.
 COUNTER_STEP_BITS = {1: 0, 2: 8, 4: 16}
@@ -102,11 +110,14 @@ def record_size(transport: str, v6: bool) -> int:
 
 
 class _Flow:
-    __slots__ = ("info", "transport", "records", "options", "t_last", "lanes", "buffered", "judged")
+    __slots__ = ("info", "transport", "site", "numbers", "records", "options", "t_last", "lanes", "buffered",
+                 "judged")
 
     def __init__(self, info: FlowInfo, transport: str) -> None:
         self.info = info
         self.transport = transport
+        self.site = site(info.destination or info.dst)
+        self.numbers = array("Q")       # the packet number of each record held while it has no streams
         self.records = bytearray()
         self.options = bytearray()      # the values of TCP options past the record (``tcp_options``)
         self.t_last = 0.0
@@ -118,15 +129,20 @@ class _Flow:
 
 
 class _Across:
-    __slots__ = ("info", "name", "parser", "size", "pending", "t_first", "t_last", "fed")
+    __slots__ = ("info", "site", "name", "parser", "size", "pending", "pending_bytes", "blocked", "t_first",
+                 "t_last", "fed")
 
-    def __init__(self, info: FlowInfo, name: str, size: int, t: float) -> None:
+    def __init__(self, info: FlowInfo, where: str, name: str, size: int, t: float) -> None:
         self.info = info                # the flow that began it: its parser's context, once it has one
+        self.site = where
         self.name = name
         self.parser: RawParser | None = None      # made once its values are more than one value
         self.size = size                # bytes of one value
-        self.pending = bytearray()      # values not yet handed to the parser (a packet's are a few bytes)
-        self.t_first = self.t_last = t
+        # values not yet handed to the parser: their packet's number, their flow's time, the value
+        self.pending: list[tuple[int, float, bytes]] = []
+        self.pending_bytes = 0
+        self.blocked = -1               # the packet number its values waited for when last handed
+        self.t_first = self.t_last = t  # when its oldest and newest pending values came
         self.fed = False                # whether its parser got values since it was last quiet
 
 
@@ -141,6 +157,9 @@ class HeaderFields:
         self._next_expiry = 0.0
         self.next_tick = 0.0    # capture time before which ``tick`` has nothing to do
         self.held_bytes = 0     # records held and bytes flows' own streams may hold (``_bound``)
+        self.packets = 0        # outbound packets fed: the number of the next
+        # by site, the short flows holding records, in the order of their first held record's packet
+        self.waiting: dict[str, OrderedDict[str, int]] = {}
         self.own = 0            # flows with streams of their own
 
     def feed(self, seg: Segment, info: FlowInfo) -> Items:
@@ -155,6 +174,14 @@ class HeaderFields:
         else:
             self.flows.move_to_end(name)
         records = flow.records
+        number = self.packets
+        self.packets += 1
+        if flow.lanes is None and len(flow.numbers) < OWN_STREAM_RECORDS:
+            if not flow.numbers:
+                self.waiting.setdefault(flow.site, OrderedDict())[name] = number
+            flow.numbers.append(number)
+            if len(flow.numbers) == OWN_STREAM_RECORDS:      # it will read its fields in streams of its own
+                self._unwait(flow)
         head = seg.head
         if len(head) > TCP_RECORD and seg.transport == "tcp":
             flow.options += head[TCP_RECORD:]
@@ -175,7 +202,7 @@ class HeaderFields:
         if keyed is not None and (seg.transport != "tcp" or seg.flags & (SYN | ACK) == SYN):
             values = keyed_values(seg)
             for field, start, end in keyed:
-                self._add_across(info, field, values[start:end], seg.t, out)
+                self._add_across(info, field, end - start, values[start:end], seg.t, (number,), out)
         return out
 
     def tick(self, now: float) -> Items:
@@ -201,8 +228,8 @@ class HeaderFields:
                 self._end_across(self.across.pop(key), out)
             for stream in self.across.values():
                 if stream.t_last <= now - QUIET_S and (stream.pending or stream.fed):
-                    self._hand(stream, out)
-                    if stream.parser is not None:
+                    self._hand(stream, out, force=stream.t_first <= now - MAX_WAIT)
+                    if stream.parser is not None and not stream.pending:
                         out += stream.parser.idle(stream.t_last)
                         stream.fed = False
         self.next_tick = min(self._next_expiry, next(iter(held.values())).t_last + QUIET_S if held else math.inf)
@@ -237,9 +264,11 @@ class HeaderFields:
             records.clear()
             for name, size, values in found:
                 if flow.lanes is None:
-                    self._add_across(flow.info, name, values, flow.t_last, out)
+                    self._add_across(flow.info, name, size, values, flow.t_last, flow.numbers, out)
                 else:
                     self._lane(flow, (name,), size, values, out)
+            self._unwait(flow)
+            flow.numbers = array("Q")
         if not (records or options):
             self.held.pop(flow.info.flow, None)
             if quiet_now and flow.lanes:
@@ -287,7 +316,8 @@ class HeaderFields:
             out += parser.feed("out", bytes(options), flow.t_last)
             flow.buffered += len(options)
         elif quiet_now:
-            self._add_across(flow.info, OPTIONS, bytes(options), flow.t_last, out)
+            self._add_across(flow.info, OPTIONS, len(options), bytes(options), flow.t_last,
+                             flow.numbers[:1] or (self.packets,), out)
         else:
             return
         options.clear()
@@ -332,41 +362,72 @@ class HeaderFields:
 
     # ---- streams across connections ------------------------------------------------------------
 
-    def _add_across(self, info: FlowInfo, name: str, values: bytes, t: float, out: Items) -> None:
-        """``values`` of field ``name`` from a connection (``info``) to its site's stream of it."""
-        key = (site(info.destination or info.dst), name)
+    def _unwait(self, flow: _Flow) -> None:
+        """The flow holds no records for its site's streams now (handed on, or bound for its own)."""
+        waiting = self.waiting.get(flow.site)
+        if waiting is not None and waiting.pop(flow.info.flow, None) is not None and not waiting:
+            del self.waiting[flow.site]
+
+    def _add_across(self, info: FlowInfo, name: str, size: int, values: bytes, t: float,
+                    numbers: array | tuple[int, ...], out: Items) -> None:
+        """``values`` of field ``name`` (``size`` bytes each, their packets' ``numbers``) from a connection
+        (``info``) to its site's stream of it."""
+        where = site(info.destination or info.dst)
+        key = (where, name)
         streams = self.across
         stream = streams.get(key)
         if stream is None:
-            stream = streams[key] = _Across(info, name, len(values), t)
+            stream = streams[key] = _Across(info, where, name, size, t)
             if len(streams) > MAX_ACROSS:
                 self._end_across(streams.popitem(last=False)[1], out)
         else:
             streams.move_to_end(key)
         if not stream.pending:
             stream.t_first = t
-        stream.pending += values
+        stream.pending += [(n, t, values[i * size:(i + 1) * size]) for i, n in enumerate(numbers)]
+        stream.pending_bytes += len(values)
         stream.t_last = t
-        if len(stream.pending) >= PENDING or t - stream.t_first > RAW_FLUSH_SECONDS:
+        if stream.pending_bytes >= MAX_PENDING or t - stream.t_first > MAX_WAIT:
+            self._hand(stream, out, force=True)
+        elif stream.pending_bytes >= PENDING or t - stream.t_first > RAW_FLUSH_SECONDS:
             self._hand(stream, out)
 
-    def _hand(self, stream: _Across, out: Items) -> None:
-        """What a stream gathered to its parser, once its values have been more than one value (those
-        before are one value: as many of them as the parser's overlap keeps go with it)."""
+    def _hand(self, stream: _Across, out: Items, force: bool = False) -> None:
+        """What a stream gathered to its parser, in the order of their packets, up to the first packet of
+        a short flow to its site still held (``force``: all), once its values have been more than one
+        value (those before are one value: as many of them as the parser's overlap keeps go with it)."""
         pending = stream.pending
         if not pending:
             return
+        waiting = self.waiting.get(stream.site)
+        limit = next(iter(waiting.values())) if waiting and not force else -1
+        if limit >= 0 and limit == stream.blocked:
+            return          # the flow its values wait for is still held
+        pending.sort()
+        cut = bisect.bisect_left(pending, (limit,)) if limit >= 0 else len(pending)
+        stream.blocked = limit if cut < len(pending) else -1
+        if not cut:
+            return
+        handed = pending[:cut]
+        del pending[:cut]
+        data = b"".join(value for _, _, value in handed)
+        stream.pending_bytes -= len(data)
         if stream.parser is None:
-            if pending == pending[:stream.size] * (len(pending) // stream.size):
-                del pending[:-PENDING]
+            size = stream.size
+            if data == data[:size] * (len(data) // size):
+                kept = handed[-max(1, PENDING // size):]    # one value so far: as many as the overlap keeps wait
+                pending[:0] = kept
+                stream.pending_bytes += sum(len(value) for _, _, value in kept)
+                stream.t_first = min(t for _, t, _ in pending)
                 return
             info = stream.info
             stream.parser = self._parser(info, (info.transport, stream.name, ACROSS))
-        out += stream.parser.feed("out", bytes(pending), stream.t_last)
+        if pending:
+            stream.t_first = min(t for _, t, _ in pending)
+        out += stream.parser.feed("out", data, stream.t_last)
         stream.fed = True
-        pending.clear()
 
     def _end_across(self, stream: _Across, out: Items) -> None:
-        self._hand(stream, out)
+        self._hand(stream, out, force=True)
         if stream.parser is not None:
             out += stream.parser.close(stream.t_last)

@@ -266,3 +266,38 @@ def test_every_stream_of_values_drawn_at_random_is_one_the_analysis_does_not_wei
     names |= {"tls hello random", "tls hello session id", "tls hello key share", "tls hello psk identity",
               "ssh key exchange cookie", "dns id", "frames besides streams"}
     assert names <= DRAWN_AT_RANDOM
+
+
+def _datagram(t: float, port: int, ident: int, dst: str = DST) -> Segment:
+    return Segment(t, "net", "udp", SRC, port, dst, 9000, b"", head=V4_HEAD.pack(ident, 0, 64))
+
+
+def test_a_stream_across_connections_takes_values_in_the_order_their_packets_came():
+    """A word a datagram, each from a new port; a port comes again 100 datagrams on (its flow is quiet
+    only after that one): its first word is where it came, not where the flow went quiet."""
+    data = bytes(random.Random(7).randbytes(600))
+    words = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+    ports = [30000 + n for n in range(len(words))]
+    ports[150] = ports[50]                       # the port of the 51st datagram again
+    fields = HeaderFields()
+    items = []
+    for n, (port, word) in enumerate(zip(ports, words, strict=True)):
+        items += _feed(fields, [_datagram(1 + n * 0.001, port, word)], _info(port, "udp"))
+    items += fields.close()
+    assert _by_chain(items)[("udp", "IPv4 identification", ACROSS)] == data
+    assert fields.waiting == {}
+
+
+def test_values_wait_for_a_held_flow_max_wait_seconds_at_most():
+    """A flow that sends a word every 0.2 s never goes quiet: what came after its first word waits for
+    it MAX_WAIT seconds, then goes on in the order it has."""
+    fields = HeaderFields()
+    items = []
+    t = 1.0
+    for n in range(14):                          # the trickling flow, and a word from a new port between
+        items += _feed(fields, [_datagram(t, 5000, 0x4141 + n)], _info(5000, "udp"))
+        items += _feed(fields, [_datagram(t + 0.01, 6000 + n, 0x4242 + n)], _info(6000 + n, "udp"))
+        t += 0.2
+    got = _by_chain(items).get(("udp", "IPv4 identification", ACROSS), b"")
+    assert got and len(got) < 4 * 14 and got.startswith(b"BB")    # went on before the flow was quiet
+    assert t - 1.0 > heads.MAX_WAIT
