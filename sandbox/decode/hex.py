@@ -62,7 +62,10 @@ class HexDecoder(Decoder):
         binary = not text.looks_textual(data)
         shifts = (0, 1) if binary else (0,)
         pieces: list[tuple[int, bytes]] = []     # the runs as found, for the joins
-        for start, end, bits in text.runs(data, text.HEX, MIN_RUN, need=text.DIGIT):
+        found = text.runs(data, text.HEX, MIN_RUN, need=text.DIGIT)
+        if binary:
+            yield from _records(data, found)     # first: a run a record, each decoded alone, can reach the members' limit
+        for start, end, bits in found:
             spans = {(a, b - (b - a) % 2) for a in (start + k for k in shifts) for b in (end - k for k in shifts)}
             for a, b in sorted(spans):
                 block = data[a:b]
@@ -71,6 +74,17 @@ class HexDecoder(Decoder):
                     if (a, b) == (start, end - (end - start) % 2):
                         pieces.append((a, block))
         yield from _joined(data, pieces)
+
+
+def _records(data: bytes, found: list[tuple[int, int, int]]) -> Iterator[tuple[str, bytes]]:
+    """Lines of records of one size in binary bytes (``text.strided_lines``), read joined: hex of a gzip
+    of reads 64 digits a record after 6 random bytes was read a run at a time, half a byte off where a
+    header's byte was a digit."""
+    lines = text.strided_lines([(start, end) for start, end, _ in found])
+    if lines:
+        block = b"".join(data[a:b - (b - a) % 2] for a, b in lines)
+        if _digits_ok(block):
+            yield f"hex records@{lines[0][0]}", binascii.unhexlify(block)
 
 
 # Runs of one length, three at least, are read joined as chunks of one text (as base64's are).

@@ -6,6 +6,8 @@ only runs that pass the caller's class test ever reach Python code.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from sandbox.index import _kernels
@@ -120,3 +122,40 @@ def runs(data: bytes, bit: int, min_len: int, need: int = 0) -> list[tuple[int, 
         count, at = _kernels.class_runs(data, _MASKED[bit], min_len, need, out, at)
         found.extend(tuple(r) for r in out[:count].tolist())
     return found
+
+
+# Runs of an encoding in a binary view that are lines of records of one size (a line each after a
+# binary header): at least this many, most of them a stride apart, their lines this long at least.
+STRIDED_COUNT = 3
+STRIDED_MIN_LINE = 16
+STRIDED_SHARE = 0.5     # of the runs whose start is within a few letters of the records' line start
+STRIDED_EARLY = 8       # letters of a header a run may start with
+
+
+def strided_lines(spans: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+    """The lines of records of one size where ``spans`` (runs of an encoding's letters, in order) are
+    such lines with letters about them: a binary header's bytes are letters by chance (a quarter of them
+    base64's), before a line or after the one before, so the runs are of many lengths and each alone
+    decodes at a wrong alignment.  The records' size is the distance most runs start apart, the line's
+    start within a record the one most runs start at, its length the one most runs starting there have:
+    each run cut to that span (the last line as far as its run goes).  None when the runs are no such
+    records."""
+    if len(spans) < STRIDED_COUNT:
+        return None
+    starts = [a for a, _ in spans]
+    stride, count = Counter(b - a for a, b in zip(starts, starts[1:], strict=False)).most_common(1)[0]
+    if count < STRIDED_COUNT - 1 or stride < STRIDED_MIN_LINE:
+        return None
+    phase = Counter(a % stride for a in starts).most_common(1)[0][0]
+    length = Counter(b - a for a, b in spans if a % stride == phase).most_common(1)[0][0]
+    if length < STRIDED_MIN_LINE:
+        return None
+    lines = []
+    for a, b in spans:
+        start = a + (phase - a) % stride
+        if start - a > STRIDED_EARLY:
+            continue
+        while start < b:        # a header all letters joins two lines in one run
+            lines.append((start, min(b, start + length)))
+            start += stride
+    return lines if len(lines) >= max(STRIDED_COUNT, STRIDED_SHARE * len(spans)) else None

@@ -1,10 +1,13 @@
-"""The compiled run finder against a regex."""
+"""The compiled run finder against a regex; the lines of records found among runs."""
 
 from __future__ import annotations
 
+import base64
+import random
 import re
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,3 +51,23 @@ def test_looks_textual():
     assert text.looks_textual("größe ümlaut text".encode() * 500)
     assert not text.looks_textual(bytes(range(256)) * 100)
     assert not text.looks_textual(bytes(100000))
+
+
+def _records(line_count: int, width: int, header: int, seed: int) -> tuple[bytes, list[bytes]]:
+    rng = random.Random(seed)
+    lines = [base64.b64encode(rng.randbytes(width * 3 // 4)) for _ in range(line_count)]
+    return b"".join(rng.randbytes(header) + line for line in lines), lines
+
+
+@pytest.mark.parametrize("header", [2, 6, 12])
+def test_strided_lines_are_the_lines_of_records_whatever_letters_their_headers_hold(header):
+    data, lines = _records(200, 64, header, header)
+    found = text.strided_lines([(a, b) for a, b, _ in text.runs(data, text.B64, text.ENCODED_RUN)])
+    assert found is not None and [data[a:b] for a, b in found] == lines
+
+
+def test_strided_lines_are_none_for_runs_that_are_no_records():
+    rng = random.Random(3)
+    data = b"".join(rng.randbytes(rng.randrange(10, 400)) + base64.b64encode(rng.randbytes(60)) for _ in range(50))
+    assert text.strided_lines([(a, b) for a, b, _ in text.runs(data, text.B64, text.ENCODED_RUN)]) is None
+    assert text.strided_lines([(0, 40), (50, 90)]) is None
