@@ -30,9 +30,9 @@ DETECT_BYTES = 128 << 10      # a flow's first bytes its framing is looked for i
 MIN_RECORDS = 3               # whole records a framing's walk must cross
 # After MIN_RECORDS_KEPT records, bodies of fewer than MIN_KEPT bytes on average end the reading (a
 # flood of tiny records costs a pass each; the raw chunks still hold every byte)
-MIN_RECORDS_KEPT, MIN_KEPT = 64, 64
+MIN_RECORDS_KEPT, MIN_KEPT = 64, 16
 MIN_RECORDS_SAME = 5          # ... with a header byte the same in each (a 2-byte length's evidence)
-MIN_MEAN_RECORD = 256         # bytes a record holds on average (short messages are not a file's pieces)
+MIN_MEAN_RECORD = 24          # bytes a record holds on average (shorter ones hold too little to be worth a pass)
 MAX_RECORD = 16 << 20
 MAX_LINE = 256                # bytes of a header line
 PREAMBLE, PREAMBLE_LINES = 1024, 4   # a text preamble before the first record: its bytes and lines at most
@@ -130,7 +130,8 @@ def _walk(framing: Framing | LineFraming, data: bytes) -> list[tuple[int, int]] 
 
 def _evident(framing: Framing | LineFraming, data: bytes, records: list[tuple[int, int]]) -> bool:
     """Whether the walk is beyond chance: MIN_RECORDS whole ones of MIN_MEAN_RECORD bytes on average,
-    and lengths of three bytes or more (random ones overrun the first bytes), records of one size, or
+    and lengths of three bytes or more (random ones overrun the first bytes), records of one size (the
+    last perhaps shorter: a file's last chunk), or
     (MIN_RECORDS_SAME of them) a header byte the same in each: any two bytes are a length that fits;
     a line framing's bodies MIN_BINARY bytes that are no text (numbers in text lead from line to line)."""
     whole = [(at, size) for at, size in records if at + size <= len(data)]
@@ -139,7 +140,7 @@ def _evident(framing: Framing | LineFraming, data: bytes, records: list[tuple[in
     if isinstance(framing, LineFraming):
         bodies = b"".join(data[at + framing.body_at(data[at:at + MAX_LINE], 0):at + size] for at, size in whole)
         return len(bodies.translate(None, _LINE_TEXT + b"\n")) >= MIN_BINARY * len(bodies)
-    if framing.width >= 3 or len({size for _, size in whole}) == 1:
+    if framing.width >= 3 or (len({size for _, size in whole[:-1]}) == 1 and whole[-1][1] <= whole[0][1]):
         return True
     spots = [n for n in range(framing.header) if not framing.offset <= n < framing.offset + framing.width]
     return len(whole) >= MIN_RECORDS_SAME and any(len({data[at + n] for at, _ in whole}) == 1 for n in spots)
@@ -148,13 +149,19 @@ def _evident(framing: Framing | LineFraming, data: bytes, records: list[tuple[in
 def find_framing(data: bytes) -> tuple[Framing | LineFraming, list[tuple[int, int]], int] | None:
     """The framing of a flow whose first bytes are ``data``, its records there and where the first one
     starts: the flow's start, or after a preamble of up to PREAMBLE_LINES lines of text (a banner, a
-    ``HELLO v2`` the protocol opens with); None if none."""
+    ``HELLO v2`` the protocol opens with); None if none.  Of the framings that fit, the one of the most
+    records: records of 68 bytes behind a little-endian length of 64 (0x4000 read big-endian) are also
+    records of 16,388 bytes, each 241 of them."""
     for start in _starts(data):
         body = data[start:]
+        best: tuple[Framing | LineFraming, list[tuple[int, int]], int] | None = None
         for framing in FRAMINGS:
             records = _walk(framing, body)
-            if records is not None and _evident(framing, body, records):
-                return framing, records, start
+            if records is not None and (best is None or len(records) > len(best[1])) \
+                    and _evident(framing, body, records):
+                best = framing, records, start
+        if best is not None:
+            return best
     return None
 
 
@@ -217,6 +224,12 @@ class RecordFraming:
         bodies = bytearray()         # this feed's body bytes, followed at once
         view = memoryview(data)
         while view:
+            if self.at and not self.size and not self.record and type(self.framing) is Framing:
+                view = self._whole_records(view, bodies)
+                if view is None:
+                    return out + self._body(bytes(bodies), t) + self.end(t)
+                if not view:
+                    break
             if not self.size:
                 need = max(self.framing.need(self.record), 0)
                 self.record += view[:need]
@@ -250,6 +263,29 @@ class RecordFraming:
                     out += self._body(bytes(bodies), t)
                     bodies.clear()
         return out + self._body(bytes(bodies), t)
+
+    def _whole_records(self, view: memoryview, bodies: bytearray) -> memoryview | None:
+        """The records whole in ``view`` (after the first), their bodies added to ``bodies``, in one tight
+        loop (a flood of records of 28 bytes: a pass of the general one each); what is left of ``view``
+        (a record it holds only part of), or None where a record does not fit."""
+        framing = self.framing
+        assert isinstance(framing, Framing)
+        offset, width, order, whole = framing.offset, framing.width, framing.order, framing.whole
+        header, least, body, end = framing.header, max(self.start, framing.header) + 1, self.start, len(view)
+        at = 0
+        while at + offset + width <= end:
+            value = int.from_bytes(view[at + offset:at + offset + width], order)
+            size = value if whole else header + value
+            self.records += 1
+            if size < least or size > MAX_RECORD or \
+                    (self.records >= MIN_RECORDS_KEPT and self.at + len(bodies) < MIN_KEPT * self.records):
+                return None
+            if at + size > end:
+                self.records -= 1           # the general loop takes it from its header
+                break
+            bodies += view[at + body:at + size]
+            at += size
+        return view[at:]
 
     def _look(self, data: bytes, t: float) -> list[Payload | Observation]:
         assert self.head is not None

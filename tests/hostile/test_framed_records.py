@@ -2,7 +2,10 @@
 replays as a leak.  Each replayed clean before: the header at the head of each record (a length of
 four bytes as Kafka and Thrift frame, a length and a sequence number, MySQL's packet header, an 8-byte
 header as TDS's, a 16-byte one as MongoDB's, a JSON line naming the chunk's length; the records after
-a banner and a greeting) broke the compressed stream, and the rest was read as random bytes.  Now the records' bodies are followed as one stream."""
+a banner and a greeting) broke the compressed stream, and the rest was read as random bytes.  Now the
+records' bodies are followed as one stream.  Records of less than 256 bytes on average (32, 64, 200)
+replayed clean still: they were taken for messages, and records of 68 bytes behind a little-endian
+length of 64 also fit a big-endian one (0x4000: records of 241 of them)."""
 
 from __future__ import annotations
 
@@ -36,6 +39,10 @@ FRAMINGS = {
         + struct.pack(">II", len(c) + 4, n) + c, 16384, 7777),
     "a JSON line before each chunk": (lambda n, c: b'{"seq":%d,"len":%d,"type":"chunk"}\n' % (n, len(c)) + c,
                                       16384, 7777),
+    "a length, 4 bytes, records of 32": (lambda n, c: struct.pack(">I", len(c)) + c, 32, 7777),
+    "a little-endian length and a sequence number, records of 64": (
+        lambda n, c: struct.pack("<HH", len(c), n & 0xFFFF) + c, 64, 7777),
+    "a length, 2 bytes, records of 200": (lambda n, c: struct.pack(">H", len(c)) + c, 200, 7777),
 }
 
 

@@ -77,6 +77,24 @@ def test_the_bodies_are_followed_as_one_stream_however_the_bytes_come():
         assert _followed(make_ctx(), framed, step) == whole, step
 
 
+@pytest.mark.parametrize("size", [32, 64, 200])
+def test_small_records_are_followed_as_one_stream_however_the_bytes_come(size):
+    header, _ = SHAPES["length, 4 bytes big-endian"]
+    framed = _records(STREAM, size, header)
+    whole = _followed(make_ctx(), framed, len(framed))
+    assert TEXT[-20_000:] in whole
+    for step in (1, 7, 1460, 65536):
+        assert _followed(make_ctx(), framed[:40_000], step) == _followed(make_ctx(), framed[:40_000], 40_000), step
+
+
+def test_of_the_framings_that_fit_the_one_of_the_most_records_is_the_flow_s():
+    """Records of 68 bytes behind a little-endian length of 64 and a sequence number: read big-endian, the
+    length says 16,388, and each 241st record starts where that says."""
+    framed = _records(STREAM, 64, lambda n, c: struct.pack("<HH", len(c), n & 0xFFFF) + c)[:DETECT_BYTES]
+    framing, records, _ = find_framing(framed)
+    assert framing.order == "little" and records[1][0] == 68
+
+
 def test_a_short_flow_is_looked_at_when_it_ends_and_a_record_that_does_not_fit_ends_the_stream():
     header, _ = SHAPES["length, 4 bytes big-endian"]
     short = _records(gzip.compress(TEXT[:30_000]), 2000, header)
