@@ -129,8 +129,8 @@ class _Flow:
 
 
 class _Across:
-    __slots__ = ("info", "site", "name", "parser", "size", "pending", "pending_bytes", "blocked", "t_first",
-                 "t_last", "fed")
+    __slots__ = ("info", "site", "name", "parser", "size", "pending", "pending_bytes", "due", "blocked",
+                 "t_first", "t_last", "fed")
 
     def __init__(self, info: FlowInfo, where: str, name: str, size: int, t: float) -> None:
         self.info = info                # the flow that began it: its parser's context, once it has one
@@ -141,6 +141,7 @@ class _Across:
         # values not yet handed to the parser: their packet's number, their flow's time, the value
         self.pending: list[tuple[int, float, bytes]] = []
         self.pending_bytes = 0
+        self.due = PENDING              # pending bytes at which they are next handed on
         self.blocked = -1               # the packet number its values waited for when last handed
         self.t_first = self.t_last = t  # when its oldest and newest pending values came
         self.fed = False                # whether its parser got values since it was last quiet
@@ -389,7 +390,7 @@ class HeaderFields:
         stream.t_last = t
         if stream.pending_bytes >= MAX_PENDING or t - stream.t_first > MAX_WAIT:
             self._hand(stream, out, force=True)
-        elif stream.pending_bytes >= PENDING or t - stream.t_first > RAW_FLUSH_SECONDS:
+        elif stream.pending_bytes >= stream.due or t - stream.t_first > RAW_FLUSH_SECONDS:
             self._hand(stream, out)
 
     def _hand(self, stream: _Across, out: Items, force: bool = False) -> None:
@@ -399,6 +400,7 @@ class HeaderFields:
         pending = stream.pending
         if not pending:
             return
+        stream.due = stream.pending_bytes + PENDING      # (what stays is looked at again a batch later)
         waiting = self.waiting.get(stream.site)
         limit = next(iter(waiting.values())) if waiting and not force else -1
         if limit >= 0 and limit == stream.blocked:
