@@ -3215,7 +3215,162 @@ static PyObject *py_rans_symbols(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(end);
 }
 
+/* ---- deflate: where a block with Huffman codes of its own may start, at any bit ---- */
+
+/* n bits (n <= 32) of an LSB-first bit stream at bit position p, or -1 past the end. */
+static long long deflate_bits(const uint8_t *d, Py_ssize_t n_bytes, long long p, int n) {
+    if ((p + n + 7) >> 3 > n_bytes) return -1;
+    unsigned long long v = 0;
+    Py_ssize_t at = (Py_ssize_t)(p >> 3);
+    for (int k = 0; k < 6 && at + k < n_bytes; k++) v |= (unsigned long long)d[at + k] << (8 * k);
+    return (long long)((v >> (p & 7)) & ((1ull << n) - 1));
+}
+
+/* Whether code lengths lens[0..n) make a prefix code zlib takes: never over-subscribed; complete, or (not
+ * for the code-length code) a single code of length 1, or no codes at all (distances only). */
+static int deflate_code_ok(const uint8_t *lens, int n, int max_len, int code_lengths_code) {
+    int count[16] = {0};
+    for (int i = 0; i < n; i++) count[lens[i]]++;
+    int used = n - count[0];
+    if (!used) return !code_lengths_code;
+    long left = 1;
+    int max = 0;
+    for (int len = 1; len <= max_len; len++) {
+        left <<= 1;
+        left -= count[len];
+        if (left < 0) return 0;
+        if (count[len]) max = len;
+    }
+    return left == 0 || (!code_lengths_code && max == 1);
+}
+
+static const uint8_t DEFLATE_CL_ORDER[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+
+/* Whether a dynamic-Huffman block header zlib would take starts at bit p: BTYPE 2, counts in range, the
+ * code-length code complete, the literal/length and distance lengths it codes within their counts, those
+ * codes valid, the end-of-block code among them. */
+static int deflate_dynamic_at(const uint8_t *d, Py_ssize_t n_bytes, long long p) {
+    long long h = deflate_bits(d, n_bytes, p, 17);
+    if (h < 0 || ((h >> 1) & 3) != 2) return 0;
+    int hlit = (int)((h >> 3) & 31) + 257, hdist = (int)((h >> 8) & 31) + 1, hclen = (int)((h >> 13) & 15) + 4;
+    if (hlit > 286 || hdist > 30) return 0;
+    uint8_t cl[19] = {0};
+    long long q = p + 17;
+    for (int i = 0; i < hclen; i++, q += 3) {
+        long long b = deflate_bits(d, n_bytes, q, 3);
+        if (b < 0) return 0;
+        cl[DEFLATE_CL_ORDER[i]] = (uint8_t)b;
+    }
+    if (!deflate_code_ok(cl, 19, 7, 1)) return 0;
+    /* canonical codes of the code-length code, looked up by their bit-reversed 7-bit prefix */
+    int16_t table[128];
+    uint8_t tlen[128];
+    for (int i = 0; i < 128; i++) { table[i] = -1; tlen[i] = 0; }
+    int count[8] = {0}, next[8] = {0};
+    for (int i = 0; i < 19; i++) count[cl[i]]++;
+    count[0] = 0;
+    for (int len = 1, code = 0; len <= 7; len++) { code = (code + count[len - 1]) << 1; next[len] = code; }
+    for (int sym = 0; sym < 19; sym++) {
+        int len = cl[sym];
+        if (!len) continue;
+        int code = next[len]++, rev = 0;
+        for (int k = 0; k < len; k++) rev |= ((code >> k) & 1) << (len - 1 - k);
+        for (int fill = rev; fill < 128; fill += 1 << len) { table[fill] = (int16_t)sym; tlen[fill] = (uint8_t)len; }
+    }
+    uint8_t lens[286 + 30];
+    int total = hlit + hdist, i = 0;
+    while (i < total) {
+        long long peek = deflate_bits(d, n_bytes, q, 7);
+        if (peek < 0) {     /* near the end: fewer than 7 bits left */
+            return 0;
+        }
+        int sym = table[peek];
+        if (sym < 0) return 0;
+        q += tlen[peek];
+        int repeat, value;
+        if (sym < 16) { lens[i++] = (uint8_t)sym; continue; }
+        if (sym == 16) {
+            if (!i) return 0;
+            long long b = deflate_bits(d, n_bytes, q, 2); if (b < 0) return 0; q += 2;
+            repeat = 3 + (int)b; value = lens[i - 1];
+        } else if (sym == 17) {
+            long long b = deflate_bits(d, n_bytes, q, 3); if (b < 0) return 0; q += 3;
+            repeat = 3 + (int)b; value = 0;
+        } else {
+            long long b = deflate_bits(d, n_bytes, q, 7); if (b < 0) return 0; q += 7;
+            repeat = 11 + (int)b; value = 0;
+        }
+        if (i + repeat > total) return 0;
+        while (repeat--) lens[i++] = (uint8_t)value;
+    }
+    return lens[256] != 0 && deflate_code_ok(lens, hlit, 15, 0) && deflate_code_ok(lens + hlit, hdist, 15, 0);
+}
+
+PyDoc_STRVAR(deflate_dynamic_starts_doc,
+"deflate_dynamic_starts(data, start_bit, out) -> (count, next_bit)\n\n"
+"The bit positions from start_bit on where a deflate block with Huffman codes of its own could start (a\n"
+"header zlib would take), into the int64 array out; stops when out is full: next_bit is where to go on\n"
+"(the end of the data's bits when it did not stop).");
+
+/* The Kraft sum (in 2^-7) of four 3-bit code lengths, by their 12 bits. */
+static uint16_t deflate_kraft4[1 << 12];
+
+static void deflate_kraft4_init(void) {
+    for (int v = 0; v < 1 << 12; v++) {
+        unsigned sum = 0;
+        for (int i = 0; i < 4; i++) {
+            unsigned len = (v >> (3 * i)) & 7;
+            if (len) sum += 1u << (7 - len);
+        }
+        deflate_kraft4[v] = (uint16_t)sum;
+    }
+}
+
+static PyObject *py_deflate_dynamic_starts(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    long long start;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OLO:deflate_dynamic_starts", &o[0], &start, &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    long long *out = v[1].buf, end = (long long)v[0].len * 8, p = start < 0 ? 0 : start;
+    Py_ssize_t count = 0, room = ITEMS(v[1]);
+    if (!deflate_kraft4[1]) deflate_kraft4_init();      /* (under the GIL) */
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *d = v[0].buf;
+    Py_ssize_t n_bytes = v[0].len;
+    while (p < end && count < room) {
+        Py_ssize_t at = (Py_ssize_t)(p >> 3);
+        if (at + 16 > n_bytes) {
+            if (deflate_dynamic_at(d, n_bytes, p)) out[count++] = p;
+            p++;
+            continue;
+        }
+        /* the header's first 81 bits from a 128-bit window, for each bit of this byte: BTYPE 2, HLIT and
+         * HDIST in range, and the code-length code's lengths complete (their Kraft sum exactly 2^7),
+         * before the rest */
+        unsigned long long lo = 0, hi = 0;
+        for (int k = 7; k >= 0; k--) { lo = (lo << 8) | d[at + k]; hi = (hi << 8) | d[at + 8 + k]; }
+        unsigned __int128 window = ((unsigned __int128)hi << 64) | lo;
+        for (int bit = (int)(p & 7); bit < 8 && count < room; bit++, p++) {
+            unsigned __int128 w = window >> bit;
+            unsigned long long x = (unsigned long long)w;
+            if (((x >> 1) & 3) != 2 || ((x >> 3) & 31) > 29 || ((x >> 8) & 31) > 29) continue;
+            int hclen = (int)((x >> 13) & 15) + 4;
+            unsigned long long lengths = (unsigned long long)(w >> 17) & ((1ull << (3 * hclen)) - 1);
+            unsigned kraft = deflate_kraft4[lengths & 0xFFF] + deflate_kraft4[(lengths >> 12) & 0xFFF]
+                             + deflate_kraft4[(lengths >> 24) & 0xFFF] + deflate_kraft4[(lengths >> 36) & 0xFFF]
+                             + deflate_kraft4[(lengths >> 48) & 0x1FF];
+            if (kraft == 128 && deflate_dynamic_at(d, n_bytes, p)) out[count++] = p;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    return Py_BuildValue("nL", count, p);
+}
+
 static PyMethodDef methods[] = {
+    {"deflate_dynamic_starts", py_deflate_dynamic_starts, METH_VARARGS, deflate_dynamic_starts_doc},
     {"xca", py_xca, METH_VARARGS, xca_doc},
     {"lzw", py_lzw, METH_VARARGS, lzw_doc},
     {"lz4_block_size", py_lz4_block_size, METH_VARARGS, lz4_block_size_doc},

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sandbox.decode import resync
 from sandbox.decode.codec import (
     BZ2_MAGIC,
     FORMATS,
@@ -78,6 +79,16 @@ TAIL = 256
 MIN_TAIL_DISTINCT = 120   # distinct byte values of the last TAIL bytes: compressed or random data ~150-170, text < 100
 MAX_STREAMS = 16          # streams followed at once by one Dissector
 SHARED_STREAMS = "followed streams"   # key in the Dissector's ``shared``
+# Where a deflate stream was cut (a hole in it, data that does not go on with it) or another flow to its
+# site carried one lately, a piece that opens nothing is looked into for a block of one (``resync``):
+# the parts of a gzip sent over parallel connections, what follows a lost packet.
+DEFLATE = ("gzip", "zlib", "deflate", resync.LABEL)
+DEFLATE_SITES = "sites with deflate streams"   # key in the Dissector's ``shared``: the latest MAX_DEFLATE_SITES
+MAX_DEFLATE_SITES = 256
+RESYNC_SCAN = 128 << 10       # bytes of a piece looked into for a block start
+RESYNC_BUDGET = 1 << 20       # bytes a follower looks into in all (random bytes at such a site cost this once)
+RESYNC_TRIES = 4              # starts followed in one piece (another after each that stops inside it)
+TRY_STEP = 16 << 10           # input a trial decoder takes at a time
 MIN_OUTPUT = 64           # bytes a zlib or deflate stream must have made (a chance header in random bytes makes less)
 # Messages shorter than this are also read joined (``MessageStream``): longer ones hold whole reads and
 # runs the follower starts on, and are not read twice.
@@ -184,6 +195,9 @@ class StreamFollower:
         self.first = b""        # what the stream made of its first piece, when no decoder opens it there
         self.crowded = False    # let go for another stream's room: what comes next of it is not read
         self.run: EncodedRun | None = None   # the base64 or hex run the last piece ended inside
+        self.where = ""         # the site of the flow (``follow``)
+        self.cut = False        # a deflate stream it followed was cut: what comes next is looked into
+        self.scan_left = RESYNC_BUDGET
 
     def piece(self, new: bytes, at: int) -> Followed | None:
         """Take a piece's new bytes (not the overlap it repeats), ``at`` their offset in the flow's
@@ -194,7 +208,7 @@ class StreamFollower:
             return Followed((f"{self.fmt} stream",), b"", LimitHit(f"{MAX_STREAMS} streams followed at once", self.fmt,
                                                                    (f"{self.fmt} stream",), len(new)))
         if self.codec is None:
-            self._start(new, at)
+            self._open(new, at)
             first, self.first = self.first, b""
             return Followed((f"{self.fmt} stream",), first, None) if first else None
         codec, fmt = self.codec, self.fmt
@@ -204,8 +218,9 @@ class StreamFollower:
             self._let_go()
             if codec.status == "limit":
                 limit = LimitHit(codec.hit, fmt, (f"{fmt} stream",), len(rest))
-            if rest:                                            # another stream may start after it
-                self._start(rest, at + len(new) - len(rest))
+            self.cut = self.cut or (codec.status == "corrupt" and fmt in DEFLATE)
+            if rest:        # another stream may start after it (what it makes of ``rest``: ``first``)
+                self._open(rest, at + len(new) - len(rest))
         return Followed((f"{fmt} stream",), decoded, limit) if decoded or limit else None
 
     def encoded(self, new: bytes) -> list[Followed]:
@@ -244,7 +259,8 @@ class StreamFollower:
         the limit that stopped it.  Outbound only: nothing examines what comes in."""
         if direction != "out":
             return []
-        followed = [f for f in (self.piece(new, at), *self.encoded(new)) if f is not None]
+        self.where = site(ctx.destination or ctx.info.dst) if ctx.info is not None else ctx.destination
+        followed = [f for f in (self.piece(new, at), self._first(), *self.encoded(new)) if f is not None]
         out: list[Payload | Observation] = []
         for f in followed:
             if f.data:
@@ -253,13 +269,20 @@ class StreamFollower:
                 out.append(ctx.limit_observation(f.limit, t_first, t_last, label=label + f.label[:-1]))
         return out
 
+    def _first(self) -> Followed | None:
+        """What a stream that began after another stopped in the last piece made of it."""
+        first, self.first = self.first, b""
+        return Followed((f"{self.fmt} stream",), first, None) if first else None
+
     @property
     def inside(self) -> str:
         """What the last piece ended inside: "compressed", "base64" or "hex" ("" when nothing)."""
         return "compressed" if self.codec is not None else self.run.encoding if self.run is not None else ""
 
     def gap(self) -> None:
-        """Bytes of the stream were lost: a decoder cannot go on past them."""
+        """Bytes of the stream were lost: a decoder cannot go on past them (a deflate stream's next block
+        is looked for in what comes)."""
+        self.cut = self.cut or (self.codec is not None and self.fmt in DEFLATE)
         self._let_go()
         self.crowded = False
         if self.run is not None:
@@ -269,6 +292,53 @@ class StreamFollower:
     def _let_go(self) -> None:
         self.codec = None
         self.streams.pop(id(self), None)
+
+    def _open(self, data: bytes, at: int) -> None:
+        """Follow a stream that starts in ``data``, or one whose block ``data`` holds (``_resync``)."""
+        self._start(data, at)
+        if self.codec is None and self.scan_left > 0 and len(data) >= resync.MIN_OUTPUT and \
+                (self.cut or self.where in self.shared.get(DEFLATE_SITES, ())) and \
+                len(set(data[-TAIL:])) >= MIN_TAIL_DISTINCT:
+            self._resync(data)
+
+    def _resync(self, data: bytes) -> None:
+        """A deflate stream from the first block ``data`` holds whose start it does not (the window before
+        it unknown): what it makes is handed on as this piece's (``first``); followed on when still open
+        at the piece's end, else another block is looked for after where it stopped."""
+        made, at = [], 0
+        for _ in range(RESYNC_TRIES):
+            scan = min(RESYNC_SCAN, self.scan_left, len(data) - at)
+            if scan < resync.MIN_OUTPUT:
+                break
+            self.scan_left -= scan
+            found = resync.find(data[at:], scan)
+            if found is None:
+                break
+            _, codec, out = found
+            made.append(out)
+            if codec.status == "ok":
+                self._follow(codec, resync.LABEL)
+                break
+            at += max(codec.consumed, 1)
+        if made:
+            self.fmt, self.first = resync.LABEL, b"".join(made)
+
+    def _mark(self) -> None:
+        """The follower's site carried a deflate stream."""
+        if self.where:
+            sites: OrderedDict[str, None] = self.shared.setdefault(DEFLATE_SITES, OrderedDict())
+            sites[self.where] = None
+            sites.move_to_end(self.where)
+            if len(sites) > MAX_DEFLATE_SITES:
+                sites.popitem(last=False)
+
+    def _follow(self, codec: Codec, fmt: str) -> None:
+        """Follow ``codec`` from now on: MAX_STREAMS at once, the one followed longest ago let go."""
+        self.codec, self.fmt = codec, fmt
+        self.streams[id(self)] = self
+        if len(self.streams) > MAX_STREAMS:
+            crowded = self.streams.popitem(last=False)[1]
+            crowded.codec, crowded.crowded = None, True
 
     def _start(self, data: bytes, at: int) -> None:
         """Follow a stream that starts in ``data``, decodes, and is still open at its end."""
@@ -291,14 +361,18 @@ class StreamFollower:
         """Decode ``data`` from ``offset`` as ``fmt``: True when it decodes to the end, still open
         (followed from now on)."""
         codec = FORMATS[fmt](streaming())
-        first, rest = codec.feed_split(memoryview(data)[offset:])
+        view, parts, rest = memoryview(data)[offset:], [], b""
+        for step in range(0, len(view), TRY_STEP):      # a data error loses only the last step's output
+            out, rest = codec.feed_split(view[step:step + TRY_STEP])
+            parts.append(out)
+            if codec.status != "ok":
+                break
+        first = b"".join(parts)
         weak = fmt in ("zlib", "deflate")       # headers chance writes: they must have made something
+        if fmt in DEFLATE and codec.produced >= MIN_OUTPUT:
+            self._mark()
         if codec.status == "ok" and not rest and codec.ended_at < codec.fed and (not weak or codec.produced >= MIN_OUTPUT):
-            self.codec, self.fmt = codec, fmt
-            self.streams[id(self)] = self
-            if len(self.streams) > MAX_STREAMS:
-                crowded = self.streams.popitem(last=False)[1]
-                crowded.codec, crowded.crowded = None, True
+            self._follow(codec, fmt)
             # the decoders open raw deflate at a view's start only after a block of Huffman codes:
             # what a stream of stored blocks made of this piece is handed on here
             self.first = first if fmt == "deflate" and (data[0] >> 1) & 3 == 0 else b""

@@ -23,6 +23,15 @@ rng = random.Random(2)
 READS = b"".join(b"@r%d\n%s\n+\n%s\n" % (i, bytes(rng.choice(b"ACGT") for _ in range(100)), b"F" * 100)
                  for i in range(400))
 JUNK = random.Random(3).randbytes(70000)          # incompressible: it pushes the reads past the first piece
+# reads with qualities of many values: a stream read from inside knows most of what it makes soon
+LONG = b"".join(b"@r%d\n%s\n+\n%s\n" % (i, bytes(rng.choice(b"ACGT") for _ in range(150)),
+                                         bytes(rng.choice(range(33, 74)) for _ in range(150))) for i in range(3000))
+
+
+def _holds_tail_of(text: bytes, got: bytes) -> bool:
+    """Whether ``got`` holds a 100-byte piece of ``text``'s last 20 kB (what a stream read from inside
+    makes is zeros where it copies from before what it read)."""
+    return any(text[i:i + 100] in got for i in range(len(text) - 20_000, len(text), 100))
 
 
 def _deflate(data: bytes) -> bytes:
@@ -104,7 +113,8 @@ def test_a_hole_ends_the_stream():
     follower.piece(stream[:RAW_CHUNK], 0)
     assert follower.codec is not None
     follower.gap()
-    assert follower.piece(stream[RAW_CHUNK:], RAW_CHUNK + 10) is None
+    after = follower.piece(stream[RAW_CHUNK:], RAW_CHUNK + 10)
+    assert after is None or after.label == ("deflate resync stream",)    # not the zlib stream going on
 
 
 def test_a_bomb_is_stopped_and_said():
@@ -353,3 +363,41 @@ def test_the_checks_tried_at_a_flows_start_by_first_byte_miss_no_header_they_acc
                 for fmt, ok in checks:
                     if ok(head):
                         assert (fmt, ok) in _CHECKS_BY_FIRST[first], (fmt, hex(first))
+
+
+def test_after_a_hole_a_deflate_stream_is_read_from_its_next_block():
+    stream = gzip.compress(JUNK + LONG)
+    follower = StreamFollower({})
+    follower.piece(stream[:RAW_CHUNK], 0)
+    follower.gap()                                     # the capture lost bytes of it
+    out = [follower.piece(piece, at) for piece, at in _pieces(stream[RAW_CHUNK + 5000:])]
+    out.append(follower._first())
+    got = b"".join(f.data for f in out if f is not None)
+    assert _holds_tail_of(LONG, got)
+    assert {f.label for f in out if f is not None} == {("deflate resync stream",)}
+
+
+def test_a_piece_where_the_site_carried_a_deflate_stream_is_read_from_its_first_block():
+    """The second part of a gzip on a connection of its own; at another site, or with none, not looked into."""
+    stream = gzip.compress(JUNK + LONG)
+    shared: dict = {}
+    first = StreamFollower(shared)
+    first.where = "lims.example"
+    first.piece(stream[:RAW_CHUNK], 0)                # opens the gzip: the site carried one
+    for where, found in (("lims.example", True), ("elsewhere.example", False)):
+        second = StreamFollower(shared)
+        second.where = where
+        out = [second.piece(stream[RAW_CHUNK:], 0), second._first()]
+        assert _holds_tail_of(LONG, b"".join(f.data for f in out if f is not None)) is found, where
+
+
+def test_random_bytes_where_a_site_carried_a_deflate_stream_are_looked_into_for_a_bounded_share():
+    shared: dict = {}
+    opener = StreamFollower(shared)
+    opener.where = "lims.example"
+    opener.piece(gzip.compress(READS), 0)
+    follower = StreamFollower(shared)
+    follower.where = "lims.example"
+    for piece, at in _pieces(random.Random(4).randbytes(4 << 20)):
+        assert follower.piece(piece, at) is None and follower._first() is None
+    assert follower.scan_left <= 0

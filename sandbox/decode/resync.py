@@ -1,0 +1,121 @@
+"""Deflate read from inside a stream: from the first block with Huffman codes of its own, at any bit,
+the window before it unknown.
+
+A gzip, zlib or raw deflate stream whose start a piece of a flow does not hold cannot be decoded by any
+decompressor: the parts of an upload sent over parallel connections (a gzip of reads behind 150 kB of
+noise in parts of 4 or 16 kB, round-robin over 2 or 4 connections, raw or HTTP POSTs: clean), what a
+connection sends after the capture lost a packet of it (inconclusive: said, not read).
+
+Every block a compressor writes for compressible data opens with its own Huffman codes (zlib: a block
+each 16,384 symbols, some 8 to 40 kB of a gzip of reads), at a bit position nothing marks:
+``_kernels.deflate_dynamic_starts`` finds the bit positions where a header zlib would take could start
+(code-length code complete, the lengths it codes within their counts, the codes they make valid; none
+in 4 MiB of random bytes, 44 ms a MiB).  From one the stream is decoded, bit-shifted into bytes, by a
+raw inflater whose preset dictionary is 32 KiB of zeros: the blocks decode as written, and what they
+copy from before the first (the window the piece does not hold) comes out as zero bytes, which no k-mer
+matches; copies of those stay zeros, fewer as the stream goes on (a gzip of a nanopore run's reads: 42 %
+of the first 128 KiB, 8 % at 300 KiB, none past 400 KiB).  A start counts once it makes MIN_OUTPUT
+bytes, as many as it read or more.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from sandbox.decode.codec import ZLIB_ERRORS, Allowance, Codec, Stop, streaming
+from sandbox.decode.limits import DECODE_STEP
+from sandbox.index import _kernels
+
+WINDOW = bytes(32 << 10)    # what a block copies from before it: unknown, zeros
+MIN_OUTPUT = 1024           # bytes a start must make (from the piece it is found in)
+MIN_RATIO = 1.0             # ... a byte for each byte of input it read at least (a block's start, its codes and first literals, makes 1.4)
+INPUT_STEP = 1024           # input given the inflater at a time: a data error loses only the last step's output
+MAX_STARTS = 64             # candidate starts taken from the kernel at a time
+LABEL = "deflate resync"
+
+
+def shifted(data: bytes | memoryview, bit: int, last: bool = True) -> bytes:
+    """The LSB-first bit stream of ``data`` from bit ``bit`` on, as bytes (the last byte's high bits
+    zeros when ``last``, else that byte left out: the next input completes it)."""
+    arr = np.frombuffer(data, dtype=np.uint8)[bit >> 3:]
+    k = bit & 7
+    if not k:
+        return arr.tobytes()
+    body = (arr[:-1] >> k) | (arr[1:] << (8 - k))
+    return (body.tobytes() + bytes([int(arr[-1]) >> k])) if last and len(arr) else body.tobytes()
+
+
+class ResyncCodec(Codec):
+    """Raw deflate from a block that starts ``bit`` bits into the first input, the window before it
+    unknown (zeros).  Input is handed on a step at a time, so a data error keeps what came before it."""
+
+    name = LABEL
+    errors = ZLIB_ERRORS
+
+    def __init__(self, bit: int, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._skip = bit >> 3       # whole bytes of the first input before the block
+        self._shift = bit & 7
+        self._carry = b""           # the last input byte, whose high bits the next input completes
+        self._d = zlib.decompressobj(-15, zdict=WINDOW)
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        data = bytes(data)
+        if self._skip:
+            cut = min(self._skip, len(data))
+            data, self._skip = data[cut:], self._skip - cut
+            self.consumed += cut
+        if self._shift:
+            data = self._carry + data
+            if len(data) < 2:
+                self._carry = data
+                return
+            self._carry = data[-1:]
+            data = shifted(data, self._shift, last=False)
+        for at in range(0, len(data), INPUT_STEP):
+            self._inflate(data[at:at + INPUT_STEP])
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            room = self._room()
+            if room <= 0:
+                raise self._limit(data)
+            n = len(data)
+            out = self._d.decompress(data, min(room, DECODE_STEP))
+            self._keep(out)
+            if self._d.eof:
+                rest = self._d.unused_data
+                self.consumed += n - len(rest)
+                self.members, self.ended_at = 1, self.consumed
+                if rest:
+                    raise Stop("trailing", "trailing data after the stream", rest)
+                return
+            data = self._d.unconsumed_tail
+            self.consumed += n - len(data)
+
+    def _end(self) -> None:
+        self._input_ended(not self._d.eof, b"")
+
+
+def find(data: bytes, scan: int, allowance: Allowance | None = None) -> tuple[int, ResyncCodec, bytes] | None:
+    """The first block start in ``data``'s first ``scan`` bytes from which the stream decodes
+    (MIN_OUTPUT bytes at MIN_RATIO): (its bit position, the codec still decoding there or stopped, what it
+    made of ``data``); None if none."""
+    starts = np.empty(MAX_STARTS, dtype=np.int64)
+    view = memoryview(data)[:scan + 512]
+    bit, end = 0, min(len(data), scan) * 8
+    while bit < end:
+        count, after = _kernels.deflate_dynamic_starts(view, bit, starts)
+        for p in starts[:count].tolist():
+            if p >= end:
+                return None
+            codec = ResyncCodec(p, allowance or streaming())
+            made, _ = codec.feed_split(data)
+            if codec.produced >= MIN_OUTPUT and codec.produced >= MIN_RATIO * max(1, codec.consumed - (p >> 3)):
+                return p, codec, made
+        if count < MAX_STARTS:
+            return None
+        bit = after
+    return None
