@@ -29,10 +29,14 @@ from sandbox.decode.limits import DECODE_STEP
 from sandbox.index import _kernels
 
 WINDOW = bytes(32 << 10)    # what a block copies from before it: unknown, zeros
-MIN_OUTPUT = 1024           # bytes a start must make (from the piece it is found in)
+MIN_OUTPUT = 1024           # bytes a start must make from the VERIFY bytes after it
+VERIFY = 4096
 MIN_RATIO = 1.0             # ... a byte for each byte of input it read at least (a block's start, its codes and first literals, makes 1.4)
 INPUT_STEP = 1024           # input given the inflater at a time: a data error loses only the last step's output
 MAX_STARTS = 64             # candidate starts taken from the kernel at a time
+MAX_TRIED = 16              # ... decoded to see whether they make a stream, in one ``find`` (each costs a
+                            # decode of the rest of the data: a sender's piece of valid headers one after
+                            # another must not cost one each)
 LABEL = "deflate resync"
 
 
@@ -100,21 +104,23 @@ class ResyncCodec(Codec):
 
 
 def find(data: bytes, scan: int, allowance: Allowance | None = None) -> tuple[int, ResyncCodec, bytes] | None:
-    """The first block start in ``data``'s first ``scan`` bytes from which the stream decodes
-    (MIN_OUTPUT bytes at MIN_RATIO): (its bit position, the codec still decoding there or stopped, what it
-    made of ``data``); None if none."""
+    """The first block start in ``data``'s first ``scan`` bytes from which the stream decodes (MIN_OUTPUT
+    bytes at MIN_RATIO from the VERIFY bytes after it; MAX_TRIED starts at most): (its bit position, the
+    codec still decoding there or stopped, what it made of ``data``); None if none."""
     starts = np.empty(MAX_STARTS, dtype=np.int64)
     view = memoryview(data)[:scan + 512]
-    bit, end = 0, min(len(data), scan) * 8
+    bit, end, tried = 0, min(len(data), scan) * 8, 0
     while bit < end:
         count, after = _kernels.deflate_dynamic_starts(view, bit, starts)
         for p in starts[:count].tolist():
-            if p >= end:
+            tried += 1
+            if p >= end or tried > MAX_TRIED:
                 return None
-            codec = ResyncCodec(p, allowance or streaming())
-            made, _ = codec.feed_split(data)
-            if codec.produced >= MIN_OUTPUT and codec.produced >= MIN_RATIO * max(1, codec.consumed - (p >> 3)):
-                return p, codec, made
+            trial = ResyncCodec(p, allowance or streaming())
+            trial.feed_split(memoryview(data)[:(p >> 3) + VERIFY])
+            if trial.produced >= MIN_OUTPUT and trial.produced >= MIN_RATIO * max(1, trial.consumed - (p >> 3)):
+                codec = ResyncCodec(p, allowance or streaming())
+                return p, codec, codec.feed_split(data)[0]
         if count < MAX_STARTS:
             return None
         bit = after

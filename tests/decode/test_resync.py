@@ -96,3 +96,16 @@ def test_any_bytes_from_any_bit_never_raise(data, bit):
     codec.feed_split(data)
     codec.end_split()
     assert _starts(data) == sorted(_starts(data))
+
+
+def test_a_piece_of_many_block_headers_costs_max_tried_decodes_at_most(monkeypatch):
+    """Short streams one after another, each a block of its own codes that makes too little to count."""
+    def short(n: int) -> bytes:
+        raw, rng = zlib.compressobj(9, zlib.DEFLATED, -15), random.Random(n)
+        return raw.compress(bytes(rng.choice(b"ACGT") for _ in range(600))) + raw.flush()
+    data = b"".join(short(n) for n in range(200))
+    assert len(_starts(data)) > resync.MAX_TRIED
+    made = []
+    monkeypatch.setattr(resync, "ResyncCodec", lambda *a, cls=resync.ResyncCodec: made.append(1) or cls(*a))
+    assert resync.find(data, len(data)) is None
+    assert len(made) <= resync.MAX_TRIED
