@@ -4,7 +4,8 @@ the window before it unknown.
 A gzip, zlib or raw deflate stream whose start a piece of a flow does not hold cannot be decoded by any
 decompressor: the parts of an upload sent over parallel connections (a gzip of reads behind 150 kB of
 noise in parts of 4 or 16 kB, round-robin over 2 or 4 connections, raw or HTTP POSTs: clean), what a
-connection sends after the capture lost a packet of it (inconclusive: said, not read).
+connection sends after the capture lost a packet of it (inconclusive: said, not read).  Likewise a
+bzip2 stream's parts (a bzip2 of reads behind 400 kB of noise in parts of 128 kB over 2 connections).
 
 Every block a compressor writes for compressible data opens with its own Huffman codes (zlib: a block
 each 16,384 symbols, some 8 to 40 kB of a gzip of reads), at a bit position nothing marks:
@@ -16,10 +17,15 @@ copy from before the first (the window the piece does not hold) comes out as zer
 matches; copies of those stay zeros, fewer as the stream goes on (a gzip of a nanopore run's reads: 42 %
 of the first 128 KiB, 8 % at 300 KiB, none past 400 KiB).  A start counts once it makes MIN_OUTPUT
 bytes, as many as it read or more.
+
+bzip2's blocks are independent: each starts with a 48-bit magic at any bit and decodes exactly, as a
+stream of its own (``Bz2ResyncCodec``).  A part smaller than a block (100 to 900 kB of input) holds
+none whole and stays unread.
 """
 
 from __future__ import annotations
 
+import bz2
 import zlib
 
 import numpy as np
@@ -38,6 +44,14 @@ MAX_TRIED = 16              # ... decoded to see whether they make a stream, in 
                             # decode of the rest of the data: a sender's piece of valid headers one after
                             # another must not cost one each)
 LABEL = "deflate resync"
+# bzip2's blocks start with a 48-bit magic at any bit (its bits are packed high first), and decode on
+# their own: one found is decoded as the first block of a stream of the largest block size.
+BZ2_BLOCK = bytes.fromhex("314159265359")
+BZ2_END = 0x177245385090
+BZ2_END_MAGIC = BZ2_END.to_bytes(6, "big")
+BZ2_HEAD = b"BZh9"
+MAX_BZ2_BLOCK = 2 << 20     # compressed bytes a block takes at most (900 kB of input, 1.25 times for random bytes)
+BZ2_LABEL = "bzip2 resync"
 
 
 def shifted(data: bytes | memoryview, bit: int, last: bool = True) -> bytes:
@@ -101,6 +115,107 @@ class ResyncCodec(Codec):
 
     def _end(self) -> None:
         self._input_ended(not self._d.eof, b"")
+
+
+def msb_shifted(data: bytes | memoryview, bit: int, last: bool = True) -> bytes:
+    """``shifted`` for a bit stream packed high bit first (bzip2's)."""
+    arr = np.frombuffer(data, dtype=np.uint8)[bit >> 3:]
+    k = bit & 7
+    if not k:
+        return arr.tobytes()
+    body = (arr[:-1] << k) | (arr[1:] >> (8 - k))
+    return (body.tobytes() + bytes([(int(arr[-1]) << k) & 0xFF])) if last and len(arr) else body.tobytes()
+
+
+class Bz2ResyncCodec(Codec):
+    """bzip2 from a block that starts ``bit`` bits into the first input (the blocks before it, and the
+    stream's header, not held).  bzip2's blocks decode on their own: each whole one (from its magic to
+    the next block's or the stream's end) is decoded as a stream of its own, of the largest block size,
+    its end marker's CRC the block's (the stream's combines blocks this one does not hold)."""
+
+    name = BZ2_LABEL
+    errors = (OSError, EOFError, ValueError)
+
+    def __init__(self, bit: int, allowance: Allowance | None = None) -> None:
+        super().__init__(allowance)
+        self._skip = bit >> 3
+        self._buf = bytearray()     # input from the byte the next block starts in
+        self._start = bit & 7       # its first bit in ``_buf``
+        self._searched = 0          # bytes of ``_buf`` looked through for magics
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        if self._skip:
+            cut = min(self._skip, len(data))
+            data, self._skip = data[cut:], self._skip - cut
+            self.consumed += cut
+        self._buf += data
+        ends = _magics(self._buf, max(self._start + 48, (self._searched - len(BZ2_BLOCK)) * 8))
+        self._searched = len(self._buf)
+        start = self._start
+        for end, last in ends:
+            self._block(start, end)
+            start = end
+            if last:
+                done = (end + 80 + 7) >> 3
+                self.members, self.ended_at = 1, self.consumed + done
+                rest = bytes(self._buf[done:])
+                self.consumed += len(self._buf)
+                self._buf.clear()
+                if rest.strip(b"\0"):
+                    raise Stop("trailing", "trailing data after the stream", rest)
+                return
+        done = start >> 3
+        del self._buf[:done]
+        self.consumed += done
+        self._start, self._searched = start & 7, self._searched - done
+        if len(self._buf) > MAX_BZ2_BLOCK:
+            raise Stop("corrupt", "no block end within a block's largest size", b"")
+
+    def _block(self, start: int, end: int) -> None:
+        """Decode the block of bits ``start`` to ``end`` of ``_buf`` as a stream of its own."""
+        n = end - start
+        value = int.from_bytes(self._buf[start >> 3:(end + 7) >> 3], "big") >> (-end % 8) & ((1 << n) - 1)
+        crc = (value >> (n - 80)) & 0xFFFFFFFF
+        pad = -(n + 80) % 8
+        stream = BZ2_HEAD + (((value << 80 | BZ2_END << 32 | crc) << pad).to_bytes((n + 80 + pad) // 8, "big"))
+        room = self._room()
+        if room <= 0:
+            raise self._limit(b"")
+        d = bz2.BZ2Decompressor()
+        self._keep(d.decompress(stream, room))
+        if not d.eof and self._room() <= 0:
+            raise self._limit(b"")
+
+    def _end(self) -> None:
+        self._input_ended(bool(self._buf), b"")
+
+
+def _magics(buf: bytes | bytearray, from_bit: int) -> list[tuple[int, bool]]:
+    """The bit positions, from ``from_bit`` on, of the block and end-of-stream magics in ``buf`` (the
+    next block's start or the stream's end), in order, each with whether it is the end."""
+    view = memoryview(buf)[from_bit >> 3:]
+    found = []
+    for k in range(8):
+        shifted_view = msb_shifted(view, k)
+        for magic, last in ((BZ2_BLOCK, False), (BZ2_END_MAGIC, True)):
+            at = shifted_view.find(magic)
+            while at >= 0:
+                bit = ((from_bit >> 3) + at) * 8 + k
+                if bit >= from_bit:
+                    found.append((bit, last))
+                at = shifted_view.find(magic, at + 1)
+    return sorted(found)
+
+
+def find_bz2(data: bytes, scan: int, allowance: Allowance | None = None) -> tuple[int, Bz2ResyncCodec, bytes] | None:
+    """The first bzip2 block magic in ``data``'s first ``scan`` bytes, at any bit (chance writes one in
+    2^48 bits): (its bit position, the codec decoding from there, what it made of ``data``); None if none."""
+    view = memoryview(data)[:scan + len(BZ2_BLOCK)]
+    found = [at * 8 + k for k in range(8) if (at := msb_shifted(view, k).find(BZ2_BLOCK)) >= 0]
+    if not found:
+        return None
+    codec = Bz2ResyncCodec(min(found), allowance or streaming())
+    return min(found), codec, codec.feed_split(data)[0]
 
 
 def find(data: bytes, scan: int, allowance: Allowance | None = None) -> tuple[int, ResyncCodec, bytes] | None:

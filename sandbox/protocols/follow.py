@@ -79,12 +79,12 @@ TAIL = 256
 MIN_TAIL_DISTINCT = 120   # distinct byte values of the last TAIL bytes: compressed or random data ~150-170, text < 100
 MAX_STREAMS = 16          # streams followed at once by one Dissector
 SHARED_STREAMS = "followed streams"   # key in the Dissector's ``shared``
-# Where a deflate stream was cut (a hole in it, data that does not go on with it) or another flow to its
-# site carried one lately, a piece that opens nothing is looked into for a block of one (``resync``):
-# the parts of a gzip sent over parallel connections, what follows a lost packet.
-DEFLATE = ("gzip", "zlib", "deflate", resync.LABEL)
-DEFLATE_SITES = "sites with deflate streams"   # key in the Dissector's ``shared``: the latest MAX_DEFLATE_SITES
-MAX_DEFLATE_SITES = 256
+# Where a deflate or bzip2 stream was cut (a hole in it, data that does not go on with it) or another
+# flow to its site carried one lately, a piece that opens nothing is looked into for a block of one
+# (``resync``): the parts of a gzip sent over parallel connections, what follows a lost packet.
+RESYNCABLE = ("gzip", "zlib", "deflate", resync.LABEL, "bz2", resync.BZ2_LABEL)
+RESYNC_SITES = "sites with deflate or bzip2 streams"   # key in the Dissector's ``shared``: the latest MAX_RESYNC_SITES
+MAX_RESYNC_SITES = 256
 RESYNC_SCAN = 128 << 10       # bytes of a piece looked into for a block start
 RESYNC_BUDGET = 1 << 20       # bytes a follower looks into in all (random bytes at such a site cost this once)
 RESYNC_TRIES = 4              # starts followed in one piece (another after each that stops inside it)
@@ -218,7 +218,7 @@ class StreamFollower:
             self._let_go()
             if codec.status == "limit":
                 limit = LimitHit(codec.hit, fmt, (f"{fmt} stream",), len(rest))
-            self.cut = self.cut or (codec.status == "corrupt" and fmt in DEFLATE)
+            self.cut = self.cut or (codec.status == "corrupt" and fmt in RESYNCABLE)
             if rest:        # another stream may start after it (what it makes of ``rest``: ``first``)
                 self._open(rest, at + len(new) - len(rest))
         return Followed((f"{fmt} stream",), decoded, limit) if decoded or limit else None
@@ -282,7 +282,7 @@ class StreamFollower:
     def gap(self) -> None:
         """Bytes of the stream were lost: a decoder cannot go on past them (a deflate stream's next block
         is looked for in what comes)."""
-        self.cut = self.cut or (self.codec is not None and self.fmt in DEFLATE)
+        self.cut = self.cut or (self.codec is not None and self.fmt in RESYNCABLE)
         self._let_go()
         self.crowded = False
         if self.run is not None:
@@ -297,13 +297,13 @@ class StreamFollower:
         """Follow a stream that starts in ``data``, or one whose block ``data`` holds (``_resync``)."""
         self._start(data, at)
         if self.codec is None and self.scan_left > 0 and len(data) >= resync.MIN_OUTPUT and \
-                (self.cut or self.where in self.shared.get(DEFLATE_SITES, ())) and \
+                (self.cut or self.where in self.shared.get(RESYNC_SITES, ())) and \
                 len(set(data[-TAIL:])) >= MIN_TAIL_DISTINCT:
             self._resync(data)
 
     def _resync(self, data: bytes) -> None:
         """A deflate stream from the first block ``data`` holds whose start it does not (the window before
-        it unknown): what it makes is handed on as this piece's (``first``); followed on when still open
+        it unknown), or a bzip2 stream from its first block: what it makes is handed on as this piece's (``first``); followed on when still open
         at the piece's end, else another block is looked for after where it stopped."""
         made, at = [], 0
         for _ in range(RESYNC_TRIES):
@@ -311,25 +311,26 @@ class StreamFollower:
             if scan < resync.MIN_OUTPUT:
                 break
             self.scan_left -= scan
-            found = resync.find(data[at:], scan)
+            found = resync.find(data[at:], scan) or resync.find_bz2(data[at:], scan)
             if found is None:
                 break
             _, codec, out = found
             made.append(out)
+            fmt = codec.name
             if codec.status == "ok":
-                self._follow(codec, resync.LABEL)
+                self._follow(codec, fmt)
                 break
             at += max(codec.consumed, 1)
         if made:
-            self.fmt, self.first = resync.LABEL, b"".join(made)
+            self.fmt, self.first = fmt, b"".join(made)
 
     def _mark(self) -> None:
-        """The follower's site carried a deflate stream."""
+        """The follower's site carried a deflate or bzip2 stream."""
         if self.where:
-            sites: OrderedDict[str, None] = self.shared.setdefault(DEFLATE_SITES, OrderedDict())
+            sites: OrderedDict[str, None] = self.shared.setdefault(RESYNC_SITES, OrderedDict())
             sites[self.where] = None
             sites.move_to_end(self.where)
-            if len(sites) > MAX_DEFLATE_SITES:
+            if len(sites) > MAX_RESYNC_SITES:
                 sites.popitem(last=False)
 
     def _follow(self, codec: Codec, fmt: str) -> None:
@@ -369,8 +370,8 @@ class StreamFollower:
                 break
         first = b"".join(parts)
         weak = fmt in ("zlib", "deflate")       # headers chance writes: they must have made something
-        if fmt in DEFLATE and codec.produced >= MIN_OUTPUT:
-            self._mark()
+        if fmt in RESYNCABLE and (codec.produced >= MIN_OUTPUT or fmt == "bz2" and codec.status == "ok"):
+            self._mark()        # (bzip2 makes nothing before a whole block: 100 to 900 kB)
         if codec.status == "ok" and not rest and codec.ended_at < codec.fed and (not weak or codec.produced >= MIN_OUTPUT):
             self._follow(codec, fmt)
             # the decoders open raw deflate at a view's start only after a block of Huffman codes:

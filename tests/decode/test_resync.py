@@ -3,6 +3,7 @@ unknown; random bytes start nothing."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import random
 import zlib
@@ -109,3 +110,24 @@ def test_a_piece_of_many_block_headers_costs_max_tried_decodes_at_most(monkeypat
     monkeypatch.setattr(resync, "ResyncCodec", lambda *a, cls=resync.ResyncCodec: made.append(1) or cls(*a))
     assert resync.find(data, len(data)) is None
     assert len(made) <= resync.MAX_TRIED
+
+
+BZ2_TEXT = TEXT[:1_500_000]
+
+
+def test_a_bzip2_stream_cut_anywhere_is_read_from_its_next_block_to_its_end():
+    stream = bz2.compress(BZ2_TEXT, 1)               # blocks of 100 kB
+    found = resync.find_bz2(stream[70_000:], 1 << 20)
+    assert found is not None
+    bit, codec, made = found
+    assert codec.status == "ok" and codec.members == 1 and BZ2_TEXT.endswith(made) and len(made) > 700_000
+    again = resync.Bz2ResyncCodec(bit)
+    piece = stream[70_000:]
+    assert b"".join(again.feed_split(piece[i:i + 1000])[0] for i in range(0, len(piece), 1000)) == made
+
+
+def test_random_bytes_hold_no_bzip2_block_and_a_block_without_end_is_bounded():
+    assert resync.find_bz2(random.Random(7).randbytes(1 << 20), 1 << 20) is None
+    codec = resync.Bz2ResyncCodec(0)
+    codec.feed_split(resync.BZ2_BLOCK + random.Random(8).randbytes(resync.MAX_BZ2_BLOCK + 10))
+    assert codec.status == "corrupt"
