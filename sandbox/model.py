@@ -35,7 +35,7 @@ MORE_ERRORS = "more errors not kept"
 # Observation kind of outbound bytes a parser could not look into: a ``not_examined`` row, no finding.
 NOT_EXAMINED_KIND = "not-examined"
 # Chain labels of the streams of values a sender draws at random, or a stack fills, by design: header
-# fields (``protocols.heads``: a counter's steps and payload sizes too), a TLS hello's random, session
+# fields (``protocols.heads``: a counter's steps, payload sizes and gaps too), a TLS hello's random, session
 # id, key shares and PSK identities, an SSH key exchange cookie, WebSocket masking keys, DNS ids, QUIC
 # frames' tokens and ids.  Read for run data like any bytes, but their randomness is no upload: never
 # weighed as opaque volume.
@@ -45,7 +45,7 @@ DRAWN_AT_RANDOM = frozenset((
     "ICMP echo sequence", "TCP option values", "TCP source port", "TCP initial sequence number", "UDP source port",
     "ICMP echo identifier", "ICMP echo identifier and sequence", "tls hello random", "tls hello session id",
     "tls hello key share", "tls hello psk identity", "ssh key exchange cookie", "websocket masking keys", "dns id",
-    "frames besides streams", "payload size", "counter steps"))
+    "frames besides streams", "payload size", "packet gap (ms)", "counter steps"))
 
 
 def severity_rank(severity: str) -> int:

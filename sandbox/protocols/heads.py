@@ -16,7 +16,8 @@ A counter's steps are read, though, once they are more than one step (``... > co
 byte of each): a program that raises the identification of its pings by a byte of a file each time, or
 its timestamps, writes a stream there.  So is the low byte of each packet's payload length (``payload
 size``, a field of every record): a datagram of 100 bytes plus a byte of a file, or a segment of as
-many, each, is a stream of sizes.
+many, each, is a stream of sizes; and so is the time between a flow's packets (``packet gap (ms)``: a
+byte of a file a delay of as many milliseconds, 85 minutes for 40 kB).
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ MAX_PENDING = 64 << 10
 # identification or a timestamp counts up by what the stack sent or the clock moved; written values jump.
 COUNTER_STEP_BITS = {1: 0, 2: 8, 4: 16}
 STEPS = "counter steps"
-# The field after the capture's in each record of a flow: the low byte of the packet's payload length.
+# The fields after the capture's in each record of a flow: the low byte of the packet's payload length,
+# and of the milliseconds since the flow's packet before (a timing channel: a byte of a file a delay).
 SIZE = ("payload size", 1)
+GAP = ("packet gap (ms)", 1)
 ACROSS = "across connections"
 OPTIONS = "TCP option values"
 # Option values from which a flow reads them in a stream of its own (the least the correlator matches).
@@ -100,8 +103,8 @@ def counter_steps(values: bytes, size: int) -> bytes | None:
 
 
 def flow_fields(transport: str, v6: bool) -> tuple[tuple[str, int], ...]:
-    """The fields of a flow's records: the capture's (``fields``), then the payload size's."""
-    return (*fields(transport, v6), SIZE)
+    """The fields of a flow's records: the capture's (``fields``), then the payload size's and the gap's."""
+    return (*fields(transport, v6), SIZE, GAP)
 
 
 def record_size(transport: str, v6: bool) -> int:
@@ -189,9 +192,10 @@ class HeaderFields:
             head = head[:TCP_RECORD]
         records += head
         records.append(len(seg.data) & 0xFF)
-        self.held_bytes += len(seg.head) + 1
+        records.append(round((seg.t - flow.t_last) * 1000) & 0xFF if flow.t_last else 0)
+        self.held_bytes += len(seg.head) + 2
         flow.t_last = seg.t
-        if len(records) >= FLUSH_RECORDS * (len(head) + 1):
+        if len(records) >= FLUSH_RECORDS * (len(head) + 2):
             self._flush(flow, out)
         else:
             self.held[name] = flow
@@ -288,6 +292,8 @@ class HeaderFields:
         parser = lanes.get(key)
         if parser is None:
             judged = flow.judged.get(key, b"") if flow.judged is not None else b""
+            if key == (GAP[0],) and not judged:
+                values = values[1:]     # the first packet's: no packet before it
             if judged or at_once or len(values) >= OWN_STREAM_RECORDS * size:
                 both = judged + values
                 one_value = both == both[:size] * (len(both) // size)

@@ -8,7 +8,8 @@ urgent pointers without URG, timestamps and their echoes, options of registered 
 SACK blocks: 16 bytes a packet), a SYN a word's initial sequence numbers or source ports, a datagram a
 word's source ports, ICMP echo identifiers and sequence numbers; and in what a counter steps by (an
 identification or a timestamp raised by a byte each packet) or in a packet's size (a datagram or a
-segment of as many bytes as a byte of the file).  The controls carry random
+segment of as many bytes as a byte of the file), or in the delays between packets (a ping as many
+milliseconds after the one before).  The controls carry random
 bytes and another genome's reads the same ways, and traffic whose fields a stack chose (random
 identifications, initial sequence numbers and ports): no content finding.
 """
@@ -129,11 +130,11 @@ GZIPPED = ("IPv4 identification of echo requests", "initial sequence numbers, a 
            "datagram sizes, from a new port each")
 
 
-def _report(tmp: Path, run: Path, name: str, packets: list[bytes]) -> dict:
+def _report(tmp: Path, run: Path, name: str, packets: list[bytes], times: list[float] | None = None) -> dict:
     path = tmp / f"{name.replace(' ', '-').replace(',', '')}.pcap"
     with PcapWriter(path) as w:
         for n, packet in enumerate(packets):
-            w.write(link_frame(w.linktype, packet), 1.0 + n * 0.002)
+            w.write(link_frame(w.linktype, packet), times[n] if times else 1.0 + n * 0.002)
     return replay([path], [run], allow=[ALLOWED, DST6], cache_dir=tmp / "cache", jobs=1).report
 
 
@@ -160,6 +161,28 @@ def test_the_same_of_other_bytes_finds_nothing(run_reads, name):
     for data in (unrelated_reads(name, 30)[:4000], random.Random(name).randbytes(4000)):
         report = _report(tmp, run, f"other {name}", CHANNELS[name](data))
         assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name
+
+
+def _delays(data: bytes) -> list[float]:
+    """A packet's time each, after as many milliseconds as a byte of ``data`` (and a tenth of one of jitter)."""
+    rng, t, times = random.Random(13), 1.0, []
+    for b in data:
+        t += (b + rng.uniform(-0.1, 0.1)) / 1000
+        times.append(t)
+    return times
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_reads_in_the_delays_between_packets_replay_as_a_leak(run_reads, gzipped):
+    """A timing channel: pings, each as many milliseconds after the one before as a byte of the reads."""
+    tmp, run, reads = run_reads
+    data = gzip.compress(reads[:8000]) if gzipped else reads[:3000]
+    pings = [ipv4(SRC, ALLOWED, 1, _echo(7, n), ident=n) for n in range(len(data) + 1)]
+    report = _report(tmp, run, f"delays {gzipped}", pings, _delays(b"\0" + data))
+    assert_content_leak(report, "delays")
+    other = random.Random(14).randbytes(3000)
+    report = _report(tmp, run, f"other delays {gzipped}", pings[:3001], _delays(b"\0" + other))
+    assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS]
 
 
 def test_fields_after_a_thousand_empty_connections_are_read(run_reads):

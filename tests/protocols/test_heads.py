@@ -80,6 +80,18 @@ def test_a_counter_s_steps_are_read_once_they_are_more_than_one_step():
     assert _by_chain(items) == {("tcp", "IPv4 identification", STEPS): data[1:]}
 
 
+def test_the_gaps_between_a_flow_s_packets_are_a_field_of_the_record():
+    """A byte of a file a delay of as many milliseconds."""
+    data = b"a byte a delay: the reads in the timing!"
+    fields = HeaderFields()
+    t, segments = 1.0, []
+    for n, b in enumerate(data):
+        t += b / 1000
+        segments.append(_tcp(t, ident=n))
+    items = _feed(fields, segments, _info()) + fields.close()
+    assert _by_chain(items) == {("tcp", "packet gap (ms)"): data[1:]}
+
+
 def test_payload_sizes_are_a_field_of_the_record():
     """The low byte of each payload's length: a datagram of 256 bytes plus a byte of a file."""
     data = b"sizes of datagrams, a byte of the file each...."
@@ -244,13 +256,16 @@ def test_a_field_found_to_say_nothing_is_judged_again_on_each_batch_however_smal
             items += fields.feed(_tcp(t, ttl=64), info)
         t += 1
         items += fields.tick(t)
+    items = [item for item in items if item.chain != ("tcp", "packet gap (ms)")]    # (1 ms, then 1 s: read)
     assert items == []
     word = b"reads in the TTL"
     for b in word:
         t += 0.001
         items += fields.feed(_tcp(t, ttl=b), info)
     items += fields.tick(t + 1)
-    assert _by_chain(items) == {("tcp", "IPv4 time to live"): word}
+    got = _by_chain(items)
+    got.pop(("tcp", "packet gap (ms)"), None)
+    assert got == {("tcp", "IPv4 time to live"): word}
 
 
 def test_every_stream_of_values_drawn_at_random_is_one_the_analysis_does_not_weigh_as_opaque():
