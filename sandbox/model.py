@@ -42,7 +42,7 @@ NOT_EXAMINED_KIND = "not-examined"
 DRAWN_AT_RANDOM = frozenset((
     "IPv4 identification", "IPv4 type of service", "IPv4 time to live", "IPv6 flow label", "IPv6 traffic class",
     "IPv6 hop limit", "TCP window", "TCP urgent pointer", "TCP timestamp", "TCP timestamp echo",
-    "ICMP echo sequence", "TCP option values", "TCP source port", "TCP initial sequence number", "UDP source port",
+    "ICMP echo sequence", "option values (TCP, IP)", "TCP source port", "TCP initial sequence number", "UDP source port",
     "ICMP echo identifier", "ICMP echo identifier and sequence", "tls hello random", "tls hello session id",
     "tls hello key share", "tls hello psk identity", "ssh key exchange cookie", "websocket masking keys", "dns id",
     "frames besides streams", "payload size", "packet gap (ms)", "counter steps"))

@@ -70,7 +70,9 @@ OVERLAP_TUNNELLED = "IP fragments overlapping others with other content, whose d
 # Header bytes a packet's sender chooses that reach the far host (an application reads IPv6 options
 # with IPV6_RECVDSTOPTS): trusted up to what the options of a lab's traffic take (IPv4: a router
 # alert; IPv6 hop-by-hop and destination options: a router alert, a jumbo length, a tunnel limit,
-# padding; a routing header of four segments; an authentication header), said past that.
+# padding; a routing header of four segments; an authentication header).  Past that the options' bytes
+# go after the record of the Segment the frame makes (read with its TCP options' values, a stream of
+# the flow's: ``protocols.heads``); said where the frame makes none (a fragment, a packet not read).
 MAX_V4_OPTIONS = 4
 V4_OPTIONS = "IPv4 options past a router alert (option data of the sender's choice)"
 MAX_V6_EXT_SIZE = {0: 16, 60: 16, 43: 72, 51: 40}
@@ -111,6 +113,8 @@ class IpDecoder:
         # other versions of the datagram the frame completed (fragments that overlap with other content):
         # Segments of their own, beside the one ``decode`` returns
         self.variants: list[Segment] = []
+        self._options = bytearray()     # the frame's IP options past the usual (to its Segment's record)
+        self._v4_options = False        # ... the last of them an IPv4 header's (to say which, if unread)
 
     def decode(self, proto: int, data: bytes, off: int, t: float, frame: int, side: Any = None) -> Segment | None:
         """The Segment inside one frame whose link layer announced ``proto`` at ``off``, if any.
@@ -121,6 +125,8 @@ class IpDecoder:
         self._side = side
         if self.variants:
             self.variants = []
+        if self._options:
+            self._options.clear()
         layers: list[tuple[int, bytes, bytes]] = []    # the tunnels peeled, outermost first
         try:
             for _ in range(MAX_LAYERS):
@@ -154,6 +160,8 @@ class IpDecoder:
                     if layers:
                         for seg in ([found] if found is not None else []) + self.variants:
                             seg.meta = {**(seg.meta or {}), "tunnel": self._zone(layers)}
+                    if self._options:
+                        self._options_to(found)
                     return found
                 proto, data, off = found
                 layers.append(self._outer)
@@ -162,6 +170,13 @@ class IpDecoder:
             return None
         self.not_examined(f"frames nested deeper than {MAX_LAYERS} layers", self._size)
         return None
+
+    def _options_to(self, found: Segment | None) -> None:
+        """The frame's IP options past the usual after its Segment's record (said where it made none)."""
+        if found is not None and found.head:
+            found.head += bytes(self._options)
+        else:
+            self.not_examined(V4_OPTIONS if self._v4_options else V6_OPTIONS, self._size)
 
     def not_examined(self, what: str, size: int) -> None:
         """Count one frame of ``size`` captured bytes that may carry data we could not read."""
@@ -196,7 +211,8 @@ class IpDecoder:
         if len(data) - end > MAX_TRAILER:
             self.not_examined(TRAILER, self._size)
         if ihl - 20 > MAX_V4_OPTIONS:
-            self.not_examined(V4_OPTIONS, self._size)
+            self._options += data[off + 20:off + ihl]
+            self._v4_options = True
         payload = data[off + ihl:end]
         head = V4_HEAD.pack(ident, tos, ttl)
         if frag & 0x3FFF:   # more-fragments flag or a non-zero offset
@@ -237,15 +253,14 @@ class IpDecoder:
         if len(data) - end > MAX_TRAILER:
             self.not_examined(TRAILER, self._size)
         payload = data[off + 40:end]
-        long_header = False
         for _ in range(MAX_V6_EXT):
             if nh in V6_EXT:
                 if len(payload) < 2:
                     break
                 size = (payload[1] + 2) * 4 if nh == 51 else (payload[1] + 1) * 8
-                if size > MAX_V6_EXT_SIZE[nh] and not long_header:
-                    long_header = True
-                    self.not_examined(V6_OPTIONS, self._size)
+                if size > MAX_V6_EXT_SIZE[nh]:
+                    self._options += payload[2:size]
+                    self._v4_options = False
                 nh, payload = payload[0], payload[size:]
             elif nh == V6_FRAGMENT:
                 if len(payload) < 8:

@@ -27,7 +27,7 @@ import math
 from array import array
 from collections import OrderedDict
 
-from sandbox.captures.heads import TCP_RECORD, columns, fields
+from sandbox.captures.heads import columns, fields
 from sandbox.model import ACK, SYN, FlowInfo, Observation, Payload, Segment
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import site
@@ -69,7 +69,7 @@ STEPS = "counter steps"
 SIZE = ("payload size", 1)
 GAP = ("packet gap (ms)", 1)
 ACROSS = "across connections"
-OPTIONS = "TCP option values"
+OPTIONS = "option values (TCP, IP)"
 # Option values from which a flow reads them in a stream of its own (the least the correlator matches).
 OWN_OPTION_BYTES = 32
 # Fields that choose a packet's flow, read across connections: (name, the first and last byte of the
@@ -100,6 +100,11 @@ def counter_steps(values: bytes, size: int) -> bytes | None:
     numbers = [int.from_bytes(values[i:i + size], "big") for i in range(0, len(values) - size + 1, size)]
     steps = [(b - a) % (1 << width) for a, b in zip(numbers, numbers[1:], strict=False)]
     return bytes(step & 0xFF for step in steps) if all(step < 1 << bits for step in steps) else None
+
+
+# Bytes of the fields the capture records of a packet of each transport (IPv4's and IPv6's alike): what
+# its Segment's record holds past them are option values (TCP's, and IP options past the usual).
+FIXED_RECORD = {transport: sum(size for _, size in fields(transport, False)) for transport in ("tcp", "udp", "icmp")}
 
 
 def flow_fields(transport: str, v6: bool) -> tuple[tuple[str, int], ...]:
@@ -187,9 +192,10 @@ class HeaderFields:
             if len(flow.numbers) == OWN_STREAM_RECORDS:      # it will read its fields in streams of its own
                 self._unwait(flow)
         head = seg.head
-        if len(head) > TCP_RECORD and seg.transport == "tcp":
-            flow.options += head[TCP_RECORD:]
-            head = head[:TCP_RECORD]
+        fixed = FIXED_RECORD.get(seg.transport, 4)
+        if len(head) > fixed:
+            flow.options += head[fixed:]
+            head = head[:fixed]
         records += head
         records.append(len(seg.data) & 0xFF)
         records.append(round((seg.t - flow.t_last) * 1000) & 0xFF if flow.t_last else 0)

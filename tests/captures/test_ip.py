@@ -8,6 +8,7 @@ from sandbox.captures import open_capture
 from sandbox.captures.capture import FRAGMENTS_LOST
 from sandbox.captures.examined import NOT_DATA
 from sandbox.captures.fragments import MAX_PENDING, Fragments
+from sandbox.captures.heads import V4_HEAD
 from sandbox.captures.ip import IpDecoder
 from sandbox.captures.links import ethernet as eth_link
 from sandbox.captures.numbers import IP_PROTO, IPV4, IPV6
@@ -18,6 +19,7 @@ from sandbox.captures.writer import (
     cooked_v2,
     ethernet,
     ip_packet,
+    ipv4,
     ipv4_fragments,
     ipv6,
     ipv6_fragments,
@@ -188,3 +190,25 @@ def test_control_that_can_leave_the_link_is_examined():
     assert seg(ipv6("fe80::2", "fe80::1", 58, ns), v6=True) is None                  # neighbour discovery
     assert seg(ipv6("2001:db8::2", "2001:db8::9", 58, ns), v6=True).data == ns[8:]   # routed beyond the link
     assert seg(ip_packet("10.0.0.2", "203.0.113.9", 1, _icmp(13, b"\0" * 12 + body))).data == b"\0" * 12 + body
+
+
+def _with_v4_options(packet: bytes, options: bytes) -> bytes:
+    header = bytearray(packet[:20])
+    header[0] = 0x40 | (5 + len(options) // 4)
+    header[2:4] = (len(packet) + len(options)).to_bytes(2, "big")
+    return bytes(header) + options + packet[20:]
+
+
+def test_ip_options_past_the_usual_go_after_the_segment_s_record():
+    """Read with the flow's option values; said where the frame makes no Segment (a fragment)."""
+    options = bytes([0x1E, 36]) + b"reads in an option no one registers"[:34]
+    datagram = ipv4("10.0.0.2", "192.0.2.9", 17, udp_datagram("10.0.0.2", "192.0.2.9", 5000, 5001, b"ok"))
+    decoder = IpDecoder()
+    seg = decoder.decode(IPV4, _with_v4_options(datagram, options), 0, 1.0, 1)
+    assert seg.data == b"ok" and seg.head.endswith(options) and not decoder.unexamined
+    first, *_ = ipv4_fragments("10.0.0.2", "192.0.2.9", 17, udp_datagram("10.0.0.2", "192.0.2.9", 5000, 5001,
+                                                                          bytes(64)), 32)
+    assert decoder.decode(IPV4, _with_v4_options(first, options), 0, 1.0, 2) is None
+    assert list(decoder.unexamined) == ["IPv4 options past a router alert (option data of the sender's choice)"]
+    alert = bytes([0x94, 4, 0, 0])                       # a router alert: what a lab's traffic holds
+    assert IpDecoder().decode(IPV4, _with_v4_options(datagram, alert), 0, 1.0, 3).head == V4_HEAD.pack(0, 0, 64)

@@ -206,8 +206,8 @@ def test_option_values_are_a_stream_of_their_own_once_they_say_enough():
         seg.head += b"\x05\xb4\x07"
         items += fields.feed(seg, _info(30000 + n))
     got = _by_chain(items + fields.close())
-    assert got[("tcp", "TCP option values")] == signed
-    assert ("tcp", "TCP option values", ACROSS) not in got
+    assert got[("tcp", "option values (TCP, IP)")] == signed
+    assert ("tcp", "option values (TCP, IP)", ACROSS) not in got
 
 
 def test_a_site_s_stream_hands_on_what_its_parser_holds_once_quiet():
