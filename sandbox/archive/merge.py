@@ -9,7 +9,9 @@ Two groups are *independent* when that Engine carries nothing from one to the ot
   that Segment does first);
 - state shared between flows (the flow table's ``shared``): no DNS zone that could reach a tunnel
   verdict (``ZoneState``) in both, no connection claimed in one and made in the other, no flow to an
-  address a DNS answer of an earlier one vouched names for (``resolved``), nothing else.
+  address a DNS answer of an earlier one vouched names for (``resolved``), nothing else (a site's mark
+  that it carried a deflate stream, which other flows' pieces are read from inside of, lasts less than
+  the gap: ``follow.RESYNC_MARK_S``).
 
 Then each flow lives in one group, and so does every finding keyed by a flow: the accumulators are
 disjoint except the per-destination findings (an unlisted destination, across flows), which are

@@ -26,6 +26,7 @@ from sandbox.index import build_index
 from sandbox.model import FlowInfo, NotExamined, Segment
 from sandbox.protocols.context import CLAIMS
 from sandbox.protocols.dns import TUNNEL_MIN_UNIQUE
+from sandbox.protocols.follow import RESYNC_SITES
 from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
 from sandbox.protocols.resolved import Resolutions
 from sandbox.ring import RING_NAME as RING_FILE
@@ -81,6 +82,8 @@ class GroupResult:
     zones: dict[Any, ZoneState] | None  # None: a zone table this code does not know how to read
     claims: list[tuple[str, int]]       # endpoints claimed for a connection that never came
     other_state: list[str]              # other shared state this code does not know: never independent
+                                        # (sites whose deflate streams other flows resync from are known:
+                                        # their marks last less than the gap that makes groups independent)
     answered: list[str] | None          # addresses its DNS answers vouched names for (None: it let some go)
     first_out: dict[str, tuple[str, int]]   # flow -> (capture name, frame) of its first outbound bytes
     source_names: list[str]             # the group's sources (a ring's files are one), as the report names them
@@ -178,7 +181,7 @@ def run_group(task: GroupTask) -> GroupResult:
         accs=dict(analyzer.correlator._acc), flows=engine.flows, traffic=engine.take_traffic(), health=health,
         source_blind=source_blind, engine_blind=list(engine.not_examined), run_errors=run_errors,
         notes=list(engine.notes), zones=zone_states(shared.get(DNS_ZONES)), claims=list(shared.get(CLAIMS) or ()),
-        other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS, RESOLVED) and v],
+        other_state=[k for k, v in shared.items() if k not in (DNS_ZONES, CLAIMS, RESOLVED, RESYNC_SITES) and v],
         answered=_answered(shared.get(RESOLVED)),
         first_out={flow: _where(sources[rank], frame, named) for flow, (rank, frame) in engine.first_out.items()},
         source_names=[s.name for s in sources], opaque=analyzer.correlator.opaque,

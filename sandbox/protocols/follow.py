@@ -85,6 +85,9 @@ SHARED_STREAMS = "followed streams"   # key in the Dissector's ``shared``
 RESYNCABLE = ("gzip", "zlib", "deflate", resync.LABEL, "bz2", resync.BZ2_LABEL)
 RESYNC_SITES = "sites with deflate or bzip2 streams"   # key in the Dissector's ``shared``: the latest MAX_RESYNC_SITES
 MAX_RESYNC_SITES = 256
+# Capture seconds a site's mark lasts: less than the gap after which an archive's groups share no flow
+# (``archive.merge.INDEPENDENT_GAP_S``), so groups that far apart share no mark either.
+RESYNC_MARK_S = 300.0
 RESYNC_SCAN = 128 << 10       # bytes of a piece looked into for a block start
 RESYNC_BUDGET = 1 << 20       # bytes a follower looks into in all (random bytes at such a site cost this once)
 RESYNC_TRIES = 4              # starts followed in one piece (another after each that stops inside it)
@@ -196,6 +199,7 @@ class StreamFollower:
         self.crowded = False    # let go for another stream's room: what comes next of it is not read
         self.run: EncodedRun | None = None   # the base64 or hex run the last piece ended inside
         self.where = ""         # the site of the flow (``follow``)
+        self.now = 0.0          # the capture time of its last piece (``follow``)
         self.cut = False        # a deflate stream it followed was cut: what comes next is looked into
         self.scan_left = RESYNC_BUDGET
 
@@ -260,6 +264,7 @@ class StreamFollower:
         if direction != "out":
             return []
         self.where = site(ctx.destination or ctx.info.dst) if ctx.info is not None else ctx.destination
+        self.now = t_last
         followed = [f for f in (self.piece(new, at), self._first(), *self.encoded(new)) if f is not None]
         out: list[Payload | Observation] = []
         for f in followed:
@@ -297,7 +302,8 @@ class StreamFollower:
         """Follow a stream that starts in ``data``, or one whose block ``data`` holds (``_resync``)."""
         self._start(data, at)
         if self.codec is None and self.scan_left > 0 and len(data) >= resync.MIN_OUTPUT and \
-                (self.cut or self.where in self.shared.get(RESYNC_SITES, ())) and \
+                (self.cut or self.now - self.shared.get(RESYNC_SITES, {}).get(self.where, -RESYNC_MARK_S - 1)
+                 <= RESYNC_MARK_S) and \
                 len(set(data[-TAIL:])) >= MIN_TAIL_DISTINCT:
             self._resync(data)
 
@@ -327,8 +333,8 @@ class StreamFollower:
     def _mark(self) -> None:
         """The follower's site carried a deflate or bzip2 stream."""
         if self.where:
-            sites: OrderedDict[str, None] = self.shared.setdefault(RESYNC_SITES, OrderedDict())
-            sites[self.where] = None
+            sites: OrderedDict[str, float] = self.shared.setdefault(RESYNC_SITES, OrderedDict())
+            sites[self.where] = self.now
             sites.move_to_end(self.where)
             if len(sites) > MAX_RESYNC_SITES:
                 sites.popitem(last=False)

@@ -401,3 +401,18 @@ def test_random_bytes_where_a_site_carried_a_deflate_stream_are_looked_into_for_
     for piece, at in _pieces(random.Random(4).randbytes(4 << 20)):
         assert follower.piece(piece, at) is None and follower._first() is None
     assert follower.scan_left <= 0
+
+
+def test_a_site_s_mark_lasts_less_than_the_gap_that_makes_an_archive_s_groups_independent():
+    from sandbox.archive.merge import INDEPENDENT_GAP_S
+    from sandbox.protocols.follow import RESYNC_MARK_S
+
+    assert RESYNC_MARK_S < INDEPENDENT_GAP_S
+    stream = gzip.compress(JUNK + LONG)
+    shared: dict = {}
+    first = StreamFollower(shared)
+    first.where = "lims.example"
+    first.piece(stream[:RAW_CHUNK], 0)
+    later = StreamFollower(shared)
+    later.where, later.now = "lims.example", RESYNC_MARK_S + 1
+    assert later.piece(stream[RAW_CHUNK:], 0) is None and later._first() is None
