@@ -309,8 +309,9 @@ class StreamFollower:
 
     def _resync(self, data: bytes) -> None:
         """A deflate stream from the first block ``data`` holds whose start it does not (the window before
-        it unknown), or a bzip2 stream from its first block: what it makes is handed on as this piece's (``first``); followed on when still open
-        at the piece's end, else another block is looked for after where it stopped."""
+        it unknown), or a bzip2 stream from its first block: what it makes is handed on as this piece's
+        (``first``); followed on when still open at the piece's end, else another block is looked for
+        after where it stopped."""
         made, at = [], 0
         for _ in range(RESYNC_TRIES):
             scan = min(RESYNC_SCAN, self.scan_left, len(data) - at)
