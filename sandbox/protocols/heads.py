@@ -369,7 +369,7 @@ class HeaderFields:
     def _parser(self, info: FlowInfo, chain: tuple[str, ...]) -> RawParser:
         app = info.app
         parser = RawParser(FlowContext(flow=info.flow, info=info, shared=self.shared, chain=chain,
-                                       channel=info.channel))
+                                       channel=info.channel), framed=False)
         info.app = app      # the flow's application is what its own bytes say
         return parser
 

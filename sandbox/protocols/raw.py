@@ -35,10 +35,10 @@ SHORT_FLOWS = "short flows"
 class _Side:
     __slots__ = ("buf", "offset", "tail", "t_first", "t_last", "follower", "records")
 
-    def __init__(self, offset: int, ctx: FlowContext, direction: str) -> None:
+    def __init__(self, offset: int, ctx: FlowContext, direction: str, framed: bool = True) -> None:
         self.follower = StreamFollower(ctx.shared)     # a compressed stream that runs on past a chunk
         # length-prefixed records from the flow's start: their bodies followed as one stream
-        self.records = RecordFraming(ctx) if direction == "out" and offset == 0 else None
+        self.records = RecordFraming(ctx) if framed and direction == "out" and offset == 0 else None
         self.buf = bytearray()
         self.offset = offset      # stream offset of buf[0]
         self.tail = b""           # last RAW_OVERLAP bytes already emitted, contiguous with buf
@@ -55,10 +55,12 @@ class RawParser:
     def detect(*_args: object) -> bool:
         return False   # never chosen by content: it is what the Dissector uses when nothing else is
 
-    def __init__(self, ctx: FlowContext, offsets: dict[str, int] | None = None) -> None:
+    def __init__(self, ctx: FlowContext, offsets: dict[str, int] | None = None, framed: bool = True) -> None:
+        """``framed``: look for length-prefixed records from the start (not in a stream of header fields'
+        values, whose lanes go quiet and are looked at again at each pause)."""
         self.ctx = ctx
         offsets = offsets or {}
-        self.sides = {d: _Side(offsets.get(d, 0), ctx, d) for d in ("out", "in")}
+        self.sides = {d: _Side(offsets.get(d, 0), ctx, d, framed) for d in ("out", "in")}
         if not ctx.info.app:
             ctx.info.app = "raw"
 
