@@ -27,7 +27,7 @@ import math
 from array import array
 from collections import OrderedDict
 
-from sandbox.captures.heads import columns, fields
+from sandbox.captures.heads import V4_HEAD, columns, fields
 from sandbox.model import ACK, SYN, FlowInfo, Observation, Payload, Segment
 from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import site
@@ -192,7 +192,7 @@ class HeaderFields:
             if len(flow.numbers) == OWN_STREAM_RECORDS:      # it will read its fields in streams of its own
                 self._unwait(flow)
         head = seg.head
-        fixed = FIXED_RECORD.get(seg.transport, 4)
+        fixed = FIXED_RECORD.get(seg.transport, V4_HEAD.size)
         if len(head) > fixed:
             flow.options += head[fixed:]
             head = head[:fixed]
@@ -213,7 +213,7 @@ class HeaderFields:
         if keyed is not None and (seg.transport != "tcp" or seg.flags & (SYN | ACK) == SYN):
             values = keyed_values(seg)
             for field, start, end in keyed:
-                self._add_across(info, field, end - start, values[start:end], seg.t, (number,), out)
+                self._add_across(flow, field, end - start, values[start:end], seg.t, (number,), out)
         return out
 
     def tick(self, now: float) -> Items:
@@ -275,7 +275,7 @@ class HeaderFields:
             records.clear()
             for name, size, values in found:
                 if flow.lanes is None:
-                    self._add_across(flow.info, name, size, values, flow.t_last, flow.numbers, out)
+                    self._add_across(flow, name, size, values, flow.t_last, flow.numbers, out)
                 else:
                     self._lane(flow, (name,), size, values, out)
             self._unwait(flow)
@@ -329,7 +329,7 @@ class HeaderFields:
             out += parser.feed("out", bytes(options), flow.t_last)
             flow.buffered += len(options)
         elif quiet_now:
-            self._add_across(flow.info, OPTIONS, len(options), bytes(options), flow.t_last,
+            self._add_across(flow, OPTIONS, len(options), bytes(options), flow.t_last,
                              flow.numbers[:1] or (self.packets,), out)
         else:
             return
@@ -381,16 +381,15 @@ class HeaderFields:
         if waiting is not None and waiting.pop(flow.info.flow, None) is not None and not waiting:
             del self.waiting[flow.site]
 
-    def _add_across(self, info: FlowInfo, name: str, size: int, values: bytes, t: float,
+    def _add_across(self, flow: _Flow, name: str, size: int, values: bytes, t: float,
                     numbers: array | tuple[int, ...], out: Items) -> None:
         """``values`` of field ``name`` (``size`` bytes each, their packets' ``numbers``) from a connection
-        (``info``) to its site's stream of it."""
-        where = site(info.destination or info.dst)
-        key = (where, name)
+        (``flow``) to its site's stream of it."""
+        key = (flow.site, name)
         streams = self.across
         stream = streams.get(key)
         if stream is None:
-            stream = streams[key] = _Across(info, where, name, size, t)
+            stream = streams[key] = _Across(flow.info, flow.site, name, size, t)
             if len(streams) > MAX_ACROSS:
                 self._end_across(streams.popitem(last=False)[1], out)
         else:
