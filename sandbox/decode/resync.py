@@ -54,18 +54,39 @@ MAX_BZ2_BLOCK = 2 << 20     # compressed bytes a block takes at most (900 kB of 
 BZ2_LABEL = "bzip2 resync"
 
 
-def shifted(data: bytes | memoryview, bit: int, last: bool = True) -> bytes:
-    """The LSB-first bit stream of ``data`` from bit ``bit`` on, as bytes (the last byte's high bits
-    zeros when ``last``, else that byte left out: the next input completes it)."""
+def shifted(data: bytes | memoryview, bit: int, last: bool = True, high_first: bool = False) -> bytes:
+    """The bit stream of ``data`` from bit ``bit`` on, as bytes: packed low bit first (deflate's) or
+    ``high_first`` (bzip2's); the last byte's other bits zeros when ``last``, else that byte left out
+    (the next input completes it)."""
     arr = np.frombuffer(data, dtype=np.uint8)[bit >> 3:]
     k = bit & 7
-    if not k:
+    if not k or not len(arr):
         return arr.tobytes()
-    body = (arr[:-1] >> k) | (arr[1:] << (8 - k))
-    return (body.tobytes() + bytes([int(arr[-1]) >> k])) if last and len(arr) else body.tobytes()
+    if high_first:
+        body, final = (arr[:-1] << k) | (arr[1:] >> (8 - k)), (int(arr[-1]) << k) & 0xFF
+    else:
+        body, final = (arr[:-1] >> k) | (arr[1:] << (8 - k)), int(arr[-1]) >> k
+    return body.tobytes() + bytes([final]) if last else body.tobytes()
 
 
-class ResyncCodec(Codec):
+class _FromBit(Codec):
+    """A codec whose stream starts ``bit`` bits into its first input: the whole bytes before it are
+    counted as consumed and not decoded."""
+
+    def __init__(self, bit: int, allowance: Allowance | None) -> None:
+        super().__init__(allowance)
+        self._skip = bit >> 3       # whole bytes of the first input before the stream
+
+    def _skipped(self, data: bytes | memoryview) -> bytes | memoryview:
+        """``data`` without what it holds of the bytes before the stream."""
+        if self._skip:
+            cut = min(self._skip, len(data))
+            data, self._skip = data[cut:], self._skip - cut
+            self.consumed += cut
+        return data
+
+
+class ResyncCodec(_FromBit):
     """Raw deflate from a block that starts ``bit`` bits into the first input, the window before it
     unknown (zeros).  Input is handed on a step at a time, so a data error keeps what came before it."""
 
@@ -73,18 +94,13 @@ class ResyncCodec(Codec):
     errors = ZLIB_ERRORS
 
     def __init__(self, bit: int, allowance: Allowance | None = None) -> None:
-        super().__init__(allowance)
-        self._skip = bit >> 3       # whole bytes of the first input before the block
+        super().__init__(bit, allowance)
         self._shift = bit & 7
         self._carry = b""           # the last input byte, whose high bits the next input completes
         self._d = zlib.decompressobj(-15, zdict=WINDOW)
 
     def _feed(self, data: bytes | memoryview) -> None:
-        data = bytes(data)
-        if self._skip:
-            cut = min(self._skip, len(data))
-            data, self._skip = data[cut:], self._skip - cut
-            self.consumed += cut
+        data = bytes(self._skipped(data))
         if self._shift:
             data = self._carry + data
             if len(data) < 2:
@@ -117,17 +133,7 @@ class ResyncCodec(Codec):
         self._input_ended(not self._d.eof, b"")
 
 
-def msb_shifted(data: bytes | memoryview, bit: int, last: bool = True) -> bytes:
-    """``shifted`` for a bit stream packed high bit first (bzip2's)."""
-    arr = np.frombuffer(data, dtype=np.uint8)[bit >> 3:]
-    k = bit & 7
-    if not k:
-        return arr.tobytes()
-    body = (arr[:-1] << k) | (arr[1:] >> (8 - k))
-    return (body.tobytes() + bytes([(int(arr[-1]) << k) & 0xFF])) if last and len(arr) else body.tobytes()
-
-
-class Bz2ResyncCodec(Codec):
+class Bz2ResyncCodec(_FromBit):
     """bzip2 from a block that starts ``bit`` bits into the first input (the blocks before it, and the
     stream's header, not held).  bzip2's blocks decode on their own: each whole one (from its magic to
     the next block's or the stream's end) is decoded as a stream of its own, of the largest block size,
@@ -137,18 +143,13 @@ class Bz2ResyncCodec(Codec):
     errors = (OSError, EOFError, ValueError)
 
     def __init__(self, bit: int, allowance: Allowance | None = None) -> None:
-        super().__init__(allowance)
-        self._skip = bit >> 3
+        super().__init__(bit, allowance)
         self._buf = bytearray()     # input from the byte the next block starts in
         self._start = bit & 7       # its first bit in ``_buf``
         self._searched = 0          # bytes of ``_buf`` looked through for magics
 
     def _feed(self, data: bytes | memoryview) -> None:
-        if self._skip:
-            cut = min(self._skip, len(data))
-            data, self._skip = data[cut:], self._skip - cut
-            self.consumed += cut
-        self._buf += data
+        self._buf += self._skipped(data)
         ends = _magics(self._buf, max(self._start + 48, (self._searched - len(BZ2_BLOCK)) * 8))
         self._searched = len(self._buf)
         start = self._start
@@ -196,7 +197,7 @@ def _magics(buf: bytes | bytearray, from_bit: int) -> list[tuple[int, bool]]:
     view = memoryview(buf)[from_bit >> 3:]
     found = []
     for k in range(8):
-        shifted_view = msb_shifted(view, k)
+        shifted_view = shifted(view, k, high_first=True)
         for magic, last in ((BZ2_BLOCK, False), (BZ2_END_MAGIC, True)):
             at = shifted_view.find(magic)
             while at >= 0:
@@ -210,12 +211,11 @@ def _magics(buf: bytes | bytearray, from_bit: int) -> list[tuple[int, bool]]:
 def find_bz2(data: bytes, scan: int, allowance: Allowance | None = None) -> tuple[int, Bz2ResyncCodec, bytes] | None:
     """The first bzip2 block magic in ``data``'s first ``scan`` bytes, at any bit (chance writes one in
     2^48 bits): (its bit position, the codec decoding from there, what it made of ``data``); None if none."""
-    view = memoryview(data)[:scan + len(BZ2_BLOCK)]
-    found = [at * 8 + k for k in range(8) if (at := msb_shifted(view, k).find(BZ2_BLOCK)) >= 0]
+    found = [bit for bit, end in _magics(memoryview(data)[:scan + len(BZ2_BLOCK)], 0) if not end]
     if not found:
         return None
-    codec = Bz2ResyncCodec(min(found), allowance or streaming())
-    return min(found), codec, codec.feed_split(data)[0]
+    codec = Bz2ResyncCodec(found[0], allowance or streaming())
+    return found[0], codec, codec.feed_split(data)[0]
 
 
 def find(data: bytes, scan: int, allowance: Allowance | None = None) -> tuple[int, ResyncCodec, bytes] | None:
