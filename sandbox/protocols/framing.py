@@ -239,9 +239,8 @@ class RecordFraming:
                     continue
                 self.body = self.framing.body_at(self.record, self.start)
                 self.records += 1
-                if size < max(self.body, self.framing.header) + 1 or size > MAX_RECORD or \
-                        (self.records >= MIN_RECORDS_KEPT and self.at + len(bodies) < MIN_KEPT * self.records):
-                    return out + self._body(bytes(bodies), t) + self.end(t)   # does not fit; or messages
+                if self._ends(size, max(self.body, self.framing.header) + 1, len(bodies)):
+                    return out + self._body(bytes(bodies), t) + self.end(t)
                 self.size = size
                 if len(self.record) > size:         # read past the record (a line framing's header): the
                     over = len(self.record) - size  # line ended in what was taken now, so those bytes are
@@ -276,16 +275,21 @@ class RecordFraming:
         while at + offset + width <= end:
             value = int.from_bytes(view[at + offset:at + offset + width], order)
             size = value if whole else header + value
-            self.records += 1
-            if size < least or size > MAX_RECORD or \
-                    (self.records >= MIN_RECORDS_KEPT and self.at + len(bodies) < MIN_KEPT * self.records):
-                return None
             if at + size > end:
-                self.records -= 1           # the general loop takes it from its header
-                break
+                break                       # the general loop takes it from its header
+            self.records += 1
+            if self._ends(size, least, len(bodies)):
+                return None
             bodies += view[at + body:at + size]
             at += size
         return view[at:]
+
+    def _ends(self, size: int, least: int, held: int) -> bool:
+        """Whether a record of ``size`` bytes (the ``self.records``-th, ``held`` bytes of this feed's bodies
+        before it) ends the reading: it does not fit (under ``least``, past MAX_RECORD), or after
+        MIN_RECORDS_KEPT records the bodies are a few bytes each (messages, not a file's pieces)."""
+        return size < least or size > MAX_RECORD or \
+            (self.records >= MIN_RECORDS_KEPT and self.at + held < MIN_KEPT * self.records)
 
     def _look(self, data: bytes, t: float) -> list[Payload | Observation]:
         assert self.head is not None
