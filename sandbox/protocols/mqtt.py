@@ -50,6 +50,13 @@ def varint(data: bytes | bytearray | memoryview, at: int) -> tuple[int, int] | N
     raise ValueError("remaining length longer than four bytes")
 
 
+def after_properties(data: bytes, at: int) -> int | None:
+    """The offset after the MQTT 5 property list at ``at`` (its length a variable byte integer first);
+    None when it is cut short."""
+    got = varint(data, at) if len(data) > at else None
+    return None if got is None else at + got[1] + got[0]
+
+
 def connect_fields(body: bytes) -> list[tuple[str, bytes]]:
     """A CONNECT's client id, will topic and message, user name and password (its body after the fixed
     header), as far as they parse: read across connections (``HeadValues``), as a beacon that
@@ -61,18 +68,12 @@ def connect_fields(body: bytes) -> list[tuple[str, bytes]]:
     level, flags = body[len(name)], body[len(name) + 1]
     at = len(name) + 4
     try:
-        if level == 5:
-            got = varint(body, at)
-            if got is None:
-                return fields
-            at += got[1] + got[0]
+        if level == 5 and (at := after_properties(body, at)) is None:
+            return fields
         wanted = ["client id"]
         if flags & 0x04:
-            if level == 5:
-                got = varint(body, at)
-                if got is None:
-                    return fields
-                at += got[1] + got[0]
+            if level == 5 and (at := after_properties(body, at)) is None:
+                return fields
             wanted += ["will topic", "will message"]
         wanted += ["user name"] * bool(flags & 0x80) + ["password"] * bool(flags & 0x40)
         for field in wanted:
@@ -91,11 +92,8 @@ def topic_filters(body: bytes, subscribe: bool, v5: bool) -> list[bytes]:
     parse: read across packets and connections (base64 of a gzip of reads 100 characters a filter,
     each cut from the next by the packets' headers in the stream of the rest, replayed clean)."""
     at, filters = 2, []
-    if v5:
-        got = varint(body, at) if len(body) > at else None
-        if got is None:
-            return filters
-        at += got[1] + got[0]
+    if v5 and (at := after_properties(body, at)) is None:
+        return filters
     while at + 2 <= len(body) and len(filters) < MAX_LEVELS:
         size = int.from_bytes(body[at:at + 2], "big")
         if at + 2 + size > len(body):
