@@ -49,6 +49,7 @@ from sandbox.protocols import registry
 from sandbox.protocols.blindspots import BlindSpot, BlindSpots
 from sandbox.protocols.context import DATAGRAM_CLAIMS, INJECTED, Claim, FlowContext, ParseError, take_claim
 from sandbox.protocols.follow import JOINED_WAIT, flush_joined
+from sandbox.protocols.parts import PARTS_WAIT, flush_uploads
 from sandbox.protocols.raw import RawParser
 from sandbox.protocols.records import FlowRecords
 from sandbox.protocols.resolved import SHARED_KEY as RESOLVED
@@ -362,7 +363,7 @@ class Dissector:
             self._retire(flow, out)
             if self.shared.get(INJECTED):   # what a closing parser still found goes on to flows of its own
                 self._inner(out)
-        out += flush_joined(self.shared, None, None)
+        out += flush_joined(self.shared, None, None) + flush_uploads(self.shared, None, None)
         return out
 
     # ---- flow table ---------------------------------------------------------------------------
@@ -530,6 +531,7 @@ class Dissector:
         now = self._now - self._now % SWEEP_INTERVAL
         self._next_sweep = now + SWEEP_INTERVAL
         out += flush_joined(self.shared, now - JOINED_WAIT, now - IDLE_TIMEOUT_TCP)   # joined across connections
+        out += flush_uploads(self.shared, now - PARTS_WAIT, now - IDLE_TIMEOUT_TCP)   # parts held for those before
         while self._active:
             key, flow = next(iter(self._active.items()))
             timeout = (CLOSED_LINGER if flow.closed else   # a serial line, a USB device: long conversations too

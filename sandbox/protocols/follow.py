@@ -407,11 +407,12 @@ class Joined:
     to one destination where a client opens one a message (``MessageStreams(across=True)``): the batch
     is handed on in the context of the flow whose message ends it."""
 
-    def __init__(self, ctx: FlowContext, mixed: bool = False) -> None:
+    def __init__(self, ctx: FlowContext, mixed: bool = False, follows: bool = True) -> None:
         """``mixed``: a batch of every site's messages, handed on only when it holds two sites' (one
-        site's are its own batch's)."""
+        site's are its own batch's); ``follows``: its batches' compressed streams followed (not where
+        the messages' owner follows them with the long ones: ``parts.Upload``)."""
         self.ctx = ctx
-        self.follower = StreamFollower(ctx.shared)
+        self.follower = StreamFollower(ctx.shared) if follows else None
         self.held: Held = ctx.shared.setdefault(JOINED_HELD, Held())   # bytes in every batch of the Dissector
         self.sites: set[str] | None = set() if mixed else None          # the sites of the batch's messages
         self.last_value = b""   # the last message: a head value the same as it says nothing new (``HeadValues``)
@@ -455,7 +456,8 @@ class Joined:
             self.sites.clear()
             if one_site:        # its site's batch holds these messages: read there
                 self.count, self.tail = 0, b""
-                self.follower.gap()
+                if self.follower is not None:
+                    self.follower.gap()
                 return []
         out: list[Payload | Observation] = []
         tail = self.tail if self.count > 1 else self.tail[-LONE_TAIL:]
@@ -465,14 +467,17 @@ class Joined:
                                         meta={"messages": self.count}, repeated=len(tail)))
         self.tail = (self.tail + data)[-RAW_OVERLAP:]
         self.count = 0
-        out += self.follower.follow(self.ctx, data, self.at, "out", self.label, self.t_first, self.t_last, self.meta)
+        if self.follower is not None:
+            out += self.follower.follow(self.ctx, data, self.at, "out", self.label, self.t_first, self.t_last,
+                                        self.meta)
         self.at += len(data)
         return out
 
     def end(self) -> list[Payload | Observation]:
         """The messages ended (a hole, the flow's end): the batch goes out, the stream is let go."""
         out = self.flush()
-        self.follower.gap()
+        if self.follower is not None:
+            self.follower.gap()
         self.tail = b""
         return out
 

@@ -25,6 +25,7 @@ from sandbox.protocols.follow import MessageStreams, message_key
 from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
+from sandbox.protocols.parts import PartStreams, part_of
 from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
 from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.websocket import WebSocketParser
@@ -136,6 +137,7 @@ class _Side:
         self.raw_end = -1  # ... which ended at this stream offset
         self.version = "1.1"
         self.bodies = MessageStreams(parser.ctx, across=True)   # a file sent a request at a time: by path
+        self.parts = PartStreams(parser.ctx)       # ... in numbered parts, in their numbers' order
         self.heads = HeadValues(parser.ctx)        # data sent a header, cookie or parameter at a time
         self.lead = True  # no head parsed yet: bytes before the first start line are no error
 
@@ -433,8 +435,10 @@ class _Side:
         m = {**msg.meta, **meta, "body_offset": off}
         self.p.out.append(self.p.ctx.payload(data, (msg.label, *suffix), self.direction, msg.t_first,
                                              msg.t_last, msg.body_wire + (off if exact else 0), m))
-        self.p.out += self.bodies.follow(message_key(msg.label), data, self.direction, (msg.label, *suffix),
-                                         msg.t_first, msg.t_last, m)
+        key = message_key(msg.label)
+        self.p.out += self.bodies.follow(key, data, self.direction, (msg.label, *suffix), msg.t_first, msg.t_last, m)
+        self.p.out += self.parts.follow(part_of(m), key, data, off, self.direction, (msg.label, *suffix),
+                                        msg.t_first, msg.t_last, m)
 
     # -- errors, gaps, raw
     def fail(self, reason: str) -> None:

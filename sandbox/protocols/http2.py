@@ -39,6 +39,7 @@ from sandbox.protocols.follow import MessageStream, MessageStreams, message_key
 from sandbox.protocols.grpc import chunk_of
 from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.httpbody import BodyPipe
+from sandbox.protocols.parts import PartStreams, part_of
 from sandbox.protocols.raw import RAW_PIECE
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -153,6 +154,7 @@ class Http2Parser:
         self.streams: dict[int, _Stream] = {}
         self.doh = DohReader(ctx)
         self.bodies = {d: MessageStreams(ctx, across=True) for d in ("out", "in")}   # by path, in the order they come
+        self.parts = PartStreams(ctx)     # ... in numbered parts, in their numbers' order
         self.heads = HeadValues(ctx)      # data sent a header, cookie or parameter at a time
         self.fields = MessageStreams(ctx, across=True)   # control frames' values (``FIELDS``)
         self.t = 0.0
@@ -458,8 +460,9 @@ class Http2Parser:
                     stream.messages = MessageStream(self.ctx)
                 self.out += stream.messages.follow(chunk_of(data), direction, (stream.label, *suffix), t0, t1, m)
             else:                           # a file a request at a time, in the order they come
-                self.out += self.bodies[direction].follow(message_key(stream.label), data, direction,
-                                                          (stream.label, *suffix), t0, t1, m)
+                key = message_key(stream.label)
+                self.out += self.bodies[direction].follow(key, data, direction, (stream.label, *suffix), t0, t1, m)
+                self.out += self.parts.follow(part_of(m), key, data, off, direction, (stream.label, *suffix), t0, t1, m)
 
         stream.pipes[direction] = BodyPipe(h.get("content-encoding", ""), ctype, emit,
                                            piece=MAX_STREAM_PIECE, grpc_encoding=h.get("grpc-encoding", ""))

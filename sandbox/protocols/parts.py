@@ -1,0 +1,288 @@
+"""A file uploaded in numbered parts, read in the parts' order whatever the order they come in.
+
+A request's body is followed into the next request of its path on its connection
+(``follow.MessageStreams``): a gzip of reads behind 150 kB of noise, cut in parts of 1 kB (smaller
+than a deflate block, so no part holds a block of its own to read from), each part a POST of its
+number (``/upload/part/7``, ``?partNumber=7``), replayed clean when each part had a connection of
+its own, when the parts went round-robin over three connections, or when they were sent shuffled on
+one.  Each part came after another part than the one before it in the file.
+
+``PartStreams`` (one per HTTP direction) hands each body piece with a part number to the
+``Upload`` of its site and path (shared by the Dissector's connections): an upload feeds its pieces
+to a stream of its own in the order of their numbers (the next number, or the offset the
+part before ended at), holding those that come early (PARTS_WAIT capture seconds and PARTS_HELD
+bytes at most; past them the earliest held goes on after a gap, where a deflate stream is looked
+for from its next block).  While every piece came on one connection right after the piece before
+it, the connection's own stream read them in this order already: the upload keeps the last
+PARTS_HISTORY bytes of them and reads them again (its output dropped) only when a piece first
+comes out of line, so an ordinary upload is decoded and matched once.  A piece held that neither
+follows nor is followed by another (a timestamp, an id in a path) is let go unread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import OrderedDict, deque
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
+
+from sandbox.model import Observation, Payload
+from sandbox.protocols.context import FlowContext
+from sandbox.protocols.follow import JOIN_BELOW, MAX_KEYS, Joined, StreamFollower, site
+
+UPLOADS = "uploads in parts"     # key in the Dissector's ``shared`` of the uploads by site and path
+MAX_UPLOADS = 16                 # uploads at once, the one used longest ago let go first
+PARTS_WAIT = 30.0                # capture seconds a piece that came early waits for those before it
+PARTS_HELD = 4 << 20             # bytes of early pieces an upload holds
+MAX_EARLY = 4096                 # early pieces an upload holds
+PARTS_HISTORY = 1 << 20          # bytes of the pieces read in line an upload keeps (read again if one comes out of line)
+MAX_NUMBER = 1 << 48             # larger numbers are no part's (an id, a hash's digits)
+MAX_SEEN = 4096                  # pieces an upload remembers having read (a part sent again is read once)
+LABEL = "parts in order"
+# Query parameters that say a part's number or offset (their names lower-cased, letters only)
+_PART_WORDS = ("part", "chunk", "seq", "index", "idx", "block", "offset", "pos", "piece", "segment", "frag",
+               "num", "page", "start")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class Part(NamedTuple):
+    """A request's upload (its method, path and which number says the part) and its part's number."""
+
+    key: str
+    number: int
+
+
+def part_of(meta: dict[str, Any]) -> Part | None:
+    """The part a request's target names: a query parameter of a part's name (``partNumber=3``,
+    ``offset=1024``) with digits for its value, or else the path's last number (``/part/3``,
+    ``/3.bin``); the key keeps the target's other numbers (``/upload/42/part/#``)."""
+    method, path = meta.get("method"), meta.get("path")
+    if not isinstance(method, str) or not isinstance(path, str):
+        return None
+    path_only, _, query = path.partition("?")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        letters = "".join(c for c in name.lower() if "a" <= c <= "z")
+        if value.isascii() and value.isdigit() and (letters in ("n", "i", "p") or any(w in letters for w in _PART_WORDS)):
+            return _part(f"{method} {path_only}?{name}=#", value)
+    numbers = list(_DIGITS.finditer(path_only))
+    if not numbers:
+        return None
+    last = numbers[-1]
+    return _part(f"{method} {path_only[:last.start()]}#{path_only[last.end():]}", last.group())
+
+
+def _part(key: str, digits: str) -> Part | None:
+    number = int(digits[:16])
+    return Part(key, number) if number < MAX_NUMBER else None
+
+
+class _Piece(NamedTuple):
+    number: int
+    offset: int          # in the part's body
+    data: bytes
+    ctx: FlowContext
+    label: tuple[str, ...]
+    t_first: float
+    t_last: float
+    meta: dict[str, Any]
+    token: int
+    before: int | None   # the token of what its connection's stream of its path read before it (``PartStreams``)
+
+
+class Upload:
+    """The pieces of one upload's parts, fed in order to a stream of its own (``follow``: short pieces
+    are also read joined)."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.follower = StreamFollower(ctx.shared)
+        self.joined = Joined(ctx, follows=False)
+        self.at = 0                                       # bytes read by the follower
+        self.early: dict[tuple[int, int], _Piece] = {}   # pieces held for those before them, by (number, offset)
+        self.early_bytes = 0
+        self.history: deque[_Piece] = deque()             # the pieces fed last, PARTS_HISTORY bytes of them
+        self.history_bytes = 0
+        self.seen: OrderedDict[tuple[int, int], None] = OrderedDict()   # pieces read, the latest MAX_SEEN
+        self.last: _Piece | None = None                   # the piece fed last
+        self.part_size = 0                                # bytes of its part fed so far, that piece's included
+        self.lined = True                                 # each piece fed came on the connection of the one before, after it
+        self.t_last = 0.0
+
+    def add(self, piece: _Piece) -> list[Payload | Observation]:
+        """A piece of a part: fed when it is the next, else held."""
+        self.t_last = piece.t_last
+        out: list[Payload | Observation] = []
+        if (piece.number, piece.offset) in self.early or (piece.number, piece.offset) in self.seen:
+            return out          # a part sent again
+        if piece.number == piece.offset == 0 and self.history and self.history[0][:2] == (1, 0):
+            return self._restart(piece) + self._drain()
+        if self._next(piece) or self.last is None and piece.offset == 0 and piece.number <= 1:
+            # its connection's stream read it right after the piece before (short pieces are read joined
+            # with other connections' in the order they come: never in line)
+            in_line = piece.before == (self.last.token if self.last is not None else None) \
+                and len(piece.data) >= JOIN_BELOW
+            out += self._feed(piece, in_line, gap=False)
+            out += self._drain()
+        else:
+            self.early[(piece.number, piece.offset)] = piece
+            self.early_bytes += len(piece.data)
+            if self.early_bytes > PARTS_HELD or len(self.early) > MAX_EARLY:
+                out += self.flush(None)
+        return out
+
+    def flush(self, before: float | None) -> list[Payload | Observation]:
+        """Early pieces that came at ``before`` or earlier (all with None) taken, the lowest number
+        first: fed (after a gap where it is not the next) when a piece held follows it, or it follows
+        the piece fed last; else dropped unread (its own connection read it as it did every message:
+        a timestamp or an id in a path costs nothing more)."""
+        out: list[Payload | Observation] = []
+        for key in sorted(self.early):
+            piece = self.early.get(key)
+            if piece is None or before is not None and piece.t_last > before:
+                continue        # fed by a drain, or not waited long enough
+            self._take(key)
+            if self._next(piece) or self._followed(piece):
+                out += self._feed(piece, False, gap=not self._next(piece))
+                out += self._drain()
+        return out
+
+    def end(self) -> list[Payload | Observation]:
+        """The upload let go: what it holds is fed, its stream ended."""
+        out = self.flush(None)
+        return out + (self._gap() if not self.lined else [])
+
+    def _drain(self) -> list[Payload | Observation]:
+        """The held pieces that now come next, fed one after another."""
+        out: list[Payload | Observation] = []
+        while self.early and self.last is not None:
+            last = self.last
+            key = next((k for k in ((last.number, last.offset + len(last.data)), (last.number + 1, 0),
+                                    (last.number + self.part_size, 0)) if k in self.early), None)
+            if key is None:
+                break
+            out += self._feed(self._take(key), False, gap=False)
+        return out
+
+    def _take(self, key: tuple[int, int]) -> _Piece:
+        piece = self.early.pop(key)
+        self.early_bytes -= len(piece.data)
+        return piece
+
+    def _followed(self, piece: _Piece) -> bool:
+        """Whether a piece held follows ``piece``."""
+        end = piece.offset + len(piece.data)
+        return any(k in self.early for k in ((piece.number, end), (piece.number + 1, 0), (piece.number + end, 0)))
+
+    def _next(self, piece: _Piece) -> bool:
+        """Whether ``piece`` follows the piece fed last: the rest of its part, or the next part's start
+        (by number or by offset)."""
+        last = self.last
+        if last is None:
+            return False
+        if piece.number == last.number:
+            return piece.offset == last.offset + len(last.data)
+        return piece.offset == 0 and piece.number in (last.number + 1, last.number + self.part_size)
+
+    def _feed(self, piece: _Piece, in_line: bool, gap: bool) -> list[Payload | Observation]:
+        """Read ``piece`` next: only kept while every piece came in line (its connection's stream read it
+        so), else read by the upload's stream (after the pieces kept, their output dropped, when it is
+        the first out of line)."""
+        self.seen[(piece.number, piece.offset)] = None
+        if len(self.seen) > MAX_SEEN:
+            self.seen.popitem(last=False)
+        self.part_size = self.part_size + len(piece.data) if self.last is not None and piece.number == self.last.number \
+            else len(piece.data)
+        self.last = piece
+        self._keep(piece)
+        if self.lined and in_line:
+            return []
+        if self.lined:
+            self.lined = False
+            for kept in list(self.history)[:-1]:     # read again so the stream is where the connection's was
+                self._read(kept)
+        return (self._gap() if gap else []) + self._read(piece)
+
+    def _restart(self, piece: _Piece) -> list[Payload | Observation]:
+        """Part 0 after an upload began at part 1 (numbers from 1, it seemed): read again from it, and
+        the pieces kept after it (output kept: no stream read them in this order)."""
+        kept = list(self.history)
+        self.follower, self.at, self.lined, self.last = StreamFollower(piece.ctx.shared), 0, False, None
+        out = self.joined.end()
+        self.history.clear()
+        self.history_bytes = 0
+        out += self._feed(piece, False, gap=False)
+        for again in kept:
+            out += self._feed(again, False, gap=False)
+        return out
+
+    def _keep(self, piece: _Piece) -> None:
+        self.history.append(piece)
+        self.history_bytes += len(piece.data)
+        while self.history_bytes > PARTS_HISTORY:
+            self.history_bytes -= len(self.history.popleft().data)
+
+    def _read(self, piece: _Piece) -> list[Payload | Observation]:
+        label = (*piece.label, LABEL)
+        out = self.follower.follow(piece.ctx, piece.data, self.at, "out", label, piece.t_first, piece.t_last,
+                                   piece.meta)
+        self.at += len(piece.data)
+        if len(piece.data) < JOIN_BELOW:
+            out += self.joined.add(piece.ctx, piece.data, label, piece.t_first, piece.t_last, piece.meta)
+        return out
+
+    def _gap(self) -> list[Payload | Observation]:
+        """Pieces are missing before the next: the stream cannot go on (a deflate stream's next block is
+        looked for), the joined batch ends."""
+        self.follower.gap()
+        return self.joined.end()
+
+
+_TOKENS = itertools.count()   # what a connection's stream read, by number
+
+
+class PartStreams:
+    """One HTTP direction's body pieces with a part number, each handed to its site's and path's upload,
+    with what the connection's message stream of that path (``stream_key``) read before it."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self.ctx = ctx
+        self.read: OrderedDict[str, int] = OrderedDict()   # by stream key: the token of what its stream read last
+
+    def follow(self, part: Part | None, stream_key: str, data: bytes, offset: int, direction: str,
+               label: tuple[str, ...], t_first: float, t_last: float,
+               meta: dict[str, Any]) -> list[Payload | Observation]:
+        """A piece of a request's body (``offset`` into it) to ``part``'s upload (outbound only)."""
+        if direction != "out" or not data:
+            return []
+        before = self.read.pop(stream_key, None)
+        if len(self.read) >= MAX_KEYS:
+            self.read.popitem(last=False)
+        token = self.read[stream_key] = next(_TOKENS)
+        if part is None:
+            return []
+        piece = _Piece(part.number, offset, data, self.ctx, label, t_first, t_last, meta, token, before)
+        out: list[Payload | Observation] = []
+        table: OrderedDict[tuple[str, str], Upload] = self.ctx.shared.setdefault(UPLOADS, OrderedDict())
+        where = (site(self.ctx.destination), part.key)
+        upload = table.pop(where, None)
+        if upload is None:
+            upload = Upload(self.ctx)
+            if len(table) >= MAX_UPLOADS:
+                out += table.popitem(last=False)[1].end()
+        table[where] = upload
+        return out + upload.add(piece)
+
+
+def flush_uploads(shared: dict[str, Any], before: float | None,
+                  expire: float | None = float("-inf")) -> list[Payload | Observation]:
+    """The pieces held since ``before`` or earlier (all with None: the capture's end) fed, and the
+    uploads quiet since ``expire`` or earlier (all with None) let go; the Dissector calls it as it
+    sweeps its flows."""
+    table: OrderedDict[tuple[str, str], Upload] | None = shared.get(UPLOADS)
+    if not table:
+        return []
+    out = [item for upload in table.values() for item in upload.flush(before) + (
+        upload.joined.flush() if not upload.lined and (before is None or upload.t_last <= before) else [])]
+    for where in [w for w, upload in table.items() if expire is None or upload.t_last <= expire]:
+        out += table.pop(where).end()
+    return out
