@@ -45,7 +45,7 @@ DRAWN_AT_RANDOM = frozenset((
     "ICMP echo sequence", "option values (TCP, IP)", "TCP source port", "TCP initial sequence number", "UDP source port",
     "ICMP echo identifier", "ICMP echo identifier and sequence", "tls hello random", "tls hello session id",
     "tls hello key share", "tls hello psk identity", "ssh key exchange cookie", "websocket masking keys", "dns id",
-    "frames besides streams", "payload size", "packet gap (ms)", "counter steps"))
+    "frames besides streams", "payload size", "packet gap (ms)", "site gap (ms)", "counter steps"))
 
 
 def severity_rank(severity: str) -> int:

@@ -17,7 +17,9 @@ byte of each): a program that raises the identification of its pings by a byte o
 its timestamps, writes a stream there.  So is the low byte of each packet's payload length (``payload
 size``, a field of every record): a datagram of 100 bytes plus a byte of a file, or a segment of as
 many, each, is a stream of sizes; and so is the time between a flow's packets (``packet gap (ms)``: a
-byte of a file a delay of as many milliseconds, 85 minutes for 40 kB).
+byte of a file a delay of as many milliseconds, 85 minutes for 40 kB), and between the packets of a
+site's short flows (``site gap (ms)``, across connections: a connection, or a datagram from a new
+port, a byte's milliseconds after the one before).
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ STEPS = "counter steps"
 # and of the milliseconds since the flow's packet before (a timing channel: a byte of a file a delay).
 SIZE = ("payload size", 1)
 GAP = ("packet gap (ms)", 1)
+# The low byte of the milliseconds between two packets of a site's short flows (a flow's first
+# OWN_STREAM_RECORDS packets, and again once it went quiet: a port used again is no new flow, its
+# packet's gap is still the site's), read across connections; sites whose last such packet's time is
+# known, the latest of them.
+SITE_GAP = "site gap (ms)"
+MAX_SITES = 4096
 ACROSS = "across connections"
 OPTIONS = "option values (TCP, IP)"
 # Option values from which a flow reads them in a stream of its own (the least the correlator matches).
@@ -170,12 +178,15 @@ class HeaderFields:
         # by site, the short flows holding records, in the order of their first held record's packet
         self.waiting: dict[str, OrderedDict[str, int]] = {}
         self.own = 0            # flows with streams of their own
+        self.last_short: OrderedDict[str, float] = OrderedDict()   # by site, its short flows' last packet (``SITE_GAP``)
 
     def feed(self, seg: Segment, info: FlowInfo) -> Items:
         """An outbound Segment of the flow ``info`` (its ``head`` set)."""
         out: Items = []
         name = info.flow
         flow = self.flows.get(name)
+        number = self.packets
+        self.packets += 1
         if flow is None:
             flow = self.flows[name] = _Flow(info, seg.transport)
             if len(self.flows) > MAX_FLOWS:
@@ -183,9 +194,8 @@ class HeaderFields:
         else:
             self.flows.move_to_end(name)
         records = flow.records
-        number = self.packets
-        self.packets += 1
         if flow.lanes is None and len(flow.numbers) < OWN_STREAM_RECORDS:
+            self._site_gap(flow, seg.t, number, out)
             if not flow.numbers:
                 self.waiting.setdefault(flow.site, OrderedDict())[name] = number
             flow.numbers.append(number)
@@ -374,6 +384,16 @@ class HeaderFields:
         return parser
 
     # ---- streams across connections ------------------------------------------------------------
+
+    def _site_gap(self, flow: _Flow, t: float, number: int, out: Items) -> None:
+        """A short flow's packet: the milliseconds since its site's short flows' packet before, to the site's
+        stream of them."""
+        before = self.last_short.pop(flow.site, None)
+        self.last_short[flow.site] = t
+        if before is not None:
+            self._add_across(flow, SITE_GAP, 1, bytes((round((t - before) * 1000) & 0xFF,)), t, (number,), out)
+        elif len(self.last_short) > MAX_SITES:
+            self.last_short.popitem(last=False)
 
     def _unwait(self, flow: _Flow) -> None:
         """The flow holds no records for its site's streams now (handed on, or bound for its own)."""

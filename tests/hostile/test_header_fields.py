@@ -9,7 +9,7 @@ SACK blocks: 16 bytes a packet), a SYN a word's initial sequence numbers or sour
 word's source ports, ICMP echo identifiers and sequence numbers; and in what a counter steps by (an
 identification or a timestamp raised by a byte each packet) or in a packet's size (a datagram or a
 segment of as many bytes as a byte of the file), or in the delays between packets (a ping as many
-milliseconds after the one before).  The controls carry random
+milliseconds after the one before) or between connections (a SYN, or a datagram from a new port, likewise).  The controls carry random
 bytes and another genome's reads the same ways, and traffic whose fields a stack chose (random
 identifications, initial sequence numbers and ports): no content finding.
 """
@@ -183,6 +183,32 @@ def test_reads_in_the_delays_between_packets_replay_as_a_leak(run_reads, gzipped
     other = random.Random(14).randbytes(3000)
     report = _report(tmp, run, f"other delays {gzipped}", pings[:3001], _delays(b"\0" + other))
     assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS]
+
+
+CONNECTIONS: dict[str, Callable[[int, random.Random], bytes]] = {
+    "a SYN from a new port": lambda n, rng: ipv4(SRC, ALLOWED, 6, tcp_segment(
+        SRC, ALLOWED, rng.randrange(32768, 61000), 443, rng.getrandbits(32), 0, SYN), ident=rng.getrandbits(16)),
+    "a datagram from a new port": lambda n, rng: ipv4(SRC, ALLOWED, 17, udp_datagram(
+        SRC, ALLOWED, rng.randrange(32768, 61000), 9000, b"status ok"), ident=rng.getrandbits(16)),
+}
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+@pytest.mark.parametrize("way", CONNECTIONS)
+def test_reads_in_the_delays_between_connections_replay_as_a_leak(run_reads, way, gzipped):
+    """A timing channel across connections: a connection (a datagram from a new port), each as many
+    milliseconds after the one before as a byte of the reads, the stack's own ports and numbers."""
+    tmp, run, reads = run_reads
+    data = gzip.compress(reads[:8000]) if gzipped else reads[:3000]
+    for leak, sent in ((True, data), (False, random.Random(15).randbytes(3000)),
+                       (False, unrelated_reads(way, 30)[:3000])):
+        rng = random.Random(16)
+        packets = [CONNECTIONS[way](n, rng) for n in range(len(sent) + 1)]
+        report = _report(tmp, run, f"connection delays {way} {gzipped} {leak}", packets, _delays(b"\0" + sent))
+        if leak:
+            assert_content_leak(report, way)
+        else:
+            assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], way
 
 
 def test_fields_after_a_thousand_empty_connections_are_read(run_reads):

@@ -11,7 +11,15 @@ import pytest
 from sandbox.captures.heads import TCP_HEAD, V4_HEAD
 from sandbox.model import ACK, SYN, FlowInfo, Payload, Segment
 from sandbox.protocols import heads
-from sandbox.protocols.heads import ACROSS, OWN_STREAM_RECORDS, QUIET_S, STEPS, HeaderFields, counter_steps
+from sandbox.protocols.heads import (
+    ACROSS,
+    OWN_STREAM_RECORDS,
+    QUIET_S,
+    SITE_GAP,
+    STEPS,
+    HeaderFields,
+    counter_steps,
+)
 
 SRC, DST = "10.0.0.2", "192.0.2.9"
 
@@ -89,7 +97,9 @@ def test_the_gaps_between_a_flow_s_packets_are_a_field_of_the_record():
         t += b / 1000
         segments.append(_tcp(t, ident=n))
     items = _feed(fields, segments, _info()) + fields.close()
-    assert _by_chain(items) == {("tcp", "packet gap (ms)"): data[1:]}
+    # (its first packets, while it was short, were the site's short flows' too)
+    assert _by_chain(items) == {("tcp", "packet gap (ms)"): data[1:],
+                                ("tcp", SITE_GAP, ACROSS): data[1:OWN_STREAM_RECORDS]}
 
 
 def test_payload_sizes_are_a_field_of_the_record():
@@ -119,6 +129,23 @@ def test_short_flows_join_their_site_s_stream_once_quiet():
     assert got[("tcp", "TCP initial sequence number", ACROSS)] == b"".join(n.to_bytes(4, "big")
                                                                             for n in range(0, len(data), 2))
     assert ("tcp", "IPv4 time to live", ACROSS) not in got                    # 64 each: one value
+
+
+def test_the_gaps_between_a_site_s_short_flows_packets_are_read_across_connections():
+    """A datagram a byte's milliseconds after the one before, each from a new port (one used again: no
+    new flow, still the site's); a long flow's packets, once it reads its own streams, are not the site's."""
+    data = b"a byte a delay between datagrams: reads in the timing!"
+    fields = HeaderFields()
+    items, t = [], 1.0
+    for n, b in enumerate(data):
+        t += b / 1000
+        port = 20000 + (n % 40)             # the first ports come again
+        items += _feed(fields, [_datagram(t, port, n)], _info(port, "udp"))
+    long_flow = [_tcp(t + 1 + n * 0.0013, ident=n, port=45000) for n in range(OWN_STREAM_RECORDS + 30)]
+    items += _feed(fields, long_flow, _info(45000)) + fields.close()
+    got = _by_chain(items)
+    assert got[("udp", SITE_GAP, ACROSS)] + got.get(("tcp", SITE_GAP, ACROSS), b"") == data[1:] + bytes(
+        (round((long_flow[0].t - t) * 1000) & 0xFF,)) + b"\x01" * (OWN_STREAM_RECORDS - 1)
 
 
 def test_a_site_s_stream_of_one_value_says_nothing_until_it_changes():
@@ -277,7 +304,7 @@ def test_every_stream_of_values_drawn_at_random_is_one_the_analysis_does_not_wei
 
     names = {name for transport in ("tcp", "udp", "icmp") for v6 in (False, True)
              for name, _ in fields(transport, v6)}
-    names |= {name for keyed in heads.KEYED.values() for name, _, _ in keyed} | {heads.OPTIONS, MASKING_KEYS}
+    names |= {name for keyed in heads.KEYED.values() for name, _, _ in keyed} | {heads.OPTIONS, MASKING_KEYS, SITE_GAP}
     names |= {"tls hello random", "tls hello session id", "tls hello key share", "tls hello psk identity",
               "ssh key exchange cookie", "dns id", "frames besides streams"}
     assert names <= DRAWN_AT_RANDOM
