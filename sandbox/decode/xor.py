@@ -1,4 +1,4 @@
-"""Repeating-key XOR: text XOR-ed with a key of 2 to 64 bytes, undone (label "xor (N-byte key)").
+"""Repeating-key XOR: text XOR-ed with a key of 2 to 4,096 bytes, undone (label "xor (N-byte key)").
 
 An instrument hides text from every decoder at no cost by XOR-ing it with a short key.  One byte of
 key leaves four other symbols for the same bases, which the correlator reads as it is
@@ -16,9 +16,15 @@ handed on only if it is text, more like text than the view was, and not a few va
 (periodic text and streams of identical blocks fit a key length too).  Linear in the view; the output
 is as large as the input (the step's budget).
 
-Out of reach: keys longer than 64 bytes, a key over compressed data (it stays as random as the data),
-and keys most of whose bytes are equal (zeros but one: the text agrees with itself at other lags too,
-so the key's length does not stand out).
+Longer keys: reads XOR-ed with a key of 100, 300 or 1,000 bytes replayed clean (weighed as ciphertext
+sent to an allowed place).  A view that looks random (LONG_MIN_DISTINCT values in its first 256 bytes)
+and opens with no compressor's magic is looked at once more, its agreement counted at every lag up to
+MAX_LONG_KEY on LONG_PAIRS pairs of bytes each (0.5 ms), and a key's length judged as a short one's;
+it is undone as a short key is, on MIN_PER_POSITION bytes a position at least.
+
+Out of reach: keys longer than 4,096 bytes (or than a 32nd of the view), a key over compressed data
+(it stays as random as the data), and keys most of whose bytes are equal (zeros but one: the text
+agrees with itself at other lags too, so the key's length does not stand out).
 """
 
 from __future__ import annotations
@@ -46,6 +52,16 @@ MIN_MATCHES = 24          # agreements at the multiples in all (random bytes: 2 
 MAX_ELSEWHERE = 0.06      # at the other lags, on average
 MIN_CONTRAST = 3.0        # between the two
 MAX_TRIED = 8             # key lengths tried on a view
+# Longer keys (see the module docstring): views of LONG_MIN_VIEW bytes or more whose first 256 hold
+# LONG_MIN_DISTINCT values (text under a long key 147 to 162, under a short one fewer; text under 100),
+# their agreement at every lag up to MAX_LONG_KEY counted on LONG_PAIRS pairs of bytes
+LONG_MIN_VIEW = 8192
+LONG_MIN_DISTINCT = 128
+LONG_PAIRS = 4096
+MAX_LONG_KEY = 4096
+# Compressed and archived data look random and hold no text under a key: not looked at for a long one
+_COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"PK\x03\x04",
+               b"7z\xbc\xaf", b"\x89PNG", b"\xff\xd8\xff", b"MSCF")
 HISTOGRAM_BYTES = 1 << 18  # bytes whose histograms align the key positions
 MIN_PRINTABLE = 0.97      # share of the result that must be text for it to be handed on
 # The chance that two bytes of a key position, or of the result, are the same: text's is 0.05 to 0.3
@@ -85,7 +101,28 @@ def key_lengths(data: bytes) -> list[int]:
     _kernels.lag_matches(data if len(data) == n else data[:n], counts)
     fits = np.empty(MAX_TRIED, dtype=np.int64)
     found = _kernels.key_fits(counts, n - lags, MIN_SHARE, MIN_EVERY, MIN_MATCHES, MAX_ELSEWHERE, MIN_CONTRAST, fits)
-    return fits[:found].tolist()
+    return fits[:found].tolist() or long_key_length(data)
+
+
+def long_key_length(data: bytes) -> list[int]:
+    """The lengths of a key of more than MAX_KEY bytes the view fits (see the module docstring), or none."""
+    if len(data) < LONG_MIN_VIEW or len(set(data[:256])) < LONG_MIN_DISTINCT or data.startswith(_COMPRESSED):
+        return []
+    lags = min(MAX_LONG_KEY, len(data) // MIN_PER_POSITION, len(data) - LONG_PAIRS)
+    if lags <= MAX_KEY:
+        return []
+    counts = np.empty(lags, dtype=np.int64)
+    _kernels.lag_matches(data[:lags + LONG_PAIRS], counts)
+    fits = np.empty(MAX_TRIED, dtype=np.int64)
+    found = _kernels.key_fits(counts, LONG_PAIRS, MIN_SHARE, MIN_EVERY, MIN_MATCHES, MAX_ELSEWHERE, MIN_CONTRAST, fits)
+    lengths = [length for length in fits[:found].tolist() if length > MAX_KEY]
+    if not lengths:
+        return []
+    # a multiple of the key's length fits where the text's own lines agree little at one of the key's
+    # (SAM's bases against their qualities): its divisors are tried too (``unkeyed`` takes the shortest
+    # that undoes it as well)
+    first = lengths[0]
+    return sorted({*lengths, *(d for d in range(MAX_KEY + 1, first // 2 + 1) if first % d == 0)})
 
 
 _H16 = np.array([[(-1.0) ** bin(i & j).count("1") for j in range(16)] for i in range(16)])

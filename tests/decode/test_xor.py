@@ -1,5 +1,5 @@
-"""Repeating-key XOR undone: every key length from 2 to 64 bytes over the text a run holds, exactly;
-nothing made of text, random or structured binary bytes that no key touched."""
+"""Repeating-key XOR undone: every key length from 2 to 64 bytes over the text a run holds, exactly, and
+longer keys up to 4,096; nothing made of text, random or structured binary bytes that no key touched."""
 
 from __future__ import annotations
 
@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 
 from sandbox.decode import Budget, expand
-from sandbox.decode.xor import MAX_KEY, MIN_VIEW, XorDecoder, key_lengths, xor_correlation
+from sandbox.decode.xor import (
+    LONG_MIN_VIEW,
+    MAX_KEY,
+    MAX_LONG_KEY,
+    MIN_PER_POSITION,
+    MIN_VIEW,
+    XorDecoder,
+    key_lengths,
+    xor_correlation,
+)
 
 CHAIN = ("tcp", "test")
 
@@ -86,6 +95,36 @@ def test_random_keys_over_views_of_every_size_are_undone():
             assert undone(data) == (f"xor ({length}-byte key)", text[start:start + size]), (kind, length, size)
 
 
+LONG_TEXTS = {"fastq": fastq(1000), "sam": sam(1500), "vcf": vcf(3000)}
+
+
+@pytest.mark.parametrize("kind", LONG_TEXTS)
+@pytest.mark.parametrize("length", [65, 100, 127, 300, 1000, 2048, MAX_LONG_KEY])
+def test_long_keys_are_undone_exactly(kind, length):
+    text = LONG_TEXTS[kind]
+    if len(text) < MIN_PER_POSITION * length:
+        text = text * (MIN_PER_POSITION * length // len(text) + 1)
+    key = random.Random(length).randbytes(length)
+    assert undone(keyed(text, key)) == (f"xor ({length}-byte key)", text)
+
+
+def test_random_long_keys_over_views_of_every_size_are_undone_or_left():
+    """Views from LONG_MIN_VIEW bytes up: undone where the view holds MIN_PER_POSITION bytes a key
+    position (a key longer than a 32nd of the view is left), never made anything else of."""
+    rng = random.Random(10)
+    text = LONG_TEXTS["fastq"]
+    undone_count = 0
+    for _ in range(40):
+        length = rng.randrange(MAX_KEY + 1, 2000)
+        size = rng.randrange(LONG_MIN_VIEW, len(text))
+        start = rng.randrange(len(text) - size)
+        got = undone(keyed(text[start:start + size], rng.randbytes(length)))
+        assert got in (None, (f"xor ({length}-byte key)", text[start:start + size])), (length, size)
+        assert got is not None or size < MIN_PER_POSITION * length
+        undone_count += got is not None
+    assert undone_count >= 10
+
+
 def test_the_view_s_other_decoders_reach_the_text():
     """Through the registry: the keyed view's text is a view of its own, and what is inside it is read."""
     text = gzip.compress(TEXTS["sam"])
@@ -121,6 +160,10 @@ BENIGN = {
     "float32 samples": b"".join(struct.pack("<f", i * 0.01) for i in range(5000)),
     "int16 audio": b"".join(struct.pack("<h", int(8000 * np.sin(i / 10))) for i in range(20000)),
     "fixed-width csv": b"".join(b"%08d,%8.3f,ACGTACGT\n" % (i, i * 0.5) for i in range(2000)),
+    "random, a block repeated": os.urandom(300) * 200,
+    "random records behind one header": b"".join(b"REC\x01" + os.urandom(196) for _ in range(400)),
+    "float64 noise": np.random.default_rng(4).normal(size=20000).tobytes(),
+    "deflate of reads": zlib.compress(TEXTS["fastq"])[2:],
 }
 
 

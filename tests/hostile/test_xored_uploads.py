@@ -1,7 +1,8 @@
 """Reads XOR-ed with a repeating key before they leave: one byte of key was read (four other symbols
 for the bases), two bytes or more replayed clean, whatever the key (a key of 2 to 4,096 bytes over a
 NovaSeq run's FASTQ text, to the allowed LIMS).  Now keys of 2 to 64 bytes are undone and the upload
-is a leak naming the sample; longer ones are out of reach (see ``sandbox.decode.xor``)."""
+is a leak naming the sample; keys of 100, 300 or 1,000 bytes replayed clean still (weighed as
+ciphertext to an allowed place), and are undone now too (see ``sandbox.decode.xor``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ KEYS = {
     "4 bytes": b"\xde\xad\xbe\xef",
     "16 bytes": random.Random(16).randbytes(16),
     "64 bytes": random.Random(64).randbytes(64),
+    "100 bytes": random.Random(100).randbytes(100),
+    "300 bytes": random.Random(300).randbytes(300),
+    "1000 bytes": random.Random(1000).randbytes(1000),
     # bytes under 0x20: the reads stay letters ("A" XOR 2 is "C"), shuffled at each position
     "printable, 9 bytes": bytes([2, 6, 0x15, 4, 0x13, 0x17, 1, 3, 5]),
 }
