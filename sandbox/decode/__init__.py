@@ -60,6 +60,7 @@ from sandbox.decode.url import UrlDecoder
 from sandbox.decode.utf16 import Utf16Decoder
 from sandbox.decode.uu import UuDecoder
 from sandbox.decode.words import WordsDecoder
+from sandbox.decode.strided import StridedDecoder
 from sandbox.decode.xor import XorDecoder
 from sandbox.decode.xz import XzDecoder
 from sandbox.decode.zip import ZipDecoder
@@ -110,7 +111,8 @@ DECODERS: list[type[Decoder]] = [
     EscapesDecoder,  # 16 byte escapes or more (\xHH, octal, \u00HH): the view with every escape undone
     BrotliDecoder,  # no magic: trial decode
     DeflateDecoder,  # no magic: trial inflate
-    XorDecoder,  # bytes agreeing with themselves one key length on (2-64): the key undone, if text is left
+    XorDecoder,  # bytes agreeing with themselves one key length on (2-4,096): the key undone, if text is left
+    StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character
     WordsDecoder,  # text with a run of four words: one byte a word
 ]

@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.filepost import encode_multipart_formdata
 
-from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand, xor
+from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand, strided, xor
 from sandbox.decode.limits import MiB
 from sandbox.index.kmers import SYMBOL_RUN_MIN
 from tests.decode.test_words import numbered
@@ -323,6 +323,12 @@ def _xor(data: bytes) -> bytes:
     return bytes(b ^ XOR_KEY[i % len(XOR_KEY)] for i, b in enumerate(data))
 
 
+def _chaff(data: bytes) -> bytes:
+    """Two bytes of ``data``, a random byte between them, and so on (stride 3, text at 0 and 2)."""
+    filler = random.Random(len(data)).randbytes(len(data) // 2 + 1)
+    return b"".join(data[k:k + 1] + filler[k // 2:k // 2 + 1] + data[k + 1:k + 2] for k in range(0, len(data), 2))
+
+
 ZERO_WIDTH = {ord("A"): "\u200b", ord("C"): "\u200c", ord("G"): "\u200d", ord("T"): "\u2060"}
 WORDS = {"A": b"apple ", "C": b"cherry ", "G": b"grape ", "T": b"tomato "}
 
@@ -425,6 +431,7 @@ ENCODERS: dict[str, Spec] = {
     "lzip": Spec(_lzip, "lzip", True, lambda: _lzip(bytes(256 * MiB), 0)),
     "unreadable": Spec(_lzop, "", says="lzop file (LZO), which the rig does not read"),
     "xor": Spec(_xor, "xor (16-byte key)", min_size=xor.MIN_VIEW),
+    "strided": Spec(_chaff, "strided (3, 0+2)", min_size=strided.MIN_VIEW),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
     "words": Spec(_words, "words", view=_numbered, min_size=2 * SYMBOL_RUN_MIN),
 }

@@ -1,0 +1,64 @@
+"""Reads with random filler between their bytes replay as a leak.
+
+A random byte after each byte of the reads, two after every two, one before every three, or base64 of
+a gzip of them so, uploaded to the allowed LIMS, replayed clean: the body looked random (weighed as
+ciphertext sent to an allowed place) and no decoder read the text between the filler.  Now a view
+whose positions a stride apart are text and random filler by turns is read at its text's positions
+(``sandbox.decode.strided``).  The controls carry another genome's reads the same ways: no content
+finding.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import random
+
+import pytest
+
+from tests.hostile.uploads import (
+    CONTENT_KINDS,
+    assert_content_leak,
+    run_and_reads,
+    unrelated_reads,
+    upload_report,
+)
+
+
+def _chaffed(text: bytes, stride: int, phases: tuple[int, ...]) -> bytes:
+    rng, it, out = random.Random(stride), iter(text), bytearray()
+    while True:
+        for p in range(stride):
+            if p in phases:
+                b = next(it, None)
+                if b is None:
+                    return bytes(out)
+                out.append(b)
+            else:
+                out.append(rng.randrange(256))
+
+
+WAYS = {
+    "a random byte after each": lambda d: _chaffed(d, 2, (0,)),
+    "two random bytes after every two": lambda d: _chaffed(d, 4, (0, 1)),
+    "a random byte before every three": lambda d: _chaffed(d, 4, (1, 2, 3)),
+    "base64 of a gzip, a random byte after each": lambda d: _chaffed(base64.b64encode(gzip.compress(d)), 2, (0,)),
+}
+
+
+@pytest.fixture(scope="module")
+def run_reads(tmp_path_factory):
+    return run_and_reads(tmp_path_factory, "filler")
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_reads_with_filler_between_their_bytes_replay_as_a_leak(run_reads, way):
+    tmp, run, reads = run_reads
+    assert_content_leak(upload_report(tmp, run, way, WAYS[way](reads)), way)
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_another_genome_s_reads_so_find_nothing(run_reads, way):
+    tmp, run, _ = run_reads
+    report = upload_report(tmp, run, f"other {way}", WAYS[way](unrelated_reads(way)))
+    assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], way
