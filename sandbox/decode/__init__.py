@@ -52,6 +52,7 @@ from sandbox.decode.protobuf import ProtobufDecoder
 from sandbox.decode.qp import QuotedPrintableDecoder
 from sandbox.decode.sevenzip import SevenZipDecoder
 from sandbox.decode.snappy import SnappyDecoder
+from sandbox.decode.strided import StridedDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.target import TargetDecoder
 from sandbox.decode.tiff import TiffDecoder
@@ -60,7 +61,6 @@ from sandbox.decode.url import UrlDecoder
 from sandbox.decode.utf16 import Utf16Decoder
 from sandbox.decode.uu import UuDecoder
 from sandbox.decode.words import WordsDecoder
-from sandbox.decode.strided import StridedDecoder
 from sandbox.decode.xor import XorDecoder
 from sandbox.decode.xz import XzDecoder
 from sandbox.decode.zip import ZipDecoder
