@@ -31,6 +31,7 @@ from sandbox.decode.cab import CabDecoder
 from sandbox.decode.characters import CharactersDecoder
 from sandbox.decode.cram import CramDecoder
 from sandbox.decode.deflate import DeflateDecoder
+from sandbox.decode.disguised import DisguisedDecoder
 from sandbox.decode.escapes import EscapesDecoder
 from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gif import GifDecoder
@@ -112,6 +113,7 @@ DECODERS: list[type[Decoder]] = [
     BrotliDecoder,  # no magic: trial decode
     DeflateDecoder,  # no magic: trial inflate
     XorDecoder,  # bytes agreeing with themselves one key length on (2-4,096): the key undone, if text is left
+    DisguisedDecoder,  # a stream's or archive's magic under a byte map, a short key, or reversal: undone
     StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character
     WordsDecoder,  # text with a run of four words: one byte a word

@@ -432,6 +432,8 @@ ENCODERS: dict[str, Spec] = {
     "unreadable": Spec(_lzop, "", says="lzop file (LZO), which the rig does not read"),
     "xor": Spec(_xor, "xor (16-byte key)", min_size=xor.MIN_VIEW),
     "strided": Spec(_chaff, "strided (3, 0+2)", min_size=strided.MIN_VIEW),
+    "disguised": Spec(lambda d: bytes(b ^ 0x5A for b in gzip.compress(d, mtime=0)), "disguised: xor 0x5a",
+                      view=lambda d: gzip.compress(d, mtime=0)),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
     "words": Spec(_words, "words", view=_numbered, min_size=2 * SYMBOL_RUN_MIN),
 }

@@ -1,0 +1,261 @@
+"""A compressed stream or an archive whose bytes were disguised: undone (label "disguised: <how>").
+
+Compressing then disguising the result costs a sender one line: a gzip of reads XOR-ed with one byte
+(or inverted, a byte added to each byte, each byte's bits rotated or reversed, its nibbles swapped),
+XOR-ed with a key of two to four bytes, reversed whole, reversed in blocks of 2 to 16 bytes, or its
+base64 or hex reversed, replayed clean: the body looked random (weighed as ciphertext sent to an
+allowed place) and no decoder's magic was at its start.  A view is undone when its first bytes so
+undone open a stream or an archive by a magic of four bytes or more (zstd, xz, bzip2 with its first
+block's, LZ4, zip, 7z, lzip), or by gzip's three bytes and a header whose reserved flags are clear and
+whose extra flags and system are those writers write, or by zlib's two (one in a thousand chance bytes do: the stream undone must also inflate to its end
+and check, or over its first 16 KiB to 512 bytes or more).  A key of two to four bytes is read off the magic, whose bytes past the key check
+it (two of them at least: zstd's, LZ4's and zip's two-byte keys, xz's and 7z's four; gzip's and
+bzip2's one, with their headers' fields), or the header after it: a gzip's flags (no name or a name)
+give a key of four bytes, checked by inflating its first 16 KiB; a zip member's version checks one.  The whole view is undone and handed on; the decoders open what it holds.  Each way is a
+look-up of a view's first 16 bytes (and its last 16, for reversal): 518 byte maps at once, 30 µs a view.
+
+Out of reach: keys longer than four bytes (or than a magic's checked part),
+two ways at once (XOR then reversal), a disguise that starts past a header of the sender's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+
+from sandbox.decode.base import Budget, Decoder
+from sandbox.decode.codec import (
+    BZ2_MAGIC,
+    FORMATS,
+    GZIP_MAGIC,
+    LZ4_MAGIC,
+    LZIP_MAGIC,
+    XZ_MAGIC,
+    ZSTD_MAGIC,
+    streaming,
+    zlib_header,
+)
+
+HEAD = 16
+MIN_VIEW = 24
+# Compressed bytes show as many distinct values as random ones (256 * (1 - (255/256)^n) in n bytes):
+# a view of fewer than this share of them among its first 256 is no disguised stream (text XOR-ed
+# with a byte can open as zlib and inflate)
+MIN_DISTINCT_SHARE = 0.6
+# Magics checked in full: (format, bytes)
+MAGICS: tuple[tuple[str, bytes], ...] = (
+    ("zstd", ZSTD_MAGIC), ("xz", XZ_MAGIC), ("lz4", LZ4_MAGIC), ("zip", b"PK\x03\x04"),
+    ("7z", b"7z\xbc\xaf\x27\x1c"), ("lzip", LZIP_MAGIC), ("gzip", GZIP_MAGIC))
+_BZ2_BLOCK = b"1AY&SY"               # after "BZh" and the block size's digit
+MAX_KEY = 4                           # bytes of a key read off a magic (xz's and 7z's: two left to check it)
+MIN_CHECKED = 2                       # bytes of a magic past the key that check it
+ZLIB_TRIAL = 16384                    # bytes of a zlib stream (or a gzip a key only its header checks) inflated
+ZLIB_MIN_OUT = 512
+BLOCKS = (2, 4, 8, 16)                # blocks whose bytes were reversed
+ZIP_MAGIC = b"PK\x03\x04"
+# A view whose first 256 bytes are this share or less of bytes other than text's is text (a disguised
+# stream's bytes are as random as the stream's; LZ4's literals are text, but not its tokens)
+MAX_BINARY_IN_TEXT = 0.02
+_TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
+_FIRST_BYTES = np.zeros(256, dtype=bool)      # the bytes a magic starts with
+_FIRST_BYTES[[magic[0] for _, magic in MAGICS] + [BZ2_MAGIC[0]]] = True
+# The magics a key is read off, and how many of their bytes past it check it (gzip's header checks more)
+_KEYED_MAGICS = tuple((magic, 1 if magic == GZIP_MAGIC else MIN_CHECKED) for _, magic in MAGICS) + ((BZ2_MAGIC, 1),)
+
+
+def _byte_maps() -> tuple[list[str], np.ndarray]:
+    """Every byte map the module docstring names (label, how each byte is undone), as rows of 256."""
+    x = np.arange(256, dtype=np.uint16)
+    labels, rows = [], []
+    for k in range(1, 256):
+        labels.append(f"xor 0x{k:02x}")
+        rows.append(x ^ k)
+    for k in range(1, 256):
+        if k == 0x80:
+            continue        # adding 0x80 is XOR-ing it
+        labels.append(f"{k} added")
+        rows.append((x - k) % 256)
+    for r in range(1, 8):
+        labels.append(f"bits rotated left {r}")
+        rows.append(((x >> r) | (x << (8 - r))) & 0xFF)
+    labels.append("bits reversed")
+    rows.append(np.array([int(f"{b:08b}"[::-1], 2) for b in range(256)]))
+    labels.append("nibbles swapped")
+    rows.append(((x & 0x0F) << 4) | (x >> 4))
+    return labels, np.array(rows, dtype=np.uint8)
+
+
+MAP_LABELS, MAPS = _byte_maps()
+
+
+def _opens(head: bytes) -> bool:
+    """Whether ``head`` (16 bytes or fewer) opens a stream or an archive (zlib judged apart)."""
+    if not head:
+        return False
+    if head[:3] == BZ2_MAGIC:
+        return len(head) >= 10 and 0x31 <= head[3] <= 0x39 and head[4:10] == _BZ2_BLOCK
+    for fmt, magic in _BY_FIRST.get(head[0], ()):
+        if head.startswith(magic):
+            return len(head) >= HEAD and _HEADERS[fmt](head)
+    return False
+
+
+_BY_FIRST: dict[int, list[tuple[str, bytes]]] = {}
+for _fmt, _magic in MAGICS:
+    _BY_FIRST.setdefault(_magic[0], []).append((_fmt, _magic))
+# The header after each magic, as its writers write it
+_HEADERS = {
+    # reserved flags clear, extra flags of a deflate level, a known system (Python's 255)
+    "gzip": lambda h: not h[3] & 0xE0 and h[8] in (0, 2, 4) and (h[9] <= 13 or h[9] == 255),
+    "zstd": lambda h: not h[4] & 0x08,                                  # the descriptor's reserved bit
+    "lz4": lambda h: h[4] >> 6 == 1 and not h[4] & 0x02 and not h[5] & 0x8F,   # version 01, reserved bits
+    "xz": lambda h: h[6] == 0 and h[7] in (0, 1, 4, 10),                # stream flags: a check type
+    "7z": lambda h: h[6] == 0 and h[7] <= 4,                            # format version 0.x
+    # version needed to extract, flags of those defined, a method of those in use
+    "zip": lambda h: h[4] in (10, 20, 45, 51, 63) and h[5] == 0 and not h[6] & 0xF0 and not h[7] & 0xF7
+    and h[8] in (0, 8, 9, 12, 14, 93, 95, 98, 99) and h[9] == 0,
+    "lzip": lambda h: 12 <= h[5] & 0x1F <= 29,                          # dictionary size 4 KiB to 512 MiB
+}
+
+
+def _inflates(trial: bytes, wbits: int = 15) -> bool:
+    """Whether a stream's first bytes (``trial``) inflate without an error: to the stream's end (its
+    check too), or over ZLIB_TRIAL bytes to ZLIB_MIN_OUT bytes or more (random bytes under a header
+    that passes err within a few KiB)."""
+    inflater = zlib.decompressobj(wbits)
+    try:
+        made = len(inflater.decompress(trial))
+    except zlib.error:
+        return False
+    return inflater.eof or len(trial) >= ZLIB_TRIAL and made >= ZLIB_MIN_OUT
+
+
+def _keyed(data: bytes) -> bytes | None:
+    """A key of 2 to MAX_KEY bytes read off a magic at the view's start, which the magic's other bytes
+    check, or the header after it (the shortest that opens one)."""
+    head = data[:HEAD]
+    for length in range(2, MAX_KEY + 1):
+        for magic, checked in _KEYED_MAGICS:
+            for start in _plaintexts(magic, length, checked):
+                # the magic's bytes past the key, undone with the key its first bytes give, are its own
+                if all(head[j] ^ head[j % length] ^ start[j % length] == start[j] for j in range(length, len(start))):
+                    key = bytes(a ^ b for a, b in zip(head[:length], start, strict=False))
+                    undone = bytes(b ^ key[i % length] for i, b in enumerate(head))
+                    if len(set(key)) > 1 and _opens(undone) and (
+                            len(start) - length >= MIN_CHECKED or _sound(magic, undone, data, key)):
+                        return key
+    return None
+
+
+def _plaintexts(magic: bytes, length: int, checked: int) -> tuple[bytes, ...]:
+    """What a view's first bytes stand for, to read a key of ``length`` bytes off: the magic, where
+    ``checked`` of its bytes are left past the key; gzip's and zip's where the header after it checks
+    the key instead (gzip's flags, no name or a name)."""
+    if len(magic) - length >= checked:
+        return (magic,)
+    if magic == GZIP_MAGIC and length <= 4:
+        return (magic,) if length == 3 else (magic + b"\x00", magic + b"\x08")
+    return (magic,) if magic == ZIP_MAGIC and length == 4 else ()
+
+
+def _sound(magic: bytes, head: bytes, data: bytes, key: bytes) -> bool:
+    """A header no byte of magic checked ``key`` of (``head`` undone with it, its fields checked by
+    ``_opens``): a gzip's first bytes undone also inflate (``_inflates``)."""
+    if magic != GZIP_MAGIC:
+        return True         # a zip member's version is checked by ``_opens``
+    trial = data[:ZLIB_TRIAL]
+    return _inflates((np.frombuffer(trial, np.uint8) ^ np.resize(np.frombuffer(key, np.uint8), len(trial))).tobytes(), 31)
+
+
+def disguise(data: bytes) -> tuple[str, str] | None:
+    """How the view was disguised (a kind and its parameter), or None."""
+    if len(data) < MIN_VIEW:
+        return None
+    if len(data[:256].translate(None, _TEXT_BYTES)) <= MAX_BINARY_IN_TEXT * min(len(data), 256):
+        return _reversed_text(data)     # text: no stream's bytes disguised, perhaps its base64 or hex reversed
+    head = np.frombuffer(data, dtype=np.uint8, count=HEAD)
+    undone = MAPS[:, head]                         # every byte map's first 16 bytes at once
+    opened = [int(i) for i in np.flatnonzero(_FIRST_BYTES[undone[:, 0]]) if _opens(undone[i].tobytes())]
+    if opened:      # XOR-ing and adding 0x20 agree on most header bytes: the map whose stream decodes
+        return "map", str(max(opened, key=lambda i: _made(MAPS[i][np.frombuffer(data[:ZLIB_TRIAL], np.uint8)].tobytes())))
+    if len(set(data[:256])) >= MIN_DISTINCT_SHARE * 256 * (1 - (255 / 256) ** min(len(data), 256)):
+        zlib_like = np.flatnonzero(((undone[:, 0] & 0x0F) == 8) & ((undone[:, 0] >> 4) <= 7)
+                                   & ((undone[:, 0].astype(np.int32) * 256 + undone[:, 1]) % 31 == 0))
+        for i in zlib_like:
+            if zlib_header(undone[i, :2].tobytes()) and \
+                    _inflates(MAPS[i][np.frombuffer(data[:ZLIB_TRIAL], np.uint8)].tobytes()):
+                return "map", str(i)
+    key = _keyed(data)
+    if key is not None:
+        return "key", key.hex()
+    if _opens(data[-HEAD:][::-1]):
+        return "reversed", ""
+    for block in BLOCKS:
+        if _opens(b"".join(data[i:i + block][::-1] for i in range(0, HEAD, block))):
+            return "blocks", str(block)
+    return _reversed_text(data)
+
+
+def _made(trial: bytes) -> int:
+    """Bytes the stream or archive ``trial`` opens makes before it stops (a member's deflate data in a
+    zip; 7z and lzip: none, their magic and header are all that is judged)."""
+    fmt = next((f for f, magic in (*MAGICS, ("bz2", BZ2_MAGIC)) if trial.startswith(magic)), "")
+    if fmt == "zip":
+        fmt, trial = "deflate", trial[30 + int.from_bytes(trial[26:28], "little") + int.from_bytes(trial[28:30], "little"):]
+    if fmt not in FORMATS:
+        return 0
+    codec = FORMATS[fmt](streaming())
+    return len(codec.feed_split(trial)[0])
+
+
+def _reversed_text(data: bytes) -> tuple[str, str] | None:
+    """Base64 or hex whose characters were reversed, of a stream or an archive."""
+    first = data[-48:].translate(None, b"\r\n")[::-1][:32]      # the first characters, put back
+    for name, decode in (("base64", base64.b64decode), ("hex", binascii.unhexlify)):
+        try:
+            if _opens(decode(first)):
+                return f"{name} reversed", ""
+        except (binascii.Error, ValueError):
+            pass
+    return None
+
+
+def undo(data: bytes, how: tuple[str, str]) -> tuple[str, bytes]:
+    """The view undone ``how`` (``disguise``'s answer), and its label."""
+    kind, value = how
+    if kind == "map":
+        return f"disguised: {MAP_LABELS[int(value)]}", MAPS[int(value)][np.frombuffer(data, np.uint8)].tobytes()
+    if kind == "key":
+        key = np.frombuffer(bytes.fromhex(value), np.uint8)
+        return f"disguised: xor key {value}", (np.frombuffer(data, np.uint8) ^ np.resize(key, len(data))).tobytes()
+    if kind == "blocks":
+        size = int(value)
+        whole = len(data) - len(data) % size
+        body = np.frombuffer(data, np.uint8, count=whole).reshape(-1, size)[:, ::-1].tobytes()
+        return f"disguised: reversed in blocks of {size}", body + data[whole:][::-1]
+    if kind == "reversed":
+        return "disguised: reversed", data[::-1]
+    return f"disguised: {kind}", data.translate(None, b"\r\n")[::-1]
+
+
+class DisguisedDecoder(Decoder):
+    name = "disguised"
+    reapply = False       # two disguises at once are out of reach (the module docstring)
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return disguise(data) is not None
+
+    @staticmethod
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        how = disguise(data)
+        if how is None:
+            return
+        if len(data) > budget.remaining:
+            budget.exhausted(left=len(data))
+            return
+        yield undo(data, how)
