@@ -14,8 +14,11 @@ bzip2's one, with their headers' fields), or the header after it: a gzip's flags
 give a key of four bytes, checked by inflating its first 16 KiB; a zip member's version checks one.  The whole view is undone and handed on; the decoders open what it holds.  Each way is a
 look-up of a view's first 16 bytes (and its last 16, for reversal): 518 byte maps at once, 30 µs a view.
 
-Out of reach: keys longer than four bytes (or than a magic's checked part),
-two ways at once (XOR then reversal), a disguise that starts past a header of the sender's own.
+A byte map is also looked for past a header of the sender's own, up to MAX_OFFSET bytes in (the view
+undone from the magic on): a table of every two bytes a map makes a magic's first two.
+
+Out of reach: keys longer than four bytes (or than a magic's checked part), two ways at once (XOR
+then reversal), a key or a reversal past a header of the sender's own.
 """
 
 from __future__ import annotations
@@ -61,8 +64,6 @@ ZIP_MAGIC = b"PK\x03\x04"
 # stream's bytes are as random as the stream's; LZ4's literals are text, but not its tokens)
 MAX_BINARY_IN_TEXT = 0.02
 _TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
-_FIRST_BYTES = np.zeros(256, dtype=bool)      # the bytes a magic starts with
-_FIRST_BYTES[[magic[0] for _, magic in MAGICS] + [BZ2_MAGIC[0]]] = True
 # The magics a key is read off, and how many of their bytes past it check it (gzip's header checks more)
 _KEYED_MAGICS = tuple((magic, 1 if magic == GZIP_MAGIC else MIN_CHECKED) for _, magic in MAGICS) + ((BZ2_MAGIC, 1),)
 
@@ -90,6 +91,32 @@ def _byte_maps() -> tuple[list[str], np.ndarray]:
 
 
 MAP_LABELS, MAPS = _byte_maps()
+
+MAX_OFFSET = 64                               # bytes of a header of the sender's own before the stream
+
+
+def _pair_maps() -> tuple[np.ndarray, dict[int, list[int]]]:
+    """By two bytes (a big-endian number): the byte map that makes them a magic's first two (-1: none;
+    -2: more than one, in the dict)."""
+    table, more = np.full(1 << 16, -1, dtype=np.int32), {}
+    inverse = np.argsort(MAPS, axis=1)            # each map's bytes by what they stand for
+    for magic in [m for _, m in MAGICS] + [BZ2_MAGIC]:
+        for m in range(len(MAPS)):
+            pair = int(inverse[m, magic[0]]) << 8 | int(inverse[m, magic[1]])
+            if table[pair] == -1:
+                table[pair] = m
+            elif table[pair] != m:
+                more.setdefault(pair, [] if table[pair] == -2 else [int(table[pair])]).append(m)
+                table[pair] = -2
+    return table, more
+
+
+_PAIR_MAPS, _MORE_PAIR_MAPS = _pair_maps()
+
+
+def _maps_for(pair: int) -> list[int]:
+    found = int(_PAIR_MAPS[pair])
+    return _MORE_PAIR_MAPS[pair] if found == -2 else [found]
 
 
 def _opens(head: bytes) -> bool:
@@ -177,18 +204,24 @@ def disguise(data: bytes) -> tuple[str, str] | None:
         return None
     if len(data[:256].translate(None, _TEXT_BYTES)) <= MAX_BINARY_IN_TEXT * min(len(data), 256):
         return _reversed_text(data)     # text: no stream's bytes disguised, perhaps its base64 or hex reversed
-    head = np.frombuffer(data, dtype=np.uint8, count=HEAD)
-    undone = MAPS[:, head]                         # every byte map's first 16 bytes at once
-    opened = [int(i) for i in np.flatnonzero(_FIRST_BYTES[undone[:, 0]]) if _opens(undone[i].tobytes())]
-    if opened:      # XOR-ing and adding 0x20 agree on most header bytes: the map whose stream decodes
-        return "map", str(max(opened, key=lambda i: _made(MAPS[i][np.frombuffer(data[:ZLIB_TRIAL], np.uint8)].tobytes())))
+    front = np.frombuffer(data, dtype=np.uint8, count=min(len(data), MAX_OFFSET + HEAD))
+    # two bytes that a byte map makes a magic's first two, at each offset a header of the sender's own
+    # may push it to (a table of every such pair)
+    pairs = front[:-1].astype(np.int64) << 8 | front[1:]
+    for offset in np.flatnonzero(_PAIR_MAPS[pairs[:MAX_OFFSET + 1]] != -1).tolist():
+        piece = front[offset:offset + HEAD]
+        opened = [m for m in _maps_for(int(pairs[offset])) if _opens(MAPS[m][piece].tobytes())]
+        if opened:      # XOR-ing and adding 0x20 agree on most header bytes: the map whose stream decodes
+            trial = np.frombuffer(data[offset:offset + ZLIB_TRIAL], np.uint8)
+            return "map", f"{max(opened, key=lambda m: _made(MAPS[m][trial].tobytes()))}@{offset}"
+    undone = MAPS[:, front[:2]]                    # every byte map's first two bytes, for zlib's header
     if len(set(data[:256])) >= MIN_DISTINCT_SHARE * 256 * (1 - (255 / 256) ** min(len(data), 256)):
         zlib_like = np.flatnonzero(((undone[:, 0] & 0x0F) == 8) & ((undone[:, 0] >> 4) <= 7)
                                    & ((undone[:, 0].astype(np.int32) * 256 + undone[:, 1]) % 31 == 0))
         for i in zlib_like:
             if zlib_header(undone[i, :2].tobytes()) and \
                     _inflates(MAPS[i][np.frombuffer(data[:ZLIB_TRIAL], np.uint8)].tobytes()):
-                return "map", str(i)
+                return "map", f"{i}@0"
     key = _keyed(data)
     if key is not None:
         return "key", key.hex()
@@ -228,7 +261,9 @@ def undo(data: bytes, how: tuple[str, str]) -> tuple[str, bytes]:
     """The view undone ``how`` (``disguise``'s answer), and its label."""
     kind, value = how
     if kind == "map":
-        return f"disguised: {MAP_LABELS[int(value)]}", MAPS[int(value)][np.frombuffer(data, np.uint8)].tobytes()
+        index, offset = (int(v) for v in value.split("@"))
+        label = MAP_LABELS[index] + (f" from byte {offset}" if offset else "")
+        return f"disguised: {label}", MAPS[index][np.frombuffer(data, np.uint8, offset=offset)].tobytes()
     if kind == "key":
         key = np.frombuffer(bytes.fromhex(value), np.uint8)
         return f"disguised: xor key {value}", (np.frombuffer(data, np.uint8) ^ np.resize(key, len(data))).tobytes()

@@ -89,6 +89,14 @@ def test_reversals_are_undone(fmt):
     assert _undone(hexed[::-1]) == ("disguised: hex reversed", hexed)
 
 
+@pytest.mark.parametrize("offset", [1, 8, 33, 64])
+def test_a_byte_map_past_a_header_of_the_sender_s_own_is_undone(offset):
+    stream = STREAMS["gzip"](TEXT)
+    header = random.Random(offset).randbytes(offset)
+    label, out = _undone(header + bytes(b ^ 0x42 for b in stream))
+    assert label == f"disguised: xor 0x42 from byte {offset}" and out == stream
+
+
 def test_the_reads_are_reached_through_the_registry():
     views = expand(bytes(b ^ 0xA5 for b in gzip.compress(TEXT)), ("t",)).views
     assert any(v.chain[1:] == ("disguised: xor 0xa5", "gzip") and v.data == TEXT for v in views)

@@ -2,7 +2,8 @@
 
 Compressed, then XOR-ed with one byte or a key of two to four bytes, inverted, a byte added to each,
 each byte's bits rotated or reversed, its nibbles swapped, reversed whole or in blocks of 16 bytes,
-bytes swapped in pairs, or the base64 or hex of it reversed, uploaded to the allowed LIMS: each
+bytes swapped in pairs, or the base64 or hex of it reversed (or XOR-ed behind a header of its own),
+uploaded to the allowed LIMS: each
 replayed clean (weighed as ciphertext sent to an allowed place; no decoder's magic at the body's
 start).  Now a body whose first bytes so undone open a stream or an archive is undone
 (``sandbox.decode.disguised``).  The controls send a gzip of another genome's reads the same ways,
@@ -53,6 +54,7 @@ WAYS = {
     "zip XOR-ed with a byte": lambda d: _keyed(_zipped(d), b"\x77"),
     "bzip2 XOR-ed with a byte": lambda d: _keyed(bz2.compress(d), b"\x33"),
     "zlib XOR-ed with a byte": lambda d: _keyed(zlib.compress(d), b"\x33"),
+    "gzip XOR-ed with a byte, behind a header": lambda d: b"RUN1\x00\x00\x9c\x40" + _keyed(gzip.compress(d), b"\x42"),
     "gzip inverted": lambda d: bytes(b ^ 0xFF for b in gzip.compress(d)),
     "gzip, one added to each byte": lambda d: bytes((b + 1) & 0xFF for b in gzip.compress(d)),
     "gzip, bits rotated": lambda d: bytes(((b << 1) | (b >> 7)) & 0xFF for b in gzip.compress(d)),
