@@ -64,6 +64,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 # stream's bytes are as random as the stream's; LZ4's literals are text, but not its tokens)
 MAX_BINARY_IN_TEXT = 0.02
 _TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
+_BASE64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 # The magics a key is read off, and how many of their bytes past it check it (gzip's header checks more)
 _KEYED_MAGICS = tuple((magic, 1 if magic == GZIP_MAGIC else MIN_CHECKED) for _, magic in MAGICS) + ((BZ2_MAGIC, 1),)
 
@@ -112,6 +113,20 @@ def _pair_maps() -> tuple[np.ndarray, dict[int, list[int]]]:
 
 
 _PAIR_MAPS, _MORE_PAIR_MAPS = _pair_maps()
+
+
+def _zlib_pair_maps() -> tuple[np.ndarray, np.ndarray]:
+    """Every two bytes (a big-endian number) that a byte map makes a zlib header, sorted, and that map."""
+    headers = np.array([cmf << 8 | flg for cmf in range(256) if cmf & 0x0F == 8 for flg in range(256)
+                        if zlib_header(bytes((cmf, flg)))])
+    inverse = np.argsort(MAPS, axis=1).astype(np.int64)
+    pairs = (inverse[:, headers >> 8] << 8 | inverse[:, headers & 0xFF]).ravel()
+    maps = np.repeat(np.arange(len(MAPS)), len(headers))
+    order = np.argsort(pairs, kind="stable")
+    return pairs[order], maps[order]
+
+
+_ZLIB_PAIRS, _ZLIB_PAIR_MAPS = _zlib_pair_maps()
 
 
 def _maps_for(pair: int) -> list[int]:
@@ -165,16 +180,17 @@ def _keyed(data: bytes) -> bytes | None:
     """A key of 2 to MAX_KEY bytes read off a magic at the view's start, which the magic's other bytes
     check, or the header after it (the shortest that opens one)."""
     head = data[:HEAD]
-    for length in range(2, MAX_KEY + 1):
-        for magic, checked in _KEYED_MAGICS:
-            for start in _plaintexts(magic, length, checked):
-                # the magic's bytes past the key, undone with the key its first bytes give, are its own
-                if all(head[j] ^ head[j % length] ^ start[j % length] == start[j] for j in range(length, len(start))):
-                    key = bytes(a ^ b for a, b in zip(head[:length], start, strict=False))
-                    undone = bytes(b ^ key[i % length] for i, b in enumerate(head))
-                    if len(set(key)) > 1 and _opens(undone) and (
-                            len(start) - length >= MIN_CHECKED or _sound(magic, undone, data, key)):
-                        return key
+    if len(head) < HEAD:
+        return None
+    for length, magic, start, checks in _KEY_CHECKS:
+        # the magic's bytes past the key, undone with the key its first bytes give, are its own (and a
+        # gzip's or zip's header fields what writers write: the first check refuses most)
+        if all(head[j] ^ head[j % length] ^ start[j % length] in allowed for j, allowed in checks):
+            key = bytes(a ^ b for a, b in zip(head[:length], start, strict=False))
+            undone = bytes(b ^ key[i % length] for i, b in enumerate(head))
+            if len(set(key)) > 1 and _opens(undone) and (
+                    len(start) - length >= MIN_CHECKED or _sound(magic, undone, data, key)):
+                return key
     return None
 
 
@@ -187,6 +203,18 @@ def _plaintexts(magic: bytes, length: int, checked: int) -> tuple[bytes, ...]:
     if magic == GZIP_MAGIC and length <= 4:
         return (magic,) if length == 3 else (magic + b"\x00", magic + b"\x08")
     return (magic,) if magic == ZIP_MAGIC and length == 4 else ()
+
+
+# Header bytes past a magic a key must undo to one of these values: gzip's extra flags and system, a zip
+# member's version (``_HEADERS``)
+_FIELDS = {GZIP_MAGIC: ((8, frozenset((0, 2, 4))), (9, frozenset((*range(14), 255)))),
+           ZIP_MAGIC: ((4, frozenset((10, 20, 45, 51, 63))), (5, frozenset((0,))))}
+# (key length, magic, what the first bytes stand for, the checks: (j, the values byte j undone may be)),
+# shortest keys first
+_KEY_CHECKS = tuple((length, magic, start, tuple((j, frozenset((start[j],))) for j in range(length, len(start)))
+                     + _FIELDS.get(magic, ()))
+                    for length in range(2, MAX_KEY + 1) for magic, checked in _KEYED_MAGICS
+                    for start in _plaintexts(magic, length, checked))
 
 
 def _sound(magic: bytes, head: bytes, data: bytes, key: bytes) -> bool:
@@ -214,14 +242,12 @@ def disguise(data: bytes) -> tuple[str, str] | None:
         if opened:      # XOR-ing and adding 0x20 agree on most header bytes: the map whose stream decodes
             trial = np.frombuffer(data[offset:offset + ZLIB_TRIAL], np.uint8)
             return "map", f"{max(opened, key=lambda m: _made(MAPS[m][trial].tobytes()))}@{offset}"
-    undone = MAPS[:, front[:2]]                    # every byte map's first two bytes, for zlib's header
     if len(set(data[:256])) >= MIN_DISTINCT_SHARE * 256 * (1 - (255 / 256) ** min(len(data), 256)):
-        zlib_like = np.flatnonzero(((undone[:, 0] & 0x0F) == 8) & ((undone[:, 0] >> 4) <= 7)
-                                   & ((undone[:, 0].astype(np.int32) * 256 + undone[:, 1]) % 31 == 0))
-        for i in zlib_like:
-            if zlib_header(undone[i, :2].tobytes()) and \
-                    _inflates(MAPS[i][np.frombuffer(data[:ZLIB_TRIAL], np.uint8)].tobytes()):
-                return "map", f"{i}@0"
+        trial = np.frombuffer(data[:ZLIB_TRIAL], np.uint8)
+        pair = int(front[0]) << 8 | int(front[1])
+        for m in _ZLIB_PAIR_MAPS[np.searchsorted(_ZLIB_PAIRS, pair):np.searchsorted(_ZLIB_PAIRS, pair, "right")].tolist():
+            if _inflates(MAPS[m][trial].tobytes()):
+                return "map", f"{m}@0"
     key = _keyed(data)
     if key is not None:
         return "key", key.hex()
@@ -230,7 +256,7 @@ def disguise(data: bytes) -> tuple[str, str] | None:
     for block in BLOCKS:
         if _opens(b"".join(data[i:i + block][::-1] for i in range(0, HEAD, block))):
             return "blocks", str(block)
-    return _reversed_text(data)
+    return None
 
 
 def _made(trial: bytes) -> int:
@@ -248,6 +274,8 @@ def _made(trial: bytes) -> int:
 def _reversed_text(data: bytes) -> tuple[str, str] | None:
     """Base64 or hex whose characters were reversed, of a stream or an archive."""
     first = data[-48:].translate(None, b"\r\n")[::-1][:32]      # the first characters, put back
+    if first.translate(None, _BASE64_CHARS):
+        return None
     for name, decode in (("base64", base64.b64decode), ("hex", binascii.unhexlify)):
         try:
             if _opens(decode(first)):

@@ -20,6 +20,7 @@ from sandbox.decode.base import Budget, Decoder
 MIN_VIEW = 1024
 MAX_STRIDE = 8
 SAMPLE = 1 << 14          # bytes whose phases are judged
+GATE = 2048               # bytes whose printable share is looked at first
 MIN_TEXT = 0.98           # printable share of a text phase (text: all; a key's text: other decoders)
 MAX_FILLER = 0.5          # printable share of a filler phase (random bytes 0.37; a phase half text 0.7)
 MAX_VIEW_PRINTABLE = 0.96  # a view more printable than this is text as it is (7 of 8 text: 0.92)
@@ -33,6 +34,9 @@ _PRINTABLE[[0x09, 0x0A, 0x0D]] = True
 def text_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
     """The shortest stride and its text phases the view is written in (see the module docstring)."""
     if len(data) < MIN_VIEW:
+        return None
+    sample = np.frombuffer(data, dtype=np.uint8, count=min(len(data), GATE))     # a first look
+    if not MIN_VIEW_PRINTABLE <= _PRINTABLE[sample].mean() <= MAX_VIEW_PRINTABLE:
         return None
     sample = np.frombuffer(data, dtype=np.uint8, count=min(len(data), SAMPLE))
     printable = _PRINTABLE[sample]

@@ -21,6 +21,7 @@ follows nor is followed by another (a timestamp, an id in a path) is let go unre
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections import OrderedDict, deque
@@ -59,6 +60,14 @@ def part_of(meta: dict[str, Any]) -> Part | None:
     ``/3.bin``); the key keeps the target's other numbers (``/upload/42/part/#``)."""
     method, path = meta.get("method"), meta.get("path")
     if not isinstance(method, str) or not isinstance(path, str):
+        return None
+    return _part_of(method, path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _part_of(method: str, path: str) -> Part | None:
+    """``part_of`` of a request's method and target (each piece of a body asks again)."""
+    if not _DIGITS.search(path):
         return None
     path_only, _, query = path.partition("?")
     for name, value in parse_qsl(query, keep_blank_values=True):
