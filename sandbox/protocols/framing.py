@@ -7,7 +7,8 @@ head of each record broke the compressed stream, and what followed it was read a
 
 The first DETECT_BYTES of an outbound raw flow are walked under each way of framing (``FRAMINGS``: a
 length of 2, 3 or 4 bytes, either byte order, at one of a few offsets, counting the record or what
-follows it and a few header bytes more); a framing whose walk crosses MIN_RECORDS records and lands
+follows it and 0, 1, 2, 4 or 8 header bytes more; where none fits, any other count of header bytes up to
+MAX_EXTRA, all walked at once over the first records); a framing whose walk crosses MIN_RECORDS records and lands
 on the flow's bytes exactly, with evidence beyond chance (records of one size, a header byte the
 same in all of them, or a length too wide for chance to fit), is the flow's.  Where in each record
 its body starts is what makes the bodies one compressed stream furthest (else right after the
@@ -20,7 +21,10 @@ are read as before: this is another reading, never instead of one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from sandbox.model import Observation, Payload
 from sandbox.protocols.context import FlowContext
@@ -106,11 +110,50 @@ class LineFraming:
         return record.find(b"\n") + 1
 
 
+EXTRAS = (0, 1, 2, 4, 8)      # header bytes past a length it does not count, always tried
 FRAMINGS: tuple[Framing | LineFraming, ...] = (
     *(Framing(offset, width, order, whole, extra)
       for offset in (0, 1, 2, 4) for width in (2, 3, 4) for order in ("big", "little")
-      for whole, extra in ((True, 0), *((False, e) for e in (0, 1, 2, 4, 8)))),
+      for whole, extra in ((True, 0), *((False, e) for e in EXTRAS))),
     *(LineFraming(number, trailer) for number in range(4) for trailer in (0, 2)))
+# Other counts of header bytes a length does not count (a sequence number, an offset, a nonce or a tag
+# of the sender's: 28 bytes of them behind a length of 200 replayed clean), up to MAX_EXTRA: tried where
+# the first EXTRA_PROBE records fit them
+MAX_EXTRA = 64
+EXTRA_PROBE = 3
+
+
+def _other_extras(data: bytes) -> list[Framing]:
+    """Framings of a length that does not count EXTRA_PROBE records' headers of a size EXTRAS does not
+    hold, whose first records fit the data (each next length a record's size away; a two-byte one's of
+    one size): every count of header bytes walked at once.  Text opens with no binary length (its lines
+    are the line framings')."""
+    found: list[Framing] = []
+    if not data[:EXTRA_PROBE * 16].translate(None, _LINE_TEXT + b"\n"):
+        return found
+    array = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    extras = np.arange(MAX_EXTRA + 1)
+    for offset in (0, 1, 2, 4):
+        for width in (2, 3, 4):
+            weights = 256 ** np.arange(width)[::-1]
+            for order in ("big", "little"):
+                shifts = weights if order == "big" else weights[::-1]
+                at = np.zeros(len(extras), dtype=np.int64)
+                alive = np.ones(len(extras), dtype=bool)
+                first = None
+                for _ in range(EXTRA_PROBE):
+                    field = at + offset
+                    alive &= field + width <= len(array)
+                    fields = np.where(alive, field, 0)[:, None] + np.arange(width)
+                    value = (array[np.minimum(fields, len(array) - 1)] * shifts).sum(axis=1)
+                    size = offset + width + extras + value
+                    alive &= (value > 0) & (size <= MAX_RECORD) & (at + size <= len(array))
+                    if width == 2:      # two bytes fit by chance: records of one size (a file's chunks)
+                        first = size if first is None else first
+                        alive &= size == first
+                    at = at + np.where(alive, size, 0)
+                found += [Framing(offset, width, order, False, int(e)) for e in extras[alive] if e not in EXTRAS]
+    return found
 
 
 def _walk(framing: Framing | LineFraming, data: bytes) -> list[tuple[int, int]] | None:
@@ -152,10 +195,21 @@ def find_framing(data: bytes) -> tuple[Framing | LineFraming, list[tuple[int, in
     ``HELLO v2`` the protocol opens with); None if none.  Of the framings that fit, the one of the most
     records: records of 68 bytes behind a little-endian length of 64 (0x4000 read big-endian) are also
     records of 16,388 bytes, each 241 of them."""
-    for start in _starts(data):
+    starts = _starts(data)
+    for found in (_best(data, starts, lambda body: FRAMINGS), _best(data, starts, _other_extras)):
+        if found is not None:
+            return found
+    return None
+
+
+def _best(data: bytes, starts: list[int], framings: Callable[[bytes], Iterable[Framing | LineFraming]]
+          ) -> tuple[Framing | LineFraming, list[tuple[int, int]], int] | None:
+    """Of the framings ``framings`` gives a body, the one of the most records that fits, at the first
+    start where one does."""
+    for start in starts:
         body = data[start:]
         best: tuple[Framing | LineFraming, list[tuple[int, int]], int] | None = None
-        for framing in FRAMINGS:
+        for framing in framings(body):
             records = _walk(framing, body)
             if records is not None and (best is None or len(records) > len(best[1])) \
                     and _evident(framing, body, records):

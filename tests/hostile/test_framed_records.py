@@ -5,7 +5,9 @@ header as TDS's, a 16-byte one as MongoDB's, a JSON line naming the chunk's leng
 a banner and a greeting) broke the compressed stream, and the rest was read as random bytes.  Now the
 records' bodies are followed as one stream.  Records of less than 256 bytes on average (32, 64, 200)
 replayed clean still: they were taken for messages, and records of 68 bytes behind a little-endian
-length of 64 also fit a big-endian one (0x4000: records of 241 of them)."""
+length of 64 also fit a big-endian one (0x4000: records of 241 of them).  Header bytes a length does
+not count other than 0, 1, 2, 4 or 8 (an offset and a 20-byte tag, 13 bytes, 40) replayed clean too:
+now any count up to 64 is tried where no usual framing fits."""
 
 from __future__ import annotations
 
@@ -43,6 +45,13 @@ FRAMINGS = {
     "a little-endian length and a sequence number, records of 64": (
         lambda n, c: struct.pack("<HH", len(c), n & 0xFFFF) + c, 64, 7777),
     "a length, 2 bytes, records of 200": (lambda n, c: struct.pack(">H", len(c)) + c, 200, 7777),
+    # header bytes a length does not count, past the usual 0, 1, 2, 4 or 8
+    "a length, an offset and a 20-byte tag, records of 200": (
+        lambda n, c: struct.pack("<IQ", len(c), 200 * n) + random.Random(n).randbytes(20) + c, 200, 7777),
+    "a length and 13 header bytes, records of 1000": (
+        lambda n, c: struct.pack(">I", len(c)) + struct.pack(">IIIB", n, 7, 0, 1) + c, 1000, 7777),
+    "a 2-byte length and a 40-byte header, records of 512": (
+        lambda n, c: struct.pack("<H", len(c)) + bytes(8) + random.Random(n).randbytes(32) + c, 512, 7777),
 }
 
 

@@ -11,7 +11,15 @@ import pytest
 
 from sandbox.model import FlowInfo
 from sandbox.protocols.context import FlowContext
-from sandbox.protocols.framing import DETECT_BYTES, HELD, MAX_HELD, RecordFraming, body_start, find_framing
+from sandbox.protocols.framing import (
+    DETECT_BYTES,
+    EXTRAS,
+    HELD,
+    MAX_HELD,
+    RecordFraming,
+    body_start,
+    find_framing,
+)
 
 RNG = random.Random(11)
 TEXT = b"".join(b"@r%d 1:N:0:ACGT\n%s\n+\n%s\n" % (n, bytes(RNG.choice(b"ACGT") for _ in range(100)), b"F" * 100)
@@ -165,3 +173,19 @@ def test_a_large_record_is_counted_never_held():
         framing.feed(RNG.randbytes(65536), 1.0)
         assert framing.framing is not None and len(framing.record) <= 8
     assert framing.filled == 4 + 200 * 65536
+
+
+@pytest.mark.parametrize("extra", [3, 13, 28, 40, 64])
+def test_header_bytes_a_length_does_not_count_of_any_size_are_found(extra):
+    """Past the usual 0, 1, 2, 4 or 8: any count up to 64, where no usual framing fits."""
+    framed = _records(STREAM, 200, lambda n, c: struct.pack(">I", len(c)) + bytes([n & 255]) * extra + c)
+    framing, records, _ = find_framing(framed[:DETECT_BYTES])
+    assert (framing.width, framing.whole, framing.extra) == (4, False, extra) and records[1][0] == 204 + extra
+
+
+def test_random_bytes_and_text_fit_no_framing_of_another_header_size():
+    rng = random.Random(3)
+    for _ in range(20):
+        assert find_framing(rng.randbytes(DETECT_BYTES)) is None
+    found = find_framing(b"".join(b"line %d of a log\n" % i for i in range(8000))[:DETECT_BYTES])
+    assert found is None or getattr(found[0], "extra", 0) in EXTRAS      # (text is no binary length's)
