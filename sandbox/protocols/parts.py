@@ -17,6 +17,11 @@ it, the connection's own stream read them in this order already: the upload keep
 PARTS_HISTORY bytes of them and reads them again (its output dropped) only when a piece first
 comes out of line, so an ordinary upload is decoded and matched once.  A piece held that neither
 follows nor is followed by another (a timestamp, an id in a path) is let go unread.
+
+Bodies of 1 KiB or more that name no part are one upload of their site and path in the order they
+come (``ARRIVAL``): the same gzip in parts of 1 or 2 kB to one path, a connection a part or round-robin
+over three connections, in order, replayed clean (shorter bodies are joined across connections as
+they come already: ``follow.MessageStreams``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ PARTS_HISTORY = 1 << 20          # bytes of the pieces read in line an upload ke
 MAX_NUMBER = 1 << 48             # larger numbers are no part's (an id, a hash's digits)
 MAX_SEEN = 4096                  # pieces an upload remembers having read (a part sent again is read once)
 LABEL = "parts in order"
+# The key of the upload of a path's long bodies that name no part, read in the order they come across
+# the site's connections (a connection a part, or parts round-robin over a few: each connection's own
+# stream held a part of every few, and parts smaller than a deflate block replayed clean)
+ARRIVAL = "in the order they come: "
 # Query parameters that say a part's number or offset (their names lower-cased, letters only)
 _PART_WORDS = ("part", "chunk", "seq", "index", "idx", "block", "offset", "pos", "piece", "segment", "frag",
                "num", "page", "start")
@@ -115,6 +124,7 @@ class Upload:
         self.last: _Piece | None = None                   # the piece fed last
         self.part_size = 0                                # bytes of its part fed so far, that piece's included
         self.lined = True                                 # each piece fed came on the connection of the one before, after it
+        self.arrived = 0                                  # pieces that came (the number of one that has none)
         self.t_last = 0.0
 
     def add(self, piece: _Piece) -> list[Payload | Observation]:
@@ -267,19 +277,21 @@ class PartStreams:
         if len(self.read) >= MAX_KEYS:
             self.read.popitem(last=False)
         token = self.read[stream_key] = next(_TOKENS)
-        if part is None:
-            return []
-        piece = _Piece(part.number, offset, data, self.ctx, label, t_first, t_last, meta, token, before)
+        if part is None and len(data) < JOIN_BELOW:
+            return []       # short bodies are joined across connections as they come (``MessageStreams``)
         out: list[Payload | Observation] = []
         table: OrderedDict[tuple[str, str], Upload] = self.ctx.shared.setdefault(UPLOADS, OrderedDict())
-        where = (site(self.ctx.destination), part.key)
+        where = (site(self.ctx.destination), part.key if part is not None else ARRIVAL + stream_key)
         upload = table.pop(where, None)
         if upload is None:
             upload = Upload(self.ctx)
             if len(table) >= MAX_UPLOADS:
                 out += table.popitem(last=False)[1].end()
         table[where] = upload
-        return out + upload.add(piece)
+        number = part.number if part is not None else upload.arrived    # no number: the order they come in
+        upload.arrived += 1
+        return out + upload.add(_Piece(number, offset if part is not None else 0, data, self.ctx, label, t_first,
+                                       t_last, meta, token, before))
 
 
 def flush_uploads(shared: dict[str, Any], before: float | None,

@@ -5,8 +5,9 @@ Each part a POST of its number (``/upload/part/7``, ``?partNumber=7``, ``/up/7.b
 an HTTP/2 stream a part): sent shuffled on one connection, a connection a part (in order or not), or
 round-robin over three connections, they replayed clean.  A part is smaller than a deflate block, so no
 part holds a block of its own to read from, and every part came after another part than the one before
-it in the file.  Now the pieces of a site's numbered parts are read in their numbers' order
-(``sandbox.protocols.parts``).  The controls: a gzip of another genome's reads and random bytes, sent
+it in the file; so were parts that name no number sent in order, a connection a part or round-robin
+over three.  Now the pieces of a site's numbered parts are read in their numbers' order, and a path's
+unnumbered ones in the order they come (``sandbox.protocols.parts``).  The controls: a gzip of another genome's reads and random bytes, sent
 the same ways, find nothing.
 """
 
@@ -27,7 +28,7 @@ from tests.hostile.uploads import ALLOWED, CONTENT_KINDS, assert_content_leak, r
 NOISE = random.Random(3).randbytes(150_000)
 PART = 1024
 TARGETS = {"path": b"/upload/part/%d", "query": b"/upload?uploadId=Zm9vYmFy2&partNumber=%d",
-           "file name": b"/up/%d.bin", "offset": b"/upload?offset=%d"}
+           "file name": b"/up/%d.bin", "offset": b"/upload?offset=%d", "no number": b"/upload"}
 ORDERS = ("shuffled", "reversed", "in order")
 
 
@@ -50,7 +51,7 @@ def _http1(path, data: bytes, target: bytes, conns: int, order: str) -> None:
             flow = flows[k % conns] if conns else TcpConversation(w, ("10.0.0.2", 41000 + k), (ALLOWED, 80),
                                                                  t0=2.0 + k * 0.005)
             number = n * PART if b"offset" in target else n + first
-            flow.send(b"POST " + target % number + b" HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s"
+            flow.send(b"POST " + (target % number if b"%" in target else target) + b" HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s"
                       % (len(parts[n]), parts[n]))
             flow.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
             if not conns:
@@ -94,7 +95,9 @@ def _http2(path, data: bytes) -> None:
 WAYS = {f"{name}, {order}, {'a connection a part' if conns == 0 else f'over {conns} connections'}":
         (lambda path, data, t=target, c=conns, o=order: _http1(path, data, t, c, o))
         for name, target in TARGETS.items() for conns, order in ((1, "shuffled"), (0, "in order"), (0, "shuffled"),
-                                                                 (3, "reversed"), (3, "shuffled"))}
+                                                                 (3, "reversed"), (3, "shuffled"), (3, "in order"))
+        # parts that name no number are read in the order they come (shuffled: nothing says their order)
+        if name != "no number" or order == "in order"}
 WAYS["HTTP/2, a stream a part, shuffled"] = _http2
 
 

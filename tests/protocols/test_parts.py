@@ -200,8 +200,34 @@ def test_uploads_at_once_are_bounded_and_let_go_when_quiet():
     assert not sender.ctx.shared[UPLOADS]
 
 
-def test_inbound_and_unnumbered_bodies_make_no_upload():
+def test_inbound_bodies_make_no_upload():
     sender = PartStreams(make_ctx())
     assert sender.follow(Part(KEY, 3), KEY, b"z" * 2000, 0, "in", ("l",), 1.0, 1.0, {}) == []
-    assert sender.follow(None, KEY, b"z" * 2000, 0, "out", ("l",), 1.0, 1.0, {}) == []
+    assert UPLOADS not in sender.ctx.shared
+
+
+def _send_unnumbered(sender: PartStreams, data: bytes, t: float):
+    return sender.follow(None, "POST /up", data, 0, "out", ("http/1.1 POST /up",), t, t, {})
+
+
+@pytest.mark.parametrize("conns", [1, 2, 3])
+def test_long_bodies_without_a_number_are_one_upload_in_the_order_they_come(conns):
+    """Round-robin over the connections (one: its own stream read them, the upload hands on nothing)."""
+    shared: dict = {}
+    senders = [PartStreams(make_ctx()) for _ in range(conns)]
+    for sender in senders:
+        sender.ctx.shared = shared
+    items = []
+    parts = _pieces(GZ, 1100)
+    parts[-2:] = [parts[-2] + parts[-1]]
+    for n, part in enumerate(parts):
+        items += _send_unnumbered(senders[n % conns], part, 1.0 + n)
+    items += flush_uploads(shared, None, None)
+    assert _decoded(items) == (b"" if conns == 1 else _past_first(1100))
+
+
+def test_short_bodies_without_a_number_are_left_to_the_joined_reading():
+    sender = PartStreams(make_ctx())
+    for n, part in enumerate(_pieces(GZ, 500)):
+        assert _send_unnumbered(sender, part, 1.0 + n) == []
     assert UPLOADS not in sender.ctx.shared
