@@ -51,6 +51,7 @@ from sandbox.decode.pdf import PdfDecoder
 from sandbox.decode.png import PngDecoder
 from sandbox.decode.protobuf import ProtobufDecoder
 from sandbox.decode.qp import QuotedPrintableDecoder
+from sandbox.decode.runlength import RunLengthDecoder
 from sandbox.decode.sevenzip import SevenZipDecoder
 from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.strided import StridedDecoder
@@ -114,6 +115,7 @@ DECODERS: list[type[Decoder]] = [
     DeflateDecoder,  # no magic: trial inflate
     XorDecoder,  # bytes agreeing with themselves one key length on (2-4,096): the key undone, if text is left
     DisguisedDecoder,  # a stream's or archive's magic under a byte map, a short key, or reversal: undone
+    RunLengthDecoder,  # bases and digits: each count the length of a run of the base beside it
     StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character
     WordsDecoder,  # text with a run of four words: one byte a word

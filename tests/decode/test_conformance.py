@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.filepost import encode_multipart_formdata
 
-from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand, strided, xor
+from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand, runlength, strided, xor
 from sandbox.decode.limits import MiB
 from sandbox.index.kmers import SYMBOL_RUN_MIN
 from tests.decode.test_words import numbered
@@ -323,6 +323,17 @@ def _xor(data: bytes) -> bytes:
     return bytes(b ^ XOR_KEY[i % len(XOR_KEY)] for i, b in enumerate(data))
 
 
+def _bases(data: bytes) -> bytes:
+    """``data`` as bases, two bits a base (the first of a byte its high bits), a read of 100 a line."""
+    bases = bytes(b"ACGT"[b >> shift & 3] for b in data for shift in (6, 4, 2, 0))
+    return b"\n".join(bases[i:i + 100] for i in range(0, len(bases), 100)) + b"\n"
+
+
+def _run_length(data: bytes) -> bytes:
+    """``_bases(data)`` with each run of a base as its count and the base."""
+    return re.sub(rb"([ACGT])\1*", lambda m: b"%d%s" % (len(m[0]), m[1]), _bases(data))
+
+
 def _chaff(data: bytes) -> bytes:
     """Two bytes of ``data``, a random byte between them, and so on (stride 3, text at 0 and 2)."""
     filler = random.Random(len(data)).randbytes(len(data) // 2 + 1)
@@ -432,6 +443,7 @@ ENCODERS: dict[str, Spec] = {
     "unreadable": Spec(_lzop, "", says="lzop file (LZO), which the rig does not read"),
     "xor": Spec(_xor, "xor (16-byte key)", min_size=xor.MIN_VIEW),
     "strided": Spec(_chaff, "strided (3, 0+2)", min_size=strided.MIN_VIEW),
+    "run-length": Spec(_run_length, "run-length", view=_bases, min_size=runlength.MIN_VIEW // 4),
     "disguised": Spec(lambda d: bytes(b ^ 0x5A for b in gzip.compress(d, mtime=0)), "disguised: xor 0x5a",
                       view=lambda d: gzip.compress(d, mtime=0)),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),

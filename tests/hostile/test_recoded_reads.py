@@ -140,3 +140,37 @@ def test_a_base_at_a_time_of_another_genome_is_no_leak(tmp_path):
         http_upload(capture, body)
         report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
         assert report["verdict"] == "clean" and not report["findings"], name
+
+
+def _run_length(seqs: list[bytes], after: bool, ones: bool) -> bytes:
+    import re
+
+    def run(m: re.Match[bytes]) -> bytes:
+        count = b"%d" % len(m[0]) if ones or len(m[0]) > 1 else b""
+        return m[1] + count if after else count + m[1]
+    return b"\n".join(re.sub(rb"([ACGTN])\1*", run, s) for s in seqs) + b"\n"
+
+
+RUN_LENGTH = {"count before the base": (False, True), "count before, ones left out": (False, False),
+              "count after the base": (True, True), "count after, ones left out": (True, False)}
+
+
+def test_reads_run_length_coded_replay_as_a_leak(tmp_path):
+    """Each run of a base as its count and the base (``3A1C2G``): replayed clean before, no k-mer
+    surviving the digits (``sandbox.decode.runlength``); another genome's reads so: clean."""
+    from sandbox.replay import replay
+    from tests.hostile.uploads import ALLOWED, assert_content_leak, http_upload, upload_report
+
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    seqs = [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()][1::4][:200]
+    import random
+    rng = random.Random(6)
+    others = [bytes(rng.choice(b"ACGT") for _ in range(150)) for _ in range(200)]
+    for name, (after, ones) in RUN_LENGTH.items():
+        report = upload_report(tmp_path, run, name.replace(",", ""), _run_length(seqs, after, ones))
+        assert_content_leak(report, name)
+        capture = tmp_path / f"other-{name.replace(' ', '-').replace(',', '')}.pcap"
+        http_upload(capture, _run_length(others, after, ones))
+        report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
+        assert report["verdict"] == "clean" and not report["findings"], name
