@@ -38,9 +38,9 @@ from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import JOIN_BELOW, MAX_KEYS, Joined, StreamFollower, site
 
 UPLOADS = "uploads in parts"     # key in the Dissector's ``shared`` of the uploads by site and path
-MAX_UPLOADS = 16                 # uploads at once, the one used longest ago let go first
+MAX_UPLOADS = 8                  # uploads at once, the one used longest ago let go first (24 MiB held at most)
 PARTS_WAIT = 30.0                # capture seconds a piece that came early waits for those before it
-PARTS_HELD = 4 << 20             # bytes of early pieces an upload holds
+PARTS_HELD = 2 << 20             # bytes of early pieces an upload holds
 MAX_EARLY = 4096                 # early pieces an upload holds
 PARTS_HISTORY = 1 << 20          # bytes of the pieces read in line an upload keeps (read again if one comes out of line)
 MAX_NUMBER = 1 << 48             # larger numbers are no part's (an id, a hash's digits)
