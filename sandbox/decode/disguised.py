@@ -58,6 +58,7 @@ MAX_KEY = 4                           # bytes of a key read off a magic (xz's an
 MIN_CHECKED = 2                       # bytes of a magic past the key that check it
 ZLIB_TRIAL = 16384                    # bytes of a zlib stream (or a gzip a key only its header checks) inflated
 ZLIB_MIN_OUT = 512
+ZLIB_MAX_OUT = 64 << 10               # bytes a trial inflates at most
 BLOCKS = (2, 4, 8, 16)                # blocks whose bytes were reversed
 ZIP_MAGIC = b"PK\x03\x04"
 # A view whose first 256 bytes are this share or less of bytes other than text's is text (a disguised
@@ -170,10 +171,10 @@ def _inflates(trial: bytes, wbits: int = 15) -> bool:
     that passes err within a few KiB)."""
     inflater = zlib.decompressobj(wbits)
     try:
-        made = len(inflater.decompress(trial))
+        made = len(inflater.decompress(trial, ZLIB_MAX_OUT))     # (a bomb's first bytes: no more than this)
     except zlib.error:
         return False
-    return inflater.eof or len(trial) >= ZLIB_TRIAL and made >= ZLIB_MIN_OUT
+    return inflater.eof or made >= ZLIB_MIN_OUT and (len(trial) >= ZLIB_TRIAL or made >= ZLIB_MAX_OUT)
 
 
 def _keyed(data: bytes) -> bytes | None:

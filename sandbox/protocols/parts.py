@@ -44,6 +44,7 @@ PARTS_HELD = 2 << 20             # bytes of early pieces an upload holds
 MAX_EARLY = 4096                 # early pieces an upload holds
 PARTS_HISTORY = 1 << 20          # bytes of the pieces read in line an upload keeps (read again if one comes out of line)
 MAX_NUMBER = 1 << 48             # larger numbers are no part's (an id, a hash's digits)
+MAX_TARGET = 2048                # characters of a target looked at (and cached) for its part
 MAX_SEEN = 4096                  # pieces an upload remembers having read (a part sent again is read once)
 LABEL = "parts in order"
 # The key of the upload of a path's long bodies that name no part, read in the order they come across
@@ -70,7 +71,7 @@ def part_of(meta: dict[str, Any]) -> Part | None:
     method, path = meta.get("method"), meta.get("path")
     if not isinstance(method, str) or not isinstance(path, str):
         return None
-    return _part_of(method, path)
+    return _part_of(method[:MAX_TARGET], path[:MAX_TARGET])
 
 
 @functools.lru_cache(maxsize=1024)
