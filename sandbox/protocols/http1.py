@@ -25,7 +25,7 @@ from sandbox.protocols.follow import MessageStreams, message_key
 from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
-from sandbox.protocols.parts import PartStreams, part_of
+from sandbox.protocols.parts import PartStreams, part_header, part_of
 from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
 from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.websocket import WebSocketParser
@@ -279,6 +279,9 @@ class _Side:
             value = headers.get(key, "")
             if value:
                 meta[key] = value
+        part = part_header(headers.items()) if self.direction == "out" else ""
+        if part:
+            meta["part"] = part
         info = p.ctx.info
         info.app = info.app or "http/1.1"
         for key in ("host", "user-agent"):

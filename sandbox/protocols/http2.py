@@ -39,7 +39,7 @@ from sandbox.protocols.follow import MessageStream, MessageStreams, message_key
 from sandbox.protocols.grpc import chunk_of
 from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.httpbody import BodyPipe
-from sandbox.protocols.parts import PartStreams, part_of
+from sandbox.protocols.parts import PartStreams, part_header, part_of
 from sandbox.protocols.raw import RAW_PIECE
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -409,6 +409,9 @@ class Http2Parser:
             meta = {"method": h[":method"], "path": path, "stream": sid}
             if "content-type" in h:
                 meta["content-type"] = h["content-type"]
+            part = part_header((k, v) for k, v in h.items() if not k.startswith(":"))
+            if part:
+                meta["part"] = part
             host = h.get(":authority") or h.get("host", "")   # an empty :authority falls back to Host
             if host:
                 meta["host"] = host

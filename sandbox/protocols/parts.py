@@ -3,7 +3,8 @@
 A request's body is followed into the next request of its path on its connection
 (``follow.MessageStreams``): a gzip of reads behind 150 kB of noise, cut in parts of 1 kB (smaller
 than a deflate block, so no part holds a block of its own to read from), each part a POST of its
-number (``/upload/part/7``, ``?partNumber=7``), replayed clean when each part had a connection of
+number (``/upload/part/7``, ``?partNumber=7``, a ``Content-Range``, an ``X-Chunk-Index``), replayed
+clean when each part had a connection of
 its own, when the parts went round-robin over three connections, or when they were sent shuffled on
 one.  Each part came after another part than the one before it in the file.
 
@@ -30,6 +31,7 @@ import functools
 import itertools
 import re
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -55,6 +57,9 @@ ARRIVAL = "in the order they come: "
 _PART_WORDS = ("part", "chunk", "seq", "index", "idx", "block", "offset", "pos", "piece", "segment", "frag",
                "num", "page", "start")
 _DIGITS = re.compile(r"[0-9]+")
+_RANGE = re.compile(r"bytes\s+([0-9]{1,15})-[0-9]{1,15}/(?:[0-9]{1,15}|\*)$", re.IGNORECASE)
+# Headers of a part's name that say no part (a body's length, a connection's keep-alive)
+_NOT_PARTS = frozenset(("content-length", "keep-alive", "max-forwards", "upload-length", "upgrade-insecure-requests"))
 
 
 class Part(NamedTuple):
@@ -64,13 +69,33 @@ class Part(NamedTuple):
     number: int
 
 
+def part_header(headers: Iterable[tuple[str, str]]) -> str:
+    """A request header that says which part its body is, as ``name=number`` ("": none): a range's first
+    byte (``Content-Range: bytes 1024-2047/8192``), tus's ``Upload-Offset``, or a header of a part's
+    name (``X-Chunk-Index: 3``) whose value is digits."""
+    for name, value in headers:
+        name, value = name.lower(), value.strip()
+        if name == "content-range":
+            found = _RANGE.match(value)
+            if found:
+                return f"{name}={found[1]}"
+        elif value.isascii() and value.isdigit() and name not in _NOT_PARTS and \
+                any(word in "".join(c for c in name if "a" <= c <= "z") for word in _PART_WORDS):
+            return f"{name}={value}"
+    return ""
+
+
 def part_of(meta: dict[str, Any]) -> Part | None:
-    """The part a request's target names: a query parameter of a part's name (``partNumber=3``,
-    ``offset=1024``) with digits for its value, or else the path's last number (``/part/3``,
-    ``/3.bin``); the key keeps the target's other numbers (``/upload/42/part/#``)."""
-    method, path = meta.get("method"), meta.get("path")
+    """The part a request names: a header that says it (``part_header``, kept in ``meta["part"]``), a
+    query parameter of a part's name (``partNumber=3``, ``offset=1024``) with digits for its value, or
+    else the path's last number (``/part/3``, ``/3.bin``); the key keeps the target's other numbers
+    (``/upload/42/part/#``)."""
+    method, path, header = meta.get("method"), meta.get("path"), meta.get("part")
     if not isinstance(method, str) or not isinstance(path, str):
         return None
+    if isinstance(header, str) and header:
+        name, _, number = header.partition("=")
+        return _part(f"{method[:MAX_TARGET]} {path.partition('?')[0][:MAX_TARGET]} {name}", number)
     return _part_of(method[:MAX_TARGET], path[:MAX_TARGET])
 
 

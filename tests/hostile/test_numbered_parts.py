@@ -2,7 +2,7 @@
 replays as a leak.
 
 Each part a POST of its number (``/upload/part/7``, ``?partNumber=7``, ``/up/7.bin``, ``?offset=7168``,
-an HTTP/2 stream a part): sent shuffled on one connection, a connection a part (in order or not), or
+a ``Content-Range``, tus's ``Upload-Offset``, an ``X-Chunk-Index`` header, an HTTP/2 stream a part): sent shuffled on one connection, a connection a part (in order or not), or
 round-robin over three connections, they replayed clean.  A part is smaller than a deflate block, so no
 part holds a block of its own to read from, and every part came after another part than the one before
 it in the file; so were parts that name no number sent in order, a connection a part or round-robin
@@ -28,7 +28,10 @@ from tests.hostile.uploads import ALLOWED, CONTENT_KINDS, assert_content_leak, r
 NOISE = random.Random(3).randbytes(150_000)
 PART = 1024
 TARGETS = {"path": b"/upload/part/%d", "query": b"/upload?uploadId=Zm9vYmFy2&partNumber=%d",
-           "file name": b"/up/%d.bin", "offset": b"/upload?offset=%d", "no number": b"/upload"}
+           "file name": b"/up/%d.bin", "offset": b"/upload?offset=%d", "no number": b"/upload",
+           # the part named in a header: a range's first byte, tus's offset, a chunk's index
+           "Content-Range": b"/upload/session7 Content-Range: bytes %d-%d/%d",
+           "Upload-Offset": b"/files/24e533e0 Upload-Offset: %d", "X-Chunk-Index": b"/chunks X-Chunk-Index: %d"}
 ORDERS = ("shuffled", "reversed", "in order")
 
 
@@ -50,9 +53,15 @@ def _http1(path, data: bytes, target: bytes, conns: int, order: str) -> None:
         for k, n in enumerate(_order(len(parts), order)):
             flow = flows[k % conns] if conns else TcpConversation(w, ("10.0.0.2", 41000 + k), (ALLOWED, 80),
                                                                  t0=2.0 + k * 0.005)
-            number = n * PART if b"offset" in target else n + first
-            flow.send(b"POST " + (target % number if b"%" in target else target) + b" HTTP/1.1\r\nHost: lims.lab.example\r\nContent-Length: %d\r\n\r\n%s"
-                      % (len(parts[n]), parts[n]))
+            number = n * PART if b"offset" in target.lower() or b"Range" in target else n + first
+            line, _, header = target.partition(b" ")
+            if header:
+                values = (number, number + len(parts[n]) - 1, len(data))[:header.count(b"%")]
+                header = header % values + b"\r\n"
+            else:
+                line = line % number if b"%" in line else line
+            flow.send(b"POST " + line + b" HTTP/1.1\r\nHost: lims.lab.example\r\n" + header
+                      + b"Content-Length: %d\r\n\r\n%s" % (len(parts[n]), parts[n]))
             flow.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
             if not conns:
                 flow.close()

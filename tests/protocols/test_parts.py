@@ -19,6 +19,7 @@ from sandbox.protocols.parts import (
     Part,
     PartStreams,
     flush_uploads,
+    part_header,
     part_of,
 )
 from tests.protocols.test_stream_parsers_conformance import make_ctx
@@ -231,3 +232,22 @@ def test_short_bodies_without_a_number_are_left_to_the_joined_reading():
     for n, part in enumerate(_pieces(GZ, 500)):
         assert _send_unnumbered(sender, part, 1.0 + n) == []
     assert UPLOADS not in sender.ctx.shared
+
+
+@pytest.mark.parametrize(("headers", "found"), [
+    ([("Content-Range", "bytes 1024-2047/8192")], "content-range=1024"),
+    ([("content-range", "bytes 0-99/*")], "content-range=0"),
+    ([("Upload-Offset", "4096"), ("Tus-Resumable", "1.0.0")], "upload-offset=4096"),
+    ([("X-Chunk-Index", "3")], "x-chunk-index=3"),
+    ([("X-Part-Number", " 7 ")], "x-part-number=7"),
+    ([("Content-Length", "1024"), ("Upload-Length", "8192"), ("Keep-Alive", "5")], ""),
+    ([("Content-Range", "items 0-9/100"), ("X-Chunk-Index", "three")], ""),
+    ([("X-Trace", "12345")], ""),
+])
+def test_the_part_a_header_names(headers, found):
+    assert part_header(headers) == found
+
+
+def test_a_part_named_in_a_header_keys_its_upload_by_path_and_header():
+    assert part_of({"method": "PUT", "path": "/u/9?x=1", "part": "content-range=2048"}) == \
+        Part("PUT /u/9 content-range", 2048)
