@@ -57,6 +57,7 @@ ARRIVAL = "in the order they come: "
 _PART_WORDS = ("part", "chunk", "seq", "index", "idx", "block", "offset", "pos", "piece", "segment", "frag",
                "num", "page", "start")
 _DIGITS = re.compile(r"[0-9]+")
+_LAST_OF_PART = frozenset("0123456789* \t")     # what a header that names a part ends with
 _RANGE = re.compile(r"bytes\s+([0-9]{1,15})-[0-9]{1,15}/(?:[0-9]{1,15}|\*)$", re.IGNORECASE)
 # Headers of a part's name that say no part (a body's length, a connection's keep-alive)
 _NOT_PARTS = frozenset(("content-length", "keep-alive", "max-forwards", "upload-length", "upgrade-insecure-requests"))
@@ -74,6 +75,8 @@ def part_header(headers: Iterable[tuple[str, str]]) -> str:
     byte (``Content-Range: bytes 1024-2047/8192``), tus's ``Upload-Offset``, or a header of a part's
     name (``X-Chunk-Index: 3``) whose value is digits."""
     for name, value in headers:
+        if value[-1:] not in _LAST_OF_PART:     # (most headers end in no digit: looked at no further)
+            continue
         name, value = name.lower(), value.strip()
         if name == "content-range":
             found = _RANGE.match(value)
