@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import base64
 import gzip
-import random
 
 import pytest
 
+from tests.decode.test_strided import chaffed
 from tests.hostile.uploads import (
     CONTENT_KINDS,
     assert_content_leak,
@@ -24,25 +24,11 @@ from tests.hostile.uploads import (
     upload_report,
 )
 
-
-def _chaffed(text: bytes, stride: int, phases: tuple[int, ...]) -> bytes:
-    rng, it, out = random.Random(stride), iter(text), bytearray()
-    while True:
-        for p in range(stride):
-            if p in phases:
-                b = next(it, None)
-                if b is None:
-                    return bytes(out)
-                out.append(b)
-            else:
-                out.append(rng.randrange(256))
-
-
 WAYS = {
-    "a random byte after each": lambda d: _chaffed(d, 2, (0,)),
-    "two random bytes after every two": lambda d: _chaffed(d, 4, (0, 1)),
-    "a random byte before every three": lambda d: _chaffed(d, 4, (1, 2, 3)),
-    "base64 of a gzip, a random byte after each": lambda d: _chaffed(base64.b64encode(gzip.compress(d)), 2, (0,)),
+    "a random byte after each": lambda d: chaffed(d, 2, (0,)),
+    "two random bytes after every two": lambda d: chaffed(d, 4, (0, 1)),
+    "a random byte before every three": lambda d: chaffed(d, 4, (1, 2, 3)),
+    "base64 of a gzip, a random byte after each": lambda d: chaffed(base64.b64encode(gzip.compress(d)), 2, (0,)),
 }
 
 
