@@ -25,7 +25,7 @@ from sandbox.protocols.follow import MessageStreams, message_key
 from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.http2 import Http2Parser
 from sandbox.protocols.httpbody import BodyPipe, ChunkedDecoder, CodingError
-from sandbox.protocols.parts import PartStreams, part_header, part_of
+from sandbox.protocols.parts import PartStreams, part_header, parts_of
 from sandbox.protocols.raw import RAW_OVERLAP, RAW_PIECE
 from sandbox.protocols.tls import TlsParser
 from sandbox.protocols.websocket import WebSocketParser
@@ -440,7 +440,7 @@ class _Side:
                                              msg.t_last, msg.body_wire + (off if exact else 0), m))
         key = message_key(msg.label)
         self.p.out += self.bodies.follow(key, data, self.direction, (msg.label, *suffix), msg.t_first, msg.t_last, m)
-        self.p.out += self.parts.follow(part_of(m), key, data, off, self.direction, (msg.label, *suffix),
+        self.p.out += self.parts.follow(parts_of(m), key, data, off, self.direction, (msg.label, *suffix),
                                         msg.t_first, msg.t_last, m)
 
     # -- errors, gaps, raw

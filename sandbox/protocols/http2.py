@@ -39,7 +39,7 @@ from sandbox.protocols.follow import MessageStream, MessageStreams, message_key
 from sandbox.protocols.grpc import chunk_of
 from sandbox.protocols.headvalues import HeadValues
 from sandbox.protocols.httpbody import BodyPipe
-from sandbox.protocols.parts import PartStreams, part_header, part_of
+from sandbox.protocols.parts import PartStreams, part_header, parts_of
 from sandbox.protocols.raw import RAW_PIECE
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -465,7 +465,7 @@ class Http2Parser:
             else:                           # a file a request at a time, in the order they come
                 key = message_key(stream.label)
                 self.out += self.bodies[direction].follow(key, data, direction, (stream.label, *suffix), t0, t1, m)
-                self.out += self.parts.follow(part_of(m), key, data, off, direction, (stream.label, *suffix), t0, t1, m)
+                self.out += self.parts.follow(parts_of(m), key, data, off, direction, (stream.label, *suffix), t0, t1, m)
 
         stream.pipes[direction] = BodyPipe(h.get("content-encoding", ""), ctype, emit,
                                            piece=MAX_STREAM_PIECE, grpc_encoding=h.get("grpc-encoding", ""))

@@ -40,13 +40,14 @@ from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import JOIN_BELOW, MAX_KEYS, Joined, StreamFollower, site
 
 UPLOADS = "uploads in parts"     # key in the Dissector's ``shared`` of the uploads by site and path
-MAX_UPLOADS = 8                  # uploads at once, the one used longest ago let go first (24 MiB held at most)
+MAX_UPLOADS = 12                 # uploads at once, the one used longest ago let go first (24 MiB held at most)
 PARTS_WAIT = 30.0                # capture seconds a piece that came early waits for those before it
-PARTS_HELD = 2 << 20             # bytes of early pieces an upload holds
+PARTS_HELD = 1 << 20             # bytes of early pieces an upload holds
 MAX_EARLY = 4096                 # early pieces an upload holds
 PARTS_HISTORY = 1 << 20          # bytes of the pieces read in line an upload keeps (read again if one comes out of line)
 MAX_NUMBER = 1 << 48             # larger numbers are no part's (an id, a hash's digits)
 MAX_TARGET = 2048                # characters of a target looked at (and cached) for its part
+NUMBERED = 2                     # a target's last numbers each tried as its part's, every other one folded
 MAX_SEEN = 4096                  # pieces an upload remembers having read (a part sent again is read once)
 LABEL = "parts in order"
 # The key of the upload of a path's long bodies that name no part, read in the order they come across
@@ -88,35 +89,43 @@ def part_header(headers: Iterable[tuple[str, str]]) -> str:
     return ""
 
 
-def part_of(meta: dict[str, Any]) -> Part | None:
-    """The part a request names: a header that says it (``part_header``, kept in ``meta["part"]``), a
-    query parameter of a part's name (``partNumber=3``, ``offset=1024``) with digits for its value, or
-    else the path's last number (``/part/3``, ``/3.bin``); the key keeps the target's other numbers
-    (``/upload/42/part/#``)."""
+def parts_of(meta: dict[str, Any]) -> tuple[Part, ...]:
+    """The parts a request may name: a header that says it (``part_header``, kept in ``meta["part"]``);
+    a query parameter of a part's name (``partNumber=3``, ``offset=1024``) with digits for its value;
+    else the path's last number (``/part/3``, ``/3.bin``), the key keeping the target's other numbers
+    (``/upload/42/part/#``: uploads to two ids apart), and each of the target's last NUMBERED numbers
+    with every other one folded too (``/part/#/r#``: a nonce after the part's number)."""
     method, path, header = meta.get("method"), meta.get("path"), meta.get("part")
     if not isinstance(method, str) or not isinstance(path, str):
-        return None
+        return ()
     if isinstance(header, str) and header:
         name, _, number = header.partition("=")
-        return _part(f"{method[:MAX_TARGET]} {path.partition('?')[0][:MAX_TARGET]} {name}", number)
-    return _part_of(method[:MAX_TARGET], path[:MAX_TARGET])
+        part = _part(f"{method[:MAX_TARGET]} {path.partition('?')[0][:MAX_TARGET]} {name}", number)
+        return (part,) if part is not None else ()
+    return _parts_of(method[:MAX_TARGET], path[:MAX_TARGET])
 
 
 @functools.lru_cache(maxsize=1024)
-def _part_of(method: str, path: str) -> Part | None:
-    """``part_of`` of a request's method and target (each piece of a body asks again)."""
+def _parts_of(method: str, path: str) -> tuple[Part, ...]:
+    """``parts_of`` of a request's method and target (each piece of a body asks again)."""
     if not _DIGITS.search(path):
-        return None
+        return ()
     path_only, _, query = path.partition("?")
     for name, value in parse_qsl(query, keep_blank_values=True):
         letters = "".join(c for c in name.lower() if "a" <= c <= "z")
         if value.isascii() and value.isdigit() and (letters in ("n", "i", "p") or any(w in letters for w in _PART_WORDS)):
-            return _part(f"{method} {path_only}?{name}=#", value)
+            part = _part(f"{method} {path_only}?{name}=#", value)
+            return (part,) if part is not None else ()
+    found: list[Part | None] = []
     numbers = list(_DIGITS.finditer(path_only))
-    if not numbers:
-        return None
-    last = numbers[-1]
-    return _part(f"{method} {path_only[:last.start()]}#{path_only[last.end():]}", last.group())
+    if numbers:
+        last = numbers[-1]
+        found.append(_part(f"{method} {path_only[:last.start()]}#{path_only[last.end():]}", last.group()))
+    every = list(_DIGITS.finditer(path))
+    if len(every) > 1:
+        folded = f"{method} {_DIGITS.sub('#', path)}"
+        found += [_part(f"{folded} @{n}", every[-n].group()) for n in range(1, min(NUMBERED, len(every)) + 1)]
+    return tuple(part for part in found if part is not None)
 
 
 def _part(key: str, digits: str) -> Part | None:
@@ -296,31 +305,40 @@ class PartStreams:
         self.ctx = ctx
         self.read: OrderedDict[str, int] = OrderedDict()   # by stream key: the token of what its stream read last
 
-    def follow(self, part: Part | None, stream_key: str, data: bytes, offset: int, direction: str,
+    def follow(self, parts: tuple[Part, ...], stream_key: str, data: bytes, offset: int, direction: str,
                label: tuple[str, ...], t_first: float, t_last: float,
                meta: dict[str, Any]) -> list[Payload | Observation]:
-        """A piece of a request's body (``offset`` into it) to ``part``'s upload (outbound only)."""
+        """A piece of a request's body (``offset`` into it) to the upload of each part it may be
+        (``parts_of``), or, naming none, to its path's in the order they come (outbound only)."""
         if direction != "out" or not data:
             return []
         before = self.read.pop(stream_key, None)
         if len(self.read) >= MAX_KEYS:
             self.read.popitem(last=False)
         token = self.read[stream_key] = next(_TOKENS)
-        if part is None and len(data) < JOIN_BELOW:
+        if not parts and len(data) < JOIN_BELOW:
             return []       # short bodies are joined across connections as they come (``MessageStreams``)
         out: list[Payload | Observation] = []
+        for key, number in parts or ((ARRIVAL + stream_key, -1),):
+            upload = self._upload(key, out)
+            if number < 0:
+                number, offset = upload.arrived, 0      # no number: the order they come in
+            upload.arrived += 1
+            out += upload.add(_Piece(number, offset, data, self.ctx, label, t_first, t_last, meta, token, before))
+        return out
+
+    def _upload(self, key: str, out: list[Payload | Observation]) -> Upload:
+        """The upload of ``key`` to this flow's site, made when new (what one let go for its room hands
+        on goes to ``out``)."""
         table: OrderedDict[tuple[str, str], Upload] = self.ctx.shared.setdefault(UPLOADS, OrderedDict())
-        where = (site(self.ctx.destination), part.key if part is not None else ARRIVAL + stream_key)
+        where = (site(self.ctx.destination), key)
         upload = table.pop(where, None)
         if upload is None:
             upload = Upload(self.ctx)
             if len(table) >= MAX_UPLOADS:
                 out += table.popitem(last=False)[1].end()
         table[where] = upload
-        number = part.number if part is not None else upload.arrived    # no number: the order they come in
-        upload.arrived += 1
-        return out + upload.add(_Piece(number, offset if part is not None else 0, data, self.ctx, label, t_first,
-                                       t_last, meta, token, before))
+        return upload
 
 
 def flush_uploads(shared: dict[str, Any], before: float | None,

@@ -31,7 +31,9 @@ TARGETS = {"path": b"/upload/part/%d", "query": b"/upload?uploadId=Zm9vYmFy2&par
            "file name": b"/up/%d.bin", "offset": b"/upload?offset=%d", "no number": b"/upload",
            # the part named in a header: a range's first byte, tus's offset, a chunk's index
            "Content-Range": b"/upload/session7 Content-Range: bytes %d-%d/%d",
-           "Upload-Offset": b"/files/24e533e0 Upload-Offset: %d", "X-Chunk-Index": b"/chunks X-Chunk-Index: %d"}
+           "Upload-Offset": b"/files/24e533e0 Upload-Offset: %d", "X-Chunk-Index": b"/chunks X-Chunk-Index: %d",
+           # a random number after the part's (a nonce, a timestamp)
+           "nonce after the number": b"/upload/part/%d/r%d", "query of other names": b"/u?x=%d&t=%d"}
 ORDERS = ("shuffled", "reversed", "in order")
 
 
@@ -59,7 +61,7 @@ def _http1(path, data: bytes, target: bytes, conns: int, order: str) -> None:
                 values = (number, number + len(parts[n]) - 1, len(data))[:header.count(b"%")]
                 header = header % values + b"\r\n"
             else:
-                line = line % number if b"%" in line else line
+                line = line % (number, random.Random(k).randrange(10**9))[:line.count(b"%")]
             flow.send(b"POST " + line + b" HTTP/1.1\r\nHost: lims.lab.example\r\n" + header
                       + b"Content-Length: %d\r\n\r\n%s" % (len(parts[n]), parts[n]))
             flow.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)

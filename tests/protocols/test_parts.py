@@ -20,7 +20,7 @@ from sandbox.protocols.parts import (
     PartStreams,
     flush_uploads,
     part_header,
-    part_of,
+    parts_of,
 )
 from tests.protocols.test_stream_parsers_conformance import make_ctx
 
@@ -36,22 +36,27 @@ def _past_first(size: int) -> bytes:
     return TEXT[len(zlib.decompressobj(31).decompress(GZ[:size])):]
 
 
-@pytest.mark.parametrize(("meta", "part"), [
-    ({"method": "POST", "path": "/upload/part/7"}, Part("POST /upload/part/#", 7)),
-    ({"method": "PUT", "path": "/b/k?partNumber=3&uploadId=Zm9v2YmFy"}, Part("PUT /b/k?partNumber=#", 3)),
-    ({"method": "POST", "path": "/upload/42/part/7"}, Part("POST /upload/42/part/#", 7)),
-    ({"method": "POST", "path": "/up/7.bin"}, Part("POST /up/#.bin", 7)),
-    ({"method": "POST", "path": "/up?offset=1024"}, Part("POST /up?offset=#", 1024)),
-    ({"method": "POST", "path": "/up?resumableChunkNumber=2&n=x"}, Part("POST /up?resumableChunkNumber=#", 2)),
-    ({"method": "POST", "path": "/up?token=12&x=1"}, None),
-    ({"method": "POST", "path": "/upload"}, None),
-    ({"method": "POST", "path": "/up/" + "9" * 40}, None),
-    ({"method": "POST", "path": "/up/\u0663"}, None),
-    ({"path": "/up/1"}, None),
-    ({}, None),
+@pytest.mark.parametrize(("meta", "parts"), [
+    ({"method": "POST", "path": "/upload/part/7"}, (Part("POST /upload/part/#", 7),)),
+    ({"method": "PUT", "path": "/b/k?partNumber=3&uploadId=Zm9v2YmFy"}, (Part("PUT /b/k?partNumber=#", 3),)),
+    ({"method": "POST", "path": "/upload/42/part/7"},
+     (Part("POST /upload/42/part/#", 7), Part("POST /upload/#/part/# @1", 7), Part("POST /upload/#/part/# @2", 42))),
+    ({"method": "POST", "path": "/up/7.bin"}, (Part("POST /up/#.bin", 7),)),
+    ({"method": "POST", "path": "/up?offset=1024"}, (Part("POST /up?offset=#", 1024),)),
+    ({"method": "POST", "path": "/up?resumableChunkNumber=2&n=x"}, (Part("POST /up?resumableChunkNumber=#", 2),)),
+    # a nonce after the part's number: every number but the one tried folded
+    ({"method": "POST", "path": "/up/part/3/r8472"},
+     (Part("POST /up/part/3/r#", 8472), Part("POST /up/part/#/r# @1", 8472), Part("POST /up/part/#/r# @2", 3))),
+    ({"method": "POST", "path": "/up?x=3&t=1733500000"},
+     (Part("POST /up?x=#&t=# @1", 1733500000), Part("POST /up?x=#&t=# @2", 3))),
+    ({"method": "POST", "path": "/upload"}, ()),
+    ({"method": "POST", "path": "/up/" + "9" * 40}, ()),
+    ({"method": "POST", "path": "/up/\u0663"}, ()),
+    ({"path": "/up/1"}, ()),
+    ({}, ()),
 ])
-def test_the_part_a_target_names(meta, part):
-    assert part_of(meta) == part
+def test_the_parts_a_target_may_name(meta, parts):
+    assert parts_of(meta) == parts
 
 
 def _pieces(data: bytes, size: int) -> list[bytes]:
@@ -59,7 +64,7 @@ def _pieces(data: bytes, size: int) -> list[bytes]:
 
 
 def _send(sender: PartStreams, number: int, data: bytes, t: float, offset: int = 0):
-    return sender.follow(Part(KEY, number), "POST /up/#", data, offset, "out", ("http/1.1 POST /up",), t, t, {})
+    return sender.follow((Part(KEY, number),), "POST /up/#", data, offset, "out", ("http/1.1 POST /up",), t, t, {})
 
 
 def _decoded(items) -> bytes:
@@ -195,7 +200,7 @@ def test_held_pieces_are_bounded(size):
 def test_uploads_at_once_are_bounded_and_let_go_when_quiet():
     sender = PartStreams(make_ctx())
     for k in range(MAX_UPLOADS * 2):
-        sender.follow(Part(f"POST /u{k}/#", 3), "POST /u/#", b"y" * 1100, 0, "out", ("l",), 1.0, 1.0, {})
+        sender.follow((Part(f"POST /u{k}/#", 3),), "POST /u/#", b"y" * 1100, 0, "out", ("l",), 1.0, 1.0, {})
     assert len(sender.ctx.shared[UPLOADS]) == MAX_UPLOADS
     flush_uploads(sender.ctx.shared, 400.0, 399.0)
     assert not sender.ctx.shared[UPLOADS]
@@ -203,12 +208,12 @@ def test_uploads_at_once_are_bounded_and_let_go_when_quiet():
 
 def test_inbound_bodies_make_no_upload():
     sender = PartStreams(make_ctx())
-    assert sender.follow(Part(KEY, 3), KEY, b"z" * 2000, 0, "in", ("l",), 1.0, 1.0, {}) == []
+    assert sender.follow((Part(KEY, 3),), KEY, b"z" * 2000, 0, "in", ("l",), 1.0, 1.0, {}) == []
     assert UPLOADS not in sender.ctx.shared
 
 
 def _send_unnumbered(sender: PartStreams, data: bytes, t: float):
-    return sender.follow(None, "POST /up", data, 0, "out", ("http/1.1 POST /up",), t, t, {})
+    return sender.follow((), "POST /up", data, 0, "out", ("http/1.1 POST /up",), t, t, {})
 
 
 @pytest.mark.parametrize("conns", [1, 2, 3])
@@ -249,5 +254,5 @@ def test_the_part_a_header_names(headers, found):
 
 
 def test_a_part_named_in_a_header_keys_its_upload_by_path_and_header():
-    assert part_of({"method": "PUT", "path": "/u/9?x=1", "part": "content-range=2048"}) == \
-        Part("PUT /u/9 content-range", 2048)
+    assert parts_of({"method": "PUT", "path": "/u/9?x=1", "part": "content-range=2048"}) == \
+        (Part("PUT /u/9 content-range", 2048),)
