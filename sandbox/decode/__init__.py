@@ -46,6 +46,7 @@ from sandbox.decode.lzw import LzwDecoder
 from sandbox.decode.multipart import MultipartDecoder
 from sandbox.decode.numbers import NumbersDecoder
 from sandbox.decode.orc import OrcDecoder
+from sandbox.decode.pairs import PairsDecoder
 from sandbox.decode.parquet import ParquetDecoder
 from sandbox.decode.pdf import PdfDecoder
 from sandbox.decode.png import PngDecoder
@@ -115,6 +116,7 @@ DECODERS: list[type[Decoder]] = [
     DeflateDecoder,  # no magic: trial inflate
     XorDecoder,  # bytes agreeing with themselves one key length on (2-4,096): the key undone, if text is left
     DisguisedDecoder,  # a stream's or archive's magic under a byte map, a short key, or reversal: undone
+    PairsDecoder,  # bytes of sixteen values: each its two base-4 digits (bases two to a symbol)
     RunLengthDecoder,  # bases and digits: each count the length of a run of the base beside it
     StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character

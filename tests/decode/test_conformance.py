@@ -41,7 +41,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from urllib3.filepost import encode_multipart_formdata
 
-from sandbox.decode import DECODERS, DEFAULT_LIMITS, Budget, Decoder, Limits, expand, runlength, strided, xor
+from sandbox.decode import (
+    DECODERS,
+    DEFAULT_LIMITS,
+    Budget,
+    Decoder,
+    Limits,
+    expand,
+    pairs,
+    runlength,
+    strided,
+    xor,
+)
 from sandbox.decode.limits import MiB
 from sandbox.index.kmers import SYMBOL_RUN_MIN
 from tests.decode.test_words import numbered
@@ -443,6 +454,9 @@ ENCODERS: dict[str, Spec] = {
     "unreadable": Spec(_lzop, "", says="lzop file (LZO), which the rig does not read"),
     "xor": Spec(_xor, "xor (16-byte key)", min_size=xor.MIN_VIEW),
     "strided": Spec(_chaff, "strided (3, 0+2)", min_size=strided.MIN_VIEW),
+    "pairs of bases": Spec(lambda d: bytes(v for b in d for v in (b >> 4, b & 15)), "pairs of bases",
+                           view=lambda d: bytes(v for b in d for v in (b >> 6, b >> 4 & 3, b >> 2 & 3, b & 3)),
+                           min_size=pairs.MIN_SYMBOLS // 2),
     "run-length": Spec(_run_length, "run-length", view=_bases, min_size=runlength.MIN_VIEW // 4),
     "disguised": Spec(lambda d: bytes(b ^ 0x5A for b in gzip.compress(d, mtime=0)), "disguised: xor 0x5a",
                       view=lambda d: gzip.compress(d, mtime=0)),

@@ -174,3 +174,30 @@ def test_reads_run_length_coded_replay_as_a_leak(tmp_path):
         http_upload(capture, _run_length(others, after, ones))
         report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
         assert report["verdict"] == "clean" and not report["findings"], name
+
+
+def test_reads_two_bases_a_number_replay_as_a_leak(tmp_path):
+    """Each pair of bases as one of sixteen numbers (4 x first + second, in the writer's order of the
+    bases), a number a pair: replayed clean before (``sandbox.decode.pairs``); another genome's reads
+    so: clean."""
+    import random
+
+    from sandbox.replay import replay
+    from tests.hostile.uploads import ALLOWED, assert_content_leak, http_upload, upload_report
+
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    seqs = [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()][1::4][:200]
+    rng = random.Random(7)
+    others = [bytes(rng.choice(b"ACGT") for _ in range(150)) for _ in range(200)]
+
+    def paired(reads: list[bytes], order: bytes) -> bytes:
+        return b"\n".join(b" ".join(b"%d" % (4 * order.index(s[i]) + order.index(s[i + 1]))
+                                    for i in range(0, len(s) - 1, 2) if s[i] in order and s[i + 1] in order)
+                          for s in reads)
+    for order in (b"ACGT", b"TGCA"):
+        assert_content_leak(upload_report(tmp_path, run, f"pairs-{order.decode()}", paired(seqs, order)), order)
+        capture = tmp_path / f"other-pairs-{order.decode()}.pcap"
+        http_upload(capture, paired(others, order))
+        report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
+        assert report["verdict"] == "clean" and not report["findings"], order
