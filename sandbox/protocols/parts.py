@@ -19,6 +19,9 @@ PARTS_HISTORY bytes of them and reads them again (its output dropped) only when 
 comes out of line, so an ordinary upload is decoded and matched once.  A piece held that neither
 follows nor is followed by another (a timestamp, an id in a path) is let go unread.
 
+Numbered parts sent to two sites by turns (each site's parts start inside the stream): a key's parts
+go to its upload to every site too (``EVERY_SITE``), which reads them once they came to two sites.
+
 Bodies of 1 KiB or more that name no part are one upload of their site and path in the order they
 come (``ARRIVAL``): the same gzip in parts of 1 or 2 kB to one path, a connection a part or round-robin
 over three connections, in order, replayed clean (shorter bodies are joined across connections as
@@ -40,7 +43,7 @@ from sandbox.protocols.context import FlowContext
 from sandbox.protocols.follow import JOIN_BELOW, MAX_KEYS, Joined, StreamFollower, site
 
 UPLOADS = "uploads in parts"     # key in the Dissector's ``shared`` of the uploads by site and path
-MAX_UPLOADS = 12                 # uploads at once, the one used longest ago let go first (24 MiB held at most)
+MAX_UPLOADS = 16                 # uploads at once, the one used longest ago let go first (32 MiB held at most)
 PARTS_WAIT = 30.0                # capture seconds a piece that came early waits for those before it
 PARTS_HELD = 1 << 20             # bytes of early pieces an upload holds
 MAX_EARLY = 4096                 # early pieces an upload holds
@@ -54,6 +57,7 @@ LABEL = "parts in order"
 # the site's connections (a connection a part, or parts round-robin over a few: each connection's own
 # stream held a part of every few, and parts smaller than a deflate block replayed clean)
 ARRIVAL = "in the order they come: "
+EVERY_SITE = None                # the site of the uploads of a key's parts to every site (no site's name)
 # Query parameters that say a part's number or offset (their names lower-cased, letters only)
 _PART_WORDS = ("part", "chunk", "seq", "index", "idx", "block", "offset", "pos", "piece", "segment", "frag",
                "num", "page", "start")
@@ -150,7 +154,11 @@ class Upload:
     """The pieces of one upload's parts, fed in order to a stream of its own (``follow``: short pieces
     are also read joined)."""
 
-    def __init__(self, ctx: FlowContext) -> None:
+    def __init__(self, ctx: FlowContext, across_sites: bool = False) -> None:
+        """``across_sites``: the upload of a key's parts to every site, read only once they came to two
+        (before, each site's own upload read them)."""
+        self.across_sites = across_sites
+        self.sites: set[str] = set()
         self.follower = StreamFollower(ctx.shared)
         self.joined = Joined(ctx, follows=False)
         self.at = 0                                       # bytes read by the follower
@@ -171,7 +179,8 @@ class Upload:
         out: list[Payload | Observation] = []
         if (piece.number, piece.offset) in self.early or (piece.number, piece.offset) in self.seen:
             return out          # a part sent again
-        if piece.number == piece.offset == 0 and self.history and self.history[0][:2] == (1, 0):
+        if piece.number == piece.offset == 0 and self.history and self.history[0][:2] == (1, 0) and \
+                (not self.across_sites or len(self.sites | {site(piece.ctx.destination)}) > 1):
             return self._restart(piece) + self._drain()
         if self._next(piece) or self.last is None and piece.offset == 0 and piece.number <= 1:
             # its connection's stream read it right after the piece before (short pieces are read joined
@@ -244,6 +253,9 @@ class Upload:
         """Read ``piece`` next: only kept while every piece came in line (its connection's stream read it
         so), else read by the upload's stream (after the pieces kept, their output dropped, when it is
         the first out of line)."""
+        if self.across_sites:       # its site's upload read it, as long as one site had them all
+            self.sites.add(site(piece.ctx.destination))
+            in_line = len(self.sites) < 2
         self.seen[(piece.number, piece.offset)] = None
         if len(self.seen) > MAX_SEEN:
             self.seen.popitem(last=False)
@@ -319,25 +331,27 @@ class PartStreams:
         if not parts and len(data) < JOIN_BELOW:
             return []       # short bodies are joined across connections as they come (``MessageStreams``)
         out: list[Payload | Observation] = []
-        for key, number in parts or ((ARRIVAL + stream_key, -1),):
-            upload = self._upload(key, out)
+        here = site(self.ctx.destination)
+        # each part's upload to this site, and to every site (parts sent to two sites by turns)
+        for where, key, number in ([(w, key, n) for key, n in parts for w in (here, EVERY_SITE)]
+                                   or [(here, ARRIVAL + stream_key, -1)]):
+            upload = self._upload(where, key, out)
             if number < 0:
                 number, offset = upload.arrived, 0      # no number: the order they come in
             upload.arrived += 1
             out += upload.add(_Piece(number, offset, data, self.ctx, label, t_first, t_last, meta, token, before))
         return out
 
-    def _upload(self, key: str, out: list[Payload | Observation]) -> Upload:
-        """The upload of ``key`` to this flow's site, made when new (what one let go for its room hands
-        on goes to ``out``)."""
-        table: OrderedDict[tuple[str, str], Upload] = self.ctx.shared.setdefault(UPLOADS, OrderedDict())
-        where = (site(self.ctx.destination), key)
-        upload = table.pop(where, None)
+    def _upload(self, where: str | None, key: str, out: list[Payload | Observation]) -> Upload:
+        """The upload of ``key`` to site ``where`` (EVERY_SITE: to every site), made when new (what one
+        let go for its room hands on goes to ``out``)."""
+        table: OrderedDict[tuple[str | None, str], Upload] = self.ctx.shared.setdefault(UPLOADS, OrderedDict())
+        upload = table.pop((where, key), None)
         if upload is None:
-            upload = Upload(self.ctx)
+            upload = Upload(self.ctx, across_sites=where == EVERY_SITE)
             if len(table) >= MAX_UPLOADS:
                 out += table.popitem(last=False)[1].end()
-        table[where] = upload
+        table[(where, key)] = upload
         return upload
 
 
@@ -346,7 +360,7 @@ def flush_uploads(shared: dict[str, Any], before: float | None,
     """The pieces held since ``before`` or earlier (all with None: the capture's end) fed, and the
     uploads quiet since ``expire`` or earlier (all with None) let go; the Dissector calls it as it
     sweeps its flows."""
-    table: OrderedDict[tuple[str, str], Upload] | None = shared.get(UPLOADS)
+    table: OrderedDict[tuple[str | None, str], Upload] | None = shared.get(UPLOADS)
     if not table:
         return []
     out = [item for upload in table.values() for item in upload.flush(before) + (

@@ -137,3 +137,31 @@ def test_the_same_of_other_bytes_finds_nothing(run_reads, name):
         report = _report(tmp, run, name, data, control)
         assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name
 
+
+
+OTHER_SITE = "192.0.2.10"     # a second allowed place
+
+
+@pytest.mark.parametrize("order", ["in order", "shuffled"])
+def test_numbered_parts_sent_to_two_sites_by_turns_replay_as_a_leak(run_reads, order):
+    """Each site got every second part (each site's parts read alone start inside the stream): the
+    parts of a key to every site are read together once they came to two."""
+    tmp, run, reads = run_reads
+    for leak, data in ((True, gzip.compress(NOISE + reads)), (False, gzip.compress(NOISE + unrelated_reads(order)))):
+        parts = [data[i:i + PART] for i in range(0, len(data), PART)]
+        path = tmp / f"two-sites-{order.replace(' ', '-')}-{leak}.pcap"
+        with PcapWriter(path) as w:
+            flows = [TcpConversation(w, ("10.0.0.2", 40000 + k), (dst, 80), t0=1.0 + k * 0.001)
+                     for k, dst in enumerate((ALLOWED, OTHER_SITE))]
+            for n in _order(len(parts), order):
+                flow = flows[n % 2]
+                flow.send(b"POST /upload/part/%d HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s"
+                          % (n, (b"lims.lab.example", b"cloud.vendor.example")[n % 2], len(parts[n]), parts[n]))
+                flow.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", from_client=False)
+            for flow in flows:
+                flow.close()
+        report = replay([path], [run], allow=[ALLOWED, OTHER_SITE], cache_dir=tmp / "cache", jobs=1).report
+        if leak:
+            assert_content_leak(report, order)
+        else:
+            assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], order

@@ -256,3 +256,24 @@ def test_the_part_a_header_names(headers, found):
 def test_a_part_named_in_a_header_keys_its_upload_by_path_and_header():
     assert parts_of({"method": "PUT", "path": "/u/9?x=1", "part": "content-range=2048"}) == \
         (Part("PUT /u/9 content-range", 2048),)
+
+
+def test_parts_sent_to_two_sites_by_turns_are_read_together():
+    """Each site's upload holds every second part; the upload of the key to every site reads them all
+    (and, while one site had them, read nothing)."""
+    from sandbox.model import FlowInfo
+    from sandbox.protocols.context import FlowContext
+
+    def ctx(dst: str) -> FlowContext:
+        info = FlowInfo(flow=f"tcp 10.0.0.2:5 > {dst}:80", channel="net", transport="tcp", src="10.0.0.2", sport=5,
+                        dst=dst, dport=80, destination=dst)
+        return FlowContext(flow=info.flow, info=info, shared=shared, opener="out")
+
+    shared: dict = {}
+    senders = [PartStreams(ctx("192.0.2.9")), PartStreams(ctx("198.51.100.7"))]
+    parts = _pieces(GZ, 1100)
+    items = _send(senders[0], 0, parts[0], 1.0)
+    assert not _decoded(items)
+    for n in range(1, len(parts)):
+        items += _send(senders[n % 2], n, parts[n], 1.0 + n)
+    assert _decoded(items + flush_uploads(shared, None, None)) == _past_first(1100)
