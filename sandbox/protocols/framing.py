@@ -194,12 +194,10 @@ def find_framing(data: bytes) -> tuple[Framing | LineFraming, list[tuple[int, in
     starts: the flow's start, or after a preamble of up to PREAMBLE_LINES lines of text (a banner, a
     ``HELLO v2`` the protocol opens with); None if none.  Of the framings that fit, the one of the most
     records: records of 68 bytes behind a little-endian length of 64 (0x4000 read big-endian) are also
-    records of 16,388 bytes, each 241 of them."""
+    records of 16,388 bytes, each 241 of them.  Framings of other header sizes (``_other_extras``) are
+    looked for only where none of ``FRAMINGS`` fits."""
     starts = _starts(data)
-    for found in (_best(data, starts, lambda body: FRAMINGS), _best(data, starts, _other_extras)):
-        if found is not None:
-            return found
-    return None
+    return _best(data, starts, lambda body: FRAMINGS) or _best(data, starts, _other_extras)
 
 
 def _best(data: bytes, starts: list[int], framings: Callable[[bytes], Iterable[Framing | LineFraming]]
