@@ -4,9 +4,9 @@ A request's body is followed into the next request of its path on its connection
 (``follow.MessageStreams``): a gzip of reads behind 150 kB of noise, cut in parts of 1 kB (smaller
 than a deflate block, so no part holds a block of its own to read from), each part a POST of its
 number (``/upload/part/7``, ``?partNumber=7``, a ``Content-Range``, an ``X-Chunk-Index``), replayed
-clean when each part had a connection of
-its own, when the parts went round-robin over three connections, or when they were sent shuffled on
-one.  Each part came after another part than the one before it in the file.
+clean when each part had a connection of its own, when the parts went round-robin over three
+connections, or when they were sent shuffled on one.  Each part came after another part than the one
+before it in the file.
 
 ``PartStreams`` (one per HTTP direction) hands each body piece with a part number to the
 ``Upload`` of its site and path (shared by the Dissector's connections): an upload feeds its pieces
@@ -170,7 +170,7 @@ class Upload:
         self.last: _Piece | None = None                   # the piece fed last
         self.part_size = 0                                # bytes of its part fed so far, that piece's included
         self.lined = True                                 # each piece fed came on the connection of the one before, after it
-        self.arrived = 0                                  # pieces that came (the number of one that has none)
+        self.arrived = 0                                  # pieces that came naming no number (the next one's)
         self.t_last = 0.0
 
     def add(self, piece: _Piece) -> list[Payload | Observation]:
@@ -221,9 +221,7 @@ class Upload:
         """The held pieces that now come next, fed one after another."""
         out: list[Payload | Observation] = []
         while self.early and self.last is not None:
-            last = self.last
-            key = next((k for k in ((last.number, last.offset + len(last.data)), (last.number + 1, 0),
-                                    (last.number + self.part_size, 0)) if k in self.early), None)
+            key = next((k for k in _after(self.last, self.part_size) if k in self.early), None)
             if key is None:
                 break
             out += self._feed(self._take(key), False, gap=False)
@@ -235,19 +233,12 @@ class Upload:
         return piece
 
     def _followed(self, piece: _Piece) -> bool:
-        """Whether a piece held follows ``piece``."""
-        end = piece.offset + len(piece.data)
-        return any(k in self.early for k in ((piece.number, end), (piece.number + 1, 0), (piece.number + end, 0)))
+        """Whether a piece held follows ``piece`` (its part taken to end with it)."""
+        return any(k in self.early for k in _after(piece, piece.offset + len(piece.data)))
 
     def _next(self, piece: _Piece) -> bool:
-        """Whether ``piece`` follows the piece fed last: the rest of its part, or the next part's start
-        (by number or by offset)."""
-        last = self.last
-        if last is None:
-            return False
-        if piece.number == last.number:
-            return piece.offset == last.offset + len(last.data)
-        return piece.offset == 0 and piece.number in (last.number + 1, last.number + self.part_size)
+        """Whether ``piece`` follows the piece fed last."""
+        return self.last is not None and (piece.number, piece.offset) in _after(self.last, self.part_size)
 
     def _feed(self, piece: _Piece, in_line: bool, gap: bool) -> list[Payload | Observation]:
         """Read ``piece`` next: only kept while every piece came in line (its connection's stream read it
@@ -306,6 +297,12 @@ class Upload:
         return self.joined.end()
 
 
+def _after(piece: _Piece, part_size: int) -> tuple[tuple[int, int], ...]:
+    """The (number, offset) of each piece that may follow ``piece`` of a part of ``part_size`` bytes so
+    far: the rest of its part, or the next part's start by number or by offset."""
+    return ((piece.number, piece.offset + len(piece.data)), (piece.number + 1, 0), (piece.number + part_size, 0))
+
+
 _TOKENS = itertools.count()   # what a connection's stream read, by number
 
 
@@ -336,9 +333,9 @@ class PartStreams:
         for where, key, number in ([(w, key, n) for key, n in parts for w in (here, EVERY_SITE)]
                                    or [(here, ARRIVAL + stream_key, -1)]):
             upload = self._upload(where, key, out)
-            if number < 0:
-                number, offset = upload.arrived, 0      # no number: the order they come in
-            upload.arrived += 1
+            if number < 0:                              # no number: the order they come in
+                number, offset = upload.arrived, 0
+                upload.arrived += 1
             out += upload.add(_Piece(number, offset, data, self.ctx, label, t_first, t_last, meta, token, before))
         return out
 
