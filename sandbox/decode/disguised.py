@@ -44,6 +44,8 @@ from sandbox.decode.codec import (
     streaming,
     zlib_header,
 )
+from sandbox.decode.magic import ZIP_LOCAL
+from sandbox.decode.sevenzip import MAGIC as SEVENZIP_MAGIC
 
 HEAD = 16
 MIN_VIEW = 24
@@ -51,11 +53,10 @@ MIN_VIEW = 24
 # a view of fewer than this share of them among its first 256 is no disguised stream (text XOR-ed
 # with a byte can open as zlib and inflate)
 MIN_DISTINCT_SHARE = 0.6
-ZIP_MAGIC = b"PK\x03\x04"
 # Magics checked in full: (format, bytes)
 MAGICS: tuple[tuple[str, bytes], ...] = (
-    ("zstd", ZSTD_MAGIC), ("xz", XZ_MAGIC), ("lz4", LZ4_MAGIC), ("zip", ZIP_MAGIC),
-    ("7z", b"7z\xbc\xaf\x27\x1c"), ("lzip", LZIP_MAGIC), ("gzip", GZIP_MAGIC))
+    ("zstd", ZSTD_MAGIC), ("xz", XZ_MAGIC), ("lz4", LZ4_MAGIC), ("zip", ZIP_LOCAL),
+    ("7z", SEVENZIP_MAGIC), ("lzip", LZIP_MAGIC), ("gzip", GZIP_MAGIC))
 _BZ2_BLOCK = b"1AY&SY"               # after "BZh" and the block size's digit
 MAX_KEY = 4                           # bytes of a key read off a magic (xz's and 7z's: two left to check it)
 MIN_CHECKED = 2                       # bytes of a magic past the key that check it
@@ -208,12 +209,12 @@ def _plaintexts(magic: bytes, length: int, checked: int) -> tuple[bytes, ...]:
         return (magic,)
     if magic == GZIP_MAGIC and length <= 4:
         return (magic,) if length == 3 else (magic + b"\x00", magic + b"\x08")
-    return (magic,) if magic == ZIP_MAGIC and length == 4 else ()
+    return (magic,) if magic == ZIP_LOCAL and length == 4 else ()
 
 
 # Header bytes past a magic a key must undo to one of these values: gzip's extra flags and system, a zip
 # member's version (``_HEADERS``)
-_FIELDS = {GZIP_MAGIC: ((8, GZIP_XFL), (9, GZIP_OS)), ZIP_MAGIC: ((4, ZIP_VERSIONS), (5, frozenset((0,))))}
+_FIELDS = {GZIP_MAGIC: ((8, GZIP_XFL), (9, GZIP_OS)), ZIP_LOCAL: ((4, ZIP_VERSIONS), (5, frozenset((0,))))}
 # (key length, magic, what the first bytes stand for, the checks: (j, the values byte j undone may be)),
 # shortest keys first
 _KEY_CHECKS = tuple((length, magic, start, tuple((j, frozenset((start[j],))) for j in range(length, len(start)))

@@ -35,6 +35,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from sandbox.decode.base import Budget, Decoder
+from sandbox.decode.cab import MAGIC as CAB_MAGIC
+from sandbox.decode.codec import BZ2_MAGIC, GZIP_MAGIC, LZ4_MAGIC, XZ_MAGIC, ZSTD_MAGIC
+from sandbox.decode.magic import ZIP_LOCAL
+from sandbox.decode.png import SIGNATURE as PNG_SIGNATURE
+from sandbox.decode.sevenzip import MAGIC as SEVENZIP_MAGIC
 from sandbox.index import _kernels
 
 MIN_VIEW = 512            # bytes: a few reads; shorter views give each key position too few bytes
@@ -66,8 +71,8 @@ MAX_LONG_KEY = 4096
 SCREEN_PAIRS = 2048
 SCREEN_MATCHES = 24
 # Compressed and archived data look random and hold no text under a key: not looked at for a long one
-_COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"PK\x03\x04",
-               b"7z\xbc\xaf", b"\x89PNG", b"\xff\xd8\xff", b"MSCF")
+_COMPRESSED = (GZIP_MAGIC[:2], ZSTD_MAGIC, BZ2_MAGIC, XZ_MAGIC[:5], LZ4_MAGIC, ZIP_LOCAL, SEVENZIP_MAGIC[:4],
+               PNG_SIGNATURE[:4], b"\xff\xd8\xff", CAB_MAGIC[:4])     # (JPEG's has no decoder)
 HISTOGRAM_BYTES = 1 << 18  # bytes whose histograms align the key positions
 MIN_PRINTABLE = 0.97      # share of the result that must be text for it to be handed on
 # The chance that two bytes of a key position, or of the result, are the same: text's is 0.05 to 0.3
