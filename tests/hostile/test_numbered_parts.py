@@ -23,7 +23,14 @@ import pytest
 
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.replay import replay
-from tests.hostile.uploads import ALLOWED, CONTENT_KINDS, assert_content_leak, run_and_reads, unrelated_reads
+from tests.hostile.uploads import (
+    ALLOWED,
+    CONTENT_KINDS,
+    assert_content_leak,
+    run_and_reads,
+    unrelated_reads,
+    written_report,
+)
 
 NOISE = random.Random(3).randbytes(150_000)
 PART = 1024
@@ -118,9 +125,7 @@ def run_reads(tmp_path_factory):
 
 
 def _report(tmp, run, name: str, data: bytes, control: str = "") -> dict:
-    path = tmp / f"{control}{name.replace(' ', '-').replace(',', '').replace('/', '')}.pcap"
-    WAYS[name](path, data)
-    return replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    return written_report(tmp, run, control + name, lambda path: WAYS[name](path, data))
 
 
 @pytest.mark.parametrize("name", WAYS)

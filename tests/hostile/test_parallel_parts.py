@@ -21,7 +21,14 @@ import pytest
 
 from sandbox.captures.writer import PcapWriter, TcpConversation
 from sandbox.replay import replay
-from tests.hostile.uploads import ALLOWED, CONTENT_KINDS, assert_content_leak, run_and_reads, unrelated_reads
+from tests.hostile.uploads import (
+    ALLOWED,
+    CONTENT_KINDS,
+    assert_content_leak,
+    run_and_reads,
+    unrelated_reads,
+    written_report,
+)
 
 NOISE = random.Random(1).randbytes(150_000)
 PARALLEL = [(conns, size, http) for conns in (2, 4) for size in (4096, 16384) for http in (False, True)]
@@ -70,9 +77,7 @@ def run_reads(tmp_path_factory):
 
 
 def _report(tmp, run, name: str, data: bytes, control: bool = False) -> dict:
-    path = tmp / f"{'other-' if control else ''}{name.replace(' ', '-').replace(',', '')}.pcap"
-    WAYS[name](path, data)
-    return replay([path], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+    return written_report(tmp, run, ("other-" if control else "") + name, lambda path: WAYS[name](path, data))
 
 
 @pytest.mark.parametrize("name", WAYS)

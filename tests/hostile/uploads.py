@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sandbox.captures.writer import PcapWriter, TcpConversation
@@ -52,6 +53,14 @@ def upload_report(tmp: Path, run: Path, name: str, body: bytes) -> dict:
     capture = tmp / f"{name.replace(' ', '-')}.pcap"
     http_upload(capture, body)
     return replay([capture], [run], allow=[ALLOWED], cache_dir=tmp / "cache", jobs=1).report
+
+
+def written_report(tmp: Path, run: Path, name: str, write, allow: tuple[str, ...] = (ALLOWED,)) -> dict:
+    """The report of a replay, against ``run``, of the capture ``write(path)`` writes (named after
+    ``name``), with ``allow`` the allowed places."""
+    capture = tmp / (re.sub(r"[^A-Za-z0-9.-]+", "-", name) + ".pcap")
+    write(capture)
+    return replay([capture], [run], allow=list(allow), cache_dir=tmp / "cache", jobs=1).report
 
 
 def assert_content_leak(report: dict, name: str) -> None:
