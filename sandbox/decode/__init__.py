@@ -25,6 +25,7 @@ from sandbox.decode.base58 import Base58Decoder
 from sandbox.decode.base64 import Base64Decoder
 from sandbox.decode.base85 import Base85Decoder
 from sandbox.decode.bcf import BcfDecoder
+from sandbox.decode.bmp import BmpDecoder
 from sandbox.decode.brotli import BrotliDecoder
 from sandbox.decode.bz2 import Bz2Decoder
 from sandbox.decode.cab import CabDecoder
@@ -40,6 +41,7 @@ from sandbox.decode.hex import HexDecoder
 from sandbox.decode.hexdump import HexdumpDecoder
 from sandbox.decode.json import JsonDecoder
 from sandbox.decode.limits import DEFAULT_LIMITS, LimitHit, Limits
+from sandbox.decode.lowbits import LowBitsDecoder
 from sandbox.decode.lz4 import Lz4Decoder
 from sandbox.decode.lzip import LzipDecoder
 from sandbox.decode.lzw import LzwDecoder
@@ -81,6 +83,7 @@ DECODERS: list[type[Decoder]] = [
     PdfDecoder,  # "%PDF-" in the first KiB: its Flate streams
     PngDecoder,  # the PNG signature: image data inflated, compressed text chunks
     TiffDecoder,  # "II*\0" / "MM\0*": each image's strips or tiles (none, LZW, Deflate, PackBits), predictor undone
+    BmpDecoder,  # "BM" and a header of a known size: the pixels' rows from the top, without their padding
     GifDecoder,  # "GIF87a" / "GIF89a": each image's pixels (LZW), comments
     ParquetDecoder,  # "PAR1": each column's pages decompressed (snappy, LZ4, gzip, zstd, brotli)
     AvroDecoder,  # "Obj" 1: every block's records decompressed (deflate, snappy, zstandard, bzip2, xz)
@@ -118,6 +121,7 @@ DECODERS: list[type[Decoder]] = [
     DisguisedDecoder,  # a stream's or archive's magic under a byte map, a short key, or reversal: undone
     PairsDecoder,  # bytes of sixteen values: each its two base-4 digits (bases two to a symbol)
     RunLengthDecoder,  # bases and digits: each count the length of a run of the base beside it
+    LowBitsDecoder,  # text or a stream's magic in the low bits of bytes (an image's pixels): those bits
     StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character
     WordsDecoder,  # text with a run of four words: one byte a word

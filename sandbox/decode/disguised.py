@@ -141,7 +141,7 @@ def _maps_for(pair: int) -> list[int]:
     return _MORE_PAIR_MAPS[pair] if found == -2 else [found]
 
 
-def _opens(head: bytes) -> bool:
+def opens(head: bytes) -> bool:
     """Whether ``head`` (16 bytes or fewer) opens a stream or an archive (zlib judged apart)."""
     if not head:
         return False
@@ -195,7 +195,7 @@ def _keyed(data: bytes) -> bytes | None:
         if all(head[j] ^ head[j % length] ^ start[j % length] in allowed for j, allowed in checks):
             key = bytes(a ^ b for a, b in zip(head[:length], start, strict=False))
             undone = bytes(b ^ key[i % length] for i, b in enumerate(head))
-            if len(set(key)) > 1 and _opens(undone) and (
+            if len(set(key)) > 1 and opens(undone) and (
                     len(start) - length >= MIN_CHECKED or _sound(magic, undone, data, key)):
                 return key
     return None
@@ -225,9 +225,9 @@ _KEY_CHECKS = tuple((length, magic, start, tuple((j, frozenset((start[j],))) for
 
 def _sound(magic: bytes, head: bytes, data: bytes, key: bytes) -> bool:
     """A header no byte of magic checked ``key`` of (``head`` undone with it, its fields checked by
-    ``_opens``): a gzip's first bytes undone also inflate (``_inflates``)."""
+    ``opens``): a gzip's first bytes undone also inflate (``_inflates``)."""
     if magic != GZIP_MAGIC:
-        return True         # a zip member's version is checked by ``_opens``
+        return True         # a zip member's version is checked by ``opens``
     trial = data[:ZLIB_TRIAL]
     return _inflates((np.frombuffer(trial, np.uint8) ^ np.resize(np.frombuffer(key, np.uint8), len(trial))).tobytes(), 31)
 
@@ -244,7 +244,7 @@ def disguise(data: bytes) -> tuple[str, str] | None:
     pairs = front[:-1].astype(np.int64) << 8 | front[1:]
     for offset in np.flatnonzero(_PAIR_MAPS[pairs[:MAX_OFFSET + 1]] != -1).tolist():
         piece = front[offset:offset + HEAD]
-        opened = [m for m in _maps_for(int(pairs[offset])) if _opens(MAPS[m][piece].tobytes())]
+        opened = [m for m in _maps_for(int(pairs[offset])) if opens(MAPS[m][piece].tobytes())]
         if opened:      # XOR-ing and adding 0x20 agree on most header bytes: the map whose stream decodes
             trial = np.frombuffer(data[offset:offset + ZLIB_TRIAL], np.uint8)
             return "map", f"{max(opened, key=lambda m: _made(MAPS[m][trial].tobytes()))}@{offset}"
@@ -257,10 +257,10 @@ def disguise(data: bytes) -> tuple[str, str] | None:
     key = _keyed(data)
     if key is not None:
         return "key", key.hex()
-    if _opens(data[-HEAD:][::-1]):
+    if opens(data[-HEAD:][::-1]):
         return "reversed", ""
     for block in BLOCKS:
-        if _opens(b"".join(data[i:i + block][::-1] for i in range(0, HEAD, block))):
+        if opens(b"".join(data[i:i + block][::-1] for i in range(0, HEAD, block))):
             return "blocks", str(block)
     return None
 
@@ -284,7 +284,7 @@ def _reversed_text(data: bytes) -> tuple[str, str] | None:
         return None
     for name, decode in (("base64", base64.b64decode), ("hex", binascii.unhexlify)):
         try:
-            if _opens(decode(first)):
+            if opens(decode(first)):
                 return f"{name} reversed", ""
         except (binascii.Error, ValueError):
             pass

@@ -26,9 +26,9 @@ MAX_FILLER = 0.5          # printable share of a filler phase (random bytes 0.37
 MAX_VIEW_PRINTABLE = 0.96  # a view more printable than this is text as it is (7 of 8 text: 0.92)
 MIN_VIEW_PRINTABLE = 0.42  # ... less, no text in one phase of eight (random bytes 0.37: compressed data)
 MIN_FILLER_DISTINCT = 32  # values among a filler phase's first 256 bytes (random bytes ~160)
-_PRINTABLE = np.zeros(256, dtype=bool)
-_PRINTABLE[0x20:0x7F] = True
-_PRINTABLE[[0x09, 0x0A, 0x0D]] = True
+PRINTABLE = np.zeros(256, dtype=bool)
+PRINTABLE[0x20:0x7F] = True
+PRINTABLE[[0x09, 0x0A, 0x0D]] = True
 
 
 def text_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
@@ -36,10 +36,10 @@ def text_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
     if len(data) < MIN_VIEW:
         return None
     sample = np.frombuffer(data, dtype=np.uint8, count=min(len(data), GATE))     # a first look
-    if not MIN_VIEW_PRINTABLE <= _PRINTABLE[sample].mean() <= MAX_VIEW_PRINTABLE:
+    if not MIN_VIEW_PRINTABLE <= PRINTABLE[sample].mean() <= MAX_VIEW_PRINTABLE:
         return None
     sample = np.frombuffer(data, dtype=np.uint8, count=min(len(data), SAMPLE))
-    printable = _PRINTABLE[sample]
+    printable = PRINTABLE[sample]
     if not MIN_VIEW_PRINTABLE <= printable.mean() <= MAX_VIEW_PRINTABLE:
         return None
     for stride in range(2, MAX_STRIDE + 1):

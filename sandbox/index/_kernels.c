@@ -3369,7 +3369,200 @@ static PyObject *py_deflate_dynamic_starts(PyObject *self, PyObject *args) {
     return Py_BuildValue("nL", count, p);
 }
 
+/* PNG's filters undone (ISO 15948 9.2): rows of a filter type and stride filtered bytes into rows of
+ * stride bytes, bpp the bytes of a whole pixel (1 below 8 bits a pixel); stops at a type past 4. */
+static Py_ssize_t png_unfilter(const uint8_t *in, Py_ssize_t rows, Py_ssize_t stride, Py_ssize_t bpp, uint8_t *out) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const uint8_t *f = in + r * (stride + 1) + 1;
+        uint8_t type = f[-1], *o = out + r * stride;
+        const uint8_t *up = r ? o - stride : NULL;
+        if (type > 4) return r;
+        if (type == 0 || (type == 2 && !up)) { memcpy(o, f, (size_t)stride); continue; }
+        for (Py_ssize_t i = 0; i < stride; i++) {
+            int a = i >= bpp ? o[i - bpp] : 0, b = up ? up[i] : 0, c = up && i >= bpp ? up[i - bpp] : 0, p;
+            if (type == 1) p = a;
+            else if (type == 2) p = b;
+            else if (type == 3) p = (a + b) >> 1;
+            else {
+                int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+                p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+            }
+            o[i] = (uint8_t)(f[i] + p);
+        }
+    }
+    return rows;
+}
+
+PyDoc_STRVAR(png_unfilter_doc,
+"png_unfilter(data, stride, bpp, out) -> rows\n\n"
+"PNG's scanline filters undone: data holds rows of a filter type and stride bytes, out (writable)\n"
+"receives rows of stride bytes, bpp is the bytes of a whole pixel (1 below 8 bits); as many rows as\n"
+"both hold, up to the first of a filter type past 4. Returns the rows undone.");
+
+static PyObject *py_png_unfilter(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_ssize_t stride, bpp;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OnnO:png_unfilter", &o[0], &stride, &bpp, &o[1])) return NULL;
+    if (stride < 1 || bpp < 1 || bpp > 8) {
+        PyErr_SetString(PyExc_ValueError, "png_unfilter: stride must be positive and bpp 1-8");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    Py_ssize_t rows = v[0].len / (stride + 1), room = v[1].len / stride, done;
+    if (room < rows) rows = room;
+    Py_BEGIN_ALLOW_THREADS
+    done = png_unfilter(v[0].buf, rows, stride, bpp, v[1].buf);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    return PyLong_FromSsize_t(done);
+}
+
+/* Whether byte i of a cover is one whose low bits carry data: every byte (pattern 0), three of every
+ * four (1: the fourth, an alpha channel, skipped), the first of every two (2: a 16-bit little-endian
+ * sample's low byte). */
+static inline int low_bits_taken(Py_ssize_t i, int pattern) {
+    return pattern == 0 || (pattern == 1 ? (i & 3) != 3 : !(i & 1));
+}
+
+/* The low `bits` (1 or 2, the higher first) of the taken bytes of d as one bit stream, from its bit
+ * `skip` on, packed into out eight to a byte (the first bit the highest, or the lowest when
+ * lsb_first); returns the bytes made (whole ones). */
+static Py_ssize_t low_bits(const uint8_t *d, Py_ssize_t n, int bits, int pattern, Py_ssize_t skip, int lsb_first,
+                           uint8_t *out, Py_ssize_t room) {
+    Py_ssize_t made = 0, seen = 0;
+    unsigned acc = 0, have = 0;
+    for (Py_ssize_t i = 0; i < n && made < room; i++) {
+        if (!low_bits_taken(i, pattern)) continue;
+        for (int k = bits - 1; k >= 0; k--) {
+            if (seen++ < skip) continue;
+            unsigned bit = (d[i] >> k) & 1;
+            acc = lsb_first ? acc | bit << have : acc << 1 | bit;
+            if (++have == 8) {
+                out[made++] = (uint8_t)acc;
+                acc = have = 0;
+                if (made == room) break;
+            }
+        }
+    }
+    return made;
+}
+
+PyDoc_STRVAR(low_bits_doc,
+"low_bits(data, bits, pattern, skip, lsb_first, out) -> made\n\n"
+"The low bits (1 or 2 a byte, the higher first) of data's bytes as one bit stream, of every byte\n"
+"(pattern 0), three of every four (1) or the first of every two (2), from its bit skip on, packed\n"
+"eight to a byte into out (writable; the first bit the highest, or the lowest if lsb_first) until\n"
+"out is full or data ends. Returns the bytes made.");
+
+static PyObject *py_low_bits(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    int bits, pattern, lsb_first;
+    Py_ssize_t skip, made;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OiinpO:low_bits", &o[0], &bits, &pattern, &skip, &lsb_first, &o[1])) return NULL;
+    if (bits < 1 || bits > 2 || pattern < 0 || pattern > 2 || skip < 0) {
+        PyErr_SetString(PyExc_ValueError, "low_bits: bits must be 1 or 2, pattern 0-2, skip not negative");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 1, 1, "out") < 0) { release(v, 1); return NULL; }
+    Py_BEGIN_ALLOW_THREADS
+    made = low_bits(v[0].buf, v[0].len, bits, pattern, skip, lsb_first, v[1].buf, v[1].len);
+    Py_END_ALLOW_THREADS
+    release(v, 2);
+    return PyLong_FromSsize_t(made);
+}
+
+static uint8_t low_bit_pairs[65536 / 8], low_bit_needles[3 * 64];
+static uint32_t low_bit_wanted[64];
+static Py_ssize_t low_bit_needles_n = -1;
+
+PyDoc_STRVAR(low_bit_look_doc,
+"low_bit_look(data, ways, needles, bits_looked, out) -> count\n\n"
+"Where the low bits of data's first bytes may hold text or a stream, for each way (bits, pattern)\n"
+"of ways (int64 pairs, as low_bits takes them): their first bits_looked (<= 32768) bits as one\n"
+"stream; text where the bits one phase of eight are 0 four times in five or more (an ASCII byte's top\n"
+"bit) and another phase's vary (neither so nor 1 so often: no flat colour), a stream where one of\n"
+"needles (bytes, three a needle, at most 64, as the highest-first packing reads them) begins at a bit. Rows (kind: -1 text or the needle's index, way, bit) into out (int64, rows\n"
+"x 3) until it is full; a text row names the phase's first bit, once a way. Returns the rows.");
+
+static PyObject *py_low_bit_look(PyObject *self, PyObject *args) {
+    PyObject *o[4];
+    Py_ssize_t looked;
+    Py_buffer v[4];
+    if (!PyArg_ParseTuple(args, "OOOnO:low_bit_look", &o[0], &o[1], &o[2], &looked, &o[3])) return NULL;
+    if (looked < 32 || looked > 32768) {
+        PyErr_SetString(PyExc_ValueError, "low_bit_look: bits_looked must be 32-32768");
+        return NULL;
+    }
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 0, "ways") < 0) { release(v, 1); return NULL; }
+    if (get_buffer(o[2], &v[2], 1, 0, "needles") < 0) { release(v, 2); return NULL; }
+    if (get_buffer(o[3], &v[3], 8, 1, "out") < 0) { release(v, 3); return NULL; }
+    const long long *ways = v[1].buf;
+    Py_ssize_t n_ways = ITEMS(v[1]) / 2, n_needles = v[2].len / 3, room = ITEMS(v[3]) / 3, count = 0;
+    for (Py_ssize_t w = 0; w < n_ways; w++) {
+        if (ways[2 * w] < 1 || ways[2 * w] > 2 || ways[2 * w + 1] < 0 || ways[2 * w + 1] > 2) {
+            release(v, 4);
+            PyErr_SetString(PyExc_ValueError, "low_bit_look: a way's bits must be 1 or 2, its pattern 0-2");
+            return NULL;
+        }
+    }
+    if (n_needles > 64) n_needles = 64;
+    if (n_needles != low_bit_needles_n || memcmp(low_bit_needles, v[2].buf, (size_t)(3 * n_needles))) {
+        /* the needles' first two bytes, a bit each: kept while the same needles come */
+        const uint8_t *nd = v[2].buf;
+        memset(low_bit_pairs, 0, sizeof low_bit_pairs);
+        for (Py_ssize_t k = 0; k < n_needles; k++) {
+            unsigned pair = (unsigned)nd[3 * k] << 8 | nd[3 * k + 1];
+            low_bit_pairs[pair >> 3] |= (uint8_t)(1u << (pair & 7));
+            low_bit_wanted[k] = (uint32_t)nd[3 * k] << 16 | (uint32_t)nd[3 * k + 1] << 8 | nd[3 * k + 2];
+        }
+        memcpy(low_bit_needles, nd, (size_t)(3 * n_needles));
+        low_bit_needles_n = n_needles;
+    }
+    /* (under the GIL throughout: a few microseconds, and the kept tables are shared) */
+    const uint8_t *d = v[0].buf;
+    long long *out = v[3].buf;
+    for (Py_ssize_t w = 0; w < n_ways && count < room; w++) {
+        int bits = (int)ways[2 * w], pattern = (int)ways[2 * w + 1];
+        Py_ssize_t got = 0, ones[8] = {0};
+        uint32_t window = 0;
+        for (Py_ssize_t i = 0; i < v[0].len && got < looked && count < room; i++) {
+            if (!low_bits_taken(i, pattern)) continue;
+            for (int k = bits - 1; k >= 0 && got < looked; k--) {
+                unsigned bit = (d[i] >> k) & 1;
+                ones[got & 7] += bit;
+                window = (window << 1 | bit) & 0xFFFFFF;
+                if (++got >= 24 && low_bit_pairs[window >> 11] >> (window >> 8 & 7) & 1) {
+                    for (Py_ssize_t n = 0; n < n_needles && count < room; n++) {
+                        if (low_bit_wanted[n] != window) continue;
+                        out[3 * count] = n; out[3 * count + 1] = w; out[3 * count + 2] = got - 24;
+                        count++;
+                    }
+                }
+            }
+        }
+        int quiet = -1, varied = 0;
+        for (int p = 0; p < 8; p++) {
+            if (ones[p] * 5 <= got / 8 && (quiet < 0 || ones[p] < ones[quiet])) quiet = p;
+            varied |= ones[p] * 10 > got / 8 && ones[p] * 10 < got / 8 * 9;
+        }
+        if (quiet >= 0 && varied && got >= 64 && count < room) {
+            out[3 * count] = -1; out[3 * count + 1] = w; out[3 * count + 2] = quiet;
+            count++;
+        }
+    }
+    release(v, 4);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyMethodDef methods[] = {
+    {"png_unfilter", py_png_unfilter, METH_VARARGS, png_unfilter_doc},
+    {"low_bits", py_low_bits, METH_VARARGS, low_bits_doc},
+    {"low_bit_look", py_low_bit_look, METH_VARARGS, low_bit_look_doc},
     {"deflate_dynamic_starts", py_deflate_dynamic_starts, METH_VARARGS, deflate_dynamic_starts_doc},
     {"xca", py_xca, METH_VARARGS, xca_doc},
     {"lzw", py_lzw, METH_VARARGS, lzw_doc},

@@ -33,6 +33,7 @@ import brotli
 import cramjam
 import fastavro
 import lz4.frame
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -48,6 +49,7 @@ from sandbox.decode import (
     Decoder,
     Limits,
     expand,
+    lowbits,
     pairs,
     runlength,
     strided,
@@ -143,6 +145,14 @@ def _image(data: bytes, fmt: str, **options) -> bytes:
     out = io.BytesIO()
     Image.frombytes("L", (len(data), 1), data).save(out, format=fmt, **options)
     return out.getvalue()
+
+
+def _low_bits(data: bytes) -> bytes:
+    """``data`` in the lowest bit of each of as many random bytes as it has bits (the first bit the
+    highest), as a screenshot's pixels hide it."""
+    bits = np.unpackbits(np.frombuffer(data, np.uint8))
+    cover = np.frombuffer(random.Random(len(data)).randbytes(len(bits)), np.uint8)
+    return (cover & 0xFE | bits).tobytes()
 
 
 GIF_WIDTH = 4096   # GIF's sizes are 16-bit: rows of this many pixels, the last padded with zeros
@@ -409,6 +419,8 @@ ENCODERS: dict[str, Spec] = {
     "pdf": Spec(_pdf, "pdf:obj 4", True, lambda: _pdf(bytes(256 * MiB), 1)),
     "png": Spec(_png, "png:IDAT", True, lambda: _png(bytes(256 * MiB), 1)),
     "tiff": Spec(lambda d: _image(d, "TIFF", compression="tiff_lzw"), "tiff:image 0"),
+    "bmp": Spec(lambda d: _image(d, "BMP"), "bmp:pixels"),
+    "low bits": Spec(_low_bits, "low bits (1 a byte)", min_size=lowbits.MIN_VIEW // 8),
     "gif": Spec(_gif, "gif:image 0", view=lambda d: d.ljust(-(-len(d) // GIF_WIDTH) * GIF_WIDTH, b"\x00")
                 if len(d) > GIF_WIDTH else d),
     "json": Spec(lambda d: json.dumps({"a": {"b": [0, None, d.decode()]}}).encode(), "json:$.a.b[2]"),
@@ -508,7 +520,7 @@ def test_round_trip(name):
     assert not exp.notes and not exp.limits
 
 
-@pytest.mark.parametrize("name", [d.name for d in DECODERS if d.structural] + ["png", "tiff", "gif", "bcf"])
+@pytest.mark.parametrize("name", [d.name for d in DECODERS if d.structural] + ["png", "tiff", "gif", "bcf", "bmp"])
 def test_bytes_after_a_structure_are_read(name):
     """A structural decoder's parts stand for the view, which the stream finders then skip: a gzip of
     reads appended to a zip, a tar, a 7z, a cabinet or an Avro file was searched nowhere, and replayed

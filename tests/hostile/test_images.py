@@ -3,7 +3,10 @@
 An LZW-compressed TIFF (Pillow's and libtiff's default compression; with the horizontal-difference
 predictor too) and a GIF (a byte a pixel, or a base a pixel in four colours) of 40 kB of reads each
 replayed clean: LZW leaves no magic inside the file, its codes look like compressed data, and GIF's
-run least significant bit first across sub-blocks.  Now each image's strips and pixels are decoded."""
+run least significant bit first across sub-blocks.  Now each image's strips and pixels are decoded.
+A PNG of the reads as grey or colour pixels replayed clean too, its image data inflated: Pillow
+filters each row, which leaves the differences between bytes, not the bytes.  Now its filters are
+undone."""
 
 from __future__ import annotations
 
@@ -43,6 +46,10 @@ IMAGES = {
     "an LZW TIFF with the predictor": lambda data: _save(_grey(data), "TIFF", compression="tiff_lzw",
                                                          tiffinfo={317: 2}),
     "a GIF": lambda data: _save(_grey(data), "GIF"),
+    "a PNG of grey pixels": lambda data: _save(_grey(data), "PNG"),
+    "a PNG of colour pixels": lambda data: _save(Image.frombytes("RGB", (WIDTH, len(data) // WIDTH // 3),
+                                                                 data[:len(data) // WIDTH // 3 * WIDTH * 3]), "PNG"),
+    "a PNG of a gzip's bytes as pixels": lambda data: _save(_grey(gzip.compress(data, mtime=0)), "PNG"),
     "a GIF of four colours, a base a pixel": lambda data: _four_colours(b"".join(data.split(b"\n")[1::4])),
 }
 

@@ -303,3 +303,97 @@ def test_two_bit_forms_checks_its_arguments():
                 (b"abcdefgh", 5, 1, 3, np.empty(3, np.uint64)), (b"abcd", 5, 1, 3, np.empty(8, np.int32))]:
         with pytest.raises((ValueError, TypeError)):
             _kernels.two_bit_forms(*bad)
+
+
+def _low_bit_stream(data: bytes, bits: int, pattern: int) -> np.ndarray:
+    """The low ``bits`` (higher first) of the bytes ``pattern`` takes, as one array of bits."""
+    cover = np.frombuffer(data, np.uint8)
+    index = np.arange(len(cover))
+    cover = cover[[np.ones(len(cover), bool), index % 4 != 3, index % 2 == 0][pattern]]
+    return np.stack([cover >> k & 1 for k in range(bits - 1, -1, -1)], axis=1).ravel().astype(np.uint8)
+
+
+def _low_bits_oracle(data: bytes, bits: int, pattern: int, skip: int, lsb_first: bool) -> bytes:
+    """``_kernels.low_bits`` by numpy: the stream packed from ``skip``, whole bytes."""
+    stream = _low_bit_stream(data, bits, pattern)[skip:]
+    return np.packbits(stream[:len(stream) // 8 * 8], bitorder="little" if lsb_first else "big").tobytes()
+
+
+@PROPERTY
+@given(byte_streams(2000), st.sampled_from([1, 2]), st.sampled_from([0, 1, 2]), st.integers(0, 20), st.booleans(),
+       st.integers(0, 300))
+def test_low_bits_equal_oracle(data, bits, pattern, skip, lsb_first, room):
+    out = bytearray(room)
+    made = _kernels.low_bits(data, bits, pattern, skip, lsb_first, out)
+    assert bytes(out[:made]) == _low_bits_oracle(data, bits, pattern, skip, lsb_first)[:room]
+
+
+@PROPERTY
+@given(byte_streams(3000), st.lists(st.binary(min_size=3, max_size=3), min_size=1, max_size=8), st.integers(32, 2000))
+def test_low_bit_look_finds_what_the_oracle_does(data, needles, looked):
+    """Every needle at every bit of each way's first ``looked`` bits, and a way's quiet phase where one
+    phase of eight is 0 four times in five and another varies."""
+    ways = [(1, 0), (2, 0), (1, 1), (2, 1), (1, 2), (2, 2)]
+    out = np.empty((6 * 2000 * 8 + 6, 3), np.int64)       # room for a needle at every bit
+    count = _kernels.low_bit_look(data, np.array(ways, np.int64), b"".join(needles), looked, out)
+    expected = []
+    for w, (bits, pattern) in enumerate(ways):
+        stream = _low_bit_stream(data, bits, pattern)[:looked]
+        text = stream.tobytes()
+        for at in range(len(stream) - 23):
+            window = text[at:at + 24]
+            expected += [(n, w, at) for n, needle in enumerate(needles)
+                         if window == bytes(np.unpackbits(np.frombuffer(needle, np.uint8)))]
+        got = len(stream)
+        ones = [int(stream[p::8].sum()) for p in range(8)]
+        quiet = [p for p in range(8) if ones[p] * 5 <= got // 8]
+        varied = any(got // 8 < ones[p] * 10 < got // 8 * 9 for p in range(8))
+        if quiet and varied and got >= 64:
+            expected.append((-1, w, min(quiet, key=lambda p: ones[p])))
+    assert sorted(map(tuple, out[:count].tolist())) == sorted(expected)
+
+
+def _unfilter_oracle(data: bytes, stride: int, bpp: int) -> bytes:
+    """PNG's filters undone as ISO 15948 9.2 writes them, a byte at a time."""
+    rows, prior = [], bytearray(stride)
+    for r in range(len(data) // (stride + 1)):
+        kind, line = data[r * (stride + 1)], bytearray(data[r * (stride + 1) + 1:(r + 1) * (stride + 1)])
+        if kind > 4:
+            break
+        for i in range(stride):
+            a, b = line[i - bpp] if i >= bpp else 0, prior[i]
+            c = prior[i - bpp] if i >= bpp else 0
+            p = a + b - c
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) else c
+            line[i] = (line[i] + [0, a, b, (a + b) // 2, paeth][kind]) & 0xFF
+        rows.append(bytes(line))
+        prior = line
+    return b"".join(rows)
+
+
+@PROPERTY
+@given(st.integers(1, 40), st.integers(1, 8), st.integers(0, 12), st.data())
+def test_png_unfilter_equals_oracle(stride, bpp, rows, draw):
+    body = b"".join(bytes([draw.draw(st.sampled_from([0, 1, 2, 3, 4, 4, 4, 5]))]) + draw.draw(
+        st.binary(min_size=stride, max_size=stride)) for _ in range(rows))
+    out = np.zeros((rows, stride), np.uint8)
+    done = _kernels.png_unfilter(body, stride, bpp, out)
+    want = _unfilter_oracle(body, stride, bpp)
+    assert done == len(want) // stride and out[:done].tobytes() == want
+
+
+def test_image_kernels_check_their_arguments():
+    with pytest.raises(ValueError):
+        _kernels.png_unfilter(b"\0" * 8, 0, 1, bytearray(8))
+    with pytest.raises(ValueError):
+        _kernels.png_unfilter(b"\0" * 8, 4, 9, bytearray(8))
+    with pytest.raises(ValueError):
+        _kernels.low_bits(b"\0" * 8, 3, 0, 0, False, bytearray(8))
+    with pytest.raises(ValueError):
+        _kernels.low_bits(b"\0" * 8, 1, 3, 0, False, bytearray(8))
+    with pytest.raises(ValueError):
+        _kernels.low_bit_look(b"\0" * 8, np.array([1, 0], np.int64), b"abc", 16, np.empty((1, 3), np.int64))
+    with pytest.raises(ValueError):
+        _kernels.low_bit_look(b"\0" * 8, np.array([3, 0], np.int64), b"abc", 64, np.empty((1, 3), np.int64))
+    with pytest.raises(BufferError):
+        _kernels.low_bits(b"\0" * 8, 1, 0, 0, False, b"read only")

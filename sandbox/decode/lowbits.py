@@ -1,0 +1,114 @@
+"""Data in the low bits of other bytes (an image's pixels, a sound's samples): read out (label "low bits").
+
+Hiding data in the lowest bit of each pixel costs a sender a dozen lines and changes no picture a
+person looks at: a gzip of reads, or the reads themselves, in the low bit (or two) of a screenshot's
+pixels, as a PNG, a BMP, a TIFF or the raw pixels, replayed clean; the pixels were read, and what
+they hid was in none of their bytes.  A view's low bits are taken as one bit stream in each of the
+ways such tools take them: one or two bits (the higher first) of every byte, of three bytes in four
+(an alpha channel's left alone) or of every second byte (a 16-bit sample's low byte), at each of the
+eight bit offsets (a header of the cover's own before the data), packed the highest bit first or
+the lowest first.  Where the first 64 bytes one of these makes are text (nine in ten printable past the first 16, and
+not one value, or a few, over and over: a flat colour's bits; where two ways are, the one whose
+first KiB is most) or open a stream or an archive by its
+magic and header (``disguised.opens``), the view's low bits so taken are handed on: the decoders
+read what they hold.  One pass over a view's first 2 KiB looks all ways at once (``_kernels.low_bit_look``).
+
+Out of reach: bits spread by a key (steghide's), the bits of text's own letters (text views are not
+looked at: a look at every one costs the text-heavy replay), data starting past the first 64 bytes
+the bits make, a zlib stream there (two bytes of magic: a match in a hundred views of noise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from sandbox.decode.base import Budget, Decoder
+from sandbox.decode.codec import BZ2_MAGIC
+from sandbox.decode.disguised import HEAD, MAGICS, opens
+from sandbox.decode.strided import PRINTABLE
+from sandbox.index import _kernels
+
+MIN_VIEW = 2048
+ROW = 64                  # bytes each way makes of a view's first bytes, judged
+# (bits a byte, which bytes: 0 every one, 1 three in four, 2 every second)
+WAYS = ((1, 0), (2, 0), (1, 1), (2, 1), (1, 2), (2, 2))
+COVER = ROW * 8 * 2 + 16  # bytes of the view the most wasteful way takes them from
+MIN_TEXT = 0.9            # printable share of the bytes a way makes that are text, ...
+SKIPPED = 16              # ... past their first bytes (a header of the cover's own: a BMP's 54 bytes' bits)
+FURTHER = 1024            # bytes a way that makes text makes to weigh it against another that does
+MIN_DISTINCT = 4          # values among them (bases alone: four)
+MAX_PERIOD = 8            # ... not all one pattern of this many bytes or fewer (a flat colour's bits)
+_WAYS = np.array(WAYS, np.int64)
+_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+# Each magic's first three bytes as the highest-first packing reads them, packed so and lowest first
+_NEEDLES = b"".join(m[:3] + m[:3].translate(_REVERSED) for m in (*(m for _, m in MAGICS), BZ2_MAGIC))
+_NAMES = {0: "", 1: ", three bytes in four", 2: ", every second byte"}
+
+
+def _text(row: np.ndarray) -> bool:
+    """Whether bytes a way made are text: printable, varied, not one short pattern over and over (a
+    flat colour's bits)."""
+    if PRINTABLE[row[SKIPPED:]].mean() < MIN_TEXT or len(np.unique(row)) < MIN_DISTINCT:
+        return False
+    return all((row[k:] != row[:-k]).any() for k in range(1, MAX_PERIOD + 1))
+
+
+def hidden(data: bytes) -> tuple[int, int, int, bool] | None:
+    """The way a view's low bits hold text or a stream: (bits a byte, which bytes, bit offset, lowest
+    bit first), or None."""
+    if len(data) < MIN_VIEW:
+        return None
+    head = data[:COVER]
+    found = np.empty((16, 3), np.int64)
+    count = _kernels.low_bit_look(head, _WAYS, _NEEDLES, ROW * 8 + 7, found)
+    texts = []
+    for kind, way, bit in found[:count].tolist():
+        bits, pattern = WAYS[way]
+        if kind < 0:        # one bit in eight mostly 0: a byte's top bit, first or last as the bits are packed
+            for skip, lsb_first in ((bit, False), ((bit + 1) % 8, True)):
+                row = np.zeros(ROW, np.uint8)
+                _kernels.low_bits(head, bits, pattern, skip, lsb_first, row)
+                if _text(row):
+                    texts.append((_printable_further(data, bits, pattern, skip, lsb_first), (bits, pattern, skip, lsb_first)))
+        else:
+            lsb_first = bool(kind % 2)
+            start = bytearray(HEAD)
+            if _kernels.low_bits(head, bits, pattern, bit, lsb_first, start) == HEAD and opens(bytes(start)):
+                return bits, pattern, bit % 8, lsb_first
+    # where two ways make text (bits of the text another way hides), the one whose text goes on
+    return max(texts)[1] if texts else None
+
+
+def _printable_further(data: bytes, bits: int, pattern: int, skip: int, lsb_first: bool) -> float:
+    """The printable share of the first FURTHER bytes a way makes of the view (past its first ones)."""
+    row = np.zeros(FURTHER, np.uint8)
+    made = _kernels.low_bits(data, bits, pattern, skip, lsb_first, row)
+    return float(PRINTABLE[row[SKIPPED:made]].mean()) if made > SKIPPED else 0.0
+
+
+class LowBitsDecoder(Decoder):
+    name = "low bits"
+    unstructured = True
+    reapply = False       # the bits of bits are no one's channel
+
+    @staticmethod
+    def sniff(data: bytes) -> bool:
+        return hidden(data) is not None
+
+    @staticmethod
+    def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        found = hidden(data)
+        if found is None:
+            return
+        bits, pattern, skip, lsb_first = found
+        taken = len(data) if pattern == 0 else len(data) * 3 // 4 if pattern == 1 else len(data) // 2
+        size = taken * bits // 8
+        if size > budget.remaining:
+            budget.exhausted(left=len(data))
+            return
+        out = bytearray(size)
+        made = _kernels.low_bits(data, bits, pattern, skip, lsb_first, out)
+        order = ", lowest first" if lsb_first else ""
+        yield f"low bits ({bits} a byte{_NAMES[pattern]}{order})", bytes(out[:made])
