@@ -7,15 +7,15 @@ they hid was in none of their bytes.  A view's low bits are taken as one bit str
 ways such tools take them: one or two bits (the higher first) of every byte, of three bytes in four
 (an alpha channel's left alone) or of every second byte (a 16-bit sample's low byte), at each of the
 eight bit offsets (a header of the cover's own before the data), packed the highest bit first or
-the lowest first.  Where the first 64 bytes one of these makes are text (nine in ten printable past the first 16, and
-not one value, or a few, over and over: a flat colour's bits; where two ways are, the one whose
-first KiB is most) or open a stream or an archive by its
-magic and header (``disguised.opens``), the view's low bits so taken are handed on: the decoders
-read what they hold.  One pass over a view's first 2 KiB looks all ways at once (``_kernels.low_bit_look``).
+the lowest first.  Where the first 64 bytes one of these makes are text (nine in ten printable past
+the first 16, and not one value or a few over and over: a flat colour's bits; where two ways make
+text, the one whose first KiB is most printable) or open a stream or an archive by its magic and
+header (``disguised.opens``), the view's low bits so taken are handed on: the decoders read what
+they hold.  One pass over a view's first KiB looks all ways at once (``_kernels.low_bit_look``,
+~9 µs a view).
 
-Out of reach: bits spread by a key (steghide's), the bits of text's own letters (text views are not
-looked at: a look at every one costs the text-heavy replay), data starting past the first 64 bytes
-the bits make, a zlib stream there (two bytes of magic: a match in a hundred views of noise).
+Out of reach: bits spread by a key (steghide's), data starting past the first 64 bytes the bits
+make, a zlib stream there (two bytes of magic: a match in a hundred views of noise).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ WAYS = ((1, 0), (2, 0), (1, 1), (2, 1), (1, 2), (2, 2))
 COVER = ROW * 8 * 2 + 16  # bytes of the view the most wasteful way takes them from
 MIN_TEXT = 0.9            # printable share of the bytes a way makes that are text, ...
 SKIPPED = 16              # ... past their first bytes (a header of the cover's own: a BMP's 54 bytes' bits)
-FURTHER = 1024            # bytes a way that makes text makes to weigh it against another that does
-MIN_DISTINCT = 4          # values among them (bases alone: four)
+MIN_DISTINCT = 4          # values among them (bases alone: four), ...
 MAX_PERIOD = 8            # ... not all one pattern of this many bytes or fewer (a flat colour's bits)
+FURTHER = 1024            # bytes a way that makes text makes to weigh it against another that does
 _WAYS = np.array(WAYS, np.int64)
 _REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 # Each magic's first three bytes as the highest-first packing reads them, packed so and lowest first
