@@ -37,6 +37,7 @@ from sandbox.decode.escapes import EscapesDecoder
 from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gif import GifDecoder
 from sandbox.decode.gzip import GzipDecoder
+from sandbox.decode.headerless import HeaderlessDecoder
 from sandbox.decode.hex import HexDecoder
 from sandbox.decode.hexdump import HexdumpDecoder
 from sandbox.decode.json import JsonDecoder
@@ -117,6 +118,7 @@ DECODERS: list[type[Decoder]] = [
     EscapesDecoder,  # 16 byte escapes or more (\xHH, octal, \u00HH): the view with every escape undone
     BrotliDecoder,  # no magic: trial decode
     DeflateDecoder,  # no magic: trial inflate
+    HeaderlessDecoder,  # no magic: xz, LZMA(2), bzip2, zstd, LZ4 with their magic or header cut, or raw: put back
     XorDecoder,  # bytes agreeing with themselves one key length on (2-4,096): the key undone, if text is left
     DisguisedDecoder,  # a stream's or archive's magic under a byte map, a short key, or reversal: undone
     PairsDecoder,  # bytes of sixteen values: each its two base-4 digits (bases two to a symbol)

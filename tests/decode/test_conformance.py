@@ -147,6 +147,11 @@ def _image(data: bytes, fmt: str, **options) -> bytes:
     return out.getvalue()
 
 
+def _lzma2_raw(data: bytes) -> bytes:
+    """``data`` as a raw LZMA2 stream: no container, no magic."""
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}])
+
+
 def _low_bits(data: bytes) -> bytes:
     """``data`` in the lowest bit of each of as many random bytes as it has bits (the first bit the
     highest), as a screenshot's pixels hide it."""
@@ -470,6 +475,7 @@ ENCODERS: dict[str, Spec] = {
                            view=lambda d: bytes(v for b in d for v in (b >> 6, b >> 4 & 3, b >> 2 & 3, b & 3)),
                            min_size=pairs.MIN_SYMBOLS // 2),
     "run-length": Spec(_run_length, "run-length", view=_bases, min_size=runlength.MIN_VIEW // 4),
+    "headerless": Spec(_lzma2_raw, "headerless: LZMA2 without a container", True, lambda: _lzma2_raw(bytes(256 * MiB))),
     "disguised": Spec(lambda d: bytes(b ^ 0x5A for b in gzip.compress(d, mtime=0)), "disguised: xor 0x5a",
                       view=lambda d: gzip.compress(d, mtime=0)),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),

@@ -1,0 +1,54 @@
+"""A compressed stream of reads with its magic or header cut off, or written raw, uploaded to an
+allowed destination, replays as a leak.
+
+40 kB of reads as xz without its stream header, LZMA2 or LZMA without a container (or LZMA-alone with
+its 13 header bytes cut), bzip2 without "BZh9" or without its block's magic too, zstd without its magic
+or written magicless, or an LZ4 frame without its magic, replayed clean: each looked random (weighed as
+ciphertext sent to an allowed place) and no decoder's magic began it.  Now each is read with its
+header put back (``sandbox.decode.headerless``)."""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import random
+
+import lz4.frame
+import pytest
+import zstandard
+
+from tests.decode.test_headerless import WAYS
+from tests.hostile.uploads import CONTENT_KINDS, assert_content_leak, run_and_reads, unrelated_reads, upload_report
+
+CUT = {
+    "xz without its stream header": lambda d: lzma.compress(d)[12:],
+    "LZMA2 without a container": WAYS["LZMA2 without a container"],
+    "LZMA without a container": WAYS["LZMA without a container"],
+    "LZMA-alone without its header": WAYS["LZMA-alone's header cut"],
+    "bzip2 without BZh9": lambda d: bz2.compress(d)[4:],
+    "bzip2 without its magics": lambda d: bz2.compress(d)[10:],
+    "zstd without its magic": lambda d: zstandard.compress(d)[4:],
+    "zstd written magicless": WAYS["zstd magicless"],
+    "LZ4 without its magic": lambda d: lz4.frame.compress(d)[4:],
+}
+
+
+@pytest.fixture(scope="module")
+def run_reads(tmp_path_factory):
+    return run_and_reads(tmp_path_factory, "headerless")
+
+
+@pytest.mark.parametrize("name", CUT)
+def test_a_stream_without_its_header_replays_as_a_leak(run_reads, name):
+    tmp, run, reads = run_reads
+    assert_content_leak(upload_report(tmp, run, name, CUT[name](reads)), name)
+
+
+@pytest.mark.parametrize("name", CUT)
+def test_other_bytes_so_find_nothing(run_reads, name):
+    """Another genome's reads compressed and cut the same way, and random bytes of the same size."""
+    tmp, run, _ = run_reads
+    other = CUT[name](unrelated_reads(name))
+    for label, data in (("other reads", other), ("random", random.Random(name).randbytes(len(other)))):
+        report = upload_report(tmp, run, f"{label} {name}", data)
+        assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], (name, label)
