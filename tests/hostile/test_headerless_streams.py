@@ -18,7 +18,13 @@ import pytest
 import zstandard
 
 from tests.decode.test_headerless import WAYS
-from tests.hostile.uploads import CONTENT_KINDS, assert_content_leak, run_and_reads, unrelated_reads, upload_report
+from tests.hostile.uploads import (
+    CONTENT_KINDS,
+    assert_content_leak,
+    run_and_reads,
+    unrelated_reads,
+    upload_report,
+)
 
 CUT = {
     "xz without its stream header": lambda d: lzma.compress(d)[12:],
