@@ -93,7 +93,12 @@ class Decoder(Protocol):
 
 def drain(fmt: str, data: bytes | memoryview, budget: Budget) -> Drained:
     """Decompress a whole stream within ``budget``; a budget stop is recorded on it."""
-    got = decompress(fmt, data, budget.remaining, budget.why)
+    return charged(decompress(fmt, data, budget.remaining, budget.why), budget)
+
+
+def charged(got: Drained, budget: Budget) -> Drained:
+    """A stream decompressed within ``budget`` (``budget.remaining`` its cap), charged to it: a budget
+    stop recorded, what it made beyond what it read counted."""
     if got.status == "limit":
         budget.exhausted(left=got.left)
     read = got.end if got.status == "ok" and got.end else max(got.end, got.read)

@@ -33,7 +33,7 @@ import lzma
 from collections.abc import Callable, Iterator
 
 from sandbox.decode import text
-from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.base import Budget, Decoder, charged, drain
 from sandbox.decode.codec import LZ4_MAGIC, XZ_MAGIC, ZSTD_MAGIC, Drained, decompress, raw_lzma, status_label
 
 MIN_VIEW = 32
@@ -187,8 +187,7 @@ def _raw_trial(filters: list[dict], data: bytes) -> bool:
     return _made(raw_lzma(filters, data[:TRIAL], 1 << 40, TRIAL_OUT), len(data) <= TRIAL, data)
 
 
-# (label, whether the view's first bytes may be it, how the view is read: format and bytes put back,
-# or None for raw LZMA's filters)
+# (label, whether the view's first bytes may be it, its format, the bytes put back before it)
 _WAYS: tuple[tuple[str, Callable[[bytes], bool], str, bytes], ...] = (
     ("bzip2 without its header", lambda d: d.startswith((BZ2_BLOCK, BZ2_END)), "bz2", BZ2_HEAD),
     ("bzip2 without its magics", _bz2_block, "bz2", BZ2_HEAD + BZ2_BLOCK),
@@ -200,8 +199,8 @@ _WAYS: tuple[tuple[str, Callable[[bytes], bool], str, bytes], ...] = (
 
 
 def _found(data: bytes) -> tuple[str, str, bytes] | None:
-    """How the view is read: (label, format, bytes put back; format "lzma2", "lzma" or "xz" with the
-    check type in the bytes), or None."""
+    """How the view is read: (label, format, bytes put back: none for raw LZMA and LZMA2, and for xz,
+    whose stream header each check type makes), or None."""
     if len(data) < MIN_VIEW or text.printable(data[:64]):
         return None
     for label, fits, fmt, head in _WAYS:
@@ -235,10 +234,12 @@ class HeaderlessDecoder(Decoder):
             got = raw_lzma(filters, data, 1 << 40, budget.remaining)
             if got.status == "limit" or len(got.data) >= budget.remaining:
                 budget.exhausted(left=len(data) - got.read)
-        elif fmt == "xz":           # the check type the stream ends with: its first block's read without error
-            check = next((c for c in _xz_checks(data) if decompress("xz", _xz_header(c) + data, budget.remaining,
-                                                                   budget.why).status != "corrupt"), None)
-            got = drain("xz", _xz_header(_xz_checks(data)[0] if check is None else check) + data, budget)
+        elif fmt == "xz":           # each check type in turn, to one that reads the stream without an error
+            for check in _xz_checks(data):
+                got = decompress("xz", _xz_header(check) + data, budget.remaining, budget.why)
+                if got.status != "corrupt":
+                    break
+            got = charged(got, budget)
         else:
             got = drain(fmt, head + data, budget)
         if got.data:
