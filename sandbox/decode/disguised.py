@@ -17,10 +17,14 @@ whole view is undone and handed on; the decoders open what it holds.  Each way i
 view's first bytes (and its last 16, for reversal): 50-80 µs a random view, 3 µs a text one.
 
 A byte map is also looked for past a header of the sender's own, up to MAX_OFFSET bytes in (the view
-undone from the magic on): a table of every two bytes a map makes a magic's first two.
+undone from the magic on): a table of every two bytes a map makes a magic's first two; and on a view
+reversed (a stream mapped, then reversed, or the other way round).  Text under a byte map (base64 of
+a gzip XOR-ed with a byte replayed clean) is a view whose first KiB holds as few distinct values as
+text and which a map makes printable: of the maps that do, the one that makes the most letters,
+digits and spaces (~20 µs; random bytes hold too many values to be looked at).
 
-Out of reach: keys longer than four bytes (or than a magic's checked part), two ways at once (XOR
-then reversal), a key or a reversal past a header of the sender's own.
+Out of reach: keys longer than four bytes (or than a magic's checked part), a key and a map at
+once, a key or a reversal past a header of the sender's own.
 """
 
 from __future__ import annotations
@@ -103,6 +107,30 @@ MAP_LABELS, MAPS = _byte_maps()
 _INVERSE = np.argsort(MAPS, axis=1).astype(np.int64)     # each map's bytes by what they stand for
 
 MAX_OFFSET = 64                               # bytes of a header of the sender's own before the stream
+# Text under a byte map: its first TEXT_SAMPLE bytes, of MIN to MAX_TEXT_DISTINCT values, this share
+# of them printable once mapped
+TEXT_SAMPLE = 1024
+MIN_TEXT_DISTINCT, MAX_TEXT_DISTINCT = 16, 100
+MIN_MAPPED_TEXT = 0.98
+_PRINTABLE = np.zeros(256, np.float32)
+_PRINTABLE[list(_TEXT_BYTES)] = 1
+_WORDS = np.zeros(256, np.float32)
+_WORDS[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \t\r\n")] = 1
+_MAPPED_PRINTABLE, _MAPPED_WORDS = _PRINTABLE[MAPS], _WORDS[MAPS]      # (map, byte): what it makes
+
+
+def _into(characters: bytes) -> tuple[frozenset[int], np.ndarray]:
+    """An encoding's characters (and line ends), and by byte value the maps that make it one of them,
+    a bit each (MAPS's order, little-endian words)."""
+    inside = np.zeros(256, bool)
+    inside[list(characters)] = True
+    bits = np.zeros((256, -(-len(MAPS) // 64) * 64), bool)
+    bits[:, :len(MAPS)] = inside[MAPS].T
+    return frozenset(characters), np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
+
+
+_ENCODINGS = tuple(_into(c) for c in (b"0123456789abcdefABCDEF\r\n", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=\r\n",
+                                      b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"))
 
 
 def _pair_maps() -> tuple[np.ndarray, dict[int, list[int]]]:
@@ -236,6 +264,9 @@ def disguise(data: bytes) -> tuple[str, str] | None:
     """How the view was disguised (a kind and its parameter), or None."""
     if len(data) < MIN_VIEW:
         return None
+    m = _text_map(data)         # (before the magics: a map may make a magic of text's first bytes by chance)
+    if m is not None:
+        return "map", f"{m}@0"
     if len(data[:256].translate(None, _TEXT_BYTES)) <= MAX_BINARY_IN_TEXT * min(len(data), 256):
         return _reversed_text(data)     # text: no stream's bytes disguised, perhaps its base64 or hex reversed
     front = np.frombuffer(data, dtype=np.uint8, count=min(len(data), MAX_OFFSET + HEAD))
@@ -257,12 +288,44 @@ def disguise(data: bytes) -> tuple[str, str] | None:
     key = _keyed(data)
     if key is not None:
         return "key", key.hex()
-    if opens(data[-HEAD:][::-1]):
+    rear = data[-HEAD:][::-1]
+    if opens(rear):
         return "reversed", ""
+    pair = int(rear[0]) << 8 | rear[1] if len(rear) == HEAD else 0
+    if pair and _PAIR_MAPS[pair] != -1:     # reversed, and each byte mapped (in either order: a map is per byte)
+        undone = np.frombuffer(rear, np.uint8)
+        opened = [m for m in _maps_for(pair) if opens(MAPS[m][undone].tobytes())]
+        if opened:
+            trial = np.frombuffer(data[-ZLIB_TRIAL:][::-1], np.uint8)
+            return "reversed map", str(max(opened, key=lambda m: _made(MAPS[m][trial].tobytes())))
     for block in BLOCKS:
         if opens(b"".join(data[i:i + block][::-1] for i in range(0, HEAD, block))):
             return "blocks", str(block)
     return None
+
+
+def _text_map(data: bytes) -> int | None:
+    """The byte map that makes a view text: base64 XOR-ed with a byte.  A view of more distinct values
+    than text has is none (random bytes have ~250 in a KiB, text 20-100).  A map that makes every value
+    among its first TEXT_SAMPLE bytes one of hex's, base32's or base64's characters (in that order:
+    a shift maps base32 into base64's), where they were not; else, where the view is not text, the one
+    of the maps that make it text (MIN_MAPPED_TEXT printable) that makes the most letters, digits and
+    spaces."""
+    sample = np.frombuffer(data, np.uint8, count=min(len(data), TEXT_SAMPLE))
+    counts = np.bincount(sample, minlength=256)
+    present = np.flatnonzero(counts)
+    if not MIN_TEXT_DISTINCT <= len(present) <= MAX_TEXT_DISTINCT:
+        return None
+    for own, into in _ENCODINGS:
+        if len(present) <= len(own) and not own.issuperset(present.tolist()):
+            maps = np.bitwise_and.reduce(into[present], axis=0)     # the maps that make each value one
+            if maps.any():
+                return int(np.flatnonzero(np.unpackbits(maps.view(np.uint8), bitorder="little"))[0])
+    counts = counts.astype(np.float32)
+    if _PRINTABLE @ counts >= MIN_MAPPED_TEXT * len(sample):
+        return None
+    made = np.flatnonzero(_MAPPED_PRINTABLE @ counts >= MIN_MAPPED_TEXT * len(sample))
+    return int(made[np.argmax(_MAPPED_WORDS[made] @ counts)]) if len(made) else None
 
 
 def _made(trial: bytes) -> int:
@@ -308,6 +371,9 @@ def undo(data: bytes, how: tuple[str, str]) -> tuple[str, bytes]:
         return f"disguised: reversed in blocks of {size}", body + data[whole:][::-1]
     if kind == "reversed":
         return "disguised: reversed", data[::-1]
+    if kind == "reversed map":
+        index = int(value)
+        return f"disguised: reversed, {MAP_LABELS[index]}", MAPS[index][np.frombuffer(data[::-1], np.uint8)].tobytes()
     return f"disguised: {kind}", data.translate(None, b"\r\n")[::-1]
 
 

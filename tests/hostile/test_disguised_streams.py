@@ -3,7 +3,8 @@
 Compressed, then XOR-ed with one byte or a key of two to four bytes, inverted, a byte added to each,
 each byte's bits rotated or reversed, its nibbles swapped, reversed whole or in blocks of 16 bytes,
 bytes swapped in pairs, or the base64 or hex of it reversed (or XOR-ed behind a header of its own),
-uploaded to the allowed LIMS: each
+mapped and reversed, or its base64 XOR-ed with a byte, uploaded to the allowed
+LIMS: each
 replayed clean (weighed as ciphertext sent to an allowed place; no decoder's magic at the body's
 start).  Now a body whose first bytes so undone open a stream or an archive is undone
 (``sandbox.decode.disguised``).  The controls send a gzip of another genome's reads the same ways,
@@ -65,6 +66,9 @@ WAYS = {
     "gzip, bytes swapped in pairs": lambda d: _blocks_reversed(gzip.compress(d), 2),
     "base64 of a gzip reversed": lambda d: base64.b64encode(gzip.compress(d))[::-1],
     "hex of a gzip reversed": lambda d: gzip.compress(d).hex().encode()[::-1],
+    "base64 of a gzip, XOR-ed with a byte": lambda d: _keyed(base64.b64encode(gzip.compress(d)), b"\x5a"),
+    "gzip XOR-ed with a byte, then reversed": lambda d: _keyed(gzip.compress(d), b"\x5a")[::-1],
+    "bzip2 reversed, then its bits rotated": lambda d: bytes(((b << 3) | (b >> 5)) & 0xFF for b in bz2.compress(d)[::-1]),
 }
 
 
