@@ -62,6 +62,7 @@ from sandbox.decode.strided import StridedDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.target import TargetDecoder
 from sandbox.decode.tiff import TiffDecoder
+from sandbox.decode.transposed import TransposedDecoder
 from sandbox.decode.unreadable import UnreadableDecoder
 from sandbox.decode.url import UrlDecoder
 from sandbox.decode.utf16 import Utf16Decoder
@@ -124,6 +125,7 @@ DECODERS: list[type[Decoder]] = [
     PairsDecoder,  # bytes of sixteen values: each its two base-4 digits (bases two to a symbol)
     RunLengthDecoder,  # bases and digits: each count the length of a run of the base beside it
     LowBitsDecoder,  # text or a stream's magic in the low bits of bytes (an image's pixels): those bits
+    TransposedDecoder,  # bases alone, a column a line or flat: put back read by read (each read length that divides)
     StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character
     WordsDecoder,  # text with a run of four words: one byte a word

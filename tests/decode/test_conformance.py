@@ -147,6 +147,19 @@ def _image(data: bytes, fmt: str, **options) -> bytes:
     return out.getvalue()
 
 
+def _as_reads(data: bytes) -> list[bytes]:
+    """``data`` as reads of 100 bases (two bits a base, the last read padded with A)."""
+    bases = bytes(b"ACGT"[b >> s & 3] for b in data for s in (6, 4, 2, 0))
+    bases += b"A" * (-len(bases) % 100)
+    return [bases[i:i + 100] for i in range(0, len(bases), 100)]
+
+
+def _transposed(data: bytes) -> bytes:
+    """``data``'s reads written a column a line: every read's first base, then every read's second, ..."""
+    reads = _as_reads(data)
+    return b"\n".join(bytes(read[i] for read in reads) for i in range(100)) + b"\n"
+
+
 def _lzma2_raw(data: bytes) -> bytes:
     """``data`` as a raw LZMA2 stream: no container, no magic."""
     return lzma.compress(data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}])
@@ -476,6 +489,8 @@ ENCODERS: dict[str, Spec] = {
                            min_size=pairs.MIN_SYMBOLS // 2),
     "run-length": Spec(_run_length, "run-length", view=_bases, min_size=runlength.MIN_VIEW // 4),
     "headerless": Spec(_lzma2_raw, "headerless: LZMA2 without a container", True, lambda: _lzma2_raw(bytes(256 * MiB))),
+    "transposed": Spec(_transposed, "transposed (reads of 100)", view=lambda d: b"".join(r + b"\n" for r in _as_reads(d)),
+                       min_size=200),
     "disguised": Spec(lambda d: bytes(b ^ 0x5A for b in gzip.compress(d, mtime=0)), "disguised: xor 0x5a",
                       view=lambda d: gzip.compress(d, mtime=0)),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
