@@ -7,8 +7,9 @@ same cycle of another read.  A view of bases alone is put back read by read:
 - a column a line: lines of one length (the number of reads), as many as a read has bases: the
   lines' first bases are the first read, their second the second, ...;
 - flat: where the view's length is a number of reads times a read's length, for each read length of
-  MIN_READ to MAX_READ bases that divides it (MAX_GUESSES at most, the lengths sequencers make
-  first), the reads so cut are one view (nothing in the bases says which length it was).
+  MIN_READ to MAX_READ bases that divides it (MAX_GUESSES at most, fewer past MAX_GUESSED bases in
+  all, the lengths sequencers make first), the reads so cut are one view (nothing in the bases says
+  which length it was).
 
 A view of one long sequence (a consensus genome) whose length has divisors is read so too: views of
 bases in another order, which match nothing.  Out of reach: reads of unequal lengths transposed,
@@ -28,6 +29,7 @@ MIN_READ, MAX_READ = 30, 1000
 MIN_READS = 8
 MAX_GUESSES = 12
 MAX_INPUT = 4 << 20        # bases put back at most (a guess is a view of as many)
+MAX_GUESSED = 8 << 20      # bases all of a flat view's guesses make (fewer guesses for a larger view)
 _BASES = b"ACGTNacgtn"
 # Read lengths sequencers make, tried first where a length has more divisors than MAX_GUESSES
 _USUAL = (150, 151, 100, 101, 250, 251, 75, 76, 50, 51, 300, 301, 36, 35, 125, 126, 200, 201)
@@ -36,7 +38,8 @@ _USUAL = (150, 151, 100, 101, 250, 251, 75, 76, 50, 51, 300, 301, 36, 35, 125, 1
 def _lengths(size: int) -> list[int]:
     """Read lengths a flat view of ``size`` bases may be cut into (the usual first)."""
     found = [n for n in range(MIN_READ, min(MAX_READ, size // MIN_READS) + 1) if size % n == 0]
-    return sorted(found, key=lambda n: (_USUAL.index(n) if n in _USUAL else len(_USUAL), n))[:MAX_GUESSES]
+    most = max(1, min(MAX_GUESSES, MAX_GUESSED // size))
+    return sorted(found, key=lambda n: (_USUAL.index(n) if n in _USUAL else len(_USUAL), n))[:most]
 
 
 def layout(data: bytes) -> tuple[str, list[int]] | None:
@@ -46,6 +49,8 @@ def layout(data: bytes) -> tuple[str, list[int]] | None:
     if not MIN_VIEW <= len(body) <= MAX_INPUT + MAX_READ:
         return None
     if b"\n" in body:
+        if not MIN_READ <= body.count(b"\n") + 1 <= MAX_READ:
+            return None
         lines = body.replace(b"\r", b"").split(b"\n")
         width = len(lines[0])
         if not MIN_READ <= len(lines) <= MAX_READ or width < MIN_READS or any(len(line) != width for line in lines):
