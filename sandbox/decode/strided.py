@@ -1,4 +1,4 @@
-"""Text with filler between its bytes: the text's positions read out (label "strided (N, phases)").
+"""Text or a stream with filler between its bytes: its positions read out (label "strided (N, phases)").
 
 Chaff costs a sender nothing: reads with a random byte after each of theirs, or two random bytes after
 every byte, replayed clean (the view looked random: weighed as ciphertext sent to an allowed place,
@@ -7,6 +7,15 @@ fall into phases of text (MIN_TEXT of their bytes printable) and phases of fille
 MAX_FILLER printable: random bytes 0.37) has the text phases' bytes read out in their order.  Runs of
 one byte between the text's (UTF-16's zeros, wide integers' high bytes) are other decoders' readings
 and are left to them: the filler must vary (MIN_FILLER_DISTINCT values among a phase's first 256).
+
+A compressed stream between filler (a gzip of reads with a random byte after each byte, two after
+each, one before every three; or XOR-ed with a byte too) replayed clean: filler and stream are both
+random bytes.  Each run of consecutive phases of each stride (119 ways) is looked at where its first
+bytes are: those that open a stream or an archive by its magic and header (``disguised.opens``; in
+one phase up to a stride of MAX_MAPPED_STRIDE, under a byte map too: ``disguised`` then undoes it)
+are read out.  A table of magics' first two bytes first: ~7 µs a random view; one random view in
+20,000 is taken for one (a view the decoders then refuse).  Out of reach: text under a byte map
+between filler, a stream between filler past a header of the sender's own.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from sandbox.decode.base import Budget, Decoder
+from sandbox.decode.codec import BZ2_MAGIC
+from sandbox.decode.disguised import _PAIR_MAPS, HEAD, MAGICS, MAPS, ZLIB_TRIAL, _made, _maps_for, opens
 
 MIN_VIEW = 1024
 MAX_STRIDE = 8
@@ -26,6 +37,7 @@ MAX_FILLER = 0.5          # printable share of a filler phase (random bytes 0.37
 MAX_VIEW_PRINTABLE = 0.96  # a view more printable than this is text as it is (7 of 8 text: 0.92)
 MIN_VIEW_PRINTABLE = 0.42  # ... less, no text in one phase of eight (random bytes 0.37: compressed data)
 MIN_FILLER_DISTINCT = 32  # values among a filler phase's first 256 bytes (random bytes ~160)
+MAX_MAPPED_STRIDE = 4     # a stream under a byte map is looked for a phase apart up to this stride
 PRINTABLE = np.zeros(256, dtype=bool)
 PRINTABLE[0x20:0x7F] = True
 PRINTABLE[[0x09, 0x0A, 0x0D]] = True
@@ -53,6 +65,55 @@ def text_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
     return None
 
 
+def _stream_ways() -> tuple[list[tuple[int, tuple[int, ...]]], np.ndarray, np.ndarray]:
+    """Each way a stream may sit between filler a stride of 2 to MAX_STRIDE apart (a run of consecutive
+    phases: its bytes then filler, or filler then its bytes), where its first HEAD bytes are, and
+    whether a byte map is looked for there too (one phase, a stride of MAX_MAPPED_STRIDE at most)."""
+    ways, heads = [], []
+    for stride in range(2, MAX_STRIDE + 1):
+        for first in range(stride):
+            for end in range(first + 1, min(stride, first + stride - 1) + 1):
+                phases = tuple(range(first, end))
+                ways.append((stride, phases))
+                heads.append([row * stride + p for row in range(HEAD) for p in phases][:HEAD])
+    return ways, np.array(heads), np.array([len(p) == 1 and stride <= MAX_MAPPED_STRIDE for stride, p in ways])
+
+
+_STREAM_WAYS, _STREAM_HEADS, _ONE_PHASE = _stream_ways()
+_FRONT = int(_STREAM_HEADS.max()) + 1
+_MAGIC_PAIRS = np.zeros(1 << 16, bool)           # the first two bytes of a stream's or archive's magic
+_MAGIC_PAIRS[[m[0] << 8 | m[1] for m in (*(m for _, m in MAGICS), BZ2_MAGIC)]] = True
+
+
+def stream_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
+    """The stride and phases of a compressed stream or an archive between filler: where its first bytes
+    so taken open one (``disguised.opens``), as they are or, in one phase, under a byte map."""
+    if len(data) < max(MIN_VIEW, _FRONT):
+        return None
+    heads = np.frombuffer(data, np.uint8, count=_FRONT)[_STREAM_HEADS]
+    pairs = heads[:, 0].astype(np.int64) << 8 | heads[:, 1]
+    opened = [_STREAM_WAYS[i] for i in np.flatnonzero(_MAGIC_PAIRS[pairs] | _ONE_PHASE & (_PAIR_MAPS[pairs] != -1)).tolist()
+              if opens(heads[i].tobytes()) or _ONE_PHASE[i] and _PAIR_MAPS[pairs[i]] != -1 and any(
+                  opens(MAPS[m][heads[i]].tobytes()) for m in _maps_for(int(pairs[i])))]
+    if not opened:
+        return None
+    if len(opened) == 1 and not opens(data[:HEAD]):
+        return opened[0]
+    # ways that share the magic's bytes (a stride of 4 and of 5 in phases 1-3), or a view that opens as it
+    # is (a stream whose header some way's bytes pass): the one that decodes most, over the view itself
+    made = {way: _made(_taken(data[:ZLIB_TRIAL * way[0]], *way)) for way in opened}
+    best = max(made, key=made.__getitem__)
+    return best if made[best] > (_made(data[:ZLIB_TRIAL]) if opens(data[:HEAD]) else 0) else None
+
+
+def _taken(data: bytes, stride: int, phases: tuple[int, ...]) -> bytes:
+    """The bytes at ``phases`` of each ``stride``, in their order."""
+    kept = np.zeros(stride, dtype=bool)
+    kept[list(phases)] = True
+    whole = np.frombuffer(data, dtype=np.uint8)
+    return whole[np.tile(kept, -(-len(whole) // stride))[:len(whole)]].tobytes()
+
+
 class StridedDecoder(Decoder):
     name = "strided"
     unstructured = True
@@ -60,18 +121,15 @@ class StridedDecoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return text_phases(data) is not None
+        return text_phases(data) is not None or stream_phases(data) is not None
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        found = text_phases(data)
+        found = text_phases(data) or stream_phases(data)
         if found is None:
             return
         stride, phases = found
-        whole = np.frombuffer(data, dtype=np.uint8)
-        kept = np.zeros(stride, dtype=bool)
-        kept[list(phases)] = True
-        out = whole[np.tile(kept, -(-len(whole) // stride))[:len(whole)]].tobytes()
+        out = _taken(data, stride, phases)
         if len(out) > budget.remaining:
             budget.exhausted(left=len(data))
             return

@@ -64,3 +64,35 @@ BENIGN = {
 def test_bytes_without_text_between_filler_give_no_view(name):
     assert text_phases(BENIGN[name]) is None
     assert not any(v.chain[-1].startswith("strided") for v in expand(BENIGN[name], ("t",)).views)
+
+
+def test_a_stream_between_filler_is_read_out_every_way():
+    """Each run of phases of each stride, a gzip's, a bzip2's or a zstd's bytes there and filler at the
+    others: the stream's bytes, in their order."""
+    import bz2
+
+    import zstandard
+
+    from sandbox.decode.strided import _STREAM_WAYS, stream_phases
+
+    for stream in (gzip.compress(TEXT, mtime=0), bz2.compress(TEXT), zstandard.compress(TEXT)):
+        for stride, phases in _STREAM_WAYS:
+            data = chaffed(stream, stride, phases, seed=stride)
+            assert stream_phases(data) == (stride, phases), (stride, phases)
+            [(label, out)] = StridedDecoder.decode(data, Budget(1 << 26, "t"))
+            assert out == stream and label == f"strided ({stride}, {'+'.join(map(str, phases))})"
+
+
+def test_a_stream_xored_between_filler_reaches_the_reads():
+    stream = bytes(b ^ 0x5A for b in gzip.compress(TEXT, mtime=0))
+    for stride in (2, 3, 4):
+        views = expand(chaffed(stream, stride, (0,)), ("t",)).views
+        assert any(v.data == TEXT and v.chain[-2:] == ("disguised: xor 0x5a", "gzip") for v in views), stride
+
+
+def test_random_bytes_and_streams_as_they_are_are_seldom_taken_for_a_stream_between_filler():
+    from sandbox.decode.strided import stream_phases
+
+    rng = random.Random(12)
+    assert sum(stream_phases(rng.randbytes(4096)) is not None for _ in range(20000)) <= 3
+    assert stream_phases(gzip.compress(TEXT)) is None            # opens as it is: the gzip decoder's
