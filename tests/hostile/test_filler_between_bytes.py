@@ -28,6 +28,7 @@ from tests.hostile.uploads import (
     upload_report,
 )
 
+
 def _xored(data: bytes) -> bytes:
     return bytes(b ^ 0x5A for b in data)
 
