@@ -14,12 +14,16 @@ header (``disguised.opens``), the view's low bits so taken are handed on: the de
 they hold.  One pass over a view's first KiB looks all ways at once (``_kernels.low_bit_look``,
 ~9 µs a view).
 
-Out of reach: bits spread by a key (steghide's), data starting past the first 64 bytes the bits
-make, a zlib stream there (two bytes of magic: a match in a hundred views of noise).
+UTF-8 text of characters past ASCII is not looked at (emoji a base each: their low bits are the
+bases, which ``characters`` reads as what they are).  Out of reach: bits spread by a key
+(steghide's), data starting past the first 64 bytes the bits make, a zlib stream there (two bytes of
+magic: a match in a hundred views of noise).
 """
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -41,6 +45,7 @@ MIN_DISTINCT = 4          # values among them (bases alone: four), ...
 MAX_PERIOD = 8            # ... not all one pattern of this many bytes or fewer (a flat colour's bits)
 FURTHER = 1024            # bytes a way that makes text makes to weigh it against another that does
 _WAYS = np.array(WAYS, np.int64)
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 # Each magic's first three bytes as the highest-first packing reads them, packed so and lowest first
 _NEEDLES = b"".join(m[:3] + m[:3].translate(_REVERSED) for m in (*(m for _, m in MAGICS), BZ2_MAGIC))
@@ -55,10 +60,20 @@ def _text(row: np.ndarray) -> bool:
     return all((row[k:] != row[:-k]).any() for k in range(1, MAX_PERIOD + 1))
 
 
+def _utf8_text(head: bytes) -> bool:
+    """Whether a view's first bytes are UTF-8 text of characters past ASCII (emoji, a base a character:
+    their low bits vary with the character, and ``characters`` reads them), no control in it."""
+    try:
+        text, _ = codecs.utf_8_decode(head, "strict", False)
+    except UnicodeDecodeError:
+        return False
+    return len(text) < len(head) and _CONTROLS.search(text) is None
+
+
 def hidden(data: bytes) -> tuple[int, int, int, bool] | None:
     """The way a view's low bits hold text or a stream: (bits a byte, which bytes, bit offset, lowest
     bit first), or None."""
-    if len(data) < MIN_VIEW:
+    if len(data) < MIN_VIEW or _utf8_text(data[:COVER]):
         return None
     head = data[:COVER]
     found = np.empty((16, 3), np.int64)

@@ -72,4 +72,6 @@ def test_covers_that_hide_nothing_give_nothing():
     assert [hidden(f) for f in flat] == [None] * len(flat)
     prose = b"The sequencer uploads its run metrics to the vendor portal every night.\n" * 60
     assert hidden(prose) is None and hidden(READS) is None
+    emoji = "".join(random.Random(5).choice("\U0001F600\U0001F601\U0001F602\U0001F603") for _ in range(2000))
+    assert hidden(emoji.encode()) is None       # a base a character: ``characters`` reads it
     assert hidden(hide(READS[:200], _cover(1600), 1, 0, False)) is None         # fewer bytes than a view needs
