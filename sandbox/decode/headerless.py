@@ -22,8 +22,11 @@ known by what stays after its magic, at the view's start:
 A trial decodes the view's first TRIAL bytes with the header put back: it must end the stream or
 make MIN_OUT bytes without an error (random bytes that pass a check err within a few hundred), and
 not the view's own first bytes.
-Out of reach: a stream cut further (into its data), or one whose header follows bytes of the
-sender's own; LZMA with other properties.
+Past a header of the sender's own, up to MAX_OFFSET bytes in, the strong checks (all but bzip2
+without its magics and LZMA's zero byte) are looked for at every offset at once
+(``_kernels.headerless_starts``); a zstd frame's first block and an LZ4 frame's first bytes go through
+their decompressor before a trial (4-10 µs a random view).  Out of reach: a stream cut further
+(into its data), LZMA with other properties.
 """
 
 from __future__ import annotations
@@ -32,16 +35,20 @@ import binascii
 import lzma
 from collections.abc import Callable, Iterator
 
+import lz4.frame
 import numpy as np
+import zstandard
 
 from sandbox.decode import text
 from sandbox.decode.base import Budget, Decoder, charged, drain
 from sandbox.decode.codec import LZ4_MAGIC, XZ_MAGIC, ZSTD_MAGIC, Drained, decompress, raw_lzma, status_label
+from sandbox.index import _kernels
 
 MIN_VIEW = 32
 TRIAL = 16 << 10          # input bytes a trial decodes
 TRIAL_OUT = 64 << 10      # output bytes a trial makes at most
 MIN_OUT = 512             # output a trial that does not end its stream must make
+QUICK, QUICK_OUT = 1024, 1 << 16   # bytes a first look decompresses, and makes at most
 LZ4_TRIAL = (4 << 20) + 32   # an LZ4 frame's first block whole (its descriptor and checksum checked first)
 PROBE = 4096              # output bytes that must not be the view's own (a stored block; LZ4's
                           # literals are the view's bytes until its first match)
@@ -53,7 +60,7 @@ LZMA_DICT = 8 << 20       # the dictionary a raw LZMA stream is read with (xz's 
 # xz's check types and the bytes their stream header's flags take (CRC64 first: every writer's default)
 XZ_CHECKS = (4, 1, 10, 0)
 LZMA_DEFAULT = {"id": lzma.FILTER_LZMA1, "lc": 3, "lp": 0, "pb": 2, "dict_size": LZMA_DICT}
-
+MAX_OFFSET = 64           # bytes of a header of the sender's own a stream is looked for past
 
 def _xz_header(check: int) -> bytes:
     flags = bytes((0, check))
@@ -177,48 +184,89 @@ def _lzma2_start(data: bytes) -> bool:
 def _trial(fmt: str, head: bytes, data: bytes, size: int = TRIAL) -> bool:
     """Whether ``head`` + the view's first ``size`` bytes decode as ``fmt``: to the stream's end, or to
     MIN_OUT bytes without an error."""
-    return _made(decompress(fmt, head + data[:size], TRIAL_OUT), len(data) <= size, data)
+    return _made(decompress(fmt, head + data[:size], TRIAL_OUT), data)
 
 
-def _made(got: Drained, whole: bool, data: bytes) -> bool:
+def _made(got: Drained, data: bytes) -> bool:
     """Whether a trial made something: its stream's end, or MIN_OUT bytes without an error; never a
     copy of the view's first bytes (a stored block of random bytes)."""
     if got.data[:PROBE] in data[:PROBE + 64]:
         return False
     if got.status == "ok" and got.data:
         return True
-    return got.status in ("truncated", "limit") and (len(got.data) >= MIN_OUT or whole and len(got.data) > 0)
+    return got.status in ("truncated", "limit") and len(got.data) >= MIN_OUT
+
+
+def _lz4_first(data: bytes) -> None:
+    lz4.frame.LZ4FrameDecompressor().decompress(data, QUICK_OUT)
+
+
+def _zstd_first(data: bytes) -> None:
+    zstandard.ZstdDecompressor().decompressobj().decompress(data)
+
+
+def _opens_quickly(first: Callable[[bytes], None], data: bytes) -> bool:
+    """Whether a stream's first bytes (QUICK, or a zstd frame's first block) go through its decompressor
+    without an error: random bytes that pass a header's checks fail here, at a tenth of a trial's cost
+    (LZ4's header checksum, a zstd block's tables)."""
+    try:
+        first(data)
+    except (RuntimeError, zstandard.ZstdError):
+        return False
+    return True
 
 
 def _raw_trial(filters: list[dict], data: bytes) -> bool:
-    return _made(raw_lzma(filters, data[:TRIAL], 1 << 40, TRIAL_OUT), len(data) <= TRIAL, data)
+    return _made(raw_lzma(filters, data[:TRIAL], 1 << 40, TRIAL_OUT), data)
 
 
 # (label, whether the view's first bytes may be it, its format, the bytes put back before it)
 _WAYS: tuple[tuple[str, Callable[[bytes], bool], str, bytes], ...] = (
     ("bzip2 without its header", lambda d: d.startswith((BZ2_BLOCK, BZ2_END)), "bz2", BZ2_HEAD),
     ("bzip2 without its magics", _bz2_block, "bz2", BZ2_HEAD + BZ2_BLOCK),
-    ("LZ4 without its magic", lambda d: _lz4_descriptor(d) and _trial("lz4", LZ4_MAGIC, d, LZ4_TRIAL), "lz4",
-     LZ4_MAGIC),
-    ("zstd without its magic", lambda d: (end := _zstd_frame(d)) > 0 and _trial("zstd", ZSTD_MAGIC, d, max(end, TRIAL)),
+    ("LZ4 without its magic", lambda d: _lz4_descriptor(d) and _opens_quickly(_lz4_first, LZ4_MAGIC + d[:QUICK])
+     and _trial("lz4", LZ4_MAGIC, d, LZ4_TRIAL), "lz4", LZ4_MAGIC),
+    # (a first block the view does not hold whole is no stream the rig could read a byte of)
+    ("zstd without its magic", lambda d: 0 < (end := _zstd_frame(d)) <= len(d)
+     and _opens_quickly(_zstd_first, ZSTD_MAGIC + d[:end]) and _trial("zstd", ZSTD_MAGIC, d, max(end, TRIAL)),
      "zstd", ZSTD_MAGIC),
 )
 
 
-def _found(data: bytes) -> tuple[str, str, bytes] | None:
-    """How the view is read: (label, format, bytes put back: none for raw LZMA and LZMA2, and for xz,
-    whose stream header each check type makes), or None."""
-    if len(data) < MIN_VIEW or text.printable(data[:64]):
-        return None
+def _at_start(data: bytes, weak: bool) -> tuple[str, str, bytes] | None:
+    """How a stream at the view's start is read: (label, format, bytes put back: none for raw LZMA and
+    LZMA2, and for xz, whose stream header each check type makes), or None; ``weak``: the ways a
+    random view passes often (bzip2 without its magics, LZMA's zero byte) too."""
     for label, fits, fmt, head in _WAYS:
-        if fits(data):
+        if (weak or fits is not _bz2_block) and fits(data):
             return label, fmt, head
     if _xz_block(data) and _trial("xz", _xz_header(_xz_checks(data)[0]), data):
         return "xz without its stream header", "xz", b""
     if _lzma2_start(data) and _raw_trial([{"id": lzma.FILTER_LZMA2, "dict_size": LZMA_DICT}], data):
         return "LZMA2 without a container", "lzma2", b""
-    if data[0] == 0 and _raw_trial([LZMA_DEFAULT], data):
+    if weak and data[0] == 0 and _raw_trial([LZMA_DEFAULT], data):
         return "LZMA without a container", "lzma", b""
+    return None
+
+
+def _offsets(data: bytes) -> list[int]:
+    """Where past the view's start, up to MAX_OFFSET bytes in, a stream the strong checks know may begin
+    (a header of the sender's own before it): ``_kernels.headerless_starts``."""
+    found = np.empty(MAX_OFFSET, np.int64)
+    return found[:_kernels.headerless_starts(data[:MAX_OFFSET + 16], 1, MAX_OFFSET, found)].tolist()
+
+
+def _found(data: bytes) -> tuple[str, str, bytes, int] | None:
+    """How the view is read: ``_at_start``'s answer and where the stream starts, or None."""
+    if len(data) < MIN_VIEW or text.printable(data[:64]):
+        return None
+    found = _at_start(data, weak=True)
+    if found is not None:
+        return (*found, 0)
+    for offset in _offsets(data):
+        found = _at_start(data[offset:], weak=False)
+        if found is not None:
+            return f"{found[0]}, from byte {offset}", found[1], found[2], offset
     return None
 
 
@@ -235,7 +283,8 @@ class HeaderlessDecoder(Decoder):
         found = _found(data)
         if found is None:
             return
-        label, fmt, head = found
+        label, fmt, head, offset = found
+        data = data[offset:]
         if fmt in ("lzma", "lzma2"):
             filters = [LZMA_DEFAULT] if fmt == "lzma" else [{"id": lzma.FILTER_LZMA2, "dict_size": LZMA_DICT}]
             got = raw_lzma(filters, data, 1 << 40, budget.remaining)

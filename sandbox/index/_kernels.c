@@ -3559,7 +3559,56 @@ static PyObject *py_low_bit_look(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(headerless_starts_doc,
+"headerless_starts(data, first, last, out) -> count\n\n"
+"Offsets first..last of data (out: int64, filled in order until full) where a compressed stream\n"
+"whose magic was cut off may begin: a bzip2 block's 48-bit magic; an xz block header's size,\n"
+"reserved flags clear and a filter ID (LZMA2, delta, a branch converter); an LZ4 frame descriptor\n"
+"(version 01, reserved bits clear, a block size of 64 KiB or more); a zstd frame header of no\n"
+"dictionary, reserved and unused bits clear, a window of 2 GiB at most, whose first block is\n"
+"compressed and no longer than 128 KiB; an LZMA2 chunk that\n"
+"resets the dictionary with properties of lc + lp <= 4 and pb <= 4, then the range coder's 0 byte.\n"
+"Each needs 16 bytes from its offset. Returns how many were written.");
+
+static int headerless_at(const uint8_t *d) {
+    static const uint8_t bz2_block[6] = {0x31, 0x41, 0x59, 0x26, 0x53, 0x59};
+    uint8_t a = d[0], b = d[1];
+    if (!memcmp(d, bz2_block, 6)) return 1;
+    if (a && !(b & 0x3C) && (d[2] == 0x21 || (d[2] >= 0x03 && d[2] <= 0x0B))) return 1;
+    if (a >> 6 == 1 && !(a & 0x02) && !(b & 0x8F) && b >> 4 >= 4) return 1;
+    if (!(a & 0x1B)) {
+        static const int fcs[4] = {0, 2, 4, 8};
+        int size = fcs[a >> 6] ? fcs[a >> 6] : (a & 0x20 ? 1 : 0);
+        int at = 1 + (a & 0x20 ? 0 : 1) + size;
+        unsigned block = d[at] | (unsigned)d[at + 1] << 8 | (unsigned)d[at + 2] << 16;
+        if ((block >> 1 & 3) == 2 && block >> 3 <= 128 * 1024 && (a & 0x20 || b >> 3 <= 21)) return 1;
+    }
+    if (a >= 0xE0) {
+        unsigned p = d[5];
+        if (p < 225 && p % 9 + p / 9 % 5 <= 4 && p / 45 <= 4 && d[6] == 0) return 1;
+    }
+    return 0;
+}
+
+static PyObject *py_headerless_starts(PyObject *self, PyObject *args) {
+    PyObject *o[2];
+    Py_ssize_t first, last, count = 0;
+    Py_buffer v[2];
+    if (!PyArg_ParseTuple(args, "OnnO:headerless_starts", &o[0], &first, &last, &o[1])) return NULL;
+    if (get_buffer(o[0], &v[0], 1, 0, "data") < 0) return NULL;
+    if (get_buffer(o[1], &v[1], 8, 1, "out") < 0) { release(v, 1); return NULL; }
+    const uint8_t *d = v[0].buf;
+    long long *out = v[1].buf;
+    Py_ssize_t room = ITEMS(v[1]);
+    if (first < 0) first = 0;
+    for (Py_ssize_t at = first; at <= last && at + 16 <= v[0].len && count < room; at++)
+        if (headerless_at(d + at)) out[count++] = at;
+    release(v, 2);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyMethodDef methods[] = {
+    {"headerless_starts", py_headerless_starts, METH_VARARGS, headerless_starts_doc},
     {"png_unfilter", py_png_unfilter, METH_VARARGS, png_unfilter_doc},
     {"low_bits", py_low_bits, METH_VARARGS, low_bits_doc},
     {"low_bit_look", py_low_bit_look, METH_VARARGS, low_bit_look_doc},

@@ -82,3 +82,45 @@ def test_what_is_none_is_left_alone():
     assert _found(stored) is None
     assert _found(b"1AY&SY" + rng.randbytes(4000)) is not None       # a block magic is reason enough to try ...
     assert list(HeaderlessDecoder.decode(b"1AY&SY" + rng.randbytes(4000), Budget(1 << 26, "test"))) == []   # ... no view
+
+
+AFTER_A_HEADER = ["LZMA2 without a container", "xz's stream header cut (CRC64)", "bzip2's header cut",
+                  "zstd's magic cut", "zstd magicless", "LZ4's magic cut"]
+
+
+@pytest.mark.parametrize("name", AFTER_A_HEADER)
+@pytest.mark.parametrize("offset", [1, 8, 33, 64])
+def test_a_stream_past_a_header_of_the_sender_s_own_is_read(name, offset):
+    data = random.Random(offset).randbytes(offset) + WAYS[name](SAMPLE)
+    [(label, view)] = HeaderlessDecoder.decode(data, Budget(1 << 26, "test"))
+    assert view == SAMPLE and label.endswith(f", from byte {offset}"), label
+
+
+def test_where_a_stream_may_begin_is_what_the_checks_say():
+    """``_kernels.headerless_starts`` against the same checks written in Python, on random bytes and
+    on streams behind headers."""
+    import numpy as np
+
+    from sandbox.index import _kernels
+
+    def oracle(d: bytes) -> bool:
+        a, b = d[0], d[1]
+        if d[:6] == b"1AY&SY" or a and not b & 0x3C and (d[2] == 0x21 or 3 <= d[2] <= 0x0B):
+            return True
+        if a >> 6 == 1 and not a & 2 and not b & 0x8F and b >> 4 >= 4:
+            return True
+        if not a & 0x1B:
+            at = 1 + (0 if a & 0x20 else 1) + ((0, 2, 4, 8)[a >> 6] or (1 if a & 0x20 else 0))
+            block = int.from_bytes(d[at:at + 3], "little")
+            if block >> 1 & 3 == 2 and block >> 3 <= 128 << 10 and (a & 0x20 or b >> 3 <= 21):
+                return True
+        p = d[5]
+        return a >= 0xE0 and p < 225 and p % 9 + p // 9 % 5 <= 4 and p // 45 <= 4 and d[6] == 0
+
+    rng = random.Random(9)
+    cases = [rng.randbytes(200) for _ in range(300)] + [rng.randbytes(n) + WAYS[w](SAMPLE)[:100]
+                                                        for n in (0, 5, 40) for w in AFTER_A_HEADER]
+    for data in cases:
+        out = np.empty(256, np.int64)
+        got = out[:_kernels.headerless_starts(data, 0, 120, out)].tolist()
+        assert got == [at for at in range(0, 121) if at + 16 <= len(data) and oracle(data[at:])]

@@ -5,7 +5,8 @@ allowed destination, replays as a leak.
 its 13 header bytes cut), bzip2 without "BZh9" or without its block's magic too, zstd without its magic
 or written magicless, or an LZ4 frame without its magic, replayed clean: each looked random (weighed as
 ciphertext sent to an allowed place) and no decoder's magic began it.  Now each is read with its
-header put back (``sandbox.decode.headerless``)."""
+header put back (``sandbox.decode.headerless``), also past a header of the sender's own (8 to 16 bytes:
+the strong checks up to 64 bytes in)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ CUT = {
     "zstd without its magic": lambda d: zstandard.compress(d)[4:],
     "zstd written magicless": WAYS["zstd magicless"],
     "LZ4 without its magic": lambda d: lz4.frame.compress(d)[4:],
+    "LZMA2 without a container, after 8 bytes of the sender's own": lambda d: b"RUN1\x00\x00\x9c\x40" + WAYS[
+        "LZMA2 without a container"](d),
+    "zstd without its magic, after 16 bytes of the sender's own": lambda d: random.Random(16).randbytes(16)
+    + zstandard.compress(d)[4:],
+    "xz without its stream header, after 12 bytes of the sender's own": lambda d: random.Random(12).randbytes(12)
+    + lzma.compress(d)[12:],
 }
 
 
