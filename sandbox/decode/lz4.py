@@ -25,6 +25,9 @@ MAGIC = LZ4_MAGIC
 MIN_RAW_OUTPUT = 32
 # A block's output is at most ~255 times its length (a match's length grows by 255 a byte).
 MAX_RATIO = 255
+# Where a block that runs to the view's end may start: its first byte, after a length of 2, 4 or 8
+# bytes, or a header of 16 (a raw block of reads behind one replayed clean)
+RAW_OFFSETS = (0, 2, 4, 8, 16)
 
 
 def _header_ok(data: bytes, at: int) -> bool:
@@ -40,14 +43,20 @@ def _header_ok(data: bytes, at: int) -> bool:
 
 def raw_block(data: bytes) -> tuple[int, int] | None:
     """(where the block starts, what it makes) when ``data`` is one raw block: behind its size (four
-    bytes, little-endian: python-lz4's default) or from its first byte; None otherwise."""
+    bytes, little-endian: python-lz4's default), from its first byte, or after a length or a header
+    of the sender's own (RAW_OFFSETS); None otherwise."""
     declared = int.from_bytes(data[:4], "little")
     if len(data) > 4 and MIN_RAW_OUTPUT <= declared <= MAX_RATIO * len(data):
         size, matches = _kernels.lz4_block_size(data, 4)
         if size == declared and matches:
             return 4, size
-    size, matches = _kernels.lz4_block_size(data, 0)
-    return (0, size) if size >= MIN_RAW_OUTPUT and matches else None
+    for at in RAW_OFFSETS:
+        if len(data) <= at:
+            break
+        size, matches = _kernels.lz4_block_size(data, at)
+        if size >= MIN_RAW_OUTPUT and matches:
+            return at, size
+    return None
 
 
 class Lz4Decoder(Decoder):
@@ -73,4 +82,4 @@ class Lz4Decoder(Decoder):
         except lz4.block.LZ4BlockError:
             return
         budget.inflated += max(0, len(out) - len(data))
-        yield "lz4 block", out
+        yield "lz4 block" + (f"@{start}" if start not in (0, 4) else ""), out

@@ -5,7 +5,8 @@ of a view (a Loki push, a Prometheus remote write, a custom SDK's payload), whic
 Snappy spends no bits on entropy coding: reads compressed with it are short runs of letters between
 back-references, too chopped for k-mers and too regular to look like ciphertext.  A raw block is
 taken only when it decodes whole: its leading size must be one its length can declare, its first
-element a literal, and the block must end exactly where the view does.
+element a literal, and the block must end exactly where the view does; at the view's start, or after
+a length of 2, 4 or 8 bytes or a header of 16 (a raw block of reads behind one replayed clean).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ MIN_RAW_OUTPUT = 32
 # Raw snappy literals cost one tag byte per 60 bytes at most and one per 64 KiB fragment at
 # least: a block is never much shorter than its output, compressed or not.
 RAW_SLACK = 8
+# Where a raw block may start: the view's start, after a length of 2, 4 or 8 bytes, or a header of 16
+RAW_OFFSETS = (0, 2, 4, 8, 16)
 
 
 def _framed_ok(data: bytes, at: int) -> bool:
@@ -33,7 +36,7 @@ def _xerial_ok(data: bytes, at: int) -> bool:
     return data.startswith(XERIAL_MAGIC, at) and len(data) >= at + XERIAL_HEADER + 4
 
 
-def _raw(data: bytes) -> bool:
+def _raw(data: bytes | memoryview) -> bool:
     """Whether ``data`` may be one raw block: its declared size fits its length, a literal first."""
     size, head = snappy_declared(data)
     if size < MIN_RAW_OUTPUT or head >= len(data):
@@ -42,28 +45,48 @@ def _raw(data: bytes) -> bool:
     return size >= body - body // 4096 - RAW_SLACK and data[head] & 3 == 0
 
 
+def _raw_at(data: bytes) -> int | None:
+    """Where a raw block that runs to the view's end starts: at its start, or after a length or a
+    header of the sender's own (RAW_OFFSETS; decoded to be taken); None."""
+    view = memoryview(data)
+    return next((at for at in RAW_OFFSETS if len(data) > at and _raw(view[at:]) and (not at or _decodes(view[at:]))), None)
+
+
+def _decodes(block: memoryview) -> bool:
+    """Whether a raw block behind bytes of the sender's own decodes whole (zeros after a length pass
+    ``_raw``'s checks)."""
+    try:
+        return len(snappy_block(block)) >= MIN_RAW_OUTPUT
+    except (ValueError, cramjam.DecompressionError):
+        return False
+
+
 class SnappyDecoder(Decoder):
     name = "snappy"
     embedded = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return magic.first(data, SNAPPY_MAGIC) >= 0 or magic.first(data, XERIAL_MAGIC) >= 0 or _raw(data)
+        return magic.first(data, SNAPPY_MAGIC) >= 0 or magic.first(data, XERIAL_MAGIC) >= 0 or _raw_at(data) is not None
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         framed = magic.first(data, SNAPPY_MAGIC) >= 0 or magic.first(data, XERIAL_MAGIC) >= 0
         if not framed:
-            size, _ = snappy_declared(data)
+            at = _raw_at(data)
+            if at is None:
+                return
+            block = memoryview(data)[at:]
+            size, _ = snappy_declared(block)
             if size > budget.remaining:  # at most 22 times its length: decoded whole or not at all
                 budget.exhausted(left=len(data))
                 return
             try:
-                out = snappy_block(data)
+                out = snappy_block(block)
             except (ValueError, cramjam.DecompressionError):
                 return
             budget.inflated += max(0, len(out) - len(data))
-            yield "snappy", out
+            yield "snappy" + (f"@{at}" if at else ""), out
             return
         for mark, ok in ((SNAPPY_MAGIC, _framed_ok), (XERIAL_MAGIC, _xerial_ok)):
             if magic.first(data, mark) >= 0:

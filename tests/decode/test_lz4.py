@@ -88,3 +88,11 @@ def test_a_block_past_the_budget_is_said():
     block = lz4.block.compress(READS)
     budget = Budget(len(READS) - 1, "test")
     assert list(Lz4Decoder.decode(block, budget)) == [] and budget.hit == "test"
+
+
+def test_a_raw_block_after_a_length_or_a_header_of_the_sender_s_own():
+    text = b"".join(b"@r%d\nACGTTGCAACGTTGCAGGT\n+\nFFFFFFFFFFFFFFFFFFF\n" % i for i in range(2000))
+    block = lz4.block.compress(text, store_size=False)
+    for header in (b"\x01\x02", b"H" * 8, b"SEQ1" * 4):
+        views = list(Lz4Decoder.decode(header + block, Budget(1 << 26, "t")))
+        assert views == [(f"lz4 block@{len(header)}", text)]

@@ -69,3 +69,11 @@ def test_a_raw_block_larger_than_the_budget_is_a_limit_hit():
     budget = Budget(100_000, "test budget")
     assert SnappyDecoder.sniff(block) and list(SnappyDecoder.decode(block, budget)) == []
     assert budget.hit == "test budget" and budget.left == len(block)
+
+
+def test_a_raw_block_after_a_length_or_a_header_of_the_sender_s_own():
+    text = b"".join(b"@r%d\nACGTTGCAACGTTGCAGGT\n+\nFFFFFFFFFFFFFFFFFFF\n" % i for i in range(2000))
+    block = bytes(cramjam.snappy.compress_raw(text))
+    for header in (b"\x01\x02", b"\x40\x9c\x00\x00", b"H" * 8, b"SEQ1" * 4):
+        assert list(SnappyDecoder.decode(header + block, Budget(1 << 26, "t"))) == [(f"snappy@{len(header)}", text)]
+    assert not SnappyDecoder.sniff(b"\x01\x02\x03" + block)          # an offset no header takes

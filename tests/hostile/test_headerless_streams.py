@@ -16,6 +16,8 @@ import random
 import struct
 
 import brotli
+import cramjam
+import lz4.block
 import lz4.frame
 import pytest
 import zstandard
@@ -69,19 +71,23 @@ def test_other_bytes_so_find_nothing(run_reads, name):
         assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], (name, label)
 
 
-BROTLI = {
+BEHIND = {
     "a brotli after its 4-byte length": lambda d: struct.pack("<I", len(d)) + brotli.compress(d),
     "a brotli after a header of 16 bytes": lambda d: b"SEQ1\x00\x01\x00\x00" + struct.pack("<Q", len(d)) + brotli.compress(d),
     "brotli records of 4 KiB, each after its length": lambda d: b"".join(
         struct.pack("<I", len(c)) + c for c in (brotli.compress(d[i:i + 4096]) for i in range(0, len(d), 4096))),
+    "a raw snappy block after its 4-byte length": lambda d: struct.pack("<I", len(d)) + bytes(cramjam.snappy.compress_raw(d)),
+    "a raw snappy block after a header of 16 bytes": lambda d: b"SEQ1" * 4 + bytes(cramjam.snappy.compress_raw(d)),
+    "a raw LZ4 block after 8 random bytes": lambda d: random.Random(8).randbytes(8) + lz4.block.compress(d, store_size=False),
 }
 
 
-@pytest.mark.parametrize("name", BROTLI)
-def test_a_brotli_after_bytes_of_the_sender_s_own_replays_as_a_leak(run_reads, name):
-    """Brotli has no magic: a stream was tried only at the view's start, and one after a length or a
-    header replayed clean, as did records of a length and a stream one after another."""
+@pytest.mark.parametrize("name", BEHIND)
+def test_a_stream_of_no_magic_after_bytes_of_the_sender_s_own_replays_as_a_leak(run_reads, name):
+    """Brotli, a raw snappy block and a raw LZ4 block have no magic: each was tried only at the view's
+    start, and one after a length or a header replayed clean, as did brotli records of a length and a
+    stream one after another."""
     tmp, run, reads = run_reads
-    assert_content_leak(upload_report(tmp, run, name, BROTLI[name](reads)), name)
-    report = upload_report(tmp, run, f"other {name}", BROTLI[name](unrelated_reads(name)))
+    assert_content_leak(upload_report(tmp, run, name, BEHIND[name](reads)), name)
+    report = upload_report(tmp, run, f"other {name}", BEHIND[name](unrelated_reads(name)))
     assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name
