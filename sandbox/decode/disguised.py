@@ -18,10 +18,13 @@ view's first bytes (and its last 16, for reversal): 50-80 µs a random view, 3 �
 
 A byte map is also looked for past a header of the sender's own, up to MAX_OFFSET bytes in (the view
 undone from the magic on): a table of every two bytes a map makes a magic's first two; and on a view
-reversed (a stream mapped, then reversed, or the other way round).  Text under a byte map (base64 of
-a gzip XOR-ed with a byte replayed clean) is a view whose first KiB holds as few distinct values as
-text and which a map makes printable: of the maps that do, the one that makes the most letters,
-digits and spaces (~20 µs; random bytes hold too many values to be looked at).
+reversed (a stream mapped, then reversed, or the other way round).  An encoding's text under a byte
+map (base64 of a gzip XOR-ed with a byte replayed clean) is a view whose first KiB holds most of hex's,
+base32's or base64's alphabet in as many values, none far more often than the others, and which a map
+makes all that alphabet's characters (a bitwise AND over the values present of the maps that make each
+one: ~10 µs a text view; random bytes hold too many values to be looked at).  A binary view of few
+values has such a map too (an SMB trace's, made base64 that decoded to a thousand members): the
+alphabet's breadth and evenness tell them apart.
 
 Out of reach: keys longer than four bytes (or than a magic's checked part), a key and a map at
 once, a key or a reversal past a header of the sender's own.
@@ -107,16 +110,11 @@ MAP_LABELS, MAPS = _byte_maps()
 _INVERSE = np.argsort(MAPS, axis=1).astype(np.int64)     # each map's bytes by what they stand for
 
 MAX_OFFSET = 64                               # bytes of a header of the sender's own before the stream
-# Text under a byte map: its first TEXT_SAMPLE bytes, of MIN to MAX_TEXT_DISTINCT values, this share
-# of them printable once mapped
+# An encoding's text under a byte map: its first TEXT_SAMPLE bytes, of no more than MAX_TEXT_DISTINCT
+# values, MIN_ALPHABET of its alphabet at least, none more than MAX_SKEW times as often as it would be
 TEXT_SAMPLE = 1024
-MIN_TEXT_DISTINCT, MAX_TEXT_DISTINCT = 16, 100
-MIN_MAPPED_TEXT = 0.98
-_PRINTABLE = np.zeros(256, np.float32)
-_PRINTABLE[list(_TEXT_BYTES)] = 1
-_WORDS = np.zeros(256, np.float32)
-_WORDS[list(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \t\r\n")] = 1
-_MAPPED_PRINTABLE, _MAPPED_WORDS = _PRINTABLE[MAPS], _WORDS[MAPS]      # (map, byte): what it makes
+MAX_TEXT_DISTINCT = 70
+MIN_ALPHABET, MAX_SKEW = 0.75, 4
 
 
 def _into(characters: bytes) -> tuple[frozenset[int], np.ndarray]:
@@ -129,8 +127,10 @@ def _into(characters: bytes) -> tuple[frozenset[int], np.ndarray]:
     return frozenset(characters), np.packbits(bits, axis=1, bitorder="little").view(np.uint64)
 
 
-_ENCODINGS = tuple(_into(c) for c in (b"0123456789abcdefABCDEF\r\n", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=\r\n",
-                                      b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"))
+# (symbols, characters, the maps each byte value is one of them under) of hex, base32 and base64
+_ENCODINGS = tuple((symbols, *_into(c)) for symbols, c in (
+    (16, b"0123456789abcdefABCDEF\r\n"), (32, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=\r\n"),
+    (64, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n")))
 
 
 def _pair_maps() -> tuple[np.ndarray, dict[int, list[int]]]:
@@ -305,27 +305,23 @@ def disguise(data: bytes) -> tuple[str, str] | None:
 
 
 def _text_map(data: bytes) -> int | None:
-    """The byte map that makes a view text: base64 XOR-ed with a byte.  A view of more distinct values
-    than text has is none (random bytes have ~250 in a KiB, text 20-100).  A map that makes every value
-    among its first TEXT_SAMPLE bytes one of hex's, base32's or base64's characters (in that order:
-    a shift maps base32 into base64's), where they were not; else, where the view is not text, the one
-    of the maps that make it text (MIN_MAPPED_TEXT printable) that makes the most letters, digits and
-    spaces."""
+    """The byte map that makes a view an encoding's text: base64 XOR-ed with a byte.  A map that makes
+    every value among the view's first TEXT_SAMPLE bytes one of hex's, base32's or base64's characters
+    (in that order: a shift maps base32 into base64's), where they were not, the view holding as many
+    of them as an encoding of compressed bytes does (most of its alphabet, none far more often than
+    the others): a binary view of few values has a map that makes them base64's too."""
     sample = np.frombuffer(data, np.uint8, count=min(len(data), TEXT_SAMPLE))
     counts = np.bincount(sample, minlength=256)
     present = np.flatnonzero(counts)
-    if not MIN_TEXT_DISTINCT <= len(present) <= MAX_TEXT_DISTINCT:
+    if len(present) > MAX_TEXT_DISTINCT:
         return None
-    for own, into in _ENCODINGS:
-        if len(present) <= len(own) and not own.issuperset(present.tolist()):
+    for symbols, own, into in _ENCODINGS:
+        if (MIN_ALPHABET * symbols <= len(present) <= len(own) and counts.max() * symbols <= MAX_SKEW * len(sample)
+                and not own.issuperset(present.tolist())):
             maps = np.bitwise_and.reduce(into[present], axis=0)     # the maps that make each value one
             if maps.any():
                 return int(np.flatnonzero(np.unpackbits(maps.view(np.uint8), bitorder="little"))[0])
-    counts = counts.astype(np.float32)
-    if _PRINTABLE @ counts >= MIN_MAPPED_TEXT * len(sample):
-        return None
-    made = np.flatnonzero(_MAPPED_PRINTABLE @ counts >= MIN_MAPPED_TEXT * len(sample))
-    return int(made[np.argmax(_MAPPED_WORDS[made] @ counts)]) if len(made) else None
+    return None
 
 
 def _made(trial: bytes) -> int:
