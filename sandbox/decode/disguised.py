@@ -19,10 +19,10 @@ view's first bytes (and its last 16, for reversal): 50-80 µs a random view, 3 �
 A byte map is also looked for past a header of the sender's own, up to MAX_OFFSET bytes in (the view
 undone from the magic on): a table of every two bytes a map makes a magic's first two; and on a view
 reversed (a stream mapped, then reversed, or the other way round).  An encoding's text under a byte
-map (base64 of a gzip XOR-ed with a byte replayed clean) is a view whose first KiB holds most of hex's,
+map (base64 of a gzip XOR-ed with a byte replayed clean) is a view whose first 256 bytes hold most of hex's,
 base32's or base64's alphabet in as many values, none far more often than the others, and which a map
 makes all that alphabet's characters (a bitwise AND over the values present of the maps that make each
-one: ~10 µs a text view; random bytes hold too many values to be looked at).  A binary view of few
+one: ~5 µs a text view; random bytes hold too many values to be looked at).  A binary view of few
 values has such a map too (an SMB trace's, made base64 that decoded to a thousand members): the
 alphabet's breadth and evenness tell them apart.
 
@@ -110,10 +110,9 @@ MAP_LABELS, MAPS = _byte_maps()
 _INVERSE = np.argsort(MAPS, axis=1).astype(np.int64)     # each map's bytes by what they stand for
 
 MAX_OFFSET = 64                               # bytes of a header of the sender's own before the stream
-# An encoding's text under a byte map: its first TEXT_SAMPLE bytes, of no more than MAX_TEXT_DISTINCT
-# values, MIN_ALPHABET of its alphabet at least, none more than MAX_SKEW times as often as it would be
-TEXT_SAMPLE = 1024
-MAX_TEXT_DISTINCT = 70
+# An encoding's text under a byte map: its first TEXT_SAMPLE bytes hold MIN_ALPHABET of its alphabet at
+# least, none more than MAX_SKEW times as often as it would be
+TEXT_SAMPLE = 256
 MIN_ALPHABET, MAX_SKEW = 0.75, 4
 
 
@@ -310,14 +309,15 @@ def _text_map(data: bytes) -> int | None:
     (in that order: a shift maps base32 into base64's), where they were not, the view holding as many
     of them as an encoding of compressed bytes does (most of its alphabet, none far more often than
     the others): a binary view of few values has a map that makes them base64's too."""
-    sample = np.frombuffer(data, np.uint8, count=min(len(data), TEXT_SAMPLE))
-    counts = np.bincount(sample, minlength=256)
-    present = np.flatnonzero(counts)
-    if len(present) > MAX_TEXT_DISTINCT:
+    if len(data) < TEXT_SAMPLE:
         return None
+    counts = np.bincount(np.frombuffer(data, np.uint8, count=TEXT_SAMPLE), minlength=256)
+    distinct, most = int(np.count_nonzero(counts)), int(counts.max())
     for symbols, own, into in _ENCODINGS:
-        if (MIN_ALPHABET * symbols <= len(present) <= len(own) and counts.max() * symbols <= MAX_SKEW * len(sample)
-                and not own.issuperset(present.tolist())):
+        if MIN_ALPHABET * symbols <= distinct <= len(own) and most * symbols <= MAX_SKEW * TEXT_SAMPLE:
+            present = np.flatnonzero(counts)
+            if own.issuperset(present.tolist()):
+                return None             # that encoding's text as it is: its own decoder's
             maps = np.bitwise_and.reduce(into[present], axis=0)     # the maps that make each value one
             if maps.any():
                 return int(np.flatnonzero(np.unpackbits(maps.view(np.uint8), bitorder="little"))[0])

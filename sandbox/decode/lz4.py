@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import lz4.block
 
-from sandbox.decode import magic
+from sandbox.decode import magic, text
 from sandbox.decode.base import Budget, Decoder, embedded_streams
 from sandbox.decode.codec import LZ4_MAGIC, lz4_frame
 from sandbox.index import _kernels
@@ -50,7 +50,7 @@ def raw_block(data: bytes) -> tuple[int, int] | None:
         size, matches = _kernels.lz4_block_size(data, 4)
         if size == declared and matches:
             return 4, size
-    for at in RAW_OFFSETS:
+    for at in RAW_OFFSETS if not text.printable(data[:64]) else RAW_OFFSETS[:1]:    # (a header and a size are no text)
         if len(data) <= at:
             break
         size, matches = _kernels.lz4_block_size(data, at)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import cramjam
 
-from sandbox.decode import magic
+from sandbox.decode import magic, text
 from sandbox.decode.base import Budget, Decoder, embedded_streams
 from sandbox.decode.codec import SNAPPY_MAGIC, XERIAL_HEADER, XERIAL_MAGIC, snappy_block, snappy_declared
 
@@ -49,7 +49,8 @@ def _raw_at(data: bytes) -> int | None:
     """Where a raw block that runs to the view's end starts: at its start, or after a length or a
     header of the sender's own (RAW_OFFSETS; decoded to be taken); None."""
     view = memoryview(data)
-    return next((at for at in RAW_OFFSETS if len(data) > at and _raw(view[at:]) and (not at or _decodes(view[at:]))), None)
+    offsets = RAW_OFFSETS if not text.printable(data[:64]) else RAW_OFFSETS[:1]    # (a header and a size are no text)
+    return next((at for at in offsets if len(data) > at and _raw(view[at:]) and (not at or _decodes(view[at:]))), None)
 
 
 def _decodes(block: memoryview) -> bool:

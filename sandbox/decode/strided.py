@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sandbox.decode import text
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.codec import BZ2_MAGIC
 from sandbox.decode.disguised import _PAIR_MAPS, HEAD, MAGICS, MAPS, ZLIB_TRIAL, _made, _maps_for, opens
@@ -88,8 +89,8 @@ _MAGIC_PAIRS[[m[0] << 8 | m[1] for m in (*(m for _, m in MAGICS), BZ2_MAGIC)]] =
 def stream_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
     """The stride and phases of a compressed stream or an archive between filler: where its first bytes
     so taken open one (``disguised.opens``), as they are or, in one phase, under a byte map."""
-    if len(data) < max(MIN_VIEW, _FRONT):
-        return None
+    if len(data) < max(MIN_VIEW, _FRONT) or text.printable(data[:64]):
+        return None                     # (a stream's and random filler's bytes are no text)
     heads = np.frombuffer(data, np.uint8, count=_FRONT)[_STREAM_HEADS]
     pairs = heads[:, 0].astype(np.int64) << 8 | heads[:, 1]
     opened = [_STREAM_WAYS[i] for i in np.flatnonzero(_MAGIC_PAIRS[pairs] | _ONE_PHASE & (_PAIR_MAPS[pairs] != -1)).tolist()

@@ -45,6 +45,8 @@ def _lengths(size: int) -> list[int]:
 def layout(data: bytes) -> tuple[str, list[int]] | None:
     """How a view of bases may be transposed: ("lines", [reads]) for a column a line, ("flat", [read
     lengths]) for one run of bases; None for anything else."""
+    if data[:64].translate(None, _BASES + b"\r\n"):
+        return None                     # (a look at the first bytes before the whole view)
     body = data.rstrip(b"\r\n\t ")
     if not MIN_VIEW <= len(body) <= MAX_INPUT + MAX_READ:
         return None
