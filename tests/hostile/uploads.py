@@ -70,6 +70,11 @@ def assert_content_leak(report: dict, name: str) -> None:
                for f in report["findings"]), (name, report["findings"])
 
 
+def assert_no_content(report: dict, name: object = None) -> None:
+    """No finding says run content left (what a control upload of other bytes must give)."""
+    assert not [f for f in report["findings"] if f["kind"] in CONTENT_KINDS], name
+
+
 def run_and_reads(tmp_path_factory, name: str) -> tuple[Path, Path, bytes]:
     """A directory of the test module's own, a generated NovaSeq run in it and 40 kB of its reads."""
     tmp = tmp_path_factory.mktemp(name)
