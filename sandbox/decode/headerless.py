@@ -287,9 +287,7 @@ class HeaderlessDecoder(Decoder):
         data = data[offset:]
         if fmt in ("lzma", "lzma2"):
             filters = [LZMA_DEFAULT] if fmt == "lzma" else [{"id": lzma.FILTER_LZMA2, "dict_size": LZMA_DICT}]
-            got = raw_lzma(filters, data, 1 << 40, budget.remaining)
-            if got.status == "limit" or len(got.data) >= budget.remaining:
-                budget.exhausted(left=len(data) - got.read)
+            got = charged(raw_lzma(filters, data, 1 << 40, budget.remaining), budget)
         elif fmt == "xz":           # each check type in turn, to one that reads the stream without an error
             for check in _xz_checks(data):
                 got = decompress("xz", _xz_header(check) + data, budget.remaining, budget.why)
