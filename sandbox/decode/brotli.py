@@ -6,8 +6,9 @@ verbatim in the input is no decoding.  A stream after a length or a header of th
 brotli of reads after 4, 8 or 16 bytes) replayed clean: the trial is also made at the usual sizes
 of such a header (OFFSETS; a microsecond each).  So did streams one after the other, each after its
 length (records of 4 KiB of reads): where a stream ends before the view, the decoder refuses what
-follows, so it is fed a piece at a time, then a byte at a time, to its end; the next stream is looked
-for after it (MAX_STREAMS at most).
+follows, so it is fed in pieces of 256, 16, then 1 byte to its end; the next stream is looked for
+after it (MAX_STREAMS at most).  Where the 2, 4 or 8 bytes before a stream are its length (either
+byte order), that is its end: small streams one after another (records of 30 bytes) are read so.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ MIN_OUTPUT = 32  # shorter clean decodes are chance hits
 TEXT_PROBE = 64  # compressed bytes are not text: 64 printable bytes in a row never start a stream
 PROBE = 64  # output bytes looked up near the input's start, after <= 16 header bytes (see docstring)
 OFFSETS = (0, 2, 4, 8, 16)  # where a stream may start: a length of 2, 4 or 8 bytes, or a header of 16
-STEP = 256  # bytes fed at a time where a stream may end before the view does
+STEP = 256  # bytes a trial feeds at a time (a stream may end before the view does)
+STEPS = (256, 16, 1)  # pieces a stream is fed in to find its end, each size from where the last failed
 MAX_STREAMS = 1024  # streams read from one view, one after the other
+LENGTHS = (2, 4, 8)  # offsets a stream's length may stand before it at
+RECORD_OUT = 64 << 20  # output a record is decoded to, to see it end where its length says
 
 
 def _trial(data: bytes, at: int) -> bool:
@@ -44,15 +48,48 @@ def _trial(data: bytes, at: int) -> bool:
     return len(out) >= MIN_OUTPUT and out[:PROBE] not in data[at:at + PROBE + 16]
 
 
-def _start(data: bytes, pos: int = 0) -> int | None:
-    """Where a brotli stream starts, at ``pos`` or after a header of one of OFFSETS' sizes, or None."""
+def _record(data: bytes, at: int, end: int) -> bool:
+    """Whether ``data[at:end]`` is one brotli stream, whole (a record a length declared): it ends there,
+    no error before, MIN_OUTPUT bytes or more and no copy of its own (more than RECORD_OUT: taken to
+    be, for the budget to stop)."""
+    d, made = _brotli.Decompressor(), 0
+    try:
+        first = d.process(data[at:min(at + STEP, end)], output_buffer_limit=1 << 16)
+        if first[:PROBE] and first[:PROBE] in data[at:at + PROBE + 16]:
+            return False
+        made = len(first) + _drained(d, b"", RECORD_OUT)
+        for i in range(at + STEP, end, STEP):
+            if made > RECORD_OUT or d.is_finished():
+                break
+            made += _drained(d, data[i:min(i + STEP, end)], RECORD_OUT)
+    except _brotli.error:
+        return False
+    return made > RECORD_OUT or d.is_finished() and made >= MIN_OUTPUT
+
+
+def _declared(data: bytes, pos: int, size: int) -> set[int]:
+    """Lengths a field of ``size`` bytes at ``pos`` may declare of what follows it, either byte order:
+    those that fit in the view."""
+    field = data[pos:pos + size]
+    room = len(data) - pos - size
+    return {n for n in (int.from_bytes(field, "little"), int.from_bytes(field, "big")) if 4 <= n <= room}
+
+
+def _start(data: bytes, pos: int = 0) -> tuple[int, int | None] | None:
+    """Where a brotli stream starts, at ``pos`` or after a header of one of OFFSETS' sizes, and where it
+    ends where a length before it says (a record: small streams one after another are read so), or
+    None."""
     if len(data) - pos < 4 or text.printable(data[pos:pos + TEXT_PROBE]):
         return None
     for offset in OFFSETS:
-        if len(data) < pos + offset + 4:
+        at = pos + offset
+        if len(data) < at + 4:
             return None
-        if _trial(data, pos + offset):
-            return pos + offset
+        for length in _declared(data, pos, offset) if offset in LENGTHS else ():
+            if _record(data, at, at + length):
+                return at, at + length
+        if _trial(data, at):
+            return at, None
     return None
 
 
@@ -66,28 +103,25 @@ def _drained(d: _brotli.Decompressor, piece: bytes, cap: int) -> int:
 
 def _end(data: bytes, at: int, cap: int) -> int | None:
     """Where the stream at ``at`` ends, where other bytes follow it in the view (the decoder refuses
-    input past a stream's end): fed STEP bytes at a time, then the piece it failed on a byte at a time
-    (the stream decoded twice).  None: it runs to the view's end, or makes more than ``cap`` first."""
-    d, fed, made = _brotli.Decompressor(), at, 0
-    while fed < len(data):
+    input past a stream's end): fed in pieces of each of STEPS in turn, from the stream's start to the
+    last piece it took (the stream decoded once a step).  None: it runs to the view's end, or makes
+    more than ``cap`` first."""
+    good = at                           # the stream takes every byte before this
+    for step in STEPS:
+        d, fed, made = _brotli.Decompressor(), at, 0
         try:
-            made += _drained(d, data[fed:fed + STEP], cap)
+            if good > at:
+                made = _drained(d, data[at:good], cap)
+                fed = good
+            while fed < len(data) and made <= cap:
+                made += _drained(d, data[fed:fed + step], cap)
+                fed = min(len(data), fed + step)
+                if d.is_finished():
+                    return fed if fed < len(data) else None
         except _brotli.error:
-            break
-        fed += len(data[fed:fed + STEP])
-        if made > cap or d.is_finished():
-            return fed if d.is_finished() and fed < len(data) else None
-    else:
-        return None
-    d = _brotli.Decompressor()
-    try:
-        _drained(d, data[at:fed], cap)
-        for i in range(fed, min(len(data), fed + STEP)):
-            _drained(d, data[i:i + 1], cap)
-            if d.is_finished():
-                return i + 1
-    except _brotli.error:
-        return None
+            good = fed                  # it failed on the piece after: a smaller step from here
+            continue
+        return None                     # to the view's end without an end, or past the cap
     return None
 
 
@@ -103,10 +137,11 @@ class BrotliDecoder(Decoder):
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         pos = 0
         for _ in range(MAX_STREAMS):
-            at = _start(data, pos)
-            if at is None or budget.remaining <= 0:
+            found = _start(data, pos)
+            if found is None or budget.remaining <= 0:
                 return
-            end = _end(data, at, budget.remaining) or len(data)
+            at, end = found
+            end = end or _end(data, at, budget.remaining) or len(data)
             stream = data[at:end] if at or end < len(data) else data
             got = drain("brotli", stream, budget)
             verbatim = got.data[:PROBE] in stream[: PROBE + 16]

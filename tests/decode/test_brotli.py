@@ -62,6 +62,9 @@ def test_a_stream_after_a_header_and_streams_one_after_another():
     assert [view for _, view in BrotliDecoder.decode(records, Budget(1 << 26, "t"))] == pieces
     trailing = brotli.compress(text) + random.Random(1).randbytes(3000)     # a stream, then other bytes
     assert [view for _, view in BrotliDecoder.decode(trailing, Budget(1 << 26, "t"))] == [text]
+    small = [text[i:i + 120] for i in range(0, 24000, 120)]                 # records of a few dozen bytes
+    records = b"".join(struct.pack(">H", len(c)) + c for c in map(brotli.compress, small))
+    assert [view for _, view in BrotliDecoder.decode(records, Budget(1 << 26, "t"))] == small
     bomb = brotli.compress(bytes(64 << 20)) + b"\x00" * 100                  # more than the budget, then bytes
     views = list(BrotliDecoder.decode(bomb, Budget(1 << 20, "t")))
     assert len(views) == 1 and len(views[0][1]) <= 1 << 20
