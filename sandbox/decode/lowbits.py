@@ -46,6 +46,7 @@ SKIPPED = 16              # ... past their first bytes (a header of the cover's 
 MIN_DISTINCT = 4          # values among them (bases alone: four), ...
 MAX_PERIOD = 8            # ... not all one pattern of this many bytes or fewer (a flat colour's bits)
 FURTHER = 1024            # bytes a way that makes text makes to weigh it against another that does
+MAX_CANDIDATES = 64       # places a look names, checked in turn
 MIN_SPACES = 8            # spaces, tabs and line ends among a text view's first 256 bytes that make it prose
 TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
 _WAYS = np.array(WAYS, np.int64)
@@ -86,7 +87,7 @@ def hidden(data: bytes) -> tuple[int, int, int, bool] | None:
     if len(data) < MIN_VIEW or _prose(data[:256]) or _utf8_text(data[:COVER]):
         return None
     head = data[:COVER]
-    found = np.empty((16, 3), np.int64)
+    found = np.empty((MAX_CANDIDATES, 3), np.int64)      # (a cover's chance magics are few: a sender's decoys too)
     count = _kernels.low_bit_look(head, _WAYS, _NEEDLES, ROW * 8 + 7, found)
     texts = []
     for kind, way, bit in found[:count].tolist():
