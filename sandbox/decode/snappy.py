@@ -6,7 +6,9 @@ Snappy spends no bits on entropy coding: reads compressed with it are short runs
 back-references, too chopped for k-mers and too regular to look like ciphertext.  A raw block is
 taken only when it decodes whole: its leading size must be one its length can declare, its first
 element a literal, and the block must end exactly where the view does; at the view's start, or after
-a length of 2, 4 or 8 bytes or a header of 16 (a raw block of reads behind one replayed clean).
+a length of 2, 4 or 8 bytes or a header of 16 (a raw block of reads behind one replayed clean).  Or
+blocks one after another, each as long as the length before it says (records of 4 KiB of reads
+replayed clean), each decoded whole.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ MIN_RAW_OUTPUT = 32
 RAW_SLACK = 8
 # Where a raw block may start: the view's start, after a length of 2, 4 or 8 bytes, or a header of 16
 RAW_OFFSETS = (0, 2, 4, 8, 16)
+# Offsets a block's length may stand before it at (a record), read in either byte order
+RECORD_LENGTHS = (2, 4, 8)
+MAX_RECORDS = 1024        # raw blocks read from one view, one after the other
 
 
 def _framed_ok(data: bytes, at: int) -> bool:
@@ -45,12 +50,27 @@ def _raw(data: bytes | memoryview) -> bool:
     return size >= body - body // 4096 - RAW_SLACK and data[head] & 3 == 0
 
 
-def _raw_at(data: bytes) -> int | None:
-    """Where a raw block that runs to the view's end starts: at its start, or after a length or a
-    header of the sender's own (RAW_OFFSETS; decoded to be taken); None."""
+def _raw_at(data: bytes, pos: int = 0) -> tuple[int, int] | None:
+    """Where a raw block starts and ends, from ``pos``: a block that runs to the view's end, at ``pos``
+    or after a length or a header of the sender's own (RAW_OFFSETS); or a record, a block as long as
+    the 2, 4 or 8 bytes before it say (either byte order).  Past ``pos``, decoded to be taken; None."""
     view = memoryview(data)
-    offsets = RAW_OFFSETS if not text.printable(data[:64]) else RAW_OFFSETS[:1]    # (a header and a size are no text)
-    return next((at for at in offsets if len(data) > at and _raw(view[at:]) and (not at or _decodes(view[at:]))), None)
+    if text.printable(data[pos:pos + 64]):
+        offsets: tuple[int, ...] = RAW_OFFSETS[:1] if not pos else ()      # (a header and a size are no text)
+    else:
+        offsets = RAW_OFFSETS
+    for offset in offsets:
+        at = pos + offset
+        if len(data) <= at:
+            return None
+        for order in ("little", "big") if offset in RECORD_LENGTHS else ():
+            length = int.from_bytes(data[pos:at], order)
+            if MIN_RAW_OUTPUT // 22 <= length <= len(data) - at and _raw(view[at:at + length]) and _decodes(
+                    view[at:at + length]):
+                return at, at + length
+        if _raw(view[at:]) and (not at or _decodes(view[at:])):
+            return at, len(data)
+    return None
 
 
 def _decodes(block: memoryview) -> bool:
@@ -74,20 +94,26 @@ class SnappyDecoder(Decoder):
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         framed = magic.first(data, SNAPPY_MAGIC) >= 0 or magic.first(data, XERIAL_MAGIC) >= 0
         if not framed:
-            at = _raw_at(data)
-            if at is None:
-                return
-            block = memoryview(data)[at:]
-            size, _ = snappy_declared(block)
-            if size > budget.remaining:  # at most 22 times its length: decoded whole or not at all
-                budget.exhausted(left=len(data))
-                return
-            try:
-                out = snappy_block(block)
-            except (ValueError, cramjam.DecompressionError):
-                return
-            budget.inflated += max(0, len(out) - len(data))
-            yield "snappy" + (f"@{at}" if at else ""), out
+            pos = 0
+            for _ in range(MAX_RECORDS):
+                found = _raw_at(data, pos)
+                if found is None:
+                    return
+                at, end = found
+                block = memoryview(data)[at:end]
+                size, _ = snappy_declared(block)
+                if size > budget.remaining:  # at most 22 times its length: decoded whole or not at all
+                    budget.exhausted(left=len(data) - at)
+                    return
+                try:
+                    out = snappy_block(block)
+                except (ValueError, cramjam.DecompressionError):
+                    return
+                budget.inflated += max(0, len(out) - len(block))
+                yield "snappy" + (f"@{at}" if at else ""), out
+                if end >= len(data):
+                    return
+                pos = end
             return
         for mark, ok in ((SNAPPY_MAGIC, _framed_ok), (XERIAL_MAGIC, _xerial_ok)):
             if magic.first(data, mark) >= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import cramjam
 
@@ -77,3 +78,11 @@ def test_a_raw_block_after_a_length_or_a_header_of_the_sender_s_own():
     for header in (b"\x01\x02", b"\x40\x9c\x00\x00", b"H" * 8, b"SEQ1" * 4):
         assert list(SnappyDecoder.decode(header + block, Budget(1 << 26, "t"))) == [(f"snappy@{len(header)}", text)]
     assert not SnappyDecoder.sniff(b"\x01\x02\x03" + block)          # an offset no header takes
+
+
+def test_raw_blocks_one_after_another_each_after_its_length():
+    text = b"".join(b"@r%d\nACGTTGCAACGTTGCAGGT\n+\nFFFFFFFFFFFFFFFFFFF\n" % i for i in range(2000))
+    pieces = [text[i:i + 4096] for i in range(0, len(text), 4096)]
+    for field in (lambda n: struct.pack("<I", n), lambda n: struct.pack(">H", n), lambda n: struct.pack("<Q", n)):
+        records = b"".join(field(len(b)) + b for b in (bytes(cramjam.snappy.compress_raw(p)) for p in pieces))
+        assert [view for _, view in SnappyDecoder.decode(records, Budget(1 << 26, "t"))] == pieces

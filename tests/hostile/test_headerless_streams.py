@@ -79,6 +79,8 @@ BEHIND = {
     "brotli records of 200 bytes, each after its length": lambda d: b"".join(
         struct.pack(">H", len(c)) + c for c in (brotli.compress(d[i:i + 200]) for i in range(0, len(d), 200))),
     "a raw snappy block after its 4-byte length": lambda d: struct.pack("<I", len(d)) + bytes(cramjam.snappy.compress_raw(d)),
+    "raw snappy blocks of 4 KiB, each after its length": lambda d: b"".join(
+        struct.pack("<I", len(c)) + c for c in (bytes(cramjam.snappy.compress_raw(d[i:i + 4096])) for i in range(0, len(d), 4096))),
     "a raw snappy block after a header of 16 bytes": lambda d: b"SEQ1" * 4 + bytes(cramjam.snappy.compress_raw(d)),
     "a raw LZ4 block after 8 random bytes": lambda d: random.Random(8).randbytes(8) + lz4.block.compress(d, store_size=False),
 }
