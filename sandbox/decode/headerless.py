@@ -48,6 +48,7 @@ MIN_VIEW = 32
 TRIAL = 16 << 10          # input bytes a trial decodes
 TRIAL_OUT = 64 << 10      # output bytes a trial makes at most
 MIN_OUT = 512             # output a trial that does not end its stream must make
+MIN_DISTINCT = 4          # values among a stream's first PROBE bytes past a header of the sender's own
 QUICK, QUICK_OUT = 1024, 1 << 16   # bytes a first look decompresses, and makes at most
 LZ4_TRIAL = (4 << 20) + 32   # an LZ4 frame's first block whole (its descriptor and checksum checked first)
 PROBE = 4096              # output bytes that must not be the view's own (a stored block; LZ4's
@@ -265,9 +266,27 @@ def _found(data: bytes) -> tuple[str, str, bytes, int] | None:
         return (*found, 0)
     for offset in _offsets(data):
         found = _at_start(data[offset:], weak=False)
-        if found is not None:
+        if (found is not None and _OWN_MAGIC.get(found[1], b"\x00" * 16) not in data[max(0, offset - 16):offset]
+                and _varied(found[1], found[2], data[offset:])):
             return f"{found[0]}, from byte {offset}", found[1], found[2], offset
     return None
+
+
+def _varied(fmt: str, head: bytes, data: bytes) -> bool:
+    """Whether a stream past a header of the sender's own makes more than one byte or three over and
+    over (zeros read as LZMA2 make zeros: a run of them after a gzip's header was taken for one)."""
+    if fmt in ("lzma", "lzma2"):
+        got = raw_lzma([LZMA_DEFAULT] if fmt == "lzma" else [{"id": lzma.FILTER_LZMA2, "dict_size": LZMA_DICT}],
+                       data[:TRIAL], 1 << 40, TRIAL_OUT)
+    else:
+        got = decompress(fmt, (_xz_header(_xz_checks(data)[0]) if fmt == "xz" else head) + data[:LZ4_TRIAL],
+                         TRIAL_OUT)
+    return len(set(got.data[:PROBE])) >= MIN_DISTINCT
+
+
+# A format's magic, which a whole stream's header starts with: a stream found right after it is
+# whole, the stream decoders' (a Parquet page's zstd frame, its header after its magic)
+_OWN_MAGIC = {"zstd": ZSTD_MAGIC, "lz4": LZ4_MAGIC, "bz2": b"BZh", "xz": XZ_MAGIC}
 
 
 class HeaderlessDecoder(Decoder):

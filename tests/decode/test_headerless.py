@@ -4,6 +4,7 @@ back, and random bytes, stored blocks and text are left alone."""
 from __future__ import annotations
 
 import bz2
+import gzip
 import lzma
 import random
 
@@ -78,6 +79,9 @@ def test_what_is_none_is_left_alone():
     assert not any(_found(rng.randbytes(rng.choice((32, 100, 4096, 65536)))) for _ in range(20000))
     prose = b"The sequencer uploads its run metrics to the vendor portal every night.\n" * 40
     assert _found(prose) is None and _found(SAMPLE) is None
+    assert _found(gzip.compress(bytes(8 << 20))) is None      # zeros after its header read as LZMA2 make zeros
+    zstd_whole = b"PAR1" + bytes(18) + zstandard.compress(SAMPLE)     # a page's frame, its magic before it
+    assert _found(zstd_whole) is None
     stored = zstandard.ZstdCompressor(level=1).compress(rng.randbytes(50_000))[4:]     # a raw block: the bytes
     assert _found(stored) is None
     assert _found(b"1AY&SY" + rng.randbytes(4000)) is not None       # a block magic is reason enough to try ...
