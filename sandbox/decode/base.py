@@ -17,6 +17,20 @@ MAX_EMBEDDED = 16
 MIN_EMBEDDED_TRUNCATED = 1024
 
 
+# Where a stream that has no magic (brotli, a raw snappy or LZ4 block) may start behind bytes of the
+# sender's own: at once, after a length of 2, 4 or 8 bytes, or after a header of 16
+HEADER_SIZES = (0, 2, 4, 8, 16)
+LENGTH_SIZES = (2, 4, 8)
+
+
+def declared_lengths(data: bytes, pos: int, size: int, least: int) -> tuple[int, ...]:
+    """The lengths a field of ``size`` bytes at ``pos`` may declare of what follows it (little-endian,
+    then big-endian): those of ``least`` bytes or more that fit in the view."""
+    field, room = data[pos:pos + size], len(data) - pos - size
+    return tuple(dict.fromkeys(n for n in (int.from_bytes(field, "little"), int.from_bytes(field, "big"))
+                               if least <= n <= room))
+
+
 class Budget:
     """Bytes one decoding step may still produce (shared by all outputs of the step).
 

@@ -4,7 +4,7 @@ Brotli has no magic number, so the check is a trial decode.  About 1 in 12 rando
 "decodes" as an uncompressed meta-block, i.e. as a verbatim copy of itself: output found
 verbatim in the input is no decoding.  A stream after a length or a header of the sender's own (a
 brotli of reads after 4, 8 or 16 bytes) replayed clean: the trial is also made at the usual sizes
-of such a header (OFFSETS; a microsecond each).  So did streams one after the other, each after its
+of such a header (``base.HEADER_SIZES``; a microsecond each).  So did streams one after the other, each after its
 length (records of 4 KiB of reads): where a stream ends before the view, the decoder refuses what
 follows, so it is fed in pieces of 256, 16, then 1 byte to its end; the next stream is looked for
 after it (MAX_STREAMS at most).  Where the 2, 4 or 8 bytes before a stream are its length (either
@@ -18,18 +18,16 @@ from collections.abc import Iterator
 import brotli as _brotli
 
 from sandbox.decode import text
-from sandbox.decode.base import Budget, Decoder, drain
+from sandbox.decode.base import HEADER_SIZES, LENGTH_SIZES, Budget, Decoder, declared_lengths, drain
 from sandbox.decode.codec import status_label
 
 TRIAL_INPUT = 1024  # enough to get past the stream header and the first meta-block header
 MIN_OUTPUT = 32  # shorter clean decodes are chance hits
 TEXT_PROBE = 64  # compressed bytes are not text: 64 printable bytes in a row never start a stream
 PROBE = 64  # output bytes looked up near the input's start, after <= 16 header bytes (see docstring)
-OFFSETS = (0, 2, 4, 8, 16)  # where a stream may start: a length of 2, 4 or 8 bytes, or a header of 16
 STEP = 256  # bytes a trial feeds at a time (a stream may end before the view does)
 STEPS = (256, 16, 1)  # pieces a stream is fed in to find its end, each size from where the last failed
 MAX_STREAMS = 1024  # streams read from one view, one after the other
-LENGTHS = (2, 4, 8)  # offsets a stream's length may stand before it at
 RECORD_OUT = 64 << 20  # output a record is decoded to, to see it end where its length says
 
 
@@ -67,25 +65,17 @@ def _record(data: bytes, at: int, end: int) -> bool:
     return made > RECORD_OUT or d.is_finished() and made >= MIN_OUTPUT
 
 
-def _declared(data: bytes, pos: int, size: int) -> set[int]:
-    """Lengths a field of ``size`` bytes at ``pos`` may declare of what follows it, either byte order:
-    those that fit in the view."""
-    field = data[pos:pos + size]
-    room = len(data) - pos - size
-    return {n for n in (int.from_bytes(field, "little"), int.from_bytes(field, "big")) if 4 <= n <= room}
-
-
 def _start(data: bytes, pos: int = 0) -> tuple[int, int | None] | None:
-    """Where a brotli stream starts, at ``pos`` or after a header of one of OFFSETS' sizes, and where it
+    """Where a brotli stream starts, at ``pos`` or after a header of one of ``HEADER_SIZES``, and where it
     ends where a length before it says (a record: small streams one after another are read so), or
     None."""
     if len(data) - pos < 4 or text.printable(data[pos:pos + TEXT_PROBE]):
         return None
-    for offset in OFFSETS:
+    for offset in HEADER_SIZES:
         at = pos + offset
         if len(data) < at + 4:
             return None
-        for length in _declared(data, pos, offset) if offset in LENGTHS else ():
+        for length in declared_lengths(data, pos, offset, 4) if offset in LENGTH_SIZES else ():
             if _record(data, at, at + length):
                 return at, at + length
         if _trial(data, at):

@@ -30,9 +30,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sandbox.decode import text
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.codec import BZ2_MAGIC
-from sandbox.decode.disguised import HEAD, MAGICS, opens
+from sandbox.decode.disguised import HEAD, MAGICS, MAP_LABELS, MAPS, opens
 from sandbox.decode.strided import PRINTABLE
 from sandbox.index import _kernels
 
@@ -48,10 +49,9 @@ MAX_PERIOD = 8            # ... not all one pattern of this many bytes or fewer 
 FURTHER = 1024            # bytes a way that makes text makes to weigh it against another that does
 MAX_CANDIDATES = 64       # places a look names, checked in turn
 MIN_SPACES = 8            # spaces, tabs and line ends among a text view's first 256 bytes that make it prose
-TEXT_BYTES = bytes([9, 10, 13, *range(0x20, 0x7F)])
 _WAYS = np.array(WAYS, np.int64)
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+_REVERSED = MAPS[MAP_LABELS.index("bits reversed")].tobytes()     # (its own inverse)
 # Each magic's first three bytes as the highest-first packing reads them, packed so and lowest first
 _NEEDLES = b"".join(m[:3] + m[:3].translate(_REVERSED) for m in (*(m for _, m in MAGICS), BZ2_MAGIC))
 _NAMES = {0: "", 1: ", three bytes in four", 2: ", every second byte"}
@@ -68,17 +68,17 @@ def _text(row: np.ndarray) -> bool:
 def _prose(head: bytes) -> bool:
     """Whether a view's first bytes are text with words between (printable, MIN_SPACES spaces, tabs or
     line ends): JSON, FASTQ, logs, the most common views, which no pixels are."""
-    return not head.translate(None, TEXT_BYTES) and len(head) - len(head.translate(None, b" \t\r\n")) >= MIN_SPACES
+    return text.printable(head) and len(head) - len(head.translate(None, b" \t\r\n")) >= MIN_SPACES
 
 
 def _utf8_text(head: bytes) -> bool:
     """Whether a view's first bytes are UTF-8 text of characters past ASCII (emoji, a base a character:
     their low bits vary with the character, and ``characters`` reads them), no control in it."""
     try:
-        text, _ = codecs.utf_8_decode(head, "strict", False)
+        decoded, _ = codecs.utf_8_decode(head, "strict", False)
     except UnicodeDecodeError:
         return False
-    return len(text) < len(head) and _CONTROLS.search(text) is None
+    return len(decoded) < len(head) and _CONTROLS.search(decoded) is None
 
 
 def hidden(data: bytes) -> tuple[int, int, int, bool] | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import lz4.block
 
 from sandbox.decode import magic, text
-from sandbox.decode.base import Budget, Decoder, embedded_streams
+from sandbox.decode.base import HEADER_SIZES, Budget, Decoder, embedded_streams
 from sandbox.decode.codec import LZ4_MAGIC, lz4_frame
 from sandbox.index import _kernels
 
@@ -25,9 +25,6 @@ MAGIC = LZ4_MAGIC
 MIN_RAW_OUTPUT = 32
 # A block's output is at most ~255 times its length (a match's length grows by 255 a byte).
 MAX_RATIO = 255
-# Where a block that runs to the view's end may start: its first byte, after a length of 2, 4 or 8
-# bytes, or a header of 16 (a raw block of reads behind one replayed clean)
-RAW_OFFSETS = (0, 2, 4, 8, 16)
 
 
 def _header_ok(data: bytes, at: int) -> bool:
@@ -44,13 +41,13 @@ def _header_ok(data: bytes, at: int) -> bool:
 def raw_block(data: bytes) -> tuple[int, int] | None:
     """(where the block starts, what it makes) when ``data`` is one raw block: behind its size (four
     bytes, little-endian: python-lz4's default), from its first byte, or after a length or a header
-    of the sender's own (RAW_OFFSETS); None otherwise."""
+    of the sender's own (``base.HEADER_SIZES``: a raw block of reads behind one replayed clean); None otherwise."""
     declared = int.from_bytes(data[:4], "little")
     if len(data) > 4 and MIN_RAW_OUTPUT <= declared <= MAX_RATIO * len(data):
         size, matches = _kernels.lz4_block_size(data, 4)
         if size == declared and matches:
             return 4, size
-    for at in RAW_OFFSETS if not text.printable(data[:64]) else RAW_OFFSETS[:1]:    # (a header and a size are no text)
+    for at in HEADER_SIZES if not text.printable(data[:64]) else HEADER_SIZES[:1]:    # (a header and a size are no text)
         if len(data) <= at:
             break
         size, matches = _kernels.lz4_block_size(data, at)

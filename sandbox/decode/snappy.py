@@ -18,7 +18,14 @@ from collections.abc import Iterator
 import cramjam
 
 from sandbox.decode import magic, text
-from sandbox.decode.base import Budget, Decoder, embedded_streams
+from sandbox.decode.base import (
+    HEADER_SIZES,
+    LENGTH_SIZES,
+    Budget,
+    Decoder,
+    declared_lengths,
+    embedded_streams,
+)
 from sandbox.decode.codec import SNAPPY_MAGIC, XERIAL_HEADER, XERIAL_MAGIC, snappy_block, snappy_declared
 
 # Shorter raw blocks are chance: a few bytes decode as a literal of themselves.
@@ -26,10 +33,6 @@ MIN_RAW_OUTPUT = 32
 # Raw snappy literals cost one tag byte per 60 bytes at most and one per 64 KiB fragment at
 # least: a block is never much shorter than its output, compressed or not.
 RAW_SLACK = 8
-# Where a raw block may start: the view's start, after a length of 2, 4 or 8 bytes, or a header of 16
-RAW_OFFSETS = (0, 2, 4, 8, 16)
-# Offsets a block's length may stand before it at (a record), read in either byte order
-RECORD_LENGTHS = (2, 4, 8)
 MAX_RECORDS = 1024        # raw blocks read from one view, one after the other
 
 
@@ -52,21 +55,19 @@ def _raw(data: bytes | memoryview) -> bool:
 
 def _raw_at(data: bytes, pos: int = 0) -> tuple[int, int] | None:
     """Where a raw block starts and ends, from ``pos``: a block that runs to the view's end, at ``pos``
-    or after a length or a header of the sender's own (RAW_OFFSETS); or a record, a block as long as
+    or after a length or a header of the sender's own (``base.HEADER_SIZES``); or a record, a block as long as
     the 2, 4 or 8 bytes before it say (either byte order).  Past ``pos``, decoded to be taken; None."""
     view = memoryview(data)
     if text.printable(data[pos:pos + 64]):
-        offsets: tuple[int, ...] = RAW_OFFSETS[:1] if not pos else ()      # (a header and a size are no text)
+        offsets: tuple[int, ...] = HEADER_SIZES[:1] if not pos else ()      # (a header and a size are no text)
     else:
-        offsets = RAW_OFFSETS
+        offsets = HEADER_SIZES
     for offset in offsets:
         at = pos + offset
         if len(data) <= at:
             return None
-        for order in ("little", "big") if offset in RECORD_LENGTHS else ():
-            length = int.from_bytes(data[pos:at], order)
-            if MIN_RAW_OUTPUT // 22 <= length <= len(data) - at and _raw(view[at:at + length]) and _decodes(
-                    view[at:at + length]):
+        for length in declared_lengths(data, pos, offset, MIN_RAW_OUTPUT // 22) if offset in LENGTH_SIZES else ():
+            if _raw(view[at:at + length]) and _decodes(view[at:at + length]):
                 return at, at + length
         if _raw(view[at:]) and (not at or _decodes(view[at:])):
             return at, len(data)
