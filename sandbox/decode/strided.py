@@ -48,8 +48,8 @@ def text_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
     """The shortest stride and its text phases the view is written in (see the module docstring)."""
     if len(data) < MIN_VIEW:
         return None
-    sample = np.frombuffer(data, dtype=np.uint8, count=min(len(data), GATE))     # a first look
-    if not MIN_VIEW_PRINTABLE <= PRINTABLE[sample].mean() <= MAX_VIEW_PRINTABLE:
+    gate = data[:GATE]      # a first look, at C speed (most views are text as they are, or random)
+    if not MIN_VIEW_PRINTABLE <= 1 - len(gate.translate(None, text.PRINTABLE)) / len(gate) <= MAX_VIEW_PRINTABLE:
         return None
     sample = np.frombuffer(data, dtype=np.uint8, count=min(len(data), SAMPLE))
     printable = PRINTABLE[sample]
@@ -58,11 +58,11 @@ def text_phases(data: bytes) -> tuple[int, tuple[int, ...]] | None:
     for stride in range(2, MAX_STRIDE + 1):
         rows = len(sample) // stride
         shares = np.array([np.count_nonzero(printable[p:rows * stride:stride]) for p in range(stride)]) / rows
-        text = tuple(int(p) for p in np.flatnonzero(shares >= MIN_TEXT))
+        texts = tuple(int(p) for p in np.flatnonzero(shares >= MIN_TEXT))
         filler = np.flatnonzero(shares <= MAX_FILLER)
-        if text and len(text) + len(filler) == stride and all(
+        if texts and len(texts) + len(filler) == stride and all(
                 len(np.unique(sample[p:p + stride * 256:stride])) >= MIN_FILLER_DISTINCT for p in filler):
-            return stride, text
+            return stride, texts
     return None
 
 
