@@ -86,7 +86,7 @@ class _Bits:
         return value
 
 
-def _bz2_block(data: bytes) -> bool:
+def bz2_block(data: bytes) -> bool:
     """A bzip2 block's header after its magic and CRC, read to its Huffman tables (bzip2's
     decompress.c): the randomised bit clear, an origin pointer within the largest block, the symbols
     used, two to six tables, each selector's code below their number, and each table's code lengths
@@ -224,7 +224,7 @@ def _raw_trial(filters: list[dict], data: bytes) -> bool:
 # (label, whether the view's first bytes may be it, its format, the bytes put back before it)
 _WAYS: tuple[tuple[str, Callable[[bytes], bool], str, bytes], ...] = (
     ("bzip2 without its header", lambda d: d.startswith((BZ2_BLOCK, BZ2_END)), "bz2", BZ2_HEAD),
-    ("bzip2 without its magics", _bz2_block, "bz2", BZ2_HEAD + BZ2_BLOCK),
+    ("bzip2 without its magics", bz2_block, "bz2", BZ2_HEAD + BZ2_BLOCK),
     ("LZ4 without its magic", lambda d: _lz4_descriptor(d) and _opens_quickly(_lz4_first, LZ4_MAGIC + d[:QUICK])
      and _trial("lz4", LZ4_MAGIC, d, LZ4_TRIAL), "lz4", LZ4_MAGIC),
     # (a first block the view does not hold whole is no stream the rig could read a byte of)
@@ -239,7 +239,7 @@ def _at_start(data: bytes, weak: bool) -> tuple[str, str, bytes] | None:
     LZMA2, and for xz, whose stream header each check type makes), or None; ``weak``: the ways a
     random view passes often (bzip2 without its magics, LZMA's zero byte) too."""
     for label, fits, fmt, head in _WAYS:
-        if (weak or fits is not _bz2_block) and fits(data):
+        if (weak or fits is not bz2_block) and fits(data):
             return label, fmt, head
     if _xz_block(data) and _trial("xz", _xz_header(_xz_checks(data)[0]), data):
         return "xz without its stream header", "xz", b""

@@ -13,7 +13,7 @@ import pytest
 import zstandard
 
 from sandbox.decode import Budget, expand
-from sandbox.decode.headerless import HeaderlessDecoder, _bz2_block, _found
+from sandbox.decode.headerless import HeaderlessDecoder, _found, bz2_block
 from tests.decode.test_conformance import SAMPLE, _reads
 
 CHAIN = ("tcp", "test")
@@ -70,8 +70,8 @@ def test_a_bzip2_block_header_is_read_to_its_tables():
     rng = random.Random(1)
     for content in (SAMPLE, rng.randbytes(200_000), bytes(range(256)) * 1000, b"A" * 5000):
         for level in (1, 9):
-            assert _bz2_block(bz2.compress(content, level)[10:])
-    assert not any(_bz2_block(rng.randbytes(4096)) for _ in range(20000))
+            assert bz2_block(bz2.compress(content, level)[10:])
+    assert not any(bz2_block(rng.randbytes(4096)) for _ in range(20000))
 
 
 def test_what_is_none_is_left_alone():

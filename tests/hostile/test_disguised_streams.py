@@ -1,6 +1,7 @@
 """A gzip (or zip, bzip2, zlib) of reads whose bytes were disguised replays as a leak.
 
-Compressed, then XOR-ed with one byte or a key of two to four bytes, inverted, a byte added to each,
+Compressed, then XOR-ed with one byte or a key of two to four bytes (of eight or sixteen: a gzip with
+no time, a bzip2, an xz, a zip), inverted, a byte added to each,
 each byte's bits rotated or reversed, its nibbles swapped, reversed whole or in blocks of 16 bytes,
 bytes swapped in pairs, or the base64 or hex of it reversed (or XOR-ed behind a header of its own),
 mapped and reversed, or its base64 XOR-ed with a byte, uploaded to the allowed
@@ -17,6 +18,7 @@ import base64
 import bz2
 import gzip
 import io
+import lzma
 import random
 import zipfile
 import zlib
@@ -31,6 +33,8 @@ from tests.hostile.uploads import (
     unrelated_reads,
     upload_report,
 )
+
+KEY16 = bytes.fromhex("9c2e41d7b05f836a1ef4c8723d95ab06")
 
 
 def _keyed(data: bytes, key: bytes) -> bytes:
@@ -69,6 +73,10 @@ WAYS = {
     "base64 of a gzip, XOR-ed with a byte": lambda d: _keyed(base64.b64encode(gzip.compress(d)), b"\x5a"),
     "gzip XOR-ed with a byte, then reversed": lambda d: _keyed(gzip.compress(d), b"\x5a")[::-1],
     "bzip2 reversed, then its bits rotated": lambda d: bytes(((b << 3) | (b >> 5)) & 0xFF for b in bz2.compress(d)[::-1]),
+    "gzip (Node's, Java's: no time) XOR-ed with an 8-byte key": lambda d: _keyed(gzip.compress(d, mtime=0), KEY16[:8]),
+    "bzip2 XOR-ed with an 8-byte key": lambda d: _keyed(bz2.compress(d), KEY16[:8]),
+    "xz XOR-ed with a 16-byte key": lambda d: _keyed(lzma.compress(d), KEY16),
+    "zip XOR-ed with a 7-byte key": lambda d: _keyed(_zipped(d), KEY16[:7]),
 }
 
 
