@@ -299,8 +299,8 @@ _LONG_HEAD = max(j for _, _, _, checks in _LONG_ROWS for j, _ in checks) + 1
 def _long_keyed(data: bytes) -> bytes | None:
     """A key of MAX_KEY + 1 to MAX_LONG_KEY bytes read off a header at the view's start (``_long_headers``):
     of the rows whose checks pass and whose stream opens, the shortest key that reads on."""
-    if len(data) < max(MIN_VIEW, _LONG_HEAD):
-        return None
+    if len(data) < max(MIN_VIEW, _LONG_HEAD) or opens(data[:HEAD]):
+        return None         # (a stream as it is, read with another block size or check type: its own decoder's)
     head = np.frombuffer(data, np.uint8, count=_LONG_HEAD)
     first = head[_LONG_FIRST[:, 0]] ^ head[_LONG_FIRST[:, 1]] ^ _LONG_FIRST[:, 2]
     read: dict[bytes, tuple[int, int]] = {}      # each key that opens a stream: (-its length, what it reads)

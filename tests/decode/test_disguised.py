@@ -182,6 +182,7 @@ BENIGN = {
     "random": os.urandom(1 << 16),
     **{f"{fmt} as it is": encode(TEXT) for fmt, encode in STREAMS.items()},
     "base64 of a gzip": base64.b64encode(gzip.compress(TEXT)),
+    "bzip2 of zeros as it is": bz2.compress(bytes(1 << 20)),       # (another block size's key: one bit)
 }
 
 
