@@ -33,6 +33,7 @@ from sandbox.decode.characters import CharactersDecoder
 from sandbox.decode.cram import CramDecoder
 from sandbox.decode.deflate import DeflateDecoder
 from sandbox.decode.disguised import DisguisedDecoder
+from sandbox.decode.entities import EntitiesDecoder
 from sandbox.decode.escapes import EscapesDecoder
 from sandbox.decode.expand import Expansion, run
 from sandbox.decode.gif import GifDecoder
@@ -117,6 +118,7 @@ DECODERS: list[type[Decoder]] = [
     AlphabetDecoder,  # whole view of 16, 32 or 64 symbols not a standard alphabet: read in their byte order
     NumbersDecoder,  # lists of 16 byte values or more: decimal, signed, 0x.., eight bits; inside text too
     EscapesDecoder,  # 16 byte escapes or more (\xHH, octal, \u00HH): the view with every escape undone
+    EntitiesDecoder,  # 16 numeric character references or more (&#NNN; &#xHH;): the view with every reference undone
     BrotliDecoder,  # no magic: trial decode
     DeflateDecoder,  # no magic: trial inflate
     HeaderlessDecoder,  # no magic: xz, LZMA(2), bzip2, zstd, LZ4 with their magic or header cut, or raw: put back

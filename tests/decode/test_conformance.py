@@ -458,6 +458,7 @@ ENCODERS: dict[str, Spec] = {
     "numbers": Spec(lambda d: ", ".join(map(str, d)).encode() + b"\n", "numbers"),
     "utf-16": Spec(lambda d: d.decode("latin-1").encode("utf-16-le"), "utf-16"),
     "escapes": Spec(lambda d: "".join(f"\\x{b:02x}" for b in d).encode(), "escapes"),
+    "entities": Spec(lambda d: "".join(f"&#{b};" for b in d).encode(), "entities"),
     "hexdump": Spec(lambda d: subprocess.run(["xxd"], input=d, capture_output=True, check=True).stdout,
                     "hexdump"),
     "brotli": Spec(

@@ -3,7 +3,8 @@
 40 kB of reads gzipped and uploaded to the allowed LIMS as Java's signed bytes in JSON (Gson's
 ``byte[]``), a JavaScript binary string in JSON (``readAsBinaryString``: UTF-8 re-encoding broke the
 gzip), a CSV of decimal bytes, a C array (``0x1f, 0x8b, ...``), eight binary digits a byte, Python's
-``repr`` in a log line, C's octal escapes: each replayed CLEAN.  Each is a leak now; the same forms of
+``repr`` in a log line, C's octal escapes, HTML's or XML's character references (``&#31;&#139;``): each
+replayed CLEAN.  Each is a leak now; the same forms of
 random bytes are no finding.
 
 So did base64 laid out a line at a time: indented under YAML's ``!!binary`` or in pretty-printed XML
@@ -56,6 +57,10 @@ FORMS = {
     "bits": lambda b: " ".join(f"{v:08b}" for v in b).encode(),
     "python repr in a log": lambda b: b"2026-12-06 12:00:01 diag body=" + repr(b).encode() + b" rc=0\n",
     "octal escapes": lambda b: "".join(f"\\{v:03o}" for v in b).encode(),
+    "html decimal character references": lambda b: "".join(f"&#{v};" for v in b).encode(),
+    "xml hex character references in a document": lambda b: (b"<?xml version='1.0'?><diag><blob>"
+                                                             + "".join(f"&#x{v:x};" for v in b).encode()
+                                                             + b"</blob></diag>"),
     "yaml binary": lambda b: b"run: 42\ndump: !!binary |\n" + b"".join(b"  " + line + b"\n" for line in _lines(b)),
     "xml indented base64": lambda b: (b"<diag>\n  <blob>\n" + b"".join(b"    " + line + b"\r\n" for line in _lines(b))
                                       + b"  </blob>\n</diag>\n"),
