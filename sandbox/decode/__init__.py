@@ -21,9 +21,11 @@ from sandbox.decode.alphabet import AlphabetDecoder
 from sandbox.decode.avro import AvroDecoder
 from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.base32 import Base32Decoder
+from sandbox.decode.base45 import Base45Decoder
 from sandbox.decode.base58 import Base58Decoder
 from sandbox.decode.base64 import Base64Decoder
 from sandbox.decode.base85 import Base85Decoder
+from sandbox.decode.base91 import Base91Decoder
 from sandbox.decode.bcf import BcfDecoder
 from sandbox.decode.bmp import BmpDecoder
 from sandbox.decode.brotli import BrotliDecoder
@@ -71,6 +73,7 @@ from sandbox.decode.uu import UuDecoder
 from sandbox.decode.words import WordsDecoder
 from sandbox.decode.xor import XorDecoder
 from sandbox.decode.xz import XzDecoder
+from sandbox.decode.yenc import YencDecoder
 from sandbox.decode.zip import ZipDecoder
 from sandbox.decode.zlib import ZlibDecoder
 from sandbox.decode.zstd import ZstdDecoder
@@ -95,6 +98,7 @@ DECODERS: list[type[Decoder]] = [
     SevenZipDecoder,  # "7z" signature: every file of the LZMA(2), PPMd, Deflate(64), BZip2, stored folders
     CramDecoder,  # "CRAM" 2-3: each series' blocks (raw, gzip, bzip2, xz, rANS 4x8 and Nx16) joined
     BcfDecoder,  # "BCF" 2: each record's position and alleles as a text line
+    YencDecoder,  # "=ybegin" lines, then yEnc lines (each byte plus 42, four escaped) to "=yend"
     ZipDecoder,  # "PK\3\4", at the start or inside other bytes
     GzipDecoder,  # 1f 8b 08, at the start or inside other bytes; multi-member, BGZF
     ZstdDecoder,  # 28 b5 2f fd (+ skippable frames), at the start or inside other bytes
@@ -113,6 +117,8 @@ DECODERS: list[type[Decoder]] = [
     Base32Decoder,  # whole view of A-Z2-7, base32hex, Crockford's or z-base-32
     Base58Decoder,  # whole view of base58 tokens (Bitcoin's alphabet), each a big number
     Base85Decoder,  # whole view of Ascii85, RFC 1924 or Z85; Adobe's <~ ~> runs inside text
+    Base91Decoder,  # whole view of basE91's 91 symbols (86 or more of them in its first KiB)
+    Base45Decoder,  # whole view of base45 (RFC 9285: digits, capitals, space, $%*+-./:), evenly
     Base64Decoder,  # whole view, or runs inside text
     HexDecoder,  # whole view, or runs inside text
     AlphabetDecoder,  # whole view of 16, 32 or 64 symbols not a standard alphabet: read in their byte order

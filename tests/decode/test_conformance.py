@@ -419,6 +419,24 @@ def _base58(data: bytes, size: int = 32) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+def _base91(data: bytes) -> bytes:
+    from tests.decode.test_base91 import base91
+
+    return base91(data)
+
+
+def _base45(data: bytes) -> bytes:
+    from tests.decode.test_base45 import base45
+
+    return base45(data)
+
+
+def _yenc(data: bytes) -> bytes:
+    from tests.decode.test_yenc import yenc
+
+    return yenc(data)
+
+
 OTHER_HEX = str.maketrans("0123456789abcdef", "klmnopqrstuvwxyz")   # hex in letters of its own, in order
 
 
@@ -459,6 +477,9 @@ ENCODERS: dict[str, Spec] = {
     "utf-16": Spec(lambda d: d.decode("latin-1").encode("utf-16-le"), "utf-16"),
     "escapes": Spec(lambda d: "".join(f"\\x{b:02x}" for b in d).encode(), "escapes"),
     "entities": Spec(lambda d: "".join(f"&#{b};" for b in d).encode(), "entities"),
+    "base91": Spec(lambda d: _base91(d), "base91", min_size=400),     # (86 symbols to tell it: ~300 of them)
+    "base45": Spec(lambda d: _base45(d), "base45", min_size=200),
+    "yenc": Spec(lambda d: _yenc(d), "yenc"),
     "hexdump": Spec(lambda d: subprocess.run(["xxd"], input=d, capture_output=True, check=True).stdout,
                     "hexdump"),
     "brotli": Spec(

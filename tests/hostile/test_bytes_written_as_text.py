@@ -3,8 +3,8 @@
 40 kB of reads gzipped and uploaded to the allowed LIMS as Java's signed bytes in JSON (Gson's
 ``byte[]``), a JavaScript binary string in JSON (``readAsBinaryString``: UTF-8 re-encoding broke the
 gzip), a CSV of decimal bytes, a C array (``0x1f, 0x8b, ...``), eight binary digits a byte, Python's
-``repr`` in a log line, C's octal escapes, HTML's or XML's character references (``&#31;&#139;``): each
-replayed CLEAN.  Each is a leak now; the same forms of
+``repr`` in a log line, C's octal escapes, HTML's or XML's character references (``&#31;&#139;``),
+basE91, base45 (RFC 9285), yEnc: each replayed CLEAN.  Each is a leak now; the same forms of
 random bytes are no finding.
 
 So did base64 laid out a line at a time: indented under YAML's ``!!binary`` or in pretty-printed XML
@@ -29,6 +29,9 @@ import struct
 import pytest
 
 from sandbox.replay import replay
+from tests.decode.test_base45 import base45
+from tests.decode.test_base91 import base91
+from tests.decode.test_yenc import yenc
 from tests.hostile.uploads import ALLOWED, http_upload
 
 
@@ -58,6 +61,9 @@ FORMS = {
     "python repr in a log": lambda b: b"2026-12-06 12:00:01 diag body=" + repr(b).encode() + b" rc=0\n",
     "octal escapes": lambda b: "".join(f"\\{v:03o}" for v in b).encode(),
     "html decimal character references": lambda b: "".join(f"&#{v};" for v in b).encode(),
+    "basE91 in lines": lambda b: b"\n".join(base91(b)[i:i + 76] for i in range(0, len(base91(b)), 76)),
+    "base45 behind a prefix (a health certificate's)": lambda b: b"HC1:" + base45(b),
+    "yEnc (a Usenet binary)": lambda b: yenc(b, "diag.bin"),
     "xml hex character references in a document": lambda b: (b"<?xml version='1.0'?><diag><blob>"
                                                              + "".join(f"&#x{v:x};" for v in b).encode()
                                                              + b"</blob></diag>"),
