@@ -23,6 +23,7 @@ from sandbox.decode.base import Budget, Decoder
 from sandbox.decode.base32 import Base32Decoder
 from sandbox.decode.base45 import Base45Decoder
 from sandbox.decode.base58 import Base58Decoder
+from sandbox.decode.base62 import Base36Decoder, Base62Decoder
 from sandbox.decode.base64 import Base64Decoder
 from sandbox.decode.base85 import Base85Decoder
 from sandbox.decode.base91 import Base91Decoder
@@ -116,6 +117,8 @@ DECODERS: list[type[Decoder]] = [
     HexdumpDecoder,  # xxd / hexdump -C / hexdump / od lines: offset, hex bytes, ASCII column
     Base32Decoder,  # whole view of A-Z2-7, base32hex, Crockford's or z-base-32
     Base58Decoder,  # whole view of base58 tokens (Bitcoin's alphabet), each a big number
+    Base62Decoder,  # whole view of base62 tokens (both cases, a digit, one of 0OIl), each a big number, both orders
+    Base36Decoder,  # whole view of base36 tokens (one case, past hex's letters and base32's digits), each a big number
     Base85Decoder,  # whole view of Ascii85, RFC 1924 or Z85; Adobe's <~ ~> runs inside text
     Base91Decoder,  # whole view of basE91's 91 symbols (86 or more of them in its first KiB)
     Base45Decoder,  # whole view of base45 (RFC 9285: digits, capitals, space, $%*+-./:), evenly

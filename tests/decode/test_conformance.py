@@ -419,6 +419,12 @@ def _base58(data: bytes, size: int = 32) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+def _big_numbers(data: bytes, alphabet: bytes) -> bytes:
+    from tests.decode.test_base62 import big_numbers
+
+    return big_numbers(data, alphabet)
+
+
 def _base91(data: bytes) -> bytes:
     from tests.decode.test_base91 import base91
 
@@ -477,6 +483,9 @@ ENCODERS: dict[str, Spec] = {
     "utf-16": Spec(lambda d: d.decode("latin-1").encode("utf-16-le"), "utf-16"),
     "escapes": Spec(lambda d: "".join(f"\\x{b:02x}" for b in d).encode(), "escapes"),
     "entities": Spec(lambda d: "".join(f"&#{b};" for b in d).encode(), "entities"),
+    "base62": Spec(lambda d: _big_numbers(d, b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
+                   "base62", min_size=16),
+    "base36": Spec(lambda d: _big_numbers(d, b"0123456789abcdefghijklmnopqrstuvwxyz"), "base36", min_size=16),
     "base91": Spec(lambda d: _base91(d), "base91", min_size=400),     # (86 symbols to tell it: ~300 of them)
     "base45": Spec(lambda d: _base45(d), "base45", min_size=200),
     "yenc": Spec(lambda d: _yenc(d), "yenc"),

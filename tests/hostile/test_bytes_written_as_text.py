@@ -4,7 +4,8 @@
 ``byte[]``), a JavaScript binary string in JSON (``readAsBinaryString``: UTF-8 re-encoding broke the
 gzip), a CSV of decimal bytes, a C array (``0x1f, 0x8b, ...``), eight binary digits a byte, Python's
 ``repr`` in a log line, C's octal escapes, HTML's or XML's character references (``&#31;&#139;``),
-basE91, base45 (RFC 9285), yEnc: each replayed CLEAN.  Each is a leak now; the same forms of
+basE91, base45 (RFC 9285), yEnc, base62 or base36 (a number a line, or one for the whole file): each
+replayed CLEAN.  Each is a leak now; the same forms of
 random bytes are no finding.
 
 So did base64 laid out a line at a time: indented under YAML's ``!!binary`` or in pretty-printed XML
@@ -28,8 +29,10 @@ import struct
 
 import pytest
 
+from sandbox.decode.base62 import BASE62
 from sandbox.replay import replay
 from tests.decode.test_base45 import base45
+from tests.decode.test_base62 import big_numbers
 from tests.decode.test_base91 import base91
 from tests.decode.test_yenc import yenc
 from tests.hostile.uploads import ALLOWED, http_upload
@@ -61,6 +64,10 @@ FORMS = {
     "python repr in a log": lambda b: b"2026-12-06 12:00:01 diag body=" + repr(b).encode() + b" rc=0\n",
     "octal escapes": lambda b: "".join(f"\\{v:03o}" for v in b).encode(),
     "html decimal character references": lambda b: "".join(f"&#{v};" for v in b).encode(),
+    "base62, 32 bytes a line (an ID scheme's)": lambda b: big_numbers(b, BASE62["base62"]),
+    "base36 of 48-byte pieces, a comma between": lambda b: big_numbers(b, b"0123456789abcdefghijklmnopqrstuvwxyz", 48)
+    .replace(b"\n", b","),
+    "base62 of the whole file, one number": lambda b: big_numbers(b, BASE62["lower-first base62"], len(b)),
     "basE91 in lines": lambda b: b"\n".join(base91(b)[i:i + 76] for i in range(0, len(base91(b)), 76)),
     "base45 behind a prefix (a health certificate's)": lambda b: b"HC1:" + base45(b),
     "yEnc (a Usenet binary)": lambda b: yenc(b, "diag.bin"),
