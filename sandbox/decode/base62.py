@@ -11,7 +11,9 @@ them apart); base36 where it holds one case, a letter past ``f`` (or it is
 hex) and a digit base32 has not (0, 1, 8, 9); and, either, nearly as many distinct symbols as uniform
 digits show (MIN_VARIETY: identifiers and words repeat theirs).  Leading zero symbols are zero bytes
 (as base58's leading 1s); where nearly every token but the last needs one byte length and none more
-(a stream cut into pieces; a piece whose first bytes are zeros needs fewer), each is written in it.  Tokens longer than MAX_TOKEN (converting a number costs more
+(a stream cut into pieces; a piece whose first bytes are zeros needs fewer), each is written in it;
+where every token's first byte is a one (an encoder's way to keep a piece's leading zeros), it is
+dropped.  Tokens longer than MAX_TOKEN (converting a number costs more
 than its length) are said not read.
 """
 
@@ -91,6 +93,10 @@ def read(found: list[bytes], values: np.ndarray, base: int, budget: Budget, name
     width, count = Counter(sizes).most_common(1)[0] if sizes else (0, 0)
     if count < PIECES_SHARE * len(sizes) or max(sizes, default=0) > width:
         width = 0
+    # a one before each piece's bytes (how some encoders keep its leading zeros): every number of the
+    # view at one more than a multiple of 256 to the power of its byte length less one
+    marked = len(found) > 1 and all(v is None or v >> max(0, v.bit_length() - 1) == 1 and v.bit_length() % 8 == 1
+                                    for v in numbers)
     out = bytearray()
     for n, (token, value) in enumerate(zip(found, numbers, strict=True)):
         if value is None:
@@ -98,7 +104,9 @@ def read(found: list[bytes], values: np.ndarray, base: int, budget: Budget, name
         if len(out) >= budget.remaining:
             break
         size = (value.bit_length() + 7) // 8
-        if width and n < len(pieces) and size <= width:
+        if marked:
+            out += value.to_bytes(size, "big")[1:]
+        elif width and n < len(pieces) and size <= width:
             out += value.to_bytes(width, "big")
         else:
             out += bytes(len(token) - len(token.lstrip(b"0"))) + value.to_bytes(size, "big")

@@ -48,6 +48,13 @@ def test_base36_tokens_come_back_exactly_in_either_case(case):
     assert _read(Base36Decoder, case(big_numbers(data, BASE36))) == {"base36": data}
 
 
+def test_a_one_before_each_piece_is_dropped():
+    """(An encoder's way to keep a piece's leading zeros: a byte of one before it.)"""
+    data = os.urandom(4000) + bytes(64) + os.urandom(100)
+    marked = b"".join(big_numbers(b"\x01" + data[i:i + 32], BASE36, size=33) for i in range(0, len(data), 32))
+    assert _read(Base36Decoder, marked) == {"base36": data}
+
+
 def test_one_number_for_the_whole_view_and_a_gzip_through_the_registry():
     reads = fastq(40)
     compressed = gzip.compress(reads)

@@ -67,6 +67,8 @@ FORMS = {
     "base62, 32 bytes a line (an ID scheme's)": lambda b: big_numbers(b, BASE62["base62"]),
     "base36 of 48-byte pieces, a comma between": lambda b: big_numbers(b, b"0123456789abcdefghijklmnopqrstuvwxyz", 48)
     .replace(b"\n", b","),
+    "base36, a one before each 32-byte piece (its zeros kept)": lambda b: b"".join(
+        big_numbers(b"\x01" + b[i:i + 32], b"0123456789abcdefghijklmnopqrstuvwxyz", 33) for i in range(0, len(b), 32)),
     "base62 of the whole file, one number": lambda b: big_numbers(b, BASE62["lower-first base62"], len(b)),
     "basE91 in lines": lambda b: b"\n".join(base91(b)[i:i + 76] for i in range(0, len(base91(b)), 76)),
     "base45 behind a prefix (a health certificate's)": lambda b: b"HC1:" + base45(b),
