@@ -33,6 +33,7 @@ from sandbox.decode.brotli import BrotliDecoder
 from sandbox.decode.bz2 import Bz2Decoder
 from sandbox.decode.cab import CabDecoder
 from sandbox.decode.characters import CharactersDecoder
+from sandbox.decode.codes import CodesDecoder
 from sandbox.decode.cram import CramDecoder
 from sandbox.decode.deflate import DeflateDecoder
 from sandbox.decode.disguised import DisguisedDecoder
@@ -140,6 +141,7 @@ DECODERS: list[type[Decoder]] = [
     StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character
     WordsDecoder,  # text with a run of four words: one byte a word
+    CodesDecoder,  # text of few byte values in 16 codes or fewer (Morse, pairs of punctuation): one byte a code
 ]
 
 

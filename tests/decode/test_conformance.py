@@ -419,6 +419,23 @@ def _base58(data: bytes, size: int = 32) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+NIBBLE_CODES = [bytes((a, b)) for a in b"()[]" for b in b"()[]"]    # sixteen codes of four byte values
+
+
+def _in_codes(data: bytes) -> bytes:
+    """Each half byte as a code of two characters, 64 codes a line."""
+    codes = [NIBBLE_CODES[n] for b in data for n in (b >> 4, b & 15)]
+    return b"".join(b"".join(codes[i:i + 64]) + b"\n" for i in range(0, len(codes), 64))
+
+
+def _code_numbers(data: bytes) -> bytes:
+    """What the codes view of ``_in_codes(data)`` is: each half byte its number from 0x80 as they first
+    appear, a line break after each 64."""
+    nibbles = [n for b in data for n in (b >> 4, b & 15)]
+    order = {n: 0x80 + i for i, n in enumerate(dict.fromkeys(nibbles))}
+    return b"".join(bytes(order[n] for n in nibbles[i:i + 64]) + b"\n" for i in range(0, len(nibbles), 64))
+
+
 def _big_numbers(data: bytes, alphabet: bytes) -> bytes:
     from tests.decode.test_base62 import big_numbers
 
@@ -526,6 +543,7 @@ ENCODERS: dict[str, Spec] = {
                       view=lambda d: gzip.compress(d, mtime=0)),
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
     "words": Spec(_words, "words", view=_numbered, min_size=2 * SYMBOL_RUN_MIN),
+    "codes": Spec(_in_codes, "codes (2 bytes each)", view=_code_numbers, min_size=48),
 }
 NAMES = [d.name for d in DECODERS]
 READERS = [n for n in NAMES if not ENCODERS[n].says]  # those that yield views

@@ -1,7 +1,8 @@
 """Reads written otherwise than as ACGT letters, uploaded to an allowed destination, replay as a leak.
 
-Each of these replayed clean before: the reads complemented, written as RNA, as digits, and as an
-unaligned BAM (gzip-compressed BGZF, its bases half bytes) as Picard's FastqToSam makes of a FASTQ.
+Each of these replayed clean before: the reads complemented, written as RNA, as digits, in codes of
+several characters (Morse, pairs of punctuation), and as an unaligned BAM (gzip-compressed BGZF, its
+bases half bytes) as Picard's FastqToSam makes of a FASTQ.
 """
 
 from __future__ import annotations
@@ -201,3 +202,42 @@ def test_reads_two_bases_a_number_replay_as_a_leak(tmp_path):
         http_upload(capture, paired(others, order))
         report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
         assert report["verdict"] == "clean" and not report["findings"], order
+
+
+MORSE = {ord("A"): b".-", ord("C"): b"-.-.", ord("G"): b"--.", ord("T"): b"-", ord("N"): b"-."}
+CODES = {     # (each base's code, what is between codes)
+    "morse, a space between": (MORSE, b" "),
+    "morse, a slash between": (MORSE, b"/"),
+    "pairs of punctuation, spaced": (dict(zip(b"ACGTN", (b"()", b"[]", b"<>", b"{}", b"!!"), strict=True)), b" "),
+    "pairs of punctuation run together": (dict(zip(b"ACGTN", (b"()", b"[]", b"<>", b"{}", b"!!"), strict=True)), b""),
+    "pairs of letters run together": (dict(zip(b"ACGTN", (b"xq", b"zk", b"wv", b"jy", b"nn"), strict=True)), b""),
+    "character codes run together": ({c: b"%03d" % c for c in b"ACGTN"}, b""),
+}
+
+
+def _coded(seqs: list[bytes], name: str) -> bytes:
+    table, between = CODES[name]
+    return b"\n".join(between.join(table[b] for b in s) for s in seqs) + b"\n"
+
+
+def test_reads_written_in_codes_of_several_characters_replay_as_a_leak(tmp_path):
+    """Each base a code of several characters (Morse, pairs of punctuation or letters, three-digit
+    character codes), spaced or run together: replayed clean before (no symbol a byte, no code a word),
+    read through ``codes`` now; another genome's reads so: clean."""
+    import random
+
+    from sandbox.replay import replay
+    from tests.hostile.uploads import ALLOWED, http_upload
+
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    seqs = [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()][1::4][:200]
+    rng = random.Random(6)
+    others = [bytes(rng.choice(b"ACGT") for _ in range(150)) for _ in range(200)]
+    for name in CODES:
+        leak = sequence_leak(tmp_path, run, "codes-" + name.replace(" ", "-").replace(",", ""), _coded(seqs, name))
+        assert leak["samples"] == ["PT5699-T1"] and leak["chain"][-1].startswith("codes"), (name, leak["chain"])
+        capture = tmp_path / f"other-codes-{len(leak['chain'])}-{name.replace(' ', '-')}.pcap"
+        http_upload(capture, _coded(others, name))
+        report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
+        assert report["verdict"] == "clean" and not report["findings"], name
