@@ -10,6 +10,11 @@ bundle format, chunks each after their length): it replayed clean.  So a binary 
 its first ``HEADER_SPAN`` offsets too, and after each stream found, within ``FOLLOWING`` bytes of
 its end ("deflate@<offset>").  Away from the start a stream must open with a block of its own
 Huffman codes, read 64 bytes or more and have compressed (1.5 times its input or more).
+
+A stream that copies from a preset dictionary (``compressobj(wbits=-15, zdict=...)``) errs with a copy
+from before its start: it replayed clean.  Where the view's first 4 KiB so err and read with a
+dictionary of zeros, or a stream found corrupt reads further with one, it is read so and said not read
+for what it copied (label "deflate (preset dictionary)", as ``zlib``'s).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Iterator
 from sandbox.decode import text
 from sandbox.decode.base import Budget, Decoder, drain
 from sandbox.decode.codec import GZIP_MAGIC, ZLIB_ERRORS, status_label, zlib_header
+from sandbox.decode.zlib import ZEROS, plausible, with_zero_dictionary
 
 RAW_WBITS = -15
 # Trial inflate of this much input decides the sniff; cheap for any payload size.
@@ -40,6 +46,7 @@ MIN_RATIO = 1.5
 # repeat a few bytes) within a few dozen symbols more often than they survive 512 bits.
 MIN_INPUT_AWAY = 64
 DYNAMIC = 0x04  # BTYPE 10 in a block's first byte
+TOO_FAR = "too far back"   # zlib's error for a copy from before the stream's start
 
 
 def _compressed_at(data: bytes, at: int) -> bool:
@@ -60,32 +67,49 @@ def _compressed_at(data: bytes, at: int) -> bool:
     return len(out) >= MIN_OUTPUT and len(out) >= MIN_RATIO * used
 
 
-def _stream_start(data: bytes) -> int:
-    """Where a stream starts: 0, or after a short header of a binary view; -1 when none does.  Not
-    kept between sniff and decode: a few trial inflates cost less than holding a view alive."""
-    if _at_start(data):
-        return 0
+def _stream_start(data: bytes) -> tuple[int, bool]:
+    """Where a stream starts: 0, or after a short header of a binary view; -1 when none does; and whether
+    it copies from a preset dictionary (at the start only).  Not kept between sniff and decode: a few
+    trial inflates cost less than holding a view alive."""
+    kind = _start_kind(data)
+    if kind:
+        return 0, kind == "dictionary"
     # a gzip member or a zlib stream has its own decoder (the deflate inside it would be read twice)
     wrapped = data.startswith(GZIP_MAGIC) or zlib_header(data)
     if len(data) < MIN_TRUNCATED_INPUT // 4 or wrapped or text.looks_textual(data):
-        return -1
-    return next((o for o in range(1, min(HEADER_SPAN, len(data) - 4) + 1) if _compressed_at(data, o)), -1)
+        return -1, False
+    return next((o for o in range(1, min(HEADER_SPAN, len(data) - 4) + 1) if _compressed_at(data, o)), -1), False
 
 
-def _at_start(data: bytes) -> bool:
+def _start_kind(data: bytes) -> str:
+    """"stream" where a stream starts the view; "dictionary" where one does that copies from a preset
+    dictionary (the trial errs with a copy from before its start, and passes read with ZEROS, what it
+    makes ``plausible``); ""."""
     if len(data) < 4 or data[0] & 0x06 in (0x00, 0x06):  # stored first block; BTYPE 11 is reserved
-        return False
+        return ""
     if text.printable(data[:TEXT_PROBE]):
-        return False
-    dec = zlib.decompressobj(RAW_WBITS)
+        return ""
     try:
-        out = dec.decompress(data[:TRIAL_INPUT], 1 << 16)
+        return "stream" if _trial(data, zlib.decompressobj(RAW_WBITS)) is not None else ""
+    except ZLIB_ERRORS as exc:
+        if TOO_FAR not in str(exc):
+            return ""
+    dec = zlib.decompressobj(RAW_WBITS, zdict=ZEROS)
+    try:
+        out = _trial(data, dec)
     except ZLIB_ERRORS:
-        return False
+        return ""
+    read = min(len(data), TRIAL_INPUT) - len(dec.unused_data) - len(dec.unconsumed_tail)
+    return "dictionary" if out is not None and plausible(out, read) else ""
+
+
+def _trial(data: bytes, dec: zlib._Decompress) -> bytes | None:
+    """What the view's first TRIAL_INPUT bytes make where they read as a stream, else None (errors raised)."""
+    out = dec.decompress(data[:TRIAL_INPUT], 1 << 16)
     if dec.eof:
         trailing = len(data) - min(len(data), TRIAL_INPUT) + len(dec.unused_data)
-        return len(out) >= MIN_OUTPUT and trailing <= MAX_TRAILING
-    return len(out) >= MIN_OUTPUT and len(data) >= MIN_TRUNCATED_INPUT
+        return out if len(out) >= MIN_OUTPUT and trailing <= MAX_TRAILING else None
+    return out if len(out) >= MIN_OUTPUT and len(data) >= MIN_TRUNCATED_INPUT else None
 
 
 def _chain(data: bytes, at: int, budget: Budget) -> Iterator[tuple[str, bytes]]:
@@ -108,15 +132,26 @@ class DeflateDecoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        return _stream_start(data) >= 0
+        return _stream_start(data)[0] >= 0
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        at = _stream_start(data)
+        at, dictionary = _stream_start(data)
+        if dictionary:
+            out, status = with_zero_dictionary(data, budget, "raw deflate stream")
+            if out:
+                yield "deflate (preset dictionary)" + status, out
+            return
         if at != 0:
             yield from _chain(data, at, budget)
             return
         got = drain("deflate", data, budget)
+        if got.status == "corrupt":     # a copy from before its start past the trial's bytes: a dictionary?
+            out, status = with_zero_dictionary(data, budget, "raw deflate stream",
+                                               beyond=max(len(got.data), MIN_TRUNCATED_INPUT))
+            if out:
+                yield "deflate (preset dictionary)" + status, out
+                return
         chance = got.status == "corrupt" or len(got.data) < MIN_OUTPUT or (
             got.status == "truncated" and len(data) < MIN_TRUNCATED_INPUT)
         if got.data and (got.status == "limit" or not chance):

@@ -7,6 +7,15 @@ bytes look random only above the opaque-volume threshold).  Inside other bytes a
 for at the headers 32 KiB-window writers emit (78 01, 78 5e, 78 9c, 78 da: about four places per
 64 KiB of random bytes) and taken where its first KiB inflates; it counts when it ends with its
 Adler-32 checked, or, cut by the payload's end, from a KiB of output.
+
+A stream with a preset dictionary (``compressobj(zdict=...)``: its header's FDICT bit, then the
+dictionary's Adler-32) replayed clean: no decoder could inflate it without the dictionary, and none said
+so.  At a view's start or after 2, 4, 8 or 16 bytes of the sender's own, its first 16 KiB inflating, it is
+read with a dictionary of 32 KiB of zeros (what it copies from the dictionary comes out as zeros; what
+it holds itself, as it is), and said not read for what it copied (label "zlib (preset dictionary)").
+A stream of fewer than MIN_DICTIONARY_INPUT bytes is read so but not said: public traces hold such
+chance headers over a few random bytes (an MQTT message's), and a few hundred bytes of a stream copy
+little that matters.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from sandbox.decode.base import Budget, Decoder, embedded_streams
+from sandbox.decode.base import HEADER_SIZES, Budget, Decoder, embedded_streams
 from sandbox.decode.codec import ZLIB_ERRORS, zlib_header
 from sandbox.index import _kernels
 
@@ -78,13 +87,73 @@ def _header_ok(data: bytes, at: int) -> bool:
     return len(out) >= MIN_PROBE_OUTPUT or (d.eof and bool(out))
 
 
+ZEROS = bytes(32 << 10)    # the dictionary a stream with a preset one is read with
+DICTIONARY_TRIAL = 16 << 10     # input such a stream must inflate without an error (or end within)
+MIN_DICTIONARY_INPUT = 256      # below this, what it makes must be mostly other than zeros, and is not said
+
+
+def dictionary_header(head: bytes) -> bool:
+    """A zlib header with a preset dictionary: method 8, a window of 32 KiB at most, FDICT, a multiple of 31."""
+    return len(head) >= 6 and head[0] & 0x0F == 8 and head[0] >> 4 <= 7 and bool(head[1] & 0x20) and (
+        head[0] << 8 | head[1]) % 31 == 0
+
+
+def plausible(out: bytes, used: int) -> bool:
+    """Whether what a stream read with ZEROS made is a stream's, not chance bits': MIN_DICTIONARY_INPUT
+    bytes read, or most of what it made not the dictionary's zeros (a few random bytes after a chance
+    header copy zeros from it and end: a public MQTT trace's 78-byte message, an ERSPAN trace's 16)."""
+    return used >= MIN_DICTIONARY_INPUT or len(out) - out.count(0) >= len(out) / 2
+
+
+def dictionary_start(data: bytes) -> int:
+    """Where a stream with a preset dictionary starts (HEADER_SIZES), its first KiB inflating with
+    ZEROS; -1 where none does."""
+    for at in HEADER_SIZES:
+        if dictionary_header(data[at:at + 6]):
+            d = zlib.decompressobj(-15, zdict=ZEROS)
+            try:            # (copies of zeros read random bytes far: all the trial, not a KiB, must inflate)
+                out = d.decompress(data[at + 6:at + 6 + DICTIONARY_TRIAL], 1 << 20)
+            except ZLIB_ERRORS:
+                continue
+            # ended with its Adler-32 at the view's end (random bits end a block early, far before it)
+            after = len(d.unused_data) + max(0, len(data) - (at + 6 + DICTIONARY_TRIAL))
+            used = min(len(data), at + 6 + DICTIONARY_TRIAL) - at - 6 - len(d.unused_data)
+            if len(out) >= MIN_PROBE_OUTPUT and (after <= 8 if d.eof else not d.unconsumed_tail) and plausible(out, used):
+                return at
+    return -1
+
+
+def with_zero_dictionary(stream: bytes | memoryview, budget: Budget, what: str, beyond: int = -1) -> tuple[bytes, str]:
+    """A raw deflate ``stream`` that copies from a preset dictionary, read with ZEROS for it within the
+    budget (its status: "", "(truncated)" or "(corrupt)"); what it read said not read as ``what``.  Where
+    it makes ``beyond`` bytes or fewer so (it read as far without), nothing: b"", ""."""
+    d = zlib.decompressobj(-15, zdict=ZEROS)
+    out = b""
+    try:
+        out = d.decompress(stream, budget.remaining + 1)
+        status = "" if d.eof else "(truncated)"
+    except ZLIB_ERRORS:
+        status = "(corrupt)"
+    used = len(stream) - len(d.unused_data) - len(d.unconsumed_tail)
+    if len(out) <= beyond or status == "(corrupt)" and beyond >= 0 or not plausible(out, used):
+        return b"", ""
+    if used >= MIN_DICTIONARY_INPUT:    # (a shorter one may be chance bits: read, not said; see the docstring)
+        budget.not_read(f"{what} with a preset dictionary the rig does not have (what it copies from it read as zeros)",
+                        used)
+    if len(out) > budget.remaining:
+        budget.exhausted(left=len(stream) - used)
+        out = out[:budget.remaining]
+    budget.inflated += max(0, len(out) - used)      # (made beyond what it read: see ``base.charged``)
+    return out, status
+
+
 class ZlibDecoder(Decoder):
     name = "zlib"
     embedded = True
 
     @staticmethod
     def sniff(data: bytes) -> bool:
-        if _at_start(data):
+        if _at_start(data) or dictionary_start(data) >= 0:
             return True
         find = _Candidates(data)
         at = find(data, b"", 1)
@@ -94,6 +163,12 @@ class ZlibDecoder(Decoder):
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
+        at = dictionary_start(data)
+        if at >= 0:
+            out, status = with_zero_dictionary(memoryview(data)[at + 6:], budget, "zlib stream")
+            if out:
+                yield "zlib (preset dictionary)" + status + (f"@{at}" if at else ""), out
+            return
         find = _Candidates(data)
         yield from embedded_streams(data, "zlib", b"", _header_ok, budget, lambda d, at: "zlib",
                                     find=find, most=MOST)

@@ -68,3 +68,18 @@ def test_streams_after_a_header_and_in_chunks():
 def test_random_bytes_after_any_header_are_not_taken():
     for _ in range(2000):
         assert not [v for v in expand(os.urandom(4096), ("tcp",)).views if v.chain[-1].startswith("deflate")]
+
+
+def test_a_raw_stream_with_a_preset_dictionary_is_read_with_zeros_for_it_and_said():
+    """A stream that copies from a dictionary errs with a copy from before its start: read with zeros
+    for the dictionary, said not read; random bytes that so err are not taken."""
+    text = "".join(f"@r{i}\n{''.join(random.Random(i).choice('ACGT') for _ in range(150))}\n" for i in range(200)).encode()
+    c = zlib.compressobj(wbits=-15, zdict=text[-3000:])
+    stream = c.compress(text) + c.flush()
+    budget = Budget(1 << 30, "test")
+    [(label, out)] = DeflateDecoder.decode(stream, budget)
+    assert label == "deflate (preset dictionary)" and len(out) == len(text) and out != text
+    assert all(o in (t, 0) for o, t in zip(out, text, strict=True))
+    assert "raw deflate stream with a preset dictionary" in budget.unread[0][0]
+    rng = random.Random(4)
+    assert not any(DeflateDecoder.sniff(rng.randbytes(4096)) for _ in range(20000))

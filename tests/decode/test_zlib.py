@@ -7,8 +7,10 @@ import random
 import struct
 import zlib
 
-from sandbox.decode import expand
-from sandbox.decode.zlib import ZlibDecoder
+import pytest
+
+from sandbox.decode import Budget, expand
+from sandbox.decode.zlib import ZlibDecoder, dictionary_start
 
 CHAIN = ("tcp",)
 READS = b"".join(b"@r%d\nACGTTGCAACGTTGCA\n+\nFFFFFFFFFFFFFFFF\n" % i for i in range(3000))
@@ -48,3 +50,35 @@ def test_a_view_full_of_chance_headers_is_a_limit_not_a_cpu_sink():
     exp = expand(data, ("tcp",))
     (hit,) = [h for h in exp.limits if h.decoder == "zlib"]
     assert hit.limit == "256 + 1 zlib candidates a KiB" and hit.bytes_left > 7_000_000
+
+
+def _with_dictionary(data: bytes, zdict: bytes, wbits: int = 15) -> bytes:
+    c = zlib.compressobj(wbits=wbits, zdict=zdict)
+    return c.compress(data) + c.flush()
+
+
+TEXT = "".join(f"@r{i}\n{''.join(random.Random(i).choice('ACGT') for _ in range(150))}\n" for i in range(200)).encode()
+
+
+def test_a_stream_with_a_preset_dictionary_is_read_with_zeros_for_it_and_said():
+    """A dictionary it never copies from: the data whole; one it copies from: the data with those copies
+    zeros; either way said not read, for the stream's length."""
+    for zdict, whole in ((os.urandom(32768), True), (TEXT[-3000:], False)):
+        stream = _with_dictionary(TEXT, zdict)
+        [(label, out)] = ZlibDecoder.decode(stream, budget := Budget(1 << 30, "test"))
+        assert label == "zlib (preset dictionary)" and len(out) == len(TEXT)
+        assert out == TEXT if whole else all(o in (t, 0) for o, t in zip(out, TEXT, strict=True)) and out != TEXT
+        [(what, size)] = budget.unread
+        assert "preset dictionary the rig does not have" in what and size == len(stream) - 10   # (header, Adler-32)
+
+
+@pytest.mark.parametrize("header", [2, 4, 8, 16])
+def test_a_stream_with_a_preset_dictionary_after_a_header_of_the_sender_s_own(header):
+    body = os.urandom(header) + _with_dictionary(TEXT, os.urandom(4096))
+    views = {v.chain[-1]: v.data for v in expand(body, ("tcp",)).views}
+    assert views[f"zlib (preset dictionary)@{header}"] == TEXT
+
+
+def test_random_bytes_are_not_taken_for_a_stream_with_a_preset_dictionary():
+    rng = random.Random(21)
+    assert not any(dictionary_start(rng.randbytes(rng.choice((600, 2048, 8192)))) >= 0 for _ in range(30000))
