@@ -3065,10 +3065,12 @@ static PyObject *py_xca(PyObject *self, PyObject *args) {
  * within the input, every match's offset from 1 to the bytes made so far, the input ending exactly after
  * the last sequence's literals (LZ4's block format); and the matches it holds (a block of literals alone
  * is its own input, two bytes shorter).  -1 when it is no block.  Linear in its sequences. */
-static long long lz4_block_size(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, long long *matches) {
+static long long lz4_block_size(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, long long window,
+                                long long *matches, long long *before) {
     long long made = 0;
     Py_ssize_t at = start;
     *matches = 0;
+    *before = 0;
     while (at < n) {
         unsigned token = d[at++];
         long long literals = token >> 4;
@@ -3087,7 +3089,8 @@ static long long lz4_block_size(const uint8_t *d, Py_ssize_t n, Py_ssize_t start
         if (n - at < 2) return -1;
         long long offset = d[at] | (d[at + 1] << 8);
         at += 2;
-        if (offset == 0 || offset > made) return -1;
+        if (offset == 0 || offset > made + window) return -1;
+        if (offset > made) (*before)++;       /* a copy from a dictionary before the block */
         long long length = (token & 15) + 4;
         if ((token & 15) == 15) {
             unsigned more;
@@ -3104,28 +3107,34 @@ static long long lz4_block_size(const uint8_t *d, Py_ssize_t n, Py_ssize_t start
 }
 
 PyDoc_STRVAR(lz4_block_size_doc,
-"lz4_block_size(data, start) -> (size, matches)\n\n"
-"The bytes the LZ4 block data[start:] decodes to and the matches in it, walking its sequences without\n"
-"writing them; size -1 when it is no whole block (a literal past the input, an offset past the output,\n"
-"an end inside a sequence).");
+"lz4_block_size(data, start, window=0) -> (size, matches, before)\n\n"
+"The bytes the LZ4 block data[start:] decodes to, the matches in it, and those that copy from before its\n"
+"start (from a dictionary of ``window`` bytes), walking its sequences without writing them; size -1 when\n"
+"it is no whole block (a literal past the input, an offset past the output and the window, an end inside\n"
+"a sequence).");
 
 static PyObject *py_lz4_block_size(PyObject *self, PyObject *args) {
     PyObject *o;
     Py_ssize_t start;
+    long long window = 0;
     Py_buffer v;
-    if (!PyArg_ParseTuple(args, "On:lz4_block_size", &o, &start)) return NULL;
+    if (!PyArg_ParseTuple(args, "On|L:lz4_block_size", &o, &start, &window)) return NULL;
+    if (window < 0 || window > 65536) {
+        PyErr_SetString(PyExc_ValueError, "lz4_block_size: window outside 0-65536");
+        return NULL;
+    }
     if (get_buffer(o, &v, 1, 0, "data") < 0) return NULL;
     if (start < 0 || start > v.len) {
         PyBuffer_Release(&v);
         PyErr_SetString(PyExc_ValueError, "lz4_block_size: start outside the data");
         return NULL;
     }
-    long long matches, size;
+    long long matches, before, size;
     Py_BEGIN_ALLOW_THREADS
-    size = lz4_block_size(v.buf, v.len, start, &matches);
+    size = lz4_block_size(v.buf, v.len, start, window, &matches, &before);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&v);
-    return Py_BuildValue("LL", size, matches);
+    return Py_BuildValue("LLL", size, matches, before);
 }
 
 /* ---- rANS (CRAM's codecs): the symbol loop, its tables made by the caller ---- */

@@ -68,7 +68,7 @@ def test_a_raw_block_behind_its_size_or_not():
     so a block of reads replayed clean."""
     for block, start in ((lz4.block.compress(READS), 4), (lz4.block.compress(READS, store_size=False), 0),
                          (lz4.block.compress(READS, mode="high_compression"), 4)):
-        assert raw_block(block) == (start, len(READS))
+        assert raw_block(block) == (start, len(READS), False)
         assert _views(block)[CHAIN + ("lz4 block",)] == READS
 
 
@@ -96,3 +96,18 @@ def test_a_raw_block_after_a_length_or_a_header_of_the_sender_s_own():
     for header in (b"\x01\x02", b"H" * 8, b"SEQ1" * 4):
         views = list(Lz4Decoder.decode(header + block, Budget(1 << 26, "t")))
         assert views == [(f"lz4 block@{len(header)}", text)]
+
+
+def test_a_block_behind_its_size_that_copies_from_a_dictionary_is_read_with_zeros_and_said():
+    """Copies from a dictionary before the block: read with zeros for it (a dictionary of the sender's
+    random bytes is never copied from: read as a plain block); said not read; random bytes behind a size
+    are not taken for one."""
+    block = lz4.block.compress(READS, dict=READS[-4000:])
+    budget = Budget(1 << 30, "test")
+    [(label, out)] = Lz4Decoder.decode(block, budget)
+    assert label == "lz4 block (dictionary)" and len(out) == len(READS) and out != READS
+    assert all(o in (r, 0) for o, r in zip(out, READS, strict=True))
+    assert "LZ4 block with a preset dictionary" in budget.unread[0][0]
+    rng = random.Random(9)
+    sized = (len(d).to_bytes(4, "little") + d for d in (rng.randbytes(rng.choice((40, 400, 4000))) for _ in range(20000)))
+    assert not any((b := raw_block(s)) is not None and b[2] for s in sized)

@@ -1,8 +1,9 @@
-"""A zlib or raw deflate stream of reads compressed with a preset dictionary replays as a leak, or says
-what it could not read; never clean.
+"""A zlib or raw deflate stream, or an LZ4 block, of reads compressed with a preset dictionary replays as
+a leak, or says what it could not read; never clean.
 
 ``compressobj(zdict=...)`` costs a sender one argument: the stream's header says a dictionary is needed
-(zlib's FDICT), or nothing does (raw deflate), and no decoder could inflate it: each replayed CLEAN.  A
+(zlib's FDICT), or nothing does (raw deflate, an LZ4 block), and no decoder could inflate it: each
+replayed CLEAN.  A
 dictionary of the sender's own random bytes (never copied from): read whole, a leak.  One the reads copy
 from (reads of the run itself): read with zeros for what it copied, and said not read (inconclusive at
 least).  The controls: another genome's reads so: no content finding.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import zlib
 
+import lz4.block
 import pytest
 
 from tests.hostile.uploads import (
@@ -37,6 +39,7 @@ WAYS = {
 COPIED = {
     "zlib, a dictionary of the run's reads": lambda d, r: _compressed(d, r[-4000:]),
     "raw deflate, a dictionary of the run's reads": lambda d, r: _compressed(d, r[-4000:], -15),
+    "an LZ4 block behind its size, a dictionary of the run's reads": lambda d, r: lz4.block.compress(d, dict=r[-4000:]),
 }
 
 

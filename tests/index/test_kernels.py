@@ -397,3 +397,20 @@ def test_image_kernels_check_their_arguments():
         _kernels.low_bit_look(b"\0" * 8, np.array([3, 0], np.int64), b"abc", 64, np.empty((1, 3), np.int64))
     with pytest.raises(BufferError):
         _kernels.low_bits(b"\0" * 8, 1, 0, 0, False, b"read only")
+
+
+def test_lz4_block_size_walks_blocks_and_counts_copies_from_before_them():
+    """Against python-lz4: a block's size and matches; with a window, copies from a dictionary before
+    it counted (none without one: no whole block); a window outside 0-64 KiB refused."""
+    import lz4.block
+
+    text = b"".join(b"@r%d\nACGTTGCA%dCCGGTTAA\n" % (i, i * 7919) for i in range(400))
+    plain = lz4.block.compress(text, store_size=False)
+    size, matches, before = _kernels.lz4_block_size(plain, 0)
+    assert size == len(text) and matches > 0 and before == 0
+    keyed = lz4.block.compress(text, store_size=False, dict=text[-2000:])
+    assert _kernels.lz4_block_size(keyed, 0)[0] == -1
+    size, matches, before = _kernels.lz4_block_size(keyed, 0, 1 << 16)
+    assert size == len(text) and before > 0
+    with pytest.raises(ValueError):
+        _kernels.lz4_block_size(plain, 0, (1 << 16) + 1)
