@@ -64,8 +64,10 @@ class Base45Decoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
+        if len(data) < MIN_CHARS or data[:64].translate(None, ALPHABET + LINE_BREAKS):
+            return False        # (a first look: most text has small letters within 64 bytes)
         head = data[:SAMPLE]
-        return len(data) >= MIN_CHARS and text.printable(head) and alignment(head.translate(None, LINE_BREAKS)) is not None
+        return text.printable(head) and alignment(head.translate(None, LINE_BREAKS)) is not None
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:

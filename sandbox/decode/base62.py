@@ -46,7 +46,7 @@ _NOT_BASE58 = b"0OIl"     # symbols base58 leaves out
 def tokens(data: bytes) -> list[bytes] | None:
     """The view's tokens, when it is made only of letters and digits between separators, each MIN_TOKEN
     long at least (the last may be shorter); None when it is not."""
-    if len(data) < MIN_CHARS or data.translate(None, _NOT_ALNUM) != data:
+    if len(data) < MIN_CHARS or data[:64].translate(None, _NOT_ALNUM) != data[:64] or data.translate(None, _NOT_ALNUM) != data:
         return None
     found = [t for t in _SPLIT.split(data.strip()) if t]
     if not found or min(len(t) for t in found[:-1] or found) < MIN_TOKEN:

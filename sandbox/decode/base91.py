@@ -60,7 +60,7 @@ class Base91Decoder(Decoder):
     @staticmethod
     def sniff(data: bytes) -> bool:
         head = data[:SAMPLE]
-        if len(data) < MIN_CHARS or b" " in head or not text.printable(head):
+        if len(data) < MIN_CHARS or data[:64].translate(None, ALPHABET + LINE_BREAKS) or b" " in head or not text.printable(head):
             return False
         return is_base91(head.translate(None, LINE_BREAKS))
 

@@ -104,7 +104,7 @@ class CodesDecoder(Decoder):
     @staticmethod
     def sniff(data: bytes) -> bool:
         head = data[:256]
-        if len(set(head)) > MAX_DISTINCT_BYTES or not head.translate(None, _BASES_ONLY) or not text.printable(head):
+        if len(set(head[:64])) > MAX_DISTINCT_BYTES or len(set(head)) > MAX_DISTINCT_BYTES or not head.translate(None, _BASES_ONLY) or not text.printable(head):
             return False
         if not head.translate(None, _BASES_AND_DIGITS) and head.translate(None, _DIGITS):
             return False        # bases and counts: run-length's

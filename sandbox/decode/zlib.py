@@ -109,7 +109,7 @@ def dictionary_start(data: bytes) -> int:
     """Where a stream with a preset dictionary starts (HEADER_SIZES), its first KiB inflating with
     ZEROS; -1 where none does."""
     for at in HEADER_SIZES:
-        if dictionary_header(data[at:at + 6]):
+        if len(data) > at and data[at] & 0x0F == 8 and dictionary_header(data[at:at + 6]):
             d = zlib.decompressobj(-15, zdict=ZEROS)
             try:            # (copies of zeros read random bytes far: all the trial, not a KiB, must inflate)
                 out = d.decompress(data[at + 6:at + 6 + DICTIONARY_TRIAL], 1 << 20)
