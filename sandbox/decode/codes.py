@@ -67,31 +67,41 @@ def _few(codes: list[bytes]) -> bool:
             and len(set(b"".join(kinds))) <= MAX_CODE_BYTES)
 
 
+def _codes_of(line: bytes, separator: bytes, width: int, cut: bool) -> Iterator[bytes]:
+    """A line's codes, one at a time (a line of megabytes makes no list); a last code the view's end may
+    have cut left out."""
+    if separator:
+        tokens = re.finditer(rb"[^" + re.escape(separator) + rb"]+", line)
+        last = None
+        for token in tokens:
+            if last is not None:
+                yield last
+            last = token.group()
+        if last is not None and not (cut and not line.endswith(separator)):
+            yield last
+    else:
+        for i in range(0, len(line) - len(line) % width * cut, width):
+            yield line[i:i + width]
+
+
 def read(data: bytes, separator: bytes, width: int, budget: Budget) -> bytes | None:
     """The view a code a symbol (None where it holds more than MAX_IDS codes: no code)."""
     ids: dict[bytes, int] = {}
     out = bytearray()
     for match in _LINE.finditer(data):
-        line = match.group()
         cut = match.end() == len(data)          # a last line the view's end may cut: its last code too
-        if separator:
-            codes = [c for c in line.split(separator) if c]
-            if cut and codes and not line.endswith(separator):
-                codes.pop()
-        else:
-            codes = [line[i:i + width] for i in range(0, len(line) - len(line) % width * cut, width)]
-        for code in codes:
+        for code in _codes_of(match.group(), separator, width, cut):
             number = ids.get(code)
             if number is None:
                 if len(ids) >= MAX_IDS:
                     return None
                 number = ids[code] = FIRST_ID + len(ids)
             out.append(number)
+            if len(out) >= budget.remaining:
+                budget.exhausted(left=len(data) - match.start())
+                return bytes(out[:budget.remaining])
         if not cut:
             out.append(0x0A)
-        if len(out) >= budget.remaining:
-            budget.exhausted(left=len(data) - match.end())
-            return bytes(out[:budget.remaining])
     return bytes(out)
 
 
