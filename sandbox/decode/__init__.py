@@ -66,6 +66,7 @@ from sandbox.decode.snappy import SnappyDecoder
 from sandbox.decode.strided import StridedDecoder
 from sandbox.decode.tar import TarDecoder
 from sandbox.decode.target import TargetDecoder
+from sandbox.decode.textbits import TextBitsDecoder
 from sandbox.decode.tiff import TiffDecoder
 from sandbox.decode.transposed import TransposedDecoder
 from sandbox.decode.unreadable import UnreadableDecoder
@@ -137,6 +138,7 @@ DECODERS: list[type[Decoder]] = [
     PairsDecoder,  # bytes of sixteen values: each its two base-4 digits (bases two to a symbol)
     RunLengthDecoder,  # bases and digits: each count the length of a run of the base beside it
     LowBitsDecoder,  # text or a stream's magic in the low bits of bytes (an image's pixels): those bits
+    TextBitsDecoder,  # prose whose letters' case, lines' trailing blanks or gaps' widths vary as bits do: those bits
     TransposedDecoder,  # bases alone, a column a line or flat: put back read by read (each read length that divides)
     StridedDecoder,  # text at some positions a stride of 2-8 apart, random filler at the others: the text
     CharactersDecoder,  # UTF-8 with a run of four multi-byte characters: one byte a character

@@ -17,7 +17,7 @@ they hold.  One pass over a view's first KiB looks all ways at once (``_kernels.
 Text with words between (printable, spaces or line ends among its first 256 bytes: JSON, FASTQ,
 logs; the most common views, a look at each of which cost the text-heavy replay 2%) and UTF-8 text
 of characters past ASCII (emoji a base each: their low bits are the bases, which ``characters``
-reads as what they are) are not looked at.  Out of reach: the low bits of prose's own letters, bits
+reads as what they are) are not looked at (prose's own channels, its letters' case and its blanks, are ``textbits``').  Out of reach: bits
 spread by a key (steghide's), data starting past the first 64 bytes the bits make, a zlib stream
 there (two bytes of magic: a match in a hundred views of noise).
 """
@@ -57,7 +57,7 @@ _NEEDLES = b"".join(m[:3] + m[:3].translate(_REVERSED) for m in (*(m for _, m in
 _NAMES = {0: "", 1: ", three bytes in four", 2: ", every second byte"}
 
 
-def _text(row: np.ndarray) -> bool:
+def text_row(row: np.ndarray) -> bool:
     """Whether bytes a way made are text: printable, varied, not one short pattern over and over (a
     flat colour's bits)."""
     if PRINTABLE[row[SKIPPED:]].mean() < MIN_TEXT or len(np.unique(row)) < MIN_DISTINCT:
@@ -96,7 +96,7 @@ def hidden(data: bytes) -> tuple[int, int, int, bool] | None:
             for skip, lsb_first in ((bit, False), ((bit + 1) % 8, True)):
                 row = np.zeros(ROW, np.uint8)
                 _kernels.low_bits(head, bits, pattern, skip, lsb_first, row)
-                if _text(row):
+                if text_row(row):
                     texts.append((_printable_further(data, bits, pattern, skip, lsb_first), (bits, pattern, skip, lsb_first)))
         else:
             lsb_first = bool(kind % 2)

@@ -436,6 +436,12 @@ def _code_numbers(data: bytes) -> bytes:
     return b"".join(bytes(order[n] for n in nibbles[i:i + 64]) + b"\n" for i in range(0, len(nibbles), 64))
 
 
+def _in_case(data: bytes) -> bytes:
+    from tests.decode.test_textbits import in_case
+
+    return in_case(data)
+
+
 def _big_numbers(data: bytes, alphabet: bytes) -> bytes:
     from tests.decode.test_base62 import big_numbers
 
@@ -544,6 +550,7 @@ ENCODERS: dict[str, Spec] = {
     "characters": Spec(_zero_width, "characters", view=_one_byte_a_character, min_size=SYMBOL_RUN_MIN),
     "words": Spec(_words, "words", view=_numbered, min_size=2 * SYMBOL_RUN_MIN),
     "codes": Spec(_in_codes, "codes (2 bytes each)", view=_code_numbers, min_size=48),
+    "text bits": Spec(lambda d: _in_case(d), "text bits (letter case: a capital a one, highest bit first)", min_size=64),
 }
 NAMES = [d.name for d in DECODERS]
 READERS = [n for n in NAMES if not ENCODERS[n].says]  # those that yield views
