@@ -18,12 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import numpy as np
+
 from sandbox.decode import text
 from sandbox.decode.base import Budget, Decoder
 
 MAX_DISTINCT_BYTES = 16   # byte values among a view's first 256 (prose and FASTQ: 30-60)
 MAX_CODES = 16
-MIN_CODES = 96            # codes the sample holds
+MIN_CODES = 96            # codes the sample holds (of two kinds at least: one says nothing)
 MAX_CODE_LENGTH = 8
 MAX_CODE_BYTES = 12       # byte values the codes are spelled with (Morse: 2; digits: 10)
 SAMPLE = 4096
@@ -63,43 +65,86 @@ def _few(codes: list[bytes]) -> bool:
     """MIN_CODES codes or more, MAX_CODES kinds of them at most, short, made of MAX_CODE_BYTES byte values
     at most (words are many, longer, and spelled with more letters)."""
     kinds = set(codes)
-    return (len(codes) >= MIN_CODES and len(kinds) <= MAX_CODES and max(map(len, kinds)) <= MAX_CODE_LENGTH
+    return (len(codes) >= MIN_CODES and 2 <= len(kinds) <= MAX_CODES and max(map(len, kinds)) <= MAX_CODE_LENGTH
             and len(set(b"".join(kinds))) <= MAX_CODE_BYTES)
 
 
-def _codes_of(line: bytes, separator: bytes, width: int, cut: bool) -> Iterator[bytes]:
-    """A line's codes, one at a time (a line of megabytes makes no list); a last code the view's end may
-    have cut left out."""
-    if separator:
-        tokens = re.finditer(rb"[^" + re.escape(separator) + rb"]+", line)
-        last = None
-        for token in tokens:
-            if last is not None:
-                yield last
-            last = token.group()
-        if last is not None and not (cut and not line.endswith(separator)):
+def _tokens(line: bytes, separator: bytes, cut: bool) -> Iterator[bytes]:
+    """A line's codes between separators, one at a time (a line of megabytes makes no list); a last one
+    the view's end may have cut left out."""
+    last = None
+    for token in re.finditer(rb"[^" + re.escape(separator) + rb"]+", line):
+        if last is not None:
             yield last
-    else:
-        for i in range(0, len(line) - len(line) % width * cut, width):
-            yield line[i:i + width]
+        last = token.group()
+    if last is not None and not (cut and not line.endswith(separator)):
+        yield last
+
+
+class _Numbers:
+    """Codes' numbers from FIRST_ID, as they first appear over the view (MAX_IDS of them at most)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[bytes | int, int] = {}
+        self.known = np.zeros(0, np.int64)       # the keys of fixed-width codes met, sorted, and their numbers
+        self.known_ids = np.zeros(0, np.uint8)
+
+    def number(self, code: bytes | int) -> int | None:
+        got = self.ids.get(code)
+        if got is None:
+            if len(self.ids) >= MAX_IDS:
+                return None
+            got = self.ids[code] = FIRST_ID + len(self.ids)
+        return got
+
+    def of_width(self, line: bytes, width: int, cut: bool) -> bytes | None:
+        """A line's codes of ``width`` bytes, at C speed: each a number (the key of its bytes) looked up
+        among those met (a handful: a binary search), those new to the view numbered in the order they
+        first appear."""
+        whole = len(line) - len(line) % width if cut else len(line)
+        raw = np.frombuffer(line, np.uint8, count=whole)
+        if width in (2, 4):
+            keys = raw.view("<u2" if width == 2 else "<u4").astype(np.int64)
+        else:
+            triples = raw.reshape(-1, 3).astype(np.int64)
+            keys = triples[:, 0] | triples[:, 1] << 8 | triples[:, 2] << 16
+        at = np.searchsorted(self.known, keys)
+        met = self.known[np.minimum(at, len(self.known) - 1)] == keys if len(self.known) else np.zeros(len(keys), bool)
+        if not met.all():
+            new = keys[~met]
+            kinds, first = np.unique(new, return_index=True)
+            for key in kinds[np.argsort(first)].tolist():
+                if self.number(key) is None:
+                    return None
+            self.known = np.array(sorted(k for k in self.ids if isinstance(k, int)), np.int64)
+            self.known_ids = np.array([self.ids[k] for k in self.known.tolist()], np.uint8)
+            at = np.searchsorted(self.known, keys)
+        return self.known_ids[at].tobytes()
 
 
 def read(data: bytes, separator: bytes, width: int, budget: Budget) -> bytes | None:
     """The view a code a symbol (None where it holds more than MAX_IDS codes: no code)."""
-    ids: dict[bytes, int] = {}
+    numbers = _Numbers()
     out = bytearray()
     for match in _LINE.finditer(data):
         cut = match.end() == len(data)          # a last line the view's end may cut: its last code too
-        for code in _codes_of(match.group(), separator, width, cut):
-            number = ids.get(code)
-            if number is None:
-                if len(ids) >= MAX_IDS:
+        line = match.group()
+        if separator:
+            for code in _tokens(line, separator, cut):
+                got = numbers.number(code)
+                if got is None:
                     return None
-                number = ids[code] = FIRST_ID + len(ids)
-            out.append(number)
-            if len(out) >= budget.remaining:
-                budget.exhausted(left=len(data) - match.start())
-                return bytes(out[:budget.remaining])
+                out.append(got)
+                if len(out) >= budget.remaining:
+                    break
+        elif len(line) >= width:
+            got_line = numbers.of_width(line, width, cut)
+            if got_line is None:
+                return None
+            out += got_line
+        if len(out) >= budget.remaining:
+            budget.exhausted(left=len(data) - match.start())
+            return bytes(out[:budget.remaining])
         if not cut:
             out.append(0x0A)
     return bytes(out)
