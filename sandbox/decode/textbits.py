@@ -34,6 +34,8 @@ MIN_ENDED = 0.5           # share of them ending in blanks
 MIN_GAPS = 256            # gaps between words the sample holds
 MIN_WIDE = 0.2            # share of gaps of each width, one space and two
 ROW = 64                  # bytes each reading makes, judged
+FIRST_LOOK = 512          # bytes looked at first (every channel shows in them), ...
+FIRST_LOOK_UPPER = (0.15, 0.85)     # ... and the share of capitals among them that looks further
 _UPPER = bytes(range(0x41, 0x5B))
 _LOWER = bytes(range(0x61, 0x7B))
 _NOT_LETTERS = bytes(b for b in range(256) if b not in _UPPER + _LOWER)
@@ -58,6 +60,13 @@ def _gap_bits(data: bytes) -> np.ndarray:
 # Each channel: its bits, and what is a one in them
 CHANNELS = {"letter case": (_case_bits, "a capital"), "line ends": (_end_bits, "a tab"),
             "word gaps": (_gap_bits, "two spaces")}
+
+
+def _mixed_case(head: bytes) -> bool:
+    """Whether a view's first bytes have capitals and small letters both, neither far from half."""
+    letters = head.translate(None, _NOT_LETTERS)
+    upper = len(letters) - len(letters.translate(None, _UPPER))
+    return FIRST_LOOK_UPPER[0] * len(letters) <= upper <= FIRST_LOOK_UPPER[1] * len(letters) and len(letters) > 0
 
 
 def _channels(head: bytes) -> list[str]:
@@ -97,8 +106,11 @@ class TextBitsDecoder(Decoder):
 
     @staticmethod
     def sniff(data: bytes) -> bool:
+        first = data[:FIRST_LOOK]
+        if len(data) < MIN_VIEW or not (_mixed_case(first) or b"  " in first or b" \n" in first or b"\t\n" in first):
+            return False    # (a first look: most views' letters are nearly all one case, no blanks end lines)
         head = data[:SAMPLE]
-        return len(data) >= MIN_VIEW and b" " in head and text.printable(head) and bool(_channels(head))
+        return text.printable(head) and bool(_channels(head))
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
