@@ -11,6 +11,13 @@ in its first 4 KiB; of MAX_CODE_LENGTH bytes at most, more than one on average, 
 MAX_CODE_BYTES byte values at most: words are many, longer and spelled with more letters) is read a
 code a symbol: each code its number from 0x80 as codes first appear, line breaks
 kept.  A view of bases and line breaks alone is read as it is; of bases and digits, by ``runlength``.
+
+Bases as a pipeline's arrays replayed clean too: a model's one-hot input tensor (float32 or bytes), int
+or float codes (an .npy), an audio modem's 16-bit levels; every base several bytes, none a byte.  A
+binary view of MIN_BINARY_VIEW bytes or more, of few byte values (none MAX_BYTE_SHARE of them: padding), is
+read in numbers of 2, 4, 8 or 16 bytes: the narrowest width whose codes, at the phase that makes fewest,
+are two to MAX_CODES kinds, none MAX_SHARE of them, and follow one another freely (``binary_way``); each
+its number as above, at C speed (label "codes (N-byte numbers)").
 """
 
 from __future__ import annotations
@@ -31,6 +38,14 @@ MAX_CODE_BYTES = 12       # byte values the codes are spelled with (Morse: 2; di
 SAMPLE = 4096
 WIDTHS = (2, 3, 4)
 SEPARATORS = {b" ": "spaces", b"/": "slashes", b"|": "bars", b",": "commas", b";": "semicolons", b"\t": "tabs"}
+BINARY_WIDTHS = (2, 4, 8, 16)
+INDEPENDENT = 0.6         # pairs of codes, as a share of the square of their kinds, that make them codes
+MAX_SHARE = 0.6           # of the sample's codes one kind may be (bases: a quarter each or so)
+MAX_BYTE_SHARE = 0.93     # of the sample's bytes one value may be (int64 codes: 0.91 zeros)
+HEADER = 512              # bytes of a binary view's own (an .npy header) its sample is taken past
+MIN_BINARY_VIEW = 4096
+BINARY_SAMPLE = 1024      # bytes whose codes are counted at each width and phase (a 16-byte code: 64 of them)
+CHUNK = 1 << 20           # bytes of binary codes numbered at once
 FIRST_ID = 0x80           # codes' numbers: past ASCII, so line breaks stay line breaks
 MAX_IDS = 128
 _BASES_ONLY = b"ACGTNacgtn\r\n"
@@ -150,6 +165,96 @@ def read(data: bytes, separator: bytes, width: int, budget: Budget) -> bytes | N
     return bytes(out)
 
 
+def _counts(sample: bytes, width: int, phase: int) -> np.ndarray:
+    """How often each distinct code of ``width`` bytes (2-32) comes in ``sample`` from ``phase`` on (at C speed)."""
+    n = (len(sample) - phase) // width
+    raw = np.frombuffer(sample, np.uint8, count=n * width, offset=phase)
+    if width <= 8:
+        return np.unique(raw.view(f"<u{width}"), return_counts=True)[1]
+    words = raw.view("<u8").reshape(-1, width // 8)          # wider: its words hashed together
+    keys = words[:, 0].copy()
+    for k in range(1, width // 8):
+        keys ^= words[:, k] * np.uint64(0x9E3779B97F4A7C15 + 2 * k)
+    return np.unique(keys, return_counts=True)[1]
+
+
+def _kinds(sample: bytes, width: int, phase: int) -> int:
+    return len(_counts(sample, width, phase))
+
+
+def _kinds_by_phase(sample: bytes, width: int) -> np.ndarray:
+    """Distinct codes of ``width`` bytes (2-16) at each phase of ``sample``, in one sort: every code at
+    every byte a key (16 bytes: its halves hashed together), sorted by phase then key, kinds counted where
+    either changes."""
+    raw = np.frombuffer(sample, np.uint8)
+    n = (len(raw) - width) // width * width
+    windows = np.lib.stride_tricks.sliding_window_view(raw, width)[:n].astype(np.uint64)
+    shifts = np.arange(min(width, 8), dtype=np.uint64) * np.uint64(8)
+    keys = (windows[:, :8] << shifts).sum(axis=1, dtype=np.uint64)
+    if width > 8:
+        keys ^= (windows[:, 8:] << shifts).sum(axis=1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    phases = np.arange(n) % width
+    order = np.lexsort((keys, phases))
+    keys, phases = keys[order], phases[order]
+    new = np.ones(n, bool)
+    new[1:] = (keys[1:] != keys[:-1]) | (phases[1:] != phases[:-1])
+    return np.bincount(phases[new], minlength=width)
+
+
+def binary_way(data: bytes) -> tuple[int, int] | None:
+    """(width, phase) of binary codes (numbers of 2-16 bytes: a tensor's one-hot rows, its float or int
+    codes, an audio modem's levels) a view is written in, judged on a sample past a header (HEADER bytes
+    in, half the view at most): the narrowest width whose codes (at the phase that makes fewest) are two to
+    MAX_CODES kinds, none MAX_SHARE of them, and follow one another freely (pairs of them make INDEPENDENT
+    of the square of that many kinds: halves of a code, or its zero bytes, do not); None."""
+    if len(data) < MIN_BINARY_VIEW:
+        return None         # (a tensor's upload is larger; a datagram of a few fields and padding is not one)
+    start = min(HEADER, len(data) // 2) // 16 * 16
+    sample = data[start:start + BINARY_SAMPLE]
+    if not 2 <= len(set(sample[:256])) <= MAX_DISTINCT_BYTES:
+        return None
+    if np.bincount(np.frombuffer(sample, np.uint8)).max() > MAX_BYTE_SHARE * len(sample):
+        return None         # padding (datagrams' zeros joined): codes of eight bytes write 7 zeros in 8 at most
+    for width in BINARY_WIDTHS:
+        per_phase = _kinds_by_phase(sample, width)
+        phase = int(np.argmin(per_phase))
+        kinds = int(per_phase[phase])
+        if not 2 <= kinds <= MAX_CODES:
+            continue
+        counts = _counts(sample, width, phase)
+        if counts.max() > MAX_SHARE * counts.sum():
+            continue        # one code most of the time: a part of a code (a one-hot row's zeros), or padding
+        pairs = min(_kinds(sample, 2 * width, phase), _kinds(sample, 2 * width, phase + width))
+        if pairs >= INDEPENDENT * kinds * kinds:
+            return width, (start + phase) % width
+    return None
+
+
+def read_binary(data: bytes, width: int, phase: int, budget: Budget) -> bytes | None:
+    """The view's codes of ``width`` bytes from ``phase``, each its number (None: more than MAX_IDS)."""
+    numbers = _Numbers()
+    out = bytearray()
+    for at in range(phase, len(data), CHUNK):
+        piece = data[at:at + CHUNK]
+        piece = piece[:len(piece) - len(piece) % width]
+        if not piece:
+            break
+        if width in (2, 3, 4):
+            got = numbers.of_width(piece, width, True)
+        else:       # wider: each code's bytes as a key of its own (a dictionary a code, at Python speed)
+            got = bytes(n for n in (numbers.number(piece[i:i + width]) for i in range(0, len(piece), width))
+                        if n is not None) if len(numbers.ids) <= MAX_IDS else None
+            if got is not None and len(got) < len(piece) // width:
+                got = None
+        if got is None:
+            return None
+        out += got
+        if len(out) >= budget.remaining:
+            budget.exhausted(left=len(data) - at)
+            return bytes(out[:budget.remaining])
+    return bytes(out)
+
+
 class CodesDecoder(Decoder):
     name = "codes"
     text = True
@@ -159,18 +264,28 @@ class CodesDecoder(Decoder):
     @staticmethod
     def sniff(data: bytes) -> bool:
         head = data[:256]
-        if len(set(head[:64])) > MAX_DISTINCT_BYTES or len(set(head)) > MAX_DISTINCT_BYTES or not head.translate(None, _BASES_ONLY) or not text.printable(head):
+        if len(set(head[:64])) > MAX_DISTINCT_BYTES or len(set(head)) > MAX_DISTINCT_BYTES:
+            return binary_way(data) is not None if not text.printable(head[:64]) else False
+        if not head.translate(None, _BASES_ONLY):
             return False
+        if not text.printable(head):
+            return binary_way(data) is not None
         if not head.translate(None, _BASES_AND_DIGITS) and head.translate(None, _DIGITS):
             return False        # bases and counts: run-length's
         return _way(data[:SAMPLE]) is not None
 
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
-        way = _way(data[:SAMPLE])
-        if way is None:
+        way = _way(data[:SAMPLE]) if text.printable(data[:256]) else None
+        if way is not None:
+            separator, width = way
+            out = read(data, separator, width, budget)
+            if out:
+                yield (f"codes ({SEPARATORS[separator]} between)" if separator else f"codes ({width} bytes each)"), out
             return
-        separator, width = way
-        out = read(data, separator, width, budget)
-        if out:
-            yield (f"codes ({SEPARATORS[separator]} between)" if separator else f"codes ({width} bytes each)"), out
+        binary = binary_way(data)
+        if binary is not None:
+            width, phase = binary
+            out = read_binary(data, width, phase, budget)
+            if out:
+                yield f"codes ({width}-byte numbers" + (f" from byte {phase})" if phase else ")"), out

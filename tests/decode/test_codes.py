@@ -67,3 +67,47 @@ BENIGN = {
 def test_text_bases_and_other_encodings_are_left_alone(name):
     data = BENIGN[name]
     assert not CodesDecoder.sniff(data) or list(CodesDecoder.decode(data, Budget(1 << 30, "test"))) == [], name
+
+
+def _tensor(kind: str) -> bytes:
+    """The bases of SEQS as an array a pipeline writes: codes 0-3 as numbers of each width, or one-hot rows."""
+    import numpy as np
+
+    codes = np.frombuffer(b"".join(SEQS).translate(bytes.maketrans(b"ACGT", b"\0\1\2\3")), np.uint8)
+    return {"int16 levels": np.array([-20000, -6000, 6000, 20000], "<i2")[codes].tobytes(),
+            "float32 codes": codes.astype("<f4").tobytes(),
+            "int64 codes": codes.astype("<i8").tobytes(),
+            "uint8 one-hot": np.eye(4, dtype=np.uint8)[codes].tobytes(),
+            "float32 one-hot": np.eye(4, dtype="<f4")[codes].tobytes(),
+            "float32 codes after a header of 7 bytes": b"TENSOR1" + codes.astype("<f4").tobytes()}[kind]
+
+
+@pytest.mark.parametrize(("kind", "label"), [
+    ("int16 levels", "codes (2-byte numbers)"), ("float32 codes", "codes (4-byte numbers)"),
+    ("int64 codes", "codes (8-byte numbers)"), ("uint8 one-hot", "codes (4-byte numbers)"),
+    ("float32 one-hot", "codes (16-byte numbers)"), ("float32 codes after a header of 7 bytes", "codes (4-byte numbers"),
+])
+def test_binary_codes_a_pipeline_writes_are_read_a_code_a_symbol(kind, label):
+    """Bases as a tensor (one-hot rows, float or int codes) or an audio modem's levels: each code a symbol."""
+    data = _tensor(kind)
+    [(got_label, out)] = CodesDecoder.decode(data, Budget(1 << 30, "test"))
+    bases = b"".join(SEQS)
+    # each base one symbol, the same throughout (a code read across two, where its other half is always
+    # the same bytes, is one symbol too: the bases then one code later)
+    assert got_label.startswith(label.split(" from")[0])
+    assert any(len(set(zip(out[len(out) - len(bases) + shift:], bases, strict=False))) == 4 for shift in (0, 1))
+
+
+BINARY_BENIGN = {
+    "random": lambda: random.Random(2).randbytes(65536),
+    "zeros with a few fields": lambda: (b"\x01\x01\x06\x00" + bytes(540)) * 100,
+    "a flat image": lambda: bytes([250, 250, 250, 255]) * 20000,
+    "16-bit audio": lambda: __import__("numpy").rint(__import__("numpy").sin(__import__("numpy").arange(40000) / 7)
+                                                     * 9000).astype("<i2").tobytes(),
+}
+
+
+@pytest.mark.parametrize("name", BINARY_BENIGN)
+def test_binary_views_that_are_no_codes_give_nothing(name):
+    data = BINARY_BENIGN[name]()
+    assert not CodesDecoder.sniff(data) or not list(CodesDecoder.decode(data, Budget(1 << 30, "test"))), name

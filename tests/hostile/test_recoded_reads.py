@@ -241,3 +241,40 @@ def test_reads_written_in_codes_of_several_characters_replay_as_a_leak(tmp_path)
         http_upload(capture, _coded(others, name))
         report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
         assert report["verdict"] == "clean" and not report["findings"], name
+
+
+def _arrays(seqs: list[bytes]) -> dict[str, bytes]:
+    import numpy as np
+
+    codes = np.frombuffer(b"".join(seqs).translate(bytes.maketrans(b"ACGTN", b"\0\1\2\3\0")), np.uint8)
+    header = b"\x93NUMPY\x01\x00v\x00" + b"{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }" % len(codes)
+    return {
+        "float32 one-hot rows (a model's input tensor)": np.eye(4, dtype="<f4")[codes].tobytes(),
+        "uint8 one-hot rows": np.eye(4, dtype=np.uint8)[codes].tobytes(),
+        "int64 codes": codes.astype("<i8").tobytes(),
+        "an .npy of float32 codes": header.ljust(127) + b"\n" + codes.astype("<f4").tobytes(),
+        "16-bit levels (an audio modem)": np.array([-20000, -6000, 6000, 20000], "<i2")[codes].tobytes(),
+    }
+
+
+def test_reads_as_a_pipeline_s_arrays_replay_as_a_leak(tmp_path):
+    """Bases as a model's one-hot tensor, as int or float codes (an .npy too), as an audio modem's levels:
+    each replayed clean before (no byte a base, every base several bytes), read through ``codes`` now;
+    another genome's reads so: clean."""
+    from sandbox.replay import replay
+    from tests.hostile.uploads import ALLOWED, http_upload
+
+    run = make_novaseq_run(tmp_path / "runs", samples=1, reads_per_sample=800)
+    fastq = sorted((run / "Data" / "Intensities" / "BaseCalls").glob("PT*.fastq.gz"))
+    seqs = [line for f in fastq for line in gzip.decompress(f.read_bytes()).splitlines()][1::4][:150]
+    import random
+
+    rng = random.Random(7)
+    others = _arrays([bytes(rng.choice(b"ACGT") for _ in range(150)) for _ in range(150)])
+    for name, body in _arrays(seqs).items():
+        leak = sequence_leak(tmp_path, run, "array-" + name.split(" (")[0].replace(" ", "-").replace(".", ""), body)
+        assert leak["samples"] == ["PT5699-T1"] and leak["chain"][-1].startswith("codes"), (name, leak["chain"])
+        capture = tmp_path / f"other-array-{len(body)}.pcap"
+        http_upload(capture, others[name])
+        report = replay([capture], [run], allow=[ALLOWED], cache_dir=tmp_path / "cache", jobs=1).report
+        assert report["verdict"] == "clean" and not report["findings"], name
