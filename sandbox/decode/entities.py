@@ -23,6 +23,7 @@ from sandbox.decode import magic, text
 from sandbox.decode.base import Budget, Decoder
 
 MIN_REFERENCES = 16       # numeric references a view needs: a page's few "&#8217;" are no encoding
+CHUNK = 1 << 16           # bytes undone at once
 _NUMERIC = re.compile(rb"&#(?:[xX][0-9a-fA-F]{1,6}|[0-9]{1,7});?")
 _REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?|&([A-Za-z][A-Za-z0-9]{1,31});")
 _CUT = re.compile(rb"&(?:#[xX]?[0-9a-fA-F]{0,7}|[A-Za-z][A-Za-z0-9]{0,31})?")     # one the view's end cut
@@ -48,8 +49,19 @@ def _uncut(data: bytes) -> bytes:
 
 
 def undo(data: bytes) -> bytes:
-    """``data`` with every character reference undone (see the module docstring)."""
-    return _REFERENCE.sub(_undone, _uncut(data))
+    """``data`` with every character reference undone (see the module docstring), CHUNK bytes at a time
+    (each cut before its last ``&``: no reference split; a view of references alone makes no list of
+    millions of pieces at once)."""
+    data = _uncut(data)
+    pieces, at = [], 0
+    while at < len(data):
+        end = min(len(data), at + CHUNK)
+        if end < len(data):
+            amp = data.rfind(b"&", end - 16, end)
+            end = amp if amp > at else end
+        pieces.append(_REFERENCE.sub(_undone, data[at:end]))
+        at = end
+    return b"".join(pieces)
 
 
 class EntitiesDecoder(Decoder):

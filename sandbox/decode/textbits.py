@@ -49,8 +49,10 @@ def _case_bits(data: bytes) -> np.ndarray:
 
 
 def _end_bits(data: bytes) -> np.ndarray:
-    ends = b"".join(m.group() for m in _ENDS.finditer(data))
-    return (np.frombuffer(ends, np.uint8) == 0x09).astype(np.uint8)      # a tab a one
+    ends = bytearray()          # (grown, not a list of a line's run each)
+    for m in _ENDS.finditer(data):
+        ends += m.group()
+    return (np.frombuffer(bytes(ends), np.uint8) == 0x09).astype(np.uint8)      # a tab a one
 
 
 def _gap_bits(data: bytes) -> np.ndarray:

@@ -71,4 +71,19 @@ def test_the_budget_bounds_the_output():
 def test_what_is_no_yenc():
     assert not YencDecoder.sniff(b"a line about =ybegin\nnothing")
     assert not YencDecoder.sniff(b"=ybegin")
-    assert undo(b"==") == b"" and undo(b"=") == b""
+    assert undo(b"=") == b"" and undo(b"==") == bytes(((61 - 64 - 42) & 0xFF,))     # (the second escaped)
+
+
+def test_escapes_across_the_pieces_undone_at_once():
+    """An escape whose byte comes in the next piece (CHUNK bytes each) is undone as any; so is a run of
+    ``=`` across a piece's end."""
+    from sandbox.decode import yenc as module
+
+    def less(text: bytes, by: int = 42) -> bytes:
+        return bytes((b - by) & 0xFF for b in text)
+
+    for before in (module.CHUNK - 2, module.CHUNK - 1, module.CHUNK):
+        body = b"a" * before + b"=J" + b"b" * 10
+        assert undo(body) == less(b"a") * before + less(b"J", 106) + less(b"b") * 10, before
+        body = b"a" * before + b"===J"
+        assert undo(body) == less(b"a") * before + less(b"=", 106) + less(b"J", 106), before
