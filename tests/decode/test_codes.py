@@ -111,3 +111,11 @@ BINARY_BENIGN = {
 def test_binary_views_that_are_no_codes_give_nothing(name):
     data = BINARY_BENIGN[name]()
     assert not CodesDecoder.sniff(data) or not list(CodesDecoder.decode(data, Budget(1 << 30, "test"))), name
+
+
+def test_a_line_past_the_sample_that_is_no_whole_number_of_codes_stops_nothing():
+    """(A sender's odd line past the first 4 KiB raised in numpy, and the view's codes were not read.)"""
+    table, between, label = WAYS["punctuation pairs"]
+    data = _coded(table, between) * 3 + b"()[]<\n" + _coded(table, between)
+    [(got, out)] = CodesDecoder.decode(data, Budget(1 << 30, "test"))
+    assert got == label and out.endswith(_numbered())
