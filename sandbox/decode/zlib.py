@@ -106,8 +106,8 @@ def plausible(out: bytes, used: int) -> bool:
 
 
 def dictionary_start(data: bytes) -> int:
-    """Where a stream with a preset dictionary starts (HEADER_SIZES), its first KiB inflating with
-    ZEROS; -1 where none does."""
+    """Where a stream with a preset dictionary starts (HEADER_SIZES), its first DICTIONARY_TRIAL bytes
+    inflating with ZEROS; -1 where none does."""
     for at in HEADER_SIZES:
         if len(data) > at and data[at] & 0x0F == 8 and dictionary_header(data[at:at + 6]):
             d = zlib.decompressobj(-15, zdict=ZEROS)
@@ -164,11 +164,10 @@ class ZlibDecoder(Decoder):
     @staticmethod
     def decode(data: bytes, budget: Budget) -> Iterator[tuple[str, bytes]]:
         at = dictionary_start(data)
-        if at >= 0:
+        if at >= 0:         # (then the streams after it, as in any view: a dictionary's hides none)
             out, status = with_zero_dictionary(memoryview(data)[at + 6:], budget, "zlib stream")
             if out:
                 yield "zlib (preset dictionary)" + status + (f"@{at}" if at else ""), out
-            return
         find = _Candidates(data)
         yield from embedded_streams(data, "zlib", b"", _header_ok, budget, lambda d, at: "zlib",
                                     find=find, most=MOST)

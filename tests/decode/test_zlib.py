@@ -82,3 +82,10 @@ def test_a_stream_with_a_preset_dictionary_after_a_header_of_the_sender_s_own(he
 def test_random_bytes_are_not_taken_for_a_stream_with_a_preset_dictionary():
     rng = random.Random(21)
     assert not any(dictionary_start(rng.randbytes(rng.choice((600, 2048, 8192)))) >= 0 for _ in range(30000))
+
+
+def test_streams_after_one_with_a_preset_dictionary_are_read_too():
+    """(A stream with a dictionary at the view's start stopped the search for the streams after it.)"""
+    first = _with_dictionary(os.urandom(20000), os.urandom(4096))
+    views = {v.chain[-1]: v.data for v in expand(first + zlib.compress(TEXT), ("tcp",)).views}
+    assert views[f"zlib@{len(first)}"] == TEXT
