@@ -60,6 +60,7 @@ from sandbox.decode.codec import (
 from sandbox.decode.headerless import bz2_block
 from sandbox.decode.magic import ZIP_LOCAL
 from sandbox.decode.sevenzip import MAGIC as SEVENZIP_MAGIC
+from sandbox.decode.xor import xored
 
 HEAD = 16
 MIN_VIEW = 24
@@ -235,7 +236,6 @@ def _keyed(data: bytes) -> bytes | None:
     return None
 
 
-
 # Longer keys, read off a header writers write whole (each choice of its fields that vary): bzip2's ten
 # bytes (each block size), xz's stream header (each check type) and its first block's as single-threaded
 # xz writes it (LZMA2, no sizes: its dictionary byte and padding then check), a gzip's with no time
@@ -309,8 +309,7 @@ def _long_keyed(data: bytes) -> bytes | None:
         key = (head[:length] ^ np.frombuffer(start[:length], np.uint8)).tobytes()
         if key in read or len(set(key)) == 1 or not all(data[j] ^ key[j % length] in allowed for j, allowed in checks):
             continue
-        trial = (np.frombuffer(data[:ZLIB_TRIAL], np.uint8) ^ np.resize(np.frombuffer(key, np.uint8),
-                                                                        min(len(data), ZLIB_TRIAL))).tobytes()
+        trial = xored(data[:ZLIB_TRIAL], key)
         if not opens(trial[:HEAD]):
             continue
         # (bzip2 makes nothing before its first block ends: its block header read to its tables instead)
@@ -320,6 +319,7 @@ def _long_keyed(data: bytes) -> bytes | None:
     # a field a header's choices differ in (bzip2's block size, xz's check type) is a key byte too: the
     # shortest key, then the one that reads most
     return max(read, key=read.__getitem__) if read else None
+
 
 def _plaintexts(magic: bytes, length: int, checked: int) -> tuple[bytes, ...]:
     """What a view's first bytes stand for, to read a key of ``length`` bytes off: the magic, where
@@ -348,8 +348,7 @@ def _sound(magic: bytes, head: bytes, data: bytes, key: bytes) -> bool:
     ``opens``): a gzip's first bytes undone also inflate (``_inflates``)."""
     if magic != GZIP_MAGIC:
         return True         # a zip member's version is checked by ``opens``
-    trial = data[:ZLIB_TRIAL]
-    return _inflates((np.frombuffer(trial, np.uint8) ^ np.resize(np.frombuffer(key, np.uint8), len(trial))).tobytes(), 31)
+    return _inflates(xored(data[:ZLIB_TRIAL], key), 31)
 
 
 def disguise(data: bytes) -> tuple[str, str] | None:
@@ -451,8 +450,7 @@ def undo(data: bytes, how: tuple[str, str]) -> tuple[str, bytes]:
         label = MAP_LABELS[index] + (f" from byte {offset}" if offset else "")
         return f"disguised: {label}", MAPS[index][np.frombuffer(data, np.uint8, offset=offset)].tobytes()
     if kind == "key":
-        key = np.frombuffer(bytes.fromhex(value), np.uint8)
-        return f"disguised: xor key {value}", (np.frombuffer(data, np.uint8) ^ np.resize(key, len(data))).tobytes()
+        return f"disguised: xor key {value}", xored(data, bytes.fromhex(value))
     if kind == "blocks":
         size = int(value)
         whole = len(data) - len(data) % size

@@ -17,9 +17,9 @@ they hold.  One pass over a view's first KiB looks all ways at once (``_kernels.
 Text with words between (printable, spaces or line ends among its first 256 bytes: JSON, FASTQ,
 logs; the most common views, a look at each of which cost the text-heavy replay 2%) and UTF-8 text
 of characters past ASCII (emoji a base each: their low bits are the bases, which ``characters``
-reads as what they are) are not looked at (prose's own channels, its letters' case and its blanks, are ``textbits``').  Out of reach: bits
-spread by a key (steghide's), data starting past the first 64 bytes the bits make, a zlib stream
-there (two bytes of magic: a match in a hundred views of noise).
+reads as what they are) are not looked at (prose's own channels, its letters' case and its blanks,
+are ``textbits``').  Out of reach: bits spread by a key (steghide's), data starting past the first 64
+bytes the bits make, a zlib stream there (two bytes of magic: a match in a hundred views of noise).
 """
 
 from __future__ import annotations

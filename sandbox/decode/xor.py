@@ -186,6 +186,12 @@ def key_for(sample: np.ndarray, length: int) -> tuple[np.ndarray, float] | None:
     return (shifts ^ last).astype(np.uint8), float(textlike[last]) / len(sample)
 
 
+def xored(data: bytes, key: bytes | np.ndarray) -> bytes:
+    """``data`` XOR-ed with ``key`` repeated over it (a repeating key's undoing is its doing)."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    return (a ^ np.resize(np.frombuffer(key, np.uint8) if isinstance(key, bytes) else key, len(a))).tobytes()
+
+
 def unkeyed(data: bytes, lengths: list[int]) -> tuple[int, bytes] | None:
     """``data`` with the repeating key undone that makes it most like text, of the ``lengths`` tried
     (the shortest of equals: a multiple of the key's length undoes it as well), and that length."""
@@ -199,7 +205,7 @@ def unkeyed(data: bytes, lengths: list[int]) -> tuple[int, bytes] | None:
     if best is None:
         return None
     _, length, key = best
-    return length, (a ^ np.resize(key, len(a))).tobytes()
+    return length, xored(data, key)
 
 
 class XorDecoder(Decoder):
