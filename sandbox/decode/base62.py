@@ -37,6 +37,7 @@ SAMPLE = 1024
 SEPARATORS = b" \t\r\n,;"
 STEP = 10                 # symbols combined at C speed (62^10 < 2^63)
 MIN_VARIETY = 0.8         # distinct symbols of a sample, as a share of a uniform sample's
+DECIDED = 256             # tokens how a view's pieces are written is judged on
 PIECES_SHARE = 0.9        # tokens of one byte length among a view's (its last aside): pieces of one size
 _SPLIT = re.compile(rb"[\s,;]+")
 _NOT_ALNUM = bytes(b for b in range(256) if b not in DIGITS + UPPER + LOWER + SEPARATORS)
@@ -80,33 +81,35 @@ def number(token: bytes, values: np.ndarray, base: int) -> int:
     return pieces[0] if pieces else 0
 
 
+def _marked(value: int) -> bool:
+    """Whether a number's first byte is a one (how some encoders keep a piece's leading zeros)."""
+    return value.bit_length() % 8 == 1
+
+
 def read(found: list[bytes], values: np.ndarray, base: int, budget: Budget, name: str) -> bytes:
-    """The tokens' bytes (see the module docstring)."""
-    pieces = found[:-1] if len(found) > 1 else found
-    numbers = []
-    for token in found:
-        if len(token) > MAX_TOKEN:
-            budget.not_read(f"{name} token of more than {MAX_TOKEN} characters", len(token))
-        numbers.append(number(token, values, base) if len(token) <= MAX_TOKEN else None)
+    """The tokens' bytes (see the module docstring), each converted as the budget reaches it (a view of
+    megabytes is not converted whole for a budget of a few); how pieces are written (one size, or a one
+    before each) judged on the first DECIDED of them."""
+    pieces = len(found) - 1 if len(found) > 1 else 1
+    first = [number(t, values, base) for t in found[:DECIDED] if len(t) <= MAX_TOKEN]
     # pieces of one size: nearly all need one byte length, none more (one with zero bytes first needs fewer)
-    sizes = [(v.bit_length() + 7) // 8 for v in numbers[:len(pieces)] if v is not None]
+    sizes = [(v.bit_length() + 7) // 8 for v in first[:pieces]]
     width, count = Counter(sizes).most_common(1)[0] if sizes else (0, 0)
     if count < PIECES_SHARE * len(sizes) or max(sizes, default=0) > width:
         width = 0
-    # a one before each piece's bytes (how some encoders keep its leading zeros): every number of the
-    # view at one more than a multiple of 256 to the power of its byte length less one
-    marked = len(found) > 1 and all(v is None or v >> max(0, v.bit_length() - 1) == 1 and v.bit_length() % 8 == 1
-                                    for v in numbers)
+    marked = len(found) > 1 and all(map(_marked, first))
     out = bytearray()
-    for n, (token, value) in enumerate(zip(found, numbers, strict=True)):
-        if value is None:
-            continue
+    for n, token in enumerate(found):
         if len(out) >= budget.remaining:
             break
+        if len(token) > MAX_TOKEN:
+            budget.not_read(f"{name} token of more than {MAX_TOKEN} characters", len(token))
+            continue
+        value = number(token, values, base)
         size = (value.bit_length() + 7) // 8
-        if marked:
+        if marked and _marked(value):
             out += value.to_bytes(size, "big")[1:]
-        elif width and n < len(pieces) and size <= width:
+        elif width and n < pieces and size <= width:
             out += value.to_bytes(width, "big")
         else:
             out += bytes(len(token) - len(token.lstrip(b"0"))) + value.to_bytes(size, "big")
